@@ -1,0 +1,1 @@
+//! The container engine: container objects, their on-disk state and lifecycle.
