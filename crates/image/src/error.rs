@@ -1,0 +1,71 @@
+use std::io;
+
+/// Errors of the image layer. The engine maps them to HTTP statuses:
+/// `NotFound` → 404, `Conflict` → 409, `Invalid*`/`Ambiguous` → 400.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("No such image: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The message already starts with "invalid reference format" as Docker prints it.
+    #[error("{0}")]
+    InvalidReference(String),
+    #[error("invalid archive: {0}")]
+    InvalidArchive(String),
+    #[error("invalid change: {0}")]
+    InvalidChange(String),
+    #[error("{0}")]
+    InvalidUser(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+    #[error("ambiguous image id prefix {0}: it matches several images")]
+    Ambiguous(String),
+    #[error("corrupt image store: {0}")]
+    Corrupt(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl ImageError {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        ImageError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<io::Error> for ImageError {
+    fn from(source: io::Error) -> Self {
+        ImageError::Io {
+            context: "i/o".into(),
+            source,
+        }
+    }
+}
+
+/// Adds a context string to io results (usually the path involved).
+pub(crate) trait IoContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, ImageError>;
+}
+
+impl<T> IoContext<T> for Result<T, io::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, ImageError> {
+        self.map_err(|e| ImageError::io(context(), e))
+    }
+}
+
+impl<T> IoContext<T> for Result<T, nix::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, ImageError> {
+        self.map_err(|e| ImageError::io(context(), io::Error::from(e)))
+    }
+}

@@ -1,0 +1,622 @@
+//! Unpacking a layer tar into an empty snapshot directory. This is a security
+//! boundary: every file is created relative to a directory fd reached from the
+//! snapshot root one component at a time with O_NOFOLLOW, so no entry can
+//! write through a symlink or outside the root, whatever the paths say.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::{
+    FileStat, Mode, SFlag, UtimensatFlags, fchmod, fstatat, futimens, mkdirat, mknodat, utimensat,
+};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
+use tar::EntryType;
+
+use crate::error::ImageError;
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
+const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
+const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
+
+/// What to do with OCI whiteout entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhiteoutMode {
+    /// Bottom layer: there is nothing below to hide, so whiteouts are dropped.
+    Skip,
+    /// Upper layer for overlayfs: `.wh.x` → char 0/0 `x`, `.wh..wh..opq` →
+    /// `trusted.overlay.opaque=y` on the directory.
+    Overlay,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackOptions {
+    /// Char/block devices and fifos; `docker import` refuses them.
+    pub allow_devices: bool,
+    pub whiteouts: WhiteoutMode,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnpackStats {
+    /// Bytes of regular file content (hardlinks counted once), Docker's layer size.
+    pub size: u64,
+    pub entries: u64,
+}
+
+/// Unpacks `reader` into `dest`, which must be an existing directory that
+/// nobody else writes to. On error `dest` holds a partial tree; the caller
+/// discards it.
+pub fn unpack<R: Read>(
+    reader: R,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats, ImageError> {
+    let root = open_dir_path(dest)?;
+    let mut u = Unpacker {
+        root,
+        opts: *opts,
+        dirs: Vec::new(),
+        cache: None,
+        stats: UnpackStats::default(),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(archive_err)?;
+    for entry in entries {
+        let mut entry = entry.map_err(archive_err)?;
+        u.entry(&mut entry)?;
+        u.stats.entries += 1;
+    }
+    u.finish_dirs()?;
+    Ok(u.stats)
+}
+
+/// Format and decoding errors are the client's fault (400); others are ours.
+pub(crate) fn archive_err(e: io::Error) -> ImageError {
+    match e.kind() {
+        io::ErrorKind::Other
+        | io::ErrorKind::InvalidData
+        | io::ErrorKind::InvalidInput
+        | io::ErrorKind::UnexpectedEof => ImageError::InvalidArchive(e.to_string()),
+        _ => ImageError::io("read archive", e),
+    }
+}
+
+fn hostile(path: &str, why: &str) -> ImageError {
+    ImageError::InvalidArchive(format!("{path}: {why}"))
+}
+
+/// Lexically cleans an archive path into components below the root.
+/// Accepts `x` and `./x`; rejects absolute paths and `..` that climbs out.
+fn clean_path(raw: &[u8]) -> Result<Vec<OsString>, String> {
+    if raw.first() == Some(&b'/') {
+        return Err("absolute path".into());
+    }
+    if raw.contains(&0) {
+        return Err("NUL byte in path".into());
+    }
+    let mut out: Vec<OsString> = Vec::new();
+    for c in raw.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if out.pop().is_none() {
+                    return Err("path climbs out of the root".into());
+                }
+            }
+            c => out.push(OsStr::from_bytes(c).to_os_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// A relative symlink target must not lexically climb above the root when
+/// resolved from the link's directory (depth = number of parent components).
+fn symlink_target_ok(target: &[u8], depth: usize) -> bool {
+    if target.is_empty() || target.contains(&0) {
+        return false;
+    }
+    if target.first() == Some(&b'/') {
+        // Absolute targets are resolved inside the container's root at run time.
+        return true;
+    }
+    let mut level = depth as isize;
+    for c in target.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                level -= 1;
+                if level < 0 {
+                    return false;
+                }
+            }
+            _ => level += 1,
+        }
+    }
+    true
+}
+
+fn display(comps: &[OsString]) -> String {
+    let v: Vec<_> = comps.iter().map(|c| c.to_string_lossy()).collect();
+    format!("/{}", v.join("/"))
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open and is owned by no one else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn open_dir_path(p: &Path) -> Result<OwnedFd, ImageError> {
+    let fd = nix::fcntl::open(
+        p,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| ImageError::io(format!("open {}", p.display()), e.into()))?;
+    Ok(owned(fd))
+}
+
+fn errno_io(what: String, e: Errno) -> ImageError {
+    ImageError::io(what, io::Error::from(e))
+}
+
+struct Unpacker {
+    root: OwnedFd,
+    opts: UnpackOptions,
+    /// Directory metadata applied last, because creating children changes mtimes.
+    dirs: Vec<(Vec<OsString>, i64)>,
+    /// Parent directory of the previous entry (archives are mostly grouped by directory).
+    cache: Option<(Vec<OsString>, OwnedFd)>,
+    stats: UnpackStats,
+}
+
+impl Unpacker {
+    /// Opens the directory `comps` below the root without following any
+    /// symlink; `create` makes missing directories (0755, as Docker does).
+    fn walk(&self, comps: &[OsString], create: bool, entry: &str) -> Result<OwnedFd, ImageError> {
+        let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+        let mut cur = owned(
+            openat(Some(self.root.as_raw_fd()), ".", flags, Mode::empty())
+                .map_err(|e| errno_io("open snapshot root".into(), e))?,
+        );
+        for c in comps {
+            let next = match openat(Some(cur.as_raw_fd()), c.as_os_str(), flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) if create => {
+                    match mkdirat(
+                        Some(cur.as_raw_fd()),
+                        c.as_os_str(),
+                        Mode::from_bits_truncate(0o755),
+                    ) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(errno_io(format!("mkdir for {entry}"), e)),
+                    }
+                    openat(Some(cur.as_raw_fd()), c.as_os_str(), flags, Mode::empty())
+                        .map_err(|e| walk_err(entry, e))?
+                }
+                Err(e) => return Err(walk_err(entry, e)),
+            };
+            cur = owned(next);
+        }
+        Ok(cur)
+    }
+
+    fn parent(&mut self, comps: &[OsString], entry: &str) -> Result<RawFd, ImageError> {
+        let hit = matches!(&self.cache, Some((c, _)) if c.as_slice() == comps);
+        if !hit {
+            let fd = self.walk(comps, true, entry)?;
+            self.cache = Some((comps.to_vec(), fd));
+        }
+        Ok(self.cache.as_ref().expect("cached").1.as_raw_fd())
+    }
+
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ImageError> {
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let comps = clean_path(&raw).map_err(|why| hostile(&shown, &why))?;
+        let header = entry.header().clone();
+        let kind = header.entry_type();
+        let mtime = header.mtime().unwrap_or(0) as i64;
+        let uid = header.uid().map_err(archive_err)? as u32;
+        let gid = header.gid().map_err(archive_err)? as u32;
+        let mode = header.mode().map_err(archive_err)? & 0o7777;
+        let xattrs = pax_xattrs(entry)?;
+
+        let Some((name, parent_comps)) = comps.split_last() else {
+            // "./": the root directory itself.
+            if kind.is_dir() {
+                let root = self.root.as_raw_fd();
+                fchown(root, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                    .map_err(|e| errno_io("chown root".into(), e))?;
+                fchmod(root, Mode::from_bits_truncate(mode))
+                    .map_err(|e| errno_io("chmod root".into(), e))?;
+                self.dirs.push((Vec::new(), mtime));
+                return Ok(());
+            }
+            return Err(hostile(&shown, "non-directory entry for the root"));
+        };
+        let name_str = name.to_string_lossy();
+        if name_str.starts_with(WHITEOUT_PREFIX) {
+            return self.whiteout(parent_comps, &name_str, &shown);
+        }
+
+        let parent = self.parent(parent_comps, &shown)?;
+        let existing = match fstatat(Some(parent), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Some(st),
+            Err(Errno::ENOENT) => None,
+            Err(e) => return Err(errno_io(format!("stat {shown}"), e)),
+        };
+        // A later entry for the same path replaces the earlier one, except that
+        // directories merge.
+        if let Some(st) = existing {
+            let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            if !(is_dir && kind.is_dir()) {
+                self.remove_existing(parent, name, &st, &shown)?;
+            }
+        }
+        let parent = self.parent(parent_comps, &shown)?;
+        let ids = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+        let times = |s: i64| (TimeSpec::new(s, 0), TimeSpec::new(s, 0));
+
+        match kind {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                let fd = openat(
+                    Some(parent),
+                    name.as_os_str(),
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o600),
+                )
+                .map_err(|e| errno_io(format!("create {shown}"), e))?;
+                let mut file = File::from(owned(fd));
+                let n = io::copy(entry, &mut file).map_err(archive_err)?;
+                self.stats.size += n;
+                let fd = file.as_raw_fd();
+                // chown before chmod: chown clears set-id bits.
+                fchown(fd, ids.0, ids.1).map_err(|e| errno_io(format!("chown {shown}"), e))?;
+                fchmod(fd, Mode::from_bits_truncate(mode))
+                    .map_err(|e| errno_io(format!("chmod {shown}"), e))?;
+                for (k, v) in &xattrs {
+                    set_xattr_fd(fd, k, v, &shown)?;
+                }
+                let (a, m) = times(mtime);
+                futimens(fd, &a, &m).map_err(|e| errno_io(format!("utimes {shown}"), e))?;
+            }
+            EntryType::Directory => {
+                if existing.is_none() {
+                    mkdirat(
+                        Some(parent),
+                        name.as_os_str(),
+                        Mode::from_bits_truncate(0o700),
+                    )
+                    .map_err(|e| errno_io(format!("mkdir {shown}"), e))?;
+                }
+                let dir = self.walk(&comps, false, &shown)?;
+                let fd = dir.as_raw_fd();
+                fchown(fd, ids.0, ids.1).map_err(|e| errno_io(format!("chown {shown}"), e))?;
+                fchmod(fd, Mode::from_bits_truncate(mode))
+                    .map_err(|e| errno_io(format!("chmod {shown}"), e))?;
+                for (k, v) in &xattrs {
+                    set_xattr_fd(fd, k, v, &shown)?;
+                }
+                self.dirs.push((comps.clone(), mtime));
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| hostile(&shown, "symlink without target"))?
+                    .into_owned();
+                if !symlink_target_ok(&target, parent_comps.len()) {
+                    return Err(hostile(&shown, "symlink target climbs out of the root"));
+                }
+                symlinkat(OsStr::from_bytes(&target), Some(parent), name.as_os_str())
+                    .map_err(|e| errno_io(format!("symlink {shown}"), e))?;
+                fchownat(
+                    Some(parent),
+                    name.as_os_str(),
+                    ids.0,
+                    ids.1,
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| errno_io(format!("lchown {shown}"), e))?;
+                let (a, m) = times(mtime);
+                utimensat(
+                    Some(parent),
+                    name.as_os_str(),
+                    &a,
+                    &m,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(|e| errno_io(format!("utimes {shown}"), e))?;
+            }
+            EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| hostile(&shown, "hardlink without target"))?
+                    .into_owned();
+                let tcomps = clean_path(&target)
+                    .map_err(|why| hostile(&shown, &format!("hardlink target: {why}")))?;
+                let Some((tname, tparent)) = tcomps.split_last() else {
+                    return Err(hostile(&shown, "hardlink to the root"));
+                };
+                let tdir = self.walk(tparent, false, &shown)?;
+                match fstatat(
+                    Some(tdir.as_raw_fd()),
+                    tname.as_os_str(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                ) {
+                    Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                        return Err(hostile(&shown, "hardlink to a directory"));
+                    }
+                    Ok(_) => {}
+                    Err(_) => return Err(hostile(&shown, "hardlink target not in archive")),
+                }
+                // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
+                linkat(
+                    Some(tdir.as_raw_fd()),
+                    tname.as_os_str(),
+                    Some(parent),
+                    name.as_os_str(),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| errno_io(format!("link {shown}"), e))?;
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                if !self.opts.allow_devices {
+                    return Err(hostile(&shown, "device or fifo entries are not allowed"));
+                }
+                let (sflag, dev) = match kind {
+                    EntryType::Fifo => (SFlag::S_IFIFO, 0),
+                    t => {
+                        let major = header.device_major().ok().flatten().unwrap_or(0);
+                        let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                        let f = if t == EntryType::Char {
+                            SFlag::S_IFCHR
+                        } else {
+                            SFlag::S_IFBLK
+                        };
+                        (f, libc::makedev(major, minor))
+                    }
+                };
+                mknodat(
+                    Some(parent),
+                    name.as_os_str(),
+                    sflag,
+                    Mode::from_bits_truncate(mode),
+                    dev,
+                )
+                .map_err(|e| errno_io(format!("mknod {shown}"), e))?;
+                fchownat(
+                    Some(parent),
+                    name.as_os_str(),
+                    ids.0,
+                    ids.1,
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(|e| errno_io(format!("chown {shown}"), e))?;
+                let (a, m) = times(mtime);
+                utimensat(
+                    Some(parent),
+                    name.as_os_str(),
+                    &a,
+                    &m,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(|e| errno_io(format!("utimes {shown}"), e))?;
+            }
+            EntryType::XGlobalHeader => {}
+            other => {
+                return Err(hostile(
+                    &shown,
+                    &format!("unsupported entry type {other:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn whiteout(
+        &mut self,
+        parent_comps: &[OsString],
+        name: &str,
+        shown: &str,
+    ) -> Result<(), ImageError> {
+        if self.opts.whiteouts == WhiteoutMode::Skip {
+            return Ok(());
+        }
+        let parent = self.parent(parent_comps, shown)?;
+        if name == WHITEOUT_OPAQUE {
+            let dir = self.walk(parent_comps, false, shown)?;
+            return set_xattr_fd(dir.as_raw_fd(), OVERLAY_OPAQUE_XATTR, b"y", shown);
+        }
+        if name.starts_with(WHITEOUT_META_PREFIX) {
+            // aufs bookkeeping (e.g. .wh..wh.plnk); meaningless for overlay.
+            return Ok(());
+        }
+        let target = OsString::from(&name[WHITEOUT_PREFIX.len()..]);
+        if target.is_empty() || target == "." || target == ".." {
+            return Err(hostile(shown, "invalid whiteout"));
+        }
+        if let Ok(st) = fstatat(
+            Some(parent),
+            target.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            self.remove_existing(parent, &target, &st, shown)?;
+        }
+        let parent = self.parent(parent_comps, shown)?;
+        mknodat(
+            Some(parent),
+            target.as_os_str(),
+            SFlag::S_IFCHR,
+            Mode::empty(),
+            libc::makedev(0, 0),
+        )
+        .map_err(|e| errno_io(format!("whiteout {shown}"), e))
+    }
+
+    fn remove_existing(
+        &mut self,
+        parent: RawFd,
+        name: &OsStr,
+        st: &FileStat,
+        shown: &str,
+    ) -> Result<(), ImageError> {
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            // The cached parent chain may run through this directory.
+            self.cache = None;
+            let dir = owned(
+                openat(
+                    Some(parent),
+                    name,
+                    OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+                    Mode::empty(),
+                )
+                .map_err(|e| errno_io(format!("open {shown}"), e))?,
+            );
+            remove_dir_contents(dir.as_raw_fd())
+                .map_err(|e| errno_io(format!("remove {shown}"), e))?;
+            unlinkat(Some(parent), name, UnlinkatFlags::RemoveDir)
+        } else {
+            unlinkat(Some(parent), name, UnlinkatFlags::NoRemoveDir)
+        }
+        .map_err(|e| errno_io(format!("replace {shown}"), e))
+    }
+
+    fn finish_dirs(&mut self) -> Result<(), ImageError> {
+        self.cache = None;
+        let dirs = std::mem::take(&mut self.dirs);
+        for (comps, mtime) in dirs.iter().rev() {
+            let shown = display(comps);
+            // The directory may have been replaced by a later entry.
+            let Ok(dir) = self.walk(comps, false, &shown) else {
+                continue;
+            };
+            let t = TimeSpec::new(*mtime, 0);
+            futimens(dir.as_raw_fd(), &t, &t)
+                .map_err(|e| errno_io(format!("utimes {shown}"), e))?;
+        }
+        Ok(())
+    }
+}
+
+fn walk_err(entry: &str, e: Errno) -> ImageError {
+    match e {
+        Errno::ELOOP | Errno::ENOTDIR => hostile(
+            entry,
+            "parent path passes through a symlink or non-directory",
+        ),
+        Errno::ENOENT => hostile(entry, "parent directory not in archive"),
+        e => errno_io(format!("open parent of {entry}"), e),
+    }
+}
+
+/// Recursive removal relative to a directory fd (never follows symlinks).
+fn remove_dir_contents(dirfd: RawFd) -> Result<(), Errno> {
+    let mut dir = nix::dir::Dir::from_fd(nix::unistd::dup(dirfd)?)?;
+    let mut names = Vec::new();
+    for e in dir.iter() {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push((e.file_name().to_owned(), e.file_type()));
+        }
+    }
+    for (n, t) in names {
+        let is_dir = match t {
+            Some(nix::dir::Type::Directory) => true,
+            Some(_) => false,
+            None => {
+                let st = fstatat(Some(dirfd), n.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+                st.st_mode & libc::S_IFMT == libc::S_IFDIR
+            }
+        };
+        if is_dir {
+            let sub = owned(openat(
+                Some(dirfd),
+                n.as_c_str(),
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )?);
+            remove_dir_contents(sub.as_raw_fd())?;
+            unlinkat(Some(dirfd), n.as_c_str(), UnlinkatFlags::RemoveDir)?;
+        } else {
+            unlinkat(Some(dirfd), n.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
+        }
+    }
+    Ok(())
+}
+
+/// Extended attributes carried in PAX headers; overlay's own attributes are
+/// dropped because an archive must not steer overlayfs lookups.
+fn pax_xattrs<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<Vec<(String, Vec<u8>)>, ImageError> {
+    let mut out = Vec::new();
+    if let Some(exts) = entry.pax_extensions().map_err(archive_err)? {
+        for ext in exts {
+            let ext = ext.map_err(archive_err)?;
+            let Ok(key) = ext.key() else { continue };
+            if let Some(name) = key.strip_prefix(PAX_XATTR_PREFIX)
+                && !name.starts_with("trusted.overlay.")
+            {
+                out.push((name.to_string(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn set_xattr_fd(fd: RawFd, name: &str, value: &[u8], shown: &str) -> Result<(), ImageError> {
+    let cname = CString::new(name).map_err(|_| hostile(shown, "NUL in xattr name"))?;
+    // SAFETY: valid fd, NUL-terminated name, value pointer/length from a slice.
+    let rc = unsafe { libc::fsetxattr(fd, cname.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // Filesystems without xattr support lose the attribute, as with Docker.
+        Some(libc::ENOTSUP) => Ok(()),
+        _ => Err(ImageError::io(format!("setxattr {name} on {shown}"), err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_paths() {
+        let ok = |s: &str| clean_path(s.as_bytes()).unwrap();
+        assert_eq!(ok("a/b"), vec!["a", "b"]);
+        assert_eq!(ok("./a//b/"), vec!["a", "b"]);
+        assert_eq!(ok("a/../b"), vec!["b"]);
+        assert!(ok("./").is_empty());
+        assert!(clean_path(b"/etc/passwd").is_err());
+        assert!(clean_path(b"../x").is_err());
+        assert!(clean_path(b"a/../../x").is_err());
+    }
+
+    #[test]
+    fn symlink_targets() {
+        assert!(symlink_target_ok(b"busybox", 1));
+        assert!(symlink_target_ok(b"/bin/busybox", 1));
+        assert!(symlink_target_ok(b"../usr/bin", 1));
+        assert!(!symlink_target_ok(b"../../etc", 1));
+        assert!(!symlink_target_ok(b"..", 0));
+        assert!(symlink_target_ok(b"a/../../b", 1));
+        assert!(!symlink_target_ok(b"", 0));
+    }
+}
