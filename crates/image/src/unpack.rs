@@ -474,8 +474,8 @@ impl Unpacker {
         shown: &str,
     ) -> Result<(), ImageError> {
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            // The cached parent chain may run through this directory.
-            self.cache = None;
+            // The cached fd is `parent` itself, which stays valid: only a
+            // child of it goes away.
             let dir = owned(
                 openat(
                     Some(parent),

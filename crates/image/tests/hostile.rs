@@ -1,0 +1,236 @@
+//! Every hostile archive is refused with InvalidArchive, stores nothing and
+//! writes nothing outside the data root.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use image::{ImageError, ImageStore, ImportOptions, reference};
+use tar::EntryType;
+
+type Build = Box<dyn Fn(&mut tar::Builder<Vec<u8>>, &Path)>;
+
+fn cases() -> Vec<(&'static str, Build)> {
+    vec![
+        (
+            "dotdot file",
+            Box::new(|b, _| file(b, "../escape", 0o644, b"x")),
+        ),
+        (
+            "nested dotdot",
+            Box::new(|b, _| {
+                dir(b, "a/", 0o755);
+                file(b, "a/../../escape", 0o644, b"x");
+            }),
+        ),
+        (
+            "absolute path",
+            Box::new(|b, out| {
+                let p = out.join("abs");
+                file(b, p.to_str().unwrap(), 0o644, b"x");
+            }),
+        ),
+        (
+            "write through absolute symlink",
+            Box::new(|b, out| {
+                symlink(b, "link", out.to_str().unwrap());
+                file(b, "link/passwd", 0o644, b"owned");
+            }),
+        ),
+        (
+            "write through relative symlink",
+            Box::new(|b, _| {
+                dir(b, "d/", 0o755);
+                symlink(b, "dirlink", "d");
+                file(b, "dirlink/x", 0o644, b"x");
+            }),
+        ),
+        (
+            "mkdir through symlink",
+            Box::new(|b, out| {
+                symlink(b, "link", out.to_str().unwrap());
+                dir(b, "link/sub/", 0o755);
+            }),
+        ),
+        (
+            "symlink climbing out",
+            Box::new(|b, _| {
+                dir(b, "a/", 0o755);
+                symlink(b, "a/up", "../../../etc");
+            }),
+        ),
+        (
+            "hardlink outside",
+            Box::new(|b, _| hardlink(b, "h", "../outside/secret")),
+        ),
+        (
+            "hardlink absolute",
+            Box::new(|b, out| {
+                let p = out.join("secret");
+                hardlink(b, "h", p.to_str().unwrap());
+            }),
+        ),
+        (
+            "hardlink through symlink",
+            Box::new(|b, out| {
+                symlink(b, "link", out.to_str().unwrap());
+                hardlink(b, "h", "link/secret");
+            }),
+        ),
+        (
+            "hardlink to missing",
+            Box::new(|b, _| hardlink(b, "h", "nothere")),
+        ),
+        (
+            "char device",
+            Box::new(|b, _| raw_entry(b, "dev/null", EntryType::Char, "", 0o666, b"")),
+        ),
+        (
+            "block device",
+            Box::new(|b, _| raw_entry(b, "sda", EntryType::Block, "", 0o660, b"")),
+        ),
+        (
+            "fifo",
+            Box::new(|b, _| raw_entry(b, "pipe", EntryType::Fifo, "", 0o644, b"")),
+        ),
+    ]
+}
+
+/// Each case must fail for its own reason, not an incidental one.
+fn expected_reason(case: &str) -> &'static str {
+    match case {
+        "dotdot file" | "nested dotdot" | "hardlink outside" => "climbs out of the root",
+        "absolute path" | "hardlink absolute" => "absolute path",
+        "symlink climbing out" => "symlink target climbs out",
+        "hardlink to missing" => "not in archive",
+        "char device" | "block device" | "fifo" => "device or fifo",
+        _ => "passes through a symlink",
+    }
+}
+
+#[test]
+fn hostile_archives_are_refused_and_leave_nothing() {
+    let outside = tempfile::tempdir().unwrap();
+    let out = fs::canonicalize(outside.path()).unwrap();
+    fs::write(out.join("secret"), b"host secret").unwrap();
+    let root = DataRoot::new();
+    let store = ImageStore::open(&root.path()).unwrap();
+    // A good image first, so "nothing new" is measured against real content.
+    store
+        .import(
+            &tiny_tar("good")[..],
+            ImportOptions {
+                reference: Some(reference::parse("good").unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let before = root.inventory();
+
+    for (name, build) in cases() {
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "before.txt", 0o644, b"content before the bad entry");
+        build(&mut b, &out);
+        file(&mut b, "after.txt", 0o644, b"after");
+        let tar = b.into_inner().unwrap();
+        for (label, body) in [("plain", tar.clone()), ("gzip", gzip(&tar))] {
+            let r = store.import(
+                &body[..],
+                ImportOptions {
+                    reference: Some(reference::parse("evil:latest").unwrap()),
+                    ..Default::default()
+                },
+            );
+            match r {
+                Err(ImageError::InvalidArchive(msg)) => {
+                    assert!(msg.contains(expected_reason(name)), "{name}: {msg}");
+                }
+                other => panic!("{name} ({label}): expected InvalidArchive, got {other:?}"),
+            }
+            assert_eq!(
+                root.inventory(),
+                before,
+                "{name} ({label}) left something stored"
+            );
+            assert_eq!(
+                fs::read_dir(root.path().join("content/ingest"))
+                    .unwrap()
+                    .count(),
+                0,
+                "{name}: ingest leftover"
+            );
+            let snaps: Vec<_> = fs::read_dir(root.path().join("snapshots"))
+                .unwrap()
+                .collect();
+            assert_eq!(snaps.len(), 2, "{name}: temp snapshot left behind");
+        }
+        let mut names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["secret"], "{name} wrote outside the root");
+        assert_eq!(fs::read(out.join("secret")).unwrap(), b"host secret");
+        assert!(!root.path().parent().unwrap().join("escape").exists());
+    }
+    assert!(matches!(store.get("evil"), Err(ImageError::NotFound(_))));
+}
+
+#[test]
+fn garbage_is_an_invalid_archive() {
+    let root = DataRoot::new();
+    let store = ImageStore::open(&root.path()).unwrap();
+    let junk = vec![0x42u8; 2048];
+    assert!(matches!(
+        store.import(&junk[..], ImportOptions::default()),
+        Err(ImageError::InvalidArchive(_))
+    ));
+    let mut gz = gzip(&busybox_tar());
+    gz.truncate(gz.len() / 2);
+    assert!(matches!(
+        store.import(&gz[..], ImportOptions::default()),
+        Err(ImageError::InvalidArchive(_))
+    ));
+    let (blobs, snaps, refs) = root.inventory();
+    assert!(blobs.is_empty() && snaps.is_empty() && refs.is_empty());
+}
+
+#[test]
+fn benign_tricks_are_accepted() {
+    // Entries that look odd but stay inside: "./x", "a/../b", replacing a
+    // file by a symlink, a symlink to an absolute path, a hardlink to a symlink.
+    let root = DataRoot::new();
+    let store = ImageStore::open(&root.path()).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "./x", 0o644, b"x");
+    dir(&mut b, "a/", 0o755);
+    file(&mut b, "a/../b", 0o644, b"b");
+    file(&mut b, "y", 0o644, b"first");
+    symlink(&mut b, "y", "/etc/shadow");
+    symlink(&mut b, "abs", "/bin/busybox");
+    hardlink(&mut b, "y2", "y");
+    dir(&mut b, "x2/", 0o755);
+    file(&mut b, "x2/inner", 0o644, b"i");
+    file(&mut b, "x2", 0o600, b"dir replaced by file");
+    let id = store
+        .import(&b.into_inner().unwrap()[..], ImportOptions::default())
+        .unwrap();
+    let img = store.get(&id).unwrap();
+    let fs_root = store.layer_path(&img.chain_ids[0]);
+    assert_eq!(fs::read(fs_root.join("b")).unwrap(), b"b");
+    assert_eq!(
+        fs::read_link(fs_root.join("y")).unwrap().to_str(),
+        Some("/etc/shadow")
+    );
+    assert_eq!(
+        fs::read_link(fs_root.join("y2")).unwrap().to_str(),
+        Some("/etc/shadow")
+    );
+    assert_eq!(
+        fs::read(fs_root.join("x2")).unwrap(),
+        b"dir replaced by file"
+    );
+    assert!(img.repo_tags.is_empty());
+}
