@@ -265,13 +265,15 @@ impl ImageStore {
     pub fn import(&self, reader: impl Read, opts: ImportOptions) -> Result<ImageId, ImageError> {
         let mut runtime = opts.config.clone();
         changes::apply(&mut runtime, &opts.changes)?;
-        if let Some(r) = &opts.reference
-            && r.digest().is_some()
-        {
-            return Err(ImageError::InvalidReference(
-                "invalid reference format: cannot import with a digest reference".into(),
-            ));
-        }
+        let reference = match &opts.reference {
+            Some(r) if r.digest().is_some() => {
+                return Err(ImageError::InvalidReference(
+                    "invalid reference format: cannot import with a digest reference".into(),
+                ));
+            }
+            Some(r) if r.tag().is_none() => Some(r.with_tag(reference::DEFAULT_TAG)?),
+            other => other.clone(),
+        };
 
         let decoded = compression::decompress(reader)?;
         let mut blob = self.content.writer()?;
@@ -366,7 +368,7 @@ impl ImageStore {
             },
         );
         self.save_images(&st)?;
-        if let Some(r) = &opts.reference {
+        if let Some(r) = &reference {
             st.refs.insert(
                 r.full(),
                 RefEntry {
@@ -642,6 +644,12 @@ impl ImageStore {
     pub fn rw_mount_path(&self, container_id: &str) -> Result<PathBuf, ImageError> {
         self.snapshots.merged_path(container_id)
     }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<ImageStore>();
 }
 
 fn live_blob_set(st: &State) -> BTreeSet<String> {

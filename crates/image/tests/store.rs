@@ -370,3 +370,23 @@ fn unsupported_compression_is_clear() {
     let (blobs, snaps, refs) = root.inventory();
     assert!(blobs.is_empty() && snaps.is_empty() && refs.is_empty());
 }
+
+#[test]
+fn import_without_tag_gets_latest() {
+    let root = DataRoot::new();
+    let store = ImageStore::open(&root.path()).unwrap();
+    let o = ImportOptions {
+        reference: Some(reference::parse_named("untagged").unwrap()),
+        ..Default::default()
+    };
+    let id = store.import(&tiny_tar("u")[..], o).unwrap();
+    assert_eq!(store.get("untagged:latest").unwrap().id, id);
+    let digest_ref = ImportOptions {
+        reference: Some(reference::parse(&format!("x@{id}")).unwrap()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.import(&tiny_tar("v")[..], digest_ref),
+        Err(ImageError::InvalidReference(_))
+    ));
+}
