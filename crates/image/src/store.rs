@@ -275,7 +275,8 @@ impl ImageStore {
             other => other.clone(),
         };
 
-        let decoded = compression::decompress(reader)?;
+        // tar reads 512-byte headers; keep that from becoming a syscall each.
+        let decoded = compression::decompress(io::BufReader::with_capacity(256 << 10, reader))?;
         let mut blob = self.content.writer()?;
         let tmp = self.snapshots.prepare()?;
         let stats = {
