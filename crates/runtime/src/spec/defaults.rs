@@ -11,6 +11,38 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 
 pub const NOFILE_LIMIT: u64 = 1_048_576;
 
+/// CAP_SYS_RESOURCE, needed to raise a hard rlimit.
+const CAP_SYS_RESOURCE_BIT: u64 = 1 << 24;
+
+/// Docker's 1048576, unless we could not grant it: raising a hard limit
+/// needs CAP_SYS_RESOURCE, which sandboxed hosts may withhold; asking anyway
+/// would make every container fail with EPERM.
+pub fn nofile_limit() -> u64 {
+    if has_effective_cap(CAP_SYS_RESOURCE_BIT) {
+        return NOFILE_LIMIT;
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return NOFILE_LIMIT;
+    }
+    lim.rlim_max.min(NOFILE_LIMIT)
+}
+
+fn has_effective_cap(bit: u64) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & bit != 0)
+}
+
 /// Docker's default capability set (bounding, effective and permitted; never ambient).
 pub const CAPABILITIES: &[&str] = &[
     "CHOWN",

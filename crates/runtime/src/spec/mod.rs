@@ -49,8 +49,8 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
         .rlimits(vec![
             PosixRlimitBuilder::default()
                 .typ(PosixRlimitType::RlimitNofile)
-                .soft(defaults::NOFILE_LIMIT)
-                .hard(defaults::NOFILE_LIMIT)
+                .soft(defaults::nofile_limit())
+                .hard(defaults::nofile_limit())
                 .build()
                 .map_err(spec_err)?,
         ])

@@ -183,7 +183,8 @@ fn process_user_env_cwd_rlimits() {
         .into_iter()
         .find(|r| r.typ() == PosixRlimitType::RlimitNofile)
         .unwrap();
-    assert_eq!((nofile.soft(), nofile.hard()), (1_048_576, 1_048_576));
+    let want = defaults::nofile_limit();
+    assert_eq!((nofile.soft(), nofile.hard()), (want, want));
     assert_eq!(p.no_new_privileges(), None);
     assert_eq!(spec.hostname().as_deref(), Some("box"));
     assert_eq!(
