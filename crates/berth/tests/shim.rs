@@ -409,6 +409,14 @@ async fn exec_joins_a_running_container() {
         )
         .await;
         assert_eq!(out, "1000\n");
+        // Exec processes get the container's seccomp profile and rlimits too.
+        let (_, out, _) = run_exec(
+            &c,
+            &["sh", "-c", "grep Seccomp: /proc/self/status; ulimit -n"],
+            None,
+        )
+        .await;
+        assert_eq!(out, format!("Seccomp:\t2\n{}\n", nofile_limit()));
 
         let (code, _, err) = run_exec(&c, &["nosuch"], None).await;
         assert_eq!(code, 127);

@@ -5,14 +5,13 @@
 //! tenant builder, hands its stdio to the new process, waits for it and exits
 //! with its exit code.
 
-use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{Process, Spec, UserBuilder};
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::{WaitStatus, waitpid};
 use serde::{Deserialize, Serialize};
@@ -147,8 +146,9 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
     if cfg.tty {
         return Err(RuntimeError::NotImplemented("tty"));
     }
-    let container = Container::load(req.runtime_root.join(&cfg.container_id))
-        .map_err(|_| RuntimeError::NotRunning)?;
+    let container_root = req.runtime_root.join(&cfg.container_id);
+    let container =
+        Container::load(container_root.clone()).map_err(|_| RuntimeError::NotRunning)?;
     let spec = Spec::load(container.bundle().join("config.json"))
         .map_err(|e| RuntimeError::Libcontainer(e.to_string()))?;
     let process = spec.process().clone().unwrap_or_default();
@@ -163,36 +163,47 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
         .filter(|c| !c.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| process.cwd().clone());
-    let env: HashMap<String, String> = cfg
-        .env
-        .iter()
-        .map(|e| match e.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (e.clone(), String::new()),
-        })
-        .collect();
+    // The container's process with the exec's args, env, cwd and user: its
+    // capabilities and rlimits carry over (libcontainer's own tenant process
+    // would fall back to oci-spec defaults such as NOFILE 1024).
+    let mut exec_process = process.clone();
+    exec_process
+        .set_args(Some(cfg.args.clone()))
+        .set_env(Some(merge_env(
+            process.env().as_deref().unwrap_or_default(),
+            &cfg.env,
+        )))
+        .set_cwd(cwd)
+        .set_terminal(Some(false))
+        .set_user(
+            UserBuilder::default()
+                .uid(user.uid)
+                .gid(user.gid)
+                .additional_gids(user.additional_gids.clone())
+                .build()
+                .map_err(|e| RuntimeError::InvalidConfig(e.to_string()))?,
+        );
+    let process_file = tempfile_in(&container_root, &exec_process)?;
 
     let stdio = |fd: std::os::fd::BorrowedFd<'_>| -> Result<OwnedFd, RuntimeError> {
         fd.try_clone_to_owned()
             .map_err(|e| RuntimeError::io("dup stdio", e))
     };
     let pid = ContainerBuilder::new(cfg.container_id.clone(), SyscallType::default())
-        .with_executor(DockerExecutor)
+        .with_executor(DockerExecutor {
+            exec_seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        })
         .with_root_path(&req.runtime_root)
         .map_err(lc_err)?
         .with_stdin(stdio(std::io::stdin().as_fd())?)
         .with_stdout(stdio(std::io::stdout().as_fd())?)
         .with_stderr(stdio(std::io::stderr().as_fd())?)
         .as_tenant()
-        .with_container_args(cfg.args.clone())
-        .with_env(env)
-        .with_cwd(Some(cwd))
-        .with_user(Some(user.uid))
-        .with_group(Some(user.gid))
-        .with_additional_gids(user.additional_gids.clone())
+        .with_process(Some(process_file.path()))
         .with_detach(true)
         .build()
         .map_err(lc_err)?;
+    drop(process_file);
     loop {
         match waitpid(pid, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -205,7 +216,52 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
     }
 }
 
+/// The exec's variables override the container's of the same name.
+fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let overridden: std::collections::HashSet<String> = extra.iter().map(|e| key(e)).collect();
+    base.iter()
+        .filter(|e| !overridden.contains(&key(e)))
+        .chain(extra.iter())
+        .cloned()
+        .collect()
+}
+
+/// A process.json for the tenant builder, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn tempfile_in(dir: &std::path::Path, process: &Process) -> Result<TempFile, RuntimeError> {
+    let path = dir.join(format!("exec-{}.json", std::process::id()));
+    let body = serde_json::to_vec(process).map_err(|e| RuntimeError::Protocol(e.to_string()))?;
+    std::fs::write(&path, body).map_err(|e| RuntimeError::io("write exec process", e))?;
+    Ok(TempFile(path))
+}
+
 fn lc_err(e: libcontainer::error::LibcontainerError) -> RuntimeError {
     let text = chain_text(&e);
     crate::exe::classify(&text).unwrap_or(RuntimeError::Libcontainer(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_env;
+
+    #[test]
+    fn exec_env_overrides_container_env() {
+        let base = vec!["PATH=/bin".to_string(), "A=1".into(), "B=2".into()];
+        let got = merge_env(&base, &["A=9".into(), "C=3".into()]);
+        assert_eq!(got, vec!["PATH=/bin", "B=2", "A=9", "C=3"]);
+    }
 }

@@ -4,15 +4,27 @@
 
 use std::path::Path;
 
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
-#[derive(Clone)]
-pub(crate) struct DockerExecutor;
+#[derive(Clone, Default)]
+pub(crate) struct DockerExecutor {
+    /// For exec processes: libcontainer 0.7's tenant builder drops the
+    /// container's seccomp profile, so we load it ourselves just before execve.
+    pub exec_seccomp: Option<LinuxSeccomp>,
+}
 
 impl Executor for DockerExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(seccomp) = &self.exec_seccomp {
+            // Capabilities are already dropped here, so the kernel only accepts
+            // a filter from a no_new_privs process.
+            nix::sys::prctl::set_no_new_privs()
+                .map_err(|e| ExecutorError::Other(format!("set no_new_privs: {e}")))?;
+            libcontainer::seccomp::initialize_seccomp(seccomp)
+                .map_err(|e| ExecutorError::Other(format!("load seccomp profile: {e}")))?;
+        }
         DefaultExecutor {}.exec(spec)
     }
 

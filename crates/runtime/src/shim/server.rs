@@ -159,7 +159,7 @@ fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container,
     let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
     let mut builder = ContainerBuilder::new(params.id.clone(), SyscallType::default())
-        .with_executor(DockerExecutor)
+        .with_executor(DockerExecutor::default())
         .with_root_path(&params.runtime_root)
         .map_err(|e| chain_text(&e))?
         .with_stdout(out_w)
