@@ -372,3 +372,12 @@ fn readonly_rootfs_and_annotations() {
     assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
     assert_eq!(spec.annotations().clone().unwrap()["k"], "v");
 }
+
+#[test]
+fn empty_hostname_is_left_to_the_runtime() {
+    let mut cfg = config();
+    cfg.hostname.clear();
+    let spec = generate(&cfg).unwrap();
+    assert_eq!(spec.hostname(), &None);
+    assert_eq!(spec.domainname(), &None);
+}
