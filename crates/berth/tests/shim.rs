@@ -1,0 +1,488 @@
+//! The runtime's shim and exec, driven through the real `berth` binary with
+//! real containers (busybox rootfs). Needs root.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use runtime::shim::{self, Output, ShimClient, ShimInfo, ShimLaunch, StdStream};
+use runtime::{ContainerConfig, NetworkMode, RuntimeError, User};
+use tokio::io::AsyncReadExt;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "grep", "true", "wc",
+];
+
+/// One container's worth of temporary state; dropping it removes every trace
+/// (processes, libcontainer state, cgroups) even when the test failed.
+struct TestContainer {
+    dir: tempfile::TempDir,
+    id: String,
+    info: Option<ShimInfo>,
+}
+
+impl TestContainer {
+    fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let id = format!(
+            "berth-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        for applet in APPLETS {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        Self {
+            dir,
+            id,
+            info: None,
+        }
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("exec/containers").join(&self.id)
+    }
+    fn runtime_root(&self) -> PathBuf {
+        self.dir.path().join("exec/runtime")
+    }
+    fn log_path(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("data")
+            .join(format!("{}-json.log", self.id))
+    }
+
+    fn launch(&self) -> ShimLaunch {
+        ShimLaunch {
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
+            args_prefix: vec!["shim".into()],
+            state_dir: self.state_dir(),
+            runtime_root: self.runtime_root(),
+            log_path: self.log_path(),
+        }
+    }
+
+    fn exec_launch(&self) -> runtime::exec::ExecLaunch {
+        runtime::exec::ExecLaunch {
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
+            args_prefix: vec!["shim-exec".into()],
+            runtime_root: self.runtime_root(),
+        }
+    }
+
+    fn config(&self, args: &[&str]) -> ContainerConfig {
+        ContainerConfig {
+            id: self.id.clone(),
+            rootfs: self.rootfs(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: vec!["PATH=/bin".into(), "HOME=/root".into()],
+            cwd: "/".into(),
+            user: User::default(),
+            hostname: "testbox".into(),
+            network: NetworkMode::Private,
+            cgroup_path: format!("/{}", self.id),
+            annotations: HashMap::new(),
+            ..Default::default()
+        }
+    }
+
+    async fn create(&mut self, cfg: &ContainerConfig) -> Result<ShimInfo, RuntimeError> {
+        let info = shim::create(&self.launch(), cfg).await?;
+        self.info = Some(info);
+        Ok(info)
+    }
+
+    async fn client(&self) -> ShimClient {
+        ShimClient::connect(&self.state_dir()).await.unwrap()
+    }
+}
+
+impl Drop for TestContainer {
+    fn drop(&mut self) {
+        if let Some(info) = self.info {
+            for pid in [info.init_pid, info.shim_pid] {
+                if pid_alive(pid) {
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.runtime_root().join(&self.id));
+        // Cgroups can only go once their last process is gone, which takes a moment.
+        if let Ok(ctrls) = std::fs::read_dir("/sys/fs/cgroup") {
+            for ctrl in ctrls.flatten() {
+                let cg = ctrl.path().join(&self.id);
+                for _ in 0..100 {
+                    if !cg.exists() || std::fs::remove_dir(&cg).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Fields after the command name in /proc/<pid>/stat: state, ppid, pgrp, session…
+fn stat_fields(pid: u32) -> Vec<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    s.rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+async fn collect(mut output: tokio::sync::mpsc::Receiver<Output>) -> (String, String) {
+    let (mut out, mut err) = (String::new(), String::new());
+    while let Some(o) = output.recv().await {
+        let s = String::from_utf8_lossy(&o.data);
+        match o.stream {
+            StdStream::Stdout => out.push_str(&s),
+            StdStream::Stderr => err.push_str(&s),
+        }
+    }
+    (out, err)
+}
+
+fn log_entries(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let time = v["time"].as_str().unwrap();
+            assert!(time.ends_with('Z') && time.contains('.'), "{time}");
+            (
+                v["stream"].as_str().unwrap().to_string(),
+                v["log"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn with_timeout<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(TIMEOUT, f)
+        .await
+        .expect("test timed out")
+}
+
+#[tokio::test]
+async fn exit_code_logs_and_early_attach() {
+    let mut c = TestContainer::new("run");
+    with_timeout(async {
+        let info = c
+            .create(&c.config(&["sh", "-c", "echo out; echo err >&2; exit 3"]))
+            .await
+            .unwrap();
+        assert!(info.init_pid > 0 && info.shim_pid > 0);
+        let client = c.client().await;
+        let attached = client.attach(false).await.unwrap();
+        assert!(attached.stdin.is_none());
+        client.start().await.unwrap();
+        let status = client.wait().await.unwrap();
+        assert_eq!(status.exit_code, 3);
+        assert!(!status.oom_killed);
+        assert!(status.finished_at.ends_with('Z'));
+        assert_eq!(
+            collect(attached.output).await,
+            ("out\n".into(), "err\n".into())
+        );
+
+        let mut logs = log_entries(&c.log_path());
+        logs.sort();
+        assert_eq!(
+            logs,
+            vec![
+                ("stderr".to_string(), "err\n".to_string()),
+                ("stdout".to_string(), "out\n".to_string())
+            ]
+        );
+        assert_eq!(shim::read_exit_status(&c.state_dir()), Some(status.clone()));
+        // The shim is gone once it has answered; wait still answers from exit.json.
+        for _ in 0..200 {
+            if !pid_alive(info.shim_pid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!pid_alive(info.shim_pid), "shim still running");
+        assert_eq!(client.wait().await.unwrap(), status);
+        // libcontainer state and cgroups were removed by the shim.
+        assert!(!c.runtime_root().join(&c.id).exists());
+        assert!(!Path::new("/sys/fs/cgroup/pids").join(&c.id).exists());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn docker_defaults_inside_the_container() {
+    let mut c = TestContainer::new("defaults");
+    with_timeout(async {
+        let script = "hostname; grep -E '^Cap(Eff|Amb)' /proc/self/status; \
+                      grep Seccomp: /proc/self/status; echo timer_list=$(cat /proc/timer_list | wc -c); \
+                      echo nofile=$(ulimit -n)";
+        c.create(&c.config(&["sh", "-c", script])).await.unwrap();
+        let client = c.client().await;
+        let attached = client.attach(false).await.unwrap();
+        client.start().await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 0);
+        let (out, err) = collect(attached.output).await;
+        assert_eq!(err, "");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "testbox");
+        assert_eq!(lines[1], "CapEff:\t00000000a80425fb");
+        assert_eq!(lines[2], "CapAmb:\t0000000000000000");
+        assert_eq!(lines[3], "Seccomp:\t2");
+        // Masked: /proc/timer_list reads as /dev/null.
+        assert_eq!(lines[4], "timer_list=0");
+        assert_eq!(lines[5], format!("nofile={}", nofile_limit()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stdin_is_piped_and_closed_with_the_writer() {
+    let mut c = TestContainer::new("stdin");
+    with_timeout(async {
+        let mut cfg = c.config(&["cat"]);
+        cfg.open_stdin = true;
+        c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        let mut attached = client.attach(true).await.unwrap();
+        client.start().await.unwrap();
+        let stdin = attached.stdin.take().unwrap();
+        stdin.send(Bytes::from_static(b"hello ")).await.unwrap();
+        stdin.send(Bytes::from_static(b"cat\n")).await.unwrap();
+        let mut echoed = String::new();
+        while echoed != "hello cat\n" {
+            let o = attached.output.recv().await.expect("output ended early");
+            assert_eq!(o.stream, StdStream::Stdout);
+            echoed.push_str(&String::from_utf8_lossy(&o.data));
+        }
+        drop(stdin);
+        assert_eq!(client.wait().await.unwrap().exit_code, 0);
+        assert_eq!(
+            collect(attached.output).await,
+            (String::new(), String::new())
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kill_reports_signal_exit_codes() {
+    let mut term = TestContainer::new("term");
+    let mut hard = TestContainer::new("kill");
+    with_timeout(async {
+        // PID 1 only receives signals it handles, so the shell traps TERM;
+        // `wait` interrupted by it returns 128+15, which becomes the exit code.
+        term.create(&term.config(&["sh", "-c", "trap 'echo got TERM' TERM; sleep 100 & wait"]))
+            .await
+            .unwrap();
+        hard.create(&hard.config(&["sleep", "100"])).await.unwrap();
+        let (tc, hc) = (term.client().await, hard.client().await);
+        let attached = tc.attach(false).await.unwrap();
+        tc.start().await.unwrap();
+        hc.start().await.unwrap();
+        // Give the shell time to install its trap.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tc.kill(libc::SIGTERM).await.unwrap();
+        hc.kill(libc::SIGKILL).await.unwrap();
+        assert_eq!(tc.wait().await.unwrap().exit_code, 143);
+        assert_eq!(hc.wait().await.unwrap().exit_code, 137);
+        assert_eq!(collect(attached.output).await.0, "got TERM\n");
+        // Signalling an exited container is an error of its own kind.
+        assert!(tc.kill(libc::SIGKILL).await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shim_outlives_its_clients_and_accepts_new_ones() {
+    let mut c = TestContainer::new("reconnect");
+    with_timeout(async {
+        let info = c.create(&c.config(&["sleep", "100"])).await.unwrap();
+        {
+            let client = c.client().await;
+            client.start().await.unwrap();
+        }
+        // Detached: not our child, in a session of its own.
+        let fields = stat_fields(info.shim_pid);
+        assert_ne!(
+            fields[1],
+            std::process::id().to_string(),
+            "shim is our child"
+        );
+        let our_session = stat_fields(std::process::id())[3].clone();
+        assert_ne!(fields[3], our_session);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(pid_alive(info.shim_pid));
+
+        let client = c.client().await;
+        assert_eq!(client.pid().await.unwrap(), info.init_pid);
+        client.kill(libc::SIGKILL).await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 137);
+        // Attaching after the end gives an empty, finished stream or no shim at all.
+        if let Ok(c2) = ShimClient::connect(&c.state_dir()).await
+            && let Ok(a) = c2.attach(false).await
+        {
+            assert_eq!(collect(a.output).await, (String::new(), String::new()));
+        }
+    })
+    .await;
+}
+
+async fn run_exec(c: &TestContainer, args: &[&str], user: Option<User>) -> (i32, String, String) {
+    let cfg = runtime::exec::ExecConfig {
+        container_id: c.id.clone(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: vec!["EXTRA=1".into()],
+        user,
+        ..Default::default()
+    };
+    let mut p = runtime::exec::spawn(&c.exec_launch(), &cfg).await.unwrap();
+    let (mut out, mut err) = (String::new(), String::new());
+    let (r1, r2) = tokio::join!(
+        p.stdout.read_to_string(&mut out),
+        p.stderr.read_to_string(&mut err)
+    );
+    r1.unwrap();
+    r2.unwrap();
+    (p.wait().await.unwrap(), out, err)
+}
+
+#[tokio::test]
+async fn exec_joins_a_running_container() {
+    let mut c = TestContainer::new("exec");
+    with_timeout(async {
+        let info = c.create(&c.config(&["sleep", "100"])).await.unwrap();
+        let client = c.client().await;
+        client.start().await.unwrap();
+
+        assert_eq!(
+            run_exec(&c, &["echo", "hi"], None).await,
+            (0, "hi\n".into(), String::new())
+        );
+        let (code, out, _) = run_exec(
+            &c,
+            &["sh", "-c", "echo $EXTRA $HOME; hostname; exit 5"],
+            None,
+        )
+        .await;
+        assert_eq!((code, out.as_str()), (5, "1 /root\ntestbox\n"));
+        // Same pid namespace: the container's init is PID 1 there.
+        let (_, out, _) = run_exec(&c, &["cat", "/proc/1/cmdline"], None).await;
+        assert_eq!(out, "sleep\x00100\x00");
+        let (_, out, _) = run_exec(
+            &c,
+            &["id", "-u"],
+            Some(User {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![],
+            }),
+        )
+        .await;
+        assert_eq!(out, "1000\n");
+        // Exec processes get the container's seccomp profile and rlimits too.
+        let (_, out, _) = run_exec(
+            &c,
+            &["sh", "-c", "grep Seccomp: /proc/self/status; ulimit -n"],
+            None,
+        )
+        .await;
+        assert_eq!(out, format!("Seccomp:\t2\n{}\n", nofile_limit()));
+
+        let (code, _, err) = run_exec(&c, &["nosuch"], None).await;
+        assert_eq!(code, 127);
+        assert!(
+            err.contains("exec: \"nosuch\": executable file not found in $PATH"),
+            "{err}"
+        );
+        let (code, _, err) = run_exec(&c, &["/etc"], None).await;
+        assert_eq!(code, 126);
+        assert!(err.contains("permission denied"), "{err}");
+
+        assert!(pid_alive(info.init_pid));
+        client.kill(libc::SIGKILL).await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 137);
+        let cfg = runtime::exec::ExecConfig {
+            container_id: c.id.clone(),
+            args: vec!["true".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            runtime::exec::spawn(&c.exec_launch(), &cfg).await,
+            Err(RuntimeError::NotRunning)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn create_fails_with_dockers_messages() {
+    let mut c = TestContainer::new("missing");
+    with_timeout(async {
+        let err = c.create(&c.config(&["nosuch"])).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "exec: \"nosuch\": executable file not found in $PATH"
+        );
+        assert_eq!(err.exit_code(), Some(127));
+        let err = c.create(&c.config(&["/bin/nope"])).await.unwrap_err();
+        assert_eq!(err.exit_code(), Some(127), "{err}");
+        let err = c.create(&c.config(&["/etc"])).await.unwrap_err();
+        assert_eq!(err.exit_code(), Some(126), "{err}");
+        // Nothing is left behind, so the id can be used right away.
+        assert!(!c.runtime_root().join(&c.id).exists());
+        c.create(&c.config(&["true"])).await.unwrap();
+        let client = c.client().await;
+        client.start().await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 0);
+    })
+    .await;
+}
+
+/// What the runtime can grant here: 1048576, or our own hard limit without CAP_SYS_RESOURCE.
+fn nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    let caps = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = caps
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap();
+    if u64::from_str_radix(eff.trim(), 16).unwrap() & (1 << 24) != 0 {
+        1_048_576
+    } else {
+        lim.rlim_max.min(1_048_576)
+    }
+}

@@ -1,0 +1,108 @@
+//! Daemon side of shim creation.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+
+use super::{
+    BUNDLE_DIR, PARAMS_FILE, ReadyReport, SHIM_LOG, SOCKET_FILE, ShimInfo, ShimLaunch, ShimParams,
+    exit::EXIT_FILE,
+};
+use crate::config::ContainerConfig;
+use crate::error::RuntimeError;
+
+/// Creation mounts the rootfs and runs hooks; a shim silent for this long is stuck.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Writes the bundle, starts a detached shim and returns once the container is
+/// created (its init waits for `start`) or creation failed.
+pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimInfo, RuntimeError> {
+    if cfg.tty {
+        return Err(RuntimeError::NotImplemented("tty"));
+    }
+    let spec = crate::spec::generate(cfg)?;
+    let state_dir = absolute(&launch.state_dir)?;
+    let bundle = state_dir.join(BUNDLE_DIR);
+    std::fs::create_dir_all(&bundle).map_err(|e| RuntimeError::io("create bundle dir", e))?;
+    std::fs::create_dir_all(&launch.runtime_root)
+        .map_err(|e| RuntimeError::io("create runtime root", e))?;
+    for stale in [EXIT_FILE, SOCKET_FILE] {
+        match std::fs::remove_file(state_dir.join(stale)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(RuntimeError::io(format!("remove stale {stale}"), e));
+            }
+            _ => {}
+        }
+    }
+    spec.save(bundle.join("config.json"))
+        .map_err(|e| RuntimeError::InvalidConfig(e.to_string()))?;
+    let params = ShimParams {
+        id: cfg.id.clone(),
+        runtime_root: absolute(&launch.runtime_root)?,
+        log_path: absolute(&launch.log_path)?,
+        open_stdin: cfg.open_stdin,
+    };
+    std::fs::write(
+        state_dir.join(PARAMS_FILE),
+        serde_json::to_vec(&params).map_err(|e| RuntimeError::Protocol(e.to_string()))?,
+    )
+    .map_err(|e| RuntimeError::io("write shim params", e))?;
+
+    let shim_log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join(SHIM_LOG))
+        .map_err(|e| RuntimeError::io("open shim log", e))?;
+    let mut child = tokio::process::Command::new(&launch.exe)
+        .args(&launch.args_prefix)
+        .arg(&state_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(shim_log))
+        .spawn()
+        .map_err(|e| RuntimeError::io(format!("spawn shim {}", launch.exe.display()), e))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        CREATE_TIMEOUT,
+        tokio::io::BufReader::new(stdout).read_line(&mut line),
+    )
+    .await;
+    // The direct child exits right after forking the real shim; reap it either way.
+    if read.is_err() {
+        let _ = child.start_kill();
+    }
+    let _ = child.wait().await;
+    match read {
+        Err(_) => {
+            return Err(RuntimeError::Protocol(
+                "shim did not report readiness".into(),
+            ));
+        }
+        Ok(Err(e)) => return Err(RuntimeError::io("read shim readiness", e)),
+        Ok(Ok(_)) => {}
+    }
+    if line.trim().is_empty() {
+        let log = std::fs::read_to_string(state_dir.join(SHIM_LOG)).unwrap_or_default();
+        return Err(RuntimeError::Protocol(format!(
+            "shim exited without reporting: {}",
+            log.lines().last().unwrap_or("")
+        )));
+    }
+    match serde_json::from_str::<ReadyReport>(line.trim())
+        .map_err(|e| RuntimeError::Protocol(format!("bad readiness line {line:?}: {e}")))?
+    {
+        ReadyReport::Ready { shim_pid, init_pid } => Ok(ShimInfo { shim_pid, init_pid }),
+        ReadyReport::Failed { message } => {
+            Err(crate::exe::classify(&message).unwrap_or(RuntimeError::Libcontainer(message)))
+        }
+    }
+}
+
+/// The shim and libcontainer change directories; every path they get is absolute.
+fn absolute(p: &Path) -> Result<std::path::PathBuf, RuntimeError> {
+    std::path::absolute(p).map_err(|e| RuntimeError::io(format!("absolute {}", p.display()), e))
+}

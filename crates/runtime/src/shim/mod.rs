@@ -1,0 +1,86 @@
+//! One shim process per container: it creates the container with
+//! libcontainer, owns the init process, its stdio and its log, serves
+//! start/kill/wait/attach on `<state_dir>/shim.sock`, and records the exit
+//! status before it exits. It is detached from the daemon (double fork +
+//! setsid), so a daemon restart does not touch running containers.
+
+mod client;
+mod exit;
+mod launch;
+mod logfile;
+mod protocol;
+mod server;
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+pub use client::{Attached, ShimClient};
+pub use exit::{ExitStatus, read_exit_status};
+pub use launch::create;
+pub(crate) use server::main;
+
+pub const SOCKET_FILE: &str = "shim.sock";
+pub const BUNDLE_DIR: &str = "bundle";
+pub const SHIM_LOG: &str = "shim.log";
+const PARAMS_FILE: &str = "shim.json";
+
+/// How the daemon starts a shim.
+#[derive(Debug, Clone)]
+pub struct ShimLaunch {
+    /// The berth binary.
+    pub exe: PathBuf,
+    /// Arguments selecting the shim role, e.g. `["shim"]`.
+    pub args_prefix: Vec<String>,
+    /// `<exec-root>/containers/<id>`: bundle/, shim.sock, exit.json, shim.log.
+    pub state_dir: PathBuf,
+    /// libcontainer's state root, `<exec-root>/runtime`.
+    pub runtime_root: PathBuf,
+    /// The container's json-file log.
+    pub log_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShimInfo {
+    pub shim_pid: u32,
+    pub init_pid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StdStream {
+    Stdout = 0,
+    Stderr = 1,
+}
+
+impl StdStream {
+    pub fn name(self) -> &'static str {
+        match self {
+            StdStream::Stdout => "stdout",
+            StdStream::Stderr => "stderr",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub stream: StdStream,
+    pub data: Bytes,
+}
+
+/// What the shim needs besides the bundle; written by the daemon next to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ShimParams {
+    id: String,
+    runtime_root: PathBuf,
+    log_path: PathBuf,
+    open_stdin: bool,
+}
+
+/// The one line a shim writes to its stdout once the container exists (or could not be made).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ReadyReport {
+    Ready { shim_pid: u32, init_pid: u32 },
+    Failed { message: String },
+}

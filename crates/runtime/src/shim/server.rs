@@ -1,0 +1,487 @@
+//! Process side of the shim: `berth shim <state-dir>`.
+//!
+//! Single-threaded by construction: libcontainer forks and changes the cwd,
+//! so the container is created before the (current-thread) tokio runtime
+//! starts, and the runtime never spawns worker threads.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::exit::{ExitStatus, now_rfc3339, write_exit_status};
+use super::logfile::LogWriter;
+use super::protocol::{self, Request, Response};
+use super::{BUNDLE_DIR, PARAMS_FILE, ReadyReport, SOCKET_FILE, ShimParams, StdStream};
+use crate::error::chain_text;
+use crate::executor::DockerExecutor;
+
+const OUTPUT_QUEUE: usize = 64;
+/// After init exits, processes it left behind in other namespaces may still
+/// hold the pipes; we stop waiting for them after this long.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the last words to attached clients may take.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_CHUNK: usize = 32 * 1024;
+
+pub(crate) fn main(args: &[String]) -> i32 {
+    let Some(state_dir) = args.first().map(PathBuf::from) else {
+        eprintln!("usage: berth shim <state-dir>");
+        return 2;
+    };
+    match detach() {
+        Ok(true) => {}
+        Ok(false) => return 0,
+        Err(e) => {
+            report(&ReadyReport::Failed {
+                message: format!("detach shim: {e}"),
+            });
+            return 1;
+        }
+    }
+    match run(&state_dir) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("berth shim: {message}");
+            report(&ReadyReport::Failed { message });
+            1
+        }
+    }
+}
+
+/// fork, setsid, fork: the shim ends up in its own session, re-parented to
+/// init, so it neither dies with the daemon nor becomes its zombie. Returns
+/// true in the process that goes on as the shim.
+fn detach() -> nix::Result<bool> {
+    // SAFETY: `berth shim` dispatches before any thread exists, so fork is sound.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { child } => {
+            let _ = waitpid(child, None);
+            return Ok(false);
+        }
+        ForkResult::Child => {}
+    }
+    nix::unistd::setsid()?;
+    // SAFETY: still single-threaded.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
+        ForkResult::Child => Ok(true),
+    }
+}
+
+/// The readiness line goes to our stdout, the pipe the daemon reads.
+fn report(r: &ReadyReport) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, r);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+struct Pipes {
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    stdin: Option<OwnedFd>,
+}
+
+fn run(state_dir: &Path) -> Result<i32, String> {
+    let state_dir = std::path::absolute(state_dir).map_err(|e| e.to_string())?;
+    let params: ShimParams = serde_json::from_slice(
+        &std::fs::read(state_dir.join(PARAMS_FILE)).map_err(|e| format!("read params: {e}"))?,
+    )
+    .map_err(|e| format!("parse params: {e}"))?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
+    let log = LogWriter::open(&params.log_path).map_err(|e| format!("open log: {e}"))?;
+
+    let (container, pipes) = create_container(&state_dir, &params)?;
+    let init_pid = container
+        .pid()
+        .ok_or_else(|| "container has no init pid".to_string())?;
+    let cgroup_path = container.spec().map(|c| c.cgroup_path).unwrap_or_default();
+
+    let socket = state_dir.join(SOCKET_FILE);
+    let _ = std::fs::remove_file(&socket);
+    let listener = std::os::unix::net::UnixListener::bind(&socket)
+        .map_err(|e| format!("bind {}: {e}", socket.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("listener: {e}"))?;
+
+    report(&ReadyReport::Ready {
+        shim_pid: std::process::id(),
+        init_pid: init_pid.as_raw() as u32,
+    });
+    // Let the daemon see EOF on its pipe; nothing else of ours goes to stdout.
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let local = tokio::task::LocalSet::new();
+    let shim = Rc::new(Shim {
+        container: RefCell::new(container),
+        init_pid,
+        state_dir: state_dir.clone(),
+        socket,
+        reaped: RefCell::new(false),
+        exit: RefCell::new(None),
+        waiters: RefCell::new(Vec::new()),
+        attachers: RefCell::new(Some(Vec::new())),
+        writers: RefCell::new(Vec::new()),
+        stdin: RefCell::new(None),
+        log: RefCell::new(log),
+    });
+    local.block_on(&rt, serve(shim, listener, pipes, cgroup_path))
+}
+
+fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container, Pipes), String> {
+    std::fs::create_dir_all(&params.runtime_root)
+        .map_err(|e| format!("create runtime root: {e}"))?;
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
+    let mut builder = ContainerBuilder::new(params.id.clone(), SyscallType::default())
+        .with_executor(DockerExecutor::default())
+        .with_root_path(&params.runtime_root)
+        .map_err(|e| chain_text(&e))?
+        .with_stdout(out_w)
+        .with_stderr(err_w);
+    let mut stdin = None;
+    if params.open_stdin {
+        let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
+        builder = builder.with_stdin(in_r);
+        stdin = Some(in_w);
+    }
+    // Without open_stdin the init inherits our stdin, which the daemon made /dev/null.
+    let container = builder
+        .validate_id()
+        .map_err(|e| chain_text(&e))?
+        .as_init(state_dir.join(BUNDLE_DIR))
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(|e| chain_text(&e))?;
+    Ok((
+        container,
+        Pipes {
+            stdout: out_r,
+            stderr: err_r,
+            stdin,
+        },
+    ))
+}
+
+/// One attached client's queue of (frame kind, data).
+type OutputTx = mpsc::Sender<(u8, Bytes)>;
+
+enum StdinMsg {
+    Data(Bytes),
+    Close,
+}
+
+struct Shim {
+    container: RefCell<Container>,
+    init_pid: Pid,
+    state_dir: PathBuf,
+    socket: PathBuf,
+    /// Init has been reaped: signals and start no longer apply.
+    reaped: RefCell<bool>,
+    /// Set once everything is final (drained, recorded, cleaned up).
+    exit: RefCell<Option<ExitStatus>>,
+    waiters: RefCell<Vec<UnixStream>>,
+    /// `None` once output is over: later attaches get an immediate end.
+    attachers: RefCell<Option<Vec<OutputTx>>>,
+    writers: RefCell<Vec<JoinHandle<()>>>,
+    stdin: RefCell<Option<mpsc::UnboundedSender<StdinMsg>>>,
+    log: RefCell<LogWriter>,
+}
+
+async fn serve(
+    shim: Rc<Shim>,
+    listener: std::os::unix::net::UnixListener,
+    pipes: Pipes,
+    cgroup_path: PathBuf,
+) -> Result<i32, String> {
+    // Registered before anything can exit, so no SIGCHLD is lost.
+    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+        .map_err(|e| format!("SIGCHLD handler: {e}"))?;
+    let listener = UnixListener::from_std(listener).map_err(|e| format!("listener: {e}"))?;
+
+    if let Some(fd) = pipes.stdin {
+        let writer = pipe::Sender::from_owned_fd(fd).map_err(|e| format!("stdin pipe: {e}"))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        *shim.stdin.borrow_mut() = Some(tx);
+        tokio::task::spawn_local(forward_stdin(writer, rx));
+    }
+    let mut pumps = Vec::new();
+    for (fd, stream) in [
+        (pipes.stdout, StdStream::Stdout),
+        (pipes.stderr, StdStream::Stderr),
+    ] {
+        let reader = pipe::Receiver::from_owned_fd(fd).map_err(|e| format!("output pipe: {e}"))?;
+        pumps.push(tokio::task::spawn_local(pump(shim.clone(), reader, stream)));
+    }
+    let acceptor = tokio::task::spawn_local(accept_loop(shim.clone(), listener));
+
+    let raw = reap_init(&mut sigchld, shim.init_pid).await;
+    *shim.reaped.borrow_mut() = true;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        for p in pumps {
+            let _ = p.await;
+        }
+    })
+    .await;
+
+    let status = ExitStatus {
+        exit_code: raw,
+        finished_at: now_rfc3339(),
+        oom_killed: oom_killed(&cgroup_path),
+    };
+    // Removes the cgroup and libcontainer's state, so the id can be reused at once.
+    if let Err(e) = shim.container.borrow_mut().delete(true) {
+        eprintln!("berth shim: delete container: {}", chain_text(&e));
+    }
+    if let Err(e) = write_exit_status(&shim.state_dir, &status) {
+        eprintln!("berth shim: write exit status: {e}");
+    }
+    // From here on clients read exit.json; a new shim may bind the same path.
+    let _ = std::fs::remove_file(&shim.socket);
+    acceptor.abort();
+    *shim.exit.borrow_mut() = Some(status.clone());
+    shim.stdin.borrow_mut().take();
+
+    let waiters = std::mem::take(&mut *shim.waiters.borrow_mut());
+    let attachers = shim.attachers.borrow_mut().take();
+    drop(attachers);
+    let writers = std::mem::take(&mut *shim.writers.borrow_mut());
+    let _ = tokio::time::timeout(FLUSH_TIMEOUT, async {
+        for mut w in waiters {
+            let _ = protocol::write_json(
+                &mut w,
+                protocol::RESPONSE,
+                &Response::Exited(status.clone()),
+            )
+            .await;
+        }
+        for w in writers {
+            let _ = w.await;
+        }
+    })
+    .await;
+    Ok(0)
+}
+
+/// Exit code of init in Docker's convention (128 + signal when killed).
+async fn reap_init(sigchld: &mut tokio::signal::unix::Signal, init: Pid) -> i32 {
+    loop {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == init => return code,
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => return 128 + sig as i32,
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    // Not our child any more: nothing will tell us how it ended.
+                    eprintln!("berth shim: waitpid: {e}");
+                    return 255;
+                }
+            }
+        }
+        sigchld.recv().await;
+    }
+}
+
+fn oom_killed(cgroup_path: &Path) -> bool {
+    let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
+    let candidates = [
+        Path::new("/sys/fs/cgroup/memory")
+            .join(rel)
+            .join("memory.oom_control"),
+        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+    ];
+    candidates.iter().any(|file| {
+        std::fs::read_to_string(file)
+            .map(|text| {
+                text.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+            })
+            .unwrap_or(false)
+    })
+}
+
+async fn pump(shim: Rc<Shim>, mut reader: pipe::Receiver, stream: StdStream) {
+    let kind = match stream {
+        StdStream::Stdout => protocol::STDOUT,
+        StdStream::Stderr => protocol::STDERR,
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("berth shim: read {}: {e}", stream.name());
+                break;
+            }
+        };
+        if let Err(e) = shim.log.borrow_mut().write(stream, &buf[..n]) {
+            eprintln!("berth shim: write log: {e}");
+        }
+        let data = Bytes::copy_from_slice(&buf[..n]);
+        let targets: Vec<_> = shim.attachers.borrow().iter().flatten().cloned().collect();
+        for tx in targets {
+            // A slow client slows the container down, as with Docker's attach.
+            let _ = tx.send((kind, data.clone())).await;
+        }
+        if let Some(list) = shim.attachers.borrow_mut().as_mut() {
+            list.retain(|tx| !tx.is_closed());
+        }
+    }
+    if let Err(e) = shim.log.borrow_mut().flush_partial(stream) {
+        eprintln!("berth shim: write log: {e}");
+    }
+}
+
+async fn forward_stdin(mut writer: pipe::Sender, mut rx: mpsc::UnboundedReceiver<StdinMsg>) {
+    use tokio::io::AsyncWriteExt;
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            StdinMsg::Data(data) => {
+                if writer.write_all(&data).await.is_err() {
+                    // The container closed its end; later data has nowhere to go.
+                    return;
+                }
+            }
+            StdinMsg::Close => return,
+        }
+    }
+}
+
+async fn accept_loop(shim: Rc<Shim>, listener: UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((conn, _)) => {
+                tokio::task::spawn_local(handle(shim.clone(), conn));
+            }
+            Err(e) => {
+                eprintln!("berth shim: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
+    let req: Request = match protocol::read_json(&mut conn, protocol::REQUEST).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berth shim: bad request: {e}");
+            return;
+        }
+    };
+    let resp = match req {
+        Request::Attach { stdin } => return attach(&shim, conn, stdin),
+        Request::Wait => {
+            let exit = shim.exit.borrow().clone();
+            match exit {
+                Some(status) => Response::Exited(status),
+                None => {
+                    shim.waiters.borrow_mut().push(conn);
+                    return;
+                }
+            }
+        }
+        Request::Pid => Response::Pid(shim.init_pid.as_raw() as u32),
+        Request::Start if *shim.reaped.borrow() => Response::NotRunning,
+        Request::Start => match shim.container.borrow_mut().start() {
+            Ok(()) => Response::Ok,
+            Err(e) => Response::Error(chain_text(&e)),
+        },
+        Request::Kill { .. } if *shim.reaped.borrow() => Response::NotRunning,
+        // Signalling our own unreaped child cannot hit a recycled pid.
+        Request::Kill { signal } => match Signal::try_from(signal) {
+            Ok(sig) => match nix::sys::signal::kill(shim.init_pid, sig) {
+                Ok(()) => Response::Ok,
+                Err(e) => Response::Error(format!("kill: {e}")),
+            },
+            Err(_) => Response::Error(format!("invalid signal {signal}")),
+        },
+    };
+    let _ = protocol::write_json(&mut conn, protocol::RESPONSE, &resp).await;
+}
+
+fn attach(shim: &Rc<Shim>, conn: UnixStream, stdin: bool) {
+    let (rd, wr) = conn.into_split();
+    let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
+    // Registered before the answer goes out: the client sees all output after it.
+    if let Some(list) = shim.attachers.borrow_mut().as_mut() {
+        list.push(tx);
+    }
+    let writer = tokio::task::spawn_local(write_output(wr, rx));
+    shim.writers.borrow_mut().push(writer);
+    let stdin_tx = if stdin {
+        shim.stdin.borrow().clone()
+    } else {
+        None
+    };
+    if let Some(stdin_tx) = stdin_tx {
+        tokio::task::spawn_local(read_stdin(rd, stdin_tx));
+    }
+}
+
+async fn write_output(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<(u8, Bytes)>) {
+    if protocol::write_json(&mut wr, protocol::RESPONSE, &Response::Ok)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Some((kind, data)) = rx.recv().await {
+        if protocol::write_frame(&mut wr, kind, &data).await.is_err() {
+            return;
+        }
+    }
+    let _ = protocol::write_frame(&mut wr, protocol::END, &[]).await;
+}
+
+/// A stdin attach that ends (explicit close or the client going away) closes
+/// the container's stdin, like `docker run -i` with its default StdinOnce.
+async fn read_stdin(mut rd: OwnedReadHalf, tx: mpsc::UnboundedSender<StdinMsg>) {
+    loop {
+        match protocol::read_frame(&mut rd).await {
+            Ok(Some(f)) if f.kind == protocol::STDIN => {
+                if tx.send(StdinMsg::Data(Bytes::from(f.payload))).is_err() {
+                    return;
+                }
+            }
+            Ok(Some(f)) if f.kind != protocol::STDIN_CLOSE => continue,
+            _ => {
+                let _ = tx.send(StdinMsg::Close);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `ContainerConfig` -> OCI runtime spec, with the defaults `docker run` gives a
+//! container (capabilities, seccomp, masked paths, mounts, devices, rlimits).
+
+mod defaults;
+mod seccomp;
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::{
+    Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxResourcesBuilder, Mount as OciMount, MountBuilder, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+use crate::config::{ContainerConfig, Mount, NetworkMode};
+use crate::error::RuntimeError;
+
+pub use defaults::DEFAULT_PATH;
+
+/// Builds the OCI spec for `cfg`.
+pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
+    if cfg.args.is_empty() {
+        return Err(RuntimeError::InvalidConfig("no command specified".into()));
+    }
+    let caps = capabilities(&cfg.cap_add, &cfg.cap_drop)?;
+    let mut process = ProcessBuilder::default()
+        .terminal(cfg.tty)
+        .user(
+            UserBuilder::default()
+                .uid(cfg.user.uid)
+                .gid(cfg.user.gid)
+                .additional_gids(cfg.user.additional_gids.clone())
+                .build()
+                .map_err(spec_err)?,
+        )
+        .args(cfg.args.clone())
+        .env(env_with_path(&cfg.env))
+        .cwd(if cfg.cwd.is_empty() { "/" } else { &cfg.cwd })
+        .capabilities(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(caps.clone())
+                .effective(caps.clone())
+                .permitted(caps.clone())
+                .inheritable(Capabilities::new())
+                .ambient(Capabilities::new())
+                .build()
+                .map_err(spec_err)?,
+        )
+        .rlimits(vec![
+            PosixRlimitBuilder::default()
+                .typ(PosixRlimitType::RlimitNofile)
+                .soft(defaults::nofile_limit())
+                .hard(defaults::nofile_limit())
+                .build()
+                .map_err(spec_err)?,
+        ])
+        .build()
+        .map_err(spec_err)?;
+    // Unset, not false: libcontainer then loads seccomp while still privileged,
+    // which is what lets non-root users run under the filter without NNP.
+    process.set_no_new_privileges(None);
+
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces(&cfg.network, cgroup_v2_only())?)
+        .masked_paths(
+            defaults::MASKED_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .readonly_paths(
+            defaults::READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .resources(
+            LinuxResourcesBuilder::default()
+                .devices(defaults::device_cgroup_rules()?)
+                .build()
+                .map_err(spec_err)?,
+        )
+        .seccomp(seccomp::profile(&caps)?);
+    if !cfg.cgroup_path.is_empty() {
+        linux = linux.cgroups_path(PathBuf::from(&cfg.cgroup_path));
+    }
+    let linux = linux.build().map_err(spec_err)?;
+
+    let mut spec = SpecBuilder::default()
+        .version("1.0.2")
+        .root(
+            RootBuilder::default()
+                .path(cfg.rootfs.clone())
+                .readonly(cfg.readonly_rootfs)
+                .build()
+                .map_err(spec_err)?,
+        )
+        .process(process)
+        .mounts(mounts(&cfg.mounts)?)
+        .linux(linux)
+        .annotations(cfg.annotations.clone())
+        .build()
+        .map_err(spec_err)?;
+    // The builder starts from oci-spec's defaults, whose hostname is "youki".
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    spec.set_hostname(non_empty(&cfg.hostname));
+    spec.set_domainname(non_empty(&cfg.domainname));
+    Ok(spec)
+}
+
+pub(crate) fn spec_err(e: oci_spec::OciSpecError) -> RuntimeError {
+    RuntimeError::InvalidConfig(e.to_string())
+}
+
+/// Images without PATH still need one for the lookup of args[0], as in Docker.
+fn env_with_path(env: &[String]) -> Vec<String> {
+    let mut env = env.to_vec();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    env
+}
+
+fn parse_cap(name: &str) -> Result<Capability, RuntimeError> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|_| RuntimeError::InvalidConfig(format!("unknown capability: {name:?}")))
+}
+
+fn is_all(name: &str) -> bool {
+    name.eq_ignore_ascii_case("ALL") || name.eq_ignore_ascii_case("CAP_ALL")
+}
+
+/// Docker's rule: start from the default set, drop (ALL empties it), then add
+/// (ALL adds every capability the kernel knows).
+fn capabilities(add: &[String], drop: &[String]) -> Result<Capabilities, RuntimeError> {
+    let mut caps: Capabilities = defaults::CAPABILITIES
+        .iter()
+        .map(|c| parse_cap(c))
+        .collect::<Result<_, _>>()?;
+    for name in drop {
+        if is_all(name) {
+            caps.clear();
+        } else {
+            caps.remove(&parse_cap(name)?);
+        }
+    }
+    for name in add {
+        if is_all(name) {
+            caps.extend(defaults::all_capabilities());
+        } else {
+            caps.insert(parse_cap(name)?);
+        }
+    }
+    Ok(caps)
+}
+
+fn namespaces(
+    network: &NetworkMode,
+    cgroup_ns: bool,
+) -> Result<Vec<oci_spec::runtime::LinuxNamespace>, RuntimeError> {
+    let mut out = Vec::new();
+    let mut add = |typ, path: Option<PathBuf>| -> Result<(), RuntimeError> {
+        let mut b = LinuxNamespaceBuilder::default().typ(typ);
+        if let Some(p) = path {
+            b = b.path(p);
+        }
+        out.push(b.build().map_err(spec_err)?);
+        Ok(())
+    };
+    add(LinuxNamespaceType::Pid, None)?;
+    add(LinuxNamespaceType::Ipc, None)?;
+    add(LinuxNamespaceType::Uts, None)?;
+    add(LinuxNamespaceType::Mount, None)?;
+    match network {
+        NetworkMode::Private => add(LinuxNamespaceType::Network, None)?,
+        NetworkMode::Host => {}
+        NetworkMode::Join(path) => add(LinuxNamespaceType::Network, Some(path.clone()))?,
+    }
+    // Docker's default cgroupns mode is "private" on cgroup v2 hosts and "host" otherwise.
+    if cgroup_ns {
+        add(LinuxNamespaceType::Cgroup, None)?;
+    }
+    Ok(out)
+}
+
+/// True when /sys/fs/cgroup is itself a cgroup2 mount (no v1 hierarchies).
+pub fn cgroup_v2_only() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+fn mounts(extra: &[Mount]) -> Result<Vec<OciMount>, RuntimeError> {
+    let mut out: Vec<OciMount> = defaults::mounts()?
+        .into_iter()
+        .filter(|d| {
+            !extra
+                .iter()
+                .any(|m| d.destination() == &PathBuf::from(&m.destination))
+        })
+        .collect();
+    for m in extra {
+        out.push(user_mount(m)?);
+    }
+    // Parents must be mounted before their children, whatever order they came in.
+    out.sort_by_key(|m| m.destination().components().count());
+    Ok(out)
+}
+
+fn user_mount(m: &Mount) -> Result<OciMount, RuntimeError> {
+    if !m.destination.starts_with('/') {
+        return Err(RuntimeError::InvalidConfig(format!(
+            "mount destination {:?} is not absolute",
+            m.destination
+        )));
+    }
+    let mut options = m.options.clone();
+    let (typ, source) = match m.kind.as_str() {
+        "bind" => {
+            if !options.iter().any(|o| o == "bind" || o == "rbind") {
+                options.push("rbind".into());
+            }
+            ("bind", m.source.clone())
+        }
+        "tmpfs" => ("tmpfs", PathBuf::from("tmpfs")),
+        other => {
+            return Err(RuntimeError::InvalidConfig(format!(
+                "unsupported mount type {other:?}"
+            )));
+        }
+    };
+    MountBuilder::default()
+        .destination(&m.destination)
+        .typ(typ)
+        .source(source)
+        .options(options)
+        .build()
+        .map_err(spec_err)
+}
+
+#[cfg(test)]
+mod tests;
