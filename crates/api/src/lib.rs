@@ -1,1 +1,183 @@
-//! Docker Engine API server.
+//! Docker Engine API server: version negotiation, routing, Docker's error shape.
+//! Handlers translate HTTP to engine calls and nothing more.
+
+// serde_json::json! of inspect's large documents needs the deeper limit.
+#![recursion_limit = "256"]
+
+mod containers;
+mod error;
+mod exec;
+mod format;
+mod images;
+mod query;
+mod streams;
+mod system;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, Uri};
+use engine::Engine;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+use tower::ServiceExt;
+
+pub use error::{ApiError, ApiResult};
+
+/// The newest API version served, and the oldest accepted.
+pub const API_VERSION: (u32, u32) = (1, 47);
+pub const MIN_API_VERSION: (u32, u32) = (1, 24);
+
+pub type AppState = Arc<Engine>;
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .merge(system::routes())
+        .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(images::routes())
+        .fallback(not_implemented)
+        .with_state(engine)
+}
+
+async fn not_implemented(req: Request<Body>) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("not implemented: {} {}", req.method(), req.uri().path()),
+    )
+}
+
+fn version_string(v: (u32, u32)) -> String {
+    format!("{}.{}", v.0, v.1)
+}
+
+/// A version prefix as found in a path: parsed, or the text that failed to parse.
+type PathVersion = Option<Result<(u32, u32), String>>;
+
+/// Splits "/v1.41/containers/json" into (Some((1,41)), "/containers/json").
+fn split_version(path: &str) -> (PathVersion, &str) {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return (None, path);
+    };
+    let (ver, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if ver.is_empty() || !ver.starts_with(|c: char| c.is_ascii_digit()) {
+        return (None, path);
+    }
+    let parsed = ver
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| ver.to_string());
+    (Some(parsed), if tail.is_empty() { "/" } else { tail })
+}
+
+/// Version check and prefix stripping, then the router.
+async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let (version, tail) = split_version(&path);
+    let mut response = match version {
+        Some(Err(bad)) => ApiError::bad_request(format!("invalid API version: {bad}")).into_response_body(),
+        Some(Ok(v)) if v < MIN_API_VERSION => ApiError::bad_request(format!(
+            "client version {} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            version_string(v),
+            version_string(MIN_API_VERSION)
+        ))
+        .into_response_body(),
+        Some(Ok(v)) if v > API_VERSION => ApiError::bad_request(format!(
+            "client version {} is too new. Maximum supported API version is {}",
+            version_string(v),
+            version_string(API_VERSION)
+        ))
+        .into_response_body(),
+        _ => {
+            let mut parts = req.uri().clone().into_parts();
+            let pq = match req.uri().query() {
+                Some(q) => format!("{tail}?{q}"),
+                None => tail.to_string(),
+            };
+            parts.path_and_query = pq.parse().ok();
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+            tracing::debug!("{} {}", req.method(), req.uri());
+            match router.oneshot(req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        }
+    };
+    let headers = response.headers_mut();
+    let v = version_string(API_VERSION);
+    headers.insert("Api-Version", HeaderValue::from_str(&v).unwrap());
+    headers.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    headers.insert("Ostype", HeaderValue::from_static("linux"));
+    headers.insert(
+        "Server",
+        HeaderValue::from_str(&format!("berth/{} (linux)", env!("CARGO_PKG_VERSION"))).unwrap(),
+    );
+    response
+}
+
+impl ApiError {
+    fn into_response_body(self) -> Response<Body> {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// Serves the API on every listener until the process ends.
+pub async fn serve(engine: Arc<Engine>, listeners: Vec<UnixListener>) {
+    let router = router(engine);
+    let mut tasks = Vec::new();
+    for listener in listeners {
+        let router = router.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let (stream, _) = match listener.accept().await {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        tracing::warn!("accept: {err}");
+                        continue;
+                    }
+                };
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let router = router.clone();
+                        async move { Ok::<_, Infallible>(handle(router, req.map(Body::new)).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
+                    if let Err(err) = conn.await {
+                        tracing::debug!("connection: {err}");
+                    }
+                });
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefix() {
+        let (v, tail) = split_version("/v1.41/containers/json");
+        assert_eq!(v, Some(Ok((1, 41))));
+        assert_eq!(tail, "/containers/json");
+        let (v, tail) = split_version("/containers/json");
+        assert_eq!(v, None);
+        assert_eq!(tail, "/containers/json");
+        let (v, tail) = split_version("/volumes");
+        assert_eq!(v, None);
+        assert_eq!(tail, "/volumes");
+        let (v, _) = split_version("/v1.x/_ping");
+        assert_eq!(v, Some(Err("1.x".into())));
+        assert!((1, 9) < (1, 24) && (1, 100) > API_VERSION);
+    }
+}

@@ -1,6 +1,173 @@
-//! `berth daemon`: wiring of the engine and the API server.
+//! `berth daemon`: dockerd's flags, the engine and the API server.
 
-pub fn main(_args: &[String]) -> i32 {
-    eprintln!("not implemented: berth daemon");
-    1
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth daemon",
+    about = "Run the berth engine (Docker Engine API server)"
+)]
+struct DaemonArgs {
+    /// Socket(s) to listen on, e.g. unix:///run/berth/berth.sock (repeatable)
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Root of persistent state (images, containers)
+    #[arg(long, default_value = "/var/lib/berth")]
+    data_root: PathBuf,
+    /// Root of runtime state (sockets, bundles); lost on reboot by design
+    #[arg(long, default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Where to write the daemon's pid
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// debug, info, warn, error, fatal
+    #[arg(short = 'l', long, default_value = "info")]
+    log_level: String,
+    /// Parent cgroup of every container
+    #[arg(long, default_value = "/berth")]
+    cgroup_parent: String,
+}
+
+pub fn main(args: &[String]) -> i32 {
+    let parsed = match DaemonArgs::try_parse_from(
+        std::iter::once("berth daemon".to_string()).chain(args.iter().cloned()),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(parsed) {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("berth daemon: {err:#}");
+            1
+        }
+    }
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let level = match level {
+        "fatal" => "error",
+        l @ ("debug" | "info" | "warn" | "error" | "trace") => l,
+        other => bail!("unknown --log-level {other:?} (debug, info, warn, error, fatal)"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+fn socket_path(host: &str) -> anyhow::Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ if host.starts_with("tcp://") || host.starts_with("fd://") => {
+            bail!("not implemented: listening on {host}; use unix:///path")
+        }
+        _ => bail!("invalid -H {host:?}: expected unix:///path"),
+    }
+}
+
+/// Binds a unix socket, refusing to steal one another daemon is serving.
+fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "{} is in use by another daemon; stop it or pick another -H",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on {}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn write_pidfile(path: &Path) -> anyhow::Result<()> {
+    if let Ok(old) = std::fs::read_to_string(path)
+        && let Ok(pid) = old.trim().parse::<i32>()
+    {
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if alive && pid != std::process::id() as i32 {
+            bail!(
+                "pid file {} names a running process ({pid}); is a daemon already running?",
+                path.display()
+            );
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, format!("{}", std::process::id()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn run(args: DaemonArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_level)?;
+    if !nix::unistd::geteuid().is_root() {
+        bail!("berth daemon needs root (it mounts overlays and creates namespaces)");
+    }
+    let hosts = if args.hosts.is_empty() {
+        vec![DEFAULT_HOST.to_string()]
+    } else {
+        args.hosts.clone()
+    };
+    let std_listeners = hosts
+        .iter()
+        .map(|h| socket_path(h).and_then(|p| bind(&p)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(pidfile) = &args.pidfile {
+        write_pidfile(pidfile)?;
+    }
+    let cfg = engine::EngineConfig {
+        data_root: args.data_root.clone(),
+        exec_root: args.exec_root.clone(),
+        cgroup_parent: args.cgroup_parent.clone(),
+        exe: std::env::current_exe().context("locating the berth binary")?,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let listening = hosts.join(", ");
+    let result = rt.block_on(async move {
+        let engine = engine::Engine::open(cfg)
+            .await
+            .context("opening the engine")?;
+        let listeners = std_listeners
+            .into_iter()
+            .map(tokio::net::UnixListener::from_std)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        tracing::info!("berth daemon listening on {}", listening);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = api::serve(engine, listeners) => {}
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; containers keep running"),
+            _ = term.recv() => tracing::info!("terminated; containers keep running"),
+        }
+        anyhow::Ok(())
+    });
+    for host in &hosts {
+        if let Ok(p) = socket_path(host) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    if let Some(pidfile) = &args.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    result
 }

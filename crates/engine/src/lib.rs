@@ -1,1 +1,174 @@
 //! The container engine: container objects, their on-disk state and lifecycle.
+//!
+//! The engine owns the data root's `containers/` tree and talks to one shim per
+//! running container (see `runtime::shim`). It never runs libcontainer itself.
+
+mod container;
+mod create;
+mod error;
+mod etcfiles;
+mod events;
+mod exec;
+mod fsutil;
+mod lifecycle;
+mod logs;
+pub mod model;
+mod names;
+mod restore;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use container::{Container, ContainerView, Lifecycle, OutputChunk};
+pub use error::{EngineError, Result};
+pub use events::{Event, EventBus};
+pub use exec::{ExecInstance, ExecStreams, ExecView};
+pub use image::ImageStore;
+pub use lifecycle::WaitCondition;
+pub use logs::{LogLine, LogOptions, parse_timestamp};
+pub use runtime::shim::StdStream;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// Parent of every container's cgroup, e.g. "/berth".
+    pub cgroup_parent: String,
+    /// The berth binary, re-executed as `berth shim` / `berth shim-exec`.
+    pub exe: PathBuf,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<String, Arc<Container>>,
+    /// name (without '/') -> id; also holds names reserved by an in-flight create.
+    by_name: HashMap<String, String>,
+}
+
+pub struct Engine {
+    pub cfg: EngineConfig,
+    pub images: ImageStore,
+    pub events: EventBus,
+    registry: RwLock<Registry>,
+    execs: Mutex<HashMap<String, Arc<ExecInstance>>>,
+}
+
+impl Engine {
+    /// Opens the roots, repairs what a crash left and reconnects to running shims.
+    pub async fn open(cfg: EngineConfig) -> Result<Arc<Self>> {
+        for dir in [
+            cfg.data_root.join("containers"),
+            cfg.exec_root.join("containers"),
+            cfg.exec_root.join("runtime"),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
+        }
+        let data_root = cfg.data_root.clone();
+        let images = tokio::task::spawn_blocking(move || ImageStore::open(&data_root))
+            .await
+            .map_err(|e| EngineError::internal("opening image store", e))??;
+        let engine = Arc::new(Engine {
+            cfg,
+            images,
+            events: EventBus::default(),
+            registry: RwLock::new(Registry::default()),
+            execs: Mutex::new(HashMap::new()),
+        });
+        engine.restore().await;
+        Ok(engine)
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Finds a container by full id, name (with or without '/'), or unique id prefix.
+    pub fn container(&self, name_or_id: &str) -> Result<Arc<Container>> {
+        let reg = self.registry();
+        if let Some(c) = reg.by_id.get(name_or_id) {
+            return Ok(c.clone());
+        }
+        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if let Some(c) = reg.by_name.get(name).and_then(|id| reg.by_id.get(id)) {
+            return Ok(c.clone());
+        }
+        if !name_or_id.is_empty() && name_or_id.chars().all(|c| c.is_ascii_hexdigit()) {
+            let mut found = reg
+                .by_id
+                .iter()
+                .filter(|(id, _)| id.starts_with(name_or_id));
+            if let Some((_, c)) = found.next() {
+                if found.next().is_some() {
+                    return Err(EngineError::NotFound(format!(
+                        "Multiple IDs found with provided prefix: {name_or_id}"
+                    )));
+                }
+                return Ok(c.clone());
+            }
+        }
+        Err(EngineError::no_such_container(name_or_id))
+    }
+
+    /// Every container, newest first.
+    pub fn containers(&self) -> Vec<ContainerView> {
+        let mut all: Vec<ContainerView> =
+            self.registry().by_id.values().map(|c| c.view()).collect();
+        all.sort_by_key(|c| std::cmp::Reverse(c.record.created));
+        all
+    }
+
+    fn container_event(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let (name, image, labels) = {
+            let inner = c.lock();
+            (
+                inner.record.name.clone(),
+                inner.record.image_name.clone(),
+                inner.record.config.labels.clone().unwrap_or_default(),
+            )
+        };
+        let mut attrs: HashMap<String, String> = labels.into_iter().collect();
+        attrs.insert("name".into(), name);
+        attrs.insert("image".into(), image);
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events.publish("container", action, &c.id, attrs);
+    }
+
+    pub fn image_event(&self, action: &str, id: &str, name: Option<&str>) {
+        let mut attrs = HashMap::new();
+        if let Some(name) = name {
+            attrs.insert("name".to_string(), name.to_string());
+        }
+        self.events.publish("image", action, id, attrs);
+    }
+
+    /// Subscribes to a container's output: what it writes from now on (from its start,
+    /// when attached before start) until it exits.
+    pub fn attach(
+        &self,
+        name_or_id: &str,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<(Arc<Container>, tokio::sync::mpsc::Receiver<OutputChunk>)> {
+        let c = self.container(name_or_id)?;
+        let rx = c.subscribe(stdout, stderr);
+        self.container_event(&c, "attach", &[]);
+        Ok((c, rx))
+    }
+
+    /// Whether any container (in any state) was created from this image.
+    pub fn image_in_use(&self, image_id: &str) -> Option<(String, bool)> {
+        self.registry().by_id.values().find_map(|c| {
+            let inner = c.lock();
+            (inner.record.image_id == image_id)
+                .then(|| (c.id.clone(), inner.state.status == model::Status::Running))
+        })
+    }
+}

@@ -53,10 +53,21 @@ pub struct ExecProcess {
     pub stdin: Option<ChildStdin>,
     pub stdout: ChildStdout,
     pub stderr: ChildStderr,
+    /// Kept apart from the pipes so callers can move those into their own tasks.
+    pub waiter: ExecWaiter,
+}
+
+pub struct ExecWaiter {
     child: Child,
 }
 
 impl ExecProcess {
+    pub async fn wait(&mut self) -> Result<i32, RuntimeError> {
+        self.waiter.wait().await
+    }
+}
+
+impl ExecWaiter {
     /// The exit code of the exec'd process: 128 + signal if it was killed,
     /// 126/127 if it could not be started.
     pub async fn wait(&mut self) -> Result<i32, RuntimeError> {
@@ -116,7 +127,7 @@ pub async fn spawn(launch: &ExecLaunch, cfg: &ExecConfig) -> Result<ExecProcess,
         stdin: child.stdin.take(),
         stdout: child.stdout.take().expect("stdout is piped"),
         stderr: child.stderr.take().expect("stderr is piped"),
-        child,
+        waiter: ExecWaiter { child },
     })
 }
 

@@ -1,0 +1,327 @@
+//! /containers/* endpoints.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{Request, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use engine::model::{CreateRequest, Status};
+use engine::{LogOptions, WaitCondition, parse_timestamp};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::query::{Params, parse_json};
+use crate::streams::{MULTIPLEXED, channel_body, frame, hijack};
+use crate::{ApiError, ApiResult, AppState, format};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/json", get(list))
+        .route("/containers/create", post(create))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
+}
+
+async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_json::Value>> {
+    let params = Params::parse(uri.query());
+    let all = params.bool("all", false);
+    let limit = params.int("limit")?.filter(|l| *l > 0);
+    let filters = params.filters()?;
+    filters.check_keys(&[
+        "status", "name", "label", "id", "exited", "ancestor", "before", "since", "network",
+    ])?;
+    for s in filters.values("status") {
+        if !matches!(
+            s.as_str(),
+            "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "invalid filter 'status={s}'"
+            )));
+        }
+    }
+    let explicit_status = !filters.values("status").is_empty();
+    let mut out = Vec::new();
+    for v in engine.containers() {
+        let status = v.state.status;
+        if !all && !explicit_status && status != Status::Running && status != Status::Paused {
+            continue;
+        }
+        let labels = v.record.config.labels.clone().unwrap_or_default();
+        let keep = filters.any("status", |s| s == status.as_str())
+            && filters.any("name", |n| {
+                v.record.name.contains(n.trim_start_matches('/'))
+            })
+            && filters.any("id", |id| v.record.id.starts_with(id))
+            && filters.any("exited", |code| {
+                status == Status::Exited && code == v.state.exit_code.to_string()
+            })
+            && filters.any("ancestor", |a| {
+                v.record.image_name == a
+                    || v.record.image_id == a
+                    || v.record
+                        .image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(a)
+            })
+            && filters.labels_match("label", &labels);
+        if keep {
+            out.push(format::summary(&v));
+        }
+        if limit.is_some_and(|l| out.len() as i64 >= l) {
+            break;
+        }
+    }
+    Ok(Json(serde_json::Value::Array(out)))
+}
+
+async fn create(State(engine): State<AppState>, uri: Uri, body: Bytes) -> ApiResult<Response> {
+    let params = Params::parse(uri.query());
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "config cannot be empty in order to create a container",
+        ));
+    }
+    let req: CreateRequest = parse_json(&body)?;
+    let created = engine.create_container(params.get("name"), req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "Id": created.id, "Warnings": created.warnings })),
+    )
+        .into_response())
+}
+
+async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let c = engine.container(&id)?;
+    let v = c.view();
+    let upper = engine
+        .cfg
+        .data_root
+        .join("snapshots/rw")
+        .join(&c.id)
+        .join("fs");
+    Ok(Json(format::inspect(&v, &upper.to_string_lossy())))
+}
+
+async fn start(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.start(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stop(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(uri.query());
+    engine
+        .stop(&id, params.int("t")?, params.get("signal"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restart(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(uri.query());
+    engine.restart(&id, params.int("t")?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn kill(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(uri.query());
+    engine.kill(&id, params.get("signal")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Headers go out at once (the docker CLI registers the wait before starting the
+/// container and blocks on them); the body follows at exit.
+async fn wait(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::parse(uri.query());
+    let condition = WaitCondition::parse(params.get("condition").unwrap_or(""))?;
+    let c = engine.container(&id)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let body = match engine.wait(&c.id, condition).await {
+            Ok(code) => json!({ "StatusCode": code }),
+            Err(err) => json!({ "StatusCode": -1, "Error": { "Message": err.to_string() } }),
+        };
+        let _ = tx.send(Bytes::from(format!("{body}\n"))).await;
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(channel_body(rx))
+        .unwrap())
+}
+
+async fn remove(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(uri.query());
+    if params.bool("link", false) {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not implemented: links",
+        ));
+    }
+    engine.remove(&id, params.bool("force", false)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logs(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let params = Params::parse(uri.query());
+    let stdout = params.bool("stdout", false);
+    let stderr = params.bool("stderr", false);
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let ts = |key: &str| -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+        match params.get(key).filter(|v| !v.is_empty() && *v != "0") {
+            None => Ok(None),
+            Some(v) => parse_timestamp(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid value for {key}: {v}"))),
+        }
+    };
+    let tail = match params.get("tail").unwrap_or("all") {
+        "all" | "" => None,
+        n => Some(
+            n.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid tail: {n}")))?,
+        )
+        .filter(|n| *n >= 0)
+        .map(|n| n as usize),
+    };
+    let opts = LogOptions {
+        stdout,
+        stderr,
+        follow: params.bool("follow", false),
+        tail,
+        since: ts("since")?,
+        until: ts("until")?,
+    };
+    let timestamps = params.bool("timestamps", false);
+    let mut lines = engine.logs(&id, opts)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            let chunk = if timestamps {
+                let mut data = format::time(Some(line.time)).into_bytes();
+                data.push(b' ');
+                data.extend_from_slice(&line.data);
+                frame(line.stream, &data)
+            } else {
+                frame(line.stream, &line.data)
+            };
+            if tx.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, MULTIPLEXED)
+        .body(channel_body(rx))
+        .unwrap())
+}
+
+async fn attach(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    mut req: Request<Body>,
+) -> ApiResult<Response> {
+    let params = Params::parse(req.uri().query());
+    if params.bool("logs", false) {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not implemented: attach with logs=1",
+        ));
+    }
+    let want_stdin = params.bool("stdin", false);
+    let (c, mut output) = engine.attach(
+        &id,
+        params.bool("stdout", false),
+        params.bool("stderr", false),
+    )?;
+    let (open_stdin, stdin_once) = {
+        let v = c.view();
+        (v.record.config.open_stdin, v.record.config.stdin_once)
+    };
+    hijack(&mut req, move |io| async move {
+        let (mut rd, mut wr) = tokio::io::split(io);
+        if want_stdin && open_stdin {
+            let engine = engine.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if engine
+                                .write_stdin(&c, Bytes::copy_from_slice(&buf[..n]))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
+                if stdin_once {
+                    engine.close_stdin(&c).await;
+                }
+            });
+        }
+        while let Some(chunk) = output.recv().await {
+            if wr
+                .write_all(&frame(chunk.stream, &chunk.data))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = wr.flush().await;
+        let _ = wr.shutdown().await;
+        // Give the client a moment to read the tail before the socket drops.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    })
+}
+
+async fn resize(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    // Only TTY containers have a terminal to resize, and those are refused at create.
+    engine.container(&id)?;
+    Ok(StatusCode::OK)
+}

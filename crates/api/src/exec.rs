@@ -1,0 +1,132 @@
+//! /containers/{id}/exec and /exec/* endpoints.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use engine::model::ExecCreateRequest;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::query::parse_json;
+use crate::streams::{frame, hijack};
+use crate::{ApiResult, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/{id}/exec", post(create))
+        .route("/exec/{id}/start", post(start))
+        .route("/exec/{id}/json", get(inspect))
+        .route("/exec/{id}/resize", post(resize))
+}
+
+async fn create(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: ExecCreateRequest = parse_json(&body)?;
+    let exec_id = engine.exec_create(&id, req)?;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": exec_id }))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct StartRequest {
+    #[serde(default)]
+    detach: bool,
+    #[serde(default)]
+    tty: bool,
+}
+
+async fn start(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|e| crate::ApiError::bad_request(e.to_string()))?;
+    let start: StartRequest = if bytes.is_empty() {
+        StartRequest::default()
+    } else {
+        parse_json(&bytes)?
+    };
+    if start.tty {
+        return Err(crate::ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not implemented: tty (-t) for exec",
+        ));
+    }
+    let mut streams = engine.exec_start(&id).await?;
+    if start.detach {
+        return Ok(StatusCode::OK.into_response());
+    }
+    let mut req = Request::from_parts(parts, Body::empty());
+    hijack(&mut req, move |io| async move {
+        let (mut rd, mut wr) = tokio::io::split(io);
+        if let Some(mut stdin) = streams.stdin.take() {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if stdin.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                // Dropping stdin closes the process's input.
+            });
+        }
+        while let Some(chunk) = streams.output.recv().await {
+            if wr
+                .write_all(&frame(chunk.stream, &chunk.data))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = wr.flush().await;
+        let _ = wr.shutdown().await;
+    })
+}
+
+async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let v = engine.exec_inspect(&id)?;
+    let cmd = v.config.cmd.clone().unwrap_or_default();
+    Ok(Json(json!({
+        "ID": v.id,
+        "Running": v.running,
+        "ExitCode": v.exit_code,
+        "ProcessConfig": {
+            "tty": v.config.tty,
+            "entrypoint": cmd.first().cloned().unwrap_or_default(),
+            "arguments": cmd.iter().skip(1).collect::<Vec<_>>(),
+            "privileged": v.config.privileged,
+            "user": v.config.user,
+        },
+        "OpenStdin": v.config.attach_stdin,
+        "OpenStderr": v.config.attach_stderr,
+        "OpenStdout": v.config.attach_stdout,
+        "CanRemove": false,
+        "ContainerID": v.container_id,
+        "DetachKeys": "",
+        "Pid": v.pid,
+    })))
+}
+
+async fn resize(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.exec_inspect(&id)?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,197 @@
+//! Engine objects rendered in Docker's JSON shapes.
+
+use chrono::{DateTime, Utc};
+use engine::ContainerView;
+use engine::model::Status;
+use serde_json::{Value, json};
+
+/// Docker's zero time.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+pub fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+        .unwrap_or_else(|| ZERO_TIME.to_string())
+}
+
+/// go-units' HumanDuration, which `docker ps` shows.
+pub fn human_duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds();
+    if secs < 1 {
+        return "Less than a second".into();
+    }
+    if secs == 1 {
+        return "1 second".into();
+    }
+    if secs < 60 {
+        return format!("{secs} seconds");
+    }
+    let mins = d.num_minutes();
+    if mins == 1 {
+        return "About a minute".into();
+    }
+    if mins < 60 {
+        return format!("{mins} minutes");
+    }
+    let hours = (secs as f64 / 3600.0).round() as i64;
+    if hours == 1 {
+        return "About an hour".into();
+    }
+    if hours < 48 {
+        return format!("{hours} hours");
+    }
+    if hours < 24 * 7 * 2 {
+        return format!("{} days", hours / 24);
+    }
+    if hours < 24 * 30 * 2 {
+        return format!("{} weeks", hours / 24 / 7);
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{} months", hours / 24 / 30);
+    }
+    format!("{} years", hours / 24 / 365)
+}
+
+pub fn status_line(v: &ContainerView) -> String {
+    let now = Utc::now();
+    match v.state.status {
+        Status::Running => format!(
+            "Up {}",
+            human_duration(now - v.state.started_at.unwrap_or(now))
+        ),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(now - v.state.started_at.unwrap_or(now))
+        ),
+        Status::Exited => match v.state.finished_at {
+            Some(f) => format!(
+                "Exited ({}) {} ago",
+                v.state.exit_code,
+                human_duration(now - f)
+            ),
+            None => "Created".into(),
+        },
+        Status::Created => "Created".into(),
+        Status::Restarting => "Restarting".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn command(v: &ContainerView) -> String {
+    std::iter::once(v.record.path.clone())
+        .chain(v.record.args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn network_name(v: &ContainerView) -> String {
+    match v.record.host_config.network_mode.as_str() {
+        "" | "default" => "bridge".into(),
+        other => other.into(),
+    }
+}
+
+fn endpoint() -> Value {
+    json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null
+    })
+}
+
+/// An entry of `GET /containers/json`.
+pub fn summary(v: &ContainerView) -> Value {
+    let net = network_name(v);
+    json!({
+        "Id": v.record.id,
+        "Names": [format!("/{}", v.record.name)],
+        "Image": v.record.image_name,
+        "ImageID": v.record.image_id,
+        "Command": command(v),
+        "Created": v.record.created.timestamp(),
+        "Ports": [],
+        "Labels": v.record.config.labels.clone().unwrap_or_default(),
+        "State": v.state.status.as_str(),
+        "Status": status_line(v),
+        "HostConfig": { "NetworkMode": v.record.host_config.network_mode },
+        "NetworkSettings": { "Networks": { net: endpoint() } },
+        "Mounts": [],
+    })
+}
+
+/// `GET /containers/{id}/json`.
+pub fn inspect(v: &ContainerView, upper_dir: &str) -> Value {
+    let s = &v.state;
+    let net = network_name(v);
+    json!({
+        "Id": v.record.id,
+        "Created": time(Some(v.record.created)),
+        "Path": v.record.path,
+        "Args": v.record.args,
+        "State": {
+            "Status": s.status.as_str(),
+            "Running": s.status == Status::Running || s.status == Status::Paused,
+            "Paused": s.status == Status::Paused,
+            "Restarting": s.status == Status::Restarting,
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == Status::Dead,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": time(s.started_at),
+            "FinishedAt": time(s.finished_at),
+        },
+        "Image": v.record.image_id,
+        "ResolvConfPath": v.record.resolv_conf_path,
+        "HostnamePath": v.record.hostname_path,
+        "HostsPath": v.record.hosts_path,
+        "LogPath": v.record.log_path,
+        "Name": format!("/{}", v.record.name),
+        "RestartCount": s.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": v.record.host_config,
+        "GraphDriver": { "Name": "overlay2", "Data": { "UpperDir": upper_dir } },
+        "Mounts": [],
+        "Config": v.record.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "SandboxKey": "",
+            "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {}, "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": { net: endpoint() },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(
+            human_duration(Duration::milliseconds(300)),
+            "Less than a second"
+        );
+        assert_eq!(human_duration(Duration::seconds(1)), "1 second");
+        assert_eq!(human_duration(Duration::seconds(42)), "42 seconds");
+        assert_eq!(human_duration(Duration::seconds(90)), "About a minute");
+        assert_eq!(human_duration(Duration::minutes(5)), "5 minutes");
+        assert_eq!(human_duration(Duration::minutes(61)), "About an hour");
+        assert_eq!(human_duration(Duration::hours(5)), "5 hours");
+        assert_eq!(human_duration(Duration::days(3)), "3 days");
+    }
+
+    #[test]
+    fn zero_time() {
+        assert_eq!(time(None), "0001-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,246 @@
+//! /images/* endpoints.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{Request, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::TryStreamExt;
+use image::{DeleteItem, ImportOptions};
+use serde_json::json;
+
+use crate::query::Params;
+use crate::{ApiError, ApiResult, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/json", get(list))
+        .route("/images/create", post(create))
+        .route(
+            "/images/{*rest}",
+            get(get_image).post(post_image).delete(delete_image),
+        )
+}
+
+async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_json::Value>> {
+    let params = Params::parse(uri.query());
+    let filters = params.filters()?;
+    filters.check_keys(&["dangling", "label", "reference", "before", "since"])?;
+    let images = engine.images.list()?;
+    let out: Vec<_> = images
+        .into_iter()
+        .filter(|i| {
+            filters.any("dangling", |d| {
+                (d == "true" || d == "1") == i.repo_tags.is_empty()
+            })
+        })
+        .filter(|i| filters.labels_match("label", &i.labels))
+        .filter(|i| {
+            filters.any("reference", |r| {
+                i.repo_tags.iter().any(|t| reference_matches(r, t))
+            })
+        })
+        .map(|i| {
+            json!({
+                "Id": i.id,
+                "ParentId": "",
+                "RepoTags": i.repo_tags,
+                "RepoDigests": i.repo_digests,
+                "Created": i.created,
+                "Size": i.size,
+                "SharedSize": -1,
+                "VirtualSize": i.size,
+                "Labels": i.labels,
+                "Containers": -1,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::Value::Array(out)))
+}
+
+/// `reference` filter: "name" matches any tag of that repository, "name:tag" exactly.
+fn reference_matches(filter: &str, tag: &str) -> bool {
+    if filter.contains(':') {
+        filter == tag
+    } else {
+        tag.rsplit_once(':').is_some_and(|(repo, _)| repo == filter)
+    }
+}
+
+/// `docker import` (fromSrc=-); pulling (fromImage) arrives with the registry work.
+async fn create(State(engine): State<AppState>, req: Request<Body>) -> ApiResult<Response> {
+    let params = Params::parse(req.uri().query());
+    if let Some(from) = params.get("fromImage") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("not implemented: pulling images ({from}); load images with 'docker import'"),
+        ));
+    }
+    match params.get("fromSrc") {
+        Some("-") => {}
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!(
+                    "not implemented: import from a URL ({other}); pipe the archive to 'docker import -'"
+                ),
+            ));
+        }
+        None => return Err(ApiError::bad_request("fromSrc or fromImage is required")),
+    }
+    let reference = match (
+        params.get("repo").unwrap_or(""),
+        params.get("tag").unwrap_or(""),
+    ) {
+        ("", _) => None,
+        (repo, "") => Some(image::reference::parse(repo)?),
+        (repo, tag) => Some(image::reference::parse(&format!("{repo}:{tag}"))?),
+    };
+    let opts = ImportOptions {
+        reference,
+        comment: params
+            .get("message")
+            .filter(|m| !m.is_empty())
+            .map(String::from),
+        changes: params
+            .all("changes")
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        ..Default::default()
+    };
+    let tag_name = opts.reference.as_ref().map(|r| r.familiar());
+
+    let stream = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let engine2 = engine.clone();
+    let id = tokio::task::spawn_blocking(move || engine2.images.import(reader, opts))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    engine.image_event("import", &id, tag_name.as_deref());
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(format!("{}\n", json!({ "status": id }))))
+        .unwrap())
+}
+
+/// Image names contain '/', so the routes are matched by suffix by hand.
+async fn get_image(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/json") {
+        return inspect(&engine, name).map(IntoResponse::into_response);
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let img = engine.images.get(name)?;
+        let created = img.created;
+        return Ok(Json(json!([{
+            "Id": img.id, "Created": created, "CreatedBy": "", "Tags": img.repo_tags,
+            "Size": img.size, "Comment": "",
+        }]))
+        .into_response());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("not implemented: GET /images/{rest}"),
+    ))
+}
+
+fn inspect(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> {
+    let img = engine.images.get(name)?;
+    let cfg = &img.config;
+    Ok(Json(json!({
+        "Id": img.id,
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Parent": "",
+        "Comment": "",
+        "Created": cfg.created.clone().unwrap_or_default(),
+        "DockerVersion": "",
+        "Author": cfg.author.clone().unwrap_or_default(),
+        "Config": cfg.config,
+        "Architecture": cfg.architecture,
+        "Os": cfg.os,
+        "Size": img.size,
+        "GraphDriver": { "Name": "overlay2", "Data": null },
+        "RootFS": { "Type": "layers", "Layers": img.diff_ids },
+        "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
+    })))
+}
+
+async fn post_image(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let Some(name) = rest.strip_suffix("/tag") else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("not implemented: POST /images/{rest}"),
+        ));
+    };
+    let params = Params::parse(uri.query());
+    let repo = params.get("repo").unwrap_or("");
+    if repo.is_empty() {
+        return Err(ApiError::bad_request(
+            "repository name must have at least one component",
+        ));
+    }
+    let target = match params.get("tag").unwrap_or("") {
+        "" => image::reference::parse(repo)?,
+        tag => image::reference::parse(&format!("{repo}:{tag}"))?,
+    };
+    let img = engine.images.get(name)?;
+    engine.images.tag(&img.id, &target)?;
+    engine.image_event("tag", &img.id, Some(&target.familiar()));
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn delete_image(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<serde_json::Value>> {
+    let params = Params::parse(uri.query());
+    let force = params.bool("force", false);
+    let img = engine.images.get(&name)?;
+    if let Some((cid, running)) = engine.image_in_use(&img.id)
+        && (running || !force)
+    {
+        let how = if running {
+            "cannot be forced"
+        } else {
+            "must be forced"
+        };
+        let state = if running { "running" } else { "stopped" };
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "conflict: unable to delete {name} ({how}) - image is being used by {state} container {}",
+                &cid[..12]
+            ),
+        ));
+    }
+    let items = engine
+        .images
+        .remove(&name, force, &|id| engine.image_in_use(id).is_some())?;
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            DeleteItem::Untagged(r) => {
+                engine.image_event("untag", &img.id, Some(&r));
+                out.push(json!({ "Untagged": r }));
+            }
+            DeleteItem::Deleted(id) => {
+                engine.image_event("delete", &id, None);
+                out.push(json!({ "Deleted": id }));
+            }
+        }
+    }
+    Ok(Json(serde_json::Value::Array(out)))
+}

@@ -1,0 +1,82 @@
+//! Docker's stream plumbing: hijacked (upgraded) connections for attach/exec and
+//! the multiplexed stdout/stderr framing.
+
+use std::future::Future;
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use bytes::{BufMut, Bytes, BytesMut};
+use engine::StdStream;
+use hyper_util::rt::TokioIo;
+
+use crate::{ApiError, ApiResult};
+
+pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+
+/// One frame of the multiplexed stream: [stream, 0, 0, 0, len u32 BE] + payload.
+pub fn frame(stream: StdStream, data: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(8 + data.len());
+    buf.put_u8(match stream {
+        StdStream::Stdout => 1,
+        StdStream::Stderr => 2,
+    });
+    buf.put_slice(&[0, 0, 0]);
+    buf.put_u32(data.len() as u32);
+    buf.put_slice(data);
+    buf.freeze()
+}
+
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// Answers 101 and runs `serve` on the raw connection once the client switched.
+pub fn hijack<F, Fut>(req: &mut Request<Body>, serve: F) -> ApiResult<Response<Body>>
+where
+    F: FnOnce(Upgraded) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let wants_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tcp"));
+    if !wants_upgrade {
+        return Err(ApiError::bad_request(
+            "not implemented: attach without 'Upgrade: tcp' (hijack) is not supported",
+        ));
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
+            Err(err) => tracing::debug!("upgrade failed: {err}"),
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .header(header::CONTENT_TYPE, MULTIPLEXED)
+        .body(Body::empty())
+        .unwrap())
+}
+
+/// A streaming body fed by a channel of byte chunks.
+pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Body::from_stream(futures_util::StreamExt::map(
+        stream,
+        Ok::<_, std::io::Error>,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_docker_header() {
+        let f = frame(StdStream::Stderr, b"hello");
+        assert_eq!(&f[..8], &[2, 0, 0, 0, 0, 0, 0, 5]);
+        assert_eq!(&f[8..], b"hello");
+        assert_eq!(frame(StdStream::Stdout, b"")[0], 1);
+    }
+}

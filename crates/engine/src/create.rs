@@ -1,0 +1,235 @@
+//! `POST /containers/create`: validate, merge with the image, reserve the name,
+//! write the container's files. Nothing runs yet.
+
+use std::sync::Arc;
+
+use crate::container::Container;
+use crate::fsutil::write_json_atomic;
+use crate::model::{ContainerRecord, CreateRequest, HostConfig, State};
+use crate::{Engine, EngineError, Result, etcfiles, names};
+
+pub struct Created {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+impl Engine {
+    pub async fn create_container(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        req: CreateRequest,
+    ) -> Result<Created> {
+        reject_unsupported(&req.host_config, &req)?;
+        if req.config.image.is_empty() {
+            return Err(EngineError::InvalidParameter(
+                "config.Image: image name must not be empty".into(),
+            ));
+        }
+        let image = self.images.get(&req.config.image)?;
+        let image_cfg = image.config.config.clone();
+
+        let mut config = req.config.clone();
+        let mut host_config = req.host_config.clone();
+        if host_config.network_mode.is_empty() {
+            host_config.network_mode = "default".into();
+        }
+        if host_config.log_config.r#type.is_empty() {
+            host_config.log_config.r#type = "json-file".into();
+        }
+        merge_image_config(&mut config, &image_cfg);
+        let argv: Vec<String> = config
+            .entrypoint
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(config.cmd.clone().unwrap_or_default())
+            .collect();
+        if argv.is_empty() {
+            return Err(EngineError::InvalidParameter("No command specified".into()));
+        }
+
+        let id = names::new_id();
+        if config.hostname.is_empty() {
+            config.hostname = if host_config.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| id[..12].to_string())
+            } else {
+                id[..12].to_string()
+            };
+        }
+        let name = self.reserve_name(name, &id)?;
+
+        let dir = self.cfg.data_root.join("containers").join(&id);
+        let state_dir = self.cfg.exec_root.join("containers").join(&id);
+        let record = ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            created: chrono::Utc::now(),
+            image_name: req.config.image.clone(),
+            image_id: image.id.clone(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            log_path: dir.join(format!("{id}-json.log")),
+            hostname_path: dir.join("hostname"),
+            hosts_path: dir.join("hosts"),
+            resolv_conf_path: dir.join("resolv.conf"),
+            config,
+            host_config,
+        };
+        let result = self.write_new_container(&record, &dir);
+        if let Err(err) = result {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.images.remove_rw_layer(&id);
+            self.registry_mut().by_name.remove(&name);
+            return Err(err);
+        }
+        let container = Arc::new(Container::new(record, State::default(), dir, state_dir));
+        self.registry_mut()
+            .by_id
+            .insert(id.clone(), container.clone());
+        self.container_event(&container, "create", &[]);
+        Ok(Created {
+            id,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Reserves `name` (or a generated one) for `id`; 409 when taken.
+    fn reserve_name(&self, name: Option<&str>, id: &str) -> Result<String> {
+        let mut reg = self.registry_mut();
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !names::valid_name(n) {
+                    return Err(EngineError::InvalidParameter(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                if let Some(owner) = reg.by_name.get(n) {
+                    return Err(EngineError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n.to_string()
+            }
+            None => loop {
+                let candidate = names::random_name();
+                if !reg.by_name.contains_key(&candidate) {
+                    break candidate;
+                }
+            },
+        };
+        reg.by_name.insert(name.clone(), id.to_string());
+        Ok(name)
+    }
+
+    fn write_new_container(&self, record: &ContainerRecord, dir: &std::path::Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        self.images.create_rw_layer(&record.id, &record.image_id)?;
+        etcfiles::write_all(record)?;
+        std::fs::File::create(&record.log_path)?;
+        // State first: a crash between the two writes leaves a dir without config.json,
+        // which start-up treats as an unfinished create and removes.
+        write_json_atomic(&Container::state_path(dir), &State::default())?;
+        write_json_atomic(&Container::config_path(dir), record)?;
+        Ok(())
+    }
+}
+
+/// Docker's create-time merge of the image config into the container config.
+fn merge_image_config(config: &mut crate::model::Config, image: &image::ContainerConfigSpec) {
+    if config.user.is_empty() {
+        config.user = image.user.clone();
+    }
+    // Env: image first, container values override by key.
+    let mut env: Vec<String> = image.env.clone().unwrap_or_default();
+    for kv in config.env.clone().unwrap_or_default() {
+        let key = kv.split('=').next().unwrap_or_default().to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    config.env = Some(env);
+    // `--entrypoint ""` arrives as [""]: it clears the image's entrypoint.
+    let entrypoint_set = config.entrypoint.is_some();
+    match &config.entrypoint {
+        Some(ep) if ep.len() == 1 && ep[0].is_empty() => config.entrypoint = None,
+        Some(_) => {}
+        None => config.entrypoint = image.entrypoint.clone(),
+    }
+    if config.cmd.as_ref().is_none_or(|c| c.is_empty()) && !entrypoint_set {
+        config.cmd = image.cmd.clone();
+    }
+    if config.working_dir.is_empty() {
+        config.working_dir = image.working_dir.clone();
+    }
+    let mut labels = image.labels.clone().unwrap_or_default();
+    labels.extend(config.labels.clone().unwrap_or_default());
+    config.labels = Some(labels);
+    if config.stop_signal.is_none() {
+        config.stop_signal = image.stop_signal.clone();
+    }
+    if config.exposed_ports.is_none() {
+        config.exposed_ports = image
+            .exposed_ports
+            .clone()
+            .map(|p| p.into_keys().map(|k| (k, serde_json::json!({}))).collect());
+    }
+    if config.volumes.is_none() {
+        config.volumes = image
+            .volumes
+            .clone()
+            .map(|v| v.into_keys().map(|k| (k, serde_json::json!({}))).collect());
+    }
+}
+
+/// Settings later issues implement are refused loudly rather than ignored.
+fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
+    let ni = |what: &str| Err(EngineError::NotImplemented(what.to_string()));
+    if req.config.tty {
+        return ni("tty (-t) containers");
+    }
+    if hc.binds.as_ref().is_some_and(|b| !b.is_empty())
+        || hc.mounts.as_ref().is_some_and(|m| !m.is_empty())
+        || hc.tmpfs.as_ref().is_some_and(|m| !m.is_empty())
+    {
+        return ni("volumes and mounts (-v, --mount, --tmpfs)");
+    }
+    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
+        return ni("published ports (-p, -P)");
+    }
+    if !matches!(hc.restart_policy.name.as_str(), "" | "no") {
+        return ni("restart policies (--restart)");
+    }
+    if hc.memory != 0
+        || hc.nano_cpus != 0
+        || hc.cpu_shares != 0
+        || hc.pids_limit.is_some_and(|p| p > 0)
+    {
+        return ni("resource limits (--memory, --cpus, --cpu-shares, --pids-limit)");
+    }
+    if hc.privileged
+        || hc.cap_add.as_ref().is_some_and(|c| !c.is_empty())
+        || hc.cap_drop.as_ref().is_some_and(|c| !c.is_empty())
+    {
+        return ni("--privileged, --cap-add and --cap-drop");
+    }
+    if hc.init == Some(true) {
+        return ni("--init");
+    }
+    if !matches!(hc.log_config.r#type.as_str(), "" | "json-file") {
+        return ni("log drivers other than json-file");
+    }
+    match hc.network_mode.as_str() {
+        "" | "default" | "bridge" | "host" | "none" => Ok(()),
+        m if m.starts_with("container:") => ni("--network container:<name>"),
+        other => Err(EngineError::NotFound(format!("network {other} not found"))),
+    }
+}

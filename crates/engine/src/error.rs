@@ -1,0 +1,77 @@
+use image::ImageError;
+use runtime::RuntimeError;
+
+/// Engine errors carry the HTTP-relevant kind so the API layer stays a thin translator.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The request asks for nothing to change (Docker answers 304).
+    #[error("{0}")]
+    NotModified(String),
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+impl EngineError {
+    pub fn internal(context: impl std::fmt::Display, err: impl std::fmt::Display) -> Self {
+        EngineError::Internal(format!("{context}: {err}"))
+    }
+
+    pub fn no_such_container(name: &str) -> Self {
+        EngineError::NotFound(format!("No such container: {name}"))
+    }
+}
+
+impl From<ImageError> for EngineError {
+    fn from(err: ImageError) -> Self {
+        let msg = err.to_string();
+        match err {
+            ImageError::NotFound(_) => EngineError::NotFound(msg),
+            ImageError::Conflict(_) => EngineError::Conflict(msg),
+            ImageError::InvalidReference(_)
+            | ImageError::InvalidArchive(_)
+            | ImageError::InvalidChange(_)
+            | ImageError::InvalidUser(_)
+            | ImageError::InvalidArgument(_)
+            | ImageError::Ambiguous(_) => EngineError::InvalidParameter(msg),
+            // The image layer's message already starts with "not implemented: ".
+            ImageError::NotImplemented(_) => {
+                EngineError::NotImplemented(msg.trim_start_matches("not implemented: ").to_string())
+            }
+            _ => EngineError::Internal(msg),
+        }
+    }
+}
+
+impl From<RuntimeError> for EngineError {
+    fn from(err: RuntimeError) -> Self {
+        let msg = err.to_string();
+        match err {
+            // The docker CLI maps these messages to exit codes 126/127, so keep them verbatim.
+            RuntimeError::ExecutableNotFound(_)
+            | RuntimeError::NoSuchFile(_)
+            | RuntimeError::PermissionDenied(_) => {
+                EngineError::InvalidParameter(format!("failed to create task for container: {msg}"))
+            }
+            RuntimeError::InvalidConfig(_) => EngineError::InvalidParameter(msg),
+            RuntimeError::NotImplemented(what) => EngineError::NotImplemented(what.to_string()),
+            RuntimeError::NotRunning => EngineError::Conflict(msg),
+            _ => EngineError::Internal(msg),
+        }
+    }
+}
+
+impl From<std::io::Error> for EngineError {
+    fn from(err: std::io::Error) -> Self {
+        EngineError::Internal(err.to_string())
+    }
+}

@@ -1,0 +1,93 @@
+//! The events bus: a broadcast for live subscribers plus a bounded history so
+//! `docker events --since` can replay.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+const HISTORY: usize = 4096;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Attributes")]
+    pub attributes: HashMap<String, String>,
+}
+
+/// Docker's event message (`GET /events`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Action")]
+    pub action: String,
+    #[serde(rename = "Actor")]
+    pub actor: Actor,
+    pub scope: String,
+    pub time: i64,
+    #[serde(rename = "timeNano")]
+    pub time_nano: i64,
+    // Deprecated fields old clients still read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+    history: Mutex<VecDeque<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        EventBus {
+            tx,
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+        }
+    }
+}
+
+impl EventBus {
+    pub fn publish(&self, kind: &str, action: &str, id: &str, attributes: HashMap<String, String>) {
+        let now = chrono::Utc::now();
+        let nanos = now.timestamp_nanos_opt().unwrap_or_default();
+        let legacy = kind == "container" || kind == "image";
+        let event = Event {
+            kind: kind.to_string(),
+            action: action.to_string(),
+            status: legacy.then(|| action.to_string()),
+            id: legacy.then(|| id.to_string()),
+            from: attributes
+                .get("image")
+                .cloned()
+                .filter(|_| kind == "container"),
+            actor: Actor {
+                id: id.to_string(),
+                attributes,
+            },
+            scope: "local".into(),
+            time: nanos / 1_000_000_000,
+            time_nano: nanos,
+        };
+        let mut history = self.history.lock().unwrap();
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(event.clone());
+        // Sending under the history lock keeps replay + live stream free of gaps and duplicates.
+        let _ = self.tx.send(event);
+    }
+
+    /// Past events (oldest first) and a receiver for every later one.
+    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let history = self.history.lock().unwrap();
+        (history.iter().cloned().collect(), self.tx.subscribe())
+    }
+}

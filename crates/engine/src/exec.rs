@@ -1,0 +1,232 @@
+//! `docker exec`: exec instances and their processes.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use runtime::exec::{ExecConfig, ExecLaunch};
+use runtime::shim::StdStream;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use crate::container::OutputChunk;
+use crate::model::{ExecCreateRequest, Status};
+use crate::{Engine, EngineError, Result, names};
+
+pub struct ExecInstance {
+    pub id: String,
+    pub container_id: String,
+    pub config: ExecCreateRequest,
+    state: Mutex<ExecState>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ExecState {
+    started: bool,
+    running: bool,
+    exit_code: Option<i32>,
+    pid: u32,
+}
+
+/// What `GET /exec/{id}/json` reports.
+#[derive(Debug, Clone)]
+pub struct ExecView {
+    pub id: String,
+    pub container_id: String,
+    pub config: ExecCreateRequest,
+    pub running: bool,
+    pub exit_code: Option<i32>,
+    pub pid: u32,
+}
+
+pub struct ExecStreams {
+    /// Closes after the exit code is recorded, so a client that inspects on EOF sees it.
+    pub output: mpsc::Receiver<OutputChunk>,
+    pub stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl Engine {
+    pub fn exec_create(&self, name_or_id: &str, req: ExecCreateRequest) -> Result<String> {
+        let c = self.container(name_or_id)?;
+        if c.status() != Status::Running {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(EngineError::InvalidParameter(
+                "No exec command specified".into(),
+            ));
+        }
+        if req.tty {
+            return Err(EngineError::NotImplemented("tty (-t) for exec".into()));
+        }
+        if req.privileged {
+            return Err(EngineError::NotImplemented("privileged exec".into()));
+        }
+        let id = names::new_id();
+        let instance = Arc::new(ExecInstance {
+            id: id.clone(),
+            container_id: c.id.clone(),
+            config: req,
+            state: Mutex::new(ExecState::default()),
+        });
+        self.execs
+            .lock()
+            .unwrap()
+            .insert(id.clone(), instance.clone());
+        let cmd = instance.config.cmd.clone().unwrap_or_default().join(" ");
+        self.container_event(
+            &c,
+            &format!("exec_create: {cmd}"),
+            &[("execID", id.clone())],
+        );
+        Ok(id)
+    }
+
+    fn exec_instance(&self, id: &str) -> Result<Arc<ExecInstance>> {
+        self.execs
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    pub fn exec_inspect(&self, id: &str) -> Result<ExecView> {
+        let e = self.exec_instance(id)?;
+        let st = e.state.lock().unwrap().clone();
+        Ok(ExecView {
+            id: e.id.clone(),
+            container_id: e.container_id.clone(),
+            config: e.config.clone(),
+            running: st.running,
+            exit_code: st.exit_code,
+            pid: st.pid,
+        })
+    }
+
+    pub async fn exec_start(self: &Arc<Self>, id: &str) -> Result<ExecStreams> {
+        let e = self.exec_instance(id)?;
+        {
+            let mut st = e.state.lock().unwrap();
+            if st.started {
+                return Err(EngineError::Conflict(format!(
+                    "Exec {id} has already started"
+                )));
+            }
+            st.started = true;
+        }
+        let c = self.container(&e.container_id)?;
+        if c.status() != Status::Running {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        let record = c.lock().record.clone();
+        let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
+        let user_spec = if e.config.user.is_empty() {
+            record.config.user.clone()
+        } else {
+            e.config.user.clone()
+        };
+        let user = if user_spec.is_empty() {
+            None
+        } else {
+            let u = image::passwd::resolve_user(&rootfs, &user_spec)
+                .map_err(|err| EngineError::InvalidParameter(err.to_string()))?;
+            Some(runtime::config::User {
+                uid: u.uid,
+                gid: u.gid,
+                additional_gids: u.additional_gids,
+            })
+        };
+        let mut env = record.config.env.clone().unwrap_or_default();
+        env.insert(0, format!("HOSTNAME={}", record.config.hostname));
+        for kv in e.config.env.clone().unwrap_or_default() {
+            let key = kv.split('=').next().unwrap_or_default().to_string();
+            env.retain(|x| x.split('=').next() != Some(key.as_str()));
+            env.push(kv);
+        }
+        let cwd = Some(e.config.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .or_else(|| Some(record.config.working_dir.clone()).filter(|w| !w.is_empty()));
+        let launch = ExecLaunch {
+            exe: self.cfg.exe.clone(),
+            args_prefix: vec!["shim-exec".into()],
+            runtime_root: self.cfg.exec_root.join("runtime"),
+        };
+        let cfg = ExecConfig {
+            container_id: c.id.clone(),
+            args: e.config.cmd.clone().unwrap_or_default(),
+            env,
+            cwd,
+            user,
+            tty: false,
+            open_stdin: e.config.attach_stdin,
+        };
+        let mut process = runtime::exec::spawn(&launch, &cfg).await?;
+        {
+            let mut st = e.state.lock().unwrap();
+            st.running = true;
+            st.pid = process.pid;
+        }
+        let cmd = e.config.cmd.clone().unwrap_or_default().join(" ");
+        self.container_event(
+            &c,
+            &format!("exec_start: {cmd}"),
+            &[("execID", e.id.clone())],
+        );
+
+        let (tx, rx) = mpsc::channel(256);
+        let stdin = if e.config.attach_stdin {
+            process.stdin.take()
+        } else {
+            None
+        };
+        let out = tokio::spawn(copy_stream(process.stdout, StdStream::Stdout, tx.clone()));
+        let err = tokio::spawn(copy_stream(process.stderr, StdStream::Stderr, tx.clone()));
+        let mut waiter = process.waiter;
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let _ = out.await;
+            let _ = err.await;
+            let code = waiter.wait().await.unwrap_or(126);
+            {
+                let mut st = e.state.lock().unwrap();
+                st.running = false;
+                st.exit_code = Some(code);
+            }
+            engine.container_event(
+                &c,
+                "exec_die",
+                &[("execID", e.id.clone()), ("exitCode", code.to_string())],
+            );
+            drop(tx);
+        });
+        Ok(ExecStreams { output: rx, stdin })
+    }
+}
+
+async fn copy_stream(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    stream: StdStream,
+    tx: mpsc::Sender<OutputChunk>,
+) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                // A detached or gone client still needs the pipe drained.
+                let _ = tx
+                    .send(OutputChunk {
+                        stream,
+                        data: Bytes::copy_from_slice(&buf[..n]),
+                    })
+                    .await;
+            }
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! start / stop / kill / wait / restart / remove, and the exit monitor.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use runtime::config::{ContainerConfig, Mount, NetworkMode, User};
+use runtime::shim::{ExitStatus, ShimClient, ShimLaunch};
+
+use crate::container::Container;
+use crate::model::Status;
+use crate::{Engine, EngineError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(EngineError::InvalidParameter(format!(
+                "invalid condition: \"{other}\""
+            ))),
+        }
+    }
+}
+
+/// Parses "SIGTERM", "TERM", "15".
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>()
+        && n > 0
+        && n < 65
+    {
+        return Ok(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| EngineError::InvalidParameter(format!("Invalid signal: {s}")))
+}
+
+impl Engine {
+    fn shim_launch(&self, c: &Container, log_path: PathBuf) -> ShimLaunch {
+        ShimLaunch {
+            exe: self.cfg.exe.clone(),
+            args_prefix: vec!["shim".into()],
+            state_dir: c.state_dir.clone(),
+            runtime_root: self.cfg.exec_root.join("runtime"),
+            log_path,
+        }
+    }
+
+    pub async fn start(self: &Arc<Self>, name_or_id: &str) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let _op = c.op.lock().await;
+        match c.status() {
+            Status::Running | Status::Paused => {
+                return Err(EngineError::NotModified("container already started".into()));
+            }
+            Status::Removing | Status::Dead => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    c.id
+                )));
+            }
+            _ => {}
+        }
+        match self.start_locked(&c).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let _ = self.images.unmount_rw_layer(&c.id);
+                let msg = err.to_string();
+                let _ = c.update_state(|s| {
+                    s.error = msg;
+                    if s.status != Status::Created {
+                        s.status = Status::Exited;
+                    }
+                    s.exit_code = if s.status == Status::Exited {
+                        128
+                    } else {
+                        s.exit_code
+                    };
+                });
+                c.drop_subscribers();
+                Err(err)
+            }
+        }
+    }
+
+    async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let record = c.lock().record.clone();
+        let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
+        let cfg = &record.config;
+        let env = with_defaults(cfg.env.clone().unwrap_or_default(), &cfg.hostname);
+        let user = if cfg.user.is_empty() {
+            image::passwd::ResolvedUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: Vec::new(),
+                home: "/root".into(),
+            }
+        } else {
+            image::passwd::resolve_user(&rootfs, &cfg.user)
+                .map_err(|e| EngineError::InvalidParameter(e.to_string()))?
+        };
+        let mut env = env;
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", user.home));
+        }
+        let args: Vec<String> = std::iter::once(record.path.clone())
+            .chain(record.args.iter().cloned())
+            .collect();
+        runtime::exe::check_executable(&rootfs, &args[0], &env)?;
+        let cwd = if cfg.working_dir.is_empty() {
+            "/".to_string()
+        } else {
+            cfg.working_dir.clone()
+        };
+        let network = match record.host_config.network_mode.as_str() {
+            "host" => NetworkMode::Host,
+            _ => NetworkMode::Private,
+        };
+        let bind = |src: &PathBuf, dst: &str| Mount {
+            source: src.clone(),
+            destination: dst.to_string(),
+            kind: "bind".into(),
+            options: vec!["rbind".into(), "rprivate".into()],
+        };
+        let config = ContainerConfig {
+            id: c.id.clone(),
+            rootfs,
+            readonly_rootfs: record.host_config.readonly_rootfs,
+            args,
+            env,
+            cwd,
+            user: User {
+                uid: user.uid,
+                gid: user.gid,
+                additional_gids: user.additional_gids,
+            },
+            hostname: cfg.hostname.clone(),
+            domainname: cfg.domainname.clone(),
+            tty: cfg.tty,
+            open_stdin: cfg.open_stdin,
+            network,
+            mounts: vec![
+                bind(&record.resolv_conf_path, "/etc/resolv.conf"),
+                bind(&record.hostname_path, "/etc/hostname"),
+                bind(&record.hosts_path, "/etc/hosts"),
+            ],
+            cap_add: record.host_config.cap_add.clone().unwrap_or_default(),
+            cap_drop: record.host_config.cap_drop.clone().unwrap_or_default(),
+            cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
+            annotations: Default::default(),
+        };
+        let _ = std::fs::remove_dir_all(&c.state_dir);
+        std::fs::create_dir_all(&c.state_dir)?;
+        let launch = self.shim_launch(c, record.log_path.clone());
+        let info = runtime::shim::create(&launch, &config).await?;
+        let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
+        let attached = client.attach(cfg.open_stdin).await?;
+        let pump = tokio::spawn(c.clone().pump(attached.output));
+        {
+            let mut inner = c.lock();
+            inner.shim = Some(client.clone());
+            inner.stdin = attached.stdin;
+        }
+        if let Err(err) = client.start().await {
+            let _ = client.kill(libc::SIGKILL).await;
+            c.lock().shim = None;
+            return Err(err.into());
+        }
+        c.update_state(|s| {
+            s.status = Status::Running;
+            s.pid = info.init_pid;
+            s.exit_code = 0;
+            s.error.clear();
+            s.oom_killed = false;
+            s.started_at = Some(chrono::Utc::now());
+            s.stopped_by_user = false;
+        })?;
+        c.lifecycle.send_modify(|l| l.running = true);
+        self.container_event(c, "start", &[]);
+        tokio::spawn(self.clone().monitor(c.clone(), client, Some(pump)));
+        Ok(())
+    }
+
+    /// Waits for the container's exit and records it.
+    pub(crate) async fn monitor(
+        self: Arc<Self>,
+        c: Arc<Container>,
+        client: Arc<ShimClient>,
+        pump: Option<tokio::task::JoinHandle<()>>,
+    ) {
+        let status = match client.wait().await {
+            Ok(status) => status,
+            Err(err) => {
+                tracing::warn!(container = %c.id, "lost the shim: {err}");
+                exit_after_lost_shim(&c)
+            }
+        };
+        if let Some(pump) = pump {
+            let _ = pump.await;
+        }
+        self.handle_exit(&c, status).await;
+    }
+
+    pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Container>, status: ExitStatus) {
+        let finished = chrono::DateTime::parse_from_rfc3339(&status.finished_at)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|_| chrono::Utc::now());
+        {
+            let mut inner = c.lock();
+            inner.shim = None;
+            inner.stdin = None;
+        }
+        let persisted = c.update_state(|s| {
+            s.status = Status::Exited;
+            s.pid = 0;
+            s.exit_code = status.exit_code;
+            s.oom_killed = status.oom_killed;
+            s.finished_at = Some(finished);
+        });
+        if let Err(err) = persisted {
+            tracing::error!(container = %c.id, "persisting exit: {err}");
+        }
+        let _ = self.images.unmount_rw_layer(&c.id);
+        c.lifecycle.send_modify(|l| {
+            l.running = false;
+            l.exits += 1;
+            l.exit_code = status.exit_code;
+        });
+        self.container_event(c, "die", &[("exitCode", status.exit_code.to_string())]);
+        let auto_remove = c.lock().record.host_config.auto_remove;
+        if auto_remove && let Err(err) = self.remove(&c.id, true).await {
+            tracing::warn!(container = %c.id, "auto-remove: {err}");
+        }
+    }
+
+    pub async fn kill(self: &Arc<Self>, name_or_id: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => parse_signal(s)?,
+            None => libc::SIGKILL,
+        };
+        let Some(shim) = c.shim().filter(|_| c.status() == Status::Running) else {
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {name_or_id}: container {} is not running",
+                c.id
+            )));
+        };
+        c.update_state(|s| s.stopped_by_user = true)?;
+        shim.kill(sig).await?;
+        self.container_event(&c, "kill", &[("signal", sig.to_string())]);
+        Ok(())
+    }
+
+    pub async fn stop(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let _op = c.op.lock().await;
+        self.stop_locked(&c, timeout, signal).await?;
+        self.container_event(&c, "stop", &[]);
+        Ok(())
+    }
+
+    async fn stop_locked(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let Some(shim) = c.shim().filter(|_| c.status() == Status::Running) else {
+            return Err(EngineError::NotModified("container already stopped".into()));
+        };
+        let (cfg_signal, cfg_timeout) = {
+            let inner = c.lock();
+            (
+                inner.record.config.stop_signal.clone(),
+                inner.record.config.stop_timeout,
+            )
+        };
+        let sig = match signal.or(cfg_signal.as_deref()).filter(|s| !s.is_empty()) {
+            Some(s) => parse_signal(s)?,
+            None => libc::SIGTERM,
+        };
+        let timeout = timeout.or(cfg_timeout).unwrap_or(10);
+        c.update_state(|s| s.stopped_by_user = true)?;
+        let mut watch = c.watch();
+        if shim.kill(sig).await.is_ok() {
+            self.container_event(c, "kill", &[("signal", sig.to_string())]);
+        }
+        let graceful = if timeout < 0 {
+            watch.wait_for(|l| !l.running).await.is_ok()
+        } else {
+            tokio::time::timeout(
+                Duration::from_secs(timeout as u64),
+                watch.wait_for(|l| !l.running),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok())
+        };
+        if !graceful {
+            let _ = shim.kill(libc::SIGKILL).await;
+            self.container_event(c, "kill", &[("signal", libc::SIGKILL.to_string())]);
+            let waited =
+                tokio::time::timeout(Duration::from_secs(30), watch.wait_for(|l| !l.running)).await;
+            if waited.is_err() {
+                return Err(EngineError::Internal(format!(
+                    "container {} did not exit 30s after SIGKILL",
+                    c.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn restart(self: &Arc<Self>, name_or_id: &str, timeout: Option<i64>) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        {
+            let _op = c.op.lock().await;
+            match self.stop_locked(&c, timeout, None).await {
+                Ok(()) | Err(EngineError::NotModified(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        self.start(&c.id).await?;
+        self.container_event(&c, "restart", &[]);
+        Ok(())
+    }
+
+    /// Resolves to the exit code once `condition` holds.
+    pub async fn wait(self: &Arc<Self>, name_or_id: &str, condition: WaitCondition) -> Result<i32> {
+        let c = self.container(name_or_id)?;
+        let mut watch = c.watch();
+        let start = watch.borrow().clone();
+        let done = watch
+            .wait_for(|l| match condition {
+                WaitCondition::NotRunning => !l.running || l.removed,
+                WaitCondition::NextExit => l.exits > start.exits || l.removed,
+                WaitCondition::Removed => l.removed,
+            })
+            .await;
+        // The sender lives as long as the container object; Err means it went away with it.
+        let code = done.map(|l| l.exit_code).ok();
+        Ok(code.unwrap_or_else(|| watch.borrow().exit_code))
+    }
+
+    pub async fn remove(self: &Arc<Self>, name_or_id: &str, force: bool) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        let _op = c.op.lock().await;
+        if c.status() == Status::Running || c.status() == Status::Paused {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    c.name()
+                )));
+            }
+            match self.stop_locked(&c, Some(0), Some("SIGKILL")).await {
+                Ok(()) | Err(EngineError::NotModified(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if c.lifecycle.borrow().removed {
+            return Ok(());
+        }
+        c.update_state(|s| s.status = Status::Removing)?;
+        self.images.remove_rw_layer(&c.id)?;
+        std::fs::remove_dir_all(&c.dir).or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        let _ = std::fs::remove_dir_all(&c.state_dir);
+        {
+            let mut reg = self.registry_mut();
+            reg.by_id.remove(&c.id);
+            let name = c.name();
+            if reg.by_name.get(&name) == Some(&c.id) {
+                reg.by_name.remove(&name);
+            }
+        }
+        self.container_event(&c, "destroy", &[]);
+        c.lifecycle.send_modify(|l| l.removed = true);
+        Ok(())
+    }
+
+    /// Writes to the container's stdin, waiting for it to start if needed.
+    pub async fn write_stdin(&self, c: &Arc<Container>, data: Bytes) -> Result<()> {
+        let tx = self.stdin_sender(c).await?;
+        tx.send(data)
+            .await
+            .map_err(|_| EngineError::Conflict("container stdin is closed".into()))
+    }
+
+    /// Closes the container's stdin (docker's StdinOnce), once it has started.
+    pub async fn close_stdin(&self, c: &Arc<Container>) {
+        if self.stdin_sender(c).await.is_ok() {
+            c.lock().stdin = None;
+        }
+    }
+
+    async fn stdin_sender(&self, c: &Arc<Container>) -> Result<tokio::sync::mpsc::Sender<Bytes>> {
+        let mut watch = c.watch();
+        let start = watch.borrow().clone();
+        let ready = watch
+            .wait_for(|l| l.running || l.removed || l.exits > start.exits)
+            .await
+            .map(|l| l.running)
+            .unwrap_or(false);
+        if !ready {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        c.lock()
+            .stdin
+            .clone()
+            .ok_or_else(|| EngineError::Conflict("container stdin is closed".into()))
+    }
+}
+
+/// Docker adds HOSTNAME and a default PATH.
+fn with_defaults(mut env: Vec<String>, hostname: &str) -> Vec<String> {
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.insert(0, format!("HOSTNAME={hostname}"));
+    }
+    env
+}
+
+/// The shim went away without answering wait: its exit file is the record.
+pub(crate) fn exit_after_lost_shim(c: &Container) -> ExitStatus {
+    runtime::shim::read_exit_status(&c.state_dir).unwrap_or_else(|| ExitStatus {
+        exit_code: 255,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        oom_killed: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_docker() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("term").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("HUP").unwrap(), libc::SIGHUP);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn wait_conditions() {
+        assert_eq!(WaitCondition::parse("").unwrap(), WaitCondition::NotRunning);
+        assert_eq!(
+            WaitCondition::parse("removed").unwrap(),
+            WaitCondition::Removed
+        );
+        assert!(WaitCondition::parse("later").is_err());
+    }
+}

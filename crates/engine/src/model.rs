@@ -1,0 +1,263 @@
+//! Docker-shaped container configuration as the Engine API carries it.
+//!
+//! Fields the engine acts on are typed (so a wrong type is a 400); everything else
+//! is kept verbatim in `extra` and echoed back by inspect, as dockerd does.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// Docker's `StrSlice`: accepts a JSON string or an array of strings.
+pub fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::One(s)) => Some(vec![s]),
+        Some(OneOrMany::Many(v)) => Some(v),
+    })
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `Config` of `POST /containers/create` and of inspect.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub hostname: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub domainname: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub user: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub attach_stdin: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub attach_stdout: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub attach_stderr: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tty: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub open_stdin: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub stdin_once: bool,
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "str_slice")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub image: String,
+    #[serde(default)]
+    pub volumes: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub working_dir: String,
+    #[serde(default, deserialize_with = "str_slice")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub r#type: String,
+    #[serde(default)]
+    pub config: Option<HashMap<String, String>>,
+}
+
+/// `HostConfig` of `POST /containers/create` and of inspect.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    #[serde(default)]
+    pub binds: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub network_mode: String,
+    #[serde(default)]
+    pub port_bindings: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub restart_policy: RestartPolicy,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub auto_remove: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub log_config: LogConfig,
+    #[serde(default)]
+    pub cap_add: Option<Vec<String>>,
+    #[serde(default)]
+    pub cap_drop: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub privileged: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub readonly_rootfs: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub publish_all_ports: bool,
+    #[serde(default)]
+    pub mounts: Option<Vec<Value>>,
+    #[serde(default)]
+    pub tmpfs: Option<HashMap<String, String>>,
+    #[serde(default)]
+    pub dns: Option<Vec<String>>,
+    #[serde(default)]
+    pub extra_hosts: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub memory: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub nano_cpus: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cpu_shares: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub pids_limit: Option<i64>,
+    #[serde(default)]
+    pub init: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The body of `POST /containers/create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateRequest {
+    #[serde(flatten)]
+    pub config: Config,
+    #[serde(rename = "HostConfig", default, deserialize_with = "null_as_default")]
+    pub host_config: HostConfig,
+    #[serde(rename = "NetworkingConfig", default, skip_serializing)]
+    pub networking_config: Option<Value>,
+}
+
+/// The body of `POST /containers/{id}/exec`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecCreateRequest {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub attach_stdin: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub attach_stdout: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub attach_stderr: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tty: bool,
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "str_slice")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub working_dir: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub user: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub privileged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detach_keys: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Removing => "removing",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// Persisted run state of a container (`containers/<id>/state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: u32,
+    pub exit_code: i32,
+    pub error: String,
+    pub oom_killed: bool,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub restart_count: u64,
+    /// Set while `docker stop`/`kill` drives the exit, so restart policies can tell.
+    #[serde(default)]
+    pub stopped_by_user: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            status: Status::Created,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            oom_killed: false,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            stopped_by_user: false,
+        }
+    }
+}
+
+/// Persisted definition of a container (`containers/<id>/config.json`): what create
+/// received, merged with the image's defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// Without the leading '/'.
+    pub name: String,
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// The image as the user named it.
+    pub image_name: String,
+    pub image_id: String,
+    /// Entrypoint + Cmd split as Docker reports them.
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: Config,
+    pub host_config: HostConfig,
+    pub log_path: std::path::PathBuf,
+    pub hostname_path: std::path::PathBuf,
+    pub hosts_path: std::path::PathBuf,
+    pub resolv_conf_path: std::path::PathBuf,
+}

@@ -1,0 +1,87 @@
+//! Start-up: load containers from the data root and reconnect to live shims
+//! (live restore); record exits that happened while the daemon was down.
+
+use std::sync::Arc;
+
+use runtime::shim::ShimClient;
+
+use crate::Engine;
+use crate::container::Container;
+use crate::lifecycle::exit_after_lost_shim;
+use crate::model::Status;
+
+impl Engine {
+    pub(crate) async fn restore(self: &Arc<Self>) {
+        let dir = self.cfg.data_root.join("containers");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if !Container::config_path(&path).exists() {
+                // A create that crashed before its config landed.
+                tracing::info!(container = %id, "removing unfinished container");
+                let _ = self.images.remove_rw_layer(&id);
+                let _ = std::fs::remove_dir_all(&path);
+                continue;
+            }
+            let state_dir = self.cfg.exec_root.join("containers").join(&id);
+            let container = match Container::load(&path, state_dir) {
+                Ok(c) => Arc::new(c),
+                Err(err) => {
+                    tracing::error!(container = %id, "cannot load container: {err}");
+                    continue;
+                }
+            };
+            {
+                let mut reg = self.registry_mut();
+                reg.by_name.insert(container.name(), id.clone());
+                reg.by_id.insert(id.clone(), container.clone());
+            }
+            match container.status() {
+                Status::Running | Status::Paused | Status::Restarting => {
+                    self.reconnect(container).await;
+                }
+                Status::Removing => {
+                    if let Err(err) = self.remove(&id, true).await {
+                        tracing::warn!(container = %id, "finishing removal: {err}");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn reconnect(self: &Arc<Self>, c: Arc<Container>) {
+        let attach = async {
+            let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
+            let open_stdin = c.lock().record.config.open_stdin;
+            let attached = client.attach(open_stdin).await?;
+            Ok::<_, runtime::RuntimeError>((client, attached))
+        };
+        match attach.await {
+            Ok((client, attached)) => {
+                tracing::info!(container = %c.id, "reconnected to running container");
+                let pump = tokio::spawn(c.clone().pump(attached.output));
+                {
+                    let mut inner = c.lock();
+                    inner.shim = Some(client.clone());
+                    inner.stdin = attached.stdin;
+                }
+                tokio::spawn(self.clone().monitor(c, client, Some(pump)));
+            }
+            Err(err) => {
+                tracing::info!(container = %c.id, "container ended while the daemon was away ({err})");
+                let status = exit_after_lost_shim(&c);
+                self.handle_exit(&c, status).await;
+            }
+        }
+    }
+}
