@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 pub mod http;
-mod rootfs;
+pub mod rootfs;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -280,9 +280,15 @@ impl Daemon {
         *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
     }
 
-    fn import_busybox(&self) {
-        let tar = self.tmp.join("busybox-rootfs.tar");
+    /// Writes a fresh copy of the busybox rootfs tar under the tmp dir.
+    pub fn rootfs_tar(&self) -> PathBuf {
+        let tar = self.tmp.join(format!("rootfs-{}.tar", unique_suffix()));
         rootfs::write_busybox_rootfs(&tar).expect("build busybox rootfs tar");
+        tar
+    }
+
+    fn import_busybox(&self) {
+        let tar = self.rootfs_tar();
         let tar = tar.to_str().expect("utf-8 tmp path");
         self.docker_ok(&["import", "--change", r#"CMD ["sh"]"#, tar, "busybox:latest"]);
         self.docker_ok(&["tag", "busybox:latest", "e2e-busybox:latest"]);
