@@ -152,7 +152,9 @@ impl Daemon {
         stdout(&out).trim().to_string()
     }
 
-    fn docker_inner<S: AsRef<OsStr>>(&self, args: &[S], input: Option<&[u8]>) -> Output {
+    /// A `docker` command aimed at this daemon, for callers that need to run
+    /// it in the background (e.g. `docker events` while other commands run).
+    pub fn docker_command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(DOCKER_CLI);
         cmd.args(args)
             .env("DOCKER_HOST", self.host())
@@ -160,6 +162,11 @@ impl Daemon {
             .env_remove("DOCKER_CONTEXT")
             .env_remove("DOCKER_API_VERSION")
             .env_remove("DOCKER_TLS_VERIFY");
+        cmd
+    }
+
+    fn docker_inner<S: AsRef<OsStr>>(&self, args: &[S], input: Option<&[u8]>) -> Output {
+        let cmd = self.docker_command(args);
         run_with_timeout(cmd, input, CLI_TIMEOUT, &describe(args))
     }
 
@@ -601,6 +608,14 @@ pub fn assert_fails_with(out: &Output, needle: &str) {
         "expected stderr to contain {needle:?}\nstderr: {}",
         stderr(out)
     );
+}
+
+/// Seconds since the epoch with nanoseconds, as `docker --since` accepts.
+pub fn unix_now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.
