@@ -49,6 +49,7 @@ pub struct Daemon {
     tmp: PathBuf,
     socket: PathBuf,
     unique: String,
+    extra_args: Vec<String>,
     child: Mutex<Option<Child>>,
 }
 
@@ -59,7 +60,23 @@ impl Daemon {
         Self::start_kind(Kind::from_env())
     }
 
+    /// Starts a daemon that keeps containers running across its own restarts.
+    /// berth always does; dockerd needs `--live-restore`.
+    pub fn start_live_restore() -> Daemon {
+        let kind = Kind::from_env();
+        let extra = match kind {
+            Kind::Berth => Vec::new(),
+            Kind::Dockerd => vec!["--live-restore".to_string()],
+        };
+        Self::start_with(kind, extra)
+    }
+
     pub fn start_kind(kind: Kind) -> Daemon {
+        Self::start_with(kind, Vec::new())
+    }
+
+    /// Starts a daemon of `kind` with extra command-line arguments.
+    pub fn start_with(kind: Kind, extra_args: Vec<String>) -> Daemon {
         let unique = unique_suffix();
         // Short path: unix socket paths are limited to 108 bytes, and dockerd
         // nests containerd's sockets below the exec root.
@@ -75,6 +92,7 @@ impl Daemon {
             tmp,
             socket,
             unique,
+            extra_args,
             child: Mutex::new(None),
         };
         daemon.spawn();
@@ -247,7 +265,8 @@ impl Daemon {
             .arg("--pidfile")
             .arg(t.join("pid"))
             .arg("--cgroup-parent")
-            .arg(self.cgroup_parent());
+            .arg(self.cgroup_parent())
+            .args(&self.extra_args);
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
