@@ -99,3 +99,27 @@ fn unknown_endpoint_is_404_with_a_json_message() {
     assert_eq!(resp.status, 404);
     assert!(resp.json()["message"].is_string(), "{}", resp.text());
 }
+
+#[test]
+fn curl_over_the_socket_gets_version_json() {
+    let d = Daemon::shared();
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(d.socket())
+        .arg("http://x/v1.24/version");
+    let out = common::run_with_timeout(cmd, None, std::time::Duration::from_secs(30), "curl");
+    assert_success(&out, "curl");
+    let text = stdout(&out);
+    let (body, status) = text.rsplit_once('\n').expect("status line from -w");
+    match status {
+        "200" => {
+            let v: serde_json::Value = serde_json::from_str(body).expect("version JSON");
+            assert!(
+                v["ApiVersion"].is_string() && v["Version"].is_string(),
+                "{v}"
+            );
+        }
+        "400" => assert!(body.contains("too old"), "{body}"),
+        other => panic!("curl /v1.24/version answered {other}: {body}"),
+    }
+}

@@ -77,6 +77,7 @@ impl Daemon {
 
     /// Starts a daemon of `kind` with extra command-line arguments.
     pub fn start_with(kind: Kind, extra_args: Vec<String>) -> Daemon {
+        sweep_stale_once();
         let unique = unique_suffix();
         // Short path: unix socket paths are limited to 108 bytes, and dockerd
         // nests containerd's sockets below the exec root.
@@ -346,6 +347,29 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// Cleans up after test processes that died without running their guards
+/// (SIGKILL, timeouts). Their dirs carry the dead pid: /tmp/be2e-<pid>-...
+fn sweep_stale_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = fs::read_dir("/tmp") else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(unique) = name.strip_prefix("be2e-") else {
+                continue;
+            };
+            let Some(pid) = unique.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                cleanup_paths(&e.path(), &format!("/berth-test-{unique}"));
+            }
+        }
+    });
 }
 
 /// Kills what survived the daemon, unmounts, removes cgroups and the tmp dir.
