@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Benchmark: `docker run --rm busybox true` latency and idle daemon memory,
+# berth daemon vs dockerd, on one machine in one run. Prints medians and ratios.
+#
+# Usage: bench/bench.sh [--install] [-n RUNS] [--only berth|dockerd] [--no-build]
+#   --install   apt-get install docker.io (dockerd + containerd + runc) first
+#   -n RUNS     timed runs per daemon (default 20)
+#   --only X    benchmark one daemon only
+#   --no-build  use an existing target/release/berth
+# The docker CLI used is /usr/local/bin/docker (override with DOCKER_CLI).
+# Every daemon runs on private sockets and roots under one temp dir; all of it
+# (processes, mounts, cgroups, files) is removed on exit, even on failure.
+set -euo pipefail
+
+RUNS=20
+INSTALL=0
+ONLY=""
+BUILD=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --install) INSTALL=1 ;;
+        -n) RUNS="$2"; shift ;;
+        --only) ONLY="$2"; shift ;;
+        --no-build) BUILD=0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+DOCKER_CLI="${DOCKER_CLI:-/usr/local/bin/docker}"
+TMP="$(mktemp -d /tmp/berth-bench.XXXXXX)"
+UNIQUE="${TMP##*.}"
+CGROUP_PARENT="/berth-bench-$UNIQUE"
+PIDS=()
+
+log() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+    set +e
+    for name in berth dockerd; do
+        local sock="$TMP/$name/daemon.sock"
+        if [ -S "$sock" ]; then
+            local ids
+            ids="$(DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$TMP/config" timeout 20 "$DOCKER_CLI" ps -aq 2>/dev/null)"
+            [ -n "$ids" ] && DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$TMP/config" \
+                timeout 30 "$DOCKER_CLI" rm -f $ids >/dev/null 2>&1
+        fi
+    done
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for _ in $(seq 100); do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+    # Shims and dockerd's containerd outlive the daemons; they name $TMP.
+    for p in /proc/[0-9]*; do
+        local pid="${p#/proc/}"
+        [ "$pid" = "$$" ] && continue
+        if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$TMP"; then
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    done
+    for d in /sys/fs/cgroup/*"$CGROUP_PARENT"-*; do
+        [ -d "$d" ] || continue
+        find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+    done
+    sleep 0.3
+    awk -v t="$TMP" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo |
+        awk '{ print gsub("/", "/"), $0 }' | sort -rn | cut -d' ' -f2- |
+        while read -r m; do umount -l "$m" 2>/dev/null; done
+    for d in /sys/fs/cgroup/*"$CGROUP_PARENT"-*; do
+        [ -d "$d" ] || continue
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$INSTALL" = 1 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+fi
+
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+
+# ---- the busybox image, from the host's static busybox ---------------------
+make_rootfs() {
+    local root="$TMP/rootfs"
+    mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
+    chmod 1777 "$root/tmp"
+    cp /bin/busybox "$root/bin/busybox"
+    for a in sh echo cat ls sleep id true false; do ln -s busybox "$root/bin/$a"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+    printf 'root:x:0:\n' >"$root/etc/group"
+    tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$TMP/rootfs.tar" .
+}
+
+# ---- daemons ------------------------------------------------------------------
+start_daemon() { # name -> sets DAEMON_PID
+    local name="$1" dir="$TMP/$1"
+    mkdir -p "$dir"
+    local args=(-H "unix://$dir/daemon.sock" --data-root "$dir/root" --exec-root "$dir/exec"
+        --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-$name")
+    case "$name" in
+        berth) "$REPO/target/release/berth" daemon "${args[@]}" >"$dir/log" 2>&1 </dev/null & ;;
+        dockerd) dockerd "${args[@]}" --bridge=none --iptables=false --ip6tables=false \
+            >"$dir/log" 2>&1 </dev/null & ;;
+    esac
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 600); do
+        if curl -sf --unix-socket "$dir/daemon.sock" http://d/_ping >/dev/null 2>&1; then
+            DAEMON_PID="$pid"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "$name did not start; last log lines:"
+    tail -n 15 "$dir/log" >&2
+    return 1
+}
+
+dk() { # name docker-args...
+    local name="$1"
+    shift
+    DOCKER_HOST="unix://$TMP/$name/daemon.sock" DOCKER_CONFIG="$TMP/config" "$DOCKER_CLI" "$@"
+}
+
+rss_kb() { # pids... -> summed VmRSS in kB
+    local total=0 pid kb
+    for pid in "$@"; do
+        kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+daemon_pids() { # name main-pid -> the daemon and helpers it owns
+    local name="$1" pid="$2"
+    echo "$pid"
+    if [ "$name" = dockerd ]; then
+        # dockerd's managed containerd lives under its exec root.
+        for p in /proc/[0-9]*; do
+            if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^containerd .*$TMP/dockerd/exec"; then
+                echo "${p#/proc/}"
+            fi
+        done
+    fi
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+time_runs() { # name -> median milliseconds
+    local name="$1" sock="$TMP/$1/daemon.sock"
+    if command -v hyperfine >/dev/null 2>&1; then
+        DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$TMP/config" \
+            hyperfine -N --style none --runs "$RUNS" --warmup 1 \
+            --export-csv "$TMP/$name.csv" "$DOCKER_CLI run --rm busybox true" >/dev/null
+        # command,mean,stddev,median,... in seconds
+        awk -F, 'NR == 2 { printf "%.1f\n", $4 * 1000 }' "$TMP/$name.csv"
+        return
+    fi
+    dk "$name" run --rm busybox true >/dev/null || return 1 # warm-up
+    local i start end times="$TMP/$name.times"
+    : >"$times"
+    for i in $(seq "$RUNS"); do
+        start=$(date +%s%N)
+        dk "$name" run --rm busybox true >/dev/null || return 1
+        end=$(date +%s%N)
+        echo "$(((end - start) / 1000))" >>"$times"
+    done
+    median <"$times" | awk '{ printf "%.1f\n", $1 / 1000 }'
+}
+
+# ---- main ------------------------------------------------------------------------
+command -v "$DOCKER_CLI" >/dev/null || { log "docker CLI not found at $DOCKER_CLI"; exit 1; }
+if want dockerd && ! command -v dockerd >/dev/null; then
+    log "dockerd not installed (run with --install); benchmarking berth only"
+    ONLY=berth
+fi
+if want berth && [ "$BUILD" = 1 ]; then
+    log "building berth (release)..."
+    (cd "$REPO" && cargo build --release -p berth -q)
+fi
+mkdir -p "$TMP/config"
+make_rootfs
+
+declare -A MS RSS_FRESH RSS_AFTER
+for name in berth dockerd; do
+    want "$name" || continue
+    log "== $name"
+    if ! start_daemon "$name"; then
+        MS[$name]="n/a"; RSS_FRESH[$name]="n/a"; RSS_AFTER[$name]="n/a"
+        continue
+    fi
+    if ! dk "$name" import --change 'CMD ["sh"]' "$TMP/rootfs.tar" busybox:latest >/dev/null; then
+        log "$name: import failed"
+        MS[$name]="n/a"; RSS_FRESH[$name]="n/a"; RSS_AFTER[$name]="n/a"
+        continue
+    fi
+    pid="$DAEMON_PID"
+    sleep 2
+    RSS_FRESH[$name]="$(rss_kb $(daemon_pids "$name" "$pid"))"
+    log "timing $RUNS x docker run --rm busybox true ..."
+    if ! MS[$name]="$(time_runs "$name")"; then
+        log "$name: docker run failed"
+        MS[$name]="n/a"
+    fi
+    sleep 2
+    RSS_AFTER[$name]="$(rss_kb $(daemon_pids "$name" "$pid"))"
+done
+
+ratio() { # a b -> a/b or n/a
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "n/a" }'
+}
+
+printf '\n%-44s %12s %12s %10s\n' "metric ($RUNS runs)" berth dockerd "berth/dockerd"
+printf '%-44s %12s %12s %10s\n' "docker run --rm busybox true, median ms" \
+    "${MS[berth]:-skipped}" "${MS[dockerd]:-skipped}" "$(ratio "${MS[berth]:-}" "${MS[dockerd]:-}")"
+printf '%-44s %12s %12s %10s\n' "idle RSS after start, kB" \
+    "${RSS_FRESH[berth]:-skipped}" "${RSS_FRESH[dockerd]:-skipped}" \
+    "$(ratio "${RSS_FRESH[berth]:-}" "${RSS_FRESH[dockerd]:-}")"
+printf '%-44s %12s %12s %10s\n' "idle RSS after the runs, kB" \
+    "${RSS_AFTER[berth]:-skipped}" "${RSS_AFTER[dockerd]:-skipped}" \
+    "$(ratio "${RSS_AFTER[berth]:-}" "${RSS_AFTER[dockerd]:-}")"
+echo "(dockerd RSS includes its managed containerd; berth RSS is the daemon alone.)"

@@ -1,0 +1,676 @@
+//! Shared harness for the end-to-end tests: starts a daemon (berth, or Debian's
+//! dockerd to prove the tests encode Docker's real behaviour), drives the real
+//! `docker` CLI against it, and cleans up everything it made even when a test
+//! panics.
+//!
+//! Choose the daemon with `BERTH_E2E_DAEMON=dockerd`; the default is berth.
+
+// Each test file compiles this module separately and uses a different subset.
+#![allow(dead_code)]
+
+pub mod http;
+pub mod rootfs;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The docker CLI under test; Debian's docker.io puts another one in /usr/bin.
+pub const DOCKER_CLI: &str = "/usr/local/bin/docker";
+/// How long one CLI invocation may take before the test fails instead of hanging.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(90);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Berth,
+    Dockerd,
+}
+
+impl Kind {
+    pub fn from_env() -> Kind {
+        match std::env::var("BERTH_E2E_DAEMON").as_deref() {
+            Ok("dockerd") => Kind::Dockerd,
+            Ok("berth") | Ok("") | Err(_) => Kind::Berth,
+            Ok(other) => panic!("BERTH_E2E_DAEMON={other}: expected `berth` or `dockerd`"),
+        }
+    }
+}
+
+/// A running daemon on private roots. Dropping it removes every trace.
+pub struct Daemon {
+    kind: Kind,
+    tmp: PathBuf,
+    socket: PathBuf,
+    unique: String,
+    extra_args: Vec<String>,
+    child: Mutex<Option<Child>>,
+}
+
+impl Daemon {
+    /// Starts a daemon of the kind chosen by `BERTH_E2E_DAEMON` and imports
+    /// the busybox image into it.
+    pub fn start() -> Daemon {
+        Self::start_kind(Kind::from_env())
+    }
+
+    /// Starts a daemon that keeps containers running across its own restarts.
+    /// berth always does; dockerd needs `--live-restore`.
+    pub fn start_live_restore() -> Daemon {
+        let kind = Kind::from_env();
+        let extra = match kind {
+            Kind::Berth => Vec::new(),
+            Kind::Dockerd => vec!["--live-restore".to_string()],
+        };
+        Self::start_with(kind, extra)
+    }
+
+    pub fn start_kind(kind: Kind) -> Daemon {
+        Self::start_with(kind, Vec::new())
+    }
+
+    /// Starts a daemon of `kind` with extra command-line arguments.
+    pub fn start_with(kind: Kind, extra_args: Vec<String>) -> Daemon {
+        sweep_stale_once();
+        let unique = unique_suffix();
+        // Short path: unix socket paths are limited to 108 bytes, and dockerd
+        // nests containerd's sockets below the exec root.
+        let tmp = PathBuf::from(format!("/tmp/be2e-{unique}"));
+        fs::create_dir_all(&tmp).expect("create daemon tmp dir");
+        fs::create_dir_all(tmp.join("config")).expect("create docker config dir");
+        let socket = tmp.join(match kind {
+            Kind::Berth => "berth.sock",
+            Kind::Dockerd => "docker.sock",
+        });
+        let daemon = Daemon {
+            kind,
+            tmp,
+            socket,
+            unique,
+            extra_args,
+            child: Mutex::new(None),
+        };
+        daemon.spawn();
+        daemon.import_busybox();
+        daemon
+    }
+
+    /// A daemon shared by all tests of one test binary (one per test file).
+    /// Tests that use it must give their containers unique names.
+    pub fn shared() -> Arc<Daemon> {
+        static SHARED: OnceLock<Mutex<Option<Arc<Daemon>>>> = OnceLock::new();
+        let slot = SHARED.get_or_init(|| {
+            // Statics are never dropped; tear the daemon down when the test
+            // binary exits (the harness calls exit() even after failures).
+            extern "C" fn teardown() {
+                if let Some(slot) = SHARED.get() {
+                    let daemon = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    drop(daemon);
+                }
+            }
+            // SAFETY: registers a plain extern "C" function with no arguments.
+            unsafe { libc::atexit(teardown) };
+            Mutex::new(None)
+        });
+        let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .get_or_insert_with(|| Arc::new(Daemon::start()))
+            .clone()
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn is_berth(&self) -> bool {
+        self.kind == Kind::Berth
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The `DOCKER_HOST` value for this daemon.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.tmp.join("root")
+    }
+
+    /// A fresh name for a container or image, unique across tests and runs.
+    pub fn name(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", unique_suffix())
+    }
+
+    /// Runs the docker CLI against this daemon.
+    pub fn docker<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        self.docker_inner(args, None)
+    }
+
+    /// Runs the docker CLI with `input` on its standard input.
+    pub fn docker_stdin<S: AsRef<OsStr>>(&self, args: &[S], input: &[u8]) -> Output {
+        self.docker_inner(args, Some(input))
+    }
+
+    /// Runs the docker CLI, asserts it succeeded and returns trimmed stdout.
+    pub fn docker_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        let out = self.docker(args);
+        assert_success(&out, &describe(args));
+        stdout(&out).trim().to_string()
+    }
+
+    /// A `docker` command aimed at this daemon, for callers that need to run
+    /// it in the background (e.g. `docker events` while other commands run).
+    pub fn docker_command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = Command::new(DOCKER_CLI);
+        cmd.args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.tmp.join("config"))
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_TLS_VERIFY");
+        cmd
+    }
+
+    fn docker_inner<S: AsRef<OsStr>>(&self, args: &[S], input: Option<&[u8]>) -> Output {
+        let cmd = self.docker_command(args);
+        run_with_timeout(cmd, input, CLI_TIMEOUT, &describe(args))
+    }
+
+    /// One HTTP request on the daemon's socket.
+    pub fn request(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> http::Response {
+        http::request(&self.socket, method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log_tail()))
+    }
+
+    /// SIGKILLs the daemon process only: berth's per-container shims live on.
+    pub fn kill9(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut c) = child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same roots (after `kill9` or `stop`).
+    pub fn restart(&self) {
+        self.kill9_if_running();
+        self.spawn();
+    }
+
+    /// Stops the daemon gracefully (SIGTERM, then SIGKILL after a grace period).
+    pub fn stop(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut c) = child.take() {
+            terminate(&mut c, Duration::from_secs(20));
+        }
+    }
+
+    fn kill9_if_running(&self) {
+        let running = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none());
+        if running {
+            self.kill9();
+        }
+    }
+
+    /// Last lines of the daemon's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.tmp.join("daemon.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let from = lines.len().saturating_sub(40);
+        format!("--- daemon log tail ---\n{}", lines[from..].join("\n"))
+    }
+
+    fn cgroup_parent(&self) -> String {
+        format!("/berth-test-{}", self.unique)
+    }
+
+    fn spawn(&self) {
+        let t = &self.tmp;
+        let _ = fs::remove_file(&self.socket);
+        let mut cmd = match self.kind {
+            Kind::Berth => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+                c.arg("daemon").args(["--log-level", "debug"]);
+                c
+            }
+            Kind::Dockerd => {
+                let mut c = Command::new("dockerd");
+                c.args(["--bridge=none", "--iptables=false", "--ip6tables=false"]);
+                c
+            }
+        };
+        cmd.arg("-H")
+            .arg(self.host())
+            .arg("--data-root")
+            .arg(t.join("root"))
+            .arg("--exec-root")
+            .arg(t.join("exec"))
+            .arg("--pidfile")
+            .arg(t.join("pid"))
+            .arg("--cgroup-parent")
+            .arg(self.cgroup_parent())
+            .args(&self.extra_args);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(t.join("daemon.log"))
+            .expect("open daemon log");
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?} daemon: {e}", self.kind));
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(resp) = http::request(&self.socket, "GET", "/_ping", None)
+                && resp.status == 200
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "{:?} daemon exited during start-up: {status}\n{}",
+                    self.kind,
+                    self.log_tail()
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{:?} daemon did not answer /_ping within {START_TIMEOUT:?}\n{}",
+                    self.kind,
+                    self.log_tail()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+    }
+
+    /// Writes a fresh copy of the busybox rootfs tar under the tmp dir.
+    pub fn rootfs_tar(&self) -> PathBuf {
+        let tar = self.tmp.join(format!("rootfs-{}.tar", unique_suffix()));
+        rootfs::write_busybox_rootfs(&tar).expect("build busybox rootfs tar");
+        tar
+    }
+
+    fn import_busybox(&self) {
+        let tar = self.rootfs_tar();
+        let tar = tar.to_str().expect("utf-8 tmp path");
+        self.docker_ok(&["import", "--change", r#"CMD ["sh"]"#, tar, "busybox:latest"]);
+        self.docker_ok(&["tag", "busybox:latest", "e2e-busybox:latest"]);
+    }
+
+    fn cleanup(&mut self) {
+        // Containers first, while the daemon can still tear them down cleanly.
+        let alive = self
+            .child
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none());
+        if alive {
+            let ids = self.docker(&["ps", "-aq"]);
+            let ids: Vec<String> = stdout(&ids).split_whitespace().map(String::from).collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm".to_string(), "-f".to_string()];
+                args.extend(ids);
+                let _ = self.docker(&args);
+            }
+        }
+        self.stop();
+        cleanup_paths(&self.tmp, &self.cgroup_parent());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// Cleans up after test processes that died without running their guards
+/// (SIGKILL, timeouts). Their dirs carry the dead pid: /tmp/be2e-<pid>-...
+fn sweep_stale_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = fs::read_dir("/tmp") else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(unique) = name.strip_prefix("be2e-") else {
+                continue;
+            };
+            let Some(pid) = unique.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                cleanup_paths(&e.path(), &format!("/berth-test-{unique}"));
+            }
+        }
+    });
+}
+
+/// Kills what survived the daemon, unmounts, removes cgroups and the tmp dir.
+fn cleanup_paths(tmp: &Path, cgroup_parent: &str) {
+    let tmp_str = tmp.to_string_lossy().into_owned();
+    // berth's shims (and dockerd's containerd + its shims) outlive the daemon
+    // by design; they all carry a path under tmp on their command line.
+    for _ in 0..3 {
+        let mut killed = false;
+        for pid in pids_matching(|cmdline| cmdline.contains(&tmp_str)) {
+            // SAFETY: plain kill(2) on a pid we found in /proc.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        }
+        killed |= kill_cgroup_members(cgroup_parent);
+        if !killed {
+            break;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    unmount_below(tmp);
+    remove_cgroups(cgroup_parent);
+    if let Err(e) = fs::remove_dir_all(tmp) {
+        eprintln!("e2e cleanup: remove {}: {e}", tmp.display());
+    }
+}
+
+fn pids_matching(pred: impl Fn(&str) -> bool) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| pred(&String::from_utf8_lossy(&raw).replace('\0', " ")))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn cgroup_dirs(cgroup_parent: &str) -> Vec<PathBuf> {
+    let rel = cgroup_parent.trim_start_matches('/');
+    let Ok(ctrls) = fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    ctrls
+        .filter_map(|e| Some(e.ok()?.path().join(rel)))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// Depth-first list of a cgroup tree, leaves first.
+fn cgroup_tree_leaves_first(root: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = fs::read_dir(root) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                cgroup_tree_leaves_first(&e.path(), out);
+            }
+        }
+    }
+    out.push(root.to_path_buf());
+}
+
+fn kill_cgroup_members(cgroup_parent: &str) -> bool {
+    let mut killed = false;
+    for root in cgroup_dirs(cgroup_parent) {
+        let mut dirs = Vec::new();
+        cgroup_tree_leaves_first(&root, &mut dirs);
+        for dir in dirs {
+            // A frozen cgroup would keep SIGKILLed members alive.
+            let _ = fs::write(dir.join("freezer.state"), "THAWED");
+            let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: plain kill(2).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                killed = true;
+            }
+        }
+    }
+    killed
+}
+
+fn remove_cgroups(cgroup_parent: &str) {
+    for attempt in 0..20 {
+        let mut left = false;
+        for root in cgroup_dirs(cgroup_parent) {
+            let mut dirs = Vec::new();
+            cgroup_tree_leaves_first(&root, &mut dirs);
+            for dir in dirs {
+                if fs::remove_dir(&dir).is_err() && dir.exists() {
+                    left = true;
+                }
+            }
+        }
+        if !left {
+            return;
+        }
+        if attempt == 19 {
+            eprintln!("e2e cleanup: cgroups under {cgroup_parent} could not be removed");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Lazily unmounts every mount point under `dir`, deepest first.
+pub fn unmount_below(dir: &Path) {
+    let prefix = dir.to_string_lossy().into_owned();
+    for _ in 0..3 {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<String> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(unescape_mountinfo)
+            .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+            .collect();
+        if points.is_empty() {
+            return;
+        }
+        points.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+        points.dedup();
+        for p in points {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(&p)
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn terminate(child: &mut Child, grace: Duration) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Unique per process and call; the pid keeps parallel test binaries apart.
+pub fn unique_suffix() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{n}-{:x}", std::process::id(), nanos & 0xffff)
+}
+
+/// Runs `cmd`, feeding `input`, and kills it if it outlives `timeout`.
+pub fn run_with_timeout(
+    mut cmd: Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+    what: &str,
+) -> Output {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let writer = input.map(|data| {
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let data = data.to_vec();
+        thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        })
+    });
+    let mut out_pipe = child.stdout.take().expect("piped stdout");
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{what}` did not finish within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+fn describe<S: AsRef<OsStr>>(args: &[S]) -> String {
+    let parts: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    format!("docker {}", parts.join(" "))
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "`{what}` failed with {}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Asserts the command failed and its stderr contains `needle`.
+pub fn assert_fails_with(out: &Output, needle: &str) {
+    assert!(
+        !out.status.success(),
+        "expected failure containing {needle:?}, got success\nstdout: {}",
+        stdout(out)
+    );
+    assert!(
+        stderr(out).contains(needle),
+        "expected stderr to contain {needle:?}\nstderr: {}",
+        stderr(out)
+    );
+}
+
+/// Seconds since the epoch with nanoseconds, as `docker --since` accepts.
+pub fn unix_now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,147 @@
+//! `docker exec` into running containers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, assert_fails_with, assert_success, code, stderr, stdout, wait_for};
+
+/// Starts a long-running container with a non-root user, workdir and env
+/// that exec processes must inherit.
+fn target(d: &Daemon, prefix: &str) -> String {
+    let name = d.name(prefix);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "K=v",
+        "-w",
+        "/home/app",
+        "-u",
+        "app",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    name
+}
+
+#[test]
+fn exec_output_streams_and_exit_code() {
+    let d = Daemon::shared();
+    let name = target(&d, "exec-out");
+    let out = d.docker(&["exec", &name, "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(stderr(&out), "err\n");
+    assert_eq!(code(&d.docker(&["exec", &name, "true"])), 0);
+    // The exec joins the container's pid namespace: pid 1 is its sleep.
+    let ps = d.docker_ok(&["exec", &name, "ps", "-o", "pid,args"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "sleep", "300"]),
+        "{ps}"
+    );
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn exec_interactive_reads_stdin() {
+    let d = Daemon::shared();
+    let name = target(&d, "exec-stdin");
+    let out = d.docker_stdin(&["exec", "-i", &name, "cat"], b"through exec\n");
+    assert_success(&out, "exec -i cat");
+    assert_eq!(stdout(&out), "through exec\n");
+    let out = d.docker_stdin(&["exec", "-i", &name, "wc", "-l"], b"1\n2\n3\n");
+    assert_eq!(stdout(&out).trim(), "3");
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn exec_inherits_and_overrides_env_workdir_user() {
+    let d = Daemon::shared();
+    let name = target(&d, "exec-cfg");
+    let env = d.docker_ok(&["exec", "-e", "EXTRA=1", &name, "env"]);
+    let lines: Vec<&str> = env.lines().collect();
+    assert!(lines.contains(&"K=v"), "{env}");
+    assert!(lines.contains(&"EXTRA=1"), "{env}");
+    assert_eq!(d.docker_ok(&["exec", &name, "pwd"]), "/home/app");
+    assert_eq!(d.docker_ok(&["exec", "-w", "/tmp", &name, "pwd"]), "/tmp");
+    assert_eq!(
+        d.docker_ok(&["exec", &name, "id"]),
+        "uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)"
+    );
+    assert_eq!(
+        d.docker_ok(&["exec", "-u", "0", &name, "id"]),
+        "uid=0(root) gid=0(root) groups=0(root)"
+    );
+    assert_eq!(
+        d.docker_ok(&["exec", "-u", "nobody", &name, "whoami"]),
+        "nobody"
+    );
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn exec_detached_runs_in_background() {
+    let d = Daemon::shared();
+    let name = target(&d, "exec-detach");
+    let out = d.docker_ok(&[
+        "exec",
+        "-d",
+        &name,
+        "sh",
+        "-c",
+        "sleep 0.3; echo done > /tmp/flag",
+    ]);
+    assert_eq!(out, "");
+    let flag = wait_for(Duration::from_secs(10), || {
+        let out = d.docker(&["exec", &name, "cat", "/tmp/flag"]);
+        out.status.success().then(|| stdout(&out))
+    });
+    assert_eq!(flag.as_deref(), Some("done\n"));
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn exec_of_missing_command_fails() {
+    let d = Daemon::shared();
+    let name = target(&d, "exec-missing");
+    // dockerd 20.10 answers 126 for both; later moby maps "not found" to 127.
+    let out = d.docker(&["exec", &name, "no-such-command"]);
+    assert!(
+        matches!(code(&out), 126 | 127),
+        "{}: {}",
+        code(&out),
+        stderr(&out)
+    );
+    // dockerd 20.10 writes the runtime's error into the exec's stdout stream.
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("no-such-command"), "{said}");
+    let out = d.docker(&["exec", &name, "/etc/passwd"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+    // The container survives failed execs.
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", &name]),
+        "true"
+    );
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn exec_into_a_stopped_container_fails_clearly() {
+    let d = Daemon::shared();
+    let name = d.name("exec-stopped");
+    d.docker_ok(&["run", "--name", &name, "busybox", "true"]);
+    assert_fails_with(&d.docker(&["exec", &name, "true"]), "is not running");
+    let created = d.name("exec-created");
+    d.docker_ok(&["create", "--name", &created, "busybox", "sleep", "10"]);
+    assert_fails_with(&d.docker(&["exec", &created, "true"]), "is not running");
+    assert_fails_with(
+        &d.docker(&["exec", "no-such-container-e2e", "true"]),
+        "No such container",
+    );
+    d.docker_ok(&["rm", &name, &created]);
+}

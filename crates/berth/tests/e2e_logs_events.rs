@@ -1,0 +1,279 @@
+//! `docker logs` (tail, since/until, timestamps, follow) and `docker events`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Daemon, assert_success, stderr, stdout, unix_now, wait_for};
+
+fn logs(d: &Daemon, args: &[&str]) -> (String, String) {
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    let out = d.docker(&all);
+    assert_success(&out, &format!("docker {}", all.join(" ")));
+    (stdout(&out), stderr(&out))
+}
+
+/// Runs a container to completion and returns its name.
+fn finished(d: &Daemon, prefix: &str, script: &str) -> String {
+    let name = d.name(prefix);
+    let out = d.docker(&["run", "--name", &name, "busybox", "sh", "-c", script]);
+    assert_success(&out, "docker run");
+    name
+}
+
+#[test]
+fn logs_keep_stdout_and_stderr_apart() {
+    let d = Daemon::shared();
+    let name = finished(
+        &d,
+        "logs-streams",
+        "echo o1; echo e1 >&2; echo o2; echo e2 >&2",
+    );
+    let (out, err) = logs(&d, &[&name]);
+    assert_eq!(out, "o1\no2\n");
+    assert_eq!(err, "e1\ne2\n");
+    d.docker_ok(&["rm", &name]);
+}
+
+#[test]
+fn logs_tail() {
+    let d = Daemon::shared();
+    let name = finished(
+        &d,
+        "logs-tail",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; done",
+    );
+    assert_eq!(logs(&d, &["--tail", "3", &name]).0, "8\n9\n10\n");
+    assert_eq!(logs(&d, &["-n", "1", &name]).0, "10\n");
+    assert_eq!(logs(&d, &["--tail", "0", &name]).0, "");
+    assert_eq!(logs(&d, &["--tail", "all", &name]).0.lines().count(), 10);
+    assert_eq!(logs(&d, &["--tail", "100", &name]).0.lines().count(), 10);
+    d.docker_ok(&["rm", &name]);
+}
+
+fn is_rfc3339_nano(ts: &str) -> bool {
+    // e.g. 2026-11-22T00:30:51.726806689Z
+    let b = ts.as_bytes();
+    ts.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && ts.ends_with('Z')
+        && ts[..4].chars().all(|c| c.is_ascii_digit())
+}
+
+#[test]
+fn logs_timestamps_prefix_every_line() {
+    let d = Daemon::shared();
+    let name = finished(&d, "logs-ts", "echo first; echo second");
+    let (out, _) = logs(&d, &["--timestamps", &name]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let mut stamps = Vec::new();
+    for (line, text) in lines.iter().zip(["first", "second"]) {
+        let (ts, rest) = line.split_once(' ').expect("timestamp then text");
+        assert!(is_rfc3339_nano(ts), "bad timestamp {ts:?}");
+        assert_eq!(rest, text);
+        stamps.push(ts.to_string());
+    }
+    // Same width (nanosecond precision) so lexical order is time order.
+    assert!(stamps[0] <= stamps[1], "{stamps:?}");
+    d.docker_ok(&["rm", &name]);
+}
+
+#[test]
+fn logs_since_and_until() {
+    let d = Daemon::shared();
+    let name = d.name("logs-window");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo early; sleep 3; echo late",
+    ]);
+    let seen = wait_for(Duration::from_secs(10), || {
+        logs(&d, &[&name]).0.contains("early").then_some(())
+    });
+    assert!(seen.is_some(), "first line never logged");
+    thread::sleep(Duration::from_millis(500));
+    let mid = unix_now();
+    assert_eq!(d.docker_ok(&["wait", &name]), "0");
+
+    assert_eq!(logs(&d, &["--since", &mid, &name]).0, "late\n");
+    assert_eq!(logs(&d, &["--until", &mid, &name]).0, "early\n");
+    assert_eq!(logs(&d, &["--since", "0", &name]).0, "early\nlate\n");
+    // Relative durations are accepted too.
+    assert_eq!(logs(&d, &["--since", "10m", &name]).0, "early\nlate\n");
+    d.docker_ok(&["rm", &name]);
+}
+
+#[test]
+fn logs_follow_streams_until_the_container_exits() {
+    let d = Daemon::shared();
+    let name = d.name("logs-follow");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; sleep 1; echo b >&2; sleep 1; echo c",
+    ]);
+    let t = Instant::now();
+    let out = d.docker(&["logs", "-f", &name]);
+    let took = t.elapsed();
+    assert_success(&out, "logs -f");
+    assert_eq!(stdout(&out), "a\nc\n");
+    assert_eq!(stderr(&out), "b\n");
+    assert!(
+        took >= Duration::from_millis(1200),
+        "logs -f returned after {took:?}"
+    );
+    // Following an exited container prints everything and returns.
+    let again = d.docker(&["logs", "-f", "--tail", "1", &name]);
+    assert_eq!(stdout(&again), "c\n");
+    d.docker_ok(&["rm", &name]);
+}
+
+fn actions(d: &Daemon, since: &str, until: &str, name: &str) -> Vec<String> {
+    let filter = format!("container={name}");
+    d.docker_ok(&[
+        "events",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Type}} {{.Action}}",
+    ])
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// True when `want` appears in `got` in order (other events may interleave).
+fn in_order(got: &[String], want: &[&str]) -> bool {
+    let mut it = got.iter();
+    want.iter().all(|w| it.any(|g| g == w))
+}
+
+#[test]
+fn events_since_until_list_the_lifecycle() {
+    let d = Daemon::shared();
+    let name = d.name("events");
+    let since = unix_now();
+    d.docker_ok(&[
+        "create",
+        "--name",
+        &name,
+        "-l",
+        "purpose=events",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 2",
+    ]);
+    d.docker_ok(&["start", &name]);
+    assert_eq!(d.docker_ok(&["wait", &name]), "2");
+    d.docker_ok(&["rm", &name]);
+    thread::sleep(Duration::from_millis(100));
+    let until = unix_now();
+
+    let got = actions(&d, &since, &until, &name);
+    let want = [
+        "container create",
+        "container start",
+        "container die",
+        "container destroy",
+    ];
+    assert!(
+        in_order(&got, &want),
+        "events {got:?} lack {want:?} in order"
+    );
+
+    let filter = format!("container={name}");
+    let die = d.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        &filter,
+        "--filter",
+        "event=die",
+        "--format",
+        "{{json .}}",
+    ]);
+    let lines: Vec<&str> = die.lines().collect();
+    assert_eq!(lines.len(), 1, "{die}");
+    let ev: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(ev["Type"], "container");
+    assert_eq!(ev["Action"], "die");
+    assert_eq!(ev["Actor"]["Attributes"]["name"], name.as_str());
+    assert_eq!(ev["Actor"]["Attributes"]["exitCode"], "2");
+    assert_eq!(ev["Actor"]["Attributes"]["image"], "busybox");
+    assert_eq!(ev["Actor"]["Attributes"]["purpose"], "events");
+    assert_eq!(ev["Actor"]["ID"].as_str().unwrap().len(), 64);
+    assert!(ev["time"].as_i64().unwrap() > 1_600_000_000);
+    assert!(ev["timeNano"].as_i64().unwrap() > 1_600_000_000_000_000_000);
+
+    // A window that ends before the container existed is empty.
+    assert!(actions(&d, "0", &since, &name).is_empty());
+}
+
+#[test]
+fn events_stream_live() {
+    let d = Daemon::shared();
+    let name = d.name("events-live");
+    let filter = format!("container={name}");
+    let mut child = d
+        .docker_command(&["events", "--filter", &filter, "--format", "{{.Action}}"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn docker events");
+    let (tx, rx) = mpsc::channel();
+    let pipe = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Let the subscription reach the daemon before anything happens.
+    thread::sleep(Duration::from_secs(1));
+    d.docker_ok(&["run", "--name", &name, "busybox", "true"]);
+    d.docker_ok(&["rm", &name]);
+
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !got.iter().any(|a| a == "destroy") && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    assert!(
+        in_order(&got, &["create", "start", "die", "destroy"]),
+        "live events: {got:?}"
+    );
+}
