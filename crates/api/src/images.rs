@@ -36,10 +36,17 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
             })
         })
         .filter(|i| filters.labels_match("label", &i.labels))
-        .filter(|i| {
-            filters.any("reference", |r| {
-                i.repo_tags.iter().any(|t| reference_matches(r, t))
-            })
+        .filter_map(|mut i| {
+            // As dockerd: with a reference filter, only the matching tags are listed.
+            let refs = filters.values("reference");
+            if !refs.is_empty() {
+                i.repo_tags
+                    .retain(|t| refs.iter().any(|r| reference_matches(r, t)));
+                if i.repo_tags.is_empty() {
+                    return None;
+                }
+            }
+            Some(i)
         })
         .map(|i| {
             json!({

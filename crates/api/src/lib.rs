@@ -9,6 +9,7 @@ mod error;
 mod exec;
 mod format;
 mod images;
+mod pending;
 mod query;
 mod streams;
 mod system;
@@ -38,15 +39,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
-        .fallback(not_implemented)
+        .merge(pending::routes())
+        .fallback(page_not_found)
         .with_state(engine)
 }
 
-async fn not_implemented(req: Request<Body>) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("not implemented: {} {}", req.method(), req.uri().path()),
-    )
+async fn page_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "page not found")
 }
 
 fn version_string(v: (u32, u32)) -> String {

@@ -31,6 +31,9 @@ struct DaemonArgs {
     /// Parent cgroup of every container
     #[arg(long, default_value = "/berth")]
     cgroup_parent: String,
+    /// Static init binary for `run --init` (default: docker-init or tini-static on PATH)
+    #[arg(long)]
+    init_path: Option<PathBuf>,
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -138,6 +141,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         exec_root: args.exec_root.clone(),
         cgroup_parent: args.cgroup_parent.clone(),
         exe: std::env::current_exe().context("locating the berth binary")?,
+        init_path: args.init_path.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -221,9 +221,6 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     {
         return ni("--privileged, --cap-add and --cap-drop");
     }
-    if hc.init == Some(true) {
-        return ni("--init");
-    }
     if !matches!(hc.log_config.r#type.as_str(), "" | "json-file") {
         return ni("log drivers other than json-file");
     }

@@ -136,11 +136,11 @@ impl Engine {
         } else {
             let u = image::passwd::resolve_user(&rootfs, &user_spec)
                 .map_err(|err| EngineError::InvalidParameter(err.to_string()))?;
-            Some(runtime::config::User {
-                uid: u.uid,
-                gid: u.gid,
-                additional_gids: u.additional_gids,
-            })
+            Some(crate::lifecycle::runtime_user(
+                u.uid,
+                u.gid,
+                u.additional_gids,
+            ))
         };
         let mut env = record.config.env.clone().unwrap_or_default();
         env.insert(0, format!("HOSTNAME={}", record.config.hostname));

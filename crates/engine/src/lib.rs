@@ -15,6 +15,7 @@ mod logs;
 pub mod model;
 mod names;
 mod restore;
+mod rootfs;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ pub struct EngineConfig {
     pub cgroup_parent: String,
     /// The berth binary, re-executed as `berth shim` / `berth shim-exec`.
     pub exe: PathBuf,
+    /// A static init for `--init` (tini); found on PATH when unset.
+    pub init_path: Option<PathBuf>,
 }
 
 #[derive(Default)]
@@ -161,6 +164,23 @@ impl Engine {
         let rx = c.subscribe(stdout, stderr);
         self.container_event(&c, "attach", &[]);
         Ok((c, rx))
+    }
+
+    /// The static init `--init` mounts into containers.
+    pub(crate) fn init_binary(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.cfg.init_path {
+            return Ok(p.clone());
+        }
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        ["docker-init", "tini-static"]
+            .iter()
+            .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                EngineError::InvalidParameter(
+                    "--init needs a static init: install tini (tini-static) or pass --init-path to the daemon".into(),
+                )
+            })
     }
 
     /// Whether any container (in any state) was created from this image.

@@ -52,6 +52,91 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 }
 
 impl Engine {
+    /// What the runtime needs to run `record` on the mounted `rootfs`.
+    fn runtime_config(
+        &self,
+        c: &Container,
+        record: &crate::model::ContainerRecord,
+        rootfs: PathBuf,
+    ) -> Result<ContainerConfig> {
+        let cfg = &record.config;
+        let user = if cfg.user.is_empty() {
+            image::passwd::ResolvedUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: Vec::new(),
+                home: "/root".into(),
+            }
+        } else {
+            image::passwd::resolve_user(&rootfs, &cfg.user)
+                .map_err(|e| EngineError::InvalidParameter(e.to_string()))?
+        };
+        let mut env = with_defaults(cfg.env.clone().unwrap_or_default(), &cfg.hostname);
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", user.home));
+        }
+        let mut args: Vec<String> = std::iter::once(record.path.clone())
+            .chain(record.args.iter().cloned())
+            .collect();
+        runtime::exe::check_executable(&rootfs, &args[0], &env)?;
+        let cwd = if cfg.working_dir.is_empty() {
+            "/".to_string()
+        } else {
+            cfg.working_dir.clone()
+        };
+        crate::rootfs::mkdir_all_in_root(&rootfs, &cwd)?;
+        let network = match record.host_config.network_mode.as_str() {
+            "host" => NetworkMode::Host,
+            _ => NetworkMode::Private,
+        };
+        let bind = |source: PathBuf, destination: &str, options: &[&str]| Mount {
+            source,
+            destination: destination.to_string(),
+            kind: "bind".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        };
+        let mut mounts = vec![
+            bind(
+                record.resolv_conf_path.clone(),
+                "/etc/resolv.conf",
+                &["rbind", "rprivate"],
+            ),
+            bind(
+                record.hostname_path.clone(),
+                "/etc/hostname",
+                &["rbind", "rprivate"],
+            ),
+            bind(
+                record.hosts_path.clone(),
+                "/etc/hosts",
+                &["rbind", "rprivate"],
+            ),
+        ];
+        if record.host_config.init == Some(true) {
+            mounts.push(bind(self.init_binary()?, INIT_PATH, &["bind", "ro"]));
+            args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+        }
+        Ok(ContainerConfig {
+            id: c.id.clone(),
+            rootfs,
+            readonly_rootfs: record.host_config.readonly_rootfs,
+            args,
+            env,
+            cwd,
+            user: runtime_user(user.uid, user.gid, user.additional_gids),
+            hostname: cfg.hostname.clone(),
+            domainname: cfg.domainname.clone(),
+            tty: cfg.tty,
+            open_stdin: cfg.open_stdin,
+            network,
+            mounts,
+            cap_add: record.host_config.cap_add.clone().unwrap_or_default(),
+            cap_drop: record.host_config.cap_drop.clone().unwrap_or_default(),
+            cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
+            annotations: Default::default(),
+        })
+    }
+
     fn shim_launch(&self, c: &Container, log_path: PathBuf) -> ShimLaunch {
         ShimLaunch {
             exe: self.cfg.exe.clone(),
@@ -64,7 +149,7 @@ impl Engine {
 
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> Result<()> {
         let c = self.container(name_or_id)?;
-        let _op = c.op.lock().await;
+        let op = c.op.lock().await;
         match c.status() {
             Status::Running | Status::Paused => {
                 return Err(EngineError::NotModified("container already started".into()));
@@ -77,100 +162,38 @@ impl Engine {
             }
             _ => {}
         }
-        match self.start_locked(&c).await {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                let _ = self.images.unmount_rw_layer(&c.id);
-                let msg = err.to_string();
-                let _ = c.update_state(|s| {
-                    s.error = msg;
-                    if s.status != Status::Created {
-                        s.status = Status::Exited;
-                    }
-                    s.exit_code = if s.status == Status::Exited {
-                        128
-                    } else {
-                        s.exit_code
-                    };
-                });
-                c.drop_subscribers();
-                Err(err)
+        let result = self.start_locked(&c).await;
+        drop(op);
+        let Err(err) = result else { return Ok(()) };
+        let _ = self.images.unmount_rw_layer(&c.id);
+        let msg = err.to_string();
+        let _ = c.update_state(|s| {
+            s.error = msg;
+            if s.status != Status::Created {
+                s.status = Status::Exited;
+                s.exit_code = 128;
             }
+        });
+        c.drop_subscribers();
+        // As dockerd: a --rm container that cannot start is removed, which the
+        // docker CLI waits for before it reports the error.
+        let auto_remove = c.lock().record.host_config.auto_remove;
+        if auto_remove && let Err(rm_err) = self.remove(&c.id, true).await {
+            tracing::warn!(container = %c.id, "auto-remove after failed start: {rm_err}");
         }
+        Err(err)
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let record = c.lock().record.clone();
         let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
-        let cfg = &record.config;
-        let env = with_defaults(cfg.env.clone().unwrap_or_default(), &cfg.hostname);
-        let user = if cfg.user.is_empty() {
-            image::passwd::ResolvedUser {
-                uid: 0,
-                gid: 0,
-                additional_gids: Vec::new(),
-                home: "/root".into(),
-            }
-        } else {
-            image::passwd::resolve_user(&rootfs, &cfg.user)
-                .map_err(|e| EngineError::InvalidParameter(e.to_string()))?
-        };
-        let mut env = env;
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push(format!("HOME={}", user.home));
-        }
-        let args: Vec<String> = std::iter::once(record.path.clone())
-            .chain(record.args.iter().cloned())
-            .collect();
-        runtime::exe::check_executable(&rootfs, &args[0], &env)?;
-        let cwd = if cfg.working_dir.is_empty() {
-            "/".to_string()
-        } else {
-            cfg.working_dir.clone()
-        };
-        let network = match record.host_config.network_mode.as_str() {
-            "host" => NetworkMode::Host,
-            _ => NetworkMode::Private,
-        };
-        let bind = |src: &PathBuf, dst: &str| Mount {
-            source: src.clone(),
-            destination: dst.to_string(),
-            kind: "bind".into(),
-            options: vec!["rbind".into(), "rprivate".into()],
-        };
-        let config = ContainerConfig {
-            id: c.id.clone(),
-            rootfs,
-            readonly_rootfs: record.host_config.readonly_rootfs,
-            args,
-            env,
-            cwd,
-            user: User {
-                uid: user.uid,
-                gid: user.gid,
-                additional_gids: user.additional_gids,
-            },
-            hostname: cfg.hostname.clone(),
-            domainname: cfg.domainname.clone(),
-            tty: cfg.tty,
-            open_stdin: cfg.open_stdin,
-            network,
-            mounts: vec![
-                bind(&record.resolv_conf_path, "/etc/resolv.conf"),
-                bind(&record.hostname_path, "/etc/hostname"),
-                bind(&record.hosts_path, "/etc/hosts"),
-            ],
-            cap_add: record.host_config.cap_add.clone().unwrap_or_default(),
-            cap_drop: record.host_config.cap_drop.clone().unwrap_or_default(),
-            cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
-            annotations: Default::default(),
-        };
+        let config = self.runtime_config(c, &record, rootfs)?;
         let _ = std::fs::remove_dir_all(&c.state_dir);
         std::fs::create_dir_all(&c.state_dir)?;
         let launch = self.shim_launch(c, record.log_path.clone());
         let info = runtime::shim::create(&launch, &config).await?;
         let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
-        let attached = client.attach(cfg.open_stdin).await?;
+        let attached = client.attach(record.config.open_stdin).await?;
         let pump = tokio::spawn(c.clone().pump(attached.output));
         {
             let mut inner = c.lock();
@@ -436,6 +459,20 @@ impl Engine {
             .stdin
             .clone()
             .ok_or_else(|| EngineError::Conflict("container stdin is closed".into()))
+    }
+}
+
+/// Where `--init` mounts its init, as dockerd does.
+const INIT_PATH: &str = "/sbin/docker-init";
+
+/// The kernel's supplementary groups include the primary one, as runc sets them.
+pub(crate) fn runtime_user(uid: u32, gid: u32, extra: Vec<u32>) -> User {
+    let mut additional_gids = vec![gid];
+    additional_gids.extend(extra.into_iter().filter(|g| *g != gid));
+    User {
+        uid,
+        gid,
+        additional_gids,
     }
 }
 

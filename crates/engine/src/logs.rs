@@ -64,11 +64,8 @@ impl LogOptions {
 }
 
 /// Parses Docker's `since`/`until` query values: unix seconds with optional
-/// fraction ("1700000000.123456789"); "0" or "" means unset.
+/// fraction ("1700000000.123456789").
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    if s.is_empty() || s == "0" {
-        return None;
-    }
     let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
     let secs: i64 = secs.parse().ok()?;
     let mut frac = frac.to_string();
@@ -188,7 +185,7 @@ mod tests {
     #[test]
     fn timestamps_parse() {
         assert_eq!(parse_timestamp(""), None);
-        assert_eq!(parse_timestamp("0"), None);
+        assert_eq!(parse_timestamp("0").unwrap().timestamp(), 0);
         let t = parse_timestamp("1700000000.5").unwrap();
         assert_eq!(t.timestamp(), 1_700_000_000);
         assert_eq!(t.timestamp_subsec_nanos(), 500_000_000);

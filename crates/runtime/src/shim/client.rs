@@ -36,7 +36,7 @@ impl ShimClient {
     /// Checks that a shim listens in `state_dir`.
     pub async fn connect(state_dir: &Path) -> Result<Self, RuntimeError> {
         let socket = state_dir.join(SOCKET_FILE);
-        UnixStream::connect(&socket)
+        connect(&socket)
             .await
             .map_err(|e| RuntimeError::io(format!("connect {}", socket.display()), e))?;
         Ok(Self {
@@ -46,7 +46,7 @@ impl ShimClient {
     }
 
     async fn request(&self, req: &Request) -> Result<(UnixStream, Response), RuntimeError> {
-        let mut conn = UnixStream::connect(&self.socket)
+        let mut conn = connect(&self.socket)
             .await
             .map_err(|e| RuntimeError::io(format!("connect {}", self.socket.display()), e))?;
         protocol::write_json(&mut conn, protocol::REQUEST, req)
@@ -139,4 +139,14 @@ impl ShimClient {
             ))),
         }
     }
+}
+
+async fn connect(socket: &Path) -> std::io::Result<UnixStream> {
+    let dir = socket.parent().unwrap_or(Path::new("/"));
+    let name = socket
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(SOCKET_FILE);
+    let address = super::sockpath::socket_path(dir, name)?;
+    UnixStream::connect(&address.path).await
 }

@@ -10,6 +10,7 @@ mod launch;
 mod logfile;
 mod protocol;
 mod server;
+mod sockpath;
 
 use std::path::PathBuf;
 

@@ -116,7 +116,9 @@ fn run(state_dir: &Path) -> Result<i32, String> {
 
     let socket = state_dir.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&socket);
-    let listener = std::os::unix::net::UnixListener::bind(&socket)
+    let address = super::sockpath::socket_path(&state_dir, SOCKET_FILE)
+        .map_err(|e| format!("socket address for {}: {e}", socket.display()))?;
+    let listener = std::os::unix::net::UnixListener::bind(&address.path)
         .map_err(|e| format!("bind {}: {e}", socket.display()))?;
     listener
         .set_nonblocking(true)

@@ -1,0 +1,87 @@
+//! Changes the engine makes inside a container's root filesystem from the host.
+//! Every path is resolved inside the rootfs, so an image's symlinks can never
+//! lead a host-side write outside it.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::{EngineError, Result};
+
+/// `mkdir -p` of a container path (Docker creates a missing working directory).
+pub fn mkdir_all_in_root(rootfs: &Path, path: &str) -> Result<()> {
+    let mut inside = PathBuf::from("/");
+    for component in Path::new(path).components() {
+        let Component::Normal(name) = component else {
+            continue;
+        };
+        inside.push(name);
+        // The last component comes back even when missing; a dangling symlink
+        // comes back as its target, so the new directory lands where it points.
+        let host = runtime::exe::resolve_in_root(rootfs, &inside).ok_or_else(|| {
+            EngineError::InvalidParameter(format!(
+                "cannot create working directory {path}: a parent is not a directory"
+            ))
+        })?;
+        match std::fs::metadata(&host) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(EngineError::InvalidParameter(format!(
+                    "cannot create working directory {path}: {} is not a directory",
+                    inside.display()
+                )));
+            }
+            Err(_) => std::fs::create_dir(&host).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_nested_dirs_inside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        mkdir_all_in_root(root.path(), "/a/b/c").unwrap();
+        assert!(root.path().join("a/b/c").is_dir());
+        mkdir_all_in_root(root.path(), "/a/b/c").unwrap();
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        // An absolute target names a path inside the rootfs, never the host's.
+        std::os::unix::fs::symlink(outside.path(), root.path().join("abs")).unwrap();
+        std::fs::create_dir_all(root.path().join(outside.path().strip_prefix("/").unwrap()))
+            .unwrap();
+        mkdir_all_in_root(root.path(), "/abs/made").unwrap();
+        assert!(
+            !outside.path().join("made").exists(),
+            "wrote outside the rootfs"
+        );
+        assert!(
+            root.path()
+                .join(outside.path().strip_prefix("/").unwrap())
+                .join("made")
+                .is_dir()
+        );
+        // A relative target cannot climb out either.
+        std::os::unix::fs::symlink("../../../../..", root.path().join("up")).unwrap();
+        mkdir_all_in_root(root.path(), "/up/top").unwrap();
+        assert!(root.path().join("top").is_dir());
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("f"), b"x").unwrap();
+        assert!(mkdir_all_in_root(root.path(), "/f/sub").is_err());
+    }
+}
