@@ -199,6 +199,7 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     if hc.binds.as_ref().is_some_and(|b| !b.is_empty())
         || hc.mounts.as_ref().is_some_and(|m| !m.is_empty())
         || hc.tmpfs.as_ref().is_some_and(|m| !m.is_empty())
+        || req.config.volumes.as_ref().is_some_and(|v| !v.is_empty())
     {
         return ni("volumes and mounts (-v, --mount, --tmpfs)");
     }
@@ -215,18 +216,111 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     {
         return ni("resource limits (--memory, --cpus, --cpu-shares, --pids-limit)");
     }
-    if hc.privileged
-        || hc.cap_add.as_ref().is_some_and(|c| !c.is_empty())
-        || hc.cap_drop.as_ref().is_some_and(|c| !c.is_empty())
-    {
-        return ni("--privileged, --cap-add and --cap-drop");
+    if hc.privileged {
+        return ni("--privileged");
     }
-    if !matches!(hc.log_config.r#type.as_str(), "" | "json-file") {
-        return ni("log drivers other than json-file");
+    if req.config.healthcheck.as_ref().is_some_and(is_set) {
+        return ni("health checks (--health-*)");
+    }
+    if !matches!(hc.log_config.r#type.as_str(), "" | "json-file")
+        || hc.log_config.config.as_ref().is_some_and(|c| !c.is_empty())
+    {
+        return ni("log drivers other than json-file and log options (--log-opt)");
+    }
+    if let Some(bad) = hc
+        .extra_hosts
+        .iter()
+        .flatten()
+        .find(|h| h.ends_with(":host-gateway"))
+    {
+        return ni(&format!(
+            "--add-host {bad} (host-gateway needs bridge networking)"
+        ));
+    }
+    for (key, value) in &hc.extra {
+        if !IGNORED_HOST_CONFIG.contains(&key.as_str()) && is_set(value) {
+            return ni(&format!(
+                "HostConfig.{key} (the matching docker run option)"
+            ));
+        }
+    }
+    for (key, value) in &req.config.extra {
+        if !IGNORED_CONFIG.contains(&key.as_str()) && is_set(value) {
+            return ni(&format!("Config.{key}"));
+        }
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "host" | "none" => Ok(()),
         m if m.starts_with("container:") => ni("--network container:<name>"),
         other => Err(EngineError::NotFound(format!("network {other} not found"))),
+    }
+}
+
+/// HostConfig fields with no effect to refuse: sizes of a terminal we never open,
+/// Windows isolation, and the cgroup namespace we already choose per host.
+const IGNORED_HOST_CONFIG: &[&str] = &["ConsoleSize", "Isolation", "CgroupnsMode", "Runtime"];
+/// Config fields that only describe the image or old API habits.
+const IGNORED_CONFIG: &[&str] = &["ArgsEscaped", "OnBuild", "Shell", "NetworkDisabled"];
+
+/// Docker clients send zero values for options the user did not give.
+fn is_set(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => a.iter().any(is_set),
+        Value::Object(o) => o.values().any(is_set),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(body: serde_json::Value) -> CreateRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn zero_values_pass() {
+        let req = request(json!({
+            "Image": "busybox",
+            "HostConfig": {"ConsoleSize": [0, 0], "ShmSize": 0, "OomKillDisable": false,
+                           "Ulimits": null, "DeviceRequests": [], "LogConfig": {"Type": "", "Config": {}}}
+        }));
+        assert!(reject_unsupported(&req.host_config, &req).is_ok());
+    }
+
+    #[test]
+    fn unsupported_settings_are_refused_by_name() {
+        let req = request(json!({"Image": "busybox", "HostConfig": {"ShmSize": 1024}}));
+        let err = reject_unsupported(&req.host_config, &req)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("not implemented: HostConfig.ShmSize"),
+            "{err}"
+        );
+        let req = request(json!({"Image": "busybox", "HostConfig": {"Binds": ["/a:/b"]}}));
+        assert!(matches!(
+            reject_unsupported(&req.host_config, &req),
+            Err(EngineError::NotImplemented(_))
+        ));
+        let req = request(
+            json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}),
+        );
+        assert!(reject_unsupported(&req.host_config, &req).is_err());
+    }
+
+    #[test]
+    fn unknown_networks_are_not_found() {
+        let req = request(json!({"Image": "busybox", "HostConfig": {"NetworkMode": "mynet"}}));
+        assert!(matches!(
+            reject_unsupported(&req.host_config, &req),
+            Err(EngineError::NotFound(_))
+        ));
     }
 }

@@ -130,6 +130,10 @@ pub struct HostConfig {
     #[serde(default)]
     pub dns: Option<Vec<String>>,
     #[serde(default)]
+    pub dns_search: Option<Vec<String>>,
+    #[serde(default)]
+    pub dns_options: Option<Vec<String>>,
+    #[serde(default)]
     pub extra_hosts: Option<Vec<String>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub memory: i64,
