@@ -85,7 +85,7 @@ async fn create(client: &Client, a: &RunArgs, verb: &str) -> Result<String, Fail
 
 pub async fn create_cmd(client: &Client, a: RunArgs) -> CmdResult {
     let id = create(client, &a, "create").await?;
-    println!("{id}");
+    outln!("{id}");
     Ok(0)
 }
 
@@ -142,7 +142,7 @@ pub async fn run(client: &Client, a: RunArgs) -> CmdResult {
                     format!("berth: {m}\n\nRun 'berth run --help' for more information"),
                 )
             })?;
-        println!("{id}");
+        outln!("{id}");
         return Ok(0);
     }
     let inspect = client.get_json(&format!("/containers/{id}/json")).await?;
@@ -265,7 +265,7 @@ pub async fn start(client: &Client, a: StartArgs) -> CmdResult {
             .call(Method::POST, &format!("/containers/{}/start", q(c)), None)
             .await
         {
-            Ok(_) => println!("{c}"),
+            Ok(_) => outln!("{c}"),
             Err(e) => {
                 eprintln!("{e}");
                 failed.push(c.as_str());
@@ -292,7 +292,7 @@ async fn each(
     let mut code = 0;
     for n in names {
         match client.call(method.clone(), &path(&q(n)), None).await {
-            Ok(_) => println!("{n}"),
+            Ok(_) => outln!("{n}"),
             Err(e) => {
                 eprintln!("{e}");
                 code = 1;
@@ -352,7 +352,7 @@ pub async fn wait(client: &Client, a: WaitArgs) -> CmdResult {
             .post_json(&format!("/containers/{}/wait", q(c)), None)
             .await
         {
-            Ok(v) => println!(
+            Ok(v) => outln!(
                 "{}",
                 v.get("StatusCode").and_then(Value::as_i64).unwrap_or(0)
             ),
@@ -611,7 +611,7 @@ pub fn print_rows(fmt: &str, rows: &[Val], hdr: &Val) -> CmdResult {
     let spec = format::parse_format(fmt);
     let out =
         format::render_rows(&spec, rows, hdr, true).map_err(|e| Failure::new(1, e.to_string()))?;
-    print!("{out}");
+    out!("{out}");
     Ok(0)
 }
 
@@ -716,7 +716,7 @@ pub fn print_inspect(raws: &[bytes::Bytes], fmt: Option<&str>) -> Result<(), Fai
     match fmt.filter(|f| !f.is_empty() && *f != "json") {
         None => {
             if raws.is_empty() {
-                println!("[]");
+                outln!("[]");
             } else {
                 let mut all = b"[".to_vec();
                 for (i, r) in raws.iter().enumerate() {
@@ -726,7 +726,7 @@ pub fn print_inspect(raws: &[bytes::Bytes], fmt: Option<&str>) -> Result<(), Fai
                     all.extend_from_slice(r);
                 }
                 all.push(b']');
-                println!("{}", format::indent_json(&all));
+                outln!("{}", format::indent_json(&all));
             }
         }
         Some(f) => {
@@ -738,7 +738,7 @@ pub fn print_inspect(raws: &[bytes::Bytes], fmt: Option<&str>) -> Result<(), Fai
                 let out = tmpl
                     .render(&v)
                     .map_err(|e| Failure::new(1, e.to_string()))?;
-                println!("{out}");
+                outln!("{out}");
             }
         }
     }

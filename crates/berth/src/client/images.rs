@@ -183,10 +183,10 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> CmdResult {
                 let items: Vec<Value> = serde_json::from_slice(&b).unwrap_or_default();
                 for it in items {
                     if let Some(u) = it.get("Untagged").and_then(Value::as_str) {
-                        println!("Untagged: {u}");
+                        outln!("Untagged: {u}");
                     }
                     if let Some(d) = it.get("Deleted").and_then(Value::as_str) {
-                        println!("Deleted: {d}");
+                        outln!("Deleted: {d}");
                     }
                 }
             }
@@ -238,7 +238,7 @@ async fn show_progress(
             if to_stderr {
                 eprintln!("{line}");
             } else {
-                println!("{line}");
+                outln!("{line}");
             }
         }
     };
@@ -288,7 +288,7 @@ pub async fn pull(client: &Client, image: &str, quiet: bool) -> CmdResult {
         .await?;
     show_progress(resp, false, quiet).await?;
     if quiet {
-        println!("{}", opts::normalize_name(&opts::familiar_tagged(image)));
+        outln!("{}", opts::normalize_name(&opts::familiar_tagged(image)));
     }
     Ok(0)
 }

@@ -4,6 +4,16 @@
 //! SDK: inspect and `--format` must see the daemon's JSON exactly as sent
 //! (key order, unknown fields), which typed models would drop.
 
+/// `println!` that ends the process quietly when stdout is closed, as a Go
+/// program does on SIGPIPE (`berth ps | head`), instead of panicking.
+macro_rules! outln {
+    () => { $crate::client::write_out("\n") };
+    ($($t:tt)*) => { $crate::client::write_out(&format!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! out {
+    ($($t:tt)*) => { $crate::client::write_out(&format!($($t)*)) };
+}
+
 mod cli;
 mod connect;
 mod containers;
@@ -39,6 +49,16 @@ impl From<connect::ClientError> for Failure {
     }
 }
 
+pub fn write_out(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
+}
+
 pub type CmdResult = Result<i32, Failure>;
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -55,7 +75,7 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     if cli.version {
-        println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        outln!("berth version {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
     let Some(cmd) = cli.cmd else {

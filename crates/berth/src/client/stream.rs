@@ -44,7 +44,7 @@ impl Demux {
 /// Writes to the process's own stdout/stderr, flushing per frame so
 /// interleaving stays as the container produced it.
 pub fn write_std(target: Target, data: &[u8]) {
-    let _ = match target {
+    let r = match target {
         Target::Stdout => {
             let mut o = std::io::stdout().lock();
             o.write_all(data).and_then(|_| o.flush())
@@ -54,6 +54,11 @@ pub fn write_std(target: Target, data: &[u8]) {
             e.write_all(data).and_then(|_| e.flush())
         }
     };
+    if let Err(e) = r
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
 }
 
 /// Copies a hijacked connection: our stdin to it (when `stdin`), its output

@@ -13,7 +13,7 @@ fn render(fmt: &str, v: &Value) -> CmdResult {
     let out = t
         .render(&Val::from(v))
         .map_err(|e| Failure::new(1, e.to_string()))?;
-    println!("{out}");
+    outln!("{out}");
     Ok(0)
 }
 
@@ -40,19 +40,19 @@ pub async fn version(client: &Client, a: FormatOnly) -> CmdResult {
             client.api_version()
         )
     };
-    println!("Client:");
-    println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
-    println!(" API version:       {api_line}");
-    println!(" OS/Arch:           {}/{}", std::env::consts::OS, go_arch());
-    println!(" Context:           default");
+    outln!("Client:");
+    outln!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+    outln!(" API version:       {api_line}");
+    outln!(" OS/Arch:           {}/{}", std::env::consts::OS, go_arch());
+    outln!(" Context:           default");
     let s = server?;
     let g = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    println!();
+    outln!();
     let platform = s
         .pointer("/Platform/Name")
         .and_then(Value::as_str)
         .unwrap_or("");
-    println!(
+    outln!(
         "Server:{}",
         if platform.is_empty() {
             String::new()
@@ -66,19 +66,19 @@ pub async fn version(client: &Client, a: FormatOnly) -> CmdResult {
         .cloned()
         .unwrap_or_default();
     if components.is_empty() {
-        println!(" Engine:");
-        println!("  Version:          {}", g("Version"));
-        println!(
+        outln!(" Engine:");
+        outln!("  Version:          {}", g("Version"));
+        outln!(
             "  API version:      {} (minimum version {})",
             g("ApiVersion"),
             g("MinAPIVersion")
         );
-        println!("  OS/Arch:          {}/{}", g("Os"), g("Arch"));
+        outln!("  OS/Arch:          {}/{}", g("Os"), g("Arch"));
     }
     for c in components {
         let name = c.get("Name").and_then(Value::as_str).unwrap_or("");
-        println!(" {name}:");
-        println!(
+        outln!(" {name}:");
+        outln!(
             "  Version:          {}",
             c.get("Version").and_then(Value::as_str).unwrap_or("")
         );
@@ -96,27 +96,34 @@ pub async fn version(client: &Client, a: FormatOnly) -> CmdResult {
             ];
             if name == "Engine" {
                 let d = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                println!(
+                outln!(
                     "  API version:      {} (minimum version {})",
                     d("ApiVersion"),
                     d("MinAPIVersion")
                 );
-                println!("  Go version:       {}", d("GoVersion"));
-                println!("  Git commit:       {}", d("GitCommit"));
-                println!("  Built:            {}", d("BuildTime"));
-                println!("  OS/Arch:          {}/{}", d("Os"), d("Arch"));
-                println!("  Experimental:     {}", d("Experimental"));
+                outln!("  Go version:       {}", d("GoVersion"));
+                outln!("  Git commit:       {}", d("GitCommit"));
+                outln!("  Built:            {}", ansic(&d("BuildTime")));
+                outln!("  OS/Arch:          {}/{}", d("Os"), d("Arch"));
+                outln!("  Experimental:     {}", d("Experimental"));
             } else {
                 for k in order.iter().filter(|k| d.contains_key(**k)) {
-                    println!("  {:<18}{}", format!("{k}:"), d[*k].as_str().unwrap_or(""));
+                    outln!("  {:<18}{}", format!("{k}:"), d[*k].as_str().unwrap_or(""));
                 }
                 for (k, v) in d.iter().filter(|(k, _)| !order.contains(&k.as_str())) {
-                    println!("  {:<18}{}", format!("{k}:"), v.as_str().unwrap_or(""));
+                    outln!("  {:<18}{}", format!("{k}:"), v.as_str().unwrap_or(""));
                 }
             }
         }
     }
     Ok(0)
+}
+
+/// docker prints build times in Go's ANSIC layout.
+fn ansic(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn go_arch() -> &'static str {
@@ -147,23 +154,23 @@ pub async fn info(client: &Client, a: FormatOnly) -> CmdResult {
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
     };
-    println!("Client:");
-    println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
-    println!(" Context:    default");
-    println!(" Debug Mode: false");
-    println!();
-    println!("Server:");
-    println!(" Containers: {}", s("Containers"));
-    println!("  Running: {}", s("ContainersRunning"));
-    println!("  Paused: {}", s("ContainersPaused"));
-    println!("  Stopped: {}", s("ContainersStopped"));
-    println!(" Images: {}", s("Images"));
-    println!(" Server Version: {}", s("ServerVersion"));
-    println!(" Storage Driver: {}", s("Driver"));
+    outln!("Client:");
+    outln!(" Version:    {}", env!("CARGO_PKG_VERSION"));
+    outln!(" Context:    default");
+    outln!(" Debug Mode: false");
+    outln!();
+    outln!("Server:");
+    outln!(" Containers: {}", s("Containers"));
+    outln!("  Running: {}", s("ContainersRunning"));
+    outln!("  Paused: {}", s("ContainersPaused"));
+    outln!("  Stopped: {}", s("ContainersStopped"));
+    outln!(" Images: {}", s("Images"));
+    outln!(" Server Version: {}", s("ServerVersion"));
+    outln!(" Storage Driver: {}", s("Driver"));
     if let Some(st) = v.get("DriverStatus").and_then(Value::as_array) {
         for pair in st.iter().filter_map(Value::as_array) {
             if let [k, val] = pair.as_slice() {
-                println!(
+                outln!(
                     "  {}: {}",
                     k.as_str().unwrap_or(""),
                     val.as_str().unwrap_or("")
@@ -171,26 +178,26 @@ pub async fn info(client: &Client, a: FormatOnly) -> CmdResult {
             }
         }
     }
-    println!(" Logging Driver: {}", s("LoggingDriver"));
-    println!(" Cgroup Driver: {}", s("CgroupDriver"));
-    println!(" Cgroup Version: {}", s("CgroupVersion"));
-    println!(" Kernel Version: {}", s("KernelVersion"));
-    println!(" Operating System: {}", s("OperatingSystem"));
-    println!(" OSType: {}", s("OSType"));
-    println!(" Architecture: {}", s("Architecture"));
-    println!(" CPUs: {}", s("NCPU"));
-    println!(
+    outln!(" Logging Driver: {}", s("LoggingDriver"));
+    outln!(" Cgroup Driver: {}", s("CgroupDriver"));
+    outln!(" Cgroup Version: {}", s("CgroupVersion"));
+    outln!(" Kernel Version: {}", s("KernelVersion"));
+    outln!(" Operating System: {}", s("OperatingSystem"));
+    outln!(" OSType: {}", s("OSType"));
+    outln!(" Architecture: {}", s("Architecture"));
+    outln!(" CPUs: {}", s("NCPU"));
+    outln!(
         " Total Memory: {}",
         super::format::human_size_binary(v.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0))
     );
-    println!(" Name: {}", s("Name"));
-    println!(" ID: {}", s("ID"));
-    println!(" Docker Root Dir: {}", s("DockerRootDir"));
-    println!(" Debug Mode: {}", s("Debug"));
-    println!(" Experimental: {}", s("ExperimentalBuild"));
-    println!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
+    outln!(" Name: {}", s("Name"));
+    outln!(" ID: {}", s("ID"));
+    outln!(" Docker Root Dir: {}", s("DockerRootDir"));
+    outln!(" Debug Mode: {}", s("Debug"));
+    outln!(" Experimental: {}", s("ExperimentalBuild"));
+    outln!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
     if let Some(ws) = v.get("Warnings").and_then(Value::as_array) {
-        println!();
+        outln!();
         for w in ws.iter().filter_map(Value::as_str) {
             eprintln!("{w}");
         }
@@ -285,7 +292,7 @@ pub async fn events(client: &Client, a: EventsArgs) -> CmdResult {
                     Some(t) => t.render(&v).map_err(|e| Failure::new(1, e.to_string()))?,
                     None => pretty_event(&val_to_json(&v)),
                 };
-                println!("{line}");
+                outln!("{line}");
             }
         }
         buf.drain(..consumed);
