@@ -830,7 +830,7 @@ mod tests {
         assert_eq!(r.get("ID").unwrap().as_str(), Some("49a3b24b6ac4"));
         assert_eq!(
             r.get("Command").unwrap().as_str(),
-            Some("\"sh -c 'echo hello…")
+            Some("\"sh -c 'echo hello …")
         );
         assert_eq!(r.get("Labels").unwrap().as_str(), Some("a=1,b=2"));
         assert_eq!(

@@ -1199,7 +1199,7 @@ mod tests {
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(
             ellipsis("\"sh -c 'echo hello world'\"", 20),
-            "\"sh -c 'echo hello…"
+            "\"sh -c 'echo hello …"
         );
     }
 }
