@@ -799,3 +799,45 @@ fn version_and_info_reach_the_daemon() {
         stderr(&o)
     );
 }
+
+#[test]
+fn tty_sessions_use_a_pty() {
+    let Some(h) = host() else { return };
+    let img = image(&h);
+    // -t alone: the container's output is the raw pty stream (CRLF).
+    let o = berth(&h, &["run", "--rm", "-t", img, "sh", "-c", "tty; exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stdout(&o).starts_with("/dev/pts/") && stdout(&o).ends_with("\r\n"),
+        "{:?}",
+        stdout(&o)
+    );
+    // -it needs a terminal on our side, as with docker.
+    let o = berth(&h, &["run", "--rm", "-it", img, "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "the input device is not a TTY\n");
+    // With a real terminal (util-linux `script`), input flows through the pty.
+    if !Path::new("/usr/bin/script").exists() {
+        return;
+    }
+    let cmd = format!(
+        "BERTH_HOST={h} {} run --rm -it {img} sh -c 'read x; echo got-$x; exit 4'",
+        env!("CARGO_BIN_EXE_berth")
+    );
+    let mut child = Command::new("/usr/bin/script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"abc\r").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(input);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("got-abc"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

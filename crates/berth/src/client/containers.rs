@@ -48,8 +48,8 @@ async fn create(client: &Client, a: &RunArgs, verb: &str) -> Result<String, Fail
             format!("unknown flag: {image}\nSee 'berth {verb} --help'."),
         ));
     }
-    if a.tty {
-        return Err(run_usage(verb, "not implemented: tty"));
+    if a.tty && a.interactive && !stream::is_terminal(0) {
+        return Err(Failure::new(1, "the input device is not a TTY"));
     }
     let body = opts::create_body(a, image, &a.args[1..]).map_err(|e| run_usage(verb, &e))?;
     let path = match &a.name {
@@ -153,6 +153,13 @@ pub async fn run(client: &Client, a: RunArgs) -> CmdResult {
             .unwrap_or(false)
     };
     let (stdin, stdout, stderr) = (cfg("AttachStdin"), cfg("AttachStdout"), cfg("AttachStderr"));
+    let tty = cfg("Tty");
+    // Raw mode before attaching: input sent early must not be cooked.
+    let raw = if tty && stdin {
+        stream::RawTerminal::enable(0)
+    } else {
+        None
+    };
     let io = if stdin || stdout || stderr {
         Some(
             client
@@ -176,15 +183,20 @@ pub async fn run(client: &Client, a: RunArgs) -> CmdResult {
             format!("berth: {m}\n\nRun 'berth run --help' for more information"),
         ));
     }
-    let proxy = a
-        .sig_proxy
-        .then(|| stream::proxy_signals(client.clone(), id.clone()));
+    // With a tty, Ctrl-C travels through the pty, not as our signal.
+    let proxy = (a.sig_proxy && !tty).then(|| stream::proxy_signals(client.clone(), id.clone()));
+    let resize = if tty {
+        stream::follow_resize(client.clone(), format!("/containers/{id}"))
+    } else {
+        None
+    };
     if let Some(io) = io {
-        stream::pump(io, stdin, false).await;
+        stream::pump(io, stdin, tty).await;
     }
+    drop(raw);
     let code = finish_wait(client, &id, waiter).await;
-    if let Some(p) = proxy {
-        p.abort();
+    for t in [proxy, resize].into_iter().flatten() {
+        t.abort();
     }
     Ok(code)
 }
@@ -239,6 +251,11 @@ pub async fn start(client: &Client, a: StartArgs) -> CmdResult {
                 .pointer("/Config/OpenStdin")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+        let raw = if tty && stdin {
+            stream::RawTerminal::enable(0)
+        } else {
+            None
+        };
         let io = client
             .hijack(&attach_path(&id, stdin, true, true), None)
             .await?;
@@ -253,10 +270,18 @@ pub async fn start(client: &Client, a: StartArgs) -> CmdResult {
                 format!("{e}\nError: failed to start containers: {name}"),
             ));
         }
-        let proxy = stream::proxy_signals(client.clone(), id.clone());
+        let proxy = (!tty).then(|| stream::proxy_signals(client.clone(), id.clone()));
+        let resize = if tty {
+            stream::follow_resize(client.clone(), format!("/containers/{id}"))
+        } else {
+            None
+        };
         stream::pump(io, stdin, tty).await;
+        drop(raw);
         let code = finish_wait(client, &id, waiter).await;
-        proxy.abort();
+        for t in [proxy, resize].into_iter().flatten() {
+            t.abort();
+        }
         return Ok(code);
     }
     let mut failed = Vec::new();
@@ -659,30 +684,36 @@ pub async fn logs(client: &Client, a: LogsArgs) -> CmdResult {
     Ok(0)
 }
 
-/// One object's raw inspect JSON, trying containers then images when the
-/// type is not given (docker also tries networks, volumes, ...).
+/// One object's raw inspect JSON; without `--type`, the kinds are tried in
+/// docker's order (container, image, network, volume).
 async fn inspect_one(
     client: &Client,
     name: &str,
     kind: Option<&str>,
     size: bool,
 ) -> Result<bytes::Bytes, Failure> {
-    let container = format!(
-        "/containers/{}/json{}",
-        q(name),
-        if size { "?size=1" } else { "" }
-    );
-    let image = format!("/images/{}/json", q(name));
-    match kind {
-        Some("container") => Ok(client.call(Method::GET, &container, None).await?),
-        Some("image") => Ok(client.call(Method::GET, &image, None).await?),
-        Some(other) => Err(Failure::new(
-            1,
-            format!("\"{other}\" is not a valid value for --type"),
+    let n = q(name);
+    let path = |k: &str| match k {
+        "container" => Some(format!(
+            "/containers/{n}/json{}",
+            if size { "?size=1" } else { "" }
         )),
+        "image" => Some(format!("/images/{n}/json")),
+        "network" => Some(format!("/networks/{n}")),
+        "volume" => Some(format!("/volumes/{n}")),
+        _ => None,
+    };
+    match kind {
+        Some(k) => {
+            let p = path(k).ok_or_else(|| {
+                Failure::new(1, format!("\"{k}\" is not a valid value for --type"))
+            })?;
+            Ok(client.call(Method::GET, &p, None).await?)
+        }
         None => {
-            for path in [&container, &image] {
-                match client.call(Method::GET, path, None).await {
+            for k in ["container", "image", "network", "volume"] {
+                let p = path(k).expect("known kind");
+                match client.call(Method::GET, &p, None).await {
                     Ok(b) => return Ok(b),
                     Err(ClientError::Daemon { status: 404, .. }) => continue,
                     Err(e) => return Err(e.into()),
@@ -753,8 +784,8 @@ pub async fn exec(client: &Client, a: ExecArgs) -> CmdResult {
             format!("unknown flag: {container}\nSee 'berth exec --help'."),
         ));
     }
-    if a.tty {
-        return Err(Failure::new(1, "not implemented: tty"));
+    if a.tty && a.interactive && !stream::is_terminal(0) {
+        return Err(Failure::new(1, "the input device is not a TTY"));
     }
     let env = opts::env_list(&a.env, &a.env_file).map_err(|e| Failure::new(125, e))?;
     let body = json!({
@@ -784,10 +815,24 @@ pub async fn exec(client: &Client, a: ExecArgs) -> CmdResult {
             .await?;
         return Ok(0);
     }
+    let raw = if a.tty && a.interactive {
+        stream::RawTerminal::enable(0)
+    } else {
+        None
+    };
     let io = client
         .hijack(&format!("/exec/{id}/start"), Some(&start))
         .await?;
+    let resize = if a.tty {
+        stream::follow_resize(client.clone(), format!("/exec/{id}"))
+    } else {
+        None
+    };
     stream::pump(io, a.interactive, a.tty).await;
+    drop(raw);
+    if let Some(r) = resize {
+        r.abort();
+    }
     // The stream can end a moment before the exit code is recorded.
     for _ in 0..50 {
         let v = client.get_json(&format!("/exec/{id}/json")).await?;

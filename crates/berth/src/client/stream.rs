@@ -125,6 +125,84 @@ pub fn proxy_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> 
     })
 }
 
+pub fn is_terminal(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Puts a terminal in raw mode for a `-it` session and restores it on drop,
+/// so keystrokes (Ctrl-C included) reach the container's pty untouched.
+pub struct RawTerminal {
+    fd: i32,
+    saved: libc::termios,
+}
+
+impl RawTerminal {
+    pub fn enable(fd: i32) -> Option<RawTerminal> {
+        if !is_terminal(fd) {
+            return None;
+        }
+        // SAFETY: termios is plain data; tcgetattr fills it for a valid tty fd.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+            return None;
+        }
+        let mut raw = saved;
+        // SAFETY: cfmakeraw and tcsetattr only touch the struct and the tty.
+        unsafe {
+            libc::cfmakeraw(&mut raw);
+            raw.c_oflag |= libc::OPOST;
+            if libc::tcsetattr(fd, libc::TCSANOW, &raw) != 0 {
+                return None;
+            }
+        }
+        Some(RawTerminal { fd, saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in enable() on the same fd.
+        unsafe {
+            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
+        }
+    }
+}
+
+/// Rows and columns of the terminal on `fd`.
+fn term_size(fd: i32) -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ writes a winsize into the zeroed struct.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Sends our terminal's size to `{prefix}/resize` now and on every SIGWINCH.
+pub fn follow_resize(client: Client, prefix: String) -> Option<tokio::task::JoinHandle<()>> {
+    if !is_terminal(1) {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut winch = signal(SignalKind::window_change()).ok();
+        loop {
+            if let Some((h, w)) = term_size(1) {
+                let _ = client
+                    .call(Method::POST, &format!("{prefix}/resize?h={h}&w={w}"), None)
+                    .await;
+            }
+            match winch.as_mut() {
+                Some(s) => {
+                    if s.recv().await.is_none() {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
