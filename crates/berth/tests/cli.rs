@@ -841,3 +841,34 @@ fn tty_sessions_use_a_pty() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn large_streams_survive_the_round_trip() {
+    let Some(h) = host() else { return };
+    let img = image(&h);
+    // Pseudo-random bytes (xorshift): framing must not alter binary data.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let o = berth_stdin(&h, &["run", "-i", "--rm", img, "cat"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        o.stdout == data,
+        "stdout differs: {} bytes back of {}",
+        o.stdout.len(),
+        data.len()
+    );
+    // The container ending first must not hang on our still-open stdin.
+    let o = berth_stdin(
+        &h,
+        &["run", "-i", "--rm", img, "sh", "-c", "exit 0"],
+        &data[..1000],
+    );
+    assert!(o.status.success());
+}

@@ -744,7 +744,13 @@ pub async fn inspect(client: &Client, a: InspectArgs) -> CmdResult {
 }
 
 pub fn print_inspect(raws: &[bytes::Bytes], fmt: Option<&str>) -> Result<(), Failure> {
-    match fmt.filter(|f| !f.is_empty() && *f != "json") {
+    if fmt == Some("json") {
+        // docker's `--format json`: the array on one line.
+        let all: Vec<String> = raws.iter().map(|r| format::compact_json(r)).collect();
+        outln!("[{}]", all.join(","));
+        return Ok(());
+    }
+    match fmt.filter(|f| !f.is_empty()) {
         None => {
             if raws.is_empty() {
                 outln!("[]");

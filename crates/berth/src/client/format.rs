@@ -958,6 +958,29 @@ fn write_lines(lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], ou
     }
 }
 
+/// Go's `json.Compact`: whitespace outside strings removed.
+pub fn compact_json(src: &[u8]) -> String {
+    let mut out = Vec::with_capacity(src.len());
+    let (mut in_str, mut escaped) = (false, false);
+    for &c in src {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if c.is_ascii_whitespace() {
+            continue;
+        } else if c == b'"' {
+            in_str = true;
+        }
+        out.push(c);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Go's `json.Indent(dst, src, "", "    ")`: whitespace is rewritten, string
 /// contents and key order are left exactly as the daemon sent them.
 pub fn indent_json(src: &[u8]) -> String {
@@ -1187,6 +1210,14 @@ mod tests {
         assert_eq!(
             indent_json(br#"[{"a":[],"b":{"c":1,"d":"x, y"}}]"#),
             "[\n    {\n        \"a\": [],\n        \"b\": {\n            \"c\": 1,\n            \"d\": \"x, y\"\n        }\n    }\n]"
+        );
+    }
+
+    #[test]
+    fn compact_keeps_strings() {
+        assert_eq!(
+            compact_json(b"{ \"a b\" : [ 1, \"x\\\" y\" ] }\n"),
+            "{\"a b\":[1,\"x\\\" y\"]}"
         );
     }
 

@@ -183,9 +183,8 @@ pub fn create_body(a: &RunArgs, image: &str, cmd: &[String]) -> Result<Value, St
         "ExtraHosts": if a.add_host.is_empty() { Value::Null } else { json!(a.add_host) },
         "Dns": a.dns,
     });
-    if let Some(n) = &a.network {
-        host["NetworkMode"] = json!(n);
-    }
+    // The docker CLI names the daemon's default network "default".
+    host["NetworkMode"] = json!(a.network.as_deref().unwrap_or("default"));
     if a.init {
         host["Init"] = json!(true);
     }
