@@ -43,8 +43,16 @@ fn berth_stdin(host: &str, args: &[&str], input: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn berth");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().expect("wait berth")
+    // Feed stdin from a thread: a large input would otherwise deadlock
+    // against the child's full stdout pipe.
+    let mut pipe = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait berth");
+    writer.join().unwrap();
+    out
 }
 
 /// The docker CLI on the same daemon, when it is installed.
