@@ -97,7 +97,9 @@ pub fn main(args: Vec<String>) -> i32 {
     };
     let result = rt.block_on(async move {
         let mut client = Client::new(&host)?;
-        client.negotiate().await?;
+        // As docker: a failed ping leaves the default version, and the
+        // command itself reports the connection error with its own status.
+        let _ = client.negotiate().await;
         dispatch(client, cmd.flatten()).await
     });
     let code = match result {
