@@ -215,6 +215,17 @@ fn run_exit_codes_match_docker() {
     );
     let o = berth(&h, &["run", "--bogus-flag", img]);
     assert_eq!(o.status.code(), Some(125), "flag errors exit 125");
+    assert!(
+        stderr(&o).starts_with("unknown flag: --bogus-flag\n"),
+        "{}",
+        stderr(&o)
+    );
+    let o = berth(&h, &["ps", "--bogus-flag"]);
+    assert_eq!(o.status.code(), Some(125));
+    if let Some(d) = docker(&h, &["ps", "--bogus-flag"]) {
+        let first = |s: String| s.lines().next().unwrap_or("").to_string();
+        assert_eq!(first(stderr(&o)), first(stderr(&d)));
+    }
 }
 
 #[test]

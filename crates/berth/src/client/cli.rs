@@ -32,8 +32,10 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Create and run a new container from an image
+    #[command(override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Run(RunArgs),
     /// Create a new container
+    #[command(override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Create(RunArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
@@ -52,6 +54,7 @@ pub enum Cmd {
     /// Return low-level information on Docker objects
     Inspect(InspectArgs),
     /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(ExecArgs),
     /// Block until containers stop, then print their exit codes
     Wait(WaitArgs),
@@ -84,7 +87,9 @@ pub enum Cmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
+    #[command(override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Run(RunArgs),
+    #[command(override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Create(RunArgs),
     Start(StartArgs),
     Stop(StopArgs),
@@ -96,6 +101,7 @@ pub enum ContainerCmd {
     Ls(PsArgs),
     Logs(LogsArgs),
     Inspect(InspectArgs),
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(ExecArgs),
     Wait(WaitArgs),
 }
@@ -166,16 +172,16 @@ pub struct RunArgs {
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
     /// Run container in background and print container ID
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub detach: bool,
     /// Keep STDIN open even if not attached
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub interactive: bool,
     /// Allocate a pseudo-TTY
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub tty: bool,
     /// Automatically remove the container and its associated anonymous volumes when it exits
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub rm: bool,
     /// Assign a name to the container
     #[arg(long)]
@@ -220,13 +226,13 @@ pub struct RunArgs {
     #[arg(short = 'a', long = "attach")]
     pub attach: Vec<String>,
     /// Give extended privileges to this container
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub privileged: bool,
     /// Run an init inside the container that forwards signals and reaps processes
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub init: bool,
     /// Mount the container's root filesystem as read only
-    #[arg(long = "read-only")]
+    #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = ArgAction::Set)]
     pub read_only: bool,
     /// Restart policy to apply when a container exits
     #[arg(long)]
@@ -250,7 +256,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub dns: Vec<String>,
     /// Proxy received signals to the process
-    #[arg(long = "sig-proxy", num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = ArgAction::Set)]
+    #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", action = ArgAction::Set)]
     pub sig_proxy: bool,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, num_args = 1..)]

@@ -65,7 +65,22 @@ pub fn main(args: Vec<String>) -> i32 {
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            use clap::error::ErrorKind;
+            use clap::error::{ContextKind, ErrorKind};
+            if e.kind() == ErrorKind::UnknownArgument
+                && let Some(arg) = e.get(ContextKind::InvalidArg)
+            {
+                // docker's wording, so scripts matching it keep working.
+                let arg = arg.to_string();
+                let what = match arg.strip_prefix('-') {
+                    Some(short) if !short.starts_with('-') => format!(
+                        "unknown shorthand flag: '{}' in {arg}",
+                        short.chars().next().unwrap_or('?')
+                    ),
+                    _ => format!("unknown flag: {}", arg.split('=').next().unwrap_or(&arg)),
+                };
+                eprintln!("{}", usage_error(&command_path(&args), &what));
+                return 125;
+            }
             let _ = e.print();
             return match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
@@ -114,6 +129,55 @@ pub fn main(args: Vec<String>) -> i32 {
     // Pending stdin readers must not keep the process alive.
     rt.shutdown_background();
     code
+}
+
+/// docker's report of a command-line mistake.
+pub fn usage_error(path: &str, what: &str) -> String {
+    format!(
+        "{what}\n\n{}\n\nRun 'berth {path}--help' for more information",
+        usage(path)
+    )
+}
+
+/// docker's "Usage:  berth ps [OPTIONS]" line for a command path.
+fn usage(path: &str) -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    for word in path.split_whitespace() {
+        let Some(sub) = cmd.find_subcommand(word).cloned() else {
+            break;
+        };
+        cmd = sub.bin_name(format!("berth {}", path.trim()));
+    }
+    let u = cmd.render_usage().to_string();
+    format!("Usage:  {}", u.trim_start_matches("Usage:").trim())
+}
+
+/// The verb (and group) a command line names, for usage hints: "ps ",
+/// "container ls ", or "" when there is none.
+fn command_path(args: &[String]) -> String {
+    let mut it = args.iter().skip(1);
+    let mut path = String::new();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-H" | "--host" | "-l" | "--log-level" | "--config" => {
+                it.next();
+            }
+            s if s.starts_with('-') => {}
+            verb => {
+                path.push_str(verb);
+                path.push(' ');
+                if matches!(verb, "container" | "image" | "system")
+                    && let Some(sub) = it.next().filter(|s| !s.starts_with('-'))
+                {
+                    path.push_str(sub);
+                    path.push(' ');
+                }
+                break;
+            }
+        }
+    }
+    path
 }
 
 async fn dispatch(client: Client, cmd: Cmd) -> CmdResult {

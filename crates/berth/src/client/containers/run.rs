@@ -41,10 +41,10 @@ async fn create(client: &Client, a: &RunArgs, verb: &str) -> Result<String, Fail
     if image.starts_with('-') {
         return Err(Failure::new(
             125,
-            format!("unknown flag: {image}\nSee 'berth {verb} --help'."),
+            super::super::usage_error(&format!("{verb} "), &format!("unknown flag: {image}")),
         ));
     }
-    if a.tty && a.interactive && !stream::is_terminal(0) {
+    if a.tty && a.interactive && !a.detach && !stream::is_terminal(0) {
         return Err(Failure::new(1, "the input device is not a TTY"));
     }
     let body = opts::create_body(a, image, &a.args[1..]).map_err(|e| run_usage(verb, &e))?;
@@ -308,10 +308,10 @@ pub async fn exec(client: &Client, a: ExecArgs) -> CmdResult {
     if container.starts_with('-') {
         return Err(Failure::new(
             125,
-            format!("unknown flag: {container}\nSee 'berth exec --help'."),
+            super::super::usage_error("exec ", &format!("unknown flag: {container}")),
         ));
     }
-    if a.tty && a.interactive && !stream::is_terminal(0) {
+    if a.tty && a.interactive && !a.detach && !stream::is_terminal(0) {
         return Err(Failure::new(1, "the input device is not a TTY"));
     }
     let env = opts::env_list(&a.env, &a.env_file).map_err(|e| Failure::new(125, e))?;
