@@ -158,6 +158,8 @@ fn image(host: &str) -> &'static str {
             .status()
             .unwrap();
         assert!(st.success());
+        // Replacing an earlier run's copy would leave it dangling; drop it first.
+        let _ = berth(host, &["rmi", "-f", IMAGE]);
         let out = berth(
             host,
             &[
