@@ -1,0 +1,329 @@
+//! Image commands: images, rmi, tag, import and pull.
+
+use super::cli::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
+use super::connect::{Client, next_chunk, q, reader_body};
+use super::containers::print_rows;
+use super::format::{self, Val};
+use super::{CmdResult, Failure, opts};
+use hyper::Method;
+use serde_json::Value;
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// docker's rows for one image: one per tag, `<none>` for dangling ones.
+fn image_rows(img: &Value, a: &ImagesArgs) -> Vec<Val> {
+    let id_full = img
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let id = if a.no_trunc {
+        id_full.clone()
+    } else {
+        id_full
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect()
+    };
+    let created = img.get("Created").and_then(Value::as_i64).unwrap_or(0);
+    let size = img.get("Size").and_then(Value::as_i64).unwrap_or(0) as f64;
+    let vsize = img
+        .get("VirtualSize")
+        .and_then(Value::as_i64)
+        .map(|v| v as f64)
+        .unwrap_or(size);
+    let na_or = |k: &str| match img.get(k).and_then(Value::as_i64) {
+        Some(n) if n >= 0 && k == "Containers" => n.to_string(),
+        Some(n) if n >= 0 => format::human_size(n as f64, 3),
+        _ => "N/A".to_string(),
+    };
+    let strs = |k: &str| -> Vec<String> {
+        img.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let tags: Vec<String> = strs("RepoTags")
+        .into_iter()
+        .filter(|t| t != "<none>:<none>")
+        .collect();
+    let digests: Vec<String> = strs("RepoDigests")
+        .into_iter()
+        .filter(|d| d != "<none>@<none>")
+        .collect();
+    let digest_of = |repo: &str| {
+        digests
+            .iter()
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, d)| d.to_string())
+            })
+            .unwrap_or_else(|| "<none>".into())
+    };
+    let mut pairs: Vec<(String, String, String)> = Vec::new();
+    for t in &tags {
+        let (repo, tag) = opts::split_tag(t);
+        pairs.push((
+            repo.to_string(),
+            tag.unwrap_or("<none>").to_string(),
+            digest_of(repo),
+        ));
+    }
+    for d in &digests {
+        if let Some((repo, dg)) = d.split_once('@')
+            && !pairs.iter().any(|(r, _, _)| r == repo)
+        {
+            pairs.push((repo.to_string(), "<none>".into(), dg.to_string()));
+        }
+    }
+    if pairs.is_empty() {
+        pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
+    }
+    pairs
+        .into_iter()
+        .map(|(repo, tag, digest)| {
+            Val::Obj(vec![
+                ("Containers".into(), Val::Str(na_or("Containers"))),
+                ("CreatedAt".into(), Val::Str(format::go_time(created))),
+                (
+                    "CreatedSince".into(),
+                    Val::Str(format!(
+                        "{} ago",
+                        format::human_duration(now_secs() - created)
+                    )),
+                ),
+                ("Digest".into(), Val::Str(digest)),
+                ("ID".into(), Val::Str(id.clone())),
+                ("Repository".into(), Val::Str(repo)),
+                ("SharedSize".into(), Val::Str(na_or("SharedSize"))),
+                ("Size".into(), Val::Str(format::human_size(size, 3))),
+                ("Tag".into(), Val::Str(tag)),
+                ("UniqueSize".into(), Val::Str(na_or("UniqueSize"))),
+                ("VirtualSize".into(), Val::Str(format::human_size(vsize, 4))),
+            ])
+        })
+        .collect()
+}
+
+pub async fn images(client: &Client, a: ImagesArgs) -> CmdResult {
+    let mut filters = a.filter.clone();
+    if let Some(r) = &a.reference {
+        filters.push(format!("reference={r}"));
+    }
+    let mut query = Vec::new();
+    if a.all {
+        query.push("all=1".to_string());
+    }
+    if let Some(f) = opts::filters_json(&filters).map_err(|e| Failure::new(125, e))? {
+        query.push(format!("filters={}", q(&f)));
+    }
+    let list = client
+        .get_json(&format!("/images/json?{}", query.join("&")))
+        .await?;
+    let rows: Vec<Val> = list
+        .as_array()
+        .map(|l| l.iter().flat_map(|i| image_rows(i, &a)).collect())
+        .unwrap_or_default();
+    let fmt = if a.quiet {
+        "{{.ID}}".to_string()
+    } else {
+        match a.format.as_deref() {
+            None | Some("") | Some("table") => {
+                if a.digests {
+                    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
+                } else {
+                    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
+                }
+            }
+            Some("json") => "{{json .}}".to_string(),
+            Some(f) => f.to_string(),
+        }
+    };
+    let hdr = Val::Obj(
+        [
+            ("Containers", "CONTAINERS"),
+            ("CreatedAt", "CREATED AT"),
+            ("CreatedSince", "CREATED"),
+            ("Digest", "DIGEST"),
+            ("ID", "IMAGE ID"),
+            ("Repository", "REPOSITORY"),
+            ("SharedSize", "SHARED SIZE"),
+            ("Size", "SIZE"),
+            ("Tag", "TAG"),
+            ("UniqueSize", "UNIQUE SIZE"),
+            ("VirtualSize", "VIRTUAL SIZE"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), Val::str(*v)))
+        .collect(),
+    );
+    print_rows(&fmt, &rows, &hdr)
+}
+
+pub async fn rmi(client: &Client, a: RmiArgs) -> CmdResult {
+    let mut code = 0;
+    for i in &a.images {
+        let path = format!(
+            "/images/{}?force={}&noprune={}",
+            q(i),
+            a.force as u8,
+            a.no_prune as u8
+        );
+        match client.call(Method::DELETE, &path, None).await {
+            Ok(b) => {
+                let items: Vec<Value> = serde_json::from_slice(&b).unwrap_or_default();
+                for it in items {
+                    if let Some(u) = it.get("Untagged").and_then(Value::as_str) {
+                        outln!("Untagged: {u}");
+                    }
+                    if let Some(d) = it.get("Deleted").and_then(Value::as_str) {
+                        outln!("Deleted: {d}");
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub async fn tag(client: &Client, a: TagArgs) -> CmdResult {
+    let (name, tag) = opts::split_tag(&a.target);
+    let path = format!(
+        "/images/{}/tag?repo={}&tag={}",
+        q(&a.source),
+        q(&opts::normalize_name(name)),
+        q(tag.unwrap_or("latest"))
+    );
+    client.call(Method::POST, &path, None).await?;
+    Ok(0)
+}
+
+/// Prints a JSON message stream (pull/import progress) and fails on its
+/// `error` entries, as docker's jsonmessage display does.
+async fn show_progress(
+    resp: hyper::Response<hyper::body::Incoming>,
+    to_stderr: bool,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut failure = None;
+    let mut handle = |v: Value| {
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            failure = Some(e.to_string());
+            return;
+        }
+        if quiet {
+            return;
+        }
+        let status = v.get("status").and_then(Value::as_str).unwrap_or("");
+        let line = match v.get("id").and_then(Value::as_str) {
+            Some(id) => format!("{id}: {status}"),
+            None => status.to_string(),
+        };
+        if !line.is_empty() {
+            if to_stderr {
+                eprintln!("{line}");
+            } else {
+                outln!("{line}");
+            }
+        }
+    };
+    while let Some(chunk) = next_chunk(&mut body).await? {
+        buf.extend_from_slice(&chunk);
+        let mut de = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
+        let mut consumed = 0;
+        while let Some(Ok(v)) = de.next() {
+            consumed = de.byte_offset();
+            handle(v);
+        }
+        buf.drain(..consumed);
+    }
+    match failure {
+        Some(e) => Err(Failure::new(1, e)),
+        None => Ok(()),
+    }
+}
+
+/// POST /images/create?fromImage=...; an error message on failure.
+pub async fn pull_image(client: &Client, image: &str, to_stderr: bool) -> Result<(), String> {
+    let (name, tag) = opts::split_tag(image);
+    let mut path = format!("/images/create?fromImage={}", q(name));
+    if !image.contains('@') {
+        path.push_str(&format!("&tag={}", q(tag.unwrap_or("latest"))));
+    }
+    let resp = client
+        .request(Method::POST, &path, super::connect::empty(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    show_progress(resp, to_stderr, false).await.map_err(|f| {
+        format!(
+            "Error response from daemon: {}",
+            f.message.unwrap_or_default()
+        )
+    })
+}
+
+pub async fn pull(client: &Client, image: &str, quiet: bool) -> CmdResult {
+    let (name, tag) = opts::split_tag(image);
+    let mut path = format!("/images/create?fromImage={}", q(name));
+    if !image.contains('@') {
+        path.push_str(&format!("&tag={}", q(tag.unwrap_or("latest"))));
+    }
+    let resp = client
+        .request(Method::POST, &path, super::connect::empty(), None)
+        .await?;
+    show_progress(resp, false, quiet).await?;
+    if quiet {
+        outln!("{}", opts::normalize_name(&opts::familiar_tagged(image)));
+    }
+    Ok(0)
+}
+
+pub async fn import(client: &Client, a: ImportArgs) -> CmdResult {
+    let mut path = String::from("/images/create?fromSrc=");
+    let is_url = a.source.starts_with("http://") || a.source.starts_with("https://");
+    path.push_str(&q(if is_url { &a.source } else { "-" }));
+    path.push_str(&format!(
+        "&repo={}&tag=",
+        q(a.reference.as_deref().unwrap_or(""))
+    ));
+    path.push_str(&format!(
+        "&message={}",
+        q(a.message.as_deref().unwrap_or(""))
+    ));
+    if let Some(p) = &a.platform {
+        path.push_str(&format!("&platform={}", q(p)));
+    }
+    for c in &a.change {
+        path.push_str(&format!("&changes={}", q(c)));
+    }
+    let body = if is_url {
+        super::connect::empty()
+    } else if a.source == "-" {
+        reader_body(tokio::io::stdin())
+    } else {
+        let f = tokio::fs::File::open(&a.source)
+            .await
+            .map_err(|e| Failure::new(1, format!("open {}: {}", a.source, e)))?;
+        reader_body(f)
+    };
+    let resp = client
+        .request(Method::POST, &path, body, Some("application/x-tar"))
+        .await?;
+    show_progress(resp, false, false).await?;
+    Ok(0)
+}

@@ -1,0 +1,305 @@
+//! System commands: version, info and events.
+
+use super::cli::{EventsArgs, FormatOnly};
+use super::connect::{CLIENT_API_VERSION, Client, empty, next_chunk, q};
+use super::format::{Template, Val};
+use super::{CmdResult, Failure, opts};
+use hyper::Method;
+use serde_json::{Value, json};
+
+fn render(fmt: &str, v: &Value) -> CmdResult {
+    let f = fmt.replace("\\t", "\t").replace("\\n", "\n");
+    let t = Template::parse(&f).map_err(|e| Failure::new(1, e.to_string()))?;
+    let out = t
+        .render(&Val::from(v))
+        .map_err(|e| Failure::new(1, e.to_string()))?;
+    outln!("{out}");
+    Ok(0)
+}
+
+pub async fn version(client: &Client, a: FormatOnly) -> CmdResult {
+    let client_info = json!({
+        "Platform": {"Name": ""},
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": client.api_version(),
+        "DefaultAPIVersion": CLIENT_API_VERSION,
+        "Os": std::env::consts::OS,
+        "Arch": go_arch(),
+        "Context": "default",
+    });
+    let server = client.get_json("/version").await;
+    let data = json!({"Client": client_info, "Server": server.as_ref().ok()});
+    if let Some(f) = &a.format {
+        return render(f, &data);
+    }
+    let api_line = if client.api_version() == CLIENT_API_VERSION {
+        client.api_version().to_string()
+    } else {
+        format!(
+            "{} (downgraded from {CLIENT_API_VERSION})",
+            client.api_version()
+        )
+    };
+    outln!("Client:");
+    outln!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+    outln!(" API version:       {api_line}");
+    outln!(" OS/Arch:           {}/{}", std::env::consts::OS, go_arch());
+    outln!(" Context:           default");
+    let s = server?;
+    let g = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    outln!();
+    let platform = s
+        .pointer("/Platform/Name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    outln!(
+        "Server:{}",
+        if platform.is_empty() {
+            String::new()
+        } else {
+            format!(" {platform}")
+        }
+    );
+    let components = s
+        .get("Components")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if components.is_empty() {
+        outln!(" Engine:");
+        outln!("  Version:          {}", g("Version"));
+        outln!(
+            "  API version:      {} (minimum version {})",
+            g("ApiVersion"),
+            g("MinAPIVersion")
+        );
+        outln!("  OS/Arch:          {}/{}", g("Os"), g("Arch"));
+    }
+    for c in components {
+        let name = c.get("Name").and_then(Value::as_str).unwrap_or("");
+        outln!(" {name}:");
+        outln!(
+            "  Version:          {}",
+            c.get("Version").and_then(Value::as_str).unwrap_or("")
+        );
+        if let Some(d) = c.get("Details").and_then(Value::as_object) {
+            let order = [
+                "ApiVersion",
+                "MinAPIVersion",
+                "GoVersion",
+                "GitCommit",
+                "BuildTime",
+                "Os",
+                "Arch",
+                "Experimental",
+                "KernelVersion",
+            ];
+            if name == "Engine" {
+                let d = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                outln!(
+                    "  API version:      {} (minimum version {})",
+                    d("ApiVersion"),
+                    d("MinAPIVersion")
+                );
+                outln!("  Go version:       {}", d("GoVersion"));
+                outln!("  Git commit:       {}", d("GitCommit"));
+                outln!("  Built:            {}", ansic(&d("BuildTime")));
+                outln!("  OS/Arch:          {}/{}", d("Os"), d("Arch"));
+                outln!("  Experimental:     {}", d("Experimental"));
+            } else {
+                for k in order.iter().filter(|k| d.contains_key(**k)) {
+                    outln!("  {:<18}{}", format!("{k}:"), d[*k].as_str().unwrap_or(""));
+                }
+                for (k, v) in d.iter().filter(|(k, _)| !order.contains(&k.as_str())) {
+                    outln!("  {:<18}{}", format!("{k}:"), v.as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// docker prints build times in Go's ANSIC layout.
+fn ansic(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+pub async fn info(client: &Client, a: FormatOnly) -> CmdResult {
+    let v = client.get_json("/info").await?;
+    if let Some(f) = &a.format {
+        return render(
+            f,
+            &json!({"ClientInfo": {"Debug": false, "Context": "default"}, "ServerErrors": null})
+                .as_object()
+                .map(|o| {
+                    let mut m = v.as_object().cloned().unwrap_or_default();
+                    m.extend(o.clone());
+                    Value::Object(m)
+                })
+                .unwrap_or(v.clone()),
+        );
+    }
+    let s = |k: &str| match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    outln!("Client:");
+    outln!(" Version:    {}", env!("CARGO_PKG_VERSION"));
+    outln!(" Context:    default");
+    outln!(" Debug Mode: false");
+    outln!();
+    outln!("Server:");
+    outln!(" Containers: {}", s("Containers"));
+    outln!("  Running: {}", s("ContainersRunning"));
+    outln!("  Paused: {}", s("ContainersPaused"));
+    outln!("  Stopped: {}", s("ContainersStopped"));
+    outln!(" Images: {}", s("Images"));
+    outln!(" Server Version: {}", s("ServerVersion"));
+    outln!(" Storage Driver: {}", s("Driver"));
+    if let Some(st) = v.get("DriverStatus").and_then(Value::as_array) {
+        for pair in st.iter().filter_map(Value::as_array) {
+            if let [k, val] = pair.as_slice() {
+                outln!(
+                    "  {}: {}",
+                    k.as_str().unwrap_or(""),
+                    val.as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    outln!(" Logging Driver: {}", s("LoggingDriver"));
+    outln!(" Cgroup Driver: {}", s("CgroupDriver"));
+    outln!(" Cgroup Version: {}", s("CgroupVersion"));
+    outln!(" Kernel Version: {}", s("KernelVersion"));
+    outln!(" Operating System: {}", s("OperatingSystem"));
+    outln!(" OSType: {}", s("OSType"));
+    outln!(" Architecture: {}", s("Architecture"));
+    outln!(" CPUs: {}", s("NCPU"));
+    outln!(
+        " Total Memory: {}",
+        super::format::human_size_binary(v.get("MemTotal").and_then(Value::as_f64).unwrap_or(0.0))
+    );
+    outln!(" Name: {}", s("Name"));
+    outln!(" ID: {}", s("ID"));
+    outln!(" Docker Root Dir: {}", s("DockerRootDir"));
+    outln!(" Debug Mode: {}", s("Debug"));
+    outln!(" Experimental: {}", s("ExperimentalBuild"));
+    outln!(" Live Restore Enabled: {}", s("LiveRestoreEnabled"));
+    if let Some(ws) = v.get("Warnings").and_then(Value::as_array) {
+        outln!();
+        for w in ws.iter().filter_map(Value::as_str) {
+            eprintln!("{w}");
+        }
+    }
+    Ok(0)
+}
+
+/// docker's default event line: time, type, action, actor and sorted attributes.
+fn pretty_event(e: &Value) -> String {
+    use chrono::TimeZone;
+    let mut out = String::new();
+    let nanos = e
+        .get("timeNano")
+        .and_then(Value::as_i64)
+        .filter(|n| *n != 0);
+    let nanos = nanos.or_else(|| {
+        e.get("time")
+            .and_then(Value::as_i64)
+            .map(|s| s * 1_000_000_000)
+    });
+    if let Some(n) = nanos {
+        let t = chrono::Local.timestamp_nanos(n);
+        let mut ts = t.format("%Y-%m-%dT%H:%M:%S%.9f%:z").to_string();
+        if ts.ends_with("+00:00") {
+            ts.truncate(ts.len() - 6);
+            ts.push('Z');
+        }
+        out.push_str(&ts);
+        out.push(' ');
+    }
+    let g = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or("");
+    out.push_str(&format!(
+        "{} {} {}",
+        g("/Type"),
+        g("/Action"),
+        g("/Actor/ID")
+    ));
+    if let Some(attrs) = e
+        .pointer("/Actor/Attributes")
+        .and_then(Value::as_object)
+        .filter(|a| !a.is_empty())
+    {
+        let mut kv: Vec<String> = attrs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        kv.sort();
+        out.push_str(&format!(" ({})", kv.join(", ")));
+    }
+    out
+}
+
+pub async fn events(client: &Client, a: EventsArgs) -> CmdResult {
+    let mut query = Vec::new();
+    for (name, v) in [("since", &a.since), ("until", &a.until)] {
+        if let Some(v) = v {
+            let t = opts::timestamp(v).map_err(|e| Failure::new(1, e))?;
+            query.push(format!("{name}={}", q(&t)));
+        }
+    }
+    if let Some(f) = opts::filters_json(&a.filter).map_err(|e| Failure::new(125, e))? {
+        query.push(format!("filters={}", q(&f)));
+    }
+    let tmpl = match a.format.as_deref() {
+        None | Some("") => None,
+        Some("json") => {
+            Some(Template::parse("{{json .}}").map_err(|e| Failure::new(1, e.to_string()))?)
+        }
+        Some(f) => Some(
+            Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))
+                .map_err(|e| Failure::new(1, e.to_string()))?,
+        ),
+    };
+    let resp = client
+        .request(
+            Method::GET,
+            &format!("/events?{}", query.join("&")),
+            empty(),
+            None,
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = next_chunk(&mut body).await? {
+        buf.extend_from_slice(&chunk);
+        let mut consumed = 0;
+        {
+            let mut de = serde_json::Deserializer::from_slice(&buf).into_iter::<Val>();
+            while let Some(Ok(v)) = de.next() {
+                consumed = de.byte_offset();
+                let line = match &tmpl {
+                    Some(t) => t.render(&v).map_err(|e| Failure::new(1, e.to_string()))?,
+                    None => pretty_event(&val_to_json(&v)),
+                };
+                outln!("{line}");
+            }
+        }
+        buf.drain(..consumed);
+    }
+    Ok(0)
+}
+
+fn val_to_json(v: &Val) -> Value {
+    serde_json::from_str(&v.to_json(false)).unwrap_or(Value::Null)
+}
