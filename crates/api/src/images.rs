@@ -144,18 +144,42 @@ async fn get_image(
         return inspect(&engine, name).map(IntoResponse::into_response);
     }
     if let Some(name) = rest.strip_suffix("/history") {
-        let img = engine.images.get(name)?;
-        let created = img.created;
-        return Ok(Json(json!([{
-            "Id": img.id, "Created": created, "CreatedBy": "", "Tags": img.repo_tags,
-            "Size": img.size, "Comment": "",
-        }]))
-        .into_response());
+        return history(&engine, name).map(IntoResponse::into_response);
     }
     Err(ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         format!("not implemented: GET /images/{rest}"),
     ))
+}
+
+/// `docker history`: newest step first; only the top entry carries the image id.
+fn history(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> {
+    let img = engine.images.get(name)?;
+    let entries = &img.config.history;
+    let mut out = Vec::with_capacity(entries.len());
+    // Layer sizes are only known per image today; the top layer step shows it.
+    let mut layer_seen = false;
+    for (i, h) in entries.iter().enumerate().rev() {
+        let top = i + 1 == entries.len();
+        let empty = h.empty_layer.unwrap_or(false);
+        let size = if !empty && !layer_seen { img.size } else { 0 };
+        layer_seen |= !empty;
+        let created = h
+            .created
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
+        out.push(json!({
+            "Id": if top { img.id.clone() } else { "<missing>".to_string() },
+            "Created": created,
+            "CreatedBy": h.created_by.clone().unwrap_or_default(),
+            "Tags": if top { img.repo_tags.clone() } else { Vec::new() },
+            "Size": size,
+            "Comment": h.comment.clone().unwrap_or_default(),
+        }));
+    }
+    Ok(Json(serde_json::Value::Array(out)))
 }
 
 fn inspect(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> {
@@ -166,7 +190,7 @@ fn inspect(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> 
         "RepoTags": img.repo_tags,
         "RepoDigests": img.repo_digests,
         "Parent": "",
-        "Comment": "",
+        "Comment": cfg.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
         "Created": cfg.created.clone().unwrap_or_default(),
         "DockerVersion": "",
         "Author": cfg.author.clone().unwrap_or_default(),
@@ -216,7 +240,15 @@ async fn delete_image(
     let params = Params::parse(uri.query());
     let force = params.bool("force", false);
     let img = engine.images.get(&name)?;
-    if let Some((cid, running)) = engine.image_in_use(&img.id)
+    // Untagging one of several names never conflicts; deleting the image does
+    // when a container uses it, and a running one blocks even a forced delete.
+    let by_id = img
+        .id
+        .trim_start_matches("sha256:")
+        .starts_with(name.trim_start_matches("sha256:"));
+    let deletes = by_id || img.repo_tags.len() <= 1;
+    if deletes
+        && let Some((cid, running)) = engine.image_in_use(&img.id)
         && (running || !force)
     {
         let how = if running {

@@ -158,7 +158,7 @@ fn event_matches(f: &Filters, e: &Event) -> bool {
         && f.any("image", |i| {
             attr("image") == i || (e.kind == "image" && (e.actor.id == i || attr("name") == i))
         })
-        && f.labels_match("label", &e.actor.attributes.clone().into_iter().collect())
+        && f.labels_match("label", &e.actor.attributes)
 }
 
 async fn events(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {

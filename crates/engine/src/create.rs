@@ -238,7 +238,9 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
         ));
     }
     for (key, value) in &hc.extra {
-        if !IGNORED_HOST_CONFIG.contains(&key.as_str()) && is_set(value) {
+        // The docker CLI's "unset" for swappiness is -1.
+        let unset_sentinel = key == "MemorySwappiness" && value.as_i64() == Some(-1);
+        if !IGNORED_HOST_CONFIG.contains(&key.as_str()) && is_set(value) && !unset_sentinel {
             return ni(&format!(
                 "HostConfig.{key} (the matching docker run option)"
             ));
@@ -288,7 +290,7 @@ mod tests {
     fn zero_values_pass() {
         let req = request(json!({
             "Image": "busybox",
-            "HostConfig": {"ConsoleSize": [0, 0], "ShmSize": 0, "OomKillDisable": false,
+            "HostConfig": {"ConsoleSize": [0, 0], "ShmSize": 0, "OomKillDisable": false, "MemorySwappiness": -1,
                            "Ulimits": null, "DeviceRequests": [], "LogConfig": {"Type": "", "Config": {}}}
         }));
         assert!(reject_unsupported(&req.host_config, &req).is_ok());

@@ -1,7 +1,7 @@
 //! The events bus: a broadcast for live subscribers plus a bounded history so
 //! `docker events --since` can replay.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -14,12 +14,19 @@ pub struct Actor {
     #[serde(rename = "ID")]
     pub id: String,
     #[serde(rename = "Attributes")]
-    pub attributes: HashMap<String, String>,
+    pub attributes: BTreeMap<String, String>,
 }
 
-/// Docker's event message (`GET /events`).
+/// Docker's event message (`GET /events`), fields in dockerd's order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
+    // Deprecated fields old clients still read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     #[serde(rename = "Type")]
     pub kind: String,
     #[serde(rename = "Action")]
@@ -30,13 +37,6 @@ pub struct Event {
     pub time: i64,
     #[serde(rename = "timeNano")]
     pub time_nano: i64,
-    // Deprecated fields old clients still read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
 }
 
 pub struct EventBus {
@@ -70,7 +70,7 @@ impl EventBus {
                 .filter(|_| kind == "container"),
             actor: Actor {
                 id: id.to_string(),
-                attributes,
+                attributes: attributes.into_iter().collect(),
             },
             scope: "local".into(),
             time: nanos / 1_000_000_000,

@@ -31,7 +31,12 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// `Config` of `POST /containers/create` and of inspect.
+fn is_none_or_empty<K, V>(map: &Option<BTreeMap<K, V>>) -> bool {
+    map.as_ref().is_none_or(|m| m.is_empty())
+}
+
+/// `Config` of `POST /containers/create` and of inspect, fields in the order
+/// dockerd writes them (clients that echo the JSON show that order).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Config {
@@ -47,7 +52,7 @@ pub struct Config {
     pub attach_stdout: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     pub attach_stderr: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "is_none_or_empty")]
     pub exposed_ports: Option<BTreeMap<String, Value>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub tty: bool,
@@ -69,6 +74,8 @@ pub struct Config {
     pub working_dir: String,
     #[serde(default, deserialize_with = "str_slice")]
     pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub on_build: Option<Vec<String>>,
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

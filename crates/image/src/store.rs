@@ -447,8 +447,9 @@ impl ImageStore {
         let mut records = Vec::new();
 
         let quiet = if !is_id_prefix(&id, name_or_id) {
-            // A name was given: untag it first.
-            if used && !force {
+            // A name was given: untag it first. Only the last name of an image a
+            // container uses needs force (it would leave the image dangling).
+            if used && !force && refs_of(&st, &id).len() <= 1 {
                 return Err(ImageError::Conflict(format!(
                     "conflict: unable to remove repository reference \"{name_or_id}\" (must force) - \
                      a container is using its referenced image {short}"

@@ -225,17 +225,17 @@ fn tag_and_remove_follow_docker() {
             "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
         )
     );
-    // By name: untag only.
+    // By name: untag only; with other names left, even an image in use.
+    let used: &dyn Fn(&str) -> bool = &|i| i == id;
     assert_eq!(
-        store.remove("a:1", false, NOT_USED).unwrap(),
+        store.remove("a:1", false, used).unwrap(),
         vec![DeleteItem::Untagged("a:1".into())]
     );
     assert_eq!(
         store.remove("localhost:5000/c", false, NOT_USED).unwrap(),
         vec![DeleteItem::Untagged("localhost:5000/c:latest".into())]
     );
-    // A container uses it: removing the name needs force.
-    let used: &dyn Fn(&str) -> bool = &|i| i == id;
+    // A container uses it: removing its last name needs force.
     assert!(matches!(
         store.remove("b:2", false, used),
         Err(ImageError::Conflict(_))
