@@ -1,7 +1,5 @@
 //! /containers/* endpoints.
 
-use std::time::Duration;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode, Uri, header};
@@ -11,10 +9,10 @@ use axum::{Json, Router};
 use engine::model::{CreateRequest, Status};
 use engine::{LogOptions, WaitCondition, parse_timestamp};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::query::{Params, parse_json};
-use crate::streams::{MULTIPLEXED, channel_body, frame, hijack};
+use crate::streams::{MULTIPLEXED, channel_body, frame, hijack, send_frames};
 use crate::{ApiError, ApiResult, AppState, format};
 
 pub fn routes() -> Router<AppState> {
@@ -304,19 +302,7 @@ async fn attach(
                 }
             });
         }
-        while let Some(chunk) = output.recv().await {
-            if wr
-                .write_all(&frame(chunk.stream, &chunk.data))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        let _ = wr.flush().await;
-        let _ = wr.shutdown().await;
-        // Give the client a moment to read the tail before the socket drops.
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        send_frames(&mut wr, &mut output).await;
     })
 }
 

@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::query::parse_json;
-use crate::streams::{frame, hijack};
+use crate::streams::{hijack, send_frames};
 use crate::{ApiResult, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -85,17 +85,7 @@ async fn start(
                 // Dropping stdin closes the process's input.
             });
         }
-        while let Some(chunk) = streams.output.recv().await {
-            if wr
-                .write_all(&frame(chunk.stream, &chunk.data))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        let _ = wr.flush().await;
-        let _ = wr.shutdown().await;
+        send_frames(&mut wr, &mut streams.output).await;
     })
 }
 

@@ -6,8 +6,10 @@ use std::future::Future;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use bytes::{BufMut, Bytes, BytesMut};
-use engine::StdStream;
+use engine::{OutputChunk, StdStream};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
 use crate::{ApiError, ApiResult};
 
@@ -57,6 +59,22 @@ where
         .header(header::CONTENT_TYPE, MULTIPLEXED)
         .body(Body::empty())
         .unwrap())
+}
+
+/// Writes output as multiplexed frames until the channel closes, then shuts the
+/// write side down so the client sees EOF.
+pub async fn send_frames<W: AsyncWrite + Unpin>(wr: &mut W, rx: &mut mpsc::Receiver<OutputChunk>) {
+    while let Some(chunk) = rx.recv().await {
+        if wr
+            .write_all(&frame(chunk.stream, &chunk.data))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = wr.flush().await;
+    let _ = wr.shutdown().await;
 }
 
 /// A streaming body fed by a channel of byte chunks.

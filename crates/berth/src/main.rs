@@ -3,6 +3,7 @@
 
 mod client;
 mod daemon;
+mod registry;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -12,6 +13,7 @@ fn main() {
     }
     let code = match args.get(1).map(String::as_str) {
         Some("daemon") => daemon::main(&args[2..]),
+        Some("registry") => registry::main(&args[2..]),
         _ => client::main(args),
     };
     std::process::exit(code);
