@@ -191,7 +191,9 @@ impl Engine {
         let _ = std::fs::remove_dir_all(&c.state_dir);
         std::fs::create_dir_all(&c.state_dir)?;
         let launch = self.shim_launch(c, record.log_path.clone());
+        tracing::debug!(container = %c.id, "rootfs mounted, spec ready");
         let info = runtime::shim::create(&launch, &config).await?;
+        tracing::debug!(container = %c.id, "shim created the container");
         let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
         let attached = client.attach(record.config.open_stdin).await?;
         let pump = tokio::spawn(c.clone().pump(attached.output));
@@ -215,6 +217,7 @@ impl Engine {
             s.stopped_by_user = false;
         })?;
         c.lifecycle.send_modify(|l| l.running = true);
+        tracing::debug!(container = %c.id, "started");
         self.container_event(c, "start", &[]);
         tokio::spawn(self.clone().monitor(c.clone(), client, Some(pump)));
         Ok(())
@@ -234,9 +237,11 @@ impl Engine {
                 exit_after_lost_shim(&c)
             }
         };
+        tracing::debug!(container = %c.id, "exited with {}", status.exit_code);
         if let Some(pump) = pump {
             let _ = pump.await;
         }
+        tracing::debug!(container = %c.id, "output drained");
         self.handle_exit(&c, status).await;
     }
 
@@ -260,6 +265,7 @@ impl Engine {
             tracing::error!(container = %c.id, "persisting exit: {err}");
         }
         let _ = self.images.unmount_rw_layer(&c.id);
+        tracing::debug!(container = %c.id, "exit recorded, rootfs unmounted");
         c.lifecycle.send_modify(|l| {
             l.running = false;
             l.exits += 1;
@@ -405,6 +411,7 @@ impl Engine {
         }
         c.update_state(|s| s.status = Status::Removing)?;
         self.images.remove_rw_layer(&c.id)?;
+        tracing::debug!(container = %c.id, "rw layer removed");
         std::fs::remove_dir_all(&c.dir).or_else(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Ok(())
@@ -423,6 +430,7 @@ impl Engine {
         }
         self.container_event(&c, "destroy", &[]);
         c.lifecycle.send_modify(|l| l.removed = true);
+        tracing::debug!(container = %c.id, "removed");
         Ok(())
     }
 
