@@ -188,7 +188,9 @@ async fn remove(
             "not implemented: links",
         ));
     }
-    engine.remove(&id, params.bool("force", false)).await?;
+    engine
+        .remove(&id, params.bool("force", false), params.bool("v", false))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -100,6 +100,32 @@ fn endpoint() -> Value {
     })
 }
 
+/// `Mounts` of inspect and ps.
+fn mounts(v: &ContainerView) -> Value {
+    use engine::mounts::MountKind;
+    let list: Vec<Value> = v
+        .record
+        .mounts
+        .iter()
+        .map(|m| {
+            let mut o = json!({ "Type": m.kind.as_str() });
+            if let Some(name) = &m.name {
+                o["Name"] = json!(name);
+            }
+            o["Source"] = json!(m.source);
+            o["Destination"] = json!(m.destination);
+            if m.kind == MountKind::Volume {
+                o["Driver"] = json!("local");
+            }
+            o["Mode"] = json!(m.mode);
+            o["RW"] = json!(m.rw);
+            o["Propagation"] = json!(m.propagation);
+            o
+        })
+        .collect();
+    Value::Array(list)
+}
+
 /// An entry of `GET /containers/json`.
 pub fn summary(v: &ContainerView) -> Value {
     let net = network_name(v);
@@ -116,7 +142,7 @@ pub fn summary(v: &ContainerView) -> Value {
         "Status": status_line(v),
         "HostConfig": { "NetworkMode": v.record.host_config.network_mode },
         "NetworkSettings": { "Networks": { net: endpoint() } },
-        "Mounts": [],
+        "Mounts": mounts(v),
     })
 }
 
@@ -157,7 +183,7 @@ pub fn inspect(v: &ContainerView, upper_dir: &str) -> Value {
         "ExecIDs": null,
         "HostConfig": v.record.host_config,
         "GraphDriver": { "Name": "overlay2", "Data": { "UpperDir": upper_dir } },
-        "Mounts": [],
+        "Mounts": mounts(v),
         "Config": v.record.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "",

@@ -13,6 +13,7 @@ mod pending;
 mod query;
 mod streams;
 mod system;
+mod volumes;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(volumes::routes())
         .merge(pending::routes())
         .fallback(page_not_found)
         .with_state(engine)

@@ -12,8 +12,7 @@ pub fn routes() -> Router<AppState> {
     let mut router = Router::new()
         // Nothing of these kinds exists yet, so a lookup by name is a plain 404
         // (`docker inspect X` probes every kind and expects "No such ...").
-        .route("/networks/{id}", get(no_such_network))
-        .route("/volumes/{name}", get(no_such_volume));
+        .route("/networks/{id}", get(no_such_network));
     for path in [
         "/networks",
         "/networks/create",
@@ -66,8 +65,4 @@ async fn not_implemented(method: Method, uri: Uri) -> ApiError {
 
 async fn no_such_network(Path(id): Path<String>) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("network {id} not found"))
-}
-
-async fn no_such_volume(Path(name): Path<String>) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("get {name}: no such volume"))
 }

@@ -125,6 +125,19 @@ impl Container {
         dir.join("state.json")
     }
 
+    /// Mutates the record under the lock, then persists it.
+    pub(crate) fn update_record(
+        &self,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> std::io::Result<()> {
+        let record = {
+            let mut inner = self.lock();
+            f(&mut inner.record);
+            inner.record.clone()
+        };
+        write_json_atomic(&Self::config_path(&self.dir), &record)
+    }
+
     /// Mutates the state under the lock, then persists it.
     pub(crate) fn update_state(&self, f: impl FnOnce(&mut State)) -> std::io::Result<State> {
         let state = {

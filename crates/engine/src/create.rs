@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::container::Container;
 use crate::fsutil::write_json_atomic;
 use crate::model::{ContainerRecord, CreateRequest, HostConfig, State};
-use crate::{Engine, EngineError, Result, etcfiles, names};
+use crate::mounts::{self, MountKind, MountPoint};
+use crate::{Engine, EngineError, Result, etcfiles, names, volumes};
 
 pub struct Created {
     pub id: String,
@@ -48,6 +49,7 @@ impl Engine {
             return Err(EngineError::InvalidParameter("No command specified".into()));
         }
 
+        let mut mounts = mounts::collect(&config, &host_config)?;
         let id = names::new_id();
         if config.hostname.is_empty() {
             config.hostname = if host_config.network_mode == "host" {
@@ -60,6 +62,13 @@ impl Engine {
             };
         }
         let name = self.reserve_name(name, &id)?;
+        let created_volumes = match self.resolve_mounts(&mut mounts) {
+            Ok(v) => v,
+            Err(err) => {
+                self.registry_mut().by_name.remove(&name);
+                return Err(err);
+            }
+        };
 
         let dir = self.cfg.data_root.join("containers").join(&id);
         let state_dir = self.cfg.exec_root.join("containers").join(&id);
@@ -77,11 +86,15 @@ impl Engine {
             resolv_conf_path: dir.join("resolv.conf"),
             config,
             host_config,
+            mounts,
         };
         let result = self.write_new_container(&record, &dir);
         if let Err(err) = result {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.images.remove_rw_layer(&id);
+            for v in created_volumes {
+                let _ = self.volumes.remove(&v);
+            }
             self.registry_mut().by_name.remove(&name);
             return Err(err);
         }
@@ -94,6 +107,64 @@ impl Engine {
             id,
             warnings: Vec::new(),
         })
+    }
+
+    /// Gives every bind a checked source and every volume mount a volume,
+    /// creating anonymous and missing named volumes. Returns the volumes it
+    /// created, for the caller to undo on a later failure.
+    fn resolve_mounts(&self, mounts: &mut [MountPoint]) -> Result<Vec<String>> {
+        let mut created = Vec::new();
+        let result = (|| {
+            for m in mounts.iter_mut() {
+                match m.kind {
+                    MountKind::Bind if !m.source.exists() => {
+                        if !m.create_source {
+                            return Err(EngineError::InvalidParameter(format!(
+                                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                                m.source.display()
+                            )));
+                        }
+                        // As dockerd does for -v: a missing host directory is created.
+                        std::fs::create_dir_all(&m.source).map_err(|e| {
+                            EngineError::internal(
+                                format!("creating bind source {}", m.source.display()),
+                                e,
+                            )
+                        })?;
+                    }
+                    MountKind::Volume => {
+                        let mut labels = m.labels.clone();
+                        if m.name.is_none() {
+                            labels.insert(volumes::ANONYMOUS_LABEL.to_string(), String::new());
+                        }
+                        let (v, made) = self.volumes.create(
+                            m.name.as_deref(),
+                            None,
+                            labels,
+                            Default::default(),
+                        )?;
+                        if made {
+                            created.push(v.name.clone());
+                            self.events
+                                .publish("volume", "create", &v.name, Default::default());
+                        }
+                        m.source = v.mountpoint.clone();
+                        m.name = Some(v.name);
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(created),
+            Err(err) => {
+                for v in created {
+                    let _ = self.volumes.remove(&v);
+                }
+                Err(err)
+            }
+        }
     }
 
     /// Reserves `name` (or a generated one) for `id`; 409 when taken.
@@ -195,13 +266,6 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     let ni = |what: &str| Err(EngineError::NotImplemented(what.to_string()));
     if req.config.tty {
         return ni("tty (-t) containers");
-    }
-    if hc.binds.as_ref().is_some_and(|b| !b.is_empty())
-        || hc.mounts.as_ref().is_some_and(|m| !m.is_empty())
-        || hc.tmpfs.as_ref().is_some_and(|m| !m.is_empty())
-        || req.config.volumes.as_ref().is_some_and(|v| !v.is_empty())
-    {
-        return ni("volumes and mounts (-v, --mount, --tmpfs)");
     }
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
         return ni("published ports (-p, -P)");
@@ -306,7 +370,9 @@ mod tests {
             err.starts_with("not implemented: HostConfig.ShmSize"),
             "{err}"
         );
-        let req = request(json!({"Image": "busybox", "HostConfig": {"Binds": ["/a:/b"]}}));
+        let req = request(
+            json!({"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}}),
+        );
         assert!(matches!(
             reject_unsupported(&req.host_config, &req),
             Err(EngineError::NotImplemented(_))

@@ -13,9 +13,11 @@ mod fsutil;
 mod lifecycle;
 mod logs;
 pub mod model;
+pub mod mounts;
 mod names;
 mod restore;
 mod rootfs;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -52,6 +54,7 @@ struct Registry {
 pub struct Engine {
     pub cfg: EngineConfig,
     pub images: ImageStore,
+    pub volumes: volumes::VolumeStore,
     pub events: EventBus,
     registry: RwLock<Registry>,
     execs: Mutex<HashMap<String, Arc<ExecInstance>>>,
@@ -72,9 +75,12 @@ impl Engine {
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&data_root))
             .await
             .map_err(|e| EngineError::internal("opening image store", e))??;
+        let volumes = volumes::VolumeStore::open(&cfg.data_root)
+            .map_err(|e| EngineError::internal("opening the volume store", e))?;
         let engine = Arc::new(Engine {
             cfg,
             images,
+            volumes,
             events: EventBus::default(),
             registry: RwLock::new(Registry::default()),
             execs: Mutex::new(HashMap::new()),
@@ -181,6 +187,40 @@ impl Engine {
                     "--init needs a static init: install tini (tini-static) or pass --init-path to the daemon".into(),
                 )
             })
+    }
+
+    /// Ids of the containers (in any state) that mount the volume.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.registry()
+            .by_id
+            .values()
+            .filter(|c| {
+                c.lock()
+                    .record
+                    .mounts
+                    .iter()
+                    .any(|m| m.name.as_deref() == Some(name))
+            })
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    /// Removes a volume no container uses (409 otherwise).
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        let users = self.volume_users(name);
+        if !users.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        match self.volumes.remove(name) {
+            Err(EngineError::NotFound(_)) if force => Ok(()),
+            other => other,
+        }?;
+        self.events
+            .publish("volume", "destroy", name, HashMap::new());
+        Ok(())
     }
 
     /// Whether any container (in any state) was created from this image.

@@ -10,6 +10,7 @@ use runtime::shim::{ExitStatus, ShimClient, ShimLaunch};
 
 use crate::container::Container;
 use crate::model::Status;
+use crate::mounts::{MountKind, MountPoint};
 use crate::{Engine, EngineError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +113,32 @@ impl Engine {
                 &["rbind", "rprivate"],
             ),
         ];
+        // Parents before children, so a mount under another one lands inside it.
+        let mut user_mounts: Vec<&MountPoint> = record.mounts.iter().collect();
+        user_mounts.sort_by_key(|m| m.destination.trim_end_matches('/').matches('/').count());
+        for m in user_mounts {
+            let rw = if m.rw { "rw" } else { "ro" };
+            mounts.push(match m.kind {
+                MountKind::Tmpfs => Mount {
+                    source: PathBuf::from("tmpfs"),
+                    destination: m.destination.clone(),
+                    kind: "tmpfs".into(),
+                    options: crate::mounts::tmpfs_options(&m.options),
+                },
+                MountKind::Bind | MountKind::Volume => {
+                    let propagation = if m.propagation.is_empty() {
+                        "rprivate"
+                    } else {
+                        &m.propagation
+                    };
+                    bind(
+                        m.source.clone(),
+                        &m.destination,
+                        &["rbind", rw, propagation],
+                    )
+                }
+            });
+        }
         if record.host_config.init == Some(true) {
             mounts.push(bind(self.init_binary()?, INIT_PATH, &["bind", "ro"]));
             args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
@@ -178,7 +205,7 @@ impl Engine {
         // As dockerd: a --rm container that cannot start is removed, which the
         // docker CLI waits for before it reports the error.
         let auto_remove = c.lock().record.host_config.auto_remove;
-        if auto_remove && let Err(rm_err) = self.remove(&c.id, true).await {
+        if auto_remove && let Err(rm_err) = self.remove(&c.id, true, true).await {
             tracing::warn!(container = %c.id, "auto-remove after failed start: {rm_err}");
         }
         Err(err)
@@ -187,6 +214,7 @@ impl Engine {
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let record = c.lock().record.clone();
         let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
+        seed_volumes(c, &record, &rootfs)?;
         let config = self.runtime_config(c, &record, rootfs)?;
         let _ = std::fs::remove_dir_all(&c.state_dir);
         std::fs::create_dir_all(&c.state_dir)?;
@@ -273,7 +301,7 @@ impl Engine {
         });
         self.container_event(c, "die", &[("exitCode", status.exit_code.to_string())]);
         let auto_remove = c.lock().record.host_config.auto_remove;
-        if auto_remove && let Err(err) = self.remove(&c.id, true).await {
+        if auto_remove && let Err(err) = self.remove(&c.id, true, true).await {
             tracing::warn!(container = %c.id, "auto-remove: {err}");
         }
     }
@@ -391,7 +419,12 @@ impl Engine {
         Ok(code.unwrap_or_else(|| watch.borrow().exit_code))
     }
 
-    pub async fn remove(self: &Arc<Self>, name_or_id: &str, force: bool) -> Result<()> {
+    pub async fn remove(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> Result<()> {
         let c = self.container(name_or_id)?;
         let _op = c.op.lock().await;
         if c.status() == Status::Running || c.status() == Status::Paused {
@@ -430,8 +463,22 @@ impl Engine {
         }
         self.container_event(&c, "destroy", &[]);
         c.lifecycle.send_modify(|l| l.removed = true);
+        if remove_volumes {
+            self.remove_anonymous_volumes(&c);
+        }
         tracing::debug!(container = %c.id, "removed");
         Ok(())
+    }
+
+    /// `rm -v` and `--rm`: anonymous volumes go with their container unless another uses them.
+    fn remove_anonymous_volumes(&self, c: &Container) {
+        let mounts = c.lock().record.mounts.clone();
+        for name in mounts.iter().filter_map(|m| m.name.as_deref()) {
+            let anonymous = self.volumes.get(name).is_ok_and(|v| v.anonymous());
+            if anonymous && let Err(err) = self.remove_volume(name, false) {
+                tracing::warn!(volume = name, "keeping anonymous volume: {err}");
+            }
+        }
     }
 
     /// Writes to the container's stdin, waiting for it to start if needed.
@@ -468,6 +515,38 @@ impl Engine {
             .clone()
             .ok_or_else(|| EngineError::Conflict("container stdin is closed".into()))
     }
+}
+
+/// Seeds new (empty) volumes with the image's content at their mount point,
+/// once, as dockerd does; the record then forgets the request.
+fn seed_volumes(
+    c: &Container,
+    record: &crate::model::ContainerRecord,
+    rootfs: &std::path::Path,
+) -> Result<()> {
+    let mut seeded = false;
+    for m in record
+        .mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Volume && m.copy_up)
+    {
+        let empty = std::fs::read_dir(&m.source)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        let image_dir = runtime::exe::resolve_in_root(rootfs, std::path::Path::new(&m.destination));
+        if let Some(src) = image_dir.filter(|p| p.is_dir())
+            && empty
+        {
+            crate::volumes::copy_tree(&src, &m.source).map_err(|e| {
+                EngineError::internal(format!("copying {} into its volume", m.destination), e)
+            })?;
+        }
+        seeded = true;
+    }
+    if seeded {
+        c.update_record(|r| r.mounts.iter_mut().for_each(|m| m.copy_up = false))?;
+    }
+    Ok(())
 }
 
 /// Where `--init` mounts its init, as dockerd does.

@@ -268,6 +268,8 @@ pub struct ContainerRecord {
     pub config: Config,
     pub host_config: HostConfig,
     pub log_path: std::path::PathBuf,
+    #[serde(default)]
+    pub mounts: Vec<crate::mounts::MountPoint>,
     pub hostname_path: std::path::PathBuf,
     pub hosts_path: std::path::PathBuf,
     pub resolv_conf_path: std::path::PathBuf,

@@ -50,7 +50,7 @@ impl Engine {
                     self.reconnect(container).await;
                 }
                 Status::Removing => {
-                    if let Err(err) = self.remove(&id, true).await {
+                    if let Err(err) = self.remove(&id, true, false).await {
                         tracing::warn!(container = %id, "finishing removal: {err}");
                     }
                 }

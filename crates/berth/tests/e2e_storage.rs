@@ -1,0 +1,289 @@
+//! Bind mounts, tmpfs, named and anonymous volumes through the real docker CLI.
+
+mod common;
+
+use common::{Daemon, assert_fails_with, code};
+
+/// A host directory private to one test, inside the daemon's temp dir (cleaned with it).
+fn host_dir(d: &Daemon, prefix: &str) -> std::path::PathBuf {
+    let dir = d.tmp().join(d.name(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn bind_mounts_read_write_and_read_only() {
+    let d = Daemon::shared();
+    let dir = host_dir(&d, "bind");
+    std::fs::write(dir.join("in.txt"), "from host\n").unwrap();
+    let spec = format!("{}:/data", dir.display());
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo from ctr > /data/out.txt",
+    ]);
+    assert_eq!(out, "from host");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "from ctr\n"
+    );
+
+    let ro = format!("{}:/data:ro", dir.display());
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &ro,
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /data/no.txt",
+    ]);
+    assert_ne!(code(&o), 0, "write to a read-only bind succeeded");
+    assert!(
+        common::stderr(&o).contains("Read-only file system"),
+        "{}",
+        common::stderr(&o)
+    );
+    assert!(!dir.join("no.txt").exists());
+
+    let mount = format!("type=bind,source={},target=/m,readonly", dir.display());
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "--mount",
+            &mount,
+            "busybox",
+            "cat",
+            "/m/in.txt"
+        ]),
+        "from host"
+    );
+}
+
+#[test]
+fn bind_sources_missing() {
+    let d = Daemon::shared();
+    let base = host_dir(&d, "missing");
+    // -v creates a missing host directory ...
+    let created = base.join("made/by/v");
+    let spec = format!("{}:/data", created.display());
+    d.docker_ok(&["run", "--rm", "-v", &spec, "busybox", "true"]);
+    assert!(created.is_dir());
+    // ... --mount refuses it.
+    let mount = format!(
+        "type=bind,source={},target=/m",
+        base.join("absent").display()
+    );
+    let o = d.docker(&["run", "--rm", "--mount", &mount, "busybox", "true"]);
+    assert_fails_with(&o, "bind source path does not exist");
+    assert!(!base.join("absent").exists());
+}
+
+#[test]
+fn named_volumes_persist_and_are_protected_while_used() {
+    let d = Daemon::shared();
+    let vol = d.name("vol");
+    d.docker_ok(&["volume", "create", "--label", "purpose=e2e", &vol]);
+    let spec = format!("{vol}:/data");
+    let writer = d.name("writer");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &writer,
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "-v", &spec, "busybox", "cat", "/data/f"]),
+        "kept"
+    );
+
+    let listed = d.docker_ok(&["volume", "ls", "-q", "--filter", "label=purpose=e2e"]);
+    assert!(listed.lines().any(|l| l == vol), "{listed}");
+    let mountpoint = d.docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol]);
+    assert_eq!(
+        std::fs::read_to_string(format!("{mountpoint}/f")).unwrap(),
+        "kept\n"
+    );
+    assert_eq!(
+        d.docker_ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Driver}} {{.Labels.purpose}}",
+            &vol
+        ]),
+        "local e2e"
+    );
+
+    // A stopped container still holds the volume.
+    let o = d.docker(&["volume", "rm", &vol]);
+    assert_fails_with(&o, "volume is in use");
+    d.docker_ok(&["rm", &writer]);
+    d.docker_ok(&["volume", "rm", &vol]);
+    assert_fails_with(&d.docker(&["volume", "inspect", &vol]), "no such volume");
+}
+
+#[test]
+fn new_volumes_are_seeded_from_the_image() {
+    let d = Daemon::shared();
+    let vol = d.name("seed");
+    let spec = format!("{vol}:/etc");
+    d.docker_ok(&["run", "--rm", "-v", &spec, "busybox", "true"]);
+    let passwd = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/x"),
+        "busybox",
+        "cat",
+        "/x/passwd",
+    ]);
+    assert!(passwd.starts_with("root:"), "{passwd}");
+    // nocopy leaves a new volume empty (the image has /home/app).
+    let empty = d.name("nocopy");
+    let seeded = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}-home:/home"),
+        "busybox",
+        "ls",
+        "-A",
+        "/home",
+    ]);
+    assert_eq!(seeded, "app");
+    let listing = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{empty}:/home:nocopy"),
+        "busybox",
+        "ls",
+        "-A",
+        "/home",
+    ]);
+    assert_eq!(listing, "");
+    d.docker_ok(&["volume", "rm", &vol, &empty, &format!("{vol}-home")]);
+}
+
+#[test]
+fn anonymous_volumes_go_with_rm_v_and_run_rm() {
+    let d = Daemon::shared();
+    let name = d.name("anon");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &name,
+        "-v",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /scratch/f",
+    ]);
+    let vol = d.docker_ok(&["inspect", "-f", "{{(index .Mounts 0).Name}}", &name]);
+    assert_eq!(vol.len(), 64, "anonymous volume name: {vol}");
+    assert_eq!(
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{(index .Mounts 0).Type}} {{(index .Mounts 0).Destination}} {{(index .Mounts 0).RW}}",
+            &name
+        ]),
+        "volume /scratch true"
+    );
+    d.docker_ok(&["rm", "-v", &name]);
+    assert_fails_with(&d.docker(&["volume", "inspect", &vol]), "no such volume");
+
+    // --rm removes the anonymous volume too, but never a named one.
+    let named = d.name("keep");
+    let before = d.docker_ok(&["volume", "ls", "-q"]).lines().count();
+    d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "/tmpdata",
+        "-v",
+        &format!("{named}:/named"),
+        "busybox",
+        "true",
+    ]);
+    let after: Vec<String> = d
+        .docker_ok(&["volume", "ls", "-q"])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(after.contains(&named));
+    assert_eq!(after.len(), before + 1, "{after:?}");
+    d.docker_ok(&["volume", "rm", &named]);
+}
+
+#[test]
+fn tmpfs_mounts() {
+    let d = Daemon::shared();
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/run/t:size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /run/t ' /proc/mounts",
+    ]);
+    assert!(out.starts_with("tmpfs /run/t tmpfs"), "{out}");
+    assert!(
+        out.contains("size=1024k") && out.contains("noexec"),
+        "{out}"
+    );
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,destination=/t",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ok > /t/f && cat /t/f",
+    ]);
+    assert_eq!(out, "ok");
+}
+
+#[test]
+fn bad_mount_specs_are_refused() {
+    let d = Daemon::shared();
+    let o = d.docker(&[
+        "run", "--rm", "-v", "/a:/data", "-v", "/b:/data", "busybox", "true",
+    ]);
+    assert_fails_with(&o, "Duplicate mount point");
+    let o = d.docker(&["volume", "create", "bad/name"]);
+    assert_ne!(code(&o), 0);
+    let o = d.docker(&["volume", "rm", "never-created-volume"]);
+    assert_fails_with(&o, "no such volume");
+}
+
+#[test]
+fn volume_prune_removes_unused_anonymous_volumes() {
+    let d = Daemon::shared();
+    let name = d.name("prune");
+    d.docker_ok(&["create", "--name", &name, "-v", "/p", "busybox", "true"]);
+    let vol = d.docker_ok(&["inspect", "-f", "{{(index .Mounts 0).Name}}", &name]);
+    // In use by a container: kept.
+    d.docker_ok(&["volume", "prune", "-f"]);
+    d.docker_ok(&["volume", "inspect", &vol]);
+    d.docker_ok(&["rm", &name]);
+    d.docker_ok(&["volume", "prune", "-f"]);
+    assert_fails_with(&d.docker(&["volume", "inspect", &vol]), "no such volume");
+}
