@@ -58,14 +58,16 @@ impl Netns {
     }
 
     /// Runs `f` on a thread that has entered this namespace.
-    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         let ns = std::fs::File::open(self.path()).expect("open netns");
-        std::thread::spawn(move || {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            f()
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+                f()
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
     }
 
     /// Runs an async test body on a current-thread runtime whose thread
@@ -74,7 +76,7 @@ impl Netns {
     /// to this namespace.
     pub fn block_on<F, Fut>(&self, f: F)
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce() -> Fut + Send,
         Fut: Future<Output = ()>,
     {
         self.run(move || {
@@ -89,7 +91,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
