@@ -6,7 +6,7 @@ mod common;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use common::{Listener, Netns, fetch, have, sh};
+use common::{Listener, Netns, UdpEcho, fetch, have, sh, udp_ask};
 use network::{
     Firewall, IptablesFirewall, NetError, Network, NetworkConfig, NftablesFirewall, NoFirewall,
     PortMapping, Protocol, mac_from_ip,
@@ -46,6 +46,19 @@ fn roundtrip(tag: &str, n: u8, fw: Box<dyn Firewall>, listing: &[&[&str]]) {
         let c2 = Netns::new(&format!("berth-fw-{tag}-c2"));
         let c3 = Netns::new(&format!("berth-fw-{tag}-c3"));
         let c4 = Netns::new(&format!("berth-fw-{tag}-c4"));
+        // Stands in for the outside world: a peer reached through a routed
+        // link of the host, never a real outside address.
+        let ext = Netns::new(&format!("berth-fw-{tag}-ext"));
+        let (uplink, ext_ip) = (format!("bf{tag}up"), Ipv4Addr::new(10, 199, n + 3, 2));
+        let uplink_ip = Ipv4Addr::new(10, 199, n + 3, 1);
+        host.ip(&[
+            "link", "add", &uplink, "type", "veth", "peer", "name", "eth0", "netns", &ext.name,
+        ]);
+        host.ip(&["addr", "add", &format!("{uplink_ip}/24"), "dev", &uplink]);
+        host.ip(&["link", "set", &uplink, "up"]);
+        ext.ip(&["addr", "add", &format!("{ext_ip}/24"), "dev", "eth0"]);
+        ext.ip(&["link", "set", "eth0", "up"]);
+        let _ext_server = Listener::start_with(&ext, 9090, |peer| peer.ip().to_string());
         let a = config(
             &format!("fw{tag}a"),
             &format!("bf{tag}a"),
@@ -111,11 +124,22 @@ fn roundtrip(tag: &str, n: u8, fw: Box<dyn Firewall>, listing: &[&[&str]]) {
             host_port: 18081,
             ..loopback.clone()
         };
+        let local = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         fw.add_port_mapping(&a, &loopback).unwrap();
         fw.add_port_mapping(&a, &loopback).unwrap();
         fw.add_port_mapping(&a, &any).unwrap();
+        let _udp = UdpEcho::start(&c1, 8082);
+        let udp = PortMapping {
+            proto: Protocol::Udp,
+            host_port: 18082,
+            container_port: 8082,
+            ..loopback.clone()
+        };
+        fw.add_port_mapping(&a, &udp).unwrap();
+        assert_eq!(udp_ask(local(18082), "ping").as_deref(), Some("echo:ping"));
+        fw.remove_port_mapping(&a, &udp).unwrap();
+        assert_eq!(udp_ask(local(18082), "again"), None);
 
-        let local = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         // From the host's loopback to the container.
         assert_eq!(fetch(local(18080)).unwrap(), "hello from c1");
         // The all-addresses mapping also covers loopback...
@@ -129,6 +153,13 @@ fn roundtrip(tag: &str, n: u8, fw: Box<dyn Firewall>, listing: &[&[&str]]) {
                 .is_err()
         );
 
+        // Egress is masqueraded behind the host's uplink address.
+        let ext_addr = SocketAddr::from((ext_ip, 9090));
+        assert_eq!(c1.run(|| fetch(ext_addr)).unwrap(), uplink_ip.to_string());
+        // Published ports answer clients from outside too.
+        let published = SocketAddr::from((uplink_ip, 18081));
+        assert_eq!(ext.run(|| fetch(published)).unwrap(), "hello from c1");
+
         // Isolation: two ordinary networks cannot talk through the host;
         // the internal one has no route out, and even with a route added by
         // hand its traffic is not forwarded.
@@ -140,6 +171,10 @@ fn roundtrip(tag: &str, n: u8, fw: Box<dyn Firewall>, listing: &[&[&str]]) {
         assert!(c3.ping(b.gateway));
         c3.ip(&["route", "add", "default", "via", &b.gateway.to_string()]);
         assert!(!c3.ping(ip1), "internal network forwarded traffic out");
+        assert!(
+            c3.run(|| fetch(ext_addr)).is_err(),
+            "internal network reached outside"
+        );
         assert!(!c1.ping(ip3), "c1 reached the internal network");
 
         fw.remove_port_mapping(&a, &loopback).unwrap();
@@ -184,6 +219,7 @@ fn roundtrip(tag: &str, n: u8, fw: Box<dyn Firewall>, listing: &[&[&str]]) {
             !after.contains("berth") && !after.contains("BERTH"),
             "left after cleanup_all:\n{after}"
         );
+        host.ip(&["link", "del", &uplink]);
         assert_eq!(links(&host), vec!["lo".to_string()]);
     });
 }

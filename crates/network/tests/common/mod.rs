@@ -127,6 +127,15 @@ pub struct Listener {
 
 impl Listener {
     pub fn start(ns: &Netns, port: u16, greeting: &'static str) -> Listener {
+        Self::start_with(ns, port, move |_| greeting.to_string())
+    }
+
+    /// Answers each client with `reply(client address)`.
+    pub fn start_with(
+        ns: &Netns,
+        port: u16,
+        reply: impl Fn(SocketAddr) -> String + Send + 'static,
+    ) -> Listener {
         let nsfile = std::fs::File::open(ns.path()).expect("open netns");
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -138,8 +147,8 @@ impl Listener {
             ready_tx.send(()).unwrap();
             while !stop2.load(Ordering::Relaxed) {
                 match l.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.write_all(greeting.as_bytes());
+                    Ok((mut s, peer)) => {
+                        let _ = s.write_all(reply(peer).as_bytes());
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -177,4 +186,47 @@ pub fn fetch(addr: SocketAddr) -> std::io::Result<String> {
         }
     }
     Ok(buf)
+}
+
+/// Answers UDP datagrams on `port` inside `ns` with "echo:<payload>" until
+/// dropped.
+pub struct UdpEcho(Listener);
+
+impl UdpEcho {
+    pub fn start(ns: &Netns, port: u16) -> UdpEcho {
+        let nsfile = std::fs::File::open(ns.path()).expect("open netns");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            nix::sched::setns(&nsfile, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind udp");
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let mut buf = [0u8; 512];
+            while !stop2.load(Ordering::Relaxed) {
+                if let Ok((n, peer)) = sock.recv_from(&mut buf) {
+                    let mut reply = b"echo:".to_vec();
+                    reply.extend_from_slice(&buf[..n]);
+                    let _ = sock.send_to(&reply, peer);
+                }
+            }
+        });
+        ready_rx.recv().expect("udp echo ready");
+        UdpEcho(Listener {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Sends `payload` to `addr` and returns the answer, or None on timeout.
+pub fn udp_ask(addr: SocketAddr, payload: &str) -> Option<String> {
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    sock.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    sock.send_to(payload.as_bytes(), addr).ok()?;
+    let mut buf = [0u8; 512];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
