@@ -76,6 +76,7 @@ impl NetworkConfig {
                 self.gateway, self.subnet
             )));
         }
+        self.mtu()?;
         if let Some(range) = self.ip_range
             && !self.subnet.contains(&range)
         {
@@ -85,6 +86,23 @@ impl NetworkConfig {
             )));
         }
         Ok(())
+    }
+}
+
+/// Docker's option key for the MTU of the bridge and container interfaces.
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+
+impl NetworkConfig {
+    /// MTU from [`OPT_MTU`], `None` to keep the kernel default.
+    pub fn mtu(&self) -> Result<Option<u32>> {
+        match self.options.get(OPT_MTU) {
+            None => Ok(None),
+            Some(v) => match v.parse::<u32>() {
+                Ok(0) => Ok(None),
+                Ok(m) if (68..=65535).contains(&m) => Ok(Some(m)),
+                _ => Err(NetError::InvalidConfig(format!("invalid MTU {v:?}"))),
+            },
+        }
     }
 }
 

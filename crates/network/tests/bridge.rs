@@ -44,6 +44,8 @@ fn containers_on_one_bridge_reach_each_other_and_the_gateway() {
             "1"
         );
 
+        let bridge_mac = || host.ip(&["-o", "link", "show", "dev", "bnta0"]);
+        let mac_before = bridge_mac();
         let ip1 = ipam.allocate(None).unwrap();
         let ip2 = ipam.allocate(None).unwrap();
         let ep1 = net
@@ -74,6 +76,11 @@ fn containers_on_one_bridge_reach_each_other_and_the_gateway() {
         let host_side = host.ip(&["link", "show", "dev", &ep1.host_ifname]);
         assert!(host_side.contains("master bnta0"), "{host_side}");
 
+        assert_eq!(
+            mac_before.split("link/ether ").nth(1).map(|m| &m[..17]),
+            bridge_mac().split("link/ether ").nth(1).map(|m| &m[..17]),
+            "bridge MAC changed when ports were added"
+        );
         assert!(c1.ping(ip2), "c1 -> c2");
         assert!(c2.ping(ip1), "c2 -> c1");
         assert!(c1.ping(cfg.gateway), "c1 -> gateway");
@@ -96,6 +103,7 @@ fn internal_network_has_no_default_route() {
         let c = Netns::new("berth-nt-b-c1");
         let mut cfg = config("ntb", "bntb0", "10.199.2.0/24");
         cfg.internal = true;
+        cfg.options.insert(network::OPT_MTU.into(), "1400".into());
         let net = Network::new(cfg.clone()).unwrap();
         net.ensure_bridge().await.unwrap();
         let ip: Ipv4Addr = "10.199.2.7".parse().unwrap();
@@ -104,6 +112,11 @@ fn internal_network_has_no_default_route() {
             .await
             .unwrap();
         assert_eq!(ep.gateway, None);
+        assert!(c.ip(&["link", "show", "dev", "eth0"]).contains("mtu 1400"));
+        assert!(
+            host.ip(&["link", "show", "dev", &ep.host_ifname])
+                .contains("mtu 1400")
+        );
         let routes = c.ip(&["route"]);
         assert!(!routes.contains("default"), "{routes}");
         assert!(routes.contains("10.199.2.0/24 dev eth0"), "{routes}");

@@ -65,8 +65,18 @@ impl Network {
                 link.header.index
             }
             None => {
+                // An explicit address stops the kernel from re-deriving the
+                // bridge MAC from its ports each time a container comes or
+                // goes, which would leave containers with a stale gateway
+                // ARP entry.
+                let mut mac: [u8; 6] = rand::rng().random();
+                mac[0] = (mac[0] & 0xfe) | 0x02;
+                let mut bridge = LinkBridge::new(&c.bridge_name).address(mac.to_vec());
+                if let Some(m) = c.mtu()? {
+                    bridge = bridge.mtu(m);
+                }
                 h.link()
-                    .add(LinkBridge::new(&c.bridge_name).build())
+                    .add(bridge.build())
                     .execute()
                     .await
                     .map_err(nl_err(format!("create bridge {}", c.bridge_name)))?;
@@ -121,8 +131,13 @@ impl Network {
         let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
         let host_ifname = format!("{VETH_PREFIX}{suffix:07x}");
         let peer = format!("{PENDING_PEER_PREFIX}{suffix:07x}");
+        let mtu = c.mtu()?;
+        let mut veth = LinkVeth::new(&host_ifname, &peer);
+        if let Some(m) = mtu {
+            veth = veth.mtu(m);
+        }
         h.link()
-            .add(LinkVeth::new(&host_ifname, &peer).build())
+            .add(veth.build())
             .execute()
             .await
             .map_err(nl_err("create veth pair"))?;
@@ -135,7 +150,7 @@ impl Network {
             gateway: (!c.internal).then_some(c.gateway),
         };
         let result = self
-            .wire(&h, bridge, netns, &host_ifname, &peer, &endpoint, mac)
+            .wire(&h, bridge, netns, &host_ifname, &peer, &endpoint, mac, mtu)
             .await;
         if let Err(e) = result {
             // Deleting one end removes the pair wherever the peer ended up.
@@ -155,6 +170,7 @@ impl Network {
         peer: &str,
         ep: &Endpoint,
         mac: [u8; 6],
+        mtu: Option<u32>,
     ) -> Result<()> {
         let peer_index = netlink::require_link(h, peer).await?;
         netlink::move_to_netns(h, peer_index, netns).await?;
@@ -173,13 +189,14 @@ impl Network {
         let ep = ep.clone();
         netlink::in_netns(netns, move |h| async move {
             let index = netlink::require_link(&h, &peer).await?;
+            let mut set = LinkUnspec::new_with_index(index)
+                .name(ep.ifname.clone())
+                .address(mac.to_vec());
+            if let Some(m) = mtu {
+                set = set.mtu(m);
+            }
             h.link()
-                .set(
-                    LinkUnspec::new_with_index(index)
-                        .name(ep.ifname.clone())
-                        .address(mac.to_vec())
-                        .build(),
-                )
+                .set(set.build())
                 .execute()
                 .await
                 .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
