@@ -1,0 +1,270 @@
+//! The bridge of one network and the veth endpoints of its containers.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use netlink_packet_route::link::InfoKind;
+use rand::Rng;
+use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{NetworkConfig, format_mac, validate_ifname};
+use crate::error::{NetError, Result, nl_err};
+use crate::netlink::{self, connect};
+use crate::sysctl;
+
+/// Prefix of host-side veth names.
+pub const VETH_PREFIX: &str = "veth";
+/// Prefix of the container-side veth while it still lives in the host
+/// namespace; one left behind means an attach was interrupted.
+pub const PENDING_PEER_PREFIX: &str = "bpeer";
+
+/// A container's attachment to a network, as the engine stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Host side of the veth pair, enslaved to the bridge.
+    pub host_ifname: String,
+    /// Interface name inside the container.
+    pub ifname: String,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub mac: String,
+    /// `None` on internal networks (no default route).
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// Kernel-side operations of one bridge network.
+#[derive(Debug, Clone)]
+pub struct Network {
+    config: NetworkConfig,
+}
+
+impl Network {
+    pub fn new(config: NetworkConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Network { config })
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Creates the bridge with the gateway address and brings it up; safe to
+    /// call again on an existing bridge (daemon restart).
+    pub async fn ensure_bridge(&self) -> Result<()> {
+        let c = &self.config;
+        let h = connect()?;
+        let index = match netlink::link_by_name(&h, &c.bridge_name).await? {
+            Some(link) => {
+                if netlink::link_kind(&link) != Some(&InfoKind::Bridge) {
+                    return Err(NetError::WrongLinkKind {
+                        name: c.bridge_name.clone(),
+                        expected: "bridge",
+                    });
+                }
+                link.header.index
+            }
+            None => {
+                // An explicit address stops the kernel from re-deriving the
+                // bridge MAC from its ports each time a container comes or
+                // goes, which would leave containers with a stale gateway
+                // ARP entry.
+                let mut mac: [u8; 6] = rand::rng().random();
+                mac[0] = (mac[0] & 0xfe) | 0x02;
+                let mut bridge = LinkBridge::new(&c.bridge_name).address(mac.to_vec());
+                if let Some(m) = c.mtu()? {
+                    bridge = bridge.mtu(m);
+                }
+                h.link()
+                    .add(bridge.build())
+                    .execute()
+                    .await
+                    .map_err(nl_err(format!("create bridge {}", c.bridge_name)))?;
+                netlink::require_link(&h, &c.bridge_name).await?
+            }
+        };
+        netlink::ensure_address(&h, index, c.gateway, c.subnet.prefix_len()).await?;
+        netlink::set_up(&h, index, &c.bridge_name).await?;
+        // Published ports on 127.0.0.1 are DNATed to the container and leave
+        // through the bridge with a loopback source; without route_localnet
+        // the kernel drops them as martians.
+        sysctl::ensure(
+            &format!("net.ipv4.conf.{}.route_localnet", c.bridge_name),
+            "1",
+        )?;
+        if !c.internal && sysctl::ensure("net.ipv4.ip_forward", "1")? {
+            tracing::info!(
+                network = %c.name,
+                "enabled net.ipv4.ip_forward so containers can reach outside networks"
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the bridge; a missing bridge is not an error.
+    pub async fn remove_bridge(&self) -> Result<()> {
+        let h = connect()?;
+        netlink::delete_link(&h, &self.config.bridge_name).await?;
+        Ok(())
+    }
+
+    /// Connects the namespace at `netns` (e.g. `/proc/<pid>/ns/net`) to the
+    /// bridge: a veth pair whose peer becomes `ifname` with `ip` and `mac`,
+    /// plus loopback up and, unless internal, a default route via the gateway.
+    pub async fn attach(
+        &self,
+        netns: &Path,
+        ifname: &str,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<Endpoint> {
+        validate_ifname(ifname)?;
+        let c = &self.config;
+        if !c.subnet.contains(&ip) {
+            return Err(NetError::OutOfSubnet {
+                ip,
+                subnet: c.subnet,
+            });
+        }
+        let h = connect()?;
+        let bridge = netlink::require_link(&h, &c.bridge_name).await?;
+        let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
+        let host_ifname = format!("{VETH_PREFIX}{suffix:07x}");
+        let peer = format!("{PENDING_PEER_PREFIX}{suffix:07x}");
+        let mtu = c.mtu()?;
+        let mut veth = LinkVeth::new(&host_ifname, &peer);
+        if let Some(m) = mtu {
+            veth = veth.mtu(m);
+        }
+        h.link()
+            .add(veth.build())
+            .execute()
+            .await
+            .map_err(nl_err("create veth pair"))?;
+        let endpoint = Endpoint {
+            host_ifname: host_ifname.clone(),
+            ifname: ifname.to_string(),
+            ip,
+            prefix_len: c.subnet.prefix_len(),
+            mac: format_mac(&mac),
+            gateway: (!c.internal).then_some(c.gateway),
+        };
+        let result = self
+            .wire(&h, bridge, netns, &host_ifname, &peer, &endpoint, mac, mtu)
+            .await;
+        if let Err(e) = result {
+            // Deleting one end removes the pair wherever the peer ended up.
+            let _ = netlink::delete_link(&h, &host_ifname).await;
+            return Err(e);
+        }
+        Ok(endpoint)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn wire(
+        &self,
+        h: &rtnetlink::Handle,
+        bridge: u32,
+        netns: &Path,
+        host_ifname: &str,
+        peer: &str,
+        ep: &Endpoint,
+        mac: [u8; 6],
+        mtu: Option<u32>,
+    ) -> Result<()> {
+        let peer_index = netlink::require_link(h, peer).await?;
+        netlink::move_to_netns(h, peer_index, netns).await?;
+        let host_index = netlink::require_link(h, host_ifname).await?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(host_index)
+                    .controller(bridge)
+                    .up()
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl_err(format!("attach {host_ifname} to bridge")))?;
+        let peer = peer.to_string();
+        let ep = ep.clone();
+        netlink::in_netns(netns, move |h| async move {
+            let index = netlink::require_link(&h, &peer).await?;
+            let mut set = LinkUnspec::new_with_index(index)
+                .name(ep.ifname.clone())
+                .address(mac.to_vec());
+            if let Some(m) = mtu {
+                set = set.mtu(m);
+            }
+            h.link()
+                .set(set.build())
+                .execute()
+                .await
+                .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
+            netlink::ensure_address(&h, index, ep.ip, ep.prefix_len).await?;
+            netlink::set_up(&h, index, &ep.ifname).await?;
+            let lo = netlink::require_link(&h, "lo").await?;
+            netlink::set_up(&h, lo, "lo").await?;
+            if let Some(gw) = ep.gateway {
+                netlink::add_default_route(&h, gw).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes the endpoint's veth pair; already gone is fine (the kernel
+    /// deletes it when the container's namespace dies).
+    pub async fn detach(&self, endpoint: &Endpoint) -> Result<()> {
+        let h = connect()?;
+        netlink::delete_link(&h, &endpoint.host_ifname).await?;
+        Ok(())
+    }
+}
+
+/// What [`cleanup_stale`] removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CleanupReport {
+    pub bridges: Vec<String>,
+    pub veths: Vec<String>,
+}
+
+/// Removes what a crash can leave behind: bridges named `<bridge_prefix>*`
+/// that are not in `keep_bridges`, the veths enslaved to them, and
+/// half-attached veth pairs whose peer never left the host namespace.
+pub async fn cleanup_stale(bridge_prefix: &str, keep_bridges: &[&str]) -> Result<CleanupReport> {
+    let h = connect()?;
+    let links = netlink::all_links(&h).await?;
+    let mut stale_bridges = Vec::new();
+    for link in &links {
+        let Some(name) = netlink::link_name(link) else {
+            continue;
+        };
+        if netlink::link_kind(link) == Some(&InfoKind::Bridge)
+            && name.starts_with(bridge_prefix)
+            && !keep_bridges.contains(&name)
+        {
+            stale_bridges.push((link.header.index, name.to_string()));
+        }
+    }
+    let mut report = CleanupReport::default();
+    for link in &links {
+        let Some(name) = netlink::link_name(link) else {
+            continue;
+        };
+        let on_stale = netlink::link_controller(link)
+            .is_some_and(|c| stale_bridges.iter().any(|(i, _)| *i == c));
+        let is_veth = netlink::link_kind(link) == Some(&InfoKind::Veth);
+        if is_veth
+            && (on_stale || name.starts_with(PENDING_PEER_PREFIX))
+            && netlink::delete_link(&h, name).await?
+        {
+            report.veths.push(name.to_string());
+        }
+    }
+    for (_, name) in stale_bridges {
+        if netlink::delete_link(&h, &name).await? {
+            report.bridges.push(name);
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,213 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NetError, Result};
+
+/// Name of the bridge of the default network, like Docker's `docker0`.
+pub const DEFAULT_BRIDGE: &str = "berth0";
+/// Kernel limit for interface names (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
+
+/// A bridge network as the engine stores it (`networks/<id>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    pub id: String,
+    pub name: String,
+    /// Only "bridge" is implemented here.
+    pub driver: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    /// Sub-range of `subnet` that container addresses are taken from.
+    pub ip_range: Option<Ipv4Net>,
+    pub bridge_name: String,
+    /// Internal networks get no default route and no egress.
+    pub internal: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl NetworkConfig {
+    /// A bridge network with the usual defaults: gateway is the first host
+    /// address, bridge named `br-<id12>` (the default network passes `berth0`).
+    pub fn bridge(id: &str, name: &str, subnet: Ipv4Net) -> Self {
+        let gateway = first_host(subnet);
+        NetworkConfig {
+            id: id.to_string(),
+            name: name.to_string(),
+            driver: "bridge".to_string(),
+            subnet: subnet.trunc(),
+            gateway,
+            ip_range: None,
+            bridge_name: bridge_name_for(id),
+            internal: false,
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+        }
+    }
+
+    /// Rejects configurations the kernel or IPAM would choke on later,
+    /// so errors surface at `network create` time.
+    pub fn validate(&self) -> Result<()> {
+        if self.driver != "bridge" {
+            return Err(NetError::InvalidConfig(format!(
+                "driver {:?} is not supported",
+                self.driver
+            )));
+        }
+        validate_ifname(&self.bridge_name)?;
+        if self.subnet.prefix_len() > 30 {
+            return Err(NetError::InvalidConfig(format!(
+                "subnet {} is too small",
+                self.subnet
+            )));
+        }
+        if !self.subnet.contains(&self.gateway)
+            || self.gateway == self.subnet.network()
+            || self.gateway == self.subnet.broadcast()
+        {
+            return Err(NetError::InvalidConfig(format!(
+                "gateway {} is not a host address of {}",
+                self.gateway, self.subnet
+            )));
+        }
+        self.mtu()?;
+        if let Some(range) = self.ip_range
+            && !self.subnet.contains(&range)
+        {
+            return Err(NetError::InvalidConfig(format!(
+                "ip-range {range} is not inside {}",
+                self.subnet
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Docker's option key for the MTU of the bridge and container interfaces.
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+
+impl NetworkConfig {
+    /// MTU from [`OPT_MTU`], `None` to keep the kernel default.
+    pub fn mtu(&self) -> Result<Option<u32>> {
+        match self.options.get(OPT_MTU) {
+            None => Ok(None),
+            Some(v) => match v.parse::<u32>() {
+                Ok(0) => Ok(None),
+                Ok(m) if (68..=65535).contains(&m) => Ok(Some(m)),
+                _ => Err(NetError::InvalidConfig(format!("invalid MTU {v:?}"))),
+            },
+        }
+    }
+}
+
+/// `br-` plus the first 12 characters of the network id, as Docker names them.
+pub fn bridge_name_for(id: &str) -> String {
+    let short: String = id.chars().take(12).collect();
+    format!("br-{short}")
+}
+
+pub(crate) fn first_host(subnet: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+}
+
+pub(crate) fn validate_ifname(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > MAX_IFNAME
+        || name.contains(['/', ' ', '\0'])
+        || name == "."
+        || name == ".."
+    {
+        return Err(NetError::InvalidConfig(format!(
+            "invalid interface name {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Docker's scheme: 02:42 followed by the four IPv4 bytes, so a container's
+/// MAC is stable for its address and never collides inside one bridge.
+pub fn mac_from_ip(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// One published port: traffic to `host_ip:host_port` goes to the container.
+/// `host_ip` of `None` (Docker's 0.0.0.0) means every local address,
+/// loopback included.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PortMapping {
+    pub proto: Protocol,
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+impl PortMapping {
+    /// Stable tag carried by every rule of this mapping so it can be found
+    /// and removed again without remembering rule handles.
+    pub(crate) fn tag(&self) -> String {
+        let host = self
+            .host_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "0.0.0.0".to_string());
+        format!(
+            "berth-port:{}:{}:{}:{}:{}",
+            self.proto, host, self.host_port, self.container_ip, self.container_port
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_follows_docker_scheme() {
+        let mac = mac_from_ip("172.17.0.2".parse().unwrap());
+        assert_eq!(format_mac(&mac), "02:42:ac:11:00:02");
+    }
+
+    #[test]
+    fn bridge_config_defaults() {
+        let c = NetworkConfig::bridge("0123456789abcdef", "n", "10.199.3.0/24".parse().unwrap());
+        assert_eq!(c.bridge_name, "br-0123456789ab");
+        assert_eq!(c.gateway, "10.199.3.1".parse::<Ipv4Addr>().unwrap());
+        c.validate().unwrap();
+        let mut bad = c.clone();
+        bad.gateway = "10.199.3.255".parse().unwrap();
+        assert!(matches!(bad.validate(), Err(NetError::InvalidConfig(_))));
+        let mut long = c;
+        long.bridge_name = "a-very-long-bridge-name".into();
+        assert!(long.validate().is_err());
+    }
+}

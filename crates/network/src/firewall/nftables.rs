@@ -1,0 +1,231 @@
+//! Backend on the `nft` binary: one table `ip berth` that nothing else
+//! writes, so removing berth's rules never disturbs the host's own.
+//! Rules carry a comment naming their owner (network or port mapping) and
+//! are deleted by the handles `nft -j` reports for that comment.
+
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::{Firewall, NFT_TABLE, net_tag, run};
+use crate::config::{NetworkConfig, PortMapping};
+use crate::error::{NetError, Result};
+
+const NFT: &str = "nft";
+
+#[derive(Debug, Default)]
+pub struct NftablesFirewall {
+    // Serialises list-then-modify sequences within this process.
+    lock: Mutex<()>,
+}
+
+struct Rule {
+    chain: String,
+    handle: u64,
+    comment: Option<String>,
+}
+
+impl NftablesFirewall {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `nft` exists and the kernel accepts nftables requests.
+    pub fn available() -> bool {
+        run(NFT, &["list", "tables"], None).is_ok()
+    }
+
+    fn table_exists(&self) -> Result<bool> {
+        let out = run(NFT, &["-j", "list", "tables", "ip"], None)?;
+        let json: Value = serde_json::from_str(&out).map_err(|e| parse_err(e.to_string()))?;
+        Ok(items(&json)
+            .filter_map(|o| o.get("table"))
+            .any(|t| t["name"] == NFT_TABLE))
+    }
+
+    /// Creates the table and its fixed chains once; `isolation` is jumped to
+    /// first from `forward` so cross-network drops win over the accepts.
+    fn ensure_table(&self) -> Result<()> {
+        if self.table_exists()? {
+            return Ok(());
+        }
+        let t = NFT_TABLE;
+        let script = format!(
+            "add table ip {t}\n\
+             add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
+             add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}\n\
+             add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+             add chain ip {t} forward {{ type filter hook forward priority filter; policy accept; }}\n\
+             add chain ip {t} input {{ type filter hook input priority filter; policy accept; }}\n\
+             add chain ip {t} isolation\n\
+             add chain ip {t} isolation2\n\
+             add rule ip {t} forward jump isolation\n"
+        );
+        run(NFT, &["-f", "-"], Some(&script))?;
+        Ok(())
+    }
+
+    fn rules(&self) -> Result<Vec<Rule>> {
+        if !self.table_exists()? {
+            return Ok(Vec::new());
+        }
+        let out = run(NFT, &["-j", "list", "table", "ip", NFT_TABLE], None)?;
+        let json: Value = serde_json::from_str(&out).map_err(|e| parse_err(e.to_string()))?;
+        Ok(items(&json)
+            .filter_map(|o| o.get("rule"))
+            .filter_map(|r| {
+                Some(Rule {
+                    chain: r["chain"].as_str()?.to_string(),
+                    handle: r["handle"].as_u64()?,
+                    comment: r["comment"].as_str().map(str::to_string),
+                })
+            })
+            .collect())
+    }
+
+    fn delete_tagged(&self, tag: &str) -> Result<()> {
+        let script: String = self
+            .rules()?
+            .iter()
+            .filter(|r| r.comment.as_deref() == Some(tag))
+            .map(|r| {
+                format!(
+                    "delete rule ip {NFT_TABLE} {} handle {}\n",
+                    r.chain, r.handle
+                )
+            })
+            .collect();
+        if !script.is_empty() {
+            run(NFT, &["-f", "-"], Some(&script))?;
+        }
+        Ok(())
+    }
+
+    fn add_tagged(&self, tag: &str, rules: &[(&str, String)]) -> Result<()> {
+        let script: String = rules
+            .iter()
+            .map(|(chain, rule)| {
+                format!("add rule ip {NFT_TABLE} {chain} {rule} comment \"{tag}\"\n")
+            })
+            .collect();
+        run(NFT, &["-f", "-"], Some(&script))?;
+        Ok(())
+    }
+}
+
+fn items(json: &Value) -> impl Iterator<Item = &Value> {
+    json["nftables"].as_array().into_iter().flatten()
+}
+
+fn parse_err(reason: String) -> NetError {
+    NetError::Firewall {
+        command: "nft -j".into(),
+        stderr: format!("unparsable output: {reason}"),
+    }
+}
+
+fn network_rules(net: &NetworkConfig) -> Vec<(&'static str, String)> {
+    let br = format!("\"{}\"", net.bridge_name);
+    let subnet = net.subnet;
+    let mut rules = vec![
+        ("isolation2", format!("oifname {br} drop")),
+        ("forward", format!("iifname {br} oifname {br} accept")),
+        // route_localnet lets loopback-sourced DNAT traffic out through the
+        // bridge; only replies to such DNATed connections may come back to
+        // 127/8, so containers cannot reach host services bound to loopback.
+        (
+            "input",
+            format!("iifname {br} ip daddr 127.0.0.0/8 ct status dnat accept"),
+        ),
+        ("input", format!("iifname {br} ip daddr 127.0.0.0/8 drop")),
+    ];
+    if net.internal {
+        rules.extend([
+            ("isolation", format!("iifname {br} oifname != {br} drop")),
+            ("isolation", format!("oifname {br} iifname != {br} drop")),
+        ]);
+    } else {
+        rules.extend([
+            (
+                "isolation",
+                format!("iifname {br} oifname != {br} jump isolation2"),
+            ),
+            ("forward", format!("iifname {br} accept")),
+            (
+                "forward",
+                format!("oifname {br} ct state established,related accept"),
+            ),
+            ("forward", format!("oifname {br} ct status dnat accept")),
+            (
+                "postrouting",
+                format!("ip saddr {subnet} oifname != {br} masquerade"),
+            ),
+            // Hairpin and host-loopback clients of published ports: the
+            // container must answer through the host, so hide the source.
+            (
+                "postrouting",
+                format!("oifname {br} ip saddr 127.0.0.0/8 masquerade"),
+            ),
+            (
+                "postrouting",
+                format!("oifname {br} ip saddr {subnet} ct status dnat masquerade"),
+            ),
+        ]);
+    }
+    rules
+}
+
+fn port_rules(m: &PortMapping) -> Vec<(&'static str, String)> {
+    let daddr = m
+        .host_ip
+        .map(|ip| format!("ip daddr {ip} "))
+        .unwrap_or_default();
+    let rule = format!(
+        "{daddr}fib daddr type local {proto} dport {hp} dnat to {cip}:{cp}",
+        proto = m.proto,
+        hp = m.host_port,
+        cip = m.container_ip,
+        cp = m.container_port
+    );
+    vec![("prerouting", rule.clone()), ("output", rule)]
+}
+
+impl Firewall for NftablesFirewall {
+    fn name(&self) -> &'static str {
+        "nftables"
+    }
+
+    fn setup_network(&self, net: &NetworkConfig) -> Result<()> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.ensure_table()?;
+        let tag = net_tag(net);
+        self.delete_tagged(&tag)?;
+        self.add_tagged(&tag, &network_rules(net))
+    }
+
+    fn teardown_network(&self, net: &NetworkConfig) -> Result<()> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.delete_tagged(&net_tag(net))
+    }
+
+    fn add_port_mapping(&self, _net: &NetworkConfig, mapping: &PortMapping) -> Result<()> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.ensure_table()?;
+        let tag = mapping.tag();
+        self.delete_tagged(&tag)?;
+        self.add_tagged(&tag, &port_rules(mapping))
+    }
+
+    fn remove_port_mapping(&self, _net: &NetworkConfig, mapping: &PortMapping) -> Result<()> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.delete_tagged(&mapping.tag())
+    }
+
+    fn cleanup_all(&self) -> Result<()> {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.table_exists()? {
+            run(NFT, &["delete", "table", "ip", NFT_TABLE], None)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! Thin helpers over rtnetlink: one short-lived connection per operation so
+//! the caller needs no long-lived handle tied to a runtime or a namespace.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
+
+use crate::error::{NetError, Result, errno, io_err, nl_err};
+
+pub(crate) fn connect() -> Result<Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(io_err("open netlink socket"))?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// Runs `f` with a netlink handle opened inside the network namespace at
+/// `netns`. A dedicated thread enters the namespace (setns only affects the
+/// calling thread) and drives its own single-threaded runtime, so neither
+/// the caller's thread nor the caller's runtime ever changes namespace.
+pub(crate) async fn in_netns<F, Fut, T>(netns: &Path, f: F) -> Result<T>
+where
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+    T: Send + 'static,
+{
+    let ns = std::fs::File::open(netns).map_err(io_err(format!("open {}", netns.display())))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("berth-netns".into())
+        .spawn(move || {
+            let result = (|| {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    NetError::Io {
+                        op: "enter network namespace".into(),
+                        source: e.into(),
+                    }
+                })?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(io_err("start netns runtime"))?;
+                rt.block_on(async move { f(connect()?).await })
+            })();
+            let _ = tx.send(result);
+        })
+        .map_err(io_err("spawn netns thread"))?;
+    rx.await.unwrap_or_else(|_| {
+        Err(NetError::Io {
+            op: "netns thread".into(),
+            source: std::io::Error::other("thread panicked"),
+        })
+    })
+}
+
+pub(crate) async fn link_by_name(h: &Handle, name: &str) -> Result<Option<LinkMessage>> {
+    let mut links = h.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(link) => Ok(link),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(nl_err(format!("get link {name}"))(e)),
+    }
+}
+
+pub(crate) async fn require_link(h: &Handle, name: &str) -> Result<u32> {
+    link_by_name(h, name)
+        .await?
+        .map(|l| l.header.index)
+        .ok_or_else(|| NetError::LinkNotFound(name.to_string()))
+}
+
+pub(crate) fn link_name(link: &LinkMessage) -> Option<&str> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+pub(crate) fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+            LinkInfo::Kind(k) => Some(k),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+pub(crate) fn link_controller(link: &LinkMessage) -> Option<u32> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Controller(i) => Some(*i),
+        _ => None,
+    })
+}
+
+pub(crate) async fn all_links(h: &Handle) -> Result<Vec<LinkMessage>> {
+    h.link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(nl_err("list links"))
+}
+
+/// Deletes a link by name; a link that is already gone counts as success.
+pub(crate) async fn delete_link(h: &Handle, name: &str) -> Result<bool> {
+    let Some(link) = link_by_name(h, name).await? else {
+        return Ok(false);
+    };
+    match h.link().del(link.header.index).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(false),
+        Err(e) => Err(nl_err(format!("delete link {name}"))(e)),
+    }
+}
+
+pub(crate) async fn set_up(h: &Handle, index: u32, what: &str) -> Result<()> {
+    h.link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(nl_err(format!("set {what} up")))
+}
+
+pub(crate) async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
+    let msgs: Vec<_> = h
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(nl_err("list addresses"))?;
+    Ok(msgs
+        .into_iter()
+        .filter(|m| m.header.family == AddressFamily::Inet && m.header.index == index)
+        .filter_map(|m| {
+            m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(IpAddr::V4(ip)) => Some((*ip, m.header.prefix_len)),
+                _ => None,
+            })
+        })
+        .collect())
+}
+
+/// Adds `ip/prefix` unless the link already carries it.
+pub(crate) async fn ensure_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+    if ipv4_addresses(h, index).await?.contains(&(ip, prefix)) {
+        return Ok(());
+    }
+    match h
+        .address()
+        .add(index, IpAddr::V4(ip), prefix)
+        .execute()
+        .await
+    {
+        Err(e) if errno(&e) != Some(libc::EEXIST) => {
+            Err(nl_err(format!("add address {ip}/{prefix}"))(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) async fn add_default_route(h: &Handle, gateway: Ipv4Addr) -> Result<()> {
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gateway)
+        .build();
+    match h.route().add(route).execute().await {
+        Err(e) if errno(&e) != Some(libc::EEXIST) => {
+            Err(nl_err(format!("add default route via {gateway}"))(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Moves link `index` into the namespace at `netns`.
+pub(crate) async fn move_to_netns(h: &Handle, index: u32, netns: &Path) -> Result<()> {
+    let ns = std::fs::File::open(netns).map_err(io_err(format!("open {}", netns.display())))?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(index)
+                .setns_by_fd(ns.as_raw_fd())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(nl_err("move link into namespace"))
+}
