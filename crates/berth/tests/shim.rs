@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "grep", "true", "wc",
+    "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "grep", "true", "wc", "tty", "stty",
 ];
 
 /// One container's worth of temporary state; dropping it removes every trace
@@ -485,4 +485,87 @@ fn nofile_limit() -> u64 {
     } else {
         lim.rlim_max.min(1_048_576)
     }
+}
+
+/// Reads output until `want` shows up in it (or the stream ends); returns all of it.
+async fn read_until(output: &mut tokio::sync::mpsc::Receiver<Output>, want: &str) -> String {
+    let mut text = String::new();
+    while !text.contains(want) {
+        let Some(o) = output.recv().await else { break };
+        assert_eq!(o.stream, StdStream::Stdout, "a terminal has only stdout");
+        text.push_str(&String::from_utf8_lossy(&o.data));
+    }
+    text
+}
+
+#[tokio::test]
+async fn tty_container_gets_a_terminal_of_the_requested_size() {
+    let mut c = TestContainer::new("tty");
+    with_timeout(async {
+        let mut cfg = c.config(&[
+            "sh",
+            "-c",
+            "tty; stty size; [ -c /dev/console ] && echo console; echo done; exit 7",
+        ]);
+        cfg.tty = true;
+        c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        let attached = client.attach(false).await.unwrap();
+        // The initial size: set between create and start.
+        client.resize(33, 101).await.unwrap();
+        client.start().await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 7);
+        let (out, err) = collect(attached.output).await;
+        assert_eq!(err, "");
+        assert_eq!(out, "/dev/pts/0\r\n33 101\r\nconsole\r\ndone\r\n");
+        let logs = log_entries(&c.log_path());
+        assert_eq!(
+            logs,
+            ["/dev/pts/0\r\n", "33 101\r\n", "console\r\n", "done\r\n"]
+                .iter()
+                .map(|l| ("stdout".to_string(), l.to_string()))
+                .collect::<Vec<_>>()
+        );
+        // Resizing a finished container is refused as "not running" or finds no shim.
+        assert!(client.resize(10, 10).await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tty_input_reaches_the_program_and_survives_stdin_close() {
+    let mut c = TestContainer::new("ttyin");
+    with_timeout(async {
+        let script =
+            "echo ready; read x; echo got=$x; read y; echo got=$y size=$(stty size); exit 4";
+        let mut cfg = c.config(&["sh", "-c", script]);
+        cfg.tty = true;
+        cfg.open_stdin = true;
+        c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        let mut attached = client.attach(true).await.unwrap();
+        client.start().await.unwrap();
+        read_until(&mut attached.output, "ready\r\n").await;
+
+        let stdin = attached.stdin.take().unwrap();
+        stdin.send(Bytes::from_static(b"hello\n")).await.unwrap();
+        // The terminal echoes the input before the program answers.
+        let text = read_until(&mut attached.output, "got=hello\r\n").await;
+        assert_eq!(text, "hello\r\ngot=hello\r\n");
+
+        // Closing the attach's stdin leaves the terminal open: the second
+        // `read` still waits, and a later attach feeds it.
+        drop(stdin);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = client.attach(true).await.unwrap();
+        client.resize(20, 70).await.unwrap();
+        let stdin = again.stdin.take().unwrap();
+        stdin.send(Bytes::from_static(b"world\n")).await.unwrap();
+        let text = read_until(&mut again.output, "got=world size=20 70\r\n").await;
+        assert_eq!(text, "world\r\ngot=world size=20 70\r\n");
+        assert_eq!(client.wait().await.unwrap().exit_code, 4);
+        let (rest, _) = collect(attached.output).await;
+        assert_eq!(rest, "world\r\ngot=world size=20 70\r\n");
+    })
+    .await;
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod exe;
 pub mod exec;
 mod executor;
+mod pty;
 pub mod shim;
 pub mod spec;
 

@@ -21,6 +21,7 @@ pub use client::{Attached, ShimClient};
 pub use exit::{ExitStatus, read_exit_status};
 pub use launch::create;
 pub(crate) use server::main;
+pub(crate) use sockpath::socket_path;
 
 pub const SOCKET_FILE: &str = "shim.sock";
 pub const BUNDLE_DIR: &str = "bundle";
@@ -76,6 +77,9 @@ struct ShimParams {
     runtime_root: PathBuf,
     log_path: PathBuf,
     open_stdin: bool,
+    /// Serve a pty instead of stdout/stderr pipes.
+    #[serde(default)]
+    tty: bool,
 }
 
 /// The one line a shim writes to its stdout once the container exists (or could not be made).
