@@ -1,6 +1,7 @@
 //! One shim process per container: it creates the container with
-//! libcontainer, owns the init process, its stdio and its log, serves
-//! start/kill/wait/attach on `<state_dir>/shim.sock`, and records the exit
+//! libcontainer, owns the init process, its stdio (pipes, or the master of its
+//! pty for tty containers) and its log, serves start/kill/wait/attach/resize
+//! on `<state_dir>/shim.sock`, and records the exit
 //! status before it exits. It is detached from the daemon (double fork +
 //! setsid), so a daemon restart does not touch running containers.
 
