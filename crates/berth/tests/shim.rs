@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "grep", "true", "wc",
+    "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "grep", "true", "wc", "tty", "stty",
 ];
 
 /// One container's worth of temporary state; dropping it removes every trace
@@ -485,4 +485,225 @@ fn nofile_limit() -> u64 {
     } else {
         lim.rlim_max.min(1_048_576)
     }
+}
+
+/// Reads output until `want` shows up in it (or the stream ends); returns all of it.
+async fn read_until(output: &mut tokio::sync::mpsc::Receiver<Output>, want: &str) -> String {
+    let mut text = String::new();
+    while !text.contains(want) {
+        let Some(o) = output.recv().await else { break };
+        assert_eq!(o.stream, StdStream::Stdout, "a terminal has only stdout");
+        text.push_str(&String::from_utf8_lossy(&o.data));
+    }
+    text
+}
+
+#[tokio::test]
+async fn tty_container_gets_a_terminal_of_the_requested_size() {
+    let mut c = TestContainer::new("tty");
+    with_timeout(async {
+        let mut cfg = c.config(&[
+            "sh",
+            "-c",
+            "tty; stty size; [ -c /dev/console ] && echo console; echo done; exit 7",
+        ]);
+        cfg.tty = true;
+        c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        let attached = client.attach(false).await.unwrap();
+        // The initial size: set between create and start.
+        client.resize(33, 101).await.unwrap();
+        client.start().await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 7);
+        let (out, err) = collect(attached.output).await;
+        assert_eq!(err, "");
+        assert_eq!(out, "/dev/pts/0\r\n33 101\r\nconsole\r\ndone\r\n");
+        let logs = log_entries(&c.log_path());
+        assert_eq!(
+            logs,
+            ["/dev/pts/0\r\n", "33 101\r\n", "console\r\n", "done\r\n"]
+                .iter()
+                .map(|l| ("stdout".to_string(), l.to_string()))
+                .collect::<Vec<_>>()
+        );
+        // Resizing a finished container is refused as "not running" or finds no shim.
+        assert!(client.resize(10, 10).await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tty_input_reaches_the_program_and_survives_stdin_close() {
+    let mut c = TestContainer::new("ttyin");
+    with_timeout(async {
+        let script =
+            "echo ready; read x; echo got=$x; read y; echo got=$y size=$(stty size); exit 4";
+        let mut cfg = c.config(&["sh", "-c", script]);
+        cfg.tty = true;
+        cfg.open_stdin = true;
+        c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        let mut attached = client.attach(true).await.unwrap();
+        client.start().await.unwrap();
+        read_until(&mut attached.output, "ready\r\n").await;
+
+        let stdin = attached.stdin.take().unwrap();
+        stdin.send(Bytes::from_static(b"hello\n")).await.unwrap();
+        // The terminal echoes the input before the program answers.
+        let text = read_until(&mut attached.output, "got=hello\r\n").await;
+        assert_eq!(text, "hello\r\ngot=hello\r\n");
+
+        // Closing the attach's stdin leaves the terminal open: the second
+        // `read` still waits, and a later attach feeds it.
+        drop(stdin);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = client.attach(true).await.unwrap();
+        client.resize(20, 70).await.unwrap();
+        let stdin = again.stdin.take().unwrap();
+        stdin.send(Bytes::from_static(b"world\n")).await.unwrap();
+        let text = read_until(&mut again.output, "got=world size=20 70\r\n").await;
+        assert_eq!(text, "world\r\ngot=world size=20 70\r\n");
+        assert_eq!(client.wait().await.unwrap().exit_code, 4);
+        let (rest, _) = collect(attached.output).await;
+        assert_eq!(rest, "world\r\ngot=world size=20 70\r\n");
+    })
+    .await;
+}
+
+async fn read_stdout_until(out: &mut tokio::process::ChildStdout, want: &str) -> String {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&text).contains(want) {
+        let n = out.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(text).unwrap()
+}
+
+#[tokio::test]
+async fn exec_with_tty_gets_a_terminal_input_and_resizes() {
+    let mut c = TestContainer::new("exectty");
+    with_timeout(async {
+        c.create(&c.config(&["sleep", "100"])).await.unwrap();
+        let client = c.client().await;
+        client.start().await.unwrap();
+        let launch = c.exec_launch();
+
+        // Without a terminal there is nothing to resize.
+        let plain = runtime::exec::ExecConfig {
+            container_id: c.id.clone(),
+            args: vec!["true".into()],
+            ..Default::default()
+        };
+        let mut p = runtime::exec::spawn(&launch, &plain).await.unwrap();
+        assert!(p.resizer.is_none());
+        assert!(matches!(
+            p.resize(10, 10),
+            Err(RuntimeError::InvalidConfig(_))
+        ));
+        assert_eq!(p.wait().await.unwrap(), 0);
+
+        let cfg = runtime::exec::ExecConfig {
+            container_id: c.id.clone(),
+            args: [
+                "sh",
+                "-c",
+                "tty; stty size; read x; echo got=$x size=$(stty size); exit 3",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            tty: true,
+            open_stdin: true,
+            ..Default::default()
+        };
+        let mut p = runtime::exec::spawn_with_console_size(&launch, &cfg, Some((30, 90)))
+            .await
+            .unwrap();
+        let text = read_stdout_until(&mut p.stdout, "30 90\r\n").await;
+        let (tty, size) = text.split_once("\r\n").unwrap();
+        assert!(tty.starts_with("/dev/pts/"), "{text:?}");
+        assert_eq!(size, "30 90\r\n");
+
+        p.resize(40, 120).unwrap();
+        // The resize and the input travel on different pipes; let the resize land first.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut stdin = p.stdin.take().unwrap();
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(b"hi\n").await.unwrap();
+        let mut rest = String::new();
+        p.stdout.read_to_string(&mut rest).await.unwrap();
+        assert_eq!(rest, "hi\r\ngot=hi size=40 120\r\n");
+        let mut err = String::new();
+        p.stderr.read_to_string(&mut err).await.unwrap();
+        assert_eq!(err, "");
+        assert_eq!(p.wait().await.unwrap(), 3);
+        // Once the exec is over, resizing it fails instead of blocking.
+        assert!(p.resize(1, 1).is_err());
+
+        // A terminal without stdin, and a command that cannot start.
+        let mut cfg = cfg.clone();
+        cfg.open_stdin = false;
+        cfg.args = vec!["tty".into()];
+        let mut p = runtime::exec::spawn(&launch, &cfg).await.unwrap();
+        let mut out = String::new();
+        p.stdout.read_to_string(&mut out).await.unwrap();
+        assert!(
+            out.starts_with("/dev/pts/") && out.ends_with("\r\n"),
+            "{out:?}"
+        );
+        assert_eq!(p.wait().await.unwrap(), 0);
+        cfg.args = vec!["nosuch".into()];
+        let mut p = runtime::exec::spawn(&launch, &cfg).await.unwrap();
+        let mut err = String::new();
+        p.stderr.read_to_string(&mut err).await.unwrap();
+        assert_eq!(p.wait().await.unwrap(), 127);
+        assert!(err.contains("executable file not found"), "{err}");
+
+        // The helpers leave nothing behind in the container's state dir.
+        let leftovers: Vec<_> = std::fs::read_dir(c.runtime_root().join(&c.id))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("tenant-tty-") || n.starts_with("exec-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        client.kill(libc::SIGKILL).await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 137);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn exec_in_a_tty_container_gets_its_own_terminal() {
+    let mut c = TestContainer::new("ttyexec");
+    with_timeout(async {
+        let mut cfg = c.config(&["sh", "-c", "tty; sleep 100"]);
+        cfg.tty = true;
+        c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        let mut attached = client.attach(false).await.unwrap();
+        client.start().await.unwrap();
+        assert_eq!(
+            read_until(&mut attached.output, "\r\n").await,
+            "/dev/pts/0\r\n"
+        );
+        let exec = runtime::exec::ExecConfig {
+            container_id: c.id.clone(),
+            args: vec!["tty".into()],
+            tty: true,
+            ..Default::default()
+        };
+        let mut p = runtime::exec::spawn(&c.exec_launch(), &exec).await.unwrap();
+        let mut out = String::new();
+        p.stdout.read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "/dev/pts/1\r\n");
+        assert_eq!(p.wait().await.unwrap(), 0);
+        client.kill(libc::SIGKILL).await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 137);
+    })
+    .await;
 }

@@ -4,22 +4,37 @@
 //! stdio; that single-threaded process joins the container with libcontainer's
 //! tenant builder, hands its stdio to the new process, waits for it and exits
 //! with its exit code.
+//!
+//! With `tty`, the process gets a pty instead (libcontainer sends the master
+//! to a console socket of the helper, see [`crate::pty`]) and the helper
+//! relays: its stdin pipe -> terminal input, terminal output -> its stdout
+//! pipe (stderr then only carries the helper's own errors). Resizes travel on
+//! an extra pipe, the helper's fd 3: 4-byte messages, height then width as
+//! big-endian u16, applied with TIOCSWINSZ on the master.
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
 
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::oci_spec::runtime::{Process, Spec, UserBuilder};
+use libcontainer::oci_spec::runtime::{BoxBuilder, Process, Spec, UserBuilder};
 use libcontainer::syscall::syscall::SyscallType;
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::fcntl::OFlag;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::User;
 use crate::error::{RuntimeError, chain_text};
 use crate::executor::DockerExecutor;
+use crate::pty::{ConsoleSocket, Pty};
 
 #[derive(Debug, Clone)]
 pub struct ExecLaunch {
@@ -47,6 +62,10 @@ pub struct ExecConfig {
 }
 
 /// What `spawn` hands back: the exec process's stdio and its exit code.
+///
+/// With `tty`, `stdin` is the terminal's input, `stdout` its output (one
+/// stream, as Docker reports it) and `stderr` only carries the helper's own
+/// error messages, e.g. an executable that was not found.
 pub struct ExecProcess {
     /// Pid of the `shim-exec` helper that owns the exec'd process.
     pub pid: u32,
@@ -55,6 +74,32 @@ pub struct ExecProcess {
     pub stderr: ChildStderr,
     /// Kept apart from the pipes so callers can move those into their own tasks.
     pub waiter: ExecWaiter,
+    /// Present for `tty` execs; clonable, so it can go to another task too.
+    pub resizer: Option<ExecResizer>,
+}
+
+/// Resizes an exec's terminal.
+#[derive(Debug, Clone)]
+pub struct ExecResizer {
+    pipe: Arc<std::fs::File>,
+}
+
+impl ExecResizer {
+    /// Queues the new size for the helper, which applies it to the terminal
+    /// as soon as it has one. Never blocks; fails once the exec has ended.
+    pub fn resize(&self, height: u16, width: u16) -> Result<(), RuntimeError> {
+        use std::io::Write;
+        let mut msg = [0u8; RESIZE_MSG];
+        msg[..2].copy_from_slice(&height.to_be_bytes());
+        msg[2..].copy_from_slice(&width.to_be_bytes());
+        // Writes of at most PIPE_BUF bytes are atomic: no message is ever split.
+        match (&*self.pipe).write(&msg) {
+            Ok(RESIZE_MSG) => Ok(()),
+            Ok(_) => Err(RuntimeError::Protocol("short resize write".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(RuntimeError::NotRunning),
+            Err(e) => Err(RuntimeError::io("send resize", e)),
+        }
+    }
 }
 
 pub struct ExecWaiter {
@@ -64,6 +109,16 @@ pub struct ExecWaiter {
 impl ExecProcess {
     pub async fn wait(&mut self) -> Result<i32, RuntimeError> {
         self.waiter.wait().await
+    }
+
+    /// Sets the window size of a `tty` exec's terminal.
+    pub fn resize(&self, height: u16, width: u16) -> Result<(), RuntimeError> {
+        match &self.resizer {
+            Some(r) => r.resize(height, width),
+            None => Err(RuntimeError::InvalidConfig(
+                "the exec process has no terminal".into(),
+            )),
+        }
     }
 }
 
@@ -88,12 +143,32 @@ impl ExecWaiter {
 struct ExecRequest {
     runtime_root: PathBuf,
     config: ExecConfig,
+    /// Initial terminal size (height, width), set before the program runs.
+    #[serde(default)]
+    console_size: Option<(u16, u16)>,
 }
 
+/// The helper's fd carrying resize messages.
+const RESIZE_FD: RawFd = 3;
+const RESIZE_MSG: usize = 4;
+/// The terminal is sent before libcontainer's builder returns; this only
+/// bounds a libcontainer that never sends it.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the process exits, programs it left in the background may hold the
+/// terminal; its output is not awaited longer than this.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub async fn spawn(launch: &ExecLaunch, cfg: &ExecConfig) -> Result<ExecProcess, RuntimeError> {
-    if cfg.tty {
-        return Err(RuntimeError::NotImplemented("tty"));
-    }
+    spawn_with_console_size(launch, cfg, None).await
+}
+
+/// `spawn`, with the initial (height, width) of a `tty` exec's terminal:
+/// applied before the program starts, unlike a resize right after `spawn`.
+pub async fn spawn_with_console_size(
+    launch: &ExecLaunch,
+    cfg: &ExecConfig,
+    console_size: Option<(u16, u16)>,
+) -> Result<ExecProcess, RuntimeError> {
     if cfg.args.is_empty() {
         return Err(RuntimeError::InvalidConfig("no command specified".into()));
     }
@@ -108,9 +183,33 @@ pub async fn spawn(launch: &ExecLaunch, cfg: &ExecConfig) -> Result<ExecProcess,
     let req = serde_json::to_string(&ExecRequest {
         runtime_root,
         config: cfg.clone(),
+        console_size: console_size.filter(|_| cfg.tty),
     })
     .map_err(|e| RuntimeError::Protocol(e.to_string()))?;
-    let mut child = tokio::process::Command::new(&launch.exe)
+    let mut cmd = tokio::process::Command::new(&launch.exe);
+    let mut resize_pipe = None;
+    if cfg.tty {
+        let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| RuntimeError::io("resize pipe", e.into()))?;
+        let raw = rd.as_raw_fd();
+        // SAFETY: only dup2/fcntl between fork and exec, both async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let ok = if raw == RESIZE_FD {
+                    libc::fcntl(raw, libc::F_SETFD, 0) == 0
+                } else {
+                    libc::dup2(raw, RESIZE_FD) == RESIZE_FD
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        resize_pipe = Some((rd, wr));
+    }
+    let mut child = cmd
         .args(&launch.args_prefix)
         .arg(req)
         .stdin(if cfg.open_stdin {
@@ -122,12 +221,17 @@ pub async fn spawn(launch: &ExecLaunch, cfg: &ExecConfig) -> Result<ExecProcess,
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| RuntimeError::io(format!("spawn {}", launch.exe.display()), e))?;
+    // Our copy of the read end goes: the helper's exit then breaks the pipe.
+    let resizer = resize_pipe.map(|(_rd, wr)| ExecResizer {
+        pipe: Arc::new(std::fs::File::from(wr)),
+    });
     Ok(ExecProcess {
         pid: child.id().unwrap_or(0),
         stdin: child.stdin.take(),
         stdout: child.stdout.take().expect("stdout is piped"),
         stderr: child.stderr.take().expect("stderr is piped"),
         waiter: ExecWaiter { child },
+        resizer,
     })
 }
 
@@ -154,9 +258,12 @@ pub(crate) fn main(args: &[String]) -> i32 {
 
 fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
     let cfg = &req.config;
-    if cfg.tty {
-        return Err(RuntimeError::NotImplemented("tty"));
-    }
+    // Taken first, so that the exec'd process cannot inherit it.
+    let resize = if cfg.tty {
+        Some(take_resize_fd()?)
+    } else {
+        None
+    };
     let container_root = req.runtime_root.join(&cfg.container_id);
     let container =
         Container::load(container_root.clone()).map_err(|_| RuntimeError::NotRunning)?;
@@ -185,7 +292,8 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
             &cfg.env,
         )))
         .set_cwd(cwd)
-        .set_terminal(Some(false))
+        .set_terminal(Some(cfg.tty))
+        .set_console_size(console_box(req.console_size)?)
         .set_user(
             UserBuilder::default()
                 .uid(user.uid)
@@ -196,35 +304,206 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
         );
     let process_file = tempfile_in(&container_root, &exec_process)?;
 
+    let console = if cfg.tty {
+        let name = format!("exec-{}.tty", std::process::id());
+        Some(
+            ConsoleSocket::bind(&container_root, &name)
+                .map_err(|e| RuntimeError::io("console socket", e))?,
+        )
+    } else {
+        None
+    };
     let stdio = |fd: std::os::fd::BorrowedFd<'_>| -> Result<OwnedFd, RuntimeError> {
         fd.try_clone_to_owned()
             .map_err(|e| RuntimeError::io("dup stdio", e))
     };
-    let pid = ContainerBuilder::new(cfg.container_id.clone(), SyscallType::default())
+    let mut builder = ContainerBuilder::new(cfg.container_id.clone(), SyscallType::default())
         .with_executor(DockerExecutor {
             exec_seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         })
         .with_root_path(&req.runtime_root)
-        .map_err(lc_err)?
-        .with_stdin(stdio(std::io::stdin().as_fd())?)
-        .with_stdout(stdio(std::io::stdout().as_fd())?)
-        .with_stderr(stdio(std::io::stderr().as_fd())?)
+        .map_err(lc_err)?;
+    builder = match &console {
+        // libcontainer puts the pty slave on all three and ignores ours.
+        Some(socket) => builder.with_console_socket(Some(socket.path())),
+        None => builder
+            .with_stdin(stdio(std::io::stdin().as_fd())?)
+            .with_stdout(stdio(std::io::stdout().as_fd())?)
+            .with_stderr(stdio(std::io::stderr().as_fd())?),
+    };
+    let built = builder
         .as_tenant()
         .with_process(Some(process_file.path()))
         .with_detach(true)
-        .build()
-        .map_err(lc_err)?;
+        .build();
     drop(process_file);
+    if let Some(socket) = &console {
+        remove_tenant_links(&container_root, socket.path());
+    }
+    let pid = built.map_err(lc_err)?;
+    let Some(socket) = console else {
+        return wait_for(pid);
+    };
+    let master = socket.receive_master(CONSOLE_TIMEOUT);
+    drop(socket);
+    match master {
+        Ok(master) => relay(master, pid, resize, cfg.open_stdin),
+        Err(e) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = wait_for(pid);
+            Err(RuntimeError::io("receive terminal", e))
+        }
+    }
+}
+
+fn wait_for(pid: Pid) -> Result<i32, RuntimeError> {
     loop {
         match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(status) => {
+                if let Some(code) = exit_code(status) {
+                    return Ok(code);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 return Err(RuntimeError::Libcontainer(format!("wait for exec: {e}")));
             }
         }
     }
+}
+
+/// Docker's convention: 128 + signal when killed. `None` for other states.
+fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// The daemon put the read end of the resize pipe on our fd 3.
+fn take_resize_fd() -> Result<OwnedFd, RuntimeError> {
+    // SAFETY: F_GETFD only checks that the fd exists.
+    if unsafe { libc::fcntl(RESIZE_FD, libc::F_GETFD) } < 0 {
+        return Err(RuntimeError::io(
+            "resize pipe (fd 3)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: fd 3 is open and nothing else in this process owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(RESIZE_FD) };
+    // SAFETY: plain fcntl on an fd we own.
+    unsafe { libc::fcntl(RESIZE_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Ok(fd)
+}
+
+fn console_box(
+    size: Option<(u16, u16)>,
+) -> Result<Option<libcontainer::oci_spec::runtime::Box>, RuntimeError> {
+    size.map(|(h, w)| {
+        BoxBuilder::default()
+            .height(u64::from(h))
+            .width(u64::from(w))
+            .build()
+            .map_err(|e| RuntimeError::InvalidConfig(e.to_string()))
+    })
+    .transpose()
+}
+
+/// The tenant builder links our console socket into the container's state
+/// dir under a random name and leaves the link behind.
+fn remove_tenant_links(container_root: &Path, socket: &Path) {
+    let Ok(entries) = std::fs::read_dir(container_root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("tenant-tty-"))
+            && std::fs::read_link(entry.path()).is_ok_and(|target| target == socket);
+        if is_ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Serves the terminal until the exec'd process `pid` has exited and its
+/// output is drained; returns its exit code. Runs after libcontainer's fork,
+/// so a runtime (and its threads) is fine here.
+fn relay(
+    master: OwnedFd,
+    pid: Pid,
+    resize: Option<OwnedFd>,
+    stdin: bool,
+) -> Result<i32, RuntimeError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::io("tokio runtime", e))?;
+    let code = rt.block_on(async move {
+        let mut sigchld =
+            signal(SignalKind::child()).map_err(|e| RuntimeError::io("SIGCHLD handler", e))?;
+        let pty = Pty::new(master).map_err(|e| RuntimeError::io("terminal", e))?;
+        let out_fd = stdio_copy(1)?;
+        let mut stdout = pipe::Sender::from_owned_fd(out_fd)
+            .map_err(|e| RuntimeError::io("stdout must be a pipe", e))?;
+        let mut reader = pty.reader();
+        let output = tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut reader, &mut stdout).await;
+        });
+        if stdin {
+            let mut input = pipe::Receiver::from_owned_fd(stdio_copy(0)?)
+                .map_err(|e| RuntimeError::io("stdin must be a pipe", e))?;
+            let mut writer = pty.writer();
+            // End of our stdin leaves the terminal open, as in Docker.
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut input, &mut writer).await;
+            });
+        }
+        if let Some(fd) = resize {
+            let mut messages = pipe::Receiver::from_owned_fd(fd)
+                .map_err(|e| RuntimeError::io("resize pipe", e))?;
+            let pty = pty.clone();
+            tokio::spawn(async move {
+                let mut msg = [0u8; RESIZE_MSG];
+                while messages.read_exact(&mut msg).await.is_ok() {
+                    let height = u16::from_be_bytes([msg[0], msg[1]]);
+                    let width = u16::from_be_bytes([msg[2], msg[3]]);
+                    if let Err(e) = pty.resize(height, width) {
+                        eprintln!("resize terminal: {e}");
+                    }
+                }
+            });
+        }
+        let code = loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {
+                    sigchld.recv().await;
+                }
+                Ok(status) => {
+                    if let Some(code) = exit_code(status) {
+                        break code;
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(RuntimeError::Libcontainer(format!("wait for exec: {e}"))),
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, output).await;
+        Ok(code)
+    });
+    // Pending reads of stdin or the resize pipe must not hold up our exit.
+    rt.shutdown_background();
+    code
+}
+
+fn stdio_copy(fd: RawFd) -> Result<OwnedFd, RuntimeError> {
+    // SAFETY: fds 0 and 1 stay open for the life of the process.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    borrowed
+        .try_clone_to_owned()
+        .map_err(|e| RuntimeError::io("dup stdio", e))
 }
 
 /// The exec's variables override the container's of the same name.

@@ -25,6 +25,7 @@ impl Executor for DockerExecutor {
             libcontainer::seccomp::initialize_seccomp(seccomp)
                 .map_err(|e| ExecutorError::Other(format!("load seccomp profile: {e}")))?;
         }
+        apply_console_size(spec).map_err(|e| ExecutorError::Other(format!("console size: {e}")))?;
         DefaultExecutor {}.exec(spec)
     }
 
@@ -45,4 +46,21 @@ impl Executor for DockerExecutor {
         crate::exe::check_executable(Path::new("/"), args0, env)
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_string()))
     }
+}
+
+/// libcontainer 0.7 ignores process.consoleSize. An exec process runs as soon
+/// as its terminal exists, before the runtime could resize it from outside,
+/// so the size is set here, on the slave that is now our stdin.
+fn apply_console_size(spec: &Spec) -> std::io::Result<()> {
+    let Some(process) = spec.process() else {
+        return Ok(());
+    };
+    if process.terminal() != Some(true) {
+        return Ok(());
+    }
+    let Some(size) = process.console_size() else {
+        return Ok(());
+    };
+    let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+    crate::pty::set_size(0, clamp(size.height()), clamp(size.width()))
 }

@@ -5,12 +5,14 @@
 //! - [`exe::check_executable`]: args[0] lookup inside a rootfs, with runc's errors.
 //! - [`shim`]: daemon side (`create`, `ShimClient`) and the `berth shim` process.
 //! - [`exec`]: `berth shim-exec`, a process joining a running container.
+//! - `pty`: the console socket and pty master behind `tty` containers and execs.
 
 pub mod config;
 pub mod error;
 pub mod exe;
 pub mod exec;
 mod executor;
+mod pty;
 pub mod shim;
 pub mod spec;
 

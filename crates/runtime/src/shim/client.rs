@@ -131,6 +131,20 @@ impl ShimClient {
         }
     }
 
+    /// Sets the window size of a tty container's terminal (the kernel sends
+    /// SIGWINCH to its foreground process group). Also valid between create
+    /// and start, which is how a container gets its initial size.
+    pub async fn resize(&self, height: u16, width: u16) -> Result<(), RuntimeError> {
+        match self.request(&Request::Resize { height, width }).await?.1 {
+            Response::Ok => Ok(()),
+            Response::NotRunning => Err(RuntimeError::NotRunning),
+            Response::Error(msg) => Err(RuntimeError::InvalidConfig(msg)),
+            other => Err(RuntimeError::Protocol(format!(
+                "unexpected resize answer: {other:?}"
+            ))),
+        }
+    }
+
     pub async fn pid(&self) -> Result<u32, RuntimeError> {
         match self.simple(Request::Pid).await? {
             Response::Pid(pid) => Ok(pid),

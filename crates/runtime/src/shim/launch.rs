@@ -19,9 +19,6 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Writes the bundle, starts a detached shim and returns once the container is
 /// created (its init waits for `start`) or creation failed.
 pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimInfo, RuntimeError> {
-    if cfg.tty {
-        return Err(RuntimeError::NotImplemented("tty"));
-    }
     let spec = crate::spec::generate(cfg)?;
     let state_dir = absolute(&launch.state_dir)?;
     let bundle = state_dir.join(BUNDLE_DIR);
@@ -43,6 +40,7 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
         runtime_root: absolute(&launch.runtime_root)?,
         log_path: absolute(&launch.log_path)?,
         open_stdin: cfg.open_stdin,
+        tty: cfg.tty,
     };
     std::fs::write(
         state_dir.join(PARAMS_FILE),

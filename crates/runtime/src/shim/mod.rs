@@ -1,6 +1,7 @@
 //! One shim process per container: it creates the container with
-//! libcontainer, owns the init process, its stdio and its log, serves
-//! start/kill/wait/attach on `<state_dir>/shim.sock`, and records the exit
+//! libcontainer, owns the init process, its stdio (pipes, or the master of its
+//! pty for tty containers) and its log, serves start/kill/wait/attach/resize
+//! on `<state_dir>/shim.sock`, and records the exit
 //! status before it exits. It is detached from the daemon (double fork +
 //! setsid), so a daemon restart does not touch running containers.
 
@@ -21,6 +22,7 @@ pub use client::{Attached, ShimClient};
 pub use exit::{ExitStatus, read_exit_status};
 pub use launch::create;
 pub(crate) use server::main;
+pub(crate) use sockpath::socket_path;
 
 pub const SOCKET_FILE: &str = "shim.sock";
 pub const BUNDLE_DIR: &str = "bundle";
@@ -76,6 +78,9 @@ struct ShimParams {
     runtime_root: PathBuf,
     log_path: PathBuf,
     open_stdin: bool,
+    /// Serve a pty instead of stdout/stderr pipes.
+    #[serde(default)]
+    tty: bool,
 }
 
 /// The one line a shim writes to its stdout once the container exists (or could not be made).

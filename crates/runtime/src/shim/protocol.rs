@@ -24,11 +24,20 @@ const MAX_FRAME: u32 = 16 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    Attach { stdin: bool },
+    Attach {
+        stdin: bool,
+    },
     Start,
-    Kill { signal: i32 },
+    Kill {
+        signal: i32,
+    },
     Wait,
     Pid,
+    /// Window size of the container's terminal.
+    Resize {
+        height: u16,
+        width: u16,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::unix::pipe;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
@@ -31,6 +32,7 @@ use super::protocol::{self, Request, Response};
 use super::{BUNDLE_DIR, PARAMS_FILE, ReadyReport, SOCKET_FILE, ShimParams, StdStream};
 use crate::error::chain_text;
 use crate::executor::DockerExecutor;
+use crate::pty::{ConsoleSocket, Pty};
 
 const OUTPUT_QUEUE: usize = 64;
 /// After init exits, processes it left behind in other namespaces may still
@@ -39,6 +41,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the last words to attached clients may take.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 32 * 1024;
+const CONSOLE_SOCKET: &str = "console.sock";
+/// The terminal is sent before libcontainer's builder returns; this only
+/// bounds a libcontainer that never sends it.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn main(args: &[String]) -> i32 {
     let Some(state_dir) = args.first().map(PathBuf::from) else {
@@ -93,10 +99,15 @@ fn report(r: &ReadyReport) {
     let _ = out.flush();
 }
 
-struct Pipes {
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    stdin: Option<OwnedFd>,
+/// The init's stdio as the shim holds it.
+enum Stdio {
+    Pipes {
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        stdin: Option<OwnedFd>,
+    },
+    /// The pty master: output and input of the container's terminal.
+    Tty { master: OwnedFd, stdin: bool },
 }
 
 fn run(state_dir: &Path) -> Result<i32, String> {
@@ -108,7 +119,7 @@ fn run(state_dir: &Path) -> Result<i32, String> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
     let log = LogWriter::open(&params.log_path).map_err(|e| format!("open log: {e}"))?;
 
-    let (container, pipes) = create_container(&state_dir, &params)?;
+    let (container, stdio) = create_container(&state_dir, &params)?;
     let init_pid = container
         .pid()
         .ok_or_else(|| "container has no init pid".to_string())?;
@@ -149,28 +160,45 @@ fn run(state_dir: &Path) -> Result<i32, String> {
         attachers: RefCell::new(Some(Vec::new())),
         writers: RefCell::new(Vec::new()),
         stdin: RefCell::new(None),
+        pty: RefCell::new(None),
+        tty: params.tty,
         log: RefCell::new(log),
     });
-    local.block_on(&rt, serve(shim, listener, pipes, cgroup_path))
+    local.block_on(&rt, serve(shim, listener, stdio, cgroup_path))
 }
 
-fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container, Pipes), String> {
+fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container, Stdio), String> {
     std::fs::create_dir_all(&params.runtime_root)
         .map_err(|e| format!("create runtime root: {e}"))?;
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
     let mut builder = ContainerBuilder::new(params.id.clone(), SyscallType::default())
         .with_executor(DockerExecutor::default())
         .with_root_path(&params.runtime_root)
-        .map_err(|e| chain_text(&e))?
-        .with_stdout(out_w)
-        .with_stderr(err_w);
-    let mut stdin = None;
-    if params.open_stdin {
-        let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
-        builder = builder.with_stdin(in_r);
-        stdin = Some(in_w);
+        .map_err(|e| chain_text(&e))?;
+    let mut console = None;
+    let mut pipes = None;
+    if params.tty {
+        // libcontainer puts the pty slave on the init's stdin, stdout and
+        // stderr and ignores any stdio we would give it.
+        let socket = ConsoleSocket::bind(state_dir, CONSOLE_SOCKET)
+            .map_err(|e| format!("console socket: {e}"))?;
+        builder = builder.with_console_socket(Some(socket.path()));
+        console = Some(socket);
+    } else {
+        let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
+        let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
+        builder = builder.with_stdout(out_w).with_stderr(err_w);
+        let mut stdin = None;
+        if params.open_stdin {
+            let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
+            builder = builder.with_stdin(in_r);
+            stdin = Some(in_w);
+        }
+        pipes = Some(Stdio::Pipes {
+            stdout: out_r,
+            stderr: err_r,
+            stdin,
+        });
     }
     // Without open_stdin the init inherits our stdin, which the daemon made /dev/null.
     let container = builder
@@ -181,14 +209,28 @@ fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container,
         .with_detach(true)
         .build()
         .map_err(|e| chain_text(&e))?;
-    Ok((
-        container,
-        Pipes {
-            stdout: out_r,
-            stderr: err_r,
-            stdin,
-        },
-    ))
+    let stdio = match (console, pipes) {
+        (Some(socket), _) => {
+            let master = socket.receive_master(CONSOLE_TIMEOUT).map_err(|e| {
+                kill_created(&container);
+                format!("receive terminal: {e}")
+            })?;
+            Stdio::Tty {
+                master,
+                stdin: params.open_stdin,
+            }
+        }
+        (None, Some(pipes)) => pipes,
+        (None, None) => unreachable!("either a console or pipes were set up"),
+    };
+    Ok((container, stdio))
+}
+
+/// A created container whose terminal never arrived cannot be served: do
+/// not leave its init waiting for a start that will not come.
+fn kill_created(container: &Container) {
+    let mut container = container.clone();
+    let _ = container.delete(true);
 }
 
 /// One attached client's queue of (frame kind, data).
@@ -213,13 +255,17 @@ struct Shim {
     attachers: RefCell<Option<Vec<OutputTx>>>,
     writers: RefCell<Vec<JoinHandle<()>>>,
     stdin: RefCell<Option<mpsc::UnboundedSender<StdinMsg>>>,
+    /// The terminal of a tty container, for resizes.
+    pty: RefCell<Option<Arc<Pty>>>,
+    /// A terminal has no end of input: closing stdin leaves it open.
+    tty: bool,
     log: RefCell<LogWriter>,
 }
 
 async fn serve(
     shim: Rc<Shim>,
     listener: std::os::unix::net::UnixListener,
-    pipes: Pipes,
+    stdio: Stdio,
     cgroup_path: PathBuf,
 ) -> Result<i32, String> {
     // Registered before anything can exit, so no SIGCHLD is lost.
@@ -227,19 +273,37 @@ async fn serve(
         .map_err(|e| format!("SIGCHLD handler: {e}"))?;
     let listener = UnixListener::from_std(listener).map_err(|e| format!("listener: {e}"))?;
 
-    if let Some(fd) = pipes.stdin {
-        let writer = pipe::Sender::from_owned_fd(fd).map_err(|e| format!("stdin pipe: {e}"))?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        *shim.stdin.borrow_mut() = Some(tx);
-        tokio::task::spawn_local(forward_stdin(writer, rx));
-    }
     let mut pumps = Vec::new();
-    for (fd, stream) in [
-        (pipes.stdout, StdStream::Stdout),
-        (pipes.stderr, StdStream::Stderr),
-    ] {
-        let reader = pipe::Receiver::from_owned_fd(fd).map_err(|e| format!("output pipe: {e}"))?;
-        pumps.push(tokio::task::spawn_local(pump(shim.clone(), reader, stream)));
+    match stdio {
+        Stdio::Pipes {
+            stdout,
+            stderr,
+            stdin,
+        } => {
+            if let Some(fd) = stdin {
+                let writer =
+                    pipe::Sender::from_owned_fd(fd).map_err(|e| format!("stdin pipe: {e}"))?;
+                start_stdin(&shim, writer);
+            }
+            for (fd, stream) in [(stdout, StdStream::Stdout), (stderr, StdStream::Stderr)] {
+                let reader =
+                    pipe::Receiver::from_owned_fd(fd).map_err(|e| format!("output pipe: {e}"))?;
+                pumps.push(tokio::task::spawn_local(pump(shim.clone(), reader, stream)));
+            }
+        }
+        Stdio::Tty { master, stdin } => {
+            let pty = Pty::new(master).map_err(|e| format!("terminal: {e}"))?;
+            *shim.pty.borrow_mut() = Some(pty.clone());
+            if stdin {
+                start_stdin(&shim, pty.writer());
+            }
+            // As Docker: a terminal's output is all "stdout".
+            pumps.push(tokio::task::spawn_local(pump(
+                shim.clone(),
+                pty.reader(),
+                StdStream::Stdout,
+            )));
+        }
     }
     let acceptor = tokio::task::spawn_local(accept_loop(shim.clone(), listener));
 
@@ -269,6 +333,7 @@ async fn serve(
     acceptor.abort();
     *shim.exit.borrow_mut() = Some(status.clone());
     shim.stdin.borrow_mut().take();
+    shim.pty.borrow_mut().take();
 
     let waiters = std::mem::take(&mut *shim.waiters.borrow_mut());
     let attachers = shim.attachers.borrow_mut().take();
@@ -333,7 +398,7 @@ fn oom_killed(cgroup_path: &Path) -> bool {
     })
 }
 
-async fn pump(shim: Rc<Shim>, mut reader: pipe::Receiver, stream: StdStream) {
+async fn pump<R: AsyncRead + Unpin>(shim: Rc<Shim>, mut reader: R, stream: StdStream) {
     let kind = match stream {
         StdStream::Stdout => protocol::STDOUT,
         StdStream::Stderr => protocol::STDERR,
@@ -367,7 +432,19 @@ async fn pump(shim: Rc<Shim>, mut reader: pipe::Receiver, stream: StdStream) {
     }
 }
 
-async fn forward_stdin(mut writer: pipe::Sender, mut rx: mpsc::UnboundedReceiver<StdinMsg>) {
+fn start_stdin<W: AsyncWrite + Unpin + 'static>(shim: &Rc<Shim>, writer: W) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    *shim.stdin.borrow_mut() = Some(tx);
+    tokio::task::spawn_local(forward_stdin(writer, rx, !shim.tty));
+}
+
+/// `close_on_end`: a pipe is closed when the attach ends (the program sees
+/// end of file); a terminal stays open, as in Docker.
+async fn forward_stdin<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut rx: mpsc::UnboundedReceiver<StdinMsg>,
+    close_on_end: bool,
+) {
     use tokio::io::AsyncWriteExt;
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -377,7 +454,8 @@ async fn forward_stdin(mut writer: pipe::Sender, mut rx: mpsc::UnboundedReceiver
                     return;
                 }
             }
-            StdinMsg::Close => return,
+            StdinMsg::Close if close_on_end => return,
+            StdinMsg::Close => {}
         }
     }
 }
@@ -421,6 +499,14 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
         Request::Start => match shim.container.borrow_mut().start() {
             Ok(()) => Response::Ok,
             Err(e) => Response::Error(chain_text(&e)),
+        },
+        Request::Resize { .. } if *shim.reaped.borrow() => Response::NotRunning,
+        Request::Resize { height, width } => match shim.pty.borrow().as_ref() {
+            Some(pty) => match pty.resize(height, width) {
+                Ok(()) => Response::Ok,
+                Err(e) => Response::Error(format!("resize terminal: {e}")),
+            },
+            None => Response::Error("the container has no terminal".into()),
         },
         Request::Kill { .. } if *shim.reaped.borrow() => Response::NotRunning,
         // Signalling our own unreaped child cannot hit a recycled pid.
