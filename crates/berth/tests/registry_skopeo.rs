@@ -69,6 +69,37 @@ impl Drop for ServerGuard {
     }
 }
 
+/// Starts `berth registry serve` on a free loopback port; returns the
+/// guard and `HOST:PORT` as the server reported it.
+fn serve(dir: &Path, extra: &[&str]) -> (ServerGuard, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+        .arg(dir.join("root"))
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start berth registry");
+    let stderr = child.stderr.take().unwrap();
+    let guard = ServerGuard(child);
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (guard, addr)
+}
+
+fn have_skopeo() -> bool {
+    if Command::new("skopeo").arg("--version").output().is_ok() {
+        return true;
+    }
+    eprintln!("skipping: skopeo is not installed (apt-get install -y skopeo)");
+    false
+}
+
 fn skopeo(args: &[&str]) -> std::process::Output {
     let out = Command::new("skopeo")
         .args(args)
@@ -84,29 +115,13 @@ fn skopeo(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn skopeo_push_and_pull_round_trip() {
-    if Command::new("skopeo").arg("--version").output().is_err() {
-        eprintln!("skipping: skopeo is not installed (apt-get install -y skopeo)");
+    if !have_skopeo() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let (md, cd, ld) = make_layout(&dir.path().join("src"));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-        .arg(dir.path().join("root"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start berth registry");
-    let stderr = child.stderr.take().unwrap();
-    let guard = ServerGuard(child);
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (guard, addr) = serve(dir.path(), &[]);
 
     let src = format!("oci:{}:t", dir.path().join("src").display());
     let remote = format!("docker://{addr}/berth/x:t");
@@ -146,5 +161,54 @@ fn skopeo_push_and_pull_round_trip() {
             .unwrap_or_else(|e| panic!("{d} missing after pull: {e}"));
         assert_eq!(a, b, "{d}");
     }
+    drop(guard);
+}
+
+#[test]
+fn skopeo_push_with_basic_auth() {
+    if !have_skopeo() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    make_layout(&dir.path().join("src"));
+    let htpasswd = dir.path().join("htpasswd");
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    std::fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
+    let (guard, addr) = serve(dir.path(), &["--htpasswd", htpasswd.to_str().unwrap()]);
+    let src = format!("oci:{}:t", dir.path().join("src").display());
+    let remote = format!("docker://{addr}/private:t");
+
+    let denied = Command::new("skopeo")
+        .args([
+            "copy",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            "--dest-no-creds",
+        ])
+        .args([&src, &remote])
+        .output()
+        .unwrap();
+    assert!(
+        !denied.status.success(),
+        "push without credentials must fail"
+    );
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:pw",
+        &src,
+        &remote,
+    ]);
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        "--creds",
+        "alice:pw",
+        &format!("docker://{addr}/private"),
+    ]);
+    let tags: serde_json::Value = serde_json::from_slice(&tags.stdout).unwrap();
+    assert_eq!(tags["Tags"], serde_json::json!(["t"]));
     drop(guard);
 }
