@@ -192,6 +192,11 @@ fn skopeo_push_with_basic_auth() {
         !denied.status.success(),
         "push without credentials must fail"
     );
+    let why = String::from_utf8_lossy(&denied.stderr).to_lowercase();
+    assert!(
+        why.contains("unauthorized") || why.contains("401") || why.contains("authentication"),
+        "{why}"
+    );
     skopeo(&[
         "copy",
         "--preserve-digests",

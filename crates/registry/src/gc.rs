@@ -18,7 +18,13 @@ pub struct GcReport {
     pub kept: usize,
     /// Repository layer links dropped because their blob is gone.
     pub links_removed: usize,
+    /// Upload sessions untouched for longer than [`STALE_UPLOAD`] removed.
+    pub uploads_removed: usize,
 }
+
+/// No server runs during gc, but a client may resume an upload after a
+/// restart; a day without a write is taken as abandoned.
+pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Every manifest revision of every repository is a root, tagged or not
 /// (untagged manifests are still pullable by digest).
@@ -74,6 +80,17 @@ pub fn gc(root: &Path, dry_run: bool) -> Result<GcReport, RegistryError> {
         report.deleted.push(blob);
     }
     if !dry_run {
+        let now = std::time::SystemTime::now();
+        for id in store.list_uploads()? {
+            let modified = std::fs::metadata(store.upload_data_path(&id))
+                .and_then(|m| m.modified())
+                .ok();
+            let age = modified.and_then(|m| now.duration_since(m).ok());
+            if age.is_none_or(|a| a > STALE_UPLOAD) {
+                store.remove_upload(&id)?;
+                report.uploads_removed += 1;
+            }
+        }
         for repo in store.catalog()? {
             for link in store.list_layer_links(&repo)? {
                 if store.blob_size(&link).is_none() {

@@ -15,5 +15,5 @@ pub mod store;
 mod uploads;
 
 pub use error::RegistryError;
-pub use gc::{GcReport, gc};
+pub use gc::{GcReport, STALE_UPLOAD, gc};
 pub use server::{Config, DEFAULT_MAX_MANIFEST_SIZE, Server, TlsFiles, start};

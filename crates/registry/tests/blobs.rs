@@ -360,3 +360,48 @@ async fn invalid_names_are_rejected() {
     assert_eq!(reg.get("/v2/").await.status, StatusCode::OK);
     reg.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads() {
+    let reg = std::sync::Arc::new(start().await);
+    let mut tasks = Vec::new();
+    for i in 0..16u32 {
+        let reg = reg.clone();
+        tasks.push(tokio::spawn(async move {
+            let data: Vec<u8> = format!("blob number {i} ").repeat(1000).into_bytes();
+            let r = reg
+                .req(
+                    "POST",
+                    &format!("/v2/c{}/blobs/uploads/", i % 3),
+                    &[],
+                    vec![],
+                )
+                .await;
+            let mut loc = r.header("Location").unwrap();
+            for (n, chunk) in data.chunks(4096).enumerate() {
+                let range = format!("{}-{}", n * 4096, n * 4096 + chunk.len() - 1);
+                let r = reg
+                    .req("PATCH", &loc, &[("Content-Range", &range)], chunk.to_vec())
+                    .await;
+                assert_eq!(r.status, StatusCode::ACCEPTED);
+                loc = r.header("Location").unwrap();
+            }
+            let d = digest(&data);
+            let r = reg
+                .req("PUT", &format!("{loc}?digest={d}"), &[], vec![])
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED);
+            assert_eq!(
+                reg.get(&format!("/v2/c{}/blobs/{d}", i % 3)).await.body,
+                data
+            );
+            d
+        }));
+    }
+    let mut digests = Vec::new();
+    for t in tasks {
+        digests.push(t.await.unwrap());
+    }
+    digests.sort();
+    assert_eq!(reg.blob_files(), digests);
+}

@@ -285,3 +285,33 @@ async fn tls() {
         .expect("swapped pem files must fail");
     assert!(matches!(err, RegistryError::Tls(_)), "{err}");
 }
+
+#[tokio::test]
+async fn gc_drops_only_stale_upload_sessions() {
+    let reg = start().await;
+    let fresh = reg.req("POST", "/v2/u/blobs/uploads/", &[], vec![]).await;
+    let stale = reg.req("POST", "/v2/u/blobs/uploads/", &[], vec![]).await;
+    reg.req(
+        "PATCH",
+        &stale.header("Location").unwrap(),
+        &[],
+        b"old".to_vec(),
+    )
+    .await;
+    let dir = reg.stop().await;
+    let root = dir.path().join("root");
+    let stale_id = stale.header("Docker-Upload-UUID").unwrap();
+    let fresh_id = fresh.header("Docker-Upload-UUID").unwrap();
+    let old =
+        std::time::SystemTime::now() - registry::STALE_UPLOAD - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(root.join("uploads").join(&stale_id).join("data"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let report = registry::gc(&root, false).unwrap();
+    assert_eq!(report.uploads_removed, 1);
+    assert!(!root.join("uploads").join(&stale_id).exists());
+    assert!(root.join("uploads").join(&fresh_id).exists());
+}
