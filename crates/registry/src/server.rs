@@ -146,9 +146,16 @@ pub async fn start(config: Config) -> Result<Server, RegistryError> {
             tokio::spawn(async move {
                 match tls {
                     None => serve_conn(tcp, app).await,
-                    Some(acceptor) => match acceptor.accept(tcp).await {
-                        Ok(stream) => serve_conn(stream, app).await,
-                        Err(e) => tracing::debug!("registry tls handshake: {e}"),
+                    // Bounded so a silent client cannot hold a task forever.
+                    Some(acceptor) => match tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => serve_conn(stream, app).await,
+                        Ok(Err(e)) => tracing::debug!("registry tls handshake: {e}"),
+                        Err(_) => tracing::debug!("registry tls handshake timed out"),
                     },
                 }
             });
