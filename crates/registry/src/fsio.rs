@@ -1,0 +1,79 @@
+//! Crash-safe file writes: a reader (or a restart) sees either the old file or
+//! the complete new one, never a torn write.
+
+use crate::error::RegistryError;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), RegistryError> {
+    let dir = path.parent().expect("store paths have a parent");
+    fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}",
+        hex::encode(rand::random::<[u8; 8]>())
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(RegistryError::io(path, e));
+    }
+    sync_dir(dir)
+}
+
+/// Moves a finished, already fsynced file into place.
+pub fn atomic_rename(from: &Path, to: &Path) -> Result<(), RegistryError> {
+    let dir = to.parent().expect("store paths have a parent");
+    fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
+    fs::rename(from, to).map_err(|e| RegistryError::io(to, e))?;
+    sync_dir(dir)
+}
+
+/// The rename is only durable once the directory entry is.
+pub fn sync_dir(dir: &Path) -> Result<(), RegistryError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| RegistryError::io(dir, e))
+}
+
+pub fn remove_file_if_exists(path: &Path) -> Result<bool, RegistryError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(RegistryError::io(path, e)),
+    }
+}
+
+pub fn read_to_string_opt(path: &Path) -> Result<Option<String>, RegistryError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RegistryError::io(path, e)),
+    }
+}
+
+/// Names of the entries of `dir`, empty when it does not exist; temp files
+/// (dot names) are skipped.
+pub fn list_dir(dir: &Path) -> Result<Vec<String>, RegistryError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(RegistryError::io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| RegistryError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
