@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::query::{Params, parse_json};
-use crate::streams::{MULTIPLEXED, channel_body, frame, hijack, send_frames};
+use crate::streams::{MULTIPLEXED, RAW, channel_body, encode, hijack, send_frames};
 use crate::{ApiError, ApiResult, AppState, format};
 
 pub fn routes() -> Router<AppState> {
@@ -233,6 +233,7 @@ async fn logs(
         until: ts("until")?,
     };
     let timestamps = params.bool("timestamps", false);
+    let tty = engine.container(&id)?.view().record.config.tty;
     let mut lines = engine.logs(&id, opts)?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
@@ -241,9 +242,9 @@ async fn logs(
                 let mut data = format::time(Some(line.time)).into_bytes();
                 data.push(b' ');
                 data.extend_from_slice(&line.data);
-                frame(line.stream, &data)
+                encode(tty, line.stream, &data)
             } else {
-                frame(line.stream, &line.data)
+                encode(tty, line.stream, &line.data)
             };
             if tx.send(chunk).await.is_err() {
                 return;
@@ -251,7 +252,7 @@ async fn logs(
         }
     });
     Ok(Response::builder()
-        .header(header::CONTENT_TYPE, MULTIPLEXED)
+        .header(header::CONTENT_TYPE, if tty { RAW } else { MULTIPLEXED })
         .body(channel_body(rx))
         .unwrap())
 }
@@ -274,11 +275,15 @@ async fn attach(
         params.bool("stdout", false),
         params.bool("stderr", false),
     )?;
-    let (open_stdin, stdin_once) = {
+    let (open_stdin, stdin_once, tty) = {
         let v = c.view();
-        (v.record.config.open_stdin, v.record.config.stdin_once)
+        (
+            v.record.config.open_stdin,
+            v.record.config.stdin_once,
+            v.record.config.tty,
+        )
     };
-    hijack(&mut req, move |io| async move {
+    hijack(&mut req, tty, move |io| async move {
         let (mut rd, mut wr) = tokio::io::split(io);
         if want_stdin && open_stdin {
             let engine = engine.clone();
@@ -304,12 +309,28 @@ async fn attach(
                 }
             });
         }
-        send_frames(&mut wr, &mut output).await;
+        send_frames(&mut wr, &mut output, tty).await;
     })
 }
 
-async fn resize(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    // Only TTY containers have a terminal to resize, and those are refused at create.
-    engine.container(&id)?;
+/// `h`/`w` of the resize endpoints.
+pub fn terminal_size(params: &Params) -> ApiResult<(u16, u16)> {
+    let dim = |k: &str| -> ApiResult<u16> {
+        params.get(k).and_then(|v| v.parse().ok()).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid resize parameter {k}: must be a number 0-65535"
+            ))
+        })
+    };
+    Ok((dim("h")?, dim("w")?))
+}
+
+async fn resize(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let (h, w) = terminal_size(&Params::parse(uri.query()))?;
+    engine.resize(&id, h, w).await?;
     Ok(StatusCode::OK)
 }

@@ -2,7 +2,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,7 +39,7 @@ struct StartRequest {
     #[serde(default)]
     detach: bool,
     #[serde(default)]
-    tty: bool,
+    console_size: Option<Vec<u16>>,
 }
 
 async fn start(
@@ -56,18 +56,17 @@ async fn start(
     } else {
         parse_json(&bytes)?
     };
-    if start.tty {
-        return Err(crate::ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented: tty (-t) for exec",
-        ));
-    }
-    let mut streams = engine.exec_start(&id).await?;
+    let console = match start.console_size.as_deref() {
+        Some([h, w]) if *h > 0 && *w > 0 => Some((*h, *w)),
+        _ => None,
+    };
+    let tty = engine.exec_inspect(&id)?.config.tty;
+    let mut streams = engine.exec_start(&id, console).await?;
     if start.detach {
         return Ok(StatusCode::OK.into_response());
     }
     let mut req = Request::from_parts(parts, Body::empty());
-    hijack(&mut req, move |io| async move {
+    hijack(&mut req, tty, move |io| async move {
         let (mut rd, mut wr) = tokio::io::split(io);
         if let Some(mut stdin) = streams.stdin.take() {
             tokio::spawn(async move {
@@ -85,7 +84,7 @@ async fn start(
                 // Dropping stdin closes the process's input.
             });
         }
-        send_frames(&mut wr, &mut streams.output).await;
+        send_frames(&mut wr, &mut streams.output, tty).await;
     })
 }
 
@@ -116,7 +115,12 @@ async fn inspect(
     })))
 }
 
-async fn resize(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    engine.exec_inspect(&id)?;
+async fn resize(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let (h, w) = crate::containers::terminal_size(&crate::query::Params::parse(uri.query()))?;
+    engine.exec_resize(&id, h, w)?;
     Ok(StatusCode::OK)
 }

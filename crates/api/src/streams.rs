@@ -14,6 +14,17 @@ use tokio::sync::mpsc;
 use crate::{ApiError, ApiResult};
 
 pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+/// TTY streams carry the terminal's bytes as they are.
+pub const RAW: &str = "application/vnd.docker.raw-stream";
+
+/// One chunk as the client expects it: framed, or raw for a terminal.
+pub fn encode(raw: bool, stream: StdStream, data: &[u8]) -> Bytes {
+    if raw {
+        Bytes::copy_from_slice(data)
+    } else {
+        frame(stream, data)
+    }
+}
 
 /// One frame of the multiplexed stream: [stream, 0, 0, 0, len u32 BE] + payload.
 pub fn frame(stream: StdStream, data: &[u8]) -> Bytes {
@@ -31,7 +42,7 @@ pub fn frame(stream: StdStream, data: &[u8]) -> Bytes {
 pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
 /// Answers 101 and runs `serve` on the raw connection once the client switched.
-pub fn hijack<F, Fut>(req: &mut Request<Body>, serve: F) -> ApiResult<Response<Body>>
+pub fn hijack<F, Fut>(req: &mut Request<Body>, raw: bool, serve: F) -> ApiResult<Response<Body>>
 where
     F: FnOnce(Upgraded) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -56,17 +67,21 @@ where
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "tcp")
-        .header(header::CONTENT_TYPE, MULTIPLEXED)
+        .header(header::CONTENT_TYPE, if raw { RAW } else { MULTIPLEXED })
         .body(Body::empty())
         .unwrap())
 }
 
-/// Writes output as multiplexed frames until the channel closes, then shuts the
-/// write side down so the client sees EOF.
-pub async fn send_frames<W: AsyncWrite + Unpin>(wr: &mut W, rx: &mut mpsc::Receiver<OutputChunk>) {
+/// Writes output (framed, or raw for a terminal) until the channel closes, then
+/// shuts the write side down so the client sees EOF.
+pub async fn send_frames<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    rx: &mut mpsc::Receiver<OutputChunk>,
+    raw: bool,
+) {
     while let Some(chunk) = rx.recv().await {
         if wr
-            .write_all(&frame(chunk.stream, &chunk.data))
+            .write_all(&encode(raw, chunk.stream, &chunk.data))
             .await
             .is_err()
         {

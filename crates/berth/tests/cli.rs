@@ -821,7 +821,6 @@ fn version_and_info_reach_the_daemon() {
 }
 
 #[test]
-#[ignore = "needs TTY support in the daemon, which lands with the container-surface issue"]
 fn tty_sessions_use_a_pty() {
     let Some(h) = host() else { return };
     let img = image(&h);

@@ -264,9 +264,6 @@ fn merge_image_config(config: &mut crate::model::Config, image: &image::Containe
 /// Settings later issues implement are refused loudly rather than ignored.
 fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     let ni = |what: &str| Err(EngineError::NotImplemented(what.to_string()));
-    if req.config.tty {
-        return ni("tty (-t) containers");
-    }
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
         return ni("published ports (-p, -P)");
     }

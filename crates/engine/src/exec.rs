@@ -19,12 +19,14 @@ pub struct ExecInstance {
     state: Mutex<ExecState>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 struct ExecState {
     started: bool,
     running: bool,
     exit_code: Option<i32>,
     pid: u32,
+    /// Present for tty execs while they run.
+    resizer: Option<runtime::exec::ExecResizer>,
 }
 
 /// What `GET /exec/{id}/json` reports.
@@ -57,9 +59,6 @@ impl Engine {
             return Err(EngineError::InvalidParameter(
                 "No exec command specified".into(),
             ));
-        }
-        if req.tty {
-            return Err(EngineError::NotImplemented("tty (-t) for exec".into()));
         }
         if req.privileged {
             return Err(EngineError::NotImplemented("privileged exec".into()));
@@ -106,7 +105,24 @@ impl Engine {
         })
     }
 
-    pub async fn exec_start(self: &Arc<Self>, id: &str) -> Result<ExecStreams> {
+    /// `POST /exec/{id}/resize`.
+    pub fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        let e = self.exec_instance(id)?;
+        let resizer = e.state.lock().unwrap().resizer.clone();
+        match resizer {
+            Some(r) => Ok(r.resize(height, width)?),
+            None if !e.config.tty => Err(EngineError::InvalidParameter(format!(
+                "exec {id} has no terminal to resize"
+            ))),
+            None => Err(EngineError::Conflict(format!("exec {id} is not running"))),
+        }
+    }
+
+    pub async fn exec_start(
+        self: &Arc<Self>,
+        id: &str,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<ExecStreams> {
         let e = self.exec_instance(id)?;
         {
             let mut st = e.state.lock().unwrap();
@@ -163,14 +179,16 @@ impl Engine {
             env,
             cwd,
             user,
-            tty: false,
+            tty: e.config.tty,
             open_stdin: e.config.attach_stdin,
         };
-        let mut process = runtime::exec::spawn(&launch, &cfg).await?;
+        let mut process =
+            runtime::exec::spawn_with_console_size(&launch, &cfg, console_size).await?;
         {
             let mut st = e.state.lock().unwrap();
             st.running = true;
             st.pid = process.pid;
+            st.resizer = process.resizer.clone();
         }
         let cmd = e.config.cmd.clone().unwrap_or_default().join(" ");
         self.container_event(
@@ -197,6 +215,7 @@ impl Engine {
                 let mut st = e.state.lock().unwrap();
                 st.running = false;
                 st.exit_code = Some(code);
+                st.resizer = None;
             }
             engine.container_event(
                 &c,

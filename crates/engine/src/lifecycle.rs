@@ -224,6 +224,12 @@ impl Engine {
         tracing::debug!(container = %c.id, "shim created the container");
         let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
         let attached = client.attach(record.config.open_stdin).await?;
+        if record.config.tty
+            && let Some((h, w)) = console_size(&record.host_config)
+        {
+            // Between create and start, so the first program sees its size.
+            client.resize(h, w).await?;
+        }
         let pump = tokio::spawn(c.clone().pump(attached.output));
         {
             let mut inner = c.lock();
@@ -481,6 +487,24 @@ impl Engine {
         }
     }
 
+    /// `POST /containers/{id}/resize`: the terminal of a running tty container.
+    pub async fn resize(&self, name_or_id: &str, height: u16, width: u16) -> Result<()> {
+        let c = self.container(name_or_id)?;
+        if !c.lock().record.config.tty {
+            return Err(EngineError::InvalidParameter(format!(
+                "container {} has no terminal to resize",
+                c.id
+            )));
+        }
+        let Some(shim) = c.shim().filter(|_| c.status() == Status::Running) else {
+            return Err(EngineError::Conflict(format!(
+                "cannot resize a container that is not running: {}",
+                c.id
+            )));
+        };
+        Ok(shim.resize(height, width).await?)
+    }
+
     /// Writes to the container's stdin, waiting for it to start if needed.
     pub async fn write_stdin(&self, c: &Arc<Container>, data: Bytes) -> Result<()> {
         let tx = self.stdin_sender(c).await?;
@@ -547,6 +571,14 @@ fn seed_volumes(
         c.update_record(|r| r.mounts.iter_mut().for_each(|m| m.copy_up = false))?;
     }
     Ok(())
+}
+
+/// `HostConfig.ConsoleSize` ([height, width]) when the client sent a real size.
+fn console_size(hc: &crate::model::HostConfig) -> Option<(u16, u16)> {
+    let size = hc.extra.get("ConsoleSize")?.as_array()?;
+    let h = u16::try_from(size.first()?.as_u64()?).ok()?;
+    let w = u16::try_from(size.get(1)?.as_u64()?).ok()?;
+    (h > 0 && w > 0).then_some((h, w))
 }
 
 /// Where `--init` mounts its init, as dockerd does.
