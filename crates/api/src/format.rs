@@ -71,7 +71,11 @@ pub fn status_line(v: &ContainerView) -> String {
             None => "Created".into(),
         },
         Status::Created => "Created".into(),
-        Status::Restarting => "Restarting".into(),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            v.state.exit_code,
+            human_duration(now - v.state.finished_at.unwrap_or(now))
+        ),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
     }

@@ -39,6 +39,9 @@ pub(crate) struct Inner {
     pub shim: Option<Arc<ShimClient>>,
     pub stdin: Option<mpsc::Sender<Bytes>>,
     pub subscribers: Vec<Subscriber>,
+    /// Restart backoff: the last delay, and when the current run began.
+    pub restart_delay: std::time::Duration,
+    pub started_instant: Option<std::time::Instant>,
 }
 
 pub struct Container {
@@ -83,6 +86,8 @@ impl Container {
                 shim: None,
                 stdin: None,
                 subscribers: Vec::new(),
+                restart_delay: std::time::Duration::ZERO,
+                started_instant: None,
             }),
             op: tokio::sync::Mutex::new(()),
             lifecycle: watch::channel(lifecycle).0,

@@ -267,9 +267,7 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
         return ni("published ports (-p, -P)");
     }
-    if !matches!(hc.restart_policy.name.as_str(), "" | "no") {
-        return ni("restart policies (--restart)");
-    }
+    crate::restart::validate(&hc.restart_policy, hc.auto_remove)?;
     if hc.memory != 0
         || hc.nano_cpus != 0
         || hc.cpu_shares != 0

@@ -15,6 +15,7 @@ mod logs;
 pub mod model;
 pub mod mounts;
 mod names;
+mod restart;
 mod restore;
 mod rootfs;
 pub mod volumes;

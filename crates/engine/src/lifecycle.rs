@@ -241,6 +241,7 @@ impl Engine {
             c.lock().shim = None;
             return Err(err.into());
         }
+        c.lock().started_instant = Some(std::time::Instant::now());
         c.update_state(|s| {
             s.status = Status::Running;
             s.pid = info.init_pid;
@@ -306,9 +307,22 @@ impl Engine {
             l.exit_code = status.exit_code;
         });
         self.container_event(c, "die", &[("exitCode", status.exit_code.to_string())]);
-        let auto_remove = c.lock().record.host_config.auto_remove;
-        if auto_remove && let Err(err) = self.remove(&c.id, true, true).await {
-            tracing::warn!(container = %c.id, "auto-remove: {err}");
+        let (auto_remove, policy) = {
+            let inner = c.lock();
+            (
+                inner.record.host_config.auto_remove,
+                inner.record.host_config.restart_policy.clone(),
+            )
+        };
+        if auto_remove {
+            if let Err(err) = self.remove(&c.id, true, true).await {
+                tracing::warn!(container = %c.id, "auto-remove: {err}");
+            }
+        } else {
+            let restart = crate::restart::after_exit(&policy, &c.lock().state);
+            if restart {
+                self.schedule_restart(c);
+            }
         }
     }
 
@@ -349,6 +363,14 @@ impl Engine {
         timeout: Option<i64>,
         signal: Option<&str>,
     ) -> Result<()> {
+        if c.status() == Status::Restarting {
+            // Between two runs: cancelling the pending restart is the stop.
+            c.update_state(|s| {
+                s.status = Status::Exited;
+                s.stopped_by_user = true;
+            })?;
+            return Ok(());
+        }
         let Some(shim) = c.shim().filter(|_| c.status() == Status::Running) else {
             return Err(EngineError::NotModified("container already stopped".into()));
         };

@@ -46,8 +46,18 @@ impl Engine {
                 reg.by_id.insert(id.clone(), container.clone());
             }
             match container.status() {
-                Status::Running | Status::Paused | Status::Restarting => {
+                Status::Running | Status::Paused => {
                     self.reconnect(container).await;
+                }
+                Status::Restarting => self.schedule_restart(&container),
+                Status::Exited if restarts_with_daemon(&container) => {
+                    let engine = self.clone();
+                    let id = id.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = engine.start(&id).await {
+                            tracing::warn!(container = %id, "restart at daemon start: {err}");
+                        }
+                    });
                 }
                 Status::Removing => {
                     if let Err(err) = self.remove(&id, true, false).await {
@@ -84,4 +94,9 @@ impl Engine {
             }
         }
     }
+}
+
+fn restarts_with_daemon(c: &Container) -> bool {
+    let inner = c.lock();
+    crate::restart::on_daemon_start(&inner.record.host_config.restart_policy, &inner.state)
 }
