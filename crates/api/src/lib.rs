@@ -8,6 +8,7 @@ mod containers;
 mod error;
 mod exec;
 mod format;
+mod housekeeping;
 mod images;
 mod pending;
 mod query;
@@ -41,6 +42,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
+        .merge(housekeeping::routes())
         .merge(pending::routes())
         .fallback(page_not_found)
         .with_state(engine)

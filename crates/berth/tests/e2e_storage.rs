@@ -209,24 +209,36 @@ fn anonymous_volumes_go_with_rm_v_and_run_rm() {
 
     // --rm removes the anonymous volume too, but never a named one.
     let named = d.name("keep");
-    let before = d.docker_ok(&["volume", "ls", "-q"]).lines().count();
+    let short_lived = d.name("rm-anon");
     d.docker_ok(&[
         "run",
+        "-d",
         "--rm",
+        "--name",
+        &short_lived,
         "-v",
         "/tmpdata",
         "-v",
         &format!("{named}:/named"),
         "busybox",
-        "true",
+        "sleep",
+        "1",
     ]);
-    let after: Vec<String> = d
-        .docker_ok(&["volume", "ls", "-q"])
-        .lines()
-        .map(String::from)
-        .collect();
-    assert!(after.contains(&named));
-    assert_eq!(after.len(), before + 1, "{after:?}");
+    let anon = d.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/tmpdata\"}}{{.Name}}{{end}}{{end}}",
+        &short_lived,
+    ]);
+    assert_eq!(anon.len(), 64, "{anon}");
+    let gone = common::wait_for(std::time::Duration::from_secs(20), || {
+        (code(&d.docker(&["volume", "inspect", &anon])) != 0).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "anonymous volume {anon} outlived its --rm container"
+    );
+    d.docker_ok(&["volume", "inspect", &named]);
     d.docker_ok(&["volume", "rm", &named]);
 }
 
@@ -278,12 +290,24 @@ fn bad_mount_specs_are_refused() {
 fn volume_prune_removes_unused_anonymous_volumes() {
     let d = Daemon::shared();
     let name = d.name("prune");
-    d.docker_ok(&["create", "--name", &name, "-v", "/p", "busybox", "true"]);
+    // A unique label keeps this prune away from other tests' volumes (dockerd 20.10,
+    // API 1.41, prunes named volumes too).
+    let label = format!("prunetest={name}");
+    let filter = format!("label={label}");
+    d.docker_ok(&[
+        "create",
+        "--name",
+        &name,
+        "--mount",
+        &format!("type=volume,destination=/p,volume-label={label}"),
+        "busybox",
+        "true",
+    ]);
     let vol = d.docker_ok(&["inspect", "-f", "{{(index .Mounts 0).Name}}", &name]);
     // In use by a container: kept.
-    d.docker_ok(&["volume", "prune", "-f"]);
+    d.docker_ok(&["volume", "prune", "-f", "--filter", &filter]);
     d.docker_ok(&["volume", "inspect", &vol]);
     d.docker_ok(&["rm", &name]);
-    d.docker_ok(&["volume", "prune", "-f"]);
+    d.docker_ok(&["volume", "prune", "-f", "--filter", &filter]);
     assert_fails_with(&d.docker(&["volume", "inspect", &vol]), "no such volume");
 }
