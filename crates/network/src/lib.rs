@@ -66,11 +66,15 @@
 //!   to/from the bridge, isolation between berth bridges, no egress at all
 //!   for internal networks, DNAT of published ports from every local address
 //!   (or one `host_ip`), including loopback and hairpin from containers.
+//! - [`dns`]: the embedded DNS server of user networks ([`dns::DnsServer`]
+//!   on the gateway address, names in [`dns::DnsRecords`], everything else
+//!   forwarded to the host's resolvers).
 //! - [`cleanup_stale`]: bridges with a prefix that are no longer wanted,
 //!   their veths, and half-attached veth pairs.
 
 pub mod bridge;
 pub mod config;
+pub mod dns;
 pub mod error;
 pub mod ipam;
 mod netlink;
