@@ -4,6 +4,7 @@
 // serde_json::json! of inspect's large documents needs the deeper limit.
 #![recursion_limit = "256"]
 
+mod archive;
 mod containers;
 mod error;
 mod exec;
@@ -42,6 +43,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
+        .merge(archive::routes())
         .merge(housekeeping::routes())
         .merge(pending::routes())
         .fallback(page_not_found)

@@ -31,7 +31,6 @@ pub fn routes() -> Router<AppState> {
         "/containers/{id}/unpause",
         "/containers/{id}/update",
         "/containers/{id}/export",
-        "/containers/{id}/archive",
         "/images/get",
         "/images/load",
         "/images/search",

@@ -3,6 +3,7 @@
 //! The engine owns the data root's `containers/` tree and talks to one shim per
 //! running container (see `runtime::shim`). It never runs libcontainer itself.
 
+mod archive;
 mod container;
 mod create;
 mod error;
@@ -25,6 +26,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use archive::{PathStat, ResolvedPath};
 pub use container::{Container, ContainerView, Lifecycle, OutputChunk};
 pub use error::{EngineError, Result};
 pub use events::{Event, EventBus};

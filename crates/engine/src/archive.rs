@@ -1,0 +1,241 @@
+//! `docker cp`: stat, read and write paths inside a container's filesystem.
+//!
+//! A running container is reached through `/proc/<pid>/root`, which shows its
+//! volumes and tmpfs mounts too; a stopped one through its overlay and the
+//! host sources of its binds and volumes. Paths resolve inside that root.
+
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::model::Status;
+use crate::mounts::MountKind;
+use crate::{Engine, EngineError, Result};
+
+/// What `X-Docker-Container-Path-Stat` carries (mode in Go's FileMode bits).
+#[derive(Debug, Clone, Serialize)]
+pub struct PathStat {
+    pub name: String,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+const GO_MODE_DIR: u32 = 1 << 31;
+const GO_MODE_SYMLINK: u32 = 1 << 27;
+
+/// A container path resolved to the host: the root it lives under and the
+/// host path of its parent directory (the last component is not followed).
+pub struct ResolvedPath {
+    pub root: PathBuf,
+    pub parent: PathBuf,
+    pub name: String,
+}
+
+impl ResolvedPath {
+    pub fn host_path(&self) -> PathBuf {
+        if self.name.is_empty() {
+            self.parent.clone()
+        } else {
+            self.parent.join(&self.name)
+        }
+    }
+}
+
+fn no_such_path(path: &str) -> EngineError {
+    EngineError::NotFound(format!("Could not find the file {path} in container"))
+}
+
+impl Engine {
+    /// The root to reach `path` through, and `path` relative to it.
+    fn container_root(&self, name_or_id: &str, path: &str) -> Result<(PathBuf, String)> {
+        let c = self.container(name_or_id)?;
+        let (status, pid, record) = {
+            let inner = c.lock();
+            (inner.state.status, inner.state.pid, inner.record.clone())
+        };
+        if !path.starts_with('/') {
+            return Err(EngineError::InvalidParameter(format!(
+                "path must be absolute: {path}"
+            )));
+        }
+        if status == Status::Running && pid > 0 {
+            return Ok((PathBuf::from(format!("/proc/{pid}/root")), path.to_string()));
+        }
+        // Stopped: the deepest bind or volume holding the path, else the overlay.
+        let mount = record
+            .mounts
+            .iter()
+            .filter(|m| m.kind != MountKind::Tmpfs)
+            .filter(|m| Path::new(path).starts_with(&m.destination))
+            .max_by_key(|m| m.destination.len());
+        if let Some(m) = mount {
+            let rest = Path::new(path)
+                .strip_prefix(&m.destination)
+                .unwrap_or(Path::new(""));
+            return Ok((m.source.clone(), format!("/{}", rest.display())));
+        }
+        let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
+        Ok((rootfs, path.to_string()))
+    }
+
+    pub fn resolve_container_path(&self, name_or_id: &str, path: &str) -> Result<ResolvedPath> {
+        let (root, inner) = self.container_root(name_or_id, path)?;
+        let p = Path::new(&inner);
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent_in = p.parent().unwrap_or(Path::new("/"));
+        let parent = runtime::exe::resolve_in_root(&root, parent_in)
+            .filter(|h| h.is_dir())
+            .ok_or_else(|| no_such_path(path))?;
+        Ok(ResolvedPath { root, parent, name })
+    }
+
+    pub fn stat_container_path(
+        &self,
+        name_or_id: &str,
+        path: &str,
+    ) -> Result<(ResolvedPath, PathStat)> {
+        use std::os::unix::fs::MetadataExt;
+        let r = self.resolve_container_path(name_or_id, path)?;
+        let host = r.host_path();
+        let meta = host.symlink_metadata().map_err(|_| no_such_path(path))?;
+        let mut mode = meta.mode() & 0o777;
+        let mut link_target = String::new();
+        if meta.file_type().is_symlink() {
+            mode |= GO_MODE_SYMLINK;
+            link_target = std::fs::read_link(&host)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+        } else if meta.is_dir() {
+            mode |= GO_MODE_DIR;
+        }
+        let mtime = chrono::DateTime::from_timestamp(meta.mtime(), meta.mtime_nsec() as u32)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let name = if r.name.is_empty() {
+            "/".to_string()
+        } else {
+            r.name.clone()
+        };
+        let stat = PathStat {
+            name,
+            size: meta.len(),
+            mode,
+            mtime,
+            link_target,
+        };
+        Ok((r, stat))
+    }
+
+    /// Writes a tar of the path (itself, not following a final symlink) to `out`.
+    pub fn archive_container_path(&self, r: &ResolvedPath, out: impl std::io::Write) -> Result<()> {
+        let host = r.host_path();
+        let mut builder = tar::Builder::new(out);
+        builder.follow_symlinks(false);
+        let name = if r.name.is_empty() {
+            "."
+        } else {
+            r.name.as_str()
+        };
+        let meta = host
+            .symlink_metadata()
+            .map_err(|e| EngineError::internal("stat", e))?;
+        let res = if meta.is_dir() {
+            builder.append_dir_all(name, &host)
+        } else {
+            builder.append_path_with_name(&host, name)
+        };
+        res.and_then(|()| builder.finish())
+            .map_err(|e| EngineError::internal(format!("archiving {}", host.display()), e))
+    }
+
+    /// The uid/gid of the container's configured user, if it has one.
+    fn container_user_ids(&self, name_or_id: &str, root: &Path) -> Option<(u32, u32)> {
+        let user = self
+            .container(name_or_id)
+            .ok()?
+            .lock()
+            .record
+            .config
+            .user
+            .clone();
+        if user.is_empty() {
+            return None;
+        }
+        image::passwd::resolve_user(root, &user)
+            .ok()
+            .map(|u| (u.uid, u.gid))
+    }
+
+    /// Extracts a tar into a directory of the container. The archive is spooled
+    /// and unpacked once into scratch space first, so a hostile or corrupt one is
+    /// refused before anything of it reaches the container.
+    pub fn extract_into_container(
+        &self,
+        name_or_id: &str,
+        path: &str,
+        body: impl Read,
+        copy_uid_gid: bool,
+    ) -> Result<()> {
+        let (root, inner) = self.container_root(name_or_id, path)?;
+        let dest = runtime::exe::resolve_in_root(&root, Path::new(&inner))
+            .ok_or_else(|| no_such_path(path))?;
+        if !dest.is_dir() {
+            return Err(if dest.exists() {
+                EngineError::InvalidParameter(format!(
+                    "extraction point is not a directory: {path}"
+                ))
+            } else {
+                no_such_path(path)
+            });
+        }
+        let mut spool = tempfile::tempfile_in(&self.cfg.data_root)
+            .map_err(|e| EngineError::internal("spooling the archive", e))?;
+        let mut body = body;
+        std::io::copy(&mut body, &mut spool)
+            .map_err(|e| EngineError::InvalidParameter(format!("reading the archive: {e}")))?;
+        let opts = image::unpack::UnpackOptions {
+            allow_devices: false,
+            whiteouts: image::unpack::WhiteoutMode::Skip,
+        };
+        let scratch = tempfile::tempdir_in(&self.cfg.data_root)
+            .map_err(|e| EngineError::internal("scratch dir", e))?;
+        spool
+            .rewind()
+            .map_err(|e| EngineError::internal("rewinding the archive", e))?;
+        image::unpack::unpack(&mut spool, scratch.path(), &opts)?;
+        let tops: Vec<std::ffi::OsString> = std::fs::read_dir(scratch.path())
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        drop(scratch);
+        spool
+            .rewind()
+            .map_err(|e| EngineError::internal("rewinding the archive", e))?;
+        image::unpack::unpack(&mut spool, &dest, &opts)?;
+        // As dockerd: files keep the archive's owners, except that `cp -a` into a
+        // container with a configured user gives them to that user.
+        if copy_uid_gid && let Some((uid, gid)) = self.container_user_ids(name_or_id, &root) {
+            for top in tops {
+                chown_tree(&dest.join(top), uid, gid);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    let _ = std::os::unix::fs::lchown(path, Some(uid), Some(gid));
+    if path.symlink_metadata().is_ok_and(|m| m.is_dir())
+        && let Ok(entries) = std::fs::read_dir(path)
+    {
+        for e in entries.flatten() {
+            chown_tree(&e.path(), uid, gid);
+        }
+    }
+}
