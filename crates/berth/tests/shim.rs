@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use runtime::shim::{self, Output, ShimClient, ShimInfo, ShimLaunch, StdStream};
-use runtime::{ContainerConfig, NetworkMode, RuntimeError, User};
+use runtime::{ContainerConfig, Device, Limits, NetworkMode, RuntimeError, Seccomp, Ulimit, User};
 use tokio::io::AsyncReadExt;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "grep", "true", "wc", "tty", "stty",
+    "tail", "head", "df", "mount", "mkdir", "seq",
 ];
 
 /// One container's worth of temporary state; dropping it removes every trace
@@ -34,7 +35,7 @@ impl TestContainer {
         );
         let dir = tempfile::tempdir().unwrap();
         let rootfs = dir.path().join("rootfs");
-        for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
+        for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "mnt"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
@@ -704,6 +705,398 @@ async fn exec_in_a_tty_container_gets_its_own_terminal() {
         assert_eq!(p.wait().await.unwrap(), 0);
         client.kill(libc::SIGKILL).await.unwrap();
         assert_eq!(client.wait().await.unwrap().exit_code, 137);
+    })
+    .await;
+}
+
+const MIB: i64 = 1024 * 1024;
+
+/// A cgroup v1 file of the test container, read from the host.
+fn cgroup_file(c: &TestContainer, ctrl: &str, file: &str) -> String {
+    std::fs::read_to_string(
+        Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(&c.id)
+            .join(file),
+    )
+    .unwrap_or_else(|e| panic!("read {ctrl}/{file}: {e}"))
+    .trim()
+    .to_string()
+}
+
+/// Creates, starts and waits for `cfg`; returns (exit code, stdout, stderr).
+async fn run_to_end(
+    c: &mut TestContainer,
+    cfg: &ContainerConfig,
+) -> (shim::ExitStatus, String, String) {
+    if let Err(e) = c.create(cfg).await {
+        let log = std::fs::read_to_string(c.state_dir().join(shim::SHIM_LOG)).unwrap_or_default();
+        panic!("create: {e}\nshim log:\n{log}");
+    }
+    let client = c.client().await;
+    let attached = client.attach(false).await.unwrap();
+    client.start().await.unwrap();
+    let status = client.wait().await.unwrap();
+    let (out, err) = collect(attached.output).await;
+    (status, out, err)
+}
+
+#[tokio::test]
+async fn memory_limit_is_set_and_oom_kill_is_reported() {
+    let mut c = TestContainer::new("oom");
+    with_timeout(async {
+        let mut cfg = c.config(&["tail", "/dev/zero"]);
+        cfg.limits.memory = 8 * MIB;
+        c.create(&cfg).await.unwrap();
+        assert_eq!(
+            cgroup_file(&c, "memory", "memory.limit_in_bytes"),
+            (8 * MIB).to_string()
+        );
+        // Docker's default swap: as much again as the memory.
+        assert_eq!(
+            cgroup_file(&c, "memory", "memory.memsw.limit_in_bytes"),
+            (16 * MIB).to_string()
+        );
+        let client = c.client().await;
+        client.start().await.unwrap();
+        let status = client.wait().await.unwrap();
+        assert_eq!(status.exit_code, 137);
+        assert!(status.oom_killed);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pids_limit_bounds_a_fork_bomb() {
+    let mut c = TestContainer::new("pids");
+    with_timeout(async {
+        let mut cfg = c.config(&[
+            "sh",
+            "-c",
+            "for i in $(seq 50); do sleep 10 & done; echo done",
+        ]);
+        cfg.limits.pids_limit = Some(10);
+        c.create(&cfg).await.unwrap();
+        assert_eq!(cgroup_file(&c, "pids", "pids.max"), "10");
+        let client = c.client().await;
+        let attached = client.attach(false).await.unwrap();
+        client.start().await.unwrap();
+        let mut out = String::new();
+        let mut output = attached.output;
+        while let Some(o) = output.recv().await {
+            out.push_str(&String::from_utf8_lossy(&o.data));
+            if out.contains("fork") || out.contains("done") {
+                break;
+            }
+        }
+        assert!(out.contains("can't fork"), "{out}");
+        let pids = client.pids().await.unwrap_or_default();
+        assert!(pids.len() <= 10, "{pids:?}");
+        let _ = client.kill(libc::SIGKILL).await;
+        client.wait().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cpu_settings_reach_the_cgroup_and_update_changes_them_live() {
+    let mut c = TestContainer::new("cpu");
+    with_timeout(async {
+        let mut cfg = c.config(&["sleep", "60"]);
+        cfg.limits.nano_cpus = 500_000_000;
+        cfg.limits.cpu_shares = 512;
+        cfg.limits.cpuset_cpus = "0".into();
+        cfg.limits.memory = 64 * MIB;
+        c.create(&cfg).await.unwrap();
+        assert_eq!(cgroup_file(&c, "cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(cgroup_file(&c, "cpu", "cpu.cfs_period_us"), "100000");
+        assert_eq!(cgroup_file(&c, "cpu", "cpu.shares"), "512");
+        assert_eq!(cgroup_file(&c, "cpuset", "cpuset.cpus"), "0");
+        let client = c.client().await;
+        client.start().await.unwrap();
+
+        client
+            .update(&Limits {
+                memory: 32 * MIB,
+                cpu_quota: 25_000,
+                cpu_period: 50_000,
+                pids_limit: Some(20),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            cgroup_file(&c, "memory", "memory.limit_in_bytes"),
+            (32 * MIB).to_string()
+        );
+        assert_eq!(cgroup_file(&c, "cpu", "cpu.cfs_quota_us"), "25000");
+        assert_eq!(cgroup_file(&c, "cpu", "cpu.cfs_period_us"), "50000");
+        assert_eq!(cgroup_file(&c, "pids", "pids.max"), "20");
+
+        // Above the memory+swap limit (128 MiB) without a new one: refused, nothing changed.
+        let err = client
+            .update(&Limits {
+                memory: 256 * MIB,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RuntimeError::InvalidSetting(_)), "{err}");
+        assert_eq!(
+            cgroup_file(&c, "memory", "memory.limit_in_bytes"),
+            (32 * MIB).to_string()
+        );
+        let err = client
+            .update(&Limits {
+                memory: MIB,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "Minimum memory limit allowed is 6MB");
+
+        client
+            .update(&Limits {
+                memory: 256 * MIB,
+                memory_swap: -1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            cgroup_file(&c, "memory", "memory.limit_in_bytes"),
+            (256 * MIB).to_string()
+        );
+
+        client.kill(libc::SIGKILL).await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 137);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ulimits_and_shm_size_are_seen_inside() {
+    let mut c = TestContainer::new("ulimit");
+    with_timeout(async {
+        let mut cfg = c.config(&[
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn; df -k /dev/shm | tail -n 1",
+        ]);
+        cfg.limits.ulimits = vec![Ulimit {
+            name: "nofile".into(),
+            soft: 1024,
+            hard: 2048,
+        }];
+        cfg.limits.shm_size = 32 * MIB;
+        let (status, out, err) = run_to_end(&mut c, &cfg).await;
+        assert_eq!((status.exit_code, err.as_str()), (0, ""));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(&lines[..2], ["1024", "2048"]);
+        let size_kb: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(size_kb[1], "32768", "{out}");
+    })
+    .await;
+}
+
+fn read_count(c: &TestContainer) -> u64 {
+    std::fs::read_to_string(c.rootfs().join("tmp/count"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn pause_freezes_and_resume_continues_and_stats_are_plausible() {
+    let mut c = TestContainer::new("pause");
+    with_timeout(async {
+        let mut cfg = c.config(&[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; done",
+        ]);
+        cfg.limits.memory = 64 * MIB;
+        cfg.limits.pids_limit = Some(50);
+        c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        client.start().await.unwrap();
+        while read_count(&c) < 10 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        let stats = client.stats().await.unwrap();
+        assert!(stats.cpu_usage_ns > 0, "{stats:?}");
+        assert!(stats.system_cpu_ns > stats.cpu_usage_ns, "{stats:?}");
+        assert!(stats.online_cpus >= 1);
+        assert!(
+            stats.memory_usage > 0 && stats.memory_usage < 64 * MIB as u64,
+            "{stats:?}"
+        );
+        assert_eq!(stats.memory_limit, 64 * MIB as u64);
+        assert!(stats.pids_current >= 1, "{stats:?}");
+        assert_eq!(stats.pids_limit, 50);
+        let pids = client.pids().await.unwrap();
+        assert!(pids.contains(&c.info.unwrap().init_pid), "{pids:?}");
+
+        client.pause().await.unwrap();
+        assert_eq!(cgroup_file(&c, "freezer", "freezer.state"), "FROZEN");
+        let frozen_at = read_count(&c);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            read_count(&c),
+            frozen_at,
+            "a paused container made progress"
+        );
+
+        client.resume().await.unwrap();
+        assert_eq!(cgroup_file(&c, "freezer", "freezer.state"), "THAWED");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while read_count(&c) <= frozen_at {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no progress after resume"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // Killing a paused container must not hang on its frozen init.
+        client.pause().await.unwrap();
+        client.kill(libc::SIGKILL).await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 137);
+    })
+    .await;
+}
+
+fn status_field(out: &str, name: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+async fn privileged_gets_every_capability_and_may_mount() {
+    let mut c = TestContainer::new("priv");
+    with_timeout(async {
+        let mut cfg = c.config(&[
+            "sh",
+            "-c",
+            "cat /proc/self/status; mount -t tmpfs none /mnt && echo mounted",
+        ]);
+        cfg.security.privileged = true;
+        let (status, out, err) = run_to_end(&mut c, &cfg).await;
+        assert_eq!((status.exit_code, err.as_str()), (0, ""));
+        // Every capability the kernel knows that this host left us.
+        let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        let bounding = u64::from_str_radix(&status_field(&own, "CapBnd:"), 16).unwrap();
+        let all = ((1u64 << (last + 1)) - 1) & bounding;
+        assert!(all.count_ones() >= 38, "{all:x}");
+        assert_eq!(status_field(&out, "CapEff:"), format!("{all:016x}"));
+        assert_eq!(status_field(&out, "Seccomp:"), "0");
+        assert!(out.ends_with("mounted\n"), "{out}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cap_drop_no_new_privileges_and_unconfined_seccomp() {
+    let mut c = TestContainer::new("nnp");
+    with_timeout(async {
+        let mut cfg = c.config(&["cat", "/proc/self/status"]);
+        cfg.cap_drop = vec!["CHOWN".into(), "NET_RAW".into()];
+        cfg.security.no_new_privileges = true;
+        cfg.security.seccomp = Seccomp::Unconfined;
+        let (status, out, _) = run_to_end(&mut c, &cfg).await;
+        assert_eq!(status.exit_code, 0);
+        // Docker's default set (a80425fb) without CHOWN (bit 0) and NET_RAW (bit 13).
+        assert_eq!(
+            status_field(&out, "CapEff:"),
+            format!("{:016x}", 0xa80425fbu64 & !1 & !(1 << 13))
+        );
+        assert_eq!(status_field(&out, "NoNewPrivs:"), "1");
+        assert_eq!(status_field(&out, "Seccomp:"), "0");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn custom_seccomp_profile_denies_mkdir() {
+    let mut c = TestContainer::new("seccomp");
+    with_timeout(async {
+        let mut cfg = c.config(&["sh", "-c", "mkdir /tmp/x; echo rc=$?; grep Seccomp: /proc/self/status"]);
+        cfg.security.seccomp = Seccomp::Profile(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#
+                .into(),
+        );
+        let (status, out, err) = run_to_end(&mut c, &cfg).await;
+        assert_eq!(status.exit_code, 0);
+        assert!(err.contains("Operation not permitted"), "{err}");
+        assert_eq!(out, "rc=1\nSeccomp:\t2\n");
+        assert!(!c.rootfs().join("tmp/x").exists());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn namespaced_sysctls_apply_and_others_are_refused() {
+    let mut c = TestContainer::new("sysctl");
+    with_timeout(async {
+        let mut cfg = c.config(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+        cfg.security
+            .sysctls
+            .insert("net.ipv4.ip_forward".into(), "1".into());
+        let (status, out, err) = run_to_end(&mut c, &cfg).await;
+        assert_eq!(
+            (status.exit_code, out.as_str(), err.as_str()),
+            (0, "1\n", "")
+        );
+
+        let mut bad = TestContainer::new("sysctl-bad");
+        let mut cfg = bad.config(&["true"]);
+        cfg.security
+            .sysctls
+            .insert("kernel.panic".into(), "1".into());
+        let err = bad.create(&cfg).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sysctl \"kernel.panic\" is not in a separate kernel namespace"
+        );
+        assert!(!bad.state_dir().join("shim.sock").exists());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn group_add_and_mapped_device() {
+    let mut c = TestContainer::new("dev");
+    with_timeout(async {
+        let mut cfg = c.config(&[
+            "sh",
+            "-c",
+            "id -G; echo hi > /dev/mynull && echo written; cat /dev/mynull | wc -c",
+        ]);
+        cfg.security.group_add = vec![4242, 4343];
+        cfg.security.devices = vec![Device {
+            path_on_host: "/dev/null".into(),
+            path_in_container: "/dev/mynull".into(),
+            permissions: "rwm".into(),
+        }];
+        let (status, out, err) = run_to_end(&mut c, &cfg).await;
+        assert_eq!((status.exit_code, err.as_str()), (0, ""));
+        let lines: Vec<&str> = out.lines().collect();
+        let groups: Vec<&str> = lines[0].split_whitespace().collect();
+        assert!(
+            groups.contains(&"4242") && groups.contains(&"4343"),
+            "{out}"
+        );
+        assert_eq!(&lines[1..], ["written", "0"]);
     })
     .await;
 }

@@ -161,6 +161,8 @@ impl Engine {
             cap_drop: record.host_config.cap_drop.clone().unwrap_or_default(),
             cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
             annotations: Default::default(),
+            limits: Default::default(),
+            security: Default::default(),
         })
     }
 

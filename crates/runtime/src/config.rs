@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
+use crate::security::SecurityOptions;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub uid: u32,
@@ -57,4 +60,6 @@ pub struct ContainerConfig {
     /// "CAP_NET_ADMIN"; "ALL" is accepted in both).
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    pub limits: Limits,
+    pub security: SecurityOptions,
 }

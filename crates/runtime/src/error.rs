@@ -20,6 +20,9 @@ pub enum RuntimeError {
     NotRunning,
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
+    /// A setting Docker would refuse, with Docker's words (shown verbatim by the CLI).
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     #[error("{context}: {source}")]

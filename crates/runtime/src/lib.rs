@@ -7,17 +7,22 @@
 //! - [`exec`]: `berth shim-exec`, a process joining a running container.
 //! - `pty`: the console socket and pty master behind `tty` containers and execs.
 
+mod cgroup;
 pub mod config;
 pub mod error;
 pub mod exe;
 pub mod exec;
 mod executor;
+pub mod limits;
 mod pty;
+pub mod security;
 pub mod shim;
 pub mod spec;
 
 pub use config::{ContainerConfig, Mount, NetworkMode, User};
 pub use error::RuntimeError;
+pub use limits::{Limits, Stats, Ulimit};
+pub use security::{Device, Seccomp, SecurityOptions};
 
 /// Entry point for the internal subcommands the daemon spawns (`berth shim …`,
 /// `berth shim-exec …`). Returns the process exit code when `args` names one of

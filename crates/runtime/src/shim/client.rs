@@ -10,6 +10,7 @@ use super::exit::{ExitStatus, read_exit_status};
 use super::protocol::{self, Request, Response};
 use super::{Output, SOCKET_FILE, StdStream};
 use crate::error::RuntimeError;
+use crate::limits::{Limits, Stats};
 
 /// Output chunks buffered per attach before the shim waits for the reader.
 const OUTPUT_QUEUE: usize = 64;
@@ -59,6 +60,7 @@ impl ShimClient {
     async fn simple(&self, req: Request) -> Result<Response, RuntimeError> {
         match self.request(&req).await?.1 {
             Response::NotRunning => Err(RuntimeError::NotRunning),
+            Response::Invalid(msg) => Err(RuntimeError::InvalidSetting(msg)),
             Response::Error(msg) => {
                 Err(crate::exe::classify(&msg).unwrap_or(RuntimeError::Libcontainer(msg)))
             }
@@ -141,6 +143,45 @@ impl ShimClient {
             Response::Error(msg) => Err(RuntimeError::InvalidConfig(msg)),
             other => Err(RuntimeError::Protocol(format!(
                 "unexpected resize answer: {other:?}"
+            ))),
+        }
+    }
+
+    /// Freezes every process of the container; they stay frozen until `resume`.
+    pub async fn pause(&self) -> Result<(), RuntimeError> {
+        self.simple(Request::Pause).await.map(|_| ())
+    }
+
+    pub async fn resume(&self) -> Result<(), RuntimeError> {
+        self.simple(Request::Resume).await.map(|_| ())
+    }
+
+    /// Applies the set (non-zero) memory, swap, CPU, cpuset, pids and blkio
+    /// fields of `limits` to the running container (`docker update`).
+    pub async fn update(&self, limits: &Limits) -> Result<(), RuntimeError> {
+        self.simple(Request::Update {
+            limits: limits.clone(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Usage of the container's cgroup now.
+    pub async fn stats(&self) -> Result<Stats, RuntimeError> {
+        match self.simple(Request::Stats).await? {
+            Response::Stats(s) => Ok(s),
+            other => Err(RuntimeError::Protocol(format!(
+                "unexpected stats answer: {other:?}"
+            ))),
+        }
+    }
+
+    /// Host pids of every process in the container, ascending (for `docker top`).
+    pub async fn pids(&self) -> Result<Vec<u32>, RuntimeError> {
+        match self.simple(Request::Pids).await? {
+            Response::Pids(p) => Ok(p),
+            other => Err(RuntimeError::Protocol(format!(
+                "unexpected pids answer: {other:?}"
             ))),
         }
     }

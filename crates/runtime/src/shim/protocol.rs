@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::exit::ExitStatus;
 use crate::error::RuntimeError;
+use crate::limits::{Limits, Stats};
 
 pub const REQUEST: u8 = 1;
 pub const RESPONSE: u8 = 2;
@@ -38,6 +39,16 @@ pub enum Request {
         height: u16,
         width: u16,
     },
+    /// Freeze every process of the container (cgroup freezer).
+    Pause,
+    Resume,
+    /// New values for the set fields of the limits.
+    Update {
+        limits: Limits,
+    },
+    Stats,
+    /// The processes in the container's cgroup.
+    Pids,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +59,10 @@ pub enum Response {
     Exited(ExitStatus),
     NotRunning,
     Error(String),
+    /// A request Docker would refuse; the text is Docker's.
+    Invalid(String),
+    Stats(Stats),
+    Pids(Vec<u32>),
 }
 
 pub struct Frame {

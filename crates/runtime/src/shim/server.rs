@@ -30,7 +30,7 @@ use super::exit::{ExitStatus, now_rfc3339, write_exit_status};
 use super::logfile::LogWriter;
 use super::protocol::{self, Request, Response};
 use super::{BUNDLE_DIR, PARAMS_FILE, ReadyReport, SOCKET_FILE, ShimParams, StdStream};
-use crate::error::chain_text;
+use crate::error::{RuntimeError, chain_text};
 use crate::executor::DockerExecutor;
 use crate::pty::{ConsoleSocket, Pty};
 
@@ -124,6 +124,12 @@ fn run(state_dir: &Path) -> Result<i32, String> {
         .pid()
         .ok_or_else(|| "container has no init pid".to_string())?;
     let cgroup_path = container.spec().map(|c| c.cgroup_path).unwrap_or_default();
+    if oom_killer_disabled(&state_dir)
+        && let Err(e) = crate::cgroup::disable_oom_killer(&cgroup_path, &params.id)
+    {
+        kill_created(&container);
+        return Err(format!("disable OOM killer: {e}"));
+    }
 
     let socket = state_dir.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&socket);
@@ -163,8 +169,21 @@ fn run(state_dir: &Path) -> Result<i32, String> {
         pty: RefCell::new(None),
         tty: params.tty,
         log: RefCell::new(log),
+        id: params.id.clone(),
+        cgroup_path,
     });
-    local.block_on(&rt, serve(shim, listener, stdio, cgroup_path))
+    local.block_on(&rt, serve(shim, listener, stdio))
+}
+
+/// `linux.resources.memory.disableOOMKiller` of the bundle's spec.
+fn oom_killer_disabled(state_dir: &Path) -> bool {
+    oci_spec::runtime::Spec::load(state_dir.join(BUNDLE_DIR).join("config.json"))
+        .ok()
+        .and_then(|s| s.linux().clone())
+        .and_then(|l| l.resources().clone())
+        .and_then(|r| *r.memory())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false)
 }
 
 fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container, Stdio), String> {
@@ -260,13 +279,15 @@ struct Shim {
     /// A terminal has no end of input: closing stdin leaves it open.
     tty: bool,
     log: RefCell<LogWriter>,
+    id: String,
+    /// As libcontainer resolved it: relative to each hierarchy's root.
+    cgroup_path: PathBuf,
 }
 
 async fn serve(
     shim: Rc<Shim>,
     listener: std::os::unix::net::UnixListener,
     stdio: Stdio,
-    cgroup_path: PathBuf,
 ) -> Result<i32, String> {
     // Registered before anything can exit, so no SIGCHLD is lost.
     let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
@@ -319,7 +340,7 @@ async fn serve(
     let status = ExitStatus {
         exit_code: raw,
         finished_at: now_rfc3339(),
-        oom_killed: oom_killed(&cgroup_path),
+        oom_killed: crate::cgroup::oom_killed(&shim.cgroup_path),
     };
     // Removes the cgroup and libcontainer's state, so the id can be reused at once.
     if let Err(e) = shim.container.borrow_mut().delete(true) {
@@ -375,27 +396,6 @@ async fn reap_init(sigchld: &mut tokio::signal::unix::Signal, init: Pid) -> i32 
         }
         sigchld.recv().await;
     }
-}
-
-fn oom_killed(cgroup_path: &Path) -> bool {
-    let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
-    let candidates = [
-        Path::new("/sys/fs/cgroup/memory")
-            .join(rel)
-            .join("memory.oom_control"),
-        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
-    ];
-    candidates.iter().any(|file| {
-        std::fs::read_to_string(file)
-            .map(|text| {
-                text.lines().any(|l| {
-                    l.strip_prefix("oom_kill ")
-                        .and_then(|n| n.trim().parse::<u64>().ok())
-                        .is_some_and(|n| n > 0)
-                })
-            })
-            .unwrap_or(false)
-    })
 }
 
 async fn pump<R: AsyncRead + Unpin>(shim: Rc<Shim>, mut reader: R, stream: StdStream) {
@@ -512,13 +512,59 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
         // Signalling our own unreaped child cannot hit a recycled pid.
         Request::Kill { signal } => match Signal::try_from(signal) {
             Ok(sig) => match nix::sys::signal::kill(shim.init_pid, sig) {
-                Ok(()) => Response::Ok,
+                Ok(()) => {
+                    // A frozen process only dies once thawed.
+                    if sig == Signal::SIGKILL {
+                        let mut c = shim.container.borrow_mut();
+                        if c.status() == libcontainer::container::ContainerStatus::Paused {
+                            let _ = c.resume();
+                        }
+                    }
+                    Response::Ok
+                }
                 Err(e) => Response::Error(format!("kill: {e}")),
             },
             Err(_) => Response::Error(format!("invalid signal {signal}")),
         },
+        Request::Pause
+        | Request::Resume
+        | Request::Update { .. }
+        | Request::Stats
+        | Request::Pids
+            if *shim.reaped.borrow() =>
+        {
+            Response::NotRunning
+        }
+        Request::Pause => match shim.container.borrow_mut().pause() {
+            Ok(()) => Response::Ok,
+            Err(e) => Response::Error(format!("pause: {}", chain_text(&e))),
+        },
+        Request::Resume => match shim.container.borrow_mut().resume() {
+            Ok(()) => Response::Ok,
+            Err(e) => Response::Error(format!("resume: {}", chain_text(&e))),
+        },
+        Request::Update { limits } => answer(
+            crate::cgroup::update(&shim.cgroup_path, &shim.id, &limits),
+            |()| Response::Ok,
+        ),
+        Request::Stats => answer(
+            crate::cgroup::stats(&shim.cgroup_path, &shim.id),
+            Response::Stats,
+        ),
+        Request::Pids => answer(
+            crate::cgroup::pids(&shim.cgroup_path, &shim.id),
+            Response::Pids,
+        ),
     };
     let _ = protocol::write_json(&mut conn, protocol::RESPONSE, &resp).await;
+}
+
+fn answer<T>(r: Result<T, RuntimeError>, ok: impl FnOnce(T) -> Response) -> Response {
+    match r {
+        Ok(v) => ok(v),
+        Err(RuntimeError::InvalidSetting(msg)) => Response::Invalid(msg),
+        Err(e) => Response::Error(e.to_string()),
+    }
 }
 
 fn attach(shim: &Rc<Shim>, conn: UnixStream, stdin: bool) {

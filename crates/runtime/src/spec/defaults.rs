@@ -33,14 +33,7 @@ pub fn nofile_limit() -> u64 {
 }
 
 fn has_effective_cap(bit: u64) -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .is_some_and(|caps| caps & bit != 0)
+    own_caps("CapEff:").is_some_and(|caps| caps & bit != 0)
 }
 
 /// Docker's default capability set (bounding, effective and permitted; never ambient).
@@ -105,18 +98,33 @@ const ALL_CAPABILITIES: &[&str] = &[
     "CHECKPOINT_RESTORE",
 ];
 
-/// Every capability this kernel knows: asking for one beyond `cap_last_cap`
-/// would make capset(2) fail.
+/// Every capability this kernel knows and our bounding set still holds:
+/// asking for one beyond `cap_last_cap`, or one a sandboxed host withheld
+/// from us, would make capset(2) fail and no container could start.
 pub fn all_capabilities() -> Vec<Capability> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(ALL_CAPABILITIES.len() - 1);
+    let bounding = own_caps("CapBnd:").unwrap_or(u64::MAX);
     ALL_CAPABILITIES
         .iter()
+        .enumerate()
         .take(last + 1)
-        .filter_map(|n| super::parse_cap(n).ok())
+        .filter(|(bit, _)| bounding & (1 << bit) != 0)
+        .filter_map(|(_, n)| super::parse_cap(n).ok())
         .collect()
+}
+
+/// A capability mask of /proc/self/status ("CapEff:", "CapBnd:").
+fn own_caps(field: &str) -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
 }
 
 pub const MASKED_PATHS: &[&str] = &[

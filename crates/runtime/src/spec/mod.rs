@@ -2,18 +2,22 @@
 //! container (capabilities, seccomp, masked paths, mounts, devices, rlimits).
 
 mod defaults;
+mod docker_seccomp;
+pub(crate) mod resources;
 mod seccomp;
+mod security;
 
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount as OciMount, MountBuilder, PosixRlimitBuilder,
-    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxNamespaceType, LinuxSeccomp, Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder,
+    Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::config::{ContainerConfig, Mount, NetworkMode};
 use crate::error::RuntimeError;
+use crate::security::{Seccomp, SecurityOptions};
 
 pub use defaults::DEFAULT_PATH;
 
@@ -22,14 +26,28 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
     if cfg.args.is_empty() {
         return Err(RuntimeError::InvalidConfig("no command specified".into()));
     }
-    let caps = capabilities(&cfg.cap_add, &cfg.cap_drop)?;
+    let sec = &cfg.security;
+    resources::validate(&cfg.limits)?;
+    security::check_sysctls(&sec.sysctls, &cfg.network)?;
+    // Docker ignores --cap-add/--cap-drop for privileged containers.
+    let caps: Capabilities = if sec.privileged {
+        defaults::all_capabilities().into_iter().collect()
+    } else {
+        capabilities(&cfg.cap_add, &cfg.cap_drop)?
+    };
+    let mut gids = cfg.user.additional_gids.clone();
+    for g in &sec.group_add {
+        if !gids.contains(g) {
+            gids.push(*g);
+        }
+    }
     let mut process = ProcessBuilder::default()
         .terminal(cfg.tty)
         .user(
             UserBuilder::default()
                 .uid(cfg.user.uid)
                 .gid(cfg.user.gid)
-                .additional_gids(cfg.user.additional_gids.clone())
+                .additional_gids(gids)
                 .build()
                 .map_err(spec_err)?,
         )
@@ -46,45 +64,62 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
                 .build()
                 .map_err(spec_err)?,
         )
-        .rlimits(vec![
-            PosixRlimitBuilder::default()
-                .typ(PosixRlimitType::RlimitNofile)
-                .soft(defaults::nofile_limit())
-                .hard(defaults::nofile_limit())
-                .build()
-                .map_err(spec_err)?,
-        ])
+        .rlimits(resources::rlimits(&cfg.limits, defaults::nofile_limit())?)
         .build()
         .map_err(spec_err)?;
     // Unset, not false: libcontainer then loads seccomp while still privileged,
     // which is what lets non-root users run under the filter without NNP.
-    process.set_no_new_privileges(None);
+    process.set_no_new_privileges(sec.no_new_privileges.then_some(true));
+
+    let (paths, ro_paths): (&[&str], &[&str]) = if sec.privileged {
+        (&[], &[])
+    } else {
+        (defaults::MASKED_PATHS, defaults::READONLY_PATHS)
+    };
+    let mut res = resources::linux_resources(&cfg.limits, true)?;
+    if cfg.limits.oom_kill_disable {
+        // libcontainer 0.7 does not apply this; the shim does, from the spec.
+        let mut mem = res.memory().unwrap_or_default();
+        mem.set_disable_oom_killer(Some(true));
+        res.set_memory(Some(mem));
+    }
+    let (user_nodes, user_rules) = security::user_devices(&sec.devices)?;
+    let mut rules = if sec.privileged {
+        security::allow_all_devices()?
+    } else {
+        defaults::device_cgroup_rules()?
+    };
+    rules.extend(user_rules);
+    res.set_devices(Some(rules));
+    let mut nodes = if sec.privileged {
+        security::host_devices()?
+    } else {
+        Vec::new()
+    };
+    nodes.retain(|n| !user_nodes.iter().any(|u| u.path() == n.path()));
+    nodes.extend(user_nodes);
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces(&cfg.network, cgroup_v2_only())?)
-        .masked_paths(
-            defaults::MASKED_PATHS
+        .masked_paths(paths.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(ro_paths.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .resources(res);
+    if !nodes.is_empty() {
+        linux = linux.devices(nodes);
+    }
+    if !sec.sysctls.is_empty() {
+        linux = linux.sysctl(
+            sec.sysctls
                 .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .readonly_paths(
-            defaults::READONLY_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .resources(
-            LinuxResourcesBuilder::default()
-                .devices(defaults::device_cgroup_rules()?)
-                .build()
-                .map_err(spec_err)?,
-        )
-        .seccomp(seccomp::profile(&caps)?);
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+    }
     if !cfg.cgroup_path.is_empty() {
         linux = linux.cgroups_path(PathBuf::from(&cfg.cgroup_path));
     }
-    let linux = linux.build().map_err(spec_err)?;
+    let mut linux = linux.build().map_err(spec_err)?;
+    linux.set_seccomp(seccomp_for(sec, &caps)?);
 
     let mut spec = SpecBuilder::default()
         .version("1.0.2")
@@ -96,7 +131,7 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
                 .map_err(spec_err)?,
         )
         .process(process)
-        .mounts(mounts(&cfg.mounts)?)
+        .mounts(mounts(&cfg.mounts, cfg.limits.shm_size, sec.privileged)?)
         .linux(linux)
         .annotations(cfg.annotations.clone())
         .build()
@@ -106,6 +141,23 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
     spec.set_hostname(non_empty(&cfg.hostname));
     spec.set_domainname(non_empty(&cfg.domainname));
     Ok(spec)
+}
+
+/// `None` runs the container without a filter.
+fn seccomp_for(
+    sec: &SecurityOptions,
+    caps: &Capabilities,
+) -> Result<Option<LinuxSeccomp>, RuntimeError> {
+    if sec.privileged {
+        return Ok(None);
+    }
+    match &sec.seccomp {
+        Seccomp::Default => seccomp::profile(caps).map(Some),
+        Seccomp::Unconfined => Ok(None),
+        Seccomp::Profile(json) => {
+            docker_seccomp::convert(json, caps, &docker_seccomp::Host::current()).map(Some)
+        }
+    }
 }
 
 pub(crate) fn spec_err(e: oci_spec::OciSpecError) -> RuntimeError {
@@ -190,9 +242,10 @@ pub fn cgroup_v2_only() -> bool {
         .unwrap_or(false)
 }
 
-fn mounts(extra: &[Mount]) -> Result<Vec<OciMount>, RuntimeError> {
+fn mounts(extra: &[Mount], shm_size: i64, privileged: bool) -> Result<Vec<OciMount>, RuntimeError> {
     let mut out: Vec<OciMount> = defaults::mounts()?
         .into_iter()
+        .map(|m| adjust_default_mount(m, shm_size, privileged))
         .filter(|d| {
             !extra
                 .iter()
@@ -205,6 +258,24 @@ fn mounts(extra: &[Mount]) -> Result<Vec<OciMount>, RuntimeError> {
     // Parents must be mounted before their children, whatever order they came in.
     out.sort_by_key(|m| m.destination().components().count());
     Ok(out)
+}
+
+/// `--shm-size`, and the writable /sys and cgroup tree of privileged containers.
+fn adjust_default_mount(mut m: OciMount, shm_size: i64, privileged: bool) -> OciMount {
+    let dest = m.destination().to_string_lossy().into_owned();
+    let Some(opts) = m.options().clone() else {
+        return m;
+    };
+    let opts: Vec<String> = opts
+        .into_iter()
+        .map(|o| match (dest.as_str(), o.as_str()) {
+            ("/dev/shm", o) if shm_size > 0 && o.starts_with("size=") => format!("size={shm_size}"),
+            ("/sys" | "/sys/fs/cgroup", "ro") if privileged => "rw".into(),
+            _ => o,
+        })
+        .collect();
+    m.set_options(Some(opts));
+    m
 }
 
 fn user_mount(m: &Mount) -> Result<OciMount, RuntimeError> {
@@ -238,5 +309,7 @@ fn user_mount(m: &Mount) -> Result<OciMount, RuntimeError> {
         .map_err(spec_err)
 }
 
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,9 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxSeccompAction, Spec};
+use oci_spec::runtime::{
+    Capability, LinuxNamespaceType, LinuxSeccompAction, PosixRlimitType, Spec,
+};
 
 use super::*;
 use crate::config::User;
