@@ -6,6 +6,7 @@
 
 mod archive;
 mod containers;
+mod control;
 mod error;
 mod exec;
 mod format;
@@ -44,6 +45,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(archive::routes())
+        .merge(control::routes())
         .merge(housekeeping::routes())
         .merge(pending::routes())
         .fallback(page_not_found)

@@ -268,16 +268,9 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
         return ni("published ports (-p, -P)");
     }
     crate::restart::validate(&hc.restart_policy, hc.auto_remove)?;
-    if hc.memory != 0
-        || hc.nano_cpus != 0
-        || hc.cpu_shares != 0
-        || hc.pids_limit.is_some_and(|p| p > 0)
-    {
-        return ni("resource limits (--memory, --cpus, --cpu-shares, --pids-limit)");
-    }
-    if hc.privileged {
-        return ni("--privileged");
-    }
+    // Docker validates limits and security options at create (400, CLI exit 125).
+    runtime::spec::validate_limits(&crate::settings::limits(hc))?;
+    crate::settings::check_security_opts(hc)?;
     if req.config.healthcheck.as_ref().is_some_and(is_set) {
         return ni("health checks (--health-*)");
     }
@@ -324,7 +317,7 @@ const IGNORED_HOST_CONFIG: &[&str] = &["ConsoleSize", "Isolation", "CgroupnsMode
 const IGNORED_CONFIG: &[&str] = &["ArgsEscaped", "OnBuild", "Shell", "NetworkDisabled"];
 
 /// Docker clients send zero values for options the user did not give.
-fn is_set(value: &serde_json::Value) -> bool {
+pub(crate) fn is_set(value: &serde_json::Value) -> bool {
     use serde_json::Value;
     match value {
         Value::Null => false,

@@ -62,7 +62,9 @@ impl From<RuntimeError> for EngineError {
             | RuntimeError::PermissionDenied(_) => {
                 EngineError::InvalidParameter(format!("failed to create task for container: {msg}"))
             }
-            RuntimeError::InvalidConfig(_) => EngineError::InvalidParameter(msg),
+            RuntimeError::InvalidConfig(_) | RuntimeError::InvalidSetting(_) => {
+                EngineError::InvalidParameter(msg)
+            }
             RuntimeError::NotImplemented(what) => EngineError::NotImplemented(what.to_string()),
             RuntimeError::NotRunning => EngineError::Conflict(msg),
             _ => EngineError::Internal(msg),

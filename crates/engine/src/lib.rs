@@ -5,6 +5,7 @@
 
 mod archive;
 mod container;
+pub mod control;
 mod create;
 mod error;
 mod etcfiles;
@@ -20,6 +21,7 @@ mod names;
 mod restart;
 mod restore;
 mod rootfs;
+mod settings;
 pub mod volumes;
 
 use std::collections::HashMap;

@@ -61,6 +61,7 @@ impl Engine {
         rootfs: PathBuf,
     ) -> Result<ContainerConfig> {
         let cfg = &record.config;
+        let rootfs_for_settings = rootfs.clone();
         let user = if cfg.user.is_empty() {
             image::passwd::ResolvedUser {
                 uid: 0,
@@ -161,8 +162,8 @@ impl Engine {
             cap_drop: record.host_config.cap_drop.clone().unwrap_or_default(),
             cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
             annotations: Default::default(),
-            limits: Default::default(),
-            security: Default::default(),
+            limits: crate::settings::limits(&record.host_config),
+            security: crate::settings::security(&record.host_config, &rootfs_for_settings)?,
         })
     }
 
@@ -334,7 +335,10 @@ impl Engine {
             Some(s) => parse_signal(s)?,
             None => libc::SIGKILL,
         };
-        let Some(shim) = c.shim().filter(|_| c.status() == Status::Running) else {
+        let Some(shim) = c
+            .shim()
+            .filter(|_| matches!(c.status(), Status::Running | Status::Paused))
+        else {
             return Err(EngineError::Conflict(format!(
                 "Cannot kill container: {name_or_id}: container {} is not running",
                 c.id
@@ -373,9 +377,17 @@ impl Engine {
             })?;
             return Ok(());
         }
-        let Some(shim) = c.shim().filter(|_| c.status() == Status::Running) else {
+        let Some(shim) = c
+            .shim()
+            .filter(|_| matches!(c.status(), Status::Running | Status::Paused))
+        else {
             return Err(EngineError::NotModified("container already stopped".into()));
         };
+        if c.status() == Status::Paused {
+            // A frozen process cannot act on its stop signal: thaw it first, as dockerd does.
+            shim.resume().await?;
+            c.update_state(|s| s.status = Status::Running)?;
+        }
         let (cfg_signal, cfg_timeout) = {
             let inner = c.lock();
             (

@@ -148,12 +148,58 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     #[serde(default, deserialize_with = "null_as_default")]
     pub cpu_shares: i64,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub pids_limit: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub memory_swap: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub memory_reservation: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cpu_quota: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cpu_period: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cpuset_cpus: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cpuset_mems: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub blkio_weight: u16,
+    #[serde(default)]
+    pub ulimits: Option<Vec<UlimitSpec>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub shm_size: i64,
+    #[serde(default)]
+    pub oom_kill_disable: Option<bool>,
+    #[serde(default)]
+    pub security_opt: Option<Vec<String>>,
+    #[serde(default)]
+    pub sysctls: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub devices: Option<Vec<DeviceMapping>>,
+    #[serde(default)]
+    pub group_add: Option<Vec<String>>,
     #[serde(default)]
     pub init: Option<bool>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct UlimitSpec {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    #[serde(default)]
+    pub path_in_container: String,
+    #[serde(default)]
+    pub cgroup_permissions: String,
 }
 
 /// The body of `POST /containers/create`.

@@ -238,7 +238,7 @@ impl Daemon {
         format!("--- daemon log tail ---\n{}", lines[from..].join("\n"))
     }
 
-    fn cgroup_parent(&self) -> String {
+    pub fn cgroup_parent(&self) -> String {
         format!("/berth-test-{}", self.unique)
     }
 

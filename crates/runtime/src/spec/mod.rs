@@ -4,6 +4,8 @@
 mod defaults;
 mod docker_seccomp;
 pub(crate) mod resources;
+
+pub use resources::validate as validate_limits;
 mod seccomp;
 mod security;
 
