@@ -15,7 +15,6 @@ use crate::unpack::{self, UnpackOptions, WhiteoutMode, archive_err};
 
 /// A verified layer waiting for `ImageStore::record`; dropping it discards
 /// both the blob and the unpacked tree.
-#[allow(dead_code)] // TEMP: used by archive
 pub(crate) struct PreparedLayer {
     pub tmp: TempSnapshot,
     pub blob: IngestWriter,

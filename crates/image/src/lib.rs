@@ -17,6 +17,7 @@
 //! passwd::resolve_user(rootfs, "name|uid[:group|gid]")? -> ResolvedUser
 //! ```
 
+pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod config;

@@ -661,10 +661,8 @@ pub(crate) struct NewImage {
 
 /// A temporary directory inside the data root (same filesystem as the
 /// snapshots, removed on drop, and by `open` after a crash).
-#[allow(dead_code)] // TEMP
 pub(crate) struct TempDir(PathBuf);
 
-#[allow(dead_code)] // TEMP
 impl TempDir {
     pub fn path(&self) -> &Path {
         &self.0
@@ -686,7 +684,6 @@ impl ImageStore {
         &self.snapshots
     }
 
-    #[allow(dead_code)] // TEMP
     pub(crate) fn temp_dir(&self) -> Result<TempDir, ImageError> {
         let p = self.images_dir.join(fsutil::unique_name());
         fs::create_dir(&p).ctx(|| format!("create {}", p.display()))?;
