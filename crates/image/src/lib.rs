@@ -19,6 +19,7 @@
 
 pub mod archive;
 pub mod changes;
+pub mod commit;
 pub mod compression;
 pub mod config;
 pub mod content;
