@@ -131,8 +131,6 @@ impl RegistryClient {
         &self.repo
     }
 
-    /// Sends the request built by `build`; on a 401 answers the challenge
-    /// once and sends a fresh request (bodies cannot be replayed).
     fn attempt(
         &self,
         build: &mut dyn FnMut(&Client) -> RequestBuilder,
@@ -144,6 +142,8 @@ impl RegistryClient {
         req.send().map_err(transport)
     }
 
+    /// Sends the request built by `build`; on a 401 answers the challenge
+    /// once and sends a fresh request (bodies cannot be replayed).
     fn send(
         &self,
         mut build: impl FnMut(&Client) -> RequestBuilder,
