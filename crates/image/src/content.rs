@@ -106,6 +106,12 @@ pub struct IngestWriter {
 }
 
 impl IngestWriter {
+    /// Digest and size of what was written so far.
+    pub fn digest(&self) -> (String, u64) {
+        let hex = hex::encode(self.hasher.clone().finalize());
+        (format!("sha256:{hex}"), self.size)
+    }
+
     /// Makes the blob durable under its digest; returns (digest, size).
     pub fn commit(mut self) -> Result<(String, u64), ImageError> {
         let file = self.file.take().expect("commit once");

@@ -31,6 +31,15 @@ pub enum ImageError {
         #[source]
         source: io::Error,
     },
+    /// The registry refused the credentials (or none were given).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Content did not hash to the digest that named it; nothing was stored.
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    /// An error response or a transport failure talking to a registry.
+    #[error("registry: {0}")]
+    Registry(String),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -17,12 +17,16 @@
 //! passwd::resolve_user(rootfs, "name|uid[:group|gid]")? -> ResolvedUser
 //! ```
 
+pub mod archive;
 pub mod changes;
+pub mod commit;
 pub mod compression;
 pub mod config;
 pub mod content;
+pub mod distribution;
 pub mod error;
 mod fsutil;
+mod ingest;
 pub mod mount;
 pub mod passwd;
 pub mod reference;

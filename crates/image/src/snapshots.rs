@@ -248,6 +248,11 @@ impl SnapshotStore {
         Ok(out)
     }
 
+    /// The container's overlay upper dir (what `commit` turns into a layer).
+    pub fn upper_path(&self, container_id: &str) -> Result<PathBuf, ImageError> {
+        Ok(self.rw_dir(container_id)?.join("fs"))
+    }
+
     pub fn merged_path(&self, container_id: &str) -> Result<PathBuf, ImageError> {
         Ok(self.rw_dir(container_id)?.join("merged"))
     }

@@ -19,6 +19,7 @@ use crate::config::{
 use crate::content::{ContentStore, IngestWriter};
 use crate::error::{ImageError, IoContext};
 use crate::fsutil::{self, TMP_PREFIX, digest_hex, short_id, write_atomic};
+use crate::ingest::PreparedLayer;
 use crate::reference::{self, Reference, is_lower_hex};
 use crate::snapshots::{SnapshotMeta, SnapshotStore, chain_ids};
 use crate::unpack::{self, UnpackOptions, WhiteoutMode, archive_err};
@@ -645,6 +646,160 @@ impl ImageStore {
     /// Path of the container's overlay mount point (mounted or not).
     pub fn rw_mount_path(&self, container_id: &str) -> Result<PathBuf, ImageError> {
         self.snapshots.merged_path(container_id)
+    }
+}
+
+/// An image whose blobs and layers are ready to be recorded in one step.
+pub(crate) struct NewImage {
+    pub config: Vec<u8>,
+    pub manifest: Vec<u8>,
+    /// One per diff id, bottom first; `None` for a layer whose snapshot exists.
+    pub layers: Vec<Option<PreparedLayer>>,
+    /// Names to point at the image (`name:tag` and `name@digest`).
+    pub references: Vec<Reference>,
+}
+
+/// A temporary directory inside the data root (same filesystem as the
+/// snapshots, removed on drop, and by `open` after a crash).
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fsutil::remove_all(&self.0);
+    }
+}
+
+impl ImageStore {
+    pub(crate) fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    pub(crate) fn snapshot_store(&self) -> &SnapshotStore {
+        &self.snapshots
+    }
+
+    pub(crate) fn temp_dir(&self) -> Result<TempDir, ImageError> {
+        let p = self.images_dir.join(fsutil::unique_name());
+        fs::create_dir(&p).ctx(|| format!("create {}", p.display()))?;
+        Ok(TempDir(p))
+    }
+
+    /// The raw bytes of an image's manifest (as pulled, imported or built).
+    pub fn manifest_bytes(&self, name_or_id: &str) -> Result<Vec<u8>, ImageError> {
+        let digest = self.get(name_or_id)?.manifest_digest;
+        self.content.read(&digest)
+    }
+
+    /// Path of a stored blob, if present.
+    pub fn blob_path(&self, digest: &str) -> Option<PathBuf> {
+        self.content
+            .contains(digest)
+            .then(|| self.content.blob_path(digest))
+    }
+
+    /// The container's overlay upper dir.
+    pub fn rw_upper_path(&self, container_id: &str) -> Result<PathBuf, ImageError> {
+        self.snapshots.upper_path(container_id)
+    }
+
+    /// Points `reference` (a tag or a digest reference) at an existing image.
+    pub(crate) fn add_reference(&self, id: &str, reference: &Reference) -> Result<(), ImageError> {
+        let mut st = self.write_state();
+        let id = resolve(&st, id)?;
+        let manifest = st.images[&id].manifest.clone();
+        st.refs.insert(
+            reference.full(),
+            RefEntry {
+                manifest,
+                image: id,
+            },
+        );
+        self.save_refs(&st)
+    }
+
+    /// Commits prepared layers and blobs and records the image under one
+    /// write lock, so nothing half-recorded is ever visible (or collected).
+    /// Returns (image id, manifest digest).
+    pub(crate) fn record(&self, new: NewImage) -> Result<(ImageId, String), ImageError> {
+        let config: ImageConfigFile = serde_json::from_slice(&new.config)?;
+        let manifest: Manifest = serde_json::from_slice(&new.manifest)?;
+        let diff_ids = &config.rootfs.diff_ids;
+        if new.layers.len() != diff_ids.len() {
+            return Err(ImageError::InvalidArchive(format!(
+                "image has {} layers but its config lists {} diff ids",
+                new.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let chain = chain_ids(diff_ids);
+        let mut st = self.write_state();
+        let mut size = 0;
+        for (i, layer) in new.layers.into_iter().enumerate() {
+            match layer {
+                Some(p) => {
+                    if p.diff_id != diff_ids[i] {
+                        return Err(ImageError::DigestMismatch {
+                            expected: diff_ids[i].clone(),
+                            actual: p.diff_id,
+                        });
+                    }
+                    p.blob.commit()?;
+                    let meta = SnapshotMeta {
+                        chain_id: chain[i].clone(),
+                        diff_id: p.diff_id.clone(),
+                        parent: i.checked_sub(1).map(|j| chain[j].clone()),
+                        size: p.size,
+                    };
+                    self.snapshots.commit(p.tmp, &meta)?;
+                }
+                None if self.snapshots.exists(&chain[i]) => {}
+                None => {
+                    return Err(ImageError::Corrupt(format!(
+                        "layer snapshot {} vanished",
+                        chain[i]
+                    )));
+                }
+            }
+            size += self.snapshots.meta(&chain[i])?.size;
+        }
+        let (id, _) = self.content.write(&new.config)?;
+        let (manifest_digest, _) = self.content.write(&new.manifest)?;
+        st.images.insert(
+            id.clone(),
+            ImageEntry {
+                manifest: manifest_digest.clone(),
+            },
+        );
+        st.loaded.insert(
+            id.clone(),
+            Loaded {
+                manifest_digest: manifest_digest.clone(),
+                manifest,
+                config,
+                chain_ids: chain,
+                size,
+            },
+        );
+        self.save_images(&st)?;
+        if !new.references.is_empty() {
+            for r in &new.references {
+                st.refs.insert(
+                    r.full(),
+                    RefEntry {
+                        manifest: manifest_digest.clone(),
+                        image: id.clone(),
+                    },
+                );
+            }
+            self.save_refs(&st)?;
+        }
+        Ok((id, manifest_digest))
     }
 }
 

@@ -1,0 +1,282 @@
+//! `docker export` (a tar of a container's merged rootfs) and `docker commit`
+//! (the container's overlay upper dir as a new layer on its image).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use chrono::{SecondsFormat, Utc};
+
+use crate::changes;
+use crate::config::{
+    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_CONFIG,
+    MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST, Manifest,
+};
+use crate::error::{ImageError, IoContext};
+use crate::ingest::ingest_layer;
+use crate::reference::{self, Reference};
+use crate::store::{ImageId, ImageStore, NewImage};
+use crate::unpack::WhiteoutMode;
+
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// `repo[:tag]` for the new image.
+    pub reference: Option<Reference>,
+    pub author: Option<String>,
+    /// History comment (`--message`).
+    pub comment: Option<String>,
+    /// `--change` instructions applied on top of `config`.
+    pub changes: Vec<String>,
+    /// Runtime config of the new image; defaults to the parent's.
+    pub config: Option<ContainerConfigSpec>,
+}
+
+/// Walks a tree into a tar, sorted for reproducible layers.
+struct TreeWriter<W: Write> {
+    out: tar::Builder<W>,
+    /// Overlay upper dir: char 0/0 and the opaque xattr become OCI whiteouts.
+    upper: bool,
+    dev: u64,
+    links: HashMap<(u64, u64), String>,
+}
+
+fn header_for(meta: &fs::Metadata, kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(meta.mode() & 0o7777);
+    h.set_uid(meta.uid() as u64);
+    h.set_gid(meta.gid() as u64);
+    h.set_mtime(meta.mtime().max(0) as u64);
+    h.set_size(0);
+    h
+}
+
+fn is_opaque(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let name = std::ffi::CString::new(OPAQUE_XATTR).expect("no NUL");
+    let mut buf = [0u8; 4];
+    // SAFETY: valid NUL-terminated strings and a buffer of the given length.
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
+}
+
+impl<W: Write> TreeWriter<W> {
+    fn empty_file(&mut self, name: &str) -> Result<(), ImageError> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(0);
+        self.out
+            .append_data(&mut h, name, io::empty())
+            .ctx(|| format!("write {name}"))
+    }
+
+    fn dir(&mut self, abs: &Path, rel: &str) -> Result<(), ImageError> {
+        let mut names: Vec<_> = fs::read_dir(abs)
+            .ctx(|| format!("read {}", abs.display()))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .ctx(|| format!("read {}", abs.display()))?;
+        names.sort();
+        for name in names {
+            let path = abs.join(&name);
+            let name = name.to_string_lossy().into_owned();
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            self.entry(&path, &child, &name, rel)?;
+        }
+        Ok(())
+    }
+
+    fn entry(
+        &mut self,
+        path: &Path,
+        rel: &str,
+        name: &str,
+        parent: &str,
+    ) -> Result<(), ImageError> {
+        let meta = fs::symlink_metadata(path).ctx(|| format!("stat {}", path.display()))?;
+        let ft = meta.file_type();
+        let ctx = || format!("write {rel}");
+        if ft.is_dir() {
+            let mut h = header_for(&meta, tar::EntryType::Directory);
+            self.out
+                .append_data(&mut h, format!("{rel}/"), io::empty())
+                .ctx(ctx)?;
+            if self.upper && is_opaque(path) {
+                self.empty_file(&format!("{rel}/.wh..wh..opq"))?;
+            }
+            // Other filesystems mounted below (proc, volumes) are not ours.
+            if meta.dev() == self.dev {
+                self.dir(path, rel)?;
+            }
+        } else if ft.is_char_device() && self.upper && meta.rdev() == 0 {
+            let wh = if parent.is_empty() {
+                format!(".wh.{name}")
+            } else {
+                format!("{parent}/.wh.{name}")
+            };
+            self.empty_file(&wh)?;
+        } else if ft.is_file() {
+            let key = (meta.dev(), meta.ino());
+            if meta.nlink() > 1 {
+                if let Some(first) = self.links.get(&key).cloned() {
+                    let mut h = header_for(&meta, tar::EntryType::Link);
+                    return self.out.append_link(&mut h, rel, first).ctx(ctx);
+                }
+                self.links.insert(key, rel.to_string());
+            }
+            let mut h = header_for(&meta, tar::EntryType::Regular);
+            h.set_size(meta.len());
+            let f = File::open(path).ctx(|| format!("open {}", path.display()))?;
+            self.out.append_data(&mut h, rel, f).ctx(ctx)?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(path).ctx(|| format!("readlink {}", path.display()))?;
+            let mut h = header_for(&meta, tar::EntryType::Symlink);
+            self.out.append_link(&mut h, rel, target).ctx(ctx)?;
+        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+            let kind = if ft.is_char_device() {
+                tar::EntryType::Char
+            } else if ft.is_block_device() {
+                tar::EntryType::Block
+            } else {
+                tar::EntryType::Fifo
+            };
+            let mut h = header_for(&meta, kind);
+            let rdev = meta.rdev();
+            h.set_device_major(libc::major(rdev)).ctx(ctx)?;
+            h.set_device_minor(libc::minor(rdev)).ctx(ctx)?;
+            self.out.append_data(&mut h, rel, io::empty()).ctx(ctx)?;
+        }
+        // Sockets do not survive a tar round trip; Docker skips them too.
+        Ok(())
+    }
+}
+
+fn write_tree<W: Write>(root: &Path, writer: W, upper: bool) -> Result<W, ImageError> {
+    let dev = fs::metadata(root)
+        .ctx(|| format!("stat {}", root.display()))?
+        .dev();
+    let mut out = tar::Builder::new(writer);
+    out.follow_symlinks(false);
+    let mut w = TreeWriter {
+        out,
+        upper,
+        dev,
+        links: HashMap::new(),
+    };
+    w.dir(root, "")?;
+    w.out.into_inner().ctx(|| "finish tar".into())
+}
+
+/// `docker export`: the container's merged rootfs (mounted at `mount_path`) as a tar.
+pub fn export_rootfs(mount_path: &Path, writer: impl Write) -> Result<(), ImageError> {
+    let mut w = write_tree(mount_path, writer, false)?;
+    w.flush().ctx(|| "flush export".into())
+}
+
+/// `docker commit`: the container's changes as a layer on top of `parent`.
+pub fn commit(
+    store: &ImageStore,
+    container_id: &str,
+    parent: &str,
+    opts: CommitOptions,
+) -> Result<ImageId, ImageError> {
+    let base = store.get(parent)?;
+    let upper = store.rw_upper_path(container_id)?;
+    if !upper.is_dir() {
+        return Err(ImageError::NotFound(format!(
+            "writable layer of container {container_id}"
+        )));
+    }
+    let reference = match opts.reference {
+        Some(r) if r.digest().is_some() => {
+            return Err(ImageError::InvalidReference(
+                "invalid reference format: cannot commit to a digest reference".into(),
+            ));
+        }
+        Some(r) if r.tag().is_none() => Some(r.with_tag(reference::DEFAULT_TAG)?),
+        other => other,
+    };
+    let mut runtime = opts.config.unwrap_or_else(|| base.config.config.clone());
+    changes::apply(&mut runtime, &opts.changes)?;
+
+    let tmp = store.temp_dir()?;
+    let layer_path = tmp.path().join("layer.tar");
+    let f = File::create(&layer_path).ctx(|| format!("create {}", layer_path.display()))?;
+    write_tree(&upper, io::BufWriter::new(f), true)?
+        .into_inner()
+        .map_err(|e| ImageError::io("flush layer", e.into_error()))?
+        .sync_all()
+        .ctx(|| "sync layer".into())?;
+    let mode = if base.diff_ids.is_empty() {
+        WhiteoutMode::Skip
+    } else {
+        WhiteoutMode::Overlay
+    };
+    let layer = File::open(&layer_path).ctx(|| format!("open {}", layer_path.display()))?;
+    let prepared = ingest_layer(store, io::BufReader::new(layer), None, mode, &mut |_| {})?;
+
+    let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
+    let author = opts.author.filter(|a| !a.is_empty());
+    let mut config: ImageConfigFile = base.config.clone();
+    config.created = Some(created.clone());
+    config.author = author.clone();
+    config.config = runtime;
+    config.rootfs.diff_ids.push(prepared.diff_id.clone());
+    config.history.push(History {
+        created: Some(created),
+        created_by: None,
+        author,
+        comment: opts.comment.filter(|c| !c.is_empty()),
+        empty_layer: None,
+    });
+    let config_bytes = serde_json::to_vec(&config)?;
+
+    let parent_manifest: Manifest = serde_json::from_slice(&store.manifest_bytes(&base.id)?)?;
+    let mut layers = parent_manifest.layers;
+    layers.push(Descriptor {
+        media_type: MEDIA_TYPE_LAYER_TAR.into(),
+        digest: prepared.blob_digest.clone(),
+        size: prepared.blob_size,
+    });
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_MANIFEST.into()),
+        config: Descriptor {
+            media_type: MEDIA_TYPE_CONFIG.into(),
+            digest: crate::fsutil::sha256_digest(&config_bytes),
+            size: config_bytes.len() as u64,
+        },
+        layers,
+    };
+    let mut new_layers: Vec<_> = base.diff_ids.iter().map(|_| None).collect();
+    new_layers.push(Some(prepared));
+    let (id, _) = store.record(NewImage {
+        config: config_bytes,
+        manifest: serde_json::to_vec(&manifest)?,
+        layers: new_layers,
+        references: reference.into_iter().collect(),
+    })?;
+    Ok(id)
+}

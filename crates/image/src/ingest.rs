@@ -1,0 +1,129 @@
+//! One layer stream → its blob (stored as received) plus an unpacked,
+//! not yet committed snapshot. Shared by pull, load and commit so that every
+//! layer goes through the same safe unpacker and the same digest checks.
+
+use std::io::{self, BufReader, Read, Write};
+
+use sha2::{Digest, Sha256};
+
+use crate::compression;
+use crate::content::IngestWriter;
+use crate::error::ImageError;
+use crate::snapshots::TempSnapshot;
+use crate::store::ImageStore;
+use crate::unpack::{self, UnpackOptions, WhiteoutMode, archive_err};
+
+/// A verified layer waiting for `ImageStore::record`; dropping it discards
+/// both the blob and the unpacked tree.
+pub(crate) struct PreparedLayer {
+    pub tmp: TempSnapshot,
+    pub blob: IngestWriter,
+    pub blob_digest: String,
+    pub blob_size: u64,
+    pub diff_id: String,
+    /// Bytes of file content (Docker's layer size).
+    pub size: u64,
+    pub compressed: bool,
+}
+
+/// Stores the raw bytes as they are read and reports the running count.
+struct RawTee<'a, R> {
+    inner: R,
+    out: &'a mut IngestWriter,
+    read: u64,
+    on_read: &'a mut dyn FnMut(u64),
+}
+
+impl<R: Read> Read for RawTee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out
+            .write_all(&buf[..n])
+            .map_err(|e| io::Error::new(io::ErrorKind::WriteZero, e))?;
+        self.read += n as u64;
+        (self.on_read)(self.read);
+        Ok(n)
+    }
+}
+
+/// Hashes the uncompressed stream: its digest is the layer's diff id.
+struct DiffHasher<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for DiffHasher<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn check(expected: Option<&str>, actual: &str) -> Result<(), ImageError> {
+    match expected {
+        Some(e) if e != actual => Err(ImageError::DigestMismatch {
+            expected: e.to_string(),
+            actual: actual.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads one layer (plain or gzip) from `reader`. `expected` is the blob
+/// digest that named it, when one did; a mismatch is reported even when the
+/// tampered bytes also broke the tar, since that is the real cause.
+pub(crate) fn ingest_layer(
+    store: &ImageStore,
+    reader: impl Read,
+    expected: Option<&str>,
+    whiteouts: WhiteoutMode,
+    on_read: &mut dyn FnMut(u64),
+) -> Result<PreparedLayer, ImageError> {
+    let mut blob = store.content().writer()?;
+    let tmp = store.snapshot_store().prepare()?;
+    let mut raw = RawTee {
+        inner: reader,
+        out: &mut blob,
+        read: 0,
+        on_read,
+    };
+    let mut compressed = false;
+    let result = (|| {
+        let buffered = BufReader::with_capacity(256 << 10, &mut raw);
+        let decoded = compression::decompress(buffered)?;
+        let mut diff = DiffHasher {
+            inner: decoded,
+            hasher: Sha256::new(),
+        };
+        let opts = UnpackOptions {
+            allow_devices: true,
+            whiteouts,
+        };
+        let stats = unpack::unpack(&mut diff, &tmp.fs(), &opts)?;
+        // Padding after the tar end marker is part of the layer.
+        io::copy(&mut diff, &mut io::sink()).map_err(archive_err)?;
+        Ok::<_, ImageError>((
+            stats,
+            format!("sha256:{}", hex::encode(diff.hasher.finalize())),
+        ))
+    })();
+    // Whatever the decoder left unread still belongs to the blob's digest.
+    let drained = io::copy(&mut raw, &mut io::sink());
+    let (blob_digest, blob_size) = blob.digest();
+    check(expected, &blob_digest)?;
+    let (stats, diff_id) = result?;
+    drained.map_err(archive_err)?;
+    if blob_digest != diff_id {
+        compressed = true;
+    }
+    Ok(PreparedLayer {
+        tmp,
+        blob,
+        blob_digest,
+        blob_size,
+        diff_id,
+        size: stats.size,
+        compressed,
+    })
+}
