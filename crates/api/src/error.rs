@@ -35,6 +35,7 @@ impl From<EngineError> for ApiError {
             EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
             EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            EngineError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         };
         ApiError::new(status, err.to_string())
     }

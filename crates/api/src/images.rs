@@ -78,11 +78,9 @@ fn reference_matches(filter: &str, tag: &str) -> bool {
 /// `docker import` (fromSrc=-); pulling (fromImage) arrives with the registry work.
 async fn create(State(engine): State<AppState>, req: Request<Body>) -> ApiResult<Response> {
     let params = Params::parse(req.uri().query());
-    if let Some(from) = params.get("fromImage") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("not implemented: pulling images ({from}); load images with 'docker import'"),
-        ));
+    if params.get("fromImage").is_some_and(|f| !f.is_empty()) {
+        let headers = req.headers().clone();
+        return crate::distribution::pull(engine, &params, &headers);
     }
     match params.get("fromSrc") {
         Some("-") => {}
@@ -142,6 +140,9 @@ async fn get_image(
 ) -> ApiResult<Response> {
     if let Some(name) = rest.strip_suffix("/json") {
         return inspect(&engine, name).map(IntoResponse::into_response);
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return crate::distribution::save_names(engine, vec![name.to_string()]);
     }
     if let Some(name) = rest.strip_suffix("/history") {
         return history(&engine, name).map(IntoResponse::into_response);
@@ -208,7 +209,11 @@ async fn post_image(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
     uri: Uri,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return crate::distribution::push(engine, name, &Params::parse(uri.query()), &headers);
+    }
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,

@@ -7,6 +7,7 @@
 mod archive;
 mod containers;
 mod control;
+mod distribution;
 mod error;
 mod exec;
 mod format;
@@ -45,6 +46,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(archive::routes())
+        .merge(distribution::routes())
         .merge(control::routes())
         .merge(housekeeping::routes())
         .merge(pending::routes())

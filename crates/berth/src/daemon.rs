@@ -34,6 +34,9 @@ struct DaemonArgs {
     /// Static init binary for `run --init` (default: docker-init or tini-static on PATH)
     #[arg(long)]
     init_path: Option<PathBuf>,
+    /// Registry (host[:port]) reached over plain HTTP; loopback ones always are (repeatable)
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -142,6 +145,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         cgroup_parent: args.cgroup_parent.clone(),
         exe: std::env::current_exe().context("locating the berth binary")?,
         init_path: args.init_path.clone(),
+        insecure_registries: args.insecure_registries.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

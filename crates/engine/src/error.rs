@@ -17,6 +17,9 @@ pub enum EngineError {
     NotImplemented(String),
     #[error("{0}")]
     Internal(String),
+    /// A registry refused our credentials.
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -37,11 +40,13 @@ impl From<ImageError> for EngineError {
         match err {
             ImageError::NotFound(_) => EngineError::NotFound(msg),
             ImageError::Conflict(_) => EngineError::Conflict(msg),
+            ImageError::Unauthorized(_) => EngineError::Unauthorized(msg),
             ImageError::InvalidReference(_)
             | ImageError::InvalidArchive(_)
             | ImageError::InvalidChange(_)
             | ImageError::InvalidUser(_)
             | ImageError::InvalidArgument(_)
+            | ImageError::DigestMismatch { .. }
             | ImageError::Ambiguous(_) => EngineError::InvalidParameter(msg),
             // The image layer's message already starts with "not implemented: ".
             ImageError::NotImplemented(_) => {

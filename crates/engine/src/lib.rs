@@ -49,6 +49,8 @@ pub struct EngineConfig {
     pub exe: PathBuf,
     /// A static init for `--init` (tini); found on PATH when unset.
     pub init_path: Option<PathBuf>,
+    /// Registries reached over plain HTTP (loopback ones always are).
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Default)]
@@ -177,6 +179,47 @@ impl Engine {
         let rx = c.subscribe(stdout, stderr);
         self.container_event(&c, "attach", &[]);
         Ok((c, rx))
+    }
+
+    /// `docker commit`: the container's writable layer on top of its image, with
+    /// the container's configuration unless the request brings one.
+    pub async fn commit(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        mut opts: image::commit::CommitOptions,
+    ) -> Result<String> {
+        let c = self.container(name_or_id)?;
+        let record = c.lock().record.clone();
+        if opts.config.is_none() {
+            let cfg = &record.config;
+            opts.config = Some(image::ContainerConfigSpec {
+                user: cfg.user.clone(),
+                env: cfg.env.clone(),
+                entrypoint: cfg.entrypoint.clone(),
+                cmd: cfg.cmd.clone(),
+                working_dir: cfg.working_dir.clone(),
+                labels: cfg.labels.clone(),
+                stop_signal: cfg.stop_signal.clone(),
+                exposed_ports: cfg
+                    .exposed_ports
+                    .as_ref()
+                    .map(|p| p.keys().map(|k| (k.clone(), Default::default())).collect()),
+                volumes: cfg
+                    .volumes
+                    .as_ref()
+                    .map(|v| v.keys().map(|k| (k.clone(), Default::default())).collect()),
+                ..Default::default()
+            });
+        }
+        let engine = self.clone();
+        let (id, image_id) = (c.id.clone(), record.image_id.clone());
+        let new_id = tokio::task::spawn_blocking(move || {
+            image::commit::commit(&engine.images, &id, &image_id, opts)
+        })
+        .await
+        .map_err(|e| EngineError::internal("commit", e))??;
+        self.container_event(&c, "commit", &[]);
+        Ok(new_id)
     }
 
     /// The static init `--init` mounts into containers.

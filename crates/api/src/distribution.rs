@@ -1,0 +1,279 @@
+//! Moving images in and out: pull, push, save (`/images/get`), load, commit
+//! and container export. The image layer does the work on blocking threads;
+//! these handlers stream Docker's JSON progress messages.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::TryStreamExt;
+use image::distribution::{Credentials, Progress, ProgressFn, PullOptions, PushOptions};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::query::Params;
+use crate::streams::channel_body;
+use crate::{ApiError, ApiResult, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/get", get(save))
+        .route("/images/load", post(load))
+        .route("/commit", post(commit))
+        .route("/containers/{id}/export", get(export))
+}
+
+/// `X-Registry-Auth`: base64url JSON of {username, password} or {identitytoken}.
+fn credentials(headers: &HeaderMap) -> Option<Credentials> {
+    use base64::Engine as _;
+    let raw = headers.get("X-Registry-Auth")?.to_str().ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim()))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw.trim()))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+    };
+    if let Some(token) = s("identitytoken").or_else(|| s("registrytoken")) {
+        return Some(Credentials::Token(token));
+    }
+    Some(Credentials::Basic {
+        username: s("username")?,
+        password: s("password").unwrap_or_default(),
+    })
+}
+
+/// Plain HTTP for loopback registries (as dockerd allows by default) and for
+/// those named with `--insecure-registry`.
+fn insecure(engine: &AppState, reference: &str) -> bool {
+    let domain = image::reference::parse(reference)
+        .map(|r| r.domain().to_string())
+        .unwrap_or_default();
+    let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(&domain);
+    host == "localhost"
+        || host.starts_with("127.")
+        || host == "[::1]"
+        || engine
+            .cfg
+            .insecure_registries
+            .iter()
+            .any(|r| r == &domain || r == host)
+}
+
+/// Streams progress messages from a blocking job, then its final messages or error.
+fn progress_stream<F>(job: F) -> Response
+where
+    F: FnOnce(ProgressFn) -> Result<Vec<Value>, String> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let progress_tx = tx.clone();
+    let progress: ProgressFn = Arc::new(move |p: Progress| {
+        let _ = progress_tx.blocking_send(Bytes::from(format!("{}\r\n", p.to_json())));
+    });
+    tokio::task::spawn_blocking(move || {
+        let tail = match job(progress) {
+            Ok(messages) => messages,
+            Err(message) => {
+                vec![json!({ "errorDetail": { "message": message }, "error": message })]
+            }
+        };
+        for m in tail {
+            let _ = tx.blocking_send(Bytes::from(format!("{m}\r\n")));
+        }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(channel_body(rx))
+        .unwrap()
+}
+
+/// `POST /images/create?fromImage=` (called by images.rs).
+pub fn pull(engine: AppState, params: &Params, headers: &HeaderMap) -> ApiResult<Response> {
+    let from = params.get("fromImage").unwrap_or_default();
+    let tag = params.get("tag").unwrap_or_default();
+    let reference = if tag.is_empty() {
+        from.to_string()
+    } else if tag.starts_with("sha256:") {
+        format!("{from}@{tag}")
+    } else {
+        format!("{from}:{tag}")
+    };
+    image::reference::parse(&reference)?;
+    let platform = params
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(String::from);
+    let auth = credentials(headers);
+    let insecure = insecure(&engine, &reference);
+    Ok(progress_stream(move |progress| {
+        let opts = PullOptions {
+            platform,
+            auth,
+            insecure,
+            progress: Some(progress),
+        };
+        let result = image::distribution::pull(&engine.images, &reference, &opts)
+            .map_err(|e| e.to_string())?;
+        engine.image_event("pull", &result.id, Some(&result.reference));
+        Ok(Vec::new())
+    }))
+}
+
+/// `POST /images/{name}/push` (called by images.rs).
+pub fn push(
+    engine: AppState,
+    name: &str,
+    params: &Params,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let tag = params.get("tag").unwrap_or_default();
+    let local = if tag.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}:{tag}")
+    };
+    engine.images.get(&local)?;
+    let auth = credentials(headers);
+    let insecure = insecure(&engine, &local);
+    Ok(progress_stream(move |progress| {
+        let opts = PushOptions {
+            auth,
+            insecure,
+            progress: Some(progress),
+        };
+        let r = image::distribution::push(&engine.images, &local, &local, &opts)
+            .map_err(|e| e.to_string())?;
+        engine.image_event("push", &r.digest, Some(&local));
+        Ok(vec![
+            json!({ "progressDetail": {}, "aux": { "Tag": r.tag, "Digest": r.digest, "Size": r.size } }),
+        ])
+    }))
+}
+
+/// A tar produced on a blocking thread, streamed as the response body.
+fn tar_response<F>(produce: F) -> Response
+where
+    F: FnOnce(tokio_util::io::SyncIoBridge<tokio::io::DuplexStream>) -> Result<(), String>
+        + Send
+        + 'static,
+{
+    let (reader, writer) = tokio::io::duplex(64 * 1024);
+    tokio::task::spawn_blocking(move || {
+        if let Err(err) = produce(tokio_util::io::SyncIoBridge::new(writer)) {
+            tracing::warn!("archive stream: {err}");
+        }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-tar")
+        .body(Body::from_stream(tokio_util::io::ReaderStream::new(reader)))
+        .unwrap()
+}
+
+/// `docker save`: `GET /images/get?names=..` and `GET /images/{name}/get`.
+pub fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    for n in &names {
+        engine.images.get(n)?;
+    }
+    Ok(tar_response(move |w| {
+        image::archive::save(&engine.images, &names, w).map_err(|e| e.to_string())
+    }))
+}
+
+async fn save(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    save_names(engine, Params::parse(uri.query()).all("names"))
+}
+
+async fn load(State(engine): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
+    let stream = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let engine2 = engine.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || image::archive::load(&engine2.images, reader, None))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let mut body = String::new();
+    for name in loaded {
+        engine.image_event("load", &name, Some(&name));
+        let what = if name.starts_with("sha256:") {
+            "Loaded image ID"
+        } else {
+            "Loaded image"
+        };
+        body.push_str(&format!(
+            "{}\r\n",
+            json!({ "stream": format!("{what}: {name}\n") })
+        ));
+    }
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap())
+}
+
+async fn commit(
+    State(engine): State<AppState>,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let params = Params::parse(uri.query());
+    let container = params
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?;
+    let reference = match (
+        params.get("repo").unwrap_or(""),
+        params.get("tag").unwrap_or(""),
+    ) {
+        ("", _) => None,
+        (repo, "") => Some(image::reference::parse(repo)?),
+        (repo, tag) => Some(image::reference::parse(&format!("{repo}:{tag}"))?),
+    };
+    let config: Option<image::ContainerConfigSpec> = if body.is_empty() || &body[..] == b"null" {
+        None
+    } else {
+        Some(crate::query::parse_json(&body)?)
+    };
+    let opts = image::commit::CommitOptions {
+        reference,
+        author: params
+            .get("author")
+            .filter(|a| !a.is_empty())
+            .map(String::from),
+        comment: params
+            .get("comment")
+            .filter(|c| !c.is_empty())
+            .map(String::from),
+        changes: params
+            .all("changes")
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        config,
+    };
+    let id = engine.commit(container, opts).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": id }))))
+}
+
+async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let c = engine.container(&id)?;
+    let image_id = c.view().record.image_id;
+    let rootfs = engine.images.mount_rw_layer(&c.id, &image_id)?;
+    Ok(tar_response(move |w| {
+        image::commit::export_rootfs(&rootfs, w).map_err(|e| e.to_string())
+    }))
+}
