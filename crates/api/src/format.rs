@@ -54,10 +54,17 @@ pub fn human_duration(d: chrono::Duration) -> String {
 pub fn status_line(v: &ContainerView) -> String {
     let now = Utc::now();
     match v.state.status {
-        Status::Running => format!(
-            "Up {}",
-            human_duration(now - v.state.started_at.unwrap_or(now))
-        ),
+        Status::Running => {
+            let up = format!(
+                "Up {}",
+                human_duration(now - v.state.started_at.unwrap_or(now))
+            );
+            match v.state.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => format!("{up} (health: starting)"),
+                Some(status) if !status.is_empty() => format!("{up} ({status})"),
+                _ => up,
+            }
+        }
         Status::Paused => format!(
             "Up {} (Paused)",
             human_duration(now - v.state.started_at.unwrap_or(now))
@@ -171,6 +178,16 @@ pub fn inspect(v: &ContainerView, upper_dir: &str) -> Value {
             "Error": s.error,
             "StartedAt": time(s.started_at),
             "FinishedAt": time(s.finished_at),
+            "Health": s.health.as_ref().map(|h| json!({
+                "Status": h.status,
+                "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|l| json!({
+                    "Start": time(Some(l.start)),
+                    "End": time(Some(l.end)),
+                    "ExitCode": l.exit_code,
+                    "Output": l.output,
+                })).collect::<Vec<_>>(),
+            })),
         },
         "Image": v.record.image_id,
         "ResolvConfPath": v.record.resolv_conf_path,

@@ -247,6 +247,9 @@ fn merge_image_config(config: &mut crate::model::Config, image: &image::Containe
     if config.stop_signal.is_none() {
         config.stop_signal = image.stop_signal.clone();
     }
+    if config.healthcheck.is_none() {
+        config.healthcheck = image.healthcheck.clone();
+    }
     if config.exposed_ports.is_none() {
         config.exposed_ports = image
             .exposed_ports
@@ -271,9 +274,6 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     // Docker validates limits and security options at create (400, CLI exit 125).
     runtime::spec::validate_limits(&crate::settings::limits(hc))?;
     crate::settings::check_security_opts(hc)?;
-    if req.config.healthcheck.as_ref().is_some_and(is_set) {
-        return ni("health checks (--health-*)");
-    }
     if !matches!(hc.log_config.r#type.as_str(), "" | "json-file")
         || hc.log_config.config.as_ref().is_some_and(|c| !c.is_empty())
     {
@@ -350,12 +350,12 @@ mod tests {
 
     #[test]
     fn unsupported_settings_are_refused_by_name() {
-        let req = request(json!({"Image": "busybox", "HostConfig": {"ShmSize": 1024}}));
+        let req = request(json!({"Image": "busybox", "HostConfig": {"OomScoreAdj": 500}}));
         let err = reject_unsupported(&req.host_config, &req)
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("not implemented: HostConfig.ShmSize"),
+            err.starts_with("not implemented: HostConfig.OomScoreAdj"),
             "{err}"
         );
         let req = request(

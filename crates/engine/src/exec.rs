@@ -92,6 +92,11 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
 
+    /// Drops a finished exec's record (health probes would pile them up).
+    pub(crate) fn exec_forget(&self, id: &str) {
+        self.execs.lock().unwrap().remove(id);
+    }
+
     pub fn exec_inspect(&self, id: &str) -> Result<ExecView> {
         let e = self.exec_instance(id)?;
         let st = e.state.lock().unwrap().clone();

@@ -257,6 +257,7 @@ impl Engine {
         c.lifecycle.send_modify(|l| l.running = true);
         tracing::debug!(container = %c.id, "started");
         self.container_event(c, "start", &[]);
+        self.start_health_monitor(c);
         tokio::spawn(self.clone().monitor(c.clone(), client, Some(pump)));
         Ok(())
     }

@@ -65,7 +65,7 @@ pub struct Config {
     #[serde(default, deserialize_with = "str_slice")]
     pub cmd: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<image::HealthConfig>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub image: String,
     #[serde(default)]
@@ -279,6 +279,8 @@ pub struct State {
     /// Set while `docker stop`/`kill` drives the exit, so restart policies can tell.
     #[serde(default)]
     pub stopped_by_user: bool,
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 impl Default for State {
@@ -293,6 +295,7 @@ impl Default for State {
             finished_at: None,
             restart_count: 0,
             stopped_by_user: false,
+            health: None,
         }
     }
 }

@@ -85,7 +85,8 @@ impl Engine {
                     inner.shim = Some(client.clone());
                     inner.stdin = attached.stdin;
                 }
-                tokio::spawn(self.clone().monitor(c, client, Some(pump)));
+                tokio::spawn(self.clone().monitor(c.clone(), client, Some(pump)));
+                self.start_health_monitor(&c);
             }
             Err(err) => {
                 tracing::info!(container = %c.id, "container ended while the daemon was away ({err})");
