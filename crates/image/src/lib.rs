@@ -1,21 +1,12 @@
 //! Image layer of berth: a content-addressed store, image references, layer
 //! unpacking onto overlayfs snapshots, and the image operations of the engine.
 //!
-//! CONTRACT (used by `engine`; keep these names and shapes):
-//!
-//! ```ignore
-//! let store = ImageStore::open(data_root)?;          // creates dirs, repairs crash leftovers
-//! let id = store.import(reader, ImportOptions { reference: Some(r), ..Default::default() })?;
-//! store.list()? -> Vec<ImageSummary>
-//! store.get(name_or_id)? -> Image                     // name:tag, full id, "sha256:" id, short id prefix
-//! store.tag(name_or_id, &Reference)?
-//! store.remove(name_or_id, force, in_use: &dyn Fn(&str) -> bool)? -> Vec<DeleteItem>
-//! store.create_rw_layer(container_id, image_id)?      // upper/work dirs for a container
-//! store.mount_rw_layer(container_id, image_id)? -> PathBuf   // overlay mount, idempotent
-//! store.unmount_rw_layer(container_id)?
-//! store.remove_rw_layer(container_id)?
-//! passwd::resolve_user(rootfs, "name|uid[:group|gid]")? -> ResolvedUser
-//! ```
+//! - [`ImageStore`]: open (repairs crash leftovers), import, list, get, tag,
+//!   remove, and the containers' writable overlay layers.
+//! - [`reference`](mod@reference), [`changes`], [`passwd`]: Docker's names, `--change` lines, `-u`.
+//! - [`unpack`]: the safe tar unpacker every archive goes through.
+//! - [`distribution`]: pull and push against OCI registries.
+//! - [`archive`]: `docker save` / `docker load`; [`commit`]: commit and export.
 
 pub mod archive;
 pub mod changes;
