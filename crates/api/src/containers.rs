@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use engine::model::{CreateRequest, Status};
 use engine::{LogOptions, WaitCondition, parse_timestamp};
 use serde_json::json;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::query::{Params, parse_json};
 use crate::streams::{MULTIPLEXED, RAW, channel_body, encode, hijack, send_frames};
@@ -270,6 +270,12 @@ async fn attach(
         ));
     }
     let want_stdin = params.bool("stdin", false);
+    let detach_keys = crate::detach::parse(
+        params
+            .get("detachKeys")
+            .filter(|k| !k.is_empty())
+            .unwrap_or(crate::detach::DEFAULT),
+    )?;
     let (c, mut output) = engine.attach(
         &id,
         params.bool("stdout", false),
@@ -285,20 +291,31 @@ async fn attach(
     };
     hijack(&mut req, tty, move |io| async move {
         let (mut rd, mut wr) = tokio::io::split(io);
+        let (detach_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
         if want_stdin && open_stdin {
             let engine = engine.clone();
             let c = c.clone();
             tokio::spawn(async move {
+                // As dockerd: detach keys apply to terminals only.
+                let mut detector =
+                    crate::detach::Detector::new(if tty { detach_keys } else { Vec::new() });
                 let mut buf = vec![0u8; 32 * 1024];
                 loop {
                     match rd.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if engine
-                                .write_stdin(&c, Bytes::copy_from_slice(&buf[..n]))
-                                .await
-                                .is_err()
+                            let (data, detach) = match detector.feed(&buf[..n]) {
+                                crate::detach::Feed::Data(d) => (d, false),
+                                crate::detach::Feed::Detach(d) => (d, true),
+                            };
+                            if !data.is_empty()
+                                && engine.write_stdin(&c, Bytes::from(data)).await.is_err()
                             {
+                                return;
+                            }
+                            if detach {
+                                // The container keeps running and keeps its stdin.
+                                let _ = detach_tx.send(());
                                 return;
                             }
                         }
@@ -309,7 +326,12 @@ async fn attach(
                 }
             });
         }
-        send_frames(&mut wr, &mut output, tty).await;
+        tokio::select! {
+            _ = send_frames(&mut wr, &mut output, tty) => {}
+            Ok(()) = &mut detached => {
+                let _ = wr.shutdown().await;
+            }
+        }
     })
 }
 

@@ -7,6 +7,7 @@
 mod archive;
 mod containers;
 mod control;
+mod detach;
 mod distribution;
 mod error;
 mod exec;

@@ -68,3 +68,57 @@ fn run_it_through_a_real_terminal() {
     assert!(text.contains("got-abc"), "{text:?}");
     assert_eq!(out.status.code(), Some(4), "{text:?}");
 }
+
+/// The daemon ends a terminal attach on the detach keys and leaves the container
+/// running with its stdin open (the docker CLI also detects them itself, so this speaks
+/// the hijacked protocol directly).
+#[test]
+fn detach_keys_end_the_attach_not_the_container() {
+    use std::io::{Read, Write as _};
+    use std::os::unix::net::UnixStream;
+    let d = Daemon::shared();
+    let name = d.name("detach");
+    let id = d.docker_ok(&["run", "-d", "-i", "-t", "--name", &name, "busybox", "cat"]);
+    let mut conn = UnixStream::connect(d.socket()).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /v1.41/containers/{id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,q HTTP/1.1\r\nHost: d\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    conn.write_all(b"first\n").unwrap();
+    // The echo comes back on the terminal's raw stream.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&got).contains("first") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    conn.write_all(b"\x18q").unwrap();
+    // The daemon closes the session ...
+    let mut rest = Vec::new();
+    let end = conn.read_to_end(&mut rest);
+    assert!(
+        end.is_ok(),
+        "attach did not end after the detach keys: {end:?}"
+    );
+    // ... and the container still runs with its stdin open.
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Status}}", &name]),
+        "running"
+    );
+    d.docker_ok(&["rm", "-f", &name]);
+}
