@@ -270,6 +270,14 @@ async fn append(
         .open(&path)
         .await
         .map_err(|_| upload_unknown(id))?;
+    // Armed until the chunk is complete: truncates the data back even when the
+    // handler is dropped mid-body (hyper drops it when a client goes away), where
+    // the error branch below would never run.
+    let mut rollback = Rollback {
+        path: path.clone(),
+        size,
+        armed: true,
+    };
     let mut hasher = p.hasher.clone();
     let mut written = 0u64;
     let mut stream = req.into_body().into_data_stream();
@@ -293,18 +301,30 @@ async fn append(
         Ok(())
     }
     .await;
+    drop(file);
     match outcome {
         Ok(()) => {
+            rollback.armed = false;
             p.hasher = hasher;
             p.offset = size + written;
             Ok(p.offset)
         }
-        Err(e) => {
-            drop(file);
-            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
-                let _ = f.set_len(size);
-            }
-            Err(e)
+        Err(e) => Err(e),
+    }
+}
+
+struct Rollback {
+    path: std::path::PathBuf,
+    size: u64,
+    armed: bool,
+}
+
+impl Drop for Rollback {
+    fn drop(&mut self) {
+        if self.armed
+            && let Ok(f) = std::fs::OpenOptions::new().write(true).open(&self.path)
+        {
+            let _ = f.set_len(self.size);
         }
     }
 }
