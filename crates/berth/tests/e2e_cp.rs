@@ -4,12 +4,6 @@ mod common;
 
 use common::{Daemon, assert_fails_with, code};
 
-fn host_dir(d: &Daemon, prefix: &str) -> std::path::PathBuf {
-    let dir = d.tmp().join(d.name(prefix));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn copies_files_and_directories_out_of_running_and_stopped_containers() {
     let d = Daemon::shared();
@@ -18,7 +12,7 @@ fn copies_files_and_directories_out_of_running_and_stopped_containers() {
         "run", "-d", "--name", &name, "busybox", "sh", "-c",
         "mkdir -p /data/sub && echo one > /data/a && echo two > /data/sub/b && ln -s a /data/link && sleep 100",
     ]);
-    let out = host_dir(&d, "cp-out-host");
+    let out = common::host_dir(&d, "cp-out-host");
     let ok = common::wait_for(std::time::Duration::from_secs(10), || {
         (code(&d.docker(&["exec", &name, "sh", "-c", "test -L /data/link"])) == 0).then_some(())
     });
@@ -69,7 +63,7 @@ fn copies_into_a_container_keeping_or_setting_owners() {
     let d = Daemon::shared();
     let name = d.name("cp-in");
     d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
-    let src = host_dir(&d, "cp-in-host");
+    let src = common::host_dir(&d, "cp-in-host");
     std::fs::create_dir_all(src.join("tree/inner")).unwrap();
     std::fs::write(src.join("tree/inner/f.txt"), "payload\n").unwrap();
     std::os::unix::fs::chown(src.join("tree/inner/f.txt"), Some(1234), Some(1234)).unwrap();
@@ -135,7 +129,7 @@ fn container_symlinks_cannot_reach_the_host() {
         "-c",
         &format!("ln -s {} /escape && sleep 100", marker.display()),
     ]);
-    let src = host_dir(&d, "cp-escape-src");
+    let src = common::host_dir(&d, "cp-escape-src");
     std::fs::write(src.join("evil.txt"), "x").unwrap();
     let ok = common::wait_for(std::time::Duration::from_secs(10), || {
         (code(&d.docker(&["exec", &name, "sh", "-c", "test -L /escape"])) == 0).then_some(())

@@ -5,16 +5,10 @@ mod common;
 use common::{Daemon, assert_fails_with, code};
 
 /// A host directory private to one test, inside the daemon's temp dir (cleaned with it).
-fn host_dir(d: &Daemon, prefix: &str) -> std::path::PathBuf {
-    let dir = d.tmp().join(d.name(prefix));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn bind_mounts_read_write_and_read_only() {
     let d = Daemon::shared();
-    let dir = host_dir(&d, "bind");
+    let dir = common::host_dir(&d, "bind");
     std::fs::write(dir.join("in.txt"), "from host\n").unwrap();
     let spec = format!("{}:/data", dir.display());
     let out = d.docker_ok(&[
@@ -70,7 +64,7 @@ fn bind_mounts_read_write_and_read_only() {
 #[test]
 fn bind_sources_missing() {
     let d = Daemon::shared();
-    let base = host_dir(&d, "missing");
+    let base = common::host_dir(&d, "missing");
     // -v creates a missing host directory ...
     let created = base.join("made/by/v");
     let spec = format!("{}:/data", created.display());

@@ -74,6 +74,10 @@ pub fn check_security_opts(hc: &HostConfig) -> Result<()> {
 
 /// Resolves `--group-add` names against the image's /etc/group.
 fn group_ids(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>> {
+    // Only names need the image's group file; most containers ask for nothing.
+    if groups.iter().all(|g| g.parse::<u32>().is_ok()) {
+        return Ok(groups.iter().filter_map(|g| g.parse().ok()).collect());
+    }
     let group_file = runtime::exe::resolve_in_root(rootfs, Path::new("/etc/group"))
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();

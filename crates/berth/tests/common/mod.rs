@@ -674,3 +674,11 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A host directory private to one test, inside the daemon's temp dir (cleaned with it).
+#[allow(dead_code)]
+pub fn host_dir(d: &Daemon, prefix: &str) -> PathBuf {
+    let dir = d.tmp().join(d.name(prefix));
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
