@@ -36,6 +36,7 @@ impl From<EngineError> for ApiError {
             EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             EngineError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
         };
         ApiError::new(status, err.to_string())
     }

@@ -95,20 +95,123 @@ fn command(v: &ContainerView) -> String {
         .join(" ")
 }
 
-fn network_name(v: &ContainerView) -> String {
-    match v.record.host_config.network_mode.as_str() {
-        "" | "default" => "bridge".into(),
-        other => other.into(),
+/// `NetworkSettings.Networks`: the configured networks, with addresses
+/// while the container runs; host/none show their own name.
+fn networks(v: &ContainerView) -> Value {
+    let mut out = serde_json::Map::new();
+    for (name, cfg) in &v.record.networks {
+        out.insert(
+            name.clone(),
+            endpoint(Some(cfg), v.state.network.endpoints.get(name)),
+        );
     }
+    if out.is_empty() {
+        match v.record.host_config.network_mode.as_str() {
+            m if m.starts_with("container:") => {}
+            "" | "default" => {
+                out.insert("bridge".into(), endpoint(None, None));
+            }
+            m => {
+                out.insert(m.to_string(), endpoint(None, None));
+            }
+        }
+    }
+    Value::Object(out)
 }
 
-fn endpoint() -> Value {
+fn endpoint(
+    cfg: Option<&engine::networking::EndpointConfig>,
+    ep: Option<&engine::networking::EndpointState>,
+) -> Value {
+    let text =
+        |f: &dyn Fn(&engine::networking::EndpointState) -> String| ep.map(f).unwrap_or_default();
     json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null
+        "IPAMConfig": cfg.and_then(|c| c.ipv4_address).map(|ip| json!({"IPv4Address": ip.to_string()})),
+        "Links": null,
+        "Aliases": cfg.filter(|c| !c.aliases.is_empty()).map(|c| c.aliases.clone()),
+        "MacAddress": text(&|e| e.mac.clone()),
+        "DriverOpts": null,
+        "NetworkID": cfg.map(|c| c.network_id.clone()).unwrap_or_default(),
+        "EndpointID": text(&|e| e.endpoint_id.clone()),
+        "Gateway": text(&|e| e.gateway.map(|g| g.to_string()).unwrap_or_default()),
+        "IPAddress": text(&|e| e.ip.to_string()),
+        "IPPrefixLen": ep.map(|e| e.prefix_len).unwrap_or(0),
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "DNSNames": ep.map(|e| e.dns_names.clone()),
     })
+}
+
+/// `NetworkSettings.Ports`: exposed ports, with their host bindings while running.
+fn ports(v: &ContainerView) -> Value {
+    let running = matches!(v.state.status, Status::Running | Status::Paused);
+    let mut out = serde_json::Map::new();
+    if !running {
+        return Value::Object(out);
+    }
+    for key in v
+        .record
+        .config
+        .exposed_ports
+        .iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        out.insert(key.clone(), Value::Null);
+    }
+    for p in &v.state.network.ports {
+        let entry = out.entry(p.key()).or_insert(Value::Null);
+        if entry.is_null() {
+            *entry = json!([]);
+        }
+        if let Value::Array(list) = entry {
+            list.push(json!({
+                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    Value::Object(out)
+}
+
+/// `Ports` of `GET /containers/json`.
+fn summary_ports(v: &ContainerView) -> Value {
+    let mut list: Vec<Value> = v
+        .state
+        .network
+        .ports
+        .iter()
+        .map(|p| {
+            json!({
+                "IP": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.proto.to_string(),
+            })
+        })
+        .collect();
+    for key in v
+        .record
+        .config
+        .exposed_ports
+        .iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        if !v
+            .state
+            .network
+            .ports
+            .iter()
+            .any(|p| p.container_port == port && p.proto.to_string() == proto)
+        {
+            list.push(json!({"PrivatePort": port, "Type": proto}));
+        }
+    }
+    Value::Array(list)
 }
 
 /// `Mounts` of inspect and ps.
@@ -139,7 +242,6 @@ fn mounts(v: &ContainerView) -> Value {
 
 /// An entry of `GET /containers/json`.
 pub fn summary(v: &ContainerView) -> Value {
-    let net = network_name(v);
     json!({
         "Id": v.record.id,
         "Names": [format!("/{}", v.record.name)],
@@ -147,12 +249,12 @@ pub fn summary(v: &ContainerView) -> Value {
         "ImageID": v.record.image_id,
         "Command": command(v),
         "Created": v.record.created.timestamp(),
-        "Ports": [],
+        "Ports": summary_ports(v),
         "Labels": v.record.config.labels.clone().unwrap_or_default(),
         "State": v.state.status.as_str(),
         "Status": status_line(v),
         "HostConfig": { "NetworkMode": v.record.host_config.network_mode },
-        "NetworkSettings": { "Networks": { net: endpoint() } },
+        "NetworkSettings": { "Networks": networks(v) },
         "Mounts": mounts(v),
     })
 }
@@ -160,7 +262,10 @@ pub fn summary(v: &ContainerView) -> Value {
 /// `GET /containers/{id}/json`.
 pub fn inspect(v: &ContainerView, upper_dir: &str) -> Value {
     let s = &v.state;
-    let net = network_name(v);
+    let bridge = s.network.endpoints.get("bridge");
+    let top = |f: &dyn Fn(&engine::networking::EndpointState) -> Value, zero: Value| {
+        bridge.map(f).unwrap_or(zero)
+    };
     json!({
         "Id": v.record.id,
         "Created": time(Some(v.record.created)),
@@ -207,12 +312,19 @@ pub fn inspect(v: &ContainerView, upper_dir: &str) -> Value {
         "Mounts": mounts(v),
         "Config": v.record.config,
         "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "",
+            "Bridge": "",
+            "SandboxID": if s.network.sandbox.is_some() { v.record.id.clone() } else { String::new() },
+            "SandboxKey": s.network.sandbox.clone().unwrap_or_default(),
             "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {}, "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": { net: endpoint() },
+            "Ports": ports(v), "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+            "EndpointID": top(&|e| json!(e.endpoint_id), json!("")),
+            "Gateway": top(&|e| json!(e.gateway.map(|g| g.to_string()).unwrap_or_default()), json!("")),
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": top(&|e| json!(e.ip.to_string()), json!("")),
+            "IPPrefixLen": top(&|e| json!(e.prefix_len), json!(0)),
+            "IPv6Gateway": "",
+            "MacAddress": top(&|e| json!(e.mac), json!("")),
+            "Networks": networks(v),
         },
     })
 }

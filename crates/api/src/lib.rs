@@ -14,6 +14,7 @@ mod exec;
 mod format;
 mod housekeeping;
 mod images;
+mod networks;
 mod pending;
 mod query;
 mod streams;
@@ -46,6 +47,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
         .merge(archive::routes())
         .merge(distribution::routes())
         .merge(control::routes())

@@ -2,26 +2,14 @@
 //! build, …): they answer honestly instead of 404ing like an unknown path.
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::{any, get};
+use axum::routing::any;
 
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
-    let mut router = Router::new()
-        // Nothing of these kinds exists yet, so a lookup by name is a plain 404
-        // (`docker inspect X` probes every kind and expects "No such ...").
-        .route("/networks/{id}", get(no_such_network));
+    let mut router = Router::new();
     for path in [
-        "/networks",
-        "/networks/create",
-        "/networks/prune",
-        "/networks/{id}/connect",
-        "/networks/{id}/disconnect",
-        "/volumes",
-        "/volumes/create",
-        "/volumes/prune",
         "/build",
         "/build/prune",
         "/images/search",
@@ -46,8 +34,4 @@ async fn not_implemented(method: Method, uri: Uri) -> ApiError {
         StatusCode::NOT_IMPLEMENTED,
         format!("not implemented: {method} {}", uri.path()),
     )
-}
-
-async fn no_such_network(Path(id): Path<String>) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("network {id} not found"))
 }

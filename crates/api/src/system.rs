@@ -104,7 +104,7 @@ async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Valu
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "overlayfs"]],
-        "Plugins": { "Volume": [], "Network": ["host", "none"], "Authorization": null, "Log": ["json-file"] },
+        "Plugins": { "Volume": [], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"] },
         "MemoryLimit": false,
         "SwapLimit": false,
         "CpuCfsPeriod": false,

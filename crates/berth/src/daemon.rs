@@ -37,6 +37,89 @@ struct DaemonArgs {
     /// Registry (host[:port]) reached over plain HTTP; loopback ones always are (repeatable)
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
+    /// Bridge of the default network (created if missing); "none" disables it
+    #[arg(short = 'b', long = "bridge", default_value = network::DEFAULT_BRIDGE)]
+    bridge: String,
+    /// Address and prefix of the default bridge, e.g. 172.17.0.1/16
+    #[arg(long)]
+    bip: Option<String>,
+    /// Pool for new networks' subnets, e.g. base=10.10.0.0/16,size=24 (repeatable)
+    #[arg(long = "default-address-pool")]
+    default_address_pools: Vec<String>,
+    /// Program NAT and published ports in the firewall (false: no port publishing)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    iptables: bool,
+    /// Firewall backend: auto, nftables or iptables
+    #[arg(long, default_value = "auto")]
+    firewall_backend: String,
+    /// Prefix of user networks' bridge names; stale bridges with it are removed at start
+    #[arg(long, default_value = "berth-")]
+    bridge_prefix: String,
+    /// nftables table of this daemon's rules (one per daemon on a host)
+    #[arg(long, default_value = network::firewall::NFT_TABLE)]
+    nft_table: String,
+}
+
+fn net_options(args: &DaemonArgs) -> anyhow::Result<engine::networking::NetOptions> {
+    let mut o = engine::networking::NetOptions {
+        default_bridge: (args.bridge != "none").then(|| args.bridge.clone()),
+        ..Default::default()
+    };
+    if let Some(bip) = &args.bip {
+        let net: ipnet::Ipv4Net = bip
+            .parse()
+            .with_context(|| format!("invalid --bip {bip:?}: expected e.g. 172.17.0.1/16"))?;
+        o.bip = Some((net.addr(), net.trunc()));
+    }
+    if !args.default_address_pools.is_empty() {
+        o.pools = args
+            .default_address_pools
+            .iter()
+            .map(|p| parse_pool(p))
+            .collect::<anyhow::Result<_>>()?;
+    }
+    o.firewall = if args.iptables {
+        args.firewall_backend.clone()
+    } else {
+        "none".into()
+    };
+    if !matches!(
+        o.firewall.as_str(),
+        "auto" | "nftables" | "iptables" | "none"
+    ) {
+        bail!(
+            "invalid --firewall-backend {:?}: auto, nftables or iptables",
+            o.firewall
+        );
+    }
+    if args.bridge_prefix.is_empty() || args.bridge_prefix.len() > 8 {
+        bail!("--bridge-prefix must have 1 to 8 characters");
+    }
+    o.bridge_prefix = args.bridge_prefix.clone();
+    o.nft_table = args.nft_table.clone();
+    Ok(o)
+}
+
+/// dockerd's `base=CIDR,size=N`.
+fn parse_pool(spec: &str) -> anyhow::Result<network::AddressPool> {
+    let mut base = None;
+    let mut size = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("base", v)) => base = Some(v.parse::<ipnet::Ipv4Net>()?),
+            Some(("size", v)) => size = Some(v.parse::<u8>()?),
+            _ => bail!("invalid --default-address-pool {spec:?}: expected base=CIDR,size=N"),
+        }
+    }
+    match (base, size) {
+        (Some(base), Some(size)) if size >= base.prefix_len() && size <= 30 => {
+            Ok(network::AddressPool {
+                base: base.trunc(),
+                size,
+            })
+        }
+        _ => bail!("invalid --default-address-pool {spec:?}: expected base=CIDR,size=N"),
+    }
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -146,6 +229,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         exe: std::env::current_exe().context("locating the berth binary")?,
         init_path: args.init_path.clone(),
         insecure_registries: args.insecure_registries.clone(),
+        network: net_options(&args)?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -49,6 +49,24 @@ impl Engine {
             return Err(EngineError::InvalidParameter("No command specified".into()));
         }
 
+        let networks = self.plan_networks(&host_config, req.networking_config.as_ref())?;
+        let mut warnings = Vec::new();
+        let ports = crate::networking::ports::requested(&config, &host_config)?;
+        match crate::networking::containers::mode_kind(&host_config.network_mode) {
+            crate::networking::containers::ModeKind::Host if !ports.is_empty() => {
+                warnings.push("Published ports are discarded when using host network mode".into());
+            }
+            crate::networking::containers::ModeKind::Container(_)
+            | crate::networking::containers::ModeKind::None
+                if !ports.is_empty() =>
+            {
+                return Err(EngineError::InvalidParameter(
+                    "conflicting options: port publishing and the container type network mode"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
         let mut mounts = mounts::collect(&config, &host_config)?;
         let id = names::new_id();
         if config.hostname.is_empty() {
@@ -87,6 +105,7 @@ impl Engine {
             config,
             host_config,
             mounts,
+            networks,
         };
         let result = self.write_new_container(&record, &dir);
         if let Err(err) = result {
@@ -103,10 +122,7 @@ impl Engine {
             .by_id
             .insert(id.clone(), container.clone());
         self.container_event(&container, "create", &[]);
-        Ok(Created {
-            id,
-            warnings: Vec::new(),
-        })
+        Ok(Created { id, warnings })
     }
 
     /// Gives every bind a checked source and every volume mount a volume,
@@ -267,9 +283,6 @@ fn merge_image_config(config: &mut crate::model::Config, image: &image::Containe
 /// Settings later issues implement are refused loudly rather than ignored.
 fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     let ni = |what: &str| Err(EngineError::NotImplemented(what.to_string()));
-    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
-        return ni("published ports (-p, -P)");
-    }
     crate::restart::validate(&hc.restart_policy, hc.auto_remove)?;
     // Docker validates limits and security options at create (400, CLI exit 125).
     runtime::spec::validate_limits(&crate::settings::limits(hc))?;
@@ -278,16 +291,6 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
         || hc.log_config.config.as_ref().is_some_and(|c| !c.is_empty())
     {
         return ni("log drivers other than json-file and log options (--log-opt)");
-    }
-    if let Some(bad) = hc
-        .extra_hosts
-        .iter()
-        .flatten()
-        .find(|h| h.ends_with(":host-gateway"))
-    {
-        return ni(&format!(
-            "--add-host {bad} (host-gateway needs bridge networking)"
-        ));
     }
     for (key, value) in &hc.extra {
         // The docker CLI's "unset" for swappiness is -1.
@@ -303,11 +306,7 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
             return ni(&format!("Config.{key}"));
         }
     }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "host" | "none" => Ok(()),
-        m if m.starts_with("container:") => ni("--network container:<name>"),
-        other => Err(EngineError::NotFound(format!("network {other} not found"))),
-    }
+    Ok(())
 }
 
 /// HostConfig fields with no effect to refuse: sizes of a terminal we never open,
@@ -359,24 +358,8 @@ mod tests {
             "{err}"
         );
         let req = request(
-            json!({"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}}),
-        );
-        assert!(matches!(
-            reject_unsupported(&req.host_config, &req),
-            Err(EngineError::NotImplemented(_))
-        ));
-        let req = request(
             json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}),
         );
         assert!(reject_unsupported(&req.host_config, &req).is_err());
-    }
-
-    #[test]
-    fn unknown_networks_are_not_found() {
-        let req = request(json!({"Image": "busybox", "HostConfig": {"NetworkMode": "mynet"}}));
-        assert!(matches!(
-            reject_unsupported(&req.host_config, &req),
-            Err(EngineError::NotFound(_))
-        ));
     }
 }

@@ -17,6 +17,10 @@ pub enum EngineError {
     NotImplemented(String),
     #[error("{0}")]
     Internal(String),
+    /// The request is understood but refused (Docker's 403: pre-defined
+    /// networks, networks with active endpoints, overlapping pools).
+    #[error("{0}")]
+    Forbidden(String),
     /// A registry refused our credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -72,6 +76,29 @@ impl From<RuntimeError> for EngineError {
             }
             RuntimeError::NotImplemented(what) => EngineError::NotImplemented(what.to_string()),
             RuntimeError::NotRunning => EngineError::Conflict(msg),
+            _ => EngineError::Internal(msg),
+        }
+    }
+}
+
+impl From<network::NetError> for EngineError {
+    fn from(err: network::NetError) -> Self {
+        use network::NetError;
+        let msg = err.to_string();
+        match err {
+            NetError::InvalidConfig(_)
+            | NetError::OutOfSubnet { .. }
+            | NetError::AddressReserved(_) => EngineError::InvalidParameter(msg),
+            NetError::AddressInUse(ip) => {
+                EngineError::Conflict(format!("Address already in use: {ip}"))
+            }
+            NetError::Overlap { .. } => EngineError::Forbidden(format!(
+                "Pool overlaps with other one on this address space ({msg})"
+            )),
+            NetError::PoolExhausted => EngineError::Forbidden(
+                "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+            ),
+            NetError::NoFirewall(_) => EngineError::NotImplemented(msg),
             _ => EngineError::Internal(msg),
         }
     }

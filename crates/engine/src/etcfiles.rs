@@ -2,36 +2,84 @@
 
 use std::fs;
 
-use crate::model::ContainerRecord;
+use std::net::Ipv4Addr;
 
+use crate::model::ContainerRecord;
+use crate::networking::NetworkState;
+
+/// At create: the files before any network is attached.
 pub fn write_all(record: &ContainerRecord) -> std::io::Result<()> {
-    let host_net = record.host_config.network_mode == "host";
     let hostname = &record.config.hostname;
     fs::write(&record.hostname_path, format!("{hostname}\n"))?;
+    write_network(record, &NetworkState::default(), None, None)
+}
+
+/// /etc/hosts and /etc/resolv.conf for the container's endpoints. Written
+/// in place (same inode): they are bind-mounted into running containers,
+/// which `network connect` must update.
+pub fn write_network(
+    record: &ContainerRecord,
+    net: &NetworkState,
+    dns_server: Option<Ipv4Addr>,
+    host_gateway: Option<Ipv4Addr>,
+) -> std::io::Result<()> {
+    let host_net = record.host_config.network_mode == "host";
+    let hostname = &record.config.hostname;
     let mut hosts = if host_net {
         fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
-        format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-             fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
-             ff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-        )
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n"
+            .to_string()
     };
     for entry in record.host_config.extra_hosts.iter().flatten() {
         // "name:ip" (the ip may itself contain ':' for IPv6).
         if let Some((name, ip)) = entry.split_once(':') {
+            let ip = match (ip, host_gateway) {
+                ("host-gateway", Some(gw)) => gw.to_string(),
+                ("host-gateway", None) => continue,
+                _ => ip.to_string(),
+            };
             hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    if !host_net {
+        let names = if record.config.domainname.is_empty() {
+            hostname.clone()
+        } else {
+            format!("{hostname}.{} {hostname}", record.config.domainname)
+        };
+        let mut ips: Vec<Ipv4Addr> = net.endpoints.values().map(|e| e.ip).collect();
+        ips.dedup();
+        if ips.is_empty() {
+            hosts.push_str(&format!("127.0.1.1\t{names}\n"));
+        }
+        for ip in ips {
+            hosts.push_str(&format!("{ip}\t{names}\n"));
         }
     }
     fs::write(&record.hosts_path, hosts)?;
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = if host_net {
-        host_resolv
-    } else {
-        container_resolv_conf(
-            &host_resolv,
-            record.host_config.dns.as_deref().unwrap_or(&[]),
-        )
+    let dns = record.host_config.dns.as_deref().unwrap_or(&[]);
+    let resolv = match dns_server {
+        _ if host_net => host_resolv,
+        // The embedded server answers container names and forwards the rest
+        // to the host's resolvers; --dns servers come after it.
+        Some(server) => {
+            let mut servers = vec![server.to_string()];
+            servers.extend(dns.iter().cloned());
+            let kept: String = host_resolv
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("nameserver"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            kept + &servers
+                .iter()
+                .map(|s| format!("nameserver {s}\n"))
+                .collect::<String>()
+        }
+        None => container_resolv_conf(&host_resolv, dns),
     };
     let resolv = with_search_and_options(
         resolv,

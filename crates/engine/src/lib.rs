@@ -19,6 +19,7 @@ mod logs;
 pub mod model;
 pub mod mounts;
 mod names;
+pub mod networking;
 mod restart;
 mod restore;
 mod rootfs;
@@ -53,6 +54,7 @@ pub struct EngineConfig {
     pub init_path: Option<PathBuf>,
     /// Registries reached over plain HTTP (loopback ones always are).
     pub insecure_registries: Vec<String>,
+    pub network: networking::NetOptions,
 }
 
 #[derive(Default)]
@@ -67,6 +69,7 @@ pub struct Engine {
     pub images: ImageStore,
     pub volumes: volumes::VolumeStore,
     pub events: EventBus,
+    pub networking: networking::Networking,
     registry: RwLock<Registry>,
     execs: Mutex<HashMap<String, Arc<ExecInstance>>>,
 }
@@ -88,11 +91,15 @@ impl Engine {
             .map_err(|e| EngineError::internal("opening image store", e))??;
         let volumes = volumes::VolumeStore::open(&cfg.data_root)
             .map_err(|e| EngineError::internal("opening the volume store", e))?;
+        let networking =
+            networking::Networking::open(cfg.network.clone(), &cfg.data_root, &cfg.exec_root)
+                .await?;
         let engine = Arc::new(Engine {
             cfg,
             images,
             volumes,
             events: EventBus::default(),
+            networking,
             registry: RwLock::new(Registry::default()),
             execs: Mutex::new(HashMap::new()),
         });

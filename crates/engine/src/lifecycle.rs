@@ -59,6 +59,7 @@ impl Engine {
         c: &Container,
         record: &crate::model::ContainerRecord,
         rootfs: PathBuf,
+        network: NetworkMode,
     ) -> Result<ContainerConfig> {
         let cfg = &record.config;
         let rootfs_for_settings = rootfs.clone();
@@ -87,9 +88,17 @@ impl Engine {
             cfg.working_dir.clone()
         };
         crate::rootfs::mkdir_all_in_root(&rootfs, &cwd)?;
-        let network = match record.host_config.network_mode.as_str() {
-            "host" => NetworkMode::Host,
-            _ => NetworkMode::Private,
+        // `--network container:x` shares x's name files along with its namespace.
+        let etc = match crate::networking::containers::mode_kind(&record.host_config.network_mode) {
+            crate::networking::containers::ModeKind::Container(t) => {
+                let t = self.container(&t)?.lock().record.clone();
+                (t.resolv_conf_path, t.hostname_path, t.hosts_path)
+            }
+            _ => (
+                record.resolv_conf_path.clone(),
+                record.hostname_path.clone(),
+                record.hosts_path.clone(),
+            ),
         };
         let bind = |source: PathBuf, destination: &str, options: &[&str]| Mount {
             source,
@@ -98,21 +107,9 @@ impl Engine {
             options: options.iter().map(|o| o.to_string()).collect(),
         };
         let mut mounts = vec![
-            bind(
-                record.resolv_conf_path.clone(),
-                "/etc/resolv.conf",
-                &["rbind", "rprivate"],
-            ),
-            bind(
-                record.hostname_path.clone(),
-                "/etc/hostname",
-                &["rbind", "rprivate"],
-            ),
-            bind(
-                record.hosts_path.clone(),
-                "/etc/hosts",
-                &["rbind", "rprivate"],
-            ),
+            bind(etc.0, "/etc/resolv.conf", &["rbind", "rprivate"]),
+            bind(etc.1, "/etc/hostname", &["rbind", "rprivate"]),
+            bind(etc.2, "/etc/hosts", &["rbind", "rprivate"]),
         ];
         // Parents before children, so a mount under another one lands inside it.
         let mut user_mounts: Vec<&MountPoint> = record.mounts.iter().collect();
@@ -216,9 +213,26 @@ impl Engine {
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let record = c.lock().record.clone();
+        let (network, net_state) = self.setup_network(c, &record).await?;
+        let result = self
+            .start_with_network(c, &record, network, net_state.clone())
+            .await;
+        if result.is_err() {
+            self.networking.teardown(&c.id, &net_state).await;
+        }
+        result
+    }
+
+    async fn start_with_network(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        record: &crate::model::ContainerRecord,
+        network: NetworkMode,
+        net_state: crate::networking::NetworkState,
+    ) -> Result<()> {
         let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
-        seed_volumes(c, &record, &rootfs)?;
-        let config = self.runtime_config(c, &record, rootfs)?;
+        seed_volumes(c, record, &rootfs)?;
+        let config = self.runtime_config(c, record, rootfs, network)?;
         let _ = std::fs::remove_dir_all(&c.state_dir);
         std::fs::create_dir_all(&c.state_dir)?;
         let launch = self.shim_launch(c, record.log_path.clone());
@@ -253,6 +267,7 @@ impl Engine {
             s.oom_killed = false;
             s.started_at = Some(chrono::Utc::now());
             s.stopped_by_user = false;
+            s.network = net_state;
         })?;
         c.lifecycle.send_modify(|l| l.running = true);
         tracing::debug!(container = %c.id, "started");
@@ -302,6 +317,10 @@ impl Engine {
         });
         if let Err(err) = persisted {
             tracing::error!(container = %c.id, "persisting exit: {err}");
+        }
+        self.teardown_network(c).await;
+        if let Err(err) = c.update_state(|_| {}) {
+            tracing::error!(container = %c.id, "persisting network teardown: {err}");
         }
         let _ = self.images.unmount_rw_layer(&c.id);
         tracing::debug!(container = %c.id, "exit recorded, rootfs unmounted");

@@ -281,6 +281,9 @@ pub struct State {
     pub stopped_by_user: bool,
     #[serde(default)]
     pub health: Option<crate::health::Health>,
+    /// Sandbox, endpoints and ports while the container runs.
+    #[serde(default)]
+    pub network: crate::networking::NetworkState,
 }
 
 impl Default for State {
@@ -296,6 +299,7 @@ impl Default for State {
             restart_count: 0,
             stopped_by_user: false,
             health: None,
+            network: Default::default(),
         }
     }
 }
@@ -322,4 +326,7 @@ pub struct ContainerRecord {
     pub hostname_path: std::path::PathBuf,
     pub hosts_path: std::path::PathBuf,
     pub resolv_conf_path: std::path::PathBuf,
+    /// The networks the container joins when it starts, by network name.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, crate::networking::EndpointConfig>,
 }

@@ -16,6 +16,9 @@ impl Engine {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
+        // Restarts wait until the network leftovers below are cleaned.
+        let mut to_start = Vec::new();
+        let mut to_schedule = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
             let Some(id) = path
@@ -49,16 +52,8 @@ impl Engine {
                 Status::Running | Status::Paused => {
                     self.reconnect(container).await;
                 }
-                Status::Restarting => self.schedule_restart(&container),
-                Status::Exited if restarts_with_daemon(&container) => {
-                    let engine = self.clone();
-                    let id = id.clone();
-                    tokio::spawn(async move {
-                        if let Err(err) = engine.start(&id).await {
-                            tracing::warn!(container = %id, "restart at daemon start: {err}");
-                        }
-                    });
-                }
+                Status::Restarting => to_schedule.push(container.clone()),
+                Status::Exited if restarts_with_daemon(&container) => to_start.push(id.clone()),
                 Status::Removing => {
                     if let Err(err) = self.remove(&id, true, false).await {
                         tracing::warn!(container = %id, "finishing removal: {err}");
@@ -66,6 +61,30 @@ impl Engine {
                 }
                 _ => {}
             }
+        }
+        // Leftovers of containers that are not running any more.
+        let mut keep = Vec::new();
+        let all: Vec<_> = self.registry().by_id.values().cloned().collect();
+        for c in all {
+            if matches!(c.status(), Status::Running | Status::Paused) {
+                keep.push(c.id.clone());
+            } else {
+                self.teardown_network(&c).await;
+                let _ = c.update_state(|_| {});
+            }
+        }
+        self.networking.remove_stale_sandboxes(&keep);
+        self.networking.release_unused_addresses();
+        for c in to_schedule {
+            self.schedule_restart(&c);
+        }
+        for id in to_start {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(err) = engine.start(&id).await {
+                    tracing::warn!(container = %id, "restart at daemon start: {err}");
+                }
+            });
         }
     }
 
@@ -85,6 +104,7 @@ impl Engine {
                     inner.shim = Some(client.clone());
                     inner.stdin = attached.stdin;
                 }
+                self.adopt_network(&c).await;
                 tokio::spawn(self.clone().monitor(c.clone(), client, Some(pump)));
                 self.start_health_monitor(&c);
             }

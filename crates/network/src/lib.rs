@@ -78,13 +78,16 @@ pub mod dns;
 pub mod error;
 pub mod ipam;
 mod netlink;
+pub mod netns;
 mod sysctl;
 
 pub use bridge::{CleanupReport, Endpoint, Network, cleanup_stale};
 pub use config::*;
 pub use error::{NetError, Result};
 pub use ipam::{AddressPool, Ipam, allocate_subnet, check_overlap, default_pools};
+pub use netns::{create_netns, host_routes, remove_netns};
 pub mod firewall;
 pub use firewall::{
-    Firewall, IptablesFirewall, NftablesFirewall, NoFirewall, detect_firewall, firewall_by_name,
+    Firewall, IptablesFirewall, NftablesFirewall, NoFirewall, detect_firewall, detect_firewall_in,
+    firewall_by_name, firewall_by_name_in,
 };

@@ -50,6 +50,9 @@ pub struct Daemon {
     socket: PathBuf,
     unique: String,
     extra_args: Vec<String>,
+    /// With a default bridge network (berth: its own bridge; dockerd: docker0
+    /// with its iptables rules), instead of `--bridge=none`.
+    networked: bool,
     child: Mutex<Option<Child>>,
 }
 
@@ -77,6 +80,15 @@ impl Daemon {
 
     /// Starts a daemon of `kind` with extra command-line arguments.
     pub fn start_with(kind: Kind, extra_args: Vec<String>) -> Daemon {
+        Self::start_full(kind, extra_args, false)
+    }
+
+    /// Starts a daemon whose containers get the default bridge network.
+    pub fn start_networked() -> Daemon {
+        Self::start_full(Kind::from_env(), Vec::new(), true)
+    }
+
+    fn start_full(kind: Kind, extra_args: Vec<String>, networked: bool) -> Daemon {
         sweep_stale_once();
         let unique = unique_suffix();
         // Short path: unix socket paths are limited to 108 bytes, and dockerd
@@ -94,6 +106,7 @@ impl Daemon {
             socket,
             unique,
             extra_args,
+            networked,
             child: Mutex::new(None),
         };
         daemon.spawn();
@@ -105,23 +118,57 @@ impl Daemon {
     /// Tests that use it must give their containers unique names.
     pub fn shared() -> Arc<Daemon> {
         static SHARED: OnceLock<Mutex<Option<Arc<Daemon>>>> = OnceLock::new();
-        let slot = SHARED.get_or_init(|| {
-            // Statics are never dropped; tear the daemon down when the test
+        Self::shared_in(&SHARED, Daemon::start)
+    }
+
+    /// Like [`Daemon::shared`], with the default bridge network.
+    pub fn shared_networked() -> Arc<Daemon> {
+        static SHARED: OnceLock<Mutex<Option<Arc<Daemon>>>> = OnceLock::new();
+        Self::shared_in(&SHARED, Daemon::start_networked)
+    }
+
+    fn shared_in(
+        slot: &'static OnceLock<Mutex<Option<Arc<Daemon>>>>,
+        make: fn() -> Daemon,
+    ) -> Arc<Daemon> {
+        static SLOTS: Mutex<Vec<&'static OnceLock<Mutex<Option<Arc<Daemon>>>>>> =
+            Mutex::new(Vec::new());
+        let slot = slot.get_or_init(|| {
+            // Statics are never dropped; tear the daemons down when the test
             // binary exits (the harness calls exit() even after failures).
             extern "C" fn teardown() {
-                if let Some(slot) = SHARED.get() {
-                    let daemon = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    drop(daemon);
+                let slots = SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                for slot in slots {
+                    if let Some(slot) = slot.get() {
+                        let daemon = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        drop(daemon);
+                    }
                 }
             }
-            // SAFETY: registers a plain extern "C" function with no arguments.
-            unsafe { libc::atexit(teardown) };
+            let mut slots = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+            if slots.is_empty() {
+                // SAFETY: registers a plain extern "C" function with no arguments.
+                unsafe { libc::atexit(teardown) };
+            }
+            slots.push(slot);
             Mutex::new(None)
         });
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        guard
-            .get_or_insert_with(|| Arc::new(Daemon::start()))
-            .clone()
+        guard.get_or_insert_with(|| Arc::new(make())).clone()
+    }
+
+    /// Short tag naming this daemon's bridges (`b<tag>0`, `b<tag>-<id>`) and
+    /// nftables table (`berth_<tag>`), so parallel daemons never collide.
+    pub fn net_tag(&self) -> String {
+        net_tag(&self.unique)
+    }
+
+    /// Name of the default bridge of a networked berth daemon.
+    pub fn default_bridge(&self) -> String {
+        match self.kind {
+            Kind::Berth => format!("b{}0", self.net_tag()),
+            Kind::Dockerd => "docker0".into(),
+        }
     }
 
     pub fn kind(&self) -> Kind {
@@ -248,12 +295,24 @@ impl Daemon {
         let mut cmd = match self.kind {
             Kind::Berth => {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+                let tag = self.net_tag();
                 c.arg("daemon").args(["--log-level", "debug"]);
+                c.arg("--bridge").arg(if self.networked {
+                    self.default_bridge()
+                } else {
+                    "none".into()
+                });
+                c.arg("--bridge-prefix").arg(format!("b{tag}-"));
+                c.arg("--nft-table").arg(format!("berth_{tag}"));
+                c.arg("--default-address-pool")
+                    .arg(format!("base=10.{}.0.0/16,size=24", pool_octet(&tag)));
                 c
             }
             Kind::Dockerd => {
                 let mut c = Command::new("dockerd");
-                c.args(["--bridge=none", "--iptables=false", "--ip6tables=false"]);
+                if !self.networked {
+                    c.args(["--bridge=none", "--iptables=false", "--ip6tables=false"]);
+                }
                 c
             }
         };
@@ -339,6 +398,13 @@ impl Daemon {
             }
         }
         self.stop();
+        match self.kind {
+            Kind::Berth => cleanup_network(&self.net_tag()),
+            Kind::Dockerd if self.networked => {
+                let _ = Command::new("ip").args(["link", "del", "docker0"]).output();
+            }
+            Kind::Dockerd => {}
+        }
         cleanup_paths(&self.tmp, &self.cgroup_parent());
     }
 }
@@ -367,6 +433,7 @@ fn sweep_stale_once() {
             };
             if !Path::new(&format!("/proc/{pid}")).exists() {
                 cleanup_paths(&e.path(), &format!("/berth-test-{unique}"));
+                cleanup_network(&net_tag(unique));
             }
         }
     });
@@ -543,6 +610,39 @@ fn terminate(child: &mut Child, grace: Duration) {
 }
 
 /// Unique per process and call; the pid keeps parallel test binaries apart.
+fn net_tag(unique: &str) -> String {
+    // FNV-1a: stable across runs, so a sweep finds a dead daemon's leftovers.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in unique.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    format!("{:05x}", h & 0xf_ffff)
+}
+
+fn pool_octet(tag: &str) -> u32 {
+    100 + u32::from_str_radix(tag, 16).unwrap_or(0) % 120
+}
+
+/// Removes a berth daemon's bridges (their veths go with them) and its
+/// nftables table; berth keeps both across its own restarts by design.
+fn cleanup_network(tag: &str) {
+    let prefix = format!("b{tag}");
+    if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some(name) = line.split(": ").nth(1) else {
+                continue;
+            };
+            let name = name.split('@').next().unwrap_or(name);
+            if name.starts_with(&prefix) {
+                let _ = Command::new("ip").args(["link", "del", name]).output();
+            }
+        }
+    }
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &format!("berth_{tag}")])
+        .output();
+}
+
 pub fn unique_suffix() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);

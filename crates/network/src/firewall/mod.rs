@@ -43,8 +43,14 @@ pub trait Firewall: Send + Sync {
 /// nftables if `nft` can talk to the kernel, else iptables, else a backend
 /// that refuses port mappings with a clear error.
 pub fn detect_firewall() -> Box<dyn Firewall> {
+    detect_firewall_in(NFT_TABLE)
+}
+
+/// [`detect_firewall`] with nftables rules in `nft_table`. The iptables
+/// backend always uses the shared `BERTH-*` chains.
+pub fn detect_firewall_in(nft_table: &str) -> Box<dyn Firewall> {
     if NftablesFirewall::available() {
-        return Box::new(NftablesFirewall::new());
+        return Box::new(NftablesFirewall::with_table(nft_table));
     }
     let ipt = IptablesFirewall::new("iptables");
     if ipt.available() {
@@ -56,8 +62,13 @@ pub fn detect_firewall() -> Box<dyn Firewall> {
 
 /// The backend named by a daemon option: "nftables", "iptables" or "none".
 pub fn firewall_by_name(name: &str) -> Option<Box<dyn Firewall>> {
+    firewall_by_name_in(name, NFT_TABLE)
+}
+
+/// [`firewall_by_name`] with nftables rules in `nft_table`.
+pub fn firewall_by_name_in(name: &str, nft_table: &str) -> Option<Box<dyn Firewall>> {
     match name {
-        "nftables" => Some(Box::new(NftablesFirewall::new())),
+        "nftables" => Some(Box::new(NftablesFirewall::with_table(nft_table))),
         "iptables" => Some(Box::new(IptablesFirewall::new("iptables"))),
         "none" => Some(Box::new(NoFirewall)),
         _ => None,

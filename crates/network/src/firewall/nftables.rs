@@ -13,10 +13,19 @@ use crate::error::{NetError, Result};
 
 const NFT: &str = "nft";
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NftablesFirewall {
+    /// Each daemon owns one table, so several daemons (tests run many)
+    /// never touch each other's rules.
+    table: String,
     // Serialises list-then-modify sequences within this process.
     lock: Mutex<()>,
+}
+
+impl Default for NftablesFirewall {
+    fn default() -> Self {
+        Self::with_table(NFT_TABLE)
+    }
 }
 
 struct Rule {
@@ -30,6 +39,13 @@ impl NftablesFirewall {
         Self::default()
     }
 
+    pub fn with_table(table: impl Into<String>) -> Self {
+        NftablesFirewall {
+            table: table.into(),
+            lock: Mutex::new(()),
+        }
+    }
+
     /// Whether `nft` exists and the kernel accepts nftables requests.
     pub fn available() -> bool {
         run(NFT, &["list", "tables"], None).is_ok()
@@ -40,7 +56,7 @@ impl NftablesFirewall {
         let json: Value = serde_json::from_str(&out).map_err(|e| parse_err(e.to_string()))?;
         Ok(items(&json)
             .filter_map(|o| o.get("table"))
-            .any(|t| t["name"] == NFT_TABLE))
+            .any(|t| t["name"] == self.table.as_str()))
     }
 
     /// Creates the table and its fixed chains once; `isolation` is jumped to
@@ -49,7 +65,7 @@ impl NftablesFirewall {
         if self.table_exists()? {
             return Ok(());
         }
-        let t = NFT_TABLE;
+        let t = &self.table;
         let script = format!(
             "add table ip {t}\n\
              add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
@@ -69,7 +85,7 @@ impl NftablesFirewall {
         if !self.table_exists()? {
             return Ok(Vec::new());
         }
-        let out = run(NFT, &["-j", "list", "table", "ip", NFT_TABLE], None)?;
+        let out = run(NFT, &["-j", "list", "table", "ip", &self.table], None)?;
         let json: Value = serde_json::from_str(&out).map_err(|e| parse_err(e.to_string()))?;
         Ok(items(&json)
             .filter_map(|o| o.get("rule"))
@@ -90,8 +106,8 @@ impl NftablesFirewall {
             .filter(|r| r.comment.as_deref() == Some(tag))
             .map(|r| {
                 format!(
-                    "delete rule ip {NFT_TABLE} {} handle {}\n",
-                    r.chain, r.handle
+                    "delete rule ip {} {} handle {}\n",
+                    self.table, r.chain, r.handle
                 )
             })
             .collect();
@@ -105,7 +121,10 @@ impl NftablesFirewall {
         let script: String = rules
             .iter()
             .map(|(chain, rule)| {
-                format!("add rule ip {NFT_TABLE} {chain} {rule} comment \"{tag}\"\n")
+                format!(
+                    "add rule ip {} {chain} {rule} comment \"{tag}\"\n",
+                    self.table
+                )
             })
             .collect();
         run(NFT, &["-f", "-"], Some(&script))?;
@@ -224,7 +243,7 @@ impl Firewall for NftablesFirewall {
     fn cleanup_all(&self) -> Result<()> {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         if self.table_exists()? {
-            run(NFT, &["delete", "table", "ip", NFT_TABLE], None)?;
+            run(NFT, &["delete", "table", "ip", &self.table], None)?;
         }
         Ok(())
     }

@@ -1,0 +1,438 @@
+//! The engine's use of networking: which networks a container asks for at
+//! create, its sandbox at start and teardown at exit, `network connect` /
+//! `disconnect`, and the network API operations that touch containers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use runtime::config::NetworkMode;
+use serde_json::Value;
+
+use super::{EndpointConfig, LiveNet, NetworkState};
+use crate::container::Container;
+use crate::model::{ContainerRecord, HostConfig, Status};
+use crate::{Engine, EngineError, Result, etcfiles};
+
+/// How `HostConfig.NetworkMode` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ModeKind {
+    /// "default" / "bridge": the default bridge (loopback only when disabled).
+    Default,
+    Host,
+    None,
+    Container(String),
+    /// A user-defined network by name or id.
+    Named(String),
+}
+
+pub(crate) fn mode_kind(mode: &str) -> ModeKind {
+    match mode {
+        "" | "default" | "bridge" => ModeKind::Default,
+        "host" => ModeKind::Host,
+        "none" => ModeKind::None,
+        m => match m.strip_prefix("container:") {
+            Some(target) => ModeKind::Container(target.to_string()),
+            None => ModeKind::Named(m.to_string()),
+        },
+    }
+}
+
+/// `EndpointsConfig[name]` of create / `EndpointConfig` of connect.
+fn endpoint_request(net: &LiveNet, v: Option<&Value>) -> Result<EndpointConfig> {
+    let mut cfg = EndpointConfig {
+        network_id: net.record.id.clone(),
+        ..Default::default()
+    };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(cfg);
+    };
+    if let Some(aliases) = v.get("Aliases").and_then(Value::as_array) {
+        cfg.aliases = aliases
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    let ip = v
+        .get("IPAMConfig")
+        .and_then(|i| i.get("IPv4Address"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !ip.is_empty() {
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| EngineError::InvalidParameter(format!("invalid IPv4 address: {ip}")))?;
+        let subnet = net.record.bridge.as_ref().map(|b| b.subnet);
+        if !subnet.is_some_and(|s| s.contains(&ip)) || !net.record.user_ipam {
+            return Err(EngineError::InvalidParameter(format!(
+                "user specified IP address is supported only when connecting to networks with user configured subnets (invalid address {ip} for network {})",
+                net.record.name
+            )));
+        }
+        cfg.ipv4_address = Some(ip);
+    }
+    let is_default_bridge = net.record.name == "bridge";
+    if is_default_bridge && !cfg.aliases.is_empty() {
+        return Err(EngineError::InvalidParameter(
+            "network-scoped alias is supported only for containers in user defined networks".into(),
+        ));
+    }
+    Ok(cfg)
+}
+
+impl Engine {
+    /// The networks a new container joins, by network name.
+    pub(crate) fn plan_networks(
+        &self,
+        hc: &HostConfig,
+        networking_config: Option<&Value>,
+    ) -> Result<BTreeMap<String, EndpointConfig>> {
+        let endpoints: BTreeMap<String, Value> = networking_config
+            .and_then(|n| n.get("EndpointsConfig"))
+            .and_then(Value::as_object)
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let mode = mode_kind(&hc.network_mode);
+        let mut plan = BTreeMap::new();
+        let primary = match &mode {
+            ModeKind::Default => match self.networking.default_bridge() {
+                Some(net) => Some(net),
+                None if hc.network_mode == "bridge" => {
+                    return Err(EngineError::NotFound("network bridge not found".into()));
+                }
+                None => None,
+            },
+            ModeKind::Named(name) => Some(self.networking.get(name)?),
+            ModeKind::Container(target) => {
+                self.container(target)?;
+                None
+            }
+            ModeKind::Host | ModeKind::None => None,
+        };
+        let shares_namespace = matches!(
+            mode,
+            ModeKind::Host | ModeKind::None | ModeKind::Container(_)
+        );
+        for key in endpoints.keys() {
+            let own = key == &hc.network_mode
+                || primary
+                    .as_ref()
+                    .is_some_and(|p| &p.record.name == key || &p.record.id == key);
+            if shares_namespace && !own {
+                return Err(EngineError::InvalidParameter(
+                    "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+                ));
+            }
+        }
+        if let Some(net) = &primary {
+            let req = endpoints
+                .get(&net.record.name)
+                .or_else(|| endpoints.get(&net.record.id))
+                .or_else(|| endpoints.get(&hc.network_mode));
+            plan.insert(net.record.name.clone(), endpoint_request(net, req)?);
+        }
+        if !shares_namespace {
+            for (key, v) in &endpoints {
+                if key == &hc.network_mode {
+                    continue;
+                }
+                let net = self.networking.get(key)?;
+                if plan.contains_key(&net.record.name) {
+                    continue;
+                }
+                plan.insert(net.record.name.clone(), endpoint_request(&net, Some(v))?);
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Namespace, endpoints, ports and name files of a starting container.
+    /// On error nothing of it is left.
+    pub(crate) async fn setup_network(
+        &self,
+        c: &Arc<Container>,
+        record: &ContainerRecord,
+    ) -> Result<(NetworkMode, NetworkState)> {
+        match mode_kind(&record.host_config.network_mode) {
+            ModeKind::Host => return Ok((NetworkMode::Host, NetworkState::default())),
+            ModeKind::None => return Ok((NetworkMode::Private, NetworkState::default())),
+            ModeKind::Container(target) => {
+                let t = self.container(&target)?;
+                let (status, pid, sandbox) = {
+                    let inner = t.lock();
+                    (
+                        inner.state.status,
+                        inner.state.pid,
+                        inner.state.network.sandbox.clone(),
+                    )
+                };
+                if !matches!(status, Status::Running | Status::Paused) || pid == 0 {
+                    return Err(EngineError::Conflict(format!(
+                        "cannot join network namespace of a non running container: {}",
+                        t.id
+                    )));
+                }
+                let path = sandbox.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net")));
+                return Ok((NetworkMode::Join(path), NetworkState::default()));
+            }
+            ModeKind::Default | ModeKind::Named(_) => {}
+        }
+        if record.networks.is_empty() {
+            // Default bridge disabled (--bridge=none): loopback only.
+            etcfiles::write_network(record, &NetworkState::default(), None, None)?;
+            return Ok((NetworkMode::Private, NetworkState::default()));
+        }
+        let mut state = NetworkState {
+            sandbox: Some(self.networking.create_sandbox(&c.id).await?),
+            ..Default::default()
+        };
+        let result = self.populate_sandbox(c, record, &mut state).await;
+        if let Err(err) = result {
+            self.networking.teardown(&c.id, &state).await;
+            return Err(err);
+        }
+        let path = state.sandbox.clone().expect("sandbox was just made");
+        Ok((NetworkMode::Join(path), state))
+    }
+
+    async fn populate_sandbox(
+        &self,
+        c: &Arc<Container>,
+        record: &ContainerRecord,
+        state: &mut NetworkState,
+    ) -> Result<()> {
+        let sandbox = state.sandbox.clone().expect("sandbox exists");
+        // The network named by --network first: it gets eth0 and the ports.
+        let mut order: Vec<(&String, &EndpointConfig)> = record.networks.iter().collect();
+        let primary_name = self.primary_network_name(record);
+        order.sort_by_key(|(name, _)| Some(name.as_str()) != primary_name.as_deref());
+        for (name, cfg) in order {
+            let net = self.networking.get(&cfg.network_id).map_err(|_| {
+                EngineError::NotFound(format!(
+                    "Error response from daemon: network {name} not found"
+                ))
+            })?;
+            let ifname = state.next_ifname();
+            let ep = self
+                .networking
+                .attach(&net, &sandbox, &ifname, &c.id, &record.name, cfg)
+                .await?;
+            state.endpoints.insert(net.record.name.clone(), ep);
+        }
+        let requests = super::ports::requested(&record.config, &record.host_config)?;
+        if !requests.is_empty() {
+            let primary = primary_name
+                .as_ref()
+                .and_then(|n| state.endpoints.get(n))
+                .or_else(|| state.endpoints.values().next())
+                .cloned()
+                .ok_or_else(|| EngineError::Internal("ports without an endpoint".into()))?;
+            state.ports = self
+                .networking
+                .publish(&c.id, &record.name, &primary, &requests)
+                .await?;
+        }
+        self.write_network_files(record, state)?;
+        Ok(())
+    }
+
+    fn primary_network_name(&self, record: &ContainerRecord) -> Option<String> {
+        match mode_kind(&record.host_config.network_mode) {
+            ModeKind::Default => Some("bridge".into()),
+            ModeKind::Named(n) => self.networking.get(&n).ok().map(|l| l.record.name.clone()),
+            _ => None,
+        }
+    }
+
+    fn write_network_files(&self, record: &ContainerRecord, state: &NetworkState) -> Result<()> {
+        let dns_server = state
+            .endpoints
+            .values()
+            .find_map(|ep| self.networking.get(&ep.network_id).ok()?.dns_server());
+        let host_gateway = self
+            .networking
+            .default_bridge()
+            .and_then(|b| b.record.bridge.as_ref().map(|c| c.gateway))
+            .or_else(|| state.endpoints.values().find_map(|e| e.gateway));
+        etcfiles::write_network(record, state, dns_server, host_gateway)?;
+        Ok(())
+    }
+
+    /// Frees the networking of a container that stopped.
+    pub(crate) async fn teardown_network(&self, c: &Arc<Container>) {
+        let state = std::mem::take(&mut c.lock().state.network);
+        if state != NetworkState::default() {
+            self.networking.teardown(&c.id, &state).await;
+        }
+    }
+
+    /// After a daemon restart: adopt the networking of a running container.
+    pub(crate) async fn adopt_network(&self, c: &Arc<Container>) {
+        let (name, state) = {
+            let inner = c.lock();
+            (inner.record.name.clone(), inner.state.network.clone())
+        };
+        self.networking.adopt(&c.id, &name, &state).await;
+    }
+
+    /// `POST /networks/{id}/connect`.
+    pub async fn network_connect(
+        self: &Arc<Self>,
+        network: &str,
+        container: &str,
+        endpoint_config: Option<&Value>,
+    ) -> Result<()> {
+        let net = self.networking.get(network)?;
+        let c = self.container(container)?;
+        if net.record.bridge.is_none() {
+            return Err(EngineError::Forbidden(format!(
+                "container cannot be disconnected from host network or connected to host network (network {})",
+                net.record.name
+            )));
+        }
+        let _op = c.op.lock().await;
+        let record = c.lock().record.clone();
+        let mode = mode_kind(&record.host_config.network_mode);
+        if matches!(
+            mode,
+            ModeKind::Host | ModeKind::None | ModeKind::Container(_)
+        ) {
+            return Err(EngineError::Forbidden(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ));
+        }
+        if record.networks.contains_key(&net.record.name) {
+            return Err(EngineError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                record.name, net.record.name
+            )));
+        }
+        let cfg = endpoint_request(&net, endpoint_config)?;
+        let running = matches!(c.status(), Status::Running | Status::Paused);
+        if running {
+            let mut state = c.lock().state.network.clone();
+            let Some(sandbox) = state.sandbox.clone() else {
+                return Err(EngineError::Forbidden(format!(
+                    "container {} has no network namespace of its own to connect",
+                    record.name
+                )));
+            };
+            let ifname = state.next_ifname();
+            let ep = self
+                .networking
+                .attach(&net, &sandbox, &ifname, &c.id, &record.name, &cfg)
+                .await?;
+            state.endpoints.insert(net.record.name.clone(), ep.clone());
+            let persisted = c.update_state(|s| s.network = state.clone());
+            if let Err(err) = persisted {
+                self.networking.detach(&c.id, &ep).await;
+                return Err(EngineError::internal("saving the container state", err));
+            }
+        }
+        let mut updated = record.clone();
+        updated.networks.insert(net.record.name.clone(), cfg);
+        c.update_record(|r| r.networks = updated.networks.clone())
+            .map_err(|e| EngineError::internal("saving the container config", e))?;
+        if running {
+            let state = c.lock().state.network.clone();
+            self.write_network_files(&updated, &state)?;
+        }
+        self.network_event(&net, "connect", &c.id);
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn network_disconnect(
+        self: &Arc<Self>,
+        network: &str,
+        container: &str,
+        _force: bool,
+    ) -> Result<()> {
+        let net = self.networking.get(network)?;
+        let c = self.container(container)?;
+        let _op = c.op.lock().await;
+        let record = c.lock().record.clone();
+        if net.record.bridge.is_none() {
+            return Err(EngineError::Forbidden(format!(
+                "container cannot be disconnected from {} network",
+                net.record.name
+            )));
+        }
+        if !record.networks.contains_key(&net.record.name) {
+            return Err(EngineError::Forbidden(format!(
+                "container {} is not connected to network {}",
+                c.id, net.record.name
+            )));
+        }
+        let mut state = c.lock().state.network.clone();
+        if let Some(ep) = state.endpoints.remove(&net.record.name) {
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.ports)
+                .into_iter()
+                .partition(|p| p.network_id == ep.network_id);
+            state.ports = kept;
+            if !gone.is_empty() {
+                self.networking
+                    .teardown(
+                        &c.id,
+                        &NetworkState {
+                            ports: gone,
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+            }
+            self.networking.detach(&c.id, &ep).await;
+            c.update_state(|s| s.network = state.clone())
+                .map_err(|e| EngineError::internal("saving the container state", e))?;
+        }
+        let mut updated = record.clone();
+        updated.networks.remove(&net.record.name);
+        c.update_record(|r| r.networks = updated.networks.clone())
+            .map_err(|e| EngineError::internal("saving the container config", e))?;
+        if matches!(c.status(), Status::Running | Status::Paused) {
+            self.write_network_files(&updated, &state)?;
+        }
+        self.network_event(&net, "disconnect", &c.id);
+        Ok(())
+    }
+
+    pub async fn network_create(&self, req: super::CreateNetwork) -> Result<String> {
+        let id = self.networking.create(req).await?;
+        if let Ok(net) = self.networking.get(&id) {
+            self.network_event(&net, "create", "");
+        }
+        Ok(id)
+    }
+
+    pub async fn network_remove(&self, name_or_id: &str) -> Result<()> {
+        let record = self.networking.remove(name_or_id).await?;
+        let mut attrs = HashMap::new();
+        attrs.insert("name".to_string(), record.name.clone());
+        attrs.insert("type".to_string(), record.driver.clone());
+        self.events.publish("network", "destroy", &record.id, attrs);
+        Ok(())
+    }
+
+    /// Names of containers (running or not) configured to use the network.
+    pub fn network_users(&self, net: &LiveNet) -> Vec<String> {
+        self.containers()
+            .into_iter()
+            .filter(|v| v.record.networks.contains_key(&net.record.name))
+            .map(|v| v.record.name)
+            .collect()
+    }
+
+    fn network_event(&self, net: &LiveNet, action: &str, container: &str) {
+        let mut attrs = HashMap::new();
+        attrs.insert("name".to_string(), net.record.name.clone());
+        attrs.insert("type".to_string(), net.record.driver.clone());
+        if !container.is_empty() {
+            attrs.insert("container".to_string(), container.to_string());
+        }
+        self.events
+            .publish("network", action, &net.record.id, attrs);
+    }
+}

@@ -1,0 +1,343 @@
+//! A container's side of networking: its sandbox (pinned namespace), one
+//! endpoint (veth + address + DNS names) per network, and its published ports.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::ports::{self, PortRequest, PublishedPort};
+use super::{LiveNet, Networking, lock};
+use crate::{EngineError, Result};
+
+/// What a container asks of one network (create's `EndpointsConfig`,
+/// `network connect`); kept in the container's config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    pub network_id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ipv4_address: Option<Ipv4Addr>,
+}
+
+/// One attached endpoint of a running container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointState {
+    pub network_id: String,
+    pub endpoint_id: String,
+    /// Name inside the container (eth0, eth1, ...).
+    pub ifname: String,
+    pub host_ifname: String,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Names the network's DNS answers with this address.
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+}
+
+/// The networking of a running container, persisted with its state so a
+/// restarted daemon can adopt it and a stopped one can be cleaned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkState {
+    /// The pinned namespace, when the daemon made one.
+    #[serde(default)]
+    pub sandbox: Option<PathBuf>,
+    /// By network name.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointState>,
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
+}
+
+impl NetworkState {
+    /// eth0, eth1, ...: the first name no endpoint uses.
+    pub fn next_ifname(&self) -> String {
+        (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !self.endpoints.values().any(|e| &e.ifname == n))
+            .expect("an unused interface name")
+    }
+}
+
+fn endpoint(ep: &EndpointState) -> network::Endpoint {
+    network::Endpoint {
+        host_ifname: ep.host_ifname.clone(),
+        ifname: ep.ifname.clone(),
+        ip: ep.ip,
+        prefix_len: ep.prefix_len,
+        mac: ep.mac.clone(),
+        gateway: ep.gateway,
+    }
+}
+
+impl Networking {
+    /// A fresh pinned namespace for the container (a leftover one is replaced).
+    pub async fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
+        let path = self.sandbox_path(container_id);
+        network::remove_netns(&path)?;
+        network::create_netns(&path).await?;
+        Ok(path)
+    }
+
+    /// Address, veth and DNS names of the container on `net`.
+    pub async fn attach(
+        &self,
+        net: &Arc<LiveNet>,
+        sandbox: &std::path::Path,
+        ifname: &str,
+        container_id: &str,
+        container_name: &str,
+        cfg: &EndpointConfig,
+    ) -> Result<EndpointState> {
+        let Some(bridge) = &net.bridge else {
+            return Err(EngineError::InvalidParameter(format!(
+                "network {} cannot carry endpoints",
+                net.record.name
+            )));
+        };
+        if let Some(ip) = cfg.ipv4_address
+            && !net.record.user_ipam
+        {
+            return Err(EngineError::InvalidParameter(format!(
+                "user specified IP address {ip} is supported only when connecting to networks with user configured subnets"
+            )));
+        }
+        let ip = {
+            let mut ipam = lock(&net.ipam);
+            let ipam = ipam.as_mut().ok_or_else(|| {
+                EngineError::Internal(format!("network {} has no IPAM", net.record.name))
+            })?;
+            ipam.allocate(cfg.ipv4_address)?
+        };
+        let attached = bridge
+            .attach(sandbox, ifname, ip, network::mac_from_ip(ip))
+            .await;
+        let ep = match attached {
+            Ok(ep) => ep,
+            Err(err) => {
+                if let Some(ipam) = lock(&net.ipam).as_mut() {
+                    let _ = ipam.release(ip);
+                }
+                return Err(err.into());
+            }
+        };
+        let short: String = container_id.chars().take(12).collect();
+        let mut dns_names = vec![container_name.to_string()];
+        for alias in &cfg.aliases {
+            if !dns_names.contains(alias) {
+                dns_names.push(alias.clone());
+            }
+        }
+        if !dns_names.contains(&short) {
+            dns_names.push(short);
+        }
+        let state = EndpointState {
+            network_id: net.record.id.clone(),
+            endpoint_id: crate::names::new_id(),
+            ifname: ep.ifname,
+            host_ifname: ep.host_ifname,
+            ip,
+            prefix_len: ep.prefix_len,
+            gateway: ep.gateway,
+            mac: ep.mac,
+            aliases: cfg.aliases.clone(),
+            dns_names,
+        };
+        self.register(net, container_id, container_name, &state);
+        Ok(state)
+    }
+
+    /// Makes an endpoint known to the network (inspect, DNS); also used to
+    /// adopt endpoints of containers that outlived a daemon restart.
+    fn register(&self, net: &LiveNet, container_id: &str, name: &str, ep: &EndpointState) {
+        if let Some(records) = &net.dns_records {
+            records.add_container(name, container_id, &ep.aliases, IpAddr::V4(ep.ip));
+        }
+        lock(&net.endpoints).insert(container_id.to_string(), (name.to_string(), ep.clone()));
+    }
+
+    /// Undoes [`Self::attach`]; best effort, as the namespace may be gone.
+    pub async fn detach(&self, container_id: &str, ep: &EndpointState) {
+        let Some(net) = self.nets().get(&ep.network_id).cloned() else {
+            return;
+        };
+        if let Some(records) = &net.dns_records {
+            records.remove_ip(IpAddr::V4(ep.ip));
+        }
+        lock(&net.endpoints).remove(container_id);
+        if let Some(bridge) = &net.bridge
+            && let Err(e) = bridge.detach(&endpoint(ep)).await
+        {
+            tracing::warn!(container = %container_id, "removing veth {}: {e}", ep.host_ifname);
+        }
+        if let Some(ipam) = lock(&net.ipam).as_mut()
+            && let Err(e) = ipam.release(ep.ip)
+        {
+            tracing::warn!(container = %container_id, "releasing {}: {e}", ep.ip);
+        }
+    }
+
+    /// Holds the host ports and adds the DNAT rules towards `ep`.
+    pub async fn publish(
+        &self,
+        container_id: &str,
+        container_name: &str,
+        ep: &EndpointState,
+        requests: &[PortRequest],
+    ) -> Result<Vec<PublishedPort>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let net = self.get(&ep.network_id)?;
+        let cfg = net
+            .record
+            .bridge
+            .clone()
+            .ok_or_else(|| EngineError::Internal("ports on a network without bridge".into()))?;
+        let mut held = Vec::new();
+        let mut published = Vec::new();
+        for req in requests {
+            match ports::reserve(req) {
+                Ok((host_port, reservation)) => {
+                    held.push(reservation);
+                    published.push(PublishedPort {
+                        container_port: req.container_port,
+                        proto: req.proto,
+                        host_ip: req.host_ip,
+                        host_port,
+                        network_id: ep.network_id.clone(),
+                        container_ip: ep.ip,
+                    });
+                }
+                Err(msg) => {
+                    return Err(EngineError::Internal(format!(
+                        "driver failed programming external connectivity on endpoint {container_name} ({}): {msg}",
+                        ep.endpoint_id
+                    )));
+                }
+            }
+        }
+        let mappings: Vec<network::PortMapping> = published.iter().map(|p| p.mapping()).collect();
+        let added = self
+            .blocking_fw(move |fw| {
+                let mut done = Vec::new();
+                for m in &mappings {
+                    if let Err(e) = fw.add_port_mapping(&cfg, m) {
+                        for d in &done {
+                            let _ = fw.remove_port_mapping(&cfg, d);
+                        }
+                        return Err(e);
+                    }
+                    done.push(m.clone());
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(err) = added {
+            return Err(EngineError::Internal(format!(
+                "driver failed programming external connectivity on endpoint {container_name} ({}): {err}",
+                ep.endpoint_id
+            )));
+        }
+        lock(&self.reservations)
+            .entry(container_id.to_string())
+            .or_default()
+            .extend(held);
+        Ok(published)
+    }
+
+    async fn unpublish(&self, container_id: &str, published: &[PublishedPort]) {
+        lock(&self.reservations).remove(container_id);
+        for p in published {
+            let Some(net) = self.nets().get(&p.network_id).cloned() else {
+                continue;
+            };
+            let Some(cfg) = net.record.bridge.clone() else {
+                continue;
+            };
+            let m = p.mapping();
+            if let Err(e) = self
+                .blocking_fw(move |fw| fw.remove_port_mapping(&cfg, &m))
+                .await
+            {
+                tracing::warn!(container = %container_id, "removing port rule: {e}");
+            }
+        }
+    }
+
+    /// Everything of a container's networking, after it stopped (or failed
+    /// to start): ports, endpoints, addresses and the namespace.
+    pub async fn teardown(&self, container_id: &str, state: &NetworkState) {
+        self.unpublish(container_id, &state.ports).await;
+        for ep in state.endpoints.values() {
+            self.detach(container_id, ep).await;
+        }
+        if let Some(sandbox) = &state.sandbox
+            && let Err(e) = network::remove_netns(sandbox)
+        {
+            tracing::warn!(container = %container_id, "removing network namespace: {e}");
+        }
+    }
+
+    /// Adopts the networking of a container that kept running while the
+    /// daemon was away: DNS names, inspect data, host ports and rules.
+    pub async fn adopt(&self, container_id: &str, name: &str, state: &NetworkState) {
+        for ep in state.endpoints.values() {
+            if let Some(net) = self.nets().get(&ep.network_id).cloned() {
+                self.register(&net, container_id, name, ep);
+            }
+        }
+        let mut held = Vec::new();
+        for p in &state.ports {
+            let req = PortRequest {
+                container_port: p.container_port,
+                proto: p.proto,
+                host_ip: p.host_ip,
+                host_ports: Some((p.host_port, p.host_port)),
+            };
+            match ports::reserve(&req) {
+                Ok((_, r)) => held.push(r),
+                Err(e) => {
+                    tracing::warn!(container = %container_id, "re-holding port {}: {e}", p.host_port)
+                }
+            }
+            let Some(net) = self.nets().get(&p.network_id).cloned() else {
+                continue;
+            };
+            let Some(cfg) = net.record.bridge.clone() else {
+                continue;
+            };
+            let m = p.mapping();
+            if let Err(e) = self
+                .blocking_fw(move |fw| fw.add_port_mapping(&cfg, &m))
+                .await
+            {
+                tracing::warn!(container = %container_id, "restoring port rule: {e}");
+            }
+        }
+        lock(&self.reservations).insert(container_id.to_string(), held);
+    }
+
+    /// A container rename changes its DNS name on every network.
+    pub fn rename(&self, container_id: &str, old: &str, new: &str, state: &NetworkState) {
+        for ep in state.endpoints.values() {
+            let Some(net) = self.nets().get(&ep.network_id).cloned() else {
+                continue;
+            };
+            if let Some(records) = &net.dns_records {
+                records.remove(old, IpAddr::V4(ep.ip));
+                records.add(new, IpAddr::V4(ep.ip));
+            }
+            if let Some(entry) = lock(&net.endpoints).get_mut(container_id) {
+                entry.0 = new.to_string();
+            }
+        }
+    }
+}
