@@ -286,9 +286,8 @@ fn run_network_none_has_only_loopback() {
 }
 
 #[test]
-fn run_default_network_has_only_loopback_for_now() {
-    // dockerd here runs with --bridge=none; berth has no networks yet. When
-    // bridge networking lands this test must learn about eth0.
+fn run_default_network_without_a_bridge_has_only_loopback() {
+    // Both daemons run with --bridge=none here (e2e_network covers the bridge).
     let d = Daemon::shared();
     assert_eq!(
         d.docker_ok(&["run", "--rm", "busybox", "ls", "/sys/class/net"]),

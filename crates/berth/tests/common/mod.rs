@@ -739,6 +739,16 @@ pub fn assert_success(out: &Output, what: &str) {
     );
 }
 
+/// Asserts the command failed; `what` names it in the message.
+pub fn assert_failure(out: &Output, what: &str) {
+    assert!(
+        !out.status.success(),
+        "`{what}` should have failed\nstdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
 /// Asserts the command failed and its stderr contains `needle`.
 pub fn assert_fails_with(out: &Output, needle: &str) {
     assert!(

@@ -8,7 +8,8 @@ use std::path::Path;
 /// Applets the tests call; each is a symlink to /bin/busybox.
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "sleep", "id", "hostname", "env", "pwd", "true", "false", "wc",
-    "head", "tail", "kill", "ps", "top", "whoami", "grep",
+    "head", "tail", "kill", "ps", "top", "whoami", "grep", "ip", "wget", "nslookup", "ping",
+    "httpd", "mkdir", "seq", "nc", "timeout",
 ];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\

@@ -1,0 +1,714 @@
+//! Networking through the docker CLI: the default bridge, published ports,
+//! user-defined networks with DNS, connect/disconnect, the host/none/container
+//! modes, name resolution files, bad input, and live restore.
+//!
+//! All traffic stays on loopback, the daemon's bridges and the network
+//! namespaces of the containers the tests start.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::{Daemon, assert_failure, stderr};
+
+fn d() -> std::sync::Arc<Daemon> {
+    Daemon::shared_networked()
+}
+
+/// `httpd` serving a page that names the container, detached.
+fn web(d: &Daemon, name: &str, extra: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    let script = format!(
+        "mkdir -p /www && echo hello-from-{name} > /www/index.html && exec httpd -f -p 80 -h /www"
+    );
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    d.docker_ok(&args);
+}
+
+/// A plain HTTP GET from the host; the body, or None when nothing answers.
+fn http_get(addr: &str) -> Option<String> {
+    for _ in 0..30 {
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)) {
+            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+            let _ = write!(s, "GET / HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut body = String::new();
+            if s.read_to_string(&mut body).is_ok() && body.contains("200") {
+                return Some(body);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// wget from inside a throwaway container, retried while httpd starts.
+/// (`timeout` rather than wget's own -T, which crashes Debian's static busybox.)
+fn wget_from(d: &Daemon, net_args: &[&str], url: &str) -> std::process::Output {
+    let script = format!(
+        "for i in $(seq 30); do timeout 3 wget -qO- {url} && exit 0; sleep 0.2; done; exit 1"
+    );
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(net_args);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    d.docker(&args)
+}
+
+fn inspect(d: &Daemon, what: &str, format: &str) -> String {
+    d.docker_ok(&["inspect", "-f", format, what])
+}
+
+#[test]
+fn default_bridge_gives_an_address_a_route_and_inspect_data() {
+    let d = d();
+    let name = d.name("bridged");
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
+    let ip: Ipv4Addr = inspect(&d, &name, "{{.NetworkSettings.IPAddress}}")
+        .parse()
+        .expect("an IPv4 address in inspect");
+    let gw = inspect(&d, &name, "{{.NetworkSettings.Gateway}}");
+    let subnet = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "bridge",
+    ]);
+    let subnet: ipnet::Ipv4Net = subnet.parse().expect("bridge subnet");
+    assert!(subnet.contains(&ip), "{ip} not in {subnet}");
+    let mac = inspect(&d, &name, "{{.NetworkSettings.MacAddress}}");
+    assert_eq!(mac.len(), 17, "{mac}");
+    let per_net = inspect(&d, &name, "{{.NetworkSettings.Networks.bridge.IPAddress}}");
+    assert_eq!(per_net, ip.to_string());
+    let addr = d.docker_ok(&["exec", &name, "ip", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains(&format!("inet {ip}/")), "{addr}");
+    let route = d.docker_ok(&["exec", &name, "ip", "route"]);
+    assert!(route.contains(&format!("default via {gw}")), "{route}");
+    d.docker_ok(&["exec", &name, "ping", "-c", "1", "-W", "3", &gw]);
+    let hosts = d.docker_ok(&["exec", &name, "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&ip.to_string()), "{hosts}");
+    let listed = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range $id, $c := .Containers}}{{$c.Name}} {{end}}",
+        "bridge",
+    ]);
+    assert!(listed.contains(&name), "{listed}");
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn published_ports_reach_the_container_from_the_host_and_from_containers() {
+    let d = d();
+    let name = d.name("pub");
+    web(&d, &name, &["-p", "80", "-p", "127.0.0.1::80"]);
+    let ports = d.docker_ok(&["port", &name, "80/tcp"]);
+    let mut any_port = None;
+    let mut lo_port = None;
+    for line in ports.lines() {
+        let (ip, port) = line.rsplit_once(':').expect("ip:port");
+        match ip {
+            "0.0.0.0" => any_port = Some(port.to_string()),
+            "127.0.0.1" => lo_port = Some(port.to_string()),
+            _ => {}
+        }
+    }
+    let any_port = any_port.unwrap_or_else(|| panic!("no 0.0.0.0 binding in {ports}"));
+    let lo_port = lo_port.unwrap_or_else(|| panic!("no 127.0.0.1 binding in {ports}"));
+    let expected = format!("hello-from-{name}");
+    let body = http_get(&format!("127.0.0.1:{any_port}")).expect("0.0.0.0 port answers");
+    assert!(body.contains(&expected), "{body}");
+    let body = http_get(&format!("127.0.0.1:{lo_port}")).expect("loopback port answers");
+    assert!(body.contains(&expected), "{body}");
+    // Hairpin: another container reaches the port through the host.
+    let gw = inspect(&d, &name, "{{.NetworkSettings.Gateway}}");
+    let out = wget_from(&d, &[], &format!("http://{gw}:{any_port}/"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&expected),
+        "{}",
+        stderr(&out)
+    );
+    let ps = d.docker_ok(&[
+        "ps",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Ports}}",
+    ]);
+    assert!(ps.contains(&format!("0.0.0.0:{any_port}->80/tcp")), "{ps}");
+    d.docker_ok(&["rm", "-f", &name]);
+    assert!(
+        http_get(&format!("127.0.0.1:{any_port}")).is_none(),
+        "port still answers after rm"
+    );
+}
+
+#[test]
+fn publish_all_maps_every_exposed_port() {
+    let d = d();
+    let name = d.name("pall");
+    web(&d, &name, &["-P", "--expose", "80", "--expose", "8443/udp"]);
+    let ports = d.docker_ok(&["port", &name]);
+    assert!(ports.contains("80/tcp -> 0.0.0.0:"), "{ports}");
+    assert!(ports.contains("8443/udp -> 0.0.0.0:"), "{ports}");
+    let port = d.docker_ok(&["port", &name, "80"]);
+    let port = port
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    assert!(http_get(&format!("127.0.0.1:{port}")).is_some());
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn a_port_in_use_fails_the_start_and_leaves_nothing() {
+    let d = d();
+    let held = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let name = d.name("busy");
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_failure(&out, "run with a port in use");
+    let err = stderr(&out);
+    assert!(err.contains(&port.to_string()), "{err}");
+    assert_eq!(inspect(&d, &name, "{{.State.Running}}"), "false");
+    assert_eq!(inspect(&d, &name, "{{.NetworkSettings.IPAddress}}"), "");
+    let attached = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range $id, $c := .Containers}}{{$c.Name}} {{end}}",
+        "bridge",
+    ]);
+    assert!(!attached.contains(&name), "{attached}");
+    // The port stays the other program's; freeing it lets the start succeed.
+    drop(held);
+    d.docker_ok(&["start", &name]);
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn user_networks_resolve_names_aliases_and_short_ids() {
+    let d = d();
+    let net = d.name("dnsnet");
+    d.docker_ok(&["network", "create", &net]);
+    let name = d.name("websvc");
+    web(&d, &name, &["--network", &net, "--network-alias", "front"]);
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let expected = format!("hello-from-{name}");
+    for host in [name.as_str(), "front", &id[..12]] {
+        let out = wget_from(&d, &["--network", &net], &format!("http://{host}/"));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&expected),
+            "{host}: {}",
+            stderr(&out)
+        );
+    }
+    let names = inspect(
+        &d,
+        &name,
+        &format!("{{{{json (index .NetworkSettings.Networks \"{net}\").DNSNames}}}}"),
+    );
+    assert!(names.contains(&name) && names.contains("front"), "{names}");
+    // Not visible from the default bridge.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- http://{name}/; exit $?"),
+    ]);
+    assert_failure(&out, "name lookup from another network");
+    d.docker_ok(&["rm", "-f", &name]);
+    d.docker_ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn networks_are_isolated_from_each_other() {
+    let d = d();
+    let (a, b) = (d.name("isoa"), d.name("isob"));
+    d.docker_ok(&["network", "create", &a]);
+    d.docker_ok(&["network", "create", &b]);
+    let target = d.name("isotarget");
+    web(&d, &target, &["--network", &b]);
+    let ip = inspect(
+        &d,
+        &target,
+        &format!("{{{{(index .NetworkSettings.Networks \"{b}\").IPAddress}}}}"),
+    );
+    let same = wget_from(&d, &["--network", &b], &format!("http://{ip}/"));
+    assert!(same.status.success(), "same network: {}", stderr(&same));
+    let other = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &a,
+        "busybox",
+        "sh",
+        "-c",
+        // Not as PID 1: busybox timeout execs wget, and PID 1 ignores SIGTERM
+        // (a lone command in `sh -c` would be exec'd too, hence the exit).
+        &format!("timeout 3 wget -qO- http://{ip}/; exit $?"),
+    ]);
+    assert_failure(&other, "reaching a container on another network");
+    d.docker_ok(&["rm", "-f", &target]);
+    d.docker_ok(&["network", "rm", &a, &b]);
+}
+
+#[test]
+fn network_create_with_options_inspect_ls_rm_and_prune() {
+    let d = d();
+    let net = d.name("optnet");
+    d.docker_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.251.7.0/24",
+        "--gateway",
+        "10.251.7.254",
+        "--ip-range",
+        "10.251.7.128/25",
+        "--label",
+        "purpose=e2e-net",
+        "--internal",
+        &net,
+    ]);
+    let fmt = "{{.Driver}} {{.Internal}} {{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}} {{(index .IPAM.Config 0).IPRange}} {{.Labels.purpose}}";
+    assert_eq!(
+        d.docker_ok(&["network", "inspect", "-f", fmt, &net]),
+        "bridge true 10.251.7.0/24 10.251.7.254 10.251.7.128/25 e2e-net"
+    );
+    let name = d.name("inrange");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let ip: Ipv4Addr = inspect(
+        &d,
+        &name,
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    )
+    .parse()
+    .unwrap();
+    assert!(ip.octets()[3] >= 128, "{ip} outside the ip-range");
+    // Internal: no default route out.
+    let route = d.docker_ok(&["exec", &name, "ip", "route"]);
+    assert!(!route.contains("default"), "{route}");
+    let listed = d.docker_ok(&["network", "ls", "-q", "--filter", "label=purpose=e2e-net"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        d.docker_ok(&["network", "ls", "--format", "{{.Name}}"])
+            .lines()
+            .any(|l| l == net)
+    );
+    d.docker_ok(&["rm", "-f", &name]);
+    let spare = d.docker_ok(&[
+        "network",
+        "create",
+        "--label",
+        "purpose=e2e-prune",
+        &d.name("prunenet"),
+    ]);
+    let pruned = d.docker_ok(&[
+        "network",
+        "prune",
+        "-f",
+        "--filter",
+        "label=purpose=e2e-prune",
+    ]);
+    assert!(!pruned.is_empty(), "prune output");
+    let gone = d.docker(&["network", "inspect", &spare]);
+    assert_failure(&gone, "inspect of a pruned network");
+    d.docker_ok(&["network", "rm", &net]);
+    let gone = d.docker(&["network", "inspect", &net]);
+    assert_failure(&gone, "inspect of a removed network");
+}
+
+#[test]
+fn bad_network_requests_get_docker_errors_and_leave_nothing() {
+    let d = d();
+    let net = d.name("badnet");
+    d.docker_ok(&["network", "create", "--subnet", "10.252.9.0/24", &net]);
+    let clash = d.name("clash");
+    let out = d.docker(&["network", "create", "--subnet", "10.252.9.128/25", &clash]);
+    assert_failure(&out, "overlapping subnet");
+    assert!(
+        stderr(&out).to_lowercase().contains("overlap"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["network", "inspect", &clash]);
+    assert_failure(&out, "the refused network must not exist");
+    let out = d.docker(&["network", "create", &net]);
+    assert_failure(&out, "duplicate name");
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let user = d.name("user");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &user,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let out = d.docker(&["network", "rm", &net]);
+    assert_failure(&out, "removing a network in use");
+    assert!(
+        stderr(&out).contains("active endpoints"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["network", "rm", "bridge"]);
+    assert_failure(&out, "removing a predefined network");
+    assert!(stderr(&out).contains("pre-defined"), "{}", stderr(&out));
+    let missing = d.name("missing");
+    // Through the API: on any 404 the docker CLI tries to pull the image,
+    // which cannot work offline and hides the daemon's message.
+    let body = format!(r#"{{"Image":"busybox","HostConfig":{{"NetworkMode":"{missing}"}}}}"#);
+    let resp = d.request(
+        "POST",
+        "/containers/create",
+        Some(("application/json", body.as_bytes())),
+    );
+    assert_eq!(resp.status, 404, "{}", resp.text());
+    assert!(
+        resp.text()
+            .contains(&format!("network {missing} not found")),
+        "{}",
+        resp.text()
+    );
+    let out = d.docker(&["network", "connect", &missing, &user]);
+    assert_failure(&out, "connect to an unknown network");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--ip",
+        "10.99.0.5",
+        "--network",
+        &net,
+        "busybox",
+        "true",
+    ]);
+    assert_failure(&out, "an address outside the subnet");
+    d.docker_ok(&["rm", "-f", &user]);
+    d.docker_ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let d = d();
+    let net = d.name("joinnet");
+    d.docker_ok(&["network", "create", "--subnet", "10.253.4.0/24", &net]);
+    let name = d.name("joiner");
+    web(&d, &name, &[]);
+    d.docker_ok(&[
+        "network",
+        "connect",
+        "--alias",
+        "joined",
+        "--ip",
+        "10.253.4.77",
+        &net,
+        &name,
+    ]);
+    let addrs = d.docker_ok(&["exec", &name, "ip", "-4", "addr"]);
+    assert!(addrs.contains("inet 10.253.4.77/24"), "{addrs}");
+    let out = wget_from(&d, &["--network", &net], "http://joined/");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("hello-from-{name}")),
+        "{}",
+        stderr(&out)
+    );
+    let nets = inspect(
+        &d,
+        &name,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert!(nets.contains("bridge") && nets.contains(&net), "{nets}");
+    d.docker_ok(&["network", "disconnect", &net, &name]);
+    let addrs = d.docker_ok(&["exec", &name, "ip", "-4", "addr"]);
+    assert!(!addrs.contains("10.253.4.77"), "{addrs}");
+    let nets = inspect(
+        &d,
+        &name,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert!(!nets.contains(&net), "{nets}");
+    d.docker_ok(&["rm", "-f", &name]);
+    d.docker_ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn host_none_and_container_modes() {
+    let d = d();
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = d.docker_ok(&["run", "--rm", "--network", "host", "busybox", "hostname"]);
+    assert_eq!(out, host_name.trim());
+    let bridge = d.default_bridge();
+    let links = d.docker_ok(&["run", "--rm", "--network", "host", "busybox", "ip", "link"]);
+    assert!(
+        links.contains(&bridge),
+        "host mode sees the host's links: {links}"
+    );
+    let links = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains("lo"), "{links}");
+    let owner = d.name("nsowner");
+    web(&d, &owner, &[]);
+    let ip = inspect(&d, &owner, "{{.NetworkSettings.IPAddress}}");
+    let shared = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &format!("container:{owner}"),
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+    ]);
+    assert!(shared.contains(&ip), "{shared}");
+    let out = wget_from(
+        &d,
+        &["--network", &format!("container:{owner}")],
+        "http://127.0.0.1/",
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("hello-from-{owner}")));
+    d.docker_ok(&["rm", "-f", &owner]);
+}
+
+#[test]
+fn name_resolution_files_follow_the_flags() {
+    let d = d();
+    let name = d.name("resolv");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--hostname",
+        "box",
+        "--domainname",
+        "example.test",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "corp.test",
+        "--dns-option",
+        "ndots:3",
+        "--add-host",
+        "db.test:192.0.2.10",
+        "--add-host",
+        "gw.test:host-gateway",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let resolv = d.docker_ok(&["exec", &name, "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 192.0.2.53"), "{resolv}");
+    assert!(resolv.contains("search corp.test"), "{resolv}");
+    assert!(resolv.contains("options ndots:3"), "{resolv}");
+    let hosts = d.docker_ok(&["exec", &name, "cat", "/etc/hosts"]);
+    let ip = inspect(&d, &name, "{{.NetworkSettings.IPAddress}}");
+    let gw = inspect(&d, &name, "{{.NetworkSettings.Gateway}}");
+    assert!(hosts.contains("192.0.2.10\tdb.test"), "{hosts}");
+    assert!(hosts.contains(&format!("{gw}\tgw.test")), "{hosts}");
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with(&ip) && l.contains("box")),
+        "{hosts}"
+    );
+    assert_eq!(d.docker_ok(&["exec", &name, "hostname"]), "box");
+    d.docker_ok(&["rm", "-f", &name]);
+}
+
+#[test]
+fn live_restore_keeps_addresses_ports_and_names_then_cleans_up() {
+    let d = Daemon::start_networked();
+    let net = d.name("lrnet");
+    d.docker_ok(&["network", "create", &net]);
+    let name = d.name("lrweb");
+    web(&d, &name, &["--network", &net, "-p", "80"]);
+    let ip = inspect(
+        &d,
+        &name,
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    );
+    let port = d.docker_ok(&["port", &name, "80"]);
+    let port = port
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    let expected = format!("hello-from-{name}");
+    assert!(http_get(&format!("127.0.0.1:{port}")).is_some_and(|b| b.contains(&expected)));
+    if d.is_berth() {
+        d.kill9();
+    } else {
+        d.stop();
+    }
+    d.restart();
+    let running = inspect(&d, &name, "{{.State.Running}}");
+    if running == "true" {
+        assert_eq!(
+            inspect(
+                &d,
+                &name,
+                &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}")
+            ),
+            ip
+        );
+        let body = http_get(&format!("127.0.0.1:{port}")).expect("port after restart");
+        assert!(body.contains(&expected), "{body}");
+        let out = wget_from(&d, &["--network", &net], &format!("http://{name}/"));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&expected),
+            "{}",
+            stderr(&out)
+        );
+    } else {
+        assert!(!d.is_berth(), "berth keeps containers across restarts");
+    }
+    assert!(
+        d.docker_ok(&["network", "ls", "--format", "{{.Name}}"])
+            .lines()
+            .any(|l| l == net),
+        "network survives the restart"
+    );
+    d.docker_ok(&["rm", "-f", &name]);
+    d.docker_ok(&["network", "rm", &net]);
+    assert!(http_get(&format!("127.0.0.1:{port}")).is_none());
+    if d.is_berth() {
+        // Nothing of the container is left: no veth on the bridge, no
+        // namespace, no port rule.
+        let links = std::process::Command::new("ip")
+            .args(["-o", "link", "show", "master", &d.default_bridge()])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&links.stdout).trim(), "");
+        let netns = std::fs::read_dir(d.tmp().join("exec/netns"))
+            .unwrap()
+            .count();
+        assert_eq!(netns, 0);
+        let rules = std::process::Command::new("nft")
+            .args(["list", "table", "ip", &format!("berth_{}", d.net_tag())])
+            .output()
+            .unwrap();
+        let rules = String::from_utf8_lossy(&rules.stdout);
+        assert!(!rules.contains("berth-port"), "{rules}");
+    }
+}
+
+#[test]
+fn docker_compose_brings_up_two_services_that_find_each_other() {
+    let d = d();
+    if std::process::Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        panic!("docker-compose missing: scripts/deps.sh installs Debian's docker-compose");
+    }
+    let project = d.name("proj").replace('-', "");
+    let dir = d.tmp().join(&project);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("docker-compose.yml");
+    std::fs::write(
+        &file,
+        "version: \"3.7\"\n\
+         services:\n\
+         \x20 web:\n\
+         \x20   image: busybox\n\
+         \x20   command: [\"sh\", \"-c\", \"mkdir -p /www && echo hello-compose > /www/index.html && exec httpd -f -p 80 -h /www\"]\n\
+         \x20   networks: [appnet]\n\
+         \x20 client:\n\
+         \x20   image: busybox\n\
+         \x20   command: [\"sleep\", \"300\"]\n\
+         \x20   networks: [appnet]\n\
+         networks:\n\
+         \x20 appnet: {}\n",
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("docker-compose");
+        cmd.arg("-p")
+            .arg(&project)
+            .arg("-f")
+            .arg(&file)
+            .args(args)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.tmp().join("config"))
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1");
+        common::run_with_timeout(
+            cmd,
+            None,
+            common::CLI_TIMEOUT,
+            &format!("docker-compose {args:?}"),
+        )
+    };
+    let up = compose(&["up", "-d"]);
+    common::assert_success(&up, "docker-compose up -d");
+    let client = d.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--filter",
+        "label=com.docker.compose.service=client",
+    ]);
+    assert!(!client.is_empty(), "client container of the project");
+    let script =
+        "for i in $(seq 30); do timeout 3 wget -qO- http://web/ && exit 0; sleep 0.2; done; exit 1";
+    let body = d.docker_ok(&["exec", &client, "sh", "-c", script]);
+    assert_eq!(body, "hello-compose");
+    let down = compose(&["down"]);
+    common::assert_success(&down, "docker-compose down");
+    let left = d.docker_ok(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+    ]);
+    assert_eq!(left, "");
+    let nets = d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains(&project), "{nets}");
+}
