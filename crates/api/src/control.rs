@@ -66,6 +66,7 @@ fn cpu_json(s: &runtime::Stats) -> Value {
 fn stats_json(
     name: &str,
     id: &str,
+    networks: Value,
     prev: Option<&(chrono::DateTime<chrono::Utc>, runtime::Stats)>,
     now: &(chrono::DateTime<chrono::Utc>, runtime::Stats),
 ) -> Value {
@@ -92,6 +93,7 @@ fn stats_json(
             "stats": s.memory_stat,
             "limit": s.memory_limit,
         },
+        "networks": networks,
         "name": format!("/{name}"),
         "id": id,
     })
@@ -110,7 +112,8 @@ async fn stats(
     let mut prev = (chrono::Utc::now(), first);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     if !stream && one_shot {
-        let doc = stats_json(&name, &cid, None, &prev);
+        let nets = serde_json::to_value(engine.network_stats(&c)).unwrap_or_default();
+        let doc = stats_json(&name, &cid, nets, None, &prev);
         let _ = tx.send(Bytes::from(format!("{doc}\n"))).await;
     } else {
         tokio::spawn(async move {
@@ -122,11 +125,12 @@ async fn stats(
                     Duration::from_millis(500)
                 })
                 .await;
-                let Ok((_, s)) = engine.stats(&cid).await else {
+                let Ok((c, s)) = engine.stats(&cid).await else {
                     return;
                 };
+                let nets = serde_json::to_value(engine.network_stats(&c)).unwrap_or_default();
                 let now = (chrono::Utc::now(), s);
-                let doc = stats_json(&name, &cid, Some(&prev), &now);
+                let doc = stats_json(&name, &cid, nets, Some(&prev), &now);
                 if tx.send(Bytes::from(format!("{doc}\n"))).await.is_err() || !stream {
                     return;
                 }

@@ -87,6 +87,11 @@ fn default_bridge_gives_an_address_a_route_and_inspect_data() {
     let route = d.docker_ok(&["exec", &name, "ip", "route"]);
     assert!(route.contains(&format!("default via {gw}")), "{route}");
     d.docker_ok(&["exec", &name, "ping", "-c", "1", "-W", "3", &gw]);
+    let net_io = d.docker_ok(&["stats", "--no-stream", "--format", "{{.NetIO}}", &name]);
+    assert!(
+        !net_io.is_empty() && net_io != "0B / 0B",
+        "stats show the ping's traffic: {net_io:?}"
+    );
     let hosts = d.docker_ok(&["exec", &name, "cat", "/etc/hosts"]);
     assert!(hosts.contains(&ip.to_string()), "{hosts}");
     let listed = d.docker_ok(&[

@@ -43,6 +43,9 @@ impl Kind {
     }
 }
 
+/// Where a test binary keeps one of its shared daemons.
+type SharedSlot = OnceLock<Mutex<Option<Arc<Daemon>>>>;
+
 /// A running daemon on private roots. Dropping it removes every trace.
 pub struct Daemon {
     kind: Kind,
@@ -117,22 +120,18 @@ impl Daemon {
     /// A daemon shared by all tests of one test binary (one per test file).
     /// Tests that use it must give their containers unique names.
     pub fn shared() -> Arc<Daemon> {
-        static SHARED: OnceLock<Mutex<Option<Arc<Daemon>>>> = OnceLock::new();
+        static SHARED: SharedSlot = OnceLock::new();
         Self::shared_in(&SHARED, Daemon::start)
     }
 
     /// Like [`Daemon::shared`], with the default bridge network.
     pub fn shared_networked() -> Arc<Daemon> {
-        static SHARED: OnceLock<Mutex<Option<Arc<Daemon>>>> = OnceLock::new();
+        static SHARED: SharedSlot = OnceLock::new();
         Self::shared_in(&SHARED, Daemon::start_networked)
     }
 
-    fn shared_in(
-        slot: &'static OnceLock<Mutex<Option<Arc<Daemon>>>>,
-        make: fn() -> Daemon,
-    ) -> Arc<Daemon> {
-        static SLOTS: Mutex<Vec<&'static OnceLock<Mutex<Option<Arc<Daemon>>>>>> =
-            Mutex::new(Vec::new());
+    fn shared_in(slot: &'static SharedSlot, make: fn() -> Daemon) -> Arc<Daemon> {
+        static SLOTS: Mutex<Vec<&'static SharedSlot>> = Mutex::new(Vec::new());
         let slot = slot.get_or_init(|| {
             // Statics are never dropped; tear the daemons down when the test
             // binary exits (the harness calls exit() even after failures).

@@ -436,3 +436,51 @@ impl Engine {
             .publish("network", action, &net.record.id, attrs);
     }
 }
+
+/// One interface's counters as the container sees them.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct InterfaceStats {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+impl Engine {
+    /// `networks` of the stats document, by interface name inside the
+    /// container. Read from the host end of each veth, whose receive is
+    /// the container's transmit.
+    pub fn network_stats(&self, c: &Container) -> BTreeMap<String, InterfaceStats> {
+        let state = c.lock().state.network.clone();
+        let read = |ifname: &str, counter: &str| -> u64 {
+            std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{counter}"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        state
+            .endpoints
+            .values()
+            .map(|ep| {
+                let h = ep.host_ifname.as_str();
+                (
+                    ep.ifname.clone(),
+                    InterfaceStats {
+                        rx_bytes: read(h, "tx_bytes"),
+                        rx_packets: read(h, "tx_packets"),
+                        rx_errors: read(h, "tx_errors"),
+                        rx_dropped: read(h, "tx_dropped"),
+                        tx_bytes: read(h, "rx_bytes"),
+                        tx_packets: read(h, "rx_packets"),
+                        tx_errors: read(h, "rx_errors"),
+                        tx_dropped: read(h, "rx_dropped"),
+                    },
+                )
+            })
+            .collect()
+    }
+}
