@@ -717,3 +717,42 @@ fn docker_compose_brings_up_two_services_that_find_each_other() {
     let nets = d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.contains(&project), "{nets}");
 }
+
+#[test]
+fn without_a_firewall_a_userland_proxy_publishes_ports() {
+    let d = Daemon::start_networked_with(&["--iptables=false"]);
+    let name = d.name("proxied");
+    web(&d, &name, &["-p", "80"]);
+    let port = d.docker_ok(&["port", &name, "80"]);
+    let port = port
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    let body = http_get(&format!("127.0.0.1:{port}")).expect("the proxy answers");
+    assert!(body.contains(&format!("hello-from-{name}")), "{body}");
+    d.docker_ok(&["rm", "-f", &name]);
+    assert!(http_get(&format!("127.0.0.1:{port}")).is_none());
+}
+
+#[test]
+fn renamed_containers_answer_to_their_new_name() {
+    let d = d();
+    let net = d.name("rennet");
+    d.docker_ok(&["network", "create", &net]);
+    let old = d.name("oldname");
+    let new = d.name("newname");
+    web(&d, &old, &["--network", &net]);
+    d.docker_ok(&["rename", &old, &new]);
+    let out = wget_from(&d, &["--network", &net], &format!("http://{new}/"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("hello-from-{old}")),
+        "{}",
+        stderr(&out)
+    );
+    d.docker_ok(&["rm", "-f", &new]);
+    d.docker_ok(&["network", "rm", &net]);
+}

@@ -73,6 +73,8 @@ impl Engine {
             reg.by_name.insert(old, c.id.clone());
             return Err(EngineError::internal("saving the new name", err));
         }
+        let net_state = c.lock().state.network.clone();
+        self.networking.rename(&c.id, &old, new_name, &net_state);
         self.container_event(&c, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

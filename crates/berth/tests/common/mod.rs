@@ -91,6 +91,12 @@ impl Daemon {
         Self::start_full(Kind::from_env(), Vec::new(), true)
     }
 
+    /// [`Daemon::start_networked`] with extra daemon arguments.
+    pub fn start_networked_with(extra_args: &[&str]) -> Daemon {
+        let extra = extra_args.iter().map(|a| a.to_string()).collect();
+        Self::start_full(Kind::from_env(), extra, true)
+    }
+
     fn start_full(kind: Kind, extra_args: Vec<String>, networked: bool) -> Daemon {
         sweep_stale_once();
         let unique = unique_suffix();

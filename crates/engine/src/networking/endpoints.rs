@@ -77,6 +77,22 @@ fn endpoint(ep: &EndpointState) -> network::Endpoint {
     }
 }
 
+/// The userland path for one published port (no firewall to DNAT with).
+fn proxy(p: &PublishedPort, r: &mut ports::Reservation) -> std::result::Result<(), String> {
+    match p.proto {
+        network::Protocol::Tcp => r
+            .proxy_tcp(std::net::SocketAddrV4::new(
+                p.container_ip,
+                p.container_port,
+            ))
+            .map_err(|e| format!("starting the port proxy for {}: {e}", p.host_port)),
+        network::Protocol::Udp => Err(format!(
+            "not implemented: publishing UDP port {} without a firewall backend (nft or iptables)",
+            p.container_port
+        )),
+    }
+}
+
 impl Networking {
     /// A fresh pinned namespace for the container (a leftover one is replaced).
     pub async fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
@@ -224,6 +240,21 @@ impl Networking {
                 }
             }
         }
+        if self.firewall.name() == "none" {
+            for (p, r) in published.iter().zip(held.iter_mut()) {
+                proxy(p, r).map_err(|e| {
+                    EngineError::Internal(format!(
+                        "driver failed programming external connectivity on endpoint {container_name} ({}): {e}",
+                        ep.endpoint_id
+                    ))
+                })?;
+            }
+            lock(&self.reservations)
+                .entry(container_id.to_string())
+                .or_default()
+                .extend(held);
+            return Ok(published);
+        }
         let mappings: Vec<network::PortMapping> = published.iter().map(|p| p.mapping()).collect();
         let added = self
             .blocking_fw(move |fw| {
@@ -303,7 +334,14 @@ impl Networking {
                 host_ports: Some((p.host_port, p.host_port)),
             };
             match ports::reserve(&req) {
-                Ok((_, r)) => held.push(r),
+                Ok((_, mut r)) => {
+                    if self.firewall.name() == "none"
+                        && let Err(e) = proxy(p, &mut r)
+                    {
+                        tracing::warn!(container = %container_id, "restarting port proxy: {e}");
+                    }
+                    held.push(r);
+                }
                 Err(e) => {
                     tracing::warn!(container = %container_id, "re-holding port {}: {e}", p.host_port)
                 }

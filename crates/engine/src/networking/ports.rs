@@ -170,10 +170,54 @@ pub fn requested(config: &Config, hc: &HostConfig) -> Result<Vec<PortRequest>> {
     Ok(out)
 }
 
-/// A bound (not listening) socket that keeps a host port ours.
+/// A bound socket that keeps a host port ours: idle when the firewall's
+/// DNAT carries the traffic, or the listening end of a userland proxy.
 #[derive(Debug)]
 pub struct Reservation {
-    _fd: OwnedFd,
+    fd: Option<OwnedFd>,
+    proxy: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(task) = self.proxy.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Reservation {
+    /// Turns the reservation into a TCP proxy towards the container: the
+    /// fallback when no firewall can DNAT (`--iptables=false`, or neither
+    /// nft nor iptables works), as docker-proxy does. Sources are the
+    /// host's, as with docker-proxy.
+    pub fn proxy_tcp(&mut self, target: SocketAddrV4) -> std::io::Result<()> {
+        let fd = self
+            .fd
+            .take()
+            .ok_or_else(|| std::io::Error::other("reservation already in use"))?;
+        nix::sys::socket::listen(
+            &fd,
+            nix::sys::socket::Backlog::new(128).map_err(std::io::Error::from)?,
+        )
+        .map_err(std::io::Error::from)?;
+        let std_listener = std::net::TcpListener::from(fd);
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        self.proxy = Some(tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        }));
+        Ok(())
+    }
 }
 
 /// Binds a host port from the request's range (any free port when none),
@@ -212,7 +256,13 @@ fn bind_port(
     })?;
     let bound: SockaddrIn =
         getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).map_err(|e| e.to_string())?;
-    Ok((bound.port(), Reservation { _fd: fd }))
+    Ok((
+        bound.port(),
+        Reservation {
+            fd: Some(fd),
+            proxy: None,
+        },
+    ))
 }
 
 #[cfg(test)]
