@@ -605,7 +605,7 @@ mod tests {
 
     #[test]
     fn natural_order_compares_numbers() {
-        assert!(!natural_less(
+        assert!(natural_less(
             "80/tcp -> 0.0.0.0:8080",
             "443/tcp -> 0.0.0.0:8443"
         ));
