@@ -107,10 +107,8 @@ enum Rebase {
 }
 
 fn rebased(path: &Path, how: &Rebase) -> Option<PathBuf> {
-    let comps: Vec<Component> = path
-        .components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .collect();
+    // A leading "." is the top entry itself (`docker cp c:/dir/. ...`).
+    let comps: Vec<Component> = path.components().collect();
     if comps.iter().any(|c| {
         matches!(
             c,
@@ -251,7 +249,7 @@ async fn copy_from(client: &Client, a: &CpArgs, c: &str, src: &str, dst: &str) -
         Ok(_) if src_is_dir => {
             return Err(Failure::new(
                 1,
-                format!("cannot copy a directory to a file: {dst}"),
+                "cannot copy directory",
             ));
         }
         Ok(_) => (parent_of(&dst_path), Rebase::Rename(base_name(dst))),
@@ -259,7 +257,7 @@ async fn copy_from(client: &Client, a: &CpArgs, c: &str, src: &str, dst: &str) -
             if dst.ends_with('/') && !src_is_dir {
                 return Err(Failure::new(
                     1,
-                    format!("destination directory \"{dst}\" does not exist"),
+                    "no such directory",
                 ));
             }
             let parent = parent_of(&dst_path);
@@ -375,13 +373,13 @@ async fn copy_to(client: &Client, a: &CpArgs, src: &str, c: &str, dst: &str) -> 
             if dst_stat.is_some() && src_is_dir {
                 return Err(Failure::new(
                     1,
-                    format!("cannot copy a directory to a file: {c}:{dst}"),
+                    "cannot copy directory",
                 ));
             }
             if dst_stat.is_none() && dst.ends_with('/') && !src_is_dir {
                 return Err(Failure::new(
                     1,
-                    format!("destination directory \"{c}:{dst}\" does not exist"),
+                    "no such directory",
                 ));
             }
             let parent = Path::new(dst_path.trim_end_matches('/'))
@@ -582,5 +580,9 @@ mod tests {
         );
         assert_eq!(rebased(p, &Rebase::Strip).unwrap(), Path::new("hosts"));
         assert!(rebased(Path::new("../x"), &Rebase::Keep).is_none());
+        assert_eq!(
+            rebased(Path::new("./sub/b"), &Rebase::Rename("d".into())).unwrap(),
+            Path::new("d/sub/b")
+        );
     }
 }

@@ -188,6 +188,15 @@ async fn rm(client: &Client, a: VolumeRmArgs) -> CmdResult {
 
 async fn prune(client: &Client, a: VolumePruneArgs) -> CmdResult {
     let anonymous_only = !version_lt(client.api_version(), "1.42");
+    if a.all && !anonymous_only {
+        return Err(Failure::new(
+            1,
+            format!(
+                "\"--all\" requires API version 1.42, but the Docker daemon API version is {}",
+                client.api_version()
+            ),
+        ));
+    }
     let warning = if anonymous_only && !a.all {
         "WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue?"
     } else {

@@ -183,12 +183,17 @@ pub async fn attach(client: &Client, a: AttachArgs) -> CmdResult {
     } else {
         None
     };
-    stream::pump(io, stdin, tty).await;
+    let stdin_ended = stream::pump(io, stdin, tty).await;
     drop(raw);
     for t in [proxy, resize].into_iter().flatten() {
         t.abort();
     }
-    // The stream also ends on the detach keys; then the container runs on.
+    // As docker, the end of our input ends the session and the exit status
+    // is awaited; a stream ending on its own while the container runs on
+    // was a detach (the daemon saw the detach keys).
+    if stdin_ended {
+        return Ok(finish_wait(client, &id, waiter).await);
+    }
     let running = client
         .get_json(&format!("/containers/{id}/json"))
         .await
