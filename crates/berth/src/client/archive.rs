@@ -247,18 +247,12 @@ async fn copy_from(client: &Client, a: &CpArgs, c: &str, src: &str, dst: &str) -
             (dst_path.clone(), how)
         }
         Ok(_) if src_is_dir => {
-            return Err(Failure::new(
-                1,
-                "cannot copy directory",
-            ));
+            return Err(Failure::new(1, "cannot copy directory"));
         }
         Ok(_) => (parent_of(&dst_path), Rebase::Rename(base_name(dst))),
         Err(_) => {
             if dst.ends_with('/') && !src_is_dir {
-                return Err(Failure::new(
-                    1,
-                    "no such directory",
-                ));
+                return Err(Failure::new(1, "no such directory"));
             }
             let parent = parent_of(&dst_path);
             if !parent.is_dir() {
@@ -371,16 +365,10 @@ async fn copy_to(client: &Client, a: &CpArgs, src: &str, c: &str, dst: &str) -> 
             )
         } else {
             if dst_stat.is_some() && src_is_dir {
-                return Err(Failure::new(
-                    1,
-                    "cannot copy directory",
-                ));
+                return Err(Failure::new(1, "cannot copy directory"));
             }
             if dst_stat.is_none() && dst.ends_with('/') && !src_is_dir {
-                return Err(Failure::new(
-                    1,
-                    "no such directory",
-                ));
+                return Err(Failure::new(1, "no such directory"));
             }
             let parent = Path::new(dst_path.trim_end_matches('/'))
                 .parent()

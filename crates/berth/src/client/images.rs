@@ -429,7 +429,10 @@ pub async fn history(client: &Client, a: HistoryArgs) -> CmdResult {
             ("Comment", "COMMENT"),
             ("CreatedAt", "CREATED AT"),
             ("CreatedBy", "CREATED BY"),
-            ("CreatedSince", if a.human { "CREATED" } else { "CREATED AT" }),
+            (
+                "CreatedSince",
+                if a.human { "CREATED" } else { "CREATED AT" },
+            ),
             ("ID", "IMAGE"),
             ("Size", "SIZE"),
         ]

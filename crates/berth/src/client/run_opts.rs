@@ -319,14 +319,23 @@ pub fn healthcheck(a: &RunArgs) -> Result<Option<Value>, String> {
             return Err(format!("{name} cannot be negative"));
         }
     }
-    Ok(Some(json!({
-        "Test": test,
-        "Interval": interval,
-        "Timeout": timeout,
-        "StartPeriod": start,
-        "StartInterval": start_interval,
-        "Retries": retries,
-    })))
+    // docker's HealthConfig omits empty fields.
+    let mut h = Map::new();
+    if !test.is_null() {
+        h.insert("Test".into(), test);
+    }
+    for (k, v) in [
+        ("Interval", interval),
+        ("Timeout", timeout),
+        ("StartPeriod", start),
+        ("StartInterval", start_interval),
+        ("Retries", retries),
+    ] {
+        if v != 0 {
+            h.insert(k.into(), json!(v));
+        }
+    }
+    Ok(Some(Value::Object(h)))
 }
 
 #[cfg(test)]
