@@ -47,7 +47,14 @@ async fn create(client: &Client, a: &RunArgs, verb: &str) -> Result<String, Fail
     if a.tty && a.interactive && !a.detach && !stream::is_terminal(0) {
         return Err(Failure::new(1, "the input device is not a TTY"));
     }
-    let body = opts::create_body(a, image, &a.args[1..]).map_err(|e| run_usage(verb, &e))?;
+    let body = opts::create_body(a, image, &a.args[1..]).map_err(|e| {
+        if e.starts_with("invalid argument ") {
+            // A bad flag value: docker reports it as a usage error.
+            Failure::new(125, super::super::usage_error(&format!("{verb} "), &e))
+        } else {
+            run_usage(verb, &e)
+        }
+    })?;
     let path = match &a.name {
         Some(n) => format!("/containers/create?name={}", q(n)),
         None => "/containers/create".to_string(),
