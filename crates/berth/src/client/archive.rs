@@ -103,7 +103,7 @@ fn join_container(dir: &str, rel: &str) -> String {
 enum Rebase {
     Keep,
     Rename(String),
-    Strip,
+    Contents,
 }
 
 fn rebased(path: &Path, how: &Rebase) -> Option<PathBuf> {
@@ -122,7 +122,9 @@ fn rebased(path: &Path, how: &Rebase) -> Option<PathBuf> {
     match how {
         Rebase::Keep => out.push(first.as_os_str()),
         Rebase::Rename(n) => out.push(n),
-        Rebase::Strip => {}
+        // Contents of a directory: entries may or may not carry a "." top.
+        Rebase::Contents if matches!(first, Component::CurDir) => {}
+        Rebase::Contents => out.push(first.as_os_str()),
     }
     for c in rest {
         out.push(c.as_os_str());
@@ -144,7 +146,7 @@ fn unpack(reader: impl Read, dir: &Path, how: &Rebase) -> std::io::Result<()> {
         };
         let target = dir.join(&rel);
         if rel.as_os_str().is_empty() {
-            // The copied directory itself under Strip: it is `dir`.
+            // The copied directory itself in a contents copy: it is `dir`.
             continue;
         }
         if let Some(p) = target.parent() {
@@ -237,7 +239,7 @@ async fn copy_from(client: &Client, a: &CpArgs, c: &str, src: &str, dst: &str) -
     let (dir, how) = match std::fs::metadata(&dst_path) {
         Ok(m) if m.is_dir() => {
             let how = if src_is_dir && (src.ends_with("/.") || src == ".") {
-                Rebase::Strip
+                Rebase::Contents
             } else {
                 match &rename_to {
                     Some(n) => Rebase::Rename(n.clone()),
@@ -261,7 +263,13 @@ async fn copy_from(client: &Client, a: &CpArgs, c: &str, src: &str, dst: &str) -
                     format!("lstat {}: no such file or directory", parent.display()),
                 ));
             }
-            (parent, Rebase::Rename(base_name(dst)))
+            if src_is_dir && (src.ends_with("/.") || src == ".") {
+                std::fs::create_dir(&dst_path)
+                    .map_err(|e| Failure::new(1, format!("mkdir {dst}: {e}")))?;
+                (dst_path.clone(), Rebase::Contents)
+            } else {
+                (parent, Rebase::Rename(base_name(dst)))
+            }
         }
     };
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -566,7 +574,11 @@ mod tests {
             rebased(p, &Rebase::Rename("x".into())).unwrap(),
             Path::new("x/hosts")
         );
-        assert_eq!(rebased(p, &Rebase::Strip).unwrap(), Path::new("hosts"));
+        assert_eq!(
+            rebased(Path::new("./a"), &Rebase::Contents).unwrap(),
+            Path::new("a")
+        );
+        assert_eq!(rebased(p, &Rebase::Contents).unwrap(), p);
         assert!(rebased(Path::new("../x"), &Rebase::Keep).is_none());
         assert_eq!(
             rebased(Path::new("./sub/b"), &Rebase::Rename("d".into())).unwrap(),

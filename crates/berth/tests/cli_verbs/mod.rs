@@ -388,19 +388,19 @@ fn commit_history_save_load_and_export() {
         ],
     ));
     assert!(id.starts_with("sha256:"), "{id}");
-    assert_eq!(
-        ok(&berth(
-            &h,
-            &[
-                "image",
-                "inspect",
-                "-f",
-                "{{.Author}}|{{.Comment}}|{{.Config.Env}}",
-                &tag
-            ]
-        )),
-        "Ann <a@b>|a message|[COMMITTED=1]\n"
-    );
+    // The daemon may add a default PATH to the config; the change is ours.
+    let meta = ok(&berth(
+        &h,
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Author}}|{{.Comment}}|{{.Config.Env}}",
+            &tag,
+        ],
+    ));
+    assert!(meta.starts_with("Ann <a@b>|a message|["), "{meta}");
+    assert!(meta.contains("COMMITTED=1]"), "{meta}");
     for args in [
         vec!["history", "-q", &tag],
         vec!["history", "--no-trunc", "-q", &tag],
