@@ -41,7 +41,9 @@ pub struct ResolvedPath {
 impl ResolvedPath {
     pub fn host_path(&self) -> PathBuf {
         if self.name.is_empty() {
-            self.parent.clone()
+            // The root of a running container is the /proc/PID/root magic
+            // link; "/." makes it a directory for lstat and O_NOFOLLOW opens.
+            self.parent.join(".")
         } else {
             self.parent.join(&self.name)
         }
@@ -197,6 +199,12 @@ impl Engine {
         let (root, inner) = self.container_root(name_or_id, path)?;
         let dest = runtime::exe::resolve_in_root(&root, Path::new(&inner))
             .ok_or_else(|| no_such_path(path))?;
+        // Resolved within the root, a remaining symlink is /proc/PID/root itself.
+        let dest = if dest.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            dest.join(".")
+        } else {
+            dest
+        };
         if !dest.is_dir() {
             return Err(if dest.exists() {
                 EngineError::InvalidParameter(format!(

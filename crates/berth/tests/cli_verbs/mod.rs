@@ -278,6 +278,15 @@ fn cp_both_directions_matches_docker() {
     if have_docker {
         assert_eq!(b, tree_in(&h, &c, "/d"), "berth and docker copy in alike");
     }
+    // Into a new name at the container's root: the copy goes to "/".
+    ok(&berth(
+        &h,
+        &["cp", &format!("{s}/sub"), &format!("{c}:/copied-to-root")],
+    ));
+    assert_eq!(
+        ok(&berth(&h, &["exec", &c, "cat", "/copied-to-root/g"])),
+        "two\n"
+    );
     // `cp -a` keeps the owner; a plain copy belongs to the container's root.
     assert_eq!(
         ok(&berth(
