@@ -3,10 +3,16 @@
 # berth daemon vs dockerd, on one machine in one run. Prints medians and ratios.
 #
 # Usage: bench/bench.sh [--install] [-n RUNS] [--only berth|dockerd] [--no-build]
+#                       [--extended] [--churn N] [--tree-mb MB]
 #   --install   apt-get install docker.io (dockerd + containerd + runc) first
 #   -n RUNS     timed runs per daemon (default 20)
 #   --only X    benchmark one daemon only
 #   --no-build  use an existing target/release/berth
+#   --extended  also: create/start/stop/rm throughput of N containers with
+#               resource limits, docker cp in/out of an MB-sized tree, and
+#               docker save/load of an MB-sized image
+#   --churn N   containers in the throughput run (default 100)
+#   --tree-mb M size of the cp tree and of the saved image (default 200)
 # The docker CLI used is /usr/local/bin/docker (override with DOCKER_CLI).
 # Every daemon runs on private sockets and roots under one temp dir; all of it
 # (processes, mounts, cgroups, files) is removed on exit, even on failure.
@@ -16,13 +22,19 @@ RUNS=20
 INSTALL=0
 ONLY=""
 BUILD=1
+EXTENDED=0
+CHURN=100
+TREE_MB=200
 while [ $# -gt 0 ]; do
     case "$1" in
         --install) INSTALL=1 ;;
         -n) RUNS="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --extended) EXTENDED=1 ;;
+        --churn) CHURN="$2"; shift ;;
+        --tree-mb) TREE_MB="$2"; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -180,6 +192,69 @@ time_runs() { # name -> median milliseconds
     median <"$times" | awk '{ printf "%.1f\n", $1 / 1000 }'
 }
 
+# ---- extended benchmark ------------------------------------------------------------
+now_ns() { date +%s%N; }
+per_sec() { # count start-ns end-ns -> count per second
+    awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f\n", n / ((b - a) / 1e9) }'
+}
+
+make_tree() { # dir MB -> a tree of 1 MiB random files in 10 dirs plus small files
+    local dir="$1" mb="$2" i
+    mkdir -p "$dir"
+    for i in $(seq "$mb"); do
+        local d="$dir/d$((i % 10))"
+        mkdir -p "$d"
+        head -c 1048576 /dev/urandom >"$d/f$i"
+    done
+    mkdir -p "$dir/small"
+    for i in $(seq 500); do echo "small file $i" >"$dir/small/s$i"; done
+}
+
+tree_mb() { du -sm --apparent-size "$1" | awk '{ print $1 }'; }
+
+churn() { # name -> containers/s for create+start+stop+rm of $CHURN limited containers
+    local name="$1" i ids=() start end
+    start=$(now_ns)
+    for i in $(seq "$CHURN"); do
+        ids+=("$(dk "$name" create --memory 64m --cpus 0.5 --pids-limit 100 busybox sleep 3600)") || return 1
+    done
+    dk "$name" start "${ids[@]}" >/dev/null || return 1
+    dk "$name" stop -t 0 "${ids[@]}" >/dev/null || return 1
+    dk "$name" rm "${ids[@]}" >/dev/null || return 1
+    end=$(now_ns)
+    per_sec "$CHURN" "$start" "$end"
+}
+
+cp_rates() { # name -> "in-MB/s out-MB/s" for docker cp of $TMP/tree
+    local name="$1" c start mid end mb
+    mb="$(tree_mb "$TMP/tree")"
+    c="$(dk "$name" run -d busybox sleep 3600)" || return 1
+    start=$(now_ns)
+    dk "$name" cp "$TMP/tree" "$c:/tree" || return 1
+    mid=$(now_ns)
+    dk "$name" cp "$c:/tree" "$TMP/$name/tree-out" || return 1
+    end=$(now_ns)
+    [ "$(tree_mb "$TMP/$name/tree-out")" = "$mb" ] || { log "$name: cp out lost data"; return 1; }
+    rm -rf "$TMP/$name/tree-out"
+    dk "$name" rm -f "$c" >/dev/null
+    echo "$(per_sec "$mb" "$start" "$mid") $(per_sec "$mb" "$mid" "$end")"
+}
+
+save_load_rates() { # name -> "save-MB/s load-MB/s" for an image of $TMP/big.tar
+    local name="$1" start mid end mb out="$TMP/$name/saved.tar"
+    dk "$name" import "$TMP/big.tar" bench-big:latest >/dev/null || return 1
+    start=$(now_ns)
+    dk "$name" save -o "$out" bench-big:latest || return 1
+    mid=$(now_ns)
+    dk "$name" rmi bench-big:latest >/dev/null || return 1
+    dk "$name" load -q -i "$out" >/dev/null || return 1
+    end=$(now_ns)
+    mb="$(du -m --apparent-size "$out" | awk '{ print $1 }')"
+    rm -f "$out"
+    dk "$name" rmi bench-big:latest >/dev/null
+    echo "$(per_sec "$mb" "$start" "$mid") $(per_sec "$mb" "$mid" "$end")"
+}
+
 # ---- main ------------------------------------------------------------------------
 command -v "$DOCKER_CLI" >/dev/null || { log "docker CLI not found at $DOCKER_CLI"; exit 1; }
 if want dockerd && ! command -v dockerd >/dev/null; then
@@ -192,8 +267,16 @@ if want berth && [ "$BUILD" = 1 ]; then
 fi
 mkdir -p "$TMP/config"
 make_rootfs
+if [ "$EXTENDED" = 1 ]; then
+    log "making a ${TREE_MB} MB tree and image..."
+    make_tree "$TMP/tree" "$TREE_MB"
+    # The big image: the busybox rootfs plus the tree.
+    cp -a "$TMP/tree" "$TMP/rootfs/data"
+    tar -C "$TMP/rootfs" --numeric-owner --owner=0 --group=0 -cf "$TMP/big.tar" .
+    rm -rf "$TMP/rootfs/data"
+fi
 
-declare -A MS RSS_FRESH RSS_AFTER
+declare -A MS RSS_FRESH RSS_AFTER CHURN_RATE CP_IN CP_OUT SAVE_RATE LOAD_RATE
 for name in berth dockerd; do
     want "$name" || continue
     log "== $name"
@@ -216,6 +299,22 @@ for name in berth dockerd; do
     fi
     sleep 2
     RSS_AFTER[$name]="$(rss_kb $(daemon_pids "$name" "$pid"))"
+    if [ "$EXTENDED" = 1 ]; then
+        log "churn: $CHURN x create/start/stop/rm with limits ..."
+        CHURN_RATE[$name]="$(churn "$name")" || { log "$name: churn failed"; CHURN_RATE[$name]="n/a"; }
+        log "docker cp in/out of ${TREE_MB} MB ..."
+        if r="$(cp_rates "$name")"; then
+            CP_IN[$name]="${r% *}"; CP_OUT[$name]="${r#* }"
+        else
+            log "$name: cp failed"; CP_IN[$name]="n/a"; CP_OUT[$name]="n/a"
+        fi
+        log "docker save/load of a ${TREE_MB} MB image ..."
+        if r="$(save_load_rates "$name")"; then
+            SAVE_RATE[$name]="${r% *}"; LOAD_RATE[$name]="${r#* }"
+        else
+            log "$name: save/load failed"; SAVE_RATE[$name]="n/a"; LOAD_RATE[$name]="n/a"
+        fi
+    fi
 done
 
 ratio() { # a b -> a/b or n/a
@@ -232,3 +331,17 @@ printf '%-44s %12s %12s %10s\n' "idle RSS after the runs, kB" \
     "${RSS_AFTER[berth]:-skipped}" "${RSS_AFTER[dockerd]:-skipped}" \
     "$(ratio "${RSS_AFTER[berth]:-}" "${RSS_AFTER[dockerd]:-}")"
 echo "(dockerd RSS includes its managed containerd; berth RSS is the daemon alone.)"
+if [ "$EXTENDED" = 1 ]; then
+    row() { # label array-name (higher is better; ratio berth/dockerd)
+        local -n arr="$2"
+        printf '%-44s %12s %12s %10s\n' "$1" "${arr[berth]:-skipped}" "${arr[dockerd]:-skipped}" \
+            "$(ratio "${arr[berth]:-}" "${arr[dockerd]:-}")"
+    }
+    echo
+    printf '%-44s %12s %12s %10s\n' "extended (higher is better)" berth dockerd "berth/dockerd"
+    row "create+start+stop+rm x$CHURN (limits), ctr/s" CHURN_RATE
+    row "docker cp into container (${TREE_MB} MB), MB/s" CP_IN
+    row "docker cp out of container (${TREE_MB} MB), MB/s" CP_OUT
+    row "docker save (${TREE_MB} MB image), MB/s" SAVE_RATE
+    row "docker load (${TREE_MB} MB image), MB/s" LOAD_RATE
+fi

@@ -15,6 +15,9 @@ const IMAGE: &str = "berth-cli-test:latest";
 
 mod common;
 
+#[path = "cli_verbs/mod.rs"]
+mod verbs;
+
 fn host() -> Option<String> {
     match std::env::var("BERTH_TEST_HOST") {
         Ok(h) if !h.is_empty() => Some(h),

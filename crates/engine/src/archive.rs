@@ -33,12 +33,17 @@ pub struct ResolvedPath {
     pub root: PathBuf,
     pub parent: PathBuf,
     pub name: String,
+    /// The path ended in "/." (`docker cp c:/dir/. x`): the archive's top
+    /// entry is named "." so the client copies the contents.
+    pub contents: bool,
 }
 
 impl ResolvedPath {
     pub fn host_path(&self) -> PathBuf {
         if self.name.is_empty() {
-            self.parent.clone()
+            // The root of a running container is the /proc/PID/root magic
+            // link; "/." makes it a directory for lstat and O_NOFOLLOW opens.
+            self.parent.join(".")
         } else {
             self.parent.join(&self.name)
         }
@@ -93,7 +98,13 @@ impl Engine {
         let parent = runtime::exe::resolve_in_root(&root, parent_in)
             .filter(|h| h.is_dir())
             .ok_or_else(|| no_such_path(path))?;
-        Ok(ResolvedPath { root, parent, name })
+        let contents = inner.ends_with("/.") && inner != "/.";
+        Ok(ResolvedPath {
+            root,
+            parent,
+            name,
+            contents,
+        })
     }
 
     pub fn stat_container_path(
@@ -138,7 +149,7 @@ impl Engine {
         let host = r.host_path();
         let mut builder = tar::Builder::new(out);
         builder.follow_symlinks(false);
-        let name = if r.name.is_empty() {
+        let name = if r.name.is_empty() || r.contents {
             "."
         } else {
             r.name.as_str()
@@ -146,7 +157,9 @@ impl Engine {
         let meta = host
             .symlink_metadata()
             .map_err(|e| EngineError::internal("stat", e))?;
-        let res = if meta.is_dir() {
+        let res = if meta.is_dir() && name == "." {
+            append_dot_tree(&mut builder, &host)
+        } else if meta.is_dir() {
             builder.append_dir_all(name, &host)
         } else {
             builder.append_path_with_name(&host, name)
@@ -186,6 +199,12 @@ impl Engine {
         let (root, inner) = self.container_root(name_or_id, path)?;
         let dest = runtime::exe::resolve_in_root(&root, Path::new(&inner))
             .ok_or_else(|| no_such_path(path))?;
+        // Resolved within the root, a remaining symlink is /proc/PID/root itself.
+        let dest = if dest.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            dest.join(".")
+        } else {
+            dest
+        };
         if !dest.is_dir() {
             return Err(if dest.exists() {
                 EngineError::InvalidParameter(format!(
@@ -238,4 +257,52 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
             chown_tree(&e.path(), uid, gid);
         }
     }
+}
+
+/// A directory's tree with entries named "./…", as dockerd writes the
+/// archive of "dir/." (clients strip that "." to copy the contents); the tar
+/// crate's own path setters would drop the leading "./".
+fn append_dot_tree<W: std::io::Write>(
+    builder: &mut tar::Builder<W>,
+    root: &Path,
+) -> std::io::Result<()> {
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let host = root.join(&rel);
+        let meta = host.symlink_metadata()?;
+        let mut name = format!("./{}", rel.display());
+        if meta.is_dir() && !name.ends_with('/') {
+            name.push('/');
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        if meta.file_type().is_symlink() {
+            h.set_link_name(std::fs::read_link(&host)?)?;
+        }
+        let data: Box<dyn std::io::Read> = if meta.is_file() {
+            Box::new(std::fs::File::open(&host)?)
+        } else {
+            h.set_size(0);
+            Box::new(std::io::empty())
+        };
+        if name.len() < 100 {
+            let field = &mut h.as_old_mut().name;
+            field.fill(0);
+            field[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            builder.append(&h, data)?;
+        } else {
+            // Long names go through the crate's GNU long-name support.
+            builder.append_data(&mut h, &name, data)?;
+        }
+        if meta.is_dir() {
+            let mut children: Vec<_> = std::fs::read_dir(&host)?
+                .map(|e| e.map(|e| rel.join(e.file_name())))
+                .collect::<std::io::Result<_>>()?;
+            children.sort();
+            children.reverse();
+            stack.extend(children);
+        }
+    }
+    Ok(())
 }

@@ -188,8 +188,9 @@ pub struct HostConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct UlimitSpec {
     pub name: String,
-    pub soft: i64,
+    // Docker's field order (Name, Hard, Soft): inspect output is compared verbatim.
     pub hard: i64,
+    pub soft: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

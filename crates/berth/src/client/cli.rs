@@ -1,5 +1,6 @@
 //! Command-line syntax: docker's verbs, flags and short options.
 
+use super::args::*;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -74,6 +75,48 @@ pub enum Cmd {
     Version(FormatOnly),
     /// Display system-wide information
     Info(FormatOnly),
+    /// Pause all processes within one or more containers
+    Pause(Containers),
+    /// Unpause all processes within one or more containers
+    Unpause(Containers),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCmd),
+    /// Remove all stopped containers (group form: container prune)
+    #[command(hide = true)]
+    ContainerPrune(PruneArgs),
+    #[command(hide = true)]
+    ImagePrune(ImagePruneArgs),
+    #[command(hide = true)]
+    SystemDf(DfArgs),
+    #[command(hide = true)]
+    SystemPrune(SystemPruneArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -104,6 +147,19 @@ pub enum ContainerCmd {
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(ExecArgs),
     Wait(WaitArgs),
+    Pause(Containers),
+    Unpause(Containers),
+    Update(UpdateArgs),
+    Rename(RenameArgs),
+    Attach(AttachArgs),
+    Top(TopArgs),
+    Stats(StatsArgs),
+    Port(PortArgs),
+    Cp(CpArgs),
+    Diff(DiffArgs),
+    Commit(CommitArgs),
+    Export(ExportArgs),
+    Prune(PruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,12 +172,18 @@ pub enum ImageCmd {
     Tag(TagArgs),
     Import(ImportArgs),
     Pull(PullArgs),
+    History(HistoryArgs),
+    Save(SaveArgs),
+    Load(LoadArgs),
+    Prune(ImagePruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCmd {
     Info(FormatOnly),
     Events(EventsArgs),
+    Df(DfArgs),
+    Prune(SystemPruneArgs),
 }
 
 impl Cmd {
@@ -145,6 +207,19 @@ impl Cmd {
                 }
                 ContainerCmd::Exec(a) => Cmd::Exec(a),
                 ContainerCmd::Wait(a) => Cmd::Wait(a),
+                ContainerCmd::Pause(a) => Cmd::Pause(a),
+                ContainerCmd::Unpause(a) => Cmd::Unpause(a),
+                ContainerCmd::Update(a) => Cmd::Update(a),
+                ContainerCmd::Rename(a) => Cmd::Rename(a),
+                ContainerCmd::Attach(a) => Cmd::Attach(a),
+                ContainerCmd::Top(a) => Cmd::Top(a),
+                ContainerCmd::Stats(a) => Cmd::Stats(a),
+                ContainerCmd::Port(a) => Cmd::Port(a),
+                ContainerCmd::Cp(a) => Cmd::Cp(a),
+                ContainerCmd::Diff(a) => Cmd::Diff(a),
+                ContainerCmd::Commit(a) => Cmd::Commit(a),
+                ContainerCmd::Export(a) => Cmd::Export(a),
+                ContainerCmd::Prune(a) => Cmd::ContainerPrune(a),
             },
             Cmd::Image(c) => match c {
                 ImageCmd::Ls(a) => Cmd::Images(a),
@@ -156,10 +231,16 @@ impl Cmd {
                 ImageCmd::Tag(a) => Cmd::Tag(a),
                 ImageCmd::Import(a) => Cmd::Import(a),
                 ImageCmd::Pull(a) => Cmd::Pull(a),
+                ImageCmd::History(a) => Cmd::History(a),
+                ImageCmd::Save(a) => Cmd::Save(a),
+                ImageCmd::Load(a) => Cmd::Load(a),
+                ImageCmd::Prune(a) => Cmd::ImagePrune(a),
             },
             Cmd::System(c) => match c {
                 SystemCmd::Info(a) => Cmd::Info(a),
                 SystemCmd::Events(a) => Cmd::Events(a),
+                SystemCmd::Df(a) => Cmd::SystemDf(a),
+                SystemCmd::Prune(a) => Cmd::SystemPrune(a),
             },
             other => other,
         }
@@ -258,6 +339,90 @@ pub struct RunArgs {
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", action = ArgAction::Set)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Security Options
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Ulimit options
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Sysctl options
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// IMAGE [COMMAND] [ARG...]
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, num_args = 1..)]
     pub args: Vec<String>,

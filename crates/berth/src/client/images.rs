@@ -1,10 +1,11 @@
-//! Image commands: images, rmi, tag, import and pull.
+//! Image commands: images, rmi, tag, import, pull, commit, history and prune.
 
+use super::args::{CommitArgs, HistoryArgs, ImagePruneArgs};
 use super::cli::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use super::connect::{Client, next_chunk, q, reader_body};
 use super::containers::print_rows;
 use super::format::{self, Val};
-use super::{CmdResult, Failure, opts};
+use super::{CmdResult, Failure, opts, prompt};
 use hyper::Method;
 use serde_json::Value;
 
@@ -326,4 +327,169 @@ pub async fn import(client: &Client, a: ImportArgs) -> CmdResult {
         .await?;
     show_progress(resp, false, false).await?;
     Ok(0)
+}
+
+pub async fn commit(client: &Client, a: CommitArgs) -> CmdResult {
+    let mut query = vec![format!("container={}", q(&a.container))];
+    if let Some(r) = a.reference.as_deref().filter(|r| !r.is_empty()) {
+        let (name, tag) = opts::split_tag(r);
+        query.push(format!("repo={}", q(&opts::normalize_name(name))));
+        if let Some(t) = tag {
+            query.push(format!("tag={}", q(t)));
+        }
+    }
+    if let Some(m) = &a.message {
+        query.push(format!("comment={}", q(m)));
+    }
+    if let Some(au) = &a.author {
+        query.push(format!("author={}", q(au)));
+    }
+    if !a.pause {
+        query.push("pause=0".into());
+    }
+    for c in &a.change {
+        query.push(format!("changes={}", q(c)));
+    }
+    let v = client
+        .post_json(&format!("/commit?{}", query.join("&")), None)
+        .await?;
+    outln!("{}", v.get("Id").and_then(Value::as_str).unwrap_or(""));
+    Ok(0)
+}
+
+pub async fn history(client: &Client, a: HistoryArgs) -> CmdResult {
+    let list = client
+        .get_json(&format!("/images/{}/history", q(&a.image)))
+        .await?;
+    let rows: Vec<Val> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let id = h.get("Id").and_then(Value::as_str).unwrap_or("");
+            let id = if id.is_empty() || id == "<missing>" {
+                "<missing>".to_string()
+            } else if a.no_trunc {
+                id.to_string()
+            } else {
+                id.trim_start_matches("sha256:").chars().take(12).collect()
+            };
+            let created = h.get("Created").and_then(Value::as_i64).unwrap_or(0);
+            let size = h.get("Size").and_then(Value::as_i64).unwrap_or(0);
+            let by = h
+                .get("CreatedBy")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .replace('\t', " ");
+            let by = if a.no_trunc {
+                by
+            } else {
+                format::ellipsis(&by, 45)
+            };
+            let created_at = chrono::DateTime::from_timestamp(created, 0)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                })
+                .unwrap_or_default();
+            let (since, size_s) = if a.human {
+                (
+                    format!("{} ago", format::human_duration(now_secs() - created)),
+                    format::human_size(size as f64, 3),
+                )
+            } else {
+                (created_at.clone(), size.to_string())
+            };
+            Val::Obj(vec![
+                (
+                    "Comment".into(),
+                    Val::str(h.get("Comment").and_then(Value::as_str).unwrap_or("")),
+                ),
+                ("CreatedAt".into(), Val::Str(created_at)),
+                ("CreatedBy".into(), Val::Str(by)),
+                ("CreatedSince".into(), Val::Str(since)),
+                ("ID".into(), Val::Str(id)),
+                ("Size".into(), Val::Str(size_s)),
+            ])
+        })
+        .collect();
+    let fmt = if a.quiet {
+        "{{.ID}}".to_string()
+    } else {
+        match a.format.as_deref() {
+            None | Some("") | Some("table") => {
+                "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
+            }
+            Some("json") => "{{json .}}".into(),
+            Some(f) => f.to_string(),
+        }
+    };
+    let hdr = Val::Obj(
+        [
+            ("Comment", "COMMENT"),
+            ("CreatedAt", "CREATED AT"),
+            ("CreatedBy", "CREATED BY"),
+            (
+                "CreatedSince",
+                if a.human { "CREATED" } else { "CREATED AT" },
+            ),
+            ("ID", "IMAGE"),
+            ("Size", "SIZE"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), Val::str(*v)))
+        .collect(),
+    );
+    print_rows(&fmt, &rows, &hdr)
+}
+
+pub async fn prune(client: &Client, a: ImagePruneArgs) -> CmdResult {
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?"
+    } else {
+        "WARNING! This will remove all dangling images.\nAre you sure you want to continue?"
+    };
+    if !a.force && !prompt::confirm(warning) {
+        return Err(prompt::cancelled("image prune"));
+    }
+    let (reclaimed, text) = prune_images(client, a.all, &a.filter).await?;
+    if !text.is_empty() {
+        outln!("{text}");
+    }
+    prompt::print_reclaimed(reclaimed);
+    Ok(0)
+}
+
+/// POST /images/prune: the space reclaimed and docker's report text.
+pub async fn prune_images(
+    client: &Client,
+    all: bool,
+    filters: &[String],
+) -> Result<(u64, String), Failure> {
+    let mut f = filters.to_vec();
+    f.push(format!("dangling={}", !all));
+    let fj = opts::filters_json(&f).map_err(|e| Failure::new(125, e))?;
+    let path = format!("/images/prune?filters={}", q(&fj.unwrap_or_default()));
+    let v = client.post_json(&path, None).await?;
+    let mut text = String::new();
+    let deleted = v
+        .get("ImagesDeleted")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        text.push_str("Deleted Images:\n");
+        for d in &deleted {
+            if let Some(u) = d.get("Untagged").and_then(Value::as_str) {
+                text.push_str(&format!("untagged: {u}\n"));
+            }
+            if let Some(x) = d.get("Deleted").and_then(Value::as_str) {
+                text.push_str(&format!("deleted: {x}\n"));
+            }
+        }
+    }
+    Ok((
+        v.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0),
+        text,
+    ))
 }

@@ -14,14 +14,19 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::client::write_out(&format!($($t)*)) };
 }
 
+mod archive;
+mod args;
 mod cli;
 mod connect;
 mod containers;
 mod format;
 mod images;
 mod opts;
+mod prompt;
+mod run_opts;
 mod stream;
 mod system;
+mod volumes;
 
 use clap::Parser;
 use cli::{Cli, Cmd};
@@ -167,7 +172,7 @@ fn command_path(args: &[String]) -> String {
             verb => {
                 path.push_str(verb);
                 path.push(' ');
-                if matches!(verb, "container" | "image" | "system")
+                if matches!(verb, "container" | "image" | "system" | "volume")
                     && let Some(sub) = it.next().filter(|s| !s.starts_with('-'))
                 {
                     path.push_str(sub);
@@ -202,6 +207,26 @@ async fn dispatch(client: Client, cmd: Cmd) -> CmdResult {
         Cmd::Tag(a) => images::tag(&client, a).await,
         Cmd::Import(a) => images::import(&client, a).await,
         Cmd::Pull(a) => images::pull(&client, &a.image, a.quiet).await,
+        Cmd::Pause(a) => containers::pause(&client, a, "pause").await,
+        Cmd::Unpause(a) => containers::pause(&client, a, "unpause").await,
+        Cmd::Update(a) => containers::update(&client, a).await,
+        Cmd::Rename(a) => containers::rename(&client, a).await,
+        Cmd::Attach(a) => containers::attach(&client, a).await,
+        Cmd::Top(a) => containers::top(&client, a).await,
+        Cmd::Stats(a) => containers::stats(&client, a).await,
+        Cmd::Port(a) => containers::port(&client, a).await,
+        Cmd::Diff(a) => containers::diff(&client, a).await,
+        Cmd::ContainerPrune(a) => containers::prune(&client, a).await,
+        Cmd::Cp(a) => archive::cp(&client, a).await,
+        Cmd::Export(a) => archive::export(&client, a).await,
+        Cmd::Save(a) => archive::save(&client, a).await,
+        Cmd::Load(a) => archive::load(&client, a).await,
+        Cmd::Commit(a) => images::commit(&client, a).await,
+        Cmd::History(a) => images::history(&client, a).await,
+        Cmd::ImagePrune(a) => images::prune(&client, a).await,
+        Cmd::Volume(a) => volumes::volume(&client, a).await,
+        Cmd::SystemDf(a) => system::df(&client, a).await,
+        Cmd::SystemPrune(a) => system::prune(&client, a).await,
         Cmd::Container(_) | Cmd::Image(_) | Cmd::System(_) => {
             unreachable!("flatten() maps group commands to verbs")
         }

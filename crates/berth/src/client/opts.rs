@@ -163,13 +163,7 @@ pub fn create_body(a: &RunArgs, image: &str, cmd: &[String]) -> Result<Value, St
     });
     let restart = match a.restart.as_deref() {
         None | Some("") => json!({"Name": "no", "MaximumRetryCount": 0}),
-        Some(r) => {
-            let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-            let count: i64 = count
-                .parse()
-                .map_err(|_| format!("invalid restart policy {r}"))?;
-            json!({"Name": name, "MaximumRetryCount": count})
-        }
+        Some(r) => restart_policy(r)?,
     };
     let mut host = json!({
         "Binds": if binds.is_empty() { Value::Null } else { Value::Array(binds) },
@@ -188,6 +182,7 @@ pub fn create_body(a: &RunArgs, image: &str, cmd: &[String]) -> Result<Value, St
     if a.init {
         host["Init"] = json!(true);
     }
+    super::run_opts::host_extras(a, &mut host)?;
     let mut body = json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
         "Domainname": a.domainname.clone().unwrap_or_default(),
@@ -214,7 +209,42 @@ pub fn create_body(a: &RunArgs, image: &str, cmd: &[String]) -> Result<Value, St
     if let Some(t) = a.stop_timeout {
         body["StopTimeout"] = json!(t);
     }
+    if let Some(h) = super::run_opts::healthcheck(a)? {
+        body["Healthcheck"] = h;
+    }
     Ok(body)
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]`.
+pub fn restart_policy(r: &str) -> Result<Value, String> {
+    let (name, count) = r.split_once(':').unwrap_or((r, "0"));
+    let count: i64 = count
+        .parse()
+        .map_err(|_| format!("invalid restart policy {r}"))?;
+    Ok(json!({"Name": name, "MaximumRetryCount": count}))
+}
+
+/// go-units `RAMInBytes`: "64m", "1.5g", "512MiB"-like sizes in binary units.
+pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
+    let bad = || format!("invalid size: '{s}'");
+    let t = s.trim();
+    let n = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let num: f64 = t[..n].parse().map_err(|_| bad())?;
+    let unit = t[n..].trim().to_lowercase();
+    let unit = unit.strip_suffix("ib").map(str::to_string).unwrap_or(unit);
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let mul: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    Ok((num * mul) as i64)
 }
 
 /// `--filter k=v` flags in the docker CLI's wire form `{"k":{"v":true}}`.
@@ -392,5 +422,14 @@ mod tests {
         assert_eq!(normalize_name("busybox"), "docker.io/library/busybox");
         assert_eq!(normalize_name("me/app"), "docker.io/me/app");
         assert_eq!(familiar_tagged("busybox"), "busybox:latest");
+    }
+
+    #[test]
+    fn sizes_are_binary() {
+        assert_eq!(ram_in_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(ram_in_bytes("1.5g").unwrap(), 3 << 29);
+        assert_eq!(ram_in_bytes("512MiB").unwrap(), 512 << 20);
+        assert_eq!(ram_in_bytes("100").unwrap(), 100);
+        assert!(ram_in_bytes("12q").is_err());
     }
 }

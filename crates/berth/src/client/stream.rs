@@ -62,13 +62,17 @@ pub fn write_std(target: Target, data: &[u8]) {
 }
 
 /// Copies a hijacked connection: our stdin to it (when `stdin`), its output
-/// to our stdout/stderr (raw when `tty`). Returns when the output ends.
-pub async fn pump(io: Box<dyn Io>, stdin: bool, tty: bool) {
+/// to our stdout/stderr (raw when `tty`). Returns when the output ends,
+/// telling whether our stdin had reached its end by then.
+pub async fn pump(io: Box<dyn Io>, stdin: bool, tty: bool) -> bool {
     let (mut rd, mut wr) = tokio::io::split(io);
+    let stdin_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = stdin_done.clone();
     let input = if stdin {
         Some(tokio::spawn(async move {
             let mut si = tokio::io::stdin();
             let _ = tokio::io::copy(&mut si, &mut wr).await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
             // Half-close tells the daemon stdin ended (StdinOnce semantics).
             let _ = wr.shutdown().await;
         }))
@@ -92,6 +96,7 @@ pub async fn pump(io: Box<dyn Io>, stdin: bool, tty: bool) {
     if let Some(t) = input {
         t.abort();
     }
+    stdin_done.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// docker's `--sig-proxy`: signals the client receives go to the container.

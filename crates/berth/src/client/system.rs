@@ -1,7 +1,8 @@
-//! System commands: version, info and events.
+//! System commands: version, info, events, df and prune.
 
+use super::args::{DfArgs, SystemPruneArgs};
 use super::cli::{EventsArgs, FormatOnly};
-use super::connect::{CLIENT_API_VERSION, Client, empty, next_chunk, q};
+use super::connect::{CLIENT_API_VERSION, Client, ClientError, empty, next_chunk, q};
 use super::format::{Template, Val};
 use super::{CmdResult, Failure, opts};
 use hyper::Method;
@@ -302,4 +303,245 @@ pub async fn events(client: &Client, a: EventsArgs) -> CmdResult {
 
 fn val_to_json(v: &Val) -> Value {
     serde_json::from_str(&v.to_json(false)).unwrap_or(Value::Null)
+}
+
+fn pct(reclaimable: i64, total: i64) -> String {
+    let h = super::format::human_size(reclaimable as f64, 4);
+    if total > 0 {
+        format!("{h} ({}%)", reclaimable * 100 / total)
+    } else {
+        h
+    }
+}
+
+fn df_row(kind: &str, total: usize, active: usize, size: i64, reclaimable: String) -> Val {
+    Val::Obj(vec![
+        ("Active".into(), Val::Str(active.to_string())),
+        ("Reclaimable".into(), Val::Str(reclaimable)),
+        (
+            "Size".into(),
+            Val::Str(super::format::human_size(size as f64, 4)),
+        ),
+        ("TotalCount".into(), Val::Str(total.to_string())),
+        ("Type".into(), Val::str(kind)),
+    ])
+}
+
+/// docker's `system df` summary (formatter/disk_usage.go).
+pub async fn df(client: &Client, a: DfArgs) -> CmdResult {
+    let v = client.get_json("/system/df").await?;
+    let arr = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let int = |x: &Value, p: &str| x.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let images = arr("Images");
+    let layers = v.get("LayersSize").and_then(Value::as_i64).unwrap_or(0);
+    let used: i64 = images
+        .iter()
+        .filter(|i| int(i, "/Containers") != 0)
+        .filter(|i| int(i, "/Size") != -1 && int(i, "/SharedSize") != -1)
+        .map(|i| int(i, "/Size") - int(i, "/SharedSize"))
+        .sum();
+    let containers = arr("Containers");
+    let active_c = |c: &Value| {
+        let s = c.get("State").and_then(Value::as_str).unwrap_or("");
+        s.contains("running") || s.contains("paused") || s.contains("restarting")
+    };
+    let c_size: i64 = containers.iter().map(|c| int(c, "/SizeRw")).sum();
+    let c_recl: i64 = containers
+        .iter()
+        .filter(|c| !active_c(c))
+        .map(|c| int(c, "/SizeRw"))
+        .sum();
+    let volumes = arr("Volumes");
+    let v_size: i64 = volumes
+        .iter()
+        .map(|x| int(x, "/UsageData/Size"))
+        .filter(|s| *s != -1)
+        .sum();
+    let v_recl: i64 = volumes
+        .iter()
+        .filter(|x| int(x, "/UsageData/RefCount") == 0)
+        .map(|x| int(x, "/UsageData/Size"))
+        .filter(|s| *s != -1)
+        .sum();
+    let cache = arr("BuildCache");
+    let flag = |x: &Value, k: &str| x.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let b_size: i64 = cache
+        .iter()
+        .filter(|b| !flag(b, "Shared"))
+        .map(|b| int(b, "/Size"))
+        .sum();
+    let b_recl: i64 = cache
+        .iter()
+        .filter(|b| !flag(b, "Shared") && !flag(b, "InUse"))
+        .map(|b| int(b, "/Size"))
+        .sum();
+    let rows = vec![
+        df_row(
+            "Images",
+            images.len(),
+            images.iter().filter(|i| int(i, "/Containers") > 0).count(),
+            layers,
+            pct(layers - used, layers),
+        ),
+        df_row(
+            "Containers",
+            containers.len(),
+            containers.iter().filter(|c| active_c(c)).count(),
+            c_size,
+            pct(c_recl, c_size),
+        ),
+        df_row(
+            "Local Volumes",
+            volumes.len(),
+            volumes
+                .iter()
+                .filter(|x| int(x, "/UsageData/RefCount") > 0)
+                .count(),
+            v_size,
+            pct(v_recl, v_size),
+        ),
+        df_row(
+            "Build Cache",
+            cache.len(),
+            cache.iter().filter(|b| flag(b, "InUse")).count(),
+            b_size,
+            super::format::human_size(b_recl as f64, 4),
+        ),
+    ];
+    let fmt = match a.format.as_deref() {
+        None | Some("") | Some("table") => {
+            "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".to_string()
+        }
+        Some("json") => "{{json .}}".into(),
+        Some(f) => f.to_string(),
+    };
+    let hdr = Val::Obj(
+        [
+            ("Active", "ACTIVE"),
+            ("Reclaimable", "RECLAIMABLE"),
+            ("Size", "SIZE"),
+            ("TotalCount", "TOTAL"),
+            ("Type", "TYPE"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), Val::str(*v)))
+        .collect(),
+    );
+    super::containers::print_rows(&fmt, &rows, &hdr)
+}
+
+/// An optional prune endpoint: daemons without it (501/404) are skipped.
+async fn prune_optional(
+    client: &Client,
+    path: &str,
+    list_key: &str,
+    title: &str,
+) -> Result<(u64, String), Failure> {
+    let v = match client.post_json(path, None).await {
+        Ok(v) => v,
+        Err(ClientError::Daemon {
+            status: 404 | 501, ..
+        }) => return Ok((0, String::new())),
+        Err(e) => return Err(e.into()),
+    };
+    let mut text = String::new();
+    let items = v
+        .get(list_key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !items.is_empty() {
+        text.push_str(title);
+        text.push('\n');
+        for i in items.iter().filter_map(Value::as_str) {
+            text.push_str(i);
+            text.push('\n');
+        }
+    }
+    Ok((
+        v.get("SpaceReclaimed").and_then(Value::as_u64).unwrap_or(0),
+        text,
+    ))
+}
+
+pub async fn prune(client: &Client, a: SystemPruneArgs) -> CmdResult {
+    if !a.force {
+        let mut warnings = vec![
+            "all stopped containers",
+            "all networks not used by at least one container",
+        ];
+        if a.volumes {
+            warnings.push("all anonymous volumes not used by at least one container");
+        }
+        warnings.push(if a.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        });
+        warnings.push(if a.all {
+            "all build cache"
+        } else {
+            "unused build cache"
+        });
+        let mut msg = "WARNING! This will remove:".to_string();
+        for w in warnings {
+            msg.push_str(&format!("\n  - {w}"));
+        }
+        msg.push('\n');
+        if !a.filter.is_empty() {
+            msg.push_str("\n  Items to be pruned will be filtered with:");
+            for f in &a.filter {
+                msg.push_str(&format!("\n  - {f}"));
+            }
+            msg.push('\n');
+        }
+        msg.push_str("\nAre you sure you want to continue?");
+        if !super::prompt::confirm(&msg) {
+            return Err(super::prompt::cancelled("system prune"));
+        }
+    }
+    let filters = opts::filters_json(&a.filter).map_err(|e| Failure::new(125, e))?;
+    let fq = filters
+        .as_ref()
+        .map(|f| format!("?filters={}", q(f)))
+        .unwrap_or_default();
+    let mut total = 0;
+    let mut outputs = Vec::new();
+    outputs.push(super::containers::prune_containers(client, &a.filter).await?);
+    outputs.push(
+        prune_optional(
+            client,
+            &format!("/networks/prune{fq}"),
+            "NetworksDeleted",
+            "Deleted Networks:",
+        )
+        .await?,
+    );
+    if a.volumes {
+        outputs.push(super::volumes::prune_volumes(client, false, &a.filter).await?);
+    }
+    outputs.push(super::images::prune_images(client, a.all, &a.filter).await?);
+    let bq = if a.all { "?all=1" } else { "" };
+    outputs.push(
+        prune_optional(
+            client,
+            &format!("/build/prune{bq}"),
+            "CachesDeleted",
+            "Deleted build cache objects:",
+        )
+        .await?,
+    );
+    for (n, text) in outputs {
+        total += n;
+        if !text.is_empty() {
+            outln!("{text}");
+        }
+    }
+    super::prompt::print_reclaimed(total);
+    Ok(0)
 }

@@ -1,9 +1,13 @@
 //! Container commands: run, create, start, stop, restart, kill, rm, ps, logs,
 //! inspect, exec and wait.
 
+mod manage;
 mod ps;
 mod run;
 
+pub use manage::{
+    attach, diff, natural_less, pause, port, prune, prune_containers, rename, stats, top, update,
+};
 pub use ps::{print_rows, ps};
 pub use run::{create_cmd, exec, run, start};
 

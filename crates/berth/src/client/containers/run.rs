@@ -47,7 +47,14 @@ async fn create(client: &Client, a: &RunArgs, verb: &str) -> Result<String, Fail
     if a.tty && a.interactive && !a.detach && !stream::is_terminal(0) {
         return Err(Failure::new(1, "the input device is not a TTY"));
     }
-    let body = opts::create_body(a, image, &a.args[1..]).map_err(|e| run_usage(verb, &e))?;
+    let body = opts::create_body(a, image, &a.args[1..]).map_err(|e| {
+        if e.starts_with("invalid argument ") {
+            // A bad flag value: docker reports it as a usage error.
+            Failure::new(125, super::super::usage_error(&format!("{verb} "), &e))
+        } else {
+            run_usage(verb, &e)
+        }
+    })?;
     let path = match &a.name {
         Some(n) => format!("/containers/create?name={}", q(n)),
         None => "/containers/create".to_string(),
@@ -87,7 +94,7 @@ pub async fn create_cmd(client: &Client, a: RunArgs) -> CmdResult {
 
 /// Registers a wait before the container starts, so a fast exit is not
 /// missed; returns the task answering the exit status.
-async fn register_wait(
+pub(super) async fn register_wait(
     client: &Client,
     id: &str,
     condition: &str,
@@ -115,7 +122,7 @@ async fn register_wait(
     task
 }
 
-fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool) -> String {
+pub(super) fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool) -> String {
     let mut p = format!("/containers/{id}/attach?stream=1");
     for (on, name) in [(stdin, "stdin"), (stdout, "stdout"), (stderr, "stderr")] {
         if on {
@@ -159,7 +166,17 @@ pub async fn run(client: &Client, a: RunArgs) -> CmdResult {
     let io = if stdin || stdout || stderr {
         Some(
             client
-                .hijack(&attach_path(&id, stdin, stdout, stderr), None)
+                .hijack(
+                    &match &a.detach_keys {
+                        Some(k) => format!(
+                            "{}&detachKeys={}",
+                            attach_path(&id, stdin, stdout, stderr),
+                            q(k)
+                        ),
+                        None => attach_path(&id, stdin, stdout, stderr),
+                    },
+                    None,
+                )
                 .await
                 .map_err(|e| run_usage("run", &e.to_string()))?,
         )
@@ -197,7 +214,7 @@ pub async fn run(client: &Client, a: RunArgs) -> CmdResult {
     Ok(code)
 }
 
-async fn finish_wait(
+pub(super) async fn finish_wait(
     client: &Client,
     id: &str,
     waiter: tokio::task::JoinHandle<Result<i32, ClientError>>,
