@@ -121,7 +121,8 @@ start_daemon() { # name -> sets DAEMON_PID
     local args=(-H "unix://$dir/daemon.sock" --data-root "$dir/root" --exec-root "$dir/exec"
         --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-$name")
     case "$name" in
-        berth) "$REPO/target/release/berth" daemon "${args[@]}" >"$dir/log" 2>&1 </dev/null & ;;
+        # Both without a default bridge, as before networking landed (comparable figures).
+        berth) "$REPO/target/release/berth" daemon "${args[@]}" --bridge none >"$dir/log" 2>&1 </dev/null & ;;
         dockerd) dockerd "${args[@]}" --bridge=none --iptables=false --ip6tables=false \
             >"$dir/log" 2>&1 </dev/null & ;;
     esac
