@@ -756,3 +756,48 @@ fn renamed_containers_answer_to_their_new_name() {
     d.docker_ok(&["rm", "-f", &new]);
     d.docker_ok(&["network", "rm", &net]);
 }
+
+#[test]
+fn a_container_on_two_networks_resolves_names_of_both() {
+    let d = d();
+    let (front, back) = (d.name("front"), d.name("back"));
+    d.docker_ok(&["network", "create", &front]);
+    d.docker_ok(&["network", "create", &back]);
+    let db = d.name("db");
+    web(&d, &db, &["--network", &back]);
+    let api = d.name("api");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &api,
+        "--network",
+        &front,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.docker_ok(&["network", "connect", &back, &api]);
+    let script = format!(
+        "for i in $(seq 30); do timeout 3 wget -qO- http://{db}/ && exit 0; sleep 0.2; done; exit 1"
+    );
+    let body = d.docker_ok(&["exec", &api, "sh", "-c", &script]);
+    assert_eq!(body, format!("hello-from-{db}"));
+    // Only on the front network: the back network's names stay unknown.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &front,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- http://{db}/; exit $?"),
+    ]);
+    assert_failure(
+        &out,
+        "resolving a name of a network the container is not on",
+    );
+    d.docker_ok(&["rm", "-f", &api, &db]);
+    d.docker_ok(&["network", "rm", &front, &back]);
+}

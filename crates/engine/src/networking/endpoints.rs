@@ -177,6 +177,23 @@ impl Networking {
             records.add_container(name, container_id, &ep.aliases, IpAddr::V4(ep.ip));
         }
         lock(&net.endpoints).insert(container_id.to_string(), (name.to_string(), ep.clone()));
+        self.refresh_dns_scope(container_id);
+    }
+
+    /// Lets every address of the container resolve the names of all its
+    /// user networks.
+    fn refresh_dns_scope(&self, container_id: &str) {
+        let mut addresses = Vec::new();
+        let mut tables = Vec::new();
+        for net in self.list() {
+            if let Some((_, ep)) = lock(&net.endpoints).get(container_id) {
+                addresses.push(IpAddr::V4(ep.ip));
+                if let Some(records) = &net.dns_records {
+                    tables.push(records.clone());
+                }
+            }
+        }
+        self.dns_directory.set(&addresses, &tables);
     }
 
     /// Undoes [`Self::attach`]; best effort, as the namespace may be gone.
@@ -188,6 +205,8 @@ impl Networking {
             records.remove_ip(IpAddr::V4(ep.ip));
         }
         lock(&net.endpoints).remove(container_id);
+        self.dns_directory.forget(IpAddr::V4(ep.ip));
+        self.refresh_dns_scope(container_id);
         if let Some(bridge) = &net.bridge
             && let Err(e) = bridge.detach(&endpoint(ep)).await
         {

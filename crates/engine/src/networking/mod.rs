@@ -4,6 +4,7 @@
 //! sandbox (a pinned network namespace with one veth per network).
 
 pub mod containers;
+mod dns_scope;
 mod endpoints;
 pub mod ports;
 pub mod store;
@@ -157,6 +158,8 @@ pub struct Networking {
     admin: tokio::sync::Mutex<()>,
     /// Host ports held for running containers, by container id.
     reservations: Mutex<BTreeMap<String, Vec<ports::Reservation>>>,
+    /// Which networks' names each container address may resolve.
+    dns_directory: Arc<dns_scope::DnsDirectory>,
 }
 
 impl Networking {
@@ -187,6 +190,7 @@ impl Networking {
             nets: RwLock::new(BTreeMap::new()),
             admin: tokio::sync::Mutex::new(()),
             reservations: Mutex::new(BTreeMap::new()),
+            dns_directory: Arc::default(),
         };
         // Rules are rebuilt from the records below; whatever a crash left goes.
         if n.firewall.name() == "nftables" {
@@ -385,9 +389,13 @@ impl Networking {
             let records = Arc::new(DnsRecords::with_domain(&record.name));
             let host_conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             let listen = SocketAddr::from((cfg.gateway, 53));
-            match DnsServer::start(
+            let source = Arc::new(dns_scope::ScopedNames {
+                own: records.clone(),
+                directory: self.dns_directory.clone(),
+            });
+            match DnsServer::start_with_source(
                 listen,
-                records.clone(),
+                source,
                 network::dns::upstream_resolvers(&host_conf),
             )
             .await

@@ -41,4 +41,4 @@ mod server;
 pub use forward::UPSTREAM_TIMEOUT;
 pub use records::{DnsRecords, SHORT_ID_LEN};
 pub use resolv_conf::{container_resolvers, upstream_resolvers};
-pub use server::{DnsServer, TTL};
+pub use server::{DnsServer, NameSource, TTL};

@@ -53,6 +53,16 @@ impl DnsServer {
         records: Arc<DnsRecords>,
         upstreams: Vec<SocketAddr>,
     ) -> Result<Self> {
+        Self::start_with_source(listen, records, upstreams).await
+    }
+
+    /// [`DnsServer::start`] answering from any [`NameSource`], which sees
+    /// the client's address (so answers can depend on who asks).
+    pub async fn start_with_source(
+        listen: SocketAddr,
+        records: Arc<dyn NameSource>,
+        upstreams: Vec<SocketAddr>,
+    ) -> Result<Self> {
         let (udp, tcp) = bind_pair(listen).await?;
         let local_addr = udp
             .local_addr()
@@ -140,7 +150,7 @@ async fn serve_udp(sock: Arc<UdpSocket>, handler: Arc<Handler>, mut stop: watch:
                 let query = buf[..n].to_vec();
                 let (sock, handler) = (sock.clone(), handler.clone());
                 inflight.spawn(async move {
-                    if let Some(resp) = handler.answer(&query, false).await
+                    if let Some(resp) = handler.answer(&query, false, peer.ip()).await
                         && let Err(e) = sock.send_to(&resp, peer).await
                     {
                         tracing::debug!(%peer, error = %e, "dns udp reply failed");
@@ -159,8 +169,8 @@ async fn serve_tcp(listener: TcpListener, handler: Arc<Handler>, mut stop: watch
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept(), if conns.len() < MAX_INFLIGHT => {
                 match accepted {
-                    Ok((stream, _)) => {
-                        conns.spawn(serve_tcp_conn(stream, handler.clone()));
+                    Ok((stream, peer)) => {
+                        conns.spawn(serve_tcp_conn(stream, handler.clone(), peer.ip()));
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "dns tcp accept failed");
@@ -173,13 +183,13 @@ async fn serve_tcp(listener: TcpListener, handler: Arc<Handler>, mut stop: watch
     }
 }
 
-async fn serve_tcp_conn(mut stream: TcpStream, handler: Arc<Handler>) {
+async fn serve_tcp_conn(mut stream: TcpStream, handler: Arc<Handler>, client: IpAddr) {
     loop {
         let query = match tokio::time::timeout(TCP_IDLE, read_framed(&mut stream)).await {
             Ok(Ok(q)) => q,
             _ => return,
         };
-        let Some(resp) = handler.answer(&query, true).await else {
+        let Some(resp) = handler.answer(&query, true, client).await else {
             return;
         };
         let Ok(len) = u16::try_from(resp.len()) else {
@@ -201,8 +211,26 @@ async fn read_framed(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Where a server finds the names it answers itself. `client` is the
+/// asker's address, so one server can answer per container (Docker's
+/// resolver answers the names of every network the container is on).
+pub trait NameSource: Send + Sync + std::fmt::Debug {
+    fn lookup(&self, client: IpAddr, name: &str) -> Option<Vec<IpAddr>>;
+    fn lookup_ptr(&self, client: IpAddr, ip: IpAddr) -> Option<String>;
+}
+
+impl NameSource for DnsRecords {
+    fn lookup(&self, _client: IpAddr, name: &str) -> Option<Vec<IpAddr>> {
+        DnsRecords::lookup(self, name)
+    }
+
+    fn lookup_ptr(&self, _client: IpAddr, ip: IpAddr) -> Option<String> {
+        DnsRecords::lookup_ptr(self, ip)
+    }
+}
+
 struct Handler {
-    records: Arc<DnsRecords>,
+    records: Arc<dyn NameSource>,
     upstreams: Vec<SocketAddr>,
     timeout: Duration,
 }
@@ -210,7 +238,7 @@ struct Handler {
 impl Handler {
     /// The wire answer to one wire query, or `None` when nothing should be
     /// sent back (not a query at all).
-    async fn answer(&self, raw: &[u8], over_tcp: bool) -> Option<Vec<u8>> {
+    async fn answer(&self, raw: &[u8], over_tcp: bool, client: IpAddr) -> Option<Vec<u8>> {
         let req = match Message::from_vec(raw) {
             Ok(m) => m,
             Err(_) => return format_error(raw),
@@ -224,7 +252,7 @@ impl Handler {
         let [query] = req.queries.as_slice() else {
             return encode(error_response(&req, ResponseCode::FormErr), &req, over_tcp);
         };
-        if let Some(answers) = self.local_answers(query) {
+        if let Some(answers) = self.local_answers(query, client) {
             let mut resp = response_to(&req);
             resp.metadata.authoritative = true;
             resp.add_answers(answers);
@@ -239,21 +267,21 @@ impl Handler {
     /// `None` when the name is not ours and must be asked upstream; a known
     /// name without records of the asked type gets an empty NOERROR (as
     /// Docker does for AAAA of IPv4-only containers), never NXDOMAIN.
-    fn local_answers(&self, query: &Query) -> Option<Vec<Record>> {
+    fn local_answers(&self, query: &Query, client: IpAddr) -> Option<Vec<Record>> {
         if query.query_class != DNSClass::IN {
             return None;
         }
         let name = &query.name;
         if query.query_type == RecordType::PTR {
             let ip = arpa_address(name)?;
-            let target = Name::from_ascii(self.records.lookup_ptr(ip)?).ok()?;
+            let target = Name::from_ascii(self.records.lookup_ptr(client, ip)?).ok()?;
             return Some(vec![Record::from_rdata(
                 name.clone(),
                 TTL,
                 RData::PTR(PTR(target)),
             )]);
         }
-        let ips = self.records.lookup(&plain_name(name))?;
+        let ips = self.records.lookup(client, &plain_name(name))?;
         let records = ips
             .into_iter()
             .filter_map(|ip| {
