@@ -105,7 +105,15 @@ impl Engine {
                 }
                 None => None,
             },
-            ModeKind::Named(name) => Some(self.networking.get(name)?),
+            // As dockerd: an unknown network fails the start, not the create.
+            ModeKind::Named(name) => match self.networking.get(name) {
+                Ok(net) => Some(net),
+                Err(EngineError::NotFound(_)) => {
+                    plan.insert(name.clone(), EndpointConfig::default());
+                    None
+                }
+                Err(e) => return Err(e),
+            },
             ModeKind::Container(target) => {
                 self.container(target)?;
                 None
@@ -210,11 +218,11 @@ impl Engine {
         let primary_name = self.primary_network_name(record);
         order.sort_by_key(|(name, _)| Some(name.as_str()) != primary_name.as_deref());
         for (name, cfg) in order {
-            let net = self.networking.get(&cfg.network_id).map_err(|_| {
-                EngineError::NotFound(format!(
-                    "Error response from daemon: network {name} not found"
-                ))
-            })?;
+            let net = self
+                .networking
+                .get(&cfg.network_id)
+                .or_else(|_| self.networking.get(name))
+                .map_err(|_| EngineError::NotFound(format!("network {name} not found")))?;
             let ifname = state.next_ifname();
             let ep = self
                 .networking
