@@ -293,6 +293,23 @@ pub fn expand_words(text: &str, env: &Env, escape: char) -> Result<Vec<String>, 
     Ok(l.words)
 }
 
+/// Expands variables only, leaving quotes as they are (heredoc bodies).
+pub fn expand_vars(text: &str, env: &Env, escape: char) -> Result<String, String> {
+    let mut l = lexer(text, env, escape, false);
+    let mut out = String::new();
+    while let Some(c) = l.next() {
+        if c == escape && l.peek() == Some('$') {
+            l.pos += 1;
+            out.push('$');
+        } else if c == '$' {
+            out.push_str(&l.dollar()?);
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// Splits on unquoted whitespace keeping quotes and escapes as written (the
 /// first pass over ENV/LABEL `k=v` pairs; each word is expanded later).
 pub fn split_raw_words(text: &str, escape: char) -> Vec<String> {
@@ -365,6 +382,10 @@ mod tests {
         assert_eq!(x("\"\\$A\""), "$A");
         assert_eq!(x("$"), "$");
         assert_eq!(x("a$-b"), "a$-b");
+        assert_eq!(
+            expand_vars("'$A' \"${U:-d}\" \\$A", &e, '\\').unwrap(),
+            "'a' \"d\" $A"
+        );
         assert!(
             expand_word("${U:?boom}", &e, '\\')
                 .unwrap_err()

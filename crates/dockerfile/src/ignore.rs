@@ -152,6 +152,18 @@ fn match_tokens(tokens: &[Token], s: &[char]) -> bool {
     }
 }
 
+/// Go's `filepath.Match` (plus `**`) of a whole slash path, without the
+/// parent-directory rule of `.dockerignore`. A malformed pattern matches nothing.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let chars: Vec<char> = path.chars().collect();
+    compile(pattern).is_ok_and(|t| match_tokens(&t, &chars))
+}
+
+/// Whether `s` has glob metacharacters.
+pub fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
 impl IgnoreMatcher {
     /// Reads `.dockerignore` text.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -257,5 +269,8 @@ mod tests {
         assert!(m.excluded("a/x/y/b"));
         assert!(!m.excluded("ab"));
         assert!(IgnoreMatcher::parse("[a").is_err());
+        assert!(glob_match("*.txt", "a.txt"));
+        assert!(!glob_match("*.txt", "d/a.txt"));
+        assert!(glob_match("d/?.txt", "d/a.txt"));
     }
 }

@@ -101,6 +101,8 @@ pub struct Dockerfile {
     pub escape: char,
     /// ARGs before the first FROM: visible in FROM lines only.
     pub meta_args: Vec<(String, Option<String>)>,
+    /// The ARG instructions before the first FROM (each is a `Step n/m`).
+    pub meta_steps: Vec<Step>,
     pub stages: Vec<Stage>,
 }
 
@@ -128,7 +130,7 @@ impl Dockerfile {
             .iter()
             .map(|s| s.steps.len() + 1)
             .sum::<usize>()
-            + self.meta_args.len()
+            + self.meta_steps.len()
     }
 }
 
@@ -622,6 +624,7 @@ pub fn parse_dockerfile(text: &str) -> Result<Dockerfile, ParseError> {
         return Err(ParseError::Plain("the Dockerfile cannot be empty".into()));
     }
     let mut meta_args = Vec::new();
+    let mut meta_steps = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
     // Docker reports the first unknown instruction even in later stages
     // before running anything, so every node is checked up front.
@@ -645,7 +648,10 @@ pub fn parse_dockerfile(text: &str) -> Result<Dockerfile, ParseError> {
                     steps: Vec::new(),
                 });
             }
-            (Instruction::Arg(defs), None) => meta_args.extend(defs.iter().cloned()),
+            (Instruction::Arg(defs), None) => {
+                meta_args.extend(defs.iter().cloned());
+                meta_steps.push(step);
+            }
             (_, None) => {
                 return Err(ParseError::Plain(
                     "no build stage in current context".into(),
@@ -663,6 +669,7 @@ pub fn parse_dockerfile(text: &str) -> Result<Dockerfile, ParseError> {
         directives: parsed.directives,
         escape: parsed.escape,
         meta_args,
+        meta_steps,
         stages,
     })
 }

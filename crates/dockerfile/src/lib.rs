@@ -11,7 +11,7 @@ pub mod instructions;
 pub mod parser;
 
 pub use error::ParseError;
-pub use expand::{Env, expand_word, expand_words};
+pub use expand::{Env, expand_vars, expand_word, expand_words};
 pub use ignore::IgnoreMatcher;
 pub use instructions::{
     Command, CopyArgs, Dockerfile, HealthcheckArgs, Instruction, Stage, Step, parse_dockerfile,

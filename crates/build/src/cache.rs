@@ -1,0 +1,62 @@
+//! The build cache index: step key → image id, in `<data-root>/build/cache.json`
+//! (not in image labels, so users never see it). A key hashes the parent
+//! image, the expanded instruction and, for COPY/ADD, the sources' content.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+/// Serialises read-modify-write of the index across concurrent builds.
+static LOCK: Mutex<()> = Mutex::new(());
+
+pub struct CacheIndex {
+    path: PathBuf,
+}
+
+pub fn key(parent: Option<&str>, created_by: &str, extra: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(parent.unwrap_or("scratch").as_bytes());
+    h.update([0]);
+    h.update(created_by.as_bytes());
+    h.update([0]);
+    h.update(extra.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl CacheIndex {
+    pub fn new(data_root: &Path) -> Self {
+        CacheIndex {
+            path: data_root.join("build").join("cache.json"),
+        }
+    }
+
+    fn load(&self) -> BTreeMap<String, String> {
+        fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        self.load().get(key).cloned()
+    }
+
+    pub fn put(&self, key: &str, image: &str) -> std::io::Result<()> {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.load();
+        map.insert(key.to_string(), image.to_string());
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        // temp + rename: a crash leaves the old or the new index.
+        let tmp = self
+            .path
+            .with_extension(format!("tmp{}", std::process::id()));
+        fs::write(&tmp, serde_json::to_vec(&map)?)?;
+        fs::rename(&tmp, &self.path)
+    }
+}

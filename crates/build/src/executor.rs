@@ -1,0 +1,1038 @@
+//! Runs the stages: one image per step, RUN as a container, COPY/ADD into a
+//! temporary writable layer, everything else as a config change. Output
+//! mirrors Docker's classic builder line for line.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dockerfile::{
+    Command, CopyArgs, Env, Instruction, Step, expand_vars, expand_word, expand_words,
+};
+use engine::model::{Config, CreateRequest, HostConfig};
+use engine::{Engine, StdStream, WaitCondition};
+use image::derive::{DeriveOptions, derive};
+use image::{ContainerConfigSpec, HealthConfig};
+use tokio::sync::mpsc;
+
+use crate::cache::{self, CacheIndex};
+use crate::context::new_id;
+use crate::copy::{self, CopyMeta, Source};
+use crate::error::{BuildError, Result};
+use crate::{Build, Progress};
+
+const NOP: &str = "/bin/sh -c #(nop) ";
+
+struct Out {
+    tx: mpsc::Sender<Progress>,
+    quiet: bool,
+}
+
+impl Out {
+    async fn send(&self, p: Progress) -> Result<()> {
+        self.tx
+            .send(p)
+            .await
+            .map_err(|_| BuildError::new("build cancelled: the client went away"))
+    }
+
+    async fn line(&self, s: impl Into<String>) -> Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        self.send(Progress::Stream(s.into())).await
+    }
+}
+
+fn short(id: &str) -> String {
+    image::short_id(id)
+}
+
+/// A stage being built.
+#[derive(Default)]
+struct StageState {
+    image: Option<String>,
+    config: ContainerConfigSpec,
+    /// ARGs in scope, with their values.
+    args: Vec<(String, String)>,
+    /// CMD was set in this stage (ENTRYPOINT then keeps it).
+    cmd_set: bool,
+}
+
+impl StageState {
+    fn scope(&self) -> Env {
+        let mut env = Env::new();
+        for (k, v) in &self.args {
+            env.set(k, v);
+        }
+        for kv in self.config.env.iter().flatten() {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            env.set(k, v);
+        }
+        env
+    }
+
+    fn workdir(&self) -> PathBuf {
+        if self.config.working_dir.is_empty() {
+            PathBuf::from("/")
+        } else {
+            PathBuf::from(&self.config.working_dir)
+        }
+    }
+
+    fn shell(&self) -> Vec<String> {
+        self.config
+            .shell
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    /// `KEY=value` of the ARGs that ENV does not shadow (passed to RUN).
+    fn arg_env(&self) -> Vec<String> {
+        let env = self.config.env.clone().unwrap_or_default();
+        self.args
+            .iter()
+            .filter(|(k, _)| !env.iter().any(|e| e.split('=').next() == Some(k.as_str())))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+}
+
+struct Executor {
+    engine: Arc<Engine>,
+    build: BuildShared,
+    out: Out,
+    cache: CacheIndex,
+    /// Result image of every finished stage, by index.
+    stages: Vec<Option<String>>,
+    consumed: BTreeSet<String>,
+    step_no: usize,
+    total: usize,
+}
+
+/// The parts of [`Build`] the steps need.
+struct BuildShared {
+    opts: crate::BuildOptions,
+    ctx_root: PathBuf,
+    escape: char,
+    stage_names: Vec<Option<String>>,
+}
+
+fn expand(word: &str, env: &Env, escape: char) -> Result<String> {
+    expand_word(word, env, escape).map_err(BuildError::new)
+}
+
+fn command_argv(cmd: &Command, shell: &[String]) -> Vec<String> {
+    match cmd {
+        Command::Exec(v) => v.clone(),
+        Command::Shell(s) => shell.iter().cloned().chain([s.clone()]).collect(),
+    }
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
+    let Build {
+        engine,
+        opts,
+        ctx,
+        dockerfile,
+        target,
+        tags,
+    } = build;
+    let out = Out {
+        tx,
+        quiet: opts.quiet,
+    };
+    let labels: Vec<(String, String)> = opts
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let total = dockerfile.step_count(target) + usize::from(!labels.is_empty());
+    let mut ex = Executor {
+        cache: CacheIndex::new(&engine.cfg.data_root),
+        engine: engine.clone(),
+        build: BuildShared {
+            opts: opts.clone(),
+            ctx_root: ctx.root().to_path_buf(),
+            escape: dockerfile.escape,
+            stage_names: dockerfile.stages.iter().map(|s| s.name.clone()).collect(),
+        },
+        out,
+        stages: Vec::new(),
+        consumed: BTreeSet::new(),
+        step_no: 0,
+        total,
+    };
+    // Meta ARGs: defaults, overridden by build args; visible to FROM only.
+    let mut meta = Env::new();
+    for step in &dockerfile.meta_steps {
+        ex.announce(step).await?;
+    }
+    for (k, default) in &dockerfile.meta_args {
+        let value = match opts.build_args.get(k) {
+            Some(Some(v)) => Some(v.clone()),
+            _ => match default {
+                Some(d) => Some(expand(d, &meta, dockerfile.escape)?),
+                None => None,
+            },
+        };
+        if opts.build_args.contains_key(k) {
+            ex.consumed.insert(k.clone());
+        }
+        if let Some(v) = value {
+            meta.set(k, &v);
+        }
+    }
+    let mut result = None;
+    for (i, stage) in dockerfile.stages[..=target].iter().enumerate() {
+        let mut st = ex.stage_start(&stage.from, &meta).await?;
+        for step in &stage.steps {
+            ex.announce(step).await?;
+            ex.dispatch(&mut st, &step.instruction, &step.original, &meta)
+                .await?;
+        }
+        if i == target && !labels.is_empty() {
+            let text = labels
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        json_list(std::slice::from_ref(k)).trim_matches(['[', ']']),
+                        json_list(std::slice::from_ref(v)).trim_matches(['[', ']'])
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            let step = Step {
+                line: 0,
+                original: format!("LABEL {text}"),
+                instruction: Instruction::Label(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.replace('$', "\\$"), v.replace('$', "\\$")))
+                        .collect(),
+                ),
+            };
+            ex.announce(&step).await?;
+            ex.dispatch(&mut st, &step.instruction, &step.original, &meta)
+                .await?;
+        }
+        let image = match st.image.clone() {
+            Some(id) => Some(id),
+            None => Some(ex.empty_base(&st).await?),
+        };
+        ex.stages.push(image.clone());
+        result = image;
+    }
+    let id = result
+        .ok_or_else(|| BuildError::new("No image was generated. Is your Dockerfile empty?"))?;
+    let unused: Vec<&String> = opts
+        .build_args
+        .keys()
+        .filter(|k| !ex.consumed.contains(*k))
+        .collect();
+    if !unused.is_empty() {
+        let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+        ex.out
+            .line(format!(
+                "[Warning] One or more build-args [{}] were not consumed\n",
+                names.join(" ")
+            ))
+            .await?;
+    }
+    ex.out.send(Progress::Aux(id.clone())).await?;
+    if opts.quiet {
+        ex.out.send(Progress::Stream(format!("{id}\n"))).await?;
+    }
+    ex.out
+        .line(format!("Successfully built {}\n", short(&id)))
+        .await?;
+    for t in &tags {
+        let t = match t.tag() {
+            Some(_) => t.clone(),
+            None => t.with_tag("latest")?,
+        };
+        engine.images.tag(&id, &t)?;
+        engine.image_event("tag", &id, Some(&t.full()));
+        ex.out
+            .line(format!("Successfully tagged {}\n", t.full()))
+            .await?;
+    }
+    drop(ctx);
+    Ok(id)
+}
+
+impl Executor {
+    async fn announce(&mut self, step: &Step) -> Result<()> {
+        self.step_no += 1;
+        self.out
+            .line(format!(
+                "Step {}/{} : {}\n",
+                self.step_no, self.total, step.original
+            ))
+            .await
+    }
+
+    /// Finds (or pulls) an image by name; Docker's pull error if it cannot.
+    async fn image_by_name(&self, name: &str, always_pull: bool) -> Result<String> {
+        if !always_pull && let Ok(img) = self.engine.images.get(name) {
+            return Ok(img.id);
+        }
+        let reference =
+            image::reference::parse(name).map_err(|e| BuildError::new(e.to_string()))?;
+        let engine = self.engine.clone();
+        let full = reference.full();
+        let insecure = {
+            let domain = reference.domain().to_string();
+            let host = domain
+                .rsplit_once(':')
+                .map(|(h, _)| h.to_string())
+                .unwrap_or(domain.clone());
+            host == "localhost"
+                || host.starts_with("127.")
+                || engine
+                    .cfg
+                    .insecure_registries
+                    .iter()
+                    .any(|r| *r == domain || *r == host)
+        };
+        let platform = self.build.opts.platform.clone().filter(|p| !p.is_empty());
+        let pulled = tokio::task::spawn_blocking(move || {
+            let opts = image::distribution::PullOptions {
+                platform,
+                auth: None,
+                insecure,
+                progress: None,
+            };
+            image::distribution::pull(&engine.images, &full, &opts)
+        })
+        .await
+        .map_err(|e| BuildError::new(e.to_string()))?;
+        match pulled {
+            Ok(r) => {
+                self.engine.image_event("pull", &r.id, Some(&r.reference));
+                Ok(r.id)
+            }
+            // A local image that exists beats a failed refresh (`--pull`).
+            Err(_) if always_pull && self.engine.images.get(name).is_ok() => {
+                Ok(self.engine.images.get(name)?.id)
+            }
+            Err(e) => Err(BuildError::new(e.to_string())),
+        }
+    }
+
+    async fn stage_start(&mut self, step: &Step, meta: &Env) -> Result<StageState> {
+        self.announce(step).await?;
+        let Instruction::From { image, .. } = &step.instruction else {
+            return Err(BuildError::new("stage without FROM"));
+        };
+        let name = expand(image, meta, self.build.escape)?;
+        let lower = name.to_ascii_lowercase();
+        let mut st = StageState::default();
+        let previous = self
+            .build
+            .stage_names
+            .iter()
+            .take(self.stages.len())
+            .position(|n| n.as_deref() == Some(lower.as_str()));
+        st.image = if let Some(i) = previous {
+            self.stages[i].clone()
+        } else if lower == "scratch" {
+            None
+        } else {
+            Some(self.image_by_name(&name, self.build.opts.pull).await?)
+        };
+        if let Some(id) = &st.image {
+            st.config = self.engine.images.get(id)?.config.config;
+            self.out.line(format!(" ---> {}\n", short(id))).await?;
+        }
+        let triggers = st.config.on_build.take().unwrap_or_default();
+        if !triggers.is_empty() {
+            self.out
+                .line(format!(
+                    "# Executing {} build trigger{}\n",
+                    triggers.len(),
+                    if triggers.len() == 1 { "" } else { "s" }
+                ))
+                .await?;
+            for t in triggers {
+                let node = dockerfile::parse(&t)
+                    .ok()
+                    .and_then(|p| p.nodes.into_iter().next())
+                    .ok_or_else(|| BuildError::new(format!("invalid ONBUILD trigger: {t}")))?;
+                let inst = dockerfile::instructions::instruction(&node, self.build.escape)
+                    .map_err(|e| BuildError::new(e.to_string()))?;
+                Box::pin(self.dispatch(&mut st, &inst, &node.original, meta)).await?;
+            }
+        }
+        Ok(st)
+    }
+
+    /// The empty image a scratch stage builds its first layer on (no history).
+    async fn empty_base(&self, st: &StageState) -> Result<String> {
+        let engine = self.engine.clone();
+        let config = st.config.clone();
+        tokio::task::spawn_blocking(move || {
+            derive(
+                &engine.images,
+                None,
+                DeriveOptions {
+                    config,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .map_err(|e| BuildError::new(e.to_string()))?
+        .map_err(BuildError::from)
+    }
+
+    async fn cached(&self, st: &mut StageState, key: &str) -> Result<bool> {
+        if self.build.opts.no_cache {
+            return Ok(false);
+        }
+        let Some(id) = self.cache.get(key) else {
+            return Ok(false);
+        };
+        let Ok(img) = self.engine.images.get(&id) else {
+            return Ok(false);
+        };
+        st.image = Some(img.id.clone());
+        st.config = img.config.config;
+        self.out.line(" ---> Using cache\n").await?;
+        self.out.line(format!(" ---> {}\n", short(&img.id))).await?;
+        Ok(true)
+    }
+
+    async fn record(
+        &self,
+        st: &mut StageState,
+        key: &str,
+        created_by: String,
+        layer_from: Option<String>,
+    ) -> Result<String> {
+        let engine = self.engine.clone();
+        let parent = st.image.clone();
+        let opts = DeriveOptions {
+            config: st.config.clone(),
+            created_by,
+            author: None,
+            layer_from,
+        };
+        let id =
+            tokio::task::spawn_blocking(move || derive(&engine.images, parent.as_deref(), opts))
+                .await
+                .map_err(|e| BuildError::new(e.to_string()))??;
+        if let Err(e) = self.cache.put(key, &id) {
+            tracing::warn!("build cache index: {e}");
+        }
+        st.image = Some(id.clone());
+        Ok(id)
+    }
+
+    /// A config-only step.
+    async fn commit_meta(&self, st: &mut StageState, text: String) -> Result<()> {
+        let created_by = format!("{NOP}{text}");
+        let key = cache::key(st.image.as_deref(), &created_by, "");
+        let mut probe = StageState {
+            image: st.image.clone(),
+            ..Default::default()
+        };
+        if self.cached(&mut probe, &key).await? {
+            st.image = probe.image;
+            st.config = probe.config;
+            return Ok(());
+        }
+        let id = self.record(st, &key, created_by, None).await?;
+        self.out.line(format!(" ---> {}\n", short(&id))).await
+    }
+
+    async fn dispatch(
+        &mut self,
+        st: &mut StageState,
+        inst: &Instruction,
+        original: &str,
+        _meta: &Env,
+    ) -> Result<()> {
+        let esc = self.build.escape;
+        let env = st.scope();
+        match inst {
+            Instruction::From { .. } => Err(BuildError::new("FROM inside a stage")),
+            Instruction::Env(pairs) => {
+                let mut list = st.config.env.clone().unwrap_or_default();
+                let mut shown = Vec::new();
+                let mut scope = env.clone();
+                for (k, v) in pairs {
+                    let k = expand(k, &scope, esc)?;
+                    let v = expand(v, &scope, esc)?;
+                    scope.set(&k, &v);
+                    list.retain(|e| e.split('=').next() != Some(k.as_str()));
+                    list.push(format!("{k}={v}"));
+                    shown.push(format!("{k}={v}"));
+                }
+                st.config.env = Some(list);
+                self.commit_meta(st, format!(" ENV {}", shown.join(" ")))
+                    .await
+            }
+            Instruction::Label(pairs) => {
+                let mut labels = st.config.labels.clone().unwrap_or_default();
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    let k = expand(k, &env, esc)?;
+                    let v = expand(v, &env, esc)?;
+                    shown.push(format!("{k}={v}"));
+                    labels.insert(k, v);
+                }
+                st.config.labels = Some(labels);
+                self.commit_meta(st, format!(" LABEL {}", shown.join(" ")))
+                    .await
+            }
+            Instruction::Arg(defs) => {
+                for (k, default) in defs {
+                    let value = match self.build.opts.build_args.get(k) {
+                        Some(Some(v)) => Some(v.clone()),
+                        _ => match default {
+                            Some(d) => Some(expand(d, &st.scope(), esc)?),
+                            None => _meta.get(k).map(String::from),
+                        },
+                    };
+                    if self.build.opts.build_args.contains_key(k) {
+                        self.consumed.insert(k.clone());
+                    }
+                    st.args.retain(|(n, _)| n != k);
+                    if let Some(v) = value {
+                        st.args.push((k.clone(), v));
+                    }
+                }
+                let text = original
+                    .split_once(char::is_whitespace)
+                    .map(|(_, r)| r.trim())
+                    .unwrap_or("");
+                self.commit_meta(st, format!(" ARG {text}")).await
+            }
+            Instruction::Expose(text) => {
+                let mut ports = st.config.exposed_ports.clone().unwrap_or_default();
+                let mut shown = Vec::new();
+                for p in expand_words(text, &env, esc).map_err(BuildError::new)? {
+                    for port in expand_port(&p)? {
+                        shown.push(port.clone());
+                        ports.insert(port, Default::default());
+                    }
+                }
+                st.config.exposed_ports = Some(ports);
+                self.commit_meta(st, format!(" EXPOSE {}", shown.join(" ")))
+                    .await
+            }
+            Instruction::Volume { paths, json } => {
+                let mut vols = st.config.volumes.clone().unwrap_or_default();
+                let mut list = Vec::new();
+                for p in paths {
+                    if *json {
+                        list.push(expand(p, &env, esc)?);
+                    } else {
+                        list.extend(expand_words(p, &env, esc).map_err(BuildError::new)?);
+                    }
+                }
+                for p in &list {
+                    if p.trim().is_empty() {
+                        return Err(BuildError::new(
+                            "VOLUME specified can not be an empty string",
+                        ));
+                    }
+                    vols.insert(p.clone(), Default::default());
+                }
+                st.config.volumes = Some(vols);
+                self.commit_meta(st, format!(" VOLUME {}", json_list(&list)))
+                    .await
+            }
+            Instruction::User(u) => {
+                st.config.user = expand(u, &env, esc)?;
+                let text = format!(" USER {}", st.config.user);
+                self.commit_meta(st, text).await
+            }
+            Instruction::Workdir(w) => {
+                let w = expand(w, &env, esc)?;
+                let joined = st.workdir().join(&w);
+                st.config.working_dir = dockerfile::ignore::clean_path(&joined.to_string_lossy());
+                let text = format!("WORKDIR {}", st.config.working_dir);
+                self.commit_meta(st, text).await
+            }
+            Instruction::StopSignal(s) => {
+                let s = expand(s, &env, esc)?;
+                st.config.stop_signal = Some(s.clone());
+                self.commit_meta(st, format!(" STOPSIGNAL [{s}]")).await
+            }
+            Instruction::Shell(v) => {
+                st.config.shell = Some(v.clone());
+                self.commit_meta(st, format!("SHELL {}", json_list(v)))
+                    .await
+            }
+            Instruction::Cmd(c) => {
+                let argv = command_argv(c, &st.shell());
+                st.config.cmd = Some(argv.clone());
+                st.cmd_set = true;
+                self.commit_meta(st, format!(" CMD {}", json_list(&argv)))
+                    .await
+            }
+            Instruction::Entrypoint(c) => {
+                let argv = command_argv(c, &st.shell());
+                st.config.entrypoint = Some(argv.clone());
+                // Docker: a new ENTRYPOINT drops a CMD inherited from the base image.
+                if !st.cmd_set {
+                    st.config.cmd = None;
+                }
+                self.commit_meta(st, format!(" ENTRYPOINT {}", json_list(&argv)))
+                    .await
+            }
+            Instruction::Healthcheck(h) => {
+                st.config.healthcheck = Some(match h {
+                    None => HealthConfig {
+                        test: Some(vec!["NONE".into()]),
+                        ..Default::default()
+                    },
+                    Some(h) => HealthConfig {
+                        test: Some(h.test.clone()),
+                        interval: h.interval,
+                        timeout: h.timeout,
+                        start_period: h.start_period,
+                        start_interval: h.start_interval,
+                        retries: h.retries,
+                    },
+                });
+                let test = st
+                    .config
+                    .healthcheck
+                    .as_ref()
+                    .and_then(|h| h.test.clone())
+                    .unwrap_or_default();
+                self.commit_meta(st, format!(" HEALTHCHECK &{{{}}}", json_list(&test)))
+                    .await
+            }
+            Instruction::Onbuild(t) => {
+                let mut list = st.config.on_build.clone().unwrap_or_default();
+                list.push(t.clone());
+                st.config.on_build = Some(list);
+                self.commit_meta(st, format!(" ONBUILD {t}")).await
+            }
+            Instruction::Maintainer(m) => {
+                let m = m.clone();
+                let created_by = format!("{NOP} MAINTAINER {m}");
+                let key = cache::key(st.image.as_deref(), &created_by, "");
+                if self.cached(st, &key).await? {
+                    return Ok(());
+                }
+                let engine = self.engine.clone();
+                let parent = st.image.clone();
+                let opts = DeriveOptions {
+                    config: st.config.clone(),
+                    created_by,
+                    author: Some(m),
+                    layer_from: None,
+                };
+                let id = tokio::task::spawn_blocking(move || {
+                    derive(&engine.images, parent.as_deref(), opts)
+                })
+                .await
+                .map_err(|e| BuildError::new(e.to_string()))??;
+                let _ = self.cache.put(&key, &id);
+                st.image = Some(id.clone());
+                self.out.line(format!(" ---> {}\n", short(&id))).await
+            }
+            Instruction::Run {
+                command,
+                heredocs,
+                network,
+                ..
+            } => {
+                self.run_step(st, command, heredocs, network.as_deref())
+                    .await
+            }
+            Instruction::Copy(args) => self.copy_step(st, args, false).await,
+            Instruction::Add(args) => self.copy_step(st, args, true).await,
+        }
+    }
+
+    async fn base_for_layer(&self, st: &mut StageState) -> Result<String> {
+        match &st.image {
+            Some(id) => Ok(id.clone()),
+            None => {
+                let id = self.empty_base(st).await?;
+                st.image = Some(id.clone());
+                Ok(id)
+            }
+        }
+    }
+
+    async fn run_step(
+        &mut self,
+        st: &mut StageState,
+        command: &Command,
+        heredocs: &[dockerfile::Heredoc],
+        network: Option<&str>,
+    ) -> Result<()> {
+        let shell = st.shell();
+        let argv = match (command, heredocs.first()) {
+            // `RUN <<EOF`: the body is the script.
+            (Command::Shell(s), Some(h))
+                if s.split_whitespace().count() == 1 && s.trim_start().starts_with("<<") =>
+            {
+                if h.content.starts_with("#!") {
+                    let interp: Vec<String> = h.content[2..]
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect();
+                    interp
+                        .into_iter()
+                        .chain(["-c".to_string(), h.content.clone()])
+                        .collect()
+                } else {
+                    shell.iter().cloned().chain([h.content.clone()]).collect()
+                }
+            }
+            // Heredocs elsewhere in the line: the shell reads them.
+            (Command::Shell(s), Some(_)) => {
+                let mut script = s.clone();
+                for h in heredocs {
+                    script.push('\n');
+                    script.push_str(&h.content);
+                    script.push_str(&h.name);
+                }
+                script.push('\n');
+                shell.iter().cloned().chain([script]).collect()
+            }
+            _ => command_argv(command, &shell),
+        };
+        let arg_env = st.arg_env();
+        let created_by = if arg_env.is_empty() {
+            argv.join(" ")
+        } else {
+            format!(
+                "|{} {} {}",
+                arg_env.len(),
+                arg_env.join(" "),
+                argv.join(" ")
+            )
+        };
+        let key = cache::key(st.image.as_deref(), &created_by, "");
+        if self.cached(st, &key).await? {
+            return Ok(());
+        }
+        let base = self.base_for_layer(st).await?;
+        let mut env = st.config.env.clone().unwrap_or_default();
+        env.extend(arg_env);
+        let network_mode = network
+            .filter(|n| !n.is_empty() && *n != "default")
+            .map(String::from)
+            .or_else(|| self.build.opts.network_mode.clone())
+            .filter(|n| !n.is_empty() && n != "default")
+            .unwrap_or_default();
+        let req = CreateRequest {
+            config: Config {
+                image: base.clone(),
+                cmd: Some(argv.clone()),
+                entrypoint: Some(vec![String::new()]),
+                env: Some(env),
+                user: st.config.user.clone(),
+                working_dir: st.config.working_dir.clone(),
+                attach_stdout: true,
+                attach_stderr: true,
+                ..Default::default()
+            },
+            host_config: HostConfig {
+                network_mode,
+                ..Default::default()
+            },
+            networking_config: None,
+        };
+        let created = self.engine.create_container(None, req).await?;
+        let cid = created.id;
+        let result = self.run_container(&cid, &argv).await;
+        let force_rm = self.build.opts.force_rm;
+        let remove = |engine: Arc<Engine>, cid: String| async move {
+            if let Err(e) = engine.remove(&cid, true, true).await {
+                tracing::warn!(container = %cid, "removing build container: {e}");
+            }
+        };
+        if let Err(e) = result {
+            // The issue asks for no dangling containers: failed steps' go too.
+            remove(self.engine.clone(), cid).await;
+            return Err(e);
+        }
+        let recorded = self.record(st, &key, created_by, Some(cid.clone())).await;
+        let id = match recorded {
+            Ok(id) => id,
+            Err(e) => {
+                remove(self.engine.clone(), cid).await;
+                return Err(e);
+            }
+        };
+        if self.build.opts.rm || force_rm {
+            self.out
+                .line(format!("Removing intermediate container {}\n", short(&cid)))
+                .await?;
+            remove(self.engine.clone(), cid).await;
+        }
+        self.out.line(format!(" ---> {}\n", short(&id))).await
+    }
+
+    async fn run_container(&self, cid: &str, argv: &[String]) -> Result<()> {
+        self.out
+            .line(format!(" ---> Running in {}\n", short(cid)))
+            .await?;
+        let (_c, mut rx) = self.engine.attach(cid, true, true)?;
+        self.engine.start(cid).await?;
+        while let Some(chunk) = rx.recv().await {
+            let text = String::from_utf8_lossy(&chunk.data).into_owned();
+            let text = match chunk.stream {
+                StdStream::Stderr => format!("\u{1b}[91m{text}\u{1b}[0m"),
+                _ => text,
+            };
+            self.out.line(text).await?;
+        }
+        let code = self.engine.wait(cid, WaitCondition::NotRunning).await?;
+        if code != 0 {
+            return Err(BuildError {
+                message: format!(
+                    "The command '{}' returned a non-zero code: {code}",
+                    argv.join(" ")
+                ),
+                code: Some(code),
+                bad_request: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where COPY --from reads: a stage's result or an image, mounted on a
+    /// throwaway writable layer (removed by the returned guard).
+    async fn source_root(&self, from: &str) -> Result<Option<LayerGuard>> {
+        let lower = from.to_ascii_lowercase();
+        let by_name = self
+            .build
+            .stage_names
+            .iter()
+            .take(self.stages.len())
+            .position(|n| n.as_deref() == Some(lower.as_str()));
+        let by_index = from
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < self.stages.len());
+        let image =
+            match by_name.or(by_index) {
+                Some(i) => self.stages[i].clone(),
+                None => Some(self.image_by_name(from, false).await.map_err(|e| {
+                    BuildError::new(format!("invalid from flag value {from}: {e}"))
+                })?),
+            };
+        let Some(image) = image else {
+            return Ok(None);
+        };
+        LayerGuard::mount(&self.engine, &image).map(Some)
+    }
+
+    async fn copy_step(&mut self, st: &mut StageState, args: &CopyArgs, add: bool) -> Result<()> {
+        let what = if add { "ADD" } else { "COPY" };
+        let fail = |e: BuildError| BuildError {
+            message: format!("{what} failed: {}", e.message),
+            ..e
+        };
+        let esc = self.build.escape;
+        let env = st.scope();
+        let mut patterns = Vec::new();
+        let mut heredocs = Vec::new();
+        for s in &args.sources {
+            if let Some(name) = s.strip_prefix("<<")
+                && let Some(h) = args.heredocs.iter().find(|h| h.name == name)
+            {
+                let body = if h.expand {
+                    expand_vars(&h.content, &env, esc).map_err(BuildError::new)?
+                } else {
+                    h.content.clone()
+                };
+                heredocs.push((h.name.clone(), body));
+                continue;
+            }
+            if add
+                && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
+            {
+                return Err(fail(BuildError::new(format!(
+                    "ADD from a URL is not supported by this builder: {s}"
+                ))));
+            }
+            patterns.push(expand(s, &env, esc)?);
+        }
+        let dest_raw = expand(&args.dest, &env, esc)?;
+        let dest_dir_syntax =
+            dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
+        let dest = dockerfile::ignore::clean_path(&st.workdir().join(&dest_raw).to_string_lossy());
+        let dest = PathBuf::from(dest);
+        let from = match &args.from {
+            Some(f) => Some(expand(f, &env, esc)?),
+            None => None,
+        };
+        let guard = match &from {
+            Some(f) => self.source_root(f).await?,
+            None => None,
+        };
+        let src_root = match (&from, &guard) {
+            (Some(_), Some(g)) => g.merged.clone(),
+            // --from a scratch stage with nothing in it.
+            (Some(_), None) => PathBuf::from("/nonexistent-empty-stage"),
+            (None, _) => self.build.ctx_root.clone(),
+        };
+        let sources: Vec<Source> = {
+            let root = src_root.clone();
+            let patterns = patterns.clone();
+            tokio::task::spawn_blocking(move || copy::resolve_sources(&root, &patterns))
+                .await
+                .map_err(|e| BuildError::new(e.to_string()))?
+                .map_err(fail)?
+        };
+        if sources.len() + heredocs.len() > 1 && !dest_dir_syntax {
+            return Err(fail(BuildError::new(format!(
+                "When using {what} with more than one source file, the destination must be a directory and end with a /"
+            ))));
+        }
+        let hash = {
+            let s = sources.clone();
+            tokio::task::spawn_blocking(move || copy::hash_sources(&s))
+                .await
+                .map_err(|e| BuildError::new(e.to_string()))??
+        };
+        let desc = match (sources.as_slice(), heredocs.len()) {
+            ([one], 0) if one.is_dir => "dir",
+            ([_], 0) => "file",
+            ([], 1) => "file",
+            _ => "multi",
+        };
+        let created_by = format!("{NOP}{what} {desc}:{hash} in {} ", dest.display());
+        let extra = format!(
+            "{:?}|{:?}|{:?}|{}",
+            args.chown,
+            args.chmod,
+            heredocs,
+            from.as_deref().unwrap_or("")
+        );
+        let key = cache::key(st.image.as_deref(), &created_by, &extra);
+        if self.cached(st, &key).await? {
+            return Ok(());
+        }
+        let chmod = match &args.chmod {
+            Some(m) if !m.is_empty() => Some(
+                u32::from_str_radix(m, 8)
+                    .map_err(|_| fail(BuildError::new(format!("invalid chmod parameter: {m}"))))?,
+            ),
+            _ => None,
+        };
+        let base = self.base_for_layer(st).await?;
+        let layer = LayerGuard::mount(&self.engine, &base)?;
+        let chown = match &args.chown {
+            Some(c) if !c.is_empty() => Some(expand(c, &env, esc)?),
+            _ => None,
+        };
+        let root = layer.merged.clone();
+        let dest2 = dest.clone();
+        let work = tokio::task::spawn_blocking(move || -> Result<()> {
+            let (uid, gid) = match &chown {
+                Some(c) => {
+                    let u = image::passwd::resolve_user(&root, c).map_err(|e| {
+                        BuildError::new(format!(
+                            "unable to convert uid/gid chown string to host mapping: {e}"
+                        ))
+                    })?;
+                    (u.uid, u.gid)
+                }
+                None => (0, 0),
+            };
+            let meta = CopyMeta { uid, gid, chmod };
+            let existing_dir =
+                runtime::exe::resolve_in_root(&root, &dest2).is_some_and(|p| p.is_dir());
+            let dest_is_dir = dest_dir_syntax || existing_dir;
+            for s in &sources {
+                if add
+                    && !s.is_dir
+                    && let Some(gzip) = copy::archive_kind(&s.host)
+                {
+                    copy::extract_archive(&root, &s.host, &dest2, gzip)?;
+                    continue;
+                }
+                copy::copy_source(&root, s, &dest2, dest_is_dir, meta)?;
+            }
+            for (name, body) in &heredocs {
+                let target = if dest_is_dir {
+                    dest2.join(name)
+                } else {
+                    dest2.clone()
+                };
+                copy::write_file(&root, &target, body.as_bytes(), meta)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BuildError::new(e.to_string()))?;
+        work.map_err(fail)?;
+        drop(guard);
+        let _ = self.engine.images.unmount_rw_layer(&layer.id);
+        let id = self
+            .record(st, &key, created_by, Some(layer.id.clone()))
+            .await?;
+        drop(layer);
+        self.out.line(format!(" ---> {}\n", short(&id))).await
+    }
+}
+
+/// A throwaway writable layer on an image, mounted; removed on drop.
+struct LayerGuard {
+    engine: Arc<Engine>,
+    id: String,
+    merged: PathBuf,
+}
+
+impl LayerGuard {
+    fn mount(engine: &Arc<Engine>, image: &str) -> Result<LayerGuard> {
+        let id = format!("build-{}", &new_id()[..32]);
+        let merged = engine.images.mount_rw_layer(&id, image)?;
+        Ok(LayerGuard {
+            engine: engine.clone(),
+            id,
+            merged,
+        })
+    }
+}
+
+impl Drop for LayerGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.engine.images.remove_rw_layer(&self.id) {
+            tracing::warn!(layer = %self.id, "removing build layer: {e}");
+        }
+    }
+}
+
+/// `80`, `80/udp`, `8000-8002` → Docker's `port/proto` keys.
+fn expand_port(p: &str) -> Result<Vec<String>> {
+    let (ports, proto) = match p.split_once('/') {
+        Some((a, b)) => (a, b.to_ascii_lowercase()),
+        None => (p, "tcp".to_string()),
+    };
+    let bad = || BuildError::new(format!("Invalid containerPort: {ports}"));
+    let parse = |s: &str| s.parse::<u16>().map_err(|_| bad());
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => {
+            let n = parse(ports)?;
+            (n, n)
+        }
+    };
+    if hi < lo {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|n| format!("{n}/{proto}")).collect())
+}
