@@ -22,7 +22,6 @@ pub fn routes() -> Router<AppState> {
         "/volumes",
         "/volumes/create",
         "/volumes/prune",
-        "/build",
         "/build/prune",
         "/images/search",
         "/auth",

@@ -260,7 +260,7 @@ pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
         engine.images.tag(&id, &t)?;
         engine.image_event("tag", &id, Some(&t.full()));
         ex.out
-            .line(format!("Successfully tagged {}\n", t.full()))
+            .line(format!("Successfully tagged {}\n", t.familiar()))
             .await?;
     }
     drop(ctx);
