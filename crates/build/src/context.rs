@@ -12,6 +12,31 @@ use image::unpack::{UnpackOptions, WhiteoutMode, unpack};
 
 use crate::error::{BuildError, Result};
 
+/// Zero bytes after the end of the stream: the docker CLI, when it adds a
+/// Dockerfile from outside the context, ends the tar without padding its
+/// last entry or writing the end-of-archive blocks (dockerd copes).
+struct PadEof<R> {
+    inner: R,
+    pad_left: usize,
+    eof: bool,
+}
+
+impl<R: Read> Read for PadEof<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.eof {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.eof = true;
+        }
+        let n = buf.len().min(self.pad_left);
+        buf[..n].fill(0);
+        self.pad_left -= n;
+        Ok(n)
+    }
+}
+
 /// The unpacked context; removed on drop.
 #[derive(Debug)]
 pub struct Context {
@@ -44,7 +69,11 @@ impl Context {
         let root = dir.join(format!("ctx-{}", random_hex(16)));
         fs::create_dir(&root)?;
         let ctx = Context { root };
-        let mut reader = BufReader::new(reader);
+        let mut reader = BufReader::new(PadEof {
+            inner: reader,
+            pad_left: 1536,
+            eof: false,
+        });
         let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
         let opts = UnpackOptions {
             allow_devices: false,
@@ -180,6 +209,18 @@ mod tests {
         let root = r.to_path_buf();
         drop(ctx);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn tolerates_an_unpadded_last_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut data = tar_of(&[("Dockerfile", "FROM scratch\n"), (".dockerignore", "x\n")]);
+        // Header + 2 bytes of the last entry, then nothing (as the docker CLI sends).
+        let last_header = 512 * 2;
+        data.truncate(last_header + 512 + 2);
+        let ctx = Context::unpack(tmp.path(), data.as_slice()).unwrap();
+        assert_eq!(ctx.read_dockerfile("Dockerfile").unwrap(), "FROM scratch\n");
+        assert_eq!(fs::read(ctx.root().join(".dockerignore")).unwrap(), b"x\n");
     }
 
     #[test]
