@@ -130,6 +130,17 @@ fn command_argv(cmd: &Command, shell: &[String]) -> Vec<String> {
     }
 }
 
+/// Go's `%q` of a string slice, as Docker writes CMD/ENTRYPOINT in history.
+fn go_quoted(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", items.join(" "))
+}
+
+/// Go's `%v` of a string slice (SHELL, VOLUME in history).
+fn go_plain(v: &[String]) -> String {
+    format!("[{}]", v.join(" "))
+}
+
 fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
@@ -547,7 +558,7 @@ impl Executor {
                     vols.insert(p.clone(), Default::default());
                 }
                 st.config.volumes = Some(vols);
-                self.commit_meta(st, format!(" VOLUME {}", json_list(&list)))
+                self.commit_meta(st, format!(" VOLUME {}", go_plain(&list)))
                     .await
             }
             Instruction::User(u) => {
@@ -569,14 +580,14 @@ impl Executor {
             }
             Instruction::Shell(v) => {
                 st.config.shell = Some(v.clone());
-                self.commit_meta(st, format!("SHELL {}", json_list(v)))
+                self.commit_meta(st, format!(" SHELL {}", go_plain(v)))
                     .await
             }
             Instruction::Cmd(c) => {
                 let argv = command_argv(c, &st.shell());
                 st.config.cmd = Some(argv.clone());
                 st.cmd_set = true;
-                self.commit_meta(st, format!(" CMD {}", json_list(&argv)))
+                self.commit_meta(st, format!(" CMD {}", go_quoted(&argv)))
                     .await
             }
             Instruction::Entrypoint(c) => {
@@ -586,7 +597,7 @@ impl Executor {
                 if !st.cmd_set {
                     st.config.cmd = None;
                 }
-                self.commit_meta(st, format!(" ENTRYPOINT {}", json_list(&argv)))
+                self.commit_meta(st, format!(" ENTRYPOINT {}", go_quoted(&argv)))
                     .await
             }
             Instruction::Healthcheck(h) => {
