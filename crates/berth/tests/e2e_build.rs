@@ -483,3 +483,92 @@ fn heredocs_scratch_and_labels() {
         "{names:?}"
     );
 }
+
+/// Runs the berth client against the daemon under test.
+fn berth(d: &Daemon, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(args)
+        .env("BERTH_HOST", d.host())
+        .env_remove("DOCKER_HOST");
+    run_with_timeout(cmd, None, CLI_TIMEOUT, &format!("berth {}", args.join(" ")))
+}
+
+#[test]
+fn berth_build_subcommand() {
+    let d = Daemon::shared();
+    let tag = d.name("b-cli");
+    let dir = context(
+        &d,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nARG WHO\nCOPY keep.txt /\nRUN echo \"hi $WHO\" > /hi\n",
+            ),
+            (".dockerignore", "ignored.txt\n"),
+            ("keep.txt", "kept\n"),
+            ("ignored.txt", "x\n"),
+        ],
+    );
+    let ctx = dir.to_str().unwrap();
+    let out = berth(
+        &d,
+        &[
+            "build",
+            "-t",
+            &tag,
+            "--build-arg",
+            "WHO=cli",
+            "--label",
+            "via=berth",
+            ctx,
+        ],
+    );
+    assert_success(&out, "berth build");
+    assert!(stdout(&out).contains("Step 4/5 : RUN"), "{}", stdout(&out));
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", &tag, "cat", "/hi", "/keep.txt"]),
+        "hi cli\nkept"
+    );
+    assert_eq!(
+        inspect(&d, &tag, "{{index .Config.Labels \"via\"}}"),
+        "berth"
+    );
+
+    // -q prints only the id; a cached rebuild gives the same one.
+    let out = berth(
+        &d,
+        &[
+            "build",
+            "-q",
+            "-t",
+            &tag,
+            "--build-arg",
+            "WHO=cli",
+            "--label",
+            "via=berth",
+            ctx,
+        ],
+    );
+    assert_success(&out, "berth build -q");
+    assert_eq!(stdout(&out).trim(), inspect(&d, &tag, "{{.Id}}"));
+
+    // -f outside the context, and a failing RUN's exit code.
+    let other = host_dir(&d, "df-cli");
+    fs::write(other.join("Failing"), "FROM busybox\nRUN exit 7\n").unwrap();
+    let file = other.join("Failing");
+    let out = berth(&d, &["build", "-f", file.to_str().unwrap(), ctx]);
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = berth(&d, &["build", "--target", "nope", ctx]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("failed to reach build target nope in Dockerfile"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -130,6 +130,18 @@ fn command_argv(cmd: &Command, shell: &[String]) -> Vec<String> {
     }
 }
 
+/// A word that expands to exactly `s` (quotes, escapes and `$` neutralised).
+fn literal(s: &str, escape: char) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c == escape || matches!(c, '"' | '\'' | '$') {
+            out.push(escape);
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Go's `%q` of a string slice, as Docker writes CMD/ENTRYPOINT in history.
 fn go_quoted(v: &[String]) -> String {
     let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
@@ -163,7 +175,7 @@ pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let total = dockerfile.step_count(target) + usize::from(!labels.is_empty());
+    let total = dockerfile.step_count(target) + labels.len();
     let mut ex = Executor {
         cache: CacheIndex::new(&engine.cfg.data_root),
         engine: engine.clone(),
@@ -207,31 +219,21 @@ pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
             ex.dispatch(&mut st, &step.instruction, &step.original, &meta)
                 .await?;
         }
-        if i == target && !labels.is_empty() {
-            let text = labels
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}={}",
-                        json_list(std::slice::from_ref(k)).trim_matches(['[', ']']),
-                        json_list(std::slice::from_ref(v)).trim_matches(['[', ']'])
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            let step = Step {
-                line: 0,
-                original: format!("LABEL {text}"),
-                instruction: Instruction::Label(
-                    labels
-                        .iter()
-                        .map(|(k, v)| (k.replace('$', "\\$"), v.replace('$', "\\$")))
-                        .collect(),
-                ),
-            };
-            ex.announce(&step).await?;
-            ex.dispatch(&mut st, &step.instruction, &step.original, &meta)
-                .await?;
+        // Docker appends one LABEL step per `--label`, in key order.
+        if i == target {
+            for (k, v) in &labels {
+                let step = Step {
+                    line: 0,
+                    original: format!("LABEL {k}={v}"),
+                    instruction: Instruction::Label(vec![(
+                        literal(k, dockerfile.escape),
+                        literal(v, dockerfile.escape),
+                    )]),
+                };
+                ex.announce(&step).await?;
+                ex.dispatch(&mut st, &step.instruction, &step.original, &meta)
+                    .await?;
+            }
         }
         let image = match st.image.clone() {
             Some(id) => Some(id),

@@ -14,6 +14,7 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::client::write_out(&format!($($t)*)) };
 }
 
+mod build;
 mod cli;
 mod connect;
 mod containers;
@@ -202,6 +203,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> CmdResult {
         Cmd::Tag(a) => images::tag(&client, a).await,
         Cmd::Import(a) => images::import(&client, a).await,
         Cmd::Pull(a) => images::pull(&client, &a.image, a.quiet).await,
+        Cmd::Build(a) => build::build(&client, a).await,
         Cmd::Container(_) | Cmd::Image(_) | Cmd::System(_) => {
             unreachable!("flatten() maps group commands to verbs")
         }
