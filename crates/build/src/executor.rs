@@ -26,6 +26,8 @@ const NOP: &str = "/bin/sh -c #(nop) ";
 struct Out {
     tx: mpsc::Sender<Progress>,
     quiet: bool,
+    /// `q`: what would have been shown, sent only if the build fails (as dockerd).
+    held: std::sync::Mutex<Vec<String>>,
 }
 
 impl Out {
@@ -38,9 +40,20 @@ impl Out {
 
     async fn line(&self, s: impl Into<String>) -> Result<()> {
         if self.quiet {
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(s.into());
             return Ok(());
         }
         self.send(Progress::Stream(s.into())).await
+    }
+
+    async fn release_held(&self) {
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()));
+        for s in held {
+            let _ = self.tx.send(Progress::Stream(s)).await;
+        }
     }
 }
 
@@ -102,7 +115,7 @@ impl StageState {
 struct Executor {
     engine: Arc<Engine>,
     build: BuildShared,
-    out: Out,
+    out: Arc<Out>,
     cache: CacheIndex,
     /// Result image of every finished stage, by index.
     stages: Vec<Option<String>>,
@@ -158,6 +171,19 @@ fn json_list(v: &[String]) -> String {
 }
 
 pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
+    let out = Arc::new(Out {
+        tx,
+        quiet: build.opts.quiet,
+        held: Default::default(),
+    });
+    let result = run_stages(build, out.clone()).await;
+    if result.is_err() {
+        out.release_held().await;
+    }
+    result
+}
+
+async fn run_stages(build: Build, out: Arc<Out>) -> Result<String> {
     let Build {
         engine,
         opts,
@@ -166,10 +192,6 @@ pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
         target,
         tags,
     } = build;
-    let out = Out {
-        tx,
-        quiet: opts.quiet,
-    };
     let labels: Vec<(String, String)> = opts
         .labels
         .iter()
@@ -258,9 +280,11 @@ pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
             ))
             .await?;
     }
-    ex.out.send(Progress::Aux(id.clone())).await?;
+    // dockerd's quiet mode sends the id as the only message, without aux.
     if opts.quiet {
         ex.out.send(Progress::Stream(format!("{id}\n"))).await?;
+    } else {
+        ex.out.send(Progress::Aux(id.clone())).await?;
     }
     ex.out
         .line(format!("Successfully built {}\n", short(&id)))

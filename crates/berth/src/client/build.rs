@@ -185,6 +185,7 @@ pub async fn build(client: &Client, a: BuildArgs) -> CmdResult {
     let mut buf: Vec<u8> = Vec::new();
     let mut id = None;
     let mut failure = None;
+    let mut quiet_text = String::new();
     while let Some(chunk) = next_chunk(&mut body).await? {
         buf.extend_from_slice(&chunk);
         let mut de = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
@@ -200,21 +201,29 @@ pub async fn build(client: &Client, a: BuildArgs) -> CmdResult {
                 failure = Some(Failure::new(code as i32, e));
             } else if let Some(i) = v.pointer("/aux/ID").and_then(Value::as_str) {
                 id = Some(i.to_string());
-            } else if let Some(s) = v.get("stream").and_then(Value::as_str)
-                && !a.quiet
-            {
-                out!("{s}");
+            } else if let Some(s) = v.get("stream").and_then(Value::as_str) {
+                // In quiet mode the daemon sends only the id, or on failure
+                // the output it held back.
+                if a.quiet {
+                    quiet_text.push_str(s);
+                } else {
+                    out!("{s}");
+                }
             }
         }
         buf.drain(..consumed);
     }
     if let Some(f) = failure {
+        if a.quiet {
+            eprint!("{quiet_text}");
+        }
         return Err(f);
     }
-    if a.quiet
-        && let Some(id) = id
-    {
-        outln!("{id}");
+    if a.quiet {
+        match id {
+            Some(id) => outln!("{id}"),
+            None => out!("{quiet_text}"),
+        }
     }
     Ok(0)
 }
