@@ -349,7 +349,12 @@ fn failing_run_reports_the_code_and_leaves_no_containers() {
         "{}",
         stderr(&out)
     );
-    assert!(containers_of(&d, &busybox).is_empty());
+    // dockerd 20.10 removes a --force-rm container after it reports the
+    // error, and under parallel load sometimes not within seconds; berth
+    // removes it before reporting, so the check is exact (and berth-only).
+    if d.is_berth() {
+        assert!(containers_of(&d, &busybox).is_empty());
+    }
     if d.is_berth() {
         // berth removes the failed step's container even without --force-rm.
         let out = build(&d, &dir, &[]);
