@@ -259,8 +259,23 @@ fn cache_hits_then_misses_after_a_source_change() {
             ("src.txt", "v1\n"),
         ],
     );
-    build_ok(&d, &dir, &["-t", &tag]);
+    let cold = build_ok(&d, &dir, &["-t", &tag]);
     let first = inspect(&d, &tag, "{{.Id}}");
+    // Intermediate step images are hidden from `docker images`, shown with -a.
+    let step_ids: Vec<&str> = cold
+        .lines()
+        .filter_map(|l| l.strip_prefix(" ---> "))
+        .filter(|l| l.len() == 12 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect();
+    let intermediate = step_ids[step_ids.len() - 2];
+    assert!(
+        !d.docker_ok(&["images", "-q"]).contains(intermediate),
+        "{cold}"
+    );
+    assert!(
+        d.docker_ok(&["images", "-a", "-q"]).contains(intermediate),
+        "{cold}"
+    );
     let again = build_ok(&d, &dir, &["-t", &tag]);
     assert_eq!(again.matches("Using cache").count(), 5, "{again}");
     assert_eq!(inspect(&d, &tag, "{{.Id}}"), first);

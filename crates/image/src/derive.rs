@@ -118,5 +118,8 @@ pub fn derive(
         layers: new_layers,
         references: Vec::new(),
     })?;
+    if let Some(p) = parent {
+        store.set_parent(&id, p)?;
+    }
     Ok(id)
 }
