@@ -592,3 +592,41 @@ fn berth_build_subcommand() {
         stderr(&out)
     );
 }
+
+#[test]
+fn failed_steps_leave_no_containers_layers_or_contexts() {
+    if common::Kind::from_env() != common::Kind::Berth {
+        return; // looks into berth's data root
+    }
+    // A daemon of its own: no other test's build is in flight.
+    let d = Daemon::start();
+    let cases = [
+        (
+            "FROM busybox\nRUN echo partial > /p; exit 5\n",
+            "returned a non-zero code: 5",
+        ),
+        (
+            "FROM busybox\nCOPY --chown=nosuchuser f /f\n",
+            "COPY failed",
+        ),
+        ("FROM busybox\nRUN true\nCOPY missing /x\n", "COPY failed"),
+    ];
+    for (text, want) in cases {
+        let dir = context(&d, &[("Dockerfile", text), ("f", "x")]);
+        let out = build(&d, &dir, &[]);
+        assert_ne!(code(&out), 0, "{text}");
+        assert!(stderr(&out).contains(want), "{text}: {}", stderr(&out));
+    }
+    assert_eq!(d.docker_ok(&["ps", "-aq"]), "", "no build containers left");
+    let rw: Vec<_> = fs::read_dir(d.data_root().join("snapshots/rw"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(rw.is_empty(), "writable layers left: {rw:?}");
+    let contexts: Vec<_> = fs::read_dir(d.data_root().join("build"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ctx-"))
+        .collect();
+    assert!(contexts.is_empty(), "contexts left: {contexts:?}");
+}
