@@ -630,3 +630,57 @@ fn failed_steps_leave_no_containers_layers_or_contexts() {
         .collect();
     assert!(contexts.is_empty(), "contexts left: {contexts:?}");
 }
+
+#[test]
+fn run_mounts_cache_and_bind_from_stage() {
+    let d = Daemon::shared();
+    if !d.is_berth() {
+        return; // RUN --mount needs BuildKit on dockerd
+    }
+    let tag = d.name("b-mount");
+    let id = d.name("cacheid");
+    let dir = context(
+        &d,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM busybox AS deps\nRUN mkdir /out && echo dep > /out/dep\n\
+                     FROM busybox\n\
+                     RUN --mount=type=cache,id={id},target=/cache echo x >> /cache/count && wc -l < /cache/count > /count\n\
+                     RUN --mount=type=bind,from=deps,source=/out,target=/deps cat /deps/dep > /got\n\
+                     RUN --mount=type=bind,source=sub,target=/ctx cat /ctx/f > /got-ctx\n"
+                ),
+            ),
+            ("sub/f", "from-context\n"),
+        ],
+    );
+    build_ok(&d, &dir, &["-t", &tag]);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        &tag,
+        "sh",
+        "-c",
+        "cat /count /got /got-ctx; [ -e /cache/count ] || [ -e /deps/dep ] || [ -e /ctx/f ] && echo leaked || echo clean",
+    ]);
+    assert_eq!(
+        out, "1\ndep\nfrom-context\nclean",
+        "mounted content stays out of the image"
+    );
+    // The cache dir outlives the build; --no-cache reruns the step on it.
+    build_ok(&d, &dir, &["--no-cache", "-t", &tag]);
+    assert_eq!(d.docker_ok(&["run", "--rm", &tag, "cat", "/count"]), "2");
+    // A changed bind source invalidates the step that mounts it.
+    fs::write(dir.join("sub/f"), "changed\n").unwrap();
+    let out = build_ok(&d, &dir, &["-t", &tag]);
+    assert_eq!(
+        out.matches("Using cache").count(),
+        3,
+        "only the last RUN reruns:\n{out}"
+    );
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", &tag, "cat", "/got-ctx"]),
+        "changed"
+    );
+}

@@ -684,9 +684,9 @@ impl Executor {
                 command,
                 heredocs,
                 network,
-                ..
+                mounts,
             } => {
-                self.run_step(st, command, heredocs, network.as_deref())
+                self.run_step(st, command, heredocs, network.as_deref(), mounts)
                     .await
             }
             Instruction::Copy(args) => self.copy_step(st, args, false).await,
@@ -711,6 +711,7 @@ impl Executor {
         command: &Command,
         heredocs: &[dockerfile::Heredoc],
         network: Option<&str>,
+        mounts: &[String],
     ) -> Result<()> {
         let shell = st.shell();
         let argv = match (command, heredocs.first()) {
@@ -758,7 +759,19 @@ impl Executor {
                 argv.join(" ")
             )
         };
-        let key = cache::key(st.image.as_deref(), &created_by, "");
+        let env = st.scope();
+        let mut guards = Vec::new();
+        let mut binds = Vec::new();
+        let mut mount_key = String::new();
+        for spec in mounts {
+            let spec = expand(spec, &env, self.build.escape)?;
+            let (bind, guard, key) = self.run_mount(&spec).await?;
+            binds.push(bind);
+            guards.extend(guard);
+            mount_key.push_str(&key);
+            mount_key.push('\n');
+        }
+        let key = cache::key(st.image.as_deref(), &created_by, &mount_key);
         if self.cached(st, &key).await? {
             return Ok(());
         }
@@ -785,6 +798,7 @@ impl Executor {
             },
             host_config: HostConfig {
                 network_mode,
+                binds: (!binds.is_empty()).then_some(binds),
                 ..Default::default()
             },
             networking_config: None,
@@ -792,6 +806,7 @@ impl Executor {
         let created = self.engine.create_container(None, req).await?;
         let cid = created.id;
         let result = self.run_container(&cid, &argv).await;
+        drop(guards);
         let force_rm = self.build.opts.force_rm;
         let remove = |engine: Arc<Engine>, cid: String| async move {
             if let Err(e) = engine.remove(&cid, true, true).await {
@@ -846,6 +861,114 @@ impl Executor {
             });
         }
         Ok(())
+    }
+
+    /// `RUN --mount=...`: a bind for the container, the layer it reads
+    /// from (kept until the step ends) and what it adds to the cache key.
+    /// `type=cache` dirs persist under the data root across builds.
+    async fn run_mount(&self, spec: &str) -> Result<(String, Option<LayerGuard>, String)> {
+        let mut kind = "bind".to_string();
+        let mut target = None;
+        let mut source = String::new();
+        let mut from = None;
+        let mut id = None;
+        let mut rw = false;
+        for part in spec.split(',') {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            match k {
+                "type" => kind = v.to_string(),
+                "target" | "dst" | "destination" => target = Some(v.to_string()),
+                "source" | "src" => source = v.to_string(),
+                "from" => from = Some(v.to_string()),
+                "id" => id = Some(v.to_string()),
+                "rw" | "readwrite" => rw = v.is_empty() || v == "true",
+                "ro" | "readonly" => rw = !(v.is_empty() || v == "true"),
+                // Accepted, with the defaults buildkit applies.
+                "sharing" | "mode" | "uid" | "gid" | "required" => {}
+                other => {
+                    return Err(BuildError::new(format!(
+                        "unexpected key '{other}' in '{part}'"
+                    )));
+                }
+            }
+        }
+        let target = target
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| BuildError::new(format!("mount target is required: {spec}")))?;
+        match kind.as_str() {
+            "cache" => {
+                let name = id.unwrap_or_else(|| target.clone());
+                let hash = cache::key(None, &name, "cache-mount");
+                let dir = self
+                    .engine
+                    .cfg
+                    .data_root
+                    .join("build/mounts")
+                    .join(&hash[..24]);
+                std::fs::create_dir_all(&dir)?;
+                Ok((
+                    format!("{}:{target}", dir.display()),
+                    None,
+                    format!("cache {name} {target}"),
+                ))
+            }
+            "bind" => {
+                let (root, guard, origin) = match &from {
+                    Some(f) => {
+                        let guard = self.source_root(f).await?;
+                        let root = guard.as_ref().map(|g| g.merged.clone()).ok_or_else(|| {
+                            BuildError::new(format!("cannot mount from empty stage {f}"))
+                        })?;
+                        let origin = self.stage_or_image_id(f).await.unwrap_or_default();
+                        (root, guard, origin)
+                    }
+                    None => (self.build.ctx_root.clone(), None, "context".to_string()),
+                };
+                let rel = dockerfile::ignore::clean_path(source.trim_start_matches('/'));
+                if rel == ".." || rel.starts_with("../") {
+                    return Err(BuildError::new(format!(
+                        "source {source} is outside the build context"
+                    )));
+                }
+                let host =
+                    runtime::exe::resolve_in_root(&root, &std::path::Path::new("/").join(&rel))
+                        .filter(|p| p.exists())
+                        .ok_or_else(|| {
+                            BuildError::new(format!(
+                                "failed to compute cache key: \"/{rel}\": not found"
+                            ))
+                        })?;
+                let mut key = format!("bind {origin} {rel} {target} {rw}");
+                if from.is_none() {
+                    let srcs = copy::resolve_sources(&root, std::slice::from_ref(&rel))?;
+                    key.push_str(&copy::hash_sources(&srcs)?);
+                }
+                let mode = if rw { "" } else { ":ro" };
+                Ok((format!("{}:{target}{mode}", host.display()), guard, key))
+            }
+            other => Err(BuildError::new(format!(
+                "RUN --mount type {other} is not supported by this builder"
+            ))),
+        }
+    }
+
+    /// The image id a `from=` names (for cache keys).
+    async fn stage_or_image_id(&self, from: &str) -> Option<String> {
+        let lower = from.to_ascii_lowercase();
+        let by_name = self
+            .build
+            .stage_names
+            .iter()
+            .take(self.stages.len())
+            .position(|n| n.as_deref() == Some(lower.as_str()));
+        let by_index = from
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < self.stages.len());
+        match by_name.or(by_index) {
+            Some(i) => self.stages[i].clone(),
+            None => self.engine.images.get(from).ok().map(|i| i.id),
+        }
     }
 
     /// Where COPY --from reads: a stage's result or an image, mounted on a
