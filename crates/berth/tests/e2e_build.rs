@@ -684,3 +684,76 @@ fn run_mounts_cache_and_bind_from_stage() {
         "changed"
     );
 }
+
+/// A tiny HTTP server on 127.0.0.1 serving `body` at `/files/remote.txt`
+/// and 404 elsewhere, for ADD <url> (the daemon fetches it from the host).
+fn serve_http(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let ok = String::from_utf8_lossy(&req).starts_with("GET /files/remote.txt ");
+            let (status, text) = if ok {
+                ("200 OK", body)
+            } else {
+                ("404 Not Found", "no\n")
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn add_from_url() {
+    let d = Daemon::shared();
+    let port = serve_http("hello from url\n");
+    let tag = d.name("b-url");
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD http://127.0.0.1:{port}/files/remote.txt /dl/\n\
+                 ADD http://127.0.0.1:{port}/files/remote.txt /renamed.txt\n"
+            ),
+        )],
+    );
+    build_ok(&d, &dir, &["-t", &tag]);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        &tag,
+        "sh",
+        "-c",
+        "cat /dl/remote.txt /renamed.txt; ls -l /renamed.txt",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..2], ["hello from url", "hello from url"]);
+    assert!(lines[2].starts_with("-rw-------"), "{out}");
+
+    let bad = context(
+        &d,
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox\nADD http://127.0.0.1:{port}/nope /x\n"),
+        )],
+    );
+    let out = build(&d, &bad, &[]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+}

@@ -331,6 +331,36 @@ pub fn write_file(root: &Path, dest: &Path, content: &[u8], meta: CopyMeta) -> R
     Ok(())
 }
 
+/// `ADD <url>`: fetches the URL into `dir` under its last path segment.
+pub fn download(url: &str, dir: &Path) -> Result<Source> {
+    let name = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .rsplit('/')
+        .find(|s| !s.is_empty() && !s.contains(':'))
+        .unwrap_or("download")
+        .to_string();
+    let mut resp = reqwest::blocking::get(url)
+        .map_err(|e| BuildError::new(format!("failed to GET {url}: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(BuildError::new(format!(
+            "failed to GET {url} with status {}",
+            resp.status()
+        )));
+    }
+    let host = dir.join(&name);
+    let mut f = File::create(&host)?;
+    resp.copy_to(&mut f)
+        .map_err(|e| BuildError::new(format!("failed to GET {url}: {e}")))?;
+    fs::set_permissions(&host, fs::Permissions::from_mode(0o600))?;
+    Ok(Source {
+        host,
+        rel: name,
+        is_dir: false,
+    })
+}
+
 /// What compression an ADD source archive uses, if it is a tar archive.
 pub fn archive_kind(path: &Path) -> Option<bool> {
     let mut head = [0u8; 512];

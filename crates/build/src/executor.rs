@@ -1008,6 +1008,7 @@ impl Executor {
         let env = st.scope();
         let mut patterns = Vec::new();
         let mut heredocs = Vec::new();
+        let mut urls = Vec::new();
         for s in &args.sources {
             if let Some(name) = s.strip_prefix("<<")
                 && let Some(h) = args.heredocs.iter().find(|h| h.name == name)
@@ -1020,14 +1021,17 @@ impl Executor {
                 heredocs.push((h.name.clone(), body));
                 continue;
             }
-            if add
-                && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
-            {
+            let word = expand(s, &env, esc)?;
+            if add && (word.starts_with("http://") || word.starts_with("https://")) {
+                urls.push(word);
+                continue;
+            }
+            if add && word.starts_with("git@") {
                 return Err(fail(BuildError::new(format!(
-                    "ADD from a URL is not supported by this builder: {s}"
+                    "ADD from git is not supported by this builder: {word}"
                 ))));
             }
-            patterns.push(expand(s, &env, esc)?);
+            patterns.push(word);
         }
         let dest_raw = expand(&args.dest, &env, esc)?;
         let dest_dir_syntax =
@@ -1048,7 +1052,7 @@ impl Executor {
             (Some(_), None) => PathBuf::from("/nonexistent-empty-stage"),
             (None, _) => self.build.ctx_root.clone(),
         };
-        let sources: Vec<Source> = {
+        let mut sources: Vec<Source> = {
             let root = src_root.clone();
             let patterns = patterns.clone();
             tokio::task::spawn_blocking(move || copy::resolve_sources(&root, &patterns))
@@ -1056,6 +1060,22 @@ impl Executor {
                 .map_err(|e| BuildError::new(e.to_string()))?
                 .map_err(fail)?
         };
+        // ADD <url>: fetched by the daemon into a temp dir (removed on drop),
+        // then copied like a file (never unpacked, mode 0600, as Docker).
+        let downloads = tempfile::Builder::new()
+            .prefix("dl-")
+            .tempdir_in(self.engine.cfg.data_root.join("build"))?;
+        let mut remote = Vec::new();
+        for url in &urls {
+            let dir = downloads.path().to_path_buf();
+            let u = url.clone();
+            let src = tokio::task::spawn_blocking(move || copy::download(&u, &dir))
+                .await
+                .map_err(|e| BuildError::new(e.to_string()))?
+                .map_err(fail)?;
+            remote.push(src.host.clone());
+            sources.push(src);
+        }
         if sources.len() + heredocs.len() > 1 && !dest_dir_syntax {
             return Err(fail(BuildError::new(format!(
                 "When using {what} with more than one source file, the destination must be a directory and end with a /"
@@ -1119,6 +1139,7 @@ impl Executor {
             for s in &sources {
                 if add
                     && !s.is_dir
+                    && !remote.contains(&s.host)
                     && let Some(gzip) = copy::archive_kind(&s.host)
                 {
                     copy::extract_archive(&root, &s.host, &dest2, gzip)?;
