@@ -757,3 +757,37 @@ fn add_from_url() {
     assert_ne!(code(&out), 0);
     assert!(stderr(&out).contains("404"), "{}", stderr(&out));
 }
+
+#[test]
+fn independent_stages_build_in_parallel_and_print_in_order() {
+    let d = Daemon::shared();
+    if !d.is_berth() {
+        return; // dockerd's classic builder runs stages one by one
+    }
+    let tag = d.name("b-par");
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM busybox AS one\nRUN sleep 3 && echo one > /one\n\
+             FROM busybox AS two\nRUN sleep 3 && echo two > /two\n\
+             FROM busybox\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n",
+        )],
+    );
+    let start = std::time::Instant::now();
+    let out = build_ok(&d, &dir, &["--no-cache", "-t", &tag]);
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(5500),
+        "two 3 s stages took {took:?}"
+    );
+    let steps: Vec<usize> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("Step ")?.split('/').next()?.parse().ok())
+        .collect();
+    assert_eq!(steps, (1..=7).collect::<Vec<_>>(), "{out}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", &tag, "cat", "/one", "/two"]),
+        "one\ntwo"
+    );
+}

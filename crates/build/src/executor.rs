@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dockerfile::{
-    Command, CopyArgs, Env, Instruction, Step, expand_vars, expand_word, expand_words,
+    Command, CopyArgs, Dockerfile, Env, Instruction, Step, expand_vars, expand_word, expand_words,
 };
 use engine::model::{Config, CreateRequest, HostConfig};
 use engine::{Engine, StdStream, WaitCondition};
@@ -114,14 +114,17 @@ impl StageState {
 
 struct Executor {
     engine: Arc<Engine>,
-    build: BuildShared,
+    build: Arc<BuildShared>,
     out: Arc<Out>,
-    cache: CacheIndex,
-    /// Result image of every finished stage, by index.
+    cache: Arc<CacheIndex>,
+    /// Result image of every earlier stage, by index (`None`: still running
+    /// in parallel; a stage only starts once the stages it names are done).
     stages: Vec<Option<String>>,
-    consumed: BTreeSet<String>,
+    consumed: Arc<std::sync::Mutex<BTreeSet<String>>>,
     step_no: usize,
     total: usize,
+    /// Set when another stage failed: stop at the next step.
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The parts of [`Build`] the steps need.
@@ -183,6 +186,71 @@ pub async fn run(build: Build, tx: mpsc::Sender<Progress>) -> Result<String> {
     result
 }
 
+/// The stages a stage needs finished first: those its FROM, COPY --from
+/// and RUN --mount from= name (all earlier ones when a name uses a variable).
+fn stage_deps(df: &Dockerfile, i: usize) -> Vec<usize> {
+    let names: Vec<Option<String>> = df.stages.iter().map(|s| s.name.clone()).collect();
+    let mut deps = BTreeSet::new();
+    let mut name = |r: &str| {
+        if r.contains('$') {
+            deps.extend(0..i);
+            return;
+        }
+        let l = r.to_ascii_lowercase();
+        if let Some(j) = names[..i]
+            .iter()
+            .position(|n| n.as_deref() == Some(l.as_str()))
+        {
+            deps.insert(j);
+        } else if let Ok(j) = r.parse::<usize>()
+            && j < i
+        {
+            deps.insert(j);
+        }
+    };
+    let stage = &df.stages[i];
+    if let Instruction::From { image, .. } = &stage.from.instruction {
+        name(image);
+    }
+    for step in &stage.steps {
+        match &step.instruction {
+            Instruction::Copy(c) | Instruction::Add(c) => {
+                if let Some(f) = &c.from {
+                    name(f);
+                }
+            }
+            Instruction::Run { mounts, .. } => {
+                for m in mounts {
+                    for part in m.split(',') {
+                        if let Some(f) = part.strip_prefix("from=") {
+                            name(f);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    deps.into_iter().collect()
+}
+
+/// Forwards the per-stage channels to the client one after another, so
+/// stages that run in parallel still print in Dockerfile order.
+fn ordered_output(
+    tx: mpsc::Sender<Progress>,
+    channels: Vec<mpsc::Receiver<Progress>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for mut rx in channels {
+            while let Some(p) = rx.recv().await {
+                if tx.send(p).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
 async fn run_stages(build: Build, out: Arc<Out>) -> Result<String> {
     let Build {
         engine,
@@ -198,21 +266,27 @@ async fn run_stages(build: Build, out: Arc<Out>) -> Result<String> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let total = dockerfile.step_count(target) + labels.len();
-    let mut ex = Executor {
-        cache: CacheIndex::new(&engine.cfg.data_root),
+    let shared = Arc::new(BuildShared {
+        opts: opts.clone(),
+        ctx_root: ctx.root().to_path_buf(),
+        escape: dockerfile.escape,
+        stage_names: dockerfile.stages.iter().map(|s| s.name.clone()).collect(),
+    });
+    let consumed = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cache = Arc::new(CacheIndex::new(&engine.cfg.data_root));
+    let executor = |out: Arc<Out>, stages: Vec<Option<String>>, step_no: usize| Executor {
         engine: engine.clone(),
-        build: BuildShared {
-            opts: opts.clone(),
-            ctx_root: ctx.root().to_path_buf(),
-            escape: dockerfile.escape,
-            stage_names: dockerfile.stages.iter().map(|s| s.name.clone()).collect(),
-        },
+        build: shared.clone(),
         out,
-        stages: Vec::new(),
-        consumed: BTreeSet::new(),
-        step_no: 0,
+        cache: cache.clone(),
+        stages,
+        consumed: consumed.clone(),
+        step_no,
         total,
+        cancelled: cancelled.clone(),
     };
+    let mut ex = executor(out.clone(), Vec::new(), 0);
     // Meta ARGs: defaults, overridden by build args; visible to FROM only.
     let mut meta = Env::new();
     for step in &dockerfile.meta_steps {
@@ -227,49 +301,104 @@ async fn run_stages(build: Build, out: Arc<Out>) -> Result<String> {
             },
         };
         if opts.build_args.contains_key(k) {
-            ex.consumed.insert(k.clone());
+            consumed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(k.clone());
         }
         if let Some(v) = value {
             meta.set(k, &v);
         }
     }
-    let mut result = None;
-    for (i, stage) in dockerfile.stages[..=target].iter().enumerate() {
-        let mut st = ex.stage_start(&stage.from, &meta).await?;
-        for step in &stage.steps {
-            ex.announce(step).await?;
-            ex.dispatch(&mut st, &step.instruction, &step.original, &meta)
-                .await?;
-        }
-        // Docker appends one LABEL step per `--label`, in key order.
-        if i == target {
-            for (k, v) in &labels {
-                let step = Step {
-                    line: 0,
-                    original: format!("LABEL {k}={v}"),
-                    instruction: Instruction::Label(vec![(
-                        literal(k, dockerfile.escape),
-                        literal(v, dockerfile.escape),
-                    )]),
+    // Independent stages run at once; quiet builds (whose held output is
+    // one buffer) run in order.
+    let n = target + 1;
+    let parallel = !opts.quiet;
+    let mut first_step = Vec::with_capacity(n);
+    let mut next = dockerfile.meta_steps.len();
+    for stage in &dockerfile.stages[..n] {
+        first_step.push(next);
+        next += stage.steps.len() + 1;
+    }
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in 0..n {
+        let (t, r) = mpsc::channel(4096);
+        senders.push(Some(t));
+        receivers.push(r);
+    }
+    let forward = parallel.then(|| ordered_output(out.tx.clone(), receivers));
+    let deps: Vec<Vec<usize>> = (0..n).map(|i| stage_deps(&dockerfile, i)).collect();
+    let mut results: Vec<Option<String>> = vec![None; n];
+    let mut done = vec![false; n];
+    let mut started = vec![false; n];
+    let mut error: Option<BuildError> = None;
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        if error.is_none() {
+            for i in 0..n {
+                let ready =
+                    deps[i].iter().all(|d| done[*d]) && (parallel || (0..i).all(|j| done[j]));
+                if started[i] || !ready {
+                    continue;
+                }
+                started[i] = true;
+                let stage_out = match senders[i].take() {
+                    Some(tx) if parallel => Arc::new(Out {
+                        tx,
+                        quiet: false,
+                        held: Default::default(),
+                    }),
+                    _ => out.clone(),
                 };
-                ex.announce(&step).await?;
-                ex.dispatch(&mut st, &step.instruction, &step.original, &meta)
-                    .await?;
+                let mut ex = executor(stage_out, results[..i].to_vec(), first_step[i]);
+                let stage = dockerfile.stages[i].clone();
+                let meta = meta.clone();
+                let labels = if i == target {
+                    labels.clone()
+                } else {
+                    Vec::new()
+                };
+                let escape = dockerfile.escape;
+                running.spawn(async move {
+                    let r = ex.build_stage(&stage, &meta, &labels, escape).await;
+                    (i, r)
+                });
             }
         }
-        let image = match st.image.clone() {
-            Some(id) => Some(id),
-            None => Some(ex.empty_base(&st).await?),
+        let Some(joined) = running.join_next().await else {
+            break;
         };
-        ex.stages.push(image.clone());
-        result = image;
+        let (i, r) = joined.map_err(|e| BuildError::new(format!("stage task: {e}")))?;
+        match r {
+            Ok(image) => {
+                results[i] = Some(image);
+                done[i] = true;
+            }
+            Err(e) => {
+                cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+                // The first failure is the one Docker would have hit.
+                if error.is_none() {
+                    error = Some(e);
+                }
+            }
+        }
     }
-    let id = result
+    drop(senders);
+    if let Some(f) = forward {
+        let _ = f.await;
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let id = results[target]
+        .clone()
         .ok_or_else(|| BuildError::new("No image was generated. Is your Dockerfile empty?"))?;
+    let consumed = consumed.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let unused: Vec<&String> = opts
         .build_args
         .keys()
-        .filter(|k| !ex.consumed.contains(*k))
+        .filter(|k| !consumed.contains(*k))
         .collect();
     if !unused.is_empty() {
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
@@ -305,7 +434,42 @@ async fn run_stages(build: Build, out: Arc<Out>) -> Result<String> {
 }
 
 impl Executor {
+    /// One stage, FROM to its last step (and the `--label` steps when it
+    /// is the target); its image id.
+    async fn build_stage(
+        &mut self,
+        stage: &dockerfile::Stage,
+        meta: &Env,
+        labels: &[(String, String)],
+        escape: char,
+    ) -> Result<String> {
+        let mut st = self.stage_start(&stage.from, meta).await?;
+        for step in &stage.steps {
+            self.announce(step).await?;
+            self.dispatch(&mut st, &step.instruction, &step.original, meta)
+                .await?;
+        }
+        // Docker appends one LABEL step per `--label`, in key order.
+        for (k, v) in labels {
+            let step = Step {
+                line: 0,
+                original: format!("LABEL {k}={v}"),
+                instruction: Instruction::Label(vec![(literal(k, escape), literal(v, escape))]),
+            };
+            self.announce(&step).await?;
+            self.dispatch(&mut st, &step.instruction, &step.original, meta)
+                .await?;
+        }
+        match st.image.clone() {
+            Some(id) => Ok(id),
+            None => self.empty_base(&st).await,
+        }
+    }
+
     async fn announce(&mut self, step: &Step) -> Result<()> {
+        if self.cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BuildError::new("build cancelled: another stage failed"));
+        }
         self.step_no += 1;
         self.out
             .line(format!(
@@ -539,7 +703,10 @@ impl Executor {
                         },
                     };
                     if self.build.opts.build_args.contains_key(k) {
-                        self.consumed.insert(k.clone());
+                        self.consumed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(k.clone());
                     }
                     st.args.retain(|(n, _)| n != k);
                     if let Some(v) = value {
