@@ -28,8 +28,14 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
     let filters = params.filters()?;
     filters.check_keys(&["dangling", "label", "reference", "before", "since"])?;
     let images = engine.images.list()?;
+    // As dockerd: untagged images with children (a build's intermediate
+    // steps) are listed only with all=1.
+    let parents: std::collections::HashSet<String> =
+        images.iter().map(|i| i.parent.clone()).collect();
+    let all = params.bool("all", false);
     let out: Vec<_> = images
         .into_iter()
+        .filter(|i| all || !i.repo_tags.is_empty() || !parents.contains(&i.id))
         .filter(|i| {
             filters.any("dangling", |d| {
                 (d == "true" || d == "1") == i.repo_tags.is_empty()
@@ -51,7 +57,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
         .map(|i| {
             json!({
                 "Id": i.id,
-                "ParentId": "",
+                "ParentId": i.parent,
                 "RepoTags": i.repo_tags,
                 "RepoDigests": i.repo_digests,
                 "Created": i.created,

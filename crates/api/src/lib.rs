@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod archive;
+mod build;
 mod containers;
 mod control;
 mod detach;
@@ -49,6 +50,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(volumes::routes())
         .merge(networks::routes())
         .merge(archive::routes())
+        .merge(build::routes())
         .merge(distribution::routes())
         .merge(control::routes())
         .merge(housekeeping::routes())

@@ -10,7 +10,6 @@ use crate::{ApiError, AppState};
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for path in [
-        "/build",
         "/build/prune",
         "/images/search",
         "/auth",

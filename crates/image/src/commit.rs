@@ -173,7 +173,7 @@ impl<W: Write> TreeWriter<W> {
     }
 }
 
-fn write_tree<W: Write>(root: &Path, writer: W, upper: bool) -> Result<W, ImageError> {
+pub(crate) fn write_tree<W: Write>(root: &Path, writer: W, upper: bool) -> Result<W, ImageError> {
     let dev = fs::metadata(root)
         .ctx(|| format!("stat {}", root.display()))?
         .dev();

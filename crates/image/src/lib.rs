@@ -14,6 +14,7 @@ pub mod commit;
 pub mod compression;
 pub mod config;
 pub mod content;
+pub mod derive;
 pub mod distribution;
 pub mod error;
 mod fsutil;

@@ -57,6 +57,8 @@ pub struct ImageSummary {
     pub created: i64,
     pub size: u64,
     pub labels: BTreeMap<String, String>,
+    /// The build parent's id, or empty.
+    pub parent: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +92,9 @@ struct RefEntry {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct ImageEntry {
     manifest: String,
+    /// The image a build step derived this one from (Docker's `Parent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
 }
 
 /// An image's parsed blobs, kept in memory for list/get.
@@ -203,7 +208,10 @@ impl ImageStore {
             .map(|r| (r.image.clone(), r.manifest.clone()))
             .collect();
         for (id, manifest) in from_refs {
-            st.images.entry(id).or_insert(ImageEntry { manifest });
+            st.images.entry(id).or_insert(ImageEntry {
+                manifest,
+                parent: None,
+            });
         }
         let mut broken = Vec::new();
         let entries: Vec<(String, ImageEntry)> = st
@@ -357,6 +365,7 @@ impl ImageStore {
             id.clone(),
             ImageEntry {
                 manifest: manifest_digest.clone(),
+                parent: None,
             },
         );
         st.loaded.insert(
@@ -397,11 +406,27 @@ impl ImageStore {
                     created: parse_created(l.config.created.as_deref()),
                     size: l.size,
                     labels: l.config.config.labels.clone().unwrap_or_default(),
+                    parent: st
+                        .images
+                        .get(id)
+                        .and_then(|e| e.parent.clone())
+                        .unwrap_or_default(),
                 }
             })
             .collect();
         out.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// Records that a build step derived `id` from `parent`.
+    pub fn set_parent(&self, id: &str, parent: &str) -> Result<(), ImageError> {
+        let mut st = self.write_state();
+        let id = resolve(&st, id)?;
+        let parent = resolve(&st, parent)?;
+        if let Some(e) = st.images.get_mut(&id) {
+            e.parent = Some(parent);
+        }
+        self.save_images(&st)
     }
 
     pub fn get(&self, name_or_id: &str) -> Result<Image, ImageError> {
@@ -774,6 +799,7 @@ impl ImageStore {
             id.clone(),
             ImageEntry {
                 manifest: manifest_digest.clone(),
+                parent: None,
             },
         );
         st.loaded.insert(

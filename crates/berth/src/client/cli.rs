@@ -71,6 +71,8 @@ pub enum Cmd {
     Import(ImportArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Show the version information
     Version(FormatOnly),
     /// Display system-wide information
@@ -176,6 +178,7 @@ pub enum ImageCmd {
     Save(SaveArgs),
     Load(LoadArgs),
     Prune(ImagePruneArgs),
+    Build(BuildArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +238,7 @@ impl Cmd {
                 ImageCmd::Save(a) => Cmd::Save(a),
                 ImageCmd::Load(a) => Cmd::Load(a),
                 ImageCmd::Prune(a) => Cmd::ImagePrune(a),
+                ImageCmd::Build(a) => Cmd::Build(a),
             },
             Cmd::System(c) => match c {
                 SystemCmd::Info(a) => Cmd::Info(a),
@@ -670,4 +674,46 @@ pub struct FormatOnly {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (Default is "PATH/Dockerfile")
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Set metadata for an image
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Remove intermediate containers after a successful build
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", action = ArgAction::Set)]
+    pub rm: bool,
+    /// Always remove intermediate containers
+    #[arg(long)]
+    pub force_rm: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// PATH (the build context directory)
+    pub path: String,
 }

@@ -16,6 +16,7 @@ macro_rules! out {
 
 mod archive;
 mod args;
+mod build;
 mod cli;
 mod connect;
 mod containers;
@@ -227,6 +228,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> CmdResult {
         Cmd::Volume(a) => volumes::volume(&client, a).await,
         Cmd::SystemDf(a) => system::df(&client, a).await,
         Cmd::SystemPrune(a) => system::prune(&client, a).await,
+        Cmd::Build(a) => build::build(&client, a).await,
         Cmd::Container(_) | Cmd::Image(_) | Cmd::System(_) => {
             unreachable!("flatten() maps group commands to verbs")
         }

@@ -1,0 +1,114 @@
+//! `POST /build`: Docker's classic builder API. The context arrives as the
+//! request body (a tar); errors found before running (bad Dockerfile, no
+//! Dockerfile, bad tag) are a 400, as dockerd answers them; the rest streams
+//! as JSON messages (`stream`, `aux`, `errorDetail`).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use build::{Build, BuildOptions, Progress};
+use futures_util::TryStreamExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::query::Params;
+use crate::streams::channel_body;
+use crate::{ApiError, ApiResult, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/build", post(build_image))
+}
+
+fn json_map<T: serde::de::DeserializeOwned + Default>(params: &Params, key: &str) -> ApiResult<T> {
+    match params.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(T::default()),
+        Some(v) => serde_json::from_str(v)
+            .map_err(|e| ApiError::bad_request(format!("invalid {key} parameter: {e}"))),
+    }
+}
+
+fn options(params: &Params) -> ApiResult<BuildOptions> {
+    let non_empty = |k: &str| params.get(k).filter(|v| !v.is_empty()).map(String::from);
+    Ok(BuildOptions {
+        dockerfile: non_empty("dockerfile").unwrap_or_else(|| "Dockerfile".into()),
+        tags: params
+            .all("t")
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect(),
+        build_args: json_map::<BTreeMap<String, Option<String>>>(params, "buildargs")?,
+        labels: json_map::<BTreeMap<String, String>>(params, "labels")?,
+        target: non_empty("target"),
+        no_cache: params.bool("nocache", false),
+        rm: params.bool("rm", true),
+        force_rm: params.bool("forcerm", false),
+        quiet: params.bool("q", false),
+        pull: params.bool("pull", false),
+        network_mode: non_empty("networkmode"),
+        platform: non_empty("platform"),
+    })
+}
+
+fn message(p: &Progress) -> serde_json::Value {
+    match p {
+        Progress::Stream(s) => json!({ "stream": s }),
+        Progress::Aux(id) => json!({ "aux": { "ID": id } }),
+    }
+}
+
+async fn build_image(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
+    let params = Params::parse(req.uri().query());
+    let opts = options(&params)?;
+    let stream = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let engine2 = engine.clone();
+    let prepared = tokio::task::spawn_blocking(move || Build::prepare(engine2, opts, reader))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let build = prepared.map_err(|e| {
+        let status = if e.bad_request {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        ApiError::new(status, e.message)
+    })?;
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let (ptx, mut prx) = mpsc::channel::<Progress>(256);
+    let forward = tx.clone();
+    let pump = tokio::spawn(async move {
+        while let Some(p) = prx.recv().await {
+            if forward
+                .send(Bytes::from(format!("{}\r\n", message(&p))))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let result = build.run(ptx).await;
+        let _ = pump.await;
+        if let Err(e) = result {
+            let detail = match e.code {
+                Some(code) => json!({ "code": code, "message": e.message }),
+                None => json!({ "message": e.message }),
+            };
+            let msg = json!({ "errorDetail": detail, "error": e.message });
+            let _ = tx.send(Bytes::from(format!("{msg}\r\n"))).await;
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(channel_body(rx))
+        .unwrap())
+}

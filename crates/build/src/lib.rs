@@ -1,0 +1,144 @@
+//! The Dockerfile builder (Docker's classic builder, `POST /build`), on top
+//! of the engine (RUN steps are real containers) and the image store (every
+//! step is an image; metadata steps change only the config).
+//!
+//! It is its own crate rather than an engine module because it sits above
+//! both the engine and the image store and owns state of its own (the cache
+//! index), as the design's layering has it; the engine does not need it.
+//!
+//! [`Build::prepare`] unpacks the context and parses the Dockerfile (errors
+//! there are the request's fault: HTTP 400 before any output);
+//! [`Build::run`] executes it, sending Docker's progress lines.
+
+mod cache;
+pub mod context;
+pub mod copy;
+mod error;
+mod executor;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use dockerfile::{Dockerfile, parse_dockerfile};
+use engine::Engine;
+use image::Reference;
+
+pub use context::Context;
+pub use error::{BuildError, Result};
+
+/// What `POST /build` asks for (moby's swagger names in comments).
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `dockerfile`: path inside the context.
+    pub dockerfile: String,
+    /// `t`: tags for the result.
+    pub tags: Vec<String>,
+    /// `buildargs`: a `null` value means "take it from the daemon's env" in
+    /// Docker; we treat it as unset.
+    pub build_args: BTreeMap<String, Option<String>>,
+    /// `labels`
+    pub labels: BTreeMap<String, String>,
+    /// `target`
+    pub target: Option<String>,
+    /// `nocache`
+    pub no_cache: bool,
+    /// `rm`: remove intermediate containers after a successful step (default true).
+    pub rm: bool,
+    /// `forcerm`: always remove them.
+    pub force_rm: bool,
+    /// `q`: only the image id.
+    pub quiet: bool,
+    /// `pull`: refresh FROM images from their registry.
+    pub pull: bool,
+    /// `networkmode` of RUN containers.
+    pub network_mode: Option<String>,
+    /// `platform` (accepted; only the host's is built).
+    pub platform: Option<String>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            dockerfile: "Dockerfile".into(),
+            tags: Vec::new(),
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            target: None,
+            no_cache: false,
+            rm: true,
+            force_rm: false,
+            quiet: false,
+            pull: false,
+            network_mode: None,
+            platform: None,
+        }
+    }
+}
+
+/// One progress message, as the API streams it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// `{"stream": "..."}`
+    Stream(String),
+    /// `{"aux": {"ID": "sha256:..."}}`
+    Aux(String),
+}
+
+/// A build whose context is unpacked and whose Dockerfile parsed.
+pub struct Build {
+    engine: Arc<Engine>,
+    opts: BuildOptions,
+    ctx: Context,
+    dockerfile: Dockerfile,
+    target: usize,
+    tags: Vec<Reference>,
+}
+
+impl Build {
+    /// Unpacks the context (blocking: call it on a blocking thread) and
+    /// checks everything that can be checked before running.
+    pub fn prepare(engine: Arc<Engine>, opts: BuildOptions, context: impl Read) -> Result<Build> {
+        let mut tags = Vec::new();
+        for t in &opts.tags {
+            let r =
+                image::reference::parse(t).map_err(|e| BuildError::bad_request(e.to_string()))?;
+            if r.digest().is_some() {
+                return Err(BuildError::bad_request(format!(
+                    "invalid reference format: {t}"
+                )));
+            }
+            tags.push(r);
+        }
+        let ctx = Context::unpack(&engine.cfg.data_root.join("build"), context)?;
+        let name = if opts.dockerfile.is_empty() {
+            "Dockerfile".to_string()
+        } else {
+            opts.dockerfile.clone()
+        };
+        let text = ctx.read_dockerfile(&name)?;
+        let dockerfile = parse_dockerfile(&text).map_err(|e| match e {
+            dockerfile::ParseError::Plain(m) if m == "the Dockerfile cannot be empty" => {
+                BuildError::bad_request(format!("the Dockerfile ({name}) cannot be empty"))
+            }
+            other => BuildError::bad_request(other.to_string()),
+        })?;
+        let target = dockerfile
+            .target_index(opts.target.as_deref())
+            .map_err(|e| BuildError::bad_request(e.to_string()))?;
+        ctx.apply_dockerignore()?;
+        Ok(Build {
+            engine,
+            opts,
+            ctx,
+            dockerfile,
+            target,
+            tags,
+        })
+    }
+
+    /// Runs every stage up to the target; returns the image id.
+    pub async fn run(self, out: tokio::sync::mpsc::Sender<Progress>) -> Result<String> {
+        executor::run(self, out).await
+    }
+}

@@ -1,0 +1,2 @@
+FROM busybox
+HEALTHCHECK --interval=1x CMD true
