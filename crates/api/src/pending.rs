@@ -25,7 +25,6 @@ pub fn routes() -> Router<AppState> {
         "/build",
         "/build/prune",
         "/images/search",
-        "/auth",
         "/swarm",
         "/services",
         "/nodes",

@@ -4,6 +4,7 @@ use crate::auth::Htpasswd;
 use crate::error::RegistryError;
 use crate::http::{AppState, router};
 use crate::store::Store;
+use crate::token::{TokenAuth, TokenConfig};
 use crate::uploads::Progresses;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -37,6 +38,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub read_only: bool,
     pub max_manifest_size: u64,
+    /// Bearer-token auth instead of htpasswd.
+    pub token: Option<TokenConfig>,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             tls: None,
             read_only: false,
             max_manifest_size: DEFAULT_MAX_MANIFEST_SIZE,
+            token: None,
         }
     }
 }
@@ -106,7 +110,11 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, RegistryError> {
 pub async fn start(config: Config) -> Result<Server, RegistryError> {
     let store = Store::open(&config.root)?;
     let lock = store.lock()?;
+    if config.htpasswd.is_some() && config.token.is_some() {
+        return Err(RegistryError::TwoAuthModes);
+    }
     let auth = config.htpasswd.as_deref().map(Htpasswd::load).transpose()?;
+    let token = config.token.as_ref().map(TokenAuth::load).transpose()?;
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
     let listener = TcpListener::bind(&config.addr)
         .await
@@ -124,6 +132,7 @@ pub async fn start(config: Config) -> Result<Server, RegistryError> {
         store,
         uploads: Progresses::default(),
         auth,
+        token,
         read_only: config.read_only,
         max_manifest_size: config.max_manifest_size,
     }));
