@@ -23,6 +23,7 @@ pub struct AppState {
     pub token: Option<TokenAuth>,
     pub read_only: bool,
     pub max_manifest_size: u64,
+    pub upload_idle_timeout: std::time::Duration,
 }
 
 pub type Shared = Arc<AppState>;

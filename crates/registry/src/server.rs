@@ -22,6 +22,8 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 pub const DEFAULT_MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+/// How long an upload chunk may go without a byte before it is given up.
+pub const DEFAULT_UPLOAD_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -40,6 +42,8 @@ pub struct Config {
     pub max_manifest_size: u64,
     /// Bearer-token auth instead of htpasswd.
     pub token: Option<TokenConfig>,
+    /// A chunk whose body stalls this long is rolled back and refused.
+    pub upload_idle_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -52,6 +56,7 @@ impl Config {
             read_only: false,
             max_manifest_size: DEFAULT_MAX_MANIFEST_SIZE,
             token: None,
+            upload_idle_timeout: DEFAULT_UPLOAD_IDLE_TIMEOUT,
         }
     }
 }
@@ -135,6 +140,7 @@ pub async fn start(config: Config) -> Result<Server, RegistryError> {
         token,
         read_only: config.read_only,
         max_manifest_size: config.max_manifest_size,
+        upload_idle_timeout: config.upload_idle_timeout,
     }));
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
