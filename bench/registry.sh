@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 done
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-BERTH="$REPO/target/release/berth"
+BERTH="${BERTH_BIN:-$REPO/target/release/berth}"
 DOCKER_CLI="${DOCKER_CLI:-/usr/local/bin/docker}"
 TMP="$(mktemp -d /tmp/berth-regbench.XXXXXX)"
 UNIQUE="${TMP##*.}"
