@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/images/load", post(load))
         .route("/commit", post(commit))
         .route("/containers/{id}/export", get(export))
+        .route("/auth", post(auth))
 }
 
 /// `X-Registry-Auth`: base64url JSON of {username, password} or {identitytoken}.
@@ -58,7 +59,11 @@ fn insecure(engine: &AppState, reference: &str) -> bool {
     let domain = image::reference::parse(reference)
         .map(|r| r.domain().to_string())
         .unwrap_or_default();
-    let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(&domain);
+    insecure_domain(engine, &domain)
+}
+
+fn insecure_domain(engine: &AppState, domain: &str) -> bool {
+    let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain);
     host == "localhost"
         || host.starts_with("127.")
         || host == "[::1]"
@@ -66,7 +71,50 @@ fn insecure(engine: &AppState, reference: &str) -> bool {
             .cfg
             .insecure_registries
             .iter()
-            .any(|r| r == &domain || r == host)
+            .any(|r| r == domain || r == host)
+}
+
+#[derive(serde::Deserialize)]
+struct AuthConfig {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    serveraddress: String,
+    #[serde(default)]
+    identitytoken: String,
+}
+
+/// `POST /auth` (`docker login`): checks the credentials against the
+/// registry itself; nothing is stored here, the CLI keeps them.
+async fn auth(State(engine): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let cfg: AuthConfig = crate::query::parse_json(&body)?;
+    let domain = image::distribution::registry_domain(&cfg.serveraddress);
+    let credentials = if cfg.identitytoken.is_empty() {
+        Credentials::Basic {
+            username: cfg.username,
+            password: cfg.password,
+        }
+    } else {
+        Credentials::Token(cfg.identitytoken)
+    };
+    let insecure = insecure_domain(&engine, &domain);
+    let result = tokio::task::spawn_blocking(move || {
+        image::distribution::login(&domain, &credentials, insecure)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match result {
+        Ok(()) => Ok(Json(json!({
+            "Status": "Login Succeeded",
+            "IdentityToken": "",
+        }))),
+        Err(image::ImageError::Unauthorized(message)) => {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, message))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Streams progress messages from a blocking job, then its final messages or error.

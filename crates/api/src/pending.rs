@@ -12,7 +12,6 @@ pub fn routes() -> Router<AppState> {
     for path in [
         "/build/prune",
         "/images/search",
-        "/auth",
         "/swarm",
         "/services",
         "/nodes",

@@ -33,6 +33,18 @@ enum Cmd {
         /// Refuse every write with 405 UNSUPPORTED.
         #[arg(long)]
         read_only: bool,
+        /// Bearer-token auth: the token server's URL sent in challenges.
+        #[arg(long, requires_all = ["auth_token_service", "auth_token_issuer", "auth_token_key"], conflicts_with = "htpasswd")]
+        auth_token_realm: Option<String>,
+        /// This registry's name in challenges; the tokens' audience.
+        #[arg(long, requires = "auth_token_realm")]
+        auth_token_service: Option<String>,
+        /// The issuer tokens must name.
+        #[arg(long, requires = "auth_token_realm")]
+        auth_token_issuer: Option<String>,
+        /// File with the HS256 key shared with the token server.
+        #[arg(long, requires = "auth_token_realm")]
+        auth_token_key: Option<PathBuf>,
     },
     /// Delete blobs no manifest references. Refuses while a server holds the
     /// root (stop it first).
@@ -63,8 +75,25 @@ pub fn main(args: &[String]) -> i32 {
             tls_cert,
             tls_key,
             read_only,
+            auth_token_realm,
+            auth_token_service,
+            auth_token_issuer,
+            auth_token_key,
         } => {
             let mut config = registry::Config::new(addr, root);
+            if let (Some(realm), Some(service), Some(issuer), Some(key_file)) = (
+                auth_token_realm,
+                auth_token_service,
+                auth_token_issuer,
+                auth_token_key,
+            ) {
+                config.token = Some(registry::TokenConfig {
+                    realm,
+                    service,
+                    issuer,
+                    key_file,
+                });
+            }
             config.htpasswd = htpasswd;
             config.read_only = read_only;
             config.tls = tls_cert

@@ -25,6 +25,10 @@ pub enum RegistryError {
     },
     #[error("htpasswd {path}: {message}")]
     Htpasswd { path: PathBuf, message: String },
+    #[error("token key {path}: {message}")]
+    TokenKey { path: PathBuf, message: String },
+    #[error("--htpasswd and token auth cannot be combined")]
+    TwoAuthModes,
     #[error("tls: {0}")]
     Tls(String),
     #[error("corrupt store: {0}")]

@@ -5,6 +5,7 @@
 use crate::auth::Htpasswd;
 use crate::error::{ApiError, Code};
 use crate::store::Store;
+use crate::token::{Refusal, Scope, TokenAuth};
 use crate::{blobs, listing, manifests, names, uploads};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -19,8 +20,10 @@ pub struct AppState {
     pub store: Store,
     pub uploads: uploads::Progresses,
     pub auth: Option<Htpasswd>,
+    pub token: Option<TokenAuth>,
     pub read_only: bool,
     pub max_manifest_size: u64,
+    pub upload_idle_timeout: std::time::Duration,
 }
 
 pub type Shared = Arc<AppState>;
@@ -104,22 +107,82 @@ fn is_write(m: &Method) -> bool {
 
 pub type Query = HashMap<String, String>;
 
-async fn handle(state: Shared, req: Request) -> Result<Response, ApiError> {
-    if let Some(auth) = &state.auth {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if !auth.check(given) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                Code::Unauthorized,
-                "authentication required",
-            )
-            .header(header::WWW_AUTHENTICATE, "Basic realm=\"berth\""));
+/// What a token must grant for `method` on `route` (Docker's registry asks
+/// for the same): `None` for the ping, which any valid token passes.
+fn required_scope(route: &Route, method: &Method) -> Option<Scope> {
+    let repo = match route {
+        Route::Ping | Route::NotFound => return None,
+        Route::Catalog => {
+            return Some(Scope {
+                kind: "registry",
+                name: "catalog".into(),
+                actions: vec!["*"],
+            });
+        }
+        Route::Tags(n)
+        | Route::Blob(n, _)
+        | Route::UploadStart(n)
+        | Route::Upload(n, _)
+        | Route::Manifest(n, _)
+        | Route::Referrers(n, _) => n,
+    };
+    let actions: &[&'static str] = match (route, method) {
+        (Route::UploadStart(_) | Route::Upload(..), _) => &["pull", "push"],
+        (_, &Method::GET | &Method::HEAD) => &["pull"],
+        (_, &Method::DELETE) => &["delete"],
+        _ => &["pull", "push"],
+    };
+    Some(Scope::repository(repo, actions))
+}
+
+fn unauthorized(message: &str, challenge: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, message)
+        .header(header::WWW_AUTHENTICATE, &challenge)
+}
+
+fn authorize(state: &AppState, route: &Route, req: &Request) -> Result<(), ApiError> {
+    let given = header_str(req.headers(), header::AUTHORIZATION);
+    if let Some(auth) = &state.auth
+        && !auth.check(given)
+    {
+        return Err(unauthorized(
+            "authentication required",
+            "Basic realm=\"berth\"".into(),
+        ));
+    }
+    if let Some(token) = &state.token {
+        let scope = required_scope(route, req.method());
+        if let Err(refusal) = token.check(given, scope.as_ref()) {
+            let message = match refusal {
+                Refusal::InvalidToken => "authentication required",
+                Refusal::InsufficientScope => "insufficient scope",
+            };
+            return Err(unauthorized(
+                message,
+                token.challenge(scope.as_ref(), refusal),
+            ));
         }
     }
+    Ok(())
+}
+
+/// A cross-repository mount also reads the source repository: without a
+/// token granting that, the mount is dropped and a plain upload starts.
+fn may_mount(state: &AppState, req: &Request, query: &Query) -> bool {
+    match (&state.token, query.get("from")) {
+        (Some(token), Some(from)) => token
+            .check(
+                header_str(req.headers(), header::AUTHORIZATION),
+                Some(&Scope::repository(from, &["pull"])),
+            )
+            .is_ok(),
+        _ => true,
+    }
+}
+
+async fn handle(state: Shared, req: Request) -> Result<Response, ApiError> {
     let route = parse_route(req.uri().path());
+    authorize(&state, &route, &req)?;
     if state.read_only && is_write(req.method()) && route != Route::NotFound {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -127,9 +190,12 @@ async fn handle(state: Shared, req: Request) -> Result<Response, ApiError> {
             "the registry is read-only",
         ));
     }
-    let query: Query = axum::extract::Query::<Query>::try_from_uri(req.uri())
+    let mut query: Query = axum::extract::Query::<Query>::try_from_uri(req.uri())
         .map(|q| q.0)
         .unwrap_or_default();
+    if !may_mount(&state, &req, &query) {
+        query.remove("mount");
+    }
     let method = req.method().clone();
     let check = |name: &str| -> Result<(), ApiError> {
         if names::valid_name(name) {

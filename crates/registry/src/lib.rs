@@ -12,8 +12,12 @@ mod manifests;
 pub mod names;
 mod server;
 pub mod store;
+mod token;
 mod uploads;
 
 pub use error::RegistryError;
 pub use gc::{GcReport, STALE_UPLOAD, gc};
-pub use server::{Config, DEFAULT_MAX_MANIFEST_SIZE, Server, TlsFiles, start};
+pub use server::{
+    Config, DEFAULT_MAX_MANIFEST_SIZE, DEFAULT_UPLOAD_IDLE_TIMEOUT, Server, TlsFiles, start,
+};
+pub use token::TokenConfig;

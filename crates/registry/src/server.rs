@@ -4,6 +4,7 @@ use crate::auth::Htpasswd;
 use crate::error::RegistryError;
 use crate::http::{AppState, router};
 use crate::store::Store;
+use crate::token::{TokenAuth, TokenConfig};
 use crate::uploads::Progresses;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -21,6 +22,8 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 pub const DEFAULT_MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+/// How long an upload chunk may go without a byte before it is given up.
+pub const DEFAULT_UPLOAD_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -37,6 +40,10 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub read_only: bool,
     pub max_manifest_size: u64,
+    /// Bearer-token auth instead of htpasswd.
+    pub token: Option<TokenConfig>,
+    /// A chunk whose body stalls this long is rolled back and refused.
+    pub upload_idle_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -48,6 +55,8 @@ impl Config {
             tls: None,
             read_only: false,
             max_manifest_size: DEFAULT_MAX_MANIFEST_SIZE,
+            token: None,
+            upload_idle_timeout: DEFAULT_UPLOAD_IDLE_TIMEOUT,
         }
     }
 }
@@ -106,7 +115,11 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, RegistryError> {
 pub async fn start(config: Config) -> Result<Server, RegistryError> {
     let store = Store::open(&config.root)?;
     let lock = store.lock()?;
+    if config.htpasswd.is_some() && config.token.is_some() {
+        return Err(RegistryError::TwoAuthModes);
+    }
     let auth = config.htpasswd.as_deref().map(Htpasswd::load).transpose()?;
+    let token = config.token.as_ref().map(TokenAuth::load).transpose()?;
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
     let listener = TcpListener::bind(&config.addr)
         .await
@@ -124,8 +137,10 @@ pub async fn start(config: Config) -> Result<Server, RegistryError> {
         store,
         uploads: Progresses::default(),
         auth,
+        token,
         read_only: config.read_only,
         max_manifest_size: config.max_manifest_size,
+        upload_idle_timeout: config.upload_idle_timeout,
     }));
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

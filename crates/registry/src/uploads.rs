@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 pub struct Progress {
     hasher: Sha256,
@@ -265,11 +265,16 @@ async fn append(
     };
 
     let path = state.store.upload_data_path(id);
+    // Written synchronously (chunks land in the page cache): tokio's File
+    // finishes a write on a blocking thread after `write_all` returns, so a
+    // rollback could run first and the late write would re-extend the data.
     let mut file = tokio::fs::OpenOptions::new()
         .append(true)
         .open(&path)
         .await
-        .map_err(|_| upload_unknown(id))?;
+        .map_err(|_| upload_unknown(id))?
+        .into_std()
+        .await;
     // Armed until the chunk is complete: truncates the data back even when the
     // handler is dropped mid-body (hyper drops it when a client goes away), where
     // the error branch below would never run.
@@ -282,14 +287,24 @@ async fn append(
     let mut written = 0u64;
     let mut stream = req.into_body().into_data_stream();
     let outcome: Result<(), ApiError> = async {
-        while let Some(chunk) = stream.next().await {
+        // A client that goes quiet mid-body (or whose half-close the
+        // connection never reports) must not hold the session forever: the
+        // chunk is given up and rolled back after the idle timeout.
+        let idle = state.upload_idle_timeout;
+        loop {
+            let Some(chunk) = tokio::time::timeout(idle, stream.next())
+                .await
+                .map_err(|_| upload_invalid(format!("no body data for {}s", idle.as_secs_f32())))?
+            else {
+                break;
+            };
             let chunk = chunk.map_err(|e| upload_invalid(format!("reading body: {e}")))?;
             written += chunk.len() as u64;
             if expected.is_some_and(|e| written > e) {
                 return Err(upload_invalid("body longer than declared"));
             }
             hasher.update(&chunk);
-            file.write_all(&chunk).await?;
+            std::io::Write::write_all(&mut file, &chunk)?;
         }
         if expected.is_some_and(|e| written != e) {
             return Err(upload_invalid(format!(
@@ -297,7 +312,6 @@ async fn append(
                 expected.unwrap_or(0)
             )));
         }
-        file.flush().await?;
         Ok(())
     }
     .await;

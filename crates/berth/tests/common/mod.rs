@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod registry;
 pub mod rootfs;
 
 use std::ffi::OsStr;

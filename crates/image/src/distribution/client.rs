@@ -85,7 +85,7 @@ fn error_of(resp: Response, what: &str) -> ImageError {
 
 /// Where a reference's registry answers: Docker Hub's API host differs from
 /// its name.
-fn base_url(domain: &str, insecure: bool) -> String {
+pub(crate) fn base_url(domain: &str, insecure: bool) -> String {
     let host = if domain == DEFAULT_DOMAIN {
         "registry-1.docker.io"
     } else {
@@ -96,11 +96,12 @@ fn base_url(domain: &str, insecure: bool) -> String {
 }
 
 impl RegistryClient {
-    /// Connects (pings `/v2/`) and authenticates for pull, or pull and push.
-    pub fn connect(
-        reference: &Reference,
+    /// A client for `base` (`scheme://host[:port]`); `repo` empty means no
+    /// repository (login), so token requests carry no scope.
+    pub(crate) fn new(
+        base: String,
+        repo: &str,
         credentials: Option<Credentials>,
-        insecure: bool,
         push: bool,
     ) -> Result<Self, ImageError> {
         let http = Client::builder()
@@ -110,8 +111,8 @@ impl RegistryClient {
             .map_err(transport)?;
         let client = RegistryClient {
             http,
-            base: base_url(reference.domain(), insecure),
-            repo: reference.path().to_string(),
+            base,
+            repo: repo.to_string(),
             credentials,
             actions: if push { "pull,push" } else { "pull" },
             authorization: Mutex::new(None),
@@ -119,6 +120,22 @@ impl RegistryClient {
         if let Some(Credentials::Token(t)) = &client.credentials {
             *client.authorization.lock().unwrap() = Some(format!("Bearer {t}"));
         }
+        Ok(client)
+    }
+
+    /// Connects (pings `/v2/`) and authenticates for pull, or pull and push.
+    pub fn connect(
+        reference: &Reference,
+        credentials: Option<Credentials>,
+        insecure: bool,
+        push: bool,
+    ) -> Result<Self, ImageError> {
+        let client = Self::new(
+            base_url(reference.domain(), insecure),
+            reference.path(),
+            credentials,
+            push,
+        )?;
         let url = format!("{}/v2/", client.base);
         let resp = client.send(|h| h.get(&url))?;
         if !resp.status().is_success() {
@@ -144,7 +161,7 @@ impl RegistryClient {
 
     /// Sends the request built by `build`; on a 401 answers the challenge
     /// once and sends a fresh request (bodies cannot be replayed).
-    fn send(
+    pub(crate) fn send(
         &self,
         mut build: impl FnMut(&Client) -> RequestBuilder,
     ) -> Result<Response, ImageError> {
@@ -165,11 +182,8 @@ impl RegistryClient {
         };
         let auth = self.answer(&c)?;
         *self.authorization.lock().unwrap() = Some(auth);
-        let resp = self.attempt(&mut build)?;
-        if resp.status() == StatusCode::UNAUTHORIZED {
-            return Err(error_of(resp, "authentication failed"));
-        }
-        Ok(resp)
+        // A second 401 goes back to the caller, which reports it in context.
+        self.attempt(&mut build)
     }
 
     fn basic(&self) -> Option<String> {
@@ -188,20 +202,29 @@ impl RegistryClient {
     /// The `Authorization` value answering a challenge.
     fn answer(&self, c: &Challenge) -> Result<String, ImageError> {
         match c {
-            Challenge::Basic => self.basic().ok_or_else(|| {
-                ImageError::Unauthorized("authentication required (no credentials)".into())
-            }),
+            Challenge::Basic => self
+                .basic()
+                .ok_or_else(|| ImageError::Unauthorized("no basic auth credentials".into())),
             Challenge::Bearer {
                 realm,
                 service,
                 scope,
             } => {
-                let scope = scope
-                    .clone()
-                    .unwrap_or_else(|| format!("repository:{}:{}", self.repo, self.actions));
-                let mut query = vec![("scope", scope)];
+                let scope = scope.clone().or_else(|| {
+                    (!self.repo.is_empty())
+                        .then(|| format!("repository:{}:{}", self.repo, self.actions))
+                });
+                let mut query = Vec::new();
                 if let Some(s) = service {
                     query.push(("service", s.clone()));
+                }
+                // Login asks for no scope: any token proves the credentials.
+                // (No offline token either: the CLI keeps the password.)
+                if let Some(scope) = scope {
+                    query.push(("scope", scope));
+                }
+                if let Some(Credentials::Basic { username, .. }) = &self.credentials {
+                    query.push(("account", username.clone()));
                 }
                 let mut req = self.http.get(realm).query(&query);
                 if let Some(b) = self.basic() {
@@ -222,6 +245,10 @@ impl RegistryClient {
                 Ok(format!("Bearer {token}"))
             }
         }
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, tail: &str) -> String {

@@ -5,6 +5,7 @@
 
 mod challenge;
 pub mod client;
+mod login;
 pub mod platform;
 mod progress;
 mod pull;
@@ -13,6 +14,7 @@ mod push;
 use sha2::{Digest, Sha256};
 
 pub use client::{Credentials, RegistryClient};
+pub use login::{login, registry_domain};
 pub use platform::Platform;
 pub use progress::{Progress, ProgressDetail, ProgressFn};
 pub use pull::{PullResult, pull};
