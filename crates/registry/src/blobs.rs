@@ -5,8 +5,8 @@ use crate::http::{AppState, empty, header_str, put_headers};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
+use bytes::Bytes;
+use std::io::{Read, Seek};
 
 fn unknown(digest: &str) -> ApiError {
     ApiError::new(
@@ -89,17 +89,43 @@ pub async fn get(
         return Ok(empty(status, &h));
     }
     let path = state.store.blob_path(digest);
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| unknown(digest))?;
+    let mut file = std::fs::File::open(&path).map_err(|_| unknown(digest))?;
     if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await?;
+        file.seek(std::io::SeekFrom::Start(start))?;
     }
-    let stream = ReaderStream::with_capacity(file.take(len), 64 * 1024);
+    let mut rx = stream_file(file, len);
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     put_headers(resp.headers_mut(), &h);
     Ok(resp)
+}
+
+/// Blob bodies are read by one blocking thread in large chunks: an async
+/// file reads each chunk on the blocking pool, and that hand-off per 64 KiB
+/// was the cost of serving big layers.
+const READ_CHUNK: usize = 1 << 20;
+
+fn stream_file(
+    mut file: std::fs::File,
+    len: u64,
+) -> tokio::sync::mpsc::Receiver<std::io::Result<Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(READ_CHUNK as u64) as usize;
+            let mut buf = vec![0u8; n];
+            let chunk = file.read_exact(&mut buf).map(|()| Bytes::from(buf));
+            let failed = chunk.is_err();
+            // A client that went away closes the channel: stop reading.
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+            left -= n as u64;
+        }
+    });
+    rx
 }
 
 /// Removes the blob from this repository only; the shared copy goes at the
