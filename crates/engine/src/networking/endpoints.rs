@@ -306,20 +306,30 @@ impl Networking {
     async fn unpublish(&self, container_id: &str, published: &[PublishedPort]) {
         lock(&self.reservations).remove(container_id);
         for p in published {
-            let Some(net) = self.nets().get(&p.network_id).cloned() else {
-                continue;
-            };
-            let Some(cfg) = net.record.bridge.clone() else {
-                continue;
-            };
-            let m = p.mapping();
-            if let Err(e) = self
-                .blocking_fw(move |fw| fw.remove_port_mapping(&cfg, &m))
-                .await
-            {
+            if let Err(e) = self.port_rule(p, false).await {
                 tracing::warn!(container = %container_id, "removing port rule: {e}");
             }
         }
+    }
+
+    /// Adds or removes the DNAT rules of one published port.
+    async fn port_rule(&self, p: &PublishedPort, add: bool) -> Result<()> {
+        let Some(cfg) = self
+            .nets()
+            .get(&p.network_id)
+            .and_then(|net| net.record.bridge.clone())
+        else {
+            return Ok(());
+        };
+        let m = p.mapping();
+        self.blocking_fw(move |fw| {
+            if add {
+                fw.add_port_mapping(&cfg, &m)
+            } else {
+                fw.remove_port_mapping(&cfg, &m)
+            }
+        })
+        .await
     }
 
     /// Everything of a container's networking, after it stopped (or failed
@@ -365,16 +375,8 @@ impl Networking {
                     tracing::warn!(container = %container_id, "re-holding port {}: {e}", p.host_port)
                 }
             }
-            let Some(net) = self.nets().get(&p.network_id).cloned() else {
-                continue;
-            };
-            let Some(cfg) = net.record.bridge.clone() else {
-                continue;
-            };
-            let m = p.mapping();
-            if let Err(e) = self
-                .blocking_fw(move |fw| fw.add_port_mapping(&cfg, &m))
-                .await
+            if self.firewall.name() != "none"
+                && let Err(e) = self.port_rule(p, true).await
             {
                 tracing::warn!(container = %container_id, "restoring port rule: {e}");
             }
