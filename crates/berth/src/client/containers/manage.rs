@@ -194,17 +194,23 @@ pub async fn attach(client: &Client, a: AttachArgs) -> CmdResult {
     if stdin_ended {
         return Ok(finish_wait(client, &id, waiter).await);
     }
-    let running = client
-        .get_json(&format!("/containers/{id}/json"))
-        .await
-        .ok()
-        .and_then(|v| v.pointer("/State/Running").and_then(Value::as_bool))
-        .unwrap_or(false);
-    if running {
-        waiter.abort();
-        return Ok(0);
+    // The output also ends when the container exits, a moment before the
+    // daemon has recorded the exit: give the exit that moment before
+    // calling it a detach.
+    let mut waiter = waiter;
+    match tokio::time::timeout(std::time::Duration::from_secs(2), &mut waiter).await {
+        Ok(Ok(Ok(code))) => Ok(code),
+        Ok(_) => Ok(client
+            .get_json(&format!("/containers/{id}/json"))
+            .await
+            .ok()
+            .and_then(|v| v.pointer("/State/ExitCode").and_then(Value::as_i64))
+            .unwrap_or(125) as i32),
+        Err(_) => {
+            waiter.abort();
+            Ok(0)
+        }
     }
-    Ok(finish_wait(client, &id, waiter).await)
 }
 
 pub async fn top(client: &Client, a: TopArgs) -> CmdResult {
