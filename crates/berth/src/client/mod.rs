@@ -22,6 +22,7 @@ mod connect;
 mod containers;
 mod format;
 mod images;
+mod networks;
 mod opts;
 mod prompt;
 mod run_opts;
@@ -226,6 +227,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> CmdResult {
         Cmd::History(a) => images::history(&client, a).await,
         Cmd::ImagePrune(a) => images::prune(&client, a).await,
         Cmd::Volume(a) => volumes::volume(&client, a).await,
+        Cmd::Network(a) => networks::network(&client, a).await,
         Cmd::SystemDf(a) => system::df(&client, a).await,
         Cmd::SystemPrune(a) => system::prune(&client, a).await,
         Cmd::Build(a) => build::build(&client, a).await,

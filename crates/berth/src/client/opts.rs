@@ -178,7 +178,17 @@ pub fn create_body(a: &RunArgs, image: &str, cmd: &[String]) -> Result<Value, St
         "Dns": a.dns,
     });
     // The docker CLI names the daemon's default network "default".
-    host["NetworkMode"] = json!(a.network.as_deref().unwrap_or("default"));
+    let network = a.network.as_deref().unwrap_or("default");
+    host["NetworkMode"] = json!(network);
+    if a.publish_all {
+        host["PublishAllPorts"] = json!(true);
+    }
+    if !a.dns_search.is_empty() {
+        host["DnsSearch"] = json!(a.dns_search);
+    }
+    if !a.dns_option.is_empty() {
+        host["DnsOptions"] = json!(a.dns_option);
+    }
     if a.init {
         host["Init"] = json!(true);
     }
@@ -211,6 +221,16 @@ pub fn create_body(a: &RunArgs, image: &str, cmd: &[String]) -> Result<Value, St
     }
     if let Some(h) = super::run_opts::healthcheck(a)? {
         body["Healthcheck"] = h;
+    }
+    if !a.network_alias.is_empty() || a.ip.is_some() {
+        let mut endpoint = json!({});
+        if !a.network_alias.is_empty() {
+            endpoint["Aliases"] = json!(a.network_alias);
+        }
+        if let Some(ip) = &a.ip {
+            endpoint["IPAMConfig"] = json!({ "IPv4Address": ip });
+        }
+        body["NetworkingConfig"] = json!({ "EndpointsConfig": { network: endpoint } });
     }
     Ok(body)
 }

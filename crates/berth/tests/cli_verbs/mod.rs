@@ -714,3 +714,99 @@ fn run_resource_security_and_health_flags() {
         ],
     );
 }
+
+#[test]
+fn network_commands_match_docker() {
+    let Some(h) = host() else { return };
+    let net = format!("berth-cli-net-{}", std::process::id());
+    struct RmNet(String, String);
+    impl Drop for RmNet {
+        fn drop(&mut self) {
+            let _ = berth(&self.0, &["network", "rm", "-f", &self.1]);
+        }
+    }
+    let _g = RmNet(h.clone(), net.clone());
+    let id = ok(&berth(
+        &h,
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.254.77.0/24",
+            "--label",
+            "k=v",
+            &net,
+        ],
+    ));
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let filter = format!("name={net}");
+    let ls = same_as_docker(&h, &["network", "ls", "--filter", &filter]);
+    assert!(
+        stdout(&ls).starts_with("NETWORK ID     NAME"),
+        "{}",
+        stdout(&ls)
+    );
+    assert!(
+        stdout(&ls).contains(&format!("{}   {net}", &id[..12])),
+        "{}",
+        stdout(&ls)
+    );
+    same_as_docker(
+        &h,
+        &["network", "ls", "-q", "--no-trunc", "--filter", &filter],
+    );
+    let i = same_as_docker(
+        &h,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels}}",
+            &net,
+        ],
+    );
+    assert_eq!(
+        stdout(&i),
+        format!("{net} bridge 10.254.77.0/24 map[k:v]\n")
+    );
+    same_as_docker(&h, &["network", "inspect", "berth-cli-no-such-network"]);
+    // run with --network, --network-alias and --ip; then connect/disconnect.
+    let mut names = Names::new(&h);
+    let n = names.fresh("netrun");
+    ok(&berth(
+        &h,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &n,
+            "--network",
+            &net,
+            "--network-alias",
+            "svc",
+            "--ip",
+            "10.254.77.50",
+            "--dns-search",
+            "corp.test",
+            image(&h),
+            "sleep",
+            "300",
+        ],
+    ));
+    let fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.Aliases}}{{end}} {{.HostConfig.DnsSearch}}";
+    assert_eq!(inspect(&h, fmt, &n), "10.254.77.50 [svc] [corp.test]");
+    let m = sleeper(&h, &mut names, "netjoin", &[]);
+    ok(&berth(
+        &h,
+        &["network", "connect", "--alias", "joined", &net, &m],
+    ));
+    let nets = inspect(&h, "{{json .NetworkSettings.Networks}}", &m);
+    assert!(nets.contains(&format!("\"{net}\"")), "{nets}");
+    ok(&berth(&h, &["network", "disconnect", &net, &m]));
+    let nets = inspect(&h, "{{json .NetworkSettings.Networks}}", &m);
+    assert!(!nets.contains(&format!("\"{net}\"")), "{nets}");
+    let busy = same_as_docker(&h, &["network", "rm", &net]);
+    assert_eq!(busy.status.code(), Some(1));
+    ok(&berth(&h, &["rm", "-f", &n, &m]));
+    assert_eq!(ok(&berth(&h, &["network", "rm", &net])), format!("{net}\n"));
+}

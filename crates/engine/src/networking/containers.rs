@@ -188,11 +188,8 @@ impl Engine {
             }
             ModeKind::Default | ModeKind::Named(_) => {}
         }
-        if record.networks.is_empty() {
-            // Default bridge disabled (--bridge=none): loopback only.
-            etcfiles::write_network(record, &NetworkState::default(), None, None)?;
-            return Ok((NetworkMode::Private, NetworkState::default()));
-        }
+        // With the default bridge disabled (--bridge=none) the sandbox holds
+        // only loopback, and `network connect` can still add endpoints to it.
         let mut state = NetworkState {
             sandbox: Some(self.networking.create_sandbox(&c.id).await?),
             ..Default::default()
