@@ -5,11 +5,11 @@ use super::args::{
     NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs,
 };
 use super::connect::{Client, q};
-use super::containers::{natural_less, print_inspect, print_rows};
+use super::containers::{inspect_each, kv_map, print_rows, sort_by_name};
 use super::format::Val;
 use super::{CmdResult, Failure, opts, prompt};
 use hyper::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 pub async fn network(client: &Client, cmd: NetworkCmd) -> CmdResult {
     match cmd {
@@ -21,16 +21,6 @@ pub async fn network(client: &Client, cmd: NetworkCmd) -> CmdResult {
         NetworkCmd::Connect(a) => connect(client, a).await,
         NetworkCmd::Disconnect(a) => disconnect(client, a).await,
     }
-}
-
-fn kv_map(items: &[String]) -> Map<String, Value> {
-    items
-        .iter()
-        .map(|i| {
-            let (k, v) = i.split_once('=').unwrap_or((i, ""));
-            (k.to_string(), json!(v))
-        })
-        .collect()
 }
 
 async fn create(client: &Client, a: NetworkCreateArgs) -> CmdResult {
@@ -77,22 +67,7 @@ async fn ls(client: &Client, a: NetworkLsArgs) -> CmdResult {
     }
     let v = client.get_json(&path).await?;
     let mut nets: Vec<Value> = v.as_array().cloned().unwrap_or_default();
-    let name = |v: &Value| {
-        v.get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    nets.sort_by(|x, y| {
-        let (a, b) = (name(x), name(y));
-        if natural_less(&a, &b) {
-            std::cmp::Ordering::Less
-        } else if natural_less(&b, &a) {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    });
+    sort_by_name(&mut nets);
     let rows: Vec<Val> = nets
         .iter()
         .map(|n| {
@@ -161,22 +136,7 @@ async fn ls(client: &Client, a: NetworkLsArgs) -> CmdResult {
 }
 
 async fn inspect(client: &Client, a: NetworkInspectArgs) -> CmdResult {
-    let mut raws = Vec::new();
-    let mut errors = Vec::new();
-    for n in &a.names {
-        match client
-            .call(Method::GET, &format!("/networks/{}", q(n)), None)
-            .await
-        {
-            Ok(b) => raws.push(b),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    print_inspect(&raws, a.format.as_deref())?;
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    Ok(if errors.is_empty() { 0 } else { 1 })
+    inspect_each(client, "/networks", &a.names, a.format.as_deref()).await
 }
 
 async fn rm(client: &Client, a: NetworkRmArgs) -> CmdResult {

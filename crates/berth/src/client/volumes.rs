@@ -4,11 +4,11 @@ use super::args::{
     VolumeCmd, VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
 };
 use super::connect::{Client, q, version_lt};
-use super::containers::{natural_less, print_inspect, print_rows};
+use super::containers::{inspect_each, kv_map, print_rows, sort_by_name};
 use super::format::Val;
 use super::{CmdResult, Failure, opts, prompt};
 use hyper::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 pub async fn volume(client: &Client, cmd: VolumeCmd) -> CmdResult {
     match cmd {
@@ -18,16 +18,6 @@ pub async fn volume(client: &Client, cmd: VolumeCmd) -> CmdResult {
         VolumeCmd::Rm(a) => rm(client, a).await,
         VolumeCmd::Prune(a) => prune(client, a).await,
     }
-}
-
-fn kv_map(items: &[String]) -> Map<String, Value> {
-    items
-        .iter()
-        .map(|i| {
-            let (k, v) = i.split_once('=').unwrap_or((i, ""));
-            (k.to_string(), json!(v))
-        })
-        .collect()
 }
 
 async fn create(client: &Client, a: VolumeCreateArgs) -> CmdResult {
@@ -60,22 +50,7 @@ async fn ls(client: &Client, a: VolumeLsArgs) -> CmdResult {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let name = |v: &Value| {
-        v.get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    vols.sort_by(|x, y| {
-        let (a, b) = (name(x), name(y));
-        if natural_less(&a, &b) {
-            std::cmp::Ordering::Less
-        } else if natural_less(&b, &a) {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    });
+    sort_by_name(&mut vols);
     let rows: Vec<Val> = vols
         .iter()
         .map(|v| {
@@ -147,22 +122,7 @@ async fn ls(client: &Client, a: VolumeLsArgs) -> CmdResult {
 }
 
 async fn inspect(client: &Client, a: VolumeInspectArgs) -> CmdResult {
-    let mut raws = Vec::new();
-    let mut errors = Vec::new();
-    for n in &a.names {
-        match client
-            .call(Method::GET, &format!("/volumes/{}", q(n)), None)
-            .await
-        {
-            Ok(b) => raws.push(b),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    print_inspect(&raws, a.format.as_deref())?;
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    Ok(if errors.is_empty() { 0 } else { 1 })
+    inspect_each(client, "/volumes", &a.names, a.format.as_deref()).await
 }
 
 async fn rm(client: &Client, a: VolumeRmArgs) -> CmdResult {

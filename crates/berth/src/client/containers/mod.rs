@@ -205,6 +205,67 @@ pub async fn inspect(client: &Client, a: InspectArgs) -> CmdResult {
     Ok(code)
 }
 
+/// `volume inspect` / `network inspect`: GET `<prefix>/<name>` for each
+/// name, print what was found, report the rest, exit 1 if any was missing.
+pub async fn inspect_each(
+    client: &super::connect::Client,
+    prefix: &str,
+    names: &[String],
+    fmt: Option<&str>,
+) -> super::CmdResult {
+    let mut raws = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match client
+            .call(
+                hyper::Method::GET,
+                &format!("{prefix}/{}", super::connect::q(n)),
+                None,
+            )
+            .await
+        {
+            Ok(b) => raws.push(b),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    print_inspect(&raws, fmt)?;
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+/// Sorts API objects by their `Name` in docker's natural order.
+pub fn sort_by_name(items: &mut [serde_json::Value]) {
+    let name = |v: &serde_json::Value| {
+        v.get("Name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    items.sort_by(|x, y| {
+        let (a, b) = (name(x), name(y));
+        if natural_less(&a, &b) {
+            std::cmp::Ordering::Less
+        } else if natural_less(&b, &a) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+}
+
+/// `k=v` flags (labels, driver options) as a JSON object.
+pub fn kv_map(items: &[String]) -> serde_json::Map<String, serde_json::Value> {
+    items
+        .iter()
+        .map(|i| {
+            let (k, v) = i.split_once('=').unwrap_or((i, ""));
+            (k.to_string(), serde_json::json!(v))
+        })
+        .collect()
+}
+
 pub fn print_inspect(raws: &[bytes::Bytes], fmt: Option<&str>) -> Result<(), Failure> {
     if fmt == Some("json") {
         // docker's `--format json`: the array on one line.
