@@ -319,9 +319,6 @@ impl Engine {
             tracing::error!(container = %c.id, "persisting exit: {err}");
         }
         self.teardown_network(c).await;
-        if let Err(err) = c.update_state(|_| {}) {
-            tracing::error!(container = %c.id, "persisting network teardown: {err}");
-        }
         let _ = self.images.unmount_rw_layer(&c.id);
         tracing::debug!(container = %c.id, "exit recorded, rootfs unmounted");
         c.lifecycle.send_modify(|l| {

@@ -70,7 +70,6 @@ impl Engine {
                 keep.push(c.id.clone());
             } else {
                 self.teardown_network(&c).await;
-                let _ = c.update_state(|_| {});
             }
         }
         self.networking.remove_stale_sandboxes(&keep);

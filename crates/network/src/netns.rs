@@ -47,8 +47,7 @@ pub async fn create_netns(path: &Path) -> Result<()> {
                     }
                 })?;
                 loopback_up().map_err(|e| {
-                    let _ = nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH);
-                    let _ = std::fs::remove_file(&target);
+                    let _ = remove_netns(&target);
                     io_err("set lo up in the new namespace")(e)
                 })
             })();

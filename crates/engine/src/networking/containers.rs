@@ -266,11 +266,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Frees the networking of a container that stopped.
+    /// Frees the networking of a container that stopped, and records that.
     pub(crate) async fn teardown_network(&self, c: &Arc<Container>) {
         let state = std::mem::take(&mut c.lock().state.network);
-        if state != NetworkState::default() {
-            self.networking.teardown(&c.id, &state).await;
+        if state == NetworkState::default() {
+            return;
+        }
+        self.networking.teardown(&c.id, &state).await;
+        if let Err(err) = c.update_state(|_| {}) {
+            tracing::error!(container = %c.id, "persisting network teardown: {err}");
         }
     }
 
@@ -379,15 +383,7 @@ impl Engine {
                 .partition(|p| p.network_id == ep.network_id);
             state.ports = kept;
             if !gone.is_empty() {
-                self.networking
-                    .teardown(
-                        &c.id,
-                        &NetworkState {
-                            ports: gone,
-                            ..Default::default()
-                        },
-                    )
-                    .await;
+                self.networking.unpublish(&c.id, &gone).await;
             }
             self.networking.detach(&c.id, &ep).await;
             c.update_state(|s| s.network = state.clone())

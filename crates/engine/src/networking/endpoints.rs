@@ -259,24 +259,15 @@ impl Networking {
                 }
             }
         }
-        if self.firewall.name() == "none" {
-            for (p, r) in published.iter().zip(held.iter_mut()) {
-                proxy(p, r).map_err(|e| {
-                    EngineError::Internal(format!(
-                        "driver failed programming external connectivity on endpoint {container_name} ({}): {e}",
-                        ep.endpoint_id
-                    ))
-                })?;
-            }
-            lock(&self.reservations)
-                .entry(container_id.to_string())
-                .or_default()
-                .extend(held);
-            return Ok(published);
-        }
-        let mappings: Vec<network::PortMapping> = published.iter().map(|p| p.mapping()).collect();
-        let added = self
-            .blocking_fw(move |fw| {
+        let programmed = if self.firewall.name() == "none" {
+            published
+                .iter()
+                .zip(held.iter_mut())
+                .try_for_each(|(p, r)| proxy(p, r))
+        } else {
+            let mappings: Vec<network::PortMapping> =
+                published.iter().map(|p| p.mapping()).collect();
+            self.blocking_fw(move |fw| {
                 let mut done = Vec::new();
                 for m in &mappings {
                     if let Err(e) = fw.add_port_mapping(&cfg, m) {
@@ -289,8 +280,10 @@ impl Networking {
                 }
                 Ok(())
             })
-            .await;
-        if let Err(err) = added {
+            .await
+            .map_err(|e| e.to_string())
+        };
+        if let Err(err) = programmed {
             return Err(EngineError::Internal(format!(
                 "driver failed programming external connectivity on endpoint {container_name} ({}): {err}",
                 ep.endpoint_id
@@ -303,7 +296,9 @@ impl Networking {
         Ok(published)
     }
 
-    async fn unpublish(&self, container_id: &str, published: &[PublishedPort]) {
+    /// Drops the container's held host ports and the rules of `published`
+    /// (a container publishes on one network only, so these are all of them).
+    pub(crate) async fn unpublish(&self, container_id: &str, published: &[PublishedPort]) {
         lock(&self.reservations).remove(container_id);
         for p in published {
             if let Err(e) = self.port_rule(p, false).await {

@@ -322,27 +322,25 @@ impl Networking {
             .find(|r| r.name == "bridge")
             .map(|r| r.id.clone())
             .unwrap_or_else(crate::names::new_id);
-        let (gateway, subnet) = match self.opts.bip {
-            Some(bip) => bip,
-            None => {
-                // The old subnet stays if still free of host routes that are not ours.
-                let old = records
-                    .iter()
-                    .find(|r| r.name == "bridge")
-                    .and_then(|r| r.bridge.as_ref())
-                    .filter(|b| &b.bridge_name == bridge_name);
-                match old {
-                    Some(b) => (b.gateway, b.subnet),
-                    None => {
-                        let in_use = self.subnets_in_use(records, Some(host_routes));
-                        let subnet = network::allocate_subnet(&self.opts.pools, &in_use)?;
-                        (first_host(subnet), subnet)
-                    }
-                }
+        // `--bip` wins; else the subnet of the last run stays (addresses of
+        // live-restored containers are in it); else a free one from the pools.
+        let old = records
+            .iter()
+            .find(|r| r.name == "bridge")
+            .and_then(|r| r.bridge.as_ref())
+            .filter(|b| &b.bridge_name == bridge_name);
+        let (gateway, subnet) = match (self.opts.bip, old) {
+            (Some((gw, subnet)), _) => (Some(gw), subnet),
+            (None, Some(b)) => (Some(b.gateway), b.subnet),
+            (None, None) => {
+                let in_use = self.subnets_in_use(records, Some(host_routes));
+                (None, network::allocate_subnet(&self.opts.pools, &in_use)?)
             }
         };
         let mut cfg = NetworkConfig::bridge(&id, "bridge", subnet);
-        cfg.gateway = gateway;
+        if let Some(gw) = gateway {
+            cfg.gateway = gw;
+        }
         cfg.bridge_name = bridge_name.clone();
         cfg.options = default_bridge_options(bridge_name);
         cfg.validate()?;
@@ -621,20 +619,6 @@ impl Networking {
             }
         }
     }
-
-    /// Stops DNS servers; bridges, rules and namespaces stay for live restore.
-    pub async fn shutdown(&self) {
-        for net in self.list() {
-            let server = lock(&net.dns).take();
-            if let Some(server) = server {
-                server.stop().await;
-            }
-        }
-    }
-}
-
-fn first_host(subnet: Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(subnet.network()) + 1)
 }
 
 fn default_bridge_options(bridge_name: &str) -> BTreeMap<String, String> {
