@@ -40,59 +40,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-DOCKER_CLI="${DOCKER_CLI:-/usr/local/bin/docker}"
-TMP="$(mktemp -d /tmp/berth-bench.XXXXXX)"
-UNIQUE="${TMP##*.}"
-CGROUP_PARENT="/berth-bench-$UNIQUE"
-PIDS=()
-
-log() { printf '%s\n' "$*" >&2; }
-
-cleanup() {
-    set +e
-    for name in berth dockerd; do
-        local sock="$TMP/$name/daemon.sock"
-        if [ -S "$sock" ]; then
-            local ids
-            ids="$(DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$TMP/config" timeout 20 "$DOCKER_CLI" ps -aq 2>/dev/null)"
-            [ -n "$ids" ] && DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$TMP/config" \
-                timeout 30 "$DOCKER_CLI" rm -f $ids >/dev/null 2>&1
-        fi
-    done
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for _ in $(seq 100); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-    # Shims and dockerd's containerd outlive the daemons; they name $TMP.
-    for p in /proc/[0-9]*; do
-        local pid="${p#/proc/}"
-        [ "$pid" = "$$" ] && continue
-        if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$TMP"; then
-            kill -KILL "$pid" 2>/dev/null
-        fi
-    done
-    for d in /sys/fs/cgroup/*"$CGROUP_PARENT"-*; do
-        [ -d "$d" ] || continue
-        find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-    done
-    sleep 0.3
-    awk -v t="$TMP" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo |
-        awk '{ print gsub("/", "/"), $0 }' | sort -rn | cut -d' ' -f2- |
-        while read -r m; do umount -l "$m" 2>/dev/null; done
-    for d in /sys/fs/cgroup/*"$CGROUP_PARENT"-*; do
-        [ -d "$d" ] || continue
-        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+bench_init bench
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$INSTALL" = 1 ]; then
@@ -141,11 +91,6 @@ start_daemon() { # name -> sets DAEMON_PID
     return 1
 }
 
-dk() { # name docker-args...
-    local name="$1"
-    shift
-    DOCKER_HOST="unix://$TMP/$name/daemon.sock" DOCKER_CONFIG="$TMP/config" "$DOCKER_CLI" "$@"
-}
 
 rss_kb() { # pids... -> summed VmRSS in kB
     local total=0 pid kb

@@ -25,13 +25,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-DOCKER_CLI="${DOCKER_CLI:-/usr/local/bin/docker}"
-TMP="$(mktemp -d /tmp/berth-netbench.XXXXXX)"
-UNIQUE="${TMP##*.}"
-CGROUP_PARENT="/berth-netbench-$UNIQUE"
-PIDS=()
-log() { printf '%s\n' "$*" >&2; }
+. "$(dirname "$0")/lib.sh"
+bench_init netbench
 
 for tool in iperf3 wrk dockerd; do
     if ! command -v "$tool" >/dev/null; then
@@ -42,37 +37,19 @@ for tool in iperf3 wrk dockerd; do
 done
 iptables-save >"$TMP/iptables.before"
 
-stop_daemon() {
+stop_daemon() { # name: its containers, networks, processes, mounts, bridges and rules
     set +e
-    local name="$1" sock="$TMP/$1/daemon.sock"
-    if [ -S "$sock" ]; then
-        local ids
-        ids="$(dk "$name" ps -aq 2>/dev/null)"
-        [ -n "$ids" ] && dk "$name" rm -f $ids >/dev/null 2>&1
+    local name="$1"
+    remove_containers "$name"
+    if [ -S "$TMP/$name/daemon.sock" ]; then
         for n in $(dk "$name" network ls -q --filter type=custom 2>/dev/null); do
             dk "$name" network rm "$n" >/dev/null 2>&1
         done
     fi
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for _ in $(seq 100); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-    PIDS=()
-    for p in /proc/[0-9]*; do
-        local pid="${p#/proc/}"
-        [ "$pid" = "$$" ] && continue
-        if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$TMP/$name"; then
-            kill -KILL "$pid" 2>/dev/null
-        fi
-    done
+    stop_pids
+    kill_naming "$TMP/$name"
     sleep 0.3
-    awk -v t="$TMP/$name" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo |
-        awk '{ print gsub("/", "/"), $0 }' | sort -rn | cut -d' ' -f2- |
-        while read -r m; do umount -l "$m" 2>/dev/null; done
+    unmount_under "$TMP/$name"
     ip link del bnb0 2>/dev/null
     for l in $(ip -o link show | awk -F': ' '{ print $2 }' | cut -d@ -f1 | grep '^bnb-'); do
         ip link del "$l" 2>/dev/null
@@ -87,19 +64,11 @@ cleanup() {
     stop_daemon berth
     stop_daemon dockerd
     iptables-restore <"$TMP/iptables.before"
-    for d in /sys/fs/cgroup/*"$CGROUP_PARENT"-*; do
-        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-    done
+    remove_cgroups
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-dk() {
-    local name="$1"
-    shift
-    DOCKER_HOST="unix://$TMP/$name/daemon.sock" DOCKER_CONFIG="$TMP/config" "$DOCKER_CLI" "$@"
-}
 
 # busybox plus iperf3 with the shared libraries it needs.
 make_rootfs() {
@@ -130,10 +99,7 @@ start_daemon() {
         dockerd) dockerd "${args[@]}" >"$dir/log" 2>&1 </dev/null & ;;
     esac
     PIDS+=("$!")
-    for _ in $(seq 600); do
-        curl -sf --unix-socket "$dir/daemon.sock" http://d/_ping >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
+    wait_ping "$dir/daemon.sock" "$!" && return 0
     log "$name did not start"
     tail -n 15 "$dir/log" >&2
     return 1
