@@ -38,6 +38,11 @@ async fn create(
 struct StartRequest {
     #[serde(default)]
     detach: bool,
+    /// As dockerd: the stream is raw when the *start* request says Tty,
+    /// framed otherwise, whatever the exec was created with (docker-py
+    /// starts tty execs without it and demultiplexes).
+    #[serde(default)]
+    tty: Option<bool>,
     #[serde(default)]
     console_size: Option<Vec<u16>>,
 }
@@ -60,7 +65,7 @@ async fn start(
         Some([h, w]) if *h > 0 && *w > 0 => Some((*h, *w)),
         _ => None,
     };
-    let tty = engine.exec_inspect(&id)?.config.tty;
+    let tty = start.tty.unwrap_or(false);
     let mut streams = engine.exec_start(&id, console).await?;
     if start.detach {
         return Ok(StatusCode::OK.into_response());

@@ -89,10 +89,7 @@ async fn prune_containers(State(engine): State<AppState>, uri: Uri) -> ApiResult
 async fn prune_images(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>> {
     let filters = Params::parse(uri.query()).filters()?;
     filters.check_keys(&["dangling", "until", "label"])?;
-    let dangling_only = !filters
-        .values("dangling")
-        .iter()
-        .any(|d| d == "false" || d == "0");
+    let dangling_only = filters.bool("dangling")?.unwrap_or(true);
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
     for img in engine.images.list()? {

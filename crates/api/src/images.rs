@@ -27,6 +27,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
     let params = Params::parse(uri.query());
     let filters = params.filters()?;
     filters.check_keys(&["dangling", "label", "reference", "before", "since"])?;
+    let dangling_filter = filters.bool("dangling")?;
     let images = engine.images.list()?;
     // As dockerd: untagged images with children (a build's intermediate
     // steps) are listed only with all=1.
@@ -36,11 +37,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
     let out: Vec<_> = images
         .into_iter()
         .filter(|i| all || !i.repo_tags.is_empty() || !parents.contains(&i.id))
-        .filter(|i| {
-            filters.any("dangling", |d| {
-                (d == "true" || d == "1") == i.repo_tags.is_empty()
-            })
-        })
+        .filter(|i| dangling_filter.is_none_or(|d| d == i.repo_tags.is_empty()))
         .filter(|i| filters.labels_match("label", &i.labels))
         .filter_map(|mut i| {
             // As dockerd: with a reference filter, only the matching tags are listed.

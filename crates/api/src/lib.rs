@@ -116,7 +116,7 @@ async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
             }
             tracing::debug!("{} {}", req.method(), req.uri());
             match router.oneshot(req).await {
-                Ok(r) => r,
+                Ok(r) => json_error_shape(r).await,
                 Err(never) => match never {},
             }
         }
@@ -137,6 +137,24 @@ impl ApiError {
     fn into_response_body(self) -> Response<Body> {
         axum::response::IntoResponse::into_response(self)
     }
+}
+
+/// Errors that axum answers itself (a body over the limit, a wrong method,
+/// a bad content type) come as plain text; clients expect Docker's shape.
+async fn json_error_shape(response: Response<Body>) -> Response<Body> {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 << 10).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_string(),
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    ApiError::new(status, text).into_response_body()
 }
 
 /// Serves the API on every listener until the process ends.

@@ -81,6 +81,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>
     let params = Params::parse(uri.query());
     let filters = params.filters()?;
     filters.check_keys(&["name", "id", "driver", "label", "type", "dangling", "scope"])?;
+    let dangling_filter = filters.bool("dangling")?;
     for t in filters.values("type") {
         if t != "custom" && t != "builtin" {
             return Err(ApiError::new(
@@ -102,7 +103,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>
                 && filters.any("driver", |v| v == r.driver)
                 && filters.any("scope", |v| v == "local")
                 && filters.any("type", |v| (v == "builtin") == builtin)
-                && filters.any("dangling", |v| (v == "true" || v == "1") == dangling)
+                && dangling_filter.is_none_or(|d| d == dangling)
                 && filters.labels_match("label", &r.labels)
         })
         .map(|n| network_json(n, false))

@@ -1,9 +1,10 @@
 //! Docker API endpoints whose features later work brings (networks, volumes,
 //! build, …): they answer honestly instead of 404ing like an unknown path.
 
+use axum::Json;
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::any;
+use axum::routing::{any, get};
 
 use crate::{ApiError, AppState};
 
@@ -12,19 +13,48 @@ pub fn routes() -> Router<AppState> {
     for path in [
         "/build/prune",
         "/images/search",
+        "/session",
+        "/distribution/{name}/json",
+        "/swarm/init",
+        "/swarm/join",
+    ] {
+        router = router.route(path, any(not_implemented));
+    }
+    // As an inactive dockerd answers them: clients (docker-py's clean-ups,
+    // `docker info`) take this to mean "no swarm here".
+    for path in [
         "/swarm",
         "/services",
         "/nodes",
         "/tasks",
         "/secrets",
         "/configs",
-        "/plugins",
-        "/session",
-        "/distribution/{name}/json",
     ] {
-        router = router.route(path, any(not_implemented));
+        router = router
+            .route(path, any(not_in_a_swarm))
+            .route(&format!("{path}/{{*rest}}"), any(not_in_a_swarm));
     }
+    // No managed plugins are installed, and none can be yet.
     router
+        .route("/plugins", get(|| async { Json(serde_json::json!([])) }))
+        .route("/plugins/{name}", any(not_implemented))
+        .route("/plugins/{name}/json", get(no_such_plugin))
+        .route("/plugins/{name}/{action}", any(not_implemented))
+}
+
+/// `docker inspect NAME` asks every kind of object in turn, plugins too.
+async fn no_such_plugin(axum::extract::Path(name): axum::extract::Path<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("plugin \"{name}\" not found"),
+    )
+}
+
+async fn not_in_a_swarm() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "This node is not part of a swarm",
+    )
 }
 
 async fn not_implemented(method: Method, uri: Uri) -> ApiError {

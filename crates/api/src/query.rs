@@ -89,6 +89,27 @@ impl Filters {
     }
 
     /// True when the filter `key` is absent or any of its values satisfies `f`.
+    /// A boolean filter ("dangling"): none given, or the one value all agree
+    /// on; anything but true/false/1/0 is refused as dockerd refuses it.
+    pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
+        let values = self.values(key);
+        let mut out = None;
+        for v in values {
+            let b = match v.to_ascii_lowercase().as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid filter '{key}=[{}]'",
+                        values.join(" ")
+                    )));
+                }
+            };
+            out = Some(b);
+        }
+        Ok(out)
+    }
+
     pub fn any(&self, key: &str, f: impl Fn(&str) -> bool) -> bool {
         let values = self.values(key);
         values.is_empty() || values.iter().any(|v| f(v))

@@ -39,13 +39,14 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>
     let params = Params::parse(uri.query());
     let filters = params.filters()?;
     filters.check_keys(&["dangling", "name", "label", "driver"])?;
+    let dangling_filter = filters.bool("dangling")?;
     let out: Vec<Value> = engine
         .volumes
         .list()
         .iter()
         .filter(|v| {
             let dangling = engine.volume_users(&v.name).is_empty();
-            filters.any("dangling", |d| (d == "true" || d == "1") == dangling)
+            dangling_filter.is_none_or(|d| d == dangling)
                 && filters.any("name", |n| v.name.contains(n))
                 && filters.any("driver", |d| d == v.driver)
                 && filters.labels_match("label", &v.labels)

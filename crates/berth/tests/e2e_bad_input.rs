@@ -251,3 +251,143 @@ fn hostile_tars_cannot_escape_on_import() {
         }
     }
 }
+
+fn container_count(d: &Daemon) -> usize {
+    d.docker_ok(&["ps", "-aq"]).lines().count()
+}
+
+/// Values dockerd takes and then fails on at start (or never): refused at
+/// create with a 400 in Docker's shape, and nothing is stored.
+#[test]
+fn invalid_settings_are_refused_at_create() {
+    let d = Daemon::start();
+    let cases = [
+        (
+            r#"{"Image":"busybox","HostConfig":{"CpuShares":-5}}"#,
+            "negative CpuShares",
+        ),
+        (
+            r#"{"Image":"busybox","ExposedPorts":{"99999/tcp":{}}}"#,
+            "port out of range",
+        ),
+        (
+            r#"{"Image":"busybox","ExposedPorts":{"abc/tcp":{}}}"#,
+            "port not a number",
+        ),
+        (
+            r#"{"Image":"busybox","ExposedPorts":{"80/xyz":{}}}"#,
+            "unknown protocol",
+        ),
+        (
+            r#"{"Image":"busybox","ExposedPorts":{"-1/tcp":{}}}"#,
+            "negative port",
+        ),
+        (
+            r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/x","TmpfsOptions":{"SizeBytes":-1}}]}}"#,
+            "negative tmpfs size",
+        ),
+        (
+            r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bogus","Target":"/x"}]}}"#,
+            "unknown mount type",
+        ),
+    ];
+    for (body, what) in cases {
+        let before = container_count(&d);
+        let r = create(&d, body.as_bytes());
+        if !d.is_berth() && r.status == 201 {
+            // dockerd 20.10 takes all but the mount type.
+            let id = r.json()["Id"].as_str().unwrap().to_string();
+            d.docker_ok(&["rm", "-f", &id]);
+            continue;
+        }
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        assert_bad_request(&d, &r, what);
+        assert_eq!(
+            container_count(&d),
+            before,
+            "{what}: a container was stored"
+        );
+    }
+    let r = create(
+        &d,
+        br#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bogus","Target":"/x"}]}}"#,
+    );
+    assert_eq!(
+        r.json()["message"],
+        "invalid mount config for type \"bogus\": mount type unknown"
+    );
+}
+
+/// Fields the daemon does not know are ignored, as dockerd ignores them
+/// (clients newer than the daemon send them).
+#[test]
+fn unknown_fields_are_ignored() {
+    let d = Daemon::shared();
+    let r = create(
+        &d,
+        br#"{"Image":"busybox","Cmd":["true"],"NoSuchField":1,"HostConfig":{"Nope":{"a":1},"FutureKnob":true}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    d.docker_ok(&["rm", &id]);
+}
+
+#[test]
+fn oversized_bodies_bad_filters_and_names() {
+    let d = Daemon::shared();
+    // Over the body limit: still Docker's error shape.
+    let big = vec![b'a'; 20 << 20];
+    let r = d.request("POST", "/v1.41/containers/create", Some((JSON, &big)));
+    assert!(
+        matches!(r.status, 400 | 413 | 500),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    assert!(
+        r.json()["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.text()
+    );
+
+    let r = d.request(
+        "GET",
+        "/v1.41/images/json?filters=%7B%22dangling%22%3A%5B%22maybe%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["message"], "Invalid filter 'dangling=[maybe]'");
+
+    // A 300-character volume name: a client error (dockerd 20.10: a 500 from mkdir).
+    let name = "a".repeat(300);
+    let body = serde_json::json!({ "Name": name }).to_string();
+    let r = d.request(
+        "POST",
+        "/v1.41/volumes/create",
+        Some((JSON, body.as_bytes())),
+    );
+    if d.is_berth() {
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+    assert!(r.json()["message"].as_str().is_some());
+    assert!(!d.docker_ok(&["volume", "ls", "-q"]).contains(&name));
+
+    // Null for optional fields, and a name with a space, as dockerd takes them.
+    let net = format!("my net {}", unique_suffix());
+    let body = serde_json::json!({
+        "Name": net, "Driver": null, "IPAM": null, "Options": null, "Internal": null,
+        "Labels": null, "CheckDuplicate": null, "Attachable": null,
+    })
+    .to_string();
+    let r = d.request(
+        "POST",
+        "/v1.41/networks/create",
+        Some((JSON, body.as_bytes())),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        d.docker_ok(&["network", "inspect", "-f", "{{.Name}}", &net]),
+        net
+    );
+    d.docker_ok(&["network", "rm", &net]);
+}

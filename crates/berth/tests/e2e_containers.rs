@@ -578,7 +578,32 @@ fn kill_sends_the_requested_signal() {
     let plain = d.name("kill-default");
     d.docker_ok(&["run", "-d", "--name", &plain, "busybox", "sleep", "100"]);
     d.docker_ok(&["kill", &plain]);
+    // SIGKILL answers once the container has exited, as dockerd's does.
+    assert_eq!(
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &plain
+        ]),
+        "exited 137"
+    );
     assert_eq!(d.docker_ok(&["wait", &plain]), "137");
+    // So does a paused one: it is thawed to die.
+    let paused = d.name("kill-paused");
+    d.docker_ok(&["run", "-d", "--name", &paused, "busybox", "sleep", "100"]);
+    d.docker_ok(&["pause", &paused]);
+    d.docker_ok(&["kill", &paused]);
+    assert_eq!(
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &paused
+        ]),
+        "exited 137"
+    );
+    d.docker_ok(&["rm", &paused]);
     // Killing a stopped container is an error.
     assert_fails_with(&d.docker(&["kill", &plain]), "is not running");
     d.docker_ok(&["rm", &name, &plain]);
@@ -696,4 +721,129 @@ fn unknown_container_says_no_such_container() {
             .unwrap()
             .contains("No such container")
     );
+}
+
+// ---- --pid / --ipc / --uts ---------------------------------------------------
+
+fn ns_link(pid: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn pid_ipc_and_uts_namespaces_can_be_shared() {
+    let d = Daemon::shared();
+    // Host namespaces: the host's init, IPC namespace and name.
+    let host_init = std::fs::read_to_string("/proc/1/comm").unwrap();
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/1/comm",
+    ]);
+    assert_eq!(out, host_init.trim());
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "host",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/ipc",
+    ]);
+    assert_eq!(out, ns_link("self", "ipc"));
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let out = d.docker_ok(&["run", "--rm", "--uts", "host", "busybox", "hostname"]);
+    assert_eq!(out, host_name);
+
+    // Another container's: its processes, and its SysV IPC and /dev/shm.
+    let donor = d.name("ns-donor");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &donor,
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /dev/shm/x && sleep 100",
+    ]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.HostConfig.IpcMode}}", &donor]),
+        "shareable"
+    );
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        &format!("container:{donor}"),
+        "busybox",
+        "cat",
+        "/proc/1/cmdline",
+    ]);
+    // The donor's PID 1 (its shell, or the sleep the shell exec'd).
+    assert!(
+        out.starts_with("sh\0-c\0") || out.starts_with("sleep\x00100"),
+        "{out:?}"
+    );
+    let donor_pid = d.docker_ok(&["inspect", "-f", "{{.State.Pid}}", &donor]);
+    let ok = common::wait_for(Duration::from_secs(10), || {
+        let out = d.docker_ok(&[
+            "run",
+            "--rm",
+            "--ipc",
+            &format!("container:{donor}"),
+            "busybox",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/ipc; cat /dev/shm/x",
+        ]);
+        (out == format!("{}\nshared", ns_link(&donor_pid, "ipc"))).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "the joiner does not share the donor's IPC and /dev/shm"
+    );
+
+    // A private donor cannot be joined; --ipc none has no /dev/shm.
+    let private = d.name("ns-private");
+    d.docker_ok(&["run", "-d", "--name", &private, "busybox", "sleep", "100"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.HostConfig.IpcMode}}", &private]),
+        "private"
+    );
+    assert_fails_with(
+        &d.docker(&[
+            "run",
+            "--rm",
+            "--ipc",
+            &format!("container:{private}"),
+            "busybox",
+            "true",
+        ]),
+        "non-shareable IPC",
+    );
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -c ' /dev/shm ' /proc/self/mountinfo; true",
+    ]);
+    assert_eq!(out, "0");
+    assert_fails_with(
+        &d.docker(&["create", "--uts", "container:x", "busybox"]),
+        "",
+    );
+    d.docker_ok(&["rm", "-f", &donor, &private]);
 }

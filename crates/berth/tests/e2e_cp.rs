@@ -147,3 +147,104 @@ fn container_symlinks_cannot_reach_the_host() {
     let _ = o;
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// Links are data: an image may carry relative links that climb above its
+/// root (Docker stores them). They resolve inside the container, at run time
+/// and for `docker cp` both ways; nothing reaches the host's files.
+#[test]
+fn links_climbing_out_of_the_root_resolve_inside_it() {
+    let d = Daemon::shared();
+    let tag = d.name("climb").to_lowercase();
+    let dir = common::host_dir(&d, "climb-rootfs");
+    let status = std::process::Command::new("tar")
+        .args([
+            "-xf",
+            d.rootfs_tar().to_str().unwrap(),
+            "-C",
+            dir.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::symlink("../../../etc/passwd", dir.join("escape")).unwrap();
+    std::os::unix::fs::symlink("../../../../tmp", dir.join("up")).unwrap();
+    let tar = dir.with_extension("tar");
+    let status = std::process::Command::new("tar")
+        .args([
+            "-cf",
+            tar.to_str().unwrap(),
+            "-C",
+            dir.to_str().unwrap(),
+            ".",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    d.docker_ok(&["import", tar.to_str().unwrap(), &tag]);
+
+    // At run time the links resolve inside the container.
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        &tag,
+        "sh",
+        "-c",
+        "readlink /escape; head -n 1 /escape",
+    ]);
+    assert_eq!(out, "../../../etc/passwd\nroot:x:0:0:root:/root:/bin/sh");
+
+    let name = d.name("climb");
+    d.docker_ok(&["run", "-d", "--name", &name, &tag, "sleep", "100"]);
+    // In: a copy through /up lands in the container's /tmp, not the host's.
+    let marker = format!("berth-climb-{}", common::unique_suffix());
+    let src = common::host_dir(&d, "climb-src").join(&marker);
+    std::fs::write(&src, "inside\n").unwrap();
+    d.docker_ok(&["cp", src.to_str().unwrap(), &format!("{name}:/up/")]);
+    assert_eq!(
+        d.docker_ok(&["exec", &name, "cat", &format!("/tmp/{marker}")]),
+        "inside"
+    );
+    assert!(!std::path::Path::new("/tmp").join(&marker).exists());
+    // Out: the link itself, and through it the container's file.
+    let out = common::host_dir(&d, "climb-out");
+    // (The docker CLI itself refuses to write such a link on the host, so
+    // the archive is read as a stream.)
+    let tar = d
+        .docker_command(&["cp", &format!("{name}:/escape"), "-"])
+        .output()
+        .unwrap();
+    assert!(
+        tar.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tar.stderr)
+    );
+    let mut archive = tar::Archive::new(&tar.stdout[..]);
+    let entry = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(entry.header().entry_type(), tar::EntryType::Symlink);
+    assert_eq!(
+        entry.link_name().unwrap().unwrap().to_str(),
+        Some("../../../etc/passwd")
+    );
+    d.docker_ok(&[
+        "cp",
+        &format!("{name}:/up/{marker}"),
+        out.join("back").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("back")).unwrap(),
+        "inside\n"
+    );
+    // Stopped, the same paths resolve in the container's filesystem.
+    d.docker_ok(&["stop", "-t", "0", &name]);
+    d.docker_ok(&[
+        "cp",
+        &format!("{name}:/up/{marker}"),
+        out.join("back2").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("back2")).unwrap(),
+        "inside\n"
+    );
+    d.docker_ok(&["rm", &name]);
+    d.docker_ok(&["rmi", &tag]);
+}

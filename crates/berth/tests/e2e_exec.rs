@@ -145,3 +145,66 @@ fn exec_into_a_stopped_container_fails_clearly() {
     );
     d.docker_ok(&["rm", &name, &created]);
 }
+
+/// As dockerd: the start request's `Tty` decides the stream's shape. docker-py
+/// starts execs created with a tty without it, and demultiplexes the frames.
+#[test]
+fn exec_stream_is_framed_unless_started_with_tty() {
+    let d = Daemon::shared();
+    let name = d.name("exec-frames");
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
+    let create = |tty: bool| {
+        let body = serde_json::json!({
+            "Cmd": ["sh", "-c", "echo out; sleep 0.2; echo err >&2"],
+            "Tty": tty, "AttachStdout": true, "AttachStderr": true,
+        });
+        let r = d.request(
+            "POST",
+            &format!("/containers/{name}/exec"),
+            Some(("application/json", body.to_string().as_bytes())),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["Id"].as_str().unwrap().to_string()
+    };
+    let start = |id: &str, tty: bool| {
+        let body = serde_json::json!({"Detach": false, "Tty": tty}).to_string();
+        common::http::hijack(d.socket(), &format!("/exec/{id}/start"), body.as_bytes()).unwrap()
+    };
+
+    // Created with a tty, started without: one stdout frame per write.
+    let r = start(&create(true), false);
+    assert_eq!(r.status, 101);
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("application/vnd.docker.multiplexed-stream")
+    );
+    let mut frames = Vec::new();
+    let mut rest = &r.body[..];
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes(rest[4..8].try_into().unwrap()) as usize;
+        frames.push((
+            rest[0],
+            String::from_utf8_lossy(&rest[8..8 + len]).into_owned(),
+        ));
+        rest = &rest[8 + len..];
+    }
+    assert!(rest.is_empty(), "trailing bytes {rest:?}");
+    let text: String = frames.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(text, "out\r\nerr\r\n");
+    assert!(frames.iter().all(|(stream, _)| *stream == 1), "{frames:?}");
+
+    // Started with a tty: the raw terminal output.
+    let r = start(&create(true), true);
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("application/vnd.docker.raw-stream")
+    );
+    assert_eq!(String::from_utf8_lossy(&r.body), "out\r\nerr\r\n");
+
+    // No tty at all: stdout and stderr apart.
+    let r = start(&create(false), false);
+    assert_eq!(&r.body[..8], &[1, 0, 0, 0, 0, 0, 0, 4]);
+    assert_eq!(&r.body[8..12], b"out\n");
+    assert_eq!(&r.body[12..20], &[2, 0, 0, 0, 0, 0, 0, 4]);
+    d.docker_ok(&["rm", "-f", &name]);
+}

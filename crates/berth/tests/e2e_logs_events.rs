@@ -277,3 +277,71 @@ fn events_stream_live() {
         "live events: {got:?}"
     );
 }
+
+fn status_kb(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in status"))
+}
+
+/// `docker logs` of a large log streams it: the daemon's peak memory while
+/// serving 150 MB of log (whole, and its tail) stays far below the log's size.
+#[test]
+fn logs_stream_large_files_in_bounded_memory() {
+    let d = Daemon::start();
+    if !d.is_berth() {
+        return; // the log is planted in berth's data root layout
+    }
+    let id = d.docker_ok(&["create", "busybox", "true"]);
+    let log = d
+        .data_root()
+        .join("containers")
+        .join(&id)
+        .join(format!("{id}-json.log"));
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+        let payload = "x".repeat(100);
+        for i in 0..1_000_000u32 {
+            writeln!(
+                w,
+                r#"{{"log":"{i:07} {payload}\n","stream":"stdout","time":"2026-01-01T00:00:00.000000001Z"}}"#
+            )
+            .unwrap();
+        }
+        w.flush().unwrap();
+    }
+    assert!(std::fs::metadata(&log).unwrap().len() > 150 << 20);
+    let pid = std::fs::read_to_string(d.tmp().join("pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let before = status_kb(&pid, "VmRSS:");
+    // Resets the peak (VmHWM) to the current RSS.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let out = d
+        .docker_command(&["logs", &id])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_success(&out, "docker logs");
+    assert_eq!(out.stdout.len(), 1_000_000 * 109);
+    assert!(
+        out.stdout
+            .ends_with(format!("0999999 {}\n", "x".repeat(100)).as_bytes())
+    );
+    let tail = d.docker_ok(&["logs", "--tail", "2", &id]);
+    assert!(
+        tail.starts_with("0999998 ") && tail.lines().count() == 2,
+        "{tail}"
+    );
+    let peak = status_kb(&pid, "VmHWM:");
+    assert!(
+        peak < before + 40 * 1024,
+        "daemon peak RSS grew from {before} kB to {peak} kB while serving the log"
+    );
+    d.docker_ok(&["rm", &id]);
+}

@@ -217,3 +217,53 @@ fn security_options() {
     assert!(stdout(&o).contains("16384"), "{}", stdout(&o));
     std::thread::sleep(Duration::from_millis(10));
 }
+
+#[test]
+fn oom_score_adj_swappiness_and_device_cgroup_rules() {
+    let d = Daemon::shared();
+    let (name, id) = run_d(
+        &d,
+        "oomadj",
+        &[
+            "--oom-score-adj",
+            "500",
+            "--memory-swappiness",
+            "10",
+            "--device-cgroup-rule",
+            "c 42:* rmw",
+        ],
+        &["sleep", "100"],
+    );
+    assert_eq!(
+        d.docker_ok(&["exec", &name, "cat", "/proc/self/oom_score_adj"]),
+        "500"
+    );
+    assert_eq!(
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.OomScoreAdj}} {{.HostConfig.MemorySwappiness}} {{.HostConfig.DeviceCgroupRules}}",
+            &name
+        ]),
+        "500 10 [c 42:* rmw]"
+    );
+    assert_eq!(cgroup_file(&d, &id, "memory", "memory.swappiness"), "10");
+    let devices = cgroup_file(&d, &id, "devices", "devices.list");
+    assert!(devices.lines().any(|l| l == "c 42:* rwm"), "{devices}");
+    d.docker_ok(&["rm", "-f", &name]);
+
+    for (flag, value, needle) in [
+        (
+            "--oom-score-adj",
+            "1001",
+            "range for oom score adj is [-1000, 1000]",
+        ),
+        (
+            "--device-cgroup-rule",
+            "x 1:3 rwm",
+            "invalid device cgroup format",
+        ),
+    ] {
+        assert_fails_with(&d.docker(&["create", flag, value, "busybox"]), needle);
+    }
+}

@@ -123,3 +123,35 @@ fn curl_over_the_socket_gets_version_json() {
         other => panic!("curl /v1.24/version answered {other}: {body}"),
     }
 }
+
+/// Until swarm mode lands, the swarm endpoints answer as an inactive dockerd
+/// does, and the plugin list is empty: clients' clean-ups rely on both.
+#[test]
+fn swarm_endpoints_answer_like_an_inactive_node_and_no_plugins() {
+    let d = Daemon::shared();
+    for path in [
+        "/v1.41/swarm",
+        "/v1.41/services",
+        "/v1.41/nodes",
+        "/v1.41/tasks",
+        "/v1.41/secrets",
+        "/v1.41/configs/abc",
+    ] {
+        let r = d.request("GET", path, None);
+        assert_eq!(r.status, 503, "{path}: {}", r.text());
+        assert_eq!(
+            r.json()["message"],
+            "This node is not part of a swarm",
+            "{path}"
+        );
+    }
+    let out = d.docker(&["swarm", "leave"]);
+    assert!(
+        common::stderr(&out).contains("not part of a swarm"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(d.docker_ok(&["plugin", "ls", "-q"]), "");
+    let r = d.request("GET", "/v1.41/plugins/nope/json", None);
+    assert_eq!(r.status, 404, "{}", r.text());
+}

@@ -14,7 +14,7 @@ use tokio::io::AsyncReadExt;
 const TIMEOUT: Duration = Duration::from_secs(60);
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "grep", "true", "wc", "tty", "stty",
-    "tail", "head", "df", "mount", "mkdir", "seq",
+    "tail", "head", "df", "mount", "mkdir", "seq", "yes", "find",
 ];
 
 /// One container's worth of temporary state; dropping it removes every trace
@@ -262,6 +262,78 @@ async fn docker_defaults_inside_the_container() {
         // Masked: /proc/timer_list reads as /dev/null.
         assert_eq!(lines[4], "timer_list=0");
         assert_eq!(lines[5], format!("nofile={}", nofile_limit()));
+    })
+    .await;
+}
+
+/// The shim is a Rust program (std ignores SIGPIPE) and its parents may ignore
+/// or block more; none of that may reach the container, where `yes | head -n 1`
+/// must end because `yes` dies of SIGPIPE.
+#[tokio::test]
+async fn processes_start_with_default_signal_dispositions() {
+    let mut c = TestContainer::new("signals");
+    with_timeout(async {
+        let cfg = c.config(&["sh", "-c", "yes | head -n 1; exec sleep 100"]);
+        let info = c.create(&cfg).await.unwrap();
+        let client = c.client().await;
+        let mut attached = client.attach(false).await.unwrap();
+        client.start().await.unwrap();
+        assert_eq!(read_until(&mut attached.output, "y\n").await, "y\n");
+        // Once `sleep` has replaced the shell, PID 1's dispositions are visible from here.
+        let status = loop {
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", info.init_pid)).unwrap();
+            if cmdline.starts_with(b"sleep") {
+                break std::fs::read_to_string(format!("/proc/{}/status", info.init_pid)).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(status_field(&status, "SigIgn:"), "0000000000000000");
+        assert_eq!(status_field(&status, "SigBlk:"), "0000000000000000");
+
+        let (code, out, _) = run_exec(
+            &c,
+            &["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"],
+            None,
+        )
+        .await;
+        assert_eq!(code, 0);
+        assert_eq!(
+            out,
+            "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+        );
+        assert_eq!(
+            run_exec(&c, &["sh", "-c", "yes | head -n 1"], None).await,
+            (0, "y\n".into(), String::new())
+        );
+        client.kill(libc::SIGKILL).await.unwrap();
+        client.wait().await.unwrap();
+    })
+    .await;
+}
+
+/// An unprivileged container must not lift its own limits: every cgroup file
+/// it can see, and the kernel's other knobs, are read-only to it (v1 and v2).
+#[tokio::test]
+async fn cgroups_sys_and_proc_knobs_are_read_only() {
+    let mut c = TestContainer::new("rocgroup");
+    with_timeout(async {
+        // Each file gets its own value back, so a failure of this test changes nothing.
+        let script = "for f in $(find /sys/fs/cgroup -type f); do \
+                        v=$(cat $f 2>/dev/null); (echo \"$v\" > $f) 2>/dev/null && echo \"wrote $f\"; \
+                      done; \
+                      mkdir /sys/fs/cgroup/new 2>/dev/null && echo 'mkdir in /sys/fs/cgroup'; \
+                      for d in /sys/fs/cgroup/*/; do mkdir $d/sub 2>/dev/null && echo \"mkdir in $d\"; done; \
+                      (echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo 'wrote /proc/sys'; \
+                      (echo 65536 > /sys/class/net/lo/mtu) 2>/dev/null && echo 'wrote /sys'; \
+                      echo cgroup files: $(find /sys/fs/cgroup -type f | wc -l)";
+        let cfg = c.config(&["sh", "-c", script]);
+        let (status, out, _) = run_to_end(&mut c, &cfg).await;
+        assert_eq!(status.exit_code, 0, "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "writable from inside:\n{out}");
+        let files: usize = lines[0].strip_prefix("cgroup files: ").unwrap().parse().unwrap();
+        // The container does see its cgroups (memory.limit_in_bytes, pids.max, ...).
+        assert!(files > 20, "{out}");
     })
     .await;
 }

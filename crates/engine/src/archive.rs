@@ -5,6 +5,7 @@
 //! host sources of its binds and volumes. Paths resolve inside that root.
 
 use std::io::{Read, Seek};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -31,7 +32,10 @@ const GO_MODE_SYMLINK: u32 = 1 << 27;
 /// host path of its parent directory (the last component is not followed).
 pub struct ResolvedPath {
     pub root: PathBuf,
+    /// `/proc/self/fd/N` of the parent directory, opened inside the root
+    /// (see [`runtime::exe::open_dir_in_root`]); valid while `_parent_fd` lives.
     pub parent: PathBuf,
+    _parent_fd: std::os::fd::OwnedFd,
     pub name: String,
     /// The path ended in "/." (`docker cp c:/dir/. x`): the archive's top
     /// entry is named "." so the client copies the contents.
@@ -41,8 +45,8 @@ pub struct ResolvedPath {
 impl ResolvedPath {
     pub fn host_path(&self) -> PathBuf {
         if self.name.is_empty() {
-            // The root of a running container is the /proc/PID/root magic
-            // link; "/." makes it a directory for lstat and O_NOFOLLOW opens.
+            // The parent is a /proc/self/fd magic link; "/." makes it a
+            // directory for lstat and O_NOFOLLOW opens.
             self.parent.join(".")
         } else {
             self.parent.join(&self.name)
@@ -95,13 +99,14 @@ impl Engine {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let parent_in = p.parent().unwrap_or(Path::new("/"));
-        let parent = runtime::exe::resolve_in_root(&root, parent_in)
-            .filter(|h| h.is_dir())
-            .ok_or_else(|| no_such_path(path))?;
+        let parent_fd =
+            runtime::exe::open_dir_in_root(&root, parent_in).map_err(|_| no_such_path(path))?;
+        let parent = PathBuf::from(format!("/proc/self/fd/{}", parent_fd.as_raw_fd()));
         let contents = inner.ends_with("/.") && inner != "/.";
         Ok(ResolvedPath {
             root,
             parent,
+            _parent_fd: parent_fd,
             name,
             contents,
         })
@@ -197,30 +202,22 @@ impl Engine {
         copy_uid_gid: bool,
     ) -> Result<()> {
         let (root, inner) = self.container_root(name_or_id, path)?;
-        let dest = runtime::exe::resolve_in_root(&root, Path::new(&inner))
-            .ok_or_else(|| no_such_path(path))?;
-        // Resolved within the root, a remaining symlink is /proc/PID/root itself.
-        let dest = if dest.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
-            dest.join(".")
-        } else {
-            dest
-        };
-        if !dest.is_dir() {
-            return Err(if dest.exists() {
-                EngineError::InvalidParameter(format!(
-                    "extraction point is not a directory: {path}"
-                ))
-            } else {
-                no_such_path(path)
-            });
-        }
+        let dest = runtime::exe::open_dir_in_root(&root, Path::new(&inner)).map_err(|e| match e
+            .raw_os_error()
+        {
+            Some(libc::ENOTDIR) => EngineError::InvalidParameter(format!(
+                "extraction point is not a directory: {path}"
+            )),
+            Some(libc::ENOENT | libc::ELOOP) => no_such_path(path),
+            _ => EngineError::internal(format!("opening {path} in the container"), e),
+        })?;
         let mut spool = tempfile::tempfile_in(&self.cfg.data_root)
             .map_err(|e| EngineError::internal("spooling the archive", e))?;
         let mut body = body;
         std::io::copy(&mut body, &mut spool)
             .map_err(|e| EngineError::InvalidParameter(format!("reading the archive: {e}")))?;
         let opts = image::unpack::UnpackOptions {
-            allow_devices: false,
+            allow_devices: true,
             whiteouts: image::unpack::WhiteoutMode::Skip,
         };
         let scratch = tempfile::tempdir_in(&self.cfg.data_root)
@@ -236,12 +233,19 @@ impl Engine {
         spool
             .rewind()
             .map_err(|e| EngineError::internal("rewinding the archive", e))?;
-        image::unpack::unpack(&mut spool, &dest, &opts)?;
+        let dest_path = PathBuf::from(format!("/proc/self/fd/{}", dest.as_raw_fd()));
         // As dockerd: files keep the archive's owners, except that `cp -a` into a
         // container with a configured user gives them to that user.
-        if copy_uid_gid && let Some((uid, gid)) = self.container_user_ids(name_or_id, &root) {
+        let owner = copy_uid_gid
+            .then(|| self.container_user_ids(name_or_id, &root))
+            .flatten();
+        let dest_fd = dest
+            .try_clone()
+            .map_err(|e| EngineError::internal("duplicating a descriptor", e))?;
+        image::unpack::unpack_into(&mut spool, dest_fd, &opts)?;
+        if let Some((uid, gid)) = owner {
             for top in tops {
-                chown_tree(&dest.join(top), uid, gid);
+                chown_tree(&dest_path.join(top), uid, gid);
             }
         }
         Ok(())

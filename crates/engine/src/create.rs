@@ -21,6 +21,7 @@ impl Engine {
         req: CreateRequest,
     ) -> Result<Created> {
         reject_unsupported(&req.host_config, &req)?;
+        validate_exposed_ports(&req.config)?;
         if req.config.image.is_empty() {
             return Err(EngineError::InvalidParameter(
                 "config.Image: image name must not be empty".into(),
@@ -33,6 +34,12 @@ impl Engine {
         let mut host_config = req.host_config.clone();
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "default".into();
+        }
+        crate::namespaces::validate(&mut host_config)?;
+        if host_config.uts_mode == "host" && !config.hostname.is_empty() {
+            return Err(EngineError::InvalidParameter(
+                "Conflicting options: hostname and the UTS mode".into(),
+            ));
         }
         if host_config.log_config.r#type.is_empty() {
             host_config.log_config.r#type = "json-file".into();
@@ -70,14 +77,15 @@ impl Engine {
         let mut mounts = mounts::collect(&config, &host_config)?;
         let id = names::new_id();
         if config.hostname.is_empty() {
-            config.hostname = if host_config.network_mode == "host" {
-                nix::unistd::gethostname()
-                    .ok()
-                    .and_then(|h| h.into_string().ok())
-                    .unwrap_or_else(|| id[..12].to_string())
-            } else {
-                id[..12].to_string()
-            };
+            config.hostname =
+                if host_config.network_mode == "host" || host_config.uts_mode == "host" {
+                    nix::unistd::gethostname()
+                        .ok()
+                        .and_then(|h| h.into_string().ok())
+                        .unwrap_or_else(|| id[..12].to_string())
+                } else {
+                    id[..12].to_string()
+                };
         }
         let name = self.reserve_name(name, &id)?;
         let created_volumes = match self.resolve_mounts(&mut mounts) {
@@ -285,35 +293,105 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     let ni = |what: &str| Err(EngineError::NotImplemented(what.to_string()));
     crate::restart::validate(&hc.restart_policy, hc.auto_remove)?;
     // Docker validates limits and security options at create (400, CLI exit 125).
+    // dockerd only finds out at start, with a 500 from the kernel's EINVAL.
+    if hc.cpu_shares < 0 {
+        return Err(EngineError::InvalidParameter(format!(
+            "invalid CPU shares ({}): the value must be 0 (the default) or a positive integer",
+            hc.cpu_shares
+        )));
+    }
     runtime::spec::validate_limits(&crate::settings::limits(hc))?;
+    // Docker's ranges and messages.
+    if !(-1000..=1000).contains(&hc.oom_score_adj) {
+        return Err(EngineError::InvalidParameter(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            hc.oom_score_adj
+        )));
+    }
+    if let Some(s) = hc
+        .memory_swappiness
+        .filter(|s| *s != -1 && !(0..=100).contains(s))
+    {
+        return Err(EngineError::InvalidParameter(format!(
+            "Invalid value: {s}, valid memory swappiness range is 0-100"
+        )));
+    }
+    for rule in hc.device_cgroup_rules.iter().flatten() {
+        runtime::spec::parse_device_cgroup_rule(rule)?;
+    }
     crate::settings::check_security_opts(hc)?;
     if !matches!(hc.log_config.r#type.as_str(), "" | "json-file")
         || hc.log_config.config.as_ref().is_some_and(|c| !c.is_empty())
     {
         return ni("log drivers other than json-file and log options (--log-opt)");
     }
+    // Fields this daemon does not know are ignored, as dockerd ignores them:
+    // clients newer than the daemon send fields of later API versions. Only
+    // known options that are set to something berth cannot do are refused.
     for (key, value) in &hc.extra {
-        // The docker CLI's "unset" for swappiness is -1.
-        let unset_sentinel = key == "MemorySwappiness" && value.as_i64() == Some(-1);
-        if !IGNORED_HOST_CONFIG.contains(&key.as_str()) && is_set(value) && !unset_sentinel {
+        if UNSUPPORTED_HOST_CONFIG.contains(&key.as_str()) && is_set(value) {
             return ni(&format!(
                 "HostConfig.{key} (the matching docker run option)"
             ));
         }
     }
     for (key, value) in &req.config.extra {
-        if !IGNORED_CONFIG.contains(&key.as_str()) && is_set(value) {
+        if UNSUPPORTED_CONFIG.contains(&key.as_str()) && is_set(value) {
             return ni(&format!("Config.{key}"));
         }
     }
     Ok(())
 }
 
-/// HostConfig fields with no effect to refuse: sizes of a terminal we never open,
-/// Windows isolation, and the cgroup namespace we already choose per host.
-const IGNORED_HOST_CONFIG: &[&str] = &["ConsoleSize", "Isolation", "CgroupnsMode", "Runtime"];
-/// Config fields that only describe the image or old API habits.
-const IGNORED_CONFIG: &[&str] = &["ArgsEscaped", "OnBuild", "Shell", "NetworkDisabled"];
+/// `ExposedPorts` keys are "PORT[/PROTO]"; dockerd takes any string and the
+/// container starts with nonsense in its config, so refuse it at the door.
+fn validate_exposed_ports(config: &crate::model::Config) -> Result<()> {
+    for key in config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        if !matches!(proto, "tcp" | "udp" | "sctp") {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid ExposedPorts {key:?}: invalid proto: {proto}"
+            )));
+        }
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid ExposedPorts {key:?}: invalid port specification: {port:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Docker's HostConfig options that berth knows and cannot honour yet.
+/// (Sizes of a terminal we never open, Windows isolation, the cgroup namespace
+/// we choose per host and the CLI-side ContainerIDFile have no effect to refuse.)
+const UNSUPPORTED_HOST_CONFIG: &[&str] = &[
+    "Links",
+    "VolumesFrom",
+    "VolumeDriver",
+    "UsernsMode",
+    "Cgroup",
+    "DeviceRequests",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    "KernelMemoryTCP",
+    "StorageOpt",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "CgroupParent",
+    "Runtime",
+];
+/// Config options berth knows and cannot honour yet.
+const UNSUPPORTED_CONFIG: &[&str] = &["MacAddress"];
 
 /// Docker clients send zero values for options the user did not give.
 pub(crate) fn is_set(value: &serde_json::Value) -> bool {
@@ -348,15 +426,48 @@ mod tests {
     }
 
     #[test]
+    fn exposed_ports_are_validated() {
+        for bad in ["99999/tcp", "abc/tcp", "80/xyz", "-1/tcp", "0/udp"] {
+            let req = request(json!({"Image": "busybox", "ExposedPorts": {bad: {}}}));
+            let err = validate_exposed_ports(&req.config).unwrap_err();
+            assert!(
+                matches!(err, EngineError::InvalidParameter(_)),
+                "{bad}: {err}"
+            );
+        }
+        let req = request(
+            json!({"Image": "b", "ExposedPorts": {"80/tcp": {}, "53/udp": {}, "9": {}, "7/sctp": {}}}),
+        );
+        assert!(validate_exposed_ports(&req.config).is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let req = request(json!({
+            "Image": "busybox", "Nope": 1,
+            "HostConfig": {"Nope": {"a": 1}, "FutureOption": true}
+        }));
+        assert!(reject_unsupported(&req.host_config, &req).is_ok());
+    }
+
+    #[test]
     fn unsupported_settings_are_refused_by_name() {
-        let req = request(json!({"Image": "busybox", "HostConfig": {"OomScoreAdj": 500}}));
+        let req = request(json!({"Image": "busybox", "HostConfig": {"PidMode": "host"}}));
         let err = reject_unsupported(&req.host_config, &req)
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("not implemented: HostConfig.OomScoreAdj"),
+            err.starts_with("not implemented: HostConfig.PidMode"),
             "{err}"
         );
+        let req = request(json!({"Image": "busybox", "HostConfig": {"OomScoreAdj": 1001}}));
+        assert!(matches!(
+            reject_unsupported(&req.host_config, &req),
+            Err(EngineError::InvalidParameter(_))
+        ));
+        let req =
+            request(json!({"Image": "b", "HostConfig": {"DeviceCgroupRules": ["x 1:3 rwm"]}}));
+        assert!(reject_unsupported(&req.host_config, &req).is_err());
         let req = request(
             json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}),
         );

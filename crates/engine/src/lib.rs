@@ -19,6 +19,7 @@ mod logs;
 pub mod model;
 pub mod mounts;
 mod names;
+mod namespaces;
 pub mod networking;
 mod restart;
 mod restore;

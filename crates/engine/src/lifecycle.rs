@@ -137,6 +137,10 @@ impl Engine {
                 }
             });
         }
+        let ns = self.resolve_namespaces(&c.state_dir, &record.host_config)?;
+        if let Some(shm) = &ns.shm_source {
+            mounts.push(bind(shm.clone(), "/dev/shm", &["rbind", "rw", "rprivate"]));
+        }
         if record.host_config.init == Some(true) {
             mounts.push(bind(self.init_binary()?, INIT_PATH, &["bind", "ro"]));
             args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
@@ -161,6 +165,11 @@ impl Engine {
             annotations: Default::default(),
             limits: crate::settings::limits(&record.host_config),
             security: crate::settings::security(&record.host_config, &rootfs_for_settings)?,
+            oom_score_adj: record.host_config.oom_score_adj as i32,
+            pid_ns: ns.pid,
+            ipc_ns: ns.ipc,
+            uts_ns: ns.uts,
+            no_shm: ns.no_shm,
         })
     }
 
@@ -193,6 +202,7 @@ impl Engine {
         drop(op);
         let Err(err) = result else { return Ok(()) };
         let _ = self.images.unmount_rw_layer(&c.id);
+        crate::namespaces::unmount_shm(&c.state_dir);
         let msg = err.to_string();
         let _ = c.update_state(|s| {
             s.error = msg;
@@ -320,6 +330,7 @@ impl Engine {
         }
         self.teardown_network(c).await;
         let _ = self.images.unmount_rw_layer(&c.id);
+        crate::namespaces::unmount_shm(&c.state_dir);
         tracing::debug!(container = %c.id, "exit recorded, rootfs unmounted");
         c.lifecycle.send_modify(|l| {
             l.running = false;
@@ -362,8 +373,28 @@ impl Engine {
             )));
         };
         c.update_state(|s| s.stopped_by_user = true)?;
+        let mut watch = c.watch();
+        if sig == libc::SIGKILL && c.status() == Status::Paused {
+            // A frozen process only dies once thawed.
+            shim.resume().await?;
+            c.update_state(|s| s.status = Status::Running)?;
+        }
         shim.kill(sig).await?;
         self.container_event(&c, "kill", &[("signal", sig.to_string())]);
+        if sig == libc::SIGKILL {
+            // As dockerd: SIGKILL answers once the exit is recorded, so an
+            // inspect right after `docker kill` shows the container exited.
+            let exited = watch.wait_for(|l| !l.running);
+            if tokio::time::timeout(Duration::from_secs(10), exited)
+                .await
+                .is_err()
+            {
+                return Err(EngineError::Internal(format!(
+                    "container {} did not exit 10s after SIGKILL",
+                    c.id
+                )));
+            }
+        }
         Ok(())
     }
 

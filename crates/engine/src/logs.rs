@@ -1,6 +1,6 @@
 //! Reading the json-file log the shim writes: tail, since/until, follow.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,54 +95,52 @@ impl Engine {
     }
 }
 
+/// Lines read and sent per step: memory stays bounded by this, the channel
+/// and one partial line, whatever the size of the log.
+const BATCH: usize = 256;
+
 async fn stream_logs(
     c: Arc<Container>,
     opts: LogOptions,
     tx: mpsc::Sender<LogLine>,
 ) -> std::io::Result<()> {
     let path = c.lock().record.log_path.clone();
-    let file = match std::fs::File::open(&path) {
+    let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let mut reader = BufReader::new(file);
-    let mut backlog: std::collections::VecDeque<LogLine> = Default::default();
+    if let Some(n) = opts.tail {
+        // As dockerd: the last N lines of the file, then the filters.
+        let start = tail_offset(&mut file, n)?;
+        file.seek(SeekFrom::Start(start))?;
+    }
+    let mut reader = BufReader::with_capacity(64 << 10, file);
     let mut partial = String::new();
-    read_available(&mut reader, &mut partial, |line| {
-        if opts.wants(&line) {
-            backlog.push_back(line);
-            if let Some(n) = opts.tail {
-                while backlog.len() > n {
-                    backlog.pop_front();
-                }
-            }
-        }
-    })?;
-    for line in backlog {
-        if tx.send(line).await.is_err() {
-            return Ok(());
-        }
-    }
-    if !opts.follow {
-        return Ok(());
-    }
-    let watch = c.watch();
+    let watch = opts.follow.then(|| c.watch());
     loop {
         // Read the running flag before reading the file: once it is false the shim
         // has written everything, so the read after it is the last one needed.
-        let running = watch.borrow().running;
-        let mut batch = Vec::new();
-        read_available(&mut reader, &mut partial, |line| {
-            if opts.wants(&line) {
-                batch.push(line);
+        let running = watch.as_ref().is_some_and(|w| w.borrow().running);
+        loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            let full = read_available(&mut reader, &mut partial, BATCH, |line| {
+                if opts.wants(&line) {
+                    batch.push(line);
+                }
+            })?;
+            for line in batch {
+                if tx.send(line).await.is_err() {
+                    return Ok(());
+                }
             }
-        })?;
-        for line in batch {
-            if tx.send(line).await.is_err() {
-                return Ok(());
+            if !full {
+                break;
             }
         }
+        let Some(watch) = &watch else {
+            return Ok(());
+        };
         if !running || watch.borrow().removed || opts.until.is_some_and(|u| Utc::now() > u) {
             return Ok(());
         }
@@ -153,29 +151,57 @@ async fn stream_logs(
     }
 }
 
-/// Reads complete lines from the current position; a trailing partial line is kept
-/// in `partial` until its newline arrives.
+/// Where the last `n` complete lines of the file begin, found by reading
+/// backwards from the end (a trailing partial line is not counted).
+fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<u64> {
+    const CHUNK: u64 = 64 << 10;
+    let len = file.seek(SeekFrom::End(0))?;
+    let mut end = len;
+    // The newline ending the last complete line is the first one found; the
+    // line before the wanted ones ends at newline n+1.
+    let mut seen = 0usize;
+    let mut buf = vec![0u8; CHUNK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        for (i, b) in chunk.iter().enumerate().rev() {
+            if *b == b'\n' {
+                seen += 1;
+                if seen == n + 1 {
+                    return Ok(start + i as u64 + 1);
+                }
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Reads up to `max` complete lines from the current position; a trailing
+/// partial line is kept in `partial` until its newline arrives. Returns true
+/// when it stopped at `max` (more may be there).
 fn read_available(
     reader: &mut BufReader<std::fs::File>,
     partial: &mut String,
+    max: usize,
     mut each: impl FnMut(LogLine),
-) -> std::io::Result<()> {
-    loop {
-        let mut buf = String::new();
-        let n = reader.read_line(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        partial.push_str(&buf);
-        if !partial.ends_with('\n') {
-            // The writer is mid-line; the rest arrives with a later read.
-            return Ok(());
+) -> std::io::Result<bool> {
+    let mut lines = 0;
+    while lines < max {
+        let n = reader.read_line(partial)?;
+        if n == 0 || !partial.ends_with('\n') {
+            // The end, or the writer is mid-line: the rest arrives with a later read.
+            return Ok(false);
         }
         if let Some(line) = parse_line(partial.trim_end()) {
             each(line);
         }
         partial.clear();
+        lines += 1;
     }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -206,5 +232,59 @@ mod tests {
         assert_eq!(&l.data[..], b"hi\n");
         assert_eq!(l.time.timestamp_subsec_nanos(), 123_456_789);
         assert!(parse_line("garbage").is_none());
+    }
+
+    fn file_with(content: &str) -> std::fs::File {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
+        f.rewind().unwrap();
+        f
+    }
+
+    #[test]
+    fn tail_offset_finds_the_last_complete_lines() {
+        let text = "a\nbb\nccc\n";
+        let mut f = file_with(text);
+        assert_eq!(tail_offset(&mut f, 0).unwrap(), text.len() as u64);
+        assert_eq!(tail_offset(&mut f, 1).unwrap(), 5);
+        assert_eq!(tail_offset(&mut f, 2).unwrap(), 2);
+        assert_eq!(tail_offset(&mut f, 3).unwrap(), 0);
+        assert_eq!(tail_offset(&mut f, 10).unwrap(), 0);
+        // A line being written is not a line yet.
+        let mut f = file_with("a\nbb\ncc");
+        assert_eq!(tail_offset(&mut f, 1).unwrap(), 2);
+        // Across chunk boundaries.
+        let long: String = (0..50_000).map(|i| format!("{i}\n")).collect();
+        let mut f = file_with(&long);
+        let at = tail_offset(&mut f, 3).unwrap() as usize;
+        assert_eq!(&long[at..], "49997\n49998\n49999\n");
+        assert_eq!(
+            tail_offset(&mut tempfile::tempfile().unwrap(), 5).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn reads_stop_at_the_batch_and_keep_partial_lines() {
+        let line = |s: &str| {
+            format!(r#"{{"log":"{s}\n","stream":"stdout","time":"2026-01-01T00:00:00Z"}}"#)
+        };
+        let text = format!(
+            "{}\n{}\n{}\n{}",
+            line("1"),
+            line("2"),
+            line("3"),
+            &line("4")[..10]
+        );
+        let mut reader = BufReader::new(file_with(&text));
+        let mut partial = String::new();
+        let mut got = Vec::new();
+        let full = read_available(&mut reader, &mut partial, 2, |l| got.push(l.data)).unwrap();
+        assert!(full);
+        assert_eq!(got, vec![Bytes::from("1\n"), Bytes::from("2\n")]);
+        let full = read_available(&mut reader, &mut partial, 2, |l| got.push(l.data)).unwrap();
+        assert!(!full);
+        assert_eq!(got.len(), 3);
+        assert_eq!(partial, &line("4")[..10]);
     }
 }

@@ -23,7 +23,8 @@ pub fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>,
     })
 }
 
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+/// A JSON null where a value was optional means the default, as for dockerd.
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -180,6 +181,19 @@ pub struct HostConfig {
     pub group_add: Option<Vec<String>>,
     #[serde(default)]
     pub init: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub oom_score_adj: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub pid_mode: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ipc_mode: String,
+    #[serde(default, rename = "UTSMode", deserialize_with = "null_as_default")]
+    pub uts_mode: String,
+    /// -1 (the docker CLI's "unset") or 0..=100.
+    #[serde(default)]
+    pub memory_swappiness: Option<i64>,
+    #[serde(default)]
+    pub device_cgroup_rules: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

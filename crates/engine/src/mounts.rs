@@ -137,9 +137,14 @@ fn parse_mount(m: &Value) -> Result<MountPoint> {
         "volume" => MountKind::Volume,
         "tmpfs" => MountKind::Tmpfs,
         "" => return Err(invalid("mount type must be set")),
-        other => {
+        other @ ("npipe" | "cluster") => {
             return Err(EngineError::NotImplemented(format!(
                 "mounts of type {other}"
+            )));
+        }
+        other => {
+            return Err(invalid(format!(
+                "invalid mount config for type {other:?}: mount type unknown"
             )));
         }
     };
@@ -208,12 +213,14 @@ fn parse_mount(m: &Value) -> Result<MountPoint> {
                     "invalid mount config for type \"tmpfs\": source must not be set",
                 ));
             }
-            if let Some(size) = m
-                .pointer("/TmpfsOptions/SizeBytes")
-                .and_then(Value::as_i64)
-                .filter(|s| *s > 0)
-            {
-                mp.options.push(format!("size={size}"));
+            match m.pointer("/TmpfsOptions/SizeBytes").and_then(Value::as_i64) {
+                Some(size) if size < 0 => {
+                    return Err(invalid(format!(
+                        "invalid mount config for type \"tmpfs\": invalid size {size}: must not be negative"
+                    )));
+                }
+                Some(size) if size > 0 => mp.options.push(format!("size={size}")),
+                _ => {}
             }
             if let Some(mode) = m
                 .pointer("/TmpfsOptions/Mode")

@@ -14,6 +14,7 @@ pub fn limits(hc: &HostConfig) -> Limits {
         memory_reservation: hc.memory_reservation,
         pids_limit: hc.pids_limit,
         cpu_shares: hc.cpu_shares.max(0) as u64,
+        memory_swappiness: hc.memory_swappiness.filter(|s| *s >= 0).map(|s| s as u64),
         nano_cpus: hc.nano_cpus,
         cpu_quota: hc.cpu_quota,
         cpu_period: hc.cpu_period.max(0) as u64,
@@ -129,6 +130,7 @@ pub fn security(hc: &HostConfig, rootfs: &Path) -> Result<SecurityOptions> {
             })
             .collect(),
         group_add: group_ids(rootfs, hc.group_add.as_deref().unwrap_or(&[]))?,
+        device_cgroup_rules: hc.device_cgroup_rules.clone().unwrap_or_default(),
     })
 }
 

@@ -88,6 +88,13 @@ impl VolumeStore {
                         "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
                     )));
                 }
+                // A longer name cannot be a directory name.
+                if n.len() > 255 {
+                    return Err(EngineError::InvalidParameter(format!(
+                        "create {n}: volume name is too long ({} characters, at most 255)",
+                        n.len()
+                    )));
+                }
                 if let Ok(v) = self.load(n) {
                     return Ok((v, false));
                 }

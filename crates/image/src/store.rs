@@ -294,7 +294,7 @@ impl ImageStore {
                 out: &mut blob,
             };
             let opts = UnpackOptions {
-                allow_devices: false,
+                allow_devices: true,
                 whiteouts: WhiteoutMode::Skip,
             };
             let stats = unpack::unpack(&mut tee, &tmp.fs(), &opts)?;

@@ -26,6 +26,19 @@ pub enum NetworkMode {
     Join(PathBuf),
 }
 
+/// Where a container's PID, IPC or UTS namespace comes from (`--pid`,
+/// `--ipc`, `--uts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NamespaceMode {
+    /// Its own.
+    #[default]
+    Private,
+    /// The host's.
+    Host,
+    /// Another container's, by path (/proc/<pid>/ns/<kind>).
+    Join(PathBuf),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     pub source: PathBuf,
@@ -62,4 +75,17 @@ pub struct ContainerConfig {
     pub cap_drop: Vec<String>,
     pub limits: Limits,
     pub security: SecurityOptions,
+    /// `--oom-score-adj`, -1000..=1000.
+    #[serde(default)]
+    pub oom_score_adj: i32,
+    #[serde(default)]
+    pub pid_ns: NamespaceMode,
+    #[serde(default)]
+    pub ipc_ns: NamespaceMode,
+    /// Host: the host's name too, so the spec sets none.
+    #[serde(default)]
+    pub uts_ns: NamespaceMode,
+    /// `--ipc none`: no /dev/shm at all.
+    #[serde(default)]
+    pub no_shm: bool,
 }

@@ -59,6 +59,30 @@ fn is_executable_file(host: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Opens the directory `path` of the container whose root is `rootfs`, with
+/// the kernel keeping every step of the walk inside that root (openat2 with
+/// RESOLVE_IN_ROOT): symlinks, absolute or climbing, resolve as the container
+/// sees them, and a process in a running container that swaps a directory for
+/// a link while we walk cannot send us outside.
+pub fn open_dir_in_root(rootfs: &Path, path: &Path) -> std::io::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let root = std::fs::File::open(rootfs)?;
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(root.as_raw_fd(), rel, how)?;
+    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Resolves `path` (taken as absolute inside the container) to a host path
 /// under `rootfs`, following symlinks as the container would see them.
 /// Returns `None` when a directory component is missing or not a directory;

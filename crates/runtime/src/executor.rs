@@ -26,6 +26,7 @@ impl Executor for DockerExecutor {
                 .map_err(|e| ExecutorError::Other(format!("load seccomp profile: {e}")))?;
         }
         apply_console_size(spec).map_err(|e| ExecutorError::Other(format!("console size: {e}")))?;
+        reset_signals().map_err(|e| ExecutorError::Other(format!("reset signals: {e}")))?;
         DefaultExecutor {}.exec(spec)
     }
 
@@ -46,6 +47,51 @@ impl Executor for DockerExecutor {
         crate::exe::check_executable(Path::new("/"), args0, env)
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_string()))
     }
+}
+
+/// execve keeps ignored dispositions and the blocked mask. The shim (a Rust
+/// program: SIGPIPE ignored by std) and whatever started it must not leak
+/// theirs into the container, or `yes | head -n 1` never ends there.
+fn reset_signals() -> nix::Result<()> {
+    // The raw system call: glibc's sigaction refuses the two real-time
+    // signals it keeps for itself (32, 33), which a parent may have ignored.
+    // The kernel's struct sigaction, all zero: SIG_DFL, no flags, empty mask.
+    let default = [0u64; 4];
+    for signo in 1..=64 {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installs SIG_DFL (no handler code runs) from a valid buffer
+        // of the kernel's layout; this process is single-threaded here, just
+        // before execve.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signo,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        if rc != 0 {
+            return Err(nix::errno::Errno::last());
+        }
+    }
+    let empty = 0u64;
+    // SAFETY: sets the mask from a valid 8-byte set; old mask not returned.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
+    if rc != 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
 }
 
 /// libcontainer 0.7 ignores process.consoleSize. An exec process runs as soon

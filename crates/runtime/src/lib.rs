@@ -19,7 +19,7 @@ pub mod security;
 pub mod shim;
 pub mod spec;
 
-pub use config::{ContainerConfig, Mount, NetworkMode, User};
+pub use config::{ContainerConfig, Mount, NamespaceMode, NetworkMode, User};
 pub use error::RuntimeError;
 pub use limits::{Limits, Stats, Ulimit};
 pub use security::{Device, Seccomp, SecurityOptions};

@@ -32,6 +32,10 @@ pub struct Limits {
     /// Size of the /dev/shm tmpfs in bytes (Docker's default is 64 MiB).
     pub shm_size: i64,
     pub oom_kill_disable: bool,
+    /// `--memory-swappiness` 0..=100; `None` leaves the kernel's (or, in an
+    /// update, the current) value.
+    #[serde(default)]
+    pub memory_swappiness: Option<u64>,
 }
 
 /// One rlimit by its Docker name ("nofile", "nproc", "core", …).

@@ -17,6 +17,10 @@ pub struct SecurityOptions {
     pub devices: Vec<Device>,
     /// Extra supplementary groups, already resolved to numbers.
     pub group_add: Vec<u32>,
+    /// `--device-cgroup-rule`s ("c 1:3 rwm"), validated by
+    /// [`crate::spec::parse_device_cgroup_rule`].
+    #[serde(default)]
+    pub device_cgroup_rules: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,7 +53,13 @@ pub fn request(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     if let Some((_, bytes)) = body {
-        stream.write_all(bytes)?;
+        // A server may answer (413) and close before taking a large body;
+        // its answer is still there to read.
+        if let Err(e) = stream.write_all(bytes)
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            return Err(e);
+        }
     }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
@@ -118,4 +124,28 @@ fn dechunk(mut data: &[u8]) -> io::Result<Vec<u8>> {
         out.extend_from_slice(&data[..size]);
         data = data.get(size + 2..).unwrap_or_default();
     }
+}
+
+/// Sends a request that asks to hijack the connection (`Upgrade: tcp`, as the
+/// docker CLI and docker-py do for attach and exec) and reads the stream to
+/// its end; the body of the response is the raw stream, unframed by HTTP.
+pub fn hijack(socket: &Path, path: &str, json: &[u8]) -> io::Result<Response> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        json.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(json)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let mut response = parse(&raw[..end + 4])?;
+    response.body = raw[end + 4..].to_vec();
+    Ok(response)
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "sleep", "id", "hostname", "env", "pwd", "true", "false", "wc",
     "head", "tail", "kill", "ps", "top", "whoami", "grep", "ip", "wget", "nslookup", "ping",
-    "httpd", "mkdir", "seq", "nc", "timeout",
+    "httpd", "mkdir", "seq", "nc", "timeout", "readlink",
 ];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\

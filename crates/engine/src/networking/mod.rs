@@ -62,11 +62,11 @@ impl Default for NetOptions {
 #[serde(rename_all = "PascalCase")]
 pub struct CreateNetwork {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::null_as_default")]
     pub driver: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::null_as_default")]
     pub internal: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::null_as_default")]
     pub attachable: bool,
     #[serde(default, rename = "EnableIPv6")]
     pub enable_ipv6: Option<bool>,
@@ -76,20 +76,20 @@ pub struct CreateNetwork {
     pub options: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::null_as_default")]
     pub scope: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::null_as_default")]
     pub config_only: bool,
     #[serde(default)]
     pub config_from: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::null_as_default")]
     pub ingress: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct IpamRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::null_as_default")]
     pub driver: String,
     #[serde(default)]
     pub config: Option<Vec<IpamPool>>,
@@ -100,11 +100,24 @@ pub struct IpamRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct IpamPool {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub subnet: String,
-    #[serde(default, rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "IPRange",
+        deserialize_with = "crate::model::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ip_range: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub gateway: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aux_address: Option<BTreeMap<String, String>>,
@@ -641,12 +654,8 @@ fn validate_create(req: &CreateNetwork) -> Result<()> {
             "network name must not be empty".into(),
         ));
     }
-    if !crate::names::valid_name(&req.name) {
-        return Err(EngineError::InvalidParameter(format!(
-            "invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
-            req.name
-        )));
-    }
+    // dockerd takes any name ("my net" too): names are only looked up, never
+    // used as paths or interface names here.
     if matches!(req.name.as_str(), "bridge" | "host" | "none") {
         return Err(EngineError::Forbidden(format!(
             "{} is a pre-defined network and cannot be created",

@@ -8,8 +8,9 @@ pub(crate) mod resources;
 pub use resources::validate as validate_limits;
 mod seccomp;
 mod security;
+pub use security::parse_device_cgroup_rule;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
@@ -17,7 +18,7 @@ use oci_spec::runtime::{
     Spec, SpecBuilder, UserBuilder,
 };
 
-use crate::config::{ContainerConfig, Mount, NetworkMode};
+use crate::config::{ContainerConfig, Mount, NamespaceMode, NetworkMode};
 use crate::error::RuntimeError;
 use crate::security::{Seccomp, SecurityOptions};
 
@@ -72,11 +73,19 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
     // Unset, not false: libcontainer then loads seccomp while still privileged,
     // which is what lets non-root users run under the filter without NNP.
     process.set_no_new_privileges(sec.no_new_privileges.then_some(true));
+    if cfg.oom_score_adj != 0 {
+        process.set_oom_score_adj(Some(cfg.oom_score_adj));
+    }
 
-    let (paths, ro_paths): (&[&str], &[&str]) = if sec.privileged {
-        (&[], &[])
+    let (paths, ro_paths): (&[&str], Vec<String>) = if sec.privileged {
+        (&[], Vec::new())
     } else {
-        (defaults::MASKED_PATHS, defaults::READONLY_PATHS)
+        let mut ro: Vec<String> = defaults::READONLY_PATHS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        ro.extend(cgroup_v1_read_only_paths().iter().cloned());
+        (defaults::MASKED_PATHS, ro)
     };
     let mut res = resources::linux_resources(&cfg.limits, true)?;
     if cfg.limits.oom_kill_disable {
@@ -85,7 +94,10 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
         mem.set_disable_oom_killer(Some(true));
         res.set_memory(Some(mem));
     }
-    let (user_nodes, user_rules) = security::user_devices(&sec.devices)?;
+    let (user_nodes, mut user_rules) = security::user_devices(&sec.devices)?;
+    for rule in &sec.device_cgroup_rules {
+        user_rules.push(security::parse_device_cgroup_rule(rule)?);
+    }
     let mut rules = if sec.privileged {
         security::allow_all_devices()?
     } else {
@@ -102,9 +114,9 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
     nodes.extend(user_nodes);
 
     let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces(&cfg.network, cgroup_v2_only())?)
+        .namespaces(namespaces(cfg, cgroup_v2_only())?)
         .masked_paths(paths.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .readonly_paths(ro_paths.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(ro_paths)
         .resources(res);
     if !nodes.is_empty() {
         linux = linux.devices(nodes);
@@ -133,15 +145,22 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
                 .map_err(spec_err)?,
         )
         .process(process)
-        .mounts(mounts(&cfg.mounts, cfg.limits.shm_size, sec.privileged)?)
+        .mounts(mounts(cfg, sec.privileged)?)
         .linux(linux)
         .annotations(cfg.annotations.clone())
         .build()
         .map_err(spec_err)?;
     // The builder starts from oci-spec's defaults, whose hostname is "youki".
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    spec.set_hostname(non_empty(&cfg.hostname));
-    spec.set_domainname(non_empty(&cfg.domainname));
+    // A shared UTS namespace keeps its owner's names: setting one here would
+    // rename the host (or the other container).
+    if cfg.uts_ns == NamespaceMode::Private {
+        spec.set_hostname(non_empty(&cfg.hostname));
+        spec.set_domainname(non_empty(&cfg.domainname));
+    } else {
+        spec.set_hostname(None);
+        spec.set_domainname(None);
+    }
     Ok(spec)
 }
 
@@ -209,7 +228,7 @@ fn capabilities(add: &[String], drop: &[String]) -> Result<Capabilities, Runtime
 }
 
 fn namespaces(
-    network: &NetworkMode,
+    cfg: &ContainerConfig,
     cgroup_ns: bool,
 ) -> Result<Vec<oci_spec::runtime::LinuxNamespace>, RuntimeError> {
     let mut out = Vec::new();
@@ -221,11 +240,19 @@ fn namespaces(
         out.push(b.build().map_err(spec_err)?);
         Ok(())
     };
-    add(LinuxNamespaceType::Pid, None)?;
-    add(LinuxNamespaceType::Ipc, None)?;
-    add(LinuxNamespaceType::Uts, None)?;
+    for (typ, mode) in [
+        (LinuxNamespaceType::Pid, &cfg.pid_ns),
+        (LinuxNamespaceType::Ipc, &cfg.ipc_ns),
+        (LinuxNamespaceType::Uts, &cfg.uts_ns),
+    ] {
+        match mode {
+            NamespaceMode::Private => add(typ, None)?,
+            NamespaceMode::Host => {}
+            NamespaceMode::Join(path) => add(typ, Some(path.clone()))?,
+        }
+    }
     add(LinuxNamespaceType::Mount, None)?;
-    match network {
+    match &cfg.network {
         NetworkMode::Private => add(LinuxNamespaceType::Network, None)?,
         NetworkMode::Host => {}
         NetworkMode::Join(path) => add(LinuxNamespaceType::Network, Some(path.clone()))?,
@@ -244,9 +271,42 @@ pub fn cgroup_v2_only() -> bool {
         .unwrap_or(false)
 }
 
-fn mounts(extra: &[Mount], shm_size: i64, privileged: bool) -> Result<Vec<OciMount>, RuntimeError> {
+/// libcontainer 0.7 mounts v1 hierarchies as read-write binds whatever the
+/// cgroup mount's options say, so a container could raise its own limits.
+/// Listing the tmpfs and every hierarchy as read-only paths makes the init
+/// remount each of them read-only after the mounts, as Docker has them.
+/// (On a v2-only host the cgroup2 mount honours "ro" itself.)
+fn cgroup_v1_read_only_paths() -> &'static [String] {
+    static PATHS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        if cgroup_v2_only() {
+            return Vec::new();
+        }
+        let root = Path::new("/sys/fs/cgroup");
+        // The same list libcontainer mounts from, so the names match.
+        let hierarchies = libcgroups::v1::util::list_subsystem_mount_points().unwrap_or_default();
+        let mut names: Vec<String> = hierarchies
+            .iter()
+            .filter(|p| p.starts_with(root))
+            .filter_map(|p| {
+                p.file_name()?
+                    .to_str()
+                    .map(|n| format!("/sys/fs/cgroup/{n}"))
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        std::iter::once("/sys/fs/cgroup".to_string())
+            .chain(names)
+            .collect()
+    })
+}
+
+fn mounts(cfg: &ContainerConfig, privileged: bool) -> Result<Vec<OciMount>, RuntimeError> {
+    let (extra, shm_size) = (&cfg.mounts, cfg.limits.shm_size);
     let mut out: Vec<OciMount> = defaults::mounts()?
         .into_iter()
+        .filter(|m| !(cfg.no_shm && m.destination() == Path::new("/dev/shm")))
         .map(|m| adjust_default_mount(m, shm_size, privileged))
         .filter(|d| {
             !extra

@@ -188,7 +188,11 @@ fn cfs(l: &Limits) -> (i64, u64) {
 /// conversion serves creation and live updates.
 pub fn linux_resources(l: &Limits, for_create: bool) -> Result<LinuxResources, RuntimeError> {
     let mut res = LinuxResourcesBuilder::default().build().map_err(spec_err)?;
-    if l.memory != 0 || l.memory_swap != 0 || l.memory_reservation != 0 {
+    if l.memory != 0
+        || l.memory_swap != 0
+        || l.memory_reservation != 0
+        || l.memory_swappiness.is_some()
+    {
         let mut mem = LinuxMemoryBuilder::default();
         if l.memory > 0 {
             mem = mem.limit(l.memory);
@@ -202,6 +206,9 @@ pub fn linux_resources(l: &Limits, for_create: bool) -> Result<LinuxResources, R
         }
         if l.memory_reservation > 0 {
             mem = mem.reservation(l.memory_reservation);
+        }
+        if let Some(swappiness) = l.memory_swappiness {
+            mem = mem.swappiness(swappiness);
         }
         res.set_memory(Some(mem.build().map_err(spec_err)?));
     }

@@ -111,6 +111,47 @@ fn allow_rule(n: &HostNode, access: &str) -> Result<LinuxDeviceCgroup, RuntimeEr
         .map_err(spec_err)
 }
 
+/// One `--device-cgroup-rule` ("c 1:3 rwm", "b *:* m", "a"), as Docker
+/// parses it: type a|b|c, then MAJOR:MINOR (`*` for any) and access rwm.
+pub fn parse_device_cgroup_rule(rule: &str) -> Result<LinuxDeviceCgroup, RuntimeError> {
+    let bad = || RuntimeError::InvalidSetting(format!("invalid device cgroup format '{rule}'"));
+    let fields: Vec<&str> = rule.split_whitespace().collect();
+    let typ = match fields.first().copied() {
+        Some("a") => LinuxDeviceType::A,
+        Some("b") => LinuxDeviceType::B,
+        Some("c") => LinuxDeviceType::C,
+        _ => return Err(bad()),
+    };
+    let number = |s: &str| -> Result<Option<i64>, RuntimeError> {
+        match s {
+            "*" => Ok(None),
+            n => n.parse::<i64>().map(Some).map_err(|_| bad()),
+        }
+    };
+    let (major, minor, access) = match fields[1..] {
+        [] if typ == LinuxDeviceType::A => (None, None, "rwm"),
+        [numbers, access] => {
+            let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+            (number(major)?, number(minor)?, access)
+        }
+        _ => return Err(bad()),
+    };
+    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(bad());
+    }
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .typ(typ)
+        .access(access);
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build().map_err(spec_err)
+}
+
 /// `--device`: the node in the container plus a cgroup rule allowing it. A
 /// directory on the host brings every device below it, as in Docker.
 pub fn user_devices(
