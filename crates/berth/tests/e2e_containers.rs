@@ -283,6 +283,12 @@ fn run_network_none_has_only_loopback() {
         ]),
         "lo"
     );
+    // Its loopback is up, as dockerd leaves it.
+    let out = d.docker_ok(&[
+        "run", "--rm", "--network", "none", "busybox", "sh", "-c",
+        "ip -o addr show lo | grep -c 'inet 127.0.0.1/8'; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo reached",
+    ]);
+    assert_eq!(out, "1\nreached");
 }
 
 #[test]

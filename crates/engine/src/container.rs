@@ -51,6 +51,9 @@ pub struct Container {
     /// exec-root/containers/<id>: the shim's socket, bundle and exit file.
     pub state_dir: PathBuf,
     pub(crate) inner: Mutex<Inner>,
+    /// Orders state.json writes as their changes were made, so a slower
+    /// writer never puts back an older state.
+    persist: Mutex<()>,
     /// Serialises lifecycle operations (start, stop, kill, remove) on this container.
     pub(crate) op: tokio::sync::Mutex<()>,
     pub(crate) lifecycle: watch::Sender<Lifecycle>,
@@ -89,6 +92,7 @@ impl Container {
                 restart_delay: std::time::Duration::ZERO,
                 started_instant: None,
             }),
+            persist: Mutex::new(()),
             op: tokio::sync::Mutex::new(()),
             lifecycle: watch::channel(lifecycle).0,
         }
@@ -145,6 +149,7 @@ impl Container {
 
     /// Mutates the state under the lock, then persists it.
     pub(crate) fn update_state(&self, f: impl FnOnce(&mut State)) -> std::io::Result<State> {
+        let _order = self.persist.lock().unwrap_or_else(|p| p.into_inner());
         let state = {
             let mut inner = self.lock();
             f(&mut inner.state);

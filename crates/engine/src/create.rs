@@ -452,12 +452,12 @@ mod tests {
 
     #[test]
     fn unsupported_settings_are_refused_by_name() {
-        let req = request(json!({"Image": "busybox", "HostConfig": {"PidMode": "host"}}));
+        let req = request(json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["x"]}}));
         let err = reject_unsupported(&req.host_config, &req)
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("not implemented: HostConfig.PidMode"),
+            err.starts_with("not implemented: HostConfig.VolumesFrom"),
             "{err}"
         );
         let req = request(json!({"Image": "busybox", "HostConfig": {"OomScoreAdj": 1001}}));

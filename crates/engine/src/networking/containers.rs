@@ -166,7 +166,16 @@ impl Engine {
     ) -> Result<(NetworkMode, NetworkState)> {
         match mode_kind(&record.host_config.network_mode) {
             ModeKind::Host => return Ok((NetworkMode::Host, NetworkState::default())),
-            ModeKind::None => return Ok((NetworkMode::Private, NetworkState::default())),
+            ModeKind::None => {
+                // Docker's "none": a namespace of its own whose loopback is up
+                // (127.0.0.1 works), and nothing else.
+                let state = NetworkState {
+                    sandbox: Some(self.networking.create_sandbox(&c.id).await?),
+                    ..Default::default()
+                };
+                let path = state.sandbox.clone().expect("sandbox was just made");
+                return Ok((NetworkMode::Join(path), state));
+            }
             ModeKind::Container(target) => {
                 let t = self.container(&target)?;
                 let (status, pid, sandbox) = {
