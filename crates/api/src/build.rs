@@ -51,6 +51,15 @@ fn options(params: &Params) -> ApiResult<BuildOptions> {
         pull: params.bool("pull", false),
         network_mode: non_empty("networkmode"),
         platform: non_empty("platform"),
+        // Repeated, or comma-separated in one value, as clients send them.
+        extra_hosts: params
+            .all("extrahosts")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(String::from)
+            .collect(),
     })
 }
 

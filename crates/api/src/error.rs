@@ -33,7 +33,9 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
-            EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            EngineError::NotImplemented(_) | EngineError::NotSupported(_) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             EngineError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -193,7 +193,7 @@ fn inspect(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> 
         "Id": img.id,
         "RepoTags": img.repo_tags,
         "RepoDigests": img.repo_digests,
-        "Parent": "",
+        "Parent": img.parent,
         "Comment": cfg.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
         "Created": cfg.created.clone().unwrap_or_default(),
         "DockerVersion": "",

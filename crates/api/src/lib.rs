@@ -41,6 +41,11 @@ pub const MIN_API_VERSION: (u32, u32) = (1, 24);
 
 pub type AppState = Arc<Engine>;
 
+/// The API version a request was made with (its path prefix, else the
+/// newest), for the endpoints whose meaning changed between versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestVersion(pub (u32, u32));
+
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .merge(system::routes())
@@ -114,6 +119,11 @@ async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
             if let Ok(uri) = Uri::from_parts(parts) {
                 *req.uri_mut() = uri;
             }
+            let v = match version {
+                Some(Ok(v)) => v,
+                _ => API_VERSION,
+            };
+            req.extensions_mut().insert(RequestVersion(v));
             tracing::debug!("{} {}", req.method(), req.uri());
             match router.oneshot(req).await {
                 Ok(r) => json_error_shape(r).await,

@@ -15,10 +15,11 @@ impl Params {
         Params(pairs)
     }
 
+    /// The first value, as Go's `FormValue` gives dockerd (docker-py sends
+    /// `dockerfile` twice and means the first).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
-            .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }

@@ -107,14 +107,21 @@ async fn remove(
 }
 
 /// Removes unused volumes: anonymous ones only, unless `all=true` (API ≥ 1.42).
-async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>> {
+async fn prune(
+    State(engine): State<AppState>,
+    axum::Extension(version): axum::Extension<crate::RequestVersion>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
     let params = Params::parse(uri.query());
     let filters = params.filters()?;
     filters.check_keys(&["label", "all"])?;
-    let all = filters
-        .values("all")
-        .iter()
-        .any(|v| v == "true" || v == "1");
+    // Before API 1.42 prune took every unused volume; since, only anonymous
+    // ones unless all=true.
+    let all = version.0 < (1, 42)
+        || filters
+            .values("all")
+            .iter()
+            .any(|v| v == "true" || v == "1");
     let mut deleted = Vec::new();
     let mut reclaimed: u64 = 0;
     for v in engine.volumes.list() {

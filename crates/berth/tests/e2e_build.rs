@@ -791,3 +791,22 @@ fn independent_stages_build_in_parallel_and_print_in_order() {
         "one\ntwo"
     );
 }
+
+/// `--add-host` reaches the /etc/hosts of RUN steps.
+#[test]
+fn add_host_reaches_run_steps() {
+    let d = Daemon::shared();
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN grep -w hello.world.test /etc/hosts | grep -q '^127.0.0.2'\n",
+        )],
+    );
+    let out = build(
+        &d,
+        &dir,
+        &["--add-host", "hello.world.test:127.0.0.2", "-q"],
+    );
+    assert_success(&out, "build with --add-host");
+}

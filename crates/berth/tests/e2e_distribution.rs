@@ -144,6 +144,11 @@ fn commit_and_export_a_container() {
         &image,
     ]);
     assert_eq!(d.docker_ok(&["run", "--rm", &image]), "made");
+    // As dockerd: the new image's parent is the container's image.
+    assert_eq!(
+        d.docker_ok(&["image", "inspect", "-f", "{{.Parent}}", &image]),
+        d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"])
+    );
     assert_eq!(
         d.docker_ok(&[
             "run",

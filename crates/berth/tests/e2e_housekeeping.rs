@@ -41,6 +41,21 @@ fn diff_lists_added_changed_and_deleted_paths() {
         assert!(lines.contains(&want), "{want} missing from:\n{diff}");
     }
     d.docker_ok(&["rm", &name]);
+    // What the runtime mounts (name files, /dev, /proc, volumes) is not a change.
+    let name = d.name("diff-only");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &name,
+        "-v",
+        "/vol",
+        "busybox",
+        "sh",
+        "-c",
+        "echo > /test",
+    ]);
+    assert_eq!(d.docker_ok(&["diff", &name]), "A /test");
+    d.docker_ok(&["rm", "-v", &name]);
 }
 
 #[test]

@@ -819,3 +819,56 @@ fn a_container_on_two_networks_resolves_names_of_both() {
     d.docker_ok(&["rm", "-f", &api, &db]);
     d.docker_ok(&["network", "rm", &front, &back]);
 }
+
+/// Legacy links on the default bridge: the alias in /etc/hosts and the
+/// linked container's name, ports and environment as variables.
+#[test]
+fn links_give_hosts_entries_and_variables() {
+    let d = d();
+    let child = d.name("link-child");
+    d.docker_ok(&[
+        "run", "-d", "--name", &child, "-e", "FOO=1", "--expose", "80", "busybox", "sleep", "100",
+    ]);
+    let ip = inspect(&d, &child, "{{.NetworkSettings.IPAddress}}");
+    let me = d.name("link-parent");
+    let out = d.docker_ok(&[
+        "run", "--name", &me, "--link", &format!("{child}:my-db"), "busybox", "sh", "-c",
+        "env | grep ^MY_DB_ | sort; grep -w my-db /etc/hosts; ping -c 1 -W 2 my-db >/dev/null && echo reached",
+    ]);
+    let want = [
+        "MY_DB_ENV_FOO=1".to_string(),
+        format!("MY_DB_NAME=/{me}/my-db"),
+        format!("MY_DB_PORT=tcp://{ip}:80"),
+        format!("MY_DB_PORT_80_TCP=tcp://{ip}:80"),
+        format!("MY_DB_PORT_80_TCP_ADDR={ip}"),
+        "MY_DB_PORT_80_TCP_PORT=80".to_string(),
+        "MY_DB_PORT_80_TCP_PROTO=tcp".to_string(),
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..want.len()],
+        want.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        "{out}"
+    );
+    assert!(
+        lines[want.len()].starts_with(&format!("{ip}\tmy-db ")),
+        "{out}"
+    );
+    assert_eq!(lines.last(), Some(&"reached"), "{out}");
+    assert_eq!(
+        inspect(&d, &me, "{{json .HostConfig.Links}}"),
+        format!("[\"/{child}:/{me}/my-db\"]")
+    );
+    // A stopped child cannot be linked to; a missing one is refused at create.
+    d.docker_ok(&["stop", "-t", "0", &child]);
+    let out = d.docker(&["start", &me]);
+    assert_failure(&out, "start with a stopped link");
+    assert!(
+        stderr(&out).contains("Cannot link to a non running container"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["create", "--link", "no-such-child:x", "busybox"]);
+    assert_failure(&out, "link to a missing container");
+    d.docker_ok(&["rm", "-f", &me, &child]);
+}

@@ -304,4 +304,107 @@ fn volume_prune_removes_unused_anonymous_volumes() {
     d.docker_ok(&["rm", &name]);
     d.docker_ok(&["volume", "prune", "-f", "--filter", &filter]);
     assert_fails_with(&d.docker(&["volume", "inspect", &vol]), "no such volume");
+
+    // Named volumes: kept since API 1.42, pruned before it.
+    let named = d.name("prune-named");
+    d.docker_ok(&["volume", "create", "--label", &label, &named]);
+    let query = format!(
+        "filters=%7B%22label%22%3A%5B%22{}%22%5D%7D",
+        label.replace('=', "%3D")
+    );
+    if d.is_berth() {
+        // (dockerd 20.10 stops at API 1.41.)
+        let r = d.request("POST", &format!("/v1.44/volumes/prune?{query}"), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        d.docker_ok(&["volume", "inspect", &named]);
+    }
+    let r = d.request("POST", &format!("/v1.41/volumes/prune?{query}"), None);
+    assert_eq!(r.json()["VolumesDeleted"], serde_json::json!([named]));
+    assert_fails_with(&d.docker(&["volume", "inspect", &named]), "no such volume");
+}
+
+#[test]
+fn volumes_from_shares_another_containers_volumes_and_binds() {
+    let d = Daemon::shared();
+    let host = common::host_dir(&d, "vfrom-bind");
+    std::fs::write(host.join("f"), "from the host\n").unwrap();
+    let donor = d.name("vfrom-donor");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &donor,
+        "-v",
+        "/anon",
+        "-v",
+        &format!("{}:/bound:ro", host.display()),
+        "busybox",
+        "sh",
+        "-c",
+        "echo in-volume > /anon/f",
+    ]);
+    // Same volume and bind, same modes; the donor need not run.
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        &donor,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /anon/f /bound/f; touch /bound/x 2>/dev/null || echo bound-ro",
+    ]);
+    assert_eq!(out, "in-volume\nfrom the host\nbound-ro");
+    // `:ro` makes everything read-only.
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        &format!("{donor}:ro"),
+        "busybox",
+        "sh",
+        "-c",
+        "touch /anon/y 2>/dev/null || echo anon-ro",
+    ]);
+    assert_eq!(out, "anon-ro");
+    let sources = |name: &str| {
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Destination}}={{.Source}} {{end}}",
+            name,
+        ])
+    };
+    let joiner = d.name("vfrom-joiner");
+    d.docker_ok(&[
+        "create",
+        "--name",
+        &joiner,
+        "--volumes-from",
+        &donor,
+        "busybox",
+    ]);
+    assert_eq!(sources(&joiner), sources(&donor));
+    // (Through the API: the docker CLI takes any 404 of create for a missing image.)
+    let r = d.request(
+        "POST",
+        "/v1.41/containers/create",
+        Some((
+            "application/json",
+            br#"{"Image":"busybox","HostConfig":{"VolumesFrom":["no-such-donor"]}}"#,
+        )),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("No such container"), "{}", r.text());
+    // The shared anonymous volume outlives the joiner's `rm -v` while the donor holds it.
+    d.docker_ok(&["rm", "-v", &joiner]);
+    d.docker_ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        &donor,
+        "busybox",
+        "cat",
+        "/anon/f",
+    ]);
+    d.docker_ok(&["rm", "-v", &donor]);
 }

@@ -966,6 +966,8 @@ impl Executor {
             host_config: HostConfig {
                 network_mode,
                 binds: (!binds.is_empty()).then_some(binds),
+                extra_hosts: (!self.build.opts.extra_hosts.is_empty())
+                    .then(|| self.build.opts.extra_hosts.clone()),
                 ..Default::default()
             },
             networking_config: None,

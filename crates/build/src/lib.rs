@@ -55,6 +55,8 @@ pub struct BuildOptions {
     pub network_mode: Option<String>,
     /// `platform` (accepted; only the host's is built).
     pub platform: Option<String>,
+    /// `extrahosts`: "name:ip" entries for the /etc/hosts of RUN containers.
+    pub extra_hosts: Vec<String>,
 }
 
 impl Default for BuildOptions {
@@ -72,6 +74,7 @@ impl Default for BuildOptions {
             pull: false,
             network_mode: None,
             platform: None,
+            extra_hosts: Vec::new(),
         }
     }
 }

@@ -75,6 +75,7 @@ impl Engine {
             _ => {}
         }
         let mut mounts = mounts::collect(&config, &host_config)?;
+        self.add_volumes_from(&host_config, &mut mounts)?;
         let id = names::new_id();
         if config.hostname.is_empty() {
             config.hostname =
@@ -88,6 +89,15 @@ impl Engine {
                 };
         }
         let name = self.reserve_name(name, &id)?;
+        if let Some(links) = host_config.links.take().filter(|l| !l.is_empty()) {
+            match self.check_links(&name, &host_config.network_mode, &links) {
+                Ok(stored) => host_config.links = Some(stored),
+                Err(err) => {
+                    self.registry_mut().by_name.remove(&name);
+                    return Err(err);
+                }
+            }
+        }
         let created_volumes = match self.resolve_mounts(&mut mounts) {
             Ok(v) => v,
             Err(err) => {
@@ -115,6 +125,11 @@ impl Engine {
             mounts,
             networks,
         };
+        let mut record = record;
+        if record.host_config.log_config.r#type == "none" {
+            // As dockerd: no log file, and `docker logs` says it cannot read.
+            record.log_path = std::path::PathBuf::new();
+        }
         let result = self.write_new_container(&record, &dir);
         if let Err(err) = result {
             let _ = std::fs::remove_dir_all(&dir);
@@ -131,6 +146,36 @@ impl Engine {
             .insert(id.clone(), container.clone());
         self.container_event(&container, "create", &[]);
         Ok(Created { id, warnings })
+    }
+
+    /// `--volumes-from`: the binds and volumes of other containers, at the same
+    /// places, read-only or not as they are there unless `:ro`/`:rw` says.
+    /// This container's own mounts win; an image VOLUME at the same place
+    /// takes the other container's volume instead of a new anonymous one.
+    fn add_volumes_from(&self, hc: &HostConfig, mounts: &mut Vec<MountPoint>) -> Result<()> {
+        for spec in hc.volumes_from.iter().flatten() {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, m @ ("ro" | "rw"))) => (n, Some(m == "rw")),
+                Some((_, m)) => {
+                    return Err(EngineError::InvalidParameter(format!("invalid mode: {m}")));
+                }
+                None => (spec.as_str(), None),
+            };
+            let donor = self.container(name)?.lock().record.mounts.clone();
+            for mut m in donor.into_iter().filter(|m| m.kind != MountKind::Tmpfs) {
+                if let Some(rw) = mode {
+                    m.rw = rw;
+                    m.mode = if rw { "rw".into() } else { "ro".into() };
+                }
+                m.copy_up = false;
+                match mounts.iter().position(|o| o.destination == m.destination) {
+                    Some(i) if is_image_volume(&mounts[i]) => mounts[i] = m,
+                    Some(_) => {}
+                    None => mounts.push(m),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Gives every bind a checked source and every volume mount a volume,
@@ -320,10 +365,22 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
         runtime::spec::parse_device_cgroup_rule(rule)?;
     }
     crate::settings::check_security_opts(hc)?;
-    if !matches!(hc.log_config.r#type.as_str(), "" | "json-file")
+    let driver = hc.log_config.r#type.as_str();
+    if !DOCKER_LOG_DRIVERS.contains(&driver) {
+        return Err(EngineError::InvalidParameter(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )));
+    }
+    if !matches!(driver, "" | "json-file" | "none")
         || hc.log_config.config.as_ref().is_some_and(|c| !c.is_empty())
     {
-        return ni("log drivers other than json-file and log options (--log-opt)");
+        return ni("log drivers other than json-file and none, and log options (--log-opt)");
+    }
+    if !matches!(hc.volume_driver.as_str(), "" | "local") {
+        let d = &hc.volume_driver;
+        return Err(EngineError::NotFound(format!(
+            "error looking up volume plugin {d}: plugin \"{d}\" not found"
+        )));
     }
     // Fields this daemon does not know are ignored, as dockerd ignores them:
     // clients newer than the daemon send fields of later API versions. Only
@@ -341,6 +398,11 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An anonymous volume that only stands for a VOLUME of the image or `-v /path`.
+fn is_image_volume(m: &MountPoint) -> bool {
+    m.kind == MountKind::Volume && m.name.is_none() && m.copy_up
 }
 
 /// `ExposedPorts` keys are "PORT[/PROTO]"; dockerd takes any string and the
@@ -362,13 +424,27 @@ fn validate_exposed_ports(config: &crate::model::Config) -> Result<()> {
     Ok(())
 }
 
+/// The drivers dockerd knows by name (an unknown one is a client error).
+const DOCKER_LOG_DRIVERS: &[&str] = &[
+    "",
+    "json-file",
+    "none",
+    "local",
+    "syslog",
+    "journald",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "etwlogs",
+    "gcplogs",
+    "logentries",
+];
+
 /// Docker's HostConfig options that berth knows and cannot honour yet.
 /// (Sizes of a terminal we never open, Windows isolation, the cgroup namespace
 /// we choose per host and the CLI-side ContainerIDFile have no effect to refuse.)
 const UNSUPPORTED_HOST_CONFIG: &[&str] = &[
-    "Links",
-    "VolumesFrom",
-    "VolumeDriver",
     "UsernsMode",
     "Cgroup",
     "DeviceRequests",
@@ -452,12 +528,14 @@ mod tests {
 
     #[test]
     fn unsupported_settings_are_refused_by_name() {
-        let req = request(json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["x"]}}));
+        let req = request(
+            json!({"Image": "busybox", "HostConfig": {"BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1}]}}),
+        );
         let err = reject_unsupported(&req.host_config, &req)
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("not implemented: HostConfig.VolumesFrom"),
+            err.starts_with("not implemented: HostConfig.BlkioDeviceReadBps"),
             "{err}"
         );
         let req = request(json!({"Image": "busybox", "HostConfig": {"OomScoreAdj": 1001}}));

@@ -15,6 +15,10 @@ pub enum EngineError {
     NotModified(String),
     #[error("not implemented: {0}")]
     NotImplemented(String),
+    /// Docker's own 501 for what a setting rules out ("configured logging
+    /// driver does not support reading"), not a gap of berth's.
+    #[error("{0}")]
+    NotSupported(String),
     #[error("{0}")]
     Internal(String),
     /// The request is understood but refused (Docker's 403: pre-defined

@@ -11,7 +11,7 @@ use crate::networking::NetworkState;
 pub fn write_all(record: &ContainerRecord) -> std::io::Result<()> {
     let hostname = &record.config.hostname;
     fs::write(&record.hostname_path, format!("{hostname}\n"))?;
-    write_network(record, &NetworkState::default(), None, None)
+    write_network(record, &NetworkState::default(), None, None, &[])
 }
 
 /// /etc/hosts and /etc/resolv.conf for the container's endpoints. Written
@@ -22,6 +22,7 @@ pub fn write_network(
     net: &NetworkState,
     dns_server: Option<Ipv4Addr>,
     host_gateway: Option<Ipv4Addr>,
+    links: &[String],
 ) -> std::io::Result<()> {
     let host_net = record.host_config.network_mode == "host";
     let hostname = &record.config.hostname;
@@ -58,6 +59,10 @@ pub fn write_network(
         for ip in ips {
             hosts.push_str(&format!("{ip}\t{names}\n"));
         }
+    }
+    for line in links {
+        hosts.push_str(line);
+        hosts.push('\n');
     }
     fs::write(&record.hosts_path, hosts)?;
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();

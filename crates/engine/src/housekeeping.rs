@@ -106,7 +106,8 @@ impl Engine {
     /// `docker diff`: what the container's writable layer changed, added, deleted.
     pub fn changes(&self, name_or_id: &str) -> Result<Vec<Change>> {
         let c = self.container(name_or_id)?;
-        let image = self.images.get(&c.lock().record.image_id)?;
+        let record = c.lock().record.clone();
+        let image = self.images.get(&record.image_id)?;
         let lowers: Vec<PathBuf> = image
             .chain_ids
             .iter()
@@ -118,8 +119,62 @@ impl Engine {
         walk_changes(&upper, Path::new("/"), &lowers, &mut out)
             .map_err(|e| EngineError::internal(format!("reading the changes of {}", c.id), e))?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+        let mut mountpoints: Vec<String> =
+            RUNTIME_MOUNTPOINTS.iter().map(|s| s.to_string()).collect();
+        mountpoints.extend(record.mounts.iter().map(|m| m.destination.clone()));
+        Ok(without_mountpoints(out, &mountpoints))
     }
+}
+
+/// What the runtime mounts over the container's filesystem; the files and
+/// directories made to hold them are not the container's changes (dockerd
+/// keeps them in an init layer below the writable one).
+const RUNTIME_MOUNTPOINTS: &[&str] = &[
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/.dockerenv",
+    crate::lifecycle::INIT_PATH,
+];
+
+/// Drops the mountpoints, what lies below them, and the directories that
+/// changed only because a mountpoint was made inside them.
+fn without_mountpoints(changes: Vec<Change>, mountpoints: &[String]) -> Vec<Change> {
+    let under = |path: &str, m: &str| {
+        path == m
+            || path
+                .strip_prefix(m)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let mut kept: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| !mountpoints.iter().any(|m| under(&c.path, m)))
+        .collect();
+    // Deepest first, so a parent sees whether its children stayed.
+    let mut order: Vec<usize> = (0..kept.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(kept[i].path.matches('/').count()));
+    let mut dropped = vec![false; kept.len()];
+    for i in order {
+        let path = &kept[i].path;
+        let holds_mountpoint =
+            kept[i].kind != 2 && mountpoints.iter().any(|m| m != path && under(m, path));
+        let has_changes = kept
+            .iter()
+            .enumerate()
+            .any(|(j, c)| !dropped[j] && j != i && under(&c.path, path));
+        if holds_mountpoint && !has_changes {
+            dropped[i] = true;
+        }
+    }
+    let mut i = 0;
+    kept.retain(|_| {
+        i += 1;
+        !dropped[i - 1]
+    });
+    kept
 }
 
 fn walk_changes(
@@ -162,6 +217,31 @@ fn walk_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountpoints_are_not_changes() {
+        let c = |path: &str, kind: u8| Change {
+            path: path.into(),
+            kind,
+        };
+        let changes = vec![
+            c("/data", 1),
+            c("/data/x", 1),
+            c("/dev", 0),
+            c("/dev/console", 1),
+            c("/etc", 0),
+            c("/etc/hostname", 1),
+            c("/etc/hosts", 0),
+            c("/test", 1),
+            c("/vol", 1),
+            c("/tmp", 0),
+            c("/tmp/gone", 2),
+        ];
+        let mounts = ["/dev", "/etc/hostname", "/etc/hosts", "/vol/inner"].map(String::from);
+        let kept = without_mountpoints(changes, &mounts);
+        let paths: Vec<&str> = kept.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["/data", "/data/x", "/test", "/tmp", "/tmp/gone"]);
+    }
 
     #[test]
     fn changes_against_lower_layers() {

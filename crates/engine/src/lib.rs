@@ -15,6 +15,7 @@ mod fsutil;
 mod health;
 mod housekeeping;
 mod lifecycle;
+mod links;
 mod logs;
 pub mod model;
 pub mod mounts;
@@ -228,6 +229,10 @@ impl Engine {
         })
         .await
         .map_err(|e| EngineError::internal("commit", e))??;
+        // As dockerd: the committed image's Parent is the container's image.
+        if new_id != record.image_id {
+            self.images.set_parent(&new_id, &record.image_id)?;
+        }
         self.container_event(&c, "commit", &[]);
         Ok(new_id)
     }

@@ -75,6 +75,13 @@ impl Engine {
                 .map_err(|e| EngineError::InvalidParameter(e.to_string()))?
         };
         let mut env = with_defaults(cfg.env.clone().unwrap_or_default(), &cfg.hostname);
+        // The container's own variables win over those its links bring.
+        for var in self.link_env(record)? {
+            let key = var.split('=').next().unwrap_or_default();
+            if !env.iter().any(|e| e.split('=').next() == Some(key)) {
+                env.push(var);
+            }
+        }
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", user.home));
         }
@@ -245,7 +252,12 @@ impl Engine {
         let config = self.runtime_config(c, record, rootfs, network)?;
         let _ = std::fs::remove_dir_all(&c.state_dir);
         std::fs::create_dir_all(&c.state_dir)?;
-        let launch = self.shim_launch(c, record.log_path.clone());
+        let log_path = if record.log_path.as_os_str().is_empty() {
+            PathBuf::from("/dev/null") // the "none" log driver
+        } else {
+            record.log_path.clone()
+        };
+        let launch = self.shim_launch(c, log_path);
         tracing::debug!(container = %c.id, "rootfs mounted, spec ready");
         let info = runtime::shim::create(&launch, &config).await?;
         tracing::debug!(container = %c.id, "shim created the container");
@@ -517,6 +529,12 @@ impl Engine {
     ) -> Result<()> {
         let c = self.container(name_or_id)?;
         let _op = c.op.lock().await;
+        if c.status() == Status::Restarting && !force {
+            return Err(EngineError::Conflict(format!(
+                "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                c.id
+            )));
+        }
         if c.status() == Status::Running || c.status() == Status::Paused {
             if !force {
                 return Err(EngineError::Conflict(format!(
@@ -666,7 +684,7 @@ fn console_size(hc: &crate::model::HostConfig) -> Option<(u16, u16)> {
 }
 
 /// Where `--init` mounts its init, as dockerd does.
-const INIT_PATH: &str = "/sbin/docker-init";
+pub(crate) const INIT_PATH: &str = "/sbin/docker-init";
 
 /// The kernel's supplementary groups include the primary one, as runc sets them.
 pub(crate) fn runtime_user(uid: u32, gid: u32, extra: Vec<u32>) -> User {

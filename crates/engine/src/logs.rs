@@ -85,6 +85,11 @@ impl Engine {
         opts: LogOptions,
     ) -> Result<mpsc::Receiver<LogLine>> {
         let c = self.container(name_or_id)?;
+        if c.lock().record.log_path.as_os_str().is_empty() {
+            return Err(crate::EngineError::NotSupported(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         let (tx, rx) = mpsc::channel(256);
         tokio::task::spawn(async move {
             if let Err(err) = stream_logs(c, opts, tx).await {

@@ -194,6 +194,15 @@ pub struct HostConfig {
     pub memory_swappiness: Option<i64>,
     #[serde(default)]
     pub device_cgroup_rules: Option<Vec<String>>,
+    /// `--volume-driver`: "local" (or empty) is the only one.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub volume_driver: String,
+    /// `--link`s, stored as dockerd shows them ("/child:/me/alias").
+    #[serde(default)]
+    pub links: Option<Vec<String>>,
+    /// `--volumes-from CONTAINER[:ro|:rw]`.
+    #[serde(default)]
+    pub volumes_from: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -75,6 +75,8 @@ pub struct Image {
     pub diff_ids: Vec<String>,
     /// Layer chain ids, bottom first.
     pub chain_ids: Vec<String>,
+    /// The image a build step or commit derived this one from, or empty.
+    pub parent: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -881,6 +883,11 @@ fn image_of(st: &State, id: &str) -> Image {
         created: parse_created(l.config.created.as_deref()),
         diff_ids: l.config.rootfs.diff_ids.clone(),
         chain_ids: l.chain_ids.clone(),
+        parent: st
+            .images
+            .get(id)
+            .and_then(|e| e.parent.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -271,7 +271,8 @@ impl Engine {
             .default_bridge()
             .and_then(|b| b.record.bridge.as_ref().map(|c| c.gateway))
             .or_else(|| state.endpoints.values().find_map(|e| e.gateway));
-        etcfiles::write_network(record, state, dns_server, host_gateway)?;
+        let links = self.link_hosts(record);
+        etcfiles::write_network(record, state, dns_server, host_gateway, &links)?;
         Ok(())
     }
 
