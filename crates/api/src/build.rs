@@ -94,7 +94,14 @@ async fn build_image(State(engine): State<AppState>, req: Request) -> ApiResult<
     let (ptx, mut prx) = mpsc::channel::<Progress>(256);
     let forward = tx.clone();
     let pump = tokio::spawn(async move {
-        while let Some(p) = prx.recv().await {
+        loop {
+            // A client that goes away cancels the build at once (its running
+            // step is stopped), as with dockerd, not at the next message.
+            let p = tokio::select! {
+                p = prx.recv() => p,
+                _ = forward.closed() => None,
+            };
+            let Some(p) = p else { break };
             if forward
                 .send(Bytes::from(format!("{}\r\n", message(&p))))
                 .await

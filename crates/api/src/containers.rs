@@ -263,24 +263,37 @@ async fn attach(
     mut req: Request<Body>,
 ) -> ApiResult<Response> {
     let params = Params::parse(req.uri().query());
-    if params.bool("logs", false) {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented: attach with logs=1",
-        ));
-    }
-    let want_stdin = params.bool("stdin", false);
+    // logs=1 replays what the container wrote so far; stream=0 stops there.
+    let (logs, stream) = (params.bool("logs", false), params.bool("stream", true));
+    let want_stdin = params.bool("stdin", false) && stream;
     let detach_keys = crate::detach::parse(
         params
             .get("detachKeys")
             .filter(|k| !k.is_empty())
             .unwrap_or(crate::detach::DEFAULT),
     )?;
-    let (c, mut output) = engine.attach(
-        &id,
-        params.bool("stdout", false),
-        params.bool("stderr", false),
-    )?;
+    let (stdout, stderr) = (params.bool("stdout", false), params.bool("stderr", false));
+    // Live output is subscribed before the history is read, so nothing
+    // written in between is lost (it may show twice, as with dockerd).
+    let (c, mut output) = engine.attach(&id, stdout, stderr)?;
+    if !stream {
+        output.close();
+    }
+    let mut history = if logs && (stdout || stderr) {
+        let opts = LogOptions {
+            stdout,
+            stderr,
+            ..Default::default()
+        };
+        match engine.logs(&id, opts) {
+            Ok(rx) => Some(rx),
+            // The "none" driver keeps no history to replay.
+            Err(engine::EngineError::NotSupported(_)) => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
     let (open_stdin, stdin_once, tty) = {
         let v = c.view();
         (
@@ -291,6 +304,21 @@ async fn attach(
     };
     hijack(&mut req, tty, move |io| async move {
         let (mut rd, mut wr) = tokio::io::split(io);
+        if let Some(history) = history.as_mut() {
+            while let Some(line) = history.recv().await {
+                if wr
+                    .write_all(&encode(tty, line.stream, &line.data))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        if !stream {
+            let _ = wr.shutdown().await;
+            return;
+        }
         let (detach_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
         if want_stdin && open_stdin {
             let engine = engine.clone();

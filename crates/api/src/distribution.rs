@@ -253,7 +253,23 @@ async fn load(State(engine): State<AppState>, req: axum::extract::Request) -> Ap
     let loaded =
         tokio::task::spawn_blocking(move || image::archive::load(&engine2.images, reader, None))
             .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let json_response = |body: String| {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        // As dockerd: the answer is a 200 stream whose message is the error
+        // (clients raise it from there), and nothing is stored.
+        Err(err) => {
+            let msg = engine::EngineError::from(err).to_string();
+            let line = json!({ "errorDetail": { "message": msg }, "error": msg });
+            return Ok(json_response(format!("{line}\r\n")));
+        }
+    };
     let mut body = String::new();
     for name in loaded {
         engine.image_event("load", &name, Some(&name));
@@ -267,10 +283,7 @@ async fn load(State(engine): State<AppState>, req: axum::extract::Request) -> Ap
             json!({ "stream": format!("{what}: {name}\n") })
         ));
     }
-    Ok(Response::builder()
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap())
+    Ok(json_response(body))
 }
 
 async fn commit(

@@ -66,6 +66,18 @@ async fn start(
         _ => None,
     };
     let tty = start.tty.unwrap_or(false);
+    let keys = engine
+        .exec_inspect(&id)?
+        .config
+        .detach_keys
+        .clone()
+        .filter(|k| !k.is_empty());
+    // As dockerd: detach keys apply to terminals only.
+    let detach_keys = if tty {
+        crate::detach::parse(keys.as_deref().unwrap_or(crate::detach::DEFAULT))?
+    } else {
+        Vec::new()
+    };
     let mut streams = engine.exec_start(&id, console).await?;
     if start.detach {
         return Ok(StatusCode::OK.into_response());
@@ -73,15 +85,27 @@ async fn start(
     let mut req = Request::from_parts(parts, Body::empty());
     hijack(&mut req, tty, move |io| async move {
         let (mut rd, mut wr) = tokio::io::split(io);
+        let (detach_tx, mut detached) = tokio::sync::oneshot::channel();
         if let Some(mut stdin) = streams.stdin.take() {
             tokio::spawn(async move {
+                let mut detector = crate::detach::Detector::new(detach_keys);
                 let mut buf = vec![0u8; 32 * 1024];
                 loop {
                     match rd.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if stdin.write_all(&buf[..n]).await.is_err() {
+                            let (data, detach) = match detector.feed(&buf[..n]) {
+                                crate::detach::Feed::Data(d) => (d, false),
+                                crate::detach::Feed::Detach(d) => (d, true),
+                            };
+                            if !data.is_empty() && stdin.write_all(&data).await.is_err() {
                                 break;
+                            }
+                            if detach {
+                                // The process keeps running, and its input
+                                // open; only this client leaves.
+                                let _ = detach_tx.send(stdin);
+                                return;
                             }
                         }
                     }
@@ -89,7 +113,14 @@ async fn start(
                 // Dropping stdin closes the process's input.
             });
         }
-        send_frames(&mut wr, &mut streams.output, tty).await;
+        let stdin = tokio::select! {
+            _ = send_frames(&mut wr, &mut streams.output, tty) => return,
+            Ok(stdin) = &mut detached => stdin,
+        };
+        let _ = wr.shutdown().await;
+        // Nobody reads the output any more; hold the input until the end.
+        while streams.output.recv().await.is_some() {}
+        drop(stdin);
     })
 }
 

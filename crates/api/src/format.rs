@@ -127,10 +127,10 @@ fn endpoint(
         |f: &dyn Fn(&engine::networking::EndpointState) -> String| ep.map(f).unwrap_or_default();
     json!({
         "IPAMConfig": cfg.and_then(|c| c.ipv4_address).map(|ip| json!({"IPv4Address": ip.to_string()})),
-        "Links": null,
+        "Links": cfg.filter(|c| !c.links.is_empty()).map(|c| c.links.clone()),
         "Aliases": cfg.filter(|c| !c.aliases.is_empty()).map(|c| c.aliases.clone()),
         "MacAddress": text(&|e| e.mac.clone()),
-        "DriverOpts": null,
+        "DriverOpts": cfg.filter(|c| !c.driver_opts.is_empty()).map(|c| c.driver_opts.clone()),
         "NetworkID": cfg.map(|c| c.network_id.clone()).unwrap_or_default(),
         "EndpointID": text(&|e| e.endpoint_id.clone()),
         "Gateway": text(&|e| e.gateway.map(|g| g.to_string()).unwrap_or_default()),

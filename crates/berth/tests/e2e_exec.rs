@@ -208,3 +208,54 @@ fn exec_stream_is_framed_unless_started_with_tty() {
     assert_eq!(&r.body[12..20], &[2, 0, 0, 0, 0, 0, 0, 4]);
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// Ctrl-P Ctrl-Q on an exec's terminal detaches the client: its connection
+/// closes while the process goes on.
+#[test]
+fn exec_tty_detach_keys_close_the_connection() {
+    use std::io::{Read, Write};
+    let d = Daemon::shared();
+    let name = d.name("exec-detach");
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
+    let body = serde_json::json!({
+        "Cmd": ["sh", "-c", "cat; echo ended"], "Tty": true, "AttachStdin": true,
+        "AttachStdout": true, "AttachStderr": true,
+    })
+    .to_string();
+    let r = d.request(
+        "POST",
+        &format!("/containers/{name}/exec"),
+        Some(("application/json", body.as_bytes())),
+    );
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let start = br#"{"Detach":false,"Tty":true}"#;
+    write!(
+        s,
+        "POST /exec/{id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        start.len()
+    )
+    .unwrap();
+    s.write_all(start).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    s.write_all(b"typed\n").unwrap();
+    s.write_all(&[0x10, 0x11]).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest)
+        .expect("the connection closes after the detach keys");
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("ended"),
+        "the process was ended"
+    );
+    let inspect = d.request("GET", &format!("/exec/{id}/json"), None).json();
+    assert_eq!(inspect["Running"], true, "{inspect}");
+    d.docker_ok(&["rm", "-f", &name]);
+}

@@ -345,3 +345,32 @@ fn logs_stream_large_files_in_bounded_memory() {
     );
     d.docker_ok(&["rm", &id]);
 }
+
+/// `attach` with logs=1 replays the output so far; with stream=0 it ends there.
+#[test]
+fn attach_with_logs_replays_the_history() {
+    let d = Daemon::shared();
+    let name = finished(&d, "attach-logs", "echo hello; echo oops >&2");
+    let r = common::http::hijack(
+        d.socket(),
+        &format!("/v1.41/containers/{name}/attach?logs=1&stream=0&stdout=1&stderr=1"),
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 101, "{}", r.text());
+    let mut frames = Vec::new();
+    let mut rest = &r.body[..];
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes(rest[4..8].try_into().unwrap()) as usize;
+        frames.push((
+            rest[0],
+            String::from_utf8_lossy(&rest[8..8 + len]).into_owned(),
+        ));
+        rest = &rest[8 + len..];
+    }
+    assert_eq!(
+        frames,
+        vec![(1, "hello\n".to_string()), (2, "oops\n".to_string())]
+    );
+    d.docker_ok(&["rm", &name]);
+}

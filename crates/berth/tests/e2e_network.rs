@@ -872,3 +872,99 @@ fn links_give_hosts_entries_and_variables() {
     assert_failure(&out, "link to a missing container");
     d.docker_ok(&["rm", "-f", &me, &child]);
 }
+
+#[test]
+fn mac_addresses_and_endpoint_links() {
+    let d = d();
+    let mac = "02:42:ac:11:ee:01";
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        mac,
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out, mac);
+    let net = d.name("macnet");
+    d.docker_ok(&["network", "create", &net]);
+    let child = d.name("eplink-child");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &child,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let me = d.name("eplink-me");
+    let mac2 = "02:42:ac:11:ee:02";
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &me,
+        "--network",
+        &net,
+        "--mac-address",
+        mac2,
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(
+        d.docker_ok(&["exec", &me, "cat", "/sys/class/net/eth0/address"]),
+        mac2
+    );
+    assert_eq!(
+        inspect(
+            &d,
+            &me,
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}")
+        ),
+        mac2
+    );
+    // A link on a user network: the alias resolves in this container only.
+    let other = d.name("eplink-other");
+    d.docker_ok(&["run", "-d", "--name", &other, "busybox", "sleep", "100"]);
+    d.docker_ok(&[
+        "network",
+        "connect",
+        "--link",
+        &format!("{child}:upstream"),
+        &net,
+        &other,
+    ]);
+    let hosts = d.docker_ok(&["exec", &other, "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("upstream")),
+        "{hosts}"
+    );
+    assert_eq!(
+        inspect(
+            &d,
+            &other,
+            &format!("{{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}}")
+        ),
+        format!("[\"{child}:upstream\"]")
+    );
+    d.docker_ok(&["rm", "-f", &me, &child, &other]);
+    d.docker_ok(&["network", "rm", &net]);
+    assert_failure(
+        &d.docker(&[
+            "run",
+            "--rm",
+            "--mac-address",
+            "01:00:00:00:00:01",
+            "busybox",
+            "true",
+        ]),
+        "multicast MAC",
+    );
+}

@@ -1010,7 +1010,15 @@ impl Executor {
             .await?;
         let (_c, mut rx) = self.engine.attach(cid, true, true)?;
         self.engine.start(cid).await?;
-        while let Some(chunk) = rx.recv().await {
+        loop {
+            let chunk = tokio::select! {
+                chunk = rx.recv() => chunk,
+                _ = self.out.tx.closed() => {
+                    let _ = self.engine.kill(cid, None).await;
+                    return Err(BuildError::new("build cancelled: the client went away"));
+                }
+            };
+            let Some(chunk) = chunk else { break };
             let text = String::from_utf8_lossy(&chunk.data).into_owned();
             let text = match chunk.stream {
                 StdStream::Stderr => format!("\u{1b}[91m{text}\u{1b}[0m"),

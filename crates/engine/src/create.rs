@@ -56,7 +56,34 @@ impl Engine {
             return Err(EngineError::InvalidParameter("No command specified".into()));
         }
 
-        let networks = self.plan_networks(&host_config, req.networking_config.as_ref())?;
+        let mut networks = self.plan_networks(&host_config, req.networking_config.as_ref())?;
+        // Config.MacAddress (before API 1.44) is the primary network's.
+        if let Some(mac) = req
+            .config
+            .extra
+            .get("MacAddress")
+            .and_then(|m| m.as_str())
+            .filter(|m| !m.is_empty())
+        {
+            crate::networking::parse_mac(mac)?;
+            let primary = match crate::networking::containers::mode_kind(&host_config.network_mode)
+            {
+                crate::networking::containers::ModeKind::Default => Some("bridge".to_string()),
+                crate::networking::containers::ModeKind::Named(n) => Some(n),
+                _ => None,
+            };
+            if let Some(ep) = primary.and_then(|p| {
+                let key = networks
+                    .keys()
+                    .find(|k| **k == p)
+                    .cloned()
+                    .or_else(|| networks.keys().next().cloned())?;
+                networks.get_mut(&key)
+            }) && ep.mac_address.is_none()
+            {
+                ep.mac_address = Some(mac.to_string());
+            }
+        }
         let mut warnings = Vec::new();
         let ports = crate::networking::ports::requested(&config, &host_config)?;
         match crate::networking::containers::mode_kind(&host_config.network_mode) {
@@ -467,7 +494,7 @@ const UNSUPPORTED_HOST_CONFIG: &[&str] = &[
     "Runtime",
 ];
 /// Config options berth knows and cannot honour yet.
-const UNSUPPORTED_CONFIG: &[&str] = &["MacAddress"];
+const UNSUPPORTED_CONFIG: &[&str] = &[];
 
 /// Docker clients send zero values for options the user did not give.
 pub(crate) fn is_set(value: &serde_json::Value) -> bool {

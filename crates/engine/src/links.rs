@@ -127,10 +127,19 @@ impl Engine {
         record: &ContainerRecord,
     ) -> Result<Vec<(Link, Ipv4Addr, ContainerRecord)>> {
         let mut out = Vec::new();
-        for stored in record.host_config.links.iter().flatten() {
-            let Some(link) = Link::parse_stored(stored) else {
-                continue;
-            };
+        // HostConfig.Links, then the endpoints' (`network connect --link`).
+        let endpoint_links = record.networks.values().flat_map(|e| &e.links);
+        let links = record
+            .host_config
+            .links
+            .iter()
+            .flatten()
+            .filter_map(|s| Link::parse_stored(s))
+            .chain(endpoint_links.filter_map(|spec| {
+                let (_, stored) = normalize(&record.name, spec).ok()?;
+                Link::parse_stored(&stored)
+            }));
+        for link in links {
             let child = self.container(&link.child)?;
             let (status, state, child_record) = {
                 let inner = child.lock();

@@ -74,6 +74,38 @@ fn endpoint_request(net: &LiveNet, v: Option<&Value>) -> Result<EndpointConfig> 
         }
         cfg.ipv4_address = Some(ip);
     }
+    if let Some(mac) = v
+        .get("MacAddress")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+    {
+        super::endpoints::parse_mac(mac)?;
+        cfg.mac_address = Some(mac.to_string());
+    }
+    if let Some(links) = v.get("Links").and_then(Value::as_array) {
+        cfg.links = links
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    if let Some(opts) = v.get("DriverOpts").and_then(Value::as_object) {
+        cfg.driver_opts = opts
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+    }
+    let link_local = v
+        .get("IPAMConfig")
+        .and_then(|i| i.get("LinkLocalIPs"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if link_local {
+        return Err(EngineError::NotImplemented(
+            "link-local addresses on endpoints (--link-local-ip)".into(),
+        ));
+    }
     let is_default_bridge = net.record.name == "bridge";
     if is_default_bridge && !cfg.aliases.is_empty() {
         return Err(EngineError::InvalidParameter(

@@ -21,6 +21,36 @@ pub struct EndpointConfig {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub ipv4_address: Option<Ipv4Addr>,
+    /// `--mac-address` (the endpoint's, or Config.MacAddress for the primary
+    /// network); else one derived from the address, as Docker does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// `network connect --link` / endpoint Links: "child:alias".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// Kept and shown as given; the bridge driver reads none of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// "02:42:ac:11:00:02" → bytes; a multicast address cannot be a NIC's.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || EngineError::InvalidParameter(format!("invalid MAC address: {s}"));
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if mac[0] & 1 == 1 {
+        return Err(bad());
+    }
+    Ok(mac)
 }
 
 /// One attached endpoint of a running container.
@@ -132,9 +162,11 @@ impl Networking {
             })?;
             ipam.allocate(cfg.ipv4_address)?
         };
-        let attached = bridge
-            .attach(sandbox, ifname, ip, network::mac_from_ip(ip))
-            .await;
+        let mac = match &cfg.mac_address {
+            Some(m) => parse_mac(m)?,
+            None => network::mac_from_ip(ip),
+        };
+        let attached = bridge.attach(sandbox, ifname, ip, mac).await;
         let ep = match attached {
             Ok(ep) => ep,
             Err(err) => {

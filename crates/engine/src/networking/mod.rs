@@ -19,7 +19,7 @@ use network::dns::{DnsRecords, DnsServer};
 use network::{AddressPool, Firewall, Ipam, NetworkConfig};
 use serde::{Deserialize, Serialize};
 
-pub use endpoints::{EndpointConfig, EndpointState, NetworkState};
+pub use endpoints::{EndpointConfig, EndpointState, NetworkState, parse_mac};
 pub use store::{DRIVER_BRIDGE, DRIVER_HOST, DRIVER_NULL, NetworkRecord};
 
 use crate::{EngineError, Result};
