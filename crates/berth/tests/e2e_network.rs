@@ -234,6 +234,18 @@ fn user_networks_resolve_names_aliases_and_short_ids() {
     if d.is_berth() {
         assert!(names.contains(&name) && names.contains("front"), "{names}");
     }
+    // As Docker: the resolver is 127.0.0.11 inside the container, asked directly too.
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        "grep ^nameserver /etc/resolv.conf; nslookup front 127.0.0.11 >/dev/null && echo resolved",
+    ]);
+    assert_eq!(out, "nameserver 127.0.0.11\nresolved");
     // Not visible from the default bridge.
     let out = d.docker(&[
         "run",

@@ -73,7 +73,11 @@ pub fn write_network(
         // to the host's resolvers; --dns servers come after it.
         Some(server) => {
             let mut servers = vec![server.to_string()];
-            servers.extend(dns.iter().cloned());
+            // The resolver in the container forwards to the --dns servers
+            // itself, so (as dockerd) they are not listed beside it.
+            if !server.is_loopback() {
+                servers.extend(dns.iter().cloned());
+            }
             let kept: String = host_resolv
                 .lines()
                 .filter(|l| !l.trim_start().starts_with("nameserver"))

@@ -281,6 +281,10 @@ impl Engine {
                 .publish(&c.id, &record.name, &primary, &requests)
                 .await?;
         }
+        let dns = record.host_config.dns.clone().unwrap_or_default();
+        self.networking
+            .refresh_container_dns(&c.id, state, &dns)
+            .await;
         self.write_network_files(record, state)?;
         Ok(())
     }
@@ -294,10 +298,14 @@ impl Engine {
     }
 
     fn write_network_files(&self, record: &ContainerRecord, state: &NetworkState) -> Result<()> {
-        let dns_server = state
-            .endpoints
-            .values()
-            .find_map(|ep| self.networking.get(&ep.network_id).ok()?.dns_server());
+        let dns_server = if self.networking.has_container_dns(&record.id) {
+            Some(super::container_dns::RESOLVER)
+        } else {
+            state
+                .endpoints
+                .values()
+                .find_map(|ep| self.networking.get(&ep.network_id).ok()?.dns_server())
+        };
         let host_gateway = self
             .networking
             .default_bridge()
@@ -327,6 +335,10 @@ impl Engine {
             (inner.record.name.clone(), inner.state.network.clone())
         };
         self.networking.adopt(&c.id, &name, &state).await;
+        let dns = c.lock().record.host_config.dns.clone().unwrap_or_default();
+        self.networking
+            .refresh_container_dns(&c.id, &state, &dns)
+            .await;
     }
 
     /// `POST /networks/{id}/connect`.
@@ -389,6 +401,10 @@ impl Engine {
             .map_err(|e| EngineError::internal("saving the container config", e))?;
         if running {
             let state = c.lock().state.network.clone();
+            let dns = updated.host_config.dns.clone().unwrap_or_default();
+            self.networking
+                .refresh_container_dns(&c.id, &state, &dns)
+                .await;
             self.write_network_files(&updated, &state)?;
         }
         self.network_event(&net, "connect", &c.id);
@@ -436,6 +452,10 @@ impl Engine {
         c.update_record(|r| r.networks = updated.networks.clone())
             .map_err(|e| EngineError::internal("saving the container config", e))?;
         if matches!(c.status(), Status::Running | Status::Paused) {
+            let dns = updated.host_config.dns.clone().unwrap_or_default();
+            self.networking
+                .refresh_container_dns(&c.id, &state, &dns)
+                .await;
             self.write_network_files(&updated, &state)?;
         }
         self.network_event(&net, "disconnect", &c.id);

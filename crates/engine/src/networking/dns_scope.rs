@@ -30,7 +30,7 @@ impl DnsDirectory {
             .remove(&ip);
     }
 
-    fn tables(&self, client: IpAddr) -> Vec<Arc<DnsRecords>> {
+    pub(crate) fn tables(&self, client: IpAddr) -> Vec<Arc<DnsRecords>> {
         self.by_client
             .read()
             .unwrap_or_else(|p| p.into_inner())

@@ -362,6 +362,7 @@ impl Networking {
     /// Everything of a container's networking, after it stopped (or failed
     /// to start): ports, endpoints, addresses and the namespace.
     pub async fn teardown(&self, container_id: &str, state: &NetworkState) {
+        self.stop_container_dns(container_id).await;
         self.unpublish(container_id, &state.ports).await;
         for ep in state.endpoints.values() {
             self.detach(container_id, ep).await;

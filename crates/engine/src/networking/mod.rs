@@ -3,6 +3,7 @@
 //! their IPAM, firewall rules and embedded DNS, and each container's
 //! sandbox (a pinned network namespace with one veth per network).
 
+mod container_dns;
 pub mod containers;
 mod dns_scope;
 mod endpoints;
@@ -173,6 +174,8 @@ pub struct Networking {
     reservations: Mutex<BTreeMap<String, Vec<ports::Reservation>>>,
     /// Which networks' names each container address may resolve.
     dns_directory: Arc<dns_scope::DnsDirectory>,
+    /// Each container's resolver at 127.0.0.11, by container id.
+    container_dns: Mutex<BTreeMap<String, DnsServer>>,
 }
 
 impl Networking {
@@ -204,6 +207,7 @@ impl Networking {
             admin: tokio::sync::Mutex::new(()),
             reservations: Mutex::new(BTreeMap::new()),
             dns_directory: Arc::default(),
+            container_dns: Mutex::new(BTreeMap::new()),
         };
         // Rules are rebuilt from the records below; whatever a crash left goes.
         if n.firewall.name() == "nftables" {

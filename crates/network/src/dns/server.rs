@@ -64,6 +64,30 @@ impl DnsServer {
         upstreams: Vec<SocketAddr>,
     ) -> Result<Self> {
         let (udp, tcp) = bind_pair(listen).await?;
+        Self::serve(udp, tcp, records, upstreams)
+    }
+
+    /// A server listening on `listen` inside the network namespace pinned
+    /// at `netns` (Docker's 127.0.0.11 in each container), answering and
+    /// forwarding from the daemon: only its two sockets live in there.
+    pub async fn start_in_netns(
+        netns: &std::path::Path,
+        listen: SocketAddr,
+        records: Arc<dyn NameSource>,
+        upstreams: Vec<SocketAddr>,
+    ) -> Result<Self> {
+        let (udp, tcp) = bind_in_netns(netns, listen).await?;
+        let udp = UdpSocket::from_std(udp).map_err(crate::error::io_err("dns udp socket"))?;
+        let tcp = TcpListener::from_std(tcp).map_err(crate::error::io_err("dns tcp socket"))?;
+        Self::serve(udp, tcp, records, upstreams)
+    }
+
+    fn serve(
+        udp: UdpSocket,
+        tcp: TcpListener,
+        records: Arc<dyn NameSource>,
+        upstreams: Vec<SocketAddr>,
+    ) -> Result<Self> {
         let local_addr = udp
             .local_addr()
             .map_err(crate::error::io_err("dns local address"))?;
@@ -106,6 +130,39 @@ impl Drop for DnsServer {
             task.abort();
         }
     }
+}
+
+/// Binds UDP and TCP sockets on `listen` from a throwaway thread that has
+/// entered the namespace (setns changes only the calling thread).
+async fn bind_in_netns(
+    netns: &std::path::Path,
+    listen: SocketAddr,
+) -> Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    let shown = netns.display().to_string();
+    let netns = netns.to_path_buf();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("berth-dns-netns".into())
+        .spawn(move || {
+            let result = (|| -> std::io::Result<_> {
+                let ns = std::fs::File::open(&netns)?;
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                let udp = std::net::UdpSocket::bind(listen)?;
+                udp.set_nonblocking(true)?;
+                // std sets SO_REUSEADDR on listeners, so a restarted server
+                // binds again at once.
+                let tcp = std::net::TcpListener::bind(listen)?;
+                tcp.set_nonblocking(true)?;
+                Ok((udp, tcp))
+            })();
+            let _ = tx.send(result);
+        })
+        .map_err(crate::error::io_err("spawn dns netns thread"))?;
+    rx.await
+        .map_err(|_| crate::error::io_err("dns netns thread")(std::io::Error::other("panicked")))?
+        .map_err(crate::error::io_err(format!(
+            "dns bind {listen} in {shown}"
+        )))
 }
 
 async fn bind_pair(listen: SocketAddr) -> Result<(UdpSocket, TcpListener)> {
