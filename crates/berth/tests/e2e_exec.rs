@@ -178,17 +178,7 @@ fn exec_stream_is_framed_unless_started_with_tty() {
         r.header("Content-Type"),
         Some("application/vnd.docker.multiplexed-stream")
     );
-    let mut frames = Vec::new();
-    let mut rest = &r.body[..];
-    while rest.len() >= 8 {
-        let len = u32::from_be_bytes(rest[4..8].try_into().unwrap()) as usize;
-        frames.push((
-            rest[0],
-            String::from_utf8_lossy(&rest[8..8 + len]).into_owned(),
-        ));
-        rest = &rest[8 + len..];
-    }
-    assert!(rest.is_empty(), "trailing bytes {rest:?}");
+    let frames = common::http::demux(&r.body);
     let text: String = frames.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(text, "out\r\nerr\r\n");
     assert!(frames.iter().all(|(stream, _)| *stream == 1), "{frames:?}");

@@ -358,16 +358,7 @@ fn attach_with_logs_replays_the_history() {
     )
     .unwrap();
     assert_eq!(r.status, 101, "{}", r.text());
-    let mut frames = Vec::new();
-    let mut rest = &r.body[..];
-    while rest.len() >= 8 {
-        let len = u32::from_be_bytes(rest[4..8].try_into().unwrap()) as usize;
-        frames.push((
-            rest[0],
-            String::from_utf8_lossy(&rest[8..8 + len]).into_owned(),
-        ));
-        rest = &rest[8 + len..];
-    }
+    let frames = common::http::demux(&r.body);
     assert_eq!(
         frames,
         vec![(1, "hello\n".to_string()), (2, "oops\n".to_string())]

@@ -149,3 +149,19 @@ pub fn hijack(socket: &Path, path: &str, json: &[u8]) -> io::Result<Response> {
     response.body = raw[end + 4..].to_vec();
     Ok(response)
 }
+
+/// The frames of a multiplexed stream: (stream id, text), in order; panics
+/// on trailing bytes that are not a whole frame.
+pub fn demux(mut body: &[u8]) -> Vec<(u8, String)> {
+    let mut frames = Vec::new();
+    while body.len() >= 8 {
+        let len = u32::from_be_bytes(body[4..8].try_into().unwrap()) as usize;
+        frames.push((
+            body[0],
+            String::from_utf8_lossy(&body[8..8 + len]).into_owned(),
+        ));
+        body = &body[8 + len..];
+    }
+    assert!(body.is_empty(), "trailing bytes {body:?}");
+    frames
+}
