@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}/kill", post(kill))
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/{alias}", delete(remove_link))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/resize", post(resize))
@@ -38,7 +39,24 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
     let filters = params.filters()?;
     filters.check_keys(&[
         "status", "name", "label", "id", "exited", "ancestor", "before", "since", "network",
+        "health",
     ])?;
+    for h in filters.values("health") {
+        if !matches!(h.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+            return Err(ApiError::bad_request(format!(
+                "Unrecognised filter value for health: {h}"
+            )));
+        }
+    }
+    // before/since name a container; the list is in creation order.
+    let created_of = |key: &str| -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+        match filters.values(key).first() {
+            None => Ok(None),
+            Some(name) => Ok(Some(engine.container(name)?.view().record.created)),
+        }
+    };
+    let (before, since) = (created_of("before")?, created_of("since")?);
+    let with_size = params.bool("size", false);
     for s in filters.values("status") {
         if !matches!(
             s.as_str(),
@@ -73,15 +91,46 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
                         .trim_start_matches("sha256:")
                         .starts_with(a)
             })
-            && filters.labels_match("label", &labels);
+            && filters.labels_match("label", &labels)
+            && filters.any("health", |h| {
+                let state = v.state.health.as_ref().map(|x| x.status.as_str());
+                state.unwrap_or("none") == h
+            })
+            && filters.any("network", |n| {
+                v.record
+                    .networks
+                    .iter()
+                    .any(|(name, ep)| name == n || ep.network_id.starts_with(n))
+            })
+            && before.is_none_or(|t| v.record.created < t)
+            && since.is_none_or(|t| v.record.created > t);
         if keep {
-            out.push(format::summary(&v));
+            let mut summary = format::summary(&v);
+            if with_size {
+                let (rw, root) = sizes(&engine, &v.record.id, &v.record.image_id);
+                summary["SizeRw"] = json!(rw);
+                summary["SizeRootFs"] = json!(root);
+            }
+            out.push(summary);
         }
         if limit.is_some_and(|l| out.len() as i64 >= l) {
             break;
         }
     }
     Ok(Json(serde_json::Value::Array(out)))
+}
+
+/// `docker rm --link PARENT/ALIAS`.
+async fn remove_link(
+    State(engine): State<AppState>,
+    Path((id, alias)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    if !Params::parse(uri.query()).bool("link", false) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "page not found"));
+    }
+    engine.remove_link(&id, &alias).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn create(State(engine): State<AppState>, uri: Uri, body: Bytes) -> ApiResult<Response> {
@@ -103,6 +152,7 @@ async fn create(State(engine): State<AppState>, uri: Uri, body: Bytes) -> ApiRes
 async fn inspect(
     State(engine): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> ApiResult<Json<serde_json::Value>> {
     let c = engine.container(&id)?;
     let v = c.view();
@@ -112,7 +162,20 @@ async fn inspect(
         .join("snapshots/rw")
         .join(&c.id)
         .join("fs");
-    Ok(Json(format::inspect(&v, &upper.to_string_lossy())))
+    let mut out = format::inspect(&v, &upper.to_string_lossy());
+    if Params::parse(uri.query()).bool("size", false) {
+        let (rw, root) = sizes(&engine, &c.id, &v.record.image_id);
+        out["SizeRw"] = json!(rw);
+        out["SizeRootFs"] = json!(root);
+    }
+    Ok(Json(out))
+}
+
+/// `SizeRw` (the writable layer) and `SizeRootFs` (with the image's layers).
+fn sizes(engine: &AppState, id: &str, image_id: &str) -> (u64, u64) {
+    let rw = engine::dir_size(&engine.upper_dir(id));
+    let image = engine.images.get(image_id).map(|i| i.size).unwrap_or(0);
+    (rw, rw + image)
 }
 
 async fn start(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {

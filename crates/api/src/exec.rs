@@ -66,14 +66,11 @@ async fn start(
         _ => None,
     };
     let tty = start.tty.unwrap_or(false);
-    let keys = engine
-        .exec_inspect(&id)?
-        .config
-        .detach_keys
-        .clone()
-        .filter(|k| !k.is_empty());
-    // As dockerd: detach keys apply to terminals only.
-    let detach_keys = if tty {
+    let exec = engine.exec_inspect(&id)?;
+    let keys = exec.config.detach_keys.clone().filter(|k| !k.is_empty());
+    // As dockerd: detach keys apply to exec processes with a terminal
+    // (however the stream is framed).
+    let detach_keys = if exec.config.tty {
         crate::detach::parse(keys.as_deref().unwrap_or(crate::detach::DEFAULT))?
     } else {
         Vec::new()

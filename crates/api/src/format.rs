@@ -129,7 +129,10 @@ fn endpoint(
         "IPAMConfig": cfg.and_then(|c| c.ipv4_address).map(|ip| json!({"IPv4Address": ip.to_string()})),
         "Links": cfg.filter(|c| !c.links.is_empty()).map(|c| c.links.clone()),
         "Aliases": cfg.filter(|c| !c.aliases.is_empty()).map(|c| c.aliases.clone()),
-        "MacAddress": text(&|e| e.mac.clone()),
+        // Running: the interface's; before that, what was asked for.
+        "MacAddress": ep.map(|e| e.mac.clone())
+            .or_else(|| cfg.and_then(|c| c.mac_address.clone()))
+            .unwrap_or_default(),
         "DriverOpts": cfg.filter(|c| !c.driver_opts.is_empty()).map(|c| c.driver_opts.clone()),
         "NetworkID": cfg.map(|c| c.network_id.clone()).unwrap_or_default(),
         "EndpointID": text(&|e| e.endpoint_id.clone()),

@@ -853,3 +853,65 @@ fn pid_ipc_and_uts_namespaces_can_be_shared() {
     );
     d.docker_ok(&["rm", "-f", &donor, &private]);
 }
+
+#[test]
+fn ps_and_inspect_sizes_and_more_filters() {
+    let d = Daemon::shared();
+    let name = d.name("sized");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 200000 /dev/zero > /big; sleep 100",
+    ]);
+    let rw = wait_for(Duration::from_secs(10), || {
+        let rw: u64 = d
+            .docker_ok(&["inspect", "--size", "-f", "{{.SizeRw}}", &name])
+            .parse()
+            .ok()?;
+        (rw >= 200_000).then_some(rw)
+    })
+    .expect("SizeRw counts the container's writes");
+    let root: u64 = d
+        .docker_ok(&["inspect", "--size", "-f", "{{.SizeRootFs}}", &name])
+        .parse()
+        .unwrap();
+    assert!(root > rw, "{root} <= {rw}");
+    let sized = d.docker_ok(&[
+        "ps",
+        "-s",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Size}}",
+    ]);
+    assert!(sized.contains("virtual"), "{sized}");
+    // health=none: no health check; network: by name.
+    let listed = d.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("name={name}"),
+        "--filter",
+        "health=none",
+    ]);
+    assert_eq!(listed.lines().count(), 1);
+    let listed = d.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("name={name}"),
+        "--filter",
+        "health=healthy",
+    ]);
+    assert_eq!(listed, "");
+    assert_fails_with(
+        &d.docker(&["ps", "--filter", "health=bogus"]),
+        "Unrecognised filter value for health",
+    );
+    d.docker_ok(&["rm", "-f", &name]);
+}

@@ -144,6 +144,14 @@ fn exec_into_a_stopped_container_fails_clearly() {
         "No such container",
     );
     d.docker_ok(&["rm", &name, &created]);
+    let paused = d.name("exec-paused");
+    d.docker_ok(&["run", "-d", "--name", &paused, "busybox", "sleep", "100"]);
+    d.docker_ok(&["pause", &paused]);
+    assert_fails_with(
+        &d.docker(&["exec", &paused, "true"]),
+        "is paused, unpause the container before exec",
+    );
+    d.docker_ok(&["rm", "-f", &paused]);
 }
 
 /// As dockerd: the start request's `Tty` decides the stream's shape. docker-py

@@ -365,3 +365,42 @@ fn attach_with_logs_replays_the_history() {
     );
     d.docker_ok(&["rm", &name]);
 }
+
+#[test]
+fn log_driver_none_and_unknown_drivers() {
+    let d = Daemon::shared();
+    let name = d.name("nolog");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "hidden",
+    ]);
+    assert_eq!(
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.LogConfig.Type}}|{{.LogPath}}",
+            &name
+        ]),
+        "none|"
+    );
+    let out = d.docker(&["logs", &name]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("configured logging driver does not support reading"),
+        "{}",
+        stderr(&out)
+    );
+    d.docker_ok(&["rm", &name]);
+    let out = d.docker(&["create", "--log-driver", "asdf", "busybox"]);
+    assert!(
+        stderr(&out).contains("no log driver named 'asdf' is registered"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -871,9 +871,22 @@ fn links_give_hosts_entries_and_variables() {
         inspect(&d, &me, "{{json .HostConfig.Links}}"),
         format!("[\"/{child}:/{me}/my-db\"]")
     );
+    // `docker rm --link` drops it.
+    d.docker_ok(&["rm", "--link", &format!("{me}/my-db")]);
+    assert_eq!(inspect(&d, &me, "{{json .HostConfig.Links}}"), "[]");
     // A stopped child cannot be linked to; a missing one is refused at create.
+    let me2 = d.name("link-parent2");
+    d.docker_ok(&[
+        "create",
+        "--name",
+        &me2,
+        "--link",
+        &format!("{child}:my-db"),
+        "busybox",
+        "true",
+    ]);
     d.docker_ok(&["stop", "-t", "0", &child]);
-    let out = d.docker(&["start", &me]);
+    let out = d.docker(&["start", &me2]);
     assert_failure(&out, "start with a stopped link");
     assert!(
         stderr(&out).contains("Cannot link to a non running container"),
@@ -882,7 +895,7 @@ fn links_give_hosts_entries_and_variables() {
     );
     let out = d.docker(&["create", "--link", "no-such-child:x", "busybox"]);
     assert_failure(&out, "link to a missing container");
-    d.docker_ok(&["rm", "-f", &me, &child]);
+    d.docker_ok(&["rm", "-f", &me, &me2, &child]);
 }
 
 #[test]
@@ -958,6 +971,14 @@ fn mac_addresses_and_endpoint_links() {
             .any(|l| l.split_whitespace().nth(1) == Some("upstream")),
         "{hosts}"
     );
+    // ... and through its resolver, as Docker answers link aliases.
+    let child_ip = inspect(
+        &d,
+        &child,
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    );
+    let out = d.docker_ok(&["exec", &other, "nslookup", "upstream"]);
+    assert!(out.contains(&child_ip), "{out}");
     assert_eq!(
         inspect(
             &d,

@@ -408,3 +408,44 @@ fn volumes_from_shares_another_containers_volumes_and_binds() {
     ]);
     d.docker_ok(&["rm", "-v", &donor]);
 }
+
+/// As dockerd: `--volume-driver` is kept, and only matters (and fails) when a
+/// volume has to be made with it.
+#[test]
+fn volume_driver_applies_to_new_volumes_only() {
+    let d = Daemon::shared();
+    let id = d.docker_ok(&["create", "--volume-driver", "foo", "busybox"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.HostConfig.VolumeDriver}}", &id]),
+        "foo"
+    );
+    d.docker_ok(&["rm", &id]);
+    let vol = d.name("vdrv");
+    // (Through the API: the docker CLI takes any 404 of create for a missing image.)
+    let body = serde_json::json!({
+        "Image": "busybox", "HostConfig": {"VolumeDriver": "foo", "Binds": [format!("{vol}:/x")]}
+    })
+    .to_string();
+    let r = d.request(
+        "POST",
+        "/v1.41/containers/create",
+        Some(("application/json", body.as_bytes())),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(
+        r.text().contains("plugin \\\"foo\\\" not found"),
+        "{}",
+        r.text()
+    );
+    assert_fails_with(&d.docker(&["volume", "inspect", &vol]), "no such volume");
+    let id = d.docker_ok(&[
+        "create",
+        "--volume-driver",
+        "local",
+        "-v",
+        &format!("{vol}:/x"),
+        "busybox",
+    ]);
+    d.docker_ok(&["rm", "-v", &id]);
+    d.docker_ok(&["volume", "rm", &vol]);
+}

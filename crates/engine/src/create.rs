@@ -125,7 +125,7 @@ impl Engine {
                 }
             }
         }
-        let created_volumes = match self.resolve_mounts(&mut mounts) {
+        let created_volumes = match self.resolve_mounts(&mut mounts, &host_config.volume_driver) {
             Ok(v) => v,
             Err(err) => {
                 self.registry_mut().by_name.remove(&name);
@@ -208,7 +208,7 @@ impl Engine {
     /// Gives every bind a checked source and every volume mount a volume,
     /// creating anonymous and missing named volumes. Returns the volumes it
     /// created, for the caller to undo on a later failure.
-    fn resolve_mounts(&self, mounts: &mut [MountPoint]) -> Result<Vec<String>> {
+    fn resolve_mounts(&self, mounts: &mut [MountPoint], driver: &str) -> Result<Vec<String>> {
         let mut created = Vec::new();
         let result = (|| {
             for m in mounts.iter_mut() {
@@ -229,6 +229,17 @@ impl Engine {
                         })?;
                     }
                     MountKind::Volume => {
+                        // As dockerd: `--volume-driver` only matters for a
+                        // volume that has to be made, and only "local" exists.
+                        let exists = m
+                            .name
+                            .as_deref()
+                            .is_some_and(|n| self.volumes.get(n).is_ok());
+                        if !exists && !matches!(driver, "" | "local") {
+                            return Err(EngineError::NotFound(format!(
+                                "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+                            )));
+                        }
                         let mut labels = m.labels.clone();
                         if m.name.is_none() {
                             labels.insert(volumes::ANONYMOUS_LABEL.to_string(), String::new());
@@ -296,7 +307,9 @@ impl Engine {
         std::fs::create_dir_all(dir)?;
         self.images.create_rw_layer(&record.id, &record.image_id)?;
         etcfiles::write_all(record)?;
-        std::fs::File::create(&record.log_path)?;
+        if !record.log_path.as_os_str().is_empty() {
+            std::fs::File::create(&record.log_path)?;
+        }
         // State first: a crash between the two writes leaves a dir without config.json,
         // which start-up treats as an unfinished create and removes.
         write_json_atomic(&Container::state_path(dir), &State::default())?;
@@ -403,12 +416,7 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
     {
         return ni("log drivers other than json-file and none, and log options (--log-opt)");
     }
-    if !matches!(hc.volume_driver.as_str(), "" | "local") {
-        let d = &hc.volume_driver;
-        return Err(EngineError::NotFound(format!(
-            "error looking up volume plugin {d}: plugin \"{d}\" not found"
-        )));
-    }
+
     // Fields this daemon does not know are ignored, as dockerd ignores them:
     // clients newer than the daemon send fields of later API versions. Only
     // known options that are set to something berth cannot do are refused.

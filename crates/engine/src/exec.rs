@@ -46,15 +46,25 @@ pub struct ExecStreams {
     pub stdin: Option<tokio::process::ChildStdin>,
 }
 
+/// dockerd's conflicts for exec: the container must run, and not be paused.
+fn exec_allowed(c: &crate::container::Container) -> Result<()> {
+    match c.status() {
+        Status::Running => Ok(()),
+        Status::Paused => Err(EngineError::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            c.id
+        ))),
+        _ => Err(EngineError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        ))),
+    }
+}
+
 impl Engine {
     pub fn exec_create(&self, name_or_id: &str, req: ExecCreateRequest) -> Result<String> {
         let c = self.container(name_or_id)?;
-        if c.status() != Status::Running {
-            return Err(EngineError::Conflict(format!(
-                "container {} is not running",
-                c.id
-            )));
-        }
+        exec_allowed(&c)?;
         if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::InvalidParameter(
                 "No exec command specified".into(),
@@ -139,12 +149,7 @@ impl Engine {
             st.started = true;
         }
         let c = self.container(&e.container_id)?;
-        if c.status() != Status::Running {
-            return Err(EngineError::Conflict(format!(
-                "container {} is not running",
-                c.id
-            )));
-        }
+        exec_allowed(&c)?;
         let record = c.lock().record.clone();
         let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
         let user_spec = if e.config.user.is_empty() {

@@ -281,10 +281,7 @@ impl Engine {
                 .publish(&c.id, &record.name, &primary, &requests)
                 .await?;
         }
-        let dns = record.host_config.dns.clone().unwrap_or_default();
-        self.networking
-            .refresh_container_dns(&c.id, state, &dns)
-            .await;
+        self.refresh_dns(&c.id, record, state).await;
         self.write_network_files(record, state)?;
         Ok(())
     }
@@ -295,6 +292,21 @@ impl Engine {
             ModeKind::Named(n) => self.networking.get(&n).ok().map(|l| l.record.name.clone()),
             _ => None,
         }
+    }
+
+    /// The container's resolver at 127.0.0.11, with its `--dns` upstreams and
+    /// its links' aliases (links on user networks are names only it resolves).
+    async fn refresh_dns(&self, id: &str, record: &ContainerRecord, state: &NetworkState) {
+        let dns = record.host_config.dns.clone().unwrap_or_default();
+        let links: Vec<(String, std::net::Ipv4Addr)> = self
+            .resolve_links(record)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(link, ip, _)| (link.alias, ip))
+            .collect();
+        self.networking
+            .refresh_container_dns(id, state, &dns, &links)
+            .await;
     }
 
     fn write_network_files(&self, record: &ContainerRecord, state: &NetworkState) -> Result<()> {
@@ -335,10 +347,8 @@ impl Engine {
             (inner.record.name.clone(), inner.state.network.clone())
         };
         self.networking.adopt(&c.id, &name, &state).await;
-        let dns = c.lock().record.host_config.dns.clone().unwrap_or_default();
-        self.networking
-            .refresh_container_dns(&c.id, &state, &dns)
-            .await;
+        let record = c.lock().record.clone();
+        self.refresh_dns(&c.id, &record, &state).await;
     }
 
     /// `POST /networks/{id}/connect`.
@@ -401,13 +411,42 @@ impl Engine {
             .map_err(|e| EngineError::internal("saving the container config", e))?;
         if running {
             let state = c.lock().state.network.clone();
-            let dns = updated.host_config.dns.clone().unwrap_or_default();
-            self.networking
-                .refresh_container_dns(&c.id, &state, &dns)
-                .await;
+            self.refresh_dns(&c.id, &updated, &state).await;
             self.write_network_files(&updated, &state)?;
         }
         self.network_event(&net, "connect", &c.id);
+        Ok(())
+    }
+
+    /// `DELETE /containers/PARENT/ALIAS?link=1` (`docker rm --link`): drops
+    /// the link, and its name from a running container's files and resolver.
+    pub async fn remove_link(self: &Arc<Self>, parent: &str, alias: &str) -> Result<()> {
+        let c = self.container(parent)?;
+        let _op = c.op.lock().await;
+        let record = c.lock().record.clone();
+        let suffix = format!("/{alias}");
+        let links = record.host_config.links.clone().unwrap_or_default();
+        let kept: Vec<String> = links
+            .iter()
+            .filter(|l| !l.ends_with(&suffix))
+            .cloned()
+            .collect();
+        if kept.len() == links.len() {
+            return Err(EngineError::NotFound(format!(
+                "Could not find container for entity id /{}/{alias}",
+                record.name
+            )));
+        }
+        c.update_record(|r| r.host_config.links = Some(kept.clone()))
+            .map_err(|e| EngineError::internal("saving the container config", e))?;
+        if matches!(c.status(), Status::Running | Status::Paused) {
+            let (updated, state) = {
+                let inner = c.lock();
+                (inner.record.clone(), inner.state.network.clone())
+            };
+            self.refresh_dns(&c.id, &updated, &state).await;
+            self.write_network_files(&updated, &state)?;
+        }
         Ok(())
     }
 
@@ -452,10 +491,7 @@ impl Engine {
         c.update_record(|r| r.networks = updated.networks.clone())
             .map_err(|e| EngineError::internal("saving the container config", e))?;
         if matches!(c.status(), Status::Running | Status::Paused) {
-            let dns = updated.host_config.dns.clone().unwrap_or_default();
-            self.networking
-                .refresh_container_dns(&c.id, &state, &dns)
-                .await;
+            self.refresh_dns(&c.id, &updated, &state).await;
             self.write_network_files(&updated, &state)?;
         }
         self.network_event(&net, "disconnect", &c.id);
