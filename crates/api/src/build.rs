@@ -51,6 +51,7 @@ fn options(params: &Params) -> ApiResult<BuildOptions> {
         pull: params.bool("pull", false),
         network_mode: non_empty("networkmode"),
         platform: non_empty("platform"),
+        cache_from: json_map::<Vec<String>>(params, "cachefrom")?,
         // Repeated, or comma-separated in one value, as clients send them.
         extra_hosts: params
             .all("extrahosts")

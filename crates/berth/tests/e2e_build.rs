@@ -810,3 +810,46 @@ fn add_host_reaches_run_steps() {
     );
     assert_success(&out, "build with --add-host");
 }
+
+/// `--cache-from`: only the named images' steps are reused.
+#[test]
+fn cache_from_limits_the_cache_to_the_named_images() {
+    let d = Daemon::shared();
+    let tag = d.name("cachefrom").to_lowercase();
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox\nENV FOO={tag}\nRUN echo {tag} > /baz\n"),
+        )],
+    );
+    build_ok(&d, &dir, &["-t", &format!("{tag}:one")]);
+    let hits = |out: &str| out.matches("Using cache").count();
+    let out = build_ok(
+        &d,
+        &dir,
+        &[
+            "-t",
+            &format!("{tag}:two"),
+            "--cache-from",
+            &format!("{tag}:one"),
+        ],
+    );
+    assert_eq!(hits(&out), 2, "{out}");
+    let out = build_ok(
+        &d,
+        &dir,
+        &["-t", &format!("{tag}:three"), "--cache-from", "nosuchtag"],
+    );
+    assert_eq!(hits(&out), 0, "{out}");
+    assert_eq!(
+        inspect(&d, &format!("{tag}:three"), "{{.Config.Env}}").contains(&tag),
+        true
+    );
+    d.docker_ok(&[
+        "rmi",
+        &format!("{tag}:one"),
+        &format!("{tag}:two"),
+        &format!("{tag}:three"),
+    ]);
+}

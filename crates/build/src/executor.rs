@@ -133,6 +133,32 @@ struct BuildShared {
     ctx_root: PathBuf,
     escape: char,
     stage_names: Vec<Option<String>>,
+    /// With `--cache-from`: the only images a cached step may reuse (those
+    /// images and their ancestors), as the classic builder has it.
+    cache_sources: Option<std::collections::HashSet<String>>,
+}
+
+/// The images named by `--cache-from` and every image they derive from.
+fn cache_sources(engine: &Engine, refs: &[String]) -> Option<std::collections::HashSet<String>> {
+    if refs.is_empty() {
+        return None;
+    }
+    let mut ids = std::collections::HashSet::new();
+    for r in refs {
+        let mut next = engine.images.get(r).ok().map(|i| i.id);
+        while let Some(id) = next.take() {
+            if !ids.insert(id.clone()) {
+                break;
+            }
+            next = engine
+                .images
+                .get(&id)
+                .ok()
+                .map(|i| i.parent)
+                .filter(|p| !p.is_empty());
+        }
+    }
+    Some(ids)
 }
 
 fn expand(word: &str, env: &Env, escape: char) -> Result<String> {
@@ -271,6 +297,7 @@ async fn run_stages(build: Build, out: Arc<Out>) -> Result<String> {
         ctx_root: ctx.root().to_path_buf(),
         escape: dockerfile.escape,
         stage_names: dockerfile.stages.iter().map(|s| s.name.clone()).collect(),
+        cache_sources: cache_sources(&engine, &opts.cache_from),
     });
     let consumed = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
     let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -603,6 +630,11 @@ impl Executor {
         let Ok(img) = self.engine.images.get(&id) else {
             return Ok(false);
         };
+        if let Some(allowed) = &self.build.cache_sources
+            && !allowed.contains(&img.id)
+        {
+            return Ok(false);
+        }
         st.image = Some(img.id.clone());
         st.config = img.config.config;
         self.out.line(" ---> Using cache\n").await?;

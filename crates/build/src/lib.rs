@@ -57,6 +57,9 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// `extrahosts`: "name:ip" entries for the /etc/hosts of RUN containers.
     pub extra_hosts: Vec<String>,
+    /// `cachefrom`: images whose build steps may be reused; when given, no
+    /// other cached step is.
+    pub cache_from: Vec<String>,
 }
 
 impl Default for BuildOptions {
@@ -75,6 +78,7 @@ impl Default for BuildOptions {
             network_mode: None,
             platform: None,
             extra_hosts: Vec::new(),
+            cache_from: Vec::new(),
         }
     }
 }

@@ -155,6 +155,16 @@ fn query(a: &BuildArgs, dockerfile: &str) -> String {
     if let Some(pl) = &a.platform {
         p.push_str(&format!("&platform={}", q(pl)));
     }
+    if !a.cache_from.is_empty() {
+        let refs: Vec<Value> = a.cache_from.iter().cloned().map(Value::String).collect();
+        p.push_str(&format!(
+            "&cachefrom={}",
+            q(&Value::Array(refs).to_string())
+        ));
+    }
+    if !a.add_host.is_empty() {
+        p.push_str(&format!("&extrahosts={}", q(&a.add_host.join(","))));
+    }
     p
 }
 

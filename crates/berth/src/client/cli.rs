@@ -732,6 +732,12 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// PATH (the build context directory)
     pub path: String,
 }
