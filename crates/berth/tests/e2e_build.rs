@@ -842,10 +842,7 @@ fn cache_from_limits_the_cache_to_the_named_images() {
         &["-t", &format!("{tag}:three"), "--cache-from", "nosuchtag"],
     );
     assert_eq!(hits(&out), 0, "{out}");
-    assert_eq!(
-        inspect(&d, &format!("{tag}:three"), "{{.Config.Env}}").contains(&tag),
-        true
-    );
+    assert!(inspect(&d, &format!("{tag}:three"), "{{.Config.Env}}").contains(&tag));
     d.docker_ok(&[
         "rmi",
         &format!("{tag}:one"),
