@@ -126,7 +126,16 @@ fn endpoint(
     let text =
         |f: &dyn Fn(&engine::networking::EndpointState) -> String| ep.map(f).unwrap_or_default();
     json!({
-        "IPAMConfig": cfg.and_then(|c| c.ipv4_address).map(|ip| json!({"IPv4Address": ip.to_string()})),
+        "IPAMConfig": cfg.filter(|c| c.ipv4_address.is_some() || !c.link_local_ips.is_empty()).map(|c| {
+            let mut m = serde_json::Map::new();
+            if let Some(ip) = c.ipv4_address {
+                m.insert("IPv4Address".into(), json!(ip.to_string()));
+            }
+            if !c.link_local_ips.is_empty() {
+                m.insert("LinkLocalIPs".into(), json!(c.link_local_ips.iter().map(|i| i.to_string()).collect::<Vec<_>>()));
+            }
+            serde_json::Value::Object(m)
+        }),
         "Links": cfg.filter(|c| !c.links.is_empty()).map(|c| c.links.clone()),
         "Aliases": cfg.filter(|c| !c.aliases.is_empty()).map(|c| c.aliases.clone()),
         // Running: the interface's; before that, what was asked for.

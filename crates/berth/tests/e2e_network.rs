@@ -987,7 +987,34 @@ fn mac_addresses_and_endpoint_links() {
         ),
         format!("[\"{child}:upstream\"]")
     );
-    d.docker_ok(&["rm", "-f", &me, &child, &other]);
+    // --link-local-ip: an extra 169.254/16 address on the interface.
+    let ll = d.name("linklocal");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &ll,
+        "--network",
+        &net,
+        "--link-local-ip",
+        "169.254.8.8",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let addrs = d.docker_ok(&["exec", &ll, "ip", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("169.254.8.8/16"), "{addrs}");
+    assert_eq!(
+        inspect(
+            &d,
+            &ll,
+            &format!(
+                "{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig.LinkLocalIPs}}}}"
+            )
+        ),
+        "[\"169.254.8.8\"]"
+    );
+    d.docker_ok(&["rm", "-f", &me, &child, &other, &ll]);
     d.docker_ok(&["network", "rm", &net]);
     assert_failure(
         &d.docker(&[

@@ -118,6 +118,19 @@ impl Network {
         ip: Ipv4Addr,
         mac: [u8; 6],
     ) -> Result<Endpoint> {
+        self.attach_with(netns, ifname, ip, mac, &[]).await
+    }
+
+    /// [`Network::attach`], with link-local addresses (169.254/16) on the
+    /// interface beside `ip` (`--link-local-ip`).
+    pub async fn attach_with(
+        &self,
+        netns: &Path,
+        ifname: &str,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+        link_local: &[Ipv4Addr],
+    ) -> Result<Endpoint> {
         validate_ifname(ifname)?;
         let c = &self.config;
         if !c.subnet.contains(&ip) {
@@ -150,7 +163,17 @@ impl Network {
             gateway: (!c.internal).then_some(c.gateway),
         };
         let result = self
-            .wire(&h, bridge, netns, &host_ifname, &peer, &endpoint, mac, mtu)
+            .wire(
+                &h,
+                bridge,
+                netns,
+                &host_ifname,
+                &peer,
+                &endpoint,
+                mac,
+                mtu,
+                link_local,
+            )
             .await;
         if let Err(e) = result {
             // Deleting one end removes the pair wherever the peer ended up.
@@ -171,6 +194,7 @@ impl Network {
         ep: &Endpoint,
         mac: [u8; 6],
         mtu: Option<u32>,
+        link_local: &[Ipv4Addr],
     ) -> Result<()> {
         let peer_index = netlink::require_link(h, peer).await?;
         netlink::move_to_netns(h, peer_index, netns).await?;
@@ -187,6 +211,7 @@ impl Network {
             .map_err(nl_err(format!("attach {host_ifname} to bridge")))?;
         let peer = peer.to_string();
         let ep = ep.clone();
+        let link_local = link_local.to_vec();
         netlink::in_netns(netns, move |h| async move {
             let index = netlink::require_link(&h, &peer).await?;
             let mut set = LinkUnspec::new_with_index(index)
@@ -201,6 +226,9 @@ impl Network {
                 .await
                 .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
             netlink::ensure_address(&h, index, ep.ip, ep.prefix_len).await?;
+            for ll in link_local {
+                netlink::ensure_address(&h, index, ll, 16).await?;
+            }
             netlink::set_up(&h, index, &ep.ifname).await?;
             let lo = netlink::require_link(&h, "lo").await?;
             netlink::set_up(&h, lo, "lo").await?;

@@ -3,7 +3,7 @@
 //! `disconnect`, and the network API operations that touch containers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -100,11 +100,24 @@ fn endpoint_request(net: &LiveNet, v: Option<&Value>) -> Result<EndpointConfig> 
         .get("IPAMConfig")
         .and_then(|i| i.get("LinkLocalIPs"))
         .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
-    if link_local {
-        return Err(EngineError::NotImplemented(
-            "link-local addresses on endpoints (--link-local-ip)".into(),
-        ));
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for ip in link_local {
+        let v4 = match ip.parse::<IpAddr>() {
+            Ok(IpAddr::V4(v4)) if v4.is_link_local() => v4,
+            Ok(IpAddr::V6(_)) => {
+                return Err(EngineError::NotImplemented(format!(
+                    "IPv6 link-local addresses ({ip})"
+                )));
+            }
+            _ => {
+                return Err(EngineError::InvalidParameter(format!(
+                    "invalid link-local IP address: {ip}"
+                )));
+            }
+        };
+        cfg.link_local_ips.push(v4);
     }
     let is_default_bridge = net.record.name == "bridge";
     if is_default_bridge && !cfg.aliases.is_empty() {

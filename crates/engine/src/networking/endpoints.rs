@@ -28,6 +28,9 @@ pub struct EndpointConfig {
     /// `network connect --link` / endpoint Links: "child:alias".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<String>,
+    /// `--link-local-ip`: extra 169.254/16 addresses on the interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<Ipv4Addr>,
     /// Kept and shown as given; the bridge driver reads none of them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
@@ -166,7 +169,9 @@ impl Networking {
             Some(m) => parse_mac(m)?,
             None => network::mac_from_ip(ip),
         };
-        let attached = bridge.attach(sandbox, ifname, ip, mac).await;
+        let attached = bridge
+            .attach_with(sandbox, ifname, ip, mac, &cfg.link_local_ips)
+            .await;
         let ep = match attached {
             Ok(ep) => ep,
             Err(err) => {
