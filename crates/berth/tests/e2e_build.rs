@@ -850,3 +850,90 @@ fn cache_from_limits_the_cache_to_the_named_images() {
         &format!("{tag}:three"),
     ]);
 }
+
+/// `ADD git://…#ref:dir`: the daemon clones the ref and copies the directory's
+/// contents, without `.git`. The repository is served by `git daemon` on loopback.
+#[test]
+fn add_from_a_git_repository() {
+    let d = Daemon::shared();
+    let repo_root = common::host_dir(&d, "gitsrv");
+    let work = repo_root.join("work");
+    std::fs::create_dir_all(work.join("sub")).unwrap();
+    std::fs::write(work.join("sub/f.txt"), "from git\n").unwrap();
+    std::fs::write(work.join("top.txt"), "top\n").unwrap();
+    let git = |args: &[&str], cwd: &Path| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(cwd)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@e")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@e")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"], &work);
+    git(&["add", "."], &work);
+    git(&["commit", "-q", "-m", "one"], &work);
+    git(&["clone", "-q", "--bare", "work", "repo.git"], &repo_root);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(
+        std::process::Command::new("git")
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+                &format!("--base-path={}", repo_root.display()),
+            ])
+            .arg(&repo_root)
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_for(std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("git daemon listens");
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox\nADD git://127.0.0.1:{port}/repo.git#main:sub /app/\nRUN cat /app/f.txt && test ! -e /app/.git && test ! -e /app/top.txt\n"
+            ),
+        )],
+    );
+    let out = build_ok(&d, &dir, &[]);
+    assert!(out.contains("from git"), "{out}");
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox\nADD git://127.0.0.1:{port}/repo.git#nosuchref /app/\n"),
+        )],
+    );
+    let out = build(&d, &dir, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("failed to clone") || stderr(&out).contains("failed to clone"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -361,6 +361,89 @@ pub fn download(url: &str, dir: &Path) -> Result<Source> {
     })
 }
 
+/// Docker's test for a git source of ADD: `git://`, `git@` and
+/// `github.com/` prefixes, or an http(s) URL whose path ends in `.git`
+/// (a `#ref[:dir]` fragment aside).
+pub fn is_git_url(s: &str) -> bool {
+    let base = s.split('#').next().unwrap_or(s);
+    s.starts_with("git://")
+        || s.starts_with("git@")
+        || s.starts_with("github.com/")
+        || ((base.starts_with("http://") || base.starts_with("https://")) && base.ends_with(".git"))
+}
+
+/// `ADD <git url>[#ref[:dir]] <dest>`: a clone of the ref (branch, tag or
+/// commit; the default branch without one) under `dir`, without its `.git`,
+/// as a directory source (its contents are copied, as Docker's builder does).
+pub fn git_clone(url: &str, dir: &Path) -> Result<Source> {
+    let (remote, fragment) = url.split_once('#').unwrap_or((url, ""));
+    let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let remote = match remote.strip_prefix("github.com/") {
+        Some(rest) => format!("https://github.com/{rest}"),
+        None => remote.to_string(),
+    };
+    let checkout = dir.join("git");
+    let git = |args: &[&str], cwd: &Path| -> Result<()> {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(cwd)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| {
+                BuildError::new(format!(
+                    "ADD from git needs the git program on the daemon's host (apt-get install git): {e}"
+                ))
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(BuildError::new(format!(
+            "failed to clone {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    };
+    let target = checkout.to_string_lossy().into_owned();
+    let mut shallow = vec!["clone", "--quiet", "--recurse-submodules", "--depth", "1"];
+    if !reference.is_empty() {
+        shallow.extend(["--branch", reference]);
+    }
+    shallow.extend(["--", remote.as_str(), target.as_str()]);
+    if let Err(e) = git(&shallow, dir) {
+        if reference.is_empty() {
+            return Err(e);
+        }
+        // A commit id is no branch: the whole history, then that commit.
+        let _ = fs::remove_dir_all(&checkout);
+        git(
+            &["clone", "--quiet", "--", remote.as_str(), target.as_str()],
+            dir,
+        )?;
+        git(&["checkout", "--quiet", reference], &checkout)?;
+        git(
+            &["submodule", "update", "--init", "--recursive", "--quiet"],
+            &checkout,
+        )?;
+    }
+    fs::remove_dir_all(checkout.join(".git"))?;
+    let sub = dockerfile::ignore::clean_path(subdir);
+    let host = if sub.is_empty() || sub == "." {
+        checkout
+    } else {
+        // Resolved inside the clone: a link in it cannot point the copy elsewhere.
+        runtime::exe::resolve_in_root(&checkout, &Path::new("/").join(&sub))
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                BuildError::new(format!("{url}: no directory {subdir} in the repository"))
+            })?
+    };
+    Ok(Source {
+        host,
+        rel: String::new(),
+        is_dir: true,
+    })
+}
+
 /// What compression an ADD source archive uses, if it is a tar archive.
 pub fn archive_kind(path: &Path) -> Option<bool> {
     let mut head = [0u8; 512];

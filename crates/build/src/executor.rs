@@ -1218,6 +1218,7 @@ impl Executor {
         let mut patterns = Vec::new();
         let mut heredocs = Vec::new();
         let mut urls = Vec::new();
+        let mut git_urls = Vec::new();
         for s in &args.sources {
             if let Some(name) = s.strip_prefix("<<")
                 && let Some(h) = args.heredocs.iter().find(|h| h.name == name)
@@ -1231,14 +1232,13 @@ impl Executor {
                 continue;
             }
             let word = expand(s, &env, esc)?;
+            if add && copy::is_git_url(&word) {
+                git_urls.push(word);
+                continue;
+            }
             if add && (word.starts_with("http://") || word.starts_with("https://")) {
                 urls.push(word);
                 continue;
-            }
-            if add && word.starts_with("git@") {
-                return Err(fail(BuildError::new(format!(
-                    "ADD from git is not supported by this builder: {word}"
-                ))));
             }
             patterns.push(word);
         }
@@ -1279,6 +1279,17 @@ impl Executor {
             let dir = downloads.path().to_path_buf();
             let u = url.clone();
             let src = tokio::task::spawn_blocking(move || copy::download(&u, &dir))
+                .await
+                .map_err(|e| BuildError::new(e.to_string()))?
+                .map_err(fail)?;
+            remote.push(src.host.clone());
+            sources.push(src);
+        }
+        for (i, url) in git_urls.iter().enumerate() {
+            let dir = downloads.path().join(format!("git{i}"));
+            std::fs::create_dir_all(&dir)?;
+            let u = url.clone();
+            let src = tokio::task::spawn_blocking(move || copy::git_clone(&u, &dir))
                 .await
                 .map_err(|e| BuildError::new(e.to_string()))?
                 .map_err(fail)?;
