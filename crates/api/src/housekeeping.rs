@@ -103,7 +103,10 @@ async fn prune_images(State(engine): State<AppState>, uri: Uri) -> ApiResult<Jso
         {
             continue;
         }
-        let Ok(items) = engine.images.remove(&img.id, true, &|_| false) else {
+        let Ok(items) = engine
+            .images
+            .remove(&img.id, true, &|_| image::ImageUse::Unused)
+        else {
             continue;
         };
         reclaimed += img.size;

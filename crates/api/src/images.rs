@@ -70,11 +70,46 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
 }
 
 /// `reference` filter: "name" matches any tag of that repository, "name:tag" exactly.
+/// dockerd's reference filter: Go's `path.Match` of the pattern against the
+/// familiar "name:tag", else against the name alone.
 fn reference_matches(filter: &str, tag: &str) -> bool {
-    if filter.contains(':') {
-        filter == tag
-    } else {
-        tag.rsplit_once(':').is_some_and(|(repo, _)| repo == filter)
+    let name = tag.rsplit_once(':').map_or(tag, |(repo, _)| repo);
+    path_match(filter.as_bytes(), tag.as_bytes()) || path_match(filter.as_bytes(), name.as_bytes())
+}
+
+/// Go's `path.Match`: `*` is any run of non-'/' bytes, `?` one of them,
+/// `[...]` a class (with ranges and a leading `^`/`!` to negate), `\` escapes.
+fn path_match(p: &[u8], s: &[u8]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some(b'*') => (0..=s.len())
+            .take_while(|&i| i == 0 || s[i - 1] != b'/')
+            .any(|i| path_match(&p[1..], &s[i..])),
+        Some(b'?') => s.first().is_some_and(|&c| c != b'/') && path_match(&p[1..], &s[1..]),
+        Some(b'[') => {
+            let Some(&c) = s.first() else { return false };
+            let Some(end) = p.iter().skip(1).position(|&b| b == b']').map(|i| i + 1) else {
+                return false;
+            };
+            let (negate, class) = match p[1] {
+                b'^' | b'!' => (true, &p[2..end]),
+                _ => (false, &p[1..end]),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == b'-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            hit != negate && c != b'/' && path_match(&p[end + 1..], &s[1..])
+        }
+        Some(b'\\') if p.len() > 1 => s.first() == Some(&p[1]) && path_match(&p[2..], &s[1..]),
+        Some(&b) => s.first() == Some(&b) && path_match(&p[1..], &s[1..]),
     }
 }
 
@@ -248,14 +283,15 @@ async fn delete_image(
     let params = Params::parse(uri.query());
     let force = params.bool("force", false);
     let img = engine.images.get(&name)?;
-    // Untagging one of several names never conflicts; deleting the image does
-    // when a container uses it, and a running one blocks even a forced delete.
+    // Deleting an image by id conflicts when a container uses it, and a
+    // running one blocks even a forced delete.
     let by_id = img
         .id
         .trim_start_matches("sha256:")
         .starts_with(name.trim_start_matches("sha256:"));
-    let deletes = by_id || img.repo_tags.len() <= 1;
-    if deletes
+    // By name, dockerd only untags (even the last name, with force: the image
+    // stays, dangling, for the containers that use it); the store decides.
+    if by_id
         && let Some((cid, running)) = engine.image_in_use(&img.id)
         && (running || !force)
     {
@@ -275,7 +311,7 @@ async fn delete_image(
     }
     let items = engine
         .images
-        .remove(&name, force, &|id| engine.image_in_use(id).is_some())?;
+        .remove(&name, force, &|id| engine.image_use(id))?;
     let mut out = Vec::new();
     for item in items {
         match item {
@@ -290,4 +326,24 @@ async fn delete_image(
         }
     }
     Ok(Json(serde_json::Value::Array(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filters_match_like_dockerd() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busybox:latest", "busybox:latest"));
+        assert!(!reference_matches("busybox:1", "busybox:latest"));
+        assert!(reference_matches("busy*", "busybox:latest"));
+        assert!(reference_matches("*:latest", "busybox:latest"));
+        assert!(reference_matches("b?sybox", "busybox:x"));
+        assert!(reference_matches("[ab]usybox", "busybox:x"));
+        assert!(!reference_matches("[^b]usybox", "busybox:x"));
+        assert!(!reference_matches("*", "library/busybox:x"));
+        assert!(reference_matches("*/*", "library/busybox:x"));
+        assert!(!reference_matches("bus", "busybox:latest"));
+    }
 }

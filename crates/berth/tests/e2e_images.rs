@@ -172,3 +172,36 @@ fn rmi_of_unknown_image_says_no_such_image() {
             .contains("No such image")
     );
 }
+
+/// As dockerd: a running container's image cannot be deleted by id even with
+/// force, but `rmi -f` of its last name untags it and keeps the image.
+#[test]
+fn rmi_force_with_a_running_container_and_reference_filters() {
+    let d = Daemon::shared();
+    let tar = d.rootfs_tar();
+    let name = d.name("running-img");
+    let image = format!("{name}:v1");
+    let env = format!("ENV UNIQUE={name}");
+    let id = d.docker_ok(&["import", "--change", &env, tar.to_str().unwrap(), &image]);
+    let listed = d.docker_ok(&[
+        "images",
+        "--filter",
+        &format!("reference={}*", &name[..8]),
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    assert!(listed.lines().any(|l| l == image), "{listed}");
+    let none = d.docker_ok(&["images", "--filter", "reference=no-such-repo-*", "-q"]);
+    assert_eq!(none, "");
+    let container = d.name("running-img-ctr");
+    d.docker_ok(&["run", "-d", "--name", &container, &image, "sleep", "100"]);
+    assert_fails_with(
+        &d.docker(&["rmi", "-f", &id]),
+        "(cannot be forced) - image is being used by running container",
+    );
+    let out = d.docker_ok(&["rmi", "-f", &image]);
+    assert!(out.contains(&format!("Untagged: {image}")), "{out}");
+    assert_eq!(d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", &id]), id);
+    d.docker_ok(&["rm", "-f", &container]);
+    d.docker_ok(&["rmi", &id]);
+}

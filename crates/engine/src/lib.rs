@@ -289,11 +289,34 @@ impl Engine {
     }
 
     /// Whether any container (in any state) was created from this image.
+    /// A container using the image (a running one first) and whether it runs.
     pub fn image_in_use(&self, image_id: &str) -> Option<(String, bool)> {
-        self.registry().by_id.values().find_map(|c| {
-            let inner = c.lock();
-            (inner.record.image_id == image_id)
-                .then(|| (c.id.clone(), inner.state.status == model::Status::Running))
-        })
+        let users: Vec<(String, bool)> = self
+            .registry()
+            .by_id
+            .values()
+            .filter_map(|c| {
+                let inner = c.lock();
+                let running = matches!(
+                    inner.state.status,
+                    model::Status::Running | model::Status::Paused
+                );
+                (inner.record.image_id == image_id).then(|| (c.id.clone(), running))
+            })
+            .collect();
+        users
+            .iter()
+            .find(|(_, running)| *running)
+            .or(users.first())
+            .cloned()
+    }
+
+    /// [`Engine::image_in_use`] in the terms of the image store's delete rules.
+    pub fn image_use(&self, image_id: &str) -> image::ImageUse {
+        match self.image_in_use(image_id) {
+            None => image::ImageUse::Unused,
+            Some((_, true)) => image::ImageUse::Running,
+            Some((_, false)) => image::ImageUse::Stopped,
+        }
     }
 }

@@ -30,4 +30,4 @@ pub use config::{ContainerConfigSpec, HealthConfig, ImageConfigFile};
 pub use error::ImageError;
 pub use fsutil::short_id;
 pub use reference::Reference;
-pub use store::{DeleteItem, Image, ImageId, ImageStore, ImageSummary, ImportOptions};
+pub use store::{DeleteItem, Image, ImageId, ImageStore, ImageSummary, ImageUse, ImportOptions};

@@ -79,6 +79,15 @@ pub struct Image {
     pub parent: String,
 }
 
+/// How containers use an image, for Docker's delete rules: a stopped
+/// container's image can be removed with force, a running one's never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageUse {
+    Unused,
+    Stopped,
+    Running,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteItem {
     Untagged(String),
@@ -466,12 +475,13 @@ impl ImageStore {
         &self,
         name_or_id: &str,
         force: bool,
-        in_use: &dyn Fn(&str) -> bool,
+        in_use: &dyn Fn(&str) -> ImageUse,
     ) -> Result<Vec<DeleteItem>, ImageError> {
         let mut st = self.write_state();
         let id = resolve(&st, name_or_id)?;
         let short = short_id(&id);
-        let used = in_use(&id);
+        let usage = in_use(&id);
+        let used = usage != ImageUse::Unused;
         let mut records = Vec::new();
 
         let quiet = if !is_id_prefix(&id, name_or_id) {
@@ -507,6 +517,12 @@ impl ImageStore {
             }
             true
         } else {
+            // Checked before anything changes: the state is edited in place.
+            if usage == ImageUse::Running {
+                return Err(ImageError::Conflict(format!(
+                    "conflict: unable to delete {short} (cannot be forced) - image is being used by a running container"
+                )));
+            }
             let refs = refs_of(&st, &id);
             let tags = refs.iter().filter(|r| r.digest().is_none()).count();
             let single_repo = refs.windows(2).all(|w| w[0].name() == w[1].name());
@@ -524,6 +540,12 @@ impl ImageStore {
             false
         };
 
+        if usage == ImageUse::Running {
+            // Asked by name, even forced: a running container keeps its
+            // image, and the untag was all there was to do (as dockerd).
+            self.save_refs(&st)?;
+            return Ok(records);
+        }
         if !force {
             let conflict = if used {
                 Some(format!(

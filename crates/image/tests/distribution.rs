@@ -139,7 +139,9 @@ fn push_remove_pull_round_trip() {
     .unwrap();
     assert!(statuses(&events).contains(&"Layer already exists".to_string()));
 
-    store.remove(&id, true, &|_| false).unwrap();
+    store
+        .remove(&id, true, &|_| image::ImageUse::Unused)
+        .unwrap();
     assert!(store.get(&id).is_err());
     let (blobs, snaps, _) = root.inventory();
     assert!(blobs.is_empty() && snaps.is_empty(), "{blobs:?} {snaps:?}");
@@ -344,7 +346,9 @@ fn tampered_blob_is_refused_and_nothing_stored() {
     let target = format!("{}/t/bb:1", reg.host);
     distribution::push(&store, "bb:1", &target, &insecure_push()).unwrap();
     let layer_digest = store.get(&id).unwrap().diff_ids[0].clone();
-    store.remove(&id, true, &|_| false).unwrap();
+    store
+        .remove(&id, true, &|_| image::ImageUse::Unused)
+        .unwrap();
     let before = root.inventory();
 
     // Flip one byte inside the busybox binary: still a valid tar.

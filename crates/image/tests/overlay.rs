@@ -99,7 +99,9 @@ fn force_removed_image_keeps_layers_for_its_containers() {
     let id = import_busybox(&store, "busybox");
     let chain = store.get(&id).unwrap().chain_ids[0].clone();
     let merged = store.mount_rw_layer("c1", &id).unwrap();
-    let rec = store.remove("busybox", true, &|_| true).unwrap();
+    let rec = store
+        .remove("busybox", true, &|_| image::ImageUse::Stopped)
+        .unwrap();
     assert!(rec.contains(&image::DeleteItem::Deleted(id.clone())));
     assert!(!rec.contains(&image::DeleteItem::Deleted(chain.clone())));
     assert!(store.layer_path(&chain).join("bin/busybox").exists());

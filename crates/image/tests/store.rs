@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::*;
-use image::{DeleteItem, ImageError, ImageStore, ImportOptions, reference};
+use image::{DeleteItem, ImageError, ImageStore, ImageUse, ImportOptions, reference};
 
 fn opts(r: &str) -> ImportOptions {
     ImportOptions {
@@ -15,7 +15,7 @@ fn opts(r: &str) -> ImportOptions {
     }
 }
 
-const NOT_USED: &dyn Fn(&str) -> bool = &|_| false;
+const NOT_USED: &dyn Fn(&str) -> ImageUse = &|_| ImageUse::Unused;
 
 #[test]
 fn import_plain_then_gzip_reuses_the_snapshot() {
@@ -226,7 +226,13 @@ fn tag_and_remove_follow_docker() {
         )
     );
     // By name: untag only; with other names left, even an image in use.
-    let used: &dyn Fn(&str) -> bool = &|i| i == id;
+    let used: &dyn Fn(&str) -> ImageUse = &|i| {
+        if i == id {
+            ImageUse::Stopped
+        } else {
+            ImageUse::Unused
+        }
+    };
     assert_eq!(
         store.remove("a:1", false, used).unwrap(),
         vec![DeleteItem::Untagged("a:1".into())]
@@ -265,6 +271,12 @@ fn tag_and_remove_follow_docker() {
         e.to_string().contains("image is being used by a container"),
         "{e}"
     );
+    // A running container's image: not even forced by id; by name, only untagged.
+    let running: &dyn Fn(&str) -> ImageUse = &|_| ImageUse::Running;
+    assert!(matches!(
+        store.remove(&id, true, running),
+        Err(ImageError::Conflict(_))
+    ));
     let rec = store.remove(&id, true, used_by(&id)).unwrap();
     assert_eq!(rec[0], DeleteItem::Untagged("one:tag".into()));
     assert_eq!(rec[1], DeleteItem::Deleted(id.clone()));
@@ -313,9 +325,16 @@ fn tag_and_remove_follow_docker() {
     ));
 }
 
-fn used_by(id: &str) -> &dyn Fn(&str) -> bool {
+/// Used by a stopped container.
+fn used_by(id: &str) -> &dyn Fn(&str) -> ImageUse {
     let id = id.to_string();
-    Box::leak(Box::new(move |i: &str| i == id))
+    Box::leak(Box::new(move |i: &str| {
+        if i == id {
+            ImageUse::Stopped
+        } else {
+            ImageUse::Unused
+        }
+    }))
 }
 
 #[test]
