@@ -304,11 +304,13 @@ fn run_default_network_without_a_bridge_has_only_loopback() {
 #[test]
 fn run_network_host_sees_host_interfaces() {
     let d = Daemon::shared();
-    let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    host.sort();
+    let host = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let before = host();
     let inside = d.docker_ok(&[
         "run",
         "--rm",
@@ -318,9 +320,20 @@ fn run_network_host_sees_host_interfaces() {
         "ls",
         "/sys/class/net",
     ]);
-    let mut inside: Vec<String> = inside.split_whitespace().map(String::from).collect();
-    inside.sort();
-    assert_eq!(inside, host);
+    let after = host();
+    let inside: std::collections::BTreeSet<String> =
+        inside.split_whitespace().map(String::from).collect();
+    // Other tests may add or remove veths meanwhile: what stayed must be
+    // seen, and nothing but the host's.
+    let stayed: std::collections::BTreeSet<String> = before.intersection(&after).cloned().collect();
+    assert!(
+        inside.is_superset(&stayed),
+        "{inside:?} misses some of {stayed:?}"
+    );
+    assert!(
+        inside.is_subset(&before.union(&after).cloned().collect()),
+        "{inside:?}"
+    );
 }
 
 // ---- create / start / wait / ps / inspect ------------------------------
