@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::query::{Params, parse_json};
 use crate::streams::channel_body;
-use crate::{ApiError, ApiResult, AppState};
+use crate::{ApiResult, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -144,59 +144,13 @@ async fn stats(
         .unwrap())
 }
 
-/// `docker top`: the host's `ps` with the given arguments, cut to the container's pids.
+/// `docker top`: the engine runs `ps` and keeps the container's rows.
 async fn top(
     State(engine): State<AppState>,
     Path(id): Path<String>,
     uri: Uri,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<engine::top::TopOutput>> {
     let params = Params::parse(uri.query());
-    let ps_args = params
-        .get("ps_args")
-        .filter(|a| !a.is_empty())
-        .unwrap_or("-ef")
-        .to_string();
-    let pids = engine.pids(&id).await?;
-    let output = tokio::process::Command::new("ps")
-        .args(ps_args.split_whitespace())
-        .output()
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("running ps: {e}"),
-            )
-        })?;
-    if !output.status.success() {
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("ps: {}", String::from_utf8_lossy(&output.stderr).trim()),
-        ));
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default();
-    let titles: Vec<&str> = header.split_whitespace().collect();
-    let pid_col = titles.iter().position(|t| *t == "PID").ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "Couldn't find PID field in ps output for ps_args {ps_args:?}"
-        ))
-    })?;
-    let processes: Vec<Vec<String>> = lines
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let pid: u32 = fields.get(pid_col)?.parse().ok()?;
-            if !pids.contains(&pid) {
-                return None;
-            }
-            // The last column (the command) keeps its spaces.
-            let mut row: Vec<String> = fields[..titles.len() - 1]
-                .iter()
-                .map(|f| f.to_string())
-                .collect();
-            row.push(fields[titles.len() - 1..].join(" "));
-            Some(row)
-        })
-        .collect();
-    Ok(Json(json!({ "Titles": titles, "Processes": processes })))
+    let ps_args = params.get("ps_args").unwrap_or_default().to_string();
+    Ok(Json(engine.top(&id, &ps_args).await?))
 }

@@ -928,3 +928,46 @@ fn ps_and_inspect_sizes_and_more_filters() {
     );
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// `docker top C [ps OPTIONS]`: dockerd runs ps with the options, finds the
+/// PID column wherever it is and keeps the container's rows.
+#[test]
+fn top_takes_ps_options_and_finds_the_pid_column() {
+    let d = Daemon::shared();
+    let name = d.name("top");
+    // With a terminal: `ps -o …` alone lists only the processes that share
+    // the caller's terminal (the daemon has none), so the container's must
+    // be named to ps.
+    d.docker_ok(&[
+        "run", "-d", "-t", "--name", &name, "busybox", "sleep", "300",
+    ]);
+    let pid = inspect(&d, "{{.State.Pid}}", &name);
+    let rows = |out: &str| -> Vec<Vec<String>> {
+        out.lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect()
+    };
+
+    let out = rows(&d.docker_ok(&["top", &name, "-o", "pid,user,args"]));
+    assert_eq!(out[0], ["PID", "USER", "COMMAND"], "{out:?}");
+    assert_eq!(
+        out[1..],
+        [vec![pid.as_str(), "root", "sleep", "300"]],
+        "{out:?}"
+    );
+
+    let out = rows(&d.docker_ok(&["top", &name, "-o", "user,pid,comm"]));
+    assert_eq!(out[0], ["USER", "PID", "COMMAND"], "{out:?}");
+    assert_eq!(out[1..], [vec!["root", pid.as_str(), "sleep"]], "{out:?}");
+
+    // BSD-style options, the PID in the second column.
+    let out = rows(&d.docker_ok(&["top", &name, "aux"]));
+    assert_eq!(out[0][..2], ["USER", "PID"], "{out:?}");
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[1][1], pid, "{out:?}");
+    assert!(out[1].ends_with(&["sleep".into(), "300".into()]), "{out:?}");
+
+    let o = d.docker(&["top", &name, "-o", "user,args"]);
+    assert_fails_with(&o, "Couldn't find PID field in ps output");
+    d.docker_ok(&["rm", "-f", &name]);
+}

@@ -105,6 +105,60 @@ fn default_bridge_gives_an_address_a_route_and_inspect_data() {
     d.docker_ok(&["rm", "-f", &name]);
 }
 
+/// The IPv4 addresses (`a.b.c.d/len`) of a host interface.
+fn link_addresses(link: &str) -> Vec<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", link])
+        .output()
+        .expect("run ip");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next().map(String::from)
+        })
+        .collect()
+}
+
+/// dockerd adopts the address docker0 already has; a daemon started again
+/// and again on fresh data roots must not pile subnets onto its bridge (it
+/// would run out of pools after a few dozen starts).
+#[test]
+fn fresh_data_roots_adopt_the_default_bridges_address() {
+    // A daemon of its own: its data root is wiped between starts.
+    let d = Daemon::start_networked();
+    let bridge = d.default_bridge();
+    let first = link_addresses(&bridge);
+    assert_eq!(first.len(), 1, "{bridge} after the first start: {first:?}");
+    let ipam = |d: &Daemon| {
+        d.docker_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            "bridge",
+        ])
+    };
+    let address: ipnet::Ipv4Net = first[0].parse().unwrap();
+    let expected = address.trunc().to_string();
+    assert_eq!(ipam(&d), expected);
+    for round in 1..=20 {
+        d.stop();
+        for dir in [d.data_root(), d.tmp().join("exec")] {
+            common::unmount_below(&dir);
+            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("wipe {dir:?}: {e}"));
+        }
+        d.restart();
+        let now = link_addresses(&bridge);
+        assert_eq!(
+            now, first,
+            "{bridge} after start {round} on a fresh data root"
+        );
+        assert_eq!(ipam(&d), expected, "start {round}\n{}", d.log_tail());
+    }
+}
+
 #[test]
 fn published_ports_reach_the_container_from_the_host_and_from_containers() {
     let d = d();

@@ -449,3 +449,249 @@ fn volume_driver_applies_to_new_volumes_only() {
     d.docker_ok(&["rm", "-v", &id]);
     d.docker_ok(&["volume", "rm", &vol]);
 }
+
+/// Whether something is mounted at `path` in this (the daemon's) mount
+/// namespace, and as which filesystem type.
+fn mounted_fs(path: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .filter(|l| l.split(' ').nth(4) == Some(path))
+        .filter_map(|l| l.split(" - ").nth(1))
+        .filter_map(|rest| rest.split(' ').next().map(String::from))
+        .next_back()
+}
+
+/// Waits until nothing is mounted at `path` (the unmount follows the exit).
+fn wait_unmounted(path: &str) {
+    let gone = common::wait_for(std::time::Duration::from_secs(15), || {
+        mounted_fs(path).is_none().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{path} is still mounted: {:?}",
+        mounted_fs(path)
+    );
+}
+
+fn volume_options(d: &Daemon, vol: &str) -> String {
+    d.docker_ok(&["volume", "inspect", "-f", "{{json .Options}}", vol])
+}
+
+/// `--opt type=tmpfs`: mounted when the first container starts, shared while
+/// any runs, unmounted (its content gone) when the last one stops.
+#[test]
+fn tmpfs_volume_options_mount_while_containers_use_the_volume() {
+    let d = Daemon::shared();
+    let vol = d.name("tmpfsvol");
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=64m",
+        &vol,
+    ]);
+    assert_eq!(
+        volume_options(&d, &vol),
+        r#"{"device":"tmpfs","o":"size=64m","type":"tmpfs"}"#
+    );
+    let mountpoint = d.docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol]);
+    assert_eq!(mounted_fs(&mountpoint), None, "mounted before any use");
+
+    let spec = format!("{vol}:/data");
+    let holder = d.name("tmpfs-holder");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &holder,
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /data/f && exec sleep 300",
+    ]);
+    assert_eq!(mounted_fs(&mountpoint).as_deref(), Some("tmpfs"));
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 50); do [ -f /data/f ] && break; sleep 0.1; done; cat /data/f; df -k /data | tail -n 1",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("shared"), "{out}");
+    let df: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(df.get(1), Some(&"65536"), "a 64 MiB tmpfs: {out}");
+    // The holder still runs: the volume stays mounted.
+    assert_eq!(mounted_fs(&mountpoint).as_deref(), Some("tmpfs"));
+
+    d.docker_ok(&["stop", "-t", "0", &holder]);
+    wait_unmounted(&mountpoint);
+    let out = d.docker_ok(&["run", "--rm", "-v", &spec, "busybox", "ls", "-A", "/data"]);
+    assert_eq!(out, "", "a new tmpfs after the last user stopped");
+    wait_unmounted(&mountpoint);
+    d.docker_ok(&["rm", &holder]);
+    d.docker_ok(&["volume", "rm", &vol]);
+}
+
+/// `--opt type=none --opt o=bind --opt device=DIR`: the host directory is
+/// bound while a container uses the volume; removing the volume leaves it.
+#[test]
+fn bind_volume_options_mount_a_host_directory() {
+    let d = Daemon::shared();
+    let dir = common::host_dir(&d, "bindvol");
+    std::fs::write(dir.join("in.txt"), "from host\n").unwrap();
+    let device = format!("device={}", dir.display());
+    let vol = d.name("bindvol");
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &device,
+        &vol,
+    ]);
+    assert_eq!(
+        volume_options(&d, &vol),
+        format!(
+            r#"{{"device":"{}","o":"bind","type":"none"}}"#,
+            dir.display()
+        )
+    );
+    let mountpoint = d.docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol]);
+    let spec = format!("{vol}:/data");
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo from ctr > /data/out.txt",
+    ]);
+    assert_eq!(out, "from host");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "from ctr\n"
+    );
+    wait_unmounted(&mountpoint);
+    d.docker_ok(&["volume", "rm", &vol]);
+    assert!(dir.join("in.txt").exists() && dir.join("out.txt").exists());
+
+    // o=bind,ro: read-only inside.
+    let ro = d.name("bindvol-ro");
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind,ro",
+        "--opt",
+        &device,
+        &ro,
+    ]);
+    let ro_spec = format!("{ro}:/data");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &ro_spec,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt && echo x > /data/new",
+    ]);
+    assert_fails_with(&o, "Read-only file system");
+    assert!(common::stdout(&o).contains("from host"), "{o:?}");
+    assert!(!dir.join("new").exists());
+    d.docker_ok(&["volume", "rm", &ro]);
+
+    // A device that does not exist fails the start with the mount's error.
+    let missing = d.name("bindvol-missing");
+    let gone = format!("device={}/not-there", dir.display());
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &gone,
+        &missing,
+    ]);
+    let name = d.name("bindvol-fails");
+    let spec = format!("{missing}:/data");
+    let o = d.docker(&["run", "--name", &name, "-v", &spec, "busybox", "true"]);
+    assert_fails_with(&o, "failed to mount local volume");
+    assert_fails_with(&o, "no such file or directory");
+    d.docker_ok(&["rm", &name]);
+    d.docker_ok(&["volume", "rm", &missing]);
+
+    let o = d.docker(&["volume", "create", "--opt", "type=tmpfs", &d.name("badopt")]);
+    assert_fails_with(&o, "missing required option: \"device\"");
+    let o = d.docker(&["volume", "create", "--opt", "foo=bar", &d.name("badopt")]);
+    assert_fails_with(&o, "invalid option: \"foo\"");
+}
+
+/// NFS-style options are accepted and shown; the mount itself is the
+/// kernel's. This kernel has no NFS at all (neither client nor server in
+/// /proc/filesystems), so the start fails and says why; with an NFS client
+/// it fails too, as nothing serves NFS on 127.0.0.1 here.
+#[test]
+fn nfs_volume_options_are_kept_and_a_failed_mount_fails_the_start() {
+    let d = Daemon::shared();
+    let vol = d.name("nfsvol");
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=nfs",
+        "--opt",
+        "o=addr=127.0.0.1,rw,soft,timeo=10,retrans=1",
+        "--opt",
+        "device=:/exports/none",
+        &vol,
+    ]);
+    assert_eq!(
+        volume_options(&d, &vol),
+        r#"{"device":":/exports/none","o":"addr=127.0.0.1,rw,soft,timeo=10,retrans=1","type":"nfs"}"#
+    );
+    let mountpoint = d.docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol]);
+    let name = d.name("nfs-user");
+    let spec = format!("{vol}:/data");
+    let o = d.docker(&["run", "--name", &name, "-v", &spec, "busybox", "true"]);
+    assert_fails_with(&o, "error while mounting volume");
+    assert_fails_with(&o, "failed to mount local volume");
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap();
+    if !filesystems
+        .lines()
+        .any(|l| l.trim_start_matches("nodev").trim() == "nfs")
+    {
+        assert_fails_with(&o, "no such device");
+    }
+    assert_eq!(mounted_fs(&mountpoint), None);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", &name]),
+        "false"
+    );
+    d.docker_ok(&["rm", &name]);
+    d.docker_ok(&["volume", "rm", &vol]);
+}

@@ -26,6 +26,7 @@ mod restart;
 mod restore;
 mod rootfs;
 mod settings;
+pub mod top;
 pub mod volumes;
 
 use std::collections::HashMap;

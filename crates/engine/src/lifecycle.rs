@@ -210,6 +210,7 @@ impl Engine {
         let Err(err) = result else { return Ok(()) };
         let _ = self.images.unmount_rw_layer(&c.id);
         crate::namespaces::unmount_shm(&c.state_dir);
+        self.release_volumes(&c).await;
         let msg = err.to_string();
         let _ = c.update_state(|s| {
             s.error = msg;
@@ -247,6 +248,7 @@ impl Engine {
         network: NetworkMode,
         net_state: crate::networking::NetworkState,
     ) -> Result<()> {
+        self.acquire_volumes(c, record).await?;
         let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
         seed_volumes(c, record, &rootfs)?;
         let config = self.runtime_config(c, record, rootfs, network)?;
@@ -343,6 +345,7 @@ impl Engine {
         self.teardown_network(c).await;
         let _ = self.images.unmount_rw_layer(&c.id);
         crate::namespaces::unmount_shm(&c.state_dir);
+        self.release_volumes(c).await;
         tracing::debug!(container = %c.id, "exit recorded, rootfs unmounted");
         c.lifecycle.send_modify(|l| {
             l.running = false;
@@ -367,6 +370,44 @@ impl Engine {
                 self.schedule_restart(c);
             }
         }
+    }
+
+    /// Mounts the volumes with mount options this container is the first
+    /// to use (local driver `type`/`device`/`o`), before its rootfs.
+    async fn acquire_volumes(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        record: &crate::model::ContainerRecord,
+    ) -> Result<()> {
+        let names: Vec<String> = record
+            .mounts
+            .iter()
+            .filter(|m| m.kind == MountKind::Volume)
+            .filter_map(|m| m.name.clone())
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let engine = self.clone();
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || {
+            for name in &names {
+                if let Err(e) = engine.volumes.acquire(name, &id) {
+                    engine.volumes.release_container(&id);
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| EngineError::internal("mounting volumes", e))?
+    }
+
+    /// The container stopped: volumes it was the last user of are unmounted.
+    async fn release_volumes(self: &Arc<Self>, c: &Arc<Container>) {
+        let engine = self.clone();
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || engine.volumes.release_container(&id)).await;
     }
 
     pub async fn kill(self: &Arc<Self>, name_or_id: &str, signal: Option<&str>) -> Result<()> {

@@ -72,6 +72,19 @@ impl Engine {
                 self.teardown_network(&c).await;
             }
         }
+        let volume_users: Vec<(String, String)> = keep
+            .iter()
+            .filter_map(|id| self.registry().by_id.get(id).cloned())
+            .flat_map(|c| {
+                let mounts = c.lock().record.mounts.clone();
+                mounts
+                    .into_iter()
+                    .filter_map(|m| m.name)
+                    .map(|v| (v, c.id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.volumes.restore_users(&volume_users);
         self.networking.remove_stale_sandboxes(&keep);
         self.networking.release_unused_addresses();
         for c in to_schedule {

@@ -1,9 +1,16 @@
 //! Named volumes of the `local` driver: `volumes/<name>/_data` under the data
 //! root, with their metadata in `volumes/<name>/volume.json`.
+//!
+//! A volume created with options (`type`, `device`, `o`) is a mount, as with
+//! dockerd's local driver: `device` is mounted on `_data` as `type` with the
+//! options `o` when the first container using it starts, and unmounted when
+//! the last of them stops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use nix::mount::{MntFlags, MsFlags};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +41,12 @@ pub struct VolumeStore {
     root: PathBuf,
     /// Serialises create/remove so a name is never half-made by two callers.
     lock: Mutex<()>,
+    /// Volumes with mount options -> the containers running with them.
+    users: Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
+
+/// The option keys of dockerd's local driver.
+const OPTION_KEYS: [&str; 4] = ["type", "device", "o", "size"];
 
 const META: &str = "volume.json";
 
@@ -51,6 +63,7 @@ impl VolumeStore {
         Ok(VolumeStore {
             root,
             lock: Mutex::new(()),
+            users: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -75,11 +88,6 @@ impl VolumeStore {
                 )));
             }
         }
-        if !options.is_empty() {
-            return Err(EngineError::NotImplemented(
-                "options of the local volume driver (type, device, o)".into(),
-            ));
-        }
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
@@ -102,6 +110,12 @@ impl VolumeStore {
             }
             None => names::new_id(),
         };
+        validate_options(&options).map_err(|e| match e {
+            EngineError::InvalidParameter(m) => {
+                EngineError::InvalidParameter(format!("create {name}: {m}"))
+            }
+            other => other,
+        })?;
         let dir = self.dir(&name);
         let volume = Volume {
             name: name.clone(),
@@ -152,7 +166,13 @@ impl VolumeStore {
     /// Deletes the volume and its data; callers check that no container uses it.
     pub fn remove(&self, name: &str) -> Result<()> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.load(name)?;
+        let volume = self.load(name)?;
+        // Never recurse into what is mounted there (a bind volume's _data
+        // is the host's directory while mounted).
+        if volume.has_mount() {
+            lock(&self.users).remove(name);
+            unmount_data(&volume.mountpoint)?;
+        }
         let dir = self.dir(name);
         // Metadata first: a crash mid-way leaves a bare dir that open() collects.
         std::fs::remove_file(dir.join(META))
@@ -160,6 +180,292 @@ impl VolumeStore {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| EngineError::internal(format!("removing volume {name}"), e))
     }
+}
+
+impl VolumeStore {
+    /// Called before `container` starts with the volume: mounts a volume
+    /// that has mount options unless it is mounted already (another
+    /// container uses it), and counts the container as a user. A volume
+    /// without options needs nothing. Blocking (an NFS server may be slow).
+    pub fn acquire(&self, name: &str, container: &str) -> Result<()> {
+        let volume = self.load(name)?;
+        if !volume.has_mount() {
+            return Ok(());
+        }
+        let mut users = lock(&self.users);
+        let mounted = image::mount::is_mounted(&volume.mountpoint)
+            .map_err(|e| EngineError::internal("reading the mount table", e))?;
+        if !mounted {
+            mount_volume(&volume).map_err(|e| {
+                EngineError::Internal(format!(
+                    "error while mounting volume '{}': {e}",
+                    volume.mountpoint.display()
+                ))
+            })?;
+            tracing::debug!(volume = name, "mounted");
+        }
+        users
+            .entry(name.to_string())
+            .or_default()
+            .insert(container.to_string());
+        Ok(())
+    }
+
+    /// Called when `container` stopped: it no longer uses any volume, and a
+    /// volume whose last user it was is unmounted.
+    pub fn release_container(&self, container: &str) {
+        let mut users = lock(&self.users);
+        let mut unused = Vec::new();
+        for (name, ids) in users.iter_mut() {
+            if ids.remove(container) && ids.is_empty() {
+                unused.push(name.clone());
+            }
+        }
+        for name in unused {
+            users.remove(&name);
+            if let Err(e) = unmount_data(&self.dir(&name).join("_data")) {
+                tracing::warn!(volume = %name, "unmounting: {e}");
+            } else {
+                tracing::debug!(volume = %name, "unmounted");
+            }
+        }
+    }
+
+    /// Daemon start: `running` lists (volume, container) for the containers
+    /// that kept running; volumes with options nobody uses any more (a crash,
+    /// or exits while the daemon was away) are unmounted.
+    pub fn restore_users(&self, running: &[(String, String)]) {
+        let mut users = lock(&self.users);
+        users.clear();
+        for (volume, container) in running {
+            if self.load(volume).is_ok_and(|v| v.has_mount()) {
+                users
+                    .entry(volume.clone())
+                    .or_default()
+                    .insert(container.clone());
+            }
+        }
+        for v in self.list() {
+            if v.has_mount()
+                && !users.contains_key(&v.name)
+                && let Err(e) = unmount_data(&v.mountpoint)
+            {
+                tracing::warn!(volume = %v.name, "unmounting a stale mount: {e}");
+            }
+        }
+    }
+}
+
+impl Volume {
+    /// Whether the volume is a mount of its own (created with options).
+    pub fn has_mount(&self) -> bool {
+        !self.options.is_empty()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// dockerd's checks at `volume create`: known keys only, a `device`, no `size`
+/// (a quota, which needs xfs project quotas berth does not set up).
+fn validate_options(options: &BTreeMap<String, String>) -> Result<()> {
+    for key in options.keys() {
+        if !OPTION_KEYS.contains(&key.as_str()) {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid option: {key:?}"
+            )));
+        }
+    }
+    if !options.is_empty() && !options.contains_key("device") {
+        return Err(EngineError::InvalidParameter(
+            "missing required option: \"device\"".into(),
+        ));
+    }
+    if options
+        .get("size")
+        .is_some_and(|s| !s.is_empty() && s != "0")
+    {
+        return Err(EngineError::InvalidParameter(
+            "quota size requested but no quota support".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `o` split as mount(8) does: flags it knows become mount flags, the rest
+/// is data for the filesystem. Answers (flags, propagation, data).
+fn parse_mount_options(o: &str) -> (MsFlags, MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut propagation = MsFlags::empty();
+    let mut data = Vec::new();
+    for opt in o.split(',').filter(|s| !s.is_empty()) {
+        let (set, clear) = match opt {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                propagation |= match opt.trim_start_matches('r') {
+                    "private" => MsFlags::MS_PRIVATE,
+                    "shared" => MsFlags::MS_SHARED,
+                    "slave" => MsFlags::MS_SLAVE,
+                    _ => MsFlags::MS_UNBINDABLE,
+                };
+                if opt.starts_with('r') {
+                    propagation |= MsFlags::MS_REC;
+                }
+                continue;
+            }
+            other => {
+                data.push(other);
+                continue;
+            }
+        };
+        flags = (flags | set) & !clear;
+    }
+    (flags, propagation, data.join(","))
+}
+
+/// Go's wording of an errno ("no such device"), as dockerd's errors carry it.
+fn errno_text(e: nix::Error) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
+    }
+}
+
+/// Mounts `device` on the volume's `_data` as dockerd's local driver does;
+/// the error reads like dockerd's ("failed to mount local volume: mount
+/// SRC:DST, flags: 0x…, data: …: <errno>").
+fn mount_volume(v: &Volume) -> std::result::Result<(), String> {
+    let device = v.options.get("device").map(String::as_str).unwrap_or("");
+    if device.is_empty() {
+        return Err("missing device in volume options".into());
+    }
+    let fstype = v.options.get("type").map(String::as_str).unwrap_or("");
+    let o = v.options.get("o").map(String::as_str).unwrap_or("");
+    let (flags, propagation, mut data) = parse_mount_options(o);
+    if fstype == "nfs" || fstype == "nfs4" {
+        data = resolve_nfs_addr(&data)?;
+    }
+    let target = &v.mountpoint;
+    let fail = |op: &str, flags: MsFlags, data: &str, e: nix::Error| {
+        let mut msg = format!(
+            "failed to mount local volume: {op} {device}:{}",
+            target.display()
+        );
+        if !flags.is_empty() {
+            msg.push_str(&format!(", flags: {:#x}", flags.bits()));
+        }
+        if !data.is_empty() {
+            msg.push_str(&format!(", data: {data}"));
+        }
+        msg.push_str(&format!(": {}", errno_text(e)));
+        msg
+    };
+    std::fs::create_dir_all(target).map_err(|e| format!("failed to mount local volume: {e}"))?;
+    nix::mount::mount(
+        Some(device),
+        target,
+        (!fstype.is_empty()).then_some(fstype),
+        flags,
+        (!data.is_empty()).then_some(data.as_str()),
+    )
+    .map_err(|e| fail("mount", flags, &data, e))?;
+    let undo = |msg: String| {
+        let _ = nix::mount::umount2(target, MntFlags::MNT_DETACH);
+        msg
+    };
+    if !propagation.is_empty() {
+        nix::mount::mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            propagation,
+            None::<&str>,
+        )
+        .map_err(|e| undo(fail("mount", propagation, "", e)))?;
+    }
+    // A bind ignores MS_RDONLY on the first call; a remount applies it.
+    if flags.contains(MsFlags::MS_BIND | MsFlags::MS_RDONLY) {
+        let remount = flags | MsFlags::MS_REMOUNT;
+        nix::mount::mount(None::<&str>, target, None::<&str>, remount, None::<&str>)
+            .map_err(|e| undo(fail("remount-ro", remount, "", e)))?;
+    }
+    Ok(())
+}
+
+/// NFS mounts made with mount(2) need the server's address in `addr=`; a
+/// host name there is resolved first, as dockerd does.
+fn resolve_nfs_addr(data: &str) -> std::result::Result<String, String> {
+    let mut out = Vec::new();
+    for opt in data.split(',') {
+        match opt.strip_prefix("addr=") {
+            Some(host) if host.parse::<std::net::IpAddr>().is_err() => {
+                use std::net::ToSocketAddrs;
+                let addrs: Vec<std::net::IpAddr> = (host, 0)
+                    .to_socket_addrs()
+                    .map(|a| a.map(|a| a.ip()).collect())
+                    .unwrap_or_default();
+                // IPv4 first, as Go's ResolveIPAddr("ip", …).
+                let ip = addrs
+                    .iter()
+                    .find(|a| a.is_ipv4())
+                    .or_else(|| addrs.first())
+                    .copied()
+                    .ok_or_else(|| {
+                        format!("error resolving passed in network volume address: lookup {host}: no such host")
+                    })?;
+                out.push(format!("addr={ip}"));
+            }
+            _ => out.push(opt.to_string()),
+        }
+    }
+    Ok(out.join(","))
+}
+
+/// Unmounts a volume's `_data` if something is mounted there, and makes
+/// sure nothing stays (so a removal never reaches into a bind's source).
+fn unmount_data(data: &Path) -> Result<()> {
+    let mounted = |p: &Path| {
+        image::mount::is_mounted(p).map_err(|e| EngineError::internal("reading the mount table", e))
+    };
+    // Stacked mounts (a crash between mount and record) come off one by one.
+    for _ in 0..16 {
+        if !mounted(data)? {
+            return Ok(());
+        }
+        nix::mount::umount2(data, MntFlags::MNT_DETACH)
+            .map_err(|e| EngineError::internal(format!("unmounting {}", data.display()), e))?;
+    }
+    Err(EngineError::Internal(format!(
+        "{} is still mounted",
+        data.display()
+    )))
 }
 
 pub fn no_such_volume(name: &str) -> EngineError {
@@ -247,6 +553,86 @@ mod tests {
             store.get("../../etc"),
             Err(EngineError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn options_are_checked_as_dockerd_checks_them() {
+        let root = tempfile::tempdir().unwrap();
+        let store = VolumeStore::open(root.path()).unwrap();
+        let opts = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let err = store
+            .create(Some("v1"), None, BTreeMap::new(), opts(&[("foo", "bar")]))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "create v1: invalid option: \"foo\"");
+        let err = store
+            .create(
+                Some("v1"),
+                None,
+                BTreeMap::new(),
+                opts(&[("device", "tmpfs"), ("size", "10m")]),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("no quota support"), "{err}");
+        assert!(store.list().is_empty());
+        let tmpfs = opts(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=64m")]);
+        let (v, made) = store
+            .create(Some("v1"), None, BTreeMap::new(), tmpfs.clone())
+            .unwrap();
+        assert!(made && v.has_mount());
+        assert_eq!(store.get("v1").unwrap().options, tmpfs);
+    }
+
+    #[test]
+    fn mount_options_split_into_flags_and_data() {
+        let (flags, prop, data) = parse_mount_options("size=64m,mode=1777");
+        assert!(flags.is_empty() && prop.is_empty());
+        assert_eq!(data, "size=64m,mode=1777");
+        let (flags, prop, data) = parse_mount_options("bind,ro,rprivate");
+        assert_eq!(flags, MsFlags::MS_BIND | MsFlags::MS_RDONLY);
+        assert_eq!(prop, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+        assert_eq!(data, "");
+        let (flags, _, data) = parse_mount_options("addr=10.0.0.1,nosuid,rw,vers=4");
+        assert_eq!(flags, MsFlags::MS_NOSUID);
+        assert_eq!(data, "addr=10.0.0.1,vers=4");
+        assert_eq!(
+            resolve_nfs_addr("addr=127.0.0.1,vers=4").unwrap(),
+            "addr=127.0.0.1,vers=4"
+        );
+        assert_eq!(
+            resolve_nfs_addr("addr=localhost").unwrap(),
+            "addr=127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn options_need_a_device_and_an_empty_device_fails_the_mount() {
+        let root = tempfile::tempdir().unwrap();
+        let store = VolumeStore::open(root.path()).unwrap();
+        let opts: BTreeMap<String, String> = [("type".to_string(), "tmpfs".to_string())].into();
+        let err = store
+            .create(Some("nodev"), None, BTreeMap::new(), opts.clone())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "create nodev: missing required option: \"device\""
+        );
+        let mut opts = opts;
+        opts.insert("device".into(), String::new());
+        store
+            .create(Some("nodev"), None, BTreeMap::new(), opts)
+            .unwrap();
+        let err = store.acquire("nodev", "c1").unwrap_err();
+        assert!(
+            err.to_string().contains("missing device in volume options"),
+            "{err}"
+        );
+        // A failed mount leaves no user behind.
+        assert!(lock(&store.users).is_empty());
+        store.remove("nodev").unwrap();
     }
 
     #[test]

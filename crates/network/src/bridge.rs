@@ -33,6 +33,50 @@ pub struct Endpoint {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// What [`Network::ensure_bridge`] had to add to the host. The daemon that
+/// made a bridge or gave it its address owns that, and takes it away again
+/// with the network ([`Network::release`]); what was there before (a bridge
+/// and address another daemon left, or the administrator's) stays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeOwnership {
+    /// The bridge device was created (everything on it goes with it).
+    #[serde(default)]
+    pub link: bool,
+    /// The gateway address was added to a bridge that was already there.
+    #[serde(default)]
+    pub address: bool,
+}
+
+impl BridgeOwnership {
+    /// Both the device and its address.
+    pub const ALL: BridgeOwnership = BridgeOwnership {
+        link: true,
+        address: true,
+    };
+
+    /// What either side owns: ownership acquired on any start is kept.
+    pub fn union(self, other: BridgeOwnership) -> BridgeOwnership {
+        BridgeOwnership {
+            link: self.link || other.link,
+            address: self.address || other.address,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        !self.link && !self.address
+    }
+}
+
+/// The IPv4 addresses (address, prefix length) on the link `name`, in the
+/// kernel's order; `None` when there is no such link.
+pub async fn link_ipv4_addresses(name: &str) -> Result<Option<Vec<(Ipv4Addr, u8)>>> {
+    let h = connect()?;
+    match netlink::link_by_name(&h, name).await? {
+        Some(link) => Ok(Some(netlink::ipv4_addresses(&h, link.header.index).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Kernel-side operations of one bridge network.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -50,10 +94,12 @@ impl Network {
     }
 
     /// Creates the bridge with the gateway address and brings it up; safe to
-    /// call again on an existing bridge (daemon restart).
-    pub async fn ensure_bridge(&self) -> Result<()> {
+    /// call again on an existing bridge (daemon restart). Answers what this
+    /// call added.
+    pub async fn ensure_bridge(&self) -> Result<BridgeOwnership> {
         let c = &self.config;
         let h = connect()?;
+        let mut owned = BridgeOwnership::default();
         let index = match netlink::link_by_name(&h, &c.bridge_name).await? {
             Some(link) => {
                 if netlink::link_kind(&link) != Some(&InfoKind::Bridge) {
@@ -80,10 +126,12 @@ impl Network {
                     .execute()
                     .await
                     .map_err(nl_err(format!("create bridge {}", c.bridge_name)))?;
+                owned.link = true;
                 netlink::require_link(&h, &c.bridge_name).await?
             }
         };
-        netlink::ensure_address(&h, index, c.gateway, c.subnet.prefix_len()).await?;
+        owned.address =
+            netlink::ensure_address(&h, index, c.gateway, c.subnet.prefix_len()).await?;
         netlink::set_up(&h, index, &c.bridge_name).await?;
         // Published ports on 127.0.0.1 are DNATed to the container and leave
         // through the bridge with a loopback source; without route_localnet
@@ -97,6 +145,23 @@ impl Network {
                 network = %c.name,
                 "enabled net.ipv4.ip_forward so containers can reach outside networks"
             );
+        }
+        Ok(owned)
+    }
+
+    /// Takes away what the daemon owns of this network's bridge: the whole
+    /// device if it created it, else the gateway address if it added it;
+    /// nothing of a bridge and address it found. Gone already is fine.
+    pub async fn release(&self, owned: BridgeOwnership) -> Result<()> {
+        let c = &self.config;
+        let h = connect()?;
+        if owned.link {
+            netlink::delete_link(&h, &c.bridge_name).await?;
+        } else if owned.address
+            && let Some(link) = netlink::link_by_name(&h, &c.bridge_name).await?
+        {
+            netlink::delete_address(&h, link.header.index, c.gateway, c.subnet.prefix_len())
+                .await?;
         }
         Ok(())
     }

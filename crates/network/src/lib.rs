@@ -81,7 +81,9 @@ mod netlink;
 pub mod netns;
 mod sysctl;
 
-pub use bridge::{CleanupReport, Endpoint, Network, cleanup_stale};
+pub use bridge::{
+    BridgeOwnership, CleanupReport, Endpoint, Network, cleanup_stale, link_ipv4_addresses,
+};
 pub use config::*;
 pub use error::{NetError, Result};
 pub use ipam::{AddressPool, Ipam, allocate_subnet, check_overlap, default_pools};

@@ -149,10 +149,16 @@ pub(crate) async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<(Ipv4Ad
         .collect())
 }
 
-/// Adds `ip/prefix` unless the link already carries it.
-pub(crate) async fn ensure_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+/// Adds `ip/prefix` unless the link already carries it; true when this call
+/// added it.
+pub(crate) async fn ensure_address(
+    h: &Handle,
+    index: u32,
+    ip: Ipv4Addr,
+    prefix: u8,
+) -> Result<bool> {
     if ipv4_addresses(h, index).await?.contains(&(ip, prefix)) {
-        return Ok(());
+        return Ok(false);
     }
     match h
         .address()
@@ -160,11 +166,40 @@ pub(crate) async fn ensure_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix:
         .execute()
         .await
     {
-        Err(e) if errno(&e) != Some(libc::EEXIST) => {
-            Err(nl_err(format!("add address {ip}/{prefix}"))(e))
-        }
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+        Err(e) => Err(nl_err(format!("add address {ip}/{prefix}"))(e)),
     }
+}
+
+/// Removes `ip/prefix` from the link; an address that is not there is fine.
+pub(crate) async fn delete_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+    let msgs: Vec<_> = h
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(nl_err("list addresses"))?;
+    for msg in msgs {
+        let matches = msg.header.family == AddressFamily::Inet
+            && msg.header.index == index
+            && msg.header.prefix_len == prefix
+            && msg
+                .attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V4(a)) if *a == ip));
+        if !matches {
+            continue;
+        }
+        match h.address().del(msg).execute().await {
+            Ok(()) => {}
+            Err(e) if matches!(errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => {}
+            Err(e) => return Err(nl_err(format!("delete address {ip}/{prefix}"))(e)),
+        }
+    }
+    Ok(())
 }
 
 pub(crate) async fn add_default_route(h: &Handle, gateway: Ipv4Addr) -> Result<()> {

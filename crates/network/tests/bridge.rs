@@ -5,7 +5,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::{Netns, sh};
-use network::{Ipam, Network, NetworkConfig, cleanup_stale, mac_from_ip};
+use network::{BridgeOwnership, Ipam, Network, NetworkConfig, cleanup_stale, mac_from_ip};
 
 fn config(id: &str, bridge: &str, subnet: &str) -> NetworkConfig {
     let mut c = NetworkConfig::bridge(id, id, subnet.parse().unwrap());
@@ -195,5 +195,72 @@ fn cleanup_stale_removes_leftover_bridges_and_veths() {
         assert_eq!(left, vec!["bntdkeep".to_string(), "lo".to_string()]);
         // The container lost its interface with the pair.
         assert!(!c.ip(&["-o", "link"]).contains("eth0"));
+    });
+}
+
+/// A daemon owns what it made: the bridge it created goes whole, the
+/// address it gave a bridge it found goes alone, and a bridge and address
+/// it found stay.
+#[test]
+fn release_takes_away_only_what_ensure_bridge_added() {
+    let host = Netns::new("berth-nt-e-host");
+    host.block_on(|| async {
+        let addrs = |name: &str| -> Vec<String> {
+            host.ip(&["-4", "-o", "addr", "show", "dev", name])
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(3).map(String::from))
+                .collect()
+        };
+        // Made here: the device and its address.
+        let made = Network::new(config("nte1", "bnte0", "10.199.7.0/24")).unwrap();
+        let owned = made.ensure_bridge().await.unwrap();
+        assert_eq!(owned, BridgeOwnership::ALL);
+        // A restart finds both and adds nothing.
+        assert!(made.ensure_bridge().await.unwrap().is_empty());
+        assert_eq!(
+            network::link_ipv4_addresses("bnte0").await.unwrap(),
+            Some(vec![("10.199.7.1".parse().unwrap(), 24)])
+        );
+        made.release(owned).await.unwrap();
+        assert!(!links(&host).contains(&"bnte0".to_string()));
+        assert_eq!(network::link_ipv4_addresses("bnte0").await.unwrap(), None);
+
+        // Found bare: only the address is ours.
+        sh(
+            "ip",
+            &["-n", &host.name, "link", "add", "bnte1", "type", "bridge"],
+        );
+        sh(
+            "ip",
+            &[
+                "-n",
+                &host.name,
+                "addr",
+                "add",
+                "10.199.8.1/24",
+                "dev",
+                "bnte1",
+            ],
+        );
+        let found = Network::new(config("nte2", "bnte1", "10.199.9.0/24")).unwrap();
+        let owned = found.ensure_bridge().await.unwrap();
+        assert_eq!(
+            owned,
+            BridgeOwnership {
+                link: false,
+                address: true
+            }
+        );
+        assert_eq!(addrs("bnte1"), ["10.199.8.1/24", "10.199.9.1/24"]);
+        found.release(owned).await.unwrap();
+        assert_eq!(addrs("bnte1"), ["10.199.8.1/24"]);
+
+        // Found with its address: nothing is ours, nothing goes.
+        let adopted = Network::new(config("nte3", "bnte1", "10.199.8.0/24")).unwrap();
+        let owned = adopted.ensure_bridge().await.unwrap();
+        assert!(owned.is_empty());
+        adopted.release(owned).await.unwrap();
+        assert_eq!(addrs("bnte1"), ["10.199.8.1/24"]);
+        assert!(links(&host).contains(&"bnte1".to_string()));
     });
 }

@@ -215,11 +215,22 @@ impl Networking {
         }
         let mut records = n.files.load_all();
         let host_routes = network::host_routes().await.unwrap_or_default();
-        n.ensure_predefined(&mut records, &host_routes)?;
+        let dropped = n.ensure_predefined(&mut records, &host_routes).await?;
+        for (cfg, owned) in dropped {
+            if let Err(e) = n.release_bridge(&cfg, owned).await {
+                tracing::warn!(bridge = %cfg.bridge_name, "releasing the old default bridge: {e}");
+            }
+        }
         for record in records {
             let name = record.name.clone();
+            let owned_before = record.owned;
             match n.bring_up(record).await {
                 Ok(live) => {
+                    if live.record.owned != owned_before
+                        && let Err(e) = n.files.save(&live.record)
+                    {
+                        tracing::warn!(network = %name, "recording the bridge's owner: {e}");
+                    }
                     n.nets_mut().insert(live.record.id.clone(), live);
                 }
                 Err(err) => tracing::error!(network = %name, "cannot bring the network up: {err}"),
@@ -264,13 +275,16 @@ impl Networking {
         self.firewall.name()
     }
 
-    /// `bridge` (unless disabled), `host` and `none`, with ids kept across restarts.
-    fn ensure_predefined(
+    /// `bridge` (unless disabled), `host` and `none`, with ids kept across
+    /// restarts. Answers the bridges of a default network that went away or
+    /// changed, with what of them this daemon owns, for the caller to release.
+    async fn ensure_predefined(
         &self,
         records: &mut Vec<NetworkRecord>,
         host_routes: &[Ipv4Net],
-    ) -> Result<()> {
-        let default_bridge = self.default_bridge_config(records, host_routes)?;
+    ) -> Result<Vec<(NetworkConfig, network::BridgeOwnership)>> {
+        let mut dropped = Vec::new();
+        let default_bridge = self.default_bridge_config(records, host_routes).await?;
         match (
             default_bridge,
             records.iter().position(|r| r.name == "bridge"),
@@ -279,12 +293,36 @@ impl Networking {
                 let old = records.remove(i);
                 self.files.remove(&old.id)?;
                 let _ = std::fs::remove_file(self.ipam_dir.join(format!("{}.json", old.id)));
+                if let Some(b) = old.bridge.clone() {
+                    dropped.push((b, old.ownership()));
+                }
             }
             (Some(cfg), Some(i)) => {
                 if records[i].bridge.as_ref() != Some(&cfg) {
                     // A changed --bip or bridge name: old addresses are void.
                     let _ = std::fs::remove_file(self.ipam_dir.join(format!("{}.json", cfg.id)));
+                    let owned = records[i].ownership();
+                    let mut kept = network::BridgeOwnership::default();
+                    if let Some(old) = records[i].bridge.clone() {
+                        if old.bridge_name == cfg.bridge_name {
+                            // Same device: only an address it gave the
+                            // bridge goes; the device stays (and stays ours).
+                            kept.link = owned.link;
+                            let same_address = (old.gateway, old.subnet.prefix_len())
+                                == (cfg.gateway, cfg.subnet.prefix_len());
+                            if !owned.is_empty() && !same_address {
+                                let address = network::BridgeOwnership {
+                                    link: false,
+                                    address: true,
+                                };
+                                dropped.push((old, address));
+                            }
+                        } else {
+                            dropped.push((old, owned));
+                        }
+                    }
                     records[i].bridge = Some(cfg);
+                    records[i].owned = Some(kept);
                     self.files.save(&records[i])?;
                 }
             }
@@ -299,6 +337,7 @@ impl Networking {
                     options: default_bridge_options(&cfg.bridge_name),
                     user_ipam: false,
                     bridge: Some(cfg),
+                    owned: Some(network::BridgeOwnership::default()),
                 };
                 self.files.save(&record)?;
                 records.push(record);
@@ -317,16 +356,17 @@ impl Networking {
                     options: BTreeMap::new(),
                     user_ipam: false,
                     bridge: None,
+                    owned: None,
                 };
                 self.files.save(&record)?;
                 records.push(record);
             }
         }
-        Ok(())
+        Ok(dropped)
     }
 
     /// The default bridge's config from the options, keeping the stored id.
-    fn default_bridge_config(
+    async fn default_bridge_config(
         &self,
         records: &[NetworkRecord],
         host_routes: &[Ipv4Net],
@@ -340,7 +380,9 @@ impl Networking {
             .map(|r| r.id.clone())
             .unwrap_or_else(crate::names::new_id);
         // `--bip` wins; else the subnet of the last run stays (addresses of
-        // live-restored containers are in it); else a free one from the pools.
+        // live-restored containers are in it); else, as dockerd with docker0,
+        // the address the bridge already has (another daemon's, or one an
+        // administrator gave it); else a free subnet from the pools.
         let old = records
             .iter()
             .find(|r| r.name == "bridge")
@@ -349,10 +391,28 @@ impl Networking {
         let (gateway, subnet) = match (self.opts.bip, old) {
             (Some((gw, subnet)), _) => (Some(gw), subnet),
             (None, Some(b)) => (Some(b.gateway), b.subnet),
-            (None, None) => {
-                let in_use = self.subnets_in_use(records, Some(host_routes));
-                (None, network::allocate_subnet(&self.opts.pools, &in_use)?)
-            }
+            (None, None) => match network::link_ipv4_addresses(bridge_name)
+                .await?
+                .and_then(|addrs| addrs.first().copied())
+            {
+                Some((ip, prefix)) => {
+                    let subnet = Ipv4Net::new(ip, prefix)
+                        .map_err(|e| EngineError::internal("the bridge's address", e))?
+                        .trunc();
+                    network::check_overlap(
+                        subnet,
+                        records
+                            .iter()
+                            .filter(|r| r.name != "bridge")
+                            .filter_map(|r| r.bridge.as_ref().map(|b| (r.name.as_str(), b.subnet))),
+                    )?;
+                    (Some(ip), subnet)
+                }
+                None => {
+                    let in_use = self.subnets_in_use(records, Some(host_routes));
+                    (None, network::allocate_subnet(&self.opts.pools, &in_use)?)
+                }
+            },
         };
         let mut cfg = NetworkConfig::bridge(&id, "bridge", subnet);
         if let Some(gw) = gateway {
@@ -390,15 +450,20 @@ impl Networking {
             }));
         };
         let bridge = network::Network::new(cfg.clone())?;
-        bridge.ensure_bridge().await?;
-        let fw_cfg = cfg.clone();
-        let ruled = self.blocking_fw(move |fw| fw.setup_network(&fw_cfg)).await;
-        if let Err(e) = ruled
-            && self.firewall.name() != "none"
-        {
-            return Err(e);
-        }
-        let ipam = Ipam::open(&self.ipam_dir, &cfg)?;
+        let added = bridge.ensure_bridge().await?;
+        let mut record = record;
+        record.owned = Some(record.ownership().union(added));
+        let ready = self.rules_and_ipam(&cfg).await;
+        let ipam = match ready {
+            Ok(ipam) => ipam,
+            Err(e) => {
+                // Take back what this call added; the caller tears down the rest.
+                if let Err(re) = bridge.release(added).await {
+                    tracing::warn!(network = %record.name, "removing the bridge again: {re}");
+                }
+                return Err(e);
+            }
+        };
         let user_defined = record.name != "bridge";
         let (dns_records, dns) = if user_defined {
             let records = Arc::new(DnsRecords::with_domain(&record.name));
@@ -432,6 +497,27 @@ impl Networking {
             dns: Mutex::new(dns),
             endpoints: Mutex::new(BTreeMap::new()),
         }))
+    }
+
+    async fn rules_and_ipam(&self, cfg: &NetworkConfig) -> Result<Ipam> {
+        let fw_cfg = cfg.clone();
+        let ruled = self.blocking_fw(move |fw| fw.setup_network(&fw_cfg)).await;
+        if let Err(e) = ruled
+            && self.firewall.name() != "none"
+        {
+            return Err(e);
+        }
+        Ok(Ipam::open(&self.ipam_dir, cfg)?)
+    }
+
+    /// Removes from the host what this daemon made of a bridge.
+    async fn release_bridge(
+        &self,
+        cfg: &NetworkConfig,
+        owned: network::BridgeOwnership,
+    ) -> Result<()> {
+        network::Network::new(cfg.clone())?.release(owned).await?;
+        Ok(())
     }
 
     pub fn list(&self) -> Vec<Arc<LiveNet>> {
@@ -534,6 +620,7 @@ impl Networking {
             options: cfg.options.clone(),
             user_ipam,
             bridge: Some(cfg),
+            owned: Some(network::BridgeOwnership::default()),
         };
         let live = match self.bring_up(record.clone()).await {
             Ok(live) => live,
@@ -542,8 +629,8 @@ impl Networking {
                 return Err(err);
             }
         };
-        if let Err(err) = self.files.save(&record) {
-            self.tear_down(&record).await;
+        if let Err(err) = self.files.save(&live.record) {
+            self.tear_down(&live.record).await;
             return Err(err.into());
         }
         self.nets_mut().insert(id.clone(), live);
@@ -567,9 +654,7 @@ impl Networking {
         {
             tracing::warn!(network = %record.name, "removing firewall rules: {e}");
         }
-        if let Ok(net) = network::Network::new(cfg.clone())
-            && let Err(e) = net.remove_bridge().await
-        {
+        if let Err(e) = self.release_bridge(&cfg, record.ownership()).await {
             tracing::warn!(network = %record.name, "removing bridge: {e}");
         }
         let _ = std::fs::remove_file(self.ipam_dir.join(format!("{}.json", cfg.id)));

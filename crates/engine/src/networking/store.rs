@@ -30,9 +30,23 @@ pub struct NetworkRecord {
     /// Addressing and bridge of a bridge network; `None` for host and null.
     #[serde(default)]
     pub bridge: Option<network::NetworkConfig>,
+    /// What this daemon made of the bridge (see [`NetworkRecord::ownership`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<network::BridgeOwnership>,
 }
 
 impl NetworkRecord {
+    /// What the daemon owns of the bridge and removes with the network.
+    /// Records written before ownership was kept: user networks owned their
+    /// bridges (they were deleted on rm), the default network nothing.
+    pub fn ownership(&self) -> network::BridgeOwnership {
+        self.owned.unwrap_or(if self.name == "bridge" {
+            network::BridgeOwnership::default()
+        } else {
+            network::BridgeOwnership::ALL
+        })
+    }
+
     /// The predefined networks `docker network rm` refuses to remove.
     pub fn is_predefined(&self) -> bool {
         matches!(self.name.as_str(), "bridge" | "host" | "none")
