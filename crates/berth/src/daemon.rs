@@ -22,6 +22,9 @@ struct DaemonArgs {
     /// Root of runtime state (sockets, bundles); lost on reboot by design
     #[arg(long, default_value = "/run/berth")]
     exec_root: PathBuf,
+    /// Group of the unix sockets (0660 root:GROUP); default "docker" if that group exists
+    #[arg(short = 'G', long = "group")]
+    group: Option<String>,
     /// Where to write the daemon's pid
     #[arg(short = 'p', long)]
     pidfile: Option<PathBuf>,
@@ -164,10 +167,33 @@ fn socket_path(host: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The group that may use the API sockets, as dockerd picks it: `-G NAME`
+/// (which must exist), else `docker` when the host has it, else none (root only).
+fn socket_group(explicit: Option<&str>) -> anyhow::Result<Option<nix::unistd::Group>> {
+    let name = explicit.unwrap_or("docker");
+    let group = nix::unistd::Group::from_name(name)
+        .with_context(|| format!("looking up group {name:?}"))?;
+    match (group, explicit) {
+        (Some(g), _) => Ok(Some(g)),
+        (None, Some(_)) => bail!("group {name:?} not found (-G/--group)"),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Binds a unix socket, refusing to steal one another daemon is serving.
-fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
+/// The socket is 0660 root:`group` (root:root without one): members of the
+/// group use the API without sudo, nobody else can connect.
+fn bind(path: &Path, group: Option<u32>) -> anyhow::Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // A missing socket dir only needs to be traversable; the socket's own
+        // mode decides who connects. (The exec root, when it holds the
+        // socket, is made 0710 root:group by the engine.)
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -180,8 +206,12 @@ fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
     }
     let listener = std::os::unix::net::UnixListener::bind(path)
         .with_context(|| format!("listening on {}", path.display()))?;
+    // Nothing is served before both are set: connections wait in the backlog.
+    std::os::unix::fs::chown(path, Some(0), Some(group.unwrap_or(0)))
+        .with_context(|| format!("chown {}", path.display()))?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("chmod {}", path.display()))?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
@@ -215,10 +245,29 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
     } else {
         args.hosts.clone()
     };
-    let std_listeners = hosts
+    let group = socket_group(args.group.as_deref())?;
+    let gid = group.as_ref().map(|g| g.gid.as_raw());
+    match &group {
+        Some(g) => tracing::info!("API sockets: mode 0660, group {}", g.name),
+        None => tracing::info!("API sockets: mode 0660, group root (no docker group; see -G)"),
+    }
+    let socket_paths = hosts
         .iter()
-        .map(|h| socket_path(h).and_then(|p| bind(&p)))
+        .map(|h| socket_path(h))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let std_listeners = socket_paths
+        .iter()
+        .map(|p| bind(p, gid))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // A socket directly in the exec root (the default /run/berth/berth.sock):
+    // its group must traverse the exec root to reach it.
+    let exec_root_abs = std::path::absolute(&args.exec_root).unwrap_or(args.exec_root.clone());
+    let socket_in_exec_root = socket_paths.iter().any(|p| {
+        std::path::absolute(p)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .is_some_and(|dir| dir == exec_root_abs)
+    });
     if let Some(pidfile) = &args.pidfile {
         write_pidfile(pidfile)?;
     }
@@ -230,6 +279,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         init_path: args.init_path.clone(),
         insecure_registries: args.insecure_registries.clone(),
         network: net_options(&args)?,
+        exec_root_group: gid.filter(|_| socket_in_exec_root),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

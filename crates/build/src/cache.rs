@@ -64,13 +64,23 @@ impl CacheIndex {
         let mut map = self.load();
         map.insert(key.to_string(), image.to_string());
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
+            engine::perms::create_dir_private(dir)?;
         }
         // temp + rename: a crash leaves the old or the new index.
         let tmp = self
             .path
             .with_extension(format!("tmp{}", std::process::id()));
-        fs::write(&tmp, serde_json::to_vec(&map)?)?;
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = fs::remove_file(&tmp);
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(engine::perms::PRIVATE_FILE)
+                .open(&tmp)?
+                .write_all(&serde_json::to_vec(&map)?)?;
+        }
         fs::rename(&tmp, &self.path)
     }
 }

@@ -65,9 +65,16 @@ impl Context {
     /// Streams `reader` (a tar, optionally gzip-compressed) into a new
     /// directory under `dir`.
     pub fn unpack(dir: &Path, reader: impl Read) -> Result<Context> {
-        fs::create_dir_all(dir)?;
+        // build/ and each context 0700: the client's files, modes as sent
+        // (COPY keeps them), behind a directory only root traverses.
+        engine::perms::create_dir_private(dir)?;
         let root = dir.join(format!("ctx-{}", random_hex(16)));
-        fs::create_dir(&root)?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .mode(engine::perms::PRIVATE_DIR)
+                .create(&root)?;
+        }
         let ctx = Context { root };
         let mut reader = BufReader::new(PadEof {
             inner: reader,

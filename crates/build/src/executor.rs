@@ -1114,7 +1114,19 @@ impl Executor {
                     .data_root
                     .join("build/mounts")
                     .join(&hash[..24]);
-                std::fs::create_dir_all(&dir)?;
+                // build/mounts 0700; the cache dir itself is the mount's
+                // root inside RUN steps, so 0755 as BuildKit makes it.
+                if let Some(parent) = dir.parent() {
+                    engine::perms::create_dir_private(parent)?;
+                }
+                use std::os::unix::fs::DirBuilderExt as _;
+                match std::fs::DirBuilder::new()
+                    .mode(engine::perms::CONTAINER_DIR)
+                    .create(&dir)
+                {
+                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+                    _ => {}
+                }
                 Ok((
                     format!("{}:{target}", dir.display()),
                     None,

@@ -211,6 +211,7 @@ impl Engine {
             Some(libc::ENOENT | libc::ELOOP) => no_such_path(path),
             _ => EngineError::internal(format!("opening {path} in the container"), e),
         })?;
+        // tempfile's 0600 file and 0700 dir: the upload is the client's data.
         let mut spool = tempfile::tempfile_in(&self.cfg.data_root)
             .map_err(|e| EngineError::internal("spooling the archive", e))?;
         let mut body = body;

@@ -304,11 +304,18 @@ impl Engine {
     }
 
     fn write_new_container(&self, record: &ContainerRecord, dir: &std::path::Path) -> Result<()> {
-        std::fs::create_dir_all(dir)?;
+        crate::perms::create_dir_private(dir)?;
         self.images.create_rw_layer(&record.id, &record.image_id)?;
         etcfiles::write_all(record)?;
         if !record.log_path.as_os_str().is_empty() {
-            std::fs::File::create(&record.log_path)?;
+            // 0600 (Docker: 0640 root:root): logs carry whatever the container prints.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(crate::perms::PRIVATE_FILE)
+                .open(&record.log_path)?;
         }
         // State first: a crash between the two writes leaves a dir without config.json,
         // which start-up treats as an unfinished create and removes.

@@ -7,10 +7,25 @@ use std::net::Ipv4Addr;
 use crate::model::ContainerRecord;
 use crate::networking::NetworkState;
 
+/// Written in place (same inode) with mode 0644 whatever the daemon's umask:
+/// every user of the container reads them; their directory (0700) keeps
+/// other host users out.
+fn write_visible(path: &std::path::Path, data: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::perms::CONTAINER_FILE)
+        .open(path)?
+        .write_all(data.as_ref())
+}
+
 /// At create: the files before any network is attached.
 pub fn write_all(record: &ContainerRecord) -> std::io::Result<()> {
     let hostname = &record.config.hostname;
-    fs::write(&record.hostname_path, format!("{hostname}\n"))?;
+    write_visible(&record.hostname_path, format!("{hostname}\n"))?;
     write_network(record, &NetworkState::default(), None, None, &[])
 }
 
@@ -64,7 +79,7 @@ pub fn write_network(
         hosts.push_str(line);
         hosts.push('\n');
     }
-    fs::write(&record.hosts_path, hosts)?;
+    write_visible(&record.hosts_path, hosts)?;
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let dns = record.host_config.dns.as_deref().unwrap_or(&[]);
     let resolv = match dns_server {
@@ -95,7 +110,7 @@ pub fn write_network(
         record.host_config.dns_search.as_deref().unwrap_or(&[]),
         record.host_config.dns_options.as_deref().unwrap_or(&[]),
     );
-    fs::write(&record.resolv_conf_path, resolv)
+    write_visible(&record.resolv_conf_path, resolv)
 }
 
 /// `--dns-search` and `--dns-option` replace the host's lines of that kind.

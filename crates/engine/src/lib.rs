@@ -22,6 +22,7 @@ pub mod mounts;
 mod names;
 mod namespaces;
 pub mod networking;
+pub mod perms;
 mod restart;
 mod restore;
 mod rootfs;
@@ -58,6 +59,9 @@ pub struct EngineConfig {
     /// Registries reached over plain HTTP (loopback ones always are).
     pub insecure_registries: Vec<String>,
     pub network: networking::NetOptions,
+    /// Group of an API socket placed directly in the exec root: the exec
+    /// root becomes `0710` root:group so members reach it (see [`perms`]).
+    pub exec_root_group: Option<u32>,
 }
 
 #[derive(Default)]
@@ -80,12 +84,23 @@ pub struct Engine {
 impl Engine {
     /// Opens the roots, repairs what a crash left and reconnects to running shims.
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Self>> {
+        let tightened = perms::secure_roots(&cfg.data_root, &cfg.exec_root, cfg.exec_root_group)
+            .map_err(|e| EngineError::internal("securing the data and exec roots", e))?;
+        if let Some(first) = tightened.paths.first() {
+            tracing::warn!(
+                "tightened the permissions of {} path(s) other users could reach under {} and {} (first: {})",
+                tightened.paths.len(),
+                cfg.data_root.display(),
+                cfg.exec_root.display(),
+                first.display()
+            );
+        }
         for dir in [
             cfg.data_root.join("containers"),
             cfg.exec_root.join("containers"),
             cfg.exec_root.join("runtime"),
         ] {
-            std::fs::create_dir_all(&dir)
+            perms::create_dir_private(&dir)
                 .map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
         }
         let data_root = cfg.data_root.clone();

@@ -253,7 +253,7 @@ impl Engine {
         seed_volumes(c, record, &rootfs)?;
         let config = self.runtime_config(c, record, rootfs, network)?;
         let _ = std::fs::remove_dir_all(&c.state_dir);
-        std::fs::create_dir_all(&c.state_dir)?;
+        crate::perms::create_dir_private(&c.state_dir)?;
         let log_path = if record.log_path.as_os_str().is_empty() {
             PathBuf::from("/dev/null") // the "none" log driver
         } else {

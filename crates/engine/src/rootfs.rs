@@ -29,7 +29,13 @@ pub fn mkdir_all_in_root(rootfs: &Path, path: &str) -> Result<()> {
                     inside.display()
                 )));
             }
-            Err(_) => std::fs::create_dir(&host).or_else(|e| {
+            // 0755 as Docker makes a missing WORKDIR, whatever the daemon's umask.
+            Err(_) => std::os::unix::fs::DirBuilderExt::mode(
+                &mut std::fs::DirBuilder::new(),
+                crate::perms::CONTAINER_DIR,
+            )
+            .create(&host)
+            .or_else(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
                     Ok(())
                 } else {

@@ -53,7 +53,7 @@ const META: &str = "volume.json";
 impl VolumeStore {
     pub fn open(data_root: &Path) -> std::io::Result<Self> {
         let root = data_root.join("volumes");
-        std::fs::create_dir_all(&root)?;
+        crate::perms::create_dir_private(&root)?;
         // A create that crashed before its metadata landed left a bare directory.
         for entry in std::fs::read_dir(&root)?.flatten() {
             if entry.path().is_dir() && !entry.path().join(META).exists() {
@@ -125,7 +125,15 @@ impl VolumeStore {
             options,
             mountpoint: dir.join("_data"),
         };
-        let made = std::fs::create_dir_all(&volume.mountpoint)
+        // volumes/<name> 0700 (Docker: volumes/ 0701, the rest 0755); `_data`
+        // 0755 as Docker makes it, since containers see its mode.
+        let made = crate::perms::create_dir_private(&dir)
+            .and_then(|()| {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .mode(crate::perms::CONTAINER_DIR)
+                    .create(&volume.mountpoint)
+            })
             .and_then(|()| write_json_atomic(&dir.join(META), &volume));
         if let Err(err) = made {
             let _ = std::fs::remove_dir_all(&dir);

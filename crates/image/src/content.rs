@@ -1,7 +1,7 @@
 //! Content-addressed blob store: `content/blobs/sha256/<hex>`, written through
 //! `content/ingest/<tmp>` and renamed into place once the digest is known.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,7 @@ impl ContentStore {
         let blobs = root.join("blobs/sha256");
         let ingest = root.join("ingest");
         for d in [&blobs, &ingest] {
-            fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
+            crate::fsutil::create_dir_private(d).ctx(|| format!("create {}", d.display()))?;
         }
         let store = ContentStore { blobs, ingest };
         store.clean_ingest()?;
@@ -59,11 +59,9 @@ impl ContentStore {
 
     pub fn writer(&self) -> Result<IngestWriter, ImageError> {
         let path = self.ingest.join(unique_name());
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .ctx(|| format!("create {}", path.display()))?;
+        // 0600, kept when renamed into blobs/.
+        let file =
+            crate::fsutil::create_private(&path).ctx(|| format!("create {}", path.display()))?;
         Ok(IngestWriter {
             file: Some(BufWriter::new(file)),
             path,

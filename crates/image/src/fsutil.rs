@@ -2,11 +2,42 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
+
+/// Directories of the store (0700): only root reaches images, layers and blobs.
+pub(crate) const PRIVATE_DIR: u32 = 0o700;
+/// Metadata and blobs (0600).
+pub(crate) const PRIVATE_FILE: u32 = 0o600;
+/// The root of a layer or writable layer when the layer itself does not say
+/// (overlay shows the upper dir's mode as the container's `/`).
+pub(crate) const LAYER_ROOT: u32 = 0o755;
+
+/// `mkdir -p` whose new directories are 0700.
+pub(crate) fn create_dir_private(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(path)
+}
+
+/// `mkdir` (one level) with `mode`.
+pub(crate) fn create_dir_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::DirBuilder::new().mode(mode).create(path)
+}
+
+/// A new file (O_EXCL) readable by root only.
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE)
+        .open(path)
+}
 
 /// Prefix of every temporary entry we create; `open()` removes what a crash left.
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
@@ -34,7 +65,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
     let tmp = dir.join(unique_name());
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = create_private(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;

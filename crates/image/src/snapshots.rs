@@ -97,7 +97,8 @@ impl SnapshotStore {
         let s = SnapshotStore {
             root: root.to_path_buf(),
         };
-        fs::create_dir_all(s.root.join(RW)).ctx(|| format!("create {}", root.display()))?;
+        fsutil::create_dir_private(&s.root.join(RW))
+            .ctx(|| format!("create {}", root.display()))?;
         for dir in [s.root.clone(), s.root.join(RW)] {
             for e in fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))? {
                 let e = e?;
@@ -113,12 +114,14 @@ impl SnapshotStore {
 
     pub fn prepare(&self) -> Result<TempSnapshot, ImageError> {
         let dir = self.root.join(unique_name());
-        fs::create_dir(&dir).ctx(|| format!("create {}", dir.display()))?;
+        fsutil::create_dir_mode(&dir, fsutil::PRIVATE_DIR)
+            .ctx(|| format!("create {}", dir.display()))?;
         let t = TempSnapshot {
             dir,
             committed: false,
         };
-        fs::create_dir(t.fs()).ctx(|| "create snapshot fs".into())?;
+        // The layer's own root entry (if any) sets its final mode.
+        fsutil::create_dir_mode(&t.fs(), fsutil::LAYER_ROOT).ctx(|| "create snapshot fs".into())?;
         Ok(t)
     }
 
@@ -203,8 +206,17 @@ impl SnapshotStore {
         }
         let tmp = self.root.join(RW).join(unique_name());
         let build = || -> Result<(), ImageError> {
-            for sub in ["fs", "work", "merged"] {
-                fs::create_dir_all(tmp.join(sub)).ctx(|| format!("create {}", tmp.display()))?;
+            // fs is the container's `/` (overlay shows the upper dir's mode);
+            // work and merged (a mountpoint) are ours.
+            fsutil::create_dir_mode(&tmp, fsutil::PRIVATE_DIR)
+                .ctx(|| format!("create {}", tmp.display()))?;
+            for (sub, mode) in [
+                ("fs", fsutil::LAYER_ROOT),
+                ("work", fsutil::PRIVATE_DIR),
+                ("merged", fsutil::PRIVATE_DIR),
+            ] {
+                fsutil::create_dir_mode(&tmp.join(sub), mode)
+                    .ctx(|| format!("create {}", tmp.display()))?;
             }
             let meta = RwMeta {
                 container_id: container_id.to_string(),
@@ -273,7 +285,7 @@ impl SnapshotStore {
         if lowers.is_empty() {
             // overlayfs needs a lower layer; an image without layers gets an empty one.
             let empty = dir.join("empty");
-            fs::create_dir_all(&empty).ctx(|| format!("create {}", empty.display()))?;
+            fsutil::create_dir_private(&empty).ctx(|| format!("create {}", empty.display()))?;
             mount::mount_overlay(&[empty], &dir.join("fs"), &dir.join("work"), &merged)?;
         } else {
             mount::mount_overlay(&lowers, &dir.join("fs"), &dir.join("work"), &merged)?;

@@ -177,11 +177,12 @@ impl ImageStore {
     /// Opens (creating) the store under `data_root` and repairs what a crash
     /// left: partial ingests, temp snapshots, unrecorded snapshots and blobs.
     pub fn open(data_root: &Path) -> Result<Self, ImageError> {
-        fs::create_dir_all(data_root).ctx(|| format!("create {}", data_root.display()))?;
+        fsutil::create_dir_private(data_root).ctx(|| format!("create {}", data_root.display()))?;
         let root =
             fs::canonicalize(data_root).ctx(|| format!("resolve {}", data_root.display()))?;
         let images_dir = root.join("images");
-        fs::create_dir_all(&images_dir).ctx(|| format!("create {}", images_dir.display()))?;
+        fsutil::create_dir_private(&images_dir)
+            .ctx(|| format!("create {}", images_dir.display()))?;
         for e in fs::read_dir(&images_dir).ctx(|| "read images dir".into())? {
             let e = e?;
             if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
@@ -735,7 +736,8 @@ impl ImageStore {
 
     pub(crate) fn temp_dir(&self) -> Result<TempDir, ImageError> {
         let p = self.images_dir.join(fsutil::unique_name());
-        fs::create_dir(&p).ctx(|| format!("create {}", p.display()))?;
+        fsutil::create_dir_mode(&p, fsutil::PRIVATE_DIR)
+            .ctx(|| format!("create {}", p.display()))?;
         Ok(TempDir(p))
     }
 

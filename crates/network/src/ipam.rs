@@ -38,7 +38,10 @@ impl Ipam {
     /// `<state_dir>/<network id>.json`.
     pub fn open(state_dir: &Path, config: &NetworkConfig) -> Result<Self> {
         config.validate()?;
-        fs::create_dir_all(state_dir).map_err(io_err(format!("create {}", state_dir.display())))?;
+        // 0700 / 0600: the daemon's state, no other user's business.
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(state_dir)
+            .map_err(io_err(format!("create {}", state_dir.display())))?;
         let path = state_dir.join(format!("{}.json", config.id));
         let state = match fs::read(&path) {
             Ok(bytes) => {
@@ -179,7 +182,15 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("state")
     ));
     let op = || format!("write {}", path.display());
-    let mut f = fs::File::create(&tmp).map_err(io_err(op()))?;
+    let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o600,
+    )
+    .open(&tmp)
+    .map_err(io_err(op()))?;
     f.write_all(bytes).map_err(io_err(op()))?;
     f.sync_all().map_err(io_err(op()))?;
     drop(f);

@@ -17,6 +17,7 @@ pub struct Htpasswd {
 
 impl Htpasswd {
     pub fn load(path: &Path) -> Result<Self, RegistryError> {
+        crate::fsio::warn_if_exposed(path, "htpasswd file");
         let text = std::fs::read_to_string(path).map_err(|e| RegistryError::io(path, e))?;
         let mut users = HashMap::new();
         for (n, line) in text.lines().enumerate() {

@@ -4,18 +4,55 @@
 use crate::error::RegistryError;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
+
+/// Directories of the store: only root (the registry's user) reaches them.
+pub const PRIVATE_DIR: u32 = 0o700;
+/// Blobs, manifests, links, uploads.
+pub const PRIVATE_FILE: u32 = 0o600;
+
+/// `mkdir -p`, new directories 0700.
+pub fn create_dir_all(dir: &Path) -> Result<(), RegistryError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
+        .map_err(|e| RegistryError::io(dir, e))
+}
+
+/// Opens `path` for writing, creating it 0600.
+pub fn private_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).mode(PRIVATE_FILE);
+    o
+}
+
+/// Warns when a secret the registry reads (htpasswd, token key) is readable
+/// by other users; the registry still starts, as distribution does.
+pub fn warn_if_exposed(path: &Path, what: &str) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = fs::metadata(path)
+        && meta.mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{what} {} is readable by other users (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.mode() & 0o7777
+        );
+    }
+}
 
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), RegistryError> {
     let dir = path.parent().expect("store paths have a parent");
-    fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
+    create_dir_all(dir)?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(
         ".{name}.tmp-{}",
         hex::encode(rand::random::<[u8; 8]>())
     ));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = private_options().create_new(true).open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -30,7 +67,7 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), RegistryError> {
 /// Moves a finished, already fsynced file into place.
 pub fn atomic_rename(from: &Path, to: &Path) -> Result<(), RegistryError> {
     let dir = to.parent().expect("store paths have a parent");
-    fs::create_dir_all(dir).map_err(|e| RegistryError::io(dir, e))?;
+    create_dir_all(dir)?;
     fs::rename(from, to).map_err(|e| RegistryError::io(to, e))?;
     sync_dir(dir)
 }

@@ -17,7 +17,7 @@ use crate::fsio::{self, atomic_write, read_to_string_opt, remove_file_if_exists}
 use crate::names;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 /// What the server remembers about a manifest besides its bytes.
@@ -51,7 +51,7 @@ impl Store {
     pub fn open(root: &Path) -> Result<Self, RegistryError> {
         for d in ["blobs/sha256", "repositories", "uploads"] {
             let p = root.join(d);
-            fs::create_dir_all(&p).map_err(|e| RegistryError::io(&p, e))?;
+            crate::fsio::create_dir_all(&p)?;
         }
         Ok(Store {
             root: root.to_path_buf(),
@@ -66,10 +66,9 @@ impl Store {
     /// running server. Held as long as the returned file is open.
     pub fn lock(&self) -> Result<File, RegistryError> {
         let path = self.root.join("registry.lock");
-        let f = OpenOptions::new()
+        let f = crate::fsio::private_options()
             .create(true)
             .truncate(false)
-            .write(true)
             .open(&path)
             .map_err(|e| RegistryError::io(&path, e))?;
         match f.try_lock() {
@@ -288,10 +287,14 @@ impl Store {
     pub fn create_upload(&self, name: &str) -> Result<String, RegistryError> {
         let id = names::new_upload_id();
         let dir = self.upload_dir(&id);
-        fs::create_dir_all(&dir).map_err(|e| RegistryError::io(&dir, e))?;
+        crate::fsio::create_dir_all(&dir)?;
         atomic_write(&dir.join("repo"), name.as_bytes())?;
         let data = dir.join("data");
-        File::create(&data).map_err(|e| RegistryError::io(&data, e))?;
+        crate::fsio::private_options()
+            .create(true)
+            .truncate(true)
+            .open(&data)
+            .map_err(|e| RegistryError::io(&data, e))?;
         Ok(id)
     }
 

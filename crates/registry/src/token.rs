@@ -112,6 +112,7 @@ fn now() -> i64 {
 
 impl TokenAuth {
     pub fn load(config: &TokenConfig) -> Result<Self, RegistryError> {
+        crate::fsio::warn_if_exposed(&config.key_file, "token signing key");
         let key = read_key(&config.key_file)?;
         Ok(TokenAuth {
             realm: config.realm.clone(),

@@ -247,6 +247,8 @@ pub(crate) fn main(args: &[String]) -> i32 {
             return 2;
         }
     };
+    // As the shim: Docker's umask for the exec'd process, explicit modes for ours.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     match join_and_wait(&req) {
         Ok(code) => code,
         Err(e) => {
@@ -299,6 +301,12 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
                 .uid(user.uid)
                 .gid(user.gid)
                 .additional_gids(user.additional_gids.clone())
+                .umask(
+                    process
+                        .user()
+                        .umask()
+                        .unwrap_or(crate::spec::CONTAINER_UMASK),
+                )
                 .build()
                 .map_err(|e| RuntimeError::InvalidConfig(e.to_string()))?,
         );
@@ -337,6 +345,8 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
         .with_detach(true)
         .build();
     drop(process_file);
+    // libcontainer leaves its tenant notify socket behind, made with our umask.
+    crate::private::restrict_dir(&container_root);
     if let Some(socket) = &console {
         remove_tenant_links(&container_root, socket.path());
     }
@@ -535,7 +545,8 @@ impl Drop for TempFile {
 fn tempfile_in(dir: &std::path::Path, process: &Process) -> Result<TempFile, RuntimeError> {
     let path = dir.join(format!("exec-{}.json", std::process::id()));
     let body = serde_json::to_vec(process).map_err(|e| RuntimeError::Protocol(e.to_string()))?;
-    std::fs::write(&path, body).map_err(|e| RuntimeError::io("write exec process", e))?;
+    // 0600: the exec's environment.
+    crate::private::write(&path, &body).map_err(|e| RuntimeError::io("write exec process", e))?;
     Ok(TempFile(path))
 }
 

@@ -14,6 +14,7 @@ pub mod exe;
 pub mod exec;
 mod executor;
 pub mod limits;
+mod private;
 mod pty;
 pub mod security;
 pub mod shim;

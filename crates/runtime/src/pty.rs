@@ -34,6 +34,7 @@ impl ConsoleSocket {
         // libcontainer connects through a symlink, so only our bind needs a short address.
         let address = crate::shim::socket_path(dir, name)?;
         let listener = std::os::unix::net::UnixListener::bind(&address.path)?;
+        crate::private::restrict(&address.path)?;
         listener.set_nonblocking(true)?;
         Ok(Self { listener, path })
     }

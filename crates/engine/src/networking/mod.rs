@@ -187,7 +187,7 @@ impl Networking {
         let files = store::NetworkFiles::open(&root)
             .map_err(|e| EngineError::internal("opening the network store", e))?;
         let netns_dir = exec_root.join("netns");
-        std::fs::create_dir_all(&netns_dir)?;
+        crate::perms::create_dir_private(&netns_dir)?;
         let firewall: Arc<dyn Firewall> = match opts.firewall.as_str() {
             "auto" => Arc::from(network::detect_firewall_in(&opts.nft_table)),
             name => Arc::from(

@@ -64,7 +64,7 @@ pub struct NetworkFiles {
 impl NetworkFiles {
     pub fn open(root: &Path) -> std::io::Result<Self> {
         let dir = root.join("networks");
-        std::fs::create_dir_all(&dir)?;
+        crate::perms::create_dir_private(&dir)?;
         Ok(NetworkFiles { dir })
     }
 

@@ -25,7 +25,12 @@ pub fn read_exit_status(state_dir: &Path) -> Option<ExitStatus> {
 /// temp + fsync + rename + fsync(dir): readers see the old state or the whole new one.
 pub fn write_exit_status(state_dir: &Path, status: &ExitStatus) -> std::io::Result<()> {
     let tmp = state_dir.join(format!(".{EXIT_FILE}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().write(true).create_new(true),
+        0o600,
+    )
+    .open(&tmp)?;
     f.write_all(&serde_json::to_vec(status).map_err(std::io::Error::other)?)?;
     f.sync_all()?;
     drop(f);

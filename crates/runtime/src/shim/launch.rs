@@ -22,8 +22,11 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
     let spec = crate::spec::generate(cfg)?;
     let state_dir = absolute(&launch.state_dir)?;
     let bundle = state_dir.join(BUNDLE_DIR);
-    std::fs::create_dir_all(&bundle).map_err(|e| RuntimeError::io("create bundle dir", e))?;
-    std::fs::create_dir_all(&launch.runtime_root)
+    // Everything here is root's alone: the bundle's config.json holds the
+    // container's environment.
+    crate::private::create_dir_all(&bundle)
+        .map_err(|e| RuntimeError::io("create bundle dir", e))?;
+    crate::private::create_dir_all(&launch.runtime_root)
         .map_err(|e| RuntimeError::io("create runtime root", e))?;
     for stale in [EXIT_FILE, SOCKET_FILE] {
         match std::fs::remove_file(state_dir.join(stale)) {
@@ -33,8 +36,10 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
             _ => {}
         }
     }
-    spec.save(bundle.join("config.json"))
-        .map_err(|e| RuntimeError::InvalidConfig(e.to_string()))?;
+    let spec_json =
+        serde_json::to_vec(&spec).map_err(|e| RuntimeError::InvalidConfig(e.to_string()))?;
+    crate::private::write(&bundle.join("config.json"), &spec_json)
+        .map_err(|e| RuntimeError::io("write bundle config", e))?;
     let params = ShimParams {
         id: cfg.id.clone(),
         runtime_root: absolute(&launch.runtime_root)?,
@@ -42,16 +47,13 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
         open_stdin: cfg.open_stdin,
         tty: cfg.tty,
     };
-    std::fs::write(
-        state_dir.join(PARAMS_FILE),
-        serde_json::to_vec(&params).map_err(|e| RuntimeError::Protocol(e.to_string()))?,
+    crate::private::write(
+        &state_dir.join(PARAMS_FILE),
+        &serde_json::to_vec(&params).map_err(|e| RuntimeError::Protocol(e.to_string()))?,
     )
     .map_err(|e| RuntimeError::io("write shim params", e))?;
 
-    let shim_log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state_dir.join(SHIM_LOG))
+    let shim_log = crate::private::open_append(&state_dir.join(SHIM_LOG))
         .map_err(|e| RuntimeError::io("open shim log", e))?;
     let mut child = tokio::process::Command::new(&launch.exe)
         .args(&launch.args_prefix)

@@ -29,12 +29,10 @@ pub struct LogWriter {
 impl LogWriter {
     pub fn open(path: &Path) -> std::io::Result<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            crate::private::create_dir_all(parent)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        // 0600 (Docker: 0640 root:root): the log is the container's output.
+        let file = crate::private::open_append(path)?;
         Ok(Self {
             file,
             partial: [Vec::new(), Vec::new()],

@@ -111,6 +111,10 @@ enum Stdio {
 }
 
 fn run(state_dir: &Path) -> Result<i32, String> {
+    // Docker's (runc's) umask, whatever the daemon runs with: libcontainer
+    // creates mountpoints in the container's rootfs with it, and the
+    // container inherits it. Our own files get explicit modes.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let state_dir = std::path::absolute(state_dir).map_err(|e| e.to_string())?;
     let params: ShimParams = serde_json::from_slice(
         &std::fs::read(state_dir.join(PARAMS_FILE)).map_err(|e| format!("read params: {e}"))?,
@@ -120,6 +124,7 @@ fn run(state_dir: &Path) -> Result<i32, String> {
     let log = LogWriter::open(&params.log_path).map_err(|e| format!("open log: {e}"))?;
 
     let (container, stdio) = create_container(&state_dir, &params)?;
+    crate::private::restrict_dir(&params.runtime_root.join(&params.id));
     let init_pid = container
         .pid()
         .ok_or_else(|| "container has no init pid".to_string())?;
@@ -137,6 +142,9 @@ fn run(state_dir: &Path) -> Result<i32, String> {
         .map_err(|e| format!("socket address for {}: {e}", socket.display()))?;
     let listener = std::os::unix::net::UnixListener::bind(&address.path)
         .map_err(|e| format!("bind {}: {e}", socket.display()))?;
+    // Only the daemon (root) connects; the state dir above is 0700 anyway.
+    crate::private::restrict(&address.path)
+        .map_err(|e| format!("chmod {}: {e}", socket.display()))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("listener: {e}"))?;
@@ -187,7 +195,7 @@ fn oom_killer_disabled(state_dir: &Path) -> bool {
 }
 
 fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container, Stdio), String> {
-    std::fs::create_dir_all(&params.runtime_root)
+    crate::private::create_dir_all(&params.runtime_root)
         .map_err(|e| format!("create runtime root: {e}"))?;
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
     let mut builder = ContainerBuilder::new(params.id.clone(), SyscallType::default())

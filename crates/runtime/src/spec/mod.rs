@@ -24,6 +24,9 @@ use crate::security::{Seccomp, SecurityOptions};
 
 pub use defaults::DEFAULT_PATH;
 
+/// The umask of container processes (runc's default, so Docker's).
+pub const CONTAINER_UMASK: u32 = 0o022;
+
 /// Builds the OCI spec for `cfg`.
 pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
     if cfg.args.is_empty() {
@@ -51,6 +54,7 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
                 .uid(cfg.user.uid)
                 .gid(cfg.user.gid)
                 .additional_gids(gids)
+                .umask(CONTAINER_UMASK)
                 .build()
                 .map_err(spec_err)?,
         )
