@@ -1033,6 +1033,42 @@ fn mac_addresses_and_endpoint_links() {
     );
     let out = d.docker_ok(&["exec", &other, "nslookup", "upstream"]);
     assert!(out.contains(&child_ip), "{out}");
+    // An endpoint link may name a container that starts later: the alias is
+    // looked up when asked (as docker-py's network tests expect).
+    let early = d.name("eplink-early");
+    let late = d.name("eplink-late");
+    let body = serde_json::json!({
+        "Image": "busybox", "Cmd": ["sleep", "100"],
+        "HostConfig": {"NetworkMode": net},
+        "NetworkingConfig": {"EndpointsConfig": {net.clone(): {"Links": [format!("{late}:later")]}}},
+    })
+    .to_string();
+    let r = d.request(
+        "POST",
+        &format!("/v1.41/containers/create?name={early}"),
+        Some(("application/json", body.as_bytes())),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    d.docker_ok(&["start", &early]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &late,
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let late_ip = inspect(
+        &d,
+        &late,
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    );
+    let out = d.docker_ok(&["exec", &early, "nslookup", "later"]);
+    assert!(out.contains(&late_ip), "{out}");
+    d.docker_ok(&["rm", "-f", &early, &late]);
     assert_eq!(
         inspect(
             &d,

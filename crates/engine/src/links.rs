@@ -90,6 +90,23 @@ pub(crate) fn env_for(me: &str, link: &Link, ip: Ipv4Addr, child: &ContainerReco
     env
 }
 
+/// Every link of the container, as declared: HostConfig.Links, then the
+/// endpoints' (`network connect --link`).
+pub(crate) fn declared(record: &ContainerRecord) -> Vec<Link> {
+    let endpoint_links = record.networks.values().flat_map(|e| &e.links);
+    record
+        .host_config
+        .links
+        .iter()
+        .flatten()
+        .filter_map(|s| Link::parse_stored(s))
+        .chain(endpoint_links.filter_map(|spec| {
+            let (_, stored) = normalize(&record.name, spec).ok()?;
+            Link::parse_stored(&stored)
+        }))
+        .collect()
+}
+
 impl Engine {
     /// Create-time: every linked container exists and the network mode can
     /// carry links; returns the links in their stored form.
@@ -127,19 +144,7 @@ impl Engine {
         record: &ContainerRecord,
     ) -> Result<Vec<(Link, Ipv4Addr, ContainerRecord)>> {
         let mut out = Vec::new();
-        // HostConfig.Links, then the endpoints' (`network connect --link`).
-        let endpoint_links = record.networks.values().flat_map(|e| &e.links);
-        let links = record
-            .host_config
-            .links
-            .iter()
-            .flatten()
-            .filter_map(|s| Link::parse_stored(s))
-            .chain(endpoint_links.filter_map(|spec| {
-                let (_, stored) = normalize(&record.name, spec).ok()?;
-                Link::parse_stored(&stored)
-            }));
-        for link in links {
+        for link in declared(record) {
             let child = self.container(&link.child)?;
             let (status, state, child_record) = {
                 let inner = child.lock();

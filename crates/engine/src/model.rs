@@ -259,7 +259,8 @@ pub struct ExecCreateRequest {
     pub user: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub privileged: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Go decodes JSON keys without regard to case; docker-py sends `detachKeys`.
+    #[serde(default, alias = "detachKeys", skip_serializing_if = "Option::is_none")]
     pub detach_keys: Option<String>,
 }
 
@@ -353,4 +354,20 @@ pub struct ContainerRecord {
     /// The networks the container joins when it starts, by network name.
     #[serde(default)]
     pub networks: std::collections::BTreeMap<String, crate::networking::EndpointConfig>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_detach_keys_in_either_case() {
+        for body in [
+            r#"{"Cmd":["cat"],"DetachKeys":"ctrl-p"}"#,
+            r#"{"Cmd":["cat"],"detachKeys":"ctrl-p"}"#,
+        ] {
+            let req: ExecCreateRequest = serde_json::from_str(body).unwrap();
+            assert_eq!(req.detach_keys.as_deref(), Some("ctrl-p"), "{body}");
+        }
+    }
 }

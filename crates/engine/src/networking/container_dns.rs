@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
-use network::dns::{DnsRecords, DnsServer, NameSource};
+use network::dns::{DnsServer, NameSource};
 
 use super::dns_scope::DnsDirectory;
 use super::{NetworkState, Networking, lock};
@@ -22,18 +22,33 @@ pub const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 struct ContainerNames {
     directory: Arc<DnsDirectory>,
     client: IpAddr,
-    /// This container's link aliases, which only it resolves.
-    links: DnsRecords,
+    /// This container's link aliases (alias, linked container's name), which
+    /// only it resolves; looked up when asked, so a link to a container that
+    /// starts later (or moves) answers with its address of the moment.
+    links: Vec<(String, String)>,
+}
+
+impl ContainerNames {
+    fn tables_lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
+        self.directory
+            .tables(self.client)
+            .iter()
+            .find_map(|t| t.lookup(name))
+    }
 }
 
 impl NameSource for ContainerNames {
     fn lookup(&self, _asker: IpAddr, name: &str) -> Option<Vec<IpAddr>> {
-        self.links.lookup(name).or_else(|| {
-            self.directory
-                .tables(self.client)
-                .iter()
-                .find_map(|t| t.lookup(name))
-        })
+        let wanted = name.trim_end_matches('.');
+        let target = self
+            .links
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(wanted))
+            .map(|(_, child)| child.as_str());
+        match target {
+            Some(child) => self.tables_lookup(child),
+            None => self.tables_lookup(name),
+        }
     }
 
     fn lookup_ptr(&self, _asker: IpAddr, ip: IpAddr) -> Option<String> {
@@ -53,7 +68,7 @@ impl Networking {
         container_id: &str,
         state: &NetworkState,
         dns: &[String],
-        links: &[(String, Ipv4Addr)],
+        links: &[(String, String)],
     ) -> bool {
         let old = lock(&self.container_dns).remove(container_id);
         if let Some(old) = old {
@@ -70,14 +85,10 @@ impl Networking {
         let Some(client) = client else {
             return false;
         };
-        let aliases = DnsRecords::new();
-        for (alias, ip) in links {
-            aliases.add_alias(alias, IpAddr::V4(*ip));
-        }
         let source = Arc::new(ContainerNames {
             directory: self.dns_directory.clone(),
             client: IpAddr::V4(client.ip),
-            links: aliases,
+            links: links.to_vec(),
         });
         // `--dns` servers, else the host's (loopback ones are unreachable
         // from a container but reachable from here, where forwarding runs).

@@ -311,11 +311,9 @@ impl Engine {
     /// its links' aliases (links on user networks are names only it resolves).
     async fn refresh_dns(&self, id: &str, record: &ContainerRecord, state: &NetworkState) {
         let dns = record.host_config.dns.clone().unwrap_or_default();
-        let links: Vec<(String, std::net::Ipv4Addr)> = self
-            .resolve_links(record)
-            .unwrap_or_default()
+        let links: Vec<(String, String)> = crate::links::declared(record)
             .into_iter()
-            .map(|(link, ip, _)| (link.alias, ip))
+            .map(|l| (l.alias, l.child))
             .collect();
         self.networking
             .refresh_container_dns(id, state, &dns, &links)
