@@ -565,12 +565,9 @@ fn stop_delivers_sigterm_through_init() {
     d.docker_ok(&[
         "run", "-d", "--init", "--name", &name, "busybox", "sleep", "100",
     ]);
-    let t = Instant::now();
-    d.docker_ok(&["stop", "-t", "10", &name]);
-    assert!(
-        t.elapsed() < Duration::from_secs(8),
-        "SIGTERM was not delivered"
-    );
+    // 143 is SIGTERM's code: had init not passed it on, the stop would have
+    // escalated to SIGKILL after the timeout (137). No wall clock needed.
+    d.docker_ok(&["stop", "-t", "30", &name]);
     assert_eq!(inspect(&d, "{{.State.ExitCode}}", &name), "143");
     d.docker_ok(&["rm", &name]);
 }
