@@ -6,6 +6,7 @@ use axum::http::{Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dockerfile::ignore::glob_match;
 use futures_util::TryStreamExt;
 use image::{DeleteItem, ImportOptions};
 use serde_json::json;
@@ -74,43 +75,8 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
 /// familiar "name:tag", else against the name alone.
 fn reference_matches(filter: &str, tag: &str) -> bool {
     let name = tag.rsplit_once(':').map_or(tag, |(repo, _)| repo);
-    path_match(filter.as_bytes(), tag.as_bytes()) || path_match(filter.as_bytes(), name.as_bytes())
-}
-
-/// Go's `path.Match`: `*` is any run of non-'/' bytes, `?` one of them,
-/// `[...]` a class (with ranges and a leading `^`/`!` to negate), `\` escapes.
-fn path_match(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') => (0..=s.len())
-            .take_while(|&i| i == 0 || s[i - 1] != b'/')
-            .any(|i| path_match(&p[1..], &s[i..])),
-        Some(b'?') => s.first().is_some_and(|&c| c != b'/') && path_match(&p[1..], &s[1..]),
-        Some(b'[') => {
-            let Some(&c) = s.first() else { return false };
-            let Some(end) = p.iter().skip(1).position(|&b| b == b']').map(|i| i + 1) else {
-                return false;
-            };
-            let (negate, class) = match p[1] {
-                b'^' | b'!' => (true, &p[2..end]),
-                _ => (false, &p[1..end]),
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == b'-' {
-                    hit |= class[i] <= c && c <= class[i + 2];
-                    i += 3;
-                } else {
-                    hit |= class[i] == c;
-                    i += 1;
-                }
-            }
-            hit != negate && c != b'/' && path_match(&p[end + 1..], &s[1..])
-        }
-        Some(b'\\') if p.len() > 1 => s.first() == Some(&p[1]) && path_match(&p[2..], &s[1..]),
-        Some(&b) => s.first() == Some(&b) && path_match(&p[1..], &s[1..]),
-    }
+    // The builder's Go-style matcher (it also takes `**`, which a name never needs).
+    glob_match(filter, tag) || glob_match(filter, name)
 }
 
 /// `docker import` (fromSrc=-); pulling (fromImage) arrives with the registry work.

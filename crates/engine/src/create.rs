@@ -66,20 +66,15 @@ impl Engine {
             .filter(|m| !m.is_empty())
         {
             crate::networking::parse_mac(mac)?;
-            let primary = match crate::networking::containers::mode_kind(&host_config.network_mode)
-            {
-                crate::networking::containers::ModeKind::Default => Some("bridge".to_string()),
-                crate::networking::containers::ModeKind::Named(n) => Some(n),
+            use crate::networking::containers::{ModeKind, mode_kind};
+            // plan_networks keyed the primary endpoint by the network's name.
+            let primary = match mode_kind(&host_config.network_mode) {
+                ModeKind::Default => Some("bridge".to_string()),
+                ModeKind::Named(n) => self.networking.get(&n).ok().map(|l| l.record.name.clone()),
                 _ => None,
             };
-            if let Some(ep) = primary.and_then(|p| {
-                let key = networks
-                    .keys()
-                    .find(|k| **k == p)
-                    .cloned()
-                    .or_else(|| networks.keys().next().cloned())?;
-                networks.get_mut(&key)
-            }) && ep.mac_address.is_none()
+            if let Some(ep) = primary.and_then(|p| networks.get_mut(&p))
+                && ep.mac_address.is_none()
             {
                 ep.mac_address = Some(mac.to_string());
             }

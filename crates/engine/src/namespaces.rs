@@ -21,22 +21,21 @@ pub(crate) enum Mode {
 }
 
 fn parse(kind: &str, value: &str) -> Result<Mode> {
-    let mode = match value {
-        "" | "private" if kind != "UTS" => Mode::Private,
-        "" => Mode::Private,
-        "host" => Mode::Host,
-        "shareable" if kind == "IPC" => Mode::Shareable,
-        "none" if kind == "IPC" => Mode::None,
-        v => match v.strip_prefix("container:") {
-            Some(target) if !target.is_empty() && kind != "UTS" => Mode::Container(target.into()),
-            _ => {
-                return Err(EngineError::InvalidParameter(format!(
-                    "invalid {kind} mode: {value}"
-                )));
-            }
-        },
-    };
-    Ok(mode)
+    let target = value.strip_prefix("container:").filter(|t| !t.is_empty());
+    Ok(match (kind, value) {
+        (_, "") | ("PID" | "IPC", "private") => Mode::Private,
+        (_, "host") => Mode::Host,
+        ("IPC", "shareable") => Mode::Shareable,
+        ("IPC", "none") => Mode::None,
+        ("PID" | "IPC", _) if target.is_some() => {
+            Mode::Container(target.unwrap_or_default().into())
+        }
+        _ => {
+            return Err(EngineError::InvalidParameter(format!(
+                "invalid {kind} mode: {value}"
+            )));
+        }
+    })
 }
 
 /// Create-time checks, with Docker's messages; fills dockerd's default

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::AddressFamily;
-use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
@@ -128,8 +128,12 @@ pub(crate) async fn set_up(h: &Handle, index: u32, what: &str) -> Result<()> {
         .map_err(nl_err(format!("set {what} up")))
 }
 
-pub(crate) async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
-    let msgs: Vec<_> = h
+/// The link's IPv4 address messages, each with its address and prefix.
+async fn ipv4_address_messages(
+    h: &Handle,
+    index: u32,
+) -> Result<Vec<(AddressMessage, Ipv4Addr, u8)>> {
+    let msgs: Vec<AddressMessage> = h
         .address()
         .get()
         .set_link_index_filter(index)
@@ -141,11 +145,21 @@ pub(crate) async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<(Ipv4Ad
         .into_iter()
         .filter(|m| m.header.family == AddressFamily::Inet && m.header.index == index)
         .filter_map(|m| {
-            m.attributes.iter().find_map(|a| match a {
-                AddressAttribute::Address(IpAddr::V4(ip)) => Some((*ip, m.header.prefix_len)),
+            let ip = m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
                 _ => None,
-            })
+            })?;
+            let prefix = m.header.prefix_len;
+            Some((m, ip, prefix))
         })
+        .collect())
+}
+
+pub(crate) async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
+    Ok(ipv4_address_messages(h, index)
+        .await?
+        .into_iter()
+        .map(|(_, ip, prefix)| (ip, prefix))
         .collect())
 }
 
@@ -174,23 +188,8 @@ pub(crate) async fn ensure_address(
 
 /// Removes `ip/prefix` from the link; an address that is not there is fine.
 pub(crate) async fn delete_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
-    let msgs: Vec<_> = h
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(nl_err("list addresses"))?;
-    for msg in msgs {
-        let matches = msg.header.family == AddressFamily::Inet
-            && msg.header.index == index
-            && msg.header.prefix_len == prefix
-            && msg
-                .attributes
-                .iter()
-                .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V4(a)) if *a == ip));
-        if !matches {
+    for (msg, a, p) in ipv4_address_messages(h, index).await? {
+        if (a, p) != (ip, prefix) {
             continue;
         }
         match h.address().del(msg).execute().await {
