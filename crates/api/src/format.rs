@@ -126,10 +126,13 @@ fn endpoint(
     let text =
         |f: &dyn Fn(&engine::networking::EndpointState) -> String| ep.map(f).unwrap_or_default();
     json!({
-        "IPAMConfig": cfg.filter(|c| c.ipv4_address.is_some() || !c.link_local_ips.is_empty()).map(|c| {
+        "IPAMConfig": cfg.filter(|c| c.ipv4_address.is_some() || c.ipv6_address.is_some() || !c.link_local_ips.is_empty()).map(|c| {
             let mut m = serde_json::Map::new();
             if let Some(ip) = c.ipv4_address {
                 m.insert("IPv4Address".into(), json!(ip.to_string()));
+            }
+            if let Some(ip) = c.ipv6_address {
+                m.insert("IPv6Address".into(), json!(ip.to_string()));
             }
             if !c.link_local_ips.is_empty() {
                 m.insert("LinkLocalIPs".into(), json!(c.link_local_ips.iter().map(|i| i.to_string()).collect::<Vec<_>>()));
@@ -148,7 +151,9 @@ fn endpoint(
         "Gateway": text(&|e| e.gateway.map(|g| g.to_string()).unwrap_or_default()),
         "IPAddress": text(&|e| e.ip.to_string()),
         "IPPrefixLen": ep.map(|e| e.prefix_len).unwrap_or(0),
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": text(&|e| e.gateway6.map(|g| g.to_string()).unwrap_or_default()),
+        "GlobalIPv6Address": text(&|e| e.ip6.map(|ip| ip.to_string()).unwrap_or_default()),
+        "GlobalIPv6PrefixLen": ep.and_then(|e| e.ip6.map(|_| e.prefix_len6)).unwrap_or(0),
         "DNSNames": ep.map(|e| e.dns_names.clone()),
     })
 }
@@ -331,10 +336,11 @@ pub fn inspect(v: &ContainerView, upper_dir: &str) -> Value {
             "Ports": ports(v), "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
             "EndpointID": top(&|e| json!(e.endpoint_id), json!("")),
             "Gateway": top(&|e| json!(e.gateway.map(|g| g.to_string()).unwrap_or_default()), json!("")),
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": top(&|e| json!(e.ip6.map(|ip| ip.to_string()).unwrap_or_default()), json!("")),
+            "GlobalIPv6PrefixLen": top(&|e| json!(e.ip6.map_or(0, |_| e.prefix_len6)), json!(0)),
             "IPAddress": top(&|e| json!(e.ip.to_string()), json!("")),
             "IPPrefixLen": top(&|e| json!(e.prefix_len), json!(0)),
-            "IPv6Gateway": "",
+            "IPv6Gateway": top(&|e| json!(e.gateway6.map(|g| g.to_string()).unwrap_or_default()), json!("")),
             "MacAddress": top(&|e| json!(e.mac), json!("")),
             "Networks": networks(v),
         },

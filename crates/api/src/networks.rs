@@ -27,13 +27,24 @@ fn network_json(net: &LiveNet, with_containers: bool) -> Value {
     let r = &net.record;
     let ipam_config: Vec<Value> = match &r.bridge {
         Some(b) => {
-            let pool = IpamPool {
+            let mut pools = vec![IpamPool {
                 subnet: b.subnet.to_string(),
                 ip_range: b.ip_range.map(|r| r.to_string()).unwrap_or_default(),
                 gateway: b.gateway.to_string(),
                 aux_address: None,
-            };
-            vec![serde_json::to_value(pool).unwrap_or_default()]
+            }];
+            if let Some(v6) = &b.ipv6 {
+                pools.push(IpamPool {
+                    subnet: v6.subnet.to_string(),
+                    ip_range: v6.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+                    gateway: v6.gateway.to_string(),
+                    aux_address: None,
+                });
+            }
+            pools
+                .into_iter()
+                .map(|p| serde_json::to_value(p).unwrap_or_default())
+                .collect()
         }
         None => Vec::new(),
     };
@@ -48,7 +59,7 @@ fn network_json(net: &LiveNet, with_containers: bool) -> Value {
                         "EndpointID": ep.endpoint_id,
                         "MacAddress": ep.mac,
                         "IPv4Address": format!("{}/{}", ep.ip, ep.prefix_len),
-                        "IPv6Address": "",
+                        "IPv6Address": ep.ip6.map(|ip| format!("{ip}/{}", ep.prefix_len6)).unwrap_or_default(),
                     }),
                 )
             })
@@ -64,7 +75,7 @@ fn network_json(net: &LiveNet, with_containers: bool) -> Value {
         "Scope": scope,
         "Driver": r.driver,
         "EnableIPv4": true,
-        "EnableIPv6": false,
+        "EnableIPv6": r.bridge.as_ref().is_some_and(|b| b.ipv6.is_some()),
         "IPAM": { "Driver": "default", "Options": {}, "Config": ipam_config },
         "Internal": r.internal(),
         "Attachable": r.attachable,

@@ -46,6 +46,12 @@ struct DaemonArgs {
     /// Address and prefix of the default bridge, e.g. 172.17.0.1/16
     #[arg(long)]
     bip: Option<String>,
+    /// Give the default bridge an IPv6 subnet too (with --fixed-cidr-v6)
+    #[arg(long)]
+    ipv6: bool,
+    /// IPv6 subnet of the default bridge, e.g. fd00:b::/64 (with --ipv6)
+    #[arg(long = "fixed-cidr-v6")]
+    fixed_cidr_v6: Option<String>,
     /// Pool for new networks' subnets, e.g. base=10.10.0.0/16,size=24 (repeatable)
     #[arg(long = "default-address-pool")]
     default_address_pools: Vec<String>,
@@ -73,6 +79,20 @@ fn net_options(args: &DaemonArgs) -> anyhow::Result<engine::networking::NetOptio
             .parse()
             .with_context(|| format!("invalid --bip {bip:?}: expected e.g. 172.17.0.1/16"))?;
         o.bip = Some((net.addr(), net.trunc()));
+    }
+    match (args.ipv6, &args.fixed_cidr_v6) {
+        (true, Some(cidr)) => {
+            let net: ipnet::Ipv6Net = cidr.parse().with_context(|| {
+                format!("invalid --fixed-cidr-v6 {cidr:?}: expected e.g. fd00:b::/64")
+            })?;
+            o.ipv6 = Some(net.trunc());
+        }
+        // As dockerd: the default bridge then has link-local IPv6 only.
+        (true, None) => {
+            tracing::warn!("--ipv6 without --fixed-cidr-v6: the default bridge has no IPv6 subnet")
+        }
+        (false, Some(_)) => tracing::warn!("--fixed-cidr-v6 is ignored without --ipv6"),
+        (false, None) => {}
     }
     if !args.default_address_pools.is_empty() {
         o.pools = args

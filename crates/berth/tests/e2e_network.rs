@@ -7,41 +7,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{Ipv4Addr, TcpListener};
 
+use common::web::{http_get, web};
 use common::{Daemon, assert_failure, stderr};
 
 fn d() -> std::sync::Arc<Daemon> {
     Daemon::shared_networked()
-}
-
-/// `httpd` serving a page that names the container, detached.
-fn web(d: &Daemon, name: &str, extra: &[&str]) {
-    let mut args = vec!["run", "-d", "--name", name];
-    args.extend_from_slice(extra);
-    let script = format!(
-        "mkdir -p /www && echo hello-from-{name} > /www/index.html && exec httpd -f -p 80 -h /www"
-    );
-    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
-    d.docker_ok(&args);
-}
-
-/// A plain HTTP GET from the host; the body, or None when nothing answers.
-fn http_get(addr: &str) -> Option<String> {
-    for _ in 0..30 {
-        if let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)) {
-            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-            let _ = write!(s, "GET / HTTP/1.0\r\nHost: x\r\n\r\n");
-            let mut body = String::new();
-            if s.read_to_string(&mut body).is_ok() && body.contains("200") {
-                return Some(body);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
 }
 
 /// wget from inside a throwaway container, retried while httpd starts.

@@ -66,7 +66,14 @@ pub fn write_network(
         } else {
             format!("{hostname}.{} {hostname}", record.config.domainname)
         };
-        let mut ips: Vec<Ipv4Addr> = net.endpoints.values().map(|e| e.ip).collect();
+        // dockerd lists each IPv4 address, then each IPv6 one.
+        let mut ips: Vec<std::net::IpAddr> = net.endpoints.values().map(|e| e.ip.into()).collect();
+        ips.extend(
+            net.endpoints
+                .values()
+                .filter_map(|e| e.ip6)
+                .map(std::net::IpAddr::V6),
+        );
         ips.dedup();
         if ips.is_empty() {
             hosts.push_str(&format!("127.0.1.1\t{names}\n"));

@@ -1,6 +1,6 @@
 //! The bridge of one network and the veth endpoints of its containers.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use netlink_packet_route::link::InfoKind;
@@ -31,6 +31,36 @@ pub struct Endpoint {
     pub mac: String,
     /// `None` on internal networks (no default route).
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 address on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix_len6: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+}
+
+/// The addresses one endpoint gets inside the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointAddrs {
+    pub ip: Ipv4Addr,
+    /// Required on a dual-stack network, refused on an IPv4-only one.
+    pub ip6: Option<Ipv6Addr>,
+    pub mac: [u8; 6],
+    /// `--link-local-ip`: 169.254/16 or fe80::/10 addresses beside the others.
+    pub link_local: Vec<IpAddr>,
+}
+
+impl EndpointAddrs {
+    /// Just `ip`, with the MAC derived from it.
+    pub fn v4(ip: Ipv4Addr) -> Self {
+        EndpointAddrs {
+            ip,
+            ip6: None,
+            mac: crate::config::mac_from_ip(ip),
+            link_local: Vec::new(),
+        }
+    }
 }
 
 /// What [`Network::ensure_bridge`] had to add to the host. The daemon that
@@ -132,6 +162,21 @@ impl Network {
         };
         owned.address =
             netlink::ensure_address(&h, index, c.gateway, c.subnet.prefix_len()).await?;
+        if let Some(v6) = &c.ipv6 {
+            // A bridge made while IPv6 was off for new links has it off too.
+            sysctl::ensure(
+                &format!("net.ipv6.conf.{}.disable_ipv6", c.bridge_name),
+                "0",
+            )?;
+            owned.address |=
+                netlink::ensure_address(&h, index, v6.gateway, v6.subnet.prefix_len()).await?;
+            if !c.internal && sysctl::ensure("net.ipv6.conf.all.forwarding", "1")? {
+                tracing::info!(
+                    network = %c.name,
+                    "enabled net.ipv6.conf.all.forwarding so containers can reach outside networks over IPv6"
+                );
+            }
+        }
         netlink::set_up(&h, index, &c.bridge_name).await?;
         // Published ports on 127.0.0.1 are DNATed to the container and leave
         // through the bridge with a loopback source; without route_localnet
@@ -162,6 +207,10 @@ impl Network {
         {
             netlink::delete_address(&h, link.header.index, c.gateway, c.subnet.prefix_len())
                 .await?;
+            if let Some(v6) = &c.ipv6 {
+                netlink::delete_address(&h, link.header.index, v6.gateway, v6.subnet.prefix_len())
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -183,26 +232,50 @@ impl Network {
         ip: Ipv4Addr,
         mac: [u8; 6],
     ) -> Result<Endpoint> {
-        self.attach_with(netns, ifname, ip, mac, &[]).await
+        let addrs = EndpointAddrs {
+            mac,
+            ..EndpointAddrs::v4(ip)
+        };
+        self.attach_with(netns, ifname, &addrs).await
     }
 
-    /// [`Network::attach`], with link-local addresses (169.254/16) on the
-    /// interface beside `ip` (`--link-local-ip`).
+    /// [`Network::attach`] with every address of `addrs`: the IPv6 one of a
+    /// dual-stack network (and its default route) and link-local ones.
     pub async fn attach_with(
         &self,
         netns: &Path,
         ifname: &str,
-        ip: Ipv4Addr,
-        mac: [u8; 6],
-        link_local: &[Ipv4Addr],
+        addrs: &EndpointAddrs,
     ) -> Result<Endpoint> {
         validate_ifname(ifname)?;
         let c = &self.config;
+        let ip = addrs.ip;
         if !c.subnet.contains(&ip) {
             return Err(NetError::OutOfSubnet {
-                ip,
-                subnet: c.subnet,
+                ip: ip.into(),
+                subnet: c.subnet.into(),
             });
+        }
+        match (&c.ipv6, addrs.ip6) {
+            (Some(v6), Some(ip6)) if !v6.subnet.contains(&ip6) => {
+                return Err(NetError::OutOfSubnet {
+                    ip: ip6.into(),
+                    subnet: v6.subnet.into(),
+                });
+            }
+            (Some(_), None) => {
+                return Err(NetError::InvalidConfig(format!(
+                    "network {} is dual-stack: the endpoint needs an IPv6 address",
+                    c.name
+                )));
+            }
+            (None, Some(ip6)) => {
+                return Err(NetError::InvalidConfig(format!(
+                    "network {} has no IPv6 subnet for {ip6}",
+                    c.name
+                )));
+            }
+            _ => {}
         }
         let h = connect()?;
         let bridge = netlink::require_link(&h, &c.bridge_name).await?;
@@ -224,8 +297,11 @@ impl Network {
             ifname: ifname.to_string(),
             ip,
             prefix_len: c.subnet.prefix_len(),
-            mac: format_mac(&mac),
+            mac: format_mac(&addrs.mac),
             gateway: (!c.internal).then_some(c.gateway),
+            ip6: addrs.ip6,
+            prefix_len6: c.ipv6.as_ref().map_or(0, |v6| v6.subnet.prefix_len()),
+            gateway6: c.ipv6.as_ref().filter(|_| !c.internal).map(|v6| v6.gateway),
         };
         let result = self
             .wire(
@@ -235,9 +311,8 @@ impl Network {
                 &host_ifname,
                 &peer,
                 &endpoint,
-                mac,
+                addrs,
                 mtu,
-                link_local,
             )
             .await;
         if let Err(e) = result {
@@ -257,9 +332,8 @@ impl Network {
         host_ifname: &str,
         peer: &str,
         ep: &Endpoint,
-        mac: [u8; 6],
+        addrs: &EndpointAddrs,
         mtu: Option<u32>,
-        link_local: &[Ipv4Addr],
     ) -> Result<()> {
         let peer_index = netlink::require_link(h, peer).await?;
         netlink::move_to_netns(h, peer_index, netns).await?;
@@ -276,7 +350,8 @@ impl Network {
             .map_err(nl_err(format!("attach {host_ifname} to bridge")))?;
         let peer = peer.to_string();
         let ep = ep.clone();
-        let link_local = link_local.to_vec();
+        let link_local = addrs.link_local.clone();
+        let mac = addrs.mac;
         netlink::in_netns(netns, move |h| async move {
             let index = netlink::require_link(&h, &peer).await?;
             let mut set = LinkUnspec::new_with_index(index)
@@ -291,14 +366,21 @@ impl Network {
                 .await
                 .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
             netlink::ensure_address(&h, index, ep.ip, ep.prefix_len).await?;
+            if let Some(ip6) = ep.ip6 {
+                netlink::ensure_address(&h, index, ip6, ep.prefix_len6).await?;
+            }
             for ll in link_local {
-                netlink::ensure_address(&h, index, ll, 16).await?;
+                let prefix = if ll.is_ipv4() { 16 } else { 64 };
+                netlink::ensure_address(&h, index, ll, prefix).await?;
             }
             netlink::set_up(&h, index, &ep.ifname).await?;
             let lo = netlink::require_link(&h, "lo").await?;
             netlink::set_up(&h, lo, "lo").await?;
             if let Some(gw) = ep.gateway {
-                netlink::add_default_route(&h, gw).await?;
+                netlink::add_default_route(&h, gw.into()).await?;
+            }
+            if let Some(gw) = ep.gateway6 {
+                netlink::add_default_route(&h, gw.into()).await?;
             }
             Ok(())
         })

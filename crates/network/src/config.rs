@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NetError, Result};
@@ -30,6 +30,57 @@ pub struct NetworkConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// The IPv6 half of a dual-stack network (`--ipv6`); `None`: IPv4 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Config>,
+}
+
+/// IPv6 addressing of a network: the bridge carries `gateway`, containers
+/// get addresses of `ip_range` (default: the whole subnet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Config {
+    pub subnet: Ipv6Net,
+    pub gateway: Ipv6Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<Ipv6Net>,
+}
+
+impl Ipv6Config {
+    /// `subnet` with its first host address (`::1`) as the gateway.
+    pub fn new(subnet: Ipv6Net) -> Self {
+        let subnet = subnet.trunc();
+        Ipv6Config {
+            subnet,
+            gateway: Ipv6Addr::from(u128::from(subnet.network()) + 1),
+            ip_range: None,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        // A gateway and at least one container need two addresses beside
+        // the subnet-router anycast address.
+        if self.subnet.prefix_len() > 126 {
+            return Err(NetError::InvalidConfig(format!(
+                "subnet {} is too small",
+                self.subnet
+            )));
+        }
+        if !self.subnet.contains(&self.gateway) || self.gateway == self.subnet.network() {
+            return Err(NetError::InvalidConfig(format!(
+                "gateway {} is not a host address of {}",
+                self.gateway, self.subnet
+            )));
+        }
+        if let Some(range) = self.ip_range
+            && !self.subnet.contains(&range)
+        {
+            return Err(NetError::InvalidConfig(format!(
+                "ip-range {range} is not inside {}",
+                self.subnet
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl NetworkConfig {
@@ -48,6 +99,7 @@ impl NetworkConfig {
             internal: false,
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
+            ipv6: None,
         }
     }
 
@@ -84,6 +136,9 @@ impl NetworkConfig {
                 "ip-range {range} is not inside {}",
                 self.subnet
             )));
+        }
+        if let Some(v6) = &self.ipv6 {
+            v6.validate()?;
         }
         Ok(())
     }

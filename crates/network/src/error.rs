@@ -1,7 +1,7 @@
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 /// Everything the network layer can fail with; callers match on the variant
 /// to turn it into an API status (e.g. `AddressInUse` -> 409).
@@ -10,18 +10,18 @@ pub enum NetError {
     #[error("invalid network configuration: {0}")]
     InvalidConfig(String),
     #[error("address {ip} is not inside subnet {subnet}")]
-    OutOfSubnet { ip: Ipv4Addr, subnet: Ipv4Net },
+    OutOfSubnet { ip: IpAddr, subnet: IpNet },
     #[error("address {0} is already in use")]
-    AddressInUse(Ipv4Addr),
+    AddressInUse(IpAddr),
     #[error("address {0} is reserved (network, broadcast or gateway)")]
-    AddressReserved(Ipv4Addr),
+    AddressReserved(IpAddr),
     #[error("no free address left in {0}")]
-    Exhausted(Ipv4Net),
+    Exhausted(IpNet),
     #[error("subnet {subnet} overlaps with network {other} ({other_subnet})")]
     Overlap {
-        subnet: Ipv4Net,
+        subnet: IpNet,
         other: String,
-        other_subnet: Ipv4Net,
+        other_subnet: IpNet,
     },
     #[error("no free subnet left in the address pools")]
     PoolExhausted,

@@ -3,7 +3,8 @@
 //! nothing, behind one [`Firewall`] trait chosen at start-up).
 //!
 //! Everything applies to the network namespace of the calling thread (the
-//! host, for the daemon). IPv4 only.
+//! host, for the daemon). IPv4, and IPv6 beside it on dual-stack networks
+//! ([`Ipv6Config`]).
 //!
 //! # How the engine uses it
 //!
@@ -82,11 +83,12 @@ pub mod netns;
 mod sysctl;
 
 pub use bridge::{
-    BridgeOwnership, CleanupReport, Endpoint, Network, cleanup_stale, link_ipv4_addresses,
+    BridgeOwnership, CleanupReport, Endpoint, EndpointAddrs, Network, cleanup_stale,
+    link_ipv4_addresses,
 };
 pub use config::*;
 pub use error::{NetError, Result};
-pub use ipam::{AddressPool, Ipam, allocate_subnet, check_overlap, default_pools};
+pub use ipam::{AddressPool, Family, Ipam, allocate_subnet, check_overlap, default_pools};
 pub use netns::{create_netns, host_routes, remove_netns};
 pub mod firewall;
 pub use firewall::{

@@ -2,13 +2,13 @@
 //! the caller needs no long-lived handle tied to a runtime or a namespace.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::AddressFamily;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
@@ -128,11 +128,9 @@ pub(crate) async fn set_up(h: &Handle, index: u32, what: &str) -> Result<()> {
         .map_err(nl_err(format!("set {what} up")))
 }
 
-/// The link's IPv4 address messages, each with its address and prefix.
-async fn ipv4_address_messages(
-    h: &Handle,
-    index: u32,
-) -> Result<Vec<(AddressMessage, Ipv4Addr, u8)>> {
+/// The link's address messages (both families), each with its address
+/// and prefix.
+async fn address_messages(h: &Handle, index: u32) -> Result<Vec<(AddressMessage, IpAddr, u8)>> {
     let msgs: Vec<AddressMessage> = h
         .address()
         .get()
@@ -143,10 +141,11 @@ async fn ipv4_address_messages(
         .map_err(nl_err("list addresses"))?;
     Ok(msgs
         .into_iter()
-        .filter(|m| m.header.family == AddressFamily::Inet && m.header.index == index)
+        .filter(|m| m.header.index == index)
+        .filter(|m| matches!(m.header.family, AddressFamily::Inet | AddressFamily::Inet6))
         .filter_map(|m| {
             let ip = m.attributes.iter().find_map(|a| match a {
-                AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
+                AddressAttribute::Address(ip) => Some(*ip),
                 _ => None,
             })?;
             let prefix = m.header.prefix_len;
@@ -156,30 +155,41 @@ async fn ipv4_address_messages(
 }
 
 pub(crate) async fn ipv4_addresses(h: &Handle, index: u32) -> Result<Vec<(Ipv4Addr, u8)>> {
-    Ok(ipv4_address_messages(h, index)
+    Ok(address_messages(h, index)
         .await?
         .into_iter()
-        .map(|(_, ip, prefix)| (ip, prefix))
+        .filter_map(|(_, ip, prefix)| match ip {
+            IpAddr::V4(ip) => Some((ip, prefix)),
+            IpAddr::V6(_) => None,
+        })
         .collect())
 }
 
 /// Adds `ip/prefix` unless the link already carries it; true when this call
-/// added it.
+/// added it. IPv6 addresses skip duplicate address detection (the subnet is
+/// berth's to hand out), so they are usable at once instead of after DAD's
+/// second or two of "tentative".
 pub(crate) async fn ensure_address(
     h: &Handle,
     index: u32,
-    ip: Ipv4Addr,
+    ip: impl Into<IpAddr>,
     prefix: u8,
 ) -> Result<bool> {
-    if ipv4_addresses(h, index).await?.contains(&(ip, prefix)) {
+    let ip: IpAddr = ip.into();
+    let present = address_messages(h, index)
+        .await?
+        .iter()
+        .any(|(_, a, p)| (*a, *p) == (ip, prefix));
+    if present {
         return Ok(false);
     }
-    match h
-        .address()
-        .add(index, IpAddr::V4(ip), prefix)
-        .execute()
-        .await
-    {
+    let mut req = h.address().add(index, ip, prefix);
+    if ip.is_ipv6() {
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    match req.execute().await {
         Ok(()) => Ok(true),
         Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
         Err(e) => Err(nl_err(format!("add address {ip}/{prefix}"))(e)),
@@ -187,8 +197,14 @@ pub(crate) async fn ensure_address(
 }
 
 /// Removes `ip/prefix` from the link; an address that is not there is fine.
-pub(crate) async fn delete_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<()> {
-    for (msg, a, p) in ipv4_address_messages(h, index).await? {
+pub(crate) async fn delete_address(
+    h: &Handle,
+    index: u32,
+    ip: impl Into<IpAddr>,
+    prefix: u8,
+) -> Result<()> {
+    let ip: IpAddr = ip.into();
+    for (msg, a, p) in address_messages(h, index).await? {
         if (a, p) != (ip, prefix) {
             continue;
         }
@@ -201,10 +217,11 @@ pub(crate) async fn delete_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix:
     Ok(())
 }
 
-pub(crate) async fn add_default_route(h: &Handle, gateway: Ipv4Addr) -> Result<()> {
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .gateway(gateway)
-        .build();
+pub(crate) async fn add_default_route(h: &Handle, gateway: IpAddr) -> Result<()> {
+    let route = match gateway {
+        IpAddr::V4(gw) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).build(),
+        IpAddr::V6(gw) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).build(),
+    };
     match h.route().add(route).execute().await {
         Err(e) if errno(&e) != Some(libc::EEXIST) => {
             Err(nl_err(format!("add default route via {gateway}"))(e))

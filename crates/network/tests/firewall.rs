@@ -6,7 +6,7 @@ mod common;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use common::{Listener, Netns, UdpEcho, fetch, have, sh, udp_ask};
+use common::{Listener, Netns, UdpEcho, fetch, have, ruleset, sh, udp_ask};
 use network::{
     Firewall, IptablesFirewall, NetError, Network, NetworkConfig, NftablesFirewall, NoFirewall,
     PortMapping, Protocol, mac_from_ip,
@@ -25,15 +25,6 @@ fn links(ns: &Netns) -> Vec<String> {
         .filter_map(|l| l.split(": ").nth(1))
         .map(|n| n.split('@').next().unwrap().to_string())
         .collect()
-}
-
-/// What the backend left in the namespace, as text to search.
-fn ruleset(fw_listing: &[&[&str]]) -> String {
-    fw_listing
-        .iter()
-        .map(|cmd| sh(cmd[0], &cmd[1..]))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The whole life of two networks and a published port; `tag` makes

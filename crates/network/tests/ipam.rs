@@ -1,7 +1,8 @@
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use network::{
-    AddressPool, Ipam, NetError, NetworkConfig, allocate_subnet, check_overlap, default_pools,
+    AddressPool, Ipam, Ipv6Config, NetError, NetworkConfig, allocate_subnet, check_overlap,
+    default_pools,
 };
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -150,7 +151,7 @@ fn corrupt_state_file_is_a_clear_error() {
 
 #[test]
 fn overlap_detection() {
-    let a = "10.199.0.0/16".parse().unwrap();
+    let a: ipnet::Ipv4Net = "10.199.0.0/16".parse().unwrap();
     let b = "10.199.5.0/24".parse().unwrap();
     let c = "10.200.0.0/24".parse().unwrap();
     let err = check_overlap(b, [("big", a)]).unwrap_err();
@@ -182,4 +183,95 @@ fn default_pool_allocation() {
         allocate_subnet(&tiny, &[a, b]),
         Err(NetError::PoolExhausted)
     ));
+}
+
+fn ip6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn ipv6_pools_hand_out_addresses_after_the_gateway_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Ipv6Config::new("fd00:42::/64".parse().unwrap());
+    assert_eq!(cfg.gateway, ip6("fd00:42::1"));
+    let mut ipam = Ipam::open_v6(dir.path(), "net6", &cfg).unwrap();
+    assert_eq!(ipam.allocate(None).unwrap(), ip6("fd00:42::2"));
+    assert_eq!(ipam.allocate(None).unwrap(), ip6("fd00:42::3"));
+    assert_eq!(
+        ipam.allocate(Some(ip6("fd00:42::f00d"))).unwrap(),
+        ip6("fd00:42::f00d")
+    );
+    for reserved in ["fd00:42::", "fd00:42::1"] {
+        assert!(matches!(
+            ipam.allocate(Some(ip6(reserved))),
+            Err(NetError::AddressReserved(_))
+        ));
+    }
+    assert!(matches!(
+        ipam.allocate(Some(ip6("fd00:43::2"))),
+        Err(NetError::OutOfSubnet { .. })
+    ));
+    // IPv6 has no broadcast: the last address of the subnet is a host's.
+    let last = ip6("fd00:42::ffff:ffff:ffff:ffff");
+    assert_eq!(ipam.allocate(Some(last)).unwrap(), last);
+    drop(ipam);
+    let mut again = Ipam::open_v6(dir.path(), "net6", &cfg).unwrap();
+    assert_eq!(
+        again.allocated(),
+        vec![
+            ip6("fd00:42::2"),
+            ip6("fd00:42::3"),
+            ip6("fd00:42::f00d"),
+            last
+        ]
+    );
+    assert!(matches!(
+        again.allocate(Some(ip6("fd00:42::3"))),
+        Err(NetError::AddressInUse(_))
+    ));
+    assert_eq!(again.allocate(None).unwrap(), ip6("fd00:42::4"));
+    // The IPv4 pool of the same network lives in a file of its own.
+    let v4 = Ipam::open(
+        dir.path(),
+        &NetworkConfig::bridge("net6", "n", "10.9.0.0/24".parse().unwrap()),
+    )
+    .unwrap();
+    assert!(v4.allocated().is_empty());
+}
+
+#[test]
+fn ipv6_ranges_wrap_and_exhaust_like_ipv4_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Ipv6Config::new("fd00:42::/120".parse().unwrap());
+    // A /126 range: ::0 (subnet-router anycast) and ::1 (gateway) are
+    // reserved, ::2 and ::3 are the only ones left.
+    cfg.ip_range = Some("fd00:42::/126".parse().unwrap());
+    let mut ipam = Ipam::open_v6(dir.path(), "r6", &cfg).unwrap();
+    assert_eq!(ipam.allocate(None).unwrap(), ip6("fd00:42::2"));
+    assert_eq!(ipam.allocate(None).unwrap(), ip6("fd00:42::3"));
+    assert!(matches!(ipam.allocate(None), Err(NetError::Exhausted(_))));
+    ipam.release(ip6("fd00:42::2")).unwrap();
+    assert_eq!(ipam.allocate(None).unwrap(), ip6("fd00:42::2"));
+}
+
+#[test]
+fn a_huge_ipv6_range_allocates_without_scanning_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Ipv6Config::new("fd00::/8".parse().unwrap());
+    let mut ipam = Ipam::open_v6(dir.path(), "big", &cfg).unwrap();
+    let got: Vec<Ipv6Addr> = (0..100).map(|_| ipam.allocate(None).unwrap()).collect();
+    assert_eq!(got[0], ip6("fd00::2"));
+    assert_eq!(got[99], ip6("fd00::65"));
+}
+
+#[test]
+fn ipv6_subnets_overlap_only_with_ipv6_ones() {
+    let a: ipnet::IpNet = "fd00:1::/64".parse().unwrap();
+    let b: ipnet::IpNet = "fd00:1::/48".parse().unwrap();
+    let v4: ipnet::IpNet = "10.0.0.0/8".parse().unwrap();
+    assert!(matches!(
+        check_overlap(a, [("other", b)]),
+        Err(NetError::Overlap { .. })
+    ));
+    assert!(check_overlap(a, [("v4", v4)]).is_ok());
 }

@@ -11,6 +11,7 @@
 pub mod http;
 pub mod registry;
 pub mod rootfs;
+pub mod web;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -644,9 +645,11 @@ fn cleanup_network(tag: &str) {
             }
         }
     }
-    let _ = Command::new("nft")
-        .args(["delete", "table", "ip", &format!("berth_{tag}")])
-        .output();
+    for family in ["ip", "ip6"] {
+        let _ = Command::new("nft")
+            .args(["delete", "table", family, &format!("berth_{tag}")])
+            .output();
+    }
 }
 
 pub fn unique_suffix() -> String {

@@ -3,7 +3,7 @@
 //! `disconnect`, and the network API operations that touch containers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -96,6 +96,37 @@ fn endpoint_request(net: &LiveNet, v: Option<&Value>) -> Result<EndpointConfig> 
             .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
             .collect();
     }
+    let ip6 = v
+        .get("IPAMConfig")
+        .and_then(|i| i.get("IPv6Address"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !ip6.is_empty() {
+        let ip6: Ipv6Addr = ip6
+            .parse()
+            .map_err(|_| EngineError::InvalidParameter(format!("invalid IPv6 address: {ip6}")))?;
+        let subnet = net
+            .record
+            .bridge
+            .as_ref()
+            .and_then(|b| b.ipv6.as_ref())
+            .map(|v6| v6.subnet);
+        match subnet {
+            None => {
+                return Err(EngineError::InvalidParameter(format!(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets (network {} has no IPv6 subnet)",
+                    net.record.name
+                )));
+            }
+            Some(s) if !s.contains(&ip6) => {
+                return Err(EngineError::InvalidParameter(format!(
+                    "Invalid address {ip6}: It does not belong to any of this network's subnets"
+                )));
+            }
+            Some(_) => {}
+        }
+        cfg.ipv6_address = Some(ip6);
+    }
     let link_local = v
         .get("IPAMConfig")
         .and_then(|i| i.get("LinkLocalIPs"))
@@ -104,20 +135,16 @@ fn endpoint_request(net: &LiveNet, v: Option<&Value>) -> Result<EndpointConfig> 
         .flatten()
         .filter_map(Value::as_str);
     for ip in link_local {
-        let v4 = match ip.parse::<IpAddr>() {
-            Ok(IpAddr::V4(v4)) if v4.is_link_local() => v4,
-            Ok(IpAddr::V6(_)) => {
-                return Err(EngineError::NotImplemented(format!(
-                    "IPv6 link-local addresses ({ip})"
-                )));
-            }
+        let ll = match ip.parse::<IpAddr>() {
+            Ok(IpAddr::V4(v4)) if v4.is_link_local() => IpAddr::V4(v4),
+            Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => IpAddr::V6(v6),
             _ => {
                 return Err(EngineError::InvalidParameter(format!(
-                    "invalid link-local IP address: {ip}"
+                    "invalid link local IP address: {ip}"
                 )));
             }
         };
-        cfg.link_local_ips.push(v4);
+        cfg.link_local_ips.push(ll);
     }
     let is_default_bridge = net.record.name == "bridge";
     if is_default_bridge && !cfg.aliases.is_empty() {

@@ -2,7 +2,7 @@
 //! endpoint (veth + address + DNS names) per network, and its published ports.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,6 +21,9 @@ pub struct EndpointConfig {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub ipv4_address: Option<Ipv4Addr>,
+    /// `--ip6`, on a dual-stack network with a user-given IPv6 subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<Ipv6Addr>,
     /// `--mac-address` (the endpoint's, or Config.MacAddress for the primary
     /// network); else one derived from the address, as Docker does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,9 +31,10 @@ pub struct EndpointConfig {
     /// `network connect --link` / endpoint Links: "child:alias".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<String>,
-    /// `--link-local-ip`: extra 169.254/16 addresses on the interface.
+    /// `--link-local-ip`: extra 169.254/16 or fe80::/10 addresses on the
+    /// interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub link_local_ips: Vec<Ipv4Addr>,
+    pub link_local_ips: Vec<IpAddr>,
     /// Kept and shown as given; the bridge driver reads none of them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
@@ -67,6 +71,13 @@ pub struct EndpointState {
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 address, prefix length and gateway on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix_len6: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
     pub mac: String,
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -89,6 +100,13 @@ pub struct NetworkState {
     pub ports: Vec<PublishedPort>,
 }
 
+impl EndpointState {
+    /// Every address of the endpoint: the IPv4 one, then the IPv6 one.
+    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        std::iter::once(IpAddr::V4(self.ip)).chain(self.ip6.map(IpAddr::V6))
+    }
+}
+
 impl NetworkState {
     /// eth0, eth1, ...: the first name no endpoint uses.
     pub fn next_ifname(&self) -> String {
@@ -107,23 +125,17 @@ fn endpoint(ep: &EndpointState) -> network::Endpoint {
         prefix_len: ep.prefix_len,
         mac: ep.mac.clone(),
         gateway: ep.gateway,
+        ip6: ep.ip6,
+        prefix_len6: ep.prefix_len6,
+        gateway6: ep.gateway6,
     }
 }
 
-/// The userland path for one published port (no firewall to DNAT with).
+/// The userland path for one published port: IPv6 clients, or every
+/// client when no firewall can DNAT.
 fn proxy(p: &PublishedPort, r: &mut ports::Reservation) -> std::result::Result<(), String> {
-    match p.proto {
-        network::Protocol::Tcp => r
-            .proxy_tcp(std::net::SocketAddrV4::new(
-                p.container_ip,
-                p.container_port,
-            ))
-            .map_err(|e| format!("starting the port proxy for {}: {e}", p.host_port)),
-        network::Protocol::Udp => Err(format!(
-            "not implemented: publishing UDP port {} without a firewall backend (nft or iptables)",
-            p.container_port
-        )),
-    }
+    r.proxy(p.proto, p.target())
+        .map_err(|e| format!("starting the port proxy for {}: {e}", p.host_port))
 }
 
 impl Networking {
@@ -158,25 +170,50 @@ impl Networking {
                 "user specified IP address {ip} is supported only when connecting to networks with user configured subnets"
             )));
         }
-        let ip = {
-            let mut ipam = lock(&net.ipam);
-            let ipam = ipam.as_mut().ok_or_else(|| {
+        let (ip, ip6) = {
+            let mut pools = lock(&net.ipam);
+            let pools = pools.as_mut().ok_or_else(|| {
                 EngineError::Internal(format!("network {} has no IPAM", net.record.name))
             })?;
-            ipam.allocate(cfg.ipv4_address)?
+            let ip = pools.v4.allocate(cfg.ipv4_address)?;
+            let ip6 = match (pools.v6.as_mut(), cfg.ipv6_address) {
+                (Some(v6), preferred) => match v6.allocate(preferred) {
+                    Ok(ip6) => Some(ip6),
+                    Err(e) => {
+                        let _ = pools.v4.release(ip);
+                        return Err(e.into());
+                    }
+                },
+                (None, Some(ip6)) => {
+                    let _ = pools.v4.release(ip);
+                    return Err(EngineError::InvalidParameter(format!(
+                        "invalid IPv6 address {ip6}: network {} has no IPv6 subnet (create it with --ipv6 --subnet)",
+                        net.record.name
+                    )));
+                }
+                (None, None) => None,
+            };
+            (ip, ip6)
         };
         let mac = match &cfg.mac_address {
             Some(m) => parse_mac(m)?,
             None => network::mac_from_ip(ip),
         };
-        let attached = bridge
-            .attach_with(sandbox, ifname, ip, mac, &cfg.link_local_ips)
-            .await;
+        let addrs = network::EndpointAddrs {
+            ip,
+            ip6,
+            mac,
+            link_local: cfg.link_local_ips.clone(),
+        };
+        let attached = bridge.attach_with(sandbox, ifname, &addrs).await;
         let ep = match attached {
             Ok(ep) => ep,
             Err(err) => {
-                if let Some(ipam) = lock(&net.ipam).as_mut() {
-                    let _ = ipam.release(ip);
+                if let Some(pools) = lock(&net.ipam).as_mut() {
+                    let _ = pools.v4.release(ip);
+                    if let (Some(v6), Some(ip6)) = (pools.v6.as_mut(), ip6) {
+                        let _ = v6.release(ip6);
+                    }
                 }
                 return Err(err.into());
             }
@@ -199,6 +236,9 @@ impl Networking {
             ip,
             prefix_len: ep.prefix_len,
             gateway: ep.gateway,
+            ip6: ep.ip6,
+            prefix_len6: ep.prefix_len6,
+            gateway6: ep.gateway6,
             mac: ep.mac,
             aliases: cfg.aliases.clone(),
             dns_names,
@@ -211,7 +251,9 @@ impl Networking {
     /// adopt endpoints of containers that outlived a daemon restart.
     fn register(&self, net: &LiveNet, container_id: &str, name: &str, ep: &EndpointState) {
         if let Some(records) = &net.dns_records {
-            records.add_container(name, container_id, &ep.aliases, IpAddr::V4(ep.ip));
+            for ip in ep.addresses() {
+                records.add_container(name, container_id, &ep.aliases, ip);
+            }
         }
         lock(&net.endpoints).insert(container_id.to_string(), (name.to_string(), ep.clone()));
         self.refresh_dns_scope(container_id);
@@ -224,7 +266,7 @@ impl Networking {
         let mut tables = Vec::new();
         for net in self.list() {
             if let Some((_, ep)) = lock(&net.endpoints).get(container_id) {
-                addresses.push(IpAddr::V4(ep.ip));
+                addresses.extend(ep.addresses());
                 if let Some(records) = &net.dns_records {
                     tables.push(records.clone());
                 }
@@ -238,21 +280,28 @@ impl Networking {
         let Some(net) = self.nets().get(&ep.network_id).cloned() else {
             return;
         };
-        if let Some(records) = &net.dns_records {
-            records.remove_ip(IpAddr::V4(ep.ip));
+        for ip in ep.addresses() {
+            if let Some(records) = &net.dns_records {
+                records.remove_ip(ip);
+            }
+            self.dns_directory.forget(ip);
         }
         lock(&net.endpoints).remove(container_id);
-        self.dns_directory.forget(IpAddr::V4(ep.ip));
         self.refresh_dns_scope(container_id);
         if let Some(bridge) = &net.bridge
             && let Err(e) = bridge.detach(&endpoint(ep)).await
         {
             tracing::warn!(container = %container_id, "removing veth {}: {e}", ep.host_ifname);
         }
-        if let Some(ipam) = lock(&net.ipam).as_mut()
-            && let Err(e) = ipam.release(ep.ip)
-        {
-            tracing::warn!(container = %container_id, "releasing {}: {e}", ep.ip);
+        if let Some(pools) = lock(&net.ipam).as_mut() {
+            if let Err(e) = pools.v4.release(ep.ip) {
+                tracing::warn!(container = %container_id, "releasing {}: {e}", ep.ip);
+            }
+            if let (Some(v6), Some(ip6)) = (pools.v6.as_mut(), ep.ip6)
+                && let Err(e) = v6.release(ip6)
+            {
+                tracing::warn!(container = %container_id, "releasing {ip6}: {e}");
+            }
         }
     }
 
@@ -278,15 +327,29 @@ impl Networking {
         for req in requests {
             match ports::reserve(req) {
                 Ok((host_port, reservation)) => {
-                    held.push(reservation);
-                    published.push(PublishedPort {
+                    let port = PublishedPort {
                         container_port: req.container_port,
                         proto: req.proto,
                         host_ip: req.host_ip,
                         host_port,
                         network_id: ep.network_id.clone(),
                         container_ip: ep.ip,
-                    });
+                        container_ip6: ep.ip6,
+                    };
+                    held.push(reservation);
+                    // 0.0.0.0 comes with [::] on an IPv6 host, as in dockerd.
+                    if req.host_ip.is_none()
+                        && let Some(twin) = ports::reserve_v6_twin(req.proto, host_port)
+                    {
+                        held.push(twin);
+                        published.push(port.clone());
+                        published.push(PublishedPort {
+                            host_ip: Some(Ipv6Addr::UNSPECIFIED.into()),
+                            ..port
+                        });
+                    } else {
+                        published.push(port);
+                    }
                 }
                 Err(msg) => {
                     return Err(EngineError::Internal(format!(
@@ -296,30 +359,32 @@ impl Networking {
                 }
             }
         }
-        let programmed = if self.firewall.name() == "none" {
-            published
-                .iter()
-                .zip(held.iter_mut())
-                .try_for_each(|(p, r)| proxy(p, r))
-        } else {
+        let no_firewall = self.firewall.name() == "none";
+        let mut programmed = published
+            .iter()
+            .zip(held.iter_mut())
+            .filter(|(p, _)| no_firewall || p.is_v6())
+            .try_for_each(|(p, r)| proxy(p, r));
+        if programmed.is_ok() && !no_firewall {
             let mappings: Vec<network::PortMapping> =
-                published.iter().map(|p| p.mapping()).collect();
-            self.blocking_fw(move |fw| {
-                let mut done = Vec::new();
-                for m in &mappings {
-                    if let Err(e) = fw.add_port_mapping(&cfg, m) {
-                        for d in &done {
-                            let _ = fw.remove_port_mapping(&cfg, d);
+                published.iter().filter_map(|p| p.mapping()).collect();
+            programmed = self
+                .blocking_fw(move |fw| {
+                    let mut done = Vec::new();
+                    for m in &mappings {
+                        if let Err(e) = fw.add_port_mapping(&cfg, m) {
+                            for d in &done {
+                                let _ = fw.remove_port_mapping(&cfg, d);
+                            }
+                            return Err(e);
                         }
-                        return Err(e);
+                        done.push(m.clone());
                     }
-                    done.push(m.clone());
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string())
-        };
+                    Ok(())
+                })
+                .await
+                .map_err(|e| e.to_string());
+        }
         if let Err(err) = programmed {
             return Err(EngineError::Internal(format!(
                 "driver failed programming external connectivity on endpoint {container_name} ({}): {err}",
@@ -353,7 +418,9 @@ impl Networking {
         else {
             return Ok(());
         };
-        let m = p.mapping();
+        let Some(m) = p.mapping() else {
+            return Ok(());
+        };
         self.blocking_fw(move |fw| {
             if add {
                 fw.add_port_mapping(&cfg, &m)
@@ -397,7 +464,7 @@ impl Networking {
             };
             match ports::reserve(&req) {
                 Ok((_, mut r)) => {
-                    if self.firewall.name() == "none"
+                    if (self.firewall.name() == "none" || p.is_v6())
                         && let Err(e) = proxy(p, &mut r)
                     {
                         tracing::warn!(container = %container_id, "restarting port proxy: {e}");
@@ -424,8 +491,10 @@ impl Networking {
                 continue;
             };
             if let Some(records) = &net.dns_records {
-                records.remove(old, IpAddr::V4(ep.ip));
-                records.add(new, IpAddr::V4(ep.ip));
+                for ip in ep.addresses() {
+                    records.remove(old, ip);
+                    records.add(new, ip);
+                }
             }
             if let Some(entry) = lock(&net.endpoints).get_mut(container_id) {
                 entry.0 = new.to_string();

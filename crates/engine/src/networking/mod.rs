@@ -11,11 +11,11 @@ pub mod ports;
 pub mod store;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use network::dns::{DnsRecords, DnsServer};
 use network::{AddressPool, Firewall, Ipam, NetworkConfig};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,8 @@ pub struct NetOptions {
     pub default_bridge: Option<String>,
     /// `--bip`: the default bridge's gateway address and subnet.
     pub bip: Option<(Ipv4Addr, Ipv4Net)>,
+    /// `--ipv6 --fixed-cidr-v6`: the default bridge's IPv6 subnet.
+    pub ipv6: Option<Ipv6Net>,
     /// `--default-address-pool`: where subnets of new networks come from.
     pub pools: Vec<AddressPool>,
     /// Names of user-defined networks' bridges start with this. Stale
@@ -50,6 +52,7 @@ impl Default for NetOptions {
         NetOptions {
             default_bridge: Some(network::DEFAULT_BRIDGE.to_string()),
             bip: None,
+            ipv6: None,
             pools: network::default_pools(),
             bridge_prefix: "berth-".into(),
             firewall: "auto".into(),
@@ -128,7 +131,7 @@ pub struct IpamPool {
 pub struct LiveNet {
     pub record: NetworkRecord,
     bridge: Option<network::Network>,
-    ipam: Mutex<Option<Ipam>>,
+    ipam: Mutex<Option<Pools>>,
     /// Names the embedded DNS server answers (user-defined bridges only,
     /// as Docker: the default bridge has no name resolution).
     pub dns_records: Option<Arc<DnsRecords>>,
@@ -155,6 +158,12 @@ impl LiveNet {
             .as_ref()
             .and_then(|_| self.record.bridge.as_ref().map(|b| b.gateway))
     }
+}
+
+/// The address pools of one network: IPv4 always, IPv6 on dual-stack ones.
+struct Pools {
+    v4: Ipam,
+    v6: Option<Ipam<Ipv6Addr>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -292,7 +301,7 @@ impl Networking {
             (None, Some(i)) => {
                 let old = records.remove(i);
                 self.files.remove(&old.id)?;
-                let _ = std::fs::remove_file(self.ipam_dir.join(format!("{}.json", old.id)));
+                self.forget_addresses(&old.id);
                 if let Some(b) = old.bridge.clone() {
                     dropped.push((b, old.ownership()));
                 }
@@ -300,7 +309,7 @@ impl Networking {
             (Some(cfg), Some(i)) => {
                 if records[i].bridge.as_ref() != Some(&cfg) {
                     // A changed --bip or bridge name: old addresses are void.
-                    let _ = std::fs::remove_file(self.ipam_dir.join(format!("{}.json", cfg.id)));
+                    self.forget_addresses(&cfg.id);
                     let owned = records[i].ownership();
                     let mut kept = network::BridgeOwnership::default();
                     if let Some(old) = records[i].bridge.clone() {
@@ -309,7 +318,8 @@ impl Networking {
                             // bridge goes; the device stays (and stays ours).
                             kept.link = owned.link;
                             let same_address = (old.gateway, old.subnet.prefix_len())
-                                == (cfg.gateway, cfg.subnet.prefix_len());
+                                == (cfg.gateway, cfg.subnet.prefix_len())
+                                && old.ipv6 == cfg.ipv6;
                             if !owned.is_empty() && !same_address {
                                 let address = network::BridgeOwnership {
                                     link: false,
@@ -420,6 +430,7 @@ impl Networking {
         }
         cfg.bridge_name = bridge_name.clone();
         cfg.options = default_bridge_options(bridge_name);
+        cfg.ipv6 = self.opts.ipv6.map(network::Ipv6Config::new);
         cfg.validate()?;
         Ok(Some(cfg))
     }
@@ -499,7 +510,7 @@ impl Networking {
         }))
     }
 
-    async fn rules_and_ipam(&self, cfg: &NetworkConfig) -> Result<Ipam> {
+    async fn rules_and_ipam(&self, cfg: &NetworkConfig) -> Result<Pools> {
         let fw_cfg = cfg.clone();
         let ruled = self.blocking_fw(move |fw| fw.setup_network(&fw_cfg)).await;
         if let Err(e) = ruled
@@ -507,7 +518,21 @@ impl Networking {
         {
             return Err(e);
         }
-        Ok(Ipam::open(&self.ipam_dir, cfg)?)
+        let v6 = match &cfg.ipv6 {
+            Some(v6) => Some(Ipam::open_v6(&self.ipam_dir, &cfg.id, v6)?),
+            None => None,
+        };
+        Ok(Pools {
+            v4: Ipam::open(&self.ipam_dir, cfg)?,
+            v6,
+        })
+    }
+
+    /// Drops the address allocations of network `id` (both families).
+    fn forget_addresses(&self, id: &str) {
+        for name in [format!("{id}.json"), format!("{id}.v6.json")] {
+            let _ = std::fs::remove_file(self.ipam_dir.join(name));
+        }
     }
 
     /// Removes from the host what this daemon made of a bridge.
@@ -565,13 +590,14 @@ impl Networking {
         }
         let id = crate::names::new_id();
         let records: Vec<NetworkRecord> = self.list().iter().map(|n| n.record.clone()).collect();
-        let pool = req
+        let pools = req
             .ipam
             .as_ref()
-            .and_then(|i| i.config.as_ref())
-            .and_then(|c| c.first())
-            .cloned()
+            .and_then(|i| i.config.clone())
             .unwrap_or_default();
+        let (v6_pools, v4_pools): (Vec<IpamPool>, Vec<IpamPool>) =
+            pools.into_iter().partition(|p| p.subnet.contains(':'));
+        let pool = v4_pools.into_iter().next().unwrap_or_default();
         let user_ipam = !pool.subnet.is_empty();
         let subnet: Ipv4Net = if user_ipam {
             let s: Ipv4Net = pool.subnet.parse().map_err(|_| {
@@ -590,9 +616,21 @@ impl Networking {
             let in_use = self.subnets_in_use(&records, Some(&host));
             network::allocate_subnet(&self.opts.pools, &in_use)?
         };
+        let ipv6 = match (req.enable_ipv6 == Some(true), v6_pools.first()) {
+            (true, Some(p)) => Some(ipv6_config(p, &records)?),
+            // dockerd has no default IPv6 pools either.
+            (true, None) => {
+                return Err(EngineError::NotFound(
+                    "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into(),
+                ));
+            }
+            // As dockerd: an IPv6 pool without --ipv6 is not used.
+            (false, _) => None,
+        };
         let mut cfg = NetworkConfig::bridge(&id, &req.name, subnet);
         cfg.bridge_name = self.bridge_name_for(&id);
         cfg.internal = req.internal;
+        cfg.ipv6 = ipv6;
         cfg.labels = req.labels.clone().unwrap_or_default();
         cfg.options = req.options.clone().unwrap_or_default();
         if let Some(name) = cfg.options.get("com.docker.network.bridge.name") {
@@ -657,7 +695,7 @@ impl Networking {
         if let Err(e) = self.release_bridge(&cfg, record.ownership()).await {
             tracing::warn!(network = %record.name, "removing bridge: {e}");
         }
-        let _ = std::fs::remove_file(self.ipam_dir.join(format!("{}.json", cfg.id)));
+        self.forget_addresses(&cfg.id);
     }
 
     pub async fn remove(&self, name_or_id: &str) -> Result<NetworkRecord> {
@@ -709,16 +747,57 @@ impl Networking {
     /// allocating and recording, or exits while the daemon was away).
     pub fn release_unused_addresses(&self) {
         for net in self.list() {
-            let held: Vec<Ipv4Addr> = net.endpoints().iter().map(|(_, _, ep)| ep.ip).collect();
-            let mut ipam = lock(&net.ipam);
-            let Some(ipam) = ipam.as_mut() else { continue };
-            for ip in ipam.allocated() {
-                if !held.contains(&ip)
-                    && let Err(e) = ipam.release(ip)
-                {
-                    tracing::warn!(network = %net.record.name, "releasing {ip}: {e}");
-                }
+            let endpoints = net.endpoints();
+            let held: Vec<Ipv4Addr> = endpoints.iter().map(|(_, _, ep)| ep.ip).collect();
+            let held6: Vec<Ipv6Addr> = endpoints.iter().filter_map(|(_, _, ep)| ep.ip6).collect();
+            let mut pools = lock(&net.ipam);
+            let Some(pools) = pools.as_mut() else {
+                continue;
+            };
+            release_unheld(&net.record.name, &mut pools.v4, &held);
+            if let Some(v6) = pools.v6.as_mut() {
+                release_unheld(&net.record.name, v6, &held6);
             }
+        }
+    }
+}
+
+/// The IPv6 side of a new network from its IPv6 pool: subnet, gateway
+/// (default `::1`) and range, refused when the subnet overlaps another
+/// network's.
+fn ipv6_config(pool: &IpamPool, records: &[NetworkRecord]) -> Result<network::Ipv6Config> {
+    let subnet: Ipv6Net = pool
+        .subnet
+        .parse()
+        .map_err(|_| EngineError::InvalidParameter(format!("invalid subnet {}", pool.subnet)))?;
+    network::check_overlap(
+        subnet.trunc(),
+        records.iter().filter_map(|r| {
+            let v6 = r.bridge.as_ref()?.ipv6.as_ref()?;
+            Some((r.name.as_str(), v6.subnet))
+        }),
+    )?;
+    let mut cfg = network::Ipv6Config::new(subnet);
+    if !pool.gateway.is_empty() {
+        cfg.gateway = pool.gateway.parse().map_err(|_| {
+            EngineError::InvalidParameter(format!("invalid gateway address {}", pool.gateway))
+        })?;
+    }
+    if !pool.ip_range.is_empty() {
+        let r: Ipv6Net = pool.ip_range.parse().map_err(|_| {
+            EngineError::InvalidParameter(format!("invalid ip-range {}", pool.ip_range))
+        })?;
+        cfg.ip_range = Some(r.trunc());
+    }
+    Ok(cfg)
+}
+
+fn release_unheld<A: network::Family>(net: &str, ipam: &mut Ipam<A>, held: &[A]) {
+    for ip in ipam.allocated() {
+        if !held.contains(&ip)
+            && let Err(e) = ipam.release(ip)
+        {
+            tracing::warn!(network = %net, "releasing {ip}: {e}");
         }
     }
 }
@@ -771,9 +850,6 @@ fn validate_create(req: &CreateNetwork) -> Result<()> {
             )));
         }
     }
-    if req.enable_ipv6 == Some(true) {
-        return Err(EngineError::NotImplemented("IPv6 networks (--ipv6)".into()));
-    }
     if req.config_only || req.config_from.as_ref().is_some_and(crate::create::is_set) || req.ingress
     {
         return Err(EngineError::NotImplemented(
@@ -788,19 +864,17 @@ fn validate_create(req: &CreateNetwork) -> Result<()> {
             )));
         }
         let pools = ipam.config.as_deref().unwrap_or_default();
-        if pools.len() > 1 {
-            return Err(EngineError::NotImplemented(
-                "more than one IPAM pool per network".into(),
+        let v6 = pools.iter().filter(|p| p.subnet.contains(':')).count();
+        if v6 > 1 || pools.len() - v6 > 1 {
+            return Err(EngineError::Forbidden(
+                "bridge driver doesn't support multiple subnets".into(),
             ));
         }
-        if let Some(p) = pools.first() {
+        for p in pools {
             if p.subnet.is_empty() && (!p.gateway.is_empty() || !p.ip_range.is_empty()) {
                 return Err(EngineError::InvalidParameter(
                     "gateway and ip-range need a subnet (--subnet)".into(),
                 ));
-            }
-            if p.subnet.contains(':') {
-                return Err(EngineError::NotImplemented("IPv6 subnets".into()));
             }
             if p.aux_address.as_ref().is_some_and(|a| !a.is_empty()) {
                 return Err(EngineError::NotImplemented("--aux-address".into()));

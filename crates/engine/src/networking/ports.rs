@@ -1,15 +1,22 @@
 //! Published ports: what `-p`/`-P` ask for, and holding the host ports.
 //!
-//! Traffic reaches containers through the firewall's DNAT rules; no proxy
-//! process copies bytes. The daemon still binds each published host port
+//! IPv4 traffic reaches containers through the firewall's DNAT rules; no
+//! proxy copies bytes. The daemon still binds each published host port
 //! (without listening) so the kernel refuses it to any other program, and
-//! a port already taken fails the start with Docker's message.
+//! a port already taken fails the start with Docker's message. IPv6 clients
+//! (`[::]:port` beside every `0.0.0.0:port`, or an IPv6 host address) go
+//! through a proxy in the daemon, as through dockerd's docker-proxy: the
+//! kernel cannot DNAT ::1, and a container without IPv6 is reached on its
+//! IPv4 address.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::OwnedFd;
 
 use network::Protocol;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, socket};
+use nix::sys::socket::{
+    AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, getsockname, setsockopt,
+    socket, sockopt,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -21,8 +28,8 @@ use crate::{EngineError, Result};
 pub struct PortRequest {
     pub container_port: u16,
     pub proto: Protocol,
-    /// `None` is Docker's 0.0.0.0: every local address.
-    pub host_ip: Option<Ipv4Addr>,
+    /// `None` is Docker's 0.0.0.0: every local IPv4 address, and `::` too.
+    pub host_ip: Option<IpAddr>,
     /// Inclusive range to take the host port from; `None` picks any free port.
     pub host_ports: Option<(u16, u16)>,
 }
@@ -32,20 +39,45 @@ pub struct PortRequest {
 pub struct PublishedPort {
     pub container_port: u16,
     pub proto: Protocol,
-    pub host_ip: Option<Ipv4Addr>,
+    /// `None`: every IPv4 address (0.0.0.0); an IPv6 address (`::` too) is
+    /// served by the proxy.
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub network_id: String,
     pub container_ip: Ipv4Addr,
+    /// Where the proxy of an IPv6 binding sends traffic: the container's
+    /// IPv6 address, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_ip6: Option<Ipv6Addr>,
 }
 
 impl PublishedPort {
-    pub fn mapping(&self) -> network::PortMapping {
-        network::PortMapping {
+    /// The firewall's DNAT of an IPv4 binding; `None` for IPv6 ones.
+    pub fn mapping(&self) -> Option<network::PortMapping> {
+        let host_ip = match self.host_ip {
+            None => None,
+            Some(IpAddr::V4(ip)) => Some(ip),
+            Some(IpAddr::V6(_)) => return None,
+        };
+        Some(network::PortMapping {
             proto: self.proto,
-            host_ip: self.host_ip,
+            host_ip,
             host_port: self.host_port,
             container_ip: self.container_ip,
             container_port: self.container_port,
+        })
+    }
+
+    /// Whether traffic goes through the daemon's proxy whatever the firewall.
+    pub fn is_v6(&self) -> bool {
+        self.host_ip.is_some_and(|ip| ip.is_ipv6())
+    }
+
+    /// The container's end of the proxy.
+    pub fn target(&self) -> SocketAddr {
+        match self.container_ip6.filter(|_| self.is_v6()) {
+            Some(ip6) => SocketAddr::V6(SocketAddrV6::new(ip6, self.container_port, 0, 0)),
+            None => SocketAddr::V4(SocketAddrV4::new(self.container_ip, self.container_port)),
         }
     }
 
@@ -79,19 +111,15 @@ pub fn parse_port_key(key: &str) -> Result<(u16, Protocol)> {
     }
 }
 
-fn parse_host_ip(ip: &str) -> Result<Option<Ipv4Addr>> {
+fn parse_host_ip(ip: &str) -> Result<Option<IpAddr>> {
     match ip {
         "" | "0.0.0.0" => Ok(None),
-        // The docker CLI adds "::" bindings next to 0.0.0.0 ones on IPv6 hosts;
-        // networks here are IPv4-only, so 0.0.0.0 already covers the request.
-        "::" => Ok(None),
-        _ => ip.parse::<Ipv4Addr>().map(Some).map_err(|_| {
-            if ip.contains(':') {
-                EngineError::NotImplemented(format!("publishing on IPv6 address {ip}"))
-            } else {
-                EngineError::InvalidParameter(format!("invalid host IP address: {ip}"))
-            }
-        }),
+        _ => ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map(Some)
+            .map_err(|_| EngineError::InvalidParameter(format!("invalid host IP address: {ip}"))),
     }
 }
 
@@ -157,11 +185,13 @@ pub fn requested(config: &Config, hc: &HostConfig) -> Result<Vec<PortRequest>> {
                 && a.host_ports.is_some()
                 && a.host_ports == b.host_ports
                 && a.host_ports.map(|(lo, hi)| lo == hi) == Some(true)
-                && (a.host_ip == b.host_ip || a.host_ip.is_none() || b.host_ip.is_none())
+                && (a.host_ip == b.host_ip
+                    || (a.host_ip.is_none() && b.host_ip.is_none_or(|ip| ip.is_ipv4()))
+                    || (b.host_ip.is_none() && a.host_ip.is_none_or(|ip| ip.is_ipv4())))
             {
                 return Err(EngineError::InvalidParameter(format!(
                     "Bind for {}:{} failed: port is already allocated",
-                    a.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    a.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                     a.host_ports.map(|p| p.0).unwrap_or_default()
                 )));
             }
@@ -187,43 +217,104 @@ impl Drop for Reservation {
 }
 
 impl Reservation {
-    /// Turns the reservation into a TCP proxy towards the container: the
-    /// fallback when no firewall can DNAT (`--iptables=false`, or neither
-    /// nft nor iptables works), as docker-proxy does. Sources are the
-    /// host's, as with docker-proxy.
-    pub fn proxy_tcp(&mut self, target: SocketAddrV4) -> std::io::Result<()> {
+    /// Turns the reservation into a proxy towards the container: for IPv6
+    /// clients, and for everything when no firewall can DNAT
+    /// (`--iptables=false`, or neither nft nor iptables works), as
+    /// docker-proxy does. Sources are the host's, as with docker-proxy.
+    pub fn proxy(&mut self, proto: Protocol, target: SocketAddr) -> std::io::Result<()> {
         let fd = self
             .fd
             .take()
             .ok_or_else(|| std::io::Error::other("reservation already in use"))?;
-        nix::sys::socket::listen(
-            &fd,
-            nix::sys::socket::Backlog::new(128).map_err(std::io::Error::from)?,
-        )
-        .map_err(std::io::Error::from)?;
-        let std_listener = std::net::TcpListener::from(fd);
-        std_listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        self.proxy = Some(tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    }
-                });
-            }
-        }));
+        self.proxy = Some(match proto {
+            Protocol::Tcp => proxy_tcp(fd, target)?,
+            Protocol::Udp => proxy_udp(fd, target)?,
+        });
         Ok(())
     }
+}
+
+fn proxy_tcp(fd: OwnedFd, target: SocketAddr) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    nix::sys::socket::listen(
+        &fd,
+        nix::sys::socket::Backlog::new(128).map_err(std::io::Error::from)?,
+    )
+    .map_err(std::io::Error::from)?;
+    let std_listener = std::net::TcpListener::from(fd);
+    std_listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    }))
+}
+
+/// How long a UDP flow without traffic keeps its upstream socket
+/// (docker-proxy's figure).
+const UDP_IDLE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// One upstream socket per client address, so replies find their client;
+/// a flow idle for [`UDP_IDLE`] is dropped.
+fn proxy_udp(fd: OwnedFd, target: SocketAddr) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    let std_socket = std::net::UdpSocket::from(fd);
+    std_socket.set_nonblocking(true)?;
+    let socket = Arc::new(tokio::net::UdpSocket::from_std(std_socket)?);
+    Ok(tokio::spawn(async move {
+        let flows: Arc<std::sync::Mutex<HashMap<SocketAddr, Arc<tokio::net::UdpSocket>>>> =
+            Arc::default();
+        let mut buf = vec![0u8; 65535];
+        loop {
+            let Ok((n, client)) = socket.recv_from(&mut buf).await else {
+                continue;
+            };
+            let existing = super::lock(&flows).get(&client).cloned();
+            let upstream = match existing {
+                Some(u) => u,
+                None => {
+                    let local: SocketAddr = match target {
+                        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+                    };
+                    let Ok(u) = tokio::net::UdpSocket::bind(local).await else {
+                        continue;
+                    };
+                    if u.connect(target).await.is_err() {
+                        continue;
+                    }
+                    let u = Arc::new(u);
+                    super::lock(&flows).insert(client, u.clone());
+                    let (u2, socket2, flows2) = (u.clone(), socket.clone(), flows.clone());
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 65535];
+                        while let Ok(Ok(n)) =
+                            tokio::time::timeout(UDP_IDLE, u2.recv(&mut buf)).await
+                        {
+                            let _ = socket2.send_to(&buf[..n], client).await;
+                        }
+                        super::lock(&flows2).remove(&client);
+                    });
+                    u
+                }
+            };
+            let _ = upstream.send(&buf[..n]).await;
+        }
+    }))
 }
 
 /// Binds a host port from the request's range (any free port when none),
 /// as Docker's port allocator and proxy do together.
 pub fn reserve(req: &PortRequest) -> std::result::Result<(u16, Reservation), String> {
-    let ip = req.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let ip = req.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let candidates: Vec<u16> = match req.host_ports {
         None => vec![0],
         Some((lo, hi)) => (lo..=hi).collect(),
@@ -232,37 +323,74 @@ pub fn reserve(req: &PortRequest) -> std::result::Result<(u16, Reservation), Str
     for port in candidates {
         match bind_port(req.proto, ip, port) {
             Ok(r) => return Ok(r),
-            Err(e) => last_err = format!("Bind for {ip}:{port} failed: {e}"),
+            Err(e) => {
+                last_err = format!(
+                    "Bind for {}:{port} failed: {e}",
+                    SocketAddr::new(ip, port).ip()
+                )
+            }
         }
     }
     Err(last_err)
 }
 
+/// Holds `[::]:port` beside a `0.0.0.0:port` binding; `None` when the host
+/// has no IPv6 or the port is taken there (the IPv4 binding stands alone
+/// then, as dockerd's does on hosts without IPv6).
+pub fn reserve_v6_twin(proto: Protocol, port: u16) -> Option<Reservation> {
+    bind_port(proto, IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)
+        .ok()
+        .map(|(_, r)| r)
+}
+
 fn bind_port(
     proto: Protocol,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     port: u16,
 ) -> std::result::Result<(u16, Reservation), String> {
     let ty = match proto {
         Protocol::Tcp => SockType::Stream,
         Protocol::Udp => SockType::Datagram,
     };
-    let fd =
-        socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None).map_err(|e| e.to_string())?;
-    let addr = SockaddrIn::from(SocketAddrV4::new(ip, port));
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).map_err(|e| match e {
-        nix::errno::Errno::EADDRINUSE => "port is already allocated".to_string(),
-        other => other.to_string(),
-    })?;
-    let bound: SockaddrIn =
-        getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).map_err(|e| e.to_string())?;
+    let family = match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd = socket(family, ty, SockFlag::SOCK_CLOEXEC, None).map_err(|e| e.to_string())?;
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    let bound = match ip {
+        IpAddr::V4(ip) => {
+            let addr = SockaddrIn::from(SocketAddrV4::new(ip, port));
+            bind(raw, &addr).map_err(bind_err)?;
+            getsockname::<SockaddrIn>(raw)
+                .map_err(|e| e.to_string())?
+                .port()
+        }
+        IpAddr::V6(ip) => {
+            // [::] must not also take the port on IPv4: that is the
+            // 0.0.0.0 binding's (or another program's) to hold.
+            setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(|e| e.to_string())?;
+            let addr = SockaddrIn6::from(SocketAddrV6::new(ip, port, 0, 0));
+            bind(raw, &addr).map_err(bind_err)?;
+            getsockname::<SockaddrIn6>(raw)
+                .map_err(|e| e.to_string())?
+                .port()
+        }
+    };
     Ok((
-        bound.port(),
+        bound,
         Reservation {
             fd: Some(fd),
             proxy: None,
         },
     ))
+}
+
+fn bind_err(e: nix::errno::Errno) -> String {
+    match e {
+        nix::errno::Errno::EADDRINUSE => "port is already allocated".to_string(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -296,7 +424,7 @@ mod tests {
         assert!(reqs.contains(&PortRequest {
             container_port: 80,
             proto: Protocol::Tcp,
-            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_ip: Some(Ipv4Addr::LOCALHOST.into()),
             host_ports: Some((9000, 9005)),
         }));
         assert!(reqs.contains(&PortRequest {
@@ -347,7 +475,7 @@ mod tests {
         let req = PortRequest {
             container_port: 80,
             proto: Protocol::Tcp,
-            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_ip: Some(Ipv4Addr::LOCALHOST.into()),
             host_ports: None,
         };
         let (port, _held) = reserve(&req).unwrap();

@@ -47,17 +47,39 @@ fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
+/// Chains of the IPv6 side (dual-stack networks): no DNAT (IPv6 clients
+/// of published ports go through the daemon's proxy), so no input rules.
+const CHAINS6: &[(&str, &str)] = &[
+    ("nat", POSTROUTING),
+    ("filter", ISOLATION),
+    ("filter", ISOLATION2),
+    ("filter", FORWARD),
+];
+
+fn jumps6() -> Vec<Spec> {
+    vec![
+        ("nat", "POSTROUTING", args(&["-j", POSTROUTING])),
+        ("filter", "FORWARD", args(&["-j", FORWARD])),
+        ("filter", FORWARD, args(&["-j", ISOLATION])),
+    ]
+}
+
 #[derive(Debug)]
 pub struct IptablesFirewall {
     binary: String,
+    /// The ip6tables of the same flavour, for dual-stack networks.
+    binary6: String,
     lock: Mutex<()>,
 }
 
 impl IptablesFirewall {
     /// `binary` is e.g. "iptables", "iptables-legacy" or "iptables-nft".
     pub fn new(binary: impl Into<String>) -> Self {
+        let binary = binary.into();
+        let binary6 = binary.replacen("iptables", "ip6tables", 1);
         IptablesFirewall {
-            binary: binary.into(),
+            binary,
+            binary6,
             lock: Mutex::new(()),
         }
     }
@@ -70,6 +92,15 @@ impl IptablesFirewall {
         let mut a = vec!["-w", "-t", table];
         a.extend_from_slice(rest);
         run(&self.binary, &a, None)
+    }
+
+    /// The same backend on ip6tables.
+    fn v6(&self) -> IptablesFirewall {
+        IptablesFirewall {
+            binary: self.binary6.clone(),
+            binary6: self.binary6.clone(),
+            lock: Mutex::new(()),
+        }
     }
 
     fn chain_exists(&self, table: &str, chain: &str) -> bool {
@@ -113,13 +144,36 @@ impl IptablesFirewall {
     /// Chains and jumps; jumps go first in the built-in chains so a DROP
     /// policy or an earlier REJECT there cannot shadow berth's accepts.
     fn ensure_chains(&self) -> Result<()> {
-        for (table, chain) in CHAINS {
+        self.ensure(CHAINS, &jumps())
+    }
+
+    fn ensure(&self, chains: &[(&str, &str)], jumps: &[Spec]) -> Result<()> {
+        for (table, chain) in chains {
             if !self.chain_exists(table, chain) {
                 self.ipt(table, &["-N", chain])?;
             }
         }
-        for spec in jumps() {
-            self.insert_first(&spec)?;
+        for spec in jumps {
+            self.insert_first(spec)?;
+        }
+        Ok(())
+    }
+
+    fn remove_all(&self, chains: &[(&str, &str)], jumps: &[Spec]) -> Result<()> {
+        for spec in jumps {
+            if self.chain_exists(spec.0, spec.1) {
+                self.delete(spec)?;
+            }
+        }
+        for (table, chain) in chains {
+            if self.chain_exists(table, chain) {
+                self.ipt(table, &["-F", chain])?;
+            }
+        }
+        for (table, chain) in chains {
+            if self.chain_exists(table, chain) {
+                self.ipt(table, &["-X", chain])?;
+            }
         }
         Ok(())
     }
@@ -131,37 +185,16 @@ fn tagged(table: &'static str, chain: &'static str, rule: &[&str], tag: &str) ->
     (table, chain, a)
 }
 
-fn network_rules(net: &NetworkConfig) -> Vec<Spec> {
-    let tag = net_tag(net);
-    let br = net.bridge_name.as_str();
-    let subnet = net.subnet.to_string();
-    let t = |table, chain, rule: &[&str]| tagged(table, chain, rule, &tag);
+/// What every bridge gets on each family's side: traffic within the bridge,
+/// isolation from the other berth bridges, and unless internal, egress with
+/// `subnet` masqueraded.
+fn bridge_rules(tag: &str, br: &str, internal: bool, subnet: &str) -> Vec<Spec> {
+    let t = |table, chain, rule: &[&str]| tagged(table, chain, rule, tag);
     let mut rules = vec![
         t("filter", ISOLATION2, &["-o", br, "-j", "DROP"]),
         t("filter", FORWARD, &["-i", br, "-o", br, "-j", "ACCEPT"]),
-        t(
-            "filter",
-            INPUT,
-            &[
-                "-i",
-                br,
-                "-d",
-                "127.0.0.0/8",
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "DNAT",
-                "-j",
-                "ACCEPT",
-            ],
-        ),
-        t(
-            "filter",
-            INPUT,
-            &["-i", br, "-d", "127.0.0.0/8", "-j", "DROP"],
-        ),
     ];
-    if net.internal {
+    if internal {
         rules.extend([
             t(
                 "filter",
@@ -197,6 +230,47 @@ fn network_rules(net: &NetworkConfig) -> Vec<Spec> {
                 ],
             ),
             t(
+                "nat",
+                POSTROUTING,
+                &["-s", subnet, "!", "-o", br, "-j", "MASQUERADE"],
+            ),
+        ]);
+    }
+    rules
+}
+
+fn network_rules(net: &NetworkConfig) -> Vec<Spec> {
+    let tag = net_tag(net);
+    let br = net.bridge_name.as_str();
+    let subnet = net.subnet.to_string();
+    let t = |table, chain, rule: &[&str]| tagged(table, chain, rule, &tag);
+    let mut rules = bridge_rules(&tag, br, net.internal, &subnet);
+    rules.extend([
+        t(
+            "filter",
+            INPUT,
+            &[
+                "-i",
+                br,
+                "-d",
+                "127.0.0.0/8",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "DNAT",
+                "-j",
+                "ACCEPT",
+            ],
+        ),
+        t(
+            "filter",
+            INPUT,
+            &["-i", br, "-d", "127.0.0.0/8", "-j", "DROP"],
+        ),
+    ]);
+    if !net.internal {
+        rules.extend([
+            t(
                 "filter",
                 FORWARD,
                 &[
@@ -209,11 +283,6 @@ fn network_rules(net: &NetworkConfig) -> Vec<Spec> {
                     "-j",
                     "ACCEPT",
                 ],
-            ),
-            t(
-                "nat",
-                POSTROUTING,
-                &["-s", &subnet, "!", "-o", br, "-j", "MASQUERADE"],
             ),
             t(
                 "nat",
@@ -239,6 +308,19 @@ fn network_rules(net: &NetworkConfig) -> Vec<Spec> {
         ]);
     }
     rules
+}
+
+/// The IPv6 side of a dual-stack network, on ip6tables.
+fn network_rules_v6(net: &NetworkConfig) -> Vec<Spec> {
+    match &net.ipv6 {
+        Some(v6) => bridge_rules(
+            &net_tag(net),
+            &net.bridge_name,
+            net.internal,
+            &v6.subnet.to_string(),
+        ),
+        None => Vec::new(),
+    }
 }
 
 fn port_rules(m: &PortMapping) -> Vec<Spec> {
@@ -280,6 +362,13 @@ impl Firewall for IptablesFirewall {
         for spec in network_rules(net) {
             self.append(&spec)?;
         }
+        if net.ipv6.is_some() {
+            let v6 = self.v6();
+            v6.ensure(CHAINS6, &jumps6())?;
+            for spec in network_rules_v6(net) {
+                v6.append(&spec)?;
+            }
+        }
         Ok(())
     }
 
@@ -287,6 +376,10 @@ impl Firewall for IptablesFirewall {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         for spec in network_rules(net) {
             self.delete(&spec)?;
+        }
+        let v6 = self.v6();
+        for spec in network_rules_v6(net) {
+            v6.delete(&spec)?;
         }
         Ok(())
     }
@@ -310,20 +403,10 @@ impl Firewall for IptablesFirewall {
 
     fn cleanup_all(&self) -> Result<()> {
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        for spec in jumps() {
-            if self.chain_exists(spec.0, spec.1) {
-                self.delete(&spec)?;
-            }
-        }
-        for (table, chain) in CHAINS {
-            if self.chain_exists(table, chain) {
-                self.ipt(table, &["-F", chain])?;
-            }
-        }
-        for (table, chain) in CHAINS {
-            if self.chain_exists(table, chain) {
-                self.ipt(table, &["-X", chain])?;
-            }
+        self.remove_all(CHAINS, &jumps())?;
+        let v6 = self.v6();
+        if v6.available() {
+            v6.remove_all(CHAINS6, &jumps6())?;
         }
         Ok(())
     }

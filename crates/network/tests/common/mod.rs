@@ -110,6 +110,16 @@ pub fn sh(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// What a firewall backend left, as text to search: the output of each
+/// listing command (e.g. `nft list ruleset`).
+pub fn ruleset(listing: &[&[&str]]) -> String {
+    listing
+        .iter()
+        .map(|cmd| sh(cmd[0], &cmd[1..]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
