@@ -488,4 +488,42 @@ mod tests {
         assert!(err.contains("port is already allocated"), "{err}");
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
     }
+
+    /// The proxy a published port gets without a firewall, or for IPv6
+    /// clients: datagrams reach the target and answers find each client.
+    #[tokio::test]
+    async fn the_udp_proxy_relays_both_ways_per_client() {
+        let echo = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let target = echo.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok((n, peer)) = echo.recv_from(&mut buf).await {
+                let mut reply = b"echo:".to_vec();
+                reply.extend_from_slice(&buf[..n]);
+                let _ = echo.send_to(&reply, peer).await;
+            }
+        });
+        let req = PortRequest {
+            container_port: target.port(),
+            proto: Protocol::Udp,
+            host_ip: Some(Ipv6Addr::LOCALHOST.into()),
+            host_ports: None,
+        };
+        let (port, mut held) = reserve(&req).unwrap();
+        held.proxy(Protocol::Udp, target).unwrap();
+        for who in ["a", "b"] {
+            let client = tokio::net::UdpSocket::bind("[::1]:0").await.unwrap();
+            client.send_to(who.as_bytes(), ("::1", port)).await.unwrap();
+            let mut buf = [0u8; 64];
+            let (n, _) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                client.recv_from(&mut buf),
+            )
+            .await
+            .expect("an answer through the proxy")
+            .unwrap();
+            assert_eq!(&buf[..n], format!("echo:{who}").as_bytes());
+        }
+        drop(held);
+    }
 }
