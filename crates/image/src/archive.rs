@@ -19,6 +19,8 @@ use crate::config::{
 use crate::distribution::Progress;
 use crate::distribution::platform::{self, Index, Platform};
 use crate::error::{ImageError, IoContext};
+use cas::ContentStore as _;
+
 use crate::fsutil::{digest_hex, sha256_digest};
 use crate::ingest::{PreparedLayer, ingest_layer};
 use crate::reference::{self, Reference};

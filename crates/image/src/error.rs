@@ -78,3 +78,22 @@ impl<T> IoContext<T> for Result<T, nix::Error> {
         self.map_err(|e| ImageError::io(context(), io::Error::from(e)))
     }
 }
+
+impl From<cas::CasError> for ImageError {
+    fn from(e: cas::CasError) -> Self {
+        match e {
+            cas::CasError::Io { op, path, source } => ImageError::Io {
+                context: format!("{op} {}", path.display()),
+                source,
+            },
+            cas::CasError::InvalidDigest(d) => {
+                ImageError::InvalidReference(format!("invalid digest {d:?}"))
+            }
+            cas::CasError::DigestMismatch { expected, actual } => {
+                ImageError::DigestMismatch { expected, actual }
+            }
+            // The store's own indexes named it: a missing blob is damage.
+            cas::CasError::NotFound(d) => ImageError::Corrupt(format!("blob {d} is missing")),
+        }
+    }
+}

@@ -1,18 +1,14 @@
 //! Durable file operations: atomic replace, directory fsync, unique temp names.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 /// Directories of the store (0700): only root reaches images, layers and blobs.
 pub(crate) const PRIVATE_DIR: u32 = 0o700;
-/// Metadata and blobs (0600).
-pub(crate) const PRIVATE_FILE: u32 = 0o600;
 /// The root of a layer or writable layer when the layer itself does not say
 /// (overlay shows the upper dir's mode as the container's `/`).
 pub(crate) const LAYER_ROOT: u32 = 0o755;
@@ -30,15 +26,6 @@ pub(crate) fn create_dir_mode(path: &Path, mode: u32) -> io::Result<()> {
     fs::DirBuilder::new().mode(mode).create(path)
 }
 
-/// A new file (O_EXCL) readable by root only.
-pub(crate) fn create_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(PRIVATE_FILE)
-        .open(path)
-}
-
 /// Prefix of every temporary entry we create; `open()` removes what a crash left.
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
@@ -54,28 +41,9 @@ pub(crate) fn unique_name() -> String {
     format!("{TMP_PREFIX}{}-{nanos:x}-{n}", std::process::id())
 }
 
-pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+pub(crate) use cas::fsync_dir;
 
-/// Replaces `path` with `data` so that a crash leaves the old or the new content.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
-    let tmp = dir.join(unique_name());
-    let result = (|| {
-        let mut f = create_private(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fsync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
+pub(crate) use cas::write_atomic;
 
 /// Removes a file or a whole tree; a missing path is not an error.
 pub(crate) fn remove_all(path: &Path) -> io::Result<()> {
@@ -103,19 +71,14 @@ pub(crate) fn remove_tree_atomic(path: &Path) -> io::Result<()> {
     remove_all(&tmp)
 }
 
-pub(crate) fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
+pub(crate) use cas::sha256_digest;
 
 /// The hex part of `sha256:<hex>` (or the input when it has no algorithm).
 pub(crate) fn digest_hex(d: &str) -> &str {
     d.split_once(':').map(|(_, h)| h).unwrap_or(d)
 }
 
-/// Docker's 12-character short id.
-pub fn short_id(id: &str) -> String {
-    digest_hex(id).chars().take(12).collect()
-}
+pub use cas::short_id;
 
 /// Flushes everything written to the filesystem holding `path` (one syscall
 /// instead of an fsync per unpacked file).

@@ -7,17 +7,17 @@ use std::io::{self, BufReader, Read, Write};
 use sha2::{Digest, Sha256};
 
 use crate::compression;
-use crate::content::IngestWriter;
 use crate::error::ImageError;
 use crate::snapshots::TempSnapshot;
 use crate::store::ImageStore;
 use crate::unpack::{self, UnpackOptions, WhiteoutMode, archive_err};
+use cas::{BlobWriter as _, ContentStore as _, FsWriter};
 
 /// A verified layer waiting for `ImageStore::record`; dropping it discards
 /// both the blob and the unpacked tree.
 pub(crate) struct PreparedLayer {
     pub tmp: TempSnapshot,
-    pub blob: IngestWriter,
+    pub blob: FsWriter,
     pub blob_digest: String,
     pub blob_size: u64,
     pub diff_id: String,
@@ -29,7 +29,7 @@ pub(crate) struct PreparedLayer {
 /// Stores the raw bytes as they are read and reports the running count.
 struct RawTee<'a, R> {
     inner: R,
-    out: &'a mut IngestWriter,
+    out: &'a mut FsWriter,
     read: u64,
     on_read: &'a mut dyn FnMut(u64),
 }
@@ -61,13 +61,7 @@ impl<R: Read> Read for DiffHasher<R> {
 }
 
 fn check(expected: Option<&str>, actual: &str) -> Result<(), ImageError> {
-    match expected {
-        Some(e) if e != actual => Err(ImageError::DigestMismatch {
-            expected: e.to_string(),
-            actual: actual.to_string(),
-        }),
-        _ => Ok(()),
-    }
+    Ok(cas::digest::verify(expected, actual)?)
 }
 
 /// Reads one layer (plain or gzip) from `reader`. `expected` is the blob

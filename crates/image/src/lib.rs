@@ -13,7 +13,6 @@ pub mod changes;
 pub mod commit;
 pub mod compression;
 pub mod config;
-pub mod content;
 pub mod derive;
 pub mod distribution;
 pub mod error;

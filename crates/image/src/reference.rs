@@ -191,23 +191,11 @@ fn valid_tag(t: &str) -> bool {
         && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
 
-/// Accepts `algorithm:hex`; sha256 needs exactly 64 lowercase hex digits.
+/// Accepts `algorithm:encoded` as the OCI spec writes it; sha256 needs
+/// exactly 64 lowercase hex digits.
 pub fn validate_digest(d: &str) -> Result<(), ImageError> {
-    let bad = || ImageError::InvalidReference(format!("invalid digest {d:?}"));
-    let (alg, hex) = d.split_once(':').ok_or_else(bad)?;
-    if alg.is_empty()
-        || !alg
-            .bytes()
-            .all(|b| is_alnum_lower(b) || matches!(b, b'+' | b'.' | b'_' | b'-'))
-    {
-        return Err(bad());
-    }
-    match alg {
-        "sha256" if hex.len() == 64 && is_lower_hex(hex) => Ok(()),
-        "sha256" => Err(bad()),
-        _ if hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
-        _ => Err(bad()),
-    }
+    cas::validate_digest(d)
+        .map_err(|_| ImageError::InvalidReference(format!("invalid digest {d:?}")))
 }
 
 pub(crate) fn is_lower_hex(s: &str) -> bool {
@@ -215,9 +203,7 @@ pub(crate) fn is_lower_hex(s: &str) -> bool {
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-pub(crate) fn is_full_hex_id(s: &str) -> bool {
-    s.len() == 64 && is_lower_hex(s)
-}
+pub(crate) use cas::digest::is_full_hex_id;
 
 impl Reference {
     pub fn domain(&self) -> &str {

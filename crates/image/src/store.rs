@@ -16,13 +16,13 @@ use crate::config::{
     ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST, Manifest, RootFs, host_architecture,
 };
-use crate::content::{ContentStore, IngestWriter};
 use crate::error::{ImageError, IoContext};
 use crate::fsutil::{self, TMP_PREFIX, digest_hex, short_id, write_atomic};
 use crate::ingest::PreparedLayer;
 use crate::reference::{self, Reference, is_lower_hex};
 use crate::snapshots::{SnapshotMeta, SnapshotStore, chain_ids};
 use crate::unpack::{self, UnpackOptions, WhiteoutMode, archive_err};
+use cas::{ContentStore as _, FsStore, FsWriter};
 
 /// `sha256:<hex>` of the image config.
 pub type ImageId = String;
@@ -128,7 +128,7 @@ struct State {
 #[derive(Debug)]
 pub struct ImageStore {
     images_dir: PathBuf,
-    content: ContentStore,
+    content: FsStore,
     snapshots: SnapshotStore,
     /// Writers (import commit, tag, remove, GC) take it exclusively, so a
     /// garbage collection never sees a snapshot that is committed but not yet
@@ -139,7 +139,7 @@ pub struct ImageStore {
 /// Writes uncompressed bytes to the blob being ingested as they are read.
 struct Tee<'a, R> {
     inner: R,
-    out: &'a mut IngestWriter,
+    out: &'a mut FsWriter,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
@@ -189,7 +189,7 @@ impl ImageStore {
                 fsutil::remove_all(&e.path()).ctx(|| format!("remove {}", e.path().display()))?;
             }
         }
-        let content = ContentStore::open(&root.join("content"))?;
+        let content = FsStore::open(&root.join("content"))?;
         let snapshots = SnapshotStore::open(&root.join("snapshots"))?;
         let store = ImageStore {
             images_dir,
@@ -319,7 +319,7 @@ impl ImageStore {
         let created_s = created.to_rfc3339_opts(SecondsFormat::Nanos, true);
 
         let mut st = self.write_state();
-        let (diff_id, blob_size) = blob.commit()?;
+        let (diff_id, blob_size) = self.content.commit(blob, None)?;
         let chain = chain_ids(std::slice::from_ref(&diff_id));
         let meta = SnapshotMeta {
             chain_id: chain[0].clone(),
@@ -726,7 +726,7 @@ impl Drop for TempDir {
 }
 
 impl ImageStore {
-    pub(crate) fn content(&self) -> &ContentStore {
+    pub fn content(&self) -> &FsStore {
         &self.content
     }
 
@@ -744,14 +744,15 @@ impl ImageStore {
     /// The raw bytes of an image's manifest (as pulled, imported or built).
     pub fn manifest_bytes(&self, name_or_id: &str) -> Result<Vec<u8>, ImageError> {
         let digest = self.get(name_or_id)?.manifest_digest;
-        self.content.read(&digest)
+        Ok(self.content.read(&digest)?)
     }
 
     /// Path of a stored blob, if present.
     pub fn blob_path(&self, digest: &str) -> Option<PathBuf> {
         self.content
             .contains(digest)
-            .then(|| self.content.blob_path(digest))
+            .then(|| self.content.path(digest))
+            .flatten()
     }
 
     /// The container's overlay upper dir.
@@ -800,7 +801,7 @@ impl ImageStore {
                             actual: p.diff_id,
                         });
                     }
-                    p.blob.commit()?;
+                    self.content.commit(p.blob, None)?;
                     let meta = SnapshotMeta {
                         chain_id: chain[i].clone(),
                         diff_id: p.diff_id.clone(),

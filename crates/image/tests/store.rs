@@ -409,3 +409,12 @@ fn import_without_tag_gets_latest() {
         Err(ImageError::InvalidReference(_))
     ));
 }
+
+/// The image store's blobs are the shared content-addressed store: it
+/// passes the conformance suite every `ContentStore` must pass.
+#[test]
+fn the_image_content_store_passes_the_shared_suite() {
+    let root = DataRoot::new();
+    let store = ImageStore::open(&root.path()).unwrap();
+    cas::suite::conformance(store.content());
+}

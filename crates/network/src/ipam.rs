@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
@@ -261,36 +260,9 @@ impl<A: Family> Ipam<A> {
 
     fn save(&self) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&self.state).expect("IPAM state serializes");
-        write_atomic(&self.path, &bytes)
+        cas::write_atomic(&self.path, &bytes)
+            .map_err(io_err(format!("write {}", self.path.display())))
     }
-}
-
-/// temp file + fsync + rename + fsync(dir): after a crash the file holds
-/// either the old or the new state, never a torn mix.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("state")
-    ));
-    let op = || format!("write {}", path.display());
-    let mut f = std::os::unix::fs::OpenOptionsExt::mode(
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-        0o600,
-    )
-    .open(&tmp)
-    .map_err(io_err(op()))?;
-    f.write_all(bytes).map_err(io_err(op()))?;
-    f.sync_all().map_err(io_err(op()))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io_err(op()))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(op()))?;
-    Ok(())
 }
 
 /// Fails if `subnet` shares any address with one of `existing`

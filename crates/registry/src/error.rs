@@ -35,6 +35,17 @@ pub enum RegistryError {
     Corrupt(String),
 }
 
+impl From<cas::CasError> for RegistryError {
+    fn from(e: cas::CasError) -> Self {
+        match e {
+            cas::CasError::Io { path, source, .. } => RegistryError::Io { path, source },
+            // Digests are checked at the HTTP edge; one failing here means the
+            // store's own links or revisions name something bad.
+            other => RegistryError::Corrupt(other.to_string()),
+        }
+    }
+}
+
 impl RegistryError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         RegistryError::Io {

@@ -2,8 +2,7 @@
 //! the complete new one, never a torn write.
 
 use crate::error::RegistryError;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -43,40 +42,12 @@ pub fn warn_if_exposed(path: &Path, what: &str) {
     }
 }
 
+/// Replaces `path` atomically (see [`cas::write_atomic`]), creating its
+/// directory first.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), RegistryError> {
     let dir = path.parent().expect("store paths have a parent");
     create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}",
-        hex::encode(rand::random::<[u8; 8]>())
-    ));
-    let result = (|| {
-        let mut f = private_options().create_new(true).open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(RegistryError::io(path, e));
-    }
-    sync_dir(dir)
-}
-
-/// Moves a finished, already fsynced file into place.
-pub fn atomic_rename(from: &Path, to: &Path) -> Result<(), RegistryError> {
-    let dir = to.parent().expect("store paths have a parent");
-    create_dir_all(dir)?;
-    fs::rename(from, to).map_err(|e| RegistryError::io(to, e))?;
-    sync_dir(dir)
-}
-
-/// The rename is only durable once the directory entry is.
-pub fn sync_dir(dir: &Path) -> Result<(), RegistryError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| RegistryError::io(dir, e))
+    cas::write_atomic(path, data).map_err(|e| RegistryError::io(path, e))
 }
 
 pub fn remove_file_if_exists(path: &Path) -> Result<bool, RegistryError> {

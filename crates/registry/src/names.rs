@@ -57,15 +57,8 @@ pub fn valid_tag(tag: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
 }
 
-/// The store only holds sha256 content; returns the hex part.
-pub fn digest_hex(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
-    .then_some(hex)
-}
+/// The store only holds sha256 content; the hex part of a valid digest.
+pub use cas::hex_of as digest_hex;
 
 pub fn looks_like_digest(reference: &str) -> bool {
     reference.contains(':')

@@ -15,8 +15,8 @@
 use crate::error::RegistryError;
 use crate::fsio::{self, atomic_write, read_to_string_opt, remove_file_if_exists};
 use crate::names;
+use cas::{ContentStore as _, FsStore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -37,11 +37,11 @@ pub struct RevisionMeta {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// `blobs/sha256/<hex>`, the content store the image store uses too.
+    blobs: FsStore,
 }
 
-pub fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
+pub use cas::sha256_digest;
 
 fn hex_of(digest: &str) -> &str {
     names::digest_hex(digest).expect("digests are validated before they reach the store")
@@ -49,12 +49,13 @@ fn hex_of(digest: &str) -> &str {
 
 impl Store {
     pub fn open(root: &Path) -> Result<Self, RegistryError> {
-        for d in ["blobs/sha256", "repositories", "uploads"] {
+        for d in ["repositories", "uploads"] {
             let p = root.join(d);
             crate::fsio::create_dir_all(&p)?;
         }
         Ok(Store {
             root: root.to_path_buf(),
+            blobs: FsStore::open(root)?,
         })
     }
 
@@ -80,34 +81,30 @@ impl Store {
 
     // ---- blobs ----
 
+    /// The content store of every repository's blobs and manifests.
+    pub fn blobs(&self) -> &FsStore {
+        &self.blobs
+    }
+
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         self.root.join("blobs/sha256").join(hex_of(digest))
     }
 
     pub fn blob_size(&self, digest: &str) -> Option<u64> {
-        fs::metadata(self.blob_path(digest)).ok().map(|m| m.len())
+        self.blobs.size(digest)
     }
 
     pub fn list_blobs(&self) -> Result<Vec<String>, RegistryError> {
-        Ok(fsio::list_dir(&self.root.join("blobs/sha256"))?
-            .into_iter()
-            .map(|h| format!("sha256:{h}"))
-            .filter(|d| names::digest_hex(d).is_some())
-            .collect())
+        Ok(self.blobs.list()?)
     }
 
     pub fn delete_blob(&self, digest: &str) -> Result<bool, RegistryError> {
-        remove_file_if_exists(&self.blob_path(digest))
+        Ok(self.blobs.delete(digest)?)
     }
 
     /// Stores small content (manifests) directly.
     pub fn put_blob_bytes(&self, data: &[u8]) -> Result<String, RegistryError> {
-        let digest = sha256_digest(data);
-        let path = self.blob_path(&digest);
-        if !path.exists() {
-            atomic_write(&path, data)?;
-        }
-        Ok(digest)
+        Ok(self.blobs.write(data)?.0)
     }
 
     // ---- repositories ----
@@ -325,14 +322,7 @@ impl Store {
     /// Moves verified upload data into the blob store (or drops it when the
     /// blob is already there) and ends the session.
     pub fn commit_upload(&self, id: &str, digest: &str) -> Result<(), RegistryError> {
-        let data = self.upload_data_path(id);
-        let target = self.blob_path(digest);
-        if !target.exists() {
-            File::open(&data)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| RegistryError::io(&data, e))?;
-            fsio::atomic_rename(&data, &target)?;
-        }
+        self.blobs.adopt(&self.upload_data_path(id), digest)?;
         self.remove_upload(id)
     }
 }

@@ -423,3 +423,12 @@ async fn concurrent_uploads() {
     digests.sort();
     assert_eq!(reg.blob_files(), digests);
 }
+
+/// The registry keeps its blobs in the content store the image store uses:
+/// it passes the same conformance suite.
+#[test]
+fn the_registry_blob_store_passes_the_shared_suite() {
+    let root = tempfile::tempdir().unwrap();
+    let store = registry::store::Store::open(root.path()).unwrap();
+    cas::suite::conformance(store.blobs());
+}

@@ -11,8 +11,6 @@ mod progress;
 mod pull;
 mod push;
 
-use sha2::{Digest, Sha256};
-
 pub use client::{Credentials, RegistryClient};
 pub use login::{login, registry_domain};
 pub use platform::Platform;
@@ -38,6 +36,4 @@ pub struct PushOptions {
     pub progress: Option<ProgressFn>,
 }
 
-pub(crate) fn sha256_of(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
+pub(crate) use cas::sha256_digest as sha256_of;
