@@ -138,57 +138,6 @@ fn line_err(node: &Node, message: impl Into<String>) -> ParseError {
     ParseError::line(node.line, message)
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let orig = s;
-    let invalid = || format!("time: invalid duration \"{orig}\"");
-    let mut rest = s;
-    let mut neg = false;
-    if let Some(r) = rest.strip_prefix('-') {
-        neg = true;
-        rest = r;
-    } else if let Some(r) = rest.strip_prefix('+') {
-        rest = r;
-    }
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_end == 0 {
-            return Err(invalid());
-        }
-        let n: f64 = rest[..num_end].parse().map_err(|_| invalid())?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
-        let mult = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration \"{orig}\"")),
-            u => return Err(format!("time: unknown unit \"{u}\" in duration \"{orig}\"")),
-        };
-        total += n * mult;
-    }
-    if total > i64::MAX as f64 {
-        return Err(invalid());
-    }
-    Ok(if neg { -(total as i64) } else { total as i64 })
-}
-
 /// Flags parsed against the instruction's allowed set.
 struct Flags(Vec<(String, Option<String>)>);
 
@@ -377,7 +326,8 @@ fn healthcheck(node: &Node) -> Result<Option<HealthcheckArgs>, ParseError> {
                     None => Ok(None),
                     Some(v) if v.is_empty() => Ok(None),
                     Some(v) => {
-                        let d = parse_duration(&v).map_err(|e| line_err(node, e))?;
+                        let d = gounits::parse_duration(&v)
+                            .map_err(|e| line_err(node, e.to_string()))?;
                         if d != 0 && d < 1_000_000 {
                             return Err(line_err(
                                 node,
@@ -677,22 +627,6 @@ pub fn parse_dockerfile(text: &str) -> Result<Dockerfile, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1m30s").unwrap(), 90_000_000_000);
-        assert_eq!(parse_duration("1.5s").unwrap(), 1_500_000_000);
-        assert_eq!(parse_duration("10ms").unwrap(), 10_000_000);
-        assert_eq!(
-            parse_duration("1x").unwrap_err(),
-            "time: unknown unit \"x\" in duration \"1x\""
-        );
-        assert_eq!(
-            parse_duration("1").unwrap_err(),
-            "time: missing unit in duration \"1\""
-        );
-        assert!(parse_duration("abc").is_err());
-    }
 
     #[test]
     fn errors_match_docker() {

@@ -246,25 +246,7 @@ pub fn restart_policy(r: &str) -> Result<Value, String> {
 
 /// go-units `RAMInBytes`: "64m", "1.5g", "512MiB"-like sizes in binary units.
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
-    let bad = || format!("invalid size: '{s}'");
-    let t = s.trim();
-    let n = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let num: f64 = t[..n].parse().map_err(|_| bad())?;
-    let unit = t[n..].trim().to_lowercase();
-    let unit = unit.strip_suffix("ib").map(str::to_string).unwrap_or(unit);
-    let unit = unit.strip_suffix('b').unwrap_or(&unit);
-    let mul: f64 = match unit {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => return Err(bad()),
-    };
-    Ok((num * mul) as i64)
+    gounits::ram_in_bytes(s).map_err(|e| e.to_string())
 }
 
 /// `--filter k=v` flags in the docker CLI's wire form `{"k":{"v":true}}`.
@@ -285,38 +267,9 @@ pub fn filters_json(filters: &[String]) -> Result<Option<String>, String> {
     Ok(Some(serde_json::to_string(&m).expect("map serializes")))
 }
 
-/// Go's `time.ParseDuration` for the units people type ("1h30m", "10s").
+/// Go's `time.ParseDuration`, in seconds.
 pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if n == 0 {
-            return None;
-        }
-        let v: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mul = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += v * mul;
-        rest = &rest[u..];
-    }
-    Some(total)
+    gounits::parse_duration(s).ok().map(|ns| ns as f64 / 1e9)
 }
 
 /// docker's `timetypes.GetTimestamp`: a duration before now, a unix time or
@@ -326,7 +279,8 @@ pub fn timestamp(value: &str) -> Result<String, String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    if let Some(d) = parse_go_duration(value) {
+    // As docker's GetTimestamp: "0" is a unix time, not a duration.
+    if let Some(d) = parse_go_duration(value).filter(|_| value != "0") {
         let t = now - d;
         let secs = t.floor();
         return Ok(format!("{}.{:09}", secs as i64, ((t - secs) * 1e9) as u64));

@@ -2,82 +2,7 @@
 
 use super::value::Val;
 
-/// go-units `HumanDuration`.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs;
-    if s < 1 {
-        return "Less than a second".into();
-    }
-    if s == 1 {
-        return "1 second".into();
-    }
-    if s < 60 {
-        return format!("{s} seconds");
-    }
-    let m = s / 60;
-    if m == 1 {
-        return "About a minute".into();
-    }
-    if m < 60 {
-        return format!("{m} minutes");
-    }
-    let h = ((s as f64) / 3600.0 + 0.5) as i64;
-    if h == 1 {
-        return "About an hour".into();
-    }
-    if h < 48 {
-        return format!("{h} hours");
-    }
-    if h < 24 * 7 * 2 {
-        return format!("{} days", h / 24);
-    }
-    if h < 24 * 30 * 2 {
-        return format!("{} weeks", h / 24 / 7);
-    }
-    if h < 24 * 365 * 2 {
-        return format!("{} months", h / 24 / 30);
-    }
-    format!("{} years", s / 3600 / 24 / 365)
-}
-
-/// go-units `HumanSizeWithPrecision(size, precision)`: decimal units, `%.*g`.
-pub fn human_size(size: f64, precision: usize) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = size;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", fmt_g(v, precision), UNITS[i])
-}
-
-/// go-units `BytesSize`: binary units, `%.4g`.
-pub fn human_size_binary(size: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
-    let mut v = size;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{}{}", fmt_g(v, 4), UNITS[i])
-}
-
-/// Go's `%.{p}g` for the small non-negative values sizes produce.
-fn fmt_g(v: f64, p: usize) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let exp = v.abs().log10().floor() as i32;
-    let decimals = (p as i32 - 1 - exp).max(0) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
+pub use gounits::{bytes_size as human_size_binary, human_duration, human_size};
 
 /// Go's `strconv.Quote` for the printable text commands are made of.
 pub fn go_quote(s: &str) -> String {
@@ -121,11 +46,6 @@ mod tests {
 
     #[test]
     fn units() {
-        assert_eq!(human_size(1_982_000.0, 3), "1.98MB");
-        assert_eq!(human_size(0.0, 3), "0B");
-        assert_eq!(human_size(1_982_456.0, 4), "1.982MB");
-        assert_eq!(human_duration(56), "56 seconds");
-        assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(
             ellipsis("\"sh -c 'echo hello world'\"", 20),
             "\"sh -c 'echo hello …"
