@@ -58,18 +58,19 @@ fn berth_stdin(host: &str, args: &[&str], input: &[u8]) -> Output {
 }
 
 /// The docker CLI on the same daemon, when it is installed.
-fn docker(host: &str, args: &[&str]) -> Option<Output> {
+/// The real docker CLI against `host`. Missing, it fails the test: these
+/// comparisons are the point, and scripts/deps.sh installs it.
+fn docker(host: &str, args: &[&str]) -> Output {
     let bin = ["/usr/local/bin/docker", "/usr/bin/docker"]
         .into_iter()
-        .find(|p| Path::new(p).exists())?;
-    Some(
-        Command::new(bin)
-            .args(args)
-            .env("DOCKER_HOST", host)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run docker"),
-    )
+        .find(|p| Path::new(p).exists())
+        .expect("the docker CLI is missing: run scripts/deps.sh (it installs docker.io)");
+    Command::new(bin)
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker")
 }
 
 fn stdout(o: &Output) -> String {
@@ -206,7 +207,8 @@ fn run_exit_codes_match_docker() {
         let n2 = names.fresh("exit-docker");
         let mut dargs = vec!["run", "--name", &n2, img];
         dargs.extend_from_slice(cmd);
-        if let Some(d) = docker(&h, &dargs) {
+        let d = docker(&h, &dargs);
+        {
             assert_eq!(o.status.code(), d.status.code(), "docker agrees on {cmd:?}");
         }
     }
@@ -226,7 +228,8 @@ fn run_exit_codes_match_docker() {
     );
     let o = berth(&h, &["ps", "--bogus-flag"]);
     assert_eq!(o.status.code(), Some(125));
-    if let Some(d) = docker(&h, &["ps", "--bogus-flag"]) {
+    let d = docker(&h, &["ps", "--bogus-flag"]);
+    {
         let first = |s: String| s.lines().next().unwrap_or("").to_string();
         assert_eq!(first(stderr(&o)), first(stderr(&d)));
     }
@@ -353,7 +356,8 @@ fn detached_run_ps_and_inspect_match_docker() {
             &id[..12]
         )
     );
-    if let Some(d) = docker(&h, &["ps", "--filter", &filter, "--format", fmt]) {
+    let d = docker(&h, &["ps", "--filter", &filter, "--format", fmt]);
+    {
         assert_eq!(b, stdout(&d));
     }
     let table = "table {{.Names}}\t{{.Image}}\t{{.Command}}";
@@ -362,7 +366,8 @@ fn detached_run_ps_and_inspect_match_docker() {
         &["ps", "-a", "--filter", &filter, "--format", table],
     ));
     assert!(b.starts_with("NAMES"), "{b}");
-    if let Some(d) = docker(&h, &["ps", "-a", "--filter", &filter, "--format", table]) {
+    let d = docker(&h, &["ps", "-a", "--filter", &filter, "--format", table]);
+    {
         assert_eq!(b, stdout(&d));
     }
     // Default table: same header and columns as docker (times may differ by a second).
@@ -378,7 +383,8 @@ fn detached_run_ps_and_inspect_match_docker() {
         &["ps", "--filter", &filter, "--format", "{{json .}}"],
     ));
     let mut bj: serde_json::Value = serde_json::from_str(&b).unwrap();
-    if let Some(d) = docker(&h, &["ps", "--filter", &filter, "--format", "{{json .}}"]) {
+    let d = docker(&h, &["ps", "--filter", &filter, "--format", "{{json .}}"]);
+    {
         let mut dj: serde_json::Value = serde_json::from_str(&stdout(&d)).unwrap();
         for k in ["RunningFor", "Status"] {
             bj.as_object_mut().unwrap().remove(k);
@@ -400,7 +406,8 @@ fn detached_run_ps_and_inspect_match_docker() {
     for t in templates {
         let b = ok(&berth(&h, &["inspect", "-f", t, &n]));
         assert!(!b.trim().is_empty(), "{t}");
-        if let Some(d) = docker(&h, &["inspect", "-f", t, &n]) {
+        let d = docker(&h, &["inspect", "-f", t, &n]);
+        {
             assert_eq!(b, stdout(&d), "inspect -f {t}");
         }
     }
@@ -411,7 +418,8 @@ fn detached_run_ps_and_inspect_match_docker() {
     let b = ok(&berth(&h, &["inspect", &n]));
     let parsed: serde_json::Value = serde_json::from_str(&b).unwrap();
     assert_eq!(parsed[0]["Id"], id);
-    if let Some(d) = docker(&h, &["inspect", &n]) {
+    let d = docker(&h, &["inspect", &n]);
+    {
         assert_eq!(
             b,
             stdout(&d),
@@ -439,14 +447,16 @@ fn image_commands_match_docker() {
     let fmt = "{{.Repository}}|{{.Tag}}|{{.ID}}|{{.Size}}";
     let b = ok(&berth(&h, &["images", repo, "--format", fmt]));
     assert!(b.starts_with(&format!("{repo}|v1|")), "{b}");
-    if let Some(d) = docker(&h, &["images", repo, "--format", fmt]) {
+    let d = docker(&h, &["images", repo, "--format", fmt]);
+    {
         assert_eq!(b, stdout(&d));
     }
     let b = ok(&berth(&h, &["image", "ls", "-q", repo]));
     assert_eq!(b.trim().len(), 12);
     let b = ok(&berth(&h, &["images", repo]));
     assert!(b.starts_with("REPOSITORY"), "{b}");
-    if let Some(d) = docker(&h, &["images", repo]) {
+    let d = docker(&h, &["images", repo]);
+    {
         assert_eq!(b, stdout(&d));
     }
     let b = ok(&berth(
@@ -454,7 +464,8 @@ fn image_commands_match_docker() {
         &["image", "inspect", "-f", "{{json .Config.Cmd}}", &tag],
     ));
     assert_eq!(b, "[\"sh\"]\n");
-    if let Some(d) = docker(&h, &["image", "inspect", &tag]) {
+    let d = docker(&h, &["image", "inspect", &tag]);
+    {
         assert_eq!(ok(&berth(&h, &["image", "inspect", &tag])), stdout(&d));
     }
     let b = ok(&berth(&h, &["rmi", &tag]));
@@ -534,7 +545,8 @@ fn logs_keep_streams_apart() {
             .lines()
             .all(|l| l.contains("T") && l.ends_with(['1', '2']))
     );
-    if let Some(d) = docker(&h, &["logs", "-t", &n]) {
+    let d = docker(&h, &["logs", "-t", &n]);
+    {
         assert_eq!(stdout(&b), stdout(&d));
         assert_eq!(stderr(&b), stderr(&d));
     }
@@ -584,7 +596,8 @@ fn exec_runs_in_the_container_and_propagates_status() {
     let o = berth(&h, &["exec", &n, "/no/such/binary"]);
     let code = o.status.code();
     assert!(matches!(code, Some(126) | Some(127)), "{code:?}");
-    if let Some(d) = docker(&h, &["exec", &n, "/no/such/binary"]) {
+    let d = docker(&h, &["exec", &n, "/no/such/binary"]);
+    {
         assert_eq!(code, d.status.code());
     }
     ok(&berth(
@@ -749,15 +762,16 @@ fn events_report_a_container_lifecycle() {
         ],
     ));
     assert!(plain.contains(&format!("name={n})")), "{plain}");
-    if let Some(d) = docker(
+    let d = docker(
         &h,
         &[
             "events", "--since", &since, "--until", &now, "--filter", &filter,
         ],
-    ) {
+    );
+    {
         assert_eq!(plain, stdout(&d));
     }
-    if let Some(d) = docker(
+    let d = docker(
         &h,
         &[
             "events",
@@ -770,7 +784,8 @@ fn events_report_a_container_lifecycle() {
             "--format",
             "{{json .}}",
         ],
-    ) {
+    );
+    {
         let b = ok(&berth(
             &h,
             &[
