@@ -8,9 +8,9 @@ use rand::Rng;
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{NetworkConfig, format_mac, validate_ifname};
+use crate::config::{NetworkConfig, format_mac};
 use crate::error::{NetError, Result, nl_err};
-use crate::netlink::{self, connect};
+use crate::netlink::{self, DefaultRoute, connect};
 use crate::sysctl;
 
 /// Prefix of host-side veth names.
@@ -196,14 +196,8 @@ impl Network {
         mac: [u8; 6],
         link_local: &[Ipv4Addr],
     ) -> Result<Endpoint> {
-        validate_ifname(ifname)?;
         let c = &self.config;
-        if !c.subnet.contains(&ip) {
-            return Err(NetError::OutOfSubnet {
-                ip,
-                subnet: c.subnet,
-            });
-        }
+        c.check_endpoint(ifname, ip)?;
         let h = connect()?;
         let bridge = netlink::require_link(&h, &c.bridge_name).await?;
         let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
@@ -290,17 +284,11 @@ impl Network {
                 .execute()
                 .await
                 .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
-            netlink::ensure_address(&h, index, ep.ip, ep.prefix_len).await?;
-            for ll in link_local {
-                netlink::ensure_address(&h, index, ll, 16).await?;
-            }
-            netlink::set_up(&h, index, &ep.ifname).await?;
-            let lo = netlink::require_link(&h, "lo").await?;
-            netlink::set_up(&h, lo, "lo").await?;
-            if let Some(gw) = ep.gateway {
-                netlink::add_default_route(&h, gw).await?;
-            }
-            Ok(())
+            let route = match ep.gateway {
+                Some(gw) => DefaultRoute::Via(gw),
+                None => DefaultRoute::None,
+            };
+            netlink::configure_endpoint(&h, index, &ep, &link_local, route).await
         })
         .await
     }

@@ -6,18 +6,20 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NetError, Result};
+use crate::macvlan::MacvlanConfig;
 
 /// Name of the bridge of the default network, like Docker's `docker0`.
 pub const DEFAULT_BRIDGE: &str = "berth0";
 /// Kernel limit for interface names (IFNAMSIZ - 1).
 pub const MAX_IFNAME: usize = 15;
 
-/// A bridge network as the engine stores it (`networks/<id>.json`).
+/// A network with addresses (bridge, macvlan, ipvlan) as the engine stores
+/// it (`networks/<id>.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkConfig {
     pub id: String,
     pub name: String,
-    /// Only "bridge" is implemented here.
+    /// "bridge", "macvlan" or "ipvlan".
     pub driver: String,
     pub subnet: Ipv4Net,
     pub gateway: Ipv4Addr,
@@ -30,6 +32,10 @@ pub struct NetworkConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Parent link and mode of a macvlan or ipvlan network (no bridge then:
+    /// `bridge_name` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macvlan: Option<MacvlanConfig>,
 }
 
 impl NetworkConfig {
@@ -48,19 +54,39 @@ impl NetworkConfig {
             internal: false,
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
+            macvlan: None,
         }
+    }
+
+    /// A macvlan or ipvlan network on `link`'s parent; the gateway is the
+    /// first host address, as for bridges (it is only a route's next hop:
+    /// nothing on this host answers it).
+    pub fn macvlan(id: &str, name: &str, subnet: Ipv4Net, link: MacvlanConfig) -> Self {
+        NetworkConfig {
+            driver: link.kind.driver().to_string(),
+            bridge_name: String::new(),
+            macvlan: Some(link),
+            ..NetworkConfig::bridge(id, name, subnet)
+        }
+    }
+
+    pub fn is_bridge(&self) -> bool {
+        self.macvlan.is_none()
     }
 
     /// Rejects configurations the kernel or IPAM would choke on later,
     /// so errors surface at `network create` time.
     pub fn validate(&self) -> Result<()> {
-        if self.driver != "bridge" {
-            return Err(NetError::InvalidConfig(format!(
-                "driver {:?} is not supported",
-                self.driver
-            )));
+        match &self.macvlan {
+            None if self.driver == "bridge" => validate_ifname(&self.bridge_name)?,
+            Some(link) if self.driver == link.kind.driver() => validate_ifname(&link.parent)?,
+            _ => {
+                return Err(NetError::InvalidConfig(format!(
+                    "driver {:?} is not supported",
+                    self.driver
+                )));
+            }
         }
-        validate_ifname(&self.bridge_name)?;
         if self.subnet.prefix_len() > 30 {
             return Err(NetError::InvalidConfig(format!(
                 "subnet {} is too small",
@@ -84,6 +110,20 @@ impl NetworkConfig {
                 "ip-range {range} is not inside {}",
                 self.subnet
             )));
+        }
+        Ok(())
+    }
+}
+
+impl NetworkConfig {
+    /// What any driver checks before giving a container `ifname` with `ip`.
+    pub(crate) fn check_endpoint(&self, ifname: &str, ip: Ipv4Addr) -> Result<()> {
+        validate_ifname(ifname)?;
+        if !self.subnet.contains(&ip) {
+            return Err(NetError::OutOfSubnet {
+                ip,
+                subnet: self.subnet,
+            });
         }
         Ok(())
     }

@@ -10,8 +10,10 @@ use futures_util::TryStreamExt;
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::route::RouteScope;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
+use crate::bridge::Endpoint;
 use crate::error::{NetError, Result, errno, io_err, nl_err};
 
 pub(crate) fn connect() -> Result<Handle> {
@@ -201,13 +203,49 @@ pub(crate) async fn delete_address(h: &Handle, index: u32, ip: Ipv4Addr, prefix:
     Ok(())
 }
 
-pub(crate) async fn add_default_route(h: &Handle, gateway: Ipv4Addr) -> Result<()> {
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .gateway(gateway)
-        .build();
-    match h.route().add(route).execute().await {
+/// How a container interface reaches beyond its subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DefaultRoute {
+    /// Internal networks: nowhere.
+    None,
+    Via(Ipv4Addr),
+    /// Straight out of the interface (ipvlan l3: the parent's host routes).
+    Device,
+}
+
+/// What every container interface gets once it is in the container's
+/// namespace and named: its addresses, up, loopback up, the default route.
+/// Runs inside that namespace.
+pub(crate) async fn configure_endpoint(
+    h: &Handle,
+    index: u32,
+    ep: &Endpoint,
+    link_local: &[Ipv4Addr],
+    route: DefaultRoute,
+) -> Result<()> {
+    ensure_address(h, index, ep.ip, ep.prefix_len).await?;
+    for ll in link_local {
+        ensure_address(h, index, *ll, 16).await?;
+    }
+    set_up(h, index, &ep.ifname).await?;
+    let lo = require_link(h, "lo").await?;
+    set_up(h, lo, "lo").await?;
+    let (builder, what) = match route {
+        DefaultRoute::None => return Ok(()),
+        DefaultRoute::Via(gw) => (
+            RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw),
+            format!("via {gw}"),
+        ),
+        DefaultRoute::Device => (
+            RouteMessageBuilder::<Ipv4Addr>::new()
+                .output_interface(index)
+                .scope(RouteScope::Link),
+            format!("dev {}", ep.ifname),
+        ),
+    };
+    match h.route().add(builder.build()).execute().await {
         Err(e) if errno(&e) != Some(libc::EEXIST) => {
-            Err(nl_err(format!("add default route via {gateway}"))(e))
+            Err(nl_err(format!("add default route {what}"))(e))
         }
         _ => Ok(()),
     }
