@@ -121,8 +121,9 @@ fn refused(msg: String) -> NetError {
 impl MacvlanConfig {
     /// Reads `-o parent/macvlan_mode/ipvlan_mode/ipvlan_flag` with dockerd's
     /// checks and messages. Answers the config and whether the network is
-    /// internal: no parent and `--internal` both mean a dummy parent, and
-    /// no way out (dockerd sets Internal for either).
+    /// internal: `--internal` keeps the parent and drops the default route;
+    /// no parent means a dummy one, and internal too (dockerd 20.10 sets
+    /// Internal then, as nothing leaves through a dummy).
     pub fn from_options(
         driver: &str,
         network_id: &str,
@@ -177,11 +178,11 @@ impl MacvlanConfig {
                 "loopback interface is not a valid {driver} parent link"
             )));
         }
-        let (parent, origin, internal) = if parent.is_empty() || internal {
+        let (parent, origin, internal) = if parent.is_empty() {
             (kind.dummy_name(network_id), ParentOrigin::Dummy, true)
         } else {
             validate_ifname(parent)?;
-            (parent.to_string(), ParentOrigin::Existing, false)
+            (parent.to_string(), ParentOrigin::Existing, internal)
         };
         let cfg = MacvlanConfig {
             kind,
@@ -554,16 +555,22 @@ mod tests {
     }
 
     #[test]
-    fn no_parent_or_internal_means_an_internal_network_on_a_dummy() {
+    fn no_parent_means_an_internal_network_on_a_dummy() {
         let id = "0123456789abcdef";
         let (c, internal) = MacvlanConfig::from_options("macvlan", id, &opts(&[]), false).unwrap();
         assert_eq!(
             (c.parent.as_str(), c.origin, internal),
             ("dm-0123456789ab", ParentOrigin::Dummy, true)
         );
+        let (c, _) = MacvlanConfig::from_options("ipvlan", id, &opts(&[]), false).unwrap();
+        assert_eq!(c.parent, "di-0123456789ab");
+        // --internal keeps the parent, and only loses the way out.
         let (c, internal) =
             MacvlanConfig::from_options("ipvlan", id, &opts(&[("parent", "eth0")]), true).unwrap();
-        assert_eq!((c.parent.as_str(), internal), ("di-0123456789ab", true));
+        assert_eq!(
+            (c.parent.as_str(), c.origin, internal),
+            ("eth0", ParentOrigin::Existing, true)
+        );
     }
 
     #[test]
