@@ -469,3 +469,29 @@ fn internal_macvlan_keeps_its_parent_and_loses_the_way_out() {
     );
     d.docker_ok(&["exec", "in1", "ping", "-c", "1", "-W", "3", "in2"]);
 }
+
+#[test]
+fn a_restarted_daemon_keeps_macvlan_containers_and_their_names() {
+    let w = World::new();
+    let d = &w.d;
+    if !d.is_berth() {
+        return; // dockerd keeps containers across restarts only with --live-restore
+    }
+    w.create("lan", "-d macvlan --subnet 192.168.50.0/24 -o parent=mv0");
+    w.run("r1", "lan", &[]);
+    w.run("r2", "lan", &[]);
+    d.kill9();
+    d.restart();
+    let found = d.docker_ok(&["exec", "r1", "nslookup", "r2"]);
+    assert!(found.contains("192.168.50.3"), "{found}");
+    d.docker_ok(&["exec", "r1", "ping", "-c", "1", "-W", "3", GATEWAY]);
+    w.run("r3", "lan", &[]);
+    assert_eq!(
+        w.inspect("r3", "{{.NetworkSettings.Networks.lan.IPAddress}}"),
+        "192.168.50.4"
+    );
+    d.docker_ok(&["exec", "r3", "ping", "-c", "1", "-W", "3", "r1"]);
+    d.docker_ok(&["rm", "-f", "r1", "r2", "r3"]);
+    d.docker_ok(&["network", "rm", "lan"]);
+    assert_eq!(w.host_links_of("macvlan"), "");
+}
