@@ -129,7 +129,7 @@ fn endpoint(
 fn ports(v: &ContainerView) -> Value {
     let running = matches!(v.state.status, Status::Running | Status::Paused);
     let mut out = serde_json::Map::new();
-    if !running {
+    if !running || !exposes_ports(v) {
         return Value::Object(out);
     }
     for key in v
@@ -157,6 +157,13 @@ fn ports(v: &ContainerView) -> Value {
     Value::Object(out)
 }
 
+/// Whether the container's exposed ports are shown: dockerd takes them from
+/// bridge endpoints, so a container only on macvlan/ipvlan shows none.
+fn exposes_ports(v: &ContainerView) -> bool {
+    let endpoints = &v.state.network.endpoints;
+    endpoints.is_empty() || endpoints.values().any(|ep| ep.driver == "bridge")
+}
+
 /// `Ports` of `GET /containers/json`.
 fn summary_ports(v: &ContainerView) -> Value {
     let mut list: Vec<Value> = v
@@ -173,14 +180,8 @@ fn summary_ports(v: &ContainerView) -> Value {
             })
         })
         .collect();
-    for key in v
-        .record
-        .config
-        .exposed_ports
-        .iter()
-        .flatten()
-        .map(|(k, _)| k)
-    {
+    let exposed = v.record.config.exposed_ports.iter().flatten();
+    for key in exposed.filter(|_| exposes_ports(v)).map(|(k, _)| k) {
         let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
         let Ok(port) = port.parse::<u16>() else {
             continue;

@@ -91,6 +91,7 @@ impl From<network::NetError> for EngineError {
         let msg = err.to_string();
         match err {
             NetError::InvalidConfig(_)
+            | NetError::Refused(_)
             | NetError::OutOfSubnet { .. }
             | NetError::AddressReserved(_) => EngineError::InvalidParameter(msg),
             NetError::AddressInUse(ip) => {

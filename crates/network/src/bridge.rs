@@ -8,9 +8,9 @@ use rand::Rng;
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{NetworkConfig, format_mac, validate_ifname};
+use crate::config::{NetworkConfig, format_mac};
 use crate::error::{NetError, Result, nl_err};
-use crate::netlink::{self, connect};
+use crate::netlink::{self, DefaultRoute, connect};
 use crate::sysctl;
 
 /// Prefix of host-side veth names.
@@ -247,36 +247,9 @@ impl Network {
         ifname: &str,
         addrs: &EndpointAddrs,
     ) -> Result<Endpoint> {
-        validate_ifname(ifname)?;
         let c = &self.config;
+        c.check_endpoint(ifname, addrs)?;
         let ip = addrs.ip;
-        if !c.subnet.contains(&ip) {
-            return Err(NetError::OutOfSubnet {
-                ip: ip.into(),
-                subnet: c.subnet.into(),
-            });
-        }
-        match (&c.ipv6, addrs.ip6) {
-            (Some(v6), Some(ip6)) if !v6.subnet.contains(&ip6) => {
-                return Err(NetError::OutOfSubnet {
-                    ip: ip6.into(),
-                    subnet: v6.subnet.into(),
-                });
-            }
-            (Some(_), None) => {
-                return Err(NetError::InvalidConfig(format!(
-                    "network {} is dual-stack: the endpoint needs an IPv6 address",
-                    c.name
-                )));
-            }
-            (None, Some(ip6)) => {
-                return Err(NetError::InvalidConfig(format!(
-                    "network {} has no IPv6 subnet for {ip6}",
-                    c.name
-                )));
-            }
-            _ => {}
-        }
         let h = connect()?;
         let bridge = netlink::require_link(&h, &c.bridge_name).await?;
         let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
@@ -365,24 +338,11 @@ impl Network {
                 .execute()
                 .await
                 .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
-            netlink::ensure_address(&h, index, ep.ip, ep.prefix_len).await?;
-            if let Some(ip6) = ep.ip6 {
-                netlink::ensure_address(&h, index, ip6, ep.prefix_len6).await?;
-            }
-            for ll in link_local {
-                let prefix = if ll.is_ipv4() { 16 } else { 64 };
-                netlink::ensure_address(&h, index, ll, prefix).await?;
-            }
-            netlink::set_up(&h, index, &ep.ifname).await?;
-            let lo = netlink::require_link(&h, "lo").await?;
-            netlink::set_up(&h, lo, "lo").await?;
-            if let Some(gw) = ep.gateway {
-                netlink::add_default_route(&h, gw.into()).await?;
-            }
-            if let Some(gw) = ep.gateway6 {
-                netlink::add_default_route(&h, gw.into()).await?;
-            }
-            Ok(())
+            let route = match ep.gateway {
+                Some(gw) => DefaultRoute::Via(gw),
+                None => DefaultRoute::None,
+            };
+            netlink::configure_endpoint(&h, index, &ep, &link_local, route).await
         })
         .await
     }

@@ -6,18 +6,20 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NetError, Result};
+use crate::macvlan::MacvlanConfig;
 
 /// Name of the bridge of the default network, like Docker's `docker0`.
 pub const DEFAULT_BRIDGE: &str = "berth0";
 /// Kernel limit for interface names (IFNAMSIZ - 1).
 pub const MAX_IFNAME: usize = 15;
 
-/// A bridge network as the engine stores it (`networks/<id>.json`).
+/// A network with addresses (bridge, macvlan, ipvlan) as the engine stores
+/// it (`networks/<id>.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkConfig {
     pub id: String,
     pub name: String,
-    /// Only "bridge" is implemented here.
+    /// "bridge", "macvlan" or "ipvlan".
     pub driver: String,
     pub subnet: Ipv4Net,
     pub gateway: Ipv4Addr,
@@ -33,6 +35,10 @@ pub struct NetworkConfig {
     /// The IPv6 half of a dual-stack network (`--ipv6`); `None`: IPv4 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<Ipv6Config>,
+    /// Parent link and mode of a macvlan or ipvlan network (no bridge then:
+    /// `bridge_name` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macvlan: Option<MacvlanConfig>,
 }
 
 /// IPv6 addressing of a network: the bridge carries `gateway`, containers
@@ -100,19 +106,39 @@ impl NetworkConfig {
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
             ipv6: None,
+            macvlan: None,
         }
+    }
+
+    /// A macvlan or ipvlan network on `link`'s parent; the gateway is the
+    /// first host address, as for bridges (it is only a route's next hop:
+    /// nothing on this host answers it).
+    pub fn macvlan(id: &str, name: &str, subnet: Ipv4Net, link: MacvlanConfig) -> Self {
+        NetworkConfig {
+            driver: link.kind.driver().to_string(),
+            bridge_name: String::new(),
+            macvlan: Some(link),
+            ..NetworkConfig::bridge(id, name, subnet)
+        }
+    }
+
+    pub fn is_bridge(&self) -> bool {
+        self.macvlan.is_none()
     }
 
     /// Rejects configurations the kernel or IPAM would choke on later,
     /// so errors surface at `network create` time.
     pub fn validate(&self) -> Result<()> {
-        if self.driver != "bridge" {
-            return Err(NetError::InvalidConfig(format!(
-                "driver {:?} is not supported",
-                self.driver
-            )));
+        match &self.macvlan {
+            None if self.driver == "bridge" => validate_ifname(&self.bridge_name)?,
+            Some(link) if self.driver == link.kind.driver() => validate_ifname(&link.parent)?,
+            _ => {
+                return Err(NetError::InvalidConfig(format!(
+                    "driver {:?} is not supported",
+                    self.driver
+                )));
+            }
         }
-        validate_ifname(&self.bridge_name)?;
         if self.subnet.prefix_len() > 30 {
             return Err(NetError::InvalidConfig(format!(
                 "subnet {} is too small",
@@ -141,6 +167,40 @@ impl NetworkConfig {
             v6.validate()?;
         }
         Ok(())
+    }
+}
+
+impl NetworkConfig {
+    /// What any driver checks before giving a container `ifname` with
+    /// `addrs`: each address inside its subnet, an IPv6 one exactly when
+    /// the network is dual-stack.
+    pub(crate) fn check_endpoint(
+        &self,
+        ifname: &str,
+        addrs: &crate::bridge::EndpointAddrs,
+    ) -> Result<()> {
+        validate_ifname(ifname)?;
+        if !self.subnet.contains(&addrs.ip) {
+            return Err(NetError::OutOfSubnet {
+                ip: addrs.ip.into(),
+                subnet: self.subnet.into(),
+            });
+        }
+        match (&self.ipv6, addrs.ip6) {
+            (Some(v6), Some(ip6)) if !v6.subnet.contains(&ip6) => Err(NetError::OutOfSubnet {
+                ip: ip6.into(),
+                subnet: v6.subnet.into(),
+            }),
+            (Some(_), None) => Err(NetError::InvalidConfig(format!(
+                "network {} is dual-stack: the endpoint needs an IPv6 address",
+                self.name
+            ))),
+            (None, Some(ip6)) => Err(NetError::InvalidConfig(format!(
+                "network {} has no IPv6 subnet for {ip6}",
+                self.name
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

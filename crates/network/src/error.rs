@@ -48,6 +48,18 @@ pub enum NetError {
     },
     #[error("firewall command `{command}` failed: {stderr}")]
     Firewall { command: String, stderr: String },
+    /// A driver option or parent link refused with dockerd's own wording.
+    #[error("{0}")]
+    Refused(String),
+    /// The running kernel lacks a link type (no module, none built in).
+    #[error("{what}: the kernel has no {feature} support ({reason}){hint}")]
+    KernelLacks {
+        what: String,
+        feature: &'static str,
+        reason: String,
+        /// How to do without it, with a leading "; ", or empty.
+        hint: String,
+    },
     #[error("no firewall backend available (neither nft nor iptables works); {0} is impossible")]
     NoFirewall(&'static str),
 }

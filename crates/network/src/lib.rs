@@ -67,6 +67,10 @@
 //!   to/from the bridge, isolation between berth bridges, no egress at all
 //!   for internal networks, DNAT of published ports from every local address
 //!   (or one `host_ip`), including loopback and hairpin from containers.
+//! - [`MacvlanNetwork`]: macvlan and ipvlan networks ([`macvlan`]): each
+//!   container gets a port of a parent link, made straight inside its
+//!   namespace; VLAN sub-interface and dummy parents made and removed as
+//!   dockerd does.
 //! - [`dns`]: the embedded DNS server of user networks ([`dns::DnsServer`]
 //!   on the gateway address, names in [`dns::DnsRecords`], everything else
 //!   forwarded to the host's resolvers).
@@ -78,6 +82,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod ipam;
+pub mod macvlan;
 mod netlink;
 pub mod netns;
 mod sysctl;
@@ -89,6 +94,7 @@ pub use bridge::{
 pub use config::*;
 pub use error::{NetError, Result};
 pub use ipam::{AddressPool, Family, Ipam, allocate_subnet, check_overlap, default_pools};
+pub use macvlan::{DRIVER_IPVLAN, DRIVER_MACVLAN, MacvlanConfig, MacvlanKind, MacvlanNetwork};
 pub use netns::{create_netns, host_routes, remove_netns};
 pub mod firewall;
 pub use firewall::{

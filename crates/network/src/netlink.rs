@@ -10,8 +10,10 @@ use futures_util::TryStreamExt;
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::route::RouteScope;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
+use crate::bridge::Endpoint;
 use crate::error::{NetError, Result, errno, io_err, nl_err};
 
 pub(crate) fn connect() -> Result<Handle> {
@@ -217,14 +219,62 @@ pub(crate) async fn delete_address(
     Ok(())
 }
 
-pub(crate) async fn add_default_route(h: &Handle, gateway: IpAddr) -> Result<()> {
-    let route = match gateway {
-        IpAddr::V4(gw) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).build(),
-        IpAddr::V6(gw) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).build(),
+/// How a container interface reaches beyond its subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DefaultRoute {
+    /// Internal networks: nowhere.
+    None,
+    Via(Ipv4Addr),
+    /// Straight out of the interface (ipvlan l3: the parent's host routes).
+    Device,
+}
+
+/// What every container interface gets once it is in the container's
+/// namespace and named: its addresses, up, loopback up, the default route.
+/// Runs inside that namespace.
+pub(crate) async fn configure_endpoint(
+    h: &Handle,
+    index: u32,
+    ep: &Endpoint,
+    link_local: &[IpAddr],
+    route: DefaultRoute,
+) -> Result<()> {
+    ensure_address(h, index, ep.ip, ep.prefix_len).await?;
+    if let Some(ip6) = ep.ip6 {
+        ensure_address(h, index, ip6, ep.prefix_len6).await?;
+    }
+    for ll in link_local {
+        let prefix = if ll.is_ipv4() { 16 } else { 64 };
+        ensure_address(h, index, *ll, prefix).await?;
+    }
+    set_up(h, index, &ep.ifname).await?;
+    let lo = require_link(h, "lo").await?;
+    set_up(h, lo, "lo").await?;
+    if let Some(gw) = ep.gateway6 {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).build();
+        match h.route().add(route).execute().await {
+            Err(e) if errno(&e) != Some(libc::EEXIST) => {
+                return Err(nl_err(format!("add default route via {gw}"))(e));
+            }
+            _ => {}
+        }
+    }
+    let (builder, what) = match route {
+        DefaultRoute::None => return Ok(()),
+        DefaultRoute::Via(gw) => (
+            RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw),
+            format!("via {gw}"),
+        ),
+        DefaultRoute::Device => (
+            RouteMessageBuilder::<Ipv4Addr>::new()
+                .output_interface(index)
+                .scope(RouteScope::Link),
+            format!("dev {}", ep.ifname),
+        ),
     };
-    match h.route().add(route).execute().await {
+    match h.route().add(builder.build()).execute().await {
         Err(e) if errno(&e) != Some(libc::EEXIST) => {
-            Err(nl_err(format!("add default route via {gateway}"))(e))
+            Err(nl_err(format!("add default route {what}"))(e))
         }
         _ => Ok(()),
     }

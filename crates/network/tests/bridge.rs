@@ -13,13 +13,8 @@ fn config(id: &str, bridge: &str, subnet: &str) -> NetworkConfig {
     c
 }
 
-/// Interfaces of a namespace, by name.
 fn links(ns: &Netns) -> Vec<String> {
-    ns.ip(&["-o", "link", "show"])
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap().to_string())
-        .collect()
+    ns.links()
 }
 
 #[test]

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod netns;
 pub mod registry;
 pub mod rootfs;
 pub mod web;
@@ -58,6 +59,8 @@ pub struct Daemon {
     /// With a default bridge network (berth: its own bridge; dockerd: docker0
     /// with its iptables rules), instead of `--bridge=none`.
     networked: bool,
+    /// The network namespace the daemon runs in, when not the host's.
+    netns: Option<PathBuf>,
     child: Mutex<Option<Child>>,
 }
 
@@ -99,7 +102,28 @@ impl Daemon {
         Self::start_full(Kind::from_env(), extra, true)
     }
 
+    /// Starts a daemon (without a default bridge) inside the network
+    /// namespace at `netns`: its links, rules and containers' uplinks stay
+    /// in there, with whatever parent interfaces the test put there.
+    pub fn start_in_netns(netns: &Path) -> Daemon {
+        Self::start_inner(
+            Kind::from_env(),
+            Vec::new(),
+            false,
+            Some(netns.to_path_buf()),
+        )
+    }
+
     fn start_full(kind: Kind, extra_args: Vec<String>, networked: bool) -> Daemon {
+        Self::start_inner(kind, extra_args, networked, None)
+    }
+
+    fn start_inner(
+        kind: Kind,
+        extra_args: Vec<String>,
+        networked: bool,
+        netns: Option<PathBuf>,
+    ) -> Daemon {
         sweep_stale_once();
         let unique = unique_suffix();
         // Short path: unix socket paths are limited to 108 bytes, and dockerd
@@ -118,6 +142,7 @@ impl Daemon {
             unique,
             extra_args,
             networked,
+            netns,
             child: Mutex::new(None),
         };
         daemon.spawn();
@@ -342,6 +367,27 @@ impl Daemon {
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
+        // Opened here and kept until spawn returns: the child enters it
+        // between fork and exec.
+        let netns = self
+            .netns
+            .as_ref()
+            .map(|p| fs::File::open(p).unwrap_or_else(|e| panic!("open {}: {e}", p.display())));
+        if let Some(ns) = &netns {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let fd = ns.as_raw_fd();
+            // SAFETY: setns(2) is async-signal-safe and touches only the
+            // child, on a descriptor that stays open across the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {:?} daemon: {e}", self.kind));
@@ -443,6 +489,7 @@ fn sweep_stale_once() {
                 cleanup_network(&net_tag(unique));
             }
         }
+        netns::sweep_stale();
     });
 }
 

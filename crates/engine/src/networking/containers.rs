@@ -309,13 +309,21 @@ impl Engine {
             state.endpoints.insert(net.record.name.clone(), ep);
         }
         let requests = super::ports::requested(&record.config, &record.host_config)?;
-        if !requests.is_empty() {
-            let primary = primary_name
-                .as_ref()
-                .and_then(|n| state.endpoints.get(n))
-                .or_else(|| state.endpoints.values().next())
-                .cloned()
-                .ok_or_else(|| EngineError::Internal("ports without an endpoint".into()))?;
+        let primary = primary_name
+            .as_ref()
+            .and_then(|n| state.endpoints.get(n))
+            .or_else(|| state.endpoints.values().next())
+            .cloned();
+        // dockerd publishes nothing (and says nothing) on macvlan and ipvlan
+        // networks: the container has its own address on the LAN.
+        let publishes = primary.as_ref().is_none_or(|ep| {
+            self.networking
+                .get(&ep.network_id)
+                .is_ok_and(|n| n.is_bridge())
+        });
+        if !requests.is_empty() && publishes {
+            let primary =
+                primary.ok_or_else(|| EngineError::Internal("ports without an endpoint".into()))?;
             state.ports = self
                 .networking
                 .publish(&c.id, &record.name, &primary, &requests)
@@ -439,7 +447,7 @@ impl Engine {
             state.endpoints.insert(net.record.name.clone(), ep.clone());
             let persisted = c.update_state(|s| s.network = state.clone());
             if let Err(err) = persisted {
-                self.networking.detach(&c.id, &ep).await;
+                self.networking.detach(&c.id, &ep, Some(&sandbox)).await;
                 return Err(EngineError::internal("saving the container state", err));
             }
         }
@@ -520,7 +528,9 @@ impl Engine {
             if !gone.is_empty() {
                 self.networking.unpublish(&c.id, &gone).await;
             }
-            self.networking.detach(&c.id, &ep).await;
+            self.networking
+                .detach(&c.id, &ep, state.sandbox.as_deref())
+                .await;
             c.update_state(|s| s.network = state.clone())
                 .map_err(|e| EngineError::internal("saving the container state", e))?;
         }
@@ -590,9 +600,14 @@ pub struct InterfaceStats {
 impl Engine {
     /// `networks` of the stats document, by interface name inside the
     /// container. Read from the host end of each veth, whose receive is
-    /// the container's transmit.
+    /// the container's transmit; macvlan/ipvlan ports have no host end and
+    /// are read from the container's own /proc/<pid>/net/dev.
     pub fn network_stats(&self, c: &Container) -> BTreeMap<String, InterfaceStats> {
-        let state = c.lock().state.network.clone();
+        let (state, pid) = {
+            let inner = c.lock();
+            (inner.state.network.clone(), inner.state.pid)
+        };
+        let own_view = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
         let read = |ifname: &str, counter: &str| -> u64 {
             std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{counter}"))
                 .ok()
@@ -603,6 +618,9 @@ impl Engine {
             .endpoints
             .values()
             .map(|ep| {
+                if ep.host_ifname.is_empty() {
+                    return (ep.ifname.clone(), proc_net_dev(&own_view, &ep.ifname));
+                }
                 let h = ep.host_ifname.as_str();
                 (
                     ep.ifname.clone(),
@@ -619,5 +637,51 @@ impl Engine {
                 )
             })
             .collect()
+    }
+}
+
+/// One interface's line of /proc/net/dev: eight receive then eight
+/// transmit counters (bytes, packets, errs, drop first in each).
+fn proc_net_dev(text: &str, ifname: &str) -> InterfaceStats {
+    let Some(counters) = text.lines().find_map(|l| {
+        let (name, rest) = l.split_once(':')?;
+        (name.trim() == ifname).then_some(rest)
+    }) else {
+        return InterfaceStats::default();
+    };
+    let n: Vec<u64> = counters
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let at = |i: usize| n.get(i).copied().unwrap_or(0);
+    InterfaceStats {
+        rx_bytes: at(0),
+        rx_packets: at(1),
+        rx_errors: at(2),
+        rx_dropped: at(3),
+        tx_bytes: at(8),
+        tx_packets: at(9),
+        tx_errors: at(10),
+        tx_dropped: at(11),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_dev_lines_read_as_the_containers_counters() {
+        let text = "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n  \
+eth0:    1234      12    1    2    0     0          0         0      567       5    0    3    0     0       0          0\n";
+        let s = proc_net_dev(text, "eth0");
+        assert_eq!(
+            (s.rx_bytes, s.rx_packets, s.rx_errors, s.rx_dropped),
+            (1234, 12, 1, 2)
+        );
+        assert_eq!((s.tx_bytes, s.tx_packets, s.tx_dropped), (567, 5, 3));
+        assert_eq!(proc_net_dev(text, "eth1").rx_bytes, 0);
     }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::ports::{self, PortRequest, PublishedPort};
-use super::{LiveNet, Networking, lock};
+use super::{Driver, LiveNet, Networking, lock};
 use crate::{EngineError, Result};
 
 /// What a container asks of one network (create's `EndpointsConfig`,
@@ -84,6 +84,14 @@ pub struct EndpointState {
     /// Names the network's DNS answers with this address.
     #[serde(default)]
     pub dns_names: Vec<String>,
+    /// The network's driver; only bridge endpoints expose ports (dockerd
+    /// shows none for containers that are only on macvlan or ipvlan).
+    #[serde(default = "bridge_driver")]
+    pub driver: String,
+}
+
+fn bridge_driver() -> String {
+    super::DRIVER_BRIDGE.to_string()
 }
 
 /// The networking of a running container, persisted with its state so a
@@ -157,12 +165,21 @@ impl Networking {
         container_name: &str,
         cfg: &EndpointConfig,
     ) -> Result<EndpointState> {
-        let Some(bridge) = &net.bridge else {
+        let Some(driver) = &net.driver else {
             return Err(EngineError::InvalidParameter(format!(
                 "network {} cannot carry endpoints",
                 net.record.name
             )));
         };
+        if let Driver::Macvlan(m) = driver
+            && !m.kind().has_own_mac()
+            && cfg.mac_address.is_some()
+        {
+            return Err(EngineError::InvalidParameter(format!(
+                "{} interfaces do not support custom mac address assignment",
+                m.kind().driver()
+            )));
+        }
         if let Some(ip) = cfg.ipv4_address
             && !net.record.user_ipam
         {
@@ -205,7 +222,10 @@ impl Networking {
             mac,
             link_local: cfg.link_local_ips.clone(),
         };
-        let attached = bridge.attach_with(sandbox, ifname, &addrs).await;
+        let attached = match driver {
+            Driver::Bridge(b) => b.attach_with(sandbox, ifname, &addrs).await,
+            Driver::Macvlan(m) => m.attach(sandbox, ifname, &addrs).await,
+        };
         let ep = match attached {
             Ok(ep) => ep,
             Err(err) => {
@@ -242,6 +262,7 @@ impl Networking {
             mac: ep.mac,
             aliases: cfg.aliases.clone(),
             dns_names,
+            driver: net.record.driver.clone(),
         };
         self.register(net, container_id, container_name, &state);
         Ok(state)
@@ -276,7 +297,9 @@ impl Networking {
     }
 
     /// Undoes [`Self::attach`]; best effort, as the namespace may be gone.
-    pub async fn detach(&self, container_id: &str, ep: &EndpointState) {
+    /// `sandbox` is where a macvlan/ipvlan port lives (a veth goes from
+    /// the host side).
+    pub async fn detach(&self, container_id: &str, ep: &EndpointState, sandbox: Option<&Path>) {
         let Some(net) = self.nets().get(&ep.network_id).cloned() else {
             return;
         };
@@ -288,10 +311,13 @@ impl Networking {
         }
         lock(&net.endpoints).remove(container_id);
         self.refresh_dns_scope(container_id);
-        if let Some(bridge) = &net.bridge
-            && let Err(e) = bridge.detach(&endpoint(ep)).await
-        {
-            tracing::warn!(container = %container_id, "removing veth {}: {e}", ep.host_ifname);
+        let removed = match (&net.driver, sandbox) {
+            (Some(Driver::Bridge(b)), _) => b.detach(&endpoint(ep)).await,
+            (Some(Driver::Macvlan(m)), Some(sandbox)) => m.detach(sandbox, &ep.ifname).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = removed {
+            tracing::warn!(container = %container_id, "removing interface {}: {e}", ep.ifname);
         }
         if let Some(pools) = lock(&net.ipam).as_mut() {
             if let Err(e) = pools.v4.release(ep.ip) {
@@ -437,7 +463,8 @@ impl Networking {
         self.stop_container_dns(container_id).await;
         self.unpublish(container_id, &state.ports).await;
         for ep in state.endpoints.values() {
-            self.detach(container_id, ep).await;
+            self.detach(container_id, ep, state.sandbox.as_deref())
+                .await;
         }
         if let Some(sandbox) = &state.sandbox
             && let Err(e) = network::remove_netns(sandbox)

@@ -7,6 +7,7 @@ mod container_dns;
 pub mod containers;
 mod dns_scope;
 mod endpoints;
+mod macvlan;
 pub mod ports;
 pub mod store;
 
@@ -127,10 +128,17 @@ pub struct IpamPool {
     pub aux_address: Option<BTreeMap<String, String>>,
 }
 
+/// What carries a network's endpoints.
+enum Driver {
+    Bridge(network::Network),
+    Macvlan(network::MacvlanNetwork),
+}
+
 /// A network while the daemon runs.
 pub struct LiveNet {
     pub record: NetworkRecord,
-    bridge: Option<network::Network>,
+    /// `None` for host and null.
+    driver: Option<Driver>,
     ipam: Mutex<Option<Pools>>,
     /// Names the embedded DNS server answers (user-defined bridges only,
     /// as Docker: the default bridge has no name resolution).
@@ -153,10 +161,19 @@ impl LiveNet {
         !lock(&self.endpoints).is_empty()
     }
 
+    /// Where this network's own DNS server listens (the bridge's gateway
+    /// address); macvlan networks have none, their containers ask 127.0.0.11.
     pub fn dns_server(&self) -> Option<Ipv4Addr> {
-        self.dns_records
-            .as_ref()
-            .and_then(|_| self.record.bridge.as_ref().map(|b| b.gateway))
+        if lock(&self.dns).is_none() {
+            return None;
+        }
+        self.record.bridge.as_ref().map(|b| b.gateway)
+    }
+
+    /// Whether published ports and NAT apply (dockerd ignores `-p` on
+    /// macvlan and ipvlan networks: their containers are on the LAN).
+    pub fn is_bridge(&self) -> bool {
+        matches!(self.driver, Some(Driver::Bridge(_)))
     }
 }
 
@@ -248,7 +265,8 @@ impl Networking {
         let keep: Vec<String> = n
             .list()
             .iter()
-            .filter_map(|l| l.record.bridge.as_ref().map(|b| b.bridge_name.clone()))
+            .filter_map(|l| l.record.bridge.as_ref().filter(|b| b.is_bridge()))
+            .map(|b| b.bridge_name.clone())
             .collect();
         let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
         match network::cleanup_stale(&n.opts.bridge_prefix, &keep).await {
@@ -453,13 +471,16 @@ impl Networking {
         let Some(cfg) = record.bridge.clone() else {
             return Ok(Arc::new(LiveNet {
                 record,
-                bridge: None,
+                driver: None,
                 ipam: Mutex::new(None),
                 dns_records: None,
                 dns: Mutex::new(None),
                 endpoints: Mutex::new(BTreeMap::new()),
             }));
         };
+        if !cfg.is_bridge() {
+            return self.bring_up_macvlan(record, cfg).await;
+        }
         let bridge = network::Network::new(cfg.clone())?;
         let added = bridge.ensure_bridge().await?;
         let mut record = record;
@@ -502,7 +523,7 @@ impl Networking {
         };
         Ok(Arc::new(LiveNet {
             record,
-            bridge: Some(bridge),
+            driver: Some(Driver::Bridge(bridge)),
             ipam: Mutex::new(Some(ipam)),
             dns_records,
             dns: Mutex::new(dns),
@@ -627,15 +648,27 @@ impl Networking {
             // As dockerd: an IPv6 pool without --ipv6 is not used.
             (false, _) => None,
         };
-        let mut cfg = NetworkConfig::bridge(&id, &req.name, subnet);
-        cfg.bridge_name = self.bridge_name_for(&id);
-        cfg.internal = req.internal;
+        let options = req.options.clone().unwrap_or_default();
+        let mut cfg = if is_macvlan_driver(&req.driver) {
+            self.macvlan_config(&req, &id, subnet, &options, &records)?
+        } else {
+            let mut cfg = NetworkConfig::bridge(&id, &req.name, subnet);
+            cfg.bridge_name = self.bridge_name_for(&id);
+            cfg.internal = req.internal;
+            if let Some(name) = options.get("com.docker.network.bridge.name") {
+                cfg.bridge_name = name.clone();
+            }
+            cfg
+        };
+        if ipv6.is_some() && cfg.macvlan.is_some() {
+            return Err(EngineError::NotImplemented(format!(
+                "IPv6 on {} networks",
+                req.driver
+            )));
+        }
         cfg.ipv6 = ipv6;
         cfg.labels = req.labels.clone().unwrap_or_default();
-        cfg.options = req.options.clone().unwrap_or_default();
-        if let Some(name) = cfg.options.get("com.docker.network.bridge.name") {
-            cfg.bridge_name = name.clone();
-        }
+        cfg.options = options;
         if !pool.gateway.is_empty() {
             cfg.gateway = pool.gateway.parse().map_err(|_| {
                 EngineError::InvalidParameter(format!("invalid gateway address {}", pool.gateway))
@@ -648,10 +681,14 @@ impl Networking {
             cfg.ip_range = Some(r.trunc());
         }
         cfg.validate()?;
+        if let Some(link) = cfg.macvlan.as_mut() {
+            // Last, so nothing above can fail with a parent made and left.
+            link.create_parent().await?;
+        }
         let record = NetworkRecord {
             id: id.clone(),
             name: req.name.clone(),
-            driver: DRIVER_BRIDGE.into(),
+            driver: cfg.driver.clone(),
             created: chrono::Utc::now(),
             attachable: req.attachable,
             labels: cfg.labels.clone(),
@@ -685,6 +722,13 @@ impl Networking {
         let Some(cfg) = record.bridge.clone() else {
             return;
         };
+        if let Some(link) = &cfg.macvlan {
+            if let Err(e) = link.release_parent().await {
+                tracing::warn!(network = %record.name, "removing parent {}: {e}", link.parent);
+            }
+            let _ = std::fs::remove_file(self.ipam_dir.join(format!("{}.json", cfg.id)));
+            return;
+        }
         let fw_cfg = cfg.clone();
         if let Err(e) = self
             .blocking_fw(move |fw| fw.teardown_network(&fw_cfg))
@@ -816,6 +860,10 @@ fn default_bridge_options(bridge_name: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
+fn is_macvlan_driver(driver: &str) -> bool {
+    matches!(driver, network::DRIVER_MACVLAN | network::DRIVER_IPVLAN)
+}
+
 fn validate_create(req: &CreateNetwork) -> Result<()> {
     if req.name.is_empty() {
         return Err(EngineError::InvalidParameter(
@@ -831,8 +879,8 @@ fn validate_create(req: &CreateNetwork) -> Result<()> {
         )));
     }
     match req.driver.as_str() {
-        "" | "bridge" => {}
-        "overlay" | "macvlan" | "ipvlan" => {
+        "" | "bridge" | network::DRIVER_MACVLAN | network::DRIVER_IPVLAN => {}
+        "overlay" => {
             return Err(EngineError::NotImplemented(format!(
                 "the {} network driver",
                 req.driver

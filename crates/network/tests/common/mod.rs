@@ -51,6 +51,15 @@ impl Netns {
         sh("ip", &a)
     }
 
+    /// Interfaces of the namespace, by name.
+    pub fn links(&self) -> Vec<String> {
+        self.ip(&["-o", "link", "show"])
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap().to_string())
+            .collect()
+    }
+
     pub fn ping(&self, target: Ipv4Addr) -> bool {
         self.exec(&["busybox", "ping", "-c1", "-W2", &target.to_string()])
             .status
