@@ -290,6 +290,8 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("berth daemon needs root (it mounts overlays and creates namespaces)");
     }
+    // Refused before any socket or pid file exists.
+    let runtimes = runtimes(&args)?;
     let hosts = if args.hosts.is_empty() {
         vec![DEFAULT_HOST.to_string()]
     } else {
@@ -330,7 +332,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         insecure_registries: args.insecure_registries.clone(),
         network: net_options(&args)?,
         exec_root_group: gid.filter(|_| socket_in_exec_root),
-        runtimes: runtimes(&args)?,
+        runtimes,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
