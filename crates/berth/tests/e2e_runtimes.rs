@@ -454,3 +454,20 @@ fn bad_runtime_flags_stop_the_daemon() {
         assert!(!socket.exists(), "{args:?} left its socket");
     }
 }
+
+/// The berth client sends `--runtime` as the docker CLI does.
+#[test]
+fn berth_client_passes_the_runtime() {
+    let d = shared();
+    let name = d.name("rt-client");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", d.host())
+        .args(["run", "--runtime", "crun", "--name", &name, "busybox"])
+        .args(["sh", "-c", "echo client; exit 4"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "client\n");
+    assert_eq!(inspect(&d, "{{.HostConfig.Runtime}}", &name), "crun");
+    d.docker_ok(&["rm", &name]);
+}
