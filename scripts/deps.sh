@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth's build, runtime and tests need, only when missing.
 set -euo pipefail
-packages=(busybox-static tini git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl docker-compose podman docker-registry wrk)
+packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl docker-compose podman docker-registry wrk)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -20,4 +20,19 @@ if ! command -v docker >/dev/null; then
     echo "installing the docker CLI (docker.io)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+fi
+# crun (an OCI runtime the e2e tests run containers on) refuses a hybrid cgroup layout whose
+# v2 side holds controllers: "cgroups in hybrid mode not supported, drop all controllers from
+# cgroupv2" (dockerd with crun fails the same way). systemd's hybrid hosts mount every
+# controller on v1; where the kernel left one on v2 (this VM: hugetlb), mount it on v1 too.
+# A controller unused on v2 (empty subtree_control) moves without disturbing anything.
+unified=/sys/fs/cgroup/unified
+if [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] && [ -r "$unified/cgroup.controllers" ] &&
+    [ -z "$(cat "$unified/cgroup.subtree_control")" ]; then
+    for c in $(cat "$unified/cgroup.controllers"); do
+        echo "mounting the $c cgroup controller on v1 (/sys/fs/cgroup/$c), as systemd hybrid hosts have it"
+        mkdir -p "/sys/fs/cgroup/$c"
+        mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" ||
+            echo "warning: could not mount the $c controller on v1: crun will refuse this host" >&2
+    done
 fi

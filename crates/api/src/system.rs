@@ -135,8 +135,10 @@ async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Valu
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": { "berth": { "path": engine.cfg.exe } },
-        "DefaultRuntime": "berth",
+        "Runtimes": engine.cfg.runtimes.list(&engine.cfg.exe).into_iter()
+            .map(|(name, path)| (name, serde_json::json!({ "path": path })))
+            .collect::<serde_json::Map<_, _>>(),
+        "DefaultRuntime": engine.cfg.runtimes.default_name(),
         "Swarm": { "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null },
         "LiveRestoreEnabled": true,
         "Isolation": "",

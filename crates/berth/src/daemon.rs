@@ -67,6 +67,56 @@ struct DaemonArgs {
     /// nftables table of this daemon's rules (one per daemon on a host)
     #[arg(long, default_value = network::firewall::NFT_TABLE)]
     nft_table: String,
+    /// An OCI runtime CLI with runc's command line, e.g. crun=/usr/bin/crun (repeatable)
+    #[arg(long = "add-runtime", value_name = "NAME=PATH")]
+    add_runtimes: Vec<String>,
+    /// Runtime of containers created without --runtime (default: berth, the built-in one)
+    #[arg(long, value_name = "NAME")]
+    default_runtime: Option<String>,
+}
+
+/// `--add-runtime` and `--default-runtime`, plus `runc` when it is on PATH:
+/// dockerd always offers `runc`, and scripts written for Docker ask for it
+/// by name. An explicit `--add-runtime runc=PATH` wins.
+fn runtimes(args: &DaemonArgs) -> anyhow::Result<engine::runtimes::Runtimes> {
+    let mut r = engine::runtimes::Runtimes::default();
+    for spec in &args.add_runtimes {
+        let Some((name, path)) = spec.split_once('=') else {
+            bail!("invalid runtime argument: {spec}");
+        };
+        let path = find_binary(path.trim()).with_context(|| format!("--add-runtime {spec}"))?;
+        r.add(name, &path).map_err(anyhow::Error::msg)?;
+    }
+    if !r.contains("runc")
+        && let Ok(runc) = find_binary("runc")
+    {
+        r.add("runc", &runc).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(name) = &args.default_runtime {
+        r.set_default(name).map_err(anyhow::Error::msg)?;
+    }
+    Ok(r)
+}
+
+/// A path as given, a bare name on PATH, as exec would find it; checked now
+/// rather than at the first container's start.
+fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        if !executable(&path) {
+            bail!("{name}: not an executable file");
+        }
+        return Ok(std::path::absolute(&path)?);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| executable(p))
+        .with_context(|| format!("{name}: not found in PATH"))
 }
 
 fn net_options(args: &DaemonArgs) -> anyhow::Result<engine::networking::NetOptions> {
@@ -260,6 +310,8 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("berth daemon needs root (it mounts overlays and creates namespaces)");
     }
+    // Refused before any socket or pid file exists.
+    let runtimes = runtimes(&args)?;
     let hosts = if args.hosts.is_empty() {
         vec![DEFAULT_HOST.to_string()]
     } else {
@@ -300,6 +352,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         insecure_registries: args.insecure_registries.clone(),
         network: net_options(&args)?,
         exec_root_group: gid.filter(|_| socket_in_exec_root),
+        runtimes,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

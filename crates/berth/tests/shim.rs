@@ -71,6 +71,7 @@ impl TestContainer {
             args_prefix: vec!["shim".into()],
             state_dir: self.state_dir(),
             runtime_root: self.runtime_root(),
+            runtime: runtime::RuntimeKind::Builtin,
             log_path: self.log_path(),
         }
     }
@@ -79,7 +80,7 @@ impl TestContainer {
         runtime::exec::ExecLaunch {
             exe: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
             args_prefix: vec!["shim-exec".into()],
-            runtime_root: self.runtime_root(),
+            state_dir: self.state_dir(),
         }
     }
 

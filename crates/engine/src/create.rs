@@ -32,6 +32,7 @@ impl Engine {
 
         let mut config = req.config.clone();
         let mut host_config = req.host_config.clone();
+        host_config.runtime = self.cfg.runtimes.resolve(&host_config.runtime)?;
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "default".into();
         }
@@ -501,7 +502,6 @@ const UNSUPPORTED_HOST_CONFIG: &[&str] = &[
     "MaskedPaths",
     "ReadonlyPaths",
     "CgroupParent",
-    "Runtime",
 ];
 /// Config options berth knows and cannot honour yet.
 const UNSUPPORTED_CONFIG: &[&str] = &[];

@@ -80,9 +80,24 @@ impl From<RuntimeError> for EngineError {
             }
             RuntimeError::NotImplemented(what) => EngineError::NotImplemented(what.to_string()),
             RuntimeError::NotRunning => EngineError::Conflict(msg),
+            // dockerd's translateContainerdStartErr: what the user's command
+            // or mounts got wrong is theirs (400), the rest the daemon's.
+            RuntimeError::Oci(_) if is_users_fault(&msg) => EngineError::InvalidParameter(msg),
             _ => EngineError::Internal(msg),
         }
     }
+}
+
+fn is_users_fault(runtime_error: &str) -> bool {
+    let lower = runtime_error.to_lowercase();
+    [
+        "executable file not found",
+        "no such file or directory",
+        "permission denied",
+        "not a directory",
+    ]
+    .iter()
+    .any(|s| lower.contains(s))
 }
 
 impl From<network::NetError> for EngineError {

@@ -181,7 +181,7 @@ impl Engine {
         let launch = ExecLaunch {
             exe: self.cfg.exe.clone(),
             args_prefix: vec!["shim-exec".into()],
-            runtime_root: self.cfg.exec_root.join("runtime"),
+            state_dir: c.state_dir.clone(),
         };
         let cfg = ExecConfig {
             container_id: c.id.clone(),

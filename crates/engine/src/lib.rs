@@ -1,7 +1,7 @@
 //! The container engine: container objects, their on-disk state and lifecycle.
 //!
 //! The engine owns the data root's `containers/` tree and talks to one shim per
-//! running container (see `runtime::shim`). It never runs libcontainer itself.
+//! running container (see `runtime::shim`). It never runs a container runtime itself.
 
 mod archive;
 mod container;
@@ -26,6 +26,7 @@ pub mod perms;
 mod restart;
 mod restore;
 mod rootfs;
+pub mod runtimes;
 mod settings;
 pub mod top;
 pub mod volumes;
@@ -62,6 +63,8 @@ pub struct EngineConfig {
     /// Group of an API socket placed directly in the exec root: the exec
     /// root becomes `0710` root:group so members reach it (see [`perms`]).
     pub exec_root_group: Option<u32>,
+    /// OCI runtimes beside the built-in one, and the default.
+    pub runtimes: runtimes::Runtimes,
 }
 
 #[derive(Default)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use runtime::RuntimeKind;
 use runtime::config::{ContainerConfig, Mount, NetworkMode, User};
 use runtime::shim::{ExitStatus, ShimClient, ShimLaunch};
 
@@ -88,7 +89,13 @@ impl Engine {
         let mut args: Vec<String> = std::iter::once(record.path.clone())
             .chain(record.args.iter().cloned())
             .collect();
-        runtime::exe::check_executable(&rootfs, &args[0], &env)?;
+        // An OCI runtime reports a missing binary itself, in its own words,
+        // as dockerd shows them.
+        if record.host_config.runtime.is_empty()
+            || record.host_config.runtime == crate::runtimes::BUILTIN
+        {
+            runtime::exe::check_executable(&rootfs, &args[0], &env)?;
+        }
         let cwd = if cfg.working_dir.is_empty() {
             "/".to_string()
         } else {
@@ -180,14 +187,21 @@ impl Engine {
         })
     }
 
-    fn shim_launch(&self, c: &Container, log_path: PathBuf) -> ShimLaunch {
-        ShimLaunch {
+    fn shim_launch(&self, c: &Container, runtime: &str, log_path: PathBuf) -> Result<ShimLaunch> {
+        let kind = self.cfg.runtimes.kind(runtime)?;
+        // Each runtime CLI keeps its own state, as dockerd's runtime-NAME dirs.
+        let runtime_root = match &kind {
+            RuntimeKind::Builtin => self.cfg.exec_root.join("runtime"),
+            RuntimeKind::Oci { name, .. } => self.cfg.exec_root.join("runtimes").join(name),
+        };
+        Ok(ShimLaunch {
             exe: self.cfg.exe.clone(),
             args_prefix: vec!["shim".into()],
             state_dir: c.state_dir.clone(),
-            runtime_root: self.cfg.exec_root.join("runtime"),
+            runtime_root,
+            runtime: kind,
             log_path,
-        }
+        })
     }
 
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> Result<()> {
@@ -259,7 +273,7 @@ impl Engine {
         } else {
             record.log_path.clone()
         };
-        let launch = self.shim_launch(c, log_path);
+        let launch = self.shim_launch(c, &record.host_config.runtime, log_path)?;
         tracing::debug!(container = %c.id, "rootfs mounted, spec ready");
         let info = runtime::shim::create(&launch, &config).await?;
         tracing::debug!(container = %c.id, "shim created the container");

@@ -203,6 +203,10 @@ pub struct HostConfig {
     /// `--volumes-from CONTAINER[:ro|:rw]`.
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
+    /// `--runtime`: a name the daemon knows; create fills in the default, as
+    /// dockerd does. Empty in records from before runtimes: the built-in one.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub runtime: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

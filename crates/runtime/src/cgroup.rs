@@ -23,7 +23,7 @@ fn manager(cgroup_path: &Path, id: &str) -> Result<AnyCgroupManager, RuntimeErro
     .map_err(cg_err)
 }
 
-fn apply(
+pub(crate) fn apply(
     cgroup_path: &Path,
     id: &str,
     resources: &LinuxResources,
@@ -47,10 +47,15 @@ pub fn disable_oom_killer(cgroup_path: &Path, id: &str) -> Result<(), RuntimeErr
     apply(cgroup_path, id, &res, true)
 }
 
-/// Changes the set (non-zero) fields of `l` on the running container, with
-/// dockerd's checks. Memory above the current memory+swap limit needs a new
-/// swap limit too, or the kernel would refuse it half-way.
-pub fn update(cgroup_path: &Path, id: &str, l: &Limits) -> Result<(), RuntimeError> {
+/// The cgroup settings that change the set (non-zero) fields of `l` on the
+/// running container, after dockerd's checks. Memory above the current
+/// memory+swap limit needs a new swap limit too, or the kernel would refuse
+/// it half-way.
+pub fn update_resources(
+    cgroup_path: &Path,
+    id: &str,
+    l: &Limits,
+) -> Result<LinuxResources, RuntimeError> {
     crate::spec::resources::validate(l)?;
     if l.memory > 0 && l.memory_swap == 0 {
         let current = manager(cgroup_path, id)?.stats().map_err(cg_err)?;
@@ -62,8 +67,7 @@ pub fn update(cgroup_path: &Path, id: &str, l: &Limits) -> Result<(), RuntimeErr
             ));
         }
     }
-    let res = crate::spec::resources::linux_resources(l, false)?;
-    apply(cgroup_path, id, &res, false)
+    crate::spec::resources::linux_resources(l, false)
 }
 
 pub fn pids(cgroup_path: &Path, id: &str) -> Result<Vec<u32>, RuntimeError> {

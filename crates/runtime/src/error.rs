@@ -33,6 +33,10 @@ pub enum RuntimeError {
     },
     #[error("libcontainer: {0}")]
     Libcontainer(String),
+    /// An OCI runtime CLI (runc, crun) failed; the text is dockerd's
+    /// wording around the runtime's own error.
+    #[error("{0}")]
+    Oci(String),
     #[error("shim protocol: {0}")]
     Protocol(String),
 }

@@ -13,15 +13,13 @@
 //! big-endian u16, applied with TIOCSWINSZ on the master.
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use libcontainer::container::Container;
-use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::{BoxBuilder, Process, Spec, UserBuilder};
-use libcontainer::syscall::syscall::SyscallType;
 use nix::fcntl::OFlag;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -31,9 +29,9 @@ use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::backend::{Io, RuntimeKind};
 use crate::config::User;
-use crate::error::{RuntimeError, chain_text};
-use crate::executor::DockerExecutor;
+use crate::error::RuntimeError;
 use crate::pty::{ConsoleSocket, Pty};
 
 #[derive(Debug, Clone)]
@@ -42,8 +40,9 @@ pub struct ExecLaunch {
     pub exe: PathBuf,
     /// Arguments selecting the exec role, e.g. `["shim-exec"]`.
     pub args_prefix: Vec<String>,
-    /// libcontainer's state root, `<exec-root>/runtime`.
-    pub runtime_root: PathBuf,
+    /// The container's directory under the exec root: its bundle and the
+    /// shim's parameters, which name the runtime it runs on.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -141,7 +140,7 @@ impl ExecWaiter {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ExecRequest {
-    runtime_root: PathBuf,
+    state_dir: PathBuf,
     config: ExecConfig,
     /// Initial terminal size (height, width), set before the program runs.
     #[serde(default)]
@@ -172,16 +171,19 @@ pub async fn spawn_with_console_size(
     if cfg.args.is_empty() {
         return Err(RuntimeError::InvalidConfig("no command specified".into()));
     }
-    let runtime_root = std::path::absolute(&launch.runtime_root)
-        .map_err(|e| RuntimeError::io("runtime root", e))?;
-    // Reading state only (no fork, no chdir): safe from the daemon.
-    let container = Container::load(runtime_root.join(&cfg.container_id))
-        .map_err(|_| RuntimeError::NotRunning)?;
-    if !container.can_exec() {
-        return Err(RuntimeError::NotRunning);
+    let state_dir =
+        std::path::absolute(&launch.state_dir).map_err(|e| RuntimeError::io("state dir", e))?;
+    let params = crate::shim::read_params(&state_dir).map_err(|_| RuntimeError::NotRunning)?;
+    if params.runtime == RuntimeKind::Builtin {
+        // Reading state only (no fork, no chdir): safe from the daemon.
+        let container = Container::load(params.runtime_root.join(&params.id))
+            .map_err(|_| RuntimeError::NotRunning)?;
+        if !container.can_exec() {
+            return Err(RuntimeError::NotRunning);
+        }
     }
     let req = serde_json::to_string(&ExecRequest {
-        runtime_root,
+        state_dir,
         config: cfg.clone(),
         console_size: console_size.filter(|_| cfg.tty),
     })
@@ -266,10 +268,9 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
     } else {
         None
     };
-    let container_root = req.runtime_root.join(&cfg.container_id);
-    let container =
-        Container::load(container_root.clone()).map_err(|_| RuntimeError::NotRunning)?;
-    let spec = Spec::load(container.bundle().join("config.json"))
+    let params = crate::shim::read_params(&req.state_dir).map_err(RuntimeError::Protocol)?;
+    let bundle = req.state_dir.join(crate::shim::BUNDLE_DIR);
+    let spec = Spec::load(bundle.join("config.json"))
         .map_err(|e| RuntimeError::Libcontainer(e.to_string()))?;
     let process = spec.process().clone().unwrap_or_default();
     let user = cfg.user.clone().unwrap_or_else(|| User {
@@ -310,12 +311,12 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
                 .build()
                 .map_err(|e| RuntimeError::InvalidConfig(e.to_string()))?,
         );
-    let process_file = tempfile_in(&container_root, &exec_process)?;
+    let process_file = tempfile_in(&req.state_dir, &exec_process)?;
 
     let console = if cfg.tty {
         let name = format!("exec-{}.tty", std::process::id());
         Some(
-            ConsoleSocket::bind(&container_root, &name)
+            ConsoleSocket::bind(&req.state_dir, &name)
                 .map_err(|e| RuntimeError::io("console socket", e))?,
         )
     } else {
@@ -325,32 +326,32 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
         fd.try_clone_to_owned()
             .map_err(|e| RuntimeError::io("dup stdio", e))
     };
-    let mut builder = ContainerBuilder::new(cfg.container_id.clone(), SyscallType::default())
-        .with_executor(DockerExecutor {
-            exec_seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
-        })
-        .with_root_path(&req.runtime_root)
-        .map_err(lc_err)?;
-    builder = match &console {
-        // libcontainer puts the pty slave on all three and ignores ours.
-        Some(socket) => builder.with_console_socket(Some(socket.path())),
-        None => builder
-            .with_stdin(stdio(std::io::stdin().as_fd())?)
-            .with_stdout(stdio(std::io::stdout().as_fd())?)
-            .with_stderr(stdio(std::io::stderr().as_fd())?),
+    let io = match &console {
+        Some(socket) => Io {
+            console_socket: Some(socket.path().to_path_buf()),
+            ..Io::default()
+        },
+        None => Io {
+            stdin: Some(stdio(std::io::stdin().as_fd())?),
+            stdout: Some(stdio(std::io::stdout().as_fd())?),
+            stderr: Some(stdio(std::io::stderr().as_fd())?),
+            console_socket: None,
+        },
     };
-    let built = builder
-        .as_tenant()
-        .with_process(Some(process_file.path()))
-        .with_detach(true)
-        .build();
+    let mut backend = crate::backend::open(
+        &params.runtime,
+        &params.id,
+        &params.runtime_root,
+        &req.state_dir,
+    );
+    let pid = backend.exec(process_file.path(), io);
     drop(process_file);
-    // libcontainer leaves its tenant notify socket behind, made with our umask.
-    crate::private::restrict_dir(&container_root);
-    if let Some(socket) = &console {
-        remove_tenant_links(&container_root, socket.path());
-    }
-    let pid = built.map_err(lc_err)?;
+    let pid = match pid {
+        // A runtime CLI wrote its error on the stderr it shares with the
+        // process, which is the exec's: saying it twice helps nobody.
+        Err(RuntimeError::Oci(_)) if console.is_none() => return Ok(EXEC_FAILED),
+        other => other?,
+    };
     let Some(socket) = console else {
         return wait_for(pid);
     };
@@ -418,24 +419,6 @@ fn console_box(
             .map_err(|e| RuntimeError::InvalidConfig(e.to_string()))
     })
     .transpose()
-}
-
-/// The tenant builder links our console socket into the container's state
-/// dir under a random name and leaves the link behind.
-fn remove_tenant_links(container_root: &Path, socket: &Path) {
-    let Ok(entries) = std::fs::read_dir(container_root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let is_ours = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with("tenant-tty-"))
-            && std::fs::read_link(entry.path()).is_ok_and(|target| target == socket);
-        if is_ours {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 /// Serves the terminal until the exec'd process `pid` has exited and its
@@ -548,11 +531,6 @@ fn tempfile_in(dir: &std::path::Path, process: &Process) -> Result<TempFile, Run
     // 0600: the exec's environment.
     crate::private::write(&path, &body).map_err(|e| RuntimeError::io("write exec process", e))?;
     Ok(TempFile(path))
-}
-
-fn lc_err(e: libcontainer::error::LibcontainerError) -> RuntimeError {
-    let text = chain_text(&e);
-    crate::exe::classify(&text).unwrap_or(RuntimeError::Libcontainer(text))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Runtime layer of berth: turns a container description into an OCI bundle and
-//! runs it with youki's libcontainer inside a per-container shim process.
+//! runs it inside a per-container shim process, with youki's libcontainer
+//! (the built-in runtime) or an OCI runtime CLI such as runc or crun.
 //!
 //! - [`spec::generate`]: `ContainerConfig` -> OCI spec with Docker's defaults.
 //! - [`exe::check_executable`]: args[0] lookup inside a rootfs, with runc's errors.
@@ -7,6 +8,7 @@
 //! - [`exec`]: `berth shim-exec`, a process joining a running container.
 //! - `pty`: the console socket and pty master behind `tty` containers and execs.
 
+mod backend;
 mod cgroup;
 pub mod config;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod security;
 pub mod shim;
 pub mod spec;
 
+pub use backend::RuntimeKind;
 pub use config::{ContainerConfig, Mount, NamespaceMode, NetworkMode, User};
 pub use error::RuntimeError;
 pub use limits::{Limits, Stats, Ulimit};

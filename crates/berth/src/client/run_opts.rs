@@ -47,6 +47,9 @@ pub fn host_extras(a: &RunArgs, host: &mut Value) -> Result<(), String> {
             set(k, json!(v));
         }
     }
+    if let Some(r) = &a.runtime {
+        set("Runtime", json!(r));
+    }
     if let Some(s) = &a.shm_size {
         set("ShmSize", json!(ram_in_bytes(s)?));
     }

@@ -47,7 +47,7 @@ impl Kind {
 }
 
 /// Where a test binary keeps one of its shared daemons.
-type SharedSlot = OnceLock<Mutex<Option<Arc<Daemon>>>>;
+pub type SharedSlot = OnceLock<Mutex<Option<Arc<Daemon>>>>;
 
 /// A running daemon on private roots. Dropping it removes every trace.
 pub struct Daemon {
@@ -163,7 +163,8 @@ impl Daemon {
         Self::shared_in(&SHARED, Daemon::start_networked)
     }
 
-    fn shared_in(slot: &'static SharedSlot, make: fn() -> Daemon) -> Arc<Daemon> {
+    /// A daemon made by `make`, shared by the tests of one binary that name `slot`.
+    pub fn shared_in(slot: &'static SharedSlot, make: fn() -> Daemon) -> Arc<Daemon> {
         static SLOTS: Mutex<Vec<&'static SharedSlot>> = Mutex::new(Vec::new());
         let slot = slot.get_or_init(|| {
             // Statics are never dropped; tear the daemons down when the test

@@ -61,6 +61,7 @@ impl ShimClient {
         match self.request(&req).await?.1 {
             Response::NotRunning => Err(RuntimeError::NotRunning),
             Response::Invalid(msg) => Err(RuntimeError::InvalidSetting(msg)),
+            Response::RuntimeFailed(msg) => Err(RuntimeError::Oci(msg)),
             Response::Error(msg) => {
                 Err(crate::exe::classify(&msg).unwrap_or(RuntimeError::Libcontainer(msg)))
             }

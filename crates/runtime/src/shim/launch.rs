@@ -46,6 +46,7 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
         log_path: absolute(&launch.log_path)?,
         open_stdin: cfg.open_stdin,
         tty: cfg.tty,
+        runtime: launch.runtime.clone(),
     };
     crate::private::write(
         &state_dir.join(PARAMS_FILE),
@@ -96,7 +97,13 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
         .map_err(|e| RuntimeError::Protocol(format!("bad readiness line {line:?}: {e}")))?
     {
         ReadyReport::Ready { shim_pid, init_pid } => Ok(ShimInfo { shim_pid, init_pid }),
-        ReadyReport::Failed { message } => {
+        ReadyReport::Failed {
+            message,
+            runtime: true,
+        } => Err(RuntimeError::Oci(format!(
+            "failed to create shim task: {message}"
+        ))),
+        ReadyReport::Failed { message, .. } => {
             Err(crate::exe::classify(&message).unwrap_or(RuntimeError::Libcontainer(message)))
         }
     }

@@ -18,11 +18,13 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::RuntimeKind;
+
 pub use client::{Attached, ShimClient};
 pub use exit::{ExitStatus, read_exit_status};
 pub use launch::create;
 pub(crate) use server::main;
-pub(crate) use sockpath::socket_path;
+pub(crate) use sockpath::{socket_path, socket_path_for_others};
 
 pub const SOCKET_FILE: &str = "shim.sock";
 pub const BUNDLE_DIR: &str = "bundle";
@@ -38,8 +40,9 @@ pub struct ShimLaunch {
     pub args_prefix: Vec<String>,
     /// `<exec-root>/containers/<id>`: bundle/, shim.sock, exit.json, shim.log.
     pub state_dir: PathBuf,
-    /// libcontainer's state root, `<exec-root>/runtime`.
+    /// The runtime's state root, e.g. `<exec-root>/runtime` for the built-in one.
     pub runtime_root: PathBuf,
+    pub runtime: RuntimeKind,
     /// The container's json-file log.
     pub log_path: PathBuf,
 }
@@ -73,20 +76,38 @@ pub struct Output {
 
 /// What the shim needs besides the bundle; written by the daemon next to it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ShimParams {
-    id: String,
-    runtime_root: PathBuf,
+pub(crate) struct ShimParams {
+    pub(crate) id: String,
+    pub(crate) runtime_root: PathBuf,
     log_path: PathBuf,
     open_stdin: bool,
     /// Serve a pty instead of stdout/stderr pipes.
     #[serde(default)]
     tty: bool,
+    /// Absent in the params of shims from before OCI runtimes: the built-in one.
+    #[serde(default)]
+    pub(crate) runtime: RuntimeKind,
+}
+
+/// The parameters the daemon wrote for the shim of `state_dir`.
+pub(crate) fn read_params(state_dir: &std::path::Path) -> Result<ShimParams, String> {
+    let data =
+        std::fs::read(state_dir.join(PARAMS_FILE)).map_err(|e| format!("read params: {e}"))?;
+    serde_json::from_slice(&data).map_err(|e| format!("parse params: {e}"))
 }
 
 /// The one line a shim writes to its stdout once the container exists (or could not be made).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum ReadyReport {
-    Ready { shim_pid: u32, init_pid: u32 },
-    Failed { message: String },
+    Ready {
+        shim_pid: u32,
+        init_pid: u32,
+    },
+    Failed {
+        message: String,
+        /// The message is an OCI runtime CLI's failure (dockerd's wording).
+        #[serde(default)]
+        runtime: bool,
+    },
 }

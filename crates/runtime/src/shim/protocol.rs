@@ -59,6 +59,8 @@ pub enum Response {
     Exited(ExitStatus),
     NotRunning,
     Error(String),
+    /// An OCI runtime CLI failed; the text is dockerd's wording of it.
+    RuntimeFailed(String),
     /// A request Docker would refuse; the text is Docker's.
     Invalid(String),
     Stats(Stats),

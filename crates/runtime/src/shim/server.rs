@@ -13,9 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use libcontainer::container::Container;
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
@@ -29,9 +26,9 @@ use tokio::task::JoinHandle;
 use super::exit::{ExitStatus, now_rfc3339, write_exit_status};
 use super::logfile::LogWriter;
 use super::protocol::{self, Request, Response};
-use super::{BUNDLE_DIR, PARAMS_FILE, ReadyReport, SOCKET_FILE, ShimParams, StdStream};
-use crate::error::{RuntimeError, chain_text};
-use crate::executor::DockerExecutor;
+use super::{BUNDLE_DIR, ReadyReport, SOCKET_FILE, ShimParams, StdStream};
+use crate::backend::{Backend, Io};
+use crate::error::RuntimeError;
 use crate::pty::{ConsoleSocket, Pty};
 
 const OUTPUT_QUEUE: usize = 64;
@@ -57,15 +54,18 @@ pub(crate) fn main(args: &[String]) -> i32 {
         Err(e) => {
             report(&ReadyReport::Failed {
                 message: format!("detach shim: {e}"),
+                runtime: false,
             });
             return 1;
         }
     }
     match run(&state_dir) {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("berth shim: {message}");
-            report(&ReadyReport::Failed { message });
+        Err(CreateError(failure)) => {
+            if let ReadyReport::Failed { message, .. } = &failure {
+                eprintln!("berth shim: {message}");
+            }
+            report(&failure);
             1
         }
     }
@@ -110,31 +110,26 @@ enum Stdio {
     Tty { master: OwnedFd, stdin: bool },
 }
 
-fn run(state_dir: &Path) -> Result<i32, String> {
-    // Docker's (runc's) umask, whatever the daemon runs with: libcontainer
+fn run(state_dir: &Path) -> Result<i32, CreateError> {
+    // Docker's (runc's) umask, whatever the daemon runs with: the runtime
     // creates mountpoints in the container's rootfs with it, and the
     // container inherits it. Our own files get explicit modes.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let state_dir = std::path::absolute(state_dir).map_err(|e| e.to_string())?;
-    let params: ShimParams = serde_json::from_slice(
-        &std::fs::read(state_dir.join(PARAMS_FILE)).map_err(|e| format!("read params: {e}"))?,
-    )
-    .map_err(|e| format!("parse params: {e}"))?;
+    let params = super::read_params(&state_dir)?;
+    // The container's init becomes our child even when a runtime CLI forks
+    // it and exits: we reap it and learn its exit code.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
     let log = LogWriter::open(&params.log_path).map_err(|e| format!("open log: {e}"))?;
 
-    let (container, stdio) = create_container(&state_dir, &params)?;
-    crate::private::restrict_dir(&params.runtime_root.join(&params.id));
-    let init_pid = container
-        .pid()
-        .ok_or_else(|| "container has no init pid".to_string())?;
-    let cgroup_path = container.spec().map(|c| c.cgroup_path).unwrap_or_default();
-    if oom_killer_disabled(&state_dir)
-        && let Err(e) = crate::cgroup::disable_oom_killer(&cgroup_path, &params.id)
-    {
-        kill_created(&container);
-        return Err(format!("disable OOM killer: {e}"));
-    }
+    let mut backend = crate::backend::open(
+        &params.runtime,
+        &params.id,
+        &params.runtime_root,
+        &state_dir,
+    );
+    let (init_pid, stdio) = create_container(backend.as_mut(), &state_dir, &params)?;
+    let cgroup_path = backend.cgroup_path();
 
     let socket = state_dir.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&socket);
@@ -164,7 +159,7 @@ fn run(state_dir: &Path) -> Result<i32, String> {
         .map_err(|e| format!("tokio runtime: {e}"))?;
     let local = tokio::task::LocalSet::new();
     let shim = Rc::new(Shim {
-        container: RefCell::new(container),
+        backend: RefCell::new(backend),
         init_pid,
         state_dir: state_dir.clone(),
         socket,
@@ -180,84 +175,89 @@ fn run(state_dir: &Path) -> Result<i32, String> {
         id: params.id.clone(),
         cgroup_path,
     });
-    local.block_on(&rt, serve(shim, listener, stdio))
+    Ok(local.block_on(&rt, serve(shim, listener, stdio))?)
 }
 
-/// `linux.resources.memory.disableOOMKiller` of the bundle's spec.
-fn oom_killer_disabled(state_dir: &Path) -> bool {
-    oci_spec::runtime::Spec::load(state_dir.join(BUNDLE_DIR).join("config.json"))
-        .ok()
-        .and_then(|s| s.linux().clone())
-        .and_then(|l| l.resources().clone())
-        .and_then(|r| *r.memory())
-        .and_then(|m| m.disable_oom_killer())
-        .unwrap_or(false)
-}
-
-fn create_container(state_dir: &Path, params: &ShimParams) -> Result<(Container, Stdio), String> {
-    crate::private::create_dir_all(&params.runtime_root)
-        .map_err(|e| format!("create runtime root: {e}"))?;
+/// Creates the container with its stdio: pipes, or a pty whose master the
+/// runtime sends to our console socket.
+fn create_container(
+    backend: &mut dyn Backend,
+    state_dir: &Path,
+    params: &ShimParams,
+) -> Result<(Pid, Stdio), CreateError> {
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let mut builder = ContainerBuilder::new(params.id.clone(), SyscallType::default())
-        .with_executor(DockerExecutor::default())
-        .with_root_path(&params.runtime_root)
-        .map_err(|e| chain_text(&e))?;
-    let mut console = None;
-    let mut pipes = None;
+    let pipe = || nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"));
+    let bundle = state_dir.join(BUNDLE_DIR);
     if params.tty {
-        // libcontainer puts the pty slave on the init's stdin, stdout and
-        // stderr and ignores any stdio we would give it.
         let socket = ConsoleSocket::bind(state_dir, CONSOLE_SOCKET)
             .map_err(|e| format!("console socket: {e}"))?;
-        builder = builder.with_console_socket(Some(socket.path()));
-        console = Some(socket);
-    } else {
-        let (out_r, out_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
-        let (err_r, err_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
-        builder = builder.with_stdout(out_w).with_stderr(err_w);
-        let mut stdin = None;
-        if params.open_stdin {
-            let (in_r, in_w) = nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe: {e}"))?;
-            builder = builder.with_stdin(in_r);
-            stdin = Some(in_w);
-        }
-        pipes = Some(Stdio::Pipes {
-            stdout: out_r,
-            stderr: err_r,
-            stdin,
-        });
+        let io = Io {
+            console_socket: Some(socket.path().to_path_buf()),
+            ..Io::default()
+        };
+        let pid = backend.create(&bundle, io)?;
+        let master = socket.receive_master(CONSOLE_TIMEOUT).map_err(|e| {
+            // Its init would wait forever for a start that will not come.
+            let _ = backend.delete();
+            format!("receive terminal: {e}")
+        })?;
+        let stdio = Stdio::Tty {
+            master,
+            stdin: params.open_stdin,
+        };
+        return Ok((pid, stdio));
     }
-    // Without open_stdin the init inherits our stdin, which the daemon made /dev/null.
-    let container = builder
-        .validate_id()
-        .map_err(|e| chain_text(&e))?
-        .as_init(state_dir.join(BUNDLE_DIR))
-        .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(|e| chain_text(&e))?;
-    let stdio = match (console, pipes) {
-        (Some(socket), _) => {
-            let master = socket.receive_master(CONSOLE_TIMEOUT).map_err(|e| {
-                kill_created(&container);
-                format!("receive terminal: {e}")
-            })?;
-            Stdio::Tty {
-                master,
-                stdin: params.open_stdin,
-            }
-        }
-        (None, Some(pipes)) => pipes,
-        (None, None) => unreachable!("either a console or pipes were set up"),
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin_r, stdin_w) = match params.open_stdin {
+        true => pipe().map(|(r, w)| (Some(r), Some(w)))?,
+        // The runtime gives the init /dev/null (or our stdin, which the daemon made /dev/null).
+        false => (None, None),
     };
-    Ok((container, stdio))
+    let io = Io {
+        stdin: stdin_r,
+        stdout: Some(out_w),
+        stderr: Some(err_w),
+        console_socket: None,
+    };
+    let pid = backend.create(&bundle, io)?;
+    let stdio = Stdio::Pipes {
+        stdout: out_r,
+        stderr: err_r,
+        stdin: stdin_w,
+    };
+    Ok((pid, stdio))
 }
 
-/// A created container whose terminal never arrived cannot be served: do
-/// not leave its init waiting for a start that will not come.
-fn kill_created(container: &Container) {
-    let mut container = container.clone();
-    let _ = container.delete(true);
+/// Why the container could not be made, for the readiness report.
+struct CreateError(ReadyReport);
+
+impl From<String> for CreateError {
+    fn from(message: String) -> Self {
+        CreateError(ReadyReport::Failed {
+            message,
+            runtime: false,
+        })
+    }
+}
+
+impl From<RuntimeError> for CreateError {
+    fn from(e: RuntimeError) -> Self {
+        CreateError(match e {
+            RuntimeError::Oci(message) => ReadyReport::Failed {
+                message,
+                runtime: true,
+            },
+            RuntimeError::Libcontainer(message) => ReadyReport::Failed {
+                message,
+                runtime: false,
+            },
+            other => ReadyReport::Failed {
+                message: other.to_string(),
+                runtime: false,
+            },
+        })
+    }
 }
 
 /// One attached client's queue of (frame kind, data).
@@ -269,7 +269,7 @@ enum StdinMsg {
 }
 
 struct Shim {
-    container: RefCell<Container>,
+    backend: RefCell<Box<dyn Backend>>,
     init_pid: Pid,
     state_dir: PathBuf,
     socket: PathBuf,
@@ -288,7 +288,7 @@ struct Shim {
     tty: bool,
     log: RefCell<LogWriter>,
     id: String,
-    /// As libcontainer resolved it: relative to each hierarchy's root.
+    /// Relative to each hierarchy's root.
     cgroup_path: PathBuf,
 }
 
@@ -350,9 +350,9 @@ async fn serve(
         finished_at: now_rfc3339(),
         oom_killed: crate::cgroup::oom_killed(&shim.cgroup_path),
     };
-    // Removes the cgroup and libcontainer's state, so the id can be reused at once.
-    if let Err(e) = shim.container.borrow_mut().delete(true) {
-        eprintln!("berth shim: delete container: {}", chain_text(&e));
+    // Removes the cgroup and the runtime's state, so the id can be reused at once.
+    if let Err(e) = shim.backend.borrow_mut().delete() {
+        eprintln!("berth shim: delete container: {e}");
     }
     if let Err(e) = write_exit_status(&shim.state_dir, &status) {
         eprintln!("berth shim: write exit status: {e}");
@@ -504,10 +504,7 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
         }
         Request::Pid => Response::Pid(shim.init_pid.as_raw() as u32),
         Request::Start if *shim.reaped.borrow() => Response::NotRunning,
-        Request::Start => match shim.container.borrow_mut().start() {
-            Ok(()) => Response::Ok,
-            Err(e) => Response::Error(chain_text(&e)),
-        },
+        Request::Start => answer(shim.backend.borrow_mut().start(), |()| Response::Ok),
         Request::Resize { .. } if *shim.reaped.borrow() => Response::NotRunning,
         Request::Resize { height, width } => match shim.pty.borrow().as_ref() {
             Some(pty) => match pty.resize(height, width) {
@@ -523,9 +520,9 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
                 Ok(()) => {
                     // A frozen process only dies once thawed.
                     if sig == Signal::SIGKILL {
-                        let mut c = shim.container.borrow_mut();
-                        if c.status() == libcontainer::container::ContainerStatus::Paused {
-                            let _ = c.resume();
+                        let mut backend = shim.backend.borrow_mut();
+                        if backend.paused() {
+                            let _ = backend.resume();
                         }
                     }
                     Response::Ok
@@ -543,26 +540,18 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
         {
             Response::NotRunning
         }
-        Request::Pause => match shim.container.borrow_mut().pause() {
-            Ok(()) => Response::Ok,
-            Err(e) => Response::Error(format!("pause: {}", chain_text(&e))),
-        },
-        Request::Resume => match shim.container.borrow_mut().resume() {
-            Ok(()) => Response::Ok,
-            Err(e) => Response::Error(format!("resume: {}", chain_text(&e))),
-        },
+        Request::Pause => answer(shim.backend.borrow_mut().pause(), |()| Response::Ok),
+        Request::Resume => answer(shim.backend.borrow_mut().resume(), |()| Response::Ok),
         Request::Update { limits } => answer(
-            crate::cgroup::update(&shim.cgroup_path, &shim.id, &limits),
+            crate::cgroup::update_resources(&shim.cgroup_path, &shim.id, &limits)
+                .and_then(|res| shim.backend.borrow_mut().update(&res)),
             |()| Response::Ok,
         ),
         Request::Stats => answer(
             crate::cgroup::stats(&shim.cgroup_path, &shim.id),
             Response::Stats,
         ),
-        Request::Pids => answer(
-            crate::cgroup::pids(&shim.cgroup_path, &shim.id),
-            Response::Pids,
-        ),
+        Request::Pids => answer(shim.backend.borrow().pids(), Response::Pids),
     };
     let _ = protocol::write_json(&mut conn, protocol::RESPONSE, &resp).await;
 }
@@ -571,6 +560,9 @@ fn answer<T>(r: Result<T, RuntimeError>, ok: impl FnOnce(T) -> Response) -> Resp
     match r {
         Ok(v) => ok(v),
         Err(RuntimeError::InvalidSetting(msg)) => Response::Invalid(msg),
+        Err(RuntimeError::Oci(msg)) => Response::RuntimeFailed(msg),
+        // The client wraps it again.
+        Err(RuntimeError::Libcontainer(msg)) => Response::Error(msg),
         Err(e) => Response::Error(e.to_string()),
     }
 }

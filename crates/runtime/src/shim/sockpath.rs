@@ -36,6 +36,19 @@ pub fn socket_path(dir: &Path, name: &str) -> std::io::Result<SocketPath> {
     })
 }
 
+/// Like [`socket_path`], for another process to connect to (a runtime CLI
+/// given `--console-socket`): the short form names our pid instead of
+/// `self`, which root may follow while we keep the directory open.
+pub fn socket_path_for_others(dir: &Path, name: &str) -> std::io::Result<SocketPath> {
+    let mut sp = socket_path(dir, name)?;
+    if let Ok(rest) = sp.path.strip_prefix("/proc/self") {
+        sp.path = Path::new("/proc")
+            .join(std::process::id().to_string())
+            .join(rest);
+    }
+    Ok(sp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,13 +94,19 @@ fn cpus_become_quota_and_period() {
 
 #[test]
 fn pids_limit_zero_or_negative_is_unlimited() {
-    for (given, want) in [(Some(10), 10), (Some(0), -1), (Some(-1), -1)] {
+    for (given, want) in [(Some(10), Some(10)), (Some(0), None), (Some(-1), None)] {
         let spec = generate(&with_limits(Limits {
             pids_limit: given,
             ..Default::default()
         }))
         .unwrap();
-        assert_eq!(resources(&spec).pids().unwrap().limit(), want);
+        assert_eq!(resources(&spec).pids().map(|p| p.limit()), want);
+        let update = Limits {
+            pids_limit: given,
+            ..Default::default()
+        };
+        let res = resources::linux_resources(&update, false).unwrap();
+        assert_eq!(res.pids().unwrap().limit(), want.unwrap_or(-1));
     }
 }
 

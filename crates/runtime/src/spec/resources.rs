@@ -237,7 +237,10 @@ pub fn linux_resources(l: &Limits, for_create: bool) -> Result<LinuxResources, R
         }
         res.set_cpu(Some(cpu.build().map_err(spec_err)?));
     }
-    if let Some(limit) = l.pids_limit {
+    // A new cgroup starts unlimited: at create, "unlimited" is no setting at
+    // all (crun writes -1 into a v1 pids.max, which the kernel refuses). An
+    // update needs -1, which the runtimes turn into "max".
+    if let Some(limit) = l.pids_limit.filter(|p| *p > 0 || !for_create) {
         let limit = if limit > 0 { limit } else { -1 };
         res.set_pids(Some(
             LinuxPidsBuilder::default()
