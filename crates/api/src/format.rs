@@ -13,6 +13,17 @@ pub fn time(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| ZERO_TIME.to_string())
 }
 
+/// What `rmi` and image prune answer for each removal.
+pub fn delete_items(items: Vec<image::DeleteItem>) -> Vec<Value> {
+    items
+        .into_iter()
+        .map(|item| match item {
+            image::DeleteItem::Untagged(r) => json!({ "Untagged": r }),
+            image::DeleteItem::Deleted(id) => json!({ "Deleted": id }),
+        })
+        .collect()
+}
+
 /// go-units' HumanDuration, which `docker ps` shows.
 pub fn human_duration(d: chrono::Duration) -> String {
     gounits::human_duration(d.num_seconds())

@@ -5,7 +5,6 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use image::DeleteItem;
 use serde_json::{Value, json};
 
 use crate::query::{Filters, Params};
@@ -90,36 +89,17 @@ async fn prune_images(State(engine): State<AppState>, uri: Uri) -> ApiResult<Jso
     let filters = Params::parse(uri.query()).filters()?;
     filters.check_keys(&["dangling", "until", "label"])?;
     let dangling_only = filters.bool("dangling")?.unwrap_or(true);
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0;
-    for img in engine.images.list()? {
-        if dangling_only && !img.repo_tags.is_empty() {
-            continue;
-        }
-        let created = DateTime::from_timestamp(img.created, 0).unwrap_or_else(Utc::now);
-        if engine.image_in_use(&img.id).is_some()
-            || !filters.labels_match("label", &img.labels)
-            || !created_before(&filters, created)?
-        {
-            continue;
-        }
-        let Ok(items) = engine
-            .images
-            .remove(&img.id, true, &|_| image::ImageUse::Unused)
-        else {
-            continue;
-        };
-        reclaimed += img.size;
-        for item in items {
-            deleted.push(match item {
-                DeleteItem::Untagged(r) => json!({ "Untagged": r }),
-                DeleteItem::Deleted(id) => {
-                    engine.image_event("delete", &id, None);
-                    json!({ "Deleted": id })
-                }
-            });
-        }
+    for u in filters.values("until") {
+        parse_until(u)?;
     }
+    let (items, reclaimed) = engine
+        .prune_images(dangling_only, |img| {
+            let created = DateTime::from_timestamp(img.created, 0).unwrap_or_else(Utc::now);
+            filters.labels_match("label", &img.labels)
+                && created_before(&filters, created).unwrap_or(false)
+        })
+        .await?;
+    let deleted = format::delete_items(items);
     Ok(Json(
         json!({ "ImagesDeleted": deleted, "SpaceReclaimed": reclaimed }),
     ))

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use dockerfile::ignore::glob_match;
 use futures_util::TryStreamExt;
-use image::{DeleteItem, ImportOptions};
+use image::ImportOptions;
 use serde_json::json;
 
 use crate::query::Params;
@@ -246,51 +246,9 @@ async fn delete_image(
     Path(name): Path<String>,
     uri: Uri,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let params = Params::parse(uri.query());
-    let force = params.bool("force", false);
-    let img = engine.images.get(&name)?;
-    // Deleting an image by id conflicts when a container uses it, and a
-    // running one blocks even a forced delete.
-    let by_id = img
-        .id
-        .trim_start_matches("sha256:")
-        .starts_with(name.trim_start_matches("sha256:"));
-    // By name, dockerd only untags (even the last name, with force: the image
-    // stays, dangling, for the containers that use it); the store decides.
-    if by_id
-        && let Some((cid, running)) = engine.image_in_use(&img.id)
-        && (running || !force)
-    {
-        let how = if running {
-            "cannot be forced"
-        } else {
-            "must be forced"
-        };
-        let state = if running { "running" } else { "stopped" };
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "conflict: unable to delete {name} ({how}) - image is being used by {state} container {}",
-                &cid[..12]
-            ),
-        ));
-    }
-    let items = engine
-        .images
-        .remove(&name, force, &|id| engine.image_use(id))?;
-    let mut out = Vec::new();
-    for item in items {
-        match item {
-            DeleteItem::Untagged(r) => {
-                engine.image_event("untag", &img.id, Some(&r));
-                out.push(json!({ "Untagged": r }));
-            }
-            DeleteItem::Deleted(id) => {
-                engine.image_event("delete", &id, None);
-                out.push(json!({ "Deleted": id }));
-            }
-        }
-    }
+    let force = Params::parse(uri.query()).bool("force", false);
+    let items = engine.remove_image(&name, force).await?;
+    let out = crate::format::delete_items(items);
     Ok(Json(serde_json::Value::Array(out)))
 }
 

@@ -116,3 +116,74 @@ fn system_df_reports_usage() {
         assert!(out.contains(row), "{row} missing:\n{out}");
     }
 }
+
+/// Image prune decides "unused" and removes under the same lock a create
+/// holds from resolving its image until the container exists: whichever
+/// wins, a container that was created still has its image.
+#[test]
+fn image_prune_racing_a_create_never_leaves_a_container_without_its_image() {
+    let d = Daemon::shared();
+    let tar = d.rootfs_tar();
+    let tar = tar.to_str().unwrap().to_string();
+    let label = d.name("race");
+    let filters = format!(r#"{{"label":["{label}=1"],"dangling":["false"]}}"#);
+    let prune_path = format!("/images/prune?filters={}", urlencode(&filters));
+    let (mut created, mut pruned) = (0, 0);
+    for round in 0..12 {
+        // Tagged, so the dangling-image prune of another test leaves it be.
+        let tag = format!("{label}:r{round}");
+        let id = d.docker_ok(&[
+            "import",
+            "--change",
+            &format!("LABEL {label}=1"),
+            &tar,
+            &tag,
+        ]);
+        let body = format!(r#"{{"Image":"{id}","Cmd":["true"]}}"#);
+        let (create, prune) = std::thread::scope(|s| {
+            let c = s.spawn(|| {
+                d.request(
+                    "POST",
+                    "/containers/create",
+                    Some(("application/json", body.as_bytes())),
+                )
+            });
+            let p = s.spawn(|| d.request("POST", &prune_path, None));
+            (c.join().unwrap(), p.join().unwrap())
+        });
+        assert_eq!(
+            prune.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&prune.body)
+        );
+        let image_there = d.request("GET", &format!("/images/{id}/json"), None).status == 200;
+        match create.status {
+            201 => {
+                created += 1;
+                assert!(
+                    image_there,
+                    "a container was created on an image prune removed"
+                );
+                let cid: serde_json::Value = serde_json::from_slice(&create.body).unwrap();
+                d.docker_ok(&["rm", cid["Id"].as_str().unwrap()]);
+                d.docker_ok(&["rmi", &tag]);
+            }
+            404 => {
+                pruned += 1;
+                assert!(!image_there, "create said no such image, yet it is there");
+            }
+            other => panic!("create: {other} {}", String::from_utf8_lossy(&create.body)),
+        }
+    }
+    assert_eq!(created + pruned, 12);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

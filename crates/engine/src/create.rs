@@ -27,6 +27,8 @@ impl Engine {
                 "config.Image: image name must not be empty".into(),
             ));
         }
+        // Held until the container is registered: rmi and prune then see it.
+        let _image_guard = self.image_guard.read().await;
         let image = self.images.get(&req.config.image)?;
         let image_cfg = image.config.config.clone();
 

@@ -14,6 +14,7 @@ mod exec;
 mod fsutil;
 mod health;
 mod housekeeping;
+mod image_rules;
 mod lifecycle;
 mod links;
 mod logs;
@@ -82,6 +83,9 @@ pub struct Engine {
     pub networking: networking::Networking,
     registry: RwLock<Registry>,
     execs: Mutex<HashMap<String, Arc<ExecInstance>>>,
+    /// Read by a create from choosing its image until the container is
+    /// registered; written by image removal and prune (see `image_rules`).
+    image_guard: tokio::sync::RwLock<()>,
 }
 
 impl Engine {
@@ -123,6 +127,7 @@ impl Engine {
             networking,
             registry: RwLock::new(Registry::default()),
             execs: Mutex::new(HashMap::new()),
+            image_guard: tokio::sync::RwLock::new(()),
         });
         engine.restore().await;
         Ok(engine)
