@@ -4,6 +4,8 @@
 //! the builder's dispatch logic be checked without root.
 
 mod engine_backed;
+#[cfg(test)]
+pub(crate) mod fake;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

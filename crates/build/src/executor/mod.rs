@@ -15,6 +15,8 @@ mod out;
 mod run;
 mod stages;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
