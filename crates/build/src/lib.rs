@@ -10,6 +10,7 @@
 //! there are the request's fault: HTTP 400 before any output);
 //! [`Build::run`] executes it, sending Docker's progress lines.
 
+mod backend;
 mod cache;
 pub mod context;
 pub mod copy;
@@ -20,9 +21,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
-use dockerfile::{Dockerfile, parse_dockerfile};
+use dockerfile::parse_dockerfile;
 use engine::Engine;
-use image::Reference;
 
 pub use context::Context;
 pub use error::{BuildError, Result};
@@ -95,11 +95,8 @@ pub enum Progress {
 /// A build whose context is unpacked and whose Dockerfile parsed.
 pub struct Build {
     engine: Arc<Engine>,
-    opts: BuildOptions,
     ctx: Context,
-    dockerfile: Dockerfile,
-    target: usize,
-    tags: Vec<Reference>,
+    plan: executor::Plan,
 }
 
 impl Build {
@@ -134,18 +131,23 @@ impl Build {
             .target_index(opts.target.as_deref())
             .map_err(|e| BuildError::bad_request(e.to_string()))?;
         ctx.apply_dockerignore()?;
-        Ok(Build {
-            engine,
+        let plan = executor::Plan {
             opts,
-            ctx,
+            ctx_root: ctx.root().to_path_buf(),
             dockerfile,
             target,
             tags,
-        })
+        };
+        Ok(Build { engine, ctx, plan })
     }
 
     /// Runs every stage up to the target; returns the image id.
     pub async fn run(self, out: tokio::sync::mpsc::Sender<Progress>) -> Result<String> {
-        executor::run(self, out).await
+        let Build { engine, ctx, plan } = self;
+        let backend = Arc::new(backend::EngineBackend::new(engine));
+        let result = executor::run(backend, plan, out).await;
+        // The context goes only once no step reads it.
+        drop(ctx);
+        result
     }
 }
