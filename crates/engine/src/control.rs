@@ -117,7 +117,7 @@ impl Engine {
         if let Some(key) = req
             .extra
             .iter()
-            .find(|(_, v)| crate::create::is_set(v))
+            .find(|(_, v)| crate::model::is_set(v))
             .map(|(k, _)| k)
         {
             return Err(EngineError::NotImplemented(format!("updating {key}")));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::container::Container;
 use crate::fsutil::write_json_atomic;
-use crate::model::{ContainerRecord, CreateRequest, HostConfig, State};
+use crate::model::{ContainerRecord, CreateRequest, HostConfig, State, is_set};
 use crate::mounts::{self, MountKind, MountPoint};
 use crate::{Engine, EngineError, Result, etcfiles, names, volumes};
 
@@ -507,19 +507,6 @@ const UNSUPPORTED_HOST_CONFIG: &[&str] = &[
 ];
 /// Config options berth knows and cannot honour yet.
 const UNSUPPORTED_CONFIG: &[&str] = &[];
-
-/// Docker clients send zero values for options the user did not give.
-pub(crate) fn is_set(value: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => a.iter().any(is_set),
-        Value::Object(o) => o.values().any(is_set),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
 use crate::container::Container;
 use crate::model::{ExecCreateRequest, Status};
+pub use crate::model::{Health, HealthLog};
 use crate::{Engine, Result};
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -17,23 +17,6 @@ const DEFAULT_RETRIES: u32 = 3;
 /// dockerd keeps the last five results and 4 KiB of output each.
 const MAX_LOG: usize = 5;
 const MAX_OUTPUT: usize = 4096;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Health {
-    pub status: String,
-    pub failing_streak: u32,
-    pub log: Vec<HealthLog>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthLog {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub exit_code: i32,
-    pub output: String,
-}
 
 /// The probe's argv: `["CMD", ...]` as is, `["CMD-SHELL", s]` through /bin/sh;
 /// `["NONE"]` or nothing disables the check.

@@ -1,44 +1,15 @@
 //! A container's side of networking: its sandbox (pinned namespace), one
 //! endpoint (veth + address + DNS names) per network, and its published ports.
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+pub use crate::model::{EndpointConfig, EndpointState, NetworkState};
 
 use super::ports::{self, PortRequest, PublishedPort};
 use super::{Driver, LiveNet, Networking, lock};
 use crate::{EngineError, Result};
-
-/// What a container asks of one network (create's `EndpointsConfig`,
-/// `network connect`); kept in the container's config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointConfig {
-    pub network_id: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub ipv4_address: Option<Ipv4Addr>,
-    /// `--ip6`, on a dual-stack network with a user-given IPv6 subnet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ipv6_address: Option<Ipv6Addr>,
-    /// `--mac-address` (the endpoint's, or Config.MacAddress for the primary
-    /// network); else one derived from the address, as Docker does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mac_address: Option<String>,
-    /// `network connect --link` / endpoint Links: "child:alias".
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<String>,
-    /// `--link-local-ip`: extra 169.254/16 or fe80::/10 addresses on the
-    /// interface.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub link_local_ips: Vec<IpAddr>,
-    /// Kept and shown as given; the bridge driver reads none of them.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub driver_opts: BTreeMap<String, String>,
-}
 
 /// "02:42:ac:11:00:02" → bytes; a multicast address cannot be a NIC's.
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
@@ -58,71 +29,6 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
         return Err(bad());
     }
     Ok(mac)
-}
-
-/// One attached endpoint of a running container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointState {
-    pub network_id: String,
-    pub endpoint_id: String,
-    /// Name inside the container (eth0, eth1, ...).
-    pub ifname: String,
-    pub host_ifname: String,
-    pub ip: Ipv4Addr,
-    pub prefix_len: u8,
-    pub gateway: Option<Ipv4Addr>,
-    /// The IPv6 address, prefix length and gateway on a dual-stack network.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip6: Option<Ipv6Addr>,
-    #[serde(default)]
-    pub prefix_len6: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway6: Option<Ipv6Addr>,
-    pub mac: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    /// Names the network's DNS answers with this address.
-    #[serde(default)]
-    pub dns_names: Vec<String>,
-    /// The network's driver; only bridge endpoints expose ports (dockerd
-    /// shows none for containers that are only on macvlan or ipvlan).
-    #[serde(default = "bridge_driver")]
-    pub driver: String,
-}
-
-fn bridge_driver() -> String {
-    super::DRIVER_BRIDGE.to_string()
-}
-
-/// The networking of a running container, persisted with its state so a
-/// restarted daemon can adopt it and a stopped one can be cleaned.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkState {
-    /// The pinned namespace, when the daemon made one.
-    #[serde(default)]
-    pub sandbox: Option<PathBuf>,
-    /// By network name.
-    #[serde(default)]
-    pub endpoints: BTreeMap<String, EndpointState>,
-    #[serde(default)]
-    pub ports: Vec<PublishedPort>,
-}
-
-impl EndpointState {
-    /// Every address of the endpoint: the IPv4 one, then the IPv6 one.
-    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        std::iter::once(IpAddr::V4(self.ip)).chain(self.ip6.map(IpAddr::V6))
-    }
-}
-
-impl NetworkState {
-    /// eth0, eth1, ...: the first name no endpoint uses.
-    pub fn next_ifname(&self) -> String {
-        (0..)
-            .map(|i| format!("eth{i}"))
-            .find(|n| !self.endpoints.values().any(|e| &e.ifname == n))
-            .expect("an unused interface name")
-    }
 }
 
 fn endpoint(ep: &EndpointState) -> network::Endpoint {

@@ -898,7 +898,7 @@ fn validate_create(req: &CreateNetwork) -> Result<()> {
             )));
         }
     }
-    if req.config_only || req.config_from.as_ref().is_some_and(crate::create::is_set) || req.ingress
+    if req.config_only || req.config_from.as_ref().is_some_and(crate::model::is_set) || req.ingress
     {
         return Err(EngineError::NotImplemented(
             "config-only, config-from and ingress networks".into(),

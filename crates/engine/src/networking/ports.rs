@@ -17,9 +17,9 @@ use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, getsockname, setsockopt,
     socket, sockopt,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::model::PublishedPort;
 use crate::model::{Config, HostConfig};
 use crate::{EngineError, Result};
 
@@ -32,58 +32,6 @@ pub struct PortRequest {
     pub host_ip: Option<IpAddr>,
     /// Inclusive range to take the host port from; `None` picks any free port.
     pub host_ports: Option<(u16, u16)>,
-}
-
-/// A port as inspect and `docker port` show it while the container runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedPort {
-    pub container_port: u16,
-    pub proto: Protocol,
-    /// `None`: every IPv4 address (0.0.0.0); an IPv6 address (`::` too) is
-    /// served by the proxy.
-    pub host_ip: Option<IpAddr>,
-    pub host_port: u16,
-    pub network_id: String,
-    pub container_ip: Ipv4Addr,
-    /// Where the proxy of an IPv6 binding sends traffic: the container's
-    /// IPv6 address, if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_ip6: Option<Ipv6Addr>,
-}
-
-impl PublishedPort {
-    /// The firewall's DNAT of an IPv4 binding; `None` for IPv6 ones.
-    pub fn mapping(&self) -> Option<network::PortMapping> {
-        let host_ip = match self.host_ip {
-            None => None,
-            Some(IpAddr::V4(ip)) => Some(ip),
-            Some(IpAddr::V6(_)) => return None,
-        };
-        Some(network::PortMapping {
-            proto: self.proto,
-            host_ip,
-            host_port: self.host_port,
-            container_ip: self.container_ip,
-            container_port: self.container_port,
-        })
-    }
-
-    /// Whether traffic goes through the daemon's proxy whatever the firewall.
-    pub fn is_v6(&self) -> bool {
-        self.host_ip.is_some_and(|ip| ip.is_ipv6())
-    }
-
-    /// The container's end of the proxy.
-    pub fn target(&self) -> SocketAddr {
-        match self.container_ip6.filter(|_| self.is_v6()) {
-            Some(ip6) => SocketAddr::V6(SocketAddrV6::new(ip6, self.container_port, 0, 0)),
-            None => SocketAddr::V4(SocketAddrV4::new(self.container_ip, self.container_port)),
-        }
-    }
-
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.container_port, self.proto)
-    }
 }
 
 /// "80/tcp", "53/udp" or "80" (tcp).

@@ -1,40 +1,17 @@
-//! Docker-shaped container configuration as the Engine API carries it.
+//! Docker-shaped container configuration as the Engine API carries it, and
+//! the container's persisted definition.
 //!
 //! Fields the engine acts on are typed (so a wrong type is a 400); everything else
 //! is kept verbatim in `extra` and echoed back by inspect, as dockerd does.
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Docker's `StrSlice`: accepts a JSON string or an array of strings.
-pub fn str_slice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => None,
-        Some(OneOrMany::One(s)) => Some(vec![s]),
-        Some(OneOrMany::Many(v)) => Some(v),
-    })
-}
-
-/// A JSON null where a value was optional means the default, as for dockerd.
-pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-fn is_none_or_empty<K, V>(map: &Option<BTreeMap<K, V>>) -> bool {
-    map.as_ref().is_none_or(|m| m.is_empty())
-}
+use super::json::{is_none_or_empty, null_as_default, str_slice};
+use super::mounts::MountPoint;
+use super::network::EndpointConfig;
 
 /// `Config` of `POST /containers/create` and of inspect, fields in the order
 /// dockerd writes them (clients that echo the JSON show that order).
@@ -268,71 +245,6 @@ pub struct ExecCreateRequest {
     pub detach_keys: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Created,
-    Running,
-    Paused,
-    Restarting,
-    Removing,
-    Exited,
-    Dead,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Restarting => "restarting",
-            Status::Removing => "removing",
-            Status::Exited => "exited",
-            Status::Dead => "dead",
-        }
-    }
-}
-
-/// Persisted run state of a container (`containers/<id>/state.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
-    pub status: Status,
-    pub pid: u32,
-    pub exit_code: i32,
-    pub error: String,
-    pub oom_killed: bool,
-    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub restart_count: u64,
-    /// Set while `docker stop`/`kill` drives the exit, so restart policies can tell.
-    #[serde(default)]
-    pub stopped_by_user: bool,
-    #[serde(default)]
-    pub health: Option<crate::health::Health>,
-    /// Sandbox, endpoints and ports while the container runs.
-    #[serde(default)]
-    pub network: crate::networking::NetworkState,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            status: Status::Created,
-            pid: 0,
-            exit_code: 0,
-            error: String::new(),
-            oom_killed: false,
-            started_at: None,
-            finished_at: None,
-            restart_count: 0,
-            stopped_by_user: false,
-            health: None,
-            network: Default::default(),
-        }
-    }
-}
-
 /// Persisted definition of a container (`containers/<id>/config.json`): what create
 /// received, merged with the image's defaults.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -351,13 +263,13 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     pub log_path: std::path::PathBuf,
     #[serde(default)]
-    pub mounts: Vec<crate::mounts::MountPoint>,
+    pub mounts: Vec<MountPoint>,
     pub hostname_path: std::path::PathBuf,
     pub hosts_path: std::path::PathBuf,
     pub resolv_conf_path: std::path::PathBuf,
     /// The networks the container joins when it starts, by network name.
     #[serde(default)]
-    pub networks: std::collections::BTreeMap<String, crate::networking::EndpointConfig>,
+    pub networks: std::collections::BTreeMap<String, EndpointConfig>,
 }
 
 #[cfg(test)]
