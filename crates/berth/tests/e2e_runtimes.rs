@@ -471,3 +471,31 @@ fn berth_client_passes_the_runtime() {
     assert_eq!(inspect(&d, "{{.HostConfig.Runtime}}", &name), "crun");
     d.docker_ok(&["rm", &name]);
 }
+
+/// docker-py's `create_container(runtime=...)` puts `Runtime` next to
+/// Config rather than in HostConfig; berth honours it (dockerd ignores it).
+#[test]
+fn a_top_level_runtime_field_chooses_the_runtime() {
+    let d = shared();
+    if !d.is_berth() {
+        return; // dockerd ignores the field; its default is named runc anyway
+    }
+    let resp = d.request(
+        "POST",
+        "/containers/create",
+        Some((
+            "application/json",
+            br#"{"Image":"busybox","Cmd":["true"],"Runtime":"crun"}"#,
+        )),
+    );
+    assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+    let id = serde_json::from_slice::<serde_json::Value>(&resp.body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(inspect(&d, "{{.HostConfig.Runtime}}", &id), "crun");
+    // Not echoed back as an unknown Config field.
+    let config = inspect(&d, "{{json .Config}}", &id);
+    assert!(!config.contains("\"Runtime\""), "{config}");
+    d.docker_ok(&["rm", &id]);
+}

@@ -34,6 +34,14 @@ impl Engine {
 
         let mut config = req.config.clone();
         let mut host_config = req.host_config.clone();
+        // docker-py's `runtime=` goes next to Config, not into HostConfig;
+        // dockerd ignores it there (and passes docker-py's test only because
+        // its default is named runc). The user asked for that runtime: use it.
+        if let Some(serde_json::Value::String(r)) = config.extra.remove("Runtime")
+            && host_config.runtime.is_empty()
+        {
+            host_config.runtime = r;
+        }
         host_config.runtime = self.cfg.runtimes.resolve(&host_config.runtime)?;
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "default".into();

@@ -116,8 +116,12 @@ impl<B: Backend> Executor<B> {
         let result = self.run_container(&cid, &argv).await;
         drop(guards);
         if let Err(e) = result {
-            // The issue asks for no dangling containers: failed steps' go too.
-            self.remove_container(&cid).await;
+            // berth leaves no dangling containers: a failed step's goes too,
+            // unless the client asked to keep intermediate containers
+            // (`rm=false` without `forcerm`), where dockerd keeps it as well.
+            if self.build.opts.rm || self.build.opts.force_rm {
+                self.remove_container(&cid).await;
+            }
             return Err(e);
         }
         let recorded = self

@@ -245,6 +245,21 @@ async fn rm_false_keeps_the_step_container() {
 }
 
 #[tokio::test]
+async fn rm_false_keeps_a_failed_step_container_unless_forced() {
+    for (force_rm, kept) in [(false, 1), (true, 0)] {
+        let fx = Fixture::with_base();
+        fx.fake.on_run("false", "", 1);
+        let opts = BuildOptions {
+            rm: false,
+            force_rm,
+            ..Default::default()
+        };
+        fx.build("FROM base\nRUN false\n", opts).await.err();
+        assert_eq!(fx.fake.live_containers(), kept, "force_rm={force_rm}");
+    }
+}
+
+#[tokio::test]
 async fn a_second_build_uses_the_cache_unless_told_not_to() {
     let fx = Fixture::with_base();
     let fake = &fx.fake;
