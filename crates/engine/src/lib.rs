@@ -23,6 +23,7 @@ pub mod mounts;
 mod names;
 mod namespaces;
 pub mod networking;
+mod oci;
 pub mod perms;
 mod restart;
 mod restore;

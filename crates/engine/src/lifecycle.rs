@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use runtime::RuntimeKind;
-use runtime::config::{ContainerConfig, Mount, NetworkMode, User};
+use runtime::config::{ContainerConfig, NetworkMode};
+
+use crate::oci;
 use runtime::shim::{ExitStatus, ShimClient, ShimLaunch};
 
 use crate::container::Container;
 use crate::model::Status;
-use crate::mounts::{MountKind, MountPoint};
+use crate::mounts::MountKind;
 use crate::{Engine, EngineError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +56,8 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 }
 
 impl Engine {
-    /// What the runtime needs to run `record` on the mounted `rootfs`.
+    /// What the runtime needs to run `record` on the mounted `rootfs`: the
+    /// lookups happen here, the combining in [`crate::oci`].
     fn runtime_config(
         &self,
         c: &Container,
@@ -63,7 +66,6 @@ impl Engine {
         network: NetworkMode,
     ) -> Result<ContainerConfig> {
         let cfg = &record.config;
-        let rootfs_for_settings = rootfs.clone();
         let user = if cfg.user.is_empty() {
             image::passwd::ResolvedUser {
                 uid: 0,
@@ -75,116 +77,46 @@ impl Engine {
             image::passwd::resolve_user(&rootfs, &cfg.user)
                 .map_err(|e| EngineError::InvalidParameter(e.to_string()))?
         };
-        let mut env = with_defaults(cfg.env.clone().unwrap_or_default(), &cfg.hostname);
-        // The container's own variables win over those its links bring.
-        for var in self.link_env(record)? {
-            let key = var.split('=').next().unwrap_or_default();
-            if !env.iter().any(|e| e.split('=').next() == Some(key)) {
-                env.push(var);
-            }
-        }
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push(format!("HOME={}", user.home));
-        }
-        let mut args: Vec<String> = std::iter::once(record.path.clone())
-            .chain(record.args.iter().cloned())
-            .collect();
+        let link_env = self.link_env(record)?;
+        let env = oci::env(record, &link_env, &user.home);
         // An OCI runtime reports a missing binary itself, in its own words,
         // as dockerd shows them.
         if record.host_config.runtime.is_empty()
             || record.host_config.runtime == crate::runtimes::BUILTIN
         {
-            runtime::exe::check_executable(&rootfs, &args[0], &env)?;
+            runtime::exe::check_executable(&rootfs, &record.path, &env)?;
         }
-        let cwd = if cfg.working_dir.is_empty() {
-            "/".to_string()
-        } else {
-            cfg.working_dir.clone()
-        };
-        crate::rootfs::mkdir_all_in_root(&rootfs, &cwd)?;
+        crate::rootfs::mkdir_all_in_root(&rootfs, &oci::cwd(record))?;
         // `--network container:x` shares x's name files along with its namespace.
-        let etc = match crate::networking::containers::mode_kind(&record.host_config.network_mode) {
-            crate::networking::containers::ModeKind::Container(t) => {
-                let t = self.container(&t)?.lock().record.clone();
-                (t.resolv_conf_path, t.hostname_path, t.hosts_path)
-            }
-            _ => (
-                record.resolv_conf_path.clone(),
-                record.hostname_path.clone(),
-                record.hosts_path.clone(),
-            ),
-        };
-        let bind = |source: PathBuf, destination: &str, options: &[&str]| Mount {
-            source,
-            destination: destination.to_string(),
-            kind: "bind".into(),
-            options: options.iter().map(|o| o.to_string()).collect(),
-        };
-        let mut mounts = vec![
-            bind(etc.0, "/etc/resolv.conf", &["rbind", "rprivate"]),
-            bind(etc.1, "/etc/hostname", &["rbind", "rprivate"]),
-            bind(etc.2, "/etc/hosts", &["rbind", "rprivate"]),
-        ];
-        // Parents before children, so a mount under another one lands inside it.
-        let mut user_mounts: Vec<&MountPoint> = record.mounts.iter().collect();
-        user_mounts.sort_by_key(|m| m.destination.trim_end_matches('/').matches('/').count());
-        for m in user_mounts {
-            let rw = if m.rw { "rw" } else { "ro" };
-            mounts.push(match m.kind {
-                MountKind::Tmpfs => Mount {
-                    source: PathBuf::from("tmpfs"),
-                    destination: m.destination.clone(),
-                    kind: "tmpfs".into(),
-                    options: crate::mounts::tmpfs_options(&m.options),
-                },
-                MountKind::Bind | MountKind::Volume => {
-                    let propagation = if m.propagation.is_empty() {
-                        "rprivate"
-                    } else {
-                        &m.propagation
-                    };
-                    bind(
-                        m.source.clone(),
-                        &m.destination,
-                        &["rbind", rw, propagation],
-                    )
+        let etc_files =
+            match crate::networking::containers::mode_kind(&record.host_config.network_mode) {
+                crate::networking::containers::ModeKind::Container(t) => {
+                    let t = self.container(&t)?.lock().record.clone();
+                    [t.resolv_conf_path, t.hostname_path, t.hosts_path]
                 }
-            });
-        }
-        let ns = self.resolve_namespaces(&c.state_dir, &record.host_config)?;
-        if let Some(shm) = &ns.shm_source {
-            mounts.push(bind(shm.clone(), "/dev/shm", &["rbind", "rw", "rprivate"]));
-        }
-        if record.host_config.init == Some(true) {
-            mounts.push(bind(self.init_binary()?, INIT_PATH, &["bind", "ro"]));
-            args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
-        }
-        Ok(ContainerConfig {
-            id: c.id.clone(),
-            rootfs,
-            readonly_rootfs: record.host_config.readonly_rootfs,
-            args,
-            env,
-            cwd,
-            user: runtime_user(user.uid, user.gid, user.additional_gids),
-            hostname: cfg.hostname.clone(),
-            domainname: cfg.domainname.clone(),
-            tty: cfg.tty,
-            open_stdin: cfg.open_stdin,
+                _ => [
+                    record.resolv_conf_path.clone(),
+                    record.hostname_path.clone(),
+                    record.hosts_path.clone(),
+                ],
+            };
+        let namespaces = self.resolve_namespaces(&c.state_dir, &record.host_config)?;
+        let init = match record.host_config.init {
+            Some(true) => Some(self.init_binary()?),
+            _ => None,
+        };
+        let resolved = oci::Resolved {
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids,
+            etc_files,
+            namespaces,
+            init,
+            security: crate::settings::security(&record.host_config, &rootfs)?,
             network,
-            mounts,
-            cap_add: record.host_config.cap_add.clone().unwrap_or_default(),
-            cap_drop: record.host_config.cap_drop.clone().unwrap_or_default(),
             cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
-            annotations: Default::default(),
-            limits: crate::settings::limits(&record.host_config),
-            security: crate::settings::security(&record.host_config, &rootfs_for_settings)?,
-            oom_score_adj: record.host_config.oom_score_adj as i32,
-            pid_ns: ns.pid,
-            ipc_ns: ns.ipc,
-            uts_ns: ns.uts,
-            no_shm: ns.no_shm,
-        })
+        };
+        Ok(oci::container_config(&c.id, record, rootfs, env, resolved))
     }
 
     fn shim_launch(&self, c: &Container, runtime: &str, log_path: PathBuf) -> Result<ShimLaunch> {
@@ -738,27 +670,7 @@ fn console_size(hc: &crate::model::HostConfig) -> Option<(u16, u16)> {
     (h > 0 && w > 0).then_some((h, w))
 }
 
-/// Where `--init` mounts its init, as dockerd does.
-pub(crate) const INIT_PATH: &str = "/sbin/docker-init";
-
-/// The kernel's supplementary groups include the primary one, as runc sets them.
-pub(crate) fn runtime_user(uid: u32, gid: u32, extra: Vec<u32>) -> User {
-    let mut additional_gids = vec![gid];
-    additional_gids.extend(extra.into_iter().filter(|g| *g != gid));
-    User {
-        uid,
-        gid,
-        additional_gids,
-    }
-}
-
-/// Docker adds HOSTNAME and a default PATH.
-fn with_defaults(mut env: Vec<String>, hostname: &str) -> Vec<String> {
-    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        env.insert(0, format!("HOSTNAME={hostname}"));
-    }
-    env
-}
+pub(crate) use crate::oci::{INIT_PATH, runtime_user};
 
 /// The shim went away without answering wait: its exit file is the record.
 pub(crate) fn exit_after_lost_shim(c: &Container) -> ExitStatus {
