@@ -12,13 +12,12 @@ use chrono::{SecondsFormat, Utc};
 
 use crate::changes;
 use crate::config::{
-    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_CONFIG,
-    MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST, Manifest,
+    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_LAYER_TAR, Manifest,
 };
 use crate::error::{ImageError, IoContext};
-use crate::ingest::ingest_layer;
+use crate::ingest::{PreparedLayer, ingest_layer};
 use crate::reference::{self, Reference};
-use crate::store::{ImageId, ImageStore, NewImage};
+use crate::store::{ImageId, ImageStore, NewImage, TempDir};
 use crate::unpack::WhiteoutMode;
 
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -195,6 +194,33 @@ pub fn export_rootfs(mount_path: &Path, writer: impl Write) -> Result<(), ImageE
     w.flush().ctx(|| "flush export".into())
 }
 
+/// A writable layer's changes as a prepared layer: written to a tar in a temp
+/// dir first (returned too, to live until the record), then ingested as any
+/// other layer. With layers below it (`on_base`), its whiteouts hide their
+/// files; on nothing, they are dropped.
+pub(crate) fn ingest_upper(
+    store: &ImageStore,
+    upper: &Path,
+    on_base: bool,
+) -> Result<(TempDir, PreparedLayer), ImageError> {
+    let tmp = store.temp_dir()?;
+    let layer_path = tmp.path().join("layer.tar");
+    let f = File::create(&layer_path).ctx(|| format!("create {}", layer_path.display()))?;
+    write_tree(upper, io::BufWriter::new(f), true)?
+        .into_inner()
+        .map_err(|e| ImageError::io("flush layer", e.into_error()))?
+        .sync_all()
+        .ctx(|| "sync layer".into())?;
+    let mode = if on_base {
+        WhiteoutMode::Overlay
+    } else {
+        WhiteoutMode::Skip
+    };
+    let layer = File::open(&layer_path).ctx(|| format!("open {}", layer_path.display()))?;
+    let prepared = ingest_layer(store, io::BufReader::new(layer), None, mode, &mut |_| {})?;
+    Ok((tmp, prepared))
+}
+
 /// `docker commit`: the container's changes as a layer on top of `parent`.
 pub fn commit(
     store: &ImageStore,
@@ -221,21 +247,7 @@ pub fn commit(
     let mut runtime = opts.config.unwrap_or_else(|| base.config.config.clone());
     changes::apply(&mut runtime, &opts.changes)?;
 
-    let tmp = store.temp_dir()?;
-    let layer_path = tmp.path().join("layer.tar");
-    let f = File::create(&layer_path).ctx(|| format!("create {}", layer_path.display()))?;
-    write_tree(&upper, io::BufWriter::new(f), true)?
-        .into_inner()
-        .map_err(|e| ImageError::io("flush layer", e.into_error()))?
-        .sync_all()
-        .ctx(|| "sync layer".into())?;
-    let mode = if base.diff_ids.is_empty() {
-        WhiteoutMode::Skip
-    } else {
-        WhiteoutMode::Overlay
-    };
-    let layer = File::open(&layer_path).ctx(|| format!("open {}", layer_path.display()))?;
-    let prepared = ingest_layer(store, io::BufReader::new(layer), None, mode, &mut |_| {})?;
+    let (_tmp, prepared) = ingest_upper(store, &upper, !base.diff_ids.is_empty())?;
 
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
     let author = opts.author.filter(|a| !a.is_empty());
@@ -260,16 +272,7 @@ pub fn commit(
         digest: prepared.blob_digest.clone(),
         size: prepared.blob_size,
     });
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-        config: Descriptor {
-            media_type: MEDIA_TYPE_CONFIG.into(),
-            digest: crate::fsutil::sha256_digest(&config_bytes),
-            size: config_bytes.len() as u64,
-        },
-        layers,
-    };
+    let manifest = Manifest::for_config(&config_bytes, layers);
     let mut new_layers: Vec<_> = base.diff_ids.iter().map(|_| None).collect();
     new_layers.push(Some(prepared));
     let (id, _) = store.record(NewImage {

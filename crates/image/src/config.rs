@@ -121,6 +121,23 @@ pub struct Manifest {
     pub layers: Vec<Descriptor>,
 }
 
+impl Manifest {
+    /// The image manifest of a config (as its bytes will be stored) and
+    /// its layers, bottom first.
+    pub fn for_config(config: &[u8], layers: Vec<Descriptor>) -> Manifest {
+        Manifest {
+            schema_version: 2,
+            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
+            config: Descriptor {
+                media_type: MEDIA_TYPE_CONFIG.into(),
+                digest: crate::fsutil::sha256_digest(config),
+                size: config.len() as u64,
+            },
+            layers,
+        }
+    }
+}
+
 /// GOARCH-style name of the machine we run on (the default for imported images).
 pub fn host_architecture() -> &'static str {
     match std::env::consts::ARCH {

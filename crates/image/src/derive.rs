@@ -2,20 +2,15 @@
 //! history entry, plus (for RUN/COPY steps) the writable layer's changes as
 //! one more layer. `FROM scratch` has no parent.
 
-use std::fs::File;
-use std::io;
-
 use chrono::{SecondsFormat, Utc};
 
-use crate::commit::write_tree;
+use crate::commit::ingest_upper;
 use crate::config::{
-    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_CONFIG,
-    MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST, Manifest, RootFs, host_architecture,
+    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_LAYER_TAR, Manifest,
+    RootFs, host_architecture,
 };
-use crate::error::{ImageError, IoContext};
-use crate::ingest::ingest_layer;
+use crate::error::ImageError;
 use crate::store::{ImageId, ImageStore, NewImage};
-use crate::unpack::WhiteoutMode;
 
 #[derive(Debug, Clone, Default)]
 pub struct DeriveOptions {
@@ -61,21 +56,7 @@ pub fn derive(
     let mut _tmp = None;
     if let Some(id) = &opts.layer_from {
         let upper = store.rw_upper_path(id)?;
-        let tmp = store.temp_dir()?;
-        let layer_path = tmp.path().join("layer.tar");
-        let f = File::create(&layer_path).ctx(|| format!("create {}", layer_path.display()))?;
-        write_tree(&upper, io::BufWriter::new(f), true)?
-            .into_inner()
-            .map_err(|e| ImageError::io("flush layer", e.into_error()))?
-            .sync_all()
-            .ctx(|| "sync layer".into())?;
-        let mode = if config.rootfs.diff_ids.is_empty() {
-            WhiteoutMode::Skip
-        } else {
-            WhiteoutMode::Overlay
-        };
-        let layer = File::open(&layer_path).ctx(|| format!("open {}", layer_path.display()))?;
-        let prepared = ingest_layer(store, io::BufReader::new(layer), None, mode, &mut |_| {})?;
+        let (tmp, prepared) = ingest_upper(store, &upper, !config.rootfs.diff_ids.is_empty())?;
         config.rootfs.diff_ids.push(prepared.diff_id.clone());
         layers.push(Descriptor {
             media_type: MEDIA_TYPE_LAYER_TAR.into(),
@@ -102,16 +83,7 @@ pub fn derive(
         });
     }
     let config_bytes = serde_json::to_vec(&config)?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-        config: Descriptor {
-            media_type: MEDIA_TYPE_CONFIG.into(),
-            digest: crate::fsutil::sha256_digest(&config_bytes),
-            size: config_bytes.len() as u64,
-        },
-        layers,
-    };
+    let manifest = Manifest::for_config(&config_bytes, layers);
     let (id, _) = store.record(NewImage {
         config: config_bytes,
         manifest: serde_json::to_vec(&manifest)?,

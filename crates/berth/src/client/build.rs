@@ -9,7 +9,7 @@ use dockerfile::IgnoreMatcher;
 use hyper::Method;
 use serde_json::Value;
 
-use super::cli::BuildArgs;
+use super::args::BuildArgs;
 use super::connect::{Client, next_chunk, q};
 use super::{CmdResult, Failure};
 

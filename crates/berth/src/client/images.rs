@@ -1,7 +1,7 @@
 //! Image commands: images, rmi, tag, import, pull, commit, history and prune.
 
 use super::args::{CommitArgs, HistoryArgs, ImagePruneArgs};
-use super::cli::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
+use super::args::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use super::connect::{Client, next_chunk, q, reader_body};
 use super::containers::print_rows;
 use super::format::{self, Val};
@@ -116,7 +116,7 @@ fn image_rows(img: &Value, a: &ImagesArgs) -> Vec<Val> {
 }
 
 pub async fn images(client: &Client, a: ImagesArgs) -> CmdResult {
-    let mut filters = a.filter.clone();
+    let mut filters = a.list.filter.clone();
     if let Some(r) = &a.reference {
         filters.push(format!("reference={r}"));
     }
@@ -137,7 +137,7 @@ pub async fn images(client: &Client, a: ImagesArgs) -> CmdResult {
     let fmt = if a.quiet {
         "{{.ID}}".to_string()
     } else {
-        match a.format.as_deref() {
+        match a.list.format.as_deref() {
             None | Some("") | Some("table") => {
                 if a.digests {
                     "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
@@ -449,10 +449,10 @@ pub async fn prune(client: &Client, a: ImagePruneArgs) -> CmdResult {
     } else {
         "WARNING! This will remove all dangling images.\nAre you sure you want to continue?"
     };
-    if !a.force && !prompt::confirm(warning) {
+    if !a.prune.force && !prompt::confirm(warning) {
         return Err(prompt::cancelled("image prune"));
     }
-    let (reclaimed, text) = prune_images(client, a.all, &a.filter).await?;
+    let (reclaimed, text) = prune_images(client, a.all, &a.prune.filter).await?;
     if !text.is_empty() {
         outln!("{text}");
     }

@@ -31,7 +31,7 @@ mod system;
 mod volumes;
 
 use clap::Parser;
-use cli::{Cli, Cmd};
+use cli::Cli;
 use connect::Client;
 
 /// Exit status of a failed command, with its message already printed or not.
@@ -122,7 +122,7 @@ pub fn main(args: Vec<String>) -> i32 {
         // As docker: a failed ping leaves the default version, and the
         // command itself reports the connection error with its own status.
         let _ = client.negotiate().await;
-        dispatch(client, cmd.flatten()).await
+        cmd.run(&client).await
     });
     let code = match result {
         Ok(code) => code,
@@ -185,54 +185,4 @@ fn command_path(args: &[String]) -> String {
         }
     }
     path
-}
-
-async fn dispatch(client: Client, cmd: Cmd) -> CmdResult {
-    match cmd {
-        Cmd::Run(a) => containers::run(&client, a).await,
-        Cmd::Create(a) => containers::create_cmd(&client, a).await,
-        Cmd::Start(a) => containers::start(&client, a).await,
-        Cmd::Stop(a) => containers::stop(&client, a, false).await,
-        Cmd::Restart(a) => containers::stop(&client, a, true).await,
-        Cmd::Kill(a) => containers::kill(&client, a).await,
-        Cmd::Rm(a) => containers::rm(&client, a).await,
-        Cmd::Ps(a) => containers::ps(&client, a).await,
-        Cmd::Logs(a) => containers::logs(&client, a).await,
-        Cmd::Inspect(a) => containers::inspect(&client, a).await,
-        Cmd::Exec(a) => containers::exec(&client, a).await,
-        Cmd::Wait(a) => containers::wait(&client, a).await,
-        Cmd::Events(a) => system::events(&client, a).await,
-        Cmd::Version(a) => system::version(&client, a).await,
-        Cmd::Info(a) => system::info(&client, a).await,
-        Cmd::Images(a) => images::images(&client, a).await,
-        Cmd::Rmi(a) => images::rmi(&client, a).await,
-        Cmd::Tag(a) => images::tag(&client, a).await,
-        Cmd::Import(a) => images::import(&client, a).await,
-        Cmd::Pull(a) => images::pull(&client, &a.image, a.quiet).await,
-        Cmd::Pause(a) => containers::pause(&client, a, "pause").await,
-        Cmd::Unpause(a) => containers::pause(&client, a, "unpause").await,
-        Cmd::Update(a) => containers::update(&client, a).await,
-        Cmd::Rename(a) => containers::rename(&client, a).await,
-        Cmd::Attach(a) => containers::attach(&client, a).await,
-        Cmd::Top(a) => containers::top(&client, a).await,
-        Cmd::Stats(a) => containers::stats(&client, a).await,
-        Cmd::Port(a) => containers::port(&client, a).await,
-        Cmd::Diff(a) => containers::diff(&client, a).await,
-        Cmd::ContainerPrune(a) => containers::prune(&client, a).await,
-        Cmd::Cp(a) => archive::cp(&client, a).await,
-        Cmd::Export(a) => archive::export(&client, a).await,
-        Cmd::Save(a) => archive::save(&client, a).await,
-        Cmd::Load(a) => archive::load(&client, a).await,
-        Cmd::Commit(a) => images::commit(&client, a).await,
-        Cmd::History(a) => images::history(&client, a).await,
-        Cmd::ImagePrune(a) => images::prune(&client, a).await,
-        Cmd::Volume(a) => volumes::volume(&client, a).await,
-        Cmd::Network(a) => networks::network(&client, a).await,
-        Cmd::SystemDf(a) => system::df(&client, a).await,
-        Cmd::SystemPrune(a) => system::prune(&client, a).await,
-        Cmd::Build(a) => build::build(&client, a).await,
-        Cmd::Container(_) | Cmd::Image(_) | Cmd::System(_) => {
-            unreachable!("flatten() maps group commands to verbs")
-        }
-    }
 }

@@ -1,8 +1,8 @@
 //! `network create|ls|inspect|rm|prune|connect|disconnect`.
 
 use super::args::{
-    NetworkCmd, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkInspectArgs,
-    NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs,
+    InspectNames, NetworkCmd, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs,
+    NetworkLsArgs, NetworkRmArgs, PruneArgs,
 };
 use super::connect::{Client, q};
 use super::containers::{inspect_each, kv_map, print_rows, sort_by_name};
@@ -62,7 +62,7 @@ async fn create(client: &Client, a: NetworkCreateArgs) -> CmdResult {
 
 async fn ls(client: &Client, a: NetworkLsArgs) -> CmdResult {
     let mut path = "/networks".to_string();
-    if let Some(f) = opts::filters_json(&a.filter).map_err(|e| Failure::new(125, e))? {
+    if let Some(f) = opts::filters_json(&a.list.filter).map_err(|e| Failure::new(125, e))? {
         path.push_str(&format!("?filters={}", q(&f)));
     }
     let v = client.get_json(&path).await?;
@@ -109,7 +109,7 @@ async fn ls(client: &Client, a: NetworkLsArgs) -> CmdResult {
     let fmt = if a.quiet {
         "{{.ID}}".to_string()
     } else {
-        match a.format.as_deref() {
+        match a.list.format.as_deref() {
             None | Some("") | Some("table") => {
                 "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into()
             }
@@ -135,7 +135,7 @@ async fn ls(client: &Client, a: NetworkLsArgs) -> CmdResult {
     print_rows(&fmt, &rows, &hdr)
 }
 
-async fn inspect(client: &Client, a: NetworkInspectArgs) -> CmdResult {
+async fn inspect(client: &Client, a: InspectNames) -> CmdResult {
     inspect_each(client, "/networks", &a.names, a.format.as_deref()).await
 }
 
@@ -161,7 +161,7 @@ async fn rm(client: &Client, a: NetworkRmArgs) -> CmdResult {
     Ok(code)
 }
 
-async fn prune(client: &Client, a: NetworkPruneArgs) -> CmdResult {
+async fn prune(client: &Client, a: PruneArgs) -> CmdResult {
     let warning = "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?";
     if !a.force && !prompt::confirm(warning) {
         return Err(prompt::cancelled("network prune"));

@@ -1,7 +1,7 @@
 //! Translation of command-line options into API values: the create body of
 //! `run`/`create`, filters, timestamps and image references.
 
-use super::cli::RunArgs;
+use super::args::RunArgs;
 use serde_json::{Map, Value, json};
 
 /// `-e KEY` takes KEY from our environment (dropped when unset), like docker.
@@ -196,18 +196,18 @@ pub fn create_body(a: &RunArgs, image: &str, cmd: &[String]) -> Result<Value, St
     let mut body = json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
         "Domainname": a.domainname.clone().unwrap_or_default(),
-        "User": a.user.clone().unwrap_or_default(),
+        "User": a.process.user.clone().unwrap_or_default(),
         "AttachStdin": stdin,
         "AttachStdout": out,
         "AttachStderr": err,
         "Tty": a.tty,
         "OpenStdin": a.interactive,
         "StdinOnce": a.interactive && stdin,
-        "Env": env_list(&a.env, &a.env_file)?,
+        "Env": env_list(&a.process.env, &a.process.env_file)?,
         "Cmd": if cmd.is_empty() { Value::Null } else { json!(cmd) },
         "Image": image,
         "Volumes": volumes,
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
+        "WorkingDir": a.process.workdir.clone().unwrap_or_default(),
         "Entrypoint": entrypoint,
         "Labels": labels,
         "ExposedPorts": exposed,

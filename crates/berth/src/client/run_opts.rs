@@ -1,51 +1,61 @@
 //! `run`/`create` flags for resources, mounts, security and health checks,
 //! translated into HostConfig and Healthcheck as the docker CLI sends them.
 
-use super::cli::RunArgs;
+use super::args::{Resources, RunArgs};
 use super::opts::{parse_go_duration, ram_in_bytes};
 use serde_json::{Map, Value, json};
+
+/// The HostConfig fields of the resource flags `run`, `create` and `update`
+/// share, in docker's units.
+pub fn resources(r: &Resources) -> Result<Map<String, Value>, String> {
+    let mut out = Map::new();
+    if let Some(m) = &r.memory {
+        out.insert("Memory".into(), json!(ram_in_bytes(m)?));
+    }
+    if let Some(s) = &r.memory_swap {
+        let v = if s == "-1" { -1 } else { ram_in_bytes(s)? };
+        out.insert("MemorySwap".into(), json!(v));
+    }
+    if let Some(m) = &r.memory_reservation {
+        out.insert("MemoryReservation".into(), json!(ram_in_bytes(m)?));
+    }
+    if let Some(c) = r.cpus {
+        out.insert("NanoCpus".into(), json!((c * 1e9).round() as i64));
+    }
+    for (k, v) in [
+        ("CpuShares", r.cpu_shares),
+        ("CpuPeriod", r.cpu_period),
+        ("CpuQuota", r.cpu_quota),
+        ("PidsLimit", r.pids_limit),
+    ] {
+        if let Some(v) = v {
+            out.insert(k.into(), json!(v));
+        }
+    }
+    for (k, v) in [
+        ("CpusetCpus", &r.cpuset_cpus),
+        ("CpusetMems", &r.cpuset_mems),
+    ] {
+        if let Some(v) = v {
+            out.insert(k.into(), json!(v));
+        }
+    }
+    Ok(out)
+}
 
 /// Adds the resource, mount and security fields of `a` to a HostConfig.
 pub fn host_extras(a: &RunArgs, host: &mut Value) -> Result<(), String> {
     let mut set = |k: &str, v: Value| {
         host[k] = v;
     };
-    if let Some(m) = &a.memory {
-        set("Memory", json!(ram_in_bytes(m)?));
-    }
-    if let Some(s) = &a.memory_swap {
-        let v = if s == "-1" { -1 } else { ram_in_bytes(s)? };
-        set("MemorySwap", json!(v));
-    }
-    if let Some(m) = &a.memory_reservation {
-        set("MemoryReservation", json!(ram_in_bytes(m)?));
+    for (k, v) in resources(&a.resources)? {
+        set(&k, v);
     }
     if let Some(s) = a.memory_swappiness {
         set("MemorySwappiness", json!(s));
     }
     if a.oom_kill_disable {
         set("OomKillDisable", json!(true));
-    }
-    if let Some(c) = a.cpus {
-        set("NanoCpus", json!((c * 1e9).round() as i64));
-    }
-    for (k, v) in [
-        ("CpuShares", a.cpu_shares),
-        ("CpuPeriod", a.cpu_period),
-        ("CpuQuota", a.cpu_quota),
-        ("PidsLimit", a.pids_limit),
-    ] {
-        if let Some(v) = v {
-            set(k, json!(v));
-        }
-    }
-    for (k, v) in [
-        ("CpusetCpus", &a.cpuset_cpus),
-        ("CpusetMems", &a.cpuset_mems),
-    ] {
-        if let Some(v) = v {
-            set(k, json!(v));
-        }
     }
     if let Some(r) = &a.runtime {
         set("Runtime", json!(r));

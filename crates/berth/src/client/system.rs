@@ -1,7 +1,7 @@
 //! System commands: version, info, events, df and prune.
 
 use super::args::{DfArgs, SystemPruneArgs};
-use super::cli::{EventsArgs, FormatOnly};
+use super::args::{EventsArgs, FormatOnly};
 use super::connect::{CLIENT_API_VERSION, Client, ClientError, empty, next_chunk, q};
 use super::format::{Template, Val};
 use super::{CmdResult, Failure, opts};
@@ -259,10 +259,10 @@ pub async fn events(client: &Client, a: EventsArgs) -> CmdResult {
             query.push(format!("{name}={}", q(&t)));
         }
     }
-    if let Some(f) = opts::filters_json(&a.filter).map_err(|e| Failure::new(125, e))? {
+    if let Some(f) = opts::filters_json(&a.list.filter).map_err(|e| Failure::new(125, e))? {
         query.push(format!("filters={}", q(&f)));
     }
-    let tmpl = match a.format.as_deref() {
+    let tmpl = match a.list.format.as_deref() {
         None | Some("") => None,
         Some("json") => {
             Some(Template::parse("{{json .}}").map_err(|e| Failure::new(1, e.to_string()))?)
@@ -470,7 +470,7 @@ async fn prune_optional(
 }
 
 pub async fn prune(client: &Client, a: SystemPruneArgs) -> CmdResult {
-    if !a.force {
+    if !a.prune.force {
         let mut warnings = vec![
             "all stopped containers",
             "all networks not used by at least one container",
@@ -493,9 +493,9 @@ pub async fn prune(client: &Client, a: SystemPruneArgs) -> CmdResult {
             msg.push_str(&format!("\n  - {w}"));
         }
         msg.push('\n');
-        if !a.filter.is_empty() {
+        if !a.prune.filter.is_empty() {
             msg.push_str("\n  Items to be pruned will be filtered with:");
-            for f in &a.filter {
+            for f in &a.prune.filter {
                 msg.push_str(&format!("\n  - {f}"));
             }
             msg.push('\n');
@@ -505,14 +505,14 @@ pub async fn prune(client: &Client, a: SystemPruneArgs) -> CmdResult {
             return Err(super::prompt::cancelled("system prune"));
         }
     }
-    let filters = opts::filters_json(&a.filter).map_err(|e| Failure::new(125, e))?;
+    let filters = opts::filters_json(&a.prune.filter).map_err(|e| Failure::new(125, e))?;
     let fq = filters
         .as_ref()
         .map(|f| format!("?filters={}", q(f)))
         .unwrap_or_default();
     let mut total = 0;
     let mut outputs = Vec::new();
-    outputs.push(super::containers::prune_containers(client, &a.filter).await?);
+    outputs.push(super::containers::prune_containers(client, &a.prune.filter).await?);
     outputs.push(
         prune_optional(
             client,
@@ -523,9 +523,9 @@ pub async fn prune(client: &Client, a: SystemPruneArgs) -> CmdResult {
         .await?,
     );
     if a.volumes {
-        outputs.push(super::volumes::prune_volumes(client, false, &a.filter).await?);
+        outputs.push(super::volumes::prune_volumes(client, false, &a.prune.filter).await?);
     }
-    outputs.push(super::images::prune_images(client, a.all, &a.filter).await?);
+    outputs.push(super::images::prune_images(client, a.all, &a.prune.filter).await?);
     let bq = if a.all { "?all=1" } else { "" };
     outputs.push(
         prune_optional(

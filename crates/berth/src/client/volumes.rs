@@ -1,7 +1,7 @@
 //! `volume create|ls|inspect|rm|prune`.
 
 use super::args::{
-    VolumeCmd, VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
+    InspectNames, VolumeCmd, VolumeCreateArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
 };
 use super::connect::{Client, q, version_lt};
 use super::containers::{inspect_each, kv_map, print_rows, sort_by_name};
@@ -41,7 +41,7 @@ async fn create(client: &Client, a: VolumeCreateArgs) -> CmdResult {
 
 async fn ls(client: &Client, a: VolumeLsArgs) -> CmdResult {
     let mut path = "/volumes".to_string();
-    if let Some(f) = opts::filters_json(&a.filter).map_err(|e| Failure::new(125, e))? {
+    if let Some(f) = opts::filters_json(&a.list.filter).map_err(|e| Failure::new(125, e))? {
         path.push_str(&format!("?filters={}", q(&f)));
     }
     let v = client.get_json(&path).await?;
@@ -98,7 +98,7 @@ async fn ls(client: &Client, a: VolumeLsArgs) -> CmdResult {
     let fmt = if a.quiet {
         "{{.Name}}".to_string()
     } else {
-        match a.format.as_deref() {
+        match a.list.format.as_deref() {
             None | Some("") | Some("table") => "table {{.Driver}}\t{{.Name}}".into(),
             Some("json") => "{{json .}}".into(),
             Some(f) => f.to_string(),
@@ -121,7 +121,7 @@ async fn ls(client: &Client, a: VolumeLsArgs) -> CmdResult {
     print_rows(&fmt, &rows, &hdr)
 }
 
-async fn inspect(client: &Client, a: VolumeInspectArgs) -> CmdResult {
+async fn inspect(client: &Client, a: InspectNames) -> CmdResult {
     inspect_each(client, "/volumes", &a.names, a.format.as_deref()).await
 }
 
@@ -162,10 +162,10 @@ async fn prune(client: &Client, a: VolumePruneArgs) -> CmdResult {
     } else {
         "WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue?"
     };
-    if !a.force && !prompt::confirm(warning) {
+    if !a.prune.force && !prompt::confirm(warning) {
         return Err(prompt::cancelled("volume prune"));
     }
-    let (reclaimed, text) = prune_volumes(client, a.all && anonymous_only, &a.filter).await?;
+    let (reclaimed, text) = prune_volumes(client, a.all && anonymous_only, &a.prune.filter).await?;
     if !text.is_empty() {
         outln!("{text}");
     }

@@ -7,11 +7,11 @@ use super::super::args::{
 };
 use super::super::connect::{Client, q};
 use super::super::format::{self, Val};
-use super::super::{CmdResult, Failure, opts, prompt, stream};
+use super::super::{CmdResult, Failure, opts, prompt, run_opts, stream};
 use super::run::{attach_path, finish_wait, register_wait};
 use super::{each, print_rows};
 use hyper::Method;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 pub async fn pause(client: &Client, a: Containers, verb: &str) -> CmdResult {
     each(client, &a.containers, Method::POST, |c| {
@@ -21,47 +21,7 @@ pub async fn pause(client: &Client, a: Containers, verb: &str) -> CmdResult {
 }
 
 pub async fn update(client: &Client, a: UpdateArgs) -> CmdResult {
-    let mut body = Map::new();
-    let bytes = |v: &Option<String>| -> Result<Option<i64>, Failure> {
-        v.as_deref()
-            .map(|s| opts::ram_in_bytes(s).map_err(|e| Failure::new(125, e)))
-            .transpose()
-    };
-    if let Some(m) = bytes(&a.memory)? {
-        body.insert("Memory".into(), json!(m));
-    }
-    if let Some(s) = &a.memory_swap {
-        let v = if s == "-1" {
-            -1
-        } else {
-            opts::ram_in_bytes(s).map_err(|e| Failure::new(125, e))?
-        };
-        body.insert("MemorySwap".into(), json!(v));
-    }
-    if let Some(m) = bytes(&a.memory_reservation)? {
-        body.insert("MemoryReservation".into(), json!(m));
-    }
-    if let Some(c) = a.cpus {
-        body.insert("NanoCpus".into(), json!((c * 1e9).round() as i64));
-    }
-    for (k, v) in [
-        ("CpuShares", a.cpu_shares),
-        ("CpuPeriod", a.cpu_period),
-        ("CpuQuota", a.cpu_quota),
-        ("PidsLimit", a.pids_limit),
-    ] {
-        if let Some(v) = v {
-            body.insert(k.into(), json!(v));
-        }
-    }
-    for (k, v) in [
-        ("CpusetCpus", &a.cpuset_cpus),
-        ("CpusetMems", &a.cpuset_mems),
-    ] {
-        if let Some(v) = v {
-            body.insert(k.into(), json!(v));
-        }
-    }
+    let mut body = run_opts::resources(&a.resources).map_err(|e| Failure::new(125, e))?;
     if let Some(r) = &a.restart {
         body.insert(
             "RestartPolicy".into(),
@@ -613,6 +573,7 @@ pub async fn prune_containers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn natural_order_compares_numbers() {

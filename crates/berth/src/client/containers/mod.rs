@@ -11,7 +11,7 @@ pub use manage::{
 pub use ps::{print_rows, ps};
 pub use run::{create_cmd, exec, run, start};
 
-use super::cli::{InspectArgs, KillArgs, LogsArgs, RmArgs, StopArgs, WaitArgs};
+use super::args::{Containers, InspectArgs, KillArgs, LogsArgs, RmArgs, StopArgs};
 use super::connect::{Client, ClientError, empty, next_chunk, q};
 use super::format::{self, Template, Val};
 use super::stream::{self, Demux};
@@ -82,7 +82,7 @@ pub async fn rm(client: &Client, a: RmArgs) -> CmdResult {
     .await
 }
 
-pub async fn wait(client: &Client, a: WaitArgs) -> CmdResult {
+pub async fn wait(client: &Client, a: Containers) -> CmdResult {
     let mut code = 0;
     for c in &a.containers {
         match client
@@ -189,13 +189,13 @@ async fn inspect_one(
 pub async fn inspect(client: &Client, a: InspectArgs) -> CmdResult {
     let mut raws = Vec::new();
     let mut errors = Vec::new();
-    for n in &a.names {
+    for n in &a.target.names {
         match inspect_one(client, n, a.kind.as_deref(), a.size).await {
             Ok(b) => raws.push(b),
             Err(f) => errors.push(f),
         }
     }
-    print_inspect(&raws, a.format.as_deref())?;
+    print_inspect(&raws, a.target.format.as_deref())?;
     let code = if errors.is_empty() { 0 } else { 1 };
     for e in errors {
         if let Some(m) = e.message {

@@ -1,6 +1,6 @@
 //! `ps`: docker's container table, `--format` templates and `{{json .}}`.
 
-use super::super::cli::PsArgs;
+use super::super::args::PsArgs;
 use super::super::connect::{Client, q};
 use super::super::format::{self, Val};
 use super::super::{CmdResult, Failure, opts};
@@ -191,13 +191,14 @@ pub async fn ps(client: &Client, a: PsArgs) -> CmdResult {
     }
     // Like docker, a template that shows sizes asks the daemon for them.
     let wants_size = a
+        .list
         .format
         .as_deref()
         .is_some_and(|f| f.contains(".Size") || f.contains("json .") || f == "json");
     if a.size || (wants_size && !a.quiet) {
         query.push("size=1".into());
     }
-    if let Some(f) = opts::filters_json(&a.filter).map_err(|e| Failure::new(125, e))? {
+    if let Some(f) = opts::filters_json(&a.list.filter).map_err(|e| Failure::new(125, e))? {
         query.push(format!("filters={}", q(&f)));
     }
     let list = client
@@ -208,14 +209,14 @@ pub async fn ps(client: &Client, a: PsArgs) -> CmdResult {
         .map(|l| l.iter().map(|c| ps_row(c, !a.no_trunc)).collect())
         .unwrap_or_default();
     let fmt = if a.quiet {
-        if a.format.is_some() {
+        if a.list.format.is_some() {
             eprintln!(
                 "WARNING: Ignoring custom format, because both --format and --quiet are set."
             );
         }
         "{{.ID}}".to_string()
     } else {
-        match a.format.as_deref() {
+        match a.list.format.as_deref() {
             None | Some("") | Some("table") => {
                 let mut f = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".to_string();
                 if a.size {

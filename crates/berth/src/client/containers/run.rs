@@ -1,7 +1,7 @@
 //! Attached sessions: create, run, start (-a/-i) and exec, with docker's
 //! ordering (attach, register the wait, start) and exit statuses.
 
-use super::super::cli::{ExecArgs, RunArgs, StartArgs};
+use super::super::args::{ExecArgs, RunArgs, StartArgs};
 use super::super::connect::{self, Client, ClientError, empty, q, read_all};
 use super::super::stream;
 use super::super::{CmdResult, Failure, images, opts};
@@ -331,9 +331,10 @@ pub async fn exec(client: &Client, a: ExecArgs) -> CmdResult {
     if a.tty && a.interactive && !a.detach && !stream::is_terminal(0) {
         return Err(Failure::new(1, "the input device is not a TTY"));
     }
-    let env = opts::env_list(&a.env, &a.env_file).map_err(|e| Failure::new(125, e))?;
+    let env =
+        opts::env_list(&a.process.env, &a.process.env_file).map_err(|e| Failure::new(125, e))?;
     let body = json!({
-        "User": a.user.clone().unwrap_or_default(),
+        "User": a.process.user.clone().unwrap_or_default(),
         "Privileged": a.privileged,
         "Tty": a.tty,
         "AttachStdin": a.interactive && !a.detach,
@@ -341,7 +342,7 @@ pub async fn exec(client: &Client, a: ExecArgs) -> CmdResult {
         "AttachStderr": !a.detach,
         "Detach": a.detach,
         "Env": env,
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
+        "WorkingDir": a.process.workdir.clone().unwrap_or_default(),
         "Cmd": &a.args[1..],
     });
     let created = client
