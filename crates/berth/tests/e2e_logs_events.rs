@@ -404,3 +404,126 @@ fn log_driver_none_and_unknown_drivers() {
         stderr(&out)
     );
 }
+
+/// json-file's `max-size`/`max-file`: the log rotates into `<log>.N` files,
+/// never more than max-file of them, and `logs` reads across them in order.
+#[test]
+fn json_file_logs_rotate_and_read_across_files() {
+    let d = Daemon::shared();
+    let name = d.name("rotate");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1000 1300); do echo line-$i; done",
+    ]);
+    let log = std::path::PathBuf::from(d.docker_ok(&["inspect", "-f", "{{.LogPath}}", &name]));
+    let rotated = |n: u32| std::path::PathBuf::from(format!("{}.{n}", log.display()));
+    assert!(
+        rotated(1).exists() && rotated(2).exists(),
+        "no rotation beside {}",
+        log.display()
+    );
+    assert!(!rotated(3).exists(), "more files than max-file=3");
+    for p in [log.clone(), rotated(1), rotated(2)] {
+        let size = std::fs::metadata(&p).unwrap().len();
+        assert!(size <= 2048, "{} has {size} bytes", p.display());
+    }
+    // What is kept is the newest lines, whole and in order.
+    let out = d.docker_ok(&["logs", &name]);
+    let lines: Vec<u32> = out
+        .lines()
+        .map(|l| l["line-".len()..].parse().unwrap())
+        .collect();
+    assert_eq!(*lines.last().unwrap(), 1300);
+    assert!(lines[0] > 1000, "nothing was rotated away: {}", lines[0]);
+    assert!(lines.windows(2).all(|w| w[1] == w[0] + 1), "{lines:?}");
+    // --tail reaches back into the rotated files.
+    let count = lines.len();
+    let tail = d.docker_ok(&["logs", "--tail", &(count - 2).to_string(), &name]);
+    assert_eq!(tail.lines().count(), count - 2);
+    assert_eq!(tail.lines().next().unwrap(), format!("line-{}", lines[2]));
+    let inspect = d.docker_ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &name]);
+    assert!(
+        inspect.contains(r#""max-file":"3""#) && inspect.contains(r#""Type":"json-file""#),
+        "{inspect}"
+    );
+    d.docker_ok(&["rm", &name]);
+}
+
+/// Following a log that rotates under the reader loses nothing it kept.
+#[test]
+fn following_a_rotating_log_sees_every_line() {
+    let d = Daemon::shared();
+    let name = d.name("rotfollow");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=100",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; for i in $(seq 100 399); do echo l$i; done",
+    ]);
+    let out = d.docker_ok(&["logs", "-f", &name]);
+    let got: Vec<&str> = out.lines().collect();
+    let want: Vec<String> = (100..400).map(|i| format!("l{i}")).collect();
+    assert_eq!(got, want);
+    d.docker_ok(&["rm", &name]);
+}
+
+#[test]
+fn log_options_are_checked_as_dockerd_checks_them() {
+    let d = Daemon::shared();
+    for (opt, needle) in [
+        ("max-file=0", "max-file cannot be less than 1"),
+        (
+            "bogus=1",
+            "unknown log opt 'bogus' for json-file log driver",
+        ),
+        ("max-size=12x", "invalid size: '12x'"),
+        ("compress=true", "not implemented"),
+        ("tag={{.Name}}", "not implemented"),
+    ] {
+        let name = d.name("logopt");
+        let out = d.docker(&[
+            "create",
+            "--name",
+            &name,
+            "--log-opt",
+            opt,
+            "busybox",
+            "true",
+        ]);
+        assert!(!out.status.success(), "{opt} accepted");
+        assert!(stderr(&out).contains(needle), "{opt}: {}", stderr(&out));
+        assert!(
+            !d.docker(&["inspect", &name]).status.success(),
+            "{opt}: {name} stored"
+        );
+    }
+    // max-file alone is accepted (and rotates nothing), as in dockerd.
+    let name = d.name("logopt-ok");
+    d.docker_ok(&[
+        "create",
+        "--name",
+        &name,
+        "--log-opt",
+        "max-file=100",
+        "busybox",
+        "true",
+    ]);
+    d.docker_ok(&["rm", &name]);
+}

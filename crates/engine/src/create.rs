@@ -424,10 +424,18 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
             "logger: no log driver named '{driver}' is registered"
         )));
     }
-    if !matches!(driver, "" | "json-file" | "none")
-        || hc.log_config.config.as_ref().is_some_and(|c| !c.is_empty())
-    {
-        return ni("log drivers other than json-file and none, and log options (--log-opt)");
+    match driver {
+        "" | "json-file" => {
+            crate::logs::json_file_rotation(hc.log_config.config.as_ref())?;
+        }
+        "none" => {
+            if let Some(key) = hc.log_config.config.iter().flatten().map(|(k, _)| k).next() {
+                return Err(EngineError::InvalidParameter(format!(
+                    "unknown log opt '{key}' for none log driver"
+                )));
+            }
+        }
+        other => return ni(&format!("the {other} log driver")),
     }
 
     // Fields this daemon does not know are ignored, as dockerd ignores them:

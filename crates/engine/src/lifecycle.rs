@@ -119,7 +119,13 @@ impl Engine {
         Ok(oci::container_config(&c.id, record, rootfs, env, resolved))
     }
 
-    fn shim_launch(&self, c: &Container, runtime: &str, log_path: PathBuf) -> Result<ShimLaunch> {
+    fn shim_launch(
+        &self,
+        c: &Container,
+        record: &crate::model::ContainerRecord,
+        log_path: PathBuf,
+    ) -> Result<ShimLaunch> {
+        let runtime = record.host_config.runtime.as_str();
         let kind = self.cfg.runtimes.kind(runtime)?;
         // Each runtime CLI keeps its own state, as dockerd's runtime-NAME dirs.
         let runtime_root = match &kind {
@@ -132,6 +138,9 @@ impl Engine {
             state_dir: c.state_dir.clone(),
             runtime_root,
             runtime: kind,
+            log_rotation: crate::logs::json_file_rotation(
+                record.host_config.log_config.config.as_ref(),
+            )?,
             log_path,
         })
     }
@@ -205,7 +214,7 @@ impl Engine {
         } else {
             record.log_path.clone()
         };
-        let launch = self.shim_launch(c, &record.host_config.runtime, log_path)?;
+        let launch = self.shim_launch(c, record, log_path)?;
         tracing::debug!(container = %c.id, "rootfs mounted, spec ready");
         let info = runtime::shim::create(&launch, &config).await?;
         tracing::debug!(container = %c.id, "shim created the container");

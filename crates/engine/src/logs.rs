@@ -1,6 +1,9 @@
-//! Reading the json-file log the shim writes: tail, since/until, follow.
+//! Reading the json-file log the shim writes: tail, since/until, follow,
+//! across the files rotation keeps (`<log>.N` oldest … `<log>.1`, `<log>`);
+//! and json-file's options, checked at create and handed to the shim.
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,42 +113,79 @@ async fn stream_logs(
     tx: mpsc::Sender<LogLine>,
 ) -> std::io::Result<()> {
     let path = c.lock().record.log_path.clone();
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
+    // Oldest first; the live file last.
+    let files = log_files(&path);
+    let Some(last) = files.len().checked_sub(1) else {
+        return Ok(());
+    };
+    // As dockerd: the last N lines of the log, then the filters.
+    let (first, offset) = match opts.tail {
+        Some(n) => tail_start(&files, n)?,
+        None => (0, 0),
+    };
+    let open = |p: &std::path::Path, at: u64| -> std::io::Result<(BufReader<std::fs::File>, u64)> {
+        let mut f = std::fs::File::open(p)?;
+        f.seek(SeekFrom::Start(at))?;
+        let inode = f.metadata()?.ino();
+        Ok((BufReader::with_capacity(64 << 10, f), inode))
+    };
+    let mut partial = String::new();
+    // Rotated files are complete: read them through.
+    for (i, file) in files.iter().enumerate().take(last).skip(first) {
+        let (mut reader, _) = open(file, if i == first { offset } else { 0 })?;
+        if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+            return Ok(());
+        }
+    }
+    let (mut reader, mut inode) = match open(&path, if first == last { offset } else { 0 }) {
+        Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    if let Some(n) = opts.tail {
-        // As dockerd: the last N lines of the file, then the filters.
-        let start = tail_offset(&mut file, n)?;
-        file.seek(SeekFrom::Start(start))?;
-    }
-    let mut reader = BufReader::with_capacity(64 << 10, file);
-    let mut partial = String::new();
     let watch = opts.follow.then(|| c.watch());
     loop {
         // Read the running flag before reading the file: once it is false the shim
         // has written everything, so the read after it is the last one needed.
         let running = watch.as_ref().is_some_and(|w| w.borrow().running);
-        loop {
-            let mut batch = Vec::with_capacity(BATCH);
-            let full = read_available(&mut reader, &mut partial, BATCH, |line| {
-                if opts.wants(&line) {
-                    batch.push(line);
-                }
-            })?;
-            for line in batch {
-                if tx.send(line).await.is_err() {
-                    return Ok(());
-                }
-            }
-            if !full {
-                break;
-            }
+        if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+            return Ok(());
         }
         let Some(watch) = &watch else {
             return Ok(());
         };
+        // The shim rotated: what we read is now `<log>.N`. It may have taken
+        // a last entry after our read and before the rename, so it is read
+        // to its end once more; then each newer file, by inode (names shift
+        // while rotations go on), up to the live one.
+        if std::fs::metadata(&path).is_ok_and(|m| m.ino() != inode) {
+            if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+                return Ok(());
+            }
+            loop {
+                let files = log_files(&path);
+                let inodes: Vec<u64> = files
+                    .iter()
+                    .map(|f| std::fs::metadata(f).map(|m| m.ino()).unwrap_or(0))
+                    .collect();
+                // Our file may be gone (rotated past max-file): the oldest
+                // that is left comes next, as it holds the next lines kept.
+                let next = inodes.iter().position(|i| *i == inode).map_or(0, |i| i + 1);
+                let Some(file) = files.get(next) else { break };
+                let Ok(opened) = open(file, 0) else { continue };
+                if opened.1 != inodes[next] {
+                    continue; // renamed under us: look again
+                }
+                (reader, inode) = opened;
+                partial.clear();
+                if next == files.len() - 1 {
+                    break; // the live file: followed by the outer loop
+                }
+                if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
         if !running || watch.borrow().removed || opts.until.is_some_and(|u| Utc::now() > u) {
             return Ok(());
         }
@@ -156,9 +196,125 @@ async fn stream_logs(
     }
 }
 
+/// Sends every complete line `reader` has now, a batch at a time; false
+/// when the receiver is gone.
+async fn drain(
+    reader: &mut BufReader<std::fs::File>,
+    partial: &mut String,
+    opts: &LogOptions,
+    tx: &mpsc::Sender<LogLine>,
+) -> std::io::Result<bool> {
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        let full = read_available(reader, partial, BATCH, |line| {
+            if opts.wants(&line) {
+                batch.push(line);
+            }
+        })?;
+        for line in batch {
+            if tx.send(line).await.is_err() {
+                return Ok(false);
+            }
+        }
+        if !full {
+            return Ok(true);
+        }
+    }
+}
+
+/// The log's files, oldest first: the rotated ones (`<log>.N` … `<log>.1`)
+/// that exist, then the live one if it does.
+fn log_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = (1..)
+        .map(|n| runtime::shim::rotated_path(path, n))
+        .take_while(|p| p.exists())
+        .collect();
+    files.reverse();
+    if path.exists() {
+        files.push(path.to_path_buf());
+    }
+    files
+}
+
+/// Where the last `n` complete lines of `files` (oldest first) begin: the
+/// file's index and the offset in it.
+fn tail_start(files: &[std::path::PathBuf], n: usize) -> std::io::Result<(usize, u64)> {
+    let mut wanted = n;
+    for (i, path) in files.iter().enumerate().rev() {
+        let mut f = std::fs::File::open(path)?;
+        let (offset, found) = tail_offset(&mut f, wanted)?;
+        if found >= wanted || i == 0 {
+            return Ok((i, offset));
+        }
+        wanted -= found;
+    }
+    Ok((0, 0))
+}
+
+/// json-file's options (`--log-opt`): the rotation they ask for, or the
+/// error dockerd gives. Options berth does not carry out are refused by
+/// name rather than ignored.
+pub(crate) fn json_file_rotation(
+    config: Option<&std::collections::HashMap<String, String>>,
+) -> Result<Option<runtime::shim::LogRotation>> {
+    let mut max_size: i64 = -1;
+    let mut max_files: u32 = 1;
+    for (key, value) in config.into_iter().flatten() {
+        match key.as_str() {
+            "max-size" => {
+                max_size = gounits::ram_in_bytes(value).map_err(|e| {
+                    crate::EngineError::InvalidParameter(format!("invalid max-size {value:?}: {e}"))
+                })?;
+            }
+            "max-file" => {
+                let n: i64 = value.parse().map_err(|_| {
+                    crate::EngineError::InvalidParameter(format!(
+                        "strconv.Atoi: parsing {value:?}: invalid syntax"
+                    ))
+                })?;
+                if n < 1 {
+                    return Err(crate::EngineError::InvalidParameter(
+                        "max-file cannot be less than 1".into(),
+                    ));
+                }
+                max_files = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            "compress" => match value.as_str() {
+                "false" | "0" | "" => {}
+                "true" | "1" => {
+                    return Err(crate::EngineError::NotImplemented(
+                        "the json-file log option compress=true".into(),
+                    ));
+                }
+                _ => {
+                    return Err(crate::EngineError::InvalidParameter(format!(
+                        "error reading compress log option: strconv.ParseBool: parsing {value:?}: invalid syntax"
+                    )));
+                }
+            },
+            "labels" | "labels-regex" | "env" | "env-regex" | "tag" => {
+                return Err(crate::EngineError::NotImplemented(format!(
+                    "the json-file log option {key} (attributes on each line)"
+                )));
+            }
+            other => {
+                return Err(crate::EngineError::InvalidParameter(format!(
+                    "unknown log opt '{other}' for json-file log driver"
+                )));
+            }
+        }
+    }
+    // As dockerd: without max-size the log is never rotated, whatever max-file says.
+    Ok((max_size > 0).then(|| runtime::shim::LogRotation {
+        max_size: max_size as u64,
+        max_files,
+    }))
+}
+
 /// Where the last `n` complete lines of the file begin, found by reading
-/// backwards from the end (a trailing partial line is not counted).
-fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<u64> {
+/// backwards from the end (a trailing partial line is not counted), and how
+/// many complete lines that is (fewer than `n` when the file has fewer).
+fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<(u64, usize)> {
     const CHUNK: u64 = 64 << 10;
     let len = file.seek(SeekFrom::End(0))?;
     let mut end = len;
@@ -175,13 +331,13 @@ fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<u64> {
             if *b == b'\n' {
                 seen += 1;
                 if seen == n + 1 {
-                    return Ok(start + i as u64 + 1);
+                    return Ok((start + i as u64 + 1, n));
                 }
             }
         }
         end = start;
     }
-    Ok(0)
+    Ok((0, seen))
 }
 
 /// Reads up to `max` complete lines from the current position; a trailing
@@ -250,22 +406,22 @@ mod tests {
     fn tail_offset_finds_the_last_complete_lines() {
         let text = "a\nbb\nccc\n";
         let mut f = file_with(text);
-        assert_eq!(tail_offset(&mut f, 0).unwrap(), text.len() as u64);
-        assert_eq!(tail_offset(&mut f, 1).unwrap(), 5);
-        assert_eq!(tail_offset(&mut f, 2).unwrap(), 2);
-        assert_eq!(tail_offset(&mut f, 3).unwrap(), 0);
-        assert_eq!(tail_offset(&mut f, 10).unwrap(), 0);
+        assert_eq!(tail_offset(&mut f, 0).unwrap(), (text.len() as u64, 0));
+        assert_eq!(tail_offset(&mut f, 1).unwrap(), (5, 1));
+        assert_eq!(tail_offset(&mut f, 2).unwrap(), (2, 2));
+        assert_eq!(tail_offset(&mut f, 3).unwrap(), (0, 3));
+        assert_eq!(tail_offset(&mut f, 10).unwrap(), (0, 3));
         // A line being written is not a line yet.
         let mut f = file_with("a\nbb\ncc");
-        assert_eq!(tail_offset(&mut f, 1).unwrap(), 2);
+        assert_eq!(tail_offset(&mut f, 1).unwrap(), (2, 1));
         // Across chunk boundaries.
         let long: String = (0..50_000).map(|i| format!("{i}\n")).collect();
         let mut f = file_with(&long);
-        let at = tail_offset(&mut f, 3).unwrap() as usize;
+        let at = tail_offset(&mut f, 3).unwrap().0 as usize;
         assert_eq!(&long[at..], "49997\n49998\n49999\n");
         assert_eq!(
             tail_offset(&mut tempfile::tempfile().unwrap(), 5).unwrap(),
-            0
+            (0, 0)
         );
     }
 

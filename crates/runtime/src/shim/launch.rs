@@ -44,6 +44,7 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
         id: cfg.id.clone(),
         runtime_root: absolute(&launch.runtime_root)?,
         log_path: absolute(&launch.log_path)?,
+        log_rotation: launch.log_rotation,
         open_stdin: cfg.open_stdin,
         tty: cfg.tty,
         runtime: launch.runtime.clone(),

@@ -23,6 +23,7 @@ use crate::backend::RuntimeKind;
 pub use client::{Attached, ShimClient};
 pub use exit::{ExitStatus, read_exit_status};
 pub use launch::create;
+pub use logfile::{LogRotation, rotated_path};
 pub(crate) use server::main;
 pub(crate) use sockpath::{socket_path, socket_path_for_others};
 
@@ -45,6 +46,8 @@ pub struct ShimLaunch {
     pub runtime: RuntimeKind,
     /// The container's json-file log.
     pub log_path: PathBuf,
+    /// json-file's `max-size`/`max-file`; `None`: the log grows unbounded.
+    pub log_rotation: Option<LogRotation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,8 @@ pub(crate) struct ShimParams {
     pub(crate) id: String,
     pub(crate) runtime_root: PathBuf,
     log_path: PathBuf,
+    #[serde(default)]
+    log_rotation: Option<LogRotation>,
     open_stdin: bool,
     /// Serve a pty instead of stdout/stderr pipes.
     #[serde(default)]

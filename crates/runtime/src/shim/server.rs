@@ -120,7 +120,8 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
     // The container's init becomes our child even when a runtime CLI forks
     // it and exits: we reap it and learn its exit code.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
-    let log = LogWriter::open(&params.log_path).map_err(|e| format!("open log: {e}"))?;
+    let log = LogWriter::open(&params.log_path, params.log_rotation)
+        .map_err(|e| format!("open log: {e}"))?;
 
     let mut backend = crate::backend::open(
         &params.runtime,
