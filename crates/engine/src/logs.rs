@@ -305,7 +305,7 @@ pub(crate) fn json_file_rotation(
         }
     }
     // As dockerd: without max-size the log is never rotated, whatever max-file says.
-    Ok((max_size > 0).then(|| runtime::shim::LogRotation {
+    Ok((max_size > 0).then_some(runtime::shim::LogRotation {
         max_size: max_size as u64,
         max_files,
     }))
