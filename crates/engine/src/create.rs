@@ -591,6 +591,13 @@ mod tests {
         let req = request(
             json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}),
         );
-        assert!(reject_unsupported(&req.host_config, &req).is_err());
+        assert!(reject_unsupported(&req.host_config, &req).is_ok());
+        let req = request(
+            json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"compress": "true"}}}}),
+        );
+        assert!(matches!(
+            reject_unsupported(&req.host_config, &req),
+            Err(EngineError::NotImplemented(_))
+        ));
     }
 }
