@@ -21,7 +21,9 @@ use crate::streams::channel_body;
 use crate::{ApiError, ApiResult, AppState};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/build", post(build_image))
+    Router::new()
+        .route("/build", post(build_image))
+        .route("/build/prune", post(prune_cache))
 }
 
 fn json_map<T: serde::de::DeserializeOwned + Default>(params: &Params, key: &str) -> ApiResult<T> {
@@ -128,4 +130,30 @@ async fn build_image(State(engine): State<AppState>, req: Request) -> ApiResult<
         .header(header::CONTENT_TYPE, "application/json")
         .body(channel_body(rx))
         .unwrap())
+}
+
+/// `POST /build/prune`. The classic builder keeps one kind of cache, so the
+/// filters and storage limits of BuildKit's caches are refused by name.
+async fn prune_cache(
+    State(engine): State<AppState>,
+    uri: axum::http::Uri,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let params = Params::parse(uri.query());
+    if !params.filters()?.0.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not implemented: filters for the build cache prune",
+        ));
+    }
+    if params.get("keep-storage").is_some_and(|v| v != "0") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not implemented: keep-storage for the build cache prune",
+        ));
+    }
+    let pruned = build::prune_cache(&engine).await?;
+    Ok(axum::Json(json!({
+        "CachesDeleted": (!pruned.deleted.is_empty()).then_some(pruned.deleted),
+        "SpaceReclaimed": pruned.reclaimed,
+    })))
 }

@@ -11,7 +11,6 @@ use crate::{ApiError, AppState};
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for path in [
-        "/build/prune",
         "/images/search",
         "/session",
         "/distribution/{name}/json",

@@ -939,3 +939,41 @@ fn add_from_a_git_repository() {
         stderr(&out)
     );
 }
+
+/// `POST /build/prune` (docker-py's `prune_builds`, `docker builder prune`):
+/// the step cache is forgotten, so the next build runs its steps again;
+/// tagged results stay.
+#[test]
+fn build_cache_prune_forgets_the_steps_and_keeps_tagged_images() {
+    let d = Daemon::shared();
+    if !d.is_berth() {
+        return; // dockerd's answer depends on BuildKit's cache, not the classic one
+    }
+    let tag = d.name("b-prune");
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n",
+        )],
+    );
+    build_ok(&d, &dir, &["-t", &tag]);
+    let again = build_ok(&d, &dir, &["-t", &tag]);
+    assert!(again.contains("Using cache"), "{again}");
+    let resp = d.request("POST", "/build/prune", None);
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert!(body["SpaceReclaimed"].is_u64(), "{body}");
+    let after = build_ok(&d, &dir, &["-t", &tag]);
+    assert!(
+        !after.contains("Using cache"),
+        "the cache survived the prune:\n{after}"
+    );
+    d.docker_ok(&["image", "inspect", &tag]);
+    let resp = d.request(
+        "POST",
+        "/build/prune?filters=%7B%22until%22%3A%5B%221h%22%5D%7D",
+        None,
+    );
+    assert_eq!(resp.status, 501);
+}

@@ -63,25 +63,37 @@ impl CacheIndex {
         let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut map = self.load();
         map.insert(key.to_string(), image.to_string());
+        self.save(&map)
+    }
+
+    /// The images of every cached step (an image may serve several).
+    pub fn images(&self) -> std::collections::BTreeSet<String> {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        self.load().into_values().collect()
+    }
+
+    /// Forgets every cached step (`POST /build/prune`): later builds run
+    /// each step again. Answers how many entries went.
+    pub fn clear(&self) -> std::io::Result<usize> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.load().len();
+        if n > 0 {
+            self.save(&BTreeMap::new())?;
+        }
+        Ok(n)
+    }
+
+    fn save(&self, map: &BTreeMap<String, String>) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
             engine::perms::create_dir_private(dir)?;
         }
-        // temp + rename: a crash leaves the old or the new index.
-        let tmp = self
-            .path
-            .with_extension(format!("tmp{}", std::process::id()));
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let _ = fs::remove_file(&tmp);
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(engine::perms::PRIVATE_FILE)
-                .open(&tmp)?
-                .write_all(&serde_json::to_vec(&map)?)?;
-        }
-        fs::rename(&tmp, &self.path)
+        // A crash leaves the old or the new index, and concurrent builds
+        // each write a temp file of their own.
+        cas::write_atomic(&self.path, &serde_json::to_vec(map)?)
     }
 }
 

@@ -151,3 +151,33 @@ impl Build {
         result
     }
 }
+
+/// What a build-cache prune removed.
+#[derive(Debug, Clone, Default)]
+pub struct CachePrune {
+    /// The step images that went with the cache (ids).
+    pub deleted: Vec<String>,
+    pub reclaimed: u64,
+}
+
+/// `POST /build/prune`: forgets every cached step, so later builds run each
+/// step again, and removes the step images only the cache kept (untagged
+/// and used by no container; tagged results stay).
+pub async fn prune_cache(engine: &Engine) -> engine::Result<CachePrune> {
+    let index = cache::CacheIndex::new(&engine.cfg.data_root);
+    let images = index.images();
+    index
+        .clear()
+        .map_err(|e| engine::EngineError::internal("clearing the build cache", e))?;
+    let (items, reclaimed) = engine
+        .prune_images(true, |img| images.contains(&img.id))
+        .await?;
+    let deleted = items
+        .into_iter()
+        .filter_map(|item| match item {
+            image::DeleteItem::Deleted(id) => Some(id),
+            image::DeleteItem::Untagged(_) => None,
+        })
+        .collect();
+    Ok(CachePrune { deleted, reclaimed })
+}

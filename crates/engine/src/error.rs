@@ -56,10 +56,8 @@ impl From<ImageError> for EngineError {
             | ImageError::InvalidArgument(_)
             | ImageError::DigestMismatch { .. }
             | ImageError::Ambiguous(_) => EngineError::InvalidParameter(msg),
-            // The image layer's message already starts with "not implemented: ".
-            ImageError::NotImplemented(_) => {
-                EngineError::NotImplemented(msg.trim_start_matches("not implemented: ").to_string())
-            }
+            // The variant holds what is missing; both layers add the prefix.
+            ImageError::NotImplemented(what) => EngineError::NotImplemented(what),
             _ => EngineError::Internal(msg),
         }
     }
