@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use runtime::shim::{ShimClient, StdStream};
+use runtime::shim::StdStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::fsutil::{read_json, write_json_atomic};
 use crate::model::{ContainerRecord, State, Status};
+use crate::rt::Task;
 
 /// What waiters observe; `exits` counts exits so "next-exit" can tell a new one.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +37,7 @@ pub(crate) struct Subscriber {
 pub(crate) struct Inner {
     pub record: ContainerRecord,
     pub state: State,
-    pub shim: Option<Arc<ShimClient>>,
+    pub shim: Option<Arc<dyn Task>>,
     pub stdin: Option<mpsc::Sender<Bytes>>,
     pub subscribers: Vec<Subscriber>,
     /// Restart backoff: the last delay, and when the current run began.
@@ -118,7 +119,7 @@ impl Container {
         self.lock().state.status
     }
 
-    pub(crate) fn shim(&self) -> Option<Arc<ShimClient>> {
+    pub(crate) fn shim(&self) -> Option<Arc<dyn Task>> {
         self.lock().shim.clone()
     }
 

@@ -159,10 +159,7 @@ impl Engine {
             if let Ok(v) = self.exec_inspect(id)
                 && v.pid > 0
             {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(v.pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                self.runtime.signal_exec(v.pid, libc::SIGKILL);
             }
             return Ok((-1, format!("Health check exceeded timeout ({timeout:?})")));
         }

@@ -9,11 +9,12 @@ use runtime::RuntimeKind;
 use runtime::config::{ContainerConfig, NetworkMode};
 
 use crate::oci;
-use runtime::shim::{ExitStatus, ShimClient, ShimLaunch};
+use runtime::shim::{ExitStatus, ShimLaunch};
 
 use crate::container::Container;
 use crate::model::Status;
 use crate::mounts::MountKind;
+use crate::rt::{ContainerRuntime, Task};
 use crate::{Engine, EngineError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,9 +217,9 @@ impl Engine {
         };
         let launch = self.shim_launch(c, record, log_path)?;
         tracing::debug!(container = %c.id, "rootfs mounted, spec ready");
-        let info = runtime::shim::create(&launch, &config).await?;
+        let info = self.runtime.create(&launch, &config).await?;
         tracing::debug!(container = %c.id, "shim created the container");
-        let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
+        let client = self.runtime.connect(&c.state_dir).await?;
         let attached = client.attach(record.config.open_stdin).await?;
         if record.config.tty
             && let Some((h, w)) = console_size(&record.host_config)
@@ -260,14 +261,14 @@ impl Engine {
     pub(crate) async fn monitor(
         self: Arc<Self>,
         c: Arc<Container>,
-        client: Arc<ShimClient>,
+        client: Arc<dyn Task>,
         pump: Option<tokio::task::JoinHandle<()>>,
     ) {
         let status = match client.wait().await {
             Ok(status) => status,
             Err(err) => {
                 tracing::warn!(container = %c.id, "lost the shim: {err}");
-                exit_after_lost_shim(&c)
+                exit_after_lost_shim(self.runtime.as_ref(), &c)
             }
         };
         tracing::debug!(container = %c.id, "exited with {}", status.exit_code);
@@ -682,8 +683,8 @@ fn console_size(hc: &crate::model::HostConfig) -> Option<(u16, u16)> {
 pub(crate) use crate::oci::{INIT_PATH, runtime_user};
 
 /// The shim went away without answering wait: its exit file is the record.
-pub(crate) fn exit_after_lost_shim(c: &Container) -> ExitStatus {
-    runtime::shim::read_exit_status(&c.state_dir).unwrap_or_else(|| ExitStatus {
+pub(crate) fn exit_after_lost_shim(rt: &dyn ContainerRuntime, c: &Container) -> ExitStatus {
+    rt.exit_record(&c.state_dir).unwrap_or_else(|| ExitStatus {
         exit_code: 255,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         oom_killed: false,
