@@ -11,6 +11,7 @@ mod error;
 mod etcfiles;
 mod events;
 mod exec;
+mod exit;
 mod fsutil;
 mod health;
 mod housekeeping;
@@ -31,6 +32,9 @@ mod rootfs;
 mod rt;
 pub mod runtimes;
 mod settings;
+mod stop;
+#[cfg(test)]
+mod testutil;
 pub mod top;
 pub mod volumes;
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crate::Engine;
 use crate::container::Container;
-use crate::lifecycle::exit_after_lost_shim;
 use crate::model::Status;
 
 impl Engine {
@@ -120,7 +119,7 @@ impl Engine {
             }
             Err(err) => {
                 tracing::info!(container = %c.id, "container ended while the daemon was away ({err})");
-                let status = exit_after_lost_shim(self.runtime.as_ref(), &c);
+                let status = crate::exit::after_lost_shim(self.runtime.as_ref(), &c.state_dir);
                 self.handle_exit(&c, status).await;
             }
         }

@@ -4,6 +4,8 @@
 //! `runtime::shim` and `runtime::exec` ([`shim`]); the unit tests of the
 //! lifecycle rules run on a recording fake instead, without root.
 
+#[cfg(test)]
+pub(crate) mod fake;
 pub(crate) mod shim;
 
 use std::future::Future;
