@@ -40,9 +40,7 @@ pub(crate) struct Inner {
     pub shim: Option<Arc<dyn Task>>,
     pub stdin: Option<mpsc::Sender<Bytes>>,
     pub subscribers: Vec<Subscriber>,
-    /// Restart backoff: the last delay, and when the current run began.
-    pub restart_delay: std::time::Duration,
-    pub started_instant: Option<std::time::Instant>,
+    pub backoff: crate::restart::Backoff,
 }
 
 pub struct Container {
@@ -90,8 +88,7 @@ impl Container {
                 shim: None,
                 stdin: None,
                 subscribers: Vec::new(),
-                restart_delay: std::time::Duration::ZERO,
-                started_instant: None,
+                backoff: crate::restart::Backoff::default(),
             }),
             persist: Mutex::new(()),
             op: tokio::sync::Mutex::new(()),

@@ -237,7 +237,7 @@ impl Engine {
             c.lock().shim = None;
             return Err(err.into());
         }
-        c.lock().started_instant = Some(std::time::Instant::now());
+        c.lock().backoff.started(tokio::time::Instant::now());
         c.update_state(|s| {
             s.status = Status::Running;
             s.pid = info.init_pid;
