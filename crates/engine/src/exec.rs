@@ -212,14 +212,10 @@ impl Engine {
         } else {
             None
         };
-        let out = tokio::spawn(copy_stream(process.stdout, StdStream::Stdout, tx.clone()));
-        let err = tokio::spawn(copy_stream(process.stderr, StdStream::Stderr, tx.clone()));
-        let exit = process.exit;
+        let ended = pump(process, &tx);
         let engine = self.clone();
         tokio::spawn(async move {
-            let _ = out.await;
-            let _ = err.await;
-            let code = exit.await.unwrap_or(126);
+            let code = ended.await;
             {
                 let mut st = e.state.lock().unwrap();
                 st.running = false;
@@ -234,6 +230,23 @@ impl Engine {
             drop(tx);
         });
         Ok(ExecStreams { output: rx, stdin })
+    }
+}
+
+/// Copies the process's output into `tx` from now on; resolves to its exit
+/// code once both pipes are drained. `tx` stays the caller's, so the stream
+/// ends only when the caller drops it, after it recorded the code.
+pub(crate) fn pump(
+    process: crate::rt::ExecProcess,
+    tx: &mpsc::Sender<OutputChunk>,
+) -> impl std::future::Future<Output = i32> + Send + 'static {
+    let out = tokio::spawn(copy_stream(process.stdout, StdStream::Stdout, tx.clone()));
+    let err = tokio::spawn(copy_stream(process.stderr, StdStream::Stderr, tx.clone()));
+    let exit = process.exit;
+    async move {
+        let _ = out.await;
+        let _ = err.await;
+        exit.await.unwrap_or(126)
     }
 }
 

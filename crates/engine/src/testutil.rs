@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use runtime::exec::{ExecConfig, ExecLaunch};
 use runtime::shim::ShimLaunch;
 
 use crate::rt::fake::FakeRuntime;
@@ -26,4 +27,24 @@ pub(crate) async fn created(rt: &Arc<FakeRuntime>, name: &str) -> (Arc<dyn Task>
     let config = runtime::ContainerConfig::default();
     rt.create(&launch(dir.clone()), &config).await.unwrap();
     (rt.connect(&dir).await.unwrap(), dir)
+}
+
+pub(crate) fn exec_config(args: &[&str]) -> ExecConfig {
+    ExecConfig {
+        container_id: "c".into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: Vec::new(),
+        cwd: None,
+        user: None,
+        tty: false,
+        open_stdin: false,
+    }
+}
+
+pub(crate) fn exec_launch() -> ExecLaunch {
+    ExecLaunch {
+        exe: "/fake/berth".into(),
+        args_prefix: vec!["shim-exec".into()],
+        state_dir: "/fake/containers/c".into(),
+    }
 }

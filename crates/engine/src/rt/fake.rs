@@ -389,27 +389,7 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     use super::*;
-    use crate::testutil::created;
-
-    fn exec_config(args: &[&str]) -> ExecConfig {
-        ExecConfig {
-            container_id: "c".into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: Vec::new(),
-            cwd: None,
-            user: None,
-            tty: false,
-            open_stdin: false,
-        }
-    }
-
-    fn exec_launch() -> ExecLaunch {
-        ExecLaunch {
-            exe: "/fake/berth".into(),
-            args_prefix: vec!["shim-exec".into()],
-            state_dir: "/fake/containers/c".into(),
-        }
-    }
+    use crate::testutil::{created, exec_config, exec_launch};
 
     #[tokio::test(start_paused = true)]
     async fn stats_are_the_scripted_values_while_running() {
