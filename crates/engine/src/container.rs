@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use runtime::shim::{ShimClient, StdStream};
+use runtime::shim::StdStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::fsutil::{read_json, write_json_atomic};
 use crate::model::{ContainerRecord, State, Status};
+use crate::rt::Task;
 
 /// What waiters observe; `exits` counts exits so "next-exit" can tell a new one.
 #[derive(Debug, Clone, Default)]
@@ -36,12 +37,10 @@ pub(crate) struct Subscriber {
 pub(crate) struct Inner {
     pub record: ContainerRecord,
     pub state: State,
-    pub shim: Option<Arc<ShimClient>>,
+    pub shim: Option<Arc<dyn Task>>,
     pub stdin: Option<mpsc::Sender<Bytes>>,
     pub subscribers: Vec<Subscriber>,
-    /// Restart backoff: the last delay, and when the current run began.
-    pub restart_delay: std::time::Duration,
-    pub started_instant: Option<std::time::Instant>,
+    pub backoff: crate::restart::Backoff,
 }
 
 pub struct Container {
@@ -89,8 +88,7 @@ impl Container {
                 shim: None,
                 stdin: None,
                 subscribers: Vec::new(),
-                restart_delay: std::time::Duration::ZERO,
-                started_instant: None,
+                backoff: crate::restart::Backoff::default(),
             }),
             persist: Mutex::new(()),
             op: tokio::sync::Mutex::new(()),
@@ -118,7 +116,7 @@ impl Container {
         self.lock().state.status
     }
 
-    pub(crate) fn shim(&self) -> Option<Arc<ShimClient>> {
+    pub(crate) fn shim(&self) -> Option<Arc<dyn Task>> {
         self.lock().shim.clone()
     }
 

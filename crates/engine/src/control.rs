@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use runtime::shim::ShimClient;
-
 use crate::container::Container;
 use crate::model::{HostConfig, RestartPolicy, Status};
+use crate::rt::Task;
 use crate::{Engine, EngineError, Result};
 
 /// The body of `POST /containers/{id}/update` (the fields berth applies).
@@ -70,7 +69,7 @@ impl UpdateRequest {
 }
 
 impl Engine {
-    fn running_shim(&self, c: &Container, verb: &str) -> Result<Arc<ShimClient>> {
+    fn running_shim(&self, c: &Container, verb: &str) -> Result<Arc<dyn Task>> {
         match (c.status(), c.shim()) {
             (Status::Running | Status::Paused, Some(shim)) => Ok(shim),
             _ => Err(EngineError::Conflict(format!(

@@ -26,7 +26,7 @@ struct ExecState {
     exit_code: Option<i32>,
     pid: u32,
     /// Present for tty execs while they run.
-    resizer: Option<runtime::exec::ExecResizer>,
+    resizer: Option<crate::rt::Resizer>,
 }
 
 /// What `GET /exec/{id}/json` reports.
@@ -43,7 +43,7 @@ pub struct ExecView {
 pub struct ExecStreams {
     /// Closes after the exit code is recorded, so a client that inspects on EOF sees it.
     pub output: mpsc::Receiver<OutputChunk>,
-    pub stdin: Option<tokio::process::ChildStdin>,
+    pub stdin: Option<crate::rt::ExecStdin>,
 }
 
 /// dockerd's conflicts for exec: the container must run, and not be paused.
@@ -125,7 +125,7 @@ impl Engine {
         let e = self.exec_instance(id)?;
         let resizer = e.state.lock().unwrap().resizer.clone();
         match resizer {
-            Some(r) => Ok(r.resize(height, width)?),
+            Some(r) => Ok(r(height, width)?),
             None if !e.config.tty => Err(EngineError::InvalidParameter(format!(
                 "exec {id} has no terminal to resize"
             ))),
@@ -192,8 +192,7 @@ impl Engine {
             tty: e.config.tty,
             open_stdin: e.config.attach_stdin,
         };
-        let mut process =
-            runtime::exec::spawn_with_console_size(&launch, &cfg, console_size).await?;
+        let mut process = self.runtime.exec(&launch, &cfg, console_size).await?;
         {
             let mut st = e.state.lock().unwrap();
             st.running = true;
@@ -213,14 +212,10 @@ impl Engine {
         } else {
             None
         };
-        let out = tokio::spawn(copy_stream(process.stdout, StdStream::Stdout, tx.clone()));
-        let err = tokio::spawn(copy_stream(process.stderr, StdStream::Stderr, tx.clone()));
-        let mut waiter = process.waiter;
+        let ended = pump(process, &tx);
         let engine = self.clone();
         tokio::spawn(async move {
-            let _ = out.await;
-            let _ = err.await;
-            let code = waiter.wait().await.unwrap_or(126);
+            let code = ended.await;
             {
                 let mut st = e.state.lock().unwrap();
                 st.running = false;
@@ -235,6 +230,23 @@ impl Engine {
             drop(tx);
         });
         Ok(ExecStreams { output: rx, stdin })
+    }
+}
+
+/// Copies the process's output into `tx` from now on; resolves to its exit
+/// code once both pipes are drained. `tx` stays the caller's, so the stream
+/// ends only when the caller drops it, after it recorded the code.
+pub(crate) fn pump(
+    process: crate::rt::ExecProcess,
+    tx: &mpsc::Sender<OutputChunk>,
+) -> impl std::future::Future<Output = i32> + Send + 'static {
+    let out = tokio::spawn(copy_stream(process.stdout, StdStream::Stdout, tx.clone()));
+    let err = tokio::spawn(copy_stream(process.stderr, StdStream::Stderr, tx.clone()));
+    let exit = process.exit;
+    async move {
+        let _ = out.await;
+        let _ = err.await;
+        exit.await.unwrap_or(126)
     }
 }
 

@@ -11,6 +11,7 @@ mod error;
 mod etcfiles;
 mod events;
 mod exec;
+mod exit;
 mod fsutil;
 mod health;
 mod housekeeping;
@@ -28,8 +29,12 @@ pub mod perms;
 mod restart;
 mod restore;
 mod rootfs;
+mod rt;
 pub mod runtimes;
 mod settings;
+mod stop;
+#[cfg(test)]
+mod testutil;
 pub mod top;
 pub mod volumes;
 
@@ -47,6 +52,7 @@ pub use housekeeping::{Change, dir_size};
 pub use image::ImageStore;
 pub use lifecycle::WaitCondition;
 pub use logs::{LogLine, LogOptions, parse_timestamp};
+pub use rt::ExecStdin;
 pub use runtime::shim::StdStream;
 
 #[derive(Debug, Clone)]
@@ -82,6 +88,8 @@ pub struct Engine {
     pub volumes: volumes::VolumeStore,
     pub events: EventBus,
     pub networking: networking::Networking,
+    /// Shims and execs; a fake in unit tests.
+    runtime: Arc<dyn rt::ContainerRuntime>,
     registry: RwLock<Registry>,
     execs: Mutex<HashMap<String, Arc<ExecInstance>>>,
     /// Read by a create from choosing its image until the container is
@@ -126,6 +134,7 @@ impl Engine {
             volumes,
             events: EventBus::default(),
             networking,
+            runtime: Arc::new(rt::shim::ShimRuntime),
             registry: RwLock::new(Registry::default()),
             execs: Mutex::new(HashMap::new()),
             image_guard: tokio::sync::RwLock::new(()),

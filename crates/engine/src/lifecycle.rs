@@ -2,18 +2,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use runtime::RuntimeKind;
 use runtime::config::{ContainerConfig, NetworkMode};
 
 use crate::oci;
-use runtime::shim::{ExitStatus, ShimClient, ShimLaunch};
+use runtime::shim::{ExitStatus, ShimLaunch};
 
 use crate::container::Container;
 use crate::model::Status;
 use crate::mounts::MountKind;
+use crate::rt::Task;
 use crate::{Engine, EngineError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,9 +216,9 @@ impl Engine {
         };
         let launch = self.shim_launch(c, record, log_path)?;
         tracing::debug!(container = %c.id, "rootfs mounted, spec ready");
-        let info = runtime::shim::create(&launch, &config).await?;
+        let info = self.runtime.create(&launch, &config).await?;
         tracing::debug!(container = %c.id, "shim created the container");
-        let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
+        let client = self.runtime.connect(&c.state_dir).await?;
         let attached = client.attach(record.config.open_stdin).await?;
         if record.config.tty
             && let Some((h, w)) = console_size(&record.host_config)
@@ -237,7 +237,7 @@ impl Engine {
             c.lock().shim = None;
             return Err(err.into());
         }
-        c.lock().started_instant = Some(std::time::Instant::now());
+        c.lock().backoff.started(tokio::time::Instant::now());
         c.update_state(|s| {
             s.status = Status::Running;
             s.pid = info.init_pid;
@@ -260,16 +260,10 @@ impl Engine {
     pub(crate) async fn monitor(
         self: Arc<Self>,
         c: Arc<Container>,
-        client: Arc<ShimClient>,
+        client: Arc<dyn Task>,
         pump: Option<tokio::task::JoinHandle<()>>,
     ) {
-        let status = match client.wait().await {
-            Ok(status) => status,
-            Err(err) => {
-                tracing::warn!(container = %c.id, "lost the shim: {err}");
-                exit_after_lost_shim(&c)
-            }
-        };
+        let status = crate::exit::wait(self.runtime.as_ref(), client.as_ref(), &c.state_dir).await;
         tracing::debug!(container = %c.id, "exited with {}", status.exit_code);
         if let Some(pump) = pump {
             let _ = pump.await;
@@ -279,21 +273,12 @@ impl Engine {
     }
 
     pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Container>, status: ExitStatus) {
-        let finished = chrono::DateTime::parse_from_rfc3339(&status.finished_at)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_else(|_| chrono::Utc::now());
         {
             let mut inner = c.lock();
             inner.shim = None;
             inner.stdin = None;
         }
-        let persisted = c.update_state(|s| {
-            s.status = Status::Exited;
-            s.pid = 0;
-            s.exit_code = status.exit_code;
-            s.oom_killed = status.oom_killed;
-            s.finished_at = Some(finished);
-        });
+        let persisted = c.update_state(|s| crate::exit::apply(s, &status));
         if let Err(err) = persisted {
             tracing::error!(container = %c.id, "persisting exit: {err}");
         }
@@ -392,11 +377,7 @@ impl Engine {
         if sig == libc::SIGKILL {
             // As dockerd: SIGKILL answers once the exit is recorded, so an
             // inspect right after `docker kill` shows the container exited.
-            let exited = watch.wait_for(|l| !l.running);
-            if tokio::time::timeout(Duration::from_secs(10), exited)
-                .await
-                .is_err()
-            {
+            if !crate::stop::exited_within(&mut watch, crate::stop::AFTER_KILL).await {
                 return Err(EngineError::Internal(format!(
                     "container {} did not exit 10s after SIGKILL",
                     c.id
@@ -458,30 +439,13 @@ impl Engine {
         let timeout = timeout.or(cfg_timeout).unwrap_or(10);
         c.update_state(|s| s.stopped_by_user = true)?;
         let mut watch = c.watch();
-        if shim.kill(sig).await.is_ok() {
-            self.container_event(c, "kill", &[("signal", sig.to_string())]);
-        }
-        let graceful = if timeout < 0 {
-            watch.wait_for(|l| !l.running).await.is_ok()
-        } else {
-            tokio::time::timeout(
-                Duration::from_secs(timeout as u64),
-                watch.wait_for(|l| !l.running),
-            )
-            .await
-            .is_ok_and(|r| r.is_ok())
-        };
-        if !graceful {
-            let _ = shim.kill(libc::SIGKILL).await;
-            self.container_event(c, "kill", &[("signal", libc::SIGKILL.to_string())]);
-            let waited =
-                tokio::time::timeout(Duration::from_secs(30), watch.wait_for(|l| !l.running)).await;
-            if waited.is_err() {
-                return Err(EngineError::Internal(format!(
-                    "container {} did not exit 30s after SIGKILL",
-                    c.id
-                )));
-            }
+        let on_signal = |s: i32| self.container_event(c, "kill", &[("signal", s.to_string())]);
+        if !crate::stop::signal_then_kill(shim.as_ref(), &mut watch, sig, timeout, on_signal).await
+        {
+            return Err(EngineError::Internal(format!(
+                "container {} did not exit 30s after SIGKILL",
+                c.id
+            )));
         }
         Ok(())
     }
@@ -680,15 +644,6 @@ fn console_size(hc: &crate::model::HostConfig) -> Option<(u16, u16)> {
 }
 
 pub(crate) use crate::oci::{INIT_PATH, runtime_user};
-
-/// The shim went away without answering wait: its exit file is the record.
-pub(crate) fn exit_after_lost_shim(c: &Container) -> ExitStatus {
-    runtime::shim::read_exit_status(&c.state_dir).unwrap_or_else(|| ExitStatus {
-        exit_code: 255,
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        oom_killed: false,
-    })
-}
 
 #[cfg(test)]
 mod tests {

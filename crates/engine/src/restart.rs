@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::container::Container;
 use crate::model::{RestartPolicy, State, Status};
 use crate::{Engine, EngineError, Result};
@@ -76,16 +78,32 @@ pub fn next_delay(previous: Duration, ran_for: Option<Duration>) -> Duration {
     }
 }
 
+/// One container's backoff, on tokio's clock so tests can pause it.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    delay: Duration,
+    /// When the current run began.
+    started: Option<Instant>,
+}
+
+impl Backoff {
+    pub fn started(&mut self, now: Instant) {
+        self.started = Some(now);
+    }
+
+    /// The delay before the next start, after a run that ended `now`.
+    pub fn next(&mut self, now: Instant) -> Duration {
+        let ran_for = self.started.map(|t| now.saturating_duration_since(t));
+        self.delay = next_delay(self.delay, ran_for);
+        self.delay
+    }
+}
+
 impl Engine {
     /// Marks the container restarting and starts it again after the backoff,
     /// unless someone stops or removes it meanwhile.
     pub(crate) fn schedule_restart(self: &Arc<Self>, c: &Arc<Container>) {
-        let delay = {
-            let mut inner = c.lock();
-            let ran_for = inner.started_instant.map(|t| t.elapsed());
-            inner.restart_delay = next_delay(inner.restart_delay, ran_for);
-            inner.restart_delay
-        };
+        let delay = c.lock().backoff.next(Instant::now());
         if let Err(err) = c.update_state(|s| s.status = Status::Restarting) {
             tracing::error!(container = %c.id, "persisting restart: {err}");
             return;
@@ -111,6 +129,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rt::fake::{Behaviour, FakeRuntime};
+    use crate::testutil::created;
 
     fn policy(name: &str, max: i64) -> RestartPolicy {
         RestartPolicy {
@@ -161,5 +181,81 @@ mod tests {
             MAX_DELAY
         );
         assert_eq!(next_delay(d2, Some(Duration::from_secs(11))), FIRST_DELAY);
+    }
+
+    /// The engine's exit → policy → backoff → start cycle, on the fake:
+    /// when each run started, relative to the first.
+    async fn supervise(
+        rt: &Arc<FakeRuntime>,
+        policy: &RestartPolicy,
+        runs: usize,
+    ) -> Vec<Duration> {
+        let begin = Instant::now();
+        let mut backoff = Backoff::default();
+        let mut state = State::default();
+        let mut starts = Vec::new();
+        for _ in 0..runs {
+            let (task, dir) = created(rt, "r").await;
+            task.start().await.unwrap();
+            starts.push(begin.elapsed());
+            backoff.started(Instant::now());
+            crate::exit::apply(
+                &mut state,
+                &crate::exit::wait(rt.as_ref(), task.as_ref(), &dir).await,
+            );
+            if !after_exit(policy, &state) {
+                break;
+            }
+            tokio::time::sleep(backoff.next(Instant::now())).await;
+            state.restart_count += 1;
+        }
+        starts
+    }
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|m| Duration::from_millis(*m)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn on_failure_backs_off_and_gives_up_after_its_retries() {
+        let rt = FakeRuntime::new();
+        for _ in 0..10 {
+            rt.script(Behaviour::exits_with(1, Duration::from_secs(1)));
+        }
+        let starts = supervise(&rt, &policy("on-failure", 3), 10).await;
+        // 1 s runs, then 100, 200, 400 ms of backoff; the fourth failure is the last.
+        assert_eq!(starts, ms(&[0, 1100, 2300, 3700]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn always_doubles_up_to_a_minute() {
+        let rt = FakeRuntime::new();
+        for _ in 0..12 {
+            rt.script(Behaviour::exits_with(0, Duration::ZERO));
+        }
+        let starts = supervise(&rt, &policy("always", 0), 12).await;
+        let gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(gaps[..4], ms(&[100, 200, 400, 800]));
+        assert_eq!(gaps[10], MAX_DELAY);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stable_run_resets_the_backoff() {
+        let rt = FakeRuntime::new();
+        for after in [0, 0, 11_000, 0] {
+            rt.script(Behaviour::exits_with(2, Duration::from_millis(after)));
+        }
+        let starts = supervise(&rt, &policy("unless-stopped", 0), 4).await;
+        // 100, 200, then the 11 s run resets to 100.
+        assert_eq!(starts, ms(&[0, 100, 300, 11_400]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_policy_and_success_under_on_failure_do_not_restart() {
+        let rt = FakeRuntime::new();
+        rt.script(Behaviour::exits_with(1, Duration::ZERO));
+        assert_eq!(supervise(&rt, &policy("no", 0), 5).await.len(), 1);
+        rt.script(Behaviour::exits_with(0, Duration::ZERO));
+        assert_eq!(supervise(&rt, &policy("on-failure", 0), 5).await.len(), 1);
     }
 }

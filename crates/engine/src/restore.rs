@@ -3,11 +3,8 @@
 
 use std::sync::Arc;
 
-use runtime::shim::ShimClient;
-
 use crate::Engine;
 use crate::container::Container;
-use crate::lifecycle::exit_after_lost_shim;
 use crate::model::Status;
 
 impl Engine {
@@ -102,7 +99,7 @@ impl Engine {
 
     async fn reconnect(self: &Arc<Self>, c: Arc<Container>) {
         let attach = async {
-            let client = Arc::new(ShimClient::connect(&c.state_dir).await?);
+            let client = self.runtime.connect(&c.state_dir).await?;
             let open_stdin = c.lock().record.config.open_stdin;
             let attached = client.attach(open_stdin).await?;
             Ok::<_, runtime::RuntimeError>((client, attached))
@@ -122,7 +119,7 @@ impl Engine {
             }
             Err(err) => {
                 tracing::info!(container = %c.id, "container ended while the daemon was away ({err})");
-                let status = exit_after_lost_shim(&c);
+                let status = crate::exit::after_lost_shim(self.runtime.as_ref(), &c.state_dir);
                 self.handle_exit(&c, status).await;
             }
         }
