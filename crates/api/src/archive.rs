@@ -30,7 +30,8 @@ fn path_param(params: &Params) -> ApiResult<String> {
 fn stat_header(stat: &engine::PathStat) -> HeaderValue {
     use base64::Engine as _;
     let json = serde_json::to_vec(stat).unwrap_or_default();
-    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(json)).unwrap()
+    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(json))
+        .expect("base64 text is a valid header value")
 }
 
 async fn stat(
@@ -43,7 +44,7 @@ async fn stat(
     Ok(Response::builder()
         .header(STAT_HEADER, stat_header(&stat))
         .body(Body::empty())
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 async fn get_archive(
@@ -64,7 +65,7 @@ async fn get_archive(
         .header(header::CONTENT_TYPE, "application/x-tar")
         .header(STAT_HEADER, stat_header(&stat))
         .body(Body::from_stream(tokio_util::io::ReaderStream::new(reader)))
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 async fn put_archive(

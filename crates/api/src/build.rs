@@ -129,7 +129,7 @@ async fn build_image(State(engine): State<AppState>, req: Request) -> ApiResult<
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(channel_body(rx))
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 /// `POST /build/prune`. The classic builder keeps one kind of cache, so the

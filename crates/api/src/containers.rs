@@ -236,7 +236,7 @@ async fn wait(
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(channel_body(rx))
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 async fn remove(
@@ -317,7 +317,7 @@ async fn logs(
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, if tty { RAW } else { MULTIPLEXED })
         .body(channel_body(rx))
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 async fn attach(

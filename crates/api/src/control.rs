@@ -141,7 +141,7 @@ async fn stats(
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(channel_body(rx))
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 /// `docker top`: the engine runs `ps` and keeps the container's rows.

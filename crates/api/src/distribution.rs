@@ -141,7 +141,7 @@ where
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(channel_body(rx))
-        .unwrap()
+        .unwrap_or_else(crate::error::response_error)
 }
 
 /// `POST /images/create?fromImage=` (called by images.rs).
@@ -223,7 +223,7 @@ where
     Response::builder()
         .header(header::CONTENT_TYPE, "application/x-tar")
         .body(Body::from_stream(tokio_util::io::ReaderStream::new(reader)))
-        .unwrap()
+        .unwrap_or_else(crate::error::response_error)
 }
 
 /// `docker save`: `GET /images/get?names=..` and `GET /images/{name}/get`.
@@ -258,7 +258,7 @@ async fn load(State(engine): State<AppState>, req: axum::extract::Request) -> Ap
         Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body))
-            .unwrap()
+            .unwrap_or_else(crate::error::response_error)
     };
     let loaded = match loaded {
         Ok(loaded) => loaded,

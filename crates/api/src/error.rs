@@ -13,6 +13,16 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A hand-built response fails only on a malformed header: a bug, answered
+/// as a 500 in Docker's shape rather than a panic of the daemon.
+pub(crate) fn response_error(e: axum::http::Error) -> axum::response::Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("building the response: {e}"),
+    )
+    .into_response()
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {

@@ -134,7 +134,7 @@ async fn create(State(engine): State<AppState>, req: Request<Body>) -> ApiResult
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(format!("{}\n", json!({ "status": id }))))
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 /// Image names contain '/', so the routes are matched by suffix by hand.

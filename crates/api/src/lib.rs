@@ -133,12 +133,15 @@ async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
     };
     let headers = response.headers_mut();
     let v = version_string(API_VERSION);
-    headers.insert("Api-Version", HeaderValue::from_str(&v).unwrap());
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        headers.insert("Api-Version", v);
+    }
     headers.insert("Docker-Experimental", HeaderValue::from_static("false"));
     headers.insert("Ostype", HeaderValue::from_static("linux"));
     headers.insert(
         "Server",
-        HeaderValue::from_str(&format!("berth/{} (linux)", env!("CARGO_PKG_VERSION"))).unwrap(),
+        HeaderValue::from_str(&format!("berth/{} (linux)", env!("CARGO_PKG_VERSION")))
+            .expect("the version is a valid header value"),
     );
     response
 }

@@ -69,7 +69,7 @@ where
         .header(header::UPGRADE, "tcp")
         .header(header::CONTENT_TYPE, if raw { RAW } else { MULTIPLEXED })
         .body(Body::empty())
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 /// Writes output (framed, or raw for a terminal) until the channel closes, then

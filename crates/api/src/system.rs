@@ -232,7 +232,7 @@ async fn events(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response>
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(channel_body(rx))
-        .unwrap())
+        .unwrap_or_else(crate::error::response_error))
 }
 
 /// Docker reports GOARCH names.

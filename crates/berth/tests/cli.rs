@@ -5,6 +5,9 @@
 //! Where the docker CLI is installed, berth's output is compared with
 //! docker's on the same daemon.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

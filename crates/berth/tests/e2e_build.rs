@@ -2,6 +2,9 @@
 //! instruction, multi-stage and --target, .dockerignore, the cache, build
 //! args, and Docker's errors. The base image is the harness's busybox.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs;

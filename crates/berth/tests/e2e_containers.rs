@@ -1,6 +1,9 @@
 //! Container lifecycle through the docker CLI: run and its flags, create,
 //! start, wait, ps, inspect, stop, kill, restart, rm and the errors around them.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

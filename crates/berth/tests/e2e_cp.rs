@@ -1,5 +1,8 @@
 //! `docker cp` both ways, through the archive API.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Daemon, assert_fails_with, code};

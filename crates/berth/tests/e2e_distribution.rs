@@ -1,5 +1,8 @@
 //! push/pull through a `berth registry` on loopback, save/load, commit, export.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,8 @@
 //! `docker exec` into running containers.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

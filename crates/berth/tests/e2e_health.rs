@@ -1,5 +1,8 @@
 //! Health checks: `--health-*` flags and the image's HEALTHCHECK.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! rename, diff, prune and system df through the real docker CLI.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Daemon, assert_fails_with, code};

@@ -1,5 +1,8 @@
 //! Image import, listing, inspection, tagging and removal through the CLI.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Daemon, assert_fails_with, assert_success, stdout};

@@ -6,6 +6,9 @@
 //! Traffic stays on loopback, the daemons' bridges, the containers' network
 //! namespaces and one "outside" namespace a test makes itself.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::Ipv6Addr;

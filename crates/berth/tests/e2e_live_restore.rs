@@ -4,6 +4,9 @@
 //! The issue scopes this to berth; against dockerd the same tests run with
 //! `--live-restore` to prove they encode Docker's behaviour.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

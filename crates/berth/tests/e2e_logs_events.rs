@@ -1,5 +1,8 @@
 //! `docker logs` (tail, since/until, timestamps, follow) and `docker events`.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -8,6 +8,9 @@
 //! links: the tests for those ask the kernel first, and assert either the
 //! working path or the error that names what is missing.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

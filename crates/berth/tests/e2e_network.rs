@@ -5,6 +5,9 @@
 //! All traffic stays on loopback, the daemon's bridges and the network
 //! namespaces of the containers the tests start.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::{Ipv4Addr, TcpListener};

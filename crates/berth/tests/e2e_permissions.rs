@@ -2,6 +2,9 @@
 //! data root, the exec root or the API socket; members of the socket's group
 //! use the CLI; containers (also as non-root users) keep working.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -2,6 +2,9 @@
 //! against `berth registry`, and the engine against Debian's docker-registry
 //! (distribution 2.8). Both are installed by scripts/deps.sh.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! `docker login` and authenticated push/pull through the daemon: htpasswd
 //! Basic auth and the Bearer token flow, against `berth registry`.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::atomic::Ordering;

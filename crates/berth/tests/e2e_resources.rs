@@ -1,5 +1,8 @@
 //! Resource limits, security options, pause, update, stats and top (cgroup v1 here).
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

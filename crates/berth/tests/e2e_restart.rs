@@ -1,5 +1,8 @@
 //! Restart policies, including what a new daemon does after the old one was killed.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

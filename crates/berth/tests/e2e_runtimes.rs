@@ -7,6 +7,9 @@
 //! crun needs a host whose cgroup v2 side holds no controllers (see
 //! scripts/deps.sh); runc is found on PATH by berth, as dockerd always has it.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

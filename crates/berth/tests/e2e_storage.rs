@@ -1,5 +1,8 @@
 //! Bind mounts, tmpfs, named and anonymous volumes through the real docker CLI.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Daemon, assert_fails_with, code};

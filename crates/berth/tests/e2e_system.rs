@@ -1,5 +1,8 @@
 //! `docker version`, `docker info`, ping and API version negotiation.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Daemon, assert_success, stdout};

@@ -1,5 +1,8 @@
 //! Terminals: `run -t`, `run -it` through a real pty, `exec -t`, resize.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;

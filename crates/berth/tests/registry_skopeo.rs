@@ -1,6 +1,9 @@
 //! Interop: skopeo pushes an OCI layout to `berth registry serve` and pulls
 //! it back, byte for byte. Skips (with the reason printed) without skopeo.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader};
 use std::path::Path;

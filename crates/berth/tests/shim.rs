@@ -1,6 +1,9 @@
 //! The runtime's shim and exec, driven through the real `berth` binary with
 //! real containers (busybox rootfs). Needs root.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,7 +120,10 @@ impl Drop for TestContainer {
         if let Some(info) = self.info {
             for pid in [info.init_pid, info.shim_pid] {
                 if pid_alive(pid) {
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }
@@ -545,11 +551,8 @@ async fn create_fails_with_dockers_messages() {
 
 /// What the runtime can grant here: 1048576, or our own hard limit without CAP_SYS_RESOURCE.
 fn nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
     let caps = std::fs::read_to_string("/proc/self/status").unwrap();
     let eff = caps
         .lines()
@@ -558,7 +561,7 @@ fn nofile_limit() -> u64 {
     if u64::from_str_radix(eff.trim(), 16).unwrap() & (1 << 24) != 0 {
         1_048_576
     } else {
-        lim.rlim_max.min(1_048_576)
+        hard.min(1_048_576)
     }
 }
 

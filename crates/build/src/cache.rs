@@ -2,10 +2,10 @@
 //! (not in image labels, so users never see it). A key hashes the parent
 //! image, the expanded instruction and, for COPY/ADD, the sources' content.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -34,7 +34,7 @@ impl CacheIndex {
             path: data_root.join("build").join("cache.json"),
             snapshot: Mutex::new(BTreeMap::new()),
         };
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = LOCK.lock();
         index.snapshot = Mutex::new(index.load());
         index
     }
@@ -47,20 +47,15 @@ impl CacheIndex {
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+        self.snapshot.lock().get(key).cloned()
     }
 
     /// Adds an entry; re-reads the file first so concurrent builds' entries survive.
     pub fn put(&self, key: &str, image: &str) -> std::io::Result<()> {
         self.snapshot
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string(), image.to_string());
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = LOCK.lock();
         let mut map = self.load();
         map.insert(key.to_string(), image.to_string());
         self.save(&map)
@@ -68,18 +63,15 @@ impl CacheIndex {
 
     /// The images of every cached step (an image may serve several).
     pub fn images(&self) -> std::collections::BTreeSet<String> {
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = LOCK.lock();
         self.load().into_values().collect()
     }
 
     /// Forgets every cached step (`POST /build/prune`): later builds run
     /// each step again. Answers how many entries went.
     pub fn clear(&self) -> std::io::Result<usize> {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        self.snapshot.lock().clear();
+        let _g = LOCK.lock();
         let n = self.load().len();
         if n > 0 {
             self.save(&BTreeMap::new())?;

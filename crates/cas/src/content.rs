@@ -2,11 +2,12 @@
 //! written through a temp entry and put in place only once complete, so a
 //! blob that exists is always whole and matches its name.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
@@ -269,8 +270,8 @@ impl BlobWriter for MemWriter {
 }
 
 impl MemStore {
-    fn blobs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        self.blobs.lock().unwrap_or_else(|p| p.into_inner())
+    fn blobs(&self) -> parking_lot::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        self.blobs.lock()
     }
 }
 

@@ -2,6 +2,10 @@
 //! suite is the model): every implementation, and every crate's use of one,
 //! runs [`conformance`] on an empty store and must pass all of it.
 
+// A test suite compiled into the library (feature `suite`) for other crates' tests:
+// an unwrap is an assertion here.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 
 use crate::{BlobWriter, CasError, ContentStore, sha256_digest};

@@ -2,6 +2,9 @@
 //! keeps its on-disk promises (modes, no temp files left, crash leftovers
 //! cleared at open, adoption of verified files).
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;

@@ -2,6 +2,9 @@
 //! must fail with exactly that message; with `x.expect` it must parse into
 //! the stated number of stages and steps (FROM lines not counted as steps).
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::Path;
 

@@ -1,6 +1,9 @@
 //! The parser, expander and .dockerignore matcher never panic, whatever the
 //! input: random documents built from Dockerfile-ish fragments and raw bytes.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use dockerfile::{Env, IgnoreMatcher, expand_words, parse_dockerfile};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 

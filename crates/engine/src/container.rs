@@ -1,8 +1,9 @@
 //! One container: its persisted record and state, its live shim handle, and the
 //! attach subscribers fed from the shim's output.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use runtime::shim::StdStream;
@@ -97,7 +98,7 @@ impl Container {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock()
     }
 
     pub fn view(&self) -> ContainerView {
@@ -147,7 +148,7 @@ impl Container {
 
     /// Mutates the state under the lock, then persists it.
     pub(crate) fn update_state(&self, f: impl FnOnce(&mut State)) -> std::io::Result<State> {
-        let _order = self.persist.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = self.persist.lock();
         let state = {
             let mut inner = self.lock();
             f(&mut inner.state);

@@ -1,8 +1,8 @@
 //! The events bus: a broadcast for live subscribers plus a bounded history so
 //! `docker events --since` can replay.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -76,7 +76,7 @@ impl EventBus {
             time: nanos / 1_000_000_000,
             time_nano: nanos,
         };
-        let mut history = self.history.lock().unwrap();
+        let mut history = self.history.lock();
         if history.len() == HISTORY {
             history.pop_front();
         }
@@ -87,7 +87,7 @@ impl EventBus {
 
     /// Past events (oldest first) and a receiver for every later one.
     pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
-        let history = self.history.lock().unwrap();
+        let history = self.history.lock();
         (history.iter().cloned().collect(), self.tx.subscribe())
     }
 }

@@ -1,6 +1,7 @@
 //! `docker exec`: exec instances and their processes.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use runtime::exec::{ExecConfig, ExecLaunch};
@@ -80,10 +81,7 @@ impl Engine {
             config: req,
             state: Mutex::new(ExecState::default()),
         });
-        self.execs
-            .lock()
-            .unwrap()
-            .insert(id.clone(), instance.clone());
+        self.execs.lock().insert(id.clone(), instance.clone());
         let cmd = instance.config.cmd.clone().unwrap_or_default().join(" ");
         self.container_event(
             &c,
@@ -96,7 +94,6 @@ impl Engine {
     fn exec_instance(&self, id: &str) -> Result<Arc<ExecInstance>> {
         self.execs
             .lock()
-            .unwrap()
             .get(id)
             .cloned()
             .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
@@ -104,12 +101,12 @@ impl Engine {
 
     /// Drops a finished exec's record (health probes would pile them up).
     pub(crate) fn exec_forget(&self, id: &str) {
-        self.execs.lock().unwrap().remove(id);
+        self.execs.lock().remove(id);
     }
 
     pub fn exec_inspect(&self, id: &str) -> Result<ExecView> {
         let e = self.exec_instance(id)?;
-        let st = e.state.lock().unwrap().clone();
+        let st = e.state.lock().clone();
         Ok(ExecView {
             id: e.id.clone(),
             container_id: e.container_id.clone(),
@@ -123,7 +120,7 @@ impl Engine {
     /// `POST /exec/{id}/resize`.
     pub fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         let e = self.exec_instance(id)?;
-        let resizer = e.state.lock().unwrap().resizer.clone();
+        let resizer = e.state.lock().resizer.clone();
         match resizer {
             Some(r) => Ok(r(height, width)?),
             None if !e.config.tty => Err(EngineError::InvalidParameter(format!(
@@ -140,7 +137,7 @@ impl Engine {
     ) -> Result<ExecStreams> {
         let e = self.exec_instance(id)?;
         {
-            let mut st = e.state.lock().unwrap();
+            let mut st = e.state.lock();
             if st.started {
                 return Err(EngineError::Conflict(format!(
                     "Exec {id} has already started"
@@ -194,7 +191,7 @@ impl Engine {
         };
         let mut process = self.runtime.exec(&launch, &cfg, console_size).await?;
         {
-            let mut st = e.state.lock().unwrap();
+            let mut st = e.state.lock();
             st.running = true;
             st.pid = process.pid;
             st.resizer = process.resizer.clone();
@@ -217,7 +214,7 @@ impl Engine {
         tokio::spawn(async move {
             let code = ended.await;
             {
-                let mut st = e.state.lock().unwrap();
+                let mut st = e.state.lock();
                 st.running = false;
                 st.exit_code = Some(code);
                 st.resizer = None;

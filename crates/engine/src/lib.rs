@@ -38,9 +38,10 @@ mod testutil;
 pub mod top;
 pub mod volumes;
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 pub use archive::{PathStat, ResolvedPath};
 pub use container::{Container, ContainerView, Lifecycle, OutputChunk};
@@ -143,12 +144,12 @@ impl Engine {
         Ok(engine)
     }
 
-    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
-        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    fn registry(&self) -> parking_lot::RwLockReadGuard<'_, Registry> {
+        self.registry.read()
     }
 
-    fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    fn registry_mut(&self) -> parking_lot::RwLockWriteGuard<'_, Registry> {
+        self.registry.write()
     }
 
     /// Finds a container by full id, name (with or without '/'), or unique id prefix.

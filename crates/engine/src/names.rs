@@ -1,7 +1,6 @@
 //! Container ids and generated names.
 
 use rand::Rng;
-use rand::seq::IndexedRandom;
 
 pub fn new_id() -> String {
     let bytes: [u8; 32] = rand::rng().random();
@@ -51,8 +50,8 @@ pub fn random_name() -> String {
     let mut rng = rand::rng();
     format!(
         "{}_{}",
-        ADJECTIVES.choose(&mut rng).unwrap(),
-        NOUNS.choose(&mut rng).unwrap()
+        ADJECTIVES[rng.random_range(0..ADJECTIVES.len())],
+        NOUNS[rng.random_range(0..NOUNS.len())]
     )
 }
 

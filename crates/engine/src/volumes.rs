@@ -6,9 +6,9 @@
 //! options `o` when the first container using it starts, and unmounted when
 //! the last of them stops.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use nix::mount::{MntFlags, MsFlags};
 
@@ -88,7 +88,7 @@ impl VolumeStore {
                 )));
             }
         }
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock.lock();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 if !names::valid_name(n) {
@@ -173,7 +173,7 @@ impl VolumeStore {
 
     /// Deletes the volume and its data; callers check that no container uses it.
     pub fn remove(&self, name: &str) -> Result<()> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock.lock();
         let volume = self.load(name)?;
         // Never recurse into what is mounted there (a bind volume's _data
         // is the host's directory while mounted).
@@ -271,8 +271,8 @@ impl Volume {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+    m.lock()
 }
 
 /// dockerd's checks at `volume create`: known keys only, a `device`, no `size`

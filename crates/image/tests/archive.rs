@@ -1,5 +1,8 @@
 //! `docker save` / `docker load` through real stores.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,5 +1,8 @@
 //! Pull and push against a real `registry` server running in-process.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs;

@@ -3,6 +3,9 @@
 //! manifests and indexes. None may panic; bad input must come back as the
 //! parser's typed error, and what parses must be self-consistent.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use image::ImageError;
 use image::config::Manifest;
 use image::distribution::Platform;

@@ -1,5 +1,8 @@
 //! Container writable layers on overlayfs, and whiteouts in upper layers.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::ffi::CString;

@@ -1,5 +1,8 @@
 //! Import, resolution, tagging, removal and crash repair on real data roots.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs;

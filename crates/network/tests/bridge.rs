@@ -1,5 +1,8 @@
 //! Real bridges and veths between namespaces the tests create (root only).
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::Ipv4Addr;

@@ -2,6 +2,9 @@
 //! hickory-proto messages, and fake upstream resolvers on other loopback
 //! ports standing in for the host's.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! Firewall backends against real traffic between test namespaces: NAT from
 //! the (namespaced) host's loopback, hairpin, isolation, and full removal.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::ErrorKind;

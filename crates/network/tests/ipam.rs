@@ -1,3 +1,6 @@
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use network::{

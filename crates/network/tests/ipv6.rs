@@ -3,6 +3,9 @@
 //! routes, NAT66 egress behind the host's uplink address, isolation of
 //! internal networks, and removal of every IPv6 rule, on each backend.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;

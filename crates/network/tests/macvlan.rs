@@ -2,6 +2,9 @@
 //! create (root only). The parent's peer sits in a "lan" namespace holding
 //! the gateway address, as a router on the parent's LAN would.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,10 +2,10 @@
 
 use crate::error::RegistryError;
 use base64::Engine;
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
 
 pub struct Htpasswd {
     users: HashMap<String, String>,
@@ -71,12 +71,12 @@ impl Htpasswd {
             .chain_update(password.as_bytes())
             .finalize()
             .into();
-        if self.verified.lock().unwrap().contains(&key) {
+        if self.verified.lock().contains(&key) {
             return true;
         }
         let ok = bcrypt::verify(password, hash).unwrap_or(false);
         if ok {
-            self.verified.lock().unwrap().insert(key);
+            self.verified.lock().insert(key);
         }
         ok
     }

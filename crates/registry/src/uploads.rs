@@ -11,9 +11,10 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
 pub struct Progress {
@@ -28,7 +29,6 @@ impl Progresses {
     fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<Progress>> {
         self.0
             .lock()
-            .unwrap()
             .entry(id.to_string())
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Mutex::new(Progress {
@@ -40,7 +40,7 @@ impl Progresses {
     }
 
     fn forget(&self, id: &str) {
-        self.0.lock().unwrap().remove(id);
+        self.0.lock().remove(id);
     }
 }
 

@@ -1,6 +1,9 @@
 //! Manifest push/fetch/delete for all four media types, validation failures
 //! that must store nothing, tags/catalog pagination and referrers.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use hyper::StatusCode;

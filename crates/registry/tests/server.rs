@@ -1,6 +1,9 @@
 //! Server-level behaviour: basic auth, read-only mode, TLS, the root lock,
 //! and garbage collection.
 
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::*;
 use hyper::StatusCode;

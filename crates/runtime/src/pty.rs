@@ -128,11 +128,9 @@ pub(crate) struct Pty {
 impl Pty {
     pub fn new(master: OwnedFd) -> io::Result<Arc<Self>> {
         let raw = master.as_raw_fd();
-        // SAFETY: plain fcntl on an fd we own.
-        let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
-        if flags < 0 || unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        let flags = OFlag::from_bits_retain(fcntl(raw, FcntlArg::F_GETFL)?);
+        fcntl(raw, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
         // SAFETY: an OwnedFd stays open and the same for as long as the AsyncFd owns it.
         let fd = unsafe { AsyncFd::register(master) }?;
         Ok(Arc::new(Self { fd }))
@@ -251,6 +249,7 @@ mod tests {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which outlives the call.
         assert_eq!(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) }, 0);
         (ws.ws_row, ws.ws_col)
     }

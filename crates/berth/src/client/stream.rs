@@ -149,6 +149,7 @@ impl RawTerminal {
         }
         // SAFETY: termios is plain data; tcgetattr fills it for a valid tty fd.
         let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: tcgetattr writes one termios into `saved`, which outlives the call.
         if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
             return None;
         }
@@ -178,6 +179,7 @@ impl Drop for RawTerminal {
 fn term_size(fd: i32) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ writes a winsize into the zeroed struct.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which outlives the call.
     let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }

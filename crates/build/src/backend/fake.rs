@@ -3,9 +3,10 @@
 //! real files to work on), layers and containers are copies of their
 //! image's tree, and a RUN answers with what the test scripted for it.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::model::CreateRequest;
@@ -110,7 +111,7 @@ impl FakeBackend {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     fn new_image(&self, st: &mut State, image: FakeImage) -> String {

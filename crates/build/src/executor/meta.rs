@@ -61,10 +61,7 @@ impl<B: Backend> Executor<B> {
                         },
                     };
                     if self.build.opts.build_args.contains_key(k) {
-                        self.consumed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(k.clone());
+                        self.consumed.lock().insert(k.clone());
                     }
                     st.args.retain(|(n, _)| n != k);
                     if let Some(v) = value {

@@ -18,10 +18,11 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use dockerfile::{Dockerfile, Env, Instruction, Step, expand_word};
 use image::Reference;

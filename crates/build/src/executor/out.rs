@@ -1,8 +1,7 @@
 //! Where a build's progress lines go: the client's stream, or, for `-q`,
 //! a buffer sent only if the build fails (as dockerd does).
 
-use std::sync::Mutex;
-
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::Progress;
@@ -33,17 +32,14 @@ impl Out {
 
     pub(super) async fn line(&self, s: impl Into<String>) -> Result<()> {
         if self.quiet {
-            self.held
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(s.into());
+            self.held.lock().push(s.into());
             return Ok(());
         }
         self.send(Progress::Stream(s.into())).await
     }
 
     pub(super) async fn release_held(&self) {
-        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()));
+        let held = std::mem::take(&mut *self.held.lock());
         for s in held {
             let _ = self.tx.send(Progress::Stream(s)).await;
         }

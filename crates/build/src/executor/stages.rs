@@ -2,9 +2,10 @@
 //! stages run in parallel with their output still forwarded in Dockerfile
 //! order, then the result (unused build-args warning, id, tags).
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use dockerfile::{Dockerfile, Env, Instruction};
 use tokio::sync::mpsc;
@@ -153,10 +154,7 @@ pub(super) async fn run_stages<B: Backend>(
             },
         };
         if opts.build_args.contains_key(k) {
-            consumed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(k.clone());
+            consumed.lock().insert(k.clone());
         }
         if let Some(v) = value {
             meta.set(k, &v);
@@ -242,7 +240,7 @@ pub(super) async fn run_stages<B: Backend>(
     let id = results[target]
         .clone()
         .ok_or_else(|| BuildError::new("No image was generated. Is your Dockerfile empty?"))?;
-    let consumed = consumed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let consumed = consumed.lock().clone();
     ex.finish(&id, &consumed, &tags).await?;
     Ok(id)
 }

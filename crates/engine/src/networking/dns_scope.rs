@@ -2,9 +2,10 @@
 //! resolves the names of all of them, whichever network's server it asks
 //! (its resolv.conf names only one), as Docker's per-container resolver does.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use network::dns::{DnsRecords, NameSource};
 
@@ -17,23 +18,19 @@ pub struct DnsDirectory {
 impl DnsDirectory {
     /// Every address of one container now sees `tables`.
     pub fn set(&self, addresses: &[IpAddr], tables: &[Arc<DnsRecords>]) {
-        let mut map = self.by_client.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.by_client.write();
         for ip in addresses {
             map.insert(*ip, tables.to_vec());
         }
     }
 
     pub fn forget(&self, ip: IpAddr) {
-        self.by_client
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ip);
+        self.by_client.write().remove(&ip);
     }
 
     pub(crate) fn tables(&self, client: IpAddr) -> Vec<Arc<DnsRecords>> {
         self.by_client
             .read()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&client)
             .cloned()
             .unwrap_or_default()

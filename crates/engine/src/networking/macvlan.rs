@@ -3,8 +3,9 @@
 //! bring-up (no bridge, rules or per-network DNS server: containers on them
 //! resolve names through their own 127.0.0.11).
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use network::dns::DnsRecords;

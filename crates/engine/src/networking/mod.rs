@@ -11,10 +11,11 @@ mod macvlan;
 pub mod ports;
 pub mod store;
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use network::dns::{DnsRecords, DnsServer};
@@ -183,8 +184,8 @@ struct Pools {
     v6: Option<Ipam<Ipv6Addr>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+    m.lock()
 }
 
 pub struct Networking {
@@ -279,12 +280,12 @@ impl Networking {
         Ok(n)
     }
 
-    fn nets(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<LiveNet>>> {
-        self.nets.read().unwrap_or_else(|p| p.into_inner())
+    fn nets(&self) -> parking_lot::RwLockReadGuard<'_, BTreeMap<String, Arc<LiveNet>>> {
+        self.nets.read()
     }
 
-    fn nets_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<LiveNet>>> {
-        self.nets.write().unwrap_or_else(|p| p.into_inner())
+    fn nets_mut(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<String, Arc<LiveNet>>> {
+        self.nets.write()
     }
 
     async fn blocking_fw<T: Send + 'static>(

@@ -218,7 +218,7 @@ fn proxy_udp(fd: OwnedFd, target: SocketAddr) -> std::io::Result<tokio::task::Jo
     std_socket.set_nonblocking(true)?;
     let socket = Arc::new(tokio::net::UdpSocket::from_std(std_socket)?);
     Ok(tokio::spawn(async move {
-        let flows: Arc<std::sync::Mutex<HashMap<SocketAddr, Arc<tokio::net::UdpSocket>>>> =
+        let flows: Arc<parking_lot::Mutex<HashMap<SocketAddr, Arc<tokio::net::UdpSocket>>>> =
             Arc::default();
         let mut buf = vec![0u8; 65535];
         loop {

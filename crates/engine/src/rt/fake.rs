@@ -1,9 +1,10 @@
 //! An in-memory runtime for unit tests: it records every call and plays
 //! scripted containers and execs on tokio's clock, so paused time drives them.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -85,7 +86,7 @@ enum Phase {
 type Log = Arc<Mutex<Vec<Call>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock()
 }
 
 fn status(code: i32, oom: bool) -> ExitStatus {

@@ -1,7 +1,7 @@
 //! A blocking client for one repository of a distribution-spec registry,
 //! with the spec's auth dance (Basic, or Bearer tokens from a token server).
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
@@ -118,7 +118,7 @@ impl RegistryClient {
             authorization: Mutex::new(None),
         };
         if let Some(Credentials::Token(t)) = &client.credentials {
-            *client.authorization.lock().unwrap() = Some(format!("Bearer {t}"));
+            *client.authorization.lock() = Some(format!("Bearer {t}"));
         }
         Ok(client)
     }
@@ -153,7 +153,7 @@ impl RegistryClient {
         build: &mut dyn FnMut(&Client) -> RequestBuilder,
     ) -> Result<Response, ImageError> {
         let mut req = build(&self.http);
-        if let Some(a) = self.authorization.lock().unwrap().clone() {
+        if let Some(a) = self.authorization.lock().clone() {
             req = req.header(AUTHORIZATION, a);
         }
         req.send().map_err(transport)
@@ -181,7 +181,7 @@ impl RegistryClient {
             return Ok(resp);
         };
         let auth = self.answer(&c)?;
-        *self.authorization.lock().unwrap() = Some(auth);
+        *self.authorization.lock() = Some(auth);
         // A second 401 goes back to the caller, which reports it in context.
         self.attempt(&mut build)
     }

@@ -2,7 +2,7 @@
 //! to three layers at once, each verified while it streams into its snapshot.
 //! Nothing is committed until every piece is verified.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::client::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_INDEX, RegistryClient};
@@ -190,10 +190,10 @@ pub fn pull(
                 Ok(p)
             });
             match result {
-                Ok(p) => *slots[i].lock().unwrap() = Some(p),
+                Ok(p) => *slots[i].lock() = Some(p),
                 Err(e) => {
                     failed.store(true, Ordering::SeqCst);
-                    first_error.lock().unwrap().get_or_insert(e);
+                    first_error.lock().get_or_insert(e);
                     return;
                 }
             }
@@ -204,7 +204,7 @@ pub fn pull(
             s.spawn(worker);
         }
     });
-    if let Some(e) = first_error.into_inner().unwrap() {
+    if let Some(e) = first_error.into_inner() {
         return Err(e);
     }
 
@@ -216,7 +216,7 @@ pub fn pull(
     let (id, _) = store.record(NewImage {
         config: config_bytes,
         manifest: manifest_bytes,
-        layers: slots.into_iter().map(|m| m.into_inner().unwrap()).collect(),
+        layers: slots.into_iter().map(|m| m.into_inner()).collect(),
         references: refs,
     })?;
 

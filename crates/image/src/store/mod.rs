@@ -9,11 +9,11 @@ mod record;
 mod remove;
 mod rw_layer;
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Deserialize;
 
@@ -98,11 +98,11 @@ impl ImageStore {
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        self.state.read()
     }
 
     fn write_state(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        self.state.write()
     }
 
     fn load(&self) -> Result<(), ImageError> {

@@ -1,6 +1,6 @@
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::RwLock;
 
 /// Length of the short container ID that Docker makes resolvable.
 pub const SHORT_ID_LEN: usize = 12;
@@ -137,12 +137,12 @@ impl DnsRecords {
 
     // A poisoned lock only means a writer panicked between two plain map
     // operations; the maps are still usable, so serving goes on.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, Inner> {
+        self.inner.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, Inner> {
+        self.inner.write()
     }
 }
 

@@ -3,11 +3,10 @@
 //! chain. Rule specs are rebuilt from the config to delete them, so no
 //! parsing of `iptables -S` output is needed.
 
-use std::sync::Mutex;
-
 use super::{Firewall, net_tag, run};
 use crate::config::{NetworkConfig, PortMapping};
 use crate::error::Result;
+use parking_lot::Mutex;
 
 const PREROUTING: &str = "BERTH-PREROUTING";
 const OUTPUT: &str = "BERTH-OUTPUT";
@@ -357,7 +356,7 @@ impl Firewall for IptablesFirewall {
     }
 
     fn setup_network(&self, net: &NetworkConfig) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         self.ensure_chains()?;
         for spec in network_rules(net) {
             self.append(&spec)?;
@@ -373,7 +372,7 @@ impl Firewall for IptablesFirewall {
     }
 
     fn teardown_network(&self, net: &NetworkConfig) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         for spec in network_rules(net) {
             self.delete(&spec)?;
         }
@@ -385,7 +384,7 @@ impl Firewall for IptablesFirewall {
     }
 
     fn add_port_mapping(&self, _net: &NetworkConfig, mapping: &PortMapping) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         self.ensure_chains()?;
         for spec in port_rules(mapping) {
             self.append(&spec)?;
@@ -394,7 +393,7 @@ impl Firewall for IptablesFirewall {
     }
 
     fn remove_port_mapping(&self, _net: &NetworkConfig, mapping: &PortMapping) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         for spec in port_rules(mapping) {
             self.delete(&spec)?;
         }
@@ -402,7 +401,7 @@ impl Firewall for IptablesFirewall {
     }
 
     fn cleanup_all(&self) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         self.remove_all(CHAINS, &jumps())?;
         let v6 = self.v6();
         if v6.available() {

@@ -4,8 +4,7 @@
 //! Rules carry a comment naming their owner (network or port mapping) and
 //! are deleted by the handles `nft -j` reports for that comment.
 
-use std::sync::Mutex;
-
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::{Firewall, NFT_TABLE, net_tag, run};
@@ -271,7 +270,7 @@ impl Firewall for NftablesFirewall {
     }
 
     fn setup_network(&self, net: &NetworkConfig) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         let tag = net_tag(net);
         self.ensure_table(Family::Ip)?;
         self.delete_tagged(Family::Ip, &tag)?;
@@ -285,7 +284,7 @@ impl Firewall for NftablesFirewall {
     }
 
     fn teardown_network(&self, net: &NetworkConfig) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         for family in Family::ALL {
             self.delete_tagged(family, &net_tag(net))?;
         }
@@ -293,7 +292,7 @@ impl Firewall for NftablesFirewall {
     }
 
     fn add_port_mapping(&self, _net: &NetworkConfig, mapping: &PortMapping) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         self.ensure_table(Family::Ip)?;
         let tag = mapping.tag();
         self.delete_tagged(Family::Ip, &tag)?;
@@ -301,12 +300,12 @@ impl Firewall for NftablesFirewall {
     }
 
     fn remove_port_mapping(&self, _net: &NetworkConfig, mapping: &PortMapping) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         self.delete_tagged(Family::Ip, &mapping.tag())
     }
 
     fn cleanup_all(&self) -> Result<()> {
-        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.lock.lock();
         for family in Family::ALL {
             if self.table_exists(family)? {
                 run(

@@ -86,6 +86,8 @@ fn detach() -> nix::Result<bool> {
     nix::unistd::setsid()?;
     // SAFETY: still single-threaded.
     match unsafe { nix::unistd::fork() }? {
+        // SAFETY: _exit ends this intermediate child at once, without running
+        // the parent's atexit handlers or flushing its buffers a second time.
         ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
         ForkResult::Child => Ok(true),
     }
