@@ -112,9 +112,23 @@ async fn stream_logs(
     opts: LogOptions,
     tx: mpsc::Sender<LogLine>,
 ) -> std::io::Result<()> {
-    let path = c.lock().record.log_path.clone();
+    let (path, log_config) = {
+        let inner = c.lock();
+        (
+            inner.record.log_path.clone(),
+            inner.record.host_config.log_config.config.clone(),
+        )
+    };
+    // How many rotated files the shim keeps beside the live one.
+    let rotated = json_file_rotation(log_config.as_ref())
+        .ok()
+        .flatten()
+        .map_or(0, |r| r.max_files.saturating_sub(1));
     // Oldest first; the live file last.
-    let files = log_files(&path);
+    let files: Vec<std::path::PathBuf> = log_files(&path, rotated)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
     let Some(last) = files.len().checked_sub(1) else {
         return Ok(());
     };
@@ -162,17 +176,18 @@ async fn stream_logs(
                 return Ok(());
             }
             loop {
-                let files = log_files(&path);
-                let inodes: Vec<u64> = files
-                    .iter()
-                    .map(|f| std::fs::metadata(f).map(|m| m.ino()).unwrap_or(0))
-                    .collect();
+                let files = settled_log_files(&path, rotated).await;
                 // Our file may be gone (rotated past max-file): the oldest
                 // that is left comes next, as it holds the next lines kept.
-                let next = inodes.iter().position(|i| *i == inode).map_or(0, |i| i + 1);
-                let Some(file) = files.get(next) else { break };
+                let next = files
+                    .iter()
+                    .position(|(_, i)| *i == inode)
+                    .map_or(0, |i| i + 1);
+                let Some((file, ino)) = files.get(next) else {
+                    break;
+                };
                 let Ok(opened) = open(file, 0) else { continue };
-                if opened.1 != inodes[next] {
+                if opened.1 != *ino {
                     continue; // renamed under us: look again
                 }
                 (reader, inode) = opened;
@@ -222,18 +237,35 @@ async fn drain(
     }
 }
 
-/// The log's files, oldest first: the rotated ones (`<log>.N` … `<log>.1`)
-/// that exist, then the live one if it does.
-fn log_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<std::path::PathBuf> = (1..)
+/// The log's files with their inodes, oldest first: the rotated ones
+/// (`<log>.N` … `<log>.1`, up to `rotated` of them) that exist, then the
+/// live one if it does. Every index is looked at: mid-rotation one is
+/// briefly missing.
+fn log_files(path: &std::path::Path, rotated: u32) -> Vec<(std::path::PathBuf, u64)> {
+    (1..=rotated)
+        .rev()
         .map(|n| runtime::shim::rotated_path(path, n))
-        .take_while(|p| p.exists())
-        .collect();
-    files.reverse();
-    if path.exists() {
-        files.push(path.to_path_buf());
+        .chain(std::iter::once(path.to_path_buf()))
+        .filter_map(|p| {
+            let ino = std::fs::metadata(&p).ok()?.ino();
+            Some((p, ino))
+        })
+        .collect()
+}
+
+/// [`log_files`] taken again until two looks agree, so a rotation going on
+/// (each moves every name by one) is not seen half done.
+async fn settled_log_files(path: &std::path::Path, rotated: u32) -> Vec<(std::path::PathBuf, u64)> {
+    let mut last = log_files(path, rotated);
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let now = log_files(path, rotated);
+        if now == last {
+            break;
+        }
+        last = now;
     }
-    files
+    last
 }
 
 /// Where the last `n` complete lines of `files` (oldest first) begin: the
