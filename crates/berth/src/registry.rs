@@ -42,7 +42,8 @@ enum Cmd {
         /// The issuer tokens must name.
         #[arg(long, requires = "auth_token_realm")]
         auth_token_issuer: Option<String>,
-        /// File with the HS256 key shared with the token server.
+        /// File with the HS256 secret shared with the token server, or the
+        /// token server's PEM public key(s) or certificate(s) (RS256/ES256…).
         #[arg(long, requires = "auth_token_realm")]
         auth_token_key: Option<PathBuf>,
     },

@@ -15,6 +15,8 @@ enum Arg {
     Bool(bool),
     Func(String),
     Pipe(Box<Pipeline>),
+    /// `$name.Field…`; `$` alone (the empty name) is the data passed in.
+    Var(String, Vec<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -24,8 +26,14 @@ struct Cmd {
 
 #[derive(Clone, Debug)]
 struct Pipeline {
+    /// `$x := …` (or `$i, $e :=` in range) declares, `$x = …` assigns.
+    vars: Vec<String>,
+    declare: bool,
     cmds: Vec<Cmd>,
 }
+
+/// Variables in scope, innermost last; `$` is the first.
+type Vars = Vec<(String, Val)>;
 
 #[derive(Clone, Debug)]
 enum Node {
@@ -186,6 +194,34 @@ fn unquote(w: &str) -> String {
     out
 }
 
+/// A pipeline that may start with a declaration or assignment:
+/// `$x := …`, `$x = …`, `$i, $e := …`.
+fn parse_decl_pipeline(words: &[String]) -> Result<Pipeline, TemplateError> {
+    if let Some(op) = words.iter().take(4).position(|w| w == ":=" || w == "=")
+        && words[..op]
+            .iter()
+            .all(|w| w.starts_with('$') || w.starts_with(','))
+    {
+        let vars: Vec<String> = words[..op]
+            .iter()
+            .flat_map(|w| w.split(','))
+            .filter(|v| !v.is_empty())
+            .map(|v| v.trim_start_matches('$').to_string())
+            .collect();
+        if vars.is_empty() || vars.len() > 2 || vars.iter().any(|v| v.contains('.')) {
+            return Err(TemplateError(format!(
+                "bad variable declaration {:?}",
+                words[..op].join(" ")
+            )));
+        }
+        let mut p = parse_pipeline(&words[op + 1..], &mut 0)?;
+        p.declare = words[op] == ":=";
+        p.vars = vars;
+        return Ok(p);
+    }
+    parse_pipeline(words, &mut 0)
+}
+
 fn parse_pipeline(words: &[String], pos: &mut usize) -> Result<Pipeline, TemplateError> {
     let mut cmds = vec![Cmd { args: Vec::new() }];
     while *pos < words.len() {
@@ -204,7 +240,11 @@ fn parse_pipeline(words: &[String], pos: &mut usize) -> Result<Pipeline, Templat
     if cmds.iter().any(|c| c.args.is_empty()) {
         return Err(TemplateError("missing value for command".into()));
     }
-    Ok(Pipeline { cmds })
+    Ok(Pipeline {
+        vars: Vec::new(),
+        declare: false,
+        cmds,
+    })
 }
 
 fn push_arg(cmds: &mut [Cmd], a: Arg) {
@@ -229,13 +269,13 @@ fn parse_operand(w: &str) -> Result<Arg, TemplateError> {
         ));
     }
     if let Some(rest) = w.strip_prefix('$') {
-        let fields: Vec<String> = rest
-            .trim_start_matches('.')
-            .split('.')
+        let mut parts = rest.split('.');
+        let name = parts.next().unwrap_or_default().to_string();
+        let fields = parts
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        return Ok(Arg::Field(Box::new(Arg::Func("$".into())), fields));
+        return Ok(Arg::Var(name, fields));
     }
     if let Ok(n) = w.parse::<i64>() {
         return Ok(Arg::Num(n.into()));
@@ -274,18 +314,18 @@ fn parse_nodes(toks: &[Tok], pos: &mut usize) -> Result<(Vec<Node>, Stop), Templ
                     "end" => return Ok((nodes, Stop::End)),
                     "else" => {
                         if words.get(1).map(String::as_str) == Some("if") {
-                            let p = parse_pipeline(&words[2..], &mut 0)?;
+                            let p = parse_decl_pipeline(&words[2..])?;
                             return Ok((nodes, Stop::Else(Some(p))));
                         }
                         return Ok((nodes, Stop::Else(None)));
                     }
                     "if" | "range" | "with" => {
-                        let p = parse_pipeline(&words[1..], &mut 0)?;
+                        let p = parse_decl_pipeline(&words[1..])?;
                         let node = parse_block(kw, p, toks, pos)?;
                         nodes.push(node);
                     }
                     _ => {
-                        let p = parse_pipeline(&words, &mut 0)?;
+                        let p = parse_decl_pipeline(&words)?;
                         nodes.push(Node::Action(p));
                     }
                 }
@@ -342,44 +382,78 @@ impl Template {
 
     pub fn render(&self, data: &Val) -> Result<String, ExecError> {
         let mut out = String::new();
-        self.exec(&self.nodes, data, data, &mut out)?;
+        let mut vars = vec![(String::new(), data.clone())];
+        self.exec(&self.nodes, data, &mut vars, &mut out)?;
         Ok(out)
     }
 
+    /// Runs `nodes`; variables they declare go out of scope at the end, as
+    /// Go's end at the `{{end}}` of the enclosing block.
     fn exec(
         &self,
         nodes: &[Node],
         dot: &Val,
-        root: &Val,
+        vars: &mut Vars,
+        out: &mut String,
+    ) -> Result<(), ExecError> {
+        let mark = vars.len();
+        let result = self.exec_nodes(nodes, dot, vars, out);
+        vars.truncate(mark);
+        result
+    }
+
+    fn exec_nodes(
+        &self,
+        nodes: &[Node],
+        dot: &Val,
+        vars: &mut Vars,
         out: &mut String,
     ) -> Result<(), ExecError> {
         for n in nodes {
             match n {
                 Node::Text(t) => out.push_str(t),
                 Node::Action(p) => {
-                    let v = self.eval_pipe(p, dot, root)?;
-                    out.push_str(&printable(&v));
-                }
-                Node::If(p, a, b) => {
-                    let v = self.eval_pipe(p, dot, root)?;
-                    self.exec(if v.truthy() { a } else { b }, dot, root, out)?;
-                }
-                Node::With(p, a, b) => {
-                    let v = self.eval_pipe(p, dot, root)?;
-                    if v.truthy() {
-                        self.exec(a, &v, root, out)?;
+                    let v = self.eval_pipe(p, dot, vars)?;
+                    // A declaration or assignment prints nothing.
+                    if p.vars.is_empty() {
+                        out.push_str(&printable(&v));
                     } else {
-                        self.exec(b, dot, root, out)?;
+                        bind(p, v, vars)?;
                     }
                 }
+                Node::If(p, a, b) => {
+                    let mark = vars.len();
+                    let v = self.eval_pipe(p, dot, vars)?;
+                    let branch = if v.truthy() { a } else { b };
+                    bind(p, v, vars)?;
+                    let result = self.exec(branch, dot, vars, out);
+                    vars.truncate(mark);
+                    result?;
+                }
+                Node::With(p, a, b) => {
+                    let mark = vars.len();
+                    let v = self.eval_pipe(p, dot, vars)?;
+                    bind(p, v.clone(), vars)?;
+                    let result = if v.truthy() {
+                        self.exec(a, &v, vars, out)
+                    } else {
+                        self.exec(b, dot, vars, out)
+                    };
+                    vars.truncate(mark);
+                    result?;
+                }
                 Node::Range(p, a, b) => {
-                    let v = self.eval_pipe(p, dot, root)?;
-                    let items: Vec<Val> = match v {
-                        Val::List(l) => l,
+                    let v = self.eval_pipe(p, dot, vars)?;
+                    let items: Vec<(Val, Val)> = match v {
+                        Val::List(l) => l
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, v)| (Val::Num((i as u64).into()), v))
+                            .collect(),
                         Val::Obj(o) => {
                             let mut o = o;
                             o.sort_by(|x, y| x.0.cmp(&y.0));
-                            o.into_iter().map(|(_, v)| v).collect()
+                            o.into_iter().map(|(k, v)| (Val::Str(k), v)).collect()
                         }
                         Val::Null => Vec::new(),
                         other => {
@@ -390,10 +464,23 @@ impl Template {
                         }
                     };
                     if items.is_empty() {
-                        self.exec(b, dot, root, out)?;
+                        self.exec(b, dot, vars, out)?;
                     }
-                    for it in &items {
-                        self.exec(a, it, root, out)?;
+                    for (key, it) in items {
+                        let mark = vars.len();
+                        // `range $e := …` binds the element, `range $k, $e := …`
+                        // the index or key and the element.
+                        match p.vars.as_slice() {
+                            [e] => vars.push((e.clone(), it.clone())),
+                            [k, e] => {
+                                vars.push((k.clone(), key));
+                                vars.push((e.clone(), it.clone()));
+                            }
+                            _ => {}
+                        }
+                        let result = self.exec(a, &it, vars, out);
+                        vars.truncate(mark);
+                        result?;
                     }
                 }
             }
@@ -401,10 +488,10 @@ impl Template {
         Ok(())
     }
 
-    fn eval_pipe(&self, p: &Pipeline, dot: &Val, root: &Val) -> Result<Val, ExecError> {
+    fn eval_pipe(&self, p: &Pipeline, dot: &Val, vars: &Vars) -> Result<Val, ExecError> {
         let mut prev: Option<Val> = None;
         for c in &p.cmds {
-            prev = Some(self.eval_cmd(c, dot, root, prev)?);
+            prev = Some(self.eval_cmd(c, dot, vars, prev)?);
         }
         Ok(prev.unwrap_or(Val::Null))
     }
@@ -413,14 +500,14 @@ impl Template {
         &self,
         c: &Cmd,
         dot: &Val,
-        root: &Val,
+        vars: &Vars,
         piped: Option<Val>,
     ) -> Result<Val, ExecError> {
         match &c.args[0] {
-            Arg::Func(name) if name != "$" => {
+            Arg::Func(name) => {
                 let mut args = Vec::new();
                 for a in &c.args[1..] {
-                    args.push(self.eval_arg(a, dot, root)?);
+                    args.push(self.eval_arg(a, dot, vars)?);
                 }
                 if let Some(p) = piped {
                     args.push(p);
@@ -430,7 +517,7 @@ impl Template {
             Arg::Field(base, path) if c.args.len() > 1 || piped.is_some() => {
                 // A method call with arguments, such as `.Label "key"`: the
                 // row carries the method's answers under `Name()`.
-                let b = self.eval_arg(base, dot, root)?;
+                let b = self.eval_arg(base, dot, vars)?;
                 let (last, parents) = path.split_last().expect("non-empty field path");
                 let mut cur = b;
                 for f in parents {
@@ -438,7 +525,7 @@ impl Template {
                 }
                 let mut args = Vec::new();
                 for a in &c.args[1..] {
-                    args.push(self.eval_arg(a, dot, root)?);
+                    args.push(self.eval_arg(a, dot, vars)?);
                 }
                 if let Some(p) = piped {
                     args.push(p);
@@ -455,39 +542,29 @@ impl Template {
                 if c.args.len() > 1 || piped.is_some() {
                     return Err(ExecError("can't give argument to non-function".into()));
                 }
-                self.eval_arg(&c.args[0], dot, root)
+                self.eval_arg(&c.args[0], dot, vars)
             }
         }
     }
 
-    fn eval_arg(&self, a: &Arg, dot: &Val, root: &Val) -> Result<Val, ExecError> {
+    fn eval_arg(&self, a: &Arg, dot: &Val, vars: &Vars) -> Result<Val, ExecError> {
         Ok(match a {
             Arg::Dot => dot.clone(),
             Arg::Str(s) => Val::Str(s.clone()),
             Arg::Num(n) => Val::Num(n.clone()),
             Arg::Bool(b) => Val::Bool(*b),
-            Arg::Func(f) if f == "$" => root.clone(),
             Arg::Func(f) => self.call(f, Vec::new())?,
-            Arg::Pipe(p) => self.eval_pipe(p, dot, root)?,
-            Arg::Field(base, path) => {
-                let mut cur = self.eval_arg(base, dot, root)?;
-                for f in path {
-                    cur = match &cur {
-                        Val::Obj(_) => match cur.field(f) {
-                            Some(v) => v.clone(),
-                            None => Val::Str("<no value>".into()),
-                        },
-                        Val::Null => return Err(ExecError(format!("nil pointer evaluating .{f}"))),
-                        other => {
-                            return Err(ExecError(format!(
-                                "can't evaluate field {f} in type {}",
-                                type_name(other)
-                            )));
-                        }
-                    };
-                }
-                cur
+            Arg::Pipe(p) => self.eval_pipe(p, dot, vars)?,
+            Arg::Var(name, path) => {
+                let v = vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| ExecError(format!("undefined variable: ${name}")))?;
+                walk(v, path)?
             }
+            Arg::Field(base, path) => walk(self.eval_arg(base, dot, vars)?, path)?,
         })
     }
 
@@ -569,6 +646,44 @@ impl Template {
             other => return Err(ExecError(format!("function {other:?} not defined"))),
         })
     }
+}
+
+/// Binds a pipeline's declared (`:=`) or assigned (`=`) variable.
+fn bind(p: &Pipeline, v: Val, vars: &mut Vars) -> Result<(), ExecError> {
+    let Some(name) = p.vars.first() else {
+        return Ok(());
+    };
+    if p.declare {
+        vars.push((name.clone(), v));
+        return Ok(());
+    }
+    match vars.iter_mut().rev().find(|(n, _)| n == name) {
+        Some(slot) => {
+            slot.1 = v;
+            Ok(())
+        }
+        None => Err(ExecError(format!("undefined variable: ${name}"))),
+    }
+}
+
+/// `.A.B…` from `cur`, with Go's answers for missing keys and non-maps.
+fn walk(mut cur: Val, path: &[String]) -> Result<Val, ExecError> {
+    for f in path {
+        cur = match &cur {
+            Val::Obj(_) => match cur.field(f) {
+                Some(v) => v.clone(),
+                None => Val::Str("<no value>".into()),
+            },
+            Val::Null => return Err(ExecError(format!("nil pointer evaluating .{f}"))),
+            other => {
+                return Err(ExecError(format!(
+                    "can't evaluate field {f} in type {}",
+                    type_name(other)
+                )));
+            }
+        };
+    }
+    Ok(cur)
 }
 
 fn type_name(v: &Val) -> &'static str {
@@ -662,6 +777,52 @@ mod tests {
         assert_eq!(r("{{.Config.Hostname | upper}}"), "H");
         assert_eq!(r("{{.Missing}}"), "<no value>");
         assert_eq!(r("{{println .Config.Hostname}}"), "h\n");
+    }
+
+    #[test]
+    fn variables_declare_assign_and_range() {
+        let v = val(r#"{"Name":"n","Env":["A=1","B=2"],"Labels":{"z":"1","a":"2"}}"#);
+        let r = |t: &str| Template::parse(t).unwrap().render(&v).unwrap();
+        let cases = [
+            ("{{$n := .Name}}[{{$n}}]", "[n]"),
+            ("{{$n := .Name}}{{$n = upper $n}}{{$n}}", "N"),
+            ("{{range .Env}}{{$.Name}}:{{.}} {{end}}", "n:A=1 n:B=2 "),
+            ("{{range $e := .Env}}{{$e}};{{end}}", "A=1;B=2;"),
+            (
+                "{{range $i, $e := .Env}}{{$i}}={{$e}} {{end}}",
+                "0=A=1 1=B=2 ",
+            ),
+            (
+                "{{range $k,$v := .Labels}}{{$k}}:{{$v}} {{end}}",
+                "a:2 z:1 ",
+            ),
+            ("{{with $l := .Labels}}{{$l.z}}{{.a}}{{end}}", "12"),
+            ("{{if $x := .Name}}{{$x}}{{end}}", "n"),
+            // Assignment inside a range reaches the outer variable, as in Go.
+            (
+                "{{$last := \"\"}}{{range .Env}}{{$last = .}}{{end}}{{$last}}",
+                "B=2",
+            ),
+        ];
+        for (t, want) in cases {
+            assert_eq!(r(t), want, "{t}");
+        }
+        // A variable declared in a block ends with it.
+        let t = Template::parse("{{range .Env}}{{$x := .}}{{end}}{{$x}}").unwrap();
+        assert_eq!(
+            t.render(&v).unwrap_err().to_string(),
+            "template: undefined variable: $x"
+        );
+    }
+
+    #[test]
+    fn trim_markers_eat_whitespace_around_actions() {
+        let v = val(r#"{"Env":["A","B"]}"#);
+        let r = |t: &str| Template::parse(t).unwrap().render(&v).unwrap();
+        assert_eq!(r("a  {{- \"b\" -}}  \n c"), "abc");
+        assert_eq!(r("{{range .Env -}}\n  {{.}}\n{{- end}}"), "AB");
+        // Without the space, `-3` is a number, not a marker.
+        assert_eq!(r("x {{-3}}"), "x -3");
     }
 
     #[test]
