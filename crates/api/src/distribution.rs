@@ -120,7 +120,7 @@ async fn auth(State(engine): State<AppState>, body: Bytes) -> ApiResult<Json<Val
 /// Streams progress messages from a blocking job, then its final messages or error.
 fn progress_stream<F>(job: F) -> Response
 where
-    F: FnOnce(ProgressFn) -> Result<Vec<Value>, String> + Send + 'static,
+    F: FnOnce(ProgressFn) -> Result<Vec<Value>, image::ImageError> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let progress_tx = tx.clone();
@@ -130,7 +130,8 @@ where
     tokio::task::spawn_blocking(move || {
         let tail = match job(progress) {
             Ok(messages) => messages,
-            Err(message) => {
+            Err(err) => {
+                let message = err.to_string();
                 vec![json!({ "errorDetail": { "message": message }, "error": message })]
             }
         };
@@ -169,8 +170,7 @@ pub fn pull(engine: AppState, params: &Params, headers: &HeaderMap) -> ApiResult
             insecure,
             progress: Some(progress),
         };
-        let result = image::distribution::pull(&engine.images, &reference, &opts)
-            .map_err(|e| e.to_string())?;
+        let result = image::distribution::pull(&engine.images, &reference, &opts)?;
         engine.image_event("pull", &result.id, Some(&result.reference));
         Ok(Vec::new())
     }))
@@ -198,8 +198,7 @@ pub fn push(
             insecure,
             progress: Some(progress),
         };
-        let r = image::distribution::push(&engine.images, &local, &local, &opts)
-            .map_err(|e| e.to_string())?;
+        let r = image::distribution::push(&engine.images, &local, &local, &opts)?;
         engine.image_event("push", &r.digest, Some(&local));
         Ok(vec![
             json!({ "progressDetail": {}, "aux": { "Tag": r.tag, "Digest": r.digest, "Size": r.size } }),
@@ -210,7 +209,9 @@ pub fn push(
 /// A tar produced on a blocking thread, streamed as the response body.
 fn tar_response<F>(produce: F) -> Response
 where
-    F: FnOnce(tokio_util::io::SyncIoBridge<tokio::io::DuplexStream>) -> Result<(), String>
+    F: FnOnce(
+            tokio_util::io::SyncIoBridge<tokio::io::DuplexStream>,
+        ) -> Result<(), image::ImageError>
         + Send
         + 'static,
 {
@@ -235,7 +236,7 @@ pub fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
         engine.images.get(n)?;
     }
     Ok(tar_response(move |w| {
-        image::archive::save(&engine.images, &names, w).map_err(|e| e.to_string())
+        image::archive::save(&engine.images, &names, w)
     }))
 }
 
@@ -335,6 +336,6 @@ async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> ApiRe
     let image_id = c.view().record.image_id;
     let rootfs = engine.images.mount_rw_layer(&c.id, &image_id)?;
     Ok(tar_response(move |w| {
-        image::commit::export_rootfs(&rootfs, w).map_err(|e| e.to_string())
+        image::commit::export_rootfs(&rootfs, w)
     }))
 }

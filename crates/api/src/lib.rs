@@ -72,8 +72,13 @@ fn version_string(v: (u32, u32)) -> String {
     format!("{}.{}", v.0, v.1)
 }
 
+/// A `/vX.Y` prefix that is not two numbers (dockerd answers 400).
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("invalid API version: {0}")]
+struct InvalidApiVersion(String);
+
 /// A version prefix as found in a path: parsed, or the text that failed to parse.
-type PathVersion = Option<Result<(u32, u32), String>>;
+type PathVersion = Option<Result<(u32, u32), InvalidApiVersion>>;
 
 /// Splits "/v1.41/containers/json" into (Some((1,41)), "/containers/json").
 fn split_version(path: &str) -> (PathVersion, &str) {
@@ -87,7 +92,7 @@ fn split_version(path: &str) -> (PathVersion, &str) {
     let parsed = ver
         .split_once('.')
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-        .ok_or_else(|| ver.to_string());
+        .ok_or_else(|| InvalidApiVersion(ver.to_string()));
     (Some(parsed), if tail.is_empty() { "/" } else { tail })
 }
 
@@ -96,7 +101,7 @@ async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let (version, tail) = split_version(&path);
     let mut response = match version {
-        Some(Err(bad)) => ApiError::bad_request(format!("invalid API version: {bad}")).into_response_body(),
+        Some(Err(bad)) => ApiError::bad_request(bad.to_string()).into_response_body(),
         Some(Ok(v)) if v < MIN_API_VERSION => ApiError::bad_request(format!(
             "client version {} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
             version_string(v),
@@ -222,7 +227,7 @@ mod tests {
         assert_eq!(v, None);
         assert_eq!(tail, "/volumes");
         let (v, _) = split_version("/v1.x/_ping");
-        assert_eq!(v, Some(Err("1.x".into())));
+        assert_eq!(v, Some(Err(InvalidApiVersion("1.x".into()))));
         assert!((1, 9) < (1, 24) && (1, 100) > API_VERSION);
     }
 }

@@ -85,15 +85,15 @@ fn runtimes(args: &DaemonArgs) -> anyhow::Result<engine::runtimes::Runtimes> {
             bail!("invalid runtime argument: {spec}");
         };
         let path = find_binary(path.trim()).with_context(|| format!("--add-runtime {spec}"))?;
-        r.add(name, &path).map_err(anyhow::Error::msg)?;
+        r.add(name, &path)?;
     }
     if !r.contains("runc")
         && let Ok(runc) = find_binary("runc")
     {
-        r.add("runc", &runc).map_err(anyhow::Error::msg)?;
+        r.add("runc", &runc)?;
     }
     if let Some(name) = &args.default_runtime {
-        r.set_default(name).map_err(anyhow::Error::msg)?;
+        r.set_default(name)?;
     }
     Ok(r)
 }

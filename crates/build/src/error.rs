@@ -41,6 +41,12 @@ impl From<image::ImageError> for BuildError {
     }
 }
 
+impl From<dockerfile::ExpandError> for BuildError {
+    fn from(e: dockerfile::ExpandError) -> Self {
+        BuildError::new(e.to_string())
+    }
+}
+
 impl From<std::io::Error> for BuildError {
     fn from(e: std::io::Error) -> Self {
         BuildError::new(e.to_string())

@@ -2,6 +2,8 @@
 //! arguments: quotes, the escape character, `$V`, `${V}`, `${V:-x}`,
 //! `${V-x}`, `${V:+x}`, `${V+x}`, `${V:?msg}`.
 
+use crate::error::ExpandError;
+
 /// Variables visible to an instruction; later entries win.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Env {
@@ -89,7 +91,7 @@ impl Lexer<'_> {
 
     /// Processes until `stop` (unquoted) or the end; returns the text of a
     /// sub-word when `stop` is set (used for `${V:-word}`).
-    fn run(&mut self, stop: Option<char>) -> Result<(), String> {
+    fn run(&mut self, stop: Option<char>) -> Result<(), ExpandError> {
         while let Some(c) = self.peek() {
             if Some(c) == stop {
                 return Ok(());
@@ -117,27 +119,24 @@ impl Lexer<'_> {
             }
         }
         if stop.is_some() {
-            return Err("syntax error: missing '}'".into());
+            return Err(ExpandError::MissingBrace);
         }
         Ok(())
     }
 
-    fn single_quoted(&mut self) -> Result<(), String> {
+    fn single_quoted(&mut self) -> Result<(), ExpandError> {
         loop {
             match self.next() {
                 Some('\'') => return Ok(()),
                 Some(c) => self.cur.push(c),
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .into(),
-                    );
+                    return Err(ExpandError::UnclosedSingleQuote);
                 }
             }
         }
     }
 
-    fn double_quoted(&mut self) -> Result<(), String> {
+    fn double_quoted(&mut self) -> Result<(), ExpandError> {
         loop {
             match self.next() {
                 Some('"') => return Ok(()),
@@ -154,10 +153,7 @@ impl Lexer<'_> {
                 },
                 Some(c) => self.cur.push(c),
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .into(),
-                    );
+                    return Err(ExpandError::UnclosedDoubleQuote);
                 }
             }
         }
@@ -188,7 +184,7 @@ impl Lexer<'_> {
     }
 
     /// After `$`: the expansion's value.
-    fn dollar(&mut self) -> Result<String, String> {
+    fn dollar(&mut self) -> Result<String, ExpandError> {
         if self.peek() != Some('{') {
             let name = self.name();
             if name.is_empty() {
@@ -199,12 +195,12 @@ impl Lexer<'_> {
         self.pos += 1;
         let name = self.name();
         if name.is_empty() {
-            return Err("syntax error: bad substitution".into());
+            return Err(ExpandError::BadSubstitution);
         }
         match self.next() {
             Some('}') => Ok(self.lookup(&name).unwrap_or_default()),
             Some(':') => {
-                let op = self.next().ok_or("syntax error: missing '}'")?;
+                let op = self.next().ok_or(ExpandError::MissingBrace)?;
                 let word = self.sub_word()?;
                 let value = self.lookup(&name).filter(|v| !v.is_empty());
                 self.modifier(&name, op, value, word, true)
@@ -214,8 +210,8 @@ impl Lexer<'_> {
                 let value = self.lookup(&name);
                 self.modifier(&name, op, value, word, false)
             }
-            Some(c) => Err(format!("unsupported modifier ({c}) in substitution")),
-            None => Err("syntax error: missing '}'".into()),
+            Some(c) => Err(ExpandError::UnsupportedModifier(c.to_string())),
+            None => Err(ExpandError::MissingBrace),
         }
     }
 
@@ -226,24 +222,27 @@ impl Lexer<'_> {
         value: Option<String>,
         word: String,
         colon: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, ExpandError> {
         match op {
             '-' => Ok(value.unwrap_or(word)),
             '+' => Ok(if value.is_some() { word } else { String::new() }),
             '?' => match value {
                 Some(v) => Ok(v),
-                None if word.is_empty() => Err(format!("{name}: is not allowed to be unset")),
-                None => Err(format!("{name}: {word}")),
+                None if word.is_empty() => Err(ExpandError::Unset(name.to_string())),
+                None => Err(ExpandError::UnsetWithMessage {
+                    name: name.to_string(),
+                    message: word,
+                }),
             },
-            c => Err(format!(
-                "unsupported modifier ({}{c}) in substitution",
+            c => Err(ExpandError::UnsupportedModifier(format!(
+                "{}{c}",
                 if colon { ":" } else { "" }
-            )),
+            ))),
         }
     }
 
     /// The word of `${V:-word}`, itself expanded, up to the closing brace.
-    fn sub_word(&mut self) -> Result<String, String> {
+    fn sub_word(&mut self) -> Result<String, ExpandError> {
         let mut sub = Lexer {
             chars: Vec::new(),
             pos: 0,
@@ -279,14 +278,14 @@ fn lexer<'a>(word: &str, env: &'a Env, escape: char, split: bool) -> Lexer<'a> {
 }
 
 /// Expands one word (quotes removed, no splitting).
-pub fn expand_word(word: &str, env: &Env, escape: char) -> Result<String, String> {
+pub fn expand_word(word: &str, env: &Env, escape: char) -> Result<String, ExpandError> {
     let mut l = lexer(word, env, escape, false);
     l.run(None)?;
     Ok(l.cur)
 }
 
 /// Expands and splits on unquoted whitespace (EXPOSE, VOLUME, COPY sources ...).
-pub fn expand_words(text: &str, env: &Env, escape: char) -> Result<Vec<String>, String> {
+pub fn expand_words(text: &str, env: &Env, escape: char) -> Result<Vec<String>, ExpandError> {
     let mut l = lexer(text, env, escape, true);
     l.run(None)?;
     l.end_word();
@@ -294,7 +293,7 @@ pub fn expand_words(text: &str, env: &Env, escape: char) -> Result<Vec<String>, 
 }
 
 /// Expands variables only, leaving quotes as they are (heredoc bodies).
-pub fn expand_vars(text: &str, env: &Env, escape: char) -> Result<String, String> {
+pub fn expand_vars(text: &str, env: &Env, escape: char) -> Result<String, ExpandError> {
     let mut l = lexer(text, env, escape, false);
     let mut out = String::new();
     while let Some(c) = l.next() {
@@ -389,6 +388,7 @@ mod tests {
         assert!(
             expand_word("${U:?boom}", &e, '\\')
                 .unwrap_err()
+                .to_string()
                 .contains("boom")
         );
         assert!(expand_word("${A", &e, '\\').is_err());

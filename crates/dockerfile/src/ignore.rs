@@ -2,6 +2,8 @@
 //! exceptions; the last matching pattern decides, and a path is excluded when
 //! it or one of its parent directories matches (moby's patternmatcher rules).
 
+use crate::error::IgnoreError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     Lit(char),
@@ -55,7 +57,7 @@ pub fn clean_path(p: &str) -> String {
     }
 }
 
-fn compile(p: &str) -> Result<Vec<Token>, String> {
+fn compile(p: &str) -> Result<Vec<Token>, IgnoreError> {
     let chars: Vec<char> = p.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -78,7 +80,7 @@ fn compile(p: &str) -> Result<Vec<Token>, String> {
                 i += 1;
                 match chars.get(i) {
                     Some(&n) => out.push(Token::Lit(n)),
-                    None => return Err("syntax error in pattern".into()),
+                    None => return Err(IgnoreError::BadPattern),
                 }
             }
             '[' => {
@@ -91,7 +93,7 @@ fn compile(p: &str) -> Result<Vec<Token>, String> {
                 let mut first = true;
                 loop {
                     let Some(&c) = chars.get(i) else {
-                        return Err("syntax error in pattern".into());
+                        return Err(IgnoreError::BadPattern);
                     };
                     if c == ']' && !first {
                         break;
@@ -99,7 +101,7 @@ fn compile(p: &str) -> Result<Vec<Token>, String> {
                     first = false;
                     let lo = if c == '\\' {
                         i += 1;
-                        *chars.get(i).ok_or("syntax error in pattern")?
+                        *chars.get(i).ok_or(IgnoreError::BadPattern)?
                     } else {
                         c
                     };
@@ -166,7 +168,7 @@ pub fn has_glob(s: &str) -> bool {
 
 impl IgnoreMatcher {
     /// Reads `.dockerignore` text.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, IgnoreError> {
         let mut patterns = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -178,7 +180,7 @@ impl IgnoreMatcher {
                 None => (false, line),
             };
             if body.is_empty() {
-                return Err("illegal exclusion pattern: \"!\"".into());
+                return Err(IgnoreError::BareExclusion);
             }
             let mut cleaned = clean_path(body);
             if cleaned.len() > 1 && cleaned.starts_with('/') {

@@ -10,7 +10,7 @@ pub mod ignore;
 pub mod instructions;
 pub mod parser;
 
-pub use error::ParseError;
+pub use error::{ExpandError, IgnoreError, ParseError};
 pub use expand::{Env, expand_vars, expand_word, expand_words};
 pub use ignore::IgnoreMatcher;
 pub use instructions::{

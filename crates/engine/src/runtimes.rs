@@ -32,19 +32,23 @@ impl Default for Runtimes {
 impl Runtimes {
     /// Registers an OCI runtime CLI, with dockerd's rules and messages for
     /// the name: lower-cased, the built-in name reserved, no duplicates.
-    pub fn add(&mut self, name: &str, path: &Path) -> std::result::Result<(), String> {
+    pub fn add(&mut self, name: &str, path: &Path) -> Result<()> {
         let name = name.trim().to_lowercase();
         if name.is_empty() || path.as_os_str().is_empty() {
-            return Err(format!(
+            return Err(EngineError::InvalidParameter(format!(
                 "invalid runtime argument: {name}={}",
                 path.display()
-            ));
+            )));
         }
         if name == BUILTIN {
-            return Err(format!("runtime name '{BUILTIN}' is reserved"));
+            return Err(EngineError::InvalidParameter(format!(
+                "runtime name '{BUILTIN}' is reserved"
+            )));
         }
         if self.oci.contains_key(&name) {
-            return Err(format!("runtime '{name}' was already defined"));
+            return Err(EngineError::InvalidParameter(format!(
+                "runtime '{name}' was already defined"
+            )));
         }
         self.oci.insert(name, path.to_path_buf());
         Ok(())
@@ -54,9 +58,11 @@ impl Runtimes {
         name == BUILTIN || self.oci.contains_key(name)
     }
 
-    pub fn set_default(&mut self, name: &str) -> std::result::Result<(), String> {
+    pub fn set_default(&mut self, name: &str) -> Result<()> {
         if !self.contains(name) {
-            return Err(format!("specified default runtime '{name}' does not exist"));
+            return Err(EngineError::InvalidParameter(format!(
+                "specified default runtime '{name}' does not exist"
+            )));
         }
         self.default = name.to_string();
         Ok(())
@@ -112,15 +118,15 @@ mod tests {
         r.add("CRUN", Path::new("/usr/bin/crun")).unwrap();
         assert!(r.contains("crun"));
         assert_eq!(
-            r.add("crun", Path::new("/x")).unwrap_err(),
+            r.add("crun", Path::new("/x")).unwrap_err().to_string(),
             "runtime 'crun' was already defined"
         );
         assert_eq!(
-            r.add("berth", Path::new("/x")).unwrap_err(),
+            r.add("berth", Path::new("/x")).unwrap_err().to_string(),
             "runtime name 'berth' is reserved"
         );
         assert_eq!(
-            r.set_default("nope").unwrap_err(),
+            r.set_default("nope").unwrap_err().to_string(),
             "specified default runtime 'nope' does not exist"
         );
         assert_eq!(r.resolve("").unwrap(), "berth");

@@ -366,13 +366,54 @@ fn errno_text(e: nix::Error) -> String {
     }
 }
 
-/// Mounts `device` on the volume's `_data` as dockerd's local driver does;
-/// the error reads like dockerd's ("failed to mount local volume: mount
-/// SRC:DST, flags: 0x…, data: …: <errno>").
-fn mount_volume(v: &Volume) -> std::result::Result<(), String> {
+/// Why a volume's options could not be mounted, worded as dockerd's local
+/// driver words it ("failed to mount local volume: mount SRC:DST, flags:
+/// 0x…, data: …: <errno>").
+#[derive(Debug, thiserror::Error)]
+enum MountError {
+    #[error("missing device in volume options")]
+    MissingDevice,
+    #[error("error resolving passed in network volume address: lookup {0}: no such host")]
+    UnknownHost(String),
+    #[error("failed to mount local volume: {0}")]
+    Target(std::io::Error),
+    /// `op` is "mount" or "remount-ro"; empty flags and data are left out.
+    #[error(
+        "failed to mount local volume: {op} {device}:{}{}{}: {}",
+        .target.display(),
+        flags_text(*.flags),
+        data_text(.data),
+        errno_text(*.errno)
+    )]
+    Mount {
+        op: &'static str,
+        device: String,
+        target: PathBuf,
+        flags: MsFlags,
+        data: String,
+        errno: nix::Error,
+    },
+}
+
+fn flags_text(flags: MsFlags) -> String {
+    match flags.is_empty() {
+        true => String::new(),
+        false => format!(", flags: {:#x}", flags.bits()),
+    }
+}
+
+fn data_text(data: &str) -> String {
+    match data.is_empty() {
+        true => String::new(),
+        false => format!(", data: {data}"),
+    }
+}
+
+/// Mounts `device` on the volume's `_data` as dockerd's local driver does.
+fn mount_volume(v: &Volume) -> std::result::Result<(), MountError> {
     let device = v.options.get("device").map(String::as_str).unwrap_or("");
     if device.is_empty() {
-        return Err("missing device in volume options".into());
+        return Err(MountError::MissingDevice);
     }
     let fstype = v.options.get("type").map(String::as_str).unwrap_or("");
     let o = v.options.get("o").map(String::as_str).unwrap_or("");
@@ -381,21 +422,16 @@ fn mount_volume(v: &Volume) -> std::result::Result<(), String> {
         data = resolve_nfs_addr(&data)?;
     }
     let target = &v.mountpoint;
-    let fail = |op: &str, flags: MsFlags, data: &str, e: nix::Error| {
-        let mut msg = format!(
-            "failed to mount local volume: {op} {device}:{}",
-            target.display()
-        );
-        if !flags.is_empty() {
-            msg.push_str(&format!(", flags: {:#x}", flags.bits()));
-        }
-        if !data.is_empty() {
-            msg.push_str(&format!(", data: {data}"));
-        }
-        msg.push_str(&format!(": {}", errno_text(e)));
-        msg
-    };
-    std::fs::create_dir_all(target).map_err(|e| format!("failed to mount local volume: {e}"))?;
+    let fail =
+        |op: &'static str, flags: MsFlags, data: &str, errno: nix::Error| MountError::Mount {
+            op,
+            device: device.to_string(),
+            target: target.clone(),
+            flags,
+            data: data.to_string(),
+            errno,
+        };
+    std::fs::create_dir_all(target).map_err(MountError::Target)?;
     nix::mount::mount(
         Some(device),
         target,
@@ -404,9 +440,9 @@ fn mount_volume(v: &Volume) -> std::result::Result<(), String> {
         (!data.is_empty()).then_some(data.as_str()),
     )
     .map_err(|e| fail("mount", flags, &data, e))?;
-    let undo = |msg: String| {
+    let undo = |err: MountError| {
         let _ = nix::mount::umount2(target, MntFlags::MNT_DETACH);
-        msg
+        err
     };
     if !propagation.is_empty() {
         nix::mount::mount(
@@ -429,7 +465,7 @@ fn mount_volume(v: &Volume) -> std::result::Result<(), String> {
 
 /// NFS mounts made with mount(2) need the server's address in `addr=`; a
 /// host name there is resolved first, as dockerd does.
-fn resolve_nfs_addr(data: &str) -> std::result::Result<String, String> {
+fn resolve_nfs_addr(data: &str) -> std::result::Result<String, MountError> {
     let mut out = Vec::new();
     for opt in data.split(',') {
         match opt.strip_prefix("addr=") {
@@ -445,9 +481,7 @@ fn resolve_nfs_addr(data: &str) -> std::result::Result<String, String> {
                     .find(|a| a.is_ipv4())
                     .or_else(|| addrs.first())
                     .copied()
-                    .ok_or_else(|| {
-                        format!("error resolving passed in network volume address: lookup {host}: no such host")
-                    })?;
+                    .ok_or_else(|| MountError::UnknownHost(host.to_string()))?;
                 out.push(format!("addr={ip}"));
             }
             _ => out.push(opt.to_string()),

@@ -85,11 +85,5 @@ pub use cas::short_id;
 pub(crate) fn syncfs(path: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let f = File::open(path)?;
-    // SAFETY: plain syscall on a valid, owned file descriptor.
-    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(nix::unistd::syncfs(f.as_raw_fd())?)
 }

@@ -131,9 +131,13 @@ fn system_cpu_ns() -> Option<u64> {
         .take(7)
         .filter_map(|v| v.parse::<u64>().ok())
         .sum();
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = u64::try_from(hz).ok().filter(|h| *h > 0).unwrap_or(100);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK);
+    let hz = hz
+        .ok()
+        .flatten()
+        .and_then(|h| u64::try_from(h).ok())
+        .filter(|h| *h > 0)
+        .unwrap_or(100);
     Some(ticks * (1_000_000_000 / hz))
 }
 

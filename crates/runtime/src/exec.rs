@@ -268,7 +268,8 @@ fn join_and_wait(req: &ExecRequest) -> Result<i32, RuntimeError> {
     } else {
         None
     };
-    let params = crate::shim::read_params(&req.state_dir).map_err(RuntimeError::Protocol)?;
+    let params = crate::shim::read_params(&req.state_dir)
+        .map_err(|e| RuntimeError::Protocol(e.to_string()))?;
     let bundle = req.state_dir.join(crate::shim::BUNDLE_DIR);
     let spec = Spec::load(bundle.join("config.json"))
         .map_err(|e| RuntimeError::Libcontainer(e.to_string()))?;

@@ -6,7 +6,7 @@
 //! end we hand to libcontainer; [`Pty`] serves the master it sends back.
 
 use std::io::{self, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -48,17 +48,12 @@ impl ConsoleSocket {
     /// the container process has already sent it, so `timeout` only guards
     /// against a libcontainer that never connected.
     pub fn receive_master(&self, timeout: Duration) -> io::Result<OwnedFd> {
-        let mut pfd = libc::pollfd {
-            fd: self.listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut pfd = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+        let n = poll(
+            &mut pfd,
+            PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX),
+        )?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,

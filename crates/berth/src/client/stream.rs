@@ -4,7 +4,9 @@
 
 use super::connect::{Client, Io};
 use hyper::Method;
+use nix::sys::termios::{self, Termios};
 use std::io::Write;
+use std::os::fd::BorrowedFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Push parser for the multiplexed stream: chunks may split frames anywhere.
@@ -131,54 +133,52 @@ pub fn proxy_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> 
 }
 
 pub fn is_terminal(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
+    nix::unistd::isatty(fd).unwrap_or(false)
 }
 
 /// Puts a terminal in raw mode for a `-it` session and restores it on drop,
 /// so keystrokes (Ctrl-C included) reach the container's pty untouched.
 pub struct RawTerminal {
-    fd: i32,
-    saved: libc::termios,
+    fd: BorrowedFd<'static>,
+    saved: Termios,
 }
 
 impl RawTerminal {
+    /// `fd` is one of the standard descriptors (0, 1, 2).
     pub fn enable(fd: i32) -> Option<RawTerminal> {
         if !is_terminal(fd) {
             return None;
         }
-        // SAFETY: termios is plain data; tcgetattr fills it for a valid tty fd.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: tcgetattr writes one termios into `saved`, which outlives the call.
-        if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
-            return None;
-        }
-        let mut raw = saved;
-        // SAFETY: cfmakeraw and tcsetattr only touch the struct and the tty.
-        unsafe {
-            libc::cfmakeraw(&mut raw);
-            raw.c_oflag |= libc::OPOST;
-            if libc::tcsetattr(fd, libc::TCSANOW, &raw) != 0 {
-                return None;
-            }
-        }
+        // SAFETY: the standard descriptors stay open for the whole process
+        // (nothing in the client closes them), so the borrow cannot dangle.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let saved = termios::tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        // Output processing stays on (cfmakeraw clears it), so what the
+        // client itself prints while raw still starts at column 0.
+        raw.output_flags |= termios::OutputFlags::OPOST;
+        termios::tcsetattr(fd, termios::SetArg::TCSANOW, &raw).ok()?;
         Some(RawTerminal { fd, saved })
     }
 }
 
 impl Drop for RawTerminal {
     fn drop(&mut self) {
-        // SAFETY: restores the settings read in enable() on the same fd.
-        unsafe {
-            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
-        }
+        let _ = termios::tcsetattr(self.fd, termios::SetArg::TCSANOW, &self.saved);
     }
 }
 
 /// Rows and columns of the terminal on `fd`.
 fn term_size(fd: i32) -> Option<(u16, u16)> {
-    // SAFETY: TIOCGWINSZ writes a winsize into the zeroed struct.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // nix has no safe wrapper for TIOCGWINSZ (its ioctl macros make unsafe
+    // functions too), so the call stays libc's.
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which outlives the call.
     let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))

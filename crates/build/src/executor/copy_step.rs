@@ -38,7 +38,7 @@ impl<B: Backend> Executor<B> {
                 && let Some(h) = args.heredocs.iter().find(|h| h.name == name)
             {
                 let body = if h.expand {
-                    expand_vars(&h.content, &env, esc).map_err(BuildError::new)?
+                    expand_vars(&h.content, &env, esc).map_err(BuildError::from)?
                 } else {
                     h.content.clone()
                 };

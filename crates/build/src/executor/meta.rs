@@ -77,7 +77,7 @@ impl<B: Backend> Executor<B> {
             Instruction::Expose(text) => {
                 let mut ports = st.config.exposed_ports.clone().unwrap_or_default();
                 let mut shown = Vec::new();
-                for p in expand_words(text, &env, esc).map_err(BuildError::new)? {
+                for p in expand_words(text, &env, esc).map_err(BuildError::from)? {
                     for port in expand_port(&p)? {
                         shown.push(port.clone());
                         ports.insert(port, Default::default());
@@ -94,7 +94,7 @@ impl<B: Backend> Executor<B> {
                     if *json {
                         list.push(expand(p, &env, esc)?);
                     } else {
-                        list.extend(expand_words(p, &env, esc).map_err(BuildError::new)?);
+                        list.extend(expand_words(p, &env, esc).map_err(BuildError::from)?);
                     }
                 }
                 for p in &list {

@@ -90,7 +90,7 @@ struct Executor<B: Backend> {
 }
 
 fn expand(word: &str, env: &Env, escape: char) -> Result<String> {
-    expand_word(word, env, escape).map_err(BuildError::new)
+    expand_word(word, env, escape).map_err(BuildError::from)
 }
 
 /// A blocking task's result, its panic as a build error.

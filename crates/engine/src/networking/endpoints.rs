@@ -47,9 +47,13 @@ fn endpoint(ep: &EndpointState) -> network::Endpoint {
 
 /// The userland path for one published port: IPv6 clients, or every
 /// client when no firewall can DNAT.
-fn proxy(p: &PublishedPort, r: &mut ports::Reservation) -> std::result::Result<(), String> {
-    r.proxy(p.proto, p.target())
-        .map_err(|e| format!("starting the port proxy for {}: {e}", p.host_port))
+fn proxy(p: &PublishedPort, r: &mut ports::Reservation) -> Result<()> {
+    r.proxy(p.proto, p.target()).map_err(|e| {
+        EngineError::internal(
+            format_args!("starting the port proxy for {}", p.host_port),
+            e,
+        )
+    })
 }
 
 impl Networking {
@@ -314,8 +318,7 @@ impl Networking {
                     }
                     Ok(())
                 })
-                .await
-                .map_err(|e| e.to_string());
+                .await;
         }
         if let Err(err) = programmed {
             return Err(EngineError::Internal(format!(

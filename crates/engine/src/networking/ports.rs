@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::OwnedFd;
 
 use network::Protocol;
+use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, getsockname, setsockopt,
     socket, sockopt,
@@ -259,27 +260,31 @@ fn proxy_udp(fd: OwnedFd, target: SocketAddr) -> std::io::Result<tokio::task::Jo
     }))
 }
 
+/// A host port that could not be held, in Docker's words
+/// ("Bind for 0.0.0.0:80 failed: port is already allocated").
+#[derive(Debug, thiserror::Error)]
+#[error("Bind for {ip}:{port} failed: {}", bind_reason(*.errno))]
+pub struct BindError {
+    ip: IpAddr,
+    port: u16,
+    errno: Errno,
+}
+
 /// Binds a host port from the request's range (any free port when none),
-/// as Docker's port allocator and proxy do together.
-pub fn reserve(req: &PortRequest) -> std::result::Result<(u16, Reservation), String> {
+/// as Docker's port allocator and proxy do together. The error is the
+/// last port's.
+pub fn reserve(req: &PortRequest) -> std::result::Result<(u16, Reservation), BindError> {
     let ip = req.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let candidates: Vec<u16> = match req.host_ports {
-        None => vec![0],
-        Some((lo, hi)) => (lo..=hi).collect(),
-    };
-    let mut last_err = String::new();
-    for port in candidates {
+    // Requests come parsed, with lo <= hi (port 0: the kernel picks one).
+    let (lo, hi) = req.host_ports.unwrap_or((0, 0));
+    let mut port = lo;
+    loop {
         match bind_port(req.proto, ip, port) {
             Ok(r) => return Ok(r),
-            Err(e) => {
-                last_err = format!(
-                    "Bind for {}:{port} failed: {e}",
-                    SocketAddr::new(ip, port).ip()
-                )
-            }
+            Err(errno) if port >= hi => return Err(BindError { ip, port, errno }),
+            Err(_) => port += 1,
         }
     }
-    Err(last_err)
 }
 
 /// Holds `[::]:port` beside a `0.0.0.0:port` binding; `None` when the host
@@ -295,7 +300,7 @@ fn bind_port(
     proto: Protocol,
     ip: IpAddr,
     port: u16,
-) -> std::result::Result<(u16, Reservation), String> {
+) -> std::result::Result<(u16, Reservation), Errno> {
     let ty = match proto {
         Protocol::Tcp => SockType::Stream,
         Protocol::Udp => SockType::Datagram,
@@ -304,25 +309,21 @@ fn bind_port(
         IpAddr::V4(_) => AddressFamily::Inet,
         IpAddr::V6(_) => AddressFamily::Inet6,
     };
-    let fd = socket(family, ty, SockFlag::SOCK_CLOEXEC, None).map_err(|e| e.to_string())?;
+    let fd = socket(family, ty, SockFlag::SOCK_CLOEXEC, None)?;
     let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
     let bound = match ip {
         IpAddr::V4(ip) => {
             let addr = SockaddrIn::from(SocketAddrV4::new(ip, port));
-            bind(raw, &addr).map_err(bind_err)?;
-            getsockname::<SockaddrIn>(raw)
-                .map_err(|e| e.to_string())?
-                .port()
+            bind(raw, &addr)?;
+            getsockname::<SockaddrIn>(raw)?.port()
         }
         IpAddr::V6(ip) => {
             // [::] must not also take the port on IPv4: that is the
             // 0.0.0.0 binding's (or another program's) to hold.
-            setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(|e| e.to_string())?;
+            setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
             let addr = SockaddrIn6::from(SocketAddrV6::new(ip, port, 0, 0));
-            bind(raw, &addr).map_err(bind_err)?;
-            getsockname::<SockaddrIn6>(raw)
-                .map_err(|e| e.to_string())?
-                .port()
+            bind(raw, &addr)?;
+            getsockname::<SockaddrIn6>(raw)?.port()
         }
     };
     Ok((
@@ -334,9 +335,9 @@ fn bind_port(
     ))
 }
 
-fn bind_err(e: nix::errno::Errno) -> String {
+fn bind_reason(e: Errno) -> String {
     match e {
-        nix::errno::Errno::EADDRINUSE => "port is already allocated".to_string(),
+        Errno::EADDRINUSE => "port is already allocated".to_string(),
         other => other.to_string(),
     }
 }
@@ -432,7 +433,7 @@ mod tests {
             host_ports: Some((port, port)),
             ..req
         };
-        let err = reserve(&again).unwrap_err();
+        let err = reserve(&again).unwrap_err().to_string();
         assert!(err.contains("port is already allocated"), "{err}");
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
     }

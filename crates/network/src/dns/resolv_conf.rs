@@ -1,4 +1,3 @@
-use std::ffi::CString;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 /// glibc reads at most this many `nameserver` lines (MAXNS); later ones are
@@ -55,10 +54,7 @@ fn parse_addr(value: &str) -> Option<SocketAddr> {
 }
 
 fn if_index(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: `name` is a valid NUL-terminated string for the whole call.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    (index != 0).then_some(index)
+    nix::net::if_::if_nametoindex(name).ok()
 }
 
 #[cfg(test)]

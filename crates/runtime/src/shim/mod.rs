@@ -94,11 +94,19 @@ pub(crate) struct ShimParams {
     pub(crate) runtime: RuntimeKind,
 }
 
+/// Why the daemon's parameters for a shim cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ParamsError {
+    #[error("read params: {0}")]
+    Read(std::io::Error),
+    #[error("parse params: {0}")]
+    Parse(serde_json::Error),
+}
+
 /// The parameters the daemon wrote for the shim of `state_dir`.
-pub(crate) fn read_params(state_dir: &std::path::Path) -> Result<ShimParams, String> {
-    let data =
-        std::fs::read(state_dir.join(PARAMS_FILE)).map_err(|e| format!("read params: {e}"))?;
-    serde_json::from_slice(&data).map_err(|e| format!("parse params: {e}"))
+pub(crate) fn read_params(state_dir: &std::path::Path) -> Result<ShimParams, ParamsError> {
+    let data = std::fs::read(state_dir.join(PARAMS_FILE)).map_err(ParamsError::Read)?;
+    serde_json::from_slice(&data).map_err(ParamsError::Parse)
 }
 
 /// The one line a shim writes to its stdout once the container exists (or could not be made).

@@ -118,7 +118,7 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
     // container inherits it. Our own files get explicit modes.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let state_dir = std::path::absolute(state_dir).map_err(|e| e.to_string())?;
-    let params = super::read_params(&state_dir)?;
+    let params = super::read_params(&state_dir).map_err(|e| e.to_string())?;
     // The container's init becomes our child even when a runtime CLI forks
     // it and exits: we reap it and learn its exit code.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
@@ -299,11 +299,11 @@ async fn serve(
     shim: Rc<Shim>,
     listener: std::os::unix::net::UnixListener,
     stdio: Stdio,
-) -> Result<i32, String> {
+) -> Result<i32, RuntimeError> {
     // Registered before anything can exit, so no SIGCHLD is lost.
     let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
-        .map_err(|e| format!("SIGCHLD handler: {e}"))?;
-    let listener = UnixListener::from_std(listener).map_err(|e| format!("listener: {e}"))?;
+        .map_err(|e| RuntimeError::io("SIGCHLD handler", e))?;
+    let listener = UnixListener::from_std(listener).map_err(|e| RuntimeError::io("listener", e))?;
 
     let mut pumps = Vec::new();
     match stdio {
@@ -313,18 +313,18 @@ async fn serve(
             stdin,
         } => {
             if let Some(fd) = stdin {
-                let writer =
-                    pipe::Sender::from_owned_fd(fd).map_err(|e| format!("stdin pipe: {e}"))?;
+                let writer = pipe::Sender::from_owned_fd(fd)
+                    .map_err(|e| RuntimeError::io("stdin pipe", e))?;
                 start_stdin(&shim, writer);
             }
             for (fd, stream) in [(stdout, StdStream::Stdout), (stderr, StdStream::Stderr)] {
-                let reader =
-                    pipe::Receiver::from_owned_fd(fd).map_err(|e| format!("output pipe: {e}"))?;
+                let reader = pipe::Receiver::from_owned_fd(fd)
+                    .map_err(|e| RuntimeError::io("output pipe", e))?;
                 pumps.push(tokio::task::spawn_local(pump(shim.clone(), reader, stream)));
             }
         }
         Stdio::Tty { master, stdin } => {
-            let pty = Pty::new(master).map_err(|e| format!("terminal: {e}"))?;
+            let pty = Pty::new(master).map_err(|e| RuntimeError::io("terminal", e))?;
             *shim.pty.borrow_mut() = Some(pty.clone());
             if stdin {
                 start_stdin(&shim, pty.writer());

@@ -90,9 +90,12 @@ fn validate_cpu(l: &Limits) -> Result<(), RuntimeError> {
 
 /// Number of CPUs the host has online.
 pub fn online_cpus() -> u32 {
-    // SAFETY: sysconf has no memory effects.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    u32::try_from(n).ok().filter(|n| *n > 0).unwrap_or(1)
+    let n = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN);
+    n.ok()
+        .flatten()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1)
 }
 
 /// The CPUs (or memory nodes) a container may be pinned to.
