@@ -102,25 +102,7 @@ impl Networking {
             let pools = pools.as_mut().ok_or_else(|| {
                 EngineError::Internal(format!("network {} has no IPAM", net.record.name))
             })?;
-            let ip = pools.v4.allocate(cfg.ipv4_address)?;
-            let ip6 = match (pools.v6.as_mut(), cfg.ipv6_address) {
-                (Some(v6), preferred) => match v6.allocate(preferred) {
-                    Ok(ip6) => Some(ip6),
-                    Err(e) => {
-                        let _ = pools.v4.release(ip);
-                        return Err(e.into());
-                    }
-                },
-                (None, Some(ip6)) => {
-                    let _ = pools.v4.release(ip);
-                    return Err(EngineError::InvalidParameter(format!(
-                        "invalid IPv6 address {ip6}: network {} has no IPv6 subnet (create it with --ipv6 --subnet)",
-                        net.record.name
-                    )));
-                }
-                (None, None) => None,
-            };
-            (ip, ip6)
+            pools.allocate(&net.record.name, cfg.ipv4_address, cfg.ipv6_address)?
         };
         let mac = match &cfg.mac_address {
             Some(m) => parse_mac(m)?,
@@ -140,10 +122,7 @@ impl Networking {
             Ok(ep) => ep,
             Err(err) => {
                 if let Some(pools) = lock(&net.ipam).as_mut() {
-                    let _ = pools.v4.release(ip);
-                    if let (Some(v6), Some(ip6)) = (pools.v6.as_mut(), ip6) {
-                        let _ = v6.release(ip6);
-                    }
+                    let _ = pools.release(ip, ip6);
                 }
                 return Err(err.into());
             }
@@ -229,15 +208,10 @@ impl Networking {
         if let Err(e) = removed {
             tracing::warn!(container = %container_id, "removing interface {}: {e}", ep.ifname);
         }
-        if let Some(pools) = lock(&net.ipam).as_mut() {
-            if let Err(e) = pools.v4.release(ep.ip) {
-                tracing::warn!(container = %container_id, "releasing {}: {e}", ep.ip);
-            }
-            if let (Some(v6), Some(ip6)) = (pools.v6.as_mut(), ep.ip6)
-                && let Err(e) = v6.release(ip6)
-            {
-                tracing::warn!(container = %container_id, "releasing {ip6}: {e}");
-            }
+        if let Some(pools) = lock(&net.ipam).as_mut()
+            && let Err(e) = pools.release(ep.ip, ep.ip6)
+        {
+            tracing::warn!(container = %container_id, "releasing its addresses: {e}");
         }
     }
 

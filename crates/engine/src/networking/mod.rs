@@ -123,6 +123,43 @@ struct Pools {
     v6: Option<Ipam<Ipv6Addr>>,
 }
 
+impl Pools {
+    /// One address of each family the network has (`preferred` ones when
+    /// given), or none at all: a failure takes back what was handed out.
+    fn allocate(
+        &mut self,
+        network: &str,
+        v4: Option<Ipv4Addr>,
+        v6: Option<Ipv6Addr>,
+    ) -> Result<(Ipv4Addr, Option<Ipv6Addr>)> {
+        let ip = self.v4.allocate(v4)?;
+        let ip6 = match (self.v6.as_mut(), v6) {
+            (Some(pool), preferred) => pool
+                .allocate(preferred)
+                .map(Some)
+                .map_err(EngineError::from),
+            (None, Some(ip6)) => Err(EngineError::InvalidParameter(format!(
+                "invalid IPv6 address {ip6}: network {network} has no IPv6 subnet (create it with --ipv6 --subnet)"
+            ))),
+            (None, None) => Ok(None),
+        };
+        if ip6.is_err() {
+            let _ = self.v4.release(ip);
+        }
+        Ok((ip, ip6?))
+    }
+
+    /// Gives both addresses back; both are tried even when one fails.
+    fn release(&mut self, ip: Ipv4Addr, ip6: Option<Ipv6Addr>) -> network::Result<()> {
+        let v4 = self.v4.release(ip);
+        let v6 = match (self.v6.as_mut(), ip6) {
+            (Some(pool), Some(ip6)) => pool.release(ip6),
+            _ => Ok(()),
+        };
+        v4.and(v6)
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
     m.lock()
 }
