@@ -3,5 +3,6 @@
 //! that runs containers: the PKI and join tokens, the managers' control API,
 //! the leader's reconcile loop, and the agent every node runs.
 
+pub mod local;
 pub mod pki;
 pub mod tls;
