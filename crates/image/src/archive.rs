@@ -8,16 +8,16 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
+use oci_spec::image::OciLayoutBuilder;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::compression;
 use crate::config::{
-    Descriptor, ImageConfigFile, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_MANIFEST,
-    Manifest,
+    self, Descriptor, ImageConfigFile, ImageIndex, ImageManifest, MediaType, manifest_for_config,
 };
 use crate::distribution::Progress;
-use crate::distribution::platform::{self, Index, Platform};
+use crate::distribution::platform::{self, Platform};
 use crate::error::{ImageError, IoContext};
 use cas::ContentStore as _;
 
@@ -26,9 +26,6 @@ use crate::ingest::{PreparedLayer, ingest_layer};
 use crate::reference::{self, Reference};
 use crate::store::{ImageStore, NewImage};
 use crate::unpack::{self, UnpackOptions, WhiteoutMode};
-
-const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -100,15 +97,15 @@ pub fn save(store: &ImageStore, names: &[String], writer: impl Write) -> Result<
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for id in &order {
         let img = store.get(id)?;
-        let stored: Manifest = serde_json::from_slice(&store.manifest_bytes(id)?)?;
+        let stored: ImageManifest = serde_json::from_slice(&store.manifest_bytes(id)?)?;
         let mut layers = Vec::new();
         for (i, diff_id) in img.diff_ids.iter().enumerate() {
             let name = blob_name(diff_id);
             if !sizes.contains_key(diff_id) {
                 let blob = stored
-                    .layers
+                    .layers()
                     .get(i)
-                    .and_then(|l| store.blob_path(&l.digest))
+                    .and_then(|l| store.blob_path(l.digest().as_ref()))
                     .ok_or_else(|| {
                         ImageError::NotFound(format!("layer {diff_id} of {id} is not stored"))
                     })?;
@@ -134,31 +131,21 @@ pub fn save(store: &ImageStore, names: &[String], writer: impl Write) -> Result<
         let oci_layers = img
             .diff_ids
             .iter()
-            .map(|d| Descriptor {
-                media_type: MEDIA_TYPE_LAYER_TAR.into(),
-                digest: d.clone(),
-                size: sizes[d],
-            })
-            .collect();
-        let oci = Manifest {
-            schema_version: 2,
-            media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-            config: Descriptor {
-                media_type: MEDIA_TYPE_CONFIG.into(),
-                digest: id.clone(),
-                size: config.len() as u64,
-            },
-            layers: oci_layers,
-        };
+            .map(|d| config::descriptor(MediaType::ImageLayer, d, sizes[d]))
+            .collect::<Result<_, _>>()?;
+        let oci = manifest_for_config(&config, oci_layers)?;
         let oci_bytes = serde_json::to_vec(&oci)?;
         let oci_digest = sha256_digest(&oci_bytes);
         if written.insert(blob_name(&oci_digest)) {
             add_bytes(&mut b, &blob_name(&oci_digest), &oci_bytes)?;
         }
         let refs = &tags[id];
+        // index.json is written as JSON values, not an `ImageIndex`: oci-spec
+        // keeps annotations in a `HashMap`, so their order (and the saved
+        // archive's bytes) would change from one save to the next.
         let desc = |annotations: Option<serde_json::Value>| {
             let mut d = json!({
-                "mediaType": MEDIA_TYPE_MANIFEST,
+                "mediaType": MediaType::ImageManifest,
                 "digest": oci_digest,
                 "size": oci_bytes.len(),
             });
@@ -190,7 +177,7 @@ pub fn save(store: &ImageStore, names: &[String], writer: impl Write) -> Result<
     }
     let index = json!({
         "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_INDEX,
+        "mediaType": MediaType::ImageIndex,
         "manifests": index,
     });
     add_bytes(&mut b, "index.json", &serde_json::to_vec(&index)?)?;
@@ -199,7 +186,10 @@ pub fn save(store: &ImageStore, names: &[String], writer: impl Write) -> Result<
         "manifest.json",
         &serde_json::to_vec(&manifest_json)?,
     )?;
-    add_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let layout = OciLayoutBuilder::default()
+        .image_layout_version("1.0.0")
+        .build()?;
+    add_bytes(&mut b, "oci-layout", &serde_json::to_vec(&layout)?)?;
     if !repositories.is_empty() {
         add_bytes(&mut b, "repositories", &serde_json::to_vec(&repositories)?)?;
     }
@@ -273,18 +263,16 @@ fn ingest_files(
     Ok(out)
 }
 
-fn layer_descriptors(layers: &[PreparedLayer]) -> Vec<Descriptor> {
+fn layer_descriptors(layers: &[PreparedLayer]) -> Result<Vec<Descriptor>, ImageError> {
     layers
         .iter()
-        .map(|p| Descriptor {
-            media_type: if p.compressed {
-                MEDIA_TYPE_LAYER_GZIP
+        .map(|p| {
+            let media_type = if p.compressed {
+                MediaType::ImageLayerGzip
             } else {
-                MEDIA_TYPE_LAYER_TAR
-            }
-            .into(),
-            digest: p.blob_digest.clone(),
-            size: p.blob_size,
+                MediaType::ImageLayer
+            };
+            config::descriptor(media_type, &p.blob_digest, p.blob_size)
         })
         .collect()
 }
@@ -334,16 +322,7 @@ pub fn load(
                 .map(|l| Ok((inside(&root, l)?, None)))
                 .collect::<Result<Vec<_>, ImageError>>()?;
             let layers = ingest_files(store, &files)?;
-            let manifest = Manifest {
-                schema_version: 2,
-                media_type: Some(MEDIA_TYPE_MANIFEST.into()),
-                config: Descriptor {
-                    media_type: MEDIA_TYPE_CONFIG.into(),
-                    digest: id.clone(),
-                    size: config.len() as u64,
-                },
-                layers: layer_descriptors(&layers),
-            };
+            let manifest = manifest_for_config(&config, layer_descriptors(&layers)?)?;
             let mut refs = Vec::new();
             let mut shown = Vec::new();
             for t in e.repo_tags.unwrap_or_default() {
@@ -415,33 +394,43 @@ fn load_oci(
     root: &Path,
 ) -> Result<Vec<(NewImage, Vec<String>, String)>, ImageError> {
     let index: serde_json::Value = serde_json::from_slice(&read_inside(root, "index.json")?)?;
+    // Not JSON is a JSON error as before; JSON that is no index is the
+    // archive's fault (a descriptor without a digest was one already).
+    let index: ImageIndex = serde_json::from_value(index)
+        .map_err(|e| ImageError::InvalidArchive(format!("index.json: {e}")))?;
     let mut out = Vec::new();
-    for entry in index["manifests"].as_array().cloned().unwrap_or_default() {
-        let digest = entry["digest"].as_str().unwrap_or_default().to_string();
-        let mut bytes = read_blob(root, &digest)?;
+    for entry in index.manifests() {
+        let digest = entry.digest().as_ref();
+        let mut bytes = read_blob(root, digest)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes)?;
         if v.get("manifests").is_some() {
-            let nested: Index = serde_json::from_value(v)?;
+            let nested: ImageIndex = serde_json::from_value(v)?;
             let e = platform::choose(&nested, &Platform::host()).ok_or_else(|| {
                 ImageError::InvalidArchive(format!("{digest}: no manifest for this platform"))
             })?;
-            bytes = read_blob(root, &e.digest)?;
+            bytes = read_blob(root, e.digest().as_ref())?;
         }
-        let manifest: Manifest = serde_json::from_slice(&bytes)?;
-        let config = read_blob(root, &manifest.config.digest)?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)?;
+        let config = read_blob(root, manifest.config().digest().as_ref())?;
         let files = manifest
-            .layers
+            .layers()
             .iter()
-            .map(|l| Ok((blob_file(root, &l.digest)?, Some(l.digest.clone()))))
+            .map(|l| {
+                let d = l.digest().as_ref();
+                Ok((blob_file(root, d)?, Some(d.to_string())))
+            })
             .collect::<Result<Vec<_>, ImageError>>()?;
         let layers = ingest_files(store, &files)?;
-        let ann = &entry["annotations"];
-        let name =
-            ann["io.containerd.image.name"]
-                .as_str()
-                .or(ann["org.opencontainers.image.ref.name"]
-                    .as_str()
-                    .filter(|n| n.contains(':') || n.contains('/')));
+        let ann = |key: &str| {
+            entry
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(key))
+                .map(String::as_str)
+        };
+        let name = ann("io.containerd.image.name")
+            .or(ann("org.opencontainers.image.ref.name")
+                .filter(|n| n.contains(':') || n.contains('/')));
         let mut refs = Vec::new();
         let mut shown = Vec::new();
         if let Some(n) = name {
@@ -459,7 +448,7 @@ fn load_oci(
                 references: refs,
             },
             shown,
-            manifest.config.digest.clone(),
+            manifest.config().digest().to_string(),
         ));
     }
     Ok(out)

@@ -12,7 +12,7 @@ use chrono::{SecondsFormat, Utc};
 
 use crate::changes;
 use crate::config::{
-    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_LAYER_TAR, Manifest,
+    self, ContainerConfigSpec, History, ImageConfigFile, ImageManifest, MediaType,
 };
 use crate::error::{ImageError, IoContext};
 use crate::ingest::{PreparedLayer, ingest_layer};
@@ -265,14 +265,14 @@ pub fn commit(
     });
     let config_bytes = serde_json::to_vec(&config)?;
 
-    let parent_manifest: Manifest = serde_json::from_slice(&store.manifest_bytes(&base.id)?)?;
-    let mut layers = parent_manifest.layers;
-    layers.push(Descriptor {
-        media_type: MEDIA_TYPE_LAYER_TAR.into(),
-        digest: prepared.blob_digest.clone(),
-        size: prepared.blob_size,
-    });
-    let manifest = Manifest::for_config(&config_bytes, layers);
+    let parent_manifest: ImageManifest = serde_json::from_slice(&store.manifest_bytes(&base.id)?)?;
+    let mut layers = parent_manifest.layers().clone();
+    layers.push(config::descriptor(
+        MediaType::ImageLayer,
+        &prepared.blob_digest,
+        prepared.blob_size,
+    )?);
+    let manifest = config::manifest_for_config(&config_bytes, layers)?;
     let mut new_layers: Vec<_> = base.diff_ids.iter().map(|_| None).collect();
     new_layers.push(Some(prepared));
     let (id, _) = store.record(NewImage {

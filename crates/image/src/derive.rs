@@ -6,8 +6,8 @@ use chrono::{SecondsFormat, Utc};
 
 use crate::commit::ingest_upper;
 use crate::config::{
-    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_LAYER_TAR, Manifest,
-    RootFs, host_architecture,
+    self, ContainerConfigSpec, History, ImageConfigFile, ImageManifest, MediaType, RootFs,
+    host_architecture,
 };
 use crate::error::ImageError;
 use crate::store::{ImageId, ImageStore, NewImage};
@@ -32,9 +32,9 @@ pub fn derive(
     let (mut config, mut layers, mut new_layers) = match parent {
         Some(p) => {
             let base = store.get(p)?;
-            let manifest: Manifest = serde_json::from_slice(&store.manifest_bytes(&base.id)?)?;
+            let manifest: ImageManifest = serde_json::from_slice(&store.manifest_bytes(&base.id)?)?;
             let keep: Vec<_> = base.diff_ids.iter().map(|_| None).collect();
-            (base.config, manifest.layers, keep)
+            (base.config, manifest.layers().clone(), keep)
         }
         None => (
             ImageConfigFile {
@@ -58,11 +58,11 @@ pub fn derive(
         let upper = store.rw_upper_path(id)?;
         let (tmp, prepared) = ingest_upper(store, &upper, !config.rootfs.diff_ids.is_empty())?;
         config.rootfs.diff_ids.push(prepared.diff_id.clone());
-        layers.push(Descriptor {
-            media_type: MEDIA_TYPE_LAYER_TAR.into(),
-            digest: prepared.blob_digest.clone(),
-            size: prepared.blob_size,
-        });
+        layers.push(config::descriptor(
+            MediaType::ImageLayer,
+            &prepared.blob_digest,
+            prepared.blob_size,
+        )?);
         new_layers.push(Some(prepared));
         _tmp = Some(tmp);
     }
@@ -83,7 +83,7 @@ pub fn derive(
         });
     }
     let config_bytes = serde_json::to_vec(&config)?;
-    let manifest = Manifest::for_config(&config_bytes, layers);
+    let manifest = config::manifest_for_config(&config_bytes, layers)?;
     let (id, _) = store.record(NewImage {
         config: config_bytes,
         manifest: serde_json::to_vec(&manifest)?,

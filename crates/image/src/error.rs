@@ -42,6 +42,10 @@ pub enum ImageError {
     Registry(String),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// oci-spec refused a value berth built itself (a digest it computed, a
+    /// manifest from its builder): a bug, never the user's input.
+    #[error("oci: {0}")]
+    Oci(#[from] oci_spec::OciSpecError),
 }
 
 impl ImageError {

@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 use image::ImageError;
-use image::config::Manifest;
+use image::config::{ImageIndex, ImageManifest};
 use image::distribution::Platform;
-use image::distribution::platform::{self, Index};
+use image::distribution::platform;
 use image::reference;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -160,19 +160,19 @@ fn manifests_and_indexes_parse_or_fail_typed() {
     let (mut manifests, mut indexes) = (0, 0);
     for _ in 0..cases / 2 {
         let bytes = damage(&mut rng, MANIFEST);
-        if let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) {
+        if let Ok(m) = serde_json::from_slice::<ImageManifest>(&bytes) {
             manifests += 1;
             // A parsed manifest serialises and parses back to the same.
-            let again: Manifest = serde_json::from_slice(&serde_json::to_vec(&m).unwrap()).unwrap();
-            assert_eq!(again.layers.len(), m.layers.len());
-            assert_eq!(again.config.digest, m.config.digest);
+            let again: ImageManifest =
+                serde_json::from_slice(&serde_json::to_vec(&m).unwrap()).unwrap();
+            assert_eq!(again, m);
         }
         let bytes = damage(&mut rng, INDEX);
-        if let Ok(i) = serde_json::from_slice::<Index>(&bytes) {
+        if let Ok(i) = serde_json::from_slice::<ImageIndex>(&bytes) {
             indexes += 1;
             // Whatever is chosen is an entry of the index for the platform.
             if let Some(e) = platform::choose(&i, &want) {
-                assert!(i.manifests.iter().any(|m| std::ptr::eq(m, e)));
+                assert!(i.manifests().iter().any(|m| std::ptr::eq(m, e)));
             }
         }
     }

@@ -1,5 +1,13 @@
 //! Manifest push, fetch and delete for OCI image manifests and indexes and
 //! their Docker schema 2 counterparts.
+//!
+//! Validation walks the document as a JSON value instead of parsing it into
+//! `oci_spec::image` types: the registry stores what it accepts byte for
+//! byte and must accept what those types refuse (a descriptor without
+//! `mediaType`), and each failure keeps its own spec error code, where
+//! oci-spec's digest check would turn a well-formed reference to a blob the
+//! registry cannot hold (`sha256:abc`: MANIFEST_BLOB_UNKNOWN) into a parse
+//! error (MANIFEST_INVALID).
 
 use crate::error::{ApiError, Code};
 use crate::http::{AppState, empty, header_str, put_headers, valid_digest};

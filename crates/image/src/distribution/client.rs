@@ -11,10 +11,12 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, 
 use serde::Deserialize;
 
 use super::challenge::{self, Challenge};
+use crate::config::MediaType;
 use crate::error::ImageError;
 use crate::reference::{DEFAULT_DOMAIN, Reference};
 
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+// oci-spec has no variants for Docker's schema 2 types (they parse as
+// `MediaType::Other`), hence these.
 pub const MEDIA_TYPE_DOCKER_LIST: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -263,8 +265,8 @@ impl RegistryClient {
     ) -> Result<(Vec<u8>, String, Option<String>), ImageError> {
         let url = self.url(&format!("manifests/{reference}"));
         let accept = [
-            MEDIA_TYPE_INDEX,
-            crate::config::MEDIA_TYPE_MANIFEST,
+            MediaType::ImageIndex.as_ref(),
+            MediaType::ImageManifest.as_ref(),
             MEDIA_TYPE_DOCKER_LIST,
             MEDIA_TYPE_DOCKER_MANIFEST,
         ]

@@ -1,8 +1,8 @@
 //! `os/arch[/variant]` and the choice of a manifest from an index.
 
-use serde::Deserialize;
+use oci_spec::image::{Arch, Os};
 
-use crate::config::host_architecture;
+use crate::config::{Descriptor, ImageIndex, host_architecture};
 use crate::error::ImageError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,50 +64,32 @@ fn normalize_arch(a: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct IndexPlatform {
-    #[serde(default)]
-    pub os: String,
-    #[serde(default)]
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IndexEntry {
-    #[serde(default)]
-    pub media_type: String,
-    pub digest: String,
-    #[serde(default)]
-    pub size: u64,
-    #[serde(default)]
-    pub platform: Option<IndexPlatform>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Index {
-    #[serde(default)]
-    pub manifests: Vec<IndexEntry>,
-}
-
 /// The first entry for `want`; without a wanted variant, an entry without
 /// one (or the first with any) is taken.
-pub fn choose<'a>(index: &'a Index, want: &Platform) -> Option<&'a IndexEntry> {
-    let matches = |e: &&IndexEntry| {
-        e.platform
-            .as_ref()
-            .is_some_and(|p| p.os == want.os && p.architecture == want.architecture)
-    };
-    let candidates: Vec<&IndexEntry> = index.manifests.iter().filter(matches).collect();
+pub fn choose<'a>(index: &'a ImageIndex, want: &Platform) -> Option<&'a Descriptor> {
+    // Compared as oci-spec's values, not their printed names: it reads
+    // "armbe" as arm64be, so only parsing both sides keeps armbe matching.
+    let (os, arch) = (
+        Os::from(want.os.as_str()),
+        Arch::from(want.architecture.as_str()),
+    );
+    let variant = |e: &Descriptor| e.platform().as_ref().and_then(|p| p.variant().clone());
+    let candidates: Vec<&Descriptor> = index
+        .manifests()
+        .iter()
+        .filter(|e| {
+            e.platform()
+                .as_ref()
+                .is_some_and(|p| *p.os() == os && *p.architecture() == arch)
+        })
+        .collect();
     match &want.variant {
         Some(v) => candidates
             .into_iter()
-            .find(|e| e.platform.as_ref().and_then(|p| p.variant.as_ref()) == Some(v)),
+            .find(|e| variant(e).as_ref() == Some(v)),
         None => candidates
             .iter()
-            .find(|e| e.platform.as_ref().is_some_and(|p| p.variant.is_none()))
+            .find(|e| variant(e).is_none())
             .or(candidates.first())
             .copied(),
     }
@@ -117,25 +99,42 @@ pub fn choose<'a>(index: &'a Index, want: &Platform) -> Option<&'a IndexEntry> {
 mod tests {
     use super::*;
 
-    fn index() -> Index {
-        serde_json::from_str(
-            r#"{"manifests":[
-              {"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}},
-              {"digest":"sha256:b","platform":{"os":"linux","architecture":"arm","variant":"v6"}},
-              {"digest":"sha256:c","platform":{"os":"linux","architecture":"arm","variant":"v7"}},
-              {"digest":"sha256:d","platform":{"os":"unknown","architecture":"unknown"}}]}"#,
-        )
+    /// `sha256:` and 64 times `c`.
+    fn d(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn index() -> ImageIndex {
+        let entry = |c: char, platform: &str| {
+            format!(
+                r#"{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{}","size":1,"platform":{platform}}}"#,
+                d(c)
+            )
+        };
+        let entries = [
+            entry('a', r#"{"os":"linux","architecture":"amd64"}"#),
+            entry('b', r#"{"os":"linux","architecture":"arm","variant":"v6"}"#),
+            entry('c', r#"{"os":"linux","architecture":"arm","variant":"v7"}"#),
+            entry('d', r#"{"os":"unknown","architecture":"unknown"}"#),
+            entry('e', r#"{"os":"linux","architecture":"armbe"}"#),
+        ];
+        serde_json::from_str(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{}]}}"#,
+            entries.join(",")
+        ))
         .unwrap()
     }
 
     #[test]
     fn picks_platform() {
         let i = index();
-        let pick = |s: &str| choose(&i, &Platform::parse(s).unwrap()).map(|e| e.digest.clone());
-        assert_eq!(pick("linux/amd64").as_deref(), Some("sha256:a"));
-        assert_eq!(pick("linux/x86_64").as_deref(), Some("sha256:a"));
-        assert_eq!(pick("linux/arm/v7").as_deref(), Some("sha256:c"));
-        assert_eq!(pick("linux/arm").as_deref(), Some("sha256:b"));
+        let pick =
+            |s: &str| choose(&i, &Platform::parse(s).unwrap()).map(|e| e.digest().to_string());
+        assert_eq!(pick("linux/amd64"), Some(d('a')));
+        assert_eq!(pick("linux/x86_64"), Some(d('a')));
+        assert_eq!(pick("linux/arm/v7"), Some(d('c')));
+        assert_eq!(pick("linux/arm"), Some(d('b')));
+        assert_eq!(pick("linux/armbe"), Some(d('e')));
         assert_eq!(pick("linux/s390x"), None);
         assert!(Platform::parse("linux").is_err());
         assert!(Platform::parse("linux//v7").is_err());

@@ -5,11 +5,11 @@
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::client::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_INDEX, RegistryClient};
-use super::platform::{self, Index, Platform};
+use super::client::{MEDIA_TYPE_DOCKER_LIST, RegistryClient};
+use super::platform::{self, Platform};
 use super::progress::Progress;
 use super::{PullOptions, sha256_of};
-use crate::config::{ImageConfigFile, Manifest};
+use crate::config::{ImageConfigFile, ImageIndex, ImageManifest, MediaType};
 use crate::error::ImageError;
 use crate::fsutil::short_id;
 use crate::ingest::{PreparedLayer, ingest_layer};
@@ -32,7 +32,9 @@ pub struct PullResult {
 }
 
 fn is_index(media_type: &str, body: &[u8]) -> bool {
-    if media_type.starts_with(MEDIA_TYPE_INDEX) || media_type.starts_with(MEDIA_TYPE_DOCKER_LIST) {
+    if media_type.starts_with(MediaType::ImageIndex.as_ref())
+        || media_type.starts_with(MEDIA_TYPE_DOCKER_LIST)
+    {
         return true;
     }
     // Some registries send a generic content type; the body tells.
@@ -93,36 +95,37 @@ pub fn pull(
         }
     };
     let manifest_bytes = if is_index(&media_type, &top) {
-        let index: Index = serde_json::from_slice(&top)?;
+        let index: ImageIndex = serde_json::from_slice(&top)?;
         let entry = platform::choose(&index, &want).ok_or_else(|| {
             ImageError::NotFound(format!(
                 "{}: no matching manifest for {want} in the manifest list entries",
                 r.familiar()
             ))
         })?;
-        let (bytes, _, _) = client.get_manifest(&entry.digest)?;
-        verify(&entry.digest, &bytes)?;
+        let (bytes, _, _) = client.get_manifest(entry.digest().as_ref())?;
+        verify(entry.digest().as_ref(), &bytes)?;
         bytes
     } else {
         top
     };
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| ImageError::Registry(format!("unsupported manifest (schema 1?): {e}")))?;
 
+    let config_digest = manifest.config().digest().as_ref();
     let config_bytes = {
-        let mut resp = client.get_blob(&manifest.config.digest)?;
+        let mut resp = client.get_blob(config_digest)?;
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut resp, &mut buf)
             .map_err(|e| ImageError::Registry(format!("read config: {e}")))?;
         buf
     };
-    verify(&manifest.config.digest, &config_bytes)?;
+    verify(config_digest, &config_bytes)?;
     let config: ImageConfigFile = serde_json::from_slice(&config_bytes)?;
     let diff_ids = &config.rootfs.diff_ids;
-    if diff_ids.len() != manifest.layers.len() {
+    if diff_ids.len() != manifest.layers().len() {
         return Err(ImageError::Registry(format!(
             "manifest lists {} layers, config {}",
-            manifest.layers.len(),
+            manifest.layers().len(),
             diff_ids.len()
         )));
     }
@@ -133,8 +136,8 @@ pub fn pull(
     let todo: Vec<usize> = (0..chain.len())
         .filter(|i| !snaps.exists(&chain[*i]))
         .collect();
-    for (i, l) in manifest.layers.iter().enumerate() {
-        let id = short_id(&l.digest);
+    for (i, l) in manifest.layers().iter().enumerate() {
+        let id = short_id(l.digest().as_ref());
         if todo.contains(&i) {
             emit(Progress::layer("Pulling fs layer", &id));
         } else {
@@ -155,10 +158,11 @@ pub fn pull(
             }
             let k = next.fetch_add(1, Ordering::SeqCst);
             let Some(&i) = todo.get(k) else { return };
-            let desc = &manifest.layers[i];
-            let id = short_id(&desc.digest);
-            let result = client.get_blob(&desc.digest).and_then(|resp| {
-                let total = resp.content_length().unwrap_or(desc.size);
+            let desc = &manifest.layers()[i];
+            let digest = desc.digest().as_ref();
+            let id = short_id(digest);
+            let result = client.get_blob(digest).and_then(|resp| {
+                let total = resp.content_length().unwrap_or(desc.size());
                 let mut last = 0u64;
                 let mut on_read = |n: u64| {
                     if n >= last + PROGRESS_STEP || n == total {
@@ -171,7 +175,7 @@ pub fn pull(
                 } else {
                     WhiteoutMode::Overlay
                 };
-                let p = ingest_layer(store, resp, Some(&desc.digest), mode, &mut on_read)?;
+                let p = ingest_layer(store, resp, Some(digest), mode, &mut on_read)?;
                 emit(Progress::layer("Verifying Checksum", &id));
                 if p.diff_id != diff_ids[i] {
                     return Err(ImageError::DigestMismatch {

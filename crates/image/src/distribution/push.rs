@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::client::RegistryClient;
 use super::progress::{Progress, ProgressFn};
 use super::{PushOptions, sha256_of};
-use crate::config::{MEDIA_TYPE_MANIFEST, Manifest};
+use crate::config::{ImageManifest, MediaType};
 use crate::error::ImageError;
 use crate::fsutil::short_id;
 use crate::reference::{self, Reference};
@@ -101,31 +101,39 @@ pub fn push(
         r.name()
     )));
     let manifest_bytes = store.manifest_bytes(&image.id)?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)?;
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)?;
 
     // Docker lists layers top first.
-    let layers: Vec<_> = manifest.layers.iter().rev().collect();
+    let layers: Vec<&str> = manifest
+        .layers()
+        .iter()
+        .rev()
+        .map(|l| l.digest().as_ref())
+        .collect();
     for l in &layers {
-        emit(Progress::layer("Preparing", &short_id(&l.digest)));
+        emit(Progress::layer("Preparing", &short_id(l)));
     }
     let progress: Option<ProgressFn> = opts.progress.clone().map(|f| f as Arc<_>);
     for l in &layers {
-        let id = short_id(&l.digest);
-        if client.blob_exists(&l.digest)? {
+        let id = short_id(l);
+        if client.blob_exists(l)? {
             emit(Progress::layer("Layer already exists", &id));
             continue;
         }
-        upload_file(&client, store, &l.digest, Some(&id), &progress)?;
+        upload_file(&client, store, l, Some(&id), &progress)?;
         emit(Progress::layer("Pushed", &id));
     }
-    if !client.blob_exists(&manifest.config.digest)? {
-        upload_file(&client, store, &manifest.config.digest, None, &None)?;
+    let config_digest = manifest.config().digest().as_ref();
+    if !client.blob_exists(config_digest)? {
+        upload_file(&client, store, config_digest, None, &None)?;
     }
 
+    // Docker's media types parse as `MediaType::Other` and print back as sent.
     let media_type = manifest
-        .media_type
-        .clone()
-        .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_string());
+        .media_type()
+        .as_ref()
+        .unwrap_or(&MediaType::ImageManifest)
+        .to_string();
     let digest = sha256_of(&manifest_bytes);
     if let Some(sent) = client.put_manifest(&tag, &media_type, &manifest_bytes)?
         && sent != digest

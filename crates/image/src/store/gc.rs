@@ -33,7 +33,12 @@ impl ImageStore {
         }
         let live_blobs = live_blob_set(st);
         let mut blobs = vec![gone.manifest_digest.clone(), id.to_string()];
-        blobs.extend(gone.manifest.layers.iter().map(|l| l.digest.clone()));
+        blobs.extend(
+            gone.manifest
+                .layers()
+                .iter()
+                .map(|l| l.digest().to_string()),
+        );
         for b in blobs {
             if !live_blobs.contains(&b) {
                 self.content.delete(&b)?;
@@ -89,8 +94,8 @@ fn live_blob_set(st: &State) -> BTreeSet<String> {
     for (id, l) in &st.loaded {
         live.insert(id.clone());
         live.insert(l.manifest_digest.clone());
-        live.insert(l.manifest.config.digest.clone());
-        live.extend(l.manifest.layers.iter().map(|d| d.digest.clone()));
+        live.insert(l.manifest.config().digest().to_string());
+        live.extend(l.manifest.layers().iter().map(|d| d.digest().to_string()));
     }
     live.extend(st.refs.values().map(|r| r.manifest.clone()));
     live

@@ -9,8 +9,7 @@ use super::{ImageId, ImageStore, NewImage};
 use crate::changes;
 use crate::compression;
 use crate::config::{
-    ContainerConfigSpec, Descriptor, History, ImageConfigFile, MEDIA_TYPE_LAYER_TAR, Manifest,
-    RootFs, host_architecture,
+    self, ContainerConfigSpec, History, ImageConfigFile, MediaType, RootFs, host_architecture,
 };
 use crate::error::ImageError;
 use crate::ingest::ingest_layer;
@@ -85,14 +84,14 @@ impl ImageStore {
             }],
         };
         let config_bytes = serde_json::to_vec(&config)?;
-        let manifest = Manifest::for_config(
+        let manifest = config::manifest_for_config(
             &config_bytes,
-            vec![Descriptor {
-                media_type: MEDIA_TYPE_LAYER_TAR.into(),
-                digest: layer.blob_digest.clone(),
-                size: layer.blob_size,
-            }],
-        );
+            vec![config::descriptor(
+                MediaType::ImageLayer,
+                &layer.blob_digest,
+                layer.blob_size,
+            )?],
+        )?;
         let (id, _) = self.record(NewImage {
             config: config_bytes,
             manifest: serde_json::to_vec(&manifest)?,

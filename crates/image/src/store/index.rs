@@ -8,7 +8,7 @@ use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
 use super::ImageStore;
-use crate::config::{ImageConfigFile, Manifest};
+use crate::config::{ImageConfigFile, ImageManifest};
 use crate::error::ImageError;
 use crate::fsutil::digest_hex;
 use crate::reference::{self, Reference, is_lower_hex};
@@ -65,7 +65,7 @@ pub(super) struct ImageEntry {
 #[derive(Debug, Clone)]
 pub(super) struct Loaded {
     pub(super) manifest_digest: String,
-    pub(super) manifest: Manifest,
+    pub(super) manifest: ImageManifest,
     pub(super) config: ImageConfigFile,
     pub(super) chain_ids: Vec<String>,
     pub(super) size: u64,

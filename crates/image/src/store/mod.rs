@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ImageConfigFile, Manifest};
+use crate::config::{ImageConfigFile, ImageManifest};
 use crate::error::{ImageError, IoContext};
 use crate::fsutil::{self, TMP_PREFIX, write_atomic};
 use crate::snapshots::{SnapshotStore, chain_ids};
@@ -150,7 +150,7 @@ impl ImageStore {
     }
 
     fn load_image(&self, id: &str, manifest_digest: &str) -> Result<Loaded, ImageError> {
-        let manifest: Manifest = serde_json::from_slice(&self.content.read(manifest_digest)?)?;
+        let manifest: ImageManifest = serde_json::from_slice(&self.content.read(manifest_digest)?)?;
         let config: ImageConfigFile = serde_json::from_slice(&self.content.read(id)?)?;
         let chain = chain_ids(&config.rootfs.diff_ids);
         let mut size = 0;

@@ -4,7 +4,7 @@
 
 use super::ImageStore;
 use super::index::{ImageEntry, ImageId, Loaded, RefEntry};
-use crate::config::{ImageConfigFile, Manifest};
+use crate::config::{ImageConfigFile, ImageManifest};
 use crate::error::ImageError;
 use crate::ingest::PreparedLayer;
 use crate::reference::Reference;
@@ -27,7 +27,7 @@ impl ImageStore {
     /// Returns (image id, manifest digest).
     pub(crate) fn record(&self, new: NewImage) -> Result<(ImageId, String), ImageError> {
         let config: ImageConfigFile = serde_json::from_slice(&new.config)?;
-        let manifest: Manifest = serde_json::from_slice(&new.manifest)?;
+        let manifest: ImageManifest = serde_json::from_slice(&new.manifest)?;
         let diff_ids = &config.rootfs.diff_ids;
         if new.layers.len() != diff_ids.len() {
             return Err(ImageError::InvalidArchive(format!(
