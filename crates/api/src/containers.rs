@@ -156,12 +156,7 @@ async fn inspect(
 ) -> ApiResult<Json<serde_json::Value>> {
     let c = engine.container(&id)?;
     let v = c.view();
-    let upper = engine
-        .cfg
-        .data_root
-        .join("snapshots/rw")
-        .join(&c.id)
-        .join("fs");
+    let upper = engine.upper_dir(&c.id);
     let mut out = format::inspect(&v, &upper.to_string_lossy());
     if Params::parse(uri.query()).bool("size", false) {
         let (rw, root) = sizes(&engine, &c.id, &v.record.image_id);
@@ -174,7 +169,7 @@ async fn inspect(
 /// `SizeRw` (the writable layer) and `SizeRootFs` (with the image's layers).
 fn sizes(engine: &AppState, id: &str, image_id: &str) -> (u64, u64) {
     let rw = engine::dir_size(&engine.upper_dir(id));
-    let image = engine.images.get(image_id).map(|i| i.size).unwrap_or(0);
+    let image = engine.image(image_id).map(|i| i.size).unwrap_or(0);
     (rw, rw + image)
 }
 

@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::TryStreamExt;
-use image::distribution::{Credentials, Progress, ProgressFn, PullOptions, PushOptions};
+use image::distribution::{Credentials, Progress, ProgressFn};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -53,27 +53,6 @@ fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     })
 }
 
-/// Plain HTTP for loopback registries (as dockerd allows by default) and for
-/// those named with `--insecure-registry`.
-fn insecure(engine: &AppState, reference: &str) -> bool {
-    let domain = image::reference::parse(reference)
-        .map(|r| r.domain().to_string())
-        .unwrap_or_default();
-    insecure_domain(engine, &domain)
-}
-
-fn insecure_domain(engine: &AppState, domain: &str) -> bool {
-    let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain);
-    host == "localhost"
-        || host.starts_with("127.")
-        || host == "[::1]"
-        || engine
-            .cfg
-            .insecure_registries
-            .iter()
-            .any(|r| r == domain || r == host)
-}
-
 #[derive(serde::Deserialize)]
 struct AuthConfig {
     #[serde(default)]
@@ -99,7 +78,7 @@ async fn auth(State(engine): State<AppState>, body: Bytes) -> ApiResult<Json<Val
     } else {
         Credentials::Token(cfg.identitytoken)
     };
-    let insecure = insecure_domain(&engine, &domain);
+    let insecure = engine.insecure_registry(&domain);
     let result = tokio::task::spawn_blocking(move || {
         image::distribution::login(&domain, &credentials, insecure)
     })
@@ -120,7 +99,7 @@ async fn auth(State(engine): State<AppState>, body: Bytes) -> ApiResult<Json<Val
 /// Streams progress messages from a blocking job, then its final messages or error.
 fn progress_stream<F>(job: F) -> Response
 where
-    F: FnOnce(ProgressFn) -> Result<Vec<Value>, image::ImageError> + Send + 'static,
+    F: FnOnce(ProgressFn) -> engine::Result<Vec<Value>> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let progress_tx = tx.clone();
@@ -162,16 +141,8 @@ pub fn pull(engine: AppState, params: &Params, headers: &HeaderMap) -> ApiResult
         .filter(|p| !p.is_empty())
         .map(String::from);
     let auth = credentials(headers);
-    let insecure = insecure(&engine, &reference);
     Ok(progress_stream(move |progress| {
-        let opts = PullOptions {
-            platform,
-            auth,
-            insecure,
-            progress: Some(progress),
-        };
-        let result = image::distribution::pull(&engine.images, &reference, &opts)?;
-        engine.image_event("pull", &result.id, Some(&result.reference));
+        engine.pull_image(&reference, platform, auth, Some(progress))?;
         Ok(Vec::new())
     }))
 }
@@ -189,17 +160,10 @@ pub fn push(
     } else {
         format!("{name}:{tag}")
     };
-    engine.images.get(&local)?;
+    engine.image(&local)?;
     let auth = credentials(headers);
-    let insecure = insecure(&engine, &local);
     Ok(progress_stream(move |progress| {
-        let opts = PushOptions {
-            auth,
-            insecure,
-            progress: Some(progress),
-        };
-        let r = image::distribution::push(&engine.images, &local, &local, &opts)?;
-        engine.image_event("push", &r.digest, Some(&local));
+        let r = engine.push_image(&local, auth, Some(progress))?;
         Ok(vec![
             json!({ "progressDetail": {}, "aux": { "Tag": r.tag, "Digest": r.digest, "Size": r.size } }),
         ])
@@ -209,9 +173,7 @@ pub fn push(
 /// A tar produced on a blocking thread, streamed as the response body.
 fn tar_response<F>(produce: F) -> Response
 where
-    F: FnOnce(
-            tokio_util::io::SyncIoBridge<tokio::io::DuplexStream>,
-        ) -> Result<(), image::ImageError>
+    F: FnOnce(tokio_util::io::SyncIoBridge<tokio::io::DuplexStream>) -> engine::Result<()>
         + Send
         + 'static,
 {
@@ -233,11 +195,9 @@ pub fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
         return Err(ApiError::bad_request("no image names given"));
     }
     for n in &names {
-        engine.images.get(n)?;
+        engine.image(n)?;
     }
-    Ok(tar_response(move |w| {
-        image::archive::save(&engine.images, &names, w)
-    }))
+    Ok(tar_response(move |w| engine.save_images(&names, w)))
 }
 
 async fn save(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
@@ -250,11 +210,9 @@ async fn load(State(engine): State<AppState>, req: axum::extract::Request) -> Ap
         .into_data_stream()
         .map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let engine2 = engine.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || image::archive::load(&engine2.images, reader, None))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let loaded = tokio::task::spawn_blocking(move || engine.load_images(reader))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let json_response = |body: String| {
         Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
@@ -266,14 +224,13 @@ async fn load(State(engine): State<AppState>, req: axum::extract::Request) -> Ap
         // As dockerd: the answer is a 200 stream whose message is the error
         // (clients raise it from there), and nothing is stored.
         Err(err) => {
-            let msg = engine::EngineError::from(err).to_string();
+            let msg = err.to_string();
             let line = json!({ "errorDetail": { "message": msg }, "error": msg });
             return Ok(json_response(format!("{line}\r\n")));
         }
     };
     let mut body = String::new();
     for name in loaded {
-        engine.image_event("load", &name, Some(&name));
         let what = if name.starts_with("sha256:") {
             "Loaded image ID"
         } else {
@@ -332,10 +289,6 @@ async fn commit(
 }
 
 async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let c = engine.container(&id)?;
-    let image_id = c.view().record.image_id;
-    let rootfs = engine.images.mount_rw_layer(&c.id, &image_id)?;
-    Ok(tar_response(move |w| {
-        image::commit::export_rootfs(&rootfs, w)
-    }))
+    let export = engine.export_container(&id)?;
+    Ok(tar_response(move |w| export.write_tar(w)))
 }

@@ -107,7 +107,7 @@ async fn prune_images(State(engine): State<AppState>, uri: Uri) -> ApiResult<Jso
 
 async fn disk_usage(State(engine): State<AppState>) -> ApiResult<Json<Value>> {
     let containers = engine.containers();
-    let images = engine.images.list()?;
+    let images = engine.list_images()?;
     let layers_size: u64 = images.iter().map(|i| i.size).sum();
     let image_list: Vec<Value> = images
         .iter()
@@ -139,8 +139,7 @@ async fn disk_usage(State(engine): State<AppState>) -> ApiResult<Json<Value>> {
         })
         .collect();
     let volume_list: Vec<Value> = engine
-        .volumes
-        .list()
+        .list_volumes()
         .iter()
         .map(|vol| {
             let mut v = crate::volumes::volume_json(vol);

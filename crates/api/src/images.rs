@@ -29,7 +29,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<serde_
     let filters = params.filters()?;
     filters.check_keys(&["dangling", "label", "reference", "before", "since"])?;
     let dangling_filter = filters.bool("dangling")?;
-    let images = engine.images.list()?;
+    let images = engine.list_images()?;
     // As dockerd: untagged images with children (a build's intermediate
     // steps) are listed only with all=1.
     let parents: std::collections::HashSet<String> =
@@ -119,18 +119,14 @@ async fn create(State(engine): State<AppState>, req: Request<Body>) -> ApiResult
             .collect(),
         ..Default::default()
     };
-    let tag_name = opts.reference.as_ref().map(|r| r.familiar());
-
     let stream = req
         .into_body()
         .into_data_stream()
         .map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let engine2 = engine.clone();
-    let id = tokio::task::spawn_blocking(move || engine2.images.import(reader, opts))
+    let id = tokio::task::spawn_blocking(move || engine.import_image(reader, opts))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    engine.image_event("import", &id, tag_name.as_deref());
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(format!("{}\n", json!({ "status": id }))))
@@ -159,7 +155,7 @@ async fn get_image(
 
 /// `docker history`: newest step first; only the top entry carries the image id.
 fn history(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> {
-    let img = engine.images.get(name)?;
+    let img = engine.image(name)?;
     let entries = &img.config.history;
     let mut out = Vec::with_capacity(entries.len());
     // Layer sizes are only known per image today; the top layer step shows it.
@@ -188,7 +184,7 @@ fn history(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> 
 }
 
 fn inspect(engine: &AppState, name: &str) -> ApiResult<Json<serde_json::Value>> {
-    let img = engine.images.get(name)?;
+    let img = engine.image(name)?;
     let cfg = &img.config;
     Ok(Json(json!({
         "Id": img.id,
@@ -235,9 +231,7 @@ async fn post_image(
         "" => image::reference::parse(repo)?,
         tag => image::reference::parse(&format!("{repo}:{tag}"))?,
     };
-    let img = engine.images.get(name)?;
-    engine.images.tag(&img.id, &target)?;
-    engine.image_event("tag", &img.id, Some(&target.familiar()));
+    engine.tag_image(name, &target)?;
     Ok(StatusCode::CREATED.into_response())
 }
 

@@ -102,8 +102,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>
         }
     }
     let out: Vec<Value> = engine
-        .networking
-        .list()
+        .list_networks()
         .iter()
         .filter(|n| {
             let r = &n.record;
@@ -123,7 +122,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>
 }
 
 async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let net = engine.networking.get(&id)?;
+    let net = engine.network(&id)?;
     Ok(Json(network_json(&net, true)))
 }
 
@@ -200,7 +199,7 @@ async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value
         })
         .transpose()?;
     let mut deleted = Vec::new();
-    for net in engine.networking.list() {
+    for net in engine.list_networks() {
         let r = &net.record;
         if r.is_predefined()
             || !filters.labels_match("label", &r.labels)

@@ -78,7 +78,7 @@ async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Valu
     use engine::model::Status;
     let containers = engine.containers();
     let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
-    let images = engine.images.list()?.len();
+    let images = engine.list_images()?.len();
     let mem_total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -130,15 +130,15 @@ async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Valu
         "RegistryConfig": { "IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [] },
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total,
-        "DockerRootDir": engine.cfg.data_root,
+        "DockerRootDir": engine.config().data_root,
         "Name": hostname,
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": engine.cfg.runtimes.list(&engine.cfg.exe).into_iter()
+        "Runtimes": engine.config().runtimes.list(&engine.config().exe).into_iter()
             .map(|(name, path)| (name, serde_json::json!({ "path": path })))
             .collect::<serde_json::Map<_, _>>(),
-        "DefaultRuntime": engine.cfg.runtimes.default_name(),
+        "DefaultRuntime": engine.config().runtimes.default_name(),
         "Swarm": { "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null },
         "LiveRestoreEnabled": true,
         "Isolation": "",
@@ -177,7 +177,7 @@ async fn events(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response>
     };
     let since = ts("since")?.map(|t| t.timestamp_nanos_opt().unwrap_or(0));
     let until = ts("until")?;
-    let (history, mut live) = engine.events.subscribe();
+    let (history, mut live) = engine.subscribe_events();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let until_nanos = until.map(|u| u.timestamp_nanos_opt().unwrap_or(i64::MAX));

@@ -41,8 +41,7 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>
     filters.check_keys(&["dangling", "name", "label", "driver"])?;
     let dangling_filter = filters.bool("dangling")?;
     let out: Vec<Value> = engine
-        .volumes
-        .list()
+        .list_volumes()
         .iter()
         .filter(|v| {
             let dangling = engine.volume_users(&v.name).is_empty();
@@ -75,17 +74,12 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<Respon
     } else {
         parse_json(&body)?
     };
-    let (v, made) = engine.volumes.create(
+    let v = engine.create_volume(
         req.name.as_deref(),
         req.driver.as_deref(),
         req.labels.unwrap_or_default(),
         req.driver_opts.unwrap_or_default(),
     )?;
-    if made {
-        engine
-            .events
-            .publish("volume", "create", &v.name, Default::default());
-    }
     Ok((StatusCode::CREATED, Json(volume_json(&v))).into_response())
 }
 
@@ -93,7 +87,7 @@ async fn inspect(
     State(engine): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(volume_json(&engine.volumes.get(&name)?)))
+    Ok(Json(volume_json(&engine.volume(&name)?)))
 }
 
 async fn remove(
@@ -124,7 +118,7 @@ async fn prune(
             .any(|v| v == "true" || v == "1");
     let mut deleted = Vec::new();
     let mut reclaimed: u64 = 0;
-    for v in engine.volumes.list() {
+    for v in engine.list_volumes() {
         if (!all && !v.anonymous()) || !filters.labels_match("label", &v.labels) {
             continue;
         }

@@ -194,29 +194,17 @@ pub fn mkdir_p(root: &Path, path: &Path, meta: CopyMeta) -> Result<PathBuf> {
     Ok(host)
 }
 
+/// Best effort: a copy whose times could not be kept is still a copy.
 fn set_times(dst: &Path, src_meta: &fs::Metadata) {
-    let Ok(c) = std::ffi::CString::new(dst.as_os_str().as_bytes()) else {
-        return;
-    };
-    let times = [
-        libc::timespec {
-            tv_sec: src_meta.atime(),
-            tv_nsec: src_meta.atime_nsec(),
-        },
-        libc::timespec {
-            tv_sec: src_meta.mtime(),
-            tv_nsec: src_meta.mtime_nsec(),
-        },
-    ];
-    // SAFETY: valid NUL-terminated path and a two-element timespec array.
-    unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        );
-    }
+    use nix::sys::stat::{UtimensatFlags, utimensat};
+    use nix::sys::time::TimeSpec;
+    let _ = utimensat(
+        None,
+        dst,
+        &TimeSpec::new(src_meta.atime(), src_meta.atime_nsec()),
+        &TimeSpec::new(src_meta.mtime(), src_meta.mtime_nsec()),
+        UtimensatFlags::NoFollowSymlink,
+    );
 }
 
 /// Removes whatever is at `host` unless it is a directory (kept when `keep_dir`).
@@ -482,6 +470,33 @@ pub fn extract_archive(root: &Path, src: &Path, dest: &Path, gzip: bool) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_copied_to_a_symlink_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old");
+        fs::write(&old, "x").unwrap();
+        let stamp = nix::sys::time::TimeSpec::new(1_000_000_000, 123);
+        nix::sys::stat::utimensat(
+            None,
+            &old,
+            &stamp,
+            &stamp,
+            nix::sys::stat::UtimensatFlags::FollowSymlink,
+        )
+        .unwrap();
+        let src = fs::symlink_metadata(&old).unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, "y").unwrap();
+        let link = dir.path().join("link");
+        symlink(&target, &link).unwrap();
+        set_times(&link, &src);
+        let got = fs::symlink_metadata(&link).unwrap();
+        assert_eq!((got.mtime(), got.mtime_nsec()), (1_000_000_000, 123));
+        assert_eq!((got.atime(), got.atime_nsec()), (1_000_000_000, 123));
+        let untouched = fs::metadata(&target).unwrap();
+        assert_ne!(untouched.mtime(), 1_000_000_000);
+    }
 
     #[test]
     fn sources_globs_and_escapes() {

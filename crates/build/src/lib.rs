@@ -114,7 +114,7 @@ impl Build {
             }
             tags.push(r);
         }
-        let ctx = Context::unpack(&engine.cfg.data_root.join("build"), context)?;
+        let ctx = Context::unpack(&engine.config().data_root.join("build"), context)?;
         let name = if opts.dockerfile.is_empty() {
             "Dockerfile".to_string()
         } else {
@@ -164,7 +164,7 @@ pub struct CachePrune {
 /// step again, and removes the step images only the cache kept (untagged
 /// and used by no container; tagged results stay).
 pub async fn prune_cache(engine: &Engine) -> engine::Result<CachePrune> {
-    let index = cache::CacheIndex::new(&engine.cfg.data_root);
+    let index = cache::CacheIndex::new(&engine.config().data_root);
     let images = index.images();
     index
         .clear()

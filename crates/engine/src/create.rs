@@ -250,7 +250,7 @@ impl Engine {
                         if m.name.is_none() {
                             labels.insert(volumes::ANONYMOUS_LABEL.to_string(), String::new());
                         }
-                        let (v, made) = self.volumes.create(
+                        let (v, made) = self.ensure_volume(
                             m.name.as_deref(),
                             None,
                             labels,
@@ -258,8 +258,6 @@ impl Engine {
                         )?;
                         if made {
                             created.push(v.name.clone());
-                            self.events
-                                .publish("volume", "create", &v.name, Default::default());
                         }
                         m.source = v.mountpoint.clone();
                         m.name = Some(v.name);

@@ -16,6 +16,7 @@ mod fsutil;
 mod health;
 mod housekeeping;
 mod image_rules;
+mod images;
 mod lifecycle;
 mod links;
 mod logs;
@@ -46,11 +47,13 @@ use std::sync::Arc;
 pub use archive::{PathStat, ResolvedPath};
 pub use container::{Container, ContainerView, Lifecycle, OutputChunk};
 pub use error::{EngineError, Result};
-pub use events::{Event, EventBus};
+pub use events::Event;
+use events::EventBus;
 pub use exec::{ExecInstance, ExecStreams, ExecView};
 pub use health::{Health, HealthLog};
 pub use housekeeping::{Change, dir_size};
-pub use image::ImageStore;
+use image::ImageStore;
+pub use images::ContainerExport;
 pub use lifecycle::WaitCondition;
 pub use logs::{LogLine, LogOptions, parse_timestamp};
 pub use rt::ExecStdin;
@@ -83,12 +86,14 @@ struct Registry {
     by_name: HashMap<String, String>,
 }
 
+/// The engine. Its stores are reached only through its operations, which
+/// keep the rules (events, in-use checks, locking) in one place.
 pub struct Engine {
-    pub cfg: EngineConfig,
-    pub images: ImageStore,
-    pub volumes: volumes::VolumeStore,
-    pub events: EventBus,
-    pub networking: networking::Networking,
+    cfg: EngineConfig,
+    images: ImageStore,
+    volumes: volumes::VolumeStore,
+    events: EventBus,
+    networking: networking::Networking,
     /// Shims and execs; a fake in unit tests.
     runtime: Arc<dyn rt::ContainerRuntime>,
     registry: RwLock<Registry>,
@@ -142,6 +147,17 @@ impl Engine {
         });
         engine.restore().await;
         Ok(engine)
+    }
+
+    /// The settings the engine was opened with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// `GET /events`: the events kept so far (oldest first) and a receiver
+    /// of every later one, with no gap or duplicate between the two.
+    pub fn subscribe_events(&self) -> (Vec<Event>, tokio::sync::broadcast::Receiver<Event>) {
+        self.events.subscribe()
     }
 
     fn registry(&self) -> parking_lot::RwLockReadGuard<'_, Registry> {
@@ -205,14 +221,6 @@ impl Engine {
         self.events.publish("container", action, &c.id, attrs);
     }
 
-    pub fn image_event(&self, action: &str, id: &str, name: Option<&str>) {
-        let mut attrs = HashMap::new();
-        if let Some(name) = name {
-            attrs.insert("name".to_string(), name.to_string());
-        }
-        self.events.publish("image", action, id, attrs);
-    }
-
     /// Subscribes to a container's output: what it writes from now on (from its start,
     /// when attached before start) until it exits.
     pub fn attach(
@@ -225,51 +233,6 @@ impl Engine {
         let rx = c.subscribe(stdout, stderr);
         self.container_event(&c, "attach", &[]);
         Ok((c, rx))
-    }
-
-    /// `docker commit`: the container's writable layer on top of its image, with
-    /// the container's configuration unless the request brings one.
-    pub async fn commit(
-        self: &Arc<Self>,
-        name_or_id: &str,
-        mut opts: image::commit::CommitOptions,
-    ) -> Result<String> {
-        let c = self.container(name_or_id)?;
-        let record = c.lock().record.clone();
-        if opts.config.is_none() {
-            let cfg = &record.config;
-            opts.config = Some(image::ContainerConfigSpec {
-                user: cfg.user.clone(),
-                env: cfg.env.clone(),
-                entrypoint: cfg.entrypoint.clone(),
-                cmd: cfg.cmd.clone(),
-                working_dir: cfg.working_dir.clone(),
-                labels: cfg.labels.clone(),
-                stop_signal: cfg.stop_signal.clone(),
-                exposed_ports: cfg
-                    .exposed_ports
-                    .as_ref()
-                    .map(|p| p.keys().map(|k| (k.clone(), Default::default())).collect()),
-                volumes: cfg
-                    .volumes
-                    .as_ref()
-                    .map(|v| v.keys().map(|k| (k.clone(), Default::default())).collect()),
-                ..Default::default()
-            });
-        }
-        let engine = self.clone();
-        let (id, image_id) = (c.id.clone(), record.image_id.clone());
-        let new_id = tokio::task::spawn_blocking(move || {
-            image::commit::commit(&engine.images, &id, &image_id, opts)
-        })
-        .await
-        .map_err(|e| EngineError::internal("commit", e))??;
-        // As dockerd: the committed image's Parent is the container's image.
-        if new_id != record.image_id {
-            self.images.set_parent(&new_id, &record.image_id)?;
-        }
-        self.container_event(&c, "commit", &[]);
-        Ok(new_id)
     }
 
     /// The static init `--init` mounts into containers.
@@ -287,71 +250,5 @@ impl Engine {
                     "--init needs a static init: install tini (tini-static) or pass --init-path to the daemon".into(),
                 )
             })
-    }
-
-    /// Ids of the containers (in any state) that mount the volume.
-    pub fn volume_users(&self, name: &str) -> Vec<String> {
-        self.registry()
-            .by_id
-            .values()
-            .filter(|c| {
-                c.lock()
-                    .record
-                    .mounts
-                    .iter()
-                    .any(|m| m.name.as_deref() == Some(name))
-            })
-            .map(|c| c.id.clone())
-            .collect()
-    }
-
-    /// Removes a volume no container uses (409 otherwise).
-    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
-        let users = self.volume_users(name);
-        if !users.is_empty() {
-            return Err(EngineError::Conflict(format!(
-                "remove {name}: volume is in use - [{}]",
-                users.join(", ")
-            )));
-        }
-        match self.volumes.remove(name) {
-            Err(EngineError::NotFound(_)) if force => Ok(()),
-            other => other,
-        }?;
-        self.events
-            .publish("volume", "destroy", name, HashMap::new());
-        Ok(())
-    }
-
-    /// Whether any container (in any state) was created from this image.
-    /// A container using the image (a running one first) and whether it runs.
-    pub fn image_in_use(&self, image_id: &str) -> Option<(String, bool)> {
-        let users: Vec<(String, bool)> = self
-            .registry()
-            .by_id
-            .values()
-            .filter_map(|c| {
-                let inner = c.lock();
-                let running = matches!(
-                    inner.state.status,
-                    model::Status::Running | model::Status::Paused
-                );
-                (inner.record.image_id == image_id).then(|| (c.id.clone(), running))
-            })
-            .collect();
-        users
-            .iter()
-            .find(|(_, running)| *running)
-            .or(users.first())
-            .cloned()
-    }
-
-    /// [`Engine::image_in_use`] in the terms of the image store's delete rules.
-    pub fn image_use(&self, image_id: &str) -> image::ImageUse {
-        match self.image_in_use(image_id) {
-            None => image::ImageUse::Unused,
-            Some((_, true)) => image::ImageUse::Running,
-            Some((_, false)) => image::ImageUse::Stopped,
-        }
     }
 }

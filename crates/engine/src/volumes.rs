@@ -15,7 +15,7 @@ use nix::mount::{MntFlags, MsFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{read_json, write_json_atomic};
-use crate::{EngineError, Result, names};
+use crate::{Engine, EngineError, Result, names};
 
 /// Docker's label marking volumes created for `-v /path` and image VOLUMEs.
 pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
@@ -37,7 +37,7 @@ impl Volume {
     }
 }
 
-pub struct VolumeStore {
+pub(crate) struct VolumeStore {
     root: PathBuf,
     /// Serialises create/remove so a name is never half-made by two callers.
     lock: Mutex<()>,
@@ -261,6 +261,81 @@ impl VolumeStore {
                 tracing::warn!(volume = %v.name, "unmounting a stale mount: {e}");
             }
         }
+    }
+}
+
+impl Engine {
+    /// `docker volume create`: a new volume, or the existing one of that name
+    /// (as dockerd does); the `create` event only for a new one.
+    pub fn create_volume(
+        &self,
+        name: Option<&str>,
+        driver: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<Volume> {
+        self.ensure_volume(name, driver, labels, options)
+            .map(|(v, _)| v)
+    }
+
+    /// [`Engine::create_volume`], also telling whether the volume is new (a
+    /// failed container create removes the ones it made).
+    pub(crate) fn ensure_volume(
+        &self,
+        name: Option<&str>,
+        driver: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<(Volume, bool)> {
+        let (v, made) = self.volumes.create(name, driver, labels, options)?;
+        if made {
+            self.events
+                .publish("volume", "create", &v.name, Default::default());
+        }
+        Ok((v, made))
+    }
+
+    pub fn volume(&self, name: &str) -> Result<Volume> {
+        self.volumes.get(name)
+    }
+
+    /// Every volume, by name.
+    pub fn list_volumes(&self) -> Vec<Volume> {
+        self.volumes.list()
+    }
+
+    /// Ids of the containers (in any state) that mount the volume.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.registry()
+            .by_id
+            .values()
+            .filter(|c| {
+                c.lock()
+                    .record
+                    .mounts
+                    .iter()
+                    .any(|m| m.name.as_deref() == Some(name))
+            })
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    /// Removes a volume no container uses (409 otherwise).
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        let users = self.volume_users(name);
+        if !users.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        match self.volumes.remove(name) {
+            Err(EngineError::NotFound(_)) if force => Ok(()),
+            other => other,
+        }?;
+        self.events
+            .publish("volume", "destroy", name, Default::default());
+        Ok(())
     }
 }
 
@@ -510,13 +585,13 @@ fn unmount_data(data: &Path) -> Result<()> {
     )))
 }
 
-pub fn no_such_volume(name: &str) -> EngineError {
+pub(crate) fn no_such_volume(name: &str) -> EngineError {
     EngineError::NotFound(format!("get {name}: no such volume"))
 }
 
 /// Copies a directory tree without following symlinks, keeping modes and owners:
 /// Docker seeds a new volume with what the image has at the mount point.
-pub fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     for entry in std::fs::read_dir(src)? {
         let entry = entry?;

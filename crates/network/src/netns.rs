@@ -8,7 +8,7 @@ use std::path::Path;
 use ipnet::Ipv4Net;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute};
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use crate::error::{NetError, Result, io_err, nl_err};
 use crate::netlink;
@@ -66,14 +66,18 @@ pub async fn create_netns(path: &Path) -> Result<()> {
 /// throwaway socket: a netlink connection (and the runtime to drive it)
 /// cost ~10 ms per container start, for a single flag.
 fn loopback_up() -> std::io::Result<()> {
-    // SAFETY: plain socket/ioctl calls on a zeroed ifreq whose name is a
-    // NUL-terminated "lo"; the descriptor is owned and closed on return.
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: a zeroed ifreq (a plain C struct) whose name is the
+    // NUL-terminated "lo"; SIOCGIFFLAGS fills in its flags, which are then
+    // read from the union, and SIOCSIFFLAGS only reads it. `ifr` outlives
+    // both calls and `fd` is an open socket. (nix wraps neither ioctl.)
     unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = OwnedFd::from_raw_fd(fd);
         let mut ifr: libc::ifreq = std::mem::zeroed();
         for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
             *dst = *src as libc::c_char;

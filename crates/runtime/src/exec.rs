@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use libcontainer::container::Container;
 use libcontainer::oci_spec::runtime::{BoxBuilder, Process, Spec, UserBuilder};
-use nix::fcntl::OFlag;
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -194,19 +194,16 @@ pub async fn spawn_with_console_size(
         let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| RuntimeError::io("resize pipe", e.into()))?;
         let raw = rd.as_raw_fd();
-        // SAFETY: only dup2/fcntl between fork and exec, both async-signal-safe.
+        // SAFETY: only dup2/fcntl between fork and exec: nix's wrappers are
+        // the bare system calls (no allocation, no lock), async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
-                let ok = if raw == RESIZE_FD {
-                    libc::fcntl(raw, libc::F_SETFD, 0) == 0
+                if raw == RESIZE_FD {
+                    fcntl(raw, FcntlArg::F_SETFD(FdFlag::empty()))?;
                 } else {
-                    libc::dup2(raw, RESIZE_FD) == RESIZE_FD
-                };
-                if ok {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
+                    nix::unistd::dup2(raw, RESIZE_FD)?;
                 }
+                Ok(())
             });
         }
         resize_pipe = Some((rd, wr));
@@ -395,17 +392,12 @@ fn exit_code(status: WaitStatus) -> Option<i32> {
 
 /// The daemon put the read end of the resize pipe on our fd 3.
 fn take_resize_fd() -> Result<OwnedFd, RuntimeError> {
-    // SAFETY: F_GETFD only checks that the fd exists.
-    if unsafe { libc::fcntl(RESIZE_FD, libc::F_GETFD) } < 0 {
-        return Err(RuntimeError::io(
-            "resize pipe (fd 3)",
-            std::io::Error::last_os_error(),
-        ));
-    }
+    // F_GETFD only checks that the fd exists.
+    fcntl(RESIZE_FD, FcntlArg::F_GETFD)
+        .map_err(|e| RuntimeError::io("resize pipe (fd 3)", e.into()))?;
     // SAFETY: fd 3 is open and nothing else in this process owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(RESIZE_FD) };
-    // SAFETY: plain fcntl on an fd we own.
-    unsafe { libc::fcntl(RESIZE_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     Ok(fd)
 }
 

@@ -99,6 +99,8 @@ fn receive_fd(sock: RawFd) -> io::Result<OwnedFd> {
     Ok(master)
 }
 
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+
 /// TIOCSWINSZ: the kernel sends SIGWINCH to the terminal's foreground group.
 pub(crate) fn set_size(fd: RawFd, height: u16, width: u16) -> io::Result<()> {
     let ws = libc::winsize {
@@ -107,10 +109,9 @@ pub(crate) fn set_size(fd: RawFd, height: u16, width: u16) -> io::Result<()> {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCSWINSZ reads one winsize from the pointer.
-    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: TIOCSWINSZ only reads one winsize through the pointer, and `ws`
+    // outlives the call.
+    unsafe { tiocswinsz(fd, &ws) }?;
     Ok(())
 }
 
@@ -148,19 +149,7 @@ impl Pty {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
             let result = guard.try_io(|fd| {
-                // SAFETY: writes at most unfilled.len() bytes into unfilled.
-                let n = unsafe {
-                    libc::read(
-                        fd.get_ref().as_raw_fd(),
-                        unfilled.as_mut_ptr().cast(),
-                        unfilled.len(),
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
+                nix::unistd::read(fd.get_ref().as_raw_fd(), unfilled).map_err(io::Error::from)
             });
             match result {
                 Ok(Ok(n)) => {
@@ -178,17 +167,8 @@ impl Pty {
     fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            let result = guard.try_io(|fd| {
-                // SAFETY: reads at most data.len() bytes from data.
-                let n = unsafe {
-                    libc::write(fd.get_ref().as_raw_fd(), data.as_ptr().cast(), data.len())
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            });
+            let result =
+                guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from));
             match result {
                 Ok(r) => return Poll::Ready(r),
                 Err(_would_block) => continue,
@@ -237,6 +217,8 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
+
     fn winsize(fd: RawFd) -> (u16, u16) {
         let mut ws = libc::winsize {
             ws_row: 0,
@@ -245,7 +227,7 @@ mod tests {
             ws_ypixel: 0,
         };
         // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which outlives the call.
-        assert_eq!(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) }, 0);
+        unsafe { tiocgwinsz(fd, &mut ws) }.unwrap();
         (ws.ws_row, ws.ws_col)
     }
 

@@ -169,10 +169,10 @@ impl Drop for RawTerminal {
     }
 }
 
+nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
+
 /// Rows and columns of the terminal on `fd`.
 fn term_size(fd: i32) -> Option<(u16, u16)> {
-    // nix has no safe wrapper for TIOCGWINSZ (its ioctl macros make unsafe
-    // functions too), so the call stays libc's.
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -180,8 +180,8 @@ fn term_size(fd: i32) -> Option<(u16, u16)> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which outlives the call.
-    let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
-    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+    let r = unsafe { tiocgwinsz(fd, &mut ws) };
+    (r.is_ok() && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
 /// Sends our terminal's size to `{prefix}/resize` now and on every SIGWINCH.

@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 /// The docker CLI under test; Debian's docker.io puts another one in /usr/bin.
 pub const DOCKER_CLI: &str = "/usr/local/bin/docker";
 /// How long one CLI invocation may take before the test fails instead of hanging.
@@ -375,16 +378,16 @@ impl Daemon {
             .as_ref()
             .map(|p| fs::File::open(p).unwrap_or_else(|e| panic!("open {}: {e}", p.display())));
         if let Some(ns) = &netns {
-            use std::os::fd::AsRawFd;
             use std::os::unix::process::CommandExt;
-            let fd = ns.as_raw_fd();
-            // SAFETY: setns(2) is async-signal-safe and touches only the
-            // child, on a descriptor that stays open across the fork.
+            let ns = ns
+                .try_clone()
+                .unwrap_or_else(|e| panic!("dup the netns descriptor: {e}"));
+            // SAFETY: only setns(2) between fork and exec: nix's wrapper is
+            // the bare system call (async-signal-safe, no allocation), on a
+            // descriptor the closure keeps open across the fork.
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
                     Ok(())
                 });
             }
@@ -502,8 +505,7 @@ fn cleanup_paths(tmp: &Path, cgroup_parent: &str) {
     for _ in 0..3 {
         let mut killed = false;
         for pid in pids_matching(|cmdline| cmdline.contains(&tmp_str)) {
-            // SAFETY: plain kill(2) on a pid we found in /proc.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             killed = true;
         }
         killed |= kill_cgroup_members(cgroup_parent);
@@ -567,8 +569,7 @@ fn kill_cgroup_members(cgroup_parent: &str) -> bool {
             let _ = fs::write(dir.join("freezer.state"), "THAWED");
             let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
             for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: plain kill(2).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 killed = true;
             }
         }
@@ -651,8 +652,7 @@ fn terminate(child: &mut Child, grace: Duration) {
     if child.try_wait().ok().flatten().is_some() {
         return;
     }
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {

@@ -1,5 +1,6 @@
-//! The real backend: the daemon's engine (step containers) and image store
-//! (layers, derived images, pulls, tags), with the events dockerd sends.
+//! The real backend: the daemon's engine, for step containers and for
+//! images (layers, derived images, pulls, tags; the engine sends dockerd's
+//! events).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use engine::model::CreateRequest;
 use engine::{Engine, OutputChunk, WaitCondition};
 use image::Reference;
-use image::derive::{DeriveOptions, derive};
+use image::derive::DeriveOptions;
 use tokio::sync::mpsc;
 
 use super::{Backend, ImageInfo};
@@ -21,23 +22,6 @@ impl EngineBackend {
     pub(crate) fn new(engine: Arc<Engine>) -> Self {
         EngineBackend { engine }
     }
-
-    /// Loopback registries and `--insecure-registry` ones are spoken to over HTTP.
-    fn insecure(&self, reference: &Reference) -> bool {
-        let domain = reference.domain().to_string();
-        let host = domain
-            .rsplit_once(':')
-            .map(|(h, _)| h.to_string())
-            .unwrap_or(domain.clone());
-        host == "localhost"
-            || host.starts_with("127.")
-            || self
-                .engine
-                .cfg
-                .insecure_registries
-                .iter()
-                .any(|r| *r == domain || *r == host)
-    }
 }
 
 fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
@@ -46,11 +30,11 @@ fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
 
 impl Backend for EngineBackend {
     fn data_root(&self) -> &Path {
-        &self.engine.cfg.data_root
+        &self.engine.config().data_root
     }
 
     fn image(&self, name: &str) -> Result<ImageInfo> {
-        let img = self.engine.images.get(name)?;
+        let img = self.engine.image(name)?;
         Ok(ImageInfo {
             id: img.id,
             parent: Some(img.parent).filter(|p| !p.is_empty()),
@@ -61,50 +45,35 @@ impl Backend for EngineBackend {
     async fn pull(&self, reference: &Reference, platform: Option<String>) -> Result<String> {
         let engine = self.engine.clone();
         let full = reference.full();
-        let insecure = self.insecure(reference);
         let pulled = joined(
-            tokio::task::spawn_blocking(move || {
-                let opts = image::distribution::PullOptions {
-                    platform,
-                    auth: None,
-                    insecure,
-                    progress: None,
-                };
-                image::distribution::pull(&engine.images, &full, &opts)
-            })
-            .await,
-        )?
-        .map_err(|e| BuildError::new(e.to_string()))?;
-        self.engine
-            .image_event("pull", &pulled.id, Some(&pulled.reference));
+            tokio::task::spawn_blocking(move || engine.pull_image(&full, platform, None, None))
+                .await,
+        )??;
         Ok(pulled.id)
     }
 
     async fn commit(&self, parent: Option<String>, opts: DeriveOptions) -> Result<String> {
         let engine = self.engine.clone();
         joined(
-            tokio::task::spawn_blocking(move || derive(&engine.images, parent.as_deref(), opts))
-                .await,
+            tokio::task::spawn_blocking(move || engine.derive_image(parent.as_deref(), opts)).await,
         )?
         .map_err(BuildError::from)
     }
 
     fn tag(&self, id: &str, reference: &Reference) -> Result<()> {
-        self.engine.images.tag(id, reference)?;
-        self.engine.image_event("tag", id, Some(&reference.full()));
-        Ok(())
+        Ok(self.engine.tag_image(id, reference)?)
     }
 
     fn mount_layer(&self, id: &str, image: &str) -> Result<PathBuf> {
-        Ok(self.engine.images.mount_rw_layer(id, image)?)
+        Ok(self.engine.mount_build_layer(id, image)?)
     }
 
     fn unmount_layer(&self, id: &str) -> Result<()> {
-        Ok(self.engine.images.unmount_rw_layer(id)?)
+        Ok(self.engine.unmount_build_layer(id)?)
     }
 
     fn remove_layer(&self, id: &str) -> Result<()> {
-        Ok(self.engine.images.remove_rw_layer(id)?)
+        Ok(self.engine.remove_build_layer(id)?)
     }
 
     async fn create_container(&self, req: CreateRequest) -> Result<String> {

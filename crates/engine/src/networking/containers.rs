@@ -546,6 +546,15 @@ impl Engine {
         Ok(())
     }
 
+    /// A network by full id, exact name, then unique id prefix (Docker's order).
+    pub fn network(&self, name_or_id: &str) -> Result<Arc<LiveNet>> {
+        self.networking.get(name_or_id)
+    }
+
+    pub fn list_networks(&self) -> Vec<Arc<LiveNet>> {
+        self.networking.list()
+    }
+
     pub async fn network_create(&self, req: super::CreateNetwork) -> Result<String> {
         let id = self.networking.create(req).await?;
         if let Ok(net) = self.networking.get(&id) {

@@ -164,7 +164,7 @@ fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
     m.lock()
 }
 
-pub struct Networking {
+pub(crate) struct Networking {
     pub opts: NetOptions,
     files: store::NetworkFiles,
     ipam_dir: PathBuf,
@@ -273,10 +273,6 @@ impl Networking {
             .await
             .map_err(|e| EngineError::internal("firewall task", e))?
             .map_err(EngineError::from)
-    }
-
-    pub fn firewall_name(&self) -> &'static str {
-        self.firewall.name()
     }
 
     pub fn list(&self) -> Vec<Arc<LiveNet>> {

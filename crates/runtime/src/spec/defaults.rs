@@ -21,15 +21,10 @@ pub fn nofile_limit() -> u64 {
     if has_effective_cap(CAP_SYS_RESOURCE_BIT) {
         return NOFILE_LIMIT;
     }
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return NOFILE_LIMIT;
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) => hard.min(NOFILE_LIMIT),
+        Err(_) => NOFILE_LIMIT,
     }
-    lim.rlim_max.min(NOFILE_LIMIT)
 }
 
 fn has_effective_cap(bit: u64) -> bool {
