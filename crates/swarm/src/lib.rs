@@ -3,6 +3,18 @@
 //! that runs containers: the PKI and join tokens, the managers' control API,
 //! the leader's reconcile loop, and the agent every node runs.
 
+pub mod agent;
 pub mod local;
 pub mod pki;
 pub mod tls;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// Boxed so the agent's and dispatcher's traits stay object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Now as Docker's API writes times: RFC 3339 with nanoseconds, in UTC.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

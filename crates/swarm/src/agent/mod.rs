@@ -1,0 +1,233 @@
+//! The agent every node runs: it receives the tasks assigned to its node,
+//! converges a container per task toward the task's desired state, and
+//! reports each status change. It talks to the engine only through
+//! [`Executor`] and to the managers only through [`Dispatcher`], so its
+//! rules (state only moves forward, a task's container is created once,
+//! exits become `complete`/`failed`, `shutdown` stops) are tested on fakes.
+
+pub mod spec;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::BoxFuture;
+
+pub use worker::{TaskState, status};
+
+/// Why the engine could not do what a task needs; its text becomes the
+/// task's `Err` as `docker service ps` shows it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecError(pub String);
+
+/// A file a task carries into its container (a secret or config).
+#[derive(Clone)]
+pub struct TaskFile {
+    pub target: String,
+    pub data: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+/// What the agent asks of the engine.
+pub trait Executor: Send + Sync {
+    /// The containers of swarm tasks on this node: task id → container id.
+    fn task_containers(&self) -> HashMap<String, String>;
+    /// Makes `image` available (pulling it when it is missing).
+    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
+    fn create<'a>(
+        &'a self,
+        name: &'a str,
+        body: Value,
+        files: Vec<TaskFile>,
+    ) -> BoxFuture<'a, Result<String, ExecError>>;
+    /// Starts the container; its pid.
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<u32, ExecError>>;
+    /// Resolves with the exit code once the container is not running.
+    fn wait<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<i64, ExecError>>;
+    fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, Result<(), ExecError>>;
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
+}
+
+/// One task as the agent receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// The whole `Task` as the API shows it (JSON): the agent reads its
+    /// `Spec`, `ServiceID`, `Slot`, `DesiredState` and `Status`.
+    pub task: Value,
+    /// The service's name (the container name starts with it).
+    pub service_name: String,
+    /// Ports the service publishes (`PortConfig` JSON).
+    pub ports: Vec<Value>,
+}
+
+impl Assignment {
+    pub fn task_id(&self) -> &str {
+        self.task.get("ID").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn desired(&self) -> TaskState {
+        TaskState::parse(
+            self.task
+                .get("DesiredState")
+                .and_then(Value::as_str)
+                .unwrap_or("running"),
+        )
+    }
+}
+
+/// The complete set of tasks assigned to this node, and the secrets and
+/// configs (by id) they reference.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Assignments {
+    pub tasks: Vec<Assignment>,
+    pub files: HashMap<String, Vec<u8>>,
+}
+
+/// A task's new status (a `TaskStatus` as JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub task_id: String,
+    pub status: Value,
+}
+
+/// The managers as an agent sees them.
+pub trait Dispatcher: Send + Sync {
+    /// The node's assignments, replaced whole on every change.
+    fn assignments<'a>(
+        &'a self,
+        node_id: &'a str,
+    ) -> BoxFuture<'a, Result<watch::Receiver<Assignments>, ExecError>>;
+    fn report<'a>(
+        &'a self,
+        node_id: &'a str,
+        updates: Vec<StatusUpdate>,
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
+}
+
+/// A running agent; dropping it stops the loop (containers stay: a daemon
+/// restart adopts them).
+pub struct Agent {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Agent {
+    pub fn start(
+        node_id: String,
+        dispatcher: Arc<dyn Dispatcher>,
+        executor: Arc<dyn Executor>,
+    ) -> Agent {
+        Agent {
+            task: tokio::spawn(run(node_id, dispatcher, executor)),
+        }
+    }
+}
+
+async fn run(node_id: String, dispatcher: Arc<dyn Dispatcher>, executor: Arc<dyn Executor>) {
+    let (report_tx, report_rx) = mpsc::unbounded_channel();
+    // Ends with this loop (the agent is aborted, never returns on its own).
+    let _reporter = AbortOnDrop(tokio::spawn(report_loop(
+        node_id.clone(),
+        dispatcher.clone(),
+        report_rx,
+    )));
+    let mut workers: HashMap<String, worker::Handle> = HashMap::new();
+    loop {
+        let mut rx = match dispatcher.assignments(&node_id).await {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::warn!("agent: no session with a manager: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let current = rx.borrow_and_update().clone();
+            reconcile(&node_id, &current, &executor, &report_tx, &mut workers).await;
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One pass: a worker per assigned task (given the newest assignment), and
+/// the containers of tasks no longer assigned removed.
+async fn reconcile(
+    node_id: &str,
+    current: &Assignments,
+    executor: &Arc<dyn Executor>,
+    report: &mpsc::UnboundedSender<StatusUpdate>,
+    workers: &mut HashMap<String, worker::Handle>,
+) {
+    let assigned: HashMap<&str, &Assignment> =
+        current.tasks.iter().map(|a| (a.task_id(), a)).collect();
+    let existing = executor.task_containers();
+    for (task_id, assignment) in &assigned {
+        match workers.get(*task_id) {
+            Some(w) => w.update((*assignment).clone()),
+            None => {
+                let w = worker::Handle::spawn(
+                    node_id.to_string(),
+                    (*assignment).clone(),
+                    current.files.clone(),
+                    existing.get(*task_id).cloned(),
+                    executor.clone(),
+                    report.clone(),
+                );
+                workers.insert(task_id.to_string(), w);
+            }
+        }
+    }
+    workers.retain(|id, _| assigned.contains_key(id.as_str()));
+    for (task_id, container) in existing {
+        if !assigned.contains_key(task_id.as_str()) {
+            let _ = executor.stop(&container, Duration::from_secs(10)).await;
+            if let Err(e) = executor.remove(&container).await {
+                tracing::warn!("agent: removing the container of task {task_id}: {e}");
+            }
+        }
+    }
+}
+
+/// Sends updates in order, batching what queued up, retrying while the
+/// managers are unreachable (a status is never dropped).
+async fn report_loop(
+    node_id: String,
+    dispatcher: Arc<dyn Dispatcher>,
+    mut rx: mpsc::UnboundedReceiver<StatusUpdate>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        while let Err(e) = dispatcher.report(&node_id, batch.clone()).await {
+            tracing::warn!("agent: reporting {} task status(es): {e}", batch.len());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,356 @@
+//! The agent's rules on a fake engine and a fake dispatcher.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::sync::{oneshot, watch};
+
+use super::*;
+
+#[derive(Default)]
+struct FakeState {
+    images: Vec<String>,
+    /// container id → (task id, name, running, exit sender)
+    containers: HashMap<String, (String, String, bool)>,
+    exits: HashMap<String, Vec<oneshot::Sender<i64>>>,
+    calls: Vec<String>,
+    next: u32,
+    fail_start: bool,
+}
+
+#[derive(Default, Clone)]
+struct FakeExecutor(Arc<Mutex<FakeState>>);
+
+impl FakeExecutor {
+    fn exit(&self, id: &str, code: i64) {
+        let mut s = self.0.lock();
+        if let Some(c) = s.containers.get_mut(id) {
+            c.2 = false;
+        }
+        for tx in s.exits.remove(id).unwrap_or_default() {
+            let _ = tx.send(code);
+        }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.0.lock().calls.clone()
+    }
+
+    fn container_of(&self, task: &str) -> Option<String> {
+        let s = self.0.lock();
+        s.containers
+            .iter()
+            .find(|(_, (t, _, _))| t == task)
+            .map(|(id, _)| id.clone())
+    }
+}
+
+impl Executor for FakeExecutor {
+    fn task_containers(&self) -> HashMap<String, String> {
+        let s = self.0.lock();
+        s.containers
+            .iter()
+            .map(|(id, (task, _, _))| (task.clone(), id.clone()))
+            .collect()
+    }
+
+    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            let s = self.0.lock();
+            if s.images.iter().any(|i| i == image) {
+                Ok(())
+            } else {
+                Err(ExecError(format!("No such image: {image}")))
+            }
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        name: &'a str,
+        body: Value,
+        files: Vec<TaskFile>,
+    ) -> BoxFuture<'a, Result<String, ExecError>> {
+        Box::pin(async move {
+            let mut s = self.0.lock();
+            s.next += 1;
+            let id = format!("c{}", s.next);
+            let task = body["Labels"][spec::TASK_ID_LABEL]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            s.calls.push(format!("create {name} files={}", files.len()));
+            s.containers
+                .insert(id.clone(), (task, name.to_string(), false));
+            Ok(id)
+        })
+    }
+
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<u32, ExecError>> {
+        Box::pin(async move {
+            let mut s = self.0.lock();
+            s.calls.push(format!("start {id}"));
+            if s.fail_start {
+                return Err(ExecError("port is already allocated".into()));
+            }
+            if let Some(c) = s.containers.get_mut(id) {
+                c.2 = true;
+            }
+            Ok(42)
+        })
+    }
+
+    fn wait<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<i64, ExecError>> {
+        let rx = {
+            let mut s = self.0.lock();
+            let (tx, rx) = oneshot::channel();
+            if s.containers.get(id).is_some_and(|c| c.2) {
+                s.exits.entry(id.to_string()).or_default().push(tx);
+            } else {
+                let _ = tx.send(0);
+            }
+            rx
+        };
+        Box::pin(async move { rx.await.map_err(|_| ExecError("gone".into())) })
+    }
+
+    fn stop<'a>(&'a self, id: &'a str, _grace: Duration) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            self.0.lock().calls.push(format!("stop {id}"));
+            self.exit(id, 143);
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            let mut s = self.0.lock();
+            s.calls.push(format!("remove {id}"));
+            s.containers.remove(id);
+            Ok(())
+        })
+    }
+}
+
+struct FakeDispatcher {
+    tx: watch::Sender<Assignments>,
+    reports: Mutex<Vec<StatusUpdate>>,
+}
+
+impl Dispatcher for FakeDispatcher {
+    fn assignments<'a>(
+        &'a self,
+        _node: &'a str,
+    ) -> BoxFuture<'a, Result<watch::Receiver<Assignments>, ExecError>> {
+        Box::pin(async move { Ok(self.tx.subscribe()) })
+    }
+
+    fn report<'a>(
+        &'a self,
+        _node: &'a str,
+        updates: Vec<StatusUpdate>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            self.reports.lock().extend(updates);
+            Ok(())
+        })
+    }
+}
+
+impl FakeDispatcher {
+    fn states(&self, task: &str) -> Vec<String> {
+        self.reports
+            .lock()
+            .iter()
+            .filter(|u| u.task_id == task)
+            .map(|u| u.status["State"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    fn last(&self, task: &str) -> Option<Value> {
+        self.reports
+            .lock()
+            .iter()
+            .rev()
+            .find(|u| u.task_id == task)
+            .map(|u| u.status.clone())
+    }
+}
+
+fn task(id: &str, image: &str, desired: &str) -> Assignment {
+    Assignment {
+        task: json!({
+            "ID": id,
+            "ServiceID": "s1",
+            "Slot": 1,
+            "DesiredState": desired,
+            "Spec": { "ContainerSpec": { "Image": image } },
+            "Status": { "State": "assigned" }
+        }),
+        service_name: "web".into(),
+        ports: vec![],
+    }
+}
+
+fn setup() -> (FakeExecutor, Arc<FakeDispatcher>, Agent) {
+    let exec = FakeExecutor::default();
+    exec.0.lock().images.push("bb".into());
+    let (tx, _) = watch::channel(Assignments::default());
+    let disp = Arc::new(FakeDispatcher {
+        tx,
+        reports: Mutex::new(Vec::new()),
+    });
+    let agent = Agent::start("n1".into(), disp.clone(), Arc::new(exec.clone()));
+    (exec, disp, agent)
+}
+
+async fn until(mut cond: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test]
+async fn a_task_runs_and_its_exit_completes_it() {
+    let (exec, disp, _agent) = setup();
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").last().map(String::as_str) == Some("running")).await;
+    assert_eq!(
+        disp.states("t1"),
+        ["preparing", "starting", "running"],
+        "every step once, in order"
+    );
+    assert_eq!(exec.calls()[0], "create web.1.t1 files=0");
+    let c = exec.container_of("t1").unwrap();
+    assert_eq!(
+        disp.last("t1").unwrap()["ContainerStatus"]["ContainerID"],
+        c.as_str()
+    );
+    exec.exit(&c, 0);
+    until(|| disp.states("t1").last().map(String::as_str) == Some("complete")).await;
+    assert_eq!(disp.last("t1").unwrap()["Message"], "finished");
+}
+
+#[tokio::test]
+async fn a_non_zero_exit_fails_the_task_with_dockerds_error() {
+    let (exec, disp, _agent) = setup();
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    exec.exit(&exec.container_of("t1").unwrap(), 3);
+    until(|| disp.states("t1").contains(&"failed".to_string())).await;
+    let last = disp.last("t1").unwrap();
+    assert_eq!(last["Err"], "task: non-zero exit (3)");
+    assert_eq!(last["ContainerStatus"]["ExitCode"], 3);
+}
+
+#[tokio::test]
+async fn a_missing_image_rejects_the_task_without_a_container() {
+    let (exec, disp, _agent) = setup();
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "nope:1", "running")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"rejected".to_string())).await;
+    assert_eq!(disp.last("t1").unwrap()["Err"], "No such image: nope:1");
+    assert!(exec.calls().is_empty(), "{:?}", exec.calls());
+}
+
+#[tokio::test]
+async fn a_start_failure_fails_the_task() {
+    let (exec, disp, _agent) = setup();
+    exec.0.lock().fail_start = true;
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"failed".to_string())).await;
+    assert_eq!(disp.last("t1").unwrap()["Err"], "port is already allocated");
+}
+
+#[tokio::test]
+async fn desired_shutdown_stops_and_unassigning_removes() {
+    let (exec, disp, _agent) = setup();
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    let c = exec.container_of("t1").unwrap();
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "shutdown")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"shutdown".to_string())).await;
+    assert!(exec.calls().contains(&format!("stop {c}")));
+    assert!(exec.container_of("t1").is_some(), "kept until unassigned");
+    disp.tx.send_replace(Assignments::default());
+    until(|| exec.container_of("t1").is_none()).await;
+    assert_eq!(
+        disp.states("t1"),
+        ["preparing", "starting", "running", "shutdown"]
+    );
+}
+
+#[tokio::test]
+async fn secrets_travel_with_the_assignment() {
+    let (exec, disp, _agent) = setup();
+    let mut a = task("t1", "bb", "running");
+    a.task["Spec"]["ContainerSpec"]["Secrets"] = json!([
+        {"SecretID": "sec1", "SecretName": "pw", "File": {"Name": "pw", "UID": "0", "GID": "0", "Mode": 292}}
+    ]);
+    let mut files = HashMap::new();
+    files.insert("sec1".to_string(), b"hunter2".to_vec());
+    disp.tx.send_replace(Assignments {
+        tasks: vec![a.clone()],
+        files,
+    });
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    assert_eq!(exec.calls()[0], "create web.1.t1 files=1");
+    // Without the secret's data the task cannot run here.
+    disp.tx.send_replace(Assignments {
+        tasks: vec![{
+            let mut b = a;
+            b.task["ID"] = json!("t2");
+            b
+        }],
+        ..Default::default()
+    });
+    until(|| disp.states("t2").contains(&"rejected".to_string())).await;
+}
+
+#[test]
+fn task_files_resolve_targets_and_modes() {
+    let spec = json!({"ContainerSpec": {
+        "Secrets": [{"SecretID": "a", "File": {"Name": "pw", "UID": "1000", "GID": "10", "Mode": 256}}],
+        "Configs": [{"ConfigID": "b", "File": {"Name": "/etc/app.conf", "UID": "0", "GID": "0", "Mode": 292}},
+                    {"ConfigID": "c", "Runtime": {}}]
+    }});
+    let mut data = HashMap::new();
+    data.insert("a".to_string(), b"s".to_vec());
+    data.insert("b".to_string(), b"c".to_vec());
+    let files = worker_files(&spec, &data);
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0].target, "/run/secrets/pw");
+    assert_eq!(
+        (files[0].uid, files[0].gid, files[0].mode),
+        (1000, 10, 0o400)
+    );
+    assert_eq!(files[1].target, "/etc/app.conf");
+}
+
+fn worker_files(spec: &Value, data: &HashMap<String, Vec<u8>>) -> Vec<TaskFile> {
+    super::worker::task_files_for_test(spec, data).unwrap()
+}

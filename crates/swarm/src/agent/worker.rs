@@ -1,0 +1,380 @@
+//! One task's worker: drives its container from nothing to running, then
+//! to its end (complete, failed, shutdown), reporting each step with
+//! dockerd's messages. States only move forward; a desired state of
+//! `shutdown` (or beyond) stops the container wherever the task is.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use super::spec::{TaskIdentity, create_body};
+use super::{Assignment, ExecError, Executor, StatusUpdate, TaskFile};
+
+/// swarmkit's task states, in their order: a task never goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TaskState {
+    New,
+    Pending,
+    Assigned,
+    Accepted,
+    Preparing,
+    Ready,
+    Starting,
+    Running,
+    Complete,
+    Shutdown,
+    Failed,
+    Rejected,
+    Remove,
+    Orphaned,
+}
+
+impl TaskState {
+    pub fn parse(s: &str) -> TaskState {
+        match s {
+            "new" => TaskState::New,
+            "pending" => TaskState::Pending,
+            "assigned" => TaskState::Assigned,
+            "accepted" => TaskState::Accepted,
+            "preparing" => TaskState::Preparing,
+            "ready" => TaskState::Ready,
+            "starting" => TaskState::Starting,
+            "running" => TaskState::Running,
+            "complete" => TaskState::Complete,
+            "shutdown" => TaskState::Shutdown,
+            "failed" => TaskState::Failed,
+            "rejected" => TaskState::Rejected,
+            "remove" => TaskState::Remove,
+            _ => TaskState::Orphaned,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::New => "new",
+            TaskState::Pending => "pending",
+            TaskState::Assigned => "assigned",
+            TaskState::Accepted => "accepted",
+            TaskState::Preparing => "preparing",
+            TaskState::Ready => "ready",
+            TaskState::Starting => "starting",
+            TaskState::Running => "running",
+            TaskState::Complete => "complete",
+            TaskState::Shutdown => "shutdown",
+            TaskState::Failed => "failed",
+            TaskState::Rejected => "rejected",
+            TaskState::Remove => "remove",
+            TaskState::Orphaned => "orphaned",
+        }
+    }
+
+    /// Past running: the container is done or never will run.
+    pub fn is_terminal(self) -> bool {
+        self > TaskState::Running
+    }
+}
+
+/// A `TaskStatus` as JSON, stamped now.
+pub fn status(
+    state: TaskState,
+    message: &str,
+    err: Option<&str>,
+    container: Option<(&str, u32, i64)>,
+) -> Value {
+    let mut s = json!({
+        "Timestamp": crate::now_rfc3339(),
+        "State": state.as_str(),
+        "Message": message,
+        "PortStatus": {},
+    });
+    if let Some(err) = err {
+        s["Err"] = Value::String(err.to_string());
+    }
+    if let Some((id, pid, code)) = container {
+        s["ContainerStatus"] = json!({ "ContainerID": id, "PID": pid, "ExitCode": code });
+    }
+    s
+}
+
+pub(super) struct Handle {
+    desired: watch::Sender<Assignment>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Handle {
+    pub(super) fn spawn(
+        node_id: String,
+        assignment: Assignment,
+        files: HashMap<String, Vec<u8>>,
+        container: Option<String>,
+        executor: Arc<dyn Executor>,
+        report: mpsc::UnboundedSender<StatusUpdate>,
+    ) -> Handle {
+        let (tx, rx) = watch::channel(assignment);
+        let w = Worker {
+            node_id,
+            files,
+            executor,
+            report,
+            reported: None,
+        };
+        Handle {
+            desired: tx,
+            task: tokio::spawn(w.run(rx, container)),
+        }
+    }
+
+    pub(super) fn update(&self, assignment: Assignment) {
+        self.desired.send_if_modified(|cur| {
+            if *cur != assignment {
+                *cur = assignment;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+struct Worker {
+    node_id: String,
+    files: HashMap<String, Vec<u8>>,
+    executor: Arc<dyn Executor>,
+    report: mpsc::UnboundedSender<StatusUpdate>,
+    /// The last state this worker reported (it only reports forward).
+    reported: Option<TaskState>,
+}
+
+impl Worker {
+    fn send(&mut self, task_id: &str, state: TaskState, status: Value) {
+        if self.reported.is_some_and(|r| r >= state) {
+            return;
+        }
+        self.reported = Some(state);
+        let _ = self.report.send(StatusUpdate {
+            task_id: task_id.to_string(),
+            status,
+        });
+    }
+
+    async fn run(mut self, mut rx: watch::Receiver<Assignment>, mut container: Option<String>) {
+        let first = rx.borrow_and_update().clone();
+        let task_id = first.task_id().to_string();
+        let known = first
+            .task
+            .pointer("/Status/State")
+            .and_then(Value::as_str)
+            .map(TaskState::parse);
+        // A task the managers already saw end needs nothing but, if its
+        // desired state is shutdown, a stopped container.
+        if let Some(state) = known.filter(|s| s.is_terminal()) {
+            self.reported = Some(state);
+            if let Some(id) = &container {
+                let _ = self.executor.stop(id, grace(&first)).await;
+            }
+            return;
+        }
+        if first.desired() > TaskState::Running {
+            if let Some(id) = &container {
+                let _ = self.executor.stop(id, grace(&first)).await;
+            }
+            self.send(
+                &task_id,
+                TaskState::Shutdown,
+                status(TaskState::Shutdown, "shutdown", None, None),
+            );
+            return;
+        }
+        let id = match container.take() {
+            // Adopted after a daemon restart: report what it is doing now.
+            Some(id) => id,
+            None => match self.prepare(&task_id, &first).await {
+                Ok(id) => id,
+                Err((state, e)) => {
+                    let message = if state == TaskState::Rejected {
+                        "preparing"
+                    } else {
+                        "starting"
+                    };
+                    self.send(&task_id, state, status(state, message, Some(&e.0), None));
+                    return;
+                }
+            },
+        };
+        match self.executor.start(&id).await {
+            Ok(pid) => self.send(
+                &task_id,
+                TaskState::Running,
+                status(TaskState::Running, "started", None, Some((&id, pid, 0))),
+            ),
+            Err(e) => {
+                self.send(
+                    &task_id,
+                    TaskState::Failed,
+                    status(TaskState::Failed, "starting", Some(&e.0), Some((&id, 0, 0))),
+                );
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                exit = self.executor.wait(&id) => {
+                    let code = exit.unwrap_or(-1);
+                    let shutting_down = rx.borrow().desired() > TaskState::Running;
+                    let (state, message, err) = if shutting_down {
+                        (TaskState::Shutdown, "shutdown", None)
+                    } else if code == 0 {
+                        (TaskState::Complete, "finished", None)
+                    } else {
+                        (TaskState::Failed, "failed", Some(format!("task: non-zero exit ({code})")))
+                    };
+                    self.send(&task_id, state, status(state, message, err.as_deref(), Some((&id, 0, code))));
+                    return;
+                }
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let current = rx.borrow_and_update().clone();
+                    if current.desired() > TaskState::Running {
+                        let _ = self.executor.stop(&id, grace(&current)).await;
+                        let code = self.executor.wait(&id).await.unwrap_or(-1);
+                        self.send(
+                            &task_id,
+                            TaskState::Shutdown,
+                            status(TaskState::Shutdown, "shutdown", None, Some((&id, 0, code))),
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Image, container: the steps before start. A failure says which
+    /// state the task ends in (`rejected` when it could never run here).
+    async fn prepare(
+        &mut self,
+        task_id: &str,
+        a: &Assignment,
+    ) -> Result<String, (TaskState, ExecError)> {
+        self.send(
+            task_id,
+            TaskState::Preparing,
+            status(TaskState::Preparing, "preparing", None, None),
+        );
+        let spec = a.task.get("Spec").cloned().unwrap_or(Value::Null);
+        let image = spec
+            .pointer("/ContainerSpec/Image")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        self.executor
+            .ensure_image(&image)
+            .await
+            .map_err(|e| (TaskState::Rejected, e))?;
+        let slot = a.task.get("Slot").and_then(Value::as_u64).unwrap_or(0);
+        let service_id = a
+            .task
+            .get("ServiceID")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ident = TaskIdentity {
+            task_id,
+            service_id,
+            service_name: &a.service_name,
+            node_id: &self.node_id,
+            slot,
+        };
+        let body = create_body(&spec, &a.ports, &ident);
+        let files = task_files(&spec, &self.files).map_err(|e| (TaskState::Rejected, e))?;
+        let id = self
+            .executor
+            .create(&ident.container_name(), body, files)
+            .await
+            .map_err(|e| (TaskState::Rejected, e))?;
+        self.send(
+            task_id,
+            TaskState::Starting,
+            status(TaskState::Starting, "starting", None, None),
+        );
+        Ok(id)
+    }
+}
+
+/// `StopGracePeriod` (nanoseconds), 10 s when unset as in dockerd.
+fn grace(a: &Assignment) -> Duration {
+    a.task
+        .pointer("/Spec/ContainerSpec/StopGracePeriod")
+        .and_then(Value::as_i64)
+        .filter(|n| *n >= 0)
+        .map(|n| Duration::from_nanos(n as u64))
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// The secret and config files of a task, from the data its assignment
+/// carried: secrets default to `/run/secrets/<name>`, configs to `/<name>`.
+fn task_files(spec: &Value, data: &HashMap<String, Vec<u8>>) -> Result<Vec<TaskFile>, ExecError> {
+    let mut out = Vec::new();
+    for (list, id_key, default_dir) in [
+        ("Secrets", "SecretID", "/run/secrets/"),
+        ("Configs", "ConfigID", "/"),
+    ] {
+        let refs = spec
+            .pointer(&format!("/ContainerSpec/{list}"))
+            .and_then(Value::as_array);
+        for r in refs.into_iter().flatten() {
+            let Some(file) = r.get("File").filter(|f| f.is_object()) else {
+                continue;
+            };
+            let id = r.get(id_key).and_then(Value::as_str).unwrap_or("");
+            let name = file.get("Name").and_then(Value::as_str).unwrap_or("");
+            let bytes = data.get(id).ok_or_else(|| {
+                ExecError(format!(
+                    "{} {id} is not available to this node",
+                    &list[..list.len() - 1].to_lowercase()
+                ))
+            })?;
+            let target = if name.starts_with('/') {
+                name.to_string()
+            } else {
+                format!("{default_dir}{name}")
+            };
+            let num = |k: &str, default: u32| {
+                file.get(k)
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(default)
+            };
+            out.push(TaskFile {
+                target,
+                data: bytes.clone(),
+                uid: num("UID", 0),
+                gid: num("GID", 0),
+                mode: file
+                    .get("Mode")
+                    .and_then(Value::as_u64)
+                    .map(|m| m as u32)
+                    .unwrap_or(0o444),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(super) fn task_files_for_test(
+    spec: &Value,
+    data: &HashMap<String, Vec<u8>>,
+) -> Result<Vec<TaskFile>, ExecError> {
+    task_files(spec, data)
+}
