@@ -41,7 +41,7 @@ pub(crate) struct Inner {
     pub shim: Option<Arc<dyn Task>>,
     pub stdin: Option<mpsc::Sender<Bytes>>,
     pub subscribers: Vec<Subscriber>,
-    pub backoff: crate::restart::Backoff,
+    pub backoff: crate::backoff::Backoff,
 }
 
 pub struct Container {
@@ -89,7 +89,7 @@ impl Container {
                 shim: None,
                 stdin: None,
                 subscribers: Vec::new(),
-                backoff: crate::restart::Backoff::default(),
+                backoff: crate::backoff::Backoff::default(),
             }),
             persist: Mutex::new(()),
             op: tokio::sync::Mutex::new(()),

@@ -4,6 +4,7 @@
 //! running container (see `runtime::shim`). It never runs a container runtime itself.
 
 mod archive;
+mod backoff;
 mod container;
 pub mod control;
 mod create;

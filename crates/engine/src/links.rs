@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use crate::model::{ContainerRecord, Status};
-use crate::networking::containers::{ModeKind, mode_kind};
+use crate::model::{ModeKind, mode_kind};
 use crate::{Engine, EngineError, Result};
 
 /// One stored link: "/child:/parent/alias".

@@ -2,18 +2,12 @@
 //! backoff between restarts, and what a daemon start does with stopped containers.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::container::Container;
 use crate::model::{RestartPolicy, State, Status};
 use crate::{Engine, EngineError, Result};
-
-const FIRST_DELAY: Duration = Duration::from_millis(100);
-const MAX_DELAY: Duration = Duration::from_secs(60);
-/// A run this long resets the backoff, as dockerd's restart manager does.
-const STABLE_RUN: Duration = Duration::from_secs(10);
 
 pub fn validate(policy: &RestartPolicy, auto_remove: bool) -> Result<()> {
     match policy.name.as_str() {
@@ -69,36 +63,6 @@ pub fn on_daemon_start(policy: &RestartPolicy, state: &State) -> bool {
     }
 }
 
-/// The next delay: doubling from 100 ms up to a minute, reset by a stable run.
-pub fn next_delay(previous: Duration, ran_for: Option<Duration>) -> Duration {
-    if previous.is_zero() || ran_for.is_some_and(|r| r >= STABLE_RUN) {
-        FIRST_DELAY
-    } else {
-        (previous * 2).min(MAX_DELAY)
-    }
-}
-
-/// One container's backoff, on tokio's clock so tests can pause it.
-#[derive(Debug, Default)]
-pub(crate) struct Backoff {
-    delay: Duration,
-    /// When the current run began.
-    started: Option<Instant>,
-}
-
-impl Backoff {
-    pub fn started(&mut self, now: Instant) {
-        self.started = Some(now);
-    }
-
-    /// The delay before the next start, after a run that ended `now`.
-    pub fn next(&mut self, now: Instant) -> Duration {
-        let ran_for = self.started.map(|t| now.saturating_duration_since(t));
-        self.delay = next_delay(self.delay, ran_for);
-        self.delay
-    }
-}
-
 impl Engine {
     /// Marks the container restarting and starts it again after the backoff,
     /// unless someone stops or removes it meanwhile.
@@ -129,8 +93,10 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backoff::{Backoff, MAX_DELAY};
     use crate::rt::fake::{Behaviour, FakeRuntime};
     use crate::testutil::created;
+    use std::time::Duration;
 
     fn policy(name: &str, max: i64) -> RestartPolicy {
         RestartPolicy {
@@ -168,19 +134,6 @@ mod tests {
         assert!(on_daemon_start(&policy("always", 0), &st));
         assert!(!on_daemon_start(&policy("unless-stopped", 0), &st));
         assert!(!after_exit(&policy("no", 0), &st));
-    }
-
-    #[test]
-    fn backoff_doubles_and_resets() {
-        let d1 = next_delay(Duration::ZERO, None);
-        assert_eq!(d1, Duration::from_millis(100));
-        let d2 = next_delay(d1, Some(Duration::from_secs(1)));
-        assert_eq!(d2, Duration::from_millis(200));
-        assert_eq!(
-            next_delay(Duration::from_secs(50), Some(Duration::from_secs(1))),
-            MAX_DELAY
-        );
-        assert_eq!(next_delay(d2, Some(Duration::from_secs(11))), FIRST_DELAY);
     }
 
     /// The engine's exit → policy → backoff → start cycle, on the fake:

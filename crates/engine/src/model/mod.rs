@@ -13,5 +13,7 @@ pub use container::*;
 pub(crate) use json::null_as_default;
 pub use json::{is_set, str_slice};
 pub use mounts::{MountKind, MountPoint};
-pub use network::{EndpointConfig, EndpointState, NetworkState, PublishedPort};
+pub use network::{
+    EndpointConfig, EndpointState, ModeKind, NetworkState, PublishedPort, mode_kind,
+};
 pub use state::{Health, HealthLog, State, Status};

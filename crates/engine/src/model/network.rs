@@ -154,3 +154,27 @@ impl PublishedPort {
         format!("{}/{}", self.container_port, self.proto)
     }
 }
+
+/// How `HostConfig.NetworkMode` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeKind {
+    /// "default" / "bridge": the default bridge (loopback only when disabled).
+    Default,
+    Host,
+    None,
+    Container(String),
+    /// A user-defined network by name or id.
+    Named(String),
+}
+
+pub fn mode_kind(mode: &str) -> ModeKind {
+    match mode {
+        "" | "default" | "bridge" => ModeKind::Default,
+        "host" => ModeKind::Host,
+        "none" => ModeKind::None,
+        m => match m.strip_prefix("container:") {
+            Some(target) => ModeKind::Container(target.to_string()),
+            None => ModeKind::Named(m.to_string()),
+        },
+    }
+}

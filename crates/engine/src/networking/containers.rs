@@ -15,29 +15,7 @@ use crate::container::Container;
 use crate::model::{ContainerRecord, HostConfig, Status};
 use crate::{Engine, EngineError, Result, etcfiles};
 
-/// How `HostConfig.NetworkMode` reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ModeKind {
-    /// "default" / "bridge": the default bridge (loopback only when disabled).
-    Default,
-    Host,
-    None,
-    Container(String),
-    /// A user-defined network by name or id.
-    Named(String),
-}
-
-pub(crate) fn mode_kind(mode: &str) -> ModeKind {
-    match mode {
-        "" | "default" | "bridge" => ModeKind::Default,
-        "host" => ModeKind::Host,
-        "none" => ModeKind::None,
-        m => match m.strip_prefix("container:") {
-            Some(target) => ModeKind::Container(target.to_string()),
-            None => ModeKind::Named(m.to_string()),
-        },
-    }
-}
+pub(crate) use crate::model::{ModeKind, mode_kind};
 
 /// `EndpointsConfig[name]` of create / `EndpointConfig` of connect.
 fn endpoint_request(net: &LiveNet, v: Option<&Value>) -> Result<EndpointConfig> {
