@@ -1,0 +1,7 @@
+//! Swarm mode's model and control logic, with no I/O: Docker's swarm API
+//! types, spec validation, placement constraints, the scheduler, the
+//! orchestrators (replicated, global, jobs, restarts, history) and the
+//! rolling updater. Time and ids are passed in, so every decision is a pure
+//! function of its inputs and the leader loop only reads, calls and writes.
+
+pub mod model;
