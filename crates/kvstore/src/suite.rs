@@ -575,7 +575,8 @@ async fn watch_delivery_order(store: Arc<dyn KvStore>, p: String) {
 async fn lease_expiry_deletes_keys(store: Arc<dyn KvStore>, p: String) {
     let (a, b, kept) = (format!("{p}a"), format!("{p}b"), format!("{p}kept"));
     let lease = store.grant(LEASE_TTL).await.unwrap();
-    let alive = store.grant(LEASE_TTL).await.unwrap();
+    // Twice as long, so a refresh delayed on a busy machine cannot end it.
+    let alive = store.grant(LEASE_TTL * 2).await.unwrap();
     let mut w = store.watch(&p, 0).await.unwrap();
     let t = store
         .txn(
