@@ -4,9 +4,15 @@
 //! the leader's reconcile loop, and the agent every node runs.
 
 pub mod agent;
+pub mod dispatcher;
+pub mod error;
+pub mod leader;
 pub mod local;
+pub mod manager;
 pub mod pki;
+pub mod store;
 pub mod tls;
+pub mod validate;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,208 @@
+//! The manager side of agents' sessions: a node's assignments computed
+//! from the store (its tasks, their services' names and ports, the secret
+//! and config data those tasks reference — and nothing of other nodes'),
+//! recomputed on every change under the cluster prefix; and status reports
+//! written back with swarmkit's rule that a task's state only moves forward.
+//!
+//! This is the in-process dispatcher a manager's own agent uses; remote
+//! agents reach the same logic through the cluster port.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::model::{Config, Secret, Service, Task, TaskStatus};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::BoxFuture;
+use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, StatusUpdate};
+use crate::store::{ClusterStore, Kind, StoreError};
+
+pub struct LocalDispatcher {
+    store: ClusterStore,
+}
+
+impl LocalDispatcher {
+    pub fn new(store: ClusterStore) -> Arc<LocalDispatcher> {
+        Arc::new(LocalDispatcher { store })
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> ExecError {
+    ExecError(e.to_string())
+}
+
+/// The assignments of `node_id` in the store now, and the revision read.
+pub async fn assignments_of(
+    store: &ClusterStore,
+    node_id: &str,
+) -> Result<(Assignments, i64), StoreError> {
+    let (tasks, rev) = store.list::<Task>(Kind::Task).await?;
+    let (services, _) = store.list::<Service>(Kind::Service).await?;
+    let services: HashMap<String, Service> = services
+        .into_iter()
+        .map(|s| (s.value.id.clone(), s.value))
+        .collect();
+    let mine: Vec<Task> = tasks
+        .into_iter()
+        .map(|t| t.value)
+        .filter(|t| t.node_id == node_id)
+        .collect();
+    let mut wanted_secrets = Vec::new();
+    let mut wanted_configs = Vec::new();
+    for t in &mine {
+        if let Some(cs) = &t.spec.container_spec {
+            wanted_secrets.extend(cs.secrets.iter().map(|s| s.secret_id.clone()));
+            wanted_configs.extend(cs.configs.iter().map(|c| c.config_id.clone()));
+        }
+    }
+    let mut files = HashMap::new();
+    if !wanted_secrets.is_empty() {
+        for s in store.list::<Secret>(Kind::Secret).await?.0 {
+            if wanted_secrets.contains(&s.value.id) {
+                files.insert(s.value.id.clone(), s.value.spec.data.clone());
+            }
+        }
+    }
+    if !wanted_configs.is_empty() {
+        for c in store.list::<Config>(Kind::Config).await?.0 {
+            if wanted_configs.contains(&c.value.id) {
+                files.insert(c.value.id.clone(), c.value.spec.data.clone());
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(mine.len());
+    for t in mine {
+        let service = services.get(&t.service_id);
+        let ports = service
+            .map(|s| {
+                s.endpoint
+                    .spec
+                    .ports
+                    .iter()
+                    .filter_map(|p| serde_json::to_value(p).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let service_name = service
+            .map(|s| s.spec.annotations.name.clone())
+            .unwrap_or_default();
+        out.push(Assignment {
+            task: serde_json::to_value(&t).unwrap_or(Value::Null),
+            service_name,
+            ports,
+        });
+    }
+    out.sort_by(|a, b| a.task_id().cmp(b.task_id()));
+    Ok((Assignments { tasks: out, files }, rev))
+}
+
+impl Dispatcher for LocalDispatcher {
+    fn assignments<'a>(
+        &'a self,
+        node_id: &'a str,
+    ) -> BoxFuture<'a, Result<watch::Receiver<Assignments>, ExecError>> {
+        Box::pin(async move {
+            let (first, rev) = assignments_of(&self.store, node_id).await.map_err(err)?;
+            let (tx, rx) = watch::channel(first);
+            let store = self.store.clone();
+            let node = node_id.to_string();
+            tokio::spawn(follow(store, node, tx, rev));
+            Ok(rx)
+        })
+    }
+
+    fn report<'a>(
+        &'a self,
+        node_id: &'a str,
+        updates: Vec<StatusUpdate>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            for u in updates {
+                apply_status(&self.store, node_id, &u).await.map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Recomputes on every change until nobody listens; a broken watch re-lists.
+async fn follow(store: ClusterStore, node: String, tx: watch::Sender<Assignments>, mut rev: i64) {
+    loop {
+        let mut w = match store.kv().watch(store.prefix(), rev + 1).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::debug!("dispatcher watch: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                batch = w.next() => {
+                    if batch.is_err() {
+                        break;
+                    }
+                }
+            }
+            match assignments_of(&store, &node).await {
+                Ok((a, r)) => {
+                    rev = r;
+                    tx.send_if_modified(|cur| {
+                        if *cur != a {
+                            *cur = a;
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!("dispatcher: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Writes one status if it moves the task forward, retrying lost races.
+pub async fn apply_status(
+    store: &ClusterStore,
+    node_id: &str,
+    u: &StatusUpdate,
+) -> Result<(), StoreError> {
+    let status: TaskStatus = match serde_json::from_value(u.status.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("dispatcher: a malformed status for task {}: {e}", u.task_id);
+            return Ok(());
+        }
+    };
+    loop {
+        let mut stored = match store.get::<Task>(Kind::Task, &u.task_id).await {
+            Ok(s) => s,
+            // Removed meanwhile (service gone): nothing to record.
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if stored.value.node_id != node_id || status.state <= stored.value.status.state {
+            return Ok(());
+        }
+        stored.value.status = status.clone();
+        stored.value.meta.updated_at = crate::manager::now();
+        match store
+            .update(Kind::Task, &u.task_id, stored.version, None, &stored.value)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(StoreError::OutOfSequence) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The leader's loop: every manager campaigns; the one elected reads the
+//! cluster, plans one pass ([`plan`]), writes it in one transaction, and
+//! waits for the next change (a watch on the cluster prefix) or the next
+//! restart delay. Level-triggered: a missed event or a lost race only
+//! costs a pass, since each pass decides from the whole state.
+
+pub mod plan;
+
+use std::time::Duration;
+
+use cluster::model::{Node, Service, Task};
+use kvstore::Election;
+
+use crate::manager::SwarmRecord;
+use crate::store::{ClusterStore, Kind};
+
+/// Leadership lasts this long without a refresh: the failover time when a
+/// leader dies.
+const LEADER_TTL: Duration = Duration::from_secs(3);
+
+/// A running campaign-and-lead loop; dropping it stops leading.
+pub struct LeaderLoop {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LeaderLoop {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LeaderLoop {
+    pub fn spawn(store: ClusterStore, node_id: String) -> LeaderLoop {
+        LeaderLoop {
+            task: tokio::spawn(campaign(store, node_id)),
+        }
+    }
+}
+
+async fn campaign(store: ClusterStore, node_id: String) {
+    loop {
+        let leadership = match Election::campaign(
+            store.kv().clone(),
+            &store.leader_key(),
+            node_id.as_bytes().to_vec(),
+            LEADER_TTL,
+        )
+        .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("swarm: campaigning for leadership: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        tracing::info!("swarm: this manager ({node_id}) leads the cluster");
+        tokio::select! {
+            why = leadership.lost() => tracing::warn!("swarm: leadership lost: {why}"),
+            () = lead(&store) => {}
+        }
+    }
+}
+
+/// Passes until the future is dropped (leadership lost).
+async fn lead(store: &ClusterStore) {
+    let mut ids = crate::pki::new_id;
+    loop {
+        let wake = match pass(store, &mut ids).await {
+            Ok(PassResult::Raced) => continue,
+            Ok(PassResult::Done { revision, wake }) => (revision, wake),
+            Err(e) => {
+                tracing::warn!("swarm: reconcile pass: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let (revision, wake) = wake;
+        let sleep = wake.unwrap_or(Duration::from_secs(30));
+        let mut watch = match store.kv().watch(store.prefix(), revision + 1).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::debug!("swarm: leader watch: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        tokio::select! {
+            _ = watch.next() => {}
+            () = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+enum PassResult {
+    Raced,
+    Done {
+        revision: i64,
+        wake: Option<Duration>,
+    },
+}
+
+async fn pass(
+    store: &ClusterStore,
+    ids: &mut (dyn FnMut() -> String + Send),
+) -> Result<PassResult, crate::store::StoreError> {
+    let (tasks, rev) = store.list::<Task>(Kind::Task).await?;
+    let (services, _) = store.list::<Service>(Kind::Service).await?;
+    let (nodes, _) = store.list::<Node>(Kind::Node).await?;
+    let history_limit = store
+        .get::<SwarmRecord>(Kind::Swarm, "cluster")
+        .await
+        .map(|s| s.value.swarm.cluster.spec.task_history_retention_limit())
+        .unwrap_or(5)
+        .max(0) as usize;
+    let p = plan::plan(
+        &plan::Snapshot {
+            services: &services,
+            tasks: &tasks,
+            nodes: &nodes,
+            history_limit,
+            now: crate::manager::now(),
+        },
+        ids,
+    );
+    let wake = p
+        .wake_in_nanos
+        .map(|n| Duration::from_nanos(n.max(1) as u64));
+    if p.writes.is_empty() {
+        return Ok(PassResult::Done {
+            revision: rev,
+            wake,
+        });
+    }
+    if store.apply(&p.writes).await? {
+        // Our own writes wake the watch at once: the next pass confirms
+        // convergence (and writes nothing).
+        Ok(PassResult::Done {
+            revision: rev,
+            wake,
+        })
+    } else {
+        Ok(PassResult::Raced)
+    }
+}

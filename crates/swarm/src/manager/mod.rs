@@ -1,0 +1,342 @@
+//! The control API every manager serves (`/swarm`, `/nodes`, `/services`,
+//! `/tasks`): reads from and writes to the cluster store directly (etcd is
+//! the single source of truth, so any manager can validate and write); the
+//! leader's loop then makes the world match what was written.
+
+mod filters;
+mod lookup;
+mod status;
+
+use std::collections::BTreeMap;
+
+use cluster::model::{Node, Service, ServiceSpec, Swarm, SwarmSpec, Task, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorKind, Result, SwarmError};
+use crate::pki::JoinToken;
+use crate::store::{ClusterStore, Kind};
+
+pub use filters::Filters;
+
+/// The cluster object as stored: what `GET /swarm` shows, and the CA key
+/// that only managers read (never returned by the API).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SwarmRecord {
+    #[serde(flatten)]
+    pub swarm: Swarm,
+    #[serde(rename = "berthCAKey")]
+    pub ca_key: String,
+}
+
+/// One manager's view of the cluster.
+#[derive(Clone)]
+pub struct Manager {
+    store: ClusterStore,
+    node_id: String,
+}
+
+/// How a service list or inspect is answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServiceView {
+    /// `?status=true`: the running/desired/completed counts.
+    pub status: bool,
+}
+
+impl Manager {
+    pub fn new(store: ClusterStore, node_id: String) -> Manager {
+        Manager { store, node_id }
+    }
+
+    pub fn store(&self) -> &ClusterStore {
+        &self.store
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub async fn swarm_record(&self) -> Result<SwarmRecord> {
+        let mut stored = self
+            .store
+            .get::<SwarmRecord>(Kind::Swarm, "cluster")
+            .await?;
+        stored.value.swarm.cluster.meta.version.index = stored.version as u64;
+        Ok(stored.value)
+    }
+
+    /// `GET /swarm`.
+    pub async fn swarm(&self) -> Result<Swarm> {
+        Ok(self.swarm_record().await?.swarm)
+    }
+
+    /// `POST /swarm/update`: a new spec at `version`, tokens rotated on request.
+    pub async fn update_swarm(
+        &self,
+        version: i64,
+        spec: SwarmSpec,
+        rotate_worker: bool,
+        rotate_manager: bool,
+    ) -> Result<()> {
+        let mut rec = self.swarm_record().await?;
+        let ca = rec.swarm.cluster.tls_info.trust_root.clone();
+        if rotate_worker {
+            rec.swarm.join_tokens.worker = JoinToken::generate(&ca).to_string();
+        }
+        if rotate_manager {
+            rec.swarm.join_tokens.manager = JoinToken::generate(&ca).to_string();
+        }
+        if spec.encryption_config.auto_lock_managers {
+            return Err(SwarmError::not_implemented(
+                "swarm autolock (the unlock key wrapping the cluster's keys)",
+            ));
+        }
+        let mut spec = spec;
+        if spec.annotations.name.is_empty() {
+            spec.annotations.name = "default".into();
+        }
+        rec.swarm.cluster.spec = spec;
+        rec.swarm.cluster.meta.updated_at = now();
+        self.store
+            .update(Kind::Swarm, "cluster", version, None, &rec)
+            .await?;
+        Ok(())
+    }
+
+    // ---- nodes ----
+
+    pub async fn nodes(&self, filters: &Filters) -> Result<Vec<Node>> {
+        let (nodes, _) = self.store.list::<Node>(Kind::Node).await?;
+        Ok(nodes
+            .into_iter()
+            .map(|s| with_version_node(s.value, s.version))
+            .filter(|n| filters.node(n))
+            .collect())
+    }
+
+    pub async fn node(&self, id_or_name: &str) -> Result<Node> {
+        let nodes = self.nodes(&Filters::default()).await?;
+        let node = lookup::one(
+            &nodes,
+            id_or_name,
+            "node",
+            |n| &n.id,
+            |n| n.description.hostname.as_str(),
+        )?;
+        Ok(node.clone())
+    }
+
+    /// `POST /nodes/{id}/update`: role, availability and labels.
+    pub async fn update_node(
+        &self,
+        id_or_name: &str,
+        version: i64,
+        spec: cluster::model::NodeSpec,
+    ) -> Result<()> {
+        let mut node = self.node(id_or_name).await?;
+        match spec.role.as_str() {
+            "" | "worker" | "manager" => {}
+            r => return Err(SwarmError::invalid(format!("invalid role {r:?}"))),
+        }
+        match spec.availability.as_str() {
+            "" | "active" | "pause" | "drain" => {}
+            a => {
+                return Err(SwarmError::invalid(format!("invalid availability {a:?}")));
+            }
+        }
+        if spec.role != node.spec.role && !spec.role.is_empty() {
+            return Err(SwarmError::not_implemented(
+                "changing a node's role (promote/demote) before multi-manager clusters land",
+            ));
+        }
+        node.spec = spec;
+        node.meta.updated_at = now();
+        self.store
+            .update(Kind::Node, &node.id.clone(), version, None, &node)
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /nodes/{id}`: only nodes that are down, unless forced; never
+    /// a manager (it must be demoted first), as dockerd.
+    pub async fn remove_node(&self, id_or_name: &str, force: bool) -> Result<()> {
+        let node = self.node(id_or_name).await?;
+        if node.manager_status.is_some() {
+            return Err(SwarmError::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "rpc error: code = FailedPrecondition desc = node {} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal",
+                    node.id
+                ),
+            ));
+        }
+        if !force && node.status.state != cluster::model::NodeState::Down {
+            return Err(SwarmError::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "rpc error: code = FailedPrecondition desc = node {} is not down and can't be removed",
+                    node.id
+                ),
+            ));
+        }
+        self.store.delete(Kind::Node, &node.id, None).await?;
+        Ok(())
+    }
+
+    // ---- services ----
+
+    pub async fn services(&self, filters: &Filters, view: ServiceView) -> Result<Vec<Service>> {
+        let (services, _) = self.store.list::<Service>(Kind::Service).await?;
+        let mut out: Vec<Service> = services
+            .into_iter()
+            .map(|s| with_version_service(s.value, s.version))
+            .filter(|s| filters.service(s))
+            .collect();
+        if view.status {
+            let (tasks, _) = self.store.list::<Task>(Kind::Task).await?;
+            let (nodes, _) = self.store.list::<Node>(Kind::Node).await?;
+            let tasks: Vec<Task> = tasks.into_iter().map(|t| t.value).collect();
+            let nodes: Vec<Node> = nodes.into_iter().map(|n| n.value).collect();
+            for s in &mut out {
+                s.service_status = Some(status::service_status(s, &tasks, &nodes));
+            }
+        }
+        out.sort_by(|a, b| a.spec.annotations.name.cmp(&b.spec.annotations.name));
+        Ok(out)
+    }
+
+    pub async fn service(&self, id_or_name: &str) -> Result<Service> {
+        let services = self
+            .services(&Filters::default(), ServiceView::default())
+            .await?;
+        let s = lookup::one(
+            &services,
+            id_or_name,
+            "service",
+            |s| &s.id,
+            |s| s.spec.annotations.name.as_str(),
+        )?;
+        Ok(s.clone())
+    }
+
+    /// `POST /services/create`: the new service's id.
+    pub async fn create_service(&self, spec: ServiceSpec) -> Result<String> {
+        crate::validate::service_spec(&spec)?;
+        let id = crate::pki::new_id();
+        let now = now();
+        let mut service = Service {
+            id: id.clone(),
+            spec,
+            ..Default::default()
+        };
+        service.meta.created_at = now;
+        service.meta.updated_at = now;
+        service.endpoint.spec = service.spec.endpoint_spec.clone().unwrap_or_default();
+        let name = service.spec.annotations.name.clone();
+        self.store
+            .create(Kind::Service, &id, Some(&name), &service)
+            .await?;
+        Ok(id)
+    }
+
+    /// `POST /services/{id}/update`; `rollback` asks for the previous spec.
+    pub async fn update_service(
+        &self,
+        id_or_name: &str,
+        version: i64,
+        spec: ServiceSpec,
+        rollback: bool,
+    ) -> Result<()> {
+        let current = self.service(id_or_name).await?;
+        let mut next = current.clone();
+        if rollback {
+            let Some(previous) = current.previous_spec.clone() else {
+                return Err(SwarmError::new(
+                    ErrorKind::Internal,
+                    "rpc error: code = FailedPrecondition desc = service does not have a previous spec",
+                ));
+            };
+            next.spec = previous;
+        } else {
+            crate::validate::service_spec(&spec)?;
+            if spec.mode.kind().name() != current.spec.mode.kind().name() {
+                return Err(SwarmError::invalid(
+                    "rpc error: code = Unimplemented desc = service mode change is not allowed",
+                ));
+            }
+            next.spec = spec;
+        }
+        next.previous_spec = Some(current.spec.clone());
+        next.meta.updated_at = now();
+        next.endpoint.spec = next.spec.endpoint_spec.clone().unwrap_or_default();
+        let rename = (
+            current.spec.annotations.name.as_str(),
+            next.spec.annotations.name.as_str(),
+        );
+        if rename.0 != rename.1 {
+            return Err(SwarmError::invalid(
+                "rpc error: code = Unimplemented desc = renaming services is not supported",
+            ));
+        }
+        self.store
+            .update(Kind::Service, &current.id, version, None, &next)
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /services/{id}`: the service goes at once; its tasks are
+    /// shut down and removed by the leader's loop.
+    pub async fn remove_service(&self, id_or_name: &str) -> Result<()> {
+        let s = self.service(id_or_name).await?;
+        self.store
+            .delete(Kind::Service, &s.id, Some(&s.spec.annotations.name))
+            .await?;
+        Ok(())
+    }
+
+    // ---- tasks ----
+
+    pub async fn tasks(&self, filters: &Filters) -> Result<Vec<Task>> {
+        let (tasks, _) = self.store.list::<Task>(Kind::Task).await?;
+        let needs_services = filters.needs_services();
+        let services: BTreeMap<String, Service> = if needs_services {
+            self.services(&Filters::default(), ServiceView::default())
+                .await?
+                .into_iter()
+                .map(|s| (s.id.clone(), s))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Ok(tasks
+            .into_iter()
+            .map(|t| with_version_task(t.value, t.version))
+            .filter(|t| filters.task(t, &services))
+            .collect())
+    }
+
+    pub async fn task(&self, id: &str) -> Result<Task> {
+        let tasks = self.tasks(&Filters::default()).await?;
+        let t = lookup::one(&tasks, id, "task", |t| &t.id, |_| "")?;
+        Ok(t.clone())
+    }
+}
+
+fn with_version_node(mut n: Node, v: i64) -> Node {
+    n.meta.version.index = v as u64;
+    n
+}
+
+fn with_version_service(mut s: Service, v: i64) -> Service {
+    s.meta.version.index = v as u64;
+    s
+}
+
+fn with_version_task(mut t: Task, v: i64) -> Task {
+    t.meta.version.index = v as u64;
+    t
+}
+
+pub(crate) fn now() -> Timestamp {
+    Timestamp(chrono::Utc::now())
+}

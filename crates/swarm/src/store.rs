@@ -1,0 +1,498 @@
+//! The cluster's objects in the key-value store (CLUSTER.md, "State in
+//! etcd"): one JSON document per object under `/berth/<cluster>/<kind>/<id>`,
+//! a `names/<kind>/<name>` key per named object written in the same
+//! transaction (so two managers cannot both create "web"), and Docker's
+//! `Version.Index` taken from the key's `mod_revision`, so an update that
+//! carries a stale version fails its compare instead of overwriting.
+
+use std::sync::Arc;
+
+use kvstore::{Compare, KeyValue, KvError, KvStore, Op, TxnResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The kinds of cluster objects, each under its own prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Swarm,
+    Node,
+    Service,
+    Task,
+    Secret,
+    Config,
+    Network,
+}
+
+impl Kind {
+    fn dir(self) -> &'static str {
+        match self {
+            Kind::Swarm => "swarm",
+            Kind::Node => "nodes",
+            Kind::Service => "services",
+            Kind::Task => "tasks",
+            Kind::Secret => "secrets",
+            Kind::Config => "configs",
+            Kind::Network => "networks",
+        }
+    }
+
+    /// The word dockerd's messages use for the kind.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Swarm => "swarm",
+            Kind::Node => "node",
+            Kind::Service => "service",
+            Kind::Task => "task",
+            Kind::Secret => "secret",
+            Kind::Config => "config",
+            Kind::Network => "network",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{} {id} not found", kind.noun())]
+    NotFound { kind: Kind, id: String },
+    /// dockerd's text, which the CLI and docker-py show as is.
+    #[error("rpc error: code = AlreadyExists desc = name conflicts with an existing object: {} {name} already exists", kind.noun())]
+    NameConflict { kind: Kind, name: String },
+    #[error("rpc error: code = Unknown desc = update out of sequence")]
+    OutOfSequence,
+    #[error("{} {id} already exists", kind.noun())]
+    Exists { kind: Kind, id: String },
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    #[error("cluster object {key}: {message}")]
+    Corrupt { key: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An object as read, with the revisions the caller needs to write it back.
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub value: T,
+    /// `Version.Index`: the revision of the object's last write.
+    pub version: i64,
+}
+
+/// One write of a batch (the scheduler and orchestrators write many tasks
+/// in one transaction).
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Creates the object; fails the batch if it exists.
+    Create {
+        kind: Kind,
+        id: String,
+        value: Value,
+    },
+    /// Replaces the object if it is still at `version`.
+    Update {
+        kind: Kind,
+        id: String,
+        version: i64,
+        value: Value,
+    },
+    /// Removes the object if it exists (and its name key).
+    Delete {
+        kind: Kind,
+        id: String,
+        name: Option<String>,
+    },
+}
+
+/// The objects of one cluster in a key-value store.
+#[derive(Clone)]
+pub struct ClusterStore {
+    kv: Arc<dyn KvStore>,
+    prefix: String,
+}
+
+impl ClusterStore {
+    pub fn new(kv: Arc<dyn KvStore>, cluster_id: &str) -> ClusterStore {
+        ClusterStore {
+            kv,
+            prefix: format!("/berth/{cluster_id}/"),
+        }
+    }
+
+    pub fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.kv
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn key(&self, kind: Kind, id: &str) -> String {
+        format!("{}{}/{id}", self.prefix, kind.dir())
+    }
+
+    pub fn kind_prefix(&self, kind: Kind) -> String {
+        format!("{}{}/", self.prefix, kind.dir())
+    }
+
+    fn name_key(&self, kind: Kind, name: &str) -> String {
+        format!("{}names/{}/{name}", self.prefix, kind.dir())
+    }
+
+    /// The key of a node's liveness lease (see the dispatcher).
+    pub fn heartbeat_key(&self, node_id: &str) -> String {
+        format!("{}leases/nodes/{node_id}", self.prefix)
+    }
+
+    pub fn leader_key(&self) -> String {
+        format!("{}leader", self.prefix)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, kind: Kind, id: &str) -> Result<Stored<T>> {
+        let key = self.key(kind, id);
+        match self.kv.get(&key).await? {
+            Some(kv) => decode(&kv),
+            None => Err(StoreError::NotFound {
+                kind,
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    /// The id a name maps to.
+    pub async fn id_by_name(&self, kind: Kind, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .kv
+            .get(&self.name_key(kind, name))
+            .await?
+            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()))
+    }
+
+    /// Every object of a kind, and the revision they were read at (watch
+    /// from the next one to miss nothing).
+    pub async fn list<T: DeserializeOwned>(&self, kind: Kind) -> Result<(Vec<Stored<T>>, i64)> {
+        let listing = self.kv.range(&self.kind_prefix(kind)).await?;
+        let objects = listing.kvs.iter().map(decode).collect::<Result<Vec<_>>>()?;
+        Ok((objects, listing.revision))
+    }
+
+    /// Creates an object, and its name key when it has a name; the revision
+    /// it was written at is its first version.
+    pub async fn create<T: Serialize>(
+        &self,
+        kind: Kind,
+        id: &str,
+        name: Option<&str>,
+        value: &T,
+    ) -> Result<i64> {
+        let key = self.key(kind, id);
+        let mut compares = vec![Compare::absent(&key)];
+        let mut ops = vec![Op::put(&key, encode(value)?)];
+        if let Some(name) = name {
+            let nk = self.name_key(kind, name);
+            compares.push(Compare::absent(&nk));
+            ops.push(Op::put(nk, id.as_bytes().to_vec()));
+        }
+        let r = self.kv.txn(compares, ops, vec![]).await?;
+        if r.succeeded {
+            return Ok(r.revision);
+        }
+        if name.is_some() && self.kv.get(&key).await?.is_none() {
+            return Err(StoreError::NameConflict {
+                kind,
+                name: name.unwrap_or_default().to_string(),
+            });
+        }
+        Err(StoreError::Exists {
+            kind,
+            id: id.to_string(),
+        })
+    }
+
+    /// Replaces an object that is still at `version`; a rename moves its
+    /// name key in the same transaction.
+    pub async fn update<T: Serialize>(
+        &self,
+        kind: Kind,
+        id: &str,
+        version: i64,
+        rename: Option<(&str, &str)>,
+        value: &T,
+    ) -> Result<i64> {
+        let key = self.key(kind, id);
+        let mut compares = vec![Compare::mod_revision(&key, version)];
+        let mut ops = vec![Op::put(&key, encode(value)?)];
+        if let Some((old, new)) = rename.filter(|(o, n)| o != n) {
+            let nk = self.name_key(kind, new);
+            compares.push(Compare::absent(&nk));
+            ops.push(Op::delete(self.name_key(kind, old)));
+            ops.push(Op::put(nk, id.as_bytes().to_vec()));
+        }
+        let r = self.kv.txn(compares, ops, vec![]).await?;
+        if r.succeeded {
+            return Ok(r.revision);
+        }
+        match self.kv.get(&key).await? {
+            None => Err(StoreError::NotFound {
+                kind,
+                id: id.to_string(),
+            }),
+            Some(kv) if kv.mod_revision != version => Err(StoreError::OutOfSequence),
+            Some(_) => Err(StoreError::NameConflict {
+                kind,
+                name: rename.map(|(_, n)| n.to_string()).unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Removes an object and its name key; `NotFound` if it was not there.
+    pub async fn delete(&self, kind: Kind, id: &str, name: Option<&str>) -> Result<()> {
+        let key = self.key(kind, id);
+        let mut ops = vec![Op::delete(&key)];
+        if let Some(name) = name {
+            ops.push(Op::delete(self.name_key(kind, name)));
+        }
+        let r = self
+            .kv
+            .txn(vec![Compare::exists(&key)], ops, vec![])
+            .await?;
+        if r.succeeded {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound {
+                kind,
+                id: id.to_string(),
+            })
+        }
+    }
+
+    /// Applies all writes or none. `Ok(false)`: some object changed since it
+    /// was read (or exists already); the caller re-reads and decides again.
+    pub async fn apply(&self, writes: &[Write]) -> Result<bool> {
+        let mut compares = Vec::with_capacity(writes.len());
+        let mut ops = Vec::with_capacity(writes.len());
+        for w in writes {
+            match w {
+                Write::Create { kind, id, value } => {
+                    let key = self.key(*kind, id);
+                    compares.push(Compare::absent(&key));
+                    ops.push(Op::put(key, value_bytes(value)?));
+                }
+                Write::Update {
+                    kind,
+                    id,
+                    version,
+                    value,
+                } => {
+                    let key = self.key(*kind, id);
+                    compares.push(Compare::mod_revision(&key, *version));
+                    ops.push(Op::put(key, value_bytes(value)?));
+                }
+                Write::Delete { kind, id, name } => {
+                    ops.push(Op::delete(self.key(*kind, id)));
+                    if let Some(name) = name {
+                        ops.push(Op::delete(self.name_key(*kind, name)));
+                    }
+                }
+            }
+        }
+        if ops.is_empty() {
+            return Ok(true);
+        }
+        let r: TxnResult = self.kv.txn(compares, ops, vec![]).await?;
+        Ok(r.succeeded)
+    }
+}
+
+/// Stored without `Version` (the key's revision is the version), which is
+/// put back on every read.
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let v = serde_json::to_value(value).map_err(|e| StoreError::Corrupt {
+        key: String::new(),
+        message: e.to_string(),
+    })?;
+    value_bytes(&v)
+}
+
+fn value_bytes(value: &Value) -> Result<Vec<u8>> {
+    let mut v = value.clone();
+    if let Some(map) = v.as_object_mut() {
+        map.remove("Version");
+    }
+    serde_json::to_vec(&v).map_err(|e| StoreError::Corrupt {
+        key: String::new(),
+        message: e.to_string(),
+    })
+}
+
+fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<Stored<T>> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+        key: kv.key.clone(),
+        message: e.to_string(),
+    };
+    let mut v: Value = serde_json::from_slice(&kv.value).map_err(corrupt)?;
+    if let Some(map) = v.as_object_mut() {
+        map.insert(
+            "Version".into(),
+            serde_json::json!({ "Index": kv.mod_revision }),
+        );
+    }
+    Ok(Stored {
+        value: serde_json::from_value(v).map_err(corrupt)?,
+        version: kv.mod_revision,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvstore::MemoryStore;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Obj {
+        #[serde(rename = "ID")]
+        id: String,
+        #[serde(default)]
+        version: Option<Value>,
+        name: String,
+    }
+
+    fn store() -> ClusterStore {
+        ClusterStore::new(Arc::new(MemoryStore::new()), "c1")
+    }
+
+    fn obj(id: &str, name: &str) -> Obj {
+        Obj {
+            id: id.into(),
+            version: None,
+            name: name.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_are_revisions_and_guard_updates() {
+        let s = store();
+        let v1 = s
+            .create(Kind::Service, "a", Some("web"), &obj("a", "web"))
+            .await
+            .unwrap();
+        let got: Stored<Obj> = s.get(Kind::Service, "a").await.unwrap();
+        assert_eq!(got.version, v1);
+        assert_eq!(got.value.version, Some(serde_json::json!({ "Index": v1 })));
+        let v2 = s
+            .update(Kind::Service, "a", v1, None, &obj("a", "web"))
+            .await
+            .unwrap();
+        assert!(v2 > v1);
+        let stale = s
+            .update(Kind::Service, "a", v1, None, &obj("a", "web"))
+            .await
+            .unwrap_err();
+        assert!(matches!(stale, StoreError::OutOfSequence), "{stale}");
+        assert_eq!(
+            stale.to_string(),
+            "rpc error: code = Unknown desc = update out of sequence"
+        );
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_and_move_with_renames() {
+        let s = store();
+        s.create(Kind::Service, "a", Some("web"), &obj("a", "web"))
+            .await
+            .unwrap();
+        let dup = s
+            .create(Kind::Service, "b", Some("web"), &obj("b", "web"))
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, StoreError::NameConflict { .. }), "{dup}");
+        // The failed create left nothing behind.
+        assert!(matches!(
+            s.get::<Obj>(Kind::Service, "b").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let v = s.get::<Obj>(Kind::Service, "a").await.unwrap().version;
+        s.update(
+            Kind::Service,
+            "a",
+            v,
+            Some(("web", "api")),
+            &obj("a", "api"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.id_by_name(Kind::Service, "api").await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(s.id_by_name(Kind::Service, "web").await.unwrap(), None);
+        s.create(Kind::Service, "b", Some("web"), &obj("b", "web"))
+            .await
+            .unwrap();
+        s.delete(Kind::Service, "a", Some("api")).await.unwrap();
+        assert_eq!(s.id_by_name(Kind::Service, "api").await.unwrap(), None);
+        assert!(matches!(
+            s.delete(Kind::Service, "a", Some("api")).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_batch_applies_whole_or_not_at_all() {
+        let s = store();
+        let v = s
+            .create(Kind::Task, "t1", None, &obj("t1", ""))
+            .await
+            .unwrap();
+        let value = serde_json::to_value(obj("x", "")).unwrap();
+        let ok = s
+            .apply(&[
+                Write::Update {
+                    kind: Kind::Task,
+                    id: "t1".into(),
+                    version: v,
+                    value: value.clone(),
+                },
+                Write::Create {
+                    kind: Kind::Task,
+                    id: "t2".into(),
+                    value: value.clone(),
+                },
+            ])
+            .await
+            .unwrap();
+        assert!(ok);
+        // t1 moved on: a batch built on the old version changes nothing.
+        let stale = s
+            .apply(&[
+                Write::Create {
+                    kind: Kind::Task,
+                    id: "t3".into(),
+                    value: value.clone(),
+                },
+                Write::Update {
+                    kind: Kind::Task,
+                    id: "t1".into(),
+                    version: v,
+                    value,
+                },
+            ])
+            .await
+            .unwrap();
+        assert!(!stale);
+        let (tasks, _) = s.list::<Obj>(Kind::Task).await.unwrap();
+        assert_eq!(tasks.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_object_is_an_error_naming_its_key() {
+        let s = store();
+        s.kv()
+            .put(&s.key(Kind::Node, "n1"), b"{oops".to_vec())
+            .await
+            .unwrap();
+        let err = s.get::<Obj>(Kind::Node, "n1").await.unwrap_err();
+        assert!(err.to_string().contains("/berth/c1/nodes/n1"), "{err}");
+    }
+}
