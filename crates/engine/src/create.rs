@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use crate::container::Container;
 use crate::fsutil::write_json_atomic;
+use crate::injected::{self, InjectedFile};
 use crate::model::{ContainerRecord, CreateRequest, HostConfig, State, is_set};
 use crate::mounts::{self, MountKind, MountPoint};
 use crate::{Engine, EngineError, Result, etcfiles, names, volumes};
 
+#[derive(Debug)]
 pub struct Created {
     pub id: String,
     pub warnings: Vec<String>,
@@ -19,6 +21,29 @@ impl Engine {
         self: &Arc<Self>,
         name: Option<&str>,
         req: CreateRequest,
+    ) -> Result<Created> {
+        self.create_inner(name, req, Vec::new()).await
+    }
+
+    /// Creates a container that sees `files` (a swarm task's secrets and
+    /// configs) read-only at their targets, as [`InjectedFile`] says. Their
+    /// data goes to a tmpfs of the container's only (see `injected`), never
+    /// to disk; an invalid target fails before anything is created.
+    pub async fn create_container_with_files(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        req: CreateRequest,
+        files: Vec<InjectedFile>,
+    ) -> Result<Created> {
+        injected::validate(&files)?;
+        self.create_inner(name, req, files).await
+    }
+
+    async fn create_inner(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        req: CreateRequest,
+        files: Vec<InjectedFile>,
     ) -> Result<Created> {
         reject_unsupported(&req.host_config, &req)?;
         validate_exposed_ports(&req.config)?;
@@ -157,14 +182,23 @@ impl Engine {
             host_config,
             mounts,
             networks,
+            injected_files: injected::plan(&files),
         };
         let mut record = record;
         if record.host_config.log_config.r#type == "none" {
             // As dockerd: no log file, and `docker logs` says it cannot read.
             record.log_path = std::path::PathBuf::new();
         }
-        let result = self.write_new_container(&record, &dir);
+        // The files before the config: a crash in between leaves an
+        // unfinished create, whose tmpfs start-up removes.
+        let result = injected::write(&state_dir, &files, &record.injected_files)
+            .and_then(|()| self.write_new_container(&record, &dir));
+        drop(files);
         if let Err(err) = result {
+            if !record.injected_files.is_empty() {
+                injected::remove(&state_dir);
+                let _ = std::fs::remove_dir_all(&state_dir);
+            }
             let _ = std::fs::remove_dir_all(&dir);
             let _ = self.images.remove_rw_layer(&id);
             for v in created_volumes {

@@ -87,6 +87,15 @@ impl Engine {
             runtime::exe::check_executable(&rootfs, &record.path, &env)?;
         }
         crate::rootfs::mkdir_all_in_root(&rootfs, &oci::cwd(record))?;
+        for f in &record.injected_files {
+            let parent = std::path::Path::new(&f.target)
+                .parent()
+                .and_then(|p| p.to_str())
+                .unwrap_or("/");
+            crate::rootfs::mkdir_all_in_root(&rootfs, parent).map_err(|e| {
+                EngineError::InvalidParameter(format!("secret or config file {}: {e}", f.target))
+            })?;
+        }
         // `--network container:x` shares x's name files along with its namespace.
         let etc_files =
             match crate::networking::containers::mode_kind(&record.host_config.network_mode) {
@@ -112,6 +121,7 @@ impl Engine {
             etc_files,
             namespaces,
             init,
+            injected_dir: crate::injected::files_dir(&c.state_dir),
             security: crate::settings::security(&record.host_config, &rootfs)?,
             network,
             cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
@@ -186,6 +196,7 @@ impl Engine {
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let record = c.lock().record.clone();
+        crate::injected::check_present(&c.id, &c.state_dir, &record.injected_files)?;
         let (network, net_state) = self.setup_network(c, &record).await?;
         let result = self
             .start_with_network(c, &record, network, net_state.clone())
@@ -207,7 +218,11 @@ impl Engine {
         let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
         seed_volumes(c, record, &rootfs)?;
         let config = self.runtime_config(c, record, rootfs, network)?;
-        let _ = std::fs::remove_dir_all(&c.state_dir);
+        if record.injected_files.is_empty() {
+            let _ = std::fs::remove_dir_all(&c.state_dir);
+        } else {
+            crate::injected::clear_state_dir(&c.state_dir);
+        }
         crate::perms::create_dir_private(&c.state_dir)?;
         let log_path = if record.log_path.as_os_str().is_empty() {
             PathBuf::from("/dev/null") // the "none" log driver
@@ -513,6 +528,7 @@ impl Engine {
         c.update_state(|s| s.status = Status::Removing)?;
         self.images.remove_rw_layer(&c.id)?;
         tracing::debug!(container = %c.id, "rw layer removed");
+        crate::injected::remove(&c.state_dir);
         std::fs::remove_dir_all(&c.dir).or_else(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Ok(())

@@ -26,6 +26,8 @@ pub(crate) struct Resolved {
     pub namespaces: namespaces::Resolved,
     /// The static init for `--init`.
     pub init: Option<PathBuf>,
+    /// The tmpfs holding the record's injected files (secrets, configs).
+    pub injected_dir: PathBuf,
     pub security: SecurityOptions,
     pub network: NetworkMode,
     pub cgroup_path: String,
@@ -79,12 +81,14 @@ fn bind(source: PathBuf, destination: &str, options: &[&str]) -> Mount {
     }
 }
 
-/// The name files first, then the user's mounts parents before children
-/// (so a mount under another lands inside it), then a shared /dev/shm and
-/// the init.
+/// The name files first, then the user's mounts and the injected files
+/// (secrets, configs; read-only from `injected_dir`) parents before
+/// children (so a mount under another lands inside it), then a shared
+/// /dev/shm and the init.
 pub(crate) fn mounts(
     record: &ContainerRecord,
     etc_files: &[PathBuf; 3],
+    injected_dir: &Path,
     shm: Option<&Path>,
     init: Option<&Path>,
 ) -> Vec<Mount> {
@@ -93,31 +97,16 @@ pub(crate) fn mounts(
         .zip(etc_files)
         .map(|(dest, src)| bind(src.clone(), dest, &["rbind", "rprivate"]))
         .collect();
-    let mut user_mounts: Vec<&MountPoint> = record.mounts.iter().collect();
-    user_mounts.sort_by_key(|m| m.destination.trim_end_matches('/').matches('/').count());
-    for m in user_mounts {
-        let rw = if m.rw { "rw" } else { "ro" };
-        mounts.push(match m.kind {
-            MountKind::Tmpfs => Mount {
-                source: PathBuf::from("tmpfs"),
-                destination: m.destination.clone(),
-                kind: "tmpfs".into(),
-                options: crate::mounts::tmpfs_options(&m.options),
-            },
-            MountKind::Bind | MountKind::Volume => {
-                let propagation = if m.propagation.is_empty() {
-                    "rprivate"
-                } else {
-                    &m.propagation
-                };
-                bind(
-                    m.source.clone(),
-                    &m.destination,
-                    &["rbind", rw, propagation],
-                )
-            }
-        });
-    }
+    let mut nested: Vec<Mount> = record.mounts.iter().map(user_mount).collect();
+    nested.extend(record.injected_files.iter().map(|f| {
+        bind(
+            injected_dir.join(&f.file),
+            &f.target,
+            &["rbind", "ro", "nosuid", "nodev", "rprivate"],
+        )
+    }));
+    nested.sort_by_key(|m| m.destination.trim_end_matches('/').matches('/').count());
+    mounts.extend(nested);
     if let Some(shm) = shm {
         mounts.push(bind(
             shm.to_path_buf(),
@@ -129,6 +118,30 @@ pub(crate) fn mounts(
         mounts.push(bind(init.to_path_buf(), INIT_PATH, &["bind", "ro"]));
     }
     mounts
+}
+
+fn user_mount(m: &MountPoint) -> Mount {
+    let rw = if m.rw { "rw" } else { "ro" };
+    match m.kind {
+        MountKind::Tmpfs => Mount {
+            source: PathBuf::from("tmpfs"),
+            destination: m.destination.clone(),
+            kind: "tmpfs".into(),
+            options: crate::mounts::tmpfs_options(&m.options),
+        },
+        MountKind::Bind | MountKind::Volume => {
+            let propagation = if m.propagation.is_empty() {
+                "rprivate"
+            } else {
+                &m.propagation
+            };
+            bind(
+                m.source.clone(),
+                &m.destination,
+                &["rbind", rw, propagation],
+            )
+        }
+    }
 }
 
 /// The whole runtime config of `record` on the mounted `rootfs`.
@@ -150,6 +163,7 @@ pub(crate) fn container_config(
     let mounts = mounts(
         record,
         &r.etc_files,
+        &r.injected_dir,
         r.namespaces.shm_source.as_deref(),
         r.init.as_deref(),
     );
@@ -215,6 +229,7 @@ mod tests {
                 no_shm: false,
             },
             init: None,
+            injected_dir: "/exec/containers/c1/files".into(),
             security: SecurityOptions::default(),
             network: NetworkMode::Private,
             cgroup_path: "/berth/c1".into(),
@@ -266,7 +281,13 @@ mod tests {
         ]}));
         let shm = PathBuf::from("/shm");
         let init = PathBuf::from("/usr/bin/tini");
-        let ms = mounts(&r, &resolved().etc_files, Some(&shm), Some(&init));
+        let ms = mounts(
+            &r,
+            &resolved().etc_files,
+            &resolved().injected_dir,
+            Some(&shm),
+            Some(&init),
+        );
         let dests: Vec<&str> = ms.iter().map(|m| m.destination.as_str()).collect();
         assert_eq!(
             dests,
@@ -285,6 +306,45 @@ mod tests {
         assert_eq!(ms[5].options, ["rbind", "ro", "rprivate"]);
         assert_eq!(ms[3].kind, "tmpfs");
         assert_eq!(ms[7].options, ["bind", "ro"]);
+    }
+
+    #[test]
+    fn injected_files_are_read_only_binds_from_the_tmpfs_in_depth_order() {
+        let r = record(serde_json::json!({
+            "mounts": [
+                {"kind": "tmpfs", "source": "", "destination": "/run", "rw": true, "options": []},
+                {"kind": "bind", "source": "/h/app", "destination": "/etc/app/conf.d/x", "rw": true},
+            ],
+            "injected_files": [
+                {"target": "/etc/app/conf.d/app.yaml", "file": "1", "uid": 0, "gid": 0, "mode": 292},
+                {"target": "/run/secrets/s1", "file": "0", "uid": 1000, "gid": 1000, "mode": 256},
+            ],
+        }));
+        let res = resolved();
+        let ms = mounts(&r, &res.etc_files, &res.injected_dir, None, None);
+        let dests: Vec<&str> = ms.iter().map(|m| m.destination.as_str()).collect();
+        assert_eq!(
+            dests,
+            [
+                "/etc/resolv.conf",
+                "/etc/hostname",
+                "/etc/hosts",
+                "/run",
+                "/run/secrets/s1",
+                "/etc/app/conf.d/x",
+                "/etc/app/conf.d/app.yaml",
+            ]
+        );
+        let secret = &ms[4];
+        assert_eq!(secret.kind, "bind");
+        assert_eq!(secret.source, PathBuf::from("/exec/containers/c1/files/0"));
+        assert_eq!(
+            secret.options,
+            ["rbind", "ro", "nosuid", "nodev", "rprivate"]
+        );
+        assert_eq!(ms[6].source, PathBuf::from("/exec/containers/c1/files/1"));
+        // Records from before injected files load without any.
+        assert!(record(serde_json::json!({})).injected_files.is_empty());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! layer and writable-layer trees (`fs`), volume data (`_data`), build cache
 //! mounts, the `hostname`/`hosts`/`resolv.conf` files bind-mounted into
 //! containers (`0644`), and anything mounted below the roots (overlay
-//! rootfs, shm tmpfs, pinned network namespaces). Those are reachable only
+//! rootfs, shm tmpfs, the tmpfs of a swarm task's secrets and configs,
+//! pinned network namespaces). Those are reachable only
 //! through the private directories above them, so the traversal of other
 //! users stops at the roots. Containers never walk these paths: their
 //! mounts are made by root before the container's user takes over.
@@ -78,6 +79,9 @@ pub fn classify(root: Root, rel: &Path) -> Visibility {
         (Root::Data, ["build", "mounts", _, ..]) => true,
         (Root::Data, ["containers", _, "hostname" | "hosts" | "resolv.conf"]) => true,
         (Root::Exec, ["containers", _, "shm", ..]) => true,
+        // The tmpfs of a swarm task's secrets and configs: each file has
+        // the owner and mode the service gave it.
+        (Root::Exec, ["containers", _, "files", ..]) => true,
         (Root::Exec, ["netns", _, ..]) => true,
         _ => false,
     };
@@ -212,6 +216,10 @@ mod tests {
             Visibility::Private
         );
         assert_eq!(c(Root::Exec, "containers/id/shm"), Visibility::Container);
+        assert_eq!(
+            c(Root::Exec, "containers/id/files/0"),
+            Visibility::Container
+        );
         assert_eq!(
             c(Root::Exec, "containers/id/exit.json"),
             Visibility::Private

@@ -30,6 +30,7 @@ impl Engine {
                 tracing::info!(container = %id, "removing unfinished container");
                 let _ = self.images.remove_rw_layer(&id);
                 let _ = std::fs::remove_dir_all(&path);
+                self.remove_orphan_state_dir(&id);
                 continue;
             }
             let state_dir = self.cfg.exec_root.join("containers").join(&id);
@@ -59,6 +60,7 @@ impl Engine {
                 _ => {}
             }
         }
+        self.remove_orphan_state_dirs();
         // Leftovers of containers that are not running any more.
         let mut keep = Vec::new();
         let all: Vec<_> = self.registry().by_id.values().cloned().collect();
@@ -95,6 +97,31 @@ impl Engine {
                 }
             });
         }
+    }
+
+    /// State dirs whose container is gone: a removal that crashed after it
+    /// removed the container's dir, or a create that crashed before it
+    /// made it, with the tmpfs of secrets it may have mounted.
+    fn remove_orphan_state_dirs(&self) {
+        let Ok(entries) = std::fs::read_dir(self.cfg.exec_root.join("containers")) else {
+            return;
+        };
+        let containers = self.cfg.data_root.join("containers");
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !containers.join(&id).exists() {
+                tracing::info!(container = %id, "removing the state of a removed container");
+                self.remove_orphan_state_dir(&id);
+            }
+        }
+    }
+
+    fn remove_orphan_state_dir(&self, id: &str) {
+        let state_dir = self.cfg.exec_root.join("containers").join(id);
+        crate::injected::remove(&state_dir);
+        let _ = std::fs::remove_dir_all(&state_dir);
     }
 
     async fn reconnect(self: &Arc<Self>, c: Arc<Container>) {

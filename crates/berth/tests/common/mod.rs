@@ -474,7 +474,7 @@ impl Drop for Daemon {
 
 /// Cleans up after test processes that died without running their guards
 /// (SIGKILL, timeouts). Their dirs carry the dead pid: /tmp/be2e-<pid>-...
-fn sweep_stale_once() {
+pub fn sweep_stale_once() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let Ok(entries) = fs::read_dir("/tmp") else {
@@ -495,6 +495,18 @@ fn sweep_stale_once() {
         }
         netns::sweep_stale();
     });
+}
+
+/// What dropping a [`Daemon`] removes, for a test that opened an engine
+/// in-process on the roots of one: `/tmp/be2e-<unique>` (data root `root`,
+/// exec root `exec`), cgroup parent `/berth-test-<unique>` and the network
+/// names of [`net_tag`]`(unique)`.
+pub fn cleanup_private_roots(unique: &str) {
+    cleanup_paths(
+        &PathBuf::from(format!("/tmp/be2e-{unique}")),
+        &format!("/berth-test-{unique}"),
+    );
+    cleanup_network(&net_tag(unique));
 }
 
 /// Kills what survived the daemon, unmounts, removes cgroups and the tmp dir.
@@ -665,7 +677,7 @@ fn terminate(child: &mut Child, grace: Duration) {
 }
 
 /// Unique per process and call; the pid keeps parallel test binaries apart.
-fn net_tag(unique: &str) -> String {
+pub fn net_tag(unique: &str) -> String {
     // FNV-1a: stable across runs, so a sweep finds a dead daemon's leftovers.
     let mut h: u32 = 0x811c_9dc5;
     for b in unique.bytes() {

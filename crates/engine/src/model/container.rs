@@ -270,6 +270,25 @@ pub struct ContainerRecord {
     /// The networks the container joins when it starts, by network name.
     #[serde(default)]
     pub networks: std::collections::BTreeMap<String, EndpointConfig>,
+    /// Secrets and configs of a swarm task, bind-mounted read-only at start.
+    /// Where they are and whose they are; their data is never persisted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injected_files: Vec<InjectedFileRecord>,
+}
+
+/// One secret or config file of a container: the file `file` of the
+/// container's files tmpfs (see `Engine::create_container_with_files`),
+/// seen at `target` with this owner and mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedFileRecord {
+    /// Absolute path in the container.
+    pub target: String,
+    /// The file's name in the tmpfs: chosen by the engine, never derived
+    /// from `target`, so that no target can lead outside it.
+    pub file: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
 }
 
 #[cfg(test)]
