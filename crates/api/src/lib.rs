@@ -19,6 +19,7 @@ mod networks;
 mod pending;
 mod query;
 mod streams;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -46,7 +47,7 @@ pub type AppState = Arc<Engine>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RequestVersion(pub (u32, u32));
 
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(containers::routes())
@@ -60,7 +61,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(control::routes())
         .merge(housekeeping::routes())
         .merge(pending::routes())
+        .merge(swarm::routes())
         .fallback(page_not_found)
+        .layer(axum::Extension(swarm))
         .with_state(engine)
 }
 
@@ -176,8 +179,12 @@ async fn json_error_shape(response: Response<Body>) -> Response<Body> {
 }
 
 /// Serves the API on every listener until the process ends.
-pub async fn serve(engine: Arc<Engine>, listeners: Vec<UnixListener>) {
-    let router = router(engine);
+pub async fn serve(
+    engine: Arc<Engine>,
+    swarm: Arc<::swarm::node::Swarm>,
+    listeners: Vec<UnixListener>,
+) {
+    let router = router(engine, swarm);
     let mut tasks = Vec::new();
     for listener in listeners {
         let router = router.clone();

@@ -10,28 +10,8 @@ use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
-    for path in [
-        "/images/search",
-        "/session",
-        "/distribution/{name}/json",
-        "/swarm/init",
-        "/swarm/join",
-    ] {
+    for path in ["/images/search", "/session", "/distribution/{name}/json"] {
         router = router.route(path, any(not_implemented));
-    }
-    // As an inactive dockerd answers them: clients (docker-py's clean-ups,
-    // `docker info`) take this to mean "no swarm here".
-    for path in [
-        "/swarm",
-        "/services",
-        "/nodes",
-        "/tasks",
-        "/secrets",
-        "/configs",
-    ] {
-        router = router
-            .route(path, any(not_in_a_swarm))
-            .route(&format!("{path}/{{*rest}}"), any(not_in_a_swarm));
     }
     // No managed plugins are installed, and none can be yet.
     router
@@ -46,13 +26,6 @@ async fn no_such_plugin(axum::extract::Path(name): axum::extract::Path<String>) 
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!("plugin \"{name}\" not found"),
-    )
-}
-
-async fn not_in_a_swarm() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "This node is not part of a swarm",
     )
 }
 

@@ -23,11 +23,16 @@ pub fn routes() -> Router<AppState> {
         .route("/events", get(events))
 }
 
-async fn ping() -> Response {
+/// The `Swarm` header tells the CLI which swarm commands to offer.
+async fn ping(axum::Extension(swarm): axum::Extension<crate::swarm::SwarmState>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
+            (
+                header::HeaderName::from_static("swarm"),
+                swarm.ping_status().await,
+            ),
         ],
         "OK",
     )
@@ -74,7 +79,11 @@ fn cgroup_version() -> &'static str {
     }
 }
 
-async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+async fn info(
+    State(engine): State<AppState>,
+    axum::Extension(swarm): axum::Extension<crate::swarm::SwarmState>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let swarm_info = swarm.info().await;
     use engine::model::Status;
     let containers = engine.containers();
     let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
@@ -139,7 +148,7 @@ async fn info(State(engine): State<AppState>) -> ApiResult<Json<serde_json::Valu
             .map(|(name, path)| (name, serde_json::json!({ "path": path })))
             .collect::<serde_json::Map<_, _>>(),
         "DefaultRuntime": engine.config().runtimes.default_name(),
-        "Swarm": { "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null },
+        "Swarm": swarm_info,
         "LiveRestoreEnabled": true,
         "Isolation": "",
         "InitBinary": "",

@@ -367,10 +367,19 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
             .into_iter()
             .map(tokio::net::UnixListener::from_std)
             .collect::<std::io::Result<Vec<_>>>()?;
+        let swarm = swarm::node::Swarm::open(
+            engine.clone(),
+            swarm::node::SwarmOptions {
+                data_root: args.data_root.clone(),
+                engine_version: env!("CARGO_PKG_VERSION").to_string(),
+                etcd_binary: None,
+            },
+        )
+        .await;
         tracing::info!("berth daemon listening on {}", listening);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            _ = api::serve(engine, listeners) => {}
+            _ = api::serve(engine, swarm, listeners) => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; containers keep running"),
             _ = term.recv() => tracing::info!("terminated; containers keep running"),
         }

@@ -10,6 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -258,9 +259,11 @@ impl EtcdMember {
             .create(&config.data_dir)
             .map_err(io("create", &config.data_dir))?;
         let log = config.data_dir.join("etcd.log");
+        // Root's only, as the data dir: the log names members and addresses.
         let out = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&log)
             .map_err(io("open", &log))?;
         let err = out.try_clone().map_err(io("open", &log))?;

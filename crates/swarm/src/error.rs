@@ -54,6 +54,14 @@ impl SwarmError {
         Self::new(ErrorKind::Unavailable, "This node is not part of a swarm")
     }
 
+    /// dockerd's answer to a manager-only request on a node in no swarm.
+    pub fn no_manager() -> Self {
+        Self::new(
+            ErrorKind::Unavailable,
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+        )
+    }
+
     pub fn not_a_manager() -> Self {
         Self::new(
             ErrorKind::Unavailable,

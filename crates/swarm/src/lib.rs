@@ -9,6 +9,7 @@ pub mod error;
 pub mod leader;
 pub mod local;
 pub mod manager;
+pub mod node;
 pub mod pki;
 pub mod store;
 pub mod tls;

@@ -121,20 +121,23 @@ impl ClusterCa {
             (DnType::OrganizationalUnitName, role.ou()),
             (DnType::OrganizationName, cluster_id),
         ]);
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
         let valid_for = time::Duration::try_from(valid_for)
             .map_err(|e| PkiError::Parse(format!("certificate validity: {e}")))?;
-        let (not_before, not_after) = validity(valid_for);
-        params.not_before = not_before;
-        params.not_after = not_after;
+        leaf(&mut params, valid_for);
         Ok(params.signed_by(&csr.public_key, &issuer)?.pem())
+    }
+
+    /// A certificate for a service the managers run (their etcd members),
+    /// valid for `hosts` (IP addresses or names) as server and as client,
+    /// with a new key: (certificate PEM, key PEM).
+    pub fn issue_server(&self, hosts: &[String]) -> Result<(String, String)> {
+        let key = KeyPair::generate()?;
+        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, KeyPair::from_pem(&self.key_pem)?)?;
+        let mut params = CertificateParams::new(hosts.to_vec())?;
+        params.distinguished_name = dn(&[(DnType::CommonName, "swarm-store")]);
+        leaf(&mut params, time::Duration::days(CA_VALIDITY_DAYS));
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
     }
 
     /// `TLSInfo` of `GET /swarm` and of nodes: the trust root and the
@@ -312,6 +315,21 @@ fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
         dn.push(ty.clone(), *value);
     }
     dn
+}
+
+/// Every certificate the CA signs serves both ends of mutual TLS.
+fn leaf(params: &mut CertificateParams, valid_for: time::Duration) {
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let (not_before, not_after) = validity(valid_for);
+    params.not_before = not_before;
+    params.not_after = not_after;
 }
 
 /// Backdated a little so a peer whose clock is slightly behind accepts it.

@@ -5,6 +5,7 @@
 //! rules (state only moves forward, a task's container is created once,
 //! exits become `complete`/`failed`, `shutdown` stops) are tested on fakes.
 
+pub mod engine_executor;
 pub mod spec;
 mod worker;
 
@@ -35,6 +36,14 @@ pub struct TaskFile {
     pub mode: u32,
 }
 
+/// A container as the agent finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerState {
+    pub running: bool,
+    pub pid: u32,
+    pub exit_code: i64,
+}
+
 /// What the agent asks of the engine.
 pub trait Executor: Send + Sync {
     /// The containers of swarm tasks on this node: task id → container id.
@@ -49,6 +58,8 @@ pub trait Executor: Send + Sync {
     ) -> BoxFuture<'a, Result<String, ExecError>>;
     /// Starts the container; its pid.
     fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<u32, ExecError>>;
+    /// Whether the container runs now (an adopted one after a restart).
+    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ContainerState, ExecError>>;
     /// Resolves with the exit code once the container is not running.
     fn wait<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<i64, ExecError>>;
     fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, Result<(), ExecError>>;

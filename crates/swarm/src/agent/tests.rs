@@ -103,6 +103,21 @@ impl Executor for FakeExecutor {
         })
     }
 
+    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ContainerState, ExecError>> {
+        Box::pin(async move {
+            let s = self.0.lock();
+            let c = s
+                .containers
+                .get(id)
+                .ok_or_else(|| ExecError(format!("No such container: {id}")))?;
+            Ok(ContainerState {
+                running: c.2,
+                pid: if c.2 { 42 } else { 0 },
+                exit_code: 0,
+            })
+        })
+    }
+
     fn wait<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<i64, ExecError>> {
         let rx = {
             let mut s = self.0.lock();
@@ -353,4 +368,39 @@ fn task_files_resolve_targets_and_modes() {
 
 fn worker_files(spec: &Value, data: &HashMap<String, Vec<u8>>) -> Vec<TaskFile> {
     super::worker::task_files_for_test(spec, data).unwrap()
+}
+
+#[tokio::test]
+async fn a_running_container_is_adopted_not_started_again() {
+    let exec = FakeExecutor::default();
+    exec.0.lock().images.push("bb".into());
+    exec.0
+        .lock()
+        .containers
+        .insert("c9".into(), ("t1".into(), "web.1.t1".into(), true));
+    let (tx, _) = watch::channel(Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        ..Default::default()
+    });
+    let disp = Arc::new(FakeDispatcher {
+        tx,
+        reports: Mutex::new(Vec::new()),
+    });
+    let _agent = Agent::start("n1".into(), disp.clone(), Arc::new(exec.clone()));
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    assert_eq!(
+        disp.last("t1").unwrap()["ContainerStatus"]["ContainerID"],
+        "c9"
+    );
+    assert!(
+        !exec
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("start") || c.starts_with("create")),
+        "{:?}",
+        exec.calls()
+    );
+    // It still ends like any other.
+    exec.exit("c9", 0);
+    until(|| disp.states("t1").contains(&"complete".to_string())).await;
 }

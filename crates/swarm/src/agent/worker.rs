@@ -194,11 +194,11 @@ impl Worker {
             );
             return;
         }
-        let id = match container.take() {
-            // Adopted after a daemon restart: report what it is doing now.
-            Some(id) => id,
+        let (id, adopted) = match container.take() {
+            // Adopted after a daemon restart: what is it doing now?
+            Some(id) => (id, true),
             None => match self.prepare(&task_id, &first).await {
-                Ok(id) => id,
+                Ok(id) => (id, false),
                 Err((state, e)) => {
                     let message = if state == TaskState::Rejected {
                         "preparing"
@@ -210,7 +210,19 @@ impl Worker {
                 }
             },
         };
-        match self.executor.start(&id).await {
+        let started = if adopted {
+            match self.executor.state(&id).await {
+                Ok(s) if s.running => Ok(s.pid),
+                Ok(s) => {
+                    self.ended(&task_id, &id, s.exit_code, &rx);
+                    return;
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.executor.start(&id).await
+        };
+        match started {
             Ok(pid) => self.send(
                 &task_id,
                 TaskState::Running,
@@ -228,16 +240,7 @@ impl Worker {
         loop {
             tokio::select! {
                 exit = self.executor.wait(&id) => {
-                    let code = exit.unwrap_or(-1);
-                    let shutting_down = rx.borrow().desired() > TaskState::Running;
-                    let (state, message, err) = if shutting_down {
-                        (TaskState::Shutdown, "shutdown", None)
-                    } else if code == 0 {
-                        (TaskState::Complete, "finished", None)
-                    } else {
-                        (TaskState::Failed, "failed", Some(format!("task: non-zero exit ({code})")))
-                    };
-                    self.send(&task_id, state, status(state, message, err.as_deref(), Some((&id, 0, code))));
+                    self.ended(&task_id, &id, exit.unwrap_or(-1), &rx);
                     return;
                 }
                 changed = rx.changed() => {
@@ -258,6 +261,27 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// The container exited: complete, failed, or shut down if asked to.
+    fn ended(&mut self, task_id: &str, id: &str, code: i64, rx: &watch::Receiver<Assignment>) {
+        let shutting_down = rx.borrow().desired() > TaskState::Running;
+        let (state, message, err) = if shutting_down {
+            (TaskState::Shutdown, "shutdown", None)
+        } else if code == 0 {
+            (TaskState::Complete, "finished", None)
+        } else {
+            (
+                TaskState::Failed,
+                "failed",
+                Some(format!("task: non-zero exit ({code})")),
+            )
+        };
+        self.send(
+            task_id,
+            state,
+            status(state, message, err.as_deref(), Some((id, 0, code))),
+        );
     }
 
     /// Image, container: the steps before start. A failure says which

@@ -243,8 +243,9 @@ impl Planner<'_> {
         }
     }
 
-    /// `RestartPolicy`: condition none/on-failure/any and MaxAttempts (the
-    /// slot's ended tasks within `Window`, all of them without one).
+    /// `RestartPolicy`: condition none/on-failure/any and MaxAttempts, the
+    /// restarts allowed after the first run (counting the slot's ended tasks
+    /// within `Window`, all of them without one).
     fn restart_allowed(&self, svc: &Service, tasks: &[&Stored<Task>]) -> bool {
         let policy = svc
             .spec
@@ -274,7 +275,7 @@ impl Planner<'_> {
                         window <= 0 || self.s.now.nanos_since(&t.status.timestamp) <= window
                     })
                     .count() as u64;
-                counted < max
+                counted <= max
             }
             _ => true,
         }

@@ -1,0 +1,264 @@
+//! Swarm mode's endpoints (`/swarm`, `/nodes`, `/services`, `/tasks`):
+//! HTTP in, `swarm::Swarm`/`swarm::manager::Manager` calls, dockerd's
+//! status codes and shapes out.
+
+use std::sync::Arc;
+
+use axum::extract::Path;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use swarm::error::{ErrorKind, SwarmError};
+use swarm::manager::{Filters, Manager, ServiceView};
+use swarm::node::{InitRequest, Swarm};
+
+use crate::query::{Params, parse_json};
+use crate::{ApiError, ApiResult, AppState};
+
+pub type SwarmState = Arc<Swarm>;
+
+impl From<SwarmError> for ApiError {
+    fn from(e: SwarmError) -> Self {
+        let status = match e.kind {
+            ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.message)
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/swarm", get(inspect_swarm))
+        .route("/swarm/init", post(init))
+        .route("/swarm/join", post(join))
+        .route("/swarm/leave", post(leave))
+        .route("/swarm/update", post(update_swarm))
+        .route("/swarm/unlockkey", get(unlock_key))
+        .route("/swarm/unlock", post(unlock))
+        .route("/nodes", get(list_nodes))
+        .route("/nodes/{id}", get(inspect_node).delete(remove_node))
+        .route("/nodes/{id}/update", post(update_node))
+        .route("/services", get(list_services))
+        .route("/services/create", post(create_service))
+        .route(
+            "/services/{id}",
+            get(inspect_service).delete(remove_service),
+        )
+        .route("/services/{id}/update", post(update_service))
+        .route("/services/{id}/logs", get(service_logs))
+        .route("/tasks", get(list_tasks))
+        .route("/tasks/{id}", get(inspect_task))
+        .route("/tasks/{id}/logs", get(task_logs))
+        .route("/secrets", get(not_yet))
+        .route("/secrets/create", post(not_yet))
+        .route("/secrets/{id}", get(not_yet).delete(not_yet))
+        .route("/secrets/{id}/update", post(not_yet))
+        .route("/configs", get(not_yet))
+        .route("/configs/create", post(not_yet))
+        .route("/configs/{id}", get(not_yet).delete(not_yet))
+        .route("/configs/{id}/update", post(not_yet))
+}
+
+async fn manager(swarm: &Swarm) -> ApiResult<Manager> {
+    Ok(swarm.manager().await?)
+}
+
+fn filters(uri: &Uri) -> ApiResult<Filters> {
+    Ok(Filters(Params::parse(uri.query()).filters()?.0))
+}
+
+/// `?version=N`, required on updates.
+fn version(params: &Params) -> ApiResult<i64> {
+    params
+        .int("version")?
+        .ok_or_else(|| ApiError::bad_request("invalid swarm version: missing version"))
+}
+
+fn json_value<T: serde::Serialize>(v: &T) -> ApiResult<Json<Value>> {
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+async fn inspect_swarm(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.swarm().await?)
+}
+
+async fn init(Extension(s): Extension<SwarmState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: InitRequest = parse_json(&body)?;
+    let node_id = s.init(req).await?;
+    Ok(Json(Value::String(node_id)))
+}
+
+async fn join(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
+    if s.manager().await.is_ok() {
+        return Err(SwarmError::already_in_swarm().into());
+    }
+    Err(SwarmError::not_implemented("joining a swarm (multi-node clusters)").into())
+}
+
+async fn leave(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<StatusCode> {
+    let force = Params::parse(uri.query()).bool("force", false);
+    s.leave(force).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn update_swarm(
+    Extension(s): Extension<SwarmState>,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(uri.query());
+    if params.bool("rotateManagerUnlockKey", false) {
+        return Err(SwarmError::not_implemented("swarm autolock (unlock keys)").into());
+    }
+    let spec = parse_json(&body)?;
+    manager(&s)
+        .await?
+        .update_swarm(
+            version(&params)?,
+            spec,
+            params.bool("rotateWorkerToken", false),
+            params.bool("rotateManagerToken", false),
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Without autolock there is no key: dockerd answers an empty one and the
+/// CLI says "no unlock key is set".
+async fn unlock_key(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
+    manager(&s).await?;
+    Ok(Json(json!({ "UnlockKey": "" })))
+}
+
+async fn unlock(Extension(s): Extension<SwarmState>) -> ApiResult<StatusCode> {
+    if s.manager().await.is_ok() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "swarm is not locked",
+        ));
+    }
+    Err(SwarmError::not_in_swarm().into())
+}
+
+async fn list_nodes(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.nodes(&filters(&uri)?).await?)
+}
+
+async fn inspect_node(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.node(&id).await?)
+}
+
+async fn update_node(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(uri.query());
+    let spec = parse_json(&body)?;
+    manager(&s)
+        .await?
+        .update_node(&id, version(&params)?, spec)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+async fn remove_node(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let force = Params::parse(uri.query()).bool("force", false);
+    manager(&s).await?.remove_node(&id, force).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn list_services(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
+    let status = Params::parse(uri.query()).bool("status", false);
+    json_value(
+        &manager(&s)
+            .await?
+            .services(&filters(&uri)?, ServiceView { status })
+            .await?,
+    )
+}
+
+async fn inspect_service(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.service(&id).await?)
+}
+
+async fn create_service(
+    Extension(s): Extension<SwarmState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let spec = parse_json(&body)?;
+    let id = manager(&s).await?.create_service(spec).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "ID": id }))))
+}
+
+async fn update_service(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let params = Params::parse(uri.query());
+    let rollback = params.get("rollback") == Some("previous");
+    let spec = parse_json(&body)?;
+    manager(&s)
+        .await?
+        .update_service(&id, version(&params)?, spec, rollback)
+        .await?;
+    Ok(Json(json!({ "Warnings": null })))
+}
+
+async fn remove_service(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    manager(&s).await?.remove_service(&id).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn list_tasks(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.tasks(&filters(&uri)?).await?)
+}
+
+async fn inspect_task(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.task(&id).await?)
+}
+
+async fn service_logs(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
+    manager(&s).await?;
+    Err(SwarmError::not_implemented("service logs (merging the tasks' logs across nodes)").into())
+}
+
+async fn task_logs(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
+    manager(&s).await?;
+    Err(SwarmError::not_implemented("task logs").into())
+}
+
+/// Secrets and configs are modelled and reach tasks through the agent;
+/// their endpoints come with the manager operations that store them.
+async fn not_yet(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
+    manager(&s).await?;
+    Err(SwarmError::not_implemented(&format!("swarm {}", uri.path())).into())
+}

@@ -1,0 +1,135 @@
+//! [`Executor`] over this host's engine: the agent's containers are
+//! ordinary containers (the docker CLI lists and inspects them) that carry
+//! the swarm labels.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::Engine;
+use serde_json::Value;
+
+use super::spec::TASK_ID_LABEL;
+use super::{ContainerState, ExecError, Executor, TaskFile};
+use crate::BoxFuture;
+
+pub struct EngineExecutor {
+    engine: Arc<Engine>,
+}
+
+impl EngineExecutor {
+    pub fn new(engine: Arc<Engine>) -> EngineExecutor {
+        EngineExecutor { engine }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> ExecError {
+    ExecError(e.to_string())
+}
+
+impl Executor for EngineExecutor {
+    fn task_containers(&self) -> HashMap<String, String> {
+        self.engine
+            .containers()
+            .into_iter()
+            .filter_map(|c| {
+                let task = c.record.config.labels.as_ref()?.get(TASK_ID_LABEL)?.clone();
+                Some((task, c.record.id))
+            })
+            .collect()
+    }
+
+    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            if self.engine.image(image).is_ok() {
+                return Ok(());
+            }
+            let engine = self.engine.clone();
+            let reference = image.to_string();
+            let pulled = tokio::task::spawn_blocking(move || {
+                engine.pull_image(&reference, None, None, None)
+            })
+            .await
+            .map_err(err)?;
+            // dockerd's words when the image is neither here nor pullable.
+            pulled
+                .map(|_| ())
+                .map_err(|_| ExecError(format!("No such image: {image}")))
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        name: &'a str,
+        body: Value,
+        files: Vec<TaskFile>,
+    ) -> BoxFuture<'a, Result<String, ExecError>> {
+        Box::pin(async move {
+            let req: engine::model::CreateRequest = serde_json::from_value(body).map_err(err)?;
+            let files = files
+                .into_iter()
+                .map(|f| engine::InjectedFile {
+                    target: f.target,
+                    data: f.data,
+                    uid: f.uid,
+                    gid: f.gid,
+                    mode: f.mode,
+                })
+                .collect();
+            let created = self
+                .engine
+                .create_container_with_files(Some(name), req, files)
+                .await
+                .map_err(err)?;
+            Ok(created.id)
+        })
+    }
+
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<u32, ExecError>> {
+        Box::pin(async move {
+            self.engine.start(id).await.map_err(err)?;
+            let pid = self
+                .engine
+                .container(id)
+                .map(|c| c.view().state.pid)
+                .unwrap_or(0);
+            Ok(pid)
+        })
+    }
+
+    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<ContainerState, ExecError>> {
+        Box::pin(async move {
+            let view = self.engine.container(id).map_err(err)?.view();
+            Ok(ContainerState {
+                running: matches!(
+                    view.state.status,
+                    engine::model::Status::Running | engine::model::Status::Paused
+                ),
+                pid: view.state.pid,
+                exit_code: i64::from(view.state.exit_code),
+            })
+        })
+    }
+
+    fn wait<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<i64, ExecError>> {
+        Box::pin(async move {
+            let code = self
+                .engine
+                .wait(id, engine::WaitCondition::NotRunning)
+                .await
+                .map_err(err)?;
+            Ok(i64::from(code))
+        })
+    }
+
+    fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            let secs = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+            self.engine.stop(id, Some(secs), None).await.map_err(err)
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move { self.engine.remove(id, true, false).await.map_err(err) })
+    }
+}

@@ -1,0 +1,648 @@
+//! This daemon's part in a swarm: whether it is in one, and the pieces it
+//! runs while it is — for a manager its etcd member (a child process under
+//! `<data-root>/swarm/etcd`, peer and client TLS from the cluster CA), the
+//! control API and a campaign for leadership; for every node the agent.
+//! `swarm init`, `leave` and a daemon restart go through here.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::model::{
+    ClusterInfo, JoinTokens, ManagerStatus, Node, NodeDescription, NodeState, Reachability,
+    Swarm as SwarmObject, SwarmSpec,
+};
+use engine::Engine;
+use kvstore::{ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, TlsFiles};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::agent::Agent;
+use crate::agent::engine_executor::EngineExecutor;
+use crate::dispatcher::LocalDispatcher;
+use crate::error::{ErrorKind, Result, SwarmError};
+use crate::leader::LeaderLoop;
+use crate::local::{LocalState, MemberSettings, Membership, StoreSettings};
+use crate::manager::{Manager, SwarmRecord};
+use crate::pki::{ClusterCa, JoinToken, NodeKey, Role};
+use crate::store::{ClusterStore, Kind};
+use crate::tls::NodeCredentials;
+
+/// The cluster port, etcd's client and peer ports.
+pub const CLUSTER_PORT: u16 = 2377;
+const ETCD_CLIENT_PORT: u16 = 2379;
+const ETCD_PEER_PORT: u16 = 2380;
+
+/// How the daemon runs swarm mode.
+#[derive(Debug, Clone)]
+pub struct SwarmOptions {
+    pub data_root: PathBuf,
+    /// The engine's version, as nodes describe themselves.
+    pub engine_version: String,
+    /// The etcd binary; `None`: `etcd` on PATH.
+    pub etcd_binary: Option<PathBuf>,
+}
+
+/// `POST /swarm/init`'s body, as the docker CLI sends it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct InitRequest {
+    pub listen_addr: String,
+    pub advertise_addr: String,
+    pub data_path_addr: String,
+    pub data_path_port: u32,
+    pub default_addr_pool: Option<Vec<String>>,
+    pub subnet_size: u32,
+    pub force_new_cluster: bool,
+    pub spec: Option<SwarmSpec>,
+    pub auto_lock_managers: bool,
+    pub availability: String,
+}
+
+/// What runs while this node is in a swarm.
+struct Active {
+    membership: Membership,
+    manager: Option<Manager>,
+    /// Dropped before the member: they talk to it.
+    agent: Option<Agent>,
+    leader: Option<LeaderLoop>,
+    member: Option<EtcdMember>,
+}
+
+pub struct Swarm {
+    engine: Arc<Engine>,
+    local: LocalState,
+    opts: SwarmOptions,
+    active: tokio::sync::Mutex<Option<Active>>,
+}
+
+impl Swarm {
+    /// Resumes the membership a previous run left (its etcd member, the
+    /// leader campaign, the agent), or starts inactive.
+    pub async fn open(engine: Arc<Engine>, opts: SwarmOptions) -> Arc<Swarm> {
+        let swarm = Arc::new(Swarm {
+            engine,
+            local: LocalState::new(&opts.data_root),
+            opts,
+            active: tokio::sync::Mutex::new(None),
+        });
+        match swarm.local.load() {
+            Ok(None) => {}
+            Ok(Some((membership, creds))) => match swarm.resume(membership, creds).await {
+                Ok(active) => *swarm.active.lock().await = Some(active),
+                Err(e) => tracing::error!("swarm: resuming this node's membership: {e}"),
+            },
+            Err(e) => tracing::error!("swarm: reading this node's membership: {e}"),
+        }
+        swarm
+    }
+
+    /// The control API, on a manager.
+    pub async fn manager(&self) -> Result<Manager> {
+        match &*self.active.lock().await {
+            None => Err(SwarmError::no_manager()),
+            Some(Active {
+                manager: Some(m), ..
+            }) => Ok(m.clone()),
+            Some(_) => Err(SwarmError::not_a_manager()),
+        }
+    }
+
+    /// `POST /swarm/init`: a new cluster with this node as its manager.
+    pub async fn init(&self, req: InitRequest) -> Result<String> {
+        let mut active = self.active.lock().await;
+        if active.is_some() {
+            return Err(SwarmError::already_in_swarm());
+        }
+        if req.auto_lock_managers {
+            return Err(SwarmError::not_implemented(
+                "swarm autolock (the unlock key wrapping the cluster's keys)",
+            ));
+        }
+        if req.force_new_cluster {
+            return Err(SwarmError::not_implemented(
+                "--force-new-cluster (recovering a cluster that lost its quorum)",
+            ));
+        }
+        let listen = listen_addr(&req.listen_addr)?;
+        let advertise = advertise_addr(&req.advertise_addr, listen)?;
+        let ca = ClusterCa::generate()?;
+        let cluster_id = crate::pki::new_id();
+        let node_id = crate::pki::new_id();
+        let creds = issue(&ca, &node_id, Role::Manager, &cluster_id)?;
+        let member = MemberSettings {
+            name: node_id.clone(),
+            client_url: format!(
+                "https://{}",
+                SocketAddr::new(advertise.ip(), ETCD_CLIENT_PORT)
+            ),
+            peer_url: format!(
+                "https://{}",
+                SocketAddr::new(advertise.ip(), ETCD_PEER_PORT)
+            ),
+        };
+        let membership = Membership {
+            node_id: node_id.clone(),
+            cluster_id: cluster_id.clone(),
+            manager: true,
+            advertise_addr: advertise.to_string(),
+            listen_addr: listen.to_string(),
+            data_path_addr: req.data_path_addr.clone(),
+            remote_managers: vec![advertise.to_string()],
+            store: Some(StoreSettings {
+                endpoints: vec![member.client_url.clone()],
+                member: Some(member),
+            }),
+        };
+        // A data dir from an earlier cluster would make etcd rejoin it.
+        let _ = std::fs::remove_dir_all(self.local.etcd_dir());
+        let etcd = self.start_member(&membership, Some(&ca)).await?;
+        let kv: Arc<dyn KvStore> = Arc::new(self.connect(&membership).await?);
+        let store = ClusterStore::new(kv, &cluster_id);
+        let now = crate::manager::now();
+        let mut spec = SwarmSpec::with_defaults();
+        if let Some(given) = &req.spec {
+            merge_spec(&mut spec, given);
+        }
+        let tls = ca.tls_info()?;
+        let mut cluster = ClusterInfo {
+            id: cluster_id.clone(),
+            spec,
+            root_rotation_in_progress: false,
+            default_addr_pool: req.default_addr_pool.clone().unwrap_or_default(),
+            subnet_size: if req.subnet_size == 0 {
+                24
+            } else {
+                req.subnet_size
+            },
+            data_path_port: if req.data_path_port == 0 {
+                4789
+            } else {
+                req.data_path_port
+            },
+            ..Default::default()
+        };
+        cluster.tls_info.trust_root = tls.trust_root;
+        cluster.tls_info.cert_issuer_subject = b64(&tls.cert_issuer_subject);
+        cluster.tls_info.cert_issuer_public_key = b64(&tls.cert_issuer_public_key);
+        cluster.meta.created_at = now;
+        cluster.meta.updated_at = now;
+        let record = SwarmRecord {
+            swarm: SwarmObject {
+                cluster,
+                join_tokens: JoinTokens {
+                    worker: JoinToken::generate(ca.cert_pem()).to_string(),
+                    manager: JoinToken::generate(ca.cert_pem()).to_string(),
+                },
+            },
+            ca_key: ca.key_pem().to_string(),
+        };
+        store.create(Kind::Swarm, "cluster", None, &record).await?;
+        let mut node = self.describe(&node_id, &advertise, &req.availability);
+        node.meta.created_at = now;
+        node.meta.updated_at = now;
+        store.create(Kind::Node, &node_id, None, &node).await?;
+        self.local
+            .save(&membership, &creds)
+            .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
+        *active = Some(self.run(membership, store, Some(etcd)));
+        Ok(node_id)
+    }
+
+    /// `POST /swarm/leave`.
+    pub async fn leave(&self, force: bool) -> Result<()> {
+        let mut guard = self.active.lock().await;
+        let Some(active) = guard.as_ref() else {
+            return Err(SwarmError::not_in_swarm());
+        };
+        if active.membership.manager && !force {
+            return Err(SwarmError::new(
+                ErrorKind::Unavailable,
+                "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
+            ));
+        }
+        let Some(active) = guard.take() else {
+            return Err(SwarmError::not_in_swarm());
+        };
+        let Active {
+            agent,
+            leader,
+            member,
+            ..
+        } = active;
+        drop(agent);
+        drop(leader);
+        // As dockerd: the node's task containers go with the swarm.
+        for c in self.engine.containers() {
+            let is_task = c
+                .record
+                .config
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(crate::agent::spec::TASK_ID_LABEL));
+            if is_task && let Err(e) = self.engine.remove(&c.record.id, true, false).await {
+                tracing::warn!("swarm leave: removing task container {}: {e}", c.record.id);
+            }
+        }
+        if let Some(member) = member
+            && let Err(e) = member.stop().await
+        {
+            tracing::warn!("swarm leave: stopping the etcd member: {e}");
+        }
+        self.local
+            .clear()
+            .map_err(|e| SwarmError::internal(format!("removing the swarm state: {e}")))?;
+        Ok(())
+    }
+
+    /// The `Swarm` header of `/_ping`: `inactive`, `active/manager` or `active/worker`.
+    pub async fn ping_status(&self) -> &'static str {
+        match &*self.active.lock().await {
+            None => "inactive",
+            Some(a) if a.manager.is_some() => "active/manager",
+            Some(_) => "active/worker",
+        }
+    }
+
+    /// `/info`'s `Swarm` block, as dockerd fills it.
+    pub async fn info(&self) -> Value {
+        let guard = self.active.lock().await;
+        let Some(active) = guard.as_ref() else {
+            return json!({
+                "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                "ControlAvailable": false, "Error": "", "RemoteManagers": null
+            });
+        };
+        let m = &active.membership;
+        let host = m
+            .advertise_addr
+            .parse::<SocketAddr>()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        let mut info = json!({
+            "NodeID": m.node_id,
+            "NodeAddr": host,
+            "LocalNodeState": "active",
+            "ControlAvailable": m.manager,
+            "Error": "",
+            "RemoteManagers": m.remote_managers.iter().map(|a| json!({"NodeID": m.node_id, "Addr": a})).collect::<Vec<_>>(),
+        });
+        if let Some(manager) = &active.manager {
+            let nodes = manager.nodes(&Default::default()).await.unwrap_or_default();
+            info["Nodes"] = json!(nodes.len());
+            info["Managers"] = json!(nodes.iter().filter(|n| n.manager_status.is_some()).count());
+            if let Ok(s) = manager.swarm().await {
+                info["Cluster"] = serde_json::to_value(&s.cluster).unwrap_or(Value::Null);
+            }
+        }
+        info
+    }
+
+    async fn resume(&self, membership: Membership, creds: NodeCredentials) -> Result<Active> {
+        if !membership.manager {
+            return Err(SwarmError::not_implemented(
+                "worker nodes (joining a swarm) before multi-node clusters land",
+            ));
+        }
+        let _ = creds;
+        let etcd = self.start_member(&membership, None).await?;
+        let kv: Arc<dyn KvStore> = Arc::new(self.connect(&membership).await?);
+        let store = ClusterStore::new(kv, &membership.cluster_id);
+        Ok(self.run(membership, store, Some(etcd)))
+    }
+
+    fn run(
+        &self,
+        membership: Membership,
+        store: ClusterStore,
+        member: Option<EtcdMember>,
+    ) -> Active {
+        let manager = Manager::new(store.clone(), membership.node_id.clone());
+        let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
+        let agent = Agent::start(
+            membership.node_id.clone(),
+            LocalDispatcher::new(store),
+            Arc::new(EngineExecutor::new(self.engine.clone())),
+        );
+        Active {
+            membership,
+            manager: Some(manager),
+            agent: Some(agent),
+            leader: Some(leader),
+            member,
+        }
+    }
+
+    /// Starts (or restarts) this manager's etcd member with TLS from the CA.
+    async fn start_member(
+        &self,
+        membership: &Membership,
+        ca: Option<&ClusterCa>,
+    ) -> Result<EtcdMember> {
+        let settings = membership
+            .store
+            .as_ref()
+            .and_then(|s| s.member.as_ref())
+            .ok_or_else(|| SwarmError::internal("this manager's etcd member is not recorded"))?;
+        let tls = self.etcd_tls(membership, ca)?;
+        let addr = |url: &str| -> Result<SocketAddr> {
+            url.trim_start_matches("https://")
+                .parse()
+                .map_err(|e| SwarmError::internal(format!("etcd address {url}: {e}")))
+        };
+        let mut config = MemberConfig::new(
+            settings.name.clone(),
+            self.local.etcd_dir(),
+            addr(&settings.client_url)?,
+            addr(&settings.peer_url)?,
+        );
+        config.client_tls = Some(tls.clone());
+        config.peer_tls = Some(tls);
+        config.cluster_state = ClusterState::New;
+        config.cluster_token = membership.cluster_id.clone();
+        config.binary = self.opts.etcd_binary.clone();
+        // A member a killed daemon left running holds the ports and the
+        // data dir: it goes first (a graceful stop took it down already).
+        let pidfile = self.local.dir().join("etcd.pid");
+        stop_stale_member(&pidfile, &self.local.etcd_dir());
+        let member = EtcdMember::start(config)
+            .await
+            .map_err(|e| SwarmError::internal(format!("starting the cluster store: {e}")))?;
+        if let Some(pid) = member.pid() {
+            let _ = cas::write_atomic(&pidfile, pid.to_string().as_bytes());
+        }
+        Ok(member)
+    }
+
+    async fn connect(&self, membership: &Membership) -> Result<EtcdStore> {
+        let endpoints = membership
+            .store
+            .as_ref()
+            .map(|s| s.endpoints.clone())
+            .unwrap_or_default();
+        let tls = self.etcd_tls(membership, None)?;
+        EtcdStore::connect(&endpoints, Some(&tls))
+            .await
+            .map_err(|e| SwarmError::new(ErrorKind::Unavailable, format!("the cluster store: {e}")))
+    }
+
+    /// The member's certificate (server and client auth, for its own
+    /// address and loopback) and the CA, as files etcd reads: made when a
+    /// CA is given (init, join), read back otherwise (restarts).
+    fn etcd_tls(&self, membership: &Membership, ca: Option<&ClusterCa>) -> Result<TlsFiles> {
+        let dir = self.local.dir().join("etcd-tls");
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("member.pem"),
+            key: dir.join("member-key.pem"),
+        };
+        let Some(ca) = ca else {
+            return if files.cert.exists() {
+                Ok(files)
+            } else {
+                Err(SwarmError::internal(format!(
+                    "{}: the cluster store's certificate is missing",
+                    files.cert.display()
+                )))
+            };
+        };
+        let host = membership
+            .advertise_addr
+            .parse::<SocketAddr>()
+            .map(|a| a.ip().to_string())
+            .map_err(|e| SwarmError::internal(format!("advertise address: {e}")))?;
+        let (cert, key) = ca.issue_server(&[host, "127.0.0.1".into(), "localhost".into()])?;
+        let write = |p: &std::path::Path, data: &str| {
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(&dir)
+            .and_then(|()| cas::write_atomic(p, data.as_bytes()))
+            .map_err(|e| SwarmError::internal(format!("{}: {e}", p.display())))
+        };
+        write(&files.ca, ca.cert_pem())?;
+        write(&files.cert, &cert)?;
+        write(&files.key, &key)?;
+        Ok(files)
+    }
+
+    /// The node object of this host.
+    fn describe(&self, node_id: &str, advertise: &SocketAddr, availability: &str) -> Node {
+        let mut node = Node {
+            id: node_id.to_string(),
+            ..Default::default()
+        };
+        node.spec.role = "manager".into();
+        node.spec.availability = if availability.is_empty() {
+            "active".into()
+        } else {
+            availability.to_string()
+        };
+        node.description = describe_host(&self.opts.engine_version);
+        node.status.state = NodeState::Ready;
+        node.status.addr = advertise.ip().to_string();
+        node.manager_status = Some(ManagerStatus {
+            leader: true,
+            reachability: Reachability::Reachable,
+            addr: advertise.to_string(),
+        });
+        node
+    }
+}
+
+/// Kills the etcd recorded in `pidfile` if it still runs on `data_dir`
+/// (the pid may have been reused by anything else: the command line says).
+fn stop_stale_member(pidfile: &std::path::Path, data_dir: &std::path::Path) {
+    let Some(pid) = std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let ours = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| {
+                let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                c.contains("etcd") && c.contains(&*data_dir.to_string_lossy())
+            })
+            .unwrap_or(false)
+    };
+    if !ours(pid) {
+        return;
+    }
+    tracing::warn!("swarm: stopping the etcd member (pid {pid}) an earlier run left behind");
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    for _ in 0..100 {
+        if !ours(pid.as_raw()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_default()
+}
+
+fn issue(ca: &ClusterCa, node_id: &str, role: Role, cluster_id: &str) -> Result<NodeCredentials> {
+    let key = NodeKey::generate()?;
+    let cert = ca.issue(
+        &key.csr_pem,
+        node_id,
+        role,
+        cluster_id,
+        Duration::from_secs(90 * 24 * 3600),
+    )?;
+    Ok(NodeCredentials {
+        ca_pem: ca.cert_pem().to_string(),
+        cert_pem: cert,
+        key_pem: key.key_pem,
+    })
+}
+
+/// `--listen-addr`: `host[:port]`, the port defaulting to 2377.
+fn listen_addr(s: &str) -> Result<SocketAddr> {
+    let s = if s.is_empty() { "0.0.0.0:2377" } else { s };
+    parse_host_port(s).ok_or_else(|| {
+        SwarmError::invalid(format!(
+            "invalid listen address {s:?}: an IP address and optional port"
+        ))
+    })
+}
+
+/// `--advertise-addr`: an address, or the listen address when that is a
+/// concrete one. Interface names and guessing among the host's addresses
+/// are not done: dockerd's error asks for the flag in that case too.
+fn advertise_addr(s: &str, listen: SocketAddr) -> Result<SocketAddr> {
+    if s.is_empty() {
+        if listen.ip().is_unspecified() {
+            return Err(SwarmError::invalid(
+                "could not choose an IP address to advertise: specify one with --advertise-addr",
+            ));
+        }
+        return Ok(listen);
+    }
+    let with_port = parse_host_port(s).map(|mut a| {
+        if !s.contains(':') || s.ends_with(']') {
+            a.set_port(listen.port());
+        }
+        a
+    });
+    with_port.ok_or_else(|| {
+        SwarmError::invalid(format!(
+            "advertise address must be a non-zero IP address or network interface (with optional port number): {s}"
+        ))
+    })
+}
+
+fn parse_host_port(s: &str) -> Option<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    let ip: IpAddr = s.trim_matches(['[', ']']).parse().ok()?;
+    Some(SocketAddr::new(ip, CLUSTER_PORT))
+}
+
+/// Fields the CLI set in `swarm init`'s spec override the defaults.
+fn merge_spec(spec: &mut SwarmSpec, given: &SwarmSpec) {
+    if !given.annotations.name.is_empty() {
+        spec.annotations.name = given.annotations.name.clone();
+    }
+    spec.annotations.labels = given.annotations.labels.clone();
+    if given.orchestration.task_history_retention_limit.is_some() {
+        spec.orchestration = given.orchestration.clone();
+    }
+    if given.dispatcher.heartbeat_period > 0 {
+        spec.dispatcher.heartbeat_period = given.dispatcher.heartbeat_period;
+    }
+    if given.ca_config.node_cert_expiry > 0 {
+        spec.ca_config.node_cert_expiry = given.ca_config.node_cert_expiry;
+    }
+    spec.task_defaults = given.task_defaults.clone();
+}
+
+/// Hostname, platform, CPUs and memory, and the engine, as dockerd reports.
+fn describe_host(engine_version: &str) -> NodeDescription {
+    let mut d = NodeDescription {
+        hostname: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    d.platform.os = "linux".into();
+    d.platform.architecture = nix::sys::utsname::uname()
+        .map(|u| u.machine().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    d.resources.nano_cpus = cpus as i64 * 1_000_000_000;
+    d.resources.memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024);
+    d.engine.engine_version = engine_version.to_string();
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_as_dockerd_reads_them() {
+        assert_eq!(listen_addr("").unwrap().to_string(), "0.0.0.0:2377");
+        assert_eq!(
+            listen_addr("10.0.0.1:4000").unwrap().to_string(),
+            "10.0.0.1:4000"
+        );
+        assert_eq!(
+            listen_addr("10.0.0.1").unwrap().to_string(),
+            "10.0.0.1:2377"
+        );
+        assert!(listen_addr("eth0").is_err());
+        let l = listen_addr("").unwrap();
+        assert_eq!(
+            advertise_addr("127.0.0.1", l).unwrap().to_string(),
+            "127.0.0.1:2377"
+        );
+        assert_eq!(
+            advertise_addr("10.1.2.3:9", l).unwrap().to_string(),
+            "10.1.2.3:9"
+        );
+        assert!(advertise_addr("", l).is_err());
+        let concrete = listen_addr("10.0.0.5").unwrap();
+        assert_eq!(advertise_addr("", concrete).unwrap(), concrete);
+    }
+
+    #[test]
+    fn the_cli_spec_overrides_only_what_it_sets() {
+        let mut spec = SwarmSpec::with_defaults();
+        let mut given = SwarmSpec::default();
+        given.orchestration.task_history_retention_limit = Some(2);
+        given.dispatcher.heartbeat_period = 1_000_000_000;
+        merge_spec(&mut spec, &given);
+        assert_eq!(spec.task_history_retention_limit(), 2);
+        assert_eq!(spec.dispatcher.heartbeat_period, 1_000_000_000);
+        assert_eq!(spec.annotations.name, "default");
+        assert_eq!(spec.raft.snapshot_interval, 10_000);
+    }
+
+    #[test]
+    fn the_host_describes_itself() {
+        let d = describe_host("1.2.3");
+        assert_eq!(d.platform.os, "linux");
+        assert!(!d.platform.architecture.is_empty());
+        assert!(d.resources.nano_cpus >= 1_000_000_000);
+        assert!(d.resources.memory_bytes > 0);
+        assert_eq!(d.engine.engine_version, "1.2.3");
+    }
+}
