@@ -4,4 +4,11 @@
 //! rolling updater. Time and ids are passed in, so every decision is a pure
 //! function of its inputs and the leader loop only reads, calls and writes.
 
+pub mod constraint;
+pub mod error;
+pub mod ids;
 pub mod model;
+
+pub use error::{ClusterError, ErrorKind};
+pub use ids::{IdSource, RandomIds, SequentialIds};
+pub mod validate;
