@@ -11,4 +11,5 @@ pub mod model;
 
 pub use error::{ClusterError, ErrorKind};
 pub use ids::{IdSource, RandomIds, SequentialIds};
+pub mod scheduler;
 pub mod validate;
