@@ -11,5 +11,7 @@ pub mod model;
 
 pub use error::{ClusterError, ErrorKind};
 pub use ids::{IdSource, RandomIds, SequentialIds};
+pub mod orchestrator;
 pub mod scheduler;
+pub mod updater;
 pub mod validate;
