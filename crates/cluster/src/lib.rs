@@ -13,5 +13,7 @@ pub use error::{ClusterError, ErrorKind};
 pub use ids::{IdSource, RandomIds, SequentialIds};
 pub mod orchestrator;
 pub mod scheduler;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod updater;
 pub mod validate;
