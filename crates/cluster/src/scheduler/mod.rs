@@ -108,7 +108,7 @@ struct Group {
 /// Places `pending` on `nodes`, given the tasks already `assigned` (their
 /// `NodeID` set; tasks on unknown nodes and stopped tasks are ignored).
 /// A pending task that already names a node (global services) is only
-/// checked against that node.
+/// checked against that node; one desired to stop is skipped.
 pub fn schedule(
     nodes: &[Node],
     assigned: &[SchedTask<'_>],
@@ -132,6 +132,10 @@ pub fn schedule(
     let mut groups: Vec<Group> = Vec::new();
     let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, p) in pending.iter().enumerate() {
+        // Asked to stop before it was placed: nothing to decide.
+        if p.task.desired_state > TaskState::Complete {
+            continue;
+        }
         if !p.task.node_id.is_empty() {
             place_preassigned(&mut infos, &index, pending, i, &mut decisions);
             continue;
