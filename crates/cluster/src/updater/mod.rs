@@ -167,7 +167,7 @@ pub(crate) fn advance(w: &mut Work<'_>, ctx: &Ctx<'_>, slots: &[Vec<usize>]) {
         .map(|s| (*s).clone())
         .collect();
     if todo.is_empty() {
-        if !waiting {
+        if !waiting && state(w).is_some_and(|s| s.in_progress()) {
             complete_when_monitored(w, ctx, &policy, last_start, rolling_back);
         }
         return;

@@ -505,3 +505,75 @@ fn update_resets_status_and_keeps_previous() {
         "nginx"
     );
 }
+
+#[test]
+fn completed_update_stays_completed() {
+    let mut sim = service(2, None);
+    new_image(&mut sim, "nginx:2");
+    for _ in 0..8 {
+        round(&mut sim);
+    }
+    sim.advance(10 * SEC);
+    sim.pass();
+    let status = sim.service.update_status.clone();
+    assert_eq!(sim.update_state(), Some(UpdateState::Completed));
+    sim.advance(60 * SEC);
+    assert!(sim.pass().is_empty());
+    assert_eq!(sim.service.update_status, status);
+}
+
+#[test]
+fn global_start_first() {
+    let mut s = spec("agent", "agent:1");
+    s.mode.global = Some(Default::default());
+    s.update_config = Some(config(0, 0, "pause", SEC, 0.0, "start-first"));
+    let mut sim = Sim::new(s, 2);
+    sim.settle();
+    new_image(&mut sim, "agent:2");
+    sim.pass();
+    assert_eq!(sim.last.create.len(), 2);
+    assert!(
+        sim.last
+            .create
+            .iter()
+            .all(|t| t.desired_state == TaskState::Running && !t.node_id.is_empty())
+    );
+    assert!(sim.last.update.is_empty());
+    for _ in 0..4 {
+        round(&mut sim);
+    }
+    assert_eq!(image_of_running(&sim), vec!["agent:2", "agent:2"]);
+}
+
+#[test]
+fn scale_during_update_uses_new_spec() {
+    let mut sim = service(2, None);
+    new_image(&mut sim, "nginx:2");
+    sim.pass();
+    sim.service.spec.mode.replicated = Some(crate::model::ReplicatedService { replicas: Some(3) });
+    sim.pass();
+    let slot3 = sim.in_slot(3);
+    assert_eq!(slot3.len(), 1);
+    assert_eq!(
+        slot3[0].spec.container_spec.as_ref().unwrap().image,
+        "nginx:2"
+    );
+}
+
+#[test]
+fn paused_update_resumes_with_a_new_spec() {
+    let mut sim = service(2, None);
+    new_image(&mut sim, "broken");
+    round(&mut sim);
+    round(&mut sim);
+    fail_newest(&mut sim);
+    sim.pass();
+    assert_eq!(sim.update_state(), Some(UpdateState::Paused));
+    new_image(&mut sim, "nginx:3");
+    assert!(sim.service.update_status.is_none());
+    for _ in 0..10 {
+        sim.advance(SEC);
+        round(&mut sim);
+    }
+    assert_eq!(image_of_running(&sim), vec!["nginx:3", "nginx:3"]);
+}
