@@ -139,3 +139,24 @@ fn constraint_change_moves_nothing_but_stops_unmatched() {
         "n1's task only changed placement and still matches"
     );
 }
+
+#[test]
+fn history_is_per_node() {
+    let mut sim = global(2);
+    sim.cluster.orchestration.task_history_retention_limit = Some(2);
+    sim.settle();
+    for _ in 0..4 {
+        let id = sim
+            .tasks
+            .iter()
+            .find(|t| t.node_id == "n1" && t.status.state == TaskState::Running)
+            .map(|t| t.id.clone())
+            .unwrap();
+        sim.set_state(&id, TaskState::Failed);
+        sim.pass();
+        sim.advance(5 * SEC);
+        sim.settle();
+    }
+    assert_eq!(sim.tasks.iter().filter(|t| t.node_id == "n1").count(), 2);
+    assert_eq!(sim.tasks.iter().filter(|t| t.node_id == "n2").count(), 1);
+}

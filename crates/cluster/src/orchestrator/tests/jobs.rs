@@ -187,3 +187,46 @@ fn jobs_take_no_rolling_update() {
     sim.settle();
     assert!(sim.service.update_status.is_none());
 }
+
+#[test]
+fn job_task_on_lost_node_restarts() {
+    let mut sim = job(1, 1, 2);
+    sim.settle();
+    let node = sim.tasks[0].node_id.clone();
+    let idx = sim.nodes.iter().position(|n| n.id == node).unwrap();
+    sim.nodes[idx].status.state = crate::model::NodeState::Down;
+    let c = sim.pass().clone();
+    assert_eq!(c.create.len(), 1);
+    assert_eq!(c.create[0].slot, 0);
+    sim.advance(5 * SEC);
+    sim.settle();
+    let live: Vec<_> = sim
+        .tasks
+        .iter()
+        .filter(|t| t.status.state == TaskState::Running && t.desired_state <= TaskState::Complete)
+        .collect();
+    assert_eq!(live.len(), 1, "the old one is stale on its down node");
+    assert_ne!(live[0].node_id, node);
+}
+
+#[test]
+fn total_smaller_than_concurrency() {
+    let mut sim = job(5, 2, 3);
+    assert_eq!(sim.pass().create.len(), 2);
+}
+
+#[test]
+fn global_job_skips_paused_and_unmatched_nodes() {
+    let mut s = spec("prune", "docker");
+    s.mode.global_job = Some(Default::default());
+    s.task_template.placement = Some(crate::model::Placement {
+        constraints: vec!["node.role==worker".into()],
+        ..Default::default()
+    });
+    let mut sim = Sim::new(s, 3);
+    sim.nodes[0].spec.availability = "pause".into();
+    sim.nodes[1].spec.role = "manager".into();
+    let c = sim.pass().clone();
+    assert_eq!(c.create.len(), 1);
+    assert_eq!(c.create[0].node_id, "n3");
+}

@@ -232,3 +232,82 @@ fn pending_tasks_are_left_alone() {
     assert!(sim.tasks.iter().all(|t| t.status.err == "no suitable node"));
     assert!(sim.pass().is_empty());
 }
+
+#[test]
+fn paused_node_keeps_its_tasks() {
+    let mut sim = Sim::new(replicated("web", 2), 2);
+    sim.settle();
+    sim.nodes[0].spec.availability = "pause".into();
+    assert!(sim.pass().is_empty());
+}
+
+#[test]
+fn disconnected_node_is_not_down() {
+    let mut sim = Sim::new(replicated("web", 2), 2);
+    sim.settle();
+    sim.nodes[0].status.state = NodeState::Disconnected;
+    assert!(sim.pass().is_empty());
+}
+
+#[test]
+fn same_result_for_same_input() {
+    let run = || {
+        let mut sim = Sim::new(replicated("web", 4), 3);
+        sim.settle();
+        sim.nodes[1].status.state = NodeState::Down;
+        sim.pass().clone()
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn tasks_keep_their_ids_and_specs_through_passes() {
+    let mut sim = Sim::new(replicated("web", 3), 3);
+    sim.settle();
+    let before: Vec<(String, u64)> = sim.tasks.iter().map(|t| (t.id.clone(), t.slot)).collect();
+    for _ in 0..3 {
+        sim.advance(60 * SEC);
+        sim.settle();
+    }
+    let after: Vec<(String, u64)> = sim.tasks.iter().map(|t| (t.id.clone(), t.slot)).collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn many_replicas_on_few_nodes() {
+    let mut sim = Sim::new(replicated("web", 50), 4);
+    sim.settle();
+    assert_eq!(sim.running(), 50);
+    let mut per_node = std::collections::HashMap::new();
+    for t in &sim.tasks {
+        *per_node.entry(t.node_id.clone()).or_insert(0) += 1;
+    }
+    assert!(
+        per_node.values().all(|&c| c == 12 || c == 13),
+        "{per_node:?}"
+    );
+    let mut slots: Vec<u64> = sim.tasks.iter().map(|t| t.slot).collect();
+    slots.sort();
+    assert_eq!(slots, (1..=50).collect::<Vec<_>>());
+}
+
+#[test]
+fn all_nodes_down_then_back() {
+    let mut sim = Sim::new(replicated("web", 2), 2);
+    sim.settle();
+    for n in &mut sim.nodes {
+        n.status.state = NodeState::Down;
+    }
+    sim.pass();
+    sim.advance(5 * SEC);
+    sim.settle();
+    assert_eq!(sim.active().len(), 2, "replacements wait unplaced");
+    assert!(sim.active().iter().all(|t| t.node_id.is_empty()));
+    for n in &mut sim.nodes {
+        n.status.state = NodeState::Ready;
+    }
+    sim.agents();
+    sim.settle();
+    assert_eq!(sim.running(), 2);
+    assert_eq!(sim.active().len(), 2);
+}
