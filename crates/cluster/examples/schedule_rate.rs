@@ -87,7 +87,7 @@ fn main() {
     for (i, t) in pending.iter_mut().enumerate() {
         t.spec.force_update = i as u64;
     }
-    let sched: Vec<SchedTask<'_>> = pending.iter().take(5_000).map(SchedTask::plain).collect();
+    let sched: Vec<SchedTask<'_>> = pending.iter().take(20_000).map(SchedTask::plain).collect();
     let start = Instant::now();
     let d = schedule(&nodes, &[], &sched);
     let secs = start.elapsed().as_secs_f64();

@@ -105,6 +105,25 @@ struct Group {
     members: Vec<usize>,
 }
 
+/// A service's groups, found by a hash of spec and ports (equality decides).
+#[derive(Default)]
+struct ServiceGroups {
+    last: Option<usize>,
+    by_hash: HashMap<u64, Vec<usize>>,
+}
+
+fn spec_hash(p: &SchedTask<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // Serialization cannot fail for these types; an empty string only
+    // makes more specs share a bucket.
+    serde_json::to_string(&p.task.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    p.ports.hash(&mut h);
+    h.finish()
+}
+
 /// Places `pending` on `nodes`, given the tasks already `assigned` (their
 /// `NodeID` set; tasks on unknown nodes and stopped tasks are ignored).
 /// A pending task that already names a node (global services) is only
@@ -130,7 +149,7 @@ pub fn schedule(
     // Groups in order of first appearance, so results do not depend on
     // hash order.
     let mut groups: Vec<Group> = Vec::new();
-    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_service: HashMap<&str, ServiceGroups> = HashMap::new();
     for (i, p) in pending.iter().enumerate() {
         // Asked to stop before it was placed: nothing to decide.
         if p.task.desired_state > TaskState::Complete {
@@ -140,18 +159,34 @@ pub fn schedule(
             place_preassigned(&mut infos, &index, pending, i, &mut decisions);
             continue;
         }
-        let candidates = by_service.entry(p.task.service_id.as_str()).or_default();
-        let found = candidates.iter().copied().find(|&g| {
+        let same = |g: usize| {
             let rep = &pending[groups[g].members[0]];
             rep.task.spec == p.task.spec && rep.ports == p.ports
-        });
-        match found {
-            Some(g) => groups[g].members.push(i),
-            None => {
-                candidates.push(groups.len());
-                groups.push(Group { members: vec![i] });
-            }
+        };
+        let sg = by_service.entry(p.task.service_id.as_str()).or_default();
+        // Tasks of one spec usually come together: try the last group
+        // before hashing the spec.
+        if let Some(g) = sg.last.filter(|&g| same(g)) {
+            groups[g].members.push(i);
+            continue;
         }
+        let key = spec_hash(p);
+        let found = sg
+            .by_hash
+            .get(&key)
+            .and_then(|list| list.iter().copied().find(|&g| same(g)));
+        let g = match found {
+            Some(g) => {
+                groups[g].members.push(i);
+                g
+            }
+            None => {
+                groups.push(Group { members: vec![i] });
+                sg.by_hash.entry(key).or_default().push(groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        sg.last = Some(g);
     }
     for group in groups {
         schedule_group(&mut infos, pending, group, &mut decisions);
