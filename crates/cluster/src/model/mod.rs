@@ -5,6 +5,7 @@
 
 pub mod common;
 pub mod container;
+pub mod defaults;
 pub mod network;
 pub mod node;
 pub mod secret;

@@ -1,14 +1,17 @@
 //! The service writes the API makes, as swarmkit's control API makes them:
 //! create, update (the old spec becomes `PreviousSpec`, the update status
-//! resets, a job's execution counter moves) and manual rollback.
+//! resets, a job's execution counter moves) and manual rollback. The mode
+//! is stored with dockerd's defaults filled in; the rest as sent.
 
 use crate::error::{ClusterError, ErrorKind, Result};
+use crate::model::defaults::normalize_mode;
 use crate::model::{JobStatus, Service, ServiceSpec, Timestamp, UpdateState, UpdateStatus};
 use crate::validate::{validate_service_spec, validate_service_update};
 
 /// A new service from a client's spec; the store sets `Version`.
-pub fn create_service(id: String, spec: ServiceSpec, now: Timestamp) -> Result<Service> {
+pub fn create_service(id: String, mut spec: ServiceSpec, now: Timestamp) -> Result<Service> {
     validate_service_spec(&spec)?;
+    normalize_mode(&mut spec);
     let mut s = Service {
         id,
         spec,

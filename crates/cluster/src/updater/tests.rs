@@ -577,3 +577,30 @@ fn paused_update_resumes_with_a_new_spec() {
     }
     assert_eq!(image_of_running(&sim), vec!["nginx:3", "nginx:3"]);
 }
+
+#[test]
+fn stored_mode_has_dockerd_defaults() {
+    let mut s = spec("j", "x");
+    s.mode.replicated_job = Some(crate::model::ReplicatedJob {
+        max_concurrent: Some(4),
+        total_completions: None,
+    });
+    let svc =
+        crate::updater::create_service("id".into(), s, crate::model::Timestamp::zero()).unwrap();
+    assert_eq!(
+        svc.spec
+            .mode
+            .replicated_job
+            .as_ref()
+            .unwrap()
+            .total_completions,
+        Some(4)
+    );
+    assert!(svc.job_status.is_some());
+    let mut s = spec("r", "x");
+    s.mode.replicated = Some(Default::default());
+    let svc =
+        crate::updater::create_service("id".into(), s, crate::model::Timestamp::zero()).unwrap();
+    assert_eq!(svc.spec.mode.replicated.as_ref().unwrap().replicas, Some(1));
+    assert!(svc.job_status.is_none());
+}
