@@ -80,6 +80,7 @@ impl Decisions {
             t.status.state = TaskState::Assigned;
             t.status.timestamp = now;
             t.status.message = ASSIGNED_MESSAGE.to_string();
+            t.meta.updated_at = now;
             t.status.err.clear();
             out.push(t);
         }
@@ -87,6 +88,7 @@ impl Decisions {
             let mut t = pending[u.task].task.clone();
             t.status.timestamp = now;
             t.status.err = u.reason.clone();
+            t.meta.updated_at = now;
             out.push(t);
         }
         out
