@@ -5,6 +5,7 @@
 
 pub mod common;
 pub mod container;
+pub mod defaults;
 pub mod network;
 pub mod node;
 pub mod secret;
@@ -35,7 +36,7 @@ pub use service::{
 };
 pub use swarm::{ClusterInfo, JoinTokens, Swarm, SwarmSpec};
 pub use task::{
-    ContainerStatus, GenericResource, Limit, Placement, PlacementPreference, Platform,
-    ResourceRequirements, Resources, RestartPolicy, SpreadOver, Task, TaskSpec, TaskState,
-    TaskStatus,
+    ContainerStatus, DiscreteGenericResource, GenericResource, Limit, NamedGenericResource,
+    Placement, PlacementPreference, Platform, ResourceRequirements, Resources, RestartPolicy,
+    SpreadOver, Task, TaskSpec, TaskState, TaskStatus,
 };

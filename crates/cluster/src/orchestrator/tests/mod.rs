@@ -1,0 +1,7 @@
+//! Reconcile scenarios run through the simulator in `testutil`.
+
+mod global;
+mod jobs;
+mod replicated;
+mod restarts;
+mod status;
