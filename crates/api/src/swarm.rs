@@ -198,8 +198,17 @@ async fn list_services(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResu
 async fn inspect_service(
     Extension(s): Extension<SwarmState>,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    json_value(&manager(&s).await?.service(&id).await?)
+    let mut service = manager(&s).await?.service(&id).await?;
+    // `?insertDefaults=true`: swarmkit's defaults for what the spec omits.
+    if Params::parse(uri.query()).bool("insertDefaults", false) {
+        service.spec = cluster::model::defaults::insert_defaults(&service.spec);
+        if let Some(prev) = service.previous_spec.as_mut() {
+            *prev = cluster::model::defaults::insert_defaults(prev);
+        }
+    }
+    json_value(&service)
 }
 
 async fn create_service(

@@ -65,8 +65,9 @@ impl Node {
         })
         .unwrap_or_else(|| {
             panic!(
-                "{what}: service ps {service}:\n{}\n{}",
+                "{what}: service ps {service}:\n{}\ntasks: {}\n{}",
                 self.ps(service).join("\n"),
+                self.d.request("GET", "/v1.41/tasks", None).text(),
                 self.d.log_tail()
             )
         })
@@ -158,15 +159,19 @@ fn init_then_a_service_converges_scales_and_goes_away() {
         ""
     );
 
+    // As dockerd: the tasks of removed slots go, with their containers.
     n.d.docker_ok(&["service", "scale", "web=1"]);
-    let rows = n.until("web", "scaled to 1", |rows| {
-        rows.iter()
-            .filter(|r| r.contains("|Shutdown|Shutdown"))
-            .count()
-            == 2
-    });
-    assert_eq!(n.running("web"), 1, "{rows:?}");
-    assert!(rows.iter().any(|r| r.starts_with("web.1|Running|Running")));
+    let rows = n.until("web", "scaled to 1", |rows| rows.len() == 1);
+    assert!(rows[0].starts_with("web.1|Running|Running"), "{rows:?}");
+    assert!(
+        wait_for(Duration::from_secs(30), || (n
+            .containers("label=com.docker.swarm.service.name=web")
+            .len()
+            == 1)
+            .then_some(()))
+        .is_some(),
+        "the scaled-down tasks' containers are removed"
+    );
 
     n.d.docker_ok(&["service", "rm", "web"]);
     assert!(
@@ -311,7 +316,7 @@ fn rejected_and_pending_tasks_say_why() {
     // A drained node runs nothing.
     n.d.docker_ok(&["node", "update", "--availability", "drain", &me]);
     n.until("placed", "drained", |rows| {
-        !rows.iter().any(|r| r.contains("|Running|Running"))
+        rows.iter().any(|r| r.contains("|Shutdown|Shutdown"))
     });
     assert!(n.containers("status=running").is_empty());
 }

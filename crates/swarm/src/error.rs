@@ -98,6 +98,20 @@ impl From<StoreError> for SwarmError {
     }
 }
 
+impl From<cluster::error::ClusterError> for SwarmError {
+    fn from(e: cluster::error::ClusterError) -> Self {
+        use cluster::error::ErrorKind as K;
+        let kind = match e.kind {
+            K::InvalidArgument | K::FailedPrecondition => ErrorKind::InvalidArgument,
+            K::NotFound => ErrorKind::NotFound,
+            K::AlreadyExists => ErrorKind::Conflict,
+            K::Unimplemented => ErrorKind::NotImplemented,
+            K::Internal => ErrorKind::Internal,
+        };
+        SwarmError::new(kind, e.api_message())
+    }
+}
+
 impl From<kvstore::KvError> for SwarmError {
     fn from(e: kvstore::KvError) -> Self {
         StoreError::from(e).into()

@@ -13,7 +13,6 @@ pub mod node;
 pub mod pki;
 pub mod store;
 pub mod tls;
-pub mod validate;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -53,16 +53,25 @@ pub fn request(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     if let Some((_, bytes)) = body {
-        // A server may answer (413) and close before taking a large body;
-        // its answer is still there to read.
+        // A server may answer (413) and close before taking a large body:
+        // the write then fails with EPIPE or, when the close found our
+        // bytes unread, ECONNRESET; its answer is still there to read.
         if let Err(e) = stream.write_all(bytes)
-            && e.kind() != io::ErrorKind::BrokenPipe
+            && !matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            )
         {
             return Err(e);
         }
     }
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // The answer came before the reset: it is the answer.
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !raw.is_empty() => {}
+        Err(e) => return Err(e),
+    }
     parse(&raw)
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
 
-pub use worker::{TaskState, status};
+pub use worker::{TaskState, parse_state, status};
 
 /// Why the engine could not do what a task needs; its text becomes the
 /// task's `Err` as `docker service ps` shows it.
@@ -84,7 +84,7 @@ impl Assignment {
     }
 
     pub fn desired(&self) -> TaskState {
-        TaskState::parse(
+        parse_state(
             self.task
                 .get("DesiredState")
                 .and_then(Value::as_str)

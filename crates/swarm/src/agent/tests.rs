@@ -242,7 +242,7 @@ async fn a_task_runs_and_its_exit_completes_it() {
     until(|| disp.states("t1").last().map(String::as_str) == Some("running")).await;
     assert_eq!(
         disp.states("t1"),
-        ["preparing", "starting", "running"],
+        ["preparing", "ready", "starting", "running"],
         "every step once, in order"
     );
     assert_eq!(exec.calls()[0], "create web.1.t1 files=0");
@@ -315,7 +315,7 @@ async fn desired_shutdown_stops_and_unassigning_removes() {
     until(|| exec.container_of("t1").is_none()).await;
     assert_eq!(
         disp.states("t1"),
-        ["preparing", "starting", "running", "shutdown"]
+        ["preparing", "ready", "starting", "running", "shutdown"]
     );
 }
 
@@ -403,4 +403,25 @@ async fn a_running_container_is_adopted_not_started_again() {
     // It still ends like any other.
     exec.exit("c9", 0);
     until(|| disp.states("t1").contains(&"complete".to_string())).await;
+}
+
+#[tokio::test]
+async fn a_task_desired_ready_is_prepared_and_waits_to_start() {
+    let (exec, disp, _agent) = setup();
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "ready")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"ready".to_string())).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !exec.calls().iter().any(|c| c.starts_with("start")),
+        "{:?}",
+        exec.calls()
+    );
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
 }

@@ -13,68 +13,11 @@ use tokio::sync::{mpsc, watch};
 use super::spec::{TaskIdentity, create_body};
 use super::{Assignment, ExecError, Executor, StatusUpdate, TaskFile};
 
-/// swarmkit's task states, in their order: a task never goes back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TaskState {
-    New,
-    Pending,
-    Assigned,
-    Accepted,
-    Preparing,
-    Ready,
-    Starting,
-    Running,
-    Complete,
-    Shutdown,
-    Failed,
-    Rejected,
-    Remove,
-    Orphaned,
-}
+pub use cluster::model::TaskState;
 
-impl TaskState {
-    pub fn parse(s: &str) -> TaskState {
-        match s {
-            "new" => TaskState::New,
-            "pending" => TaskState::Pending,
-            "assigned" => TaskState::Assigned,
-            "accepted" => TaskState::Accepted,
-            "preparing" => TaskState::Preparing,
-            "ready" => TaskState::Ready,
-            "starting" => TaskState::Starting,
-            "running" => TaskState::Running,
-            "complete" => TaskState::Complete,
-            "shutdown" => TaskState::Shutdown,
-            "failed" => TaskState::Failed,
-            "rejected" => TaskState::Rejected,
-            "remove" => TaskState::Remove,
-            _ => TaskState::Orphaned,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::New => "new",
-            TaskState::Pending => "pending",
-            TaskState::Assigned => "assigned",
-            TaskState::Accepted => "accepted",
-            TaskState::Preparing => "preparing",
-            TaskState::Ready => "ready",
-            TaskState::Starting => "starting",
-            TaskState::Running => "running",
-            TaskState::Complete => "complete",
-            TaskState::Shutdown => "shutdown",
-            TaskState::Failed => "failed",
-            TaskState::Rejected => "rejected",
-            TaskState::Remove => "remove",
-            TaskState::Orphaned => "orphaned",
-        }
-    }
-
-    /// Past running: the container is done or never will run.
-    pub fn is_terminal(self) -> bool {
-        self > TaskState::Running
-    }
+/// A state's name as the API writes it; an unknown one reads as orphaned.
+pub fn parse_state(s: &str) -> TaskState {
+    serde_json::from_value(Value::String(s.to_string())).unwrap_or(TaskState::Orphaned)
 }
 
 /// A `TaskStatus` as JSON, stamped now.
@@ -173,7 +116,7 @@ impl Worker {
             .task
             .pointer("/Status/State")
             .and_then(Value::as_str)
-            .map(TaskState::parse);
+            .map(parse_state);
         // A task the managers already saw end needs nothing but, if its
         // desired state is shutdown, a stopped container.
         if let Some(state) = known.filter(|s| s.is_terminal()) {
@@ -210,6 +153,9 @@ impl Worker {
                 }
             },
         };
+        if !adopted && !self.wait_until_runnable(&task_id, &id, &mut rx).await {
+            return;
+        }
         let started = if adopted {
             match self.executor.state(&id).await {
                 Ok(s) if s.running => Ok(s.pid),
@@ -328,10 +274,43 @@ impl Worker {
             .map_err(|e| (TaskState::Rejected, e))?;
         self.send(
             task_id,
-            TaskState::Starting,
-            status(TaskState::Starting, "starting", None, None),
+            TaskState::Ready,
+            status(TaskState::Ready, "prepared", None, None),
         );
         Ok(id)
+    }
+
+    /// A replacement task is desired `ready` until the task it replaces
+    /// stopped and its delay passed: prepared, it waits here. False when it
+    /// was shut down instead.
+    async fn wait_until_runnable(
+        &mut self,
+        task_id: &str,
+        id: &str,
+        rx: &mut watch::Receiver<Assignment>,
+    ) -> bool {
+        loop {
+            let desired = rx.borrow_and_update().desired();
+            if desired > TaskState::Running {
+                self.send(
+                    task_id,
+                    TaskState::Shutdown,
+                    status(TaskState::Shutdown, "shutdown", None, Some((id, 0, 0))),
+                );
+                return false;
+            }
+            if desired >= TaskState::Running {
+                self.send(
+                    task_id,
+                    TaskState::Starting,
+                    status(TaskState::Starting, "starting", None, None),
+                );
+                return true;
+            }
+            if rx.changed().await.is_err() {
+                return false;
+            }
+        }
     }
 }
 

@@ -8,7 +8,10 @@ pub mod plan;
 
 use std::time::Duration;
 
-use cluster::model::{Node, Service, Task};
+use std::collections::HashMap;
+
+use cluster::ids::IdSource;
+use cluster::model::{Node, Service, Task, TaskState, Timestamp};
 use kvstore::Election;
 
 use crate::manager::SwarmRecord;
@@ -64,9 +67,10 @@ async fn campaign(store: ClusterStore, node_id: String) {
 
 /// Passes until the future is dropped (leadership lost).
 async fn lead(store: &ClusterStore) {
-    let mut ids = crate::pki::new_id;
+    let mut ids = cluster::ids::RandomIds;
+    let mut running_since = HashMap::new();
     loop {
-        let wake = match pass(store, &mut ids).await {
+        let wake = match pass(store, &mut ids, &mut running_since).await {
             Ok(PassResult::Raced) => continue,
             Ok(PassResult::Done { revision, wake }) => (revision, wake),
             Err(e) => {
@@ -102,30 +106,41 @@ enum PassResult {
 
 async fn pass(
     store: &ClusterStore,
-    ids: &mut (dyn FnMut() -> String + Send),
+    ids: &mut (dyn IdSource + Send),
+    running_since: &mut HashMap<String, Timestamp>,
 ) -> Result<PassResult, crate::store::StoreError> {
     let (tasks, rev) = store.list::<Task>(Kind::Task).await?;
     let (services, _) = store.list::<Service>(Kind::Service).await?;
     let (nodes, _) = store.list::<Node>(Kind::Node).await?;
-    let history_limit = store
+    let cluster = store
         .get::<SwarmRecord>(Kind::Swarm, "cluster")
-        .await
-        .map(|s| s.value.swarm.cluster.spec.task_history_retention_limit())
-        .unwrap_or(5)
-        .max(0) as usize;
+        .await?
+        .value
+        .swarm
+        .cluster
+        .spec;
+    let now = crate::manager::now();
+    // The update monitor measures from when this leader saw a task run.
+    running_since.retain(|id, _| tasks.iter().any(|t| &t.value.id == id));
+    for t in &tasks {
+        if t.value.status.state == TaskState::Running {
+            running_since.entry(t.value.id.clone()).or_insert(now);
+        }
+    }
     let p = plan::plan(
         &plan::Snapshot {
             services: &services,
             tasks: &tasks,
             nodes: &nodes,
-            history_limit,
-            now: crate::manager::now(),
+            cluster: &cluster,
+            running_since,
+            now,
         },
         ids,
     );
     let wake = p
-        .wake_in_nanos
-        .map(|n| Duration::from_nanos(n.max(1) as u64));
+        .wake_at
+        .map(|at| Duration::from_nanos(at.nanos_since(&now).max(1) as u64));
     if p.writes.is_empty() {
         return Ok(PassResult::Done {
             revision: rev,

@@ -5,7 +5,6 @@
 
 mod filters;
 mod lookup;
-mod status;
 
 use std::collections::BTreeMap;
 
@@ -194,11 +193,9 @@ impl Manager {
             .collect();
         if view.status {
             let (tasks, _) = self.store.list::<Task>(Kind::Task).await?;
-            let (nodes, _) = self.store.list::<Node>(Kind::Node).await?;
             let tasks: Vec<Task> = tasks.into_iter().map(|t| t.value).collect();
-            let nodes: Vec<Node> = nodes.into_iter().map(|n| n.value).collect();
             for s in &mut out {
-                s.service_status = Some(status::service_status(s, &tasks, &nodes));
+                s.service_status = Some(cluster::orchestrator::service_status(s, &tasks));
             }
         }
         out.sort_by(|a, b| a.spec.annotations.name.cmp(&b.spec.annotations.name));
@@ -221,16 +218,13 @@ impl Manager {
 
     /// `POST /services/create`: the new service's id.
     pub async fn create_service(&self, spec: ServiceSpec) -> Result<String> {
-        crate::validate::service_spec(&spec)?;
+        refuse_ingress_ports(&spec)?;
+        let others = self
+            .services(&Filters::default(), ServiceView::default())
+            .await?;
+        cluster::validate::check_port_conflicts(&spec, "", &others)?;
         let id = crate::pki::new_id();
-        let now = now();
-        let mut service = Service {
-            id: id.clone(),
-            spec,
-            ..Default::default()
-        };
-        service.meta.created_at = now;
-        service.meta.updated_at = now;
+        let mut service = cluster::updater::create_service(id.clone(), spec, now())?;
         service.endpoint.spec = service.spec.endpoint_spec.clone().unwrap_or_default();
         let name = service.spec.annotations.name.clone();
         self.store
@@ -248,26 +242,16 @@ impl Manager {
         rollback: bool,
     ) -> Result<()> {
         let current = self.service(id_or_name).await?;
-        let mut next = current.clone();
-        if rollback {
-            let Some(previous) = current.previous_spec.clone() else {
-                return Err(SwarmError::new(
-                    ErrorKind::Internal,
-                    "rpc error: code = FailedPrecondition desc = service does not have a previous spec",
-                ));
-            };
-            next.spec = previous;
+        let mut next = if rollback {
+            cluster::updater::rollback_service(&current, now())?
         } else {
-            crate::validate::service_spec(&spec)?;
-            if spec.mode.kind().name() != current.spec.mode.kind().name() {
-                return Err(SwarmError::invalid(
-                    "rpc error: code = Unimplemented desc = service mode change is not allowed",
-                ));
-            }
-            next.spec = spec;
-        }
-        next.previous_spec = Some(current.spec.clone());
-        next.meta.updated_at = now();
+            refuse_ingress_ports(&spec)?;
+            let others = self
+                .services(&Filters::default(), ServiceView::default())
+                .await?;
+            cluster::validate::check_port_conflicts(&spec, &current.id, &others)?;
+            cluster::updater::apply_service_update(&current, spec, now())?
+        };
         next.endpoint.spec = next.spec.endpoint_spec.clone().unwrap_or_default();
         let rename = (
             current.spec.annotations.name.as_str(),
@@ -320,6 +304,22 @@ impl Manager {
         let t = lookup::one(&tasks, id, "task", |t| &t.id, |_| "")?;
         Ok(t.clone())
     }
+}
+
+/// Published ports in ingress mode need the routing mesh (cluster
+/// networking); until it lands they are refused by name, not ignored.
+fn refuse_ingress_ports(spec: &ServiceSpec) -> Result<()> {
+    let ingress = spec.endpoint_spec.as_ref().is_some_and(|e| {
+        e.ports
+            .iter()
+            .any(|p| p.published_port != 0 && p.publish_mode != "host")
+    });
+    if ingress {
+        return Err(SwarmError::not_implemented(
+            "ingress-mode published ports (the routing mesh); publish with mode=host",
+        ));
+    }
+    Ok(())
 }
 
 fn with_version_node(mut n: Node, v: i64) -> Node {
