@@ -97,11 +97,10 @@ async fn init(Extension(s): Extension<SwarmState>, body: Bytes) -> ApiResult<Jso
     Ok(Json(Value::String(node_id)))
 }
 
-async fn join(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
-    if s.manager().await.is_ok() {
-        return Err(SwarmError::already_in_swarm().into());
-    }
-    Err(SwarmError::not_implemented("joining a swarm (multi-node clusters)").into())
+async fn join(Extension(s): Extension<SwarmState>, body: Bytes) -> ApiResult<StatusCode> {
+    let req: swarm::node::JoinRequestBody = parse_json(&body)?;
+    s.join(req).await?;
+    Ok(StatusCode::OK)
 }
 
 async fn leave(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<StatusCode> {

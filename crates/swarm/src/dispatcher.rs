@@ -125,6 +125,13 @@ impl Dispatcher for LocalDispatcher {
             Ok(())
         })
     }
+
+    fn heartbeat<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>> {
+        Box::pin(async move {
+            heartbeat(&self.store, node_id).await.map_err(err)?;
+            Ok(HEARTBEAT_EVERY)
+        })
+    }
 }
 
 /// Recomputes on every change until nobody listens; a broken watch re-lists.
@@ -169,6 +176,42 @@ async fn follow(store: ClusterStore, node: String, tx: watch::Sender<Assignments
             }
         }
     }
+}
+
+/// How often agents beat, and how long a node lives without a beat: a
+/// node is down within `NODE_TTL` of its last heartbeat (the failover
+/// figure of the issue: tasks elsewhere within 5 s).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+pub const NODE_TTL: Duration = Duration::from_secs(3);
+
+/// Refreshes the node's liveness lease, or makes one (first beat, after a
+/// manager failover, after it expired). Any manager can refresh it: the
+/// lease id lives in the key's value.
+pub async fn heartbeat(store: &ClusterStore, node_id: &str) -> Result<(), StoreError> {
+    let key = store.heartbeat_key(node_id);
+    if let Some(kv) = store.kv().get(&key).await?
+        && let Some(lease) = kv.lease
+    {
+        match store.kv().keep_alive(lease).await {
+            Ok(_) => return Ok(()),
+            Err(kvstore::KvError::LeaseNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let lease = store.kv().grant(NODE_TTL).await?;
+    store
+        .kv()
+        .txn(
+            vec![],
+            vec![kvstore::Op::put_with_lease(
+                key,
+                node_id.as_bytes().to_vec(),
+                lease,
+            )],
+            vec![],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Writes one status if it moves the task forward, retrying lost races.

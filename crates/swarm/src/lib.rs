@@ -11,6 +11,8 @@ pub mod local;
 pub mod manager;
 pub mod node;
 pub mod pki;
+pub mod remote;
+pub mod server;
 pub mod store;
 pub mod tls;
 

@@ -26,6 +26,8 @@ use crate::leader::LeaderLoop;
 use crate::local::{LocalState, MemberSettings, Membership, StoreSettings};
 use crate::manager::{Manager, SwarmRecord};
 use crate::pki::{ClusterCa, JoinToken, NodeKey, Role};
+use crate::remote::RemoteDispatcher;
+use crate::server::ClusterServer;
 use crate::store::{ClusterStore, Kind};
 use crate::tls::NodeCredentials;
 
@@ -60,6 +62,18 @@ pub struct InitRequest {
     pub availability: String,
 }
 
+/// `POST /swarm/join`'s body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JoinRequestBody {
+    pub listen_addr: String,
+    pub advertise_addr: String,
+    pub data_path_addr: String,
+    pub remote_addrs: Vec<String>,
+    pub join_token: String,
+    pub availability: String,
+}
+
 /// What runs while this node is in a swarm.
 struct Active {
     membership: Membership,
@@ -67,6 +81,8 @@ struct Active {
     /// Dropped before the member: they talk to it.
     agent: Option<Agent>,
     leader: Option<LeaderLoop>,
+    /// The cluster port, on managers.
+    server: Option<ClusterServer>,
     member: Option<EtcdMember>,
 }
 
@@ -206,7 +222,7 @@ impl Swarm {
         self.local
             .save(&membership, &creds)
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
-        *active = Some(self.run(membership, store, Some(etcd)));
+        *active = Some(self.run(membership, store, Some(etcd)).await);
         Ok(node_id)
     }
 
@@ -228,11 +244,13 @@ impl Swarm {
         let Active {
             agent,
             leader,
+            server,
             member,
             ..
         } = active;
         drop(agent);
         drop(leader);
+        drop(server);
         // As dockerd: the node's task containers go with the swarm.
         for c in self.engine.containers() {
             let is_task = c
@@ -301,25 +319,33 @@ impl Swarm {
 
     async fn resume(&self, membership: Membership, creds: NodeCredentials) -> Result<Active> {
         if !membership.manager {
-            return Err(SwarmError::not_implemented(
-                "worker nodes (joining a swarm) before multi-node clusters land",
-            ));
+            return self.run_worker(membership, &creds);
         }
-        let _ = creds;
         let etcd = self.start_member(&membership, None).await?;
         let kv: Arc<dyn KvStore> = Arc::new(self.connect(&membership).await?);
         let store = ClusterStore::new(kv, &membership.cluster_id);
-        Ok(self.run(membership, store, Some(etcd)))
+        Ok(self.run(membership, store, Some(etcd)).await)
     }
 
-    fn run(
+    async fn run(
         &self,
         membership: Membership,
         store: ClusterStore,
         member: Option<EtcdMember>,
     ) -> Active {
+        // This node beats before anyone can judge it down.
+        if let Err(e) = crate::dispatcher::heartbeat(&store, &membership.node_id).await {
+            tracing::warn!("swarm: first heartbeat: {e}");
+        }
         let manager = Manager::new(store.clone(), membership.node_id.clone());
         let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
+        let server = match self.start_server(&membership, &store).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("swarm: the cluster port {}: {e}", membership.listen_addr);
+                None
+            }
+        };
         let agent = Agent::start(
             membership.node_id.clone(),
             LocalDispatcher::new(store),
@@ -330,8 +356,100 @@ impl Swarm {
             manager: Some(manager),
             agent: Some(agent),
             leader: Some(leader),
+            server,
             member,
         }
+    }
+
+    async fn start_server(
+        &self,
+        membership: &Membership,
+        store: &ClusterStore,
+    ) -> std::io::Result<ClusterServer> {
+        let (_, creds) = self
+            .local
+            .load()?
+            .ok_or_else(|| std::io::Error::other("no node credentials"))?;
+        let listen: SocketAddr = membership
+            .listen_addr
+            .parse()
+            .map_err(std::io::Error::other)?;
+        ClusterServer::start(
+            listen,
+            membership.advertise_addr.clone(),
+            &creds,
+            store.clone(),
+            membership.cluster_id.clone(),
+        )
+        .await
+    }
+
+    /// A worker: only the agent, talking to the managers over the cluster port.
+    fn run_worker(&self, membership: Membership, creds: &NodeCredentials) -> Result<Active> {
+        let managers: Vec<SocketAddr> = membership
+            .remote_managers
+            .iter()
+            .filter_map(|m| m.parse().ok())
+            .collect();
+        let dispatcher = RemoteDispatcher::new(&managers, creds)?;
+        let agent = Agent::start(
+            membership.node_id.clone(),
+            Arc::new(dispatcher),
+            Arc::new(EngineExecutor::new(self.engine.clone())),
+        );
+        Ok(Active {
+            membership,
+            manager: None,
+            agent: Some(agent),
+            leader: None,
+            server: None,
+            member: None,
+        })
+    }
+
+    /// `POST /swarm/join`: joins the swarm a manager at one of
+    /// `remote_addrs` runs, with the role the token grants.
+    pub async fn join(&self, req: JoinRequestBody) -> Result<()> {
+        let mut active = self.active.lock().await;
+        if active.is_some() {
+            return Err(SwarmError::already_in_swarm());
+        }
+        let listen = listen_addr(&req.listen_addr)?;
+        let remote = req
+            .remote_addrs
+            .first()
+            .and_then(|r| parse_host_port(r))
+            .ok_or_else(|| {
+                SwarmError::invalid("invalid remote address: a manager's host:port is needed")
+            })?;
+        let advertise = if req.advertise_addr.is_empty() {
+            String::new()
+        } else {
+            advertise_addr(&req.advertise_addr, listen)?.to_string()
+        };
+        let (answer, creds) = crate::remote::join(
+            remote,
+            &req.join_token,
+            describe_host(&self.opts.engine_version),
+            &advertise,
+            &req.availability,
+        )
+        .await?;
+        let membership = Membership {
+            node_id: answer.node_id.clone(),
+            cluster_id: answer.cluster_id.clone(),
+            manager: answer.manager,
+            advertise_addr: advertise,
+            listen_addr: listen.to_string(),
+            data_path_addr: req.data_path_addr.clone(),
+            remote_managers: answer.managers.clone(),
+            store: None,
+        };
+        self.local
+            .save(&membership, &creds)
+            .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
+        *active = Some(self.run_worker(membership, &creds)?);
+        Ok(())
     }
 
     /// Starts (or restarts) this manager's etcd member with TLS from the CA.

@@ -8,6 +8,7 @@
 // Each test file compiles this module separately and uses a different subset.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod http;
 pub mod netns;
 pub mod registry;

@@ -139,7 +139,7 @@ pub(crate) fn updatable_in_slot(w: &Work<'_>, slot: &[usize], rolling_back: bool
 }
 
 /// Starts the replacements that waited: after their restart delay (none
-/// for update replacements or when the old node is drained), once the task
+/// for update replacements or when the old node is drained or down), once the task
 /// they replace has stopped or a minute has passed.
 pub(crate) fn promote_ready(w: &mut Work<'_>, ctx: &Ctx<'_>, slots: &[Vec<usize>]) {
     let run_state = if w.service.spec.mode.kind().is_job() {
@@ -171,13 +171,16 @@ pub(crate) fn promote_ready(w: &mut Work<'_>, ctx: &Ctx<'_>, slots: &[Vec<usize>
                     let drained = ctx
                         .node(&p.node_id)
                         .is_some_and(|n| n.spec.availability == "drain");
-                    let delay = if p.spec == t.spec && !drained {
+                    let node_down =
+                        p.node_id.is_empty() || ctx.node_invalid(&p.node_id) && !drained;
+                    // A dead node is not a failing task: its tasks move at
+                    // once (swarmkit applies the restart delay here too,
+                    // which is most of its failover time).
+                    let delay = if p.spec == t.spec && !drained && !node_down {
                         restart_delay(p)
                     } else {
                         0
                     };
-                    let node_down =
-                        p.node_id.is_empty() || ctx.node_invalid(&p.node_id) && !drained;
                     let stopped = p.status.state > TaskState::Running
                         || p.status.state < TaskState::Assigned
                         || node_down;

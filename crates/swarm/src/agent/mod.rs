@@ -66,8 +66,9 @@ pub trait Executor: Send + Sync {
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
 }
 
-/// One task as the agent receives it.
-#[derive(Debug, Clone, PartialEq)]
+/// One task as the agent receives it (also the wire shape of a session).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Assignment {
     /// The whole `Task` as the API shows it (JSON): the agent reads its
     /// `Spec`, `ServiceID`, `Slot`, `DesiredState` and `Status`.
@@ -95,14 +96,44 @@ impl Assignment {
 
 /// The complete set of tasks assigned to this node, and the secrets and
 /// configs (by id) they reference.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Assignments {
     pub tasks: Vec<Assignment>,
+    #[serde(with = "b64map")]
     pub files: HashMap<String, Vec<u8>>,
 }
 
+/// File data as base64 on the wire (JSON has no bytes).
+mod b64map {
+    use std::collections::HashMap;
+
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &HashMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let out: HashMap<&String, String> = m.iter().map(|(k, v)| (k, b64.encode(v))).collect();
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<String, Vec<u8>>, D::Error> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let m: HashMap<String, String> = HashMap::deserialize(d)?;
+        m.into_iter()
+            .map(|(k, v)| {
+                b64.decode(v)
+                    .map(|bytes| (k, bytes))
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}
+
 /// A task's new status (a `TaskStatus` as JSON).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusUpdate {
     pub task_id: String,
     pub status: Value,
@@ -120,6 +151,8 @@ pub trait Dispatcher: Send + Sync {
         node_id: &'a str,
         updates: Vec<StatusUpdate>,
     ) -> BoxFuture<'a, Result<(), ExecError>>;
+    /// Keeps the node alive in the managers' eyes; how long until the next.
+    fn heartbeat<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>>;
 }
 
 /// A running agent; dropping it stops the loop (containers stay: a daemon
@@ -153,6 +186,10 @@ async fn run(node_id: String, dispatcher: Arc<dyn Dispatcher>, executor: Arc<dyn
         node_id.clone(),
         dispatcher.clone(),
         report_rx,
+    )));
+    let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat_loop(
+        node_id.clone(),
+        dispatcher.clone(),
     )));
     let mut workers: HashMap<String, worker::Handle> = HashMap::new();
     loop {
@@ -218,6 +255,20 @@ async fn reconcile(
                 tracing::warn!("agent: removing the container of task {task_id}: {e}");
             }
         }
+    }
+}
+
+/// A node that stops heartbeating is down and its tasks move: beat on.
+async fn heartbeat_loop(node_id: String, dispatcher: Arc<dyn Dispatcher>) {
+    loop {
+        let next = match dispatcher.heartbeat(&node_id).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!("agent: heartbeat: {e}");
+                Duration::from_millis(500)
+            }
+        };
+        tokio::time::sleep(next).await;
     }
 }
 

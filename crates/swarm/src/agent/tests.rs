@@ -173,6 +173,10 @@ impl Dispatcher for FakeDispatcher {
             Ok(())
         })
     }
+
+    fn heartbeat<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>> {
+        Box::pin(async move { Ok(Duration::from_secs(1)) })
+    }
 }
 
 impl FakeDispatcher {
@@ -424,4 +428,18 @@ async fn a_task_desired_ready_is_prepared_and_waits_to_start() {
         ..Default::default()
     });
     until(|| disp.states("t1").contains(&"running".to_string())).await;
+}
+
+#[test]
+fn assignments_travel_as_json_with_base64_files() {
+    let mut files = HashMap::new();
+    files.insert("s1".to_string(), vec![0u8, 255, 7]);
+    let a = Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        files,
+    };
+    let text = serde_json::to_string(&a).unwrap();
+    assert!(text.contains("\"s1\":\"AP8H\""), "{text}");
+    let back: Assignments = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, a);
 }

@@ -8,14 +8,14 @@ pub mod plan;
 
 use std::time::Duration;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cluster::ids::IdSource;
-use cluster::model::{Node, Service, Task, TaskState, Timestamp};
+use cluster::model::{Node, NodeState, Service, Task, TaskState, Timestamp};
 use kvstore::Election;
 
 use crate::manager::SwarmRecord;
-use crate::store::{ClusterStore, Kind};
+use crate::store::{ClusterStore, Kind, Write};
 
 /// Leadership lasts this long without a refresh: the failover time when a
 /// leader dies.
@@ -69,8 +69,13 @@ async fn campaign(store: ClusterStore, node_id: String) {
 async fn lead(store: &ClusterStore) {
     let mut ids = cluster::ids::RandomIds;
     let mut running_since = HashMap::new();
+    // A new leader gives agents one lease period to beat before it calls
+    // their nodes down (they beat to etcd, not to it, but a whole cluster
+    // restarting starts with expired leases).
+    let since = tokio::time::Instant::now();
     loop {
-        let wake = match pass(store, &mut ids, &mut running_since).await {
+        let may_mark_down = since.elapsed() > crate::dispatcher::NODE_TTL;
+        let wake = match pass(store, &mut ids, &mut running_since, may_mark_down).await {
             Ok(PassResult::Raced) => continue,
             Ok(PassResult::Done { revision, wake }) => (revision, wake),
             Err(e) => {
@@ -80,7 +85,10 @@ async fn lead(store: &ClusterStore) {
             }
         };
         let (revision, wake) = wake;
-        let sleep = wake.unwrap_or(Duration::from_secs(30));
+        let mut sleep = wake.unwrap_or(Duration::from_secs(30));
+        if !may_mark_down {
+            sleep = sleep.min(crate::dispatcher::NODE_TTL);
+        }
         let mut watch = match store.kv().watch(store.prefix(), revision + 1).await {
             Ok(w) => w,
             Err(e) => {
@@ -96,6 +104,16 @@ async fn lead(store: &ClusterStore) {
     }
 }
 
+/// A node with a live heartbeat lease is ready, one without is down;
+/// `None` when its status already says so.
+fn liveness(node: &Node, beating: bool) -> Option<NodeState> {
+    match (node.status.state, beating) {
+        (NodeState::Ready, true) | (NodeState::Down, false) => None,
+        (_, true) => Some(NodeState::Ready),
+        (_, false) => Some(NodeState::Down),
+    }
+}
+
 enum PassResult {
     Raced,
     Done {
@@ -108,10 +126,40 @@ async fn pass(
     store: &ClusterStore,
     ids: &mut (dyn IdSource + Send),
     running_since: &mut HashMap<String, Timestamp>,
+    may_mark_down: bool,
 ) -> Result<PassResult, crate::store::StoreError> {
     let (tasks, rev) = store.list::<Task>(Kind::Task).await?;
     let (services, _) = store.list::<Service>(Kind::Service).await?;
-    let (nodes, _) = store.list::<Node>(Kind::Node).await?;
+    let (mut nodes, _) = store.list::<Node>(Kind::Node).await?;
+    let beats = store.kv().range(&store.heartbeat_key("")).await?;
+    let alive: HashSet<String> = beats
+        .kvs
+        .iter()
+        .filter_map(|kv| kv.key.rsplit('/').next().map(str::to_string))
+        .collect();
+    let mut node_writes = Vec::new();
+    for n in &mut nodes {
+        let beating = alive.contains(&n.value.id);
+        if !beating && !may_mark_down {
+            continue;
+        }
+        if let Some(state) = liveness(&n.value, beating) {
+            n.value.status.state = state;
+            n.value.status.message = if state == NodeState::Down {
+                "heartbeat failure".into()
+            } else {
+                String::new()
+            };
+            if let Ok(value) = serde_json::to_value(&n.value) {
+                node_writes.push(Write::Update {
+                    kind: Kind::Node,
+                    id: n.value.id.clone(),
+                    version: n.version,
+                    value,
+                });
+            }
+        }
+    }
     let cluster = store
         .get::<SwarmRecord>(Kind::Swarm, "cluster")
         .await?
@@ -138,6 +186,8 @@ async fn pass(
         },
         ids,
     );
+    let mut p = p;
+    p.writes.extend(node_writes);
     let wake = p
         .wake_at
         .map(|at| Duration::from_nanos(at.nanos_since(&now).max(1) as u64));

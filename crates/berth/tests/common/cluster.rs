@@ -1,0 +1,72 @@
+//! Several daemons as the hosts of one test cluster: each in a network
+//! namespace of its own, wired by a veth to a bridge in a "switch"
+//! namespace (10.77.0.0/24, the same in every test since the namespaces
+//! are the tests' own), with its own roots, cgroup parent and firewall
+//! table. A link taken down stands for a host that fell off the network.
+
+use super::Daemon;
+use super::netns::TestNetns;
+
+pub struct Host {
+    pub d: Daemon,
+    pub ns: TestNetns,
+    /// This host's address on the test LAN.
+    pub ip: String,
+    /// The switch-side end of its cable.
+    port: String,
+}
+
+pub struct Cluster {
+    pub hosts: Vec<Host>,
+    switch: TestNetns,
+}
+
+impl Cluster {
+    pub fn new(n: usize) -> Cluster {
+        let switch = TestNetns::new();
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        let hosts = (1..=n)
+            .map(|i| {
+                let ns = TestNetns::new();
+                let port = format!("p{i}");
+                ns.veth_to("eth0", &port, &switch);
+                switch.ip(&["link", "set", &port, "master", "br0"]);
+                let ip = format!("10.77.0.{i}");
+                ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+                let d = Daemon::start_in_netns(&ns.path());
+                Host { d, ns, ip, port }
+            })
+            .collect();
+        Cluster { hosts, switch }
+    }
+
+    /// `swarm init` on the first host; the worker join token.
+    pub fn init(&self) -> String {
+        let first = &self.hosts[0];
+        first
+            .d
+            .docker_ok(&["swarm", "init", "--advertise-addr", &first.ip]);
+        first.d.docker_ok(&["swarm", "join-token", "-q", "worker"])
+    }
+
+    /// `swarm join` of host `i` with `token`.
+    pub fn join(&self, i: usize, token: &str) -> std::process::Output {
+        let h = &self.hosts[i];
+        h.d.docker(&[
+            "swarm",
+            "join",
+            "--advertise-addr",
+            &h.ip,
+            "--token",
+            token,
+            &format!("{}:2377", self.hosts[0].ip),
+        ])
+    }
+
+    /// Cuts host `i` off the LAN.
+    pub fn link_down(&self, i: usize) {
+        self.switch
+            .ip(&["link", "set", &self.hosts[i].port, "down"]);
+    }
+}

@@ -1,0 +1,190 @@
+//! Swarm mode across hosts: three daemons in their own network namespaces
+//! on a test LAN, one manager and two workers joined with the token over
+//! the cluster port's mutual TLS; services spread over them; a worker
+//! killed (-9) and cut off the LAN has its tasks run elsewhere; wrong
+//! tokens and CA digests are refused; a worker cannot manage the cluster.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::{assert_fails_with, assert_success, wait_for};
+
+/// `service ps` rows as "node|desired|current".
+fn ps(c: &Cluster, service: &str) -> Vec<String> {
+    c.hosts[0]
+        .d
+        .docker_ok(&[
+            "service",
+            "ps",
+            "--format",
+            "{{.Node}}|{{.DesiredState}}|{{.CurrentState}}",
+            service,
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn node_ids(c: &Cluster) -> Vec<String> {
+    c.hosts
+        .iter()
+        .map(|h| h.d.docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"]))
+        .collect()
+}
+
+/// Running tasks of `service` per host (by the containers each engine runs).
+fn running_per_host(c: &Cluster, service: &str) -> Vec<usize> {
+    c.hosts
+        .iter()
+        .map(|h| {
+            h.d.docker(&[
+                "ps",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={service}"),
+                "--format",
+                "{{.Names}}",
+            ])
+        })
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .count()
+        })
+        .collect()
+}
+
+#[test]
+fn workers_join_run_tasks_and_a_dead_worker_s_tasks_move() {
+    let c = Cluster::new(3);
+    let token = c.init();
+    assert!(token.starts_with("SWMTKN-1-"), "{token}");
+    for i in 1..3 {
+        let out = c.join(i, &token);
+        assert_success(&out, "swarm join");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("This node joined a swarm as a worker"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let ids = node_ids(&c);
+    let manager = &c.hosts[0].d;
+    let nodes = manager.docker_ok(&[
+        "node",
+        "ls",
+        "--format",
+        "{{.ID}} {{.Status}} {{.ManagerStatus}}",
+    ]);
+    for (i, id) in ids.iter().enumerate() {
+        let line = nodes
+            .lines()
+            .find(|l| l.starts_with(id.as_str()))
+            .unwrap_or_else(|| panic!("{id} in {nodes}"));
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let expect: &[&str] = if i == 0 {
+            &["Ready", "Leader"]
+        } else {
+            &["Ready"]
+        };
+        assert_eq!(&fields[1..], expect, "{line}");
+    }
+    // A worker's address is the one it advertised on the LAN.
+    let addr = manager.docker_ok(&["node", "inspect", "--format", "{{.Status.Addr}}", &ids[1]]);
+    assert_eq!(addr, "10.77.0.2");
+    // Workers do not manage the cluster.
+    assert_fails_with(
+        &c.hosts[1].d.docker(&["node", "ls"]),
+        "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state",
+    );
+
+    // Six replicas spread two per host; each worker runs its tasks itself.
+    manager.docker_ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--replicas",
+        "6",
+        "busybox:latest",
+        "top",
+    ]);
+    let spread = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "web");
+        (r == [2, 2, 2]).then_some(r)
+    });
+    assert!(
+        spread.is_some(),
+        "{:?} {:?}",
+        running_per_host(&c, "web"),
+        ps(&c, "web")
+    );
+
+    // Host 3 dies: daemon killed, cable pulled. Its tasks run elsewhere.
+    let t0 = Instant::now();
+    c.hosts[2].d.kill9();
+    c.link_down(2);
+    let moved = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "web");
+        (r[0] + r[1] == 6).then_some(r)
+    });
+    let took = t0.elapsed();
+    assert!(
+        moved.is_some(),
+        "{:?} {:?}",
+        running_per_host(&c, "web"),
+        ps(&c, "web")
+    );
+    eprintln!("failover: tasks of the dead host running elsewhere after {took:?}");
+    let down = manager.docker_ok(&["node", "inspect", "--format", "{{.Status.State}}", &ids[2]]);
+    assert_eq!(down, "down");
+}
+
+#[test]
+fn bad_tokens_and_roots_are_refused() {
+    let c = Cluster::new(2);
+    let token = c.init();
+    // A well-formed token whose secret is wrong.
+    let mut forged = token.clone();
+    forged.replace_range(token.len() - 5.., "00000");
+    assert_fails_with(
+        &c.join(1, &forged),
+        "A valid join token is necessary to join this cluster",
+    );
+    // A token made for another cluster's CA.
+    let other = format!("SWMTKN-1-{}-{}", "1".repeat(50), &token[token.len() - 25..]);
+    assert_fails_with(&c.join(1, &other), "remote CA does not match fingerprint");
+    assert_fails_with(&c.join(1, "SWMTKN-1-nope"), "invalid join token");
+    // Nothing was recorded for the refused joins.
+    let nodes = c.hosts[0].d.docker_ok(&["node", "ls", "-q"]);
+    assert_eq!(nodes.lines().count(), 1, "{nodes}");
+    assert_eq!(
+        c.hosts[1]
+            .d
+            .docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]),
+        "inactive"
+    );
+    // Joining as a manager is not there yet, and says so.
+    let mtoken = c.hosts[0]
+        .d
+        .docker_ok(&["swarm", "join-token", "-q", "manager"]);
+    assert_fails_with(&c.join(1, &mtoken), "not implemented: joining as a manager");
+    // The right token works after all that.
+    assert_success(&c.join(1, &token), "swarm join");
+    // A worker leaves without --force, and the manager sees it go down.
+    c.hosts[1].d.docker_ok(&["swarm", "leave"]);
+    let id = c.hosts[0]
+        .d
+        .docker_ok(&["node", "ls", "--filter", "role=worker", "-q"]);
+    let state = wait_for(Duration::from_secs(30), || {
+        let s = c.hosts[0]
+            .d
+            .docker_ok(&["node", "inspect", "--format", "{{.Status.State}}", &id]);
+        (s == "down").then_some(s)
+    });
+    assert!(state.is_some());
+}

@@ -1,0 +1,265 @@
+//! A node's side of the cluster port: the join handshake (fetch the root,
+//! pin it with the token's digest, send the token and a certificate
+//! request over TLS that trusts only that root) and, once joined, the
+//! [`Dispatcher`] its agent uses — a session streaming its assignments,
+//! status reports and heartbeats, over mutual TLS to whichever manager
+//! answers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use crate::BoxFuture;
+use crate::agent::{Assignments, Dispatcher, ExecError, StatusUpdate};
+use crate::dispatcher::HEARTBEAT_EVERY;
+use crate::error::{ErrorKind, Result, SwarmError};
+use crate::pki::{JoinToken, NodeKey};
+use crate::server::{JoinRequest, JoinResponse};
+use crate::tls::NodeCredentials;
+
+/// Every manager certificate answers to this name; the address comes
+/// from the managers list, not from DNS.
+const MANAGER_HOST: &str = crate::pki::MANAGER_SERVER_NAME;
+
+fn client(
+    config: tokio_rustls::rustls::ClientConfig,
+    manager: SocketAddr,
+    timeout: Option<Duration>,
+) -> std::result::Result<reqwest::Client, reqwest::Error> {
+    let mut b = reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .resolve(MANAGER_HOST, manager)
+        .connect_timeout(Duration::from_secs(3));
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    b.build()
+}
+
+fn url(manager: SocketAddr, path: &str) -> String {
+    format!("https://{MANAGER_HOST}:{}{path}", manager.port())
+}
+
+fn unreachable(manager: SocketAddr, e: impl std::fmt::Display) -> SwarmError {
+    SwarmError::new(
+        ErrorKind::Unavailable,
+        format!("could not reach the manager at {manager}: {e}"),
+    )
+}
+
+/// `docker swarm join`: the credentials and answer of a joined node.
+pub async fn join(
+    manager: SocketAddr,
+    token: &str,
+    description: cluster::model::NodeDescription,
+    advertise_addr: &str,
+    availability: &str,
+) -> Result<(JoinResponse, NodeCredentials)> {
+    let token_parsed = JoinToken::parse(token)?;
+    let tls = |e: crate::tls::TlsError| SwarmError::internal(e.to_string());
+    // The root, from whoever answers: trusted only if the token pins it.
+    let bootstrap = client(
+        crate::tls::bootstrap_config().map_err(tls)?,
+        manager,
+        Some(Duration::from_secs(10)),
+    )
+    .map_err(|e| SwarmError::internal(e.to_string()))?;
+    let ca_pem = bootstrap
+        .get(url(manager, "/v1/ca"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| unreachable(manager, e))?
+        .text()
+        .await
+        .map_err(|e| unreachable(manager, e))?;
+    if !token_parsed.pins(&ca_pem) {
+        return Err(SwarmError::invalid(
+            "remote CA does not match fingerprint in the join token",
+        ));
+    }
+    let key = NodeKey::generate()?;
+    let pinned = client(
+        crate::tls::join_config(&ca_pem).map_err(tls)?,
+        manager,
+        Some(Duration::from_secs(30)),
+    )
+    .map_err(|e| SwarmError::internal(e.to_string()))?;
+    let resp = pinned
+        .post(url(manager, "/v1/join"))
+        .json(&JoinRequest {
+            token: token.to_string(),
+            csr: key.csr_pem.clone(),
+            description,
+            advertise_addr: advertise_addr.to_string(),
+            availability: availability.to_string(),
+        })
+        .send()
+        .await
+        .map_err(|e| unreachable(manager, e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let msg = body["message"]
+            .as_str()
+            .unwrap_or("join refused")
+            .to_string();
+        let kind = match status.as_u16() {
+            400 => ErrorKind::InvalidArgument,
+            501 => ErrorKind::NotImplemented,
+            _ => ErrorKind::Unavailable,
+        };
+        return Err(SwarmError::new(kind, msg));
+    }
+    let answer: JoinResponse = resp.json().await.map_err(|e| unreachable(manager, e))?;
+    let creds = NodeCredentials {
+        ca_pem: answer.ca.clone(),
+        cert_pem: answer.cert.clone(),
+        key_pem: key.key_pem,
+    };
+    Ok((answer, creds))
+}
+
+/// The agent's dispatcher on a node that is not a manager: one client
+/// (one kept-alive TLS connection) per manager, tried in order.
+pub struct RemoteDispatcher {
+    clients: Vec<(SocketAddr, reqwest::Client)>,
+}
+
+impl RemoteDispatcher {
+    pub fn new(managers: &[SocketAddr], creds: &NodeCredentials) -> Result<RemoteDispatcher> {
+        let clients = managers
+            .iter()
+            .map(|m| {
+                let config = crate::tls::client_config(creds)
+                    .map_err(|e| SwarmError::internal(e.to_string()))?;
+                let c =
+                    client(config, *m, None).map_err(|e| SwarmError::internal(e.to_string()))?;
+                Ok((*m, c))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RemoteDispatcher { clients })
+    }
+
+    fn clients(&self, _timeout: Option<Duration>) -> Vec<(SocketAddr, reqwest::Client)> {
+        self.clients.clone()
+    }
+}
+
+fn exec_err(e: impl std::fmt::Display) -> ExecError {
+    ExecError(e.to_string())
+}
+
+impl Dispatcher for RemoteDispatcher {
+    fn assignments<'a>(
+        &'a self,
+        _node_id: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<watch::Receiver<Assignments>, ExecError>> {
+        Box::pin(async move {
+            let mut last = ExecError("no manager to reach".into());
+            for (m, c) in self.clients(None) {
+                let resp = match c
+                    .get(url(m, "/v1/session"))
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        last = exec_err(format!("session with {m}: {e}"));
+                        continue;
+                    }
+                };
+                let mut lines = resp.bytes_stream();
+                let mut buf: Vec<u8> = Vec::new();
+                // The first assignment set arrives at once.
+                let first = loop {
+                    if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=pos).collect();
+                        break serde_json::from_slice::<Assignments>(&line).map_err(exec_err)?;
+                    }
+                    match lines.next().await {
+                        Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                        Some(Err(e)) => return Err(exec_err(e)),
+                        None => return Err(exec_err(format!("session with {m} ended"))),
+                    }
+                };
+                let (tx, rx) = watch::channel(first);
+                tokio::spawn(async move {
+                    loop {
+                        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                            let line: Vec<u8> = buf.drain(..=pos).collect();
+                            match serde_json::from_slice::<Assignments>(&line) {
+                                Ok(a) => {
+                                    tx.send_replace(a);
+                                }
+                                Err(e) => {
+                                    tracing::warn!("session with {m}: {e}");
+                                    return;
+                                }
+                            }
+                        }
+                        tokio::select! {
+                            _ = tx.closed() => return,
+                            chunk = lines.next() => match chunk {
+                                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                                // The sender drops: the agent opens a new session.
+                                _ => return,
+                            },
+                        }
+                    }
+                });
+                return Ok(rx);
+            }
+            Err(last)
+        })
+    }
+
+    fn report<'a>(
+        &'a self,
+        _node_id: &'a str,
+        updates: Vec<StatusUpdate>,
+    ) -> BoxFuture<'a, std::result::Result<(), ExecError>> {
+        Box::pin(async move {
+            let mut last = ExecError("no manager to reach".into());
+            for (m, c) in self.clients(Some(Duration::from_secs(10))) {
+                match c
+                    .post(url(m, "/v1/status"))
+                    .timeout(Duration::from_secs(10))
+                    .json(&updates)
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = exec_err(format!("status to {m}: {e}")),
+                }
+            }
+            Err(last)
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        _node_id: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<Duration, ExecError>> {
+        Box::pin(async move {
+            let mut last = ExecError("no manager to reach".into());
+            for (m, c) in self.clients(Some(Duration::from_secs(2))) {
+                match c
+                    .post(url(m, "/v1/heartbeat"))
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                {
+                    Ok(_) => return Ok(HEARTBEAT_EVERY),
+                    Err(e) => last = exec_err(format!("heartbeat to {m}: {e}")),
+                }
+            }
+            Err(last)
+        })
+    }
+}
