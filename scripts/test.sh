@@ -7,4 +7,4 @@ scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads="${BERTH_TEST_THREADS:-4}"
+cargo test --workspace --no-fail-fast -- --test-threads="${BERTH_TEST_THREADS:-4}"

@@ -168,11 +168,6 @@ fn bad_tokens_and_roots_are_refused() {
             .docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]),
         "inactive"
     );
-    // Joining as a manager is not there yet, and says so.
-    let mtoken = c.hosts[0]
-        .d
-        .docker_ok(&["swarm", "join-token", "-q", "manager"]);
-    assert_fails_with(&c.join(1, &mtoken), "not implemented: joining as a manager");
     // The right token works after all that.
     assert_success(&c.join(1, &token), "swarm join");
     // A worker leaves without --force, and the manager sees it go down.
@@ -187,4 +182,100 @@ fn bad_tokens_and_roots_are_refused() {
         (s == "down").then_some(s)
     });
     assert!(state.is_some());
+}
+
+/// Three managers, each with its etcd member: the leader's death elects
+/// another and loses nothing; one etcd member stopping does not stop the
+/// cluster.
+#[test]
+fn three_managers_survive_the_leader_and_an_etcd_member() {
+    let c = Cluster::new(3);
+    c.init();
+    let token = c.hosts[0]
+        .d
+        .docker_ok(&["swarm", "join-token", "-q", "manager"]);
+    for i in 1..3 {
+        let out = c.join(i, &token);
+        assert_success(&out, "swarm join as manager");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("This node joined a swarm as a manager"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let ids = node_ids(&c);
+    // etcd's reconfiguration can keep a manager's member from answering
+    // for a few seconds after the last join: every manager answers soon.
+    for h in &c.hosts {
+        let settled = wait_for(Duration::from_secs(30), || {
+            h.d.docker(&["node", "ls", "-q"])
+                .status
+                .success()
+                .then_some(())
+        });
+        assert!(settled.is_some(), "{} never answered node ls", h.ip);
+    }
+    // Asked while etcd may be electing: a failed answer is an empty one.
+    let statuses = |h: usize| {
+        let out = c.hosts[h].d.docker(&[
+            "node",
+            "ls",
+            "--format",
+            "{{.ID}} {{.Status}} {{.ManagerStatus}}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let ls = statuses(1);
+    assert_eq!(ls.lines().count(), 3, "{ls}");
+    assert!(ls.contains(&format!("{} Ready Leader", ids[0])), "{ls}");
+    for id in &ids[1..] {
+        assert!(ls.contains(&format!("{id} Ready Reachable")), "{ls}");
+    }
+    // Any manager serves the control API; the service lands everywhere.
+    c.hosts[2].d.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "ha",
+        "--replicas",
+        "3",
+        "busybox:latest",
+        "top",
+    ]);
+    let spread = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "ha");
+        (r == [1, 1, 1]).then_some(r)
+    });
+    assert!(spread.is_some(), "{:?}", running_per_host(&c, "ha"));
+
+    // The leader dies (its daemon killed, its host cut off, its etcd member
+    // with it): another manager leads, the service is intact and its task
+    // runs on the survivors.
+    c.hosts[0].d.kill9();
+    c.link_down(0);
+    let new_leader = wait_for(Duration::from_secs(60), || {
+        let ls = statuses(1);
+        ls.lines()
+            .find(|l| l.ends_with("Leader") && !l.starts_with(ids[0].as_str()))
+            .map(str::to_string)
+    });
+    assert!(new_leader.is_some(), "{}", statuses(1));
+    let moved = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "ha");
+        (r[1] + r[2] == 3).then_some(r)
+    });
+    assert!(moved.is_some(), "{:?}", running_per_host(&c, "ha"));
+    let down = wait_for(Duration::from_secs(30), || {
+        let ls = statuses(2);
+        ls.contains(&format!("{} Down Unreachable", ids[0]))
+            .then_some(ls)
+    });
+    assert!(down.is_some(), "{}", statuses(2));
+    assert_eq!(
+        c.hosts[1]
+            .d
+            .docker_ok(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]),
+        "ha 3/3"
+    );
 }

@@ -17,7 +17,37 @@ use crate::sysctl;
 pub const VETH_PREFIX: &str = "veth";
 /// Prefix of the container-side veth while it still lives in the host
 /// namespace; one left behind means an attach was interrupted.
-pub const PENDING_PEER_PREFIX: &str = "bpeer";
+const PENDING_PEER_PREFIX: &str = "bp";
+
+/// The host-side name of a pair's container end until it moves into the
+/// container: it carries a tag of its bridge, so that a daemon's clean-up
+/// removes only its own half-attached pairs while other daemons on the
+/// host (tests run many at once) are attaching theirs.
+pub fn pending_peer_name(bridge: &str, suffix: u32) -> String {
+    format!(
+        "{PENDING_PEER_PREFIX}{:05x}{:07x}",
+        bridge_tag(bridge),
+        suffix & 0x0fff_ffff
+    )
+}
+
+/// 20 bits of FNV-1a: stable across versions and daemons.
+fn bridge_tag(bridge: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bridge.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h & 0xf_ffff
+}
+
+fn is_pending_peer_of(name: &str, bridges: &[&str]) -> bool {
+    name.len() == PENDING_PEER_PREFIX.len() + 12
+        && name.starts_with(PENDING_PEER_PREFIX)
+        && bridges
+            .iter()
+            .any(|b| name[2..7] == format!("{:05x}", bridge_tag(b)))
+}
 
 /// A container's attachment to a network, as the engine stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +284,7 @@ impl Network {
         let bridge = netlink::require_link(&h, &c.bridge_name).await?;
         let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
         let host_ifname = format!("{VETH_PREFIX}{suffix:07x}");
-        let peer = format!("{PENDING_PEER_PREFIX}{suffix:07x}");
+        let peer = pending_peer_name(&c.bridge_name, suffix);
         let mtu = c.mtu()?;
         let mut veth = LinkVeth::new(&host_ifname, &peer);
         if let Some(m) = mtu {
@@ -365,7 +395,8 @@ pub struct CleanupReport {
 
 /// Removes what a crash can leave behind: bridges named `<bridge_prefix>*`
 /// that are not in `keep_bridges`, the veths enslaved to them, and
-/// half-attached veth pairs whose peer never left the host namespace.
+/// half-attached veth pairs of these bridges whose peer never left the
+/// host namespace (never another daemon's: see [`pending_peer_name`]).
 pub async fn cleanup_stale(bridge_prefix: &str, keep_bridges: &[&str]) -> Result<CleanupReport> {
     let h = connect()?;
     let links = netlink::all_links(&h).await?;
@@ -382,6 +413,11 @@ pub async fn cleanup_stale(bridge_prefix: &str, keep_bridges: &[&str]) -> Result
         }
     }
     let mut report = CleanupReport::default();
+    let ours: Vec<&str> = keep_bridges
+        .iter()
+        .copied()
+        .chain(stale_bridges.iter().map(|(_, n)| n.as_str()))
+        .collect();
     for link in &links {
         let Some(name) = netlink::link_name(link) else {
             continue;
@@ -390,7 +426,7 @@ pub async fn cleanup_stale(bridge_prefix: &str, keep_bridges: &[&str]) -> Result
             .is_some_and(|c| stale_bridges.iter().any(|(i, _)| *i == c));
         let is_veth = netlink::link_kind(link) == Some(&InfoKind::Veth);
         if is_veth
-            && (on_stale || name.starts_with(PENDING_PEER_PREFIX))
+            && (on_stale || is_pending_peer_of(name, &ours))
             && netlink::delete_link(&h, name).await?
         {
             report.veths.push(name.to_string());

@@ -89,7 +89,7 @@ mod sysctl;
 
 pub use bridge::{
     BridgeOwnership, CleanupReport, Endpoint, EndpointAddrs, Network, cleanup_stale,
-    link_ipv4_addresses,
+    link_ipv4_addresses, pending_peer_name,
 };
 pub use config::*;
 pub use error::{NetError, Result};

@@ -165,32 +165,37 @@ fn cleanup_stale_removes_leftover_bridges_and_veths() {
             .await
             .unwrap();
         // A half-finished attach: the pending peer never left the host.
+        let dead = network::pending_peer_name("bntdkeep", 0xdead);
         sh(
             "ip",
             &[
-                "-n",
-                &host.name,
-                "link",
-                "add",
-                "vethdead",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "bpeerdead",
+                "-n", &host.name, "link", "add", "vethdead", "type", "veth", "peer", "name", &dead,
+            ],
+        );
+        // Another daemon's attach in progress on this host: not ours to touch.
+        let foreign = network::pending_peer_name("bother0", 0xbeef);
+        sh(
+            "ip",
+            &[
+                "-n", &host.name, "link", "add", "vethlive", "type", "veth", "peer", "name",
+                &foreign,
             ],
         );
 
         let report = cleanup_stale("bntd", &["bntdkeep"]).await.unwrap();
         assert_eq!(report.bridges, vec!["bntdold".to_string()]);
         assert!(report.veths.contains(&ep.host_ifname), "{report:?}");
-        assert!(
-            report.veths.contains(&"bpeerdead".to_string()),
-            "{report:?}"
-        );
+        assert!(report.veths.contains(&dead), "{report:?}");
         let mut left = links(&host);
         left.sort();
-        assert_eq!(left, vec!["bntdkeep".to_string(), "lo".to_string()]);
+        let mut want = vec![
+            "bntdkeep".to_string(),
+            foreign.clone(),
+            "lo".to_string(),
+            "vethlive".to_string(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
         // The container lost its interface with the pair.
         assert!(!c.ip(&["-o", "link"]).contains("eth0"));
     });

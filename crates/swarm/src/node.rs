@@ -33,8 +33,8 @@ use crate::tls::NodeCredentials;
 
 /// The cluster port, etcd's client and peer ports.
 pub const CLUSTER_PORT: u16 = 2377;
-const ETCD_CLIENT_PORT: u16 = 2379;
-const ETCD_PEER_PORT: u16 = 2380;
+pub const ETCD_CLIENT_PORT: u16 = 2379;
+pub const ETCD_PEER_PORT: u16 = 2380;
 
 /// How the daemon runs swarm mode.
 #[derive(Debug, Clone)]
@@ -173,8 +173,9 @@ impl Swarm {
         };
         // A data dir from an earlier cluster would make etcd rejoin it.
         let _ = std::fs::remove_dir_all(self.local.etcd_dir());
-        let etcd = self.start_member(&membership, Some(&ca)).await?;
-        let kv: Arc<dyn KvStore> = Arc::new(self.connect(&membership).await?);
+        let etcd = self.start_member(&membership, Some(&ca), None).await?;
+        let client = self.connect(&membership).await?;
+        let kv: Arc<dyn KvStore> = Arc::new(client.clone());
         let store = ClusterStore::new(kv, &cluster_id);
         let now = crate::manager::now();
         let mut spec = SwarmSpec::with_defaults();
@@ -222,7 +223,7 @@ impl Swarm {
         self.local
             .save(&membership, &creds)
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
-        *active = Some(self.run(membership, store, Some(etcd)).await);
+        *active = Some(self.run(membership, store, Some(etcd), Some(client)).await);
         Ok(node_id)
     }
 
@@ -321,10 +322,11 @@ impl Swarm {
         if !membership.manager {
             return self.run_worker(membership, &creds);
         }
-        let etcd = self.start_member(&membership, None).await?;
-        let kv: Arc<dyn KvStore> = Arc::new(self.connect(&membership).await?);
+        let etcd = self.start_member(&membership, None, None).await?;
+        let client = self.connect(&membership).await?;
+        let kv: Arc<dyn KvStore> = Arc::new(client.clone());
         let store = ClusterStore::new(kv, &membership.cluster_id);
-        Ok(self.run(membership, store, Some(etcd)).await)
+        Ok(self.run(membership, store, Some(etcd), Some(client)).await)
     }
 
     async fn run(
@@ -332,6 +334,7 @@ impl Swarm {
         membership: Membership,
         store: ClusterStore,
         member: Option<EtcdMember>,
+        etcd: Option<EtcdStore>,
     ) -> Active {
         // This node beats before anyone can judge it down.
         if let Err(e) = crate::dispatcher::heartbeat(&store, &membership.node_id).await {
@@ -339,7 +342,7 @@ impl Swarm {
         }
         let manager = Manager::new(store.clone(), membership.node_id.clone());
         let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
-        let server = match self.start_server(&membership, &store).await {
+        let server = match self.start_server(&membership, &store, etcd).await {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!("swarm: the cluster port {}: {e}", membership.listen_addr);
@@ -365,6 +368,7 @@ impl Swarm {
         &self,
         membership: &Membership,
         store: &ClusterStore,
+        etcd: Option<EtcdStore>,
     ) -> std::io::Result<ClusterServer> {
         let (_, creds) = self
             .local
@@ -379,6 +383,7 @@ impl Swarm {
             membership.advertise_addr.clone(),
             &creds,
             store.clone(),
+            etcd,
             membership.cluster_id.clone(),
         )
         .await
@@ -435,7 +440,7 @@ impl Swarm {
             &req.availability,
         )
         .await?;
-        let membership = Membership {
+        let mut membership = Membership {
             node_id: answer.node_id.clone(),
             cluster_id: answer.cluster_id.clone(),
             manager: answer.manager,
@@ -445,10 +450,58 @@ impl Swarm {
             remote_managers: answer.managers.clone(),
             store: None,
         };
+        let Some(setup) = answer.manager_setup else {
+            self.local
+                .save(&membership, &creds)
+                .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
+            *active = Some(self.run_worker(membership, &creds)?);
+            return Ok(());
+        };
+        // A manager: its own etcd member first, then the control plane.
+        if membership.advertise_addr.is_empty() {
+            let host = setup
+                .client_url
+                .trim_start_matches("https://")
+                .parse::<SocketAddr>()
+                .map(|a| a.ip())
+                .map_err(|e| SwarmError::internal(format!("etcd address: {e}")))?;
+            membership.advertise_addr = SocketAddr::new(host, listen.port()).to_string();
+        }
+        let mut endpoints = vec![setup.client_url.clone()];
+        endpoints.extend(setup.endpoints.iter().cloned());
+        membership.store = Some(StoreSettings {
+            endpoints,
+            member: Some(MemberSettings {
+                name: membership.node_id.clone(),
+                client_url: setup.client_url.clone(),
+                peer_url: setup.peer_url.clone(),
+            }),
+        });
+        let ca = ClusterCa::from_pem(&creds.ca_pem, &setup.ca_key)?;
+        let _ = std::fs::remove_dir_all(self.local.etcd_dir());
         self.local
             .save(&membership, &creds)
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
-        *active = Some(self.run_worker(membership, &creds)?);
+        let etcd = self
+            .start_member(&membership, Some(&ca), Some(&setup.initial_cluster))
+            .await?;
+        let client = self.connect(&membership).await?;
+        let kv: Arc<dyn KvStore> = Arc::new(client.clone());
+        let store = ClusterStore::new(kv, &membership.cluster_id);
+        // A membership change can cost etcd its leader for a moment: the
+        // join is done when the cluster answers a quorum read again, so
+        // the commands that follow it work on every manager.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while let Err(e) = store.get::<SwarmRecord>(Kind::Swarm, "cluster").await {
+            if tokio::time::Instant::now() > deadline {
+                return Err(SwarmError::new(
+                    ErrorKind::Unavailable,
+                    format!("the cluster store did not settle after this manager joined: {e}"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        *active = Some(self.run(membership, store, Some(etcd), Some(client)).await);
         Ok(())
     }
 
@@ -457,6 +510,7 @@ impl Swarm {
         &self,
         membership: &Membership,
         ca: Option<&ClusterCa>,
+        joining: Option<&str>,
     ) -> Result<EtcdMember> {
         let settings = membership
             .store
@@ -477,7 +531,15 @@ impl Swarm {
         );
         config.client_tls = Some(tls.clone());
         config.peer_tls = Some(tls);
-        config.cluster_state = ClusterState::New;
+        // A member added to a running cluster starts `existing` with the
+        // membership it was given; a restart reads it from its data dir.
+        match joining {
+            Some(initial) => {
+                config.cluster_state = ClusterState::Existing;
+                config.initial_cluster = Some(initial.to_string());
+            }
+            None => config.cluster_state = ClusterState::New,
+        }
         config.cluster_token = membership.cluster_id.clone();
         config.binary = self.opts.etcd_binary.clone();
         // A member a killed daemon left running holds the ports and the

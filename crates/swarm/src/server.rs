@@ -29,6 +29,7 @@ use crate::manager::SwarmRecord;
 use crate::pki::{ClusterCa, Identity, JoinToken, Role};
 use crate::store::{ClusterStore, Kind};
 use crate::tls::NodeCredentials;
+use kvstore::EtcdStore;
 
 /// `POST /v1/join`: what a joining node sends.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,11 +53,29 @@ pub struct JoinResponse {
     pub cert: String,
     pub ca: String,
     pub managers: Vec<String>,
+    /// For a manager: what it needs to run the control plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_setup: Option<ManagerSetup>,
+}
+
+/// A new manager gets the CA key (it signs node certificates too) and its
+/// place in the etcd cluster (added as a member before it starts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagerSetup {
+    pub ca_key: String,
+    pub initial_cluster: String,
+    /// The client URLs of the members already there.
+    pub endpoints: Vec<String>,
+    pub peer_url: String,
+    pub client_url: String,
 }
 
 #[derive(Clone)]
 struct ServerState {
     store: ClusterStore,
+    /// The etcd cluster's membership API (managers join as members).
+    etcd: Option<EtcdStore>,
     cluster_id: String,
     dispatcher: Arc<LocalDispatcher>,
     /// This manager's cluster address, for the managers list.
@@ -87,6 +106,7 @@ impl ClusterServer {
         advertise: String,
         creds: &NodeCredentials,
         store: ClusterStore,
+        etcd: Option<EtcdStore>,
         cluster_id: String,
     ) -> std::io::Result<ClusterServer> {
         let config = crate::tls::server_config(creds).map_err(std::io::Error::other)?;
@@ -94,6 +114,7 @@ impl ClusterServer {
         let state = ServerState {
             dispatcher: LocalDispatcher::new(store.clone()),
             store,
+            etcd,
             cluster_id,
             advertise,
         };
@@ -212,12 +233,6 @@ async fn admit(
     } else {
         return Err(invalid());
     };
-    if role == Role::Manager {
-        return Err((
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented: joining as a manager (a second etcd member); join as a worker".into(),
-        ));
-    }
     let ca_pem = &rec.swarm.cluster.tls_info.trust_root;
     let ca = ClusterCa::from_pem(ca_pem, &rec.ca_key)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -252,14 +267,26 @@ async fn admit(
         description: req.description,
         ..Default::default()
     };
-    node.spec.role = "worker".into();
+    node.spec.role = if role == Role::Manager {
+        "manager"
+    } else {
+        "worker"
+    }
+    .into();
+    if role == Role::Manager {
+        node.manager_status = Some(cluster::model::ManagerStatus {
+            leader: false,
+            reachability: cluster::model::Reachability::Reachable,
+            addr: format!("{host}:{}", crate::node::CLUSTER_PORT),
+        });
+    }
     node.spec.availability = if req.availability.is_empty() {
         "active".into()
     } else {
         req.availability
     };
     node.status.state = NodeState::Ready;
-    node.status.addr = host;
+    node.status.addr = host.clone();
     node.meta.created_at = now;
     node.meta.updated_at = now;
     state
@@ -269,13 +296,72 @@ async fn admit(
         .map_err(unavailable)?;
     // It counts as alive from now: its agent beats within a second.
     let _ = crate::dispatcher::heartbeat(&state.store, &node_id).await;
+    // Last: from the member's addition until it starts, a cluster of two
+    // has no quorum and writes wait.
+    let manager_setup = if role == Role::Manager {
+        Some(add_member(state, &node_id, &host, &rec.ca_key).await?)
+    } else {
+        None
+    };
     Ok(JoinResponse {
         node_id,
         cluster_id: state.cluster_id.clone(),
-        manager: false,
+        manager: manager_setup.is_some(),
         cert,
         ca: ca_pem.clone(),
         managers: vec![state.advertise.clone()],
+        manager_setup,
+    })
+}
+
+/// Adds the joining manager to the etcd cluster (before it starts its
+/// member, as etcd requires) and tells it how to start.
+async fn add_member(
+    state: &ServerState,
+    node_id: &str,
+    host: &str,
+    ca_key: &str,
+) -> Result<ManagerSetup, (StatusCode, String)> {
+    let Some(etcd) = &state.etcd else {
+        return Err((
+            StatusCode::NOT_IMPLEMENTED,
+            "not implemented: joining as a manager of a cluster whose store is not run by its managers".into(),
+        ));
+    };
+    let ip: std::net::IpAddr = host.parse().map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("manager address {host}: {e}"),
+        )
+    })?;
+    let peer_url = format!(
+        "https://{}",
+        SocketAddr::new(ip, crate::node::ETCD_PEER_PORT)
+    );
+    let client_url = format!(
+        "https://{}",
+        SocketAddr::new(ip, crate::node::ETCD_CLIENT_PORT)
+    );
+    let added = etcd
+        .member_add(node_id, std::slice::from_ref(&peer_url))
+        .await
+        .map_err(|e| {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("adding the etcd member: {e}"),
+            )
+        })?;
+    let endpoints = added
+        .members
+        .iter()
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    Ok(ManagerSetup {
+        ca_key: ca_key.to_string(),
+        initial_cluster: added.initial_cluster,
+        endpoints,
+        peer_url,
+        client_url,
     })
 }
 

@@ -149,7 +149,7 @@ impl ClusterStore {
 
     pub async fn get<T: DeserializeOwned>(&self, kind: Kind, id: &str) -> Result<Stored<T>> {
         let key = self.key(kind, id);
-        match self.kv.get(&key).await? {
+        match read_retrying(|| self.kv.get(&key)).await? {
             Some(kv) => decode(&kv),
             None => Err(StoreError::NotFound {
                 kind,
@@ -170,7 +170,8 @@ impl ClusterStore {
     /// Every object of a kind, and the revision they were read at (watch
     /// from the next one to miss nothing).
     pub async fn list<T: DeserializeOwned>(&self, kind: Kind) -> Result<(Vec<Stored<T>>, i64)> {
-        let listing = self.kv.range(&self.kind_prefix(kind)).await?;
+        let prefix = self.kind_prefix(kind);
+        let listing = read_retrying(|| self.kv.range(&prefix)).await?;
         let objects = listing.kvs.iter().map(decode).collect::<Result<Vec<_>>>()?;
         Ok((objects, listing.revision))
     }
@@ -300,6 +301,24 @@ impl ClusterStore {
         }
         let r: TxnResult = self.kv.txn(compares, ops, vec![]).await?;
         Ok(r.succeeded)
+    }
+}
+
+/// Reads are idempotent: an etcd election in progress ("leader changed",
+/// no leader yet) is waited out for a few seconds instead of failing the
+/// request that happened to land in it.
+async fn read_retrying<'a, T, F>(mut read: impl FnMut() -> F) -> std::result::Result<T, KvError>
+where
+    F: std::future::Future<Output = std::result::Result<T, KvError>> + 'a,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match read().await {
+            Err(e) if e.is_unavailable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -143,7 +143,9 @@ pub fn service_status(service: &Service, tasks: &[Task]) -> ServiceStatus {
                 status.completed_tasks += 1;
             }
         }
-        if t.status.state == TaskState::Running {
+        // Only tasks still wanted: one left running on a dead node has been
+        // replaced (desired shutdown) and must not count twice.
+        if t.status.state == TaskState::Running && t.desired_state <= TaskState::Complete {
             status.running_tasks += 1;
         }
         if global && t.desired_state == TaskState::Running {

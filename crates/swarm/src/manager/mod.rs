@@ -106,9 +106,25 @@ impl Manager {
 
     pub async fn nodes(&self, filters: &Filters) -> Result<Vec<Node>> {
         let (nodes, _) = self.store.list::<Node>(Kind::Node).await?;
+        // Who leads is the election's key, not a stored flag.
+        let leader = kvstore::Election::leader(self.store.kv().as_ref(), &self.store.leader_key())
+            .await?
+            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
         Ok(nodes
             .into_iter()
             .map(|s| with_version_node(s.value, s.version))
+            .map(|mut n| {
+                let down = n.status.state == cluster::model::NodeState::Down;
+                if let Some(ms) = n.manager_status.as_mut() {
+                    ms.leader = leader.as_deref() == Some(n.id.as_str());
+                    ms.reachability = if down {
+                        cluster::model::Reachability::Unreachable
+                    } else {
+                        cluster::model::Reachability::Reachable
+                    };
+                }
+                n
+            })
             .filter(|n| filters.node(n))
             .collect())
     }
