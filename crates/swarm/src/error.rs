@@ -106,6 +106,12 @@ impl From<kvstore::KvError> for SwarmError {
     }
 }
 
+impl From<crate::seal::SealError> for SwarmError {
+    fn from(e: crate::seal::SealError) -> Self {
+        SwarmError::internal(e.to_string())
+    }
+}
+
 impl From<crate::pki::PkiError> for SwarmError {
     fn from(e: crate::pki::PkiError) -> Self {
         match e {

@@ -11,6 +11,7 @@ pub mod local;
 pub mod manager;
 pub mod node;
 pub mod pki;
+pub mod seal;
 pub mod store;
 pub mod tls;
 pub mod validate;

@@ -26,6 +26,7 @@ use crate::leader::LeaderLoop;
 use crate::local::{LocalState, MemberSettings, Membership, StoreSettings};
 use crate::manager::{Manager, SwarmRecord};
 use crate::pki::{ClusterCa, JoinToken, NodeKey, Role};
+use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind};
 use crate::tls::NodeCredentials;
 
@@ -128,6 +129,7 @@ impl Swarm {
         let listen = listen_addr(&req.listen_addr)?;
         let advertise = advertise_addr(&req.advertise_addr, listen)?;
         let ca = ClusterCa::generate()?;
+        let data_key = DataKey::generate()?;
         let cluster_id = crate::pki::new_id();
         let node_id = crate::pki::new_id();
         let creds = issue(&ca, &node_id, Role::Manager, &cluster_id)?;
@@ -204,9 +206,10 @@ impl Swarm {
         node.meta.updated_at = now;
         store.create(Kind::Node, &node_id, None, &node).await?;
         self.local
-            .save(&membership, &creds)
+            .save_data_key(&data_key)
+            .and_then(|()| self.local.save(&membership, &creds))
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
-        *active = Some(self.run(membership, store, Some(etcd)));
+        *active = Some(self.run(membership, store, data_key, Some(etcd)));
         Ok(node_id)
     }
 
@@ -306,23 +309,28 @@ impl Swarm {
             ));
         }
         let _ = creds;
+        let data_key = self
+            .local
+            .load_data_key()
+            .map_err(|e| SwarmError::internal(format!("reading the cluster's data key: {e}")))?;
         let etcd = self.start_member(&membership, None).await?;
         let kv: Arc<dyn KvStore> = Arc::new(self.connect(&membership).await?);
         let store = ClusterStore::new(kv, &membership.cluster_id);
-        Ok(self.run(membership, store, Some(etcd)))
+        Ok(self.run(membership, store, data_key, Some(etcd)))
     }
 
     fn run(
         &self,
         membership: Membership,
         store: ClusterStore,
+        data_key: DataKey,
         member: Option<EtcdMember>,
     ) -> Active {
-        let manager = Manager::new(store.clone(), membership.node_id.clone());
+        let manager = Manager::new(store.clone(), membership.node_id.clone(), data_key.clone());
         let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
         let agent = Agent::start(
             membership.node_id.clone(),
-            LocalDispatcher::new(store),
+            LocalDispatcher::new(store, data_key),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
         Active {

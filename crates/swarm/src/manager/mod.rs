@@ -1,10 +1,12 @@
 //! The control API every manager serves (`/swarm`, `/nodes`, `/services`,
-//! `/tasks`): reads from and writes to the cluster store directly (etcd is
+//! `/tasks`, `/secrets`, `/configs`): reads from and writes to the cluster store directly (etcd is
 //! the single source of truth, so any manager can validate and write); the
 //! leader's loop then makes the world match what was written.
 
+mod blobs;
 mod filters;
 mod lookup;
+mod secrets;
 mod status;
 
 use std::collections::BTreeMap;
@@ -14,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::pki::JoinToken;
-use crate::store::{ClusterStore, Kind};
+use crate::seal::DataKey;
+use crate::store::{ClusterStore, Kind, StoreError};
 
 pub use filters::Filters;
+pub use secrets::SecretRecord;
 
 /// The cluster object as stored: what `GET /swarm` shows, and the CA key
 /// that only managers read (never returned by the API).
@@ -34,6 +38,8 @@ pub struct SwarmRecord {
 pub struct Manager {
     store: ClusterStore,
     node_id: String,
+    /// Seals secrets on their way into the store.
+    key: DataKey,
 }
 
 /// How a service list or inspect is answered.
@@ -44,8 +50,12 @@ pub struct ServiceView {
 }
 
 impl Manager {
-    pub fn new(store: ClusterStore, node_id: String) -> Manager {
-        Manager { store, node_id }
+    pub fn new(store: ClusterStore, node_id: String, key: DataKey) -> Manager {
+        Manager {
+            store,
+            node_id,
+            key,
+        }
     }
 
     pub fn store(&self) -> &ClusterStore {
@@ -220,8 +230,9 @@ impl Manager {
     }
 
     /// `POST /services/create`: the new service's id.
-    pub async fn create_service(&self, spec: ServiceSpec) -> Result<String> {
+    pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<String> {
         crate::validate::service_spec(&spec)?;
+        spec.mode = spec.mode.with_defaults();
         let id = crate::pki::new_id();
         let now = now();
         let mut service = Service {
@@ -233,10 +244,32 @@ impl Manager {
         service.meta.updated_at = now;
         service.endpoint.spec = service.spec.endpoint_spec.clone().unwrap_or_default();
         let name = service.spec.annotations.name.clone();
-        self.store
-            .create(Kind::Service, &id, Some(&name), &service)
-            .await?;
+        self.write_checked(&service.spec, |guards| {
+            self.store
+                .create_guarded(Kind::Service, &id, Some(&name), &service, guards)
+        })
+        .await?;
         Ok(id)
+    }
+
+    /// Writes a service whose spec's references to secrets and configs
+    /// check out, checking again if one of them went meanwhile.
+    async fn write_checked<F, Fut>(&self, spec: &ServiceSpec, write: F) -> Result<()>
+    where
+        F: Fn(crate::store::Guards) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<i64, StoreError>>,
+    {
+        for _ in 0..blobs::RACE_RETRIES {
+            let guards = self.check_references(spec).await?;
+            match write(guards).await {
+                Err(StoreError::Raced { .. }) => continue,
+                other => return other.map(|_| ()).map_err(Into::into),
+            }
+        }
+        Err(StoreError::Raced {
+            kind: Kind::Service,
+        }
+        .into())
     }
 
     /// `POST /services/{id}/update`; `rollback` asks for the previous spec.
@@ -265,6 +298,7 @@ impl Manager {
                 ));
             }
             next.spec = spec;
+            next.spec.mode = next.spec.mode.with_defaults();
         }
         next.previous_spec = Some(current.spec.clone());
         next.meta.updated_at = now();
@@ -278,10 +312,11 @@ impl Manager {
                 "rpc error: code = Unimplemented desc = renaming services is not supported",
             ));
         }
-        self.store
-            .update(Kind::Service, &current.id, version, None, &next)
-            .await?;
-        Ok(())
+        self.write_checked(&next.spec, |guards| {
+            self.store
+                .update_guarded(Kind::Service, &current.id, version, None, &next, guards)
+        })
+        .await
     }
 
     /// `DELETE /services/{id}`: the service goes at once; its tasks are
