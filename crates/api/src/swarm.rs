@@ -53,10 +53,10 @@ pub fn routes() -> Router<AppState> {
             get(inspect_service).delete(remove_service),
         )
         .route("/services/{id}/update", post(update_service))
-        .route("/services/{id}/logs", get(service_logs))
+        .route("/services/{id}/logs", get(crate::swarm_logs::service_logs))
         .route("/tasks", get(list_tasks))
         .route("/tasks/{id}", get(inspect_task))
-        .route("/tasks/{id}/logs", get(task_logs))
+        .route("/tasks/{id}/logs", get(crate::swarm_logs::task_logs))
         .route("/secrets", get(list_secrets))
         .route("/secrets/create", post(create_secret))
         .route("/secrets/{id}", get(inspect_secret).delete(remove_secret))
@@ -67,7 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/configs/{id}/update", post(update_config))
 }
 
-async fn manager(swarm: &Swarm) -> ApiResult<Manager> {
+pub(crate) async fn manager(swarm: &Swarm) -> ApiResult<Manager> {
     Ok(swarm.manager().await?)
 }
 
@@ -245,16 +245,6 @@ async fn inspect_task(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     json_value(&manager(&s).await?.task(&id).await?)
-}
-
-async fn service_logs(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
-    manager(&s).await?;
-    Err(SwarmError::not_implemented("service logs (merging the tasks' logs across nodes)").into())
-}
-
-async fn task_logs(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
-    manager(&s).await?;
-    Err(SwarmError::not_implemented("task logs").into())
 }
 
 /// `?version=N` of a secret or config update, with dockerd's message when

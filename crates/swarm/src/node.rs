@@ -110,6 +110,15 @@ impl Swarm {
         }
     }
 
+    /// The log lines of the selected tasks' containers on this node.
+    pub fn task_logs(
+        &self,
+        selector: crate::logs::Selector,
+        opts: engine::LogOptions,
+    ) -> tokio::sync::mpsc::Receiver<crate::logs::TaskLine> {
+        crate::logs::stream(self.engine.clone(), selector, opts)
+    }
+
     /// `POST /swarm/init`: a new cluster with this node as its manager.
     pub async fn init(&self, req: InitRequest) -> Result<String> {
         let mut active = self.active.lock().await;

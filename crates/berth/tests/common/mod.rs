@@ -12,6 +12,7 @@ pub mod http;
 pub mod netns;
 pub mod registry;
 pub mod rootfs;
+pub mod swarm;
 pub mod web;
 
 use std::ffi::OsStr;
