@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use engine::model::{CreateRequest, Status};
-use engine::{LogOptions, WaitCondition, parse_timestamp};
+use engine::{LogOptions, WaitCondition};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::query::{Params, parse_json};
-use crate::streams::{MULTIPLEXED, RAW, channel_body, encode, hijack, send_frames};
+use crate::streams::{channel_body, encode, hijack, send_frames};
 use crate::{ApiError, ApiResult, AppState, format};
 
 pub fn routes() -> Router<AppState> {
@@ -258,61 +258,16 @@ async fn logs(
     uri: Uri,
 ) -> ApiResult<Response> {
     let params = Params::parse(uri.query());
-    let stdout = params.bool("stdout", false);
-    let stderr = params.bool("stderr", false);
-    if !stdout && !stderr {
-        return Err(ApiError::bad_request(
-            "Bad parameters: you must choose at least one stream",
-        ));
+    let opts = crate::logs::options(&params)?;
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::bad_request(crate::logs::NO_STREAM));
     }
-    let ts = |key: &str| -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
-        match params.get(key).filter(|v| !v.is_empty() && *v != "0") {
-            None => Ok(None),
-            Some(v) => parse_timestamp(v)
-                .map(Some)
-                .ok_or_else(|| ApiError::bad_request(format!("invalid value for {key}: {v}"))),
-        }
-    };
-    let tail = match params.get("tail").unwrap_or("all") {
-        "all" | "" => None,
-        n => Some(
-            n.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid tail: {n}")))?,
-        )
-        .filter(|n| *n >= 0)
-        .map(|n| n as usize),
-    };
-    let opts = LogOptions {
-        stdout,
-        stderr,
-        follow: params.bool("follow", false),
-        tail,
-        since: ts("since")?,
-        until: ts("until")?,
-    };
     let timestamps = params.bool("timestamps", false);
     let tty = engine.container(&id)?.view().record.config.tty;
-    let mut lines = engine.logs(&id, opts)?;
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        while let Some(line) = lines.recv().await {
-            let chunk = if timestamps {
-                let mut data = format::time(Some(line.time)).into_bytes();
-                data.push(b' ');
-                data.extend_from_slice(&line.data);
-                encode(tty, line.stream, &data)
-            } else {
-                encode(tty, line.stream, &line.data)
-            };
-            if tx.send(chunk).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(Response::builder()
-        .header(header::CONTENT_TYPE, if tty { RAW } else { MULTIPLEXED })
-        .body(channel_body(rx))
-        .unwrap_or_else(crate::error::response_error))
+    let lines = engine.logs(&id, opts)?;
+    Ok(crate::logs::respond(tty, lines, move |line| {
+        crate::logs::line_chunk(tty, &line, timestamps, None)
+    }))
 }
 
 async fn attach(

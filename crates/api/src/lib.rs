@@ -15,11 +15,13 @@ mod exec;
 mod format;
 mod housekeeping;
 mod images;
+mod logs;
 mod networks;
 mod pending;
 mod query;
 mod streams;
 mod swarm;
+mod swarm_logs;
 mod system;
 mod volumes;
 

@@ -1,4 +1,5 @@
-//! Swarm mode's endpoints (`/swarm`, `/nodes`, `/services`, `/tasks`):
+//! Swarm mode's endpoints (`/swarm`, `/nodes`, `/services`, `/tasks`,
+//! `/secrets`, `/configs`):
 //! HTTP in, `swarm::Swarm`/`swarm::manager::Manager` calls, dockerd's
 //! status codes and shapes out.
 
@@ -52,21 +53,21 @@ pub fn routes() -> Router<AppState> {
             get(inspect_service).delete(remove_service),
         )
         .route("/services/{id}/update", post(update_service))
-        .route("/services/{id}/logs", get(service_logs))
+        .route("/services/{id}/logs", get(crate::swarm_logs::service_logs))
         .route("/tasks", get(list_tasks))
         .route("/tasks/{id}", get(inspect_task))
-        .route("/tasks/{id}/logs", get(task_logs))
-        .route("/secrets", get(not_yet))
-        .route("/secrets/create", post(not_yet))
-        .route("/secrets/{id}", get(not_yet).delete(not_yet))
-        .route("/secrets/{id}/update", post(not_yet))
-        .route("/configs", get(not_yet))
-        .route("/configs/create", post(not_yet))
-        .route("/configs/{id}", get(not_yet).delete(not_yet))
-        .route("/configs/{id}/update", post(not_yet))
+        .route("/tasks/{id}/logs", get(crate::swarm_logs::task_logs))
+        .route("/secrets", get(list_secrets))
+        .route("/secrets/create", post(create_secret))
+        .route("/secrets/{id}", get(inspect_secret).delete(remove_secret))
+        .route("/secrets/{id}/update", post(update_secret))
+        .route("/configs", get(list_configs))
+        .route("/configs/create", post(create_config))
+        .route("/configs/{id}", get(inspect_config).delete(remove_config))
+        .route("/configs/{id}/update", post(update_config))
 }
 
-async fn manager(swarm: &Swarm) -> ApiResult<Manager> {
+pub(crate) async fn manager(swarm: &Swarm) -> ApiResult<Manager> {
     Ok(swarm.manager().await?)
 }
 
@@ -254,19 +255,94 @@ async fn inspect_task(
     json_value(&manager(&s).await?.task(&id).await?)
 }
 
-async fn service_logs(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
-    manager(&s).await?;
-    Err(SwarmError::not_implemented("service logs (merging the tasks' logs across nodes)").into())
+/// `?version=N` of a secret or config update, with dockerd's message when
+/// it is missing or not a number.
+fn blob_version(uri: &Uri, noun: &str) -> ApiResult<i64> {
+    Params::parse(uri.query())
+        .get("version")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|v| v as i64)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid {noun} version")))
 }
 
-async fn task_logs(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
-    manager(&s).await?;
-    Err(SwarmError::not_implemented("task logs").into())
+fn created(id: String) -> (StatusCode, Json<Value>) {
+    (StatusCode::CREATED, Json(json!({ "ID": id })))
 }
 
-/// Secrets and configs are modelled and reach tasks through the agent;
-/// their endpoints come with the manager operations that store them.
-async fn not_yet(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
-    manager(&s).await?;
-    Err(SwarmError::not_implemented(&format!("swarm {}", uri.path())).into())
+async fn list_secrets(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.secrets(&filters(&uri)?).await?)
+}
+
+async fn inspect_secret(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.secret(&id).await?)
+}
+
+async fn create_secret(
+    Extension(s): Extension<SwarmState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let spec = parse_json(&body)?;
+    Ok(created(manager(&s).await?.create_secret(spec).await?))
+}
+
+async fn update_secret(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let version = blob_version(&uri, "secret")?;
+    let spec = parse_json(&body)?;
+    manager(&s).await?.update_secret(&id, version, spec).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn remove_secret(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    manager(&s).await?.remove_secret(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_configs(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.configs(&filters(&uri)?).await?)
+}
+
+async fn inspect_config(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_value(&manager(&s).await?.config(&id).await?)
+}
+
+async fn create_config(
+    Extension(s): Extension<SwarmState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let spec = parse_json(&body)?;
+    Ok(created(manager(&s).await?.create_config(spec).await?))
+}
+
+async fn update_config(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let version = blob_version(&uri, "config")?;
+    let spec = parse_json(&body)?;
+    manager(&s).await?.update_config(&id, version, spec).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn remove_config(
+    Extension(s): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    manager(&s).await?.remove_config(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

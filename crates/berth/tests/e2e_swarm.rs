@@ -11,76 +11,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::netns::TestNetns;
-use common::{Daemon, assert_fails_with, stdout, wait_for};
-
-struct Node {
-    d: Daemon,
-    _ns: TestNetns,
-}
-
-impl Node {
-    fn new() -> Node {
-        let ns = TestNetns::new();
-        let d = Daemon::start_in_netns(&ns.path());
-        Node { d, _ns: ns }
-    }
-
-    fn init(&self) -> String {
-        let out = self
-            .d
-            .docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-        assert!(out.contains("Swarm initialized"), "{out}");
-        self.d.docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"])
-    }
-
-    /// `service ps` rows as "name desired current error".
-    fn ps(&self, service: &str) -> Vec<String> {
-        self.d
-            .docker_ok(&[
-                "service",
-                "ps",
-                "--no-trunc",
-                "--format",
-                "{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}",
-                service,
-            ])
-            .lines()
-            .map(|l| l.trim().to_string())
-            .collect()
-    }
-
-    fn running(&self, service: &str) -> usize {
-        self.ps(service)
-            .iter()
-            .filter(|r| r.contains("|Running|Running"))
-            .count()
-    }
-
-    /// Waits until `cond` holds for the rows of `service ps`.
-    fn until(&self, service: &str, what: &str, cond: impl Fn(&[String]) -> bool) -> Vec<String> {
-        wait_for(Duration::from_secs(60), || {
-            let rows = self.ps(service);
-            cond(&rows).then_some(rows)
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "{what}: service ps {service}:\n{}\ntasks: {}\n{}",
-                self.ps(service).join("\n"),
-                self.d.request("GET", "/v1.41/tasks", None).text(),
-                self.d.log_tail()
-            )
-        })
-    }
-
-    fn containers(&self, filter: &str) -> Vec<String> {
-        self.d
-            .docker_ok(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"])
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
+use common::swarm::Node;
+use common::{assert_fails_with, stdout, wait_for};
 
 #[test]
 fn init_then_a_service_converges_scales_and_goes_away() {
@@ -496,7 +428,7 @@ fn bad_input_gets_dockerds_status_and_message() {
             .text()
             .contains("This node is already part of a swarm")
     );
-    let out = n.d.docker(&["service", "logs", "dup"]);
+    let out = n.d.docker(&["service", "logs", "nope"]);
     assert!(stdout(&out).is_empty());
-    assert_fails_with(&out, "not implemented: service logs");
+    assert_fails_with(&out, "no such task or service: nope");
 }

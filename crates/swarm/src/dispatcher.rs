@@ -1,7 +1,8 @@
 //! The manager side of agents' sessions: a node's assignments computed
 //! from the store (its tasks, their services' names and ports, the secret
 //! and config data those tasks reference — and nothing of other nodes'),
-//! recomputed on every change under the cluster prefix; and status reports
+//! recomputed on every change under the cluster prefix (secrets are
+//! opened here, and only those the node's tasks use); and status reports
 //! written back with swarmkit's rule that a task's state only moves forward.
 //!
 //! This is the in-process dispatcher a manager's own agent uses; remote
@@ -11,21 +12,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::model::{Config, Secret, Service, Task, TaskStatus};
+use cluster::model::{Config, Service, Task, TaskStatus};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::BoxFuture;
 use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, StatusUpdate};
+use crate::manager::SecretRecord;
+use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind, StoreError};
 
 pub struct LocalDispatcher {
     store: ClusterStore,
+    /// Opens the secrets the node's tasks use.
+    key: DataKey,
 }
 
 impl LocalDispatcher {
-    pub fn new(store: ClusterStore) -> Arc<LocalDispatcher> {
-        Arc::new(LocalDispatcher { store })
+    pub fn new(store: ClusterStore, key: DataKey) -> Arc<LocalDispatcher> {
+        Arc::new(LocalDispatcher { store, key })
     }
 }
 
@@ -36,6 +41,7 @@ fn err(e: impl std::fmt::Display) -> ExecError {
 /// The assignments of `node_id` in the store now, and the revision read.
 pub async fn assignments_of(
     store: &ClusterStore,
+    key: &DataKey,
     node_id: &str,
 ) -> Result<(Assignments, i64), StoreError> {
     let (tasks, rev) = store.list::<Task>(Kind::Task).await?;
@@ -59,9 +65,18 @@ pub async fn assignments_of(
     }
     let mut files = HashMap::new();
     if !wanted_secrets.is_empty() {
-        for s in store.list::<Secret>(Kind::Secret).await?.0 {
-            if wanted_secrets.contains(&s.value.id) {
-                files.insert(s.value.id.clone(), s.value.spec.data.clone());
+        for s in store.list::<SecretRecord>(Kind::Secret).await?.0 {
+            let id = &s.value.secret.id;
+            if !wanted_secrets.contains(id) {
+                continue;
+            }
+            // A secret that does not open stays out: the task that needs
+            // it is rejected, saying it is not available to this node.
+            match key.open(id, &s.value.sealed) {
+                Ok(data) => {
+                    files.insert(id.clone(), data.to_vec());
+                }
+                Err(e) => tracing::error!("dispatcher: secret {id}: {e}"),
             }
         }
     }
@@ -104,11 +119,13 @@ impl Dispatcher for LocalDispatcher {
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<watch::Receiver<Assignments>, ExecError>> {
         Box::pin(async move {
-            let (first, rev) = assignments_of(&self.store, node_id).await.map_err(err)?;
+            let (first, rev) = assignments_of(&self.store, &self.key, node_id)
+                .await
+                .map_err(err)?;
             let (tx, rx) = watch::channel(first);
             let store = self.store.clone();
             let node = node_id.to_string();
-            tokio::spawn(follow(store, node, tx, rev));
+            tokio::spawn(follow(store, self.key.clone(), node, tx, rev));
             Ok(rx)
         })
     }
@@ -135,7 +152,13 @@ impl Dispatcher for LocalDispatcher {
 }
 
 /// Recomputes on every change until nobody listens; a broken watch re-lists.
-async fn follow(store: ClusterStore, node: String, tx: watch::Sender<Assignments>, mut rev: i64) {
+async fn follow(
+    store: ClusterStore,
+    key: DataKey,
+    node: String,
+    tx: watch::Sender<Assignments>,
+    mut rev: i64,
+) {
     loop {
         let mut w = match store.kv().watch(store.prefix(), rev + 1).await {
             Ok(w) => w,
@@ -157,7 +180,7 @@ async fn follow(store: ClusterStore, node: String, tx: watch::Sender<Assignments
                     }
                 }
             }
-            match assignments_of(&store, &node).await {
+            match assignments_of(&store, &key, &node).await {
                 Ok((a, r)) => {
                     rev = r;
                     tx.send_if_modified(|cur| {

@@ -92,7 +92,9 @@ impl From<StoreError> for SwarmError {
             // dockerd answers a stale version with a 500 (swarmkit's Unknown code).
             StoreError::OutOfSequence => ErrorKind::Internal,
             StoreError::Kv(kv) if kv.is_unavailable() => ErrorKind::Unavailable,
-            StoreError::Kv(_) | StoreError::Corrupt { .. } => ErrorKind::Internal,
+            StoreError::Kv(_) | StoreError::Corrupt { .. } | StoreError::Raced { .. } => {
+                ErrorKind::Internal
+            }
         };
         SwarmError::new(kind, e.to_string())
     }
@@ -115,6 +117,12 @@ impl From<cluster::error::ClusterError> for SwarmError {
 impl From<kvstore::KvError> for SwarmError {
     fn from(e: kvstore::KvError) -> Self {
         StoreError::from(e).into()
+    }
+}
+
+impl From<crate::seal::SealError> for SwarmError {
+    fn from(e: crate::seal::SealError) -> Self {
+        SwarmError::internal(e.to_string())
     }
 }
 

@@ -8,13 +8,16 @@ pub mod dispatcher;
 pub mod error;
 pub mod leader;
 pub mod local;
+pub mod logs;
 pub mod manager;
 pub mod node;
 pub mod pki;
 pub mod remote;
+pub mod seal;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod validate;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,14 +1,17 @@
 //! What a node keeps on its own disk about its cluster membership, under
 //! `<data-root>/swarm/`: `state.json` (who it is, its role, where the
 //! managers are, how its etcd member was started) and `certs/` (the root it
-//! trusts, its certificate and key). Cluster-wide state never lives here:
-//! that is etcd's. Everything is written atomically and readable by root only.
+//! trusts, its certificate and key, and on managers the cluster's data
+//! key, which seals secrets and so must never be in etcd). Cluster-wide
+//! state never lives here: that is etcd's. Everything is written atomically
+//! and readable by root only.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::seal::DataKey;
 use crate::tls::NodeCredentials;
 
 /// A node's membership, as `swarm init` or `swarm join` left it.
@@ -111,6 +114,29 @@ impl LocalState {
         cas::write_json_atomic(&self.state_path(), membership)
     }
 
+    fn data_key_path(&self) -> PathBuf {
+        self.certs().join("data.key")
+    }
+
+    /// Keeps the cluster's data key (managers only). Written before the
+    /// state file at init, so a manager with a state always has its key.
+    pub fn save_data_key(&self, key: &DataKey) -> io::Result<()> {
+        create_private_dir(&self.dir)?;
+        create_private_dir(&self.certs())?;
+        cas::write_atomic(&self.data_key_path(), key.to_file().as_bytes())
+    }
+
+    pub fn load_data_key(&self) -> io::Result<DataKey> {
+        let path = self.data_key_path();
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path)?);
+        DataKey::from_file(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
+    }
+
     /// Updates the membership only (role changes, new manager list).
     pub fn save_membership(&self, membership: &Membership) -> io::Result<()> {
         cas::write_json_atomic(&self.state_path(), membership)
@@ -198,6 +224,25 @@ mod tests {
             std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn the_data_key_is_kept_privately_beside_the_certificates() {
+        let root = tempfile::tempdir().unwrap();
+        let local = LocalState::new(root.path());
+        let key = DataKey::generate().unwrap();
+        local.save_data_key(&key).unwrap();
+        let path = local.dir().join("certs/data.key");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let back = local.load_data_key().unwrap();
+        let sealed = key.seal("s", b"x").unwrap();
+        assert_eq!(back.open("s", &sealed).unwrap().as_slice(), b"x");
+        std::fs::write(&path, b"junk").unwrap();
+        let err = local.load_data_key().unwrap_err();
+        assert!(err.to_string().contains("data.key"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::local::{LocalState, MemberSettings, Membership, StoreSettings};
 use crate::manager::{Manager, SwarmRecord};
 use crate::pki::{ClusterCa, JoinToken, NodeKey, Role};
 use crate::remote::RemoteDispatcher;
+use crate::seal::DataKey;
 use crate::server::ClusterServer;
 use crate::store::{ClusterStore, Kind};
 use crate::tls::NodeCredentials;
@@ -125,6 +126,15 @@ impl Swarm {
         }
     }
 
+    /// The log lines of the selected tasks' containers on this node.
+    pub fn task_logs(
+        &self,
+        selector: crate::logs::Selector,
+        opts: engine::LogOptions,
+    ) -> tokio::sync::mpsc::Receiver<crate::logs::TaskLine> {
+        crate::logs::stream(self.engine.clone(), selector, opts)
+    }
+
     /// `POST /swarm/init`: a new cluster with this node as its manager.
     pub async fn init(&self, req: InitRequest) -> Result<String> {
         let mut active = self.active.lock().await;
@@ -144,6 +154,7 @@ impl Swarm {
         let listen = listen_addr(&req.listen_addr)?;
         let advertise = advertise_addr(&req.advertise_addr, listen)?;
         let ca = ClusterCa::generate()?;
+        let data_key = DataKey::generate()?;
         let cluster_id = crate::pki::new_id();
         let node_id = crate::pki::new_id();
         let creds = issue(&ca, &node_id, Role::Manager, &cluster_id)?;
@@ -221,9 +232,13 @@ impl Swarm {
         node.meta.updated_at = now;
         store.create(Kind::Node, &node_id, None, &node).await?;
         self.local
-            .save(&membership, &creds)
+            .save_data_key(&data_key)
+            .and_then(|()| self.local.save(&membership, &creds))
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
-        *active = Some(self.run(membership, store, Some(etcd), Some(client)).await);
+        *active = Some(
+            self.run(membership, store, data_key, Some(etcd), Some(client))
+                .await,
+        );
         Ok(node_id)
     }
 
@@ -322,17 +337,24 @@ impl Swarm {
         if !membership.manager {
             return self.run_worker(membership, &creds);
         }
+        let data_key = self
+            .local
+            .load_data_key()
+            .map_err(|e| SwarmError::internal(format!("reading the cluster's data key: {e}")))?;
         let etcd = self.start_member(&membership, None, None).await?;
         let client = self.connect(&membership).await?;
         let kv: Arc<dyn KvStore> = Arc::new(client.clone());
         let store = ClusterStore::new(kv, &membership.cluster_id);
-        Ok(self.run(membership, store, Some(etcd), Some(client)).await)
+        Ok(self
+            .run(membership, store, data_key, Some(etcd), Some(client))
+            .await)
     }
 
     async fn run(
         &self,
         membership: Membership,
         store: ClusterStore,
+        data_key: DataKey,
         member: Option<EtcdMember>,
         etcd: Option<EtcdStore>,
     ) -> Active {
@@ -340,9 +362,12 @@ impl Swarm {
         if let Err(e) = crate::dispatcher::heartbeat(&store, &membership.node_id).await {
             tracing::warn!("swarm: first heartbeat: {e}");
         }
-        let manager = Manager::new(store.clone(), membership.node_id.clone());
+        let manager = Manager::new(store.clone(), membership.node_id.clone(), data_key.clone());
         let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
-        let server = match self.start_server(&membership, &store, etcd).await {
+        let server = match self
+            .start_server(&membership, &store, etcd, &data_key)
+            .await
+        {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::error!("swarm: the cluster port {}: {e}", membership.listen_addr);
@@ -351,7 +376,7 @@ impl Swarm {
         };
         let agent = Agent::start(
             membership.node_id.clone(),
-            LocalDispatcher::new(store),
+            LocalDispatcher::new(store, data_key),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
         Active {
@@ -369,6 +394,7 @@ impl Swarm {
         membership: &Membership,
         store: &ClusterStore,
         etcd: Option<EtcdStore>,
+        data_key: &DataKey,
     ) -> std::io::Result<ClusterServer> {
         let (_, creds) = self
             .local
@@ -384,6 +410,7 @@ impl Swarm {
             &creds,
             store.clone(),
             etcd,
+            data_key.clone(),
             membership.cluster_id.clone(),
         )
         .await
@@ -478,9 +505,12 @@ impl Swarm {
             }),
         });
         let ca = ClusterCa::from_pem(&creds.ca_pem, &setup.ca_key)?;
+        let data_key = DataKey::from_file(&setup.data_key)
+            .map_err(|e| SwarmError::internal(format!("the cluster's data key: {e}")))?;
         let _ = std::fs::remove_dir_all(self.local.etcd_dir());
         self.local
-            .save(&membership, &creds)
+            .save_data_key(&data_key)
+            .and_then(|()| self.local.save(&membership, &creds))
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
         let etcd = self
             .start_member(&membership, Some(&ca), Some(&setup.initial_cluster))
@@ -501,7 +531,10 @@ impl Swarm {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        *active = Some(self.run(membership, store, Some(etcd), Some(client)).await);
+        *active = Some(
+            self.run(membership, store, data_key, Some(etcd), Some(client))
+                .await,
+        );
         Ok(())
     }
 

@@ -64,6 +64,8 @@ pub struct JoinResponse {
 #[serde(rename_all = "camelCase")]
 pub struct ManagerSetup {
     pub ca_key: String,
+    /// The key that seals secrets at rest (managers unseal them for agents).
+    pub data_key: String,
     pub initial_cluster: String,
     /// The client URLs of the members already there.
     pub endpoints: Vec<String>,
@@ -76,6 +78,7 @@ struct ServerState {
     store: ClusterStore,
     /// The etcd cluster's membership API (managers join as members).
     etcd: Option<EtcdStore>,
+    data_key: crate::seal::DataKey,
     cluster_id: String,
     dispatcher: Arc<LocalDispatcher>,
     /// This manager's cluster address, for the managers list.
@@ -107,12 +110,14 @@ impl ClusterServer {
         creds: &NodeCredentials,
         store: ClusterStore,
         etcd: Option<EtcdStore>,
+        data_key: crate::seal::DataKey,
         cluster_id: String,
     ) -> std::io::Result<ClusterServer> {
         let config = crate::tls::server_config(creds).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(listen).await?;
         let state = ServerState {
-            dispatcher: LocalDispatcher::new(store.clone()),
+            dispatcher: LocalDispatcher::new(store.clone(), data_key.clone()),
+            data_key,
             store,
             etcd,
             cluster_id,
@@ -358,6 +363,7 @@ async fn add_member(
         .collect();
     Ok(ManagerSetup {
         ca_key: ca_key.to_string(),
+        data_key: state.data_key.to_file().to_string(),
         initial_cluster: added.initial_cluster,
         endpoints,
         peer_url,

@@ -4,6 +4,8 @@
 //! transaction (so two managers cannot both create "web"), and Docker's
 //! `Version.Index` taken from the key's `mod_revision`, so an update that
 //! carries a stale version fails its compare instead of overwriting.
+//! Names are unique regardless of case, as in swarmkit ("Web" and "web"
+//! conflict).
 
 use std::sync::Arc;
 
@@ -62,6 +64,10 @@ pub enum StoreError {
     OutOfSequence,
     #[error("{} {id} already exists", kind.noun())]
     Exists { kind: Kind, id: String },
+    /// A guard of the write failed (see [`Guards`]): the caller re-reads,
+    /// checks again and retries.
+    #[error("a {} changed while it was written; try again", kind.noun())]
+    Raced { kind: Kind },
     #[error(transparent)]
     Kv(#[from] KvError),
     #[error("cluster object {key}: {message}")]
@@ -69,6 +75,45 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Keys no object lives at, whose revision tells when something of
+/// interest last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// A service's spec was written: its references to secrets and
+    /// configs may have changed. Removing a secret checks that this did
+    /// not move since it found no service using the secret.
+    ServiceReferences,
+}
+
+/// What else a write's transaction checks, and does, beside its object:
+/// checks made on one read and written on another stay true between them.
+#[derive(Debug, Clone, Default)]
+pub struct Guards {
+    compares: Vec<Compare>,
+    ops: Vec<Op>,
+}
+
+impl Guards {
+    /// The object must exist (a service's secrets and configs).
+    pub fn exists(mut self, store: &ClusterStore, kind: Kind, id: &str) -> Self {
+        self.compares.push(Compare::exists(store.key(kind, id)));
+        self
+    }
+
+    /// The marker must be at `revision` (as [`ClusterStore::marker`] read it).
+    pub fn unchanged(mut self, store: &ClusterStore, marker: Marker, revision: i64) -> Self {
+        self.compares
+            .push(Compare::mod_revision(store.marker_key(marker), revision));
+        self
+    }
+
+    /// The write moves the marker.
+    pub fn bump(mut self, store: &ClusterStore, marker: Marker) -> Self {
+        self.ops.push(Op::put(store.marker_key(marker), Vec::new()));
+        self
+    }
+}
 
 /// An object as read, with the revisions the caller needs to write it back.
 #[derive(Debug, Clone)]
@@ -135,7 +180,28 @@ impl ClusterStore {
     }
 
     fn name_key(&self, kind: Kind, name: &str) -> String {
-        format!("{}names/{}/{name}", self.prefix, kind.dir())
+        format!(
+            "{}names/{}/{}",
+            self.prefix,
+            kind.dir(),
+            name.to_lowercase()
+        )
+    }
+
+    fn marker_key(&self, marker: Marker) -> String {
+        let name = match marker {
+            Marker::ServiceReferences => "service-references",
+        };
+        format!("{}markers/{name}", self.prefix)
+    }
+
+    /// The marker's revision now (0 before its first bump).
+    pub async fn marker(&self, marker: Marker) -> Result<i64> {
+        Ok(self
+            .kv
+            .get(&self.marker_key(marker))
+            .await?
+            .map_or(0, |kv| kv.mod_revision))
     }
 
     /// The key of a node's liveness lease (see the dispatcher).
@@ -185,6 +251,19 @@ impl ClusterStore {
         name: Option<&str>,
         value: &T,
     ) -> Result<i64> {
+        self.create_guarded(kind, id, name, value, Guards::default())
+            .await
+    }
+
+    /// [`Self::create`] with `guards` in the same transaction.
+    pub async fn create_guarded<T: Serialize>(
+        &self,
+        kind: Kind,
+        id: &str,
+        name: Option<&str>,
+        value: &T,
+        guards: Guards,
+    ) -> Result<i64> {
         let key = self.key(kind, id);
         let mut compares = vec![Compare::absent(&key)];
         let mut ops = vec![Op::put(&key, encode(value)?)];
@@ -193,20 +272,27 @@ impl ClusterStore {
             compares.push(Compare::absent(&nk));
             ops.push(Op::put(nk, id.as_bytes().to_vec()));
         }
+        compares.extend(guards.compares);
+        ops.extend(guards.ops);
         let r = self.kv.txn(compares, ops, vec![]).await?;
         if r.succeeded {
             return Ok(r.revision);
         }
-        if name.is_some() && self.kv.get(&key).await?.is_none() {
-            return Err(StoreError::NameConflict {
+        if self.kv.get(&key).await?.is_some() {
+            return Err(StoreError::Exists {
                 kind,
-                name: name.unwrap_or_default().to_string(),
+                id: id.to_string(),
             });
         }
-        Err(StoreError::Exists {
-            kind,
-            id: id.to_string(),
-        })
+        if let Some(name) = name
+            && self.kv.get(&self.name_key(kind, name)).await?.is_some()
+        {
+            return Err(StoreError::NameConflict {
+                kind,
+                name: name.to_string(),
+            });
+        }
+        Err(StoreError::Raced { kind })
     }
 
     /// Replaces an object that is still at `version`; a rename moves its
@@ -219,15 +305,32 @@ impl ClusterStore {
         rename: Option<(&str, &str)>,
         value: &T,
     ) -> Result<i64> {
+        self.update_guarded(kind, id, version, rename, value, Guards::default())
+            .await
+    }
+
+    /// [`Self::update`] with `guards` in the same transaction.
+    pub async fn update_guarded<T: Serialize>(
+        &self,
+        kind: Kind,
+        id: &str,
+        version: i64,
+        rename: Option<(&str, &str)>,
+        value: &T,
+        guards: Guards,
+    ) -> Result<i64> {
         let key = self.key(kind, id);
         let mut compares = vec![Compare::mod_revision(&key, version)];
         let mut ops = vec![Op::put(&key, encode(value)?)];
-        if let Some((old, new)) = rename.filter(|(o, n)| o != n) {
+        let rename = rename.filter(|(o, n)| o.to_lowercase() != n.to_lowercase());
+        if let Some((old, new)) = rename {
             let nk = self.name_key(kind, new);
             compares.push(Compare::absent(&nk));
             ops.push(Op::delete(self.name_key(kind, old)));
             ops.push(Op::put(nk, id.as_bytes().to_vec()));
         }
+        compares.extend(guards.compares);
+        ops.extend(guards.ops);
         let r = self.kv.txn(compares, ops, vec![]).await?;
         if r.succeeded {
             return Ok(r.revision);
@@ -238,32 +341,50 @@ impl ClusterStore {
                 id: id.to_string(),
             }),
             Some(kv) if kv.mod_revision != version => Err(StoreError::OutOfSequence),
-            Some(_) => Err(StoreError::NameConflict {
-                kind,
-                name: rename.map(|(_, n)| n.to_string()).unwrap_or_default(),
-            }),
+            Some(_) => match rename {
+                Some((_, new)) if self.kv.get(&self.name_key(kind, new)).await?.is_some() => {
+                    Err(StoreError::NameConflict {
+                        kind,
+                        name: new.to_string(),
+                    })
+                }
+                _ => Err(StoreError::Raced { kind }),
+            },
         }
     }
 
     /// Removes an object and its name key; `NotFound` if it was not there.
     pub async fn delete(&self, kind: Kind, id: &str, name: Option<&str>) -> Result<()> {
+        self.delete_guarded(kind, id, name, Guards::default()).await
+    }
+
+    /// [`Self::delete`] with `guards` in the same transaction.
+    pub async fn delete_guarded(
+        &self,
+        kind: Kind,
+        id: &str,
+        name: Option<&str>,
+        guards: Guards,
+    ) -> Result<()> {
         let key = self.key(kind, id);
+        let mut compares = vec![Compare::exists(&key)];
         let mut ops = vec![Op::delete(&key)];
         if let Some(name) = name {
             ops.push(Op::delete(self.name_key(kind, name)));
         }
-        let r = self
-            .kv
-            .txn(vec![Compare::exists(&key)], ops, vec![])
-            .await?;
+        compares.extend(guards.compares);
+        ops.extend(guards.ops);
+        let r = self.kv.txn(compares, ops, vec![]).await?;
         if r.succeeded {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound {
-                kind,
-                id: id.to_string(),
-            })
+            return Ok(());
         }
+        if self.kv.get(&key).await?.is_some() {
+            return Err(StoreError::Raced { kind });
+        }
+        Err(StoreError::NotFound {
+            kind,
+            id: id.to_string(),
+        })
     }
 
     /// Applies all writes or none. `Ok(false)`: some object changed since it
@@ -416,16 +537,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn guards_hold_across_a_read_and_a_write() {
+        let s = store();
+        s.create(Kind::Secret, "sec", Some("pw"), &obj("sec", "pw"))
+            .await
+            .unwrap();
+        // A remover saw no service using the secret at this marker...
+        let seen = s.marker(Marker::ServiceReferences).await.unwrap();
+        assert_eq!(seen, 0);
+        // ...then a service that uses it is written, needing it to exist.
+        let needs = Guards::default()
+            .exists(&s, Kind::Secret, "sec")
+            .bump(&s, Marker::ServiceReferences);
+        s.create_guarded(Kind::Service, "svc", Some("web"), &obj("svc", "web"), needs)
+            .await
+            .unwrap();
+        let moved = s.marker(Marker::ServiceReferences).await.unwrap();
+        assert!(moved > seen);
+        // The remove built on the stale look is refused, the secret stays.
+        let stale = Guards::default().unchanged(&s, Marker::ServiceReferences, seen);
+        let err = s
+            .delete_guarded(Kind::Secret, "sec", Some("pw"), stale)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Raced { .. }), "{err}");
+        assert!(s.get::<Obj>(Kind::Secret, "sec").await.is_ok());
+        // And a write needing a secret that is gone fails as a race, not
+        // as a name conflict.
+        let needs = Guards::default().exists(&s, Kind::Secret, "gone");
+        let err = s
+            .create_guarded(
+                Kind::Service,
+                "svc2",
+                Some("api"),
+                &obj("svc2", "api"),
+                needs,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Raced { .. }), "{err}");
+        let fresh = Guards::default().unchanged(&s, Marker::ServiceReferences, moved);
+        s.delete_guarded(Kind::Secret, "sec", Some("pw"), fresh)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn names_are_unique_and_move_with_renames() {
         let s = store();
         s.create(Kind::Service, "a", Some("web"), &obj("a", "web"))
             .await
             .unwrap();
+        // Unique regardless of case, as in swarmkit.
         let dup = s
-            .create(Kind::Service, "b", Some("web"), &obj("b", "web"))
+            .create(Kind::Service, "b", Some("WEB"), &obj("b", "WEB"))
             .await
             .unwrap_err();
         assert!(matches!(dup, StoreError::NameConflict { .. }), "{dup}");
+        assert!(dup.to_string().ends_with("service WEB already exists"));
         // The failed create left nothing behind.
         assert!(matches!(
             s.get::<Obj>(Kind::Service, "b").await,
@@ -446,6 +615,10 @@ mod tests {
             Some("a")
         );
         assert_eq!(s.id_by_name(Kind::Service, "web").await.unwrap(), None);
+        assert_eq!(
+            s.id_by_name(Kind::Service, "API").await.unwrap().as_deref(),
+            Some("a")
+        );
         s.create(Kind::Service, "b", Some("web"), &obj("b", "web"))
             .await
             .unwrap();

@@ -13,6 +13,7 @@ pub mod http;
 pub mod netns;
 pub mod registry;
 pub mod rootfs;
+pub mod swarm;
 pub mod web;
 
 use std::ffi::OsStr;

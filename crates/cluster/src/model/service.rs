@@ -118,6 +118,32 @@ impl ServiceMode {
         }
     }
 
+    /// The mode as dockerd stores it: its defaults written out (a
+    /// replicated service without `Replicas` has one; no mode at all is
+    /// that), since the docker CLI needs them to follow a service's
+    /// convergence.
+    pub fn with_defaults(&self) -> ServiceMode {
+        match self.kind() {
+            ModeKind::Replicated { replicas } => ServiceMode {
+                replicated: Some(ReplicatedService {
+                    replicas: Some(replicas),
+                }),
+                ..Default::default()
+            },
+            ModeKind::ReplicatedJob {
+                max_concurrent,
+                total_completions,
+            } => ServiceMode {
+                replicated_job: Some(ReplicatedJob {
+                    max_concurrent: Some(max_concurrent),
+                    total_completions: Some(total_completions),
+                }),
+                ..Default::default()
+            },
+            ModeKind::Global | ModeKind::GlobalJob => self.clone(),
+        }
+    }
+
     /// How many members are set (valid specs have at most one).
     pub fn members_set(&self) -> usize {
         usize::from(self.replicated.is_some())
@@ -293,6 +319,28 @@ mod tests {
         );
         assert!(ModeKind::GlobalJob.is_job() && ModeKind::GlobalJob.is_global());
         assert_eq!(ModeKind::Global.name(), "global");
+    }
+
+    #[test]
+    fn defaults_are_written_out_as_dockerd_stores_them() {
+        let out = |json: &str| {
+            let m: ServiceMode = serde_json::from_str(json).unwrap();
+            serde_json::to_string(&m.with_defaults()).unwrap()
+        };
+        assert_eq!(out("{}"), r#"{"Replicated":{"Replicas":1}}"#);
+        assert_eq!(
+            out(r#"{"Replicated":{}}"#),
+            r#"{"Replicated":{"Replicas":1}}"#
+        );
+        assert_eq!(
+            out(r#"{"Replicated":{"Replicas":0}}"#),
+            r#"{"Replicated":{"Replicas":0}}"#
+        );
+        assert_eq!(
+            out(r#"{"ReplicatedJob":{"MaxConcurrent":2}}"#),
+            r#"{"ReplicatedJob":{"MaxConcurrent":2,"TotalCompletions":2}}"#
+        );
+        assert_eq!(out(r#"{"Global":{}}"#), r#"{"Global":{}}"#);
     }
 
     #[test]

@@ -33,14 +33,14 @@ impl TaskIdentity<'_> {
     fn labels(&self) -> Map<String, Value> {
         let mut labels = Map::new();
         for (k, v) in [
-            ("com.docker.swarm.node.id", self.node_id.to_string()),
-            ("com.docker.swarm.service.id", self.service_id.to_string()),
+            (NODE_ID_LABEL, self.node_id.to_string()),
+            (SERVICE_ID_LABEL, self.service_id.to_string()),
             (
                 "com.docker.swarm.service.name",
                 self.service_name.to_string(),
             ),
             ("com.docker.swarm.task", String::new()),
-            ("com.docker.swarm.task.id", self.task_id.to_string()),
+            (TASK_ID_LABEL, self.task_id.to_string()),
             ("com.docker.swarm.task.name", self.container_name()),
         ] {
             labels.insert(k.into(), Value::String(v));
@@ -51,6 +51,9 @@ impl TaskIdentity<'_> {
 
 /// The label the agent finds its containers by.
 pub const TASK_ID_LABEL: &str = "com.docker.swarm.task.id";
+/// What a task's log lines are told apart by, with the task id.
+pub const SERVICE_ID_LABEL: &str = "com.docker.swarm.service.id";
+pub const NODE_ID_LABEL: &str = "com.docker.swarm.node.id";
 
 /// The create body (`POST /containers/create`) for a task whose `Spec` is
 /// `task_spec` (a `TaskSpec` as JSON) and whose endpoint publishes `ports`

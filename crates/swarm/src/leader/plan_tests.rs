@@ -266,8 +266,9 @@ fn tasks_leave_a_down_node() {
     let later = t0().add_nanos(60 * SEC);
     let mut all = Vec::new();
     let mut tasks2 = tasks.clone();
+    let mut more = cluster::ids::SequentialIds::new("again");
     for _ in 0..3 {
-        let p = plan(&snapshot(&services, &tasks2, &nodes, later), &mut ids());
+        let p = plan(&snapshot(&services, &tasks2, &nodes, later), &mut more);
         all.extend(created(&p));
         apply(&mut tasks2, &p);
         agents(&mut tasks2);

@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cluster::model::{Node, Service, Task, TaskState};
+use cluster::model::{Annotations, Node, Service, Task, TaskState};
+
+use crate::error::{Result, SwarmError};
 
 #[derive(Debug, Clone, Default)]
 pub struct Filters(pub HashMap<String, Vec<String>>);
@@ -61,6 +63,57 @@ impl Filters {
             && self.any("desired-state", |v| desired_matches(t.desired_state, v))
             && self.any("_up-to-date", |v| {
                 v != "true" || service.is_some_and(|s| t.spec == s.spec.task_template)
+            })
+    }
+}
+
+impl Filters {
+    /// `GET /secrets` and `/configs` take only these keys (dockerd's
+    /// message otherwise).
+    pub(super) fn check_blob_keys(&self) -> Result<()> {
+        match self
+            .0
+            .keys()
+            .find(|k| !["id", "name", "names", "label"].contains(&k.as_str()))
+        {
+            Some(k) => Err(SwarmError::invalid(format!("Invalid filter '{k}'"))),
+            None => Ok(()),
+        }
+    }
+
+    /// swarmkit's secret and config filters: `names` (exact), `name` (a
+    /// prefix) and `id` (a prefix) are all alternatives to one another,
+    /// names in any case; every `label` (`key` or `key=value`) must hold.
+    pub(super) fn blob(&self, id: &str, annotations: &Annotations) -> bool {
+        let name = annotations.name.to_lowercase();
+        let mut selectors = ["names", "name", "id"]
+            .iter()
+            .flat_map(|k| {
+                self.values(k)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(move |v| (*k, v))
+            })
+            .peekable();
+        let selected = selectors.peek().is_none()
+            || selectors.any(|(k, v)| {
+                let v = v.to_lowercase();
+                match k {
+                    "names" => name == v,
+                    "name" => name.starts_with(&v),
+                    _ => id.starts_with(&v),
+                }
+            });
+        selected
+            && self.values("label").unwrap_or_default().iter().all(|l| {
+                match l.split_once('=') {
+                    // `key=` asks for the key, whatever its value (swarmkit).
+                    Some((k, v)) if !v.is_empty() => {
+                        annotations.labels.get(k) == Some(&v.to_string())
+                    }
+                    Some((k, _)) => annotations.labels.contains_key(k),
+                    None => annotations.labels.contains_key(l.as_str()),
+                }
             })
     }
 }
@@ -139,6 +192,41 @@ mod tests {
         assert!(!filters(&[("label", "tier=back")]).service(&s));
         assert!(filters(&[("mode", "replicated")]).service(&s));
         assert!(!filters(&[("mode", "global")]).service(&s));
+    }
+
+    #[test]
+    fn secrets_and_configs_filter_as_swarmkit() {
+        let mut a = Annotations {
+            name: "db_Pass".into(),
+            ..Default::default()
+        };
+        a.labels.insert("env".into(), "prod".into());
+        a.labels.insert("team".into(), "x".into());
+        assert!(filters(&[]).blob("abc", &a));
+        assert!(filters(&[("names", "DB_pass")]).blob("abc", &a));
+        assert!(!filters(&[("names", "db")]).blob("abc", &a));
+        assert!(filters(&[("name", "db")]).blob("abc", &a));
+        assert!(filters(&[("id", "ab")]).blob("abc", &a));
+        // Names and ids are alternatives, not all required.
+        assert!(filters(&[("name", "zz"), ("id", "ab")]).blob("abc", &a));
+        assert!(!filters(&[("name", "zz"), ("id", "zz")]).blob("abc", &a));
+        // Labels must all hold.
+        assert!(filters(&[("label", "env=prod"), ("label", "team")]).blob("abc", &a));
+        assert!(!filters(&[("label", "env=prod"), ("label", "nope")]).blob("abc", &a));
+        assert!(filters(&[("label", "env=")]).blob("abc", &a));
+        assert!(!filters(&[("label", "env=dev")]).blob("abc", &a));
+        assert_eq!(
+            filters(&[("foo", "x")])
+                .check_blob_keys()
+                .unwrap_err()
+                .message,
+            "Invalid filter 'foo'"
+        );
+        assert!(
+            filters(&[("names", "x"), ("label", "y")])
+                .check_blob_keys()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -10,13 +10,25 @@ pub(super) fn one<'a, T>(
     id: impl Fn(&T) -> &str,
     name: impl Fn(&T) -> &str,
 ) -> Result<&'a T> {
+    one_by(all, wanted, noun, id, |x, w| name(x) == w)
+}
+
+/// [`one`] with the caller's name match (secrets' and configs' names
+/// match in any case in swarmkit).
+pub(super) fn one_by<'a, T>(
+    all: &'a [T],
+    wanted: &str,
+    noun: &str,
+    id: impl Fn(&T) -> &str,
+    named_as: impl Fn(&T, &str) -> bool,
+) -> Result<&'a T> {
     if wanted.is_empty() {
         return Err(SwarmError::not_found(noun, wanted));
     }
     if let Some(x) = all.iter().find(|x| id(x) == wanted) {
         return Ok(x);
     }
-    let named: Vec<&T> = all.iter().filter(|x| name(x) == wanted).collect();
+    let named: Vec<&T> = all.iter().filter(|x| named_as(x, wanted)).collect();
     match named.len() {
         1 => return Ok(named[0]),
         0 => {}
@@ -63,5 +75,14 @@ mod tests {
         assert_eq!(missing.kind, ErrorKind::NotFound);
         assert_eq!(missing.message, "service nope not found");
         assert_eq!(find(&all, "").unwrap_err().kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn secrets_and_configs_match_names_in_any_case() {
+        let all = [("abc123", "Pass")];
+        let any_case = |x: &(&str, &str), w: &str| x.1.eq_ignore_ascii_case(w);
+        let found = one_by(&all, "pASS", "secret", |x| x.0, any_case).unwrap();
+        assert_eq!(found.0, "abc123");
+        assert!(find(&all, "pass").is_err(), "services match exactly");
     }
 }

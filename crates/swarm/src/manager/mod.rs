@@ -1,10 +1,12 @@
 //! The control API every manager serves (`/swarm`, `/nodes`, `/services`,
-//! `/tasks`): reads from and writes to the cluster store directly (etcd is
+//! `/tasks`, `/secrets`, `/configs`): reads from and writes to the cluster store directly (etcd is
 //! the single source of truth, so any manager can validate and write); the
 //! leader's loop then makes the world match what was written.
 
+mod blobs;
 mod filters;
 mod lookup;
+mod secrets;
 
 use std::collections::BTreeMap;
 
@@ -13,9 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::pki::JoinToken;
-use crate::store::{ClusterStore, Kind};
+use crate::seal::DataKey;
+use crate::store::{ClusterStore, Kind, StoreError};
 
 pub use filters::Filters;
+pub use secrets::SecretRecord;
 
 /// The cluster object as stored: what `GET /swarm` shows, and the CA key
 /// that only managers read (never returned by the API).
@@ -33,6 +37,8 @@ pub struct SwarmRecord {
 pub struct Manager {
     store: ClusterStore,
     node_id: String,
+    /// Seals secrets on their way into the store.
+    key: DataKey,
 }
 
 /// How a service list or inspect is answered.
@@ -43,8 +49,12 @@ pub struct ServiceView {
 }
 
 impl Manager {
-    pub fn new(store: ClusterStore, node_id: String) -> Manager {
-        Manager { store, node_id }
+    pub fn new(store: ClusterStore, node_id: String, key: DataKey) -> Manager {
+        Manager {
+            store,
+            node_id,
+            key,
+        }
     }
 
     pub fn store(&self) -> &ClusterStore {
@@ -235,6 +245,7 @@ impl Manager {
     /// `POST /services/create`: the new service's id.
     pub async fn create_service(&self, spec: ServiceSpec) -> Result<String> {
         refuse_ingress_ports(&spec)?;
+        crate::validate::service_spec(&spec)?;
         let others = self
             .services(&Filters::default(), ServiceView::default())
             .await?;
@@ -243,10 +254,32 @@ impl Manager {
         let mut service = cluster::updater::create_service(id.clone(), spec, now())?;
         service.endpoint.spec = service.spec.endpoint_spec.clone().unwrap_or_default();
         let name = service.spec.annotations.name.clone();
-        self.store
-            .create(Kind::Service, &id, Some(&name), &service)
-            .await?;
+        self.write_checked(&service.spec, |guards| {
+            self.store
+                .create_guarded(Kind::Service, &id, Some(&name), &service, guards)
+        })
+        .await?;
         Ok(id)
+    }
+
+    /// Writes a service whose spec's references to secrets and configs
+    /// check out, checking again if one of them went meanwhile.
+    async fn write_checked<F, Fut>(&self, spec: &ServiceSpec, write: F) -> Result<()>
+    where
+        F: Fn(crate::store::Guards) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<i64, StoreError>>,
+    {
+        for _ in 0..blobs::RACE_RETRIES {
+            let guards = self.check_references(spec).await?;
+            match write(guards).await {
+                Err(StoreError::Raced { .. }) => continue,
+                other => return other.map(|_| ()).map_err(Into::into),
+            }
+        }
+        Err(StoreError::Raced {
+            kind: Kind::Service,
+        }
+        .into())
     }
 
     /// `POST /services/{id}/update`; `rollback` asks for the previous spec.
@@ -262,6 +295,7 @@ impl Manager {
             cluster::updater::rollback_service(&current, now())?
         } else {
             refuse_ingress_ports(&spec)?;
+            crate::validate::service_spec(&spec)?;
             let others = self
                 .services(&Filters::default(), ServiceView::default())
                 .await?;
@@ -278,10 +312,11 @@ impl Manager {
                 "rpc error: code = Unimplemented desc = renaming services is not supported",
             ));
         }
-        self.store
-            .update(Kind::Service, &current.id, version, None, &next)
-            .await?;
-        Ok(())
+        self.write_checked(&next.spec, |guards| {
+            self.store
+                .update_guarded(Kind::Service, &current.id, version, None, &next, guards)
+        })
+        .await
     }
 
     /// `DELETE /services/{id}`: the service goes at once; its tasks are
