@@ -34,7 +34,8 @@
 #     linked (`busybox --list-full`) and alpine 3.10's /etc/passwd and /etc/group (the tests use
 #     user postgres); only the missing ones.
 #   - pytest tests/integration without the swarm files (api_swarm, api_service, api_secret,
-#     api_config, models_swarm, models_nodes, models_services), -p no:cacheprovider, a per-test
+#     api_config, models_swarm, models_nodes, models_services; DOCKER_PY_SWARM=1 runs only
+#     them), -p no:cacheprovider, a per-test
 #     timeout, -rA -v --durations=30, junit XML. OUTDIR gets pytest.log, junit.xml, meta.txt.
 #     DOCKER_CONFIG is an empty dir in OUTDIR (no host credentials; contexts stay per run).
 #
@@ -264,11 +265,17 @@ c.close()
 EOF
 
 # --- the suite -------------------------------------------------------------------------------
+# DOCKER_PY_SWARM=1: only the swarm files (docker-py's swarm suite); otherwise all but them.
+SWARM_FILES=(api_swarm_test api_service_test api_secret_test api_config_test models_swarm_test
+    models_nodes_test models_services_test)
+TARGETS=(tests/integration)
 IGNORE=()
-for f in api_swarm_test api_service_test api_secret_test api_config_test models_swarm_test \
-    models_nodes_test models_services_test; do
-    IGNORE+=("--ignore=tests/integration/$f.py")
-done
+if [ "${DOCKER_PY_SWARM:-0}" = 1 ]; then
+    TARGETS=()
+    for f in "${SWARM_FILES[@]}"; do TARGETS+=("tests/integration/$f.py"); done
+else
+    for f in "${SWARM_FILES[@]}"; do IGNORE+=("--ignore=tests/integration/$f.py"); done
+fi
 {
     echo "docker_host=$DOCKER_HOST"
     echo "docker_py=$VER api_version=$DOCKER_TEST_API_VERSION timeout=${TIMEOUT}s"
@@ -280,7 +287,7 @@ start=$(date +%s)
 rc=0
 (
     cd "$SRC"
-    "$VPY" -m pytest tests/integration "${IGNORE[@]}" -p no:cacheprovider \
+    "$VPY" -m pytest "${TARGETS[@]}" ${IGNORE[@]+"${IGNORE[@]}"} -p no:cacheprovider \
         --timeout="$TIMEOUT" -rA -v --durations=30 --junitxml="$OUT/junit.xml" \
         "$@"
 ) >"$OUT/pytest.log" 2>&1 || rc=$?

@@ -15,10 +15,66 @@ use swarm::error::{ErrorKind, SwarmError};
 use swarm::manager::{Filters, Manager, ServiceView};
 use swarm::node::{InitRequest, Swarm};
 
-use crate::query::{Params, parse_json};
+use crate::query::Params;
 use crate::{ApiError, ApiResult, AppState};
 
 pub type SwarmState = Arc<Swarm>;
+
+/// A swarm body as Go decodes it: `null` is the zero value, as if the
+/// field were absent (docker-py sends `"Args": null`, `"Labels": null`, …).
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let mut v: Value = crate::query::parse_json(body)?;
+    drop_nulls(&mut v);
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, x| !x.is_null());
+            for (key, x) in map.iter_mut() {
+                canonical_keys(key, x);
+                drop_nulls(x);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// Go matches JSON field names without regard to case, and docker-py
+/// relies on it (`"Mode": {"replicated": …}`, `"Templating": {"name": …}`).
+/// Only struct keys are renamed, inside the objects known to get them, so
+/// user maps (labels, options) keep their keys.
+fn canonical_keys(parent: &str, v: &mut Value) {
+    let fields: &[&str] = match parent {
+        "Mode" => &["Replicated", "Global", "ReplicatedJob", "GlobalJob"],
+        "Templating" | "Driver" | "LogDriver" | "DriverConfig" => &["Name", "Options"],
+        "UpdateConfig" | "RollbackConfig" => &[
+            "Parallelism",
+            "Delay",
+            "FailureAction",
+            "Monitor",
+            "MaxFailureRatio",
+            "Order",
+        ],
+        _ => return,
+    };
+    let Value::Object(map) = v else {
+        return;
+    };
+    let keys: Vec<String> = map.keys().cloned().collect();
+    for k in keys {
+        if let Some(canon) = fields
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(&k) && **f != k)
+            && !map.contains_key(*canon)
+            && let Some(x) = map.remove(&k)
+        {
+            map.insert((*canon).to_string(), x);
+        }
+    }
+}
 
 impl From<SwarmError> for ApiError {
     fn from(e: SwarmError) -> Self {
@@ -345,4 +401,30 @@ async fn remove_config(
 ) -> ApiResult<StatusCode> {
     manager(&s).await?.remove_config(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_read_as_absent() {
+        let spec: cluster::model::ServiceSpec = parse_json(
+            br#"{"Name":"web","Labels":null,"TaskTemplate":{"ContainerSpec":{"Image":"bb","Args":null,"Env":null}},"Mode":null}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.annotations.name, "web");
+        assert!(spec.task_template.container_spec.unwrap().args.is_empty());
+        assert!(parse_json::<cluster::model::ServiceSpec>(b"{nope").is_err());
+        // docker-py's lowercase struct keys, and user keys left alone.
+        let spec: cluster::model::ServiceSpec = parse_json(
+            br#"{"Name":"g","Labels":{"name":"x"},"Mode":{"replicated":{"Replicas":5}},"TaskTemplate":{"ContainerSpec":{"Image":"bb"},"LogDriver":{"name":"json-file","options":{"max-size":"1m"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.mode.replicated.unwrap().replicas, Some(5));
+        assert_eq!(spec.annotations.labels["name"], "x");
+        let driver = spec.task_template.log_driver.unwrap();
+        assert_eq!(driver.name, "json-file");
+        assert_eq!(driver.options["max-size"], "1m");
+    }
 }

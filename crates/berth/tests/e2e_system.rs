@@ -142,9 +142,10 @@ fn swarm_endpoints_answer_like_an_inactive_node_and_no_plugins() {
     ] {
         let r = d.request("GET", path, None);
         assert_eq!(r.status, 503, "{path}: {}", r.text());
+        // dockerd 20.10's words, checked side by side.
         assert_eq!(
             r.json()["message"],
-            "This node is not part of a swarm",
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
             "{path}"
         );
     }

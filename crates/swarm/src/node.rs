@@ -198,7 +198,12 @@ impl Swarm {
             id: cluster_id.clone(),
             spec,
             root_rotation_in_progress: false,
-            default_addr_pool: req.default_addr_pool.clone().unwrap_or_default(),
+            // dockerd's default pool for overlay subnets.
+            default_addr_pool: req
+                .default_addr_pool
+                .clone()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| vec!["10.0.0.0/8".into()]),
             subnet_size: if req.subnet_size == 0 {
                 24
             } else {
@@ -774,9 +779,27 @@ fn merge_spec(spec: &mut SwarmSpec, given: &SwarmSpec) {
     if given.dispatcher.heartbeat_period > 0 {
         spec.dispatcher.heartbeat_period = given.dispatcher.heartbeat_period;
     }
+    let raft = &given.raft;
+    if raft.snapshot_interval > 0 {
+        spec.raft.snapshot_interval = raft.snapshot_interval;
+    }
+    if raft.keep_old_snapshots.is_some() {
+        spec.raft.keep_old_snapshots = raft.keep_old_snapshots;
+    }
+    if raft.log_entries_for_slow_followers > 0 {
+        spec.raft.log_entries_for_slow_followers = raft.log_entries_for_slow_followers;
+    }
+    if raft.election_tick > 0 {
+        spec.raft.election_tick = raft.election_tick;
+    }
+    if raft.heartbeat_tick > 0 {
+        spec.raft.heartbeat_tick = raft.heartbeat_tick;
+    }
     if given.ca_config.node_cert_expiry > 0 {
         spec.ca_config.node_cert_expiry = given.ca_config.node_cert_expiry;
     }
+    spec.ca_config.force_rotate = given.ca_config.force_rotate;
+    spec.ca_config.external_cas = given.ca_config.external_cas.clone();
     spec.task_defaults = given.task_defaults.clone();
 }
 

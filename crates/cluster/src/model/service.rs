@@ -266,7 +266,11 @@ mod go_float {
             // Integral and far inside i64: the cast is exact.
             s.serialize_i64(*v as i64)
         } else {
-            s.serialize_f32(*v)
+            // Through its shortest decimal form: Go writes a float32 0.4 as
+            // 0.4, and a widening cast would make it 0.4000000059604645
+            // wherever the value passes through an f64 (serde_json::Value).
+            let shortest: f64 = v.to_string().parse().unwrap_or(f64::from(*v));
+            s.serialize_f64(shortest)
         }
     }
 
