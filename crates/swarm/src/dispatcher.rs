@@ -261,7 +261,7 @@ pub async fn apply_status(
             return Ok(());
         }
         stored.value.status = status.clone();
-        stored.value.meta.updated_at = crate::manager::now();
+        stored.value.meta.updated_at = crate::now();
         match store
             .update(Kind::Task, &u.task_id, stored.version, None, &stored.value)
             .await

@@ -25,6 +25,16 @@ use std::pin::Pin;
 /// Boxed so the agent's and dispatcher's traits stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The cluster port, etcd's client and peer ports.
+pub const CLUSTER_PORT: u16 = 2377;
+pub const ETCD_CLIENT_PORT: u16 = 2379;
+pub const ETCD_PEER_PORT: u16 = 2380;
+
+/// Now, as the cluster's objects record times.
+pub fn now() -> cluster::model::Timestamp {
+    cluster::model::Timestamp(chrono::Utc::now())
+}
+
 /// Now as Docker's API writes times: RFC 3339 with nanoseconds, in UTC.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)

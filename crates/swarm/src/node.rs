@@ -32,10 +32,7 @@ use crate::server::ClusterServer;
 use crate::store::{ClusterStore, Kind};
 use crate::tls::NodeCredentials;
 
-/// The cluster port, etcd's client and peer ports.
-pub const CLUSTER_PORT: u16 = 2377;
-pub const ETCD_CLIENT_PORT: u16 = 2379;
-pub const ETCD_PEER_PORT: u16 = 2380;
+pub use crate::{CLUSTER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT};
 
 /// How the daemon runs swarm mode.
 #[derive(Debug, Clone)]
@@ -188,7 +185,7 @@ impl Swarm {
         let client = self.connect(&membership).await?;
         let kv: Arc<dyn KvStore> = Arc::new(client.clone());
         let store = ClusterStore::new(kv, &cluster_id);
-        let now = crate::manager::now();
+        let now = crate::now();
         let mut spec = SwarmSpec::with_defaults();
         if let Some(given) = &req.spec {
             merge_spec(&mut spec, given);

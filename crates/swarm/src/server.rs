@@ -266,7 +266,7 @@ async fn admit(
             .map(|a| a.ip().to_string())
             .unwrap_or(req.advertise_addr.clone())
     };
-    let now = crate::manager::now();
+    let now = crate::now();
     let mut node = Node {
         id: node_id.clone(),
         description: req.description,
@@ -282,7 +282,7 @@ async fn admit(
         node.manager_status = Some(cluster::model::ManagerStatus {
             leader: false,
             reachability: cluster::model::Reachability::Reachable,
-            addr: format!("{host}:{}", crate::node::CLUSTER_PORT),
+            addr: format!("{host}:{}", crate::CLUSTER_PORT),
         });
     }
     node.spec.availability = if req.availability.is_empty() {
@@ -339,14 +339,8 @@ async fn add_member(
             format!("manager address {host}: {e}"),
         )
     })?;
-    let peer_url = format!(
-        "https://{}",
-        SocketAddr::new(ip, crate::node::ETCD_PEER_PORT)
-    );
-    let client_url = format!(
-        "https://{}",
-        SocketAddr::new(ip, crate::node::ETCD_CLIENT_PORT)
-    );
+    let peer_url = format!("https://{}", SocketAddr::new(ip, crate::ETCD_PEER_PORT));
+    let client_url = format!("https://{}", SocketAddr::new(ip, crate::ETCD_CLIENT_PORT));
     let added = etcd
         .member_add(node_id, std::slice::from_ref(&peer_url))
         .await

@@ -167,7 +167,7 @@ async fn pass(
         .swarm
         .cluster
         .spec;
-    let now = crate::manager::now();
+    let now = crate::now();
     // The update monitor measures from when this leader saw a task run.
     running_since.retain(|id, _| tasks.iter().any(|t| &t.value.id == id));
     for t in &tasks {

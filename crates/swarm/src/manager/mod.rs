@@ -10,7 +10,7 @@ mod secrets;
 
 use std::collections::BTreeMap;
 
-use cluster::model::{Node, Service, ServiceSpec, Swarm, SwarmSpec, Task, Timestamp};
+use cluster::model::{Node, Service, ServiceSpec, Swarm, SwarmSpec, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, Result, SwarmError};
@@ -388,6 +388,4 @@ fn with_version_task(mut t: Task, v: i64) -> Task {
     t
 }
 
-pub(crate) fn now() -> Timestamp {
-    Timestamp(chrono::Utc::now())
-}
+pub(crate) use crate::now;
