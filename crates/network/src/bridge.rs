@@ -1,6 +1,6 @@
 //! The bridge of one network and the veth endpoints of its containers.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use netlink_packet_route::link::InfoKind;
@@ -8,7 +8,9 @@ use rand::Rng;
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{NetworkConfig, format_mac};
+use crate::config::NetworkConfig;
+use crate::endpoint::format_mac;
+pub use crate::endpoint::{Endpoint, EndpointAddrs};
 use crate::error::{NetError, Result, nl_err};
 use crate::netlink::{self, DefaultRoute, connect};
 use crate::sysctl;
@@ -47,50 +49,6 @@ fn is_pending_peer_of(name: &str, bridges: &[&str]) -> bool {
         && bridges
             .iter()
             .any(|b| name[2..7] == format!("{:05x}", bridge_tag(b)))
-}
-
-/// A container's attachment to a network, as the engine stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoint {
-    /// Host side of the veth pair, enslaved to the bridge.
-    pub host_ifname: String,
-    /// Interface name inside the container.
-    pub ifname: String,
-    pub ip: Ipv4Addr,
-    pub prefix_len: u8,
-    pub mac: String,
-    /// `None` on internal networks (no default route).
-    pub gateway: Option<Ipv4Addr>,
-    /// The IPv6 address on a dual-stack network.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip6: Option<Ipv6Addr>,
-    #[serde(default)]
-    pub prefix_len6: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway6: Option<Ipv6Addr>,
-}
-
-/// The addresses one endpoint gets inside the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointAddrs {
-    pub ip: Ipv4Addr,
-    /// Required on a dual-stack network, refused on an IPv4-only one.
-    pub ip6: Option<Ipv6Addr>,
-    pub mac: [u8; 6],
-    /// `--link-local-ip`: 169.254/16 or fe80::/10 addresses beside the others.
-    pub link_local: Vec<IpAddr>,
-}
-
-impl EndpointAddrs {
-    /// Just `ip`, with the MAC derived from it.
-    pub fn v4(ip: Ipv4Addr) -> Self {
-        EndpointAddrs {
-            ip,
-            ip6: None,
-            mac: crate::config::mac_from_ip(ip),
-            link_local: Vec::new(),
-        }
-    }
 }
 
 /// What [`Network::ensure_bridge`] had to add to the host. The daemon that

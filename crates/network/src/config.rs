@@ -5,13 +5,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
+use crate::endpoint::validate_ifname;
+pub use crate::endpoint::{MAX_IFNAME, format_mac, mac_from_ip};
 use crate::error::{NetError, Result};
-use crate::macvlan::MacvlanConfig;
+use crate::macvlan_config::MacvlanConfig;
 
 /// Name of the bridge of the default network, like Docker's `docker0`.
 pub const DEFAULT_BRIDGE: &str = "berth0";
-/// Kernel limit for interface names (IFNAMSIZ - 1).
-pub const MAX_IFNAME: usize = 15;
 
 /// A network with addresses (bridge, macvlan, ipvlan) as the engine stores
 /// it (`networks/<id>.json`).
@@ -177,7 +177,7 @@ impl NetworkConfig {
     pub(crate) fn check_endpoint(
         &self,
         ifname: &str,
-        addrs: &crate::bridge::EndpointAddrs,
+        addrs: &crate::endpoint::EndpointAddrs,
     ) -> Result<()> {
         validate_ifname(ifname)?;
         if !self.subnet.contains(&addrs.ip) {
@@ -229,34 +229,6 @@ pub fn bridge_name_for(id: &str) -> String {
 
 pub(crate) fn first_host(subnet: Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + 1)
-}
-
-pub(crate) fn validate_ifname(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.len() > MAX_IFNAME
-        || name.contains(['/', ' ', '\0'])
-        || name == "."
-        || name == ".."
-    {
-        return Err(NetError::InvalidConfig(format!(
-            "invalid interface name {name:?}"
-        )));
-    }
-    Ok(())
-}
-
-/// Docker's scheme: 02:42 followed by the four IPv4 bytes, so a container's
-/// MAC is stable for its address and never collides inside one bridge.
-pub fn mac_from_ip(ip: Ipv4Addr) -> [u8; 6] {
-    let o = ip.octets();
-    [0x02, 0x42, o[0], o[1], o[2], o[3]]
-}
-
-pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -80,9 +80,11 @@
 pub mod bridge;
 pub mod config;
 pub mod dns;
+pub mod endpoint;
 pub mod error;
 pub mod ipam;
 pub mod macvlan;
+pub mod macvlan_config;
 mod netlink;
 pub mod netns;
 mod sysctl;

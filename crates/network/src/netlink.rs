@@ -13,7 +13,7 @@ use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage}
 use netlink_packet_route::route::RouteScope;
 use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
 
-use crate::bridge::Endpoint;
+use crate::endpoint::Endpoint;
 use crate::error::{NetError, Result, errno, io_err, nl_err};
 
 pub(crate) fn connect() -> Result<Handle> {
