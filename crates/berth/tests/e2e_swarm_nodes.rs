@@ -2,7 +2,8 @@
 //! on a test LAN, one manager and two workers joined with the token over
 //! the cluster port's mutual TLS; services spread over them; a worker
 //! killed (-9) and cut off the LAN has its tasks run elsewhere; wrong
-//! tokens and CA digests are refused; a worker cannot manage the cluster.
+//! tokens and CA digests are refused; a worker cannot manage the cluster;
+//! workers are promoted and managers demoted.
 
 #![allow(clippy::unwrap_used)]
 
@@ -277,5 +278,167 @@ fn three_managers_survive_the_leader_and_an_etcd_member() {
             .d
             .docker_ok(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]),
         "ha 3/3"
+    );
+}
+
+/// The container ids of `service`'s tasks on each host.
+fn task_containers(c: &Cluster, service: &str) -> Vec<String> {
+    c.hosts
+        .iter()
+        .map(|h| {
+            h.d.docker_ok(&[
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={service}"),
+            ])
+        })
+        .collect()
+}
+
+/// `node promote` makes workers managers (their own etcd members, the
+/// control API on them), `node demote` makes a manager a worker again,
+/// the last manager cannot be demoted, task containers live through both,
+/// and a worker follows the managers list: after the manager it joined
+/// through is demoted and dies, it still reaches the cluster.
+#[test]
+fn workers_are_promoted_and_managers_demoted() {
+    let c = Cluster::new(3);
+    let token = c.init();
+    for i in 1..3 {
+        assert_success(&c.join(i, &token), "swarm join");
+    }
+    let ids = node_ids(&c);
+    let first = &c.hosts[0].d;
+    assert_fails_with(
+        &first.docker(&["node", "demote", &ids[0]]),
+        "attempting to demote the last manager of the swarm",
+    );
+    first.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "g",
+        "--mode",
+        "global",
+        "busybox:latest",
+        "top",
+    ]);
+    let everywhere = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "g");
+        (r == [1, 1, 1]).then_some(r)
+    });
+    assert!(everywhere.is_some(), "{:?}", running_per_host(&c, "g"));
+    let containers = task_containers(&c, "g");
+
+    let out = first.docker_ok(&["node", "promote", &ids[1], &ids[2]]);
+    assert!(
+        out.contains(&format!(
+            "Node {} promoted to a manager in the swarm.",
+            ids[1]
+        )),
+        "{out}"
+    );
+    let statuses = |h: usize| {
+        let out = c.hosts[h]
+            .d
+            .docker(&["node", "ls", "--format", "{{.ID}} {{.ManagerStatus}}"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let promoted = wait_for(Duration::from_secs(90), || {
+        let ls = statuses(2);
+        (ls.contains(&format!("{} Reachable", ids[1]))
+            && ls.contains(&format!("{} Reachable", ids[2]))
+            && ls.contains(&format!("{} Leader", ids[0])))
+        .then_some(ls)
+    });
+    assert!(
+        promoted.is_some(),
+        "{} / {}\n{}\n{}",
+        statuses(0),
+        statuses(2),
+        c.hosts[1].d.log_tail(),
+        c.hosts[2].d.log_tail()
+    );
+    assert_eq!(
+        c.hosts[1].d.docker_ok(&[
+            "info",
+            "--format",
+            "{{.Swarm.ControlAvailable}} {{.Swarm.Managers}}"
+        ]),
+        "true 3"
+    );
+    assert_eq!(
+        task_containers(&c, "g"),
+        containers,
+        "tasks kept their containers"
+    );
+
+    // Host 3 goes back to being a worker; its task container stays.
+    c.hosts[1].d.docker_ok(&["node", "demote", &ids[2]]);
+    let demoted = wait_for(Duration::from_secs(60), || {
+        let out = c.hosts[2].d.docker(&["node", "ls"]);
+        String::from_utf8_lossy(&out.stderr)
+            .contains("This node is not a swarm manager")
+            .then_some(())
+    });
+    assert!(
+        demoted.is_some(),
+        "{}\n{}",
+        statuses(2),
+        c.hosts[2].d.log_tail()
+    );
+    let ls = statuses(0);
+    assert!(
+        ls.lines().any(|l| l.trim() == ids[2]),
+        "a demoted node has no manager status: {ls}"
+    );
+    assert_eq!(
+        c.hosts[2]
+            .d
+            .docker_ok(&["info", "--format", "{{.Swarm.ControlAvailable}}"]),
+        "false"
+    );
+
+    // The first manager (the leader, the one the workers joined through)
+    // is demoted too, then dies: host 2 leads alone and host 3, which
+    // learnt of it from its session, runs what it is given.
+    c.hosts[1].d.docker_ok(&["node", "demote", &ids[0]]);
+    let alone = wait_for(Duration::from_secs(60), || {
+        let ls = statuses(1);
+        (ls.contains(&format!("{} Leader", ids[1]))
+            && !ls.contains(&format!("{} Reachable", ids[0])))
+        .then_some(ls)
+    });
+    assert!(alone.is_some(), "{}", statuses(1));
+    assert_eq!(
+        task_containers(&c, "g"),
+        containers,
+        "tasks kept their containers"
+    );
+    c.hosts[0].d.kill9();
+    c.link_down(0);
+    c.hosts[1].d.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "late",
+        "--constraint",
+        &format!("node.id=={}", ids[2]),
+        "busybox:latest",
+        "top",
+    ]);
+    let ran = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "late");
+        (r[2] == 1).then_some(r)
+    });
+    assert!(
+        ran.is_some(),
+        "{:?} {}",
+        running_per_host(&c, "late"),
+        c.hosts[1].d.docker_ok(&["service", "ps", "late"])
     );
 }

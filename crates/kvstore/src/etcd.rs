@@ -250,13 +250,30 @@ impl EtcdStore {
         })
     }
 
+    /// Removes a member; like an addition, refused by the strict
+    /// reconfiguration check for 5 s after the last change, waited out.
     pub async fn member_remove(&self, id: u64) -> KvResult<()> {
-        self.call(
-            Ctx::default(),
-            |mut c| async move { c.member_remove(id).await },
-        )
-        .await?;
-        Ok(())
+        let deadline = tokio::time::Instant::now() + MEMBER_ADD_PATIENCE;
+        loop {
+            match self
+                .call(
+                    Ctx::default(),
+                    |mut c| async move { c.member_remove(id).await },
+                )
+                .await
+            {
+                Err(KvError::Unavailable(m))
+                    if m.contains("unhealthy cluster")
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                other => {
+                    other?;
+                    return Ok(());
+                }
+            }
+        }
     }
 
     pub async fn member_list(&self) -> KvResult<Vec<MemberInfo>> {

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::model::{Config, Service, Task, TaskStatus};
+use cluster::model::{Config, Node, Service, Task, TaskStatus};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::BoxFuture;
-use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, StatusUpdate};
+use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, Standing, StatusUpdate};
 use crate::manager::SecretRecord;
 use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind, StoreError};
@@ -110,7 +110,31 @@ pub async fn assignments_of(
         });
     }
     out.sort_by(|a, b| a.task_id().cmp(b.task_id()));
-    Ok((Assignments { tasks: out, files }, rev))
+    let standing = standing_of(store, node_id).await?;
+    Ok((
+        Assignments {
+            tasks: out,
+            files,
+            standing,
+        },
+        rev,
+    ))
+}
+
+/// The role the node's spec asks for and the managers' cluster addresses.
+async fn standing_of(store: &ClusterStore, node_id: &str) -> Result<Standing, StoreError> {
+    let (nodes, _) = store.list::<Node>(Kind::Node).await?;
+    let mut standing = Standing::default();
+    for n in nodes {
+        if n.value.id == node_id {
+            standing.role = n.value.spec.role.clone();
+        }
+        if let Some(ms) = &n.value.manager_status {
+            standing.managers.push(ms.addr.clone());
+        }
+    }
+    standing.managers.sort();
+    Ok(standing)
 }
 
 impl Dispatcher for LocalDispatcher {

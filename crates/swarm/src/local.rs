@@ -137,6 +137,14 @@ impl LocalState {
         })
     }
 
+    /// A demoted manager keeps no cluster key.
+    pub fn forget_data_key(&self) -> io::Result<()> {
+        match std::fs::remove_file(self.data_key_path()) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Updates the membership only (role changes, new manager list).
     pub fn save_membership(&self, membership: &Membership) -> io::Result<()> {
         cas::write_json_atomic(&self.state_path(), membership)

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use cluster::model::{
@@ -18,8 +18,8 @@ use kvstore::{ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, TlsFil
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
 use crate::agent::engine_executor::EngineExecutor;
+use crate::agent::{Agent, Standing};
 use crate::dispatcher::LocalDispatcher;
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::leader::LeaderLoop;
@@ -82,6 +82,43 @@ struct Active {
     /// The cluster port, on managers.
     server: Option<ClusterServer>,
     member: Option<EtcdMember>,
+    /// The cluster store (managers): a demotion reads and writes through it.
+    store: Option<ClusterStore>,
+    etcd: Option<EtcdStore>,
+    /// A worker's session client, whose managers list follows the cluster.
+    remote: Option<Arc<RemoteDispatcher>>,
+    /// Follows the node's standing (role, managers) from its assignments.
+    standing: Option<AbortOnDrop>,
+}
+
+impl Active {
+    /// Stops everything but the etcd member, in order (the agent and the
+    /// leader talk to the store, so they go first); the member is the
+    /// caller's to stop, or to keep.
+    fn wind_down(self) -> (Membership, Option<EtcdMember>) {
+        let Active {
+            membership,
+            agent,
+            leader,
+            server,
+            member,
+            standing,
+            ..
+        } = self;
+        drop(standing);
+        drop(agent);
+        drop(leader);
+        drop(server);
+        (membership, member)
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub struct Swarm {
@@ -89,17 +126,20 @@ pub struct Swarm {
     local: LocalState,
     opts: SwarmOptions,
     active: tokio::sync::Mutex<Option<Active>>,
+    /// Role changes run as tasks of their own that need the swarm.
+    me: Weak<Swarm>,
 }
 
 impl Swarm {
     /// Resumes the membership a previous run left (its etcd member, the
     /// leader campaign, the agent), or starts inactive.
     pub async fn open(engine: Arc<Engine>, opts: SwarmOptions) -> Arc<Swarm> {
-        let swarm = Arc::new(Swarm {
+        let swarm = Arc::new_cyclic(|me| Swarm {
             engine,
             local: LocalState::new(&opts.data_root),
             opts,
             active: tokio::sync::Mutex::new(None),
+            me: me.clone(),
         });
         match swarm.local.load() {
             Ok(None) => {}
@@ -259,16 +299,7 @@ impl Swarm {
         let Some(active) = guard.take() else {
             return Err(SwarmError::not_in_swarm());
         };
-        let Active {
-            agent,
-            leader,
-            server,
-            member,
-            ..
-        } = active;
-        drop(agent);
-        drop(leader);
-        drop(server);
+        let (_, member) = active.wind_down();
         // As dockerd: the node's task containers go with the swarm.
         for c in self.engine.containers() {
             let is_task = c
@@ -367,7 +398,7 @@ impl Swarm {
         let manager = Manager::new(store.clone(), membership.node_id.clone(), data_key.clone());
         let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
         let server = match self
-            .start_server(&membership, &store, etcd, &data_key)
+            .start_server(&membership, &store, etcd.clone(), &data_key)
             .await
         {
             Ok(s) => Some(s),
@@ -378,9 +409,10 @@ impl Swarm {
         };
         let agent = Agent::start(
             membership.node_id.clone(),
-            LocalDispatcher::new(store, data_key),
+            LocalDispatcher::new(store.clone(), data_key),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
+        let standing = self.follow_standing(&agent, true, None);
         Active {
             membership,
             manager: Some(manager),
@@ -388,6 +420,10 @@ impl Swarm {
             leader: Some(leader),
             server,
             member,
+            store: Some(store),
+            etcd,
+            remote: None,
+            standing: Some(standing),
         }
     }
 
@@ -425,12 +461,13 @@ impl Swarm {
             .iter()
             .filter_map(|m| m.parse().ok())
             .collect();
-        let dispatcher = RemoteDispatcher::new(&managers, creds)?;
+        let dispatcher = Arc::new(RemoteDispatcher::new(&managers, creds)?);
         let agent = Agent::start(
             membership.node_id.clone(),
-            Arc::new(dispatcher),
+            dispatcher.clone(),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
+        let standing = self.follow_standing(&agent, false, Some(dispatcher.clone()));
         Ok(Active {
             membership,
             manager: None,
@@ -438,7 +475,223 @@ impl Swarm {
             leader: None,
             server: None,
             member: None,
+            store: None,
+            etcd: None,
+            remote: Some(dispatcher),
+            standing: Some(standing),
         })
+    }
+
+    /// Watches the standing the node's assignments carry: a role that
+    /// differs from the one it runs starts the change (as a task of its own,
+    /// since the change replaces this watcher); a worker follows the
+    /// managers list so that it can fail over to any of them.
+    fn follow_standing(
+        &self,
+        agent: &Agent,
+        manager: bool,
+        remote: Option<Arc<RemoteDispatcher>>,
+    ) -> AbortOnDrop {
+        let mut rx = agent.standing();
+        let me = self.me.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let Standing { role, managers } = rx.borrow_and_update().clone();
+                let wants_manager = match role.as_str() {
+                    "manager" => true,
+                    "worker" => false,
+                    _ => continue,
+                };
+                let Some(swarm) = me.upgrade() else {
+                    return;
+                };
+                if wants_manager != manager {
+                    tokio::spawn(async move { swarm.change_role(wants_manager).await });
+                    return;
+                }
+                if let Some(remote) = &remote {
+                    swarm.follow_managers(remote, &managers).await;
+                }
+            }
+        }))
+    }
+
+    /// A worker keeps the managers' addresses the cluster reports, in
+    /// memory and on disk (a restart starts from the last list).
+    async fn follow_managers(&self, remote: &RemoteDispatcher, managers: &[String]) {
+        let addrs: Vec<SocketAddr> = managers.iter().filter_map(|m| m.parse().ok()).collect();
+        if addrs.is_empty() || addrs == remote.managers() {
+            return;
+        }
+        if let Err(e) = remote.set_managers(&addrs) {
+            tracing::warn!("swarm: the managers list: {e}");
+            return;
+        }
+        let mut guard = self.active.lock().await;
+        if let Some(active) = guard.as_mut() {
+            active.membership.remote_managers = managers.to_vec();
+            if let Err(e) = self.local.save_membership(&active.membership) {
+                tracing::warn!("swarm: saving the managers list: {e}");
+            }
+        }
+    }
+
+    /// Runs the role the node's spec asks for; a failure leaves the node
+    /// as it was, and the next standing it receives tries again.
+    async fn change_role(&self, to_manager: bool) {
+        let result = if to_manager {
+            self.promote_self().await
+        } else {
+            self.demote_self().await
+        };
+        if let Err(e) = result {
+            self.retry_later();
+            tracing::error!(
+                "swarm: becoming a {}: {e}",
+                if to_manager { "manager" } else { "worker" }
+            );
+        }
+    }
+
+    /// A worker whose node record says `manager`: a manager certificate
+    /// and an etcd member of its own, then the control plane. Its task
+    /// containers stay; the new agent adopts them.
+    async fn promote_self(&self) -> Result<()> {
+        let mut guard = self.active.lock().await;
+        let Some(active) = guard.as_ref() else {
+            return Ok(());
+        };
+        if active.membership.manager {
+            return Ok(());
+        }
+        let managers = active
+            .remote
+            .as_ref()
+            .map(|r| r.managers())
+            .unwrap_or_default();
+        let (membership, old_creds) = self
+            .local
+            .load()
+            .map_err(|e| SwarmError::internal(format!("reading the swarm membership: {e}")))?
+            .ok_or_else(|| SwarmError::internal("the swarm membership is missing"))?;
+        let (answer, creds) = crate::remote::promote(&managers, &old_creds).await?;
+        let setup = answer
+            .manager_setup
+            .ok_or_else(|| SwarmError::internal("a promotion without the manager's setup"))?;
+        tracing::info!("swarm: this node is promoted to a manager");
+        // The worker's agent goes before the manager's starts: one agent
+        // per node converges its containers.
+        *guard = None;
+        let mut managed = membership.clone();
+        managed.manager = true;
+        match self.become_manager(managed, creds, setup).await {
+            Ok(a) => {
+                *guard = Some(a);
+                Ok(())
+            }
+            Err(e) => {
+                *guard = Some(self.run_worker(membership, &old_creds)?);
+                Err(e)
+            }
+        }
+    }
+
+    /// A manager whose node record says `worker`: out of the etcd cluster,
+    /// its control plane and cluster keys gone, back as a worker with a
+    /// worker's certificate, talking to the remaining managers.
+    async fn demote_self(&self) -> Result<()> {
+        let mut guard = self.active.lock().await;
+        let Some(active) = guard.as_ref() else {
+            return Ok(());
+        };
+        let (Some(store), true) = (active.store.clone(), active.membership.manager) else {
+            return Ok(());
+        };
+        let node_id = active.membership.node_id.clone();
+        let rec = store
+            .get::<SwarmRecord>(Kind::Swarm, "cluster")
+            .await?
+            .value;
+        let ca = ClusterCa::from_pem(&rec.swarm.cluster.tls_info.trust_root, &rec.ca_key)?;
+        let creds = issue(&ca, &node_id, Role::Worker, &active.membership.cluster_id)?;
+        let (nodes, _) = store.list::<Node>(Kind::Node).await?;
+        let managers: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.value.id != node_id)
+            .filter_map(|n| n.value.manager_status.as_ref().map(|m| m.addr.clone()))
+            .collect();
+        if managers.is_empty() {
+            return Err(SwarmError::invalid(
+                "attempting to demote the last manager of the swarm",
+            ));
+        }
+        // The node record first: from here on nobody counts it a manager.
+        loop {
+            let mut node = store.get::<Node>(Kind::Node, &node_id).await?;
+            node.value.manager_status = None;
+            node.value.meta.updated_at = crate::now();
+            match store
+                .update(Kind::Node, &node_id, node.version, None, &node.value)
+                .await
+            {
+                Ok(_) => break,
+                Err(crate::store::StoreError::OutOfSequence) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(etcd) = &active.etcd {
+            let members = etcd
+                .member_list()
+                .await
+                .map_err(|e| SwarmError::new(ErrorKind::Unavailable, e.to_string()))?;
+            if let Some(m) = members.iter().find(|m| m.name == node_id) {
+                etcd.member_remove(m.id)
+                    .await
+                    .map_err(|e| SwarmError::new(ErrorKind::Unavailable, e.to_string()))?;
+            }
+        }
+        tracing::info!("swarm: this node is demoted to a worker");
+        let Some(active) = guard.take() else {
+            return Ok(());
+        };
+        let (mut membership, member) = active.wind_down();
+        if let Some(member) = member
+            && let Err(e) = member.stop().await
+        {
+            tracing::warn!("swarm demote: stopping the etcd member: {e}");
+        }
+        let _ = std::fs::remove_dir_all(self.local.etcd_dir());
+        let _ = std::fs::remove_dir_all(self.local.dir().join("etcd-tls"));
+        let _ = std::fs::remove_file(self.local.dir().join("etcd.pid"));
+        membership.manager = false;
+        membership.store = None;
+        membership.remote_managers = managers;
+        self.local
+            .save(&membership, &creds)
+            .and_then(|()| self.local.forget_data_key())
+            .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
+        *guard = Some(self.run_worker(membership, &creds)?);
+        Ok(())
+    }
+
+    /// After a failed change the node runs as before; the watcher of the
+    /// restored state sees the standing again and retries, after a pause.
+    fn retry_later(&self) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let Some(swarm) = me.upgrade() else {
+                return;
+            };
+            let mut guard = swarm.active.lock().await;
+            if let Some(active) = guard.as_mut()
+                && let Some(agent) = &active.agent
+            {
+                let remote = active.remote.clone();
+                active.standing =
+                    Some(swarm.follow_standing(agent, active.membership.manager, remote));
+            }
+        });
     }
 
     /// `POST /swarm/join`: joins the swarm a manager at one of
@@ -486,7 +739,23 @@ impl Swarm {
             *active = Some(self.run_worker(membership, &creds)?);
             return Ok(());
         };
-        // A manager: its own etcd member first, then the control plane.
+        membership.manager = true;
+        *active = Some(self.become_manager(membership, creds, setup).await?);
+        Ok(())
+    }
+
+    /// A node that joined as a manager or was promoted: its own etcd member
+    /// first, then the control plane.
+    async fn become_manager(
+        &self,
+        mut membership: Membership,
+        creds: NodeCredentials,
+        setup: crate::server::ManagerSetup,
+    ) -> Result<Active> {
+        let listen: SocketAddr = membership
+            .listen_addr
+            .parse()
+            .map_err(|e| SwarmError::internal(format!("listen address: {e}")))?;
         if membership.advertise_addr.is_empty() {
             let host = setup
                 .client_url
@@ -533,11 +802,9 @@ impl Swarm {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        *active = Some(
-            self.run(membership, store, data_key, Some(etcd), Some(client))
-                .await,
-        );
-        Ok(())
+        Ok(self
+            .run(membership, store, data_key, Some(etcd), Some(client))
+            .await)
     }
 
     /// Starts (or restarts) this manager's etcd member with TLS from the CA.

@@ -122,29 +122,101 @@ pub async fn join(
     Ok((answer, creds))
 }
 
+/// A worker promoted in its node record asks a manager for a manager's
+/// certificate and its place in the cluster store.
+pub async fn promote(
+    managers: &[SocketAddr],
+    creds: &NodeCredentials,
+) -> Result<(JoinResponse, NodeCredentials)> {
+    let key = NodeKey::generate()?;
+    let mut last = SwarmError::new(ErrorKind::Unavailable, "no manager to reach");
+    for m in managers {
+        let config =
+            crate::tls::client_config(creds).map_err(|e| SwarmError::internal(e.to_string()))?;
+        let c = client(config, *m, Some(Duration::from_secs(60)))
+            .map_err(|e| SwarmError::internal(e.to_string()))?;
+        let resp = match c
+            .post(url(*m, "/v1/promote"))
+            .json(&crate::server::PromoteRequest {
+                csr: key.csr_pem.clone(),
+            })
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                last = unreachable(*m, e);
+                continue;
+            }
+        };
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            last = SwarmError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "promotion refused by {m} ({status}): {}",
+                    body["message"].as_str().unwrap_or("")
+                ),
+            );
+            continue;
+        }
+        let answer: JoinResponse = resp.json().await.map_err(|e| unreachable(*m, e))?;
+        let creds = NodeCredentials {
+            ca_pem: answer.ca.clone(),
+            cert_pem: answer.cert.clone(),
+            key_pem: key.key_pem,
+        };
+        return Ok((answer, creds));
+    }
+    Err(last)
+}
+
 /// The agent's dispatcher on a node that is not a manager: one client
-/// (one kept-alive TLS connection) per manager, tried in order.
+/// (one kept-alive TLS connection) per manager, tried in order; the list
+/// follows the managers the session reports.
 pub struct RemoteDispatcher {
-    clients: Vec<(SocketAddr, reqwest::Client)>,
+    creds: NodeCredentials,
+    clients: std::sync::RwLock<Vec<(SocketAddr, reqwest::Client)>>,
 }
 
 impl RemoteDispatcher {
     pub fn new(managers: &[SocketAddr], creds: &NodeCredentials) -> Result<RemoteDispatcher> {
-        let clients = managers
-            .iter()
-            .map(|m| {
-                let config = crate::tls::client_config(creds)
-                    .map_err(|e| SwarmError::internal(e.to_string()))?;
-                let c =
-                    client(config, *m, None).map_err(|e| SwarmError::internal(e.to_string()))?;
-                Ok((*m, c))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RemoteDispatcher { clients })
+        let d = RemoteDispatcher {
+            creds: creds.clone(),
+            clients: std::sync::RwLock::new(Vec::new()),
+        };
+        d.set_managers(managers)?;
+        Ok(d)
+    }
+
+    /// Replaces the managers tried, keeping the connections of those that stay.
+    pub fn set_managers(&self, managers: &[SocketAddr]) -> Result<()> {
+        let old = self.clients(None);
+        let mut clients = Vec::with_capacity(managers.len());
+        for m in managers {
+            if let Some((_, c)) = old.iter().find(|(a, _)| a == m) {
+                clients.push((*m, c.clone()));
+                continue;
+            }
+            let config = crate::tls::client_config(&self.creds)
+                .map_err(|e| SwarmError::internal(e.to_string()))?;
+            let c = client(config, *m, None).map_err(|e| SwarmError::internal(e.to_string()))?;
+            clients.push((*m, c));
+        }
+        *self.clients.write().unwrap_or_else(|p| p.into_inner()) = clients;
+        Ok(())
+    }
+
+    pub fn managers(&self) -> Vec<SocketAddr> {
+        self.clients(None).into_iter().map(|(m, _)| m).collect()
     }
 
     fn clients(&self, _timeout: Option<Duration>) -> Vec<(SocketAddr, reqwest::Client)> {
-        self.clients.clone()
+        self.clients
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

@@ -126,6 +126,7 @@ impl ClusterServer {
         let router = Router::new()
             .route("/v1/ca", get(ca))
             .route("/v1/join", post(join))
+            .route("/v1/promote", post(promote))
             .route("/v1/session", get(session))
             .route("/v1/status", post(status))
             .route("/v1/heartbeat", post(heartbeat))
@@ -207,6 +208,19 @@ async fn join(
     }
 }
 
+fn unavailable(e: crate::store::StoreError) -> (StatusCode, String) {
+    (StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+async fn swarm_record(state: &ServerState) -> Result<SwarmRecord, (StatusCode, String)> {
+    Ok(state
+        .store
+        .get::<SwarmRecord>(Kind::Swarm, "cluster")
+        .await
+        .map_err(unavailable)?
+        .value)
+}
+
 /// Checks the token against the cluster's, records the node and signs its
 /// certificate with the role the token grants.
 async fn admit(
@@ -214,14 +228,7 @@ async fn admit(
     peer: &Peer,
     req: JoinRequest,
 ) -> Result<JoinResponse, (StatusCode, String)> {
-    let unavailable =
-        |e: crate::store::StoreError| (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-    let rec = state
-        .store
-        .get::<SwarmRecord>(Kind::Swarm, "cluster")
-        .await
-        .map_err(unavailable)?
-        .value;
+    let rec = swarm_record(state).await?;
     // swarmkit's words for any token that grants nothing here.
     let invalid = || {
         (
@@ -242,22 +249,7 @@ async fn admit(
     let ca = ClusterCa::from_pem(ca_pem, &rec.ca_key)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let node_id = crate::pki::new_id();
-    let cert = ca
-        .issue(
-            &req.csr,
-            &node_id,
-            role,
-            &state.cluster_id,
-            Duration::from_nanos(
-                rec.swarm
-                    .cluster
-                    .spec
-                    .ca_config
-                    .node_cert_expiry
-                    .max(3_600_000_000_000) as u64,
-            ),
-        )
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("certificate request: {e}")))?;
+    let cert = sign(&ca, &rec, &req.csr, &node_id, role, &state.cluster_id)?;
     let host = if req.advertise_addr.is_empty() {
         peer.addr.ip().to_string()
     } else {
@@ -317,6 +309,126 @@ async fn admit(
         managers: vec![state.advertise.clone()],
         manager_setup,
     })
+}
+
+/// `POST /v1/promote`: a worker whose spec now says `manager` asks for
+/// what a manager needs. Its certificate says who it is; the node record,
+/// not the request, says whether it may.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteRequest {
+    pub csr: String,
+}
+
+async fn promote(
+    State(state): State<ServerState>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<PromoteRequest>,
+) -> Response {
+    let node_id = match node_of(&peer, &state) {
+        Ok(n) => n,
+        Err((status, msg)) => return refuse(status, msg),
+    };
+    match elevate(&state, &node_id, &req.csr).await {
+        Ok(resp) => Json(resp).into_response(),
+        Err((status, msg)) => refuse(status, msg),
+    }
+}
+
+async fn elevate(
+    state: &ServerState,
+    node_id: &str,
+    csr: &str,
+) -> Result<JoinResponse, (StatusCode, String)> {
+    let rec = swarm_record(state).await?;
+    let mut node = state
+        .store
+        .get::<Node>(Kind::Node, node_id)
+        .await
+        .map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
+    if node.value.spec.role != "manager" {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!("node {node_id} is not to be a manager"),
+        ));
+    }
+    let host = node.value.status.addr.clone();
+    let ca_pem = &rec.swarm.cluster.tls_info.trust_root;
+    let ca = ClusterCa::from_pem(ca_pem, &rec.ca_key)
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let cert = sign(&ca, &rec, csr, node_id, Role::Manager, &state.cluster_id)?;
+    // An earlier attempt that failed after adding the member left it
+    // unstarted: it goes, or the new one could never reach a quorum.
+    if let Some(etcd) = &state.etcd
+        && let Ok(members) = etcd.member_list().await
+    {
+        for m in members
+            .iter()
+            .filter(|m| m.name.is_empty() || m.name == node_id)
+        {
+            let ours = m.name == node_id
+                || m.peer_urls
+                    .iter()
+                    .any(|u| u.contains(&format!("//{host}:")));
+            if ours {
+                let _ = etcd.member_remove(m.id).await;
+            }
+        }
+    }
+    loop {
+        node.value.manager_status = Some(cluster::model::ManagerStatus {
+            leader: false,
+            reachability: cluster::model::Reachability::Reachable,
+            addr: format!("{host}:{}", crate::CLUSTER_PORT),
+        });
+        node.value.meta.updated_at = crate::now();
+        match state
+            .store
+            .update(Kind::Node, node_id, node.version, None, &node.value)
+            .await
+        {
+            Ok(_) => break,
+            Err(crate::store::StoreError::OutOfSequence) => {
+                node = state
+                    .store
+                    .get::<Node>(Kind::Node, node_id)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    let setup = add_member(state, node_id, &host, &rec.ca_key).await?;
+    Ok(JoinResponse {
+        node_id: node_id.to_string(),
+        cluster_id: state.cluster_id.clone(),
+        manager: true,
+        cert,
+        ca: ca_pem.clone(),
+        managers: vec![state.advertise.clone()],
+        manager_setup: Some(setup),
+    })
+}
+
+/// A node certificate for `csr`, valid as long as the cluster's CA
+/// configuration says (an hour at least).
+fn sign(
+    ca: &ClusterCa,
+    rec: &SwarmRecord,
+    csr: &str,
+    node_id: &str,
+    role: Role,
+    cluster_id: &str,
+) -> Result<String, (StatusCode, String)> {
+    let expiry = rec
+        .swarm
+        .cluster
+        .spec
+        .ca_config
+        .node_cert_expiry
+        .max(3_600_000_000_000) as u64;
+    ca.issue(csr, node_id, role, cluster_id, Duration::from_nanos(expiry))
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("certificate request: {e}")))
 }
 
 /// Adds the joining manager to the etcd cluster (before it starts its

@@ -318,7 +318,8 @@ impl Daemon {
     /// Last lines of the daemon's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let log = fs::read_to_string(self.tmp.join("daemon.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
+        // Debug lines drown what a failure needs.
+        let lines: Vec<&str> = log.lines().filter(|l| !l.contains("DEBUG")).collect();
         let from = lines.len().saturating_sub(40);
         format!("--- daemon log tail ---\n{}", lines[from..].join("\n"))
     }

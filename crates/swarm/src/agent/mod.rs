@@ -101,6 +101,22 @@ pub struct Assignments {
     pub tasks: Vec<Assignment>,
     #[serde(with = "b64map")]
     pub files: HashMap<String, Vec<u8>>,
+    /// The node's standing in the cluster: the session is how a node
+    /// learns that it was promoted or demoted and where the managers are.
+    #[serde(default)]
+    pub standing: Standing,
+}
+
+/// The role the managers want this node to have, and the managers'
+/// cluster addresses (a worker keeps them to fail over between managers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standing {
+    /// `manager` or `worker`; empty when the node record is missing.
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub managers: Vec<String>,
 }
 
 /// File data as base64 on the wire (JSON has no bytes).
@@ -159,6 +175,7 @@ pub trait Dispatcher: Send + Sync {
 /// restart adopts them).
 pub struct Agent {
     task: tokio::task::JoinHandle<()>,
+    standing: watch::Receiver<Standing>,
 }
 
 impl Drop for Agent {
@@ -173,13 +190,25 @@ impl Agent {
         dispatcher: Arc<dyn Dispatcher>,
         executor: Arc<dyn Executor>,
     ) -> Agent {
+        let (tx, standing) = watch::channel(Standing::default());
         Agent {
-            task: tokio::spawn(run(node_id, dispatcher, executor)),
+            task: tokio::spawn(run(node_id, dispatcher, executor, tx)),
+            standing,
         }
+    }
+
+    /// The node's standing as the last assignments gave it.
+    pub fn standing(&self) -> watch::Receiver<Standing> {
+        self.standing.clone()
     }
 }
 
-async fn run(node_id: String, dispatcher: Arc<dyn Dispatcher>, executor: Arc<dyn Executor>) {
+async fn run(
+    node_id: String,
+    dispatcher: Arc<dyn Dispatcher>,
+    executor: Arc<dyn Executor>,
+    standing: watch::Sender<Standing>,
+) {
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     // Ends with this loop (the agent is aborted, never returns on its own).
     let _reporter = AbortOnDrop(tokio::spawn(report_loop(
@@ -203,6 +232,13 @@ async fn run(node_id: String, dispatcher: Arc<dyn Dispatcher>, executor: Arc<dyn
         };
         loop {
             let current = rx.borrow_and_update().clone();
+            standing.send_if_modified(|s| {
+                let changed = *s != current.standing;
+                if changed {
+                    *s = current.standing.clone();
+                }
+                changed
+            });
             reconcile(&node_id, &current, &executor, &report_tx, &mut workers).await;
             if rx.changed().await.is_err() {
                 break;

@@ -335,6 +335,7 @@ async fn secrets_travel_with_the_assignment() {
     disp.tx.send_replace(Assignments {
         tasks: vec![a.clone()],
         files,
+        ..Default::default()
     });
     until(|| disp.states("t1").contains(&"running".to_string())).await;
     assert_eq!(exec.calls()[0], "create web.1.t1 files=1");
@@ -437,9 +438,31 @@ fn assignments_travel_as_json_with_base64_files() {
     let a = Assignments {
         tasks: vec![task("t1", "bb", "running")],
         files,
+        ..Default::default()
     };
     let text = serde_json::to_string(&a).unwrap();
     assert!(text.contains("\"s1\":\"AP8H\""), "{text}");
     let back: Assignments = serde_json::from_str(&text).unwrap();
     assert_eq!(back, a);
+}
+
+#[tokio::test]
+async fn the_agent_publishes_the_standing_its_session_gives() {
+    let (_exec, disp, agent) = setup();
+    let mut standing = agent.standing();
+    assert_eq!(standing.borrow().role, "");
+    disp.tx.send_replace(Assignments {
+        standing: crate::agent::Standing {
+            role: "manager".into(),
+            managers: vec!["10.0.0.1:2377".into()],
+        },
+        ..Default::default()
+    });
+    tokio::time::timeout(Duration::from_secs(5), standing.changed())
+        .await
+        .expect("a change within 5 s")
+        .unwrap();
+    let s = standing.borrow_and_update().clone();
+    assert_eq!(s.role, "manager");
+    assert_eq!(s.managers, ["10.0.0.1:2377"]);
 }

@@ -169,11 +169,11 @@ impl Manager {
                 return Err(SwarmError::invalid(format!("invalid availability {a:?}")));
             }
         }
-        if spec.role != node.spec.role && !spec.role.is_empty() {
-            return Err(SwarmError::not_implemented(
-                "changing a node's role (promote/demote) before multi-manager clusters land",
-            ));
+        if node.spec.role == "manager" && spec.role == "worker" {
+            let nodes = self.nodes(&Filters::default()).await?;
+            can_demote(&nodes, &node.id)?;
         }
+        // The node itself carries out a role change: its session tells it.
         node.spec = spec;
         node.meta.updated_at = now();
         self.store
@@ -357,6 +357,39 @@ impl Manager {
     }
 }
 
+/// swarmkit's demotion checks: never the last manager, and never one
+/// whose removal from the store's membership would cost it its quorum
+/// (a majority of the remaining managers must be reachable).
+fn can_demote(nodes: &[Node], id: &str) -> Result<()> {
+    let managers: Vec<&Node> = nodes.iter().filter(|n| n.spec.role == "manager").collect();
+    if managers.len() == 1 && managers[0].id == id {
+        return Err(SwarmError::new(
+            ErrorKind::InvalidArgument,
+            "rpc error: code = FailedPrecondition desc = attempting to demote the last manager of the swarm",
+        ));
+    }
+    let members: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.manager_status.is_some())
+        .collect();
+    if !members.iter().any(|n| n.id == id) {
+        // Not a member yet (a promotion still under way): nothing to lose.
+        return Ok(());
+    }
+    let remaining = members.len() - 1;
+    let reachable_after = members
+        .iter()
+        .filter(|n| n.id != id && n.status.state != cluster::model::NodeState::Down)
+        .count();
+    if reachable_after < remaining / 2 + 1 {
+        return Err(SwarmError::new(
+            ErrorKind::InvalidArgument,
+            "rpc error: code = FailedPrecondition desc = can't remove member from the raft: this would result in a loss of quorum",
+        ));
+    }
+    Ok(())
+}
+
 /// Published ports in ingress mode need the routing mesh (cluster
 /// networking); until it lands they are refused by name, not ignored.
 fn refuse_ingress_ports(spec: &ServiceSpec) -> Result<()> {
@@ -389,3 +422,69 @@ fn with_version_task(mut t: Task, v: i64) -> Task {
 }
 
 pub(crate) use crate::now;
+
+#[cfg(test)]
+mod demotion_tests {
+    use super::*;
+    use cluster::model::{ManagerStatus, NodeState};
+
+    fn node(id: &str, role: &str, member: bool, down: bool) -> Node {
+        let mut n = Node {
+            id: id.into(),
+            ..Default::default()
+        };
+        n.spec.role = role.into();
+        n.status.state = if down {
+            NodeState::Down
+        } else {
+            NodeState::Ready
+        };
+        if member {
+            n.manager_status = Some(ManagerStatus::default());
+        }
+        n
+    }
+
+    #[test]
+    fn the_last_manager_stays() {
+        let nodes = [
+            node("a", "manager", true, false),
+            node("b", "worker", false, false),
+        ];
+        let e = can_demote(&nodes, "a").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("attempting to demote the last manager"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_demotion_that_would_lose_the_quorum_is_refused() {
+        // Three members, one down: removing a live one leaves one of two.
+        let nodes = [
+            node("a", "manager", true, false),
+            node("b", "manager", true, false),
+            node("c", "manager", true, true),
+        ];
+        let e = can_demote(&nodes, "a").unwrap_err();
+        assert!(e.to_string().contains("loss of quorum"), "{e}");
+        // Removing the dead one leaves two of two.
+        assert!(can_demote(&nodes, "c").is_ok());
+        let healthy = [
+            node("a", "manager", true, false),
+            node("b", "manager", true, false),
+            node("c", "manager", true, false),
+        ];
+        assert!(can_demote(&healthy, "b").is_ok());
+    }
+
+    #[test]
+    fn a_promotion_under_way_can_be_undone() {
+        let nodes = [
+            node("a", "manager", true, false),
+            node("b", "manager", false, false),
+        ];
+        assert!(can_demote(&nodes, "b").is_ok());
+    }
+}
