@@ -27,5 +27,5 @@ pub use member::{ClusterState, EtcdMember, MemberConfig, MemberError};
 pub use memory::MemoryStore;
 pub use store::{
     BoxFuture, CmpOp, Compare, CompareTarget, KeyValue, KvError, KvResult, KvStore, LeaseId,
-    Listing, Op, OpResponse, TxnResult, Watch, WatchEvent,
+    Listing, MAX_TXN_OPS, Op, OpResponse, TxnResult, Watch, WatchEvent,
 };

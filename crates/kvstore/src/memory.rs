@@ -216,6 +216,11 @@ impl State {
     fn txn(&mut self, compares: &[Compare], success: &[Op], failure: &[Op]) -> KvResult<TxnResult> {
         check_branch(success)?;
         check_branch(failure)?;
+        if compares.len() > crate::store::MAX_TXN_OPS {
+            return Err(KvError::InvalidArgument(
+                "too many operations in txn request".into(),
+            ));
+        }
         let succeeded = compares.iter().all(|c| self.compare(c));
         let ops = if succeeded { success } else { failure };
         for op in ops {

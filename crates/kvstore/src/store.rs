@@ -186,7 +186,21 @@ pub enum Op {
     },
 }
 
+/// etcd's default `--max-txn-ops`: per branch, and for the compares.
+/// The in-memory store refuses bigger transactions as etcd does, so code
+/// that writes in batches is tested against the limit it meets in production.
+pub const MAX_TXN_OPS: usize = 128;
+
 impl Op {
+    /// Bytes the op puts on the wire (key and value), for sizing batches.
+    pub fn size(&self) -> usize {
+        match self {
+            Op::Put { key, value, .. } => key.len() + value.len(),
+            Op::Delete { key } | Op::Get { key } => key.len(),
+            Op::DeletePrefix { prefix } => prefix.len(),
+        }
+    }
+
     pub fn put(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         Op::Put {
             key: key.into(),
@@ -393,6 +407,11 @@ pub trait KvStore: Send + Sync {
 /// How the checks of a branch see keys: etcd refuses a branch that writes
 /// one key twice, or puts a key a delete range of the same branch covers.
 pub(crate) fn check_branch(ops: &[Op]) -> KvResult<()> {
+    if ops.len() > MAX_TXN_OPS {
+        return Err(KvError::InvalidArgument(
+            "too many operations in txn request".into(),
+        ));
+    }
     let mut puts: Vec<&str> = Vec::new();
     let mut deletes: Vec<(&str, bool)> = Vec::new();
     for op in ops {

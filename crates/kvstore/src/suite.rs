@@ -167,6 +167,29 @@ async fn revisions(store: Arc<dyn KvStore>, p: String) {
 }
 
 async fn transactions(store: Arc<dyn KvStore>, p: String) {
+    // etcd's default limit on operations per transaction, both ways.
+    let puts = |n: usize| -> Vec<Op> {
+        (0..n)
+            .map(|i| Op::put(format!("{p}many/{i}"), "v"))
+            .collect()
+    };
+    assert!(
+        store
+            .txn(vec![], puts(crate::store::MAX_TXN_OPS), vec![])
+            .await
+            .unwrap()
+            .succeeded
+    );
+    match store
+        .txn(vec![], puts(crate::store::MAX_TXN_OPS + 1), vec![])
+        .await
+    {
+        Err(KvError::InvalidArgument(m)) => assert!(m.contains("too many operations"), "{m}"),
+        other => panic!(
+            "{} operations in one transaction: {other:?}",
+            crate::store::MAX_TXN_OPS + 1
+        ),
+    }
     let k = format!("{p}obj");
     let name = format!("{p}names/web");
     let missing = format!("{p}missing");

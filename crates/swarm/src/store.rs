@@ -387,17 +387,23 @@ impl ClusterStore {
         })
     }
 
-    /// Applies all writes or none. `Ok(false)`: some object changed since it
-    /// was read (or exists already); the caller re-reads and decides again.
+    /// Applies the writes in transactions of at most [`TXN_MAX_OPS`]
+    /// operations and about [`TXN_MAX_BYTES`] (etcd refuses bigger ones:
+    /// `--max-txn-ops` is 128 by default, requests 1.5 MiB), each all or
+    /// nothing. `Ok(false)`: some object changed since it was read (or
+    /// exists already); the batches before it stay applied, which the
+    /// leader's level-triggered passes are built for — the next pass
+    /// re-reads and decides the rest again.
     pub async fn apply(&self, writes: &[Write]) -> Result<bool> {
-        let mut compares = Vec::with_capacity(writes.len());
-        let mut ops = Vec::with_capacity(writes.len());
+        let mut batch = TxnBatch::default();
         for w in writes {
-            match w {
+            let (compare, ops) = match w {
                 Write::Create { kind, id, value } => {
                     let key = self.key(*kind, id);
-                    compares.push(Compare::absent(&key));
-                    ops.push(Op::put(key, value_bytes(value)?));
+                    (
+                        Some(Compare::absent(&key)),
+                        vec![Op::put(key, value_bytes(value)?)],
+                    )
                 }
                 Write::Update {
                     kind,
@@ -406,22 +412,62 @@ impl ClusterStore {
                     value,
                 } => {
                     let key = self.key(*kind, id);
-                    compares.push(Compare::mod_revision(&key, *version));
-                    ops.push(Op::put(key, value_bytes(value)?));
+                    (
+                        Some(Compare::mod_revision(&key, *version)),
+                        vec![Op::put(key, value_bytes(value)?)],
+                    )
                 }
                 Write::Delete { kind, id, name } => {
-                    ops.push(Op::delete(self.key(*kind, id)));
+                    let mut ops = vec![Op::delete(self.key(*kind, id))];
                     if let Some(name) = name {
                         ops.push(Op::delete(self.name_key(*kind, name)));
                     }
+                    (None, ops)
                 }
+            };
+            if !batch.fits(&ops) && !self.commit(&mut batch).await? {
+                return Ok(false);
             }
+            batch.add(compare, ops);
         }
+        self.commit(&mut batch).await
+    }
+
+    async fn commit(&self, batch: &mut TxnBatch) -> Result<bool> {
+        let TxnBatch { compares, ops, .. } = std::mem::take(batch);
         if ops.is_empty() {
             return Ok(true);
         }
         let r: TxnResult = self.kv.txn(compares, ops, vec![]).await?;
         Ok(r.succeeded)
+    }
+}
+
+pub use kvstore::MAX_TXN_OPS as TXN_MAX_OPS;
+/// Well under etcd's default `--max-request-bytes` (1.5 MiB).
+pub const TXN_MAX_BYTES: usize = 1024 * 1024;
+
+/// The writes of one transaction being gathered.
+#[derive(Default)]
+struct TxnBatch {
+    compares: Vec<Compare>,
+    ops: Vec<Op>,
+    bytes: usize,
+}
+
+impl TxnBatch {
+    fn fits(&self, ops: &[Op]) -> bool {
+        let bytes: usize = ops.iter().map(Op::size).sum();
+        self.ops.is_empty()
+            || (self.ops.len() + ops.len() <= TXN_MAX_OPS
+                && self.compares.len() < TXN_MAX_OPS
+                && self.bytes + bytes <= TXN_MAX_BYTES)
+    }
+
+    fn add(&mut self, compare: Option<Compare>, ops: Vec<Op>) {
+        self.bytes += ops.iter().map(Op::size).sum::<usize>();
+        self.compares.extend(compare);
+        self.ops.extend(ops);
     }
 }
 
@@ -500,6 +546,31 @@ mod tests {
 
     fn store() -> ClusterStore {
         ClusterStore::new(Arc::new(MemoryStore::new()), "c1")
+    }
+
+    /// A pass that creates more objects than etcd takes in one
+    /// transaction lands in several; a raced batch stops the rest.
+    #[tokio::test]
+    async fn big_passes_are_written_in_batches_etcd_accepts() {
+        let s = store();
+        let writes: Vec<Write> = (0..300)
+            .map(|i| Write::Create {
+                kind: Kind::Task,
+                id: format!("t{i}"),
+                value: serde_json::to_value(obj(&format!("t{i}"), "x")).unwrap(),
+            })
+            .collect();
+        assert!(s.apply(&writes).await.unwrap());
+        assert_eq!(s.list::<Obj>(Kind::Task).await.unwrap().0.len(), 300);
+        // Creating them again races at the first batch: nothing more is written.
+        let mut again = writes.clone();
+        again.push(Write::Create {
+            kind: Kind::Task,
+            id: "fresh".into(),
+            value: serde_json::to_value(obj("fresh", "x")).unwrap(),
+        });
+        assert!(!s.apply(&again).await.unwrap());
+        assert_eq!(s.list::<Obj>(Kind::Task).await.unwrap().0.len(), 300);
     }
 
     fn obj(id: &str, name: &str) -> Obj {
