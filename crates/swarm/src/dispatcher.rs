@@ -64,6 +64,12 @@ pub async fn assignments_of(
         }
     }
     let mut files = HashMap::new();
+    let mut templated = HashMap::new();
+    let mut note_template = |id: &str, t: Option<&cluster::model::Driver>| {
+        if let Some(t) = t.filter(|t| !t.name.is_empty()) {
+            templated.insert(id.to_string(), t.name.clone());
+        }
+    };
     if !wanted_secrets.is_empty() {
         for s in store.list::<SecretRecord>(Kind::Secret).await?.0 {
             let id = &s.value.secret.id;
@@ -75,6 +81,7 @@ pub async fn assignments_of(
             match key.open(id, &s.value.sealed) {
                 Ok(data) => {
                     files.insert(id.clone(), data.to_vec());
+                    note_template(id, s.value.secret.spec.templating.as_ref());
                 }
                 Err(e) => tracing::error!("dispatcher: secret {id}: {e}"),
             }
@@ -84,6 +91,7 @@ pub async fn assignments_of(
         for c in store.list::<Config>(Kind::Config).await?.0 {
             if wanted_configs.contains(&c.value.id) {
                 files.insert(c.value.id.clone(), c.value.spec.data.clone());
+                note_template(&c.value.id, c.value.spec.templating.as_ref());
             }
         }
     }
@@ -103,14 +111,25 @@ pub async fn assignments_of(
         let service_name = service
             .map(|s| s.spec.annotations.name.clone())
             .unwrap_or_default();
+        let service_labels = service
+            .map(|s| s.spec.annotations.labels.clone())
+            .unwrap_or_default();
         out.push(Assignment {
             task: serde_json::to_value(&t).unwrap_or(Value::Null),
             service_name,
             ports,
+            service_labels,
         });
     }
     out.sort_by(|a, b| a.task_id().cmp(b.task_id()));
-    Ok((Assignments { tasks: out, files }, rev))
+    Ok((
+        Assignments {
+            tasks: out,
+            files,
+            templated,
+        },
+        rev,
+    ))
 }
 
 impl Dispatcher for LocalDispatcher {

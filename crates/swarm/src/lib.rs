@@ -16,6 +16,7 @@ pub mod remote;
 pub mod seal;
 pub mod server;
 pub mod store;
+pub mod template;
 pub mod tls;
 pub mod validate;
 

@@ -378,6 +378,7 @@ impl Swarm {
         };
         let agent = Agent::start(
             membership.node_id.clone(),
+            self.node_info(),
             LocalDispatcher::new(store, data_key),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
@@ -428,6 +429,7 @@ impl Swarm {
         let dispatcher = RemoteDispatcher::new(&managers, creds)?;
         let agent = Agent::start(
             membership.node_id.clone(),
+            self.node_info(),
             Arc::new(dispatcher),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
@@ -641,6 +643,16 @@ impl Swarm {
         write(&files.cert, &cert)?;
         write(&files.key, &key)?;
         Ok(files)
+    }
+
+    /// This host as its tasks' templates see it: what its node object says.
+    fn node_info(&self) -> crate::agent::NodeInfo {
+        let d = describe_host(&self.opts.engine_version);
+        crate::agent::NodeInfo {
+            hostname: d.hostname,
+            os: d.platform.os,
+            architecture: d.platform.architecture,
+        }
     }
 
     /// The node object of this host.

@@ -9,7 +9,7 @@ pub mod engine_executor;
 pub mod spec;
 mod worker;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +77,9 @@ pub struct Assignment {
     pub service_name: String,
     /// Ports the service publishes (`PortConfig` JSON).
     pub ports: Vec<Value>,
+    /// The service's labels (`.Service.Labels` of templated files).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_labels: BTreeMap<String, String>,
 }
 
 impl Assignment {
@@ -101,6 +104,17 @@ pub struct Assignments {
     pub tasks: Vec<Assignment>,
     #[serde(with = "b64map")]
     pub files: HashMap<String, Vec<u8>>,
+    /// The files among them that are templates: id → template driver.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub templated: HashMap<String, String>,
+}
+
+/// This node as templates see it (`.Node.Hostname`, `.Node.Platform`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub hostname: String,
+    pub os: String,
+    pub architecture: String,
 }
 
 /// File data as base64 on the wire (JSON has no bytes).
@@ -170,16 +184,23 @@ impl Drop for Agent {
 impl Agent {
     pub fn start(
         node_id: String,
+        node: NodeInfo,
         dispatcher: Arc<dyn Dispatcher>,
         executor: Arc<dyn Executor>,
     ) -> Agent {
         Agent {
-            task: tokio::spawn(run(node_id, dispatcher, executor)),
+            task: tokio::spawn(run(node_id, node, dispatcher, executor)),
         }
     }
 }
 
-async fn run(node_id: String, dispatcher: Arc<dyn Dispatcher>, executor: Arc<dyn Executor>) {
+async fn run(
+    node_id: String,
+    node: NodeInfo,
+    dispatcher: Arc<dyn Dispatcher>,
+    executor: Arc<dyn Executor>,
+) {
+    let node = Arc::new((node_id.clone(), node));
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     // Ends with this loop (the agent is aborted, never returns on its own).
     let _reporter = AbortOnDrop(tokio::spawn(report_loop(
@@ -203,7 +224,7 @@ async fn run(node_id: String, dispatcher: Arc<dyn Dispatcher>, executor: Arc<dyn
         };
         loop {
             let current = rx.borrow_and_update().clone();
-            reconcile(&node_id, &current, &executor, &report_tx, &mut workers).await;
+            reconcile(&node, &current, &executor, &report_tx, &mut workers).await;
             if rx.changed().await.is_err() {
                 break;
             }
@@ -222,7 +243,7 @@ impl Drop for AbortOnDrop {
 /// One pass: a worker per assigned task (given the newest assignment), and
 /// the containers of tasks no longer assigned removed.
 async fn reconcile(
-    node_id: &str,
+    node: &Arc<(String, NodeInfo)>,
     current: &Assignments,
     executor: &Arc<dyn Executor>,
     report: &mpsc::UnboundedSender<StatusUpdate>,
@@ -236,9 +257,12 @@ async fn reconcile(
             Some(w) => w.update((*assignment).clone()),
             None => {
                 let w = worker::Handle::spawn(
-                    node_id.to_string(),
+                    node.clone(),
                     (*assignment).clone(),
-                    current.files.clone(),
+                    worker::TaskData {
+                        files: current.files.clone(),
+                        templated: current.templated.clone(),
+                    },
                     existing.get(*task_id).cloned(),
                     executor.clone(),
                     report.clone(),

@@ -17,6 +17,8 @@ struct FakeState {
     containers: HashMap<String, (String, String, bool)>,
     exits: HashMap<String, Vec<oneshot::Sender<i64>>>,
     calls: Vec<String>,
+    /// target → data of every file given to a create.
+    files: HashMap<String, Vec<u8>>,
     next: u32,
     fail_start: bool,
 }
@@ -83,6 +85,9 @@ impl Executor for FakeExecutor {
                 .unwrap_or("")
                 .to_string();
             s.calls.push(format!("create {name} files={}", files.len()));
+            for f in &files {
+                s.files.insert(f.target.clone(), f.data.clone());
+            }
             s.containers
                 .insert(id.clone(), (task, name.to_string(), false));
             Ok(id)
@@ -211,6 +216,15 @@ fn task(id: &str, image: &str, desired: &str) -> Assignment {
         }),
         service_name: "web".into(),
         ports: vec![],
+        service_labels: Default::default(),
+    }
+}
+
+fn node_info() -> NodeInfo {
+    NodeInfo {
+        hostname: "host-1".into(),
+        os: "linux".into(),
+        architecture: "x86_64".into(),
     }
 }
 
@@ -222,7 +236,12 @@ fn setup() -> (FakeExecutor, Arc<FakeDispatcher>, Agent) {
         tx,
         reports: Mutex::new(Vec::new()),
     });
-    let agent = Agent::start("n1".into(), disp.clone(), Arc::new(exec.clone()));
+    let agent = Agent::start(
+        "n1".into(),
+        node_info(),
+        disp.clone(),
+        Arc::new(exec.clone()),
+    );
     (exec, disp, agent)
 }
 
@@ -335,6 +354,7 @@ async fn secrets_travel_with_the_assignment() {
     disp.tx.send_replace(Assignments {
         tasks: vec![a.clone()],
         files,
+        ..Default::default()
     });
     until(|| disp.states("t1").contains(&"running".to_string())).await;
     assert_eq!(exec.calls()[0], "create web.1.t1 files=1");
@@ -348,6 +368,92 @@ async fn secrets_travel_with_the_assignment() {
         ..Default::default()
     });
     until(|| disp.states("t2").contains(&"rejected".to_string())).await;
+}
+
+#[tokio::test]
+async fn templated_files_are_expanded_for_the_task_on_this_node() {
+    let (exec, disp, _agent) = setup();
+    let mut a = task("t1", "bb", "running");
+    a.service_labels.insert("tier".into(), "front".into());
+    a.task["Spec"]["ContainerSpec"]["Env"] = json!(["COLOR=blue"]);
+    a.task["Spec"]["ContainerSpec"]["Secrets"] = json!([
+        {"SecretID": "sec1", "File": {"Name": "pw", "UID": "0", "GID": "0", "Mode": 292}}
+    ]);
+    a.task["Spec"]["ContainerSpec"]["Configs"] = json!([
+        {"ConfigID": "cfg1", "File": {"Name": "/app.conf", "UID": "0", "GID": "0", "Mode": 292}},
+        {"ConfigID": "cfg2", "File": {"Name": "plain", "UID": "0", "GID": "0", "Mode": 292}}
+    ]);
+    let mut files = HashMap::new();
+    files.insert("sec1".to_string(), b"hunter2".to_vec());
+    files.insert(
+        "cfg1".to_string(),
+        b"{{.Service.Name}} {{.Task.Name}} {{.Task.Slot}} {{.Node.ID}} {{.Node.Hostname}} \
+          {{.Node.Platform.OS}} {{index .Service.Labels \"tier\"}} {{env \"COLOR\"}} \
+          {{secret \"pw\"}} {{config \"plain\"}}"
+            .to_vec(),
+    );
+    files.insert("cfg2".to_string(), b"{{.Task.ID}}".to_vec());
+    let mut templated = HashMap::new();
+    templated.insert("cfg1".to_string(), "golang".to_string());
+    disp.tx.send_replace(Assignments {
+        tasks: vec![a.clone()],
+        files,
+        templated,
+    });
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    let written = exec.0.lock().files.clone();
+    assert_eq!(
+        String::from_utf8_lossy(&written["/app.conf"]),
+        "web web.1.t1 1 n1 host-1 linux front blue hunter2 {{.Task.ID}}"
+    );
+    // Only the templated one is expanded.
+    assert_eq!(written["/plain"], b"{{.Task.ID}}");
+}
+
+#[tokio::test]
+async fn a_template_that_fails_fails_the_task_with_dockerds_error() {
+    let (exec, disp, _agent) = setup();
+    let mut a = task("t1", "bb", "running");
+    a.task["Spec"]["ContainerSpec"]["Configs"] = json!([
+        {"ConfigID": "cfg1", "File": {"Name": "c", "UID": "0", "GID": "0", "Mode": 292}}
+    ]);
+    let mut files = HashMap::new();
+    files.insert("cfg1".to_string(), b"{{secret \"nope\"}}".to_vec());
+    let mut templated = HashMap::new();
+    templated.insert("cfg1".to_string(), "golang".to_string());
+    disp.tx.send_replace(Assignments {
+        tasks: vec![a.clone()],
+        files: files.clone(),
+        templated: templated.clone(),
+    });
+    until(|| disp.states("t1").contains(&"failed".to_string())).await;
+    let last = disp.last("t1").unwrap();
+    assert_eq!(last["Message"], "starting");
+    let err = last["Err"].as_str().unwrap();
+    assert!(
+        err.starts_with(
+            "starting container failed: unable to get config from config store: \
+             failed to expand templated config cfg1: template: expansion:1:"
+        ),
+        "{err}"
+    );
+    assert!(err.ends_with("secret target nope not found"), "{err}");
+    assert!(exec.calls().is_empty(), "{:?}", exec.calls());
+    // An unknown driver: swarmkit's word for it.
+    templated.insert("cfg1".to_string(), "jinja".to_string());
+    a.task["ID"] = json!("t2");
+    disp.tx.send_replace(Assignments {
+        tasks: vec![a],
+        files,
+        templated,
+    });
+    until(|| disp.states("t2").contains(&"failed".to_string())).await;
+    assert!(
+        disp.last("t2").unwrap()["Err"]
+            .as_str()
+            .unwrap()
+            .ends_with("failed to expand templated config cfg1: unrecognized template type")
+    );
 }
 
 #[test]
@@ -390,7 +496,12 @@ async fn a_running_container_is_adopted_not_started_again() {
         tx,
         reports: Mutex::new(Vec::new()),
     });
-    let _agent = Agent::start("n1".into(), disp.clone(), Arc::new(exec.clone()));
+    let _agent = Agent::start(
+        "n1".into(),
+        node_info(),
+        disp.clone(),
+        Arc::new(exec.clone()),
+    );
     until(|| disp.states("t1").contains(&"running".to_string())).await;
     assert_eq!(
         disp.last("t1").unwrap()["ContainerStatus"]["ContainerID"],
@@ -434,9 +545,12 @@ async fn a_task_desired_ready_is_prepared_and_waits_to_start() {
 fn assignments_travel_as_json_with_base64_files() {
     let mut files = HashMap::new();
     files.insert("s1".to_string(), vec![0u8, 255, 7]);
+    let mut templated = HashMap::new();
+    templated.insert("s1".to_string(), "golang".to_string());
     let a = Assignments {
         tasks: vec![task("t1", "bb", "running")],
         files,
+        templated,
     };
     let text = serde_json::to_string(&a).unwrap();
     assert!(text.contains("\"s1\":\"AP8H\""), "{text}");
