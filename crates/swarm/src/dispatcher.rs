@@ -14,11 +14,14 @@ use std::time::Duration;
 
 use cluster::model::{Config, Service, Task, TaskStatus};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
 use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, StatusUpdate};
+use crate::log_broker::LogSubscription;
+use crate::logs::TaskLine;
 use crate::manager::SecretRecord;
+use crate::remote::LogClient;
 use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind, StoreError};
 
@@ -26,11 +29,14 @@ pub struct LocalDispatcher {
     store: ClusterStore,
     /// Opens the secrets the node's tasks use.
     key: DataKey,
+    /// A manager's own agent sends its lines for the logs requests other
+    /// managers serve through their cluster port, as a worker does.
+    logs: Option<LogClient>,
 }
 
 impl LocalDispatcher {
-    pub fn new(store: ClusterStore, key: DataKey) -> Arc<LocalDispatcher> {
-        Arc::new(LocalDispatcher { store, key })
+    pub fn new(store: ClusterStore, key: DataKey, logs: Option<LogClient>) -> Arc<LocalDispatcher> {
+        Arc::new(LocalDispatcher { store, key, logs })
     }
 }
 
@@ -95,6 +101,12 @@ pub async fn assignments_of(
             }
         }
     }
+    // Requests this node's manager serves itself read its lines locally.
+    let log_subscriptions = crate::log_broker::subscriptions(store)
+        .await?
+        .into_iter()
+        .filter(|s| s.manager_node != node_id && s.concerns(&mine))
+        .collect();
     let mut out = Vec::with_capacity(mine.len());
     for t in mine {
         let service = services.get(&t.service_id);
@@ -127,6 +139,7 @@ pub async fn assignments_of(
             tasks: out,
             files,
             templated,
+            log_subscriptions,
         },
         rev,
     ))
@@ -166,6 +179,19 @@ impl Dispatcher for LocalDispatcher {
         Box::pin(async move {
             heartbeat(&self.store, node_id).await.map_err(err)?;
             Ok(HEARTBEAT_EVERY)
+        })
+    }
+
+    fn publish_logs<'a>(
+        &'a self,
+        sub: &'a LogSubscription,
+        lines: mpsc::Receiver<TaskLine>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            match &self.logs {
+                Some(c) => c.publish(sub, lines).await,
+                None => Err(ExecError("no node credentials to send logs with".into())),
+            }
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod leader;
 pub mod local;
+pub mod log_broker;
 pub mod logs;
 pub mod manager;
 pub mod node;

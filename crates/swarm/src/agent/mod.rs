@@ -17,6 +17,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
+use crate::log_broker::LogSubscription;
+use crate::logs::{Selector, TaskLine};
 
 pub use worker::{TaskState, parse_state, status};
 
@@ -64,6 +66,9 @@ pub trait Executor: Send + Sync {
     fn wait<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<i64, ExecError>>;
     fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, Result<(), ExecError>>;
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
+    /// The lines of the selected tasks' containers on this node (the
+    /// channel closes at their end, never with `follow`).
+    fn task_logs(&self, selector: &Selector, opts: engine::LogOptions) -> mpsc::Receiver<TaskLine>;
 }
 
 /// One task as the agent receives it (also the wire shape of a session).
@@ -107,6 +112,10 @@ pub struct Assignments {
     /// The files among them that are templates: id → template driver.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub templated: HashMap<String, String>,
+    /// Logs requests other managers serve that this node's tasks have
+    /// lines for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_subscriptions: Vec<LogSubscription>,
 }
 
 /// This node as templates see it (`.Node.Hostname`, `.Node.Platform`).
@@ -167,6 +176,13 @@ pub trait Dispatcher: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ExecError>>;
     /// Keeps the node alive in the managers' eyes; how long until the next.
     fn heartbeat<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>>;
+    /// Sends `lines` to the manager that serves `sub`, until they end or
+    /// the manager stops taking them.
+    fn publish_logs<'a>(
+        &'a self,
+        sub: &'a LogSubscription,
+        lines: mpsc::Receiver<TaskLine>,
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
 }
 
 /// A running agent; dropping it stops the loop (containers stay: a daemon
@@ -213,6 +229,7 @@ async fn run(
         dispatcher.clone(),
     )));
     let mut workers: HashMap<String, worker::Handle> = HashMap::new();
+    let mut publishers: HashMap<String, AbortOnDrop> = HashMap::new();
     loop {
         let mut rx = match dispatcher.assignments(&node_id).await {
             Ok(rx) => rx,
@@ -225,6 +242,7 @@ async fn run(
         loop {
             let current = rx.borrow_and_update().clone();
             reconcile(&node, &current, &executor, &report_tx, &mut workers).await;
+            publish_logs(&current, &dispatcher, &executor, &mut publishers);
             if rx.changed().await.is_err() {
                 break;
             }
@@ -279,6 +297,35 @@ async fn reconcile(
                 tracing::warn!("agent: removing the container of task {task_id}: {e}");
             }
         }
+    }
+}
+
+/// A publisher per log subscription, started once: one that ended (its
+/// lines all sent) stays until the subscription goes, so it is not sent
+/// twice; one whose subscription went is stopped.
+fn publish_logs(
+    current: &Assignments,
+    dispatcher: &Arc<dyn Dispatcher>,
+    executor: &Arc<dyn Executor>,
+    publishers: &mut HashMap<String, AbortOnDrop>,
+) {
+    publishers.retain(|id, _| current.log_subscriptions.iter().any(|s| s.id == *id));
+    for sub in &current.log_subscriptions {
+        if publishers.contains_key(&sub.id) {
+            continue;
+        }
+        let lines = executor.task_logs(&sub.selector, (&sub.options).into());
+        let dispatcher = dispatcher.clone();
+        let sub = sub.clone();
+        let id = sub.id.clone();
+        publishers.insert(
+            id,
+            AbortOnDrop(tokio::spawn(async move {
+                if let Err(e) = dispatcher.publish_logs(&sub, lines).await {
+                    tracing::debug!("agent: logs for {}: {e}", sub.manager_addr);
+                }
+            })),
+        );
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
 use super::*;
+use crate::log_broker::WireOptions;
 
 #[derive(Default)]
 struct FakeState {
@@ -17,6 +18,8 @@ struct FakeState {
     containers: HashMap<String, (String, String, bool)>,
     exits: HashMap<String, Vec<oneshot::Sender<i64>>>,
     calls: Vec<String>,
+    /// The open ends of followed logs.
+    log_followers: Vec<tokio::sync::mpsc::Sender<TaskLine>>,
     /// target → data of every file given to a create.
     files: HashMap<String, Vec<u8>>,
     next: u32,
@@ -153,11 +156,42 @@ impl Executor for FakeExecutor {
             Ok(())
         })
     }
+
+    /// One line per call, naming the selection; with `follow` the channel
+    /// stays open.
+    fn task_logs(
+        &self,
+        selector: &Selector,
+        opts: engine::LogOptions,
+    ) -> tokio::sync::mpsc::Receiver<TaskLine> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let text = format!("{selector:?}");
+        let _ = tx.try_send(TaskLine {
+            context: Arc::new(crate::logs::TaskContext {
+                node_id: "n1".into(),
+                service_id: "s1".into(),
+                task_id: "t1".into(),
+            }),
+            line: engine::LogLine {
+                stream: engine::StdStream::Stdout,
+                time: chrono::Utc::now(),
+                data: text.into(),
+            },
+        });
+        if opts.follow {
+            self.0.lock().log_followers.push(tx);
+        }
+        rx
+    }
 }
 
 struct FakeDispatcher {
     tx: watch::Sender<Assignments>,
     reports: Mutex<Vec<StatusUpdate>>,
+    /// (subscription, line) for every line published; subscriptions whose
+    /// publishing ended.
+    published: Mutex<Vec<(String, String)>>,
+    ended: Mutex<Vec<String>>,
 }
 
 impl Dispatcher for FakeDispatcher {
@@ -181,6 +215,21 @@ impl Dispatcher for FakeDispatcher {
 
     fn heartbeat<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>> {
         Box::pin(async move { Ok(Duration::from_secs(1)) })
+    }
+
+    fn publish_logs<'a>(
+        &'a self,
+        sub: &'a LogSubscription,
+        mut lines: tokio::sync::mpsc::Receiver<TaskLine>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            while let Some(l) = lines.recv().await {
+                let text = String::from_utf8_lossy(&l.line.data).into_owned();
+                self.published.lock().push((sub.id.clone(), text));
+            }
+            self.ended.lock().push(sub.id.clone());
+            Ok(())
+        })
     }
 }
 
@@ -235,6 +284,8 @@ fn setup() -> (FakeExecutor, Arc<FakeDispatcher>, Agent) {
     let disp = Arc::new(FakeDispatcher {
         tx,
         reports: Mutex::new(Vec::new()),
+        published: Mutex::new(Vec::new()),
+        ended: Mutex::new(Vec::new()),
     });
     let agent = Agent::start(
         "n1".into(),
@@ -399,6 +450,7 @@ async fn templated_files_are_expanded_for_the_task_on_this_node() {
         tasks: vec![a.clone()],
         files,
         templated,
+        ..Default::default()
     });
     until(|| disp.states("t1").contains(&"running".to_string())).await;
     let written = exec.0.lock().files.clone();
@@ -425,6 +477,7 @@ async fn a_template_that_fails_fails_the_task_with_dockerds_error() {
         tasks: vec![a.clone()],
         files: files.clone(),
         templated: templated.clone(),
+        ..Default::default()
     });
     until(|| disp.states("t1").contains(&"failed".to_string())).await;
     let last = disp.last("t1").unwrap();
@@ -446,6 +499,7 @@ async fn a_template_that_fails_fails_the_task_with_dockerds_error() {
         tasks: vec![a],
         files,
         templated,
+        ..Default::default()
     });
     until(|| disp.states("t2").contains(&"failed".to_string())).await;
     assert!(
@@ -495,6 +549,8 @@ async fn a_running_container_is_adopted_not_started_again() {
     let disp = Arc::new(FakeDispatcher {
         tx,
         reports: Mutex::new(Vec::new()),
+        published: Mutex::new(Vec::new()),
+        ended: Mutex::new(Vec::new()),
     });
     let _agent = Agent::start(
         "n1".into(),
@@ -551,9 +607,65 @@ fn assignments_travel_as_json_with_base64_files() {
         tasks: vec![task("t1", "bb", "running")],
         files,
         templated,
+        log_subscriptions: vec![subscription("sub1", false)],
     };
     let text = serde_json::to_string(&a).unwrap();
     assert!(text.contains("\"s1\":\"AP8H\""), "{text}");
     let back: Assignments = serde_json::from_str(&text).unwrap();
     assert_eq!(back, a);
+}
+
+fn subscription(id: &str, follow: bool) -> LogSubscription {
+    LogSubscription {
+        id: id.into(),
+        selector: Selector::Service("s1".into()),
+        options: WireOptions {
+            stdout: true,
+            stderr: true,
+            follow,
+            ..Default::default()
+        },
+        manager_node: "m2".into(),
+        manager_addr: "10.0.0.2:2377".into(),
+    }
+}
+
+#[tokio::test]
+async fn log_subscriptions_are_published_once_and_stopped_when_gone() {
+    let (exec, disp, _agent) = setup();
+    let with = |subs: Vec<LogSubscription>| Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        log_subscriptions: subs,
+        ..Default::default()
+    };
+    disp.tx.send_replace(with(vec![
+        subscription("a", false),
+        subscription("f", true),
+    ]));
+    until(|| disp.ended.lock().contains(&"a".to_string())).await;
+    until(|| disp.published.lock().iter().any(|(s, _)| s == "f")).await;
+    assert!(
+        disp.published
+            .lock()
+            .contains(&("a".to_string(), "Service(\"s1\")".to_string())),
+        "{:?}",
+        disp.published.lock()
+    );
+    // New assignments with the same subscriptions start nothing again.
+    disp.tx.send_replace(with(vec![
+        subscription("a", false),
+        subscription("f", true),
+    ]));
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        disp.published.lock().len(),
+        2,
+        "{:?}",
+        disp.published.lock()
+    );
+    // The followed one goes: its publisher stops, so its reader is dropped.
+    disp.tx.send_replace(with(vec![subscription("a", false)]));
+    until(|| exec.0.lock().log_followers.iter().all(|t| t.is_closed())).await;
+    assert!(!disp.ended.lock().contains(&"f".to_string()));
 }
