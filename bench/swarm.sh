@@ -4,7 +4,11 @@
 #     CLI's own 5 s "verify" wait is not counted for either daemon);
 #   - `service update --image` rolling over the N tasks with --update-parallelism P
 #     until every running task has the new image;
-#   - the scheduler's placement rate (the cluster crate's example, release build).
+#   - the daemon's RSS (and its etcd member's, for berth) with the N tasks running;
+#   - the scheduler's placement rate (the cluster crate's example, release build);
+#   - the control plane at scale against a real etcd: 1,000 simulated nodes and a
+#     50,000-task service placed by the leader loop, then reported running by simulated
+#     agents (the swarm crate's sim_cluster example): tasks/s, etcd writes/s, RSS.
 # The failover figure (a host killed and cut off, its tasks running elsewhere) comes
 # from the 3-host e2e test `e2e_swarm_nodes`, which prints it.
 #
@@ -81,15 +85,24 @@ run() { # kind
     docker service update -d --image bb:2 --update-parallelism "$P" --update-delay 0s bench >/dev/null 2>&1
     wait_running bb:2 "$N"
     t2=$(now)
+    local rss etcd_pid
+    rss=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$(cat "$dir/daemon.pid")/status")
+    etcd_pid=$(pgrep -f "etcd.*$dir" | head -1 || true)
+    if [ -n "$etcd_pid" ]; then
+        rss="$rss MB (its etcd member $(awk '/VmRSS/ {print int($2/1024)}' "/proc/$etcd_pid/status") MB)"
+    else
+        rss="$rss MB"
+    fi
+    RSS[$kind]="$rss"
     CREATE[$kind]=$(echo "$t1 - $t0" | bc)
     UPDATE[$kind]=$(echo "$t2 - $t1" | bc)
-    printf '%-8s create %d replicas: %6.2f s   rolling update (parallelism %d): %6.2f s\n' \
-        "$kind" "$N" "${CREATE[$kind]}" "$P" "${UPDATE[$kind]}"
+    printf '%-8s create %d replicas: %6.2f s   rolling update (parallelism %d): %6.2f s   RSS with %d tasks: %s\n' \
+        "$kind" "$N" "${CREATE[$kind]}" "$P" "${UPDATE[$kind]}" "$N" "${RSS[$kind]}"
     docker service rm bench >/dev/null
     "$DAEMON" stop "$dir" >/dev/null 2>&1 || true
 }
 
-declare -A CREATE UPDATE
+declare -A CREATE UPDATE RSS
 [ "$ONLY" = dockerd ] || run berth
 [ "$ONLY" = berth ] || run dockerd
 if [ -z "$ONLY" ]; then
@@ -99,3 +112,5 @@ if [ -z "$ONLY" ]; then
 fi
 echo "scheduler:"
 (cd "$REPO" && cargo run -q --release -p cluster --example schedule_rate 2>/dev/null | tail -3)
+echo "control plane with simulated nodes (real etcd):"
+(cd "$REPO" && cargo run -q --release -p swarm --example sim_cluster -- 1000 50000 2>/dev/null | tail -3)

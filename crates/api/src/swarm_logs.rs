@@ -27,7 +27,7 @@ pub async fn service_logs(
         .container_spec
         .as_ref()
         .is_some_and(|c| c.tty);
-    serve(&s, Selector::Service(service.id), tty, &uri)
+    serve(&s, Selector::Service(service.id), tty, &uri).await
 }
 
 pub async fn task_logs(
@@ -37,7 +37,7 @@ pub async fn task_logs(
 ) -> ApiResult<Response> {
     let task = manager(&s).await?.task(&id).await?;
     let tty = task.spec.container_spec.as_ref().is_some_and(|c| c.tty);
-    serve(&s, Selector::Task(task.id), tty, &uri)
+    serve(&s, Selector::Task(task.id), tty, &uri).await
 }
 
 /// dockerd's details of a task's line: its log attributes sorted, as
@@ -49,7 +49,7 @@ fn details(c: &TaskContext) -> String {
     )
 }
 
-fn serve(s: &SwarmState, selector: Selector, tty: bool, uri: &Uri) -> ApiResult<Response> {
+async fn serve(s: &SwarmState, selector: Selector, tty: bool, uri: &Uri) -> ApiResult<Response> {
     let params = Params::parse(uri.query());
     let opts = options(&params)?;
     if !opts.stdout && !opts.stderr {
@@ -59,7 +59,7 @@ fn serve(s: &SwarmState, selector: Selector, tty: bool, uri: &Uri) -> ApiResult<
     }
     let timestamps = params.bool("timestamps", false);
     let with_details = params.bool("details", false);
-    let lines = s.task_logs(selector, opts);
+    let lines = s.task_logs(selector, opts).await?;
     Ok(respond(tty, lines, move |l| {
         let d = with_details.then(|| details(&l.context));
         line_chunk(tty, &l.line, timestamps, d.as_deref())

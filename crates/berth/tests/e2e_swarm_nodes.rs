@@ -3,6 +3,7 @@
 //! the cluster port's mutual TLS; services spread over them; a worker
 //! killed (-9) and cut off the LAN has its tasks run elsewhere; wrong
 //! tokens and CA digests are refused; a worker cannot manage the cluster;
+//! `service logs` on the manager merges the lines of every node's tasks;
 //! workers are promoted and managers demoted.
 
 #![allow(clippy::unwrap_used)]
@@ -249,6 +250,38 @@ fn three_managers_survive_the_leader_and_an_etcd_member() {
         (r == [1, 1, 1]).then_some(r)
     });
     assert!(spread.is_some(), "{:?}", running_per_host(&c, "ha"));
+    // Logs asked of a manager that does not lead: the other managers' own
+    // agents send it their nodes' lines.
+    c.hosts[0].d.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "hi",
+        "--mode",
+        "global",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "echo hi; exec sleep 1000",
+    ]);
+    let from_all = wait_for(Duration::from_secs(60), || {
+        let out = c.hosts[1]
+            .d
+            .docker(&["service", "logs", "--no-resolve", "--no-trunc", "hi"]);
+        let rows = log_rows(&String::from_utf8_lossy(&out.stdout));
+        ids.iter()
+            .all(|id| rows.contains(&(id.clone(), "hi".to_string())))
+            .then_some(())
+    });
+    assert!(
+        from_all.is_some(),
+        "{}",
+        c.hosts[1]
+            .d
+            .docker_ok(&["service", "logs", "--no-resolve", "hi"])
+    );
+    c.hosts[0].d.docker_ok(&["service", "rm", "hi"]);
 
     // The leader dies (its daemon killed, its host cut off, its etcd member
     // with it): another manager leads, the service is intact and its task
@@ -278,6 +311,161 @@ fn three_managers_survive_the_leader_and_an_etcd_member() {
             .d
             .docker_ok(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]),
         "ha 3/3"
+    );
+}
+
+/// `service logs --no-resolve --no-trunc` rows as (task's node from the
+/// prefix, the line's text).
+fn log_rows(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (prefix, line) = l.split_once('|')?;
+            let node = prefix.trim().rsplit_once('@')?.1.to_string();
+            Some((node, line.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The highest `tick N` a node's task logged in `rows`.
+fn last_tick(rows: &[(String, String)], node: &str) -> u64 {
+    rows.iter()
+        .filter(|(n, _)| n == node)
+        .filter_map(|(_, l)| l.strip_prefix("tick ")?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn service_logs_merge_the_tasks_of_every_node() {
+    let c = Cluster::new(3);
+    let token = c.init();
+    for i in 1..3 {
+        assert_success(&c.join(i, &token), "swarm join");
+    }
+    let ids = node_ids(&c);
+    let manager = &c.hosts[0].d;
+    // Each task says which node it runs on (a template expanded there).
+    let out = manager.docker_stdin(
+        &[
+            "config",
+            "create",
+            "--template-driver",
+            "golang",
+            "whoami",
+            "-",
+        ],
+        b"on {{.Node.ID}}\n",
+    );
+    assert_success(&out, "config create");
+    manager.docker_ok(&[
+        "service",
+        "create",
+        "--name",
+        "talk",
+        "--mode",
+        "global",
+        "--config",
+        "src=whoami,target=/whoami",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "cat /whoami; i=0; while :; do i=$((i+1)); echo tick $i; sleep 1; done",
+    ]);
+    let logs = |args: &[&str]| {
+        let mut full = vec!["service", "logs", "--no-resolve", "--no-trunc"];
+        full.extend_from_slice(args);
+        full.push("talk");
+        let out = manager.docker(&full);
+        assert_success(&out, "service logs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Every node's task, each line under the node it came from.
+    let text = wait_for(Duration::from_secs(60), || {
+        let text = logs(&[]);
+        let rows = log_rows(&text);
+        ids.iter()
+            .all(|id| rows.contains(&(id.clone(), format!("on {id}"))))
+            .then_some(text)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "lines of all three nodes: {}\n{:?}",
+            logs(&[]),
+            ps(&c, "talk")
+        )
+    });
+    let rows = log_rows(&text);
+    for (node, line) in &rows {
+        assert!(ids.contains(node), "{node}: {text}");
+        assert!(
+            line == &format!("on {node}") || line.starts_with("tick "),
+            "{text}"
+        );
+    }
+    // The CLI's prefix, unresolved: service-id.slot.task-id@node-id, from
+    // the details of each line.
+    let tasks = manager.docker_ok(&["service", "ps", "-q", "--no-trunc", "talk"]);
+    let service = manager.docker_ok(&["service", "inspect", "--format", "{{.ID}}", "talk"]);
+    for l in text.lines() {
+        let prefix = l.split('|').next().unwrap().trim();
+        let (name, _) = prefix.rsplit_once('@').unwrap();
+        let parts: Vec<&str> = name.split('.').collect();
+        assert_eq!(parts.len(), 3, "{l}");
+        assert_eq!(parts[0], service, "{l}");
+        assert!(tasks.lines().any(|t| t == parts[2]), "{l}: {tasks}");
+    }
+    // --tail counts per task, on every node.
+    let tail = log_rows(&logs(&["--tail", "1"]));
+    assert_eq!(tail.len(), 3, "{tail:?}");
+    let mut nodes: Vec<&String> = tail.iter().map(|(n, _)| n).collect();
+    nodes.sort();
+    let mut expected: Vec<&String> = ids.iter().collect();
+    expected.sort();
+    assert_eq!(nodes, expected);
+    // --timestamps and --since reach the workers too.
+    let stamped = logs(&["--timestamps", "--tail", "1"]);
+    for l in stamped.lines() {
+        let (ts, _) = l.split_once(' ').unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{l}");
+    }
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::thread::sleep(Duration::from_secs(3));
+    let recent = log_rows(&logs(&["--since", &since]));
+    assert!(
+        recent.iter().all(|(_, l)| l.starts_with("tick ")),
+        "nothing from before --since: {recent:?}"
+    );
+    assert!(recent.iter().any(|(n, _)| n == &ids[2]), "{recent:?}");
+
+    // Following: a worker's new lines keep coming.
+    let rows = log_rows(&logs(&[]));
+    let before = [last_tick(&rows, &ids[1]), last_tick(&rows, &ids[2])];
+    let out_path = manager.tmp().join("follow.out");
+    let mut follow = manager
+        .docker_command(&[
+            "service",
+            "logs",
+            "-f",
+            "--no-resolve",
+            "--no-trunc",
+            "talk",
+        ])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let streamed = wait_for(Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        let rows = log_rows(&text);
+        (last_tick(&rows, &ids[1]) >= before[0] + 3 && last_tick(&rows, &ids[2]) >= before[1] + 3)
+            .then_some(())
+    });
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        streamed.is_some(),
+        "new lines from the workers after ticks {before:?}: {}",
+        std::fs::read_to_string(&out_path).unwrap_or_default()
     );
 }
 

@@ -482,3 +482,130 @@ fn service_logs_as_the_cli_shows_them() {
         std::fs::read_to_string(&out_path).unwrap_or_default()
     );
 }
+
+#[test]
+fn templated_configs_and_secrets_expand_for_each_task() {
+    let n = Node::new();
+    let node_id = n.init();
+    let host = n.d.docker_ok(&[
+        "node",
+        "inspect",
+        "self",
+        "--format",
+        "{{.Description.Hostname}}",
+    ]);
+    create(&n, "secret", &["pw"], b"hunter2");
+    let tsec = create(
+        &n,
+        "secret",
+        &["--template-driver", "golang", "tsec"],
+        b"pw={{secret \"pw\"}} for {{.Service.Name}}\n",
+    );
+    create(
+        &n,
+        "config",
+        &["--template-driver", "golang", "tcfg"],
+        b"service={{.Service.Name}} id={{.Service.ID}}\n\
+          task={{.Task.Name}} slot={{.Task.Slot}}\n\
+          node={{.Node.ID}} host={{.Node.Hostname}}\n\
+          tier={{index .Service.Labels \"tier\"}} color={{env \"COLOR\"}}\n\
+          {{- /* trimmed */ -}}\n",
+    );
+    let templating = n.d.docker_ok(&[
+        "secret",
+        "inspect",
+        "--format",
+        "{{.Spec.Templating.Name}}",
+        &tsec,
+    ]);
+    assert_eq!(templating, "golang");
+    // What berth does not expand is refused when created, by name.
+    let bad = n.d.docker_stdin(
+        &[
+            "config",
+            "create",
+            "--template-driver",
+            "golang",
+            "bad",
+            "-",
+        ],
+        b"{{range .Service.Labels}}x{{end}}",
+    );
+    if n.d.is_berth() {
+        assert_fails_with(&bad, "{{range}} is not supported");
+    }
+
+    n.d.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "tmpl",
+        "--label",
+        "tier=front",
+        "--env",
+        "COLOR=blue",
+        "--secret",
+        "pw",
+        "--secret",
+        "tsec",
+        "--config",
+        "src=tcfg,target=/etc/t.conf",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "cat /etc/t.conf /run/secrets/tsec; exec sleep 1000",
+    ]);
+    let raw = wait_for(Duration::from_secs(60), || {
+        let out = n.d.docker(&["service", "logs", "--raw", "tmpl"]);
+        let text = stdout(&out);
+        text.contains("pw=").then_some(text)
+    })
+    .unwrap_or_else(|| panic!("the task's output: {:?}", n.ps("tmpl")));
+    let service_id =
+        n.d.docker_ok(&["service", "inspect", "--format", "{{.ID}}", "tmpl"]);
+    let task_id =
+        n.d.docker_ok(&["service", "ps", "-q", "--no-trunc", "tmpl"]);
+    // dockerd gives payload templates no node description: its
+    // `.Node.Hostname` is empty (berth's is the node's).
+    let shown_host = if n.d.is_berth() { host.as_str() } else { "" };
+    assert_eq!(
+        raw,
+        format!(
+            "service=tmpl id={service_id}\n\
+             task=tmpl.1.{task_id} slot=1\n\
+             node={node_id} host={shown_host}\n\
+             tier=front color=blue\
+             pw=hunter2 for tmpl\n"
+        )
+    );
+
+    // A template that fails on the node fails its task, saying why.
+    create(
+        &n,
+        "config",
+        &["--template-driver", "golang", "broken"],
+        b"{{secret \"nope\"}}",
+    );
+    n.d.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "broken",
+        "--restart-condition",
+        "none",
+        "--config",
+        "broken",
+        "busybox:latest",
+        "top",
+    ]);
+    let rows = n.until("broken", "the task fails", |rows| {
+        rows.iter().any(|r| r.contains("|Failed"))
+    });
+    assert!(
+        rows[0].contains("failed to expand templated config")
+            && rows[0].contains("secret target nope not found"),
+        "{rows:?}"
+    );
+}

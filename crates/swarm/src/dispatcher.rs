@@ -14,11 +14,14 @@ use std::time::Duration;
 
 use cluster::model::{Config, Node, Service, Task, TaskStatus};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
 use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, Standing, StatusUpdate};
+use crate::log_broker::LogSubscription;
+use crate::logs::TaskLine;
 use crate::manager::SecretRecord;
+use crate::remote::LogClient;
 use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind, StoreError};
 
@@ -26,11 +29,14 @@ pub struct LocalDispatcher {
     store: ClusterStore,
     /// Opens the secrets the node's tasks use.
     key: DataKey,
+    /// A manager's own agent sends its lines for the logs requests other
+    /// managers serve through their cluster port, as a worker does.
+    logs: Option<LogClient>,
 }
 
 impl LocalDispatcher {
-    pub fn new(store: ClusterStore, key: DataKey) -> Arc<LocalDispatcher> {
-        Arc::new(LocalDispatcher { store, key })
+    pub fn new(store: ClusterStore, key: DataKey, logs: Option<LogClient>) -> Arc<LocalDispatcher> {
+        Arc::new(LocalDispatcher { store, key, logs })
     }
 }
 
@@ -64,6 +70,12 @@ pub async fn assignments_of(
         }
     }
     let mut files = HashMap::new();
+    let mut templated = HashMap::new();
+    let mut note_template = |id: &str, t: Option<&cluster::model::Driver>| {
+        if let Some(t) = t.filter(|t| !t.name.is_empty()) {
+            templated.insert(id.to_string(), t.name.clone());
+        }
+    };
     if !wanted_secrets.is_empty() {
         for s in store.list::<SecretRecord>(Kind::Secret).await?.0 {
             let id = &s.value.secret.id;
@@ -75,6 +87,7 @@ pub async fn assignments_of(
             match key.open(id, &s.value.sealed) {
                 Ok(data) => {
                     files.insert(id.clone(), data.to_vec());
+                    note_template(id, s.value.secret.spec.templating.as_ref());
                 }
                 Err(e) => tracing::error!("dispatcher: secret {id}: {e}"),
             }
@@ -84,9 +97,16 @@ pub async fn assignments_of(
         for c in store.list::<Config>(Kind::Config).await?.0 {
             if wanted_configs.contains(&c.value.id) {
                 files.insert(c.value.id.clone(), c.value.spec.data.clone());
+                note_template(&c.value.id, c.value.spec.templating.as_ref());
             }
         }
     }
+    // Requests this node's manager serves itself read its lines locally.
+    let log_subscriptions = crate::log_broker::subscriptions(store)
+        .await?
+        .into_iter()
+        .filter(|s| s.manager_node != node_id && s.concerns(&mine))
+        .collect();
     let mut out = Vec::with_capacity(mine.len());
     for t in mine {
         let service = services.get(&t.service_id);
@@ -103,10 +123,14 @@ pub async fn assignments_of(
         let service_name = service
             .map(|s| s.spec.annotations.name.clone())
             .unwrap_or_default();
+        let service_labels = service
+            .map(|s| s.spec.annotations.labels.clone())
+            .unwrap_or_default();
         out.push(Assignment {
             task: serde_json::to_value(&t).unwrap_or(Value::Null),
             service_name,
             ports,
+            service_labels,
         });
     }
     out.sort_by(|a, b| a.task_id().cmp(b.task_id()));
@@ -115,6 +139,8 @@ pub async fn assignments_of(
         Assignments {
             tasks: out,
             files,
+            templated,
+            log_subscriptions,
             standing,
         },
         rev,
@@ -171,6 +197,19 @@ impl Dispatcher for LocalDispatcher {
         Box::pin(async move {
             heartbeat(&self.store, node_id).await.map_err(err)?;
             Ok(HEARTBEAT_EVERY)
+        })
+    }
+
+    fn publish_logs<'a>(
+        &'a self,
+        sub: &'a LogSubscription,
+        lines: mpsc::Receiver<TaskLine>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            match &self.logs {
+                Some(c) => c.publish(sub, lines).await,
+                None => Err(ExecError("no node credentials to send logs with".into())),
+            }
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod leader;
 pub mod local;
+pub mod log_broker;
 pub mod logs;
 pub mod manager;
 pub mod node;
@@ -16,6 +17,7 @@ pub mod remote;
 pub mod seal;
 pub mod server;
 pub mod store;
+pub mod template;
 pub mod tls;
 pub mod validate;
 

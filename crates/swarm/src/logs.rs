@@ -4,9 +4,9 @@
 //! details the docker CLI prefixes lines with), read through the engine's
 //! own log reader.
 //!
-//! Only this node's containers are read: on one node that is every task.
-//! Once multi-node clusters land, the other nodes' lines come through
-//! their agents' sessions (swarmkit's log broker) and join the same stream.
+//! This reads this node's containers; [`crate::log_broker`] joins the
+//! other nodes' lines (which their agents read with this same code) into
+//! one stream.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 /// Whose logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Selector {
     /// Every task of the service (by id), past and present, and with
     /// `follow` the tasks that start while the stream is open.
@@ -110,28 +111,46 @@ async fn merged(
     opts: &LogOptions,
     tx: &mpsc::Sender<TaskLine>,
 ) {
-    let mut heads = Vec::new();
+    let mut sources = Vec::new();
     for (container, context) in task_containers(engine, selector) {
-        if let Some(mut rx) = open(engine, &container, opts)
-            && let Some(first) = rx.recv().await
-        {
-            heads.push((first, rx, context));
+        if let Some(mut rx) = open(engine, &container, opts) {
+            let (line_tx, line_rx) = mpsc::channel(64);
+            tokio::spawn(async move {
+                while let Some(line) = rx.recv().await {
+                    let line = TaskLine {
+                        context: context.clone(),
+                        line,
+                    };
+                    if line_tx.send(line).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            sources.push(line_rx);
+        }
+    }
+    merge_by_time(sources, tx).await;
+}
+
+/// Merges sources each in time order into one in time order: the
+/// earliest head line is always the next one.
+pub async fn merge_by_time(sources: Vec<mpsc::Receiver<TaskLine>>, tx: &mpsc::Sender<TaskLine>) {
+    let mut heads = Vec::new();
+    for mut rx in sources {
+        if let Some(first) = rx.recv().await {
+            heads.push((first, rx));
         }
     }
     loop {
-        let Some(i) = (0..heads.len()).min_by_key(|i| heads[*i].0.time) else {
+        let Some(i) = (0..heads.len()).min_by_key(|i| heads[*i].0.line.time) else {
             return;
         };
-        let (next, mut rx, context) = heads.swap_remove(i);
-        let line = TaskLine {
-            context: context.clone(),
-            line: next,
-        };
-        if tx.send(line).await.is_err() {
+        let (next, mut rx) = heads.swap_remove(i);
+        if tx.send(next).await.is_err() {
             return;
         }
         if let Some(more) = rx.recv().await {
-            heads.push((more, rx, context));
+            heads.push((more, rx));
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::dispatcher::LocalDispatcher;
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::leader::LeaderLoop;
 use crate::local::{LocalState, MemberSettings, Membership, StoreSettings};
+use crate::log_broker::LogBroker;
 use crate::manager::{Manager, SwarmRecord};
 use crate::pki::{ClusterCa, JoinToken, NodeKey, Role};
 use crate::remote::RemoteDispatcher;
@@ -123,6 +124,8 @@ impl Drop for AbortOnDrop {
 
 pub struct Swarm {
     engine: Arc<Engine>,
+    /// The logs requests this daemon serves as a manager.
+    logs: Arc<LogBroker>,
     local: LocalState,
     opts: SwarmOptions,
     active: tokio::sync::Mutex<Option<Active>>,
@@ -136,6 +139,7 @@ impl Swarm {
     pub async fn open(engine: Arc<Engine>, opts: SwarmOptions) -> Arc<Swarm> {
         let swarm = Arc::new_cyclic(|me| Swarm {
             engine,
+            logs: LogBroker::new(),
             local: LocalState::new(&opts.data_root),
             opts,
             active: tokio::sync::Mutex::new(None),
@@ -163,13 +167,35 @@ impl Swarm {
         }
     }
 
-    /// The log lines of the selected tasks' containers on this node.
-    pub fn task_logs(
+    /// The log lines of the selected tasks' containers on every node
+    /// (see [`crate::log_broker`]); on a manager.
+    pub async fn task_logs(
         &self,
         selector: crate::logs::Selector,
         opts: engine::LogOptions,
-    ) -> tokio::sync::mpsc::Receiver<crate::logs::TaskLine> {
-        crate::logs::stream(self.engine.clone(), selector, opts)
+    ) -> Result<tokio::sync::mpsc::Receiver<crate::logs::TaskLine>> {
+        let (store, node_id, addr) = match &*self.active.lock().await {
+            None => return Err(SwarmError::no_manager()),
+            Some(Active {
+                manager: Some(m),
+                membership,
+                ..
+            }) => (
+                m.store().clone(),
+                membership.node_id.clone(),
+                membership.advertise_addr.clone(),
+            ),
+            Some(_) => return Err(SwarmError::not_a_manager()),
+        };
+        let local = crate::logs::stream(self.engine.clone(), selector.clone(), opts.clone());
+        let req = crate::log_broker::Request {
+            store,
+            broker: self.logs.clone(),
+            node_id,
+            addr,
+            local,
+        };
+        Ok(crate::log_broker::serve(req, selector, opts).await?)
     }
 
     /// `POST /swarm/init`: a new cluster with this node as its manager.
@@ -407,9 +433,16 @@ impl Swarm {
                 None
             }
         };
+        let log_client = match self.local.load() {
+            Ok(Some((_, creds))) => crate::remote::LogClient::new(&creds)
+                .inspect_err(|e| tracing::warn!("swarm: a client for sending logs: {e}"))
+                .ok(),
+            _ => None,
+        };
         let agent = Agent::start(
             membership.node_id.clone(),
-            LocalDispatcher::new(store.clone(), data_key),
+            self.node_info(),
+            LocalDispatcher::new(store.clone(), data_key, log_client),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
         let standing = self.follow_standing(&agent, true, None);
@@ -446,10 +479,13 @@ impl Swarm {
             listen,
             membership.advertise_addr.clone(),
             &creds,
-            store.clone(),
-            etcd,
-            data_key.clone(),
-            membership.cluster_id.clone(),
+            crate::server::ServerParts {
+                store: store.clone(),
+                etcd,
+                data_key: data_key.clone(),
+                cluster_id: membership.cluster_id.clone(),
+                logs: self.logs.clone(),
+            },
         )
         .await
     }
@@ -464,6 +500,7 @@ impl Swarm {
         let dispatcher = Arc::new(RemoteDispatcher::new(&managers, creds)?);
         let agent = Agent::start(
             membership.node_id.clone(),
+            self.node_info(),
             dispatcher.clone(),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
@@ -908,6 +945,16 @@ impl Swarm {
         write(&files.cert, &cert)?;
         write(&files.key, &key)?;
         Ok(files)
+    }
+
+    /// This host as its tasks' templates see it: what its node object says.
+    fn node_info(&self) -> crate::agent::NodeInfo {
+        let d = describe_host(&self.opts.engine_version);
+        crate::agent::NodeInfo {
+            hostname: d.hostname,
+            os: d.platform.os,
+            architecture: d.platform.architecture,
+        }
     }
 
     /// The node object of this host.

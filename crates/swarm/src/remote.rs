@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
 use crate::agent::{Assignments, Dispatcher, ExecError, StatusUpdate};
 use crate::dispatcher::HEARTBEAT_EVERY;
 use crate::error::{ErrorKind, Result, SwarmError};
+use crate::log_broker::{LogSubscription, WireLine};
+use crate::logs::TaskLine;
 use crate::pki::{JoinToken, NodeKey};
 use crate::server::{JoinRequest, JoinResponse};
 use crate::tls::NodeCredentials;
@@ -172,12 +174,57 @@ pub async fn promote(
     Err(last)
 }
 
+/// Sends a node's log lines to the manager that asked for them, over
+/// mutual TLS with the node's certificate (which tells the manager whose
+/// lines they are).
+#[derive(Clone)]
+pub struct LogClient {
+    config: tokio_rustls::rustls::ClientConfig,
+}
+
+impl LogClient {
+    pub fn new(creds: &NodeCredentials) -> Result<LogClient> {
+        let config =
+            crate::tls::client_config(creds).map_err(|e| SwarmError::internal(e.to_string()))?;
+        Ok(LogClient { config })
+    }
+
+    /// `POST /v1/logs/{id}` to `sub`'s manager: the lines as JSON lines,
+    /// streamed as they come, until they end or the manager hangs up.
+    pub async fn publish(
+        &self,
+        sub: &LogSubscription,
+        lines: mpsc::Receiver<TaskLine>,
+    ) -> std::result::Result<(), ExecError> {
+        let addr: SocketAddr = sub
+            .manager_addr
+            .parse()
+            .or_else(|_| format!("{}:{}", sub.manager_addr, crate::CLUSTER_PORT).parse())
+            .map_err(|e| exec_err(format!("manager address {}: {e}", sub.manager_addr)))?;
+        let c = client(self.config.clone(), addr, None).map_err(exec_err)?;
+        let body = tokio_stream::wrappers::ReceiverStream::new(lines).map(|l| {
+            let mut line = serde_json::to_vec(&WireLine::from_line(&l)).unwrap_or_default();
+            line.push(b'\n');
+            Ok::<_, std::io::Error>(line)
+        });
+        c.post(url(addr, &format!("/v1/logs/{}", sub.id)))
+            .header("content-type", "application/x-ndjson")
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| exec_err(format!("logs to {addr}: {e}")))?;
+        Ok(())
+    }
+}
+
 /// The agent's dispatcher on a node that is not a manager: one client
 /// (one kept-alive TLS connection) per manager, tried in order; the list
 /// follows the managers the session reports.
 pub struct RemoteDispatcher {
     creds: NodeCredentials,
     clients: std::sync::RwLock<Vec<(SocketAddr, reqwest::Client)>>,
+    logs: LogClient,
 }
 
 impl RemoteDispatcher {
@@ -185,6 +232,7 @@ impl RemoteDispatcher {
         let d = RemoteDispatcher {
             creds: creds.clone(),
             clients: std::sync::RwLock::new(Vec::new()),
+            logs: LogClient::new(creds)?,
         };
         d.set_managers(managers)?;
         Ok(d)
@@ -333,5 +381,13 @@ impl Dispatcher for RemoteDispatcher {
             }
             Err(last)
         })
+    }
+
+    fn publish_logs<'a>(
+        &'a self,
+        sub: &'a LogSubscription,
+        lines: mpsc::Receiver<TaskLine>,
+    ) -> BoxFuture<'a, std::result::Result<(), ExecError>> {
+        Box::pin(self.logs.publish(sub, lines))
     }
 }

@@ -2,14 +2,15 @@
 //! CA for nodes about to join (anonymous), the join itself (anonymous, the
 //! token is the credential), and for joined nodes — identified by their
 //! certificate, never by what they claim — the session that streams their
-//! assignments, status reports and heartbeats.
+//! assignments, status reports and heartbeats, and the log lines they send
+//! for the logs requests this manager serves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,6 +26,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::agent::{Dispatcher, StatusUpdate};
 use crate::dispatcher::LocalDispatcher;
+use crate::log_broker::{LogBroker, WireLine};
 use crate::manager::SwarmRecord;
 use crate::pki::{ClusterCa, Identity, JoinToken, Role};
 use crate::store::{ClusterStore, Kind};
@@ -83,6 +85,8 @@ struct ServerState {
     dispatcher: Arc<LocalDispatcher>,
     /// This manager's cluster address, for the managers list.
     advertise: String,
+    /// The logs requests this manager serves, which nodes send lines for.
+    logs: Arc<LogBroker>,
 }
 
 /// The connection's peer as its certificate says, if it showed one.
@@ -103,25 +107,41 @@ impl Drop for ClusterServer {
     }
 }
 
+/// The manager's parts the cluster port serves.
+pub struct ServerParts {
+    pub store: ClusterStore,
+    /// The etcd cluster's membership API, where managers run the store.
+    pub etcd: Option<EtcdStore>,
+    pub data_key: crate::seal::DataKey,
+    pub cluster_id: String,
+    /// The logs requests this manager serves.
+    pub logs: Arc<LogBroker>,
+}
+
 impl ClusterServer {
     pub async fn start(
         listen: SocketAddr,
         advertise: String,
         creds: &NodeCredentials,
-        store: ClusterStore,
-        etcd: Option<EtcdStore>,
-        data_key: crate::seal::DataKey,
-        cluster_id: String,
+        parts: ServerParts,
     ) -> std::io::Result<ClusterServer> {
+        let ServerParts {
+            store,
+            etcd,
+            data_key,
+            cluster_id,
+            logs,
+        } = parts;
         let config = crate::tls::server_config(creds).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(listen).await?;
         let state = ServerState {
-            dispatcher: LocalDispatcher::new(store.clone(), data_key.clone()),
+            dispatcher: LocalDispatcher::new(store.clone(), data_key.clone(), None),
             data_key,
             store,
             etcd,
             cluster_id,
             advertise,
+            logs,
         };
         let router = Router::new()
             .route("/v1/ca", get(ca))
@@ -130,6 +150,7 @@ impl ClusterServer {
             .route("/v1/session", get(session))
             .route("/v1/status", post(status))
             .route("/v1/heartbeat", post(heartbeat))
+            .route("/v1/logs/{subscription}", post(node_logs))
             .with_state(state);
         let acceptor = TlsAcceptor::from(config);
         let task = tokio::spawn(async move {
@@ -524,4 +545,47 @@ async fn heartbeat(State(state): State<ServerState>, Extension(peer): Extension<
         }
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e.0),
     }
+}
+
+/// A node's lines for a logs request this manager serves: JSON lines, as
+/// long as the node sends them and the request is open. The lines are the
+/// node's whatever they claim: its certificate names it.
+async fn node_logs(
+    State(state): State<ServerState>,
+    Extension(peer): Extension<Peer>,
+    Path(subscription): Path<String>,
+    body: Body,
+) -> Response {
+    let node = match node_of(&peer, &state) {
+        Ok(n) => n,
+        Err((status, msg)) => return refuse(status, msg),
+    };
+    let Some(out) = state.logs.attach(&subscription, &node).await else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no logs subscription {subscription}"),
+        );
+    };
+    let mut chunks = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            break;
+        };
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let Some(l) = serde_json::from_slice::<WireLine>(&line)
+                .ok()
+                .and_then(|w| w.into_line(&node))
+            else {
+                return refuse(StatusCode::BAD_REQUEST, "a malformed log line");
+            };
+            // The request ended: the node stops when its upload fails.
+            if out.send(l).await.is_err() {
+                return refuse(StatusCode::GONE, "the logs request ended");
+            }
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
 }

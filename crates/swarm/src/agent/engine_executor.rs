@@ -132,4 +132,12 @@ impl Executor for EngineExecutor {
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move { self.engine.remove(id, true, false).await.map_err(err) })
     }
+
+    fn task_logs(
+        &self,
+        selector: &crate::logs::Selector,
+        opts: engine::LogOptions,
+    ) -> tokio::sync::mpsc::Receiver<crate::logs::TaskLine> {
+        crate::logs::stream(self.engine.clone(), selector.clone(), opts)
+    }
 }

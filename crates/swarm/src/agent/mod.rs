@@ -9,7 +9,7 @@ pub mod engine_executor;
 pub mod spec;
 mod worker;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
+use crate::log_broker::LogSubscription;
+use crate::logs::{Selector, TaskLine};
 
 pub use worker::{TaskState, parse_state, status};
 
@@ -64,6 +66,9 @@ pub trait Executor: Send + Sync {
     fn wait<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<i64, ExecError>>;
     fn stop<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFuture<'a, Result<(), ExecError>>;
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
+    /// The lines of the selected tasks' containers on this node (the
+    /// channel closes at their end, never with `follow`).
+    fn task_logs(&self, selector: &Selector, opts: engine::LogOptions) -> mpsc::Receiver<TaskLine>;
 }
 
 /// One task as the agent receives it (also the wire shape of a session).
@@ -77,6 +82,9 @@ pub struct Assignment {
     pub service_name: String,
     /// Ports the service publishes (`PortConfig` JSON).
     pub ports: Vec<Value>,
+    /// The service's labels (`.Service.Labels` of templated files).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_labels: BTreeMap<String, String>,
 }
 
 impl Assignment {
@@ -101,6 +109,13 @@ pub struct Assignments {
     pub tasks: Vec<Assignment>,
     #[serde(with = "b64map")]
     pub files: HashMap<String, Vec<u8>>,
+    /// The files among them that are templates: id → template driver.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub templated: HashMap<String, String>,
+    /// Logs requests other managers serve that this node's tasks have
+    /// lines for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_subscriptions: Vec<LogSubscription>,
     /// The node's standing in the cluster: the session is how a node
     /// learns that it was promoted or demoted and where the managers are.
     #[serde(default)]
@@ -117,6 +132,14 @@ pub struct Standing {
     pub role: String,
     #[serde(default)]
     pub managers: Vec<String>,
+}
+
+/// This node as templates see it (`.Node.Hostname`, `.Node.Platform`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub hostname: String,
+    pub os: String,
+    pub architecture: String,
 }
 
 /// File data as base64 on the wire (JSON has no bytes).
@@ -169,6 +192,13 @@ pub trait Dispatcher: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ExecError>>;
     /// Keeps the node alive in the managers' eyes; how long until the next.
     fn heartbeat<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>>;
+    /// Sends `lines` to the manager that serves `sub`, until they end or
+    /// the manager stops taking them.
+    fn publish_logs<'a>(
+        &'a self,
+        sub: &'a LogSubscription,
+        lines: mpsc::Receiver<TaskLine>,
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
 }
 
 /// A running agent; dropping it stops the loop (containers stay: a daemon
@@ -187,12 +217,13 @@ impl Drop for Agent {
 impl Agent {
     pub fn start(
         node_id: String,
+        node: NodeInfo,
         dispatcher: Arc<dyn Dispatcher>,
         executor: Arc<dyn Executor>,
     ) -> Agent {
         let (tx, standing) = watch::channel(Standing::default());
         Agent {
-            task: tokio::spawn(run(node_id, dispatcher, executor, tx)),
+            task: tokio::spawn(run(node_id, node, dispatcher, executor, tx)),
             standing,
         }
     }
@@ -205,10 +236,12 @@ impl Agent {
 
 async fn run(
     node_id: String,
+    node: NodeInfo,
     dispatcher: Arc<dyn Dispatcher>,
     executor: Arc<dyn Executor>,
     standing: watch::Sender<Standing>,
 ) {
+    let node = Arc::new((node_id.clone(), node));
     let (report_tx, report_rx) = mpsc::unbounded_channel();
     // Ends with this loop (the agent is aborted, never returns on its own).
     let _reporter = AbortOnDrop(tokio::spawn(report_loop(
@@ -221,6 +254,7 @@ async fn run(
         dispatcher.clone(),
     )));
     let mut workers: HashMap<String, worker::Handle> = HashMap::new();
+    let mut publishers: HashMap<String, AbortOnDrop> = HashMap::new();
     loop {
         let mut rx = match dispatcher.assignments(&node_id).await {
             Ok(rx) => rx,
@@ -239,7 +273,8 @@ async fn run(
                 }
                 changed
             });
-            reconcile(&node_id, &current, &executor, &report_tx, &mut workers).await;
+            reconcile(&node, &current, &executor, &report_tx, &mut workers).await;
+            publish_logs(&current, &dispatcher, &executor, &mut publishers);
             if rx.changed().await.is_err() {
                 break;
             }
@@ -258,7 +293,7 @@ impl Drop for AbortOnDrop {
 /// One pass: a worker per assigned task (given the newest assignment), and
 /// the containers of tasks no longer assigned removed.
 async fn reconcile(
-    node_id: &str,
+    node: &Arc<(String, NodeInfo)>,
     current: &Assignments,
     executor: &Arc<dyn Executor>,
     report: &mpsc::UnboundedSender<StatusUpdate>,
@@ -272,9 +307,12 @@ async fn reconcile(
             Some(w) => w.update((*assignment).clone()),
             None => {
                 let w = worker::Handle::spawn(
-                    node_id.to_string(),
+                    node.clone(),
                     (*assignment).clone(),
-                    current.files.clone(),
+                    worker::TaskData {
+                        files: current.files.clone(),
+                        templated: current.templated.clone(),
+                    },
                     existing.get(*task_id).cloned(),
                     executor.clone(),
                     report.clone(),
@@ -291,6 +329,35 @@ async fn reconcile(
                 tracing::warn!("agent: removing the container of task {task_id}: {e}");
             }
         }
+    }
+}
+
+/// A publisher per log subscription, started once: one that ended (its
+/// lines all sent) stays until the subscription goes, so it is not sent
+/// twice; one whose subscription went is stopped.
+fn publish_logs(
+    current: &Assignments,
+    dispatcher: &Arc<dyn Dispatcher>,
+    executor: &Arc<dyn Executor>,
+    publishers: &mut HashMap<String, AbortOnDrop>,
+) {
+    publishers.retain(|id, _| current.log_subscriptions.iter().any(|s| s.id == *id));
+    for sub in &current.log_subscriptions {
+        if publishers.contains_key(&sub.id) {
+            continue;
+        }
+        let lines = executor.task_logs(&sub.selector, (&sub.options).into());
+        let dispatcher = dispatcher.clone();
+        let sub = sub.clone();
+        let id = sub.id.clone();
+        publishers.insert(
+            id,
+            AbortOnDrop(tokio::spawn(async move {
+                if let Err(e) = dispatcher.publish_logs(&sub, lines).await {
+                    tracing::debug!("agent: logs for {}: {e}", sub.manager_addr);
+                }
+            })),
+        );
     }
 }
 

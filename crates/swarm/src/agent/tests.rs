@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
 use super::*;
+use crate::log_broker::WireOptions;
 
 #[derive(Default)]
 struct FakeState {
@@ -17,6 +18,10 @@ struct FakeState {
     containers: HashMap<String, (String, String, bool)>,
     exits: HashMap<String, Vec<oneshot::Sender<i64>>>,
     calls: Vec<String>,
+    /// The open ends of followed logs.
+    log_followers: Vec<tokio::sync::mpsc::Sender<TaskLine>>,
+    /// target → data of every file given to a create.
+    files: HashMap<String, Vec<u8>>,
     next: u32,
     fail_start: bool,
 }
@@ -83,6 +88,9 @@ impl Executor for FakeExecutor {
                 .unwrap_or("")
                 .to_string();
             s.calls.push(format!("create {name} files={}", files.len()));
+            for f in &files {
+                s.files.insert(f.target.clone(), f.data.clone());
+            }
             s.containers
                 .insert(id.clone(), (task, name.to_string(), false));
             Ok(id)
@@ -148,11 +156,42 @@ impl Executor for FakeExecutor {
             Ok(())
         })
     }
+
+    /// One line per call, naming the selection; with `follow` the channel
+    /// stays open.
+    fn task_logs(
+        &self,
+        selector: &Selector,
+        opts: engine::LogOptions,
+    ) -> tokio::sync::mpsc::Receiver<TaskLine> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let text = format!("{selector:?}");
+        let _ = tx.try_send(TaskLine {
+            context: Arc::new(crate::logs::TaskContext {
+                node_id: "n1".into(),
+                service_id: "s1".into(),
+                task_id: "t1".into(),
+            }),
+            line: engine::LogLine {
+                stream: engine::StdStream::Stdout,
+                time: chrono::Utc::now(),
+                data: text.into(),
+            },
+        });
+        if opts.follow {
+            self.0.lock().log_followers.push(tx);
+        }
+        rx
+    }
 }
 
 struct FakeDispatcher {
     tx: watch::Sender<Assignments>,
     reports: Mutex<Vec<StatusUpdate>>,
+    /// (subscription, line) for every line published; subscriptions whose
+    /// publishing ended.
+    published: Mutex<Vec<(String, String)>>,
+    ended: Mutex<Vec<String>>,
 }
 
 impl Dispatcher for FakeDispatcher {
@@ -176,6 +215,21 @@ impl Dispatcher for FakeDispatcher {
 
     fn heartbeat<'a>(&'a self, _node: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>> {
         Box::pin(async move { Ok(Duration::from_secs(1)) })
+    }
+
+    fn publish_logs<'a>(
+        &'a self,
+        sub: &'a LogSubscription,
+        mut lines: tokio::sync::mpsc::Receiver<TaskLine>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            while let Some(l) = lines.recv().await {
+                let text = String::from_utf8_lossy(&l.line.data).into_owned();
+                self.published.lock().push((sub.id.clone(), text));
+            }
+            self.ended.lock().push(sub.id.clone());
+            Ok(())
+        })
     }
 }
 
@@ -211,6 +265,15 @@ fn task(id: &str, image: &str, desired: &str) -> Assignment {
         }),
         service_name: "web".into(),
         ports: vec![],
+        service_labels: Default::default(),
+    }
+}
+
+fn node_info() -> NodeInfo {
+    NodeInfo {
+        hostname: "host-1".into(),
+        os: "linux".into(),
+        architecture: "x86_64".into(),
     }
 }
 
@@ -221,8 +284,15 @@ fn setup() -> (FakeExecutor, Arc<FakeDispatcher>, Agent) {
     let disp = Arc::new(FakeDispatcher {
         tx,
         reports: Mutex::new(Vec::new()),
+        published: Mutex::new(Vec::new()),
+        ended: Mutex::new(Vec::new()),
     });
-    let agent = Agent::start("n1".into(), disp.clone(), Arc::new(exec.clone()));
+    let agent = Agent::start(
+        "n1".into(),
+        node_info(),
+        disp.clone(),
+        Arc::new(exec.clone()),
+    );
     (exec, disp, agent)
 }
 
@@ -351,6 +421,95 @@ async fn secrets_travel_with_the_assignment() {
     until(|| disp.states("t2").contains(&"rejected".to_string())).await;
 }
 
+#[tokio::test]
+async fn templated_files_are_expanded_for_the_task_on_this_node() {
+    let (exec, disp, _agent) = setup();
+    let mut a = task("t1", "bb", "running");
+    a.service_labels.insert("tier".into(), "front".into());
+    a.task["Spec"]["ContainerSpec"]["Env"] = json!(["COLOR=blue"]);
+    a.task["Spec"]["ContainerSpec"]["Secrets"] = json!([
+        {"SecretID": "sec1", "File": {"Name": "pw", "UID": "0", "GID": "0", "Mode": 292}}
+    ]);
+    a.task["Spec"]["ContainerSpec"]["Configs"] = json!([
+        {"ConfigID": "cfg1", "File": {"Name": "/app.conf", "UID": "0", "GID": "0", "Mode": 292}},
+        {"ConfigID": "cfg2", "File": {"Name": "plain", "UID": "0", "GID": "0", "Mode": 292}}
+    ]);
+    let mut files = HashMap::new();
+    files.insert("sec1".to_string(), b"hunter2".to_vec());
+    files.insert(
+        "cfg1".to_string(),
+        b"{{.Service.Name}} {{.Task.Name}} {{.Task.Slot}} {{.Node.ID}} {{.Node.Hostname}} \
+          {{.Node.Platform.OS}} {{index .Service.Labels \"tier\"}} {{env \"COLOR\"}} \
+          {{secret \"pw\"}} {{config \"plain\"}}"
+            .to_vec(),
+    );
+    files.insert("cfg2".to_string(), b"{{.Task.ID}}".to_vec());
+    let mut templated = HashMap::new();
+    templated.insert("cfg1".to_string(), "golang".to_string());
+    disp.tx.send_replace(Assignments {
+        tasks: vec![a.clone()],
+        files,
+        templated,
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    let written = exec.0.lock().files.clone();
+    assert_eq!(
+        String::from_utf8_lossy(&written["/app.conf"]),
+        "web web.1.t1 1 n1 host-1 linux front blue hunter2 {{.Task.ID}}"
+    );
+    // Only the templated one is expanded.
+    assert_eq!(written["/plain"], b"{{.Task.ID}}");
+}
+
+#[tokio::test]
+async fn a_template_that_fails_fails_the_task_with_dockerds_error() {
+    let (exec, disp, _agent) = setup();
+    let mut a = task("t1", "bb", "running");
+    a.task["Spec"]["ContainerSpec"]["Configs"] = json!([
+        {"ConfigID": "cfg1", "File": {"Name": "c", "UID": "0", "GID": "0", "Mode": 292}}
+    ]);
+    let mut files = HashMap::new();
+    files.insert("cfg1".to_string(), b"{{secret \"nope\"}}".to_vec());
+    let mut templated = HashMap::new();
+    templated.insert("cfg1".to_string(), "golang".to_string());
+    disp.tx.send_replace(Assignments {
+        tasks: vec![a.clone()],
+        files: files.clone(),
+        templated: templated.clone(),
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"failed".to_string())).await;
+    let last = disp.last("t1").unwrap();
+    assert_eq!(last["Message"], "starting");
+    let err = last["Err"].as_str().unwrap();
+    assert!(
+        err.starts_with(
+            "starting container failed: unable to get config from config store: \
+             failed to expand templated config cfg1: template: expansion:1:"
+        ),
+        "{err}"
+    );
+    assert!(err.ends_with("secret target nope not found"), "{err}");
+    assert!(exec.calls().is_empty(), "{:?}", exec.calls());
+    // An unknown driver: swarmkit's word for it.
+    templated.insert("cfg1".to_string(), "jinja".to_string());
+    a.task["ID"] = json!("t2");
+    disp.tx.send_replace(Assignments {
+        tasks: vec![a],
+        files,
+        templated,
+        ..Default::default()
+    });
+    until(|| disp.states("t2").contains(&"failed".to_string())).await;
+    assert!(
+        disp.last("t2").unwrap()["Err"]
+            .as_str()
+            .unwrap()
+            .ends_with("failed to expand templated config cfg1: unrecognized template type")
+    );
+}
+
 #[test]
 fn task_files_resolve_targets_and_modes() {
     let spec = json!({"ContainerSpec": {
@@ -390,8 +549,15 @@ async fn a_running_container_is_adopted_not_started_again() {
     let disp = Arc::new(FakeDispatcher {
         tx,
         reports: Mutex::new(Vec::new()),
+        published: Mutex::new(Vec::new()),
+        ended: Mutex::new(Vec::new()),
     });
-    let _agent = Agent::start("n1".into(), disp.clone(), Arc::new(exec.clone()));
+    let _agent = Agent::start(
+        "n1".into(),
+        node_info(),
+        disp.clone(),
+        Arc::new(exec.clone()),
+    );
     until(|| disp.states("t1").contains(&"running".to_string())).await;
     assert_eq!(
         disp.last("t1").unwrap()["ContainerStatus"]["ContainerID"],
@@ -435,9 +601,13 @@ async fn a_task_desired_ready_is_prepared_and_waits_to_start() {
 fn assignments_travel_as_json_with_base64_files() {
     let mut files = HashMap::new();
     files.insert("s1".to_string(), vec![0u8, 255, 7]);
+    let mut templated = HashMap::new();
+    templated.insert("s1".to_string(), "golang".to_string());
     let a = Assignments {
         tasks: vec![task("t1", "bb", "running")],
         files,
+        templated,
+        log_subscriptions: vec![subscription("sub1", false)],
         ..Default::default()
     };
     let text = serde_json::to_string(&a).unwrap();
@@ -465,4 +635,59 @@ async fn the_agent_publishes_the_standing_its_session_gives() {
     let s = standing.borrow_and_update().clone();
     assert_eq!(s.role, "manager");
     assert_eq!(s.managers, ["10.0.0.1:2377"]);
+}
+
+fn subscription(id: &str, follow: bool) -> LogSubscription {
+    LogSubscription {
+        id: id.into(),
+        selector: Selector::Service("s1".into()),
+        options: WireOptions {
+            stdout: true,
+            stderr: true,
+            follow,
+            ..Default::default()
+        },
+        manager_node: "m2".into(),
+        manager_addr: "10.0.0.2:2377".into(),
+    }
+}
+
+#[tokio::test]
+async fn log_subscriptions_are_published_once_and_stopped_when_gone() {
+    let (exec, disp, _agent) = setup();
+    let with = |subs: Vec<LogSubscription>| Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        log_subscriptions: subs,
+        ..Default::default()
+    };
+    disp.tx.send_replace(with(vec![
+        subscription("a", false),
+        subscription("f", true),
+    ]));
+    until(|| disp.ended.lock().contains(&"a".to_string())).await;
+    until(|| disp.published.lock().iter().any(|(s, _)| s == "f")).await;
+    assert!(
+        disp.published
+            .lock()
+            .contains(&("a".to_string(), "Service(\"s1\")".to_string())),
+        "{:?}",
+        disp.published.lock()
+    );
+    // New assignments with the same subscriptions start nothing again.
+    disp.tx.send_replace(with(vec![
+        subscription("a", false),
+        subscription("f", true),
+    ]));
+    until(|| disp.states("t1").contains(&"running".to_string())).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        disp.published.lock().len(),
+        2,
+        "{:?}",
+        disp.published.lock()
+    );
+    // The followed one goes: its publisher stops, so its reader is dropped.
+    disp.tx.send_replace(with(vec![subscription("a", false)]));
+    until(|| exec.0.lock().log_followers.iter().all(|t| t.is_closed())).await;
+    assert!(!disp.ended.lock().contains(&"f".to_string()));
 }

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::spec::{TaskIdentity, create_body};
-use super::{Assignment, ExecError, Executor, StatusUpdate, TaskFile};
+use super::{Assignment, ExecError, Executor, NodeInfo, StatusUpdate, TaskFile};
+use crate::template;
 
 pub use cluster::model::TaskState;
 
@@ -55,16 +56,16 @@ impl Drop for Handle {
 
 impl Handle {
     pub(super) fn spawn(
-        node_id: String,
+        node: Arc<(String, NodeInfo)>,
         assignment: Assignment,
-        files: HashMap<String, Vec<u8>>,
+        files: TaskData,
         container: Option<String>,
         executor: Arc<dyn Executor>,
         report: mpsc::UnboundedSender<StatusUpdate>,
     ) -> Handle {
         let (tx, rx) = watch::channel(assignment);
         let w = Worker {
-            node_id,
+            node,
             files,
             executor,
             report,
@@ -88,9 +89,18 @@ impl Handle {
     }
 }
 
+/// The secret and config data a task's assignment carried: id → data, and
+/// id → template driver for the templated ones.
+#[derive(Default)]
+pub(super) struct TaskData {
+    pub files: HashMap<String, Vec<u8>>,
+    pub templated: HashMap<String, String>,
+}
+
 struct Worker {
-    node_id: String,
-    files: HashMap<String, Vec<u8>>,
+    /// This node's id and description.
+    node: Arc<(String, NodeInfo)>,
+    files: TaskData,
     executor: Arc<dyn Executor>,
     report: mpsc::UnboundedSender<StatusUpdate>,
     /// The last state this worker reported (it only reports forward).
@@ -262,11 +272,16 @@ impl Worker {
             task_id,
             service_id,
             service_name: &a.service_name,
-            node_id: &self.node_id,
+            node_id: &self.node.0,
             slot,
         };
         let body = create_body(&spec, &a.ports, &ident);
-        let files = task_files(&spec, &self.files).map_err(|e| (TaskState::Rejected, e))?;
+        let resolved =
+            resolve_files(&spec, &self.files.files).map_err(|e| (TaskState::Rejected, e))?;
+        // dockerd expands templates when it writes the files, as the
+        // container starts: a template that fails, fails the start.
+        let files = expand_files(a, &spec, &ident, &self.node.1, &self.files, resolved)
+            .map_err(|e| (TaskState::Failed, e))?;
         let id = self
             .executor
             .create(&ident.container_name(), body, files)
@@ -324,13 +339,26 @@ fn grace(a: &Assignment) -> Duration {
         .unwrap_or(Duration::from_secs(10))
 }
 
+/// One secret or config file of a task, before any template is expanded.
+struct Resolved {
+    file: TaskFile,
+    /// "secret" or "config".
+    kind: &'static str,
+    id: String,
+    /// `File.Name` as the service gave it: what `secret`/`config` look up.
+    name: String,
+}
+
 /// The secret and config files of a task, from the data its assignment
 /// carried: secrets default to `/run/secrets/<name>`, configs to `/<name>`.
-fn task_files(spec: &Value, data: &HashMap<String, Vec<u8>>) -> Result<Vec<TaskFile>, ExecError> {
+fn resolve_files(
+    spec: &Value,
+    data: &HashMap<String, Vec<u8>>,
+) -> Result<Vec<Resolved>, ExecError> {
     let mut out = Vec::new();
-    for (list, id_key, default_dir) in [
-        ("Secrets", "SecretID", "/run/secrets/"),
-        ("Configs", "ConfigID", "/"),
+    for (list, id_key, default_dir, kind) in [
+        ("Secrets", "SecretID", "/run/secrets/", "secret"),
+        ("Configs", "ConfigID", "/", "config"),
     ] {
         let refs = spec
             .pointer(&format!("/ContainerSpec/{list}"))
@@ -341,12 +369,9 @@ fn task_files(spec: &Value, data: &HashMap<String, Vec<u8>>) -> Result<Vec<TaskF
             };
             let id = r.get(id_key).and_then(Value::as_str).unwrap_or("");
             let name = file.get("Name").and_then(Value::as_str).unwrap_or("");
-            let bytes = data.get(id).ok_or_else(|| {
-                ExecError(format!(
-                    "{} {id} is not available to this node",
-                    &list[..list.len() - 1].to_lowercase()
-                ))
-            })?;
+            let bytes = data
+                .get(id)
+                .ok_or_else(|| ExecError(format!("{kind} {id} is not available to this node")))?;
             let target = if name.starts_with('/') {
                 name.to_string()
             } else {
@@ -358,20 +383,114 @@ fn task_files(spec: &Value, data: &HashMap<String, Vec<u8>>) -> Result<Vec<TaskF
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(default)
             };
-            out.push(TaskFile {
-                target,
-                data: bytes.clone(),
-                uid: num("UID", 0),
-                gid: num("GID", 0),
-                mode: file
-                    .get("Mode")
-                    .and_then(Value::as_u64)
-                    .map(|m| m as u32)
-                    .unwrap_or(0o444),
+            out.push(Resolved {
+                file: TaskFile {
+                    target,
+                    data: bytes.clone(),
+                    uid: num("UID", 0),
+                    gid: num("GID", 0),
+                    mode: file
+                        .get("Mode")
+                        .and_then(Value::as_u64)
+                        .map(|m| m as u32)
+                        .unwrap_or(0o444),
+                },
+                kind,
+                id: id.to_string(),
+                name: name.to_string(),
             });
         }
     }
     Ok(out)
+}
+
+/// The task's files with their templates expanded for this task on this
+/// node; the error is dockerd's for a file it could not write.
+fn expand_files(
+    a: &Assignment,
+    spec: &Value,
+    ident: &TaskIdentity<'_>,
+    node: &NodeInfo,
+    data: &TaskData,
+    resolved: Vec<Resolved>,
+) -> Result<Vec<TaskFile>, ExecError> {
+    if !resolved.iter().any(|r| data.templated.contains_key(&r.id)) {
+        return Ok(resolved.into_iter().map(|r| r.file).collect());
+    }
+    let ctx = template_context(a, spec, ident, node, &resolved);
+    resolved
+        .into_iter()
+        .map(|mut r| {
+            if let Some(driver) = data.templated.get(&r.id) {
+                r.file.data = template::expand(driver, &r.file.data, &ctx).map_err(|e| {
+                    ExecError(format!(
+                        "starting container failed: unable to get {kind} from {kind} store: \
+                         failed to expand templated {kind} {id}: {e}",
+                        kind = r.kind,
+                        id = r.id
+                    ))
+                })?;
+            }
+            Ok(r.file)
+        })
+        .collect()
+}
+
+/// swarmkit's `template.NewPayloadContextFromTask`.
+fn template_context(
+    a: &Assignment,
+    spec: &Value,
+    ident: &TaskIdentity<'_>,
+    node: &NodeInfo,
+    resolved: &[Resolved],
+) -> template::Context {
+    let task_name = a
+        .task
+        .get("Name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| ident.container_name());
+    let env = spec
+        .pointer("/ContainerSpec/Env")
+        .and_then(Value::as_array)
+        .map(|e| {
+            e.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ctx = template::Context {
+        service_id: ident.service_id.to_string(),
+        service_name: ident.service_name.to_string(),
+        service_labels: a.service_labels.clone(),
+        node_id: ident.node_id.to_string(),
+        node_hostname: node.hostname.clone(),
+        node_os: node.os.clone(),
+        node_architecture: node.architecture.clone(),
+        task_id: ident.task_id.to_string(),
+        task_name,
+        task_slot: if ident.slot == 0 {
+            ident.node_id.to_string()
+        } else {
+            ident.slot.to_string()
+        },
+        env,
+        ..Default::default()
+    };
+    for r in resolved {
+        let by_target = if r.kind == "secret" {
+            &mut ctx.secrets
+        } else {
+            &mut ctx.configs
+        };
+        // The first reference with the target wins, as in swarmkit's getters.
+        by_target
+            .entry(r.name.clone())
+            .or_insert_with(|| r.file.data.clone());
+    }
+    ctx
 }
 
 #[cfg(test)]
@@ -379,5 +498,8 @@ pub(super) fn task_files_for_test(
     spec: &Value,
     data: &HashMap<String, Vec<u8>>,
 ) -> Result<Vec<TaskFile>, ExecError> {
-    task_files(spec, data)
+    Ok(resolve_files(spec, data)?
+        .into_iter()
+        .map(|r| r.file)
+        .collect())
 }

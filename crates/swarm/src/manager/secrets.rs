@@ -81,14 +81,22 @@ impl Blob for Config {
     }
 }
 
-/// Templated secrets and configs are rendered by the node for each task
-/// (Go templates over the task's context): until berth renders them, it
-/// refuses them rather than mount the template text.
-fn refuse_templating(templating: Option<&cluster::model::Driver>) -> Result<()> {
-    match templating {
-        Some(t) if !t.name.is_empty() => Err(SwarmError::not_implemented(
-            "templated secrets and configs (--template-driver)",
-        )),
+/// A templated secret or config is expanded on each node for each task;
+/// here it is only refused when it uses what berth cannot expand (a
+/// template Go itself rejects, or an unknown driver, is accepted as dockerd
+/// accepts it, and fails the task that uses it with swarmkit's error).
+fn check_templating(
+    what: &str,
+    templating: Option<&cluster::model::Driver>,
+    data: &[u8],
+) -> Result<()> {
+    let Some(t) = templating.filter(|t| !t.name.is_empty()) else {
+        return Ok(());
+    };
+    match crate::template::check(&t.name, data) {
+        Err(e) if e.is_unsupported() => Err(SwarmError::not_implemented(&format!(
+            "templated {what}: {e}"
+        ))),
         _ => Ok(()),
     }
 }
@@ -158,7 +166,7 @@ impl Manager {
             ));
         }
         blobs::validate_size("secret", spec.data.len(), MAX_SECRET)?;
-        refuse_templating(spec.templating.as_ref())?;
+        check_templating("secret", spec.templating.as_ref(), &spec.data)?;
         let id = crate::pki::new_id();
         let data = zeroize::Zeroizing::new(std::mem::take(&mut spec.data));
         let record = SecretRecord {
@@ -210,7 +218,7 @@ impl Manager {
     pub async fn create_config(&self, spec: ConfigSpec) -> Result<String> {
         blobs::validate_name(&spec.annotations.name)?;
         blobs::validate_size("config", spec.data.len(), MAX_CONFIG)?;
-        refuse_templating(spec.templating.as_ref())?;
+        check_templating("config", spec.templating.as_ref(), &spec.data)?;
         let id = crate::pki::new_id();
         let config = Config {
             id: id.clone(),

@@ -178,15 +178,50 @@ async fn creates_are_checked_as_dockerd_does() {
         m.create_secret(with_driver).await.unwrap_err().message,
         "rpc error: code = Unknown desc = plugin \"vault\" not found"
     );
-    let mut templated = config_spec("t", b"{{.Service.Name}}");
-    templated.templating = Some(cluster::model::Driver {
+    let templated = |name: &str, driver: &str, data: &[u8]| {
+        let mut c = config_spec(name, data);
+        c.templating = Some(cluster::model::Driver {
+            name: driver.into(),
+            ..Default::default()
+        });
+        c
+    };
+    m.create_config(templated("t", "golang", b"{{.Service.Name}}"))
+        .await
+        .unwrap();
+    let t = m.config("t").await.unwrap();
+    assert_eq!(t.spec.templating.unwrap().name, "golang");
+    // What berth cannot expand is refused, by name, before any task uses it.
+    let e = m
+        .create_config(templated(
+            "t2",
+            "golang",
+            b"{{range .Service.Labels}}x{{end}}",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotImplemented);
+    assert!(e.message.contains("{{range}}"), "{}", e.message);
+    let mut secret = secret_spec("ts", b"{{if 1}}{{end}}");
+    secret.templating = Some(cluster::model::Driver {
         name: "golang".into(),
         ..Default::default()
     });
-    assert_eq!(
-        m.create_config(templated).await.unwrap_err().kind,
-        ErrorKind::NotImplemented
+    assert!(
+        m.create_secret(secret)
+            .await
+            .unwrap_err()
+            .message
+            .contains("{{if}}")
     );
+    // dockerd takes what Go rejects, and an unknown driver, at create time:
+    // the task that uses them fails.
+    m.create_config(templated("t3", "golang", b"{{nosuchfunc}}"))
+        .await
+        .unwrap();
+    m.create_config(templated("t4", "jinja", b"{% x %}"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -377,6 +412,7 @@ async fn the_dispatcher_opens_only_the_secrets_a_nodes_tasks_use() {
     assert_eq!(a.files[&s1], b"mine");
     assert_eq!(a.files[&c1], b"conf");
     assert!(!a.files.contains_key(&s2), "another node's secret");
+    assert!(a.templated.is_empty());
 
     // Under another cluster's key the secret does not open, and is left out.
     let (a, _) = crate::dispatcher::assignments_of(m.store(), &DataKey::generate().unwrap(), "n1")
