@@ -66,6 +66,10 @@ pub struct ManagerSetup {
     pub ca_key: String,
     /// The key that seals secrets at rest (managers unseal them for agents).
     pub data_key: String,
+    /// With autolock, the unlock key (`SWMKEY-1-…`): the new manager's
+    /// files are wrapped from their first write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_key: Option<String>,
     pub initial_cluster: String,
     /// The client URLs of the members already there.
     pub endpoints: Vec<String>,
@@ -239,7 +243,9 @@ async fn admit(
         return Err(invalid());
     };
     let ca_pem = &rec.swarm.cluster.tls_info.trust_root;
-    let ca = ClusterCa::from_pem(ca_pem, &rec.ca_key)
+    let internal = |e: crate::error::SwarmError| (StatusCode::INTERNAL_SERVER_ERROR, e.message);
+    let ca_key = rec.ca_key(&state.data_key).map_err(internal)?;
+    let ca = ClusterCa::from_pem(ca_pem, &ca_key)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let node_id = crate::pki::new_id();
     let cert = ca
@@ -304,7 +310,11 @@ async fn admit(
     // Last: from the member's addition until it starts, a cluster of two
     // has no quorum and writes wait.
     let manager_setup = if role == Role::Manager {
-        Some(add_member(state, &node_id, &host, &rec.ca_key).await?)
+        let unlock_key = rec
+            .unlock_key(&state.data_key)
+            .map_err(internal)?
+            .map(|k| k.to_human().to_string());
+        Some(add_member(state, &node_id, &host, &ca_key, unlock_key).await?)
     } else {
         None
     };
@@ -326,6 +336,7 @@ async fn add_member(
     node_id: &str,
     host: &str,
     ca_key: &str,
+    unlock_key: Option<String>,
 ) -> Result<ManagerSetup, (StatusCode, String)> {
     let Some(etcd) = &state.etcd else {
         return Err((
@@ -358,6 +369,7 @@ async fn add_member(
     Ok(ManagerSetup {
         ca_key: ca_key.to_string(),
         data_key: state.data_key.to_file().to_string(),
+        unlock_key,
         initial_cluster: added.initial_cluster,
         endpoints,
         peer_url,
