@@ -12,7 +12,7 @@ use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use swarm::error::{ErrorKind, SwarmError};
-use swarm::manager::{Filters, Manager, ServiceView};
+use swarm::manager::{Filters, Manager, Rotation, ServiceView};
 use swarm::node::{InitRequest, Swarm};
 
 use crate::query::Params;
@@ -80,6 +80,7 @@ impl From<SwarmError> for ApiError {
     fn from(e: SwarmError) -> Self {
         let status = match e.kind {
             ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -172,37 +173,35 @@ async fn update_swarm(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let params = Params::parse(uri.query());
-    if params.bool("rotateManagerUnlockKey", false) {
-        return Err(SwarmError::not_implemented("swarm autolock (unlock keys)").into());
-    }
     let spec = parse_json(&body)?;
-    manager(&s)
-        .await?
-        .update_swarm(
-            version(&params)?,
-            spec,
-            params.bool("rotateWorkerToken", false),
-            params.bool("rotateManagerToken", false),
-        )
-        .await?;
+    let version = version(&params)?;
+    let rotate = Rotation {
+        worker_token: params.bool("rotateWorkerToken", false),
+        manager_token: params.bool("rotateManagerToken", false),
+        unlock_key: params.bool("rotateManagerUnlockKey", false),
+    };
+    s.update_swarm(version, spec, rotate).await?;
     Ok(StatusCode::OK)
 }
 
 /// Without autolock there is no key: dockerd answers an empty one and the
 /// CLI says "no unlock key is set".
 async fn unlock_key(Extension(s): Extension<SwarmState>) -> ApiResult<Json<Value>> {
-    manager(&s).await?;
-    Ok(Json(json!({ "UnlockKey": "" })))
+    let key = manager(&s).await?.unlock_key().await?;
+    Ok(Json(json!({ "UnlockKey": *key })))
 }
 
-async fn unlock(Extension(s): Extension<SwarmState>) -> ApiResult<StatusCode> {
-    if s.manager().await.is_ok() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "swarm is not locked",
-        ));
-    }
-    Err(SwarmError::not_in_swarm().into())
+/// `POST /swarm/unlock`'s body.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct UnlockRequest {
+    unlock_key: String,
+}
+
+async fn unlock(Extension(s): Extension<SwarmState>, body: Bytes) -> ApiResult<StatusCode> {
+    let req: UnlockRequest = parse_json(&body)?;
+    s.unlock(&req.unlock_key).await?;
+    Ok(StatusCode::OK)
 }
 
 async fn list_nodes(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {

@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -98,6 +99,12 @@ pub struct MemberConfig {
     /// running. Only for a starting thread that lives as long as the member:
     /// a pool thread that retires would take the member with it.
     pub die_with_parent: bool,
+    /// Descriptors of this process the member keeps across exec, at the
+    /// same numbers (their close-on-exec flag is cleared in the child
+    /// only): a file it reads as `/proc/self/fd/N`, such as a key kept in
+    /// memory, then names the same file in this process and in the member.
+    /// The caller keeps them open until the member has started.
+    pub inherit_fds: Vec<RawFd>,
     /// More flags, appended as given (e.g. `--heartbeat-interval=50`).
     pub extra_args: Vec<String>,
 }
@@ -123,6 +130,7 @@ impl MemberConfig {
             binary: None,
             start_timeout: Duration::from_secs(30),
             die_with_parent: false,
+            inherit_fds: Vec::new(),
             extra_args: Vec::new(),
         }
     }
@@ -285,6 +293,24 @@ impl EtcdMember {
             unsafe {
                 cmd.pre_exec(|| {
                     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+                });
+            }
+        }
+        if !config.inherit_fds.is_empty() {
+            let fds = config.inherit_fds.clone();
+            // SAFETY: the closure runs in the child between fork and exec and
+            // only calls fcntl(2) on descriptors the parent keeps open, which
+            // is async-signal-safe and allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for &fd in &fds {
+                        nix::fcntl::fcntl(
+                            fd,
+                            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                        )
+                        .map_err(std::io::Error::from)?;
+                    }
+                    Ok(())
                 });
             }
         }

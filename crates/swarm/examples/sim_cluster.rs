@@ -36,10 +36,8 @@ async fn main() {
     let kv: Arc<dyn KvStore> = Arc::new(etcd.store().await);
     let store = ClusterStore::new(kv.clone(), "bench");
 
-    let mut record = SwarmRecord {
-        swarm: Default::default(),
-        ca_key: String::new(),
-    };
+    let data_key = DataKey::generate().unwrap();
+    let mut record = SwarmRecord::new(Default::default(), "", &data_key).unwrap();
     record.swarm.cluster.spec = cluster::model::SwarmSpec::with_defaults();
     store
         .create(Kind::Swarm, "cluster", None, &record)
@@ -91,11 +89,7 @@ async fn main() {
         })
     };
     let leader = LeaderLoop::spawn(store.clone(), "sim-manager".into());
-    let manager = Manager::new(
-        store.clone(),
-        "sim-manager".into(),
-        DataKey::generate().unwrap(),
-    );
+    let manager = Manager::new(store.clone(), "sim-manager".into(), data_key);
     let start_rev = kv
         .range(&store.kind_prefix(Kind::Node))
         .await

@@ -8,6 +8,8 @@ use crate::store::StoreError;
 pub enum ErrorKind {
     /// 400
     InvalidArgument,
+    /// 401: a wrong unlock key.
+    Unauthorized,
     /// 404
     NotFound,
     /// 409
@@ -74,6 +76,16 @@ impl SwarmError {
             ErrorKind::Unavailable,
             "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.",
         )
+    }
+
+    /// dockerd's answer on a manager whose keys are still wrapped.
+    pub fn locked() -> Self {
+        crate::autolock::LockError::Locked.into()
+    }
+
+    /// `swarm unlock` on a manager that runs.
+    pub fn not_locked() -> Self {
+        Self::new(ErrorKind::Conflict, "swarm is not locked")
     }
 
     pub fn not_implemented(what: &str) -> Self {

@@ -17,15 +17,17 @@ use engine::Engine;
 use kvstore::{ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, TlsFiles};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::agent::engine_executor::EngineExecutor;
 use crate::agent::{Agent, Standing};
+use crate::autolock::{KeyKeeper, UnlockKey};
 use crate::dispatcher::LocalDispatcher;
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::leader::LeaderLoop;
-use crate::local::{LocalState, MemberSettings, Membership, StoreSettings};
+use crate::local::{LocalState, ManagerKeys, MemberSettings, Membership, Private, StoreSettings};
 use crate::log_broker::LogBroker;
-use crate::manager::{Manager, SwarmRecord};
+use crate::manager::{Manager, Rotation, SwarmRecord};
 use crate::pki::{ClusterCa, JoinToken, NodeKey, Role};
 use crate::remote::RemoteDispatcher;
 use crate::seal::DataKey;
@@ -76,13 +78,23 @@ pub struct JoinRequestBody {
 /// What runs while this node is in a swarm.
 struct Active {
     membership: Membership,
+    /// A manager whose keys are wrapped and no unlock key was given since
+    /// the daemon started: nothing else runs, as for dockerd.
+    locked: bool,
     manager: Option<Manager>,
     /// Dropped before the member: they talk to it.
     agent: Option<Agent>,
     leader: Option<LeaderLoop>,
     /// The cluster port, on managers.
     server: Option<ClusterServer>,
+    /// Keeps the private files wrapped with the cluster's unlock key.
+    keeper: Option<Arc<KeyKeeper>>,
+    keeper_task: Option<AbortOnDrop>,
     member: Option<EtcdMember>,
+    /// The etcd member's key as the member and this daemon read it: held
+    /// open while the member runs, so its `/proc/self/fd` path never names
+    /// another file here.
+    _member_key: Option<MemoryFile>,
     /// The cluster store (managers): a demotion reads and writes through it.
     store: Option<ClusterStore>,
     etcd: Option<EtcdStore>,
@@ -93,6 +105,25 @@ struct Active {
 }
 
 impl Active {
+    fn locked(membership: Membership) -> Active {
+        Active {
+            membership,
+            locked: true,
+            manager: None,
+            agent: None,
+            leader: None,
+            server: None,
+            keeper: None,
+            keeper_task: None,
+            member: None,
+            _member_key: None,
+            store: None,
+            etcd: None,
+            remote: None,
+            standing: None,
+        }
+    }
+
     /// Stops everything but the etcd member, in order (the agent and the
     /// leader talk to the store, so they go first); the member is the
     /// caller's to stop, or to keep.
@@ -102,6 +133,7 @@ impl Active {
             agent,
             leader,
             server,
+            keeper_task,
             member,
             standing,
             ..
@@ -110,16 +142,25 @@ impl Active {
         drop(agent);
         drop(leader);
         drop(server);
+        drop(keeper_task);
         (membership, member)
     }
 }
 
+/// A task that ends with its owner.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// What a manager's etcd member runs with once started.
+struct StoreParts {
+    member: EtcdMember,
+    client: EtcdStore,
+    key: MemoryFile,
 }
 
 pub struct Swarm {
@@ -145,9 +186,9 @@ impl Swarm {
             active: tokio::sync::Mutex::new(None),
             me: me.clone(),
         });
-        match swarm.local.load() {
+        match swarm.local.load_membership() {
             Ok(None) => {}
-            Ok(Some((membership, creds))) => match swarm.resume(membership, creds).await {
+            Ok(Some(membership)) => match swarm.resume(membership).await {
                 Ok(active) => *swarm.active.lock().await = Some(active),
                 Err(e) => tracing::error!("swarm: resuming this node's membership: {e}"),
             },
@@ -160,11 +201,59 @@ impl Swarm {
     pub async fn manager(&self) -> Result<Manager> {
         match &*self.active.lock().await {
             None => Err(SwarmError::no_manager()),
+            Some(a) if a.locked => Err(SwarmError::locked()),
             Some(Active {
                 manager: Some(m), ..
             }) => Ok(m.clone()),
             Some(_) => Err(SwarmError::not_a_manager()),
         }
+    }
+
+    /// `POST /swarm/update`. This manager's files follow the new unlock key
+    /// before the answer, so a restart right after needs the key just
+    /// shown; the other managers follow through their [`KeyKeeper`].
+    pub async fn update_swarm(
+        &self,
+        version: i64,
+        spec: SwarmSpec,
+        rotate: Rotation,
+    ) -> Result<()> {
+        let (manager, keeper) = {
+            let guard = self.active.lock().await;
+            let keeper = guard.as_ref().and_then(|a| a.keeper.clone());
+            drop(guard);
+            (self.manager().await?, keeper)
+        };
+        manager.update_swarm(version, spec, rotate).await?;
+        if let Some(keeper) = keeper {
+            keeper.sync().await?;
+        }
+        Ok(())
+    }
+
+    /// `POST /swarm/unlock`: opens this manager's files with `key` and starts
+    /// what a locked manager does not run. A wrong key leaves it locked.
+    pub async fn unlock(&self, key: &str) -> Result<()> {
+        let mut guard = self.active.lock().await;
+        let membership = match guard.as_ref() {
+            None => return Err(SwarmError::no_manager()),
+            Some(a) if a.locked => a.membership.clone(),
+            Some(a) if a.manager.is_some() => return Err(SwarmError::not_locked()),
+            Some(_) => return Err(SwarmError::not_a_manager()),
+        };
+        let key = UnlockKey::parse(key)?;
+        let keys = self.local.open_manager_keys(Some(&key))?;
+        let active = self
+            .resume_manager(membership, keys, Some(key))
+            .await
+            .map_err(|e| {
+                SwarmError::new(
+                    e.kind,
+                    format!("swarm component could not be started: {}", e.message),
+                )
+            })?;
+        *guard = Some(active);
+        Ok(())
     }
 
     /// The log lines of the selected tasks' containers on every node
@@ -176,6 +265,7 @@ impl Swarm {
     ) -> Result<tokio::sync::mpsc::Receiver<crate::logs::TaskLine>> {
         let (store, node_id, addr) = match &*self.active.lock().await {
             None => return Err(SwarmError::no_manager()),
+            Some(a) if a.locked => return Err(SwarmError::locked()),
             Some(Active {
                 manager: Some(m),
                 membership,
@@ -204,11 +294,6 @@ impl Swarm {
         if active.is_some() {
             return Err(SwarmError::already_in_swarm());
         }
-        if req.auto_lock_managers {
-            return Err(SwarmError::not_implemented(
-                "swarm autolock (the unlock key wrapping the cluster's keys)",
-            ));
-        }
         if req.force_new_cluster {
             return Err(SwarmError::not_implemented(
                 "--force-new-cluster (recovering a cluster that lost its quorum)",
@@ -216,6 +301,17 @@ impl Swarm {
         }
         let listen = listen_addr(&req.listen_addr)?;
         let advertise = advertise_addr(&req.advertise_addr, listen)?;
+        // The CLI sets both; docker-py only the spec's.
+        let autolock = req.auto_lock_managers
+            || req
+                .spec
+                .as_ref()
+                .is_some_and(|s| s.encryption_config.auto_lock_managers);
+        let unlock = if autolock {
+            Some(UnlockKey::generate()?)
+        } else {
+            None
+        };
         let ca = ClusterCa::generate()?;
         let data_key = DataKey::generate()?;
         let cluster_id = crate::pki::new_id();
@@ -247,15 +343,16 @@ impl Swarm {
         };
         // A data dir from an earlier cluster would make etcd rejoin it.
         let _ = std::fs::remove_dir_all(self.local.etcd_dir());
-        let etcd = self.start_member(&membership, Some(&ca), None).await?;
-        let client = self.connect(&membership).await?;
-        let kv: Arc<dyn KvStore> = Arc::new(client.clone());
+        let member_key = self.issue_member_cert(&membership, &ca, unlock.as_ref())?;
+        let parts = self.start_store(&membership, &member_key, None).await?;
+        let kv: Arc<dyn KvStore> = Arc::new(parts.client.clone());
         let store = ClusterStore::new(kv, &cluster_id);
         let now = crate::now();
         let mut spec = SwarmSpec::with_defaults();
         if let Some(given) = &req.spec {
             merge_spec(&mut spec, given);
         }
+        spec.encryption_config.auto_lock_managers = autolock;
         let tls = ca.tls_info()?;
         let mut cluster = ClusterInfo {
             id: cluster_id.clone(),
@@ -284,27 +381,34 @@ impl Swarm {
         cluster.tls_info.cert_issuer_public_key = b64(&tls.cert_issuer_public_key);
         cluster.meta.created_at = now;
         cluster.meta.updated_at = now;
-        let record = SwarmRecord {
-            swarm: SwarmObject {
+        let mut record = SwarmRecord::new(
+            SwarmObject {
                 cluster,
                 join_tokens: JoinTokens {
                     worker: JoinToken::generate(ca.cert_pem()).to_string(),
                     manager: JoinToken::generate(ca.cert_pem()).to_string(),
                 },
             },
-            ca_key: ca.key_pem().to_string(),
-        };
+            ca.key_pem(),
+            &data_key,
+        )?;
+        record.set_unlock_key(unlock.as_ref(), &data_key)?;
         store.create(Kind::Swarm, "cluster", None, &record).await?;
         let mut node = self.describe(&node_id, &advertise, &req.availability);
         node.meta.created_at = now;
         node.meta.updated_at = now;
         store.create(Kind::Node, &node_id, None, &node).await?;
         self.local
-            .save_data_key(&data_key)
-            .and_then(|()| self.local.save(&membership, &creds))
+            .save_data_key(&data_key, unlock.as_ref())
+            .and_then(|()| self.local.save(&membership, &creds, unlock.as_ref()))
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
+        let keys = ManagerKeys {
+            node_key: Zeroizing::new(creds.key_pem.clone()),
+            data_key,
+            member_key,
+        };
         *active = Some(
-            self.run(membership, store, data_key, Some(etcd), Some(client))
+            self.run(membership, creds, store, keys, unlock, parts)
                 .await,
         );
         Ok(node_id)
@@ -316,6 +420,12 @@ impl Swarm {
         let Some(active) = guard.as_ref() else {
             return Err(SwarmError::not_in_swarm());
         };
+        if active.locked && !force {
+            return Err(SwarmError::new(
+                ErrorKind::Unavailable,
+                "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message.",
+            ));
+        }
         if active.membership.manager && !force {
             return Err(SwarmError::new(
                 ErrorKind::Unavailable,
@@ -325,9 +435,11 @@ impl Swarm {
         let Some(active) = guard.take() else {
             return Err(SwarmError::not_in_swarm());
         };
+        let locked = active.locked;
         let (_, member) = active.wind_down();
-        // As dockerd: the node's task containers go with the swarm.
-        for c in self.engine.containers() {
+        // As dockerd: the node's task containers go with the swarm (not
+        // known while locked: dockerd has no node id then).
+        for c in self.engine.containers().into_iter().filter(|_| !locked) {
             let is_task = c
                 .record
                 .config
@@ -353,6 +465,7 @@ impl Swarm {
     pub async fn ping_status(&self) -> &'static str {
         match &*self.active.lock().await {
             None => "inactive",
+            Some(a) if a.locked => "locked",
             Some(a) if a.manager.is_some() => "active/manager",
             Some(_) => "active/worker",
         }
@@ -373,6 +486,14 @@ impl Swarm {
             .parse::<SocketAddr>()
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
+        if active.locked {
+            // As dockerd: no node runs, so no id and no managers known.
+            return json!({
+                "NodeID": "", "NodeAddr": host, "LocalNodeState": "locked",
+                "ControlAvailable": false, "Error": SwarmError::locked().message,
+                "RemoteManagers": null
+            });
+        }
         let mut info = json!({
             "NodeID": m.node_id,
             "NodeAddr": host,
@@ -392,39 +513,62 @@ impl Swarm {
         info
     }
 
-    async fn resume(&self, membership: Membership, creds: NodeCredentials) -> Result<Active> {
+    async fn resume(&self, membership: Membership) -> Result<Active> {
         if !membership.manager {
+            let creds = self.local.load_worker()?;
             return self.run_worker(membership, &creds);
         }
-        let data_key = self
+        if self.local.is_locked()? {
+            // A member that a killed daemon left running goes now: it
+            // would serve the store while this manager is locked.
+            stop_stale_member(&self.local.dir().join("etcd.pid"), &self.local.etcd_dir());
+            tracing::info!("swarm: this manager is locked: `docker swarm unlock` starts it");
+            return Ok(Active::locked(membership));
+        }
+        let keys = self.local.open_manager_keys(None)?;
+        self.resume_manager(membership, keys, None).await
+    }
+
+    /// A manager's etcd member, then its control plane, from its keys.
+    async fn resume_manager(
+        &self,
+        membership: Membership,
+        keys: ManagerKeys,
+        unlock: Option<UnlockKey>,
+    ) -> Result<Active> {
+        let creds = self
             .local
-            .load_data_key()
-            .map_err(|e| SwarmError::internal(format!("reading the cluster's data key: {e}")))?;
-        let etcd = self.start_member(&membership, None, None).await?;
-        let client = self.connect(&membership).await?;
-        let kv: Arc<dyn KvStore> = Arc::new(client.clone());
+            .credentials(&keys.node_key)
+            .map_err(|e| SwarmError::internal(format!("reading this node's certificates: {e}")))?;
+        let parts = self
+            .start_store(&membership, &keys.member_key, None)
+            .await?;
+        let kv: Arc<dyn KvStore> = Arc::new(parts.client.clone());
         let store = ClusterStore::new(kv, &membership.cluster_id);
         Ok(self
-            .run(membership, store, data_key, Some(etcd), Some(client))
+            .run(membership, creds, store, keys, unlock, parts)
             .await)
     }
 
     async fn run(
         &self,
         membership: Membership,
+        creds: NodeCredentials,
         store: ClusterStore,
-        data_key: DataKey,
-        member: Option<EtcdMember>,
-        etcd: Option<EtcdStore>,
+        keys: ManagerKeys,
+        unlock: Option<UnlockKey>,
+        parts: StoreParts,
     ) -> Active {
         // This node beats before anyone can judge it down.
         if let Err(e) = crate::dispatcher::heartbeat(&store, &membership.node_id).await {
             tracing::warn!("swarm: first heartbeat: {e}");
         }
+        let data_key = keys.data_key.clone();
         let manager = Manager::new(store.clone(), membership.node_id.clone(), data_key.clone());
         let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
+        let etcd = Some(parts.client);
         let server = match self
-            .start_server(&membership, &store, etcd.clone(), &data_key)
+            .start_server(&membership, &creds, &store, etcd.clone(), &data_key)
             .await
         {
             Ok(s) => Some(s),
@@ -433,12 +577,17 @@ impl Swarm {
                 None
             }
         };
-        let log_client = match self.local.load() {
-            Ok(Some((_, creds))) => crate::remote::LogClient::new(&creds)
-                .inspect_err(|e| tracing::warn!("swarm: a client for sending logs: {e}"))
-                .ok(),
-            _ => None,
-        };
+        // Its first sync catches up with a key changed while this manager was away.
+        let keeper = Arc::new(KeyKeeper::new(
+            self.local.clone(),
+            store.clone(),
+            keys,
+            unlock,
+        ));
+        let keeper_task = AbortOnDrop(keeper.clone().spawn());
+        let log_client = crate::remote::LogClient::new(&creds)
+            .inspect_err(|e| tracing::warn!("swarm: a client for sending logs: {e}"))
+            .ok();
         let agent = Agent::start(
             membership.node_id.clone(),
             self.node_info(),
@@ -448,11 +597,15 @@ impl Swarm {
         let standing = self.follow_standing(&agent, true, None);
         Active {
             membership,
+            locked: false,
             manager: Some(manager),
             agent: Some(agent),
             leader: Some(leader),
             server,
-            member,
+            keeper: Some(keeper),
+            keeper_task: Some(keeper_task),
+            member: Some(parts.member),
+            _member_key: Some(parts.key),
             store: Some(store),
             etcd,
             remote: None,
@@ -463,14 +616,11 @@ impl Swarm {
     async fn start_server(
         &self,
         membership: &Membership,
+        creds: &NodeCredentials,
         store: &ClusterStore,
         etcd: Option<EtcdStore>,
         data_key: &DataKey,
     ) -> std::io::Result<ClusterServer> {
-        let (_, creds) = self
-            .local
-            .load()?
-            .ok_or_else(|| std::io::Error::other("no node credentials"))?;
         let listen: SocketAddr = membership
             .listen_addr
             .parse()
@@ -478,7 +628,7 @@ impl Swarm {
         ClusterServer::start(
             listen,
             membership.advertise_addr.clone(),
-            &creds,
+            creds,
             crate::server::ServerParts {
                 store: store.clone(),
                 etcd,
@@ -506,16 +656,11 @@ impl Swarm {
         );
         let standing = self.follow_standing(&agent, false, Some(dispatcher.clone()));
         Ok(Active {
-            membership,
-            manager: None,
             agent: Some(agent),
-            leader: None,
-            server: None,
-            member: None,
-            store: None,
-            etcd: None,
+            locked: false,
             remote: Some(dispatcher),
             standing: Some(standing),
+            ..Active::locked(membership)
         })
     }
 
@@ -606,11 +751,8 @@ impl Swarm {
             .as_ref()
             .map(|r| r.managers())
             .unwrap_or_default();
-        let (membership, old_creds) = self
-            .local
-            .load()
-            .map_err(|e| SwarmError::internal(format!("reading the swarm membership: {e}")))?
-            .ok_or_else(|| SwarmError::internal("the swarm membership is missing"))?;
+        let membership = active.membership.clone();
+        let old_creds = self.local.load_worker()?;
         let (answer, creds) = crate::remote::promote(&managers, &old_creds).await?;
         let setup = answer
             .manager_setup
@@ -641,7 +783,7 @@ impl Swarm {
         let Some(active) = guard.as_ref() else {
             return Ok(());
         };
-        let (Some(store), true) = (active.store.clone(), active.membership.manager) else {
+        let (Some(store), Some(manager)) = (active.store.clone(), active.manager.clone()) else {
             return Ok(());
         };
         let node_id = active.membership.node_id.clone();
@@ -649,7 +791,8 @@ impl Swarm {
             .get::<SwarmRecord>(Kind::Swarm, "cluster")
             .await?
             .value;
-        let ca = ClusterCa::from_pem(&rec.swarm.cluster.tls_info.trust_root, &rec.ca_key)?;
+        let ca_key = rec.ca_key(manager.data_key())?;
+        let ca = ClusterCa::from_pem(&rec.swarm.cluster.tls_info.trust_root, &ca_key)?;
         let creds = issue(&ca, &node_id, Role::Worker, &active.membership.cluster_id)?;
         let (nodes, _) = store.list::<Node>(Kind::Node).await?;
         let managers: Vec<String> = nodes
@@ -698,15 +841,18 @@ impl Swarm {
             tracing::warn!("swarm demote: stopping the etcd member: {e}");
         }
         let _ = std::fs::remove_dir_all(self.local.etcd_dir());
-        let _ = std::fs::remove_dir_all(self.local.dir().join("etcd-tls"));
+        let _ = std::fs::remove_dir_all(self.local.etcd_tls_dir());
         let _ = std::fs::remove_file(self.local.dir().join("etcd.pid"));
         membership.manager = false;
         membership.store = None;
         membership.remote_managers = managers;
+        // A worker's files are never wrapped: workers are not locked.
         self.local
-            .save(&membership, &creds)
-            .and_then(|()| self.local.forget_data_key())
+            .save(&membership, &creds, None)
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
+        self.local
+            .forget_manager_keys()
+            .map_err(|e| SwarmError::internal(format!("removing the cluster keys: {e}")))?;
         *guard = Some(self.run_worker(membership, &creds)?);
         Ok(())
     }
@@ -771,7 +917,7 @@ impl Swarm {
         };
         let Some(setup) = answer.manager_setup else {
             self.local
-                .save(&membership, &creds)
+                .save(&membership, &creds, None)
                 .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
             *active = Some(self.run_worker(membership, &creds)?);
             return Ok(());
@@ -815,16 +961,22 @@ impl Swarm {
         let ca = ClusterCa::from_pem(&creds.ca_pem, &setup.ca_key)?;
         let data_key = DataKey::from_file(&setup.data_key)
             .map_err(|e| SwarmError::internal(format!("the cluster's data key: {e}")))?;
+        let unlock = setup
+            .unlock_key
+            .as_deref()
+            .map(UnlockKey::parse)
+            .transpose()
+            .map_err(|e| SwarmError::internal(format!("the cluster's unlock key: {e}")))?;
         let _ = std::fs::remove_dir_all(self.local.etcd_dir());
         self.local
-            .save_data_key(&data_key)
-            .and_then(|()| self.local.save(&membership, &creds))
+            .save_data_key(&data_key, unlock.as_ref())
+            .and_then(|()| self.local.save(&membership, &creds, unlock.as_ref()))
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
-        let etcd = self
-            .start_member(&membership, Some(&ca), Some(&setup.initial_cluster))
+        let member_key = self.issue_member_cert(&membership, &ca, unlock.as_ref())?;
+        let parts = self
+            .start_store(&membership, &member_key, Some(&setup.initial_cluster))
             .await?;
-        let client = self.connect(&membership).await?;
-        let kv: Arc<dyn KvStore> = Arc::new(client.clone());
+        let kv: Arc<dyn KvStore> = Arc::new(parts.client.clone());
         let store = ClusterStore::new(kv, &membership.cluster_id);
         // A membership change can cost etcd its leader for a moment: the
         // join is done when the cluster answers a quorum read again, so
@@ -839,16 +991,47 @@ impl Swarm {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        let keys = ManagerKeys {
+            node_key: Zeroizing::new(creds.key_pem.clone()),
+            data_key,
+            member_key,
+        };
         Ok(self
-            .run(membership, store, data_key, Some(etcd), Some(client))
+            .run(membership, creds, store, keys, unlock, parts)
             .await)
+    }
+
+    /// Starts this manager's etcd member and connects to the store.
+    async fn start_store(
+        &self,
+        membership: &Membership,
+        member_key: &str,
+        joining: Option<&str>,
+    ) -> Result<StoreParts> {
+        let key = MemoryFile::new(member_key.as_bytes()).map_err(|e| {
+            SwarmError::internal(format!("holding the cluster store's key in memory: {e}"))
+        })?;
+        let dir = self.local.etcd_tls_dir();
+        let tls = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("member.pem"),
+            key: key.path(),
+        };
+        let member = self.start_member(membership, &tls, &key, joining).await?;
+        let client = self.connect(membership, &tls).await?;
+        Ok(StoreParts {
+            member,
+            client,
+            key,
+        })
     }
 
     /// Starts (or restarts) this manager's etcd member with TLS from the CA.
     async fn start_member(
         &self,
         membership: &Membership,
-        ca: Option<&ClusterCa>,
+        tls: &TlsFiles,
+        key: &MemoryFile,
         joining: Option<&str>,
     ) -> Result<EtcdMember> {
         let settings = membership
@@ -856,7 +1039,6 @@ impl Swarm {
             .as_ref()
             .and_then(|s| s.member.as_ref())
             .ok_or_else(|| SwarmError::internal("this manager's etcd member is not recorded"))?;
-        let tls = self.etcd_tls(membership, ca)?;
         let addr = |url: &str| -> Result<SocketAddr> {
             url.trim_start_matches("https://")
                 .parse()
@@ -869,7 +1051,8 @@ impl Swarm {
             addr(&settings.peer_url)?,
         );
         config.client_tls = Some(tls.clone());
-        config.peer_tls = Some(tls);
+        config.peer_tls = Some(tls.clone());
+        config.inherit_fds = vec![key.raw()];
         // A member added to a running cluster starts `existing` with the
         // membership it was given; a restart reads it from its data dir.
         match joining {
@@ -894,44 +1077,35 @@ impl Swarm {
         Ok(member)
     }
 
-    async fn connect(&self, membership: &Membership) -> Result<EtcdStore> {
+    async fn connect(&self, membership: &Membership, tls: &TlsFiles) -> Result<EtcdStore> {
         let endpoints = membership
             .store
             .as_ref()
             .map(|s| s.endpoints.clone())
             .unwrap_or_default();
-        let tls = self.etcd_tls(membership, None)?;
-        EtcdStore::connect(&endpoints, Some(&tls))
+        EtcdStore::connect(&endpoints, Some(tls))
             .await
             .map_err(|e| SwarmError::new(ErrorKind::Unavailable, format!("the cluster store: {e}")))
     }
 
     /// The member's certificate (server and client auth, for its own
-    /// address and loopback) and the CA, as files etcd reads: made when a
-    /// CA is given (init, join), read back otherwise (restarts).
-    fn etcd_tls(&self, membership: &Membership, ca: Option<&ClusterCa>) -> Result<TlsFiles> {
-        let dir = self.local.dir().join("etcd-tls");
-        let files = TlsFiles {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("member.pem"),
-            key: dir.join("member-key.pem"),
-        };
-        let Some(ca) = ca else {
-            return if files.cert.exists() {
-                Ok(files)
-            } else {
-                Err(SwarmError::internal(format!(
-                    "{}: the cluster store's certificate is missing",
-                    files.cert.display()
-                )))
-            };
-        };
+    /// address and loopback) and the CA, as files etcd reads; its key goes
+    /// with the other private files (wrapped under autolock) and is
+    /// returned for the member to read from memory.
+    fn issue_member_cert(
+        &self,
+        membership: &Membership,
+        ca: &ClusterCa,
+        unlock: Option<&UnlockKey>,
+    ) -> Result<Zeroizing<String>> {
+        let dir = self.local.etcd_tls_dir();
         let host = membership
             .advertise_addr
             .parse::<SocketAddr>()
             .map(|a| a.ip().to_string())
             .map_err(|e| SwarmError::internal(format!("advertise address: {e}")))?;
         let (cert, key) = ca.issue_server(&[host, "127.0.0.1".into(), "localhost".into()])?;
+        let key = Zeroizing::new(key);
         let write = |p: &std::path::Path, data: &str| {
             std::os::unix::fs::DirBuilderExt::mode(
                 std::fs::DirBuilder::new().recursive(true),
@@ -941,10 +1115,10 @@ impl Swarm {
             .and_then(|()| cas::write_atomic(p, data.as_bytes()))
             .map_err(|e| SwarmError::internal(format!("{}: {e}", p.display())))
         };
-        write(&files.ca, ca.cert_pem())?;
-        write(&files.cert, &cert)?;
-        write(&files.key, &key)?;
-        Ok(files)
+        write(&dir.join("ca.pem"), ca.cert_pem())?;
+        write(&dir.join("member.pem"), &cert)?;
+        self.local.write_private(Private::MemberKey, &key, unlock)?;
+        Ok(key)
     }
 
     /// This host as its tasks' templates see it: what its node object says.
@@ -978,6 +1152,35 @@ impl Swarm {
             addr: advertise.to_string(),
         });
         node
+    }
+}
+
+/// A file in memory only (a memfd): the etcd member's plain key. etcd
+/// reads its key file again at every TLS handshake, so the key must stay a
+/// readable file while the member runs, yet under autolock it must never be
+/// on disk. Its `/proc/self/fd/N` path names it in this process and, the
+/// descriptor being handed down at the same number, in the member; other
+/// children never get it (close-on-exec).
+struct MemoryFile(std::os::fd::OwnedFd);
+
+impl MemoryFile {
+    fn new(data: &[u8]) -> std::io::Result<MemoryFile> {
+        use std::io::Write as _;
+        let fd = nix::sys::memfd::memfd_create(
+            c"berth-etcd-member-key",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(data)?;
+        Ok(MemoryFile(file.into()))
+    }
+
+    fn raw(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.0)
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.raw()))
     }
 }
 

@@ -7,8 +7,9 @@
 //! is the associated data: a sealed value moved to another secret's key
 //! does not open.
 //!
-//! (Joining managers will receive the key over the cluster port's mutual
-//! TLS; `--autolock` will keep it wrapped by the unlock key.)
+//! Joining managers receive the key over the cluster port's mutual TLS;
+//! with autolock each manager keeps it wrapped by the unlock key
+//! (`autolock.rs`).
 
 use std::fmt;
 
@@ -50,7 +51,7 @@ impl fmt::Debug for DataKey {
     }
 }
 
-fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, SealError> {
+pub(crate) fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, SealError> {
     use rand::TryRngCore;
     let mut buf = Zeroizing::new([0u8; N]);
     rand::rngs::OsRng
@@ -63,6 +64,11 @@ impl DataKey {
     /// A new key from the operating system's random source.
     pub fn generate() -> Result<DataKey, SealError> {
         Ok(DataKey(random::<KEY_LEN>()?))
+    }
+
+    /// A key derived elsewhere (autolock's wrapping key).
+    pub(crate) fn from_bytes(bytes: Zeroizing<[u8; KEY_LEN]>) -> DataKey {
+        DataKey(bytes)
     }
 
     /// The key as its file holds it (one line of text).

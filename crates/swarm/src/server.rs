@@ -68,6 +68,10 @@ pub struct ManagerSetup {
     pub ca_key: String,
     /// The key that seals secrets at rest (managers unseal them for agents).
     pub data_key: String,
+    /// With autolock, the unlock key (`SWMKEY-1-…`): the new manager's
+    /// files are wrapped from their first write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_key: Option<String>,
     pub initial_cluster: String,
     /// The client URLs of the members already there.
     pub endpoints: Vec<String>,
@@ -267,7 +271,9 @@ async fn admit(
         return Err(invalid());
     };
     let ca_pem = &rec.swarm.cluster.tls_info.trust_root;
-    let ca = ClusterCa::from_pem(ca_pem, &rec.ca_key)
+    let internal = |e: crate::error::SwarmError| (StatusCode::INTERNAL_SERVER_ERROR, e.message);
+    let ca_key = rec.ca_key(&state.data_key).map_err(internal)?;
+    let ca = ClusterCa::from_pem(ca_pem, &ca_key)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let node_id = crate::pki::new_id();
     let cert = sign(&ca, &rec, &req.csr, &node_id, role, &state.cluster_id)?;
@@ -317,7 +323,11 @@ async fn admit(
     // Last: from the member's addition until it starts, a cluster of two
     // has no quorum and writes wait.
     let manager_setup = if role == Role::Manager {
-        Some(add_member(state, &node_id, &host, &rec.ca_key).await?)
+        let unlock_key = rec
+            .unlock_key(&state.data_key)
+            .map_err(internal)?
+            .map(|k| k.to_human().to_string());
+        Some(add_member(state, &node_id, &host, &ca_key, unlock_key).await?)
     } else {
         None
     };
@@ -375,7 +385,9 @@ async fn elevate(
     }
     let host = node.value.status.addr.clone();
     let ca_pem = &rec.swarm.cluster.tls_info.trust_root;
-    let ca = ClusterCa::from_pem(ca_pem, &rec.ca_key)
+    let internal = |e: crate::error::SwarmError| (StatusCode::INTERNAL_SERVER_ERROR, e.message);
+    let ca_key = rec.ca_key(&state.data_key).map_err(internal)?;
+    let ca = ClusterCa::from_pem(ca_pem, &ca_key)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let cert = sign(&ca, &rec, csr, node_id, Role::Manager, &state.cluster_id)?;
     // An earlier attempt that failed after adding the member left it
@@ -419,7 +431,11 @@ async fn elevate(
             Err(e) => return Err(unavailable(e)),
         }
     }
-    let setup = add_member(state, node_id, &host, &rec.ca_key).await?;
+    let unlock_key = rec
+        .unlock_key(&state.data_key)
+        .map_err(internal)?
+        .map(|k| k.to_human().to_string());
+    let setup = add_member(state, node_id, &host, &ca_key, unlock_key).await?;
     Ok(JoinResponse {
         node_id: node_id.to_string(),
         cluster_id: state.cluster_id.clone(),
@@ -459,6 +475,7 @@ async fn add_member(
     node_id: &str,
     host: &str,
     ca_key: &str,
+    unlock_key: Option<String>,
 ) -> Result<ManagerSetup, (StatusCode, String)> {
     let Some(etcd) = &state.etcd else {
         return Err((
@@ -491,6 +508,7 @@ async fn add_member(
     Ok(ManagerSetup {
         ca_key: ca_key.to_string(),
         data_key: state.data_key.to_file().to_string(),
+        unlock_key,
         initial_cluster: added.initial_cluster,
         endpoints,
         peer_url,

@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use cluster::model::{Node, Service, ServiceSpec, Swarm, SwarmSpec, Task};
 use serde::{Deserialize, Serialize};
 
+use zeroize::Zeroizing;
+
+use crate::autolock::UnlockKey;
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::pki::JoinToken;
 use crate::seal::DataKey;
@@ -21,15 +24,67 @@ use crate::store::{ClusterStore, Kind, StoreError};
 pub use filters::Filters;
 pub use secrets::SecretRecord;
 
-/// The cluster object as stored: what `GET /swarm` shows, and the CA key
-/// that only managers read (never returned by the API).
+/// The cluster object as stored: what `GET /swarm` shows, and what only
+/// managers read (never returned by the API): the CA key and, with
+/// autolock, the unlock key, both sealed with the data key, which is not in
+/// the store (a copy of etcd's files opens neither).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SwarmRecord {
     #[serde(flatten)]
     pub swarm: Swarm,
-    #[serde(rename = "berthCAKey")]
-    pub ca_key: String,
+    /// Named apart from the plain `berthCAKey` of earlier builds, so such a
+    /// record is refused as malformed rather than misread.
+    #[serde(rename = "berthSealedCAKey")]
+    pub sealed_ca_key: String,
+    #[serde(
+        rename = "berthSealedUnlockKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sealed_unlock_key: Option<String>,
+}
+
+const CA_KEY_LABEL: &str = "swarm/ca-key";
+
+impl SwarmRecord {
+    pub fn new(swarm: Swarm, ca_key_pem: &str, data_key: &DataKey) -> Result<SwarmRecord> {
+        Ok(SwarmRecord {
+            swarm,
+            sealed_ca_key: data_key.seal(CA_KEY_LABEL, ca_key_pem.as_bytes())?,
+            sealed_unlock_key: None,
+        })
+    }
+
+    /// The CA's private key (PEM).
+    pub fn ca_key(&self, data_key: &DataKey) -> Result<Zeroizing<String>> {
+        let bytes = data_key.open(CA_KEY_LABEL, &self.sealed_ca_key)?;
+        String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| SwarmError::internal("the cluster's CA key is not PEM text"))
+    }
+
+    /// The manager unlock key, while autolock is on.
+    pub fn unlock_key(&self, data_key: &DataKey) -> Result<Option<UnlockKey>> {
+        self.sealed_unlock_key
+            .as_deref()
+            .map(|s| UnlockKey::open_sealed(data_key, s))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    pub fn set_unlock_key(&mut self, key: Option<&UnlockKey>, data_key: &DataKey) -> Result<()> {
+        self.sealed_unlock_key = key.map(|k| k.seal(data_key)).transpose()?;
+        Ok(())
+    }
+}
+
+/// `POST /swarm/update`'s rotation flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rotation {
+    pub worker_token: bool,
+    pub manager_token: bool,
+    pub unlock_key: bool,
 }
 
 /// One manager's view of the cluster.
@@ -57,6 +112,11 @@ impl Manager {
         }
     }
 
+    /// The cluster's data key (a demoting manager opens the CA key with it).
+    pub fn data_key(&self) -> &DataKey {
+        &self.key
+    }
+
     pub fn store(&self) -> &ClusterStore {
         &self.store
     }
@@ -79,26 +139,28 @@ impl Manager {
         Ok(self.swarm_record().await?.swarm)
     }
 
-    /// `POST /swarm/update`: a new spec at `version`, tokens rotated on request.
+    /// `POST /swarm/update`: a new spec at `version`, tokens and the unlock
+    /// key rotated on request. As swarmkit: autolock off drops the unlock
+    /// key; on, it makes one if there is none (or on request), and a
+    /// rotation requested while it is off does nothing.
     pub async fn update_swarm(
         &self,
         version: i64,
         spec: SwarmSpec,
-        rotate_worker: bool,
-        rotate_manager: bool,
+        rotate: Rotation,
     ) -> Result<()> {
         let mut rec = self.swarm_record().await?;
         let ca = rec.swarm.cluster.tls_info.trust_root.clone();
-        if rotate_worker {
+        if rotate.worker_token {
             rec.swarm.join_tokens.worker = JoinToken::generate(&ca).to_string();
         }
-        if rotate_manager {
+        if rotate.manager_token {
             rec.swarm.join_tokens.manager = JoinToken::generate(&ca).to_string();
         }
-        if spec.encryption_config.auto_lock_managers {
-            return Err(SwarmError::not_implemented(
-                "swarm autolock (the unlock key wrapping the cluster's keys)",
-            ));
+        if !spec.encryption_config.auto_lock_managers {
+            rec.sealed_unlock_key = None;
+        } else if rec.sealed_unlock_key.is_none() || rotate.unlock_key {
+            rec.set_unlock_key(Some(&UnlockKey::generate()?), &self.key)?;
         }
         let mut spec = spec;
         if spec.annotations.name.is_empty() {
@@ -110,6 +172,15 @@ impl Manager {
             .update(Kind::Swarm, "cluster", version, None, &rec)
             .await?;
         Ok(())
+    }
+
+    /// `GET /swarm/unlockkey`: `SWMKEY-1-…`, or empty without autolock.
+    pub async fn unlock_key(&self) -> Result<Zeroizing<String>> {
+        let rec = self.swarm_record().await?;
+        Ok(rec
+            .unlock_key(&self.key)?
+            .map(|k| k.to_human())
+            .unwrap_or_default())
     }
 
     // ---- nodes ----
