@@ -630,3 +630,118 @@ fn workers_are_promoted_and_managers_demoted() {
         c.hosts[1].d.docker_ok(&["service", "ps", "late"])
     );
 }
+
+/// The pid in a manager's etcd pid file.
+fn etcd_pid(h: &common::cluster::Host) -> Option<i32> {
+    std::fs::read_to_string(h.d.data_root().join("swarm/etcd.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Three managers: one's etcd member killed alone is started again by its
+/// daemon; then two managers die (killed, cut off) and the survivor, with
+/// no quorum, answers nothing until `swarm init --force-new-cluster` makes
+/// it a cluster of one that kept every service, the lost managers shown as
+/// down workers.
+#[test]
+fn a_lost_quorum_is_recovered_with_force_new_cluster() {
+    let c = Cluster::new(3);
+    c.init();
+    let token = c.hosts[0]
+        .d
+        .docker_ok(&["swarm", "join-token", "-q", "manager"]);
+    for i in 1..3 {
+        assert_success(&c.join(i, &token), "swarm join as manager");
+    }
+    let ids = node_ids(&c);
+    let first = &c.hosts[0];
+    let answers = |h: &common::cluster::Host| h.d.docker(&["node", "ls", "-q"]).status.success();
+    for h in &c.hosts {
+        let settled = wait_for(Duration::from_secs(30), || answers(h).then_some(()));
+        assert!(settled.is_some(), "{} never answered node ls", h.ip);
+    }
+
+    // The first manager's etcd member dies alone: its daemon restarts it.
+    let pid = etcd_pid(first).expect("an etcd pid file");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let back = wait_for(Duration::from_secs(30), || {
+        etcd_pid(first)
+            .filter(|p| *p != pid && std::path::Path::new(&format!("/proc/{p}")).exists())
+    });
+    assert!(back.is_some(), "{}", first.d.log_tail());
+    let answering = wait_for(Duration::from_secs(30), || answers(first).then_some(()));
+    assert!(answering.is_some(), "{}", first.d.log_tail());
+
+    first.d.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "keep",
+        "--replicas",
+        "3",
+        "busybox:latest",
+        "top",
+    ]);
+    let running = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "keep");
+        (r.iter().sum::<usize>() == 3).then_some(r)
+    });
+    assert!(running.is_some(), "{:?}", running_per_host(&c, "keep"));
+
+    // Two of three managers gone: no quorum, no answers.
+    for i in 1..3 {
+        c.hosts[i].d.kill9();
+        c.link_down(i);
+    }
+    let stuck = wait_for(Duration::from_secs(60), || (!answers(first)).then_some(()));
+    assert!(stuck.is_some(), "a manager without quorum still answered");
+
+    let out = first.d.docker(&[
+        "swarm",
+        "init",
+        "--force-new-cluster",
+        "--advertise-addr",
+        &first.ip,
+    ]);
+    assert_success(&out, "swarm init --force-new-cluster");
+    let ls = |h: &common::cluster::Host| {
+        h.d.docker_ok(&[
+            "node",
+            "ls",
+            "--format",
+            "{{.ID}} {{.Status}} {{.ManagerStatus}}",
+        ])
+    };
+    let recovered = wait_for(Duration::from_secs(60), || {
+        let ls = ls(first);
+        (ls.contains(&format!("{} Ready Leader", ids[0]))
+            && ids[1..]
+                .iter()
+                .all(|id| ls.lines().any(|l| l.trim() == format!("{id} Down"))))
+        .then_some(ls)
+    });
+    assert!(recovered.is_some(), "{}\n{}", ls(first), first.d.log_tail());
+    assert_eq!(
+        first
+            .d
+            .docker_ok(&["service", "ls", "--format", "{{.Name}}"]),
+        "keep"
+    );
+    let healed = wait_for(Duration::from_secs(60), || {
+        let r = running_per_host(&c, "keep");
+        (r[0] == 3).then_some(r)
+    });
+    assert!(
+        healed.is_some(),
+        "{:?} {}",
+        running_per_host(&c, "keep"),
+        first.d.docker_ok(&["service", "ps", "keep"])
+    );
+}

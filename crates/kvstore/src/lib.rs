@@ -7,7 +7,8 @@
 //!   built on the store (lease expiry on `tokio::time`).
 //! - [`etcd`]: [`EtcdStore`] over etcd's gRPC API, TLS with client
 //!   certificates, member management.
-//! - [`member`]: [`EtcdMember`], an etcd member run as a child process.
+//! - [`member`]: [`EtcdMember`], an etcd member run as a child process;
+//!   [`supervise`]: [`SupervisedMember`], one started again when it dies.
 //! - [`election`]: leader election on any store; [`json`]: serde values.
 //! - [`suite`] (feature `suite`): the conformance suite every store passes,
 //!   and helpers that start a throwaway etcd for tests.
@@ -20,6 +21,7 @@ pub mod memory;
 pub mod store;
 #[cfg(any(test, feature = "suite"))]
 pub mod suite;
+pub mod supervise;
 
 pub use election::{Election, Leadership};
 pub use etcd::{EtcdOptions, EtcdStore, MemberAdded, MemberInfo, TlsFiles};
@@ -29,3 +31,4 @@ pub use store::{
     BoxFuture, CmpOp, Compare, CompareTarget, KeyValue, KvError, KvResult, KvStore, LeaseId,
     Listing, MAX_TXN_OPS, Op, OpResponse, TxnResult, Watch, WatchEvent,
 };
+pub use supervise::SupervisedMember;

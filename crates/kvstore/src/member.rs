@@ -105,6 +105,10 @@ pub struct MemberConfig {
     /// memory, then names the same file in this process and in the member.
     /// The caller keeps them open until the member has started.
     pub inherit_fds: Vec<RawFd>,
+    /// `--force-new-cluster`: start as the only member of a new cluster
+    /// that keeps the data (recovery after the quorum was lost). Once: the
+    /// member must not be started with it again.
+    pub force_new_cluster: bool,
     /// More flags, appended as given (e.g. `--heartbeat-interval=50`).
     pub extra_args: Vec<String>,
 }
@@ -131,6 +135,7 @@ impl MemberConfig {
             start_timeout: Duration::from_secs(30),
             die_with_parent: false,
             inherit_fds: Vec::new(),
+            force_new_cluster: false,
             extra_args: Vec::new(),
         }
     }
@@ -180,6 +185,9 @@ impl MemberConfig {
             args.push(flag_path("--peer-key-file", &t.key));
             args.push(flag_path("--peer-trusted-ca-file", &t.ca));
             args.push("--peer-client-cert-auth".into());
+        }
+        if self.force_new_cluster {
+            args.push("--force-new-cluster".into());
         }
         args.extend(self.extra_args.iter().map(OsString::from));
         args
@@ -396,6 +404,18 @@ impl EtcdMember {
     /// The process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// How the member ended, once it has (reaped here); `None` while it runs.
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.child = None;
+                Some(status.to_string())
+            }
+            _ => None,
+        }
     }
 
     /// A client of this member alone, presenting the member's own client

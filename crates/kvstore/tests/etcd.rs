@@ -320,3 +320,58 @@ async fn a_watch_resumes_where_it_broke_when_its_member_restarts() {
     drop(member);
     drop(dir);
 }
+
+/// A supervised member killed (-9) is started again on its data: the same
+/// ports, the data written before it died, a new pid in its pid file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_member_comes_back_after_it_is_killed() {
+    let TestEtcd { member, dir } = TestEtcd::start().await;
+    let url = member.client_url();
+    let store = member.connect().await.unwrap();
+    let rev = put_eventually(&store, "/kept").await;
+    let pidfile = dir.path().join("etcd.pid");
+    let supervised = kvstore::SupervisedMember::new(member, Some(pidfile.clone()));
+    let first = supervised.pid().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        first.to_string()
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let again = within(30, "the member started again", async {
+        loop {
+            if let Some(pid) = supervised.pid().await
+                && pid != first
+            {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        again.to_string()
+    );
+    let client = EtcdStore::connect(&[url], None).await.unwrap();
+    let kv = client
+        .get("/kept")
+        .await
+        .unwrap()
+        .expect("the data survived");
+    assert_eq!(kv.mod_revision, rev);
+    // Paused, it stays down; stop ends it.
+    supervised.pause();
+    supervised.stop().await.unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{again}")).exists()
+            || std::fs::read_to_string(format!("/proc/{again}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true),
+        "the member is gone"
+    );
+    drop(dir);
+}

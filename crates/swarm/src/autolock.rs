@@ -192,6 +192,13 @@ impl KeyKeeper {
         }
     }
 
+    /// The keys held and the unlock key the files are wrapped with (a
+    /// manager restarting its store, as `--force-new-cluster` does).
+    pub async fn held(&self) -> (ManagerKeys, Option<UnlockKey>) {
+        let held = self.held.lock().await;
+        (held.keys.clone(), held.unlock.clone())
+    }
+
     /// Re-wraps the files if the cluster's key is not the one they have.
     /// The record is read under the lock, so of two syncs the last one
     /// always leaves the newest key.

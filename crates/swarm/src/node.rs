@@ -14,7 +14,9 @@ use cluster::model::{
     Swarm as SwarmObject, SwarmSpec,
 };
 use engine::Engine;
-use kvstore::{ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, TlsFiles};
+use kvstore::{
+    ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, SupervisedMember, TlsFiles,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -90,7 +92,7 @@ struct Active {
     /// Keeps the private files wrapped with the cluster's unlock key.
     keeper: Option<Arc<KeyKeeper>>,
     keeper_task: Option<AbortOnDrop>,
-    member: Option<EtcdMember>,
+    member: Option<SupervisedMember>,
     /// The etcd member's key as the member and this daemon read it: held
     /// open while the member runs, so its `/proc/self/fd` path never names
     /// another file here.
@@ -127,7 +129,7 @@ impl Active {
     /// Stops everything but the etcd member, in order (the agent and the
     /// leader talk to the store, so they go first); the member is the
     /// caller's to stop, or to keep.
-    fn wind_down(self) -> (Membership, Option<EtcdMember>) {
+    fn wind_down(self) -> (Membership, Option<SupervisedMember>) {
         let Active {
             membership,
             agent,
@@ -156,9 +158,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// How a manager's etcd member starts.
+#[derive(Clone, Copy)]
+enum MemberStart<'a> {
+    /// A new cluster (init), or the cluster its data dir records (restart).
+    Own,
+    /// Added to a running cluster, with this `--initial-cluster`.
+    Join(&'a str),
+    /// Alone in a new cluster that keeps the data (`--force-new-cluster`).
+    ForceNew,
+}
+
 /// What a manager's etcd member runs with once started.
 struct StoreParts {
-    member: EtcdMember,
+    member: SupervisedMember,
     client: EtcdStore,
     key: MemoryFile,
 }
@@ -291,13 +304,12 @@ impl Swarm {
     /// `POST /swarm/init`: a new cluster with this node as its manager.
     pub async fn init(&self, req: InitRequest) -> Result<String> {
         let mut active = self.active.lock().await;
+        // As dockerd: on a node in no swarm the flag changes nothing.
+        if req.force_new_cluster && active.is_some() {
+            return self.force_new_cluster(&mut active, &req).await;
+        }
         if active.is_some() {
             return Err(SwarmError::already_in_swarm());
-        }
-        if req.force_new_cluster {
-            return Err(SwarmError::not_implemented(
-                "--force-new-cluster (recovering a cluster that lost its quorum)",
-            ));
         }
         let listen = listen_addr(&req.listen_addr)?;
         let advertise = advertise_addr(&req.advertise_addr, listen)?;
@@ -344,7 +356,9 @@ impl Swarm {
         // A data dir from an earlier cluster would make etcd rejoin it.
         let _ = std::fs::remove_dir_all(self.local.etcd_dir());
         let member_key = self.issue_member_cert(&membership, &ca, unlock.as_ref())?;
-        let parts = self.start_store(&membership, &member_key, None).await?;
+        let parts = self
+            .start_store(&membership, &member_key, MemberStart::Own)
+            .await?;
         let kv: Arc<dyn KvStore> = Arc::new(parts.client.clone());
         let store = ClusterStore::new(kv, &cluster_id);
         let now = crate::now();
@@ -408,6 +422,92 @@ impl Swarm {
             member_key,
         };
         *active = Some(
+            self.run(membership, creds, store, keys, unlock, parts)
+                .await,
+        );
+        Ok(node_id)
+    }
+
+    /// `swarm init --force-new-cluster` on a manager of a cluster that lost
+    /// its quorum: its etcd member starts again alone (etcd's own
+    /// `--force-new-cluster`), keeping every object; the other managers are
+    /// out of the store and shown as workers (their daemons must leave and
+    /// join again, as with dockerd).
+    async fn force_new_cluster(
+        &self,
+        guard: &mut Option<Active>,
+        req: &InitRequest,
+    ) -> Result<String> {
+        let Some(active) = guard.as_ref() else {
+            return Err(SwarmError::not_in_swarm());
+        };
+        if active.locked {
+            return Err(SwarmError::locked());
+        }
+        let Some(keeper) = active.keeper.clone().filter(|_| active.membership.manager) else {
+            return Err(SwarmError::new(
+                ErrorKind::InvalidArgument,
+                "--force-new-cluster recovers a cluster from one of its managers; this node is a worker",
+            ));
+        };
+        let (keys, unlock) = keeper.held().await;
+        let creds = self
+            .local
+            .credentials(&keys.node_key)
+            .map_err(|e| SwarmError::internal(format!("reading this node's certificates: {e}")))?;
+        let Some(active) = guard.take() else {
+            return Err(SwarmError::not_in_swarm());
+        };
+        let (mut membership, member) = active.wind_down();
+        if let Some(member) = member
+            && let Err(e) = member.stop().await
+        {
+            tracing::warn!("swarm: stopping the etcd member: {e}");
+        }
+        if !req.advertise_addr.is_empty() {
+            let listen: SocketAddr = membership
+                .listen_addr
+                .parse()
+                .map_err(|e| SwarmError::internal(format!("listen address: {e}")))?;
+            let advertise = advertise_addr(&req.advertise_addr, listen)?;
+            if advertise.to_string() != membership.advertise_addr {
+                return Err(SwarmError::invalid(format!(
+                    "--force-new-cluster keeps this manager's address {}: the cluster store's members are named by it",
+                    membership.advertise_addr
+                )));
+            }
+        }
+        if let Some(store) = membership.store.as_mut()
+            && let Some(own) = store.member.as_ref()
+        {
+            store.endpoints = vec![own.client_url.clone()];
+        }
+        membership.remote_managers = vec![membership.advertise_addr.clone()];
+        self.local
+            .save_membership(&membership)
+            .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
+        let parts = self
+            .start_store(&membership, &keys.member_key, MemberStart::ForceNew)
+            .await?;
+        let kv: Arc<dyn KvStore> = Arc::new(parts.client.clone());
+        let store = ClusterStore::new(kv, &membership.cluster_id);
+        let node_id = membership.node_id.clone();
+        // The other managers are no members any more: their records say so.
+        let (nodes, _) = store.list::<Node>(Kind::Node).await?;
+        for n in nodes {
+            if n.value.id == node_id || n.value.manager_status.is_none() {
+                continue;
+            }
+            let mut node = n.value;
+            node.manager_status = None;
+            node.spec.role = "worker".into();
+            node.meta.updated_at = crate::now();
+            store
+                .update(Kind::Node, &node.id.clone(), n.version, None, &node)
+                .await?;
+        }
+        tracing::warn!("swarm: a new cluster from this manager's state (--force-new-cluster)");
+        *guard = Some(
             self.run(membership, creds, store, keys, unlock, parts)
                 .await,
         );
@@ -541,7 +641,7 @@ impl Swarm {
             .credentials(&keys.node_key)
             .map_err(|e| SwarmError::internal(format!("reading this node's certificates: {e}")))?;
         let parts = self
-            .start_store(&membership, &keys.member_key, None)
+            .start_store(&membership, &keys.member_key, MemberStart::Own)
             .await?;
         let kv: Arc<dyn KvStore> = Arc::new(parts.client.clone());
         let store = ClusterStore::new(kv, &membership.cluster_id);
@@ -819,6 +919,10 @@ impl Swarm {
                 Err(e) => return Err(e.into()),
             }
         }
+        // Removed from its cluster, the member ends: that is no crash.
+        if let Some(member) = &active.member {
+            member.pause();
+        }
         if let Some(etcd) = &active.etcd {
             let members = etcd
                 .member_list()
@@ -974,7 +1078,11 @@ impl Swarm {
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
         let member_key = self.issue_member_cert(&membership, &ca, unlock.as_ref())?;
         let parts = self
-            .start_store(&membership, &member_key, Some(&setup.initial_cluster))
+            .start_store(
+                &membership,
+                &member_key,
+                MemberStart::Join(&setup.initial_cluster),
+            )
             .await?;
         let kv: Arc<dyn KvStore> = Arc::new(parts.client.clone());
         let store = ClusterStore::new(kv, &membership.cluster_id);
@@ -1006,7 +1114,7 @@ impl Swarm {
         &self,
         membership: &Membership,
         member_key: &str,
-        joining: Option<&str>,
+        start: MemberStart<'_>,
     ) -> Result<StoreParts> {
         let key = MemoryFile::new(member_key.as_bytes()).map_err(|e| {
             SwarmError::internal(format!("holding the cluster store's key in memory: {e}"))
@@ -1017,7 +1125,8 @@ impl Swarm {
             cert: dir.join("member.pem"),
             key: key.path(),
         };
-        let member = self.start_member(membership, &tls, &key, joining).await?;
+        let member = self.start_member(membership, &tls, &key, start).await?;
+        let member = SupervisedMember::new(member, Some(self.local.dir().join("etcd.pid")));
         let client = self.connect(membership, &tls).await?;
         Ok(StoreParts {
             member,
@@ -1032,7 +1141,7 @@ impl Swarm {
         membership: &Membership,
         tls: &TlsFiles,
         key: &MemoryFile,
-        joining: Option<&str>,
+        start: MemberStart<'_>,
     ) -> Result<EtcdMember> {
         let settings = membership
             .store
@@ -1055,12 +1164,13 @@ impl Swarm {
         config.inherit_fds = vec![key.raw()];
         // A member added to a running cluster starts `existing` with the
         // membership it was given; a restart reads it from its data dir.
-        match joining {
-            Some(initial) => {
+        match start {
+            MemberStart::Join(initial) => {
                 config.cluster_state = ClusterState::Existing;
                 config.initial_cluster = Some(initial.to_string());
             }
-            None => config.cluster_state = ClusterState::New,
+            MemberStart::Own => config.cluster_state = ClusterState::New,
+            MemberStart::ForceNew => config.force_new_cluster = true,
         }
         config.cluster_token = membership.cluster_id.clone();
         config.binary = self.opts.etcd_binary.clone();
@@ -1068,13 +1178,9 @@ impl Swarm {
         // data dir: it goes first (a graceful stop took it down already).
         let pidfile = self.local.dir().join("etcd.pid");
         stop_stale_member(&pidfile, &self.local.etcd_dir());
-        let member = EtcdMember::start(config)
+        EtcdMember::start(config)
             .await
-            .map_err(|e| SwarmError::internal(format!("starting the cluster store: {e}")))?;
-        if let Some(pid) = member.pid() {
-            let _ = cas::write_atomic(&pidfile, pid.to_string().as_bytes());
-        }
-        Ok(member)
+            .map_err(|e| SwarmError::internal(format!("starting the cluster store: {e}")))
     }
 
     async fn connect(&self, membership: &Membership, tls: &TlsFiles) -> Result<EtcdStore> {
