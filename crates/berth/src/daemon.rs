@@ -73,6 +73,71 @@ struct DaemonArgs {
     /// Runtime of containers created without --runtime (default: berth, the built-in one)
     #[arg(long, value_name = "NAME")]
     default_runtime: Option<String>,
+    /// Swarm managers keep the cluster's state in this etcd cluster (client URLs,
+    /// comma-separated) instead of each running an etcd member
+    #[arg(long, value_name = "URL[,URL...]")]
+    cluster_store: Option<String>,
+    /// CA that signed the --cluster-store members' certificates
+    #[arg(long, value_name = "FILE", requires = "cluster_store")]
+    cluster_store_cacert: Option<PathBuf>,
+    /// Client certificate presented to the --cluster-store members
+    #[arg(long, value_name = "FILE", requires = "cluster_store")]
+    cluster_store_cert: Option<PathBuf>,
+    /// Key of --cluster-store-cert
+    #[arg(long, value_name = "FILE", requires = "cluster_store")]
+    cluster_store_key: Option<PathBuf>,
+}
+
+/// `--cluster-store` and its certificate files: all three for https
+/// endpoints (etcd's client-certificate authentication), none for http.
+fn cluster_store(args: &DaemonArgs) -> anyhow::Result<Option<swarm::node::ExternalStore>> {
+    let Some(urls) = &args.cluster_store else {
+        return Ok(None);
+    };
+    let endpoints: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect();
+    if endpoints.is_empty() {
+        bail!("--cluster-store: no etcd client URL given");
+    }
+    for e in &endpoints {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            bail!("--cluster-store {e}: an etcd client URL (http:// or https://) is needed");
+        }
+    }
+    let files = (
+        &args.cluster_store_cacert,
+        &args.cluster_store_cert,
+        &args.cluster_store_key,
+    );
+    let tls = match files {
+        (Some(ca), Some(cert), Some(key)) => {
+            for f in [ca, cert, key] {
+                if !f.is_file() {
+                    bail!("--cluster-store: {} is not a file", f.display());
+                }
+            }
+            Some(swarm::node::TlsFiles {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+        }
+        (None, None, None) => None,
+        _ => bail!(
+            "--cluster-store-cacert, --cluster-store-cert and --cluster-store-key go together"
+        ),
+    };
+    let https = endpoints.iter().any(|e| e.starts_with("https://"));
+    if https != tls.is_some() {
+        bail!(
+            "--cluster-store: https endpoints need --cluster-store-cacert/-cert/-key, and only they"
+        );
+    }
+    Ok(Some(swarm::node::ExternalStore { endpoints, tls }))
 }
 
 /// `--add-runtime` and `--default-runtime`, plus `runc` when it is on PATH:
@@ -343,6 +408,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
     if let Some(pidfile) = &args.pidfile {
         write_pidfile(pidfile)?;
     }
+    let cluster_store = cluster_store(&args)?;
     let cfg = engine::EngineConfig {
         data_root: args.data_root.clone(),
         exec_root: args.exec_root.clone(),
@@ -373,6 +439,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
                 data_root: args.data_root.clone(),
                 engine_version: env!("CARGO_PKG_VERSION").to_string(),
                 etcd_binary: None,
+                cluster_store,
             },
         )
         .await;
@@ -394,4 +461,45 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(pidfile);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_of(args: &[&str]) -> anyhow::Result<Option<swarm::node::ExternalStore>> {
+        let mut argv = vec!["berth daemon"];
+        argv.extend_from_slice(args);
+        cluster_store(&DaemonArgs::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn cluster_store_flags_are_checked_together() {
+        assert!(store_of(&[]).unwrap().is_none());
+        let plain = store_of(&[
+            "--cluster-store",
+            "http://10.0.0.1:2379, http://10.0.0.2:2379",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            plain.endpoints,
+            ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
+        );
+        assert!(plain.tls.is_none());
+        let e = store_of(&["--cluster-store", "10.0.0.1:2379"]).unwrap_err();
+        assert!(e.to_string().contains("http:// or https://"), "{e}");
+        let e = store_of(&["--cluster-store", "https://10.0.0.1:2379"]).unwrap_err();
+        assert!(e.to_string().contains("need --cluster-store-cacert"), "{e}");
+        let e = store_of(&[
+            "--cluster-store",
+            "https://10.0.0.1:2379",
+            "--cluster-store-cert",
+            "/etc/hostname",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("go together"), "{e}");
+        // Certificate flags without a store are a usage error.
+        assert!(store_of(&["--cluster-store-cacert", "/etc/hostname"]).is_err());
+    }
 }

@@ -298,7 +298,12 @@ impl LocalState {
         };
         let node_key = read(Private::NodeKey)?;
         let data_text = read(Private::DataKey)?;
-        let member_key = read(Private::MemberKey)?;
+        // A manager of a cluster in an external etcd has no member key.
+        let member_key = if self.path_of(Private::MemberKey).exists() {
+            read(Private::MemberKey)?
+        } else {
+            Zeroizing::new(String::new())
+        };
         let data_key = DataKey::from_file(&data_text).map_err(|_| {
             LockError::Corrupt(self.path_of(Private::DataKey).display().to_string())
         })?;
@@ -354,7 +359,9 @@ impl LocalState {
         }
         self.write_private(Private::NodeKey, &keys.node_key, to)?;
         self.write_private(Private::DataKey, &keys.data_key.to_file(), to)?;
-        self.write_private(Private::MemberKey, &keys.member_key, to)?;
+        if !keys.member_key.is_empty() {
+            self.write_private(Private::MemberKey, &keys.member_key, to)?;
+        }
         match std::fs::remove_file(&rotation) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -14,9 +14,7 @@ use cluster::model::{
     Swarm as SwarmObject, SwarmSpec,
 };
 use engine::Engine;
-use kvstore::{
-    ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, SupervisedMember, TlsFiles,
-};
+use kvstore::{ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, SupervisedMember};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -38,6 +36,8 @@ use crate::store::{ClusterStore, Kind};
 use crate::tls::NodeCredentials;
 
 pub use crate::{CLUSTER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT};
+/// Certificate files of an etcd client (`--cluster-store-*`).
+pub use kvstore::TlsFiles;
 
 /// How the daemon runs swarm mode.
 #[derive(Debug, Clone)]
@@ -47,6 +47,16 @@ pub struct SwarmOptions {
     pub engine_version: String,
     /// The etcd binary; `None`: `etcd` on PATH.
     pub etcd_binary: Option<PathBuf>,
+    /// An etcd cluster the operator runs (`--cluster-store`): managers keep
+    /// the swarm's state there instead of each running a member.
+    pub cluster_store: Option<ExternalStore>,
+}
+
+/// `--cluster-store https://h1:2379,…` with its client certificate.
+#[derive(Debug, Clone)]
+pub struct ExternalStore {
+    pub endpoints: Vec<String>,
+    pub tls: Option<TlsFiles>,
 }
 
 /// `POST /swarm/init`'s body, as the docker CLI sends it.
@@ -171,9 +181,10 @@ enum MemberStart<'a> {
 
 /// What a manager's etcd member runs with once started.
 struct StoreParts {
-    member: SupervisedMember,
+    /// `None` with an external store.
+    member: Option<SupervisedMember>,
     client: EtcdStore,
-    key: MemoryFile,
+    key: Option<MemoryFile>,
 }
 
 pub struct Swarm {
@@ -340,6 +351,16 @@ impl Swarm {
                 SocketAddr::new(advertise.ip(), ETCD_PEER_PORT)
             ),
         };
+        let store_settings = match &self.opts.cluster_store {
+            Some(external) => StoreSettings {
+                endpoints: external.endpoints.clone(),
+                member: None,
+            },
+            None => StoreSettings {
+                endpoints: vec![member.client_url.clone()],
+                member: Some(member),
+            },
+        };
         let membership = Membership {
             node_id: node_id.clone(),
             cluster_id: cluster_id.clone(),
@@ -348,14 +369,15 @@ impl Swarm {
             listen_addr: listen.to_string(),
             data_path_addr: req.data_path_addr.clone(),
             remote_managers: vec![advertise.to_string()],
-            store: Some(StoreSettings {
-                endpoints: vec![member.client_url.clone()],
-                member: Some(member),
-            }),
+            store: Some(store_settings),
         };
-        // A data dir from an earlier cluster would make etcd rejoin it.
-        let _ = std::fs::remove_dir_all(self.local.etcd_dir());
-        let member_key = self.issue_member_cert(&membership, &ca, unlock.as_ref())?;
+        let member_key = if self.opts.cluster_store.is_some() {
+            Zeroizing::new(String::new())
+        } else {
+            // A data dir from an earlier cluster would make etcd rejoin it.
+            let _ = std::fs::remove_dir_all(self.local.etcd_dir());
+            self.issue_member_cert(&membership, &ca, unlock.as_ref())?
+        };
         let parts = self
             .start_store(&membership, &member_key, MemberStart::Own)
             .await?;
@@ -450,6 +472,11 @@ impl Swarm {
                 "--force-new-cluster recovers a cluster from one of its managers; this node is a worker",
             ));
         };
+        if active.member.is_none() {
+            return Err(SwarmError::invalid(
+                "--force-new-cluster restarts the etcd member this manager runs; this cluster keeps its state in an external etcd: recover its quorum with etcd's own tools",
+            ));
+        }
         let (keys, unlock) = keeper.held().await;
         let creds = self
             .local
@@ -666,7 +693,8 @@ impl Swarm {
         let data_key = keys.data_key.clone();
         let manager = Manager::new(store.clone(), membership.node_id.clone(), data_key.clone());
         let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
-        let etcd = Some(parts.client);
+        // The membership API is for members this cluster runs itself.
+        let etcd = parts.member.is_some().then_some(parts.client);
         let server = match self
             .start_server(&membership, &creds, &store, etcd.clone(), &data_key)
             .await
@@ -704,8 +732,8 @@ impl Swarm {
             server,
             keeper: Some(keeper),
             keeper_task: Some(keeper_task),
-            member: Some(parts.member),
-            _member_key: Some(parts.key),
+            member: parts.member,
+            _member_key: parts.key,
             store: Some(store),
             etcd,
             remote: None,
@@ -1044,23 +1072,43 @@ impl Swarm {
             .parse()
             .map_err(|e| SwarmError::internal(format!("listen address: {e}")))?;
         if membership.advertise_addr.is_empty() {
-            let host = setup
-                .client_url
-                .trim_start_matches("https://")
-                .parse::<SocketAddr>()
-                .map(|a| a.ip())
-                .map_err(|e| SwarmError::internal(format!("etcd address: {e}")))?;
+            // The address the manager saw it at, which its etcd URLs carry.
+            let host = if setup.external {
+                system_addr().map_err(|e| {
+                    SwarmError::invalid(format!("{e} - specify one with --advertise-addr"))
+                })?
+            } else {
+                setup
+                    .client_url
+                    .trim_start_matches("https://")
+                    .parse::<SocketAddr>()
+                    .map(|a| a.ip())
+                    .map_err(|e| SwarmError::internal(format!("etcd address: {e}")))?
+            };
             membership.advertise_addr = SocketAddr::new(host, listen.port()).to_string();
         }
-        let mut endpoints = vec![setup.client_url.clone()];
-        endpoints.extend(setup.endpoints.iter().cloned());
-        membership.store = Some(StoreSettings {
-            endpoints,
-            member: Some(MemberSettings {
-                name: membership.node_id.clone(),
-                client_url: setup.client_url.clone(),
-                peer_url: setup.peer_url.clone(),
-            }),
+        membership.store = Some(if setup.external {
+            let Some(external) = &self.opts.cluster_store else {
+                return Err(SwarmError::new(
+                    ErrorKind::InvalidArgument,
+                    "this cluster keeps its state in an external etcd: start this daemon with --cluster-store (the same endpoints as the managers') to join it as a manager",
+                ));
+            };
+            StoreSettings {
+                endpoints: external.endpoints.clone(),
+                member: None,
+            }
+        } else {
+            let mut endpoints = vec![setup.client_url.clone()];
+            endpoints.extend(setup.endpoints.iter().cloned());
+            StoreSettings {
+                endpoints,
+                member: Some(MemberSettings {
+                    name: membership.node_id.clone(),
+                    client_url: setup.client_url.clone(),
+                    peer_url: setup.peer_url.clone(),
+                }),
+            }
         });
         let ca = ClusterCa::from_pem(&creds.ca_pem, &setup.ca_key)?;
         let data_key = DataKey::from_file(&setup.data_key)
@@ -1071,12 +1119,18 @@ impl Swarm {
             .map(UnlockKey::parse)
             .transpose()
             .map_err(|e| SwarmError::internal(format!("the cluster's unlock key: {e}")))?;
-        let _ = std::fs::remove_dir_all(self.local.etcd_dir());
+        if !setup.external {
+            let _ = std::fs::remove_dir_all(self.local.etcd_dir());
+        }
         self.local
             .save_data_key(&data_key, unlock.as_ref())
             .and_then(|()| self.local.save(&membership, &creds, unlock.as_ref()))
             .map_err(|e| SwarmError::internal(format!("saving the swarm membership: {e}")))?;
-        let member_key = self.issue_member_cert(&membership, &ca, unlock.as_ref())?;
+        let member_key = if setup.external {
+            Zeroizing::new(String::new())
+        } else {
+            self.issue_member_cert(&membership, &ca, unlock.as_ref())?
+        };
         let parts = self
             .start_store(
                 &membership,
@@ -1116,6 +1170,13 @@ impl Swarm {
         member_key: &str,
         start: MemberStart<'_>,
     ) -> Result<StoreParts> {
+        let managed = membership
+            .store
+            .as_ref()
+            .is_some_and(|s| s.member.is_some());
+        if !managed {
+            return self.connect_external(membership).await;
+        }
         let key = MemoryFile::new(member_key.as_bytes()).map_err(|e| {
             SwarmError::internal(format!("holding the cluster store's key in memory: {e}"))
         })?;
@@ -1129,9 +1190,40 @@ impl Swarm {
         let member = SupervisedMember::new(member, Some(self.local.dir().join("etcd.pid")));
         let client = self.connect(membership, &tls).await?;
         Ok(StoreParts {
-            member,
+            member: Some(member),
             client,
-            key,
+            key: Some(key),
+        })
+    }
+
+    /// A manager of a cluster kept in an etcd the operator runs: the
+    /// endpoints and client certificate of this daemon's `--cluster-store`.
+    async fn connect_external(&self, membership: &Membership) -> Result<StoreParts> {
+        let Some(external) = &self.opts.cluster_store else {
+            return Err(SwarmError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "this manager's cluster keeps its state in an external etcd ({}): start the daemon with --cluster-store",
+                    membership
+                        .store
+                        .as_ref()
+                        .map(|s| s.endpoints.join(","))
+                        .unwrap_or_default()
+                ),
+            ));
+        };
+        let client = EtcdStore::connect(&external.endpoints, external.tls.as_ref())
+            .await
+            .map_err(|e| {
+                SwarmError::new(
+                    ErrorKind::Unavailable,
+                    format!("the cluster store {}: {e}", external.endpoints.join(",")),
+                )
+            })?;
+        Ok(StoreParts {
+            member: None,
+            client,
+            key: None,
         })
     }
 

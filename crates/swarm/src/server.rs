@@ -77,6 +77,11 @@ pub struct ManagerSetup {
     pub endpoints: Vec<String>,
     pub peer_url: String,
     pub client_url: String,
+    /// The cluster keeps its state in an etcd the operator runs
+    /// (`--cluster-store`): no member to start, the new manager connects to
+    /// the store its own daemon is configured with.
+    #[serde(default)]
+    pub external: bool,
 }
 
 #[derive(Clone)]
@@ -478,10 +483,16 @@ async fn add_member(
     unlock_key: Option<String>,
 ) -> Result<ManagerSetup, (StatusCode, String)> {
     let Some(etcd) = &state.etcd else {
-        return Err((
-            StatusCode::NOT_IMPLEMENTED,
-            "not implemented: joining as a manager of a cluster whose store is not run by its managers".into(),
-        ));
+        return Ok(ManagerSetup {
+            ca_key: ca_key.to_string(),
+            data_key: state.data_key.to_file().to_string(),
+            unlock_key,
+            initial_cluster: String::new(),
+            endpoints: Vec::new(),
+            peer_url: String::new(),
+            client_url: String::new(),
+            external: true,
+        });
     };
     let ip: std::net::IpAddr = host.parse().map_err(|e| {
         (
@@ -513,6 +524,7 @@ async fn add_member(
         endpoints,
         peer_url,
         client_url,
+        external: false,
     })
 }
 

@@ -23,6 +23,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(n: usize) -> Cluster {
+        Cluster::with_daemon_args(n, &[])
+    }
+
+    /// [`Cluster::new`] with extra arguments for every daemon.
+    pub fn with_daemon_args(n: usize, extra: &[&str]) -> Cluster {
         let switch = TestNetns::new();
         switch.ip(&["link", "add", "br0", "type", "bridge"]);
         switch.ip(&["link", "set", "br0", "up"]);
@@ -34,7 +39,10 @@ impl Cluster {
                 switch.ip(&["link", "set", &port, "master", "br0"]);
                 let ip = format!("10.77.0.{i}");
                 ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
-                let d = Daemon::start_in_netns(&ns.path());
+                let d = Daemon::start_in_netns_with(
+                    &ns.path(),
+                    extra.iter().map(|a| a.to_string()).collect(),
+                );
                 Host { d, ns, ip, port }
             })
             .collect();

@@ -119,6 +119,16 @@ impl Daemon {
         )
     }
 
+    /// [`Daemon::start_in_netns`] with extra daemon arguments.
+    pub fn start_in_netns_with(netns: &Path, extra_args: Vec<String>) -> Daemon {
+        Self::start_inner(
+            Kind::from_env(),
+            extra_args,
+            false,
+            Some(netns.to_path_buf()),
+        )
+    }
+
     fn start_full(kind: Kind, extra_args: Vec<String>, networked: bool) -> Daemon {
         Self::start_inner(kind, extra_args, networked, None)
     }
