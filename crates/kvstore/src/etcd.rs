@@ -97,6 +97,11 @@ fn read_pem(what: &str, path: &Path) -> KvResult<Vec<u8>> {
     std::fs::read(path).map_err(|e| KvError::Config(format!("{what} {}: {e}", path.display())))
 }
 
+/// The largest answer taken from etcd (a range over every task of a big
+/// cluster, a watch batch, a transaction of gets): tonic's default of
+/// 4 MiB is a few thousand tasks, and etcd itself sends what it has.
+pub const MAX_RESPONSE_BYTES: usize = 512 << 20;
+
 impl EtcdStore {
     /// Connects to the cluster at `endpoints` (`https://host:port`, or
     /// `host:port` with the scheme from whether `tls` is given) and checks
@@ -428,10 +433,14 @@ async fn open_watch(store: &EtcdStore, prefix: &str, start: i64) -> KvResult<(Wa
         .with_prev_key()
         .with_start_revision(start);
     store
-        .call(Ctx::default(), |mut c| {
+        .call(Ctx::default(), |c| {
             let opts = opts.clone();
             async move {
-                let mut ws = c.watch(prefix, Some(opts)).await?;
+                let mut ws = c
+                    .watch_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                    .watch(prefix, Some(opts))
+                    .await?;
                 match ws.message().await? {
                     Some(r) if r.compact_revision() > 0 => Ok(Err(KvError::Compacted {
                         compact_revision: r.compact_revision(),
@@ -547,8 +556,11 @@ impl KvStore for EtcdStore {
     fn range<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, KvResult<Listing>> {
         Box::pin(async move {
             let resp = self
-                .call(Ctx::default(), |mut c| async move {
-                    c.get(prefix, Some(GetOptions::new().with_prefix())).await
+                .call(Ctx::default(), |c| async move {
+                    c.kv_client()
+                        .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                        .get(prefix, Some(GetOptions::new().with_prefix()))
+                        .await
                 })
                 .await?;
             Ok(Listing {
@@ -574,9 +586,14 @@ impl KvStore for EtcdStore {
                 .and_then(on_success.into_iter().map(txn_op).collect::<Vec<_>>())
                 .or_else(on_failure.into_iter().map(txn_op).collect::<Vec<_>>());
             let resp = self
-                .call(ctx, |mut c| {
+                .call(ctx, |c| {
                     let txn = txn.clone();
-                    async move { c.txn(txn).await }
+                    async move {
+                        c.kv_client()
+                            .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                            .txn(txn)
+                            .await
+                    }
                 })
                 .await?;
             let responses = resp

@@ -375,3 +375,30 @@ async fn a_supervised_member_comes_back_after_it_is_killed() {
     );
     drop(dir);
 }
+
+/// Listings and watch batches bigger than gRPC's default 4 MiB answer
+/// (a big cluster's tasks): 600 values of 10 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_over_four_mebibytes_are_taken() {
+    let etcd = TestEtcd::start().await;
+    let store = etcd.store().await;
+    let first = store.revision().await.unwrap() + 1;
+    for chunk in (0..600).collect::<Vec<_>>().chunks(100) {
+        let ops = chunk
+            .iter()
+            .map(|i| kvstore::Op::put(format!("/big/{i:04}"), vec![b'x'; 10 * 1024]))
+            .collect();
+        assert!(store.txn(vec![], ops, vec![]).await.unwrap().succeeded);
+    }
+    let listing = store.range("/big/").await.unwrap();
+    assert_eq!(listing.kvs.len(), 600);
+    let mut w = store.watch("/big/", first).await.unwrap();
+    let mut seen = 0;
+    while seen < 600 {
+        seen += within(30, "the watch's history", w.next())
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(seen, 600);
+}

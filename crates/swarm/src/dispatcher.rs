@@ -23,7 +23,7 @@ use crate::logs::TaskLine;
 use crate::manager::SecretRecord;
 use crate::remote::LogClient;
 use crate::seal::DataKey;
-use crate::store::{ClusterStore, Kind, StoreError};
+use crate::store::{ClusterStore, Kind, StoreError, Write};
 
 pub struct LocalDispatcher {
     store: ClusterStore,
@@ -186,10 +186,9 @@ impl Dispatcher for LocalDispatcher {
         updates: Vec<StatusUpdate>,
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
-            for u in updates {
-                apply_status(&self.store, node_id, &u).await.map_err(err)?;
-            }
-            Ok(())
+            apply_statuses(&self.store, node_id, &updates)
+                .await
+                .map_err(err)
         })
     }
 
@@ -300,6 +299,71 @@ pub async fn heartbeat(store: &ClusterStore, node_id: &str) -> Result<(), StoreE
     Ok(())
 }
 
+/// Writes a node's batch of statuses in as few transactions as etcd
+/// allows: per task the furthest status of the batch (as swarmkit's
+/// dispatcher keeps only the newest), each only if it moves the task
+/// forward and the task is still this node's; a lost race re-reads and
+/// decides again. One read and one write per 128 tasks instead of two
+/// round trips per status: an agent starting many tasks reports at the
+/// store's pace, not one fsync at a time.
+pub async fn apply_statuses(
+    store: &ClusterStore,
+    node_id: &str,
+    updates: &[StatusUpdate],
+) -> Result<(), StoreError> {
+    let mut latest: Vec<(String, TaskStatus)> = Vec::new();
+    for u in updates {
+        let status: TaskStatus = match serde_json::from_value(u.status.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("dispatcher: a malformed status for task {}: {e}", u.task_id);
+                continue;
+            }
+        };
+        match latest.iter_mut().find(|(id, _)| *id == u.task_id) {
+            Some((_, kept)) if status.state >= kept.state => *kept = status,
+            Some(_) => {}
+            None => latest.push((u.task_id.clone(), status)),
+        }
+    }
+    for _ in 0..5 {
+        let ids: Vec<&str> = latest.iter().map(|(id, _)| id.as_str()).collect();
+        let stored = store.get_many::<Task>(Kind::Task, &ids).await?;
+        let mut writes = Vec::new();
+        for ((id, status), found) in latest.iter().zip(stored) {
+            // Removed meanwhile (service gone): nothing to record.
+            let Some(mut t) = found else { continue };
+            if t.value.node_id != node_id || status.state <= t.value.status.state {
+                continue;
+            }
+            t.value.status = status.clone();
+            t.value.meta.updated_at = crate::now();
+            let value = serde_json::to_value(&t.value).map_err(|e| StoreError::Corrupt {
+                key: id.clone(),
+                message: e.to_string(),
+            })?;
+            writes.push(Write::Update {
+                kind: Kind::Task,
+                id: id.clone(),
+                version: t.version,
+                value,
+            });
+        }
+        if writes.is_empty() || store.apply(&writes).await? {
+            return Ok(());
+        }
+    }
+    // Still racing (a leader rewriting these tasks): one at a time.
+    for (id, status) in &latest {
+        let u = StatusUpdate {
+            task_id: id.clone(),
+            status: serde_json::to_value(status).unwrap_or_default(),
+        };
+        apply_status(store, node_id, &u).await?;
+    }
+    Ok(())
+}
+
 /// Writes one status if it moves the task forward, retrying lost races.
 pub async fn apply_status(
     store: &ClusterStore,
@@ -332,6 +396,91 @@ pub async fn apply_status(
             Ok(_) => return Ok(()),
             Err(StoreError::OutOfSequence) => continue,
             Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster::model::TaskState;
+    use kvstore::MemoryStore;
+
+    fn task(id: &str, node: &str, state: TaskState) -> Task {
+        let mut t = Task {
+            id: id.into(),
+            node_id: node.into(),
+            ..Default::default()
+        };
+        t.status.state = state;
+        t
+    }
+
+    fn update(id: &str, state: &str) -> StatusUpdate {
+        StatusUpdate {
+            task_id: id.into(),
+            status: serde_json::json!({"State": state, "Message": state}),
+        }
+    }
+
+    async fn state(store: &ClusterStore, id: &str) -> TaskState {
+        store
+            .get::<Task>(Kind::Task, id)
+            .await
+            .unwrap()
+            .value
+            .status
+            .state
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_statuses_moves_only_this_node_s_tasks_forward() {
+        let store = ClusterStore::new(Arc::new(MemoryStore::new()), "c1");
+        for t in [
+            task("t1", "n1", TaskState::Assigned),
+            task("t2", "n1", TaskState::Running),
+            task("t3", "n2", TaskState::Assigned),
+        ] {
+            store
+                .create(Kind::Task, &t.id.clone(), None, &t)
+                .await
+                .unwrap();
+        }
+        // More tasks than one transaction holds, all written.
+        for i in 0..300 {
+            let t = task(&format!("m{i}"), "n1", TaskState::Assigned);
+            store
+                .create(Kind::Task, &t.id.clone(), None, &t)
+                .await
+                .unwrap();
+        }
+        let mut batch = vec![
+            update("t1", "preparing"),
+            update("t1", "running"),
+            update("t1", "starting"),
+            update("t2", "preparing"),
+            update("t3", "running"),
+            update("gone", "running"),
+        ];
+        batch.extend((0..300).map(|i| update(&format!("m{i}"), "running")));
+        apply_statuses(&store, "n1", &batch).await.unwrap();
+        assert_eq!(
+            state(&store, "t1").await,
+            TaskState::Running,
+            "the furthest wins"
+        );
+        assert_eq!(
+            state(&store, "t2").await,
+            TaskState::Running,
+            "never backwards"
+        );
+        assert_eq!(
+            state(&store, "t3").await,
+            TaskState::Assigned,
+            "another node's task"
+        );
+        for i in [0, 150, 299] {
+            assert_eq!(state(&store, &format!("m{i}")).await, TaskState::Running);
         }
     }
 }

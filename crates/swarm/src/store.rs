@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use kvstore::{Compare, KeyValue, KvError, KvStore, Op, TxnResult};
+use futures_util::StreamExt;
+use kvstore::{Compare, KeyValue, KvError, KvStore, Op, OpResponse, TxnResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -224,6 +225,27 @@ impl ClusterStore {
         }
     }
 
+    /// Several objects by id, in as few reads as etcd allows (transactions
+    /// of gets); `None` for those that do not exist.
+    pub async fn get_many<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        ids: &[&str],
+    ) -> Result<Vec<Option<Stored<T>>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(TXN_MAX_OPS) {
+            let ops: Vec<Op> = chunk.iter().map(|id| Op::get(self.key(kind, id))).collect();
+            let r = read_retrying(|| self.kv.txn(vec![], ops.clone(), vec![])).await?;
+            for resp in r.responses {
+                out.push(match resp {
+                    OpResponse::Get(Some(kv)) => Some(decode(&kv)?),
+                    _ => None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The id a name maps to.
     pub async fn id_by_name(&self, kind: Kind, name: &str) -> Result<Option<String>> {
         Ok(self
@@ -390,11 +412,14 @@ impl ClusterStore {
     /// Applies the writes in transactions of at most [`TXN_MAX_OPS`]
     /// operations and about [`TXN_MAX_BYTES`] (etcd refuses bigger ones:
     /// `--max-txn-ops` is 128 by default, requests 1.5 MiB), each all or
-    /// nothing. `Ok(false)`: some object changed since it was read (or
-    /// exists already); the batches before it stay applied, which the
-    /// leader's level-triggered passes are built for — the next pass
-    /// re-reads and decides the rest again.
+    /// nothing, up to [`TXN_IN_FLIGHT`] at once (etcd commits concurrent
+    /// proposals with one disk sync, so a big pass is not a sync per batch).
+    /// `Ok(false)`: some object changed since it was read (or exists
+    /// already); the other batches stay applied, which the leader's
+    /// level-triggered passes are built for — the next pass re-reads and
+    /// decides the rest again.
     pub async fn apply(&self, writes: &[Write]) -> Result<bool> {
+        let mut batches = Vec::new();
         let mut batch = TxnBatch::default();
         for w in writes {
             let (compare, ops) = match w {
@@ -425,16 +450,26 @@ impl ClusterStore {
                     (None, ops)
                 }
             };
-            if !batch.fits(&ops) && !self.commit(&mut batch).await? {
-                return Ok(false);
+            if !batch.fits(&ops) {
+                batches.push(std::mem::take(&mut batch));
             }
             batch.add(compare, ops);
         }
-        self.commit(&mut batch).await
+        if !batch.ops.is_empty() {
+            batches.push(batch);
+        }
+        let mut results = futures_util::stream::iter(batches)
+            .map(|b| self.commit(b))
+            .buffer_unordered(TXN_IN_FLIGHT);
+        let mut all = true;
+        while let Some(r) = results.next().await {
+            all &= r?;
+        }
+        Ok(all)
     }
 
-    async fn commit(&self, batch: &mut TxnBatch) -> Result<bool> {
-        let TxnBatch { compares, ops, .. } = std::mem::take(batch);
+    async fn commit(&self, batch: TxnBatch) -> Result<bool> {
+        let TxnBatch { compares, ops, .. } = batch;
         if ops.is_empty() {
             return Ok(true);
         }
@@ -442,6 +477,9 @@ impl ClusterStore {
         Ok(r.succeeded)
     }
 }
+
+/// Transactions of one [`ClusterStore::apply`] in flight at once.
+pub const TXN_IN_FLIGHT: usize = 8;
 
 pub use kvstore::MAX_TXN_OPS as TXN_MAX_OPS;
 /// Well under etcd's default `--max-request-bytes` (1.5 MiB).
@@ -549,7 +587,7 @@ mod tests {
     }
 
     /// A pass that creates more objects than etcd takes in one
-    /// transaction lands in several; a raced batch stops the rest.
+    /// transaction lands in several; a raced batch writes nothing of its own.
     #[tokio::test]
     async fn big_passes_are_written_in_batches_etcd_accepts() {
         let s = store();
@@ -562,7 +600,8 @@ mod tests {
             .collect();
         assert!(s.apply(&writes).await.unwrap());
         assert_eq!(s.list::<Obj>(Kind::Task).await.unwrap().0.len(), 300);
-        // Creating them again races at the first batch: nothing more is written.
+        // Creating them again races in every batch: the new one, in a
+        // batch with old ones, is not written either.
         let mut again = writes.clone();
         again.push(Write::Create {
             kind: Kind::Task,
