@@ -548,7 +548,7 @@ fn value_bytes(value: &Value) -> Result<Vec<u8>> {
     })
 }
 
-fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<Stored<T>> {
+pub(crate) fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<Stored<T>> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {
         key: kv.key.clone(),
         message: e.to_string(),

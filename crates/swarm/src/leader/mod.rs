@@ -1,9 +1,11 @@
-//! The leader's loop: every manager campaigns; the one elected reads the
-//! cluster, plans one pass ([`plan`]), writes it in one transaction, and
-//! waits for the next change (a watch on the cluster prefix) or the next
-//! restart delay. Level-triggered: a missed event or a lost race only
-//! costs a pass, since each pass decides from the whole state.
+//! The leader's loop: every manager campaigns; the one elected keeps a
+//! copy of the cluster ([`mirror`], listed once, then fed by a watch),
+//! plans one pass from it ([`plan`]), writes the pass (transactions etcd
+//! accepts), and waits for the next change or the next restart delay.
+//! Level-triggered: a missed event or a lost race only costs a pass,
+//! since each pass decides from the whole state.
 
+mod mirror;
 pub mod plan;
 
 use std::time::Duration;
@@ -11,11 +13,11 @@ use std::time::Duration;
 use std::collections::{HashMap, HashSet};
 
 use cluster::ids::IdSource;
-use cluster::model::{Node, NodeState, Service, Task, TaskState, Timestamp};
+use cluster::model::{Node, NodeState, TaskState, Timestamp};
 use kvstore::Election;
 
 use crate::manager::SwarmRecord;
-use crate::store::{ClusterStore, Kind, Write};
+use crate::store::{ClusterStore, Kind, Stored, Write};
 
 /// Leadership lasts this long without a refresh: the failover time when a
 /// leader dies.
@@ -67,6 +69,15 @@ async fn campaign(store: ClusterStore, node_id: String) {
 
 /// Passes until the future is dropped (leadership lost).
 async fn lead(store: &ClusterStore) {
+    let mirror = loop {
+        match mirror::Mirror::start(store.clone()).await {
+            Ok(m) => break m,
+            Err(e) => {
+                tracing::warn!("swarm: reading the cluster: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
     let mut ids = cluster::ids::RandomIds;
     let mut running_since = HashMap::new();
     // A new leader gives agents one lease period to beat before it calls
@@ -75,8 +86,12 @@ async fn lead(store: &ClusterStore) {
     let since = tokio::time::Instant::now();
     loop {
         let may_mark_down = since.elapsed() > crate::dispatcher::NODE_TTL;
-        let wake = match pass(store, &mut ids, &mut running_since, may_mark_down).await {
-            Ok(PassResult::Raced) => continue,
+        let wake = match pass(store, &mirror, &mut ids, &mut running_since, may_mark_down).await {
+            Ok(PassResult::Raced { revision }) => {
+                // Decided on a copy behind etcd: wait until it has caught up.
+                let _ = tokio::time::timeout(Duration::from_secs(1), mirror.past(revision)).await;
+                continue;
+            }
             Ok(PassResult::Done { revision, wake }) => (revision, wake),
             Err(e) => {
                 tracing::warn!("swarm: reconcile pass: {e}");
@@ -89,16 +104,8 @@ async fn lead(store: &ClusterStore) {
         if !may_mark_down {
             sleep = sleep.min(crate::dispatcher::NODE_TTL);
         }
-        let mut watch = match store.kv().watch(store.prefix(), revision + 1).await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::debug!("swarm: leader watch: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
         tokio::select! {
-            _ = watch.next() => {}
+            () = mirror.past(revision) => {}
             () = tokio::time::sleep(sleep) => {}
         }
     }
@@ -115,7 +122,9 @@ fn liveness(node: &Node, beating: bool) -> Option<NodeState> {
 }
 
 enum PassResult {
-    Raced,
+    Raced {
+        revision: i64,
+    },
     Done {
         revision: i64,
         wake: Option<Duration>,
@@ -124,42 +133,11 @@ enum PassResult {
 
 async fn pass(
     store: &ClusterStore,
+    mirror: &mirror::Mirror,
     ids: &mut (dyn IdSource + Send),
     running_since: &mut HashMap<String, Timestamp>,
     may_mark_down: bool,
 ) -> Result<PassResult, crate::store::StoreError> {
-    let (tasks, rev) = store.list::<Task>(Kind::Task).await?;
-    let (services, _) = store.list::<Service>(Kind::Service).await?;
-    let (mut nodes, _) = store.list::<Node>(Kind::Node).await?;
-    let beats = store.kv().range(&store.heartbeat_key("")).await?;
-    let alive: HashSet<String> = beats
-        .kvs
-        .iter()
-        .filter_map(|kv| kv.key.rsplit('/').next().map(str::to_string))
-        .collect();
-    let mut node_writes = Vec::new();
-    for n in &mut nodes {
-        let beating = alive.contains(&n.value.id);
-        if !beating && !may_mark_down {
-            continue;
-        }
-        if let Some(state) = liveness(&n.value, beating) {
-            n.value.status.state = state;
-            n.value.status.message = if state == NodeState::Down {
-                "heartbeat failure".into()
-            } else {
-                String::new()
-            };
-            if let Ok(value) = serde_json::to_value(&n.value) {
-                node_writes.push(Write::Update {
-                    kind: Kind::Node,
-                    id: n.value.id.clone(),
-                    version: n.version,
-                    value,
-                });
-            }
-        }
-    }
     let cluster = store
         .get::<SwarmRecord>(Kind::Swarm, "cluster")
         .await?
@@ -168,26 +146,56 @@ async fn pass(
         .cluster
         .spec;
     let now = crate::now();
-    // The update monitor measures from when this leader saw a task run.
-    running_since.retain(|id, _| tasks.iter().any(|t| &t.value.id == id));
-    for t in &tasks {
-        if t.value.status.state == TaskState::Running {
-            running_since.entry(t.value.id.clone()).or_insert(now);
+    // Planned under the mirror's lock, which no await may hold.
+    let (p, rev) = {
+        let view = mirror.read();
+        let mut nodes: Vec<Stored<Node>> = view.nodes.rows().to_vec();
+        let mut node_writes = Vec::new();
+        for n in &mut nodes {
+            let beating = view.beating.contains(&n.value.id);
+            if !beating && !may_mark_down {
+                continue;
+            }
+            if let Some(state) = liveness(&n.value, beating) {
+                n.value.status.state = state;
+                n.value.status.message = if state == NodeState::Down {
+                    "heartbeat failure".into()
+                } else {
+                    String::new()
+                };
+                if let Ok(value) = serde_json::to_value(&n.value) {
+                    node_writes.push(Write::Update {
+                        kind: Kind::Node,
+                        id: n.value.id.clone(),
+                        version: n.version,
+                        value,
+                    });
+                }
+            }
         }
-    }
-    let p = plan::plan(
-        &plan::Snapshot {
-            services: &services,
-            tasks: &tasks,
-            nodes: &nodes,
-            cluster: &cluster,
-            running_since,
-            now,
-        },
-        ids,
-    );
-    let mut p = p;
-    p.writes.extend(node_writes);
+        let tasks = view.tasks.rows();
+        // The update monitor measures from when this leader saw a task run.
+        let present: HashSet<&str> = tasks.iter().map(|t| t.value.id.as_str()).collect();
+        running_since.retain(|id, _| present.contains(id.as_str()));
+        for t in tasks {
+            if t.value.status.state == TaskState::Running {
+                running_since.entry(t.value.id.clone()).or_insert(now);
+            }
+        }
+        let mut p = plan::plan(
+            &plan::Snapshot {
+                services: view.services.rows(),
+                tasks,
+                nodes: &nodes,
+                cluster: &cluster,
+                running_since,
+                now,
+            },
+            ids,
+        );
+        p.writes.extend(node_writes);
+        (p, view.revision)
+    };
     let wake = p
         .wake_at
         .map(|at| Duration::from_nanos(at.nanos_since(&now).max(1) as u64));
@@ -198,13 +206,13 @@ async fn pass(
         });
     }
     if store.apply(&p.writes).await? {
-        // Our own writes wake the watch at once: the next pass confirms
+        // Our own writes wake the mirror at once: the next pass confirms
         // convergence (and writes nothing).
         Ok(PassResult::Done {
             revision: rev,
             wake,
         })
     } else {
-        Ok(PassResult::Raced)
+        Ok(PassResult::Raced { revision: rev })
     }
 }
