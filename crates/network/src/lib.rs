@@ -97,6 +97,7 @@ pub use config::*;
 pub use error::{NetError, Result};
 pub use ipam::{AddressPool, Family, Ipam, allocate_subnet, check_overlap, default_pools};
 pub use macvlan::{DRIVER_IPVLAN, DRIVER_MACVLAN, MacvlanConfig, MacvlanKind, MacvlanNetwork};
+pub use netlink::device_links;
 pub use netns::{create_netns, host_routes, remove_netns};
 pub mod firewall;
 pub use firewall::{

@@ -110,6 +110,19 @@ pub(crate) async fn all_links(h: &Handle) -> Result<Vec<LinkMessage>> {
         .map_err(nl_err("list links"))
 }
 
+/// The names of this namespace's links that netlink reports without a
+/// kind (hardware and the like: no bridge, veth, vlan, dummy, …), as
+/// dockerd's choice of an address to advertise counts them.
+pub async fn device_links() -> Result<Vec<String>> {
+    let h = connect()?;
+    Ok(all_links(&h)
+        .await?
+        .iter()
+        .filter(|l| link_kind(l).is_none())
+        .filter_map(|l| link_name(l).map(str::to_string))
+        .collect())
+}
+
 /// Deletes a link by name; a link that is already gone counts as success.
 pub(crate) async fn delete_link(h: &Handle, name: &str) -> Result<bool> {
     let Some(link) = link_by_name(h, name).await? else {

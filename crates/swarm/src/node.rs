@@ -323,7 +323,7 @@ impl Swarm {
             return Err(SwarmError::already_in_swarm());
         }
         let listen = listen_addr(&req.listen_addr)?;
-        let advertise = advertise_addr(&req.advertise_addr, listen)?;
+        let advertise = advertise_addr(&req.advertise_addr, listen).await?;
         // The CLI sets both; docker-py only the spec's.
         let autolock = req.auto_lock_managers
             || req
@@ -496,7 +496,7 @@ impl Swarm {
                 .listen_addr
                 .parse()
                 .map_err(|e| SwarmError::internal(format!("listen address: {e}")))?;
-            let advertise = advertise_addr(&req.advertise_addr, listen)?;
+            let advertise = advertise_addr(&req.advertise_addr, listen).await?;
             if advertise.to_string() != membership.advertise_addr {
                 return Err(SwarmError::invalid(format!(
                     "--force-new-cluster keeps this manager's address {}: the cluster store's members are named by it",
@@ -1027,7 +1027,9 @@ impl Swarm {
         let advertise = if req.advertise_addr.is_empty() {
             String::new()
         } else {
-            advertise_addr(&req.advertise_addr, listen)?.to_string()
+            advertise_addr(&req.advertise_addr, listen)
+                .await?
+                .to_string()
         };
         let (answer, creds) = crate::remote::join(
             remote,
@@ -1074,9 +1076,7 @@ impl Swarm {
         if membership.advertise_addr.is_empty() {
             // The address the manager saw it at, which its etcd URLs carry.
             let host = if setup.external {
-                system_addr().map_err(|e| {
-                    SwarmError::invalid(format!("{e} - specify one with --advertise-addr"))
-                })?
+                system_addr().await.map_err(SwarmError::invalid)?
             } else {
                 setup
                     .client_url
@@ -1449,12 +1449,10 @@ fn listen_addr(s: &str) -> Result<SocketAddr> {
 /// `--advertise-addr`: an address, or the listen address when that is a
 /// concrete one. Interface names and guessing among the host's addresses
 /// are not done: dockerd's error asks for the flag in that case too.
-fn advertise_addr(s: &str, listen: SocketAddr) -> Result<SocketAddr> {
+async fn advertise_addr(s: &str, listen: SocketAddr) -> Result<SocketAddr> {
     if s.is_empty() {
         if listen.ip().is_unspecified() {
-            let ip = system_addr().map_err(|e| {
-                SwarmError::invalid(format!("{e} - specify one with --advertise-addr"))
-            })?;
+            let ip = system_addr().await.map_err(SwarmError::invalid)?;
             return Ok(SocketAddr::new(ip, listen.port()));
         }
         return Ok(listen);
@@ -1476,15 +1474,16 @@ fn advertise_addr(s: &str, listen: SocketAddr) -> Result<SocketAddr> {
 /// only global unicast address on an up hardware interface (bridges,
 /// veths and the other virtual links are the host's plumbing, not its
 /// identity), IPv4 before IPv6 on one interface; several are ambiguous.
-fn system_addr() -> std::result::Result<IpAddr, String> {
+async fn system_addr() -> std::result::Result<IpAddr, String> {
+    // Asked of netlink in this daemon's namespace (sysfs may show another's).
+    let devices = network::device_links()
+        .await
+        .map_err(|e| format!("listing links: {e}"))?;
     let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("listing addresses: {e}"))?;
     let mut per_if: Vec<(String, Vec<IpAddr>)> = Vec::new();
     for a in addrs {
         let up = a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP);
-        let virtual_link = std::path::Path::new("/sys/devices/virtual/net")
-            .join(&a.interface_name)
-            .exists();
-        if !up || virtual_link {
+        if !up || !devices.contains(&a.interface_name) {
             continue;
         }
         let Some(ip) = a.address.as_ref().and_then(|s| {
@@ -1612,8 +1611,8 @@ fn describe_host(engine_version: &str) -> NodeDescription {
 mod tests {
     use super::*;
 
-    #[test]
-    fn addresses_as_dockerd_reads_them() {
+    #[tokio::test]
+    async fn addresses_as_dockerd_reads_them() {
         assert_eq!(listen_addr("").unwrap().to_string(), "0.0.0.0:2377");
         assert_eq!(
             listen_addr("10.0.0.1:4000").unwrap().to_string(),
@@ -1626,11 +1625,11 @@ mod tests {
         assert!(listen_addr("eth0").is_err());
         let l = listen_addr("").unwrap();
         assert_eq!(
-            advertise_addr("127.0.0.1", l).unwrap().to_string(),
+            advertise_addr("127.0.0.1", l).await.unwrap().to_string(),
             "127.0.0.1:2377"
         );
         assert_eq!(
-            advertise_addr("10.1.2.3:9", l).unwrap().to_string(),
+            advertise_addr("10.1.2.3:9", l).await.unwrap().to_string(),
             "10.1.2.3:9"
         );
         // Nothing given on a wildcard listen address: the system's one address.
@@ -1658,7 +1657,7 @@ mod tests {
             .contains("(10.1.1.1 on eth0 and 10.2.2.2 on eth1)")
         );
         let concrete = listen_addr("10.0.0.5").unwrap();
-        assert_eq!(advertise_addr("", concrete).unwrap(), concrete);
+        assert_eq!(advertise_addr("", concrete).await.unwrap(), concrete);
     }
 
     #[test]
