@@ -1,5 +1,5 @@
 //! The leader's loop: every manager campaigns; the one elected keeps a
-//! copy of the cluster ([`mirror`], listed once, then fed by a watch),
+//! copy of the cluster (`mirror`, listed once, then fed by a watch),
 //! plans one pass from it ([`plan`]), writes the pass (transactions etcd
 //! accepts), and waits for the next change or the next restart delay.
 //! Level-triggered: a missed event or a lost race only costs a pass,
