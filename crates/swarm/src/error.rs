@@ -3,6 +3,9 @@
 
 use crate::store::StoreError;
 
+/// dockerd's words for a manager whose keys are wrapped and not yet unlocked.
+pub const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
+
 /// The class of a failure, as the API maps it to a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -80,7 +83,7 @@ impl SwarmError {
 
     /// dockerd's answer on a manager whose keys are still wrapped.
     pub fn locked() -> Self {
-        crate::autolock::LockError::Locked.into()
+        Self::new(ErrorKind::Unavailable, LOCKED)
     }
 
     /// `swarm unlock` on a manager that runs.

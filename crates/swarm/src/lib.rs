@@ -7,6 +7,7 @@ pub mod agent;
 pub mod autolock;
 pub mod dispatcher;
 pub mod error;
+pub mod keeper;
 pub mod leader;
 pub mod local;
 pub mod log_broker;

@@ -1,11 +1,15 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use kvstore::MemoryStore;
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::local::{LocalState, Private};
+use crate::keeper::KeyKeeper;
+use crate::local::{LocalState, ManagerKeys, Private};
+use crate::manager::SwarmRecord;
 use crate::manager::{Manager, Rotation};
+use crate::store::{ClusterStore, Kind};
 
 #[test]
 fn keys_read_and_print_as_swarmkit_writes_them() {

@@ -23,9 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::agent::engine_executor::EngineExecutor;
 use crate::agent::{Agent, Standing};
-use crate::autolock::{KeyKeeper, UnlockKey};
+use crate::autolock::UnlockKey;
 use crate::dispatcher::LocalDispatcher;
 use crate::error::{ErrorKind, Result, SwarmError};
+use crate::keeper::KeyKeeper;
 use crate::leader::LeaderLoop;
 use crate::local::{LocalState, ManagerKeys, MemberSettings, Membership, Private, StoreSettings};
 use crate::log_broker::LogBroker;
