@@ -93,7 +93,8 @@ async fn main() {
             }
         })
     };
-    let leader = LeaderLoop::spawn(store.clone(), "sim-manager".into());
+    let mirror = swarm::mirror::Mirror::spawn(store.clone());
+    let leader = LeaderLoop::spawn(store.clone(), mirror, "sim-manager".into());
     let manager = Manager::new(store.clone(), "sim-manager".into(), data_key);
     let start_rev = kv
         .range(&store.kind_prefix(Kind::Node))

@@ -21,6 +21,7 @@ use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, Standing, Sta
 use crate::log_broker::LogSubscription;
 use crate::logs::TaskLine;
 use crate::manager::SecretRecord;
+use crate::mirror::{Mirror, View};
 use crate::remote::LogClient;
 use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind, StoreError, Write};
@@ -32,11 +33,73 @@ pub struct LocalDispatcher {
     /// A manager's own agent sends its lines for the logs requests other
     /// managers serve through their cluster port, as a worker does.
     logs: Option<LogClient>,
+    /// The manager's copy of the cluster: sessions read their node's tasks
+    /// there instead of listing every task on every change.
+    mirror: Arc<Mirror>,
 }
 
 impl LocalDispatcher {
-    pub fn new(store: ClusterStore, key: DataKey, logs: Option<LogClient>) -> Arc<LocalDispatcher> {
-        Arc::new(LocalDispatcher { store, key, logs })
+    pub fn new(
+        store: ClusterStore,
+        key: DataKey,
+        logs: Option<LogClient>,
+        mirror: Arc<Mirror>,
+    ) -> Arc<LocalDispatcher> {
+        Arc::new(LocalDispatcher {
+            store,
+            key,
+            logs,
+            mirror,
+        })
+    }
+}
+
+/// What a node's assignments are made of: its tasks, their services, and
+/// the node's standing, as of `revision`.
+struct Inputs {
+    mine: Vec<Task>,
+    services: HashMap<String, Service>,
+    standing: Standing,
+    revision: i64,
+}
+
+impl Inputs {
+    /// From the store itself (one listing of each kind).
+    async fn read(store: &ClusterStore, node_id: &str) -> Result<Inputs, StoreError> {
+        let (tasks, revision) = store.list::<Task>(Kind::Task).await?;
+        let (services, _) = store.list::<Service>(Kind::Service).await?;
+        let (nodes, _) = store.list::<Node>(Kind::Node).await?;
+        let nodes: Vec<Node> = nodes.into_iter().map(|n| n.value).collect();
+        Ok(Inputs {
+            mine: tasks
+                .into_iter()
+                .map(|t| t.value)
+                .filter(|t| t.node_id == node_id)
+                .collect(),
+            services: services
+                .into_iter()
+                .map(|s| (s.value.id.clone(), s.value))
+                .collect(),
+            standing: standing_of(nodes.iter(), node_id),
+            revision,
+        })
+    }
+
+    /// From the manager's mirror: the node's tasks by its index, only
+    /// their services.
+    fn mirrored(view: &View, node_id: &str) -> Inputs {
+        let mine: Vec<Task> = view.tasks_of(node_id).map(|t| t.value.clone()).collect();
+        let services = mine
+            .iter()
+            .filter_map(|t| view.services.get(&t.service_id))
+            .map(|s| (s.value.id.clone(), s.value.clone()))
+            .collect();
+        Inputs {
+            mine,
+            services,
+            standing: standing_of(view.nodes.rows().iter().map(|n| &n.value), node_id),
+            revision: view.revision,
+        }
     }
 }
 
@@ -50,17 +113,24 @@ pub async fn assignments_of(
     key: &DataKey,
     node_id: &str,
 ) -> Result<(Assignments, i64), StoreError> {
-    let (tasks, rev) = store.list::<Task>(Kind::Task).await?;
-    let (services, _) = store.list::<Service>(Kind::Service).await?;
-    let services: HashMap<String, Service> = services
-        .into_iter()
-        .map(|s| (s.value.id.clone(), s.value))
-        .collect();
-    let mine: Vec<Task> = tasks
-        .into_iter()
-        .map(|t| t.value)
-        .filter(|t| t.node_id == node_id)
-        .collect();
+    let inputs = Inputs::read(store, node_id).await?;
+    assemble(store, key, node_id, inputs).await
+}
+
+/// The assignments from their inputs: the secret and config data the
+/// tasks reference (opened here), the log requests that concern them.
+async fn assemble(
+    store: &ClusterStore,
+    key: &DataKey,
+    node_id: &str,
+    inputs: Inputs,
+) -> Result<(Assignments, i64), StoreError> {
+    let Inputs {
+        mine,
+        services,
+        standing,
+        revision: rev,
+    } = inputs;
     let mut wanted_secrets = Vec::new();
     let mut wanted_configs = Vec::new();
     for t in &mine {
@@ -134,7 +204,6 @@ pub async fn assignments_of(
         });
     }
     out.sort_by(|a, b| a.task_id().cmp(b.task_id()));
-    let standing = standing_of(store, node_id).await?;
     Ok((
         Assignments {
             tasks: out,
@@ -148,19 +217,18 @@ pub async fn assignments_of(
 }
 
 /// The role the node's spec asks for and the managers' cluster addresses.
-async fn standing_of(store: &ClusterStore, node_id: &str) -> Result<Standing, StoreError> {
-    let (nodes, _) = store.list::<Node>(Kind::Node).await?;
+fn standing_of<'a>(nodes: impl Iterator<Item = &'a Node>, node_id: &str) -> Standing {
     let mut standing = Standing::default();
     for n in nodes {
-        if n.value.id == node_id {
-            standing.role = n.value.spec.role.clone();
+        if n.id == node_id {
+            standing.role = n.spec.role.clone();
         }
-        if let Some(ms) = &n.value.manager_status {
+        if let Some(ms) = &n.manager_status {
             standing.managers.push(ms.addr.clone());
         }
     }
     standing.managers.sort();
-    Ok(standing)
+    standing
 }
 
 impl Dispatcher for LocalDispatcher {
@@ -169,13 +237,20 @@ impl Dispatcher for LocalDispatcher {
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<watch::Receiver<Assignments>, ExecError>> {
         Box::pin(async move {
-            let (first, rev) = assignments_of(&self.store, &self.key, node_id)
+            self.mirror.past(0).await;
+            let inputs = Inputs::mirrored(&self.mirror.read(), node_id);
+            let (first, rev) = assemble(&self.store, &self.key, node_id, inputs)
                 .await
                 .map_err(err)?;
             let (tx, rx) = watch::channel(first);
-            let store = self.store.clone();
-            let node = node_id.to_string();
-            tokio::spawn(follow(store, self.key.clone(), node, tx, rev));
+            tokio::spawn(follow(
+                self.store.clone(),
+                self.mirror.clone(),
+                self.key.clone(),
+                node_id.to_string(),
+                tx,
+                rev,
+            ));
             Ok(rx)
         })
     }
@@ -213,51 +288,36 @@ impl Dispatcher for LocalDispatcher {
     }
 }
 
-/// Recomputes on every change until nobody listens; a broken watch re-lists.
+/// Recomputes on every change the mirror sees, until nobody listens.
 async fn follow(
     store: ClusterStore,
+    mirror: Arc<Mirror>,
     key: DataKey,
     node: String,
     tx: watch::Sender<Assignments>,
     mut rev: i64,
 ) {
     loop {
-        let mut w = match store.kv().watch(store.prefix(), rev + 1).await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::debug!("dispatcher watch: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if tx.is_closed() {
-                    return;
-                }
-                continue;
-            }
-        };
-        loop {
-            tokio::select! {
-                _ = tx.closed() => return,
-                batch = w.next() => {
-                    if batch.is_err() {
-                        break;
+        tokio::select! {
+            _ = tx.closed() => return,
+            () = mirror.past(rev) => {}
+        }
+        let inputs = Inputs::mirrored(&mirror.read(), &node);
+        match assemble(&store, &key, &node, inputs).await {
+            Ok((a, r)) => {
+                rev = r;
+                tx.send_if_modified(|cur| {
+                    if *cur != a {
+                        *cur = a;
+                        true
+                    } else {
+                        false
                     }
-                }
+                });
             }
-            match assignments_of(&store, &key, &node).await {
-                Ok((a, r)) => {
-                    rev = r;
-                    tx.send_if_modified(|cur| {
-                        if *cur != a {
-                            *cur = a;
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!("dispatcher: {e}");
-                    break;
-                }
+            Err(e) => {
+                tracing::debug!("dispatcher: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
@@ -431,6 +491,47 @@ mod tests {
             .value
             .status
             .state
+    }
+
+    /// A session reads its node's tasks from the manager's mirror and
+    /// follows it: a task placed on the node arrives, one on another node
+    /// does not, a removed one goes.
+    #[tokio::test]
+    async fn a_session_follows_its_node_s_tasks_through_the_mirror() {
+        let store = ClusterStore::new(Arc::new(MemoryStore::new()), "c1");
+        let t1 = task("t1", "n1", TaskState::Assigned);
+        store.create(Kind::Task, "t1", None, &t1).await.unwrap();
+        let d = LocalDispatcher::new(
+            store.clone(),
+            DataKey::generate().unwrap(),
+            None,
+            Mirror::spawn(store.clone()),
+        );
+        let mut rx = d.assignments("n1").await.unwrap();
+        let ids = |a: &Assignments| -> Vec<String> {
+            a.tasks.iter().map(|t| t.task_id().to_string()).collect()
+        };
+        assert_eq!(ids(&rx.borrow_and_update()), ["t1"]);
+        for t in [
+            task("t2", "n1", TaskState::Assigned),
+            task("t3", "n2", TaskState::Assigned),
+        ] {
+            store
+                .create(Kind::Task, &t.id.clone(), None, &t)
+                .await
+                .unwrap();
+        }
+        store.delete(Kind::Task, "t1", None).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                rx.changed().await.unwrap();
+                if ids(&rx.borrow_and_update()) == ["t2"] {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the session caught up");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ pub mod local;
 pub mod log_broker;
 pub mod logs;
 pub mod manager;
+pub mod mirror;
 pub mod node;
 pub mod pki;
 pub mod remote;

@@ -125,6 +125,8 @@ pub struct ServerParts {
     pub cluster_id: String,
     /// The logs requests this manager serves.
     pub logs: Arc<LogBroker>,
+    /// The manager's copy of the cluster, which sessions read.
+    pub mirror: Arc<crate::mirror::Mirror>,
 }
 
 impl ClusterServer {
@@ -140,11 +142,12 @@ impl ClusterServer {
             data_key,
             cluster_id,
             logs,
+            mirror,
         } = parts;
         let config = crate::tls::server_config(creds).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(listen).await?;
         let state = ServerState {
-            dispatcher: LocalDispatcher::new(store.clone(), data_key.clone(), None),
+            dispatcher: LocalDispatcher::new(store.clone(), data_key.clone(), None, mirror),
             data_key,
             store,
             etcd,

@@ -5,18 +5,18 @@
 //! Level-triggered: a missed event or a lost race only costs a pass,
 //! since each pass decides from the whole state.
 
-mod mirror;
 pub mod plan;
 
-use std::time::Duration;
-
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use cluster::ids::IdSource;
 use cluster::model::{Node, NodeState, TaskState, Timestamp};
 use kvstore::Election;
 
 use crate::manager::SwarmRecord;
+use crate::mirror::Mirror;
 use crate::store::{ClusterStore, Kind, Stored, Write};
 
 /// Leadership lasts this long without a refresh: the failover time when a
@@ -35,14 +35,16 @@ impl Drop for LeaderLoop {
 }
 
 impl LeaderLoop {
-    pub fn spawn(store: ClusterStore, node_id: String) -> LeaderLoop {
+    /// Campaigns as `node_id`; leading, plans from `mirror` (the manager's,
+    /// shared with its dispatcher sessions).
+    pub fn spawn(store: ClusterStore, mirror: Arc<Mirror>, node_id: String) -> LeaderLoop {
         LeaderLoop {
-            task: tokio::spawn(campaign(store, node_id)),
+            task: tokio::spawn(campaign(store, mirror, node_id)),
         }
     }
 }
 
-async fn campaign(store: ClusterStore, node_id: String) {
+async fn campaign(store: ClusterStore, mirror: Arc<Mirror>, node_id: String) {
     loop {
         let leadership = match Election::campaign(
             store.kv().clone(),
@@ -62,22 +64,14 @@ async fn campaign(store: ClusterStore, node_id: String) {
         tracing::info!("swarm: this manager ({node_id}) leads the cluster");
         tokio::select! {
             why = leadership.lost() => tracing::warn!("swarm: leadership lost: {why}"),
-            () = lead(&store) => {}
+            () = lead(&store, &mirror) => {}
         }
     }
 }
 
 /// Passes until the future is dropped (leadership lost).
-async fn lead(store: &ClusterStore) {
-    let mirror = loop {
-        match mirror::Mirror::start(store.clone()).await {
-            Ok(m) => break m,
-            Err(e) => {
-                tracing::warn!("swarm: reading the cluster: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    };
+async fn lead(store: &ClusterStore, mirror: &Mirror) {
+    mirror.past(0).await;
     let mut ids = cluster::ids::RandomIds;
     let mut running_since = HashMap::new();
     // A new leader gives agents one lease period to beat before it calls
@@ -86,7 +80,7 @@ async fn lead(store: &ClusterStore) {
     let since = tokio::time::Instant::now();
     loop {
         let may_mark_down = since.elapsed() > crate::dispatcher::NODE_TTL;
-        let wake = match pass(store, &mirror, &mut ids, &mut running_since, may_mark_down).await {
+        let wake = match pass(store, mirror, &mut ids, &mut running_since, may_mark_down).await {
             Ok(PassResult::Raced { revision }) => {
                 // Decided on a copy behind etcd: wait until it has caught up.
                 let _ = tokio::time::timeout(Duration::from_secs(1), mirror.past(revision)).await;
@@ -133,7 +127,7 @@ enum PassResult {
 
 async fn pass(
     store: &ClusterStore,
-    mirror: &mirror::Mirror,
+    mirror: &Mirror,
     ids: &mut (dyn IdSource + Send),
     running_since: &mut HashMap<String, Timestamp>,
     may_mark_down: bool,

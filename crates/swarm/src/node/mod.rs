@@ -31,6 +31,7 @@ use crate::leader::LeaderLoop;
 use crate::local::{LocalState, ManagerKeys, MemberSettings, Membership, Private, StoreSettings};
 use crate::log_broker::LogBroker;
 use crate::manager::{Manager, Rotation, SwarmRecord};
+use crate::mirror::Mirror;
 use crate::pki::{ClusterCa, JoinToken, NodeKey, Role};
 use crate::remote::RemoteDispatcher;
 use crate::seal::DataKey;
@@ -683,11 +684,20 @@ impl Swarm {
         }
         let data_key = keys.data_key.clone();
         let manager = Manager::new(store.clone(), membership.node_id.clone(), data_key.clone());
-        let leader = LeaderLoop::spawn(store.clone(), membership.node_id.clone());
+        // One copy of the cluster for the leader loop and every session here.
+        let mirror = Mirror::spawn(store.clone());
+        let leader = LeaderLoop::spawn(store.clone(), mirror.clone(), membership.node_id.clone());
         // The membership API is for members this cluster runs itself.
         let etcd = parts.member.is_some().then_some(parts.client);
         let server = match self
-            .start_server(&membership, &creds, &store, etcd.clone(), &data_key)
+            .start_server(
+                &membership,
+                &creds,
+                &store,
+                etcd.clone(),
+                &data_key,
+                mirror.clone(),
+            )
             .await
         {
             Ok(s) => Some(s),
@@ -710,7 +720,7 @@ impl Swarm {
         let agent = Agent::start(
             membership.node_id.clone(),
             self.node_info(),
-            LocalDispatcher::new(store.clone(), data_key, log_client),
+            LocalDispatcher::new(store.clone(), data_key, log_client, mirror),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
         let standing = self.follow_standing(&agent, true, None);
@@ -739,6 +749,7 @@ impl Swarm {
         store: &ClusterStore,
         etcd: Option<EtcdStore>,
         data_key: &DataKey,
+        mirror: Arc<Mirror>,
     ) -> std::io::Result<ClusterServer> {
         let listen: SocketAddr = membership
             .listen_addr
@@ -754,6 +765,7 @@ impl Swarm {
                 data_key: data_key.clone(),
                 cluster_id: membership.cluster_id.clone(),
                 logs: self.logs.clone(),
+                mirror,
             },
         )
         .await

@@ -1,10 +1,11 @@
-//! The leader's copy of the objects a pass reads (services, tasks, nodes,
-//! live heartbeats), listed once when it starts leading and kept current
-//! from a watch on the cluster prefix: a pass then reads decoded objects
-//! under a lock instead of listing and parsing every task of the cluster
-//! on every change (which at 50,000 tasks is ~24 MB per pass). Passes
-//! still write with version compares, so a copy a moment behind etcd only
-//! costs a lost race and another pass.
+//! A manager's copy of the objects its leader loop and its dispatcher
+//! sessions read (services, tasks by id and by node, nodes, live
+//! heartbeats), listed once and kept current from a watch on the cluster
+//! prefix: a pass or a node's assignments then read decoded objects under
+//! a lock instead of listing and parsing every task of the cluster on every
+//! change (which at 50,000 tasks is ~24 MB each time). Writes still compare
+//! versions, so a copy a moment behind etcd only costs a lost race and
+//! another try.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -41,27 +42,32 @@ impl<T> Table<T> {
         &self.rows
     }
 
-    fn put(&mut self, id: &str, row: Stored<T>) {
+    pub fn get(&self, id: &str) -> Option<&Stored<T>> {
+        self.at.get(id).map(|&i| &self.rows[i])
+    }
+
+    /// The row it replaced, if any.
+    fn put(&mut self, id: &str, row: Stored<T>) -> Option<Stored<T>> {
         match self.at.get(id) {
-            Some(&i) => self.rows[i] = row,
+            Some(&i) => Some(std::mem::replace(&mut self.rows[i], row)),
             None => {
                 self.at.insert(id.to_string(), self.rows.len());
                 self.rows.push(row);
                 self.ids.push(id.to_string());
+                None
             }
         }
     }
 
-    fn remove(&mut self, id: &str) {
-        let Some(i) = self.at.remove(id) else {
-            return;
-        };
-        self.rows.swap_remove(i);
+    fn remove(&mut self, id: &str) -> Option<Stored<T>> {
+        let i = self.at.remove(id)?;
+        let row = self.rows.swap_remove(i);
         self.ids.swap_remove(i);
         // The last row moved into the hole: its place follows.
         if let Some(moved) = self.ids.get(i) {
             self.at.insert(moved.clone(), i);
         }
+        Some(row)
     }
 }
 
@@ -74,9 +80,48 @@ pub struct View {
     pub nodes: Table<Node>,
     /// Nodes whose heartbeat lease is alive.
     pub beating: HashSet<String>,
+    /// The ids of each node's tasks.
+    by_node: HashMap<String, HashSet<String>>,
 }
 
-/// A running mirror; dropping it stops following.
+impl View {
+    /// The tasks assigned to `node`.
+    pub fn tasks_of(&self, node: &str) -> impl Iterator<Item = &Stored<Task>> {
+        self.by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    fn put_task(&mut self, id: &str, t: Stored<Task>) {
+        let node = t.value.node_id.clone();
+        if let Some(old) = self.tasks.put(id, t) {
+            self.unindex(&old.value.node_id, id);
+        }
+        if !node.is_empty() {
+            self.by_node.entry(node).or_default().insert(id.to_string());
+        }
+    }
+
+    fn remove_task(&mut self, id: &str) {
+        if let Some(old) = self.tasks.remove(id) {
+            self.unindex(&old.value.node_id, id);
+        }
+    }
+
+    fn unindex(&mut self, node: &str, id: &str) {
+        if let Some(ids) = self.by_node.get_mut(node) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_node.remove(node);
+            }
+        }
+    }
+}
+
+/// A running mirror; dropping it stops following. Its revision is 0
+/// until the first listing is in.
 pub struct Mirror {
     view: Arc<RwLock<View>>,
     revision: watch::Receiver<i64>,
@@ -90,13 +135,29 @@ impl Drop for Mirror {
 }
 
 impl Mirror {
-    /// Lists the cluster and follows it; returns once the first listing is in.
-    pub async fn start(store: ClusterStore) -> Result<Mirror, StoreError> {
+    /// Lists the cluster (trying again until the store answers) and
+    /// follows it, in the background: [`Mirror::past`]`(0)` waits for the
+    /// first listing.
+    pub fn spawn(store: ClusterStore) -> Arc<Mirror> {
         let view = Arc::new(RwLock::new(View::default()));
-        let first = load(&store, &view).await?;
-        let (tx, revision) = watch::channel(first);
-        let task = tokio::spawn(follow(store, view.clone(), tx, first));
-        Ok(Mirror {
+        let (tx, revision) = watch::channel(0);
+        let task = tokio::spawn({
+            let view = view.clone();
+            async move {
+                let first = loop {
+                    match load(&store, &view).await {
+                        Ok(r) => break r,
+                        Err(e) => {
+                            tracing::debug!("swarm mirror: listing: {e}");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                };
+                tx.send_replace(first);
+                follow(store, view, tx, first).await;
+            }
+        });
+        Arc::new(Mirror {
             view,
             revision,
             task,
@@ -132,7 +193,7 @@ async fn load(store: &ClusterStore, view: &RwLock<View>) -> Result<i64, StoreErr
 fn apply_put(store: &ClusterStore, v: &mut View, kv: &KeyValue) -> Result<(), StoreError> {
     let key = kv.key.as_str();
     if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Task)) {
-        v.tasks.put(id, decode(kv)?);
+        v.put_task(id, decode(kv)?);
     } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Service)) {
         v.services.put(id, decode(kv)?);
     } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Node)) {
@@ -145,7 +206,7 @@ fn apply_put(store: &ClusterStore, v: &mut View, kv: &KeyValue) -> Result<(), St
 
 fn apply_delete(store: &ClusterStore, v: &mut View, key: &str) {
     if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Task)) {
-        v.tasks.remove(id);
+        v.remove_task(id);
     } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Service)) {
         v.services.remove(id);
     } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Node)) {
@@ -255,7 +316,8 @@ mod tests {
             ..Default::default()
         };
         store.create(Kind::Task, "t1", None, &t).await.unwrap();
-        let m = Mirror::start(store.clone()).await.unwrap();
+        let m = Mirror::spawn(store.clone());
+        m.past(0).await;
         assert_eq!(m.read().tasks.rows().len(), 1);
         let rev = m.read().revision;
         t.node_id = "n1".into();
@@ -283,6 +345,7 @@ mod tests {
                     if view.tasks.rows().len() == 1
                         && view.tasks.rows()[0].value.id == "t2"
                         && view.beating.contains("n1")
+                        && view.tasks_of("n1").count() == 0
                     {
                         break;
                     }
