@@ -28,7 +28,10 @@ for crate in crates:
     src = os.path.join(root, "crates", crate, "src")
     if not os.path.isdir(src):
         continue
-    edges = {}
+    # Two graphs: every import, and the imports of production code only
+    # (test files, `#[cfg(test)] mod tests` blocks and comments left out):
+    # a cycle only tests close is not one the code has to live with.
+    edges, prod = {}, {}
     for dirpath, _, files in os.walk(src):
         for f in files:
             if not f.endswith(".rs"):
@@ -39,32 +42,42 @@ for crate in crates:
             if top in ("lib", "main"):
                 continue
             text = open(os.path.join(dirpath, f), encoding="utf-8", errors="replace").read()
-            for dep in re.findall(r"\bcrate::(\w+)", text):
-                if dep != top and (os.path.exists(os.path.join(src, dep + ".rs")) or os.path.isdir(os.path.join(src, dep))):
-                    edges.setdefault(top, set()).add(dep)
-            edges.setdefault(top, set())
-    # Tarjan's strongly connected components.
-    index, low, stack, on, sccs, n = {}, {}, [], set(), [], [0]
-    def visit(v):
-        index[v] = low[v] = n[0]; n[0] += 1; stack.append(v); on.add(v)
-        for w in edges.get(v, ()):
-            if w not in index:
-                visit(w); low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop(); on.discard(w); comp.append(w)
-                if w == v: break
-            if len(comp) > 1: sccs.append(sorted(comp))
+            is_test = f == "tests.rs" or f.endswith("_tests.rs") or "testutil" in rel
+            code = re.split(r"#\[cfg\(test\)\]\s*mod tests", text)[0]
+            code = "\n".join(l for l in code.split("\n") if not l.strip().startswith("//"))
+            for graph, body in ((edges, text), (prod, "" if is_test else code)):
+                graph.setdefault(top, set())
+                for dep in re.findall(r"\bcrate::(\w+)", body):
+                    if dep != top and (os.path.exists(os.path.join(src, dep + ".rs")) or os.path.isdir(os.path.join(src, dep))):
+                        graph[top].add(dep)
+    def cycles(g):
+        # Tarjan's strongly connected components.
+        index, low, stack, on, sccs, n = {}, {}, [], set(), [], [0]
+        def visit(v):
+            index[v] = low[v] = n[0]; n[0] += 1; stack.append(v); on.add(v)
+            for w in g.get(v, ()):
+                if w not in index:
+                    visit(w); low[v] = min(low[v], low[w])
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop(); on.discard(w); comp.append(w)
+                    if w == v: break
+                if len(comp) > 1: sccs.append(sorted(comp))
+        for v in sorted(g):
+            if v not in index: visit(v)
+        return sccs
     sys.setrecursionlimit(10000)
-    for v in sorted(edges):
-        if v not in index: visit(v)
+    all_cycles, prod_cycles = cycles(edges), cycles(prod)
     nedges = sum(len(d) for d in edges.values())
-    print(f"\n### {crate}: {len(edges)} modules, {nedges} import edges, {len(sccs)} cycle(s)")
-    for comp in sccs:
+    print(f"\n### {crate}: {len(edges)} modules, {nedges} import edges, {len(prod_cycles)} cycle(s) in production code, {len(all_cycles)} counting tests")
+    for comp in prod_cycles:
         print(f"  cycle of {len(comp)}: {' '.join(comp)}")
+    for comp in all_cycles:
+        if comp not in prod_cycles:
+            print(f"  (with tests) cycle of {len(comp)}: {' '.join(comp)}")
     if crate == "engine":
         for v in sorted(edges):
             print(f"  {v:<16} -> {' '.join(sorted(edges[v])) or '-'}")

@@ -21,7 +21,6 @@ mod pending;
 mod query;
 mod streams;
 mod swarm;
-mod swarm_logs;
 mod system;
 mod volumes;
 

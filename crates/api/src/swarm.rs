@@ -3,6 +3,8 @@
 //! HTTP in, `swarm::Swarm`/`swarm::manager::Manager` calls, dockerd's
 //! status codes and shapes out.
 
+mod logs;
+
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -110,10 +112,10 @@ pub fn routes() -> Router<AppState> {
             get(inspect_service).delete(remove_service),
         )
         .route("/services/{id}/update", post(update_service))
-        .route("/services/{id}/logs", get(crate::swarm_logs::service_logs))
+        .route("/services/{id}/logs", get(logs::service_logs))
         .route("/tasks", get(list_tasks))
         .route("/tasks/{id}", get(inspect_task))
-        .route("/tasks/{id}/logs", get(crate::swarm_logs::task_logs))
+        .route("/tasks/{id}/logs", get(logs::task_logs))
         .route("/secrets", get(list_secrets))
         .route("/secrets/create", post(create_secret))
         .route("/secrets/{id}", get(inspect_secret).delete(remove_secret))

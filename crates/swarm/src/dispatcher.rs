@@ -323,11 +323,7 @@ async fn follow(
     }
 }
 
-/// How often agents beat, and how long a node lives without a beat: a
-/// node is down within `NODE_TTL` of its last heartbeat (the failover
-/// figure of the issue: tasks elsewhere within 5 s).
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
-pub const NODE_TTL: Duration = Duration::from_secs(3);
+pub use crate::{HEARTBEAT_EVERY, NODE_TTL};
 
 /// Refreshes the node's liveness lease, or makes one (first beat, after a
 /// manager failover, after it expired). Any manager can refresh it: the

@@ -8,6 +8,7 @@ pub mod autolock;
 pub mod dispatcher;
 pub mod error;
 pub mod keeper;
+pub mod labels;
 pub mod leader;
 pub mod local;
 pub mod log_broker;
@@ -23,6 +24,7 @@ pub mod store;
 pub mod template;
 pub mod tls;
 pub mod validate;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +36,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub const CLUSTER_PORT: u16 = 2377;
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
+
+/// How often agents beat, and how long a node lives without a beat: a
+/// node is down within `NODE_TTL` of its last heartbeat (the failover
+/// figure of the issue: tasks elsewhere within 5 s).
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+pub const NODE_TTL: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Now, as the cluster's objects record times.
 pub fn now() -> cluster::model::Timestamp {

@@ -67,7 +67,7 @@ pub fn stream(
 /// The containers of the selected tasks on this node, with their context
 /// (read from the labels the agent gave them).
 fn task_containers(engine: &Engine, selector: &Selector) -> Vec<(String, Arc<TaskContext>)> {
-    use crate::agent::spec::{NODE_ID_LABEL, SERVICE_ID_LABEL, TASK_ID_LABEL};
+    use crate::labels::{NODE_ID_LABEL, SERVICE_ID_LABEL, TASK_ID_LABEL};
     engine
         .containers()
         .into_iter()

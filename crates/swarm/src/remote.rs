@@ -12,14 +12,14 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
+use crate::HEARTBEAT_EVERY;
 use crate::agent::{Assignments, Dispatcher, ExecError, StatusUpdate};
-use crate::dispatcher::HEARTBEAT_EVERY;
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::log_broker::{LogSubscription, WireLine};
 use crate::logs::TaskLine;
 use crate::pki::{JoinToken, NodeKey};
-use crate::server::{JoinRequest, JoinResponse};
 use crate::tls::NodeCredentials;
+use crate::wire::{JoinRequest, JoinResponse, PromoteRequest};
 
 /// Every manager certificate answers to this name; the address comes
 /// from the managers list, not from DNS.
@@ -139,7 +139,7 @@ pub async fn promote(
             .map_err(|e| SwarmError::internal(e.to_string()))?;
         let resp = match c
             .post(url(*m, "/v1/promote"))
-            .json(&crate::server::PromoteRequest {
+            .json(&PromoteRequest {
                 csr: key.csr_pem.clone(),
             })
             .send()

@@ -49,11 +49,7 @@ impl TaskIdentity<'_> {
     }
 }
 
-/// The label the agent finds its containers by.
-pub const TASK_ID_LABEL: &str = "com.docker.swarm.task.id";
-/// What a task's log lines are told apart by, with the task id.
-pub const SERVICE_ID_LABEL: &str = "com.docker.swarm.service.id";
-pub const NODE_ID_LABEL: &str = "com.docker.swarm.node.id";
+pub use crate::labels::{NODE_ID_LABEL, SERVICE_ID_LABEL, TASK_ID_LABEL};
 
 /// The create body (`POST /containers/create`) for a task whose `Spec` is
 /// `task_spec` (a `TaskSpec` as JSON) and whose endpoint publishes `ports`

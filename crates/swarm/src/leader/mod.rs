@@ -79,7 +79,7 @@ async fn lead(store: &ClusterStore, mirror: &Mirror) {
     // restarting starts with expired leases).
     let since = tokio::time::Instant::now();
     loop {
-        let may_mark_down = since.elapsed() > crate::dispatcher::NODE_TTL;
+        let may_mark_down = since.elapsed() > crate::NODE_TTL;
         let wake = match pass(store, mirror, &mut ids, &mut running_since, may_mark_down).await {
             Ok(PassResult::Raced { revision }) => {
                 // Decided on a copy behind etcd: wait until it has caught up.
@@ -96,7 +96,7 @@ async fn lead(store: &ClusterStore, mirror: &Mirror) {
         let (revision, wake) = wake;
         let mut sleep = wake.unwrap_or(Duration::from_secs(30));
         if !may_mark_down {
-            sleep = sleep.min(crate::dispatcher::NODE_TTL);
+            sleep = sleep.min(crate::NODE_TTL);
         }
         tokio::select! {
             () = mirror.past(revision) => {}

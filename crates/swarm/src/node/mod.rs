@@ -564,7 +564,7 @@ impl Swarm {
                 .config
                 .labels
                 .as_ref()
-                .is_some_and(|l| l.contains_key(crate::agent::spec::TASK_ID_LABEL));
+                .is_some_and(|l| l.contains_key(crate::labels::TASK_ID_LABEL));
             if is_task && let Err(e) = self.engine.remove(&c.record.id, true, false).await {
                 tracing::warn!("swarm leave: removing task container {}: {e}", c.record.id);
             }

@@ -10,9 +10,9 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use swarm::logs::{Selector, TaskContext};
 
+use super::{SwarmState, manager};
 use crate::logs::{NO_STREAM, line_chunk, options, respond};
 use crate::query::Params;
-use crate::swarm::{SwarmState, manager};
 use crate::{ApiError, ApiResult};
 
 pub async fn service_logs(
