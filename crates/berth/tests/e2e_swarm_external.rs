@@ -89,7 +89,17 @@ fn managers_keep_the_swarm_in_an_external_etcd() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_success(&c.join(2, &worker_token), "swarm join as worker");
+    // By interface name, as dockerd takes it: eth0's one address.
+    let out = c.hosts[2].d.docker(&[
+        "swarm",
+        "join",
+        "--advertise-addr",
+        "eth0",
+        "--token",
+        &worker_token,
+        &format!("{}:2377", c.hosts[0].ip),
+    ]);
+    assert_success(&out, "swarm join as worker, advertising eth0");
     assert!(!c.hosts[1].d.data_root().join("swarm/etcd").exists());
 
     let second = &c.hosts[1];
@@ -102,6 +112,15 @@ fn managers_keep_the_swarm_in_an_external_etcd() {
     assert_eq!(ls.lines().count(), 3, "{ls}");
     assert_eq!(ls.matches("Leader").count(), 1, "{ls}");
     assert_eq!(ls.matches("Reachable").count(), 1, "{ls}");
+    let third = c.hosts[2]
+        .d
+        .docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"]);
+    assert_eq!(
+        second
+            .d
+            .docker_ok(&["node", "inspect", "--format", "{{.Status.Addr}}", &third]),
+        c.hosts[2].ip
+    );
     second.d.docker_ok(&[
         "service",
         "create",

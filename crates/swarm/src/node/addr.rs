@@ -3,19 +3,77 @@
 
 use super::*;
 
-/// `--listen-addr`: `host[:port]`, the port defaulting to 2377.
+/// `--listen-addr`: `host[:port]` or `interface[:port]`, the port
+/// defaulting to 2377.
 pub(super) fn listen_addr(s: &str) -> Result<SocketAddr> {
     let s = if s.is_empty() { "0.0.0.0:2377" } else { s };
-    parse_host_port(s).ok_or_else(|| {
+    if let Some(a) = parse_host_port(s) {
+        return Ok(a);
+    }
+    by_interface(s, CLUSTER_PORT)?.ok_or_else(|| {
         SwarmError::invalid(format!(
-            "invalid listen address {s:?}: an IP address and optional port"
+            "invalid listen address {s:?}: listen address must be an IP address or network interface (with optional port number)"
         ))
     })
 }
 
-/// `--advertise-addr`: an address, or the listen address when that is a
-/// concrete one. Interface names and guessing among the host's addresses
-/// are not done: dockerd's error asks for the flag in that case too.
+/// `name[:port]` as the address of interface `name`; `Ok(None)` when no
+/// interface has that name.
+fn by_interface(s: &str, default_port: u16) -> Result<Option<SocketAddr>> {
+    let (name, port) = match s.rsplit_once(':') {
+        Some((n, p)) => match p.parse::<u16>() {
+            Ok(p) => (n, p),
+            Err(_) => return Ok(None),
+        },
+        None => (s, default_port),
+    };
+    let addrs = match nix::ifaddrs::getifaddrs() {
+        Ok(a) => a,
+        Err(e) => return Err(SwarmError::internal(format!("listing addresses: {e}"))),
+    };
+    let mut found = false;
+    let mut ips = Vec::new();
+    for a in addrs.filter(|a| a.interface_name == name) {
+        found = true;
+        let ip = a.address.as_ref().and_then(|s| {
+            s.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        });
+        ips.extend(ip);
+    }
+    if !found {
+        return Ok(None);
+    }
+    let ip = pick_interface_addr(name, &ips).map_err(SwarmError::invalid)?;
+    Ok(Some(SocketAddr::new(ip, port)))
+}
+
+/// dockerd's rule for an interface given by name: its one IPv4 address,
+/// else its one IPv6 address (link-local ones left out).
+fn pick_interface_addr(name: &str, ips: &[IpAddr]) -> std::result::Result<IpAddr, String> {
+    let v4: Vec<IpAddr> = ips.iter().copied().filter(IpAddr::is_ipv4).collect();
+    let v6: Vec<IpAddr> = ips
+        .iter()
+        .copied()
+        .filter(|ip| matches!(ip, IpAddr::V6(v6) if !v6.is_unicast_link_local()))
+        .collect();
+    for (family, list) in [("IPv4", &v4), ("IPv6", &v6)] {
+        if let [a, b, ..] = list.as_slice() {
+            return Err(format!(
+                "interface {name} has more than one {family} address ({a} and {b})"
+            ));
+        }
+    }
+    v4.first()
+        .or(v6.first())
+        .copied()
+        .ok_or_else(|| format!("interface {name} has no usable IPv4 or IPv6 address"))
+}
+
+/// `--advertise-addr`: an address or an interface name (with an optional
+/// port), else the listen address when that is a concrete one, else the
+/// system's one address as dockerd picks it.
 pub(super) async fn advertise_addr(s: &str, listen: SocketAddr) -> Result<SocketAddr> {
     if s.is_empty() {
         if listen.ip().is_unspecified() {
@@ -30,7 +88,10 @@ pub(super) async fn advertise_addr(s: &str, listen: SocketAddr) -> Result<Socket
         }
         a
     });
-    with_port.ok_or_else(|| {
+    if let Some(a) = with_port {
+        return Ok(a);
+    }
+    by_interface(s, listen.port())?.ok_or_else(|| {
         SwarmError::invalid(format!(
             "advertise address must be a non-zero IP address or network interface (with optional port number): {s}"
         ))
@@ -129,7 +190,7 @@ mod tests {
             listen_addr("10.0.0.1").unwrap().to_string(),
             "10.0.0.1:2377"
         );
-        assert!(listen_addr("eth0").is_err());
+        assert!(listen_addr("nosuchif0").is_err());
         let l = listen_addr("").unwrap();
         assert_eq!(
             advertise_addr("127.0.0.1", l).await.unwrap().to_string(),
@@ -138,6 +199,31 @@ mod tests {
         assert_eq!(
             advertise_addr("10.1.2.3:9", l).await.unwrap().to_string(),
             "10.1.2.3:9"
+        );
+        assert_eq!(
+            advertise_addr("lo", l).await.unwrap().to_string(),
+            "127.0.0.1:2377",
+            "an interface by name"
+        );
+        assert_eq!(
+            listen_addr("lo:4000").unwrap().to_string(),
+            "127.0.0.1:4000"
+        );
+        assert!(advertise_addr("nosuchif0", l).await.is_err());
+        let both =
+            |ips: &[&str]| -> Vec<IpAddr> { ips.iter().map(|i| i.parse().unwrap()).collect() };
+        assert_eq!(
+            pick_interface_addr("eth0", &both(&["fd00::1", "fe80::1", "10.0.0.1"])).unwrap(),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            pick_interface_addr("eth0", &both(&["10.0.0.1", "10.0.0.2"])).unwrap_err(),
+            "interface eth0 has more than one IPv4 address (10.0.0.1 and 10.0.0.2)"
+        );
+        assert!(
+            pick_interface_addr("eth0", &[])
+                .unwrap_err()
+                .contains("no usable")
         );
         // Nothing given on a wildcard listen address: the system's one address.
         let one =
