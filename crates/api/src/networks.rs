@@ -5,12 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use engine::networking::{CreateNetwork, IpamPool, LiveNet};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::query::{Params, parse_json};
+use crate::swarm::SwarmState;
+use crate::swarm::networks as cluster_nets;
 use crate::{ApiError, ApiResult, AppState, format};
 
 pub fn routes() -> Router<AppState> {
@@ -67,7 +69,11 @@ fn network_json(net: &LiveNet, with_containers: bool) -> Value {
     } else {
         serde_json::Map::new()
     };
-    let scope = "local";
+    let scope = if r.driver == engine::networking::DRIVER_OVERLAY {
+        "swarm"
+    } else {
+        "local"
+    };
     json!({
         "Name": r.name,
         "Id": r.id,
@@ -88,7 +94,11 @@ fn network_json(net: &LiveNet, with_containers: bool) -> Value {
     })
 }
 
-async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>> {
+async fn list(
+    State(engine): State<AppState>,
+    Extension(swarm): Extension<SwarmState>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
     let params = Params::parse(uri.query());
     let filters = params.filters()?;
     filters.check_keys(&["name", "id", "driver", "label", "type", "dangling", "scope"])?;
@@ -111,23 +121,85 @@ async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Json<Value>
             filters.any("name", |v| r.name.contains(v))
                 && filters.any("id", |v| r.id.starts_with(v))
                 && filters.any("driver", |v| v == r.driver)
-                && filters.any("scope", |v| v == "local")
+                && filters.any("scope", |v| {
+                    v == if r.driver == engine::networking::DRIVER_OVERLAY {
+                        "swarm"
+                    } else {
+                        "local"
+                    }
+                })
                 && filters.any("type", |v| (v == "builtin") == builtin)
                 && dangling_filter.is_none_or(|d| d == dangling)
                 && filters.labels_match("label", &r.labels)
         })
         .map(|n| network_json(n, false))
         .collect();
+    let mut out = out;
+    // The cluster's networks this node has no copy of (on a manager).
+    let local: Vec<String> = engine
+        .list_networks()
+        .iter()
+        .map(|n| n.record.id.clone())
+        .collect();
+    for n in cluster_nets::list(&swarm).await {
+        let spec = &n.spec;
+        if local.contains(&n.id)
+            || !(filters.any("name", |v| spec.annotations.name.contains(v))
+                && filters.any("id", |v| n.id.starts_with(v))
+                && filters.any("driver", |v| v == n.driver_state.name)
+                && filters.any("scope", |v| v == "swarm")
+                && filters.any("type", |v| v == "custom")
+                && dangling_filter.is_none_or(|d| !d)
+                && filters.labels_match("label", &spec.annotations.labels))
+        {
+            continue;
+        }
+        out.push(cluster_nets::network_json(&n));
+    }
     Ok(Json(Value::Array(out)))
 }
 
-async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let net = engine.network(&id)?;
-    Ok(Json(network_json(&net, true)))
+async fn inspect(
+    State(engine): State<AppState>,
+    Extension(swarm): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    match engine.network(&id) {
+        Ok(net) => Ok(Json(network_json(&net, true))),
+        Err(engine::EngineError::NotFound(_)) => match cluster_nets::inspect(&swarm, &id).await {
+            Ok(n) => Ok(Json(cluster_nets::network_json(&n))),
+            // dockerd's words whether or not the node is in a swarm.
+            Err(_) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("network {id} not found"),
+            )),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
-async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<Response> {
+async fn create(
+    State(engine): State<AppState>,
+    Extension(swarm): Extension<SwarmState>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let req: CreateNetwork = parse_json(&body)?;
+    if cluster_nets::is_swarm_request(&req) {
+        if let Ok(other) = engine.network(&req.name)
+            && other.record.name == req.name
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("network with name {} already exists", req.name),
+            ));
+        }
+        let id = cluster_nets::create(&swarm, req).await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(json!({ "Id": id, "Warning": "" })),
+        )
+            .into_response());
+    }
     let id = engine.network_create(req).await?;
     Ok((
         StatusCode::CREATED,
@@ -136,8 +208,32 @@ async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<Respon
         .into_response())
 }
 
-async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    engine.network_remove(&id).await?;
+async fn remove(
+    State(engine): State<AppState>,
+    Extension(swarm): Extension<SwarmState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let local = match engine.network(&id) {
+        Ok(net) => Some(net),
+        Err(engine::EngineError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match local {
+        // A node's copy of an overlay goes with the cluster's network.
+        Some(net) if net.record.driver != engine::networking::DRIVER_OVERLAY => {
+            engine.network_remove(&id).await?;
+        }
+        Some(net) => cluster_nets::remove(&swarm, &net.record.id).await?,
+        None => match cluster_nets::remove(&swarm, &id).await {
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("network {id} not found"),
+                ));
+            }
+            other => other?,
+        },
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,6 +4,7 @@
 //! status codes and shapes out.
 
 mod logs;
+pub(crate) mod networks;
 
 use std::sync::Arc;
 

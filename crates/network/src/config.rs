@@ -39,6 +39,10 @@ pub struct NetworkConfig {
     /// `bridge_name` is empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macvlan: Option<MacvlanConfig>,
+    /// VXLAN segment of an overlay network (no bridge on the host then:
+    /// `bridge_name` is empty, the bridge lives in the overlay's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<crate::overlay::OverlayLink>,
 }
 
 /// IPv6 addressing of a network: the bridge carries `gateway`, containers
@@ -107,6 +111,7 @@ impl NetworkConfig {
             options: BTreeMap::new(),
             ipv6: None,
             macvlan: None,
+            overlay: None,
         }
     }
 
@@ -122,14 +127,33 @@ impl NetworkConfig {
         }
     }
 
+    /// An overlay network's segment on this node; the gateway is the one
+    /// the cluster allocated (no device of this node carries it).
+    pub fn overlay(
+        id: &str,
+        name: &str,
+        subnet: Ipv4Net,
+        gateway: Ipv4Addr,
+        link: crate::overlay::OverlayLink,
+    ) -> Self {
+        NetworkConfig {
+            driver: "overlay".to_string(),
+            bridge_name: String::new(),
+            gateway,
+            overlay: Some(link),
+            ..NetworkConfig::bridge(id, name, subnet)
+        }
+    }
+
     pub fn is_bridge(&self) -> bool {
-        self.macvlan.is_none()
+        self.macvlan.is_none() && self.overlay.is_none()
     }
 
     /// Rejects configurations the kernel or IPAM would choke on later,
     /// so errors surface at `network create` time.
     pub fn validate(&self) -> Result<()> {
         match &self.macvlan {
+            None if self.driver == "overlay" && self.overlay.is_some() => {}
             None if self.driver == "bridge" => validate_ifname(&self.bridge_name)?,
             Some(link) if self.driver == link.kind.driver() => validate_ifname(&link.parent)?,
             _ => {

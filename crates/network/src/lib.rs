@@ -74,6 +74,11 @@
 //! - [`dns`]: the embedded DNS server of user networks ([`dns::DnsServer`]
 //!   on the gateway address, names in [`dns::DnsRecords`], everything else
 //!   forwarded to the host's resolvers).
+//! - [`OverlayNetwork`]: a VXLAN segment across the nodes of a cluster
+//!   ([`overlay`]): bridge and VXLAN port in a namespace of the network's
+//!   own, forwarding and ARP entries programmed from the cluster's state.
+//! - [`lb`]: service virtual IPs balanced in the kernel (nftables DNAT with
+//!   `numgen` in each client container's namespace).
 //! - [`cleanup_stale`]: bridges with a prefix that are no longer wanted,
 //!   their veths, and half-attached veth pairs.
 
@@ -83,10 +88,12 @@ pub mod dns;
 pub mod endpoint;
 pub mod error;
 pub mod ipam;
+pub mod lb;
 pub mod macvlan;
 pub mod macvlan_config;
 mod netlink;
 pub mod netns;
+pub mod overlay;
 mod sysctl;
 
 pub use bridge::{
@@ -99,6 +106,7 @@ pub use ipam::{AddressPool, Family, Ipam, allocate_subnet, check_overlap, defaul
 pub use macvlan::{DRIVER_IPVLAN, DRIVER_MACVLAN, MacvlanConfig, MacvlanKind, MacvlanNetwork};
 pub use netlink::device_links;
 pub use netns::{create_netns, host_routes, remove_netns};
+pub use overlay::{OverlayLink, OverlayNetwork, Peer};
 pub mod firewall;
 pub use firewall::{
     Firewall, IptablesFirewall, NftablesFirewall, NoFirewall, detect_firewall, detect_firewall_in,

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::model::{Config, Node, Service, Task, TaskStatus};
+use cluster::model::{Config, Network, Node, Service, Task, TaskStatus};
+
+use crate::netview::{self, NetworkView};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
@@ -60,7 +62,64 @@ struct Inputs {
     mine: Vec<Task>,
     services: HashMap<String, Service>,
     standing: Standing,
+    networks: Vec<NetworkView>,
     revision: i64,
+}
+
+/// The objects network views read, from a full listing of the store.
+struct Listed {
+    tasks: Vec<Task>,
+    services: HashMap<String, Service>,
+    nodes: Vec<Node>,
+    networks: Vec<Network>,
+    port: u32,
+}
+
+impl netview::Source for Listed {
+    fn network(&self, id: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.id == id)
+    }
+    fn tasks_on(&self, network: &str) -> Vec<&Task> {
+        self.tasks
+            .iter()
+            .filter(|t| {
+                t.networks_attachments
+                    .iter()
+                    .any(|a| a.network.id == network)
+            })
+            .collect()
+    }
+    fn service(&self, id: &str) -> Option<&Service> {
+        self.services.get(id)
+    }
+    fn node_addr(&self, node: &str) -> Option<&str> {
+        node_addr(self.nodes.iter(), node)
+    }
+    fn data_path_port(&self) -> u32 {
+        self.port
+    }
+}
+
+impl netview::Source for View {
+    fn network(&self, id: &str) -> Option<&Network> {
+        self.networks.get(id).map(|n| &n.value)
+    }
+    fn tasks_on(&self, network: &str) -> Vec<&Task> {
+        View::tasks_on(self, network).map(|t| &t.value).collect()
+    }
+    fn service(&self, id: &str) -> Option<&Service> {
+        self.services.get(id).map(|s| &s.value)
+    }
+    fn node_addr(&self, node: &str) -> Option<&str> {
+        self.nodes.get(node).map(|n| n.value.status.addr.as_str())
+    }
+    fn data_path_port(&self) -> u32 {
+        self.data_path_port
+    }
+}
+
+fn node_addr<'a>(mut nodes: impl Iterator<Item = &'a Node>, id: &str) -> Option<&'a str> {
+    nodes.find(|n| n.id == id).map(|n| n.status.addr.as_str())
 }
 
 impl Inputs {
@@ -69,18 +128,37 @@ impl Inputs {
         let (tasks, revision) = store.list::<Task>(Kind::Task).await?;
         let (services, _) = store.list::<Service>(Kind::Service).await?;
         let (nodes, _) = store.list::<Node>(Kind::Node).await?;
-        let nodes: Vec<Node> = nodes.into_iter().map(|n| n.value).collect();
-        Ok(Inputs {
-            mine: tasks
-                .into_iter()
-                .map(|t| t.value)
-                .filter(|t| t.node_id == node_id)
-                .collect(),
+        let (networks, _) = store.list::<Network>(Kind::Network).await?;
+        let port = match store
+            .get::<crate::manager::SwarmRecord>(Kind::Swarm, "cluster")
+            .await
+        {
+            Ok(r) => r.value.swarm.cluster.data_path_port,
+            Err(StoreError::NotFound { .. }) => 0,
+            Err(e) => return Err(e),
+        };
+        let listed = Listed {
+            tasks: tasks.into_iter().map(|t| t.value).collect(),
             services: services
                 .into_iter()
                 .map(|s| (s.value.id.clone(), s.value))
                 .collect(),
-            standing: standing_of(nodes.iter(), node_id),
+            nodes: nodes.into_iter().map(|n| n.value).collect(),
+            networks: networks.into_iter().map(|n| n.value).collect(),
+            port,
+        };
+        let mine: Vec<Task> = listed
+            .tasks
+            .iter()
+            .filter(|t| t.node_id == node_id)
+            .cloned()
+            .collect();
+        let networks = netview::views(node_id, &mine, &listed);
+        Ok(Inputs {
+            mine,
+            standing: standing_of(listed.nodes.iter(), node_id),
+            services: listed.services,
+            networks,
             revision,
         })
     }
@@ -94,9 +172,11 @@ impl Inputs {
             .filter_map(|t| view.services.get(&t.service_id))
             .map(|s| (s.value.id.clone(), s.value.clone()))
             .collect();
+        let networks = netview::views(node_id, &mine, view);
         Inputs {
             mine,
             services,
+            networks,
             standing: standing_of(view.nodes.rows().iter().map(|n| &n.value), node_id),
             revision: view.revision,
         }
@@ -129,6 +209,7 @@ async fn assemble(
         mine,
         services,
         standing,
+        networks,
         revision: rev,
     } = inputs;
     let mut wanted_secrets = Vec::new();
@@ -211,6 +292,7 @@ async fn assemble(
             templated,
             log_subscriptions,
             standing,
+            networks,
         },
         rev,
     ))

@@ -15,6 +15,7 @@ pub mod log_broker;
 pub mod logs;
 pub mod manager;
 pub mod mirror;
+pub mod netview;
 pub mod node;
 pub mod pki;
 pub mod remote;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::model::{Node, Service, Task};
+use cluster::model::{Network, Node, Service, Task};
 use kvstore::{KeyValue, WatchEvent};
 use parking_lot::RwLock;
 use tokio::sync::watch;
@@ -78,10 +78,16 @@ pub struct View {
     pub services: Table<Service>,
     pub tasks: Table<Task>,
     pub nodes: Table<Node>,
+    /// Overlay networks.
+    pub networks: Table<Network>,
     /// Nodes whose heartbeat lease is alive.
     pub beating: HashSet<String>,
+    /// The swarm's VXLAN port (`DataPathPort`).
+    pub data_path_port: u32,
     /// The ids of each node's tasks.
     by_node: HashMap<String, HashSet<String>>,
+    /// The ids of the tasks with an address on each overlay network.
+    by_network: HashMap<String, HashSet<String>>,
 }
 
 impl View {
@@ -94,28 +100,52 @@ impl View {
             .filter_map(|id| self.tasks.get(id))
     }
 
+    /// The tasks with an address on overlay network `network`.
+    pub fn tasks_on(&self, network: &str) -> impl Iterator<Item = &Stored<Task>> {
+        self.by_network
+            .get(network)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
     fn put_task(&mut self, id: &str, t: Stored<Task>) {
         let node = t.value.node_id.clone();
+        let networks: Vec<String> = attached(&t.value).collect();
         if let Some(old) = self.tasks.put(id, t) {
-            self.unindex(&old.value.node_id, id);
+            self.unindex(&old.value, id);
         }
         if !node.is_empty() {
             self.by_node.entry(node).or_default().insert(id.to_string());
+        }
+        for n in networks {
+            self.by_network.entry(n).or_default().insert(id.to_string());
         }
     }
 
     fn remove_task(&mut self, id: &str) {
         if let Some(old) = self.tasks.remove(id) {
-            self.unindex(&old.value.node_id, id);
+            self.unindex(&old.value, id);
         }
     }
 
-    fn unindex(&mut self, node: &str, id: &str) {
-        if let Some(ids) = self.by_node.get_mut(node) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_node.remove(node);
-            }
+    fn unindex(&mut self, old: &Task, id: &str) {
+        drop_from(&mut self.by_node, &old.node_id, id);
+        for n in attached(old) {
+            drop_from(&mut self.by_network, &n, id);
+        }
+    }
+}
+
+fn attached(t: &Task) -> impl Iterator<Item = String> + '_ {
+    t.networks_attachments.iter().map(|a| a.network.id.clone())
+}
+
+fn drop_from(index: &mut HashMap<String, HashSet<String>>, key: &str, id: &str) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.remove(id);
+        if ids.is_empty() {
+            index.remove(key);
         }
     }
 }
@@ -198,6 +228,11 @@ fn apply_put(store: &ClusterStore, v: &mut View, kv: &KeyValue) -> Result<(), St
         v.services.put(id, decode(kv)?);
     } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Node)) {
         v.nodes.put(id, decode(kv)?);
+    } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Network)) {
+        v.networks.put(id, decode(kv)?);
+    } else if key == store.key(Kind::Swarm, "cluster") {
+        let rec: Stored<crate::manager::SwarmRecord> = decode(kv)?;
+        v.data_path_port = rec.value.swarm.cluster.data_path_port;
     } else if let Some(id) = key.strip_prefix(&store.heartbeat_key("")) {
         v.beating.insert(id.to_string());
     }
@@ -211,6 +246,8 @@ fn apply_delete(store: &ClusterStore, v: &mut View, key: &str) {
         v.services.remove(id);
     } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Node)) {
         v.nodes.remove(id);
+    } else if let Some(id) = key.strip_prefix(&store.kind_prefix(Kind::Network)) {
+        v.networks.remove(id);
     } else if let Some(id) = key.strip_prefix(&store.heartbeat_key("")) {
         v.beating.remove(id);
     }

@@ -22,8 +22,8 @@ pub use container::{
     SecretReference, Ulimit,
 };
 pub use network::{
-    Endpoint, EndpointSpec, EndpointVirtualIp, NetworkAttachment, NetworkAttachmentConfig,
-    PortConfig,
+    Endpoint, EndpointSpec, EndpointVirtualIp, IpamConfig, IpamOptions, Network, NetworkAttachment,
+    NetworkAttachmentConfig, NetworkSpec, PortConfig,
 };
 pub use node::{
     EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,

@@ -559,7 +559,7 @@ impl Engine {
             .collect()
     }
 
-    fn network_event(&self, net: &LiveNet, action: &str, container: &str) {
+    pub(crate) fn network_event(&self, net: &LiveNet, action: &str, container: &str) {
         let mut attrs = HashMap::new();
         attrs.insert("name".to_string(), net.record.name.clone());
         attrs.insert("type".to_string(), net.record.driver.clone());

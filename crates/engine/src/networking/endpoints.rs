@@ -117,6 +117,7 @@ impl Networking {
         let attached = match driver {
             Driver::Bridge(b) => b.attach_with(sandbox, ifname, &addrs).await,
             Driver::Macvlan(m) => m.attach(sandbox, ifname, &addrs).await,
+            Driver::Overlay(o) => o.net.attach(sandbox, ifname, &addrs).await,
         };
         let ep = match attached {
             Ok(ep) => ep,
@@ -154,6 +155,9 @@ impl Networking {
             driver: net.record.driver.clone(),
         };
         self.register(net, container_id, container_name, &state);
+        if matches!(driver, Driver::Overlay(_)) {
+            self.apply_vips(net, container_id).await;
+        }
         Ok(state)
     }
 
@@ -203,6 +207,7 @@ impl Networking {
         let removed = match (&net.driver, sandbox) {
             (Some(Driver::Bridge(b)), _) => b.detach(&endpoint(ep)).await,
             (Some(Driver::Macvlan(m)), Some(sandbox)) => m.detach(sandbox, &ep.ifname).await,
+            (Some(Driver::Overlay(o)), _) => o.net.detach(&endpoint(ep)).await,
             _ => Ok(()),
         };
         if let Err(e) = removed {

@@ -44,6 +44,9 @@ impl Networking {
                 endpoints: Mutex::new(BTreeMap::new()),
             }));
         };
+        if cfg.overlay.is_some() {
+            return self.bring_up_overlay(record, cfg).await;
+        }
         if !cfg.is_bridge() {
             return self.bring_up_macvlan(record, cfg).await;
         }
@@ -254,6 +257,10 @@ impl Networking {
         let Some(cfg) = record.bridge.clone() else {
             return;
         };
+        if cfg.overlay.is_some() {
+            self.tear_down_overlay(&cfg).await;
+            return;
+        }
         if let Some(link) = &cfg.macvlan {
             if let Err(e) = link.release_parent().await {
                 tracing::warn!(network = %record.name, "removing parent {}: {e}", link.parent);

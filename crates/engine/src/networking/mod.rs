@@ -11,6 +11,7 @@ mod dns_scope;
 mod endpoints;
 mod lifecycle;
 mod macvlan;
+mod overlay;
 pub mod ports;
 mod predefined;
 mod request;
@@ -27,6 +28,7 @@ use network::dns::{DnsRecords, DnsServer};
 use network::{AddressPool, Firewall, Ipam};
 
 pub use endpoints::{EndpointConfig, EndpointState, NetworkState, parse_mac};
+pub use overlay::{DRIVER_OVERLAY, OverlayMembers, OverlaySpec};
 pub use request::{CreateNetwork, IpamPool, IpamRequest};
 pub use store::{DRIVER_BRIDGE, DRIVER_HOST, DRIVER_NULL, NetworkRecord};
 
@@ -72,6 +74,7 @@ impl Default for NetOptions {
 enum Driver {
     Bridge(network::Network),
     Macvlan(network::MacvlanNetwork),
+    Overlay(overlay::OverlayPart),
 }
 
 /// A network while the daemon runs.
@@ -169,6 +172,8 @@ pub(crate) struct Networking {
     files: store::NetworkFiles,
     ipam_dir: PathBuf,
     netns_dir: PathBuf,
+    /// Namespaces of the overlay networks' segments, by network id prefix.
+    overlay_dir: PathBuf,
     firewall: Arc<dyn Firewall>,
     nets: RwLock<BTreeMap<String, Arc<LiveNet>>>,
     /// Serialises create / remove / attach decisions that check then act.
@@ -191,6 +196,8 @@ impl Networking {
             .map_err(|e| EngineError::internal("opening the network store", e))?;
         let netns_dir = exec_root.join("netns");
         crate::perms::create_dir_private(&netns_dir)?;
+        let overlay_dir = exec_root.join("overlay");
+        crate::perms::create_dir_private(&overlay_dir)?;
         let firewall: Arc<dyn Firewall> = match opts.firewall.as_str() {
             "auto" => Arc::from(network::detect_firewall_in(&opts.nft_table)),
             name => Arc::from(
@@ -205,6 +212,7 @@ impl Networking {
             files,
             ipam_dir: root.join("ipam"),
             netns_dir,
+            overlay_dir,
             firewall,
             nets: RwLock::new(BTreeMap::new()),
             admin: tokio::sync::Mutex::new(()),

@@ -23,6 +23,10 @@ struct Inner {
     /// Only primary names (container names) answer reverse lookups, as with
     /// Docker: aliases are shared and would make PTR ambiguous.
     reverse: HashMap<IpAddr, Vec<String>>,
+    /// Names a cluster defines on an overlay network (services, their
+    /// tasks, aliases), replaced as a whole on every change; the local
+    /// containers' own names come first.
+    cluster: HashMap<String, Vec<IpAddr>>,
 }
 
 impl DnsRecords {
@@ -103,16 +107,27 @@ impl DnsRecords {
         inner.reverse.remove(&ip);
     }
 
+    /// Replaces the names the cluster defines (see [`Inner::cluster`]).
+    pub fn set_cluster_names(&self, names: impl IntoIterator<Item = (String, Vec<IpAddr>)>) {
+        let cluster = names
+            .into_iter()
+            .map(|(n, ips)| (normalize(&n), ips))
+            .filter(|(n, _)| !n.is_empty())
+            .collect();
+        self.write().cluster = cluster;
+    }
+
     /// The addresses of a name, or `None` when this network does not know
     /// it (and the query should go upstream).
     pub fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
         let name = normalize(name);
         let inner = self.read();
-        if let Some(ips) = inner.names.get(&name) {
-            return Some(ips.clone());
+        let find = |n: &str| inner.names.get(n).or_else(|| inner.cluster.get(n)).cloned();
+        if let Some(ips) = find(&name) {
+            return Some(ips);
         }
         let short = self.strip_domain(&name)?;
-        inner.names.get(short).cloned()
+        find(short)
     }
 
     /// The fully qualified name for a reverse lookup of `ip`.
@@ -126,7 +141,8 @@ impl DnsRecords {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.read().names.is_empty()
+        let inner = self.read();
+        inner.names.is_empty() && inner.cluster.is_empty()
     }
 
     fn strip_domain<'a>(&self, name: &'a str) -> Option<&'a str> {

@@ -133,6 +133,52 @@ impl Executor for EngineExecutor {
         Box::pin(async move { self.engine.remove(id, true, false).await.map_err(err) })
     }
 
+    fn apply_networks<'a>(
+        &'a self,
+        views: &'a [crate::netview::NetworkView],
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            let mut failed = Vec::new();
+            for view in views {
+                let name = &view.network.spec.annotations.name;
+                let Some(spec) = crate::netview::overlay_spec(view) else {
+                    failed.push(format!(
+                        "{name}: incomplete definition (no subnet, VXLAN id or data-path address)"
+                    ));
+                    continue;
+                };
+                let done = async {
+                    self.engine.ensure_overlay(&spec).await?;
+                    self.engine
+                        .program_overlay(&spec.id, crate::netview::members(view))
+                        .await
+                }
+                .await;
+                if let Err(e) = done {
+                    failed.push(format!("{name}: {e}"));
+                }
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(ExecError(failed.join("; ")))
+            }
+        })
+    }
+
+    fn release_networks<'a>(&'a self, keep: &'a [String]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for id in self.engine.overlay_ids() {
+                if keep.contains(&id) {
+                    continue;
+                }
+                if let Err(e) = self.engine.release_overlay(&id).await {
+                    tracing::warn!("agent: dropping overlay network {id}: {e}");
+                }
+            }
+        })
+    }
+
     fn task_logs(
         &self,
         selector: &crate::logs::Selector,

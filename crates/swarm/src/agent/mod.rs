@@ -69,6 +69,15 @@ pub trait Executor: Send + Sync {
     /// The lines of the selected tasks' containers on this node (the
     /// channel closes at their end, never with `follow`).
     fn task_logs(&self, selector: &Selector, opts: engine::LogOptions) -> mpsc::Receiver<TaskLine>;
+    /// Brings this node's copy of each viewed overlay network up and
+    /// programs what the cluster knows of its members.
+    fn apply_networks<'a>(
+        &'a self,
+        views: &'a [crate::netview::NetworkView],
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
+    /// Drops the node's copies of the overlay networks not in `keep` that
+    /// no running container uses.
+    fn release_networks<'a>(&'a self, keep: &'a [String]) -> BoxFuture<'a, ()>;
 }
 
 /// One task as the agent receives it (also the wire shape of a session).
@@ -120,6 +129,10 @@ pub struct Assignments {
     /// learns that it was promoted or demoted and where the managers are.
     #[serde(default)]
     pub standing: Standing,
+    /// The overlay networks the tasks use, with what the cluster knows of
+    /// their other members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::netview::NetworkView>,
 }
 
 /// The role the managers want this node to have, and the managers'
@@ -301,6 +314,10 @@ async fn reconcile(
 ) {
     let assigned: HashMap<&str, &Assignment> =
         current.tasks.iter().map(|a| (a.task_id(), a)).collect();
+    // Networks first: a task's container is created on them.
+    if let Err(e) = executor.apply_networks(&current.networks).await {
+        tracing::warn!("agent: overlay networks: {e}");
+    }
     let existing = executor.task_containers();
     for (task_id, assignment) in &assigned {
         match workers.get(*task_id) {
@@ -330,6 +347,12 @@ async fn reconcile(
             }
         }
     }
+    let keep: Vec<String> = current
+        .networks
+        .iter()
+        .map(|v| v.network.id.clone())
+        .collect();
+    executor.release_networks(&keep).await;
 }
 
 /// A publisher per log subscription, started once: one that ended (its

@@ -127,6 +127,63 @@ pub fn create_body(task_spec: &Value, ports: &[Value], id: &TaskIdentity<'_>) ->
     Value::Object(config)
 }
 
+/// Puts the container on the task's overlay networks (its
+/// `NetworksAttachments`, each with the address the leader gave it and the
+/// spec's aliases), the first one as its network mode. A task without
+/// any keeps the node's default network.
+pub fn attach_networks(body: &mut Value, task: &Value) {
+    let Some(attachments) = task
+        .get("NetworksAttachments")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    else {
+        return;
+    };
+    let aliases_of = |id: &str| -> Value {
+        task.pointer("/Spec/Networks")
+            .and_then(Value::as_array)
+            .and_then(|nets| {
+                nets.iter()
+                    .find(|n| n.get("Target").and_then(Value::as_str) == Some(id))
+            })
+            .and_then(|n| n.get("Aliases").cloned())
+            .unwrap_or_else(|| json!([]))
+    };
+    let mut endpoints = Map::new();
+    let mut first = None;
+    for a in attachments {
+        let Some(name) = a.pointer("/Network/Spec/Name").and_then(Value::as_str) else {
+            continue;
+        };
+        let id = a
+            .pointer("/Network/ID")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ip = a
+            .pointer("/Addresses/0")
+            .and_then(Value::as_str)
+            .and_then(|c| c.split('/').next())
+            .unwrap_or("");
+        first.get_or_insert_with(|| name.to_string());
+        endpoints.insert(
+            name.to_string(),
+            json!({ "IPAMConfig": { "IPv4Address": ip }, "Aliases": aliases_of(id) }),
+        );
+    }
+    let Some(first) = first else {
+        return;
+    };
+    if let Some(hc) = body.get_mut("HostConfig").and_then(Value::as_object_mut) {
+        hc.insert("NetworkMode".into(), Value::String(first));
+    }
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert(
+            "NetworkingConfig".into(),
+            json!({ "EndpointsConfig": endpoints }),
+        );
+    }
+}
+
 fn copy(from: &Value, key: &str, to: &mut Map<String, Value>, as_key: &str) {
     if let Some(v) = from.get(key).filter(|v| !v.is_null()) {
         to.insert(as_key.into(), v.clone());
@@ -194,6 +251,28 @@ mod tests {
             node_id: "n1",
             slot,
         }
+    }
+
+    #[test]
+    fn overlay_attachments_become_the_containers_networks() {
+        let task = json!({
+            "Spec": {"Networks": [{"Target": "n2", "Aliases": ["api"]}]},
+            "NetworksAttachments": [
+                {"Network": {"ID": "n1", "Spec": {"Name": "front"}}, "Addresses": ["10.0.1.3/24"]},
+                {"Network": {"ID": "n2", "Spec": {"Name": "back"}}, "Addresses": ["10.0.2.7/24"]}
+            ]
+        });
+        let mut body = create_body(&json!({}), &[], &id(1));
+        attach_networks(&mut body, &task);
+        assert_eq!(body["HostConfig"]["NetworkMode"], "front");
+        let eps = &body["NetworkingConfig"]["EndpointsConfig"];
+        assert_eq!(eps["front"]["IPAMConfig"]["IPv4Address"], "10.0.1.3");
+        assert_eq!(eps["back"]["IPAMConfig"]["IPv4Address"], "10.0.2.7");
+        assert_eq!(eps["back"]["Aliases"], json!(["api"]));
+        let mut plain = create_body(&json!({}), &[], &id(1));
+        attach_networks(&mut plain, &json!({}));
+        assert_eq!(plain["HostConfig"]["NetworkMode"], "default");
+        assert!(plain.get("NetworkingConfig").is_none());
     }
 
     #[test]

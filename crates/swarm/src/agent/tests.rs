@@ -54,6 +54,23 @@ impl FakeExecutor {
 }
 
 impl Executor for FakeExecutor {
+    fn apply_networks<'a>(
+        &'a self,
+        views: &'a [crate::netview::NetworkView],
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move {
+            let mut s = self.0.lock();
+            for v in views {
+                s.calls.push(format!("network {}", v.network.id));
+            }
+            Ok(())
+        })
+    }
+
+    fn release_networks<'a>(&'a self, _keep: &'a [String]) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
     fn task_containers(&self) -> HashMap<String, String> {
         let s = self.0.lock();
         s.containers

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::spec::{TaskIdentity, create_body};
+use super::spec::{TaskIdentity, attach_networks, create_body};
 use super::{Assignment, ExecError, Executor, NodeInfo, StatusUpdate, TaskFile};
 use crate::template;
 
@@ -275,7 +275,8 @@ impl Worker {
             node_id: &self.node.0,
             slot,
         };
-        let body = create_body(&spec, &a.ports, &ident);
+        let mut body = create_body(&spec, &a.ports, &ident);
+        attach_networks(&mut body, &a.task);
         let resolved =
             resolve_files(&spec, &self.files.files).map_err(|e| (TaskState::Rejected, e))?;
         // dockerd expands templates when it writes the files, as the

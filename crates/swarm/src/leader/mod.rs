@@ -5,6 +5,7 @@
 //! Level-triggered: a missed event or a lost race only costs a pass,
 //! since each pass decides from the whole state.
 
+mod alloc;
 pub mod plan;
 
 use std::collections::{HashMap, HashSet};
@@ -181,6 +182,7 @@ async fn pass(
                 services: view.services.rows(),
                 tasks,
                 nodes: &nodes,
+                networks: view.networks.rows(),
                 cluster: &cluster,
                 running_since,
                 now,

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use cluster::ids::IdSource;
-use cluster::model::{Node, PortConfig, Service, SwarmSpec, Task, TaskState, Timestamp};
+use cluster::model::{Network, Node, PortConfig, Service, SwarmSpec, Task, TaskState, Timestamp};
 use cluster::orchestrator::{ServiceSnapshot, reconcile_service};
 use cluster::scheduler::{SchedTask, schedule};
 
@@ -19,6 +19,8 @@ pub struct Snapshot<'a> {
     pub services: &'a [Stored<Service>],
     pub tasks: &'a [Stored<Task>],
     pub nodes: &'a [Stored<Node>],
+    /// Overlay networks (the allocator's pools).
+    pub networks: &'a [Stored<Network>],
     pub cluster: &'a SwarmSpec,
     /// When the leader first saw each task running (the update monitor's clock).
     pub running_since: &'a HashMap<String, Timestamp>,
@@ -52,6 +54,7 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
     let mut writes = Vec::new();
     let mut wake_at: Option<Timestamp> = None;
 
+    let mut alloc = super::alloc::Allocator::new(s.networks, s.services, s.tasks);
     let mut by_service: HashMap<&str, Vec<Task>> = HashMap::new();
     for t in s.tasks.iter().map(|t| &t.value) {
         by_service
@@ -84,7 +87,14 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
             tasks.remove(&id);
             deleted.push(id);
         }
-        if let Some(service) = changes.service
+        let mut service_out = changes.service;
+        let current = service_out.as_ref().unwrap_or(&svc.value);
+        if let Some(vips) = alloc.service_vips(current) {
+            let mut next = current.clone();
+            next.endpoint.virtual_ips = vips;
+            service_out = Some(next);
+        }
+        if let Some(service) = service_out
             && let Ok(value) = serde_json::to_value(&service)
         {
             writes.push(Write::Update {
@@ -114,7 +124,7 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
             }
         }
     }
-    for id in place(s, &nodes, &mut tasks) {
+    for id in place(s, &nodes, &mut tasks, &mut alloc) {
         changed.insert(id);
     }
 
@@ -159,7 +169,12 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
 /// The scheduler over the tasks as the orchestrators left them: pending
 /// ones (not yet on a node, still wanted) are placed or keep waiting with
 /// the reason. Returns the ids it changed.
-fn place(s: &Snapshot<'_>, nodes: &[Node], tasks: &mut HashMap<String, Task>) -> Vec<String> {
+fn place(
+    s: &Snapshot<'_>,
+    nodes: &[Node],
+    tasks: &mut HashMap<String, Task>,
+    alloc: &mut super::alloc::Allocator,
+) -> Vec<String> {
     let ports: HashMap<&str, &[PortConfig]> = s
         .services
         .iter()
@@ -173,16 +188,28 @@ fn place(s: &Snapshot<'_>, nodes: &[Node], tasks: &mut HashMap<String, Task>) ->
             (svc.value.id.as_str(), p)
         })
         .collect();
-    // The allocator's step: nothing to allocate on host networks, so a new
-    // task is ready for the scheduler (`pending`, as dockerd shows it).
+    // The allocator's step: a new task gets its overlay addresses, and is
+    // then ready for the scheduler (`pending`, as dockerd shows it). In id
+    // order, so that a pass hands out the same addresses whatever the map's.
     let mut out = Vec::new();
-    for t in tasks.values_mut() {
-        if t.status.state == TaskState::New && t.desired_state <= TaskState::Complete {
-            t.status.state = TaskState::Pending;
-            t.status.message = "pending task scheduling".into();
-            t.status.timestamp = s.now;
-            out.push(t.id.clone());
+    let mut fresh: Vec<&mut Task> = tasks
+        .values_mut()
+        .filter(|t| t.status.state == TaskState::New && t.desired_state <= TaskState::Complete)
+        .collect();
+    fresh.sort_by(|a, b| a.id.cmp(&b.id));
+    for t in fresh {
+        if let Err(reason) = alloc.attach_task(t) {
+            if t.status.message != reason {
+                t.status.message = reason;
+                t.status.timestamp = s.now;
+                out.push(t.id.clone());
+            }
+            continue;
         }
+        t.status.state = TaskState::Pending;
+        t.status.message = "pending task scheduling".into();
+        t.status.timestamp = s.now;
+        out.push(t.id.clone());
     }
     let snapshot: Vec<Task> = tasks.values().cloned().collect();
     fn sched<'a>(t: &'a Task, ports: &HashMap<&str, &'a [PortConfig]>) -> SchedTask<'a> {

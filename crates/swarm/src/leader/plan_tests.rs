@@ -66,6 +66,7 @@ fn snapshot<'a>(
         services,
         tasks,
         nodes,
+        networks: &[],
         cluster: SPEC.get_or_init(SwarmSpec::with_defaults),
         running_since: SINCE.get_or_init(HashMap::new),
         now,

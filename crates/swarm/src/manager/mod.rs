@@ -6,6 +6,7 @@
 mod blobs;
 mod filters;
 mod lookup;
+mod networks;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind, StoreError};
 
 pub use filters::Filters;
+pub use networks::{VXLAN_ID_OPTION, ipv4_config, network_targets, vni_of};
 pub use secrets::SecretRecord;
 
 /// The cluster object as stored: what `GET /swarm` shows, and what only
@@ -314,8 +316,9 @@ impl Manager {
     }
 
     /// `POST /services/create`: the new service's id.
-    pub async fn create_service(&self, spec: ServiceSpec) -> Result<String> {
+    pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<String> {
         refuse_ingress_ports(&spec)?;
+        self.resolve_networks(&mut spec).await?;
         crate::validate::service_spec(&spec)?;
         let others = self
             .services(&Filters::default(), ServiceView::default())
@@ -358,7 +361,7 @@ impl Manager {
         &self,
         id_or_name: &str,
         version: i64,
-        spec: ServiceSpec,
+        mut spec: ServiceSpec,
         rollback: bool,
     ) -> Result<()> {
         let current = self.service(id_or_name).await?;
@@ -366,6 +369,7 @@ impl Manager {
             cluster::updater::rollback_service(&current, now())?
         } else {
             refuse_ingress_ports(&spec)?;
+            self.resolve_networks(&mut spec).await?;
             crate::validate::service_spec(&spec)?;
             let others = self
                 .services(&Filters::default(), ServiceView::default())

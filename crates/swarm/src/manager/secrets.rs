@@ -116,6 +116,7 @@ impl Manager {
     /// and tell secret and config removals that a service changed.
     pub(super) async fn check_references(&self, spec: &ServiceSpec) -> Result<Guards> {
         let guards = Guards::default().bump(&self.store, Marker::ServiceReferences);
+        let guards = self.network_guards(spec, guards);
         let Some(cs) = &spec.task_template.container_spec else {
             return Ok(guards);
         };

@@ -1,0 +1,292 @@
+//! Overlay networks across hosts: three daemons in their own network
+//! namespaces on a test LAN (one manager, two workers); an overlay made on
+//! the manager carries a service whose tasks run on the workers, and a
+//! client task on the manager reaches it by VIP (balanced over the tasks),
+//! by `tasks.<service>` and in dnsrr mode, over VXLAN between the hosts.
+//! Names follow scale-up; removing everything leaves no segment behind.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::{assert_fails_with, assert_success, wait_for};
+
+/// The id of the running container of `service`'s task on host `i`.
+fn task_container(c: &Cluster, i: usize, service: &str) -> Option<String> {
+    let out = c.hosts[i].d.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+    ]);
+    out.lines().next().map(str::to_string)
+}
+
+/// Addresses `name` resolves to inside `container` (busybox nslookup,
+/// the answers after the server's own lines).
+fn resolve(c: &Cluster, i: usize, container: &str, name: &str) -> BTreeSet<String> {
+    let out = c.hosts[i].d.docker(&["exec", container, "nslookup", name]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(&format!("Name:\t{name}"))
+        .skip(1)
+        .flat_map(|block| block.lines())
+        .filter_map(|l| l.strip_prefix("Address: "))
+        .map(|a| a.trim().to_string())
+        .collect()
+}
+
+/// The page at `http://addr/`, fetched from `container` on the manager.
+/// (By address: the static busybox's wget cannot use glibc's resolver;
+/// its own `-T` crashes, hence `timeout`.)
+fn fetch(c: &Cluster, container: &str, addr: &str) -> String {
+    c.hosts[0].d.docker_ok(&[
+        "exec",
+        container,
+        "timeout",
+        "5",
+        "wget",
+        "-qO-",
+        &format!("http://{addr}/"),
+    ])
+}
+
+fn running(c: &Cluster, service: &str) -> usize {
+    c.hosts[0]
+        .d
+        .docker_ok(&[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.CurrentState}}",
+            service,
+        ])
+        .lines()
+        .filter(|l| l.starts_with("Running"))
+        .count()
+}
+
+#[test]
+fn services_on_an_overlay_reach_each_other_across_hosts() {
+    let c = Cluster::new(3);
+    let token = c.init();
+    for i in 1..3 {
+        assert_success(&c.join(i, &token), "swarm join");
+    }
+    let m = &c.hosts[0].d;
+
+    // The network is the cluster's: a subnet of the default pool after the
+    // ingress one, a VXLAN id, swarm scope.
+    m.docker_ok(&["network", "create", "-d", "overlay", "--attachable", "ovl"]);
+    let shown = m.docker_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{.Scope}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}",
+        "ovl",
+    ]);
+    assert_eq!(shown, "swarm overlay 10.0.1.0/24 10.0.1.1 4097");
+    let listed = m.docker_ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "scope=swarm",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(listed, "ovl");
+    // Bad input: an overlapping subnet, encryption, an unknown network.
+    assert_fails_with(
+        &m.docker(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.0.1.128/25",
+            "x",
+        ]),
+        "Pool overlaps with other one on this address space",
+    );
+    assert_fails_with(
+        &m.docker(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--opt",
+            "encrypted",
+            "x",
+        ]),
+        "not implemented: encrypted overlay networks",
+    );
+    assert_fails_with(
+        &m.docker(&["network", "create", "-d", "overlay", "ovl"]),
+        "network with name ovl already exists",
+    );
+    assert_fails_with(
+        &m.docker(&[
+            "service",
+            "create",
+            "--network",
+            "nope",
+            "busybox:latest",
+            "top",
+        ]),
+        "network nope not found",
+    );
+
+    // Two web tasks on the workers, each answering with its own hostname;
+    // a client task on the manager.
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "ovl",
+        "--replicas",
+        "2",
+        "--replicas-max-per-node",
+        "1",
+        "--constraint",
+        "node.role==worker",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "rr",
+        "--network",
+        "ovl",
+        "--endpoint-mode",
+        "dnsrr",
+        "--replicas",
+        "2",
+        "--constraint",
+        "node.role==worker",
+        "busybox:latest",
+        "sleep",
+        "3600",
+    ]);
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "ovl",
+        "--constraint",
+        "node.role==manager",
+        "busybox:latest",
+        "sleep",
+        "3600",
+    ]);
+    let up = wait_for(Duration::from_secs(90), || {
+        (running(&c, "web") == 2 && running(&c, "rr") == 2 && running(&c, "client") == 1)
+            .then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "{}",
+        m.docker_ok(&["service", "ps", "--no-trunc", "web", "rr", "client"])
+    );
+    let client = task_container(&c, 0, "client").unwrap();
+
+    // The web service's name is its VIP on the overlay.
+    let vip = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+        "web",
+    ]);
+    assert!(vip.starts_with("10.0.1.") && vip.ends_with("/24"), "{vip}");
+    let vip = vip.trim_end_matches("/24").to_string();
+    let names = wait_for(Duration::from_secs(10), || {
+        let got = resolve(&c, 0, &client, "web");
+        (got.len() == 1).then_some(got)
+    });
+    assert_eq!(names, Some(BTreeSet::from([vip.clone()])));
+    // tasks.web: the two tasks' own addresses, none of them the VIP.
+    let tasks = wait_for(Duration::from_secs(10), || {
+        let got = resolve(&c, 0, &client, "tasks.web");
+        (got.len() == 2).then_some(got)
+    })
+    .unwrap_or_else(|| panic!("{:?}", resolve(&c, 0, &client, "tasks.web")));
+    assert!(!tasks.contains(&vip), "{tasks:?}");
+
+    // Connections to the VIP cross to the other hosts and are balanced
+    // over both tasks (nslookup above asked the names).
+    let mut answers = BTreeSet::new();
+    for _ in 0..6 {
+        let body = fetch(&c, &client, &vip);
+        answers.insert(body);
+    }
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    // Each task answers straight on its own address too.
+    for addr in &tasks {
+        fetch(&c, &client, addr);
+    }
+    // dnsrr: the name itself is the tasks' addresses.
+    let rr = wait_for(Duration::from_secs(10), || {
+        let got = resolve(&c, 0, &client, "rr");
+        (got.len() == 2).then_some(got)
+    });
+    assert!(rr.is_some(), "{:?}", resolve(&c, 0, &client, "rr"));
+    for addr in rr.unwrap() {
+        c.hosts[0]
+            .d
+            .docker_ok(&["exec", &client, "ping", "-c", "1", "-W", "3", &addr]);
+    }
+
+    // Scaling up: the new task is named within moments of running.
+    m.docker_ok(&[
+        "service",
+        "update",
+        "-d",
+        "--replicas-max-per-node",
+        "2",
+        "--replicas",
+        "3",
+        "web",
+    ]);
+    let three = wait_for(Duration::from_secs(30), || {
+        let got = resolve(&c, 0, &client, "tasks.web");
+        (got.len() == 3).then_some(got)
+    });
+    assert!(
+        three.is_some(),
+        "{:?}",
+        resolve(&c, 0, &client, "tasks.web")
+    );
+
+    // Removing the services and the network leaves no segment on any host.
+    m.docker_ok(&["service", "rm", "web", "rr", "client"]);
+    m.docker_ok(&["network", "rm", "ovl"]);
+    let gone = wait_for(Duration::from_secs(30), || {
+        c.hosts
+            .iter()
+            .all(|h| {
+                std::fs::read_dir(h.d.tmp().join("exec").join("overlay"))
+                    .map(|d| d.count() == 0)
+                    .unwrap_or(true)
+            })
+            .then_some(())
+    });
+    assert!(gone.is_some(), "overlay namespaces left behind");
+    let listed = m.docker_ok(&["network", "ls", "--filter", "scope=swarm", "-q"]);
+    assert_eq!(listed, "");
+}

@@ -1,0 +1,313 @@
+//! The allocator's step of a pass: addresses on overlay networks, handed
+//! out by the leader alone (so no two managers can give one address twice)
+//! and kept in the objects themselves: a service's VIP per network in its
+//! `Endpoint.VirtualIPs`, a task's address in its `NetworksAttachments`.
+//! What is in use is read from those objects at the start of each pass:
+//! a task that reached a terminal state, a service removed or a network
+//! dropped from a spec frees its addresses with no bookkeeping of its own.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use cluster::model::{EndpointVirtualIp, Network, NetworkAttachment, Service, Task};
+use ipnet::Ipv4Net;
+
+use crate::store::Stored;
+
+/// One network's addresses.
+struct Pool {
+    network: Network,
+    subnet: Ipv4Net,
+    /// Where task and VIP addresses come from (`--ip-range`, else the subnet).
+    range: Ipv4Net,
+    used: BTreeSet<Ipv4Addr>,
+    /// Allocation goes round the range from here, so an address freed a
+    /// moment ago is the last to be handed out again (a stale forwarding
+    /// or DNS entry elsewhere has time to go).
+    cursor: u32,
+}
+
+impl Pool {
+    fn take(&mut self) -> Option<Ipv4Addr> {
+        let first = u32::from(self.range.network()) + 1;
+        let last = u32::from(self.range.broadcast()).saturating_sub(1);
+        if last < first {
+            return None;
+        }
+        let span = last - first + 1;
+        let start = self.cursor.clamp(first, last);
+        for i in 0..span {
+            let a = Ipv4Addr::from(first + (start - first + i) % span);
+            if self.used.insert(a) {
+                self.cursor = u32::from(a) + 1;
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    fn cidr(&self, a: Ipv4Addr) -> String {
+        format!("{a}/{}", self.subnet.prefix_len())
+    }
+}
+
+pub struct Allocator {
+    pools: HashMap<String, Pool>,
+}
+
+fn parse_addr(cidr: &str) -> Option<Ipv4Addr> {
+    cidr.split('/').next()?.parse().ok()
+}
+
+impl Allocator {
+    /// The pools as the stored objects leave them.
+    pub fn new(
+        networks: &[Stored<Network>],
+        services: &[Stored<Service>],
+        tasks: &[Stored<Task>],
+    ) -> Allocator {
+        let mut pools: HashMap<String, Pool> = networks
+            .iter()
+            .filter_map(|n| {
+                let (subnet, gateway) = crate::manager::ipv4_config(&n.value)?;
+                let range = n
+                    .value
+                    .ipam_options
+                    .as_ref()
+                    .and_then(|o| o.configs.first())
+                    .and_then(|c| c.range.parse().ok())
+                    .unwrap_or(subnet);
+                let mut used = BTreeSet::new();
+                used.insert(gateway);
+                Some((
+                    n.value.id.clone(),
+                    Pool {
+                        network: n.value.clone(),
+                        subnet,
+                        range,
+                        used,
+                        cursor: 0,
+                    },
+                ))
+            })
+            .collect();
+        let mut hold = |net: &str, cidr: &str| {
+            if let (Some(p), Some(a)) = (pools.get_mut(net), parse_addr(cidr)) {
+                p.used.insert(a);
+                p.cursor = p.cursor.max(u32::from(a) + 1);
+            }
+        };
+        for s in services {
+            for v in &s.value.endpoint.virtual_ips {
+                hold(&v.network_id, &v.addr);
+            }
+        }
+        for t in tasks.iter().map(|t| &t.value) {
+            if t.status.state.is_terminal() {
+                continue;
+            }
+            for a in &t.networks_attachments {
+                for cidr in &a.addresses {
+                    hold(&a.network.id, cidr);
+                }
+            }
+        }
+        Allocator { pools }
+    }
+
+    /// The VIPs `service` should carry now, when they differ from what it
+    /// has: one per network in `vip` mode (kept once given), none in
+    /// `dnsrr` mode.
+    pub fn service_vips(&mut self, service: &Service) -> Option<Vec<EndpointVirtualIp>> {
+        let dnsrr = service
+            .spec
+            .endpoint_spec
+            .as_ref()
+            .is_some_and(|e| e.mode == "dnsrr");
+        let mut out = Vec::new();
+        if !dnsrr {
+            for target in crate::manager::network_targets(&service.spec) {
+                if let Some(have) = service
+                    .endpoint
+                    .virtual_ips
+                    .iter()
+                    .find(|v| v.network_id == target)
+                {
+                    out.push(have.clone());
+                    continue;
+                }
+                let Some(pool) = self.pools.get_mut(target) else {
+                    continue;
+                };
+                if let Some(a) = pool.take() {
+                    out.push(EndpointVirtualIp {
+                        network_id: target.to_string(),
+                        addr: pool.cidr(a),
+                    });
+                }
+            }
+        }
+        (out != service.endpoint.virtual_ips).then_some(out)
+    }
+
+    /// Gives a new task its address on each network of its spec; the
+    /// reason when it cannot (it then waits, as swarmkit's do).
+    pub fn attach_task(&mut self, t: &mut Task) -> Result<(), String> {
+        if t.spec.networks.is_empty() || !t.networks_attachments.is_empty() {
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        for n in &t.spec.networks {
+            let Some(pool) = self.pools.get_mut(&n.target) else {
+                self.release(&out);
+                return Err(format!("network {} not found", n.target));
+            };
+            let Some(a) = pool.take() else {
+                let name = pool.network.spec.annotations.name.clone();
+                self.release(&out);
+                return Err(format!("no addresses left on network {name}"));
+            };
+            out.push(NetworkAttachment {
+                network: pool.network.clone(),
+                addresses: vec![pool.cidr(a)],
+            });
+        }
+        t.networks_attachments = out;
+        Ok(())
+    }
+
+    fn release(&mut self, attachments: &[NetworkAttachment]) {
+        for a in attachments {
+            if let Some(pool) = self.pools.get_mut(&a.network.id) {
+                for cidr in &a.addresses {
+                    if let Some(addr) = parse_addr(cidr) {
+                        pool.used.remove(&addr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster::model::{
+        Driver, IpamConfig, IpamOptions, NetworkAttachmentConfig, NetworkSpec, TaskSpec, TaskState,
+    };
+
+    fn stored<T>(value: T) -> Stored<T> {
+        Stored { version: 1, value }
+    }
+
+    fn network(id: &str, subnet: &str, gateway: &str) -> Stored<Network> {
+        stored(Network {
+            id: id.into(),
+            spec: NetworkSpec::default(),
+            driver_state: Driver::default(),
+            ipam_options: Some(IpamOptions {
+                configs: vec![IpamConfig {
+                    subnet: subnet.into(),
+                    gateway: gateway.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn task_on(net: &str) -> Task {
+        Task {
+            spec: TaskSpec {
+                networks: vec![NetworkAttachmentConfig {
+                    target: net.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn service_on(net: &str) -> Service {
+        let mut s = Service::default();
+        s.spec.task_template.networks = vec![NetworkAttachmentConfig {
+            target: net.into(),
+            ..Default::default()
+        }];
+        s
+    }
+
+    #[test]
+    fn vips_and_task_addresses_are_distinct_and_skip_the_gateway() {
+        let nets = [network("n1", "10.0.1.0/24", "10.0.1.1")];
+        let mut a = Allocator::new(&nets, &[], &[]);
+        let vips = a.service_vips(&service_on("n1")).unwrap();
+        assert_eq!(vips[0].addr, "10.0.1.2/24");
+        let mut t1 = task_on("n1");
+        let mut t2 = task_on("n1");
+        a.attach_task(&mut t1).unwrap();
+        a.attach_task(&mut t2).unwrap();
+        assert_eq!(t1.networks_attachments[0].addresses, vec!["10.0.1.3/24"]);
+        assert_eq!(t2.networks_attachments[0].addresses, vec!["10.0.1.4/24"]);
+        assert_eq!(t1.networks_attachments[0].network.id, "n1");
+    }
+
+    #[test]
+    fn what_objects_hold_stays_taken_and_terminal_tasks_free_theirs() {
+        let nets = [network("n1", "10.0.1.0/29", "10.0.1.1")];
+        let mut held = task_on("n1");
+        held.networks_attachments = vec![NetworkAttachment {
+            network: nets[0].value.clone(),
+            addresses: vec!["10.0.1.2/29".into()],
+        }];
+        let mut gone = held.clone();
+        gone.networks_attachments[0].addresses = vec!["10.0.1.3/29".into()];
+        gone.status.state = TaskState::Shutdown;
+        let mut svc = service_on("n1");
+        svc.endpoint.virtual_ips = vec![EndpointVirtualIp {
+            network_id: "n1".into(),
+            addr: "10.0.1.4/29".into(),
+        }];
+        let mut a = Allocator::new(&nets, &[stored(svc.clone())], &[stored(held), stored(gone)]);
+        assert_eq!(a.service_vips(&svc), None, "a VIP once given stays");
+        let mut got = Vec::new();
+        loop {
+            let mut t = task_on("n1");
+            match a.attach_task(&mut t) {
+                Ok(()) => got.push(t.networks_attachments[0].addresses[0].clone()),
+                Err(e) => {
+                    assert_eq!(e, "no addresses left on network ");
+                    break;
+                }
+            }
+        }
+        // .5 and .6 after the cursor, then the freed .3; never .1 (gateway), .2, .4.
+        assert_eq!(got, vec!["10.0.1.5/29", "10.0.1.6/29", "10.0.1.3/29"]);
+    }
+
+    #[test]
+    fn dnsrr_services_have_no_vip_and_unknown_networks_wait() {
+        let nets = [network("n1", "10.0.1.0/24", "10.0.1.1")];
+        let mut a = Allocator::new(&nets, &[], &[]);
+        let mut svc = service_on("n1");
+        svc.spec.endpoint_spec = Some(cluster::model::EndpointSpec {
+            mode: "dnsrr".into(),
+            ports: vec![],
+        });
+        assert_eq!(a.service_vips(&svc), None);
+        svc.endpoint.virtual_ips = vec![EndpointVirtualIp {
+            network_id: "n1".into(),
+            addr: "10.0.1.9/24".into(),
+        }];
+        assert_eq!(
+            a.service_vips(&svc),
+            Some(vec![]),
+            "switching to dnsrr drops the VIP"
+        );
+        let mut t = task_on("nope");
+        assert_eq!(a.attach_task(&mut t).unwrap_err(), "network nope not found");
+        assert!(t.networks_attachments.is_empty());
+    }
+}

@@ -1,0 +1,337 @@
+//! What a node is told of the overlay networks its tasks use: the network
+//! itself, and every task with an address on it (where it runs, whether it
+//! serves) and every service attached to it (its VIP). Nodes program their
+//! forwarding entries, resolvers and VIP balancing from this alone — the
+//! cluster's state, pushed with the node's assignments, in place of
+//! dockerd's gossip between nodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use cluster::model::{Network, Service, Task, TaskState};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkView {
+    pub network: Network,
+    /// The swarm's VXLAN port.
+    pub port: u32,
+    /// This node's data-path address.
+    pub local_addr: String,
+    pub members: Vec<Member>,
+    pub services: Vec<ServiceEntry>,
+}
+
+/// A task with an address on the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub service_id: String,
+    /// Its container's name (`<service>.<slot>.<task id>`).
+    pub name: String,
+    pub addr: String,
+    /// The data-path address of the node that runs it.
+    pub node_addr: String,
+    /// Running and wanted running (healthy, for tasks with a health check:
+    /// a task only reaches `running` once healthy): what names and VIPs
+    /// lead to.
+    pub serving: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEntry {
+    pub id: String,
+    pub name: String,
+    /// The service's VIP on the network; empty in `dnsrr` mode.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub vip: String,
+}
+
+/// Where the view's objects come from.
+pub trait Source {
+    fn network(&self, id: &str) -> Option<&Network>;
+    fn tasks_on(&self, network: &str) -> Vec<&Task>;
+    fn service(&self, id: &str) -> Option<&Service>;
+    fn node_addr(&self, node: &str) -> Option<&str>;
+    fn data_path_port(&self) -> u32;
+}
+
+fn addr_of(cidr: &str) -> &str {
+    cidr.split('/').next().unwrap_or(cidr)
+}
+
+/// The views of the networks `mine` (the node's tasks) are attached to.
+pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView> {
+    let wanted: BTreeSet<&str> = mine
+        .iter()
+        .filter(|t| !t.status.state.is_terminal())
+        .flat_map(|t| t.networks_attachments.iter().map(|a| a.network.id.as_str()))
+        .collect();
+    let local_addr = src.node_addr(node_id).unwrap_or_default().to_string();
+    let port = match src.data_path_port() {
+        0 => u32::from(network::overlay::DEFAULT_VXLAN_PORT),
+        p => p,
+    };
+    let mut out = Vec::new();
+    for id in wanted {
+        let Some(network) = src.network(id) else {
+            continue;
+        };
+        let mut members = Vec::new();
+        let mut services: BTreeMap<String, ServiceEntry> = BTreeMap::new();
+        for t in src.tasks_on(id) {
+            if t.status.state.is_terminal() || t.node_id.is_empty() {
+                continue;
+            }
+            let Some(attachment) = t.networks_attachments.iter().find(|a| a.network.id == id)
+            else {
+                continue;
+            };
+            let Some(addr) = attachment.addresses.first() else {
+                continue;
+            };
+            let service = src.service(&t.service_id);
+            let service_name = service.map_or("", |s| s.spec.annotations.name.as_str());
+            let aliases = t
+                .spec
+                .networks
+                .iter()
+                .find(|n| n.target == id)
+                .map(|n| n.aliases.clone())
+                .unwrap_or_default();
+            members.push(Member {
+                service_id: t.service_id.clone(),
+                name: crate::agent::spec::TaskIdentity {
+                    task_id: &t.id,
+                    service_id: &t.service_id,
+                    service_name,
+                    node_id: &t.node_id,
+                    slot: t.slot,
+                }
+                .container_name(),
+                addr: addr_of(addr).to_string(),
+                node_addr: src.node_addr(&t.node_id).unwrap_or_default().to_string(),
+                serving: t.status.state == TaskState::Running
+                    && t.desired_state <= TaskState::Running,
+                aliases,
+            });
+            if let Some(s) = service
+                && !services.contains_key(&s.id)
+            {
+                let vip = s
+                    .endpoint
+                    .virtual_ips
+                    .iter()
+                    .find(|v| v.network_id == id)
+                    .map(|v| addr_of(&v.addr).to_string())
+                    .unwrap_or_default();
+                services.insert(
+                    s.id.clone(),
+                    ServiceEntry {
+                        id: s.id.clone(),
+                        name: s.spec.annotations.name.clone(),
+                        vip,
+                    },
+                );
+            }
+        }
+        members.sort_by(|a, b| a.addr.cmp(&b.addr));
+        out.push(NetworkView {
+            network: network.clone(),
+            port,
+            local_addr: local_addr.clone(),
+            members,
+            services: services.into_values().collect(),
+        });
+    }
+    out
+}
+
+/// What a node programs from a view: the other nodes' containers, the
+/// names, the VIPs and their backends.
+pub fn members(view: &NetworkView) -> engine::networking::OverlayMembers {
+    let ip = |s: &str| s.parse::<Ipv4Addr>().ok();
+    let mut m = engine::networking::OverlayMembers::default();
+    for p in &view.members {
+        if p.node_addr == view.local_addr {
+            continue;
+        }
+        if let (Some(a), Some(vtep)) = (ip(&p.addr), ip(&p.node_addr)) {
+            m.peers.push(network::Peer {
+                ip: a,
+                mac: network::mac_from_ip(a),
+                vtep,
+            });
+        }
+    }
+    let mut names: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+    fn add(names: &mut BTreeMap<String, Vec<IpAddr>>, name: &str, a: Ipv4Addr) {
+        let e = names.entry(name.to_string()).or_default();
+        if !e.contains(&IpAddr::V4(a)) {
+            e.push(IpAddr::V4(a));
+        }
+    }
+    for s in &view.services {
+        let backends: Vec<Ipv4Addr> = view
+            .members
+            .iter()
+            .filter(|p| p.serving && p.service_id == s.id)
+            .filter_map(|p| ip(&p.addr))
+            .collect();
+        let tasks_name = format!("tasks.{}", s.name);
+        names.entry(tasks_name.clone()).or_default();
+        for b in &backends {
+            add(&mut names, &tasks_name, *b);
+        }
+        match ip(&s.vip) {
+            Some(vip) => {
+                add(&mut names, &s.name, vip);
+                m.vips.push(network::lb::VirtualService {
+                    vip,
+                    backends: backends.clone(),
+                });
+            }
+            None => {
+                names.entry(s.name.clone()).or_default();
+                for b in &backends {
+                    add(&mut names, &s.name, *b);
+                }
+            }
+        }
+    }
+    for p in view.members.iter().filter(|p| p.serving) {
+        if let Some(a) = ip(&p.addr) {
+            add(&mut names, &p.name, a);
+            for alias in &p.aliases {
+                add(&mut names, alias, a);
+            }
+        }
+    }
+    m.names = names;
+    m
+}
+
+/// The engine's definition of a viewed network on this node.
+pub fn overlay_spec(view: &NetworkView) -> Option<engine::networking::OverlaySpec> {
+    let n = &view.network;
+    let (subnet, gateway) = crate::manager::ipv4_config(n)?;
+    let local: Ipv4Addr = view.local_addr.parse().ok()?;
+    let options = n
+        .spec
+        .driver_configuration
+        .as_ref()
+        .map(|d| d.options.clone())
+        .unwrap_or_default();
+    let mtu = options
+        .get(network::OPT_MTU)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1500 - network::overlay::VXLAN_OVERHEAD);
+    let mut shown = options.clone();
+    shown.extend(n.driver_state.options.clone());
+    Some(engine::networking::OverlaySpec {
+        id: n.id.clone(),
+        name: n.spec.annotations.name.clone(),
+        subnet,
+        gateway,
+        vni: crate::manager::vni_of(n)?,
+        port: u16::try_from(view.port).ok()?,
+        local,
+        mtu,
+        internal: n.spec.internal,
+        attachable: n.spec.attachable,
+        labels: n.spec.annotations.labels.clone(),
+        options: shown,
+        created: n.meta.created_at.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(service: &str, name: &str, addr: &str, node: &str, serving: bool) -> Member {
+        Member {
+            service_id: service.into(),
+            name: name.into(),
+            addr: addr.into(),
+            node_addr: node.into(),
+            serving,
+            aliases: vec![],
+        }
+    }
+
+    fn view() -> NetworkView {
+        NetworkView {
+            network: Network::default(),
+            port: 4789,
+            local_addr: "10.77.0.1".into(),
+            members: vec![
+                member("s1", "web.1.a", "10.0.1.3", "10.77.0.2", true),
+                member("s1", "web.2.b", "10.0.1.4", "10.77.0.3", false),
+                member("s1", "web.3.c", "10.0.1.5", "10.77.0.1", true),
+                member("s2", "db.1.d", "10.0.1.6", "10.77.0.2", true),
+            ],
+            services: vec![
+                ServiceEntry {
+                    id: "s1".into(),
+                    name: "web".into(),
+                    vip: "10.0.1.2".into(),
+                },
+                ServiceEntry {
+                    id: "s2".into(),
+                    name: "db".into(),
+                    vip: String::new(),
+                },
+            ],
+        }
+    }
+
+    fn ips(m: &engine::networking::OverlayMembers, name: &str) -> Vec<String> {
+        m.names
+            .get(name)
+            .map(|v| v.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn names_lead_to_vips_or_serving_tasks_only() {
+        let m = members(&view());
+        assert_eq!(ips(&m, "web"), vec!["10.0.1.2"]);
+        assert_eq!(ips(&m, "tasks.web"), vec!["10.0.1.3", "10.0.1.5"]);
+        assert_eq!(
+            ips(&m, "db"),
+            vec!["10.0.1.6"],
+            "dnsrr: the tasks themselves"
+        );
+        assert_eq!(ips(&m, "web.1.a"), vec!["10.0.1.3"]);
+        assert!(
+            ips(&m, "web.2.b").is_empty(),
+            "a task not running has no name"
+        );
+        assert_eq!(m.vips.len(), 1);
+        assert_eq!(m.vips[0].backends.len(), 2);
+    }
+
+    #[test]
+    fn peers_are_the_other_nodes_containers_serving_or_not() {
+        let m = members(&view());
+        let peers: Vec<String> = m
+            .peers
+            .iter()
+            .map(|p| format!("{}@{}", p.ip, p.vtep))
+            .collect();
+        assert_eq!(
+            peers,
+            vec![
+                "10.0.1.3@10.77.0.2",
+                "10.0.1.4@10.77.0.3",
+                "10.0.1.6@10.77.0.2"
+            ]
+        );
+        assert_eq!(m.peers[0].mac, [0x02, 0x42, 10, 0, 1, 3]);
+    }
+}
