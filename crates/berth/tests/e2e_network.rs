@@ -322,6 +322,69 @@ fn networks_are_isolated_from_each_other() {
 }
 
 #[test]
+fn without_icc_containers_of_a_bridge_reach_the_host_but_not_each_other() {
+    let d = d();
+    let net = d.name("noicc");
+    d.docker_ok(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        &net,
+    ]);
+    let target = d.name("noicctarget");
+    web(&d, &target, &["--network", &net]);
+    let ip = inspect(
+        &d,
+        &target,
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    );
+    let gateway = inspect(
+        &d,
+        &target,
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").Gateway}}}}"),
+    );
+    let peer = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- http://{ip}/; exit $?"),
+    ]);
+    assert_failure(&peer, "reaching a neighbour with icc off");
+    // The bridge itself (the host side) still answers: the way out.
+    d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        &gateway,
+    ]);
+    // With icc on (the default), the same neighbour answers.
+    let open = d.name("icc");
+    d.docker_ok(&["network", "create", &open]);
+    d.docker_ok(&["network", "connect", &open, &target]);
+    let ip2 = inspect(
+        &d,
+        &target,
+        &format!("{{{{(index .NetworkSettings.Networks \"{open}\").IPAddress}}}}"),
+    );
+    let ok = wget_from(&d, &["--network", &open], &format!("http://{ip2}/"));
+    assert!(ok.status.success(), "icc on: {}", stderr(&ok));
+    d.docker_ok(&["rm", "-f", &target]);
+    d.docker_ok(&["network", "rm", &net, &open]);
+}
+
+#[test]
 fn network_create_with_options_inspect_ls_rm_and_prune() {
     let d = d();
     let net = d.name("optnet");

@@ -252,6 +252,27 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
             .docker_ok(&["exec", &client, "ping", "-c", "1", "-W", "3", &addr]);
     }
 
+    // The way out is the node's docker_gwbridge (here: another host's
+    // address on the test LAN).
+    c.hosts[0].d.docker_ok(&[
+        "exec",
+        &client,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        &c.hosts[1].ip,
+    ]);
+    let gw = m.docker_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{.Scope}} {{index .Options \"com.docker.network.bridge.enable_icc\"}}",
+        "docker_gwbridge",
+    ]);
+    assert_eq!(gw, "local false");
+
     // Scaling up: the new task is named within moments of running.
     m.docker_ok(&[
         "service",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use netlink_packet_route::link::InfoKind;
 use rand::Rng;
-use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth};
+use rtnetlink::{LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth};
 use serde::{Deserialize, Serialize};
 
 use crate::config::NetworkConfig;
@@ -309,6 +309,16 @@ impl Network {
             .execute()
             .await
             .map_err(nl_err(format!("attach {host_ifname} to bridge")))?;
+        if !self.config.icc() {
+            // An isolated port reaches only the bridge itself (the host,
+            // the gateway), never another isolated port: dockerd's
+            // enable_icc=false, in the bridge rather than br_netfilter.
+            h.link()
+                .set_port(LinkBridgePort::new(host_index).isolated(true).build())
+                .execute()
+                .await
+                .map_err(nl_err(format!("isolate {host_ifname} on the bridge")))?;
+        }
         let peer = peer.to_string();
         let ep = ep.clone();
         let link_local = addrs.link_local.clone();

@@ -228,6 +228,17 @@ impl NetworkConfig {
     }
 }
 
+/// Docker's option that turns off traffic between a bridge's containers.
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+
+impl NetworkConfig {
+    /// Whether containers on the bridge may talk to each other directly
+    /// ([`OPT_ICC`] not `false`).
+    pub fn icc(&self) -> bool {
+        self.options.get(OPT_ICC).is_none_or(|v| v != "false")
+    }
+}
+
 /// Docker's option key for the MTU of the bridge and container interfaces.
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::model::{Config, Network, Node, Service, Task, TaskStatus};
+use cluster::model::{Config, Network, Node, NodeState, Service, Task, TaskStatus};
 
 use crate::netview::{self, NetworkView};
 use serde_json::Value;
@@ -95,6 +95,11 @@ impl netview::Source for Listed {
     fn node_addr(&self, node: &str) -> Option<&str> {
         node_addr(self.nodes.iter(), node)
     }
+    fn node_ready(&self, node: &str) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.id == node && n.status.state == NodeState::Ready)
+    }
     fn data_path_port(&self) -> u32 {
         self.port
     }
@@ -112,6 +117,11 @@ impl netview::Source for View {
     }
     fn node_addr(&self, node: &str) -> Option<&str> {
         self.nodes.get(node).map(|n| n.value.status.addr.as_str())
+    }
+    fn node_ready(&self, node: &str) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|n| n.value.status.state == NodeState::Ready)
     }
     fn data_path_port(&self) -> u32 {
         self.data_path_port

@@ -57,6 +57,9 @@ pub trait Source {
     fn tasks_on(&self, network: &str) -> Vec<&Task>;
     fn service(&self, id: &str) -> Option<&Service>;
     fn node_addr(&self, node: &str) -> Option<&str>;
+    /// Whether the node is up: the tasks of a node that went down leave
+    /// names and VIPs at once, before the orchestrator replaces them.
+    fn node_ready(&self, node: &str) -> bool;
     fn data_path_port(&self) -> u32;
 }
 
@@ -116,7 +119,8 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
                 addr: addr_of(addr).to_string(),
                 node_addr: src.node_addr(&t.node_id).unwrap_or_default().to_string(),
                 serving: t.status.state == TaskState::Running
-                    && t.desired_state <= TaskState::Running,
+                    && t.desired_state <= TaskState::Running
+                    && src.node_ready(&t.node_id),
                 aliases,
             });
             if let Some(s) = service

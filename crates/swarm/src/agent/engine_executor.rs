@@ -9,7 +9,7 @@ use std::time::Duration;
 use engine::Engine;
 use serde_json::Value;
 
-use super::spec::TASK_ID_LABEL;
+use super::spec::{GATEWAY_BRIDGE, TASK_ID_LABEL};
 use super::{ContainerState, ExecError, Executor, TaskFile};
 use crate::BoxFuture;
 
@@ -20,6 +20,30 @@ pub struct EngineExecutor {
 impl EngineExecutor {
     pub fn new(engine: Arc<Engine>) -> EngineExecutor {
         EngineExecutor { engine }
+    }
+}
+
+impl EngineExecutor {
+    /// Makes the node's [`GATEWAY_BRIDGE`] unless it is there.
+    async fn ensure_gateway_bridge(&self) -> Result<(), engine::EngineError> {
+        if self.engine.network(GATEWAY_BRIDGE).is_ok() {
+            return Ok(());
+        }
+        let req: engine::networking::CreateNetwork = serde_json::from_value(serde_json::json!({
+            "Name": GATEWAY_BRIDGE,
+            "Driver": "bridge",
+            "Options": {
+                network::OPT_ICC: "false",
+                "com.docker.network.bridge.enable_ip_masquerade": "true",
+            },
+        }))
+        .map_err(|e| engine::EngineError::Internal(e.to_string()))?;
+        match self.engine.network_create(req).await {
+            Ok(_) => Ok(()),
+            // Made by a concurrent pass.
+            Err(_) if self.engine.network(GATEWAY_BRIDGE).is_ok() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -139,6 +163,11 @@ impl Executor for EngineExecutor {
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             let mut failed = Vec::new();
+            if views.iter().any(|v| !v.network.spec.internal)
+                && let Err(e) = self.ensure_gateway_bridge().await
+            {
+                failed.push(format!("{GATEWAY_BRIDGE}: {e}"));
+            }
             for view in views {
                 let name = &view.network.spec.annotations.name;
                 let Some(spec) = crate::netview::overlay_spec(view) else {

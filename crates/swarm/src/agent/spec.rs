@@ -127,10 +127,16 @@ pub fn create_body(task_spec: &Value, ports: &[Value], id: &TaskIdentity<'_>) ->
     Value::Object(config)
 }
 
+/// The local bridge a node's tasks on overlay networks reach the outside
+/// through (dockerd's name). Its ports are isolated from each other: tasks
+/// meet only on their overlays.
+pub const GATEWAY_BRIDGE: &str = "docker_gwbridge";
+
 /// Puts the container on the task's overlay networks (its
 /// `NetworksAttachments`, each with the address the leader gave it and the
-/// spec's aliases), the first one as its network mode. A task without
-/// any keeps the node's default network.
+/// spec's aliases), the first one as its network mode, and on
+/// [`GATEWAY_BRIDGE`] for its default route unless every overlay is
+/// internal. A task without any keeps the node's default network.
 pub fn attach_networks(body: &mut Value, task: &Value) {
     let Some(attachments) = task
         .get("NetworksAttachments")
@@ -173,6 +179,14 @@ pub fn attach_networks(body: &mut Value, task: &Value) {
     let Some(first) = first else {
         return;
     };
+    let egress = attachments.iter().any(|a| {
+        !a.pointer("/Network/Spec/Internal")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    });
+    if egress {
+        endpoints.insert(GATEWAY_BRIDGE.to_string(), json!({}));
+    }
     if let Some(hc) = body.get_mut("HostConfig").and_then(Value::as_object_mut) {
         hc.insert("NetworkMode".into(), Value::String(first));
     }
@@ -269,6 +283,7 @@ mod tests {
         assert_eq!(eps["front"]["IPAMConfig"]["IPv4Address"], "10.0.1.3");
         assert_eq!(eps["back"]["IPAMConfig"]["IPv4Address"], "10.0.2.7");
         assert_eq!(eps["back"]["Aliases"], json!(["api"]));
+        assert_eq!(eps[GATEWAY_BRIDGE], json!({}), "the way out");
         let mut plain = create_body(&json!({}), &[], &id(1));
         attach_networks(&mut plain, &json!({}));
         assert_eq!(plain["HostConfig"]["NetworkMode"], "default");
