@@ -85,7 +85,7 @@ fn network_json(net: &LiveNet, with_containers: bool) -> Value {
         "IPAM": { "Driver": "default", "Options": {}, "Config": ipam_config },
         "Internal": r.internal(),
         "Attachable": r.attachable,
-        "Ingress": false,
+        "Ingress": r.ingress,
         "ConfigFrom": { "Network": "" },
         "ConfigOnly": false,
         "Containers": containers,

@@ -99,7 +99,7 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
         "--format",
         "{{.Name}}",
     ]);
-    assert_eq!(listed, "ovl");
+    assert_eq!(listed, "ingress\novl");
     // Bad input: an overlapping subnet, encryption, an unknown network.
     assert_fails_with(
         &m.docker(&[
@@ -298,16 +298,209 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
     m.docker_ok(&["service", "rm", "web", "rr", "client"]);
     m.docker_ok(&["network", "rm", "ovl"]);
     let gone = wait_for(Duration::from_secs(30), || {
-        c.hosts
+        c.segments_besides_ingress()
             .iter()
-            .all(|h| {
-                std::fs::read_dir(h.d.tmp().join("exec").join("overlay"))
-                    .map(|d| d.count() == 0)
-                    .unwrap_or(true)
-            })
+            .all(Vec::is_empty)
             .then_some(())
     });
-    assert!(gone.is_some(), "overlay namespaces left behind");
-    let listed = m.docker_ok(&["network", "ls", "--filter", "scope=swarm", "-q"]);
-    assert_eq!(listed, "");
+    assert!(gone.is_some(), "{:?}", c.segments_besides_ingress());
+    let listed = m.docker_ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "scope=swarm",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(listed, "ingress");
+}
+
+/// The page at `http://addr:port/` fetched from host `from`'s own network
+/// namespace (a client on the LAN), or None.
+fn fetch_from_host(c: &Cluster, from: usize, addr: &str, port: u16) -> Option<String> {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", c.hosts[from].ns.path().display()))
+        .args(["timeout", "5", "busybox", "wget", "-qO-"])
+        .arg(format!("http://{addr}:{port}/"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn published_ports_answer_on_every_node_through_the_routing_mesh() {
+    let c = Cluster::new(3);
+    let token = c.init();
+    for i in 1..3 {
+        assert_success(&c.join(i, &token), "swarm join");
+    }
+    let m = &c.hosts[0].d;
+    // swarm init made the ingress network, as dockerd's.
+    let ingress = m.docker_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{.Ingress}} {{.Scope}} {{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        "ingress",
+    ]);
+    assert_eq!(
+        ingress,
+        "true swarm 10.0.0.0/24",
+        "{}",
+        m.docker_ok(&["network", "inspect", "ingress"])
+    );
+
+    // Two tasks on the workers, none on the manager; port 8080 everywhere.
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "mesh",
+        "--replicas",
+        "2",
+        "--replicas-max-per-node",
+        "1",
+        "--constraint",
+        "node.role==worker",
+        "-p",
+        "8080:80",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let up = wait_for(Duration::from_secs(90), || {
+        (running(&c, "mesh") == 2).then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "{}",
+        m.docker_ok(&["service", "ps", "--no-trunc", "mesh"])
+    );
+    let ports = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{range .Endpoint.Ports}}{{.PublishedPort}}:{{.TargetPort}}/{{.Protocol}} {{.PublishMode}}{{end}}",
+        "mesh",
+    ]);
+    assert_eq!(ports, "8080:80/tcp ingress");
+    // Every node answers, the manager (no task) included, and a client of
+    // one node is balanced over both tasks.
+    for target in &c.hosts {
+        let got = wait_for(Duration::from_secs(15), || {
+            fetch_from_host(&c, 1, &target.ip, 8080)
+        });
+        assert!(got.is_some(), "no answer on {}:8080", target.ip);
+    }
+    let mut answers = BTreeSet::new();
+    for _ in 0..8 {
+        if let Some(a) = fetch_from_host(&c, 2, &c.hosts[0].ip, 8080) {
+            answers.insert(a);
+        }
+    }
+    assert_eq!(answers.len(), 2, "{answers:?}");
+
+    // A port published without a number gets one of dockerd's range.
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "auto",
+        "-p",
+        "80",
+        "busybox:latest",
+        "top",
+    ]);
+    let auto = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{range .Endpoint.Ports}}{{.PublishedPort}}{{end}}",
+        "auto",
+    ]);
+    let auto: u32 = wait_for(Duration::from_secs(10), || {
+        let p = m.docker_ok(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{range .Endpoint.Ports}}{{.PublishedPort}}{{end}}",
+            "auto",
+        ]);
+        p.parse().ok().filter(|p| *p != 0)
+    })
+    .unwrap_or_else(|| panic!("no published port: {auto:?}"));
+    assert!((30000..=32767).contains(&auto), "{auto}");
+
+    // The ingress network goes only once no service needs it, and can be
+    // made again with --ingress.
+    assert_fails_with(
+        // The CLI asks before removing ingress: "y" on its input.
+        &m.docker_stdin(&["network", "rm", "ingress"], b"y\n"),
+        "ingress network cannot be removed because service",
+    );
+    m.docker_ok(&["service", "rm", "mesh", "auto"]);
+    assert_success(
+        &m.docker_stdin(&["network", "rm", "ingress"], b"y\n"),
+        "network rm ingress",
+    );
+    // The nodes drop their copies once their last task's container went.
+    let gone = wait_for(Duration::from_secs(20), || {
+        m.docker_ok(&["network", "ls", "-q", "--filter", "name=ingress"])
+            .is_empty()
+            .then_some(())
+    });
+    assert!(gone.is_some(), "{}", m.docker_ok(&["network", "ls"]));
+    assert_fails_with(
+        &m.docker(&[
+            "service",
+            "create",
+            "-p",
+            "8081:80",
+            "busybox:latest",
+            "top",
+        ]),
+        "service needs ingress network, but no ingress network is present",
+    );
+    m.docker_ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--ingress",
+        "mesh-ingress",
+    ]);
+    assert_fails_with(
+        &m.docker(&["network", "create", "-d", "overlay", "--ingress", "another"]),
+        "is already present",
+    );
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "again",
+        "-p",
+        "8082:80",
+        "busybox:latest",
+        "sh",
+        "-c",
+        "mkdir /www && echo again > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let again = wait_for(Duration::from_secs(60), || {
+        fetch_from_host(&c, 1, &c.hosts[2].ip, 8082)
+    });
+    assert_eq!(again.as_deref(), Some("again"));
+    m.docker_ok(&["service", "rm", "again"]);
+    // With the port gone, nothing answers it.
+    let closed = wait_for(Duration::from_secs(20), || {
+        fetch_from_host(&c, 1, &c.hosts[2].ip, 8082)
+            .is_none()
+            .then_some(())
+    });
+    assert!(closed.is_some(), "port 8082 still answers after service rm");
 }

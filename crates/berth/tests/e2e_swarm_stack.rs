@@ -174,11 +174,7 @@ fn a_stack_of_three_services_works_across_hosts_and_goes_away_whole() {
     m.docker_ok(&["stack", "rm", "app"]);
     let gone = wait_for(Duration::from_secs(60), || {
         let nets = m.docker_ok(&["network", "ls", "-q", "--filter", "name=app_default"]);
-        let segments = c.hosts.iter().all(|h| {
-            std::fs::read_dir(h.d.tmp().join("exec").join("overlay"))
-                .map(|d| d.count() == 0)
-                .unwrap_or(true)
-        });
+        let segments = c.segments_besides_ingress().iter().all(Vec::is_empty);
         (nets.is_empty() && segments && m.docker_ok(&["service", "ls", "-q"]).is_empty())
             .then_some(())
     });

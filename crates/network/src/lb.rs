@@ -73,19 +73,85 @@ pub fn ruleset(table: &str, services: &[VirtualService]) -> String {
     s
 }
 
-/// Applies [`ruleset`] inside the network namespace at `netns`.
-pub fn apply_in(netns: &Path, table: &str, services: &[VirtualService]) -> Result<()> {
-    run_nft_in(netns, &ruleset(table, services))
+/// A port of the routing mesh on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshPort {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub port: u16,
+    pub target: u16,
+    pub backends: Vec<Ipv4Addr>,
 }
 
-fn run_nft_in(netns: &Path, script: &str) -> Result<()> {
+/// The `nft -f` script of the routing mesh in the node's own namespace:
+/// connections to a published port on any local address (but loopback,
+/// which cannot be routed out) go round robin to the tasks' addresses on
+/// the ingress network, leaving through `leg` (the node's interface on
+/// it) with the node's address there as their source, so that the answers
+/// come back through this node whichever node runs the task.
+pub fn mesh_ruleset(table: &str, leg: &str, ports: &[MeshPort]) -> String {
+    let mut s = format!("table ip {table} {{}}\ndelete table ip {table}\n");
+    let served: Vec<&MeshPort> = ports.iter().filter(|p| !p.backends.is_empty()).collect();
+    if served.is_empty() {
+        return s;
+    }
+    let mut rules = String::new();
+    for p in &served {
+        let map: Vec<String> = p
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("{i} : {b}"))
+            .collect();
+        rules.push_str(&format!(
+            "    fib daddr type local {} dport {} dnat to numgen inc mod {} map {{ {} }} : {}\n",
+            p.protocol,
+            p.port,
+            p.backends.len(),
+            map.join(", "),
+            p.target
+        ));
+    }
+    s.push_str(&format!("table ip {table} {{\n"));
+    s.push_str("  chain pre {\n    type nat hook prerouting priority -100; policy accept;\n");
+    s.push_str(&rules);
+    s.push_str("  }\n  chain out {\n    type nat hook output priority -100; policy accept;\n");
+    s.push_str("    ip daddr 127.0.0.0/8 return\n");
+    s.push_str(&rules);
+    s.push_str("  }\n  chain post {\n    type nat hook postrouting priority 100; policy accept;\n");
+    s.push_str(&format!("    oifname \"{leg}\" masquerade\n  }}\n}}\n"));
+    s
+}
+
+/// Applies [`mesh_ruleset`] in the caller's namespace (the node's).
+pub fn apply_mesh(table: &str, leg: &str, ports: &[MeshPort]) -> Result<()> {
+    run_nft(None, &mesh_ruleset(table, leg, ports))
+}
+
+/// Applies [`ruleset`] inside the network namespace at `netns`.
+pub fn apply_in(netns: &Path, table: &str, services: &[VirtualService]) -> Result<()> {
+    run_nft(Some(netns), &ruleset(table, services))
+}
+
+/// Runs `nft -f -` with `script`, inside `netns` if given.
+fn run_nft(netns: Option<&Path>, script: &str) -> Result<()> {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", ns.display())).arg("nft");
+            c
+        }
+        None => Command::new("nft"),
+    };
     let fail = |stderr: String| NetError::Firewall {
-        command: format!("nsenter --net={} nft -f -", netns.display()),
+        command: match netns {
+            Some(ns) => format!("nsenter --net={} nft -f -", ns.display()),
+            None => "nft -f -".into(),
+        },
         stderr,
     };
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net={}", netns.display()))
-        .args(["nft", "-f", "-"])
+    let mut child = cmd
+        .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -127,6 +193,36 @@ mod tests {
             "ip daddr 10.0.1.2 dnat to numgen inc mod 2 map { 0 : 10.0.1.3, 1 : 10.0.1.4 }"
         ));
         assert!(!s.contains("reject"));
+    }
+
+    #[test]
+    fn the_mesh_sends_local_ports_to_the_tasks_and_masquerades_on_the_leg() {
+        let s = mesh_ruleset(
+            "m",
+            "bing1000",
+            &[
+                MeshPort {
+                    protocol: "tcp".into(),
+                    port: 8080,
+                    target: 80,
+                    backends: vec![ip("10.0.0.5"), ip("10.0.0.6")],
+                },
+                MeshPort {
+                    protocol: "udp".into(),
+                    port: 53,
+                    target: 53,
+                    backends: vec![],
+                },
+            ],
+        );
+        let rule = "fib daddr type local tcp dport 8080 dnat to numgen inc mod 2 map { 0 : 10.0.0.5, 1 : 10.0.0.6 } : 80";
+        assert_eq!(s.matches(rule).count(), 2, "prerouting and output: {s}");
+        assert!(s.contains("oifname \"bing1000\" masquerade"));
+        assert!(!s.contains("udp"), "a port nothing serves is not forwarded");
+        assert_eq!(
+            mesh_ruleset("m", "x", &[]),
+            "table ip m {}\ndelete table ip m\n"
+        );
     }
 
     #[test]

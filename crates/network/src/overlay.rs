@@ -267,6 +267,72 @@ impl OverlayNetwork {
         Ok(endpoint)
     }
 
+    /// Gives this node itself an address on the segment: a veth `ifname`
+    /// in the node's namespace whose other end is on the overlay's bridge
+    /// (the routing mesh's leg). Idempotent; turns forwarding on, as the
+    /// mesh forwards between the node's network and this leg.
+    pub async fn attach_host(&self, ifname: &str, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+        crate::endpoint::validate_ifname(ifname)?;
+        crate::sysctl::ensure("net.ipv4.ip_forward", "1")?;
+        let link = self.link().clone();
+        let h = connect()?;
+        let index = match netlink::link_by_name(&h, ifname).await? {
+            Some(l) => l.header.index,
+            None => {
+                let peer = format!("ovh{:07x}", rand::rng().random_range(0..0x1000_0000u32));
+                h.link()
+                    .add(LinkVeth::new(ifname, &peer).mtu(link.mtu).build())
+                    .execute()
+                    .await
+                    .map_err(nl_err(format!("create {ifname}")))?;
+                let wired = async {
+                    let p = netlink::require_link(&h, &peer).await?;
+                    netlink::move_to_netns(&h, p, &link.netns).await?;
+                    netlink::in_netns(&link.netns, move |h| async move {
+                        let br = netlink::require_link(&h, BRIDGE).await?;
+                        let p = netlink::require_link(&h, &peer).await?;
+                        h.link()
+                            .set(LinkUnspec::new_with_index(p).controller(br).up().build())
+                            .execute()
+                            .await
+                            .map_err(nl_err("attach the node's leg to the overlay bridge"))
+                    })
+                    .await
+                }
+                .await;
+                if let Err(e) = wired {
+                    let _ = netlink::delete_link(&h, ifname).await;
+                    return Err(e);
+                }
+                netlink::require_link(&h, ifname).await?
+            }
+        };
+        for (a, p) in netlink::ipv4_addresses(&h, index).await? {
+            if (a, p) != (ip, prefix) {
+                netlink::delete_address(&h, index, a, p).await?;
+            }
+        }
+        netlink::ensure_address(&h, index, ip, prefix).await?;
+        // The other nodes' entries for this address name the MAC derived
+        // from it, as for containers.
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .address(crate::endpoint::mac_from_ip(ip).to_vec())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl_err(format!("set the MAC of {ifname}")))?;
+        netlink::set_up(&h, index, ifname).await
+    }
+
+    /// Removes the node's leg (see [`Self::attach_host`]); missing is fine.
+    pub async fn detach_host(&self, ifname: &str) -> Result<()> {
+        let h = connect()?;
+        netlink::delete_link(&h, ifname).await.map(|_| ())
+    }
+
     /// Removes the endpoint's veth pair (from the overlay's side, where its
     /// bridge end is). Already gone is fine.
     pub async fn detach(&self, endpoint: &Endpoint) -> Result<()> {

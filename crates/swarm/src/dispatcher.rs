@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::model::{Config, Network, Node, NodeState, Service, Task, TaskStatus};
+use cluster::model::{
+    Config, Network, NetworkAttachment, Node, NodeState, Service, Task, TaskStatus,
+};
 
 use crate::netview::{self, NetworkView};
 use serde_json::Value;
@@ -103,6 +105,18 @@ impl netview::Source for Listed {
     fn data_path_port(&self) -> u32 {
         self.port
     }
+    fn node_attachments(&self) -> Vec<(&str, &[NetworkAttachment])> {
+        self.nodes
+            .iter()
+            .map(|n| (n.id.as_str(), n.attachments.as_slice()))
+            .collect()
+    }
+    fn meshed_services(&self) -> Vec<&Service> {
+        self.services
+            .values()
+            .filter(|s| crate::manager::publishes_ingress(&s.spec))
+            .collect()
+    }
 }
 
 impl netview::Source for View {
@@ -125,6 +139,21 @@ impl netview::Source for View {
     }
     fn data_path_port(&self) -> u32 {
         self.data_path_port
+    }
+    fn node_attachments(&self) -> Vec<(&str, &[NetworkAttachment])> {
+        self.nodes
+            .rows()
+            .iter()
+            .map(|n| (n.value.id.as_str(), n.value.attachments.as_slice()))
+            .collect()
+    }
+    fn meshed_services(&self) -> Vec<&Service> {
+        self.services
+            .rows()
+            .iter()
+            .map(|s| &s.value)
+            .filter(|s| crate::manager::publishes_ingress(&s.spec))
+            .collect()
     }
 }
 

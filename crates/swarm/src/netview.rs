@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use cluster::model::{Network, Service, Task, TaskState};
+use cluster::model::{Network, NetworkAttachment, Service, Task, TaskState};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,25 @@ pub struct NetworkView {
     pub local_addr: String,
     pub members: Vec<Member>,
     pub services: Vec<ServiceEntry>,
+    /// On the ingress network: this node's own address on it (CIDR), the
+    /// source of the routing mesh's connections.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_ip: String,
+    /// On the ingress network: the ports published through the mesh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
+}
+
+/// A port of the routing mesh: answered on every node, sent to the
+/// service's serving tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    pub protocol: String,
+    pub published_port: u32,
+    pub target_port: u32,
+    /// The serving tasks' addresses on the ingress network.
+    pub backends: Vec<String>,
 }
 
 /// A task with an address on the network.
@@ -61,6 +80,10 @@ pub trait Source {
     /// names and VIPs at once, before the orchestrator replaces them.
     fn node_ready(&self, node: &str) -> bool;
     fn data_path_port(&self) -> u32;
+    /// Every node's (id, attachments).
+    fn node_attachments(&self) -> Vec<(&str, &[NetworkAttachment])>;
+    /// The services that publish through the routing mesh.
+    fn meshed_services(&self) -> Vec<&Service>;
 }
 
 fn addr_of(cidr: &str) -> &str {
@@ -69,11 +92,22 @@ fn addr_of(cidr: &str) -> &str {
 
 /// The views of the networks `mine` (the node's tasks) are attached to.
 pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView> {
-    let wanted: BTreeSet<&str> = mine
+    let mut wanted: BTreeSet<&str> = mine
         .iter()
         .filter(|t| !t.status.state.is_terminal())
         .flat_map(|t| t.networks_attachments.iter().map(|a| a.network.id.as_str()))
         .collect();
+    // Every node with a leg in the ingress network answers its ports.
+    let legs = src.node_attachments();
+    let own_leg = legs
+        .iter()
+        .filter(|(n, _)| *n == node_id)
+        .flat_map(|(_, a)| a.iter())
+        .find(|a| a.network.spec.ingress)
+        .cloned();
+    if let Some(leg) = &own_leg {
+        wanted.insert(leg.network.id.as_str());
+    }
     let local_addr = src.node_addr(node_id).unwrap_or_default().to_string();
     let port = match src.data_path_port() {
         0 => u32::from(network::overlay::DEFAULT_VXLAN_PORT),
@@ -143,13 +177,65 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
                 );
             }
         }
+        let mut node_ip = String::new();
+        let mut published = Vec::new();
+        if network.spec.ingress {
+            // The nodes' legs are members too: the tasks answer them.
+            for (node, attachments) in &legs {
+                for a in attachments.iter().filter(|a| a.network.id == id) {
+                    if let Some(addr) = a.addresses.first() {
+                        if *node == node_id {
+                            node_ip = addr.clone();
+                        }
+                        members.push(Member {
+                            service_id: String::new(),
+                            name: String::new(),
+                            addr: addr_of(addr).to_string(),
+                            node_addr: src.node_addr(node).unwrap_or_default().to_string(),
+                            serving: false,
+                            aliases: Vec::new(),
+                        });
+                    }
+                }
+            }
+            for s in src.meshed_services() {
+                let backends: Vec<String> = members
+                    .iter()
+                    .filter(|m| m.serving && m.service_id == s.id)
+                    .map(|m| m.addr.clone())
+                    .collect();
+                for p in s
+                    .endpoint
+                    .ports
+                    .iter()
+                    .filter(|p| p.publish_mode == "ingress")
+                {
+                    published.push(Published {
+                        protocol: p.protocol_or_default().to_string(),
+                        published_port: p.published_port,
+                        target_port: p.target_port,
+                        backends: backends.clone(),
+                    });
+                }
+            }
+            published.sort_by(|a, b| {
+                (a.published_port, &a.protocol).cmp(&(b.published_port, &b.protocol))
+            });
+        }
         members.sort_by(|a, b| a.addr.cmp(&b.addr));
         out.push(NetworkView {
             network: network.clone(),
             port,
             local_addr: local_addr.clone(),
             members,
-            services: services.into_values().collect(),
+            // No service discovery on the ingress network (as dockerd).
+            services: if network.spec.ingress {
+                Vec::new()
+            } else {
+                services.into_values().collect()
+            },
+            node_ip,
+            published,
         });
     }
     out
@@ -207,7 +293,11 @@ pub fn members(view: &NetworkView) -> engine::networking::OverlayMembers {
             }
         }
     }
-    for p in view.members.iter().filter(|p| p.serving) {
+    for p in view
+        .members
+        .iter()
+        .filter(|p| p.serving && !view.network.spec.ingress)
+    {
         if let Some(a) = ip(&p.addr) {
             add(&mut names, &p.name, a);
             for alias in &p.aliases {
@@ -217,6 +307,29 @@ pub fn members(view: &NetworkView) -> engine::networking::OverlayMembers {
     }
     m.names = names;
     m
+}
+
+/// The routing mesh a view of the ingress network asks of this node: its
+/// leg's address and the published ports.
+pub fn mesh(view: &NetworkView) -> Option<((Ipv4Addr, u8), Vec<network::lb::MeshPort>)> {
+    if !view.network.spec.ingress {
+        return None;
+    }
+    let (ip, prefix) = view.node_ip.split_once('/')?;
+    let leg = (ip.parse().ok()?, prefix.parse().ok()?);
+    let ports = view
+        .published
+        .iter()
+        .filter_map(|p| {
+            Some(network::lb::MeshPort {
+                protocol: p.protocol.clone(),
+                port: u16::try_from(p.published_port).ok()?,
+                target: u16::try_from(p.target_port).ok()?,
+                backends: p.backends.iter().filter_map(|b| b.parse().ok()).collect(),
+            })
+        })
+        .collect();
+    Some((leg, ports))
 }
 
 /// The engine's definition of a viewed network on this node.
@@ -247,6 +360,7 @@ pub fn overlay_spec(view: &NetworkView) -> Option<engine::networking::OverlaySpe
         mtu,
         internal: n.spec.internal,
         attachable: n.spec.attachable,
+        ingress: n.spec.ingress,
         labels: n.spec.annotations.labels.clone(),
         options: shown,
         created: n.meta.created_at.0,
@@ -291,6 +405,8 @@ mod tests {
                     vip: String::new(),
                 },
             ],
+            node_ip: String::new(),
+            published: Vec::new(),
         }
     }
 

@@ -72,6 +72,28 @@ impl Cluster {
         ])
     }
 
+    /// The overlay segments (network id prefixes) each host holds a copy
+    /// of, besides the ingress network's that every node keeps.
+    pub fn segments_besides_ingress(&self) -> Vec<Vec<String>> {
+        let ingress = self.hosts[0]
+            .d
+            .docker_ok(&["network", "inspect", "--format", "{{.Id}}", "ingress"]);
+        let ingress: String = ingress.chars().take(12).collect();
+        self.hosts
+            .iter()
+            .map(|h| {
+                std::fs::read_dir(h.d.tmp().join("exec").join("overlay"))
+                    .map(|d| {
+                        d.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .filter(|n| *n != ingress)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// Cuts host `i` off the LAN.
     pub fn link_down(&self, i: usize) {
         self.switch

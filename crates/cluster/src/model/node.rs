@@ -20,6 +20,11 @@ pub struct Node {
     pub status: NodeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manager_status: Option<ManagerStatus>,
+    /// The node's own addresses on networks (swarmkit's node attachments):
+    /// its leg in the ingress network, where the routing mesh sends
+    /// published ports from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::network::NetworkAttachment>,
 }
 
 impl Node {

@@ -221,6 +221,7 @@ impl Networking {
             link.create_parent().await?;
         }
         let record = NetworkRecord {
+            ingress: false,
             id: id.clone(),
             name: req.name.clone(),
             driver: cfg.driver.clone(),
@@ -302,6 +303,7 @@ impl Networking {
             server.stop().await;
         }
         self.files.remove(&live.record.id)?;
+        self.drop_mesh(&live).await;
         self.tear_down(&live.record).await;
         Ok(live.record.clone())
     }

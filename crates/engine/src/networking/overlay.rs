@@ -37,6 +37,7 @@ pub struct OverlaySpec {
     pub mtu: u32,
     pub internal: bool,
     pub attachable: bool,
+    pub ingress: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     pub created: chrono::DateTime<chrono::Utc>,
@@ -60,6 +61,9 @@ pub struct OverlayMembers {
 pub(super) struct OverlayPart {
     pub net: OverlayNetwork,
     pub vips: Mutex<Vec<VirtualService>>,
+    /// On the ingress network: the node's leg (interface name) once the
+    /// routing mesh is set up through it.
+    pub mesh_leg: Mutex<Option<String>>,
 }
 
 impl Networking {
@@ -99,6 +103,7 @@ impl Networking {
             driver: DRIVER_OVERLAY.into(),
             created: spec.created,
             attachable: spec.attachable,
+            ingress: spec.ingress,
             labels: spec.labels.clone(),
             options: spec.options.clone(),
             user_ipam: true,
@@ -130,6 +135,7 @@ impl Networking {
             driver: Some(Driver::Overlay(OverlayPart {
                 net,
                 vips: Mutex::new(Vec::new()),
+                mesh_leg: Mutex::new(None),
             })),
             ipam: Mutex::new(Some(Pools { v4: ipam, v6: None })),
             dns_records: Some(dns_records),
@@ -165,6 +171,60 @@ impl Networking {
             }
         }
         Ok(())
+    }
+
+    fn mesh_table(&self) -> String {
+        format!("{}-mesh", self.opts.nft_table)
+    }
+
+    /// The routing mesh through overlay network `id` (the ingress one):
+    /// the node's leg on it at `leg_ip`, and its published ports.
+    pub async fn program_mesh(
+        &self,
+        id: &str,
+        leg_ip: (Ipv4Addr, u8),
+        ports: Vec<network::lb::MeshPort>,
+    ) -> Result<()> {
+        let live = self.get(id)?;
+        let Some(Driver::Overlay(part)) = &live.driver else {
+            return Err(EngineError::InvalidParameter(format!(
+                "network {} is not an overlay",
+                live.record.name
+            )));
+        };
+        let vni = live
+            .record
+            .bridge
+            .as_ref()
+            .and_then(|b| b.overlay.as_ref())
+            .map_or(0, |o| o.vni);
+        let leg = format!("bing{vni}");
+        part.net.attach_host(&leg, leg_ip.0, leg_ip.1).await?;
+        *lock(&part.mesh_leg) = Some(leg.clone());
+        let table = self.mesh_table();
+        tokio::task::spawn_blocking(move || network::lb::apply_mesh(&table, &leg, &ports))
+            .await
+            .map_err(|e| EngineError::internal("routing mesh rules", e))??;
+        Ok(())
+    }
+
+    /// Undoes [`Self::program_mesh`] for a network going away.
+    pub(super) async fn drop_mesh(&self, live: &LiveNet) {
+        let Some(Driver::Overlay(part)) = &live.driver else {
+            return;
+        };
+        let Some(leg) = lock(&part.mesh_leg).take() else {
+            return;
+        };
+        let table = self.mesh_table();
+        let cleared =
+            tokio::task::spawn_blocking(move || network::lb::apply_mesh(&table, "", &[])).await;
+        if !matches!(cleared, Ok(Ok(()))) {
+            tracing::warn!(network = %live.record.name, "removing the routing mesh rules: {cleared:?}");
+        }
+        if let Err(e) = part.net.detach_host(&leg).await {
+            tracing::warn!(network = %live.record.name, "removing the mesh leg {leg}: {e}");
+        }
     }
 
     /// Makes `container`'s namespace balance the network's VIPs of now.
@@ -229,6 +289,16 @@ impl crate::Engine {
             self.network_event(&net, "create", "");
         }
         Ok(())
+    }
+
+    /// See [`Networking::program_mesh`].
+    pub async fn program_mesh(
+        &self,
+        id: &str,
+        leg_ip: (Ipv4Addr, u8),
+        ports: Vec<network::lb::MeshPort>,
+    ) -> Result<()> {
+        self.networking.program_mesh(id, leg_ip, ports).await
     }
 
     /// See [`Networking::program_overlay`].

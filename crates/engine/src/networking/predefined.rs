@@ -65,6 +65,7 @@ impl Networking {
             }
             (Some(cfg), None) => {
                 let record = NetworkRecord {
+                    ingress: false,
                     id: cfg.id.clone(),
                     name: "bridge".into(),
                     driver: DRIVER_BRIDGE.into(),
@@ -84,6 +85,7 @@ impl Networking {
         for (name, driver) in [("host", DRIVER_HOST), ("none", DRIVER_NULL)] {
             if !records.iter().any(|r| r.name == name) {
                 let record = NetworkRecord {
+                    ingress: false,
                     id: crate::names::new_id(),
                     name: name.into(),
                     driver: driver.into(),

@@ -20,6 +20,9 @@ pub struct NetworkRecord {
     pub created: chrono::DateTime<chrono::Utc>,
     #[serde(default)]
     pub attachable: bool,
+    /// The swarm's ingress network (a node's copy of it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ingress: bool,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]

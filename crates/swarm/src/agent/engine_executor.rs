@@ -180,7 +180,11 @@ impl Executor for EngineExecutor {
                     self.engine.ensure_overlay(&spec).await?;
                     self.engine
                         .program_overlay(&spec.id, crate::netview::members(view))
-                        .await
+                        .await?;
+                    if let Some((leg, ports)) = crate::netview::mesh(view) {
+                        self.engine.program_mesh(&spec.id, leg, ports).await?;
+                    }
+                    Ok::<(), engine::EngineError>(())
                 }
                 .await;
                 if let Err(e) = done {

@@ -286,9 +286,25 @@ async fn run(
                 }
                 changed
             });
-            reconcile(&node, &current, &executor, &report_tx, &mut workers).await;
+            let mut networks_ok =
+                reconcile(&node, &current, &executor, &report_tx, &mut workers).await;
             publish_logs(&current, &dispatcher, &executor, &mut publishers);
-            if rx.changed().await.is_err() {
+            // Between changes, networks whose last container went since
+            // (removed by a worker after the pass) are dropped, and networks
+            // that could not be set up are tried again (e.g. a segment id
+            // still held by the copy of a network that just went).
+            let changed = loop {
+                tokio::select! {
+                    r = rx.changed() => break r,
+                    () = tokio::time::sleep(NETWORK_SWEEP) => {
+                        executor.release_networks(&network_ids(&current)).await;
+                        if !networks_ok {
+                            networks_ok = executor.apply_networks(&current.networks).await.is_ok();
+                        }
+                    }
+                }
+            };
+            if changed.is_err() {
                 break;
             }
         }
@@ -304,18 +320,20 @@ impl Drop for AbortOnDrop {
 }
 
 /// One pass: a worker per assigned task (given the newest assignment), and
-/// the containers of tasks no longer assigned removed.
+/// the containers of tasks no longer assigned removed. Whether the
+/// networks were all set up.
 async fn reconcile(
     node: &Arc<(String, NodeInfo)>,
     current: &Assignments,
     executor: &Arc<dyn Executor>,
     report: &mpsc::UnboundedSender<StatusUpdate>,
     workers: &mut HashMap<String, worker::Handle>,
-) {
+) -> bool {
     let assigned: HashMap<&str, &Assignment> =
         current.tasks.iter().map(|a| (a.task_id(), a)).collect();
     // Networks first: a task's container is created on them.
-    if let Err(e) = executor.apply_networks(&current.networks).await {
+    let networks = executor.apply_networks(&current.networks).await;
+    if let Err(e) = &networks {
         tracing::warn!("agent: overlay networks: {e}");
     }
     let existing = executor.task_containers();
@@ -347,12 +365,19 @@ async fn reconcile(
             }
         }
     }
-    let keep: Vec<String> = current
+    executor.release_networks(&network_ids(current)).await;
+    networks.is_ok()
+}
+
+/// How often an idle agent drops the overlay networks no container uses.
+const NETWORK_SWEEP: Duration = Duration::from_secs(2);
+
+fn network_ids(current: &Assignments) -> Vec<String> {
+    current
         .networks
         .iter()
         .map(|v| v.network.id.clone())
-        .collect();
-    executor.release_networks(&keep).await;
+        .collect()
 }
 
 /// A publisher per log subscription, started once: one that ended (its

@@ -9,7 +9,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
-use cluster::model::{EndpointVirtualIp, Network, NetworkAttachment, Service, Task};
+use cluster::model::{
+    Endpoint, EndpointVirtualIp, Network, NetworkAttachment, Node, PortConfig, Service, Task,
+};
 use ipnet::Ipv4Net;
 
 use crate::store::Stored;
@@ -51,8 +53,15 @@ impl Pool {
     }
 }
 
+/// dockerd's range for ingress ports published without a number.
+const DYNAMIC_PORTS: std::ops::RangeInclusive<u32> = 30000..=32767;
+
 pub struct Allocator {
     pools: HashMap<String, Pool>,
+    /// The ingress network's id, if the cluster has one.
+    ingress: Option<String>,
+    /// (protocol, published port) of every ingress port in use.
+    ports: BTreeSet<(String, u32)>,
 }
 
 fn parse_addr(cidr: &str) -> Option<Ipv4Addr> {
@@ -65,7 +74,10 @@ impl Allocator {
         networks: &[Stored<Network>],
         services: &[Stored<Service>],
         tasks: &[Stored<Task>],
+        nodes: &[Stored<Node>],
     ) -> Allocator {
+        let ingress =
+            crate::manager::ingress_of(networks.iter().map(|n| &n.value)).map(|n| n.id.clone());
         let mut pools: HashMap<String, Pool> = networks
             .iter()
             .filter_map(|n| {
@@ -97,9 +109,22 @@ impl Allocator {
                 p.cursor = p.cursor.max(u32::from(a) + 1);
             }
         };
+        let mut ports = BTreeSet::new();
         for s in services {
             for v in &s.value.endpoint.virtual_ips {
                 hold(&v.network_id, &v.addr);
+            }
+            for p in &s.value.endpoint.ports {
+                if p.publish_mode != "host" && p.published_port != 0 {
+                    ports.insert((p.protocol_or_default().to_string(), p.published_port));
+                }
+            }
+        }
+        for n in nodes {
+            for a in &n.value.attachments {
+                for cidr in &a.addresses {
+                    hold(&a.network.id, cidr);
+                }
             }
         }
         for t in tasks.iter().map(|t| &t.value) {
@@ -112,55 +137,133 @@ impl Allocator {
                 }
             }
         }
-        Allocator { pools }
+        Allocator {
+            pools,
+            ingress,
+            ports,
+        }
     }
 
-    /// The VIPs `service` should carry now, when they differ from what it
-    /// has: one per network in `vip` mode (kept once given), none in
-    /// `dnsrr` mode.
-    pub fn service_vips(&mut self, service: &Service) -> Option<Vec<EndpointVirtualIp>> {
-        let dnsrr = service
-            .spec
-            .endpoint_spec
-            .as_ref()
-            .is_some_and(|e| e.mode == "dnsrr");
-        let mut out = Vec::new();
+    /// The endpoint `service` should carry now, when it differs from
+    /// what it has: a VIP per network in `vip` mode (the ingress network's
+    /// first when it publishes through the routing mesh; kept once given),
+    /// none in `dnsrr` mode, and its published ports with a number for each
+    /// ingress port published without one (kept once given).
+    pub fn endpoint(&mut self, service: &Service) -> Option<Endpoint> {
+        let spec = service.spec.endpoint_spec.clone().unwrap_or_default();
+        let dnsrr = spec.mode == "dnsrr";
+        let mut targets: Vec<&str> = Vec::new();
+        if crate::manager::publishes_ingress(&service.spec)
+            && let Some(ingress) = &self.ingress
+        {
+            targets.push(ingress);
+        }
+        targets.extend(crate::manager::network_targets(&service.spec));
+        let mut vips = Vec::new();
         if !dnsrr {
-            for target in crate::manager::network_targets(&service.spec) {
+            for target in targets {
                 if let Some(have) = service
                     .endpoint
                     .virtual_ips
                     .iter()
                     .find(|v| v.network_id == target)
                 {
-                    out.push(have.clone());
+                    vips.push(have.clone());
                     continue;
                 }
                 let Some(pool) = self.pools.get_mut(target) else {
                     continue;
                 };
                 if let Some(a) = pool.take() {
-                    out.push(EndpointVirtualIp {
+                    vips.push(EndpointVirtualIp {
                         network_id: target.to_string(),
                         addr: pool.cidr(a),
                     });
                 }
             }
         }
-        (out != service.endpoint.virtual_ips).then_some(out)
+        let mut ports = Vec::new();
+        for p in &spec.ports {
+            let mut p = p.clone();
+            if p.protocol.is_empty() {
+                p.protocol = "tcp".into();
+            }
+            if p.publish_mode.is_empty() {
+                p.publish_mode = "ingress".into();
+            }
+            if p.publish_mode == "ingress" && p.published_port == 0 {
+                let given = service.endpoint.ports.iter().find(|q| {
+                    q.target_port == p.target_port
+                        && q.protocol_or_default() == p.protocol
+                        && q.publish_mode == "ingress"
+                });
+                p.published_port = match given {
+                    Some(q) => q.published_port,
+                    None => self.free_port(&p),
+                };
+            }
+            ports.push(p);
+        }
+        let next = Endpoint {
+            spec,
+            ports,
+            virtual_ips: vips,
+        };
+        (next != service.endpoint).then_some(next)
+    }
+
+    fn free_port(&mut self, p: &PortConfig) -> u32 {
+        let proto = p.protocol_or_default().to_string();
+        let found = DYNAMIC_PORTS
+            .clone()
+            .find(|n| !self.ports.contains(&(proto.clone(), *n)))
+            .unwrap_or(0);
+        self.ports.insert((proto, found));
+        found
+    }
+
+    /// A node's address on the ingress network, when it has none yet:
+    /// its attachments as they should be.
+    pub fn node_attachments(&mut self, node: &Node) -> Option<Vec<NetworkAttachment>> {
+        let ingress = self.ingress.clone()?;
+        let mut out: Vec<NetworkAttachment> = node
+            .attachments
+            .iter()
+            .filter(|a| self.pools.contains_key(&a.network.id))
+            .cloned()
+            .collect();
+        if !out.iter().any(|a| a.network.id == ingress) {
+            let pool = self.pools.get_mut(&ingress)?;
+            let a = pool.take()?;
+            out.push(NetworkAttachment {
+                network: pool.network.clone(),
+                addresses: vec![pool.cidr(a)],
+            });
+        }
+        (out != node.attachments).then_some(out)
     }
 
     /// Gives a new task its address on each network of its spec; the
     /// reason when it cannot (it then waits, as swarmkit's do).
-    pub fn attach_task(&mut self, t: &mut Task) -> Result<(), String> {
-        if t.spec.networks.is_empty() || !t.networks_attachments.is_empty() {
+    /// `ingress`: its service publishes through the routing mesh (the
+    /// task is then on the ingress network too, first).
+    pub fn attach_task(&mut self, t: &mut Task, ingress: bool) -> Result<(), String> {
+        if !t.networks_attachments.is_empty() {
+            return Ok(());
+        }
+        let mut targets: Vec<String> = Vec::new();
+        if ingress && let Some(id) = &self.ingress {
+            targets.push(id.clone());
+        }
+        targets.extend(t.spec.networks.iter().map(|n| n.target.clone()));
+        if targets.is_empty() {
             return Ok(());
         }
         let mut out = Vec::new();
-        for n in &t.spec.networks {
-            let Some(pool) = self.pools.get_mut(&n.target) else {
+        for target in &targets {
+            let Some(pool) = self.pools.get_mut(target) else {
                 self.release(&out);
-                return Err(format!("network {} not found", n.target));
+                return Err(format!("network {target} not found"));
             };
             let Some(a) = pool.take() else {
                 let name = pool.network.spec.annotations.name.clone();
@@ -242,13 +345,13 @@ mod tests {
     #[test]
     fn vips_and_task_addresses_are_distinct_and_skip_the_gateway() {
         let nets = [network("n1", "10.0.1.0/24", "10.0.1.1")];
-        let mut a = Allocator::new(&nets, &[], &[]);
-        let vips = a.service_vips(&service_on("n1")).unwrap();
+        let mut a = Allocator::new(&nets, &[], &[], &[]);
+        let vips = a.endpoint(&service_on("n1")).unwrap().virtual_ips;
         assert_eq!(vips[0].addr, "10.0.1.2/24");
         let mut t1 = task_on("n1");
         let mut t2 = task_on("n1");
-        a.attach_task(&mut t1).unwrap();
-        a.attach_task(&mut t2).unwrap();
+        a.attach_task(&mut t1, false).unwrap();
+        a.attach_task(&mut t2, false).unwrap();
         assert_eq!(t1.networks_attachments[0].addresses, vec!["10.0.1.3/24"]);
         assert_eq!(t2.networks_attachments[0].addresses, vec!["10.0.1.4/24"]);
         assert_eq!(t1.networks_attachments[0].network.id, "n1");
@@ -270,12 +373,17 @@ mod tests {
             network_id: "n1".into(),
             addr: "10.0.1.4/29".into(),
         }];
-        let mut a = Allocator::new(&nets, &[stored(svc.clone())], &[stored(held), stored(gone)]);
-        assert_eq!(a.service_vips(&svc), None, "a VIP once given stays");
+        let mut a = Allocator::new(
+            &nets,
+            &[stored(svc.clone())],
+            &[stored(held), stored(gone)],
+            &[],
+        );
+        assert_eq!(a.endpoint(&svc), None, "a VIP once given stays");
         let mut got = Vec::new();
         loop {
             let mut t = task_on("n1");
-            match a.attach_task(&mut t) {
+            match a.attach_task(&mut t, false) {
                 Ok(()) => got.push(t.networks_attachments[0].addresses[0].clone()),
                 Err(e) => {
                     assert_eq!(e, "no addresses left on network ");
@@ -290,24 +398,28 @@ mod tests {
     #[test]
     fn dnsrr_services_have_no_vip_and_unknown_networks_wait() {
         let nets = [network("n1", "10.0.1.0/24", "10.0.1.1")];
-        let mut a = Allocator::new(&nets, &[], &[]);
+        let mut a = Allocator::new(&nets, &[], &[], &[]);
         let mut svc = service_on("n1");
         svc.spec.endpoint_spec = Some(cluster::model::EndpointSpec {
             mode: "dnsrr".into(),
             ports: vec![],
         });
-        assert_eq!(a.service_vips(&svc), None);
+        svc.endpoint.spec = svc.spec.endpoint_spec.clone().unwrap();
+        assert_eq!(a.endpoint(&svc), None);
         svc.endpoint.virtual_ips = vec![EndpointVirtualIp {
             network_id: "n1".into(),
             addr: "10.0.1.9/24".into(),
         }];
         assert_eq!(
-            a.service_vips(&svc),
+            a.endpoint(&svc).map(|e| e.virtual_ips),
             Some(vec![]),
             "switching to dnsrr drops the VIP"
         );
         let mut t = task_on("nope");
-        assert_eq!(a.attach_task(&mut t).unwrap_err(), "network nope not found");
+        assert_eq!(
+            a.attach_task(&mut t, false).unwrap_err(),
+            "network nope not found"
+        );
         assert!(t.networks_attachments.is_empty());
     }
 }

@@ -189,6 +189,18 @@ async fn pass(
             },
             ids,
         );
+        // A node marked down this pass is written once, by that write: the
+        // plan's (its ingress leg) waits for the next pass.
+        let marked: HashSet<String> = node_writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Update { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        p.writes.retain(
+            |w| !matches!(w, Write::Update { kind: Kind::Node, id, .. } if marked.contains(id)),
+        );
         p.writes.extend(node_writes);
         (p, view.revision)
     };

@@ -54,7 +54,7 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
     let mut writes = Vec::new();
     let mut wake_at: Option<Timestamp> = None;
 
-    let mut alloc = super::alloc::Allocator::new(s.networks, s.services, s.tasks);
+    let mut alloc = super::alloc::Allocator::new(s.networks, s.services, s.tasks, s.nodes);
     let mut by_service: HashMap<&str, Vec<Task>> = HashMap::new();
     for t in s.tasks.iter().map(|t| &t.value) {
         by_service
@@ -89,9 +89,9 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
         }
         let mut service_out = changes.service;
         let current = service_out.as_ref().unwrap_or(&svc.value);
-        if let Some(vips) = alloc.service_vips(current) {
+        if let Some(endpoint) = alloc.endpoint(current) {
             let mut next = current.clone();
-            next.endpoint.virtual_ips = vips;
+            next.endpoint = endpoint;
             service_out = Some(next);
         }
         if let Some(service) = service_out
@@ -126,6 +126,21 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
     }
     for id in place(s, &nodes, &mut tasks, &mut alloc) {
         changed.insert(id);
+    }
+    // Each node's own leg in the ingress network (the routing mesh's source).
+    for n in s.nodes {
+        if let Some(attachments) = alloc.node_attachments(&n.value) {
+            let mut node = n.value.clone();
+            node.attachments = attachments;
+            if let Ok(value) = serde_json::to_value(&node) {
+                writes.push(Write::Update {
+                    kind: Kind::Node,
+                    id: node.id.clone(),
+                    version: n.version,
+                    value,
+                });
+            }
+        }
     }
 
     for id in deleted {
@@ -197,8 +212,15 @@ fn place(
         .filter(|t| t.status.state == TaskState::New && t.desired_state <= TaskState::Complete)
         .collect();
     fresh.sort_by(|a, b| a.id.cmp(&b.id));
+    let meshed: HashSet<&str> = s
+        .services
+        .iter()
+        .filter(|svc| crate::manager::publishes_ingress(&svc.value.spec))
+        .map(|svc| svc.value.id.as_str())
+        .collect();
     for t in fresh {
-        if let Err(reason) = alloc.attach_task(t) {
+        let ingress = meshed.contains(t.service_id.as_str());
+        if let Err(reason) = alloc.attach_task(t, ingress) {
             if t.status.message != reason {
                 t.status.message = reason;
                 t.status.timestamp = s.now;

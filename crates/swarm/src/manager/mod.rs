@@ -23,7 +23,10 @@ use crate::seal::DataKey;
 use crate::store::{ClusterStore, Kind, StoreError};
 
 pub use filters::Filters;
-pub use networks::{VXLAN_ID_OPTION, ipv4_config, network_targets, vni_of};
+pub use networks::{
+    VXLAN_ID_OPTION, default_ingress, ingress_of, ipv4_config, network_targets, publishes_ingress,
+    vni_of,
+};
 pub use secrets::SecretRecord;
 
 /// The cluster object as stored: what `GET /swarm` shows, and what only
@@ -317,8 +320,8 @@ impl Manager {
 
     /// `POST /services/create`: the new service's id.
     pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<String> {
-        refuse_ingress_ports(&spec)?;
         self.resolve_networks(&mut spec).await?;
+        self.check_ingress(&spec).await?;
         crate::validate::service_spec(&spec)?;
         let others = self
             .services(&Filters::default(), ServiceView::default())
@@ -368,8 +371,8 @@ impl Manager {
         let mut next = if rollback {
             cluster::updater::rollback_service(&current, now())?
         } else {
-            refuse_ingress_ports(&spec)?;
             self.resolve_networks(&mut spec).await?;
+            self.check_ingress(&spec).await?;
             crate::validate::service_spec(&spec)?;
             let others = self
                 .services(&Filters::default(), ServiceView::default())
@@ -460,22 +463,6 @@ fn can_demote(nodes: &[Node], id: &str) -> Result<()> {
         return Err(SwarmError::new(
             ErrorKind::InvalidArgument,
             "rpc error: code = FailedPrecondition desc = can't remove member from the raft: this would result in a loss of quorum",
-        ));
-    }
-    Ok(())
-}
-
-/// Published ports in ingress mode need the routing mesh (cluster
-/// networking); until it lands they are refused by name, not ignored.
-fn refuse_ingress_ports(spec: &ServiceSpec) -> Result<()> {
-    let ingress = spec.endpoint_spec.as_ref().is_some_and(|e| {
-        e.ports
-            .iter()
-            .any(|p| p.published_port != 0 && p.publish_mode != "host")
-    });
-    if ingress {
-        return Err(SwarmError::not_implemented(
-            "ingress-mode published ports (the routing mesh); publish with mode=host",
         ));
     }
     Ok(())

@@ -106,9 +106,18 @@ impl Manager {
             return Err(SwarmError::not_implemented("IPv6 on overlay networks"));
         }
         if spec.ingress {
-            return Err(SwarmError::not_implemented(
-                "ingress networks (the routing mesh)",
-            ));
+            if let Some(other) = self.networks().await?.into_iter().find(|n| n.spec.ingress) {
+                return Err(SwarmError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "rpc error: code = AlreadyExists desc = ingress network ({}) is already present",
+                        other.id
+                    ),
+                ));
+            }
+            if spec.internal {
+                return Err(invalid("ingress network cannot be internal"));
+            }
         }
         let mtu_ok = driver
             .options
@@ -125,9 +134,14 @@ impl Manager {
         let others = self.networks().await?;
         let (subnet, gateway, range) =
             choose_subnet(&spec, &others, &info.default_addr_pool, info.subnet_size)?;
-        let vni = (FIRST_VNI + 1..)
+        let first = if spec.ingress {
+            FIRST_VNI
+        } else {
+            FIRST_VNI + 1
+        };
+        let vni = (first..)
             .find(|v| !others.iter().any(|n| vni_of(n) == Some(*v)))
-            .unwrap_or(FIRST_VNI + 1);
+            .unwrap_or(first);
         let mut options = BTreeMap::new();
         options.insert(VXLAN_ID_OPTION.to_string(), vni.to_string());
         spec.scope = "swarm".into();
@@ -185,6 +199,20 @@ impl Manager {
         for _ in 0..super::blobs::RACE_RETRIES {
             let seen = self.store.marker(Marker::ServiceReferences).await?;
             let (services, _) = self.store.list::<Service>(Kind::Service).await?;
+            if target.spec.ingress
+                && let Some(user) = services
+                    .iter()
+                    .map(|s| &s.value)
+                    .find(|s| publishes_ingress(&s.spec))
+            {
+                return Err(SwarmError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "rpc error: code = FailedPrecondition desc = ingress network cannot be removed because service {} depends on it",
+                        user.id
+                    ),
+                ));
+            }
             let user = services
                 .iter()
                 .map(|s| &s.value)
@@ -255,10 +283,79 @@ impl Manager {
         Ok(())
     }
 
+    /// Ports published through the routing mesh need the ingress network.
+    pub(super) async fn check_ingress(&self, spec: &ServiceSpec) -> Result<()> {
+        if publishes_ingress(spec) && ingress_of(&self.networks().await?).is_none() {
+            return Err(SwarmError::new(
+                ErrorKind::InvalidArgument,
+                "rpc error: code = FailedPrecondition desc = service needs ingress network, but no ingress network is present",
+            ));
+        }
+        Ok(())
+    }
+
     /// Guards that keep the spec's networks existing until it is written.
     pub(super) fn network_guards(&self, spec: &ServiceSpec, guards: Guards) -> Guards {
         network_targets(spec).fold(guards, |g, id| g.exists(&self.store, Kind::Network, id))
     }
+}
+
+/// Whether a service publishes a port through the routing mesh.
+pub fn publishes_ingress(spec: &ServiceSpec) -> bool {
+    spec.endpoint_spec
+        .as_ref()
+        .is_some_and(|e| e.ports.iter().any(|p| p.publish_mode != "host"))
+}
+
+/// The `ingress` network `swarm init` makes, as dockerd's: the pool's
+/// first subnet, segment 4096.
+pub fn default_ingress(pools: &[String], size: u32) -> Result<Network> {
+    let spec = NetworkSpec {
+        annotations: cluster::model::Annotations {
+            name: "ingress".into(),
+            ..Default::default()
+        },
+        ingress: true,
+        scope: "swarm".into(),
+        ..Default::default()
+    };
+    let (subnet, gateway, _) = choose_subnet(&spec, &[], pools, size)?;
+    let mut options = BTreeMap::new();
+    options.insert(VXLAN_ID_OPTION.to_string(), FIRST_VNI.to_string());
+    let now = super::now();
+    Ok(Network {
+        id: crate::pki::new_id(),
+        meta: Meta {
+            created_at: now,
+            updated_at: now,
+            ..Default::default()
+        },
+        spec: NetworkSpec {
+            driver_configuration: Some(Driver::default()),
+            ipam_options: Some(IpamOptions::default()),
+            ..spec
+        },
+        driver_state: Driver {
+            name: "overlay".into(),
+            options,
+        },
+        ipam_options: Some(IpamOptions {
+            driver: Driver {
+                name: "default".into(),
+                ..Default::default()
+            },
+            configs: vec![IpamConfig {
+                subnet: subnet.to_string(),
+                range: String::new(),
+                gateway: gateway.to_string(),
+            }],
+        }),
+    })
+}
+
+/// The cluster's ingress network, if it has one.
+pub fn ingress_of<'a>(networks: impl IntoIterator<Item = &'a Network>) -> Option<&'a Network> {
+    networks.into_iter().find(|n| n.spec.ingress)
 }
 
 /// The network ids a service spec attaches its tasks to.
@@ -342,9 +439,10 @@ fn choose_subnet(
     // The pool's first subnet is the ingress network's in dockerd's
     // swarms (10.0.0.0/24): kept free for it.
     let mut taken: Vec<Ipv4Net> = in_use.iter().map(|(_, n)| *n).collect();
-    if let Some(first) = pools
-        .first()
-        .and_then(|p| p.base.subnets(p.size).ok()?.next())
+    if !spec.ingress
+        && let Some(first) = pools
+            .first()
+            .and_then(|p| p.base.subnets(p.size).ok()?.next())
     {
         taken.push(first);
     }
@@ -438,6 +536,18 @@ mod tests {
             (s.to_string(), g.to_string()),
             ("10.9.0.0/24".into(), "10.9.0.254".into())
         );
+    }
+
+    #[test]
+    fn the_default_ingress_takes_the_pools_first_subnet() {
+        let n = default_ingress(&["10.0.0.0/8".into()], 24).unwrap();
+        assert_eq!(ipv4_config(&n).unwrap().0.to_string(), "10.0.0.0/24");
+        assert_eq!(vni_of(&n), Some(4096));
+        assert!(n.spec.ingress);
+        // Other networks keep away from it.
+        let (s, _, _) =
+            choose_subnet(&NetworkSpec::default(), &[], &["10.0.0.0/8".into()], 24).unwrap();
+        assert_eq!(s.to_string(), "10.0.1.0/24");
     }
 
     #[test]

@@ -426,6 +426,18 @@ impl Swarm {
         node.meta.created_at = now;
         node.meta.updated_at = now;
         store.create(Kind::Node, &node_id, None, &node).await?;
+        let ingress = crate::manager::default_ingress(
+            &record.swarm.cluster.default_addr_pool,
+            record.swarm.cluster.subnet_size,
+        )?;
+        store
+            .create(
+                Kind::Network,
+                &ingress.id.clone(),
+                Some("ingress"),
+                &ingress,
+            )
+            .await?;
         self.local
             .save_data_key(&data_key, unlock.as_ref())
             .and_then(|()| self.local.save(&membership, &creds, unlock.as_ref()))
