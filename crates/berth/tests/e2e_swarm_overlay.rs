@@ -4,6 +4,8 @@
 //! client task on the manager reaches it by VIP (balanced over the tasks),
 //! by `tasks.<service>` and in dnsrr mode, over VXLAN between the hosts.
 //! Names follow scale-up; removing everything leaves no segment behind.
+//! Published ports answer on every node through the routing mesh, and
+//! keep answering when a node running a task dies.
 
 #![allow(clippy::unwrap_used)]
 
@@ -404,6 +406,29 @@ fn published_ports_answer_on_every_node_through_the_routing_mesh() {
     }
     assert_eq!(answers.len(), 2, "{answers:?}");
 
+    // A worker running one of the tasks dies (daemon killed, cable
+    // pulled): once the managers see it down, its task leaves the mesh and
+    // every request is answered by the other.
+    let t0 = std::time::Instant::now();
+    c.hosts[2].d.kill9();
+    c.link_down(2);
+    let mut streak = 0;
+    let recovered = wait_for(Duration::from_secs(60), || {
+        match fetch_from_host(&c, 1, &c.hosts[0].ip, 8080) {
+            Some(_) => streak += 1,
+            None => streak = 0,
+        }
+        (streak >= 10).then(|| t0.elapsed())
+    });
+    assert!(
+        recovered.is_some(),
+        "the mesh kept sending to the dead node's task"
+    );
+    eprintln!(
+        "routing mesh: answering steadily {:?} after the node died",
+        recovered.unwrap()
+    );
+
     // A port published without a number gets one of dockerd's range.
     m.docker_ok(&[
         "service",
@@ -492,13 +517,13 @@ fn published_ports_answer_on_every_node_through_the_routing_mesh() {
         "mkdir /www && echo again > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
     let again = wait_for(Duration::from_secs(60), || {
-        fetch_from_host(&c, 1, &c.hosts[2].ip, 8082)
+        fetch_from_host(&c, 1, &c.hosts[0].ip, 8082)
     });
     assert_eq!(again.as_deref(), Some("again"));
     m.docker_ok(&["service", "rm", "again"]);
     // With the port gone, nothing answers it.
     let closed = wait_for(Duration::from_secs(20), || {
-        fetch_from_host(&c, 1, &c.hosts[2].ip, 8082)
+        fetch_from_host(&c, 1, &c.hosts[0].ip, 8082)
             .is_none()
             .then_some(())
     });
