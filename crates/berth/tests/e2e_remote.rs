@@ -700,3 +700,223 @@ print(c.containers.run("busybox", ["echo", "py-tls"], remove=True).decode().stri
     assert_success(&out, "docker-py over TLS");
     assert_eq!(stdout(&out).trim(), "py-tls");
 }
+
+/// sshd in a namespace of its own, on a key the test made, whose sessions
+/// find `docker` (a link to berth) first on PATH and the daemon in
+/// DOCKER_HOST; the client side runs in another namespace behind a veth.
+struct SshServer {
+    dir: tempfile::TempDir,
+    server_ns: common::netns::TestNetns,
+    client_ns: common::netns::TestNetns,
+    sshd: std::process::Child,
+    addr: String,
+}
+
+impl SshServer {
+    fn start(daemon_host: &str) -> SshServer {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        let keygen = |file: &str| {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(p(file))
+                .output()
+                .unwrap();
+            assert_success(&out, "ssh-keygen");
+            std::fs::read_to_string(p(&format!("{file}.pub"))).unwrap()
+        };
+        let host_pub = keygen("hostkey");
+        let client_pub = keygen("id");
+        std::fs::write(p("authorized_keys"), &client_pub).unwrap();
+        // The subnet is private to the two namespaces; vary it per process.
+        let octet = std::process::id() % 200 + 20;
+        let addr = format!("10.251.{octet}.2");
+        let server_ns = common::netns::TestNetns::new();
+        let client_ns = common::netns::TestNetns::new();
+        client_ns.veth_to("sshc0", "sshs0", &server_ns);
+        client_ns.ip(&[
+            "addr",
+            "add",
+            &format!("10.251.{octet}.1/30"),
+            "dev",
+            "sshc0",
+        ]);
+        server_ns.ip(&["addr", "add", &format!("{addr}/30"), "dev", "sshs0"]);
+        let bin = p("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        // Where the remote has no docker CLI, a link named docker serves.
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_berth"), bin.join("docker")).unwrap();
+        std::fs::write(
+            p("sshd_config"),
+            format!(
+                "ListenAddress {addr}\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {pid}\nSetEnv PATH={bin}:/usr/bin:/bin DOCKER_HOST={daemon_host}\n",
+                hk = p("hostkey").display(),
+                ak = p("authorized_keys").display(),
+                pid = p("sshd.pid").display(),
+                bin = bin.display(),
+            ),
+        )
+        .unwrap();
+        // Privilege separation needs its empty directory, as the package's unit makes it.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let sshd = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &server_ns.name,
+                "/usr/sbin/sshd",
+                "-D",
+                "-e",
+                "-f",
+            ])
+            .arg(p("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(p("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        // The client's ssh: this key, this host key, nothing from ~/.ssh.
+        std::fs::write(
+            p("ssh_config"),
+            format!(
+                "Host *\n  IdentityFile {id}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n",
+                id = p("id").display(),
+                kh = p("known_hosts").display(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(p("known_hosts"), format!("{addr} {host_pub}")).unwrap();
+        let client_bin = p("client-bin");
+        std::fs::create_dir_all(&client_bin).unwrap();
+        let wrapper = client_bin.join("ssh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n",
+                p("ssh_config").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let server = SshServer {
+            dir,
+            server_ns,
+            client_ns,
+            sshd,
+            addr,
+        };
+        let up = common::wait_for(Duration::from_secs(10), || {
+            let out = server.client(Command::new("true")).output().ok()?;
+            let probe = Command::new("ip")
+                .args(["netns", "exec", &server.client_ns.name, "bash", "-c"])
+                .arg(format!("exec 3<>/dev/tcp/{}/22", server.addr))
+                .output()
+                .ok()?;
+            (out.status.success() && probe.status.success()).then_some(())
+        });
+        let log = std::fs::read_to_string(server.dir.path().join("sshd.log")).unwrap_or_default();
+        assert!(up.is_some(), "sshd did not come up:\n{log}");
+        server
+    }
+
+    /// `cmd` run in the client namespace with the test's ssh first on PATH.
+    fn client(&self, cmd: Command) -> Command {
+        let mut wrapped = Command::new("ip");
+        wrapped
+            .args(["netns", "exec", &self.client_ns.name, "env"])
+            .arg(format!(
+                "PATH={}:/usr/local/bin:/usr/bin:/bin",
+                self.dir.path().join("client-bin").display()
+            ))
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        wrapped
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        // Sessions sshd forked (dial-stdio among them) live in its namespace.
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.server_ns.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `docker -H ssh://root@host` runs `docker system dial-stdio` there; berth
+/// answers it under the name docker, through a real sshd.
+#[test]
+fn ssh_hosts_reach_the_daemon_through_dial_stdio() {
+    if Kind::from_env() != Kind::Berth || !Path::new("/usr/sbin/sshd").exists() {
+        println!("skipped: needs berth and openssh-server (scripts/deps.sh installs it)");
+        return;
+    }
+    let d = Daemon::start_with(Kind::Berth, Vec::new());
+    let ssh = SshServer::start(&d.host());
+    let host = format!("ssh://root@{}", ssh.addr);
+    let docker = |args: &[&str], input: Option<&[u8]>| {
+        let mut cmd = Command::new(common::DOCKER_CLI);
+        cmd.args(["-H", &host])
+            .args(args)
+            .env("DOCKER_CONFIG", d.tmp().join("config"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT");
+        run_with_timeout(ssh.client(cmd), input, common::CLI_TIMEOUT, &args.join(" "))
+    };
+    let out = docker(&["run", "--rm", "busybox", "echo", "via-ssh"], None);
+    let log = std::fs::read_to_string(ssh.dir.path().join("sshd.log")).unwrap_or_default();
+    assert_success(&out, &format!("docker -H ssh:// run\nsshd log:\n{log}"));
+    assert_eq!(stdout(&out).trim(), "via-ssh");
+    // The session's docker was berth under that name, not the host's CLI.
+    let mut which = Command::new("ssh");
+    which.args([&format!("root@{}", ssh.addr), "command -v docker"]);
+    let out = run_with_timeout(
+        ssh.client(which),
+        None,
+        common::CLI_TIMEOUT,
+        "ssh command -v",
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        ssh.dir.path().join("bin/docker").to_str().unwrap()
+    );
+    let version = docker(&["version", "--format", "{{.Server.Platform.Name}}"], None);
+    assert_eq!(stdout(&version).trim(), "berth Engine");
+    let out = docker(
+        &["run", "--rm", "-i", "busybox", "cat"],
+        Some(b"through-ssh\n"),
+    );
+    assert_success(&out, "docker -H ssh:// run -i");
+    assert_eq!(stdout(&out), "through-ssh\n");
+    // The berth client speaks ssh:// too.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["-H", &host, "version", "--format", "{{.Server.Os}}"])
+        .env_remove("DOCKER_HOST")
+        .env_remove("BERTH_HOST");
+    let out = run_with_timeout(
+        ssh.client(cmd),
+        None,
+        common::CLI_TIMEOUT,
+        "berth -H ssh://",
+    );
+    assert_success(&out, "berth -H ssh:// version");
+    assert_eq!(stdout(&out).trim(), "linux");
+}
