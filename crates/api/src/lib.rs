@@ -186,7 +186,8 @@ pub async fn serve(
     swarm: Arc<::swarm::node::Swarm>,
     listeners: Vec<Box<dyn listen::Listener>>,
 ) {
-    let router = router(engine, swarm);
+    let warnings = listen::Warnings(listeners.iter().filter_map(|l| l.warning()).collect());
+    let router = router(engine, swarm).layer(axum::Extension(warnings));
     let mut tasks = Vec::new();
     for mut listener in listeners {
         let router = router.clone();

@@ -34,7 +34,15 @@ pub trait Listener: Send + 'static {
     fn accept(&mut self) -> AcceptFuture<'_>;
     /// `unix:///path`, `tcp://addr` or `tls://addr`, for the logs.
     fn describe(&self) -> String;
+    /// What `/info` should warn about this listener, as dockerd warns.
+    fn warning(&self) -> Option<String> {
+        None
+    }
 }
+
+/// The listeners' warnings, for `/info`.
+#[derive(Clone, Debug, Default)]
+pub struct Warnings(pub Vec<String>);
 
 /// Why an accepted connection was dropped before anything was served.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +186,17 @@ impl Listener for Tcp {
             Some(_) => format!("tcp://{addr} (TLS)"),
             None => format!("tcp://{addr} (plain, unauthenticated)"),
         }
+    }
+
+    fn warning(&self) -> Option<String> {
+        if self.tls.is_some() {
+            return None;
+        }
+        let addr = self.listener.local_addr().ok()?;
+        // dockerd's words, which the docker CLI prints under `docker info`.
+        Some(format!(
+            "API is accessible on http://{addr} without encryption.\n         Access to the remote API is equivalent to root access on the host. Refer\n         to the 'Docker daemon attack surface' section in the documentation for\n         more information: https://docs.docker.com/go/attack-surface/"
+        ))
     }
 }
 
