@@ -616,6 +616,58 @@ mod tests {
         cluster_store(&DaemonArgs::try_parse_from(argv)?)
     }
 
+    fn security_of(args: &[&str]) -> anyhow::Result<TcpSecurity> {
+        let mut argv = vec!["berth daemon"];
+        argv.extend_from_slice(args);
+        tcp_security(&DaemonArgs::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn plain_tcp_needs_an_explicit_flag_and_tls_needs_its_files() {
+        assert!(matches!(security_of(&[]).unwrap(), TcpSecurity::Unset));
+        assert!(matches!(
+            security_of(&["--tls=false"]).unwrap(),
+            TcpSecurity::Plain
+        ));
+        assert!(matches!(
+            security_of(&["--tlsverify=false"]).unwrap(),
+            TcpSecurity::Plain
+        ));
+        let e = security_of(&["--tlsverify"]).unwrap_err();
+        assert!(
+            e.to_string().contains("--tlsverify needs --tlscacert"),
+            "{e}"
+        );
+        let e = security_of(&["--tls", "--tlscert", "/etc/hostname"]).unwrap_err();
+        assert!(
+            e.to_string().contains("--tls needs --tlscert and --tlskey"),
+            "{e}"
+        );
+        let e = security_of(&[
+            "--tls",
+            "--tlscert",
+            "/nonexistent",
+            "--tlskey",
+            "/etc/hostname",
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--tlscert /nonexistent: no such file"),
+            "{e}"
+        );
+        let TcpSecurity::Tls(files) = security_of(&[
+            "--tlsverify",
+            "--tlscacert=/etc/hostname",
+            "--tlscert=/etc/hostname",
+            "--tlskey=/etc/hostname",
+        ])
+        .unwrap() else {
+            panic!("--tlsverify with its files is TLS");
+        };
+        assert_eq!(files.client_ca.as_deref(), Some(Path::new("/etc/hostname")));
+    }
+
     #[test]
     fn cluster_store_flags_are_checked_together() {
         assert!(store_of(&[]).unwrap().is_none());
