@@ -208,10 +208,14 @@ pub async fn serve(
                 tokio::spawn(async move {
                     let io = match connecting.await {
                         Ok(io) => io,
-                        Err(err) => {
+                        Err(err) if err.notable() => {
                             // A refused client is worth the operator's notice:
                             // it may be an attack, or a client missing its certificate.
                             tracing::warn!("{name}: refused: {err}");
+                            return;
+                        }
+                        Err(err) => {
+                            tracing::debug!("{name}: {err}");
                             return;
                         }
                     };

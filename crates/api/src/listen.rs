@@ -53,6 +53,17 @@ pub enum ConnError {
     HandshakeTimeout { peer: String },
     #[error("{peer} sent plain HTTP to the TLS port; answered 400")]
     PlainHttp { peer: String },
+    /// Closed before sending a byte: a port probe or a health check.
+    #[error("{peer} closed the connection before any handshake")]
+    ClosedEarly { peer: String },
+}
+
+impl ConnError {
+    /// Worth the operator's attention (a client without its certificate,
+    /// or an attack), unlike a bare port probe.
+    pub fn notable(&self) -> bool {
+        !matches!(self, ConnError::ClosedEarly { .. })
+    }
 }
 
 /// Server certificate files that could not be used.
@@ -209,7 +220,11 @@ async fn handshake(
         // A TLS client opens with a handshake record (0x16); letters mean
         // an HTTP request line, which gets Go's answer instead of silence.
         let mut first = [0u8; 1];
-        if let Ok(1) = stream.peek(&mut first).await
+        let peeked = stream.peek(&mut first).await;
+        if let Ok(0) = peeked {
+            return Err(ConnError::ClosedEarly { peer: peer.clone() });
+        }
+        if let Ok(1) = peeked
             && first[0].is_ascii_uppercase()
         {
             let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
