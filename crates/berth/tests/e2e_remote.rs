@@ -226,6 +226,30 @@ fn docker_cli_over_tls_runs_execs_follows_logs_builds_and_pulls() {
         "{{.Action}}",
     ]);
     assert!(events.lines().any(|l| l == "start"), "{events}");
+    // And live: a following `docker events` sees a container that starts later.
+    let live = t.d.name("tls-live");
+    let mut watcher = t
+        .docker_cmd(
+            "client",
+            &[
+                "events",
+                "--filter",
+                &format!("container={live}"),
+                "--format",
+                "{{.Action}}",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    t.ok(&["run", "--rm", "--name", &live, "busybox", "true"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = watcher.kill();
+    let seen = watcher.wait_with_output().unwrap();
+    let seen = String::from_utf8_lossy(&seen.stdout).into_owned();
+    assert!(seen.lines().any(|l| l == "start"), "{seen:?}");
 
     // cp both ways.
     let dir = tempfile::tempdir().unwrap();
@@ -353,6 +377,44 @@ fn the_tls_port_refuses_clients_without_a_valid_certificate() {
         t.ok(&["run", "--rm", "busybox", "echo", "still-up"]),
         "still-up"
     );
+}
+
+/// `--tls` without `--tlsverify`: the daemon proves who it is and asks
+/// clients for nothing (and warns that it authenticates no one).
+#[test]
+fn tls_without_verify_serves_clients_without_certificates() {
+    let pki = Pki::new();
+    let addr = free_addr();
+    let s = pki.path("server");
+    let d = Daemon::start_with(
+        Kind::from_env(),
+        vec![
+            "-H".into(),
+            format!("tcp://{addr}"),
+            "--tls".into(),
+            format!("--tlscert={}", s.join("cert.pem").display()),
+            format!("--tlskey={}", s.join("key.pem").display()),
+        ],
+    );
+    let mut cmd = d.docker_command(&["version", "--format", "{{.Server.Os}}"]);
+    cmd.env("DOCKER_HOST", format!("tcp://{addr}"))
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", pki.path("no-cert"));
+    let out = run_with_timeout(
+        cmd,
+        None,
+        common::CLI_TIMEOUT,
+        "docker over server-only TLS",
+    );
+    assert_success(&out, "docker version over --tls");
+    assert_eq!(stdout(&out).trim(), "linux");
+    if d.is_berth() {
+        let log = std::fs::read_to_string(d.tmp().join("daemon.log")).unwrap();
+        assert!(
+            log.contains("TLS without --tlsverify authenticates no client"),
+            "{log}"
+        );
+    }
 }
 
 fn berth_daemon_alone(args: &[&str]) -> Output {
