@@ -75,13 +75,16 @@ pub enum TlsError {
     Config(String),
 }
 
-/// The daemon's `--tlscert`/`--tlskey`, and `--tlscacert` when clients must
-/// present a certificate that CA signed (`--tlsverify`).
+/// The daemon's `--tlscert`/`--tlskey`, and `--tlscacert`: the CA client
+/// certificates must chain to, required of every client with `--tlsverify`
+/// (`require_client_cert`), else checked only when a client offers one (as
+/// dockerd does with `--tls --tlscacert`).
 #[derive(Clone, Debug)]
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: Option<PathBuf>,
+    pub require_client_cert: bool,
 }
 
 fn file_err(path: &Path, e: impl std::fmt::Display) -> TlsError {
@@ -117,9 +120,12 @@ pub fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
             for cert in certs(ca)? {
                 roots.add(cert).map_err(|e| file_err(ca, e))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| file_err(ca, e))?;
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            if !files.require_client_cert {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| file_err(ca, e))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
@@ -256,6 +262,7 @@ mod tests {
             cert: "/nonexistent/cert.pem".into(),
             key: "/nonexistent/key.pem".into(),
             client_ca: None,
+            require_client_cert: false,
         };
         let Err(e) = tls_acceptor(&files) else {
             panic!("a missing certificate file was accepted");

@@ -301,17 +301,11 @@ fn tcp_security(args: &DaemonArgs) -> anyhow::Result<TcpSecurity> {
             },
         );
     }
-    let client_ca = match (&args.tlscacert, verify) {
-        (Some(ca), true) => Some(ca.clone()),
-        (None, true) => {
-            bail!("--tlsverify needs --tlscacert: the CA whose certificates clients must present")
-        }
-        (Some(_), false) => {
-            tracing::warn!("--tlscacert is ignored without --tlsverify");
-            None
-        }
-        (None, false) => None,
-    };
+    if verify && args.tlscacert.is_none() {
+        bail!("--tlsverify needs --tlscacert: the CA whose certificates clients must present");
+    }
+    // Without --tlsverify a CA still checks the certificates clients offer.
+    let client_ca = args.tlscacert.clone();
     let (Some(cert), Some(key)) = (&args.tlscert, &args.tlskey) else {
         bail!(
             "--tls{} needs --tlscert and --tlskey: the daemon's certificate and its key",
@@ -330,6 +324,7 @@ fn tcp_security(args: &DaemonArgs) -> anyhow::Result<TcpSecurity> {
         cert: cert.clone(),
         key: key.clone(),
         client_ca,
+        require_client_cert: verify,
     }))
 }
 
@@ -371,7 +366,7 @@ fn bind_hosts(
     let tcp = tcp.join(", ");
     let acceptor = match security {
         TcpSecurity::Tls(files) => {
-            if files.client_ca.is_none() {
+            if !files.require_client_cert {
                 tracing::warn!(
                     "{tcp}: TLS without --tlsverify authenticates no client: anyone who reaches the port is root on this host; add --tlsverify --tlscacert FILE"
                 );
@@ -666,6 +661,7 @@ mod tests {
             panic!("--tlsverify with its files is TLS");
         };
         assert_eq!(files.client_ca.as_deref(), Some(Path::new("/etc/hostname")));
+        assert!(files.require_client_cert);
     }
 
     #[test]

@@ -383,6 +383,12 @@ fn the_tls_port_refuses_clients_without_a_valid_certificate() {
 /// clients for nothing (and warns that it authenticates no one).
 #[test]
 fn tls_without_verify_serves_clients_without_certificates() {
+    if Kind::from_env() != Kind::Berth {
+        // dockerd 20.10 loads a CA even then (~/.docker/ca.pem by default) and
+        // refuses clients without a certificate: it has no server-only mode.
+        println!("skipped: dockerd 20.10 always asks for a client certificate");
+        return;
+    }
     let pki = Pki::new();
     let addr = free_addr();
     let s = pki.path("server");
