@@ -569,6 +569,20 @@ fn berth_client_over_tls_flags_env_and_contexts() {
     assert_success(&out, "berth --tlsverify version");
     assert_eq!(stdout(&out).trim(), "linux");
 
+    // --tls alone: the daemon's certificate is not checked, the client's is sent.
+    let out = run(vec![
+        "-H".into(),
+        host.clone(),
+        "--tls".into(),
+        flag("tlscert", "cert.pem"),
+        flag("tlskey", "key.pem"),
+        "version".into(),
+        "--format".into(),
+        "{{.Server.Os}}".into(),
+    ]);
+    assert_success(&out, "berth --tls version");
+    assert_eq!(stdout(&out).trim(), "linux");
+
     // Without a client certificate the daemon refuses; the client says so.
     let out = run(args(&["ps"], false));
     assert_ne!(code(&out), 0, "{}", stdout(&out));

@@ -99,30 +99,33 @@ pub struct Client {
 /// client certificate goes along when there is one.
 fn tls_config(host: &str, tls: &Tls) -> Result<rustls::ClientConfig> {
     let config_err = |m: String| ClientError::Config(m);
-    if !tls.verify {
-        return Err(config_err(format!(
-            "{host}: not implemented: TLS without verifying the daemon (--tls, SkipTLSVerify); use --tlsverify with the daemon's CA"
-        )));
-    }
-    let Some(ca) = &tls.ca else {
-        return Err(config_err(format!(
-            "{host}: --tlsverify needs the daemon's CA: --tlscacert FILE, or ca.pem in $DOCKER_CERT_PATH"
-        )));
-    };
     let file_err = |p: &std::path::Path, e: &dyn std::fmt::Display| {
         config_err(format!("could not read {}: {e}", p.display()))
     };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, &e))? {
-        roots
-            .add(cert.map_err(|e| file_err(ca, &e))?)
-            .map_err(|e| file_err(ca, &e))?;
-    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| config_err(e.to_string()))?
-        .with_root_certificates(roots);
+        .map_err(|e| config_err(e.to_string()))?;
+    let builder = if tls.verify {
+        let Some(ca) = &tls.ca else {
+            return Err(config_err(format!(
+                "{host}: --tlsverify needs the daemon's CA: --tlscacert FILE, or ca.pem in $DOCKER_CERT_PATH"
+            )));
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, &e))? {
+            roots
+                .add(cert.map_err(|e| file_err(ca, &e))?)
+                .map_err(|e| file_err(ca, &e))?;
+        }
+        builder.with_root_certificates(roots)
+    } else {
+        // `--tls` alone, or a context's SkipTLSVerify: encrypted, but the
+        // daemon's certificate is taken as it comes, as the docker CLI does.
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(swarm::tls::accept_any_server())
+    };
     let mut config = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
