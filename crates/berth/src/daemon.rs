@@ -341,19 +341,21 @@ fn bind_hosts(
     {
         bail!(plain_tcp_refused(&format!("tcp://{addr}")));
     }
-    let mut activated = hosts::activated()?;
-    let passed = activated.len();
-    let mut bound = Vec::new();
-    for host in hosts {
-        match host {
-            Host::Unix(path) => bound.push(Bound::Unix(bind(path, gid)?)),
-            Host::Tcp(addr) => bound.push(Bound::Tcp(hosts::bind_tcp(addr)?)),
-            Host::Fd(which) => {
-                for (raw, fd) in hosts::select_activated(&mut activated, *which, passed)? {
-                    bound.push(hosts::adopt(raw, fd)?);
-                }
-            }
+    // Certificates are read before any socket exists too.
+    let serves_tcp = hosts
+        .iter()
+        .any(|h| matches!(h, Host::Tcp(_) | Host::Fd(_)));
+    let acceptor = match security {
+        TcpSecurity::Tls(files) if serves_tcp => Some(api::listen::tls_acceptor(files)?),
+        _ => None,
+    };
+    let (mut bound, mut made) = (Vec::new(), Vec::new());
+    if let Err(e) = bind_each(hosts, gid, &mut bound, &mut made) {
+        // The sockets this call made would be left as stale files.
+        for path in made {
+            let _ = std::fs::remove_file(path);
         }
+        return Err(e);
     }
     let tcp: Vec<String> = bound
         .iter()
@@ -364,14 +366,13 @@ fn bind_hosts(
         return Ok((bound, None));
     }
     let tcp = tcp.join(", ");
-    let acceptor = match security {
+    match security {
         TcpSecurity::Tls(files) => {
             if !files.require_client_cert {
                 tracing::warn!(
                     "{tcp}: TLS without --tlsverify authenticates no client: anyone who reaches the port is root on this host; add --tlsverify --tlscacert FILE"
                 );
             }
-            Some(api::listen::tls_acceptor(files)?)
         }
         TcpSecurity::Plain => {
             for line in [
@@ -381,11 +382,43 @@ fn bind_hosts(
             ] {
                 tracing::warn!("{tcp}: {line}");
             }
-            None
         }
-        TcpSecurity::Unset => bail!(plain_tcp_refused(&tcp)),
-    };
+        // Only systemd's sockets get here (tcp:// hosts were refused above).
+        TcpSecurity::Unset => {
+            for path in made {
+                let _ = std::fs::remove_file(path);
+            }
+            bail!(plain_tcp_refused(&tcp))
+        }
+    }
     Ok((bound, acceptor))
+}
+
+/// Binds or adopts every host into `bound`; `made` lists the unix socket
+/// files it created (systemd's are not ours to remove).
+fn bind_each(
+    hosts: &[Host],
+    gid: Option<u32>,
+    bound: &mut Vec<Bound>,
+    made: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut activated = hosts::activated()?;
+    let passed = activated.len();
+    for host in hosts {
+        match host {
+            Host::Unix(path) => {
+                bound.push(Bound::Unix(bind(path, gid)?));
+                made.push(path.clone());
+            }
+            Host::Tcp(addr) => bound.push(Bound::Tcp(hosts::bind_tcp(addr)?)),
+            Host::Fd(which) => {
+                for (raw, fd) in hosts::select_activated(&mut activated, *which, passed)? {
+                    bound.push(hosts::adopt(raw, fd)?);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn plain_tcp_refused(what: &str) -> String {

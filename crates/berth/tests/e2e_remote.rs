@@ -469,6 +469,25 @@ fn plain_tcp_is_refused_unless_the_operator_opts_in() {
         stderr(&out)
     );
 
+    // Unusable certificates are refused before any socket exists.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("api.sock");
+    let out = berth_daemon_alone(&[
+        "-H",
+        &format!("unix://{}", sock.display()),
+        "-H",
+        &format!("tcp://{addr}"),
+        "--tls",
+        "--tlscert=/etc/hostname",
+        "--tlskey=/etc/hostname",
+    ]);
+    assert!(
+        stderr(&out).contains("/etc/hostname: no PEM certificate"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!sock.exists(), "the unix socket was left behind");
+
     // --tls=false: served, with the warning.
     let d = Daemon::start_with(
         Kind::Berth,
