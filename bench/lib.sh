@@ -15,6 +15,23 @@ bench_init() { # name
 
 log() { printf '%s\n' "$*" >&2; }
 
+need_tools() { # tools... : exit when one is missing
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { log "missing $tool (run scripts/deps.sh)"; exit 1; }
+    done
+}
+
+build_release() { # 1 to build berth (release), else nothing; then the config dir
+    if [ "$1" = 1 ]; then
+        log "building berth (release)..."
+        (cd "$REPO" && cargo build --release -p berth -q)
+    fi
+    mkdir -p "$TMP/config"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 dk() { # name docker-args...
     local name="$1"
     shift

@@ -34,16 +34,8 @@ BERTH="${BERTH_BIN:-$REPO/target/release/berth}"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-for tool in wrk curl dockerd /usr/bin/docker-registry "$DOCKER_CLI"; do
-    command -v "$tool" >/dev/null || { log "missing $tool (run scripts/deps.sh)"; exit 1; }
-done
-if [ "$BUILD" = 1 ]; then
-    log "building berth (release)..."
-    (cd "$REPO" && cargo build --release -p berth -q)
-fi
-mkdir -p "$TMP/config"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+need_tools wrk curl dockerd /usr/bin/docker-registry "$DOCKER_CLI"
+build_release "$BUILD"
 
 wait_http() { # url
     for _ in $(seq 100); do

@@ -64,7 +64,11 @@ async fn get_archive(
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/x-tar")
         .header(STAT_HEADER, stat_header(&stat))
-        .body(Body::from_stream(tokio_util::io::ReaderStream::new(reader)))
+        // 4 KiB chunks (ReaderStream's default) cost a write, and over TLS a
+        // record, each: a large copy went 25% slower over TLS than the socket.
+        .body(Body::from_stream(
+            tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024),
+        ))
         .unwrap_or_else(crate::error::response_error))
 }
 

@@ -1,18 +1,17 @@
 //! /containers/* endpoints.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{Request, StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use engine::WaitCondition;
 use engine::model::{CreateRequest, Status};
-use engine::{LogOptions, WaitCondition};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::query::{Params, parse_json};
-use crate::streams::{channel_body, encode, hijack, send_frames};
+use crate::streams::channel_body;
 use crate::{ApiError, ApiResult, AppState, format};
 
 pub fn routes() -> Router<AppState> {
@@ -28,7 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}", delete(remove))
         .route("/containers/{id}/{alias}", delete(remove_link))
         .route("/containers/{id}/logs", get(logs))
-        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/attach", post(crate::attach::attach))
+        .route("/containers/{id}/attach/ws", get(crate::attach::attach_ws))
         .route("/containers/{id}/resize", post(resize))
 }
 
@@ -268,112 +268,6 @@ async fn logs(
     Ok(crate::logs::respond(tty, lines, move |line| {
         crate::logs::line_chunk(tty, &line, timestamps, None)
     }))
-}
-
-async fn attach(
-    State(engine): State<AppState>,
-    Path(id): Path<String>,
-    mut req: Request<Body>,
-) -> ApiResult<Response> {
-    let params = Params::parse(req.uri().query());
-    // logs=1 replays what the container wrote so far; stream=0 stops there.
-    let (logs, stream) = (params.bool("logs", false), params.bool("stream", true));
-    let want_stdin = params.bool("stdin", false) && stream;
-    let detach_keys = crate::detach::parse(
-        params
-            .get("detachKeys")
-            .filter(|k| !k.is_empty())
-            .unwrap_or(crate::detach::DEFAULT),
-    )?;
-    let (stdout, stderr) = (params.bool("stdout", false), params.bool("stderr", false));
-    // Live output is subscribed before the history is read, so nothing
-    // written in between is lost (it may show twice, as with dockerd).
-    let (c, mut output) = engine.attach(&id, stdout, stderr)?;
-    if !stream {
-        output.close();
-    }
-    let mut history = if logs && (stdout || stderr) {
-        let opts = LogOptions {
-            stdout,
-            stderr,
-            ..Default::default()
-        };
-        match engine.logs(&id, opts) {
-            Ok(rx) => Some(rx),
-            // The "none" driver keeps no history to replay.
-            Err(engine::EngineError::NotSupported(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        None
-    };
-    let (open_stdin, stdin_once, tty) = {
-        let v = c.view();
-        (
-            v.record.config.open_stdin,
-            v.record.config.stdin_once,
-            v.record.config.tty,
-        )
-    };
-    hijack(&mut req, tty, move |io| async move {
-        let (mut rd, mut wr) = tokio::io::split(io);
-        if let Some(history) = history.as_mut() {
-            while let Some(line) = history.recv().await {
-                if wr
-                    .write_all(&encode(tty, line.stream, &line.data))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-        if !stream {
-            let _ = wr.shutdown().await;
-            return;
-        }
-        let (detach_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
-        if want_stdin && open_stdin {
-            let engine = engine.clone();
-            let c = c.clone();
-            tokio::spawn(async move {
-                // As dockerd: detach keys apply to terminals only.
-                let mut detector =
-                    crate::detach::Detector::new(if tty { detach_keys } else { Vec::new() });
-                let mut buf = vec![0u8; 32 * 1024];
-                loop {
-                    match rd.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let (data, detach) = match detector.feed(&buf[..n]) {
-                                crate::detach::Feed::Data(d) => (d, false),
-                                crate::detach::Feed::Detach(d) => (d, true),
-                            };
-                            if !data.is_empty()
-                                && engine.write_stdin(&c, Bytes::from(data)).await.is_err()
-                            {
-                                return;
-                            }
-                            if detach {
-                                // The container keeps running and keeps its stdin.
-                                let _ = detach_tx.send(());
-                                return;
-                            }
-                        }
-                    }
-                }
-                if stdin_once {
-                    engine.close_stdin(&c).await;
-                }
-            });
-        }
-        tokio::select! {
-            _ = send_frames(&mut wr, &mut output, tty) => {}
-            Ok(()) = &mut detached => {
-                let _ = wr.shutdown().await;
-            }
-        }
-    })
 }
 
 /// `h`/`w` of the resize endpoints.

@@ -82,6 +82,50 @@ impl Detector {
     }
 }
 
+/// A client's stdin as chunks to pass on, with the detach keys taken out.
+pub struct StdinReader<R> {
+    rd: R,
+    detector: Detector,
+    buf: Vec<u8>,
+    detached: bool,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> StdinReader<R> {
+    /// `keys` empty: nothing detaches.
+    pub fn new(rd: R, keys: Vec<u8>) -> Self {
+        StdinReader {
+            rd,
+            detector: Detector::new(keys),
+            buf: vec![0u8; 32 * 1024],
+            detached: false,
+        }
+    }
+
+    /// The next bytes for the process; `None` at the client's EOF or once
+    /// it detached (then [`StdinReader::detached`] says so).
+    pub async fn next(&mut self) -> Option<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        if self.detached {
+            return None;
+        }
+        let n = match self.rd.read(&mut self.buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => n,
+        };
+        match self.detector.feed(&self.buf[..n]) {
+            Feed::Data(d) => Some(d),
+            Feed::Detach(d) => {
+                self.detached = true;
+                Some(d)
+            }
+        }
+    }
+
+    pub fn detached(&self) -> bool {
+        self.detached
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

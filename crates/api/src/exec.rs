@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use engine::model::ExecCreateRequest;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::query::parse_json;
 use crate::streams::{hijack, send_frames};
@@ -85,29 +85,18 @@ async fn start(
         let (detach_tx, mut detached) = tokio::sync::oneshot::channel();
         if let Some(mut stdin) = streams.stdin.take() {
             tokio::spawn(async move {
-                let mut detector = crate::detach::Detector::new(detach_keys);
-                let mut buf = vec![0u8; 32 * 1024];
-                loop {
-                    match rd.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let (data, detach) = match detector.feed(&buf[..n]) {
-                                crate::detach::Feed::Data(d) => (d, false),
-                                crate::detach::Feed::Detach(d) => (d, true),
-                            };
-                            if !data.is_empty() && stdin.write_all(&data).await.is_err() {
-                                break;
-                            }
-                            if detach {
-                                // The process keeps running, and its input
-                                // open; only this client leaves.
-                                let _ = detach_tx.send(stdin);
-                                return;
-                            }
-                        }
+                let mut reader = crate::detach::StdinReader::new(&mut rd, detach_keys);
+                while let Some(data) = reader.next().await {
+                    if !data.is_empty() && stdin.write_all(&data).await.is_err() {
+                        break;
                     }
                 }
-                // Dropping stdin closes the process's input.
+                if reader.detached() {
+                    // The process keeps running, and its input open; only
+                    // this client leaves.
+                    let _ = detach_tx.send(stdin);
+                }
+                // Otherwise dropping stdin closes the process's input.
             });
         }
         let stdin = tokio::select! {

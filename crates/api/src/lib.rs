@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod archive;
+mod attach;
 mod build;
 mod containers;
 mod control;
@@ -15,6 +16,7 @@ mod exec;
 mod format;
 mod housekeeping;
 mod images;
+pub mod listen;
 mod logs;
 mod networks;
 mod pending;
@@ -32,7 +34,6 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, Uri};
 use engine::Engine;
 use hyper_util::rt::TokioIo;
-use tokio::net::UnixListener;
 use tower::ServiceExt;
 
 pub use error::{ApiError, ApiResult};
@@ -183,39 +184,62 @@ async fn json_error_shape(response: Response<Body>) -> Response<Body> {
 pub async fn serve(
     engine: Arc<Engine>,
     swarm: Arc<::swarm::node::Swarm>,
-    listeners: Vec<UnixListener>,
+    listeners: Vec<Box<dyn listen::Listener>>,
 ) {
-    let router = router(engine, swarm);
+    let warnings = listen::Warnings(listeners.iter().filter_map(|l| l.warning()).collect());
+    let router = router(engine, swarm).layer(axum::Extension(warnings));
     let mut tasks = Vec::new();
-    for listener in listeners {
+    for mut listener in listeners {
         let router = router.clone();
         tasks.push(tokio::spawn(async move {
+            let name = listener.describe();
             loop {
-                let (stream, _) = match listener.accept().await {
+                let connecting = match listener.accept().await {
                     Ok(conn) => conn,
                     Err(err) => {
-                        tracing::warn!("accept: {err}");
+                        tracing::warn!("accept on {name}: {err}");
+                        // Out of descriptors and the like: do not spin.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         continue;
                     }
                 };
                 let router = router.clone();
+                let name = name.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let router = router.clone();
-                        async move { Ok::<_, Infallible>(handle(router, req.map(Body::new)).await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades();
-                    if let Err(err) = conn.await {
-                        tracing::debug!("connection: {err}");
-                    }
+                    let io = match connecting.await {
+                        Ok(io) => io,
+                        Err(err) if err.notable() => {
+                            // A refused client is worth the operator's notice:
+                            // it may be an attack, or a client missing its certificate.
+                            tracing::warn!("{name}: refused: {err}");
+                            return;
+                        }
+                        Err(err) => {
+                            tracing::debug!("{name}: {err}");
+                            return;
+                        }
+                    };
+                    serve_connection(router, io).await;
                 });
             }
         }));
     }
     for task in tasks {
         let _ = task.await;
+    }
+}
+
+/// One HTTP/1.1 connection, with upgrades for hijacked attach and exec streams.
+async fn serve_connection(router: Router, io: Box<dyn listen::Io>) {
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let router = router.clone();
+        async move { Ok::<_, Infallible>(handle(router, req.map(Body::new)).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    if let Err(err) = conn.await {
+        tracing::debug!("connection: {err}");
     }
 }
 

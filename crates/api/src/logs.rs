@@ -4,7 +4,7 @@
 
 use axum::http::header;
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use engine::{LogLine, LogOptions, parse_timestamp};
 use tokio::sync::mpsc;
 
@@ -63,6 +63,9 @@ pub fn line_chunk(raw: bool, line: &LogLine, timestamps: bool, details: Option<&
     encode(raw, line.stream, &data)
 }
 
+/// How many bytes of waiting lines one body chunk gathers.
+const BATCH: usize = 64 * 1024;
+
 /// The response that streams `lines`, each turned into its bytes by
 /// `chunk`, until they end or the client goes away: a client that leaves
 /// a quiet followed log drops `lines` at once, which stops its readers.
@@ -79,7 +82,19 @@ pub fn respond<T: Send + 'static>(
                 line = lines.recv() => line,
             };
             let Some(line) = line else { return };
-            if tx.send(chunk(line)).await.is_err() {
+            // Lines already waiting go out together: one write (and over TLS
+            // one record) for many short lines, while a followed log's single
+            // new line still leaves at once.
+            let first = chunk(line);
+            let mut batch: Option<BytesMut> = None;
+            while batch.as_ref().map_or(first.len(), BytesMut::len) < BATCH {
+                let Ok(more) = lines.try_recv() else { break };
+                batch
+                    .get_or_insert_with(|| BytesMut::from(&first[..]))
+                    .extend_from_slice(&chunk(more));
+            }
+            let out = batch.map_or(first, BytesMut::freeze);
+            if tx.send(out).await.is_err() {
                 return;
             }
         }

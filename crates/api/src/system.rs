@@ -82,7 +82,9 @@ fn cgroup_version() -> &'static str {
 async fn info(
     State(engine): State<AppState>,
     axum::Extension(swarm): axum::Extension<crate::swarm::SwarmState>,
+    warnings: Option<axum::Extension<crate::listen::Warnings>>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let warnings = warnings.map(|w| w.0.0).unwrap_or_default();
     let swarm_info = swarm.info().await;
     use engine::model::Status;
     let containers = engine.containers();
@@ -153,7 +155,7 @@ async fn info(
         "Isolation": "",
         "InitBinary": "",
         "SecurityOptions": ["name=seccomp,profile=builtin"],
-        "Warnings": [],
+        "Warnings": warnings,
     })))
 }
 

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Parser;
 
+mod hosts;
+use hosts::{Bound, Host};
+
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
 #[derive(Parser, Debug)]
@@ -13,9 +16,26 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
     about = "Run the berth engine (Docker Engine API server)"
 )]
 struct DaemonArgs {
-    /// Socket(s) to listen on, e.g. unix:///run/berth/berth.sock (repeatable)
+    /// Where to serve the API (repeatable): unix:///path, tcp://HOST:PORT (TLS
+    /// unless --tls=false), fd:// or fd://N (sockets systemd passed)
     #[arg(short = 'H', long = "host")]
     hosts: Vec<String>,
+    /// Serve tcp:// hosts with TLS (--tlscert, --tlskey); --tls=false serves
+    /// them as plain, unauthenticated HTTP
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    tls: Option<bool>,
+    /// TLS, and clients must present a certificate signed by --tlscacert
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    tlsverify: Option<bool>,
+    /// CA that signs the clients' certificates (--tlsverify)
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// The daemon's TLS certificate (chain), PEM
+    #[arg(long, value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+    /// The key of --tlscert, PEM
+    #[arg(long, value_name = "FILE")]
+    tlskey: Option<PathBuf>,
     /// Root of persistent state (images, containers)
     #[arg(long, default_value = "/var/lib/berth")]
     data_root: PathBuf,
@@ -260,6 +280,153 @@ fn parse_pool(spec: &str) -> anyhow::Result<network::AddressPool> {
     }
 }
 
+/// How TCP hosts are served, from the TLS flags.
+#[derive(Debug)]
+enum TcpSecurity {
+    Tls(api::listen::TlsFiles),
+    /// `--tls=false` (or `--tlsverify=false`): the operator accepted plain HTTP.
+    Plain,
+    /// No TLS flag at all: TCP hosts are refused.
+    Unset,
+}
+
+fn tcp_security(args: &DaemonArgs) -> anyhow::Result<TcpSecurity> {
+    let verify = args.tlsverify == Some(true);
+    if !(verify || args.tls == Some(true)) {
+        return Ok(
+            if args.tls == Some(false) || args.tlsverify == Some(false) {
+                TcpSecurity::Plain
+            } else {
+                TcpSecurity::Unset
+            },
+        );
+    }
+    if verify && args.tlscacert.is_none() {
+        bail!("--tlsverify needs --tlscacert: the CA whose certificates clients must present");
+    }
+    // Without --tlsverify a CA still checks the certificates clients offer.
+    let client_ca = args.tlscacert.clone();
+    let (Some(cert), Some(key)) = (&args.tlscert, &args.tlskey) else {
+        bail!(
+            "--tls{} needs --tlscert and --tlskey: the daemon's certificate and its key",
+            if verify { "verify" } else { "" }
+        );
+    };
+    for (flag, f) in [("--tlscert", cert), ("--tlskey", key)]
+        .into_iter()
+        .chain(client_ca.iter().map(|ca| ("--tlscacert", ca)))
+    {
+        if !f.is_file() {
+            bail!("{flag} {}: no such file", f.display());
+        }
+    }
+    Ok(TcpSecurity::Tls(api::listen::TlsFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+        client_ca,
+        require_client_cert: verify,
+    }))
+}
+
+/// Every `-H` bound (or adopted from systemd), with the TLS acceptor TCP
+/// hosts get. Refuses plain TCP unless the operator opted in.
+fn bind_hosts(
+    hosts: &[Host],
+    security: &TcpSecurity,
+    gid: Option<u32>,
+) -> anyhow::Result<(Vec<Bound>, Option<tokio_rustls::TlsAcceptor>)> {
+    // Before any socket exists, so a refusal leaves nothing behind.
+    if matches!(security, TcpSecurity::Unset)
+        && let Some(Host::Tcp(addr)) = hosts.iter().find(|h| matches!(h, Host::Tcp(_)))
+    {
+        bail!(plain_tcp_refused(&format!("tcp://{addr}")));
+    }
+    // Certificates are read before any socket exists too.
+    let serves_tcp = hosts
+        .iter()
+        .any(|h| matches!(h, Host::Tcp(_) | Host::Fd(_)));
+    let acceptor = match security {
+        TcpSecurity::Tls(files) if serves_tcp => Some(api::listen::tls_acceptor(files)?),
+        _ => None,
+    };
+    let (mut bound, mut made) = (Vec::new(), Vec::new());
+    if let Err(e) = bind_each(hosts, gid, &mut bound, &mut made) {
+        // The sockets this call made would be left as stale files.
+        for path in made {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e);
+    }
+    let tcp: Vec<String> = bound
+        .iter()
+        .filter(|b| matches!(b, Bound::Tcp(_)))
+        .map(Bound::describe)
+        .collect();
+    if tcp.is_empty() {
+        return Ok((bound, None));
+    }
+    let tcp = tcp.join(", ");
+    match security {
+        TcpSecurity::Tls(files) => {
+            if !files.require_client_cert {
+                tracing::warn!(
+                    "{tcp}: TLS without --tlsverify authenticates no client: anyone who reaches the port is root on this host; add --tlsverify --tlscacert FILE"
+                );
+            }
+        }
+        TcpSecurity::Plain => {
+            for line in [
+                "serving the API over plain TCP (--tls=false): no encryption, no authentication.",
+                "Anyone who can reach this port is root on this host.",
+                "Use --tlsverify --tlscacert --tlscert --tlskey (client certificates) instead.",
+            ] {
+                tracing::warn!("{tcp}: {line}");
+            }
+        }
+        // Only systemd's sockets get here (tcp:// hosts were refused above).
+        TcpSecurity::Unset => {
+            for path in made {
+                let _ = std::fs::remove_file(path);
+            }
+            bail!(plain_tcp_refused(&tcp))
+        }
+    }
+    Ok((bound, acceptor))
+}
+
+/// Binds or adopts every host into `bound`; `made` lists the unix socket
+/// files it created (systemd's are not ours to remove).
+fn bind_each(
+    hosts: &[Host],
+    gid: Option<u32>,
+    bound: &mut Vec<Bound>,
+    made: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut activated = hosts::activated()?;
+    let passed = activated.len();
+    for host in hosts {
+        match host {
+            Host::Unix(path) => {
+                bound.push(Bound::Unix(bind(path, gid)?));
+                made.push(path.clone());
+            }
+            Host::Tcp(addr) => bound.push(Bound::Tcp(hosts::bind_tcp(addr)?)),
+            Host::Fd(which) => {
+                for (raw, fd) in hosts::select_activated(&mut activated, *which, passed)? {
+                    bound.push(hosts::adopt(raw, fd)?);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn plain_tcp_refused(what: &str) -> String {
+    format!(
+        "{what}: refusing to serve the API over plain TCP: anyone reaching the port would be root on this host. Use --tlsverify --tlscacert FILE --tlscert FILE --tlskey FILE, or pass --tls=false to accept that risk"
+    )
+}
+
 pub fn main(args: &[String]) -> i32 {
     let parsed = match DaemonArgs::try_parse_from(
         std::iter::once("berth daemon".to_string()).chain(args.iter().cloned()),
@@ -290,16 +457,6 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     Ok(())
-}
-
-fn socket_path(host: &str) -> anyhow::Result<PathBuf> {
-    match host.strip_prefix("unix://") {
-        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-        _ if host.starts_with("tcp://") || host.starts_with("fd://") => {
-            bail!("not implemented: listening on {host}; use unix:///path")
-        }
-        _ => bail!("invalid -H {host:?}: expected unix:///path"),
-    }
 }
 
 /// The group that may use the API sockets, as dockerd picks it: `-G NAME`
@@ -388,14 +545,24 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         Some(g) => tracing::info!("API sockets: mode 0660, group {}", g.name),
         None => tracing::info!("API sockets: mode 0660, group root (no docker group; see -G)"),
     }
-    let socket_paths = hosts
+    let security = tcp_security(&args)?;
+    let parsed_hosts = hosts
         .iter()
-        .map(|h| socket_path(h))
+        .map(|h| hosts::parse(h, matches!(security, TcpSecurity::Tls(_))))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let std_listeners = socket_paths
+    let socket_paths: Vec<PathBuf> = parsed_hosts
         .iter()
-        .map(|p| bind(p, gid))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .filter_map(|h| match h {
+            Host::Unix(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    let (std_listeners, tls) = bind_hosts(&parsed_hosts, &security, gid)?;
+    let listening = std_listeners
+        .iter()
+        .map(Bound::describe)
+        .collect::<Vec<_>>()
+        .join(", ");
     // A socket directly in the exec root (the default /run/berth/berth.sock):
     // its group must traverse the exec root to reach it.
     let exec_root_abs = std::path::absolute(&args.exec_root).unwrap_or(args.exec_root.clone());
@@ -424,15 +591,20 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let listening = hosts.join(", ");
     let result = rt.block_on(async move {
         let engine = engine::Engine::open(cfg)
             .await
             .context("opening the engine")?;
-        let listeners = std_listeners
-            .into_iter()
-            .map(tokio::net::UnixListener::from_std)
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let mut listeners: Vec<Box<dyn api::listen::Listener>> = Vec::new();
+        for l in std_listeners {
+            listeners.push(match l {
+                Bound::Unix(l) => Box::new(tokio::net::UnixListener::from_std(l)?),
+                Bound::Tcp(l) => Box::new(api::listen::Tcp::new(
+                    tokio::net::TcpListener::from_std(l)?,
+                    tls.clone(),
+                )),
+            });
+        }
         let swarm = swarm::node::Swarm::open(
             engine.clone(),
             swarm::node::SwarmOptions {
@@ -452,10 +624,9 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     });
-    for host in &hosts {
-        if let Ok(p) = socket_path(host) {
-            let _ = std::fs::remove_file(p);
-        }
+    // Sockets systemd passed are its to remove.
+    for p in &socket_paths {
+        let _ = std::fs::remove_file(p);
     }
     if let Some(pidfile) = &args.pidfile {
         let _ = std::fs::remove_file(pidfile);
@@ -471,6 +642,59 @@ mod tests {
         let mut argv = vec!["berth daemon"];
         argv.extend_from_slice(args);
         cluster_store(&DaemonArgs::try_parse_from(argv)?)
+    }
+
+    fn security_of(args: &[&str]) -> anyhow::Result<TcpSecurity> {
+        let mut argv = vec!["berth daemon"];
+        argv.extend_from_slice(args);
+        tcp_security(&DaemonArgs::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn plain_tcp_needs_an_explicit_flag_and_tls_needs_its_files() {
+        assert!(matches!(security_of(&[]).unwrap(), TcpSecurity::Unset));
+        assert!(matches!(
+            security_of(&["--tls=false"]).unwrap(),
+            TcpSecurity::Plain
+        ));
+        assert!(matches!(
+            security_of(&["--tlsverify=false"]).unwrap(),
+            TcpSecurity::Plain
+        ));
+        let e = security_of(&["--tlsverify"]).unwrap_err();
+        assert!(
+            e.to_string().contains("--tlsverify needs --tlscacert"),
+            "{e}"
+        );
+        let e = security_of(&["--tls", "--tlscert", "/etc/hostname"]).unwrap_err();
+        assert!(
+            e.to_string().contains("--tls needs --tlscert and --tlskey"),
+            "{e}"
+        );
+        let e = security_of(&[
+            "--tls",
+            "--tlscert",
+            "/nonexistent",
+            "--tlskey",
+            "/etc/hostname",
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--tlscert /nonexistent: no such file"),
+            "{e}"
+        );
+        let TcpSecurity::Tls(files) = security_of(&[
+            "--tlsverify",
+            "--tlscacert=/etc/hostname",
+            "--tlscert=/etc/hostname",
+            "--tlskey=/etc/hostname",
+        ])
+        .unwrap() else {
+            panic!("--tlsverify with its files is TLS");
+        };
+        assert_eq!(files.client_ca.as_deref(), Some(Path::new("/etc/hostname")));
+        assert!(files.require_client_cert);
     }
 
     #[test]

@@ -114,8 +114,15 @@ pub fn bootstrap_config() -> Result<rustls::ClientConfig, TlsError> {
         .with_safe_default_protocol_versions()
         .map_err(err)?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider())))
+        .with_custom_certificate_verifier(accept_any_server())
         .with_no_client_auth())
+}
+
+/// A verifier that takes any server certificate (the handshake's signatures
+/// are still checked): the bootstrap above, and API clients told not to
+/// verify the daemon (`docker --tls` without `--tlsverify`).
+pub fn accept_any_server() -> Arc<dyn ServerCertVerifier> {
+    Arc::new(AcceptAnyServer(provider()))
 }
 
 #[derive(Debug)]

@@ -1,14 +1,21 @@
-//! Connection to the daemon: host selection, API version negotiation and
-//! HTTP/1.1 requests (plain, streaming and hijacked) over a unix or TCP socket.
+//! Connection to the daemon: API version negotiation and HTTP/1.1 requests
+//! (plain, streaming and hijacked) over a unix socket, TCP (with TLS or
+//! without) or an ssh session running `docker system dial-stdio`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use super::endpoint::{Endpoint, Tls};
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 /// Highest API version this client speaks; lower daemons are met at theirs.
@@ -24,8 +31,14 @@ pub enum ClientError {
     Daemon { status: u16, message: String },
     #[error("error during connect: {0}")]
     Http(String),
-    #[error("invalid host {0:?}: expected unix://PATH or tcp://HOST:PORT")]
+    #[error(
+        "invalid host {0:?}: expected unix://PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]"
+    )]
     BadHost(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("error during connect: {host}: TLS: {message}")]
+    Tls { host: String, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, ClientError>;
@@ -34,32 +47,105 @@ pub type Result<T> = std::result::Result<T, ClientError>;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-#[derive(Clone, Debug)]
-enum Endpoint {
+#[derive(Clone)]
+enum Transport {
     Unix(String),
     Tcp(String),
+    Tls {
+        addr: String,
+        name: ServerName<'static>,
+        config: Arc<rustls::ClientConfig>,
+    },
+    Ssh(SshTarget),
 }
 
-#[derive(Clone, Debug)]
+/// `ssh://[user@]host[:port]`: the docker CLI's connection helper runs
+/// `docker system dial-stdio` there and speaks HTTP over the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SshTarget {
+    user: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+impl SshTarget {
+    fn parse(rest: &str) -> Option<SshTarget> {
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') {
+            return None;
+        }
+        let (user, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, rest),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+                (h.to_string(), Some(p.parse().ok()?))
+            }
+            _ => (hostport.to_string(), None),
+        };
+        (!host.is_empty()).then_some(SshTarget { user, host, port })
+    }
+}
+
+#[derive(Clone)]
 pub struct Client {
     host: String,
-    endpoint: Endpoint,
+    transport: Transport,
     version: String,
 }
 
-/// `-H` wins, then `$BERTH_HOST`, then `$DOCKER_HOST`, then the default socket.
-pub fn resolve_host(flag: Option<&str>) -> String {
-    if let Some(h) = flag.filter(|h| !h.is_empty()) {
-        return h.to_string();
-    }
-    for var in ["BERTH_HOST", "DOCKER_HOST"] {
-        if let Ok(v) = std::env::var(var)
-            && !v.is_empty()
-        {
-            return v;
+/// The rustls side of `--tlsverify`: the daemon must chain to the CA; the
+/// client certificate goes along when there is one.
+fn tls_config(host: &str, tls: &Tls) -> Result<rustls::ClientConfig> {
+    let config_err = |m: String| ClientError::Config(m);
+    let file_err = |p: &std::path::Path, e: &dyn std::fmt::Display| {
+        config_err(format!("could not read {}: {e}", p.display()))
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config_err(e.to_string()))?;
+    let builder = if tls.verify {
+        let Some(ca) = &tls.ca else {
+            return Err(config_err(format!(
+                "{host}: --tlsverify needs the daemon's CA: --tlscacert FILE, or ca.pem in $DOCKER_CERT_PATH"
+            )));
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, &e))? {
+            roots
+                .add(cert.map_err(|e| file_err(ca, &e))?)
+                .map_err(|e| file_err(ca, &e))?;
         }
-    }
-    DEFAULT_HOST.to_string()
+        builder.with_root_certificates(roots)
+    } else {
+        // `--tls` alone, or a context's SkipTLSVerify: encrypted, but the
+        // daemon's certificate is taken as it comes, as the docker CLI does.
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(swarm::tls::accept_any_server())
+    };
+    let mut config = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| file_err(cert, &e))?;
+            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, &e))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| file_err(cert, &e))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(config_err(
+                "--tlscert and --tlskey go together (cert.pem and key.pem in $DOCKER_CERT_PATH)"
+                    .into(),
+            ));
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
@@ -104,19 +190,46 @@ fn error_message(body: &[u8]) -> String {
 }
 
 impl Client {
+    #[cfg(test)]
     pub fn new(host: &str) -> Result<Client> {
-        let endpoint = if let Some(p) = host.strip_prefix("unix://") {
-            Endpoint::Unix(p.to_string())
+        Self::from_endpoint(&Endpoint {
+            host: host.to_string(),
+            tls: None,
+        })
+    }
+
+    pub fn from_endpoint(endpoint: &Endpoint) -> Result<Client> {
+        let host = endpoint.host.as_str();
+        let bad = || ClientError::BadHost(host.to_string());
+        let transport = if let Some(p) = host.strip_prefix("unix://") {
+            Transport::Unix(p.to_string())
         } else if let Some(a) = host.strip_prefix("tcp://") {
-            Endpoint::Tcp(a.trim_end_matches('/').to_string())
+            let addr = a.trim_end_matches('/').to_string();
+            match &endpoint.tls {
+                None => Transport::Tcp(addr),
+                Some(tls) => {
+                    let name_part = match addr.rsplit_once(':') {
+                        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+                        None => addr.as_str(),
+                    };
+                    let name = ServerName::try_from(name_part.to_string()).map_err(|_| bad())?;
+                    Transport::Tls {
+                        config: Arc::new(tls_config(host, tls)?),
+                        addr,
+                        name,
+                    }
+                }
+            }
+        } else if let Some(rest) = host.strip_prefix("ssh://") {
+            Transport::Ssh(SshTarget::parse(rest).ok_or_else(bad)?)
         } else if host.starts_with('/') {
-            Endpoint::Unix(host.to_string())
+            Transport::Unix(host.to_string())
         } else {
-            return Err(ClientError::BadHost(host.to_string()));
+            return Err(bad());
         };
         Ok(Client {
             host: host.to_string(),
-            endpoint,
+            transport,
             version: CLIENT_API_VERSION.to_string(),
         })
     }
@@ -125,13 +238,36 @@ impl Client {
         &self.version
     }
 
-    async fn dial(&self) -> Result<Box<dyn Io>> {
+    /// A fresh connection to the daemon, before any HTTP is spoken on it.
+    pub async fn dial(&self) -> Result<Box<dyn Io>> {
         let err = |_| ClientError::Connect {
             host: self.host.clone(),
         };
-        Ok(match &self.endpoint {
-            Endpoint::Unix(p) => Box::new(UnixStream::connect(p).await.map_err(err)?),
-            Endpoint::Tcp(a) => Box::new(TcpStream::connect(a).await.map_err(err)?),
+        Ok(match &self.transport {
+            Transport::Unix(p) => Box::new(UnixStream::connect(p).await.map_err(err)?),
+            Transport::Tcp(a) => {
+                let s = TcpStream::connect(a).await.map_err(err)?;
+                let _ = s.set_nodelay(true);
+                Box::new(s)
+            }
+            Transport::Tls { addr, name, config } => {
+                let s = TcpStream::connect(addr).await.map_err(err)?;
+                let _ = s.set_nodelay(true);
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let tls =
+                    connector
+                        .connect(name.clone(), s)
+                        .await
+                        .map_err(|e| ClientError::Tls {
+                            host: self.host.clone(),
+                            message: e.to_string(),
+                        })?;
+                Box::new(tls)
+            }
+            Transport::Ssh(target) => Box::new(
+                ssh_dial(target)
+                    .map_err(|e| ClientError::Http(format!("{}: starting ssh: {e}", self.host)))?,
+            ),
         })
     }
 
@@ -292,6 +428,73 @@ impl Client {
     }
 }
 
+/// An ssh session whose remote command bridges to the daemon's socket.
+struct SshStream {
+    io: tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
+    // Killed with the connection.
+    _child: tokio::process::Child,
+}
+
+fn ssh_dial(t: &SshTarget) -> std::io::Result<SshStream> {
+    let mut cmd = tokio::process::Command::new("ssh");
+    // -T: no terminal, the session carries bytes only.
+    cmd.arg("-T");
+    if let Some(u) = &t.user {
+        cmd.args(["-l", u]);
+    }
+    if let Some(p) = t.port {
+        cmd.args(["-p", &p.to_string()]);
+    }
+    cmd.arg("--")
+        .arg(&t.host)
+        .args(["docker", "system", "dial-stdio"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(std::io::Error::other("ssh without pipes"));
+    };
+    Ok(SshStream {
+        io: tokio::io::join(stdout, stdin),
+        _child: child,
+    })
+}
+
+impl AsyncRead for SshStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SshStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 pub async fn read_all(resp: Response<Incoming>) -> Result<Bytes> {
     resp.into_body()
         .collect()
@@ -343,6 +546,44 @@ pub async fn with_timeout<T>(d: Duration, f: impl std::future::Future<Output = T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_hosts_parse() {
+        assert_eq!(
+            SshTarget::parse("root@10.0.0.2:2222"),
+            Some(SshTarget {
+                user: Some("root".into()),
+                host: "10.0.0.2".into(),
+                port: Some(2222)
+            })
+        );
+        assert_eq!(
+            SshTarget::parse("box"),
+            Some(SshTarget {
+                user: None,
+                host: "box".into(),
+                port: None
+            })
+        );
+        assert_eq!(SshTarget::parse("box/path"), None);
+        assert!(Client::new("ssh://").is_err());
+    }
+
+    #[test]
+    fn tls_without_a_ca_names_the_flag() {
+        let e = Client::from_endpoint(&Endpoint {
+            host: "tcp://127.0.0.1:2376".into(),
+            tls: Some(Tls {
+                verify: true,
+                ca: None,
+                cert: None,
+                key: None,
+            }),
+        })
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("--tlscacert"), "{e}");
+    }
 
     #[test]
     fn versions_compare_numerically() {

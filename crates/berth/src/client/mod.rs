@@ -20,6 +20,7 @@ mod build;
 mod cli;
 mod connect;
 mod containers;
+mod endpoint;
 mod format;
 mod images;
 mod networks;
@@ -105,7 +106,16 @@ pub fn main(args: Vec<String>) -> i32 {
         let _ = Cli::command().print_help();
         return 0;
     };
-    let host = connect::resolve_host(cli.host.as_deref());
+    let choice = endpoint::Choice {
+        host: cli.host.clone(),
+        context: cli.context.clone(),
+        config_dir: cli.config.clone(),
+        tls: cli.tls,
+        tlsverify: cli.tlsverify,
+        tlscacert: cli.tlscacert.clone(),
+        tlscert: cli.tlscert.clone(),
+        tlskey: cli.tlskey.clone(),
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -118,10 +128,13 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     let result = rt.block_on(async move {
-        let mut client = Client::new(&host)?;
-        // As docker: a failed ping leaves the default version, and the
-        // command itself reports the connection error with its own status.
-        let _ = client.negotiate().await;
+        let mut client = Client::from_endpoint(&endpoint::resolve(&choice)?)?;
+        // dial-stdio only moves bytes: the client on the far side negotiates.
+        if !cmd.is_dial_stdio() {
+            // As docker: a failed ping leaves the default version, and the
+            // command itself reports the connection error with its own status.
+            let _ = client.negotiate().await;
+        }
         cmd.run(&client).await
     });
     let code = match result {
@@ -167,7 +180,8 @@ fn command_path(args: &[String]) -> String {
     let mut path = String::new();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-H" | "--host" | "-l" | "--log-level" | "--config" => {
+            "-H" | "--host" | "-l" | "--log-level" | "--config" | "-c" | "--context"
+            | "--tlscacert" | "--tlscert" | "--tlskey" => {
                 it.next();
             }
             s if s.starts_with('-') => {}

@@ -545,3 +545,25 @@ pub async fn prune(client: &Client, a: SystemPruneArgs) -> CmdResult {
     super::prompt::print_reclaimed(total);
     Ok(0)
 }
+
+/// `docker system dial-stdio`: stdin to the daemon, the daemon to stdout.
+/// What `docker -H ssh://host` runs on the far side, speaking HTTP through it.
+pub async fn dial_stdio(client: &Client) -> CmdResult {
+    use tokio::io::AsyncWriteExt;
+    let conn = client.dial().await?;
+    let (mut from_daemon, mut to_daemon) = tokio::io::split(conn);
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let _ = tokio::io::copy(&mut stdin, &mut to_daemon).await;
+        // The client finished sending: half-close, so the daemon still
+        // answers what it was asked (a hijacked attach ends this way).
+        let _ = to_daemon.shutdown().await;
+    });
+    let mut stdout = tokio::io::stdout();
+    let copied = tokio::io::copy(&mut from_daemon, &mut stdout).await;
+    let _ = stdout.flush().await;
+    match copied {
+        Ok(_) => Ok(0),
+        Err(e) => Err(Failure::new(1, format!("dial-stdio: {e}"))),
+    }
+}

@@ -66,6 +66,9 @@ pub struct Daemon {
     networked: bool,
     /// The network namespace the daemon runs in, when not the host's.
     netns: Option<PathBuf>,
+    /// Started by `systemd-socket-activate` with `-H fd://`: the unix socket
+    /// and these extra addresses are bound by it and passed as LISTEN_FDS.
+    activation: Option<Vec<String>>,
     child: Mutex<Option<Child>>,
 }
 
@@ -133,11 +136,34 @@ impl Daemon {
         Self::start_inner(kind, extra_args, networked, None)
     }
 
+    /// A berth daemon started as systemd starts it from a socket unit:
+    /// `systemd-socket-activate` binds its unix socket and `listen` (e.g.
+    /// `127.0.0.1:PORT`), and the daemon serves them with `-H fd://`.
+    pub fn start_socket_activated(listen: &[&str], extra_args: Vec<String>) -> Daemon {
+        Self::start_built(
+            Kind::Berth,
+            extra_args,
+            false,
+            None,
+            Some(listen.iter().map(|l| l.to_string()).collect()),
+        )
+    }
+
     fn start_inner(
         kind: Kind,
         extra_args: Vec<String>,
         networked: bool,
         netns: Option<PathBuf>,
+    ) -> Daemon {
+        Self::start_built(kind, extra_args, networked, netns, None)
+    }
+
+    fn start_built(
+        kind: Kind,
+        extra_args: Vec<String>,
+        networked: bool,
+        netns: Option<PathBuf>,
+        activation: Option<Vec<String>>,
     ) -> Daemon {
         sweep_stale_once();
         let unique = unique_suffix();
@@ -158,6 +184,7 @@ impl Daemon {
             extra_args,
             networked,
             netns,
+            activation,
             child: Mutex::new(None),
         };
         daemon.spawn();
@@ -343,7 +370,18 @@ impl Daemon {
         let _ = fs::remove_file(&self.socket);
         let mut cmd = match self.kind {
             Kind::Berth => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+                let mut c = match &self.activation {
+                    None => Command::new(env!("CARGO_BIN_EXE_berth")),
+                    Some(listen) => {
+                        let mut c = Command::new("systemd-socket-activate");
+                        c.arg("-l").arg(&self.socket);
+                        for l in listen {
+                            c.arg("-l").arg(l);
+                        }
+                        c.arg(env!("CARGO_BIN_EXE_berth"));
+                        c
+                    }
+                };
                 let tag = self.net_tag();
                 c.arg("daemon").args(["--log-level", "debug"]);
                 c.arg("--bridge").arg(if self.networked {
@@ -365,8 +403,12 @@ impl Daemon {
                 c
             }
         };
+        let host = match self.activation {
+            Some(_) => "fd://".to_string(),
+            None => self.host(),
+        };
         cmd.arg("-H")
-            .arg(self.host())
+            .arg(host)
             .arg("--data-root")
             .arg(t.join("root"))
             .arg("--exec-root")

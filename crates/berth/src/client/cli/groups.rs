@@ -203,6 +203,9 @@ pub enum SystemCmd {
     Df(DfArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
+    /// Proxy the stdio stream to the daemon connection (what `-H ssh://` runs remotely)
+    #[command(name = "dial-stdio")]
+    DialStdio,
 }
 
 impl SystemCmd {
@@ -211,6 +214,7 @@ impl SystemCmd {
             SystemCmd::Verb(v) => v.run(client).await,
             SystemCmd::Df(a) => system::df(client, a).await,
             SystemCmd::Prune(a) => system::prune(client, a).await,
+            SystemCmd::DialStdio => system::dial_stdio(client).await,
         }
     }
 }

@@ -23,9 +23,27 @@ use groups::{ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, SystemCmd, System
     subcommand_required = false
 )]
 pub struct Cli {
-    /// Daemon socket to connect to
+    /// Daemon socket to connect to: unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
+    /// Name of the context to use (docker's context store; overrides DOCKER_HOST)
+    #[arg(short = 'c', long)]
+    pub context: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and verify the daemon's certificate (also $DOCKER_TLS_VERIFY)
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default: $DOCKER_CERT_PATH/ca.pem)
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file (default: $DOCKER_CERT_PATH/cert.pem)
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file (default: $DOCKER_CERT_PATH/key.pem)
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<std::path::PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
@@ -80,6 +98,10 @@ pub enum Cmd {
 }
 
 impl Cmd {
+    pub fn is_dial_stdio(&self) -> bool {
+        matches!(self, Cmd::System(SystemCmd::DialStdio))
+    }
+
     pub async fn run(self, client: &Client) -> CmdResult {
         match self {
             Cmd::ContainerVerb(v) => v.run(client).await,
