@@ -12,7 +12,9 @@
 # touched) and neither it nor its containers can reach anything off the machine (pulls from
 # Docker Hub fail at once). The unix socket is a path, so clients in the host namespace reach it.
 # berth is copied to DIR/berth first, so a rebuild of target/ during a run changes nothing.
-# Env: BERTH_BIN (default REPO/target/debug/berth), DAEMON_LOG_LEVEL (berth; default debug).
+# Env: BERTH_BIN (default REPO/target/debug/berth), DAEMON_LOG_LEVEL (berth; default debug),
+# DAEMON_NETNS (a network namespace path to run in instead of a fresh one: hosts of a bench
+# cluster on a test LAN).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -65,9 +67,15 @@ start() { # kind dir
                 --bridge bdpy0 --bridge-prefix bdpy- --nft-table berth_dockerpy)
             ;;
     esac
-    # unshare execs the shell, which execs the daemon: $! is the daemon's pid.
-    setsid unshare --net sh -c 'ip link set lo up && exec "$@"' sh "${cmd[@]}" \
-        >"$dir/log" 2>&1 </dev/null &
+    # unshare (or nsenter, into DAEMON_NETNS when the caller wired one up)
+    # execs the shell, which execs the daemon: $! is the daemon's pid.
+    if [ -n "${DAEMON_NETNS:-}" ]; then
+        setsid nsenter --net="$DAEMON_NETNS" sh -c 'ip link set lo up && exec "$@"' sh "${cmd[@]}" \
+            >"$dir/log" 2>&1 </dev/null &
+    else
+        setsid unshare --net sh -c 'ip link set lo up && exec "$@"' sh "${cmd[@]}" \
+            >"$dir/log" 2>&1 </dev/null &
+    fi
     local pid=$!
     echo "$pid" >"$dir/daemon.pid"
     if ! wait_ping "$dir/daemon.sock" "$pid"; then

@@ -56,6 +56,22 @@ fn fetch(c: &Cluster, container: &str, addr: &str) -> String {
     ])
 }
 
+/// [`fetch`], or None when it fails.
+fn try_fetch(c: &Cluster, container: &str, addr: &str) -> Option<String> {
+    let out = c.hosts[0].d.docker(&[
+        "exec",
+        container,
+        "timeout",
+        "5",
+        "wget",
+        "-qO-",
+        &format!("http://{addr}/"),
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn running(c: &Cluster, service: &str) -> usize {
     c.hosts[0]
         .d
@@ -238,6 +254,23 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
         answers.insert(body);
     }
     assert_eq!(answers.len(), 2, "{answers:?}");
+    // A worker's daemon killed and started again: its task keeps running
+    // and stays reachable over the overlay (live restore of the segment,
+    // its entries and the task's endpoint).
+    let before = task_container(&c, 1, "web");
+    c.hosts[1].d.kill9();
+    c.hosts[1].d.restart();
+    let both = wait_for(Duration::from_secs(30), || {
+        let got: Option<BTreeSet<String>> = (0..6).map(|_| try_fetch(&c, &client, &vip)).collect();
+        (got.as_ref() == Some(&answers)).then_some(())
+    });
+    assert!(both.is_some(), "the restarted worker's task left the VIP");
+    assert_eq!(
+        task_container(&c, 1, "web"),
+        before,
+        "the task was adopted, not replaced"
+    );
+
     // Each task answers straight on its own address too.
     for addr in &tasks {
         fetch(&c, &client, addr);
