@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth's build, runtime and tests need, only when missing.
 set -euo pipefail
-packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler)
+packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
