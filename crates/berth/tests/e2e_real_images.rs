@@ -666,7 +666,7 @@ fn redis_benchmark_from_another_container() {
 #[test]
 fn interactive_bash_session() {
     let d = d();
-    let cmd = format!("docker run --rm -it {} bash", debian::IMAGE);
+    let cmd = format!("{} run --rm -it {} bash", common::DOCKER_CLI, debian::IMAGE);
     let mut child = Command::new("/usr/bin/script")
         .args(["-qec", &cmd, "/dev/null"])
         .env("DOCKER_HOST", d.host())
