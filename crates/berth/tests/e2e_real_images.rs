@@ -681,6 +681,9 @@ fn interactive_bash_session() {
         "jobs",
         "kill %1; wait",
         "echo bash-installed=$(apt list --installed 2>/dev/null | grep -c '^bash/')",
+        // From the image's apt cache; progress goes to the terminal.
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl </dev/null",
+        "curl --version | head -1",
         "echo tty=$(tty) term=$TERM",
         "exit 7",
     ];
@@ -689,7 +692,8 @@ fn interactive_bash_session() {
         input.write_all(format!("{l}\r").as_bytes()).unwrap();
         std::thread::sleep(Duration::from_millis(700));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // apt-get install in the session takes seconds, more on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -716,6 +720,10 @@ fn interactive_bash_session() {
     );
     assert!(text.contains("Terminated              sleep 300"), "{text}");
     assert!(text.contains("bash-installed=1"), "{text}");
+    // apt draws its progress only on a terminal.
+    assert!(text.contains("Reading package lists... 100%"), "{text}");
+    assert!(text.contains("Need to get 0 B/"), "{text}");
+    assert!(text.contains("curl 7."), "{text}");
     assert!(text.contains("tty=/dev/pts/0 term=xterm"), "{text}");
     assert_eq!(status.code(), Some(7), "{text}");
 }
