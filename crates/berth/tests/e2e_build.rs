@@ -8,23 +8,14 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use common::{
     CLI_TIMEOUT, Daemon, assert_success, code, host_dir, run_with_timeout, stderr, stdout,
 };
 
-/// A context directory holding `files` (parents created).
-fn context(d: &Daemon, files: &[(&str, &str)]) -> PathBuf {
-    let dir = host_dir(d, "ctx");
-    for (name, text) in files {
-        let p = dir.join(name);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-    dir
-}
+use common::context_dir as context;
 
 fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
     let mut all = vec!["build"];

@@ -6,10 +6,11 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
 
 use dockerfile::ignore::{clean_path, glob_match, has_glob};
+use nix::sys::stat::{Mode, SFlag, mknod};
 use sha2::{Digest, Sha256};
 
 use crate::error::{BuildError, Result};
@@ -116,14 +117,30 @@ fn hash_entry(h: &mut Sha256, rel: &str, host: &Path) -> io::Result<()> {
     h.update(rel.as_bytes());
     h.update([0]);
     h.update(format!("{:o}\0", meta.mode()).as_bytes());
-    if meta.file_type().is_symlink() {
-        h.update(fs::read_link(host)?.as_os_str().as_bytes());
-    } else if meta.is_file() {
-        h.update(meta.len().to_le_bytes());
-        hash_file(h, host)?;
-    }
+    hash_content(h, host, &meta)?;
     h.update([0]);
     Ok(())
+}
+
+/// A node's content for the cache key. Device nodes and fifos in another
+/// stage's rootfs are keyed by their numbers and never opened: opening one
+/// would reach the host's device (the daemon is not in a device cgroup) or
+/// block on a fifo with no writer.
+fn hash_content(h: &mut Sha256, host: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        h.update(fs::read_link(host)?.as_os_str().as_bytes());
+    } else if ft.is_file() {
+        h.update(meta.len().to_le_bytes());
+        hash_file(h, host)?;
+    } else if is_special(&ft) {
+        h.update(meta.rdev().to_le_bytes());
+    }
+    Ok(())
+}
+
+fn is_special(ft: &fs::FileType) -> bool {
+    ft.is_char_device() || ft.is_block_device() || ft.is_fifo()
 }
 
 /// Content and metadata hash of the sources (names, modes, bytes, link
@@ -143,7 +160,7 @@ pub fn hash_sources(sources: &[Source]) -> Result<String> {
             h.update(s.rel.as_bytes());
             h.update([0]);
             h.update(format!("{:o}\0", meta.mode()).as_bytes());
-            hash_file(&mut h, &s.host)?;
+            hash_content(&mut h, &s.host, &meta)?;
         }
     }
     Ok(hex::encode(h.finalize()))
@@ -253,8 +270,24 @@ fn copy_entry(root: &Path, src: &Path, dst: &Path, meta: CopyMeta) -> Result<()>
         std::os::unix::fs::lchown(&host, Some(meta.uid), Some(meta.gid))?;
         fs::set_permissions(&host, fs::Permissions::from_mode(mode))?;
         set_times(&host, &m);
+    } else if is_special(&ft) {
+        // As BuildKit copies them from another stage or image: the same
+        // node (type, numbers, mode); sockets are not copied.
+        clear(&host, false)?;
+        let kind = if ft.is_char_device() {
+            SFlag::S_IFCHR
+        } else if ft.is_block_device() {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFIFO
+        };
+        let mode = meta.chmod.unwrap_or(m.mode() & 0o7777);
+        mknod(&host, kind, Mode::from_bits_truncate(mode), m.rdev()).map_err(io::Error::from)?;
+        std::os::unix::fs::lchown(&host, Some(meta.uid), Some(meta.gid))?;
+        // mknod applies the umask; chown clears set-id bits.
+        fs::set_permissions(&host, fs::Permissions::from_mode(mode))?;
+        set_times(&host, &m);
     }
-    // Sockets, fifos and devices are not copied (the context tar has none).
     Ok(())
 }
 
@@ -454,8 +487,9 @@ pub fn archive_kind(path: &Path) -> Option<bool> {
 pub fn extract_archive(root: &Path, src: &Path, dest: &Path, gzip: bool) -> Result<()> {
     let host = mkdir_p(root, dest, CopyMeta::default())?;
     let f = io::BufReader::new(File::open(src)?);
+    // Devices and fifos in an ADDed archive are data, recreated as dockerd does.
     let opts = image::unpack::UnpackOptions {
-        allow_devices: false,
+        allow_devices: true,
         whiteouts: image::unpack::WhiteoutMode::Skip,
     };
     let r = if gzip {

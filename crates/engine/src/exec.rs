@@ -167,6 +167,7 @@ impl Engine {
         };
         let mut env = record.config.env.clone().unwrap_or_default();
         env.insert(0, format!("HOSTNAME={}", record.config.hostname));
+        crate::oci::with_tty_term(&mut env, e.config.tty);
         for kv in e.config.env.clone().unwrap_or_default() {
             let key = kv.split('=').next().unwrap_or_default().to_string();
             env.retain(|x| x.split('=').next() != Some(key.as_str()));

@@ -639,9 +639,11 @@ fn seed_volumes(
         if let Some(src) = image_dir.filter(|p| p.is_dir())
             && empty
         {
-            crate::volumes::copy_tree(&src, &m.source).map_err(|e| {
-                EngineError::internal(format!("copying {} into its volume", m.destination), e)
-            })?;
+            crate::volumes::copy_tree(&src, &m.source)
+                .and_then(|()| crate::volumes::copy_owner_and_mode(&src, &m.source))
+                .map_err(|e| {
+                    EngineError::internal(format!("copying {} into its volume", m.destination), e)
+                })?;
         }
         seeded = true;
     }

@@ -41,6 +41,7 @@ pub(crate) fn env(record: &ContainerRecord, link_env: &[String], home: &str) -> 
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.insert(0, format!("HOSTNAME={}", cfg.hostname));
     }
+    with_tty_term(&mut env, cfg.tty);
     let key = |v: &str| v.split('=').next().unwrap_or_default().to_string();
     for var in link_env {
         if !env.iter().any(|e| key(e) == key(var)) {
@@ -51,6 +52,18 @@ pub(crate) fn env(record: &ContainerRecord, link_env: &[String], home: &str) -> 
         env.push(format!("HOME={home}"));
     }
     env
+}
+
+/// A process on a terminal gets `TERM=xterm` unless its environment sets
+/// one, as dockerd gives it (readline, ncurses and apt's progress need it).
+pub(crate) fn with_tty_term(env: &mut Vec<String>, tty: bool) {
+    if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        let at = env
+            .iter()
+            .position(|e| e.starts_with("HOSTNAME="))
+            .map_or(0, |i| i + 1);
+        env.insert(at, "TERM=xterm".to_string());
+    }
 }
 
 /// The working directory, `/` when the config names none.
@@ -257,6 +270,20 @@ mod tests {
         );
         let r = record(serde_json::json!({"config": {"Env": ["HOSTNAME=mine", "HOME=/x"]}}));
         assert_eq!(env(&r, &[], "/root"), ["HOSTNAME=mine", "HOME=/x"]);
+    }
+
+    #[test]
+    fn a_terminal_gets_term_xterm_unless_set() {
+        let r =
+            record(serde_json::json!({"config": {"Hostname": "h", "Tty": true, "Env": ["A=1"]}}));
+        assert_eq!(
+            env(&r, &[], "/root"),
+            ["HOSTNAME=h", "TERM=xterm", "A=1", "HOME=/root"]
+        );
+        let r = record(serde_json::json!({"config": {"Tty": true, "Env": ["TERM=vt100"]}}));
+        assert!(!env(&r, &[], "/").contains(&"TERM=xterm".to_string()));
+        let r = record(serde_json::json!({"config": {"Env": []}}));
+        assert!(!env(&r, &[], "/").iter().any(|e| e.starts_with("TERM=")));
     }
 
     #[test]

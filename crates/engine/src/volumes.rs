@@ -592,7 +592,8 @@ pub(crate) fn no_such_volume(name: &str) -> EngineError {
 /// Copies a directory tree without following symlinks, keeping modes and owners:
 /// Docker seeds a new volume with what the image has at the mount point.
 pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use nix::sys::stat::{Mode, SFlag, mknod};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     for entry in std::fs::read_dir(src)? {
         let entry = entry?;
         let from = entry.path();
@@ -606,8 +607,18 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
             std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
         } else if ft.is_file() {
             std::fs::copy(&from, &to)?;
+        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+            // As dockerd's copy: the node itself, never opened.
+            let kind = if ft.is_char_device() {
+                SFlag::S_IFCHR
+            } else if ft.is_block_device() {
+                SFlag::S_IFBLK
+            } else {
+                SFlag::S_IFIFO
+            };
+            mknod(&to, kind, Mode::empty(), meta.rdev()).map_err(std::io::Error::from)?;
         } else {
-            // Devices, fifos and sockets are not seeded.
+            // Sockets do not survive a copy.
             continue;
         }
         std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
@@ -618,9 +629,43 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The image directory's owner and mode on the volume's root, as dockerd
+/// gives them when it seeds a volume (so a `postgres`-owned 0700 data dir
+/// stays one on a fresh named volume).
+pub(crate) fn copy_owner_and_mode(src: &Path, dst: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(src)?;
+    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))?;
+    std::fs::set_permissions(dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeding_copies_nodes_and_the_root_owner_and_mode() {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(src.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(src.path(), Some(70), Some(71)).unwrap();
+        nix::unistd::mkfifo(
+            &src.path().join("pipe"),
+            nix::sys::stat::Mode::from_bits_truncate(0o640),
+        )
+        .unwrap();
+        copy_tree(src.path(), dst.path()).unwrap();
+        copy_owner_and_mode(src.path(), dst.path()).unwrap();
+        let root = std::fs::metadata(dst.path()).unwrap();
+        assert_eq!(
+            (root.uid(), root.gid(), root.mode() & 0o7777),
+            (70, 71, 0o700)
+        );
+        let pipe = std::fs::symlink_metadata(dst.path().join("pipe")).unwrap();
+        assert!(pipe.file_type().is_fifo());
+        assert_eq!(pipe.mode() & 0o7777, 0o640);
+    }
 
     #[test]
     fn create_get_list_remove() {

@@ -283,3 +283,63 @@ pub fn commit(
     })?;
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use nix::sys::stat::{Mode, SFlag, mknod};
+
+    use super::*;
+
+    fn entries(tar: &[u8]) -> Vec<String> {
+        let mut a = tar::Archive::new(tar);
+        let mut out: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                format!(
+                    "{} {:?} {}:{}",
+                    e.path().unwrap().display(),
+                    h.entry_type(),
+                    h.device_major().ok().flatten().unwrap_or(0),
+                    h.device_minor().ok().flatten().unwrap_or(0)
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// An upper dir's char 0/0 is overlay's whiteout (the kernel makes one for
+    /// every deletion, and no container can create a char 0/0 through the
+    /// overlay mount), so it becomes `.wh.<name>`, as moby's overlay differ
+    /// does; every other device number and fifo is a node of the image.
+    #[test]
+    fn upper_dir_nodes_become_device_entries_and_whiteouts() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mknod of devices needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        let rw = Mode::from_bits_truncate(0o644);
+        mknod(&p.join("gone"), SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
+        mknod(&p.join("null"), SFlag::S_IFCHR, rw, libc::makedev(1, 3)).unwrap();
+        mknod(&p.join("sda"), SFlag::S_IFBLK, rw, libc::makedev(8, 0)).unwrap();
+        mknod(&p.join("pipe"), SFlag::S_IFIFO, rw, 0).unwrap();
+        let upper = write_tree(p, Vec::new(), true).unwrap();
+        assert_eq!(
+            entries(&upper),
+            [
+                ".wh.gone Regular 0:0",
+                "null Char 1:3",
+                "pipe Fifo 0:0",
+                "sda Block 8:0"
+            ]
+        );
+        // Outside an upper dir (export of a merged root) nothing is a whiteout.
+        let merged = write_tree(p, Vec::new(), false).unwrap();
+        assert!(entries(&merged).contains(&"gone Char 0:0".to_string()));
+    }
+}

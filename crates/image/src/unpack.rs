@@ -14,7 +14,8 @@ use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{
-    FileStat, Mode, SFlag, UtimensatFlags, fchmod, fstatat, futimens, mkdirat, mknodat, utimensat,
+    FchmodatFlags, FileStat, Mode, SFlag, UtimensatFlags, fchmod, fchmodat, fstatat, futimens,
+    mkdirat, mknodat, utimensat,
 };
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
@@ -397,6 +398,16 @@ impl Unpacker {
                     AtFlags::AT_SYMLINK_NOFOLLOW,
                 )
                 .map_err(|e| errno_io(format!("chown {shown}"), e))?;
+                // mknod applied the daemon's umask and chown cleared set-id
+                // bits; the node we just made is no symlink, so chmod by name
+                // changes the inode without opening the device.
+                fchmodat(
+                    Some(parent),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(mode),
+                    FchmodatFlags::FollowSymlink,
+                )
+                .map_err(|e| errno_io(format!("chmod {shown}"), e))?;
                 let (a, m) = times(mtime);
                 utimensat(
                     Some(parent),
@@ -610,5 +621,87 @@ mod tests {
         assert!(symlink_target_ok(b".."));
         assert!(!symlink_target_ok(b""));
         assert!(!symlink_target_ok(b"a\0b"));
+    }
+}
+
+#[cfg(test)]
+mod node_tests {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    use super::*;
+
+    fn node(kind: EntryType, name: &str, mode: u32, owner: (u64, u64), dev: (u32, u32)) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(owner.0);
+        h.set_gid(owner.1);
+        h.set_mtime(1_700_000_000);
+        h.set_size(0);
+        h.set_device_major(dev.0).unwrap();
+        h.set_device_minor(dev.1).unwrap();
+        b.append_data(&mut h, name, io::empty()).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn opts(allow_devices: bool) -> UnpackOptions {
+        UnpackOptions {
+            allow_devices,
+            whiteouts: WhiteoutMode::Skip,
+        }
+    }
+
+    /// As dockerd as root: type, numbers, full mode (whatever the umask),
+    /// owner and mtime of each node, which is never opened.
+    #[test]
+    fn devices_and_fifos_keep_numbers_mode_owner_and_mtime() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mknod of devices needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (EntryType::Char, "null", 0o666, (0, 0), (1, 3)),
+            (EntryType::Block, "loop0", 0o4660, (0, 6), (7, 0)),
+            (EntryType::Fifo, "fifo", 0o640, (1000, 1000), (0, 0)),
+        ];
+        for (kind, name, mode, owner, dev) in cases {
+            unpack(
+                &node(kind, name, mode, owner, dev)[..],
+                dir.path(),
+                &opts(true),
+            )
+            .unwrap();
+            let m = std::fs::symlink_metadata(dir.path().join(name)).unwrap();
+            let ft = m.file_type();
+            let right_type = match kind {
+                EntryType::Char => ft.is_char_device(),
+                EntryType::Block => ft.is_block_device(),
+                _ => ft.is_fifo(),
+            };
+            assert!(right_type, "{name}: {ft:?}");
+            assert_eq!(m.mode() & 0o7777, mode, "{name}");
+            assert_eq!((m.uid() as u64, m.gid() as u64), owner, "{name}");
+            assert_eq!(
+                (libc::major(m.rdev()), libc::minor(m.rdev())),
+                dev,
+                "{name}"
+            );
+            assert_eq!(m.mtime(), 1_700_000_000, "{name}");
+        }
+    }
+
+    #[test]
+    fn devices_are_refused_where_not_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = node(EntryType::Block, "sda", 0o660, (0, 0), (8, 0));
+        let err = unpack(&tar[..], dir.path(), &opts(false)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("device or fifo entries are not allowed"),
+            "{err}"
+        );
+        assert!(std::fs::symlink_metadata(dir.path().join("sda")).is_err());
     }
 }

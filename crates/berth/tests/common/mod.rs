@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod debian;
 pub mod http;
 pub mod netns;
 pub mod registry;
@@ -914,5 +915,16 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 pub fn host_dir(d: &Daemon, prefix: &str) -> PathBuf {
     let dir = d.tmp().join(d.name(prefix));
     fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A build context directory private to one test, holding `files` (parents created).
+pub fn context_dir(d: &Daemon, files: &[(&str, &str)]) -> PathBuf {
+    let dir = host_dir(d, "ctx");
+    for (name, text) in files {
+        let p = dir.join(name);
+        fs::create_dir_all(p.parent().expect("a file in the context")).expect("create dirs");
+        fs::write(p, text).expect("write a context file");
+    }
     dir
 }

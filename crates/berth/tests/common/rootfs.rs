@@ -24,6 +24,12 @@ extra:x:2000:app\n";
 /// Writes an uncompressed rootfs tar to `dest`.
 pub fn write_busybox_rootfs(dest: &Path) -> io::Result<()> {
     let mut b = tar::Builder::new(File::create(dest)?);
+    append_busybox_rootfs(&mut b)?;
+    b.into_inner()?.sync_all()
+}
+
+/// Appends the busybox rootfs's entries to `b`, for tests that add their own.
+pub fn append_busybox_rootfs<W: io::Write>(b: &mut tar::Builder<W>) -> io::Result<()> {
     for dir in [
         "bin", "etc", "tmp", "proc", "sys", "dev", "root", "home", "home/app",
     ] {
@@ -44,7 +50,7 @@ pub fn write_busybox_rootfs(dest: &Path) -> io::Result<()> {
         h.set_size(text.len() as u64);
         b.append_data(&mut h, path, text.as_bytes())?;
     }
-    b.into_inner()?.sync_all()
+    Ok(())
 }
 
 fn header(kind: tar::EntryType, mode: u32) -> tar::Header {

@@ -72,6 +72,13 @@ impl<B: Backend> Executor<B> {
                 .line(format!(" ---> {}\n", image::short_id(id)))
                 .await?;
         }
+        // As dockerd's classic builder: every stage (scratch too) starts with
+        // the default PATH when its base has none, so `ENV PATH=/x:$PATH` and
+        // RUN in an imported rootfs find /usr/bin, and the image carries it.
+        let env = st.config.env.get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={}", runtime::spec::DEFAULT_PATH));
+        }
         let triggers = st.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             self.out

@@ -119,6 +119,21 @@ fn me(ctx: &Path) -> String {
     format!("{}:{}", m.uid(), m.gid())
 }
 
+/// A base without PATH (an imported rootfs) gets dockerd's default at FROM,
+/// so `$PATH` expands to it.
+#[tokio::test]
+async fn a_stage_without_path_starts_with_the_default_one() {
+    let fx = Fixture::with_base();
+    let b = fx
+        .build_default("FROM base\nENV PATH=/opt/bin:$PATH\n")
+        .await;
+    let env = fx.fake.fake_image(&b.id()).config.env.unwrap();
+    assert_eq!(
+        env,
+        vec![format!("PATH=/opt/bin:{}", runtime::spec::DEFAULT_PATH)]
+    );
+}
+
 #[tokio::test]
 async fn metadata_instructions_change_only_the_config() {
     let fx = Fixture::with_base();
@@ -132,7 +147,8 @@ async fn metadata_instructions_change_only_the_config() {
         .await;
     let id = b.id();
     let cfg = fake.fake_image(&id).config;
-    assert_eq!(cfg.env, Some(vec!["A=1".into(), "B=1".into()]));
+    let path = format!("PATH={}", runtime::spec::DEFAULT_PATH);
+    assert_eq!(cfg.env, Some(vec![path, "A=1".into(), "B=1".into()]));
     assert_eq!(cfg.labels.unwrap()["l"], "1");
     assert_eq!(cfg.working_dir, "/app/sub");
     assert_eq!(cfg.user, "nobody");
@@ -214,7 +230,8 @@ async fn run_is_a_container_committed_then_removed() {
     assert_eq!(c.len(), 1);
     assert_ne!(c[0].0, base_id, "RUN runs on the ENV step's image");
     assert_eq!(c[0].1, vec!["/bin/sh", "-c", "make"]);
-    assert_eq!(c[0].2, vec!["P=/bin"]);
+    let path = format!("PATH={}", runtime::spec::DEFAULT_PATH);
+    assert_eq!(c[0].2, vec![path, "P=/bin".to_string()]);
     assert!(b.output.contains(" ---> Running in "));
     assert!(b.output.contains("built it\n"));
     assert!(b.output.contains("Removing intermediate container "));
@@ -364,7 +381,10 @@ async fn target_stops_at_the_named_stage() {
     let id = b.id();
     assert_eq!(
         fake.fake_image(&id).config.env,
-        Some(vec!["S=2".to_string()])
+        Some(vec![
+            format!("PATH={}", runtime::spec::DEFAULT_PATH),
+            "S=2".to_string()
+        ])
     );
     assert!(b.output.contains("Step 4/4 : ENV S=2\n"));
     assert!(!b.output.contains("never"));
@@ -417,14 +437,15 @@ async fn args_and_env_are_scoped_as_docker_scopes_them() {
     let c = creates(&fake.calls());
     assert_eq!(c.len(), 3);
     // Meta ARGs reach FROM only, until the stage declares them again.
-    assert!(c[0].2.is_empty(), "{:?}", c[0].2);
-    assert_eq!(c[1].2, vec!["LOCAL=env", "TAG=1", "OVER=given"]);
+    let path = format!("PATH={}", runtime::spec::DEFAULT_PATH);
+    assert_eq!(c[0].2, vec![path.clone()]);
+    assert_eq!(c[1].2, vec![&path, "LOCAL=env", "TAG=1", "OVER=given"]);
     assert_eq!(
         fake.history(&b.id()).len(),
         2,
         "the second stage starts again from base:1"
     );
-    assert!(c[2].2.is_empty());
+    assert_eq!(c[2].2, vec![path]);
     assert!(
         b.output
             .contains("[Warning] One or more build-args [UNUSED] were not consumed\n")
