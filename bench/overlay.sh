@@ -74,16 +74,24 @@ container_of() { d "$1" ps -q --filter "label=com.docker.swarm.service.name=$2" 
 
 # ---- throughput: overlay vs the switch ----
 d 1 network create -d overlay perf >/dev/null
-HOSTFS=(--mount type=bind,source=/,target=/host,readonly)
+# The host's iperf3, read-only, with a /tmp of its own (iperf3 writes a temp file).
+HOSTFS=(--mount type=bind,source=/,target=/host,readonly --mount type=tmpfs,target=/host/tmp)
 d 1 service create -d --name srv --network perf --constraint "node.id==$N2" "${HOSTFS[@]}" \
-    bb:1 chroot /host iperf3 -s >/dev/null
+    bb:1 chroot /host iperf3 -s >/dev/null 2>&1
 d 1 service create -d --name cli --network perf --constraint "node.id==$N1" "${HOSTFS[@]}" \
-    bb:1 sleep 1d >/dev/null
+    bb:1 sleep 1d >/dev/null 2>&1
 wait_running srv 1
 wait_running cli 1
 SRV_IP="$(d 2 inspect --format '{{(index .NetworkSettings.Networks "perf").IPAddress}}' "$(container_of 2 srv)")"
 CLI="$(container_of 1 cli)"
-gbps() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
+gbps() {
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+if "error" in r:
+    sys.exit("iperf3: " + r["error"])
+print("%.2f" % (r["end"]["sum_received"]["bits_per_second"] / 1e9))'
+}
 sleep 1
 OVERLAY="$(d 1 exec "$CLI" chroot /host iperf3 -c "$SRV_IP" -t 5 -J | gbps)"
 in_host 2 iperf3 -s -D -1 >/dev/null
@@ -93,7 +101,7 @@ d 1 service rm srv cli >/dev/null
 
 # ---- requests per second: mesh, one task, haproxy ----
 d 1 service create -d --name web --replicas 3 -p 8080:80 bb:1 \
-    sh -c 'mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+    sh -c 'mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null 2>&1
 wait_running web 3
 TASK_IPS=()
 for i in 1 2 3; do
