@@ -4,6 +4,7 @@
 //! client task on the manager reaches it by VIP (balanced over the tasks),
 //! by `tasks.<service>` and in dnsrr mode, over VXLAN between the hosts.
 //! Names follow scale-up; removing everything leaves no segment behind.
+//! A plain container joins an attachable overlay on a worker by name.
 //! Published ports answer on every node through the routing mesh, and
 //! keep answering when a node running a task dies.
 
@@ -286,6 +287,65 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
             .d
             .docker_ok(&["exec", &client, "ping", "-c", "1", "-W", "3", &addr]);
     }
+
+    // A plain container on a worker joins the attachable overlay by name:
+    // it reaches the services, and the client finds it by its name.
+    let w = &c.hosts[2].d;
+    w.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "att",
+        "--network",
+        "ovl",
+        "busybox:latest",
+        "sleep",
+        "3600",
+    ]);
+    let att_ip = w.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{(index .NetworkSettings.Networks \"ovl\").IPAddress}}",
+        "att",
+    ]);
+    assert!(att_ip.starts_with("10.0.1."), "{att_ip}");
+    let found = wait_for(Duration::from_secs(10), || {
+        let got = resolve(&c, 0, &client, "att");
+        (got == BTreeSet::from([att_ip.clone()])).then_some(())
+    });
+    assert!(found.is_some(), "{:?}", resolve(&c, 0, &client, "att"));
+    c.hosts[0]
+        .d
+        .docker_ok(&["exec", &client, "ping", "-c", "1", "-W", "3", &att_ip]);
+    let page = w.docker_ok(&[
+        "exec",
+        "att",
+        "timeout",
+        "5",
+        "wget",
+        "-qO-",
+        &format!("http://{vip}/"),
+    ]);
+    assert!(answers.contains(&page), "{page} not one of {answers:?}");
+    w.docker_ok(&["rm", "-f", "att"]);
+    let forgotten = wait_for(Duration::from_secs(10), || {
+        resolve(&c, 0, &client, "att").is_empty().then_some(())
+    });
+    assert!(forgotten.is_some(), "att still resolves after rm");
+    // A network made without --attachable takes no plain containers.
+    m.docker_ok(&["network", "create", "-d", "overlay", "closed"]);
+    assert_fails_with(
+        &w.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "closed",
+            "busybox:latest",
+            "true",
+        ]),
+        "not manually attachable",
+    );
+    m.docker_ok(&["network", "rm", "closed"]);
 
     // The way out is the node's docker_gwbridge (here: another host's
     // address on the test LAN).

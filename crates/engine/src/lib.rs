@@ -105,6 +105,9 @@ pub struct Engine {
     /// Read by a create from choosing its image until the container is
     /// registered; written by image removal and prune (see `image_rules`).
     image_guard: tokio::sync::RwLock<()>,
+    /// Where networks this node has no copy of come from (swarm mode's
+    /// attachable overlays); none outside a swarm.
+    attacher: RwLock<Option<Arc<dyn networking::NetworkAttacher>>>,
 }
 
 impl Engine {
@@ -148,6 +151,7 @@ impl Engine {
             registry: RwLock::new(Registry::default()),
             execs: Mutex::new(HashMap::new()),
             image_guard: tokio::sync::RwLock::new(()),
+            attacher: RwLock::new(None),
         });
         engine.restore().await;
         Ok(engine)

@@ -21,7 +21,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
-use crate::agent::{Assignment, Assignments, Dispatcher, ExecError, Standing, StatusUpdate};
+use crate::agent::{
+    Assignment, Assignments, AttachRequest, Dispatcher, ExecError, Standing, StatusUpdate,
+};
 use crate::log_broker::LogSubscription;
 use crate::logs::TaskLine;
 use crate::manager::SecretRecord;
@@ -395,6 +397,22 @@ impl Dispatcher for LocalDispatcher {
         })
     }
 
+    fn attach_network<'a>(
+        &'a self,
+        node_id: &'a str,
+        req: &'a AttachRequest,
+    ) -> BoxFuture<'a, Result<Option<String>, ExecError>> {
+        Box::pin(async move { attach_network(&self.store, node_id, req).await })
+    }
+
+    fn detach_network<'a>(
+        &'a self,
+        node_id: &'a str,
+        task_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move { detach_network(&self.store, node_id, task_ids).await })
+    }
+
     fn publish_logs<'a>(
         &'a self,
         sub: &'a LogSubscription,
@@ -445,6 +463,97 @@ async fn follow(
 }
 
 pub use crate::{HEARTBEAT_EVERY, NODE_TTL};
+
+/// Records an attachment task of `node_id`'s container on an attachable
+/// network (dockerd's words when the network is not attachable); an
+/// attachment the container already has is returned again.
+pub async fn attach_network(
+    store: &ClusterStore,
+    node_id: &str,
+    req: &AttachRequest,
+) -> Result<Option<String>, ExecError> {
+    let (networks, _) = store.list::<Network>(Kind::Network).await.map_err(err)?;
+    let Some(net) = networks
+        .iter()
+        .map(|n| &n.value)
+        .find(|n| n.id == req.network)
+        .or_else(|| {
+            networks
+                .iter()
+                .map(|n| &n.value)
+                .find(|n| n.spec.annotations.name == req.network)
+        })
+    else {
+        return Ok(None);
+    };
+    let name = &net.spec.annotations.name;
+    if !net.spec.attachable || net.spec.ingress {
+        return Err(ExecError(format!(
+            "Could not attach to network {name}: rpc error: code = PermissionDenied desc = network {name} not manually attachable"
+        )));
+    }
+    let (tasks, _) = store.list::<Task>(Kind::Task).await.map_err(err)?;
+    let existing = tasks.iter().map(|t| &t.value).find(|t| {
+        t.node_id == node_id
+            && t.spec.networks.iter().any(|n| n.target == net.id)
+            && t.spec
+                .network_attachment_spec
+                .as_ref()
+                .is_some_and(|a| a.container_id == req.container_id)
+    });
+    if let Some(t) = existing {
+        return Ok(Some(t.id.clone()));
+    }
+    let now = crate::now();
+    let mut task = Task {
+        id: crate::pki::new_id(),
+        node_id: node_id.to_string(),
+        desired_state: cluster::model::TaskState::Running,
+        ..Default::default()
+    };
+    task.annotations.name = req.container_name.trim_start_matches('/').to_string();
+    task.meta.created_at = now;
+    task.meta.updated_at = now;
+    task.spec.network_attachment_spec = Some(cluster::model::NetworkAttachmentSpec {
+        container_id: req.container_id.clone(),
+    });
+    task.spec.networks = vec![cluster::model::NetworkAttachmentConfig {
+        target: net.id.clone(),
+        ..Default::default()
+    }];
+    task.status.state = cluster::model::TaskState::New;
+    task.status.timestamp = now;
+    store
+        .create(Kind::Task, &task.id, None, &task)
+        .await
+        .map_err(err)?;
+    Ok(Some(task.id))
+}
+
+/// Drops `node_id`'s attachment tasks among `task_ids`.
+pub async fn detach_network(
+    store: &ClusterStore,
+    node_id: &str,
+    task_ids: &[String],
+) -> Result<(), ExecError> {
+    for id in task_ids {
+        let t = match store.get::<Task>(Kind::Task, id).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(err(e)),
+        };
+        if t.value.node_id != node_id || t.value.spec.network_attachment_spec.is_none() {
+            return Err(ExecError(format!(
+                "task {id} is not an attachment of this node"
+            )));
+        }
+        match store.delete(Kind::Task, id, None).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(())
+}
 
 /// Refreshes the node's liveness lease, or makes one (first beat, after a
 /// manager failover, after it expired). Any manager can refresh it: the

@@ -4,6 +4,7 @@
 //! the leader's reconcile loop, and the agent every node runs.
 
 pub mod agent;
+pub mod attacher;
 pub mod autolock;
 pub mod dispatcher;
 pub mod error;

@@ -140,16 +140,22 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
                 .find(|n| n.target == id)
                 .map(|n| n.aliases.clone())
                 .unwrap_or_default();
+            let attachment = crate::leader::plan::is_attachment(t);
             members.push(Member {
                 service_id: t.service_id.clone(),
-                name: crate::agent::spec::TaskIdentity {
-                    task_id: &t.id,
-                    service_id: &t.service_id,
-                    service_name,
-                    node_id: &t.node_id,
-                    slot: t.slot,
-                }
-                .container_name(),
+                // A container attached by hand answers to its own name.
+                name: if attachment {
+                    t.annotations.name.clone()
+                } else {
+                    crate::agent::spec::TaskIdentity {
+                        task_id: &t.id,
+                        service_id: &t.service_id,
+                        service_name,
+                        node_id: &t.node_id,
+                        slot: t.slot,
+                    }
+                    .container_name()
+                },
                 addr: addr_of(addr).to_string(),
                 node_addr: src.node_addr(&t.node_id).unwrap_or_default().to_string(),
                 serving: t.status.state == TaskState::Running

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::BoxFuture;
 use crate::HEARTBEAT_EVERY;
-use crate::agent::{Assignments, Dispatcher, ExecError, StatusUpdate};
+use crate::agent::{Assignments, AttachRequest, Dispatcher, ExecError, StatusUpdate};
 use crate::error::{ErrorKind, Result, SwarmError};
 use crate::log_broker::{LogSubscription, WireLine};
 use crate::logs::TaskLine;
@@ -377,6 +377,64 @@ impl Dispatcher for RemoteDispatcher {
                 {
                     Ok(_) => return Ok(HEARTBEAT_EVERY),
                     Err(e) => last = exec_err(format!("heartbeat to {m}: {e}")),
+                }
+            }
+            Err(last)
+        })
+    }
+
+    fn attach_network<'a>(
+        &'a self,
+        _node_id: &'a str,
+        req: &'a AttachRequest,
+    ) -> BoxFuture<'a, std::result::Result<Option<String>, ExecError>> {
+        Box::pin(async move {
+            let mut last = ExecError("no manager to reach".into());
+            for (m, c) in self.clients(Some(Duration::from_secs(10))) {
+                let sent = c
+                    .post(url(m, "/v1/attach"))
+                    .timeout(Duration::from_secs(10))
+                    .json(req)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return Ok(None),
+                    Ok(r) if r.status().is_success() => {
+                        let id: String = r.json().await.map_err(exec_err)?;
+                        return Ok(Some(id));
+                    }
+                    // The manager's own answer (not attachable, …).
+                    Ok(r) if r.status().is_client_error() => {
+                        let body: serde_json::Value = r.json().await.unwrap_or_default();
+                        let msg = body["message"].as_str().unwrap_or("refused by the manager");
+                        return Err(ExecError(msg.to_string()));
+                    }
+                    Ok(r) => last = exec_err(format!("attach to {m}: {}", r.status())),
+                    Err(e) => last = exec_err(format!("attach to {m}: {e}")),
+                }
+            }
+            Err(last)
+        })
+    }
+
+    fn detach_network<'a>(
+        &'a self,
+        _node_id: &'a str,
+        task_ids: &'a [String],
+    ) -> BoxFuture<'a, std::result::Result<(), ExecError>> {
+        Box::pin(async move {
+            let mut last = ExecError("no manager to reach".into());
+            for (m, c) in self.clients(Some(Duration::from_secs(10))) {
+                match c
+                    .post(url(m, "/v1/detach"))
+                    .timeout(Duration::from_secs(10))
+                    .json(&task_ids)
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = exec_err(format!("detach to {m}: {e}")),
                 }
             }
             Err(last)

@@ -111,6 +111,8 @@ impl ClusterServer {
             .route("/v1/session", get(session))
             .route("/v1/status", post(status))
             .route("/v1/heartbeat", post(heartbeat))
+            .route("/v1/attach", post(attach))
+            .route("/v1/detach", post(detach))
             .route("/v1/logs/{subscription}", post(node_logs))
             .with_state(state);
         let acceptor = TlsAcceptor::from(config);
@@ -504,6 +506,42 @@ async fn status(
     match state.dispatcher.report(&node, updates).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e.0),
+    }
+}
+
+/// A node's container asks for an address on an attachable network: the
+/// attachment task's id (the node is the one its certificate names).
+async fn attach(
+    State(state): State<ServerState>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<crate::agent::AttachRequest>,
+) -> Response {
+    let node = match node_of(&peer, &state) {
+        Ok(n) => n,
+        Err((status, msg)) => return refuse(status, msg),
+    };
+    match state.dispatcher.attach_network(&node, &req).await {
+        Ok(Some(id)) => Json(id).into_response(),
+        Ok(None) => refuse(
+            StatusCode::NOT_FOUND,
+            format!("network {} not found", req.network),
+        ),
+        Err(e) => refuse(StatusCode::FORBIDDEN, e.0),
+    }
+}
+
+async fn detach(
+    State(state): State<ServerState>,
+    Extension(peer): Extension<Peer>,
+    Json(tasks): Json<Vec<String>>,
+) -> Response {
+    let node = match node_of(&peer, &state) {
+        Ok(n) => n,
+        Err((status, msg)) => return refuse(status, msg),
+    };
+    match state.dispatcher.detach_network(&node, &tasks).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => refuse(StatusCode::FORBIDDEN, e.0),
     }
 }
 

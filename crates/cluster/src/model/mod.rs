@@ -37,6 +37,6 @@ pub use service::{
 pub use swarm::{ClusterInfo, JoinTokens, Swarm, SwarmSpec};
 pub use task::{
     ContainerStatus, DiscreteGenericResource, GenericResource, Limit, NamedGenericResource,
-    Placement, PlacementPreference, Platform, ResourceRequirements, Resources, RestartPolicy,
-    SpreadOver, Task, TaskSpec, TaskState, TaskStatus,
+    NetworkAttachmentSpec, Placement, PlacementPreference, Platform, ResourceRequirements,
+    Resources, RestartPolicy, SpreadOver, Task, TaskSpec, TaskState, TaskStatus,
 };

@@ -274,11 +274,41 @@ impl Engine {
         let primary_name = self.primary_network_name(record);
         order.sort_by_key(|(name, _)| Some(name.as_str()) != primary_name.as_deref());
         for (name, cfg) in order {
-            let net = self
+            let mut cfg = cfg.clone();
+            let found = self
                 .networking
                 .get(&cfg.network_id)
-                .or_else(|_| self.networking.get(name))
-                .map_err(|_| EngineError::NotFound(format!("network {name} not found")))?;
+                .or_else(|_| self.networking.get(name));
+            // A copy of a cluster network is here for the node's tasks (which
+            // come with their addresses): a container of its own still asks
+            // the cluster for one.
+            let found = found.and_then(|net| {
+                if net.record.driver == super::DRIVER_OVERLAY && cfg.ipv4_address.is_none() {
+                    Err(EngineError::NotFound(net.record.name.clone()))
+                } else {
+                    Ok(net)
+                }
+            });
+            let net = match found {
+                Ok(net) => net,
+                Err(_) => {
+                    // A cluster's attachable network: its copy comes to this
+                    // node with an address the cluster gives the container.
+                    let attached = match self.network_attacher() {
+                        Some(a) => a
+                            .attach(name, &c.id, &record.name)
+                            .await
+                            .map_err(EngineError::Forbidden)?,
+                        None => None,
+                    };
+                    let Some(ip) = attached else {
+                        return Err(EngineError::NotFound(format!("network {name} not found")));
+                    };
+                    cfg.ipv4_address = Some(ip);
+                    self.networking.get(name)?
+                }
+            };
+            let cfg = &cfg;
             let ifname = state.next_ifname();
             let ep = self
                 .networking
@@ -359,6 +389,13 @@ impl Engine {
             return;
         }
         self.networking.teardown(&c.id, &state).await;
+        let on_cluster = state
+            .endpoints
+            .values()
+            .any(|ep| ep.driver == super::DRIVER_OVERLAY);
+        if on_cluster && let Some(a) = self.network_attacher() {
+            a.detach(&c.id).await;
+        }
         if let Err(err) = c.update_state(|_| {}) {
             tracing::error!(container = %c.id, "persisting network teardown: {err}");
         }
@@ -384,6 +421,14 @@ impl Engine {
     ) -> Result<()> {
         let net = self.networking.get(network)?;
         let c = self.container(container)?;
+        if net.record.driver == super::DRIVER_OVERLAY {
+            // Its address must come from the cluster (see NetworkAttacher),
+            // which only a container's start asks for so far.
+            return Err(EngineError::NotImplemented(format!(
+                "network connect to the overlay network {}: start the container with --network {}",
+                net.record.name, net.record.name
+            )));
+        }
         if net.record.bridge.is_none() {
             return Err(EngineError::Forbidden(format!(
                 "container cannot be disconnected from host network or connected to host network (network {})",

@@ -28,7 +28,7 @@ use network::dns::{DnsRecords, DnsServer};
 use network::{AddressPool, Firewall, Ipam};
 
 pub use endpoints::{EndpointConfig, EndpointState, NetworkState, parse_mac};
-pub use overlay::{DRIVER_OVERLAY, OverlayMembers, OverlaySpec};
+pub use overlay::{AttachFuture, DRIVER_OVERLAY, NetworkAttacher, OverlayMembers, OverlaySpec};
 pub use request::{CreateNetwork, IpamPool, IpamRequest};
 pub use store::{DRIVER_BRIDGE, DRIVER_HOST, DRIVER_NULL, NetworkRecord};
 

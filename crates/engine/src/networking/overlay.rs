@@ -22,6 +22,26 @@ use crate::{EngineError, Result};
 
 pub const DRIVER_OVERLAY: &str = "overlay";
 
+/// The future of an attacher's call.
+pub type AttachFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Brings a cluster's network to this node for a container that names it
+/// (`docker run --network NAME` with an attachable overlay): swarm mode
+/// asks its managers for the container's address there and brings the
+/// node's copy up. The engine knows no cluster; this is its one door.
+pub trait NetworkAttacher: Send + Sync {
+    /// The container's address on `network` once the node has a copy of
+    /// it; `Ok(None)` when the cluster has no network of that name or id.
+    fn attach<'a>(
+        &'a self,
+        network: &'a str,
+        container_id: &'a str,
+        container_name: &'a str,
+    ) -> AttachFuture<'a, std::result::Result<Option<Ipv4Addr>, String>>;
+    /// The container left its cluster networks (it stopped).
+    fn detach<'a>(&'a self, container_id: &'a str) -> AttachFuture<'a, ()>;
+}
+
 /// One overlay network as the cluster defines it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverlaySpec {
@@ -281,6 +301,15 @@ impl Networking {
 }
 
 impl crate::Engine {
+    /// Swarm mode's door for attachable networks (`None` when leaving).
+    pub fn set_network_attacher(&self, attacher: Option<Arc<dyn NetworkAttacher>>) {
+        *self.attacher.write() = attacher;
+    }
+
+    pub(crate) fn network_attacher(&self) -> Option<Arc<dyn NetworkAttacher>> {
+        self.attacher.read().clone()
+    }
+
     /// See [`Networking::ensure_overlay`]; a "create" event the first time.
     pub async fn ensure_overlay(&self, spec: &OverlaySpec) -> Result<()> {
         let fresh = self.networking.get(&spec.id).is_err();

@@ -101,6 +101,17 @@ impl Assignment {
         self.task.get("ID").and_then(Value::as_str).unwrap_or("")
     }
 
+    /// A container's attachment to a network, not a task to run.
+    pub fn is_attachment(&self) -> bool {
+        self.task.pointer("/Spec/NetworkAttachmentSpec").is_some()
+            && self
+                .task
+                .get("ServiceID")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+    }
+
     pub fn desired(&self) -> TaskState {
         parse_state(
             self.task
@@ -191,6 +202,17 @@ pub struct StatusUpdate {
     pub status: Value,
 }
 
+/// A container of this node asks for an address on a cluster network
+/// (`docker run --network NAME` with an attachable overlay).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachRequest {
+    /// The network's name or id, as the user gave it.
+    pub network: String,
+    pub container_id: String,
+    pub container_name: String,
+}
+
 /// The managers as an agent sees them.
 pub trait Dispatcher: Send + Sync {
     /// The node's assignments, replaced whole on every change.
@@ -205,6 +227,20 @@ pub trait Dispatcher: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ExecError>>;
     /// Keeps the node alive in the managers' eyes; how long until the next.
     fn heartbeat<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, Result<Duration, ExecError>>;
+    /// Records an attachment of a container of this node to a cluster
+    /// network (a task the leader gives an address): the task's id, or
+    /// `None` when the cluster has no network of that name or id.
+    fn attach_network<'a>(
+        &'a self,
+        node_id: &'a str,
+        req: &'a AttachRequest,
+    ) -> BoxFuture<'a, Result<Option<String>, ExecError>>;
+    /// Drops attachment tasks of this node (the container stopped).
+    fn detach_network<'a>(
+        &'a self,
+        node_id: &'a str,
+        task_ids: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
     /// Sends `lines` to the manager that serves `sub`, until they end or
     /// the manager stops taking them.
     fn publish_logs<'a>(
@@ -219,6 +255,7 @@ pub trait Dispatcher: Send + Sync {
 pub struct Agent {
     task: tokio::task::JoinHandle<()>,
     standing: watch::Receiver<Standing>,
+    assignments: watch::Receiver<Assignments>,
 }
 
 impl Drop for Agent {
@@ -235,10 +272,17 @@ impl Agent {
         executor: Arc<dyn Executor>,
     ) -> Agent {
         let (tx, standing) = watch::channel(Standing::default());
+        let (assigned_tx, assignments) = watch::channel(Assignments::default());
         Agent {
-            task: tokio::spawn(run(node_id, node, dispatcher, executor, tx)),
+            task: tokio::spawn(run(node_id, node, dispatcher, executor, tx, assigned_tx)),
             standing,
+            assignments,
         }
+    }
+
+    /// The assignments as the agent last applied them.
+    pub fn assignments(&self) -> watch::Receiver<Assignments> {
+        self.assignments.clone()
     }
 
     /// The node's standing as the last assignments gave it.
@@ -253,6 +297,7 @@ async fn run(
     dispatcher: Arc<dyn Dispatcher>,
     executor: Arc<dyn Executor>,
     standing: watch::Sender<Standing>,
+    applied: watch::Sender<Assignments>,
 ) {
     let node = Arc::new((node_id.clone(), node));
     let (report_tx, report_rx) = mpsc::unbounded_channel();
@@ -288,6 +333,7 @@ async fn run(
             });
             let mut networks_ok =
                 reconcile(&node, &current, &executor, &report_tx, &mut workers).await;
+            applied.send_replace(current.clone());
             publish_logs(&current, &dispatcher, &executor, &mut publishers);
             // Between changes, networks whose last container went since
             // (removed by a worker after the pass) are dropped, and networks
@@ -329,12 +375,32 @@ async fn reconcile(
     report: &mpsc::UnboundedSender<StatusUpdate>,
     workers: &mut HashMap<String, worker::Handle>,
 ) -> bool {
-    let assigned: HashMap<&str, &Assignment> =
-        current.tasks.iter().map(|a| (a.task_id(), a)).collect();
+    let assigned: HashMap<&str, &Assignment> = current
+        .tasks
+        .iter()
+        .filter(|a| !a.is_attachment())
+        .map(|a| (a.task_id(), a))
+        .collect();
     // Networks first: a task's container is created on them.
     let networks = executor.apply_networks(&current.networks).await;
     if let Err(e) = &networks {
         tracing::warn!("agent: overlay networks: {e}");
+    }
+    // A container's attachment runs once its network is here.
+    if networks.is_ok() {
+        for a in current.tasks.iter().filter(|a| a.is_attachment()) {
+            let state = a
+                .task
+                .pointer("/Status/State")
+                .and_then(Value::as_str)
+                .map_or(TaskState::New, worker::parse_state);
+            if state < TaskState::Running && a.desired() <= TaskState::Running {
+                let _ = report.send(StatusUpdate {
+                    task_id: a.task_id().to_string(),
+                    status: worker::status(TaskState::Running, "started", None, None),
+                });
+            }
+        }
     }
     let existing = executor.task_containers();
     for (task_id, assignment) in &assigned {

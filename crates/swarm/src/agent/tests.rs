@@ -234,6 +234,22 @@ impl Dispatcher for FakeDispatcher {
         Box::pin(async move { Ok(Duration::from_secs(1)) })
     }
 
+    fn attach_network<'a>(
+        &'a self,
+        _node: &'a str,
+        _req: &'a AttachRequest,
+    ) -> BoxFuture<'a, Result<Option<String>, ExecError>> {
+        Box::pin(async move { Ok(None) })
+    }
+
+    fn detach_network<'a>(
+        &'a self,
+        _node: &'a str,
+        _tasks: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
+        Box::pin(async move { Ok(()) })
+    }
+
     fn publish_logs<'a>(
         &'a self,
         sub: &'a LogSubscription,

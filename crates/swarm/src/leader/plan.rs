@@ -57,6 +57,15 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
     let mut alloc = super::alloc::Allocator::new(s.networks, s.services, s.tasks, s.nodes);
     let mut by_service: HashMap<&str, Vec<Task>> = HashMap::new();
     for t in s.tasks.iter().map(|t| &t.value) {
+        if is_attachment(t) {
+            // A container's attachment to a network lives as long as its
+            // node (the node asks for its removal when the container stops).
+            if !s.nodes.iter().any(|n| n.value.id == t.node_id) {
+                tasks.remove(&t.id);
+                deleted.push(t.id.clone());
+            }
+            continue;
+        }
         by_service
             .entry(t.service_id.as_str())
             .or_default()
@@ -228,8 +237,14 @@ fn place(
             }
             continue;
         }
-        t.status.state = TaskState::Pending;
-        t.status.message = "pending task scheduling".into();
+        if is_attachment(t) {
+            // Already on its node: nothing to schedule.
+            t.status.state = TaskState::Assigned;
+            t.status.message = "network attachment".into();
+        } else {
+            t.status.state = TaskState::Pending;
+            t.status.message = "pending task scheduling".into();
+        }
         t.status.timestamp = s.now;
         out.push(t.id.clone());
     }
@@ -265,6 +280,12 @@ fn place(
         }
     }
     out
+}
+
+/// A container's attachment to a network (`docker run --network` with an
+/// attachable overlay), not a service's task.
+pub fn is_attachment(t: &Task) -> bool {
+    t.service_id.is_empty() && t.spec.network_attachment_spec.is_some()
 }
 
 #[cfg(test)]

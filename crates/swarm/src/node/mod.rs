@@ -486,6 +486,7 @@ impl Swarm {
             .local
             .credentials(&keys.node_key)
             .map_err(|e| SwarmError::internal(format!("reading this node's certificates: {e}")))?;
+        self.engine.set_network_attacher(None);
         let Some(active) = guard.take() else {
             return Err(SwarmError::not_in_swarm());
         };
@@ -729,12 +730,14 @@ impl Swarm {
         let log_client = crate::remote::LogClient::new(&creds)
             .inspect_err(|e| tracing::warn!("swarm: a client for sending logs: {e}"))
             .ok();
+        let dispatcher = LocalDispatcher::new(store.clone(), data_key, log_client, mirror);
         let agent = Agent::start(
             membership.node_id.clone(),
             self.node_info(),
-            LocalDispatcher::new(store.clone(), data_key, log_client, mirror),
+            dispatcher.clone(),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
+        self.open_attachments(&membership.node_id, dispatcher, &agent);
         let standing = self.follow_standing(&agent, true, None);
         Active {
             membership,
@@ -797,6 +800,7 @@ impl Swarm {
             dispatcher.clone(),
             Arc::new(EngineExecutor::new(self.engine.clone())),
         );
+        self.open_attachments(&membership.node_id, dispatcher.clone(), &agent);
         let standing = self.follow_standing(&agent, false, Some(dispatcher.clone()));
         Ok(Active {
             agent: Some(agent),
@@ -969,6 +973,23 @@ impl Swarm {
             os: d.platform.os,
             architecture: d.platform.architecture,
         }
+    }
+
+    /// Lets the engine attach containers to the cluster's attachable
+    /// networks through this node's agent and managers.
+    fn open_attachments(
+        &self,
+        node_id: &str,
+        dispatcher: Arc<dyn crate::agent::Dispatcher>,
+        agent: &Agent,
+    ) {
+        let attacher = crate::attacher::Attacher::new(
+            node_id.to_string(),
+            dispatcher,
+            agent.assignments(),
+            &self.engine,
+        );
+        self.engine.set_network_attacher(Some(Arc::new(attacher)));
     }
 
     /// The node object of this host.
