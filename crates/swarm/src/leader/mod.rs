@@ -6,6 +6,19 @@
 //! since each pass decides from the whole state.
 
 mod alloc;
+
+/// The node attachments of a cluster's first node on its brand-new
+/// ingress network (see [`alloc::Allocator::node_attachments`]).
+pub fn first_node_attachments(
+    ingress: &cluster::model::Network,
+    node: &cluster::model::Node,
+) -> Option<Vec<cluster::model::NetworkAttachment>> {
+    let nets = [crate::store::Stored {
+        version: 0,
+        value: ingress.clone(),
+    }];
+    alloc::Allocator::new(&nets, &[], &[], &[]).node_attachments(node)
+}
 pub mod plan;
 
 use std::collections::{HashMap, HashSet};

@@ -425,11 +425,17 @@ impl Swarm {
         let mut node = self.describe(&node_id, &advertise, &req.availability);
         node.meta.created_at = now;
         node.meta.updated_at = now;
-        store.create(Kind::Node, &node_id, None, &node).await?;
         let ingress = crate::manager::default_ingress(
             &record.swarm.cluster.default_addr_pool,
             record.swarm.cluster.subnet_size,
         )?;
+        // The first node's leg on ingress comes with it: the leader's first
+        // pass would otherwise rewrite the node a moment after `swarm init`
+        // returned, and an update made with the version init showed fails.
+        if let Some(legs) = crate::leader::first_node_attachments(&ingress, &node) {
+            node.attachments = legs;
+        }
+        store.create(Kind::Node, &node_id, None, &node).await?;
         store
             .create(
                 Kind::Network,
