@@ -163,11 +163,27 @@ async fn inspect(
     State(engine): State<AppState>,
     Extension(swarm): Extension<SwarmState>,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> ApiResult<Json<Value>> {
+    // `?scope=`: only a network of that scope answers (dockerd's 404 else).
+    let params = Params::parse(uri.query());
+    let wanted = params
+        .get("scope")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let in_scope = |v: Value| -> ApiResult<Json<Value>> {
+        match &wanted {
+            Some(w) if v["Scope"].as_str() != Some(w.as_str()) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("network {id} not found"),
+            )),
+            _ => Ok(Json(v)),
+        }
+    };
     match engine.network(&id) {
-        Ok(net) => Ok(Json(network_json(&net, true))),
+        Ok(net) => in_scope(network_json(&net, true)),
         Err(engine::EngineError::NotFound(_)) => match cluster_nets::inspect(&swarm, &id).await {
-            Ok(n) => Ok(Json(cluster_nets::network_json(&n))),
+            Ok(n) => in_scope(cluster_nets::network_json(&n)),
             // dockerd's words whether or not the node is in a swarm.
             Err(_) => Err(ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -119,6 +119,25 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
         "{{.Name}}",
     ]);
     assert_eq!(listed, "ingress\novl");
+    // `?scope=` finds a network only in its own scope (docker-py's test).
+    let status = |q: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--unix-socket",
+            ])
+            .arg(m.socket())
+            .arg(format!("http://d/networks/ovl{q}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(status("?scope=swarm"), "200");
+    assert_eq!(status("?scope=local"), "404");
     // Bad input: an overlapping subnet, encryption, an unknown network.
     assert_fails_with(
         &m.docker(&[
