@@ -16,7 +16,7 @@ use crate::netlink::{self, DefaultRoute, connect};
 use crate::sysctl;
 
 /// Prefix of host-side veth names.
-pub const VETH_PREFIX: &str = "veth";
+pub use crate::endpoint::VETH_PREFIX;
 /// Prefix of the container-side veth while it still lives in the host
 /// namespace; one left behind means an attach was interrupted.
 const PENDING_PEER_PREFIX: &str = "bp";

@@ -42,7 +42,7 @@ pub struct NetworkConfig {
     /// VXLAN segment of an overlay network (no bridge on the host then:
     /// `bridge_name` is empty, the bridge lives in the overlay's namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overlay: Option<crate::overlay::OverlayLink>,
+    pub overlay: Option<crate::overlay_config::OverlayLink>,
 }
 
 /// IPv6 addressing of a network: the bridge carries `gateway`, containers
@@ -134,7 +134,7 @@ impl NetworkConfig {
         name: &str,
         subnet: Ipv4Net,
         gateway: Ipv4Addr,
-        link: crate::overlay::OverlayLink,
+        link: crate::overlay_config::OverlayLink,
     ) -> Self {
         NetworkConfig {
             driver: "overlay".to_string(),

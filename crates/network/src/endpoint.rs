@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{NetError, Result};
 
+/// Prefix of the host (or overlay) side of a container's veth pair.
+pub const VETH_PREFIX: &str = "veth";
+
 /// Kernel limit for interface names (IFNAMSIZ - 1).
 pub const MAX_IFNAME: usize = 15;
 

@@ -94,6 +94,7 @@ pub mod macvlan_config;
 mod netlink;
 pub mod netns;
 pub mod overlay;
+pub mod overlay_config;
 mod sysctl;
 
 pub use bridge::{

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::neighbour::{
@@ -24,38 +24,16 @@ use netlink_packet_route::route::RouteType;
 use parking_lot::Mutex;
 use rand::Rng;
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, LinkVxlan};
-use serde::{Deserialize, Serialize};
 
-use crate::bridge::{Endpoint, EndpointAddrs, VETH_PREFIX};
 use crate::config::{NetworkConfig, format_mac};
+use crate::endpoint::{Endpoint, EndpointAddrs, VETH_PREFIX};
 use crate::error::{NetError, Result, errno, nl_err};
 use crate::netlink::{self, DefaultRoute, connect};
+pub use crate::overlay_config::{DEFAULT_VXLAN_PORT, OverlayLink, VXLAN_OVERHEAD};
 
-/// IANA's VXLAN port, dockerd's `--data-path-port` default.
-pub const DEFAULT_VXLAN_PORT: u16 = 4789;
-/// Bytes VXLAN adds to each frame (outer IPv4 20 + UDP 8 + VXLAN 8 + inner
-/// Ethernet 14): interfaces on the overlay are that much smaller than the
-/// underlay's.
-pub const VXLAN_OVERHEAD: u32 = 50;
 /// The bridge and VXLAN device inside an overlay's namespace.
 const BRIDGE: &str = "br0";
 const VXLAN: &str = "vxlan0";
-
-/// What makes a network an overlay: its segment id and where its VXLAN
-/// traffic leaves this node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OverlayLink {
-    /// The VXLAN network identifier, the same on every node.
-    pub vni: u32,
-    /// UDP port of the VXLAN traffic (the swarm's data path port).
-    pub port: u16,
-    /// This node's data-path address (the VTEP's source).
-    pub local: Ipv4Addr,
-    /// The namespace holding this network's bridge and VXLAN port.
-    pub netns: PathBuf,
-    /// MTU of the VXLAN device, the bridge and every container interface.
-    pub mtu: u32,
-}
 
 /// Another node's container on the segment: its address and MAC, and the
 /// data-path address of the node that runs it.

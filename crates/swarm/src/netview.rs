@@ -147,7 +147,7 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
                 name: if attachment {
                     t.annotations.name.clone()
                 } else {
-                    crate::agent::spec::TaskIdentity {
+                    crate::labels::TaskIdentity {
                         task_id: &t.id,
                         service_id: &t.service_id,
                         service_name,

@@ -10,46 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-/// Who the container is: the labels and name dockerd gives a task's container.
-pub struct TaskIdentity<'a> {
-    pub task_id: &'a str,
-    pub service_id: &'a str,
-    pub service_name: &'a str,
-    pub node_id: &'a str,
-    /// 0 for global services (the node id names them instead).
-    pub slot: u64,
-}
-
-impl TaskIdentity<'_> {
-    /// `<service>.<slot>.<task>`, or `<service>.<node>.<task>` for a global task.
-    pub fn container_name(&self) -> String {
-        if self.slot == 0 {
-            format!("{}.{}.{}", self.service_name, self.node_id, self.task_id)
-        } else {
-            format!("{}.{}.{}", self.service_name, self.slot, self.task_id)
-        }
-    }
-
-    fn labels(&self) -> Map<String, Value> {
-        let mut labels = Map::new();
-        for (k, v) in [
-            (NODE_ID_LABEL, self.node_id.to_string()),
-            (SERVICE_ID_LABEL, self.service_id.to_string()),
-            (
-                "com.docker.swarm.service.name",
-                self.service_name.to_string(),
-            ),
-            ("com.docker.swarm.task", String::new()),
-            (TASK_ID_LABEL, self.task_id.to_string()),
-            ("com.docker.swarm.task.name", self.container_name()),
-        ] {
-            labels.insert(k.into(), Value::String(v));
-        }
-        labels
-    }
-}
-
-pub use crate::labels::{NODE_ID_LABEL, SERVICE_ID_LABEL, TASK_ID_LABEL};
+pub use crate::labels::{NODE_ID_LABEL, SERVICE_ID_LABEL, TASK_ID_LABEL, TaskIdentity};
 
 /// The create body (`POST /containers/create`) for a task whose `Spec` is
 /// `task_spec` (a `TaskSpec` as JSON) and whose endpoint publishes `ports`
