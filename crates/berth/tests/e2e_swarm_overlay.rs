@@ -351,6 +351,29 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
         resolve(&c, 0, &client, "att").is_empty().then_some(())
     });
     assert!(forgotten.is_some(), "att still resolves after rm");
+    // `network connect` of a running container works the same way.
+    w.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "busybox:latest",
+        "sleep",
+        "3600",
+    ]);
+    w.docker_ok(&["network", "connect", "ovl", "late"]);
+    let late_ip = w.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{(index .NetworkSettings.Networks \"ovl\").IPAddress}}",
+        "late",
+    ]);
+    assert!(late_ip.starts_with("10.0.1."), "{late_ip}");
+    let found = wait_for(Duration::from_secs(10), || {
+        (resolve(&c, 0, &client, "late") == BTreeSet::from([late_ip.clone()])).then_some(())
+    });
+    assert!(found.is_some(), "{:?}", resolve(&c, 0, &client, "late"));
+    w.docker_ok(&["rm", "-f", "late"]);
     // A network made without --attachable takes no plain containers.
     m.docker_ok(&["network", "create", "-d", "overlay", "closed"]);
     assert_fails_with(

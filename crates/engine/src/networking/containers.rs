@@ -419,16 +419,38 @@ impl Engine {
         container: &str,
         endpoint_config: Option<&Value>,
     ) -> Result<()> {
-        let net = self.networking.get(network)?;
         let c = self.container(container)?;
-        if net.record.driver == super::DRIVER_OVERLAY {
-            // Its address must come from the cluster (see NetworkAttacher),
-            // which only a container's start asks for so far.
+        // A cluster's network: the address comes from the cluster (see
+        // NetworkAttacher), the node's copy with it.
+        let local = self.networking.get(network);
+        let from_cluster = match &local {
+            Ok(net) => net.record.driver == super::DRIVER_OVERLAY,
+            Err(EngineError::NotFound(_)) => self.network_attacher().is_some(),
+            Err(_) => false,
+        };
+        let mut cluster_ip = None;
+        if from_cluster && matches!(c.status(), Status::Running | Status::Paused) {
+            let Some(a) = self.network_attacher() else {
+                return Err(EngineError::Forbidden(format!(
+                    "network {network} belongs to a swarm this node has left"
+                )));
+            };
+            let name = c.lock().record.name.clone();
+            cluster_ip = a
+                .attach(network, &c.id, &name)
+                .await
+                .map_err(EngineError::Forbidden)?;
+            if cluster_ip.is_none() {
+                return Err(EngineError::NotFound(format!(
+                    "network {network} not found"
+                )));
+            }
+        } else if from_cluster {
             return Err(EngineError::NotImplemented(format!(
-                "network connect to the overlay network {}: start the container with --network {}",
-                net.record.name, net.record.name
+                "network connect of a stopped container to the overlay network {network}: start it first"
             )));
         }
+        let net = self.networking.get(network)?;
         if net.record.bridge.is_none() {
             return Err(EngineError::Forbidden(format!(
                 "container cannot be disconnected from host network or connected to host network (network {})",
@@ -452,7 +474,10 @@ impl Engine {
                 record.name, net.record.name
             )));
         }
-        let cfg = endpoint_request(&net, endpoint_config)?;
+        let mut cfg = endpoint_request(&net, endpoint_config)?;
+        if cluster_ip.is_some() {
+            cfg.ipv4_address = cluster_ip;
+        }
         let running = matches!(c.status(), Status::Running | Status::Paused);
         if running {
             let mut state = c.lock().state.network.clone();
