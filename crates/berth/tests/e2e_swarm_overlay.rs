@@ -373,6 +373,12 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
         (resolve(&c, 0, &client, "late") == BTreeSet::from([late_ip.clone()])).then_some(())
     });
     assert!(found.is_some(), "{:?}", resolve(&c, 0, &client, "late"));
+    // Disconnected, it is no longer a member: its name goes.
+    w.docker_ok(&["network", "disconnect", "ovl", "late"]);
+    let gone = wait_for(Duration::from_secs(10), || {
+        resolve(&c, 0, &client, "late").is_empty().then_some(())
+    });
+    assert!(gone.is_some(), "late still resolves after disconnect");
     w.docker_ok(&["rm", "-f", "late"]);
     // A network made without --attachable takes no plain containers.
     m.docker_ok(&["network", "create", "-d", "overlay", "closed"]);

@@ -112,7 +112,11 @@ impl NetworkAttacher for Attacher {
         })
     }
 
-    fn detach<'a>(&'a self, container_id: &'a str) -> AttachFuture<'a, ()> {
+    fn detach<'a>(
+        &'a self,
+        container_id: &'a str,
+        network: Option<&'a str>,
+    ) -> AttachFuture<'a, ()> {
         Box::pin(async move {
             let ids: Vec<String> = self
                 .assignments
@@ -125,6 +129,12 @@ impl NetworkAttacher for Attacher {
                             .pointer("/Spec/NetworkAttachmentSpec/ContainerID")
                             .and_then(Value::as_str)
                             == Some(container_id)
+                        && network.is_none_or(|n| {
+                            a.task
+                                .pointer("/Spec/Networks/0/Target")
+                                .and_then(Value::as_str)
+                                == Some(n)
+                        })
                 })
                 .map(|a| a.task_id().to_string())
                 .collect();

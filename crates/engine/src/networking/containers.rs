@@ -394,7 +394,7 @@ impl Engine {
             .values()
             .any(|ep| ep.driver == super::DRIVER_OVERLAY);
         if on_cluster && let Some(a) = self.network_attacher() {
-            a.detach(&c.id).await;
+            a.detach(&c.id, None).await;
         }
         if let Err(err) = c.update_state(|_| {}) {
             tracing::error!(container = %c.id, "persisting network teardown: {err}");
@@ -581,6 +581,12 @@ impl Engine {
                 .await;
             c.update_state(|s| s.network = state.clone())
                 .map_err(|e| EngineError::internal("saving the container state", e))?;
+            // Its address on a cluster network goes back to the cluster.
+            if ep.driver == super::DRIVER_OVERLAY
+                && let Some(a) = self.network_attacher()
+            {
+                a.detach(&c.id, Some(&net.record.id)).await;
+            }
         }
         let mut updated = record.clone();
         updated.networks.remove(&net.record.name);

@@ -38,8 +38,13 @@ pub trait NetworkAttacher: Send + Sync {
         container_id: &'a str,
         container_name: &'a str,
     ) -> AttachFuture<'a, std::result::Result<Option<Ipv4Addr>, String>>;
-    /// The container left its cluster networks (it stopped).
-    fn detach<'a>(&'a self, container_id: &'a str) -> AttachFuture<'a, ()>;
+    /// The container left cluster network `network` (an id), or all of
+    /// them (`None`: it stopped).
+    fn detach<'a>(
+        &'a self,
+        container_id: &'a str,
+        network: Option<&'a str>,
+    ) -> AttachFuture<'a, ()>;
 }
 
 /// One overlay network as the cluster defines it.
