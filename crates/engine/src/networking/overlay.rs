@@ -86,9 +86,17 @@ pub struct OverlayMembers {
 pub(super) struct OverlayPart {
     pub net: OverlayNetwork,
     pub vips: Mutex<Vec<VirtualService>>,
-    /// On the ingress network: the node's leg (interface name) once the
-    /// routing mesh is set up through it.
-    pub mesh_leg: Mutex<Option<String>>,
+    /// On the ingress network: the routing mesh as last set up (the
+    /// node's leg, its address, the ports), so that an unchanged one is
+    /// not set up again on every change of the cluster.
+    pub mesh: Mutex<Option<Mesh>>,
+}
+
+#[derive(Clone, PartialEq)]
+pub(super) struct Mesh {
+    leg: String,
+    leg_ip: (Ipv4Addr, u8),
+    ports: Vec<network::lb::MeshPort>,
 }
 
 impl Networking {
@@ -160,7 +168,7 @@ impl Networking {
             driver: Some(Driver::Overlay(OverlayPart {
                 net,
                 vips: Mutex::new(Vec::new()),
-                mesh_leg: Mutex::new(None),
+                mesh: Mutex::new(None),
             })),
             ipam: Mutex::new(Some(Pools { v4: ipam, v6: None })),
             dns_records: Some(dns_records),
@@ -223,13 +231,23 @@ impl Networking {
             .as_ref()
             .and_then(|b| b.overlay.as_ref())
             .map_or(0, |o| o.vni);
-        let leg = format!("bing{vni}");
-        part.net.attach_host(&leg, leg_ip.0, leg_ip.1).await?;
-        *lock(&part.mesh_leg) = Some(leg.clone());
+        let wanted = Mesh {
+            leg: format!("bing{vni}"),
+            leg_ip,
+            ports,
+        };
+        if lock(&part.mesh).as_ref() == Some(&wanted) {
+            return Ok(());
+        }
+        part.net
+            .attach_host(&wanted.leg, leg_ip.0, leg_ip.1)
+            .await?;
         let table = self.mesh_table();
+        let (leg, ports) = (wanted.leg.clone(), wanted.ports.clone());
         tokio::task::spawn_blocking(move || network::lb::apply_mesh(&table, &leg, &ports))
             .await
             .map_err(|e| EngineError::internal("routing mesh rules", e))??;
+        *lock(&part.mesh) = Some(wanted);
         Ok(())
     }
 
@@ -238,7 +256,7 @@ impl Networking {
         let Some(Driver::Overlay(part)) = &live.driver else {
             return;
         };
-        let Some(leg) = lock(&part.mesh_leg).take() else {
+        let Some(Mesh { leg, .. }) = lock(&part.mesh).take() else {
             return;
         };
         let table = self.mesh_table();
