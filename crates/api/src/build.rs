@@ -80,11 +80,18 @@ async fn build_image(State(engine): State<AppState>, req: Request) -> ApiResult<
         .into_body()
         .into_data_stream()
         .map_err(std::io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let mut reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let engine2 = engine.clone();
-    let prepared = tokio::task::spawn_blocking(move || Build::prepare(engine2, opts, reader))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let prepared = tokio::task::spawn_blocking(move || {
+        let prepared = Build::prepare(engine2, opts, &mut reader);
+        // The context's tar ends before the body does (tar pads its last
+        // record): read the rest, or the answer goes out while the client
+        // still writes and it sees a broken pipe instead of the answer.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        prepared
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let build = prepared.map_err(|e| {
         let status = if e.bad_request {
             StatusCode::BAD_REQUEST
