@@ -6,7 +6,8 @@
 //! Names follow scale-up; removing everything leaves no segment behind.
 //! A plain container joins an attachable overlay on a worker by name.
 //! Published ports answer on every node through the routing mesh, and
-//! keep answering when a node running a task dies.
+//! keep answering when a node running a task dies; a service can ask the
+//! mesh to keep its clients' addresses.
 
 #![allow(clippy::unwrap_used)]
 
@@ -669,4 +670,97 @@ fn published_ports_answer_on_every_node_through_the_routing_mesh() {
             .then_some(())
     });
     assert!(closed.is_some(), "port 8082 still answers after service rm");
+}
+
+/// A CGI page that answers with the client address the task sees.
+const REMOTE_ADDR_SERVER: &str = "mkdir -p /www/cgi-bin && \
+    printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && \
+    chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www";
+
+fn remote_addr_seen(c: &Cluster, from: usize, addr: &str, port: u16) -> Option<String> {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", c.hosts[from].ns.path().display()))
+        .args(["timeout", "5", "busybox", "wget", "-qO-"])
+        .arg(format!("http://{addr}:{port}/cgi-bin/ip"))
+        .output()
+        .ok()?;
+    // httpd listens on IPv6 too: IPv4 clients show as `[::ffff:a.b.c.d]`.
+    out.status.success().then(|| {
+        let s = String::from_utf8_lossy(&out.stdout);
+        let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+        s.trim_start_matches("::ffff:").to_string()
+    })
+}
+
+#[test]
+fn the_routing_mesh_keeps_client_addresses_for_services_that_ask() {
+    let c = Cluster::new(2);
+    let token = c.init();
+    assert_success(&c.join(1, &token), "swarm join");
+    let m = &c.hosts[0].d;
+    let (manager_ip, worker_ip) = (c.hosts[0].ip.clone(), c.hosts[1].ip.clone());
+    for (name, port, label) in [
+        (
+            "keep",
+            "8080:80",
+            Some("berth.ingress.preserve-source=true"),
+        ),
+        ("swarmlike", "8081:80", None),
+    ] {
+        let mut args = vec![
+            "service",
+            "create",
+            "-d",
+            "--name",
+            name,
+            "--constraint",
+            "node.role==worker",
+            "-p",
+            port,
+        ];
+        if let Some(l) = label {
+            args.extend(["--label", l]);
+        }
+        args.extend(["busybox:latest", "sh", "-c", REMOTE_ADDR_SERVER]);
+        m.docker_ok(&args);
+    }
+    let up = wait_for(Duration::from_secs(90), || {
+        (running(&c, "keep") == 1 && running(&c, "swarmlike") == 1).then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "{}",
+        m.docker_ok(&["service", "ps", "keep", "swarmlike"])
+    );
+    let in_ingress = |a: &str| a.starts_with("10.0.0.");
+
+    // The node running the task hands the manager's connection over with
+    // the manager's own address, and its own local one with its own.
+    let seen = wait_for(Duration::from_secs(20), || {
+        remote_addr_seen(&c, 0, &worker_ip, 8080)
+    });
+    assert_eq!(seen.as_deref(), Some(manager_ip.as_str()));
+    assert_eq!(
+        remote_addr_seen(&c, 1, &worker_ip, 8080).as_deref(),
+        Some(worker_ip.as_str())
+    );
+    // The manager runs no task of it: it still answers, masquerading.
+    let via_manager = wait_for(Duration::from_secs(20), || {
+        remote_addr_seen(&c, 1, &manager_ip, 8080)
+    })
+    .expect("no answer through the manager");
+    assert!(in_ingress(&via_manager), "{via_manager}");
+    // Without the label: swarm's behaviour, the node's address on ingress.
+    let swarmlike = wait_for(Duration::from_secs(20), || {
+        remote_addr_seen(&c, 0, &worker_ip, 8081)
+    })
+    .expect("no answer on 8081");
+    assert!(in_ingress(&swarmlike), "{swarmlike}");
+    // The task still reaches out through docker_gwbridge, not the ingress.
+    let task = task_container(&c, 1, "keep").expect("no task container on the worker");
+    let routes = c.hosts[1]
+        .d
+        .docker_ok(&["exec", &task, "ip", "route", "get", "192.0.2.1"]);
+    assert!(!routes.contains("10.0.0."), "{routes}");
+    m.docker_ok(&["service", "rm", "keep", "swarmlike"]);
 }

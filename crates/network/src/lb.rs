@@ -81,14 +81,26 @@ pub struct MeshPort {
     pub port: u16,
     pub target: u16,
     pub backends: Vec<Ipv4Addr>,
+    /// Hand connections over with the client's own address as their
+    /// source (the backends must then all be this node's tasks, whose
+    /// answers come back through this node's leg: see
+    /// [`crate::OverlayLink::reply_gateway`]).
+    pub keep_source: bool,
 }
+
+/// The conntrack mark of mesh connections that keep their client's
+/// source: the postrouting chain leaves them unmasqueraded.
+pub const KEEP_SOURCE_MARK: u32 = 0x6265_7274;
 
 /// The `nft -f` script of the routing mesh in the node's own namespace:
 /// connections to a published port on any local address (but loopback,
 /// which cannot be routed out) go round robin to the tasks' addresses on
 /// the ingress network, leaving through `leg` (the node's interface on
 /// it) with the node's address there as their source, so that the answers
-/// come back through this node whichever node runs the task.
+/// come back through this node whichever node runs the task. Ports that
+/// keep the client's source are marked instead of masqueraded: their
+/// backends run here and answer through this node's leg by their own
+/// routing.
 pub fn mesh_ruleset(table: &str, leg: &str, ports: &[MeshPort]) -> String {
     let mut s = format!("table ip {table} {{}}\ndelete table ip {table}\n");
     let served: Vec<&MeshPort> = ports.iter().filter(|p| !p.backends.is_empty()).collect();
@@ -103,8 +115,13 @@ pub fn mesh_ruleset(table: &str, leg: &str, ports: &[MeshPort]) -> String {
             .enumerate()
             .map(|(i, b)| format!("{i} : {b}"))
             .collect();
+        let mark = if p.keep_source {
+            format!("ct mark set {KEEP_SOURCE_MARK:#x} ")
+        } else {
+            String::new()
+        };
         rules.push_str(&format!(
-            "    fib daddr type local {} dport {} dnat to numgen inc mod {} map {{ {} }} : {}\n",
+            "    fib daddr type local {} dport {} {mark}dnat to numgen inc mod {} map {{ {} }} : {}\n",
             p.protocol,
             p.port,
             p.backends.len(),
@@ -119,7 +136,9 @@ pub fn mesh_ruleset(table: &str, leg: &str, ports: &[MeshPort]) -> String {
     s.push_str("    ip daddr 127.0.0.0/8 return\n");
     s.push_str(&rules);
     s.push_str("  }\n  chain post {\n    type nat hook postrouting priority 100; policy accept;\n");
-    s.push_str(&format!("    oifname \"{leg}\" masquerade\n  }}\n}}\n"));
+    s.push_str(&format!(
+        "    oifname \"{leg}\" ct mark != {KEEP_SOURCE_MARK:#x} masquerade\n  }}\n}}\n"
+    ));
     s
 }
 
@@ -206,18 +225,29 @@ mod tests {
                     port: 8080,
                     target: 80,
                     backends: vec![ip("10.0.0.5"), ip("10.0.0.6")],
+                    keep_source: false,
                 },
                 MeshPort {
                     protocol: "udp".into(),
                     port: 53,
                     target: 53,
                     backends: vec![],
+                    keep_source: false,
+                },
+                MeshPort {
+                    protocol: "tcp".into(),
+                    port: 8443,
+                    target: 443,
+                    backends: vec![ip("10.0.0.7")],
+                    keep_source: true,
                 },
             ],
         );
         let rule = "fib daddr type local tcp dport 8080 dnat to numgen inc mod 2 map { 0 : 10.0.0.5, 1 : 10.0.0.6 } : 80";
         assert_eq!(s.matches(rule).count(), 2, "prerouting and output: {s}");
-        assert!(s.contains("oifname \"bing1000\" masquerade"));
+        assert!(s.contains("oifname \"bing1000\" ct mark != 0x62657274 masquerade"));
+        let keep = "tcp dport 8443 ct mark set 0x62657274 dnat to numgen inc mod 1 map { 0 : 10.0.0.7 } : 443";
+        assert_eq!(s.matches(keep).count(), 2, "{s}");
         assert!(!s.contains("udp"), "a port nothing serves is not forwarded");
         assert_eq!(
             mesh_ruleset("m", "x", &[]),

@@ -306,3 +306,55 @@ pub(crate) async fn move_to_netns(h: &Handle, index: u32, netns: &Path) -> Resul
         .await
         .map_err(nl_err("move link into namespace"))
 }
+
+/// Sends what the container answers from `ep`'s address through `gw` on
+/// that interface (a table of its own and a rule on the source), leaving
+/// its other traffic to the main table. Runs inside its namespace.
+pub(crate) async fn route_replies_via(
+    h: &Handle,
+    index: u32,
+    ep: &Endpoint,
+    subnet: ipnet::Ipv4Net,
+    gw: Ipv4Addr,
+) -> Result<()> {
+    let table = crate::overlay_config::INGRESS_REPLY_TABLE;
+    let on_link = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(subnet.network(), subnet.prefix_len())
+        .output_interface(index)
+        .scope(RouteScope::Link)
+        .table_id(table)
+        .build();
+    let default = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gw)
+        .output_interface(index)
+        .table_id(table)
+        .build();
+    for (route, what) in [
+        (on_link, format!("{subnet}")),
+        (default, format!("default via {gw}")),
+    ] {
+        match h.route().add(route).execute().await {
+            Err(e) if errno(&e) != Some(libc::EEXIST) => {
+                return Err(nl_err(format!("add route {what} to table {table}"))(e));
+            }
+            _ => {}
+        }
+    }
+    match h
+        .rule()
+        .add()
+        .v4()
+        .source_prefix(ep.ip, 32)
+        .action(netlink_packet_route::rule::RuleAction::ToTable)
+        .table_id(table)
+        .priority(table)
+        .execute()
+        .await
+    {
+        Err(e) if errno(&e) != Some(libc::EEXIST) => Err(nl_err(format!(
+            "add rule from {} to table {table}",
+            ep.ip
+        ))(e)),
+        _ => Ok(()),
+    }
+}

@@ -222,6 +222,7 @@ impl OverlayNetwork {
         .await?;
         let ep = endpoint.clone();
         let mac = addrs.mac;
+        let (reply_gateway, subnet) = (link.reply_gateway, c.subnet);
         let configured = netlink::in_netns(sandbox, move |h| async move {
             let index = netlink::require_link(&h, &peer).await?;
             h.link()
@@ -235,7 +236,11 @@ impl OverlayNetwork {
                 .execute()
                 .await
                 .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
-            netlink::configure_endpoint(&h, index, &ep, &[], DefaultRoute::None).await
+            netlink::configure_endpoint(&h, index, &ep, &[], DefaultRoute::None).await?;
+            match reply_gateway {
+                Some(gw) => netlink::route_replies_via(&h, index, &ep, subnet, gw).await,
+                None => Ok(()),
+            }
         })
         .await;
         if let Err(e) = configured {
@@ -285,12 +290,16 @@ impl OverlayNetwork {
                 netlink::require_link(&h, ifname).await?
             }
         };
+        let anycast = link.reply_gateway.map(|gw| (gw, 32));
         for (a, p) in netlink::ipv4_addresses(&h, index).await? {
-            if (a, p) != (ip, prefix) {
+            if (a, p) != (ip, prefix) && Some((a, p)) != anycast {
                 netlink::delete_address(&h, index, a, p).await?;
             }
         }
         netlink::ensure_address(&h, index, ip, prefix).await?;
+        if let Some((gw, p)) = anycast {
+            netlink::ensure_address(&h, index, gw, p).await?;
+        }
         // The other nodes' entries for this address name the MAC derived
         // from it, as for containers.
         h.link()

@@ -26,4 +26,17 @@ pub struct OverlayLink {
     pub netns: PathBuf,
     /// MTU of the VXLAN device, the bridge and every container interface.
     pub mtu: u32,
+    /// On the ingress network: an address that every node's leg holds
+    /// besides its own, and through which the containers send what they
+    /// answer from their address on this network. Connections that the
+    /// routing mesh hands over with the client's own source address then
+    /// go back through the node that handed them over (it holds their
+    /// NAT state); those it masqueraded come from a leg's address, on the
+    /// subnet, and are answered straight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_gateway: Option<Ipv4Addr>,
 }
+
+/// The routing table (and rule priority) in a container's namespace that
+/// sends its answers from an ingress address back through the node's leg.
+pub const INGRESS_REPLY_TABLE: u32 = 4096;

@@ -30,6 +30,13 @@ pub struct NetworkView {
     pub published: Vec<Published>,
 }
 
+/// The service label that asks the routing mesh to keep its clients'
+/// addresses (swarm masquerades them all): a node that runs tasks of the
+/// service hands connections to them unchanged; a node without one
+/// still masquerades to the others' (their answers would not come back
+/// through it otherwise).
+pub const PRESERVE_SOURCE_LABEL: &str = "berth.ingress.preserve-source";
+
 /// A port of the routing mesh: answered on every node, sent to the
 /// service's serving tasks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +47,9 @@ pub struct Published {
     pub target_port: u32,
     /// The serving tasks' addresses on the ingress network.
     pub backends: Vec<String>,
+    /// See [`PRESERVE_SOURCE_LABEL`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preserve_source: bool,
 }
 
 /// A task with an address on the network.
@@ -210,6 +220,12 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
                     .filter(|m| m.serving && m.service_id == s.id)
                     .map(|m| m.addr.clone())
                     .collect();
+                let preserve = s
+                    .spec
+                    .annotations
+                    .labels
+                    .get(PRESERVE_SOURCE_LABEL)
+                    .is_some_and(|v| v == "true");
                 for p in s
                     .endpoint
                     .ports
@@ -221,6 +237,7 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
                         published_port: p.published_port,
                         target_port: p.target_port,
                         backends: backends.clone(),
+                        preserve_source: preserve,
                     });
                 }
             }
@@ -323,15 +340,33 @@ pub fn mesh(view: &NetworkView) -> Option<((Ipv4Addr, u8), Vec<network::lb::Mesh
     }
     let (ip, prefix) = view.node_ip.split_once('/')?;
     let leg = (ip.parse().ok()?, prefix.parse().ok()?);
+    let here: BTreeSet<&str> = view
+        .members
+        .iter()
+        .filter(|m| m.node_addr == view.local_addr)
+        .map(|m| m.addr.as_str())
+        .collect();
     let ports = view
         .published
         .iter()
         .filter_map(|p| {
+            let local: Vec<&String> = p
+                .backends
+                .iter()
+                .filter(|b| here.contains(b.as_str()))
+                .collect();
+            let keep_source = p.preserve_source && !local.is_empty();
+            let backends = if keep_source {
+                local
+            } else {
+                p.backends.iter().collect()
+            };
             Some(network::lb::MeshPort {
                 protocol: p.protocol.clone(),
                 port: u16::try_from(p.published_port).ok()?,
                 target: u16::try_from(p.target_port).ok()?,
-                backends: p.backends.iter().filter_map(|b| b.parse().ok()).collect(),
+                backends: backends.iter().filter_map(|b| b.parse().ok()).collect(),
+                keep_source,
             })
         })
         .collect();
@@ -459,5 +494,36 @@ mod tests {
             ]
         );
         assert_eq!(m.peers[0].mac, [0x02, 0x42, 10, 0, 1, 3]);
+    }
+
+    #[test]
+    fn a_mesh_port_keeping_sources_goes_to_local_tasks_only_when_there_are_some() {
+        let mut v = view();
+        v.network.spec.ingress = true;
+        v.node_ip = "10.0.1.250/24".into();
+        let port = |n: u32, preserve_source| Published {
+            protocol: "tcp".into(),
+            published_port: n,
+            target_port: 80,
+            backends: vec!["10.0.1.3".into(), "10.0.1.5".into()],
+            preserve_source,
+        };
+        v.published = vec![port(8080, false), port(8081, true)];
+        let (leg, ports) = mesh(&v).unwrap();
+        assert_eq!(leg, ("10.0.1.250".parse().unwrap(), 24));
+        let show = |p: &network::lb::MeshPort| {
+            let b: Vec<String> = p.backends.iter().map(ToString::to_string).collect();
+            (p.port, b.join(","), p.keep_source)
+        };
+        assert_eq!(show(&ports[0]), (8080, "10.0.1.3,10.0.1.5".into(), false));
+        assert_eq!(
+            show(&ports[1]),
+            (8081, "10.0.1.5".into(), true),
+            "10.0.1.5 runs on this node (10.77.0.1)"
+        );
+        // A node without a task of the service still answers, masquerading.
+        v.local_addr = "10.77.0.9".into();
+        let (_, ports) = mesh(&v).unwrap();
+        assert_eq!(show(&ports[1]), (8081, "10.0.1.3,10.0.1.5".into(), false));
     }
 }

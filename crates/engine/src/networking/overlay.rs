@@ -124,6 +124,7 @@ impl Networking {
             local: spec.local,
             netns: self.overlay_netns(&spec.id),
             mtu: spec.mtu,
+            reply_gateway: spec.ingress.then_some(spec.gateway),
         };
         let mut cfg = NetworkConfig::overlay(&spec.id, &spec.name, spec.subnet, spec.gateway, link);
         cfg.internal = spec.internal;
