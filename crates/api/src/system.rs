@@ -138,7 +138,7 @@ async fn info(
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": { "IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [] },
+        "RegistryConfig": registry_config(&engine.registries()),
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total,
         "DockerRootDir": engine.config().data_root,
@@ -253,4 +253,30 @@ fn go_arch() -> &'static str {
         "aarch64" => "arm64",
         other => other,
     }
+}
+
+/// dockerd's `RegistryConfig`: Docker Hub with its mirrors (shown with a
+/// trailing slash, as dockerd normalizes them) and each insecure registry.
+fn registry_config(r: &engine::Registries) -> serde_json::Value {
+    let mirrors: Vec<String> = r
+        .mirrors
+        .iter()
+        .map(|m| format!("{}/", m.trim_end_matches('/')))
+        .collect();
+    let mut index = serde_json::Map::new();
+    index.insert(
+        "docker.io".into(),
+        serde_json::json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}),
+    );
+    for name in &r.insecure {
+        index.insert(
+            name.clone(),
+            serde_json::json!({"Name": name, "Mirrors": [], "Secure": false, "Official": false}),
+        );
+    }
+    serde_json::json!({
+        "IndexConfigs": index,
+        "InsecureRegistryCIDRs": ["::1/128", "127.0.0.0/8"],
+        "Mirrors": mirrors,
+    })
 }

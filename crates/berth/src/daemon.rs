@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Parser;
 
+mod config_file;
 mod hosts;
 use hosts::{Bound, Host};
 
@@ -16,6 +17,9 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
     about = "Run the berth engine (Docker Engine API server)"
 )]
 struct DaemonArgs {
+    /// Settings in dockerd's daemon.json format (a missing default file is fine)
+    #[arg(long, value_name = "FILE", default_value = config_file::DEFAULT_PATH)]
+    config_file: PathBuf,
     /// Where to serve the API (repeatable): unix:///path, tcp://HOST:PORT (TLS
     /// unless --tls=false), fd:// or fd://N (sockets systemd passed)
     #[arg(short = 'H', long = "host")]
@@ -60,6 +64,9 @@ struct DaemonArgs {
     /// Registry (host[:port]) reached over plain HTTP; loopback ones always are (repeatable)
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
+    /// Mirror of Docker Hub tried before it, e.g. http://127.0.0.1:5000 (repeatable, in order)
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    registry_mirrors: Vec<String>,
     /// Bridge of the default network (created if missing); "none" disables it
     #[arg(short = 'b', long = "bridge", default_value = network::DEFAULT_BRIDGE)]
     bridge: String,
@@ -428,16 +435,41 @@ fn plain_tcp_refused(what: &str) -> String {
 }
 
 pub fn main(args: &[String]) -> i32 {
+    let argv = || std::iter::once("berth daemon".to_string()).chain(args.iter().cloned());
+    let usage = |e: clap::Error| {
+        let _ = e.print();
+        if e.use_stderr() { 2 } else { 0 }
+    };
+    let cli = match <DaemonArgs as clap::CommandFactory>::command().try_get_matches_from(argv()) {
+        Ok(m) => m,
+        Err(e) => return usage(e),
+    };
+    let settings = match Settings::load(&cli) {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("berth daemon: {err:#}");
+            return 1;
+        }
+    };
+    // The file's settings as the flags they stand for, before the real ones.
     let parsed = match DaemonArgs::try_parse_from(
-        std::iter::once("berth daemon".to_string()).chain(args.iter().cloned()),
+        std::iter::once("berth daemon".to_string())
+            .chain(settings.file_args.iter().cloned())
+            .chain(args.iter().cloned()),
     ) {
         Ok(a) => a,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            if settings.file_args.is_empty() {
+                return usage(e);
+            }
+            eprintln!(
+                "berth daemon: unable to configure the daemon with file {}: {e}",
+                settings.path.display()
+            );
+            return 1;
         }
     };
-    match run(parsed) {
+    match run(parsed, settings) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("berth daemon: {err:#}");
@@ -446,16 +478,127 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn init_logging(level: &str) -> anyhow::Result<()> {
+/// The configuration file as read at start, and what the command line set
+/// of what a reload may change (the file cannot repeat a flag).
+struct Settings {
+    path: PathBuf,
+    explicit: bool,
+    file: serde_json::Map<String, serde_json::Value>,
+    file_args: Vec<String>,
+    cli_log_level: Option<String>,
+    cli_insecure: Vec<String>,
+    cli_mirrors: Vec<String>,
+}
+
+impl Settings {
+    fn load(cli: &clap::ArgMatches) -> anyhow::Result<Self> {
+        use clap::parser::ValueSource;
+        let path = cli
+            .get_one::<PathBuf>("config_file")
+            .cloned()
+            .unwrap_or_else(|| config_file::DEFAULT_PATH.into());
+        let explicit = cli.value_source("config_file") == Some(ValueSource::CommandLine);
+        let file = config_file::read(&path, explicit)?.unwrap_or_default();
+        let file_args = config_file::to_args(&file, cli).with_context(|| {
+            format!(
+                "unable to configure the daemon with file {}",
+                path.display()
+            )
+        })?;
+        let given = |id: &str| -> Vec<String> {
+            if cli.value_source(id) != Some(ValueSource::CommandLine) {
+                return Vec::new();
+            }
+            cli.get_many::<String>(id)
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default()
+        };
+        Ok(Settings {
+            cli_log_level: given("log_level").pop(),
+            cli_insecure: given("insecure_registries"),
+            cli_mirrors: given("registry_mirrors"),
+            path,
+            explicit,
+            file,
+            file_args,
+        })
+    }
+}
+
+/// dockerd's check of a mirror: an http(s) URL of a host, nothing after it.
+fn parse_mirror(m: &str) -> anyhow::Result<String> {
+    let Some((scheme, rest)) = m.split_once("://") else {
+        bail!("invalid mirror: {m:?} is not a URL (e.g. https://mirror.example)");
+    };
+    if !matches!(scheme, "http" | "https") {
+        bail!("invalid mirror: unsupported scheme {scheme:?} in {m:?}");
+    }
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', '?', '#']) {
+        bail!("invalid mirror: path, query, or fragment at end of the URI {m:?}");
+    }
+    Ok(format!("{scheme}://{host}"))
+}
+
+type LogReload =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+fn log_filter(level: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
     let level = match level {
         "fatal" => "error",
         l @ ("debug" | "info" | "warn" | "error" | "trace") => l,
         other => bail!("unknown --log-level {other:?} (debug, info, warn, error, fatal)"),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::io::stderr)
+    Ok(tracing_subscriber::EnvFilter::new(level))
+}
+
+fn init_logging(level: &str) -> anyhow::Result<LogReload> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(log_filter(level)?);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
+    Ok(handle)
+}
+
+/// SIGHUP: reads the file again and applies what dockerd applies without a
+/// restart (log level, insecure registries, mirrors); names what changed
+/// that only a restart applies. A file that no longer parses changes
+/// nothing.
+fn reload(settings: &mut Settings, engine: &engine::Engine, log: &LogReload) -> anyhow::Result<()> {
+    let file = config_file::read(&settings.path, settings.explicit)?.unwrap_or_default();
+    let (r, restart) = config_file::reloadable(&file, &settings.file)?;
+    let level = r
+        .log_level
+        .or(settings.cli_log_level.clone())
+        .unwrap_or_else(|| "info".into());
+    let filter = log_filter(&level)?;
+    let mut insecure = settings.cli_insecure.clone();
+    insecure.extend(r.insecure_registries);
+    let mut mirrors = Vec::new();
+    for m in settings.cli_mirrors.iter().chain(&r.registry_mirrors) {
+        mirrors.push(parse_mirror(m)?);
+    }
+    log.modify(|f| *f = filter)
+        .map_err(|e| anyhow::anyhow!("changing the log level: {e}"))?;
+    engine.set_registries(engine::Registries {
+        insecure: insecure.clone(),
+        mirrors: mirrors.clone(),
+    });
+    tracing::info!(
+        "reloaded {}: log-level {level}, insecure registries {insecure:?}, registry mirrors {mirrors:?}",
+        settings.path.display()
+    );
+    if !restart.is_empty() {
+        tracing::warn!(
+            "{}: {} changed; only a restart applies them",
+            settings.path.display(),
+            restart.join(", ")
+        );
+    }
+    settings.file = file;
     Ok(())
 }
 
@@ -527,13 +670,21 @@ fn write_pidfile(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn run(args: DaemonArgs) -> anyhow::Result<()> {
-    init_logging(&args.log_level)?;
+fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
+    let log_reload = init_logging(&args.log_level)?;
+    if settings.explicit || !settings.file.is_empty() {
+        tracing::info!("settings from {}", settings.path.display());
+    }
     if !nix::unistd::geteuid().is_root() {
         bail!("berth daemon needs root (it mounts overlays and creates namespaces)");
     }
     // Refused before any socket or pid file exists.
     let runtimes = runtimes(&args)?;
+    let registry_mirrors = args
+        .registry_mirrors
+        .iter()
+        .map(|m| parse_mirror(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let hosts = if args.hosts.is_empty() {
         vec![DEFAULT_HOST.to_string()]
     } else {
@@ -583,6 +734,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         exe: std::env::current_exe().context("locating the berth binary")?,
         init_path: args.init_path.clone(),
         insecure_registries: args.insecure_registries.clone(),
+        registry_mirrors,
         network: net_options(&args)?,
         exec_root_group: gid.filter(|_| socket_in_exec_root),
         runtimes,
@@ -617,8 +769,18 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .await;
         tracing::info!("berth daemon listening on {}", listening);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let reloading = engine.clone();
+        let reloads = async move {
+            while hup.recv().await.is_some() {
+                if let Err(e) = reload(&mut settings, &reloading, &log_reload) {
+                    tracing::error!("reloading {}: {e:#}", settings.path.display());
+                }
+            }
+        };
         tokio::select! {
             _ = api::serve(engine, swarm, listeners) => {}
+            _ = reloads => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; containers keep running"),
             _ = term.recv() => tracing::info!("terminated; containers keep running"),
         }

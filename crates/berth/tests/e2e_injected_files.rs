@@ -87,6 +87,7 @@ async fn open_engine(unique: &str) -> Arc<Engine> {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
         init_path: None,
         insecure_registries: Vec::new(),
+        registry_mirrors: Vec::new(),
         network: engine::networking::NetOptions {
             default_bridge: None,
             bridge_prefix: format!("b{tag}-"),

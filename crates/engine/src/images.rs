@@ -31,6 +31,15 @@ impl ContainerExport {
     }
 }
 
+/// Registries the daemon's settings name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registries {
+    /// Reached over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Docker Hub mirrors (`http(s)://host[:port]`), tried in order.
+    pub mirrors: Vec<String>,
+}
+
 impl Engine {
     pub(crate) fn image_event(&self, action: &str, id: &str, name: Option<&str>) {
         let mut attrs = HashMap::new();
@@ -73,10 +82,22 @@ impl Engine {
             || host.starts_with("127.")
             || host == "[::1]"
             || self
-                .cfg
-                .insecure_registries
+                .registries
+                .read()
+                .insecure
                 .iter()
                 .any(|r| r == domain || r == host)
+    }
+
+    /// The insecure registries and Docker Hub mirrors in force.
+    pub fn registries(&self) -> Registries {
+        self.registries.read().clone()
+    }
+
+    /// Replaces them (the daemon's configuration reload); pulls already
+    /// under way finish with the old ones.
+    pub fn set_registries(&self, registries: Registries) {
+        *self.registries.write() = registries;
     }
 
     fn insecure_reference(&self, reference: &str) -> bool {
@@ -99,6 +120,7 @@ impl Engine {
             platform,
             auth,
             insecure: self.insecure_reference(reference),
+            mirrors: self.registries.read().mirrors.clone(),
             progress,
         };
         let pulled = image::distribution::pull(&self.images, reference, &opts)?;

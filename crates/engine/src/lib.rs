@@ -56,7 +56,7 @@ pub use exec::{ExecInstance, ExecStreams, ExecView};
 pub use health::{Health, HealthLog};
 pub use housekeeping::{Change, dir_size};
 use image::ImageStore;
-pub use images::ContainerExport;
+pub use images::{ContainerExport, Registries};
 pub use injected::InjectedFile;
 pub use lifecycle::WaitCondition;
 pub use logs::{LogLine, LogOptions, parse_timestamp};
@@ -75,6 +75,9 @@ pub struct EngineConfig {
     pub init_path: Option<PathBuf>,
     /// Registries reached over plain HTTP (loopback ones always are).
     pub insecure_registries: Vec<String>,
+    /// Where pulls of Docker Hub names go first (`http(s)://host[:port]`,
+    /// tried in order; Docker Hub itself after them).
+    pub registry_mirrors: Vec<String>,
     pub network: networking::NetOptions,
     /// Group of an API socket placed directly in the exec root: the exec
     /// root becomes `0710` root:group so members reach it (see [`perms`]).
@@ -108,6 +111,9 @@ pub struct Engine {
     /// Where networks this node has no copy of come from (swarm mode's
     /// attachable overlays); none outside a swarm.
     attacher: RwLock<Option<Arc<dyn networking::NetworkAttacher>>>,
+    /// Insecure registries and mirrors: the daemon's configuration reload
+    /// changes them while pulls go on.
+    registries: RwLock<images::Registries>,
 }
 
 impl Engine {
@@ -141,7 +147,12 @@ impl Engine {
         let networking =
             networking::Networking::open(cfg.network.clone(), &cfg.data_root, &cfg.exec_root)
                 .await?;
+        let registries = RwLock::new(images::Registries {
+            insecure: cfg.insecure_registries.clone(),
+            mirrors: cfg.registry_mirrors.clone(),
+        });
         let engine = Arc::new(Engine {
+            registries,
             cfg,
             images,
             volumes,

@@ -327,6 +327,13 @@ impl Daemon {
         }
     }
 
+    /// Sends `signal` to the daemon process (e.g. SIGHUP: reload settings).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = child.as_ref().expect("the daemon is not running").id();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+    }
+
     /// Starts the daemon again on the same roots (after `kill9` or `stop`).
     pub fn restart(&self) {
         self.kill9_if_running();

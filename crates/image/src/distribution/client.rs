@@ -132,12 +132,23 @@ impl RegistryClient {
         insecure: bool,
         push: bool,
     ) -> Result<Self, ImageError> {
-        let client = Self::new(
-            base_url(reference.domain(), insecure),
-            reference.path(),
+        Self::connect_to(
+            &base_url(reference.domain(), insecure),
+            reference,
             credentials,
             push,
-        )?;
+        )
+    }
+
+    /// [`Self::connect`] to `base` (`scheme://host[:port]`) instead of the
+    /// reference's own registry: a mirror.
+    pub fn connect_to(
+        base: &str,
+        reference: &Reference,
+        credentials: Option<Credentials>,
+        push: bool,
+    ) -> Result<Self, ImageError> {
+        let client = Self::new(base.to_string(), reference.path(), credentials, push)?;
         let url = format!("{}/v2/", client.base);
         let resp = client.send(|h| h.get(&url))?;
         if !resp.status().is_success() {

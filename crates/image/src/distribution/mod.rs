@@ -25,6 +25,8 @@ pub struct PullOptions {
     pub auth: Option<Credentials>,
     /// Plain http instead of https.
     pub insecure: bool,
+    /// For Docker Hub names: mirrors (`scheme://host[:port]`) tried first.
+    pub mirrors: Vec<String>,
     pub progress: Option<ProgressFn>,
 }
 

@@ -60,6 +60,33 @@ pub fn pull(
     opts: &PullOptions,
 ) -> Result<PullResult, ImageError> {
     let r = reference::parse(reference)?;
+    // Docker Hub names go to its mirrors first, in order, then to Docker
+    // Hub; the mirror's failure is only worth a line (it is a cache).
+    if r.domain() == reference::DEFAULT_DOMAIN {
+        for mirror in &opts.mirrors {
+            match pull_from(store, &r, opts, Some(mirror)) {
+                Ok(pulled) => return Ok(pulled),
+                Err(e) => {
+                    if let Some(f) = &opts.progress {
+                        f(Progress::status(format!(
+                            "mirror {mirror} failed ({e}); trying the next source"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    pull_from(store, &r, opts, None)
+}
+
+/// Pulls `r` from its registry, or from `mirror` (`scheme://host[:port]`,
+/// credentials for Docker Hub not sent there).
+fn pull_from(
+    store: &ImageStore,
+    r: &Reference,
+    opts: &PullOptions,
+    mirror: Option<&str>,
+) -> Result<PullResult, ImageError> {
     let emit = |p: Progress| {
         if let Some(f) = &opts.progress {
             f(p)
@@ -69,7 +96,10 @@ pub fn pull(
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
-    let client = RegistryClient::connect(&r, opts.auth.clone(), opts.insecure, false)?;
+    let client = match mirror {
+        Some(base) => RegistryClient::connect_to(base.trim_end_matches('/'), r, None, false)?,
+        None => RegistryClient::connect(r, opts.auth.clone(), opts.insecure, false)?,
+    };
     let by = r
         .digest()
         .or(r.tag())
