@@ -180,3 +180,105 @@ fn a_stack_of_three_services_works_across_hosts_and_goes_away_whole() {
     });
     assert!(gone.is_some(), "stack rm left something behind");
 }
+
+/// compose's `depends_on` is dropped by the docker CLI (swarm has no such
+/// field); the `berth.depends-on` label in `deploy.labels` carries it.
+const ORDERED: &str = r#"version: "3.8"
+services:
+  db:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 4 && touch /tmp/ready && exec sleep 1d"]
+    healthcheck:
+      test: ["CMD", "sh", "-c", "[ -f /tmp/ready ]"]
+      interval: 1s
+      retries: 60
+  web:
+    image: busybox:latest
+    command: ["sleep", "1d"]
+    depends_on: [db]
+    deploy:
+      labels:
+        berth.depends-on: "db:healthy"
+"#;
+
+#[test]
+fn a_service_starts_only_once_what_it_depends_on_is_healthy() {
+    let c = Cluster::new(1);
+    c.init();
+    let m = &c.hosts[0].d;
+    let file = m.tmp().join("ordered.yml");
+    std::fs::write(&file, ORDERED).unwrap();
+    m.docker_ok(&["stack", "deploy", "-c", file.to_str().unwrap(), "ord"]);
+    let task_of = |service: &str| {
+        m.docker_ok(&["service", "ps", "-q", "--no-trunc", service])
+            .lines()
+            .next()
+            .map(str::to_string)
+    };
+    let inspect = |id: &str, format: &str| m.docker_ok(&["inspect", "--format", format, id]);
+    // While db is not healthy yet, web's task waits, saying for what.
+    let waiting = wait_for(Duration::from_secs(30), || {
+        let t = task_of("ord_web")?;
+        let msg = inspect(&t, "{{.Status.State}} {{.Status.Message}}");
+        msg.contains("waiting for db to be healthy").then_some(msg)
+    });
+    assert!(
+        waiting.is_some(),
+        "{:?}",
+        task_of("ord_web").map(|t| inspect(&t, "{{json .Status}}"))
+    );
+    assert!(waiting.unwrap().starts_with("pending"));
+    // Then it runs, its container started after db turned healthy.
+    let started = wait_for(Duration::from_secs(60), || {
+        let t = task_of("ord_web")?;
+        (inspect(&t, "{{.Status.State}}") == "running").then_some(t)
+    });
+    let web_task = started.expect("web never ran");
+    let db_task = task_of("ord_db").unwrap();
+    let container = |t: &str| inspect(t, "{{.Status.ContainerStatus.ContainerID}}");
+    let healthy_at = m.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{json .End}}|{{end}}{{end}}",
+        &container(&db_task),
+    ]);
+    let health = || {
+        m.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{json .State.Health}}",
+            &container(&db_task),
+        ])
+    };
+    assert!(healthy_at.contains('|'), "db never healthy: {}", health());
+    let healthy_at = healthy_at
+        .split('|')
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let web_started = m.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.StartedAt}}",
+        &container(&web_task),
+    ]);
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s.trim()).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    };
+    assert!(
+        t(&web_started) >= t(&healthy_at),
+        "web started {web_started}, db healthy {healthy_at}"
+    );
+    // A bad condition is refused at create, with swarm's shape of error.
+    let bad = m.docker(&[
+        "service",
+        "create",
+        "--label",
+        "berth.depends-on=db:soon",
+        "busybox:latest",
+        "top",
+    ]);
+    common::assert_fails_with(&bad, "unknown condition \"soon\" for db");
+    m.docker_ok(&["stack", "rm", "ord"]);
+}

@@ -11,6 +11,7 @@ fn invalid(desc: &str) -> SwarmError {
 }
 
 pub fn service_spec(spec: &ServiceSpec) -> Result<()> {
+    crate::leader::depends::validate(&spec.annotations.labels).map_err(|e| invalid(&e))?;
     if let Some(cs) = &spec.task_template.container_spec {
         file_references(
             "secret",

@@ -131,6 +131,7 @@ impl Executor for EngineExecutor {
                 ),
                 pid: view.state.pid,
                 exit_code: i64::from(view.state.exit_code),
+                health: view.state.health.as_ref().map(|h| h.status.clone()),
             })
         })
     }

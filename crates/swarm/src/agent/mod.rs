@@ -39,11 +39,13 @@ pub struct TaskFile {
 }
 
 /// A container as the agent finds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerState {
     pub running: bool,
     pub pid: u32,
     pub exit_code: i64,
+    /// `starting`, `healthy` or `unhealthy`; `None` without a health check.
+    pub health: Option<String>,
 }
 
 /// What the agent asks of the engine.

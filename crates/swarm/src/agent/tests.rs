@@ -24,6 +24,10 @@ struct FakeState {
     files: HashMap<String, Vec<u8>>,
     next: u32,
     fail_start: bool,
+    /// What every container's health check says (`None`: it has none).
+    health: Option<String>,
+    /// The exit codes of containers that exited.
+    codes: HashMap<String, i64>,
 }
 
 #[derive(Default, Clone)]
@@ -35,6 +39,7 @@ impl FakeExecutor {
         if let Some(c) = s.containers.get_mut(id) {
             c.2 = false;
         }
+        s.codes.insert(id.to_string(), code);
         for tx in s.exits.remove(id).unwrap_or_default() {
             let _ = tx.send(code);
         }
@@ -136,6 +141,7 @@ impl Executor for FakeExecutor {
                 .get(id)
                 .ok_or_else(|| ExecError(format!("No such container: {id}")))?;
             Ok(ContainerState {
+                health: s.health.clone(),
                 running: c.2,
                 pid: if c.2 { 42 } else { 0 },
                 exit_code: 0,
@@ -150,7 +156,7 @@ impl Executor for FakeExecutor {
             if s.containers.get(id).is_some_and(|c| c.2) {
                 s.exits.entry(id.to_string()).or_default().push(tx);
             } else {
-                let _ = tx.send(0);
+                let _ = tx.send(s.codes.get(id).copied().unwrap_or(0));
             }
             rx
         };
@@ -361,6 +367,32 @@ async fn a_task_runs_and_its_exit_completes_it() {
     exec.exit(&c, 0);
     until(|| disp.states("t1").last().map(String::as_str) == Some("complete")).await;
     assert_eq!(disp.last("t1").unwrap()["Message"], "finished");
+}
+
+#[tokio::test]
+async fn a_task_with_a_health_check_runs_once_healthy_and_fails_when_unhealthy() {
+    let (exec, disp, _agent) = setup();
+    exec.0.lock().health = Some("starting".into());
+    disp.tx.send_replace(Assignments {
+        tasks: vec![task("t1", "bb", "running")],
+        ..Default::default()
+    });
+    until(|| disp.states("t1").contains(&"starting".to_string())).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        disp.states("t1").last().map(String::as_str),
+        Some("starting")
+    );
+    exec.0.lock().health = Some("healthy".into());
+    until(|| disp.states("t1").last().map(String::as_str) == Some("running")).await;
+    exec.0.lock().health = Some("unhealthy".into());
+    until(|| disp.states("t1").last().map(String::as_str) == Some("failed")).await;
+    let c = exec.container_of("t1").unwrap();
+    assert!(exec.calls().contains(&format!("stop {c}")));
+    assert_eq!(
+        disp.last("t1").unwrap()["Err"],
+        "task: non-zero exit (143): dockerexec: unhealthy container"
+    );
 }
 
 #[tokio::test]

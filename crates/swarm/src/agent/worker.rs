@@ -97,6 +97,16 @@ pub(super) struct TaskData {
     pub templated: HashMap<String, String>,
 }
 
+/// How often a task's container health is read (its own checks run at
+/// their interval; this only bounds how late the task follows them).
+const HEALTH_POLL: Duration = Duration::from_millis(250);
+
+enum Health {
+    Healthy,
+    /// The task ended (exit, shutdown, unhealthy): already reported.
+    Ended,
+}
+
 struct Worker {
     /// This node's id and description.
     node: Arc<(String, NodeInfo)>,
@@ -179,11 +189,16 @@ impl Worker {
             self.executor.start(&id).await
         };
         match started {
-            Ok(pid) => self.send(
-                &task_id,
-                TaskState::Running,
-                status(TaskState::Running, "started", None, Some((&id, pid, 0))),
-            ),
+            // As swarmkit: a container with a health check is `starting`
+            // until it is healthy (names, VIPs and dependants wait for it).
+            Ok(pid) => match self.until_healthy(&task_id, &id, &mut rx).await {
+                Health::Healthy => self.send(
+                    &task_id,
+                    TaskState::Running,
+                    status(TaskState::Running, "started", None, Some((&id, pid, 0))),
+                ),
+                Health::Ended => return,
+            },
             Err(e) => {
                 self.send(
                     &task_id,
@@ -193,11 +208,18 @@ impl Worker {
                 return;
             }
         }
+        let mut probe = tokio::time::interval(HEALTH_POLL);
         loop {
             tokio::select! {
                 exit = self.executor.wait(&id) => {
                     self.ended(&task_id, &id, exit.unwrap_or(-1), &rx);
                     return;
+                }
+                _ = probe.tick() => {
+                    if self.unhealthy(&id).await {
+                        self.fail_unhealthy(&task_id, &id, &rx).await;
+                        return;
+                    }
                 }
                 changed = rx.changed() => {
                     if changed.is_err() {
@@ -217,6 +239,75 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Waits for a container with a health check to be healthy; one without
+    /// is at once. An unhealthy one is stopped and its task failed, one
+    /// that exits or is asked to stop ends the task as usual.
+    async fn until_healthy(
+        &mut self,
+        task_id: &str,
+        id: &str,
+        rx: &mut watch::Receiver<Assignment>,
+    ) -> Health {
+        let mut probe = tokio::time::interval(HEALTH_POLL);
+        loop {
+            tokio::select! {
+                exit = self.executor.wait(id) => {
+                    self.ended(task_id, id, exit.unwrap_or(-1), rx);
+                    return Health::Ended;
+                }
+                _ = probe.tick() => {
+                    let health = match self.executor.state(id).await {
+                        Ok(s) => s.health,
+                        Err(_) => None,
+                    };
+                    match health.as_deref() {
+                        None | Some("healthy") => return Health::Healthy,
+                        Some("unhealthy") => {
+                            self.fail_unhealthy(task_id, id, rx).await;
+                            return Health::Ended;
+                        }
+                        Some(_) => {}
+                    }
+                }
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return Health::Ended;
+                    }
+                    let current = rx.borrow_and_update().clone();
+                    if current.desired() > TaskState::Running {
+                        let _ = self.executor.stop(id, grace(&current)).await;
+                        let code = self.executor.wait(id).await.unwrap_or(-1);
+                        self.send(
+                            task_id,
+                            TaskState::Shutdown,
+                            status(TaskState::Shutdown, "shutdown", None, Some((id, 0, code))),
+                        );
+                        return Health::Ended;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn unhealthy(&self, id: &str) -> bool {
+        matches!(self.executor.state(id).await, Ok(s) if s.health.as_deref() == Some("unhealthy"))
+    }
+
+    /// swarmkit's answer to an unhealthy container: stopped, and its task
+    /// failed with `dockerexec: unhealthy container` (the orchestrator's
+    /// restart policy then replaces it).
+    async fn fail_unhealthy(&mut self, task_id: &str, id: &str, rx: &watch::Receiver<Assignment>) {
+        let grace_period = grace(&rx.borrow().clone());
+        let _ = self.executor.stop(id, grace_period).await;
+        let code = self.executor.wait(id).await.unwrap_or(-1);
+        let err = format!("task: non-zero exit ({code}): dockerexec: unhealthy container");
+        self.send(
+            task_id,
+            TaskState::Failed,
+            status(TaskState::Failed, "failed", Some(&err), Some((id, 0, code))),
+        );
     }
 
     /// The container exited: complete, failed, or shut down if asked to.

@@ -6,6 +6,7 @@
 //! since each pass decides from the whole state.
 
 mod alloc;
+pub mod depends;
 
 /// The node attachments of a cluster's first node on its brand-new
 /// ingress network (see [`alloc::Allocator::node_attachments`]).

@@ -248,7 +248,6 @@ fn place(
         t.status.timestamp = s.now;
         out.push(t.id.clone());
     }
-    let snapshot: Vec<Task> = tasks.values().cloned().collect();
     fn sched<'a>(t: &'a Task, ports: &HashMap<&str, &'a [PortConfig]>) -> SchedTask<'a> {
         SchedTask::new(
             t,
@@ -258,9 +257,25 @@ fn place(
                 .unwrap_or_default(),
         )
     }
+    // Tasks of services that wait for others stay pending, saying why.
+    let waiting = super::depends::waiting(s.services.iter().map(|svc| &svc.value), tasks);
+    for t in tasks
+        .values_mut()
+        .filter(|t| t.status.state == TaskState::Pending && t.desired_state <= TaskState::Complete)
+    {
+        if let Some(why) = waiting.get(&t.service_id)
+            && t.status.message != *why
+        {
+            t.status.message = why.clone();
+            t.status.timestamp = s.now;
+            out.push(t.id.clone());
+        }
+    }
+    let snapshot: Vec<Task> = tasks.values().cloned().collect();
     let pending_tasks: Vec<&Task> = snapshot
         .iter()
         .filter(|t| t.status.state < TaskState::Assigned && t.desired_state <= TaskState::Complete)
+        .filter(|t| !waiting.contains_key(&t.service_id))
         .collect();
     if pending_tasks.is_empty() {
         return out;

@@ -304,3 +304,37 @@ fn scaled_down_tasks_go_once_stopped() {
     assert_eq!(deleted_total.len(), 2, "{tasks:?}");
     assert_eq!(tasks.len(), 1);
 }
+
+#[test]
+fn a_service_that_depends_on_another_is_placed_once_that_one_runs() {
+    let mut web = service("web", Some(1));
+    web.value.spec.annotations.labels.insert(
+        crate::leader::depends::DEPENDS_ON_LABEL.into(),
+        "svc-db:healthy".into(),
+    );
+    let services = [service("db", Some(1)), web];
+    let nodes = [node("a", "manager")];
+    let mut tasks = Vec::new();
+    let p = plan(&snapshot(&services, &tasks, &nodes, t0()), &mut ids());
+    apply(&mut tasks, &p);
+    let state = |tasks: &[Stored<Task>], svc: &str| {
+        let t = tasks.iter().find(|t| t.value.service_id == svc).unwrap();
+        (t.value.status.state, t.value.status.message.clone())
+    };
+    assert_eq!(state(&tasks, "db").0, TaskState::Assigned);
+    assert_eq!(
+        state(&tasks, "web"),
+        (
+            TaskState::Pending,
+            "waiting for svc-db to be healthy (berth.depends-on)".into()
+        )
+    );
+    // The next pass, db still starting: web still waits, nothing to write.
+    let p = plan(&snapshot(&services, &tasks, &nodes, t0()), &mut ids());
+    assert!(updated(&p).is_empty(), "{:?}", p.writes);
+    agents(&mut tasks);
+    assert_eq!(state(&tasks, "db").0, TaskState::Running);
+    let p = plan(&snapshot(&services, &tasks, &nodes, t0()), &mut ids());
+    apply(&mut tasks, &p);
+    assert_eq!(state(&tasks, "web").0, TaskState::Assigned);
+}
