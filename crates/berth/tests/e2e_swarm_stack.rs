@@ -2,7 +2,8 @@
 //! a key-value store) from a compose file, on the stack's default overlay
 //! network, whose web page reads through the api from the store; a
 //! redeploy changes only what changed; `stack rm` leaves no service,
-//! network or segment behind.
+//! network, segment or key in the cluster store behind. A service waits
+//! for what its `berth.depends-on` label names.
 
 #![allow(clippy::unwrap_used)]
 
@@ -170,7 +171,28 @@ fn a_stack_of_three_services_works_across_hosts_and_goes_away_whole() {
     assert_eq!(tasks("app_web"), web_v, "web unchanged");
     assert_ne!(tasks("app_store"), store_v, "store replaced");
 
-    // stack rm: no service, no network, no segment on any host.
+    // stack rm: no service, no network, no segment on any host, no key
+    // of its objects in the cluster store.
+    let mut ids: Vec<String> = ["app_api", "app_web", "app_store"]
+        .iter()
+        .flat_map(|s| {
+            let mut v = vec![m.docker_ok(&["service", "inspect", "--format", "{{.ID}}", s])];
+            v.extend(
+                m.docker_ok(&["service", "ps", "-q", "--no-trunc", s])
+                    .lines()
+                    .map(str::to_string),
+            );
+            v
+        })
+        .collect();
+    ids.push(m.docker_ok(&["network", "inspect", "--format", "{{.ID}}", "app_default"]));
+    ids.push(m.docker_ok(&["config", "inspect", "--format", "{{.ID}}", "app_relay"]));
+    let keys = c.store_keys();
+    assert!(
+        ids.iter()
+            .all(|id| keys.iter().any(|k| k.contains(id.as_str()))),
+        "the store names every object before: {ids:?} in {keys:?}"
+    );
     m.docker_ok(&["stack", "rm", "app"]);
     let gone = wait_for(Duration::from_secs(60), || {
         let nets = m.docker_ok(&["network", "ls", "-q", "--filter", "name=app_default"]);
@@ -179,6 +201,19 @@ fn a_stack_of_three_services_works_across_hosts_and_goes_away_whole() {
             .then_some(())
     });
     assert!(gone.is_some(), "stack rm left something behind");
+    let clean = wait_for(Duration::from_secs(30), || {
+        let keys = c.store_keys();
+        (!keys
+            .iter()
+            .any(|k| ids.iter().any(|id| k.contains(id.as_str()))))
+        .then_some(())
+    });
+    assert!(clean.is_some(), "keys left in the store: {:?}", {
+        let keys = c.store_keys();
+        keys.into_iter()
+            .filter(|k| ids.iter().any(|id| k.contains(id.as_str())))
+            .collect::<Vec<_>>()
+    });
 }
 
 /// compose's `depends_on` is dropped by the docker CLI (swarm has no such

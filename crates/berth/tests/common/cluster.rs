@@ -49,6 +49,35 @@ impl Cluster {
         Cluster { hosts, switch }
     }
 
+    /// Every key of the cluster store, read with `etcdctl` from the first
+    /// host (a manager running its own member, with its member's TLS files).
+    #[allow(dead_code)]
+    pub fn store_keys(&self) -> Vec<String> {
+        let first = &self.hosts[0];
+        let tls = first.d.data_root().join("swarm/etcd-tls");
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", first.ns.path().display()))
+            .arg("etcdctl")
+            .arg(format!("--endpoints=https://{}:2379", first.ip))
+            .arg(format!("--cacert={}", tls.join("ca.pem").display()))
+            .arg(format!("--cert={}", tls.join("member.pem").display()))
+            .arg(format!("--key={}", tls.join("member-key.pem").display()))
+            .args(["get", "--prefix", "--keys-only", "/"])
+            .env("ETCDCTL_API", "3")
+            .output()
+            .expect("etcdctl (Debian's etcd-client)");
+        assert!(
+            out.status.success(),
+            "etcdctl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     /// `swarm init` on the first host; the worker join token.
     pub fn init(&self) -> String {
         let first = &self.hosts[0];
