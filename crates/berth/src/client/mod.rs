@@ -16,6 +16,7 @@ macro_rules! out {
 
 mod archive;
 mod args;
+mod audit;
 mod build;
 mod cli;
 mod connect;

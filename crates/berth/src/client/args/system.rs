@@ -37,3 +37,14 @@ pub struct SystemPruneArgs {
     #[command(flatten)]
     pub prune: PruneArgs,
 }
+
+/// `berth audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Output: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Exit with this status when an item warns (default 0)
+    #[arg(long, default_value_t = 0)]
+    pub exit_code: i32,
+}

@@ -11,7 +11,7 @@ mod groups;
 
 use super::args::*;
 use super::connect::Client;
-use super::{CmdResult, containers, images, networks, system, volumes};
+use super::{CmdResult, audit, containers, images, networks, system, volumes};
 use clap::{Parser, Subcommand};
 use groups::{ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, SystemCmd, SystemVerb};
 
@@ -95,6 +95,8 @@ pub enum Cmd {
     /// Manage the daemon
     #[command(subcommand)]
     System(SystemCmd),
+    /// Check the daemon and running containers against the CIS Docker Benchmark
+    Audit(AuditArgs),
 }
 
 impl Cmd {
@@ -118,6 +120,7 @@ impl Cmd {
             Cmd::Container(c) => c.run(client).await,
             Cmd::Image(c) => c.run(client).await,
             Cmd::System(c) => c.run(client).await,
+            Cmd::Audit(a) => audit::audit(client, a).await,
         }
     }
 }
