@@ -251,3 +251,94 @@ fn links_climbing_out_of_the_root_resolve_inside_it() {
     d.docker_ok(&["rm", &name]);
     d.docker_ok(&["rmi", &tag]);
 }
+
+/// The CVE-2018-15664 pattern: processes in the container swap a directory
+/// of the copied tree for a symlink to a host directory, over and over,
+/// while `docker cp` runs both ways. Walking by descriptors, the daemon
+/// never reads the host's files nor writes or chowns anything there.
+#[test]
+fn racing_symlink_swaps_against_cp_reach_nothing_on_the_host() {
+    use std::os::unix::fs::MetadataExt;
+    let d = Daemon::shared();
+    let name = d.name("cp-race");
+    let host = common::host_dir(&d, "cp-race-host");
+    let secret = format!("host-secret-{}", d.name("s"));
+    for i in 0..100 {
+        std::fs::write(host.join(format!("f{i}")), &secret).unwrap();
+    }
+    let owners = |dir: &std::path::Path| -> Vec<(String, u32, u32)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let m = e.metadata().unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    m.uid(),
+                    m.gid(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = owners(&host);
+    // The container's user is 1000 (so `cp -a` chowns to it); the swaps run
+    // as root through exec.
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-u",
+        "1000:1000",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let h = host.display();
+    d.docker_ok(&[
+        "exec",
+        "-u",
+        "0",
+        &name,
+        "sh",
+        "-c",
+        "mkdir -p /w/out /w/in/sub && for i in $(seq 0 99); do echo inside > /w/out/f$i; done",
+    ]);
+    for swap in [
+        format!(
+            "while :; do mv /w/out /w/out.real; ln -s {h} /w/out; rm /w/out; mv /w/out.real /w/out; done"
+        ),
+        format!(
+            "while :; do mv /w/in/sub /w/in/real; ln -s {h} /w/in/sub; rm /w/in/sub; mv /w/in/real /w/in/sub; done"
+        ),
+    ] {
+        d.docker_ok(&["exec", "-d", "-u", "0", &name, "sh", "-c", &swap]);
+    }
+    let src = common::host_dir(&d, "cp-race-src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    for i in 0..100 {
+        std::fs::write(src.join(format!("sub/f{i}")), "x").unwrap();
+    }
+    let mut copied_out = 0;
+    for _ in 0..60 {
+        let out = d.docker(&["cp", &format!("{name}:/w/out"), "-"]);
+        if out.status.success() {
+            copied_out += 1;
+        }
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(&secret),
+            "cp read the host's files"
+        );
+        let _ = d.docker(&[
+            "cp",
+            "-a",
+            &format!("{}/.", src.display()),
+            &format!("{name}:/w/in"),
+        ]);
+        assert_eq!(owners(&host), before, "cp wrote or chowned on the host");
+    }
+    assert!(copied_out > 0, "no copy out ever succeeded");
+    d.docker_ok(&["rm", "-f", &name]);
+}

@@ -5,7 +5,7 @@
 //! host sources of its binds and volumes. Paths resolve inside that root.
 
 use std::io::{Read, Seek};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -149,28 +149,31 @@ impl Engine {
         Ok((r, stat))
     }
 
-    /// Writes a tar of the path (itself, not following a final symlink) to `out`.
+    /// Writes a tar of the path (itself, not following a final symlink) to
+    /// `out`, walking the tree below it by descriptors (see [`crate::fdtree`]).
     pub fn archive_container_path(&self, r: &ResolvedPath, out: impl std::io::Write) -> Result<()> {
-        let host = r.host_path();
         let mut builder = tar::Builder::new(out);
-        builder.follow_symlinks(false);
         let name = if r.name.is_empty() || r.contents {
             "."
         } else {
             r.name.as_str()
         };
-        let meta = host
-            .symlink_metadata()
-            .map_err(|e| EngineError::internal("stat", e))?;
-        let res = if meta.is_dir() && name == "." {
-            append_dot_tree(&mut builder, &host)
-        } else if meta.is_dir() {
-            builder.append_dir_all(name, &host)
+        let parent = r._parent_fd.as_fd();
+        let own = std::ffi::OsStr::new(&r.name);
+        let res = if r.contents && !r.name.is_empty() {
+            // "dir/.": the directory's contents, its entries named "./…";
+            // anything but a directory is itself, named ".".
+            match crate::fdtree::open_dir(parent, own) {
+                Ok(dir) => {
+                    crate::fdtree::append(&mut builder, dir.as_fd(), std::ffi::OsStr::new(""), name)
+                }
+                Err(_) => crate::fdtree::append(&mut builder, parent, own, name),
+            }
         } else {
-            builder.append_path_with_name(&host, name)
+            crate::fdtree::append(&mut builder, parent, own, name)
         };
         res.and_then(|()| builder.finish())
-            .map_err(|e| EngineError::internal(format!("archiving {}", host.display()), e))
+            .map_err(|e| EngineError::internal(format!("archiving {}", r.host_path().display()), e))
     }
 
     /// The uid/gid of the container's configured user, if it has one.
@@ -246,68 +249,11 @@ impl Engine {
         image::unpack::unpack_into(&mut spool, dest_fd, &opts)?;
         if let Some((uid, gid)) = owner {
             for top in tops {
-                chown_tree(&dest_path.join(top), uid, gid);
+                if let Err(e) = crate::fdtree::chown(dest.as_fd(), &top, uid, gid) {
+                    tracing::warn!("cp: chown {}: {e}", dest_path.join(&top).display());
+                }
             }
         }
         Ok(())
     }
-}
-
-fn chown_tree(path: &Path, uid: u32, gid: u32) {
-    let _ = std::os::unix::fs::lchown(path, Some(uid), Some(gid));
-    if path.symlink_metadata().is_ok_and(|m| m.is_dir())
-        && let Ok(entries) = std::fs::read_dir(path)
-    {
-        for e in entries.flatten() {
-            chown_tree(&e.path(), uid, gid);
-        }
-    }
-}
-
-/// A directory's tree with entries named "./…", as dockerd writes the
-/// archive of "dir/." (clients strip that "." to copy the contents); the tar
-/// crate's own path setters would drop the leading "./".
-fn append_dot_tree<W: std::io::Write>(
-    builder: &mut tar::Builder<W>,
-    root: &Path,
-) -> std::io::Result<()> {
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let host = root.join(&rel);
-        let meta = host.symlink_metadata()?;
-        let mut name = format!("./{}", rel.display());
-        if meta.is_dir() && !name.ends_with('/') {
-            name.push('/');
-        }
-        let mut h = tar::Header::new_gnu();
-        h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-        if meta.file_type().is_symlink() {
-            h.set_link_name(std::fs::read_link(&host)?)?;
-        }
-        let data: Box<dyn std::io::Read> = if meta.is_file() {
-            Box::new(std::fs::File::open(&host)?)
-        } else {
-            h.set_size(0);
-            Box::new(std::io::empty())
-        };
-        if name.len() < 100 {
-            let field = &mut h.as_old_mut().name;
-            field.fill(0);
-            field[..name.len()].copy_from_slice(name.as_bytes());
-            h.set_cksum();
-            builder.append(&h, data)?;
-        } else {
-            // Long names go through the crate's GNU long-name support.
-            builder.append_data(&mut h, &name, data)?;
-        }
-        if meta.is_dir() {
-            let mut children: Vec<_> = std::fs::read_dir(&host)?
-                .map(|e| e.map(|e| rel.join(e.file_name())))
-                .collect::<std::io::Result<_>>()?;
-            children.sort();
-            children.reverse();
-            stack.extend(children);
-        }
-    }
-    Ok(())
 }

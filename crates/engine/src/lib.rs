@@ -13,6 +13,7 @@ mod etcfiles;
 mod events;
 mod exec;
 mod exit;
+mod fdtree;
 mod fsutil;
 mod health;
 mod housekeeping;
