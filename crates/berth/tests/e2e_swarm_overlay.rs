@@ -381,6 +381,29 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
     });
     assert!(gone.is_some(), "late still resolves after disconnect");
     w.docker_ok(&["rm", "-f", "late"]);
+    // A stopped container records the network; starting it attaches it.
+    w.docker_ok(&[
+        "create",
+        "--name",
+        "later",
+        "busybox:latest",
+        "sleep",
+        "3600",
+    ]);
+    w.docker_ok(&["network", "connect", "--alias", "behind", "ovl", "later"]);
+    w.docker_ok(&["start", "later"]);
+    let later_ip = w.docker_ok(&[
+        "inspect",
+        "--format",
+        "{{(index .NetworkSettings.Networks \"ovl\").IPAddress}}",
+        "later",
+    ]);
+    assert!(later_ip.starts_with("10.0.1."), "{later_ip}");
+    let found = wait_for(Duration::from_secs(10), || {
+        (resolve(&c, 0, &client, "behind") == BTreeSet::from([later_ip.clone()])).then_some(())
+    });
+    assert!(found.is_some(), "{:?}", resolve(&c, 0, &client, "behind"));
+    w.docker_ok(&["rm", "-f", "later"]);
     // A network made without --attachable takes no plain containers.
     m.docker_ok(&["network", "create", "-d", "overlay", "closed"]);
     assert_fails_with(

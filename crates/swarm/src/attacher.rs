@@ -67,12 +67,14 @@ impl NetworkAttacher for Attacher {
         network: &'a str,
         container_id: &'a str,
         container_name: &'a str,
+        aliases: &'a [String],
     ) -> AttachFuture<'a, Result<Option<Ipv4Addr>, String>> {
         Box::pin(async move {
             let req = AttachRequest {
                 network: network.to_string(),
                 container_id: container_id.to_string(),
                 container_name: container_name.to_string(),
+                aliases: aliases.to_vec(),
             };
             let Some(task_id) = self
                 .dispatcher

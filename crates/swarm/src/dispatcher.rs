@@ -519,6 +519,7 @@ pub async fn attach_network(
     });
     task.spec.networks = vec![cluster::model::NetworkAttachmentConfig {
         target: net.id.clone(),
+        aliases: req.aliases.clone(),
         ..Default::default()
     }];
     task.status.state = cluster::model::TaskState::New;

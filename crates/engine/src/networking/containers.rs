@@ -296,7 +296,7 @@ impl Engine {
                     // node with an address the cluster gives the container.
                     let attached = match self.network_attacher() {
                         Some(a) => a
-                            .attach(name, &c.id, &record.name)
+                            .attach(name, &c.id, &record.name, &cfg.aliases)
                             .await
                             .map_err(EngineError::Forbidden)?,
                         None => None,
@@ -436,8 +436,18 @@ impl Engine {
                 )));
             };
             let name = c.lock().record.name.clone();
+            let aliases: Vec<String> = endpoint_config
+                .and_then(|v| v.get("Aliases"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
             cluster_ip = a
-                .attach(network, &c.id, &name)
+                .attach(network, &c.id, &name, &aliases)
                 .await
                 .map_err(EngineError::Forbidden)?;
             if cluster_ip.is_none() {
@@ -446,9 +456,11 @@ impl Engine {
                 )));
             }
         } else if from_cluster {
-            return Err(EngineError::NotImplemented(format!(
-                "network connect of a stopped container to the overlay network {network}: start it first"
-            )));
+            // As dockerd: a stopped container only records the network; its
+            // start asks the cluster for its address there.
+            return self
+                .record_cluster_network(&c, network, local.ok(), endpoint_config)
+                .await;
         }
         let net = self.networking.get(network)?;
         if net.record.bridge.is_none() {
@@ -509,6 +521,69 @@ impl Engine {
             self.write_network_files(&updated, &state)?;
         }
         self.network_event(&net, "connect", &c.id);
+        Ok(())
+    }
+
+    /// `network connect` of a stopped container to a cluster's network:
+    /// the name (or the node's copy) kept with the endpoint's aliases.
+    async fn record_cluster_network(
+        self: &Arc<Self>,
+        c: &Arc<crate::container::Container>,
+        network: &str,
+        copy: Option<Arc<LiveNet>>,
+        endpoint_config: Option<&Value>,
+    ) -> Result<()> {
+        let _op = c.op.lock().await;
+        let record = c.lock().record.clone();
+        if matches!(
+            mode_kind(&record.host_config.network_mode),
+            ModeKind::Host | ModeKind::None | ModeKind::Container(_)
+        ) {
+            return Err(EngineError::Forbidden(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ));
+        }
+        let key = copy
+            .as_ref()
+            .map_or_else(|| network.to_string(), |n| n.record.name.clone());
+        if record.networks.contains_key(&key) {
+            return Err(EngineError::Forbidden(format!(
+                "endpoint with name {} already exists in network {key}",
+                record.name
+            )));
+        }
+        let ep = endpoint_config.filter(|v| !v.is_null());
+        if ep
+            .and_then(|v| v.pointer("/IPAMConfig/IPv4Address"))
+            .and_then(Value::as_str)
+            .is_some_and(|ip| !ip.is_empty())
+        {
+            return Err(EngineError::InvalidParameter(format!(
+                "user specified IP address is supported only when connecting to networks with user configured subnets (network {key} gives its addresses from the cluster)"
+            )));
+        }
+        let cfg = EndpointConfig {
+            network_id: copy
+                .as_ref()
+                .map(|n| n.record.id.clone())
+                .unwrap_or_default(),
+            aliases: ep
+                .and_then(|v| v.get("Aliases"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        c.update_record(|r| {
+            r.networks.insert(key.clone(), cfg.clone());
+        })
+        .map_err(|e| EngineError::internal("saving the container config", e))?;
         Ok(())
     }
 

@@ -37,6 +37,7 @@ pub trait NetworkAttacher: Send + Sync {
         network: &'a str,
         container_id: &'a str,
         container_name: &'a str,
+        aliases: &'a [String],
     ) -> AttachFuture<'a, std::result::Result<Option<Ipv4Addr>, String>>;
     /// The container left cluster network `network` (an id), or all of
     /// them (`None`: it stopped).

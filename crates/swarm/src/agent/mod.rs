@@ -213,6 +213,9 @@ pub struct AttachRequest {
     pub network: String,
     pub container_id: String,
     pub container_name: String,
+    /// The endpoint's aliases: names the whole cluster resolves to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// The managers as an agent sees them.
