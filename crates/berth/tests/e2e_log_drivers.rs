@@ -361,7 +361,7 @@ fn unknown_syslog_options_and_addresses_are_refused_and_nothing_is_stored() {
             "{opts:?}: {name} stored"
         );
     }
-    let out = d.docker(&["create", "--log-driver", "gelf", "busybox"]);
+    let out = d.docker(&["create", "--log-driver", "splunk", "busybox"]);
     assert!(stderr(&out).contains("not implemented"), "{}", stderr(&out));
 }
 
@@ -518,4 +518,357 @@ fn the_daemon_default_driver_is_filled_in_at_create() {
         d.docker_ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &other]),
         r#"{"Type":"json-file","Config":{}}"#
     );
+}
+
+/// Reassembles GELF datagrams (chunked or whole) and decompresses them,
+/// as Graylog's udp input does.
+fn gelf_datagrams(sock: &UdpSocket, n: usize) -> Vec<serde_json::Value> {
+    use std::collections::HashMap;
+    use std::io::Read;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut partial: HashMap<Vec<u8>, Vec<Option<Vec<u8>>>> = HashMap::new();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while out.len() < n {
+        let len = sock.recv(&mut buf).expect("a gelf datagram");
+        let d = &buf[..len];
+        let whole = if d.starts_with(&[0x1e, 0x0f]) {
+            let (id, seq, count) = (d[2..10].to_vec(), d[10] as usize, d[11] as usize);
+            let parts = partial
+                .entry(id.clone())
+                .or_insert_with(|| vec![None; count]);
+            parts[seq] = Some(d[12..].to_vec());
+            if parts.iter().any(Option::is_none) {
+                continue;
+            }
+            partial
+                .remove(&id)
+                .unwrap()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect()
+        } else {
+            d.to_vec()
+        };
+        let mut text = String::new();
+        if whole.starts_with(&[0x1f, 0x8b]) {
+            flate2::read::GzDecoder::new(&whole[..])
+                .read_to_string(&mut text)
+                .unwrap();
+        } else if whole.first() == Some(&0x78) {
+            flate2::read::ZlibDecoder::new(&whole[..])
+                .read_to_string(&mut text)
+                .unwrap();
+        } else {
+            text = String::from_utf8(whole).unwrap();
+        }
+        out.push(serde_json::from_str(&text).unwrap());
+    }
+    out
+}
+
+#[test]
+fn gelf_over_udp_is_compressed_and_chunked_and_over_tcp_nul_framed() {
+    let d = Daemon::shared();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let name = d.name("gelf-udp");
+    // A 20 KB line of digits: over one datagram even gzip'd, and over 16 KiB,
+    // so it arrives as two partial messages.
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "gelf",
+        "--log-opt",
+        &format!("gelf-address=udp://127.0.0.1:{port}"),
+        "--log-opt",
+        "tag={{.Name}}",
+        "--log-opt",
+        "env=STAGE",
+        "-e",
+        "STAGE=prod",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello-gelf; echo oops >&2; i=0; while [ $i -lt 4000 ]; do printf '%05d' $i; i=$((i+1)); done; echo",
+    ]);
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let mut msgs = gelf_datagrams(&udp, 4);
+    msgs.sort_by_key(|m| m["short_message"].as_str().unwrap().len());
+    let oops = &msgs[0];
+    assert_eq!(oops["short_message"], "oops");
+    assert_eq!(oops["level"], 3);
+    let hello = &msgs[1];
+    assert_eq!(hello["version"], "1.1");
+    assert_eq!(hello["short_message"], "hello-gelf");
+    assert_eq!(hello["level"], 6);
+    assert_eq!(hello["_container_id"], id.as_str());
+    assert_eq!(hello["_container_name"], name.as_str());
+    assert_eq!(hello["_tag"], name.as_str());
+    assert_eq!(hello["_image_name"], "busybox");
+    assert_eq!(hello["_STAGE"], "prod");
+    assert!(hello["timestamp"].as_f64().unwrap() > 1.7e9);
+    // The long line: 16 KiB, then the rest, one partial id, in order.
+    let (a, b) = (&msgs[2], &msgs[3]);
+    let (first, second) = match a["_partial_ordinal"] == 1 {
+        true => (a, b),
+        false => (b, a),
+    };
+    assert_eq!(first["short_message"].as_str().unwrap().len(), 16 * 1024);
+    assert_eq!(first["_partial_last"], false);
+    assert_eq!(second["_partial_last"], true);
+    assert_eq!(first["_partial_id"], second["_partial_id"]);
+    let line = format!(
+        "{}{}",
+        first["short_message"].as_str().unwrap(),
+        second["short_message"].as_str().unwrap()
+    );
+    let want: String = (0..4000).map(|i| format!("{i:05}")).collect();
+    assert_eq!(line, want);
+    // The cache keeps docker logs working.
+    assert!(d.docker_ok(&["logs", &name]).starts_with("hello-gelf"));
+    d.docker_ok(&["rm", &name]);
+
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let name = d.name("gelf-tcp");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((conn, _)) = tcp.accept() {
+            let mut r = BufReader::new(conn);
+            loop {
+                let mut msg = Vec::new();
+                if r.read_until(0, &mut msg).unwrap_or(0) == 0 {
+                    return;
+                }
+                msg.pop();
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "gelf",
+        "--log-opt",
+        &format!("gelf-address=tcp://127.0.0.1:{port}"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo t1; echo t2",
+    ]);
+    for want in ["t1", "t2"] {
+        let raw = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["short_message"], want);
+    }
+    d.docker_ok(&["rm", &name]);
+}
+
+/// A msgpack value as fluentd's in_forward decodes it (the types the
+/// Forward protocol's message mode uses).
+#[derive(Debug, Clone, PartialEq)]
+enum Mp {
+    Uint(u64),
+    Str(String),
+    Array(Vec<Mp>),
+    Map(Vec<(Mp, Mp)>),
+    /// EventTime: seconds, nanoseconds.
+    Time(u32, u32),
+}
+
+fn mp_read(r: &mut impl std::io::Read) -> Option<Mp> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b).ok()?;
+    let mut take = |n: usize| -> Vec<u8> {
+        let mut v = vec![0u8; n];
+        r.read_exact(&mut v).unwrap();
+        v
+    };
+    let be = |v: Vec<u8>| v.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+    let t = b[0];
+    Some(match t {
+        0x00..=0x7f => Mp::Uint(u64::from(t)),
+        0xce => Mp::Uint(be(take(4))),
+        0xcf => Mp::Uint(be(take(8))),
+        0xa0..=0xbf => Mp::Str(String::from_utf8(take(usize::from(t & 0x1f))).unwrap()),
+        0xd9..=0xdb => {
+            let n = be(take(1 << (t - 0xd9))) as usize;
+            Mp::Str(String::from_utf8(take(n)).unwrap())
+        }
+        0x90..=0x9f | 0xdc | 0xdd => {
+            let n = match t {
+                0xdc => be(take(2)) as usize,
+                0xdd => be(take(4)) as usize,
+                _ => usize::from(t & 0x0f),
+            };
+            Mp::Array((0..n).map(|_| mp_read(r).unwrap()).collect())
+        }
+        0x80..=0x8f | 0xde | 0xdf => {
+            let n = match t {
+                0xde => be(take(2)) as usize,
+                0xdf => be(take(4)) as usize,
+                _ => usize::from(t & 0x0f),
+            };
+            Mp::Map(
+                (0..n)
+                    .map(|_| (mp_read(r).unwrap(), mp_read(r).unwrap()))
+                    .collect(),
+            )
+        }
+        0xd7 => {
+            let v = take(9);
+            assert_eq!(v[0], 0, "EventTime is ext type 0");
+            Mp::Time(be(v[1..5].to_vec()) as u32, be(v[5..9].to_vec()) as u32)
+        }
+        other => panic!("msgpack type {other:#x} is not one fluentd's forward events use"),
+    })
+}
+
+/// `[tag, time, record]` with the record as a string map.
+fn forward_event(v: Mp) -> (String, Mp, std::collections::BTreeMap<String, String>) {
+    let Mp::Array(mut a) = v else {
+        panic!("not an event: {v:?}")
+    };
+    assert_eq!(a.len(), 3, "{a:?}");
+    let Mp::Map(rec) = a.pop().unwrap() else {
+        panic!("record")
+    };
+    let time = a.pop().unwrap();
+    let Mp::Str(tag) = a.pop().unwrap() else {
+        panic!("tag")
+    };
+    let rec = rec
+        .into_iter()
+        .map(|(k, v)| match (k, v) {
+            (Mp::Str(k), Mp::Str(v)) => (k, v),
+            other => panic!("record field {other:?}"),
+        })
+        .collect();
+    (tag, time, rec)
+}
+
+#[test]
+fn fluentd_gets_forward_protocol_events_and_a_reconnect_after_its_restart() {
+    let d = Daemon::shared();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Like a fluentd that restarts: the first connection is closed after one
+    // event; the events after it come on a new one.
+    std::thread::spawn(move || {
+        for conn in 0.. {
+            let Ok((c, _)) = listener.accept() else {
+                return;
+            };
+            let mut r = BufReader::new(c);
+            while let Some(v) = mp_read(&mut r) {
+                if tx.send((conn, v)).is_err() {
+                    return;
+                }
+                if conn == 0 {
+                    break;
+                }
+            }
+        }
+    });
+    let name = d.name("fluent");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "fluentd",
+        "--log-opt",
+        &format!("fluentd-address=127.0.0.1:{port}"),
+        "--log-opt",
+        "tag=docker.{{.Name}}",
+        "--log-opt",
+        "fluentd-sub-second-precision=true",
+        "--log-opt",
+        "fluentd-async=true",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first; sleep 1; echo second >&2",
+    ]);
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let mut events = Vec::new();
+    for _ in 0..2 {
+        let (conn, v) = rx.recv_timeout(Duration::from_secs(10)).expect("an event");
+        events.push((conn, forward_event(v)));
+    }
+    let (c0, (tag, time, rec)) = &events[0];
+    assert_eq!(*c0, 0);
+    assert_eq!(tag, &format!("docker.{name}"));
+    assert!(
+        matches!(time, Mp::Time(s, _) if *s > 1_700_000_000),
+        "{time:?}"
+    );
+    assert_eq!(rec["log"], "first");
+    assert_eq!(rec["source"], "stdout");
+    assert_eq!(rec["container_id"], id);
+    assert_eq!(rec["container_name"], format!("/{name}"));
+    let (c1, (_, _, rec)) = &events[1];
+    assert_eq!(*c1, 1, "the second event came on a new connection");
+    assert_eq!(rec["log"], "second");
+    assert_eq!(rec["source"], "stderr");
+    // docker_ok keeps stdout: the cache has the stdout line, the stderr one apart.
+    assert_eq!(d.docker_ok(&["logs", &name]), "first");
+    d.docker_ok(&["rm", &name]);
+}
+
+/// The shim delivers: a daemon killed while a container logs loses no line.
+#[test]
+fn a_daemon_killed_mid_stream_loses_no_line_the_shim_took() {
+    let d = Daemon::start_live_restore();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((c, _)) = listener.accept() {
+            for line in BufReader::new(c).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let name = d.name("restart-log");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--log-driver",
+        "syslog",
+        "--log-opt",
+        &format!("syslog-address=tcp://127.0.0.1:{port}"),
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 300); do echo n$i; usleep 10000; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(500));
+    d.restart();
+    let out = d.docker_ok(&["wait", &name]);
+    assert_eq!(out, "0");
+    let got: Vec<String> = (0..300)
+        .map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("a line"))
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = (1..=300).map(|i| format!("n{i}")).collect();
+    assert_eq!(got, want);
+    assert_eq!(d.docker_ok(&["logs", "--tail", "1", &name]), "n300");
+    d.docker_ok(&["rm", &name]);
 }

@@ -591,7 +591,7 @@ mod tests {
         );
         assert!(reject_unsupported(&req.host_config, &req).is_ok());
         let req = request(
-            json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "gelf", "Config": {}}}}),
+            json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "splunk", "Config": {}}}}),
         );
         assert!(matches!(
             reject_unsupported(&req.host_config, &req),

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use runtime::shim::{
-    DeliveryMode, FileSpec, LogRotation, LogSpec, RemoteSpec, SyslogFormat, SyslogSpec,
-    SyslogTransport,
+    DeliveryMode, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation, LogSpec,
+    RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport,
 };
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +141,8 @@ pub fn validate(cfg: &LogConfig) -> Result<()> {
     match driver {
         "json-file" => json_file(&own).map(drop),
         "syslog" => syslog(&own).map(drop),
+        "gelf" => gelf(&own).map(drop),
+        "fluentd" => fluentd(&own).map(drop),
         other => Err(not_implemented(format!("the {other} log driver"))),
     }
 }
@@ -318,6 +320,175 @@ fn syslog(opts: &HashMap<&str, &str>) -> Result<SyslogSpec> {
     })
 }
 
+/// gelf's options: address and compression; the extras need the container.
+fn gelf(opts: &HashMap<&str, &str>) -> Result<GelfSpec> {
+    for key in opts.keys() {
+        match *key {
+            "gelf-address"
+            | "gelf-compression-type"
+            | "gelf-compression-level"
+            | "gelf-tcp-max-reconnect"
+            | "gelf-tcp-reconnect-delay"
+            | "tag"
+            | "labels"
+            | "env" => {}
+            "labels-regex" | "env-regex" => {
+                return Err(not_implemented(format!("the gelf log option {key}")));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for gelf log driver"
+                )));
+            }
+        }
+    }
+    let address = opts.get("gelf-address").copied().unwrap_or("");
+    if address.is_empty() {
+        return Err(invalid("gelf-address is a required parameter"));
+    }
+    let (scheme, hostport) = address.split_once("://").unwrap_or(("", address));
+    if !matches!(scheme, "udp" | "tcp") {
+        return Err(invalid("gelf: endpoint needs to be TCP or UDP"));
+    }
+    let hostport = hostport.trim_end_matches('/');
+    let has_port = match hostport.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        None => false,
+    };
+    if !has_port {
+        return Err(invalid(
+            "gelf: please provide gelf-address as proto://host:port",
+        ));
+    }
+    let unknown = |key: &str, v: &str| {
+        invalid(format!(
+            "unknown value {v:?} for log opt {key:?} for gelf log driver"
+        ))
+    };
+    let compression = match opts.get("gelf-compression-type").copied() {
+        None | Some("gzip") => GelfCompression::Gzip,
+        Some("zlib") => GelfCompression::Zlib,
+        Some("none") => GelfCompression::None,
+        Some(v) => return Err(unknown("gelf-compression-type", v)),
+    };
+    let level = match opts.get("gelf-compression-level").copied() {
+        None => -1,
+        Some(v) => v
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (-1..=9).contains(l))
+            .ok_or_else(|| unknown("gelf-compression-level", v))?,
+    };
+    for key in ["gelf-tcp-max-reconnect", "gelf-tcp-reconnect-delay"] {
+        if let Some(v) = opts.get(key) {
+            if scheme != "tcp" {
+                return Err(invalid(format!("{key} is only supported for TCP")));
+            }
+            if !v.parse::<i64>().is_ok_and(|n| n >= 0) {
+                return Err(invalid(format!("{key} must be a positive integer")));
+            }
+        }
+    }
+    Ok(GelfSpec {
+        address: address.to_string(),
+        compression,
+        level,
+        hostname: String::new(),
+        extra: BTreeMap::new(),
+    })
+}
+
+/// fluentd's options: where, the tag still a template, and whether the
+/// buffer is asynchronous (then its limit bounds the queue, lines beyond it
+/// dropped, as fluent-logger's "buffer full").
+fn fluentd(opts: &HashMap<&str, &str>) -> Result<(FluentdSpec, Option<u64>)> {
+    for key in opts.keys() {
+        match *key {
+            "fluentd-address"
+            | "fluentd-buffer-limit"
+            | "fluentd-retry-wait"
+            | "fluentd-max-retries"
+            | "fluentd-sub-second-precision"
+            | "fluentd-async"
+            | "fluentd-async-connect"
+            | "fluentd-write-timeout"
+            | "tag"
+            | "labels"
+            | "env" => {}
+            "fluentd-request-ack" | "labels-regex" | "env-regex" => {
+                return Err(not_implemented(format!("the fluentd log option {key}")));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for fluentd log driver"
+                )));
+            }
+        }
+    }
+    let address = opts.get("fluentd-address").copied().unwrap_or("");
+    let with_scheme = match address {
+        "" => "tcp://localhost:24224".to_string(),
+        a if a.contains("://") => a.to_string(),
+        a => format!("tcp://{a}"),
+    };
+    let (scheme, rest) = with_scheme.split_once("://").unwrap_or(("", ""));
+    let (address, unix) = match scheme {
+        "unix" => {
+            if rest.trim_start_matches('/').is_empty() {
+                return Err(invalid("path is empty"));
+            }
+            (rest.to_string(), true)
+        }
+        "tcp" => {
+            if rest.contains('/') {
+                return Err(invalid("should not contain a path element"));
+            }
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, p),
+                _ => (rest, ""),
+            };
+            let host = if host.is_empty() { "localhost" } else { host };
+            let port = match port {
+                "" => 24224,
+                p => p.parse::<u16>().map_err(|_| {
+                    invalid(format!(
+                        "invalid port: strconv.ParseUint: parsing {p:?}: invalid syntax"
+                    ))
+                })?,
+            };
+            (format!("{host}:{port}"), false)
+        }
+        "tls" => return Err(not_implemented("fluentd over tls")),
+        other => return Err(invalid(format!("unsupported scheme: '{other}'"))),
+    };
+    let flag = |k: &str| -> Result<bool> { opts.get(k).map_or(Ok(false), |v| parse_bool(k, v)) };
+    let sub_second = flag("fluentd-sub-second-precision")?;
+    let is_async = flag("fluentd-async")? || flag("fluentd-async-connect")?;
+    let limit = match opts.get("fluentd-buffer-limit") {
+        Some(v) => u64::try_from(size("fluentd-buffer-limit", v)?).unwrap_or(0),
+        None => DEFAULT_MAX_BUFFER,
+    };
+    for key in ["fluentd-max-retries"] {
+        if let Some(v) = opts.get(key)
+            && v.parse::<u64>().is_err()
+        {
+            return Err(invalid(format!(
+                "strconv.ParseUint: parsing {v:?}: invalid syntax"
+            )));
+        }
+    }
+    Ok((
+        FluentdSpec {
+            address,
+            unix,
+            tag: opts.get("tag").copied().unwrap_or("{{.ID}}").to_string(),
+            sub_second,
+            record: BTreeMap::new(),
+        },
+        is_async.then_some(limit),
+    ))
+}
+
 /// Go's words for the usual stat failures.
 fn go_io_error(e: &std::io::Error) -> String {
     match e.kind() {
@@ -432,6 +603,46 @@ fn attrs(
     Ok(attrs)
 }
 
+/// gelf's `_` fields: the container's, as dockerd sends them, then the
+/// `labels`/`env` attributes.
+fn gelf_extra(
+    opts: &HashMap<String, String>,
+    record: &ContainerRecord,
+    info: &TagInfo<'_>,
+) -> Result<BTreeMap<String, String>> {
+    let tag = render_tag(opts.get("tag").map_or("{{.ID}}", String::as_str), info)?;
+    let mut without_tag = opts.clone();
+    without_tag.remove("tag");
+    let mut extra: BTreeMap<String, String> = attrs(&without_tag, record, info)?
+        .into_iter()
+        .map(|(k, v)| match k.starts_with('_') {
+            true => (k, v),
+            false => (format!("_{k}"), v),
+        })
+        .collect();
+    let command = std::iter::once(record.path.as_str())
+        .chain(record.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (k, v) in [
+        ("_container_id", record.id.clone()),
+        ("_container_name", info.name.to_string()),
+        ("_image_id", record.image_id.clone()),
+        ("_image_name", record.image_name.clone()),
+        ("_command", command),
+        ("_tag", tag),
+        (
+            "_created",
+            record
+                .created
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        ),
+    ] {
+        extra.insert(k.to_string(), v);
+    }
+    Ok(extra)
+}
+
 /// The drivers the shim runs for `record` (its LogConfig was checked at create).
 pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
     let cfg = &record.host_config.log_config;
@@ -462,6 +673,36 @@ pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
             LogSpec {
                 file: cache("syslog", opts)?,
                 remote: Some(RemoteSpec::Syslog(s)),
+                mode,
+            }
+        }
+        "gelf" => {
+            let mut g = gelf(&own)?;
+            g.extra = gelf_extra(opts, record, &info)?;
+            g.hostname = hostname();
+            LogSpec {
+                file: cache("gelf", opts)?,
+                remote: Some(RemoteSpec::Gelf(g)),
+                mode,
+            }
+        }
+        "fluentd" => {
+            let (mut f, async_limit) = fluentd(&own)?;
+            f.tag = render_tag(&f.tag, &info)?;
+            let mut without_tag = opts.clone();
+            without_tag.remove("tag");
+            f.record = attrs(&without_tag, record, &info)?;
+            f.record.insert("container_id".into(), record.id.clone());
+            // dockerd's ContainerName: with its leading slash.
+            f.record
+                .insert("container_name".into(), format!("/{}", info.name));
+            let mode = match (async_limit, opts.contains_key("mode")) {
+                (Some(max_buffer), false) => DeliveryMode::NonBlocking { max_buffer },
+                _ => mode,
+            };
+            LogSpec {
+                file: cache("fluentd", opts)?,
+                remote: Some(RemoteSpec::Fluentd(f)),
                 mode,
             }
         }
@@ -584,7 +825,35 @@ mod tests {
             err(cfg("none", &[("max-size", "1m")]))
                 .contains("unknown log opt 'max-size' for none log driver")
         );
-        assert!(err(cfg("gelf", &[])).contains("not implemented"));
+        assert!(err(cfg("splunk", &[])).contains("not implemented"));
+        assert!(
+            err(cfg("fluentd", &[("fluentd-address", "udp://x:1")]))
+                .contains("unsupported scheme: 'udp'")
+        );
+        assert!(
+            err(cfg("fluentd", &[("fluentd-bogus", "1")]))
+                .contains("unknown log opt 'fluentd-bogus' for fluentd log driver")
+        );
+        validate(&cfg("fluentd", &[("fluentd-address", "127.0.0.1:24224")])).unwrap();
+        assert!(err(cfg("gelf", &[])).contains("gelf-address is a required parameter"));
+        assert!(
+            err(cfg("gelf", &[("gelf-address", "http://a:1")]))
+                .contains("endpoint needs to be TCP or UDP")
+        );
+        assert!(
+            err(cfg("gelf", &[("gelf-address", "udp://a")]))
+                .contains("please provide gelf-address as proto://host:port")
+        );
+        assert!(
+            err(cfg(
+                "gelf",
+                &[
+                    ("gelf-address", "udp://a:1"),
+                    ("gelf-compression-type", "lz4")
+                ]
+            ))
+            .contains("gelf-compression-type")
+        );
         for ok in [
             cfg(
                 "syslog",

@@ -24,8 +24,9 @@ pub use client::{Attached, ShimClient};
 pub use exit::{ExitStatus, read_exit_status};
 pub use launch::create;
 pub use logdriver::{
-    DeliveryMode, FileSpec, LogRotation, LogSpec, LogStats, RemoteSpec, SyslogFormat, SyslogSpec,
-    SyslogTransport, compressed_path, read_log_stats, rotated_path,
+    DeliveryMode, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation, LogSpec, LogStats,
+    RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport, compressed_path, read_log_stats,
+    rotated_path,
 };
 pub(crate) use server::main;
 pub(crate) use sockpath::{socket_path, socket_path_for_others};

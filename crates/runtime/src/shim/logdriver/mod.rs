@@ -3,6 +3,8 @@
 //! both for Docker's dual logging). Drivers live in the shim so that a
 //! daemon restart loses no line the shim has read.
 
+mod fluentd;
+mod gelf;
 mod jsonfile;
 mod queue;
 mod syslog;
@@ -14,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StdStream;
 
+pub use fluentd::FluentdSpec;
+pub use gelf::{GelfCompression, GelfSpec};
 pub use jsonfile::{JsonFile, LogRotation, compressed_path, rotated_path};
 pub use queue::{DeliveryMode, LogStats, read_log_stats};
 pub use syslog::{SyslogFormat, SyslogSpec, SyslogTransport};
@@ -38,8 +42,6 @@ pub struct Message<'a> {
     pub time: DateTime<Utc>,
     /// With its newline when it has one.
     pub line: &'a [u8],
-    /// Kept for drivers that carry it (gelf, fluentd: not implemented yet).
-    #[allow(dead_code)]
     pub partial: Option<Partial>,
 }
 
@@ -106,6 +108,8 @@ pub struct FileSpec {
 #[serde(rename_all = "kebab-case", tag = "driver")]
 pub enum RemoteSpec {
     Syslog(SyslogSpec),
+    Gelf(GelfSpec),
+    Fluentd(FluentdSpec),
 }
 
 /// Splits output into lines per stream and hands them to every driver.
@@ -136,6 +140,8 @@ impl Logger {
         if let Some(remote) = &spec.remote {
             let (encoder, deliver) = match remote {
                 RemoteSpec::Syslog(s) => syslog::Syslog::split(s.clone()),
+                RemoteSpec::Gelf(g) => gelf::Gelf::split(g.clone()),
+                RemoteSpec::Fluentd(f) => fluentd::Fluentd::split(f.clone()),
             };
             drivers.push(Box::new(queue::Queued::new(
                 encoder,
