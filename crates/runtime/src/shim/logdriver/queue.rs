@@ -161,9 +161,13 @@ impl LogDriver for Queued {
             }
         }
         st.bytes += data.len();
+        let was_empty = st.queue.is_empty();
         st.queue.push_back(data);
         drop(st);
-        self.shared.ready.notify_one();
+        // The thread waits only on an empty queue: one wake-up per batch.
+        if was_empty {
+            self.shared.ready.notify_one();
+        }
         Ok(())
     }
 
@@ -206,22 +210,24 @@ fn write_stats(shared: &Shared, state_dir: &std::path::Path) {
 }
 
 enum Next {
-    Line(Vec<u8>),
+    /// All that was queued, taken at once (its bytes still counted).
+    Lines(VecDeque<Vec<u8>>),
     /// Nothing came for a while: a moment to write the stats.
     Idle,
     /// Closed and empty.
     Done,
 }
 
-fn next(shared: &Shared) -> Next {
+fn next(shared: &Shared, sent_bytes: usize) -> Next {
     let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    // The batch before is out: its room is free now.
+    st.bytes -= sent_bytes;
     st.busy = false;
     shared.room.notify_all();
     loop {
-        if let Some(d) = st.queue.pop_front() {
-            st.bytes -= d.len();
+        if !st.queue.is_empty() {
             st.busy = true;
-            return Next::Line(d);
+            return Next::Lines(std::mem::take(&mut st.queue));
         }
         if st.closed {
             return Next::Done;
@@ -241,34 +247,38 @@ fn run(mut deliver: Box<dyn Deliver>, shared: Arc<Shared>, state_dir: PathBuf) {
     let mut backoff = FIRST_BACKOFF;
     let mut failing_until: Option<Instant> = None;
     let mut last_stats = (Instant::now(), LogStats::default());
+    let mut sent_bytes = 0;
     loop {
-        match next(&shared) {
+        let batch = match next(&shared, sent_bytes) {
             Next::Done => return,
-            Next::Idle => {}
-            Next::Line(_) if failing_until.is_some_and(|t| Instant::now() < t) => {
+            Next::Idle => VecDeque::new(),
+            Next::Lines(batch) => batch,
+        };
+        sent_bytes = batch.iter().map(Vec::len).sum();
+        for data in batch {
+            if failing_until.is_some_and(|t| Instant::now() < t) {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
-            Next::Line(data) => {
-                let r = deliver.deliver(&data).or_else(|_| {
-                    // A connection the server closed: one fresh dial.
+            let r = deliver.deliver(&data).or_else(|_| {
+                // A connection the server closed: one fresh dial.
+                deliver.disconnect();
+                deliver.deliver(&data)
+            });
+            match r {
+                Ok(()) => {
+                    shared.sent.fetch_add(1, Ordering::Relaxed);
+                    failing_until = None;
+                    backoff = FIRST_BACKOFF;
+                }
+                Err(e) => {
                     deliver.disconnect();
-                    deliver.deliver(&data)
-                });
-                match r {
-                    Ok(()) => {
-                        shared.sent.fetch_add(1, Ordering::Relaxed);
-                        failing_until = None;
-                        backoff = FIRST_BACKOFF;
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    if failing_until.is_none() {
+                        eprintln!("berth shim: log delivery: {e}");
                     }
-                    Err(e) => {
-                        deliver.disconnect();
-                        shared.dropped.fetch_add(1, Ordering::Relaxed);
-                        if failing_until.is_none() {
-                            eprintln!("berth shim: log delivery: {e}");
-                        }
-                        failing_until = Some(Instant::now() + backoff);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
+                    failing_until = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
