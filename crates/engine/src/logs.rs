@@ -81,6 +81,14 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl Engine {
+    /// Lines the container's remote log driver sent and dropped (non-blocking
+    /// mode's full buffer, a server that is down), as its shim last wrote
+    /// them; zero for local drivers. For the metrics endpoint.
+    pub fn log_delivery_stats(&self, name_or_id: &str) -> Result<runtime::shim::LogStats> {
+        let c = self.container(name_or_id)?;
+        Ok(runtime::shim::read_log_stats(&c.state_dir))
+    }
+
     /// Streams the container's log lines; the channel closes at the end (or, with
     /// follow, when the container has stopped and every line was sent).
     pub fn logs(
