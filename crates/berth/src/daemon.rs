@@ -113,6 +113,30 @@ struct DaemonArgs {
     /// Key of --cluster-store-cert
     #[arg(long, value_name = "FILE", requires = "cluster_store")]
     cluster_store_key: Option<PathBuf>,
+    /// Log driver of containers created without --log-driver
+    #[arg(long, value_name = "DRIVER")]
+    log_driver: Option<String>,
+    /// An option of the default log driver (repeatable)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    log_opts: Vec<String>,
+}
+
+/// `--log-driver`/`--log-opt`, checked as dockerd checks its default.
+fn log_defaults(args: &DaemonArgs) -> anyhow::Result<engine::logconfig::LogDefaults> {
+    let mut defaults = engine::logconfig::LogDefaults::default();
+    if let Some(d) = &args.log_driver {
+        defaults.driver = d.clone();
+    }
+    for opt in &args.log_opts {
+        let Some((k, v)) = opt.split_once('=') else {
+            bail!("--log-opt {opt:?}: expected KEY=VALUE");
+        };
+        defaults.opts.insert(k.to_string(), v.to_string());
+    }
+    defaults
+        .validate()
+        .with_context(|| format!("the default log driver {}", defaults.driver))?;
+    Ok(defaults)
 }
 
 /// `--cluster-store` and its certificate files: all three for https
@@ -685,6 +709,7 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         .iter()
         .map(|m| parse_mirror(m))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let log_defaults = log_defaults(&args)?;
     let hosts = if args.hosts.is_empty() {
         vec![DEFAULT_HOST.to_string()]
     } else {
@@ -738,6 +763,7 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         network: net_options(&args)?,
         exec_root_group: gid.filter(|_| socket_in_exec_root),
         runtimes,
+        log_defaults,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -31,6 +31,8 @@ fn docker_hub_pulls_go_through_the_mirrors_and_a_sighup_reloads_them() {
         serde_json::json!({
             "registry-mirrors": [dead, mirror],
             "insecure-registries": ["reg.example:5000"],
+            "log-driver": "json-file",
+            "log-opts": {"max-size": "1m", "max-file": "2"},
         }),
     );
     let d = Daemon::start_with(
@@ -53,7 +55,13 @@ fn docker_hub_pulls_go_through_the_mirrors_and_a_sighup_reloads_them() {
     let out = String::from_utf8_lossy(&pulled.stdout);
     assert!(out.contains(&format!("mirror {dead} failed")), "{out}");
     assert!(out.contains("docker.io/library/busybox:latest"), "{out}");
-    d.docker_ok(&["run", "--rm", "busybox", "true"]);
+    // The file's default log driver and options are every new container's.
+    let c = d.docker_ok(&["create", "busybox", "true"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "--format", "{{json .HostConfig.LogConfig}}", &c]),
+        r#"{"Type":"json-file","Config":{"max-file":"2","max-size":"1m"}}"#
+    );
+    d.docker_ok(&["rm", &c]);
 
     // SIGHUP: the new file's mirrors and registries apply at once.
     write_json(

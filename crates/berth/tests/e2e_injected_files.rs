@@ -97,6 +97,7 @@ async fn open_engine(unique: &str) -> Arc<Engine> {
         },
         exec_root_group: None,
         runtimes: Default::default(),
+        log_defaults: Default::default(),
     };
     Engine::open(cfg).await.expect("open the engine")
 }

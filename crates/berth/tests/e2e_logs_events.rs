@@ -497,8 +497,8 @@ fn log_options_are_checked_as_dockerd_checks_them() {
             "unknown log opt 'bogus' for json-file log driver",
         ),
         ("max-size=12x", "invalid size: '12x'"),
-        ("compress=true", "not implemented"),
-        ("tag={{.Name}}", "not implemented"),
+        ("compress=maybe", "strconv.ParseBool"),
+        ("labels-regex=^a", "not implemented"),
     ] {
         let name = d.name("logopt");
         let out = d.docker(&[

@@ -76,7 +76,7 @@ impl TestContainer {
             runtime_root: self.runtime_root(),
             runtime: runtime::RuntimeKind::Builtin,
             log_path: self.log_path(),
-            log_rotation: None,
+            log: runtime::shim::LogSpec::json_file(None),
         }
     }
 

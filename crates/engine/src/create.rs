@@ -42,9 +42,12 @@ impl Engine {
     async fn create_inner(
         self: &Arc<Self>,
         name: Option<&str>,
-        req: CreateRequest,
+        mut req: CreateRequest,
         files: Vec<InjectedFile>,
     ) -> Result<Created> {
+        // Before any check: what inspect shows (and the checks see) is the
+        // driver the container gets, the daemon's default filled in.
+        crate::logconfig::apply_defaults(&mut req.host_config.log_config, &self.cfg.log_defaults);
         reject_unsupported(&req.host_config, &req)?;
         validate_exposed_ports(&req.config)?;
         if req.config.image.is_empty() {
@@ -76,9 +79,6 @@ impl Engine {
             return Err(EngineError::InvalidParameter(
                 "Conflicting options: hostname and the UTS mode".into(),
             ));
-        }
-        if host_config.log_config.r#type.is_empty() {
-            host_config.log_config.r#type = "json-file".into();
         }
         merge_image_config(&mut config, &image_cfg);
         let argv: Vec<String> = config
@@ -185,8 +185,9 @@ impl Engine {
             injected_files: injected::plan(&files),
         };
         let mut record = record;
-        if record.host_config.log_config.r#type == "none" {
-            // As dockerd: no log file, and `docker logs` says it cannot read.
+        if crate::logconfig::local_files(&record.host_config.log_config).is_none() {
+            // As dockerd (none, or a remote driver with cache-disabled): no
+            // log file, and `docker logs` says it cannot read.
             record.log_path = std::path::PathBuf::new();
         }
         // The files before the config: a crash in between leaves an
@@ -450,25 +451,7 @@ fn reject_unsupported(hc: &HostConfig, req: &CreateRequest) -> Result<()> {
         runtime::spec::parse_device_cgroup_rule(rule)?;
     }
     crate::settings::check_security_opts(hc)?;
-    let driver = hc.log_config.r#type.as_str();
-    if !DOCKER_LOG_DRIVERS.contains(&driver) {
-        return Err(EngineError::InvalidParameter(format!(
-            "logger: no log driver named '{driver}' is registered"
-        )));
-    }
-    match driver {
-        "" | "json-file" => {
-            crate::logs::json_file_rotation(hc.log_config.config.as_ref())?;
-        }
-        "none" => {
-            if let Some(key) = hc.log_config.config.iter().flatten().map(|(k, _)| k).next() {
-                return Err(EngineError::InvalidParameter(format!(
-                    "unknown log opt '{key}' for none log driver"
-                )));
-            }
-        }
-        other => return ni(&format!("the {other} log driver")),
-    }
+    crate::logconfig::validate(&hc.log_config)?;
 
     // Fields this daemon does not know are ignored, as dockerd ignores them:
     // clients newer than the daemon send fields of later API versions. Only
@@ -511,23 +494,6 @@ fn validate_exposed_ports(config: &crate::model::Config) -> Result<()> {
     }
     Ok(())
 }
-
-/// The drivers dockerd knows by name (an unknown one is a client error).
-const DOCKER_LOG_DRIVERS: &[&str] = &[
-    "",
-    "json-file",
-    "none",
-    "local",
-    "syslog",
-    "journald",
-    "gelf",
-    "fluentd",
-    "awslogs",
-    "splunk",
-    "etwlogs",
-    "gcplogs",
-    "logentries",
-];
 
 /// Docker's HostConfig options that berth knows and cannot honour yet.
 /// (Sizes of a terminal we never open, Windows isolation, the cgroup namespace
@@ -625,7 +591,7 @@ mod tests {
         );
         assert!(reject_unsupported(&req.host_config, &req).is_ok());
         let req = request(
-            json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"compress": "true"}}}}),
+            json!({"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "splunk", "Config": {}}}}),
         );
         assert!(matches!(
             reject_unsupported(&req.host_config, &req),

@@ -22,6 +22,7 @@ mod images;
 mod injected;
 mod lifecycle;
 mod links;
+pub mod logconfig;
 mod logs;
 pub mod model;
 pub mod mounts;
@@ -85,6 +86,8 @@ pub struct EngineConfig {
     pub exec_root_group: Option<u32>,
     /// OCI runtimes beside the built-in one, and the default.
     pub runtimes: runtimes::Runtimes,
+    /// The log driver of containers that name none.
+    pub log_defaults: logconfig::LogDefaults,
 }
 
 #[derive(Default)]

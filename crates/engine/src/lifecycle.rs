@@ -148,9 +148,7 @@ impl Engine {
             state_dir: c.state_dir.clone(),
             runtime_root,
             runtime: kind,
-            log_rotation: crate::logs::json_file_rotation(
-                record.host_config.log_config.config.as_ref(),
-            )?,
+            log: crate::logconfig::shim_spec(record)?,
             log_path,
         })
     }

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +81,14 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl Engine {
+    /// Lines the container's remote log driver sent and dropped (non-blocking
+    /// mode's full buffer, a server that is down), as its shim last wrote
+    /// them; zero for local drivers. For the metrics endpoint.
+    pub fn log_delivery_stats(&self, name_or_id: &str) -> Result<runtime::shim::LogStats> {
+        let c = self.container(name_or_id)?;
+        Ok(runtime::shim::read_log_stats(&c.state_dir))
+    }
+
     /// Streams the container's log lines; the channel closes at the end (or, with
     /// follow, when the container has stopped and every line was sent).
     pub fn logs(
@@ -107,6 +116,89 @@ impl Engine {
 /// and one partial line, whatever the size of the log.
 const BATCH: usize = 256;
 
+type Reader = Box<dyn BufRead + Send>;
+
+/// One file of the log: the live one or a rotated one, maybe gzip'd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LogFile {
+    path: PathBuf,
+    ino: u64,
+    gz: bool,
+}
+
+/// Where reading a file starts: a byte offset (plain files), or a number of
+/// lines to skip (gzip'd ones cannot seek).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Offset(u64),
+    Skip(usize),
+}
+
+fn open_log(f: &LogFile, start: Start) -> std::io::Result<(Reader, u64)> {
+    let mut file = std::fs::File::open(&f.path)?;
+    let inode = file.metadata()?.ino();
+    let mut reader: Reader = if f.gz {
+        Box::new(BufReader::with_capacity(
+            64 << 10,
+            flate2::read::GzDecoder::new(file),
+        ))
+    } else {
+        if let Start::Offset(at) = start {
+            file.seek(SeekFrom::Start(at))?;
+        }
+        Box::new(BufReader::with_capacity(64 << 10, file))
+    };
+    if let Start::Skip(n) = start {
+        let mut sink = Vec::new();
+        for _ in 0..n {
+            sink.clear();
+            if reader.read_until(b'\n', &mut sink)? == 0 {
+                break;
+            }
+        }
+    }
+    Ok((reader, inode))
+}
+
+/// The last line read, to find the place again in files that were
+/// rotated (and compressed: new inodes) under a follower: lines of one
+/// read of the container's output share a time, so how many of that time
+/// were read counts too.
+#[derive(Debug, Default, Clone, Copy)]
+struct Place {
+    time: Option<DateTime<Utc>>,
+    same: usize,
+}
+
+impl Place {
+    fn read(&mut self, t: DateTime<Utc>) {
+        if self.time == Some(t) {
+            self.same += 1;
+        } else {
+            self.time = Some(t);
+            self.same = 1;
+        }
+    }
+
+    /// Whether a line of time `t`, met again from the oldest file on, was read already.
+    fn was_read(&self, t: DateTime<Utc>, again: &mut usize) -> bool {
+        match self.time {
+            Some(last) if t < last => true,
+            Some(last) if t == last && *again < self.same => {
+                *again += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Lines met again that were read already, up to the first new one.
+struct Skip {
+    place: Place,
+    again: usize,
+}
+
 async fn stream_logs(
     c: Arc<Container>,
     opts: LogOptions,
@@ -116,42 +208,43 @@ async fn stream_logs(
         let inner = c.lock();
         (
             inner.record.log_path.clone(),
-            inner.record.host_config.log_config.config.clone(),
+            inner.record.host_config.log_config.clone(),
         )
     };
     // How many rotated files the shim keeps beside the live one.
-    let rotated = json_file_rotation(log_config.as_ref())
-        .ok()
-        .flatten()
-        .map_or(0, |r| r.max_files.saturating_sub(1));
+    let (rotated, gz) = crate::logconfig::local_files(&log_config).unwrap_or((0, false));
     // Oldest first; the live file last.
-    let files: Vec<std::path::PathBuf> = log_files(&path, rotated)
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
+    let files = log_files(&path, rotated, gz);
     let Some(last) = files.len().checked_sub(1) else {
         return Ok(());
     };
     // As dockerd: the last N lines of the log, then the filters.
-    let (first, offset) = match opts.tail {
+    let (first, start) = match opts.tail {
         Some(n) => tail_start(&files, n)?,
-        None => (0, 0),
+        None => (0, Start::Offset(0)),
     };
-    let open = |p: &std::path::Path, at: u64| -> std::io::Result<(BufReader<std::fs::File>, u64)> {
-        let mut f = std::fs::File::open(p)?;
-        f.seek(SeekFrom::Start(at))?;
-        let inode = f.metadata()?.ino();
-        Ok((BufReader::with_capacity(64 << 10, f), inode))
-    };
+    let mut place = Place::default();
     let mut partial = String::new();
     // Rotated files are complete: read them through.
     for (i, file) in files.iter().enumerate().take(last).skip(first) {
-        let (mut reader, _) = open(file, if i == first { offset } else { 0 })?;
-        if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+        let (mut reader, _) = open_log(file, if i == first { start } else { Start::Offset(0) })?;
+        if !drain(&mut reader, &mut partial, &opts, &tx, &mut place, &mut None).await? {
             return Ok(());
         }
     }
-    let (mut reader, mut inode) = match open(&path, if first == last { offset } else { 0 }) {
+    let live = LogFile {
+        path: path.clone(),
+        ino: 0,
+        gz: false,
+    };
+    let (mut reader, mut inode) = match open_log(
+        &live,
+        if first == last {
+            start
+        } else {
+            Start::Offset(0)
+        },
+    ) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
@@ -161,7 +254,7 @@ async fn stream_logs(
         // Read the running flag before reading the file: once it is false the shim
         // has written everything, so the read after it is the last one needed.
         let running = watch.as_ref().is_some_and(|w| w.borrow().running);
-        if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+        if !drain(&mut reader, &mut partial, &opts, &tx, &mut place, &mut None).await? {
             return Ok(());
         }
         let Some(watch) = &watch else {
@@ -172,22 +265,49 @@ async fn stream_logs(
         // to its end once more; then each newer file, by inode (names shift
         // while rotations go on), up to the live one.
         if std::fs::metadata(&path).is_ok_and(|m| m.ino() != inode) {
-            if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+            if !drain(&mut reader, &mut partial, &opts, &tx, &mut place, &mut None).await? {
                 return Ok(());
             }
+            // Names shift while rotations go on and a compressed file is a
+            // new one (whose inode may be the number of one just removed), so
+            // gzip'd logs, and plain ones whose file went (rotated past
+            // max-file), are read again from the oldest, past what was read.
             loop {
-                let files = settled_log_files(&path, rotated).await;
-                // Our file may be gone (rotated past max-file): the oldest
-                // that is left comes next, as it holds the next lines kept.
-                let next = files
-                    .iter()
-                    .position(|(_, i)| *i == inode)
-                    .map_or(0, |i| i + 1);
-                let Some((file, ino)) = files.get(next) else {
+                let files = settled_log_files(&path, rotated, gz).await;
+                let next = match gz {
+                    true => None,
+                    false => files.iter().position(|f| f.ino == inode).map(|i| i + 1),
+                };
+                let Some(next) = next else {
+                    let mut skip = Some(Skip { place, again: 0 });
+                    let mut whole = true;
+                    for file in &files {
+                        match open_log(file, Start::Offset(0)) {
+                            Ok(opened) if opened.1 == file.ino => (reader, inode) = opened,
+                            _ => {
+                                whole = false; // gone or renamed under us: look again
+                                break;
+                            }
+                        }
+                        partial.clear();
+                        if !drain(&mut reader, &mut partial, &opts, &tx, &mut place, &mut skip)
+                            .await?
+                        {
+                            return Ok(());
+                        }
+                    }
+                    if whole {
+                        break;
+                    }
+                    continue;
+                };
+                let Some(file) = files.get(next) else {
                     break;
                 };
-                let Ok(opened) = open(file, 0) else { continue };
-                if opened.1 != *ino {
+                let Ok(opened) = open_log(file, Start::Offset(0)) else {
+                    continue;
+                };
+                if opened.1 != file.ino {
                     continue; // renamed under us: look again
                 }
                 (reader, inode) = opened;
@@ -195,7 +315,7 @@ async fn stream_logs(
                 if next == files.len() - 1 {
                     break; // the live file: followed by the outer loop
                 }
-                if !drain(&mut reader, &mut partial, &opts, &tx).await? {
+                if !drain(&mut reader, &mut partial, &opts, &tx, &mut place, &mut None).await? {
                     return Ok(());
                 }
             }
@@ -212,16 +332,26 @@ async fn stream_logs(
 }
 
 /// Sends every complete line `reader` has now, a batch at a time; false
-/// when the receiver is gone.
+/// when the receiver is gone. With `skip`, lines before that place (read
+/// already) are passed over.
 async fn drain(
-    reader: &mut BufReader<std::fs::File>,
+    reader: &mut Reader,
     partial: &mut String,
     opts: &LogOptions,
     tx: &mpsc::Sender<LogLine>,
+    place: &mut Place,
+    skip: &mut Option<Skip>,
 ) -> std::io::Result<bool> {
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         let full = read_available(reader, partial, BATCH, |line| {
+            if let Some(s) = skip {
+                if s.place.was_read(line.time, &mut s.again) {
+                    return;
+                }
+                *skip = None;
+            }
+            place.read(line.time);
             if opts.wants(&line) {
                 batch.push(line);
             }
@@ -237,29 +367,33 @@ async fn drain(
     }
 }
 
-/// The log's files with their inodes, oldest first: the rotated ones
-/// (`<log>.N` … `<log>.1`, up to `rotated` of them) that exist, then the
-/// live one if it does. Every index is looked at: mid-rotation one is
-/// briefly missing.
-fn log_files(path: &std::path::Path, rotated: u32) -> Vec<(std::path::PathBuf, u64)> {
+/// The log's files, oldest first: the rotated ones (`<log>.N[.gz]` …
+/// `<log>.1[.gz]`, up to `rotated` of them) that exist, then the live one
+/// if it does. Every index is looked at: mid-rotation one is briefly
+/// missing (or not yet compressed).
+fn log_files(path: &std::path::Path, rotated: u32, gz: bool) -> Vec<LogFile> {
+    let found = |p: PathBuf, gz: bool| {
+        let ino = std::fs::metadata(&p).ok()?.ino();
+        Some(LogFile { path: p, ino, gz })
+    };
     (1..=rotated)
         .rev()
-        .map(|n| runtime::shim::rotated_path(path, n))
-        .chain(std::iter::once(path.to_path_buf()))
-        .filter_map(|p| {
-            let ino = std::fs::metadata(&p).ok()?.ino();
-            Some((p, ino))
+        .filter_map(|n| {
+            gz.then(|| found(runtime::shim::compressed_path(path, n), true))
+                .flatten()
+                .or_else(|| found(runtime::shim::rotated_path(path, n), false))
         })
+        .chain(found(path.to_path_buf(), false))
         .collect()
 }
 
 /// [`log_files`] taken again until two looks agree, so a rotation going on
 /// (each moves every name by one) is not seen half done.
-async fn settled_log_files(path: &std::path::Path, rotated: u32) -> Vec<(std::path::PathBuf, u64)> {
-    let mut last = log_files(path, rotated);
+async fn settled_log_files(path: &std::path::Path, rotated: u32, gz: bool) -> Vec<LogFile> {
+    let mut last = log_files(path, rotated, gz);
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(2)).await;
-        let now = log_files(path, rotated);
+        let now = log_files(path, rotated, gz);
         if now == last {
             break;
         }
@@ -269,78 +403,38 @@ async fn settled_log_files(path: &std::path::Path, rotated: u32) -> Vec<(std::pa
 }
 
 /// Where the last `n` complete lines of `files` (oldest first) begin: the
-/// file's index and the offset in it.
-fn tail_start(files: &[std::path::PathBuf], n: usize) -> std::io::Result<(usize, u64)> {
+/// file's index and the place in it.
+fn tail_start(files: &[LogFile], n: usize) -> std::io::Result<(usize, Start)> {
     let mut wanted = n;
-    for (i, path) in files.iter().enumerate().rev() {
-        let mut f = std::fs::File::open(path)?;
-        let (offset, found) = tail_offset(&mut f, wanted)?;
+    for (i, file) in files.iter().enumerate().rev() {
+        let (start, found) = if file.gz {
+            let total = count_lines(&file.path)?;
+            (Start::Skip(total.saturating_sub(wanted)), total.min(wanted))
+        } else {
+            let mut f = std::fs::File::open(&file.path)?;
+            let (offset, found) = tail_offset(&mut f, wanted)?;
+            (Start::Offset(offset), found)
+        };
         if found >= wanted || i == 0 {
-            return Ok((i, offset));
+            return Ok((i, start));
         }
         wanted -= found;
     }
-    Ok((0, 0))
+    Ok((0, Start::Offset(0)))
 }
 
-/// json-file's options (`--log-opt`): the rotation they ask for, or the
-/// error dockerd gives. Options berth does not carry out are refused by
-/// name rather than ignored.
-pub(crate) fn json_file_rotation(
-    config: Option<&std::collections::HashMap<String, String>>,
-) -> Result<Option<runtime::shim::LogRotation>> {
-    let mut max_size: i64 = -1;
-    let mut max_files: u32 = 1;
-    for (key, value) in config.into_iter().flatten() {
-        match key.as_str() {
-            "max-size" => {
-                max_size = gounits::ram_in_bytes(value).map_err(|e| {
-                    crate::EngineError::InvalidParameter(format!("invalid max-size {value:?}: {e}"))
-                })?;
-            }
-            "max-file" => {
-                let n: i64 = value.parse().map_err(|_| {
-                    crate::EngineError::InvalidParameter(format!(
-                        "strconv.Atoi: parsing {value:?}: invalid syntax"
-                    ))
-                })?;
-                if n < 1 {
-                    return Err(crate::EngineError::InvalidParameter(
-                        "max-file cannot be less than 1".into(),
-                    ));
-                }
-                max_files = u32::try_from(n).unwrap_or(u32::MAX);
-            }
-            "compress" => match value.as_str() {
-                "false" | "0" | "" => {}
-                "true" | "1" => {
-                    return Err(crate::EngineError::NotImplemented(
-                        "the json-file log option compress=true".into(),
-                    ));
-                }
-                _ => {
-                    return Err(crate::EngineError::InvalidParameter(format!(
-                        "error reading compress log option: strconv.ParseBool: parsing {value:?}: invalid syntax"
-                    )));
-                }
-            },
-            "labels" | "labels-regex" | "env" | "env-regex" | "tag" => {
-                return Err(crate::EngineError::NotImplemented(format!(
-                    "the json-file log option {key} (attributes on each line)"
-                )));
-            }
-            other => {
-                return Err(crate::EngineError::InvalidParameter(format!(
-                    "unknown log opt '{other}' for json-file log driver"
-                )));
-            }
+/// Lines in a gzip'd log file.
+fn count_lines(path: &std::path::Path) -> std::io::Result<usize> {
+    let mut r = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut lines = 0;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
         }
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count();
     }
-    // As dockerd: without max-size the log is never rotated, whatever max-file says.
-    Ok((max_size > 0).then_some(runtime::shim::LogRotation {
-        max_size: max_size as u64,
-        max_files,
-    }))
 }
 
 /// Where the last `n` complete lines of the file begin, found by reading
@@ -376,7 +470,7 @@ fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<(u64, usiz
 /// partial line is kept in `partial` until its newline arrives. Returns true
 /// when it stopped at `max` (more may be there).
 fn read_available(
-    reader: &mut BufReader<std::fs::File>,
+    reader: &mut impl BufRead,
     partial: &mut String,
     max: usize,
     mut each: impl FnMut(LogLine),

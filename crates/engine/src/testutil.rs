@@ -17,7 +17,7 @@ pub(crate) fn launch(state_dir: PathBuf) -> ShimLaunch {
         runtime_root: "/fake/runtime".into(),
         runtime: runtime::RuntimeKind::Builtin,
         log_path: "/dev/null".into(),
-        log_rotation: None,
+        log: runtime::shim::LogSpec::json_file(None),
     }
 }
 

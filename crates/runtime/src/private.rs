@@ -23,6 +23,16 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Creates `path` empty (or empties it), 0600.
+pub(crate) fn open_truncate(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE)
+        .open(path)
+}
+
 /// Creates or replaces the content of `path`; the file ends up 0600 even
 /// if an older one was looser.
 pub(crate) fn write(path: &Path, data: &[u8]) -> io::Result<()> {

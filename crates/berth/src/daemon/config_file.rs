@@ -30,6 +30,8 @@ enum Kind {
     Pools,
     /// `runtimes`: `{"NAME": {"path": PATH}}`.
     Runtimes,
+    /// `log-opts`: `{"k": "v"}` as `--flag=k=v` each.
+    Opts,
     /// `debug`: `true` is `--log-level=debug`.
     Debug,
     /// `live-restore`: berth's containers always outlive the daemon.
@@ -125,6 +127,8 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
         "--cluster-store-key",
         Kind::Str,
     ),
+    ("log-driver", "log_driver", "--log-driver", Kind::Str),
+    ("log-opts", "log_opts", "--log-opt", Kind::Opts),
     ("live-restore", "", "", Kind::LiveRestore),
     ("storage-driver", "", "", Kind::StorageDriver),
 ];
@@ -132,8 +136,6 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
 /// dockerd's keys that berth does not honour yet: refused by name rather
 /// than as unknown, since they are valid Docker configuration.
 const NOT_YET: &[&str] = &[
-    "log-driver",
-    "log-opts",
     "metrics-addr",
     "storage-opts",
     "mtu",
@@ -306,6 +308,13 @@ fn arguments(key: &str, flag: &str, kind: Kind, value: &Value) -> anyhow::Result
             }
             out
         }
+        Kind::Opts => {
+            let opts: BTreeMap<String, String> =
+                serde_json::from_value(value.clone()).map_err(|_| wrong("an object of strings"))?;
+            opts.iter()
+                .map(|(k, v)| format!("{flag}={k}={v}"))
+                .collect()
+        }
         Kind::LiveRestore => match value.as_bool().ok_or_else(|| wrong("true or false"))? {
             true => Vec::new(),
             false => bail!(
@@ -407,6 +416,8 @@ mod tests {
             "registry-mirrors": ["http://127.0.0.1:5000"],
             "live-restore": true,
             "storage-driver": "overlay2",
+            "log-driver": "json-file",
+            "log-opts": {"max-size": "10m", "max-file": "3"},
         }));
         let args = to_args(&f, &cli(&[])).unwrap();
         assert_eq!(
@@ -419,6 +430,9 @@ mod tests {
                 "--default-address-pool=base=10.10.0.0/16,size=24",
                 "--add-runtime=crun=/usr/bin/crun",
                 "--registry-mirror=http://127.0.0.1:5000",
+                "--log-driver=json-file",
+                "--log-opt=max-file=3",
+                "--log-opt=max-size=10m",
             ]
         );
         // A default is not a flag given: the file may set it.

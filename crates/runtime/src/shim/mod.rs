@@ -8,7 +8,7 @@
 mod client;
 mod exit;
 mod launch;
-mod logfile;
+mod logdriver;
 mod protocol;
 mod server;
 mod sockpath;
@@ -23,7 +23,11 @@ use crate::backend::RuntimeKind;
 pub use client::{Attached, ShimClient};
 pub use exit::{ExitStatus, read_exit_status};
 pub use launch::create;
-pub use logfile::{LogRotation, rotated_path};
+pub use logdriver::{
+    DeliveryMode, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation, LogSpec, LogStats,
+    RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport, compressed_path, read_log_stats,
+    rotated_path,
+};
 pub(crate) use server::main;
 pub(crate) use sockpath::{socket_path, socket_path_for_others};
 
@@ -44,10 +48,10 @@ pub struct ShimLaunch {
     /// The runtime's state root, e.g. `<exec-root>/runtime` for the built-in one.
     pub runtime_root: PathBuf,
     pub runtime: RuntimeKind,
-    /// The container's json-file log.
+    /// The container's json-file log (or the local copy beside a remote driver).
     pub log_path: PathBuf,
-    /// json-file's `max-size`/`max-file`; `None`: the log grows unbounded.
-    pub log_rotation: Option<LogRotation>,
+    /// The container's log drivers.
+    pub log: LogSpec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +87,11 @@ pub(crate) struct ShimParams {
     pub(crate) id: String,
     pub(crate) runtime_root: PathBuf,
     log_path: PathBuf,
+    /// Shims from before log drivers: json-file with this rotation.
     #[serde(default)]
     log_rotation: Option<LogRotation>,
+    #[serde(default)]
+    log: Option<LogSpec>,
     open_stdin: bool,
     /// Serve a pty instead of stdout/stderr pipes.
     #[serde(default)]

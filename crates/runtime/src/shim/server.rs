@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::exit::{ExitStatus, now_rfc3339, write_exit_status};
-use super::logfile::LogWriter;
+use super::logdriver::Logger;
 use super::protocol::{self, Request, Response};
 use super::{BUNDLE_DIR, ReadyReport, SOCKET_FILE, ShimParams, StdStream};
 use crate::backend::{Backend, Io};
@@ -122,8 +122,11 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
     // The container's init becomes our child even when a runtime CLI forks
     // it and exits: we reap it and learn its exit code.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
-    let log = LogWriter::open(&params.log_path, params.log_rotation)
-        .map_err(|e| format!("open log: {e}"))?;
+    let log = match &params.log {
+        Some(spec) => Logger::open(spec, &params.log_path, &state_dir),
+        None => Logger::legacy(&params.log_path, params.log_rotation),
+    }
+    .map_err(|e| format!("open log: {e}"))?;
 
     let mut backend = crate::backend::open(
         &params.runtime,
@@ -289,7 +292,7 @@ struct Shim {
     pty: RefCell<Option<Arc<Pty>>>,
     /// A terminal has no end of input: closing stdin leaves it open.
     tty: bool,
-    log: RefCell<LogWriter>,
+    log: RefCell<Logger>,
     id: String,
     /// Relative to each hierarchy's root.
     cgroup_path: PathBuf,
@@ -347,6 +350,9 @@ async fn serve(
         }
     })
     .await;
+    // Before the exit is recorded: a remote server has the last lines by
+    // the time `docker wait` returns (bounded, a dead server cannot hold us).
+    shim.log.borrow_mut().close();
 
     let status = ExitStatus {
         exit_code: raw,

@@ -1,0 +1,909 @@
+//! A container's `LogConfig`: the daemon's default filled in at create (as
+//! dockerd's `mergeAndVerifyLogConfig`), each driver's options checked with
+//! dockerd's words, and the drivers the shim runs built from them at start.
+
+use std::collections::{BTreeMap, HashMap};
+
+use runtime::shim::{
+    DeliveryMode, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation, LogSpec,
+    RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ContainerRecord, LogConfig};
+use crate::{EngineError, Result};
+
+/// Docker's non-blocking buffer when `max-buffer-size` is not given.
+const DEFAULT_MAX_BUFFER: u64 = 1 << 20;
+/// What `{{.DaemonName}}` says: tools parsing dockerd's tags expect it.
+const DAEMON_NAME: &str = "docker";
+/// Options every driver takes (dockerd's built-in and dual-logging ones).
+const COMMON_OPTS: &[&str] = &[
+    "mode",
+    "max-buffer-size",
+    "cache-disabled",
+    "cache-max-size",
+    "cache-max-file",
+    "cache-compress",
+];
+/// The drivers that keep no copy `docker logs` can read, so get the cache.
+const REMOTE: &[&str] = &["syslog", "gelf", "fluentd"];
+
+/// The daemon's default log driver: `--log-driver`/`--log-opt`, or
+/// daemon.json's `log-driver`/`log-opts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogDefaults {
+    #[serde(rename = "log-driver", default = "default_driver")]
+    pub driver: String,
+    #[serde(rename = "log-opts", default)]
+    pub opts: HashMap<String, String>,
+}
+
+fn default_driver() -> String {
+    "json-file".into()
+}
+
+impl Default for LogDefaults {
+    fn default() -> Self {
+        Self {
+            driver: default_driver(),
+            opts: HashMap::new(),
+        }
+    }
+}
+
+impl LogDefaults {
+    /// What dockerd checks of its own default at start-up.
+    pub fn validate(&self) -> Result<()> {
+        validate(&LogConfig {
+            r#type: self.driver.clone(),
+            config: Some(self.opts.clone()),
+        })
+    }
+}
+
+/// As dockerd: no type takes the default driver; the default's options fill
+/// in what a container of the default driver did not set.
+pub fn apply_defaults(cfg: &mut LogConfig, defaults: &LogDefaults) {
+    if cfg.r#type.is_empty() {
+        cfg.r#type = defaults.driver.clone();
+    }
+    let opts = cfg.config.get_or_insert_with(HashMap::new);
+    if cfg.r#type == defaults.driver {
+        for (k, v) in &defaults.opts {
+            opts.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> EngineError {
+    EngineError::InvalidParameter(msg.into())
+}
+
+fn not_implemented(what: impl Into<String>) -> EngineError {
+    EngineError::NotImplemented(what.into())
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(invalid(format!(
+            "error reading {key} log option: strconv.ParseBool: parsing {v:?}: invalid syntax"
+        ))),
+    }
+}
+
+fn size(key: &str, v: &str) -> Result<i64> {
+    gounits::ram_in_bytes(v).map_err(|e| invalid(format!("invalid {key} {v:?}: {e}")))
+}
+
+/// Checks a driver and its options as dockerd does at create.
+pub fn validate(cfg: &LogConfig) -> Result<()> {
+    // Only before the defaults are filled in; they say json-file.
+    let driver = match cfg.r#type.as_str() {
+        "" => "json-file",
+        d => d,
+    };
+    let empty = HashMap::new();
+    let opts = cfg.config.as_ref().unwrap_or(&empty);
+    if driver == "none" {
+        return match opts.keys().next() {
+            Some(key) => Err(invalid(format!(
+                "unknown log opt '{key}' for none log driver"
+            ))),
+            None => Ok(()),
+        };
+    }
+    delivery_mode(opts)?;
+    cache(driver, opts)?;
+    if let Some(tag) = opts.get("tag") {
+        // Rendered at start, with the container's name then; its fields are
+        // checked now, so a bad one is refused before anything is stored.
+        let probe = TagInfo {
+            id: "",
+            name: "",
+            image_name: "",
+            image_id: "",
+        };
+        render_tag(tag, &probe)?;
+    }
+    if !DOCKER_LOG_DRIVERS.contains(&driver) {
+        return Err(invalid(format!(
+            "logger: no log driver named '{driver}' is registered"
+        )));
+    }
+    let own: HashMap<&str, &str> = opts
+        .iter()
+        .filter(|(k, _)| !COMMON_OPTS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    match driver {
+        "json-file" => json_file(&own).map(drop),
+        "syslog" => syslog(&own).map(drop),
+        "gelf" => gelf(&own).map(drop),
+        "fluentd" => fluentd(&own).map(drop),
+        other => Err(not_implemented(format!("the {other} log driver"))),
+    }
+}
+
+/// `mode` and `max-buffer-size`, with dockerd's words.
+fn delivery_mode(opts: &HashMap<String, String>) -> Result<DeliveryMode> {
+    let mode = opts.get("mode").map_or("", String::as_str);
+    if !matches!(mode, "" | "blocking" | "non-blocking") {
+        return Err(invalid(format!(
+            "logger: logger log mode not supported: {mode}"
+        )));
+    }
+    let max_buffer = match opts.get("max-buffer-size") {
+        Some(_) if mode != "non-blocking" => {
+            return Err(invalid(
+                "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
+            ));
+        }
+        Some(v) => u64::try_from(
+            gounits::ram_in_bytes(v)
+                .map_err(|e| invalid(format!("error parsing option max-buffer-size: {e}")))?,
+        )
+        .unwrap_or(0),
+        None => DEFAULT_MAX_BUFFER,
+    };
+    Ok(match mode {
+        "non-blocking" => DeliveryMode::NonBlocking { max_buffer },
+        _ => DeliveryMode::Blocking,
+    })
+}
+
+/// The dual-logging cache of a remote driver: `None` when there is none.
+fn cache(driver: &str, opts: &HashMap<String, String>) -> Result<Option<FileSpec>> {
+    let get = |k: &str| opts.get(k).map(String::as_str);
+    let disabled = match get("cache-disabled") {
+        Some(v) => parse_bool("cache-disabled", v).map_err(|_| {
+            invalid(format!(
+                "invalid value for option cache-disabled: strconv.ParseBool: parsing {v:?}: invalid syntax"
+            ))
+        })?,
+        None => false,
+    };
+    // Docker's cache defaults are the local driver's: 20m x 5, compressed.
+    let max_size = match get("cache-max-size") {
+        Some(v) => size("cache-max-size", v)?,
+        None => 20 << 20,
+    };
+    let max_files = match get("cache-max-file") {
+        Some(v) => max_file(v)?,
+        None => 5,
+    };
+    let compress = match get("cache-compress") {
+        Some(v) => parse_bool("cache-compress", v)?,
+        None => true,
+    };
+    if disabled || !REMOTE.contains(&driver) {
+        return Ok(None);
+    }
+    Ok(Some(FileSpec {
+        rotation: (max_size > 0).then_some(LogRotation {
+            max_size: max_size as u64,
+            max_files,
+        }),
+        compress,
+        attrs: BTreeMap::new(),
+    }))
+}
+
+fn max_file(v: &str) -> Result<u32> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| invalid(format!("strconv.Atoi: parsing {v:?}: invalid syntax")))?;
+    if n < 1 {
+        return Err(invalid("max-file cannot be less than 1"));
+    }
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// json-file's options (without the common ones): its file spec, less the
+/// attributes, which need the container.
+fn json_file(opts: &HashMap<&str, &str>) -> Result<FileSpec> {
+    let mut max_size: i64 = -1;
+    let mut max_files: u32 = 1;
+    let mut compress = false;
+    for (key, value) in opts {
+        match *key {
+            "max-size" => max_size = size("max-size", value)?,
+            "max-file" => max_files = max_file(value)?,
+            "compress" => compress = parse_bool("compress", value)?,
+            "labels" | "env" | "tag" => {}
+            "labels-regex" | "env-regex" => {
+                return Err(not_implemented(format!("the json-file log option {key}")));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for json-file log driver"
+                )));
+            }
+        }
+    }
+    // As dockerd: without max-size the log is never rotated, whatever max-file says.
+    Ok(FileSpec {
+        rotation: (max_size > 0).then_some(LogRotation {
+            max_size: max_size as u64,
+            max_files,
+        }),
+        compress,
+        attrs: BTreeMap::new(),
+    })
+}
+
+const FACILITIES: &[&str] = &[
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "", "", "", "", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+    "local7",
+];
+
+/// syslog's options: address, facility and format, the tag still a template.
+fn syslog(opts: &HashMap<&str, &str>) -> Result<SyslogSpec> {
+    for key in opts.keys() {
+        match *key {
+            "syslog-address" | "syslog-facility" | "syslog-format" | "tag" | "labels" | "env" => {}
+            "syslog-tls-ca-cert"
+            | "syslog-tls-cert"
+            | "syslog-tls-key"
+            | "syslog-tls-skip-verify"
+            | "labels-regex"
+            | "env-regex" => {
+                return Err(not_implemented(format!("the syslog log option {key}")));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for syslog log driver"
+                )));
+            }
+        }
+    }
+    let address = opts.get("syslog-address").copied().unwrap_or("");
+    if let Some((scheme, rest)) = address.split_once("://") {
+        match scheme {
+            "unix" | "unixgram" => {
+                if let Err(e) = std::fs::metadata(rest) {
+                    return Err(invalid(format!("stat {rest}: {}", go_io_error(&e))));
+                }
+            }
+            "tcp+tls" => return Err(not_implemented("syslog over tcp+tls")),
+            _ => {}
+        }
+    }
+    if SyslogTransport::parse(address).is_none() {
+        let scheme = address.split_once("://").map_or("", |(s, _)| s);
+        return Err(invalid(format!("unsupported scheme: '{scheme}'")));
+    }
+    let facility = match opts.get("syslog-facility").copied().unwrap_or("") {
+        "" => 3, // daemon
+        name => FACILITIES
+            .iter()
+            .position(|f| !f.is_empty() && *f == name)
+            .or_else(|| name.parse::<usize>().ok().filter(|n| *n <= 23))
+            .ok_or_else(|| invalid("invalid syslog facility"))? as u8,
+    };
+    let format = match opts.get("syslog-format").copied().unwrap_or("") {
+        "" => SyslogFormat::Unix,
+        "rfc3164" => SyslogFormat::Rfc3164,
+        "rfc5424" => SyslogFormat::Rfc5424,
+        "rfc5424micro" => SyslogFormat::Rfc5424Micro,
+        _ => return Err(invalid("Invalid syslog format")),
+    };
+    Ok(SyslogSpec {
+        address: address.to_string(),
+        facility,
+        format,
+        tag: opts.get("tag").copied().unwrap_or("{{.ID}}").to_string(),
+        hostname: String::new(),
+    })
+}
+
+/// gelf's options: address and compression; the extras need the container.
+fn gelf(opts: &HashMap<&str, &str>) -> Result<GelfSpec> {
+    for key in opts.keys() {
+        match *key {
+            "gelf-address"
+            | "gelf-compression-type"
+            | "gelf-compression-level"
+            | "gelf-tcp-max-reconnect"
+            | "gelf-tcp-reconnect-delay"
+            | "tag"
+            | "labels"
+            | "env" => {}
+            "labels-regex" | "env-regex" => {
+                return Err(not_implemented(format!("the gelf log option {key}")));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for gelf log driver"
+                )));
+            }
+        }
+    }
+    let address = opts.get("gelf-address").copied().unwrap_or("");
+    if address.is_empty() {
+        return Err(invalid("gelf-address is a required parameter"));
+    }
+    let (scheme, hostport) = address.split_once("://").unwrap_or(("", address));
+    if !matches!(scheme, "udp" | "tcp") {
+        return Err(invalid("gelf: endpoint needs to be TCP or UDP"));
+    }
+    let hostport = hostport.trim_end_matches('/');
+    let has_port = match hostport.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        None => false,
+    };
+    if !has_port {
+        return Err(invalid(
+            "gelf: please provide gelf-address as proto://host:port",
+        ));
+    }
+    let unknown = |key: &str, v: &str| {
+        invalid(format!(
+            "unknown value {v:?} for log opt {key:?} for gelf log driver"
+        ))
+    };
+    let compression = match opts.get("gelf-compression-type").copied() {
+        None | Some("gzip") => GelfCompression::Gzip,
+        Some("zlib") => GelfCompression::Zlib,
+        Some("none") => GelfCompression::None,
+        Some(v) => return Err(unknown("gelf-compression-type", v)),
+    };
+    let level = match opts.get("gelf-compression-level").copied() {
+        None => -1,
+        Some(v) => v
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (-1..=9).contains(l))
+            .ok_or_else(|| unknown("gelf-compression-level", v))?,
+    };
+    for key in ["gelf-tcp-max-reconnect", "gelf-tcp-reconnect-delay"] {
+        if let Some(v) = opts.get(key) {
+            if scheme != "tcp" {
+                return Err(invalid(format!("{key} is only supported for TCP")));
+            }
+            if !v.parse::<i64>().is_ok_and(|n| n >= 0) {
+                return Err(invalid(format!("{key} must be a positive integer")));
+            }
+        }
+    }
+    Ok(GelfSpec {
+        address: address.to_string(),
+        compression,
+        level,
+        hostname: String::new(),
+        extra: BTreeMap::new(),
+    })
+}
+
+/// fluentd's options: where, the tag still a template, and whether the
+/// buffer is asynchronous (then its limit bounds the queue, lines beyond it
+/// dropped, as fluent-logger's "buffer full").
+fn fluentd(opts: &HashMap<&str, &str>) -> Result<(FluentdSpec, Option<u64>)> {
+    for key in opts.keys() {
+        match *key {
+            "fluentd-address"
+            | "fluentd-buffer-limit"
+            | "fluentd-retry-wait"
+            | "fluentd-max-retries"
+            | "fluentd-sub-second-precision"
+            | "fluentd-async"
+            | "fluentd-async-connect"
+            | "fluentd-write-timeout"
+            | "tag"
+            | "labels"
+            | "env" => {}
+            "fluentd-request-ack" | "labels-regex" | "env-regex" => {
+                return Err(not_implemented(format!("the fluentd log option {key}")));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for fluentd log driver"
+                )));
+            }
+        }
+    }
+    let address = opts.get("fluentd-address").copied().unwrap_or("");
+    let with_scheme = match address {
+        "" => "tcp://localhost:24224".to_string(),
+        a if a.contains("://") => a.to_string(),
+        a => format!("tcp://{a}"),
+    };
+    let (scheme, rest) = with_scheme.split_once("://").unwrap_or(("", ""));
+    let (address, unix) = match scheme {
+        "unix" => {
+            if rest.trim_start_matches('/').is_empty() {
+                return Err(invalid("path is empty"));
+            }
+            (rest.to_string(), true)
+        }
+        "tcp" => {
+            if rest.contains('/') {
+                return Err(invalid("should not contain a path element"));
+            }
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, p),
+                _ => (rest, ""),
+            };
+            let host = if host.is_empty() { "localhost" } else { host };
+            let port = match port {
+                "" => 24224,
+                p => p.parse::<u16>().map_err(|_| {
+                    invalid(format!(
+                        "invalid port: strconv.ParseUint: parsing {p:?}: invalid syntax"
+                    ))
+                })?,
+            };
+            (format!("{host}:{port}"), false)
+        }
+        "tls" => return Err(not_implemented("fluentd over tls")),
+        other => return Err(invalid(format!("unsupported scheme: '{other}'"))),
+    };
+    let flag = |k: &str| -> Result<bool> { opts.get(k).map_or(Ok(false), |v| parse_bool(k, v)) };
+    let sub_second = flag("fluentd-sub-second-precision")?;
+    let is_async = flag("fluentd-async")? || flag("fluentd-async-connect")?;
+    let limit = match opts.get("fluentd-buffer-limit") {
+        Some(v) => u64::try_from(size("fluentd-buffer-limit", v)?).unwrap_or(0),
+        None => DEFAULT_MAX_BUFFER,
+    };
+    for key in ["fluentd-max-retries"] {
+        if let Some(v) = opts.get(key)
+            && v.parse::<u64>().is_err()
+        {
+            return Err(invalid(format!(
+                "strconv.ParseUint: parsing {v:?}: invalid syntax"
+            )));
+        }
+    }
+    Ok((
+        FluentdSpec {
+            address,
+            unix,
+            tag: opts.get("tag").copied().unwrap_or("{{.ID}}").to_string(),
+            sub_second,
+            record: BTreeMap::new(),
+        },
+        is_async.then_some(limit),
+    ))
+}
+
+/// Go's words for the usual stat failures.
+fn go_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// What a container's log tag and attributes are made of.
+pub struct TagInfo<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub image_name: &'a str,
+    pub image_id: &'a str,
+}
+
+impl<'a> TagInfo<'a> {
+    pub fn of(record: &'a ContainerRecord) -> Self {
+        Self {
+            id: &record.id,
+            name: record.name.trim_start_matches('/'),
+            image_name: &record.image_name,
+            image_id: &record.image_id,
+        }
+    }
+}
+
+/// Renders a `tag` template as dockerd's `ParseLogTag`: the fields of its
+/// `logger.Info` that make sense here; anything else is refused by name.
+pub fn render_tag(template: &str, info: &TagInfo<'_>) -> Result<String> {
+    let short = |id: &str| {
+        let id = id.strip_prefix("sha256:").unwrap_or(id);
+        id.chars().take(12).collect::<String>()
+    };
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after.find("}}").ok_or_else(|| {
+            invalid(format!(
+                "template: log-tag:1: unclosed action in {template:?}"
+            ))
+        })?;
+        let field = after[..close].trim();
+        let value = match field {
+            ".ID" | ".ContainerID" => short(info.id),
+            ".FullID" => info.id.to_string(),
+            ".Name" | ".ContainerName" => info.name.to_string(),
+            ".ImageName" | ".ContainerImageName" => info.image_name.to_string(),
+            ".ImageID" => short(info.image_id),
+            ".ImageFullID" | ".ContainerImageID" => info.image_id.to_string(),
+            ".DaemonName" => DAEMON_NAME.to_string(),
+            ".Hostname" => hostname(),
+            other => {
+                return Err(invalid(format!(
+                    "template: log-tag: can't evaluate {other:?} (berth knows .ID, .FullID, .Name, .ImageName, .ImageID, .ImageFullID, .DaemonName, .Hostname)"
+                )));
+            }
+        };
+        out.push_str(&value);
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// json-file's `labels`/`env` (the named ones the container has) and the
+/// rendered `tag`, written on every line as dockerd's `attrs`.
+fn attrs(
+    opts: &HashMap<String, String>,
+    record: &ContainerRecord,
+    info: &TagInfo<'_>,
+) -> Result<BTreeMap<String, String>> {
+    let mut attrs = BTreeMap::new();
+    let list = |k: &str| {
+        opts.get(k)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let labels = record.config.labels.clone().unwrap_or_default();
+    for key in list("labels") {
+        if let Some(v) = labels.get(key) {
+            attrs.insert(key.to_string(), v.clone());
+        }
+    }
+    let env = record.config.env.clone().unwrap_or_default();
+    for key in list("env") {
+        if let Some(v) = env
+            .iter()
+            .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        {
+            attrs.insert(key.to_string(), v.to_string());
+        }
+    }
+    if let Some(tag) = opts.get("tag") {
+        attrs.insert("tag".into(), render_tag(tag, info)?);
+    }
+    Ok(attrs)
+}
+
+/// gelf's `_` fields: the container's, as dockerd sends them, then the
+/// `labels`/`env` attributes.
+fn gelf_extra(
+    opts: &HashMap<String, String>,
+    record: &ContainerRecord,
+    info: &TagInfo<'_>,
+) -> Result<BTreeMap<String, String>> {
+    let tag = render_tag(opts.get("tag").map_or("{{.ID}}", String::as_str), info)?;
+    let mut without_tag = opts.clone();
+    without_tag.remove("tag");
+    let mut extra: BTreeMap<String, String> = attrs(&without_tag, record, info)?
+        .into_iter()
+        .map(|(k, v)| match k.starts_with('_') {
+            true => (k, v),
+            false => (format!("_{k}"), v),
+        })
+        .collect();
+    let command = std::iter::once(record.path.as_str())
+        .chain(record.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (k, v) in [
+        ("_container_id", record.id.clone()),
+        ("_container_name", info.name.to_string()),
+        ("_image_id", record.image_id.clone()),
+        ("_image_name", record.image_name.clone()),
+        ("_command", command),
+        ("_tag", tag),
+        (
+            "_created",
+            record
+                .created
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        ),
+    ] {
+        extra.insert(k.to_string(), v);
+    }
+    Ok(extra)
+}
+
+/// The drivers the shim runs for `record` (its LogConfig was checked at create).
+pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
+    let cfg = &record.host_config.log_config;
+    let empty = HashMap::new();
+    let opts = cfg.config.as_ref().unwrap_or(&empty);
+    let own: HashMap<&str, &str> = opts
+        .iter()
+        .filter(|(k, _)| !COMMON_OPTS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let info = TagInfo::of(record);
+    let mode = delivery_mode(opts)?;
+    Ok(match cfg.r#type.as_str() {
+        "none" => LogSpec::default(),
+        "" | "json-file" => {
+            let mut file = json_file(&own)?;
+            file.attrs = attrs(opts, record, &info)?;
+            LogSpec {
+                file: Some(file),
+                remote: None,
+                mode,
+            }
+        }
+        "syslog" => {
+            let mut s = syslog(&own)?;
+            s.tag = render_tag(&s.tag, &info)?;
+            s.hostname = hostname();
+            LogSpec {
+                file: cache("syslog", opts)?,
+                remote: Some(RemoteSpec::Syslog(s)),
+                mode,
+            }
+        }
+        "gelf" => {
+            let mut g = gelf(&own)?;
+            g.extra = gelf_extra(opts, record, &info)?;
+            g.hostname = hostname();
+            LogSpec {
+                file: cache("gelf", opts)?,
+                remote: Some(RemoteSpec::Gelf(g)),
+                mode,
+            }
+        }
+        "fluentd" => {
+            let (mut f, async_limit) = fluentd(&own)?;
+            f.tag = render_tag(&f.tag, &info)?;
+            let mut without_tag = opts.clone();
+            without_tag.remove("tag");
+            f.record = attrs(&without_tag, record, &info)?;
+            f.record.insert("container_id".into(), record.id.clone());
+            // dockerd's ContainerName: with its leading slash.
+            f.record
+                .insert("container_name".into(), format!("/{}", info.name));
+            let mode = match (async_limit, opts.contains_key("mode")) {
+                (Some(max_buffer), false) => DeliveryMode::NonBlocking { max_buffer },
+                _ => mode,
+            };
+            LogSpec {
+                file: cache("fluentd", opts)?,
+                remote: Some(RemoteSpec::Fluentd(f)),
+                mode,
+            }
+        }
+        other => return Err(not_implemented(format!("the {other} log driver"))),
+    })
+}
+
+/// The files `docker logs` reads for `cfg`: how many rotated ones there
+/// may be and whether they are gzip'd; `None` when nothing local is kept.
+pub fn local_files(cfg: &LogConfig) -> Option<(u32, bool)> {
+    let empty = HashMap::new();
+    let opts = cfg.config.as_ref().unwrap_or(&empty);
+    let file = match cfg.r#type.as_str() {
+        "" | "json-file" => {
+            let own: HashMap<&str, &str> = opts
+                .iter()
+                .filter(|(k, _)| !COMMON_OPTS.contains(&k.as_str()))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            json_file(&own).ok()?
+        }
+        driver => cache(driver, opts).ok()??,
+    };
+    Some((
+        file.rotation.map_or(0, |r| r.max_files.saturating_sub(1)),
+        file.compress,
+    ))
+}
+
+/// The drivers dockerd knows by name (an unknown one is a client error).
+const DOCKER_LOG_DRIVERS: &[&str] = &[
+    "json-file",
+    "none",
+    "local",
+    "syslog",
+    "journald",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "etwlogs",
+    "gcplogs",
+    "logentries",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(driver: &str, opts: &[(&str, &str)]) -> LogConfig {
+        LogConfig {
+            r#type: driver.into(),
+            config: Some(
+                opts.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn err(c: LogConfig) -> String {
+        validate(&c).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_fill_in_as_dockerd_does() {
+        let defaults = LogDefaults {
+            driver: "syslog".into(),
+            opts: [("tag".to_string(), "x".to_string())].into(),
+        };
+        let mut c = cfg("", &[]);
+        apply_defaults(&mut c, &defaults);
+        assert_eq!(c.r#type, "syslog");
+        assert_eq!(c.config.as_ref().unwrap()["tag"], "x");
+        // Another driver keeps only its own options.
+        let mut c = cfg("json-file", &[("max-size", "1m")]);
+        apply_defaults(&mut c, &defaults);
+        assert_eq!(c.config.as_ref().unwrap().len(), 1);
+        // The container's own option wins over the default's.
+        let mut c = cfg("syslog", &[("tag", "mine")]);
+        apply_defaults(&mut c, &defaults);
+        assert_eq!(c.config.as_ref().unwrap()["tag"], "mine");
+        let parsed: LogDefaults =
+            serde_json::from_str(r#"{"log-driver":"none","log-opts":{}}"#).unwrap();
+        assert_eq!(parsed.driver, "none");
+    }
+
+    #[test]
+    fn options_are_refused_with_dockerds_words() {
+        assert!(err(cfg("asdf", &[])).contains("no log driver named 'asdf' is registered"));
+        assert!(
+            err(cfg("syslog", &[("bogus", "1")]))
+                .contains("unknown log opt 'bogus' for syslog log driver")
+        );
+        assert!(
+            err(cfg("syslog", &[("syslog-address", "http://x")]))
+                .contains("unsupported scheme: 'http'")
+        );
+        assert!(
+            err(cfg(
+                "syslog",
+                &[("syslog-address", "unix:///nonexistent/s")]
+            ))
+            .contains("stat /nonexistent/s: no such file or directory")
+        );
+        assert!(
+            err(cfg("syslog", &[("syslog-facility", "nope")])).contains("invalid syslog facility")
+        );
+        assert!(err(cfg("syslog", &[("syslog-format", "x")])).contains("Invalid syslog format"));
+        assert!(
+            err(cfg("json-file", &[("mode", "fast")]))
+                .contains("logger log mode not supported: fast")
+        );
+        assert!(
+            err(cfg("json-file", &[("max-buffer-size", "1m")]))
+                .contains("only supported with 'mode=non-blocking'")
+        );
+        assert!(err(cfg("json-file", &[("compress", "maybe")])).contains("ParseBool"));
+        assert!(
+            err(cfg("none", &[("max-size", "1m")]))
+                .contains("unknown log opt 'max-size' for none log driver")
+        );
+        assert!(err(cfg("splunk", &[])).contains("not implemented"));
+        assert!(
+            err(cfg("fluentd", &[("fluentd-address", "udp://x:1")]))
+                .contains("unsupported scheme: 'udp'")
+        );
+        assert!(
+            err(cfg("fluentd", &[("fluentd-bogus", "1")]))
+                .contains("unknown log opt 'fluentd-bogus' for fluentd log driver")
+        );
+        validate(&cfg("fluentd", &[("fluentd-address", "127.0.0.1:24224")])).unwrap();
+        assert!(err(cfg("gelf", &[])).contains("gelf-address is a required parameter"));
+        assert!(
+            err(cfg("gelf", &[("gelf-address", "http://a:1")]))
+                .contains("endpoint needs to be TCP or UDP")
+        );
+        assert!(
+            err(cfg("gelf", &[("gelf-address", "udp://a")]))
+                .contains("please provide gelf-address as proto://host:port")
+        );
+        assert!(
+            err(cfg(
+                "gelf",
+                &[
+                    ("gelf-address", "udp://a:1"),
+                    ("gelf-compression-type", "lz4")
+                ]
+            ))
+            .contains("gelf-compression-type")
+        );
+        for ok in [
+            cfg(
+                "syslog",
+                &[
+                    ("syslog-facility", "local3"),
+                    ("syslog-format", "rfc5424micro"),
+                ],
+            ),
+            cfg(
+                "syslog",
+                &[
+                    ("syslog-address", "udp://127.0.0.1"),
+                    ("cache-disabled", "true"),
+                ],
+            ),
+            cfg(
+                "json-file",
+                &[
+                    ("compress", "true"),
+                    ("max-size", "1k"),
+                    ("tag", "{{.Name}}"),
+                ],
+            ),
+            cfg(
+                "json-file",
+                &[("mode", "non-blocking"), ("max-buffer-size", "4m")],
+            ),
+        ] {
+            validate(&ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn tags_render_dockerds_fields() {
+        let info = TagInfo {
+            id: "0123456789abcdef0123",
+            name: "web",
+            image_name: "busybox:latest",
+            image_id: "sha256:fedcba9876543210",
+        };
+        assert_eq!(
+            render_tag(
+                "{{.DaemonName}}/{{.Name}}/{{ .ID }}/{{.ImageName}}/{{.ImageID}}",
+                &info
+            )
+            .unwrap(),
+            "docker/web/0123456789ab/busybox:latest/fedcba987654"
+        );
+        assert_eq!(render_tag("{{.FullID}}", &info).unwrap(), info.id);
+        assert!(render_tag("{{.Nope}}", &info).is_err());
+        assert!(render_tag("{{.ID", &info).is_err());
+    }
+}
