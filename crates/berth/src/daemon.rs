@@ -6,7 +6,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 mod hosts;
+mod metrics;
 use hosts::{Bound, Host};
+use metrics::MetricsOptions;
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
@@ -106,6 +108,9 @@ struct DaemonArgs {
     /// Key of --cluster-store-cert
     #[arg(long, value_name = "FILE", requires = "cluster_store")]
     cluster_store_key: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9323)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
 }
 
 /// `--cluster-store` and its certificate files: all three for https
@@ -557,6 +562,7 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
+    let metrics_listener = MetricsOptions::parse(args.metrics_addr.as_deref())?.bind()?;
     let (std_listeners, tls) = bind_hosts(&parsed_hosts, &security, gid)?;
     let listening = std_listeners
         .iter()
@@ -615,6 +621,16 @@ fn run(args: DaemonArgs) -> anyhow::Result<()> {
             },
         )
         .await;
+        if let Some(l) = metrics_listener {
+            let l = tokio::net::TcpListener::from_std(l)?;
+            tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = api::metrics::serve(l, engine).await {
+                    tracing::error!("metrics endpoint stopped: {e}");
+                }
+            });
+        }
         tracing::info!("berth daemon listening on {}", listening);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -34,6 +34,7 @@ mod restore;
 mod rootfs;
 mod rt;
 pub mod runtimes;
+mod scrape;
 mod settings;
 mod stop;
 #[cfg(test)]
@@ -108,6 +109,8 @@ pub struct Engine {
     /// Where networks this node has no copy of come from (swarm mode's
     /// attachable overlays); none outside a swarm.
     attacher: RwLock<Option<Arc<dyn networking::NetworkAttacher>>>,
+    /// Served on `--metrics-addr`; action timers and counters update it.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Engine {
@@ -152,6 +155,7 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
             image_guard: tokio::sync::RwLock::new(()),
             attacher: RwLock::new(None),
+            metrics: Arc::new(metrics::Metrics::new()),
         });
         engine.restore().await;
         Ok(engine)

@@ -419,6 +419,19 @@ impl Engine {
         container: &str,
         endpoint_config: Option<&Value>,
     ) -> Result<()> {
+        let timer = self.metrics.network_action("connect");
+        timer.observe(
+            self.network_connect_untimed(network, container, endpoint_config)
+                .await,
+        )
+    }
+
+    async fn network_connect_untimed(
+        self: &Arc<Self>,
+        network: &str,
+        container: &str,
+        endpoint_config: Option<&Value>,
+    ) -> Result<()> {
         let c = self.container(container)?;
         // A cluster's network: the address comes from the cluster (see
         // NetworkAttacher), the node's copy with it.
@@ -551,6 +564,19 @@ impl Engine {
         container: &str,
         _force: bool,
     ) -> Result<()> {
+        let timer = self.metrics.network_action("disconnect");
+        timer.observe(
+            self.network_disconnect_untimed(network, container, _force)
+                .await,
+        )
+    }
+
+    async fn network_disconnect_untimed(
+        self: &Arc<Self>,
+        network: &str,
+        container: &str,
+        _force: bool,
+    ) -> Result<()> {
         let net = self.networking.get(network)?;
         let c = self.container(container)?;
         let _op = c.op.lock().await;
@@ -610,6 +636,11 @@ impl Engine {
     }
 
     pub async fn network_create(&self, req: super::CreateNetwork) -> Result<String> {
+        let timer = self.metrics.network_action("create");
+        timer.observe(self.network_create_untimed(req).await)
+    }
+
+    async fn network_create_untimed(&self, req: super::CreateNetwork) -> Result<String> {
         let id = self.networking.create(req).await?;
         if let Ok(net) = self.networking.get(&id) {
             self.network_event(&net, "create", "");
@@ -618,6 +649,11 @@ impl Engine {
     }
 
     pub async fn network_remove(&self, name_or_id: &str) -> Result<()> {
+        let timer = self.metrics.network_action("delete");
+        timer.observe(self.network_remove_untimed(name_or_id).await)
+    }
+
+    async fn network_remove_untimed(&self, name_or_id: &str) -> Result<()> {
         let record = self.networking.remove(name_or_id).await?;
         let mut attrs = HashMap::new();
         attrs.insert("name".to_string(), record.name.clone());
