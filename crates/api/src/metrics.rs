@@ -24,9 +24,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 async fn scrape(State(engine): State<Arc<Engine>>) -> Response {
     // A dozen small cgroup files per container: off the async workers.
-    let text =
-        tokio::task::spawn_blocking(move || ::metrics::render(engine.metrics(), engine.scrape()))
-            .await;
+    let text = tokio::task::spawn_blocking(move || {
+        let begun = std::time::Instant::now();
+        let scrape = engine.scrape();
+        let collected = begun.elapsed();
+        let text = ::metrics::render(engine.metrics(), scrape);
+        tracing::debug!(
+            "metrics: collected in {collected:?}, encoded in {:?}",
+            begun.elapsed() - collected
+        );
+        text
+    })
+    .await;
     match text {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, ::metrics::CONTENT_TYPE)], text).into_response(),
         Ok(Err(e)) => (

@@ -206,6 +206,8 @@ fn prometheus_finds_cpu_and_memory_that_agree_with_docker_stats() {
             "{name}: docker stats {shown}, metrics {scraped}"
         );
         if name == busy {
+            // Both over the last seconds, now that the loop has run a while.
+            let cpu = prom.query(&rate).first().map(|r| r.1).unwrap_or(0.0);
             let perc: f64 = cpu_perc.trim_end_matches('%').parse().unwrap();
             assert!(
                 (perc - cpu * 100.0).abs() < 20.0,

@@ -51,7 +51,7 @@ impl Engine {
         let cgroup = format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id);
         let path = std::path::Path::new(&cgroup);
         let stats = reader.stats(path, false).ok()?;
-        let spec = reader.spec(path).unwrap_or_default();
+        let spec = reader.spec(path, &stats).unwrap_or_default();
         let processes = reader.processes(path).unwrap_or(0);
         let (name, image, labels, started_at) = {
             let inner = c.lock();

@@ -184,12 +184,6 @@ const SERIES: &[(&str, &str, MetricType, Value)] = &[
         MetricType::Gauge,
         |c| Some(c.stats.memory_cache as f64),
     ),
-    (
-        "container_memory_max_usage_bytes",
-        "Maximum memory usage recorded in bytes",
-        MetricType::Gauge,
-        |c| Some(c.stats.memory_max_usage as f64),
-    ),
     // A counter in cAdvisor, but without the `_total` a counter gets here.
     (
         "container_memory_failcnt",

@@ -78,6 +78,7 @@ pub fn working_set(usage: u64, memory_stat: &BTreeMap<String, u64>) -> u64 {
 pub struct Reader {
     layout: Layout,
     buf: String,
+    scratch: Vec<u8>,
     clock_ticks: u64,
 }
 
@@ -85,7 +86,8 @@ impl Reader {
     pub fn new(layout: Layout) -> Reader {
         Reader {
             layout,
-            buf: String::with_capacity(4096),
+            buf: String::with_capacity(8192),
+            scratch: vec![0; 8192],
             clock_ticks: clock_ticks(),
         }
     }
@@ -95,16 +97,32 @@ impl Reader {
     }
 
     /// Reads `dir/file` into the buffer; false when it does not exist.
+    /// cgroup files are generated whole on the first read (seq_file): a
+    /// read that comes back short is the end, which saves the read that
+    /// would return 0 and the fstat `read_to_string` makes, a third of
+    /// the system calls of a scrape.
     fn load(&mut self, dir: &Path, file: &str) -> Result<bool, RuntimeError> {
         self.buf.clear();
         let path = dir.join(file);
-        match std::fs::File::open(&path) {
-            Ok(mut f) => f
-                .read_to_string(&mut self.buf)
-                .map(|_| true)
-                .map_err(|e| RuntimeError::io(format!("reading {}", path.display()), e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(RuntimeError::io(format!("opening {}", path.display()), e)),
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(RuntimeError::io(format!("opening {}", path.display()), e)),
+        };
+        loop {
+            let n = f
+                .read(&mut self.scratch)
+                .map_err(|e| RuntimeError::io(format!("reading {}", path.display()), e))?;
+            let text = std::str::from_utf8(&self.scratch[..n]).map_err(|e| {
+                RuntimeError::io(
+                    format!("reading {}", path.display()),
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                )
+            })?;
+            self.buf.push_str(text);
+            if n < self.scratch.len() {
+                return Ok(true);
+            }
         }
     }
 
@@ -148,25 +166,27 @@ impl Reader {
         Ok(out)
     }
 
-    /// The cgroup's usage. `percpu` also reads the per-CPU times (v1 only),
-    /// which `docker stats` shows and a scrape does not need. The host's
+    /// The cgroup's usage. `full` also reads what `docker stats` shows and a
+    /// scrape does not need: per-CPU times (v1), the peak usage, the pids limit. The host's
     /// CPU time and CPU count are left for the caller (one read per scrape,
     /// not per container).
-    pub fn stats(&mut self, cgroup: &Path, percpu: bool) -> Result<Stats, RuntimeError> {
+    pub fn stats(&mut self, cgroup: &Path, full: bool) -> Result<Stats, RuntimeError> {
         match self.layout.clone() {
-            Layout::V1(_) => self.stats_v1(cgroup, percpu),
-            Layout::V2(_) => self.stats_v2(cgroup),
+            Layout::V1(_) => self.stats_v1(cgroup, full),
+            Layout::V2(_) => self.stats_v2(cgroup, full),
         }
     }
 
-    fn stats_v1(&mut self, cgroup: &Path, percpu: bool) -> Result<Stats, RuntimeError> {
+    fn stats_v1(&mut self, cgroup: &Path, full: bool) -> Result<Stats, RuntimeError> {
         let mut s = Stats::default();
         let mem = self.layout.dir("memory", cgroup);
         if !mem.is_dir() {
             return Err(RuntimeError::NotRunning);
         }
         s.memory_usage = self.number(&mem, "memory.usage_in_bytes", 0)?;
-        s.memory_max_usage = self.number(&mem, "memory.max_usage_in_bytes", 0)?;
+        if full {
+            s.memory_max_usage = self.number(&mem, "memory.max_usage_in_bytes", 0)?;
+        }
         s.memory_limit = self.number(&mem, "memory.limit_in_bytes", 0)?;
         s.memory_failcnt = self.number(&mem, "memory.failcnt", 0)?;
         s.memory_stat = self.keyed(&mem, "memory.stat")?;
@@ -180,7 +200,7 @@ impl Reader {
         let tick_ns = 1_000_000_000 / self.clock_ticks;
         s.cpu_user_ns = user * tick_ns;
         s.cpu_kernel_ns = system * tick_ns;
-        if percpu && self.load(&acct, "cpuacct.usage_percpu")? {
+        if full && self.load(&acct, "cpuacct.usage_percpu")? {
             s.percpu_usage_ns = self
                 .buf
                 .split_whitespace()
@@ -199,7 +219,9 @@ impl Reader {
 
         let pids = self.layout.dir("pids", cgroup);
         s.pids_current = self.number(&pids, "pids.current", 0)?;
-        s.pids_limit = self.number(&pids, "pids.max", 0)?;
+        if full {
+            s.pids_limit = self.number(&pids, "pids.max", 0)?;
+        }
 
         let blkio = self.layout.dir("blkio", cgroup);
         if self.load(&blkio, "blkio.throttle.io_service_bytes_recursive")? {
@@ -208,14 +230,16 @@ impl Reader {
         Ok(s)
     }
 
-    fn stats_v2(&mut self, cgroup: &Path) -> Result<Stats, RuntimeError> {
+    fn stats_v2(&mut self, cgroup: &Path, full: bool) -> Result<Stats, RuntimeError> {
         let mut s = Stats::default();
         let dir = self.layout.dir("", cgroup);
         if !dir.is_dir() {
             return Err(RuntimeError::NotRunning);
         }
         s.memory_usage = self.number(&dir, "memory.current", 0)?;
-        s.memory_max_usage = self.number(&dir, "memory.peak", 0)?;
+        if full {
+            s.memory_max_usage = self.number(&dir, "memory.peak", 0)?;
+        }
         s.memory_limit = self.number(&dir, "memory.max", u64::MAX)?;
         [s.memory_failcnt] = self.pick(&dir, "memory.events", ["max"])?;
         s.memory_stat = self.keyed(&dir, "memory.stat")?;
@@ -242,21 +266,24 @@ impl Reader {
         s.cpu_throttled_ns = throttled_us * 1000;
 
         s.pids_current = self.number(&dir, "pids.current", 0)?;
-        s.pids_limit = self.number(&dir, "pids.max", 0)?;
+        if full {
+            s.pids_limit = self.number(&dir, "pids.max", 0)?;
+        }
         if self.load(&dir, "io.stat")? {
             (s.blkio_read_bytes, s.blkio_write_bytes) = io_stat_v2(&self.buf);
         }
         Ok(s)
     }
 
-    /// The limits the cgroup enforces now (a `docker update` shows at once).
-    pub fn spec(&mut self, cgroup: &Path) -> Result<CgroupSpec, RuntimeError> {
+    /// The limits the cgroup enforces now (a `docker update` shows at once);
+    /// the memory limit is the one `stats` (just read from it) holds.
+    pub fn spec(&mut self, cgroup: &Path, stats: &Stats) -> Result<CgroupSpec, RuntimeError> {
+        let memory_limit = stats.memory_limit;
         match self.layout.clone() {
             Layout::V1(_) => {
-                let mem = self.layout.dir("memory", cgroup);
                 let cpu = self.layout.dir("cpu", cgroup);
                 Ok(CgroupSpec {
-                    memory_limit: self.number(&mem, "memory.limit_in_bytes", 0)?,
+                    memory_limit,
                     cpu_shares: self.number(&cpu, "cpu.shares", 0)?,
                     // -1 (unlimited) does not parse as u64: 0, unset.
                     cpu_quota: self.number(&cpu, "cpu.cfs_quota_us", 0)?,
@@ -272,7 +299,7 @@ impl Reader {
                     (0, 0)
                 };
                 Ok(CgroupSpec {
-                    memory_limit: self.number(&dir, "memory.max", u64::MAX)?,
+                    memory_limit,
                     cpu_shares: weight_to_shares(weight),
                     cpu_quota: quota,
                     cpu_period: period,
@@ -488,7 +515,7 @@ mod tests {
         assert_eq!(working_set(s.memory_usage, &s.memory_stat), 900_000);
         assert_eq!((s.pids_current, s.pids_limit), (3, 0));
         assert_eq!((s.blkio_read_bytes, s.blkio_write_bytes), (101, 202));
-        let spec = r.spec(cg).unwrap();
+        let spec = r.spec(cg, &s).unwrap();
         assert_eq!(
             spec,
             CgroupSpec {
@@ -554,7 +581,7 @@ mod tests {
         assert_eq!(working_set(s.memory_usage, &s.memory_stat), 750_000);
         assert_eq!((s.pids_current, s.pids_limit), (4, 20));
         assert_eq!((s.blkio_read_bytes, s.blkio_write_bytes), (11, 22));
-        let spec = r.spec(cg).unwrap();
+        let spec = r.spec(cg, &s).unwrap();
         assert_eq!(
             spec.cpu_shares, 2597,
             "cAdvisor's conversion of the default weight"
