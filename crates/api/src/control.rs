@@ -58,7 +58,11 @@ fn cpu_json(s: &runtime::Stats) -> Value {
         },
         "system_cpu_usage": s.system_cpu_ns,
         "online_cpus": s.online_cpus,
-        "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
+        "throttling_data": {
+            "periods": s.cpu_periods,
+            "throttled_periods": s.cpu_throttled_periods,
+            "throttled_time": s.cpu_throttled_ns,
+        },
     })
 }
 

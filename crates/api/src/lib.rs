@@ -18,6 +18,7 @@ mod housekeeping;
 mod images;
 pub mod listen;
 mod logs;
+pub mod metrics;
 mod networks;
 mod pending;
 mod query;

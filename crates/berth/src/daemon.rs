@@ -7,7 +7,9 @@ use clap::Parser;
 
 mod config_file;
 mod hosts;
+mod metrics;
 use hosts::{Bound, Host};
+use metrics::MetricsOptions;
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
@@ -119,6 +121,9 @@ struct DaemonArgs {
     /// An option of the default log driver (repeatable)
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     log_opts: Vec<String>,
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9323)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
 }
 
 /// `--log-driver`/`--log-opt`, checked as dockerd checks its default.
@@ -733,6 +738,7 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
+    let metrics_listener = MetricsOptions::parse(args.metrics_addr.as_deref())?.bind()?;
     let (std_listeners, tls) = bind_hosts(&parsed_hosts, &security, gid)?;
     let listening = std_listeners
         .iter()
@@ -793,6 +799,16 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             },
         )
         .await;
+        if let Some(l) = metrics_listener {
+            let l = tokio::net::TcpListener::from_std(l)?;
+            tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = api::metrics::serve(l, engine).await {
+                    tracing::error!("metrics endpoint stopped: {e}");
+                }
+            });
+        }
         tracing::info!("berth daemon listening on {}", listening);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;

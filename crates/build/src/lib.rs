@@ -103,6 +103,7 @@ impl Build {
     /// Unpacks the context (blocking: call it on a blocking thread) and
     /// checks everything that can be checked before running.
     pub fn prepare(engine: Arc<Engine>, opts: BuildOptions, context: impl Read) -> Result<Build> {
+        engine.metrics().build_triggered();
         let mut tags = Vec::new();
         for t in &opts.tags {
             let r =
@@ -123,9 +124,13 @@ impl Build {
         let text = ctx.read_dockerfile(&name)?;
         let dockerfile = parse_dockerfile(&text).map_err(|e| match e {
             dockerfile::ParseError::Plain(m) if m == "the Dockerfile cannot be empty" => {
+                engine.metrics().build_failed("dockerfile_empty_error");
                 BuildError::bad_request(format!("the Dockerfile ({name}) cannot be empty"))
             }
-            other => BuildError::bad_request(other.to_string()),
+            other => {
+                engine.metrics().build_failed("dockerfile_syntax_error");
+                BuildError::bad_request(other.to_string())
+            }
         })?;
         let target = dockerfile
             .target_index(opts.target.as_deref())
@@ -144,8 +149,20 @@ impl Build {
     /// Runs every stage up to the target; returns the image id.
     pub async fn run(self, out: tokio::sync::mpsc::Sender<Progress>) -> Result<String> {
         let Build { engine, ctx, plan } = self;
+        let metrics = engine.metrics().clone();
         let backend = Arc::new(backend::EngineBackend::new(engine));
-        let result = executor::run(backend, plan, out).await;
+        let client = out.clone();
+        let timer = metrics.build_action("build");
+        let result = timer.observe(executor::run(backend, plan, out).await);
+        if result.is_err() {
+            // A client that went away cancelled the build.
+            metrics.build_failed(if client.is_closed() {
+                "build_canceled"
+            } else {
+                "unknown"
+            });
+        }
+        drop(client);
         // The context goes only once no step reads it.
         drop(ctx);
         result

@@ -80,6 +80,11 @@ impl Engine {
     }
 
     pub async fn pause(&self, name_or_id: &str) -> Result<()> {
+        let timer = self.metrics.container_action("pause");
+        timer.observe(self.pause_untimed(name_or_id).await)
+    }
+
+    async fn pause_untimed(&self, name_or_id: &str) -> Result<()> {
         let c = self.container(name_or_id)?;
         let _op = c.op.lock().await;
         if c.status() == Status::Paused {
@@ -95,6 +100,11 @@ impl Engine {
     }
 
     pub async fn unpause(&self, name_or_id: &str) -> Result<()> {
+        let timer = self.metrics.container_action("unpause");
+        timer.observe(self.unpause_untimed(name_or_id).await)
+    }
+
+    async fn unpause_untimed(&self, name_or_id: &str) -> Result<()> {
         let c = self.container(name_or_id)?;
         let _op = c.op.lock().await;
         if c.status() != Status::Paused {

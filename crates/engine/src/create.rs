@@ -22,7 +22,8 @@ impl Engine {
         name: Option<&str>,
         req: CreateRequest,
     ) -> Result<Created> {
-        self.create_inner(name, req, Vec::new()).await
+        let timer = self.metrics.container_action("create");
+        timer.observe(self.create_inner(name, req, Vec::new()).await)
     }
 
     /// Creates a container that sees `files` (a swarm task's secrets and
@@ -35,8 +36,9 @@ impl Engine {
         req: CreateRequest,
         files: Vec<InjectedFile>,
     ) -> Result<Created> {
+        let timer = self.metrics.container_action("create");
         injected::validate(&files)?;
-        self.create_inner(name, req, files).await
+        timer.observe(self.create_inner(name, req, files).await)
     }
 
     async fn create_inner(

@@ -166,7 +166,11 @@ impl Engine {
             self.exec_forget(&id);
             result
         };
-        match run.await {
+        // As dockerd: a check that could not run is a failed check; one
+        // that ran and said "unhealthy" is not.
+        let result = run.await;
+        self.metrics.health_check(result.is_err());
+        match result {
             Ok(r) => r,
             Err(err) => (-1, err.to_string()),
         }

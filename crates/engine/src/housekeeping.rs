@@ -105,6 +105,11 @@ impl Engine {
 
     /// `docker diff`: what the container's writable layer changed, added, deleted.
     pub fn changes(&self, name_or_id: &str) -> Result<Vec<Change>> {
+        let timer = self.metrics.container_action("changes");
+        timer.observe(self.changes_untimed(name_or_id))
+    }
+
+    fn changes_untimed(&self, name_or_id: &str) -> Result<Vec<Change>> {
         let c = self.container(name_or_id)?;
         let record = c.lock().record.clone();
         let image = self.images.get(&record.image_id)?;

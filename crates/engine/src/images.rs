@@ -165,6 +165,15 @@ impl Engine {
     pub async fn commit(
         self: &Arc<Self>,
         name_or_id: &str,
+        opts: image::commit::CommitOptions,
+    ) -> Result<String> {
+        let timer = self.metrics.container_action("commit");
+        timer.observe(self.commit_untimed(name_or_id, opts).await)
+    }
+
+    async fn commit_untimed(
+        self: &Arc<Self>,
+        name_or_id: &str,
         mut opts: image::commit::CommitOptions,
     ) -> Result<String> {
         let c = self.container(name_or_id)?;

@@ -36,6 +36,7 @@ mod restore;
 mod rootfs;
 mod rt;
 pub mod runtimes;
+mod scrape;
 mod settings;
 mod stop;
 #[cfg(test)]
@@ -118,6 +119,8 @@ pub struct Engine {
     /// Insecure registries and mirrors: the daemon's configuration reload
     /// changes them while pulls go on.
     registries: RwLock<images::Registries>,
+    /// Served on `--metrics-addr`; action timers and counters update it.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Engine {
@@ -167,6 +170,7 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
             image_guard: tokio::sync::RwLock::new(()),
             attacher: RwLock::new(None),
+            metrics: Arc::new(metrics::Metrics::new()),
         });
         engine.restore().await;
         Ok(engine)

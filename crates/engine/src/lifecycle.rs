@@ -154,6 +154,11 @@ impl Engine {
     }
 
     pub async fn start(self: &Arc<Self>, name_or_id: &str) -> Result<()> {
+        let timer = self.metrics.container_action("start");
+        timer.observe(self.start_untimed(name_or_id).await)
+    }
+
+    async fn start_untimed(self: &Arc<Self>, name_or_id: &str) -> Result<()> {
         let c = self.container(name_or_id)?;
         let op = c.op.lock().await;
         match c.status() {
@@ -364,6 +369,11 @@ impl Engine {
     }
 
     pub async fn kill(self: &Arc<Self>, name_or_id: &str, signal: Option<&str>) -> Result<()> {
+        let timer = self.metrics.container_action("kill");
+        timer.observe(self.kill_untimed(name_or_id, signal).await)
+    }
+
+    async fn kill_untimed(self: &Arc<Self>, name_or_id: &str, signal: Option<&str>) -> Result<()> {
         let c = self.container(name_or_id)?;
         let sig = match signal.filter(|s| !s.is_empty()) {
             Some(s) => parse_signal(s)?,
@@ -401,6 +411,16 @@ impl Engine {
     }
 
     pub async fn stop(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let timer = self.metrics.container_action("stop");
+        timer.observe(self.stop_untimed(name_or_id, timeout, signal).await)
+    }
+
+    async fn stop_untimed(
         self: &Arc<Self>,
         name_or_id: &str,
         timeout: Option<i64>,
@@ -464,6 +484,15 @@ impl Engine {
     }
 
     pub async fn restart(self: &Arc<Self>, name_or_id: &str, timeout: Option<i64>) -> Result<()> {
+        let timer = self.metrics.container_action("restart");
+        timer.observe(self.restart_untimed(name_or_id, timeout).await)
+    }
+
+    async fn restart_untimed(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let c = self.container(name_or_id)?;
         {
             let _op = c.op.lock().await;
@@ -495,6 +524,16 @@ impl Engine {
     }
 
     pub async fn remove(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> Result<()> {
+        let timer = self.metrics.container_action("delete");
+        timer.observe(self.remove_untimed(name_or_id, force, remove_volumes).await)
+    }
+
+    async fn remove_untimed(
         self: &Arc<Self>,
         name_or_id: &str,
         force: bool,

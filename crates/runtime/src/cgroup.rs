@@ -81,64 +81,19 @@ pub fn pids(cgroup_path: &Path, id: &str) -> Result<Vec<u32>, RuntimeError> {
     Ok(pids)
 }
 
-pub fn stats(cgroup_path: &Path, id: &str) -> Result<Stats, RuntimeError> {
-    let s = manager(cgroup_path, id)?.stats().map_err(cg_err)?;
-    let bytes = |op: &str| {
-        s.blkio
-            .service_bytes
-            .iter()
-            .filter(|d| {
-                d.op_type
-                    .as_deref()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(op))
-            })
-            .map(|d| d.value)
-            .sum()
-    };
-    Ok(Stats {
-        cpu_usage_ns: s.cpu.usage.usage_total,
-        cpu_user_ns: s.cpu.usage.usage_user,
-        cpu_kernel_ns: s.cpu.usage.usage_kernel,
-        percpu_usage_ns: s.cpu.usage.per_core_usage_total.clone(),
-        system_cpu_ns: system_cpu_ns().unwrap_or(0),
-        online_cpus: crate::spec::resources::online_cpus(),
-        memory_usage: s.memory.memory.usage,
-        memory_max_usage: s.memory.memory.max_usage,
-        memory_limit: s.memory.memory.limit,
-        memory_cache: s.memory.cache,
-        memory_stat: s
-            .memory
-            .stats
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
-        pids_current: s.pids.current,
-        pids_limit: s.pids.limit,
-        blkio_read_bytes: bytes("read"),
-        blkio_write_bytes: bytes("write"),
-    })
-}
-
-/// The host's total CPU time (the first line of /proc/stat), as Docker
-/// reports `system_cpu_usage`: the denominator of `docker stats`' CPU %.
-fn system_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    // user nice system idle iowait irq softirq: steal and guests excluded, as Docker.
-    let ticks: u64 = line
-        .split_whitespace()
-        .skip(1)
-        .take(7)
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK);
-    let hz = hz
-        .ok()
-        .flatten()
-        .and_then(|h| u64::try_from(h).ok())
-        .filter(|h| *h > 0)
-        .unwrap_or(100);
-    Some(ticks * (1_000_000_000 / hz))
+/// `docker stats`' sample: the cgroup's usage through the reader the
+/// daemon's metrics share, plus the host's CPU time and CPU count. The limit
+/// of a container without one is the host's memory, as dockerd reports it.
+pub fn stats(cgroup_path: &Path) -> Result<Stats, RuntimeError> {
+    let mut s =
+        crate::cgstats::Reader::new(crate::cgstats::Layout::detect()).stats(cgroup_path, true)?;
+    s.system_cpu_ns = crate::cgstats::host_cpu_ns().unwrap_or(0);
+    s.online_cpus = crate::spec::resources::online_cpus();
+    let machine = crate::cgstats::machine_memory();
+    if machine > 0 && s.memory_limit > machine {
+        s.memory_limit = machine;
+    }
+    Ok(s)
 }
 
 /// Whether the kernel's OOM killer struck inside the cgroup: the `oom_kill`

@@ -10,6 +10,7 @@
 
 mod backend;
 mod cgroup;
+pub mod cgstats;
 pub mod config;
 pub mod error;
 pub mod exe;

@@ -61,7 +61,7 @@ pub struct Stats {
     pub memory_usage: u64,
     pub memory_max_usage: u64,
     pub memory_limit: u64,
-    /// Page cache of the cgroup.
+    /// Page cache of the cgroup (v1 `total_cache`, v2 `file`).
     pub memory_cache: u64,
     /// memory.stat as the kernel names it (the docker CLI subtracts
     /// `total_inactive_file` / `inactive_file` from the usage).
@@ -71,4 +71,17 @@ pub struct Stats {
     pub pids_limit: u64,
     pub blkio_read_bytes: u64,
     pub blkio_write_bytes: u64,
+    /// Times the memory limit was hit (v1 memory.failcnt, v2 `max` events).
+    #[serde(default)]
+    pub memory_failcnt: u64,
+    /// Anonymous memory (v1 `total_rss`, v2 `anon`).
+    #[serde(default)]
+    pub memory_rss: u64,
+    /// CFS enforcement periods, those throttled, and the time throttled (ns).
+    #[serde(default)]
+    pub cpu_periods: u64,
+    #[serde(default)]
+    pub cpu_throttled_periods: u64,
+    #[serde(default)]
+    pub cpu_throttled_ns: u64,
 }

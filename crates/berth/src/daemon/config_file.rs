@@ -129,6 +129,7 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
     ),
     ("log-driver", "log_driver", "--log-driver", Kind::Str),
     ("log-opts", "log_opts", "--log-opt", Kind::Opts),
+    ("metrics-addr", "metrics_addr", "--metrics-addr", Kind::Str),
     ("live-restore", "", "", Kind::LiveRestore),
     ("storage-driver", "", "", Kind::StorageDriver),
 ];
@@ -136,7 +137,6 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
 /// dockerd's keys that berth does not honour yet: refused by name rather
 /// than as unknown, since they are valid Docker configuration.
 const NOT_YET: &[&str] = &[
-    "metrics-addr",
     "storage-opts",
     "mtu",
     "dns",

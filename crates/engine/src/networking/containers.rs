@@ -419,6 +419,19 @@ impl Engine {
         container: &str,
         endpoint_config: Option<&Value>,
     ) -> Result<()> {
+        let timer = self.metrics.network_action("connect");
+        timer.observe(
+            self.network_connect_untimed(network, container, endpoint_config)
+                .await,
+        )
+    }
+
+    async fn network_connect_untimed(
+        self: &Arc<Self>,
+        network: &str,
+        container: &str,
+        endpoint_config: Option<&Value>,
+    ) -> Result<()> {
         let c = self.container(container)?;
         // A cluster's network: the address comes from the cluster (see
         // NetworkAttacher), the node's copy with it.
@@ -626,6 +639,19 @@ impl Engine {
         container: &str,
         _force: bool,
     ) -> Result<()> {
+        let timer = self.metrics.network_action("disconnect");
+        timer.observe(
+            self.network_disconnect_untimed(network, container, _force)
+                .await,
+        )
+    }
+
+    async fn network_disconnect_untimed(
+        self: &Arc<Self>,
+        network: &str,
+        container: &str,
+        _force: bool,
+    ) -> Result<()> {
         let net = self.networking.get(network)?;
         let c = self.container(container)?;
         let _op = c.op.lock().await;
@@ -685,6 +711,11 @@ impl Engine {
     }
 
     pub async fn network_create(&self, req: super::CreateNetwork) -> Result<String> {
+        let timer = self.metrics.network_action("create");
+        timer.observe(self.network_create_untimed(req).await)
+    }
+
+    async fn network_create_untimed(&self, req: super::CreateNetwork) -> Result<String> {
         let id = self.networking.create(req).await?;
         if let Ok(net) = self.networking.get(&id) {
             self.network_event(&net, "create", "");
@@ -693,6 +724,11 @@ impl Engine {
     }
 
     pub async fn network_remove(&self, name_or_id: &str) -> Result<()> {
+        let timer = self.metrics.network_action("delete");
+        timer.observe(self.network_remove_untimed(name_or_id).await)
+    }
+
+    async fn network_remove_untimed(&self, name_or_id: &str) -> Result<()> {
         let record = self.networking.remove(name_or_id).await?;
         let mut attrs = HashMap::new();
         attrs.insert("name".to_string(), record.name.clone());
@@ -737,14 +773,25 @@ pub struct InterfaceStats {
 
 impl Engine {
     /// `networks` of the stats document, by interface name inside the
-    /// container. Read from the host end of each veth, whose receive is
-    /// the container's transmit; macvlan/ipvlan ports have no host end and
-    /// are read from the container's own /proc/<pid>/net/dev.
+    /// container: the container's own view (/proc/<pid>/net/dev, one read
+    /// for all its interfaces, as dockerd reads them inside the sandbox);
+    /// the host end of a veth when that view is gone (its receive is the
+    /// container's transmit).
     pub fn network_stats(&self, c: &Container) -> BTreeMap<String, InterfaceStats> {
-        let (state, pid) = {
+        let (endpoints, pid): (Vec<(String, String)>, u32) = {
             let inner = c.lock();
-            (inner.state.network.clone(), inner.state.pid)
+            let eps = inner
+                .state
+                .network
+                .endpoints
+                .values()
+                .map(|ep| (ep.ifname.clone(), ep.host_ifname.clone()))
+                .collect();
+            (eps, inner.state.pid)
         };
+        if endpoints.is_empty() {
+            return BTreeMap::new();
+        }
         let own_view = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
         let read = |ifname: &str, counter: &str| -> u64 {
             std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{counter}"))
@@ -752,27 +799,27 @@ impl Engine {
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0)
         };
-        state
-            .endpoints
-            .values()
-            .map(|ep| {
-                if ep.host_ifname.is_empty() {
-                    return (ep.ifname.clone(), proc_net_dev(&own_view, &ep.ifname));
+        endpoints
+            .into_iter()
+            .map(|(ifname, host_ifname)| {
+                if let Some(counters) = proc_net_dev(&own_view, &ifname) {
+                    return (ifname, counters);
                 }
-                let h = ep.host_ifname.as_str();
-                (
-                    ep.ifname.clone(),
-                    InterfaceStats {
-                        rx_bytes: read(h, "tx_bytes"),
-                        rx_packets: read(h, "tx_packets"),
-                        rx_errors: read(h, "tx_errors"),
-                        rx_dropped: read(h, "tx_dropped"),
-                        tx_bytes: read(h, "rx_bytes"),
-                        tx_packets: read(h, "rx_packets"),
-                        tx_errors: read(h, "rx_errors"),
-                        tx_dropped: read(h, "rx_dropped"),
-                    },
-                )
+                if host_ifname.is_empty() {
+                    return (ifname, InterfaceStats::default());
+                }
+                let h = host_ifname.as_str();
+                let counters = InterfaceStats {
+                    rx_bytes: read(h, "tx_bytes"),
+                    rx_packets: read(h, "tx_packets"),
+                    rx_errors: read(h, "tx_errors"),
+                    rx_dropped: read(h, "tx_dropped"),
+                    tx_bytes: read(h, "rx_bytes"),
+                    tx_packets: read(h, "rx_packets"),
+                    tx_errors: read(h, "rx_errors"),
+                    tx_dropped: read(h, "rx_dropped"),
+                };
+                (ifname, counters)
             })
             .collect()
     }
@@ -780,19 +827,17 @@ impl Engine {
 
 /// One interface's line of /proc/net/dev: eight receive then eight
 /// transmit counters (bytes, packets, errs, drop first in each).
-fn proc_net_dev(text: &str, ifname: &str) -> InterfaceStats {
-    let Some(counters) = text.lines().find_map(|l| {
+fn proc_net_dev(text: &str, ifname: &str) -> Option<InterfaceStats> {
+    let counters = text.lines().find_map(|l| {
         let (name, rest) = l.split_once(':')?;
         (name.trim() == ifname).then_some(rest)
-    }) else {
-        return InterfaceStats::default();
-    };
+    })?;
     let n: Vec<u64> = counters
         .split_whitespace()
         .map(|v| v.parse().unwrap_or(0))
         .collect();
     let at = |i: usize| n.get(i).copied().unwrap_or(0);
-    InterfaceStats {
+    Some(InterfaceStats {
         rx_bytes: at(0),
         rx_packets: at(1),
         rx_errors: at(2),
@@ -801,7 +846,7 @@ fn proc_net_dev(text: &str, ifname: &str) -> InterfaceStats {
         tx_packets: at(9),
         tx_errors: at(10),
         tx_dropped: at(11),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -814,12 +859,12 @@ mod tests {
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
 lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n  \
 eth0:    1234      12    1    2    0     0          0         0      567       5    0    3    0     0       0          0\n";
-        let s = proc_net_dev(text, "eth0");
+        let s = proc_net_dev(text, "eth0").unwrap();
         assert_eq!(
             (s.rx_bytes, s.rx_packets, s.rx_errors, s.rx_dropped),
             (1234, 12, 1, 2)
         );
         assert_eq!((s.tx_bytes, s.tx_packets, s.tx_dropped), (567, 5, 3));
-        assert_eq!(proc_net_dev(text, "eth1").rx_bytes, 0);
+        assert!(proc_net_dev(text, "eth1").is_none());
     }
 }

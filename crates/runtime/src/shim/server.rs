@@ -556,10 +556,7 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
                 .and_then(|res| shim.backend.borrow_mut().update(&res)),
             |()| Response::Ok,
         ),
-        Request::Stats => answer(
-            crate::cgroup::stats(&shim.cgroup_path, &shim.id),
-            Response::Stats,
-        ),
+        Request::Stats => answer(crate::cgroup::stats(&shim.cgroup_path), Response::Stats),
         Request::Pids => answer(shim.backend.borrow().pids(), Response::Pids),
     };
     let _ = protocol::write_json(&mut conn, protocol::RESPONSE, &resp).await;

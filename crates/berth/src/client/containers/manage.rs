@@ -219,26 +219,23 @@ fn cpu_percent(v: &Value) -> f64 {
     }
 }
 
-/// Memory in use without the page cache that could be dropped, as docker
-/// counts it (cgroup v1 `total_inactive_file`, v2 `inactive_file`).
+/// Memory in use without the page cache that could be dropped: the rule
+/// the daemon's `container_memory_working_set_bytes` uses too.
 fn mem_usage(v: &Value) -> f64 {
     let usage = v
         .pointer("/memory_stats/usage")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    let stat = |k: &str| {
-        v.pointer(&format!("/memory_stats/stats/{k}"))
-            .and_then(Value::as_u64)
-    };
-    if let Some(i) = stat("total_inactive_file")
-        && i < usage
-    {
-        return (usage - i) as f64;
-    }
-    match stat("inactive_file") {
-        Some(i) if i < usage => (usage - i) as f64,
-        _ => usage as f64,
-    }
+    let stat: std::collections::BTreeMap<String, u64> = v
+        .pointer("/memory_stats/stats")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    runtime::cgstats::working_set(usage, &stat) as f64
 }
 
 fn stats_row(v: &Value, given: &str, no_trunc: bool) -> Val {
