@@ -29,6 +29,12 @@ const COMMON_OPTS: &[&str] = &[
 /// The drivers that keep no copy `docker logs` can read, so get the cache.
 const REMOTE: &[&str] = &["syslog", "gelf", "fluentd"];
 
+/// Whether `driver` ships lines elsewhere (and counts what it sent and
+/// dropped); local ones write the container's log file only.
+pub fn is_remote(driver: &str) -> bool {
+    REMOTE.contains(&driver)
+}
+
 /// The daemon's default log driver: `--log-driver`/`--log-opt`, or
 /// daemon.json's `log-driver`/`log-opts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

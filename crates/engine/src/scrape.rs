@@ -53,7 +53,7 @@ impl Engine {
         let stats = reader.stats(path, false).ok()?;
         let spec = reader.spec(path, &stats).unwrap_or_default();
         let processes = reader.processes(path).unwrap_or(0);
-        let (name, image, labels, started_at) = {
+        let (name, image, labels, started_at, remote_log) = {
             let inner = c.lock();
             let r = &inner.record;
             (
@@ -61,6 +61,7 @@ impl Engine {
                 r.image_name.clone(),
                 r.config.labels.clone().unwrap_or_default(),
                 inner.state.started_at,
+                crate::logconfig::is_remote(&r.host_config.log_config.r#type),
             )
         };
         let networks = self
@@ -80,7 +81,12 @@ impl Engine {
                 (ifname, counters)
             })
             .collect();
-        let log = runtime::shim::read_log_stats(&c.state_dir);
+        // Only remote drivers count deliveries: no file to open for the others.
+        let log = if remote_log {
+            runtime::shim::read_log_stats(&c.state_dir)
+        } else {
+            runtime::shim::LogStats::default()
+        };
         Some(ContainerSample {
             cgroup,
             name,
