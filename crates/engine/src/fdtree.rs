@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::dir::Dir;
@@ -42,10 +42,10 @@ fn kind(st: &FileStat) -> SFlag {
 
 /// The names in a directory (without `.` and `..`), sorted.
 fn entries(dir: BorrowedFd<'_>) -> std::io::Result<Vec<OsString>> {
-    // Dir takes the descriptor it reads: a duplicate, so ours stays open.
+    // Dir takes (and closes) the descriptor it reads: a duplicate, so ours
+    // stays open.
     let dup = dir.try_clone_to_owned()?;
-    let mut d = Dir::from_fd(dup.as_raw_fd()).map_err(io)?;
-    std::mem::forget(dup);
+    let mut d = Dir::from_fd(dup.into_raw_fd()).map_err(io)?;
     let mut names: Vec<OsString> = d
         .iter()
         .filter_map(Result::ok)

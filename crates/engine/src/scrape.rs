@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use metrics::{ContainerSample, EngineInfo, InterfaceCounters, Scrape};
+use metrics::{ContainerSample, EngineInfo, Scrape};
 use runtime::cgstats::{Layout, Reader};
 
 use crate::Engine;
@@ -64,23 +64,7 @@ impl Engine {
                 crate::logconfig::is_remote(&r.host_config.log_config.r#type),
             )
         };
-        let networks = self
-            .network_stats(c)
-            .into_iter()
-            .map(|(ifname, n)| {
-                let counters = InterfaceCounters {
-                    rx_bytes: n.rx_bytes,
-                    rx_packets: n.rx_packets,
-                    rx_errors: n.rx_errors,
-                    rx_dropped: n.rx_dropped,
-                    tx_bytes: n.tx_bytes,
-                    tx_packets: n.tx_packets,
-                    tx_errors: n.tx_errors,
-                    tx_dropped: n.tx_dropped,
-                };
-                (ifname, counters)
-            })
-            .collect();
+        let networks = self.network_stats(c).into_iter().collect();
         // Only remote drivers count deliveries: no file to open for the others.
         let log = if remote_log {
             runtime::shim::read_log_stats(&c.state_dir)

@@ -14,8 +14,9 @@ use prometheus_client::metrics::MetricType;
 use runtime::Stats;
 use runtime::cgstats::{CgroupSpec, working_set};
 
-/// One interface's counters as the container sees them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One interface's counters as the container sees them (also the
+/// `networks` of `docker stats`, hence serializable).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InterfaceCounters {
     pub rx_bytes: u64,
     pub rx_packets: u64,

@@ -758,18 +758,9 @@ impl Engine {
     }
 }
 
-/// One interface's counters as the container sees them.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct InterfaceStats {
-    pub rx_bytes: u64,
-    pub rx_packets: u64,
-    pub rx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_errors: u64,
-    pub tx_dropped: u64,
-}
+/// One interface's counters as the container sees them: the metrics
+/// crate's type, so a scrape takes `docker stats`' numbers as they are.
+pub use metrics::InterfaceCounters as InterfaceStats;
 
 impl Engine {
     /// `networks` of the stats document, by interface name inside the

@@ -102,7 +102,8 @@ pub(super) struct TaskData {
 const HEALTH_POLL: Duration = Duration::from_millis(250);
 
 enum Health {
-    Healthy,
+    /// `checked`: it has a health check, which the task keeps watching.
+    Healthy { checked: bool },
     /// The task ended (exit, shutdown, unhealthy): already reported.
     Ended,
 }
@@ -188,15 +189,19 @@ impl Worker {
         } else {
             self.executor.start(&id).await
         };
+        let watch_health;
         match started {
             // As swarmkit: a container with a health check is `starting`
             // until it is healthy (names, VIPs and dependants wait for it).
             Ok(pid) => match self.until_healthy(&task_id, &id, &mut rx).await {
-                Health::Healthy => self.send(
-                    &task_id,
-                    TaskState::Running,
-                    status(TaskState::Running, "started", None, Some((&id, pid, 0))),
-                ),
+                Health::Healthy { checked } => {
+                    watch_health = checked;
+                    self.send(
+                        &task_id,
+                        TaskState::Running,
+                        status(TaskState::Running, "started", None, Some((&id, pid, 0))),
+                    )
+                }
                 Health::Ended => return,
             },
             Err(e) => {
@@ -215,7 +220,8 @@ impl Worker {
                     self.ended(&task_id, &id, exit.unwrap_or(-1), &rx);
                     return;
                 }
-                _ = probe.tick() => {
+                // Containers without a health check are never probed.
+                _ = probe.tick(), if watch_health => {
                     if self.unhealthy(&id).await {
                         self.fail_unhealthy(&task_id, &id, &rx).await;
                         return;
@@ -263,7 +269,8 @@ impl Worker {
                         Err(_) => None,
                     };
                     match health.as_deref() {
-                        None | Some("healthy") => return Health::Healthy,
+                        None => return Health::Healthy { checked: false },
+                        Some("healthy") => return Health::Healthy { checked: true },
                         Some("unhealthy") => {
                             self.fail_unhealthy(task_id, id, rx).await;
                             return Health::Ended;
