@@ -283,6 +283,8 @@ async fn commit(
             .filter(|c| !c.trim().is_empty())
             .collect(),
         config,
+        // The engine fills in the owners of the container it commits.
+        owners: Default::default(),
     };
     let id = engine.commit(container, opts).await?;
     Ok((StatusCode::CREATED, Json(json!({ "Id": id }))))

@@ -79,6 +79,15 @@ fn cgroup_version() -> &'static str {
     }
 }
 
+/// dockerd's list: seccomp always, `name=userns` when remapping.
+fn security_options(cfg: &engine::EngineConfig) -> Vec<&'static str> {
+    let mut out = vec!["name=seccomp,profile=builtin"];
+    if cfg.userns_remap.is_some() {
+        out.push("name=userns");
+    }
+    out
+}
+
 async fn info(
     State(engine): State<AppState>,
     axum::Extension(swarm): axum::Extension<crate::swarm::SwarmState>,
@@ -154,7 +163,7 @@ async fn info(
         "LiveRestoreEnabled": true,
         "Isolation": "",
         "InitBinary": "",
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": security_options(engine.config()),
         "Warnings": warnings,
     })))
 }

@@ -8,6 +8,7 @@ use clap::Parser;
 mod config_file;
 mod hosts;
 mod metrics;
+mod userns;
 use hosts::{Bound, Host};
 use metrics::MetricsOptions;
 
@@ -124,6 +125,10 @@ struct DaemonArgs {
     /// Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9323)
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Run containers as an unprivileged range of host ids: "default" (the
+    /// dockremap user, made if missing) or USER[:GROUP] with /etc/subuid and /etc/subgid ranges
+    #[arg(long, value_name = "default|USER[:GROUP]")]
+    userns_remap: Option<String>,
 }
 
 /// `--log-driver`/`--log-opt`, checked as dockerd checks its default.
@@ -715,6 +720,10 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         .map(|m| parse_mirror(m))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let log_defaults = log_defaults(&args)?;
+    let userns_remap = match args.userns_remap.as_deref() {
+        None | Some("") => None,
+        Some(spec) => Some(userns::resolve(spec).context("--userns-remap")?),
+    };
     let hosts = if args.hosts.is_empty() {
         vec![DEFAULT_HOST.to_string()]
     } else {
@@ -770,6 +779,7 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         exec_root_group: gid.filter(|_| socket_in_exec_root),
         runtimes,
         log_defaults,
+        userns_remap,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

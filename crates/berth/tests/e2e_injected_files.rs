@@ -98,6 +98,7 @@ async fn open_engine(unique: &str) -> Arc<Engine> {
         exec_root_group: None,
         runtimes: Default::default(),
         log_defaults: Default::default(),
+        userns_remap: None,
     };
     Engine::open(cfg).await.expect("open the engine")
 }

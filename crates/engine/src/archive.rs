@@ -40,6 +40,9 @@ pub struct ResolvedPath {
     /// The path ended in "/." (`docker cp c:/dir/. x`): the archive's top
     /// entry is named "." so the client copies the contents.
     pub contents: bool,
+    /// A remapped container's maps: its files are archived with the owners
+    /// it sees.
+    maps: Option<runtime::userns::IdMappings>,
 }
 
 impl ResolvedPath {
@@ -52,6 +55,16 @@ impl ResolvedPath {
             self.parent.join(&self.name)
         }
     }
+}
+
+/// A remapped container's ids as the host's; ids it has no mapping for go
+/// to its root.
+fn to_host(m: &runtime::userns::IdMappings, uid: u32, gid: u32) -> (u32, u32) {
+    let (root_uid, root_gid) = m.root().unwrap_or((uid, gid));
+    (
+        m.uid_to_host(uid).unwrap_or(root_uid),
+        m.gid_to_host(gid).unwrap_or(root_gid),
+    )
 }
 
 fn no_such_path(path: &str) -> EngineError {
@@ -109,6 +122,7 @@ impl Engine {
             _parent_fd: parent_fd,
             name,
             contents,
+            maps: self.remap_maps(name_or_id),
         })
     }
 
@@ -160,17 +174,26 @@ impl Engine {
         };
         let parent = r._parent_fd.as_fd();
         let own = std::ffi::OsStr::new(&r.name);
+        let to_container = |uid, gid| match &r.maps {
+            Some(m) => m.owner_to_container(uid, gid),
+            None => (uid, gid),
+        };
+        let owners: crate::fdtree::Owners<'_> = &to_container;
         let res = if r.contents && !r.name.is_empty() {
             // "dir/.": the directory's contents, its entries named "./…";
             // anything but a directory is itself, named ".".
             match crate::fdtree::open_dir(parent, own) {
-                Ok(dir) => {
-                    crate::fdtree::append(&mut builder, dir.as_fd(), std::ffi::OsStr::new(""), name)
-                }
-                Err(_) => crate::fdtree::append(&mut builder, parent, own, name),
+                Ok(dir) => crate::fdtree::append(
+                    &mut builder,
+                    dir.as_fd(),
+                    std::ffi::OsStr::new(""),
+                    name,
+                    owners,
+                ),
+                Err(_) => crate::fdtree::append(&mut builder, parent, own, name, owners),
             }
         } else {
-            crate::fdtree::append(&mut builder, parent, own, name)
+            crate::fdtree::append(&mut builder, parent, own, name, owners)
         };
         res.and_then(|()| builder.finish())
             .map_err(|e| EngineError::internal(format!("archiving {}", r.host_path().display()), e))
@@ -247,6 +270,23 @@ impl Engine {
             .try_clone()
             .map_err(|e| EngineError::internal("duplicating a descriptor", e))?;
         image::unpack::unpack_into(&mut spool, dest_fd, &opts)?;
+        // A remapped container's files are kept under host ids: the
+        // archive's owners (and a configured user's) are the container's.
+        let maps = self.remap_maps(name_or_id);
+        let owner = match (&maps, owner) {
+            (Some(m), Some((uid, gid))) => Some(to_host(m, uid, gid)),
+            (_, o) => o,
+        };
+        if owner.is_none()
+            && let Some(m) = &maps
+        {
+            for top in &tops {
+                let to = |uid, gid| to_host(m, uid, gid);
+                if let Err(e) = crate::fdtree::map_owners(dest.as_fd(), top, &to) {
+                    tracing::warn!("cp: chown {}: {e}", dest_path.join(top).display());
+                }
+            }
+        }
         if let Some((uid, gid)) = owner {
             for top in tops {
                 if let Err(e) = crate::fdtree::chown(dest.as_fd(), &top, uid, gid) {

@@ -77,6 +77,7 @@ impl Engine {
             host_config.network_mode = "default".into();
         }
         crate::namespaces::validate(&mut host_config)?;
+        crate::remap::validate(&host_config, self.cfg.userns_remap.as_ref())?;
         if host_config.uts_mode == "host" && !config.hostname.is_empty() {
             return Err(EngineError::InvalidParameter(
                 "Conflicting options: hostname and the UTS mode".into(),
@@ -346,7 +347,10 @@ impl Engine {
 
     fn write_new_container(&self, record: &ContainerRecord, dir: &std::path::Path) -> Result<()> {
         crate::perms::create_dir_private(dir)?;
-        self.images.create_rw_layer(&record.id, &record.image_id)?;
+        let remapped_root =
+            crate::remap::new_root(&record.host_config, self.cfg.userns_remap.as_ref())?;
+        self.images
+            .create_rw_layer(&record.id, &record.image_id, remapped_root)?;
         etcfiles::write_all(record)?;
         if !record.log_path.as_os_str().is_empty() {
             // 0600 (Docker: 0640 root:root): logs carry whatever the container prints.
@@ -501,7 +505,6 @@ fn validate_exposed_ports(config: &crate::model::Config) -> Result<()> {
 /// (Sizes of a terminal we never open, Windows isolation, the cgroup namespace
 /// we choose per host and the CLI-side ContainerIDFile have no effect to refuse.)
 const UNSUPPORTED_HOST_CONFIG: &[&str] = &[
-    "UsernsMode",
     "Cgroup",
     "DeviceRequests",
     "BlkioWeightDevice",

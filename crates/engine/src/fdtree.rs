@@ -56,6 +56,16 @@ fn entries(dir: BorrowedFd<'_>) -> std::io::Result<Vec<OsString>> {
     Ok(names)
 }
 
+/// How owners on disk are written into an archive or onto disk from one:
+/// the identity, or a remapped container's host ids to its own and back.
+pub(crate) type Owners<'a> = &'a dyn Fn(u32, u32) -> (u32, u32);
+
+/// Owners as they are.
+#[cfg(test)]
+pub(crate) fn same_owners(uid: u32, gid: u32) -> (u32, u32) {
+    (uid, gid)
+}
+
 /// Appends entry `name` of directory `dir`, and all below it when it is a
 /// directory, as `as_name` (a directory's own entry gets a trailing `/`).
 /// An empty `name` is `dir` itself.
@@ -64,19 +74,20 @@ pub(crate) fn append<W: Write>(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     as_name: &str,
+    owners: Owners<'_>,
 ) -> std::io::Result<()> {
     if name.is_empty() {
         let st = fstat(dir.as_raw_fd()).map_err(io)?;
-        return append_dir(builder, dir, &st, as_name);
+        return append_dir(builder, dir, &st, as_name, owners);
     }
     let st = fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io)?;
     let k = kind(&st);
     if k == SFlag::S_IFDIR {
         let sub = open_at(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let st = fstat(sub.as_raw_fd()).map_err(io)?;
-        return append_dir(builder, sub.as_fd(), &st, as_name);
+        return append_dir(builder, sub.as_fd(), &st, as_name, owners);
     }
-    let mut h = header(&st);
+    let mut h = header(&st, owners);
     if k == SFlag::S_IFREG {
         // The header comes from the file we opened, not from the name:
         // whatever the name points at by now is not what we read.
@@ -87,7 +98,7 @@ pub(crate) fn append<W: Write>(
                 "{as_name} changed while it was archived"
             )));
         }
-        h = header(&st);
+        h = header(&st, owners);
         return put(builder, &mut h, as_name, file);
     }
     if k == SFlag::S_IFLNK {
@@ -106,8 +117,9 @@ fn append_dir<W: Write>(
     dir: BorrowedFd<'_>,
     st: &FileStat,
     as_name: &str,
+    owners: Owners<'_>,
 ) -> std::io::Result<()> {
-    let mut h = header(st);
+    let mut h = header(st, owners);
     let own = if as_name.ends_with('/') {
         as_name.to_string()
     } else {
@@ -116,16 +128,17 @@ fn append_dir<W: Write>(
     put(builder, &mut h, &own, std::io::empty())?;
     for child in entries(dir)? {
         let child_name = format!("{own}{}", child.to_string_lossy());
-        append(builder, dir, &child, &child_name)?;
+        append(builder, dir, &child, &child_name, owners)?;
     }
     Ok(())
 }
 
-fn header(st: &FileStat) -> tar::Header {
+fn header(st: &FileStat, owners: Owners<'_>) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(u64::from(st.st_uid));
-    h.set_gid(u64::from(st.st_gid));
+    let (uid, gid) = owners(st.st_uid, st.st_gid);
+    h.set_uid(u64::from(uid));
+    h.set_gid(u64::from(gid));
     h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
     h.set_size(0);
     let k = kind(st);
@@ -173,6 +186,28 @@ fn put<W: Write>(
 
 /// `chown -R --no-dereference` of entry `name` of `dir`, walked the same way.
 pub(crate) fn chown(dir: BorrowedFd<'_>, name: &OsStr, uid: u32, gid: u32) -> std::io::Result<()> {
+    rechown(dir, name, &|_, _| (uid, gid), false)
+}
+
+/// Gives every entry from `name` down the owner `owners` makes of its own
+/// (a remapped container's host ids for the ids an archive named); set-id
+/// bits, which chown clears, are put back.
+pub(crate) fn map_owners(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    owners: Owners<'_>,
+) -> std::io::Result<()> {
+    rechown(dir, name, owners, true)
+}
+
+fn rechown(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    owners: Owners<'_>,
+    keep_setid: bool,
+) -> std::io::Result<()> {
+    let st = fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io)?;
+    let (uid, gid) = owners(st.st_uid, st.st_gid);
     fchownat(
         Some(dir.as_raw_fd()),
         name,
@@ -181,13 +216,22 @@ pub(crate) fn chown(dir: BorrowedFd<'_>, name: &OsStr, uid: u32, gid: u32) -> st
         AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(io)?;
-    let st = fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io)?;
-    if kind(&st) != SFlag::S_IFDIR {
+    let k = kind(&st);
+    if keep_setid && k == SFlag::S_IFREG && st.st_mode & 0o6000 != 0 {
+        nix::sys::stat::fchmodat(
+            Some(dir.as_raw_fd()),
+            name,
+            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7777),
+            nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(io)?;
+    }
+    if k != SFlag::S_IFDIR {
         return Ok(());
     }
     let sub = open_at(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
     for child in entries(sub.as_fd())? {
-        chown(sub.as_fd(), &child, uid, gid)?;
+        rechown(sub.as_fd(), &child, owners, keep_setid)?;
     }
     Ok(())
 }
@@ -220,7 +264,7 @@ mod tests {
         symlink(outside.path(), d.join("out")).unwrap();
         let top = std::fs::File::open(root.path()).unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        append(&mut b, top.as_fd(), OsStr::new("d"), "d").unwrap();
+        append(&mut b, top.as_fd(), OsStr::new("d"), "d", &same_owners).unwrap();
         let bytes = b.into_inner().unwrap();
         assert_eq!(
             names(&bytes),
@@ -235,7 +279,7 @@ mod tests {
         // The dot form, from the directory itself.
         let dfd = std::fs::File::open(&d).unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        append(&mut b, dfd.as_fd(), OsStr::new(""), ".").unwrap();
+        append(&mut b, dfd.as_fd(), OsStr::new(""), ".", &same_owners).unwrap();
         let n = names(&b.into_inner().unwrap());
         assert_eq!(n[0].0, "./");
         assert_eq!(n[3].0, "./sub/f");

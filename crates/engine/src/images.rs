@@ -22,12 +22,17 @@ use crate::{Engine, EngineError, Result};
 /// error status, written out once the body streams.
 pub struct ContainerExport {
     rootfs: PathBuf,
+    owners: image::commit::OwnerMap,
 }
 
 impl ContainerExport {
     /// The tree as a tar (blocking).
     pub fn write_tar(&self, writer: impl Write) -> Result<()> {
-        Ok(image::commit::export_rootfs(&self.rootfs, writer)?)
+        Ok(image::commit::export_rootfs(
+            &self.rootfs,
+            writer,
+            &self.owners,
+        )?)
     }
 }
 
@@ -201,6 +206,8 @@ impl Engine {
         }
         let engine = self.clone();
         let (id, image_id) = (c.id.clone(), record.image_id.clone());
+        let mut opts = opts;
+        opts.owners = self.owner_map(&c.id);
         let new_id = tokio::task::spawn_blocking(move || {
             image::commit::commit(&engine.images, &id, &image_id, opts)
         })
@@ -219,7 +226,10 @@ impl Engine {
         let c = self.container(name_or_id)?;
         let image_id = c.view().record.image_id;
         let rootfs = self.images.mount_rw_layer(&c.id, &image_id)?;
-        Ok(ContainerExport { rootfs })
+        Ok(ContainerExport {
+            rootfs,
+            owners: self.owner_map(&c.id),
+        })
     }
 
     /// A build step's image: `parent` (none for `FROM scratch`) changed as

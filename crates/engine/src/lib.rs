@@ -31,6 +31,7 @@ mod namespaces;
 pub mod networking;
 mod oci;
 pub mod perms;
+mod remap;
 mod restart;
 mod restore;
 mod rootfs;
@@ -43,6 +44,8 @@ mod stop;
 mod testutil;
 pub mod top;
 pub mod volumes;
+
+pub use remap::Remap;
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -89,6 +92,8 @@ pub struct EngineConfig {
     pub runtimes: runtimes::Runtimes,
     /// The log driver of containers that name none.
     pub log_defaults: logconfig::LogDefaults,
+    /// `--userns-remap`: new containers run in a user namespace with these maps.
+    pub userns_remap: Option<remap::Remap>,
 }
 
 #[derive(Default)]
@@ -126,8 +131,13 @@ pub struct Engine {
 impl Engine {
     /// Opens the roots, repairs what a crash left and reconnects to running shims.
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Self>> {
-        let tightened = perms::secure_roots(&cfg.data_root, &cfg.exec_root, cfg.exec_root_group)
-            .map_err(|e| EngineError::internal("securing the data and exec roots", e))?;
+        let tightened = perms::secure_roots(
+            &cfg.data_root,
+            &cfg.exec_root,
+            cfg.exec_root_group,
+            cfg.userns_remap.is_some(),
+        )
+        .map_err(|e| EngineError::internal("securing the data and exec roots", e))?;
         if let Some(first) = tightened.paths.first() {
             tracing::warn!(
                 "tightened the permissions of {} path(s) other users could reach under {} and {} (first: {})",
@@ -172,6 +182,7 @@ impl Engine {
             attacher: RwLock::new(None),
             metrics: Arc::new(metrics::Metrics::new()),
         });
+        engine.open_remap()?;
         engine.restore().await;
         Ok(engine)
     }

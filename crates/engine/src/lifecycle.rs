@@ -64,7 +64,9 @@ impl Engine {
         record: &crate::model::ContainerRecord,
         rootfs: PathBuf,
         network: NetworkMode,
+        userns: Option<&crate::remap::UsernsSource>,
     ) -> Result<ContainerConfig> {
+        let remapped_root = self.remapped_root(&c.id);
         let cfg = &record.config;
         let user = if cfg.user.is_empty() {
             image::passwd::ResolvedUser {
@@ -86,13 +88,13 @@ impl Engine {
         {
             runtime::exe::check_executable(&rootfs, &record.path, &env)?;
         }
-        crate::rootfs::mkdir_all_in_root(&rootfs, &oci::cwd(record))?;
+        crate::rootfs::mkdir_all_in_root(&rootfs, &oci::cwd(record), remapped_root)?;
         for f in &record.injected_files {
             let parent = std::path::Path::new(&f.target)
                 .parent()
                 .and_then(|p| p.to_str())
                 .unwrap_or("/");
-            crate::rootfs::mkdir_all_in_root(&rootfs, parent).map_err(|e| {
+            crate::rootfs::mkdir_all_in_root(&rootfs, parent, remapped_root).map_err(|e| {
                 EngineError::InvalidParameter(format!("secret or config file {}: {e}", f.target))
             })?;
         }
@@ -126,7 +128,14 @@ impl Engine {
             network,
             cgroup_path: format!("{}/{}", self.cfg.cgroup_parent.trim_end_matches('/'), c.id),
         };
-        Ok(oci::container_config(&c.id, record, rootfs, env, resolved))
+        let mut config = oci::container_config(&c.id, record, rootfs, env, resolved);
+        if let (Some(u), Some(remap)) = (userns, &self.cfg.userns_remap) {
+            config.userns = Some(runtime::Userns {
+                path: u.path().to_path_buf(),
+                maps: remap.maps.clone(),
+            });
+        }
+        Ok(config)
     }
 
     fn shim_launch(
@@ -176,7 +185,7 @@ impl Engine {
         let result = self.start_locked(&c).await;
         drop(op);
         let Err(err) = result else { return Ok(()) };
-        let _ = self.images.unmount_rw_layer(&c.id);
+        self.unmount_rootfs(&c.id);
         crate::namespaces::unmount_shm(&c.state_dir);
         self.release_volumes(&c).await;
         let msg = err.to_string();
@@ -200,12 +209,21 @@ impl Engine {
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let record = c.lock().record.clone();
         crate::injected::check_present(&c.id, &c.state_dir, &record.injected_files)?;
-        let (network, net_state) = self.setup_network(c, &record).await?;
-        let result = self
-            .start_with_network(c, &record, network, net_state.clone())
-            .await;
-        if result.is_err() {
-            self.networking.teardown(&c.id, &net_state).await;
+        let userns = self.userns_source(&c.id, &record)?;
+        let result = async {
+            let (network, net_state) = self.setup_network(c, &record, userns.as_ref()).await?;
+            let result = self
+                .start_with_network(c, &record, network, net_state.clone(), userns.as_ref())
+                .await;
+            if result.is_err() {
+                self.networking.teardown(&c.id, &net_state).await;
+            }
+            result
+        }
+        .await;
+        // The container's processes hold the namespace now (or it failed).
+        if let Some(u) = &userns {
+            u.release();
         }
         result
     }
@@ -216,11 +234,16 @@ impl Engine {
         record: &crate::model::ContainerRecord,
         network: NetworkMode,
         net_state: crate::networking::NetworkState,
+        userns: Option<&crate::remap::UsernsSource>,
     ) -> Result<()> {
         self.acquire_volumes(c, record).await?;
         let rootfs = self.images.mount_rw_layer(&c.id, &record.image_id)?;
         seed_volumes(c, record, &rootfs)?;
-        let config = self.runtime_config(c, record, rootfs, network)?;
+        if let Some(root) = self.remapped_root(&c.id) {
+            self.chown_for_remap(record, root)?;
+        }
+        let config = self.runtime_config(c, record, rootfs, network, userns)?;
+        let config = self.stage_for_remap(&c.id, config)?;
         if record.injected_files.is_empty() {
             let _ = std::fs::remove_dir_all(&c.state_dir);
         } else {
@@ -301,7 +324,7 @@ impl Engine {
             tracing::error!(container = %c.id, "persisting exit: {err}");
         }
         self.teardown_network(c).await;
-        let _ = self.images.unmount_rw_layer(&c.id);
+        self.unmount_rootfs(&c.id);
         crate::namespaces::unmount_shm(&c.state_dir);
         self.release_volumes(c).await;
         tracing::debug!(container = %c.id, "exit recorded, rootfs unmounted");
@@ -563,6 +586,7 @@ impl Engine {
             return Ok(());
         }
         c.update_state(|s| s.status = Status::Removing)?;
+        self.unmount_rootfs(&c.id);
         self.images.remove_rw_layer(&c.id)?;
         tracing::debug!(container = %c.id, "rw layer removed");
         crate::injected::remove(&c.state_dir);

@@ -205,6 +205,7 @@ pub(crate) fn container_config(
         ipc_ns: r.namespaces.ipc,
         uts_ns: r.namespaces.uts,
         no_shm: r.namespaces.no_shm,
+        userns: None,
     }
 }
 

@@ -83,6 +83,10 @@ pub fn classify(root: Root, rel: &Path) -> Visibility {
         // the owner and mode the service gave it.
         (Root::Exec, ["containers", _, "files", ..]) => true,
         (Root::Exec, ["netns", _, ..]) => true,
+        // User-namespace remapping: the idmapped view of `snapshots`, pinned
+        // namespaces, and remapped containers' rootfs bound for the runtime.
+        (Root::Exec, ["remap-view", ..] | ["userns", ..]) => true,
+        (Root::Data, ["remap", _, ..]) => true,
         _ => false,
     };
     if container {
@@ -102,10 +106,13 @@ pub struct Tightened {
 /// existing tree still gives them. `exec_root_group`: the group of an API
 /// socket that lives directly in the exec root (then the exec root is
 /// `0710` root:group so that group reaches the socket).
+/// `remapped`: the data root keeps [`crate::remap::REMAPPED_DATA_ROOT`]
+/// (others may traverse it) for user-namespace remapping.
 pub fn secure_roots(
     data_root: &Path,
     exec_root: &Path,
     exec_root_group: Option<u32>,
+    remapped: bool,
 ) -> io::Result<Tightened> {
     let mut out = Tightened::default();
     for (root, kind) in [(data_root, Root::Data), (exec_root, Root::Exec)] {
@@ -118,6 +125,7 @@ pub fn secure_roots(
                 }
                 SHARED_EXEC_ROOT
             }
+            (Root::Data, _) if remapped => crate::remap::REMAPPED_DATA_ROOT,
             _ => PRIVATE_DIR,
         };
         set_mode(root, want, &mut out)?;
@@ -256,7 +264,7 @@ mod tests {
             chmod(&p, 0o644);
         }
 
-        let t = secure_roots(&data, &exec, None).unwrap();
+        let t = secure_roots(&data, &exec, None, false).unwrap();
         assert!(!t.paths.is_empty());
         assert_eq!(mode(&data), 0o700);
         assert_eq!(mode(&exec), 0o700);
@@ -270,7 +278,12 @@ mod tests {
         assert_eq!(mode(&data.join("volumes/v/_data/f")), 0o644);
 
         // A second pass has nothing left to do.
-        assert!(secure_roots(&data, &exec, None).unwrap().paths.is_empty());
+        assert!(
+            secure_roots(&data, &exec, None, false)
+                .unwrap()
+                .paths
+                .is_empty()
+        );
     }
 
     #[test]
@@ -280,7 +293,7 @@ mod tests {
         let exec = tmp.path().join("exec");
         // Our own primary group: chown to it needs no privilege.
         let gid = nix::unistd::getegid().as_raw();
-        secure_roots(&data, &exec, Some(gid)).unwrap();
+        secure_roots(&data, &exec, Some(gid), false).unwrap();
         let meta = std::fs::metadata(&exec).unwrap();
         assert_eq!(meta.mode() & 0o7777, SHARED_EXEC_ROOT);
         assert_eq!(meta.gid(), gid);

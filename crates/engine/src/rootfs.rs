@@ -7,7 +7,9 @@ use std::path::{Component, Path, PathBuf};
 use crate::{EngineError, Result};
 
 /// `mkdir -p` of a container path (Docker creates a missing working directory).
-pub fn mkdir_all_in_root(rootfs: &Path, path: &str) -> Result<()> {
+/// `owner`: host ids given to every directory this makes (a remapped
+/// container's root, so that it owns its WORKDIR as in Docker).
+pub fn mkdir_all_in_root(rootfs: &Path, path: &str, owner: Option<(u32, u32)>) -> Result<()> {
     let mut inside = PathBuf::from("/");
     for component in Path::new(path).components() {
         let Component::Normal(name) = component else {
@@ -30,18 +32,22 @@ pub fn mkdir_all_in_root(rootfs: &Path, path: &str) -> Result<()> {
                 )));
             }
             // 0755 as Docker makes a missing WORKDIR, whatever the daemon's umask.
-            Err(_) => std::os::unix::fs::DirBuilderExt::mode(
-                &mut std::fs::DirBuilder::new(),
-                crate::perms::CONTAINER_DIR,
-            )
-            .create(&host)
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    Ok(())
-                } else {
-                    Err(e)
+            Err(_) => {
+                let made = std::os::unix::fs::DirBuilderExt::mode(
+                    &mut std::fs::DirBuilder::new(),
+                    crate::perms::CONTAINER_DIR,
+                )
+                .create(&host);
+                match made {
+                    Ok(()) => {
+                        if let Some((uid, gid)) = owner {
+                            std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e.into()),
                 }
-            })?,
+            }
         }
     }
     Ok(())
@@ -54,9 +60,9 @@ mod tests {
     #[test]
     fn creates_nested_dirs_inside_the_root() {
         let root = tempfile::tempdir().unwrap();
-        mkdir_all_in_root(root.path(), "/a/b/c").unwrap();
+        mkdir_all_in_root(root.path(), "/a/b/c", None).unwrap();
         assert!(root.path().join("a/b/c").is_dir());
-        mkdir_all_in_root(root.path(), "/a/b/c").unwrap();
+        mkdir_all_in_root(root.path(), "/a/b/c", None).unwrap();
     }
 
     #[test]
@@ -67,7 +73,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("abs")).unwrap();
         std::fs::create_dir_all(root.path().join(outside.path().strip_prefix("/").unwrap()))
             .unwrap();
-        mkdir_all_in_root(root.path(), "/abs/made").unwrap();
+        mkdir_all_in_root(root.path(), "/abs/made", None).unwrap();
         assert!(
             !outside.path().join("made").exists(),
             "wrote outside the rootfs"
@@ -80,7 +86,7 @@ mod tests {
         );
         // A relative target cannot climb out either.
         std::os::unix::fs::symlink("../../../../..", root.path().join("up")).unwrap();
-        mkdir_all_in_root(root.path(), "/up/top").unwrap();
+        mkdir_all_in_root(root.path(), "/up/top", None).unwrap();
         assert!(root.path().join("top").is_dir());
     }
 
@@ -88,6 +94,6 @@ mod tests {
     fn a_file_in_the_way_is_an_error() {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("f"), b"x").unwrap();
-        assert!(mkdir_all_in_root(root.path(), "/f/sub").is_err());
+        assert!(mkdir_all_in_root(root.path(), "/f/sub", None).is_err());
     }
 }

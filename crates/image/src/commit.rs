@@ -22,6 +22,37 @@ use crate::unpack::WhiteoutMode;
 
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
+/// How owners on disk are recorded in an archive: as they are, or (for a
+/// remapped container, whose own files hold host ids) as the container sees
+/// them.
+#[derive(Clone, Default)]
+pub struct OwnerMap(Option<std::sync::Arc<OwnerFn>>);
+
+type OwnerFn = dyn Fn(u32, u32) -> (u32, u32) + Send + Sync;
+
+impl OwnerMap {
+    pub fn new(f: impl Fn(u32, u32) -> (u32, u32) + Send + Sync + 'static) -> Self {
+        OwnerMap(Some(std::sync::Arc::new(f)))
+    }
+
+    fn apply(&self, uid: u32, gid: u32) -> (u32, u32) {
+        match &self.0 {
+            Some(f) => f(uid, gid),
+            None => (uid, gid),
+        }
+    }
+}
+
+impl std::fmt::Debug for OwnerMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "OwnerMap(mapped)"
+        } else {
+            "OwnerMap(same)"
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
     /// `repo[:tag]` for the new image.
@@ -33,6 +64,8 @@ pub struct CommitOptions {
     pub changes: Vec<String>,
     /// Runtime config of the new image; defaults to the parent's.
     pub config: Option<ContainerConfigSpec>,
+    /// Owners of the container's files as its image records them.
+    pub owners: OwnerMap,
 }
 
 /// Walks a tree into a tar, sorted for reproducible layers.
@@ -42,14 +75,16 @@ struct TreeWriter<W: Write> {
     upper: bool,
     dev: u64,
     links: HashMap<(u64, u64), String>,
+    owners: OwnerMap,
 }
 
-fn header_for(meta: &fs::Metadata, kind: tar::EntryType) -> tar::Header {
+fn header_for(meta: &fs::Metadata, kind: tar::EntryType, owners: &OwnerMap) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(meta.mode() & 0o7777);
-    h.set_uid(meta.uid() as u64);
-    h.set_gid(meta.gid() as u64);
+    let (uid, gid) = owners.apply(meta.uid(), meta.gid());
+    h.set_uid(uid as u64);
+    h.set_gid(gid as u64);
     h.set_mtime(meta.mtime().max(0) as u64);
     h.set_size(0);
     h
@@ -118,7 +153,7 @@ impl<W: Write> TreeWriter<W> {
         let ft = meta.file_type();
         let ctx = || format!("write {rel}");
         if ft.is_dir() {
-            let mut h = header_for(&meta, tar::EntryType::Directory);
+            let mut h = header_for(&meta, tar::EntryType::Directory, &self.owners);
             self.out
                 .append_data(&mut h, format!("{rel}/"), io::empty())
                 .ctx(ctx)?;
@@ -140,18 +175,18 @@ impl<W: Write> TreeWriter<W> {
             let key = (meta.dev(), meta.ino());
             if meta.nlink() > 1 {
                 if let Some(first) = self.links.get(&key).cloned() {
-                    let mut h = header_for(&meta, tar::EntryType::Link);
+                    let mut h = header_for(&meta, tar::EntryType::Link, &self.owners);
                     return self.out.append_link(&mut h, rel, first).ctx(ctx);
                 }
                 self.links.insert(key, rel.to_string());
             }
-            let mut h = header_for(&meta, tar::EntryType::Regular);
+            let mut h = header_for(&meta, tar::EntryType::Regular, &self.owners);
             h.set_size(meta.len());
             let f = File::open(path).ctx(|| format!("open {}", path.display()))?;
             self.out.append_data(&mut h, rel, f).ctx(ctx)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(path).ctx(|| format!("readlink {}", path.display()))?;
-            let mut h = header_for(&meta, tar::EntryType::Symlink);
+            let mut h = header_for(&meta, tar::EntryType::Symlink, &self.owners);
             self.out.append_link(&mut h, rel, target).ctx(ctx)?;
         } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
             let kind = if ft.is_char_device() {
@@ -161,7 +196,7 @@ impl<W: Write> TreeWriter<W> {
             } else {
                 tar::EntryType::Fifo
             };
-            let mut h = header_for(&meta, kind);
+            let mut h = header_for(&meta, kind, &self.owners);
             let rdev = meta.rdev();
             h.set_device_major(libc::major(rdev)).ctx(ctx)?;
             h.set_device_minor(libc::minor(rdev)).ctx(ctx)?;
@@ -172,7 +207,12 @@ impl<W: Write> TreeWriter<W> {
     }
 }
 
-pub(crate) fn write_tree<W: Write>(root: &Path, writer: W, upper: bool) -> Result<W, ImageError> {
+pub(crate) fn write_tree<W: Write>(
+    root: &Path,
+    writer: W,
+    upper: bool,
+    owners: &OwnerMap,
+) -> Result<W, ImageError> {
     let dev = fs::metadata(root)
         .ctx(|| format!("stat {}", root.display()))?
         .dev();
@@ -183,14 +223,19 @@ pub(crate) fn write_tree<W: Write>(root: &Path, writer: W, upper: bool) -> Resul
         upper,
         dev,
         links: HashMap::new(),
+        owners: owners.clone(),
     };
     w.dir(root, "")?;
     w.out.into_inner().ctx(|| "finish tar".into())
 }
 
 /// `docker export`: the container's merged rootfs (mounted at `mount_path`) as a tar.
-pub fn export_rootfs(mount_path: &Path, writer: impl Write) -> Result<(), ImageError> {
-    let mut w = write_tree(mount_path, writer, false)?;
+pub fn export_rootfs(
+    mount_path: &Path,
+    writer: impl Write,
+    owners: &OwnerMap,
+) -> Result<(), ImageError> {
+    let mut w = write_tree(mount_path, writer, false, owners)?;
     w.flush().ctx(|| "flush export".into())
 }
 
@@ -202,11 +247,12 @@ pub(crate) fn ingest_upper(
     store: &ImageStore,
     upper: &Path,
     on_base: bool,
+    owners: &OwnerMap,
 ) -> Result<(TempDir, PreparedLayer), ImageError> {
     let tmp = store.temp_dir()?;
     let layer_path = tmp.path().join("layer.tar");
     let f = File::create(&layer_path).ctx(|| format!("create {}", layer_path.display()))?;
-    write_tree(upper, io::BufWriter::new(f), true)?
+    write_tree(upper, io::BufWriter::new(f), true, owners)?
         .into_inner()
         .map_err(|e| ImageError::io("flush layer", e.into_error()))?
         .sync_all()
@@ -247,7 +293,7 @@ pub fn commit(
     let mut runtime = opts.config.unwrap_or_else(|| base.config.config.clone());
     changes::apply(&mut runtime, &opts.changes)?;
 
-    let (_tmp, prepared) = ingest_upper(store, &upper, !base.diff_ids.is_empty())?;
+    let (_tmp, prepared) = ingest_upper(store, &upper, !base.diff_ids.is_empty(), &opts.owners)?;
 
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
     let author = opts.author.filter(|a| !a.is_empty());
@@ -328,7 +374,7 @@ mod tests {
         mknod(&p.join("null"), SFlag::S_IFCHR, rw, libc::makedev(1, 3)).unwrap();
         mknod(&p.join("sda"), SFlag::S_IFBLK, rw, libc::makedev(8, 0)).unwrap();
         mknod(&p.join("pipe"), SFlag::S_IFIFO, rw, 0).unwrap();
-        let upper = write_tree(p, Vec::new(), true).unwrap();
+        let upper = write_tree(p, Vec::new(), true, &OwnerMap::default()).unwrap();
         assert_eq!(
             entries(&upper),
             [
@@ -339,7 +385,7 @@ mod tests {
             ]
         );
         // Outside an upper dir (export of a merged root) nothing is a whiteout.
-        let merged = write_tree(p, Vec::new(), false).unwrap();
+        let merged = write_tree(p, Vec::new(), false, &OwnerMap::default()).unwrap();
         assert!(entries(&merged).contains(&"gone Char 0:0".to_string()));
     }
 }

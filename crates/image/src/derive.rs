@@ -56,7 +56,12 @@ pub fn derive(
     let mut _tmp = None;
     if let Some(id) = &opts.layer_from {
         let upper = store.rw_upper_path(id)?;
-        let (tmp, prepared) = ingest_upper(store, &upper, !config.rootfs.diff_ids.is_empty())?;
+        let (tmp, prepared) = ingest_upper(
+            store,
+            &upper,
+            !config.rootfs.diff_ids.is_empty(),
+            &crate::commit::OwnerMap::default(),
+        )?;
         config.rootfs.diff_ids.push(prepared.diff_id.clone());
         layers.push(config::descriptor(
             MediaType::ImageLayer,

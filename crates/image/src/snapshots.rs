@@ -36,6 +36,11 @@ pub struct RwMeta {
     pub image_id: String,
     /// Bottom layer first.
     pub chain_ids: Vec<String>,
+    /// Host uid and gid of the container's root when it runs remapped
+    /// (`--userns-remap`): the upper dir holds host ids, and the lowers are
+    /// mounted through the store's idmapped view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remapped_root: Option<(u32, u32)>,
 }
 
 /// OCI chain ids: `chain[0] = diff[0]`, `chain[n] = sha256(chain[n-1] + " " + diff[n])`.
@@ -54,6 +59,8 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 #[derive(Debug)]
 pub struct SnapshotStore {
     root: PathBuf,
+    /// An idmapped bind of `root` for remapped containers' lower layers.
+    remap_view: std::sync::RwLock<Option<PathBuf>>,
 }
 
 /// A snapshot being unpacked; removed on drop unless committed.
@@ -96,6 +103,7 @@ impl SnapshotStore {
     pub fn open(root: &Path) -> Result<Self, ImageError> {
         let s = SnapshotStore {
             root: root.to_path_buf(),
+            remap_view: std::sync::RwLock::new(None),
         };
         fsutil::create_dir_private(&s.root.join(RW))
             .ctx(|| format!("create {}", root.display()))?;
@@ -183,11 +191,31 @@ impl SnapshotStore {
     }
 
     /// Creates `fs` (upper), `work` and `merged`; idempotent for the same image.
+    /// Makes `view` an idmapped bind of the store (ids shifted by `userns`)
+    /// through which remapped containers' lower layers are mounted. A view
+    /// left by an earlier daemon is replaced: overlays mounted through it
+    /// keep their own references.
+    pub fn enable_remap_view(
+        &self,
+        view: &Path,
+        userns: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), ImageError> {
+        mount::unmount(view)?;
+        fsutil::create_dir_private(view).ctx(|| format!("create {}", view.display()))?;
+        mount::bind_idmapped(&self.root, view, userns)?;
+        *self.remap_view.write().unwrap_or_else(|e| e.into_inner()) = Some(view.to_path_buf());
+        Ok(())
+    }
+
+    /// `remapped_root`: the host owner of a remapped container's root (its
+    /// upper dir's top is chowned to it); `None` for a container that runs
+    /// in the host's user namespace.
     pub fn create_rw(
         &self,
         container_id: &str,
         image_id: &str,
         chain_ids: &[String],
+        remapped_root: Option<(u32, u32)>,
     ) -> Result<(), ImageError> {
         let dir = self.rw_dir(container_id)?;
         if dir.exists() {
@@ -222,7 +250,12 @@ impl SnapshotStore {
                 container_id: container_id.to_string(),
                 image_id: image_id.to_string(),
                 chain_ids: chain_ids.to_vec(),
+                remapped_root,
             };
+            if let Some((uid, gid)) = remapped_root {
+                std::os::unix::fs::lchown(tmp.join("fs"), Some(uid), Some(gid))
+                    .ctx(|| format!("chown {}", tmp.display()))?;
+            }
             write_atomic(&tmp.join(RW_META), &serde_json::to_vec_pretty(&meta)?)
                 .ctx(|| "write layer meta".into())?;
             fs::rename(&tmp, &dir).ctx(|| format!("create {}", dir.display()))?;
@@ -276,11 +309,24 @@ impl SnapshotStore {
         if mount::is_mounted(&merged)? {
             return Ok(merged);
         }
+        let base = match meta.remapped_root {
+            None => self.root.clone(),
+            Some(_) => self
+                .remap_view
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .ok_or_else(|| {
+                    ImageError::Conflict(format!(
+                        "container {container_id} was created with --userns-remap; start the daemon with it to use this container"
+                    ))
+                })?,
+        };
         let lowers: Vec<PathBuf> = meta
             .chain_ids
             .iter()
             .rev()
-            .map(|c| self.fs_path(c))
+            .map(|c| base.join(digest_hex(c)).join("fs"))
             .collect();
         if lowers.is_empty() {
             // overlayfs needs a lower layer; an image without layers gets an empty one.

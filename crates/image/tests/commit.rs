@@ -46,6 +46,7 @@ fn commit_keeps_changes_and_deletions() {
             comment: Some("my change".into()),
             changes: vec!["ENV A=b".into()],
             config: None,
+            owners: Default::default(),
         },
     )
     .unwrap();
@@ -76,7 +77,7 @@ fn commit_keeps_changes_and_deletions() {
 
     // Export of that rootfs shows the same view, with no whiteouts.
     let mut tar_bytes = Vec::new();
-    commit::export_rootfs(&m2, &mut tar_bytes).unwrap();
+    commit::export_rootfs(&m2, &mut tar_bytes, &commit::OwnerMap::default()).unwrap();
     let mut names = BTreeSet::new();
     let mut a = tar::Archive::new(&tar_bytes[..]);
     for e in a.entries().unwrap() {

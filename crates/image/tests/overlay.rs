@@ -34,7 +34,7 @@ fn rw_layer_mount_write_unmount_remove() {
     let img = store.get("busybox").unwrap();
     let lower = store.layer_path(&img.chain_ids[0]);
 
-    store.create_rw_layer("c1", &id).unwrap();
+    store.create_rw_layer("c1", &id, None).unwrap();
     let merged = store.mount_rw_layer("c1", &id).unwrap();
     assert!(mount::is_mounted(&merged).unwrap());
     assert_eq!(merged, root.path().join("snapshots/rw/c1/merged"));
@@ -86,11 +86,11 @@ fn rw_layer_mount_write_unmount_remove() {
     assert!(lower.join("bin/busybox").exists());
 
     assert!(matches!(
-        store.create_rw_layer("../x", &id),
+        store.create_rw_layer("../x", &id, None),
         Err(ImageError::InvalidArgument(_))
     ));
     assert!(matches!(
-        store.create_rw_layer("c2", "nothere"),
+        store.create_rw_layer("c2", "nothere", None),
         Err(ImageError::NotFound(_))
     ));
 }

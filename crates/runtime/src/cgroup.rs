@@ -39,6 +39,15 @@ pub(crate) fn apply(
         .map_err(cg_err)
 }
 
+/// Moves process `pid` into the container's cgroup (every hierarchy).
+pub(crate) fn join(
+    cgroup_path: &Path,
+    id: &str,
+    pid: nix::unistd::Pid,
+) -> Result<(), RuntimeError> {
+    manager(cgroup_path, id)?.add_task(pid).map_err(cg_err)
+}
+
 /// Sets memory.oom_control (v1; cgroup v2 cannot disable the OOM killer).
 /// libcontainer 0.7 leaves this part of the spec unapplied.
 pub fn disable_oom_killer(cgroup_path: &Path, id: &str) -> Result<(), RuntimeError> {

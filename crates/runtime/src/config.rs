@@ -88,4 +88,16 @@ pub struct ContainerConfig {
     /// `--ipc none`: no /dev/shm at all.
     #[serde(default)]
     pub no_shm: bool,
+    /// A remapped container joins this pinned user namespace (made by the
+    /// daemon, see [`crate::userns`]); `None` runs it in the host's.
+    #[serde(default)]
+    pub userns: Option<Userns>,
+}
+
+/// The user namespace a remapped container joins, and its maps (written
+/// into the spec too, for OCI runtimes that want them beside the path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Userns {
+    pub path: PathBuf,
+    pub maps: crate::userns::IdMappings,
 }

@@ -22,9 +22,10 @@ mod pty;
 pub mod security;
 pub mod shim;
 pub mod spec;
+pub mod userns;
 
 pub use backend::RuntimeKind;
-pub use config::{ContainerConfig, Mount, NamespaceMode, NetworkMode, User};
+pub use config::{ContainerConfig, Mount, NamespaceMode, NetworkMode, User, Userns};
 pub use error::RuntimeError;
 pub use limits::{Limits, Stats, Ulimit};
 pub use security::{Device, Seccomp, SecurityOptions};

@@ -130,6 +130,7 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
     ("log-driver", "log_driver", "--log-driver", Kind::Str),
     ("log-opts", "log_opts", "--log-opt", Kind::Opts),
     ("metrics-addr", "metrics_addr", "--metrics-addr", Kind::Str),
+    ("userns-remap", "userns_remap", "--userns-remap", Kind::Str),
     ("live-restore", "", "", Kind::LiveRestore),
     ("storage-driver", "", "", Kind::StorageDriver),
 ];
@@ -145,7 +146,6 @@ const NOT_YET: &[&str] = &[
     "labels",
     "userland-proxy",
     "userland-proxy-path",
-    "userns-remap",
     "default-ulimits",
     "max-concurrent-downloads",
     "max-concurrent-uploads",

@@ -166,6 +166,9 @@ pub struct HostConfig {
     pub ipc_mode: String,
     #[serde(default, rename = "UTSMode", deserialize_with = "null_as_default")]
     pub uts_mode: String,
+    /// "" (remapped when the daemon remaps) or "host" (`--userns=host`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub userns_mode: String,
     /// -1 (the docker CLI's "unset") or 0..=100.
     #[serde(default)]
     pub memory_swappiness: Option<i64>,

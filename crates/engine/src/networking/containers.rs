@@ -213,14 +213,19 @@ impl Engine {
         &self,
         c: &Arc<Container>,
         record: &ContainerRecord,
+        userns: Option<&crate::remap::UsernsSource>,
     ) -> Result<(NetworkMode, NetworkState)> {
+        let owner = match userns {
+            Some(crate::remap::UsernsSource::New { pin, maps }) => Some((pin.as_path(), maps)),
+            _ => None,
+        };
         match mode_kind(&record.host_config.network_mode) {
             ModeKind::Host => return Ok((NetworkMode::Host, NetworkState::default())),
             ModeKind::None => {
                 // Docker's "none": a namespace of its own whose loopback is up
                 // (127.0.0.1 works), and nothing else.
                 let state = NetworkState {
-                    sandbox: Some(self.networking.create_sandbox(&c.id).await?),
+                    sandbox: Some(self.networking.create_sandbox(&c.id, owner).await?),
                     ..Default::default()
                 };
                 let path = state.sandbox.clone().expect("sandbox was just made");
@@ -250,7 +255,7 @@ impl Engine {
         // With the default bridge disabled (--bridge=none) the sandbox holds
         // only loopback, and `network connect` can still add endpoints to it.
         let mut state = NetworkState {
-            sandbox: Some(self.networking.create_sandbox(&c.id).await?),
+            sandbox: Some(self.networking.create_sandbox(&c.id, owner).await?),
             ..Default::default()
         };
         let result = self.populate_sandbox(c, record, &mut state).await;

@@ -57,11 +57,21 @@ fn proxy(p: &PublishedPort, r: &mut ports::Reservation) -> Result<()> {
 }
 
 impl Networking {
-    /// A fresh pinned namespace for the container (a leftover one is replaced).
-    pub async fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
+    /// A fresh pinned namespace for the container (a leftover one is
+    /// replaced). With `userns` (a pin path that must not exist, and maps),
+    /// the namespace is owned by a new user namespace pinned there, so a
+    /// remapped container can mount its own /sys.
+    pub async fn create_sandbox(
+        &self,
+        container_id: &str,
+        userns: Option<(&std::path::Path, &runtime::userns::IdMappings)>,
+    ) -> Result<PathBuf> {
         let path = self.sandbox_path(container_id);
         network::remove_netns(&path)?;
-        network::create_netns(&path).await?;
+        match userns {
+            None => network::create_netns(&path).await?,
+            Some((pin, maps)) => runtime::userns::create_pinned(maps, pin, Some(&path))?,
+        }
         Ok(path)
     }
 

@@ -8,12 +8,34 @@ use super::index::resolve;
 use crate::error::ImageError;
 
 impl ImageStore {
-    /// Creates the container's upper/work dirs on top of the image's layers.
-    pub fn create_rw_layer(&self, container_id: &str, image_id: &str) -> Result<(), ImageError> {
+    /// Creates the container's upper/work dirs on top of the image's layers;
+    /// `remapped_root` as [`crate::snapshots::SnapshotStore::create_rw`].
+    pub fn create_rw_layer(
+        &self,
+        container_id: &str,
+        image_id: &str,
+        remapped_root: Option<(u32, u32)>,
+    ) -> Result<(), ImageError> {
         let st = self.read_state();
         let id = resolve(&st, image_id)?;
         let chain = st.loaded[&id].chain_ids.clone();
-        self.snapshots.create_rw(container_id, &id, &chain)
+        self.snapshots
+            .create_rw(container_id, &id, &chain, remapped_root)
+    }
+
+    /// Where remapped containers' lower layers come from; see
+    /// [`crate::snapshots::SnapshotStore::enable_remap_view`].
+    pub fn enable_remap_view(
+        &self,
+        view: &std::path::Path,
+        userns: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), ImageError> {
+        self.snapshots.enable_remap_view(view, userns)
+    }
+
+    /// The host owner of the container's root when its layer is remapped.
+    pub fn rw_remapped_root(&self, container_id: &str) -> Result<Option<(u32, u32)>, ImageError> {
+        Ok(self.snapshots.rw_meta(container_id)?.remapped_root)
     }
 
     /// Mounts the container's overlay (creating its layer if needed) and
@@ -24,7 +46,7 @@ impl ImageStore {
         image_id: &str,
     ) -> Result<PathBuf, ImageError> {
         if self.snapshots.rw_meta(container_id).is_err() {
-            self.create_rw_layer(container_id, image_id)?;
+            self.create_rw_layer(container_id, image_id, None)?;
         }
         // Holding the lock keeps a concurrent GC away from the lower layers.
         let _st = self.read_state();

@@ -142,6 +142,8 @@ impl Backend for Builtin {
         let bundle = self.container()?.bundle().to_path_buf();
         let spec = Spec::load(bundle.join("config.json"))
             .map_err(|e| RuntimeError::Libcontainer(e.to_string()))?;
+        let id = self.id.clone();
+        join_user_namespace(self.container()?, &spec, &id)?;
         // libcontainer 0.7's tenant builder drops the container's seccomp
         // profile; our executor loads it just before execve.
         let executor = DockerExecutor {
@@ -162,6 +164,33 @@ impl Backend for Builtin {
         }
         built.map_err(lc_err)
     }
+}
+
+/// libcontainer 0.7's tenant builder joins every namespace of the container
+/// but its user namespace, so an exec in a remapped container would run as
+/// real root. This helper (single-threaded here) joins it first. It moves
+/// into the container's cgroup before, while it still may: its children
+/// inherit the cgroup, and libcontainer, finding itself in a user
+/// namespace, then tolerates not being allowed to write it.
+fn join_user_namespace(container: &Container, spec: &Spec, id: &str) -> Result<(), RuntimeError> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let linux = spec.linux().as_ref();
+    let has_userns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+    if !has_userns {
+        return Ok(());
+    }
+    let pid = container
+        .pid()
+        .ok_or_else(|| RuntimeError::Libcontainer("container has no init pid".into()))?;
+    if let Some(cg) = linux.and_then(|l| l.cgroups_path().as_ref()) {
+        crate::cgroup::join(cg, id, Pid::this())?;
+    }
+    let path = format!("/proc/{pid}/ns/user");
+    let ns = std::fs::File::open(&path).map_err(|e| RuntimeError::io(format!("open {path}"), e))?;
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| RuntimeError::io(format!("join the user namespace {path}"), e.into()))
 }
 
 /// `linux.resources.memory.disableOOMKiller` of the bundle's spec.

@@ -136,6 +136,11 @@ pub fn generate(cfg: &ContainerConfig) -> Result<Spec, RuntimeError> {
     if !cfg.cgroup_path.is_empty() {
         linux = linux.cgroups_path(PathBuf::from(&cfg.cgroup_path));
     }
+    if let Some(u) = &cfg.userns {
+        linux = linux
+            .uid_mappings(id_mappings(&u.maps.uids)?)
+            .gid_mappings(id_mappings(&u.maps.gids)?);
+    }
     let mut linux = linux.build().map_err(spec_err)?;
     linux.set_seccomp(seccomp_for(sec, &caps)?);
 
@@ -231,6 +236,22 @@ fn capabilities(add: &[String], drop: &[String]) -> Result<Capabilities, Runtime
     Ok(caps)
 }
 
+fn id_mappings(
+    ranges: &[crate::userns::IdRange],
+) -> Result<Vec<oci_spec::runtime::LinuxIdMapping>, RuntimeError> {
+    ranges
+        .iter()
+        .map(|r| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(r.container_id)
+                .host_id(r.host_id)
+                .size(r.size)
+                .build()
+                .map_err(spec_err)
+        })
+        .collect()
+}
+
 fn namespaces(
     cfg: &ContainerConfig,
     cgroup_ns: bool,
@@ -254,6 +275,9 @@ fn namespaces(
             NamespaceMode::Host => {}
             NamespaceMode::Join(path) => add(typ, Some(path.clone()))?,
         }
+    }
+    if let Some(u) = &cfg.userns {
+        add(LinuxNamespaceType::User, Some(u.path.clone()))?;
     }
     add(LinuxNamespaceType::Mount, None)?;
     match &cfg.network {
