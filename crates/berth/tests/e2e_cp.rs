@@ -342,3 +342,75 @@ fn racing_symlink_swaps_against_cp_reach_nothing_on_the_host() {
     assert!(copied_out > 0, "no copy out ever succeeded");
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// The same race against `docker export` and `docker commit`, which walk a
+/// running container's tree (its merged rootfs, its upper dir): a directory
+/// swapped for a symlink to a host directory is archived as the link, never
+/// followed into the host's files.
+#[test]
+fn racing_symlink_swaps_against_export_and_commit_reach_nothing_on_the_host() {
+    let d = Daemon::shared();
+    let name = d.name("export-race");
+    let host = common::host_dir(&d, "export-race-host");
+    let secret = format!("host-secret-{}", d.name("s"));
+    for i in 0..50 {
+        std::fs::write(host.join(format!("f{i}")), &secret).unwrap();
+    }
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
+    d.docker_ok(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "for d in $(seq 0 7); do mkdir -p /w/d$d; for i in $(seq 0 49); do echo inside > /w/d$d/f$i; done; done",
+    ]);
+    // Eight directories, each swapped with a link to the host directory
+    // half of the time: the walk by paths this replaced read the host's
+    // files in about one export in six.
+    let h = host.display();
+    for n in 0..8 {
+        d.docker_ok(&[
+            "exec",
+            "-d",
+            &name,
+            "sh",
+            "-c",
+            &format!(
+                "while :; do mv /w/d{n} /w/d{n}.real; ln -s {h} /w/d{n}; busybox usleep 2000; rm /w/d{n}; mv /w/d{n}.real /w/d{n}; busybox usleep 2000; done"
+            ),
+        ]);
+    }
+    let mut exported = 0;
+    for _ in 0..40 {
+        let out = d.docker(&["export", &name]);
+        if out.status.success() {
+            exported += 1;
+        }
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(&secret),
+            "export read the host's files"
+        );
+    }
+    assert!(exported > 0, "no export ever succeeded");
+    for i in 0..5 {
+        let image = format!("{}-c{i}", name.to_lowercase());
+        if d.docker(&["commit", &name, &image]).status.success() {
+            // What the committed layer holds, read from the image itself.
+            let files = d.docker(&[
+                "run",
+                "--rm",
+                "--entrypoint",
+                "sh",
+                &image,
+                "-c",
+                "cat /w/*/* 2>/dev/null; true",
+            ]);
+            assert!(
+                !String::from_utf8_lossy(&files.stdout).contains(&secret),
+                "commit took the host's files"
+            );
+            d.docker_ok(&["rmi", &image]);
+        }
+    }
+    d.docker_ok(&["rm", "-f", &name]);
+}

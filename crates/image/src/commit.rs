@@ -2,11 +2,15 @@
 //! (the container's overlay upper dir as a new layer on its image).
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+
+use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 
 use chrono::{SecondsFormat, Utc};
 
@@ -68,7 +72,10 @@ pub struct CommitOptions {
     pub owners: OwnerMap,
 }
 
-/// Walks a tree into a tar, sorted for reproducible layers.
+/// Walks a tree into a tar, sorted for reproducible layers. The walk goes
+/// by directory descriptors and never follows a symlink: the tree may be a
+/// running container's, whose processes can swap any path component for a
+/// link to the host between a check and a use.
 struct TreeWriter<W: Write> {
     out: tar::Builder<W>,
     /// Overlay upper dir: char 0/0 and the opaque xattr become OCI whiteouts.
@@ -78,34 +85,48 @@ struct TreeWriter<W: Write> {
     owners: OwnerMap,
 }
 
-fn header_for(meta: &fs::Metadata, kind: tar::EntryType, owners: &OwnerMap) -> tar::Header {
+fn kind_of(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+}
+
+fn header_for(st: &FileStat, kind: tar::EntryType, owners: &OwnerMap) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
-    h.set_mode(meta.mode() & 0o7777);
-    let (uid, gid) = owners.apply(meta.uid(), meta.gid());
+    h.set_mode(st.st_mode & 0o7777);
+    let (uid, gid) = owners.apply(st.st_uid, st.st_gid);
     h.set_uid(uid as u64);
     h.set_gid(gid as u64);
-    h.set_mtime(meta.mtime().max(0) as u64);
+    h.set_mtime(st.st_mtime.max(0) as u64);
     h.set_size(0);
     h
 }
 
-fn is_opaque(path: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
+/// Whether the open directory `dir` carries overlayfs' opaque mark.
+fn is_opaque(dir: BorrowedFd<'_>) -> bool {
     let name = std::ffi::CString::new(OPAQUE_XATTR).expect("no NUL");
     let mut buf = [0u8; 4];
-    // SAFETY: valid NUL-terminated strings and a buffer of the given length.
+    // SAFETY: an open descriptor, a NUL-terminated name and a buffer of the
+    // given length.
     let n = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
+        libc::fgetxattr(
+            dir.as_raw_fd(),
             name.as_ptr(),
             buf.as_mut_ptr().cast(),
             buf.len(),
         )
     };
     n == 1 && buf[0] == b'y'
+}
+
+fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> nix::Result<OwnedFd> {
+    let fd = openat(
+        Some(dir.as_raw_fd()),
+        name,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl<W: Write> TreeWriter<W> {
@@ -122,82 +143,110 @@ impl<W: Write> TreeWriter<W> {
             .ctx(|| format!("write {name}"))
     }
 
-    fn dir(&mut self, abs: &Path, rel: &str) -> Result<(), ImageError> {
-        let mut names: Vec<_> = fs::read_dir(abs)
-            .ctx(|| format!("read {}", abs.display()))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .ctx(|| format!("read {}", abs.display()))?;
+    fn dir(&mut self, dir: BorrowedFd<'_>, rel: &str) -> Result<(), ImageError> {
+        let listing = open_at(dir, OsStr::new("."), OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .ctx(|| format!("open {rel}/"))?;
+        let mut names: Vec<std::ffi::OsString> = Vec::new();
+        use std::os::fd::IntoRawFd;
+        let mut listing =
+            nix::dir::Dir::from_fd(listing.into_raw_fd()).ctx(|| format!("read {rel}/"))?;
+        for e in listing.iter() {
+            let e = e.ctx(|| format!("read {rel}/"))?;
+            let n = e.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(OsStr::from_bytes(n).to_os_string());
+            }
+        }
         names.sort();
         for name in names {
-            let path = abs.join(&name);
-            let name = name.to_string_lossy().into_owned();
+            let shown = name.to_string_lossy().into_owned();
             let child = if rel.is_empty() {
-                name.clone()
+                shown.clone()
             } else {
-                format!("{rel}/{name}")
+                format!("{rel}/{shown}")
             };
-            self.entry(&path, &child, &name, rel)?;
+            self.entry(dir, &name, &child, &shown, rel)?;
         }
         Ok(())
     }
 
     fn entry(
         &mut self,
-        path: &Path,
+        dir: BorrowedFd<'_>,
+        os_name: &OsStr,
         rel: &str,
         name: &str,
         parent: &str,
     ) -> Result<(), ImageError> {
-        let meta = fs::symlink_metadata(path).ctx(|| format!("stat {}", path.display()))?;
-        let ft = meta.file_type();
         let ctx = || format!("write {rel}");
-        if ft.is_dir() {
-            let mut h = header_for(&meta, tar::EntryType::Directory, &self.owners);
+        let st = fstatat(Some(dir.as_raw_fd()), os_name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .ctx(|| format!("stat {rel}"))?;
+        let k = kind_of(&st);
+        if k == SFlag::S_IFDIR {
+            let sub = open_at(dir, os_name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+                .ctx(|| format!("open {rel}/"))?;
+            // What was opened, not what the name was a moment before.
+            let st = fstat(sub.as_raw_fd()).ctx(|| format!("stat {rel}"))?;
+            let mut h = header_for(&st, tar::EntryType::Directory, &self.owners);
             self.out
                 .append_data(&mut h, format!("{rel}/"), io::empty())
                 .ctx(ctx)?;
-            if self.upper && is_opaque(path) {
+            if self.upper && is_opaque(sub.as_fd()) {
                 self.empty_file(&format!("{rel}/.wh..wh..opq"))?;
             }
             // Other filesystems mounted below (proc, volumes) are not ours.
-            if meta.dev() == self.dev {
-                self.dir(path, rel)?;
+            if st.st_dev as u64 == self.dev {
+                self.dir(sub.as_fd(), rel)?;
             }
-        } else if ft.is_char_device() && self.upper && meta.rdev() == 0 {
+        } else if k == SFlag::S_IFCHR && self.upper && st.st_rdev == 0 {
             let wh = if parent.is_empty() {
                 format!(".wh.{name}")
             } else {
                 format!("{parent}/.wh.{name}")
             };
             self.empty_file(&wh)?;
-        } else if ft.is_file() {
-            let key = (meta.dev(), meta.ino());
-            if meta.nlink() > 1 {
+        } else if k == SFlag::S_IFREG {
+            let file = File::from(
+                open_at(dir, os_name, OFlag::O_RDONLY | OFlag::O_NONBLOCK)
+                    .ctx(|| format!("open {rel}"))?,
+            );
+            let st = fstat(file.as_raw_fd()).ctx(|| format!("stat {rel}"))?;
+            if kind_of(&st) != SFlag::S_IFREG {
+                return Err(ImageError::io(
+                    format!("{rel} changed while it was archived"),
+                    io::Error::from(io::ErrorKind::InvalidData),
+                ));
+            }
+            let key = (st.st_dev as u64, st.st_ino as u64);
+            if st.st_nlink > 1 {
                 if let Some(first) = self.links.get(&key).cloned() {
-                    let mut h = header_for(&meta, tar::EntryType::Link, &self.owners);
+                    let mut h = header_for(&st, tar::EntryType::Link, &self.owners);
                     return self.out.append_link(&mut h, rel, first).ctx(ctx);
                 }
                 self.links.insert(key, rel.to_string());
             }
-            let mut h = header_for(&meta, tar::EntryType::Regular, &self.owners);
-            h.set_size(meta.len());
-            let f = File::open(path).ctx(|| format!("open {}", path.display()))?;
-            self.out.append_data(&mut h, rel, f).ctx(ctx)?;
-        } else if ft.is_symlink() {
-            let target = fs::read_link(path).ctx(|| format!("readlink {}", path.display()))?;
-            let mut h = header_for(&meta, tar::EntryType::Symlink, &self.owners);
+            let mut h = header_for(&st, tar::EntryType::Regular, &self.owners);
+            h.set_size(st.st_size as u64);
+            // The header's size is what is sent: a file growing meanwhile
+            // is cut there, one shrinking is refused by tar.
+            self.out
+                .append_data(&mut h, rel, io::Read::take(file, st.st_size as u64))
+                .ctx(ctx)?;
+        } else if k == SFlag::S_IFLNK {
+            let target =
+                readlinkat(Some(dir.as_raw_fd()), os_name).ctx(|| format!("readlink {rel}"))?;
+            let mut h = header_for(&st, tar::EntryType::Symlink, &self.owners);
             self.out.append_link(&mut h, rel, target).ctx(ctx)?;
-        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
-            let kind = if ft.is_char_device() {
+        } else if k == SFlag::S_IFCHR || k == SFlag::S_IFBLK || k == SFlag::S_IFIFO {
+            let kind = if k == SFlag::S_IFCHR {
                 tar::EntryType::Char
-            } else if ft.is_block_device() {
+            } else if k == SFlag::S_IFBLK {
                 tar::EntryType::Block
             } else {
                 tar::EntryType::Fifo
             };
-            let mut h = header_for(&meta, kind, &self.owners);
-            let rdev = meta.rdev();
+            let mut h = header_for(&st, kind, &self.owners);
+            let rdev = st.st_rdev;
             h.set_device_major(libc::major(rdev)).ctx(ctx)?;
             h.set_device_minor(libc::minor(rdev)).ctx(ctx)?;
             self.out.append_data(&mut h, rel, io::empty()).ctx(ctx)?;
@@ -213,9 +262,10 @@ pub(crate) fn write_tree<W: Write>(
     upper: bool,
     owners: &OwnerMap,
 ) -> Result<W, ImageError> {
-    let dev = fs::metadata(root)
+    let top = File::open(root).ctx(|| format!("open {}", root.display()))?;
+    let dev = fstat(top.as_raw_fd())
         .ctx(|| format!("stat {}", root.display()))?
-        .dev();
+        .st_dev as u64;
     let mut out = tar::Builder::new(writer);
     out.follow_symlinks(false);
     let mut w = TreeWriter {
@@ -225,7 +275,7 @@ pub(crate) fn write_tree<W: Write>(
         links: HashMap::new(),
         owners: owners.clone(),
     };
-    w.dir(root, "")?;
+    w.dir(top.as_fd(), "")?;
     w.out.into_inner().ctx(|| "finish tar".into())
 }
 
