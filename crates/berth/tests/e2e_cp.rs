@@ -343,10 +343,10 @@ fn racing_symlink_swaps_against_cp_reach_nothing_on_the_host() {
     d.docker_ok(&["rm", "-f", &name]);
 }
 
-/// The same race against `docker export` and `docker commit`, which walk a
-/// running container's tree (its merged rootfs, its upper dir): a directory
-/// swapped for a symlink to a host directory is archived as the link, never
-/// followed into the host's files.
+/// The same race against `docker export`, `docker diff` and `docker commit`,
+/// which walk a running container's tree (its merged rootfs, its upper dir):
+/// a directory swapped for a symlink to a host directory is taken as the
+/// link, never followed into the host's files.
 #[test]
 fn racing_symlink_swaps_against_export_and_commit_reach_nothing_on_the_host() {
     let d = Daemon::shared();
@@ -356,6 +356,9 @@ fn racing_symlink_swaps_against_export_and_commit_reach_nothing_on_the_host() {
     for i in 0..50 {
         std::fs::write(host.join(format!("f{i}")), &secret).unwrap();
     }
+    // A name only the host directory has: `docker diff` must never list it.
+    let host_only = format!("host-only-{}", d.name("n"));
+    std::fs::write(host.join(&host_only), "x").unwrap();
     d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "300"]);
     d.docker_ok(&[
         "exec",
@@ -392,6 +395,13 @@ fn racing_symlink_swaps_against_export_and_commit_reach_nothing_on_the_host() {
         );
     }
     assert!(exported > 0, "no export ever succeeded");
+    for _ in 0..20 {
+        let diff = d.docker(&["diff", &name]);
+        assert!(
+            !String::from_utf8_lossy(&diff.stdout).contains(&host_only),
+            "diff listed the host's files"
+        );
+    }
     for i in 0..5 {
         let image = format!("{}-c{i}", name.to_lowercase());
         if d.docker(&["commit", &name, &image]).status.success() {

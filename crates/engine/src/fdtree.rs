@@ -36,12 +36,17 @@ pub(crate) fn open_dir(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<Own
     open_at(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
 }
 
-fn kind(st: &FileStat) -> SFlag {
+/// lstat of entry `name` of `dir`.
+pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<FileStat> {
+    fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io)
+}
+
+pub(crate) fn kind(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }
 
 /// The names in a directory (without `.` and `..`), sorted.
-fn entries(dir: BorrowedFd<'_>) -> std::io::Result<Vec<OsString>> {
+pub(crate) fn entries(dir: BorrowedFd<'_>) -> std::io::Result<Vec<OsString>> {
     // Dir takes (and closes) the descriptor it reads: a duplicate, so ours
     // stays open.
     let dup = dir.try_clone_to_owned()?;

@@ -121,8 +121,13 @@ impl Engine {
             .collect();
         let upper = self.upper_dir(&c.id);
         let mut out = Vec::new();
-        walk_changes(&upper, Path::new("/"), &lowers, &mut out)
-            .map_err(|e| EngineError::internal(format!("reading the changes of {}", c.id), e))?;
+        // A container whose layer is not there yet has no changes.
+        if let Ok(top) = std::fs::File::open(&upper) {
+            use std::os::fd::AsFd;
+            walk_changes(top.as_fd(), Path::new("/"), &lowers, &mut out).map_err(|e| {
+                EngineError::internal(format!("reading the changes of {}", c.id), e)
+            })?;
+        }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         let mut mountpoints: Vec<String> =
             RUNTIME_MOUNTPOINTS.iter().map(|s| s.to_string()).collect();
@@ -182,26 +187,29 @@ fn without_mountpoints(changes: Vec<Change>, mountpoints: &[String]) -> Vec<Chan
     kept
 }
 
+/// Walks the upper dir by descriptors, never through a link: a running
+/// container may swap any directory of it for a symlink to the host.
 fn walk_changes(
-    dir: &Path,
+    dir: std::os::fd::BorrowedFd<'_>,
     rel: &Path,
     lowers: &[PathBuf],
     out: &mut Vec<Change>,
 ) -> std::io::Result<()> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry?;
-        let meta = entry.path().symlink_metadata()?;
-        let path = rel.join(entry.file_name());
+    use nix::sys::stat::SFlag;
+    use std::os::fd::AsFd;
+    for name in crate::fdtree::entries(dir)? {
+        // Gone meanwhile: not a change to report.
+        let Ok(st) = crate::fdtree::stat_at(dir, &name) else {
+            continue;
+        };
+        let path = rel.join(&name);
         let inside = path.strip_prefix("/").unwrap_or(&path);
         let in_lower = lowers
             .iter()
             .any(|l| l.join(inside).symlink_metadata().is_ok());
+        let kind = crate::fdtree::kind(&st);
         // overlayfs records a deletion as a 0/0 character device.
-        if meta.file_type().is_char_device() && meta.rdev() == 0 {
+        if kind == SFlag::S_IFCHR && st.st_rdev == 0 {
             out.push(Change {
                 path: path.to_string_lossy().into_owned(),
                 kind: 2,
@@ -212,8 +220,10 @@ fn walk_changes(
             path: path.to_string_lossy().into_owned(),
             kind: if in_lower { 0 } else { 1 },
         });
-        if meta.is_dir() {
-            walk_changes(&entry.path(), &path, lowers, out)?;
+        if kind == SFlag::S_IFDIR
+            && let Ok(sub) = crate::fdtree::open_dir(dir, &name)
+        {
+            walk_changes(sub.as_fd(), &path, lowers, out)?;
         }
     }
     Ok(())
@@ -266,8 +276,9 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
+        let top = std::fs::File::open(upper.path()).unwrap();
         walk_changes(
-            upper.path(),
+            std::os::fd::AsFd::as_fd(&top),
             Path::new("/"),
             &[lower.path().to_path_buf()],
             &mut out,
