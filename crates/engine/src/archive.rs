@@ -218,8 +218,8 @@ impl Engine {
     }
 
     /// Extracts a tar into a directory of the container. The archive is spooled
-    /// and unpacked once into scratch space first, so a hostile or corrupt one is
-    /// refused before anything of it reaches the container.
+    /// and checked whole first ([`image::unpack::check`]), so a hostile or
+    /// corrupt one is refused before anything of it reaches the container.
     pub fn extract_into_container(
         &self,
         name_or_id: &str,
@@ -247,16 +247,9 @@ impl Engine {
             allow_devices: true,
             whiteouts: image::unpack::WhiteoutMode::Skip,
         };
-        let scratch = tempfile::tempdir_in(&self.cfg.data_root)
-            .map_err(|e| EngineError::internal("scratch dir", e))?;
-        spool
-            .rewind()
-            .map_err(|e| EngineError::internal("rewinding the archive", e))?;
-        image::unpack::unpack(&mut spool, scratch.path(), &opts)?;
-        let tops: Vec<std::ffi::OsString> = std::fs::read_dir(scratch.path())
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        drop(scratch);
+        // One read of the spooled archive judges it as the unpack will take
+        // it (no trial unpack: the archive is written once).
+        let tops = image::unpack::check(std::io::BufReader::new(&mut spool), &opts)?;
         spool
             .rewind()
             .map_err(|e| EngineError::internal("rewinding the archive", e))?;
@@ -269,7 +262,7 @@ impl Engine {
         let dest_fd = dest
             .try_clone()
             .map_err(|e| EngineError::internal("duplicating a descriptor", e))?;
-        image::unpack::unpack_into(&mut spool, dest_fd, &opts)?;
+        image::unpack::unpack_into(std::io::BufReader::new(&mut spool), dest_fd, &opts)?;
         // A remapped container's files are kept under host ids: the
         // archive's owners (and a configured user's) are the container's.
         let maps = self.remap_maps(name_or_id);

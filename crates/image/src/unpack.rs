@@ -91,6 +91,125 @@ pub fn unpack_into<R: Read>(
     Ok(u.stats)
 }
 
+/// Validates an archive as [`unpack`] would take it into an empty
+/// directory, without writing anything: the format to its end, every path,
+/// link target and entry type, and that no entry goes through a symlink or
+/// file an earlier entry made. Returns the top-level names, sorted. (One
+/// read of the archive instead of a trial unpack: `docker cp` checks what
+/// it will write into a container with it first.)
+pub fn check<R: Read>(reader: R, opts: &UnpackOptions) -> Result<Vec<OsString>, ImageError> {
+    use std::collections::{BTreeSet, HashMap};
+    // What each path is after the entries so far: true for a directory.
+    let mut dirs: HashMap<Vec<OsString>, bool> = HashMap::new();
+    let mut tops = BTreeSet::new();
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().map_err(archive_err)? {
+        let mut entry = entry.map_err(archive_err)?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let comps = clean_path(&raw).map_err(|why| hostile(&shown, &why))?;
+        let header = entry.header().clone();
+        let kind = header.entry_type();
+        header.uid().map_err(archive_err)?;
+        header.gid().map_err(archive_err)?;
+        header.mode().map_err(archive_err)?;
+        pax_xattrs(&mut entry)?;
+        let Some((name, parent)) = comps.split_last() else {
+            if kind.is_dir() {
+                continue;
+            }
+            return Err(hostile(&shown, "non-directory entry for the root"));
+        };
+        for i in 1..=parent.len() {
+            match dirs.get(&comps[..i]) {
+                Some(false) => {
+                    return Err(hostile(
+                        &shown,
+                        "parent path passes through a symlink or non-directory",
+                    ));
+                }
+                Some(true) => {}
+                // unpack makes missing parents.
+                None => {
+                    dirs.insert(comps[..i].to_vec(), true);
+                }
+            }
+        }
+        let name_str = name.to_string_lossy();
+        if let Some(target) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+            if opts.whiteouts == WhiteoutMode::Skip || name_str.starts_with(WHITEOUT_META_PREFIX) {
+                continue;
+            }
+            if target.is_empty() || target == "." || target == ".." {
+                return Err(hostile(&shown, "invalid whiteout"));
+            }
+            let mut gone = parent.to_vec();
+            gone.push(OsString::from(target));
+            dirs.retain(|p, _| !p.starts_with(&gone));
+            continue;
+        }
+        match kind {
+            EntryType::Regular
+            | EntryType::Continuous
+            | EntryType::GNUSparse
+            | EntryType::Directory
+            | EntryType::XGlobalHeader => {}
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| hostile(&shown, "symlink without target"))?;
+                if !symlink_target_ok(&target) {
+                    return Err(hostile(&shown, "symlink target is empty or has a NUL byte"));
+                }
+            }
+            EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| hostile(&shown, "hardlink without target"))?
+                    .into_owned();
+                let tcomps = clean_path(&target)
+                    .map_err(|why| hostile(&shown, &format!("hardlink target: {why}")))?;
+                if (1..tcomps.len()).any(|i| dirs.get(&tcomps[..i]) == Some(&false)) {
+                    return Err(hostile(
+                        &shown,
+                        "parent path passes through a symlink or non-directory",
+                    ));
+                }
+                match dirs.get(&tcomps) {
+                    _ if tcomps.is_empty() => {
+                        return Err(hostile(&shown, "hardlink to the root"));
+                    }
+                    Some(true) => return Err(hostile(&shown, "hardlink to a directory")),
+                    Some(false) => {}
+                    None => return Err(hostile(&shown, "hardlink target not in archive")),
+                }
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                if !opts.allow_devices {
+                    return Err(hostile(&shown, "device or fifo entries are not allowed"));
+                }
+            }
+            other => {
+                return Err(hostile(
+                    &shown,
+                    &format!("unsupported entry type {other:?}"),
+                ));
+            }
+        }
+        if kind == EntryType::XGlobalHeader {
+            continue;
+        }
+        let is_dir = kind.is_dir();
+        if !is_dir {
+            // A file replacing a directory takes what was below it too.
+            dirs.retain(|p, _| !(p.len() > comps.len() && p.starts_with(&comps)));
+        }
+        dirs.insert(comps.clone(), is_dir);
+        tops.insert(comps[0].clone());
+    }
+    Ok(tops.into_iter().collect())
+}
+
 /// Format and decoding errors are the client's fault (400); others are ours.
 pub(crate) fn archive_err(e: io::Error) -> ImageError {
     match e.kind() {

@@ -273,3 +273,60 @@ fn climbing_symlinks_and_device_nodes_are_stored() {
             .is_fifo()
     );
 }
+
+/// `unpack::check` (what `docker cp` runs over an upload before writing
+/// into a container) refuses every hostile case for the same reason a real
+/// unpack does, accepts the benign tricks, and names the top entries.
+#[test]
+fn the_check_pass_judges_as_unpack_does() {
+    use image::unpack::{UnpackOptions, WhiteoutMode, check};
+    let opts = UnpackOptions {
+        allow_devices: true,
+        whiteouts: WhiteoutMode::Skip,
+    };
+    let outside = tempfile::tempdir().unwrap();
+    for (name, build) in cases() {
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "before.txt", 0o644, b"content before the bad entry");
+        build(&mut b, outside.path());
+        let tar = b.into_inner().unwrap();
+        match check(&tar[..], &opts) {
+            Err(ImageError::InvalidArchive(msg)) => {
+                assert!(msg.contains(expected_reason(name)), "{name}: {msg}");
+            }
+            other => panic!("{name}: expected InvalidArchive, got {other:?}"),
+        }
+    }
+    let mut truncated = busybox_tar();
+    truncated.truncate(truncated.len() / 2);
+    assert!(matches!(
+        check(&truncated[..], &opts),
+        Err(ImageError::InvalidArchive(_))
+    ));
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "./x", 0o644, b"x");
+    dir(&mut b, "a/", 0o755);
+    file(&mut b, "a/../b", 0o644, b"b");
+    file(&mut b, "y", 0o644, b"first");
+    symlink(&mut b, "y", "/etc/shadow");
+    hardlink(&mut b, "y2", "y");
+    dir(&mut b, "x2/", 0o755);
+    file(&mut b, "x2/inner", 0o644, b"i");
+    file(&mut b, "x2", 0o600, b"dir replaced by file");
+    file(&mut b, "deep/er/file", 0o644, b"parents made on the way");
+    let tops = check(&b.into_inner().unwrap()[..], &opts).unwrap();
+    let tops: Vec<String> = tops.into_iter().map(|t| t.into_string().unwrap()).collect();
+    assert_eq!(tops, ["a", "b", "deep", "x", "x2", "y", "y2"]);
+    let mut b = tar::Builder::new(Vec::new());
+    raw_entry(&mut b, "dev/null", EntryType::Char, "", 0o666, b"");
+    let devices = b.into_inner().unwrap();
+    let strict = UnpackOptions {
+        allow_devices: false,
+        ..opts
+    };
+    assert!(check(&devices[..], &opts).is_ok());
+    assert!(matches!(
+        check(&devices[..], &strict),
+        Err(ImageError::InvalidArchive(_))
+    ));
+}
