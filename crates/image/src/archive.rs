@@ -22,7 +22,7 @@ use crate::error::{ImageError, IoContext};
 use cas::ContentStore as _;
 
 use crate::fsutil::{digest_hex, sha256_digest};
-use crate::ingest::{PreparedLayer, ingest_layer};
+use crate::ingest::PreparedLayer;
 use crate::reference::{self, Reference};
 use crate::store::{ImageStore, NewImage};
 use crate::unpack::{self, UnpackOptions, WhiteoutMode};
@@ -246,19 +246,14 @@ fn ingest_files(
 ) -> Result<Vec<PreparedLayer>, ImageError> {
     let mut out = Vec::new();
     for (i, (path, expected)) in files.iter().enumerate() {
-        let f = File::open(path).ctx(|| format!("open {}", path.display()))?;
         let mode = if i == 0 {
             WhiteoutMode::Skip
         } else {
             WhiteoutMode::Overlay
         };
-        out.push(ingest_layer(
-            store,
-            f,
-            expected.as_deref(),
-            mode,
-            &mut |_| {},
-        )?);
+        let layer = crate::ingest::ingest_layer_file(store, path, mode)?;
+        cas::digest::verify(expected.as_deref(), &layer.blob_digest)?;
+        out.push(layer);
     }
     Ok(out)
 }

@@ -17,13 +17,23 @@ use cas::{BlobWriter as _, ContentStore as _, FsWriter};
 /// both the blob and the unpacked tree.
 pub(crate) struct PreparedLayer {
     pub tmp: TempSnapshot,
-    pub blob: FsWriter,
+    pub blob: LayerBlob,
     pub blob_digest: String,
     pub blob_size: u64,
     pub diff_id: String,
     /// Bytes of file content (Docker's layer size).
     pub size: u64,
     pub compressed: bool,
+}
+
+/// Where a prepared layer's blob is until it is recorded.
+pub(crate) enum LayerBlob {
+    /// Written into the content store's ingest area as it was read.
+    Written(FsWriter),
+    /// A complete file on the data root's filesystem (a `docker load`'s
+    /// unpacked archive), renamed into the store at record time instead of
+    /// copied.
+    File(std::path::PathBuf),
 }
 
 /// Stores the raw bytes as they are read and reports the running count.
@@ -113,11 +123,84 @@ pub(crate) fn ingest_layer(
     }
     Ok(PreparedLayer {
         tmp,
-        blob,
+        blob: LayerBlob::Written(blob),
         blob_digest,
         blob_size,
         diff_id,
         size: stats.size,
         compressed,
     })
+}
+
+/// [`ingest_layer`] for a layer that already is a file on the data root's
+/// filesystem: read once (hashed and unpacked), and adopted as the blob
+/// when recorded, never copied.
+pub(crate) fn ingest_layer_file(
+    store: &ImageStore,
+    path: &std::path::Path,
+    whiteouts: WhiteoutMode,
+) -> Result<PreparedLayer, ImageError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ImageError::io(format!("open {}", path.display()), e))?;
+    // It becomes a blob: root's, private, as the store's own files.
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::os::unix::fs::fchown(&file, Some(0), Some(0)))
+        .map_err(|e| ImageError::io(format!("secure {}", path.display()), e))?;
+    let tmp = store.snapshot_store().prepare()?;
+    let mut raw = DiffHasher {
+        inner: file,
+        hasher: Sha256::new(),
+    };
+    let mut blob_size = 0u64;
+    let result = (|| {
+        let counted = Counted {
+            inner: &mut raw,
+            read: &mut blob_size,
+        };
+        let decoded = compression::decompress(BufReader::with_capacity(256 << 10, counted))?;
+        let mut diff = DiffHasher {
+            inner: decoded,
+            hasher: Sha256::new(),
+        };
+        let opts = UnpackOptions {
+            allow_devices: true,
+            whiteouts,
+        };
+        let stats = unpack::unpack(&mut diff, &tmp.fs(), &opts)?;
+        io::copy(&mut diff, &mut io::sink()).map_err(archive_err)?;
+        Ok::<_, ImageError>((
+            stats,
+            format!("sha256:{}", hex::encode(diff.hasher.finalize())),
+        ))
+    })();
+    // The rest of the file belongs to the blob's digest too.
+    let rest = io::copy(&mut raw, &mut io::sink()).map_err(archive_err)?;
+    let blob_size = blob_size + rest;
+    let blob_digest = format!("sha256:{}", hex::encode(raw.hasher.finalize()));
+    let (stats, diff_id) = result?;
+    let compressed = blob_digest != diff_id;
+    Ok(PreparedLayer {
+        tmp,
+        blob: LayerBlob::File(path.to_path_buf()),
+        blob_digest,
+        blob_size,
+        diff_id,
+        size: stats.size,
+        compressed,
+    })
+}
+
+/// Counts the bytes read through it.
+struct Counted<'a, R> {
+    inner: R,
+    read: &'a mut u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.read += n as u64;
+        Ok(n)
+    }
 }

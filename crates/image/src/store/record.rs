@@ -48,7 +48,18 @@ impl ImageStore {
                             actual: p.diff_id,
                         });
                     }
-                    self.content.commit(p.blob, None)?;
+                    match p.blob {
+                        crate::ingest::LayerBlob::Written(w) => {
+                            self.content.commit(w, None)?;
+                        }
+                        // Two images of one archive may share the file.
+                        crate::ingest::LayerBlob::File(path)
+                            if !self.content.contains(&p.blob_digest) =>
+                        {
+                            self.content.adopt(&path, &p.blob_digest)?;
+                        }
+                        crate::ingest::LayerBlob::File(_) => {}
+                    }
                     let meta = SnapshotMeta {
                         chain_id: chain[i].clone(),
                         diff_id: p.diff_id.clone(),
