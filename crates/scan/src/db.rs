@@ -178,7 +178,8 @@ fn read_zip_sources(
                 continue;
             }
         };
-        let name = format!("{}:{}", path.display(), entry.name());
+        // The entry's own name: the archive may be a spooled upload.
+        let name = entry.name().to_string();
         if !entry.is_file() || !entry.name().ends_with(".json") {
             continue;
         }
@@ -193,6 +194,69 @@ fn read_zip_sources(
         }
     }
     Ok(())
+}
+
+fn read_tar_sources(
+    path: &Path,
+    out: &mut Vec<Record>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ScanError> {
+    let file = File::open(path).ctx(|| format!("open {}", path.display()))?;
+    let mut archive = tar::Archive::new(io::BufReader::new(file));
+    let entries = archive
+        .entries()
+        .ctx(|| format!("read {}", path.display()))?;
+    let mut buf = Vec::new();
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                warnings.push(format!("stopped at a damaged archive entry: {e}"));
+                break;
+            }
+        };
+        let name = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if !entry.header().entry_type().is_file() || !name.ends_with(".json") {
+            continue;
+        }
+        if entry.size() > MAX_RECORD {
+            warnings.push(format!("skipped {name}: larger than {MAX_RECORD} bytes"));
+            continue;
+        }
+        buf.clear();
+        match entry.read_to_end(&mut buf) {
+            Ok(_) => parse_file(&name, &buf, out, warnings),
+            Err(e) => warnings.push(format!("skipped {name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// The kinds of source an import reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Dir,
+    Zip,
+    Tar,
+    Json,
+}
+
+impl SourceKind {
+    /// By what the path is: a directory, or a file's extension.
+    pub fn of(path: &Path) -> Option<SourceKind> {
+        if path.is_dir() {
+            return Some(SourceKind::Dir);
+        }
+        match path.extension()?.to_str()? {
+            "zip" => Some(SourceKind::Zip),
+            "tar" => Some(SourceKind::Tar),
+            "json" => Some(SourceKind::Json),
+            _ => None,
+        }
+    }
 }
 
 /// The database directory and the generation in use.
@@ -233,21 +297,20 @@ impl DbDir {
         let _one = IMPORT.lock();
         let mut summary = ImportSummary::default();
         let mut records = Vec::new();
-        let meta = fs::metadata(source).ctx(|| format!("stat {}", source.display()))?;
-        if meta.is_dir() {
-            read_dir_sources(source, &mut records, &mut summary.warnings)?;
-        } else if meta.is_file() && source.extension().is_some_and(|e| e == "zip") {
-            read_zip_sources(source, &mut records, &mut summary.warnings)?;
-        } else if meta.is_file() && source.extension().is_some_and(|e| e == "json") {
-            let b = fs::read(source).ctx(|| format!("read {}", source.display()))?;
-            parse_file(
-                &source.display().to_string(),
-                &b,
-                &mut records,
-                &mut summary.warnings,
-            );
-        } else {
-            return Err(ScanError::BadSource(source.to_path_buf()));
+        fs::metadata(source).ctx(|| format!("stat {}", source.display()))?;
+        match SourceKind::of(source) {
+            Some(SourceKind::Dir) => read_dir_sources(source, &mut records, &mut summary.warnings)?,
+            Some(SourceKind::Zip) => read_zip_sources(source, &mut records, &mut summary.warnings)?,
+            Some(SourceKind::Tar) => read_tar_sources(source, &mut records, &mut summary.warnings)?,
+            Some(SourceKind::Json) => {
+                let b = fs::read(source).ctx(|| format!("read {}", source.display()))?;
+                let name = source
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                parse_file(&name, &b, &mut records, &mut summary.warnings);
+            }
+            None => return Err(ScanError::BadSource(source.to_path_buf())),
         }
         for w in &summary.warnings {
             tracing::warn!("scan db import: {w}");

@@ -44,6 +44,34 @@ impl Scanner {
         DbDir::new(self.root.join("db"))
     }
 
+    /// Imports an uploaded source (a zip, a tar of .json files, or one
+    /// .json), spooled to a temporary file beside the database first.
+    pub fn import_stream(
+        &self,
+        kind: db::SourceKind,
+        mut body: impl std::io::Read,
+    ) -> Result<db::ImportSummary, ScanError> {
+        use crate::error::IoContext;
+        let suffix = match kind {
+            db::SourceKind::Zip => ".zip",
+            db::SourceKind::Tar => ".tar",
+            db::SourceKind::Json => ".json",
+            db::SourceKind::Dir => {
+                return Err(ScanError::InvalidArgument(
+                    "a directory cannot be uploaded; send a tar of it".into(),
+                ));
+            }
+        };
+        std::fs::create_dir_all(&self.root).ctx(|| format!("create {}", self.root.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".upload-")
+            .suffix(suffix)
+            .tempfile_in(&self.root)
+            .ctx(|| "create upload file".into())?;
+        std::io::copy(&mut body, tmp.as_file_mut()).ctx(|| "receive upload".into())?;
+        self.db().import(tmp.path())
+    }
+
     fn cache(&self) -> cache::Cache {
         cache::Cache::new(self.root.join("cache"))
     }

@@ -87,9 +87,6 @@ impl Report {
             .flat_map(|r| &r.vulnerabilities)
             .collect();
         let _ = writeln!(out, "{}", total_line(&all));
-        for w in &self.warnings {
-            let _ = writeln!(out, "WARNING: {w}");
-        }
         for r in &self.results {
             let title = format!("{} ({})", self.image, r.target);
             let _ = writeln!(out, "\n{title}\n{}", "=".repeat(title.chars().count()));

@@ -33,8 +33,19 @@ pub fn parse(name: &str, bytes: &[u8], out: &mut Vec<Package>, warnings: &mut Ve
             }
         }
         // status.d entries have no Status: being there means installed.
-        if status.is_some_and(|s| !s.ends_with(" installed")) {
-            continue;
+        if let Some(s) = status {
+            match s.rsplit(' ').next() {
+                Some("installed") => {}
+                Some(
+                    "not-installed" | "config-files" | "half-installed" | "unpacked"
+                    | "half-configured" | "triggers-awaited" | "triggers-pending",
+                ) => continue,
+                // A status cut short or garbled: the stanza is damaged.
+                _ => {
+                    bad += 1;
+                    continue;
+                }
+            }
         }
         let (Some(package), Some(version)) = (package, version) else {
             bad += 1;
@@ -72,7 +83,7 @@ mod tests {
 Package: gcc-12-base\nStatus: install ok installed\nSource: gcc-12\nVersion: 12.2.0-14+deb12u1\n\n\
 Package: dash\nStatus: install ok installed\nVersion: 0.5.12-2\n\n\
 Package: gone\nStatus: deinstall ok config-files\nVersion: 1.0\n\n\
-Package: \x00\x01garbage\nVersion\n\n";
+Package: \x00\x01garbage\nVersion\n\nPackage: sed\nStatus: install ok inst";
         let (mut out, mut w) = (Vec::new(), Vec::new());
         parse("status", status, &mut out, &mut w);
         let got: Vec<(&str, &str)> = out
@@ -87,6 +98,6 @@ Package: \x00\x01garbage\nVersion\n\n";
                 ("dash", "0.5.12-2")
             ]
         );
-        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w, ["status: 2 damaged package entries skipped"]);
     }
 }

@@ -11,7 +11,7 @@ mod groups;
 
 use super::args::*;
 use super::connect::Client;
-use super::{CmdResult, audit, containers, images, networks, system, volumes};
+use super::{CmdResult, audit, containers, images, networks, scan, system, volumes};
 use clap::{Parser, Subcommand};
 use groups::{ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, SystemCmd, SystemVerb};
 
@@ -97,6 +97,8 @@ pub enum Cmd {
     System(SystemCmd),
     /// Check the daemon and running containers against the CIS Docker Benchmark
     Audit(AuditArgs),
+    /// Scan an image for known vulnerabilities (OSV database)
+    Scan(ScanArgs),
 }
 
 impl Cmd {
@@ -121,6 +123,7 @@ impl Cmd {
             Cmd::Image(c) => c.run(client).await,
             Cmd::System(c) => c.run(client).await,
             Cmd::Audit(a) => audit::audit(client, a).await,
+            Cmd::Scan(a) => scan::scan(client, a).await,
         }
     }
 }
