@@ -14,7 +14,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{Daemon, code, debian, host_dir, stderr, stdout};
+use common::registry::RegistryProcess;
+use common::{Daemon, code, debian, host_dir, stderr, stdout, wait_for};
 use serde_json::{Value, json};
 
 fn berth(d: &Daemon, args: &[&str]) -> Output {
@@ -374,10 +375,9 @@ const PACKAGE_LOCK: &str = r#"{"name":"web","lockfileVersion":3,"packages":{"":{
 
 const POETRY_LOCK: &str = "[[package]]\nname = \"urllib3\"\nversion = \"1.26.4\"\n";
 
-#[test]
-fn scan_reads_an_apk_database_and_lockfiles() {
-    let d = Daemon::start();
-    let dir = host_dir(&d, "img");
+/// Imports the hand-written Alpine image (apk database and lockfiles) as `image`.
+fn import_apk_image(d: &Daemon, image: &str) {
+    let dir = host_dir(d, "img");
     let tar = dir.join("rootfs.tar");
     tar_of(
         &tar,
@@ -393,9 +393,11 @@ fn scan_reads_an_apk_database_and_lockfiles() {
             ("srv/py/requirements.txt", b"Requests==2.19.0\nflask>=2\n"),
         ],
     );
-    let image = d.name("apkimg").to_lowercase();
-    d.docker_ok(&["import", tar.to_str().unwrap(), &image]);
-    let osv = host_dir(&d, "osv");
+    d.docker_ok(&["import", tar.to_str().unwrap(), image]);
+}
+
+/// OSV records for the Alpine image: five of them match.
+fn apk_image_records(osv: &Path) {
     let semver = |id: &str, eco: &str, name: &str, fixed: &str| {
         let mut r = record(
             id,
@@ -408,7 +410,7 @@ fn scan_reads_an_apk_database_and_lockfiles() {
         r
     };
     write_records(
-        &osv,
+        osv,
         &[
             // By origin: libcrypto3 and libssl3 are one finding, of openssl.
             record(
@@ -452,6 +454,15 @@ fn scan_reads_an_apk_database_and_lockfiles() {
             ),
         ],
     );
+}
+
+#[test]
+fn scan_reads_an_apk_database_and_lockfiles() {
+    let d = Daemon::start();
+    let image = d.name("apkimg").to_lowercase();
+    import_apk_image(&d, &image);
+    let osv = host_dir(&d, "osv");
+    apk_image_records(&osv);
     berth_ok(&d, &["scan", "db", "import", osv.to_str().unwrap()]);
     let report = scan_json(&d, &[&image]);
     assert_eq!(
@@ -554,4 +565,134 @@ Package: sed\nStatus: install ok inst"
     let out = berth(&d, &["scan", "no-such-image:latest"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("No such image"), "{}", stderr(&out));
+}
+
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            "-D",
+            "/dev/stderr",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (
+        status.trim().parse().unwrap(),
+        body.to_string(),
+        stderr(&out),
+    )
+}
+
+#[test]
+fn registry_scans_pushed_images_and_answers_harbor() {
+    let d = Daemon::start();
+    let image = d.name("apkimg").to_lowercase();
+    import_apk_image(&d, &image);
+    let reg = RegistryProcess::berth(&["--scan"]);
+    let store = reg.root.path().join("store");
+    let osv = host_dir(&d, "osv");
+    apk_image_records(&osv);
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["registry", "scan-db-import", "--root"])
+        .arg(&store)
+        .arg(&osv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let target = format!("{}/scanned/app:1", reg.addr);
+    d.docker_ok(&["tag", &image, &target]);
+    let pushed = d.docker_ok(&["push", &target]);
+    let digest = pushed
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_string();
+
+    // The push queued a scan; its report appears once done.
+    let report: Value = wait_for(std::time::Duration::from_secs(30), || {
+        let (status, body, _) = curl(&[&format!("http://{}/berth/v1/scans/{digest}", reg.addr)]);
+        (status == 200).then(|| serde_json::from_str(&body).unwrap())
+    })
+    .expect("the pushed manifest is scanned");
+    assert_eq!(
+        ids(&report),
+        [
+            "ALPINE-BERTH-1",
+            "GHSA-berth-lodash",
+            "PYSEC-BERTH-1",
+            "PYSEC-BERTH-2",
+            "RUSTSEC-BERTH-1"
+        ]
+    );
+
+    let (status, body, _) = curl(&[&format!("http://{}/api/v1/metadata", reg.addr)]);
+    assert_eq!(status, 200, "{body}");
+    let meta: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(meta["scanner"]["name"], "berth");
+    assert_eq!(
+        meta["capabilities"][0]["produces_mime_types"][0],
+        "application/vnd.security.vulnerability.report; version=1.1"
+    );
+
+    let request = json!({
+        "registry": {"url": format!("http://{}", reg.addr), "authorization": ""},
+        "artifact": {"repository": "scanned/app", "digest": digest, "mime_type": "application/vnd.oci.image.manifest.v1+json"},
+    })
+    .to_string();
+    let (status, body, _) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/vnd.scanner.adapter.scan.request+json; version=1.0",
+        "--data",
+        &request,
+        &format!("http://{}/api/v1/scan", reg.addr),
+    ]);
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let harbor: Value = wait_for(std::time::Duration::from_secs(30), || {
+        let (status, body, headers) = curl(&[
+            "-H",
+            "Accept: application/vnd.security.vulnerability.report; version=1.1",
+            &format!("http://{}/api/v1/scan/{id}/report", reg.addr),
+        ]);
+        if status == 302 {
+            assert!(
+                headers.to_lowercase().contains("refresh-after"),
+                "{headers}"
+            );
+        }
+        (status == 200).then(|| serde_json::from_str(&body).unwrap())
+    })
+    .expect("harbor report");
+    assert_eq!(harbor["artifact"]["digest"], digest.as_str());
+    assert_eq!(harbor["artifact"]["repository"], "scanned/app");
+    let vulns = harbor["vulnerabilities"].as_array().unwrap();
+    assert_eq!(vulns.len(), 5);
+    let openssl = vulns.iter().find(|v| v["id"] == "ALPINE-BERTH-1").unwrap();
+    assert_eq!(openssl["package"], "openssl");
+    assert_eq!(openssl["version"], "3.1.4-r5");
+    assert_eq!(openssl["fix_version"], "3.1.4-r6");
+
+    // An artifact this registry does not hold is refused.
+    let other = request.replace("scanned/app", "not/here");
+    let (status, body, _) = curl(&[
+        "-X",
+        "POST",
+        "--data",
+        &other,
+        &format!("http://{}/api/v1/scan", reg.addr),
+    ]);
+    assert_eq!(status, 400, "{body}");
 }

@@ -72,8 +72,12 @@ impl Scanner {
         self.db().import(tmp.path())
     }
 
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
     fn cache(&self) -> cache::Cache {
-        cache::Cache::new(self.root.join("cache"))
+        cache::Cache::new(self.cache_dir())
     }
 
     /// Scans the image whose layers `source` gives (bottom first), or
@@ -103,6 +107,13 @@ impl Scanner {
         }
         Ok(report)
     }
+}
+
+/// Unix seconds as RFC 3339 UTC.
+pub fn rfc3339(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Looks every package of `inv` up in `db`.
