@@ -116,7 +116,7 @@ pub fn main(args: &[String]) -> i32 {
                 .map(|(cert, key)| registry::TlsFiles { cert, key });
             serve(config)
         }
-        Cmd::ScanDbImport { root, path } => match scan::Scanner::new(&root).db().import(&path) {
+        Cmd::ScanDbImport { root, path } => match scan::Scanner::new(&root).import(&path) {
             Ok(s) => {
                 for w in &s.warnings {
                     eprintln!("WARN: {w}");

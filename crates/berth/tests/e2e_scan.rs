@@ -352,6 +352,40 @@ fn scan_of_the_debian_image_matches_real_versions_and_filters() {
             "DEBIAN-BERTH-8"
         ]
     );
+
+    // A layer on top deletes the dpkg database (a whiteout) and adds a
+    // lockfile: the top-most layer wins.
+    let ctx = common::context_dir(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM debian:bookworm\nRUN rm /var/lib/dpkg/status && mkdir -p /app && echo 'requests==2.19.0' > /app/requirements.txt\n",
+        )],
+    );
+    let derived = d.name("derived").to_lowercase();
+    let out = debian::build(&d, &ctx, &["--network", "none", "-t", &derived]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let more = host_dir(&d, "osv-py");
+    write_records(
+        &more,
+        &[record(
+            "PYSEC-BERTH-9",
+            "PyPI",
+            "requests",
+            json!([{"introduced": "0"}, {"fixed": "2.20.0"}]),
+            json!({}),
+        )],
+    );
+    berth_ok(&d, &["scan", "db", "import", more.to_str().unwrap()]);
+    let report = scan_json(&d, &[&derived]);
+    let targets: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["/app/requirements.txt"], "{report}");
+    assert_eq!(ids(&report), ["PYSEC-BERTH-9"]);
 }
 
 const APK_DB: &str = "C:Q1aaaa=\nP:busybox\nV:1.36.1-r15\nA:x86_64\no:busybox\n\n\

@@ -69,7 +69,19 @@ impl Scanner {
             .tempfile_in(&self.root)
             .ctx(|| "create upload file".into())?;
         std::io::copy(&mut body, tmp.as_file_mut()).ctx(|| "receive upload".into())?;
-        self.db().import(tmp.path())
+        self.import(tmp.path())
+    }
+
+    /// Imports `source` into the database; the scans cached against the
+    /// previous generation can never be served again, so they go.
+    pub fn import(&self, source: &Path) -> Result<db::ImportSummary, ScanError> {
+        let summary = self.db().import(source)?;
+        if let Ok(entries) = std::fs::read_dir(self.cache_dir()) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(summary)
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -88,12 +100,14 @@ impl Scanner {
         image_id: &str,
         source: &dyn LayerSource,
     ) -> Result<Report, ScanError> {
-        let db = self.db().open()?;
-        if let Some(mut r) = self.cache().get(image_id, db.meta.generation) {
+        // A cache hit needs only the generation, not the index.
+        let generation = self.db().meta()?.ok_or(ScanError::NoDatabase)?.generation;
+        if let Some(mut r) = self.cache().get(image_id, generation) {
             r.image = image.to_string();
             r.cached = true;
             return Ok(r);
         }
+        let db = self.db().open()?;
         let mut tree = Tree::default();
         for i in 0..source.count() {
             let name = source.name(i);
