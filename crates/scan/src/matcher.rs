@@ -18,14 +18,14 @@ pub struct Verdict {
     pub fixed: String,
 }
 
-fn cmp_fn(eco: Ecosystem, kind: &str) -> Option<fn(Ecosystem, &str, &str) -> Option<Ordering>> {
+/// How a range's versions are ordered.
+type Compare = fn(Ecosystem, &str, &str) -> Option<Ordering>;
+
+fn cmp_fn(kind: &str) -> Option<Compare> {
     match kind {
         "ECOSYSTEM" => Some(|e, a, b| e.compare(a, b)),
         "SEMVER" => Some(|_, a, b| semver_compare(a, b)),
-        _ => {
-            let _ = eco;
-            None
-        }
+        _ => None,
     }
 }
 
@@ -51,7 +51,7 @@ fn event(e: &Event) -> Option<(Kind, &str)> {
 
 /// Whether `version` falls in `range`, with the fix that ends its interval.
 pub fn in_range(eco: Ecosystem, range: &Range, version: &str) -> Option<Verdict> {
-    let cmp = cmp_fn(eco, &range.kind)?;
+    let cmp = cmp_fn(&range.kind)?;
     // "0" is below every version whatever the ecosystem's rules.
     let order = |a: &str, b: &str| -> Option<Ordering> {
         match (a == "0", b == "0") {

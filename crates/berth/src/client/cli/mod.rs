@@ -143,6 +143,28 @@ mod tests {
     }
 
     #[test]
+    fn scan_takes_an_image_or_the_db_subcommands() {
+        match parse(&["scan", "--severity", "HIGH,CRITICAL", "--exit-code", "2", "db:1"]) {
+            Cmd::Scan(a) => {
+                assert_eq!(a.image.as_deref(), Some("db:1"));
+                assert_eq!(a.severity.as_deref(), Some("HIGH,CRITICAL"));
+                assert_eq!(a.exit_code, 2);
+                assert!(a.cmd.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["scan", "db", "import", "/srv/osv"]) {
+            Cmd::Scan(ScanArgs {
+                cmd: Some(ScanCmd::Db(ScanDbCmd::Import { path })),
+                ..
+            }) => assert_eq!(path, std::path::Path::new("/srv/osv")),
+            other => panic!("{other:?}"),
+        }
+        let mut argv = vec!["berth", "scan"];
+        assert!(Cli::try_parse_from(argv.drain(..)).is_err(), "an image is required");
+    }
+
+    #[test]
     fn tree_is_consistent() {
         Cli::command().debug_assert();
     }
