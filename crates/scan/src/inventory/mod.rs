@@ -104,6 +104,13 @@ pub fn inventory(tree: Tree) -> Inventory {
         });
     }
     for (path, node) in &tree.files {
+        if *node == tree::Node::Marker {
+            inv.warnings.push(format!(
+                "/{path}: not implemented: rpm package databases are not read, their packages are not scanned"
+            ));
+        }
+    }
+    for (path, node) in &tree.files {
         let tree::Node::File(b) = node else { continue };
         let base = path.rsplit('/').next().unwrap_or(path);
         let (kind, eco, parsed) = match base {

@@ -18,12 +18,22 @@ const OPAQUE: &str = ".wh..wh..opq";
 pub enum Node {
     File(Vec<u8>),
     Symlink(String),
+    /// A file whose presence matters, not its contents (rpm databases).
+    Marker,
 }
 
 #[derive(Debug, Default)]
 pub struct Tree {
     pub files: BTreeMap<String, Node>,
     pub warnings: Vec<String>,
+}
+
+/// Package databases berth does not read, so a scan can say so.
+pub fn marker(path: &str) -> bool {
+    matches!(
+        path,
+        "var/lib/rpm/rpmdb.sqlite" | "var/lib/rpm/Packages" | "usr/lib/sysimage/rpm/rpmdb.sqlite"
+    )
 }
 
 /// The paths a scan reads: package databases, os-release and lockfiles.
@@ -87,7 +97,7 @@ impl Tree {
         let mut archive = tar::Archive::new(layer);
         let mut added: BTreeMap<String, Node> = BTreeMap::new();
         let mut hidden: Vec<(String, bool)> = Vec::new();
-        let mut replaced: Vec<String> = Vec::new();
+        let mut replaced: Vec<(String, bool)> = Vec::new();
         let entries = archive.entries().ctx(|| format!("read layer {name}"))?;
         for entry in entries {
             let mut entry = match entry {
@@ -120,11 +130,20 @@ impl Tree {
                 hidden.push((p, true));
                 continue;
             }
-            replaced.push(path.clone());
+            let kind = entry.header().entry_type();
+            if kind.is_dir() {
+                replaced.push((path.clone(), false));
+            } else {
+                // A non-directory hides whatever a lower layer had there, tree and all.
+                replaced.push((path.clone(), true));
+            }
+            if marker(&path) {
+                added.insert(path, Node::Marker);
+                continue;
+            }
             if !wanted(&path) {
                 continue;
             }
-            let kind = entry.header().entry_type();
             if kind.is_file() {
                 if entry.size() > MAX_FILE {
                     self.warnings
@@ -153,8 +172,12 @@ impl Tree {
         for (p, whole) in hidden {
             remove_under(&mut self.files, &p, whole);
         }
-        for p in replaced {
-            self.files.remove(&p);
+        for (p, tree) in replaced {
+            if tree {
+                remove_under(&mut self.files, &p, true);
+            } else {
+                self.files.remove(&p);
+            }
         }
         self.files.extend(added);
         Ok(())
@@ -166,6 +189,7 @@ impl Tree {
         for _ in 0..8 {
             match self.files.get(&path)? {
                 Node::File(b) => return Some(b),
+                Node::Marker => return None,
                 Node::Symlink(t) => {
                     path = if t.starts_with('/') {
                         normalize(t)
@@ -244,6 +268,16 @@ mod tests {
         t.apply_layer("1", &layer(&[("a/Cargo.lock", None)])[..])
             .unwrap();
         assert_eq!(t.read("a/Cargo.lock"), None);
+    }
+
+    #[test]
+    fn a_file_replaces_a_directory_and_its_tree() {
+        let mut t = Tree::default();
+        t.apply_layer("0", &layer(&[("srv/x/requirements.txt", Some("a==1"))])[..])
+            .unwrap();
+        t.apply_layer("1", &layer(&[("srv/x", Some("now a file"))])[..])
+            .unwrap();
+        assert_eq!(t.read("srv/x/requirements.txt"), None);
     }
 
     #[test]

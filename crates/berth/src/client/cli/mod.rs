@@ -144,7 +144,14 @@ mod tests {
 
     #[test]
     fn scan_takes_an_image_or_the_db_subcommands() {
-        match parse(&["scan", "--severity", "HIGH,CRITICAL", "--exit-code", "2", "db:1"]) {
+        match parse(&[
+            "scan",
+            "--severity",
+            "HIGH,CRITICAL",
+            "--exit-code",
+            "2",
+            "db:1",
+        ]) {
             Cmd::Scan(a) => {
                 assert_eq!(a.image.as_deref(), Some("db:1"));
                 assert_eq!(a.severity.as_deref(), Some("HIGH,CRITICAL"));
@@ -161,7 +168,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let mut argv = vec!["berth", "scan"];
-        assert!(Cli::try_parse_from(argv.drain(..)).is_err(), "an image is required");
+        assert!(
+            Cli::try_parse_from(argv.drain(..)).is_err(),
+            "an image is required"
+        );
     }
 
     #[test]
