@@ -113,6 +113,7 @@ bt scan debian:bookworm >"$TMP/cold.out"
 t1=$(now)
 cold_s=$(elapsed "$t0" "$t1")
 findings=$(head -n 1 "$TMP/cold.out")
+head -n 14 "$TMP/cold.out" | cut -c1-160 >&2
 
 : >"$TMP/warm"
 for _ in $(seq "$WARM"); do
