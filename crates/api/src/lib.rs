@@ -22,6 +22,7 @@ pub mod metrics;
 mod networks;
 mod pending;
 mod query;
+mod scan;
 mod streams;
 mod swarm;
 mod system;
@@ -65,6 +66,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
         .merge(housekeeping::routes())
         .merge(pending::routes())
         .merge(swarm::routes())
+        .merge(scan::routes())
         .fallback(page_not_found)
         .layer(axum::Extension(swarm))
         .with_state(engine)

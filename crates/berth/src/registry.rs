@@ -46,6 +46,18 @@ enum Cmd {
         /// token server's PEM public key(s) or certificate(s) (RS256/ES256…).
         #[arg(long, requires = "auth_token_realm")]
         auth_token_key: Option<PathBuf>,
+        /// Scan pushed image manifests against the OSV database under
+        /// ROOT/scan (see scan-db-import); serves /berth/v1/scans/<digest>
+        /// and Harbor's scanner API (/api/v1/...).
+        #[arg(long)]
+        scan: bool,
+    },
+    /// Import OSV records into ROOT/scan's database for --scan: a directory
+    /// of .json files, a .zip (osv.dev's all.zip), a .tar or one .json.
+    ScanDbImport {
+        #[arg(long)]
+        root: PathBuf,
+        path: PathBuf,
     },
     /// Delete blobs no manifest references. Refuses while a server holds the
     /// root (stop it first).
@@ -80,6 +92,7 @@ pub fn main(args: &[String]) -> i32 {
             auth_token_service,
             auth_token_issuer,
             auth_token_key,
+            scan,
         } => {
             let mut config = registry::Config::new(addr, root);
             if let (Some(realm), Some(service), Some(issuer), Some(key_file)) = (
@@ -97,11 +110,32 @@ pub fn main(args: &[String]) -> i32 {
             }
             config.htpasswd = htpasswd;
             config.read_only = read_only;
+            config.scan = scan;
             config.tls = tls_cert
                 .zip(tls_key)
                 .map(|(cert, key)| registry::TlsFiles { cert, key });
             serve(config)
         }
+        Cmd::ScanDbImport { root, path } => match scan::Scanner::new(&root).import(&path) {
+            Ok(s) => {
+                for w in &s.warnings {
+                    eprintln!("WARN: {w}");
+                }
+                println!(
+                    "Imported {} records ({} withdrawn, {} files skipped); database generation {} has {} records",
+                    s.imported,
+                    s.withdrawn,
+                    s.warnings.len(),
+                    s.generation,
+                    s.total
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("berth registry scan-db-import: {e}");
+                1
+            }
+        },
         Cmd::Gc { root, dry_run } => match registry::gc(&root, dry_run) {
             Ok(report) => {
                 for d in &report.deleted {

@@ -59,6 +59,24 @@ impl Engine {
         Ok(self.images.get(name_or_id)?)
     }
 
+    /// An image's id and its layer blobs (digest, path), bottom first: what
+    /// a scan reads instead of running the image.
+    pub fn image_layer_blobs(&self, name_or_id: &str) -> Result<(ImageId, Vec<(String, PathBuf)>)> {
+        let img = self.images.get(name_or_id)?;
+        let manifest: image::config::ImageManifest =
+            serde_json::from_slice(&self.images.manifest_bytes(&img.id)?)
+                .map_err(|e| EngineError::Internal(format!("image {}: manifest: {e}", img.id)))?;
+        let mut blobs = Vec::new();
+        for l in manifest.layers() {
+            let digest = l.digest().to_string();
+            let path = self.images.blob_path(&digest).ok_or_else(|| {
+                EngineError::Internal(format!("image {}: layer {digest} is missing", img.id))
+            })?;
+            blobs.push((digest, path));
+        }
+        Ok((img.id, blobs))
+    }
+
     pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
         Ok(self.images.list()?)
     }

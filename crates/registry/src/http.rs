@@ -24,6 +24,8 @@ pub struct AppState {
     pub read_only: bool,
     pub max_manifest_size: u64,
     pub upload_idle_timeout: std::time::Duration,
+    /// `--scan`: pushed manifests are scanned; scanner endpoints served.
+    pub scanning: Option<Arc<crate::scanning::Scanning>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -181,6 +183,19 @@ fn may_mount(state: &AppState, req: &Request, query: &Query) -> bool {
 }
 
 async fn handle(state: Shared, req: Request) -> Result<Response, ApiError> {
+    let path = req.uri().path();
+    if path.starts_with("/api/v1/") || path.starts_with("/berth/v1/scans/") {
+        let Some(scanning) = state.scanning.clone() else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                Code::Unsupported,
+                "no such endpoint (scanning is off: serve with --scan)",
+            ));
+        };
+        // Scan results describe every repository: the catalog's scope.
+        authorize(&state, &Route::Catalog, &req)?;
+        return scanning.handle(state, req).await;
+    }
     let route = parse_route(req.uri().path());
     authorize(&state, &route, &req)?;
     if state.read_only && is_write(req.method()) && route != Route::NotFound {
@@ -270,7 +285,21 @@ async fn handle(state: Shared, req: Request) -> Result<Response, ApiError> {
             match method {
                 Method::GET => manifests::get(&state, &name, &reference, true).await,
                 Method::HEAD => manifests::get(&state, &name, &reference, false).await,
-                Method::PUT => manifests::put(&state, &name, &reference, req).await,
+                Method::PUT => {
+                    let ctype = header_str(req.headers(), header::CONTENT_TYPE)
+                        .unwrap_or_default()
+                        .to_string();
+                    let resp = manifests::put(&state, &name, &reference, req).await?;
+                    if let Some(scanning) = &state.scanning
+                        && let Some(digest) = resp
+                            .headers()
+                            .get("Docker-Content-Digest")
+                            .and_then(|v| v.to_str().ok())
+                    {
+                        scanning.queue(state.clone(), &name, digest, &ctype);
+                    }
+                    Ok(resp)
+                }
                 Method::DELETE => manifests::delete(&state, &name, &reference),
                 _ => Err(unsupported_method()),
             }

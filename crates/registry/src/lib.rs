@@ -10,6 +10,7 @@ mod http;
 mod listing;
 mod manifests;
 pub mod names;
+mod scanning;
 mod server;
 pub mod store;
 mod token;

@@ -44,6 +44,8 @@ pub struct Config {
     pub token: Option<TokenConfig>,
     /// A chunk whose body stalls this long is rolled back and refused.
     pub upload_idle_timeout: std::time::Duration,
+    /// Scan pushed manifests against `<root>/scan/db` and serve the results.
+    pub scan: bool,
 }
 
 impl Config {
@@ -57,6 +59,7 @@ impl Config {
             max_manifest_size: DEFAULT_MAX_MANIFEST_SIZE,
             token: None,
             upload_idle_timeout: DEFAULT_UPLOAD_IDLE_TIMEOUT,
+            scan: false,
         }
     }
 }
@@ -141,6 +144,9 @@ pub async fn start(config: Config) -> Result<Server, RegistryError> {
         read_only: config.read_only,
         max_manifest_size: config.max_manifest_size,
         upload_idle_timeout: config.upload_idle_timeout,
+        scanning: config
+            .scan
+            .then(|| Arc::new(crate::scanning::Scanning::new(&config.root))),
     }));
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

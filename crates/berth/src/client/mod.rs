@@ -28,6 +28,7 @@ mod networks;
 mod opts;
 mod prompt;
 mod run_opts;
+mod scan;
 mod stream;
 mod system;
 mod volumes;

@@ -6,6 +6,7 @@ mod container;
 mod image;
 mod network;
 mod run;
+mod scan;
 mod system;
 mod volume;
 
@@ -13,6 +14,7 @@ pub use container::*;
 pub use image::*;
 pub use network::*;
 pub use run::*;
+pub use scan::*;
 pub use system::*;
 pub use volume::*;
 

@@ -11,7 +11,7 @@ mod groups;
 
 use super::args::*;
 use super::connect::Client;
-use super::{CmdResult, audit, containers, images, networks, system, volumes};
+use super::{CmdResult, audit, containers, images, networks, scan, system, volumes};
 use clap::{Parser, Subcommand};
 use groups::{ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, SystemCmd, SystemVerb};
 
@@ -97,6 +97,8 @@ pub enum Cmd {
     System(SystemCmd),
     /// Check the daemon and running containers against the CIS Docker Benchmark
     Audit(AuditArgs),
+    /// Scan an image for known vulnerabilities (OSV database)
+    Scan(ScanArgs),
 }
 
 impl Cmd {
@@ -121,6 +123,7 @@ impl Cmd {
             Cmd::Image(c) => c.run(client).await,
             Cmd::System(c) => c.run(client).await,
             Cmd::Audit(a) => audit::audit(client, a).await,
+            Cmd::Scan(a) => scan::scan(client, a).await,
         }
     }
 }
@@ -137,6 +140,38 @@ mod tests {
             Ok(cli) => cli.cmd.expect("a command"),
             Err(e) => panic!("{args:?}: {e}"),
         }
+    }
+
+    #[test]
+    fn scan_takes_an_image_or_the_db_subcommands() {
+        match parse(&[
+            "scan",
+            "--severity",
+            "HIGH,CRITICAL",
+            "--exit-code",
+            "2",
+            "db:1",
+        ]) {
+            Cmd::Scan(a) => {
+                assert_eq!(a.image.as_deref(), Some("db:1"));
+                assert_eq!(a.severity.as_deref(), Some("HIGH,CRITICAL"));
+                assert_eq!(a.exit_code, 2);
+                assert!(a.cmd.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["scan", "db", "import", "/srv/osv"]) {
+            Cmd::Scan(ScanArgs {
+                cmd: Some(ScanCmd::Db(ScanDbCmd::Import { path })),
+                ..
+            }) => assert_eq!(path, std::path::Path::new("/srv/osv")),
+            other => panic!("{other:?}"),
+        }
+        let mut argv = vec!["berth", "scan"];
+        assert!(
+            Cli::try_parse_from(argv.drain(..)).is_err(),
+            "an image is required"
+        );
     }
 
     #[test]
