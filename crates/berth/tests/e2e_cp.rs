@@ -424,3 +424,49 @@ fn racing_symlink_swaps_against_export_and_commit_reach_nothing_on_the_host() {
     }
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// An upload is judged whole before anything of it is written: a hostile
+/// entry or a truncated archive after good entries is a 400, and the good
+/// entries before it are not in the container either.
+#[test]
+fn a_bad_upload_writes_nothing_into_the_container() {
+    let d = Daemon::shared();
+    let name = d.name("cp-bad");
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
+    let file = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(data.len() as u64);
+        // By hand: the tar crate itself refuses to write a "..".
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    };
+    let mut hostile = tar::Builder::new(Vec::new());
+    file(&mut hostile, "good-before-escape", b"x");
+    file(&mut hostile, "../escape", b"x");
+    let hostile = hostile.into_inner().unwrap();
+    let mut truncated = tar::Builder::new(Vec::new());
+    file(&mut truncated, "good-before-cut", b"x");
+    file(&mut truncated, "cut", &[7u8; 4096]);
+    let mut truncated = truncated.into_inner().unwrap();
+    truncated.truncate(512 + 512 + 512 + 1000);
+    for (what, body, marker) in [
+        ("hostile", hostile, "good-before-escape"),
+        ("truncated", truncated, "good-before-cut"),
+    ] {
+        let resp = d.request(
+            "PUT",
+            &format!("/containers/{name}/archive?path=/tmp"),
+            Some(("application/x-tar", &body)),
+        );
+        assert_eq!(resp.status, 400, "{what}: {}", resp.text());
+        let listing = d.docker_ok(&["exec", &name, "ls", "-a", "/tmp"]);
+        assert!(!listing.contains(marker), "{what}: {listing}");
+    }
+    d.docker_ok(&["rm", "-f", &name]);
+}

@@ -249,6 +249,9 @@ impl Engine {
         };
         // One read of the spooled archive judges it as the unpack will take
         // it (no trial unpack: the archive is written once).
+        spool
+            .rewind()
+            .map_err(|e| EngineError::internal("rewinding the archive", e))?;
         let tops = image::unpack::check(std::io::BufReader::new(&mut spool), &opts)?;
         spool
             .rewind()
