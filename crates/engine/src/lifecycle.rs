@@ -200,6 +200,7 @@ impl Engine {
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let record = c.lock().record.clone();
         crate::injected::check_present(&c.id, &c.state_dir, &record.injected_files)?;
+        crate::logconfig::probe(&record).await?;
         let (network, net_state) = self.setup_network(c, &record).await?;
         let result = self
             .start_with_network(c, &record, network, net_state.clone())

@@ -68,6 +68,18 @@ pub fn decode_frame(frame: &[u8]) -> Result<LogEntry, FrameError> {
 }
 
 impl LogEntry {
+    /// Appends the entry's frame to `out`.
+    pub fn frame(&self, out: &mut Vec<u8>) {
+        use prost::Message as _;
+        let len = self.encoded_len();
+        let len_bytes = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+        out.reserve(len + 2 * LEN_BYTES);
+        out.extend_from_slice(&len_bytes);
+        // Encoding into a Vec cannot run out of room.
+        let _ = self.encode(out);
+        out.extend_from_slice(&len_bytes);
+    }
+
     /// The line as `docker logs` shows it: with its newline unless it is a
     /// piece that more of the line follows.
     pub fn into_line(self) -> Vec<u8> {
@@ -89,7 +101,6 @@ pub struct Encoder {
 impl Encoder {
     /// Appends `msg`'s frame to `out`.
     pub fn encode(&mut self, msg: &Message<'_>, out: &mut Vec<u8>) {
-        use prost::Message as _;
         let e = &mut self.entry;
         e.source.clear();
         e.source.push_str(msg.stream.name());
@@ -102,13 +113,7 @@ impl Encoder {
             id: p.id.clone(),
             ordinal: i32::try_from(p.ordinal).unwrap_or(i32::MAX),
         });
-        let len = e.encoded_len();
-        let len_bytes = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
-        out.reserve(len + 2 * LEN_BYTES);
-        out.extend_from_slice(&len_bytes);
-        // Encoding into a Vec cannot run out of room.
-        let _ = e.encode(out);
-        out.extend_from_slice(&len_bytes);
+        e.frame(out);
     }
 }
 
