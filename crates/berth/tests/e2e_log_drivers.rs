@@ -973,10 +973,12 @@ fn local_driver_writes_dockers_format_and_logs_reads_it_across_rotations() {
         "-c",
         "sleep 1; for i in $(seq 100 599); do echo z$i; done; echo e-last >&2",
     ]);
-    let mut want: Vec<String> = (100..600).map(|i| format!("z{i}")).collect();
-    want.push("e-last".into());
+    // stdout's lines; the last entry, e-last, is on stderr.
+    let want: Vec<String> = (100..600).map(|i| format!("z{i}")).collect();
     // Followed across rotations into compressed files, nothing lost or doubled.
-    let out = d.docker_ok(&["logs", "-f", &name]);
+    let o = d.docker(&["logs", "-f", &name]);
+    assert_eq!(stderr(&o), "e-last\n");
+    let out = stdout(&o);
     let got: Vec<&str> = out.lines().collect();
     let diverge = got.iter().zip(&want).position(|(g, w)| g != w);
     assert!(
@@ -987,6 +989,8 @@ fn local_driver_writes_dockers_format_and_logs_reads_it_across_rotations() {
     assert_eq!(d.docker_ok(&["logs", &name]), want.join("\n"));
     let tail = d.docker_ok(&["logs", "--tail", "300", &name]);
     assert_eq!(tail, want[201..].join("\n"));
+    let o = d.docker(&["logs", "--tail", "300", &name]);
+    assert_eq!(stderr(&o), "e-last\n");
     assert_eq!(d.docker_ok(&["logs", "--tail", "0", &name]), "");
     let o = d.docker(&["logs", "--tail", "1", &name]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", "e-last\n"));
@@ -1046,6 +1050,8 @@ fn local_driver_writes_dockers_format_and_logs_reads_it_across_rotations() {
     let live_data = std::fs::read(&live).unwrap();
     assert!(live_data.len() <= 1000, "live file {} bytes", live_data.len());
     entries.extend(decode_local(&live_data));
+    let mut want = want;
+    want.push("e-last".into());
     assert_eq!(entries.len(), want.len(), "every entry kept (max-file=100)");
     let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap();
     for (e, w) in entries.iter().zip(&want) {
