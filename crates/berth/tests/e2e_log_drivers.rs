@@ -948,6 +948,47 @@ fn container_dir(d: &Daemon, name: &str) -> PathBuf {
     d.data_root().join("containers").join(id)
 }
 
+/// `docker logs --timestamps` gives each line's time; `--since`/`--until`
+/// at those times give the lines from/up to them.
+fn since_and_until_pick_by_the_timestamps(d: &Daemon, name: &str) {
+    let stamped = d.docker_ok(&["logs", "--timestamps", name]);
+    let stamped: Vec<(String, String)> = stamped
+        .lines()
+        .map(|l| {
+            let (t, text) = l.split_once(' ').unwrap();
+            (t.to_string(), text.to_string())
+        })
+        .collect();
+    assert_eq!(stamped.len(), 500, "stdout's lines");
+    let times: Vec<chrono::DateTime<chrono::Utc>> = stamped
+        .iter()
+        .map(|(t, _)| t.parse().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "times go back");
+    let since = &stamped[250].0;
+    let from: Vec<&str> = stamped
+        .iter()
+        .zip(&times)
+        .filter(|(_, t)| **t >= times[250])
+        .map(|((_, l), _)| l.as_str())
+        .collect();
+    assert_eq!(
+        d.docker_ok(&["logs", "--since", since, name]),
+        from.join("\n")
+    );
+    let until: Vec<&str> = stamped
+        .iter()
+        .zip(&times)
+        .filter(|(_, t)| **t <= times[100])
+        .map(|((_, l), _)| l.as_str())
+        .collect();
+    assert_eq!(
+        d.docker_ok(&["logs", "--until", &stamped[100].0, name]),
+        until.join("\n")
+    );
+
+}
+
 /// The local driver: Docker's framed protobuf entries in
 /// `local-logs/container.log`, rotated and gzip'd by default, and `docker
 /// logs` (all, -f, --tail, --since/--until, --timestamps) reading across
@@ -975,92 +1016,86 @@ fn local_driver_writes_dockers_format_and_logs_reads_it_across_rotations() {
     ]);
     // stdout's lines; the last entry, e-last, is on stderr.
     let want: Vec<String> = (100..600).map(|i| format!("z{i}")).collect();
-    // Followed across rotations into compressed files, nothing lost or doubled.
-    let o = d.docker(&["logs", "-f", &name]);
-    assert_eq!(stderr(&o), "e-last\n");
-    let out = stdout(&o);
-    let got: Vec<&str> = out.lines().collect();
-    let diverge = got.iter().zip(&want).position(|(g, w)| g != w);
-    assert!(
-        diverge.is_none() && got.len() == want.len(),
-        "{} lines, first difference at {diverge:?}",
-        got.len()
-    );
+    // Followed across rotations into compressed files, nothing lost or
+    // doubled. (dockerd 20.10's follower loses whole files here: checked
+    // of berth only.)
+    if d.is_berth() {
+        let o = d.docker(&["logs", "-f", &name]);
+        assert_eq!(stderr(&o), "e-last\n");
+        let out = stdout(&o);
+        let got: Vec<&str> = out.lines().collect();
+        let diverge = got.iter().zip(&want).position(|(g, w)| g != w);
+        assert!(
+            diverge.is_none() && got.len() == want.len(),
+            "{} lines, first difference at {diverge:?}: {:?}",
+            got.len(),
+            diverge.map(|i| &got[i.saturating_sub(2)..(i + 3).min(got.len())])
+        );
+    } else {
+        d.docker_ok(&["wait", &name]);
+    }
     assert_eq!(d.docker_ok(&["logs", &name]), want.join("\n"));
-    let tail = d.docker_ok(&["logs", "--tail", "300", &name]);
-    assert_eq!(tail, want[201..].join("\n"));
-    let o = d.docker(&["logs", "--tail", "300", &name]);
-    assert_eq!(stderr(&o), "e-last\n");
-    assert_eq!(d.docker_ok(&["logs", "--tail", "0", &name]), "");
-    let o = d.docker(&["logs", "--tail", "1", &name]);
-    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", "e-last\n"));
+    // The last 300 entries, one of them stderr's. (dockerd 20.10's local
+    // tail misses the last entry and reaches one further back into the
+    // compressed files: checked of berth only.)
+    if d.is_berth() {
+        let o = d.docker(&["logs", "--tail", "300", &name]);
+        assert_eq!(stderr(&o), "e-last\n");
+        assert_eq!(stdout(&o), want[201..].join("\n") + "\n");
+        assert_eq!(d.docker_ok(&["logs", "--tail", "0", &name]), "");
+        let o = d.docker(&["logs", "--tail", "1", &name]);
+        assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", "e-last\n"));
+    }
 
-    // --timestamps: each line's time; --since/--until pick by it.
-    let stamped = d.docker_ok(&["logs", "--timestamps", &name]);
-    let stamped: Vec<(String, String)> = stamped
-        .lines()
-        .map(|l| {
-            let (t, text) = l.split_once(' ').unwrap();
-            (t.to_string(), text.to_string())
-        })
-        .collect();
-    assert_eq!(stamped.len(), want.len());
-    let times: Vec<chrono::DateTime<chrono::Utc>> = stamped
-        .iter()
-        .map(|(t, _)| t.parse().unwrap())
-        .collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "times go back");
-    let since = &stamped[250].0;
-    let from: Vec<&str> = stamped
-        .iter()
-        .zip(&times)
-        .filter(|(_, t)| **t >= times[250])
-        .map(|((_, l), _)| l.as_str())
-        .collect();
-    assert_eq!(
-        d.docker_ok(&["logs", "--since", since, &name]),
-        from.join("\n")
-    );
-    let until: Vec<&str> = stamped
-        .iter()
-        .zip(&times)
-        .filter(|(_, t)| **t <= times[100])
-        .map(|((_, l), _)| l.as_str())
-        .collect();
-    assert_eq!(
-        d.docker_ok(&["logs", "--until", &stamped[100].0, &name]),
-        until.join("\n")
-    );
+    // --timestamps: each line's time; --since/--until pick by it. (dockerd
+    // 20.10 reads only the live file for --since: checked of berth only.)
+    if d.is_berth() {
+        since_and_until_pick_by_the_timestamps(&d, &name);
+    }
 
     // The files, decoded independently: the live one and gzip'd rotations.
     let dir = container_dir(&d, &name).join("local-logs");
     let live = dir.join("container.log");
     assert!(dir.join("container.log.1.gz").exists(), "no rotation");
     assert!(!dir.join("container.log.1").exists());
-    let mut files: Vec<PathBuf> = (1..100)
-        .map(|n| dir.join(format!("container.log.{n}.gz")))
-        .filter(|p| p.exists())
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    files.reverse();
     let mut entries = Vec::new();
-    for f in &files {
-        assert!(std::fs::metadata(f).unwrap().len() > 0);
-        entries.extend(decode_local(&gunzip(f)));
+    for n in (1..100).rev() {
+        let gz = dir.join(format!("container.log.{n}.gz"));
+        if gz.exists() {
+            entries.extend(decode_local(&gunzip(&gz)));
+        }
     }
+    assert!(
+        !names.iter().any(|n| n.ends_with(".1")),
+        "a rotated file left uncompressed: {names:?}"
+    );
     let live_data = std::fs::read(&live).unwrap();
     assert!(live_data.len() <= 1000, "live file {} bytes", live_data.len());
     entries.extend(decode_local(&live_data));
-    let mut want = want;
-    want.push("e-last".into());
-    assert_eq!(entries.len(), want.len(), "every entry kept (max-file=100)");
+    assert_eq!(
+        entries.len(),
+        want.len() + 1,
+        "every entry kept (max-file=100): {names:?}"
+    );
     let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap();
-    for (e, w) in entries.iter().zip(&want) {
-        assert_eq!(e.line, w.as_bytes(), "lines are stored without newline");
+    for e in &entries {
         assert!(!e.partial);
         assert!(e.time_nano > start_ns && e.time_nano < now_ns, "{e:?}");
-        let src = if w == "e-last" { "stderr" } else { "stdout" };
-        assert_eq!(e.source, src);
     }
+    // Each stream in order (the two are read apart, so not interleaved alike).
+    let of = |src: &str| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e.source == src)
+            .map(|e| String::from_utf8(e.line.clone()).unwrap())
+            .collect()
+    };
+    assert_eq!(of("stdout"), want, "lines are stored without newline");
+    assert_eq!(of("stderr"), vec!["e-last".to_string()]);
     // As dockerd, the local driver's file is not part of the API.
     assert_eq!(d.docker_ok(&["inspect", "-f", "{{.LogPath}}", &name]), "");
     d.docker_ok(&["rm", &name]);
@@ -1199,7 +1234,26 @@ fn the_dual_logging_cache_is_in_the_local_format() {
     );
     let dir = container_dir(&d, &name);
     let cache = dir.join("container-cached.log");
-    assert!(dir.join("container-cached.log.1.gz").exists());
+    if !d.is_berth() {
+        // dockerd (20.10 to 28) hands the cache the container's options
+        // as they are, so its local driver never sees cache-max-size and
+        // keeps its 20 MB default: one file here.
+        let lines: Vec<Vec<u8>> = decode_local(&std::fs::read(&cache).unwrap())
+            .into_iter()
+            .map(|e| e.line)
+            .collect();
+        assert_eq!(lines.len(), want.len());
+        d.docker_ok(&["rm", &name]);
+        return;
+    }
+    assert!(
+        dir.join("container-cached.log.1.gz").exists(),
+        "{:?}",
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
     let mut all = Vec::new();
     for n in (1..50).rev() {
         let p = dir.join(format!("container-cached.log.{n}.gz"));
