@@ -1101,6 +1101,74 @@ mod tests {
         }
     }
 
+    fn record(driver: &str, opts: serde_json::Value, log_path: &str) -> ContainerRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "0123456789abcdef", "name": "web", "created": "2026-01-01T00:00:00Z",
+            "config": {"Image": "x", "Env": ["APP_A=1", "APP_B=2", "OTHER=3", "NOEQ"],
+                       "Labels": {"com.x.a": "1", "com.y": "2"}},
+            "host_config": {"LogConfig": {"Type": driver, "Config": opts}},
+            "image_name": "x", "image_id": "x", "path": "x", "args": [],
+            "log_path": log_path, "hostname_path": "/x", "hosts_path": "/x", "resolv_conf_path": "/x"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn caches_are_local_format_but_older_json_ones_stay_json() {
+        let opts = serde_json::json!({"syslog-address": "udp://127.0.0.1:514"});
+        let dir = "/d/containers/0123456789abcdef";
+        let new = record("syslog", opts.clone(), &format!("{dir}/container-cached.log"));
+        assert_eq!(
+            log_file(&new.host_config.log_config, &new.id),
+            std::path::PathBuf::from("container-cached.log")
+        );
+        let spec = shim_spec(&new).unwrap();
+        assert_eq!(spec.file.unwrap().format, FileFormat::Local);
+        let files = local_files(&new.host_config.log_config, &new.log_path).unwrap();
+        assert_eq!((files.rotated, files.gz, files.format), (4, true, FileFormat::Local));
+        // Created before the local cache: its json cache is written and read as before.
+        let old = record("syslog", opts, &format!("{dir}/0123456789abcdef-json.log"));
+        assert_eq!(shim_spec(&old).unwrap().file.unwrap().format, FileFormat::JsonFile);
+        let files = local_files(&old.host_config.log_config, &old.log_path).unwrap();
+        assert_eq!(files.format, FileFormat::JsonFile);
+        // The local driver's own file and defaults.
+        let local = record("local", serde_json::json!({}), &format!("{dir}/local-logs/container.log"));
+        assert_eq!(
+            log_file(&local.host_config.log_config, &local.id),
+            std::path::PathBuf::from("local-logs/container.log")
+        );
+        let file = shim_spec(&local).unwrap().file.unwrap();
+        assert_eq!(file.format, FileFormat::Local);
+        assert!(file.compress);
+        assert_eq!(
+            file.rotation,
+            Some(LogRotation {
+                max_size: 20 << 20,
+                max_files: 5
+            })
+        );
+    }
+
+    #[test]
+    fn regex_options_add_the_labels_and_env_they_match() {
+        let r = record(
+            "json-file",
+            serde_json::json!({"labels-regex": "^com\\.x\\.", "env-regex": "APP_", "env": "OTHER"}),
+            "/x/0123456789abcdef-json.log",
+        );
+        let attrs = shim_spec(&r).unwrap().file.unwrap().attrs;
+        let want: BTreeMap<String, String> = [
+            ("com.x.a", "1"),
+            ("APP_A", "1"),
+            ("APP_B", "2"),
+            ("OTHER", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(attrs, want);
+    }
+
     #[test]
     fn tags_render_dockerds_fields() {
         let info = TagInfo {
