@@ -960,10 +960,8 @@ fn since_and_until_pick_by_the_timestamps(d: &Daemon, name: &str) {
         })
         .collect();
     assert_eq!(stamped.len(), 500, "stdout's lines");
-    let times: Vec<chrono::DateTime<chrono::Utc>> = stamped
-        .iter()
-        .map(|(t, _)| t.parse().unwrap())
-        .collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        stamped.iter().map(|(t, _)| t.parse().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "times go back");
     let since = &stamped[250].0;
     let from: Vec<&str> = stamped
@@ -986,7 +984,6 @@ fn since_and_until_pick_by_the_timestamps(d: &Daemon, name: &str) {
         d.docker_ok(&["logs", "--until", &stamped[100].0, name]),
         until.join("\n")
     );
-
 }
 
 /// The local driver: Docker's framed protobuf entries in
@@ -1074,7 +1071,11 @@ fn local_driver_writes_dockers_format_and_logs_reads_it_across_rotations() {
         "a rotated file left uncompressed: {names:?}"
     );
     let live_data = std::fs::read(&live).unwrap();
-    assert!(live_data.len() <= 1000, "live file {} bytes", live_data.len());
+    assert!(
+        live_data.len() <= 1000,
+        "live file {} bytes",
+        live_data.len()
+    );
     entries.extend(decode_local(&live_data));
     assert_eq!(
         entries.len(),
@@ -1450,7 +1451,10 @@ fn syslog_over_tls_reaches_rsyslog_and_a_wrong_ca_fails_the_start() {
         "never-sent",
     ]);
     let _ = d.docker(&["rm", "-f", &bad]);
-    assert!(!o.status.success(), "a server the CA did not sign was taken");
+    assert!(
+        !o.status.success(),
+        "a server the CA did not sign was taken"
+    );
     assert!(
         stderr(&o).contains("failed to initialize logging driver"),
         "{}",

@@ -368,9 +368,18 @@ const FACILITIES: &[&str] = &[
 fn syslog(opts: &HashMap<&str, &str>) -> Result<SyslogSpec> {
     for key in opts.keys() {
         match *key {
-            "syslog-address" | "syslog-facility" | "syslog-format" | "tag" | "labels" | "env"
-            | "syslog-tls-ca-cert" | "syslog-tls-cert" | "syslog-tls-key"
-            | "syslog-tls-skip-verify" | "labels-regex" | "env-regex" => {}
+            "syslog-address"
+            | "syslog-facility"
+            | "syslog-format"
+            | "tag"
+            | "labels"
+            | "env"
+            | "syslog-tls-ca-cert"
+            | "syslog-tls-cert"
+            | "syslog-tls-key"
+            | "syslog-tls-skip-verify"
+            | "labels-regex"
+            | "env-regex" => {}
             other => {
                 return Err(invalid(format!(
                     "unknown log opt '{other}' for syslog log driver"
@@ -379,15 +388,10 @@ fn syslog(opts: &HashMap<&str, &str>) -> Result<SyslogSpec> {
         }
     }
     let address = opts.get("syslog-address").copied().unwrap_or("");
-    if let Some((scheme, rest)) = address.split_once("://") {
-        match scheme {
-            "unix" | "unixgram" => {
-                if let Err(e) = std::fs::metadata(rest) {
-                    return Err(invalid(format!("stat {rest}: {}", go_io_error(&e))));
-                }
-            }
-            _ => {}
-        }
+    if let Some(("unix" | "unixgram", rest)) = address.split_once("://")
+        && let Err(e) = std::fs::metadata(rest)
+    {
+        return Err(invalid(format!("stat {rest}: {}", go_io_error(&e))));
     }
     if SyslogTransport::parse(address).is_none() {
         let scheme = address.split_once("://").map_or("", |(s, _)| s);
@@ -1023,9 +1027,7 @@ mod tests {
             &[("max-file", "1"), ("compress", "false"), ("max-size", "1k")],
         ))
         .unwrap();
-        assert!(
-            err(cfg("json-file", &[("labels-regex", "(")])).contains("error parsing regexp")
-        );
+        assert!(err(cfg("json-file", &[("labels-regex", "(")])).contains("error parsing regexp"));
         validate(&cfg(
             "gelf",
             &[("gelf-address", "udp://a:1"), ("env-regex", "^A")],
@@ -1117,7 +1119,11 @@ mod tests {
     fn caches_are_local_format_but_older_json_ones_stay_json() {
         let opts = serde_json::json!({"syslog-address": "udp://127.0.0.1:514"});
         let dir = "/d/containers/0123456789abcdef";
-        let new = record("syslog", opts.clone(), &format!("{dir}/container-cached.log"));
+        let new = record(
+            "syslog",
+            opts.clone(),
+            &format!("{dir}/container-cached.log"),
+        );
         assert_eq!(
             log_file(&new.host_config.log_config, &new.id),
             std::path::PathBuf::from("container-cached.log")
@@ -1125,14 +1131,24 @@ mod tests {
         let spec = shim_spec(&new).unwrap();
         assert_eq!(spec.file.unwrap().format, FileFormat::Local);
         let files = local_files(&new.host_config.log_config, &new.log_path).unwrap();
-        assert_eq!((files.rotated, files.gz, files.format), (4, true, FileFormat::Local));
+        assert_eq!(
+            (files.rotated, files.gz, files.format),
+            (4, true, FileFormat::Local)
+        );
         // Created before the local cache: its json cache is written and read as before.
         let old = record("syslog", opts, &format!("{dir}/0123456789abcdef-json.log"));
-        assert_eq!(shim_spec(&old).unwrap().file.unwrap().format, FileFormat::JsonFile);
+        assert_eq!(
+            shim_spec(&old).unwrap().file.unwrap().format,
+            FileFormat::JsonFile
+        );
         let files = local_files(&old.host_config.log_config, &old.log_path).unwrap();
         assert_eq!(files.format, FileFormat::JsonFile);
         // The local driver's own file and defaults.
-        let local = record("local", serde_json::json!({}), &format!("{dir}/local-logs/container.log"));
+        let local = record(
+            "local",
+            serde_json::json!({}),
+            &format!("{dir}/local-logs/container.log"),
+        );
         assert_eq!(
             log_file(&local.host_config.log_config, &local.id),
             std::path::PathBuf::from("local-logs/container.log")

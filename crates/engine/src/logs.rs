@@ -292,13 +292,11 @@ async fn stream_logs(
         rotated,
         gz,
         format,
-    } = crate::logconfig::local_files(&log_config, &path).unwrap_or(
-        crate::logconfig::LocalFiles {
-            rotated: 0,
-            gz: false,
-            format: FileFormat::JsonFile,
-        },
-    );
+    } = crate::logconfig::local_files(&log_config, &path).unwrap_or(crate::logconfig::LocalFiles {
+        rotated: 0,
+        gz: false,
+        format: FileFormat::JsonFile,
+    });
     // Oldest first; the live file last.
     let files = log_files(&path, rotated, gz);
     let Some(last) = files.len().checked_sub(1) else {
@@ -492,11 +490,7 @@ async fn settled_log_files(path: &std::path::Path, rotated: u32, gz: bool) -> Ve
 
 /// Where the last `n` complete lines of `files` (oldest first) begin: the
 /// file's index and the place in it.
-fn tail_start(
-    files: &[LogFile],
-    n: usize,
-    format: FileFormat,
-) -> std::io::Result<(usize, Start)> {
+fn tail_start(files: &[LogFile], n: usize, format: FileFormat) -> std::io::Result<(usize, Start)> {
     let mut wanted = n;
     for (i, file) in files.iter().enumerate().rev() {
         let (start, found) = if file.gz {
@@ -748,8 +742,14 @@ mod tests {
         };
         let (at, found) = tail_offset_local(&mut f, 2).unwrap();
         assert_eq!(found, 2);
-        assert_eq!(read_from(&mut f, at), vec![Bytes::from("bb\n"), Bytes::from("ccc\n")]);
-        assert_eq!(tail_offset_local(&mut f, 0).unwrap(), (data.len() as u64, 0));
+        assert_eq!(
+            read_from(&mut f, at),
+            vec![Bytes::from("bb\n"), Bytes::from("ccc\n")]
+        );
+        assert_eq!(
+            tail_offset_local(&mut f, 0).unwrap(),
+            (data.len() as u64, 0)
+        );
         assert_eq!(tail_offset_local(&mut f, 9).unwrap(), (0, 3));
         // A writer mid-entry: the torn end is not an entry.
         let more = frames(&["dddd"]);
@@ -757,7 +757,10 @@ mod tests {
         let (at, found) = tail_offset_local(&mut f, 1).unwrap();
         assert_eq!(found, 1);
         assert_eq!(read_from(&mut f, at), vec![Bytes::from("ccc\n")]);
-        assert_eq!(tail_offset_local(&mut f, 0).unwrap(), (data.len() as u64, 0));
+        assert_eq!(
+            tail_offset_local(&mut f, 0).unwrap(),
+            (data.len() as u64, 0)
+        );
     }
 
     #[test]
@@ -781,6 +784,6 @@ mod tests {
         let full = read_available(&mut reader, &mut partial, 2, |l| got.push(l.data)).unwrap();
         assert!(!full);
         assert_eq!(got.len(), 3);
-        assert_eq!(partial.buf, line("4")[..10].as_bytes());
+        assert_eq!(partial.buf, &line("4").as_bytes()[..10]);
     }
 }

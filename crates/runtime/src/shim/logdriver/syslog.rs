@@ -264,7 +264,10 @@ impl Conn {
 /// start; the shim's sender dials on its first line, too late to say so.
 pub fn probe(spec: &SyslogSpec) -> std::io::Result<()> {
     let transport = SyslogTransport::parse(&spec.address).unwrap_or(SyslogTransport::Local);
-    Conn::new(transport).with_tls(spec.tls.clone()).dial().map(drop)
+    Conn::new(transport)
+        .with_tls(spec.tls.clone())
+        .dial()
+        .map(drop)
 }
 
 fn unixgram(path: &str) -> std::io::Result<Socket> {
