@@ -1,7 +1,10 @@
-//! Log drivers: json-file's compression and attributes, the daemon's
-//! default driver, syslog delivered to a real rsyslog (udp, tcp, unix
-//! datagram) and to a unix stream listener, the dual-logging cache that
-//! keeps `docker logs` working, and non-blocking delivery to a dead server.
+//! Log drivers: json-file's compression and attributes (labels-regex and
+//! env-regex too), the local driver (its files decoded here independently),
+//! the daemon's default driver, syslog delivered to a real rsyslog (udp,
+//! tcp, tcp+tls, unix datagram) and to a unix stream listener, the
+//! dual-logging cache (local format) that keeps `docker logs` working, and
+//! non-blocking delivery to a dead server. The new tests pass against
+//! dockerd 20.10 too (`BERTH_E2E_DAEMON=dockerd`).
 
 // A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
