@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth's build, runtime and tests need, only when missing.
-# rsyslog: e2e_log_drivers runs its own rsyslogd (own config, loopback ports, a unix socket in a temp dir).
+# rsyslog: e2e_log_drivers runs its own rsyslogd (own config, loopback ports, a unix socket in a temp dir);
+# rsyslog-gnutls: its gtls driver, for the syslog-over-tcp+tls test (certificates made by the test).
 # openssh-server: e2e_remote runs its own sshd (its own config, keys and network namespace)
 # for `docker -H ssh://`; the package's ssh.service is not needed by anything here.
 # prometheus: e2e_metrics starts its own (temp config and data dir, loopback) to scrape the daemon;
 # promtool (same package) lints the exposition.
 set -euo pipefail
-packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog prometheus)
+packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog rsyslog-gnutls prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

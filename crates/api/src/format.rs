@@ -294,7 +294,12 @@ pub fn inspect(v: &ContainerView, upper_dir: &str) -> Value {
         "ResolvConfPath": v.record.resolv_conf_path,
         "HostnamePath": v.record.hostname_path,
         "HostsPath": v.record.hosts_path,
-        "LogPath": v.record.log_path,
+        // As dockerd: json-file's path only; the local driver's and the
+        // cache's layouts are not part of the API.
+        "LogPath": match v.record.host_config.log_config.r#type.as_str() {
+            "" | "json-file" => v.record.log_path.clone(),
+            _ => std::path::PathBuf::new(),
+        },
         "Name": format!("/{}", v.record.name),
         "RestartCount": s.restart_count,
         "Driver": "overlay2",

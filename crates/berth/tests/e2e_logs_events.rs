@@ -498,7 +498,8 @@ fn log_options_are_checked_as_dockerd_checks_them() {
         ),
         ("max-size=12x", "invalid size: '12x'"),
         ("compress=maybe", "strconv.ParseBool"),
-        ("labels-regex=^a", "not implemented"),
+        // Implemented now; a bad expression is refused at create (dockerd: at start).
+        ("labels-regex=(", "error parsing regexp"),
     ] {
         let name = d.name("logopt");
         let out = d.docker(&[

@@ -177,7 +177,7 @@ impl Engine {
             image_id: image.id.clone(),
             path: argv[0].clone(),
             args: argv[1..].to_vec(),
-            log_path: dir.join(format!("{id}-json.log")),
+            log_path: dir.join(crate::logconfig::log_file(&host_config.log_config, &id)),
             hostname_path: dir.join("hostname"),
             hosts_path: dir.join("hosts"),
             resolv_conf_path: dir.join("resolv.conf"),
@@ -188,7 +188,8 @@ impl Engine {
             injected_files: injected::plan(&files),
         };
         let mut record = record;
-        if crate::logconfig::local_files(&record.host_config.log_config).is_none() {
+        if crate::logconfig::local_files(&record.host_config.log_config, &record.log_path).is_none()
+        {
             // As dockerd (none, or a remote driver with cache-disabled): no
             // log file, and `docker logs` says it cannot read.
             record.log_path = std::path::PathBuf::new();
@@ -355,6 +356,9 @@ impl Engine {
         if !record.log_path.as_os_str().is_empty() {
             // 0600 (Docker: 0640 root:root): logs carry whatever the container prints.
             use std::os::unix::fs::OpenOptionsExt;
+            if let Some(parent) = record.log_path.parent() {
+                crate::perms::create_dir_private(parent)?;
+            }
             std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)

@@ -209,6 +209,7 @@ impl Engine {
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let record = c.lock().record.clone();
         crate::injected::check_present(&c.id, &c.state_dir, &record.injected_files)?;
+        crate::logconfig::probe(&record).await?;
         let userns = self.userns_source(&c.id, &record)?;
         let result = async {
             let (network, net_state) = self.setup_network(c, &record, userns.as_ref()).await?;

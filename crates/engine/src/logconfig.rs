@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use runtime::shim::{
-    DeliveryMode, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation, LogSpec,
-    RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport,
+    DeliveryMode, FileFormat, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation,
+    LogSpec, RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport, TlsFiles,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,33 @@ const COMMON_OPTS: &[&str] = &[
 ];
 /// The drivers that keep no copy `docker logs` can read, so get the cache.
 const REMOTE: &[&str] = &["syslog", "gelf", "fluentd"];
+/// Where dockerd keeps a container's log, in its directory, per driver.
+const LOCAL_LOG: &str = "local-logs/container.log";
+const CACHE_LOG: &str = "container-cached.log";
+/// The local driver's defaults, which are also the cache's.
+const LOCAL_MAX_SIZE: i64 = 20 << 20;
+const LOCAL_MAX_FILES: u32 = 5;
+
+/// The container's log file in its directory, as dockerd lays it out:
+/// `<id>-json.log`, `local-logs/container.log`, or the cache beside a
+/// remote driver, `container-cached.log`.
+pub fn log_file(cfg: &LogConfig, id: &str) -> std::path::PathBuf {
+    match cfg.r#type.as_str() {
+        "" | "json-file" => format!("{id}-json.log").into(),
+        "local" => LOCAL_LOG.into(),
+        _ => CACHE_LOG.into(),
+    }
+}
+
+/// Caches of containers created before the cache took the local format
+/// are json-file ones at `<id>-json.log`: they stay so, for the shim that
+/// writes them and for `docker logs`, until the container is recreated.
+fn is_legacy_cache(log_path: &std::path::Path) -> bool {
+    log_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with("-json.log"))
+}
 
 /// Whether `driver` ships lines elsewhere (and counts what it sent and
 /// dropped); local ones write the container's log file only.
@@ -144,8 +171,18 @@ pub fn validate(cfg: &LogConfig) -> Result<()> {
         .filter(|(k, _)| !COMMON_OPTS.contains(&k.as_str()))
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    if driver != "local" {
+        // Compiled now so a bad one is refused before anything is stored
+        // (dockerd finds out only when the container starts).
+        for key in ["labels-regex", "env-regex"] {
+            if let Some(re) = opts.get(key) {
+                attr_regex(key, re)?;
+            }
+        }
+    }
     match driver {
         "json-file" => json_file(&own).map(drop),
+        "local" => local(&own).map(drop),
         "syslog" => syslog(&own).map(drop),
         "gelf" => gelf(&own).map(drop),
         "fluentd" => fluentd(&own).map(drop),
@@ -194,11 +231,11 @@ fn cache(driver: &str, opts: &HashMap<String, String>) -> Result<Option<FileSpec
     // Docker's cache defaults are the local driver's: 20m x 5, compressed.
     let max_size = match get("cache-max-size") {
         Some(v) => size("cache-max-size", v)?,
-        None => 20 << 20,
+        None => LOCAL_MAX_SIZE,
     };
     let max_files = match get("cache-max-file") {
         Some(v) => max_file(v)?,
-        None => 5,
+        None => LOCAL_MAX_FILES,
     };
     let compress = match get("cache-compress") {
         Some(v) => parse_bool("cache-compress", v)?,
@@ -214,6 +251,7 @@ fn cache(driver: &str, opts: &HashMap<String, String>) -> Result<Option<FileSpec
         }),
         compress,
         attrs: BTreeMap::new(),
+        format: FileFormat::Local,
     }))
 }
 
@@ -238,10 +276,7 @@ fn json_file(opts: &HashMap<&str, &str>) -> Result<FileSpec> {
             "max-size" => max_size = size("max-size", value)?,
             "max-file" => max_files = max_file(value)?,
             "compress" => compress = parse_bool("compress", value)?,
-            "labels" | "env" | "tag" => {}
-            "labels-regex" | "env-regex" => {
-                return Err(not_implemented(format!("the json-file log option {key}")));
-            }
+            "labels" | "env" | "tag" | "labels-regex" | "env-regex" => {}
             other => {
                 return Err(invalid(format!(
                     "unknown log opt '{other}' for json-file log driver"
@@ -257,7 +292,70 @@ fn json_file(opts: &HashMap<&str, &str>) -> Result<FileSpec> {
         }),
         compress,
         attrs: BTreeMap::new(),
+        format: FileFormat::JsonFile,
     })
+}
+
+/// The local driver's options, with its defaults (20 MB files, 5 of them,
+/// rotated ones compressed) and dockerd's words for bad values.
+fn local(opts: &HashMap<&str, &str>) -> Result<FileSpec> {
+    let mut max_size = LOCAL_MAX_SIZE;
+    let mut max_files: i64 = i64::from(LOCAL_MAX_FILES);
+    let mut compress = true;
+    for (key, value) in opts {
+        match *key {
+            "max-size" => {
+                max_size = gounits::from_human_size(value)
+                    .map_err(|e| invalid(format!("invalid value for max-size: {value}: {e}")))?
+            }
+            "max-file" => {
+                max_files = value.parse().map_err(|_| {
+                    invalid(format!(
+                        "invalid value for max-file: {value}: strconv.Atoi: parsing {value:?}: invalid syntax"
+                    ))
+                })?
+            }
+            "compress" => {
+                compress = parse_bool("compress", value).map_err(|_| {
+                    invalid(format!(
+                        "invalid boolean value for compress: strconv.ParseBool: parsing {value:?}: invalid syntax"
+                    ))
+                })?
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown log opt '{other}' for log driver local"
+                )));
+            }
+        }
+    }
+    if max_size < 0 {
+        return Err(invalid("max-size must not be negative"));
+    }
+    if max_files < 0 {
+        return Err(invalid("max-file must not be negative"));
+    }
+    if compress && max_files <= 1 {
+        return Err(invalid(
+            "compression cannot be enabled when max file count is 1",
+        ));
+    }
+    Ok(FileSpec {
+        rotation: (max_size > 0).then_some(LogRotation {
+            max_size: max_size as u64,
+            max_files: u32::try_from(max_files.max(1)).unwrap_or(u32::MAX),
+        }),
+        compress,
+        attrs: BTreeMap::new(),
+        format: FileFormat::Local,
+    })
+}
+
+/// A `labels-regex`/`env-regex` value, in Go's RE2 syntax (which the
+/// regex crate follows).
+fn attr_regex(key: &str, re: &str) -> Result<regex::Regex> {
+    regex::Regex::new(re)
+        .map_err(|e| invalid(format!("error parsing regexp for {key} log option: {e}")))
 }
 
 const FACILITIES: &[&str] = &[
@@ -270,15 +368,18 @@ const FACILITIES: &[&str] = &[
 fn syslog(opts: &HashMap<&str, &str>) -> Result<SyslogSpec> {
     for key in opts.keys() {
         match *key {
-            "syslog-address" | "syslog-facility" | "syslog-format" | "tag" | "labels" | "env" => {}
-            "syslog-tls-ca-cert"
+            "syslog-address"
+            | "syslog-facility"
+            | "syslog-format"
+            | "tag"
+            | "labels"
+            | "env"
+            | "syslog-tls-ca-cert"
             | "syslog-tls-cert"
             | "syslog-tls-key"
             | "syslog-tls-skip-verify"
             | "labels-regex"
-            | "env-regex" => {
-                return Err(not_implemented(format!("the syslog log option {key}")));
-            }
+            | "env-regex" => {}
             other => {
                 return Err(invalid(format!(
                     "unknown log opt '{other}' for syslog log driver"
@@ -287,16 +388,10 @@ fn syslog(opts: &HashMap<&str, &str>) -> Result<SyslogSpec> {
         }
     }
     let address = opts.get("syslog-address").copied().unwrap_or("");
-    if let Some((scheme, rest)) = address.split_once("://") {
-        match scheme {
-            "unix" | "unixgram" => {
-                if let Err(e) = std::fs::metadata(rest) {
-                    return Err(invalid(format!("stat {rest}: {}", go_io_error(&e))));
-                }
-            }
-            "tcp+tls" => return Err(not_implemented("syslog over tcp+tls")),
-            _ => {}
-        }
+    if let Some(("unix" | "unixgram", rest)) = address.split_once("://")
+        && let Err(e) = std::fs::metadata(rest)
+    {
+        return Err(invalid(format!("stat {rest}: {}", go_io_error(&e))));
     }
     if SyslogTransport::parse(address).is_none() {
         let scheme = address.split_once("://").map_or("", |(s, _)| s);
@@ -317,12 +412,25 @@ fn syslog(opts: &HashMap<&str, &str>) -> Result<SyslogSpec> {
         "rfc5424micro" => SyslogFormat::Rfc5424Micro,
         _ => return Err(invalid("Invalid syslog format")),
     };
+    // dockerd takes skip-verify's mere presence as yes; a value is read
+    // here, so that `=false` does not turn verification off.
+    let skip_verify = match opts.get("syslog-tls-skip-verify") {
+        Some(v) => parse_bool("syslog-tls-skip-verify", v)?,
+        None => false,
+    };
+    let file = |k: &str| opts.get(k).filter(|v| !v.is_empty()).map(|v| v.into());
     Ok(SyslogSpec {
         address: address.to_string(),
         facility,
         format,
         tag: opts.get("tag").copied().unwrap_or("{{.ID}}").to_string(),
         hostname: String::new(),
+        tls: TlsFiles {
+            ca_cert: file("syslog-tls-ca-cert"),
+            cert: file("syslog-tls-cert"),
+            key: file("syslog-tls-key"),
+            skip_verify,
+        },
     })
 }
 
@@ -337,10 +445,9 @@ fn gelf(opts: &HashMap<&str, &str>) -> Result<GelfSpec> {
             | "gelf-tcp-reconnect-delay"
             | "tag"
             | "labels"
-            | "env" => {}
-            "labels-regex" | "env-regex" => {
-                return Err(not_implemented(format!("the gelf log option {key}")));
-            }
+            | "env"
+            | "labels-regex"
+            | "env-regex" => {}
             other => {
                 return Err(invalid(format!(
                     "unknown log opt '{other}' for gelf log driver"
@@ -420,8 +527,10 @@ fn fluentd(opts: &HashMap<&str, &str>) -> Result<(FluentdSpec, Option<u64>)> {
             | "fluentd-write-timeout"
             | "tag"
             | "labels"
-            | "env" => {}
-            "fluentd-request-ack" | "labels-regex" | "env-regex" => {
+            | "env"
+            | "labels-regex"
+            | "env-regex" => {}
+            "fluentd-request-ack" => {
                 return Err(not_implemented(format!("the fluentd log option {key}")));
             }
             other => {
@@ -570,8 +679,10 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// json-file's `labels`/`env` (the named ones the container has) and the
-/// rendered `tag`, written on every line as dockerd's `attrs`.
+/// json-file's `labels`/`env` (the named ones the container has), those
+/// `labels-regex`/`env-regex` match (anywhere in the name, as Go's
+/// MatchString) and the rendered `tag`, written on every line as dockerd's
+/// `attrs`.
 fn attrs(
     opts: &HashMap<String, String>,
     record: &ContainerRecord,
@@ -594,6 +705,12 @@ fn attrs(
             attrs.insert(key.to_string(), v.clone());
         }
     }
+    if let Some(re) = opts.get("labels-regex").filter(|r| !r.is_empty()) {
+        let re = attr_regex("labels-regex", re)?;
+        for (k, v) in labels.iter().filter(|(k, _)| re.is_match(k)) {
+            attrs.insert(k.clone(), v.clone());
+        }
+    }
     let env = record.config.env.clone().unwrap_or_default();
     for key in list("env") {
         if let Some(v) = env
@@ -601,6 +718,15 @@ fn attrs(
             .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
         {
             attrs.insert(key.to_string(), v.to_string());
+        }
+    }
+    if let Some(re) = opts.get("env-regex").filter(|r| !r.is_empty()) {
+        let re = attr_regex("env-regex", re)?;
+        // As dockerd's: variables without '=' are not attributes.
+        for (k, v) in env.iter().filter_map(|e| e.split_once('=')) {
+            if re.is_match(k) {
+                attrs.insert(k.to_string(), v.to_string());
+            }
         }
     }
     if let Some(tag) = opts.get("tag") {
@@ -661,6 +787,15 @@ pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
         .collect();
     let info = TagInfo::of(record);
     let mode = delivery_mode(opts)?;
+    let legacy = is_legacy_cache(&record.log_path);
+    let cache = |driver: &str| -> Result<Option<FileSpec>> {
+        Ok(cache(driver, opts)?.map(|mut f| {
+            if legacy {
+                f.format = FileFormat::JsonFile;
+            }
+            f
+        }))
+    };
     Ok(match cfg.r#type.as_str() {
         "none" => LogSpec::default(),
         "" | "json-file" => {
@@ -672,12 +807,17 @@ pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
                 mode,
             }
         }
+        "local" => LogSpec {
+            file: Some(local(&own)?),
+            remote: None,
+            mode,
+        },
         "syslog" => {
             let mut s = syslog(&own)?;
             s.tag = render_tag(&s.tag, &info)?;
             s.hostname = hostname();
             LogSpec {
-                file: cache("syslog", opts)?,
+                file: cache("syslog")?,
                 remote: Some(RemoteSpec::Syslog(s)),
                 mode,
             }
@@ -687,7 +827,7 @@ pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
             g.extra = gelf_extra(opts, record, &info)?;
             g.hostname = hostname();
             LogSpec {
-                file: cache("gelf", opts)?,
+                file: cache("gelf")?,
                 remote: Some(RemoteSpec::Gelf(g)),
                 mode,
             }
@@ -707,7 +847,7 @@ pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
                 _ => mode,
             };
             LogSpec {
-                file: cache("fluentd", opts)?,
+                file: cache("fluentd")?,
                 remote: Some(RemoteSpec::Fluentd(f)),
                 mode,
             }
@@ -716,9 +856,35 @@ pub fn shim_spec(record: &ContainerRecord) -> Result<LogSpec> {
     })
 }
 
-/// The files `docker logs` reads for `cfg`: how many rotated ones there
-/// may be and whether they are gzip'd; `None` when nothing local is kept.
-pub fn local_files(cfg: &LogConfig) -> Option<(u32, bool)> {
+/// What dockerd finds when it opens the container's log driver at start
+/// and berth's shim would find only at its first line: for syslog over
+/// tcp+tls, a server that cannot be reached or whose certificate is not
+/// trusted (or that refuses ours) fails the start, in dockerd's words.
+pub async fn probe(record: &ContainerRecord) -> Result<()> {
+    let Some(RemoteSpec::Syslog(spec)) = shim_spec(record)?.remote else {
+        return Ok(());
+    };
+    if !spec.address.starts_with("tcp+tls://") {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || runtime::shim::probe_syslog(&spec))
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string()))?
+        .map_err(|e| EngineError::Internal(format!("failed to initialize logging driver: {e}")))
+}
+
+/// The files `docker logs` reads for a container of `cfg` whose log is at
+/// `log_path`; `None` when nothing local is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalFiles {
+    /// How many rotated files there may be beside the live one.
+    pub rotated: u32,
+    /// Whether the rotated ones are gzip'd.
+    pub gz: bool,
+    pub format: FileFormat,
+}
+
+pub fn local_files(cfg: &LogConfig, log_path: &std::path::Path) -> Option<LocalFiles> {
     let empty = HashMap::new();
     let opts = cfg.config.as_ref().unwrap_or(&empty);
     let file = match cfg.r#type.as_str() {
@@ -730,12 +896,27 @@ pub fn local_files(cfg: &LogConfig) -> Option<(u32, bool)> {
                 .collect();
             json_file(&own).ok()?
         }
-        driver => cache(driver, opts).ok()??,
+        "local" => {
+            let own: HashMap<&str, &str> = opts
+                .iter()
+                .filter(|(k, _)| !COMMON_OPTS.contains(&k.as_str()))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            local(&own).ok()?
+        }
+        driver => {
+            let mut f = cache(driver, opts).ok()??;
+            if is_legacy_cache(log_path) {
+                f.format = FileFormat::JsonFile;
+            }
+            f
+        }
     };
-    Some((
-        file.rotation.map_or(0, |r| r.max_files.saturating_sub(1)),
-        file.compress,
-    ))
+    Some(LocalFiles {
+        rotated: file.rotation.map_or(0, |r| r.max_files.saturating_sub(1)),
+        gz: file.compress,
+        format: file.format,
+    })
 }
 
 /// The drivers dockerd knows by name (an unknown one is a client error).
@@ -832,6 +1013,36 @@ mod tests {
                 .contains("unknown log opt 'max-size' for none log driver")
         );
         assert!(err(cfg("splunk", &[])).contains("not implemented"));
+        assert_eq!(
+            err(cfg("local", &[("tag", "x")])),
+            "unknown log opt 'tag' for log driver local"
+        );
+        assert!(
+            err(cfg("local", &[("max-file", "1")]))
+                .contains("compression cannot be enabled when max file count is 1")
+        );
+        assert!(err(cfg("local", &[("max-size", "lots")])).contains("invalid value for max-size"));
+        validate(&cfg(
+            "local",
+            &[("max-file", "1"), ("compress", "false"), ("max-size", "1k")],
+        ))
+        .unwrap();
+        assert!(err(cfg("json-file", &[("labels-regex", "(")])).contains("error parsing regexp"));
+        validate(&cfg(
+            "gelf",
+            &[("gelf-address", "udp://a:1"), ("env-regex", "^A")],
+        ))
+        .unwrap();
+        assert!(
+            err(cfg(
+                "syslog",
+                &[
+                    ("syslog-address", "tcp+tls://127.0.0.1:6514"),
+                    ("syslog-tls-skip-verify", "maybe")
+                ]
+            ))
+            .contains("ParseBool")
+        );
         assert!(
             err(cfg("fluentd", &[("fluentd-address", "udp://x:1")]))
                 .contains("unsupported scheme: 'udp'")
@@ -890,6 +1101,88 @@ mod tests {
         ] {
             validate(&ok).unwrap();
         }
+    }
+
+    fn record(driver: &str, opts: serde_json::Value, log_path: &str) -> ContainerRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "0123456789abcdef", "name": "web", "created": "2026-01-01T00:00:00Z",
+            "config": {"Image": "x", "Env": ["APP_A=1", "APP_B=2", "OTHER=3", "NOEQ"],
+                       "Labels": {"com.x.a": "1", "com.y": "2"}},
+            "host_config": {"LogConfig": {"Type": driver, "Config": opts}},
+            "image_name": "x", "image_id": "x", "path": "x", "args": [],
+            "log_path": log_path, "hostname_path": "/x", "hosts_path": "/x", "resolv_conf_path": "/x"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn caches_are_local_format_but_older_json_ones_stay_json() {
+        let opts = serde_json::json!({"syslog-address": "udp://127.0.0.1:514"});
+        let dir = "/d/containers/0123456789abcdef";
+        let new = record(
+            "syslog",
+            opts.clone(),
+            &format!("{dir}/container-cached.log"),
+        );
+        assert_eq!(
+            log_file(&new.host_config.log_config, &new.id),
+            std::path::PathBuf::from("container-cached.log")
+        );
+        let spec = shim_spec(&new).unwrap();
+        assert_eq!(spec.file.unwrap().format, FileFormat::Local);
+        let files = local_files(&new.host_config.log_config, &new.log_path).unwrap();
+        assert_eq!(
+            (files.rotated, files.gz, files.format),
+            (4, true, FileFormat::Local)
+        );
+        // Created before the local cache: its json cache is written and read as before.
+        let old = record("syslog", opts, &format!("{dir}/0123456789abcdef-json.log"));
+        assert_eq!(
+            shim_spec(&old).unwrap().file.unwrap().format,
+            FileFormat::JsonFile
+        );
+        let files = local_files(&old.host_config.log_config, &old.log_path).unwrap();
+        assert_eq!(files.format, FileFormat::JsonFile);
+        // The local driver's own file and defaults.
+        let local = record(
+            "local",
+            serde_json::json!({}),
+            &format!("{dir}/local-logs/container.log"),
+        );
+        assert_eq!(
+            log_file(&local.host_config.log_config, &local.id),
+            std::path::PathBuf::from("local-logs/container.log")
+        );
+        let file = shim_spec(&local).unwrap().file.unwrap();
+        assert_eq!(file.format, FileFormat::Local);
+        assert!(file.compress);
+        assert_eq!(
+            file.rotation,
+            Some(LogRotation {
+                max_size: 20 << 20,
+                max_files: 5
+            })
+        );
+    }
+
+    #[test]
+    fn regex_options_add_the_labels_and_env_they_match() {
+        let r = record(
+            "json-file",
+            serde_json::json!({"labels-regex": "^com\\.x\\.", "env-regex": "APP_", "env": "OTHER"}),
+            "/x/0123456789abcdef-json.log",
+        );
+        let attrs = shim_spec(&r).unwrap().file.unwrap().attrs;
+        let want: BTreeMap<String, String> = [
+            ("com.x.a", "1"),
+            ("APP_A", "1"),
+            ("APP_B", "2"),
+            ("OTHER", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(attrs, want);
     }
 
     #[test]

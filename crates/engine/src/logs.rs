@@ -1,6 +1,7 @@
-//! Reading the json-file log the shim writes: tail, since/until, follow,
-//! across the files rotation keeps (`<log>.N` oldest … `<log>.1`, `<log>`);
-//! and json-file's options, checked at create and handed to the shim.
+//! Reading the log file the shim writes (json-file's format, or the local
+//! driver's and the dual-logging cache's length-framed protobuf): tail,
+//! since/until, follow, across the files rotation keeps (`<log>.N` oldest
+//! … `<log>.1`, `<log>`).
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use runtime::shim::StdStream;
+use runtime::shim::{FileFormat, StdStream, local_log};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -42,8 +43,8 @@ struct JsonLine {
     time: DateTime<Utc>,
 }
 
-fn parse_line(line: &str) -> Option<LogLine> {
-    let parsed: JsonLine = serde_json::from_str(line).ok()?;
+fn parse_line(line: &[u8]) -> Option<LogLine> {
+    let parsed: JsonLine = serde_json::from_slice(line).ok()?;
     let stream = match parsed.stream.as_str() {
         "stderr" => StdStream::Stderr,
         _ => StdStream::Stdout,
@@ -53,6 +54,81 @@ fn parse_line(line: &str) -> Option<LogLine> {
         time: parsed.time,
         data: Bytes::from(parsed.log),
     })
+}
+
+/// One whole frame of the local format as a line; `None` when it is not
+/// one (a damaged entry is passed over, as a json line that does not parse).
+fn parse_entry(frame: &[u8]) -> Option<LogLine> {
+    let entry = local_log::decode_frame(frame).ok()?;
+    let stream = match entry.source.as_str() {
+        "stderr" => StdStream::Stderr,
+        _ => StdStream::Stdout,
+    };
+    Some(LogLine {
+        stream,
+        time: DateTime::from_timestamp_nanos(entry.time_nano),
+        data: Bytes::from(entry.into_line()),
+    })
+}
+
+/// What was read of an entry not yet whole (the writer is mid-entry), and
+/// how the file frames its entries.
+struct Partial {
+    buf: Vec<u8>,
+    format: FileFormat,
+}
+
+impl Partial {
+    fn new(format: FileFormat) -> Self {
+        Self {
+            buf: Vec::new(),
+            format,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// Reads on until `buf` holds one whole entry (true) or the reader has
+    /// no more for now (false: the rest is kept for the next call).
+    fn fill(&mut self, reader: &mut impl BufRead) -> std::io::Result<bool> {
+        match self.format {
+            FileFormat::JsonFile => {
+                reader.read_until(b'\n', &mut self.buf)?;
+                Ok(self.buf.ends_with(b"\n"))
+            }
+            FileFormat::Local => loop {
+                let need = match self.buf.len() {
+                    n if n < local_log::LEN_BYTES => local_log::LEN_BYTES,
+                    _ => {
+                        let len = local_log::entry_len(&self.buf);
+                        if len > local_log::MAX_ENTRY {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                format!("log message is too large ({len})"),
+                            ));
+                        }
+                        len + 2 * local_log::LEN_BYTES
+                    }
+                };
+                if self.buf.len() >= need {
+                    return Ok(true);
+                }
+                let want = (need - self.buf.len()) as u64;
+                if reader.by_ref().take(want).read_to_end(&mut self.buf)? == 0 {
+                    return Ok(false);
+                }
+            },
+        }
+    }
+
+    fn parse(&self) -> Option<LogLine> {
+        match self.format {
+            FileFormat::JsonFile => parse_line(&self.buf),
+            FileFormat::Local => parse_entry(&self.buf),
+        }
+    }
 }
 
 impl LogOptions {
@@ -134,7 +210,7 @@ enum Start {
     Skip(usize),
 }
 
-fn open_log(f: &LogFile, start: Start) -> std::io::Result<(Reader, u64)> {
+fn open_log(f: &LogFile, start: Start, format: FileFormat) -> std::io::Result<(Reader, u64)> {
     let mut file = std::fs::File::open(&f.path)?;
     let inode = file.metadata()?.ino();
     let mut reader: Reader = if f.gz {
@@ -149,10 +225,10 @@ fn open_log(f: &LogFile, start: Start) -> std::io::Result<(Reader, u64)> {
         Box::new(BufReader::with_capacity(64 << 10, file))
     };
     if let Start::Skip(n) = start {
-        let mut sink = Vec::new();
+        let mut entry = Partial::new(format);
         for _ in 0..n {
-            sink.clear();
-            if reader.read_until(b'\n', &mut sink)? == 0 {
+            entry.clear();
+            if !entry.fill(&mut reader)? {
                 break;
             }
         }
@@ -211,8 +287,16 @@ async fn stream_logs(
             inner.record.host_config.log_config.clone(),
         )
     };
-    // How many rotated files the shim keeps beside the live one.
-    let (rotated, gz) = crate::logconfig::local_files(&log_config).unwrap_or((0, false));
+    // How many rotated files the shim keeps beside the live one, and their format.
+    let crate::logconfig::LocalFiles {
+        rotated,
+        gz,
+        format,
+    } = crate::logconfig::local_files(&log_config, &path).unwrap_or(crate::logconfig::LocalFiles {
+        rotated: 0,
+        gz: false,
+        format: FileFormat::JsonFile,
+    });
     // Oldest first; the live file last.
     let files = log_files(&path, rotated, gz);
     let Some(last) = files.len().checked_sub(1) else {
@@ -220,14 +304,15 @@ async fn stream_logs(
     };
     // As dockerd: the last N lines of the log, then the filters.
     let (first, start) = match opts.tail {
-        Some(n) => tail_start(&files, n)?,
+        Some(n) => tail_start(&files, n, format)?,
         None => (0, Start::Offset(0)),
     };
     let mut place = Place::default();
-    let mut partial = String::new();
+    let mut partial = Partial::new(format);
     // Rotated files are complete: read them through.
     for (i, file) in files.iter().enumerate().take(last).skip(first) {
-        let (mut reader, _) = open_log(file, if i == first { start } else { Start::Offset(0) })?;
+        let at = if i == first { start } else { Start::Offset(0) };
+        let (mut reader, _) = open_log(file, at, format)?;
         if !drain(&mut reader, &mut partial, &opts, &tx, &mut place, &mut None).await? {
             return Ok(());
         }
@@ -244,6 +329,7 @@ async fn stream_logs(
         } else {
             Start::Offset(0)
         },
+        format,
     ) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -282,7 +368,7 @@ async fn stream_logs(
                     let mut skip = Some(Skip { place, again: 0 });
                     let mut whole = true;
                     for file in &files {
-                        match open_log(file, Start::Offset(0)) {
+                        match open_log(file, Start::Offset(0), format) {
                             Ok(opened) if opened.1 == file.ino => (reader, inode) = opened,
                             _ => {
                                 whole = false; // gone or renamed under us: look again
@@ -304,7 +390,7 @@ async fn stream_logs(
                 let Some(file) = files.get(next) else {
                     break;
                 };
-                let Ok(opened) = open_log(file, Start::Offset(0)) else {
+                let Ok(opened) = open_log(file, Start::Offset(0), format) else {
                     continue;
                 };
                 if opened.1 != file.ino {
@@ -336,7 +422,7 @@ async fn stream_logs(
 /// already) are passed over.
 async fn drain(
     reader: &mut Reader,
-    partial: &mut String,
+    partial: &mut Partial,
     opts: &LogOptions,
     tx: &mpsc::Sender<LogLine>,
     place: &mut Place,
@@ -404,15 +490,18 @@ async fn settled_log_files(path: &std::path::Path, rotated: u32, gz: bool) -> Ve
 
 /// Where the last `n` complete lines of `files` (oldest first) begin: the
 /// file's index and the place in it.
-fn tail_start(files: &[LogFile], n: usize) -> std::io::Result<(usize, Start)> {
+fn tail_start(files: &[LogFile], n: usize, format: FileFormat) -> std::io::Result<(usize, Start)> {
     let mut wanted = n;
     for (i, file) in files.iter().enumerate().rev() {
         let (start, found) = if file.gz {
-            let total = count_lines(&file.path)?;
+            let total = count_entries(&file.path, format)?;
             (Start::Skip(total.saturating_sub(wanted)), total.min(wanted))
         } else {
             let mut f = std::fs::File::open(&file.path)?;
-            let (offset, found) = tail_offset(&mut f, wanted)?;
+            let (offset, found) = match format {
+                FileFormat::JsonFile => tail_offset(&mut f, wanted)?,
+                FileFormat::Local => tail_offset_local(&mut f, wanted)?,
+            };
             (Start::Offset(offset), found)
         };
         if found >= wanted || i == 0 {
@@ -423,9 +512,26 @@ fn tail_start(files: &[LogFile], n: usize) -> std::io::Result<(usize, Start)> {
     Ok((0, Start::Offset(0)))
 }
 
-/// Lines in a gzip'd log file.
-fn count_lines(path: &std::path::Path) -> std::io::Result<usize> {
-    let mut r = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
+/// Entries in a gzip'd log file.
+fn count_entries(path: &std::path::Path, format: FileFormat) -> std::io::Result<usize> {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
+    if format == FileFormat::Local {
+        let mut r = BufReader::with_capacity(64 << 10, gz);
+        let mut len = [0u8; local_log::LEN_BYTES];
+        let mut entries = 0;
+        loop {
+            match r.read_exact(&mut len) {
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(entries),
+                other => other?,
+            }
+            let skip = (local_log::entry_len(&len) + local_log::LEN_BYTES) as u64;
+            if std::io::copy(&mut r.by_ref().take(skip), &mut std::io::sink())? < skip {
+                return Ok(entries);
+            }
+            entries += 1;
+        }
+    }
+    let mut r = gz;
     let mut buf = vec![0u8; 64 << 10];
     let mut lines = 0;
     loop {
@@ -466,23 +572,78 @@ fn tail_offset(file: &mut std::fs::File, n: usize) -> std::io::Result<(u64, usiz
     Ok((0, seen))
 }
 
-/// Reads up to `max` complete lines from the current position; a trailing
-/// partial line is kept in `partial` until its newline arrives. Returns true
-/// when it stopped at `max` (more may be there).
+/// Where the last `n` whole entries of a local-format file begin, found by
+/// walking back from its end on the lengths after each entry, and how many
+/// that is. An end that does not add up (the writer is mid-entry) is left
+/// to a walk forward on the lengths before each entry.
+fn tail_offset_local(file: &mut std::fs::File, n: usize) -> std::io::Result<(u64, usize)> {
+    const LEN: u64 = local_log::LEN_BYTES as u64;
+    fn read_len(f: &mut std::fs::File, at: u64) -> std::io::Result<u64> {
+        let mut len = [0u8; local_log::LEN_BYTES];
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(&mut len)?;
+        Ok(local_log::entry_len(&len) as u64)
+    }
+    let size = file.seek(SeekFrom::End(0))?;
+    let mut end = size;
+    let mut found = 0;
+    // The last entry is checked even for n = 0, to know `end` is one's end.
+    while end > 0 && (found < n || end == size) {
+        if end < 2 * LEN {
+            return tail_offset_forward(file, n);
+        }
+        let l = read_len(file, end - LEN)?;
+        if l + 2 * LEN > end || read_len(file, end - 2 * LEN - l)? != l {
+            return tail_offset_forward(file, n);
+        }
+        if found == n {
+            break;
+        }
+        end -= l + 2 * LEN;
+        found += 1;
+    }
+    Ok((end, found))
+}
+
+/// [`tail_offset_local`] from the start of the file: the whole entries'
+/// starts, the last `n` of them kept.
+fn tail_offset_forward(file: &mut std::fs::File, n: usize) -> std::io::Result<(u64, usize)> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut r = BufReader::with_capacity(64 << 10, &mut *file);
+    let mut starts = std::collections::VecDeque::with_capacity(n + 1);
+    let mut at = 0u64;
+    let mut len = [0u8; local_log::LEN_BYTES];
+    while r.read_exact(&mut len).is_ok() {
+        let skip = (local_log::entry_len(&len) + local_log::LEN_BYTES) as u64;
+        if std::io::copy(&mut r.by_ref().take(skip), &mut std::io::sink())? < skip {
+            break;
+        }
+        starts.push_back(at);
+        if starts.len() > n {
+            starts.pop_front();
+        }
+        at += skip + local_log::LEN_BYTES as u64;
+    }
+    let found = starts.len();
+    Ok((starts.front().copied().unwrap_or(at), found))
+}
+
+/// Reads up to `max` complete entries from the current position; a
+/// trailing partial one is kept in `partial` until the rest arrives.
+/// Returns true when it stopped at `max` (more may be there).
 fn read_available(
     reader: &mut impl BufRead,
-    partial: &mut String,
+    partial: &mut Partial,
     max: usize,
     mut each: impl FnMut(LogLine),
 ) -> std::io::Result<bool> {
     let mut lines = 0;
     while lines < max {
-        let n = reader.read_line(partial)?;
-        if n == 0 || !partial.ends_with('\n') {
-            // The end, or the writer is mid-line: the rest arrives with a later read.
+        if !partial.fill(reader)? {
+            // The end, or the writer is mid-entry: the rest arrives with a later read.
             return Ok(false);
         }
-        if let Some(line) = parse_line(partial.trim_end()) {
+        if let Some(line) = partial.parse() {
             each(line);
         }
         partial.clear();
@@ -512,13 +673,13 @@ mod tests {
     #[test]
     fn json_lines_parse() {
         let l = parse_line(
-            r#"{"log":"hi\n","stream":"stderr","time":"2026-01-01T00:00:00.123456789Z"}"#,
+            br#"{"log":"hi\n","stream":"stderr","time":"2026-01-01T00:00:00.123456789Z"}"#,
         )
         .unwrap();
         assert_eq!(l.stream, StdStream::Stderr);
         assert_eq!(&l.data[..], b"hi\n");
         assert_eq!(l.time.timestamp_subsec_nanos(), 123_456_789);
-        assert!(parse_line("garbage").is_none());
+        assert!(parse_line(b"garbage").is_none());
     }
 
     fn file_with(content: &str) -> std::fs::File {
@@ -551,6 +712,57 @@ mod tests {
         );
     }
 
+    fn frames(lines: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            local_log::LogEntry {
+                source: "stdout".into(),
+                time_nano: i as i64,
+                line: l.as_bytes().to_vec(),
+                partial: false,
+                partial_log_metadata: None,
+            }
+            .frame(&mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn local_tail_walks_back_on_the_lengths_and_forward_past_a_torn_end() {
+        let data = frames(&["a", "bb", "ccc"]);
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, &data).unwrap();
+        let read_from = |f: &mut std::fs::File, at: u64| {
+            f.seek(SeekFrom::Start(at)).unwrap();
+            let mut r = BufReader::new(&mut *f);
+            let mut p = Partial::new(FileFormat::Local);
+            let mut got = Vec::new();
+            read_available(&mut r, &mut p, 100, |l| got.push(l.data)).unwrap();
+            got
+        };
+        let (at, found) = tail_offset_local(&mut f, 2).unwrap();
+        assert_eq!(found, 2);
+        assert_eq!(
+            read_from(&mut f, at),
+            vec![Bytes::from("bb\n"), Bytes::from("ccc\n")]
+        );
+        assert_eq!(
+            tail_offset_local(&mut f, 0).unwrap(),
+            (data.len() as u64, 0)
+        );
+        assert_eq!(tail_offset_local(&mut f, 9).unwrap(), (0, 3));
+        // A writer mid-entry: the torn end is not an entry.
+        let more = frames(&["dddd"]);
+        std::io::Write::write_all(&mut f, &more[..5]).unwrap();
+        let (at, found) = tail_offset_local(&mut f, 1).unwrap();
+        assert_eq!(found, 1);
+        assert_eq!(read_from(&mut f, at), vec![Bytes::from("ccc\n")]);
+        assert_eq!(
+            tail_offset_local(&mut f, 0).unwrap(),
+            (data.len() as u64, 0)
+        );
+    }
+
     #[test]
     fn reads_stop_at_the_batch_and_keep_partial_lines() {
         let line = |s: &str| {
@@ -564,7 +776,7 @@ mod tests {
             &line("4")[..10]
         );
         let mut reader = BufReader::new(file_with(&text));
-        let mut partial = String::new();
+        let mut partial = Partial::new(FileFormat::JsonFile);
         let mut got = Vec::new();
         let full = read_available(&mut reader, &mut partial, 2, |l| got.push(l.data)).unwrap();
         assert!(full);
@@ -572,6 +784,6 @@ mod tests {
         let full = read_available(&mut reader, &mut partial, 2, |l| got.push(l.data)).unwrap();
         assert!(!full);
         assert_eq!(got.len(), 3);
-        assert_eq!(partial, &line("4")[..10]);
+        assert_eq!(partial.buf, &line("4").as_bytes()[..10]);
     }
 }

@@ -93,6 +93,16 @@ pub struct SizeError(pub String);
 /// go-units `RAMInBytes`: "64m", "1.5g", "512MiB": binary units, case and
 /// a trailing "b"/"ib" ignored.
 pub fn ram_in_bytes(s: &str) -> Result<i64, SizeError> {
+    parse_size(s, 1024.0)
+}
+
+/// go-units `FromHumanSize`: as [`ram_in_bytes`] with decimal units
+/// ("20m" is 20,000,000), as the local log driver's `max-size` reads.
+pub fn from_human_size(s: &str) -> Result<i64, SizeError> {
+    parse_size(s, 1000.0)
+}
+
+fn parse_size(s: &str, base: f64) -> Result<i64, SizeError> {
     let bad = || SizeError(s.to_string());
     let t = s.trim();
     let n = t
@@ -111,12 +121,20 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, SizeError> {
         "p" => 5,
         _ => return Err(bad()),
     };
-    Ok((num * 1024f64.powi(power)) as i64)
+    Ok((num * base.powi(power)) as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_sizes_are_decimal_ram_sizes_binary() {
+        assert_eq!(from_human_size("20m"), Ok(20_000_000));
+        assert_eq!(from_human_size("1k"), Ok(1000));
+        assert_eq!(ram_in_bytes("1k"), Ok(1024));
+        assert!(from_human_size("x").is_err());
+    }
 
     #[test]
     fn durations_read_like_go_units() {

@@ -7,4 +7,4 @@ mod duration;
 mod human;
 
 pub use duration::{DurationError, parse_duration};
-pub use human::{SizeError, bytes_size, human_duration, human_size, ram_in_bytes};
+pub use human::{SizeError, bytes_size, from_human_size, human_duration, human_size, ram_in_bytes};

@@ -23,11 +23,13 @@ use crate::backend::RuntimeKind;
 pub use client::{Attached, ShimClient};
 pub use exit::{ExitStatus, read_exit_status};
 pub use launch::create;
+pub use logdriver::local as local_log;
 pub use logdriver::{
-    DeliveryMode, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation, LogSpec, LogStats,
-    RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport, compressed_path, read_log_stats,
-    rotated_path,
+    DeliveryMode, FileFormat, FileSpec, FluentdSpec, GelfCompression, GelfSpec, LogRotation,
+    LogSpec, LogStats, RemoteSpec, SyslogFormat, SyslogSpec, SyslogTransport, TlsFiles,
+    compressed_path, probe_syslog, read_log_stats, rotated_path,
 };
+
 pub(crate) use server::main;
 pub(crate) use sockpath::{socket_path, socket_path_for_others};
 

@@ -1,7 +1,8 @@
-//! Docker's json-file log format: one JSON object per line of output,
-//! `{"log":"hello\n","stream":"stdout","time":"…Z"}`, rotated as json-file's
-//! `max-size`/`max-file` options ask, the rotated files gzip'd with
-//! `compress` (`<log>.1.gz` …, as dockerd names them).
+//! The container's log file, in Docker's json-file format (one JSON object
+//! per line of output, `{"log":"hello\n","stream":"stdout","time":"…Z"}`)
+//! or its `local` one (see [`super::local`]), rotated as the `max-size`/
+//! `max-file` options ask, the rotated files gzip'd with `compress`
+//! (`<log>.1.gz` …, as dockerd names them).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileSpec, LogDriver, Message};
+use super::{FileFormat, FileSpec, LogDriver, Message, local};
 
 #[derive(Serialize)]
 struct Entry<'a> {
@@ -52,6 +53,8 @@ pub struct JsonFile {
     rotation: Option<LogRotation>,
     compress: bool,
     attrs: BTreeMap<String, String>,
+    format: FileFormat,
+    local: local::Encoder,
     /// Entries of one read of the container's output, appended at once
     /// (counted in `written` already).
     pending: Vec<u8>,
@@ -73,13 +76,14 @@ impl JsonFile {
             rotation: spec.rotation,
             compress: spec.compress,
             attrs: spec.attrs,
+            format: spec.format,
+            local: local::Encoder::default(),
             pending: Vec::new(),
             entry: Vec::new(),
         })
     }
 
-    /// Queues a whole entry (it ends with the only newline in it: JSON
-    /// escapes the rest), rotating first when it would not fit, so no file
+    /// Queues a whole entry, rotating first when it would not fit, so no file
     /// passes `max_size` unless one entry alone does.
     fn append(&mut self, entry: &[u8]) -> std::io::Result<()> {
         if let Some(r) = self.rotation
@@ -150,6 +154,12 @@ impl LogDriver for JsonFile {
     fn log(&mut self, msg: &Message<'_>) -> std::io::Result<()> {
         let mut entry = std::mem::take(&mut self.entry);
         entry.clear();
+        if self.format == FileFormat::Local {
+            self.local.encode(msg, &mut entry);
+            let r = self.append(&entry);
+            self.entry = entry;
+            return r;
+        }
         let text = String::from_utf8_lossy(msg.line);
         let time = msg.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         serde_json::to_writer(
@@ -305,6 +315,7 @@ mod tests {
             }),
             compress: true,
             attrs: [("tag".to_string(), "web".to_string())].into(),
+            format: FileFormat::JsonFile,
         };
         let mut w = Logger::new(vec![Box::new(JsonFile::open(&path, spec).unwrap())]);
         for i in 0..40 {

@@ -6,8 +6,10 @@
 mod fluentd;
 mod gelf;
 mod jsonfile;
+pub mod local;
 mod queue;
 mod syslog;
+mod tls;
 
 use std::path::Path;
 
@@ -20,7 +22,8 @@ pub use fluentd::FluentdSpec;
 pub use gelf::{GelfCompression, GelfSpec};
 pub use jsonfile::{JsonFile, LogRotation, compressed_path, rotated_path};
 pub use queue::{DeliveryMode, LogStats, read_log_stats};
-pub use syslog::{SyslogFormat, SyslogSpec, SyslogTransport};
+pub use syslog::{SyslogFormat, SyslogSpec, SyslogTransport, probe as probe_syslog};
+pub use tls::TlsFiles;
 
 /// Docker cuts lines longer than its 16 KiB read buffer into partial entries.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -86,6 +89,7 @@ impl LogSpec {
                 rotation,
                 compress: false,
                 attrs: Default::default(),
+                format: FileFormat::JsonFile,
             }),
             ..Self::default()
         }
@@ -99,9 +103,23 @@ pub struct FileSpec {
     /// gzip rotated files (`<log>.1.gz` …).
     #[serde(default)]
     pub compress: bool,
-    /// `labels`/`env` attributes written on every entry.
+    /// `labels`/`env` attributes written on every entry (json-file only:
+    /// Docker's local format has no place for them).
     #[serde(default)]
     pub attrs: std::collections::BTreeMap<String, String>,
+    /// Absent in the specs of shims started before the local format.
+    #[serde(default)]
+    pub format: FileFormat,
+}
+
+/// How the log file's entries are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileFormat {
+    #[default]
+    JsonFile,
+    /// Docker's `local` driver's: length-framed protobuf entries.
+    Local,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +177,7 @@ impl Logger {
             rotation,
             compress: false,
             attrs: Default::default(),
+            format: FileFormat::JsonFile,
         };
         Ok(Self::new(vec![Box::new(JsonFile::open(log_path, spec)?)]))
     }
@@ -333,6 +352,7 @@ mod tests {
                 format: SyslogFormat::Rfc5424,
                 tag: "t".into(),
                 hostname: "h".into(),
+                tls: TlsFiles::default(),
             })),
             mode: DeliveryMode::NonBlocking { max_buffer: 1000 },
         };

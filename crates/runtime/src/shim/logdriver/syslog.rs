@@ -3,7 +3,8 @@
 //! format), sent over udp, tcp, a unix stream or datagram socket, or the
 //! host's `/dev/log` when no address is given. stdout lines have severity
 //! info, stderr lines err. Messages end with a newline, which is also the
-//! framing over a stream, as in dockerd's srslog.
+//! framing over a stream, as in dockerd's srslog; over `tcp+tls` the
+//! rfc5424 formats are octet-counted instead (RFC 5425), as dockerd's.
 
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Message;
 use super::queue::{Deliver, Encode};
+use super::tls::{self, TlsFiles, TlsStream};
 use crate::shim::StdStream;
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,6 +48,9 @@ pub struct SyslogSpec {
     /// The rendered `tag` option.
     pub tag: String,
     pub hostname: String,
+    /// The `syslog-tls-*` files, for `tcp+tls`.
+    #[serde(default)]
+    pub tls: TlsFiles,
 }
 
 /// Where the messages go, parsed from `syslog-address`.
@@ -53,6 +58,8 @@ pub struct SyslogSpec {
 pub enum SyslogTransport {
     Udp(String),
     Tcp(String),
+    /// `tcp+tls://host:port`.
+    TcpTls(String),
     Unix(String),
     Unixgram(String),
     /// The host's socket (`/dev/log`…), datagram or stream.
@@ -80,6 +87,7 @@ impl SyslogTransport {
         Some(match scheme {
             "udp" => SyslogTransport::Udp(with_port(rest)),
             "tcp" => SyslogTransport::Tcp(with_port(rest)),
+            "tcp+tls" => SyslogTransport::TcpTls(with_port(rest)),
             "unix" => SyslogTransport::Unix(rest.to_string()),
             "unixgram" => SyslogTransport::Unixgram(rest.to_string()),
             _ => return None,
@@ -90,6 +98,8 @@ impl SyslogTransport {
 pub struct Syslog {
     spec: SyslogSpec,
     pid: u32,
+    /// RFC 5425's `LEN SP MSG` framing (rfc5424 formats over tcp+tls).
+    octet_counted: bool,
     /// The host's offset, looked up once: chrono's Local asks the system
     /// for every conversion, which costs more than the rest of a line.
     offset: chrono::FixedOffset,
@@ -97,8 +107,16 @@ pub struct Syslog {
 
 impl Syslog {
     pub fn new(spec: SyslogSpec) -> Self {
+        let octet_counted = matches!(
+            SyslogTransport::parse(&spec.address),
+            Some(SyslogTransport::TcpTls(_))
+        ) && matches!(
+            spec.format,
+            SyslogFormat::Rfc5424 | SyslogFormat::Rfc5424Micro
+        );
         Self {
             spec,
+            octet_counted,
             pid: std::process::id(),
             offset: *Local::now().offset(),
         }
@@ -107,7 +125,9 @@ impl Syslog {
     /// The encoder (for the copy loop) and the sender (for the delivery thread).
     pub fn split(spec: SyslogSpec) -> (Box<dyn Encode>, Box<dyn Deliver>) {
         let transport = SyslogTransport::parse(&spec.address).unwrap_or(SyslogTransport::Local);
-        (Box::new(Syslog::new(spec)), Box::new(Conn::new(transport)))
+        let tls = spec.tls.clone();
+        let conn = Conn::new(transport).with_tls(tls);
+        (Box::new(Syslog::new(spec)), Box::new(conn))
     }
 
     fn format(&self, msg: &Message<'_>, now: DateTime<chrono::FixedOffset>, out: &mut Vec<u8>) {
@@ -150,19 +170,27 @@ impl Syslog {
 
 impl Encode for Syslog {
     fn encode(&mut self, msg: &Message<'_>, out: &mut Vec<u8>) {
+        let start = out.len();
         self.format(msg, msg.time.with_timezone(&self.offset), out);
+        if self.octet_counted {
+            // The count covers the newline too: srslog frames the message it ends with one.
+            let count = format!("{} ", out.len() - start);
+            out.splice(start..start, count.into_bytes());
+        }
     }
 }
 
 enum Socket {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
     Unix(UnixStream),
     Unixgram(UnixDatagram),
 }
 
 struct Conn {
     transport: SyslogTransport,
+    tls: TlsFiles,
     socket: Option<Socket>,
 }
 
@@ -170,8 +198,14 @@ impl Conn {
     fn new(transport: SyslogTransport) -> Self {
         Self {
             transport,
+            tls: TlsFiles::default(),
             socket: None,
         }
+    }
+
+    fn with_tls(mut self, tls: TlsFiles) -> Self {
+        self.tls = tls;
+        self
     }
 
     fn dial(&self) -> std::io::Result<Socket> {
@@ -193,6 +227,14 @@ impl Conn {
                 let s = TcpStream::connect_timeout(&resolve(a)?, SEND_TIMEOUT)?;
                 s.set_write_timeout(Some(SEND_TIMEOUT))?;
                 Socket::Tcp(s)
+            }
+            SyslogTransport::TcpTls(a) => {
+                let config = tls::client_config(&self.tls)?;
+                let s = TcpStream::connect_timeout(&resolve(a)?, SEND_TIMEOUT)?;
+                s.set_write_timeout(Some(SEND_TIMEOUT))?;
+                s.set_read_timeout(Some(SEND_TIMEOUT))?;
+                let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+                Socket::Tls(Box::new(tls::connect(config, host, s)?))
             }
             SyslogTransport::Unix(p) => {
                 let s = UnixStream::connect(p)?;
@@ -217,6 +259,17 @@ impl Conn {
     }
 }
 
+/// Connects as the driver would, and hangs up: dockerd dials its syslog
+/// server when the container starts, so a certificate it refuses fails the
+/// start; the shim's sender dials on its first line, too late to say so.
+pub fn probe(spec: &SyslogSpec) -> std::io::Result<()> {
+    let transport = SyslogTransport::parse(&spec.address).unwrap_or(SyslogTransport::Local);
+    Conn::new(transport)
+        .with_tls(spec.tls.clone())
+        .dial()
+        .map(drop)
+}
+
 fn unixgram(path: &str) -> std::io::Result<Socket> {
     let s = UnixDatagram::unbound()?;
     s.connect(path)?;
@@ -233,6 +286,7 @@ impl Deliver for Conn {
             Some(Socket::Udp(s)) => s.send(data).map(drop),
             Some(Socket::Unixgram(s)) => s.send(data).map(drop),
             Some(Socket::Tcp(s)) => s.write_all(data),
+            Some(Socket::Tls(s)) => tls::write_all(s, data),
             Some(Socket::Unix(s)) => s.write_all(data),
             None => Ok(()),
         }
@@ -255,6 +309,7 @@ mod tests {
             format,
             tag: "web/abc".into(),
             hostname: "host1".into(),
+            tls: TlsFiles::default(),
         }
     }
 
@@ -296,6 +351,37 @@ mod tests {
             formatted(SyslogFormat::Rfc5424Micro, StdStream::Stdout),
             "<134>1 2026-03-05T07:08:09.123456Z host1 web/abc 42 web/abc - hello world\n"
         );
+    }
+
+    #[test]
+    fn rfc5424_over_tls_is_octet_counted() {
+        let mut s = Syslog::new(SyslogSpec {
+            address: "tcp+tls://127.0.0.1:6514".into(),
+            ..spec(SyslogFormat::Rfc5424)
+        });
+        s.pid = 42;
+        s.offset = chrono::FixedOffset::east_opt(0).unwrap();
+        let msg = Message {
+            stream: StdStream::Stdout,
+            time: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            line: b"hi\n",
+            partial: None,
+        };
+        let mut out = b"before".to_vec();
+        s.encode(&msg, &mut out);
+        let body = "<134>1 1970-01-01T00:00:00Z host1 web/abc 42 web/abc - hi\n";
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("before{} {body}", body.len())
+        );
+        // Other formats keep the newline framing, over tls too.
+        let mut s = Syslog::new(SyslogSpec {
+            address: "tcp+tls://127.0.0.1:6514".into(),
+            ..spec(SyslogFormat::Rfc3164)
+        });
+        let mut out = Vec::new();
+        s.encode(&msg, &mut out);
+        assert!(out.starts_with(b"<134>"));
     }
 
     #[test]
