@@ -116,12 +116,68 @@ fn audit_warns_of_each_risk_of_a_container_and_passes_a_hardened_one() {
     let rest: Vec<String> = stdout(&out)
         .lines()
         .filter(|l| l.starts_with("[WARN]"))
+        // The host's items (1.x, 3.x) have a test of their own.
+        .filter(|l| !l.starts_with("[WARN] 1.") && !l.starts_with("[WARN] 3."))
         .map(str::to_string)
         .collect();
-    // Only the daemon's own item is left (no user namespace remapping yet).
+    // Only the daemon's own item is left (this daemon does not remap).
     assert_eq!(rest.len(), 1, "{rest:?}");
     assert!(rest[0].contains("2.10"), "{rest:?}");
     assert_eq!(out.status.code(), Some(3));
     assert!(!audit(&d, &["--format", "yaml"]).status.success());
     d.docker_ok(&["rm", "-f", &safe]);
+}
+
+/// For a daemon on this host, the host items: its data root's filesystem
+/// (judged against `findmnt`), the socket's owner and mode (a socket opened
+/// to everyone warns, naming its mode), auditd's rules or their absence.
+#[test]
+fn audit_checks_the_host_of_a_local_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::start();
+    let items = |d: &Daemon| -> Vec<Value> {
+        let out = audit(d, &["--format", "json"]);
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let find = |items: &[Value], id: &str| -> Value {
+        items
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no item {id} in {items:?}"))
+            .clone()
+    };
+    let findings = items(&d);
+    let root = d.data_root();
+    let target = Command::new("findmnt")
+        .args(["-n", "-o", "TARGET", "--target"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let own_fs = stdout(&target).trim() != "/";
+    let part = find(&findings, "1.1.1");
+    assert_eq!(part["object"], root.display().to_string());
+    assert_eq!(
+        part["level"],
+        if own_fs { "PASS" } else { "WARN" },
+        "{part}"
+    );
+
+    let socket = d.socket().to_path_buf();
+    let mode = find(&findings, "3.16");
+    assert_eq!(mode["level"], "PASS", "{mode}");
+    assert_eq!(mode["object"], socket.display().to_string());
+    assert_eq!(find(&findings, "3.15")["level"], "PASS");
+    let auditd = Command::new("auditctl").arg("-l").output();
+    if auditd.is_ok_and(|o| o.status.success()) {
+        assert!(findings.iter().any(|f| f["id"] == "1.1.5"));
+    } else {
+        assert_eq!(find(&findings, "1.1.3")["level"], "INFO");
+    }
+
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let opened = items(&d);
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let mode = find(&opened, "3.16");
+    assert_eq!(mode["level"], "WARN", "{mode}");
+    assert_eq!(mode["detail"], "666");
 }

@@ -234,6 +234,15 @@ impl Client {
         })
     }
 
+    /// The daemon's unix socket, when it is reached through one (a daemon
+    /// on this host).
+    pub fn unix_socket(&self) -> Option<&str> {
+        match &self.transport {
+            Transport::Unix(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub fn api_version(&self) -> &str {
         &self.version
     }

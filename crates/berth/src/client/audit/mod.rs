@@ -1,7 +1,9 @@
 //! `berth audit`: the daemon and every running container against the CIS
 //! Docker Benchmark items the API shows (see [`rules`]), through the
-//! Docker API only, so it audits dockerd as well as berth.
+//! Docker API, so it audits dockerd as well as berth; and, for a daemon on
+//! this host, the host items its files show (see [`host`]).
 
+mod host;
 mod rules;
 
 use super::args::AuditArgs;
@@ -28,7 +30,23 @@ pub async fn audit(client: &Client, a: AuditArgs) -> CmdResult {
             containers.push(v);
         }
     }
-    let findings = rules::audit(&info, &containers);
+    let mut findings = rules::audit(&info, &containers);
+    if let (Some(socket), Some(root)) = (
+        client.unix_socket(),
+        info.get("DockerRootDir").and_then(|v| v.as_str()),
+    ) {
+        let config_dir = ["/etc/berth", "/etc/docker"]
+            .into_iter()
+            .map(std::path::PathBuf::from)
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| "/etc/berth".into());
+        let paths = host::Paths {
+            data_root: root.into(),
+            socket: socket.into(),
+            config_dir,
+        };
+        findings.extend(host::check(&host::Local, &paths));
+    }
     let count = |l: Level| findings.iter().filter(|f| f.level == l).count();
     if a.format == "json" {
         let text =
