@@ -730,3 +730,67 @@ fn registry_scans_pushed_images_and_answers_harbor() {
     ]);
     assert_eq!(status, 400, "{body}");
 }
+
+/// A Go binary's build information: the docker CLI of this machine (a Go
+/// program) in an image is scanned as Go's `stdlib` at the toolchain
+/// version the CLI itself reports, and its modules.
+#[test]
+fn scan_reads_go_binaries_build_information() {
+    let d = Daemon::start();
+    let cli = std::env::var("DOCKER_CLI").unwrap_or_else(|_| "/usr/local/bin/docker".into());
+    let go = Command::new(&cli)
+        .args(["version", "--format", "{{.Client.GoVersion}}"])
+        .env("DOCKER_HOST", d.host())
+        .output()
+        .unwrap();
+    let go = stdout(&go).trim().trim_start_matches("go").to_string();
+    assert!(!go.is_empty(), "the docker CLI reports no Go version");
+    let dir = host_dir(&d, "goimg");
+    let tar_path = dir.join("rootfs.tar");
+    let mut b = tar::Builder::new(fs::File::create(&tar_path).unwrap());
+    let body = fs::read(&cli).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(body.len() as u64);
+    h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "usr/local/bin/docker", body.as_slice())
+        .unwrap();
+    b.finish().unwrap();
+    drop(b);
+    let image = d.name("goimg").to_lowercase();
+    d.docker_ok(&["import", tar_path.to_str().unwrap(), &image]);
+    let osv = host_dir(&d, "go-osv");
+    let mut affected = record(
+        "GO-BERTH-1",
+        "Go",
+        "stdlib",
+        json!([{"introduced": "0"}, {"fixed": "999.0.0"}]),
+        json!({}),
+    );
+    affected["affected"][0]["ranges"][0]["type"] = json!("SEMVER");
+    let mut fixed = record(
+        "GO-BERTH-2",
+        "Go",
+        "stdlib",
+        json!([{"introduced": "0"}, {"fixed": "1.0.0"}]),
+        json!({}),
+    );
+    fixed["affected"][0]["ranges"][0]["type"] = json!("SEMVER");
+    write_records(&osv, &[affected, fixed]);
+    berth_ok(&d, &["scan", "db", "import", osv.to_str().unwrap()]);
+    let report = scan_json(&d, &[&image]);
+    assert_eq!(ids(&report), ["GO-BERTH-1"], "{report}");
+    let result = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == "/usr/local/bin/docker")
+        .unwrap_or_else(|| panic!("no target for the binary: {report}"));
+    assert_eq!(result["ecosystem"], "Go");
+    let finding = &result["vulnerabilities"][0];
+    assert_eq!(finding["pkg_name"], "stdlib");
+    assert_eq!(finding["installed_version"], go.as_str());
+}

@@ -4,6 +4,7 @@
 
 mod apk;
 mod dpkg;
+pub mod gobin;
 mod lockfiles;
 pub mod os;
 pub mod tree;
@@ -108,6 +109,20 @@ pub fn inventory(tree: Tree) -> Inventory {
             inv.warnings.push(format!(
                 "/{path}: not implemented: rpm package databases are not read, their packages are not scanned"
             ));
+        }
+    }
+    for (path, node) in &tree.files {
+        let tree::Node::GoBuildInfo(blob) = node else {
+            continue;
+        };
+        match gobin::parse(blob) {
+            Ok(p) => inv.targets.push(Target {
+                target: format!("/{path}"),
+                kind: "gobinary".into(),
+                ecosystem: Some("Go".into()),
+                packages: dedup(p),
+            }),
+            Err(e) => inv.warnings.push(format!("/{path}: {e}")),
         }
     }
     for (path, node) in &tree.files {

@@ -20,6 +20,8 @@ pub enum Node {
     Symlink(String),
     /// A file whose presence matters, not its contents (rpm databases).
     Marker,
+    /// An executable's Go build information (see [`super::gobin`]).
+    GoBuildInfo(Vec<u8>),
 }
 
 #[derive(Debug, Default)]
@@ -142,6 +144,18 @@ impl Tree {
                 continue;
             }
             if !wanted(&path) {
+                let exec = entry.header().mode().unwrap_or(0) & 0o111 != 0;
+                if kind.is_file() && exec && entry.size() >= 1024 {
+                    match super::gobin::capture(&mut entry) {
+                        Ok(Some(blob)) => {
+                            added.insert(path, Node::GoBuildInfo(blob));
+                        }
+                        Ok(None) => {}
+                        Err(e) => self
+                            .warnings
+                            .push(format!("layer {name}: {path} cut short: {e}")),
+                    }
+                }
                 continue;
             }
             if kind.is_file() {
@@ -189,7 +203,7 @@ impl Tree {
         for _ in 0..8 {
             match self.files.get(&path)? {
                 Node::File(b) => return Some(b),
-                Node::Marker => return None,
+                Node::Marker | Node::GoBuildInfo(_) => return None,
                 Node::Symlink(t) => {
                     path = if t.starts_with('/') {
                         normalize(t)
