@@ -289,9 +289,12 @@ impl LoopbackRequest {
 }
 
 /// Parses `/etc/subuid`-style text: the ranges of `names` (a user's name and
-/// its numeric id, either may be listed), in file order.
+/// its numeric id, either may be listed), in file order; a range listed
+/// twice counts once (the kernel refuses overlapping maps).
 pub fn sub_ranges(text: &str, names: &[&str]) -> Vec<(u32, u32)> {
-    text.lines()
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for r in text
+        .lines()
         .filter_map(|l| {
             let mut f = l.trim().split(':');
             let (who, start, count) = (f.next()?, f.next()?, f.next()?);
@@ -301,7 +304,12 @@ pub fn sub_ranges(text: &str, names: &[&str]) -> Vec<(u32, u32)> {
             Some((start.parse().ok()?, count.parse().ok()?))
         })
         .filter(|&(_, count)| count > 0)
-        .collect()
+    {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 /// Docker's rule: the subordinate ranges, in order, map container ids from 0
@@ -352,8 +360,7 @@ mod tests {
 
     #[test]
     fn subordinate_file() {
-        let text =
-            "alice:100000:65536\n1001:300000:10\nbob:165536:65536\nbad\nalice:x:1\nalice:5:0\n";
+        let text = "alice:100000:65536\n1001:300000:10\nbob:165536:65536\nbad\nalice:x:1\nalice:5:0\nalice:100000:65536\n";
         assert_eq!(
             sub_ranges(text, &["alice", "1001"]),
             vec![(100000, 65536), (300000, 10)]

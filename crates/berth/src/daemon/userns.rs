@@ -76,6 +76,23 @@ fn lookup_group(name: &str) -> anyhow::Result<Group> {
 /// Makes the `dockremap` user and group and gives them a free subordinate
 /// range of 65536 ids, as dockerd does; what exists is kept.
 fn ensure_default_user() -> anyhow::Result<()> {
+    // Daemons starting together (a test suite, several roots on one host)
+    // must not both add the user or both append a range: one at a time.
+    let lock_path = ["/run/lock", "/run", "/tmp"]
+        .iter()
+        .map(std::path::Path::new)
+        .find(|d| d.is_dir())
+        .unwrap_or(std::path::Path::new("/tmp"))
+        .join("berth-userns-remap.lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}", lock_path.display()))?;
     if User::from_name(DEFAULT_USER)?.is_none() {
         run(Command::new("useradd").args([
             "--system",
