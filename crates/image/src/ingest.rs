@@ -93,25 +93,7 @@ pub(crate) fn ingest_layer(
         on_read,
     };
     let mut compressed = false;
-    let result = (|| {
-        let buffered = BufReader::with_capacity(256 << 10, &mut raw);
-        let decoded = compression::decompress(buffered)?;
-        let mut diff = DiffHasher {
-            inner: decoded,
-            hasher: Sha256::new(),
-        };
-        let opts = UnpackOptions {
-            allow_devices: true,
-            whiteouts,
-        };
-        let stats = unpack::unpack(&mut diff, &tmp.fs(), &opts)?;
-        // Padding after the tar end marker is part of the layer.
-        io::copy(&mut diff, &mut io::sink()).map_err(archive_err)?;
-        Ok::<_, ImageError>((
-            stats,
-            format!("sha256:{}", hex::encode(diff.hasher.finalize())),
-        ))
-    })();
+    let result = unpack_stream(&mut raw, &tmp, whiteouts);
     // Whatever the decoder left unread still belongs to the blob's digest.
     let drained = io::copy(&mut raw, &mut io::sink());
     let (blob_digest, blob_size) = blob.digest();
@@ -132,6 +114,33 @@ pub(crate) fn ingest_layer(
     })
 }
 
+/// Decompresses (when needed) and unpacks one layer stream into `tmp`;
+/// returns what was unpacked and the uncompressed stream's digest, the
+/// layer's diff id.
+fn unpack_stream(
+    raw: impl Read,
+    tmp: &TempSnapshot,
+    whiteouts: WhiteoutMode,
+) -> Result<(unpack::UnpackStats, String), ImageError> {
+    let buffered = BufReader::with_capacity(256 << 10, raw);
+    let decoded = compression::decompress(buffered)?;
+    let mut diff = DiffHasher {
+        inner: decoded,
+        hasher: Sha256::new(),
+    };
+    let opts = UnpackOptions {
+        allow_devices: true,
+        whiteouts,
+    };
+    let stats = unpack::unpack(&mut diff, &tmp.fs(), &opts)?;
+    // Padding after the tar end marker is part of the layer.
+    io::copy(&mut diff, &mut io::sink()).map_err(archive_err)?;
+    Ok((
+        stats,
+        format!("sha256:{}", hex::encode(diff.hasher.finalize())),
+    ))
+}
+
 /// [`ingest_layer`] for a layer that already is a file on the data root's
 /// filesystem: read once (hashed and unpacked), and adopted as the blob
 /// when recorded, never copied.
@@ -147,36 +156,18 @@ pub(crate) fn ingest_layer_file(
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .and_then(|()| std::os::unix::fs::fchown(&file, Some(0), Some(0)))
         .map_err(|e| ImageError::io(format!("secure {}", path.display()), e))?;
+    let blob_size = file
+        .metadata()
+        .map_err(|e| ImageError::io(format!("stat {}", path.display()), e))?
+        .len();
     let tmp = store.snapshot_store().prepare()?;
     let mut raw = DiffHasher {
         inner: file,
         hasher: Sha256::new(),
     };
-    let mut blob_size = 0u64;
-    let result = (|| {
-        let counted = Counted {
-            inner: &mut raw,
-            read: &mut blob_size,
-        };
-        let decoded = compression::decompress(BufReader::with_capacity(256 << 10, counted))?;
-        let mut diff = DiffHasher {
-            inner: decoded,
-            hasher: Sha256::new(),
-        };
-        let opts = UnpackOptions {
-            allow_devices: true,
-            whiteouts,
-        };
-        let stats = unpack::unpack(&mut diff, &tmp.fs(), &opts)?;
-        io::copy(&mut diff, &mut io::sink()).map_err(archive_err)?;
-        Ok::<_, ImageError>((
-            stats,
-            format!("sha256:{}", hex::encode(diff.hasher.finalize())),
-        ))
-    })();
+    let result = unpack_stream(&mut raw, &tmp, whiteouts);
     // The rest of the file belongs to the blob's digest too.
-    let rest = io::copy(&mut raw, &mut io::sink()).map_err(archive_err)?;
-    let blob_size = blob_size + rest;
+    io::copy(&mut raw, &mut io::sink()).map_err(archive_err)?;
     let blob_digest = format!("sha256:{}", hex::encode(raw.hasher.finalize()));
     let (stats, diff_id) = result?;
     let compressed = blob_digest != diff_id;
@@ -189,18 +180,4 @@ pub(crate) fn ingest_layer_file(
         size: stats.size,
         compressed,
     })
-}
-
-/// Counts the bytes read through it.
-struct Counted<'a, R> {
-    inner: R,
-    read: &'a mut u64,
-}
-
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        *self.read += n as u64;
-        Ok(n)
-    }
 }
