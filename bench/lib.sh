@@ -116,3 +116,31 @@ wait_ping() { # socket pid -> 0 once the daemon answers /_ping
     done
     return 1
 }
+
+busybox_rootfs() { # applets... -> $TMP/rootfs.tar: static busybox, root's passwd
+    local root="$TMP/rootfs" a
+    mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
+    chmod 1777 "$root/tmp"
+    cp /bin/busybox "$root/bin/busybox"
+    for a in "$@"; do ln -s busybox "$root/bin/$a"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+    tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$TMP/rootfs.tar" .
+}
+
+start_bench_daemon() { # name kind(berth|dockerd) [daemon args...] -> LAST_PID; no default bridge
+    local name="$1" kind="$2" dir="$TMP/$1"
+    shift 2
+    mkdir -p "$dir"
+    local args=(-H "unix://$dir/daemon.sock" --data-root "$dir/root" --exec-root "$dir/exec"
+        --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-$name" "$@")
+    case "$kind" in
+        berth) "$BERTH" daemon "${args[@]}" --bridge none >"$dir/log" 2>&1 </dev/null & ;;
+        dockerd) dockerd "${args[@]}" --bridge=none --iptables=false --ip6tables=false \
+            >"$dir/log" 2>&1 </dev/null & ;;
+    esac
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    wait_ping "$dir/daemon.sock" "$LAST_PID" && return 0
+    log "$name did not start"; tail -n 15 "$dir/log" >&2
+    return 1
+}

@@ -42,16 +42,7 @@ trap 'exit 130' INT TERM
 need_tools dockerd curl python3 "$DOCKER_CLI"
 build_release "$BUILD"
 
-make_rootfs() {
-    local root="$TMP/rootfs"
-    mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
-    chmod 1777 "$root/tmp"
-    cp /bin/busybox "$root/bin/busybox"
-    for a in sh yes head sleep true; do ln -s busybox "$root/bin/$a"; done
-    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-    tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$TMP/rootfs.tar" .
-}
-make_rootfs
+busybox_rootfs sh yes head sleep true
 
 # A server that takes whatever is sent on a udp and a tcp port and drops it.
 SINK_UDP="$(free_port)"
@@ -78,22 +69,8 @@ while True:
 EOF
 PIDS+=("$!")
 
-start_daemon() { # name
-    local name="$1" dir="$TMP/$1"
-    mkdir -p "$dir"
-    local args=(-H "unix://$dir/daemon.sock" --data-root "$dir/root" --exec-root "$dir/exec"
-        --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-$name")
-    case "$name" in
-        berth) "$BERTH" daemon "${args[@]}" --bridge none >"$dir/log" 2>&1 </dev/null & ;;
-        dockerd) dockerd "${args[@]}" --bridge=none --iptables=false --ip6tables=false \
-            >"$dir/log" 2>&1 </dev/null & ;;
-    esac
-    local pid=$!
-    PIDS+=("$pid")
-    DAEMON_PID[$name]=$pid
-    wait_ping "$dir/daemon.sock" "$pid" && return 0
-    log "$name did not start"; tail -n 15 "$dir/log" >&2
-    return 1
+start_daemon() { # name (berth or dockerd)
+    start_bench_daemon "$1" "$1" && DAEMON_PID[$1]=$LAST_PID
 }
 
 declare -A DAEMON_PID

@@ -47,35 +47,12 @@ build_release "$BUILD"
 # traverse down to its daemon's data root, as with dockerd.
 chmod 711 "$TMP"
 
-make_rootfs() {
-    local root="$TMP/rootfs"
-    mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
-    chmod 1777 "$root/tmp"
-    cp /bin/busybox "$root/bin/busybox"
-    for a in sh true; do ln -s busybox "$root/bin/$a"; done
-    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-    tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$TMP/rootfs.tar" .
-}
-make_rootfs
+busybox_rootfs sh true
 
-start_daemon() { # name
-    local name="$1" dir="$TMP/$1"
-    mkdir -p "$dir"
-    local args=(-H "unix://$dir/daemon.sock" --data-root "$dir/root" --exec-root "$dir/exec"
-        --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-$name")
-    case "$name" in
-        *-remap) args+=(--userns-remap default) ;;
-    esac
-    case "$name" in
-        berth*) "$BERTH" daemon "${args[@]}" --bridge none >"$dir/log" 2>&1 </dev/null & ;;
-        dockerd*) dockerd "${args[@]}" --bridge=none --iptables=false --ip6tables=false \
-            >"$dir/log" 2>&1 </dev/null & ;;
-    esac
-    local pid=$!
-    PIDS+=("$pid")
-    wait_ping "$dir/daemon.sock" "$pid" && return 0
-    log "$name did not start"; tail -n 15 "$dir/log" >&2
-    return 1
+start_daemon() { # name: berth*|dockerd*, remapped when it ends in -remap
+    local extra=()
+    case "$1" in *-remap) extra=(--userns-remap default) ;; esac
+    start_bench_daemon "$1" "${1%%-*}" "${extra[@]}"
 }
 
 median_ms() { sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.1f", m / 1e6 }'; }
