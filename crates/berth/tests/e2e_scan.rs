@@ -102,16 +102,22 @@ fn corpus_sources() -> BTreeMap<String, String> {
     out
 }
 
+/// A root-owned entry header of `kind`, `size` bytes long.
+fn entry_header(kind: tar::EntryType, size: usize, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size as u64);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(kind);
+    h
+}
+
 fn tar_of(path: &Path, files: &[(&str, &[u8])]) {
     let mut b = tar::Builder::new(fs::File::create(path).unwrap());
     for (name, body) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(body.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_entry_type(tar::EntryType::Regular);
+        let mut h = entry_header(tar::EntryType::Regular, body.len(), 0o644);
         b.append_data(&mut h, name, *body).unwrap();
     }
     b.finish().unwrap();
@@ -749,13 +755,7 @@ fn scan_reads_go_binaries_build_information() {
     let tar_path = dir.join("rootfs.tar");
     let mut b = tar::Builder::new(fs::File::create(&tar_path).unwrap());
     let body = fs::read(&cli).unwrap();
-    let mut h = tar::Header::new_gnu();
-    h.set_size(body.len() as u64);
-    h.set_mode(0o755);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(1_700_000_000);
-    h.set_entry_type(tar::EntryType::Regular);
+    let mut h = entry_header(tar::EntryType::Regular, body.len(), 0o755);
     b.append_data(&mut h, "usr/local/bin/docker", body.as_slice())
         .unwrap();
     b.finish().unwrap();
@@ -793,4 +793,190 @@ fn scan_reads_go_binaries_build_information() {
     let finding = &result["vulnerabilities"][0];
     assert_eq!(finding["pkg_name"], "stdlib");
     assert_eq!(finding["installed_version"], go.as_str());
+}
+
+/// A real rpm database: packages built with rpmbuild and recorded with
+/// `rpm --justdb` into a fresh sqlite database, as rpm ≥ 4.16 keeps it.
+fn rpm_database(dir: &Path, packages: &[(&str, Option<u32>, &str, &str)]) -> PathBuf {
+    let top = dir.join("rpmbuild");
+    let db = dir.join("rpmdb");
+    fs::create_dir_all(top.join("SPECS")).unwrap();
+    fs::create_dir_all(&db).unwrap();
+    let run = |cmd: &mut Command| {
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+    };
+    run(Command::new("rpm").arg("--dbpath").arg(&db).arg("--initdb"));
+    for (name, epoch, version, release) in packages {
+        let spec = top.join("SPECS").join(format!("{name}.spec"));
+        let epoch = epoch.map(|e| format!("Epoch: {e}\n")).unwrap_or_default();
+        fs::write(
+            &spec,
+            format!(
+                "Name: {name}\nVersion: {version}\nRelease: {release}\n{epoch}Summary: t\n\
+License: MIT\nBuildArch: noarch\n%description\nt\n%files\n"
+            ),
+        )
+        .unwrap();
+        run(Command::new("rpmbuild")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .arg("-bb")
+            .arg(&spec));
+        let rpm = top
+            .join("RPMS/noarch")
+            .join(format!("{name}-{version}-{release}.noarch.rpm"));
+        run(Command::new("rpm")
+            .arg("--dbpath")
+            .arg(&db)
+            .args(["-i", "--justdb", "--nodeps"])
+            .arg(&rpm));
+    }
+    db
+}
+
+/// An image whose rpm database sits under /usr/lib/sysimage/rpm with
+/// /var/lib/rpm linked to it (Fedora's and SUSE's layout), with `os_release`.
+fn import_rpm_image(d: &Daemon, image: &str, db: &Path, os_release: &str) {
+    let tar_path = host_dir(d, "rpmimg").join("rootfs.tar");
+    let mut b = tar::Builder::new(fs::File::create(&tar_path).unwrap());
+    let mut file = |path: &str, body: &[u8]| {
+        let mut h = entry_header(tar::EntryType::Regular, body.len(), 0o644);
+        b.append_data(&mut h, path, body).unwrap();
+    };
+    file("etc/os-release", os_release.as_bytes());
+    for f in fs::read_dir(db).unwrap() {
+        let f = f.unwrap();
+        let name = f.file_name().into_string().unwrap();
+        if name.starts_with("rpmdb.sqlite") {
+            file(
+                &format!("usr/lib/sysimage/rpm/{name}"),
+                &fs::read(f.path()).unwrap(),
+            );
+        }
+    }
+    let mut h = entry_header(tar::EntryType::Symlink, 0, 0o777);
+    b.append_link(&mut h, "var/lib/rpm", "../../usr/lib/sysimage/rpm")
+        .unwrap();
+    b.finish().unwrap();
+    drop(b);
+    d.docker_ok(&["import", tar_path.to_str().unwrap(), image]);
+}
+
+#[test]
+fn scan_reads_an_rpm_sqlite_database() {
+    let d = Daemon::start();
+    let db = rpm_database(
+        &host_dir(&d, "rpm"),
+        &[
+            ("openssl-libs", Some(1), "3.0.7", "27.el9"),
+            ("bash", None, "5.1.8", "9.el9"),
+            ("tzdata", None, "2024a", "1.el9"),
+        ],
+    );
+    let rocky = d.name("rocky").to_lowercase();
+    import_rpm_image(
+        &d,
+        &rocky,
+        &db,
+        "NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.3\"\n",
+    );
+    let rhel = d.name("rhel").to_lowercase();
+    import_rpm_image(
+        &d,
+        &rhel,
+        &db,
+        "NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"9.4\"\n",
+    );
+    let osv = host_dir(&d, "rpm-osv");
+    write_records(
+        &osv,
+        &[
+            // The epoch decides: 1:3.0.7-27 is below 1:3.0.7-28.
+            record(
+                "RLSA-BERTH-1",
+                "Rocky Linux:9",
+                "openssl-libs",
+                json!([{"introduced": "0"}, {"fixed": "1:3.0.7-28.el9"}]),
+                json!({}),
+            ),
+            // Without its epoch the fix would look lower than what is installed.
+            record(
+                "RLSA-BERTH-2",
+                "Rocky Linux:9",
+                "openssl-libs",
+                json!([{"introduced": "0"}, {"fixed": "3.0.8-1.el9"}]),
+                json!({}),
+            ),
+            // Already fixed: the release is the fix's own.
+            record(
+                "RLSA-BERTH-3",
+                "Rocky Linux:9",
+                "bash",
+                json!([{"introduced": "0"}, {"fixed": "5.1.8-9.el9"}]),
+                json!({}),
+            ),
+            // rpm's ordering: 2024a-1 is below 2024a-1.el9_3 (a longer release).
+            record(
+                "RLSA-BERTH-4",
+                "Rocky Linux:9",
+                "tzdata",
+                json!([{"introduced": "0"}, {"fixed": "2024a-1.el9_3"}]),
+                json!({}),
+            ),
+            record(
+                "ALSA-BERTH-1",
+                "AlmaLinux:9",
+                "bash",
+                json!([{"introduced": "0"}]),
+                json!({}),
+            ),
+            // Red Hat names streams below the release; both are looked up.
+            record(
+                "RHSA-BERTH-1",
+                "Red Hat:enterprise_linux:9::baseos",
+                "bash",
+                json!([{"introduced": "0"}, {"fixed": "5.1.8-10.el9"}]),
+                json!({}),
+            ),
+            record(
+                "RHSA-BERTH-2",
+                "Red Hat:enterprise_linux:9::appstream",
+                "tzdata",
+                json!([{"introduced": "0"}, {"fixed": "2024b-1.el9"}]),
+                json!({}),
+            ),
+            record(
+                "RHSA-BERTH-3",
+                "Red Hat:enterprise_linux:8::baseos",
+                "bash",
+                json!([{"introduced": "0"}]),
+                json!({}),
+            ),
+        ],
+    );
+    berth_ok(&d, &["scan", "db", "import", osv.to_str().unwrap()]);
+
+    let report = scan_json(&d, &[&rocky]);
+    assert_eq!(ids(&report), ["RLSA-BERTH-1", "RLSA-BERTH-4"], "{report}");
+    let result = &report["results"][0];
+    assert_eq!(result["target"], "rocky 9.3 (rpm)");
+    assert_eq!(result["ecosystem"], "Rocky Linux:9");
+    assert_eq!(result["packages"], 3);
+    let openssl = result["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vulnerability_id"] == "RLSA-BERTH-1")
+        .unwrap();
+    assert_eq!(openssl["pkg_name"], "openssl-libs");
+    assert_eq!(openssl["installed_version"], "1:3.0.7-27.el9");
+    assert_eq!(openssl["fixed_version"], "1:3.0.7-28.el9");
+
+    let report = scan_json(&d, &[&rhel]);
+    assert_eq!(ids(&report), ["RHSA-BERTH-1", "RHSA-BERTH-2"], "{report}");
+    assert_eq!(
+        report["results"][0]["ecosystem"],
+        "Red Hat:enterprise_linux:9"
+    );
 }

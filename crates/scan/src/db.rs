@@ -426,7 +426,25 @@ pub struct Db {
     records: File,
 }
 
+/// Whether a record's ecosystem is the one a target looks up: the same, or
+/// one of its streams (Red Hat names them `Red Hat:enterprise_linux:9::appstream`
+/// under the release `Red Hat:enterprise_linux:9`).
+pub fn ecosystem_covers(target: &str, record: &str) -> bool {
+    record
+        .strip_prefix(target)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+}
+
 impl Db {
+    /// The ecosystems of the database that `target` covers (see [`ecosystem_covers`]).
+    pub fn ecosystems_under<'a>(&'a self, target: &'a str) -> impl Iterator<Item = &'a str> {
+        self.meta
+            .ecosystems
+            .keys()
+            .map(String::as_str)
+            .filter(move |e| ecosystem_covers(target, e))
+    }
+
     /// The records naming `name` in `ecosystem` (exact OSV ecosystem string).
     pub fn lookup(&self, ecosystem: &str, name: &str) -> Result<Vec<StoredRecord>, ScanError> {
         let Some(spans) = self.index.get(&key(ecosystem, name)) else {

@@ -149,15 +149,23 @@ pub fn match_inventory(
                 t.target
             )),
             Some(eco) => {
+                let streams: Vec<&str> = db.ecosystems_under(&eco_name).collect();
                 for p in &t.packages {
                     let name = eco.normalize_name(&p.name);
-                    for rec in db.lookup(&eco_name, &name)? {
+                    let mut records = Vec::new();
+                    for stream in &streams {
+                        for rec in db.lookup(stream, &name)? {
+                            // A record naming the package in two streams is one finding.
+                            if !records.iter().any(|r: &db::StoredRecord| r.id == rec.id) {
+                                records.push(rec);
+                            }
+                        }
+                    }
+                    for rec in records {
                         let mut best: Option<(matcher::Verdict, Severity)> = None;
-                        for a in rec
-                            .affected
-                            .iter()
-                            .filter(|a| a.ecosystem == eco_name && a.name == name)
-                        {
+                        for a in rec.affected.iter().filter(|a| {
+                            db::ecosystem_covers(&eco_name, &a.ecosystem) && a.name == name
+                        }) {
                             if let Some(v) =
                                 matcher::affects(eco, &a.ranges, &a.versions, &p.version)
                                 && best.as_ref().is_none_or(|(b, _)| b.fixed.is_empty())

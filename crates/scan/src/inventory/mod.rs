@@ -1,5 +1,5 @@
 //! What an image holds, read from its layers without running it: the OS
-//! packages (dpkg, apk) and the language packages of lockfiles anywhere in
+//! packages (dpkg, apk, rpm) and the language packages of lockfiles anywhere in
 //! the tree, each group a "target" as Trivy reports them.
 
 mod apk;
@@ -7,15 +7,20 @@ mod dpkg;
 pub mod gobin;
 mod lockfiles;
 pub mod os;
+mod rpm;
+mod rpmheader;
 pub mod tree;
 
 use serde::{Deserialize, Serialize};
+
+use crate::version;
 
 pub use tree::Tree;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Package {
-    /// The name advisories use: the source package for dpkg, the origin for apk.
+    /// The name advisories use: the source package for dpkg, the origin for
+    /// apk, the binary package for rpm.
     pub name: String,
     pub version: String,
     /// The binary packages built from it, where that differs.
@@ -27,7 +32,7 @@ pub struct Package {
 pub struct Target {
     /// "debian 12 (dpkg)" or the lockfile's path.
     pub target: String,
-    /// dpkg, apk, cargo, npm, pip, poetry.
+    /// dpkg, apk, rpm, cargo, npm, pip, poetry.
     pub kind: String,
     /// The OSV ecosystem looked up, when known.
     pub ecosystem: Option<String>,
@@ -99,15 +104,33 @@ pub fn inventory(tree: Tree) -> Inventory {
             target: format!("{os_name} (apk)"),
             kind: "apk".into(),
             ecosystem: os_eco
+                .clone()
                 .filter(|e| e.starts_with("Alpine"))
                 .or(Some("Alpine".into())),
+            packages: dedup(pkgs),
+        });
+    }
+    // /var/lib/rpm is often a link to /usr/lib/sysimage/rpm: read the
+    // database once, wherever it resolves.
+    if let Some((path, db)) = tree::RPMDB_SQLITE
+        .iter()
+        .find_map(|p| tree.read(p).map(|b| (*p, b)))
+    {
+        let mut pkgs = Vec::new();
+        let wal = tree.read(&format!("{path}-wal"));
+        rpm::parse(&format!("/{path}"), db, wal, &mut pkgs, &mut inv.warnings);
+        inv.targets.push(Target {
+            target: format!("{os_name} (rpm)"),
+            kind: "rpm".into(),
+            ecosystem: os_eco
+                .filter(|e| version::Ecosystem::from_osv(e) == Some(version::Ecosystem::Rpm)),
             packages: dedup(pkgs),
         });
     }
     for (path, node) in &tree.files {
         if *node == tree::Node::Marker {
             inv.warnings.push(format!(
-                "/{path}: not implemented: rpm package databases are not read, their packages are not scanned"
+                "/{path}: not implemented: rpm's BerkeleyDB and ndb databases are not read (only rpmdb.sqlite), their packages are not scanned"
             ));
         }
     }

@@ -50,6 +50,22 @@ impl Os {
             "debian" => Some(format!("Debian:{}", major_minor(1))),
             "alpine" if self.version_id.is_empty() => Some("Alpine".into()),
             "alpine" => Some(format!("Alpine:v{}", major_minor(2))),
+            _ if self.version_id.is_empty() => None,
+            "almalinux" => Some(format!("AlmaLinux:{}", major_minor(1))),
+            "rocky" => Some(format!("Rocky Linux:{}", major_minor(1))),
+            // Red Hat's records name streams below the release
+            // (`…:9::appstream`); lookups cover them.
+            "rhel" => Some(format!("Red Hat:enterprise_linux:{}", major_minor(1))),
+            "opensuse-leap" => Some(format!("openSUSE:Leap {}", major_minor(2))),
+            "sles" => {
+                let mut v = self.version_id.split('.');
+                let major = v.next().unwrap_or_default();
+                Some(match v.next().filter(|sp| *sp != "0") {
+                    Some(sp) => format!("SUSE:Linux Enterprise Server {major} SP{sp}"),
+                    None => format!("SUSE:Linux Enterprise Server {major}"),
+                })
+            }
+            "mageia" => Some(format!("Mageia:{}", major_minor(1))),
             _ => None,
         }
     }
@@ -69,5 +85,29 @@ mod tests {
         let a = parse(b"ID=alpine\nVERSION_ID=3.19.1\n").unwrap();
         assert_eq!(a.ecosystem().as_deref(), Some("Alpine:v3.19"));
         assert_eq!(parse(b"ID=plan9\n").unwrap().ecosystem(), None);
+        let eco = |id: &str, v: &str| {
+            parse(format!("ID=\"{id}\"\nVERSION_ID=\"{v}\"\n").as_bytes())
+                .unwrap()
+                .ecosystem()
+        };
+        assert_eq!(eco("rocky", "9.3").as_deref(), Some("Rocky Linux:9"));
+        assert_eq!(eco("almalinux", "8.9").as_deref(), Some("AlmaLinux:8"));
+        assert_eq!(
+            eco("rhel", "9.4").as_deref(),
+            Some("Red Hat:enterprise_linux:9")
+        );
+        assert_eq!(
+            eco("opensuse-leap", "15.5").as_deref(),
+            Some("openSUSE:Leap 15.5")
+        );
+        assert_eq!(
+            eco("sles", "15.5").as_deref(),
+            Some("SUSE:Linux Enterprise Server 15 SP5")
+        );
+        assert_eq!(
+            eco("sles", "15").as_deref(),
+            Some("SUSE:Linux Enterprise Server 15")
+        );
+        assert_eq!(eco("fedora", "40"), None, "OSV has no Fedora data");
     }
 }

@@ -18,7 +18,8 @@ const OPAQUE: &str = ".wh..wh..opq";
 pub enum Node {
     File(Vec<u8>),
     Symlink(String),
-    /// A file whose presence matters, not its contents (rpm databases).
+    /// A file whose presence matters, not its contents (rpm's BerkeleyDB
+    /// and ndb databases, which berth does not read).
     Marker,
     /// An executable's Go build information (see [`super::gobin`]).
     GoBuildInfo(Vec<u8>),
@@ -30,13 +31,22 @@ pub struct Tree {
     pub warnings: Vec<String>,
 }
 
-/// Package databases berth does not read, so a scan can say so.
+/// Package databases berth does not read, so a scan can say so: rpm's
+/// BerkeleyDB (RHEL ≤ 8, CentOS) and ndb (SUSE) formats.
 pub fn marker(path: &str) -> bool {
     matches!(
         path,
-        "var/lib/rpm/rpmdb.sqlite" | "var/lib/rpm/Packages" | "usr/lib/sysimage/rpm/rpmdb.sqlite"
+        "var/lib/rpm/Packages" | "var/lib/rpm/Packages.db" | "usr/lib/sysimage/rpm/Packages.db"
     )
 }
+
+/// Where rpm ≥ 4.16 keeps its sqlite database (Fedora and SUSE moved it
+/// under /usr and link /var/lib/rpm to it). The write-ahead log beside it
+/// may hold the last transactions.
+pub const RPMDB_SQLITE: [&str; 2] = [
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "var/lib/rpm/rpmdb.sqlite",
+];
 
 /// The paths a scan reads: package databases, os-release and lockfiles.
 pub fn wanted(path: &str) -> bool {
@@ -47,6 +57,12 @@ pub fn wanted(path: &str) -> bool {
         "usr/lib/os-release",
     ];
     if EXACT.contains(&path) {
+        return true;
+    }
+    if RPMDB_SQLITE.iter().any(|db| {
+        path.strip_prefix(db)
+            .is_some_and(|x| x.is_empty() || x == "-wal")
+    }) {
         return true;
     }
     if let Some(rest) = path.strip_prefix("var/lib/dpkg/status.d/") {

@@ -4,6 +4,7 @@
 pub mod apk;
 pub mod dpkg;
 pub mod pep440;
+pub mod rpm;
 
 use std::cmp::Ordering;
 
@@ -18,6 +19,9 @@ pub enum Ecosystem {
     Npm,
     PyPI,
     Go,
+    /// The rpm-based distributions OSV carries (Red Hat, AlmaLinux, Rocky
+    /// Linux, SUSE and openSUSE, …): binary package names, rpm's ordering.
+    Rpm,
 }
 
 impl Ecosystem {
@@ -31,6 +35,8 @@ impl Ecosystem {
             "npm" => Ecosystem::Npm,
             "PyPI" => Ecosystem::PyPI,
             "Go" => Ecosystem::Go,
+            "Red Hat" | "AlmaLinux" | "Rocky Linux" | "openSUSE" | "SUSE" | "Mageia"
+            | "openEuler" => Ecosystem::Rpm,
             _ => return None,
         })
     }
@@ -48,6 +54,7 @@ impl Ecosystem {
             Ecosystem::Debian => Some(dpkg::compare(a, b)),
             Ecosystem::Alpine => apk::compare(a, b),
             Ecosystem::PyPI => pep440::compare(a, b),
+            Ecosystem::Rpm => rpm::compare(a, b),
             Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::Go => semver_compare(a, b),
         }
     }
@@ -104,5 +111,10 @@ mod tests {
         assert_eq!(Ecosystem::from_osv("Alpine:v3.19"), Some(Ecosystem::Alpine));
         assert_eq!(Ecosystem::from_osv("crates.io"), Some(Ecosystem::CratesIo));
         assert_eq!(Ecosystem::from_osv("Maven"), None);
+        assert_eq!(Ecosystem::from_osv("Rocky Linux:9"), Some(Ecosystem::Rpm));
+        assert_eq!(
+            Ecosystem::from_osv("Red Hat:enterprise_linux:9::appstream"),
+            Some(Ecosystem::Rpm)
+        );
     }
 }
