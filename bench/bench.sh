@@ -114,6 +114,33 @@ daemon_pids() { # name main-pid -> the daemon and helpers it owns
     fi
 }
 
+monitor_pids() { # name -> pids of the per-container monitors of that daemon
+    local name="$1" p cmd
+    for p in /proc/[0-9]*; do
+        cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" || true)"
+        case "$name:$cmd" in
+        berth:*berth-shim\ "$TMP/berth/"* | berth:*berth\ shim\ "$TMP/berth/"*) echo "${p#/proc/}" ;;
+        dockerd:*containerd-shim*"$TMP/dockerd/"*) echo "${p#/proc/}" ;;
+        esac
+    done
+}
+
+monitor_memory() { # name -> "rss_kB pss_kB" per running container (10 idle sleepers)
+    local name="$1" n=10 i pids rss pss
+    for i in $(seq "$n"); do
+        dk "$name" run -d --name "mon$i" busybox sleep 600 >/dev/null || return 1
+    done
+    sleep 1
+    pids="$(monitor_pids "$name")"
+    rss="$(rss_kb $pids)"
+    pss=0
+    for p in $pids; do
+        pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    for i in $(seq "$n"); do dk "$name" rm -f "mon$i" >/dev/null; done
+    echo "$((rss / n)) $((pss / n))"
+}
+
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 time_runs() { # name -> median milliseconds
@@ -222,7 +249,7 @@ if [ "$EXTENDED" = 1 ]; then
     rm -rf "$TMP/rootfs/data"
 fi
 
-declare -A MS RSS_FRESH RSS_AFTER CHURN_RATE CP_IN CP_OUT SAVE_RATE LOAD_RATE
+declare -A MS RSS_FRESH RSS_AFTER MON_RSS MON_PSS CHURN_RATE CP_IN CP_OUT SAVE_RATE LOAD_RATE
 for name in berth dockerd; do
     want "$name" || continue
     log "== $name"
@@ -245,6 +272,12 @@ for name in berth dockerd; do
     fi
     sleep 2
     RSS_AFTER[$name]="$(rss_kb $(daemon_pids "$name" "$pid"))"
+    log "monitor memory of 10 running containers ..."
+    if r="$(monitor_memory "$name")"; then
+        MON_RSS[$name]="${r% *}"; MON_PSS[$name]="${r#* }"
+    else
+        log "$name: monitor memory failed"; MON_RSS[$name]="n/a"; MON_PSS[$name]="n/a"
+    fi
     if [ "$EXTENDED" = 1 ]; then
         log "churn: $CHURN x create/start/stop/rm with limits ..."
         CHURN_RATE[$name]="$(churn "$name")" || { log "$name: churn failed"; CHURN_RATE[$name]="n/a"; }
@@ -267,22 +300,21 @@ ratio() { # a b -> a/b or n/a
     awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "n/a" }'
 }
 
+row() { # label array-name -> one line: berth, dockerd, berth/dockerd
+    local -n arr="$2"
+    printf '%-44s %12s %12s %10s\n' "$1" "${arr[berth]:-skipped}" "${arr[dockerd]:-skipped}" \
+        "$(ratio "${arr[berth]:-}" "${arr[dockerd]:-}")"
+}
+
 printf '\n%-44s %12s %12s %10s\n' "metric ($RUNS runs)" berth dockerd "berth/dockerd"
-printf '%-44s %12s %12s %10s\n' "docker run --rm busybox true, median ms" \
-    "${MS[berth]:-skipped}" "${MS[dockerd]:-skipped}" "$(ratio "${MS[berth]:-}" "${MS[dockerd]:-}")"
-printf '%-44s %12s %12s %10s\n' "idle RSS after start, kB" \
-    "${RSS_FRESH[berth]:-skipped}" "${RSS_FRESH[dockerd]:-skipped}" \
-    "$(ratio "${RSS_FRESH[berth]:-}" "${RSS_FRESH[dockerd]:-}")"
-printf '%-44s %12s %12s %10s\n' "idle RSS after the runs, kB" \
-    "${RSS_AFTER[berth]:-skipped}" "${RSS_AFTER[dockerd]:-skipped}" \
-    "$(ratio "${RSS_AFTER[berth]:-}" "${RSS_AFTER[dockerd]:-}")"
-echo "(dockerd RSS includes its managed containerd; berth RSS is the daemon alone.)"
+row "docker run --rm busybox true, median ms" MS
+row "idle RSS after start, kB" RSS_FRESH
+row "idle RSS after the runs, kB" RSS_AFTER
+row "monitor RSS per running container, kB" MON_RSS
+row "monitor PSS per running container, kB" MON_PSS
+echo "(dockerd RSS includes its managed containerd; berth RSS is the daemon alone."
+echo " Monitors: berth-shim vs containerd-shim-runc-v2, 10 idle sleep containers.)"
 if [ "$EXTENDED" = 1 ]; then
-    row() { # label array-name (higher is better; ratio berth/dockerd)
-        local -n arr="$2"
-        printf '%-44s %12s %12s %10s\n' "$1" "${arr[berth]:-skipped}" "${arr[dockerd]:-skipped}" \
-            "$(ratio "${arr[berth]:-}" "${arr[dockerd]:-}")"
-    }
     echo
     printf '%-44s %12s %12s %10s\n' "extended (higher is better)" berth dockerd "berth/dockerd"
     row "create+start+stop+rm x$CHURN (limits), ctr/s" CHURN_RATE

@@ -971,3 +971,60 @@ fn top_takes_ps_options_and_finds_the_pid_column() {
     assert_fails_with(&o, "Couldn't find PID field in ps output");
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// The process that watches a running container is the small `berth-shim`
+/// (dockerd: containerd-shim-runc-v2): the parent of the container's init,
+/// mapping neither the berth binary nor libseccomp (which only the runtime
+/// CLI it runs per operation needs), and a monitor that pause, top and stop
+/// still go through.
+#[test]
+fn a_running_container_is_watched_by_the_small_shim() {
+    let d = Daemon::start();
+    if !d.is_berth() {
+        return;
+    }
+    let name = d.name("watched");
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "600"]);
+    let pid: u32 = inspect(&d, "{{.State.Pid}}", &name).parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ppid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).unwrap();
+    assert_eq!(
+        exe.file_name().unwrap(),
+        "berth-shim",
+        "the init's parent is {exe:?}"
+    );
+    let maps = std::fs::read_to_string(format!("/proc/{ppid}/maps")).unwrap();
+    let berth = std::path::Path::new(env!("CARGO_BIN_EXE_berth"));
+    let berth = std::fs::canonicalize(berth).unwrap();
+    let maps_berth = maps
+        .lines()
+        .any(|l| l.ends_with(&format!(" {}", berth.display())));
+    assert!(
+        !maps_berth && !maps.contains("libseccomp"),
+        "the shim maps the runtime:\n{maps}"
+    );
+    d.docker_ok(&["pause", &name]);
+    d.docker_ok(&["unpause", &name]);
+    assert!(d.docker_ok(&["top", &name]).contains("sleep 600"));
+    d.docker_ok(&["rm", "-f", &name]);
+    // Gone, or a zombie its new parent (the host's init) has yet to reap.
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{ppid}/stat"))
+            .map(|s| {
+                s.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            })
+            .unwrap_or(true)
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || gone().then_some(())).is_some(),
+        "the shim outlived its container"
+    );
+}

@@ -72,6 +72,7 @@ impl TestContainer {
         ShimLaunch {
             exe: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
             args_prefix: vec!["shim".into()],
+            monitor: Some(PathBuf::from(env!("CARGO_BIN_EXE_berth-shim"))),
             state_dir: self.state_dir(),
             runtime_root: self.runtime_root(),
             runtime: runtime::RuntimeKind::Builtin,

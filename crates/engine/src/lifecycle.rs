@@ -138,6 +138,13 @@ impl Engine {
         Ok(config)
     }
 
+    /// `berth-shim` beside the berth binary, where it was installed with it;
+    /// otherwise `berth shim`, the same code at a larger memory cost.
+    fn shim_monitor(&self) -> Option<PathBuf> {
+        let monitor = self.cfg.exe.with_file_name(runtime::shim::MONITOR_BINARY);
+        monitor.is_file().then_some(monitor)
+    }
+
     fn shim_launch(
         &self,
         c: &Container,
@@ -154,6 +161,7 @@ impl Engine {
         Ok(ShimLaunch {
             exe: self.cfg.exe.clone(),
             args_prefix: vec!["shim".into()],
+            monitor: self.shim_monitor(),
             state_dir: c.state_dir.clone(),
             runtime_root,
             runtime: kind,

@@ -13,6 +13,7 @@ pub(crate) fn launch(state_dir: PathBuf) -> ShimLaunch {
     ShimLaunch {
         exe: "/fake/berth".into(),
         args_prefix: vec!["shim".into()],
+        monitor: None,
         state_dir,
         runtime_root: "/fake/runtime".into(),
         runtime: runtime::RuntimeKind::Builtin,

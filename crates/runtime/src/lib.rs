@@ -11,6 +11,7 @@
 mod backend;
 mod cgroup;
 pub mod cgstats;
+mod cli;
 pub mod config;
 pub mod error;
 pub mod exe;
@@ -31,12 +32,20 @@ pub use limits::{Limits, Stats, Ulimit};
 pub use security::{Device, Seccomp, SecurityOptions};
 
 /// Entry point for the internal subcommands the daemon spawns (`berth shim …`,
-/// `berth shim-exec …`). Returns the process exit code when `args` names one of
+/// `berth shim-exec …`, and `berth runtime …` that shims spawn). Returns the process exit code when `args` names one of
 /// them, `None` otherwise. Must run before any thread is started.
 pub fn dispatch(args: &[String]) -> Option<i32> {
     match args.get(1).map(String::as_str) {
         Some("shim") => Some(shim::main(&args[2..])),
         Some("shim-exec") => Some(exec::main(&args[2..])),
+        Some("runtime") => Some(cli::main(&args[2..])),
         _ => None,
     }
+}
+
+/// `berth-shim <state-dir>`: the shim as its own small binary, which maps
+/// in none of berth but the shim (see [`shim`]). Must run before any thread
+/// is started.
+pub fn shim_main(args: &[String]) -> i32 {
+    shim::main(args)
 }

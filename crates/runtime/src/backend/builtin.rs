@@ -17,7 +17,8 @@ pub(crate) struct Builtin {
     id: String,
     /// libcontainer's state root; the container's state is `<root>/<id>`.
     root: PathBuf,
-    /// Loaded lazily: an exec helper finds the container libcontainer saved.
+    /// The container libcontainer saved, when there is one: `berth runtime`
+    /// and exec helpers act on a container another process created.
     container: Option<Container>,
 }
 
@@ -26,7 +27,7 @@ impl Builtin {
         Self {
             id: id.to_string(),
             root: root.to_path_buf(),
-            container: None,
+            container: Container::load(root.join(id)).ok(),
         }
     }
 

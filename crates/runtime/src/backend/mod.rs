@@ -65,6 +65,24 @@ pub(crate) trait Backend {
     fn exec(&mut self, process: &Path, io: Io) -> Result<Pid, RuntimeError>;
 }
 
+/// The backend a shim drives: always a runtime CLI, the built-in runtime
+/// through `berth runtime` (see [`crate::cli`]), so the long-lived shim never
+/// maps libcontainer in (its memory is paid once per running container).
+pub(crate) fn open_cli(
+    kind: &RuntimeKind,
+    berth: &Path,
+    id: &str,
+    root: &Path,
+    state_dir: &Path,
+) -> Box<dyn Backend> {
+    match kind {
+        RuntimeKind::Builtin => Box::new(oci::OciCli::builtin(berth, id, root, state_dir)),
+        RuntimeKind::Oci { name, path } => {
+            Box::new(oci::OciCli::new(name, path, id, root, state_dir))
+        }
+    }
+}
+
 /// The backend for container `id`. `root` is the runtime's state root,
 /// `state_dir` the container's directory under berth's exec root.
 pub(crate) fn open(

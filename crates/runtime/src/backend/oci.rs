@@ -21,6 +21,12 @@ const LOG_FILE: &str = "runtime-log.json";
 pub(crate) struct OciCli {
     name: String,
     path: PathBuf,
+    /// Arguments before runc's own: `["runtime"]` for `berth runtime`.
+    prefix: Vec<String>,
+    /// berth's own runtime: its failures are reported as the in-process
+    /// runtime reported them (dockerd's words for libcontainer's errors),
+    /// not as a foreign runtime CLI's.
+    builtin: bool,
     id: String,
     root: PathBuf,
     state_dir: PathBuf,
@@ -32,6 +38,8 @@ impl OciCli {
         Self {
             name: name.to_string(),
             path: path.to_path_buf(),
+            prefix: Vec::new(),
+            builtin: false,
             id: id.to_string(),
             root: root.to_path_buf(),
             state_dir: state_dir.to_path_buf(),
@@ -39,9 +47,19 @@ impl OciCli {
         }
     }
 
+    /// The built-in runtime as a CLI: `berth runtime …` of the berth binary.
+    pub fn builtin(berth: &Path, id: &str, root: &Path, state_dir: &Path) -> Self {
+        Self {
+            prefix: vec!["runtime".into()],
+            builtin: true,
+            ..Self::new("berth", berth, id, root, state_dir)
+        }
+    }
+
     fn command(&self, verb: &str) -> Command {
         let mut cmd = Command::new(&self.path);
-        cmd.arg("--root")
+        cmd.args(&self.prefix)
+            .arg("--root")
             .arg(&self.root)
             .arg("--log")
             .arg(self.state_dir.join(LOG_FILE))
@@ -73,6 +91,9 @@ impl OciCli {
                 (!text.is_empty()).then_some(text)
             })
             .unwrap_or_else(|| format!("{} {verb}: {}", self.name, out.status));
+        if self.builtin {
+            return Err(RuntimeError::Libcontainer(detail));
+        }
         Err(RuntimeError::Oci(format!(
             "OCI runtime {verb} failed: {detail}: unknown"
         )))

@@ -49,6 +49,7 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
         open_stdin: cfg.open_stdin,
         tty: cfg.tty,
         runtime: launch.runtime.clone(),
+        runtime_cli: absolute(&launch.exe)?,
     };
     crate::private::write(
         &state_dir.join(PARAMS_FILE),
@@ -58,14 +59,18 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
 
     let shim_log = crate::private::open_append(&state_dir.join(SHIM_LOG))
         .map_err(|e| RuntimeError::io("open shim log", e))?;
-    let mut child = tokio::process::Command::new(&launch.exe)
-        .args(&launch.args_prefix)
+    let (program, prefix) = match &launch.monitor {
+        Some(monitor) => (monitor, &[][..]),
+        None => (&launch.exe, &launch.args_prefix[..]),
+    };
+    let mut child = tokio::process::Command::new(program)
+        .args(prefix)
         .arg(&state_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(shim_log))
         .spawn()
-        .map_err(|e| RuntimeError::io(format!("spawn shim {}", launch.exe.display()), e))?;
+        .map_err(|e| RuntimeError::io(format!("spawn shim {}", program.display()), e))?;
     let stdout = child.stdout.take().expect("stdout is piped");
 
     let mut line = String::new();

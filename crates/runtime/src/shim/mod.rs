@@ -9,6 +9,7 @@ mod client;
 mod exit;
 mod launch;
 mod logdriver;
+mod pages;
 mod protocol;
 mod server;
 mod sockpath;
@@ -34,6 +35,8 @@ pub(crate) use server::main;
 pub(crate) use sockpath::{socket_path, socket_path_for_others};
 
 pub const SOCKET_FILE: &str = "shim.sock";
+/// The shim's own binary, installed beside `berth`.
+pub const MONITOR_BINARY: &str = "berth-shim";
 pub const BUNDLE_DIR: &str = "bundle";
 pub const SHIM_LOG: &str = "shim.log";
 const PARAMS_FILE: &str = "shim.json";
@@ -41,10 +44,15 @@ const PARAMS_FILE: &str = "shim.json";
 /// How the daemon starts a shim.
 #[derive(Debug, Clone)]
 pub struct ShimLaunch {
-    /// The berth binary.
+    /// The berth binary: the shim's runtime CLI for the built-in runtime
+    /// (`berth runtime …`), and the shim itself (`exe args_prefix`) when
+    /// there is no `monitor`.
     pub exe: PathBuf,
     /// Arguments selecting the shim role, e.g. `["shim"]`.
     pub args_prefix: Vec<String>,
+    /// `berth-shim`, the small binary that serves as the shim in production:
+    /// the same code as `berth shim` without the rest of berth mapped in.
+    pub monitor: Option<PathBuf>,
     /// `<exec-root>/containers/<id>`: bundle/, shim.sock, exit.json, shim.log.
     pub state_dir: PathBuf,
     /// The runtime's state root, e.g. `<exec-root>/runtime` for the built-in one.
@@ -101,6 +109,10 @@ pub(crate) struct ShimParams {
     /// Absent in the params of shims from before OCI runtimes: the built-in one.
     #[serde(default)]
     pub(crate) runtime: RuntimeKind,
+    /// The berth binary, whose `berth runtime` runs the built-in runtime
+    /// for the shim as runc runs for containerd's.
+    #[serde(default)]
+    pub(crate) runtime_cli: PathBuf,
 }
 
 /// Why the daemon's parameters for a shim cannot be had.

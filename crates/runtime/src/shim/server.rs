@@ -128,8 +128,9 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
     }
     .map_err(|e| format!("open log: {e}"))?;
 
-    let mut backend = crate::backend::open(
+    let mut backend = crate::backend::open_cli(
         &params.runtime,
+        &params.runtime_cli,
         &params.id,
         &params.runtime_root,
         &state_dir,
@@ -513,7 +514,12 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
         }
         Request::Pid => Response::Pid(shim.init_pid.as_raw() as u32),
         Request::Start if *shim.reaped.borrow() => Response::NotRunning,
-        Request::Start => answer(shim.backend.borrow_mut().start(), |()| Response::Ok),
+        Request::Start => {
+            let started = shim.backend.borrow_mut().start();
+            // What follows is the container's life: waiting and copying.
+            super::pages::release_file_pages();
+            answer(started, |()| Response::Ok)
+        }
         Request::Resize { .. } if *shim.reaped.borrow() => Response::NotRunning,
         Request::Resize { height, width } => match shim.pty.borrow().as_ref() {
             Some(pty) => match pty.resize(height, width) {
