@@ -240,19 +240,22 @@ impl Engine {
         // tempfile's 0600 file and 0700 dir: the upload is the client's data.
         let mut spool = tempfile::tempfile_in(&self.cfg.data_root)
             .map_err(|e| EngineError::internal("spooling the archive", e))?;
-        let mut body = body;
-        std::io::copy(&mut body, &mut spool)
-            .map_err(|e| EngineError::InvalidParameter(format!("reading the archive: {e}")))?;
         let opts = image::unpack::UnpackOptions {
             allow_devices: true,
             whiteouts: image::unpack::WhiteoutMode::Skip,
         };
-        // One read of the spooled archive judges it as the unpack will take
-        // it (no trial unpack: the archive is written once).
-        spool
-            .rewind()
-            .map_err(|e| EngineError::internal("rewinding the archive", e))?;
-        let tops = image::unpack::check(std::io::BufReader::new(&mut spool), &opts)?;
+        // The upload is judged as it is spooled, the way the unpack will take
+        // it (no trial unpack), so the archive is read from the client once
+        // and from the spool once, and nothing reaches the container before
+        // the whole of it has been found sound.
+        let mut tee = SpoolTee {
+            inner: std::io::BufReader::with_capacity(256 << 10, body),
+            spool: &mut spool,
+        };
+        let tops = image::unpack::check(&mut tee, &opts)?;
+        // What follows the tar's end marker is the client's too.
+        std::io::copy(&mut tee, &mut std::io::sink())
+            .map_err(|e| EngineError::InvalidParameter(format!("reading the archive: {e}")))?;
         spool
             .rewind()
             .map_err(|e| EngineError::internal("rewinding the archive", e))?;
@@ -291,5 +294,19 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// Copies what is read from the upload into the spool file.
+struct SpoolTee<'a, R> {
+    inner: R,
+    spool: &'a mut std::fs::File,
+}
+
+impl<R: Read> Read for SpoolTee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        std::io::Write::write_all(self.spool, &buf[..n])?;
+        Ok(n)
     }
 }

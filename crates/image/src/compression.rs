@@ -30,7 +30,15 @@ pub fn detect(head: &[u8]) -> Compression {
 }
 
 /// Wraps `reader` in the decoder its first bytes call for.
-pub fn decompress<'a, R: Read + 'a>(mut reader: R) -> Result<Box<dyn Read + 'a>, ImageError> {
+pub fn decompress<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn Read + 'a>, ImageError> {
+    decompress_detected(reader).map(|(_, r)| r)
+}
+
+/// [`decompress`], also telling which compression the stream had: with
+/// [`Compression::None`] the result yields exactly the bytes of `reader`.
+pub fn decompress_detected<'a, R: Read + 'a>(
+    mut reader: R,
+) -> Result<(Compression, Box<dyn Read + 'a>), ImageError> {
     let mut head = [0u8; 6];
     let mut n = 0;
     // Short reads are legal, so fill the magic window explicitly.
@@ -44,8 +52,8 @@ pub fn decompress<'a, R: Read + 'a>(mut reader: R) -> Result<Box<dyn Read + 'a>,
     }
     let whole = Cursor::new(head[..n].to_vec()).chain(reader);
     match detect(&head[..n]) {
-        Compression::None => Ok(Box::new(whole)),
-        Compression::Gzip => Ok(Box::new(MultiGzDecoder::new(whole))),
+        Compression::None => Ok((Compression::None, Box::new(whole))),
+        Compression::Gzip => Ok((Compression::Gzip, Box::new(MultiGzDecoder::new(whole)))),
         other => Err(ImageError::NotImplemented(format!(
             "{} compression",
             format!("{other:?}").to_lowercase()
