@@ -161,3 +161,46 @@ fn graceful_restart_keeps_images_and_stopped_containers() {
     assert!(images.contains("busybox:latest"), "{images}");
     d.docker_ok(&["rm", &name]);
 }
+
+/// A container whose writable layer lost its metadata (a disk error, a hand
+/// that deleted files) does not keep the daemon from starting: the others
+/// run on, the damaged one is listed, refuses to start naming what is
+/// missing, and can be removed.
+#[test]
+fn a_damaged_writable_layer_does_not_stop_the_daemon() {
+    let d = Daemon::start_live_restore();
+    if !d.is_berth() {
+        return;
+    }
+    let broken = d.name("broken");
+    let alive = d.name("alive");
+    d.docker_ok(&["create", "--name", &broken, "busybox", "true"]);
+    d.docker_ok(&["run", "-d", "--name", &alive, "busybox", "sleep", "600"]);
+    let id = inspect(&d, "{{.Id}}", &broken);
+    d.kill9();
+    let layer = d.data_root().join("snapshots/rw").join(&id);
+    let mut removed = 0;
+    for e in std::fs::read_dir(&layer).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            std::fs::remove_file(p).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "no layer metadata in {}", layer.display());
+    d.restart();
+    d.docker_ok(&["exec", &alive, "true"]);
+    assert!(
+        d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .contains(&broken)
+    );
+    let out = d.docker(&["start", &broken]);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains(&format!("writable layer of container {id}")),
+        "{}",
+        common::stderr(&out)
+    );
+    d.docker_ok(&["rm", &broken]);
+    assert!(!layer.exists(), "{} is left", layer.display());
+}

@@ -144,8 +144,13 @@ impl ImageStore {
             self.save_images(&st)?;
             self.save_refs(&st)?;
         }
-        self.gc_snapshots(&st)?;
-        self.gc_blobs(&st)?;
+        // A repair pass: what it cannot judge it leaves, and the store opens.
+        if let Err(e) = self.gc_snapshots(&st) {
+            tracing::warn!("start-up clean-up of unused layers skipped: {e}");
+        }
+        if let Err(e) = self.gc_blobs(&st) {
+            tracing::warn!("start-up clean-up of unused blobs skipped: {e}");
+        }
         Ok(())
     }
 
