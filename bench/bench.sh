@@ -72,7 +72,9 @@ start_daemon() { # name -> sets DAEMON_PID
         --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-$name")
     case "$name" in
         # Both without a default bridge, as before networking landed (comparable figures).
-        berth) "$REPO/target/release/berth" daemon "${args[@]}" --bridge none >"$dir/log" 2>&1 </dev/null & ;;
+        # Debug level for the timeline of a start (a few lines per container).
+        berth) "$REPO/target/release/berth" daemon "${args[@]}" --bridge none --log-level debug \
+            >"$dir/log" 2>&1 </dev/null & ;;
         dockerd) dockerd "${args[@]}" --bridge=none --iptables=false --ip6tables=false \
             >"$dir/log" 2>&1 </dev/null & ;;
     esac
@@ -139,6 +141,47 @@ monitor_memory() { # name -> "rss_kB pss_kB" per running container (10 idle slee
     done
     for i in $(seq "$n"); do dk "$name" rm -f "mon$i" >/dev/null; done
     echo "$((rss / n)) $((pss / n))"
+}
+
+timeline() { # berth daemon log -> median ms of each phase of the `run --rm` containers
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
+        function t(ts,   a) { split(substr(ts, 12, 15), a, ":"); return (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 }
+        / POST \/containers\/[0-9a-f]+\/start/ { match($0, /containers\/[0-9a-f]+\/start/); id = substr($0, RSTART + 11, RLENGTH - 17); m[id, "req"] = t($1) }
+        /container=/ {
+            id = $0; sub(/.*container=/, "", id); sub(/ .*/, "", id)
+            if ($0 ~ /rootfs mounted, spec ready/) m[id, "ready"] = t($1)
+            else if ($0 ~ /shim created the container/) { m[id, "created"] = t($1); r = $0; sub(/.*runtime create /, "", r); m[id, "rt"] = r + 0 }
+            else if ($0 ~ /: started /) m[id, "started"] = t($1)
+            else if ($0 ~ /exited with/) m[id, "exited"] = t($1)
+            else if ($0 ~ /exit recorded/) m[id, "recorded"] = t($1)
+            else if ($0 ~ /: removed /) { m[id, "removed"] = t($1); ids[id] = 1 }
+        }
+        END {
+            split("req ready created started exited recorded removed", k, " ")
+            for (id in ids) {
+                ok = 1; for (i in k) if (!((id, k[i]) in m)) ok = 0
+                if (!ok) continue
+                n++
+                p[1, n] = m[id, "ready"] - m[id, "req"]
+                p[2, n] = m[id, "created"] - m[id, "ready"] - m[id, "rt"]
+                p[3, n] = m[id, "rt"]
+                p[4, n] = m[id, "started"] - m[id, "created"]
+                p[5, n] = m[id, "exited"] - m[id, "started"]
+                p[6, n] = m[id, "recorded"] - m[id, "exited"]
+                p[7, n] = m[id, "removed"] - m[id, "recorded"]
+            }
+            split("start request to rootfs mounted and spec written|shim spawned and set up|runtime create (berth runtime: libcontainer)|start (berth runtime start, state)|the process runs (true)|exit recorded, rootfs unmounted|container and layer removed", label, "|")
+            for (j = 1; j <= 7; j++) {
+                for (i = 1; i <= n; i++) {
+                    x = p[j, i]
+                    for (h = i - 1; h >= 1 && v[h] > x; h--) v[h + 1] = v[h]
+                    v[h + 1] = x
+                }
+                printf "  %-52s %7.1f ms\n", label[j], (n ? v[int((n + 1) / 2)] : 0)
+                delete v
+            }
+            printf "  (median over %d containers)\n", n
+        }'
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -314,6 +357,11 @@ row "monitor RSS per running container, kB" MON_RSS
 row "monitor PSS per running container, kB" MON_PSS
 echo "(dockerd RSS includes its managed containerd; berth RSS is the daemon alone."
 echo " Monitors: berth-shim vs containerd-shim-runc-v2, 10 idle sleep containers.)"
+if [ -f "$TMP/berth/log" ]; then
+    echo
+    echo "where a berth 'docker run --rm' goes (daemon debug log):"
+    timeline "$TMP/berth/log"
+fi
 if [ "$EXTENDED" = 1 ]; then
     echo
     printf '%-44s %12s %12s %10s\n' "extended (higher is better)" berth dockerd "berth/dockerd"

@@ -267,7 +267,11 @@ impl Engine {
         let launch = self.shim_launch(c, record, log_path)?;
         tracing::debug!(container = %c.id, "rootfs mounted, spec ready");
         let info = self.runtime.create(&launch, &config).await?;
-        tracing::debug!(container = %c.id, "shim created the container");
+        tracing::debug!(
+            container = %c.id,
+            "shim created the container (runtime create {:.1} ms)",
+            info.runtime_create.as_secs_f64() * 1000.0
+        );
         let client = self.runtime.connect(&c.state_dir).await?;
         let attached = client.attach(record.config.open_stdin).await?;
         if record.config.tty

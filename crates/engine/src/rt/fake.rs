@@ -186,6 +186,7 @@ impl ContainerRuntime for FakeRuntime {
             Ok(ShimInfo {
                 shim_pid: self.pid(),
                 init_pid: self.pid(),
+                runtime_create: std::time::Duration::ZERO,
             })
         })
     }

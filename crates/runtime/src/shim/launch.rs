@@ -103,7 +103,15 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
     match serde_json::from_str::<ReadyReport>(line.trim())
         .map_err(|e| RuntimeError::Protocol(format!("bad readiness line {line:?}: {e}")))?
     {
-        ReadyReport::Ready { shim_pid, init_pid } => Ok(ShimInfo { shim_pid, init_pid }),
+        ReadyReport::Ready {
+            shim_pid,
+            init_pid,
+            runtime_create_us,
+        } => Ok(ShimInfo {
+            shim_pid,
+            init_pid,
+            runtime_create: Duration::from_micros(runtime_create_us),
+        }),
         ReadyReport::Failed {
             message,
             runtime: true,

@@ -68,6 +68,9 @@ pub struct ShimLaunch {
 pub struct ShimInfo {
     pub shim_pid: u32,
     pub init_pid: u32,
+    /// How long the runtime took to create the container, of the shim's
+    /// whole start-up (for the daemon's timeline of a start).
+    pub runtime_create: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,6 +140,9 @@ enum ReadyReport {
     Ready {
         shim_pid: u32,
         init_pid: u32,
+        /// Microseconds the runtime's create took.
+        #[serde(default)]
+        runtime_create_us: u64,
     },
     Failed {
         message: String,

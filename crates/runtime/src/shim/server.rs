@@ -135,7 +135,9 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
         &params.runtime_root,
         &state_dir,
     );
+    let creating = std::time::Instant::now();
     let (init_pid, stdio) = create_container(backend.as_mut(), &state_dir, &params)?;
+    let runtime_create_us = creating.elapsed().as_micros() as u64;
     let cgroup_path = backend.cgroup_path();
 
     let socket = state_dir.join(SOCKET_FILE);
@@ -154,6 +156,7 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
     report(&ReadyReport::Ready {
         shim_pid: std::process::id(),
         init_pid: init_pid.as_raw() as u32,
+        runtime_create_us,
     });
     // Let the daemon see EOF on its pipe; nothing else of ours goes to stdout.
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
