@@ -116,17 +116,6 @@ daemon_pids() { # name main-pid -> the daemon and helpers it owns
     fi
 }
 
-monitor_pids() { # name -> pids of the per-container monitors of that daemon
-    local name="$1" p cmd
-    for p in /proc/[0-9]*; do
-        cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" || true)"
-        case "$name:$cmd" in
-        berth:*berth-shim\ "$TMP/berth/"* | berth:*berth\ shim\ "$TMP/berth/"*) echo "${p#/proc/}" ;;
-        dockerd:*containerd-shim*"$TMP/dockerd/"*) echo "${p#/proc/}" ;;
-        esac
-    done
-}
-
 monitor_memory() { # name -> "rss_kB pss_kB" per running container (10 idle sleepers)
     local name="$1" n=10 i pids rss pss
     for i in $(seq "$n"); do

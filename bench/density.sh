@@ -67,17 +67,6 @@ median_of() { sort -n | awk '{ a[NR] = $1 } END { print (NR ? a[int((NR + 1) / 2
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-monitors() { # name -> pids of that daemon's per-container monitors
-    local p cmd
-    for p in /proc/[0-9]*; do
-        cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" || true)"
-        case "$1:$cmd" in
-        berth:*berth-shim\ "$TMP/berth/"* | berth:*berth\ shim\ "$TMP/berth/"*) echo "${p#/proc/}" ;;
-        dockerd:*containerd-shim*"$TMP/dockerd/"*) echo "${p#/proc/}" ;;
-        esac
-    done
-}
-
 sum_kb() { # field pids... -> summed kB of that smaps_rollup/status field
     local field="$1" total=0 p v
     shift
@@ -141,7 +130,7 @@ for name in berth dockerd; do
     [ "$running" = "$COUNT" ] || log "$name: $running of $COUNT running"
     sleep 2
     DRSS[$name]="$(rss_kb "$pid")"
-    mons=($(monitors "$name"))
+    mons=($(monitor_pids "$name"))
     MON_RSS[$name]="$(sum_kb Rss "${mons[@]}")"
     MON_PSS[$name]="$(sum_kb Pss "${mons[@]}")"
     for _ in 1 2 3 4 5; do

@@ -144,3 +144,14 @@ start_bench_daemon() { # name kind(berth|dockerd) [daemon args...] -> LAST_PID; 
     log "$name did not start"; tail -n 15 "$dir/log" >&2
     return 1
 }
+
+monitor_pids() { # name -> pids of the per-container monitors of the daemon $TMP/name
+    local name="$1" p cmd
+    for p in /proc/[0-9]*; do
+        cmd="$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" || true)"
+        case "$name:$cmd" in
+        berth:*berth-shim\ "$TMP/berth/"* | berth:*berth\ shim\ "$TMP/berth/"*) echo "${p#/proc/}" ;;
+        dockerd:*containerd-shim*"$TMP/dockerd/"*) echo "${p#/proc/}" ;;
+        esac
+    done
+}
