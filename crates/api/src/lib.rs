@@ -22,6 +22,7 @@ pub mod metrics;
 mod networks;
 mod pending;
 mod query;
+mod routes;
 mod scan;
 mod streams;
 mod swarm;
@@ -67,6 +68,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
         .merge(pending::routes())
         .merge(swarm::routes())
         .merge(scan::routes())
+        .merge(routes::routes())
         .fallback(page_not_found)
         .layer(axum::Extension(swarm))
         .with_state(engine)
@@ -187,10 +189,13 @@ async fn json_error_shape(response: Response<Body>) -> Response<Body> {
 pub async fn serve(
     engine: Arc<Engine>,
     swarm: Arc<::swarm::node::Swarm>,
+    http_router: Option<Arc<::router::Router>>,
     listeners: Vec<Box<dyn listen::Listener>>,
 ) {
     let warnings = listen::Warnings(listeners.iter().filter_map(|l| l.warning()).collect());
-    let router = router(engine, swarm).layer(axum::Extension(warnings));
+    let router = router(engine, swarm)
+        .layer(axum::Extension(warnings))
+        .layer(axum::Extension(routes::RouterHandle(http_router)));
     let mut tasks = Vec::new();
     for mut listener in listeners {
         let router = router.clone();

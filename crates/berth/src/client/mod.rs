@@ -27,6 +27,7 @@ mod images;
 mod networks;
 mod opts;
 mod prompt;
+mod router;
 mod run_opts;
 mod scan;
 mod stream;

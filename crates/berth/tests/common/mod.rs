@@ -904,6 +904,29 @@ pub fn unix_now() -> String {
     format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
 }
 
+/// berth's own CLI (`berth scan`, `berth router`) against `d`.
+pub fn berth(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env("BERTH_HOST", d.host())
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("berth {args:?}: {e}"))
+}
+
+/// [`berth`], which must succeed; its stdout.
+pub fn berth_ok(d: &Daemon, args: &[&str]) -> String {
+    let out = berth(d, args);
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 /// Polls `f` until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;

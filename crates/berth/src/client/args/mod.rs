@@ -5,6 +5,7 @@
 mod container;
 mod image;
 mod network;
+mod router;
 mod run;
 mod scan;
 mod system;
@@ -13,6 +14,7 @@ mod volume;
 pub use container::*;
 pub use image::*;
 pub use network::*;
+pub use router::*;
 pub use run::*;
 pub use scan::*;
 pub use system::*;
