@@ -1,9 +1,10 @@
 //! The HTTP router (`--router-addr`, issue 18): routes from containers'
 //! `berth.http.*` labels to busybox httpd containers on the daemon's
 //! bridge, live as containers start, stop and change health; balancing,
-//! ejection of a failing backend under load, refused labels, TLS by SNI.
-//! (Forwarded headers, body limits, timeouts, streaming and upgrades are
-//! tested against loopback backends in crates/router/tests/proxy.rs.)
+//! ejection of a failing backend under load, refused labels, TLS by SNI,
+//! WebSocket frames echoed by a busybox `nc` container. (Forwarded headers,
+//! body limits, timeouts and streaming are tested against loopback
+//! backends in crates/router/tests/proxy.rs.)
 
 // A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
@@ -443,4 +444,93 @@ fn tls_chooses_each_hosts_certificate_by_sni_and_reloads_it() {
     assert!(reloaded.is_some(), "the renewed certificate was not served");
     assert_eq!(curl_tls(tls_port, one, &ca_one, false), None);
     d.docker_ok(&["rm", "-f", &w1, &w2]);
+}
+
+/// A WebSocket endpoint in busybox: `nc -ll` runs this per connection; it
+/// answers RFC 6455's handshake (the accept key from sha1sum and base64)
+/// and then echoes every byte, so a client's frames come back as sent.
+const WS_ECHO: &str = r#"key=""
+while read -r line; do
+  line=$(printf '%s' "$line" | busybox tr -d '\r')
+  [ -z "$line" ] && break
+  case "$line" in [Ss]ec-[Ww]eb[Ss]ocket-[Kk]ey:*) key=$(printf '%s' "${line#*:}" | busybox tr -d ' ') ;; esac
+done
+hex=$(printf '%s' "${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11" | busybox sha1sum | busybox cut -c1-40 | busybox sed 's/../\\x&/g')
+accept=$(printf "$hex" | busybox base64)
+printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n' "$accept"
+exec busybox cat
+"#;
+
+#[test]
+fn websocket_frames_echo_through_the_router() {
+    let d = shared();
+    if !d.is_berth() {
+        return;
+    }
+    let (port, _) = ports();
+    let name = d.name("ws");
+    let host = format!("{name}.test");
+    let labels = host_labels(&host);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &labels[0],
+        "--label",
+        &labels[1],
+        "-e",
+        &format!("WS_ECHO={WS_ECHO}"),
+        "busybox",
+        "sh",
+        "-c",
+        "printf '%s' \"$WS_ECHO\" > /ws.sh && busybox chmod +x /ws.sh && exec busybox nc -ll -p 80 -e /bin/sh /ws.sh",
+    ]);
+    let handshake = |s: &mut TcpStream| -> Option<String> {
+        write!(
+            s,
+            "GET /chat HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .ok()?;
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).ok()?;
+            head.push(b[0]);
+        }
+        Some(String::from_utf8_lossy(&head).into_owned())
+    };
+    let connected = wait_for(Duration::from_secs(10), || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let head = handshake(&mut s)?;
+        head.starts_with("HTTP/1.1 101").then_some((s, head))
+    });
+    let (mut s, head) = connected.expect("no 101 from the WebSocket container");
+    // RFC 6455's own example key and answer.
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    for text in ["hello", "a second message through the tunnel"] {
+        // A masked text frame, as a client sends it.
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut frame = vec![0x81, 0x80 | text.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        s.write_all(&frame).unwrap();
+        let mut back = vec![0u8; frame.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back[0], 0x81);
+        let payload: Vec<u8> = back[6..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ back[2 + i % 4])
+            .collect();
+        assert_eq!(String::from_utf8(payload).unwrap(), text);
+    }
+    d.docker_ok(&["rm", "-f", &name]);
 }
