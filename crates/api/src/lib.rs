@@ -22,7 +22,7 @@ pub mod metrics;
 mod networks;
 mod pending;
 mod query;
-mod routes;
+pub mod routes;
 mod scan;
 mod streams;
 mod swarm;
@@ -189,13 +189,13 @@ async fn json_error_shape(response: Response<Body>) -> Response<Body> {
 pub async fn serve(
     engine: Arc<Engine>,
     swarm: Arc<::swarm::node::Swarm>,
-    http_router: Option<Arc<::router::Router>>,
+    berth: routes::Berth,
     listeners: Vec<Box<dyn listen::Listener>>,
 ) {
     let warnings = listen::Warnings(listeners.iter().filter_map(|l| l.warning()).collect());
     let router = router(engine, swarm)
         .layer(axum::Extension(warnings))
-        .layer(axum::Extension(routes::RouterHandle(http_router)));
+        .layer(axum::Extension(berth));
     let mut tasks = Vec::new();
     for mut listener in listeners {
         let router = router.clone();

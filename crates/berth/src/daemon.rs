@@ -782,6 +782,16 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         write_pidfile(pidfile)?;
     }
     let cluster_store = cluster_store(&args)?;
+    // Apps' git hooks call the daemon back on its first unix socket.
+    let apps_host = socket_paths
+        .first()
+        .map(|p| {
+            format!(
+                "unix://{}",
+                std::path::absolute(p).unwrap_or(p.clone()).display()
+            )
+        })
+        .unwrap_or_else(|| hosts.first().cloned().unwrap_or_default());
     let cfg = engine::EngineConfig {
         data_root: args.data_root.clone(),
         exec_root: args.exec_root.clone(),
@@ -834,8 +844,9 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
                 }
             });
         }
+        let apps = router::open_apps(&args.data_root, &apps_host)?;
         let router = match router_listeners {
-            Some(l) => Some(l.serve(&engine)?),
+            Some(l) => Some(l.serve(&engine, &apps)?),
             None => None,
         };
         tracing::info!("berth daemon listening on {}", listening);
@@ -850,7 +861,12 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
-            _ = api::serve(engine, swarm, router, listeners) => {}
+            _ = api::serve(
+                engine,
+                swarm,
+                api::routes::Berth { router, apps },
+                listeners,
+            ) => {}
             _ = reloads => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; containers keep running"),
             _ = term.recv() => tracing::info!("terminated; containers keep running"),

@@ -67,21 +67,8 @@ fn host_labels(host: &str) -> Vec<String> {
     ]
 }
 
-/// One request through the router on a fresh connection; status and body.
 fn get(port: u16, host: &str, path: &str) -> Option<(u16, String)> {
-    let mut s =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let status = raw.split(' ').nth(1)?.parse().ok()?;
-    let body = raw.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
+    common::web::get_host(port, host, path)
 }
 
 fn body_of(port: u16, host: &str, path: &str) -> String {

@@ -3,6 +3,7 @@
 //! `berth.http.*` labels (see [`labels`]) and kept live from the engine
 //! (see [`source`]).
 
+pub mod apps;
 pub mod backend;
 pub mod forwarded;
 pub mod labels;

@@ -12,6 +12,7 @@ use engine::{ContainerView, Engine};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::Router;
+use crate::apps::AppStore;
 use crate::table::Entry;
 
 const SWEEP: Duration = Duration::from_secs(1);
@@ -61,8 +62,16 @@ pub fn entry(c: &ContainerView) -> Option<Entry> {
     })
 }
 
-/// Follows the engine until the daemon stops.
-pub async fn follow(engine: Arc<Engine>, router: Arc<Router>) {
+/// An app container of its app's current release gets the app's route.
+fn with_app_route(mut e: Entry, apps: &AppStore) -> Entry {
+    if let Some(labels) = apps.route_labels(&e.labels) {
+        e.labels.extend(labels);
+    }
+    e
+}
+
+/// Follows the engine (and the apps' releases) until the daemon stops.
+pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore>) {
     let (_, mut events) = engine.subscribe_events();
     let mut warned = HashSet::new();
     let mut sweep = tokio::time::interval(SWEEP);
@@ -75,8 +84,14 @@ pub async fn follow(engine: Arc<Engine>, router: Arc<Router>) {
                 Err(RecvError::Closed) => return,
             },
             _ = sweep.tick() => {}
+            _ = apps.changed() => {}
         }
-        let entries: Vec<Entry> = engine.containers().iter().filter_map(entry).collect();
+        let entries: Vec<Entry> = engine
+            .containers()
+            .iter()
+            .filter_map(entry)
+            .map(|e| with_app_route(e, &apps))
+            .collect();
         let errors = router.update(&entries);
         // Once per container and problem, not once a second.
         let now: HashSet<(String, String)> = errors

@@ -14,6 +14,7 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::client::write_out(&format!($($t)*)) };
 }
 
+mod apps;
 mod archive;
 mod args;
 mod audit;

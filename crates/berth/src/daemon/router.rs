@@ -8,6 +8,17 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
+/// The apps' store; its hooks reach the daemon at `api_host`.
+pub fn open_apps(
+    data_root: &std::path::Path,
+    api_host: &str,
+) -> anyhow::Result<Arc<router::apps::AppStore>> {
+    let exe = std::env::current_exe().context("locating the berth binary")?;
+    let store = router::apps::AppStore::open(&data_root.join("apps"), api_host, &exe)
+        .context("opening the apps")?;
+    Ok(Arc::new(store))
+}
+
 use super::metrics::{bind_listen_addr, parse_listen_addr};
 
 /// The router's listeners, bound; none when no router address is set.
@@ -48,10 +59,18 @@ impl RouterListeners {
         Ok(Some(RouterListeners { plain, tls }))
     }
 
-    /// Starts the router: its table follows `engine`, its listeners serve.
-    pub fn serve(self, engine: &Arc<engine::Engine>) -> anyhow::Result<Arc<router::Router>> {
+    /// Starts the router: its table follows `engine` and `apps`, its listeners serve.
+    pub fn serve(
+        self,
+        engine: &Arc<engine::Engine>,
+        apps: &Arc<router::apps::AppStore>,
+    ) -> anyhow::Result<Arc<router::Router>> {
         let router = router::Router::new(Some(engine.metrics()));
-        tokio::spawn(router::source::follow(engine.clone(), router.clone()));
+        tokio::spawn(router::source::follow(
+            engine.clone(),
+            router.clone(),
+            apps.clone(),
+        ));
         if let Some(l) = self.plain {
             let l = tokio::net::TcpListener::from_std(l)?;
             tracing::info!("HTTP router on http://{}", l.local_addr()?);

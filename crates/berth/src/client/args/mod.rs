@@ -2,6 +2,7 @@
 //! on. Flag sets that several verbs share live here and are flattened into
 //! them, so a flag's spelling and help are declared once.
 
+mod apps;
 mod container;
 mod image;
 mod network;
@@ -11,6 +12,7 @@ mod scan;
 mod system;
 mod volume;
 
+pub use apps::*;
 pub use container::*;
 pub use image::*;
 pub use network::*;

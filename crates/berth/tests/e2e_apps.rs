@@ -1,0 +1,191 @@
+//! Apps (issue 18): `berth app create`, a real `git push` to the app's local
+//! repository builds the pushed Dockerfile and deploys it behind the
+//! router; a second push under a bounded load on loopback loses no
+//! request; a push whose CHECKS fail is rejected with the old release still
+//! serving; `app ls/info/rm`.
+
+// A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::prometheus::free_port;
+use common::{Daemon, berth, berth_ok, host_dir, wait_for};
+
+fn get(port: u16, host: &str) -> Option<(u16, String)> {
+    common::web::get_host(port, host, "/").map(|(status, body)| (status, body.trim().to_string()))
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args([
+            "-c",
+            "user.name=berth test",
+            "-c",
+            "user.email=test@berth.test",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn git_ok(dir: &Path, args: &[&str]) {
+    let out = git(dir, args);
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Commits a busybox httpd app serving `page` (and the given extra files).
+fn commit_version(dir: &Path, page: &str, extra: &[(&str, &str)]) {
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM busybox\nRUN mkdir -p /www && echo {page} > /www/index.html\n\
+             CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
+        ),
+    )
+    .unwrap();
+    for (name, text) in extra {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    git_ok(dir, &["add", "-A"]);
+    git_ok(dir, &["commit", "-q", "-m", page]);
+}
+
+fn push(dir: &Path, remote: &Path) -> (bool, String) {
+    let out = git(dir, &["push", remote.to_str().unwrap(), "main"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn git_push_deploys_behind_the_router_without_losing_requests() {
+    let port = free_port();
+    let d = Daemon::start_networked_with(&["--router-addr", &format!("127.0.0.1:{port}")]);
+    if !d.is_berth() {
+        return;
+    }
+    let host = "demo.apps.test";
+    let created = berth_ok(&d, &["app", "create", "demo", "--domain", host]);
+    let remote = d.data_root().join("apps/demo/repo.git");
+    assert!(
+        created.contains(&format!("git push {} main", remote.display())),
+        "{created}"
+    );
+    let dup = berth(&d, &["app", "create", "other", "--domain", host]);
+    assert!(!dup.status.success());
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("already claimed by app demo"),
+        "{dup:?}"
+    );
+
+    let src = host_dir(&d, "src");
+    git_ok(&src, &["init", "-q", "-b", "main"]);
+    commit_version(&src, "version-one", &[]);
+    let begun = Instant::now();
+    let (ok, out) = push(&src, &remote);
+    assert!(ok, "{out}\n{}", d.log_tail());
+    assert!(out.contains("remote: -----> Building demo:"), "{out}");
+    assert!(out.contains("remote: =====> demo"), "{out}");
+    eprintln!("first push to serving: {:?}", begun.elapsed());
+    assert_eq!(
+        get(port, host),
+        Some((200, "version-one".to_string())),
+        "served right after the push"
+    );
+
+    // A second push while a bounded load runs: every request answered.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut seen, mut failed) = (Vec::new(), Vec::new());
+            let mut switched = None;
+            let begun = Instant::now();
+            while !stop.load(Ordering::Relaxed)
+                && begun.elapsed() < Duration::from_secs(120)
+                && seen.len() + failed.len() < 20_000
+            {
+                match get(port, host) {
+                    Some((200, body)) => {
+                        if seen.last() != Some(&body) {
+                            seen.push(body);
+                            switched = Some(begun.elapsed());
+                        }
+                    }
+                    other => failed.push(other),
+                }
+            }
+            (seen, failed, switched)
+        })
+    };
+    commit_version(&src, "version-two", &[]);
+    let begun = Instant::now();
+    let (ok, out) = push(&src, &remote);
+    let push_time = begun.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (seen, failed, switched) = load.join().unwrap();
+    assert!(ok, "{out}");
+    eprintln!(
+        "second push (cached base, under load): serving after {switched:?}, push done in {push_time:?}"
+    );
+    assert!(
+        failed.is_empty(),
+        "failed requests during the deploy: {failed:?}"
+    );
+    assert_eq!(
+        seen,
+        ["version-one", "version-two"],
+        "one switch, no going back"
+    );
+    assert!(out.contains("Draining 1 old container"), "{out}");
+
+    // A failing check: rejected, and version two keeps serving.
+    commit_version(
+        &src,
+        "version-three",
+        &[("CHECKS", "WAIT=0\nATTEMPTS=2\nTIMEOUT=2\n/ version-four\n")],
+    );
+    let (ok, out) = push(&src, &remote);
+    assert!(!ok, "a failing check must reject the push: {out}");
+    assert!(out.contains("check / failed"), "{out}");
+    assert!(out.contains("pre-receive hook declined"), "{out}");
+    assert_eq!(get(port, host), Some((200, "version-two".to_string())));
+
+    // A tree without a Dockerfile is refused before anything starts.
+    git_ok(&src, &["rm", "-q", "Dockerfile"]);
+    git_ok(&src, &["commit", "-q", "-m", "no dockerfile"]);
+    let (ok, out) = push(&src, &remote);
+    assert!(!ok);
+    assert!(out.contains("has no Dockerfile"), "{out}");
+
+    let info = berth_ok(&d, &["app", "info", "demo"]);
+    assert!(info.contains("Release:  v2"), "{info}");
+    assert!(info.contains(host), "{info}");
+    let running = info.lines().filter(|l| l.contains("running")).count();
+    assert_eq!(running, 1, "only version two's web container: {info}");
+    assert!(berth_ok(&d, &["app", "ls"]).contains("demo"));
+    berth_ok(&d, &["app", "rm", "demo"]);
+    let gone = wait_for(Duration::from_secs(5), || {
+        (get(port, host).map(|r| r.0) == Some(404)).then_some(())
+    });
+    assert!(gone.is_some(), "the app's domain is still routed");
+    assert!(!remote.exists());
+    let left = d.docker_ok(&["ps", "-aq", "--filter", "label=berth.app=demo"]);
+    assert!(left.trim().is_empty(), "containers left: {left}");
+}

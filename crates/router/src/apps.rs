@@ -1,0 +1,340 @@
+//! Apps (Dokku's workflow): a name, its domains, a bare git repository whose
+//! pre-receive hook builds and deploys what is pushed, and its releases.
+//! The store keeps `<data-root>/apps/<name>/app.json`; the router routes an
+//! app's domains to the containers of its current release only, so a deploy
+//! switches traffic by recording a release.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::labels;
+
+/// Labels of an app's containers.
+pub const APP: &str = "berth.app";
+pub const RELEASE: &str = "berth.app.release";
+pub const PROCESS: &str = "berth.app.process";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid app name {0:?}: lowercase letters, digits and '-', starting with a letter")]
+    BadName(String),
+    #[error("invalid domain {0:?}")]
+    BadDomain(String),
+    #[error("app {0} already exists")]
+    Exists(String),
+    #[error("no such app: {0}")]
+    NotFound(String),
+    #[error("domain {domain} is already claimed by app {app}")]
+    Claimed { domain: String, app: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("git init: {0}")]
+    Git(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
+    let what = what.into();
+    move |source| AppError::Io { what, source }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub version: u32,
+    pub image: String,
+    /// The pushed commit, abbreviated.
+    pub rev: String,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub name: String,
+    pub domains: Vec<String>,
+    /// The branch whose pushes deploy.
+    pub branch: String,
+    /// The port `web` containers listen on.
+    pub port: u16,
+    pub releases: Vec<Release>,
+    /// The release being served (its `rev`).
+    pub current: Option<String>,
+}
+
+/// Every app, in memory and on disk.
+#[derive(Debug)]
+pub struct AppStore {
+    root: PathBuf,
+    /// How the hooks reach the daemon (`unix:///…`) and the berth binary they run.
+    api_host: String,
+    exe: PathBuf,
+    apps: RwLock<BTreeMap<String, App>>,
+    changed: tokio::sync::Notify,
+}
+
+fn valid_name(n: &str) -> bool {
+    n.len() <= 48
+        && n.starts_with(|c: char| c.is_ascii_lowercase())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl AppStore {
+    /// Loads `root/*/app.json` (a damaged one is skipped with a warning).
+    pub fn open(root: &Path, api_host: &str, exe: &Path) -> Result<AppStore, AppError> {
+        std::fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
+        let mut apps = BTreeMap::new();
+        let rd = std::fs::read_dir(root).map_err(io(format!("reading {}", root.display())))?;
+        for e in rd.filter_map(Result::ok) {
+            let file = e.path().join("app.json");
+            match std::fs::read(&file).map(|b| serde_json::from_slice::<App>(&b)) {
+                Ok(Ok(app)) => {
+                    apps.insert(app.name.clone(), app);
+                }
+                Ok(Err(err)) => tracing::warn!("apps: {}: {err}", file.display()),
+                Err(_) => {}
+            }
+        }
+        Ok(AppStore {
+            root: root.to_path_buf(),
+            api_host: api_host.to_string(),
+            exe: exe.to_path_buf(),
+            apps: RwLock::new(apps),
+            changed: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn repo(&self, name: &str) -> PathBuf {
+        self.root.join(name).join("repo.git")
+    }
+
+    fn save(&self, app: &App) -> Result<(), AppError> {
+        let dir = self.root.join(&app.name);
+        let tmp = dir.join("app.json.tmp");
+        let data = serde_json::to_vec_pretty(app).map_err(|e| AppError::Io {
+            what: "encoding app.json".into(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(&tmp, data).map_err(io(format!("writing {}", tmp.display())))?;
+        std::fs::rename(&tmp, dir.join("app.json")).map_err(io("replacing app.json"))?;
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Resolves when an app changed (a release, a removal).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    pub fn list(&self) -> Vec<App> {
+        self.apps.read().values().cloned().collect()
+    }
+
+    pub fn get(&self, name: &str) -> Result<App, AppError> {
+        self.apps
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AppError::NotFound(name.to_string()))
+    }
+
+    /// A new app: its directory, a bare repository with the deploy hook.
+    pub fn create(&self, name: &str, domains: Vec<String>) -> Result<App, AppError> {
+        if !valid_name(name) {
+            return Err(AppError::BadName(name.to_string()));
+        }
+        let domains: Vec<String> = if domains.is_empty() {
+            vec![format!("{name}.localhost")]
+        } else {
+            domains.iter().map(|d| d.to_ascii_lowercase()).collect()
+        };
+        for d in &domains {
+            if !labels::valid_host(d) {
+                return Err(AppError::BadDomain(d.clone()));
+            }
+        }
+        let mut apps = self.apps.write();
+        if apps.contains_key(name) {
+            return Err(AppError::Exists(name.to_string()));
+        }
+        for other in apps.values() {
+            if let Some(d) = domains.iter().find(|d| other.domains.contains(d)) {
+                return Err(AppError::Claimed {
+                    domain: d.clone(),
+                    app: other.name.clone(),
+                });
+            }
+        }
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        if let Err(e) = self.init_repo(name) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let app = App {
+            name: name.to_string(),
+            domains,
+            branch: "main".into(),
+            port: 80,
+            releases: Vec::new(),
+            current: None,
+        };
+        self.save(&app)?;
+        apps.insert(name.to_string(), app.clone());
+        Ok(app)
+    }
+
+    fn init_repo(&self, name: &str) -> Result<(), AppError> {
+        let repo = self.repo(name);
+        let out = Command::new("git")
+            .args(["init", "--bare", "--quiet", "--initial-branch=main"])
+            .arg(&repo)
+            .output()
+            .map_err(io("running git"))?;
+        if !out.status.success() {
+            return Err(AppError::Git(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        let hook = repo.join("hooks").join("pre-receive");
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let script = format!(
+            "#!/bin/sh\n# berth: builds and deploys what is pushed to the deploy branch.\nBERTH_HOST={} exec {} app-receive {}\n",
+            quote(&self.api_host),
+            quote(&self.exe.to_string_lossy()),
+            quote(name)
+        );
+        std::fs::write(&hook, script).map_err(io(format!("writing {}", hook.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+            .map_err(io("chmod pre-receive"))?;
+        Ok(())
+    }
+
+    /// Forgets the app and its repository (its containers are the caller's).
+    pub fn remove(&self, name: &str) -> Result<App, AppError> {
+        let app = self
+            .apps
+            .write()
+            .remove(name)
+            .ok_or_else(|| AppError::NotFound(name.to_string()))?;
+        let dir = self.root.join(name);
+        std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+        self.changed.notify_waiters();
+        Ok(app)
+    }
+
+    /// Records a release and makes it current: the router switches the
+    /// app's domains to its containers.
+    pub fn release(&self, name: &str, image: &str, rev: &str) -> Result<Release, AppError> {
+        let mut apps = self.apps.write();
+        let app = apps
+            .get_mut(name)
+            .ok_or_else(|| AppError::NotFound(name.to_string()))?;
+        let release = Release {
+            version: app.releases.last().map_or(1, |r| r.version + 1),
+            image: image.to_string(),
+            rev: rev.to_string(),
+            created: chrono_now(),
+        };
+        let mut next = app.clone();
+        next.releases.push(release.clone());
+        next.current = Some(rev.to_string());
+        self.save(&next)?;
+        *app = next;
+        Ok(release)
+    }
+
+    /// The route labels of an app container of the current release; none
+    /// for other releases (started, being checked, or draining).
+    pub fn route_labels(&self, labels: &BTreeMap<String, String>) -> Option<Vec<(String, String)>> {
+        let app = self.apps.read().get(labels.get(APP)?)?.clone();
+        let release = labels.get(RELEASE)?;
+        if app.current.as_ref() != Some(release)
+            || labels.get(PROCESS).map(String::as_str) != Some("web")
+        {
+            return None;
+        }
+        Some(vec![
+            (labels::HOST.to_string(), app.domains.join(",")),
+            (labels::PORT.to_string(), app.port.to_string()),
+        ])
+    }
+}
+
+fn chrono_now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}", d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path) -> AppStore {
+        AppStore::open(dir, "unix:///run/berth.sock", Path::new("/usr/bin/berth")).unwrap()
+    }
+
+    #[test]
+    fn create_release_route_and_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let app = s.create("demo", vec!["Demo.test".into()]).unwrap();
+        assert_eq!(app.domains, ["demo.test"]);
+        let hook = std::fs::read_to_string(s.repo("demo").join("hooks/pre-receive")).unwrap();
+        assert!(
+            hook.contains(
+                "BERTH_HOST='unix:///run/berth.sock' exec '/usr/bin/berth' app-receive 'demo'"
+            ),
+            "{hook}"
+        );
+        let labels: BTreeMap<String, String> =
+            [(APP, "demo"), (RELEASE, "abc1234"), (PROCESS, "web")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(s.route_labels(&labels), None, "no release yet");
+        let r = s.release("demo", "demo:abc1234", "abc1234").unwrap();
+        assert_eq!(r.version, 1);
+        let routed = s.route_labels(&labels).unwrap();
+        assert!(routed.contains(&("berth.http.host".into(), "demo.test".into())));
+        // Reloaded from disk as it was left.
+        assert_eq!(
+            store(tmp.path()).get("demo").unwrap().current.as_deref(),
+            Some("abc1234")
+        );
+        s.remove("demo").unwrap();
+        assert!(!tmp.path().join("demo").exists());
+        assert!(matches!(s.get("demo"), Err(AppError::NotFound(_))));
+    }
+
+    #[test]
+    fn bad_names_duplicates_and_claimed_domains_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        assert!(matches!(
+            s.create("Bad_Name", vec![]),
+            Err(AppError::BadName(_))
+        ));
+        assert!(matches!(
+            s.create("x", vec!["not a host".into()]),
+            Err(AppError::BadDomain(_))
+        ));
+        s.create("one", vec!["shared.test".into()]).unwrap();
+        assert!(matches!(s.create("one", vec![]), Err(AppError::Exists(_))));
+        let e = s.create("two", vec!["shared.test".into()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "domain shared.test is already claimed by app one"
+        );
+        assert!(!tmp.path().join("two").exists(), "nothing made half-way");
+    }
+}
