@@ -4,6 +4,7 @@
 // serde_json::json! of inspect's large documents needs the deeper limit.
 #![recursion_limit = "256"]
 
+mod apps_git;
 mod archive;
 mod attach;
 mod build;
@@ -69,6 +70,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
         .merge(swarm::routes())
         .merge(scan::routes())
         .merge(routes::routes())
+        .merge(apps_git::routes())
         .fallback(page_not_found)
         .layer(axum::Extension(swarm))
         .with_state(engine)

@@ -1,5 +1,5 @@
-//! Apps (issue 18): `berth app create`, a real `git push` to the app's local
-//! repository builds the pushed Dockerfile and deploys it behind the
+//! Apps (issue 18): `berth app create`, a real `git push` (over HTTP to the
+//! API, then to the app's local repository) builds the pushed Dockerfile and deploys it behind the
 //! router; a second push under a bounded load on loopback loses no
 //! request; a push whose CHECKS fail is rejected with the old release still
 //! serving; `app ls/info/rm`.
@@ -63,7 +63,11 @@ fn commit_version(dir: &Path, page: &str, extra: &[(&str, &str)]) {
 }
 
 fn push(dir: &Path, remote: &Path) -> (bool, String) {
-    let out = git(dir, &["push", remote.to_str().unwrap(), "main"]);
+    push_to(dir, remote.to_str().unwrap())
+}
+
+fn push_to(dir: &Path, remote: &str) -> (bool, String) {
+    let out = git(dir, &["push", remote, "main"]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -75,7 +79,17 @@ fn push(dir: &Path, remote: &Path) -> (bool, String) {
 #[test]
 fn git_push_deploys_behind_the_router_without_losing_requests() {
     let port = free_port();
-    let d = Daemon::start_networked_with(&["--router-addr", &format!("127.0.0.1:{port}")]);
+    let api = format!("127.0.0.1:{}", free_port());
+    // A TCP API address for git's smart HTTP (plain: the test opts in, as
+    // an operator would with --tls=false; with TLS, git presents the same
+    // client certificate the docker CLI does).
+    let d = Daemon::start_networked_with(&[
+        "--router-addr",
+        &format!("127.0.0.1:{port}"),
+        "-H",
+        &format!("tcp://{api}"),
+        "--tls=false",
+    ]);
     if !d.is_berth() {
         return;
     }
@@ -96,8 +110,10 @@ fn git_push_deploys_behind_the_router_without_losing_requests() {
     let src = host_dir(&d, "src");
     git_ok(&src, &["init", "-q", "-b", "main"]);
     commit_version(&src, "version-one", &[]);
+    // The first push over HTTP, through the API.
     let begun = Instant::now();
-    let (ok, out) = push(&src, &remote);
+    let url = format!("http://{api}/berth/v1/apps/demo/git");
+    let (ok, out) = push_to(&src, &url);
     assert!(ok, "{out}\n{}", d.log_tail());
     assert!(out.contains("remote: -----> Building demo:"), "{out}");
     assert!(out.contains("remote: =====> demo"), "{out}");

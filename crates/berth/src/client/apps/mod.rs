@@ -49,6 +49,7 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
             let app = &v["App"];
             outln!("Name:     {}", app["name"].as_str().unwrap_or_default());
             outln!("Remote:   {}", v["Remote"].as_str().unwrap_or_default());
+            outln!("HTTP:     <api-url>/berth/v1/apps/{name}/git");
             outln!("Branch:   {}", app["branch"].as_str().unwrap_or_default());
             outln!("Domains:  {}", join(&app["domains"]));
             let release = app["releases"]
