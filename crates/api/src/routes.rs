@@ -29,13 +29,20 @@ pub fn routes() -> Router<AppState> {
         .route("/berth/v1/apps", get(list_apps).post(create_app))
         .route("/berth/v1/apps/{name}", get(app_info).delete(remove_app))
         .route("/berth/v1/apps/{name}/releases", post(release))
+        .route("/berth/v1/apps/{name}/config", post(config))
+        .route("/berth/v1/apps/{name}/domains", post(domains))
+        .route("/berth/v1/apps/{name}/scale", post(scale))
 }
 
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         let status = match &err {
-            AppError::BadName(_) | AppError::BadDomain(_) => StatusCode::BAD_REQUEST,
-            AppError::Exists(_) | AppError::Claimed { .. } => StatusCode::CONFLICT,
+            AppError::BadName(_) | AppError::BadDomain(_) | AppError::Invalid(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::Exists(_) | AppError::Claimed { .. } | AppError::Raced(_) => {
+                StatusCode::CONFLICT
+            }
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Io { .. } | AppError::Git(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -139,17 +146,52 @@ async fn remove_app(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct NewRelease {
-    image: String,
-    rev: String,
-}
-
 async fn release(
     Extension(b): Extension<Berth>,
     Path(name): Path<String>,
-    Json(req): Json<NewRelease>,
+    Json(req): Json<apps::NewRelease>,
 ) -> ApiResult<Json<apps::Release>> {
-    Ok(Json(b.apps.release(&name, &req.image, &req.rev)?))
+    Ok(Json(b.apps.release(&name, req)?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigChange {
+    #[serde(default)]
+    set: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    unset: Vec<String>,
+}
+
+async fn config(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<ConfigChange>,
+) -> ApiResult<Json<apps::App>> {
+    Ok(Json(b.apps.set_config(&name, req.set, &req.unset)?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DomainChange {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+async fn domains(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<DomainChange>,
+) -> ApiResult<Json<apps::App>> {
+    Ok(Json(b.apps.set_domains(&name, &req.add, &req.remove)?))
+}
+
+async fn scale(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<std::collections::BTreeMap<String, u32>>,
+) -> ApiResult<Json<apps::App>> {
+    Ok(Json(b.apps.set_scale(&name, req)?))
 }

@@ -2,7 +2,8 @@
 //! API, then to the app's local repository) builds the pushed Dockerfile and deploys it behind the
 //! router; a second push under a bounded load on loopback loses no
 //! request; a push whose CHECKS fail is rejected with the old release still
-//! serving; `app ls/info/rm`.
+//! serving; config:set, ps:scale, rollback, releases, domains:add, logs,
+//! `app ls/info/rm`.
 
 // A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
@@ -196,6 +197,45 @@ fn git_push_deploys_behind_the_router_without_losing_requests() {
     let running = info.lines().filter(|l| l.contains("running")).count();
     assert_eq!(running, 1, "only version two's web container: {info}");
     assert!(berth_ok(&d, &["app", "ls"]).contains("demo"));
+
+    // config:set restarts the current image with the variable (v3)...
+    berth_ok(&d, &["app", "config:set", "demo", "GREETING=hi there"]);
+    assert_eq!(
+        berth_ok(&d, &["app", "config", "demo"]).trim(),
+        "GREETING=hi there"
+    );
+    let web = d.docker_ok(&["ps", "-q", "--filter", "label=berth.app.release=v3"]);
+    let env = d.docker_ok(&["inspect", "-f", "{{json .Config.Env}}", web.trim()]);
+    assert!(env.contains("GREETING=hi there"), "{env}");
+    // ...ps:scale runs two web containers behind the route (v4)...
+    berth_ok(&d, &["app", "ps:scale", "demo", "web=2"]);
+    let report = berth_ok(&d, &["router", "ls", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let backends = report["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == host)
+        .map(|r| r["backends"].as_array().unwrap().len());
+    assert_eq!(backends, Some(2), "{report}");
+    // ...a rollback runs release one's image again, without a build (v5)...
+    let out = berth_ok(&d, &["app", "rollback", "demo", "v1"]);
+    assert!(!out.contains("Building"), "{out}");
+    assert_eq!(get(port, host), Some((200, "version-one".to_string())));
+    let releases = berth_ok(&d, &["app", "releases", "demo"]);
+    assert!(
+        releases.lines().nth(1).unwrap().starts_with("*  v5"),
+        "{releases}"
+    );
+    assert_eq!(releases.lines().count(), 6, "{releases}");
+    // ...and a domain added is routed at once.
+    berth_ok(&d, &["app", "domains:add", "demo", "www.apps.test"]);
+    let both = wait_for(Duration::from_secs(3), || {
+        (get(port, "www.apps.test") == Some((200, "version-one".to_string()))).then_some(())
+    });
+    assert!(both.is_some());
+    let logs = berth(&d, &["app", "logs", "demo"]);
+    assert!(logs.status.success(), "{logs:?}");
     berth_ok(&d, &["app", "rm", "demo"]);
     let gone = wait_for(Duration::from_secs(5), || {
         (get(port, host).map(|r| r.0) == Some(404)).then_some(())

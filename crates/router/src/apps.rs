@@ -38,6 +38,10 @@ pub enum AppError {
     },
     #[error("git init: {0}")]
     Git(String),
+    #[error("release v{0} is not the next one (another deploy of the app ran meanwhile)")]
+    Raced(u32),
+    #[error("invalid {0}")]
+    Invalid(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
@@ -52,6 +56,35 @@ pub struct Release {
     /// The pushed commit, abbreviated.
     pub rev: String,
     pub created: String,
+    /// Process types and their commands (none: the image's own command),
+    /// and the CHECKS text: what a rollback or a restart runs again.
+    #[serde(default)]
+    pub processes: Vec<(String, Option<String>)>,
+    #[serde(default)]
+    pub checks: Option<String>,
+    /// The environment it was started with.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+impl Release {
+    /// The `berth.app.release` label of its containers.
+    pub fn label(&self) -> String {
+        format!("v{}", self.version)
+    }
+}
+
+/// What a deploy asks to record once its containers passed their checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NewRelease {
+    pub version: u32,
+    pub image: String,
+    pub rev: String,
+    #[serde(default)]
+    pub processes: Vec<(String, Option<String>)>,
+    #[serde(default)]
+    pub checks: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,8 +96,14 @@ pub struct App {
     /// The port `web` containers listen on.
     pub port: u16,
     pub releases: Vec<Release>,
-    /// The release being served (its `rev`).
+    /// The release being served (its label, `v3`).
     pub current: Option<String>,
+    /// Environment of its processes (`config:set`).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Containers per process type (`ps:scale`; a type not named runs one).
+    #[serde(default)]
+    pub scale: BTreeMap<String, u32>,
 }
 
 /// Every app, in memory and on disk.
@@ -184,6 +223,8 @@ impl AppStore {
             port: 80,
             releases: Vec::new(),
             current: None,
+            config: BTreeMap::new(),
+            scale: BTreeMap::new(),
         };
         self.save(&app)?;
         apps.insert(name.to_string(), app.clone());
@@ -232,23 +273,115 @@ impl AppStore {
 
     /// Records a release and makes it current: the router switches the
     /// app's domains to its containers.
-    pub fn release(&self, name: &str, image: &str, rev: &str) -> Result<Release, AppError> {
+    pub fn release(&self, name: &str, new: NewRelease) -> Result<Release, AppError> {
+        self.update(name, |app| {
+            let next = app.releases.last().map_or(1, |r| r.version + 1);
+            if new.version != next {
+                return Err(AppError::Raced(new.version));
+            }
+            let release = Release {
+                version: next,
+                image: new.image.clone(),
+                rev: new.rev.clone(),
+                created: chrono_now(),
+                processes: new.processes.clone(),
+                checks: new.checks.clone(),
+                config: app.config.clone(),
+            };
+            app.current = Some(release.label());
+            app.releases.push(release.clone());
+            Ok(release)
+        })
+    }
+
+    /// Changes an app under the lock and saves it; nothing changes when `f`
+    /// fails.
+    fn update<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut App) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
         let mut apps = self.apps.write();
         let app = apps
-            .get_mut(name)
+            .get(name)
             .ok_or_else(|| AppError::NotFound(name.to_string()))?;
-        let release = Release {
-            version: app.releases.last().map_or(1, |r| r.version + 1),
-            image: image.to_string(),
-            rev: rev.to_string(),
-            created: chrono_now(),
-        };
         let mut next = app.clone();
-        next.releases.push(release.clone());
-        next.current = Some(rev.to_string());
+        let out = f(&mut next)?;
         self.save(&next)?;
-        *app = next;
-        Ok(release)
+        apps.insert(name.to_string(), next);
+        Ok(out)
+    }
+
+    /// `config:set` / `config:unset`: the environment of the next release.
+    pub fn set_config(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<App, AppError> {
+        for k in set.keys().chain(unset) {
+            if k.is_empty() || k.contains(['=', '\0']) {
+                return Err(AppError::Invalid(format!("config key {k:?}")));
+            }
+        }
+        self.update(name, |app| {
+            app.config.extend(set);
+            for k in unset {
+                app.config.remove(k);
+            }
+            Ok(app.clone())
+        })
+    }
+
+    /// `domains:add` / `domains:remove`: applied by the router at once.
+    pub fn set_domains(
+        &self,
+        name: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<App, AppError> {
+        let add: Vec<String> = add.iter().map(|d| d.to_ascii_lowercase()).collect();
+        if let Some(d) = add.iter().find(|d| !labels::valid_host(d)) {
+            return Err(AppError::BadDomain(d.clone()));
+        }
+        let others: Vec<(String, Vec<String>)> = self
+            .apps
+            .read()
+            .values()
+            .filter(|a| a.name != name)
+            .map(|a| (a.name.clone(), a.domains.clone()))
+            .collect();
+        for (other, domains) in &others {
+            if let Some(d) = add.iter().find(|d| domains.contains(d)) {
+                return Err(AppError::Claimed {
+                    domain: d.clone(),
+                    app: other.clone(),
+                });
+            }
+        }
+        self.update(name, |app| {
+            for d in add {
+                if !app.domains.contains(&d) {
+                    app.domains.push(d);
+                }
+            }
+            app.domains
+                .retain(|d| !remove.iter().any(|r| r.eq_ignore_ascii_case(d)));
+            Ok(app.clone())
+        })
+    }
+
+    /// `ps:scale`: containers per process type from the next release on.
+    pub fn set_scale(&self, name: &str, scale: BTreeMap<String, u32>) -> Result<App, AppError> {
+        if let Some((k, n)) = scale.iter().find(|(_, n)| **n > 20) {
+            return Err(AppError::Invalid(format!(
+                "scale {k}={n}: at most 20 per process type"
+            )));
+        }
+        self.update(name, |app| {
+            app.scale.extend(scale);
+            Ok(app.clone())
+        })
     }
 
     /// The route labels of an app container of the current release; none
@@ -302,14 +435,37 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
         assert_eq!(s.route_labels(&labels), None, "no release yet");
-        let r = s.release("demo", "demo:abc1234", "abc1234").unwrap();
+        let labels: BTreeMap<String, String> = [(APP, "demo"), (RELEASE, "v1"), (PROCESS, "web")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let new = |version| NewRelease {
+            version,
+            image: "demo:abc1234".into(),
+            rev: "abc1234".into(),
+            processes: vec![],
+            checks: None,
+        };
+        assert!(matches!(s.release("demo", new(2)), Err(AppError::Raced(2))));
+        let r = s.release("demo", new(1)).unwrap();
         assert_eq!(r.version, 1);
         let routed = s.route_labels(&labels).unwrap();
         assert!(routed.contains(&("berth.http.host".into(), "demo.test".into())));
         // Reloaded from disk as it was left.
         assert_eq!(
             store(tmp.path()).get("demo").unwrap().current.as_deref(),
-            Some("abc1234")
+            Some("v1")
+        );
+        let set: BTreeMap<String, String> = [("A".to_string(), "1".to_string())].into();
+        s.set_config("demo", set, &[]).unwrap();
+        assert_eq!(s.release("demo", new(2)).unwrap().config["A"], "1");
+        let app = s
+            .set_domains("demo", &["www.demo.test".into()], &["demo.test".into()])
+            .unwrap();
+        assert_eq!(app.domains, ["www.demo.test"]);
+        assert!(
+            s.set_scale("demo", [("web".to_string(), 99)].into())
+                .is_err()
         );
         s.remove("demo").unwrap();
         assert!(!tmp.path().join("demo").exists());

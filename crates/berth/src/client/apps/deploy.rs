@@ -84,7 +84,7 @@ async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(
             "{short} has no Dockerfile at its root: berth builds apps from their Dockerfile"
         )));
     }
-    let mut processes: Vec<(String, Option<String>)> = match git_file(rev, "Procfile")? {
+    let processes: Vec<(String, Option<String>)> = match git_file(rev, "Procfile")? {
         Some(text) => parse_procfile(&text)
             .map_err(fail)?
             .into_iter()
@@ -92,13 +92,10 @@ async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(
             .collect(),
         None => Vec::new(),
     };
-    if !processes.iter().any(|(k, _)| k == "web") {
-        processes.insert(0, ("web".into(), None));
+    let checks = git_file(rev, "CHECKS")?;
+    if let Some(text) = &checks {
+        parse_checks(text).map_err(fail)?;
     }
-    let checks = git_file(rev, "CHECKS")?
-        .map(|t| parse_checks(&t))
-        .transpose()
-        .map_err(fail)?;
     let out = git(&["archive", "--format=tar", rev])?;
     if !out.status.success() {
         return Err(fail(format!(
@@ -108,20 +105,82 @@ async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(
     }
     outln!("-----> Building {image}");
     build(client, &image, out.stdout).await?;
+    roll_out(
+        client,
+        name,
+        app,
+        &Plan {
+            image,
+            rev: short.to_string(),
+            processes,
+            checks,
+        },
+    )
+    .await
+}
+
+/// What a release runs.
+pub struct Plan {
+    pub image: String,
+    pub rev: String,
+    pub processes: Vec<(String, Option<String>)>,
+    /// CHECKS' text.
+    pub checks: Option<String>,
+}
+
+impl Plan {
+    /// The plan of a recorded release (a rollback, a restart, a config change).
+    pub fn of(release: &Value) -> Result<Plan, Failure> {
+        let processes = serde_json::from_value(release["processes"].clone())
+            .map_err(|e| fail(format!("release record: {e}")))?;
+        Ok(Plan {
+            image: release["image"].as_str().unwrap_or_default().to_string(),
+            rev: release["rev"].as_str().unwrap_or_default().to_string(),
+            processes,
+            checks: release["checks"].as_str().map(str::to_string),
+        })
+    }
+}
+
+/// Starts the next release's containers with the app's config and scale,
+/// checks every web one, switches the router to them and retires the
+/// others. On a failed check the new containers go and nothing changes.
+pub async fn roll_out(
+    client: &Client,
+    name: &str,
+    app: &Value,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    let version = app["releases"].as_array().map_or(0, Vec::len) + 1;
+    let label = format!("v{version}");
+    let checks = plan
+        .checks
+        .as_deref()
+        .map(parse_checks)
+        .transpose()
+        .map_err(fail)?;
     let port = u16::try_from(app["port"].as_u64().unwrap_or(80)).unwrap_or(80);
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() % 100_000)
-        .unwrap_or_default();
+    let env: Vec<String> = app["config"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    let mut processes = plan.processes.clone();
+    if !processes.iter().any(|(k, _)| k == "web") {
+        processes.insert(0, ("web".into(), None));
+    }
     let mut started = Vec::new();
+    let release = Release {
+        app: name,
+        label: &label,
+        image: &plan.image,
+        env: &env,
+        scale: &app["scale"],
+    };
     let result = start_and_check(
         client,
-        &Release {
-            app: name,
-            short,
-            image: &image,
-            stamp,
-        },
+        &release,
         &processes,
         port,
         checks.as_ref(),
@@ -134,25 +193,34 @@ async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(
                 .call(Method::DELETE, &format!("/containers/{id}?force=1"), None)
                 .await;
         }
-        outln!("!     Deploy of {short} failed; the running release is unchanged");
+        outln!(
+            "!     Deploy of {} failed; the running release is unchanged",
+            plan.rev
+        );
         return Err(e);
     }
-    outln!("-----> Switching {name} to {short}");
+    outln!("-----> Switching {name} to {label} ({})", plan.image);
     client
         .post_json(
             &format!("/berth/v1/apps/{}/releases", q(name)),
-            Some(&json!({"Image": image, "Rev": short})),
+            Some(&json!({
+                "Version": version,
+                "Image": plan.image,
+                "Rev": plan.rev,
+                "Processes": plan.processes,
+                "Checks": plan.checks,
+            })),
         )
         .await?;
-    let web = started
-        .iter()
-        .find(|(k, _)| k == "web")
-        .map(|(_, id)| id.clone())
-        .unwrap_or_default();
-    wait_routed(client, &web).await;
-    retire_old(client, name, short).await?;
+    if let Some((_, web)) = started.iter().find(|(k, _)| k == "web") {
+        wait_routed(client, web).await;
+    }
+    retire_old(client, name, &label).await?;
     let domain = app["domains"][0].as_str().unwrap_or_default();
-    outln!("=====> {name} {short} deployed: http://{domain}/");
+    outln!(
+        "=====> {name} {label} ({}) deployed: http://{domain}/",
+        plan.rev
+    );
     Ok(())
 }
 
@@ -196,9 +264,11 @@ async fn build(client: &Client, image: &str, tar: Vec<u8>) -> Result<(), Failure
 /// The release being started.
 struct Release<'a> {
     app: &'a str,
-    short: &'a str,
+    label: &'a str,
     image: &'a str,
-    stamp: u64,
+    env: &'a [String],
+    /// The app's `scale` object: containers per process type (default 1).
+    scale: &'a Value,
 }
 
 /// Starts one container per process type (`started` gets each, to be
@@ -212,33 +282,35 @@ async fn start_and_check(
     started: &mut Vec<(String, String)>,
 ) -> Result<(), Failure> {
     for (kind, cmd) in processes {
-        let cname = format!("{}.{kind}.{}.{}", r.app, r.short, r.stamp);
-        let mut body = json!({
-            "Image": r.image,
-            "Labels": {APP: r.app, RELEASE: r.short, PROCESS: kind},
-        });
-        if let Some(cmd) = cmd {
-            body["Cmd"] = json!(["/bin/sh", "-c", cmd]);
+        let count = r.scale[kind.as_str()].as_u64().unwrap_or(1);
+        for i in 1..=count {
+            let cname = format!("{}.{kind}.{i}.{}", r.app, r.label);
+            let mut body = json!({
+                "Image": r.image,
+                "Env": r.env,
+                "Labels": {APP: r.app, RELEASE: r.label, PROCESS: kind},
+            });
+            if let Some(cmd) = cmd {
+                body["Cmd"] = json!(["/bin/sh", "-c", cmd]);
+            }
+            let v = client
+                .post_json(
+                    &format!("/containers/create?name={}", q(&cname)),
+                    Some(&body),
+                )
+                .await?;
+            let id = v["Id"].as_str().unwrap_or_default().to_string();
+            started.push((kind.clone(), id.clone()));
+            client
+                .call(Method::POST, &format!("/containers/{id}/start"), None)
+                .await?;
+            outln!("-----> Started {kind}: {cname}");
         }
-        let v = client
-            .post_json(
-                &format!("/containers/create?name={}", q(&cname)),
-                Some(&body),
-            )
-            .await?;
-        let id = v["Id"].as_str().unwrap_or_default().to_string();
-        started.push((kind.clone(), id.clone()));
-        client
-            .call(Method::POST, &format!("/containers/{id}/start"), None)
-            .await?;
-        outln!("-----> Started {kind}: {cname}");
     }
-    let web = started
-        .iter()
-        .find(|(k, _)| k == "web")
-        .map(|(_, id)| id.clone())
-        .unwrap_or_default();
-    check_web(client, &web, port, checks).await
+    for (_, id) in started.iter().filter(|(k, _)| k == "web") {
+        check_web(client, id, port, checks).await?;
+    }
+    Ok(())
 }
 
 async fn inspect(client: &Client, id: &str) -> Result<Value, Failure> {
@@ -409,13 +481,13 @@ async fn wait_routed(client: &Client, web_id: &str) {
 }
 
 /// Stops and removes the app's containers of other releases, after a drain.
-async fn retire_old(client: &Client, app: &str, short: &str) -> Result<(), Failure> {
+async fn retire_old(client: &Client, app: &str, label: &str) -> Result<(), Failure> {
     let all = client.get_json("/containers/json?all=1").await?;
     let old: Vec<String> = all
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| c["Labels"][APP] == app && c["Labels"][RELEASE] != short)
+        .filter(|c| c["Labels"][APP] == app && c["Labels"][RELEASE] != label)
         .filter_map(|c| c["Id"].as_str().map(str::to_string))
         .collect();
     if old.is_empty() {
