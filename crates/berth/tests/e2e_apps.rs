@@ -245,3 +245,77 @@ fn git_push_deploys_behind_the_router_without_losing_requests() {
     let left = d.docker_ok(&["ps", "-aq", "--filter", "label=berth.app=demo"]);
     assert!(left.trim().is_empty(), "containers left: {left}");
 }
+
+#[test]
+fn bad_pushes_are_refused_clearly_and_a_worker_runs_beside_web() {
+    let port = free_port();
+    let api = format!("127.0.0.1:{}", free_port());
+    let d = Daemon::start_networked_with(&[
+        "--router-addr",
+        &format!("127.0.0.1:{port}"),
+        "-H",
+        &format!("tcp://{api}"),
+        "--tls=false",
+    ]);
+    if !d.is_berth() {
+        return;
+    }
+    let bad = berth(&d, &["app", "create", "Not_Valid"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("invalid app name"),
+        "{bad:?}"
+    );
+    let host = "two.apps.test";
+    berth_ok(&d, &["app", "create", "two", "--domain", host]);
+    let remote = d.data_root().join("apps/two/repo.git");
+    let src = host_dir(&d, "src");
+    git_ok(&src, &["init", "-q", "-b", "main"]);
+    commit_version(&src, "first", &[]);
+
+    // An app that does not exist, over HTTP.
+    let (ok, out) = push_to(&src, &format!("http://{api}/berth/v1/apps/nope/git"));
+    assert!(!ok);
+    assert!(out.contains("404") || out.contains("not found"), "{out}");
+
+    for (file, text, says) in [
+        (
+            "Procfile",
+            "web httpd -f\n",
+            "Procfile line 1: expected `type: command`",
+        ),
+        ("CHECKS", "WAIT=soon\n", "CHECKS line 1: expected a number"),
+    ] {
+        std::fs::write(src.join(file), text).unwrap();
+        git_ok(&src, &["add", "-A"]);
+        git_ok(&src, &["commit", "-q", "-m", file]);
+        let (ok, out) = push(&src, &remote);
+        assert!(!ok, "{out}");
+        assert!(out.contains(says), "{out}");
+        git_ok(&src, &["rm", "-q", file]);
+    }
+    let none = d.docker_ok(&["ps", "-aq", "--filter", "label=berth.app=two"]);
+    assert!(none.trim().is_empty(), "nothing deployed half-way: {none}");
+
+    // Two process types: web serves, worker runs beside it unrouted.
+    commit_version(
+        &src,
+        "with-worker",
+        &[(
+            "Procfile",
+            "web: httpd -f -p 80 -h /www\nworker: while true; do sleep 1; done\n",
+        )],
+    );
+    let (ok, out) = push(&src, &remote);
+    assert!(ok, "{out}");
+    assert_eq!(get(port, host), Some((200, "with-worker".to_string())));
+    let info = berth_ok(&d, &["app", "info", "two"]);
+    for process in ["web", "worker"] {
+        assert!(
+            info.lines()
+                .any(|l| l.trim_start().starts_with(process) && l.contains("running")),
+            "{info}"
+        );
+    }
+    berth_ok(&d, &["app", "rm", "two"]);
+}
