@@ -319,3 +319,46 @@ fn bad_pushes_are_refused_clearly_and_a_worker_runs_beside_web() {
     }
     berth_ok(&d, &["app", "rm", "two"]);
 }
+
+#[test]
+fn https_pushes_need_the_apis_client_certificate() {
+    let pki = common::pki::Pki::new();
+    let port = free_port();
+    let api = format!("127.0.0.1:{}", free_port());
+    let mut args = vec!["--router-addr".to_string(), format!("127.0.0.1:{port}")];
+    args.extend(pki.daemon_args(&api));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let d = Daemon::start_networked_with(&args);
+    if !d.is_berth() {
+        return;
+    }
+    let host = "secure.apps.test";
+    berth_ok(&d, &["app", "create", "secure", "--domain", host]);
+    let src = host_dir(&d, "src");
+    git_ok(&src, &["init", "-q", "-b", "main"]);
+    commit_version(&src, "over-tls", &[]);
+    let url = format!("https://{api}/berth/v1/apps/secure/git");
+    let client = pki.path("client");
+    let push_with = |cert: bool| {
+        let mut cmd = Command::new("git");
+        cmd.args(["push", &url, "main"])
+            .current_dir(&src)
+            .env("GIT_SSL_CAINFO", pki.path("server").join("ca.pem"));
+        if cert {
+            cmd.env("GIT_SSL_CERT", client.join("cert.pem"))
+                .env("GIT_SSL_KEY", client.join("key.pem"));
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out) = push_with(false);
+    assert!(!ok, "a push without a client certificate must fail: {out}");
+    let (ok, out) = push_with(true);
+    assert!(ok, "{out}");
+    assert!(out.contains("remote: =====> secure"), "{out}");
+    assert_eq!(get(port, host), Some((200, "over-tls".to_string())));
+    berth_ok(&d, &["app", "rm", "secure"]);
+}

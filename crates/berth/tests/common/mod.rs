@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod debian;
 pub mod http;
 pub mod netns;
+pub mod pki;
 pub mod prometheus;
 pub mod registry;
 pub mod rootfs;
