@@ -118,50 +118,21 @@ struct Seen {
     begun: Instant,
 }
 
-impl Router {
-    pub(crate) async fn handle(
-        self: Arc<Self>,
-        mut req: Request<Incoming>,
-        peer: Peer,
-    ) -> Response<Body> {
-        let seen = Seen {
-            peer,
-            host: host_of(&req),
-            method: req.method().clone(),
-            path: req.uri().path().to_string(),
-            begun: Instant::now(),
-        };
-        let (host, method, path) = (&seen.host, &seen.method, &seen.path);
-        let route = {
-            let table = self.table();
-            match table.lookup(host, path) {
-                Lookup::Found(r) => r.clone(),
-                Lookup::UnknownHost => {
-                    let answer = text(
-                        StatusCode::NOT_FOUND,
-                        format!("berth router: no route for host {host:?}\n"),
-                    );
-                    return self.finish(&seen, None, None, answer);
-                }
-                Lookup::NoPath => {
-                    let answer = text(
-                        StatusCode::NOT_FOUND,
-                        format!("berth router: no route for {host}{path}\n"),
-                    );
-                    return self.finish(&seen, None, None, answer);
-                }
-            }
-        };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let (Some(max), Some(len)) = (route.options.max_body, declared)
-            && len > max
-        {
-            return self.finish(&seen, Some(&route), None, too_large(max));
-        }
+/// The request as it goes to backends: headers rewritten once, the body
+/// (limited) sent with the first attempt.
+struct Outgoing {
+    method: Method,
+    path_and_query: String,
+    headers: hyper::HeaderMap,
+    body: Option<Body>,
+    /// Nothing to send: the request can go to another backend after a
+    /// failed connect (when its method is idempotent).
+    no_body: bool,
+    client_side: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl Outgoing {
+    fn new(mut req: Request<Incoming>, seen: &Seen, route: &Route) -> Outgoing {
         let upgrade = is_upgrade(&req);
         let client_side = upgrade.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
@@ -179,106 +150,171 @@ impl Router {
             if seen.peer.tls { "https" } else { "http" },
             &host_header,
         );
+        // HTTP/2 clients name the host in :authority only; backends speak HTTP/1.1.
         if let Ok(v) = HeaderValue::from_str(&host_header) {
             parts.headers.insert(header::HOST, v);
         }
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
         let no_body = hyper::body::Body::is_end_stream(&body);
-        let retryable = idempotent(method) && no_body;
-        let mut body = Some(match route.options.max_body {
+        let body = match route.options.max_body {
             Some(max) => Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).boxed(),
             None => body.map_err(BoxError::from).boxed(),
-        });
+        };
+        Outgoing {
+            method: parts.method,
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string(),
+            headers: parts.headers,
+            body: Some(body),
+            no_body,
+            client_side,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        idempotent(&self.method) && self.no_body
+    }
+
+    fn to(&mut self, backend: SocketAddr) -> Result<Request<Body>, hyper::http::Error> {
+        let mut out = Request::builder()
+            .method(self.method.clone())
+            .uri(format!("http://{backend}{}", self.path_and_query))
+            .version(Version::HTTP_11);
+        if let Some(h) = out.headers_mut() {
+            *h = self.headers.clone();
+        }
+        let body = if self.no_body {
+            empty()
+        } else {
+            self.body.take().unwrap_or_else(empty)
+        };
+        out.body(body)
+    }
+}
+
+impl Router {
+    pub(crate) async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: Peer,
+    ) -> Response<Body> {
+        let seen = Seen {
+            peer,
+            host: host_of(&req),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            begun: Instant::now(),
+        };
+        let route = match self.route_for(&seen) {
+            Ok(r) => r,
+            Err(why) => return self.finish(&seen, None, None, text(StatusCode::NOT_FOUND, why)),
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(max), Some(len)) = (route.options.max_body, declared)
+            && len > max
+        {
+            return self.finish(&seen, Some(&route), None, too_large(max));
+        }
+        let out = Outgoing::new(req, &seen, &route);
+        let (backend, answer) = self.forward(&route, &seen, out).await;
+        self.finish(&seen, Some(&route), backend, answer)
+    }
+
+    /// The route of the request, or why none (answered 404).
+    fn route_for(&self, seen: &Seen) -> Result<Arc<Route>, String> {
+        let (host, path) = (&seen.host, &seen.path);
+        match self.table().lookup(host, path) {
+            Lookup::Found(r) => Ok(r.clone()),
+            Lookup::UnknownHost => Err(format!("berth router: no route for host {host:?}\n")),
+            Lookup::NoPath => Err(format!("berth router: no route for {host}{path}\n")),
+        }
+    }
+
+    /// Sends the request to the route's backends until one answers or the
+    /// retries are spent; the backend that answered and the answer.
+    async fn forward(
+        &self,
+        route: &Route,
+        seen: &Seen,
+        mut out: Outgoing,
+    ) -> (Option<SocketAddr>, Response<Body>) {
         let mut tried = Vec::new();
         loop {
             let Some(backend) = route.pick(&tried, Instant::now()) else {
                 let answer = text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
-                        "berth router: no healthy backend for {host}{}\n",
-                        route.path
+                        "berth router: no healthy backend for {}{}\n",
+                        seen.host, route.path
                     ),
                 );
-                return self.finish(&seen, Some(&route), None, answer);
+                return (None, answer);
             };
             tried.push(backend.addr);
-            let mut out = Request::builder()
-                .method(method.clone())
-                .uri(format!("http://{}{}", backend.addr, path_and_query))
-                .version(Version::HTTP_11);
-            if let Some(h) = out.headers_mut() {
-                *h = parts.headers.clone();
-            }
-            let out_body = if no_body {
-                empty()
-            } else {
-                body.take().unwrap_or_else(empty)
-            };
-            let out = match out.body(out_body) {
+            let request = match out.to(backend.addr) {
                 Ok(r) => r,
                 Err(e) => {
-                    let answer = text(StatusCode::BAD_REQUEST, format!("berth router: {e}\n"));
-                    return self.finish(&seen, Some(&route), None, answer);
+                    return (
+                        None,
+                        text(StatusCode::BAD_REQUEST, format!("berth router: {e}\n")),
+                    );
                 }
             };
             let guard = backend.begin();
             let outcome =
-                tokio::time::timeout(route.options.timeout, self.client.request(out)).await;
-            let now = Instant::now();
+                tokio::time::timeout(route.options.timeout, self.client.request(request)).await;
             let fail = |what: &str| {
-                if backend.failed(now, route.options.max_fails, route.options.fail_timeout) {
+                let (max_fails, window) = (route.options.max_fails, route.options.fail_timeout);
+                if backend.failed(Instant::now(), max_fails, window) {
                     tracing::warn!(
-                        "router: {} ({}) ejected for {:?} after {} failures in a row (last: {what})",
+                        "router: {} ({}) ejected for {window:?} after {max_fails} failures in a row (last: {what})",
                         backend.container_name,
                         backend.addr,
-                        route.options.fail_timeout,
-                        route.options.max_fails
                     );
                 }
+            };
+            let gateway = |status, e: &dyn std::fmt::Display| {
+                text(
+                    status,
+                    format!("berth router: backend {}: {e}\n", backend.addr),
+                )
             };
             let answer = match outcome {
                 Ok(Ok(resp)) => {
                     backend.succeeded();
-                    self.relay(resp, client_side, guard)
+                    self.relay(resp, out.client_side.take(), guard)
                 }
                 Ok(Err(e)) if e.is_connect() => {
                     fail("connect");
-                    if retryable && tried.len() <= route.options.retries as usize {
+                    if out.retryable() && tried.len() <= route.options.retries as usize {
                         tracing::debug!(
-                            "router: {host}{path}: {} refused ({e}); retrying",
+                            "router: {}{}: {} refused ({e}); retrying",
+                            seen.host,
+                            seen.path,
                             backend.addr
                         );
                         continue;
                     }
-                    text(
-                        StatusCode::BAD_GATEWAY,
-                        format!("berth router: backend {}: {e}\n", backend.addr),
-                    )
+                    gateway(StatusCode::BAD_GATEWAY, &e)
                 }
                 Ok(Err(e)) if is_length_limit(&e) => too_large(route.options.max_body.unwrap_or(0)),
                 Ok(Err(e)) => {
                     fail("request");
-                    text(
-                        StatusCode::BAD_GATEWAY,
-                        format!("berth router: backend {}: {e}\n", backend.addr),
-                    )
+                    gateway(StatusCode::BAD_GATEWAY, &e)
                 }
                 Err(_) => {
                     fail("timeout");
-                    text(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        format!(
-                            "berth router: backend {} did not answer within {:?}\n",
-                            backend.addr, route.options.timeout
-                        ),
-                    )
+                    let why = format!("no answer within {:?}", route.options.timeout);
+                    gateway(StatusCode::GATEWAY_TIMEOUT, &why)
                 }
             };
-            return self.finish(&seen, Some(&route), Some(backend.addr), answer);
+            return (Some(backend.addr), answer);
         }
     }
 

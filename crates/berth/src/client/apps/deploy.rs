@@ -289,6 +289,8 @@ async fn start_and_check(
                 "Image": r.image,
                 "Env": r.env,
                 "Labels": {APP: r.app, RELEASE: r.label, PROCESS: kind},
+                // Dokku's default: a crashing process comes back, up to ten times.
+                "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 10}},
             });
             if let Some(cmd) = cmd {
                 body["Cmd"] = json!(["/bin/sh", "-c", cmd]);
