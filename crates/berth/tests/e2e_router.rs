@@ -1,6 +1,7 @@
 //! The HTTP router (`--router-addr`, issue 18): routes from containers'
 //! `berth.http.*` labels to busybox httpd containers on the daemon's
-//! bridge, live as containers start, stop and change health; balancing,
+//! bridge, live as containers start, stop (drained from the stop signal on)
+//! and change health; balancing,
 //! ejection of a failing backend under load, refused labels, TLS by SNI,
 //! WebSocket frames echoed by a busybox `nc` container. (Forwarded headers,
 //! body limits, timeouts and streaming are tested against loopback
@@ -291,6 +292,61 @@ fn failing_backends_are_ejected_or_leave_while_requests_keep_succeeding() {
         "{table}"
     );
     rm_all(&d, &names);
+}
+
+#[test]
+fn a_stopping_container_gets_no_new_request_while_it_still_runs() {
+    let d = shared();
+    if !d.is_berth() {
+        return;
+    }
+    let (port, _) = ports();
+    let slow = d.name("slowstop");
+    let other = d.name("other");
+    let host = format!("{slow}.test");
+    // Its shell and httpd ignore SIGTERM: `docker stop` waits out its timeout.
+    let labels = host_labels(&host);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &slow,
+        "--label",
+        &labels[0],
+        "--label",
+        &labels[1],
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "trap '' TERM; mkdir -p /www; echo hello-from-{slow} > /www/index.html; exec httpd -f -p 80 -h /www"
+        ),
+    ]);
+    web(&d, &other, &labels, &[]);
+    let both = wait_for(Duration::from_secs(10), || {
+        let seen: std::collections::HashSet<String> =
+            (0..4).map(|_| body_of(port, &host, "/")).collect();
+        (seen.len() == 2).then_some(())
+    });
+    assert!(both.is_some(), "both did not join");
+    let stopping = {
+        let d = d.clone();
+        let slow = slow.clone();
+        std::thread::spawn(move || d.docker_ok(&["stop", "-t", "4", &slow]))
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Status}}", &slow])
+            .trim(),
+        "running",
+        "still in its stop timeout"
+    );
+    let want = format!("hello-from-{other}");
+    for _ in 0..10 {
+        assert_eq!(body_of(port, &host, "/"), want);
+    }
+    stopping.join().unwrap();
+    rm_all(&d, &[slow, other]);
 }
 
 #[test]

@@ -70,17 +70,58 @@ fn with_app_route(mut e: Entry, apps: &AppStore) -> Entry {
     e
 }
 
+/// Signals that stop a process (`docker stop` sends one, then SIGKILL): a
+/// container sent one is draining and gets no new request, though it still
+/// runs. Others (`docker kill -s HUP` to reload) change nothing.
+const STOPPING: [&str; 4] = ["2", "3", "9", "15"];
+
+/// Containers told to stop and not started since, from the events.
+#[derive(Default)]
+struct Draining(HashSet<String>);
+
+impl Draining {
+    fn observe(&mut self, e: &engine::Event) {
+        if e.kind != "container" {
+            return;
+        }
+        let id = &e.actor.id;
+        match e.action.as_str() {
+            "kill"
+                if e.actor
+                    .attributes
+                    .get("signal")
+                    .is_some_and(|s| STOPPING.contains(&s.as_str())) =>
+            {
+                self.0.insert(id.clone());
+            }
+            "start" | "destroy" => {
+                self.0.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&self, mut e: Entry) -> Entry {
+        if self.0.contains(&e.id) {
+            e.ready = false;
+        }
+        e
+    }
+}
+
 /// Follows the engine (and the apps' releases) until the daemon stops.
 pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore>) {
     let (_, mut events) = engine.subscribe_events();
     let mut warned = HashSet::new();
+    let mut draining = Draining::default();
     let mut sweep = tokio::time::interval(SWEEP);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(e) if e.kind != "container" && e.kind != "network" => continue,
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Ok(e) => draining.observe(&e),
+                Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
             _ = sweep.tick() => {}
@@ -90,7 +131,7 @@ pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore
             .containers()
             .iter()
             .filter_map(entry)
-            .map(|e| with_app_route(e, &apps))
+            .map(|e| draining.apply(with_app_route(e, &apps)))
             .collect();
         let errors = router.update(&entries);
         // Once per container and problem, not once a second.
@@ -108,5 +149,57 @@ pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore
             }
         }
         warned = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: &str, signal: Option<&str>) -> engine::Event {
+        let mut attributes = std::collections::BTreeMap::new();
+        if let Some(s) = signal {
+            attributes.insert("signal".to_string(), s.to_string());
+        }
+        engine::Event {
+            status: None,
+            id: None,
+            from: None,
+            kind: "container".into(),
+            action: action.into(),
+            actor: engine::Actor {
+                id: "c1".into(),
+                attributes,
+            },
+            scope: "local".into(),
+            time: 0,
+            time_nano: 0,
+        }
+    }
+
+    fn ready(d: &Draining) -> bool {
+        let e = Entry {
+            id: "c1".into(),
+            name: "c1".into(),
+            created: 0,
+            labels: Default::default(),
+            exposed: vec![],
+            addr: None,
+            ready: true,
+        };
+        d.apply(e).ready
+    }
+
+    #[test]
+    fn stop_signals_drain_until_the_next_start_and_reloads_do_not() {
+        let mut d = Draining::default();
+        d.observe(&event("kill", Some("1")));
+        assert!(ready(&d), "SIGHUP is a reload");
+        d.observe(&event("kill", Some("15")));
+        assert!(!ready(&d), "SIGTERM: draining");
+        d.observe(&event("die", None));
+        assert!(!ready(&d));
+        d.observe(&event("start", None));
+        assert!(ready(&d), "started again");
     }
 }
