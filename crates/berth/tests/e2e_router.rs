@@ -251,25 +251,32 @@ fn failing_backends_are_ejected_or_leave_while_requests_keep_succeeding() {
     // A bounded load on loopback; one backend's server dies (its container
     // runs on: ejection), another's whole container is killed (it leaves).
     let load_host = host.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_load = stop.clone();
     let load = std::thread::spawn(move || {
-        let mut failures = Vec::new();
+        let (mut sent, mut failures) = (0, Vec::new());
         let begun = Instant::now();
-        for i in 0..300 {
-            if begun.elapsed() > Duration::from_secs(60) {
-                break;
-            }
+        while !stop_load.load(std::sync::atomic::Ordering::Relaxed)
+            && sent < 20_000
+            && begun.elapsed() < Duration::from_secs(60)
+        {
+            sent += 1;
             match get(port, &load_host, "/") {
                 Some((200, _)) => {}
-                other => failures.push((i, other)),
+                other => failures.push((sent, other)),
             }
         }
-        failures
+        (sent, failures)
     });
     std::thread::sleep(Duration::from_millis(300));
     d.docker_ok(&["exec", &names[0], "busybox", "killall", "httpd"]);
     std::thread::sleep(Duration::from_millis(300));
     d.docker_ok(&["kill", &names[1]]);
-    let failures = load.join().unwrap();
+    // The load goes on past both failures before it is judged.
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, failures) = load.join().unwrap();
+    assert!(sent > 50, "only {sent} requests");
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     let report: serde_json::Value =
         serde_json::from_str(&berth_ok(&d, &["router", "ls", "--format", "json"])).unwrap();

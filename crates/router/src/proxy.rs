@@ -290,22 +290,22 @@ impl Router {
                     backend.succeeded();
                     self.relay(resp, out.client_side.take(), guard)
                 }
-                Ok(Err(e)) if e.is_connect() => {
-                    fail("connect");
+                Ok(Err(e)) if is_length_limit(&e) => too_large(route.options.max_body.unwrap_or(0)),
+                // No response head: nothing reached the client, so an
+                // idempotent request without a body may go elsewhere (as
+                // nginx's proxy_next_upstream error): the connection was
+                // refused, or the backend died with the request in flight.
+                Ok(Err(e)) => {
+                    fail(if e.is_connect() { "connect" } else { "request" });
                     if out.retryable() && tried.len() <= route.options.retries as usize {
                         tracing::debug!(
-                            "router: {}{}: {} refused ({e}); retrying",
+                            "router: {}{}: {}: {e}; retrying",
                             seen.host,
                             seen.path,
                             backend.addr
                         );
                         continue;
                     }
-                    gateway(StatusCode::BAD_GATEWAY, &e)
-                }
-                Ok(Err(e)) if is_length_limit(&e) => too_large(route.options.max_body.unwrap_or(0)),
-                Ok(Err(e)) => {
-                    fail("request");
                     gateway(StatusCode::BAD_GATEWAY, &e)
                 }
                 Err(_) => {

@@ -344,3 +344,34 @@ async fn upgraded_connections_are_tunnelled_both_ways() {
         assert_eq!(back, msg);
     }
 }
+
+#[tokio::test]
+async fn a_backend_dying_with_the_request_in_flight_is_retried_for_idempotent_requests_only() {
+    // Reads the request, then closes without answering.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rude = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+        }
+    });
+    let live = named("live").await;
+    let labels = [
+        ("berth.http.host", "m.test"),
+        ("berth.http.max_fails", "1000"),
+    ];
+    let (_r, addr) = start(&[entry("rude", rude, &labels), entry("live", live, &labels)]).await;
+    for _ in 0..6 {
+        assert_eq!(send(addr, "GET", "m.test", "/", b"").await.0, 200);
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(send(addr, "POST", "m.test", "/", b"data").await.0);
+    }
+    assert!(
+        statuses.contains(&502),
+        "a POST is never replayed: {statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+}
