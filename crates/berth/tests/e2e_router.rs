@@ -584,3 +584,21 @@ fn websocket_frames_echo_through_the_router() {
     }
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+#[test]
+fn daemon_json_router_addr_serves_the_router() {
+    let conf = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = conf.path().join("daemon.json");
+    std::fs::write(&file, format!("{{\"router-addr\": \"127.0.0.1:{port}\"}}")).unwrap();
+    let d = Daemon::start_networked_with(&["--config-file", file.to_str().unwrap()]);
+    if !d.is_berth() {
+        return;
+    }
+    let name = d.name("json");
+    let host = format!("{name}.test");
+    web(&d, &name, &host_labels(&host), &[]);
+    let want = format!("hello-from-{name}");
+    assert!(wait_body(port, &host, "/", &want, Duration::from_secs(10)).is_some());
+    d.docker_ok(&["rm", "-f", &name]);
+}

@@ -375,3 +375,31 @@ async fn a_backend_dying_with_the_request_in_flight_is_retried_for_idempotent_re
     );
     assert!(statuses.contains(&200), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn h2c_clients_are_served_and_their_authority_becomes_the_host() {
+    let a = named("a").await;
+    let (_r, addr) = start(&[entry("a", a, &[("berth.http.host", "h2.test")])]).await;
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(s),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("http://h2.test/over-h2")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), hyper::Version::HTTP_2);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("host=h2.test\n"), "{body}");
+    assert!(
+        body.contains("forwarded=for=127.0.0.1;proto=http;host=h2.test\n"),
+        "{body}"
+    );
+}
