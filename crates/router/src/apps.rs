@@ -140,13 +140,21 @@ impl AppStore {
                 Err(_) => {}
             }
         }
-        Ok(AppStore {
+        let store = AppStore {
             root: root.to_path_buf(),
             api_host: api_host.to_string(),
             exe: exe.to_path_buf(),
             apps: RwLock::new(apps),
             changed: tokio::sync::Notify::new(),
-        })
+        };
+        // The socket or the binary may have moved since the hooks were
+        // written (another -H, an upgrade): they call this daemon back.
+        for name in store.apps.read().keys() {
+            if let Err(e) = store.write_hook(name) {
+                tracing::warn!("apps: {name}: {e}");
+            }
+        }
+        Ok(store)
     }
 
     pub fn repo(&self, name: &str) -> PathBuf {
@@ -243,7 +251,11 @@ impl AppStore {
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ));
         }
-        let hook = repo.join("hooks").join("pre-receive");
+        self.write_hook(name)
+    }
+
+    fn write_hook(&self, name: &str) -> Result<(), AppError> {
+        let hook = self.repo(name).join("hooks").join("pre-receive");
         let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let script = format!(
             "#!/bin/sh\n# berth: builds and deploys what is pushed to the deploy branch.\nBERTH_HOST={} exec {} app-receive {}\n",
@@ -470,6 +482,23 @@ mod tests {
         s.remove("demo").unwrap();
         assert!(!tmp.path().join("demo").exists());
         assert!(matches!(s.get("demo"), Err(AppError::NotFound(_))));
+    }
+
+    #[test]
+    fn hooks_follow_the_daemon_that_opens_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        store(tmp.path()).create("moved", vec![]).unwrap();
+        let s = AppStore::open(
+            tmp.path(),
+            "unix:///srv/other.sock",
+            Path::new("/opt/berth"),
+        )
+        .unwrap();
+        let hook = std::fs::read_to_string(s.repo("moved").join("hooks/pre-receive")).unwrap();
+        assert!(
+            hook.contains("BERTH_HOST='unix:///srv/other.sock' exec '/opt/berth'"),
+            "{hook}"
+        );
     }
 
     #[test]
