@@ -1,7 +1,8 @@
 //! berth's L7 HTTP router: an HTTP/1.1 and HTTP/2 reverse proxy that routes
 //! by host name and path prefix to containers, configured from their
-//! `berth.http.*` labels (see [`labels`]) and kept live from the engine
-//! (see [`source`]).
+//! `berth.http.*` labels (see [`labels`]) and from apps' current releases
+//! (see [`apps`]), kept live from the engine (see [`source`]); TLS by SNI
+//! (see [`tls`]).
 
 pub mod apps;
 pub mod backend;

@@ -1,7 +1,8 @@
 //! TLS for the router: a certificate per host name chosen by SNI, from a
 //! [`CertSource`]. [`CertDir`] reads `DIR/<host>.crt` + `DIR/<host>.key`
-//! (PEM; `_wildcard.example.test.*` serves `*.example.test`) and reloads
-//! them when their files change. An ACME client would be another
+//! (PEM; `_wildcard.example.test.*` serves `*.example.test`, `_default.*`
+//! clients without SNI or naming a host without one) and reloads them when
+//! their files change. An ACME client would be another
 //! `CertSource`, answering from the certificates it obtained.
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,9 +35,9 @@ fn file_err(path: &Path, reason: impl std::fmt::Display) -> TlsError {
 
 /// Where the TLS listener finds a host's certificate.
 pub trait CertSource: Send + Sync + std::fmt::Debug {
-    /// The certificate for `server_name` (lowercase SNI); none refuses the
-    /// handshake.
-    fn certified_key(&self, server_name: &str) -> Option<Arc<CertifiedKey>>;
+    /// The certificate for `server_name` (lowercase SNI; none when the
+    /// client sent no SNI); none refuses the handshake.
+    fn certified_key(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>>;
 }
 
 /// Size and mtime of each file, to notice changes without reading them.
@@ -56,6 +57,8 @@ pub struct CertDir {
 }
 
 const WILDCARD_PREFIX: &str = "_wildcard.";
+/// The key under which `_default.crt` is kept.
+const DEFAULT: &str = "_default";
 
 impl CertDir {
     /// Reads the directory now: a missing one stops the daemon's start; a
@@ -153,12 +156,15 @@ impl CertDir {
 }
 
 impl CertSource for CertDir {
-    fn certified_key(&self, server_name: &str) -> Option<Arc<CertifiedKey>> {
+    fn certified_key(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let loaded = self.loaded.read();
-        loaded.keys.get(server_name).cloned().or_else(|| {
-            let (_, parent) = server_name.split_once('.')?;
-            loaded.keys.get(&format!("*.{parent}")).cloned()
-        })
+        let exact = server_name.and_then(|name| {
+            loaded.keys.get(name).cloned().or_else(|| {
+                let (_, parent) = name.split_once('.')?;
+                loaded.keys.get(&format!("*.{parent}")).cloned()
+            })
+        });
+        exact.or_else(|| loaded.keys.get(DEFAULT).cloned())
     }
 }
 
@@ -180,8 +186,8 @@ struct BySni(Arc<dyn CertSource>);
 
 impl ResolvesServerCert for BySni {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = hello.server_name()?.to_ascii_lowercase();
-        self.0.certified_key(&name)
+        let name = hello.server_name().map(str::to_ascii_lowercase);
+        self.0.certified_key(name.as_deref())
     }
 }
 
@@ -214,7 +220,7 @@ mod tests {
     }
 
     fn served(d: &CertDir, name: &str) -> Option<Vec<u8>> {
-        d.certified_key(name).map(|k| k.cert[0].to_vec())
+        d.certified_key(Some(name)).map(|k| k.cert[0].to_vec())
     }
 
     #[test]
@@ -241,6 +247,18 @@ mod tests {
         std::fs::remove_file(tmp.path().join("a.test.crt")).unwrap();
         assert!(d.reload_if_changed());
         assert_eq!(served(&d, "a.test"), None);
+    }
+
+    #[test]
+    fn a_default_pair_serves_clients_without_sni_or_a_certificate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = write_pair(tmp.path(), "a.test", "a.test");
+        let fallback = write_pair(tmp.path(), "_default", "fallback.test");
+        let d = CertDir::open(tmp.path()).unwrap();
+        assert_eq!(served(&d, "a.test"), Some(a));
+        assert_eq!(served(&d, "other.test"), Some(fallback.clone()));
+        let no_sni = d.certified_key(None).map(|k| k.cert[0].to_vec());
+        assert_eq!(no_sni, Some(fallback));
     }
 
     #[test]
