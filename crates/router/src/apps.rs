@@ -106,6 +106,18 @@ pub struct App {
     pub scale: BTreeMap<String, u32>,
 }
 
+impl App {
+    /// The port web containers listen on: the app's `PORT` setting (as
+    /// Dokku and Heroku pass it), else `port` (80).
+    pub fn web_port(&self) -> u16 {
+        self.config
+            .get("PORT")
+            .and_then(|p| p.parse().ok())
+            .filter(|p| *p > 0)
+            .unwrap_or(self.port)
+    }
+}
+
 /// Every app, in memory and on disk.
 #[derive(Debug)]
 pub struct AppStore {
@@ -408,7 +420,7 @@ impl AppStore {
         }
         Some(vec![
             (labels::HOST.to_string(), app.domains.join(",")),
-            (labels::PORT.to_string(), app.port.to_string()),
+            (labels::PORT.to_string(), app.web_port().to_string()),
         ])
     }
 }

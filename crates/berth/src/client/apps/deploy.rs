@@ -159,7 +159,13 @@ pub async fn roll_out(
         .map(parse_checks)
         .transpose()
         .map_err(fail)?;
-    let port = u16::try_from(app["port"].as_u64().unwrap_or(80)).unwrap_or(80);
+    // As App::web_port: the PORT setting, else the app's port.
+    let port = app["config"]["PORT"]
+        .as_str()
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p > 0)
+        .or_else(|| app["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
+        .unwrap_or(80);
     let env: Vec<String> = app["config"]
         .as_object()
         .into_iter()
