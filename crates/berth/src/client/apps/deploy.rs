@@ -76,7 +76,12 @@ fn git_file(rev: &str, path: &str) -> Result<Option<String>, Failure> {
 }
 
 async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(), Failure> {
-    let short = &rev[..rev.len().min(7)];
+    // git hands the hook object names; anything else must not reach git's
+    // command line.
+    if rev.is_empty() || !rev.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(fail(format!("{rev:?} is not an object name")));
+    }
+    let short = rev.get(..7).unwrap_or(rev);
     let image = format!("{name}:{short}");
     outln!("-----> Deploying {name} at {short}");
     if git_file(rev, "Dockerfile")?.is_none() {
