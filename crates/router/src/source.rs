@@ -127,6 +127,10 @@ pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore
             _ = sweep.tick() => {}
             _ = apps.changed() => {}
         }
+        // A burst of events (a compose project starting) makes one rebuild.
+        while let Ok(e) = events.try_recv() {
+            draining.observe(&e);
+        }
         let entries: Vec<Entry> = engine
             .containers()
             .iter()
