@@ -174,14 +174,9 @@ impl AppStore {
     }
 
     fn save(&self, app: &App) -> Result<(), AppError> {
-        let dir = self.root.join(&app.name);
-        let tmp = dir.join("app.json.tmp");
-        let data = serde_json::to_vec_pretty(app).map_err(|e| AppError::Io {
-            what: "encoding app.json".into(),
-            source: std::io::Error::other(e),
-        })?;
-        std::fs::write(&tmp, data).map_err(io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, dir.join("app.json")).map_err(io("replacing app.json"))?;
+        let file = self.root.join(&app.name).join("app.json");
+        cas::atomic::write_json_atomic(&file, app)
+            .map_err(io(format!("writing {}", file.display())))?;
         self.changed.notify_waiters();
         Ok(())
     }
