@@ -403,6 +403,15 @@ impl AppStore {
         })
     }
 
+    /// The app whose domain `host` is.
+    pub fn owner_of(&self, host: &str) -> Option<String> {
+        self.apps
+            .read()
+            .values()
+            .find(|a| a.domains.iter().any(|d| d == host))
+            .map(|a| a.name.clone())
+    }
+
     /// The route labels of an app container of the current release; none
     /// for other releases (started, being checked, or draining).
     pub fn route_labels(&self, labels: &BTreeMap<String, String>) -> Option<Vec<(String, String)>> {

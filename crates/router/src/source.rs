@@ -59,13 +59,33 @@ pub fn entry(c: &ContainerView) -> Option<Entry> {
         exposed,
         addr,
         ready: c.state.status == Status::Running && healthy,
+        refused: None,
     })
 }
 
-/// An app container of its app's current release gets the app's route.
+/// An app container of its app's current release gets the app's route;
+/// another container may not take an app's domain with its labels.
 fn with_app_route(mut e: Entry, apps: &AppStore) -> Entry {
-    if let Some(labels) = apps.route_labels(&e.labels) {
-        e.labels.extend(labels);
+    if e.labels.contains_key(crate::apps::APP) {
+        let routed = apps.route_labels(&e.labels);
+        // Only the release switch routes an app's containers: route labels
+        // its image may carry would bypass it.
+        e.labels.retain(|k, _| !k.starts_with("berth.http."));
+        e.labels.extend(routed.into_iter().flatten());
+        return e;
+    }
+    let claimed = e.labels.get(crate::labels::HOST).and_then(|hosts| {
+        hosts.split(',').find_map(|h| {
+            let h = h.trim().to_ascii_lowercase();
+            apps.owner_of(&h).map(|app| (hosts.clone(), h, app))
+        })
+    });
+    if let Some((hosts, host, app)) = claimed {
+        e.refused = Some(crate::labels::LabelError {
+            label: crate::labels::HOST.to_string(),
+            value: hosts,
+            reason: format!("{host} is a domain of app {app}"),
+        });
     }
     e
 }
@@ -182,16 +202,7 @@ mod tests {
     }
 
     fn ready(d: &Draining) -> bool {
-        let e = Entry {
-            id: "c1".into(),
-            name: "c1".into(),
-            created: 0,
-            labels: Default::default(),
-            exposed: vec![],
-            addr: None,
-            ready: true,
-        };
-        d.apply(e).ready
+        d.apply(Entry::with_labels("c1", &[])).ready
     }
 
     #[test]
@@ -205,5 +216,37 @@ mod tests {
         assert!(!ready(&d));
         d.observe(&event("start", None));
         assert!(ready(&d), "started again");
+    }
+
+    #[test]
+    fn app_domains_belong_to_their_app_and_its_current_release() {
+        let tmp = tempfile::tempdir().unwrap();
+        let apps = AppStore::open(
+            tmp.path(),
+            "unix:///x.sock",
+            std::path::Path::new("/bin/true"),
+        )
+        .unwrap();
+        apps.create("demo", vec!["demo.test".into()]).unwrap();
+        let with = |labels: &[(&str, &str)]| Entry::with_labels("c", labels);
+        let hijack = with_app_route(with(&[("berth.http.host", "other.test,Demo.test")]), &apps);
+        let why = hijack.refused.unwrap();
+        assert_eq!(why.reason, "demo.test is a domain of app demo");
+        let free = with_app_route(with(&[("berth.http.host", "other.test")]), &apps);
+        assert!(free.refused.is_none());
+        let stale = with_app_route(
+            with(&[
+                ("berth.app", "demo"),
+                ("berth.app.release", "v9"),
+                ("berth.app.process", "web"),
+                ("berth.http.host", "sneaky.test"),
+            ]),
+            &apps,
+        );
+        assert!(
+            !stale.labels.contains_key("berth.http.host"),
+            "{:?}",
+            stale.labels
+        );
     }
 }

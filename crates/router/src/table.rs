@@ -26,6 +26,9 @@ pub struct Entry {
     pub addr: Option<IpAddr>,
     /// Running, and healthy when it has a health check.
     pub ready: bool,
+    /// Why its labels are refused beyond their own checks (a host that
+    /// belongs to an app).
+    pub refused: Option<LabelError>,
 }
 
 #[derive(Debug)]
@@ -85,6 +88,14 @@ impl RouteTable {
         let mut routes: BTreeMap<(String, String), Pending> = BTreeMap::new();
         let mut errors = Vec::new();
         for e in sorted {
+            if let Some(error) = &e.refused {
+                errors.push(RouteError {
+                    container: e.name.clone(),
+                    id: e.id.clone(),
+                    error: error.clone(),
+                });
+                continue;
+            }
             let spec = match labels::parse(&e.labels) {
                 None => continue,
                 Some(Ok(spec)) => spec,
@@ -222,10 +233,9 @@ impl Route {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str, labels: &[(&str, &str)], ip: &str, ready: bool) -> Entry {
+impl Entry {
+    /// A ready container `c-ID` with these labels and no address.
+    pub(crate) fn with_labels(id: &str, labels: &[(&str, &str)]) -> Entry {
         Entry {
             id: id.into(),
             name: format!("c-{id}"),
@@ -235,8 +245,22 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             exposed: vec![],
+            addr: None,
+            ready: true,
+            refused: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, labels: &[(&str, &str)], ip: &str, ready: bool) -> Entry {
+        Entry {
             addr: Some(ip.parse().unwrap()),
             ready,
+            ..Entry::with_labels(id, labels)
         }
     }
 

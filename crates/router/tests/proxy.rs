@@ -95,6 +95,7 @@ fn entry(id: &str, addr: SocketAddr, labels: &[(&str, &str)]) -> Entry {
         exposed: vec![],
         addr: Some(addr.ip()),
         ready: true,
+        refused: None,
     }
 }
 
