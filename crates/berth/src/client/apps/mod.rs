@@ -240,28 +240,36 @@ async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The current release's containers' logs; `-f` follows the first web one.
+/// The current release's containers' logs, one after the other; `-f`
+/// follows all of them at once (their lines interleaved as they come).
 async fn logs(client: &Client, name: &str, follow: bool) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
     let current = v["App"]["current"].as_str().unwrap_or_default();
-    let ids: Vec<String> = v["Containers"]
+    let args: Vec<super::args::LogsArgs> = v["Containers"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| c["Release"] == current && (!follow || c["Process"] == "web"))
-        .filter_map(|c| c["Id"].as_str().map(str::to_string))
-        .collect();
-    for id in ids.iter().take(if follow { 1 } else { usize::MAX }) {
-        let args = super::args::LogsArgs {
+        .filter(|c| c["Release"] == current)
+        .filter_map(|c| c["Id"].as_str())
+        .map(|id| super::args::LogsArgs {
             follow,
             tail: "all".into(),
             since: None,
             until: None,
             timestamps: false,
             details: false,
-            container: id.clone(),
-        };
-        super::containers::logs(client, args).await?;
+            container: id.to_string(),
+        })
+        .collect();
+    if follow {
+        let all = args.into_iter().map(|a| super::containers::logs(client, a));
+        for r in futures_util::future::join_all(all).await {
+            r?;
+        }
+        return Ok(());
+    }
+    for a in args {
+        super::containers::logs(client, a).await?;
     }
     Ok(())
 }

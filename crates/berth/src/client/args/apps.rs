@@ -69,7 +69,7 @@ pub enum AppCmd {
     /// Show the logs of the current release's containers
     Logs {
         name: String,
-        /// Follow the first web container's output
+        /// Follow every container's output
         #[arg(short = 'f', long)]
         follow: bool,
     },
