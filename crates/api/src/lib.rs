@@ -4,6 +4,7 @@
 // serde_json::json! of inspect's large documents needs the deeper limit.
 #![recursion_limit = "256"]
 
+mod apps_git;
 mod archive;
 mod attach;
 mod build;
@@ -22,6 +23,7 @@ pub mod metrics;
 mod networks;
 mod pending;
 mod query;
+pub mod routes;
 mod scan;
 mod streams;
 mod swarm;
@@ -67,6 +69,8 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
         .merge(pending::routes())
         .merge(swarm::routes())
         .merge(scan::routes())
+        .merge(routes::routes())
+        .merge(apps_git::routes())
         .fallback(page_not_found)
         .layer(axum::Extension(swarm))
         .with_state(engine)
@@ -187,10 +191,13 @@ async fn json_error_shape(response: Response<Body>) -> Response<Body> {
 pub async fn serve(
     engine: Arc<Engine>,
     swarm: Arc<::swarm::node::Swarm>,
+    berth: routes::Berth,
     listeners: Vec<Box<dyn listen::Listener>>,
 ) {
     let warnings = listen::Warnings(listeners.iter().filter_map(|l| l.warning()).collect());
-    let router = router(engine, swarm).layer(axum::Extension(warnings));
+    let router = router(engine, swarm)
+        .layer(axum::Extension(warnings))
+        .layer(axum::Extension(berth));
     let mut tasks = Vec::new();
     for mut listener in listeners {
         let router = router.clone();

@@ -8,6 +8,7 @@ use clap::Parser;
 mod config_file;
 mod hosts;
 mod metrics;
+mod router;
 mod userns;
 use hosts::{Bound, Host};
 use metrics::MetricsOptions;
@@ -125,6 +126,15 @@ struct DaemonArgs {
     /// Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9323)
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Serve the HTTP router (routes from containers' berth.http.* labels) on HOST:PORT or :PORT
+    #[arg(long, value_name = "HOST:PORT")]
+    router_addr: Option<String>,
+    /// Serve the router over HTTPS too (h2 and HTTP/1.1), certificates by SNI from --router-cert-dir
+    #[arg(long, value_name = "HOST:PORT")]
+    router_tls_addr: Option<String>,
+    /// The router's certificates: DIR/<host>.crt and DIR/<host>.key (PEM), reloaded when they change
+    #[arg(long, value_name = "DIR")]
+    router_cert_dir: Option<PathBuf>,
     /// Run containers as an unprivileged range of host ids: "default" (the
     /// dockremap user, made if missing) or USER[:GROUP] with /etc/subuid and /etc/subgid ranges
     #[arg(long, value_name = "default|USER[:GROUP]")]
@@ -748,6 +758,11 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         })
         .collect();
     let metrics_listener = MetricsOptions::parse(args.metrics_addr.as_deref())?.bind()?;
+    let router_listeners = router::RouterListeners::bind(
+        args.router_addr.as_deref(),
+        args.router_tls_addr.as_deref(),
+        args.router_cert_dir.as_ref(),
+    )?;
     let (std_listeners, tls) = bind_hosts(&parsed_hosts, &security, gid)?;
     let listening = std_listeners
         .iter()
@@ -767,6 +782,16 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         write_pidfile(pidfile)?;
     }
     let cluster_store = cluster_store(&args)?;
+    // Apps' git hooks call the daemon back on its first unix socket.
+    let apps_host = socket_paths
+        .first()
+        .map(|p| {
+            format!(
+                "unix://{}",
+                std::path::absolute(p).unwrap_or(p.clone()).display()
+            )
+        })
+        .unwrap_or_else(|| hosts.first().cloned().unwrap_or_default());
     let cfg = engine::EngineConfig {
         data_root: args.data_root.clone(),
         exec_root: args.exec_root.clone(),
@@ -819,6 +844,11 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
                 }
             });
         }
+        let apps = router::open_apps(&args.data_root, &apps_host)?;
+        let router = match router_listeners {
+            Some(l) => Some(l.serve(&engine, &apps)?),
+            None => None,
+        };
         tracing::info!("berth daemon listening on {}", listening);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -831,7 +861,12 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
-            _ = api::serve(engine, swarm, listeners) => {}
+            _ = api::serve(
+                engine,
+                swarm,
+                api::routes::Berth { router, apps },
+                listeners,
+            ) => {}
             _ = reloads => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; containers keep running"),
             _ = term.recv() => tracing::info!("terminated; containers keep running"),

@@ -12,32 +12,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use common::registry::RegistryProcess;
-use common::{Daemon, code, debian, host_dir, stderr, stdout, wait_for};
+use common::{Daemon, berth, berth_ok, code, debian, host_dir, stderr, stdout, wait_for};
 use serde_json::{Value, json};
-
-fn berth(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .env("BERTH_HOST", d.host())
-        .env_remove("DOCKER_HOST")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn berth_ok(d: &Daemon, args: &[&str]) -> String {
-    let out = berth(d, args);
-    assert!(
-        out.status.success(),
-        "berth {args:?}: {}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
 
 fn write_records(dir: &Path, records: &[Value]) {
     fs::create_dir_all(dir).unwrap();

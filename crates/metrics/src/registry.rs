@@ -126,6 +126,17 @@ impl Metrics {
         c
     }
 
+    /// Registers a metric another crate owns and updates (the router's
+    /// request counters and latencies), scraped with the engine's.
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        self.registry.lock().register(name, help, metric);
+    }
+
     /// Times one container action (`create`, `start`, `delete`, ...).
     pub fn container_action(&self, action: &'static str) -> Timer {
         Timer::start(&self.container_actions, action)

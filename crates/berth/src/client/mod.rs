@@ -14,6 +14,7 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::client::write_out(&format!($($t)*)) };
 }
 
+mod apps;
 mod archive;
 mod args;
 mod audit;
@@ -27,6 +28,7 @@ mod images;
 mod networks;
 mod opts;
 mod prompt;
+mod router;
 mod run_opts;
 mod scan;
 mod stream;

@@ -17,23 +17,8 @@ impl MetricsOptions {
     /// From dockerd's `--metrics-addr` value (`127.0.0.1:9323`, `[::1]:9323`,
     /// `localhost:9323`); an empty value is no endpoint, as dockerd.
     pub fn parse(addr: Option<&str>) -> anyhow::Result<MetricsOptions> {
-        let Some(addr) = addr.map(str::trim).filter(|a| !a.is_empty()) else {
-            return Ok(MetricsOptions::default());
-        };
-        let resolved = match addr.parse::<SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                if !addr.contains(':') {
-                    bail!("--metrics-addr {addr:?}: expected HOST:PORT, e.g. 127.0.0.1:9323");
-                }
-                addr.to_socket_addrs()
-                    .with_context(|| format!("--metrics-addr {addr:?}: expected HOST:PORT"))?
-                    .next()
-                    .with_context(|| format!("--metrics-addr {addr:?}: no address"))?
-            }
-        };
         Ok(MetricsOptions {
-            addr: Some(resolved),
+            addr: parse_listen_addr("--metrics-addr", addr)?,
         })
     }
 
@@ -43,9 +28,7 @@ impl MetricsOptions {
         let Some(addr) = self.addr else {
             return Ok(None);
         };
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("--metrics-addr {addr}: listening"))?;
-        listener.set_nonblocking(true)?;
+        let listener = bind_listen_addr("--metrics-addr", addr)?;
         if !addr.ip().is_loopback() {
             tracing::warn!(
                 "metrics on {addr}: anyone who reaches it sees every container's name, image and labels"
@@ -53,6 +36,38 @@ impl MetricsOptions {
         }
         Ok(Some(listener))
     }
+}
+
+/// A TCP listener flag's `HOST:PORT` (or `:PORT`, every address); an empty
+/// value is none.
+pub fn parse_listen_addr(flag: &str, addr: Option<&str>) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(addr) = addr.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let addr = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    };
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(Some(a));
+    }
+    if !addr.contains(':') {
+        bail!("{flag} {addr:?}: expected HOST:PORT, e.g. 127.0.0.1:9323");
+    }
+    let resolved = addr
+        .to_socket_addrs()
+        .with_context(|| format!("{flag} {addr:?}: expected HOST:PORT"))?
+        .next()
+        .with_context(|| format!("{flag} {addr:?}: no address"))?;
+    Ok(Some(resolved))
+}
+
+/// Binds a flag's listener, naming the flag when the port is taken.
+pub fn bind_listen_addr(flag: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("{flag} {addr}: listening"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 #[cfg(test)]

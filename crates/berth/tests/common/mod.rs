@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod debian;
 pub mod http;
 pub mod netns;
+pub mod pki;
 pub mod prometheus;
 pub mod registry;
 pub mod rootfs;
@@ -902,6 +903,29 @@ pub fn unix_now() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970");
     format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
+/// berth's own CLI (`berth scan`, `berth router`) against `d`.
+pub fn berth(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env("BERTH_HOST", d.host())
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("berth {args:?}: {e}"))
+}
+
+/// [`berth`], which must succeed; its stdout.
+pub fn berth_ok(d: &Daemon, args: &[&str]) -> String {
+    let out = berth(d, args);
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.

@@ -33,3 +33,21 @@ pub fn http_get(addr: &str) -> Option<String> {
     }
     None
 }
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` with this `Host`, on a fresh
+/// connection (an HTTP router's view); the status and body.
+pub fn get_host(port: u16, host: &str, path: &str) -> Option<(u16, String)> {
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split(' ').nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}

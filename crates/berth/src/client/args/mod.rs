@@ -2,17 +2,21 @@
 //! on. Flag sets that several verbs share live here and are flattened into
 //! them, so a flag's spelling and help are declared once.
 
+mod apps;
 mod container;
 mod image;
 mod network;
+mod router;
 mod run;
 mod scan;
 mod system;
 mod volume;
 
+pub use apps::*;
 pub use container::*;
 pub use image::*;
 pub use network::*;
+pub use router::*;
 pub use run::*;
 pub use scan::*;
 pub use system::*;

@@ -11,7 +11,7 @@ mod groups;
 
 use super::args::*;
 use super::connect::Client;
-use super::{CmdResult, audit, containers, images, networks, scan, system, volumes};
+use super::{CmdResult, apps, audit, containers, images, networks, router, scan, system, volumes};
 use clap::{Parser, Subcommand};
 use groups::{ContainerCmd, ContainerVerb, ImageCmd, ImageVerb, SystemCmd, SystemVerb};
 
@@ -99,6 +99,15 @@ pub enum Cmd {
     Audit(AuditArgs),
     /// Scan an image for known vulnerabilities (OSV database)
     Scan(ScanArgs),
+    /// The HTTP router (routes from containers' berth.http.* labels)
+    #[command(subcommand)]
+    Router(RouterCmd),
+    /// Apps: git push builds and deploys them behind the router
+    #[command(subcommand)]
+    App(AppCmd),
+    /// An app's git pre-receive hook (reads the pushed refs on stdin)
+    #[command(name = "app-receive", hide = true)]
+    AppReceive { name: String },
 }
 
 impl Cmd {
@@ -124,6 +133,9 @@ impl Cmd {
             Cmd::System(c) => c.run(client).await,
             Cmd::Audit(a) => audit::audit(client, a).await,
             Cmd::Scan(a) => scan::scan(client, a).await,
+            Cmd::Router(c) => router::router(client, c).await,
+            Cmd::App(c) => apps::app(client, c).await,
+            Cmd::AppReceive { name } => apps::receive(client, &name).await,
         }
     }
 }

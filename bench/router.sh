@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Benchmark: berth's HTTP router (--router-addr) against Debian's nginx and
+# haproxy as reverse proxies for the same route (Host: bench.test) to the same
+# busybox httpd containers on berth's bridge (round robin):
+#   - throughput (wrk requests/s) and p99 latency, keep-alive from the client,
+#     for a 1 KiB and a 100 KiB response;
+#   - ratios berth/nginx and berth/haproxy (throughput: > 1 is better for berth;
+#     p99: < 1 is better for berth).
+# busybox httpd closes each connection, so every proxy opens one backend
+# connection per request: the same cost for all three. berth writes an access
+# log line per request (its daemon log), nginx too (a file); haproxy logs nothing.
+# Goal (issue 18): berth >= 1.0x nginx.
+#
+# Usage: bench/router.sh [--no-build] [--seconds S] [--connections C] [--backends N]
+#   --seconds S      wrk duration per measure (default 20)
+#   --connections C  wrk connections (default 64; 2 threads)
+#   --backends N     httpd containers behind the route (default 2)
+# Needs wrk, nginx, haproxy, curl (scripts/deps.sh). Everything runs on
+# loopback and berth's own bridge under one temp dir, removed on exit.
+set -euo pipefail
+
+BUILD=1
+SECS=20
+CONNS=64
+BACKENDS=2
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-build) BUILD=0 ;;
+        --seconds) SECS="$2"; shift ;;
+        --connections) CONNS="$2"; shift ;;
+        --backends) BACKENDS="$2"; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+. "$(dirname "$0")/lib.sh"
+bench_init router
+BERTH="${BERTH_BIN:-$REPO/target/release/berth}"
+BRIDGE="br$UNIQUE"
+NFT_TABLE="berth_br$UNIQUE"
+cleanup() {
+    bench_cleanup
+    ip link del "$BRIDGE" 2>/dev/null
+    for family in ip ip6; do nft delete table "$family" "$NFT_TABLE" 2>/dev/null; done
+    true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need_tools curl wrk nginx haproxy "$DOCKER_CLI"
+build_release "$BUILD"
+busybox_rootfs sh httpd mkdir head tr
+
+ROUTER_PORT="$(free_port)"
+NGINX_PORT="$(free_port)"
+HAPROXY_PORT="$(free_port)"
+dir="$TMP/berth"
+mkdir -p "$dir"
+"$BERTH" daemon -H "unix://$dir/daemon.sock" --data-root "$dir/root" --exec-root "$dir/exec" \
+    --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-berth" \
+    --bridge "$BRIDGE" --bridge-prefix "br${UNIQUE:0:4}-" --nft-table "$NFT_TABLE" \
+    --default-address-pool base=10.252.0.0/16,size=24 \
+    --router-addr "127.0.0.1:$ROUTER_PORT" >"$dir/log" 2>&1 </dev/null &
+PIDS+=("$!")
+wait_ping "$dir/daemon.sock" "$!" || { log "berth did not start"; tail -n 15 "$dir/log" >&2; exit 1; }
+dk berth import "$TMP/rootfs.tar" bench-httpd:0 >/dev/null
+
+IPS=()
+for i in $(seq "$BACKENDS"); do
+    dk berth run -d --name "web$i" --label berth.http.host=bench.test --label berth.http.port=80 \
+        bench-httpd:0 sh -c 'mkdir -p /www && head -c 1024 /dev/zero | tr "\0" a >/www/1k &&
+            head -c 102400 /dev/zero | tr "\0" b >/www/100k && exec httpd -f -p 80 -h /www' >/dev/null
+    IPS+=("$(dk berth inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "web$i")")
+done
+log "backends: ${IPS[*]}"
+
+# nginx: the same route, keep-alive to clients, HTTP/1.1 to backends.
+servers=""
+for ip in "${IPS[@]}"; do servers+="        server $ip:80;"$'\n'; done
+cat >"$TMP/nginx.conf" <<EOF
+worker_processes 2;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log $TMP/nginx-access.log;
+    upstream bench { 
+$servers        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        server_name bench.test;
+        location / {
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+EOF
+nginx -c "$TMP/nginx.conf" -g 'daemon off;' >"$TMP/nginx.out" 2>&1 &
+PIDS+=("$!")
+
+hservers=""
+n=0
+for ip in "${IPS[@]}"; do n=$((n + 1)); hservers+="    server web$n $ip:80"$'\n'; done
+cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    option forwardfor
+frontend bench
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend web
+backend web
+    balance roundrobin
+    http-reuse always
+$hservers
+EOF
+haproxy -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.out" 2>&1 &
+PIDS+=("$!")
+
+for port in "$ROUTER_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+    for _ in $(seq 100); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.test' "http://127.0.0.1:$port/1k")" = 200 ] && break
+        sleep 0.1
+    done
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.test' "http://127.0.0.1:$port/1k")" = 200 ] ||
+        { log "nothing answers on $port"; exit 1; }
+done
+
+declare -A R
+measure() { # name port path
+    local out
+    out="$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -H 'Host: bench.test' "http://127.0.0.1:$2$3")"
+    R[$1,$3,rps]="$(awk '/Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")"
+    # wrk prints p99 as e.g. 12.34ms, 850.00us or 1.20s: in ms.
+    R[$1,$3,p99]="$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+        f = (u == "us") ? 0.001 : (u == "s") ? 1000 : 1; printf "%.2f", v * f }' <<<"$out")"
+    R[$1,$3,err]="$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out" | tr '\n' ' ')"
+    log "$1 $3: ${R[$1,$3,rps]} req/s, p99 ${R[$1,$3,p99]} ms ${R[$1,$3,err]}"
+}
+for path in /1k /100k; do
+    measure berth "$ROUTER_PORT" "$path"
+    measure nginx "$NGINX_PORT" "$path"
+    measure haproxy "$HAPROXY_PORT" "$path"
+done
+
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'nan')" "$1" "$2"; }
+printf '\nwrk -t2 -c%s -d%ss, keep-alive, Host: bench.test, %s busybox httpd backends\n' "$CONNS" "$SECS" "$BACKENDS"
+printf '%-22s %10s %10s %10s %10s %10s\n' "measure" "berth" "nginx" "haproxy" "b/nginx" "b/haproxy"
+for path in /1k /100k; do
+    name="${path#/}"
+    printf '%-22s %10s %10s %10s %10s %10s\n' "$name req/s" "${R[berth,$path,rps]}" "${R[nginx,$path,rps]}" \
+        "${R[haproxy,$path,rps]}" "$(ratio "${R[berth,$path,rps]}" "${R[nginx,$path,rps]}")" \
+        "$(ratio "${R[berth,$path,rps]}" "${R[haproxy,$path,rps]}")"
+    printf '%-22s %10s %10s %10s %10s %10s\n' "$name p99 (ms)" "${R[berth,$path,p99]}" "${R[nginx,$path,p99]}" \
+        "${R[haproxy,$path,p99]}" "$(ratio "${R[berth,$path,p99]}" "${R[nginx,$path,p99]}")" \
+        "$(ratio "${R[berth,$path,p99]}" "${R[haproxy,$path,p99]}")"
+done

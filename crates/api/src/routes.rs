@@ -1,0 +1,197 @@
+//! berth's HTTP router and apps, seen from the API (issue 18), outside
+//! Docker's API: `GET /berth/v1/routes` (`berth router ls`), and
+//! `/berth/v1/apps[/{name}[/releases]]` (`berth app …`; the apps' git hooks
+//! record releases there).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use hyper::StatusCode;
+use router::apps::{self, AppError, AppStore};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ApiError, ApiResult, AppState};
+
+/// The daemon's router (when `--router-addr` or `--router-tls-addr` is set)
+/// and its apps.
+#[derive(Clone)]
+pub struct Berth {
+    pub router: Option<Arc<router::Router>>,
+    pub apps: Arc<AppStore>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/berth/v1/routes", get(list_routes))
+        .route("/berth/v1/apps", get(list_apps).post(create_app))
+        .route("/berth/v1/apps/{name}", get(app_info).delete(remove_app))
+        .route("/berth/v1/apps/{name}/releases", post(release))
+        .route("/berth/v1/apps/{name}/config", post(config))
+        .route("/berth/v1/apps/{name}/domains", post(domains))
+        .route("/berth/v1/apps/{name}/scale", post(scale))
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        let status = match &err {
+            AppError::BadName(_) | AppError::BadDomain(_) | AppError::Invalid(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            AppError::Exists(_) | AppError::Claimed { .. } | AppError::Raced(_) => {
+                StatusCode::CONFLICT
+            }
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Io { .. } | AppError::Git(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, err.to_string())
+    }
+}
+
+async fn list_routes(Extension(b): Extension<Berth>) -> ApiResult<Json<router::Report>> {
+    let r = b.router.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the HTTP router is off: start the daemon with --router-addr (or --router-tls-addr)",
+        )
+    })?;
+    Ok(Json(r.report()))
+}
+
+async fn list_apps(Extension(b): Extension<Berth>) -> Json<Vec<apps::App>> {
+    Json(b.apps.list())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateApp {
+    name: String,
+    #[serde(default)]
+    domains: Vec<String>,
+}
+
+async fn create_app(
+    Extension(b): Extension<Berth>,
+    Json(req): Json<CreateApp>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let store = b.apps.clone();
+    let app = tokio::task::spawn_blocking(move || store.create(&req.name, req.domains))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let remote = b.apps.repo(&app.name);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"App": app, "Remote": remote})),
+    ))
+}
+
+/// The app's containers: id, name, process type, release, state.
+fn containers_of(engine: &AppState, name: &str) -> Vec<Value> {
+    engine
+        .containers()
+        .iter()
+        .filter(|c| {
+            let labels = c.record.config.labels.as_ref();
+            labels.and_then(|l| l.get(apps::APP)).map(String::as_str) == Some(name)
+        })
+        .map(|c| {
+            let label = |k: &str| {
+                c.record
+                    .config
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(k).cloned())
+                    .unwrap_or_default()
+            };
+            json!({
+                "Id": c.record.id,
+                "Name": c.record.name,
+                "Process": label(apps::PROCESS),
+                "Release": label(apps::RELEASE),
+                "State": c.state.status.as_str(),
+            })
+        })
+        .collect()
+}
+
+async fn app_info(
+    State(engine): State<AppState>,
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let app = b.apps.get(&name)?;
+    Ok(Json(json!({
+        "App": app,
+        "Remote": b.apps.repo(&name),
+        "Containers": containers_of(&engine, &name),
+    })))
+}
+
+async fn remove_app(
+    State(engine): State<AppState>,
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    b.apps.get(&name)?;
+    for c in containers_of(&engine, &name) {
+        let id = c["Id"].as_str().unwrap_or_default().to_string();
+        engine.remove(&id, true, false).await?;
+    }
+    let store = b.apps.clone();
+    tokio::task::spawn_blocking(move || store.remove(&name))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn release(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<apps::NewRelease>,
+) -> ApiResult<Json<apps::Release>> {
+    Ok(Json(b.apps.release(&name, req)?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigChange {
+    #[serde(default)]
+    set: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    unset: Vec<String>,
+}
+
+async fn config(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<ConfigChange>,
+) -> ApiResult<Json<apps::App>> {
+    Ok(Json(b.apps.set_config(&name, req.set, &req.unset)?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DomainChange {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+async fn domains(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<DomainChange>,
+) -> ApiResult<Json<apps::App>> {
+    Ok(Json(b.apps.set_domains(&name, &req.add, &req.remove)?))
+}
+
+async fn scale(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<std::collections::BTreeMap<String, u32>>,
+) -> ApiResult<Json<apps::App>> {
+    Ok(Json(b.apps.set_scale(&name, req)?))
+}

@@ -1,0 +1,284 @@
+//! `berth app create|ls|info|rm` (`/berth/v1/apps`), and `berth
+//! app-receive`, which the apps' pre-receive hooks run.
+
+mod deploy;
+mod files;
+
+use hyper::Method;
+use serde_json::{Value, json};
+
+use super::args::AppCmd;
+use super::connect::{Client, q};
+use super::{CmdResult, Failure};
+
+pub use deploy::receive;
+use deploy::{Plan, roll_out};
+
+fn bad_answer(e: serde_json::Error) -> Failure {
+    Failure::new(1, format!("bad answer from daemon: {e}"))
+}
+
+pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
+    match cmd {
+        AppCmd::Create { name, domains } => {
+            let body = json!({"Name": name, "Domains": domains});
+            let v = client.post_json("/berth/v1/apps", Some(&body)).await?;
+            outln!("Created app {name}");
+            outln!("  domains: {}", join(&v["App"]["Domains"]));
+            outln!(
+                "  push to: git push {} main",
+                v["Remote"].as_str().unwrap_or_default()
+            );
+        }
+        AppCmd::Ls => {
+            let b = client.call(Method::GET, "/berth/v1/apps", None).await?;
+            let apps: Vec<Value> = serde_json::from_slice(&b).map_err(bad_answer)?;
+            outln!("{:<24} {:<12} {}", "NAME", "RELEASE", "DOMAINS");
+            for a in apps {
+                outln!(
+                    "{:<24} {:<12} {}",
+                    a["name"].as_str().unwrap_or_default(),
+                    a["current"].as_str().unwrap_or("-"),
+                    join(&a["domains"])
+                );
+            }
+        }
+        AppCmd::Info { name } => {
+            let v = client
+                .get_json(&format!("/berth/v1/apps/{}", q(&name)))
+                .await?;
+            let app = &v["App"];
+            outln!("Name:     {}", app["name"].as_str().unwrap_or_default());
+            outln!("Remote:   {}", v["Remote"].as_str().unwrap_or_default());
+            outln!("HTTP:     <api-url>/berth/v1/apps/{name}/git");
+            outln!("Branch:   {}", app["branch"].as_str().unwrap_or_default());
+            outln!("Domains:  {}", join(&app["domains"]));
+            let current = current_version(&v);
+            let release = release_where(&v, |r| r["version"].as_u64() == Some(current)).map(|r| {
+                format!(
+                    "v{} {} ({})",
+                    r["version"],
+                    r["rev"].as_str().unwrap_or(""),
+                    r["image"].as_str().unwrap_or("")
+                )
+            });
+            outln!(
+                "Release:  {}",
+                release.unwrap_or_else(|| "none (push to deploy)".into())
+            );
+            outln!("Processes:");
+            for c in v["Containers"].as_array().into_iter().flatten() {
+                outln!(
+                    "  {:<8} {:<10} {:<10} {}",
+                    c["Process"].as_str().unwrap_or_default(),
+                    c["Release"].as_str().unwrap_or_default(),
+                    c["State"].as_str().unwrap_or_default(),
+                    c["Name"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        AppCmd::Rm { name } => {
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/berth/v1/apps/{}", q(&name)),
+                    None,
+                )
+                .await?;
+            outln!("Removed app {name}");
+        }
+        AppCmd::Releases { name } => releases(client, &name).await?,
+        AppCmd::Rollback { name, release } => rollback(client, &name, release.as_deref()).await?,
+        AppCmd::Restart { name } => redeploy(client, &name).await?,
+        AppCmd::Config { name } => {
+            let v = app_json(client, &name).await?;
+            for (k, val) in v["App"]["config"].as_object().into_iter().flatten() {
+                outln!("{k}={}", val.as_str().unwrap_or_default());
+            }
+        }
+        AppCmd::ConfigSet { name, pairs } => {
+            let mut set = serde_json::Map::new();
+            for p in &pairs {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| Failure::new(1, format!("{p:?}: expected KEY=VALUE")))?;
+                set.insert(k.to_string(), Value::String(v.to_string()));
+            }
+            change(client, &name, "config", &json!({"Set": set})).await?;
+            redeploy(client, &name).await?;
+        }
+        AppCmd::ConfigUnset { name, keys } => {
+            change(client, &name, "config", &json!({"Unset": keys})).await?;
+            redeploy(client, &name).await?;
+        }
+        AppCmd::DomainsAdd { name, domains } => {
+            let v = change(client, &name, "domains", &json!({"Add": domains})).await?;
+            outln!("{name}: {}", join(&v["domains"]));
+        }
+        AppCmd::DomainsRemove { name, domains } => {
+            let v = change(client, &name, "domains", &json!({"Remove": domains})).await?;
+            outln!("{name}: {}", join(&v["domains"]));
+        }
+        AppCmd::PsScale { name, scale } => {
+            let mut counts = serde_json::Map::new();
+            for s in &scale {
+                let (k, n) = s
+                    .split_once('=')
+                    .and_then(|(k, n)| Some((k, n.parse::<u32>().ok()?)))
+                    .ok_or_else(|| {
+                        Failure::new(1, format!("{s:?}: expected TYPE=COUNT, e.g. web=3"))
+                    })?;
+                counts.insert(k.to_string(), json!(n));
+            }
+            change(client, &name, "scale", &Value::Object(counts)).await?;
+            redeploy(client, &name).await?;
+        }
+        AppCmd::Logs { name, follow } => logs(client, &name, follow).await?,
+    }
+    Ok(0)
+}
+
+async fn app_json(client: &Client, name: &str) -> Result<Value, Failure> {
+    Ok(client
+        .get_json(&format!("/berth/v1/apps/{}", q(name)))
+        .await?)
+}
+
+async fn change(client: &Client, name: &str, what: &str, body: &Value) -> Result<Value, Failure> {
+    Ok(client
+        .post_json(&format!("/berth/v1/apps/{}/{what}", q(name)), Some(body))
+        .await?)
+}
+
+fn current_version(v: &Value) -> u64 {
+    v["App"]["current"]
+        .as_str()
+        .and_then(|c| c.trim_start_matches('v').parse().ok())
+        .unwrap_or(0)
+}
+
+fn release_where(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<Value> {
+    v["App"]["releases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| pick(r))
+        .cloned()
+}
+
+/// Runs a recorded release again: `release` (3 or v3), else the one
+/// before the current.
+async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<(), Failure> {
+    let v = app_json(client, name).await?;
+    let target = match release {
+        Some(r) => {
+            let n: u64 = r
+                .trim_start_matches('v')
+                .parse()
+                .map_err(|_| Failure::new(1, format!("invalid release {r:?}: 3 or v3")))?;
+            release_where(&v, |x| x["version"].as_u64() == Some(n))
+        }
+        None => {
+            let current = current_version(&v);
+            v["App"]["releases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .rev()
+                .find(|r| r["version"].as_u64().is_some_and(|n| n < current))
+                .cloned()
+        }
+    }
+    .ok_or_else(|| Failure::new(1, format!("{name}: no such release to roll back to")))?;
+    outln!(
+        "-----> Rolling {name} back to v{} ({})",
+        target["version"],
+        target["image"].as_str().unwrap_or_default()
+    );
+    roll_out(client, name, &v["App"], &Plan::of(&target)?).await
+}
+
+/// New containers of the current release (with the app's config and
+/// scale as they are now); without a release there is nothing to run yet.
+async fn redeploy(client: &Client, name: &str) -> Result<(), Failure> {
+    let v = app_json(client, name).await?;
+    let current = current_version(&v);
+    let Some(release) = release_where(&v, |r| r["version"].as_u64() == Some(current)) else {
+        outln!("{name} has no release yet: the change applies from the first push");
+        return Ok(());
+    };
+    roll_out(client, name, &v["App"], &Plan::of(&release)?).await
+}
+
+async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
+    let v = app_json(client, name).await?;
+    let current = current_version(&v);
+    outln!(
+        "{:<2} {:<8} {:<28} {:<10} {}",
+        "",
+        "RELEASE",
+        "IMAGE",
+        "REV",
+        "CREATED"
+    );
+    for r in v["App"]["releases"].as_array().into_iter().flatten().rev() {
+        let n = r["version"].as_u64().unwrap_or(0);
+        let created = r["created"]
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        outln!(
+            "{:<2} {:<8} {:<28} {:<10} {created}",
+            if n == current { "*" } else { "" },
+            format!("v{n}"),
+            r["image"].as_str().unwrap_or_default(),
+            r["rev"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// The current release's containers' logs, one after the other; `-f`
+/// follows all of them at once (their lines interleaved as they come).
+async fn logs(client: &Client, name: &str, follow: bool) -> Result<(), Failure> {
+    let v = app_json(client, name).await?;
+    let current = v["App"]["current"].as_str().unwrap_or_default();
+    let args: Vec<super::args::LogsArgs> = v["Containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["Release"] == current)
+        .filter_map(|c| c["Id"].as_str())
+        .map(|id| super::args::LogsArgs {
+            follow,
+            tail: "all".into(),
+            since: None,
+            until: None,
+            timestamps: false,
+            details: false,
+            container: id.to_string(),
+        })
+        .collect();
+    if follow {
+        let all = args.into_iter().map(|a| super::containers::logs(client, a));
+        for r in futures_util::future::join_all(all).await {
+            r?;
+        }
+        return Ok(());
+    }
+    for a in args {
+        super::containers::logs(client, a).await?;
+    }
+    Ok(())
+}
+
+fn join(v: &Value) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

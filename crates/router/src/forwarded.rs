@@ -1,0 +1,140 @@
+//! The headers a proxy adds (`X-Forwarded-*`, RFC 7239 `Forwarded`) and the
+//! hop-by-hop ones it must not pass on (RFC 9110 §7.6.1).
+
+use std::net::IpAddr;
+
+use hyper::HeaderMap;
+use hyper::header::{self, HeaderName, HeaderValue};
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// Removes hop-by-hop headers and those `Connection` names. An upgrade keeps
+/// `Connection: upgrade` and `Upgrade`: the backend must see the request.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        if !(upgrade && n == header::UPGRADE) {
+            headers.remove(n);
+        }
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
+/// `X-Forwarded-Proto`/`-Host` to what this hop saw.
+pub fn add(headers: &mut HeaderMap, client: IpAddr, proto: &str, host: &str) {
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {client}"),
+        _ => client.to_string(),
+    };
+    let node = match client {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("\"[{ip}]\""),
+    };
+    let mut element = format!("for={node};proto={proto}");
+    if !host.is_empty() {
+        element.push_str(&format!(";host={}", quote_if_needed(host)));
+    }
+    let forwarded = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {element}"),
+        _ => element,
+    };
+    for (name, value) in [
+        ("x-forwarded-for", xff),
+        ("x-forwarded-proto", proto.to_string()),
+        ("x-forwarded-host", host.to_string()),
+        ("forwarded", forwarded),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// RFC 7239 values are tokens or quoted strings; `host:port` needs quotes.
+fn quote_if_needed(v: &str) -> String {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+    {
+        v.to_string()
+    } else {
+        format!("\"{}\"", v.replace(['"', '\\'], ""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_hop_sets_everything() {
+        let mut h = HeaderMap::new();
+        add(&mut h, "192.0.2.7".parse().unwrap(), "http", "app.test");
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "app.test");
+        assert_eq!(h["forwarded"], "for=192.0.2.7;proto=http;host=app.test");
+    }
+
+    #[test]
+    fn later_hops_append_and_ipv6_and_ports_are_quoted() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.1"));
+        h.insert("forwarded", HeaderValue::from_static("for=203.0.113.1"));
+        add(
+            &mut h,
+            "2001:db8::1".parse().unwrap(),
+            "https",
+            "app.test:8443",
+        );
+        assert_eq!(h["x-forwarded-for"], "203.0.113.1, 2001:db8::1");
+        assert_eq!(
+            h["forwarded"],
+            "for=203.0.113.1, for=\"[2001:db8::1]\";proto=https;host=\"app.test:8443\""
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_and_upgrades_keep_theirs() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        let mut up = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get("x-private").is_none() && h.get("keep-alive").is_none());
+        assert!(h.get("connection").is_none() && h.get("upgrade").is_none());
+        assert_eq!(h["x-kept"], "1");
+        up.insert("connection", HeaderValue::from_static("Upgrade"));
+        strip_hop_by_hop(&mut up, true);
+        assert_eq!(up["connection"], "upgrade");
+        assert_eq!(up["upgrade"], "websocket");
+    }
+}
