@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::registry::RegistryProcess;
 use common::{Daemon, berth, berth_ok, code, debian, host_dir, stderr, stdout, wait_for};
