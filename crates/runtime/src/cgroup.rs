@@ -39,6 +39,11 @@ pub(crate) fn apply(
         .map_err(cg_err)
 }
 
+/// Removes the container's cgroup in every hierarchy (its processes gone).
+pub(crate) fn remove(cgroup_path: &Path, id: &str) -> Result<(), RuntimeError> {
+    manager(cgroup_path, id)?.remove().map_err(cg_err)
+}
+
 /// Moves process `pid` into the container's cgroup (every hierarchy).
 pub(crate) fn join(
     cgroup_path: &Path,

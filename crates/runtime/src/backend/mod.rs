@@ -60,6 +60,11 @@ pub(crate) trait Backend {
     fn cgroup_path(&self) -> PathBuf;
     /// Removes the runtime's state and cgroup once init has exited.
     fn delete(&mut self) -> Result<(), RuntimeError>;
+    /// [`Backend::delete`] of a container whose init the caller has reaped:
+    /// nothing is left to kill, so a backend may clean up more cheaply.
+    fn delete_exited(&mut self) -> Result<(), RuntimeError> {
+        self.delete()
+    }
     /// Starts the process described by the process.json `process` in the
     /// running container; returns its pid, a child of the calling process.
     fn exec(&mut self, process: &Path, io: Io) -> Result<Pid, RuntimeError>;

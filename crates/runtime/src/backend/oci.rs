@@ -235,6 +235,23 @@ impl Backend for OciCli {
         self.run("delete", cmd).map(|_| ())
     }
 
+    /// For berth's own runtime, what its `delete` does to a stopped
+    /// container (berth's specs carry no hooks), without a process for it:
+    /// the cgroup and libcontainer's state directory. It is on the way from
+    /// an exit to `wait`'s answer.
+    fn delete_exited(&mut self) -> Result<(), RuntimeError> {
+        if !self.builtin {
+            return self.delete();
+        }
+        crate::cgroup::remove(&self.cgroup_path(), &self.id)?;
+        match std::fs::remove_dir_all(self.root.join(&self.id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RuntimeError::io("remove the runtime's state", e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn exec(&mut self, process: &Path, io: Io) -> Result<Pid, RuntimeError> {
         let mut cmd = self.command("exec");
         cmd.arg("--process").arg(process).arg("--detach");

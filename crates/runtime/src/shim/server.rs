@@ -364,7 +364,7 @@ async fn serve(
         oom_killed: crate::cgroup::oom_killed(&shim.cgroup_path),
     };
     // Removes the cgroup and the runtime's state, so the id can be reused at once.
-    if let Err(e) = shim.backend.borrow_mut().delete() {
+    if let Err(e) = shim.backend.borrow_mut().delete_exited() {
         eprintln!("berth shim: delete container: {e}");
     }
     if let Err(e) = write_exit_status(&shim.state_dir, &status) {
