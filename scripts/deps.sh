@@ -6,8 +6,9 @@
 # for `docker -H ssh://`; the package's ssh.service is not needed by anything here.
 # prometheus: e2e_metrics starts its own (temp config and data dir, loopback) to scrape the daemon;
 # promtool (same package) lints the exposition.
+# chromium + chromium-driver: e2e_ui drives the dashboard in a headless browser over WebDriver.
 set -euo pipefail
-packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog rsyslog-gnutls prometheus)
+packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog rsyslog-gnutls prometheus chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -104,8 +104,9 @@ fn split_version(path: &str) -> (PathVersion, &str) {
     (Some(parsed), if tail.is_empty() { "/" } else { tail })
 }
 
-/// Version check and prefix stripping, then the router.
-async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
+/// Version check and prefix stripping, then the router: one request as the
+/// API's listeners serve it (the dashboard serves the API in-process this way).
+pub async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let (version, tail) = split_version(&path);
     let mut response = match version {

@@ -1,9 +1,7 @@
 //! The daemon's metrics settings (`--metrics-addr`, daemon.json's
 //! `metrics-addr`) and the binding of their listener.
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-
-use anyhow::{Context, bail};
+use std::net::{SocketAddr, TcpListener};
 
 /// What the daemon's Prometheus endpoint serves on; a daemon.json loader
 /// fills the same struct from `metrics-addr`.
@@ -17,23 +15,8 @@ impl MetricsOptions {
     /// From dockerd's `--metrics-addr` value (`127.0.0.1:9323`, `[::1]:9323`,
     /// `localhost:9323`); an empty value is no endpoint, as dockerd.
     pub fn parse(addr: Option<&str>) -> anyhow::Result<MetricsOptions> {
-        let Some(addr) = addr.map(str::trim).filter(|a| !a.is_empty()) else {
-            return Ok(MetricsOptions::default());
-        };
-        let resolved = match addr.parse::<SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                if !addr.contains(':') {
-                    bail!("--metrics-addr {addr:?}: expected HOST:PORT, e.g. 127.0.0.1:9323");
-                }
-                addr.to_socket_addrs()
-                    .with_context(|| format!("--metrics-addr {addr:?}: expected HOST:PORT"))?
-                    .next()
-                    .with_context(|| format!("--metrics-addr {addr:?}: no address"))?
-            }
-        };
         Ok(MetricsOptions {
-            addr: Some(resolved),
+            addr: super::listen_addr::parse("--metrics-addr", addr)?,
         })
     }
 
@@ -43,9 +26,7 @@ impl MetricsOptions {
         let Some(addr) = self.addr else {
             return Ok(None);
         };
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("--metrics-addr {addr}: listening"))?;
-        listener.set_nonblocking(true)?;
+        let listener = super::listen_addr::bind("--metrics-addr", addr)?;
         if !addr.ip().is_loopback() {
             tracing::warn!(
                 "metrics on {addr}: anyone who reaches it sees every container's name, image and labels"

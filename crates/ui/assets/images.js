@@ -1,0 +1,150 @@
+// Images: list with size and use, pull with per-layer progress, tag,
+// history, remove, and a build from a Dockerfile typed in the page.
+
+import { docker, jsonLines } from './api.js';
+import { h, esc, bytes, ago, shortId, header, toast, modal, field, confirmAction, prompt } from './dom.js';
+
+export function render(main) {
+  const tbody = h('tbody');
+  const pullInput = h('input', { name: 'pull', placeholder: 'e.g. 127.0.0.1:5000/app:1.0 or alpine:3.20', id: 'pull-ref' });
+  const pullField = field('Pull an image', pullInput);
+  const progress = h('div', { class: 'layers', id: 'pull-progress' });
+  const pullBtn = h('button', { class: 'btn primary', type: 'submit', id: 'pull-submit' }, 'Pull');
+  main.append(
+    header('Images', null, h('button', { class: 'btn', id: 'build-image', onclick: () => buildDialog().then(refresh) }, 'Build…')),
+    h('form', { class: 'card pull-form', id: 'pull-form', onsubmit: pull }, h('div', { class: 'inline' }, pullField, pullBtn), progress),
+    h('div', { class: 'card flush' }, h('table', { class: 'table', id: 'images' },
+      h('thead', {}, h('tr', {}, ['Tags', 'Id', 'Size', 'Created', 'Used by', ''].map((t) => h('th', {}, t)))), tbody)));
+
+  async function refresh() {
+    const [imgs, cs] = await Promise.all([docker.get('/images/json'), docker.get('/containers/json?all=1')]);
+    const use = {};
+    for (const c of cs) (use[c.ImageID] ||= []).push(c.Names[0].replace(/^\//, ''));
+    tbody.innerHTML = imgs.map((i) => {
+      const tags = (i.RepoTags || []).filter((t) => t !== '<none>:<none>');
+      const users = use[i.Id] || [];
+      return `<tr data-id="${esc(i.Id)}" data-ref="${esc(tags[0] || i.Id)}">
+        <td>${tags.length ? tags.map((t) => `<span class="tag">${esc(t)}</span>`).join(' ') : '<span class="muted">untagged</span>'}</td>
+        <td class="mono small">${esc(shortId(i.Id))}</td><td class="num">${bytes(i.Size)}</td>
+        <td class="small muted">${ago(i.Created)}</td>
+        <td class="small">${users.length ? `<span title="${esc(users.join(', '))}">${users.length} container${users.length > 1 ? 's' : ''}</span>` : '<span class="muted">unused</span>'}</td>
+        <td class="row-actions"><button class="btn small" data-act="history">history</button><button class="btn small" data-act="tag">tag</button><button class="btn small danger" data-act="remove">remove</button></td></tr>`;
+    }).join('') || '<tr><td colspan="6" class="empty">No images yet: pull one above.</td></tr>';
+  }
+
+  tbody.addEventListener('click', async (e) => {
+    const b = e.target.closest('button[data-act]');
+    if (!b) return;
+    const { id, ref } = b.closest('tr').dataset;
+    try {
+      if (b.dataset.act === 'remove') {
+        if (!(await confirmAction('Remove image', `Remove ${ref}?`, 'Remove'))) return;
+        await docker.del(`/images/${encodeURIComponent(ref)}`);
+        toast(`removed ${ref}`);
+      } else if (b.dataset.act === 'tag') {
+        await prompt('Tag image', 'New reference (repository:tag)', '', (v) => {
+          const m = /^(.+?)(?::([^:/]+))?$/.exec(v.trim());
+          if (!m) throw new Error('expected repository[:tag]');
+          return docker.post(`/images/${encodeURIComponent(id)}/tag?repo=${encodeURIComponent(m[1])}&tag=${encodeURIComponent(m[2] || 'latest')}`);
+        });
+      } else if (b.dataset.act === 'history') {
+        const hist = await docker.get(`/images/${encodeURIComponent(id)}/history`);
+        await modal(`History of ${ref}`, () => h('table', { class: 'table' },
+          h('thead', {}, h('tr', {}, ['Created', 'Created by', 'Size'].map((t) => h('th', {}, t)))),
+          h('tbody', {}, hist.map((l) => h('tr', {}, h('td', { class: 'small muted' }, ago(l.Created)),
+            h('td', { class: 'mono small wrap' }, l.CreatedBy || ''), h('td', { class: 'num' }, bytes(l.Size)))))), true);
+      }
+    } catch (err) { toast(err.message, 'error'); }
+    refresh();
+  });
+
+  async function pull(e) {
+    e.preventDefault();
+    pullField.setError('');
+    const ref = pullInput.value.trim();
+    if (!ref) { pullField.setError('an image reference is required'); return; }
+    const at = ref.lastIndexOf(':');
+    const [image, tag] = at > ref.lastIndexOf('/') ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    pullBtn.disabled = true;
+    progress.replaceChildren();
+    const layers = {};
+    try {
+      const r = await docker.stream('POST', `/images/create?fromImage=${encodeURIComponent(image)}&tag=${encodeURIComponent(tag)}`);
+      for await (const m of jsonLines(r)) {
+        if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message || m.error);
+        if (!m.id || !/^[0-9a-f]{12}$/.test(m.id)) {
+          progress.append(h('div', { class: 'muted small' }, m.status || ''));
+          continue;
+        }
+        let l = layers[m.id];
+        if (!l) {
+          l = layers[m.id] = { bar: h('span'), text: h('span', { class: 'small muted' }) };
+          progress.append(h('div', { class: 'layer', 'data-layer': m.id },
+            h('span', { class: 'mono small' }, m.id), h('div', { class: 'bar' }, l.bar), l.text));
+        }
+        const d = m.progressDetail || {};
+        if (d.total) l.bar.style.width = `${Math.min(100, (d.current / d.total) * 100)}%`;
+        if (/complete|already exists/i.test(m.status)) l.bar.style.width = '100%';
+        l.text.textContent = `${m.status}${d.total ? ` ${bytes(d.current)} / ${bytes(d.total)}` : ''}`;
+      }
+      toast(`pulled ${image}:${tag}`);
+      pullInput.value = '';
+    } catch (err) {
+      pullField.setError(err.message);
+    } finally {
+      pullBtn.disabled = false;
+      refresh();
+    }
+  }
+
+  refresh().catch((e) => toast(e.message, 'error'));
+  return null;
+}
+
+// A one-file tar archive (ustar): the build context of a typed Dockerfile.
+function tarOf(name, text) {
+  const data = new TextEncoder().encode(text);
+  const header = new Uint8Array(512);
+  const put = (s, off, len) => header.set(new TextEncoder().encode(s).subarray(0, len), off);
+  const oct = (n, len) => n.toString(8).padStart(len - 1, '0') + '\0';
+  put(name, 0, 100); put(oct(0o644, 8), 100, 8); put(oct(0, 8), 108, 8); put(oct(0, 8), 116, 8);
+  put(oct(data.length, 12), 124, 12); put(oct(Math.floor(Date.now() / 1000), 12), 136, 12);
+  put('        ', 148, 8); put('0', 156, 1); put('ustar\0' + '00', 257, 8);
+  const sum = header.reduce((a, b) => a + b, 0);
+  put(oct(sum, 7) + ' ', 148, 8);
+  const pad = (512 - (data.length % 512)) % 512;
+  return new Blob([header, data, new Uint8Array(pad), new Uint8Array(1024)]);
+}
+
+function buildDialog() {
+  return modal('Build an image', (close) => {
+    const tag = h('input', { name: 'tag', placeholder: 'myapp:latest' });
+    const df = h('textarea', { name: 'dockerfile', rows: 8, class: 'mono', placeholder: 'FROM busybox\nRUN echo hello > /hello\nCMD ["cat", "/hello"]' });
+    const fTag = field('Tag', tag);
+    const fDf = field('Dockerfile', df);
+    const out = h('pre', { class: 'build-output', id: 'build-output' });
+    const go = h('button', { class: 'btn primary', type: 'submit' }, 'Build');
+    return h('form', {
+      class: 'form', onsubmit: async (e) => {
+        e.preventDefault();
+        fDf.setError(''); fTag.setError('');
+        if (!df.value.trim()) { fDf.setError('the Dockerfile is empty'); return; }
+        go.disabled = true;
+        out.textContent = '';
+        try {
+          const q = tag.value.trim() ? `&t=${encodeURIComponent(tag.value.trim())}` : '';
+          const r = await docker.stream('POST', `/build?rm=1${q}`, tarOf('Dockerfile', df.value), 'application/x-tar');
+          for await (const m of jsonLines(r)) {
+            if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message || m.error);
+            if (m.stream) out.textContent += m.stream;
+            if (m.aux?.ID) out.textContent += `built ${m.aux.ID}\n`;
+            out.scrollTop = out.scrollHeight;
+          }
+          toast('build finished');
+        } catch (err) {
+          (/tag|reference/i.test(err.message) ? fTag : fDf).setError(err.message);
+        } finally { go.disabled = false; }
+      },
+    }, fTag, fDf, out, h('div', { class: 'form-actions' }, h('button', { class: 'btn', type: 'button', onclick: () => close(true) }, 'Close'), go));
+  }, true);
+}
