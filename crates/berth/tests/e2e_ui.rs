@@ -101,11 +101,12 @@ async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
 }
 
-/// Polls `script` until it returns something truthy; returns it.
+/// Polls `script` until it returns something truthy; returns it. A script
+/// error counts as not yet: the page may be between two renders.
 async fn until(c: &Client, what: &str, script: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let v = c.execute(script, vec![]).await.unwrap();
+        let v = c.execute(script, vec![]).await.unwrap_or(Value::Null);
         let truthy =
             !matches!(&v, Value::Null | Value::Bool(false)) && v != json!("") && v != json!(0);
         if truthy {
@@ -155,6 +156,8 @@ async fn tab(c: &Client, name: &str, ready: &str) {
 async fn shot(c: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/ui");
     std::fs::create_dir_all(&dir).unwrap();
+    // Toasts of earlier steps would cover the page.
+    js(c, "document.querySelector('.toasts')?.remove(); return 1").await;
     let png = c.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
@@ -175,7 +178,18 @@ fn dashboard_in_a_real_browser() {
     );
     let reg = RegistryProcess::berth(&[]);
     let remote = format!("{}/e2e/pulled:v1", reg.addr);
-    d.docker_ok(&["tag", "busybox:latest", &remote]);
+    // A layer of its own beside busybox's, so the pull downloads something.
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "ui-layer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 2000000 /dev/urandom > /blob",
+    ]);
+    d.docker_ok(&["commit", "ui-layer", &remote]);
+    d.docker_ok(&["rm", "ui-layer"]);
     d.docker_ok(&["push", &remote]);
     d.docker_ok(&["rmi", &remote]);
     let driver = Driver::start();
@@ -368,11 +382,12 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     until(c, "the pulled image", &format!("return [...document.querySelectorAll('#images tr')].some(r => r.dataset.ref === '{remote}')")).await;
     let layers = js(
         c,
-        "return document.querySelectorAll('#pull-progress .layer').length",
+        "return [...document.querySelectorAll('#pull-progress .layer')].map(l => l.innerText)",
     )
-    .await;
+    .await
+    .to_string();
     assert!(
-        layers.as_u64().unwrap() >= 1,
+        layers.contains("Pull complete") && layers.contains("Already exists"),
         "per-layer progress: {layers}"
     );
     shot(c, "images").await;
@@ -438,8 +453,27 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
         "return document.getElementById('not-in-cluster')",
     )
     .await;
+    shot(c, "cluster").await;
+
+    // The overview's feed shows events as they happen.
     c.goto(&format!("{base}/#/")).await.unwrap();
-    until(c, "events in the feed", "return document.querySelectorAll('#event-feed li').length >= 0 && document.querySelectorAll('#count-cards .stat').length === 4").await;
+    until(
+        c,
+        "the overview",
+        "return document.querySelectorAll('#count-cards .stat').length === 4",
+    )
+    .await;
+    d.docker_ok(&["create", "--name", "ui-event", "busybox"]);
+    d.docker_ok(&["rm", "ui-event"]);
+    until(
+        c,
+        "create and destroy in the feed",
+        "const t = document.getElementById('event-feed').innerText; return t.includes('create') && t.includes('destroy')",
+    )
+    .await;
+    shot(c, "overview").await;
+    click(c, "#theme").await;
+    shot(c, "overview-dark").await;
 
     // A forged request: the session cookie rides along, the CSRF token does not.
     let forged = c
