@@ -569,3 +569,118 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
         "200-container list: draw (ms), fetch+draw (ms), rows: {draws:?}; page open to rows painted: {t} ms"
     );
 }
+
+/// curl against the dashboard (`-k`: the test's self-signed certificate):
+/// the status line and headers, and the body.
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sk", "-m", "20", "-D", "-"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) => (head.to_string(), body.to_string()),
+        None => (text, String::new()),
+    }
+}
+
+/// `--ui-tls-cert/--ui-tls-key` and `--ui-admin-password-file`: the
+/// dashboard on https, the admin's password from the file (no setup page),
+/// cookies marked Secure, logout ends the session.
+#[test]
+fn tls_dashboard_with_a_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key, pw) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("password"),
+    );
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&pw, "from the flag file\n").unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let _d = Daemon::start_with(
+        Kind::Berth,
+        vec![
+            "--ui-addr".into(),
+            addr.clone(),
+            "--ui-tls-cert".into(),
+            path(&cert),
+            "--ui-tls-key".into(),
+            path(&key),
+            "--ui-admin-password-file".into(),
+            path(&pw),
+        ],
+    );
+    let url = |p: &str| format!("https://{addr}{p}");
+    let (_, body) = curl(&[&url("/auth/state")]);
+    assert_eq!(
+        body, r#"{"user":null,"setup":false}"#,
+        "no setup page: the file set the password"
+    );
+    let plain = Command::new("curl")
+        .args(["-s", "-m", "10", &format!("http://{addr}/auth/state")])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&plain.stdout).contains("setup"),
+        "plain http is not served"
+    );
+
+    let login = |password: &str| {
+        let body = format!(r#"{{"username":"admin","password":"{password}"}}"#);
+        curl(&[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            &url("/auth/login"),
+        ])
+    };
+    let (head, body) = login("not the password");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}\n{body}");
+    let (head, body) = login("from the flag file");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    let cookie_line = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie_line.contains(attr), "{cookie_line}");
+    }
+    let cookie = cookie_line
+        .split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf: Value = serde_json::from_str(&body).unwrap();
+    let csrf = csrf["csrf"].as_str().unwrap();
+    let (head, body) = curl(&["-b", &cookie, &url("/api/docker/_ping")]);
+    assert!(
+        head.starts_with("HTTP/1.1 200") && body == "OK",
+        "{head}\n{body}"
+    );
+    // Logout is a change: without the token it is refused, with it the session ends.
+    let (head, _) = curl(&["-b", &cookie, "-X", "POST", &url("/auth/logout")]);
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let token = format!("X-CSRF-Token: {csrf}");
+    let (head, _) = curl(&[
+        "-b",
+        &cookie,
+        "-H",
+        &token,
+        "-X",
+        "POST",
+        &url("/auth/logout"),
+    ]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, _) = curl(&["-b", &cookie, &url("/api/docker/_ping")]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}
