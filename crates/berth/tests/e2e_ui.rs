@@ -391,6 +391,36 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
         "per-layer progress: {layers}"
     );
     shot(c, "images").await;
+
+    // Build from a Dockerfile typed in the page, the output streamed.
+    click(c, "#build-image").await;
+    type_into(c, ".modal input[name=tag]", "ui-built:1").await;
+    type_into(
+        c,
+        ".modal textarea[name=dockerfile]",
+        "FROM busybox\nRUN echo built-in-the-page > /b\n",
+    )
+    .await;
+    click(c, ".modal button[type=submit]").await;
+    until(
+        c,
+        "the build's output",
+        "return document.getElementById('build-output')?.textContent.includes('Successfully tagged ui-built:1')",
+    )
+    .await;
+    shot(c, "build").await;
+    click(c, ".modal-head .icon-btn").await;
+    until(
+        c,
+        "the built image listed",
+        "return document.querySelector('#images tr[data-ref=\"ui-built:1\"]')",
+    )
+    .await;
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "ui-built:1", "cat", "/b"])
+            .trim(),
+        "built-in-the-page"
+    );
     assert!(
         d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
             .contains(remote)
@@ -443,6 +473,27 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
         c,
         "the networks",
         "return document.querySelectorAll('#networks tbody tr').length >= 1",
+    )
+    .await;
+    // A bad subnet: the daemon's message beside the field, no network.
+    click(c, "#create-network").await;
+    type_into(c, "#network-form input[name=name]", "ui-net").await;
+    type_into(c, "#network-form input[name=subnet]", "10.99.0.0/99").await;
+    click(c, "#network-form button[type=submit]").await;
+    let msg = until(
+        c,
+        "the subnet's error",
+        "const f = document.querySelector('#network-form [name=subnet]').closest('.field'); return f.classList.contains('invalid') && f.querySelector('.field-error').textContent",
+    )
+    .await;
+    assert!(msg.to_string().contains("10.99.0.0/99"), "{msg}");
+    assert!(!d.docker_ok(&["network", "ls"]).contains("ui-net"));
+    type_into(c, "#network-form input[name=subnet]", "10.99.7.0/24").await;
+    click(c, "#network-form button[type=submit]").await;
+    until(
+        c,
+        "the new network",
+        "return document.querySelector('#networks tr[data-key=\"ui-net\"]')?.innerText.includes('10.99.7.0/24')",
     )
     .await;
     shot(c, "networks").await;
@@ -568,6 +619,55 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     println!(
         "200-container list: draw (ms), fetch+draw (ms), rows: {draws:?}; page open to rows painted: {t} ms"
     );
+
+    // Search and state filter, rename from the row's menu, then bulk removal.
+    type_into(c, "#container-search", "bulk-19").await;
+    let rows = js(
+        c,
+        "return document.querySelectorAll('#containers tbody tr').length",
+    )
+    .await;
+    assert_eq!(rows, json!(11), "bulk-19 and bulk-190..199");
+    type_into(c, "#container-search", "").await;
+    js(c, "const s = document.getElementById('state-filter'); s.value = 'running'; s.dispatchEvent(new Event('change')); return 1").await;
+    until(
+        c,
+        "nothing running",
+        "return document.querySelectorAll('#containers tbody tr').length === 0",
+    )
+    .await;
+    js(c, "const s = document.getElementById('state-filter'); s.value = 'all'; s.dispatchEvent(new Event('change')); return 1").await;
+    click(c, "#containers tr[data-name=\"bulk-7\"] summary").await;
+    click(
+        c,
+        "#containers tr[data-name=\"bulk-7\"] .menu-item[data-act=rename]",
+    )
+    .await;
+    type_into(c, ".modal input[name=value]", "renamed-7").await;
+    click(c, ".modal button[type=submit]").await;
+    until(
+        c,
+        "the renamed row",
+        "return document.querySelector('#containers tr[data-name=\"renamed-7\"]')",
+    )
+    .await;
+    assert!(container_names(d).contains(&"renamed-7".to_string()));
+    click(c, "#select-all").await;
+    until(
+        c,
+        "the bulk bar",
+        "return document.querySelector('#bulk.on .bulk-count')?.textContent === '200 selected'",
+    )
+    .await;
+    click(c, "#bulk button[data-bulk=remove]").await;
+    click(c, ".modal .btn.danger").await;
+    until(
+        c,
+        "every row gone",
+        "return document.querySelectorAll('#containers tbody tr').length === 0",
+    )
+    .await;
+    assert!(container_names(d).is_empty(), "{:?}", container_names(d));
 }
 
 /// curl against the dashboard (`-k`: the test's self-signed certificate):

@@ -137,7 +137,6 @@ function buildDialog() {
           for await (const m of jsonLines(r)) {
             if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message || m.error);
             if (m.stream) out.textContent += m.stream;
-            if (m.aux?.ID) out.textContent += `built ${m.aux.ID}\n`;
             out.scrollTop = out.scrollHeight;
           }
           toast('build finished');
