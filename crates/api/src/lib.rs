@@ -22,6 +22,7 @@ pub mod metrics;
 mod networks;
 mod pending;
 mod query;
+mod remote;
 mod scan;
 mod streams;
 mod swarm;
@@ -67,6 +68,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
         .merge(pending::routes())
         .merge(swarm::routes())
         .merge(scan::routes())
+        .merge(remote::routes())
         .fallback(page_not_found)
         .layer(axum::Extension(swarm))
         .with_state(engine)

@@ -104,7 +104,8 @@ async fn js(c: &Client, script: &str) -> Value {
 /// Polls `script` until it returns something truthy; returns it. A script
 /// error counts as not yet: the page may be between two renders.
 async fn until(c: &Client, what: &str, script: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: the machine builds other things while this runs.
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let v = c.execute(script, vec![]).await.unwrap_or(Value::Null);
         let truthy =
@@ -391,6 +392,55 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
         "per-layer progress: {layers}"
     );
     shot(c, "images").await;
+
+    // A newer push of the same tag: the page marks it, one click pulls it.
+    let old_id = d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", remote]);
+    let old_id = old_id.trim();
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "ui-layer2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo v2 > /v2",
+    ]);
+    d.docker_ok(&["commit", "ui-layer2", remote]);
+    d.docker_ok(&["rm", "ui-layer2"]);
+    d.docker_ok(&["push", remote]);
+    d.docker_ok(&["tag", old_id, remote]);
+    c.goto(&format!("{base}/#/containers")).await.unwrap();
+    c.goto(&format!("{base}/#/images")).await.unwrap();
+    until(
+        c,
+        "the image list",
+        "return document.querySelectorAll('#images tbody tr').length >= 2",
+    )
+    .await;
+    click(c, "#check-updates").await;
+    let marked = format!("return document.querySelector('[data-update=\"{remote}\"]')");
+    until(c, "the update marker", &marked).await;
+    // busybox was imported, never pulled: nothing to ask a registry about.
+    let others = js(
+        c,
+        "return document.querySelectorAll('[data-update], [data-current]').length",
+    )
+    .await;
+    assert_eq!(others, json!(1), "only the pulled tag is checked");
+    shot(c, "images-update").await;
+    click(
+        c,
+        &format!("button[data-act=pull-update][data-tag=\"{remote}\"]"),
+    )
+    .await;
+    until(
+        c,
+        "up to date",
+        &format!("return document.querySelector('[data-current=\"{remote}\"]')"),
+    )
+    .await;
+    let new_id = d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", remote]);
+    assert_ne!(new_id.trim(), old_id, "the update was pulled");
 
     // Build from a Dockerfile typed in the page, the output streamed.
     click(c, "#build-image").await;

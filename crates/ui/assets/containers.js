@@ -101,10 +101,19 @@ export function render(main) {
       (!q || [c.Names?.[0], c.Image, c.Id].some((x) => (x || '').toLowerCase().includes(q))));
   }
 
+  // A live refresh redraws the rows: selections and an open menu survive it.
   function draw() {
     const t0 = performance.now();
     const rows = visible();
+    const picked = new Set(selected().map((tr) => tr.dataset.id));
+    const open = tbody.querySelector('details[open]')?.closest('tr')?.dataset.id;
     tbody.innerHTML = rows.map((c) => row(c, stats)).join('');
+    if (picked.size || open) {
+      for (const tr of tbody.rows) {
+        if (picked.has(tr.dataset.id)) tr.querySelector('input[type=checkbox]').checked = true;
+        if (tr.dataset.id === open) tr.querySelector('details').open = true;
+      }
+    }
     empty.hidden = rows.length > 0;
     updateBulk();
     window.__berthListRender = { rows: rows.length, ms: performance.now() - t0 };
@@ -158,7 +167,16 @@ export function render(main) {
     const rows = selected();
     const act = b.dataset.bulk;
     if (act === 'remove' && !(await confirmAction('Remove containers', `Remove ${rows.length} containers?`, 'Remove'))) return;
-    const results = await Promise.allSettled(rows.map((tr) => ACTIONS[act](tr.dataset.id)));
+    // A few at a time: hundreds at once would queue inside the daemon anyway.
+    const results = [];
+    const queue = rows.map((tr) => tr.dataset.id);
+    const worker = async () => {
+      while (queue.length) {
+        const id = queue.shift();
+        results.push(await ACTIONS[act](id).then(() => ({ status: 'fulfilled' }), (reason) => ({ status: 'rejected', reason })));
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, worker));
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) toast(`${act}: ${failed.length} failed: ${failed[0].reason.message}`, 'error');
     else toast(`${act}: ${rows.length} containers`);

@@ -1,5 +1,7 @@
 // Images: list with size and use, pull with per-layer progress, tag,
-// history, remove, and a build from a Dockerfile typed in the page.
+// history, remove, a build from a Dockerfile typed in the page, and an
+// "update available" marker: the registry's digest for each tag
+// (GET /distribution/{name}/json) against the digests the image was pulled by.
 
 import { docker, jsonLines } from './api.js';
 import { h, esc, bytes, ago, shortId, header, toast, modal, field, confirmAction, prompt } from './dom.js';
@@ -11,20 +13,71 @@ export function render(main) {
   const progress = h('div', { class: 'layers', id: 'pull-progress' });
   const pullBtn = h('button', { class: 'btn primary', type: 'submit', id: 'pull-submit' }, 'Pull');
   main.append(
-    header('Images', null, h('button', { class: 'btn', id: 'build-image', onclick: () => buildDialog().then(refresh) }, 'Build…')),
+    header('Images', null,
+      h('button', { class: 'btn', id: 'check-updates', onclick: () => checkUpdates() }, 'Check for updates'),
+      h('button', { class: 'btn', id: 'build-image', onclick: () => buildDialog().then(refresh) }, 'Build…')),
     h('form', { class: 'card pull-form', id: 'pull-form', onsubmit: pull }, h('div', { class: 'inline' }, pullField, pullBtn), progress),
     h('div', { class: 'card flush' }, h('table', { class: 'table', id: 'images' },
       h('thead', {}, h('tr', {}, ['Tags', 'Id', 'Size', 'Created', 'Used by', ''].map((t) => h('th', {}, t)))), tbody)));
 
+  // tag -> { state: 'update' | 'current' | 'unknown', message }
+  const updates = {};
+  let images = [];
+
+  function marker(tag) {
+    const u = updates[tag];
+    if (!u) return '';
+    if (u.state === 'update') {
+      return ` <span class="badge upd" data-update="${esc(tag)}">update available</span> <button class="btn small" data-act="pull-update" data-tag="${esc(tag)}">pull update</button>`;
+    }
+    if (u.state === 'current') return ` <span class="badge st-running" data-current="${esc(tag)}">up to date</span>`;
+    return ` <span class="muted small" title="${esc(u.message)}">not checked</span>`;
+  }
+
+  // The repository part of a tag (`host:5000/app:1` -> `host:5000/app`).
+  const repoOf = (tag) => {
+    const at = tag.lastIndexOf(':');
+    return at > tag.lastIndexOf('/') ? tag.slice(0, at) : tag;
+  };
+
+  async function checkOne(tag, img) {
+    try {
+      const remote = await docker.get(`/distribution/${tag.split('/').map(encodeURIComponent).join('/')}/json`);
+      const have = (img.RepoDigests || []).includes(`${repoOf(tag)}@${remote.Descriptor.digest}`);
+      updates[tag] = { state: have ? 'current' : 'update' };
+    } catch (err) {
+      updates[tag] = { state: 'unknown', message: err.message };
+    }
+  }
+
+  async function checkUpdates() {
+    // Only tags of a repository the image came from (or went to) have a
+    // digest to compare; an imported or built image is asked nowhere.
+    const jobs = images.flatMap((i) => {
+      const repos = new Set((i.RepoDigests || []).map((d) => d.split('@')[0]));
+      return (i.RepoTags || []).filter((t) => repos.has(repoOf(t))).map((t) => checkOne(t, i));
+    });
+    await Promise.all(jobs);
+    draw();
+    const n = Object.values(updates).filter((u) => u.state === 'update').length;
+    toast(n ? `${n} update${n > 1 ? 's' : ''} available` : `${jobs.length} tags checked: up to date`);
+  }
+
+  let uses = {};
   async function refresh() {
     const [imgs, cs] = await Promise.all([docker.get('/images/json'), docker.get('/containers/json?all=1')]);
-    const use = {};
-    for (const c of cs) (use[c.ImageID] ||= []).push(c.Names[0].replace(/^\//, ''));
-    tbody.innerHTML = imgs.map((i) => {
+    images = imgs;
+    uses = {};
+    for (const c of cs) (uses[c.ImageID] ||= []).push(c.Names[0].replace(/^\//, ''));
+    draw();
+  }
+
+  function draw() {
+    tbody.innerHTML = images.map((i) => {
       const tags = (i.RepoTags || []).filter((t) => t !== '<none>:<none>');
-      const users = use[i.Id] || [];
+      const users = uses[i.Id] || [];
       return `<tr data-id="${esc(i.Id)}" data-ref="${esc(tags[0] || i.Id)}">
-        <td>${tags.length ? tags.map((t) => `<span class="tag">${esc(t)}</span>`).join(' ') : '<span class="muted">untagged</span>'}</td>
+        <td>${tags.length ? tags.map((t) => `<div><span class="tag">${esc(t)}</span>${marker(t)}</div>`).join('') : '<span class="muted">untagged</span>'}</td>
         <td class="mono small">${esc(shortId(i.Id))}</td><td class="num">${bytes(i.Size)}</td>
         <td class="small muted">${ago(i.Created)}</td>
         <td class="small">${users.length ? `<span title="${esc(users.join(', '))}">${users.length} container${users.length > 1 ? 's' : ''}</span>` : '<span class="muted">unused</span>'}</td>
@@ -37,7 +90,16 @@ export function render(main) {
     if (!b) return;
     const { id, ref } = b.closest('tr').dataset;
     try {
-      if (b.dataset.act === 'remove') {
+      if (b.dataset.act === 'pull-update') {
+        const tag = b.dataset.tag;
+        pullInput.value = tag;
+        await pull();
+        await refresh();
+        const img = images.find((i) => (i.RepoTags || []).includes(tag));
+        if (img) await checkOne(tag, img);
+        draw();
+        return;
+      } else if (b.dataset.act === 'remove') {
         if (!(await confirmAction('Remove image', `Remove ${ref}?`, 'Remove'))) return;
         await docker.del(`/images/${encodeURIComponent(ref)}`);
         toast(`removed ${ref}`);
@@ -59,7 +121,7 @@ export function render(main) {
   });
 
   async function pull(e) {
-    e.preventDefault();
+    e?.preventDefault();
     pullField.setError('');
     const ref = pullInput.value.trim();
     if (!ref) { pullField.setError('an image reference is required'); return; }

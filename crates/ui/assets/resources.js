@@ -113,6 +113,6 @@ export function renderNetworks(main) {
 
 export function renderRegistry(main) {
   main.append(header('Registry', 'Browse a berth registry: repositories, tags, manifests, sizes.'),
-    notImplemented('browsing a registry, deleting tags and the "update available" marker come in a later session. Pull from any registry on the Images page.'));
+    notImplemented('browsing a registry (repositories, tags, manifests, sizes) and deleting tags. Pull from any registry on the Images page, where "Check for updates" marks tags with a newer digest.'));
   return null;
 }
