@@ -487,6 +487,43 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
             .contains(remote)
     );
 
+    // The registry: its repositories, a tag with digest and size, deleted.
+    let reg_addr = remote.split('/').next().unwrap();
+    c.goto(&format!("{base}/#/registry")).await.unwrap();
+    type_into(c, "#registry-addr", "not a/registry").await;
+    click(c, "#registry-form button[type=submit]").await;
+    until(
+        c,
+        "the registry field's error",
+        "return document.querySelector('#registry-form .field.invalid .field-error')?.textContent.includes('invalid registry')",
+    )
+    .await;
+    type_into(c, "#registry-addr", reg_addr).await;
+    click(c, "#registry-form button[type=submit]").await;
+    click(c, "a[data-repo=\"e2e/pulled\"]").await;
+    let size = until(
+        c,
+        "the tag's row",
+        "return document.querySelector('#registry-tag-table tr[data-tag=v1] td.num')?.textContent",
+    )
+    .await;
+    assert!(size.to_string().contains("MiB"), "{size}");
+    shot(c, "registry").await;
+    click(
+        c,
+        "#registry-tag-table tr[data-tag=v1] button[data-act=delete]",
+    )
+    .await;
+    click(c, ".modal .btn.danger").await;
+    until(
+        c,
+        "no tags left",
+        "return document.querySelector('#registry-tag-table td.empty')",
+    )
+    .await;
+    let (_, listed) = curl(&[&format!("http://{reg_addr}/v2/e2e/pulled/tags/list")]);
+    assert!(!listed.contains("v1"), "{listed}");
+
     // Volumes: created from the form; a bad name's message beside the field.
     c.goto(&format!("{base}/#/volumes")).await.unwrap();
     click(c, "#create-volume").await;

@@ -11,6 +11,7 @@ import * as container from './container.js';
 import * as images from './images.js';
 import * as resources from './resources.js';
 import * as cluster from './cluster.js';
+import * as registry from './registry.js';
 
 const ICONS = {
   overview: '<path d="M3 13h8V3H3zm0 8h8v-6H3zm10 0h8V11h-8zm0-18v6h8V3z"/>',
@@ -89,7 +90,7 @@ function route(main) {
     images: () => images.render(main),
     volumes: () => resources.renderVolumes(main),
     networks: () => resources.renderNetworks(main),
-    registry: () => resources.renderRegistry(main),
+    registry: () => registry.render(main),
     cluster: () => cluster.render(main),
   }[page];
   cleanup = render ? render() : null;

@@ -1,8 +1,8 @@
 // Volumes and networks: list, create, inspect, remove, and which
-// containers use each. The registry page says what is not there yet.
+// containers use each.
 
 import { docker } from './api.js';
-import { h, esc, header, toast, modal, field, confirmAction, jsonView, notImplemented } from './dom.js';
+import { h, esc, header, toast, modal, field, confirmAction, jsonView } from './dom.js';
 
 // A resource page: a table, a create form, inspect and remove per row.
 function resourcePage(main, cfg) {
@@ -109,10 +109,4 @@ export function renderNetworks(main) {
     }),
     fieldOf: (m) => (/subnet|cidr|address|pool|overlap/i.test(m) ? 'subnet' : /driver/i.test(m) ? 'driver' : 'name'),
   });
-}
-
-export function renderRegistry(main) {
-  main.append(header('Registry', 'Browse a berth registry: repositories, tags, manifests, sizes.'),
-    notImplemented('browsing a registry (repositories, tags, manifests, sizes) and deleting tags. Pull from any registry on the Images page, where "Check for updates" marks tags with a newer digest.'));
-  return null;
 }

@@ -38,6 +38,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("images.js", "text/javascript"),
     asset!("resources.js", "text/javascript"),
     asset!("cluster.js", "text/javascript"),
+    asset!("registry.js", "text/javascript"),
     asset!("style.css", "text/css"),
     asset!("icon.svg", "image/svg+xml"),
 ];

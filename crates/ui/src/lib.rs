@@ -14,6 +14,7 @@ mod guard;
 mod host;
 mod live;
 mod login;
+mod registry;
 mod serve;
 mod state;
 
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 
 pub use error::UiError;
 pub use serve::serve;
@@ -52,6 +53,9 @@ pub fn router(
         .route("/api/containers/{id}/stats", get(live::container_stats))
         .route("/api/containers/{id}/console", get(console::open))
         .route("/api/host", get(host::snapshot))
+        .route("/api/registry/repositories", get(registry::repositories))
+        .route("/api/registry/tags", get(registry::tags))
+        .route("/api/registry/manifests", delete(registry::delete))
         .route_layer(axum::middleware::from_fn_with_state(
             ui.clone(),
             guard::require_session,
