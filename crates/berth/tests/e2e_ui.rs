@@ -397,6 +397,9 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     let old_id = d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", remote]);
     let old_id = old_id.trim();
     d.docker_ok(&[
+        "run", "-d", "--name", "ui-old", "-e", "KEEP=me", remote, "sleep", "1d",
+    ]);
+    d.docker_ok(&[
         "run",
         "--name",
         "ui-layer2",
@@ -441,6 +444,42 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     .await;
     let new_id = d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", remote]);
     assert_ne!(new_id.trim(), old_id, "the update was pulled");
+
+    // The container of the old image: recreated on the new one in one click.
+    c.goto(&format!("{base}/#/containers/ui-old"))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the stale image notice",
+        "return document.getElementById('stale-image')",
+    )
+    .await;
+    shot(c, "recreate").await;
+    click(c, "#recreate").await;
+    until(
+        c,
+        "the recreated container's page",
+        "return !document.getElementById('stale-image') && document.querySelector('h1')?.textContent === 'ui-old' && document.querySelector('.badge.st-running') && !location.hash.includes('ui-old')",
+    )
+    .await;
+    let inspect: Value = serde_json::from_str(&d.docker_ok(&["inspect", "ui-old"])).unwrap();
+    assert_eq!(inspect[0]["Image"], json!(new_id.trim()));
+    assert_eq!(inspect[0]["State"]["Running"], json!(true));
+    assert!(inspect[0]["Config"]["Env"].to_string().contains("KEEP=me"));
+    assert_eq!(
+        container_names(d),
+        ["ui-old"],
+        "the old container is gone, nothing else made"
+    );
+    d.docker_ok(&["rm", "-f", "ui-old"]);
+    c.goto(&format!("{base}/#/images")).await.unwrap();
+    until(
+        c,
+        "the image list",
+        "return document.querySelectorAll('#images tbody tr').length >= 2",
+    )
+    .await;
 
     // Build from a Dockerfile typed in the page, the output streamed.
     click(c, "#build-image").await;

@@ -6,6 +6,7 @@ import { h, esc, bytes, badge, header, toast, jsonView } from './dom.js';
 import { runAction, renameDialog } from './containers.js';
 import { Chart } from './chart.js';
 import { Terminal } from './term.js';
+import { staleNotice } from './recreate.js';
 
 const TABS = ['overview', 'logs', 'stats', 'processes', 'console', 'json'];
 
@@ -45,6 +46,10 @@ export function render(main, id, tab = 'overview') {
     main.replaceChildren(header(name, sub, ...buttons), tabs, body);
     body.replaceChildren();
     const view = { overview, logs, stats, processes, console: consoleTab, json: (c2) => body.append(jsonView(c2)) }[tab] || overview;
+    if (tab === 'overview') {
+      staleNotice(c, (fresh) => { location.hash = `#/containers/${fresh}`; })
+        .then((n) => n && body.prepend(n));
+    }
     const close = view(c, body);
     if (close) closers.push(close);
   }

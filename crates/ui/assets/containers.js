@@ -131,6 +131,7 @@ export function render(main) {
     return [...tbody.querySelectorAll('input[type=checkbox]:checked')].map((i) => i.closest('tr'));
   }
   function updateBulk() {
+    if (bulk.classList.contains('busy')) return;
     const n = selected().length;
     bulk.classList.toggle('on', n > 0);
     bulk.querySelector('.bulk-count').textContent = `${n} selected`;
@@ -170,13 +171,19 @@ export function render(main) {
     // A few at a time: hundreds at once would queue inside the daemon anyway.
     const results = [];
     const queue = rows.map((tr) => tr.dataset.id);
+    const count = bulk.querySelector('.bulk-count');
+    bulk.classList.add('busy');
     const worker = async () => {
       while (queue.length) {
         const id = queue.shift();
         results.push(await ACTIONS[act](id).then(() => ({ status: 'fulfilled' }), (reason) => ({ status: 'rejected', reason })));
+        count.textContent = `${act}: ${results.length} of ${rows.length}`;
       }
     };
-    await Promise.all(Array.from({ length: 6 }, worker));
+    // Four at a time: the page's two live streams hold two of the browser's
+    // six connections to the daemon.
+    await Promise.all(Array.from({ length: 4 }, worker));
+    bulk.classList.remove('busy');
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) toast(`${act}: ${failed.length} failed: ${failed[0].reason.message}`, 'error');
     else toast(`${act}: ${rows.length} containers`);

@@ -53,7 +53,7 @@ export function toast(message, kind = 'ok') {
   if (!box) { box = h('div', { class: 'toasts' }); document.body.append(box); }
   const t = h('div', { class: `toast ${kind}`, role: 'status' }, message);
   box.append(t);
-  setTimeout(() => t.remove(), kind === 'error' ? 8000 : 3500);
+  setTimeout(() => t.remove(), kind === 'error' ? 20000 : 3500);
 }
 
 // A dialog over the page; resolves when closed. `body` gets a close function.
