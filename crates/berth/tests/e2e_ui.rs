@@ -510,6 +510,49 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
             .trim(),
         "built-in-the-page"
     );
+    // And from an uploaded context (a gzip'd tar, its Dockerfile elsewhere).
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile.ui"),
+        "FROM busybox\nCOPY greeting /greeting\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("greeting"), "from-an-upload\n").unwrap();
+    let tgz = ctx.path().join("context.tar.gz");
+    let tar = Command::new("tar")
+        .arg("-czf")
+        .arg(&tgz)
+        .args([
+            "-C",
+            ctx.path().to_str().unwrap(),
+            "Dockerfile.ui",
+            "greeting",
+        ])
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    click(c, "#build-image").await;
+    type_into(c, ".modal input[name=tag]", "ui-upload:1").await;
+    c.find(Locator::Css(".modal input[name=context]"))
+        .await
+        .unwrap()
+        .send_keys(tgz.to_str().unwrap())
+        .await
+        .unwrap();
+    type_into(c, ".modal input[name=dockerfile-path]", "Dockerfile.ui").await;
+    click(c, ".modal button[type=submit]").await;
+    until(
+        c,
+        "the uploaded build's output",
+        "return document.getElementById('build-output')?.textContent.includes('Successfully tagged ui-upload:1')",
+    )
+    .await;
+    click(c, ".modal-head .icon-btn").await;
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "ui-upload:1", "cat", "/greeting"])
+            .trim(),
+        "from-an-upload"
+    );
     assert!(
         d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
             .contains(remote)

@@ -178,24 +178,34 @@ function tarOf(name, text) {
   return new Blob([header, data, new Uint8Array(pad), new Uint8Array(1024)]);
 }
 
+// A build from a Dockerfile typed here, or from an uploaded context (a tar,
+// gzip'd or not, as `docker build -` takes) with its Dockerfile's path.
 function buildDialog() {
   return modal('Build an image', (close) => {
     const tag = h('input', { name: 'tag', placeholder: 'myapp:latest' });
-    const df = h('textarea', { name: 'dockerfile', rows: 8, class: 'mono', placeholder: 'FROM busybox\nRUN echo hello > /hello\nCMD ["cat", "/hello"]' });
+    const df = h('textarea', { name: 'dockerfile', rows: 7, class: 'mono', placeholder: 'FROM busybox\nRUN echo hello > /hello\nCMD ["cat", "/hello"]' });
+    const ctx = h('input', { name: 'context', type: 'file', accept: '.tar,.tar.gz,.tgz,application/x-tar,application/gzip' });
+    const dfPath = h('input', { name: 'dockerfile-path', value: 'Dockerfile' });
     const fTag = field('Tag', tag);
-    const fDf = field('Dockerfile', df);
+    const fDf = field('Dockerfile', df, 'Or upload a context below instead.');
+    const fCtx = field('Build context', ctx, 'A tar archive (gzip\'d or not) of the directory to build.');
+    const fPath = field('Dockerfile in the context', dfPath);
     const out = h('pre', { class: 'build-output', id: 'build-output' });
     const go = h('button', { class: 'btn primary', type: 'submit' }, 'Build');
     return h('form', {
       class: 'form', onsubmit: async (e) => {
         e.preventDefault();
-        fDf.setError(''); fTag.setError('');
-        if (!df.value.trim()) { fDf.setError('the Dockerfile is empty'); return; }
+        [fDf, fTag, fCtx, fPath].forEach((f) => f.setError(''));
+        const upload = ctx.files[0];
+        if (!upload && !df.value.trim()) { fDf.setError('type a Dockerfile or upload a context'); return; }
         go.disabled = true;
         out.textContent = '';
         try {
-          const q = tag.value.trim() ? `&t=${encodeURIComponent(tag.value.trim())}` : '';
-          const r = await docker.stream('POST', `/build?rm=1${q}`, tarOf('Dockerfile', df.value), 'application/x-tar');
+          const params = new URLSearchParams({ rm: '1' });
+          if (tag.value.trim()) params.set('t', tag.value.trim());
+          if (upload) params.set('dockerfile', dfPath.value.trim() || 'Dockerfile');
+          const body = upload || tarOf('Dockerfile', df.value);
+          const r = await docker.stream('POST', `/build?${params}`, body, 'application/x-tar');
           for await (const m of jsonLines(r)) {
             if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message || m.error);
             if (m.stream) out.textContent += m.stream;
@@ -203,9 +213,13 @@ function buildDialog() {
           }
           toast('build finished');
         } catch (err) {
-          (/tag|reference/i.test(err.message) ? fTag : fDf).setError(err.message);
+          const target = /tag|reference/i.test(err.message) ? fTag
+            : upload && /dockerfile|context|archive|tar/i.test(err.message) ? (/dockerfile/i.test(err.message) ? fPath : fCtx)
+              : fDf;
+          target.setError(err.message);
         } finally { go.disabled = false; }
       },
-    }, fTag, fDf, out, h('div', { class: 'form-actions' }, h('button', { class: 'btn', type: 'button', onclick: () => close(true) }, 'Close'), go));
+    }, fTag, fDf, h('div', { class: 'pair' }, fCtx, fPath), out,
+    h('div', { class: 'form-actions' }, h('button', { class: 'btn', type: 'button', onclick: () => close(true) }, 'Close'), go));
   }, true);
 }
