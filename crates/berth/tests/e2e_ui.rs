@@ -953,3 +953,121 @@ fn tls_dashboard_with_a_password_file() {
     let (head, _) = curl(&["-b", &cookie, &url("/api/docker/_ping")]);
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 }
+
+/// Logs in through the login form (the admin's password from a file).
+async fn log_in(c: &Client, base: &str, password: &str) {
+    c.goto(base).await.unwrap();
+    type_into(c, "#login-form input[name=username]", "admin").await;
+    type_into(c, "#login-form input[name=password]", password).await;
+    click(c, "#login-submit").await;
+    until(c, "the app", "return document.querySelector('.nav')").await;
+}
+
+/// The cluster page on a swarm manager: its node drained and activated,
+/// a service scaled in place, tasks shown with their node. The daemon runs
+/// in a network namespace of its own (swarm's ports are fixed); this test's
+/// thread joins it, so chromedriver, chromium and the WebDriver connections
+/// live there too.
+#[test]
+fn cluster_page_in_a_browser() {
+    let ns = common::netns::TestNetns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let ui_port = free_port();
+    let d = Daemon::start_in_netns_with(
+        &ns.path(),
+        vec![
+            "--ui-addr".into(),
+            format!("127.0.0.1:{ui_port}"),
+            "--ui-admin-password-file".into(),
+            pw.to_str().unwrap().into(),
+        ],
+    );
+    d.docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    d.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "ui-svc",
+        "--replicas",
+        "1",
+        "busybox:latest",
+        "sleep",
+        "1d",
+    ]);
+    let netns = std::fs::File::open(ns.path()).unwrap();
+    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let driver = Driver::start();
+    let base = format!("http://127.0.0.1:{ui_port}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = driver.browser("cluster").await;
+            cluster_steps(&d, &c, &base).await;
+            let _ = c.close().await;
+        });
+}
+
+async fn cluster_steps(d: &Daemon, c: &Client, base: &str) {
+    log_in(c, base, PASSWORD).await;
+    c.goto(&format!("{base}/#/cluster")).await.unwrap();
+    until(
+        c,
+        "the service running",
+        "return document.querySelector('#services tr[data-name=\"ui-svc\"] .replicas')?.textContent === '1/1'",
+    )
+    .await;
+    // Scale in place: a bad number is refused beside the field.
+    click(
+        c,
+        "#services tr[data-name=\"ui-svc\"] button[data-svc-act=scale]",
+    )
+    .await;
+    type_into(c, ".modal input[name=value]", "two").await;
+    click(c, ".modal button[type=submit]").await;
+    until(
+        c,
+        "the replicas field's error",
+        "return document.querySelector('.modal .field.invalid .field-error')?.textContent.includes('whole number')",
+    )
+    .await;
+    type_into(c, ".modal input[name=value]", "2").await;
+    click(c, ".modal button[type=submit]").await;
+    until(
+        c,
+        "two running tasks",
+        "return document.querySelector('#services tr[data-name=\"ui-svc\"] .replicas')?.textContent === '2/2' && document.querySelectorAll('#services tr[data-name=\"ui-svc\"] .tasks div').length === 2",
+    )
+    .await;
+    shot(c, "cluster-active").await;
+    let replicas = d.docker_ok(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{.Spec.Mode.Replicated.Replicas}}",
+        "ui-svc",
+    ]);
+    assert_eq!(replicas.trim(), "2");
+    // Drain, then activate, the node.
+    click(c, "#nodes button[data-node-act=drain]").await;
+    until(
+        c,
+        "the node drained",
+        "return document.querySelector('#nodes tr[data-availability=drain]')",
+    )
+    .await;
+    let availability = || d.docker_ok(&["node", "inspect", "-f", "{{.Spec.Availability}}", "self"]);
+    assert_eq!(availability().trim(), "drain");
+    click(c, "#nodes button[data-node-act=active]").await;
+    until(
+        c,
+        "the node active",
+        "return document.querySelector('#nodes tr[data-availability=active]')",
+    )
+    .await;
+    assert_eq!(availability().trim(), "active");
+}
