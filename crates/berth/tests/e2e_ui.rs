@@ -1052,6 +1052,43 @@ async fn cluster_steps(d: &Daemon, c: &Client, base: &str) {
         "ui-svc",
     ]);
     assert_eq!(replicas.trim(), "2");
+    // Update the image, then roll back.
+    let image = || {
+        d.docker_ok(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            "ui-svc",
+        ])
+    };
+    click(
+        c,
+        "#services tr[data-name=\"ui-svc\"] button[data-svc-act=image]",
+    )
+    .await;
+    type_into(c, ".modal input[name=value]", "e2e-busybox:latest").await;
+    click(c, ".modal button[type=submit]").await;
+    until(
+        c,
+        "the new image listed",
+        "return document.querySelector('#services tr[data-name=\"ui-svc\"]')?.innerText.includes('e2e-busybox:latest')",
+    )
+    .await;
+    assert!(image().starts_with("e2e-busybox:latest"), "{}", image());
+    click(
+        c,
+        "#services tr[data-name=\"ui-svc\"] button[data-svc-act=rollback]",
+    )
+    .await;
+    until(
+        c,
+        "the old image back",
+        "const t = document.querySelector('#services tr[data-name=\"ui-svc\"]')?.innerText; return t && !t.includes('e2e-busybox') && t.includes('busybox:latest')",
+    )
+    .await;
+    assert!(image().starts_with("busybox:latest"), "{}", image());
+
     // Drain, then activate, the node.
     click(c, "#nodes button[data-node-act=drain]").await;
     until(
