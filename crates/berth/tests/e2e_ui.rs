@@ -1130,3 +1130,64 @@ async fn cluster_steps(d: &Daemon, c: &Client, base: &str) {
     .await;
     assert_eq!(availability().trim(), "active");
 }
+
+/// Published ports from the run form, shown in the list as links that
+/// answer (a daemon with a bridge network this time).
+#[test]
+fn published_ports_are_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let ui_port = free_port();
+    let ui_addr = format!("127.0.0.1:{ui_port}");
+    let d = Daemon::start_networked_with(&[
+        "--ui-addr",
+        &ui_addr,
+        "--ui-admin-password-file",
+        pw.to_str().unwrap(),
+    ]);
+    let driver = Driver::start();
+    let base = format!("http://{ui_addr}");
+    let host_port = free_port();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = driver.browser("ports").await;
+            log_in(&c, &base, PASSWORD).await;
+            c.goto(&format!("{base}/#/containers")).await.unwrap();
+            click(&c, "#run-container").await;
+            type_into(&c, "#run-form input[name=image]", "busybox").await;
+            type_into(&c, "#run-form input[name=name]", "ui-httpd").await;
+            type_into(
+                &c,
+                "#run-form input[name=cmd]",
+                "sh -c 'mkdir -p /www && echo hello-from-httpd > /www/index.html && exec httpd -f -p 80 -h /www'",
+            )
+            .await;
+            type_into(&c, "#run-form textarea[name=ports]", "80x").await;
+            let msg = run_form_error(&c, "ports").await;
+            assert!(msg.contains("invalid port mapping"), "{msg}");
+            type_into(
+                &c,
+                "#run-form textarea[name=ports]",
+                &format!("127.0.0.1:{host_port}:80"),
+            )
+            .await;
+            click(&c, "#run-submit").await;
+            let href = until(
+                &c,
+                "the port's link",
+                "return document.querySelector('#containers tr[data-name=\"ui-httpd\"] td a[target=_blank]')?.getAttribute('href')",
+            )
+            .await;
+            assert_eq!(href, json!(format!("http://127.0.0.1:{host_port}/")));
+            shot(&c, "containers-ports").await;
+            let _ = c.close().await;
+        });
+    let page = common::web::http_get(&format!("127.0.0.1:{host_port}")).unwrap_or_default();
+    assert!(page.contains("hello-from-httpd"), "{page}");
+    drop(driver);
+    drop(d);
+}
