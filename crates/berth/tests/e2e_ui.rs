@@ -716,6 +716,11 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     shot(c, "overview").await;
     click(c, "#theme").await;
     shot(c, "overview-dark").await;
+    // A phone's width: the layout folds.
+    c.set_window_size(420, 1000).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shot(c, "overview-narrow").await;
+    c.set_window_size(1280, 943).await.unwrap();
 
     // A forged request: the session cookie rides along, the CSRF token does not.
     let forged = c

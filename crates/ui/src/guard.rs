@@ -53,3 +53,18 @@ fn query_token(q: Option<&str>) -> Option<String> {
         .find(|(k, _)| *k == "csrf")
         .map(|(_, v)| v.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_websocket_token_comes_from_the_query() {
+        assert_eq!(
+            query_token(Some("rows=3&csrf=abc&cols=9")).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(query_token(Some("csrfx=abc")), None);
+        assert_eq!(query_token(None), None);
+    }
+}

@@ -33,15 +33,7 @@ impl Target {
     /// The registry's base URL; its name and repository checked so that
     /// nothing but a registry's /v2/ API can be reached through here.
     fn base(&self, ui: &Ui) -> Result<String, UiError> {
-        let r = self.registry.trim();
-        let host_ok = !r.is_empty()
-            && r.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
-        if !host_ok {
-            return Err(UiError::BadInput(format!(
-                "invalid registry {r:?}: expected HOST[:PORT], e.g. 127.0.0.1:5000"
-            )));
-        }
+        let r = registry_name(&self.registry)?;
         let scheme = if ui.engine.insecure_registry(r) {
             "http"
         } else {
@@ -51,15 +43,33 @@ impl Target {
     }
 
     fn repo(&self) -> Result<&str, UiError> {
-        let ok = !self.repo.is_empty()
-            && !self.repo.contains("..")
-            && self
-                .repo
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c));
-        ok.then_some(self.repo.as_str())
-            .ok_or_else(|| UiError::BadInput(format!("invalid repository {:?}", self.repo)))
+        repository_name(&self.repo)
     }
+}
+
+/// `HOST[:PORT]` only: no path, user or query can ride along.
+fn registry_name(r: &str) -> Result<&str, UiError> {
+    let r = r.trim();
+    let ok = !r.is_empty()
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    ok.then_some(r).ok_or_else(|| {
+        UiError::BadInput(format!(
+            "invalid registry {r:?}: expected HOST[:PORT], e.g. 127.0.0.1:5000"
+        ))
+    })
+}
+
+/// A repository path as the distribution spec spells them.
+fn repository_name(repo: &str) -> Result<&str, UiError> {
+    let ok = !repo.is_empty()
+        && !repo.contains("..")
+        && !repo.starts_with('/')
+        && repo
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c));
+    ok.then_some(repo)
+        .ok_or_else(|| UiError::BadInput(format!("invalid repository {repo:?}")))
 }
 
 fn client() -> Result<reqwest::Client, UiError> {
@@ -185,6 +195,26 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_registry_hosts_and_repository_paths_pass() {
+        assert_eq!(registry_name(" 127.0.0.1:5000 ").unwrap(), "127.0.0.1:5000");
+        assert!(registry_name("[::1]:5000").is_ok());
+        for bad in [
+            "",
+            "host/path",
+            "user@host",
+            "host:5000?x=1",
+            "host#frag",
+            "a b",
+        ] {
+            assert!(registry_name(bad).is_err(), "{bad}");
+        }
+        assert!(repository_name("team/app").is_ok());
+        for bad in ["", "../v2", "/abs", "Upper", "a?b", "a b"] {
+            assert!(repository_name(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_count_config_and_layers() {
