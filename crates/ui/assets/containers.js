@@ -41,6 +41,13 @@ function health(status) {
   return `<span class="badge h-${k}">${k}</span>`;
 }
 
+// A port bound to every address is reached where the dashboard is; one
+// bound to an address, there.
+function linkHost(ip) {
+  if (!ip || ip === '0.0.0.0' || ip === '::') return location.hostname;
+  return ip.includes(':') ? `[${ip}]` : ip;
+}
+
 function ports(c) {
   const seen = new Set();
   return (c.Ports || []).filter((p) => p.PublicPort).filter((p) => {
@@ -49,7 +56,7 @@ function ports(c) {
     seen.add(k);
     return true;
   }).map((p) => (p.Type === 'tcp'
-    ? `<a href="http://${esc(location.hostname)}:${p.PublicPort}/" target="_blank" rel="noopener">${p.PublicPort}→${p.PrivatePort}</a>`
+    ? `<a href="http://${esc(linkHost(p.IP))}:${p.PublicPort}/" target="_blank" rel="noopener">${p.PublicPort}→${p.PrivatePort}</a>`
     : `${p.PublicPort}→${p.PrivatePort}/${p.Type}`)).join(' ');
 }
 

@@ -51,7 +51,15 @@ pub async fn setup(
     Json(c): Json<Credentials>,
 ) -> Result<Response, UiError> {
     throttle(&ui, &client)?;
-    ui.users.create_admin(&c.username, &c.password)?;
+    // Hashing takes tens of milliseconds of CPU: off the async workers.
+    let created = {
+        let ui = ui.clone();
+        let (name, password) = (c.username.clone(), c.password);
+        tokio::task::spawn_blocking(move || ui.users.create_admin(&name, &password))
+    };
+    created
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))??;
     Ok(logged_in(&ui, c.username.trim()))
 }
 
@@ -61,7 +69,6 @@ pub async fn login(
     Json(c): Json<Credentials>,
 ) -> Result<Response, UiError> {
     throttle(&ui, &client)?;
-    // argon2 takes tens of milliseconds of CPU: off the async workers.
     let check = {
         let ui = ui.clone();
         tokio::task::spawn_blocking(move || ui.users.check(&c.username, &c.password))
