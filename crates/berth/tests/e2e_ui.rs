@@ -331,6 +331,13 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     .await;
     assert_eq!(hits, json!(1), "one line says hello");
     shot(c, "logs").await;
+    click(c, "#log-timestamps").await;
+    until(
+        c,
+        "timestamps on the lines",
+        "return document.querySelector('#logs .log-line time')?.textContent.match(/^\\d{4}-\\d\\d-\\d\\dT/)",
+    )
+    .await;
     // Three samples: the rates need two, the charts show lines.
     tab(
         c,
@@ -658,6 +665,18 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     )
     .await;
     shot(c, "volumes").await;
+    click(
+        c,
+        "#volumes tr[data-key=\"ui-data\"] button[data-act=inspect]",
+    )
+    .await;
+    until(
+        c,
+        "the volume's inspect",
+        "return document.querySelector('.modal pre.json')?.textContent.includes('\"Mountpoint\"')",
+    )
+    .await;
+    click(c, ".modal-head .icon-btn").await;
     assert!(d.docker_ok(&["volume", "ls", "-q"]).contains("ui-data"));
     c.goto(&format!("{base}/#/networks")).await.unwrap();
     until(
@@ -688,6 +707,19 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     )
     .await;
     shot(c, "networks").await;
+    click(
+        c,
+        "#networks tr[data-key=\"ui-net\"] button[data-act=remove]",
+    )
+    .await;
+    click(c, ".modal .btn.danger").await;
+    until(
+        c,
+        "the network gone",
+        "return document.querySelector('#networks tbody tr') && !document.querySelector('#networks tr[data-key=\"ui-net\"]')",
+    )
+    .await;
+    assert!(!d.docker_ok(&["network", "ls"]).contains("ui-net"));
     c.goto(&format!("{base}/#/cluster")).await.unwrap();
     until(
         c,
