@@ -1228,3 +1228,95 @@ fn published_ports_are_links() {
     drop(driver);
     drop(d);
 }
+
+/// A registry with a password: pulls and browsing fail beside the field
+/// without credentials and work with them.
+#[test]
+fn registry_with_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let htpasswd = common::registry::write_htpasswd(dir.path(), "alice", "s3cret");
+    let reg = RegistryProcess::berth(&["--htpasswd", htpasswd.to_str().unwrap()]);
+    let ui_addr = format!("127.0.0.1:{}", free_port());
+    let d = Daemon::start_with(
+        Kind::Berth,
+        vec![
+            "--ui-addr".into(),
+            ui_addr.clone(),
+            "--ui-admin-password-file".into(),
+            pw.to_str().unwrap().into(),
+        ],
+    );
+    let target = format!("{}/auth/ui:v1", reg.addr);
+    let login = d.docker_stdin(
+        &[
+            "login",
+            "--username",
+            "alice",
+            "--password-stdin",
+            &reg.addr,
+        ],
+        b"s3cret",
+    );
+    assert!(login.status.success(), "{}", common::stderr(&login));
+    d.docker_ok(&["tag", "busybox", &target]);
+    d.docker_ok(&["push", &target]);
+    d.docker_ok(&["rmi", &target]);
+    d.docker_ok(&["logout", &reg.addr]);
+    let driver = Driver::start();
+    let base = format!("http://{ui_addr}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = driver.browser("auth").await;
+            log_in(&c, &base, PASSWORD).await;
+            c.goto(&format!("{base}/#/images")).await.unwrap();
+            type_into(&c, "#pull-ref", &target).await;
+            click(&c, "#pull-submit").await;
+            until(
+                &c,
+                "the pull's refusal",
+                "return document.querySelector('#pull-form .field.invalid .field-error')?.textContent",
+            )
+            .await;
+            click(&c, "#pull-form .creds summary").await;
+            type_into(&c, "#pull-form input[name=pull-user]", "alice").await;
+            type_into(&c, "#pull-form input[name=pull-password]", "s3cret").await;
+            click(&c, "#pull-submit").await;
+            until(
+                &c,
+                "the pulled image",
+                &format!("return document.querySelector('#images tr[data-ref=\"{target}\"]')"),
+            )
+            .await;
+            c.goto(&format!("{base}/#/registry")).await.unwrap();
+            type_into(&c, "#registry-addr", &reg.addr).await;
+            click(&c, "#registry-form button[type=submit]").await;
+            let msg = until(
+                &c,
+                "the registry's refusal",
+                "return document.querySelector('#registry-form .field.invalid .field-error')?.textContent",
+            )
+            .await;
+            assert!(msg.to_string().contains("user and password"), "{msg}");
+            click(&c, "#registry-form .creds summary").await;
+            type_into(&c, "#registry-form input[name=registry-user]", "alice").await;
+            type_into(&c, "#registry-form input[name=registry-password]", "s3cret").await;
+            click(&c, "#registry-form button[type=submit]").await;
+            click(&c, "a[data-repo=\"auth/ui\"]").await;
+            until(
+                &c,
+                "the tag",
+                "return document.querySelector('#registry-tag-table tr[data-tag=v1]')",
+            )
+            .await;
+            let _ = c.close().await;
+        });
+    assert!(
+        d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .contains(&target)
+    );
+}

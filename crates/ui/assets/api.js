@@ -17,8 +17,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function request(method, path, body, contentType) {
-  const headers = {};
+export async function request(method, path, body, contentType, extraHeaders = {}) {
+  const headers = { ...extraHeaders };
   if (csrf && method !== 'GET') headers['X-CSRF-Token'] = csrf;
   let payload;
   if (body instanceof Blob || typeof body === 'string') {
@@ -49,7 +49,7 @@ export const docker = {
     return t ? JSON.parse(t) : {};
   },
   del: (path) => request('DELETE', base + path),
-  stream: (method, path, body, type) => request(method, base + path, body, type),
+  stream: (method, path, body, type, headers) => request(method, base + path, body, type, headers),
 };
 
 // Yields each JSON document of a streaming answer (pull, build, events).
@@ -78,4 +78,12 @@ export function subscribe(path, onDoc) {
     try { onDoc(JSON.parse(e.data)); } catch { /* a malformed frame is skipped */ }
   };
   return () => es.close();
+}
+
+// Docker's X-Registry-Auth: base64url of the credentials' JSON.
+export function registryAuth(username, password, serveraddress) {
+  if (!username) return {};
+  const json = JSON.stringify({ username, password, serveraddress });
+  const b64 = btoa(String.fromCharCode(...new TextEncoder().encode(json)));
+  return { 'X-Registry-Auth': b64.replace(/\+/g, '-').replace(/\//g, '_') };
 }

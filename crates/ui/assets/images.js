@@ -3,7 +3,7 @@
 // "update available" marker: the registry's digest for each tag
 // (GET /distribution/{name}/json) against the digests the image was pulled by.
 
-import { docker, jsonLines } from './api.js';
+import { docker, jsonLines, registryAuth } from './api.js';
 import { h, esc, bytes, ago, shortId, header, toast, modal, field, confirmAction, prompt } from './dom.js';
 
 export function render(main) {
@@ -12,11 +12,16 @@ export function render(main) {
   const pullField = field('Pull an image', pullInput);
   const progress = h('div', { class: 'layers', id: 'pull-progress' });
   const pullBtn = h('button', { class: 'btn primary', type: 'submit', id: 'pull-submit' }, 'Pull');
+  const pullUser = h('input', { name: 'pull-user', autocomplete: 'off' });
+  const pullPass = h('input', { name: 'pull-password', type: 'password', autocomplete: 'off' });
   main.append(
     header('Images', null,
       h('button', { class: 'btn', id: 'check-updates', onclick: () => checkUpdates() }, 'Check for updates'),
       h('button', { class: 'btn', id: 'build-image', onclick: () => buildDialog().then(refresh) }, 'Build…')),
-    h('form', { class: 'card pull-form', id: 'pull-form', onsubmit: pull }, h('div', { class: 'inline' }, pullField, pullBtn), progress),
+    h('form', { class: 'card pull-form', id: 'pull-form', onsubmit: pull }, h('div', { class: 'inline' }, pullField, pullBtn),
+      h('details', { class: 'creds' }, h('summary', { class: 'muted small' }, 'Registry credentials'),
+        h('div', { class: 'pair' }, field('User', pullUser), field('Password', pullPass))),
+      progress),
     h('div', { class: 'card flush' }, h('table', { class: 'table', id: 'images' },
       h('thead', {}, h('tr', {}, ['Tags', 'Id', 'Size', 'Created', 'Used by', ''].map((t) => h('th', {}, t)))), tbody)));
 
@@ -131,7 +136,9 @@ export function render(main) {
     progress.replaceChildren();
     const layers = {};
     try {
-      const r = await docker.stream('POST', `/images/create?fromImage=${encodeURIComponent(image)}&tag=${encodeURIComponent(tag)}`);
+      const server = image.includes('/') && /[.:]|^localhost$/.test(image.split('/')[0]) ? image.split('/')[0] : 'docker.io';
+      const auth = registryAuth(pullUser.value.trim(), pullPass.value, server);
+      const r = await docker.stream('POST', `/images/create?fromImage=${encodeURIComponent(image)}&tag=${encodeURIComponent(tag)}`, undefined, undefined, auth);
       for await (const m of jsonLines(r)) {
         if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message || m.error);
         if (!m.id || !/^[0-9a-f]{12}$/.test(m.id)) {

@@ -1,7 +1,7 @@
 // The Registry page: a registry's repositories, a repository's tags with
 // their digests and sizes, pull a tag, delete a tag's manifest.
 
-import { docker, jsonLines, request } from './api.js';
+import { docker, jsonLines, request, registryAuth } from './api.js';
 import { h, esc, bytes, header, toast, field, confirmAction } from './dom.js';
 
 const q = (o) => new URLSearchParams(o).toString();
@@ -9,12 +9,17 @@ const q = (o) => new URLSearchParams(o).toString();
 export function render(main) {
   const input = h('input', { name: 'registry', id: 'registry-addr', placeholder: 'HOST:PORT, e.g. 127.0.0.1:5000', value: localStorage.getItem('berth-registry') || '' });
   const f = field('Registry', input, 'Loopback registries and --insecure-registry ones are spoken to over http, others over https.');
+  const user = h('input', { name: 'registry-user', autocomplete: 'off' });
+  const pass = h('input', { name: 'registry-password', type: 'password', autocomplete: 'off' });
+  const auth = () => registryAuth(user.value.trim(), pass.value, input.value.trim());
   const repos = h('div', { id: 'registry-repos' });
   const tags = h('div', { id: 'registry-tags' });
   main.append(
     header('Registry', 'Browse a registry: repositories, tags, manifests, sizes.'),
     h('form', { class: 'card', id: 'registry-form', onsubmit: (e) => { e.preventDefault(); browse(); } },
-      h('div', { class: 'inline' }, f, h('button', { class: 'btn primary', type: 'submit' }, 'Browse'))),
+      h('div', { class: 'inline' }, f, h('button', { class: 'btn primary', type: 'submit' }, 'Browse')),
+      h('details', { class: 'creds' }, h('summary', { class: 'muted small' }, 'Credentials (registries with a user and password)'),
+        h('div', { class: 'pair' }, field('User', user), field('Password', pass)))),
     h('div', { class: 'grid registry-grid' }, repos, tags));
 
   async function browse() {
@@ -23,7 +28,7 @@ export function render(main) {
     const registry = input.value.trim();
     if (!registry) { f.setError('a registry address is required'); return; }
     try {
-      const r = await (await request('GET', `/api/registry/repositories?${q({ registry })}`)).json();
+      const r = await (await request('GET', `/api/registry/repositories?${q({ registry })}`, undefined, undefined, auth())).json();
       localStorage.setItem('berth-registry', registry);
       const list = r.repositories || [];
       repos.replaceChildren(h('div', { class: 'card flush' }, h('table', { class: 'table' },
@@ -38,7 +43,7 @@ export function render(main) {
     repos.querySelectorAll('a[data-repo]').forEach((a) => a.classList.toggle('current', a.dataset.repo === repo));
     tags.replaceChildren(h('div', { class: 'card muted' }, 'Loading…'));
     try {
-      const r = await (await request('GET', `/api/registry/tags?${q({ registry, repo })}`)).json();
+      const r = await (await request('GET', `/api/registry/tags?${q({ registry, repo })}`, undefined, undefined, auth())).json();
       const body = h('tbody');
       body.innerHTML = r.tags.map((t) => (t.error
         ? `<tr><td><span class="tag">${esc(t.tag)}</span></td><td colspan="4" class="small muted">${esc(t.error)}</td></tr>`
@@ -54,13 +59,13 @@ export function render(main) {
         try {
           if (b.dataset.act === 'pull') {
             b.disabled = true;
-            const resp = await docker.stream('POST', `/images/create?${q({ fromImage: `${registry}/${repo}`, tag })}`);
+            const resp = await docker.stream('POST', `/images/create?${q({ fromImage: `${registry}/${repo}`, tag })}`, undefined, undefined, auth());
             for await (const m of jsonLines(resp)) if (m.error || m.errorDetail) throw new Error(m.errorDetail?.message || m.error);
             toast(`pulled ${registry}/${repo}:${tag}`);
             b.disabled = false;
           } else {
             if (!(await confirmAction('Delete tag', `Delete ${repo}:${tag} from ${registry}? Its manifest (${digest.slice(0, 19)}…) goes, with every tag that names it.`, 'Delete'))) return;
-            await request('DELETE', `/api/registry/manifests?${q({ registry, repo, digest })}`);
+            await request('DELETE', `/api/registry/manifests?${q({ registry, repo, digest })}`, undefined, undefined, auth());
             toast(`deleted ${repo}:${tag}`);
             openRepo(registry, repo);
           }

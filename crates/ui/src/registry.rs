@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -72,6 +73,34 @@ fn repository_name(repo: &str) -> Result<&str, UiError> {
         .ok_or_else(|| UiError::BadInput(format!("invalid repository {repo:?}")))
 }
 
+/// Basic credentials from the page's `X-Registry-Auth` (Docker's shape:
+/// base64url JSON with `username` and `password`).
+fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let raw = headers.get("x-registry-auth")?.to_str().ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim()))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let user = v["username"]
+        .as_str()
+        .filter(|u| !u.is_empty())?
+        .to_string();
+    Some((user, v["password"].as_str().unwrap_or_default().to_string()))
+}
+
+/// A request with the page's credentials, if it sent any.
+fn authed(
+    req: reqwest::RequestBuilder,
+    creds: &Option<(String, String)>,
+) -> reqwest::RequestBuilder {
+    match creds {
+        Some((user, password)) => req.basic_auth(user, Some(password)),
+        None => req,
+    }
+}
+
 fn client() -> Result<reqwest::Client, UiError> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
@@ -80,9 +109,12 @@ fn client() -> Result<reqwest::Client, UiError> {
 }
 
 /// GET `url` as JSON; a registry's refusal comes back as its message.
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<(Value, Option<String>), UiError> {
-    let resp = http
-        .get(url)
+async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    creds: &Option<(String, String)>,
+) -> Result<(Value, Option<String>), UiError> {
+    let resp = authed(http.get(url), creds)
         .header(ACCEPT, MANIFEST_TYPES)
         .send()
         .await
@@ -104,9 +136,18 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<(Value, Option<St
 fn refused(resp: &reqwest::Response, url: &str) -> Result<(), UiError> {
     match resp.status().as_u16() {
         200..=299 => Ok(()),
-        401 => Err(UiError::BadInput(format!(
-            "{url}: the registry wants credentials (not implemented yet: browsing registries that need a login)"
-        ))),
+        401 => {
+            let bearer = resp
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer"));
+            Err(UiError::BadInput(if bearer {
+                format!("{url}: not implemented yet: browsing registries with token authentication")
+            } else {
+                format!("{url}: unauthorized: the registry wants a user and password")
+            }))
+        }
         404 => Err(UiError::NotFound(format!("{url}: not found"))),
         s => Err(UiError::BadInput(format!(
             "{url}: the registry answered {s}"
@@ -117,9 +158,10 @@ fn refused(resp: &reqwest::Response, url: &str) -> Result<(), UiError> {
 pub async fn repositories(
     State(ui): State<Arc<Ui>>,
     Query(t): Query<Target>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, UiError> {
     let url = format!("{}/v2/_catalog?n=1000", t.base(&ui)?);
-    let (v, _) = get_json(&client()?, &url).await?;
+    let (v, _) = get_json(&client()?, &url, &credentials(&headers)).await?;
     Ok(Json(json!({ "repositories": v["repositories"] })))
 }
 
@@ -128,10 +170,12 @@ pub async fn repositories(
 pub async fn tags(
     State(ui): State<Arc<Ui>>,
     Query(t): Query<Target>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, UiError> {
     let base = format!("{}/v2/{}", t.base(&ui)?, t.repo()?);
     let http = client()?;
-    let (list, _) = get_json(&http, &format!("{base}/tags/list")).await?;
+    let creds = credentials(&headers);
+    let (list, _) = get_json(&http, &format!("{base}/tags/list"), &creds).await?;
     let names: Vec<String> = list["tags"]
         .as_array()
         .into_iter()
@@ -139,9 +183,9 @@ pub async fn tags(
         .filter_map(|t| t.as_str().map(str::to_string))
         .collect();
     let rows = futures_util::future::join_all(names.iter().map(|tag| {
-        let (http, base) = (&http, &base);
+        let (http, base, creds) = (&http, &base, &creds);
         async move {
-            match get_json(http, &format!("{base}/manifests/{tag}")).await {
+            match get_json(http, &format!("{base}/manifests/{tag}"), creds).await {
                 Ok((m, digest)) => json!({
                     "tag": tag,
                     "digest": digest,
@@ -174,6 +218,7 @@ fn size_of(m: &Value) -> u64 {
 pub async fn delete(
     State(ui): State<Arc<Ui>>,
     Query(t): Query<Target>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, UiError> {
     let ok = t
         .digest
@@ -183,8 +228,7 @@ pub async fn delete(
         return Err(UiError::BadInput(format!("invalid digest {:?}", t.digest)));
     }
     let url = format!("{}/v2/{}/manifests/{}", t.base(&ui)?, t.repo()?, t.digest);
-    let resp = client()?
-        .delete(&url)
+    let resp = authed(client()?.delete(&url), &credentials(&headers))
         .send()
         .await
         .map_err(|e| UiError::BadInput(format!("{url}: {e}")))?;
