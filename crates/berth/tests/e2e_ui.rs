@@ -127,14 +127,22 @@ async fn type_into(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
+/// Clicks the element `css` names. The pages redraw live (events, stats),
+/// so an element found may be replaced before the click lands: find it again.
 async fn click(c: &Client, css: &str) {
-    c.wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    for _ in 0..10 {
+        let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
+        match e.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(w))
+                if w.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+    panic!("click {css}: the element kept being replaced");
 }
 
 /// Submits the run form and waits for the message beside `field`.
