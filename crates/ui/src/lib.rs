@@ -1,6 +1,7 @@
 //! The web dashboard: login and sessions, the Docker API nested behind
 //! them for the browser code, live streams (server-sent events), a console
-//! websocket onto a tty exec, and the embedded single-page app.
+//! websocket onto a tty exec, registry browsing, and the embedded
+//! single-page app.
 //!
 //! It reaches the engine only through the Docker API router (in-process) and
 //! the engine's public functions, never its files.
