@@ -774,6 +774,28 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     assert!(forged[1].as_str().unwrap().contains("CSRF"), "{forged}");
     assert!(!container_names(d).contains(&"forged".to_string()));
 
+    // The admin adds a viewer (a short password refused beside the field).
+    c.goto(&format!("{base}/#/users")).await.unwrap();
+    click(c, "#add-user").await;
+    type_into(c, "#user-form input[name=username]", "viewer1").await;
+    type_into(c, "#user-form input[name=password]", "short").await;
+    click(c, "#user-form button[type=submit]").await;
+    until(
+        c,
+        "the password's error",
+        "return document.querySelector('#user-form .field.invalid .field-error')?.textContent.includes('at least 8')",
+    )
+    .await;
+    type_into(c, "#user-form input[name=password]", "viewer password").await;
+    click(c, "#user-form button[type=submit]").await;
+    until(
+        c,
+        "the viewer listed",
+        "return document.querySelector('#users tr[data-user=viewer1]')?.innerText.includes('viewer')",
+    )
+    .await;
+    shot(c, "users").await;
+
     // A second browser has no session: the login page, nothing else.
     let other = driver.browser("stranger").await;
     other.goto(base).await.unwrap();
@@ -790,6 +812,64 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
         .await
         .unwrap();
     assert_eq!(api, json!(401));
+    // The viewer sees the pages and can change nothing, whatever it sends.
+    type_into(&other, "#login-form input[name=username]", "viewer1").await;
+    type_into(
+        &other,
+        "#login-form input[name=password]",
+        "viewer password",
+    )
+    .await;
+    click(&other, "#login-submit").await;
+    until(
+        &other,
+        "the viewer's app",
+        "return document.getElementById('whoami')?.textContent === 'viewer1 (viewer)'",
+    )
+    .await;
+    other.goto(&format!("{base}/#/containers")).await.unwrap();
+    until(
+        &other,
+        "the list without its run button",
+        "return document.querySelector('#containers') && document.getElementById('run-container').offsetParent === null && !document.querySelector('.nav a[data-page=users]')",
+    )
+    .await;
+    let refused = other
+        .execute_async(
+            "const done = arguments[0]; fetch('/auth/state').then(r => r.json()).then(s => fetch('/api/docker/volumes/create', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf}, body: '{\"Name\":\"by-a-viewer\"}'})).then(r => r.text().then(t => done([r.status, t])));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused[0], json!(403), "{refused}");
+    assert!(
+        refused[1].as_str().unwrap().contains("read-only"),
+        "{refused}"
+    );
+    assert!(!d.docker_ok(&["volume", "ls", "-q"]).contains("by-a-viewer"));
+    // Removed by the admin, the viewer's session ends at once.
+    click(c, "#users tr[data-user=viewer1] button[data-act=remove]").await;
+    click(c, ".modal .btn.danger").await;
+    until(
+        c,
+        "the viewer gone",
+        "return document.querySelector('#users tr[data-user=admin]') && !document.querySelector('#users tr[data-user=viewer1]')",
+    )
+    .await;
+    let gone = other
+        .execute_async(
+            "const done = arguments[0]; fetch('/api/docker/containers/json').then(r => done(r.status));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone, json!(401));
+    click(&other, "#logout").await;
+    other
+        .wait()
+        .for_element(Locator::Css("#login-form"))
+        .await
+        .unwrap();
     shot(&other, "login").await;
     // Wrong passwords, until the throttle answers.
     type_into(&other, "input[name=username]", "admin").await;

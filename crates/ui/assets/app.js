@@ -12,6 +12,7 @@ import * as images from './images.js';
 import * as resources from './resources.js';
 import * as cluster from './cluster.js';
 import * as registry from './registry.js';
+import * as users from './users.js';
 
 const ICONS = {
   overview: '<path d="M3 13h8V3H3zm0 8h8v-6H3zm10 0h8V11h-8zm0-18v6h8V3z"/>',
@@ -21,6 +22,7 @@ const ICONS = {
   networks: '<path d="M10 3h4v4h-1v3h6v4h1v4h-4v-4h1v-2H7v2h1v4H4v-4h1v-4h6V7h-1z"/>',
   registry: '<path d="M3 5h18v4H3zm0 5h18v4H3zm0 5h18v4H3z"/>',
   cluster: '<path d="M12 2l3 5h-6zm-7 9l3 5H2zm14 0l3 5h-6zM11 8h2v5h-2zm-4 5l5-1 5 1v2H7z"/>',
+  users: '<path d="M12 12a4 4 0 100-8 4 4 0 000 8zm0 2c-4 0-8 2-8 5v1h16v-1c0-3-4-5-8-5z"/>',
 };
 
 const PAGES = [
@@ -31,6 +33,7 @@ const PAGES = [
   ['networks', 'Networks', '#/networks'],
   ['registry', 'Registry', '#/registry'],
   ['cluster', 'Cluster', '#/cluster'],
+  ['users', 'Users', '#/users'],
 ];
 
 let cleanup = null;
@@ -55,8 +58,11 @@ function icon(name) {
   return h('span', { class: 'icon-wrap', html: `<svg class="icon" viewBox="0 0 24 24" aria-hidden="true">${ICONS[name]}</svg>` });
 }
 
-function shell(user) {
-  const nav = h('nav', { class: 'nav' }, PAGES.map(([key, label, href]) =>
+function shell(user, role) {
+  // A viewer's page hides what it may not do (the daemon refuses it anyway).
+  document.body.classList.toggle('viewer', role === 'viewer');
+  const pages = PAGES.filter(([key]) => key !== 'users' || role === 'admin');
+  const nav = h('nav', { class: 'nav' }, pages.map(([key, label, href]) =>
     h('a', { href, 'data-page': key }, icon(key), h('span', {}, label))));
   const main = h('main', { id: 'main' });
   const app = h('div', { class: 'layout' },
@@ -65,7 +71,7 @@ function shell(user) {
       nav,
       h('div', { class: 'sidebar-foot' },
         h('button', { class: 'btn ghost small', id: 'theme', title: 'Light or dark', onclick: toggleTheme }, '◐ Theme'),
-        h('span', { class: 'muted user' }, user),
+        h('span', { class: 'muted user', id: 'whoami' }, role === 'viewer' ? `${user} (viewer)` : user),
         h('button', { class: 'btn ghost small', id: 'logout', onclick: logout }, 'Log out'))),
     main);
   document.getElementById('app').replaceChildren(app);
@@ -92,6 +98,7 @@ function route(main) {
     networks: () => resources.renderNetworks(main),
     registry: () => registry.render(main),
     cluster: () => cluster.render(main),
+    users: () => users.render(main),
   }[page];
   cleanup = render ? render() : null;
   if (!render) main.append(h('div', { class: 'card empty' }, 'No such page.'));
@@ -104,7 +111,7 @@ async function boot() {
     return;
   }
   setSession(state.csrf, () => location.reload());
-  const main = shell(state.user);
+  const main = shell(state.user, state.role);
   window.onhashchange = () => route(main);
   route(main);
 }

@@ -40,6 +40,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("cluster.js", "text/javascript"),
     asset!("registry.js", "text/javascript"),
     asset!("recreate.js", "text/javascript"),
+    asset!("users.js", "text/javascript"),
     asset!("style.css", "text/css"),
     asset!("icon.svg", "image/svg+xml"),
 ];

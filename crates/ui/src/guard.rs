@@ -11,12 +11,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::session;
+use crate::auth::users::Role;
 use crate::error::UiError;
 use crate::login::current;
 use crate::state::Ui;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSRF_REFUSED: &str = "missing or wrong CSRF token: reload the page";
+pub const VIEWER_REFUSED: &str = "this account is read-only (viewer): ask an admin";
 
 pub async fn require_session(
     State(ui): State<Arc<Ui>>,
@@ -41,6 +43,10 @@ pub async fn require_session(
         };
         if !session::csrf_ok(&s, sent.as_deref()) {
             return UiError::Forbidden(CSRF_REFUSED.into()).into_response();
+        }
+        // A viewer looks: no change, and no console (a shell changes anything).
+        if s.role == Role::Viewer {
+            return UiError::Forbidden(VIEWER_REFUSED.into()).into_response();
         }
     }
     req.extensions_mut().insert(s);

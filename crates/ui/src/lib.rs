@@ -6,6 +6,7 @@
 //! It reaches the engine only through the Docker API router (in-process) and
 //! the engine's public functions, never its files.
 
+mod accounts;
 mod assets;
 pub mod auth;
 mod console;
@@ -57,6 +58,8 @@ pub fn router(
         .route("/api/registry/repositories", get(registry::repositories))
         .route("/api/registry/tags", get(registry::tags))
         .route("/api/registry/manifests", delete(registry::delete))
+        .route("/api/users", get(accounts::list).post(accounts::add))
+        .route("/api/users/{name}", delete(accounts::remove))
         .route_layer(axum::middleware::from_fn_with_state(
             ui.clone(),
             guard::require_session,

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::session::{self, Session};
+use crate::auth::users::Role;
 use crate::error::UiError;
 use crate::serve::ClientAddr;
 use crate::state::Ui;
@@ -40,7 +41,7 @@ pub fn current(ui: &Ui, headers: &HeaderMap) -> Option<(String, Session)> {
 /// form, or the setup form.
 pub async fn state(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Json<serde_json::Value> {
     Json(match current(&ui, &headers) {
-        Some((_, s)) => json!({ "user": s.user, "csrf": s.csrf }),
+        Some((_, s)) => json!({ "user": s.user, "role": s.role, "csrf": s.csrf }),
         None => json!({ "user": null, "setup": ui.users.needs_setup() }),
     })
 }
@@ -60,7 +61,7 @@ pub async fn setup(
     created
         .await
         .map_err(|e| UiError::Internal(e.to_string()))??;
-    Ok(logged_in(&ui, c.username.trim()))
+    Ok(logged_in(&ui, c.username.trim(), Role::Admin))
 }
 
 pub async fn login(
@@ -74,7 +75,7 @@ pub async fn login(
         tokio::task::spawn_blocking(move || ui.users.check(&c.username, &c.password))
     };
     match check.await.map_err(|e| UiError::Internal(e.to_string()))? {
-        Some(user) => Ok(logged_in(&ui, &user)),
+        Some((user, role)) => Ok(logged_in(&ui, &user, role)),
         None => Err(UiError::Forbidden("wrong user name or password".into())),
     }
 }
@@ -105,14 +106,14 @@ fn throttle(ui: &Ui, client: &ClientAddr) -> Result<(), UiError> {
         })
 }
 
-fn logged_in(ui: &Ui, user: &str) -> Response {
-    let id = ui.sessions.create(user, Instant::now());
+fn logged_in(ui: &Ui, user: &str, role: Role) -> Response {
+    let id = ui.sessions.create(user, role, Instant::now());
     let csrf = ui
         .sessions
         .get(&id, Instant::now())
         .map(|s| s.csrf)
         .unwrap_or_default();
-    let mut r = Json(json!({ "user": user, "csrf": csrf })).into_response();
+    let mut r = Json(json!({ "user": user, "role": role, "csrf": csrf })).into_response();
     r.headers_mut()
         .insert(SET_COOKIE, cookie(ui, &id, session::IDLE.as_secs()));
     r

@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rand::Rng;
 
+use super::users::Role;
+
 /// How long a session lives without a request.
 pub const IDLE: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub user: String,
+    pub role: Role,
     pub csrf: String,
     last_seen: Instant,
 }
@@ -31,7 +34,7 @@ pub fn token() -> String {
 
 impl Sessions {
     /// A new session for `user`; returns its cookie token.
-    pub fn create(&self, user: &str, now: Instant) -> String {
+    pub fn create(&self, user: &str, role: Role, now: Instant) -> String {
         let id = token();
         let mut map = self.map.lock();
         map.retain(|_, s| now.duration_since(s.last_seen) < IDLE);
@@ -39,6 +42,7 @@ impl Sessions {
             id.clone(),
             Session {
                 user: user.to_string(),
+                role,
                 csrf: token(),
                 last_seen: now,
             },
@@ -60,6 +64,11 @@ impl Sessions {
 
     pub fn remove(&self, id: &str) {
         self.map.lock().remove(id);
+    }
+
+    /// Ends every session of `user` (a removed account).
+    pub fn remove_user(&self, user: &str) {
+        self.map.lock().retain(|_, s| s.user != user);
     }
 }
 
@@ -88,7 +97,7 @@ mod tests {
     fn sessions_live_until_idle_then_vanish() {
         let s = Sessions::default();
         let t0 = Instant::now();
-        let id = s.create("admin", t0);
+        let id = s.create("admin", Role::Admin, t0);
         assert_eq!(id.len(), 64);
         let got = s.get(&id, t0 + Duration::from_secs(60)).unwrap();
         assert_eq!(got.user, "admin");
@@ -106,20 +115,24 @@ mod tests {
     fn logout_removes_and_tokens_differ() {
         let s = Sessions::default();
         let now = Instant::now();
-        let a = s.create("admin", now);
-        let b = s.create("admin", now);
+        let a = s.create("admin", Role::Admin, now);
+        let b = s.create("admin", Role::Admin, now);
         assert_ne!(a, b);
         assert_ne!(s.get(&a, now).unwrap().csrf, s.get(&b, now).unwrap().csrf);
         s.remove(&a);
         assert!(s.get(&a, now).is_none());
         assert!(s.get(&b, now).is_some());
+        let v = s.create("eve", Role::Viewer, now);
+        s.remove_user("admin");
+        assert!(s.get(&b, now).is_none(), "a removed account's sessions end");
+        assert_eq!(s.get(&v, now).unwrap().role, Role::Viewer);
     }
 
     #[test]
     fn csrf_needs_the_exact_token() {
         let s = Sessions::default();
         let now = Instant::now();
-        let id = s.create("admin", now);
+        let id = s.create("admin", Role::Admin, now);
         let session = s.get(&id, now).unwrap();
         assert!(csrf_ok(&session, Some(&session.csrf)));
         assert!(!csrf_ok(&session, None));

@@ -11,11 +11,35 @@ use serde::{Deserialize, Serialize};
 use super::password;
 use crate::error::UiError;
 
+/// What an account may do: everything, or look without changing anything.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Role, UiError> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "viewer" => Ok(Role::Viewer),
+            _ => Err(UiError::BadInput(format!(
+                "invalid role {s:?}: admin or viewer"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct User {
     pub name: String,
     /// argon2id PHC string.
     pub hash: String,
+    /// Accounts written before roles existed were admins.
+    #[serde(default)]
+    pub role: Role,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -66,7 +90,11 @@ impl UserStore {
         if !users.is_empty() {
             return Err(UiError::Conflict("the admin account already exists".into()));
         }
-        let next = vec![User { name, hash }];
+        let next = vec![User {
+            name,
+            hash,
+            role: Role::Admin,
+        }];
         self.write(&next)?;
         *users = next;
         Ok(())
@@ -81,19 +109,63 @@ impl UserStore {
         let mut next = users.clone();
         match next.iter_mut().find(|u| u.name == name) {
             Some(u) => u.hash = hash,
-            None => next.push(User { name, hash }),
+            None => next.push(User {
+                name,
+                hash,
+                role: Role::Admin,
+            }),
         }
         self.write(&next)?;
         *users = next;
         Ok(())
     }
 
-    /// The account's name when `password` is right. An unknown user costs a
-    /// hash too, so timing does not tell which names exist.
-    pub fn check(&self, name: &str, password: &str) -> Option<String> {
+    /// A new account; an existing name is refused.
+    pub fn add(&self, name: &str, password: &str, role: Role) -> Result<(), UiError> {
+        let name = valid_name(name)?;
+        let hash = password::hash(password)?;
+        let mut users = self.users.lock();
+        if users.iter().any(|u| u.name == name) {
+            return Err(UiError::Conflict(format!("the user {name} already exists")));
+        }
+        let mut next = users.clone();
+        next.push(User { name, hash, role });
+        self.write(&next)?;
+        *users = next;
+        Ok(())
+    }
+
+    /// Removes an account; the last admin stays, or nobody could manage the rest.
+    pub fn remove(&self, name: &str) -> Result<(), UiError> {
+        let mut users = self.users.lock();
+        let Some(user) = users.iter().find(|u| u.name == name) else {
+            return Err(UiError::NotFound(format!("no such user: {name}")));
+        };
+        let admins = users.iter().filter(|u| u.role == Role::Admin).count();
+        if user.role == Role::Admin && admins == 1 {
+            return Err(UiError::Conflict("the last admin cannot be removed".into()));
+        }
+        let next: Vec<User> = users.iter().filter(|u| u.name != name).cloned().collect();
+        self.write(&next)?;
+        *users = next;
+        Ok(())
+    }
+
+    /// Names and roles, in the order they were made.
+    pub fn list(&self) -> Vec<(String, Role)> {
+        self.users
+            .lock()
+            .iter()
+            .map(|u| (u.name.clone(), u.role))
+            .collect()
+    }
+
+    /// The account's name and role when `password` is right. An unknown
+    /// user costs a hash too, so timing does not tell which names exist.
+    pub fn check(&self, name: &str, password: &str) -> Option<(String, Role)> {
         let user = self.users.lock().iter().find(|u| u.name == name).cloned();
         match user {
-            Some(u) => password::verify(password, &u.hash).then_some(u.name),
+            Some(u) => password::verify(password, &u.hash).then_some((u.name, u.role)),
             None => {
                 let _ = password::verify(password, DUMMY_HASH);
                 None
@@ -147,8 +219,8 @@ mod tests {
 
         let reopened = UserStore::open(&ui).unwrap();
         assert_eq!(
-            reopened.check("admin", "a long password").as_deref(),
-            Some("admin")
+            reopened.check("admin", "a long password"),
+            Some(("admin".to_string(), Role::Admin))
         );
         assert_eq!(reopened.check("admin", "wrong password"), None);
         assert_eq!(reopened.check("nobody", "a long password"), None);
@@ -163,6 +235,35 @@ mod tests {
         assert_eq!(names, ["users.json"], "no temp file left");
         let text = std::fs::read_to_string(ui.join("users.json")).unwrap();
         assert!(!text.contains("a long password"), "{text}");
+    }
+
+    #[test]
+    fn viewers_are_added_and_the_last_admin_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = UserStore::open(dir.path()).unwrap();
+        store.create_admin("admin", "a long password").unwrap();
+        store.add("eve", "viewer password", Role::Viewer).unwrap();
+        assert!(matches!(
+            store.add("eve", "viewer password", Role::Viewer),
+            Err(UiError::Conflict(_))
+        ));
+        assert_eq!(
+            store.check("eve", "viewer password"),
+            Some(("eve".into(), Role::Viewer))
+        );
+        let e = store.remove("admin").unwrap_err();
+        assert!(e.to_string().contains("last admin"), "{e}");
+        store.remove("eve").unwrap();
+        assert!(matches!(store.remove("eve"), Err(UiError::NotFound(_))));
+        assert_eq!(
+            UserStore::open(dir.path()).unwrap().list(),
+            [("admin".to_string(), Role::Admin)]
+        );
+        assert!(Role::parse("root").is_err());
+        // A file from before roles: its accounts are admins.
+        let old = r#"{"users":[{"name":"a","hash":"x"}]}"#;
+        let f: UsersFile = serde_json::from_str(old).unwrap();
+        assert_eq!(f.users[0].role, Role::Admin);
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! The Users page's endpoints: list, add and remove accounts (admins only;
+//! viewers are stopped earlier, at any change).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::session::Session;
+use crate::auth::users::Role;
+use crate::error::UiError;
+use crate::state::Ui;
+
+fn admin(s: &Session) -> Result<(), UiError> {
+    match s.role {
+        Role::Admin => Ok(()),
+        Role::Viewer => Err(UiError::Forbidden(crate::guard::VIEWER_REFUSED.into())),
+    }
+}
+
+pub async fn list(
+    State(ui): State<Arc<Ui>>,
+    Extension(s): Extension<Session>,
+) -> Result<Json<Value>, UiError> {
+    admin(&s)?;
+    let users: Vec<Value> = ui
+        .users
+        .list()
+        .into_iter()
+        .map(|(name, role)| json!({ "name": name, "role": role, "me": name == s.user }))
+        .collect();
+    Ok(Json(json!(users)))
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    username: String,
+    password: String,
+    role: String,
+}
+
+pub async fn add(
+    State(ui): State<Arc<Ui>>,
+    Extension(s): Extension<Session>,
+    Json(u): Json<NewUser>,
+) -> Result<Json<Value>, UiError> {
+    admin(&s)?;
+    let role = Role::parse(&u.role)?;
+    let name = u.username.clone();
+    // Hashing takes tens of milliseconds of CPU: off the async workers.
+    tokio::task::spawn_blocking(move || ui.users.add(&u.username, &u.password, role))
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))??;
+    Ok(Json(json!({ "name": name })))
+}
+
+pub async fn remove(
+    State(ui): State<Arc<Ui>>,
+    Extension(s): Extension<Session>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, UiError> {
+    admin(&s)?;
+    ui.users.remove(&name)?;
+    ui.sessions.remove_user(&name);
+    Ok(Json(json!({ "removed": name })))
+}
