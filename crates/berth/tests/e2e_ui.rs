@@ -28,6 +28,10 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// How long a page may take to show something. Generous: five browsers and
+/// their daemons run at once here, beside other builds on two cores.
+const WAIT: Duration = Duration::from_secs(90);
+
 /// chromedriver on a free loopback port in its own process group, so the
 /// browsers it starts die with it (even when the test panics).
 struct Driver {
@@ -104,8 +108,7 @@ async fn js(c: &Client, script: &str) -> Value {
 /// Polls `script` until it returns something truthy; returns it. A script
 /// error counts as not yet: the page may be between two renders.
 async fn until(c: &Client, what: &str, script: &str) -> Value {
-    // Generous: the machine builds other things while this runs.
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + WAIT;
     loop {
         let v = c.execute(script, vec![]).await.unwrap_or(Value::Null);
         let truthy =
@@ -122,7 +125,12 @@ async fn until(c: &Client, what: &str, script: &str) -> Value {
 }
 
 async fn type_into(c: &Client, css: &str, text: &str) {
-    let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
+    let e = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap();
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
@@ -131,7 +139,12 @@ async fn type_into(c: &Client, css: &str, text: &str) {
 /// so an element found may be replaced before the click lands: find it again.
 async fn click(c: &Client, css: &str) {
     for _ in 0..10 {
-        let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
+        let e = c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap();
         match e.click().await {
             Ok(()) => return,
             Err(fantoccini::error::CmdError::Standard(w))
@@ -221,6 +234,7 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     // First visit: the setup page creates the admin account.
     c.goto(base).await.unwrap();
     c.wait()
+        .at_most(WAIT)
         .for_element(Locator::Css("#setup-form"))
         .await
         .unwrap();
@@ -801,6 +815,7 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     other.goto(base).await.unwrap();
     other
         .wait()
+        .at_most(WAIT)
         .for_element(Locator::Css("#login-form"))
         .await
         .unwrap();
@@ -867,6 +882,7 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     click(&other, "#logout").await;
     other
         .wait()
+        .at_most(WAIT)
         .for_element(Locator::Css("#login-form"))
         .await
         .unwrap();
@@ -1104,6 +1120,12 @@ fn tls_dashboard_with_a_password_file() {
 /// Logs in through the login form (the admin's password from a file).
 async fn log_in(c: &Client, base: &str, password: &str) {
     c.goto(base).await.unwrap();
+    until(
+        c,
+        "the login form",
+        "return document.getElementById('login-form')",
+    )
+    .await;
     type_into(c, "#login-form input[name=username]", "admin").await;
     type_into(c, "#login-form input[name=password]", password).await;
     click(c, "#login-submit").await;
