@@ -1000,6 +1000,35 @@ async fn steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, remote: &str
     )
     .await;
     assert!(container_names(d).is_empty(), "{:?}", container_names(d));
+
+    // The admin's own password: a wrong current one is refused beside its field.
+    let before = std::fs::read_to_string(d.data_root().join("ui/users.json")).unwrap();
+    click(c, "#password").await;
+    type_into(c, "#password-form input[name=current]", "not the password").await;
+    type_into(c, "#password-form input[name=new]", "a brand new password").await;
+    type_into(
+        c,
+        "#password-form input[name=again]",
+        "a brand new password",
+    )
+    .await;
+    click(c, "#password-form button[type=submit]").await;
+    until(
+        c,
+        "the current password's error",
+        "return document.querySelector('#password-form .field.invalid .field-error')?.textContent.includes('current password is wrong')",
+    )
+    .await;
+    type_into(c, "#password-form input[name=current]", PASSWORD).await;
+    click(c, "#password-form button[type=submit]").await;
+    until(
+        c,
+        "the dialog closed",
+        "return !document.getElementById('password-form')",
+    )
+    .await;
+    let after = std::fs::read_to_string(d.data_root().join("ui/users.json")).unwrap();
+    assert_ne!(before, after, "the new hash is stored");
 }
 
 /// curl against the dashboard (`-k`: the test's self-signed certificate):
@@ -1099,6 +1128,31 @@ fn tls_dashboard_with_a_password_file() {
         head.starts_with("HTTP/1.1 200") && body == "OK",
         "{head}\n{body}"
     );
+    // One's own password: the current one must be right.
+    let change = |current: &str| {
+        let body = format!(r#"{{"current":"{current}","new":"a changed password"}}"#);
+        let token = format!("X-CSRF-Token: {csrf}");
+        curl(&[
+            "-b",
+            &cookie,
+            "-H",
+            &token,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+            &url("/api/password"),
+        ])
+    };
+    let (head, body) = change("not it");
+    assert!(
+        head.starts_with("HTTP/1.1 403") && body.contains("current password"),
+        "{head}\n{body}"
+    );
+    let (head, body) = change("from the flag file");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    let (head, _) = login("a changed password");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     // Logout is a change: without the token it is refused, with it the session ends.
     let (head, _) = curl(&["-b", &cookie, "-X", "POST", &url("/auth/logout")]);
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");

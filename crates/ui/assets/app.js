@@ -3,7 +3,7 @@
 // returns a cleanup (closing its live streams) for when the page is left.
 
 import { request, setSession } from './api.js';
-import { h } from './dom.js';
+import { h, modal, field, toast } from './dom.js';
 import * as login from './login.js';
 import * as overview from './overview.js';
 import * as containers from './containers.js';
@@ -72,10 +72,35 @@ function shell(user, role) {
       h('div', { class: 'sidebar-foot' },
         h('button', { class: 'btn ghost small', id: 'theme', title: 'Light or dark', onclick: toggleTheme }, '◐ Theme'),
         h('span', { class: 'muted user', id: 'whoami' }, role === 'viewer' ? `${user} (viewer)` : user),
+        h('button', { class: 'btn ghost small', id: 'password', onclick: passwordDialog }, 'Password'),
         h('button', { class: 'btn ghost small', id: 'logout', onclick: logout }, 'Log out'))),
     main);
   document.getElementById('app').replaceChildren(app);
   return main;
+}
+
+// One's own password; the daemon checks the current one.
+function passwordDialog() {
+  return modal('Change your password', (close) => {
+    const cur = h('input', { name: 'current', type: 'password', autocomplete: 'current-password' });
+    const next = h('input', { name: 'new', type: 'password', autocomplete: 'new-password' });
+    const again = h('input', { name: 'again', type: 'password', autocomplete: 'new-password' });
+    const f = { cur: field('Current password', cur), next: field('New password', next, 'At least 8 characters.'), again: field('Repeat it', again) };
+    return h('form', {
+      class: 'form', id: 'password-form', onsubmit: async (e) => {
+        e.preventDefault();
+        Object.values(f).forEach((x) => x.setError(''));
+        if (next.value !== again.value) { f.again.setError('The passwords differ.'); return; }
+        try {
+          await request('POST', '/api/password', { current: cur.value, new: next.value });
+          toast('password changed');
+          close(true);
+        } catch (err) { (/current/i.test(err.message) ? f.cur : f.next).setError(err.message); }
+      },
+    }, f.cur, f.next, f.again, h('div', { class: 'form-actions' },
+      h('button', { class: 'btn', type: 'button', onclick: () => close(false) }, 'Cancel'),
+      h('button', { class: 'btn primary', type: 'submit' }, 'Change')));
+  });
 }
 
 async function logout() {

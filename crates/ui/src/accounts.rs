@@ -1,5 +1,5 @@
 //! The Users page's endpoints: list, add and remove accounts (admins only;
-//! viewers are stopped earlier, at any change).
+//! viewers are stopped earlier, at any change), and anyone's own password.
 
 use std::sync::Arc;
 
@@ -65,4 +65,22 @@ pub async fn remove(
     ui.users.remove(&name)?;
     ui.sessions.remove_user(&name);
     Ok(Json(json!({ "removed": name })))
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    current: String,
+    new: String,
+}
+
+/// One's own password: the one change a viewer may make.
+pub async fn change_password(
+    State(ui): State<Arc<Ui>>,
+    Extension(s): Extension<Session>,
+    Json(p): Json<NewPassword>,
+) -> Result<Json<Value>, UiError> {
+    tokio::task::spawn_blocking(move || ui.users.change_password(&s.user, &p.current, &p.new))
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))??;
+    Ok(Json(json!({})))
 }

@@ -18,6 +18,8 @@ use crate::state::Ui;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSRF_REFUSED: &str = "missing or wrong CSRF token: reload the page";
+/// Where anyone changes their own password (a viewer too).
+pub const OWN_PASSWORD: &str = "/api/password";
 pub const VIEWER_REFUSED: &str = "this account is read-only (viewer): ask an admin";
 
 pub async fn require_session(
@@ -45,7 +47,7 @@ pub async fn require_session(
             return UiError::Forbidden(CSRF_REFUSED.into()).into_response();
         }
         // A viewer looks: no change, and no console (a shell changes anything).
-        if s.role == Role::Viewer {
+        if s.role == Role::Viewer && req.uri().path() != OWN_PASSWORD {
             return UiError::Forbidden(VIEWER_REFUSED.into()).into_response();
         }
     }

@@ -60,6 +60,7 @@ pub fn router(
         .route("/api/registry/manifests", delete(registry::delete))
         .route("/api/users", get(accounts::list).post(accounts::add))
         .route("/api/users/{name}", delete(accounts::remove))
+        .route(guard::OWN_PASSWORD, post(accounts::change_password))
         .route_layer(axum::middleware::from_fn_with_state(
             ui.clone(),
             guard::require_session,

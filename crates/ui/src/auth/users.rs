@@ -120,6 +120,23 @@ impl UserStore {
         Ok(())
     }
 
+    /// Changes `name`'s password when `current` is right.
+    pub fn change_password(&self, name: &str, current: &str, new: &str) -> Result<(), UiError> {
+        if self.check(name, current).is_none() {
+            return Err(UiError::Forbidden("the current password is wrong".into()));
+        }
+        let hash = password::hash(new)?;
+        let mut users = self.users.lock();
+        let mut next = users.clone();
+        let Some(u) = next.iter_mut().find(|u| u.name == name) else {
+            return Err(UiError::NotFound(format!("no such user: {name}")));
+        };
+        u.hash = hash;
+        self.write(&next)?;
+        *users = next;
+        Ok(())
+    }
+
     /// A new account; an existing name is refused.
     pub fn add(&self, name: &str, password: &str, role: Role) -> Result<(), UiError> {
         let name = valid_name(name)?;
@@ -253,6 +270,19 @@ mod tests {
         );
         let e = store.remove("admin").unwrap_err();
         assert!(e.to_string().contains("last admin"), "{e}");
+        let e = store
+            .change_password("eve", "wrong one", "another password")
+            .unwrap_err();
+        assert!(e.to_string().contains("current password"), "{e}");
+        assert!(
+            store
+                .change_password("eve", "viewer password", "short")
+                .is_err()
+        );
+        store
+            .change_password("eve", "viewer password", "another password")
+            .unwrap();
+        assert!(store.check("eve", "another password").is_some());
         store.remove("eve").unwrap();
         assert!(matches!(store.remove("eve"), Err(UiError::NotFound(_))));
         assert_eq!(
