@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::auth::session::Session;
 use crate::auth::users::Role;
-use crate::error::UiError;
+use crate::error::{UiError, blocking};
 use crate::state::Ui;
 
 fn admin(s: &Session) -> Result<(), UiError> {
@@ -49,10 +49,7 @@ pub async fn add(
     admin(&s)?;
     let role = Role::parse(&u.role)?;
     let name = u.username.clone();
-    // Hashing takes tens of milliseconds of CPU: off the async workers.
-    tokio::task::spawn_blocking(move || ui.users.add(&u.username, &u.password, role))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))??;
+    blocking(move || ui.users.add(&u.username, &u.password, role)).await?;
     Ok(Json(json!({ "name": name })))
 }
 
@@ -79,8 +76,6 @@ pub async fn change_password(
     Extension(s): Extension<Session>,
     Json(p): Json<NewPassword>,
 ) -> Result<Json<Value>, UiError> {
-    tokio::task::spawn_blocking(move || ui.users.change_password(&s.user, &p.current, &p.new))
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))??;
+    blocking(move || ui.users.change_password(&s.user, &p.current, &p.new)).await?;
     Ok(Json(json!({})))
 }

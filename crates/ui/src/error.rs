@@ -63,3 +63,15 @@ impl IntoResponse for UiError {
             .into_response()
     }
 }
+
+/// Runs password hashing (tens of milliseconds of CPU with argon2) off the
+/// async workers.
+pub async fn blocking<T, F>(f: F) -> Result<T, UiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, UiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| UiError::Internal(e.to_string()))?
+}

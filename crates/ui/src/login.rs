@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::auth::session::{self, Session};
 use crate::auth::users::Role;
-use crate::error::UiError;
+use crate::error::{UiError, blocking};
 use crate::serve::ClientAddr;
 use crate::state::Ui;
 
@@ -52,15 +52,8 @@ pub async fn setup(
     Json(c): Json<Credentials>,
 ) -> Result<Response, UiError> {
     throttle(&ui, &client)?;
-    // Hashing takes tens of milliseconds of CPU: off the async workers.
-    let created = {
-        let ui = ui.clone();
-        let (name, password) = (c.username.clone(), c.password);
-        tokio::task::spawn_blocking(move || ui.users.create_admin(&name, &password))
-    };
-    created
-        .await
-        .map_err(|e| UiError::Internal(e.to_string()))??;
+    let (users, name) = (ui.clone(), c.username.clone());
+    blocking(move || users.users.create_admin(&name, &c.password)).await?;
     Ok(logged_in(&ui, c.username.trim(), Role::Admin))
 }
 
@@ -70,11 +63,8 @@ pub async fn login(
     Json(c): Json<Credentials>,
 ) -> Result<Response, UiError> {
     throttle(&ui, &client)?;
-    let check = {
-        let ui = ui.clone();
-        tokio::task::spawn_blocking(move || ui.users.check(&c.username, &c.password))
-    };
-    match check.await.map_err(|e| UiError::Internal(e.to_string()))? {
+    let users = ui.clone();
+    match blocking(move || Ok(users.users.check(&c.username, &c.password))).await? {
         Some((user, role)) => Ok(logged_in(&ui, &user, role)),
         None => Err(UiError::Forbidden("wrong user name or password".into())),
     }
