@@ -8,8 +8,9 @@
 # promtool (same package) lints the exposition.
 # rpm: e2e_scan builds packages (rpmbuild) into an rpm database of its own; scan's unit tests
 # check berth's version ordering against rpm's own.
+# chromium + chromium-driver: e2e_ui drives the dashboard in a headless browser over WebDriver.
 set -euo pipefail
-packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog rsyslog-gnutls prometheus rpm nginx haproxy)
+packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog rsyslog-gnutls prometheus rpm nginx haproxy chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `X-Registry-Auth`: base64url JSON of {username, password} or {identitytoken}.
-fn credentials(headers: &HeaderMap) -> Option<Credentials> {
+pub(crate) fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     use base64::Engine as _;
     let raw = headers.get("X-Registry-Auth")?.to_str().ok()?;
     let bytes = base64::engine::general_purpose::URL_SAFE

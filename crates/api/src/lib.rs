@@ -24,6 +24,7 @@ mod networks;
 mod pending;
 mod query;
 pub mod routes;
+mod remote;
 mod scan;
 mod streams;
 mod swarm;
@@ -71,6 +72,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
         .merge(scan::routes())
         .merge(routes::routes())
         .merge(apps_git::routes())
+        .merge(remote::routes())
         .fallback(page_not_found)
         .layer(axum::Extension(swarm))
         .with_state(engine)
@@ -108,8 +110,9 @@ fn split_version(path: &str) -> (PathVersion, &str) {
     (Some(parsed), if tail.is_empty() { "/" } else { tail })
 }
 
-/// Version check and prefix stripping, then the router.
-async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
+/// Version check and prefix stripping, then the router: one request as the
+/// API's listeners serve it (the dashboard serves the API in-process this way).
+pub async fn handle(router: Router, mut req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let (version, tail) = split_version(&path);
     let mut response = match version {

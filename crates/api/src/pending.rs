@@ -10,7 +10,7 @@ use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
-    for path in ["/images/search", "/session", "/distribution/{name}/json"] {
+    for path in ["/images/search", "/session"] {
         router = router.route(path, any(not_implemented));
     }
     // No managed plugins are installed, and none can be yet.

@@ -6,7 +6,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 mod config_file;
+mod dashboard;
 mod hosts;
+mod listen_addr;
 mod metrics;
 mod router;
 mod userns;
@@ -135,6 +137,18 @@ struct DaemonArgs {
     /// The router's certificates: DIR/<host>.crt and DIR/<host>.key (PEM), reloaded when they change
     #[arg(long, value_name = "DIR")]
     router_cert_dir: Option<PathBuf>,
+    /// Serve the web dashboard on http://HOST:PORT/ (e.g. 127.0.0.1:9000; https with --ui-tls-cert)
+    #[arg(long, value_name = "HOST:PORT")]
+    ui_addr: Option<String>,
+    /// Certificate (PEM) of the dashboard's TLS listener
+    #[arg(long, value_name = "FILE")]
+    ui_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --ui-tls-cert
+    #[arg(long, value_name = "FILE")]
+    ui_tls_key: Option<PathBuf>,
+    /// Set the dashboard's `admin` password from this file at start (else the first visit sets it)
+    #[arg(long, value_name = "FILE")]
+    ui_admin_password_file: Option<PathBuf>,
     /// Run containers as an unprivileged range of host ids: "default" (the
     /// dockremap user, made if missing) or USER[:GROUP] with /etc/subuid and /etc/subgid ranges
     #[arg(long, value_name = "default|USER[:GROUP]")]
@@ -763,6 +777,12 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         args.router_tls_addr.as_deref(),
         args.router_cert_dir.as_ref(),
     )?;
+    let ui_listener = dashboard::bind(
+        args.ui_addr.as_deref(),
+        args.ui_tls_cert.as_ref(),
+        args.ui_tls_key.as_ref(),
+        args.ui_admin_password_file.as_ref(),
+    )?;
     let (std_listeners, tls) = bind_hosts(&parsed_hosts, &security, gid)?;
     let listening = std_listeners
         .iter()
@@ -849,6 +869,9 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             Some(l) => Some(l.serve(&engine, &apps)?),
             None => None,
         };
+        if let Some(l) = ui_listener {
+            l.spawn(engine.clone(), swarm.clone(), args.data_root.clone())?;
+        }
         tracing::info!("berth daemon listening on {}", listening);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;

@@ -1,9 +1,7 @@
 //! The daemon's metrics settings (`--metrics-addr`, daemon.json's
 //! `metrics-addr`) and the binding of their listener.
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-
-use anyhow::{Context, bail};
+use std::net::{SocketAddr, TcpListener};
 
 /// What the daemon's Prometheus endpoint serves on; a daemon.json loader
 /// fills the same struct from `metrics-addr`.
@@ -18,7 +16,7 @@ impl MetricsOptions {
     /// `localhost:9323`); an empty value is no endpoint, as dockerd.
     pub fn parse(addr: Option<&str>) -> anyhow::Result<MetricsOptions> {
         Ok(MetricsOptions {
-            addr: parse_listen_addr("--metrics-addr", addr)?,
+            addr: super::listen_addr::parse("--metrics-addr", addr)?,
         })
     }
 
@@ -28,7 +26,7 @@ impl MetricsOptions {
         let Some(addr) = self.addr else {
             return Ok(None);
         };
-        let listener = bind_listen_addr("--metrics-addr", addr)?;
+        let listener = super::listen_addr::bind("--metrics-addr", addr)?;
         if !addr.ip().is_loopback() {
             tracing::warn!(
                 "metrics on {addr}: anyone who reaches it sees every container's name, image and labels"
@@ -36,38 +34,6 @@ impl MetricsOptions {
         }
         Ok(Some(listener))
     }
-}
-
-/// A TCP listener flag's `HOST:PORT` (or `:PORT`, every address); an empty
-/// value is none.
-pub fn parse_listen_addr(flag: &str, addr: Option<&str>) -> anyhow::Result<Option<SocketAddr>> {
-    let Some(addr) = addr.map(str::trim).filter(|a| !a.is_empty()) else {
-        return Ok(None);
-    };
-    let addr = if addr.starts_with(':') {
-        format!("0.0.0.0{addr}")
-    } else {
-        addr.to_string()
-    };
-    if let Ok(a) = addr.parse::<SocketAddr>() {
-        return Ok(Some(a));
-    }
-    if !addr.contains(':') {
-        bail!("{flag} {addr:?}: expected HOST:PORT, e.g. 127.0.0.1:9323");
-    }
-    let resolved = addr
-        .to_socket_addrs()
-        .with_context(|| format!("{flag} {addr:?}: expected HOST:PORT"))?
-        .next()
-        .with_context(|| format!("{flag} {addr:?}: no address"))?;
-    Ok(Some(resolved))
-}
-
-/// Binds a flag's listener, naming the flag when the port is taken.
-pub fn bind_listen_addr(flag: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(addr).with_context(|| format!("{flag} {addr}: listening"))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub fn open_apps(
     Ok(Arc::new(store))
 }
 
-use super::metrics::{bind_listen_addr, parse_listen_addr};
+use super::listen_addr::{bind as bind_listen_addr, parse as parse_listen_addr};
 
 /// The router's listeners, bound; none when no router address is set.
 pub struct RouterListeners {
