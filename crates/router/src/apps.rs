@@ -136,10 +136,21 @@ fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// A directory only root reads (made if missing, tightened if not).
+fn private_dir(dir: &Path) -> Result<(), AppError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(io(format!("creating {}", dir.display())))
+}
+
 impl AppStore {
     /// Loads `root/*/app.json` (a damaged one is skipped with a warning).
     pub fn open(root: &Path, api_host: &str, exe: &Path) -> Result<AppStore, AppError> {
-        std::fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
+        private_dir(root)?;
         let mut apps = BTreeMap::new();
         let rd = std::fs::read_dir(root).map_err(io(format!("reading {}", root.display())))?;
         for e in rd.filter_map(Result::ok) {
@@ -226,7 +237,7 @@ impl AppStore {
             }
         }
         let dir = self.root.join(name);
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        private_dir(&dir)?;
         if let Err(e) = self.init_repo(name) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -249,7 +260,15 @@ impl AppStore {
     fn init_repo(&self, name: &str) -> Result<(), AppError> {
         let repo = self.repo(name);
         let out = Command::new("git")
-            .args(["init", "--bare", "--quiet", "--initial-branch=main"])
+            // Root's alone, as everything under the data root: git keeps
+            // the repository's files 0600 and its directories 0700.
+            .args([
+                "init",
+                "--bare",
+                "--quiet",
+                "--initial-branch=main",
+                "--shared=0600",
+            ])
             .arg(&repo)
             .output()
             .map_err(io("running git"))?;
@@ -272,7 +291,7 @@ impl AppStore {
         );
         std::fs::write(&hook, script).map_err(io(format!("writing {}", hook.display())))?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o700))
             .map_err(io("chmod pre-receive"))?;
         Ok(())
     }
