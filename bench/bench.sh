@@ -302,6 +302,8 @@ for name in berth dockerd; do
         log "$name: docker run failed"
         MS[$name]="n/a"
     fi
+    # The timeline is of these runs alone, not of the containers that follow.
+    [ "$name" = berth ] && cp "$TMP/berth/log" "$TMP/berth/runs.log"
     sleep 2
     RSS_AFTER[$name]="$(rss_kb $(daemon_pids "$name" "$pid"))"
     log "monitor memory of 10 running containers ..."
@@ -346,10 +348,10 @@ row "monitor RSS per running container, kB" MON_RSS
 row "monitor PSS per running container, kB" MON_PSS
 echo "(dockerd RSS includes its managed containerd; berth RSS is the daemon alone."
 echo " Monitors: berth-shim vs containerd-shim-runc-v2, 10 idle sleep containers.)"
-if [ -f "$TMP/berth/log" ]; then
+if [ -f "$TMP/berth/runs.log" ]; then
     echo
     echo "where a berth 'docker run --rm' goes (daemon debug log):"
-    timeline "$TMP/berth/log"
+    timeline "$TMP/berth/runs.log"
 fi
 if [ "$EXTENDED" = 1 ]; then
     echo
