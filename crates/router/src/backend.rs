@@ -65,7 +65,13 @@ impl Backend {
             return false;
         }
         self.consecutive_failures.store(0, Ordering::Relaxed);
-        *self.ejected_until.lock() = Some(now + fail_timeout);
+        let mut until = self.ejected_until.lock();
+        // Requests sent before it was ejected keep failing: they neither
+        // extend the ejection nor announce it again.
+        if until.is_some_and(|u| now < u) {
+            return false;
+        }
+        *until = Some(now + fail_timeout);
         true
     }
 }
@@ -97,6 +103,17 @@ mod tests {
         assert!(b.failed(t0, 3, window));
         assert!(b.is_ejected(t0 + Duration::from_secs(9)));
         assert!(!b.is_ejected(t0 + Duration::from_secs(10)));
+        // Failures of requests sent before the ejection do not extend it.
+        let t1 = t0 + Duration::from_secs(1);
+        for _ in 0..3 {
+            assert!(!b.failed(t1, 3, window), "ejected once, announced once");
+        }
+        assert!(!b.is_ejected(t0 + Duration::from_secs(10)));
+        // Once back, three more failures eject it again.
+        let t2 = t0 + Duration::from_secs(11);
+        assert!(!b.failed(t2, 3, window));
+        assert!(!b.failed(t2, 3, window));
+        assert!(b.failed(t2, 3, window));
     }
 
     #[test]

@@ -23,9 +23,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 pub type BackendClient = Client<HttpConnector, Body>;
 
-/// Backends are containers on a local bridge: a connect that takes longer
-/// than this is to an address nobody holds any more.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Backends are containers on a local bridge, so a connect normally takes
+/// microseconds; but a busy server whose accept queue is full drops the SYN
+/// and the kernel sends it again after 1 s, then 2 s more. Giving up at 1 s
+/// turned a loaded backend's short stall into errors (and ejections) where
+/// nginx waits; this covers two retransmissions and still gives up on an
+/// address nobody holds any more.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn client() -> BackendClient {
     let mut connector = HttpConnector::new();
