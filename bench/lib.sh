@@ -155,3 +155,10 @@ monitor_pids() { # name -> pids of the per-container monitors of the daemon $TMP
         esac
     done
 }
+
+cleanup_with_bridge() { # bench_cleanup, then the bridge $BRIDGE and nft table $NFT_TABLE a berth daemon made
+    bench_cleanup
+    ip link del "$BRIDGE" 2>/dev/null
+    for family in ip ip6; do nft delete table "$family" "$NFT_TABLE" 2>/dev/null; done
+    true
+}

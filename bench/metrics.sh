@@ -36,13 +36,7 @@ bench_init metrics
 BERTH="${BERTH_BIN:-$REPO/target/release/berth}"
 BRIDGE="bm$UNIQUE"
 NFT_TABLE="berth_bm$UNIQUE"
-cleanup() {
-    bench_cleanup
-    ip link del "$BRIDGE" 2>/dev/null
-    for family in ip ip6; do nft delete table "$family" "$NFT_TABLE" 2>/dev/null; done
-    true
-}
-trap cleanup EXIT
+trap cleanup_with_bridge EXIT
 trap 'exit 130' INT TERM
 
 need_tools curl dockerd "$DOCKER_CLI"

@@ -40,13 +40,7 @@ bench_init router
 BERTH="${BERTH_BIN:-$REPO/target/release/berth}"
 BRIDGE="br$UNIQUE"
 NFT_TABLE="berth_br$UNIQUE"
-cleanup() {
-    bench_cleanup
-    ip link del "$BRIDGE" 2>/dev/null
-    for family in ip ip6; do nft delete table "$family" "$NFT_TABLE" 2>/dev/null; done
-    true
-}
-trap cleanup EXIT
+trap cleanup_with_bridge EXIT
 trap 'exit 130' INT TERM
 
 need_tools curl wrk nginx haproxy "$DOCKER_CLI"

@@ -77,13 +77,12 @@ fn push_to(dir: &Path, remote: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
-fn git_push_deploys_behind_the_router_without_losing_requests() {
+/// A networked daemon with the router on a free loopback port and a plain
+/// TCP API (git's smart HTTP; the test opts in, as an operator would with
+/// --tls=false): the daemon, the router's port and the API's address.
+fn app_daemon() -> (Daemon, u16, String) {
     let port = free_port();
     let api = format!("127.0.0.1:{}", free_port());
-    // A TCP API address for git's smart HTTP (plain: the test opts in, as
-    // an operator would with --tls=false; with TLS, git presents the same
-    // client certificate the docker CLI does).
     let d = Daemon::start_networked_with(&[
         "--router-addr",
         &format!("127.0.0.1:{port}"),
@@ -91,6 +90,14 @@ fn git_push_deploys_behind_the_router_without_losing_requests() {
         &format!("tcp://{api}"),
         "--tls=false",
     ]);
+    (d, port, api)
+}
+
+#[test]
+fn git_push_deploys_behind_the_router_without_losing_requests() {
+    // With TLS, git presents the same client certificate the docker CLI does
+    // (https_pushes_need_the_apis_client_certificate).
+    let (d, port, api) = app_daemon();
     if !d.is_berth() {
         return;
     }
@@ -248,15 +255,7 @@ fn git_push_deploys_behind_the_router_without_losing_requests() {
 
 #[test]
 fn bad_pushes_are_refused_clearly_and_a_worker_runs_beside_web() {
-    let port = free_port();
-    let api = format!("127.0.0.1:{}", free_port());
-    let d = Daemon::start_networked_with(&[
-        "--router-addr",
-        &format!("127.0.0.1:{port}"),
-        "-H",
-        &format!("tcp://{api}"),
-        "--tls=false",
-    ]);
+    let (d, port, api) = app_daemon();
     if !d.is_berth() {
         return;
     }
