@@ -92,6 +92,21 @@ fn addresses(resp: &Message) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The kernel picks a free UDP port; the same TCP port may be taken (an
+/// ephemeral port of another test's connection), so pick again until both are free.
+async fn bind_udp_and_tcp_on_one_port() -> (UdpSocket, TcpListener, SocketAddr) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind(LOOPBACK).await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return (udp, tcp, addr),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => panic!("binding tcp {addr}: {e}"),
+        }
+    }
+    panic!("no port free for both udp and tcp on loopback after 50 tries");
+}
+
 /// A stand-in for the host's resolver: `example.test` has an address,
 /// `big.test` does not fit in UDP (TC there, 100 addresses over TCP),
 /// everything else is NXDOMAIN. It records the names it was asked.
@@ -103,9 +118,7 @@ struct FakeUpstream {
 
 impl FakeUpstream {
     async fn start() -> Self {
-        let udp = UdpSocket::bind(LOOPBACK).await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).await.unwrap();
+        let (udp, tcp, addr) = bind_udp_and_tcp_on_one_port().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let udp_seen = seen.clone();
         let udp_task = tokio::spawn(async move {
