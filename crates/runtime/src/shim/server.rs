@@ -42,6 +42,13 @@ const CONSOLE_SOCKET: &str = "console.sock";
 /// The terminal is sent before libcontainer's builder returns; this only
 /// bounds a libcontainer that never sends it.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Control requests (wait, attach, stats, exec's pid…) run code that an idle
+/// container never needs again; after this long without one, its pages are
+/// given back (see `pages`).
+const QUIET: Duration = Duration::from_secs(1);
+/// At most once per this long, so that a client polling every second
+/// (`docker stats`) does not make the shim fault its code in over and over.
+const RELEASE_INTERVAL: Duration = Duration::from_secs(30);
 
 pub(crate) fn main(args: &[String]) -> i32 {
     let Some(state_dir) = args.first().map(PathBuf::from) else {
@@ -182,6 +189,7 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
         pty: RefCell::new(None),
         tty: params.tty,
         log: RefCell::new(log),
+        activity: tokio::sync::Notify::new(),
         id: params.id.clone(),
         cgroup_path,
     });
@@ -297,6 +305,8 @@ struct Shim {
     /// A terminal has no end of input: closing stdin leaves it open.
     tty: bool,
     log: RefCell<Logger>,
+    /// Told of every control request, for `release_pages_when_quiet`.
+    activity: tokio::sync::Notify,
     id: String,
     /// Relative to each hierarchy's root.
     cgroup_path: PathBuf,
@@ -345,6 +355,7 @@ async fn serve(
         }
     }
     let acceptor = tokio::task::spawn_local(accept_loop(shim.clone(), listener));
+    let releaser = tokio::task::spawn_local(release_pages_when_quiet(shim.clone()));
 
     let raw = reap_init(&mut sigchld, shim.init_pid).await;
     *shim.reaped.borrow_mut() = true;
@@ -373,6 +384,7 @@ async fn serve(
     // From here on clients read exit.json; a new shim may bind the same path.
     let _ = std::fs::remove_file(&shim.socket);
     acceptor.abort();
+    releaser.abort();
     *shim.exit.borrow_mut() = Some(status.clone());
     shim.stdin.borrow_mut().take();
     shim.pty.borrow_mut().take();
@@ -495,7 +507,23 @@ async fn accept_loop(shim: Rc<Shim>, listener: UnixListener) {
     }
 }
 
+/// Gives back the file pages that control requests faulted in, once none
+/// has come for `QUIET`: what a running container's monitor keeps resident
+/// is then what copying its output and waiting for it need.
+async fn release_pages_when_quiet(shim: Rc<Shim>) {
+    loop {
+        shim.activity.notified().await;
+        while tokio::time::timeout(QUIET, shim.activity.notified())
+            .await
+            .is_ok()
+        {}
+        super::pages::release_file_pages();
+        tokio::time::sleep(RELEASE_INTERVAL).await;
+    }
+}
+
 async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
+    shim.activity.notify_one();
     let req: Request = match protocol::read_json(&mut conn, protocol::REQUEST).await {
         Ok(r) => r,
         Err(e) => {
