@@ -3,9 +3,11 @@
 //! manager, two workers), each with `--router-addr`. A service labelled
 //! `berth.http.host` whose tasks run on the workers is reached by host
 //! name through the manager's router (which runs no task), balanced over
-//! every task; scale down and up show in the route within seconds; a
-//! worker killed leaves the route; `service rm` leaves 404 and no leg
-//! (veth, address, route) on any node; bad labels are refused by name.
+//! every task and merged with a local container of the same labels;
+//! scale down and up show in the route within a second, a rolling update
+//! and a worker killed fail no request, an unhealthy task leaves;
+//! `service rm` leaves 404 and no leg (veth, address, route) on any node;
+//! bad labels are refused by name.
 
 #![allow(clippy::unwrap_used)]
 
@@ -53,8 +55,8 @@ fn spread(c: &Cluster, i: usize, n: usize) -> (BTreeSet<String>, usize) {
     (answers, failed)
 }
 
-/// The backends host `i`'s router has for web.test.
-fn backends(c: &Cluster, i: usize) -> usize {
+/// The backends (container names) host `i`'s router has for `host`.
+fn backends_of(c: &Cluster, i: usize, host: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(&berth_ok(
         &c.hosts[i].d,
         &["router", "ls", "--format", "json"],
@@ -64,9 +66,15 @@ fn backends(c: &Cluster, i: usize) -> usize {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|r| r["host"] == "web.test")
-        .map(|r| r["backends"].as_array().map_or(0, Vec::len))
-        .sum()
+        .filter(|r| r["host"] == host)
+        .flat_map(|r| r["backends"].as_array().cloned().unwrap_or_default())
+        .map(|b| b["container"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// How many backends host `i`'s router has for web.test.
+fn backends(c: &Cluster, i: usize) -> usize {
+    backends_of(c, i, "web.test").len()
 }
 
 fn running(c: &Cluster, service: &str) -> usize {
@@ -206,6 +214,31 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
         assert_eq!(failed, 0, "router of host {i}");
         assert_eq!(answers.len(), 3, "router of host {i}: {answers:?}");
     }
+    // A container of the manager with the same labels is one more
+    // backend of the same route (the test daemons have no default bridge).
+    m.docker_ok(&["network", "create", "localnet"]);
+    let local = m.docker_ok(&[
+        "run",
+        "-d",
+        "--network",
+        "localnet",
+        "--label",
+        "berth.http.host=web.test",
+        "--label",
+        "berth.http.port=80",
+        "busybox:latest",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let merged = wait_for(Duration::from_secs(10), || {
+        (backends(&c, 0) == 4).then_some(())
+    });
+    assert!(merged.is_some(), "{}", berth_ok(m, &["router", "ls"]));
+    let (answers, failed) = spread(&c, 0, 24);
+    assert_eq!((answers.len(), failed), (4, 0), "{answers:?}");
+    m.docker_ok(&["rm", "-f", &local]);
+
     // The manager holds a leg on the service's network: a veth with an
     // address of its subnet, and the subnet's route through it.
     let (links, routes) = legs(&c, 0);
@@ -260,6 +293,99 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
     let (answers, failed) = spread(&c, 0, 24);
     assert_eq!((answers.len(), failed), (3, 0), "{answers:?}");
 
+    // A rolling update (stop-first, one task at a time) under requests:
+    // each old task leaves the route before it stops, each new one joins
+    // once it runs; no request fails.
+    m.docker_ok(&["service", "update", "-d", "--env-add", "V=2", "web"]);
+    let mut failed = 0;
+    let updated = wait_for(Duration::from_secs(90), || {
+        failed += spread(&c, 0, 4).1;
+        let state = m.docker_ok(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+            "web",
+        ]);
+        (state == "completed" && backends(&c, 0) == 3).then_some(())
+    });
+    assert!(
+        updated.is_some(),
+        "{}",
+        m.docker_ok(&["service", "ps", "web"])
+    );
+    eprintln!("rolling update: {failed} failed requests");
+    assert_eq!(failed, 0);
+    let (answers, failed) = spread(&c, 0, 24);
+    assert_eq!((answers.len(), failed), (3, 0), "{answers:?}");
+
+    // A task whose health check fails leaves the route once its task
+    // fails: as dockerd's agent, after its container stopped (its stop
+    // grace period: busybox httpd, pid 1, ignores SIGTERM).
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "hc",
+        "--replicas",
+        "2",
+        "--constraint",
+        "node.role==worker",
+        "--network",
+        "webnet",
+        "--label",
+        "berth.http.host=hc.test",
+        "--label",
+        "berth.http.port=80",
+        "--health-cmd",
+        "test -f /www/index.html",
+        "--health-interval",
+        "500ms",
+        "--health-retries",
+        "1",
+        "--stop-grace-period",
+        "1s",
+        "busybox:latest",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let both = wait_for(Duration::from_secs(60), || {
+        (backends_of(&c, 0, "hc.test").len() == 2).then_some(())
+    });
+    assert!(both.is_some(), "{}", berth_ok(m, &["router", "ls"]));
+    let sick = c.hosts[1]
+        .d
+        .docker_ok(&[
+            "ps",
+            "-q",
+            "--filter",
+            "label=com.docker.swarm.service.name=hc",
+        ])
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let sick_name = c.hosts[1]
+        .d
+        .docker_ok(&["inspect", "--format", "{{.Name}}", &sick])
+        .trim_start_matches('/')
+        .to_string();
+    assert!(backends_of(&c, 0, "hc.test").contains(&sick_name));
+    let t0 = Instant::now();
+    c.hosts[1]
+        .d
+        .docker_ok(&["exec", &sick, "busybox", "rm", "/www/index.html"]);
+    let left = wait_for(Duration::from_secs(15), || {
+        (!backends_of(&c, 0, "hc.test").contains(&sick_name)).then(|| t0.elapsed())
+    });
+    assert!(left.is_some(), "{}", berth_ok(m, &["router", "ls"]));
+    eprintln!(
+        "unhealthy task left the route {:?} after its check began failing",
+        left.unwrap()
+    );
+
     // A worker running tasks dies: requests through the manager keep being
     // answered (retries past the dead tasks, then they leave the route
     // once the node is down).
@@ -301,7 +427,7 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
 
     // service rm: 404 at once, and no leg left on the live nodes.
     let t0 = Instant::now();
-    m.docker_ok(&["service", "rm", "web", "badport", "nonet"]);
+    m.docker_ok(&["service", "rm", "web", "badport", "nonet", "hc"]);
     let gone = wait_for(Duration::from_secs(10), || {
         (get(&c, 0, "web.test").0 == 404).then(|| t0.elapsed())
     });
