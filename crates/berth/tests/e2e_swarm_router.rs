@@ -433,6 +433,8 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
     });
     assert!(gone.is_some(), "{:?}", get(&c, 0, "web.test"));
     eprintln!("service rm: 404 after {:?}", gone.unwrap());
+    // The nodes' legs hold no network back.
+    m.docker_ok(&["network", "rm", "webnet"]);
     for i in [0, 1] {
         let clean = wait_for(Duration::from_secs(20), || {
             let (links, routes) = legs(&c, i);
