@@ -425,6 +425,29 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
     );
     assert_eq!(failures, 0);
 
+    // The surviving worker's daemon killed and started again: its router
+    // routes to every task again (its leg kept or made again, its routes
+    // from the resumed session).
+    let t0 = Instant::now();
+    c.hosts[1].d.kill9();
+    c.hosts[1].d.restart();
+    let back = wait_for(Duration::from_secs(90), || {
+        let (answers, failed) = spread(&c, 1, 6);
+        (answers.len() == 3 && failed == 0 && running(&c, "web") == 3).then(|| t0.elapsed())
+    });
+    assert!(
+        back.is_some(),
+        "{}\n{}",
+        berth_ok(&c.hosts[1].d, &["router", "ls"]),
+        c.hosts[1].d.log_tail()
+    );
+    eprintln!(
+        "worker daemon restarted: routing to all three tasks {:?} after",
+        back.unwrap()
+    );
+    let (links, _) = legs(&c, 1);
+    assert_eq!(links.len(), 1, "{links:?}");
+
     // service rm: 404 at once, and no leg left on the live nodes.
     let t0 = Instant::now();
     m.docker_ok(&["service", "rm", "web", "badport", "nonet", "hc"]);
