@@ -214,6 +214,43 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
         assert_eq!(failed, 0, "router of host {i}");
         assert_eq!(answers.len(), 3, "router of host {i}: {answers:?}");
     }
+    // A service without a network of its own that publishes through the
+    // routing mesh is reached on the ingress network (every node's mesh
+    // leg), its port the published target port.
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "meshed",
+        "--replicas",
+        "2",
+        "--constraint",
+        "node.role==worker",
+        "--replicas-max-per-node",
+        "1",
+        "-p",
+        "8081:80",
+        "--label",
+        "berth.http.host=mesh.test",
+        "busybox:latest",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let meshed = wait_for(Duration::from_secs(60), || {
+        (backends_of(&c, 0, "mesh.test").len() == 2).then_some(())
+    });
+    assert!(meshed.is_some(), "{}", berth_ok(m, &["router", "ls"]));
+    let mut answers = BTreeSet::new();
+    for _ in 0..12 {
+        let (code, body) = get(&c, 0, "mesh.test");
+        assert_eq!(code, 200, "{body}");
+        answers.insert(body);
+    }
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    m.docker_ok(&["service", "rm", "meshed"]);
+
     // A container of the manager with the same labels is one more
     // backend of the same route (the test daemons have no default bridge).
     m.docker_ok(&["network", "create", "localnet"]);

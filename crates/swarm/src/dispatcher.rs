@@ -168,6 +168,9 @@ impl routes::Source for Listed {
     fn network_is_ingress(&self, id: &str) -> Option<bool> {
         netview::Source::network(self, id).map(|n| n.spec.ingress)
     }
+    fn ingress(&self) -> Option<&str> {
+        crate::manager::ingress_of(&self.networks).map(|n| n.id.as_str())
+    }
     fn tasks_on(&self, network: &str) -> Vec<&Task> {
         netview::Source::tasks_on(self, network)
     }
@@ -182,6 +185,10 @@ impl routes::Source for View {
     }
     fn network_is_ingress(&self, id: &str) -> Option<bool> {
         self.networks.get(id).map(|n| n.value.spec.ingress)
+    }
+    fn ingress(&self) -> Option<&str> {
+        crate::manager::ingress_of(self.networks.rows().iter().map(|n| &n.value))
+            .map(|n| n.id.as_str())
     }
     fn tasks_on(&self, network: &str) -> Vec<&Task> {
         View::tasks_on(self, network).map(|t| &t.value).collect()

@@ -55,6 +55,8 @@ pub struct RoutedTask {
 pub trait Source {
     fn services(&self) -> Vec<&Service>;
     fn network_is_ingress(&self, id: &str) -> Option<bool>;
+    /// The ingress network's id, if the cluster has one.
+    fn ingress(&self) -> Option<&str>;
     fn tasks_on(&self, network: &str) -> Vec<&Task>;
     fn node_ready(&self, node: &str) -> bool;
 }
@@ -65,23 +67,30 @@ pub fn is_routed(s: &Service) -> bool {
 }
 
 /// The network a routed service's tasks are reached on: its first overlay
-/// network that is not the ingress one (the routing mesh's network holds
-/// the nodes' own legs already, but its tasks answer through it by
-/// rules of their own; a service that wants a route names a network).
-pub fn routed_network(s: &Service, is_ingress: impl Fn(&str) -> Option<bool>) -> Option<&str> {
-    crate::manager::network_targets(&s.spec).find(|n| is_ingress(n) == Some(false))
+/// network besides the ingress one, else the ingress network (`ingress`,
+/// its id) when it publishes through the routing mesh (its tasks are on
+/// it, and every node has a leg there already).
+pub fn routed_network(
+    s: &Service,
+    is_ingress: impl Fn(&str) -> Option<bool>,
+    ingress: Option<&str>,
+) -> Option<String> {
+    crate::manager::network_targets(&s.spec)
+        .find(|n| is_ingress(n) == Some(false))
+        .or(ingress.filter(|_| crate::manager::publishes_ingress(&s.spec)))
+        .map(str::to_string)
 }
 
 /// The networks the routed services use: every node has a leg on each.
 pub fn routed_networks<'a>(
     services: impl IntoIterator<Item = &'a Service>,
     is_ingress: impl Fn(&str) -> Option<bool>,
+    ingress: Option<&str>,
 ) -> BTreeSet<String> {
     services
         .into_iter()
         .filter(|s| is_routed(s))
-        .filter_map(|s| routed_network(s, &is_ingress))
-        .map(str::to_string)
+        .filter_map(|s| routed_network(s, &is_ingress, ingress))
         .collect()
 }
 
@@ -130,14 +139,15 @@ fn route_of(s: &Service, src: &dyn Source) -> RoutedService {
         refused: None,
         tasks: Vec::new(),
     };
-    let Some(network) = routed_network(s, |n| src.network_is_ingress(n)) else {
+    let Some(network) = routed_network(s, |n| src.network_is_ingress(n), src.ingress()) else {
         route.refused = Some(
             "a routed service needs an overlay network its tasks are reached on \
-             (service create --network NAME)"
+             (service create --network NAME, or a port published through the routing mesh)"
                 .into(),
         );
         return route;
     };
+    let network = network.as_str();
     for t in src.tasks_on(network) {
         if t.service_id != s.id || t.node_id.is_empty() || t.status.state.is_terminal() {
             continue;
@@ -184,6 +194,9 @@ mod tests {
     impl Source for Fake {
         fn services(&self) -> Vec<&Service> {
             self.services.iter().collect()
+        }
+        fn ingress(&self) -> Option<&str> {
+            Some("ingress")
         }
         fn network_is_ingress(&self, id: &str) -> Option<bool> {
             match id {
@@ -272,15 +285,31 @@ mod tests {
             tasks: vec![],
             down: vec![],
         };
+        let is_ingress = |n: &str| fake.network_is_ingress(n);
         assert_eq!(
-            routed_network(&s, |n| fake.network_is_ingress(n)),
+            routed_network(&s, is_ingress, Some("ingress")).as_deref(),
             Some("ovl")
         );
-        let nets = routed_networks(&fake.services, |n| fake.network_is_ingress(n));
+        let nets = routed_networks(&fake.services, is_ingress, Some("ingress"));
         assert_eq!(
             nets.into_iter().collect::<Vec<_>>(),
             vec!["other", "ovl"],
             "b asks for no route"
+        );
+        // Without a network of its own: the mesh's, if it publishes there.
+        let mut meshed = service("d", &[(HOST_LABEL, "d.test")], &[]);
+        assert_eq!(routed_network(&meshed, is_ingress, Some("ingress")), None);
+        meshed.spec.endpoint_spec = Some(cluster::model::EndpointSpec {
+            mode: String::new(),
+            ports: vec![cluster::model::PortConfig {
+                target_port: 80,
+                published_port: 8080,
+                ..Default::default()
+            }],
+        });
+        assert_eq!(
+            routed_network(&meshed, is_ingress, Some("ingress")).as_deref(),
+            Some("ingress")
         );
     }
 

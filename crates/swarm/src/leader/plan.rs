@@ -139,12 +139,17 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
     // Each node's own legs: in the ingress network (the routing mesh's
     // source) and in every network a routed service is reached on (its
     // HTTP router's path to the tasks).
-    let routed = crate::routes::routed_networks(s.services.iter().map(|s| &s.value), |id| {
-        s.networks
-            .iter()
-            .find(|n| n.value.id == id)
-            .map(|n| n.value.spec.ingress)
-    });
+    let ingress = crate::manager::ingress_of(s.networks.iter().map(|n| &n.value));
+    let routed = crate::routes::routed_networks(
+        s.services.iter().map(|s| &s.value),
+        |id| {
+            s.networks
+                .iter()
+                .find(|n| n.value.id == id)
+                .map(|n| n.value.spec.ingress)
+        },
+        ingress.map(|n| n.id.as_str()),
+    );
     for n in s.nodes {
         if let Some(attachments) = alloc.node_attachments(&n.value, &routed) {
             let mut node = n.value.clone();
