@@ -3,11 +3,12 @@
 //! manager, two workers), each with `--router-addr`. A service labelled
 //! `berth.http.host` whose tasks run on the workers is reached by host
 //! name through the manager's router (which runs no task), balanced over
-//! every task and merged with a local container of the same labels;
-//! scale down and up show in the route within a second, a rolling update
-//! and a worker killed fail no request, an unhealthy task leaves;
-//! `service rm` leaves 404 and no leg (veth, address, route) on any node;
-//! bad labels are refused by name.
+//! every task and merged with a local container of the same labels; a
+//! service with only a mesh port is reached over ingress; scale down and
+//! up show in the route within a second, a rolling update and a worker
+//! killed fail no request, an unhealthy task leaves, a restarted daemon
+//! routes again; `service rm` leaves 404 and no leg (veth, address,
+//! route) on any node; bad labels are refused by name.
 
 #![allow(clippy::unwrap_used)]
 
