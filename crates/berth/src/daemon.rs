@@ -869,7 +869,7 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         }
         let apps = router::open_apps(&args.data_root, &apps_host)?;
         let router = match router_listeners {
-            Some(l) => Some(l.serve(&engine, &apps)?),
+            Some(l) => Some(l.serve(&engine, &apps, &swarm)?),
             None => None,
         };
         if let Some(l) = ui_listener {

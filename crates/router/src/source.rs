@@ -52,6 +52,7 @@ pub fn entry(c: &ContainerView) -> Option<Entry> {
         .as_ref()
         .is_none_or(|h| h.status == "healthy");
     Some(Entry {
+        kind: crate::table::Kind::Container,
         id: c.record.id.clone(),
         name: c.record.name.clone(),
         created: c.record.created.timestamp_nanos_opt().unwrap_or_default(),
@@ -129,8 +130,19 @@ impl Draining {
     }
 }
 
-/// Follows the engine (and the apps' releases) until the daemon stops.
-pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore>) {
+/// Routes from elsewhere than the engine's containers: swarm services'
+/// tasks across the cluster (the daemon feeds them from its swarm node),
+/// replaced whole on every change.
+pub type External = tokio::sync::watch::Receiver<Vec<Entry>>;
+
+/// Follows the engine (and the apps' releases, and `external`) until the
+/// daemon stops.
+pub async fn follow(
+    engine: Arc<Engine>,
+    router: Arc<Router>,
+    apps: Arc<AppStore>,
+    mut external: Option<External>,
+) {
     let (_, mut events) = engine.subscribe_events();
     let mut warned = HashSet::new();
     let mut draining = Draining::default();
@@ -146,19 +158,29 @@ pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore
             },
             _ = sweep.tick() => {}
             _ = apps.changed() => {}
+            changed = async { external.as_mut()?.changed().await.ok() }, if external.is_some() => {
+                // The source went (the swarm closed): its routes with it.
+                if changed.is_none() {
+                    external = None;
+                }
+            }
         }
         // A burst of events (a compose project starting) makes one rebuild.
         while let Ok(e) = events.try_recv() {
             draining.observe(&e);
         }
-        let entries: Vec<Entry> = engine
+        let mut entries: Vec<Entry> = engine
             .containers()
             .iter()
             .filter_map(entry)
             .map(|e| draining.apply(with_app_route(e, &apps)))
             .collect();
+        if let Some(ext) = &external {
+            let cluster = ext.borrow().clone();
+            entries.extend(cluster.into_iter().map(|e| with_app_route(e, &apps)));
+        }
         let errors = router.update(&entries);
-        // Once per container and problem, not once a second.
+        // Once per container (or service) and problem, not once a second.
         let now: HashSet<(String, String)> = errors
             .iter()
             .map(|e| (e.id.clone(), e.error.to_string()))
@@ -166,7 +188,8 @@ pub async fn follow(engine: Arc<Engine>, router: Arc<Router>, apps: Arc<AppStore
         for e in &errors {
             if !warned.contains(&(e.id.clone(), e.error.to_string())) {
                 tracing::warn!(
-                    "router: container {} gets no route: {}",
+                    "router: {} {} gets no route: {}",
+                    e.kind,
                     e.container,
                     e.error
                 );

@@ -13,9 +13,31 @@ use serde::Serialize;
 use crate::backend::Backend;
 use crate::labels::{self, Balance, LabelError, RouteOptions, RouteSpec};
 
-/// One container as the router sees it.
+/// What a route's backend is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A container of this daemon, by its labels.
+    #[default]
+    Container,
+    /// A task of a swarm service, by the service's labels (anywhere in
+    /// the cluster: the node's legs reach it).
+    Service,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Container => "container",
+            Kind::Service => "service",
+        })
+    }
+}
+
+/// One container (or service task) as the router sees it.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    pub kind: Kind,
     pub id: String,
     pub name: String,
     pub created: i64,
@@ -42,9 +64,11 @@ pub struct Route {
     next: Arc<AtomicUsize>,
 }
 
-/// A container whose labels were refused.
+/// A container (or service) whose labels were refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteError {
+    pub kind: Kind,
+    /// Its name (a service's, for a service).
     pub container: String,
     pub id: String,
     #[serde(flatten)]
@@ -90,6 +114,7 @@ impl RouteTable {
         for e in sorted {
             if let Some(error) = &e.refused {
                 errors.push(RouteError {
+                    kind: e.kind,
                     container: e.name.clone(),
                     id: e.id.clone(),
                     error: error.clone(),
@@ -101,6 +126,7 @@ impl RouteTable {
                 Some(Ok(spec)) => spec,
                 Some(Err(error)) => {
                     errors.push(RouteError {
+                        kind: e.kind,
                         container: e.name.clone(),
                         id: e.id.clone(),
                         error,
@@ -112,6 +138,7 @@ impl RouteTable {
                 Ok(p) => p,
                 Err(error) => {
                     errors.push(RouteError {
+                        kind: e.kind,
                         container: e.name.clone(),
                         id: e.id.clone(),
                         error,
@@ -185,17 +212,23 @@ fn backend_port(spec: &RouteSpec, e: &Entry) -> Result<u16, LabelError> {
     if let Some(p) = spec.port {
         return Ok(p);
     }
+    // A service's tasks may run images this node never pulled: its
+    // endpoint's target ports stand for a container's exposed ones.
+    let has = match e.kind {
+        Kind::Container => "the container exposes",
+        Kind::Service => "the service publishes",
+    };
     match e.exposed.as_slice() {
         [one] => Ok(*one),
         [] => Err(LabelError {
             label: labels::PORT.into(),
             value: String::new(),
-            reason: "the container exposes no port: set berth.http.port".into(),
+            reason: format!("{has} no port: set berth.http.port"),
         }),
         several => Err(LabelError {
             label: labels::PORT.into(),
             value: String::new(),
-            reason: format!("the container exposes {several:?}: set berth.http.port to one"),
+            reason: format!("{has} {several:?}: set berth.http.port to one"),
         }),
     }
 }
@@ -237,6 +270,7 @@ impl Entry {
     /// A ready container `c-ID` with these labels and no address.
     pub(crate) fn with_labels(id: &str, labels: &[(&str, &str)]) -> Entry {
         Entry {
+            kind: Kind::Container,
             id: id.into(),
             name: format!("c-{id}"),
             created: 0,

@@ -88,6 +88,7 @@ fn entry(id: &str, addr: SocketAddr, labels: &[(&str, &str)]) -> Entry {
         .collect();
     l.insert("berth.http.port".into(), addr.port().to_string());
     Entry {
+        kind: router::table::Kind::Container,
         id: id.into(),
         name: id.into(),
         created: 0,

@@ -17,6 +17,7 @@ use cluster::model::{
 };
 
 use crate::netview::{self, NetworkView};
+use crate::routes::{self, RoutedService};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
@@ -67,6 +68,7 @@ struct Inputs {
     services: HashMap<String, Service>,
     standing: Standing,
     networks: Vec<NetworkView>,
+    routes: Vec<RoutedService>,
     revision: i64,
 }
 
@@ -159,6 +161,43 @@ impl netview::Source for View {
     }
 }
 
+impl routes::Source for Listed {
+    fn services(&self) -> Vec<&Service> {
+        self.services.values().collect()
+    }
+    fn network_is_ingress(&self, id: &str) -> Option<bool> {
+        netview::Source::network(self, id).map(|n| n.spec.ingress)
+    }
+    fn ingress(&self) -> Option<&str> {
+        crate::manager::ingress_of(&self.networks).map(|n| n.id.as_str())
+    }
+    fn tasks_on(&self, network: &str) -> Vec<&Task> {
+        netview::Source::tasks_on(self, network)
+    }
+    fn node_ready(&self, node: &str) -> bool {
+        netview::Source::node_ready(self, node)
+    }
+}
+
+impl routes::Source for View {
+    fn services(&self) -> Vec<&Service> {
+        self.services.rows().iter().map(|s| &s.value).collect()
+    }
+    fn network_is_ingress(&self, id: &str) -> Option<bool> {
+        self.networks.get(id).map(|n| n.value.spec.ingress)
+    }
+    fn ingress(&self) -> Option<&str> {
+        crate::manager::ingress_of(self.networks.rows().iter().map(|n| &n.value))
+            .map(|n| n.id.as_str())
+    }
+    fn tasks_on(&self, network: &str) -> Vec<&Task> {
+        View::tasks_on(self, network).map(|t| &t.value).collect()
+    }
+    fn node_ready(&self, node: &str) -> bool {
+        netview::Source::node_ready(self, node)
+    }
+}
+
 fn node_addr<'a>(mut nodes: impl Iterator<Item = &'a Node>, id: &str) -> Option<&'a str> {
     nodes.find(|n| n.id == id).map(|n| n.status.addr.as_str())
 }
@@ -195,8 +234,10 @@ impl Inputs {
             .cloned()
             .collect();
         let networks = netview::views(node_id, &mine, &listed);
+        let routes = routes::routes(&listed);
         Ok(Inputs {
             mine,
+            routes,
             standing: standing_of(listed.nodes.iter(), node_id),
             services: listed.services,
             networks,
@@ -218,6 +259,7 @@ impl Inputs {
             mine,
             services,
             networks,
+            routes: routes::routes(view),
             standing: standing_of(view.nodes.rows().iter().map(|n| &n.value), node_id),
             revision: view.revision,
         }
@@ -251,6 +293,7 @@ async fn assemble(
         services,
         standing,
         networks,
+        routes,
         revision: rev,
     } = inputs;
     let mut wanted_secrets = Vec::new();
@@ -334,6 +377,7 @@ async fn assemble(
             log_subscriptions,
             standing,
             networks,
+            routes,
         },
         rev,
     ))

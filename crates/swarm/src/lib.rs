@@ -20,6 +20,7 @@ pub mod netview;
 pub mod node;
 pub mod pki;
 pub mod remote;
+pub mod routes;
 pub mod seal;
 pub mod server;
 pub mod store;

@@ -21,8 +21,9 @@ pub struct NetworkView {
     pub local_addr: String,
     pub members: Vec<Member>,
     pub services: Vec<ServiceEntry>,
-    /// On the ingress network: this node's own address on it (CIDR), the
-    /// source of the routing mesh's connections.
+    /// This node's own address on it (CIDR), when it has a leg there: on
+    /// the ingress network the source of the routing mesh's connections,
+    /// on another the HTTP router's (see [`crate::routes`]).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node_ip: String,
     /// On the ingress network: the ports published through the mesh.
@@ -107,15 +108,15 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
         .filter(|t| !t.status.state.is_terminal())
         .flat_map(|t| t.networks_attachments.iter().map(|a| a.network.id.as_str()))
         .collect();
-    // Every node with a leg in the ingress network answers its ports.
+    // Every node with a leg in the ingress network answers its ports; a
+    // leg in another network is its router's path to the tasks there.
     let legs = src.node_attachments();
-    let own_leg = legs
+    let own_legs: Vec<&NetworkAttachment> = legs
         .iter()
         .filter(|(n, _)| *n == node_id)
         .flat_map(|(_, a)| a.iter())
-        .find(|a| a.network.spec.ingress)
-        .cloned();
-    if let Some(leg) = &own_leg {
+        .collect();
+    for leg in &own_legs {
         wanted.insert(leg.network.id.as_str());
     }
     let local_addr = src.node_addr(node_id).unwrap_or_default().to_string();
@@ -195,25 +196,25 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
         }
         let mut node_ip = String::new();
         let mut published = Vec::new();
-        if network.spec.ingress {
-            // The nodes' legs are members too: the tasks answer them.
-            for (node, attachments) in &legs {
-                for a in attachments.iter().filter(|a| a.network.id == id) {
-                    if let Some(addr) = a.addresses.first() {
-                        if *node == node_id {
-                            node_ip = addr.clone();
-                        }
-                        members.push(Member {
-                            service_id: String::new(),
-                            name: String::new(),
-                            addr: addr_of(addr).to_string(),
-                            node_addr: src.node_addr(node).unwrap_or_default().to_string(),
-                            serving: false,
-                            aliases: Vec::new(),
-                        });
+        // The nodes' legs are members too: the tasks answer them.
+        for (node, attachments) in &legs {
+            for a in attachments.iter().filter(|a| a.network.id == id) {
+                if let Some(addr) = a.addresses.first() {
+                    if *node == node_id {
+                        node_ip = addr.clone();
                     }
+                    members.push(Member {
+                        service_id: String::new(),
+                        name: String::new(),
+                        addr: addr_of(addr).to_string(),
+                        node_addr: src.node_addr(node).unwrap_or_default().to_string(),
+                        serving: false,
+                        aliases: Vec::new(),
+                    });
                 }
             }
+        }
+        if network.spec.ingress {
             for s in src.meshed_services() {
                 let backends: Vec<String> = members
                     .iter()
@@ -373,6 +374,18 @@ pub fn mesh(view: &NetworkView) -> Option<((Ipv4Addr, u8), Vec<network::lb::Mesh
     Some((leg, ports))
 }
 
+/// The node's own leg on a network other than ingress (the ingress one
+/// is the mesh's, see [`mesh`]): the HTTP router's path to the tasks of
+/// the routed services there. None: the node has no leg there (any left
+/// from before is removed).
+pub fn leg(view: &NetworkView) -> Option<(Ipv4Addr, u8)> {
+    if view.network.spec.ingress {
+        return None;
+    }
+    let (ip, prefix) = view.node_ip.split_once('/')?;
+    Some((ip.parse().ok()?, prefix.parse().ok()?))
+}
+
 /// The engine's definition of a viewed network on this node.
 pub fn overlay_spec(view: &NetworkView) -> Option<engine::networking::OverlaySpec> {
     let n = &view.network;
@@ -494,6 +507,100 @@ mod tests {
             ]
         );
         assert_eq!(m.peers[0].mac, [0x02, 0x42, 10, 0, 1, 3]);
+    }
+
+    /// A cluster of nodes n1 (10.77.0.1) and n2 (10.77.0.2) with legs on
+    /// overlay `ovl`, and one task of service s1 on n2.
+    struct Legs {
+        net: Network,
+        task: Task,
+        legs: Vec<(&'static str, Vec<NetworkAttachment>)>,
+    }
+
+    impl Source for Legs {
+        fn network(&self, id: &str) -> Option<&Network> {
+            (id == self.net.id).then_some(&self.net)
+        }
+        fn tasks_on(&self, network: &str) -> Vec<&Task> {
+            if network == self.net.id {
+                vec![&self.task]
+            } else {
+                vec![]
+            }
+        }
+        fn service(&self, _: &str) -> Option<&Service> {
+            None
+        }
+        fn node_addr(&self, node: &str) -> Option<&str> {
+            match node {
+                "n1" => Some("10.77.0.1"),
+                "n2" => Some("10.77.0.2"),
+                _ => None,
+            }
+        }
+        fn node_ready(&self, _: &str) -> bool {
+            true
+        }
+        fn data_path_port(&self) -> u32 {
+            4789
+        }
+        fn node_attachments(&self) -> Vec<(&str, &[NetworkAttachment])> {
+            self.legs.iter().map(|(n, a)| (*n, a.as_slice())).collect()
+        }
+        fn meshed_services(&self) -> Vec<&Service> {
+            vec![]
+        }
+    }
+
+    #[test]
+    fn a_leg_brings_a_network_to_a_node_without_tasks_and_legs_are_peers() {
+        let net = Network {
+            id: "ovl".into(),
+            ..Default::default()
+        };
+        let on_ovl = |addr: &str| {
+            vec![NetworkAttachment {
+                network: net.clone(),
+                addresses: vec![addr.into()],
+            }]
+        };
+        let mut task = Task {
+            id: "t1".into(),
+            service_id: "s1".into(),
+            node_id: "n2".into(),
+            ..Default::default()
+        };
+        task.status.state = TaskState::Running;
+        task.networks_attachments = on_ovl("10.0.1.3/24");
+        let src = Legs {
+            net: net.clone(),
+            task,
+            legs: vec![
+                ("n1", on_ovl("10.0.1.250/24")),
+                ("n2", on_ovl("10.0.1.251/24")),
+            ],
+        };
+        let v = views("n1", &[], &src);
+        assert_eq!(v.len(), 1, "n1 runs no task, its leg brings the network");
+        assert_eq!(leg(&v[0]), Some(("10.0.1.250".parse().unwrap(), 24)));
+        let peers: Vec<String> = members(&v[0])
+            .peers
+            .iter()
+            .map(|p| format!("{}@{}", p.ip, p.vtep))
+            .collect();
+        assert_eq!(
+            peers,
+            vec!["10.0.1.251@10.77.0.2", "10.0.1.3@10.77.0.2"],
+            "the task answers n1's leg; n2's leg is reached too"
+        );
+        let without = Legs {
+            legs: vec![("n2", on_ovl("10.0.1.251/24"))],
+            ..src
+        };
+        assert!(
+            views("n1", &[], &without).is_empty(),
+            "no leg, no task: no copy"
+        );
     }
 
     #[test]

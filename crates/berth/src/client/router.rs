@@ -60,8 +60,13 @@ fn table(v: &Value) -> String {
         }
     }
     for e in v["errors"].as_array().into_iter().flatten() {
+        // Containers as before; a swarm service says so.
+        let kind = match e["kind"].as_str() {
+            Some("service") => "service ",
+            _ => "",
+        };
         out.push_str(&format!(
-            "REFUSED {}: label {}={:?}: {}\n",
+            "REFUSED {kind}{}: label {}={:?}: {}\n",
             e["container"].as_str().unwrap_or(""),
             e["label"].as_str().unwrap_or(""),
             e["value"].as_str().unwrap_or(""),
@@ -84,7 +89,10 @@ mod tests {
                 ]},
                 {"host": "b.test", "path": "/api", "backends": []}
             ],
-            "errors": [{"container": "bad", "label": "berth.http.port", "value": "x", "reason": "a port number 1-65535"}]
+            "errors": [
+                {"container": "bad", "label": "berth.http.port", "value": "x", "reason": "a port number 1-65535"},
+                {"kind": "service", "container": "svc", "label": "berth.http.host", "value": "x_", "reason": "bad"}
+            ]
         });
         let t = table(&v);
         assert!(
@@ -96,5 +104,6 @@ mod tests {
             t.contains("REFUSED bad: label berth.http.port=\"x\""),
             "{t}"
         );
+        assert!(t.contains("REFUSED service svc: label"), "{t}");
     }
 }

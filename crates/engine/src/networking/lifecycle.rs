@@ -304,6 +304,7 @@ impl Networking {
         }
         self.files.remove(&live.record.id)?;
         self.drop_mesh(&live).await;
+        self.drop_leg(&live).await;
         self.tear_down(&live.record).await;
         Ok(live.record.clone())
     }

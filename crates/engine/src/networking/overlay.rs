@@ -91,6 +91,10 @@ pub(super) struct OverlayPart {
     /// node's leg, its address, the ports), so that an unchanged one is
     /// not set up again on every change of the cluster.
     pub mesh: Mutex<Option<Mesh>>,
+    /// On another overlay: the node's leg as last set (`Some(None)`: none),
+    /// unknown until the first [`Networking::program_leg`] after the copy
+    /// came up (a daemon restart may find one it no longer wants).
+    pub leg: Mutex<Option<Option<(Ipv4Addr, u8)>>>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -171,6 +175,7 @@ impl Networking {
                 net,
                 vips: Mutex::new(Vec::new()),
                 mesh: Mutex::new(None),
+                leg: Mutex::new(None),
             })),
             ipam: Mutex::new(Some(Pools { v4: ipam, v6: None })),
             dns_records: Some(dns_records),
@@ -253,6 +258,45 @@ impl Networking {
         Ok(())
     }
 
+    /// The host's leg on overlay network `id` (not the ingress one: its
+    /// leg is the mesh's): a veth from the host into the network's bridge
+    /// with the address the leader gave this node, whose prefix route
+    /// leads the host (the HTTP router) to the network's tasks on every
+    /// node. `None` removes it.
+    pub async fn program_leg(&self, id: &str, leg: Option<(Ipv4Addr, u8)>) -> Result<()> {
+        let live = self.get(id)?;
+        let Some(Driver::Overlay(part)) = &live.driver else {
+            return Err(EngineError::InvalidParameter(format!(
+                "network {} is not an overlay",
+                live.record.name
+            )));
+        };
+        if *lock(&part.leg) == Some(leg) {
+            return Ok(());
+        }
+        let name = leg_name(&live);
+        match leg {
+            Some((ip, prefix)) => part.net.attach_host(&name, ip, prefix).await?,
+            None => part.net.detach_host(&name).await?,
+        }
+        *lock(&part.leg) = Some(leg);
+        Ok(())
+    }
+
+    /// Undoes [`Self::program_leg`] for a network going away.
+    pub(super) async fn drop_leg(&self, live: &LiveNet) {
+        let Some(Driver::Overlay(part)) = &live.driver else {
+            return;
+        };
+        if live.record.ingress {
+            return;
+        }
+        if let Err(e) = part.net.detach_host(&leg_name(live)).await {
+            tracing::warn!(network = %live.record.name, "removing the node's leg: {e}");
+        }
+        *lock(&part.leg) = None;
+    }
+
     /// Undoes [`Self::program_mesh`] for a network going away.
     pub(super) async fn drop_mesh(&self, live: &LiveNet) {
         let Some(Driver::Overlay(part)) = &live.driver else {
@@ -325,6 +369,18 @@ impl Networking {
     }
 }
 
+/// The host end of the node's leg on a (non-ingress) overlay: `brt` and
+/// the segment id, as the mesh's is `bing` and the ingress one's.
+fn leg_name(live: &LiveNet) -> String {
+    let vni = live
+        .record
+        .bridge
+        .as_ref()
+        .and_then(|b| b.overlay.as_ref())
+        .map_or(0, |o| o.vni);
+    format!("brt{vni}")
+}
+
 impl crate::Engine {
     /// Swarm mode's door for attachable networks (`None` when leaving).
     pub fn set_network_attacher(&self, attacher: Option<Arc<dyn NetworkAttacher>>) {
@@ -353,6 +409,11 @@ impl crate::Engine {
         ports: Vec<network::lb::MeshPort>,
     ) -> Result<()> {
         self.networking.program_mesh(id, leg_ip, ports).await
+    }
+
+    /// See [`Networking::program_leg`].
+    pub async fn program_leg(&self, id: &str, leg: Option<(Ipv4Addr, u8)>) -> Result<()> {
+        self.networking.program_leg(id, leg).await
     }
 
     /// See [`Networking::program_overlay`].

@@ -184,6 +184,10 @@ impl Executor for EngineExecutor {
                         .await?;
                     if let Some((leg, ports)) = crate::netview::mesh(view) {
                         self.engine.program_mesh(&spec.id, leg, ports).await?;
+                    } else if !spec.ingress {
+                        self.engine
+                            .program_leg(&spec.id, crate::netview::leg(view))
+                            .await?;
                     }
                     Ok::<(), engine::EngineError>(())
                 }

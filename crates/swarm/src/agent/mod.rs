@@ -146,6 +146,9 @@ pub struct Assignments {
     /// their other members.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<crate::netview::NetworkView>,
+    /// The cluster's routed services, for the node's HTTP router.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<crate::routes::RoutedService>,
 }
 
 /// The role the managers want this node to have, and the managers'

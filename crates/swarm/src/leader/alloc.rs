@@ -222,19 +222,39 @@ impl Allocator {
         found
     }
 
-    /// A node's address on the ingress network, when it has none yet:
-    /// its attachments as they should be.
-    pub fn node_attachments(&mut self, node: &Node) -> Option<Vec<NetworkAttachment>> {
-        let ingress = self.ingress.clone()?;
+    /// A node's legs: its address on the ingress network and on each
+    /// network in `routed` (see [`crate::routes`]), given once and kept;
+    /// a leg on a network no routed service uses any more is dropped
+    /// (its address freed). Its attachments as they should be, when they
+    /// differ from what it has.
+    pub fn node_attachments(
+        &mut self,
+        node: &Node,
+        routed: &BTreeSet<String>,
+    ) -> Option<Vec<NetworkAttachment>> {
+        let wanted: Vec<String> = self
+            .ingress
+            .iter()
+            .chain(routed.iter().filter(|n| Some(*n) != self.ingress.as_ref()))
+            .filter(|n| self.pools.contains_key(*n))
+            .cloned()
+            .collect();
         let mut out: Vec<NetworkAttachment> = node
             .attachments
             .iter()
-            .filter(|a| self.pools.contains_key(&a.network.id))
+            .filter(|a| wanted.contains(&a.network.id))
             .cloned()
             .collect();
-        if !out.iter().any(|a| a.network.id == ingress) {
-            let pool = self.pools.get_mut(&ingress)?;
-            let a = pool.take()?;
+        for net in &wanted {
+            if out.iter().any(|a| a.network.id == *net) {
+                continue;
+            }
+            let Some(pool) = self.pools.get_mut(net) else {
+                continue;
+            };
+            let Some(a) = pool.take() else {
+                continue;
+            };
             out.push(NetworkAttachment {
                 network: pool.network.clone(),
                 addresses: vec![pool.cidr(a)],
@@ -393,6 +413,43 @@ mod tests {
         }
         // .5 and .6 after the cursor, then the freed .3; never .1 (gateway), .2, .4.
         assert_eq!(got, vec!["10.0.1.5/29", "10.0.1.6/29", "10.0.1.3/29"]);
+    }
+
+    #[test]
+    fn nodes_get_a_leg_per_routed_network_once_and_lose_it_with_the_route() {
+        let mut ingress = network("ing", "10.0.0.0/24", "10.0.0.1");
+        ingress.value.spec.ingress = true;
+        let nets = [ingress, network("n1", "10.0.1.0/24", "10.0.1.1")];
+        let mut a = Allocator::new(&nets, &[], &[], &[]);
+        let routed: BTreeSet<String> = ["n1".to_string(), "gone".to_string()].into();
+        let mut node = Node::default();
+        node.attachments = a.node_attachments(&node, &routed).unwrap();
+        let shown = |n: &Node| -> Vec<(String, String)> {
+            n.attachments
+                .iter()
+                .map(|a| (a.network.id.clone(), a.addresses.join(",")))
+                .collect()
+        };
+        assert_eq!(
+            shown(&node),
+            vec![
+                ("ing".to_string(), "10.0.0.2/24".to_string()),
+                ("n1".to_string(), "10.0.1.2/24".to_string())
+            ],
+            "an unknown network gets no leg"
+        );
+        // Kept as given, by this pass and by the next one's allocator.
+        assert_eq!(a.node_attachments(&node, &routed), None);
+        let stored_node = stored(node.clone());
+        let mut next = Allocator::new(&nets, &[], &[], std::slice::from_ref(&stored_node));
+        assert_eq!(next.node_attachments(&node, &routed), None);
+        let mut t = task_on("n1");
+        next.attach_task(&mut t, false).unwrap();
+        assert_eq!(t.networks_attachments[0].addresses, vec!["10.0.1.3/24"]);
+        // No routed service on n1 any more: its leg goes, ingress stays.
+        let left = next.node_attachments(&node, &BTreeSet::new()).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].network.id, "ing");
     }
 
     #[test]

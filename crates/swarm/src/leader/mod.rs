@@ -18,7 +18,7 @@ pub fn first_node_attachments(
         version: 0,
         value: ingress.clone(),
     }];
-    alloc::Allocator::new(&nets, &[], &[], &[]).node_attachments(node)
+    alloc::Allocator::new(&nets, &[], &[], &[]).node_attachments(node, &Default::default())
 }
 pub mod plan;
 

@@ -136,9 +136,22 @@ pub fn plan(s: &Snapshot<'_>, ids: &mut dyn IdSource) -> Plan {
     for id in place(s, &nodes, &mut tasks, &mut alloc) {
         changed.insert(id);
     }
-    // Each node's own leg in the ingress network (the routing mesh's source).
+    // Each node's own legs: in the ingress network (the routing mesh's
+    // source) and in every network a routed service is reached on (its
+    // HTTP router's path to the tasks).
+    let ingress = crate::manager::ingress_of(s.networks.iter().map(|n| &n.value));
+    let routed = crate::routes::routed_networks(
+        s.services.iter().map(|s| &s.value),
+        |id| {
+            s.networks
+                .iter()
+                .find(|n| n.value.id == id)
+                .map(|n| n.value.spec.ingress)
+        },
+        ingress.map(|n| n.id.as_str()),
+    );
     for n in s.nodes {
-        if let Some(attachments) = alloc.node_attachments(&n.value) {
+        if let Some(attachments) = alloc.node_attachments(&n.value, &routed) {
             let mut node = n.value.clone();
             node.attachments = attachments;
             if let Ok(value) = serde_json::to_value(&node) {

@@ -19,6 +19,7 @@ use engine::Engine;
 use kvstore::{ClusterState, EtcdMember, EtcdStore, KvStore, MemberConfig, SupervisedMember};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::agent::engine_executor::EngineExecutor;
@@ -125,6 +126,9 @@ struct Active {
     remote: Option<Arc<RemoteDispatcher>>,
     /// Follows the node's standing (role, managers) from its assignments.
     standing: Option<AbortOnDrop>,
+    /// Hands the routed services of the agent's assignments on to
+    /// [`Swarm::routes`].
+    routes: Option<AbortOnDrop>,
 }
 
 impl Active {
@@ -144,6 +148,7 @@ impl Active {
             etcd: None,
             remote: None,
             standing: None,
+            routes: None,
         }
     }
 
@@ -159,8 +164,10 @@ impl Active {
             keeper_task,
             member,
             standing,
+            routes,
             ..
         } = self;
+        drop(routes);
         drop(standing);
         drop(agent);
         drop(leader);
@@ -186,6 +193,9 @@ pub struct Swarm {
     local: LocalState,
     opts: SwarmOptions,
     active: tokio::sync::Mutex<Option<Active>>,
+    /// The cluster's routed services as this node's agent last applied
+    /// them (its legs on their networks set up): the HTTP router's source.
+    routes: watch::Sender<Vec<crate::routes::RoutedService>>,
     /// Role changes run as tasks of their own that need the swarm.
     me: Weak<Swarm>,
 }
@@ -200,6 +210,7 @@ impl Swarm {
             local: LocalState::new(&opts.data_root),
             opts,
             active: tokio::sync::Mutex::new(None),
+            routes: watch::channel(Vec::new()).0,
             me: me.clone(),
         });
         match swarm.local.load_membership() {
@@ -211,6 +222,31 @@ impl Swarm {
             Err(e) => tracing::error!("swarm: reading this node's membership: {e}"),
         }
         swarm
+    }
+
+    /// The cluster's services routed by HTTP host name (see
+    /// [`crate::routes`]); empty out of swarm mode.
+    pub fn routes(&self) -> watch::Receiver<Vec<crate::routes::RoutedService>> {
+        self.routes.subscribe()
+    }
+
+    /// Hands `agent`'s applied routes on to [`Self::routes`].
+    fn follow_routes(&self, agent: &Agent) -> AbortOnDrop {
+        let mut rx = agent.assignments();
+        let tx = self.routes.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                let routes = rx.borrow_and_update().routes.clone();
+                tx.send_if_modified(|r| {
+                    let changed = *r != routes;
+                    *r = routes;
+                    changed
+                });
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }))
     }
 
     /// The control API, on a manager.
@@ -575,6 +611,7 @@ impl Swarm {
         };
         let locked = active.locked;
         let (_, member) = active.wind_down();
+        self.routes.send_replace(Vec::new());
         // As dockerd: the node's task containers go with the swarm (not
         // known while locked: dockerd has no node id then).
         for c in self.engine.containers().into_iter().filter(|_| !locked) {
@@ -745,6 +782,7 @@ impl Swarm {
         );
         self.open_attachments(&membership.node_id, dispatcher, &agent);
         let standing = self.follow_standing(&agent, true, None);
+        let routes = self.follow_routes(&agent);
         Active {
             membership,
             locked: false,
@@ -760,6 +798,7 @@ impl Swarm {
             etcd,
             remote: None,
             standing: Some(standing),
+            routes: Some(routes),
         }
     }
 
@@ -808,11 +847,13 @@ impl Swarm {
         );
         self.open_attachments(&membership.node_id, dispatcher.clone(), &agent);
         let standing = self.follow_standing(&agent, false, Some(dispatcher.clone()));
+        let routes = self.follow_routes(&agent);
         Ok(Active {
             agent: Some(agent),
             locked: false,
             remote: Some(dispatcher),
             standing: Some(standing),
+            routes: Some(routes),
             ..Active::locked(membership)
         })
     }
