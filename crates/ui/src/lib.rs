@@ -45,9 +45,10 @@ pub struct UiOptions {
 pub fn router(
     engine: Arc<engine::Engine>,
     swarm: Arc<swarm::node::Swarm>,
+    berth: api::routes::Berth,
     opts: UiOptions,
 ) -> Result<Router, UiError> {
-    let ui = Arc::new(Ui::open(engine, swarm, &opts)?);
+    let ui = Arc::new(Ui::open(engine, swarm, berth, &opts)?);
     let protected = Router::new()
         .route("/api/docker/{*path}", any(docker::proxy))
         .route("/api/events", get(live::events))
