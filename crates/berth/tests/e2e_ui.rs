@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::prometheus::free_port;
-use common::registry::RegistryProcess;
+use common::registry::{RegistryProcess, TOKEN_ISSUER, TOKEN_SERVICE, TokenServer};
 use common::{Daemon, Kind, wait_for};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -2183,4 +2183,97 @@ async fn stack_steps(d: &Daemon, c: &Client, base: &str) {
         .then_some(())
     });
     assert!(gone.is_some(), "two left: {}", networks());
+}
+
+/// A registry with token authentication (Docker's token flow): browsing
+/// without credentials is refused beside the field; with them the daemon
+/// fetches a token from the test's token server (Basic credentials) and
+/// lists the repository and its tag, and deletes the tag.
+#[test]
+fn registry_with_token_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = b"e2e-ui-shared-hs256-key-0123456";
+    let key_file = dir.path().join("token.key");
+    std::fs::write(&key_file, key).unwrap();
+    let tokens = TokenServer::start("bob", "hunter22", key);
+    let reg = RegistryProcess::berth(&[
+        "--auth-token-realm",
+        &tokens.realm,
+        "--auth-token-service",
+        TOKEN_SERVICE,
+        "--auth-token-issuer",
+        TOKEN_ISSUER,
+        "--auth-token-key",
+        key_file.to_str().unwrap(),
+    ]);
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let ui_addr = format!("127.0.0.1:{}", free_port());
+    let d = Daemon::start_with(
+        Kind::Berth,
+        vec![
+            "--ui-addr".into(),
+            ui_addr.clone(),
+            "--ui-admin-password-file".into(),
+            pw.to_str().unwrap().into(),
+        ],
+    );
+    let target = format!("{}/tok/ui:v1", reg.addr);
+    let login = d.docker_stdin(
+        &["login", "--username", "bob", "--password-stdin", &reg.addr],
+        b"hunter22",
+    );
+    assert!(login.status.success(), "{}", common::stderr(&login));
+    d.docker_ok(&["tag", "busybox", &target]);
+    d.docker_ok(&["push", &target]);
+    d.docker_ok(&["logout", &reg.addr]);
+    let driver = Driver::start();
+    let base = format!("http://{ui_addr}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = driver.browser("token").await;
+            log_in(&c, &base, PASSWORD).await;
+            c.goto(&format!("{base}/#/registry")).await.unwrap();
+            type_into(&c, "#registry-addr", &reg.addr).await;
+            click(&c, "#registry-form button[type=submit]").await;
+            let msg = until(
+                &c,
+                "the registry's refusal",
+                "return document.querySelector('#registry-form .field.invalid .field-error')?.textContent",
+            )
+            .await;
+            assert!(msg.to_string().contains("user and password"), "{msg}");
+            let refused_before = tokens.refused.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(refused_before >= 1, "the token server was not asked");
+            let issued_before = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
+            click(&c, "#registry-form .creds summary").await;
+            type_into(&c, "#registry-form input[name=registry-user]", "bob").await;
+            type_into(&c, "#registry-form input[name=registry-password]", "hunter22").await;
+            click(&c, "#registry-form button[type=submit]").await;
+            click(&c, "a[data-repo=\"tok/ui\"]").await;
+            until(
+                &c,
+                "the tag with its size",
+                "return document.querySelector('#registry-tag-table tr[data-tag=v1]')?.innerText.includes('B')",
+            )
+            .await;
+            assert!(
+                tokens.issued.load(std::sync::atomic::Ordering::SeqCst) > issued_before,
+                "no token issued for the browse"
+            );
+            shot(&c, "registry-token").await;
+            // Delete the tag (a DELETE scope's token).
+            click(&c, "#registry-tag-table tr[data-tag=v1] button[data-act=delete]").await;
+            click(&c, ".modal .btn.danger").await;
+            until(
+                &c,
+                "the tag gone",
+                "return document.querySelector('#registry-tag-table td.empty')",
+            )
+            .await;
+            let _ = c.close().await;
+        });
 }

@@ -16,40 +16,33 @@ const ANSWER_LIMIT: usize = 64 << 20;
 pub struct InProcess<'a>(pub &'a Ui);
 
 impl DockerApi for InProcess<'_> {
-    fn call<'a>(
-        &'a self,
-        method: &'a str,
-        path: &'a str,
-        body: Option<&'a Value>,
-    ) -> impl std::future::Future<Output = Result<Value, String>> + Send + 'a {
-        async move {
-            let (payload, json) = match body {
-                Some(b) => (Body::from(b.to_string()), true),
-                None => (Body::empty(), false),
-            };
-            let mut req = Request::builder().method(method).uri(path);
-            if json {
-                req = req.header("content-type", "application/json");
-            }
-            let req = req.body(payload).map_err(|e| e.to_string())?;
-            let resp = api::handle(self.0.docker.clone(), req).await;
-            let status = resp.status();
-            let bytes = axum::body::to_bytes(resp.into_body(), ANSWER_LIMIT)
-                .await
-                .map_err(|e| e.to_string())?;
-            let v: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| format!("bad JSON from the API: {e}"))?
-            };
-            if !status.is_success() {
-                return Err(v["message"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| status.to_string()));
-            }
-            Ok(v)
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let (payload, json) = match body {
+            Some(b) => (Body::from(b.to_string()), true),
+            None => (Body::empty(), false),
+        };
+        let mut req = Request::builder().method(method).uri(path);
+        if json {
+            req = req.header("content-type", "application/json");
         }
+        let req = req.body(payload).map_err(|e| e.to_string())?;
+        let resp = api::handle(self.0.docker.clone(), req).await;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), ANSWER_LIMIT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| format!("bad JSON from the API: {e}"))?
+        };
+        if !status.is_success() {
+            return Err(v["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| status.to_string()));
+        }
+        Ok(v)
     }
 }
 

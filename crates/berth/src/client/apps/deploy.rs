@@ -132,22 +132,15 @@ pub async fn roll_out(
 }
 
 impl DockerApi for Client {
-    fn call<'a>(
-        &'a self,
-        method: &'a str,
-        path: &'a str,
-        body: Option<&'a Value>,
-    ) -> impl std::future::Future<Output = Result<Value, String>> + Send + 'a {
-        async move {
-            let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-            let b = Client::call(self, method, path, body)
-                .await
-                .map_err(|e| e.to_string())?;
-            if b.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Value::Null);
-            }
-            serde_json::from_slice(&b).map_err(|e| format!("bad JSON from daemon: {e}"))
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let b = Client::call(self, method, path, body)
+            .await
+            .map_err(|e| e.to_string())?;
+        if b.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
         }
+        serde_json::from_slice(&b).map_err(|e| format!("bad JSON from daemon: {e}"))
     }
 }
 
