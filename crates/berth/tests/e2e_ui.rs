@@ -1836,6 +1836,7 @@ services:
     labels: [tier=front]
     networks: [front]
     volumes: ["data:/data"]
+    secrets: [token]
     healthcheck:
       test: ["CMD", "true"]
       interval: 5s
@@ -1854,6 +1855,9 @@ networks:
     attachable: true
 volumes:
   data:
+secrets:
+  token:
+    content: from-the-page
 "#
     )
 }
@@ -2092,6 +2096,11 @@ async fn stack_steps(d: &Daemon, c: &Client, base: &str) {
         nets.contains("app_front") && nets.contains("app_default"),
         "{nets}"
     );
+    // The inline secret: made with the stack's label, mounted in the tasks.
+    assert_eq!(
+        d.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]),
+        "app_token"
+    );
     // Its page: services and their running tasks (what `docker stack ps` lists).
     click(c, "#stacks tr[data-stack=app] a").await;
     until(
@@ -2101,6 +2110,11 @@ async fn stack_steps(d: &Daemon, c: &Client, base: &str) {
     )
     .await;
     shot(c, "stack").await;
+    let web_task = d.docker_ok(&["ps", "-q", "--filter", "name=app_web", "--latest"]);
+    assert_eq!(
+        d.docker_ok(&["exec", &web_task, "cat", "/run/secrets/token"]),
+        "from-the-page"
+    );
     let ps = d.docker_ok(&[
         "stack",
         "ps",
@@ -2153,6 +2167,7 @@ async fn stack_steps(d: &Daemon, c: &Client, base: &str) {
         service_names(d),
         networks()
     );
+    assert_eq!(d.docker_ok(&["secret", "ls", "-q"]), "");
     // And the dashboard removes a stack too.
     click(c, "#deploy-stack").await;
     type_into(c, "#stack-form input[name=name]", "two").await;
