@@ -9,6 +9,7 @@
 
 mod convert;
 mod model;
+mod parts;
 
 pub use convert::{Stack, convert};
 
