@@ -2053,6 +2053,26 @@ async fn stack_steps(d: &Daemon, c: &Client, base: &str) {
     );
     assert!(service_names(d).is_empty());
     assert!(!networks().contains("app_"), "{}", networks());
+    // The daemon refuses the second service (a constraint without an
+    // operator): what this deploy made before it (a service, the network)
+    // is removed again.
+    type_into(c, "#stack-form input[name=name]", "half").await;
+    paste_compose(
+        c,
+        "services:\n  a:\n    image: busybox:latest\n    command: sleep 1d\n  b:\n    image: busybox:latest\n    deploy:\n      placement:\n        constraints: [\"node.role\"]\n",
+    )
+    .await;
+    click(c, "#stack-submit").await;
+    let msg = until(
+        c,
+        "the daemon's refusal",
+        "const t = document.querySelector('#stack-form textarea[name=compose]').closest('.field').querySelector('.field-error').textContent; return t.includes('operator') && t",
+    )
+    .await;
+    assert!(msg.as_str().unwrap().contains("half_b"), "{msg}");
+    assert!(service_names(d).is_empty(), "{:?}", service_names(d));
+    assert!(!networks().contains("half_"), "{}", networks());
+    type_into(c, "#stack-form input[name=name]", "app").await;
     // The good file: two services, on their networks.
     paste_compose(c, &stack_file(2)).await;
     click(c, "#stack-submit").await;
