@@ -33,10 +33,8 @@ export async function request(method, path, body, contentType, extraHeaders = {}
   if (!r.ok) {
     const text = await r.text();
     let message = text;
-    let doc = null;
-    try { doc = JSON.parse(text); message = doc.message || text; } catch { /* plain text */ }
-    // The whole answer rides along: some carry more than the message (a rollout's lines).
-    throw Object.assign(new ApiError(r.status, (message || r.statusText).trim()), { body: doc });
+    try { message = JSON.parse(text).message || text; } catch { /* plain text */ }
+    throw new ApiError(r.status, (message || r.statusText).trim());
   }
   return r;
 }

@@ -3,9 +3,10 @@
 // with rollback, restart and removal. Records go through the API's
 // /berth/v1/apps; a change that needs new containers (config, scale,
 // restart, rollback) is rolled out by the daemon (/api/apps/NAME/...),
-// as `berth app` does: checked, then switched, the old release drained.
+// as `berth app` does: checked, then switched, the old release drained;
+// its lines stream to the page as they come.
 
-import { docker, request } from './api.js';
+import { docker, request, jsonLines } from './api.js';
 import { h, esc, header, toast, modal, field, confirmAction } from './dom.js';
 
 const enc = encodeURIComponent;
@@ -62,33 +63,28 @@ export function renderApp(main, name) {
     h('button', { class: 'btn danger change', id: 'app-remove', onclick: remove }, 'Remove')), log, body);
   let busy = false;
 
-  // Runs a rollout on the daemon; its lines shown as they came back.
+  // Runs a rollout on the daemon; its lines shown as they come.
   async function rollout(kind, release) {
     if (busy) return;
     busy = true;
     main.classList.add('busy');
     log.hidden = false;
     log.textContent = `${kind}: rolling out…`;
+    const lines = [];
     try {
-      const r = await fetchJson(`/api/apps/${enc(name)}/${kind}`, release ? { Release: release } : {});
-      log.textContent = r.Log.join('\n');
+      const resp = await request('POST', `/api/apps/${enc(name)}/${kind}`, release ? { Release: release } : {});
+      for await (const m of jsonLines(resp)) {
+        if (m.line !== undefined) { lines.push(m.line); log.textContent = lines.join('\n'); }
+        if (m.error) throw new Error(m.error);
+      }
       toast(`${name}: ${kind} done`);
     } catch (err) {
-      log.textContent = [...(err.log || []), `error: ${err.message}`].join('\n');
+      log.textContent = [...lines, `error: ${err.message}`].join('\n');
       toast(err.message, 'error');
     } finally {
       busy = false;
       main.classList.remove('busy');
       draw().catch(() => {});
-    }
-  }
-
-  async function fetchJson(path, body) {
-    try {
-      return await (await request('POST', path, body)).json();
-    } catch (err) {
-      // The rollout's lines ride along with its error.
-      throw Object.assign(err, { log: err.body?.Log });
     }
   }
 

@@ -8,14 +8,17 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use parking_lot::Mutex;
+use futures_util::StreamExt;
 use router::rollout::{self, DockerApi, Plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use crate::error::UiError;
 use crate::inproc::{InProcess, q};
 use crate::state::Ui;
 
@@ -30,10 +33,10 @@ pub struct RollbackTo {
 /// New containers of the current release, with the app's config and scale
 /// as they are now.
 pub async fn restart(State(ui): State<Arc<Ui>>, Path(name): Path<String>) -> Response {
-    run(&ui, &name, |app| {
+    let missing = format!("{name} has no release yet: push to deploy it first");
+    run(ui, name, |app| {
         let current = rollout::current_version(app);
-        rollout::release(app, current)
-            .ok_or_else(|| format!("{name} has no release yet: push to deploy it first"))
+        rollout::release(app, current).ok_or(missing)
     })
     .await
 }
@@ -44,42 +47,48 @@ pub async fn rollback(
     body: Option<Json<RollbackTo>>,
 ) -> Response {
     let to = body.map(|Json(b)| b).unwrap_or_default().release;
-    run(&ui, &name, |app| {
-        rollout::rollback_target(app, to.as_deref())
-    })
-    .await
+    run(ui, name, |app| rollout::rollback_target(app, to.as_deref())).await
 }
 
-/// Rolls out the release `pick` chooses; the progress lines either way.
-async fn run(ui: &Ui, name: &str, pick: impl FnOnce(&Value) -> Result<Value, String>) -> Response {
-    let api = InProcess(ui);
-    let path = format!("/berth/v1/apps/{}", q(name));
+/// Rolls out the release `pick` chooses. A missing app or release is an
+/// HTTP error at once; the rollout itself answers as JSON lines
+/// (`{"line": …}` as it goes, then `{"done": true}` or `{"error": …}`), so
+/// the page shows its progress. It runs in a task of its own: a page
+/// closed midway does not leave a rollout half-made.
+async fn run(
+    ui: Arc<Ui>,
+    name: String,
+    pick: impl FnOnce(&Value) -> Result<Value, String>,
+) -> Response {
+    let api = InProcess(&ui);
+    let path = format!("/berth/v1/apps/{}", q(&name));
     let info = match api.call("GET", &path, None).await {
         Ok(v) => v,
-        Err(e) => return answer(StatusCode::NOT_FOUND, Some(e), Vec::new()),
+        Err(e) => return UiError::NotFound(e).into_response(),
     };
-    let app = &info["App"];
-    let plan = match pick(app).and_then(|r| Plan::of(&r)) {
+    let plan = match pick(&info["App"]).and_then(|r| Plan::of(&r)) {
         Ok(p) => p,
-        Err(e) => return answer(StatusCode::BAD_REQUEST, Some(e), Vec::new()),
+        Err(e) => return UiError::BadInput(e).into_response(),
     };
-    let log = Mutex::new(Vec::new());
-    let say = |line: &str| log.lock().push(line.to_string());
-    let result = rollout::roll_out(&api, &say, name, app, &plan).await;
-    let log = log.into_inner();
-    match result {
-        Ok(()) => answer(StatusCode::OK, None, log),
-        // A failed check is the app's fault, not the daemon's: the running
-        // release is unchanged.
-        Err(e) => answer(StatusCode::CONFLICT, Some(e), log),
-    }
-}
-
-/// Docker's error shape (`message`) with the rollout's lines beside it.
-fn answer(status: StatusCode, message: Option<String>, log: Vec<String>) -> Response {
-    let mut body = json!({ "Log": log });
-    if let Some(m) = message {
-        body["message"] = json!(m);
-    }
-    (status, Json(body)).into_response()
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let api = InProcess(&ui);
+        let lines = tx.clone();
+        let say = move |line: &str| {
+            let _ = lines.send(json!({ "line": line }));
+        };
+        let last = match rollout::roll_out(&api, &say, &name, &info["App"], &plan).await {
+            Ok(()) => json!({ "done": true }),
+            // A failed check leaves the running release serving.
+            Err(e) => json!({ "error": e }),
+        };
+        let _ = tx.send(last);
+    });
+    let lines = UnboundedReceiverStream::new(rx)
+        .map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n")));
+    (
+        [(CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
 }
