@@ -54,7 +54,14 @@ pub type AppState = Arc<Engine>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RequestVersion(pub (u32, u32));
 
-pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
+/// The whole API with what its handlers need: every server of it (the
+/// listeners, the dashboard in-process) builds it here, so none lacks an
+/// extension the others have.
+pub fn router(
+    engine: Arc<Engine>,
+    swarm: Arc<::swarm::node::Swarm>,
+    berth: routes::Berth,
+) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(containers::routes())
@@ -75,6 +82,7 @@ pub fn router(engine: Arc<Engine>, swarm: Arc<::swarm::node::Swarm>) -> Router {
         .merge(remote::routes())
         .fallback(page_not_found)
         .layer(axum::Extension(swarm))
+        .layer(axum::Extension(berth))
         .with_state(engine)
 }
 
@@ -198,9 +206,7 @@ pub async fn serve(
     listeners: Vec<Box<dyn listen::Listener>>,
 ) {
     let warnings = listen::Warnings(listeners.iter().filter_map(|l| l.warning()).collect());
-    let router = router(engine, swarm)
-        .layer(axum::Extension(warnings))
-        .layer(axum::Extension(berth));
+    let router = router(engine, swarm, berth).layer(axum::Extension(warnings));
     let mut tasks = Vec::new();
     for mut listener in listeners {
         let router = router.clone();

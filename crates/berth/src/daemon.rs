@@ -872,8 +872,14 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             Some(l) => Some(l.serve(&engine, &apps, &swarm)?),
             None => None,
         };
+        let berth = api::routes::Berth { router, apps };
         if let Some(l) = ui_listener {
-            l.spawn(engine.clone(), swarm.clone(), args.data_root.clone())?;
+            l.spawn(
+                engine.clone(),
+                swarm.clone(),
+                berth.clone(),
+                args.data_root.clone(),
+            )?;
         }
         tracing::info!("berth daemon listening on {}", listening);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -887,12 +893,7 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             }
         };
         tokio::select! {
-            _ = api::serve(
-                engine,
-                swarm,
-                api::routes::Berth { router, apps },
-                listeners,
-            ) => {}
+            _ = api::serve(engine, swarm, berth, listeners) => {}
             _ = reloads => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; containers keep running"),
             _ = term.recv() => tracing::info!("terminated; containers keep running"),

@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::prometheus::free_port;
-use common::registry::RegistryProcess;
+use common::registry::{RegistryProcess, TOKEN_ISSUER, TOKEN_SERVICE, TokenServer};
 use common::{Daemon, Kind, wait_for};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -1483,4 +1483,832 @@ fn registry_with_a_password() {
         d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
             .contains(&target)
     );
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=berth test",
+            "-c",
+            "user.email=test@berth.test",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A `fetch` from the page with the session's CSRF token: status and body.
+async fn page_post(c: &Client, path: &str, body: &str) -> Value {
+    let script = format!(
+        "const done = arguments[0]; fetch('/auth/state').then(r => r.json()).then(s => fetch({path:?}, {{method: 'POST', headers: {{'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf}}, body: {body:?}}})).then(r => r.text().then(t => done([r.status, t])));"
+    );
+    c.execute_async(&script, vec![]).await.unwrap()
+}
+
+/// The app's containers of process `web` (name, release), from the CLI.
+fn app_webs(d: &Daemon, app: &str) -> Vec<String> {
+    d.docker_ok(&[
+        "ps",
+        "--filter",
+        &format!("label=berth.app={app}"),
+        "--filter",
+        "label=berth.app.process=web",
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Routes and apps through the dashboard (the API's /berth/v1 endpoints
+/// nested behind the session): the router's table with a backend and a
+/// refused label; an app created from the form (a bad name refused beside
+/// the field), deployed by a real `git push`, then its config set, scaled,
+/// rolled back and restarted from its page (each a checked rollout, as
+/// `berth app` does), a domain added and removed, served by the router
+/// throughout; a viewer sees it and changes nothing; removed from the page.
+#[test]
+fn routes_and_apps_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let ui_port = free_port();
+    let router_port = free_port();
+    let ui_addr = format!("127.0.0.1:{ui_port}");
+    let d = Daemon::start_networked_with(&[
+        "--ui-addr",
+        &ui_addr,
+        "--ui-admin-password-file",
+        pw.to_str().unwrap(),
+        "--router-addr",
+        &format!("127.0.0.1:{router_port}"),
+    ]);
+    let httpd =
+        "mkdir -p /www && echo routed-page > /www/index.html && exec httpd -f -p 80 -h /www";
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ui-routed",
+        "--label",
+        "berth.http.host=routed.test",
+        "--label",
+        "berth.http.port=80",
+        "busybox",
+        "sh",
+        "-c",
+        httpd,
+    ]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ui-refused",
+        "--label",
+        "berth.http.host=refused.test",
+        "--label",
+        "berth.http.port=http",
+        "busybox",
+        "sleep",
+        "1d",
+    ]);
+    let driver = Driver::start();
+    let base = format!("http://{ui_addr}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = driver.browser("apps").await;
+            log_in(&c, &base, PASSWORD).await;
+            apps_steps(&d, &driver, &c, &base, router_port).await;
+            let _ = c.close().await;
+        });
+}
+
+async fn apps_steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, router_port: u16) {
+    // The router's table: a request through it counts on its backend.
+    let served = wait_for(WAIT, || {
+        common::web::get_host(router_port, "routed.test", "/").filter(|(s, _)| *s == 200)
+    });
+    assert!(served.is_some(), "routed.test not served");
+    c.goto(&format!("{base}/#/routes")).await.unwrap();
+    let backend = until(
+        c,
+        "the route and its backend",
+        "const b = document.querySelector('#routes tr[data-host=\"routed.test\"] .backend[data-container=\"ui-routed\"]'); return b && Number(b.querySelector('.requests').textContent) >= 1 && b.innerText",
+    )
+    .await;
+    assert!(backend.as_str().unwrap().contains("in flight"), "{backend}");
+    let reason = until(
+        c,
+        "the refused label and its reason",
+        "return document.querySelector('#refused tr[data-container=\"ui-refused\"] .reason')?.textContent",
+    )
+    .await;
+    assert!(reason.as_str().unwrap().contains("port"), "{reason}");
+    shot(c, "routes").await;
+
+    // Create an app: a bad name is refused beside its field.
+    c.goto(&format!("{base}/#/apps")).await.unwrap();
+    click(c, "#create-app").await;
+    type_into(c, "#app-form input[name=name]", "Bad_Name").await;
+    click(c, "#app-form button[type=submit]").await;
+    let msg = until(
+        c,
+        "the name's error",
+        "return document.querySelector('#app-form input[name=name]').closest('.field').querySelector('.field-error').textContent",
+    )
+    .await;
+    assert!(msg.as_str().unwrap().contains("invalid app name"), "{msg}");
+    type_into(c, "#app-form input[name=name]", "demo").await;
+    type_into(c, "#app-form input[name=domains]", "demo.apps.test").await;
+    click(c, "#app-form button[type=submit]").await;
+    until(
+        c,
+        "the app listed",
+        "return document.querySelector('#apps tr[data-name=demo]')?.innerText.includes('demo.apps.test')",
+    )
+    .await;
+    click(c, "#apps tr[data-name=demo] a").await;
+    let remote = until(
+        c,
+        "the app's remote",
+        "return document.getElementById('remote')?.textContent",
+    )
+    .await;
+    let repo = d.data_root().join("apps/demo/repo.git");
+    assert_eq!(remote, json!(format!("git push {} main", repo.display())));
+
+    // A real push deploys v1.
+    let src = common::host_dir(d, "src");
+    git(&src, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        src.join("Dockerfile"),
+        "FROM busybox\nRUN mkdir -p /www && echo version-one > /www/index.html\n\
+         CMD [\"sh\", \"-c\", \"echo \\\"$GREETING\\\" > /www/greeting; exec httpd -f -p 80 -h /www\"]\n",
+    )
+    .unwrap();
+    git(&src, &["add", "-A"]);
+    git(&src, &["commit", "-q", "-m", "one"]);
+    git(&src, &["push", "-q", repo.to_str().unwrap(), "main"]);
+    let page = |path: &str| {
+        common::web::get_host(router_port, "demo.apps.test", path)
+            .map(|(s, b)| (s, b.trim().to_string()))
+    };
+    assert_eq!(page("/"), Some((200, "version-one".into())));
+    c.refresh().await.unwrap();
+    until(
+        c,
+        "release v1 shown",
+        "return document.getElementById('current')?.textContent === 'v1'",
+    )
+    .await;
+
+    // Config set from the page: a checked rollout to v2 with the variable.
+    type_into(c, "#config-form input", "GREETING=bonjour").await;
+    click(c, "#config-form button[type=submit]").await;
+    let log = until(
+        c,
+        "v2 rolled out",
+        "return document.getElementById('current')?.textContent === 'v2' && document.getElementById('rollout-log').textContent",
+    )
+    .await;
+    assert!(
+        log.as_str().unwrap().contains("Switching demo to v2"),
+        "{log}"
+    );
+    assert_eq!(page("/greeting"), Some((200, "bonjour".into())));
+    until(
+        c,
+        "the setting listed",
+        "return document.querySelector('#config tr[data-key=GREETING]')",
+    )
+    .await;
+    // A malformed setting is refused beside the field, nothing rolled out.
+    type_into(c, "#config-form input", "NOEQUALS").await;
+    click(c, "#config-form button[type=submit]").await;
+    until(
+        c,
+        "the setting's error",
+        "return document.querySelector('#config-form .field.invalid .field-error')?.textContent.includes('KEY=VALUE')",
+    )
+    .await;
+
+    // Domains: added (routed at once) and removed.
+    type_into(c, "#domain-form input", "www.apps.test").await;
+    click(c, "#domain-form button[type=submit]").await;
+    until(
+        c,
+        "the domain listed",
+        "return document.querySelector('#domains [data-domain=\"www.apps.test\"]')",
+    )
+    .await;
+    let www = wait_for(WAIT, || {
+        common::web::get_host(router_port, "www.apps.test", "/").filter(|(s, _)| *s == 200)
+    });
+    assert!(www.is_some(), "www.apps.test not routed");
+    click(c, "button[data-remove-domain=\"www.apps.test\"]").await;
+    until(
+        c,
+        "the domain gone",
+        "return document.querySelector('#domains [data-domain=\"demo.apps.test\"]') && !document.querySelector('#domains [data-domain=\"www.apps.test\"]')",
+    )
+    .await;
+
+    // Scale web to 2: v3 with two web containers.
+    type_into(c, "#scale-form input[name=scale-web]", "2").await;
+    click(c, "#scale-form button[type=submit]").await;
+    until(
+        c,
+        "v3 with two web processes",
+        "return document.getElementById('current')?.textContent === 'v3' && document.querySelectorAll('#processes tr[data-container]').length === 2",
+    )
+    .await;
+    assert_eq!(app_webs(d, "demo").len(), 2, "{:?}", app_webs(d, "demo"));
+    js(
+        c,
+        "document.getElementById('main').scrollTop = 0; window.scrollTo(0, 0); return 1",
+    )
+    .await;
+    shot(c, "app").await;
+
+    // Roll back to v1 (no GREETING then): v4 runs v1's image and processes
+    // with today's config, as `berth app rollback` does.
+    click(c, "#releases button[data-rollback=v1]").await;
+    until(
+        c,
+        "v4 current",
+        "return document.getElementById('current')?.textContent === 'v4' && !document.querySelector('.busy')",
+    )
+    .await;
+    assert_eq!(page("/"), Some((200, "version-one".into())));
+    // Restart: v5, the same release again.
+    click(c, "#app-restart").await;
+    until(
+        c,
+        "v5 current",
+        "return document.getElementById('current')?.textContent === 'v5' && !document.querySelector('.busy')",
+    )
+    .await;
+    let webs = app_webs(d, "demo");
+    assert!(
+        webs.len() == 2 && webs.iter().all(|n| n.ends_with(".v5")),
+        "{webs:?}"
+    );
+
+    // A viewer sees the app and changes nothing.
+    let added = page_post(
+        c,
+        "/api/users",
+        "{\"username\":\"watcher\",\"password\":\"viewer password\",\"role\":\"viewer\"}",
+    )
+    .await;
+    assert!(added[0].as_u64().unwrap() < 300, "{added}");
+    let other = driver.browser("apps-viewer").await;
+    log_in_as(&other, base, "watcher", "viewer password").await;
+    other.goto(&format!("{base}/#/apps/demo")).await.unwrap();
+    until(
+        &other,
+        "the app without its buttons",
+        "return document.getElementById('current')?.textContent === 'v5' && document.getElementById('app-restart').offsetParent === null && document.getElementById('config-form').offsetParent === null",
+    )
+    .await;
+    let refused = page_post(&other, "/api/apps/demo/restart", "{}").await;
+    assert_eq!(refused[0], json!(403), "{refused}");
+    let refused = page_post(
+        &other,
+        "/api/docker/berth/v1/apps/demo/domains",
+        "{\"Add\":[\"x.apps.test\"]}",
+    )
+    .await;
+    assert_eq!(refused[0], json!(403), "{refused}");
+    let _ = other.close().await;
+
+    // Removed from its page: containers, route and record gone.
+    click(c, "#app-remove").await;
+    click(c, ".modal .btn.danger").await;
+    until(
+        c,
+        "the app gone from the list",
+        "return document.querySelector('#apps') && !document.querySelector('#apps tr[data-name=demo]')",
+    )
+    .await;
+    assert!(app_webs(d, "demo").is_empty());
+    let gone = wait_for(WAIT, || page("/").filter(|(s, _)| *s == 404));
+    assert!(gone.is_some(), "demo.apps.test still routed");
+}
+
+async fn log_in_as(c: &Client, base: &str, user: &str, password: &str) {
+    c.goto(base).await.unwrap();
+    until(
+        c,
+        "the login form",
+        "return document.getElementById('login-form')",
+    )
+    .await;
+    type_into(c, "#login-form input[name=username]", user).await;
+    type_into(c, "#login-form input[name=password]", password).await;
+    click(c, "#login-submit").await;
+    until(c, "the app", "return document.querySelector('.nav')").await;
+}
+
+/// The compose file the stacks test deploys: two services on a named
+/// overlay and the default one, a named volume, deploy settings, labels.
+fn stack_file(replicas: u32) -> String {
+    format!(
+        r#"version: "3.8"
+services:
+  web:
+    image: busybox:latest
+    command: sleep 1d
+    environment:
+      ROLE: web
+    labels: [tier=front]
+    networks: [front]
+    volumes: ["data:/data"]
+    secrets: [token]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 5s
+    deploy:
+      replicas: {replicas}
+      labels: {{com.example.team: ui}}
+      resources:
+        limits: {{memory: 64M}}
+      restart_policy: {{condition: on-failure}}
+      update_config: {{parallelism: 1, delay: 1s}}
+  worker:
+    image: busybox:latest
+    command: ["sleep", "1d"]
+networks:
+  front:
+    attachable: true
+volumes:
+  data:
+secrets:
+  token:
+    content: from-the-page
+"#
+    )
+}
+
+/// Pastes `text` into the stack form's textarea (send_keys would type it
+/// through the editor key by key: slow, and auto-indent would mangle it).
+async fn paste_compose(c: &Client, text: &str) {
+    c.execute(
+        "document.querySelector('#stack-form textarea[name=compose]').value = arguments[0]; return 1",
+        vec![json!(text)],
+    )
+    .await
+    .unwrap();
+}
+
+/// Services from the cluster page's form and stacks from a compose file, on
+/// a swarm manager in a network namespace of its own (as the cluster test):
+/// the form's syntax errors and the daemon's beside their fields with
+/// nothing made; a service created (inspect agrees) and removed; a stack
+/// refused whole for an unknown key, deployed, seen by the docker CLI's
+/// `stack ls/services/ps`, redeployed as an update, removed by
+/// `docker stack rm`; another removed from the dashboard.
+#[test]
+fn services_and_stacks_in_a_browser() {
+    let ns = common::netns::TestNetns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let ui_port = free_port();
+    let d = Daemon::start_in_netns_with(
+        &ns.path(),
+        vec![
+            "--ui-addr".into(),
+            format!("127.0.0.1:{ui_port}"),
+            "--ui-admin-password-file".into(),
+            pw.to_str().unwrap().into(),
+        ],
+    );
+    d.docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    let netns = std::fs::File::open(ns.path()).unwrap();
+    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let driver = Driver::start();
+    let base = format!("http://127.0.0.1:{ui_port}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = driver.browser("stacks").await;
+            log_in(&c, &base, PASSWORD).await;
+            service_form_steps(&d, &c, &base).await;
+            stack_steps(&d, &c, &base).await;
+            let _ = c.close().await;
+        });
+}
+
+fn service_names(d: &Daemon) -> Vec<String> {
+    d.docker_ok(&["service", "ls", "--format", "{{.Name}}"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+async fn service_form_error(c: &Client, field: &str) -> String {
+    click(c, "#service-submit").await;
+    let script = format!(
+        "const f = document.querySelector('#service-form [name={field}]').closest('.field'); \
+         return f.classList.contains('invalid') && f.querySelector('.field-error').textContent"
+    );
+    until(c, &format!("the {field} field's error"), &script)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn service_form_steps(d: &Daemon, c: &Client, base: &str) {
+    c.goto(&format!("{base}/#/cluster")).await.unwrap();
+    click(c, "#create-service").await;
+    type_into(c, "#service-form input[name=name]", "ui-made").await;
+    type_into(c, "#service-form input[name=image]", "busybox:latest").await;
+    type_into(c, "#service-form input[name=replicas]", "two").await;
+    type_into(c, "#service-form input[name=memory]", "lots").await;
+    assert!(
+        service_form_error(c, "replicas")
+            .await
+            .contains("whole number")
+    );
+    assert!(
+        service_form_error(c, "memory")
+            .await
+            .contains("invalid size")
+    );
+    type_into(c, "#service-form input[name=replicas]", "2").await;
+    type_into(c, "#service-form input[name=memory]", "64m").await;
+    type_into(c, "#service-form input[name=cmd]", "sleep 1d").await;
+    type_into(c, "#service-form textarea[name=env]", "GREETING=hi").await;
+    type_into(
+        c,
+        "#service-form textarea[name=constraints]",
+        "node.role==manager",
+    )
+    .await;
+    // The daemon's own refusal, beside the field it concerns: a network
+    // that does not exist.
+    type_into(c, "#service-form input[name=networks]", "no-such-net").await;
+    let msg = service_form_error(c, "networks").await;
+    assert!(msg.contains("no-such-net"), "{msg}");
+    assert!(!service_names(d).contains(&"ui-made".to_string()));
+    shot(c, "service-form").await;
+    c.find(Locator::Css("#service-form input[name=networks]"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    click(c, "#service-submit").await;
+    until(
+        c,
+        "the service running twice",
+        "return document.querySelector('#services tr[data-name=\"ui-made\"] .replicas')?.textContent === '2/2'",
+    )
+    .await;
+    let spec = d.docker_ok(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{.Spec.Mode.Replicated.Replicas}} {{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.ContainerSpec.Env}} {{.Spec.TaskTemplate.Placement.Constraints}} {{.Spec.TaskTemplate.ContainerSpec.Args}}",
+        "ui-made",
+    ]);
+    assert_eq!(
+        spec,
+        "2 67108864 [GREETING=hi] [node.role==manager] [sleep 1d]"
+    );
+    // The same name again: the daemon's conflict beside the name.
+    click(c, "#create-service").await;
+    type_into(c, "#service-form input[name=name]", "ui-made").await;
+    type_into(c, "#service-form input[name=image]", "busybox:latest").await;
+    let msg = service_form_error(c, "name").await;
+    assert!(!msg.is_empty());
+    let same: Vec<String> = service_names(d)
+        .into_iter()
+        .filter(|n| n == "ui-made")
+        .collect();
+    assert_eq!(same.len(), 1, "{msg}");
+    click(c, ".modal .icon-btn").await;
+    // Removed from its row.
+    click(
+        c,
+        "#services tr[data-name=\"ui-made\"] button[data-svc-act=remove]",
+    )
+    .await;
+    click(c, ".modal .btn.danger").await;
+    until(
+        c,
+        "the service gone",
+        "return document.querySelector('#services') && !document.querySelector('#services tr[data-name=\"ui-made\"]')",
+    )
+    .await;
+    assert!(!service_names(d).contains(&"ui-made".to_string()));
+}
+
+async fn stack_steps(d: &Daemon, c: &Client, base: &str) {
+    let networks = || d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    c.goto(&format!("{base}/#/stacks")).await.unwrap();
+    until(
+        c,
+        "the stacks page",
+        "return document.getElementById('stacks')",
+    )
+    .await;
+    // An unknown key refuses the whole file: nothing is made.
+    click(c, "#deploy-stack").await;
+    type_into(c, "#stack-form input[name=name]", "app").await;
+    paste_compose(
+        c,
+        &stack_file(2).replace(
+            "    command: sleep 1d\n",
+            "    command: sleep 1d\n    foo: 1\n",
+        ),
+    )
+    .await;
+    click(c, "#stack-submit").await;
+    let msg = until(
+        c,
+        "the compose file's error",
+        "return document.querySelector('#stack-form textarea[name=compose]').closest('.field').querySelector('.field-error').textContent",
+    )
+    .await;
+    assert_eq!(
+        msg,
+        json!("services.web Additional property foo is not allowed")
+    );
+    assert!(service_names(d).is_empty());
+    assert!(!networks().contains("app_"), "{}", networks());
+    // The daemon refuses the second service (a constraint without an
+    // operator): what this deploy made before it (a service, the network)
+    // is removed again.
+    type_into(c, "#stack-form input[name=name]", "half").await;
+    paste_compose(
+        c,
+        "services:\n  a:\n    image: busybox:latest\n    command: sleep 1d\n  b:\n    image: busybox:latest\n    deploy:\n      placement:\n        constraints: [\"node.role\"]\n",
+    )
+    .await;
+    click(c, "#stack-submit").await;
+    let msg = until(
+        c,
+        "the daemon's refusal",
+        "const t = document.querySelector('#stack-form textarea[name=compose]').closest('.field').querySelector('.field-error').textContent; return t.includes('operator') && t",
+    )
+    .await;
+    assert!(msg.as_str().unwrap().contains("half_b"), "{msg}");
+    assert!(service_names(d).is_empty(), "{:?}", service_names(d));
+    assert!(!networks().contains("half_"), "{}", networks());
+    type_into(c, "#stack-form input[name=name]", "app").await;
+    // The good file: two services, on their networks.
+    paste_compose(c, &stack_file(2)).await;
+    click(c, "#stack-submit").await;
+    until(
+        c,
+        "the stack listed",
+        "return document.querySelector('#stacks tr[data-stack=app] .services')?.textContent === '2'",
+    )
+    .await;
+    shot(c, "stacks").await;
+    // What the docker CLI sees of it.
+    assert_eq!(
+        d.docker_ok(&["stack", "ls", "--format", "{{.Name}} {{.Services}}"]),
+        "app 2"
+    );
+    let mut svcs: Vec<String> = d
+        .docker_ok(&[
+            "stack",
+            "services",
+            "app",
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    svcs.sort();
+    assert_eq!(svcs.len(), 2, "{svcs:?}");
+    assert!(svcs[0].starts_with("app_web "), "{svcs:?}");
+    assert!(svcs[1].starts_with("app_worker "), "{svcs:?}");
+    let inspect = d.docker_ok(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{index .Spec.Labels \"com.docker.stack.namespace\"}} {{index .Spec.Labels \"com.docker.stack.image\"}} {{index .Spec.Labels \"com.example.team\"}} {{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{.Type}}:{{.Source}}{{end}}",
+        "app_web",
+    ]);
+    assert_eq!(inspect, "app busybox:latest ui 67108864 volume:app_data");
+    let nets = networks();
+    assert!(
+        nets.contains("app_front") && nets.contains("app_default"),
+        "{nets}"
+    );
+    // The inline secret: made with the stack's label, mounted in the tasks.
+    assert_eq!(
+        d.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]),
+        "app_token"
+    );
+    // Its page: services and their running tasks (what `docker stack ps` lists).
+    click(c, "#stacks tr[data-stack=app] a").await;
+    until(
+        c,
+        "the stack's tasks running",
+        "return document.querySelector('#stack-services tr[data-name=app_web] .replicas')?.textContent === '2/2' && document.querySelector('#stack-services tr[data-name=app_worker] .replicas')?.textContent === '1/1'",
+    )
+    .await;
+    shot(c, "stack").await;
+    let web_task = d.docker_ok(&["ps", "-q", "--filter", "name=app_web", "--latest"]);
+    assert_eq!(
+        d.docker_ok(&["exec", &web_task, "cat", "/run/secrets/token"]),
+        "from-the-page"
+    );
+    let ps = d.docker_ok(&[
+        "stack",
+        "ps",
+        "app",
+        "--format",
+        "{{.Name}} {{.DesiredState}}",
+    ]);
+    assert_eq!(
+        ps.lines().filter(|l| l.ends_with("Running")).count(),
+        3,
+        "{ps}"
+    );
+    // A redeploy updates the services (their version moves on), not fails.
+    let version = || {
+        d.docker_ok(&["service", "inspect", "-f", "{{.Version.Index}}", "app_web"])
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = version();
+    c.goto(&format!("{base}/#/stacks")).await.unwrap();
+    click(c, "#deploy-stack").await;
+    type_into(c, "#stack-form input[name=name]", "app").await;
+    paste_compose(c, &stack_file(3)).await;
+    click(c, "#stack-submit").await;
+    until(
+        c,
+        "the form closed",
+        "return !document.querySelector('#stack-form') && document.getElementById('stacks')",
+    )
+    .await;
+    assert!(version() > before);
+    assert_eq!(
+        d.docker_ok(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{.Spec.Mode.Replicated.Replicas}}",
+            "app_web"
+        ]),
+        "3"
+    );
+    // The docker CLI removes what the dashboard deployed.
+    d.docker_ok(&["stack", "rm", "app"]);
+    let gone = wait_for(WAIT, || {
+        (service_names(d).is_empty() && !networks().contains("app_")).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "left: {:?} {}",
+        service_names(d),
+        networks()
+    );
+    assert_eq!(d.docker_ok(&["secret", "ls", "-q"]), "");
+    // And the dashboard removes a stack too.
+    click(c, "#deploy-stack").await;
+    type_into(c, "#stack-form input[name=name]", "two").await;
+    paste_compose(
+        c,
+        "services:\n  only:\n    image: busybox:latest\n    command: sleep 1d\n",
+    )
+    .await;
+    click(c, "#stack-submit").await;
+    until(
+        c,
+        "stack two listed",
+        "return document.querySelector('#stacks tr[data-stack=two]')",
+    )
+    .await;
+    click(c, "#stacks tr[data-stack=two] button[data-act=remove]").await;
+    click(c, ".modal .btn.danger").await;
+    until(
+        c,
+        "stack two gone",
+        "return document.getElementById('stacks') && !document.querySelector('#stacks tr[data-stack=two]')",
+    )
+    .await;
+    let gone = wait_for(WAIT, || {
+        (d.docker_ok(&["stack", "ls", "--format", "{{.Name}}"])
+            .is_empty()
+            && !networks().contains("two_"))
+        .then_some(())
+    });
+    assert!(gone.is_some(), "two left: {}", networks());
+}
+
+/// A registry with token authentication (Docker's token flow): browsing
+/// without credentials is refused beside the field; with them the daemon
+/// fetches a token from the test's token server (Basic credentials) and
+/// lists the repository and its tag, and deletes the tag.
+#[test]
+fn registry_with_token_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = b"e2e-ui-shared-hs256-key-0123456";
+    let key_file = dir.path().join("token.key");
+    std::fs::write(&key_file, key).unwrap();
+    let tokens = TokenServer::start("bob", "hunter22", key);
+    let reg = RegistryProcess::berth(&[
+        "--auth-token-realm",
+        &tokens.realm,
+        "--auth-token-service",
+        TOKEN_SERVICE,
+        "--auth-token-issuer",
+        TOKEN_ISSUER,
+        "--auth-token-key",
+        key_file.to_str().unwrap(),
+    ]);
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let ui_addr = format!("127.0.0.1:{}", free_port());
+    let d = Daemon::start_with(
+        Kind::Berth,
+        vec![
+            "--ui-addr".into(),
+            ui_addr.clone(),
+            "--ui-admin-password-file".into(),
+            pw.to_str().unwrap().into(),
+        ],
+    );
+    let target = format!("{}/tok/ui:v1", reg.addr);
+    let login = d.docker_stdin(
+        &["login", "--username", "bob", "--password-stdin", &reg.addr],
+        b"hunter22",
+    );
+    assert!(login.status.success(), "{}", common::stderr(&login));
+    d.docker_ok(&["tag", "busybox", &target]);
+    d.docker_ok(&["push", &target]);
+    d.docker_ok(&["logout", &reg.addr]);
+    let driver = Driver::start();
+    let base = format!("http://{ui_addr}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = driver.browser("token").await;
+            log_in(&c, &base, PASSWORD).await;
+            c.goto(&format!("{base}/#/registry")).await.unwrap();
+            type_into(&c, "#registry-addr", &reg.addr).await;
+            click(&c, "#registry-form button[type=submit]").await;
+            let msg = until(
+                &c,
+                "the registry's refusal",
+                "return document.querySelector('#registry-form .field.invalid .field-error')?.textContent",
+            )
+            .await;
+            assert!(msg.to_string().contains("user and password"), "{msg}");
+            let refused_before = tokens.refused.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(refused_before >= 1, "the token server was not asked");
+            let issued_before = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
+            click(&c, "#registry-form .creds summary").await;
+            type_into(&c, "#registry-form input[name=registry-user]", "bob").await;
+            type_into(&c, "#registry-form input[name=registry-password]", "hunter22").await;
+            click(&c, "#registry-form button[type=submit]").await;
+            click(&c, "a[data-repo=\"tok/ui\"]").await;
+            until(
+                &c,
+                "the tag with its size",
+                "return document.querySelector('#registry-tag-table tr[data-tag=v1]')?.innerText.includes('B')",
+            )
+            .await;
+            assert!(
+                tokens.issued.load(std::sync::atomic::Ordering::SeqCst) > issued_before,
+                "no token issued for the browse"
+            );
+            shot(&c, "registry-token").await;
+            // Delete the tag (a DELETE scope's token).
+            click(&c, "#registry-tag-table tr[data-tag=v1] button[data-act=delete]").await;
+            click(&c, ".modal .btn.danger").await;
+            until(
+                &c,
+                "the tag gone",
+                "return document.querySelector('#registry-tag-table td.empty')",
+            )
+            .await;
+            let _ = c.close().await;
+        });
 }

@@ -6,10 +6,12 @@
 
 pub mod apps;
 pub mod backend;
+pub mod checks;
 pub mod forwarded;
 pub mod labels;
 mod metrics;
 mod proxy;
+pub mod rollout;
 pub mod source;
 pub mod table;
 pub mod tls;

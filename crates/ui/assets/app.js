@@ -11,6 +11,9 @@ import * as container from './container.js';
 import * as images from './images.js';
 import * as resources from './resources.js';
 import * as cluster from './cluster.js';
+import * as stacks from './stacks.js';
+import * as routes from './routes.js';
+import * as apps from './apps.js';
 import * as registry from './registry.js';
 import * as users from './users.js';
 
@@ -22,6 +25,9 @@ const ICONS = {
   networks: '<path d="M10 3h4v4h-1v3h6v4h1v4h-4v-4h1v-2H7v2h1v4H4v-4h1v-4h6V7h-1z"/>',
   registry: '<path d="M3 5h18v4H3zm0 5h18v4H3zm0 5h18v4H3z"/>',
   cluster: '<path d="M12 2l3 5h-6zm-7 9l3 5H2zm14 0l3 5h-6zM11 8h2v5h-2zm-4 5l5-1 5 1v2H7z"/>',
+  routes: '<path d="M4 11h10.2l-3.6-3.6L12 6l6 6-6 6-1.4-1.4 3.6-3.6H4zm16-7h2v16h-2z"/>',
+  apps: '<path d="M4 4h7v7H4zm9 0h7v7h-7zM4 13h7v7H4zm9 3.5a3.5 3.5 0 107 0 3.5 3.5 0 00-7 0z"/>',
+  stacks: '<path d="M12 2l10 5-10 5L2 7zm-8.2 9.1L12 15.2l8.2-4.1L22 12l-10 5-10-5zm0 5L12 20.2l8.2-4.1L22 17l-10 5-10-5z"/>',
   users: '<path d="M12 12a4 4 0 100-8 4 4 0 000 8zm0 2c-4 0-8 2-8 5v1h16v-1c0-3-4-5-8-5z"/>',
 };
 
@@ -33,6 +39,9 @@ const PAGES = [
   ['networks', 'Networks', '#/networks'],
   ['registry', 'Registry', '#/registry'],
   ['cluster', 'Cluster', '#/cluster'],
+  ['stacks', 'Stacks', '#/stacks'],
+  ['routes', 'Routes', '#/routes'],
+  ['apps', 'Apps', '#/apps'],
   ['users', 'Users', '#/users'],
 ];
 
@@ -123,6 +132,9 @@ function route(main) {
     networks: () => resources.renderNetworks(main),
     registry: () => registry.render(main),
     cluster: () => cluster.render(main),
+    stacks: () => (id ? stacks.renderStack(main, decodeURIComponent(id)) : stacks.render(main)),
+    routes: () => routes.render(main),
+    apps: () => (id ? apps.renderApp(main, decodeURIComponent(id)) : apps.render(main)),
     users: () => users.render(main),
   }[page];
   cleanup = render ? render() : null;

@@ -1,10 +1,12 @@
 // The cluster page: whether this daemon is in a swarm; its nodes
 // (drain/activate) and services (scale in place, update the image,
-// roll back, tasks and their nodes), through the Docker API's swarm
+// roll back, remove, tasks and their nodes), created from a form
+// (service.js), through the Docker API's swarm
 // endpoints, each change sent with the object's version as the CLI does.
 
 import { docker } from './api.js';
-import { h, esc, bytes, header, toast, prompt, notImplemented } from './dom.js';
+import { h, esc, bytes, header, toast, prompt, confirmAction } from './dom.js';
+import { createServiceDialog } from './service.js';
 
 const q = (o) => new URLSearchParams(o).toString();
 
@@ -52,14 +54,15 @@ export function render(main) {
         <td class="mono small">${esc((s.Spec?.TaskTemplate?.ContainerSpec?.Image || '').split('@')[0])}</td>
         <td>${replicated ? 'replicated' : s.Spec?.Mode?.Global ? 'global' : 'job'}</td>
         <td class="num replicas">${running}/${desired}</td>
-        <td class="row-actions">${replicated ? '<button class="btn small" data-svc-act="scale">scale</button>' : ''}<button class="btn small" data-svc-act="image">update image</button><button class="btn small" data-svc-act="rollback">rollback</button></td></tr>`;
+        <td class="row-actions">${replicated ? '<button class="btn small" data-svc-act="scale">scale</button>' : ''}<button class="btn small" data-svc-act="image">update image</button><button class="btn small" data-svc-act="rollback">rollback</button><button class="btn small danger" data-svc-act="remove">remove</button></td></tr>`;
     }).join('');
     body.replaceChildren(
       h('h2', {}, 'Nodes'),
       h('div', { class: 'card flush' }, h('table', { class: 'table', id: 'nodes', html: `<thead><tr><th>Hostname</th><th>Role</th><th>State</th><th>Availability</th><th class="num">CPUs</th><th class="num">Memory</th><th></th></tr></thead><tbody>${nodeRows}</tbody>` })),
-      h('h2', {}, 'Services'),
+      h('div', { class: 'section-head' }, h('h2', {}, 'Services'),
+        h('button', { class: 'btn primary change', id: 'create-service', onclick: () => createServiceDialog().then((ok) => ok && draw()) }, '+ Create a service')),
       h('div', { class: 'card flush' }, h('table', { class: 'table', id: 'services', html: `<thead><tr><th>Name and tasks</th><th>Image</th><th>Mode</th><th class="num">Replicas</th><th></th></tr></thead><tbody>${svcRows || '<tr><td colspan="5" class="empty">No services.</td></tr>'}</tbody>` })),
-      notImplemented('stacks from a compose file, and service creation, from the dashboard.'));
+      h('p', { class: 'muted' }, 'Stacks from a compose file: ', h('a', { href: '#/stacks' }, 'Stacks'), '.'));
   }
 
   async function nodeAction(id, availability) {
@@ -94,6 +97,10 @@ export function render(main) {
           spec.TaskTemplate.ContainerSpec.Image = v.trim();
           spec.TaskTemplate.ForceUpdate = (spec.TaskTemplate.ForceUpdate || 0) + 1;
         }));
+      } else if (b.dataset.svcAct === 'remove') {
+        if (!(await confirmAction('Remove service', `Remove ${tr.dataset.name} and its tasks?`, 'Remove'))) return;
+        await docker.del(`/services/${tr.dataset.service}`);
+        toast(`removed ${tr.dataset.name}`);
       } else if (b.dataset.svcAct === 'rollback') {
         await serviceUpdate(tr.dataset.service, () => {}, { rollback: 'previous' });
         toast(`${tr.dataset.name}: rolling back`);

@@ -214,7 +214,7 @@ export function render(main) {
 
 // ---- the run form ----
 
-function lines(text) {
+export function lines(text) {
   return text.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
@@ -232,14 +232,14 @@ function parsePorts(text) {
   return { bindings, exposed };
 }
 
-function parseEnv(text) {
+export function parseEnv(text) {
   return lines(text).map((l) => {
     if (!/^[^=\s]+=/.test(l)) throw new Error(`invalid variable "${l}": expected KEY=value`);
     return l;
   });
 }
 
-function parseMemory(s) {
+export function parseMemory(s) {
   s = s.trim();
   if (!s) return 0;
   const m = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(s);
@@ -247,7 +247,7 @@ function parseMemory(s) {
   return Math.round(parseFloat(m[1]) * { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()]);
 }
 
-function parseCmd(s) {
+export function parseCmd(s) {
   const out = [];
   const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
   let m;

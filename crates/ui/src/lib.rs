@@ -7,17 +7,21 @@
 //! the engine's public functions, never its files.
 
 mod accounts;
+mod apps;
 mod assets;
 pub mod auth;
+pub mod compose;
 mod console;
 mod docker;
 pub mod error;
 mod guard;
 mod host;
+mod inproc;
 mod live;
 mod login;
 mod registry;
 mod serve;
+mod stacks;
 mod state;
 
 use std::path::PathBuf;
@@ -45,9 +49,10 @@ pub struct UiOptions {
 pub fn router(
     engine: Arc<engine::Engine>,
     swarm: Arc<swarm::node::Swarm>,
+    berth: api::routes::Berth,
     opts: UiOptions,
 ) -> Result<Router, UiError> {
-    let ui = Arc::new(Ui::open(engine, swarm, &opts)?);
+    let ui = Arc::new(Ui::open(engine, swarm, berth, &opts)?);
     let protected = Router::new()
         .route("/api/docker/{*path}", any(docker::proxy))
         .route("/api/events", get(live::events))
@@ -58,6 +63,9 @@ pub fn router(
         .route("/api/registry/repositories", get(registry::repositories))
         .route("/api/registry/tags", get(registry::tags))
         .route("/api/registry/manifests", delete(registry::delete))
+        .route("/api/apps/{name}/restart", post(apps::restart))
+        .route("/api/apps/{name}/rollback", post(apps::rollback))
+        .route("/api/stacks/{name}", post(stacks::deploy))
         .route("/api/users", get(accounts::list).post(accounts::add))
         .route("/api/users/{name}", delete(accounts::remove))
         .route(guard::OWN_PASSWORD, post(accounts::change_password))

@@ -2,6 +2,9 @@
 //! deleting a manifest, for the Registry page. The daemon asks, not the
 //! browser: registries do not answer other origins, and the engine's own
 //! rule decides plain HTTP (loopback and `--insecure-registry` ones).
+//! Credentials are the page's, per request: Basic auth, or, for a registry
+//! that answers with a Bearer challenge, exchanged at its token server for
+//! a token (Docker's token flow), never stored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +12,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use reqwest::Method;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -108,17 +112,129 @@ fn client() -> Result<reqwest::Client, UiError> {
         .map_err(|e| UiError::Internal(e.to_string()))
 }
 
+/// `Bearer realm="…",service="…",scope="…"`: its parameters, if the
+/// challenge is a Bearer one.
+fn bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let (value, tail) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => after.split_once(',').map_or((after, ""), |(v, t)| (v, t)),
+        };
+        params.push((key.trim().to_ascii_lowercase(), value.to_string()));
+        rest = tail.trim_start_matches([',', ' ']);
+    }
+    Some(params)
+}
+
+/// A token from the challenge's realm for its service and scope, asked with
+/// the page's credentials (anonymous without).
+async fn token(
+    http: &reqwest::Client,
+    challenge: &[(String, String)],
+    creds: &Option<(String, String)>,
+    url: &str,
+) -> Result<String, UiError> {
+    let get = |k: &str| {
+        challenge
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let realm = get("realm")
+        .filter(|r| r.starts_with("http://") || r.starts_with("https://"))
+        .ok_or_else(|| {
+            UiError::BadInput(format!(
+                "{url}: a Bearer challenge without an http(s) realm"
+            ))
+        })?;
+    let mut query = Vec::new();
+    if let Some(s) = get("service") {
+        query.push(("service", s));
+    }
+    if let Some(s) = get("scope") {
+        query.push(("scope", s));
+    }
+    let resp = authed(http.get(realm).query(&query), creds)
+        .send()
+        .await
+        .map_err(|e| UiError::BadInput(format!("token server {realm}: {e}")))?;
+    match resp.status().as_u16() {
+        200..=299 => {}
+        401 | 403 => {
+            return Err(UiError::BadInput(if creds.is_some() {
+                format!(
+                    "{url}: unauthorized: the token server {realm} refused the user and password"
+                )
+            } else {
+                format!(
+                    "{url}: unauthorized: the registry wants a user and password (its token server refused anonymous access)"
+                )
+            }));
+        }
+        s => {
+            return Err(UiError::BadInput(format!(
+                "token server {realm} answered {s}"
+            )));
+        }
+    }
+    let v: Value = resp
+        .json()
+        .await
+        .map_err(|e| UiError::BadInput(format!("token server {realm}: {e}")))?;
+    v["token"]
+        .as_str()
+        .or(v["access_token"].as_str())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| UiError::BadInput(format!("token server {realm}: no token in its answer")))
+}
+
+/// Sends a request with the page's credentials; a Bearer challenge is
+/// answered with a token from the registry's token server, then sent again.
+async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    creds: &Option<(String, String)>,
+) -> Result<reqwest::Response, UiError> {
+    let request = || {
+        http.request(method.clone(), url)
+            .header(ACCEPT, MANIFEST_TYPES)
+    };
+    let failed = |e: reqwest::Error| UiError::BadInput(format!("{url}: {e}"));
+    let resp = authed(request(), creds).send().await.map_err(failed)?;
+    if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return Ok(resp);
+    }
+    let Some(challenge) = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_challenge)
+    else {
+        return Ok(resp);
+    };
+    let token = token(http, &challenge, creds, url).await?;
+    request().bearer_auth(token).send().await.map_err(failed)
+}
+
 /// GET `url` as JSON; a registry's refusal comes back as its message.
 async fn get_json(
     http: &reqwest::Client,
     url: &str,
     creds: &Option<(String, String)>,
 ) -> Result<(Value, Option<String>), UiError> {
-    let resp = authed(http.get(url), creds)
-        .header(ACCEPT, MANIFEST_TYPES)
-        .send()
-        .await
-        .map_err(|e| UiError::BadInput(format!("{url}: {e}")))?;
+    let resp = send(http, Method::GET, url, creds).await?;
     refused(&resp, url)?;
     let digest = resp
         .headers()
@@ -136,18 +252,9 @@ async fn get_json(
 fn refused(resp: &reqwest::Response, url: &str) -> Result<(), UiError> {
     match resp.status().as_u16() {
         200..=299 => Ok(()),
-        401 => {
-            let bearer = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer"));
-            Err(UiError::BadInput(if bearer {
-                format!("{url}: not implemented yet: browsing registries with token authentication")
-            } else {
-                format!("{url}: unauthorized: the registry wants a user and password")
-            }))
-        }
+        401 => Err(UiError::BadInput(format!(
+            "{url}: unauthorized: the registry wants a user and password"
+        ))),
         404 => Err(UiError::NotFound(format!("{url}: not found"))),
         s => Err(UiError::BadInput(format!(
             "{url}: the registry answered {s}"
@@ -228,10 +335,7 @@ pub async fn delete(
         return Err(UiError::BadInput(format!("invalid digest {:?}", t.digest)));
     }
     let url = format!("{}/v2/{}/manifests/{}", t.base(&ui)?, t.repo()?, t.digest);
-    let resp = authed(client()?.delete(&url), &credentials(&headers))
-        .send()
-        .await
-        .map_err(|e| UiError::BadInput(format!("{url}: {e}")))?;
+    let resp = send(&client()?, Method::DELETE, &url, &credentials(&headers)).await?;
     refused(&resp, &url)?;
     Ok(Json(json!({ "deleted": t.digest })))
 }
@@ -258,6 +362,30 @@ mod tests {
         for bad in ["", "../v2", "/abs", "Upper", "a?b", "a b"] {
             assert!(repository_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bearer_challenges_are_read() {
+        let c = bearer_challenge(
+            r#"Bearer realm="http://127.0.0.1:1/token",service="reg",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            [
+                ("realm".to_string(), "http://127.0.0.1:1/token".to_string()),
+                ("service".to_string(), "reg".to_string()),
+                ("scope".to_string(), "repository:a/b:pull,push".to_string()),
+            ]
+        );
+        assert_eq!(
+            bearer_challenge("bearer realm=x, service=y").unwrap(),
+            [
+                ("realm".to_string(), "x".to_string()),
+                ("service".to_string(), "y".to_string())
+            ]
+        );
+        assert!(bearer_challenge(r#"Basic realm="registry""#).is_none());
     }
 
     #[test]

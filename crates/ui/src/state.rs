@@ -28,6 +28,7 @@ impl Ui {
     pub fn open(
         engine: Arc<engine::Engine>,
         swarm: Arc<swarm::node::Swarm>,
+        berth: api::routes::Berth,
         opts: &UiOptions,
     ) -> Result<Ui, UiError> {
         let users = UserStore::open(&opts.data_root.join("ui"))?;
@@ -35,7 +36,7 @@ impl Ui {
             users.set_password(ADMIN, pw.trim_end_matches(['\n', '\r']))?;
         }
         Ok(Ui {
-            docker: api::router(engine.clone(), swarm),
+            docker: api::router(engine.clone(), swarm, berth),
             host: HostSampler::new(opts.data_root.clone()),
             engine,
             users,

@@ -65,12 +65,14 @@ impl UiListener {
         self,
         engine: std::sync::Arc<engine::Engine>,
         swarm: std::sync::Arc<swarm::node::Swarm>,
+        berth: api::routes::Berth,
         data_root: PathBuf,
     ) -> anyhow::Result<()> {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let router = ui::router(
             engine,
             swarm,
+            berth,
             ui::UiOptions {
                 data_root,
                 admin_password: self.admin_password,

@@ -23,7 +23,10 @@ impl Filters {
     }
 
     pub(super) fn needs_services(&self) -> bool {
-        self.0.contains_key("service") || self.0.contains_key("_up-to-date")
+        // A task's name and labels are its service's.
+        ["service", "_up-to-date", "label", "name"]
+            .iter()
+            .any(|k| self.0.contains_key(*k))
     }
 
     pub(super) fn node(&self, n: &Node) -> bool {
@@ -59,7 +62,13 @@ impl Filters {
                 t.service_id.starts_with(v) || service_name == Some(v)
             })
             && self.any("node", |v| t.node_id == v || t.node_id.starts_with(v))
-            && self.any("label", |v| labels_match(&t.annotations.labels, v))
+            // swarmkit matches a task's labels filter on its service's
+            // labels (`ServiceAnnotations`): `docker stack ps` finds a
+            // stack's tasks by the namespace label its services carry.
+            && self.any("label", |v| {
+                labels_match(&t.annotations.labels, v)
+                    || service.is_some_and(|s| labels_match(&s.spec.annotations.labels, v))
+            })
             && self.any("desired-state", |v| desired_matches(t.desired_state, v))
             && self.any("_up-to-date", |v| {
                 v != "true" || service.is_some_and(|s| t.spec == s.spec.task_template)
@@ -231,7 +240,7 @@ mod tests {
 
     #[test]
     fn tasks_by_service_name_desired_state_and_up_to_date() {
-        let s = service("svc1", "web", &[]);
+        let s = service("svc1", "web", &[("com.docker.stack.namespace", "app")]);
         let mut services = BTreeMap::new();
         services.insert(s.id.clone(), s.clone());
         let t = Task {
@@ -255,5 +264,8 @@ mod tests {
         old.spec.force_update = 1;
         assert!(!filters(&[("_up-to-date", "true")]).task(&old, &services));
         assert_eq!(task_name(&t, "web"), "web.2");
+        // By its service's labels, as `docker stack ps` asks.
+        assert!(filters(&[("label", "com.docker.stack.namespace=app")]).task(&t, &services));
+        assert!(!filters(&[("label", "com.docker.stack.namespace=other")]).task(&t, &services));
     }
 }

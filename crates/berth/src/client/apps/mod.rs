@@ -12,7 +12,8 @@ use super::connect::{Client, q};
 use super::{CmdResult, Failure};
 
 pub use deploy::receive;
-use deploy::{Plan, roll_out};
+use deploy::roll_out;
+use router::rollout::{Plan, current_version, rollback_target};
 
 fn bad_answer(e: serde_json::Error) -> Failure {
     Failure::new(1, format!("bad answer from daemon: {e}"))
@@ -53,8 +54,8 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
             outln!("HTTP:     <api-url>/berth/v1/apps/{name}/git");
             outln!("Branch:   {}", app["branch"].as_str().unwrap_or_default());
             outln!("Domains:  {}", join(&app["domains"]));
-            let current = current_version(&v);
-            let release = release_where(&v, |r| r["version"].as_u64() == Some(current)).map(|r| {
+            let current = current_version(app);
+            let release = router::rollout::release(app, current).map(|r| {
                 format!(
                     "v{} {} ({})",
                     r["version"],
@@ -150,69 +151,36 @@ async fn change(client: &Client, name: &str, what: &str, body: &Value) -> Result
         .await?)
 }
 
-fn current_version(v: &Value) -> u64 {
-    v["App"]["current"]
-        .as_str()
-        .and_then(|c| c.trim_start_matches('v').parse().ok())
-        .unwrap_or(0)
-}
-
-fn release_where(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<Value> {
-    v["App"]["releases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| pick(r))
-        .cloned()
-}
-
 /// Runs a recorded release again: `release` (3 or v3), else the one
 /// before the current.
 async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
-    let target = match release {
-        Some(r) => {
-            let n: u64 = r
-                .trim_start_matches('v')
-                .parse()
-                .map_err(|_| Failure::new(1, format!("invalid release {r:?}: 3 or v3")))?;
-            release_where(&v, |x| x["version"].as_u64() == Some(n))
-        }
-        None => {
-            let current = current_version(&v);
-            v["App"]["releases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .rev()
-                .find(|r| r["version"].as_u64().is_some_and(|n| n < current))
-                .cloned()
-        }
-    }
-    .ok_or_else(|| Failure::new(1, format!("{name}: no such release to roll back to")))?;
+    let target = rollback_target(&v["App"], release).map_err(|e| Failure::new(1, e))?;
     outln!(
         "-----> Rolling {name} back to v{} ({})",
         target["version"],
         target["image"].as_str().unwrap_or_default()
     );
-    roll_out(client, name, &v["App"], &Plan::of(&target)?).await
+    let plan = Plan::of(&target).map_err(|e| Failure::new(1, e))?;
+    roll_out(client, name, &v["App"], &plan).await
 }
 
 /// New containers of the current release (with the app's config and
 /// scale as they are now); without a release there is nothing to run yet.
 async fn redeploy(client: &Client, name: &str) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
-    let current = current_version(&v);
-    let Some(release) = release_where(&v, |r| r["version"].as_u64() == Some(current)) else {
+    let current = current_version(&v["App"]);
+    let Some(release) = router::rollout::release(&v["App"], current) else {
         outln!("{name} has no release yet: the change applies from the first push");
         return Ok(());
     };
-    roll_out(client, name, &v["App"], &Plan::of(&release)?).await
+    let plan = Plan::of(&release).map_err(|e| Failure::new(1, e))?;
+    roll_out(client, name, &v["App"], &plan).await
 }
 
 async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
-    let current = current_version(&v);
+    let current = current_version(&v["App"]);
     outln!(
         "{:<2} {:<8} {:<28} {:<10} {}",
         "",

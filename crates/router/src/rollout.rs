@@ -1,0 +1,500 @@
+//! An app's release rollout over the Docker API: start the release's
+//! containers with the app's config and scale, check every `web` one
+//! (CHECKS, else its HEALTHCHECK, else its port), record the release (the
+//! router then sends the app's domains to it), drain and remove the others.
+//! On a failed check the new containers go and nothing changes.
+//!
+//! Generic over how the API is reached, so the CLI's `berth app` commands
+//! (a client of the daemon's socket) and the dashboard (the API in-process)
+//! run the same rollout.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::apps::{APP, PROCESS, RELEASE};
+use crate::checks::{Checks, parse_checks};
+
+/// Old containers keep their in-flight requests this long after the switch.
+const DRAIN: Duration = Duration::from_secs(2);
+/// Then they get SIGTERM and this long before SIGKILL (an httpd as PID 1
+/// ignores SIGTERM: a long grace only delays the rollout's end).
+const STOP_GRACE_SECS: u32 = 3;
+
+/// One Docker API call: its JSON answer (`Null` for an empty body), or the
+/// error's message.
+pub trait DockerApi: Sync {
+    fn call<'a>(
+        &'a self,
+        method: &'a str,
+        path: &'a str,
+        body: Option<&'a Value>,
+    ) -> impl Future<Output = Result<Value, String>> + Send + 'a;
+}
+
+/// Where the rollout's progress lines go (the pusher's `remote:` lines, the
+/// dashboard's log).
+pub type Say<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// What a release runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub image: String,
+    pub rev: String,
+    pub processes: Vec<(String, Option<String>)>,
+    /// CHECKS' text.
+    pub checks: Option<String>,
+}
+
+impl Plan {
+    /// The plan of a recorded release (a rollback, a restart, a config change).
+    pub fn of(release: &Value) -> Result<Plan, String> {
+        let processes = serde_json::from_value(release["processes"].clone())
+            .map_err(|e| format!("release record: {e}"))?;
+        Ok(Plan {
+            image: release["image"].as_str().unwrap_or_default().to_string(),
+            rev: release["rev"].as_str().unwrap_or_default().to_string(),
+            processes,
+            checks: release["checks"].as_str().map(str::to_string),
+        })
+    }
+}
+
+/// The current release's number in an app's record (`current` is `v3`).
+pub fn current_version(app: &Value) -> u64 {
+    app["current"]
+        .as_str()
+        .and_then(|c| c.trim_start_matches('v').parse().ok())
+        .unwrap_or(0)
+}
+
+/// The recorded release numbered `n`.
+pub fn release(app: &Value, n: u64) -> Option<Value> {
+    app["releases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["version"].as_u64() == Some(n))
+        .cloned()
+}
+
+/// The release a rollback goes to: `to` (3 or v3), else the one before the
+/// current.
+pub fn rollback_target(app: &Value, to: Option<&str>) -> Result<Value, String> {
+    let name = app["name"].as_str().unwrap_or_default();
+    let found = match to {
+        Some(r) => {
+            let n: u64 = r
+                .trim_start_matches('v')
+                .parse()
+                .map_err(|_| format!("invalid release {r:?}: 3 or v3"))?;
+            release(app, n)
+        }
+        None => {
+            let current = current_version(app);
+            app["releases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .rev()
+                .find(|r| r["version"].as_u64().is_some_and(|n| n < current))
+                .cloned()
+        }
+    };
+    found.ok_or_else(|| format!("{name}: no such release to roll back to"))
+}
+
+/// Percent-encodes a path segment or query value.
+fn q(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Starts the next release's containers with the app's config and scale,
+/// checks every web one, switches the router to them and retires the
+/// others. On a failed check the new containers go and nothing changes.
+pub async fn roll_out<D: DockerApi>(
+    api: &D,
+    say: Say<'_>,
+    name: &str,
+    app: &Value,
+    plan: &Plan,
+) -> Result<(), String> {
+    let version = app["releases"].as_array().map_or(0, Vec::len) + 1;
+    let label = format!("v{version}");
+    let checks = plan.checks.as_deref().map(parse_checks).transpose()?;
+    // As App::web_port: the PORT setting, else the app's port.
+    let port = app["config"]["PORT"]
+        .as_str()
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p > 0)
+        .or_else(|| app["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
+        .unwrap_or(80);
+    let env: Vec<String> = app["config"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    let mut processes = plan.processes.clone();
+    if !processes.iter().any(|(k, _)| k == "web") {
+        processes.insert(0, ("web".into(), None));
+    }
+    let mut started = Vec::new();
+    let release = Release {
+        app: name,
+        label: &label,
+        image: &plan.image,
+        env: &env,
+        scale: &app["scale"],
+    };
+    let result = start_and_check(
+        api,
+        say,
+        &release,
+        &processes,
+        port,
+        checks.as_ref(),
+        &mut started,
+    )
+    .await;
+    if let Err(e) = result {
+        for (_, id) in &started {
+            let _ = api
+                .call("DELETE", &format!("/containers/{id}?force=1"), None)
+                .await;
+        }
+        say(&format!(
+            "!     Deploy of {} failed; the running release is unchanged",
+            plan.rev
+        ));
+        return Err(e);
+    }
+    say(&format!(
+        "-----> Switching {name} to {label} ({})",
+        plan.image
+    ));
+    api.call(
+        "POST",
+        &format!("/berth/v1/apps/{}/releases", q(name)),
+        Some(&json!({
+            "Version": version,
+            "Image": plan.image,
+            "Rev": plan.rev,
+            "Processes": plan.processes,
+            "Checks": plan.checks,
+        })),
+    )
+    .await?;
+    if let Some((_, web)) = started.iter().find(|(k, _)| k == "web") {
+        wait_routed(api, web).await;
+    }
+    retire_old(api, say, name, &label).await?;
+    let domain = app["domains"][0].as_str().unwrap_or_default();
+    say(&format!(
+        "=====> {name} {label} ({}) deployed: http://{domain}/",
+        plan.rev
+    ));
+    Ok(())
+}
+
+/// The release being started.
+struct Release<'a> {
+    app: &'a str,
+    label: &'a str,
+    image: &'a str,
+    env: &'a [String],
+    /// The app's `scale` object: containers per process type (default 1).
+    scale: &'a Value,
+}
+
+/// Starts one container per process type (`started` gets each, to be
+/// removed on failure) and checks the web one.
+async fn start_and_check<D: DockerApi>(
+    api: &D,
+    say: Say<'_>,
+    r: &Release<'_>,
+    processes: &[(String, Option<String>)],
+    port: u16,
+    checks: Option<&Checks>,
+    started: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    for (kind, cmd) in processes {
+        let count = r.scale[kind.as_str()].as_u64().unwrap_or(1);
+        for i in 1..=count {
+            let cname = format!("{}.{kind}.{i}.{}", r.app, r.label);
+            let mut body = json!({
+                "Image": r.image,
+                "Env": r.env,
+                "Labels": {APP: r.app, RELEASE: r.label, PROCESS: kind},
+                // Dokku's default: a crashing process comes back, up to ten times.
+                "HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 10}},
+            });
+            if let Some(cmd) = cmd {
+                body["Cmd"] = json!(["/bin/sh", "-c", cmd]);
+            }
+            let v = api
+                .call(
+                    "POST",
+                    &format!("/containers/create?name={}", q(&cname)),
+                    Some(&body),
+                )
+                .await?;
+            let id = v["Id"].as_str().unwrap_or_default().to_string();
+            started.push((kind.clone(), id.clone()));
+            api.call("POST", &format!("/containers/{id}/start"), None)
+                .await?;
+            say(&format!("-----> Started {kind}: {cname}"));
+        }
+    }
+    for (_, id) in started.iter().filter(|(k, _)| k == "web") {
+        check_web(api, say, id, port, checks).await?;
+    }
+    Ok(())
+}
+
+async fn inspect<D: DockerApi>(api: &D, id: &str) -> Result<Value, String> {
+    api.call("GET", &format!("/containers/{id}/json"), None)
+        .await
+}
+
+fn address(v: &Value) -> Option<String> {
+    v["NetworkSettings"]["Networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|n| n.values())
+        .filter_map(|n| n["IPAddress"].as_str())
+        .find(|ip| !ip.is_empty())
+        .map(str::to_string)
+}
+
+/// CHECKS when the tree has them, else the image's HEALTHCHECK, else the
+/// port taking connections.
+async fn check_web<D: DockerApi>(
+    api: &D,
+    say: Say<'_>,
+    id: &str,
+    port: u16,
+    checks: Option<&Checks>,
+) -> Result<(), String> {
+    let v = inspect(api, id).await?;
+    let ip = address(&v).ok_or("the web container has no address on a bridge")?;
+    if let Some(c) = checks.filter(|c| !c.checks.is_empty()) {
+        say(&format!(
+            "-----> Running CHECKS (wait {:?}, {} attempts)",
+            c.wait, c.attempts
+        ));
+        tokio::time::sleep(c.wait).await;
+        for (path, expected) in &c.checks {
+            let mut last = String::new();
+            let mut passed = false;
+            for attempt in 1..=c.attempts {
+                match http_get(&ip, port, path, c.timeout).await {
+                    Ok((status, body))
+                        if (200..400).contains(&status) && body.contains(expected.as_str()) =>
+                    {
+                        passed = true;
+                        break;
+                    }
+                    Ok((status, _)) => {
+                        last = format!("status {status}, expected content {expected:?} not found")
+                    }
+                    Err(e) => last = e,
+                }
+                say(&format!(
+                    "       {path}: attempt {attempt}/{}: {last}",
+                    c.attempts
+                ));
+                if attempt < c.attempts {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            if !passed {
+                return Err(format!("check {path} failed: {last}"));
+            }
+            say(&format!("       {path}: ok"));
+        }
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    if v["State"]["Health"].is_object() {
+        say("-----> Waiting for the web container's HEALTHCHECK");
+        loop {
+            let v = inspect(api, id).await?;
+            match v["State"]["Health"]["Status"].as_str() {
+                Some("healthy") => return Ok(()),
+                Some("unhealthy") => return Err("the web container is unhealthy".into()),
+                _ if v["State"]["Running"] != true => {
+                    return Err(format!(
+                        "the web container exited ({})",
+                        v["State"]["ExitCode"]
+                    ));
+                }
+                _ if Instant::now() > deadline => {
+                    return Err("the web container was not healthy within 60s".into());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+    say(&format!(
+        "-----> Waiting for port {port} of the web container"
+    ));
+    loop {
+        if tokio::net::TcpStream::connect((ip.as_str(), port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let v = inspect(api, id).await?;
+        if v["State"]["Running"] != true {
+            return Err(format!(
+                "the web container exited ({})",
+                v["State"]["ExitCode"]
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "nothing listens on port {port} of the web container after 60s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One GET straight to the container; its status and body.
+async fn http_get(
+    ip: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect((ip, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let status = raw
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| "not an HTTP answer".to_string())?;
+        Ok((
+            status,
+            raw.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default(),
+        ))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))?
+}
+
+/// Waits (up to 5 s) until the router lists the new web container; a
+/// daemon without a router has nothing to wait for.
+async fn wait_routed<D: DockerApi>(api: &D, web_id: &str) {
+    let Ok(v) = inspect(api, web_id).await else {
+        return;
+    };
+    let name = v["Name"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Ok(routes) = api.call("GET", "/berth/v1/routes", None).await else {
+            return;
+        };
+        let routed = routes["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["backends"].as_array().into_iter().flatten())
+            .any(|b| b["container"] == name.as_str());
+        if routed {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops and removes the app's containers of other releases, after a drain.
+async fn retire_old<D: DockerApi>(
+    api: &D,
+    say: Say<'_>,
+    app: &str,
+    label: &str,
+) -> Result<(), String> {
+    let all = api.call("GET", "/containers/json?all=1", None).await?;
+    let old: Vec<String> = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["Labels"][APP] == app && c["Labels"][RELEASE] != label)
+        .filter_map(|c| c["Id"].as_str().map(str::to_string))
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    say(&format!(
+        "-----> Draining {} old container(s) for {DRAIN:?}",
+        old.len()
+    ));
+    tokio::time::sleep(DRAIN).await;
+    for id in old {
+        api.call(
+            "POST",
+            &format!("/containers/{id}/stop?t={STOP_GRACE_SECS}"),
+            None,
+        )
+        .await?;
+        api.call("DELETE", &format!("/containers/{id}?force=1"), None)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_goes_to_the_release_before_the_current_or_the_one_named() {
+        let app = json!({
+            "name": "demo",
+            "current": "v3",
+            "releases": [{"version": 1}, {"version": 2}, {"version": 3}],
+        });
+        assert_eq!(rollback_target(&app, None).unwrap()["version"], 2);
+        assert_eq!(rollback_target(&app, Some("v1")).unwrap()["version"], 1);
+        assert_eq!(rollback_target(&app, Some("1")).unwrap()["version"], 1);
+        assert!(
+            rollback_target(&app, Some("v9"))
+                .unwrap_err()
+                .contains("no such release")
+        );
+        assert!(
+            rollback_target(&app, Some("x"))
+                .unwrap_err()
+                .contains("3 or v3")
+        );
+        assert_eq!(q("a b/c"), "a%20b%2Fc");
+    }
+}

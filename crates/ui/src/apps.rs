@@ -1,0 +1,94 @@
+//! `/api/apps/{name}/restart` and `/api/apps/{name}/rollback`: an app's
+//! release rolled out again (after a config or scale change, or an older
+//! one), by the same rollout the `berth app` commands run
+//! (`router::rollout`), over the Docker API in-process. The app's records
+//! themselves (create, domains, config, scale, remove) are the API's
+//! `/berth/v1/apps…`, which the page reaches under `/api/docker`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use router::rollout::{self, DockerApi, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::error::UiError;
+use crate::inproc::{InProcess, q};
+use crate::state::Ui;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct RollbackTo {
+    /// `v3` or `3`; none: the release before the current.
+    #[serde(default)]
+    release: Option<String>,
+}
+
+/// New containers of the current release, with the app's config and scale
+/// as they are now.
+pub async fn restart(State(ui): State<Arc<Ui>>, Path(name): Path<String>) -> Response {
+    let missing = format!("{name} has no release yet: push to deploy it first");
+    run(ui, name, |app| {
+        let current = rollout::current_version(app);
+        rollout::release(app, current).ok_or(missing)
+    })
+    .await
+}
+
+pub async fn rollback(
+    State(ui): State<Arc<Ui>>,
+    Path(name): Path<String>,
+    body: Option<Json<RollbackTo>>,
+) -> Response {
+    let to = body.map(|Json(b)| b).unwrap_or_default().release;
+    run(ui, name, |app| rollout::rollback_target(app, to.as_deref())).await
+}
+
+/// Rolls out the release `pick` chooses. A missing app or release is an
+/// HTTP error at once; the rollout itself answers as JSON lines
+/// (`{"line": …}` as it goes, then `{"done": true}` or `{"error": …}`), so
+/// the page shows its progress. It runs in a task of its own: a page
+/// closed midway does not leave a rollout half-made.
+async fn run(
+    ui: Arc<Ui>,
+    name: String,
+    pick: impl FnOnce(&Value) -> Result<Value, String>,
+) -> Response {
+    let api = InProcess(&ui);
+    let path = format!("/berth/v1/apps/{}", q(&name));
+    let info = match api.call("GET", &path, None).await {
+        Ok(v) => v,
+        Err(e) => return UiError::NotFound(e).into_response(),
+    };
+    let plan = match pick(&info["App"]).and_then(|r| Plan::of(&r)) {
+        Ok(p) => p,
+        Err(e) => return UiError::BadInput(e).into_response(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let api = InProcess(&ui);
+        let lines = tx.clone();
+        let say = move |line: &str| {
+            let _ = lines.send(json!({ "line": line }));
+        };
+        let last = match rollout::roll_out(&api, &say, &name, &info["App"], &plan).await {
+            Ok(()) => json!({ "done": true }),
+            // A failed check leaves the running release serving.
+            Err(e) => json!({ "error": e }),
+        };
+        let _ = tx.send(last);
+    });
+    let lines = UnboundedReceiverStream::new(rx)
+        .map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n")));
+    (
+        [(CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
