@@ -121,7 +121,9 @@ monitor_memory() { # name -> "rss_kB pss_kB" per running container (10 idle slee
     for i in $(seq "$n"); do
         dk "$name" run -d --name "mon$i" busybox sleep 600 >/dev/null || return 1
     done
-    sleep 1
+    # Idle: berth's monitors give back the pages of their start-up and of
+    # the daemon's requests after a quiet second.
+    sleep 2
     pids="$(monitor_pids "$name")"
     rss="$(rss_kb $pids)"
     pss=0
