@@ -7,9 +7,9 @@ use clap::Parser;
 
 mod config_file;
 mod dashboard;
-mod heap;
 mod hosts;
 mod listen_addr;
+mod memory;
 mod metrics;
 mod router;
 mod userns;
@@ -730,7 +730,7 @@ fn write_pidfile(path: &Path) -> anyhow::Result<()> {
 }
 
 fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
-    heap::limit_arenas();
+    memory::limit_arenas();
     let log_reload = init_logging(&args.log_level)?;
     if settings.explicit || !settings.file.is_empty() {
         tracing::info!("settings from {}", settings.path.display());
@@ -828,7 +828,7 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
         log_defaults,
         userns_remap,
     };
-    heap::spawn_trimmer().context("starting the heap trimmer")?;
+    memory::spawn_keeper().context("starting the memory keeper")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

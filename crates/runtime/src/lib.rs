@@ -18,6 +18,7 @@ pub mod exe;
 pub mod exec;
 mod executor;
 pub mod limits;
+pub mod pages;
 mod private;
 mod pty;
 pub mod security;

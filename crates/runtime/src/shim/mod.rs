@@ -9,7 +9,6 @@ mod client;
 mod exit;
 mod launch;
 mod logdriver;
-mod pages;
 mod protocol;
 mod server;
 mod sockpath;

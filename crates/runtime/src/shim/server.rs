@@ -517,7 +517,7 @@ async fn release_pages_when_quiet(shim: Rc<Shim>) {
             .await
             .is_ok()
         {}
-        super::pages::release_file_pages();
+        crate::pages::release_file_pages();
         tokio::time::sleep(RELEASE_INTERVAL).await;
     }
 }
@@ -548,7 +548,7 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
         Request::Start => {
             let started = shim.backend.borrow_mut().start();
             // What follows is the container's life: waiting and copying.
-            super::pages::release_file_pages();
+            crate::pages::release_file_pages();
             answer(started, |()| Response::Ok)
         }
         Request::Resize { .. } if *shim.reaped.borrow() => Response::NotRunning,

@@ -1,10 +1,13 @@
-//! Gives back the pages that start-up faulted in from files (the shim's own
-//! code and read-only data, libc's): the monitor then lives on the few pages
-//! its steady state touches (waiting, copying output), which are faulted in
-//! again as needed. Every page of a mapped file that a process has touched
-//! counts in its RSS, and the kernel maps code in around each fault, so
-//! start-up code that never runs again would otherwise be counted for the
-//! container's whole life.
+//! Gives back the pages that a process faulted in from files but no longer
+//! uses (its own code and read-only data, libc's): it then lives on the
+//! pages its steady state touches, which are faulted in again as needed.
+//! Every page of a mapped file that a process has touched counts in its
+//! RSS, and the kernel maps code in around each fault (large folios of the
+//! page cache, or 64 KB), so code that ran once at start-up, or for one
+//! request, would otherwise count for the process's whole life. The shim
+//! does this once the container runs and after control requests; the daemon
+//! when it goes idle. The pages stay in the page cache, shared and
+//! reclaimable: what changes is what each process holds resident.
 //!
 //! Only mappings that cannot hold anything of ours are dropped: backed by a
 //! file, not writable, and without anonymous (copied-on-write) pages, so
@@ -40,7 +43,7 @@ fn droppable(smaps: &str) -> Vec<(usize, usize)> {
 }
 
 /// Drops the clean file-backed pages of this process (see the module).
-pub(crate) fn release_file_pages() {
+pub fn release_file_pages() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
