@@ -7,7 +7,7 @@
 #   --install   apt-get install docker.io (dockerd + containerd + runc) first
 #   -n RUNS     timed runs per daemon (default 20)
 #   --only X    benchmark one daemon only
-#   --no-build  use an existing target/release/berth
+#   --no-build  use an existing target/release/berth (or $BERTH_BIN)
 #   --extended  also: create/start/stop/rm throughput of N containers with
 #               resource limits, docker cp in/out of an MB-sized tree, and
 #               docker save/load of an MB-sized image
@@ -73,7 +73,7 @@ start_daemon() { # name -> sets DAEMON_PID
     case "$name" in
         # Both without a default bridge, as before networking landed (comparable figures).
         # Debug level for the timeline of a start (a few lines per container).
-        berth) "$REPO/target/release/berth" daemon "${args[@]}" --bridge none --log-level debug \
+        berth) "${BERTH_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/berth}" daemon "${args[@]}" --bridge none --log-level debug \
             >"$dir/log" 2>&1 </dev/null & ;;
         dockerd) dockerd "${args[@]}" --bridge=none --iptables=false --ip6tables=false \
             >"$dir/log" 2>&1 </dev/null & ;;

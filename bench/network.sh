@@ -94,7 +94,7 @@ start_daemon() {
     local args=(-H "unix://$dir/daemon.sock" --data-root "$dir/root" --exec-root "$dir/exec"
         --pidfile "$dir/pid" --cgroup-parent "$CGROUP_PARENT-$name")
     case "$name" in
-        berth) "$REPO/target/release/berth" daemon "${args[@]}" --bridge bnb0 \
+        berth) "${BERTH_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/berth}" daemon "${args[@]}" --bridge bnb0 \
             --bridge-prefix bnb- --nft-table berth_netbench >"$dir/log" 2>&1 </dev/null & ;;
         dockerd) dockerd "${args[@]}" >"$dir/log" 2>&1 </dev/null & ;;
     esac
