@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::routing::head;
-use futures_util::TryStreamExt;
 
 use crate::query::Params;
 use crate::{ApiError, ApiResult, AppState};
@@ -81,11 +80,7 @@ async fn put_archive(
     let path = path_param(&params)?;
     let copy_uid_gid = params.bool("copyUIDGID", false);
     engine.container(&id)?;
-    let stream = req
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let reader = crate::body_reader::body_reader(req.into_body());
     tokio::task::spawn_blocking(move || {
         engine.extract_into_container(&id, &path, reader, copy_uid_gid)
     })

@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::TryStreamExt;
 use image::distribution::{Credentials, Progress, ProgressFn};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -205,11 +204,7 @@ async fn save(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
 }
 
 async fn load(State(engine): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
-    let stream = req
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let reader = crate::body_reader::body_reader(req.into_body());
     let loaded = tokio::task::spawn_blocking(move || engine.load_images(reader))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

@@ -7,6 +7,7 @@
 mod apps_git;
 mod archive;
 mod attach;
+mod body_reader;
 mod build;
 mod containers;
 mod control;

@@ -268,7 +268,9 @@ impl Engine {
         let dest_fd = dest
             .try_clone()
             .map_err(|e| EngineError::internal("duplicating a descriptor", e))?;
-        image::unpack::unpack_into(std::io::BufReader::new(&mut spool), dest_fd, &opts)?;
+        // Large reads: the spool is read once, in the unpacker's 256 KiB chunks.
+        let spooled = std::io::BufReader::with_capacity(256 << 10, &mut spool);
+        image::unpack::unpack_into(spooled, dest_fd, &opts)?;
         // A remapped container's files are kept under host ids: the
         // archive's owners (and a configured user's) are the container's.
         let maps = self.remap_maps(name_or_id);

@@ -24,6 +24,7 @@ use cas::ContentStore as _;
 use crate::fsutil::{digest_hex, sha256_digest};
 use crate::ingest::PreparedLayer;
 use crate::reference::{self, Reference};
+use crate::stage::Stager;
 use crate::store::{ImageStore, NewImage};
 use crate::unpack::{self, UnpackOptions, WhiteoutMode};
 
@@ -242,6 +243,7 @@ fn read_inside(root: &Path, rel: &str) -> Result<Vec<u8>, ImageError> {
 /// commit, which keeps the layer's blob stored for later pushes.
 fn ingest_files(
     store: &ImageStore,
+    stager: &mut Stager<'_>,
     files: &[(PathBuf, Option<String>)],
 ) -> Result<Vec<PreparedLayer>, ImageError> {
     let mut out = Vec::new();
@@ -251,7 +253,10 @@ fn ingest_files(
         } else {
             WhiteoutMode::Overlay
         };
-        let layer = crate::ingest::ingest_layer_file(store, path, mode)?;
+        let layer = match stager.take(path, i == 0)? {
+            Some(layer) => layer,
+            None => crate::ingest::ingest_layer_file(store, path, mode)?,
+        };
         cas::digest::verify(expected.as_deref(), &layer.blob_digest)?;
         out.push(layer);
     }
@@ -284,13 +289,17 @@ pub fn load(
     fs::create_dir(&root).ctx(|| "create archive dir".into())?;
     let root = fs::canonicalize(&root).ctx(|| "resolve archive dir".into())?;
     let decoded = compression::decompress(io::BufReader::with_capacity(256 << 10, reader))?;
-    unpack::unpack(
+    // Layers are unpacked as they pass; staged ones the manifest does not
+    // bind are dropped with the stager.
+    let mut stager = Stager::new(store);
+    unpack::unpack_with(
         decoded,
         &root,
         &UnpackOptions {
             allow_devices: false,
             whiteouts: WhiteoutMode::Skip,
         },
+        &mut stager,
     )?;
 
     // Everything is verified and unpacked before the first record, so a
@@ -316,7 +325,7 @@ pub fn load(
                 .iter()
                 .map(|l| Ok((inside(&root, l)?, None)))
                 .collect::<Result<Vec<_>, ImageError>>()?;
-            let layers = ingest_files(store, &files)?;
+            let layers = ingest_files(store, &mut stager, &files)?;
             let manifest = manifest_for_config(&config, layer_descriptors(&layers)?)?;
             let mut refs = Vec::new();
             let mut shown = Vec::new();
@@ -337,7 +346,7 @@ pub fn load(
             ));
         }
     } else if root.join("index.json").exists() {
-        pending = load_oci(store, &root)?;
+        pending = load_oci(store, &mut stager, &root)?;
     } else {
         return Err(ImageError::InvalidArchive(
             "neither manifest.json nor index.json found".into(),
@@ -386,6 +395,7 @@ fn read_blob(root: &Path, digest: &str) -> Result<Vec<u8>, ImageError> {
 /// An OCI layout: manifests keep their bytes, so digests survive.
 fn load_oci(
     store: &ImageStore,
+    stager: &mut Stager<'_>,
     root: &Path,
 ) -> Result<Vec<(NewImage, Vec<String>, String)>, ImageError> {
     let index: serde_json::Value = serde_json::from_slice(&read_inside(root, "index.json")?)?;
@@ -415,7 +425,7 @@ fn load_oci(
                 Ok((blob_file(root, d)?, Some(d.to_string())))
             })
             .collect::<Result<Vec<_>, ImageError>>()?;
-        let layers = ingest_files(store, &files)?;
+        let layers = ingest_files(store, stager, &files)?;
         let ann = |key: &str| {
             entry
                 .annotations()

@@ -152,17 +152,7 @@ pub(crate) fn ingest_layer_file(
     path: &std::path::Path,
     whiteouts: WhiteoutMode,
 ) -> Result<PreparedLayer, ImageError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| ImageError::io(format!("open {}", path.display()), e))?;
-    // It becomes a blob: root's, private, as the store's own files.
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| std::os::unix::fs::fchown(&file, Some(0), Some(0)))
-        .map_err(|e| ImageError::io(format!("secure {}", path.display()), e))?;
-    let blob_size = file
-        .metadata()
-        .map_err(|e| ImageError::io(format!("stat {}", path.display()), e))?
-        .len();
+    let (file, blob_size) = adopt_file(path)?;
     start_writeback(&file);
     let tmp = store.snapshot_store().prepare()?;
     let mut raw = DiffHasher {
@@ -188,10 +178,39 @@ pub(crate) fn ingest_layer_file(
     })
 }
 
+/// Opens a file that becomes a blob and makes it root's and private, as
+/// the store's own files; returns it with its size.
+pub(crate) fn adopt_file(path: &std::path::Path) -> Result<(std::fs::File, u64), ImageError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ImageError::io(format!("open {}", path.display()), e))?;
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::os::unix::fs::fchown(&file, Some(0), Some(0)))
+        .map_err(|e| ImageError::io(format!("secure {}", path.display()), e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| ImageError::io(format!("stat {}", path.display()), e))?
+        .len();
+    Ok((file, size))
+}
+
+/// A layer unpacked from a stream that is hashed elsewhere (see
+/// `crate::stage`): its snapshot, what was unpacked and its diff id when
+/// the stream was compressed.
+pub(crate) fn unpack_layer(
+    store: &ImageStore,
+    raw: impl Read,
+    whiteouts: WhiteoutMode,
+) -> Result<(TempSnapshot, unpack::UnpackStats, Option<String>), ImageError> {
+    let tmp = store.snapshot_store().prepare()?;
+    let (stats, diff_id) = unpack_stream(raw, &tmp, whiteouts)?;
+    Ok((tmp, stats, diff_id))
+}
+
 /// The file becomes a blob, fsynced when it is recorded: the disk starts
 /// writing it out now, while it is read and unpacked, so that the fsync
 /// finds little left to wait for (it was a fifth of a `docker load`).
-fn start_writeback(file: &std::fs::File) {
+pub(crate) fn start_writeback(file: &std::fs::File) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain syscall on a descriptor `file` keeps open; it only
     // schedules writeback and touches no memory of ours. Failure is harmless.

@@ -22,6 +22,7 @@ pub mod mount;
 pub mod passwd;
 pub mod reference;
 pub mod snapshots;
+mod stage;
 mod store;
 pub mod unpack;
 

@@ -243,3 +243,186 @@ fn hostile_archives_are_refused() {
     file(&mut b, "manifest.json", 0o644, m.to_string().as_bytes());
     assert_refused(b.into_inner().unwrap());
 }
+
+/// A legacy archive of `layers` (name → tar) listed in that order, the
+/// manifest first or last (producers differ), and what it should load as.
+fn legacy_archive(layers: &[(&str, &[u8])], manifest_first: bool) -> (Vec<u8>, String) {
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|(_, l)| {
+            let mut plain = Vec::new();
+            image::compression::decompress(*l)
+                .unwrap()
+                .read_to_end(&mut plain)
+                .unwrap();
+            format!("sha256:{}", hex::encode(Sha256::digest(&plain)))
+        })
+        .collect();
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    }))
+    .unwrap();
+    let id_hex = hex::encode(Sha256::digest(&config));
+    let names: Vec<&str> = layers.iter().map(|(n, _)| *n).collect();
+    let manifest =
+        json!([{"Config": format!("{id_hex}.json"), "RepoTags": ["one:pass"], "Layers": names}])
+            .to_string();
+    let mut b = tar::Builder::new(Vec::new());
+    if manifest_first {
+        file(&mut b, "manifest.json", 0o644, manifest.as_bytes());
+    }
+    file(&mut b, &format!("{id_hex}.json"), 0o644, &config);
+    for (name, layer) in layers {
+        file(&mut b, name, 0o644, layer);
+    }
+    if !manifest_first {
+        file(&mut b, "manifest.json", 0o644, manifest.as_bytes());
+    }
+    (b.into_inner().unwrap(), format!("sha256:{id_hex}"))
+}
+
+/// Layers are unpacked while the archive streams, before the manifest says
+/// what they are: a whiteout still drops in a bottom layer and hides in an
+/// upper one, and a later entry for a layer's path replaces it.
+#[test]
+fn layers_unpacked_while_streaming_keep_their_positions_meaning() {
+    use std::os::unix::fs::FileTypeExt;
+    let mut l = tar::Builder::new(Vec::new());
+    file(&mut l, "kept", 0o644, b"kept");
+    raw_entry(&mut l, ".wh.gone", tar::EntryType::Regular, "", 0o644, b"");
+    let with_whiteout = l.into_inner().unwrap();
+    let other = tiny_tar("other");
+    for manifest_first in [true, false] {
+        // Bottom: the whiteout is dropped; upper: a char 0/0 device.
+        let (data, id) = legacy_archive(
+            &[
+                ("a/layer.tar", &with_whiteout),
+                ("b/layer.tar", &with_whiteout),
+            ],
+            manifest_first,
+        );
+        let root = DataRoot::new();
+        let store = ImageStore::open(&root.path()).unwrap();
+        assert_eq!(
+            archive::load(&store, &data[..], None).unwrap(),
+            ["one:pass"]
+        );
+        let img = store.get("one:pass").unwrap();
+        assert_eq!(img.id, id);
+        let bottom = store.layer_path(&img.chain_ids[0]);
+        assert_eq!(fs::read(bottom.join("kept")).unwrap(), b"kept");
+        assert!(fs::symlink_metadata(bottom.join("gone")).is_err());
+        let upper = store.layer_path(&img.chain_ids[1]);
+        let gone = fs::symlink_metadata(upper.join("gone")).unwrap();
+        assert!(gone.file_type().is_char_device(), "{manifest_first}");
+
+        // The same layer path twice: the last entry is the layer.
+        let (replaced, id) = legacy_archive(&[("a/layer.tar", &with_whiteout)], manifest_first);
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, content) in entries(&replaced) {
+            if name == "a/layer.tar" {
+                file(&mut b, &name, 0o644, &other);
+            }
+            file(&mut b, &name, 0o644, &content);
+        }
+        let data = b.into_inner().unwrap();
+        let root = DataRoot::new();
+        let store = ImageStore::open(&root.path()).unwrap();
+        archive::load(&store, &data[..], None).unwrap();
+        let img = store.get("one:pass").unwrap();
+        assert_eq!(img.id, id);
+        assert!(store.layer_path(&img.chain_ids[0]).join("kept").exists());
+    }
+}
+
+/// A hardlink or symlink to a layer file finds it staged; a layer both
+/// images share is unpacked for each.
+#[test]
+fn linked_and_shared_layers_load() {
+    let layer = common::gzip(&tiny_tar("shared"));
+    let (data, id) = legacy_archive(&[("a/layer.tar", &layer)], false);
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, content) in entries(&data) {
+        if name == "manifest.json" {
+            continue;
+        }
+        file(&mut b, &name, 0o644, &content);
+    }
+    common::hardlink(&mut b, "b/layer.tar", "a/layer.tar");
+    symlink(&mut b, "c/layer.tar", "../a/layer.tar");
+    let m = json!([
+        {"Config": format!("{}.json", id.trim_start_matches("sha256:")), "RepoTags": ["h:1"], "Layers": ["b/layer.tar"]},
+        {"Config": format!("{}.json", id.trim_start_matches("sha256:")), "RepoTags": ["s:1"], "Layers": ["c/layer.tar"]},
+        {"Config": format!("{}.json", id.trim_start_matches("sha256:")), "RepoTags": ["a:1"], "Layers": ["a/layer.tar"]}
+    ]);
+    file(&mut b, "manifest.json", 0o644, m.to_string().as_bytes());
+    let data = b.into_inner().unwrap();
+    let root = DataRoot::new();
+    let store = ImageStore::open(&root.path()).unwrap();
+    assert_eq!(
+        archive::load(&store, &data[..], None).unwrap(),
+        ["h:1", "s:1", "a:1"]
+    );
+    for name in ["h:1", "s:1", "a:1"] {
+        let img = store.get(name).unwrap();
+        assert_eq!(img.id, id);
+        assert!(
+            store
+                .layer_path(&img.chain_ids[0])
+                .join("hello.txt")
+                .exists()
+        );
+    }
+}
+
+/// Broken archives found while a layer streams leave nothing behind: the
+/// outer archive cut inside a layer, a layer whose digest the config does
+/// not list, a layer with a hostile entry staged before the manifest.
+#[test]
+fn archives_broken_inside_a_streaming_layer_are_refused() {
+    let big = {
+        let mut l = tar::Builder::new(Vec::new());
+        file(&mut l, "big", 0o644, &vec![5u8; 64 << 10]);
+        l.into_inner().unwrap()
+    };
+    let (mut cut, _) = legacy_archive(&[("a/layer.tar", &big)], true);
+    cut.truncate(4096 + 8192);
+    assert_refused(cut);
+
+    let (data, _) = legacy_archive(&[("a/layer.tar", &big)], true);
+    let tampered: Vec<u8> = entries(&data)
+        .into_iter()
+        .fold(
+            tar::Builder::new(Vec::new()),
+            |mut b, (name, mut content)| {
+                if name == "a/layer.tar" {
+                    content[600] ^= 1;
+                }
+                file(&mut b, &name, 0o644, &content);
+                b
+            },
+        )
+        .into_inner()
+        .unwrap();
+    let root = DataRoot::new();
+    let store = ImageStore::open(&root.path()).unwrap();
+    let before = root.inventory();
+    assert!(archive::load(&store, &tampered[..], None).is_err());
+    assert_eq!(root.inventory(), before);
+    assert!(store.list().unwrap().is_empty());
+
+    let mut evil = tar::Builder::new(Vec::new());
+    file(&mut evil, "fine", 0o644, &[1u8; 2048]);
+    raw_entry(
+        &mut evil,
+        "../evil",
+        tar::EntryType::Regular,
+        "",
+        0o644,
+        b"x",
+    );
+    let evil = evil.into_inner().unwrap();
+    let (data, _) = legacy_archive(&[("a/layer.tar", &evil)], true);
+    assert_refused(data);
+}
