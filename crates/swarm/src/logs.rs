@@ -64,13 +64,17 @@ pub fn stream(
     rx
 }
 
-/// The containers of the selected tasks on this node, with their context
-/// (read from the labels the agent gave them).
+/// The containers of the selected tasks on this node that have started,
+/// with their context (read from the labels the agent gave them). One only
+/// created has no log yet: a follower that opened it then would get a
+/// stream that ends at once and never look at the container again; it is
+/// picked up once started (or exited: then its lines are read whole).
 fn task_containers(engine: &Engine, selector: &Selector) -> Vec<(String, Arc<TaskContext>)> {
     use crate::labels::{NODE_ID_LABEL, SERVICE_ID_LABEL, TASK_ID_LABEL};
     engine
         .containers()
         .into_iter()
+        .filter(|c| c.state.status != engine::model::Status::Created)
         .filter_map(|c| {
             let labels = c.record.config.labels.as_ref()?;
             let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
