@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::registry::{RegistryProcess, TOKEN_ISSUER, TOKEN_SERVICE, TokenServer, write_htpasswd};
+use common::registry::{RegistryProcess, write_htpasswd};
 use common::{Daemon, assert_fails_with, stderr, stdout};
 
 fn login(d: &Daemon, addr: &str, user: &str, password: &str) -> std::process::Output {
@@ -61,19 +61,7 @@ fn login_then_push_and_pull_with_bearer_tokens() {
     let d = Daemon::shared();
     let dir = tempfile::tempdir().unwrap();
     let key = b"e2e-shared-hs256-key-0123456789";
-    let key_file = dir.path().join("token.key");
-    std::fs::write(&key_file, key).unwrap();
-    let tokens = TokenServer::start("bob", "hunter22", key);
-    let reg = RegistryProcess::berth(&[
-        "--auth-token-realm",
-        &tokens.realm,
-        "--auth-token-service",
-        TOKEN_SERVICE,
-        "--auth-token-issuer",
-        TOKEN_ISSUER,
-        "--auth-token-key",
-        key_file.to_str().unwrap(),
-    ]);
+    let (tokens, reg) = RegistryProcess::berth_behind_tokens(dir.path(), "bob", "hunter22", key);
     let target = format!("{}/auth/bearer:v1", reg.addr);
 
     let out = login(&d, &reg.addr, "bob", "wrong");

@@ -74,23 +74,6 @@ fn try_fetch(c: &Cluster, container: &str, addr: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn running(c: &Cluster, service: &str) -> usize {
-    c.hosts[0]
-        .d
-        .docker_ok(&[
-            "service",
-            "ps",
-            "--filter",
-            "desired-state=running",
-            "--format",
-            "{{.CurrentState}}",
-            service,
-        ])
-        .lines()
-        .filter(|l| l.starts_with("Running"))
-        .count()
-}
-
 #[test]
 fn services_on_an_overlay_reach_each_other_across_hosts() {
     let c = Cluster::new(3);
@@ -234,7 +217,9 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
         "3600",
     ]);
     let up = wait_for(Duration::from_secs(90), || {
-        (running(&c, "web") == 2 && running(&c, "rr") == 2 && running(&c, "client") == 1)
+        (c.running_tasks("web") == 2
+            && c.running_tasks("rr") == 2
+            && c.running_tasks("client") == 1)
             .then_some(())
     });
     assert!(
@@ -540,7 +525,7 @@ fn published_ports_answer_on_every_node_through_the_routing_mesh() {
         "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
     let up = wait_for(Duration::from_secs(90), || {
-        (running(&c, "mesh") == 2).then_some(())
+        (c.running_tasks("mesh") == 2).then_some(())
     });
     assert!(
         up.is_some(),
@@ -748,7 +733,7 @@ fn the_routing_mesh_keeps_client_addresses_for_services_that_ask() {
         m.docker_ok(&args);
     }
     let up = wait_for(Duration::from_secs(90), || {
-        (running(&c, "keep") == 1 && running(&c, "swarmlike") == 1).then_some(())
+        (c.running_tasks("keep") == 1 && c.running_tasks("swarmlike") == 1).then_some(())
     });
     assert!(
         up.is_some(),

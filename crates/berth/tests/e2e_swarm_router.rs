@@ -78,23 +78,6 @@ fn backends(c: &Cluster, i: usize) -> usize {
     backends_of(c, i, "web.test").len()
 }
 
-fn running(c: &Cluster, service: &str) -> usize {
-    c.hosts[0]
-        .d
-        .docker_ok(&[
-            "service",
-            "ps",
-            "--filter",
-            "desired-state=running",
-            "--format",
-            "{{.CurrentState}}",
-            service,
-        ])
-        .lines()
-        .filter(|l| l.starts_with("Running"))
-        .count()
-}
-
 /// The node's legs on overlays besides ingress, and routes through them.
 fn legs(c: &Cluster, i: usize) -> (Vec<String>, Vec<String>) {
     let links = c.hosts[i]
@@ -188,7 +171,9 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
         HTTPD,
     ]);
     let up = wait_for(Duration::from_secs(120), || {
-        (running(&c, "web") == 3 && running(&c, "badport") == 1 && running(&c, "nonet") == 1)
+        (c.running_tasks("web") == 3
+            && c.running_tasks("badport") == 1
+            && c.running_tasks("nonet") == 1)
             .then_some(())
     });
     assert!(
@@ -471,7 +456,7 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
     c.hosts[1].d.restart();
     let back = wait_for(Duration::from_secs(90), || {
         let (answers, failed) = spread(&c, 1, 6);
-        (answers.len() == 3 && failed == 0 && running(&c, "web") == 3).then(|| t0.elapsed())
+        (answers.len() == 3 && failed == 0 && c.running_tasks("web") == 3).then(|| t0.elapsed())
     });
     assert!(
         back.is_some(),

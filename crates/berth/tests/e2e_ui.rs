@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::prometheus::free_port;
-use common::registry::{RegistryProcess, TOKEN_ISSUER, TOKEN_SERVICE, TokenServer};
+use common::registry::RegistryProcess;
 use common::{Daemon, Kind, wait_for};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -1186,13 +1186,10 @@ async fn log_in(c: &Client, base: &str, password: &str) {
     until(c, "the app", "return document.querySelector('.nav')").await;
 }
 
-/// The cluster page on a swarm manager: its node drained and activated,
-/// a service scaled in place, tasks shown with their node. The daemon runs
-/// in a network namespace of its own (swarm's ports are fixed); this test's
-/// thread joins it, so chromedriver, chromium and the WebDriver connections
-/// live there too.
-#[test]
-fn cluster_page_in_a_browser() {
+/// A swarm manager in a network namespace of its own (swarm's ports are
+/// fixed) serving the dashboard with the admin's password from a file; the
+/// temp dir holds that file.
+fn swarm_manager_with_dashboard() -> (common::netns::TestNetns, tempfile::TempDir, Daemon, u16) {
     let ns = common::netns::TestNetns::new();
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("password");
@@ -1208,6 +1205,24 @@ fn cluster_page_in_a_browser() {
         ],
     );
     d.docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    (ns, dir, d, ui_port)
+}
+
+/// Moves this test's thread into `ns`, so chromedriver, chromium and the
+/// WebDriver connections it starts live there too.
+fn join_netns(ns: &common::netns::TestNetns) {
+    let netns = std::fs::File::open(ns.path()).unwrap();
+    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+}
+
+/// The cluster page on a swarm manager: its node drained and activated,
+/// a service scaled in place, tasks shown with their node. The daemon runs
+/// in a network namespace of its own (swarm's ports are fixed); this test's
+/// thread joins it, so chromedriver, chromium and the WebDriver connections
+/// live there too.
+#[test]
+fn cluster_page_in_a_browser() {
+    let (ns, _dir, d, ui_port) = swarm_manager_with_dashboard();
     d.docker_ok(&[
         "service",
         "create",
@@ -1220,8 +1235,7 @@ fn cluster_page_in_a_browser() {
         "sleep",
         "1d",
     ]);
-    let netns = std::fs::File::open(ns.path()).unwrap();
-    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    join_netns(&ns);
     let driver = Driver::start();
     let base = format!("http://127.0.0.1:{ui_port}");
     tokio::runtime::Builder::new_current_thread()
@@ -1882,23 +1896,8 @@ async fn paste_compose(c: &Client, text: &str) {
 /// `docker stack rm`; another removed from the dashboard.
 #[test]
 fn services_and_stacks_in_a_browser() {
-    let ns = common::netns::TestNetns::new();
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("password");
-    std::fs::write(&pw, PASSWORD).unwrap();
-    let ui_port = free_port();
-    let d = Daemon::start_in_netns_with(
-        &ns.path(),
-        vec![
-            "--ui-addr".into(),
-            format!("127.0.0.1:{ui_port}"),
-            "--ui-admin-password-file".into(),
-            pw.to_str().unwrap().into(),
-        ],
-    );
-    d.docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-    let netns = std::fs::File::open(ns.path()).unwrap();
-    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let (ns, _dir, d, ui_port) = swarm_manager_with_dashboard();
+    join_netns(&ns);
     let driver = Driver::start();
     let base = format!("http://127.0.0.1:{ui_port}");
     tokio::runtime::Builder::new_current_thread()
@@ -2228,19 +2227,7 @@ async fn stack_steps(d: &Daemon, c: &Client, base: &str) {
 fn registry_with_token_auth() {
     let dir = tempfile::tempdir().unwrap();
     let key = b"e2e-ui-shared-hs256-key-0123456";
-    let key_file = dir.path().join("token.key");
-    std::fs::write(&key_file, key).unwrap();
-    let tokens = TokenServer::start("bob", "hunter22", key);
-    let reg = RegistryProcess::berth(&[
-        "--auth-token-realm",
-        &tokens.realm,
-        "--auth-token-service",
-        TOKEN_SERVICE,
-        "--auth-token-issuer",
-        TOKEN_ISSUER,
-        "--auth-token-key",
-        key_file.to_str().unwrap(),
-    ]);
+    let (tokens, reg) = RegistryProcess::berth_behind_tokens(dir.path(), "bob", "hunter22", key);
     let pw = dir.path().join("password");
     std::fs::write(&pw, PASSWORD).unwrap();
     let ui_addr = format!("127.0.0.1:{}", free_port());

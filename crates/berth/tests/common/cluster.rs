@@ -101,6 +101,24 @@ impl Cluster {
         ])
     }
 
+    /// How many of `service`'s tasks run, as the first host (a manager) lists them.
+    pub fn running_tasks(&self, service: &str) -> usize {
+        self.hosts[0]
+            .d
+            .docker_ok(&[
+                "service",
+                "ps",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.CurrentState}}",
+                service,
+            ])
+            .lines()
+            .filter(|l| l.starts_with("Running"))
+            .count()
+    }
+
     /// The overlay segments (network id prefixes) each host holds a copy
     /// of, besides the ingress network's that every node keeps.
     pub fn segments_besides_ingress(&self) -> Vec<Vec<String>> {

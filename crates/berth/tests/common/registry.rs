@@ -100,6 +100,32 @@ pub struct TokenServer {
 pub const TOKEN_ISSUER: &str = "e2e-token-server";
 pub const TOKEN_SERVICE: &str = "e2e-registry";
 
+impl RegistryProcess {
+    /// A `berth registry` that takes bearer tokens from a token server for
+    /// `user`/`password` started here, sharing `key` (written into `dir`).
+    pub fn berth_behind_tokens(
+        dir: &std::path::Path,
+        user: &str,
+        password: &str,
+        key: &[u8],
+    ) -> (TokenServer, RegistryProcess) {
+        let key_file = dir.join("token.key");
+        std::fs::write(&key_file, key).unwrap();
+        let tokens = TokenServer::start(user, password, key);
+        let reg = RegistryProcess::berth(&[
+            "--auth-token-realm",
+            &tokens.realm,
+            "--auth-token-service",
+            TOKEN_SERVICE,
+            "--auth-token-issuer",
+            TOKEN_ISSUER,
+            "--auth-token-key",
+            key_file.to_str().unwrap(),
+        ]);
+        (tokens, reg)
+    }
+}
+
 impl TokenServer {
     pub fn start(user: &str, password: &str, key: &[u8]) -> TokenServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
