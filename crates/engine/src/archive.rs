@@ -4,8 +4,9 @@
 //! volumes and tmpfs mounts too; a stopped one through its overlay and the
 //! host sources of its binds and volumes. Paths resolve inside that root.
 
-use std::io::{Read, Seek};
-use std::os::fd::{AsFd, AsRawFd};
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -217,9 +218,10 @@ impl Engine {
             .map(|u| (u.uid, u.gid))
     }
 
-    /// Extracts a tar into a directory of the container. The archive is spooled
-    /// and checked whole first ([`image::unpack::check`]), so a hostile or
-    /// corrupt one is refused before anything of it reaches the container.
+    /// Extracts a tar into a directory of the container, all or nothing: it
+    /// is unpacked beside its destination and moved into place once all of it
+    /// has been read and found sound ([`image::merge::unpack_over`]), so a
+    /// hostile or corrupt upload leaves nothing in the container.
     pub fn extract_into_container(
         &self,
         name_or_id: &str,
@@ -237,78 +239,43 @@ impl Engine {
             Some(libc::ENOENT | libc::ELOOP) => no_such_path(path),
             _ => EngineError::internal(format!("opening {path} in the container"), e),
         })?;
-        // tempfile's 0600 file and 0700 dir: the upload is the client's data.
-        let mut spool = tempfile::tempfile_in(&self.cfg.data_root)
-            .map_err(|e| EngineError::internal("spooling the archive", e))?;
         let opts = image::unpack::UnpackOptions {
             allow_devices: true,
             whiteouts: image::unpack::WhiteoutMode::Skip,
         };
-        // The upload is judged as it is spooled, the way the unpack will take
-        // it (no trial unpack), so the archive is read from the client once
-        // and from the spool once, and nothing reaches the container before
-        // the whole of it has been found sound.
-        let mut tee = SpoolTee {
-            inner: std::io::BufReader::with_capacity(256 << 10, body),
-            spool: &mut spool,
-        };
-        let tops = image::unpack::check(&mut tee, &opts)?;
-        // What follows the tar's end marker is the client's too.
-        std::io::copy(&mut tee, &mut std::io::sink())
-            .map_err(|e| EngineError::InvalidParameter(format!("reading the archive: {e}")))?;
-        spool
-            .rewind()
-            .map_err(|e| EngineError::internal("rewinding the archive", e))?;
-        let dest_path = PathBuf::from(format!("/proc/self/fd/{}", dest.as_raw_fd()));
         // As dockerd: files keep the archive's owners, except that `cp -a` into a
-        // container with a configured user gives them to that user.
+        // container with a configured user gives them to that user. A
+        // remapped container's files are kept under host ids: the archive's
+        // owners (and a configured user's) are the container's.
         let owner = copy_uid_gid
             .then(|| self.container_user_ids(name_or_id, &root))
             .flatten();
-        let dest_fd = dest
-            .try_clone()
-            .map_err(|e| EngineError::internal("duplicating a descriptor", e))?;
-        // Large reads: the spool is read once, in the unpacker's 256 KiB chunks.
-        let spooled = std::io::BufReader::with_capacity(256 << 10, &mut spool);
-        image::unpack::unpack_into(spooled, dest_fd, &opts)?;
-        // A remapped container's files are kept under host ids: the
-        // archive's owners (and a configured user's) are the container's.
         let maps = self.remap_maps(name_or_id);
         let owner = match (&maps, owner) {
             (Some(m), Some((uid, gid))) => Some(to_host(m, uid, gid)),
             (_, o) => o,
         };
-        if owner.is_none()
-            && let Some(m) = &maps
-        {
-            for top in &tops {
-                let to = |uid, gid| to_host(m, uid, gid);
-                if let Err(e) = crate::fdtree::map_owners(dest.as_fd(), top, &to) {
-                    tracing::warn!("cp: chown {}: {e}", dest_path.join(top).display());
-                }
-            }
-        }
-        if let Some((uid, gid)) = owner {
+        // Owners are set on the staged tree, before it moves in: only what
+        // the upload brought is touched, and nothing shows with the wrong ones.
+        let set_owners = |stage: BorrowedFd<'_>, tops: &[OsString]| {
             for top in tops {
-                if let Err(e) = crate::fdtree::chown(dest.as_fd(), &top, uid, gid) {
-                    tracing::warn!("cp: chown {}: {e}", dest_path.join(&top).display());
+                let res = match (owner, &maps) {
+                    (Some((uid, gid)), _) => crate::fdtree::chown(stage, top, uid, gid),
+                    (None, Some(m)) => {
+                        crate::fdtree::map_owners(stage, top, &|uid, gid| to_host(m, uid, gid))
+                    }
+                    (None, None) => Ok(()),
+                };
+                if let Err(e) = res {
+                    tracing::warn!("cp: chown {} in {path}: {e}", top.to_string_lossy());
                 }
             }
-        }
+        };
+        let mut body = std::io::BufReader::with_capacity(256 << 10, body);
+        image::merge::unpack_over(&mut body, &dest, &opts, set_owners)?;
+        // What follows the tar's end marker is the client's too.
+        std::io::copy(&mut body, &mut std::io::sink())
+            .map_err(|e| EngineError::InvalidParameter(format!("reading the archive: {e}")))?;
         Ok(())
-    }
-}
-
-/// Copies what is read from the upload into the spool file.
-struct SpoolTee<'a, R> {
-    inner: R,
-    spool: &'a mut std::fs::File,
-}
-
-impl<R: Read> Read for SpoolTee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        std::io::Write::write_all(self.spool, &buf[..n])?;
-        Ok(n)
     }
 }

@@ -18,6 +18,7 @@ pub mod distribution;
 pub mod error;
 mod fsutil;
 mod ingest;
+pub mod merge;
 pub mod mount;
 pub mod passwd;
 pub mod reference;

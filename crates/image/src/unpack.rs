@@ -132,6 +132,36 @@ fn unpack_into_with<R: Read>(
     opts: &UnpackOptions,
     sink: &mut dyn FileSink,
 ) -> Result<UnpackStats, ImageError> {
+    run(reader, root, opts, sink, None)
+}
+
+/// The extended attributes of each directory entry of an archive, by path
+/// (the root's under the empty path).
+pub(crate) type DirEntries = std::collections::HashMap<Vec<OsString>, Xattrs>;
+
+/// Extended attributes as an archive carries them: name and value.
+pub(crate) type Xattrs = Vec<(String, Vec<u8>)>;
+
+/// Like [`unpack_into`], also naming the directories the archive itself
+/// carries (as opposed to parents made on the way): a staged unpack gives
+/// only those their metadata when it merges them into existing ones.
+pub(crate) fn unpack_into_naming_dirs<R: Read>(
+    reader: R,
+    root: OwnedFd,
+    opts: &UnpackOptions,
+) -> Result<(UnpackStats, DirEntries), ImageError> {
+    let mut named = DirEntries::new();
+    let stats = run(reader, root, opts, &mut Copy::default(), Some(&mut named))?;
+    Ok((stats, named))
+}
+
+fn run<R: Read>(
+    reader: R,
+    root: OwnedFd,
+    opts: &UnpackOptions,
+    sink: &mut dyn FileSink,
+    named_dirs: Option<&mut DirEntries>,
+) -> Result<UnpackStats, ImageError> {
     let mut u = Unpacker {
         root,
         opts: *opts,
@@ -139,6 +169,7 @@ fn unpack_into_with<R: Read>(
         cache: None,
         stats: UnpackStats::default(),
         sink,
+        named_dirs,
     };
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(archive_err)?;
@@ -149,125 +180,6 @@ fn unpack_into_with<R: Read>(
     }
     u.finish_dirs()?;
     Ok(u.stats)
-}
-
-/// Validates an archive as [`unpack`] would take it into an empty
-/// directory, without writing anything: the format to its end, every path,
-/// link target and entry type, and that no entry goes through a symlink or
-/// file an earlier entry made. Returns the top-level names, sorted. (One
-/// read of the archive instead of a trial unpack: `docker cp` checks what
-/// it will write into a container with it first.)
-pub fn check<R: Read>(reader: R, opts: &UnpackOptions) -> Result<Vec<OsString>, ImageError> {
-    use std::collections::{BTreeSet, HashMap};
-    // What each path is after the entries so far: true for a directory.
-    let mut dirs: HashMap<Vec<OsString>, bool> = HashMap::new();
-    let mut tops = BTreeSet::new();
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(archive_err)? {
-        let mut entry = entry.map_err(archive_err)?;
-        let raw = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
-        let comps = clean_path(&raw).map_err(|why| hostile(&shown, &why))?;
-        let header = entry.header().clone();
-        let kind = header.entry_type();
-        header.uid().map_err(archive_err)?;
-        header.gid().map_err(archive_err)?;
-        header.mode().map_err(archive_err)?;
-        pax_xattrs(&mut entry)?;
-        let Some((name, parent)) = comps.split_last() else {
-            if kind.is_dir() {
-                continue;
-            }
-            return Err(hostile(&shown, "non-directory entry for the root"));
-        };
-        for i in 1..=parent.len() {
-            match dirs.get(&comps[..i]) {
-                Some(false) => {
-                    return Err(hostile(
-                        &shown,
-                        "parent path passes through a symlink or non-directory",
-                    ));
-                }
-                Some(true) => {}
-                // unpack makes missing parents.
-                None => {
-                    dirs.insert(comps[..i].to_vec(), true);
-                }
-            }
-        }
-        let name_str = name.to_string_lossy();
-        if let Some(target) = name_str.strip_prefix(WHITEOUT_PREFIX) {
-            if opts.whiteouts == WhiteoutMode::Skip || name_str.starts_with(WHITEOUT_META_PREFIX) {
-                continue;
-            }
-            if target.is_empty() || target == "." || target == ".." {
-                return Err(hostile(&shown, "invalid whiteout"));
-            }
-            let mut gone = parent.to_vec();
-            gone.push(OsString::from(target));
-            dirs.retain(|p, _| !p.starts_with(&gone));
-            continue;
-        }
-        match kind {
-            EntryType::Regular
-            | EntryType::Continuous
-            | EntryType::GNUSparse
-            | EntryType::Directory
-            | EntryType::XGlobalHeader => {}
-            EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| hostile(&shown, "symlink without target"))?;
-                if !symlink_target_ok(&target) {
-                    return Err(hostile(&shown, "symlink target is empty or has a NUL byte"));
-                }
-            }
-            EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| hostile(&shown, "hardlink without target"))?
-                    .into_owned();
-                let tcomps = clean_path(&target)
-                    .map_err(|why| hostile(&shown, &format!("hardlink target: {why}")))?;
-                if (1..tcomps.len()).any(|i| dirs.get(&tcomps[..i]) == Some(&false)) {
-                    return Err(hostile(
-                        &shown,
-                        "parent path passes through a symlink or non-directory",
-                    ));
-                }
-                match dirs.get(&tcomps) {
-                    _ if tcomps.is_empty() => {
-                        return Err(hostile(&shown, "hardlink to the root"));
-                    }
-                    Some(true) => return Err(hostile(&shown, "hardlink to a directory")),
-                    Some(false) => {}
-                    None => return Err(hostile(&shown, "hardlink target not in archive")),
-                }
-            }
-            EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                if !opts.allow_devices {
-                    return Err(hostile(&shown, "device or fifo entries are not allowed"));
-                }
-            }
-            other => {
-                return Err(hostile(
-                    &shown,
-                    &format!("unsupported entry type {other:?}"),
-                ));
-            }
-        }
-        if kind == EntryType::XGlobalHeader {
-            continue;
-        }
-        let is_dir = kind.is_dir();
-        if !is_dir {
-            // A file replacing a directory takes what was below it too.
-            dirs.retain(|p, _| !(p.len() > comps.len() && p.starts_with(&comps)));
-        }
-        dirs.insert(comps.clone(), is_dir);
-        tops.insert(comps[0].clone());
-    }
-    Ok(tops.into_iter().collect())
 }
 
 /// Format and decoding errors are the client's fault (400); others are ours.
@@ -281,7 +193,7 @@ pub(crate) fn archive_err(e: io::Error) -> ImageError {
     }
 }
 
-fn hostile(path: &str, why: &str) -> ImageError {
+pub(crate) fn hostile(path: &str, why: &str) -> ImageError {
     ImageError::InvalidArchive(format!("{path}: {why}"))
 }
 
@@ -316,12 +228,12 @@ fn symlink_target_ok(target: &[u8]) -> bool {
     !target.is_empty() && !target.contains(&0)
 }
 
-fn display(comps: &[OsString]) -> String {
+pub(crate) fn display(comps: &[OsString]) -> String {
     let v: Vec<_> = comps.iter().map(|c| c.to_string_lossy()).collect();
     format!("/{}", v.join("/"))
 }
 
-fn owned(fd: RawFd) -> OwnedFd {
+pub(crate) fn owned(fd: RawFd) -> OwnedFd {
     // SAFETY: `fd` was just returned by a successful open and is owned by no one else.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
@@ -336,7 +248,7 @@ fn open_dir_path(p: &Path) -> Result<OwnedFd, ImageError> {
     Ok(owned(fd))
 }
 
-fn errno_io(what: String, e: Errno) -> ImageError {
+pub(crate) fn errno_io(what: String, e: Errno) -> ImageError {
     ImageError::io(what, io::Error::from(e))
 }
 
@@ -349,6 +261,7 @@ struct Unpacker<'a> {
     cache: Option<(Vec<OsString>, OwnedFd)>,
     stats: UnpackStats,
     sink: &'a mut dyn FileSink,
+    named_dirs: Option<&'a mut DirEntries>,
 }
 
 impl Unpacker<'_> {
@@ -412,6 +325,9 @@ impl Unpacker<'_> {
                 fchmod(root, Mode::from_bits_truncate(mode))
                     .map_err(|e| errno_io("chmod root".into(), e))?;
                 self.dirs.push((Vec::new(), mtime));
+                if let Some(named) = self.named_dirs.as_deref_mut() {
+                    named.insert(Vec::new(), xattrs);
+                }
                 return Ok(());
             }
             return Err(hostile(&shown, "non-directory entry for the root"));
@@ -488,6 +404,9 @@ impl Unpacker<'_> {
                     set_xattr_fd(fd, k, v, &shown)?;
                 }
                 self.dirs.push((comps.clone(), mtime));
+                if let Some(named) = self.named_dirs.as_deref_mut() {
+                    named.insert(comps.clone(), xattrs);
+                }
             }
             EntryType::Symlink => {
                 let target = entry
@@ -712,7 +631,7 @@ fn walk_err(entry: &str, e: Errno) -> ImageError {
 }
 
 /// Recursive removal relative to a directory fd (never follows symlinks).
-fn remove_dir_contents(dirfd: RawFd) -> Result<(), Errno> {
+pub(crate) fn remove_dir_contents(dirfd: RawFd) -> Result<(), Errno> {
     let mut dir = nix::dir::Dir::from_fd(nix::unistd::dup(dirfd)?)?;
     let mut names = Vec::new();
     for e in dir.iter() {
@@ -767,7 +686,12 @@ fn pax_xattrs<R: Read>(
     Ok(out)
 }
 
-fn set_xattr_fd(fd: RawFd, name: &str, value: &[u8], shown: &str) -> Result<(), ImageError> {
+pub(crate) fn set_xattr_fd(
+    fd: RawFd,
+    name: &str,
+    value: &[u8],
+    shown: &str,
+) -> Result<(), ImageError> {
     let cname = CString::new(name).map_err(|_| hostile(shown, "NUL in xattr name"))?;
     // SAFETY: valid fd, NUL-terminated name, value pointer/length from a slice.
     let rc = unsafe { libc::fsetxattr(fd, cname.as_ptr(), value.as_ptr().cast(), value.len(), 0) };

@@ -274,49 +274,79 @@ fn climbing_symlinks_and_device_nodes_are_stored() {
     );
 }
 
-/// `unpack::check` (what `docker cp` runs over an upload before writing
-/// into a container) refuses every hostile case for the same reason a real
-/// unpack does, accepts the benign tricks, and names the top entries.
+/// Everything below `dir`, with type, mode, owner, size and link target:
+/// what "left as it was" compares.
+fn tree(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            let link = fs::read_link(&p)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            out.push(format!(
+                "{rel} {:o} {}:{} {} {link}",
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                m.len()
+            ));
+            if m.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn open_dir(p: &Path) -> std::os::fd::OwnedFd {
+    fs::File::open(p).unwrap().into()
+}
+
+/// `merge::unpack_over` (`docker cp` into a container) is all or nothing:
+/// every hostile or truncated upload is refused for the unpack's reason and
+/// leaves the destination exactly as it was, with no stage left behind.
 #[test]
-fn the_check_pass_judges_as_unpack_does() {
-    use image::unpack::{UnpackOptions, WhiteoutMode, check};
+fn unpack_over_refuses_hostile_uploads_leaving_the_destination_as_it_was() {
+    use image::merge::unpack_over;
+    use image::unpack::{UnpackOptions, WhiteoutMode};
     let opts = UnpackOptions {
         allow_devices: true,
         whiteouts: WhiteoutMode::Skip,
     };
     let outside = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    fs::create_dir(dest.path().join("d")).unwrap();
+    fs::write(dest.path().join("d/old"), b"old").unwrap();
+    fs::write(dest.path().join("before.txt"), b"existing").unwrap();
+    let before = tree(dest.path());
     for (name, build) in cases() {
         let mut b = tar::Builder::new(Vec::new());
         file(&mut b, "before.txt", 0o644, b"content before the bad entry");
+        file(&mut b, "d/new", 0o644, b"new");
         build(&mut b, outside.path());
         let tar = b.into_inner().unwrap();
-        match check(&tar[..], &opts) {
+        match unpack_over(&tar[..], &open_dir(dest.path()), &opts, |_, _| {}) {
             Err(ImageError::InvalidArchive(msg)) => {
                 assert!(msg.contains(expected_reason(name)), "{name}: {msg}");
             }
             other => panic!("{name}: expected InvalidArchive, got {other:?}"),
         }
+        assert_eq!(tree(dest.path()), before, "{name} changed the destination");
     }
     let mut truncated = busybox_tar();
     truncated.truncate(truncated.len() / 2);
     assert!(matches!(
-        check(&truncated[..], &opts),
+        unpack_over(&truncated[..], &open_dir(dest.path()), &opts, |_, _| {}),
         Err(ImageError::InvalidArchive(_))
     ));
-    let mut b = tar::Builder::new(Vec::new());
-    file(&mut b, "./x", 0o644, b"x");
-    dir(&mut b, "a/", 0o755);
-    file(&mut b, "a/../b", 0o644, b"b");
-    file(&mut b, "y", 0o644, b"first");
-    symlink(&mut b, "y", "/etc/shadow");
-    hardlink(&mut b, "y2", "y");
-    dir(&mut b, "x2/", 0o755);
-    file(&mut b, "x2/inner", 0o644, b"i");
-    file(&mut b, "x2", 0o600, b"dir replaced by file");
-    file(&mut b, "deep/er/file", 0o644, b"parents made on the way");
-    let tops = check(&b.into_inner().unwrap()[..], &opts).unwrap();
-    let tops: Vec<String> = tops.into_iter().map(|t| t.into_string().unwrap()).collect();
-    assert_eq!(tops, ["a", "b", "deep", "x", "x2", "y", "y2"]);
+    assert_eq!(tree(dest.path()), before, "a truncated upload changed it");
     let mut b = tar::Builder::new(Vec::new());
     raw_entry(&mut b, "dev/null", EntryType::Char, "", 0o666, b"");
     let devices = b.into_inner().unwrap();
@@ -324,9 +354,117 @@ fn the_check_pass_judges_as_unpack_does() {
         allow_devices: false,
         ..opts
     };
-    assert!(check(&devices[..], &opts).is_ok());
     assert!(matches!(
-        check(&devices[..], &strict),
+        unpack_over(&devices[..], &open_dir(dest.path()), &strict, |_, _| {}),
         Err(ImageError::InvalidArchive(_))
     ));
+    assert_eq!(tree(dest.path()), before);
+    assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+}
+
+/// A sound upload lands as an unpack straight over the destination would:
+/// directories merge (one the archive names takes its mode and owner, a
+/// parent made on the way leaves the existing one alone), a later entry
+/// replaces a file, a symlink or a whole directory, and a path that only
+/// passes through an existing symlink is refused before anything moves.
+#[test]
+fn unpack_over_merges_as_a_direct_unpack_would() {
+    use image::merge::unpack_over;
+    use image::unpack::{UnpackOptions, WhiteoutMode};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let opts = UnpackOptions {
+        allow_devices: true,
+        whiteouts: WhiteoutMode::Skip,
+    };
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let d = dest.path();
+    for sub in ["named", "implicit", "tree/deep"] {
+        fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    fs::set_permissions(d.join("named"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(d.join("implicit"), fs::Permissions::from_mode(0o711)).unwrap();
+    fs::write(d.join("named/kept"), b"kept").unwrap();
+    fs::write(d.join("implicit/kept"), b"kept").unwrap();
+    fs::write(d.join("tree/deep/gone"), b"gone").unwrap();
+    fs::write(d.join("file"), b"old").unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), d.join("link")).unwrap();
+
+    let mut b = tar::Builder::new(Vec::new());
+    dir(&mut b, "named/", 0o750);
+    file(&mut b, "named/new", 0o644, b"new");
+    file(&mut b, "implicit/new", 0o600, b"new");
+    file(&mut b, "tree", 0o644, b"a file where a tree was");
+    file(&mut b, "file", 0o640, b"replaced");
+    dir(&mut b, "link/", 0o755);
+    file(
+        &mut b,
+        "link/inside",
+        0o644,
+        b"in a directory, not through the link",
+    );
+    file(&mut b, "fresh/er/file", 0o644, b"parents made on the way");
+    let mut seen = Vec::new();
+    let merged = unpack_over(
+        &b.into_inner().unwrap()[..],
+        &open_dir(d),
+        &opts,
+        |_, tops| seen = tops.to_vec(),
+    )
+    .unwrap();
+    let tops: Vec<String> = merged
+        .tops
+        .iter()
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(tops, ["file", "fresh", "implicit", "link", "named", "tree"]);
+    assert_eq!(seen, merged.tops, "prepare saw the staged tops");
+    let mode = |p: &str| fs::symlink_metadata(d.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(fs::read(d.join("named/kept")).unwrap(), b"kept");
+    assert_eq!(fs::read(d.join("named/new")).unwrap(), b"new");
+    assert_eq!(
+        mode("named"),
+        0o750,
+        "a named directory takes the archive's mode"
+    );
+    assert_eq!(fs::read(d.join("implicit/kept")).unwrap(), b"kept");
+    assert_eq!(
+        mode("implicit"),
+        0o711,
+        "a parent made on the way changes nothing"
+    );
+    assert_eq!(mode("implicit/new"), 0o600);
+    assert_eq!(
+        fs::read(d.join("tree")).unwrap(),
+        b"a file where a tree was"
+    );
+    assert_eq!(fs::read(d.join("file")).unwrap(), b"replaced");
+    assert_eq!(mode("file"), 0o640);
+    assert!(fs::symlink_metadata(d.join("link")).unwrap().is_dir());
+    assert!(d.join("link/inside").is_file());
+    assert!(d.join("fresh/er/file").is_file());
+    assert!(fs::read_dir(elsewhere.path()).unwrap().next().is_none());
+    let names: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with(".berth-cp")),
+        "{names:?}"
+    );
+
+    // Only passing through a symlink: refused, nothing moved.
+    std::os::unix::fs::symlink(elsewhere.path(), d.join("through")).unwrap();
+    let before = tree(d);
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "first", 0o644, b"would land first");
+    file(&mut b, "through/x", 0o644, b"x");
+    match unpack_over(&b.into_inner().unwrap()[..], &open_dir(d), &opts, |_, _| {}) {
+        Err(ImageError::InvalidArchive(msg)) => {
+            assert!(msg.contains("passes through a symlink"), "{msg}")
+        }
+        other => panic!("expected InvalidArchive, got {other:?}"),
+    }
+    assert_eq!(tree(d), before);
+    assert!(fs::read_dir(elsewhere.path()).unwrap().next().is_none());
 }
