@@ -80,10 +80,69 @@ pub(crate) fn digest_hex(d: &str) -> &str {
 
 pub use cas::short_id;
 
-/// Flushes everything written to the filesystem holding `path` (one syscall
-/// instead of an fsync per unpacked file).
-pub(crate) fn syncfs(path: &Path) -> io::Result<()> {
+/// Entries above which one syncfs is cheaper than an fsync each.
+const SYNC_PER_FILE_MAX: usize = 4096;
+
+/// Makes a tree just written durable. File by file for a tree of ordinary
+/// size (its writer started each file's writeback as it closed it, see
+/// [`crate::unpack::unpack_durable`]): syncfs would also wait for every
+/// other writer's dirty data on the filesystem, and a `docker load` right
+/// after a 600 MB write elsewhere spent 450-560 ms in it against 80-100 ms
+/// for the fsyncs of its own 700 files. A tree of many thousand entries
+/// takes one syncfs instead.
+pub(crate) fn sync_tree(root: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let f = File::open(path)?;
-    Ok(nix::unistd::syncfs(f.as_raw_fd())?)
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < dirs.len() {
+        for e in fs::read_dir(&dirs[i])? {
+            let e = e?;
+            let t = e.file_type()?;
+            if t.is_dir() {
+                dirs.push(e.path());
+            } else if t.is_file() {
+                files.push(e.path());
+            }
+        }
+        i += 1;
+        if files.len() + dirs.len() > SYNC_PER_FILE_MAX {
+            let f = File::open(root)?;
+            return Ok(nix::unistd::syncfs(f.as_raw_fd())?);
+        }
+    }
+    for f in &files {
+        File::open(f)?.sync_data()?;
+    }
+    // Symlinks and device nodes have no descriptor to sync: their
+    // directory's fsync commits them with it.
+    for d in dirs.iter().rev() {
+        File::open(d)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways through: a tree with what has no descriptor of its own to
+    /// sync (a symlink, a fifo) file by file, and one too big for that.
+    #[test]
+    fn sync_tree_takes_every_kind_of_entry() {
+        let t = tempfile::tempdir().unwrap();
+        let small = t.path().join("small");
+        fs::create_dir_all(small.join("a/b")).unwrap();
+        fs::write(small.join("a/b/f"), b"data").unwrap();
+        std::os::unix::fs::symlink("/nowhere", small.join("a/link")).unwrap();
+        nix::unistd::mkfifo(&small.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        sync_tree(&small).unwrap();
+        let big = t.path().join("big");
+        fs::create_dir(&big).unwrap();
+        for i in 0..=SYNC_PER_FILE_MAX {
+            fs::write(big.join(format!("f{i}")), b"x").unwrap();
+        }
+        sync_tree(&big).unwrap();
+        assert!(sync_tree(&t.path().join("missing")).is_err());
+    }
 }

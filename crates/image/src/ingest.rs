@@ -135,7 +135,7 @@ fn unpack_stream(
         allow_devices: true,
         whiteouts,
     };
-    let stats = unpack::unpack(&mut diff, &tmp.fs(), &opts)?;
+    let stats = unpack::unpack_durable(&mut diff, &tmp.fs(), &opts)?;
     // Padding after the tar end marker is part of the layer.
     io::copy(&mut diff, &mut io::sink()).map_err(archive_err)?;
     let diff_id = diff

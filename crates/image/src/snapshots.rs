@@ -155,7 +155,7 @@ impl SnapshotStore {
         write_atomic(&tmp.dir.join(META), &serde_json::to_vec_pretty(meta)?)
             .ctx(|| "write snapshot meta".into())?;
         // The rename publishes the snapshot; its files must be on disk first.
-        fsutil::syncfs(&tmp.dir).ctx(|| "syncfs".into())?;
+        fsutil::sync_tree(&tmp.dir).ctx(|| format!("sync {}", tmp.dir.display()))?;
         fs::rename(&tmp.dir, &dest).ctx(|| format!("commit snapshot {}", dest.display()))?;
         tmp.committed = true;
         fsync_dir(&self.root).ctx(|| "fsync snapshots".into())?;

@@ -89,26 +89,47 @@ impl FileSink for Stager<'_> {
         let key = (meta.dev(), meta.ino());
         // A reused inode: what was staged for it went with the old file.
         self.staged.remove(&key);
-        let mut tee = Tee {
-            inner: data,
-            out: file,
-            hasher: Sha256::new(),
-            n: 0,
-            failed: None,
-        };
-        let layer = if size >= MIN_LAYER {
-            ingest::unpack_layer(self.store, &mut tee, WhiteoutMode::Overlay).ok()
-        } else {
-            None
-        };
-        // The rest of the entry is the file's (and the blob digest's) too.
-        let drained = io::copy(&mut tee, &mut io::sink());
-        if let Some(e) = tee.failed.take() {
+        // The file's bytes are written and hashed by a second thread while
+        // this one unpacks them: the two halves of a load cost about the same,
+        // and a machine has at least two cores.
+        let (layer, drained, written) = std::thread::scope(|scope| {
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(POOL);
+            let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(POOL);
+            for _ in 0..POOL {
+                let _ = empty_tx.send(Vec::with_capacity(CHUNK));
+            }
+            let out: &mut File = file;
+            let writer = scope.spawn(move || write_and_hash(out, full_rx, empty_tx));
+            let mut tee = Tee {
+                inner: data,
+                cur: Vec::with_capacity(CHUNK),
+                full: Some(full_tx),
+                empty: empty_rx,
+                failed: None,
+            };
+            let layer = if size >= MIN_LAYER {
+                ingest::unpack_layer(self.store, &mut tee, WhiteoutMode::Overlay).ok()
+            } else {
+                None
+            };
+            // The rest of the entry is the file's (and the blob digest's) too.
+            let drained = io::copy(&mut tee, &mut io::sink()).map(|_| ());
+            let drained = drained.and_then(|()| tee.finish());
+            let failed = tee.failed.take();
+            drop(tee);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the layer writer panicked")));
             // Staging may have swallowed the archive's or the disk's error.
-            return Err(e);
-        }
+            let drained = match failed {
+                Some(e) => Err(e),
+                None => drained,
+            };
+            (layer, drained, written)
+        });
+        // The disk's error is the one to tell; the reader only saw the writer go.
+        let (hasher, n) = written?;
         drained?;
-        let Tee { n, hasher, .. } = tee;
         if let Some((tmp, stats, diff_id)) = layer {
             ingest::start_writeback(file);
             self.staged.insert(
@@ -126,14 +147,57 @@ impl FileSink for Stager<'_> {
     }
 }
 
-/// Writes and hashes what is read through it, remembering the first error
-/// (of the archive or of the write) for whoever reads past it.
+/// Bytes handed to the writer at a time, and how many such buffers go round.
+const CHUNK: usize = 256 << 10;
+const POOL: usize = 4;
+
+/// The writer's half: every chunk into the file and the digest, each buffer
+/// back to the reader. An error ends it; the reader then finds it gone.
+fn write_and_hash(
+    out: &mut File,
+    full: std::sync::mpsc::Receiver<Vec<u8>>,
+    empty: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> io::Result<(Sha256, u64)> {
+    let mut hasher = Sha256::new();
+    let mut n = 0u64;
+    for mut chunk in full {
+        out.write_all(&chunk)?;
+        hasher.update(&chunk);
+        n += chunk.len() as u64;
+        chunk.clear();
+        let _ = empty.send(chunk);
+    }
+    Ok((hasher, n))
+}
+
+/// Passes what is read through it on to the writer thread in chunks,
+/// remembering the first error (of the archive, or the writer's going away)
+/// for whoever reads past it.
 struct Tee<'a> {
     inner: &'a mut dyn Read,
-    out: &'a mut File,
-    hasher: Sha256,
-    n: u64,
+    cur: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
     failed: Option<io::Error>,
+}
+
+impl Tee<'_> {
+    fn hand_over(&mut self) -> io::Result<()> {
+        let gone = || io::Error::other("the layer file could not be written");
+        let next = self.empty.recv().map_err(|_| gone())?;
+        let chunk = std::mem::replace(&mut self.cur, next);
+        let tx = self.full.as_ref().ok_or_else(gone)?;
+        tx.send(chunk).map_err(|_| gone())
+    }
+
+    /// Hands over what is left and lets the writer finish.
+    fn finish(&mut self) -> io::Result<()> {
+        if !self.cur.is_empty() {
+            self.hand_over()?;
+        }
+        self.full = None;
+        Ok(())
+    }
 }
 
 impl Read for Tee<'_> {
@@ -142,15 +206,14 @@ impl Read for Tee<'_> {
             return Err(io::Error::new(e.kind(), e.to_string()));
         }
         let res = self.inner.read(buf).and_then(|n| {
-            self.out.write_all(&buf[..n])?;
+            if self.cur.len() + n > CHUNK {
+                self.hand_over()?;
+            }
+            self.cur.extend_from_slice(&buf[..n]);
             Ok(n)
         });
         match res {
-            Ok(n) => {
-                self.hasher.update(&buf[..n]);
-                self.n += n as u64;
-                Ok(n)
-            }
+            Ok(n) => Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
             Err(e) => {
                 let shown = io::Error::new(e.kind(), e.to_string());

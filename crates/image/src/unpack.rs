@@ -116,6 +116,33 @@ pub fn unpack_into<R: Read>(
     unpack_into_with(reader, root, opts, &mut Copy::default())
 }
 
+/// Like [`unpack`], for a tree that is made durable once whole (a layer's
+/// snapshot, see `fsutil::sync_tree`): the disk starts writing each file
+/// out as soon as it is complete, so the final fsyncs find little to wait for.
+pub(crate) fn unpack_durable<R: Read>(
+    reader: R,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats, ImageError> {
+    unpack_into_with(
+        reader,
+        open_dir_path(dest)?,
+        opts,
+        &mut Writeback(Copy::default()),
+    )
+}
+
+/// [`Copy`], then the file's writeback started.
+struct Writeback(Copy);
+
+impl FileSink for Writeback {
+    fn fill(&mut self, data: &mut dyn Read, size: u64, file: &mut File) -> io::Result<u64> {
+        let n = self.0.fill(data, size, file)?;
+        crate::ingest::start_writeback(file);
+        Ok(n)
+    }
+}
+
 /// Like [`unpack`], with `sink` writing the content of regular files.
 pub fn unpack_with<R: Read>(
     reader: R,
