@@ -117,6 +117,19 @@ fn three_behind_one_host(d: &Daemon, prefix: &str, extra_labels: &[&str]) -> (Ve
     (names, host)
 }
 
+/// `host`'s route as `berth router ls --format json` shows it.
+fn route_of(d: &Daemon, host: &str) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_str(&berth_ok(d, &["router", "ls", "--format", "json"])).unwrap();
+    report["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == host)
+        .unwrap()
+        .clone()
+}
+
 fn rm_all(d: &Daemon, names: &[String]) {
     let mut rm = vec!["rm", "-f"];
     rm.extend(names.iter().map(String::as_str));
@@ -283,14 +296,7 @@ fn failing_backends_are_ejected_or_leave_while_requests_keep_succeeding() {
     let (sent, failures) = load.join().unwrap();
     assert!(sent > 50, "only {sent} requests");
     assert!(failures.is_empty(), "failed requests: {failures:?}");
-    let report: serde_json::Value =
-        serde_json::from_str(&berth_ok(&d, &["router", "ls", "--format", "json"])).unwrap();
-    let route = report["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["host"] == host.as_str())
-        .unwrap();
+    let route = route_of(&d, &host);
     let backends = route["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 2, "the killed container left: {route}");
     let dead = backends
@@ -336,14 +342,7 @@ fn a_post_with_a_body_goes_past_a_backend_whose_server_died() {
             d.log_tail()
         );
     }
-    let report: serde_json::Value =
-        serde_json::from_str(&berth_ok(&d, &["router", "ls", "--format", "json"])).unwrap();
-    let route = report["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["host"] == host.as_str())
-        .unwrap();
+    let route = route_of(&d, &host);
     let dead = route["backends"]
         .as_array()
         .unwrap()

@@ -250,7 +250,7 @@ async fn a_slow_backend_times_out_with_504() {
     assert_eq!(send(addr, "GET", "ok.test", "/", b"").await.0, 200);
 }
 
-/// A response body fed chunk by chunk from the test.
+/// A body fed chunk by chunk from the test.
 struct ChanBody(tokio::sync::mpsc::Receiver<Bytes>);
 
 impl hyper::body::Body for ChanBody {
@@ -351,15 +351,7 @@ async fn upgraded_connections_are_tunnelled_both_ways() {
 
 #[tokio::test]
 async fn a_backend_dying_with_the_request_in_flight_is_retried_for_idempotent_requests_only() {
-    // Reads the request, then closes without answering.
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let rude = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-        }
-    });
+    let rude = rude().await;
     let live = named("live").await;
     let labels = [
         ("berth.http.host", "m.test"),
@@ -598,21 +590,6 @@ async fn h2c_backends_get_http2_on_one_connection_with_trailers_both_ways() {
     );
 }
 
-/// A request body fed chunk by chunk from the test.
-struct ChanReqBody(tokio::sync::mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for ChanReqBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.0.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b))))
-    }
-}
-
 #[tokio::test]
 async fn h2c_streams_pass_each_way_as_they_come() {
     // Echoes each request chunk as it arrives: the client sends the next
@@ -637,7 +614,7 @@ async fn h2c_streams_pass_each_way_as_they_come() {
     let req = Request::builder()
         .method("POST")
         .uri("http://s.test/stream")
-        .body(ChanReqBody(rx).boxed())
+        .body(ChanBody(rx).map_err(|e| match e {}).boxed())
         .unwrap();
     chunks.send(Bytes::from_static(b"first")).await.unwrap();
     let resp = tokio::time::timeout(Duration::from_secs(5), tx.send_request(req))
