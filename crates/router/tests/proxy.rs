@@ -83,6 +83,19 @@ async fn dead() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// A backend that accepts connections and never answers.
+async fn mute() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    addr
+}
+
 fn entry(id: &str, addr: SocketAddr, labels: &[(&str, &str)]) -> Entry {
     let mut l: BTreeMap<String, String> = labels
         .iter()
@@ -218,15 +231,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
 #[tokio::test]
 async fn a_slow_backend_times_out_with_504() {
     let fast = named("fast").await;
-    // A backend that accepts and never answers.
-    let mute_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mute = mute_l.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = mute_l.accept().await {
-            held.push(s);
-        }
-    });
+    let mute = mute().await;
     let (_r, addr) = start(&[
         entry(
             "mute",
@@ -603,7 +608,7 @@ async fn h2c_streams_pass_each_way_as_they_come() {
         }),
     )
     .await;
-    let (_r, addr) = start(&[entry(
+    let (r, addr) = start(&[entry(
         "s",
         b.addr,
         &[("berth.http.host", "s.test"), ("berth.http.scheme", "h2c")],
@@ -639,8 +644,19 @@ async fn h2c_streams_pass_each_way_as_they_come() {
         }
         assert_eq!(got, chunk.as_bytes());
     }
+    // In flight for least_requests while the stream lasts, and no longer.
+    let in_flight = || r.report().routes[0].backends[0].in_flight;
+    assert_eq!(in_flight(), 1);
     drop(chunks);
     assert!(body.collect().await.unwrap().to_bytes().is_empty());
+    // The router drops the body just after its end went out.
+    for _ in 0..100 {
+        if in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(in_flight(), 0);
 }
 
 #[tokio::test]
@@ -773,6 +789,32 @@ async fn requests_with_a_body_are_retried_whole_when_that_is_safe() {
     }
     assert!(statuses.contains(&502), "{statuses:?}");
     assert!(statuses.contains(&200), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_request_with_a_body_is_never_sent_again_after_a_timeout() {
+    let mute = mute().await;
+    let echoing = serve(false, false, echo()).await;
+    let labels = [
+        ("berth.http.host", "slow.test"),
+        ("berth.http.timeout", "300ms"),
+        ("berth.http.max_fails", "1000"),
+    ];
+    let (_r, addr) = start(&[
+        entry("mute", mute, &labels),
+        entry("echo", echoing.addr, &labels),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(send(addr, "PUT", "slow.test", "/", b"kept").await.0);
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 200, 504, 504],
+        "the mute one's PUTs not retried"
+    );
 }
 
 #[tokio::test]
