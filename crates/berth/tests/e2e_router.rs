@@ -2,7 +2,8 @@
 //! `berth.http.*` labels to busybox httpd containers on the daemon's
 //! bridge, live as containers start, stop (drained from the stop signal on)
 //! and change health; balancing,
-//! ejection of a failing backend under load, refused labels, TLS by SNI,
+//! ejection of a failing backend under load, a POST with a body sent on
+//! past a dead backend, refused labels, TLS by SNI,
 //! WebSocket frames echoed by a busybox `nc` container. (Forwarded headers,
 //! body limits, timeouts and streaming are tested against loopback
 //! backends in crates/router/tests/proxy.rs.)
@@ -44,8 +45,9 @@ fn shared() -> Arc<Daemon> {
 }
 
 /// A busybox httpd container answering `hello-from-NAME` on `/` and
-/// `api-NAME` on `/api/`. httpd runs under a shell, so killing it leaves
-/// the container running with nothing on port 80.
+/// `api-NAME` on `/api/`, and a POST to `/cgi-bin/echo` with its body.
+/// httpd runs under a shell, so killing it leaves the container running
+/// with nothing on port 80.
 fn web(d: &Daemon, name: &str, labels: &[String], extra: &[&str]) {
     let mut args: Vec<String> = ["run", "-d", "--name", name].map(String::from).to_vec();
     for l in labels {
@@ -55,7 +57,10 @@ fn web(d: &Daemon, name: &str, labels: &[String], extra: &[&str]) {
     args.extend(extra.iter().map(|s| s.to_string()));
     let script = format!(
         "trap 'exit 0' TERM; mkdir -p /www/api; echo hello-from-{name} > /www/index.html; \
-         echo api-{name} > /www/api/index.html; httpd -f -p 80 -h /www & wait; sleep 3600 & wait"
+         echo api-{name} > /www/api/index.html; mkdir -p /www/cgi-bin; \
+         printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nexec head -c \"$CONTENT_LENGTH\"\\n' \
+         > /www/cgi-bin/echo; chmod +x /www/cgi-bin/echo; \
+         httpd -f -p 80 -h /www & wait; sleep 3600 & wait"
     );
     args.extend(["busybox".into(), "sh".into(), "-c".into(), script]);
     d.docker_ok(&args);
@@ -110,6 +115,19 @@ fn three_behind_one_host(d: &Daemon, prefix: &str, extra_labels: &[&str]) -> (Ve
     });
     assert!(all.is_some(), "not all three joined\n{}", d.log_tail());
     (names, host)
+}
+
+/// `host`'s route as `berth router ls --format json` shows it.
+fn route_of(d: &Daemon, host: &str) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_str(&berth_ok(d, &["router", "ls", "--format", "json"])).unwrap();
+    report["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == host)
+        .unwrap()
+        .clone()
 }
 
 fn rm_all(d: &Daemon, names: &[String]) {
@@ -278,14 +296,7 @@ fn failing_backends_are_ejected_or_leave_while_requests_keep_succeeding() {
     let (sent, failures) = load.join().unwrap();
     assert!(sent > 50, "only {sent} requests");
     assert!(failures.is_empty(), "failed requests: {failures:?}");
-    let report: serde_json::Value =
-        serde_json::from_str(&berth_ok(&d, &["router", "ls", "--format", "json"])).unwrap();
-    let route = report["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["host"] == host.as_str())
-        .unwrap();
+    let route = route_of(&d, &host);
     let backends = route["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 2, "the killed container left: {route}");
     let dead = backends
@@ -297,6 +308,50 @@ fn failing_backends_are_ejected_or_leave_while_requests_keep_succeeding() {
     assert!(
         table.contains(&names[0]) && table.contains("ejected"),
         "{table}"
+    );
+    rm_all(&d, &names);
+}
+
+#[test]
+fn a_post_with_a_body_goes_past_a_backend_whose_server_died() {
+    let d = shared();
+    if !d.is_berth() {
+        return;
+    }
+    let (port, _) = ports();
+    // Never ejected: requests keep meeting the dead one.
+    let (names, host) = three_behind_one_host(&d, "post", &["berth.http.max_fails=1000"]);
+    // Its container runs on, nothing listens: connects are refused, so
+    // nothing of a POST reached it and the router sends it on, body and all.
+    d.docker_ok(&["exec", &names[0], "busybox", "killall", "httpd"]);
+    let body: Vec<u8> = (0..20_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let head = format!(
+        "POST /cgi-bin/echo HTTP/1.0\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    for i in 0..9 {
+        let got = common::web::request(port, &head, &body);
+        assert!(
+            matches!(&got, Some((200, echoed)) if echoed.as_bytes() == body),
+            "POST {i}: {:?}\n{}",
+            got.map(|(status, echoed)| (
+                status,
+                echoed.len(),
+                echoed.chars().take(200).collect::<String>()
+            )),
+            d.log_tail()
+        );
+    }
+    let route = route_of(&d, &host);
+    let dead = route["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["container"] == names[0].as_str())
+        .unwrap();
+    assert!(
+        dead["requests"].as_u64().unwrap() >= 2,
+        "round robin sent some to the dead one: {route}"
     );
     rm_all(&d, &names);
 }
@@ -374,7 +429,11 @@ fn invalid_labels_refuse_the_route_but_not_the_container() {
         &[],
     );
     web(&d, &bad_host, &["berth.http.host=not a host!".into()], &[]);
-    for n in [&bad_port, &bad_host] {
+    let bad_scheme = d.name("badscheme");
+    let mut scheme_labels = host_labels(&format!("{bad_scheme}.test"));
+    scheme_labels.push("berth.http.scheme=h2".into());
+    web(&d, &bad_scheme, &scheme_labels, &[]);
+    for n in [&bad_port, &bad_host, &bad_scheme] {
         assert_eq!(
             d.docker_ok(&["inspect", "-f", "{{.State.Status}}", n])
                 .trim(),
@@ -385,14 +444,17 @@ fn invalid_labels_refuse_the_route_but_not_the_container() {
         let t = berth_ok(&d, &["router", "ls"]);
         (t.contains(&format!(
             "REFUSED {bad_port}: label berth.http.port=\"http\""
-        )) && t.contains(&format!("REFUSED {bad_host}: label berth.http.host")))
+        )) && t.contains(&format!("REFUSED {bad_host}: label berth.http.host"))
+            && t.contains(&format!(
+                "REFUSED {bad_scheme}: label berth.http.scheme=\"h2\": http (HTTP/1.1) or h2c"
+            )))
         .then_some(t)
     });
     assert!(listed.is_some(), "{}", berth_ok(&d, &["router", "ls"]));
     let log = std::fs::read_to_string(d.tmp().join("daemon.log")).unwrap();
     let warning = format!("router: container {bad_port} gets no route: label berth.http.port");
     assert!(log.contains(&warning), "no warning {warning:?} in the log");
-    d.docker_ok(&["rm", "-f", &bad_port, &bad_host]);
+    d.docker_ok(&["rm", "-f", &bad_port, &bad_host, &bad_scheme]);
 }
 
 /// A self-signed certificate for `host`, written as DIR/<host>.crt/.key;

@@ -1,6 +1,8 @@
 //! One backend (a container's address) and what the proxy learned of it:
 //! requests in flight (least-requests balancing) and consecutive failures
-//! (passive outlier ejection). Kept across route table rebuilds.
+//! (passive outlier ejection), and its HTTP/2 connection when its route
+//! speaks h2c. Kept across route table rebuilds; the connection closes once
+//! the backend left the table and its last request ended.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +10,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+use crate::h2pool::H2Conn;
 
 #[derive(Debug)]
 pub struct Backend {
@@ -18,6 +22,7 @@ pub struct Backend {
     consecutive_failures: AtomicU32,
     requests: AtomicU64,
     ejected_until: Mutex<Option<Instant>>,
+    pub(crate) h2: H2Conn,
 }
 
 impl Backend {
@@ -30,6 +35,7 @@ impl Backend {
             consecutive_failures: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             ejected_until: Mutex::new(None),
+            h2: H2Conn::default(),
         }
     }
 

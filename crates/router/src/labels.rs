@@ -15,6 +15,18 @@ pub const MAX_BODY: &str = "berth.http.max_body";
 pub const RETRIES: &str = "berth.http.retries";
 pub const MAX_FAILS: &str = "berth.http.max_fails";
 pub const FAIL_TIMEOUT: &str = "berth.http.fail_timeout";
+pub const SCHEME: &str = "berth.http.scheme";
+pub const RETRY_BODY_LIMIT: &str = "berth.http.retry_body_limit";
+
+/// How the router speaks to a route's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// HTTP/1.1.
+    Http,
+    /// HTTP/2 with prior knowledge (cleartext): gRPC servers and the like.
+    H2c,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,13 +45,18 @@ pub struct RouteOptions {
     pub timeout: Duration,
     /// Request bodies above it are answered 413; none: unlimited.
     pub max_body: Option<u64>,
-    /// Other backends tried when an idempotent request cannot connect.
+    /// Other backends tried when a request got no response head (see
+    /// `proxy::Outgoing::may_retry` for which ones).
     pub retries: u32,
     /// Consecutive failures that eject a backend.
     pub max_fails: u32,
     /// How long an ejected backend is skipped.
     #[serde(with = "millis")]
     pub fail_timeout: Duration,
+    pub scheme: Scheme,
+    /// How much of a request body is kept to send it again on another
+    /// backend; a longer body is not retried once a backend read any of it.
+    pub retry_body_limit: u64,
 }
 
 impl Default for RouteOptions {
@@ -51,6 +68,8 @@ impl Default for RouteOptions {
             retries: 2,
             max_fails: 3,
             fail_timeout: Duration::from_secs(10),
+            scheme: Scheme::Http,
+            retry_body_limit: 64 << 10,
         }
     }
 }
@@ -154,6 +173,23 @@ fn parse_present(hosts: &str, labels: &BTreeMap<String, String>) -> Result<Route
             _ => return Err(bad(MAX_FAILS, n, "a count of at least 1")),
         };
     }
+    if let Some(v) = labels.get(SCHEME) {
+        options.scheme = match v.trim() {
+            "http" => Scheme::Http,
+            "h2c" => Scheme::H2c,
+            _ => {
+                return Err(bad(
+                    SCHEME,
+                    v,
+                    "http (HTTP/1.1) or h2c (HTTP/2 with prior knowledge)",
+                ));
+            }
+        };
+    }
+    if let Some(s) = labels.get(RETRY_BODY_LIMIT) {
+        options.retry_body_limit = size(s)
+            .ok_or_else(|| bad(RETRY_BODY_LIMIT, s, "a size: 65536, 64k, 1m (0: none kept)"))?;
+    }
     Ok(RouteSpec {
         hosts: names,
         path,
@@ -228,6 +264,8 @@ mod tests {
             (BALANCE, "least_requests"),
             (TIMEOUT, "500ms"),
             (MAX_BODY, "64k"),
+            (SCHEME, "h2c"),
+            (RETRY_BODY_LIMIT, "1m"),
         ]))
         .unwrap()
         .unwrap();
@@ -237,11 +275,15 @@ mod tests {
         assert_eq!(spec.options.balance, Balance::LeastRequests);
         assert_eq!(spec.options.timeout, Duration::from_millis(500));
         assert_eq!(spec.options.max_body, Some(65536));
+        assert_eq!(spec.options.scheme, Scheme::H2c);
+        assert_eq!(spec.options.retry_body_limit, 1 << 20);
         let root = parse(&labels(&[(HOST, "x.test"), (PATH, "/")]))
             .unwrap()
             .unwrap();
         assert_eq!(root.path, "/");
         assert_eq!(root.port, None);
+        assert_eq!(root.options.scheme, Scheme::Http, "HTTP/1.1 unless asked");
+        assert_eq!(root.options.retry_body_limit, 64 << 10);
     }
 
     #[test]
@@ -256,6 +298,12 @@ mod tests {
             (vec![(HOST, "a.test"), (TIMEOUT, "soon")], TIMEOUT),
             (vec![(HOST, "a.test"), (MAX_BODY, "lots")], MAX_BODY),
             (vec![(HOST, "a.test"), (MAX_FAILS, "0")], MAX_FAILS),
+            (vec![(HOST, "a.test"), (SCHEME, "h2")], SCHEME),
+            (vec![(HOST, "a.test"), (SCHEME, "https")], SCHEME),
+            (
+                vec![(HOST, "a.test"), (RETRY_BODY_LIMIT, "big")],
+                RETRY_BODY_LIMIT,
+            ),
         ] {
             let e = parse(&labels(&pairs)).unwrap().unwrap_err();
             assert_eq!(e.label, label, "{pairs:?}: {e}");

@@ -1,5 +1,6 @@
-//! One proxied request: route lookup, body limit, backend choice, retries
-//! on connect failure, timeout, upgrade tunnelling, access log and metrics.
+//! One proxied request: route lookup, body limit, backend choice (HTTP/1.1
+//! or h2c), retries when no response head came, timeout, upgrade
+//! tunnelling, access log and metrics.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::backend::InFlight;
 use crate::forwarded;
+use crate::labels::Scheme;
+use crate::replay::Tape;
 use crate::table::{Lookup, Route};
 use crate::{Router, metrics::Outcome};
 
@@ -29,7 +32,7 @@ pub type BackendClient = Client<HttpConnector, Body>;
 /// turned a loaded backend's short stall into errors (and ejections) where
 /// nginx waits; this covers two retransmissions and still gives up on an
 /// address nobody holds any more.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn client() -> BackendClient {
     let mut connector = HttpConnector::new();
@@ -122,16 +125,54 @@ struct Seen {
     begun: Instant,
 }
 
+/// Why an attempt got no response head.
+pub enum Failure {
+    /// Nothing of the request reached the backend: the connection was
+    /// refused or timed out, or an HTTP/2 backend refused the stream.
+    Unsent(BoxError),
+    /// The request went out, in whole or part; the backend died or closed
+    /// the connection before answering.
+    InFlight(BoxError),
+    /// The stream came after the last one an HTTP/2 backend's graceful
+    /// GOAWAY takes, so the backend did not process it: it is closing that
+    /// connection (a restart, a connection age limit), not failing, and may
+    /// take the request on a new connection.
+    GoingAway(BoxError),
+}
+
+impl Failure {
+    fn error(&self) -> &BoxError {
+        match self {
+            Failure::Unsent(e) | Failure::InFlight(e) | Failure::GoingAway(e) => e,
+        }
+    }
+}
+
+impl From<hyper_util::client::legacy::Error> for Failure {
+    fn from(e: hyper_util::client::legacy::Error) -> Failure {
+        if e.is_connect() {
+            Failure::Unsent(e.into())
+        } else {
+            Failure::InFlight(e.into())
+        }
+    }
+}
+
 /// The request as it goes to backends: headers rewritten once, the body
-/// (limited) sent with the first attempt.
+/// (limited) streamed to the first attempt and kept for the next ones while
+/// it fits the route's retry_body_limit.
 struct Outgoing {
     method: Method,
     path_and_query: String,
+    /// What the client named (`Host`, or HTTP/2's `:authority`).
+    authority: String,
     headers: hyper::HeaderMap,
-    body: Option<Body>,
-    /// Nothing to send: the request can go to another backend after a
-    /// failed connect (when its method is idempotent).
-    no_body: bool,
+    /// None: the request has no body.
+    body: Option<Tape>,
+    /// The client accepts trailers (`TE: trailers`): said again to HTTP/2
+    /// backends, which gRPC servers require; HTTP/1.1 backends get no `TE`,
+    /// a hop-by-hop header.
+    te_trailers: bool,
     client_side: Option<hyper::upgrade::OnUpgrade>,
 }
 
@@ -147,6 +188,13 @@ impl Outgoing {
             .map(str::to_string)
             .or_else(|| parts.uri.authority().map(|a| a.to_string()))
             .unwrap_or_default();
+        let te_trailers = parts
+            .headers
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
         forwarded::strip_hop_by_hop(&mut parts.headers, upgrade);
         forwarded::add(
             &mut parts.headers,
@@ -154,15 +202,17 @@ impl Outgoing {
             if seen.peer.tls { "https" } else { "http" },
             &host_header,
         );
-        // HTTP/2 clients name the host in :authority only; backends speak HTTP/1.1.
+        // HTTP/2 clients name the host in :authority only; HTTP/1.1 backends need Host.
         if let Ok(v) = HeaderValue::from_str(&host_header) {
             parts.headers.insert(header::HOST, v);
         }
-        let no_body = hyper::body::Body::is_end_stream(&body);
-        let body = match route.options.max_body {
-            Some(max) => Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).boxed(),
-            None => body.map_err(BoxError::from).boxed(),
-        };
+        let body = (!hyper::body::Body::is_end_stream(&body)).then(|| {
+            let body = match route.options.max_body {
+                Some(max) => Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).boxed(),
+                None => body.map_err(BoxError::from).boxed(),
+            };
+            Tape::new(body, route.options.retry_body_limit)
+        });
         Outgoing {
             method: parts.method,
             path_and_query: parts
@@ -170,31 +220,59 @@ impl Outgoing {
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string(),
+            authority: host_header,
             headers: parts.headers,
-            body: Some(body),
-            no_body,
+            body,
+            te_trailers,
             client_side,
         }
     }
 
-    fn retryable(&self) -> bool {
-        idempotent(&self.method) && self.no_body
+    /// Whether the request may go to another backend after `failure`, as
+    /// nginx's `proxy_next_upstream error` with `non_idempotent` off: any
+    /// request that provably never reached the backend, an idempotent one
+    /// even if it did; and only while its body can be sent again whole.
+    fn may_retry(&self, failure: &Failure) -> bool {
+        let body_whole = self.body.as_ref().is_none_or(Tape::replayable);
+        body_whole
+            && match failure {
+                Failure::Unsent(_) | Failure::GoingAway(_) => true,
+                Failure::InFlight(_) => idempotent(&self.method),
+            }
     }
 
-    fn to(&mut self, backend: SocketAddr) -> Result<Request<Body>, hyper::http::Error> {
+    /// The request for one attempt on `backend`, over HTTP/2 when `h2`.
+    fn to(&mut self, backend: SocketAddr, h2: bool) -> Result<Request<Body>, hyper::http::Error> {
+        let mut headers = self.headers.clone();
+        let (uri, version) = if h2 {
+            // :authority carries the client's host name (RFC 9113 §8.3.1:
+            // no Host beside it); the connection goes to the backend.
+            headers.remove(header::HOST);
+            if self.te_trailers {
+                headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            }
+            let authority = match self.authority.parse::<hyper::http::uri::Authority>() {
+                Ok(a) => a.to_string(),
+                Err(_) => backend.to_string(),
+            };
+            (
+                format!("http://{authority}{}", self.path_and_query),
+                Version::HTTP_2,
+            )
+        } else {
+            (
+                format!("http://{backend}{}", self.path_and_query),
+                Version::HTTP_11,
+            )
+        };
         let mut out = Request::builder()
             .method(self.method.clone())
-            .uri(format!("http://{backend}{}", self.path_and_query))
-            .version(Version::HTTP_11);
+            .uri(uri)
+            .version(version);
         if let Some(h) = out.headers_mut() {
-            *h = self.headers.clone();
+            *h = headers;
         }
-        let body = if self.no_body {
-            empty()
-        } else {
-            self.body.take().unwrap_or_else(empty)
-        };
-        out.body(body)
+        out.body(self.body.as_ref().map_or_else(empty, Tape::attempt))
     }
 }
 
@@ -249,8 +327,14 @@ impl Router {
         mut out: Outgoing,
     ) -> (Option<SocketAddr>, Response<Body>) {
         let mut tried = Vec::new();
+        let mut attempts = 0u32;
+        // The last failure, answered when no other backend is left to try.
+        let mut failed: Option<(SocketAddr, Response<Body>)> = None;
         loop {
             let Some(backend) = route.pick(&tried, Instant::now()) else {
+                if let Some((addr, answer)) = failed {
+                    return (Some(addr), answer);
+                }
                 let answer = text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
@@ -261,7 +345,12 @@ impl Router {
                 return (None, answer);
             };
             tried.push(backend.addr);
-            let request = match out.to(backend.addr) {
+            attempts += 1;
+            // HTTP/2 has no upgrade here (RFC 8441's extended CONNECT is
+            // not implemented): a WebSocket goes over HTTP/1.1, which h2c
+            // servers (Go's h2c handler, hyper's auto) speak too.
+            let h2 = route.options.scheme == Scheme::H2c && out.client_side.is_none();
+            let request = match out.to(backend.addr, h2) {
                 Ok(r) => r,
                 Err(e) => {
                     return (
@@ -271,8 +360,14 @@ impl Router {
                 }
             };
             let guard = backend.begin();
-            let outcome =
-                tokio::time::timeout(route.options.timeout, self.client.request(request)).await;
+            let send = async {
+                if h2 {
+                    backend.h2.send(backend.addr, request).await
+                } else {
+                    Ok(self.client.request(request).await?)
+                }
+            };
+            let outcome = tokio::time::timeout(route.options.timeout, send).await;
             let fail = |what: &str| {
                 let (max_fails, window) = (route.options.max_fails, route.options.fail_timeout);
                 if backend.failed(Instant::now(), max_fails, window) {
@@ -292,26 +387,42 @@ impl Router {
             let answer = match outcome {
                 Ok(Ok(resp)) => {
                     backend.succeeded();
+                    // No other attempt: the body's copy can go.
+                    if let Some(tape) = &out.body {
+                        tape.settle();
+                    }
                     self.relay(resp, out.client_side.take(), guard)
                 }
-                Ok(Err(e)) if is_length_limit(&e) => too_large(route.options.max_body.unwrap_or(0)),
-                // No response head: nothing reached the client, so an
-                // idempotent request without a body may go elsewhere (as
-                // nginx's proxy_next_upstream error): the connection was
-                // refused, or the backend died with the request in flight.
-                Ok(Err(e)) => {
-                    fail(if e.is_connect() { "connect" } else { "request" });
-                    if out.retryable() && tried.len() <= route.options.retries as usize {
+                Ok(Err(f)) if is_length_limit(f.error().as_ref()) => {
+                    too_large(route.options.max_body.unwrap_or(0))
+                }
+                // No response head: nothing reached the client, so the
+                // request may go elsewhere if it can be sent again whole.
+                Ok(Err(f)) => {
+                    match f {
+                        Failure::Unsent(_) => fail("connect"),
+                        Failure::InFlight(_) => fail("request"),
+                        Failure::GoingAway(_) => {}
+                    }
+                    let answer = gateway(StatusCode::BAD_GATEWAY, f.error());
+                    if out.may_retry(&f) && attempts <= route.options.retries {
                         tracing::debug!(
-                            "router: {}{}: {}: {e}; retrying",
+                            "router: {}{}: {}: {}; retrying",
                             seen.host,
                             seen.path,
-                            backend.addr
+                            backend.addr,
+                            f.error()
                         );
+                        if matches!(f, Failure::GoingAway(_)) {
+                            // The same backend may take it, on a new connection.
+                            tried.pop();
+                        }
+                        failed = Some((backend.addr, answer));
                         continue;
                     }
-                    gateway(StatusCode::BAD_GATEWAY, &e)
+                    answer
                 }
+                // Never retried: the backend may still be working on it.
                 Err(_) => {
                     fail("timeout");
                     let why = format!("no answer within {:?}", route.options.timeout);

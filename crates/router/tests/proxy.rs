@@ -1,5 +1,6 @@
 //! The proxy against real backends on loopback: forwarded headers, 404 and
-//! 503, retries and ejection, body limits, timeouts, streaming and upgrades.
+//! 503, retries and ejection (bodies kept for a retry), body limits,
+//! timeouts, streaming, upgrades and HTTP/2 (h2c) to backends.
 //! (The e2e tests in crates/berth route to containers.)
 
 // A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
@@ -9,13 +10,14 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use router::Router;
 use router::table::Entry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,6 +81,19 @@ async fn named(name: &'static str) -> SocketAddr {
 async fn dead() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap()
+}
+
+/// A backend that accepts connections and never answers.
+async fn mute() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    addr
 }
 
 fn entry(id: &str, addr: SocketAddr, labels: &[(&str, &str)]) -> Entry {
@@ -180,8 +195,8 @@ async fn idempotent_requests_retry_past_a_dead_backend_which_is_ejected() {
         down_report.requests <= 2,
         "skipped once ejected: {report:?}"
     );
-    // A body may have been consumed: a POST is not retried, and while the
-    // dead one is ejected it is not chosen either.
+    // A POST whose connect is refused goes to the next backend too (nothing
+    // of it was sent), and while the dead one is ejected it is not chosen.
     for _ in 0..4 {
         let (status, _) = send(addr, "POST", "r.test", "/", b"data").await;
         assert_eq!(status, 200);
@@ -216,15 +231,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
 #[tokio::test]
 async fn a_slow_backend_times_out_with_504() {
     let fast = named("fast").await;
-    // A backend that accepts and never answers.
-    let mute_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mute = mute_l.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = mute_l.accept().await {
-            held.push(s);
-        }
-    });
+    let mute = mute().await;
     let (_r, addr) = start(&[
         entry(
             "mute",
@@ -248,7 +255,7 @@ async fn a_slow_backend_times_out_with_504() {
     assert_eq!(send(addr, "GET", "ok.test", "/", b"").await.0, 200);
 }
 
-/// A response body fed chunk by chunk from the test.
+/// A body fed chunk by chunk from the test.
 struct ChanBody(tokio::sync::mpsc::Receiver<Bytes>);
 
 impl hyper::body::Body for ChanBody {
@@ -349,15 +356,7 @@ async fn upgraded_connections_are_tunnelled_both_ways() {
 
 #[tokio::test]
 async fn a_backend_dying_with_the_request_in_flight_is_retried_for_idempotent_requests_only() {
-    // Reads the request, then closes without answering.
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let rude = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await;
-        }
-    });
+    let rude = rude().await;
     let live = named("live").await;
     let labels = [
         ("berth.http.host", "m.test"),
@@ -404,4 +403,445 @@ async fn h2c_clients_are_served_and_their_authority_becomes_the_host() {
         body.contains("forwarded=for=127.0.0.1;proto=http;host=h2.test\n"),
         "{body}"
     );
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type TestBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+type AsyncHandler = Arc<
+    dyn Fn(Request<Incoming>) -> std::pin::Pin<Box<dyn Future<Output = Response<TestBody>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A backend that reads requests with `handler`, over HTTP/2 with prior
+/// knowledge when `h2`: its connections counted and abortable, and each
+/// closed with a graceful GOAWAY after its first request when `goaway`.
+struct Served {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    conns: Arc<parking_lot::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+async fn serve(h2: bool, goaway: bool, handler: AsyncHandler) -> Served {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = Served {
+        addr: l.local_addr().unwrap(),
+        accepted: Arc::default(),
+        conns: Arc::default(),
+    };
+    let (accepted, conns) = (served.accepted.clone(), served.conns.clone());
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let h = handler.clone();
+            let (first_tx, mut first_rx) = tokio::sync::mpsc::channel::<()>(1);
+            let svc = hyper::service::service_fn(move |req| {
+                let (h, first_tx) = (h.clone(), first_tx.clone());
+                async move {
+                    let resp = h(req).await;
+                    let _ = first_tx.try_send(());
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let task = tokio::spawn(async move {
+                if !h2 {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                    return;
+                }
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc);
+                tokio::pin!(conn);
+                if goaway {
+                    tokio::select! {
+                        _ = conn.as_mut() => return,
+                        _ = first_rx.recv() => conn.as_mut().graceful_shutdown(),
+                    }
+                }
+                let _ = conn.await;
+            });
+            conns.lock().push(task.abort_handle());
+        }
+    });
+    served
+}
+
+fn handler<F, Fut>(f: F) -> AsyncHandler
+where
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<TestBody>> + Send + 'static,
+{
+    Arc::new(move |req| Box::pin(f(req)))
+}
+
+/// Answers what it saw: version, :authority, Host, TE, the body; with
+/// trailers (`grpc-status: 0`, and the client's `x-client-trailer` back).
+fn describing() -> AsyncHandler {
+    handler(|req: Request<Incoming>| async move {
+        let get = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let seen = format!(
+            "version={:?}\nauthority={}\nhost={}\nte={}\n",
+            req.version(),
+            req.uri().authority().map_or("", |a| a.as_str()),
+            get("host"),
+            get("te")
+        );
+        let collected = req.into_body().collect().await.unwrap();
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        if let Some(v) = collected.trailers().and_then(|t| t.get("x-client-trailer")) {
+            trailers.insert("x-echoed-trailer", v.clone());
+        }
+        let body = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+        Response::new(
+            Full::new(Bytes::from(format!("{seen}body={body}\n")))
+                .with_trailers(std::future::ready(Some(Ok(trailers))))
+                .map_err(|e| match e {})
+                .boxed(),
+        )
+    })
+}
+
+/// Answers with the request's body, whole.
+fn echo() -> AsyncHandler {
+    handler(|req: Request<Incoming>| async move {
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        Response::new(Full::new(body).map_err(|e| match e {}).boxed())
+    })
+}
+
+/// An HTTP/2 client connection to the router.
+async fn h2_client(router: SocketAddr) -> hyper::client::conn::http2::SendRequest<TestBody> {
+    let s = TcpStream::connect(router).await.unwrap();
+    let (tx, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    tx
+}
+
+#[tokio::test]
+async fn h2c_backends_get_http2_on_one_connection_with_trailers_both_ways() {
+    let b = serve(true, false, describing()).await;
+    let (_r, addr) = start(&[entry(
+        "g",
+        b.addr,
+        &[("berth.http.host", "g.test"), ("berth.http.scheme", "h2c")],
+    )])
+    .await;
+    // From an HTTP/1.1 client.
+    let (status, body) = send(addr, "POST", "g.test", "/pkg.Svc/Call", b"hello").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("version=HTTP/2.0\n"), "{body}");
+    assert!(body.contains("authority=g.test\n"), "{body}");
+    assert!(
+        body.contains("host=\n"),
+        "no Host beside :authority: {body}"
+    );
+    assert!(
+        body.contains("te=\n"),
+        "the client did not ask for trailers: {body}"
+    );
+    assert!(body.contains("body=hello\n"), "{body}");
+    // From an HTTP/2 client, gRPC style: TE: trailers, trailers each way.
+    let mut tx = h2_client(addr).await;
+    let mut client_trailers = hyper::HeaderMap::new();
+    client_trailers.insert("x-client-trailer", "abc".parse().unwrap());
+    let req = Request::builder()
+        .method("POST")
+        .uri("http://g.test/pkg.Svc/Call")
+        .header("te", "trailers")
+        .header("content-type", "application/grpc")
+        .body(
+            Full::new(Bytes::from_static(b"ping"))
+                .with_trailers(std::future::ready(Some(Ok(client_trailers))))
+                .map_err(|e| match e {})
+                .boxed(),
+        )
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let collected = resp.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned().expect("response trailers");
+    let body = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+    assert!(body.contains("version=HTTP/2.0\n"), "{body}");
+    assert!(body.contains("te=trailers\n"), "{body}");
+    assert!(body.contains("body=ping\n"), "{body}");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["x-echoed-trailer"], "abc", "{trailers:?}");
+    // Concurrent requests share the one connection.
+    let all = (0..16).map(|i| {
+        tokio::spawn(
+            async move { send(addr, "PUT", "g.test", "/", format!("n{i}").as_bytes()).await },
+        )
+    });
+    for (i, t) in all.enumerate() {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(body.contains(&format!("body=n{i}\n")), "{body}");
+    }
+    assert_eq!(
+        b.accepted.load(Ordering::SeqCst),
+        1,
+        "one multiplexed connection"
+    );
+}
+
+#[tokio::test]
+async fn h2c_streams_pass_each_way_as_they_come() {
+    // Echoes each request chunk as it arrives: the client sends the next
+    // only once the previous one came back through the router, so neither
+    // body may be held back (as a gRPC bidirectional stream).
+    let b = serve(
+        true,
+        false,
+        handler(|req: Request<Incoming>| async move {
+            Response::new(req.into_body().map_err(BoxError::from).boxed())
+        }),
+    )
+    .await;
+    let (r, addr) = start(&[entry(
+        "s",
+        b.addr,
+        &[("berth.http.host", "s.test"), ("berth.http.scheme", "h2c")],
+    )])
+    .await;
+    let mut tx = h2_client(addr).await;
+    let (chunks, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let req = Request::builder()
+        .method("POST")
+        .uri("http://s.test/stream")
+        .body(ChanBody(rx).map_err(|e| match e {}).boxed())
+        .unwrap();
+    chunks.send(Bytes::from_static(b"first")).await.unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(5), tx.send_request(req))
+        .await
+        .expect("a response head while the request body goes on")
+        .unwrap();
+    let mut body = resp.into_body();
+    for chunk in ["first", "second", "third"] {
+        if chunk != "first" {
+            chunks.send(Bytes::from(chunk)).await.unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < chunk.len() {
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("{chunk} did not come back while the streams went on"))
+                .unwrap()
+                .unwrap();
+            if let Some(d) = frame.data_ref() {
+                got.extend_from_slice(d);
+            }
+        }
+        assert_eq!(got, chunk.as_bytes());
+    }
+    // In flight for least_requests while the stream lasts, and no longer.
+    let in_flight = || r.report().routes[0].backends[0].in_flight;
+    assert_eq!(in_flight(), 1);
+    drop(chunks);
+    assert!(body.collect().await.unwrap().to_bytes().is_empty());
+    // The router drops the body just after its end went out.
+    for _ in 0..100 {
+        if in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(in_flight(), 0);
+}
+
+#[tokio::test]
+async fn h2c_connections_are_made_again_after_goaway_or_death_and_dead_ones_ejected() {
+    let g = serve(true, true, describing()).await;
+    let k = serve(true, false, describing()).await;
+    let labels = |host| [("berth.http.host", host), ("berth.http.scheme", "h2c")];
+    let down = dead().await;
+    let live = serve(true, false, describing()).await;
+    let ejecting = [
+        ("berth.http.host", "e.test"),
+        ("berth.http.scheme", "h2c"),
+        ("berth.http.max_fails", "2"),
+    ];
+    let (r, addr) = start(&[
+        entry("g", g.addr, &labels("goaway.test")),
+        entry("k", k.addr, &labels("killed.test")),
+        entry("down", down, &ejecting),
+        entry("live", live.addr, &ejecting),
+    ])
+    .await;
+    // Each connection ends with a GOAWAY after one request (hyper's is
+    // two-step: a stream that races the first still gets served): every
+    // request gets its answer, on new connections.
+    for _ in 0..6 {
+        let (status, body) = send(addr, "GET", "goaway.test", "/", b"").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let made = g.accepted.load(Ordering::SeqCst);
+    assert!(made >= 3, "{made} connections for 6 requests");
+    // A connection the backend dropped is made again.
+    assert_eq!(send(addr, "GET", "killed.test", "/", b"").await.0, 200);
+    for c in k.conns.lock().drain(..) {
+        c.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = send(addr, "GET", "killed.test", "/", b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(k.accepted.load(Ordering::SeqCst), 2);
+    // A dead h2c backend: retried past (a POST too: its connect was
+    // refused), then ejected, as an HTTP/1.1 one.
+    for method in ["GET", "POST", "GET", "POST", "GET", "GET"] {
+        let (status, body) = send(addr, method, "e.test", "/", b"x").await;
+        assert_eq!(status, 200, "{method}: {body}");
+    }
+    let report = r.report();
+    let route = report.routes.iter().find(|r| r.host == "e.test").unwrap();
+    let down_report = route.backends.iter().find(|b| b.addr == down).unwrap();
+    assert!(down_report.ejected, "{report:?}");
+    assert!(down_report.requests <= 2, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_bad_scheme_label_is_refused_naming_it() {
+    let r = Router::new(None);
+    let errors = r.update(&[entry(
+        "bad",
+        dead().await,
+        &[("berth.http.host", "b.test"), ("berth.http.scheme", "h2")],
+    )]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].error.label, "berth.http.scheme");
+    let message = errors[0].error.to_string();
+    assert!(message.contains("berth.http.scheme=\"h2\""), "{message}");
+    assert!(message.contains("h2c"), "says what is accepted: {message}");
+    assert_eq!(r.report().errors, errors);
+    assert!(r.report().routes.is_empty());
+}
+
+/// Reads the request head and about 1 KiB of it, then closes without answering.
+async fn rude() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn requests_with_a_body_are_retried_whole_when_that_is_safe() {
+    let no_eject = ("berth.http.max_fails", "1000");
+    let body: Vec<u8> = (0..20_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let e1 = serve(false, false, echo()).await;
+    let e2 = serve(true, false, echo()).await;
+    let (r1, d1, d2, r2) = (rude().await, dead().await, dead().await, rude().await);
+    let h1 = [("berth.http.host", "put.test"), no_eject];
+    let h2 = [
+        ("berth.http.host", "put2.test"),
+        ("berth.http.scheme", "h2c"),
+        no_eject,
+    ];
+    let post = [("berth.http.host", "post.test"), no_eject];
+    let (_r, addr) = start(&[
+        entry("d1", d1, &h1),
+        entry("r1", r1, &h1),
+        entry("e1", e1.addr, &h1),
+        entry("d2", d2, &h2),
+        entry("e2", e2.addr, &h2),
+        entry("r2", r2, &post),
+        entry("e3", serve(false, false, echo()).await.addr, &post),
+    ])
+    .await;
+    // A PUT (idempotent) past a refused connect and a backend that read
+    // part of it and died: the backend that answers gets all of it.
+    for _ in 0..6 {
+        let (status, got) = send(addr, "PUT", "put.test", "/", &body).await;
+        assert_eq!(status, 200, "{got}");
+        assert!(
+            got.as_bytes() == body,
+            "the whole body, {} bytes",
+            got.len()
+        );
+    }
+    for method in ["PUT", "POST"] {
+        let (status, got) = send(addr, method, "put2.test", "/", &body).await;
+        assert_eq!(status, 200, "{method}: {got}");
+        assert!(got.as_bytes() == body, "{method}: {} bytes", got.len());
+    }
+    // A POST whose connect was refused went to the next backend (above); a
+    // POST that reached a backend which then died is not sent again.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, got) = send(addr, "POST", "post.test", "/", &body).await;
+        assert!(status != 200 || got.as_bytes() == body);
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&502), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_request_with_a_body_is_never_sent_again_after_a_timeout() {
+    let mute = mute().await;
+    let echoing = serve(false, false, echo()).await;
+    let labels = [
+        ("berth.http.host", "slow.test"),
+        ("berth.http.timeout", "300ms"),
+        ("berth.http.max_fails", "1000"),
+    ];
+    let (_r, addr) = start(&[
+        entry("mute", mute, &labels),
+        entry("echo", echoing.addr, &labels),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(send(addr, "PUT", "slow.test", "/", b"kept").await.0);
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 200, 504, 504],
+        "the mute one's PUTs not retried"
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_retry_limit_are_not_sent_again() {
+    let labels = [
+        ("berth.http.host", "lim.test"),
+        ("berth.http.max_fails", "1000"),
+        ("berth.http.retry_body_limit", "1k"),
+    ];
+    let (_r, addr) = start(&[
+        entry("rude", rude().await, &labels),
+        entry("echo", serve(false, false, echo()).await.addr, &labels),
+    ])
+    .await;
+    for _ in 0..4 {
+        let (status, got) = send(addr, "PUT", "lim.test", "/", &[b's'; 512]).await;
+        assert_eq!((status, got.len()), (200, 512), "under the limit: retried");
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, got) = send(addr, "PUT", "lim.test", "/", &[b'b'; 8192]).await;
+        assert!(status != 200 || got.len() == 8192);
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&502),
+        "over the limit: not retried: {statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
 }

@@ -37,14 +37,19 @@ pub fn http_get(addr: &str) -> Option<String> {
 /// One HTTP/1.1 request to 127.0.0.1:`port` with this `Host`, on a fresh
 /// connection (an HTTP router's view); the status and body.
 pub fn get_host(port: u16, host: &str, path: &str) -> Option<(u16, String)> {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    request(port, &head, b"")
+}
+
+/// One request to 127.0.0.1:`port` on a fresh connection: `head` (request
+/// line and headers, up to the blank line) and `body` as they are; the
+/// status and body of the answer, read until the connection closes.
+pub fn request(port: u16, head: &str, body: &[u8]) -> Option<(u16, String)> {
     let mut s =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     let status = raw.split(' ').nth(1)?.parse().ok()?;
