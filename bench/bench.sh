@@ -232,8 +232,8 @@ churn() { # name -> containers/s for create+start+stop+rm of $CHURN limited cont
     per_sec "$CHURN" "$start" "$end"
 }
 
-cp_rates() { # name -> "in-MB/s out-MB/s" for docker cp of $TMP/tree
-    local name="$1" c start mid end mb
+cp_rates() { # name -> "in-MB/s out-MB/s put-MB/s" for docker cp of $TMP/tree
+    local name="$1" c start mid end put_s put_e mb
     mb="$(tree_mb "$TMP/tree")"
     c="$(dk "$name" run -d busybox sleep 3600)" || return 1
     start=$(now_ns)
@@ -243,8 +243,14 @@ cp_rates() { # name -> "in-MB/s out-MB/s" for docker cp of $TMP/tree
     end=$(now_ns)
     [ "$(tree_mb "$TMP/$name/tree-out")" = "$mb" ] || { log "$name: cp out lost data"; return 1; }
     rm -rf "$TMP/$name/tree-out"
+    # The daemon's side alone: the CLI's own walk and tar bound both daemons
+    # near the same rate, so the same upload is also PUT from a ready tar.
+    put_s=$(now_ns)
+    curl -sf --unix-socket "$TMP/$name/daemon.sock" -H "Content-Type: application/x-tar" \
+        -T "$TMP/tree.tar" "http://d/v1.41/containers/$c/archive?path=/tmp" >/dev/null || return 1
+    put_e=$(now_ns)
     dk "$name" rm -f "$c" >/dev/null
-    echo "$(per_sec "$mb" "$start" "$mid") $(per_sec "$mb" "$mid" "$end")"
+    echo "$(per_sec "$mb" "$start" "$mid") $(per_sec "$mb" "$mid" "$end") $(per_sec "$mb" "$put_s" "$put_e")"
 }
 
 save_load_rates() { # name -> "save-MB/s load-MB/s" for an image of $TMP/big.tar
@@ -277,13 +283,14 @@ make_rootfs
 if [ "$EXTENDED" = 1 ]; then
     log "making a ${TREE_MB} MB tree and image..."
     make_tree "$TMP/tree" "$TREE_MB"
+    tar -C "$TMP" -cf "$TMP/tree.tar" tree
     # The big image: the busybox rootfs plus the tree.
     cp -a "$TMP/tree" "$TMP/rootfs/data"
     tar -C "$TMP/rootfs" --numeric-owner --owner=0 --group=0 -cf "$TMP/big.tar" .
     rm -rf "$TMP/rootfs/data"
 fi
 
-declare -A MS RSS_FRESH RSS_AFTER MON_RSS MON_PSS CHURN_RATE CP_IN CP_OUT SAVE_RATE LOAD_RATE
+declare -A MS RSS_FRESH RSS_AFTER MON_RSS MON_PSS CHURN_RATE CP_IN CP_PUT CP_OUT SAVE_RATE LOAD_RATE
 for name in berth dockerd; do
     want "$name" || continue
     log "== $name"
@@ -319,9 +326,9 @@ for name in berth dockerd; do
         CHURN_RATE[$name]="$(churn "$name")" || { log "$name: churn failed"; CHURN_RATE[$name]="n/a"; }
         log "docker cp in/out of ${TREE_MB} MB ..."
         if r="$(cp_rates "$name")"; then
-            CP_IN[$name]="${r% *}"; CP_OUT[$name]="${r#* }"
+            read -r CP_IN[$name] CP_OUT[$name] CP_PUT[$name] <<<"$r"
         else
-            log "$name: cp failed"; CP_IN[$name]="n/a"; CP_OUT[$name]="n/a"
+            log "$name: cp failed"; CP_IN[$name]="n/a"; CP_OUT[$name]="n/a"; CP_PUT[$name]="n/a"
         fi
         log "docker save/load of a ${TREE_MB} MB image ..."
         if r="$(save_load_rates "$name")"; then
@@ -360,6 +367,7 @@ if [ "$EXTENDED" = 1 ]; then
     printf '%-44s %12s %12s %10s\n' "extended (higher is better)" berth dockerd "berth/dockerd"
     row "create+start+stop+rm x$CHURN (limits), ctr/s" CHURN_RATE
     row "docker cp into container (${TREE_MB} MB), MB/s" CP_IN
+    row "  the same upload PUT from a ready tar (curl), MB/s" CP_PUT
     row "docker cp out of container (${TREE_MB} MB), MB/s" CP_OUT
     row "docker save (${TREE_MB} MB image), MB/s" SAVE_RATE
     row "docker load (${TREE_MB} MB image), MB/s" LOAD_RATE

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark: start latency, throughput and density through the Engine API
-# (curl on the unix socket: no CLI start-up in the figures), berth against
+# (no CLI start-up in the figures), berth against
 # Debian's dockerd in one run, same busybox image, no default bridge.
 #
-#   lifecycle   create+start+wait+delete of one container, sequential, median
+#   lifecycle   create+start+wait+delete of one container, sequential, median,
+#               on kept-alive connections as an SDK makes them (lifecycle.py);
+#               beside it `runc run` and `crun run` of the bundle berth made
+#               for the same image (the ratio column: berth / bare runc)
 #   8 clients   the same lifecycle from CLIENTS parallel clients, lifecycles/s
 #   density     COUNT `sleep` containers started from CLIENTS clients: time
 #               until all run, daemon RSS, the monitors' summed RSS and PSS,
@@ -54,13 +57,48 @@ api() { # name method path [json] -> body on stdout
     fi
 }
 
-lifecycle() { # name -> one create+start+wait+delete through the API
-    local id
-    id="$(api "$1" POST /containers/create '{"Image":"busybox","Cmd":["true"]}' |
-        sed 's/.*"Id":"\([0-9a-f]*\)".*/\1/')"
-    api "$1" POST "/containers/$id/start" >/dev/null
-    api "$1" POST "/containers/$id/wait" >/dev/null
-    api "$1" DELETE "/containers/$id" >/dev/null
+# One create+start+wait+delete after another through the API on kept-alive
+# connections (bench/lifecycle.py), then CLIENTS clients at once: prints
+# "median-ms rate phases" for a daemon.
+lifecycles() { # name
+    python3 "$(dirname "$0")/lifecycle.py" "$TMP/$1/daemon.sock" --runs "$RUNS" --clients "$CLIENTS" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); p=d["phases_ms"]
+if d["errors"]: print("lifecycle errors:", d["errors"], file=sys.stderr)
+print(d["median_ms"], d["rate"] or "n/a", "/".join(str(p[k]) for k in ("create","start","wait","delete")))'
+}
+
+# The bare runtime's lifecycle of the bundle berth made for a container of
+# the same image (its namespaces, mounts, capabilities, seccomp filter), with
+# `true` as its process: what the engine adds is measured against this.
+make_bundle() { # name -> $TMP/bundle
+    local id src
+    id="$(dk "$1" run -d --name bundle-src busybox sleep 3600)"
+    src="$(find "$TMP/$1" -path "*/$id/bundle/config.json" | head -n 1)"
+    [ -n "$src" ] || { log "no config.json of $id"; return 1; }
+    mkdir -p "$TMP/bundle"
+    python3 - "$src" "$TMP/bundle/config.json" "$TMP/rootfs" "$CGROUP_PARENT-bare" <<'PY'
+import json, sys
+src, dst, rootfs, cgroup = sys.argv[1:]
+spec = json.load(open(src))
+spec["root"] = {"path": rootfs, "readonly": False}
+spec["process"]["args"] = ["true"]
+spec["process"]["terminal"] = False
+spec.pop("hooks", None)
+spec["linux"]["cgroupsPath"] = "/" + cgroup.strip("/") + "/bare"
+json.dump(spec, open(dst, "w"))
+PY
+}
+
+bare_lifecycle() { # runtime -> median ms of `RUNTIME run` of $TMP/bundle, or n/a
+    local rt="$1" i s e
+    command -v "$rt" >/dev/null || { echo n/a; return; }
+    for i in $(seq "$RUNS"); do
+        s=$(now_ns)
+        "$rt" --root "$TMP/$rt-state" run --bundle "$TMP/bundle" "bare-$i" </dev/null >/dev/null 2>"$TMP/$rt.err" ||
+            { log "$rt run failed: $(tail -n 3 "$TMP/$rt.err")"; echo n/a; return; }
+        e=$(now_ns)
+        echo $(((e - s) / 1000))
+    done | median_of | awk '{ printf "%.1f\n", $1 / 1000 }'
 }
 
 median_of() { sort -n | awk '{ a[NR] = $1 } END { print (NR ? a[int((NR + 1) / 2)] : "n/a") }'; }
@@ -77,7 +115,8 @@ sum_kb() { # field pids... -> summed kB of that smaps_rollup/status field
     echo "$total"
 }
 
-declare -A LAT RATE UP_S DRSS MON_RSS MON_PSS PS_MS RM_S LOG_RSS
+BARE_RUNC=n/a; BARE_CRUN=n/a
+declare -A PHASES LAT RATE UP_S DRSS MON_RSS MON_PSS PS_MS RM_S LOG_RSS
 for name in berth dockerd; do
     [ -n "$ONLY" ] && [ "$ONLY" != "$name" ] && continue
     if [ "$name" = dockerd ] && ! command -v dockerd >/dev/null; then
@@ -88,26 +127,15 @@ for name in berth dockerd; do
     start_bench_daemon "$name" "$name" || continue
     pid="$LAST_PID"
     dk "$name" import --change 'CMD ["sh"]' "$TMP/rootfs.tar" busybox:latest >/dev/null
-    lifecycle "$name" # warm-up
-
-    log "lifecycle latency ($RUNS sequential) ..."
-    for _ in $(seq "$RUNS"); do
-        s=$(now_ns); lifecycle "$name"; e=$(now_ns)
-        echo $(((e - s) / 1000))
-    done | median_of | awk '{ printf "%.1f\n", $1 / 1000 }' >"$TMP/lat"
-    LAT[$name]="$(cat "$TMP/lat")"
-
-    per_client=$((RUNS * 2 / CLIENTS + 1))
-    log "$CLIENTS clients x $per_client lifecycles ..."
-    s=$(now_ns)
-    jobs_=()
-    for _ in $(seq "$CLIENTS"); do
-        (for _ in $(seq "$per_client"); do lifecycle "$name"; done) &
-        jobs_+=($!)
-    done
-    wait "${jobs_[@]}"
-    e=$(now_ns)
-    RATE[$name]="$(awk -v n=$((CLIENTS * per_client)) -v ns=$((e - s)) 'BEGIN { printf "%.1f", n / (ns / 1e9) }')"
+    if [ "$name" = berth ] && make_bundle "$name"; then
+        log "bare runtimes: runc run, crun run of berth's bundle ($RUNS each) ..."
+        BARE_RUNC="$(bare_lifecycle runc)"
+        BARE_CRUN="$(bare_lifecycle crun)"
+        dk "$name" rm -f bundle-src >/dev/null
+    fi
+    log "lifecycles: $RUNS sequential, then $CLIENTS clients ..."
+    read -r lat rate phases < <(lifecycles "$name")
+    LAT[$name]="$lat"; RATE[$name]="$rate"; PHASES[$name]="$phases"
 
     log "density: $COUNT sleep containers from $CLIENTS clients ..."
     s=$(now_ns)
@@ -166,6 +194,9 @@ row() { # label array-name
 }
 printf '\n%-50s %12s %12s %10s\n' "metric" berth dockerd "berth/dockerd"
 row "API lifecycle, median ms ($RUNS runs)" LAT
+printf '%-50s %12s %12s\n' "  create/start/wait/delete, median ms" "${PHASES[berth]:-}" "${PHASES[dockerd]:-}"
+printf '%-50s %12s %12s %10s\n' "  bare runc run / crun run of berth's bundle, ms" "$BARE_RUNC" "$BARE_CRUN" \
+    "$(ratio "${LAT[berth]:-}" "$BARE_RUNC")"
 row "lifecycles/s, $CLIENTS clients" RATE
 row "$COUNT containers started ($CLIENTS clients), s" UP_S
 row "daemon RSS with $COUNT running, kB" DRSS

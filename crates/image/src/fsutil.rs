@@ -111,8 +111,24 @@ pub(crate) fn sync_tree(root: &Path) -> io::Result<()> {
             return Ok(nix::unistd::syncfs(f.as_raw_fd())?);
         }
     }
-    for f in &files {
-        File::open(f)?.sync_data()?;
+    // First every file's data on the disk, waited for together (no flush,
+    // no journal commit); then the fdatasyncs find nothing left to write:
+    // the first commits the journal with every file's allocation in it and
+    // the rest only flush an idle disk cache. An fdatasync each straight
+    // away flushed the cache once per file while the other files' data was
+    // still streaming into it (2 ms each here).
+    for path in &files {
+        let f = File::open(path)?;
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: a plain syscall on a descriptor `f` keeps open.
+        if unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, flags) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    for path in &files {
+        File::open(path)?.sync_data()?;
     }
     // Symlinks and device nodes have no descriptor to sync: their
     // directory's fsync commits them with it.

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Container lifecycles through the Engine API as an SDK drives them: one
+kept-alive HTTP/1.1 connection per client on the daemon's unix socket, so
+the figures are the engine's and not a client's start-up (curl from bash
+costs a process per request).
+
+    lifecycle.py SOCKET [--runs N] [--clients C] [--image IMAGE]
+
+Prints one JSON object: the sequential lifecycles' median and the median of
+each phase (create, start, wait, delete) in ms, and the lifecycles per
+second that C clients reach together (each running N*2/C+1 of them).
+"""
+
+import argparse
+import http.client
+import json
+import socket
+import statistics
+import threading
+import time
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost")
+        self.path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.path)
+        self.sock = s
+
+
+def call(conn, method, path, body=None):
+    headers = {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    conn.request(method, "/v1.41" + path, body=data, headers=headers)
+    r = conn.getresponse()
+    out = r.read()
+    if r.status >= 300:
+        raise RuntimeError(f"{method} {path}: {r.status} {out[:200]!r}")
+    return out
+
+
+def lifecycle(conn, image):
+    """One create+start+wait+delete; returns the four phases' seconds."""
+    t0 = time.perf_counter()
+    cid = json.loads(call(conn, "POST", "/containers/create", {"Image": image, "Cmd": ["true"]}))["Id"]
+    t1 = time.perf_counter()
+    call(conn, "POST", f"/containers/{cid}/start")
+    t2 = time.perf_counter()
+    code = json.loads(call(conn, "POST", f"/containers/{cid}/wait"))["StatusCode"]
+    t3 = time.perf_counter()
+    call(conn, "DELETE", f"/containers/{cid}")
+    t4 = time.perf_counter()
+    if code != 0:
+        raise RuntimeError(f"container exited {code}")
+    return (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("socket")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--image", default="busybox")
+    a = ap.parse_args()
+
+    conn = UnixConnection(a.socket)
+    lifecycle(conn, a.image)  # warm-up
+    runs = [lifecycle(conn, a.image) for _ in range(a.runs)]
+    ms = lambda xs: round(statistics.median(xs) * 1000, 1)
+    phases = {name: ms([r[i] for r in runs]) for i, name in enumerate(["create", "start", "wait", "delete"])}
+    total = ms([sum(r) for r in runs])
+
+    per_client = a.runs * 2 // a.clients + 1
+    errors = []
+
+    def client():
+        c = UnixConnection(a.socket)
+        try:
+            for _ in range(per_client):
+                lifecycle(c, a.image)
+        except Exception as e:  # reported, and the rate is then not given
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=client) for _ in range(a.clients)]
+    s = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - s
+    rate = None if errors else round(a.clients * per_client / elapsed, 1)
+    print(json.dumps({"median_ms": total, "phases_ms": phases, "rate": rate, "errors": errors[:3]}))
+
+
+if __name__ == "__main__":
+    main()
