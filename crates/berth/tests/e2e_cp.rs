@@ -470,3 +470,49 @@ fn a_bad_upload_writes_nothing_into_the_container() {
     }
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// A copy into a read-only root filesystem or read-only volume is refused
+/// with dockerd's words and leaves nothing behind; a writable volume under
+/// a read-only root takes it.
+#[test]
+fn read_only_destinations_are_refused_by_name() {
+    let d = Daemon::shared();
+    let name = d.name("cp-ro");
+    let ro_src = common::host_dir(&d, "cp-ro-vol");
+    let rw_src = common::host_dir(&d, "cp-rw-vol");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--read-only",
+        "--name",
+        &name,
+        "-v",
+        &format!("{}:/ro:ro", ro_src.display()),
+        "-v",
+        &format!("{}:/rw", rw_src.display()),
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let src = common::host_dir(&d, "cp-ro-src");
+    std::fs::write(src.join("f.txt"), "data").unwrap();
+    let f = src.join("f.txt");
+    let f = f.to_str().unwrap();
+    assert_fails_with(
+        &d.docker(&["cp", f, &format!("{name}:/tmp/")]),
+        "container rootfs is marked read-only",
+    );
+    assert_fails_with(
+        &d.docker(&["cp", f, &format!("{name}:/ro/")]),
+        "mounted volume is marked read-only",
+    );
+    assert_eq!(std::fs::read_dir(&ro_src).unwrap().count(), 0);
+    d.docker_ok(&["cp", f, &format!("{name}:/rw/")]);
+    assert_eq!(std::fs::read(rw_src.join("f.txt")).unwrap(), b"data");
+    let names: Vec<_> = std::fs::read_dir(&rw_src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["f.txt"], "no stage left in the volume");
+    d.docker_ok(&["rm", "-f", &name]);
+}
