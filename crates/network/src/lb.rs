@@ -8,17 +8,6 @@
 //! One table per (container, network), replaced whole on every change: a
 //! backend list is always exactly the running tasks of the moment, and a
 //! VIP without backends refuses connections at once instead of hanging.
-//!
-//! NAT makes the kernel track every packet of the namespace, and on the
-//! overlay that cost a tenth of a stream's throughput (README, overlay
-//! bench). Only connections to a VIP need it, so the table confines
-//! conntrack to them: their source port is moved into [`VIP_PORTS`],
-//! outside Linux's default ephemeral range, so that their answers can be
-//! told apart without state (by destination port) from those of the
-//! connections the container opens to task addresses or that peers open
-//! to it, which are left untracked in both directions. Whatever has a port
-//! in that range is tracked either way, so a container that binds or
-//! listens there only pays the old cost, it is not broken.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -39,42 +28,15 @@ pub fn table_name(tag: &str) -> String {
     format!("berth-lb-{tag}")
 }
 
-/// The local ports that connections to a VIP leave from after NAT: above
-/// Linux's default ephemeral range (32768-60999), so that ordinary
-/// connections never use them unless a program binds one explicitly.
-pub const VIP_PORTS: (u16, u16) = (61000, 65535);
-
-/// The `nft -f` script that makes `table` hold exactly `services`, for a
-/// container whose interface on the network is `ifname`.
-pub fn ruleset(table: &str, ifname: &str, services: &[VirtualService]) -> String {
+/// The `nft -f` script that makes `table` hold exactly `services`.
+pub fn ruleset(table: &str, services: &[VirtualService]) -> String {
     // Declaring the table first makes the delete valid whether or not it
     // existed; the file is applied in one transaction.
     let mut s = format!("table ip {table} {{}}\ndelete table ip {table}\n");
     if services.is_empty() {
         return s;
     }
-    let (lo, hi) = VIP_PORTS;
-    let vips: Vec<String> = services.iter().map(|v| v.vip.to_string()).collect();
     s.push_str(&format!("table ip {table} {{\n"));
-    // Raw runs before conntrack. Only TCP and UDP are untracked: ICMP
-    // errors about a VIP connection need its NAT state to reach the socket.
-    // Traffic on other interfaces (loopback, where a connection to a VIP
-    // this container serves itself goes) is left alone.
-    s.push_str(&format!(
-        "  chain raw_out {{\n    type filter hook output priority raw; policy accept;\n    \
-         oifname \"{ifname}\" meta l4proto {{ tcp, udp }} ip daddr != {{ {} }} th sport != {lo}-{hi} notrack\n  }}\n",
-        vips.join(", ")
-    ));
-    s.push_str(&format!(
-        "  chain raw_pre {{\n    type filter hook prerouting priority raw; policy accept;\n    \
-         iifname \"{ifname}\" meta l4proto {{ tcp, udp }} th dport != {lo}-{hi} notrack\n  }}\n"
-    ));
-    // The source address stays the container's own (its one address on the
-    // network); only the port moves into the range.
-    s.push_str(&format!(
-        "  chain post {{\n    type nat hook postrouting priority srcnat; policy accept;\n    \
-         oifname \"{ifname}\" meta l4proto {{ tcp, udp }} ct status dnat masquerade to :{lo}-{hi}\n  }}\n"
-    ));
     s.push_str("  chain out {\n    type nat hook output priority -100; policy accept;\n");
     for svc in services.iter().filter(|v| !v.backends.is_empty()) {
         let map: Vec<String> = svc
@@ -186,13 +148,8 @@ pub fn apply_mesh(table: &str, leg: &str, ports: &[MeshPort]) -> Result<()> {
 }
 
 /// Applies [`ruleset`] inside the network namespace at `netns`.
-pub fn apply_in(
-    netns: &Path,
-    table: &str,
-    ifname: &str,
-    services: &[VirtualService],
-) -> Result<()> {
-    run_nft(Some(netns), &ruleset(table, ifname, services))
+pub fn apply_in(netns: &Path, table: &str, services: &[VirtualService]) -> Result<()> {
+    run_nft(Some(netns), &ruleset(table, services))
 }
 
 /// Runs `nft -f -` with `script`, inside `netns` if given.
@@ -245,7 +202,6 @@ mod tests {
     fn each_vip_maps_round_robin_over_its_backends() {
         let s = ruleset(
             "berth-lb-x",
-            "eth0",
             &[VirtualService {
                 vip: ip("10.0.1.2"),
                 backends: vec![ip("10.0.1.3"), ip("10.0.1.4")],
@@ -256,39 +212,6 @@ mod tests {
             "ip daddr 10.0.1.2 dnat to numgen inc mod 2 map { 0 : 10.0.1.3, 1 : 10.0.1.4 }"
         ));
         assert!(!s.contains("reject"));
-    }
-
-    #[test]
-    fn only_connections_to_a_vip_are_tracked() {
-        let s = ruleset(
-            "t",
-            "eth2",
-            &[
-                VirtualService {
-                    vip: ip("10.0.1.2"),
-                    backends: vec![ip("10.0.1.3")],
-                },
-                VirtualService {
-                    vip: ip("10.0.1.9"),
-                    backends: vec![],
-                },
-            ],
-        );
-        // Out: everything on the network's interface but what heads for a
-        // VIP (a refusing one too) or leaves from the VIP port range.
-        assert!(s.contains(
-            "oifname \"eth2\" meta l4proto { tcp, udp } ip daddr != { 10.0.1.2, 10.0.1.9 } th sport != 61000-65535 notrack"
-        ));
-        // In: everything but what comes back to that range, the answers of
-        // connections to a VIP.
-        assert!(s.contains(
-            "iifname \"eth2\" meta l4proto { tcp, udp } th dport != 61000-65535 notrack"
-        ));
-        assert!(s.contains(
-            "oifname \"eth2\" meta l4proto { tcp, udp } ct status dnat masquerade to :61000-65535"
-        ));
-        let raw = s.find("priority raw").unwrap();
-        assert!(raw < s.find("dnat to").unwrap());
     }
 
     #[test]
@@ -336,17 +259,13 @@ mod tests {
     fn a_vip_without_backends_refuses_and_no_services_drop_the_table() {
         let s = ruleset(
             "t",
-            "eth1",
             &[VirtualService {
                 vip: ip("10.0.1.9"),
                 backends: vec![],
             }],
         );
         assert!(s.contains("ip daddr { 10.0.1.9 } meta l4proto tcp reject with tcp reset"));
-        assert!(!s.contains("dnat to"));
-        assert_eq!(
-            ruleset("t", "eth1", &[]),
-            "table ip t {}\ndelete table ip t\n"
-        );
+        assert!(!s.contains("dnat"));
+        assert_eq!(ruleset("t", &[]), "table ip t {}\ndelete table ip t\n");
     }
 }

@@ -321,12 +321,6 @@ impl Networking {
         let Some(Driver::Overlay(part)) = &live.driver else {
             return;
         };
-        let Some(ifname) = lock(&live.endpoints)
-            .get(container)
-            .map(|(_, ep)| ep.ifname.clone())
-        else {
-            return;
-        };
         let vips = lock(&part.vips).clone();
         let sandbox = self.sandbox_path(container);
         let table = network::lb::table_name(&live.record.id[..12.min(live.record.id.len())]);
@@ -334,7 +328,7 @@ impl Networking {
             if !sandbox.exists() {
                 return Ok(());
             }
-            network::lb::apply_in(&sandbox, &table, &ifname, &vips)
+            network::lb::apply_in(&sandbox, &table, &vips)
         })
         .await;
         match applied {
