@@ -211,20 +211,26 @@ impl OverlayNetwork {
         let ns =
             std::fs::File::open(sandbox).map_err(io_err(format!("open {}", sandbox.display())))?;
         self.add_port(ifname, addrs.mac, ns).await?;
-        let endpoint = Endpoint {
-            host_ifname: String::new(),
+        let endpoint = self.endpoint(ifname, addrs, String::new());
+        self.configure(sandbox, &endpoint, ifname, addrs.mac)
+            .await?;
+        Ok(endpoint)
+    }
+
+    /// The endpoint `ifname` with `addrs`; `host_ifname` names a veth's end
+    /// on the bridge, empty for a port.
+    fn endpoint(&self, ifname: &str, addrs: &EndpointAddrs, host_ifname: String) -> Endpoint {
+        Endpoint {
+            host_ifname,
             ifname: ifname.to_string(),
             ip: addrs.ip,
-            prefix_len: c.subnet.prefix_len(),
+            prefix_len: self.config.subnet.prefix_len(),
             mac: format_mac(&addrs.mac),
             gateway: None,
             ip6: None,
             prefix_len6: 0,
             gateway6: None,
-        };
-        self.configure(sandbox, &endpoint, ifname, addrs.mac)
-            .await?;
-        Ok(endpoint)
+        }
     }
 
     /// Addresses and routes of the container's end `current` (renamed to
@@ -273,22 +279,11 @@ impl OverlayNetwork {
         ifname: &str,
         addrs: &EndpointAddrs,
     ) -> Result<Endpoint> {
-        let c = &self.config;
         let link = self.link().clone();
         let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
         let host_ifname = format!("{VETH_PREFIX}{suffix:07x}");
         let peer = format!("ovp{suffix:07x}");
-        let endpoint = Endpoint {
-            host_ifname: host_ifname.clone(),
-            ifname: ifname.to_string(),
-            ip: addrs.ip,
-            prefix_len: c.subnet.prefix_len(),
-            mac: format_mac(&addrs.mac),
-            gateway: None,
-            ip6: None,
-            prefix_len6: 0,
-            gateway6: None,
-        };
+        let endpoint = self.endpoint(ifname, addrs, host_ifname.clone());
         let (bridge_end, sandbox_path, container_end) =
             (host_ifname.clone(), sandbox.to_path_buf(), peer.clone());
         let mtu = link.mtu;
