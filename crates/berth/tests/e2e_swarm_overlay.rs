@@ -359,12 +359,19 @@ fn services_on_an_overlay_reach_each_other_across_hosts() {
         (resolve(&c, 0, &client, "late") == BTreeSet::from([late_ip.clone()])).then_some(())
     });
     assert!(found.is_some(), "{:?}", resolve(&c, 0, &client, "late"));
-    // Disconnected, it is no longer a member: its name goes.
+    let has_address = |a: &str| {
+        w.docker_ok(&["exec", "late", "ip", "-4", "-o", "addr"])
+            .contains(&format!("inet {a}/"))
+    };
+    assert!(has_address(&late_ip));
+    // Disconnected, it is no longer a member: its name goes, and so does its
+    // interface (a port of the VXLAN device in its own namespace).
     w.docker_ok(&["network", "disconnect", "ovl", "late"]);
     let gone = wait_for(Duration::from_secs(10), || {
         resolve(&c, 0, &client, "late").is_empty().then_some(())
     });
     assert!(gone.is_some(), "late still resolves after disconnect");
+    assert!(!has_address(&late_ip), "late keeps its overlay interface");
     w.docker_ok(&["rm", "-f", "late"]);
     // A stopped container records the network; starting it attaches it.
     w.docker_ok(&[

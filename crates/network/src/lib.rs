@@ -75,8 +75,9 @@
 //!   on the gateway address, names in [`dns::DnsRecords`], everything else
 //!   forwarded to the host's resolvers).
 //! - [`OverlayNetwork`]: a VXLAN segment across the nodes of a cluster
-//!   ([`overlay`]): bridge and VXLAN port in a namespace of the network's
-//!   own, forwarding and ARP entries programmed from the cluster's state.
+//!   ([`overlay`]): the VXLAN device in a namespace of the network's own,
+//!   containers and the node's legs on macvlan ports of it, forwarding and
+//!   ARP entries programmed from the cluster's state.
 //! - [`lb`]: service virtual IPs balanced in the kernel (nftables DNAT with
 //!   `numgen` in each client container's namespace).
 //! - [`cleanup_stale`]: bridges with a prefix that are no longer wanted,

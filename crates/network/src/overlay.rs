@@ -1,9 +1,14 @@
 //! Overlay networks on one node: a VXLAN segment that spans the nodes of a
-//! cluster, as dockerd's overlay driver builds it. Each network gets a
-//! namespace of its own holding a bridge (`br0`) and the VXLAN port
-//! (`vxlan0`); containers hang off that bridge by veth pairs. The namespace
-//! keeps the segment away from the host's routing: the host has no address
-//! on it, so nothing leaks between the overlay and the node's other networks.
+//! cluster. Each network gets a namespace of its own holding the VXLAN
+//! device (`vxlan0`); containers and the node's legs are macvlan ports of
+//! it in bridge mode, which carries the traffic between the node's own
+//! ports. dockerd puts a bridge there with veth pairs to the containers;
+//! those two hops cost about a tenth of a stream's throughput across nodes
+//! (README, overlay bench), and a macvlan port's frames go straight to the
+//! VXLAN device. A copy built with a bridge (`br0`, by an older daemon) is
+//! served the old way until its last container leaves. The namespace keeps
+//! the segment away from the host's routing: the host has no address on
+//! it, so nothing leaks between the overlay and the node's other networks.
 //!
 //! The VXLAN device learns nothing and floods nothing: the forwarding
 //! database (which node carries a MAC) and the ARP answers (which MAC an
@@ -14,24 +19,27 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use netlink_packet_route::AddressFamily;
+use netlink_packet_route::link::{LinkAttribute, MacVlanMode};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::RouteType;
 use parking_lot::Mutex;
 use rand::Rng;
-use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, LinkVxlan};
+use rtnetlink::{Handle, LinkMacVlan, LinkUnspec, LinkVeth, LinkVxlan};
 
 use crate::config::{NetworkConfig, format_mac};
 use crate::endpoint::{Endpoint, EndpointAddrs, VETH_PREFIX};
-use crate::error::{NetError, Result, errno, nl_err};
+use crate::error::{NetError, Result, errno, io_err, nl_err};
 use crate::netlink::{self, DefaultRoute, connect};
 pub use crate::overlay_config::{DEFAULT_VXLAN_PORT, OverlayLink, VXLAN_OVERHEAD};
 
-/// The bridge and VXLAN device inside an overlay's namespace.
+/// The bridge of a copy built by an older daemon, and the VXLAN device,
+/// inside an overlay's namespace.
 const BRIDGE: &str = "br0";
 const VXLAN: &str = "vxlan0";
 
@@ -82,14 +90,13 @@ impl OverlayNetwork {
         &self.link().netns
     }
 
-    /// Makes the namespace, bridge and VXLAN port unless they exist (a
-    /// daemon restart finds them pinned and in use by running containers).
+    /// Makes the namespace and VXLAN device unless they exist (a daemon
+    /// restart finds them pinned and in use by running containers).
     pub async fn up(&self) -> Result<()> {
         let link = self.link().clone();
         if link.netns.exists() {
             let ready = netlink::in_netns(&link.netns, |h| async move {
-                Ok(netlink::link_by_name(&h, VXLAN).await?.is_some()
-                    && netlink::link_by_name(&h, BRIDGE).await?.is_some())
+                Ok(netlink::link_by_name(&h, VXLAN).await?.is_some())
             })
             .await
             .unwrap_or(false);
@@ -135,27 +142,47 @@ impl OverlayNetwork {
             let _ = netlink::delete_link(&h, &tmp).await;
             return Err(e);
         }
-        let mtu = link.mtu;
         netlink::in_netns(&link.netns, move |h| async move {
-            h.link()
-                .add(LinkBridge::new(BRIDGE).mtu(mtu).build())
-                .execute()
-                .await
-                .map_err(nl_err("create overlay bridge"))?;
-            let br = netlink::require_link(&h, BRIDGE).await?;
             let vx = netlink::require_link(&h, &tmp).await?;
             h.link()
                 .set(
                     LinkUnspec::new_with_index(vx)
                         .name(VXLAN.to_string())
-                        .controller(br)
                         .build(),
                 )
                 .execute()
                 .await
-                .map_err(nl_err("attach the VXLAN port to the overlay bridge"))?;
-            netlink::set_up(&h, vx, VXLAN).await?;
-            netlink::set_up(&h, br, BRIDGE).await
+                .map_err(nl_err("name the VXLAN device"))?;
+            netlink::set_up(&h, vx, VXLAN).await
+        })
+        .await
+    }
+
+    /// Whether this node's copy has a bridge (built by an older daemon).
+    async fn bridged(&self) -> Result<bool> {
+        netlink::in_netns(self.netns(), |h| async move {
+            Ok(netlink::link_by_name(&h, BRIDGE).await?.is_some())
+        })
+        .await
+    }
+
+    /// Adds a macvlan port of the VXLAN device named `name` in the
+    /// namespace `target` (open, as the port is created there at once).
+    async fn add_port(&self, name: &str, mac: [u8; 6], target: std::fs::File) -> Result<()> {
+        let (name, mtu) = (name.to_string(), self.link().mtu);
+        netlink::in_netns(self.netns(), move |h: Handle| async move {
+            let vx = netlink::require_link(&h, VXLAN).await?;
+            let mut msg = LinkMacVlan::new(&name, vx, MacVlanMode::Bridge)
+                .address(mac.to_vec())
+                .mtu(mtu)
+                .build();
+            msg.attributes
+                .push(LinkAttribute::NetNsFd(target.as_raw_fd()));
+            h.link()
+                .add(msg)
+                .execute()
+                .await
+                .map_err(nl_err(format!("create overlay port {name}")))
         })
         .await
     }
@@ -166,10 +193,10 @@ impl OverlayNetwork {
         crate::netns::remove_netns(self.netns())
     }
 
-    /// Connects the container namespace `sandbox` to the segment: a veth
-    /// whose bridge end lives in the overlay's namespace. No default route:
-    /// an overlay carries the traffic of the cluster's services, not the
-    /// container's way out.
+    /// Connects the container namespace `sandbox` to the segment: a macvlan
+    /// port of the VXLAN device, made in `sandbox` under its final name. No
+    /// default route: an overlay carries the traffic of the cluster's
+    /// services, not the container's way out.
     pub async fn attach(
         &self,
         sandbox: &Path,
@@ -178,21 +205,85 @@ impl OverlayNetwork {
     ) -> Result<Endpoint> {
         let c = &self.config;
         c.check_endpoint(ifname, addrs)?;
-        let link = self.link().clone();
-        let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
-        let host_ifname = format!("{VETH_PREFIX}{suffix:07x}");
-        let peer = format!("ovp{suffix:07x}");
-        let endpoint = Endpoint {
-            host_ifname: host_ifname.clone(),
+        if self.bridged().await? {
+            return self.attach_veth(sandbox, ifname, addrs).await;
+        }
+        let ns =
+            std::fs::File::open(sandbox).map_err(io_err(format!("open {}", sandbox.display())))?;
+        self.add_port(ifname, addrs.mac, ns).await?;
+        let endpoint = self.endpoint(ifname, addrs, String::new());
+        self.configure(sandbox, &endpoint, ifname, addrs.mac)
+            .await?;
+        Ok(endpoint)
+    }
+
+    /// The endpoint `ifname` with `addrs`; `host_ifname` names a veth's end
+    /// on the bridge, empty for a port.
+    fn endpoint(&self, ifname: &str, addrs: &EndpointAddrs, host_ifname: String) -> Endpoint {
+        Endpoint {
+            host_ifname,
             ifname: ifname.to_string(),
             ip: addrs.ip,
-            prefix_len: c.subnet.prefix_len(),
+            prefix_len: self.config.subnet.prefix_len(),
             mac: format_mac(&addrs.mac),
             gateway: None,
             ip6: None,
             prefix_len6: 0,
             gateway6: None,
-        };
+        }
+    }
+
+    /// Addresses and routes of the container's end `current` (renamed to
+    /// the endpoint's name); the endpoint is removed if that fails.
+    async fn configure(
+        &self,
+        sandbox: &Path,
+        endpoint: &Endpoint,
+        current: &str,
+        mac: [u8; 6],
+    ) -> Result<()> {
+        let link = self.link();
+        let (ep, peer, mtu) = (endpoint.clone(), current.to_string(), link.mtu);
+        let (reply_gateway, subnet) = (link.reply_gateway, self.config.subnet);
+        let configured = netlink::in_netns(sandbox, move |h| async move {
+            let index = netlink::require_link(&h, &peer).await?;
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(index)
+                        .name(ep.ifname.clone())
+                        .address(mac.to_vec())
+                        .mtu(mtu)
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
+            netlink::configure_endpoint(&h, index, &ep, &[], DefaultRoute::None).await?;
+            match reply_gateway {
+                Some(gw) => netlink::route_replies_via(&h, index, &ep, subnet, gw).await,
+                None => Ok(()),
+            }
+        })
+        .await;
+        if let Err(e) = configured {
+            let _ = self.detach(endpoint, Some(sandbox)).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// [`Self::attach`] on a copy with a bridge: a veth pair.
+    async fn attach_veth(
+        &self,
+        sandbox: &Path,
+        ifname: &str,
+        addrs: &EndpointAddrs,
+    ) -> Result<Endpoint> {
+        let link = self.link().clone();
+        let suffix: u32 = rand::rng().random_range(0..0x1000_0000);
+        let host_ifname = format!("{VETH_PREFIX}{suffix:07x}");
+        let peer = format!("ovp{suffix:07x}");
+        let endpoint = self.endpoint(ifname, addrs, host_ifname.clone());
         let (bridge_end, sandbox_path, container_end) =
             (host_ifname.clone(), sandbox.to_path_buf(), peer.clone());
         let mtu = link.mtu;
@@ -220,33 +311,7 @@ impl OverlayNetwork {
             wired
         })
         .await?;
-        let ep = endpoint.clone();
-        let mac = addrs.mac;
-        let (reply_gateway, subnet) = (link.reply_gateway, c.subnet);
-        let configured = netlink::in_netns(sandbox, move |h| async move {
-            let index = netlink::require_link(&h, &peer).await?;
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(index)
-                        .name(ep.ifname.clone())
-                        .address(mac.to_vec())
-                        .mtu(mtu)
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(nl_err(format!("rename {peer} to {}", ep.ifname)))?;
-            netlink::configure_endpoint(&h, index, &ep, &[], DefaultRoute::None).await?;
-            match reply_gateway {
-                Some(gw) => netlink::route_replies_via(&h, index, &ep, subnet, gw).await,
-                None => Ok(()),
-            }
-        })
-        .await;
-        if let Err(e) = configured {
-            let _ = self.detach(&endpoint).await;
-            return Err(e);
-        }
+        self.configure(sandbox, &endpoint, &peer, addrs.mac).await?;
         Ok(endpoint)
     }
 
@@ -261,6 +326,13 @@ impl OverlayNetwork {
         let h = connect()?;
         let index = match netlink::link_by_name(&h, ifname).await? {
             Some(l) => l.header.index,
+            None if !self.bridged().await? => {
+                let own = std::fs::File::open("/proc/thread-self/ns/net")
+                    .map_err(io_err("open this thread's network namespace"))?;
+                self.add_port(ifname, crate::endpoint::mac_from_ip(ip), own)
+                    .await?;
+                netlink::require_link(&h, ifname).await?
+            }
             None => {
                 let peer = format!("ovh{:07x}", rand::rng().random_range(0..0x1000_0000u32));
                 h.link()
@@ -320,14 +392,19 @@ impl OverlayNetwork {
         netlink::delete_link(&h, ifname).await.map(|_| ())
     }
 
-    /// Removes the endpoint's veth pair (from the overlay's side, where its
-    /// bridge end is). Already gone is fine.
-    pub async fn detach(&self, endpoint: &Endpoint) -> Result<()> {
-        if !self.netns().exists() {
+    /// Removes the endpoint's port from the container's namespace `sandbox`
+    /// (without one, the kernel deletes the port with the namespace), or
+    /// its veth pair from the overlay's side on a copy with a bridge.
+    /// Already gone is fine.
+    pub async fn detach(&self, endpoint: &Endpoint, sandbox: Option<&Path>) -> Result<()> {
+        let Some((ns, name)) = detach_target(endpoint, sandbox, self.netns()) else {
+            return Ok(());
+        };
+        if !ns.exists() {
             return Ok(());
         }
-        let name = endpoint.host_ifname.clone();
-        netlink::in_netns(self.netns(), move |h| async move {
+        let name = name.to_string();
+        netlink::in_netns(ns, move |h| async move {
             netlink::delete_link(&h, &name).await.map(|_| ())
         })
         .await
@@ -384,6 +461,20 @@ impl OverlayNetwork {
     }
 }
 
+/// Where an endpoint's interface is deleted: a port (no host-side name)
+/// in the container's namespace, a veth pair from its end in the overlay's.
+fn detach_target<'a>(
+    endpoint: &'a Endpoint,
+    sandbox: Option<&'a Path>,
+    overlay: &'a Path,
+) -> Option<(&'a Path, &'a str)> {
+    if endpoint.host_ifname.is_empty() {
+        sandbox.map(|s| (s, endpoint.ifname.as_str()))
+    } else {
+        Some((overlay, endpoint.host_ifname.as_str()))
+    }
+}
+
 /// `bridge fdb add MAC dev vxlan0 dst VTEP self permanent`.
 fn fdb_message(index: u32, p: &Peer) -> NeighbourMessage {
     let mut m = NeighbourMessage::default();
@@ -416,4 +507,45 @@ fn neigh_message(index: u32, p: &Peer) -> NeighbourMessage {
     m.attributes
         .push(NeighbourAttribute::LinkLayerAddress(p.mac.to_vec()));
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(host_ifname: &str) -> Endpoint {
+        Endpoint {
+            host_ifname: host_ifname.into(),
+            ifname: "eth1".into(),
+            ip: Ipv4Addr::new(10, 0, 1, 5),
+            prefix_len: 24,
+            mac: "02:42:0a:00:01:05".into(),
+            gateway: None,
+            ip6: None,
+            prefix_len6: 0,
+            gateway6: None,
+        }
+    }
+
+    #[test]
+    fn ports_go_from_the_container_and_veths_from_the_overlay() {
+        let (sandbox, overlay) = (Path::new("/run/ns/c"), Path::new("/run/ov/n"));
+        let port = endpoint("");
+        assert_eq!(
+            detach_target(&port, Some(sandbox), overlay),
+            Some((sandbox, "eth1"))
+        );
+        // Without the container's namespace the kernel deletes the port
+        // with it: nothing to do.
+        assert_eq!(detach_target(&port, None, overlay), None);
+        let veth = endpoint("vethab12cd3");
+        assert_eq!(
+            detach_target(&veth, Some(sandbox), overlay),
+            Some((overlay, "vethab12cd3"))
+        );
+        assert_eq!(
+            detach_target(&veth, None, overlay),
+            Some((overlay, "vethab12cd3"))
+        );
+    }
 }

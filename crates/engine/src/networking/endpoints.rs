@@ -217,7 +217,7 @@ impl Networking {
         let removed = match (&net.driver, sandbox) {
             (Some(Driver::Bridge(b)), _) => b.detach(&endpoint(ep)).await,
             (Some(Driver::Macvlan(m)), Some(sandbox)) => m.detach(sandbox, &ep.ifname).await,
-            (Some(Driver::Overlay(o)), _) => o.net.detach(&endpoint(ep)).await,
+            (Some(Driver::Overlay(o)), sandbox) => o.net.detach(&endpoint(ep), sandbox).await,
             _ => Ok(()),
         };
         if let Err(e) = removed {
