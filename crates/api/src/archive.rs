@@ -79,10 +79,11 @@ async fn put_archive(
     let params = Params::parse(req.uri().query());
     let path = path_param(&params)?;
     let copy_uid_gid = params.bool("copyUIDGID", false);
+    let no_overwrite_dir_non_dir = params.bool("noOverwriteDirNonDir", false);
     engine.container(&id)?;
     let reader = crate::body_reader::body_reader(req.into_body());
     tokio::task::spawn_blocking(move || {
-        engine.extract_into_container(&id, &path, reader, copy_uid_gid)
+        engine.extract_into_container(&id, &path, reader, copy_uid_gid, no_overwrite_dir_non_dir)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;

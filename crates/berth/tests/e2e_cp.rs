@@ -516,3 +516,34 @@ fn read_only_destinations_are_refused_by_name() {
     assert_eq!(names, ["f.txt"], "no stage left in the volume");
     d.docker_ok(&["rm", "-f", &name]);
 }
+
+/// The docker CLI asks (`noOverwriteDirNonDir=true`) that a copy never
+/// replace a directory with a file or the reverse: refused in dockerd's
+/// words with nothing written; the API's default still replaces.
+#[test]
+fn a_file_does_not_replace_a_directory_when_the_cli_asks() {
+    let d = Daemon::shared();
+    let name = d.name("cp-kinds");
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
+    d.docker_ok(&["exec", &name, "mkdir", "-p", "/w/x/inner"]);
+    let src = common::host_dir(&d, "cp-kinds-src");
+    std::fs::write(src.join("x"), "a file").unwrap();
+    std::fs::write(src.join("y"), "another").unwrap();
+    let x = src.join("x");
+    assert_fails_with(
+        &d.docker(&["cp", x.to_str().unwrap(), &format!("{name}:/w/")]),
+        "cannot overwrite directory \"/w/x\" with non-directory \"/w/\"",
+    );
+    d.docker_ok(&["exec", &name, "sh", "-c", "test -d /w/x/inner"]);
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_path_with_name(&x, "x").unwrap();
+    let body = b.into_inner().unwrap();
+    let resp = d.request(
+        "PUT",
+        &format!("/containers/{name}/archive?path=/w"),
+        Some(("application/x-tar", &body)),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(d.docker_ok(&["exec", &name, "cat", "/w/x"]), "a file");
+    d.docker_ok(&["rm", "-f", &name]);
+}

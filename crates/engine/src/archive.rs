@@ -228,6 +228,7 @@ impl Engine {
         path: &str,
         body: impl Read,
         copy_uid_gid: bool,
+        no_overwrite_dir_non_dir: bool,
     ) -> Result<()> {
         let (root, inner) = self.container_root(name_or_id, path)?;
         let dest = runtime::exe::open_dir_in_root(&root, Path::new(&inner)).map_err(|e| match e
@@ -272,25 +273,33 @@ impl Engine {
             }
         };
         let mut body = std::io::BufReader::with_capacity(256 << 10, body);
-        image::merge::unpack_over(&mut body, &dest, &opts, set_owners).map_err(|e| match e {
-            // dockerd's words, as a refusal rather than a failure of ours.
-            image::ImageError::Io { source, .. } if source.raw_os_error() == Some(libc::EROFS) => {
-                // On the root's own filesystem, or on something mounted into it.
-                let on_root = match (
-                    nix::sys::stat::fstat(dest.as_raw_fd()),
-                    std::fs::metadata(&root),
-                ) {
-                    (Ok(d), Ok(r)) => d.st_dev == std::os::unix::fs::MetadataExt::dev(&r),
-                    _ => true,
-                };
-                EngineError::Forbidden(if on_root {
-                    format!("container rootfs is marked read-only: cannot copy into {path}")
-                } else {
-                    format!("mounted volume is marked read-only: cannot copy into {path}")
-                })
-            }
-            e => e.into(),
-        })?;
+        let kinds = image::merge::Kinds {
+            keep: no_overwrite_dir_non_dir,
+            dest: path,
+        };
+        image::merge::unpack_over(&mut body, &dest, &opts, &kinds, set_owners).map_err(
+            |e| match e {
+                // dockerd's words, as a refusal rather than a failure of ours.
+                image::ImageError::Io { source, .. }
+                    if source.raw_os_error() == Some(libc::EROFS) =>
+                {
+                    // On the root's own filesystem, or on something mounted into it.
+                    let on_root = match (
+                        nix::sys::stat::fstat(dest.as_raw_fd()),
+                        std::fs::metadata(&root),
+                    ) {
+                        (Ok(d), Ok(r)) => d.st_dev == std::os::unix::fs::MetadataExt::dev(&r),
+                        _ => true,
+                    };
+                    EngineError::Forbidden(if on_root {
+                        format!("container rootfs is marked read-only: cannot copy into {path}")
+                    } else {
+                        format!("mounted volume is marked read-only: cannot copy into {path}")
+                    })
+                }
+                e => e.into(),
+            },
+        )?;
         // What follows the tar's end marker is the client's too.
         std::io::copy(&mut body, &mut std::io::sink())
             .map_err(|e| EngineError::InvalidParameter(format!("reading the archive: {e}")))?;

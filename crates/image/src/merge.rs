@@ -30,6 +30,15 @@ use crate::unpack::{
     remove_dir_contents, set_xattr_fd, unpack_into_naming_dirs,
 };
 
+/// Whether an entry may replace one of the other kind (a directory by a
+/// non-directory or the reverse): the API's `noOverwriteDirNonDir`, which
+/// the docker CLI sets. `dest` names the destination in the refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct Kinds<'a> {
+    pub keep: bool,
+    pub dest: &'a str,
+}
+
 /// What an upload put into its destination.
 #[derive(Debug)]
 pub struct Merged {
@@ -47,6 +56,7 @@ pub fn unpack_over<R: Read>(
     reader: R,
     dest: &OwnedFd,
     opts: &UnpackOptions,
+    kinds: &Kinds<'_>,
     prepare: impl FnOnce(BorrowedFd<'_>, &[OsString]),
 ) -> Result<Merged, ImageError> {
     let name = OsString::from(format!(".berth-cp-{}", crate::fsutil::unique_name()));
@@ -70,7 +80,7 @@ pub fn unpack_over<R: Read>(
         // Taken before the moves, which change the stage's time.
         let root_meta = nix::sys::stat::fstat(stage.as_raw_fd())
             .map_err(|e| errno_io("stat the staging directory".into(), e))?;
-        let steps = plan(stage.as_raw_fd(), dest.as_raw_fd(), &root, &named)?;
+        let steps = plan(stage.as_raw_fd(), dest.as_raw_fd(), &root, &named, kinds)?;
         apply(stage.as_raw_fd(), dest.as_raw_fd(), &root, &steps)?;
         if let Some(xattrs) = named.get(&root) {
             set_meta(dest.as_raw_fd(), &root_meta, xattrs, ".")?;
@@ -145,6 +155,7 @@ fn plan(
     dest: RawFd,
     at: &[OsString],
     named: &DirEntries,
+    kinds: &Kinds<'_>,
 ) -> Result<Vec<Step>, ImageError> {
     let mut steps = Vec::new();
     for name in names(stage).map_err(|e| errno_io(format!("list {}", display(at)), e))? {
@@ -158,6 +169,24 @@ fn plan(
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(errno_io(format!("stat {shown} in the destination"), e)),
         };
+        if let Some(old) = &existing
+            && kinds.keep
+            && is_dir(old) != is_dir(&staged)
+        {
+            // dockerd's words; the path as the container sees it.
+            let full = format!("{}{shown}", kinds.dest.trim_end_matches('/'));
+            return Err(ImageError::Conflict(if is_dir(old) {
+                format!(
+                    "cannot overwrite directory {full:?} with non-directory {:?}",
+                    kinds.dest
+                )
+            } else {
+                format!(
+                    "cannot overwrite non-directory {full:?} with directory {:?}",
+                    kinds.dest
+                )
+            }));
+        }
         let step = match existing {
             None => Step::Move {
                 name,
@@ -167,7 +196,7 @@ fn plan(
                 let s = open_dir(stage, &name).map_err(|e| errno_io(format!("open {shown}"), e))?;
                 let d = open_dir(dest, &name)
                     .map_err(|e| errno_io(format!("open {shown} in the destination"), e))?;
-                let steps = plan(s.as_raw_fd(), d.as_raw_fd(), &path, named)?;
+                let steps = plan(s.as_raw_fd(), d.as_raw_fd(), &path, named, kinds)?;
                 let meta = named.get(&path).map(|x| (staged, x.clone()));
                 Step::Merge { name, steps, meta }
             }

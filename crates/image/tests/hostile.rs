@@ -305,6 +305,12 @@ fn tree(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Entries may replace entries of the other kind (the API's default).
+const LOOSE: image::merge::Kinds<'static> = image::merge::Kinds {
+    keep: false,
+    dest: "/",
+};
+
 fn open_dir(p: &Path) -> std::os::fd::OwnedFd {
     fs::File::open(p).unwrap().into()
 }
@@ -332,7 +338,7 @@ fn unpack_over_refuses_hostile_uploads_leaving_the_destination_as_it_was() {
         file(&mut b, "d/new", 0o644, b"new");
         build(&mut b, outside.path());
         let tar = b.into_inner().unwrap();
-        match unpack_over(&tar[..], &open_dir(dest.path()), &opts, |_, _| {}) {
+        match unpack_over(&tar[..], &open_dir(dest.path()), &opts, &LOOSE, |_, _| {}) {
             Err(ImageError::InvalidArchive(msg)) => {
                 assert!(msg.contains(expected_reason(name)), "{name}: {msg}");
             }
@@ -343,7 +349,13 @@ fn unpack_over_refuses_hostile_uploads_leaving_the_destination_as_it_was() {
     let mut truncated = busybox_tar();
     truncated.truncate(truncated.len() / 2);
     assert!(matches!(
-        unpack_over(&truncated[..], &open_dir(dest.path()), &opts, |_, _| {}),
+        unpack_over(
+            &truncated[..],
+            &open_dir(dest.path()),
+            &opts,
+            &LOOSE,
+            |_, _| {}
+        ),
         Err(ImageError::InvalidArchive(_))
     ));
     assert_eq!(tree(dest.path()), before, "a truncated upload changed it");
@@ -355,7 +367,13 @@ fn unpack_over_refuses_hostile_uploads_leaving_the_destination_as_it_was() {
         ..opts
     };
     assert!(matches!(
-        unpack_over(&devices[..], &open_dir(dest.path()), &strict, |_, _| {}),
+        unpack_over(
+            &devices[..],
+            &open_dir(dest.path()),
+            &strict,
+            &LOOSE,
+            |_, _| {}
+        ),
         Err(ImageError::InvalidArchive(_))
     ));
     assert_eq!(tree(dest.path()), before);
@@ -409,6 +427,7 @@ fn unpack_over_merges_as_a_direct_unpack_would() {
         &b.into_inner().unwrap()[..],
         &open_dir(d),
         &opts,
+        &LOOSE,
         |_, tops| seen = tops.to_vec(),
     )
     .unwrap();
@@ -459,7 +478,13 @@ fn unpack_over_merges_as_a_direct_unpack_would() {
     let mut b = tar::Builder::new(Vec::new());
     file(&mut b, "first", 0o644, b"would land first");
     file(&mut b, "through/x", 0o644, b"x");
-    match unpack_over(&b.into_inner().unwrap()[..], &open_dir(d), &opts, |_, _| {}) {
+    match unpack_over(
+        &b.into_inner().unwrap()[..],
+        &open_dir(d),
+        &opts,
+        &LOOSE,
+        |_, _| {},
+    ) {
         Err(ImageError::InvalidArchive(msg)) => {
             assert!(msg.contains("passes through a symlink"), "{msg}")
         }
@@ -467,4 +492,69 @@ fn unpack_over_merges_as_a_direct_unpack_would() {
     }
     assert_eq!(tree(d), before);
     assert!(fs::read_dir(elsewhere.path()).unwrap().next().is_none());
+}
+
+/// With `noOverwriteDirNonDir` (the docker CLI's default), an entry that
+/// would replace one of the other kind is refused in dockerd's words before
+/// anything moves; entries of the same kind still replace and merge.
+#[test]
+fn unpack_over_keeps_kinds_when_asked() {
+    use image::merge::{Kinds, unpack_over};
+    use image::unpack::{UnpackOptions, WhiteoutMode};
+    let opts = UnpackOptions {
+        allow_devices: true,
+        whiteouts: WhiteoutMode::Skip,
+    };
+    let keep = Kinds {
+        keep: true,
+        dest: "/tmp",
+    };
+    let dest = tempfile::tempdir().unwrap();
+    let d = dest.path();
+    fs::create_dir_all(d.join("dir/inner")).unwrap();
+    fs::write(d.join("file"), b"old").unwrap();
+    let before = tree(d);
+    for (entry, expected) in [
+        (
+            "dir",
+            "cannot overwrite directory \"/tmp/dir\" with non-directory \"/tmp\"",
+        ),
+        (
+            "file/",
+            "cannot overwrite non-directory \"/tmp/file\" with directory \"/tmp\"",
+        ),
+    ] {
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "first", 0o644, b"would land first");
+        if entry.ends_with('/') {
+            dir(&mut b, entry, 0o755);
+        } else {
+            file(&mut b, entry, 0o644, b"a file");
+        }
+        match unpack_over(
+            &b.into_inner().unwrap()[..],
+            &open_dir(d),
+            &opts,
+            &keep,
+            |_, _| {},
+        ) {
+            Err(ImageError::Conflict(msg)) => assert_eq!(msg, expected),
+            other => panic!("{entry}: expected Conflict, got {other:?}"),
+        }
+        assert_eq!(tree(d), before, "{entry} changed the destination");
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "file", 0o644, b"new");
+    dir(&mut b, "dir/", 0o755);
+    file(&mut b, "dir/more", 0o644, b"more");
+    unpack_over(
+        &b.into_inner().unwrap()[..],
+        &open_dir(d),
+        &opts,
+        &keep,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(fs::read(d.join("file")).unwrap(), b"new");
+    assert!(d.join("dir/inner").is_dir() && d.join("dir/more").is_file());
 }
