@@ -226,8 +226,8 @@ pub async fn serve(
                 let router = router.clone();
                 let name = name.clone();
                 tokio::spawn(async move {
-                    let io = match connecting.await {
-                        Ok(io) => io,
+                    let conn = match connecting.await {
+                        Ok(conn) => conn,
                         Err(err) if err.notable() => {
                             // A refused client is worth the operator's notice:
                             // it may be an attack, or a client missing its certificate.
@@ -239,7 +239,7 @@ pub async fn serve(
                             return;
                         }
                     };
-                    serve_connection(router, io).await;
+                    serve_connection(router, conn).await;
                 });
             }
         }));
@@ -250,13 +250,18 @@ pub async fn serve(
 }
 
 /// One HTTP/1.1 connection, with upgrades for hijacked attach and exec streams.
-async fn serve_connection(router: Router, io: Box<dyn listen::Io>) {
+async fn serve_connection(router: Router, conn: listen::Accepted) {
+    let peer = conn.unix_fd.map(streams::UnixPeer);
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let router = router.clone();
-        async move { Ok::<_, Infallible>(handle(router, req.map(Body::new)).await) }
+        let mut req = req.map(Body::new);
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(peer);
+        }
+        async move { Ok::<_, Infallible>(handle(router, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
+        .serve_connection(TokioIo::new(conn.io), service)
         .with_upgrades();
     if let Err(err) = conn.await {
         tracing::debug!("connection: {err}");

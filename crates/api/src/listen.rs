@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,10 +23,25 @@ use tokio_rustls::rustls::server::WebPkiClientVerifier;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
+/// A connection ready to serve.
+pub struct Accepted {
+    pub io: Box<dyn Io>,
+    /// The socket of a unix connection, whose kernel can tell how much of
+    /// what we wrote the peer has not read yet (see `streams::hijack`).
+    /// Valid as long as `io` lives.
+    pub unix_fd: Option<RawFd>,
+}
+
+impl Accepted {
+    fn new(io: Box<dyn Io>) -> Accepted {
+        Accepted { io, unix_fd: None }
+    }
+}
+
 /// A connection accepted but not yet usable: a TLS handshake may still be
 /// due. It runs in the connection's own task, so a slow or hostile peer
 /// never holds up the accept loop.
-pub type Connecting = Pin<Box<dyn Future<Output = Result<Box<dyn Io>, ConnError>> + Send>>;
+pub type Connecting = Pin<Box<dyn Future<Output = Result<Accepted, ConnError>> + Send>>;
 
 type AcceptFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Connecting>> + Send + 'a>>;
 
@@ -150,7 +166,13 @@ impl Listener for UnixListener {
     fn accept(&mut self) -> AcceptFuture<'_> {
         Box::pin(async move {
             let (stream, _) = UnixListener::accept(self).await?;
-            let ready: Connecting = Box::pin(async move { Ok(Box::new(stream) as Box<dyn Io>) });
+            let unix_fd = Some(stream.as_raw_fd());
+            let ready: Connecting = Box::pin(async move {
+                Ok(Accepted {
+                    io: Box::new(stream),
+                    unix_fd,
+                })
+            });
             Ok(ready)
         })
     }
@@ -186,7 +208,7 @@ impl Listener for Tcp {
             // Attach and exec carry keystrokes: no batching delay.
             let _ = stream.set_nodelay(true);
             let ready: Connecting = match self.tls.clone() {
-                None => Box::pin(async move { Ok(Box::new(stream) as Box<dyn Io>) }),
+                None => Box::pin(async move { Ok(Accepted::new(Box::new(stream))) }),
                 Some(acceptor) => Box::pin(handshake(acceptor, stream, peer.to_string())),
             };
             Ok(ready)
@@ -221,7 +243,7 @@ async fn handshake(
     acceptor: TlsAcceptor,
     mut stream: TcpStream,
     peer: String,
-) -> Result<Box<dyn Io>, ConnError> {
+) -> Result<Accepted, ConnError> {
     let work = async {
         // A TLS client opens with a handshake record (0x16); letters mean
         // an HTTP request line, which gets Go's answer instead of silence.
@@ -240,7 +262,7 @@ async fn handshake(
         acceptor
             .accept(stream)
             .await
-            .map(|s| Box::new(s) as Box<dyn Io>)
+            .map(|s| Accepted::new(Box::new(s)))
             .map_err(|source| ConnError::Handshake {
                 peer: peer.clone(),
                 source,

@@ -56,10 +56,17 @@ where
             "not implemented: attach without 'Upgrade: tcp' (hijack) is not supported",
         ));
     }
+    let peer = req.extensions().get::<UnixPeer>().copied();
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
+            Ok(upgraded) => {
+                // `upgraded` owns the connection, so the descriptor is valid here.
+                if let Some(peer) = peer {
+                    peer.read_everything_sent().await;
+                }
+                serve(TokioIo::new(upgraded)).await
+            }
             Err(err) => tracing::debug!("upgrade failed: {err}"),
         }
     });
@@ -70,6 +77,47 @@ where
         .header(header::CONTENT_TYPE, if raw { RAW } else { MULTIPLEXED })
         .body(Body::empty())
         .unwrap_or_else(crate::error::response_error))
+}
+
+/// The socket of a connection on a unix listener, as the request's extension.
+#[derive(Clone, Copy, Debug)]
+pub struct UnixPeer(pub std::os::fd::RawFd);
+
+/// How long a stream waits for its client to take the 101 head.
+const HEAD_READ_BOUND: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl UnixPeer {
+    /// Waits, briefly, until the peer has read all we wrote (the 101 head).
+    /// Clients that parse the head with a buffered reader and then read the
+    /// raw socket (docker-py's `attach(stream=False)`, `exec_start`) lose
+    /// whatever arrived with the head: the history of an exited container
+    /// is ready at once and would land in that buffer. dockerd is slow
+    /// enough to get away with it; we wait for the kernel to say the head
+    /// was read. A peer that never reads costs us the bound, no more.
+    async fn read_everything_sent(self) {
+        let start = std::time::Instant::now();
+        let mut spins = 0u32;
+        while self.unread().is_some_and(|n| n > 0) && start.elapsed() < HEAD_READ_BOUND {
+            // The reader is usually woken already: yield a few times before
+            // sleeping a timer tick.
+            if spins < 50 {
+                spins += 1;
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+    }
+
+    /// What we wrote that the peer has not read yet (SIOCOUTQ; for unix
+    /// stream sockets, the sent buffers the receiver still holds).
+    fn unread(self) -> Option<i32> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: the caller holds the connection that owns the descriptor;
+        // TIOCOUTQ (== SIOCOUTQ) writes one c_int through the valid pointer.
+        let rc = unsafe { libc::ioctl(self.0, libc::TIOCOUTQ, &mut n) };
+        (rc == 0).then_some(n)
+    }
 }
 
 /// Writes output (framed, or raw for a terminal) until the channel closes, then

@@ -369,6 +369,40 @@ fn attach_with_logs_replays_the_history() {
     d.docker_ok(&["rm", &name]);
 }
 
+/// docker-py parses the 101 head with a buffered reader, then reads the raw
+/// socket: whatever came in the same read as the head is lost to it
+/// (`attach(stream=False, logs=True)` returned b''). The stream's first byte
+/// must wait until the client has read the head: a client that is slow to
+/// read gets the head alone in its first read, and the history after.
+#[test]
+fn attach_stream_waits_until_the_head_is_read() {
+    use std::io::{Read, Write};
+    let d = Daemon::shared();
+    let name = finished(&d, "attach-head", "echo hello");
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /v1.41/containers/{name}/attach?logs=1&stream=0&stdout=1&stderr=1 HTTP/1.1\r\n\
+         Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    // Long enough for the daemon to have written everything it would.
+    thread::sleep(Duration::from_millis(30));
+    let mut first = vec![0u8; 8192];
+    let n = s.read(&mut first).unwrap();
+    let head = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head:?}");
+    assert!(
+        head.ends_with("\r\n\r\n"),
+        "the stream came with the head: {head:?}"
+    );
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert_eq!(common::http::demux(&rest), vec![(1, "hello\n".to_string())]);
+    d.docker_ok(&["rm", &name]);
+}
+
 #[test]
 fn log_driver_none_and_unknown_drivers() {
     let d = Daemon::shared();

@@ -32,6 +32,20 @@ use tokio::net::TcpListener;
 
 pub use metrics::ProxyMetrics;
 pub use proxy::Peer;
+
+/// What stays itself in a path segment or query value: RFC 3986's
+/// unreserved characters. Everything else is %XX.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a path segment or query value of a Docker API call (the
+/// apps' rollout, the dashboard and the CLI build their paths with it).
+pub fn q(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
 use table::{Entry, RouteError, RouteTable};
 
 /// The router: its live table and its pool of backend connections.
@@ -184,5 +198,16 @@ impl Router {
         {
             tracing::debug!("router: connection from {}: {e}", peer.addr);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn q_encodes_all_but_unreserved() {
+        assert_eq!(
+            super::q("a b/c?d=é&~_-.Z9"),
+            "a%20b%2Fc%3Fd%3D%C3%A9%26~_-.Z9"
+        );
     }
 }

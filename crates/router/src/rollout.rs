@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::apps::{APP, PROCESS, RELEASE};
 use crate::checks::{Checks, parse_checks};
+use crate::q;
 
 /// Old containers keep their in-flight requests this long after the switch.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -104,19 +105,6 @@ pub fn rollback_target(app: &Value, to: Option<&str>) -> Result<Value, String> {
         }
     };
     found.ok_or_else(|| format!("{name}: no such release to roll back to"))
-}
-
-/// Percent-encodes a path segment or query value.
-fn q(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Starts the next release's containers with the app's config and scale,

@@ -46,15 +46,4 @@ impl DockerApi for InProcess<'_> {
     }
 }
 
-/// Percent-encodes a path segment or query value.
-pub fn q(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+pub use router::q;

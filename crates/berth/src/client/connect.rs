@@ -533,18 +533,7 @@ pub fn version_lt(a: &str, b: &str) -> bool {
     parse(a) < parse(b)
 }
 
-/// Percent-encodes a query value.
-pub fn q(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use router::q;
 
 /// Waits for a response's headers at most `d`; the daemon may legitimately
 /// hold them (a long-poll), and then the caller must go on regardless.
