@@ -1010,6 +1010,18 @@ fn a_running_container_is_watched_by_the_small_shim() {
         !maps_berth && !maps.contains("libseccomp"),
         "the shim maps the runtime:\n{maps}"
     );
+    // The runtime the shim runs per operation is the small `berth-runtime`
+    // installed beside berth, not `berth runtime`.
+    let id = inspect(&d, "{{.Id}}", &name);
+    let params: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.tmp().join("exec/containers").join(&id).join("shim.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        params["runtime_cli"].as_str(),
+        Some(env!("CARGO_BIN_EXE_berth-runtime")),
+        "{params}"
+    );
     d.docker_ok(&["pause", &name]);
     d.docker_ok(&["unpause", &name]);
     assert!(d.docker_ok(&["top", &name]).contains("sleep 600"));

@@ -73,6 +73,7 @@ impl TestContainer {
             exe: PathBuf::from(env!("CARGO_BIN_EXE_berth")),
             args_prefix: vec!["shim".into()],
             monitor: Some(PathBuf::from(env!("CARGO_BIN_EXE_berth-shim"))),
+            runtime_cli: Some(PathBuf::from(env!("CARGO_BIN_EXE_berth-runtime"))),
             state_dir: self.state_dir(),
             runtime_root: self.runtime_root(),
             runtime: runtime::RuntimeKind::Builtin,

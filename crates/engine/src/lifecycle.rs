@@ -145,6 +145,13 @@ impl Engine {
         monitor.is_file().then_some(monitor)
     }
 
+    /// `berth-runtime` beside the berth binary, where it was installed with
+    /// it; otherwise `berth runtime`, the same code at a larger start cost.
+    fn runtime_cli(&self) -> Option<PathBuf> {
+        let cli = self.cfg.exe.with_file_name(runtime::shim::RUNTIME_BINARY);
+        cli.is_file().then_some(cli)
+    }
+
     fn shim_launch(
         &self,
         c: &Container,
@@ -162,6 +169,7 @@ impl Engine {
             exe: self.cfg.exe.clone(),
             args_prefix: vec!["shim".into()],
             monitor: self.shim_monitor(),
+            runtime_cli: self.runtime_cli(),
             state_dir: c.state_dir.clone(),
             runtime_root,
             runtime: kind,

@@ -14,6 +14,7 @@ pub(crate) fn launch(state_dir: PathBuf) -> ShimLaunch {
         exe: "/fake/berth".into(),
         args_prefix: vec!["shim".into()],
         monitor: None,
+        runtime_cli: None,
         state_dir,
         runtime_root: "/fake/runtime".into(),
         runtime: runtime::RuntimeKind::Builtin,

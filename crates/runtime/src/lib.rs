@@ -44,6 +44,13 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
     }
 }
 
+/// `berth-runtime …`: the built-in runtime's CLI (runc's command line, as
+/// `berth runtime …`) as its own small binary, which the shim runs for each
+/// operation without mapping and relocating the whole of berth.
+pub fn runtime_main(args: &[String]) -> i32 {
+    cli::main(args)
+}
+
 /// `berth-shim <state-dir>`: the shim as its own small binary, which maps
 /// in none of berth but the shim (see [`shim`]). Must run before any thread
 /// is started.

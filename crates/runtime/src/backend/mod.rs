@@ -71,17 +71,19 @@ pub(crate) trait Backend {
 }
 
 /// The backend a shim drives: always a runtime CLI, the built-in runtime
-/// through `berth runtime` (see [`crate::cli`]), so the long-lived shim never
-/// maps libcontainer in (its memory is paid once per running container).
+/// through `berth-runtime` or `berth runtime` (see [`crate::cli`]), so the
+/// long-lived shim never maps libcontainer in (its memory is paid once per
+/// running container). `dedicated`: `cli` is `berth-runtime`.
 pub(crate) fn open_cli(
     kind: &RuntimeKind,
-    berth: &Path,
+    cli: &Path,
+    dedicated: bool,
     id: &str,
     root: &Path,
     state_dir: &Path,
 ) -> Box<dyn Backend> {
     match kind {
-        RuntimeKind::Builtin => Box::new(oci::OciCli::builtin(berth, id, root, state_dir)),
+        RuntimeKind::Builtin => Box::new(oci::OciCli::builtin(cli, dedicated, id, root, state_dir)),
         RuntimeKind::Oci { name, path } => {
             Box::new(oci::OciCli::new(name, path, id, root, state_dir))
         }

@@ -21,7 +21,8 @@ const LOG_FILE: &str = "runtime-log.json";
 pub(crate) struct OciCli {
     name: String,
     path: PathBuf,
-    /// Arguments before runc's own: `["runtime"]` for `berth runtime`.
+    /// Arguments before runc's own: `["runtime"]` for `berth runtime`,
+    /// none for `berth-runtime`.
     prefix: Vec<String>,
     /// berth's own runtime: its failures are reported as the in-process
     /// runtime reported them (dockerd's words for libcontainer's errors),
@@ -47,12 +48,18 @@ impl OciCli {
         }
     }
 
-    /// The built-in runtime as a CLI: `berth runtime …` of the berth binary.
-    pub fn builtin(berth: &Path, id: &str, root: &Path, state_dir: &Path) -> Self {
+    /// The built-in runtime as a CLI: `berth-runtime …` (`dedicated`), or
+    /// `berth runtime …` of the berth binary.
+    pub fn builtin(cli: &Path, dedicated: bool, id: &str, root: &Path, state_dir: &Path) -> Self {
+        let prefix = if dedicated {
+            Vec::new()
+        } else {
+            vec!["runtime".into()]
+        };
         Self {
-            prefix: vec!["runtime".into()],
+            prefix,
             builtin: true,
-            ..Self::new("berth", berth, id, root, state_dir)
+            ..Self::new("berth", cli, id, root, state_dir)
         }
     }
 

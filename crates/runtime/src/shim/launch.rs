@@ -49,7 +49,8 @@ pub async fn create(launch: &ShimLaunch, cfg: &ContainerConfig) -> Result<ShimIn
         open_stdin: cfg.open_stdin,
         tty: cfg.tty,
         runtime: launch.runtime.clone(),
-        runtime_cli: absolute(&launch.exe)?,
+        runtime_cli: absolute(launch.runtime_cli.as_ref().unwrap_or(&launch.exe))?,
+        runtime_cli_dedicated: launch.runtime_cli.is_some(),
     };
     crate::private::write(
         &state_dir.join(PARAMS_FILE),

@@ -36,6 +36,8 @@ pub(crate) use sockpath::{socket_path, socket_path_for_others};
 pub const SOCKET_FILE: &str = "shim.sock";
 /// The shim's own binary, installed beside `berth`.
 pub const MONITOR_BINARY: &str = "berth-shim";
+/// The built-in runtime's own binary, installed beside `berth`.
+pub const RUNTIME_BINARY: &str = "berth-runtime";
 pub const BUNDLE_DIR: &str = "bundle";
 pub const SHIM_LOG: &str = "shim.log";
 const PARAMS_FILE: &str = "shim.json";
@@ -52,6 +54,9 @@ pub struct ShimLaunch {
     /// `berth-shim`, the small binary that serves as the shim in production:
     /// the same code as `berth shim` without the rest of berth mapped in.
     pub monitor: Option<PathBuf>,
+    /// `berth-runtime`, the built-in runtime's CLI without the rest of
+    /// berth; `berth runtime` (of `exe`) without it.
+    pub runtime_cli: Option<PathBuf>,
     /// `<exec-root>/containers/<id>`: bundle/, shim.sock, exit.json, shim.log.
     pub state_dir: PathBuf,
     /// The runtime's state root, e.g. `<exec-root>/runtime` for the built-in one.
@@ -111,10 +116,14 @@ pub(crate) struct ShimParams {
     /// Absent in the params of shims from before OCI runtimes: the built-in one.
     #[serde(default)]
     pub(crate) runtime: RuntimeKind,
-    /// The berth binary, whose `berth runtime` runs the built-in runtime
-    /// for the shim as runc runs for containerd's.
+    /// What runs the built-in runtime for the shim as runc runs for
+    /// containerd's: `berth-runtime`, or the berth binary's `berth runtime`.
     #[serde(default)]
     pub(crate) runtime_cli: PathBuf,
+    /// `runtime_cli` is `berth-runtime` (no `runtime` verb before runc's
+    /// arguments). Absent in the params of shims from before it: false.
+    #[serde(default)]
+    pub(crate) runtime_cli_dedicated: bool,
 }
 
 /// Why the daemon's parameters for a shim cannot be had.

@@ -138,6 +138,7 @@ fn run(state_dir: &Path) -> Result<i32, CreateError> {
     let mut backend = crate::backend::open_cli(
         &params.runtime,
         &params.runtime_cli,
+        params.runtime_cli_dedicated,
         &params.id,
         &params.runtime_root,
         &state_dir,
