@@ -68,6 +68,17 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
                 release.unwrap_or_else(|| "none (push to deploy)".into())
             );
             outln!("Processes:");
+            for s in v["Services"].as_array().into_iter().flatten() {
+                outln!(
+                    "  {:<8} {:<10} {:<10} {} (service, {}/{} running)",
+                    s["Process"].as_str().unwrap_or_default(),
+                    s["Release"].as_str().unwrap_or_default(),
+                    s["Image"].as_str().unwrap_or_default(),
+                    s["Name"].as_str().unwrap_or_default(),
+                    s["Running"],
+                    s["Replicas"]
+                );
+            }
             for c in v["Containers"].as_array().into_iter().flatten() {
                 outln!(
                     "  {:<8} {:<10} {:<10} {}",
@@ -90,7 +101,7 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
         }
         AppCmd::Releases { name } => releases(client, &name).await?,
         AppCmd::Rollback { name, release } => rollback(client, &name, release.as_deref()).await?,
-        AppCmd::Restart { name } => redeploy(client, &name).await?,
+        AppCmd::Restart { name } => redeploy(client, &name, true).await?,
         AppCmd::Config { name } => {
             let v = app_json(client, &name).await?;
             for (k, val) in v["App"]["config"].as_object().into_iter().flatten() {
@@ -106,11 +117,11 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
                 set.insert(k.to_string(), Value::String(v.to_string()));
             }
             change(client, &name, "config", &json!({"Set": set})).await?;
-            redeploy(client, &name).await?;
+            redeploy(client, &name, false).await?;
         }
         AppCmd::ConfigUnset { name, keys } => {
             change(client, &name, "config", &json!({"Unset": keys})).await?;
-            redeploy(client, &name).await?;
+            redeploy(client, &name, false).await?;
         }
         AppCmd::DomainsAdd { name, domains } => {
             let v = change(client, &name, "domains", &json!({"Add": domains})).await?;
@@ -132,7 +143,14 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
                 counts.insert(k.to_string(), json!(n));
             }
             change(client, &name, "scale", &Value::Object(counts)).await?;
-            redeploy(client, &name).await?;
+            redeploy(client, &name, false).await?;
+        }
+        AppCmd::RegistrySet { name, registry } => {
+            let v = change(client, &name, "registry", &json!({"Registry": registry})).await?;
+            match v["registry"].as_str().filter(|r| !r.is_empty()) {
+                Some(r) => outln!("{name}: images go to {r} when it runs as swarm services"),
+                None => outln!("{name}: no registry"),
+            }
         }
         AppCmd::Logs { name, follow } => logs(client, &name, follow).await?,
     }
@@ -167,14 +185,17 @@ async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<
 
 /// New containers of the current release (with the app's config and
 /// scale as they are now); without a release there is nothing to run yet.
-async fn redeploy(client: &Client, name: &str) -> Result<(), Failure> {
+/// `restart`: every process restarts even where nothing changed (a swarm
+/// service's tasks are otherwise kept when only its replicas change).
+async fn redeploy(client: &Client, name: &str, restart: bool) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
     let current = current_version(&v["App"]);
     let Some(release) = router::rollout::release(&v["App"], current) else {
         outln!("{name} has no release yet: the change applies from the first push");
         return Ok(());
     };
-    let plan = Plan::of(&release).map_err(|e| Failure::new(1, e))?;
+    let mut plan = Plan::of(&release).map_err(|e| Failure::new(1, e))?;
+    plan.restart = restart;
     roll_out(client, name, &v["App"], &plan).await
 }
 
