@@ -546,4 +546,15 @@ mod tests {
         );
         assert_eq!(q("a b/c"), "a%20b%2Fc");
     }
+
+    #[test]
+    fn answers_that_stream_several_documents_are_an_array() {
+        assert_eq!(parse_answer(b" \n").unwrap(), Value::Null);
+        assert_eq!(parse_answer(br#"{"Id":"x"}"#).unwrap(), json!({"Id": "x"}));
+        assert_eq!(
+            parse_answer(b"{\"status\":\"a\"}\r\n{\"error\":\"denied\"}\r\n").unwrap(),
+            json!([{"status": "a"}, {"error": "denied"}])
+        );
+        assert!(parse_answer(b"not json").is_err());
+    }
 }

@@ -331,7 +331,15 @@ mod tests {
                     ],
                     &["ovl"],
                 ),
-                service("b", &[(HOST_LABEL, "b.test")], &[]),
+                service(
+                    "b",
+                    &[
+                        (HOST_LABEL, "b.test"),
+                        (APP_LABEL, "demo"),
+                        ("berth.app.release", "v2"),
+                    ],
+                    &[],
+                ),
             ],
             tasks: vec![
                 task("t1", "a", "n1", "10.0.1.3", TaskState::Running),
@@ -346,6 +354,10 @@ mod tests {
         let r = routes(&fake);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].labels.len(), 2, "only berth.http.*: {:?}", r[0].labels);
+        // An app's service says so (the routers let it take the app's
+        // domains), nothing more of its own labels.
+        assert_eq!(r[1].labels.len(), 2, "{:?}", r[1].labels);
+        assert_eq!(r[1].labels[APP_LABEL], "demo");
         let shown: Vec<(String, String, bool)> = r[0]
             .tasks
             .iter()

@@ -676,3 +676,471 @@ async fn reachable(ip: &str, port: u16) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A swarm manager's API in memory: services converge at once (their
+    /// tasks run the current spec), or an update fails and swarm rolls it
+    /// back.
+    #[derive(Default)]
+    struct Fake {
+        nodes: u64,
+        /// Every update fails and is rolled back.
+        fail_updates: bool,
+        /// The check task's address (a loopback server in the test).
+        task_addr: String,
+        state: Mutex<State>,
+    }
+
+    #[derive(Default)]
+    struct State {
+        calls: Vec<String>,
+        network: bool,
+        services: Vec<Value>,
+        releases: Vec<Value>,
+        next: u64,
+    }
+
+    impl Fake {
+        fn calls(&self) -> Vec<String> {
+            self.state.lock().unwrap().calls.clone()
+        }
+
+        fn service(&self, name: &str) -> Option<Value> {
+            let st = self.state.lock().unwrap();
+            st.services
+                .iter()
+                .find(|s| s["Spec"]["Name"] == name)
+                .cloned()
+        }
+
+        fn answer(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+            let mut st = self.state.lock().unwrap();
+            st.calls.push(format!("{method} {path}"));
+            let id_of = |p: &str| {
+                p.trim_start_matches("/services/")
+                    .split(['/', '?'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            match (method, path) {
+                ("GET", "/info") => Ok(json!({"Swarm": {
+                    "LocalNodeState": "active", "ControlAvailable": true, "Nodes": self.nodes}})),
+                ("GET", p) if p.starts_with("/networks/") => {
+                    if st.network {
+                        Ok(json!({"Id": "net1"}))
+                    } else {
+                        Err("network berth-apps not found".into())
+                    }
+                }
+                ("POST", "/networks/create") => {
+                    st.network = true;
+                    Ok(json!({"Id": "net1"}))
+                }
+                ("GET", p) if p.starts_with("/services?") => Ok(json!(st.services)),
+                ("POST", "/services/create") => {
+                    st.next += 1;
+                    let id = format!("svc{}", st.next);
+                    let spec = body.cloned().unwrap_or_default();
+                    st.services
+                        .push(json!({"ID": id, "Version": {"Index": 1}, "Spec": spec}));
+                    Ok(json!({ "ID": id }))
+                }
+                ("POST", p) if p.starts_with("/services/") && p.contains("/update?") => {
+                    let id = id_of(p);
+                    let fail = self.fail_updates && !p.contains("rollback=previous");
+                    let s = st
+                        .services
+                        .iter_mut()
+                        .find(|s| s["ID"] == id.as_str())
+                        .ok_or("no such service")?;
+                    let version = s["Version"]["Index"].as_u64().unwrap_or(0);
+                    if !p.contains(&format!("version={version}")) {
+                        return Err("update out of sequence".into());
+                    }
+                    s["Version"]["Index"] = json!(version + 1);
+                    if fail {
+                        s["UpdateStatus"] = json!({"State": "rollback_completed",
+                            "Message": "update rolled back due to failure or early termination of task x"});
+                    } else {
+                        s["PreviousSpec"] = s["Spec"].clone();
+                        s["Spec"] = body.cloned().unwrap_or_default();
+                        s["UpdateStatus"] = Value::Null;
+                    }
+                    Ok(json!({"Warnings": null}))
+                }
+                ("GET", p) if p.starts_with("/services/") => st
+                    .services
+                    .iter()
+                    .find(|s| s["ID"] == id_of(p).as_str())
+                    .cloned()
+                    .ok_or_else(|| "no such service".to_string()),
+                ("DELETE", p) if p.starts_with("/services/") => {
+                    let id = id_of(p);
+                    st.services
+                        .retain(|s| s["ID"] != id.as_str() && s["Spec"]["Name"] != id.as_str());
+                    Ok(Value::Null)
+                }
+                ("GET", p) if p.starts_with("/tasks?") => {
+                    let Some(s) = st.services.iter().find(|s| {
+                        p.contains(&format!("%22{}%22", s["ID"].as_str().unwrap_or("-")))
+                    }) else {
+                        return Ok(json!([]));
+                    };
+                    let n = s["Spec"]["Mode"]["Replicated"]["Replicas"]
+                        .as_u64()
+                        .unwrap_or(1);
+                    let tasks: Vec<Value> = (0..n)
+                        .map(|_| {
+                            json!({
+                                "DesiredState": "running",
+                                "Spec": s["Spec"]["TaskTemplate"],
+                                "Status": {"State": "running"},
+                                "NetworksAttachments": [{"Network": {"ID": "net1"},
+                                    "Addresses": [format!("{}/8", self.task_addr)]}],
+                            })
+                        })
+                        .collect();
+                    Ok(json!(tasks))
+                }
+                ("POST", p) if p.ends_with("/releases") => {
+                    st.releases.push(body.cloned().unwrap_or_default());
+                    Ok(json!({}))
+                }
+                ("GET", "/containers/json?all=1") => Ok(json!([])),
+                ("POST", p) if p.contains("/tag?") => Ok(Value::Null),
+                ("POST", p) if p.contains("/push?") => {
+                    Ok(json!([{"status": "Pushing"}, {"aux": {"Digest": "sha256:0"}}]))
+                }
+                _ => Err(format!("unexpected call {method} {path}")),
+            }
+        }
+    }
+
+    impl DockerApi for Fake {
+        fn call<'a>(
+            &'a self,
+            method: &'a str,
+            path: &'a str,
+            body: Option<&'a Value>,
+        ) -> impl std::future::Future<Output = Result<Value, String>> + Send + 'a {
+            let answer = self.answer(method, path, body);
+            async move { answer }
+        }
+    }
+
+    fn app(releases: usize) -> Value {
+        json!({
+            "name": "demo",
+            "domains": ["demo.test", "www.demo.test"],
+            "port": 80,
+            "releases": (1..=releases).map(|v| json!({"version": v})).collect::<Vec<_>>(),
+            "config": {"GREETING": "hi"},
+            "scale": {"web": 2},
+            "registry": "reg.test:5000",
+        })
+    }
+
+    fn plan(image: &str, checks: Option<&str>) -> Plan {
+        Plan {
+            image: image.into(),
+            rev: "abc1234".into(),
+            processes: vec![("worker".into(), Some("sleep 1d".into()))],
+            checks: checks.map(str::to_string),
+            restart: false,
+        }
+    }
+
+    async fn deploy(fake: &Fake, app: &Value, plan: &Plan) -> (Result<(), String>, Vec<String>) {
+        let lines = Mutex::new(Vec::new());
+        let say = |l: &str| lines.lock().unwrap().push(l.to_string());
+        let info = fake.answer("GET", "/info", None).unwrap();
+        let r = roll_out(fake, &say, "demo", app, plan, &info).await;
+        (r, lines.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_manager_is_an_active_node_with_control() {
+        let info = |state: &str, control: bool| json!({"Swarm": {"LocalNodeState": state, "ControlAvailable": control}});
+        assert!(is_manager(&info("active", true)));
+        assert!(!is_manager(&info("active", false)), "a worker");
+        assert!(!is_manager(&info("inactive", false)));
+        assert!(!is_manager(&info("locked", false)));
+        assert_eq!(split_tag("demo:abc"), ("demo", "abc"));
+        assert_eq!(split_tag("reg:5000/demo"), ("reg:5000/demo", "latest"));
+    }
+
+    #[test]
+    fn progress_reads_the_tasks_of_the_current_spec() {
+        let template = json!({"ContainerSpec": {"Image": "new"}});
+        let old = json!({"ContainerSpec": {"Image": "old"}});
+        let service = |state: Value| {
+            json!({"Spec": {"TaskTemplate": template, "Mode": {"Replicated": {"Replicas": 2}}},
+                   "UpdateStatus": {"State": state, "Message": "update rolled back"}})
+        };
+        let task = |spec: &Value, desired: &str, state: &str| json!({"Spec": spec, "DesiredState": desired, "Status": {"State": state, "Err": ""}});
+        let new_running = task(&template, "running", "running");
+        let old_running = task(&old, "running", "running");
+        let old_stopping = task(&old, "shutdown", "running");
+        assert_eq!(
+            progress(
+                &service(json!("completed")),
+                &[
+                    new_running.clone(),
+                    new_running.clone(),
+                    old_stopping.clone()
+                ]
+            ),
+            Progress::Converged
+        );
+        assert_eq!(
+            progress(
+                &service(Value::Null),
+                &[new_running.clone(), old_running.clone()]
+            ),
+            Progress::Pending,
+            "an old task still wanted"
+        );
+        assert_eq!(
+            progress(
+                &service(json!("updating")),
+                &[new_running.clone(), new_running.clone()]
+            ),
+            Progress::Pending,
+            "the monitor window"
+        );
+        assert_eq!(
+            progress(
+                &service(Value::Null),
+                &[new_running.clone(), task(&template, "running", "starting")]
+            ),
+            Progress::Pending
+        );
+        assert!(matches!(
+            progress(&service(json!("rollback_started")), std::slice::from_ref(&old_running)),
+            Progress::Failed(m) if m.contains("update rolled back")
+        ));
+        let crashed = json!({"Spec": template, "DesiredState": "shutdown",
+            "Status": {"State": "failed", "Err": "task: non-zero exit (1)"}});
+        assert!(matches!(
+            progress(&service(Value::Null), &[crashed.clone(), crashed.clone(), crashed]),
+            Progress::Failed(m) if m.contains("non-zero exit (1)")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_first_deploy_pushes_the_image_and_creates_a_service_per_process() {
+        let fake = Fake {
+            nodes: 2,
+            ..Fake::default()
+        };
+        let (r, lines) = deploy(&fake, &app(0), &plan("demo:abc1234", None)).await;
+        r.unwrap();
+        let calls = fake.calls();
+        assert!(
+            calls.contains(
+                &"POST /images/demo:abc1234/tag?repo=reg.test%3A5000%2Fdemo&tag=abc1234".into()
+            ),
+            "{calls:?}"
+        );
+        assert!(calls.contains(&"POST /images/reg.test:5000/demo/push?tag=abc1234".into()));
+        assert!(calls.contains(&"POST /networks/create".into()));
+        let web = fake.service("demo-web").unwrap();
+        let spec = &web["Spec"];
+        assert_eq!(spec["Labels"]["berth.app"], "demo");
+        assert_eq!(spec["Labels"]["berth.app.process"], "web");
+        assert_eq!(spec["Labels"]["berth.app.release"], "v1");
+        assert_eq!(spec["Labels"]["berth.http.host"], "demo.test,www.demo.test");
+        assert_eq!(spec["Labels"]["berth.http.port"], "80");
+        assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 2);
+        let template = &spec["TaskTemplate"];
+        assert_eq!(
+            template["ContainerSpec"]["Image"],
+            "reg.test:5000/demo:abc1234"
+        );
+        assert_eq!(template["ContainerSpec"]["Env"], json!(["GREETING=hi"]));
+        assert!(
+            template["ContainerSpec"]["Args"].is_null(),
+            "the image's command"
+        );
+        assert_eq!(template["Networks"], json!([{"Target": "net1"}]));
+        assert_eq!(spec["UpdateConfig"]["Order"], "start-first");
+        assert_eq!(spec["UpdateConfig"]["FailureAction"], "rollback");
+        let worker = fake.service("demo-worker").unwrap();
+        assert_eq!(
+            worker["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"],
+            json!(["/bin/sh", "-c", "sleep 1d"])
+        );
+        assert_eq!(worker["Spec"]["Mode"]["Replicated"]["Replicas"], 1);
+        assert!(worker["Spec"]["Labels"]["berth.http.host"].is_null());
+        let releases = fake.state.lock().unwrap().releases.clone();
+        assert_eq!(releases.len(), 1);
+        assert_eq!(releases[0]["Version"], 1);
+        assert_eq!(releases[0]["Image"], "reg.test:5000/demo:abc1234");
+        assert!(lines.last().unwrap().contains("demo v1 (abc1234) deployed"));
+    }
+
+    #[tokio::test]
+    async fn a_redeploy_updates_the_services_and_a_restart_forces_their_tasks() {
+        let fake = Fake {
+            nodes: 1,
+            ..Fake::default()
+        };
+        deploy(&fake, &app(0), &plan("demo:abc1234", None))
+            .await
+            .0
+            .unwrap();
+        // A rollback to a published release: no push; a restart.
+        let mut p = plan("reg.test:5000/demo:0ld0000", None);
+        p.restart = true;
+        p.processes.clear();
+        let mut a = app(1);
+        a["scale"]["web"] = json!(3);
+        let (r, _) = deploy(&fake, &a, &p).await;
+        r.unwrap();
+        let calls = fake.calls();
+        assert_eq!(calls.iter().filter(|c| c.contains("/push?")).count(), 1);
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.starts_with("POST /services/svc1/update?version=1"))
+        );
+        let web = fake.service("demo-web").unwrap();
+        assert_eq!(web["Spec"]["Mode"]["Replicated"]["Replicas"], 3);
+        assert_eq!(web["Spec"]["TaskTemplate"]["ForceUpdate"], 1);
+        assert_eq!(web["Spec"]["Labels"]["berth.app.release"], "v2");
+        assert_eq!(
+            web["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"],
+            "reg.test:5000/demo:0ld0000"
+        );
+        // The worker process is gone from the release: so is its service.
+        assert!(fake.service("demo-worker").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_update_is_rolled_back_and_nothing_is_recorded() {
+        let fake = Fake {
+            nodes: 1,
+            ..Fake::default()
+        };
+        deploy(&fake, &app(0), &plan("demo:abc1234", None))
+            .await
+            .0
+            .unwrap();
+        let failing = Fake {
+            fail_updates: true,
+            nodes: 1,
+            ..Fake::default()
+        };
+        {
+            let mut st = failing.state.lock().unwrap();
+            let done = fake.state.lock().unwrap();
+            st.services = done.services.clone();
+            st.network = true;
+            st.next = done.next;
+        }
+        let (r, lines) = deploy(&failing, &app(1), &plan("demo:def5678", None)).await;
+        let e = r.unwrap_err();
+        assert!(e.contains("failed to update and was rolled back"), "{e}");
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .contains("the running release is unchanged")
+        );
+        assert!(failing.state.lock().unwrap().releases.is_empty());
+        // The web service rolled itself back; the worker was not touched.
+        let calls = failing.calls();
+        assert!(
+            !calls.iter().any(|c| c.contains("rollback=previous")),
+            "{calls:?}"
+        );
+        assert!(!calls.iter().any(|c| c.starts_with("POST /services/svc2")));
+    }
+
+    #[tokio::test]
+    async fn several_nodes_need_a_registry() {
+        let fake = Fake {
+            nodes: 3,
+            ..Fake::default()
+        };
+        let mut a = app(0);
+        a["registry"] = Value::Null;
+        let (r, _) = deploy(&fake, &a, &plan("demo:abc1234", None)).await;
+        let e = r.unwrap_err();
+        assert!(e.contains("berth app registry:set demo HOST[:PORT]"), "{e}");
+        assert!(fake.service("demo-web").is_none());
+    }
+
+    /// A loopback HTTP server answering every request with `body`; its port.
+    async fn serve(body: &'static str) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let answer = format!("HTTP/1.0 200 OK\r\n\r\n{body}");
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn checks_run_on_a_check_service_before_the_web_service_changes() {
+        let port = serve("version two").await;
+        let fake = Fake {
+            nodes: 1,
+            task_addr: "127.0.0.1".into(),
+            ..Fake::default()
+        };
+        let mut a = app(0);
+        a["config"]["PORT"] = json!(port.to_string());
+        let checks = "WAIT=0\nATTEMPTS=1\n/ version two\n";
+        let (r, lines) = deploy(&fake, &a, &plan("demo:abc1234", Some(checks))).await;
+        r.unwrap();
+        assert!(lines.iter().any(|l| l.contains("/: ok")), "{lines:?}");
+        let calls = fake.calls();
+        let check = calls
+            .iter()
+            .position(|c| c == "POST /services/create")
+            .unwrap();
+        assert!(calls[check + 1..].contains(&"DELETE /services/svc1".to_string()));
+        assert!(
+            fake.service("demo--check").is_none(),
+            "the check service went"
+        );
+        assert!(fake.service("demo-web").is_some());
+
+        // CHECKS that fail: the web service is left as it was.
+        let web = fake.service("demo-web").unwrap();
+        let (r, lines) = deploy(
+            &fake,
+            &a,
+            &plan(
+                "demo:def5678",
+                Some("WAIT=0\nATTEMPTS=1\n/ version three\n"),
+            ),
+        )
+        .await;
+        let e = r.unwrap_err();
+        assert!(e.contains("check / failed"), "{e}");
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .contains("the running release is unchanged")
+        );
+        assert_eq!(fake.service("demo-web").unwrap(), web);
+        assert!(fake.service("demo--check").is_none());
+        assert_eq!(fake.state.lock().unwrap().releases.len(), 1);
+    }
+}
