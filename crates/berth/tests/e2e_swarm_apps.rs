@@ -28,10 +28,15 @@ const REGISTRY: &str = "10.77.0.1:5000";
 
 /// (status, body) of `GET http://HOST/` through host `i`'s router.
 fn get(c: &Cluster, i: usize) -> (u16, String) {
+    get_host(c, i, HOST)
+}
+
+/// (status, body) of `GET http://host/` through host `i`'s router.
+fn get_host(c: &Cluster, i: usize, host: &str) -> (u16, String) {
     let out = Command::new("nsenter")
         .arg(format!("--net={}", c.hosts[i].ns.path().display()))
         .args(["curl", "-s", "-m", "20", "-H"])
-        .arg(format!("Host: {HOST}"))
+        .arg(format!("Host: {host}"))
         .args(["-w", "\n%{http_code}"])
         .arg(format!("http://127.0.0.1:{ROUTER_PORT}/"))
         .output()
@@ -310,6 +315,54 @@ fn apps_run_as_swarm_services_across_the_cluster() {
     let info = berth_ok(m, &["app", "info", "demo"]);
     assert!(info.contains("demo-web (service, 2/2 running)"), "{info}");
 
+    // config:set: the services' environment (a rolling update).
+    berth_ok(m, &["app", "config:set", "demo", "GREETING=hello"]);
+    let env = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        "demo-web",
+    ]);
+    assert!(env.contains("GREETING=hello"), "{env}");
+    // Every running task has it, wherever swarm placed it.
+    let task_envs = |c: &Cluster| -> Vec<String> {
+        c.hosts
+            .iter()
+            .flat_map(|h| {
+                let ids = h.d.docker_ok(&[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    "label=com.docker.swarm.service.name=demo-web",
+                ]);
+                ids.lines()
+                    .map(|id| {
+                        h.d.docker_ok(&["inspect", "--format", "{{json .Config.Env}}", id])
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let task_env = wait_for(Duration::from_secs(20), || {
+        let envs = task_envs(&c);
+        (envs.len() == 2 && envs.iter().all(|e| e.contains("GREETING=hello"))).then_some(())
+    });
+    assert!(task_env.is_some(), "{:?}", task_envs(&c));
+    // domains:add: the web service's route on every node, at once.
+    berth_ok(m, &["app", "domains:add", "demo", "www.demo.apps.test"]);
+    for i in 0..2 {
+        let routed = wait_for(Duration::from_secs(10), || {
+            (get_host(&c, i, "www.demo.apps.test") == (200, "version-one".into())).then_some(())
+        });
+        assert!(
+            routed.is_some(),
+            "host {i}: {:?}",
+            get_host(&c, i, "www.demo.apps.test")
+        );
+    }
+    assert!(berth(m, &["app", "logs", "demo"]).status.success());
+
     // A second push, with CHECKS, under a bounded load through the
     // manager's router: every request answered, the new version at the end.
     commit_version(
@@ -378,7 +431,66 @@ fn apps_run_as_swarm_services_across_the_cluster() {
         .lines()
         .find(|l| l.starts_with('*'))
         .unwrap_or_default();
-    assert!(current.contains(" v4 "), "{releases}");
+    assert!(current.contains(" v5 "), "{releases}");
+
+    // restart: every task replaced (a forced update), the same image.
+    let image = service_image(&c, "demo-web");
+    let ids = |c: &Cluster| -> BTreeSet<String> {
+        c.hosts
+            .iter()
+            .flat_map(|h| {
+                h.d.docker_ok(&[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    "label=com.docker.swarm.service.name=demo-web",
+                ])
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let old_ids = ids(&c);
+    berth_ok(m, &["app", "restart", "demo"]);
+    let forced = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ForceUpdate}}",
+        "demo-web",
+    ]);
+    assert_eq!(forced, "1");
+    assert_eq!(service_image(&c, "demo-web"), image);
+    let replaced = wait_for(Duration::from_secs(20), || {
+        let now = ids(&c);
+        (now.len() == 2 && now.is_disjoint(&old_ids)).then_some(())
+    });
+    assert!(replaced.is_some(), "{old_ids:?} {:?}", ids(&c));
+    served_everywhere(&c, "version-one", Duration::from_secs(5));
+
+    // A release whose HEALTHCHECK fails: swarm rolls the update back, the
+    // push is rejected, version one keeps serving.
+    std::fs::write(
+        src.join("Dockerfile"),
+        "FROM busybox\nRUN mkdir -p /www && echo version-sick > /www/index.html\n\
+         HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD false\n\
+         CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+    )
+    .unwrap();
+    std::fs::remove_file(src.join("CHECKS")).unwrap();
+    git_ok(&src, &["add", "-A"]);
+    git_ok(&src, &["commit", "-q", "-m", "sick"]);
+    let begun = Instant::now();
+    let (ok, out) = push(&c, &src);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("failed to update and was rolled back"),
+        "{out}"
+    );
+    eprintln!("unhealthy release rejected after {:?}", begun.elapsed());
+    assert_eq!(service_image(&c, "demo-web"), image);
+    served_everywhere(&c, "version-one", Duration::from_secs(10));
 
     // app rm: no service, task container or route left.
     berth_ok(m, &["app", "rm", "demo"]);

@@ -27,6 +27,10 @@ pub const NETWORK: &str = "berth-apps";
 const CHECK: &str = "check";
 /// How long a service's update may take before the rollout rolls it back.
 const CONVERGE: Duration = Duration::from_secs(180);
+/// A task being replaced leaves the routes at once (its node's router
+/// drains it) and gets this long to finish what it serves before SIGKILL:
+/// the containers' drain and stop grace together.
+const STOP_GRACE_NS: u64 = 5_000_000_000;
 /// Failed tasks of the new spec that fail a deploy (swarm restarts a
 /// crashing process; an update rolls back at the first).
 const FAILURES: usize = 3;
@@ -104,7 +108,11 @@ impl Want<'_> {
             labels[HOST] = json!(hosts);
             labels[PORT] = json!(port.to_string());
         }
-        let mut container = json!({"Image": self.image, "Env": self.env});
+        let mut container = json!({
+            "Image": self.image,
+            "Env": self.env,
+            "StopGracePeriod": STOP_GRACE_NS,
+        });
         if let Some(cmd) = self.cmd {
             // As the containers' Cmd: the image's entrypoint stays.
             container["Args"] = json!(["/bin/sh", "-c", cmd]);

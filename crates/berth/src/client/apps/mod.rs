@@ -233,6 +233,20 @@ async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
 /// follows all of them at once (their lines interleaved as they come).
 async fn logs(client: &Client, name: &str, follow: bool) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
+    let services: Vec<String> = v["Services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["ID"].as_str().map(str::to_string))
+        .collect();
+    if !services.is_empty() {
+        // An app on a swarm manager: its services' logs, from every node.
+        let all = services.iter().map(|id| service_logs(client, id, follow));
+        for r in futures_util::future::join_all(all).await {
+            r?;
+        }
+        return Ok(());
+    }
     let current = v["App"]["current"].as_str().unwrap_or_default();
     let args: Vec<super::args::LogsArgs> = v["Containers"]
         .as_array()
@@ -259,6 +273,29 @@ async fn logs(client: &Client, name: &str, follow: bool) -> Result<(), Failure> 
     }
     for a in args {
         super::containers::logs(client, a).await?;
+    }
+    Ok(())
+}
+
+/// One service's logs (its tasks' on every node), demultiplexed to this
+/// process's stdout and stderr.
+async fn service_logs(client: &Client, id: &str, follow: bool) -> Result<(), Failure> {
+    let follow = if follow { "&follow=1" } else { "" };
+    let resp = client
+        .request(
+            Method::GET,
+            &format!(
+                "/services/{}/logs?stdout=1&stderr=1&tail=all{follow}",
+                q(id)
+            ),
+            super::connect::empty(),
+            None,
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut demux = super::stream::Demux::default();
+    while let Some(chunk) = super::connect::next_chunk(&mut body).await? {
+        demux.feed(&chunk, &mut super::stream::write_std);
     }
     Ok(())
 }
