@@ -58,7 +58,7 @@ async fn services_of(
                 .labels
                 .get(apps::PROCESS)
                 .map(String::as_str)
-                != Some("check")
+                != Some(router::rollout::swarm::CHECK)
         })
         .collect())
 }

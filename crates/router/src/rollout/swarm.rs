@@ -23,8 +23,9 @@ use crate::labels::{HOST, PORT};
 /// The overlay network every app's services join: the routers reach the
 /// tasks through their leg on it, as containers share the default bridge.
 pub const NETWORK: &str = "berth-apps";
-/// The process label of the check service.
-const CHECK: &str = "check";
+/// The process label of the check service: not a Procfile type (those
+/// are letters, digits, `-` and `_`), so no process of the app has it.
+pub const CHECK: &str = ".check";
 /// How long a service's update may take before the rollout rolls it back.
 const CONVERGE: Duration = Duration::from_secs(180);
 /// A task being replaced leaves the routes at once (its node's router
@@ -48,9 +49,9 @@ pub fn service_name(app: &str, process: &str) -> String {
     format!("{app}-{process}")
 }
 
-/// The check service of an app (`--` keeps it apart from process types).
+/// The check service of an app (`--` keeps it apart from process types').
 fn check_name(app: &str) -> String {
-    format!("{app}--{CHECK}")
+    format!("{app}--check")
 }
 
 /// The host the check service is routed on, which nobody asks for: being
@@ -250,7 +251,7 @@ pub async fn roll_out<D: DockerApi>(
             return Err(message);
         }
     }
-    say(&format!("-----> Switching {name} to {label} ({image})"));
+    say(&format!("-----> Releasing {name} {label} ({image})"));
     let recorded = api
         .call(
             "POST",
