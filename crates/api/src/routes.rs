@@ -32,6 +32,69 @@ pub fn routes() -> Router<AppState> {
         .route("/berth/v1/apps/{name}/config", post(config))
         .route("/berth/v1/apps/{name}/domains", post(domains))
         .route("/berth/v1/apps/{name}/scale", post(scale))
+        .route("/berth/v1/apps/{name}/registry", post(registry))
+}
+
+/// The swarm manager this daemon is, if it is one: apps run as its
+/// services then (`router::rollout::swarm`).
+async fn manager(swarm: &crate::swarm::SwarmState) -> Option<swarm::manager::Manager> {
+    swarm.manager().await.ok()
+}
+
+/// The app's services (check service aside), as the swarm holds them.
+async fn services_of(
+    m: &swarm::manager::Manager,
+    name: &str,
+) -> ApiResult<Vec<cluster::model::Service>> {
+    let filters = swarm::manager::Filters(
+        [("label".to_string(), vec![format!("{}={name}", apps::APP)])].into(),
+    );
+    Ok(m.services(&filters, swarm::manager::ServiceView::default())
+        .await?
+        .into_iter()
+        .filter(|s| {
+            s.spec
+                .annotations
+                .labels
+                .get(apps::PROCESS)
+                .map(String::as_str)
+                != Some(router::rollout::swarm::CHECK)
+        })
+        .collect())
+}
+
+/// The app's services: name, process type, release, image, replicas and
+/// running tasks.
+async fn service_rows(m: &swarm::manager::Manager, name: &str) -> ApiResult<Vec<Value>> {
+    let mut rows = Vec::new();
+    for s in services_of(m, name).await? {
+        let filters = swarm::manager::Filters(
+            [
+                ("service".to_string(), vec![s.id.clone()]),
+                ("desired-state".to_string(), vec!["running".to_string()]),
+            ]
+            .into(),
+        );
+        let running = m
+            .tasks(&filters)
+            .await?
+            .iter()
+            .filter(|t| t.status.state == cluster::model::TaskState::Running)
+            .count();
+        let labels = &s.spec.annotations.labels;
+        let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+        let spec = serde_json::to_value(&s.spec).unwrap_or_default();
+        rows.push(json!({
+            "ID": s.id,
+            "Name": s.spec.annotations.name,
+            "Process": label(apps::PROCESS),
+            "Release": label(apps::RELEASE),
+            "Image": spec["TaskTemplate"]["ContainerSpec"]["Image"],
+            "Replicas": spec["Mode"]["Replicated"]["Replicas"],
+            "Running": running,
+        }));
+    }
+    Ok(rows)
 }
 
 impl From<AppError> for ApiError {
@@ -119,22 +182,41 @@ fn containers_of(engine: &AppState, name: &str) -> Vec<Value> {
 async fn app_info(
     State(engine): State<AppState>,
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let app = b.apps.get(&name)?;
+    let services = match manager(&swarm).await {
+        Some(m) => service_rows(&m, &name).await?,
+        None => Vec::new(),
+    };
     Ok(Json(json!({
         "App": app,
         "Remote": b.apps.repo(&name),
         "Containers": containers_of(&engine, &name),
+        "Services": services,
     })))
 }
 
 async fn remove_app(
     State(engine): State<AppState>,
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     b.apps.get(&name)?;
+    if let Some(m) = manager(&swarm).await {
+        // Its check service too: an interrupted deploy may have left one.
+        let filters = swarm::manager::Filters(
+            [("label".to_string(), vec![format!("{}={name}", apps::APP)])].into(),
+        );
+        for s in m
+            .services(&filters, swarm::manager::ServiceView::default())
+            .await?
+        {
+            m.remove_service(&s.id).await?;
+        }
+    }
     for c in containers_of(&engine, &name) {
         let id = c["Id"].as_str().unwrap_or_default().to_string();
         engine.remove(&id, true, false).await?;
@@ -182,10 +264,39 @@ struct DomainChange {
 
 async fn domains(
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
     Json(req): Json<DomainChange>,
 ) -> ApiResult<Json<apps::App>> {
-    Ok(Json(b.apps.set_domains(&name, &req.add, &req.remove)?))
+    let app = b.apps.set_domains(&name, &req.add, &req.remove)?;
+    // An app's web service carries its route to every node's router: its
+    // host label follows the record (a label change replaces no task).
+    if let Some(m) = manager(&swarm).await {
+        for mut s in services_of(&m, &name).await? {
+            let labels = &mut s.spec.annotations.labels;
+            if !labels.contains_key(router::labels::HOST) {
+                continue;
+            }
+            labels.insert(router::labels::HOST.to_string(), app.domains.join(","));
+            let version = i64::try_from(s.meta.version.index).unwrap_or(i64::MAX);
+            m.update_service(&s.id, version, s.spec, false).await?;
+        }
+    }
+    Ok(Json(app))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RegistryChange {
+    registry: String,
+}
+
+async fn registry(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(req): Json<RegistryChange>,
+) -> ApiResult<Json<apps::App>> {
+    Ok(Json(b.apps.set_registry(&name, &req.registry)?))
 }
 
 async fn scale(

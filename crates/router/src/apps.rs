@@ -104,6 +104,10 @@ pub struct App {
     /// Containers per process type (`ps:scale`; a type not named runs one).
     #[serde(default)]
     pub scale: BTreeMap<String, u32>,
+    /// Where its images are pushed for the nodes of a swarm to pull
+    /// (`registry:set`; `HOST[:PORT][/PATH]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
 }
 
 impl App {
@@ -251,6 +255,7 @@ impl AppStore {
             current: None,
             config: BTreeMap::new(),
             scale: BTreeMap::new(),
+            registry: None,
         };
         self.save(&app)?;
         apps.insert(name.to_string(), app.clone());
@@ -422,6 +427,27 @@ impl AppStore {
         })
     }
 
+    /// `registry:set`: where the next releases' images are pushed when the
+    /// app runs as swarm services (empty: none).
+    pub fn set_registry(&self, name: &str, registry: &str) -> Result<App, AppError> {
+        let registry = registry.trim().trim_end_matches('/');
+        let valid = registry.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_:".contains(c))
+        });
+        if !registry.is_empty() && !valid {
+            return Err(AppError::Invalid(format!(
+                "registry {registry:?}: HOST[:PORT][/PATH]"
+            )));
+        }
+        self.update(name, |app| {
+            app.registry = (!registry.is_empty()).then(|| registry.to_ascii_lowercase());
+            Ok(app.clone())
+        })
+    }
+
     /// The app whose domain `host` is.
     pub fn owner_of(&self, host: &str) -> Option<String> {
         self.apps
@@ -514,6 +540,10 @@ mod tests {
             s.set_scale("demo", [("web".to_string(), 99)].into())
                 .is_err()
         );
+        let app = s.set_registry("demo", "Reg.test:5000/apps/").unwrap();
+        assert_eq!(app.registry.as_deref(), Some("reg.test:5000/apps"));
+        assert!(s.set_registry("demo", "reg test").is_err());
+        assert_eq!(s.set_registry("demo", "").unwrap().registry, None);
         s.remove("demo").unwrap();
         assert!(!tmp.path().join("demo").exists());
         assert!(matches!(s.get("demo"), Err(AppError::NotFound(_))));

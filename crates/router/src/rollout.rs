@@ -7,6 +7,11 @@
 //! Generic over how the API is reached, so the CLI's `berth app` commands
 //! (a client of the daemon's socket) and the dashboard (the API in-process)
 //! run the same rollout.
+//!
+//! On a swarm manager an app's processes are services instead ([`swarm`]):
+//! the same plan, rolled out by swarm's own rolling update.
+
+pub mod swarm;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -35,6 +40,19 @@ pub trait DockerApi: Sync {
     ) -> impl Future<Output = Result<Value, String>> + Send + 'a;
 }
 
+/// An API answer's JSON: `Null` for an empty body, an array of the
+/// documents when it streams several (a push's progress lines).
+pub fn parse_answer(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut docs = serde_json::Deserializer::from_slice(bytes)
+        .into_iter::<Value>()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match docs.len() {
+        0 => Value::Null,
+        1 => docs.remove(0),
+        _ => Value::Array(docs),
+    })
+}
+
 /// Where the rollout's progress lines go (the pusher's `remote:` lines, the
 /// dashboard's log).
 pub type Say<'a> = &'a (dyn Fn(&str) + Send + Sync);
@@ -47,6 +65,10 @@ pub struct Plan {
     pub processes: Vec<(String, Option<String>)>,
     /// CHECKS' text.
     pub checks: Option<String>,
+    /// `app restart`: every process restarts even when nothing else
+    /// changed (a swarm service's tasks are replaced only when their spec
+    /// changes; new containers always are).
+    pub restart: bool,
 }
 
 impl Plan {
@@ -59,6 +81,7 @@ impl Plan {
             rev: release["rev"].as_str().unwrap_or_default().to_string(),
             processes,
             checks: release["checks"].as_str().map(str::to_string),
+            restart: false,
         })
     }
 }
@@ -117,26 +140,16 @@ pub async fn roll_out<D: DockerApi>(
     app: &Value,
     plan: &Plan,
 ) -> Result<(), String> {
+    let info = api.call("GET", "/info", None).await?;
+    if swarm::is_manager(&info) {
+        return swarm::roll_out(api, say, name, app, plan, &info).await;
+    }
     let version = app["releases"].as_array().map_or(0, Vec::len) + 1;
     let label = format!("v{version}");
     let checks = plan.checks.as_deref().map(parse_checks).transpose()?;
-    // As App::web_port: the PORT setting, else the app's port.
-    let port = app["config"]["PORT"]
-        .as_str()
-        .and_then(|p| p.parse::<u16>().ok())
-        .filter(|p| *p > 0)
-        .or_else(|| app["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
-        .unwrap_or(80);
-    let env: Vec<String> = app["config"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
-    let mut processes = plan.processes.clone();
-    if !processes.iter().any(|(k, _)| k == "web") {
-        processes.insert(0, ("web".into(), None));
-    }
+    let port = web_port(app);
+    let env = environment(app);
+    let processes = with_web(plan);
     let mut started = Vec::new();
     let release = Release {
         app: name,
@@ -193,6 +206,36 @@ pub async fn roll_out<D: DockerApi>(
         plan.rev
     ));
     Ok(())
+}
+
+/// As App::web_port: the PORT setting, else the app's port.
+fn web_port(app: &Value) -> u16 {
+    app["config"]["PORT"]
+        .as_str()
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p > 0)
+        .or_else(|| app["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
+        .unwrap_or(80)
+}
+
+/// The app's config as a process environment.
+fn environment(app: &Value) -> Vec<String> {
+    app["config"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect()
+}
+
+/// The plan's process types, with a `web` one (the image's own command)
+/// when the Procfile names none.
+fn with_web(plan: &Plan) -> Vec<(String, Option<String>)> {
+    let mut processes = plan.processes.clone();
+    if !processes.iter().any(|(k, _)| k == "web") {
+        processes.insert(0, ("web".into(), None));
+    }
+    processes
 }
 
 /// The release being started.
@@ -277,41 +320,7 @@ async fn check_web<D: DockerApi>(
     let v = inspect(api, id).await?;
     let ip = address(&v).ok_or("the web container has no address on a bridge")?;
     if let Some(c) = checks.filter(|c| !c.checks.is_empty()) {
-        say(&format!(
-            "-----> Running CHECKS (wait {:?}, {} attempts)",
-            c.wait, c.attempts
-        ));
-        tokio::time::sleep(c.wait).await;
-        for (path, expected) in &c.checks {
-            let mut last = String::new();
-            let mut passed = false;
-            for attempt in 1..=c.attempts {
-                match http_get(&ip, port, path, c.timeout).await {
-                    Ok((status, body))
-                        if (200..400).contains(&status) && body.contains(expected.as_str()) =>
-                    {
-                        passed = true;
-                        break;
-                    }
-                    Ok((status, _)) => {
-                        last = format!("status {status}, expected content {expected:?} not found")
-                    }
-                    Err(e) => last = e,
-                }
-                say(&format!(
-                    "       {path}: attempt {attempt}/{}: {last}",
-                    c.attempts
-                ));
-                if attempt < c.attempts {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-            if !passed {
-                return Err(format!("check {path} failed: {last}"));
-            }
-            say(&format!("       {path}: ok"));
-        }
-        return Ok(());
+        return run_checks(say, &ip, port, c).await;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     if v["State"]["Health"].is_object() {
@@ -358,6 +367,46 @@ async fn check_web<D: DockerApi>(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// CHECKS straight to a web process at `ip`: each path answers 2xx/3xx
+/// with its expected content, within its attempts.
+async fn run_checks(say: Say<'_>, ip: &str, port: u16, c: &Checks) -> Result<(), String> {
+    say(&format!(
+        "-----> Running CHECKS (wait {:?}, {} attempts)",
+        c.wait, c.attempts
+    ));
+    tokio::time::sleep(c.wait).await;
+    for (path, expected) in &c.checks {
+        let mut last = String::new();
+        let mut passed = false;
+        for attempt in 1..=c.attempts {
+            match http_get(ip, port, path, c.timeout).await {
+                Ok((status, body))
+                    if (200..400).contains(&status) && body.contains(expected.as_str()) =>
+                {
+                    passed = true;
+                    break;
+                }
+                Ok((status, _)) => {
+                    last = format!("status {status}, expected content {expected:?} not found")
+                }
+                Err(e) => last = e,
+            }
+            say(&format!(
+                "       {path}: attempt {attempt}/{}: {last}",
+                c.attempts
+            ));
+            if attempt < c.attempts {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        if !passed {
+            return Err(format!("check {path} failed: {last}"));
+        }
+        say(&format!("       {path}: ok"));
+    }
+    Ok(())
 }
 
 /// One GET straight to the container; its status and body.
@@ -484,5 +533,16 @@ mod tests {
                 .contains("3 or v3")
         );
         assert_eq!(q("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn answers_that_stream_several_documents_are_an_array() {
+        assert_eq!(parse_answer(b" \n").unwrap(), Value::Null);
+        assert_eq!(parse_answer(br#"{"Id":"x"}"#).unwrap(), json!({"Id": "x"}));
+        assert_eq!(
+            parse_answer(b"{\"status\":\"a\"}\r\n{\"error\":\"denied\"}\r\n").unwrap(),
+            json!([{"status": "a"}, {"error": "denied"}])
+        );
+        assert!(parse_answer(b"not json").is_err());
     }
 }

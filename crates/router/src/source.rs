@@ -65,8 +65,15 @@ pub fn entry(c: &ContainerView) -> Option<Entry> {
 }
 
 /// An app container of its app's current release gets the app's route;
-/// another container may not take an app's domain with its labels.
+/// another container may not take an app's domain with its labels. An
+/// app's service (an app on a swarm manager) keeps the route labels its
+/// rollout gave it: they travel with the service to every node's router,
+/// most of which have no record of the app, and swarm's rolling update,
+/// not a release switch, decides which tasks serve.
 fn with_app_route(mut e: Entry, apps: &AppStore) -> Entry {
+    if e.kind == crate::table::Kind::Service && e.labels.contains_key(crate::apps::APP) {
+        return e;
+    }
     if e.labels.contains_key(crate::apps::APP) {
         let routed = apps.route_labels(&e.labels);
         // Only the release switch routes an app's containers: route labels
@@ -271,5 +278,17 @@ mod tests {
             "{:?}",
             stale.labels
         );
+        // The app's web service: its own route labels, whatever the
+        // release this node recorded.
+        let mut service = with(&[
+            ("berth.app", "demo"),
+            ("berth.app.release", "v9"),
+            ("berth.app.process", "web"),
+            ("berth.http.host", "demo.test"),
+        ]);
+        service.kind = crate::table::Kind::Service;
+        let routed = with_app_route(service, &apps);
+        assert!(routed.refused.is_none());
+        assert_eq!(routed.labels["berth.http.host"], "demo.test");
     }
 }

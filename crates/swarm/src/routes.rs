@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 /// The label that asks for a route; the router reads the others.
 pub const HOST_LABEL: &str = "berth.http.host";
 const LABEL_PREFIX: &str = "berth.http.";
+/// An app's service (berth's apps on a swarm manager): routers keep its
+/// route labels though another of their apps may claim its domains.
+const APP_LABEL: &str = "berth.app";
 
 /// One routed service as a node's router sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +28,7 @@ pub struct RoutedService {
     /// Its creation, in nanoseconds: the oldest source of a route gives
     /// the route's options, as the oldest container does.
     pub created: i64,
-    /// Its `berth.http.*` labels.
+    /// Its `berth.http.*` labels, and `berth.app` when it is an app's.
     pub labels: BTreeMap<String, String>,
     /// The TCP ports its endpoint names (target ports): the router's
     /// default port when there is one, as a container's exposed port.
@@ -112,7 +115,7 @@ fn route_of(s: &Service, src: &dyn Source) -> RoutedService {
         .annotations
         .labels
         .iter()
-        .filter(|(k, _)| k.starts_with(LABEL_PREFIX))
+        .filter(|(k, _)| k.starts_with(LABEL_PREFIX) || *k == APP_LABEL)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut ports: Vec<u16> = s
@@ -328,7 +331,15 @@ mod tests {
                     ],
                     &["ovl"],
                 ),
-                service("b", &[(HOST_LABEL, "b.test")], &[]),
+                service(
+                    "b",
+                    &[
+                        (HOST_LABEL, "b.test"),
+                        (APP_LABEL, "demo"),
+                        ("berth.app.release", "v2"),
+                    ],
+                    &[],
+                ),
             ],
             tasks: vec![
                 task("t1", "a", "n1", "10.0.1.3", TaskState::Running),
@@ -343,6 +354,10 @@ mod tests {
         let r = routes(&fake);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].labels.len(), 2, "only berth.http.*: {:?}", r[0].labels);
+        // An app's service says so (the routers let it take the app's
+        // domains), nothing more of its own labels.
+        assert_eq!(r[1].labels.len(), 2, "{:?}", r[1].labels);
+        assert_eq!(r[1].labels[APP_LABEL], "demo");
         let shown: Vec<(String, String, bool)> = r[0]
             .tasks
             .iter()

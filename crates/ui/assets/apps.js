@@ -160,7 +160,9 @@ export function renderApp(main, name) {
       const b = e.target.closest('button[data-rollback]');
       if (b) rollout('rollback', b.dataset.rollback);
     });
-    const procs = (info.Containers || []).map((c) => `<tr data-container="${esc(c.Name)}"><td><a href="#/containers/${enc(c.Id)}">${esc(c.Name)}</a></td><td>${esc(c.Process)}</td><td>${esc(c.Release)}</td><td><span class="badge st-${esc(c.State)}">${esc(c.State)}</span></td></tr>`).join('');
+    // On a swarm manager the processes are services: their running tasks of the replicas.
+    const services = (info.Services || []).map((s) => `<tr data-service="${esc(s.Name)}"><td><a href="#/cluster">${esc(s.Name)}</a> <span class="muted small">service</span></td><td>${esc(s.Process)}</td><td>${esc(s.Release)}</td><td><span class="badge st-${s.Running === s.Replicas ? 'running' : 'restarting'}">${esc(`${s.Running}/${s.Replicas} running`)}</span></td></tr>`).join('');
+    const procs = services + (info.Containers || []).map((c) => `<tr data-container="${esc(c.Name)}"><td><a href="#/containers/${enc(c.Id)}">${esc(c.Name)}</a></td><td>${esc(c.Process)}</td><td>${esc(c.Release)}</td><td><span class="badge st-${esc(c.State)}">${esc(c.State)}</span></td></tr>`).join('');
     body.replaceChildren(
       h('div', { class: 'card', id: 'app-info' },
         h('div', {}, h('span', { class: 'label muted' }, 'Push to deploy: '), h('code', { id: 'remote' }, `git push ${info.Remote} main`)),

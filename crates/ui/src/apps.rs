@@ -34,7 +34,7 @@ pub struct RollbackTo {
 /// as they are now.
 pub async fn restart(State(ui): State<Arc<Ui>>, Path(name): Path<String>) -> Response {
     let missing = format!("{name} has no release yet: push to deploy it first");
-    run(ui, name, |app| {
+    run(ui, name, true, |app| {
         let current = rollout::current_version(app);
         rollout::release(app, current).ok_or(missing)
     })
@@ -47,7 +47,10 @@ pub async fn rollback(
     body: Option<Json<RollbackTo>>,
 ) -> Response {
     let to = body.map(|Json(b)| b).unwrap_or_default().release;
-    run(ui, name, |app| rollout::rollback_target(app, to.as_deref())).await
+    run(ui, name, false, |app| {
+        rollout::rollback_target(app, to.as_deref())
+    })
+    .await
 }
 
 /// Rolls out the release `pick` chooses. A missing app or release is an
@@ -58,6 +61,7 @@ pub async fn rollback(
 async fn run(
     ui: Arc<Ui>,
     name: String,
+    restart: bool,
     pick: impl FnOnce(&Value) -> Result<Value, String>,
 ) -> Response {
     let api = InProcess(&ui);
@@ -67,7 +71,7 @@ async fn run(
         Err(e) => return UiError::NotFound(e).into_response(),
     };
     let plan = match pick(&info["App"]).and_then(|r| Plan::of(&r)) {
-        Ok(p) => p,
+        Ok(p) => Plan { restart, ..p },
         Err(e) => return UiError::BadInput(e).into_response(),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();

@@ -31,11 +31,8 @@ impl DockerApi for InProcess<'_> {
         let bytes = axum::body::to_bytes(resp.into_body(), ANSWER_LIMIT)
             .await
             .map_err(|e| e.to_string())?;
-        let v: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| format!("bad JSON from the API: {e}"))?
-        };
+        let v = router::rollout::parse_answer(&bytes)
+            .map_err(|e| format!("bad JSON from the API: {e}"))?;
         if !status.is_success() {
             return Err(v["message"]
                 .as_str()

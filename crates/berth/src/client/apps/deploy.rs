@@ -112,6 +112,7 @@ async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(
             rev: short.to_string(),
             processes,
             checks,
+            restart: false,
         },
     )
     .await
@@ -137,10 +138,7 @@ impl DockerApi for Client {
         let b = Client::call(self, method, path, body)
             .await
             .map_err(|e| e.to_string())?;
-        if b.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&b).map_err(|e| format!("bad JSON from daemon: {e}"))
+        router::rollout::parse_answer(&b).map_err(|e| format!("bad JSON from daemon: {e}"))
     }
 }
 

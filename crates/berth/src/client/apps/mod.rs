@@ -68,6 +68,17 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
                 release.unwrap_or_else(|| "none (push to deploy)".into())
             );
             outln!("Processes:");
+            for s in v["Services"].as_array().into_iter().flatten() {
+                outln!(
+                    "  {:<8} {:<10} {:<10} {} (service, {}/{} running)",
+                    s["Process"].as_str().unwrap_or_default(),
+                    s["Release"].as_str().unwrap_or_default(),
+                    s["Image"].as_str().unwrap_or_default(),
+                    s["Name"].as_str().unwrap_or_default(),
+                    s["Running"],
+                    s["Replicas"]
+                );
+            }
             for c in v["Containers"].as_array().into_iter().flatten() {
                 outln!(
                     "  {:<8} {:<10} {:<10} {}",
@@ -90,7 +101,7 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
         }
         AppCmd::Releases { name } => releases(client, &name).await?,
         AppCmd::Rollback { name, release } => rollback(client, &name, release.as_deref()).await?,
-        AppCmd::Restart { name } => redeploy(client, &name).await?,
+        AppCmd::Restart { name } => redeploy(client, &name, true).await?,
         AppCmd::Config { name } => {
             let v = app_json(client, &name).await?;
             for (k, val) in v["App"]["config"].as_object().into_iter().flatten() {
@@ -106,11 +117,11 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
                 set.insert(k.to_string(), Value::String(v.to_string()));
             }
             change(client, &name, "config", &json!({"Set": set})).await?;
-            redeploy(client, &name).await?;
+            redeploy(client, &name, false).await?;
         }
         AppCmd::ConfigUnset { name, keys } => {
             change(client, &name, "config", &json!({"Unset": keys})).await?;
-            redeploy(client, &name).await?;
+            redeploy(client, &name, false).await?;
         }
         AppCmd::DomainsAdd { name, domains } => {
             let v = change(client, &name, "domains", &json!({"Add": domains})).await?;
@@ -132,7 +143,14 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
                 counts.insert(k.to_string(), json!(n));
             }
             change(client, &name, "scale", &Value::Object(counts)).await?;
-            redeploy(client, &name).await?;
+            redeploy(client, &name, false).await?;
+        }
+        AppCmd::RegistrySet { name, registry } => {
+            let v = change(client, &name, "registry", &json!({"Registry": registry})).await?;
+            match v["registry"].as_str().filter(|r| !r.is_empty()) {
+                Some(r) => outln!("{name}: images go to {r} when it runs as swarm services"),
+                None => outln!("{name}: no registry"),
+            }
         }
         AppCmd::Logs { name, follow } => logs(client, &name, follow).await?,
     }
@@ -167,14 +185,17 @@ async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<
 
 /// New containers of the current release (with the app's config and
 /// scale as they are now); without a release there is nothing to run yet.
-async fn redeploy(client: &Client, name: &str) -> Result<(), Failure> {
+/// `restart`: every process restarts even where nothing changed (a swarm
+/// service's tasks are otherwise kept when only its replicas change).
+async fn redeploy(client: &Client, name: &str, restart: bool) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
     let current = current_version(&v["App"]);
     let Some(release) = router::rollout::release(&v["App"], current) else {
         outln!("{name} has no release yet: the change applies from the first push");
         return Ok(());
     };
-    let plan = Plan::of(&release).map_err(|e| Failure::new(1, e))?;
+    let mut plan = Plan::of(&release).map_err(|e| Failure::new(1, e))?;
+    plan.restart = restart;
     roll_out(client, name, &v["App"], &plan).await
 }
 
@@ -212,6 +233,20 @@ async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
 /// follows all of them at once (their lines interleaved as they come).
 async fn logs(client: &Client, name: &str, follow: bool) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
+    let services: Vec<String> = v["Services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["ID"].as_str().map(str::to_string))
+        .collect();
+    if !services.is_empty() {
+        // An app on a swarm manager: its services' logs, from every node.
+        let all = services.iter().map(|id| service_logs(client, id, follow));
+        for r in futures_util::future::join_all(all).await {
+            r?;
+        }
+        return Ok(());
+    }
     let current = v["App"]["current"].as_str().unwrap_or_default();
     let args: Vec<super::args::LogsArgs> = v["Containers"]
         .as_array()
@@ -238,6 +273,29 @@ async fn logs(client: &Client, name: &str, follow: bool) -> Result<(), Failure> 
     }
     for a in args {
         super::containers::logs(client, a).await?;
+    }
+    Ok(())
+}
+
+/// One service's logs (its tasks' on every node), demultiplexed to this
+/// process's stdout and stderr.
+async fn service_logs(client: &Client, id: &str, follow: bool) -> Result<(), Failure> {
+    let follow = if follow { "&follow=1" } else { "" };
+    let resp = client
+        .request(
+            Method::GET,
+            &format!(
+                "/services/{}/logs?stdout=1&stderr=1&tail=all{follow}",
+                q(id)
+            ),
+            super::connect::empty(),
+            None,
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut demux = super::stream::Demux::default();
+    while let Some(chunk) = super::connect::next_chunk(&mut body).await? {
+        demux.feed(&chunk, &mut super::stream::write_std);
     }
     Ok(())
 }

@@ -66,6 +66,10 @@ pub enum AppCmd {
         #[arg(required = true)]
         scale: Vec<String>,
     },
+    /// Set the registry an app's image is pushed to for the nodes of a
+    /// swarm to pull (HOST[:PORT][/PATH]; "" unsets it)
+    #[command(name = "registry:set")]
+    RegistrySet { name: String, registry: String },
     /// Show the logs of the current release's containers
     Logs {
         name: String,

@@ -1,0 +1,512 @@
+//! Apps in a cluster (issue 18): on a swarm manager an app's processes are
+//! services. Two daemons in their own network namespaces on a test LAN
+//! (a manager and a worker, each with `--router-addr`) and a registry on
+//! the manager's address: a real `git push` builds the app, pushes its
+//! image and creates its `web` service, read by host name through both
+//! nodes' routers; `ps:scale web=2` puts a task on each node; a second
+//! push under a bounded load through the router fails no request (a
+//! start-first rolling update after the new release's CHECKS passed on a
+//! check service); a push whose CHECKS fail is rejected with the services
+//! untouched; `rollback` serves version one again; `app rm` leaves no
+//! service, task container or route.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::{assert_success, berth, berth_ok, wait_for};
+
+const ROUTER_PORT: u16 = 8089;
+const HOST: &str = "demo.apps.test";
+const REGISTRY: &str = "10.77.0.1:5000";
+
+/// (status, body) of `GET http://HOST/` through host `i`'s router.
+fn get(c: &Cluster, i: usize) -> (u16, String) {
+    get_host(c, i, HOST)
+}
+
+/// (status, body) of `GET http://host/` through host `i`'s router.
+fn get_host(c: &Cluster, i: usize, host: &str) -> (u16, String) {
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", c.hosts[i].ns.path().display()))
+        .args(["curl", "-s", "-m", "20", "-H"])
+        .arg(format!("Host: {host}"))
+        .args(["-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{ROUTER_PORT}/"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.trim().to_string())
+}
+
+/// Waits until both nodes' routers answer `want` for the app's host.
+fn served_everywhere(c: &Cluster, want: &str, within: Duration) {
+    for i in 0..c.hosts.len() {
+        let ok = wait_for(within, || {
+            (get(c, i) == (200, want.to_string())).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "host {i} answers {:?}, not {want}\n{}",
+            get(c, i),
+            berth_ok(&c.hosts[i].d, &["router", "ls"])
+        );
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args([
+            "-c",
+            "user.name=berth test",
+            "-c",
+            "user.email=test@berth.test",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn git_ok(dir: &Path, args: &[&str]) {
+    let out = git(dir, args);
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Commits a busybox httpd app serving `page` (and the given extra files).
+fn commit_version(dir: &Path, page: &str, extra: &[(&str, &str)]) {
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM busybox\nRUN mkdir -p /www && echo {page} > /www/index.html\n\
+             CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
+        ),
+    )
+    .unwrap();
+    for (name, text) in extra {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    git_ok(dir, &["add", "-A"]);
+    git_ok(dir, &["commit", "-q", "-m", page]);
+}
+
+/// `git push` to the app's repository on the manager, from the manager's
+/// network namespace (as a push on the manager's host: the hook's CHECKS
+/// reach the tasks through the host's leg on the apps' network).
+fn push(c: &Cluster, src: &Path) -> (bool, String) {
+    let remote = c.hosts[0].d.data_root().join("apps/demo/repo.git");
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", c.hosts[0].ns.path().display()))
+        .args([
+            "git",
+            "-c",
+            "user.name=berth test",
+            "-c",
+            "user.email=test@berth.test",
+            "push",
+        ])
+        .arg(&remote)
+        .arg("main")
+        .current_dir(src)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `berth registry serve` on the manager's LAN address, stopped on drop.
+struct Registry(Child);
+
+impl Registry {
+    fn start(c: &Cluster, root: &Path) -> Registry {
+        let child = Command::new("nsenter")
+            .arg(format!("--net={}", c.hosts[0].ns.path().display()))
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .args(["registry", "serve", "--addr", REGISTRY, "--root"])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = wait_for(Duration::from_secs(20), || {
+            let out = Command::new("nsenter")
+                .arg(format!("--net={}", c.hosts[1].ns.path().display()))
+                .args(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(format!("http://{REGISTRY}/v2/"))
+                .output()
+                .ok()?;
+            (String::from_utf8_lossy(&out.stdout) == "200").then_some(())
+        });
+        assert!(up.is_some(), "the registry did not answer on {REGISTRY}");
+        Registry(child)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Requests through the manager's router from a shell loop in its
+/// namespace (curl, one connection each) until `stop` exists or 4000 were
+/// sent: (body, status) of each.
+fn start_load(c: &Cluster, stop: &Path) -> Child {
+    let script = format!(
+        "i=0; while [ ! -e {stop} ] && [ $i -lt 4000 ]; do \
+         curl -s -m 10 -H 'Host: {HOST}' -w '|%{{http_code}}\\n' http://127.0.0.1:{ROUTER_PORT}/; \
+         i=$((i+1)); done",
+        stop = stop.display()
+    );
+    Command::new("nsenter")
+        .arg(format!("--net={}", c.hosts[0].ns.path().display()))
+        .args(["sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The load's answers: (status, body) per request.
+fn load_results(child: Child) -> Vec<(u16, String)> {
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut results = Vec::new();
+    let mut body = String::new();
+    for line in text.lines() {
+        match line.split_once('|') {
+            Some((before, code)) if code.chars().all(|c| c.is_ascii_digit()) => {
+                body.push_str(before);
+                results.push((code.parse().unwrap_or(0), body.trim().to_string()));
+                body.clear();
+            }
+            _ => body.push_str(line),
+        }
+    }
+    results
+}
+
+/// How many of `service`'s tasks run on each host (its containers there).
+fn tasks_per_host(c: &Cluster, service: &str) -> Vec<usize> {
+    c.hosts
+        .iter()
+        .map(|h| {
+            h.d.docker_ok(&[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={service}"),
+            ])
+            .lines()
+            .count()
+        })
+        .collect()
+}
+
+fn service_image(c: &Cluster, service: &str) -> String {
+    c.hosts[0].d.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        service,
+    ])
+}
+
+#[test]
+fn apps_run_as_swarm_services_across_the_cluster() {
+    let c = Cluster::with_daemon_args(
+        2,
+        &[
+            "--router-addr",
+            &format!("0.0.0.0:{ROUTER_PORT}"),
+            "--insecure-registry",
+            REGISTRY,
+        ],
+    );
+    if !c.hosts[0].d.is_berth() {
+        return;
+    }
+    let token = c.init();
+    assert_success(&c.join(1, &token), "swarm join");
+    let m = &c.hosts[0].d;
+    let registry_root = m.tmp().join("registry");
+    let _registry = Registry::start(&c, &registry_root);
+
+    berth_ok(m, &["app", "create", "demo", "--domain", HOST]);
+    // Without a registry the worker could not pull the image: refused
+    // before anything runs.
+    let src = common::host_dir(m, "src");
+    git_ok(&src, &["init", "-q", "-b", "main"]);
+    commit_version(&src, "version-one", &[]);
+    let (ok, out) = push(&c, &src);
+    assert!(!ok, "{out}");
+    assert!(out.contains("berth app registry:set demo"), "{out}");
+    let set = berth_ok(m, &["app", "registry:set", "demo", REGISTRY]);
+    assert!(set.contains(REGISTRY), "{set}");
+
+    // The first push: built on the manager, pushed, a web service.
+    let begun = Instant::now();
+    let (ok, out) = push(&c, &src);
+    assert!(ok, "{out}\n{}", m.log_tail());
+    assert!(
+        out.contains("remote: -----> Pushing 10.77.0.1:5000/demo:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("remote: -----> Creating service demo-web"),
+        "{out}"
+    );
+    assert!(out.contains("remote: =====> demo v1"), "{out}");
+    eprintln!("first push to deployed: {:?}", begun.elapsed());
+    served_everywhere(&c, "version-one", Duration::from_secs(20));
+    let services = m.docker_ok(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]);
+    assert!(services.contains("demo-web 1/1"), "{services}");
+    assert!(!services.contains("check"), "{services}");
+    assert!(
+        service_image(&c, "demo-web").starts_with("10.77.0.1:5000/demo:"),
+        "{}",
+        service_image(&c, "demo-web")
+    );
+    let labels = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.Labels}}",
+        "demo-web",
+    ]);
+    for l in [
+        r#""berth.app":"demo""#,
+        r#""berth.app.process":"web""#,
+        r#""berth.app.release":"v1""#,
+        r#""berth.http.host":"demo.apps.test""#,
+    ] {
+        assert!(labels.contains(l), "{labels}");
+    }
+    // No local app container: the daemon supervises none.
+    assert_eq!(
+        m.docker_ok(&["ps", "-aq", "--filter", "label=berth.app=demo"]),
+        ""
+    );
+
+    // ps:scale: one more task, placed by swarm's spread on the other node.
+    let scaled = berth_ok(m, &["app", "ps:scale", "demo", "web=2"]);
+    assert!(
+        scaled.contains("Updating service demo-web: 2 replica(s)"),
+        "{scaled}"
+    );
+    assert_eq!(tasks_per_host(&c, "demo-web"), [1, 1]);
+    let info = berth_ok(m, &["app", "info", "demo"]);
+    assert!(info.contains("demo-web (service, 2/2 running)"), "{info}");
+
+    // config:set: the services' environment (a rolling update).
+    berth_ok(m, &["app", "config:set", "demo", "GREETING=hello"]);
+    let env = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        "demo-web",
+    ]);
+    assert!(env.contains("GREETING=hello"), "{env}");
+    // Every running task has it, wherever swarm placed it.
+    let task_envs = |c: &Cluster| -> Vec<String> {
+        c.hosts
+            .iter()
+            .flat_map(|h| {
+                let ids = h.d.docker_ok(&[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    "label=com.docker.swarm.service.name=demo-web",
+                ]);
+                ids.lines()
+                    .map(|id| {
+                        h.d.docker_ok(&["inspect", "--format", "{{json .Config.Env}}", id])
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let task_env = wait_for(Duration::from_secs(20), || {
+        let envs = task_envs(&c);
+        (envs.len() == 2 && envs.iter().all(|e| e.contains("GREETING=hello"))).then_some(())
+    });
+    assert!(task_env.is_some(), "{:?}", task_envs(&c));
+    // domains:add: the web service's route on every node, at once.
+    berth_ok(m, &["app", "domains:add", "demo", "www.demo.apps.test"]);
+    for i in 0..2 {
+        let routed = wait_for(Duration::from_secs(10), || {
+            (get_host(&c, i, "www.demo.apps.test") == (200, "version-one".into())).then_some(())
+        });
+        assert!(
+            routed.is_some(),
+            "host {i}: {:?}",
+            get_host(&c, i, "www.demo.apps.test")
+        );
+    }
+    assert!(berth(m, &["app", "logs", "demo"]).status.success());
+
+    // A second push, with CHECKS, under a bounded load through the
+    // manager's router: every request answered, the new version at the end.
+    commit_version(
+        &src,
+        "version-two",
+        &[("CHECKS", "WAIT=1\n/ version-two\n")],
+    );
+    let stop = m.tmp().join("stop-load");
+    let load = start_load(&c, &stop);
+    std::thread::sleep(Duration::from_millis(500));
+    let begun = Instant::now();
+    let (ok, out) = push(&c, &src);
+    let took = begun.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&stop, "").unwrap();
+    let results = load_results(load);
+    assert!(ok, "{out}\n{}", m.log_tail());
+    assert!(out.contains("Running CHECKS"), "{out}");
+    assert!(out.contains("/: ok"), "{out}");
+    let failed: Vec<&(u16, String)> = results.iter().filter(|(s, _)| *s != 200).collect();
+    let bodies: BTreeSet<&str> = results.iter().map(|(_, b)| b.as_str()).collect();
+    eprintln!(
+        "second push took {took:?}: {} requests, {} failed, answers {bodies:?}",
+        results.len(),
+        failed.len()
+    );
+    assert!(results.len() > 20, "{}", results.len());
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        bodies
+            .iter()
+            .all(|b| *b == "version-one" || *b == "version-two"),
+        "{bodies:?}"
+    );
+    assert_eq!(results.last().map(|r| r.1.as_str()), Some("version-two"));
+    served_everywhere(&c, "version-two", Duration::from_secs(10));
+    // Two tasks of the new spec, wherever swarm placed them (start-first:
+    // each new one is placed while the task it replaces still runs).
+    let two = wait_for(Duration::from_secs(20), || {
+        (tasks_per_host(&c, "demo-web").iter().sum::<usize>() == 2).then_some(())
+    });
+    assert!(two.is_some(), "{:?}", tasks_per_host(&c, "demo-web"));
+    let v2_image = service_image(&c, "demo-web");
+
+    // CHECKS that fail: the push is rejected, the services untouched.
+    commit_version(
+        &src,
+        "version-three",
+        &[("CHECKS", "WAIT=1\nATTEMPTS=2\n/ not-there\n")],
+    );
+    let (ok, out) = push(&c, &src);
+    assert!(!ok, "{out}");
+    assert!(out.contains("check / failed"), "{out}");
+    assert!(out.contains("the running release is unchanged"), "{out}");
+    assert_eq!(service_image(&c, "demo-web"), v2_image);
+    served_everywhere(&c, "version-two", Duration::from_secs(1));
+    let services = m.docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(services, "demo-web", "the check service went");
+
+    // Rollback: version one's image again, no build.
+    let back = berth_ok(m, &["app", "rollback", "demo"]);
+    assert!(!back.contains("Building"), "{back}");
+    served_everywhere(&c, "version-one", Duration::from_secs(10));
+    let releases = berth_ok(m, &["app", "releases", "demo"]);
+    let current = releases
+        .lines()
+        .find(|l| l.starts_with('*'))
+        .unwrap_or_default();
+    assert!(current.contains(" v5 "), "{releases}");
+
+    // restart: every task replaced (a forced update), the same image.
+    let image = service_image(&c, "demo-web");
+    let ids = |c: &Cluster| -> BTreeSet<String> {
+        c.hosts
+            .iter()
+            .flat_map(|h| {
+                h.d.docker_ok(&[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    "label=com.docker.swarm.service.name=demo-web",
+                ])
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let old_ids = ids(&c);
+    berth_ok(m, &["app", "restart", "demo"]);
+    let forced = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ForceUpdate}}",
+        "demo-web",
+    ]);
+    assert_eq!(forced, "1");
+    assert_eq!(service_image(&c, "demo-web"), image);
+    let replaced = wait_for(Duration::from_secs(20), || {
+        let now = ids(&c);
+        (now.len() == 2 && now.is_disjoint(&old_ids)).then_some(())
+    });
+    assert!(replaced.is_some(), "{old_ids:?} {:?}", ids(&c));
+    served_everywhere(&c, "version-one", Duration::from_secs(5));
+
+    // A release whose HEALTHCHECK fails: swarm rolls the update back, the
+    // push is rejected, version one keeps serving.
+    std::fs::write(
+        src.join("Dockerfile"),
+        "FROM busybox\nRUN mkdir -p /www && echo version-sick > /www/index.html\n\
+         HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD false\n\
+         CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+    )
+    .unwrap();
+    std::fs::remove_file(src.join("CHECKS")).unwrap();
+    git_ok(&src, &["add", "-A"]);
+    git_ok(&src, &["commit", "-q", "-m", "sick"]);
+    let begun = Instant::now();
+    let (ok, out) = push(&c, &src);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("failed to update and was rolled back"),
+        "{out}"
+    );
+    eprintln!("unhealthy release rejected after {:?}", begun.elapsed());
+    assert_eq!(service_image(&c, "demo-web"), image);
+    served_everywhere(&c, "version-one", Duration::from_secs(10));
+
+    // app rm: no service, task container or route left.
+    berth_ok(m, &["app", "rm", "demo"]);
+    assert_eq!(m.docker_ok(&["service", "ls", "-q"]), "");
+    for (i, h) in c.hosts.iter().enumerate() {
+        let gone = wait_for(Duration::from_secs(30), || {
+            let left = h.d.docker_ok(&["ps", "-aq", "--filter", "name=demo-"]);
+            (left.is_empty() && get(&c, i).0 == 404).then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "host {i}: {} {:?}",
+            h.d.docker_ok(&["ps", "-a"]),
+            get(&c, i)
+        );
+    }
+    let info = berth(m, &["app", "info", "demo"]);
+    assert!(!info.status.success());
+}
