@@ -1040,3 +1040,105 @@ fn a_running_container_is_watched_by_the_small_shim() {
         "the shim outlived its container"
     );
 }
+
+/// A seccomp profile is compiled once, into the runtime's cache: later
+/// containers of the same profile install the stored program (and are
+/// filtered alike), a damaged entry is compiled again rather than loaded,
+/// and another profile gets a program of its own. Docker's default profile
+/// filters too, through the same path.
+#[test]
+fn seccomp_programs_are_compiled_once_per_profile() {
+    let d = Daemon::start();
+    if !d.is_berth() {
+        return;
+    }
+    let profile = |denied: &str| {
+        let path = d.tmp().join(format!("deny-{denied}.json"));
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": ["{denied}", "{denied}at"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}}]}}"#
+            ),
+        )
+        .unwrap();
+        format!("seccomp={}", path.display())
+    };
+    let deny_mkdir = profile("mkdir");
+    let run = |opt: &str| {
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            opt,
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /x 2>/dev/null; echo mkdir=$?; grep '^Seccomp:' /proc/self/status",
+        ])
+    };
+    let cache = d.tmp().join("exec/runtime/.seccomp-cache");
+    let programs = || -> Vec<(std::path::PathBuf, std::time::SystemTime, u64)> {
+        let mut v: Vec<_> = std::fs::read_dir(&cache)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".bpf"))
+                    .map(|e| {
+                        let m = e.metadata().unwrap();
+                        (e.path(), m.modified().unwrap(), m.len())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    assert_eq!(run(&deny_mkdir), "mkdir=1\nSeccomp:\t2");
+    let first = programs();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].2 > 0 && first[0].2 % 8 == 0, "{first:?}");
+    // The same profile again: the stored program, not a new compile.
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(run(&deny_mkdir), "mkdir=1\nSeccomp:\t2");
+    assert_eq!(programs(), first);
+    // A damaged entry is never loaded: compiled again, and the filter holds.
+    std::fs::write(&first[0].0, b"\x06\0\0").unwrap();
+    assert_eq!(run(&deny_mkdir), "mkdir=1\nSeccomp:\t2");
+    let again = programs();
+    assert_eq!((again.len(), again[0].2), (1, first[0].2), "{again:?}");
+    // Another profile, another program; mkdir is allowed there.
+    assert_eq!(run(&profile("rmdir")), "mkdir=0\nSeccomp:\t2");
+    assert_eq!(programs().len(), 2);
+    // Docker's default profile: an unprivileged unshare is refused by it.
+    let o = d.docker(&["run", "--rm", "busybox", "busybox", "unshare", "-U", "true"]);
+    assert_fails_with(&o, "unshare(0x10000000): Operation not permitted");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    assert_success(&o, "unshare without a profile");
+    assert_eq!(programs().len(), 3);
+    // exec processes load the container's profile from the cache too.
+    let name = d.name("seccomp-exec");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--security-opt",
+        &deny_mkdir,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let o = d.docker(&["exec", &name, "mkdir", "/y"]);
+    assert_ne!(code(&o), 0, "mkdir passed the profile in an exec");
+    assert_eq!(programs().len(), 3);
+    d.docker_ok(&["rm", "-f", &name]);
+}

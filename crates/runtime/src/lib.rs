@@ -21,6 +21,7 @@ pub mod limits;
 pub mod pages;
 mod private;
 mod pty;
+pub mod seccomp_cache;
 pub mod security;
 pub mod shim;
 pub mod spec;

@@ -5,6 +5,20 @@
 //! whole of berth each time.
 
 fn main() {
+    runtime::seccomp_cache::interposed();
     let args: Vec<String> = std::env::args().skip(1).collect();
     std::process::exit(runtime::runtime_main(&args));
+}
+
+/// libseccomp's `seccomp_load`, interposed: a definition in the executable
+/// wins over the shared library's, so libcontainer's call lands here and
+/// a seccomp profile is compiled once per profile instead of once per
+/// container (see `runtime::seccomp_cache`).
+///
+/// # Safety
+/// libseccomp's contract: `ctx` is a filter context it made.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn seccomp_load(ctx: *mut std::ffi::c_void) -> std::ffi::c_int {
+    // SAFETY: the caller's ctx, passed on unchanged.
+    unsafe { runtime::seccomp_cache::load(ctx) }
 }

@@ -63,10 +63,20 @@ impl Builtin {
     }
 }
 
+/// Compiled seccomp programs, in the runtime's root beside the containers'
+/// state (a name no container id can have).
+const SECCOMP_CACHE: &str = ".seccomp-cache";
+
 impl Backend for Builtin {
     fn create(&mut self, bundle: &Path, io: Io) -> Result<Pid, RuntimeError> {
         crate::private::create_dir_all(&self.root)
             .map_err(|e| RuntimeError::io("create runtime root", e))?;
+        if let Ok(spec) = Spec::load(bundle.join("config.json")) {
+            crate::seccomp_cache::prepare(
+                spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+                &self.root.join(SECCOMP_CACHE),
+            );
+        }
         let container = self
             .builder(DockerExecutor::default(), io)?
             .validate_id()
@@ -150,6 +160,10 @@ impl Backend for Builtin {
         let executor = DockerExecutor {
             exec_seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         };
+        crate::seccomp_cache::prepare(
+            executor.exec_seccomp.as_ref(),
+            &self.root.join(SECCOMP_CACHE),
+        );
         let console = io.console_socket.clone();
         let built = self
             .builder(executor, io)?
