@@ -1109,19 +1109,17 @@ fn seccomp_programs_are_compiled_once_per_profile() {
     assert_eq!(run(&profile("rmdir")), "mkdir=0\nSeccomp:\t2");
     assert_eq!(programs().len(), 2);
     // Docker's default profile: an unprivileged unshare is refused by it.
-    let o = d.docker(&["run", "--rm", "busybox", "busybox", "unshare", "-U", "true"]);
-    assert_fails_with(&o, "unshare(0x10000000): Operation not permitted");
-    let o = d.docker(&[
-        "run",
-        "--rm",
-        "--security-opt",
-        "seccomp=unconfined",
-        "busybox",
-        "busybox",
-        "unshare",
-        "-U",
-        "true",
-    ]);
+    let unshare = |opts: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(opts);
+        args.extend(["busybox", "busybox", "unshare", "-U", "true"]);
+        d.docker(&args)
+    };
+    assert_fails_with(
+        &unshare(&[]),
+        "unshare(0x10000000): Operation not permitted",
+    );
+    let o = unshare(&["--security-opt", "seccomp=unconfined"]);
     assert_success(&o, "unshare without a profile");
     assert_eq!(programs().len(), 3);
     // exec processes load the container's profile from the cache too.
