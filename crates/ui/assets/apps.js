@@ -154,8 +154,9 @@ export function renderApp(main, name) {
       <td><strong>v${r.version}</strong>${`v${r.version}` === current ? ' <span class="badge st-running">current</span>' : ''}</td>
       <td class="mono small">${esc(r.image)}</td><td class="mono small">${esc(r.rev)}</td>
       <td class="small muted">${r.created ? esc(new Date(Number(r.created) * 1000).toLocaleString()) : ''}</td>
+      <td class="small">${esc(r.description || '–')}</td>
       <td class="row-actions">${`v${r.version}` === current ? '' : `<button class="btn small change" data-rollback="v${r.version}">roll back to v${r.version}</button>`}</td></tr>`).join('');
-    const relTable = h('table', { class: 'table', id: 'releases', html: `<thead><tr><th>Release</th><th>Image</th><th>Rev</th><th>Created</th><th></th></tr></thead><tbody>${releases || '<tr><td colspan="5" class="empty">No release yet: push to deploy.</td></tr>'}</tbody>` });
+    const relTable = h('table', { class: 'table', id: 'releases', html: `<thead><tr><th>Release</th><th>Image</th><th>Rev</th><th>Created</th><th>Description</th><th></th></tr></thead><tbody>${releases || '<tr><td colspan="6" class="empty">No release yet: push to deploy.</td></tr>'}</tbody>` });
     relTable.addEventListener('click', (e) => {
       const b = e.target.closest('button[data-rollback]');
       if (b) rollout('rollback', b.dataset.rollback);
