@@ -427,7 +427,10 @@ fn apps_run_as_swarm_services_across_the_cluster() {
     // again, no build, and v2's config (no GREETING), the app's again.
     let back = berth_ok(m, &["app", "rollback", "demo", "v2"]);
     assert!(!back.contains("Building"), "{back}");
-    assert!(back.contains("With the config v2 ran with (none)"), "{back}");
+    assert!(
+        back.contains("With the config v2 ran with (none)"),
+        "{back}"
+    );
     served_everywhere(&c, "version-one", Duration::from_secs(10));
     let releases = berth_ok(m, &["app", "releases", "demo"]);
     let current = releases

@@ -1762,7 +1762,7 @@ async fn apps_steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, router_
     until(
         c,
         "v4 current, GREETING gone with v1's config",
-        "return document.getElementById('current')?.textContent === 'v4' && !document.querySelector('.busy') && !document.querySelector('#config tr[data-key=GREETING]') && document.querySelector('#releases tr[data-release=v4]')?.innerText.includes('Rollback to v1')",
+        "return document.getElementById('current')?.textContent === 'v4' && !document.querySelector('.busy') && !document.querySelector('#config tr[data-key=GREETING]') && document.querySelector('#releases tr[data-release=v4]')?.innerText.includes('Rollback to v1') && document.querySelector('#releases tr[data-release=v3]')?.innerText.includes('Scale web=2') && document.querySelector('#releases tr[data-release=v2]')?.innerText.includes('Set GREETING')",
     )
     .await;
     assert_eq!(page("/"), Some((200, "version-one".into())));

@@ -594,17 +594,26 @@ mod tests {
         assert_eq!(v1.config, Some(config(&[("A", "1")])));
         s.set_config("demo", config(&[("A", "2"), ("B", "x")]), &[])
             .unwrap();
-        s.release("demo", new(2, Some(config(&[("A", "2"), ("B", "x")])), "Set A, B"))
-            .unwrap();
+        s.release(
+            "demo",
+            new(2, Some(config(&[("A", "2"), ("B", "x")])), "Set A, B"),
+        )
+        .unwrap();
         // A rollback to v1 records v1's config, and the app's is it again.
         let v3 = s
-            .release("demo", new(3, Some(config(&[("A", "1")])), "Rollback to v1"))
+            .release(
+                "demo",
+                new(3, Some(config(&[("A", "1")])), "Rollback to v1"),
+            )
             .unwrap();
         assert_eq!(v3.description.as_deref(), Some("Rollback to v1"));
         let app = store(tmp.path()).get("demo").unwrap();
         assert_eq!(app.config, config(&[("A", "1")]));
         assert_eq!(app.current.as_deref(), Some("v3"));
-        assert_eq!(app.releases[1].config, Some(config(&[("A", "2"), ("B", "x")])));
+        assert_eq!(
+            app.releases[1].config,
+            Some(config(&[("A", "2"), ("B", "x")]))
+        );
 
         // A record from before releases kept their config reads as none.
         let old: Release = serde_json::from_str(

@@ -105,9 +105,7 @@ impl Plan {
         let n = release["version"].as_u64().unwrap_or(0);
         let config = match &release["config"] {
             Value::Null => None,
-            c => Some(
-                serde_json::from_value(c.clone()).map_err(|e| format!("release v{n}: {e}"))?,
-            ),
+            c => Some(serde_json::from_value(c.clone()).map_err(|e| format!("release v{n}: {e}"))?),
         };
         Ok(Plan {
             config,
@@ -154,7 +152,11 @@ fn release_config(say: Say<'_>, app: &Value, plan: &Plan) -> BTreeMap<String, St
             let keys: Vec<&str> = c.keys().map(String::as_str).collect();
             say(&format!(
                 "-----> With the config v{n} ran with ({}), which becomes the app's",
-                if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
+                if keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    keys.join(", ")
+                }
             ));
         }
         return c.clone();
@@ -704,12 +706,13 @@ mod tests {
         };
         let redeploy = Plan::of(&json!({"processes": []})).unwrap();
         let push = Plan::deploy("demo:bbb".into(), "bbb".into(), vec![], None);
+        assert_eq!(describe(&app, &push, &config(&[("A", "1")])), "Deploy bbb");
         assert_eq!(
-            describe(&app, &push, &config(&[("A", "1")])),
-            "Deploy bbb"
-        );
-        assert_eq!(
-            describe(&app, &redeploy, &config(&[("A", "3"), ("B", "2"), ("C", "x")])),
+            describe(
+                &app,
+                &redeploy,
+                &config(&[("A", "3"), ("B", "2"), ("C", "x")])
+            ),
             "Set A, C"
         );
         assert_eq!(
@@ -819,7 +822,10 @@ mod tests {
         // A release recorded without its config: the app's current one, said so.
         let (host, lines) = roll_back(&app_at_v2(None, port)).await;
         assert_eq!(host.created.lock().unwrap()[0]["Env"], json!(["A=2"]));
-        assert_eq!(host.releases.lock().unwrap()[0]["Config"], json!({"A": "2"}));
+        assert_eq!(
+            host.releases.lock().unwrap()[0]["Config"],
+            json!({"A": "2"})
+        );
         assert!(
             lines
                 .iter()

@@ -64,7 +64,7 @@ export function renderApp(main, name) {
   let busy = false;
 
   // Runs a rollout on the daemon; its lines shown as they come.
-  async function rollout(kind, release) {
+  async function rollout(kind, release, body) {
     if (busy) return;
     busy = true;
     main.classList.add('busy');
@@ -72,7 +72,7 @@ export function renderApp(main, name) {
     log.textContent = `${kind}: rolling out…`;
     const lines = [];
     try {
-      const resp = await request('POST', `/api/apps/${enc(name)}/${kind}`, release ? { Release: release } : {});
+      const resp = await request('POST', `/api/apps/${enc(name)}/${kind}`, body || (release ? { Release: release } : {}));
       for await (const m of jsonLines(resp)) {
         if (m.line !== undefined) { lines.push(m.line); log.textContent = lines.join('\n'); }
         if (m.error) throw new Error(m.error);
@@ -91,7 +91,8 @@ export function renderApp(main, name) {
   async function change(what, bodyJson, thenRollout) {
     const app = await docker.postJson(`/berth/v1/apps/${enc(name)}/${what}`, bodyJson);
     if (thenRollout) {
-      if (app.current) await rollout('restart');
+      // The change's own release (`Set A`, `Scale web=2`), not a forced restart.
+      if (app.current) await rollout('restart', undefined, { Apply: true });
       else toast('recorded: it applies from the first push');
     }
     return app;

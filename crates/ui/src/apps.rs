@@ -30,15 +30,31 @@ pub struct RollbackTo {
     release: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Restart {
+    /// After a config or scale change: the processes are replaced where
+    /// that change needs it (a swarm service whose replicas alone changed
+    /// keeps its tasks), as `berth app config:set` and `ps:scale` do, and
+    /// the release says what changed rather than `Restart`.
+    #[serde(default)]
+    apply: bool,
+}
+
 /// New containers of the current release, with the app's config and scale
 /// as they are now.
-pub async fn restart(State(ui): State<Arc<Ui>>, Path(name): Path<String>) -> Response {
+pub async fn restart(
+    State(ui): State<Arc<Ui>>,
+    Path(name): Path<String>,
+    body: Option<Json<Restart>>,
+) -> Response {
+    let apply = body.map(|Json(b)| b).unwrap_or_default().apply;
     let missing = format!("{name} has no release yet: push to deploy it first");
     run(ui, name, |app| {
         let current = rollout::current_version(app);
         let release = rollout::release(app, current).ok_or(missing)?;
         Ok(Plan {
-            restart: true,
+            restart: !apply,
             ..Plan::of(&release)?
         })
     })
