@@ -169,8 +169,8 @@ async fn change(client: &Client, name: &str, what: &str, body: &Value) -> Result
         .await?)
 }
 
-/// Runs a recorded release again: `release` (3 or v3), else the one
-/// before the current.
+/// Runs a recorded release again, with the config it ran with, as a new
+/// release: `release` (3 or v3), else the one before the current.
 async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
     let target = rollback_target(&v["App"], release).map_err(|e| Failure::new(1, e))?;
