@@ -2,8 +2,8 @@
 //! API, then to the app's local repository) builds the pushed Dockerfile and deploys it behind the
 //! router; a second push under a bounded load on loopback loses no
 //! request; a push whose CHECKS fail is rejected with the old release still
-//! serving; config:set, ps:scale, rollback, releases, domains:add, logs,
-//! `app ls/info/rm`.
+//! serving; config:set, ps:scale, rollback (the release's image and
+//! config), releases, domains:add, logs, `app ls/info/rm`.
 
 // A test's unwrap states an expectation (clippy allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
@@ -225,10 +225,12 @@ fn git_push_deploys_behind_the_router_without_losing_requests() {
         .find(|r| r["host"] == host)
         .map(|r| r["backends"].as_array().unwrap().len());
     assert_eq!(backends, Some(2), "{report}");
-    // ...a rollback runs release one's image again, without a build (v5)...
+    // ...a rollback runs release one's image again, without a build, and
+    // its config, set before GREETING was (v5)...
     let out = berth_ok(&d, &["app", "rollback", "demo", "v1"]);
     assert!(!out.contains("Building"), "{out}");
     assert_eq!(get(port, host), Some((200, "version-one".to_string())));
+    assert_eq!(berth_ok(&d, &["app", "config", "demo"]).trim(), "");
     let releases = berth_ok(&d, &["app", "releases", "demo"]);
     assert!(
         releases.lines().nth(1).unwrap().starts_with("*  v5"),
@@ -251,6 +253,66 @@ fn git_push_deploys_behind_the_router_without_losing_requests() {
     assert!(!remote.exists());
     let left = d.docker_ok(&["ps", "-aq", "--filter", "label=berth.app=demo"]);
     assert!(left.trim().is_empty(), "containers left: {left}");
+}
+
+#[test]
+fn a_rollback_runs_the_config_its_release_ran_with() {
+    let (d, port, _) = app_daemon();
+    if !d.is_berth() {
+        return;
+    }
+    let host = "cfg.apps.test";
+    berth_ok(&d, &["app", "create", "cfg", "--domain", host]);
+    let before = berth_ok(&d, &["app", "config:set", "cfg", "A=1"]);
+    assert!(before.contains("applies from the first push"), "{before}");
+    // The page /env is the environment the web process started with.
+    let src = host_dir(&d, "src");
+    git_ok(&src, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        src.join("Dockerfile"),
+        "FROM busybox\nRUN mkdir -p /www\n\
+         CMD [\"sh\", \"-c\", \"echo A=$A > /www/env; exec httpd -f -p 80 -h /www\"]\n",
+    )
+    .unwrap();
+    git_ok(&src, &["add", "-A"]);
+    git_ok(&src, &["commit", "-q", "-m", "env"]);
+    let (ok, out) = push(&src, &d.data_root().join("apps/cfg/repo.git"));
+    assert!(ok, "{out}");
+    let env = || common::web::get_host(port, host, "/env").map(|(s, b)| (s, b.trim().to_string()));
+    assert_eq!(env(), Some((200, "A=1".to_string())), "v1");
+
+    berth_ok(&d, &["app", "config:set", "cfg", "A=2"]);
+    assert_eq!(env(), Some((200, "A=2".to_string())), "v2");
+
+    // Back to the release before: v1's image and A=1, as release v3.
+    let out = berth_ok(&d, &["app", "rollback", "cfg"]);
+    assert!(out.contains("Rolling cfg back to v1"), "{out}");
+    assert!(out.contains("With the config v1 ran with (A)"), "{out}");
+    assert!(!out.contains("Building"), "{out}");
+    assert_eq!(env(), Some((200, "A=1".to_string())), "rolled back");
+    assert_eq!(berth_ok(&d, &["app", "config", "cfg"]).trim(), "A=1");
+    let web = d.docker_ok(&["ps", "-q", "--filter", "label=berth.app.release=v3"]);
+    let running = d.docker_ok(&["exec", web.trim(), "env"]);
+    assert!(running.lines().any(|l| l == "A=1"), "{running}");
+
+    let releases = berth_ok(&d, &["app", "releases", "cfg"]);
+    let lines: Vec<&str> = releases.lines().collect();
+    assert_eq!(lines.len(), 4, "{releases}");
+    assert!(lines[0].ends_with("DESCRIPTION"), "{releases}");
+    assert!(
+        lines[1].starts_with("*  v3") && lines[1].ends_with("Rollback to v1"),
+        "{releases}"
+    );
+    assert!(lines[2].ends_with("Set A"), "{releases}");
+    assert!(
+        lines[3].starts_with("   v1") && lines[3].contains(" Deploy "),
+        "{releases}"
+    );
+    // Rolling forward again is a rollback too: v2's A=2, as v4.
+    berth_ok(&d, &["app", "rollback", "cfg", "v2"]);
+    assert_eq!(env(), Some((200, "A=2".to_string())));
+    assert_eq!(berth_ok(&d, &["app", "config", "cfg"]).trim(), "A=2");
+    berth_ok(&d, &["app", "rm", "cfg"]);
 }
 
 #[test]

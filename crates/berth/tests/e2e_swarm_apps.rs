@@ -7,7 +7,8 @@
 //! push under a bounded load through the router fails no request (a
 //! start-first rolling update after the new release's CHECKS passed on a
 //! check service); a push whose CHECKS fail is rejected with the services
-//! untouched; `rollback` serves version one again; `app rm` leaves no
+//! untouched; `rollback` serves version one again, with its release's
+//! config; `app rm` leaves no
 //! service, task container or route.
 
 #![allow(clippy::unwrap_used)]
@@ -422,9 +423,14 @@ fn apps_run_as_swarm_services_across_the_cluster() {
     let services = m.docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
     assert_eq!(services, "demo-web", "the check service went");
 
-    // Rollback: version one's image again, no build.
-    let back = berth_ok(m, &["app", "rollback", "demo"]);
+    // Rollback to v2 (the scale, before config:set): version one's image
+    // again, no build, and v2's config (no GREETING), the app's again.
+    let back = berth_ok(m, &["app", "rollback", "demo", "v2"]);
     assert!(!back.contains("Building"), "{back}");
+    assert!(
+        back.contains("With the config v2 ran with (none)"),
+        "{back}"
+    );
     served_everywhere(&c, "version-one", Duration::from_secs(10));
     let releases = berth_ok(m, &["app", "releases", "demo"]);
     let current = releases
@@ -432,6 +438,21 @@ fn apps_run_as_swarm_services_across_the_cluster() {
         .find(|l| l.starts_with('*'))
         .unwrap_or_default();
     assert!(current.contains(" v5 "), "{releases}");
+    assert!(current.ends_with("Rollback to v2"), "{releases}");
+    assert_eq!(berth_ok(m, &["app", "config", "demo"]).trim(), "");
+    let env = m.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        "demo-web",
+    ]);
+    assert!(!env.contains("GREETING"), "{env}");
+    let task_env = wait_for(Duration::from_secs(20), || {
+        let envs = task_envs(&c);
+        (envs.len() == 2 && envs.iter().all(|e| !e.contains("GREETING"))).then_some(())
+    });
+    assert!(task_env.is_some(), "{:?}", task_envs(&c));
 
     // restart: every task replaced (a forced update), the same image.
     let image = service_image(&c, "demo-web");

@@ -1756,16 +1756,17 @@ async fn apps_steps(d: &Daemon, driver: &Driver, c: &Client, base: &str, router_
     .await;
     shot(c, "app").await;
 
-    // Roll back to v1 (no GREETING then): v4 runs v1's image and processes
-    // with today's config, as `berth app rollback` does.
+    // Roll back to v1 (no GREETING then): v4 runs v1's image, processes
+    // and config, which is the app's again, as `berth app rollback` does.
     click(c, "#releases button[data-rollback=v1]").await;
     until(
         c,
-        "v4 current",
-        "return document.getElementById('current')?.textContent === 'v4' && !document.querySelector('.busy')",
+        "v4 current, GREETING gone with v1's config",
+        "return document.getElementById('current')?.textContent === 'v4' && !document.querySelector('.busy') && !document.querySelector('#config tr[data-key=GREETING]') && document.querySelector('#releases tr[data-release=v4]')?.innerText.includes('Rollback to v1') && document.querySelector('#releases tr[data-release=v3]')?.innerText.includes('Scale web=2') && document.querySelector('#releases tr[data-release=v2]')?.innerText.includes('Set GREETING')",
     )
     .await;
     assert_eq!(page("/"), Some((200, "version-one".into())));
+    assert_eq!(page("/greeting"), Some((200, String::new())));
     // Restart: v5, the same release again.
     click(c, "#app-restart").await;
     until(

@@ -62,9 +62,14 @@ pub struct Release {
     pub processes: Vec<(String, Option<String>)>,
     #[serde(default)]
     pub checks: Option<String>,
-    /// The environment it was started with.
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    /// The environment it was started with, which a rollback to it runs
+    /// again. None in records from before releases kept theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BTreeMap<String, String>>,
+    /// What made it (`Deploy abc1234`, `Set A`, `Rollback to v2`), as
+    /// Heroku's releases tell them apart; none in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl Release {
@@ -85,6 +90,12 @@ pub struct NewRelease {
     pub processes: Vec<(String, Option<String>)>,
     #[serde(default)]
     pub checks: Option<String>,
+    /// The environment its processes were started with; none (a client
+    /// from before releases sent it): the app's config.
+    #[serde(default)]
+    pub config: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,13 +326,16 @@ impl AppStore {
     }
 
     /// Records a release and makes it current: the router switches the
-    /// app's domains to its containers.
+    /// app's domains to its containers, and the app's config becomes the
+    /// one they run with (a rollback's is an older release's), so `app
+    /// config` shows what runs.
     pub fn release(&self, name: &str, new: NewRelease) -> Result<Release, AppError> {
         self.update(name, |app| {
             let next = app.releases.last().map_or(1, |r| r.version + 1);
             if new.version != next {
                 return Err(AppError::Raced(new.version));
             }
+            let config = new.config.clone().unwrap_or_else(|| app.config.clone());
             let release = Release {
                 version: next,
                 image: new.image.clone(),
@@ -329,8 +343,10 @@ impl AppStore {
                 created: chrono_now(),
                 processes: new.processes.clone(),
                 checks: new.checks.clone(),
-                config: app.config.clone(),
+                config: Some(config.clone()),
+                description: new.description.clone(),
             };
+            app.config = config;
             app.current = Some(release.label());
             app.releases.push(release.clone());
             Ok(release)
@@ -355,7 +371,8 @@ impl AppStore {
         Ok(out)
     }
 
-    /// `config:set` / `config:unset`: the environment of the next release.
+    /// `config:set` / `config:unset`: the environment of the next release
+    /// (the caller rolls one out, as Dokku does).
     pub fn set_config(
         &self,
         name: &str,
@@ -518,6 +535,8 @@ mod tests {
             rev: "abc1234".into(),
             processes: vec![],
             checks: None,
+            config: None,
+            description: None,
         };
         assert!(matches!(s.release("demo", new(2)), Err(AppError::Raced(2))));
         let r = s.release("demo", new(1)).unwrap();
@@ -531,7 +550,7 @@ mod tests {
         );
         let set: BTreeMap<String, String> = [("A".to_string(), "1".to_string())].into();
         s.set_config("demo", set, &[]).unwrap();
-        assert_eq!(s.release("demo", new(2)).unwrap().config["A"], "1");
+        assert_eq!(s.release("demo", new(2)).unwrap().config.unwrap()["A"], "1");
         let app = s
             .set_domains("demo", &["www.demo.test".into()], &["demo.test".into()])
             .unwrap();
@@ -547,6 +566,61 @@ mod tests {
         s.remove("demo").unwrap();
         assert!(!tmp.path().join("demo").exists());
         assert!(matches!(s.get("demo"), Err(AppError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_release_records_its_config_which_becomes_the_apps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        s.create("demo", vec![]).unwrap();
+        let config = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        s.set_config("demo", config(&[("A", "1")]), &[]).unwrap();
+        let new = |version, config: Option<BTreeMap<String, String>>, what: &str| NewRelease {
+            version,
+            image: "demo:abc1234".into(),
+            rev: "abc1234".into(),
+            processes: vec![],
+            checks: None,
+            config,
+            description: Some(what.into()),
+        };
+        // A client that sends no config records the app's.
+        let v1 = s.release("demo", new(1, None, "Deploy abc1234")).unwrap();
+        assert_eq!(v1.config, Some(config(&[("A", "1")])));
+        s.set_config("demo", config(&[("A", "2"), ("B", "x")]), &[])
+            .unwrap();
+        s.release(
+            "demo",
+            new(2, Some(config(&[("A", "2"), ("B", "x")])), "Set A, B"),
+        )
+        .unwrap();
+        // A rollback to v1 records v1's config, and the app's is it again.
+        let v3 = s
+            .release(
+                "demo",
+                new(3, Some(config(&[("A", "1")])), "Rollback to v1"),
+            )
+            .unwrap();
+        assert_eq!(v3.description.as_deref(), Some("Rollback to v1"));
+        let app = store(tmp.path()).get("demo").unwrap();
+        assert_eq!(app.config, config(&[("A", "1")]));
+        assert_eq!(app.current.as_deref(), Some("v3"));
+        assert_eq!(
+            app.releases[1].config,
+            Some(config(&[("A", "2"), ("B", "x")]))
+        );
+
+        // A record from before releases kept their config reads as none.
+        let old: Release = serde_json::from_str(
+            r#"{"version":1,"image":"demo:abc1234","rev":"abc1234","created":"1"}"#,
+        )
+        .unwrap();
+        assert_eq!((old.config, old.description), (None, None));
     }
 
     #[test]

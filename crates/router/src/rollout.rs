@@ -13,6 +13,7 @@
 
 pub mod swarm;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,16 @@ pub struct Plan {
     /// changed (a swarm service's tasks are replaced only when their spec
     /// changes; new containers always are).
     pub restart: bool,
+    /// The environment it runs with: a rollback's is the one its release
+    /// recorded. None: the app's config as it is now (a push, a config
+    /// change, a scale, a restart), and a rollback to a release recorded
+    /// before releases kept their config.
+    pub config: Option<BTreeMap<String, String>>,
+    /// The release a rollback goes back to.
+    pub rollback_to: Option<u64>,
+    /// What the release is in `app releases`; none: told from what changed
+    /// ([`describe`]).
+    pub description: Option<String>,
 }
 
 impl Plan {
@@ -82,7 +93,127 @@ impl Plan {
             processes,
             checks: release["checks"].as_str().map(str::to_string),
             restart: false,
+            config: None,
+            rollback_to: None,
+            description: None,
         })
+    }
+
+    /// A rollback to a recorded release: its image, processes, CHECKS and
+    /// the config it ran with, no rebuild.
+    pub fn rollback(release: &Value) -> Result<Plan, String> {
+        let n = release["version"].as_u64().unwrap_or(0);
+        let config = match &release["config"] {
+            Value::Null => None,
+            c => Some(serde_json::from_value(c.clone()).map_err(|e| format!("release v{n}: {e}"))?),
+        };
+        Ok(Plan {
+            config,
+            rollback_to: Some(n),
+            description: Some(format!("Rollback to v{n}")),
+            ..Plan::of(release)?
+        })
+    }
+
+    /// A push of a new build.
+    pub fn deploy(
+        image: String,
+        rev: String,
+        processes: Vec<(String, Option<String>)>,
+        checks: Option<String>,
+    ) -> Plan {
+        Plan {
+            description: Some(format!("Deploy {rev}")),
+            image,
+            rev,
+            processes,
+            checks,
+            restart: false,
+            config: None,
+            rollback_to: None,
+        }
+    }
+}
+
+/// The app's config (`config:set`) as it is in its record.
+fn app_config(app: &Value) -> BTreeMap<String, String> {
+    app["config"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// The environment the plan's release runs with, and records.
+fn release_config(say: Say<'_>, app: &Value, plan: &Plan) -> BTreeMap<String, String> {
+    if let Some(c) = &plan.config {
+        if let Some(n) = plan.rollback_to {
+            let keys: Vec<&str> = c.keys().map(String::as_str).collect();
+            say(&format!(
+                "-----> With the config v{n} ran with ({}), which becomes the app's",
+                if keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    keys.join(", ")
+                }
+            ));
+        }
+        return c.clone();
+    }
+    if let Some(n) = plan.rollback_to {
+        say(&format!(
+            "-----> v{n} has no recorded config (it was released before releases kept theirs): \
+             it runs with the app's current config"
+        ));
+    }
+    app_config(app)
+}
+
+/// What a release is, for `app releases`: the plan's own words (a push, a
+/// rollback), else what changed since the current release: its config
+/// (the keys only: values may be secrets, as Heroku's `Set A config vars`),
+/// else a restart, else the scale (`ps:scale` is the one change left).
+pub fn describe(app: &Value, plan: &Plan, config: &BTreeMap<String, String>) -> String {
+    if let Some(d) = &plan.description {
+        return d.clone();
+    }
+    let before = release(app, current_version(app))
+        .filter(|r| r["config"].is_object())
+        .map(|r| app_config(&json!({"config": r["config"]})));
+    if let Some(before) = before.filter(|b| b != config) {
+        let set: Vec<&str> = config
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(v))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let unset: Vec<&str> = before
+            .keys()
+            .filter(|k| !config.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        let mut parts = Vec::new();
+        if !set.is_empty() {
+            parts.push(format!("Set {}", set.join(", ")));
+        }
+        if !unset.is_empty() {
+            parts.push(format!("Unset {}", unset.join(", ")));
+        }
+        return parts.join("; ");
+    }
+    if plan.restart {
+        return "Restart".into();
+    }
+    let scale: Vec<String> = app["scale"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    if scale.is_empty() {
+        "Redeploy".into()
+    } else {
+        format!("Scale {}", scale.join(" "))
     }
 }
 
@@ -147,8 +278,9 @@ pub async fn roll_out<D: DockerApi>(
     let version = app["releases"].as_array().map_or(0, Vec::len) + 1;
     let label = format!("v{version}");
     let checks = plan.checks.as_deref().map(parse_checks).transpose()?;
-    let port = web_port(app);
-    let env = environment(app);
+    let config = release_config(say, app, plan);
+    let port = web_port(app, &config);
+    let env = environment(&config);
     let processes = with_web(plan);
     let mut started = Vec::new();
     let release = Release {
@@ -187,13 +319,7 @@ pub async fn roll_out<D: DockerApi>(
     api.call(
         "POST",
         &format!("/berth/v1/apps/{}/releases", q(name)),
-        Some(&json!({
-            "Version": version,
-            "Image": plan.image,
-            "Rev": plan.rev,
-            "Processes": plan.processes,
-            "Checks": plan.checks,
-        })),
+        Some(&new_release(app, plan, version, &plan.image, &config)),
     )
     .await?;
     if let Some((_, web)) = started.iter().find(|(k, _)| k == "web") {
@@ -208,24 +334,38 @@ pub async fn roll_out<D: DockerApi>(
     Ok(())
 }
 
-/// As App::web_port: the PORT setting, else the app's port.
-fn web_port(app: &Value) -> u16 {
-    app["config"]["PORT"]
-        .as_str()
+/// The record of a release that passed its checks (`POST …/releases`).
+fn new_release(
+    app: &Value,
+    plan: &Plan,
+    version: usize,
+    image: &str,
+    config: &BTreeMap<String, String>,
+) -> Value {
+    json!({
+        "Version": version,
+        "Image": image,
+        "Rev": plan.rev,
+        "Processes": plan.processes,
+        "Checks": plan.checks,
+        "Config": config,
+        "Description": describe(app, plan, config),
+    })
+}
+
+/// As App::web_port: the release's PORT setting, else the app's port.
+fn web_port(app: &Value, config: &BTreeMap<String, String>) -> u16 {
+    config
+        .get("PORT")
         .and_then(|p| p.parse::<u16>().ok())
         .filter(|p| *p > 0)
         .or_else(|| app["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
         .unwrap_or(80)
 }
 
-/// The app's config as a process environment.
-fn environment(app: &Value) -> Vec<String> {
-    app["config"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect()
+/// A config as a process environment.
+fn environment(config: &BTreeMap<String, String>) -> Vec<String> {
+    config.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 /// The plan's process types, with a `web` one (the image's own command)
@@ -533,6 +673,185 @@ mod tests {
                 .contains("3 or v3")
         );
         assert_eq!(q("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn a_rollback_plan_carries_the_config_its_release_ran_with() {
+        let v1 = json!({"version": 1, "image": "demo:aaa", "rev": "aaa", "processes": [],
+            "config": {"A": "1"}});
+        let p = Plan::rollback(&v1).unwrap();
+        assert_eq!(p.config, Some([("A".to_string(), "1".to_string())].into()));
+        assert_eq!(p.rollback_to, Some(1));
+        assert_eq!(p.description.as_deref(), Some("Rollback to v1"));
+        assert_eq!(p.image, "demo:aaa");
+        // Recorded before releases kept their config: none, the app's then.
+        let old = json!({"version": 1, "image": "demo:aaa", "rev": "aaa", "processes": []});
+        assert_eq!(Plan::rollback(&old).unwrap().config, None);
+        // A restart or a config change runs the app's config as it is now.
+        assert_eq!(Plan::of(&v1).unwrap().config, None);
+    }
+
+    #[test]
+    fn a_release_is_described_by_what_changed() {
+        let app = json!({
+            "current": "v2",
+            "scale": {},
+            "releases": [{"version": 1}, {"version": 2, "config": {"A": "1", "B": "2"}}],
+        });
+        let config = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let redeploy = Plan::of(&json!({"processes": []})).unwrap();
+        let push = Plan::deploy("demo:bbb".into(), "bbb".into(), vec![], None);
+        assert_eq!(describe(&app, &push, &config(&[("A", "1")])), "Deploy bbb");
+        assert_eq!(
+            describe(
+                &app,
+                &redeploy,
+                &config(&[("A", "3"), ("B", "2"), ("C", "x")])
+            ),
+            "Set A, C"
+        );
+        assert_eq!(
+            describe(&app, &redeploy, &config(&[("A", "9")])),
+            "Set A; Unset B"
+        );
+        let same = config(&[("A", "1"), ("B", "2")]);
+        assert_eq!(describe(&app, &redeploy, &same), "Redeploy");
+        let restart = Plan {
+            restart: true,
+            ..redeploy.clone()
+        };
+        assert_eq!(describe(&app, &restart, &same), "Restart");
+        let mut scaled = app.clone();
+        scaled["scale"] = json!({"web": 2, "worker": 0});
+        assert_eq!(describe(&scaled, &redeploy, &same), "Scale web=2 worker=0");
+    }
+
+    /// A single daemon's API in memory: containers are created and run at
+    /// once, each at 127.0.0.1 (a loopback listener stands for their port).
+    #[derive(Default)]
+    struct Host {
+        created: std::sync::Mutex<Vec<Value>>,
+        releases: std::sync::Mutex<Vec<Value>>,
+    }
+
+    impl DockerApi for Host {
+        fn call<'a>(
+            &'a self,
+            method: &'a str,
+            path: &'a str,
+            body: Option<&'a Value>,
+        ) -> impl Future<Output = Result<Value, String>> + Send + 'a {
+            let answer = match (method, path) {
+                ("GET", "/info") => Ok(json!({"Swarm": {"LocalNodeState": "inactive"}})),
+                ("POST", p) if p.starts_with("/containers/create") => {
+                    let mut created = self.created.lock().unwrap();
+                    created.push(body.cloned().unwrap_or_default());
+                    Ok(json!({"Id": format!("c{}", created.len())}))
+                }
+                ("POST", p) if p.ends_with("/start") => Ok(Value::Null),
+                ("GET", p) if p.starts_with("/containers/c") => Ok(json!({
+                    "Name": "/demo.web.1.v3",
+                    "State": {"Running": true},
+                    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "127.0.0.1"}}},
+                })),
+                ("POST", p) if p.ends_with("/releases") => {
+                    self.releases
+                        .lock()
+                        .unwrap()
+                        .push(body.cloned().unwrap_or_default());
+                    Ok(json!({}))
+                }
+                ("GET", "/containers/json?all=1") => Ok(json!([])),
+                _ => Err(format!("unexpected call {method} {path}")),
+            };
+            async move { answer }
+        }
+    }
+
+    /// An app at v2 (`A=2`) whose v1 ran with `A=1`, its web port a
+    /// loopback listener's.
+    fn app_at_v2(v1_config: Option<Value>, port: u16) -> Value {
+        let mut v1 = json!({"version": 1, "image": "demo:aaa", "rev": "aaa", "processes": []});
+        if let Some(c) = v1_config {
+            v1["config"] = c;
+        }
+        json!({
+            "name": "demo",
+            "domains": ["demo.test"],
+            "port": port,
+            "current": "v2",
+            "config": {"A": "2"},
+            "scale": {},
+            "releases": [v1, {"version": 2, "image": "demo:aaa", "rev": "aaa",
+                "processes": [], "config": {"A": "2"}}],
+        })
+    }
+
+    async fn roll_back(app: &Value) -> (Host, Vec<String>) {
+        let host = Host::default();
+        let lines = std::sync::Mutex::new(Vec::new());
+        let say = |l: &str| lines.lock().unwrap().push(l.to_string());
+        let plan = Plan::rollback(&rollback_target(app, None).unwrap()).unwrap();
+        roll_out(&host, &say, "demo", app, &plan).await.unwrap();
+        (host, lines.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_rollback_runs_and_records_the_config_its_release_ran_with() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (host, lines) = roll_back(&app_at_v2(Some(json!({"A": "1"})), port)).await;
+        let created = host.created.lock().unwrap().clone();
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0]["Env"], json!(["A=1"]));
+        assert_eq!(created[0]["Labels"]["berth.app.release"], "v3");
+        let releases = host.releases.lock().unwrap().clone();
+        assert_eq!(releases[0]["Version"], 3);
+        assert_eq!(releases[0]["Config"], json!({"A": "1"}));
+        assert_eq!(releases[0]["Description"], "Rollback to v1");
+        assert!(
+            lines.iter().any(|l| l.contains("config v1 ran with (A)")),
+            "{lines:?}"
+        );
+
+        // A release recorded without its config: the app's current one, said so.
+        let (host, lines) = roll_back(&app_at_v2(None, port)).await;
+        assert_eq!(host.created.lock().unwrap()[0]["Env"], json!(["A=2"]));
+        assert_eq!(
+            host.releases.lock().unwrap()[0]["Config"],
+            json!({"A": "2"})
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("v1 has no recorded config") && l.contains("current config")),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rollback_listens_on_the_port_its_release_was_configured_with() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        // The app's port setting now is one nothing listens on.
+        let mut app = app_at_v2(Some(json!({"PORT": port.to_string()})), 1);
+        app["config"]["PORT"] = json!("1");
+        let (host, lines) = roll_back(&app).await;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("Waiting for port {port}"))),
+            "{lines:?}"
+        );
+        assert_eq!(
+            host.created.lock().unwrap()[0]["Env"],
+            json!([format!("PORT={port}")])
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ export function renderApp(main, name) {
   let busy = false;
 
   // Runs a rollout on the daemon; its lines shown as they come.
-  async function rollout(kind, release) {
+  async function rollout(kind, release, body) {
     if (busy) return;
     busy = true;
     main.classList.add('busy');
@@ -72,7 +72,7 @@ export function renderApp(main, name) {
     log.textContent = `${kind}: rolling out…`;
     const lines = [];
     try {
-      const resp = await request('POST', `/api/apps/${enc(name)}/${kind}`, release ? { Release: release } : {});
+      const resp = await request('POST', `/api/apps/${enc(name)}/${kind}`, body || (release ? { Release: release } : {}));
       for await (const m of jsonLines(resp)) {
         if (m.line !== undefined) { lines.push(m.line); log.textContent = lines.join('\n'); }
         if (m.error) throw new Error(m.error);
@@ -91,7 +91,8 @@ export function renderApp(main, name) {
   async function change(what, bodyJson, thenRollout) {
     const app = await docker.postJson(`/berth/v1/apps/${enc(name)}/${what}`, bodyJson);
     if (thenRollout) {
-      if (app.current) await rollout('restart');
+      // The change's own release (`Set A`, `Scale web=2`), not a forced restart.
+      if (app.current) await rollout('restart', undefined, { Apply: true });
       else toast('recorded: it applies from the first push');
     }
     return app;
@@ -154,8 +155,9 @@ export function renderApp(main, name) {
       <td><strong>v${r.version}</strong>${`v${r.version}` === current ? ' <span class="badge st-running">current</span>' : ''}</td>
       <td class="mono small">${esc(r.image)}</td><td class="mono small">${esc(r.rev)}</td>
       <td class="small muted">${r.created ? esc(new Date(Number(r.created) * 1000).toLocaleString()) : ''}</td>
+      <td class="small">${esc(r.description || '–')}</td>
       <td class="row-actions">${`v${r.version}` === current ? '' : `<button class="btn small change" data-rollback="v${r.version}">roll back to v${r.version}</button>`}</td></tr>`).join('');
-    const relTable = h('table', { class: 'table', id: 'releases', html: `<thead><tr><th>Release</th><th>Image</th><th>Rev</th><th>Created</th><th></th></tr></thead><tbody>${releases || '<tr><td colspan="5" class="empty">No release yet: push to deploy.</td></tr>'}</tbody>` });
+    const relTable = h('table', { class: 'table', id: 'releases', html: `<thead><tr><th>Release</th><th>Image</th><th>Rev</th><th>Created</th><th>Description</th><th></th></tr></thead><tbody>${releases || '<tr><td colspan="6" class="empty">No release yet: push to deploy.</td></tr>'}</tbody>` });
     relTable.addEventListener('click', (e) => {
       const b = e.target.closest('button[data-rollback]');
       if (b) rollout('rollback', b.dataset.rollback);

@@ -1,6 +1,6 @@
 //! `/api/apps/{name}/restart` and `/api/apps/{name}/rollback`: an app's
-//! release rolled out again (after a config or scale change, or an older
-//! one), by the same rollout the `berth app` commands run
+//! release rolled out again (after a config or scale change), or an older
+//! one with the config it ran with, by the same rollout the `berth app` commands run
 //! (`router::rollout`), over the Docker API in-process. The app's records
 //! themselves (create, domains, config, scale, remove) are the API's
 //! `/berth/v1/apps…`, which the page reaches under `/api/docker`.
@@ -30,13 +30,33 @@ pub struct RollbackTo {
     release: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Restart {
+    /// After a config or scale change: the processes are replaced where
+    /// that change needs it (a swarm service whose replicas alone changed
+    /// keeps its tasks), as `berth app config:set` and `ps:scale` do, and
+    /// the release says what changed rather than `Restart`.
+    #[serde(default)]
+    apply: bool,
+}
+
 /// New containers of the current release, with the app's config and scale
 /// as they are now.
-pub async fn restart(State(ui): State<Arc<Ui>>, Path(name): Path<String>) -> Response {
+pub async fn restart(
+    State(ui): State<Arc<Ui>>,
+    Path(name): Path<String>,
+    body: Option<Json<Restart>>,
+) -> Response {
+    let apply = body.map(|Json(b)| b).unwrap_or_default().apply;
     let missing = format!("{name} has no release yet: push to deploy it first");
-    run(ui, name, true, |app| {
+    run(ui, name, |app| {
         let current = rollout::current_version(app);
-        rollout::release(app, current).ok_or(missing)
+        let release = rollout::release(app, current).ok_or(missing)?;
+        Ok(Plan {
+            restart: !apply,
+            ..Plan::of(&release)?
+        })
     })
     .await
 }
@@ -47,13 +67,13 @@ pub async fn rollback(
     body: Option<Json<RollbackTo>>,
 ) -> Response {
     let to = body.map(|Json(b)| b).unwrap_or_default().release;
-    run(ui, name, false, |app| {
-        rollout::rollback_target(app, to.as_deref())
+    run(ui, name, |app| {
+        Plan::rollback(&rollout::rollback_target(app, to.as_deref())?)
     })
     .await
 }
 
-/// Rolls out the release `pick` chooses. A missing app or release is an
+/// Rolls out the plan `pick` makes of the app. A missing app or release is an
 /// HTTP error at once; the rollout itself answers as JSON lines
 /// (`{"line": …}` as it goes, then `{"done": true}` or `{"error": …}`), so
 /// the page shows its progress. It runs in a task of its own: a page
@@ -61,8 +81,7 @@ pub async fn rollback(
 async fn run(
     ui: Arc<Ui>,
     name: String,
-    restart: bool,
-    pick: impl FnOnce(&Value) -> Result<Value, String>,
+    pick: impl FnOnce(&Value) -> Result<Plan, String>,
 ) -> Response {
     let api = InProcess(&ui);
     let path = format!("/berth/v1/apps/{}", q(&name));
@@ -70,8 +89,8 @@ async fn run(
         Ok(v) => v,
         Err(e) => return UiError::NotFound(e).into_response(),
     };
-    let plan = match pick(&info["App"]).and_then(|r| Plan::of(&r)) {
-        Ok(p) => Plan { restart, ..p },
+    let plan = match pick(&info["App"]) {
+        Ok(p) => p,
         Err(e) => return UiError::BadInput(e).into_response(),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{DockerApi, Plan, Say, environment, q, run_checks, web_port, with_web};
+use super::{
+    DockerApi, Plan, Say, environment, new_release, q, release_config, run_checks, web_port,
+    with_web,
+};
 use crate::apps::{APP, PROCESS, RELEASE};
 use crate::checks::{Checks, parse_checks};
 use crate::labels::{HOST, PORT};
@@ -161,8 +164,9 @@ pub async fn roll_out<D: DockerApi>(
     let version = app["releases"].as_array().map_or(0, Vec::len) + 1;
     let label = format!("v{version}");
     let checks = plan.checks.as_deref().map(parse_checks).transpose()?;
-    let port = web_port(app);
-    let env = environment(app);
+    let config = release_config(say, app, plan);
+    let port = web_port(app, &config);
+    let env = environment(&config);
     let mut processes = with_web(plan);
     // The web service first: the others follow a release that serves.
     processes.sort_by_key(|(k, _)| k != "web");
@@ -256,13 +260,7 @@ pub async fn roll_out<D: DockerApi>(
         .call(
             "POST",
             &format!("/berth/v1/apps/{}/releases", q(name)),
-            Some(&json!({
-                "Version": version,
-                "Image": image,
-                "Rev": plan.rev,
-                "Processes": plan.processes,
-                "Checks": plan.checks,
-            })),
+            Some(&new_release(app, plan, version, &image, &config)),
         )
         .await;
     if let Err(e) = recorded {
@@ -858,13 +856,12 @@ mod tests {
     }
 
     fn plan(image: &str, checks: Option<&str>) -> Plan {
-        Plan {
-            image: image.into(),
-            rev: "abc1234".into(),
-            processes: vec![("worker".into(), Some("sleep 1d".into()))],
-            checks: checks.map(str::to_string),
-            restart: false,
-        }
+        Plan::deploy(
+            image.into(),
+            "abc1234".into(),
+            vec![("worker".into(), Some("sleep 1d".into()))],
+            checks.map(str::to_string),
+        )
     }
 
     async fn deploy(fake: &Fake, app: &Value, plan: &Plan) -> (Result<(), String>, Vec<String>) {
@@ -1031,6 +1028,45 @@ mod tests {
         );
         // The worker process is gone from the release: so is its service.
         assert!(fake.service("demo-worker").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_rollback_updates_the_services_to_its_releases_config() {
+        let fake = Fake {
+            nodes: 1,
+            ..Fake::default()
+        };
+        let mut a = app(0);
+        a["config"] = json!({"GREETING": "one"});
+        deploy(&fake, &a, &plan("demo:abc1234", None))
+            .await
+            .0
+            .unwrap();
+        let v1 = fake.state.lock().unwrap().releases[0].clone();
+        assert_eq!(v1["Config"], json!({"GREETING": "one"}));
+        assert_eq!(v1["Description"], "Deploy abc1234");
+        // config:set GREETING=two made v2; the rollback to v1 runs v1's.
+        let mut a = app(2);
+        a["current"] = json!("v2");
+        a["config"] = json!({"GREETING": "two"});
+        a["releases"][0] = json!({"version": 1, "image": "demo:abc1234", "rev": "abc1234",
+            "processes": [], "config": {"GREETING": "one"}});
+        a["releases"][1]["config"] = json!({"GREETING": "two"});
+        let p = Plan::rollback(&a["releases"][0]).unwrap();
+        let (r, lines) = deploy(&fake, &a, &p).await;
+        r.unwrap();
+        let web = fake.service("demo-web").unwrap();
+        let template = &web["Spec"]["TaskTemplate"];
+        assert_eq!(template["ContainerSpec"]["Env"], json!(["GREETING=one"]));
+        assert_eq!(web["Spec"]["Labels"]["berth.app.release"], "v3");
+        let v3 = fake.state.lock().unwrap().releases[1].clone();
+        assert_eq!(v3["Version"], 3);
+        assert_eq!(v3["Config"], json!({"GREETING": "one"}));
+        assert_eq!(v3["Description"], "Rollback to v1");
+        assert!(
+            lines.iter().any(|l| l.contains("config v1 ran with")),
+            "{lines:?}"
+        );
     }
 
     #[tokio::test]

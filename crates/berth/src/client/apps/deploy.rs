@@ -107,13 +107,7 @@ async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(
         client,
         name,
         app,
-        &Plan {
-            image,
-            rev: short.to_string(),
-            processes,
-            checks,
-            restart: false,
-        },
+        &Plan::deploy(image, short.to_string(), processes, checks),
     )
     .await
 }

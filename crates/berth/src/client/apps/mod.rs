@@ -169,8 +169,8 @@ async fn change(client: &Client, name: &str, what: &str, body: &Value) -> Result
         .await?)
 }
 
-/// Runs a recorded release again: `release` (3 or v3), else the one
-/// before the current.
+/// Runs a recorded release again, with the config it ran with, as a new
+/// release: `release` (3 or v3), else the one before the current.
 async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
     let target = rollback_target(&v["App"], release).map_err(|e| Failure::new(1, e))?;
@@ -179,7 +179,7 @@ async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<
         target["version"],
         target["image"].as_str().unwrap_or_default()
     );
-    let plan = Plan::of(&target).map_err(|e| Failure::new(1, e))?;
+    let plan = Plan::rollback(&target).map_err(|e| Failure::new(1, e))?;
     roll_out(client, name, &v["App"], &plan).await
 }
 
@@ -203,12 +203,13 @@ async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
     let v = app_json(client, name).await?;
     let current = current_version(&v["App"]);
     outln!(
-        "{:<2} {:<8} {:<28} {:<10} {}",
+        "{:<2} {:<8} {:<28} {:<10} {:<25} {}",
         "",
         "RELEASE",
         "IMAGE",
         "REV",
-        "CREATED"
+        "CREATED",
+        "DESCRIPTION"
     );
     for r in v["App"]["releases"].as_array().into_iter().flatten().rev() {
         let n = r["version"].as_u64().unwrap_or(0);
@@ -219,11 +220,12 @@ async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
         outln!(
-            "{:<2} {:<8} {:<28} {:<10} {created}",
+            "{:<2} {:<8} {:<28} {:<10} {created:<25} {}",
             if n == current { "*" } else { "" },
             format!("v{n}"),
             r["image"].as_str().unwrap_or_default(),
-            r["rev"].as_str().unwrap_or_default()
+            r["rev"].as_str().unwrap_or_default(),
+            r["description"].as_str().unwrap_or("-")
         );
     }
     Ok(())

@@ -19,9 +19,9 @@ pub enum AppCmd {
     /// Remove an app, its containers and its repository
     #[command(alias = "remove")]
     Rm { name: String },
-    /// List the app's releases
+    /// List the app's releases: image, rev, when, and what made each (a push, a config change, a rollback…)
     Releases { name: String },
-    /// Run a previous release again, without a rebuild (default: the one before the current)
+    /// Run a previous release's image and config again as a new release, without a rebuild (default: the one before the current)
     Rollback {
         name: String,
         /// The release: 3 or v3
