@@ -15,8 +15,9 @@
 //!   path there) [`load`] installs that program with the flags the filter
 //!   context asks for, as libseccomp's own load would.
 //!
-//! libcontainer still builds the rules each time (a third of the cost). The
-//! key is the profile's JSON, libseccomp's version and the kernel API level
+//! With a program prepared, `seccomp_rule_add_array` (interposed too) adds
+//! nothing: the rules libcontainer would build into the context (a third
+//! of the cost) are never compiled. The key is the profile's JSON, libseccomp's version and the kernel API level
 //! libseccomp detected: the same inputs make the same program. Profiles
 //! with notify actions (a listener fd) take libseccomp's own path.
 
@@ -30,6 +31,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use libcontainer::oci_spec::runtime::LinuxSeccomp;
 use libseccomp_sys::scmp_filter_attr;
 use sha2::{Digest, Sha256};
+
+/// libseccomp's `struct scmp_arg_cmp`, for the interposed functions' signatures.
+pub type ArgCmp = libseccomp_sys::scmp_arg_cmp;
 
 /// Bumped when what is cached or how it is keyed changes.
 const FORMAT: &str = "berth-seccomp-bpf-1";
@@ -174,19 +178,59 @@ pub unsafe fn load(ctx: *mut c_void) -> c_int {
     }
 }
 
+/// What the interposed `seccomp_rule_add_array` does: nothing when a
+/// prepared program will be installed instead (outside the capture child),
+/// else libseccomp's own.
+///
+/// # Safety
+/// libseccomp's contract for `seccomp_rule_add_array`.
+pub unsafe fn rule_add_array(
+    ctx: *mut c_void,
+    action: u32,
+    syscall: c_int,
+    arg_cnt: std::ffi::c_uint,
+    args: *const ArgCmp,
+) -> c_int {
+    if PROGRAM.get().is_some() && CAPTURE_FD.load(Ordering::SeqCst) < 0 {
+        return 0;
+    }
+    type Add =
+        unsafe extern "C" fn(*mut c_void, u32, c_int, std::ffi::c_uint, *const ArgCmp) -> c_int;
+    // SAFETY: the next definition of the symbol is libseccomp's, of this
+    // signature.
+    match unsafe { next::<Add>(c"seccomp_rule_add_array") } {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        Some(real) => unsafe { real(ctx, action, syscall, arg_cnt, args) },
+        None => -libc::ENOSYS,
+    }
+}
+
 /// libseccomp's own `seccomp_load`, the next definition after ours.
 unsafe fn real_load(ctx: *mut c_void) -> c_int {
     type Load = unsafe extern "C" fn(*mut c_void) -> c_int;
+    // SAFETY: the next definition of the symbol is libseccomp's, of this
+    // signature.
+    match unsafe { next::<Load>(c"seccomp_load") } {
+        // SAFETY: ctx is libseccomp's (caller's contract).
+        Some(real) => unsafe { real(ctx) },
+        None => -libc::ENOSYS,
+    }
+}
+
+/// The definition of `name` after ours (libseccomp's), as a function `F`.
+///
+/// # Safety
+/// `F` must be the symbol's C signature.
+unsafe fn next<F: Copy>(name: &std::ffi::CStr) -> Option<F> {
     // SAFETY: looks up a symbol of the already loaded libseccomp; no file
     // is opened (this may run after pivot_root).
-    let sym = unsafe { libc::dlsym(libc::RTLD_NEXT, c"seccomp_load".as_ptr()) };
+    let sym = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
     if sym.is_null() {
-        return -libc::ENOSYS;
+        return None;
     }
-    // SAFETY: the symbol is libseccomp's seccomp_load, of this signature.
-    let real: Load = unsafe { std::mem::transmute::<*mut c_void, Load>(sym) };
-    // SAFETY: ctx is libseccomp's (caller's contract).
-    unsafe { real(ctx) }
+    // SAFETY: F is a function pointer type of the symbol's signature
+    // (caller's contract), the size of a data pointer.
+    Some(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&sym) })
 }
 
 /// Installs `program` as libseccomp's load would install the program of

@@ -22,3 +22,20 @@ pub unsafe extern "C" fn seccomp_load(ctx: *mut std::ffi::c_void) -> std::ffi::c
     // SAFETY: the caller's ctx, passed on unchanged.
     unsafe { runtime::seccomp_cache::load(ctx) }
 }
+
+/// libseccomp's `seccomp_rule_add_array`, interposed: with a compiled
+/// program ready for the container, the rules need not be built.
+///
+/// # Safety
+/// libseccomp's contract for the function.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn seccomp_rule_add_array(
+    ctx: *mut std::ffi::c_void,
+    action: u32,
+    syscall: std::ffi::c_int,
+    arg_cnt: std::ffi::c_uint,
+    args: *const runtime::seccomp_cache::ArgCmp,
+) -> std::ffi::c_int {
+    // SAFETY: the caller's arguments, passed on unchanged.
+    unsafe { runtime::seccomp_cache::rule_add_array(ctx, action, syscall, arg_cnt, args) }
+}
