@@ -145,12 +145,20 @@ async function boot() {
   const state = await (await request('GET', '/auth/state')).json();
   if (!state.user) {
     login.render(document.getElementById('app'), state.setup, boot);
+    booted();
     return;
   }
   setSession(state.csrf, () => location.reload());
   const main = shell(state.user, state.role);
   window.onhashchange = () => route(main);
   route(main);
+  booted();
+}
+
+// Tells boot.js's watchdog that the page is up.
+function booted() {
+  window.berthBooted = true;
+  sessionStorage.removeItem('berth.bootTries');
 }
 
 boot().catch((e) => {

@@ -27,6 +27,7 @@ macro_rules! asset {
 
 const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("app.js", "text/javascript"),
+    asset!("boot.js", "text/javascript"),
     asset!("api.js", "text/javascript"),
     asset!("dom.js", "text/javascript"),
     asset!("chart.js", "text/javascript"),
