@@ -7,11 +7,15 @@
 #   - ratios berth/nginx and berth/haproxy (throughput: > 1 is better for berth;
 #     p99: < 1 is better for berth).
 # busybox httpd closes each connection, so every proxy opens one backend
-# connection per request: the same cost for all three. berth writes an access
+# connection per request: the same cost for all three, and the backends'
+# fork per connection weighs on the figures. `--backend nginx` serves the
+# same files from Debian's nginx in the containers (the host's binary and
+# its libraries), with keep-alive: then each proxy's own cost shows. berth writes an access
 # log line per request (its daemon log), nginx too (a file); haproxy logs nothing.
 # Goal (issue 18): berth >= 1.0x nginx.
 #
 # Usage: bench/router.sh [--no-build] [--seconds S] [--connections C] [--backends N]
+#                        [--backend busybox|nginx]
 #   --seconds S      wrk duration per measure (default 20)
 #   --connections C  wrk connections (default 64; 2 threads)
 #   --backends N     httpd containers behind the route (default 2)
@@ -23,13 +27,15 @@ BUILD=1
 SECS=20
 CONNS=64
 BACKENDS=2
+BACKEND=busybox
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
         --seconds) SECS="$2"; shift ;;
         --connections) CONNS="$2"; shift ;;
         --backends) BACKENDS="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --backend) BACKEND="$2"; shift ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -46,6 +52,39 @@ trap 'exit 130' INT TERM
 need_tools curl wrk nginx haproxy "$DOCKER_CLI"
 build_release "$BUILD"
 busybox_rootfs sh httpd mkdir head tr
+if [ "$BACKEND" = nginx ]; then
+    # The host's nginx and the libraries it links, into the same rootfs.
+    root="$TMP/rootfs"
+    mkdir -p "$root/usr/sbin" "$root/etc"
+    cp /usr/sbin/nginx "$root/usr/sbin/nginx"
+    for lib in $(ldd /usr/sbin/nginx | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+    printf 'root:x:0:\n' >"$root/etc/group"
+    cat >"$root/etc/nginx.conf" <<'CONF'
+user root;
+worker_processes 1;
+daemon off;
+pid /tmp/nginx.pid;
+error_log stderr;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path /tmp/body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    server { listen 80; root /www; }
+}
+CONF
+    tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$TMP/rootfs.tar" .
+    SERVE='exec nginx -c /etc/nginx.conf'
+else
+    SERVE='exec httpd -f -p 80 -h /www'
+fi
 
 ROUTER_PORT="$(free_port)"
 NGINX_PORT="$(free_port)"
@@ -65,7 +104,7 @@ IPS=()
 for i in $(seq "$BACKENDS"); do
     dk berth run -d --name "web$i" --label berth.http.host=bench.test --label berth.http.port=80 \
         bench-httpd:0 sh -c 'mkdir -p /www && head -c 1024 /dev/zero | tr "\0" a >/www/1k &&
-            head -c 102400 /dev/zero | tr "\0" b >/www/100k && exec httpd -f -p 80 -h /www' >/dev/null
+            head -c 102400 /dev/zero | tr "\0" b >/www/100k && '"$SERVE" >/dev/null
     IPS+=("$(dk berth inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "web$i")")
 done
 log "backends: ${IPS[*]}"
@@ -150,7 +189,7 @@ for path in /1k /100k; do
 done
 
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'nan')" "$1" "$2"; }
-printf '\nwrk -t2 -c%s -d%ss, keep-alive, Host: bench.test, %s busybox httpd backends\n' "$CONNS" "$SECS" "$BACKENDS"
+printf '\nwrk -t2 -c%s -d%ss, keep-alive, Host: bench.test, %s %s backends\n' "$CONNS" "$SECS" "$BACKENDS" "$BACKEND"
 printf '%-22s %10s %10s %10s %10s %10s\n' "measure" "berth" "nginx" "haproxy" "b/nginx" "b/haproxy"
 for path in /1k /100k; do
     name="${path#/}"

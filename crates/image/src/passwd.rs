@@ -129,7 +129,16 @@ fn read_in_root(rootfs: &Path, rel: &str) -> Result<Option<String>, ImageError> 
                 | ResolveFlag::RESOLVE_NO_MAGICLINKS
                 | ResolveFlag::RESOLVE_NO_XDEV,
         );
-    let fd = match openat2(root.as_raw_fd(), rel, how) {
+    // EAGAIN: a mount or rename on the host raced the walk's ".." steps;
+    // the kernel asks the caller to try again.
+    let mut tries = 0;
+    let opened = loop {
+        match openat2(root.as_raw_fd(), rel, how) {
+            Err(Errno::EAGAIN) if tries < 100 => tries += 1,
+            r => break r,
+        }
+    };
+    let fd = match opened {
         Ok(fd) => fd,
         Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
         Err(e) => {

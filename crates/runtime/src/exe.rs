@@ -78,7 +78,16 @@ pub fn open_dir_in_root(rootfs: &Path, path: &Path) -> std::io::Result<std::os::
     let how = OpenHow::new()
         .flags(flags)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = openat2(root.as_raw_fd(), rel, how)?;
+    // EAGAIN: a mount or rename anywhere on the host raced the walk's ".."
+    // steps (a link like ../../tmp), and the kernel asks the caller to try
+    // again; under a busy host that is not rare.
+    let mut tries = 0;
+    let fd = loop {
+        match openat2(root.as_raw_fd(), rel, how) {
+            Err(nix::errno::Errno::EAGAIN) if tries < 100 => tries += 1,
+            r => break r?,
+        }
+    };
     // SAFETY: openat2 just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -139,3 +139,37 @@ fn classify_recovers_typed_errors_from_wrapped_text() {
     }
     assert!(classify("something else").is_none());
 }
+
+/// A walk through a climbing link ("..") is refused by the kernel with
+/// EAGAIN whenever a rename anywhere on the host races it; the open retries
+/// instead of reporting the directory missing (docker cp through such a link
+/// failed now and then on a busy host).
+#[test]
+fn open_dir_in_root_survives_concurrent_renames() {
+    let dir = rootfs();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("tmp/target")).unwrap();
+    symlink("../../../../tmp", root.join("up")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renamer = {
+        let stop = stop.clone();
+        let scratch = tempfile::tempdir().unwrap();
+        std::thread::spawn(move || {
+            let (a, b) = (scratch.path().join("a"), scratch.path().join("b"));
+            std::fs::write(&a, b"").unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::rename(&a, &b).unwrap();
+                std::fs::rename(&b, &a).unwrap();
+            }
+        })
+    };
+    let mut failures = 0;
+    for _ in 0..20_000 {
+        if open_dir_in_root(&root, Path::new("/up/target")).is_err() {
+            failures += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    renamer.join().unwrap();
+    assert_eq!(failures, 0, "opens through ../ failed under renames");
+}
