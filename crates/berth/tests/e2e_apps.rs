@@ -11,56 +11,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::git::{commit_version, git, git_ok};
 use common::prometheus::free_port;
 use common::{Daemon, berth, berth_ok, host_dir, wait_for};
 
 fn get(port: u16, host: &str) -> Option<(u16, String)> {
     common::web::get_host(port, host, "/").map(|(status, body)| (status, body.trim().to_string()))
-}
-
-fn git(dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args([
-            "-c",
-            "user.name=berth test",
-            "-c",
-            "user.email=test@berth.test",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn git_ok(dir: &Path, args: &[&str]) {
-    let out = git(dir, args);
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Commits a busybox httpd app serving `page` (and the given extra files).
-fn commit_version(dir: &Path, page: &str, extra: &[(&str, &str)]) {
-    std::fs::write(
-        dir.join("Dockerfile"),
-        format!(
-            "FROM busybox\nRUN mkdir -p /www && echo {page} > /www/index.html\n\
-             CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
-        ),
-    )
-    .unwrap();
-    for (name, text) in extra {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    git_ok(dir, &["add", "-A"]);
-    git_ok(dir, &["commit", "-q", "-m", page]);
 }
 
 fn push(dir: &Path, remote: &Path) -> (bool, String) {

@@ -17,10 +17,11 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::git::{commit_version, git_ok};
 use common::{assert_success, berth, berth_ok, wait_for};
 
 const ROUTER_PORT: u16 = 8089;
@@ -34,17 +35,7 @@ fn get(c: &Cluster, i: usize) -> (u16, String) {
 
 /// (status, body) of `GET http://host/` through host `i`'s router.
 fn get_host(c: &Cluster, i: usize, host: &str) -> (u16, String) {
-    let out = Command::new("nsenter")
-        .arg(format!("--net={}", c.hosts[i].ns.path().display()))
-        .args(["curl", "-s", "-m", "20", "-H"])
-        .arg(format!("Host: {host}"))
-        .args(["-w", "\n%{http_code}"])
-        .arg(format!("http://127.0.0.1:{ROUTER_PORT}/"))
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (code.trim().parse().unwrap_or(0), body.trim().to_string())
+    c.router_get(i, ROUTER_PORT, host)
 }
 
 /// Waits until both nodes' routers answer `want` for the app's host.
@@ -60,46 +51,6 @@ fn served_everywhere(c: &Cluster, want: &str, within: Duration) {
             berth_ok(&c.hosts[i].d, &["router", "ls"])
         );
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args([
-            "-c",
-            "user.name=berth test",
-            "-c",
-            "user.email=test@berth.test",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn git_ok(dir: &Path, args: &[&str]) {
-    let out = git(dir, args);
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Commits a busybox httpd app serving `page` (and the given extra files).
-fn commit_version(dir: &Path, page: &str, extra: &[(&str, &str)]) {
-    std::fs::write(
-        dir.join("Dockerfile"),
-        format!(
-            "FROM busybox\nRUN mkdir -p /www && echo {page} > /www/index.html\n\
-             CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
-        ),
-    )
-    .unwrap();
-    for (name, text) in extra {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
-    git_ok(dir, &["add", "-A"]);
-    git_ok(dir, &["commit", "-q", "-m", page]);
 }
 
 /// `git push` to the app's repository on the manager, from the manager's

@@ -24,17 +24,7 @@ const ROUTER_PORT: u16 = 8088;
 
 /// (status, body) of `GET http://web.test/` through host `i`'s router.
 fn get(c: &Cluster, i: usize, host: &str) -> (u16, String) {
-    let out = std::process::Command::new("nsenter")
-        .arg(format!("--net={}", c.hosts[i].ns.path().display()))
-        .args(["curl", "-s", "-m", "20", "-H"])
-        .arg(format!("Host: {host}"))
-        .args(["-w", "\n%{http_code}"])
-        .arg(format!("http://127.0.0.1:{ROUTER_PORT}/"))
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (code.trim().parse().unwrap_or(0), body.trim().to_string())
+    c.router_get(i, ROUTER_PORT, host)
 }
 
 /// The distinct answers of `n` requests through host `i`'s router, and

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::git::git_ok as git;
 use common::prometheus::free_port;
 use common::registry::RegistryProcess;
 use common::{Daemon, Kind, wait_for};
@@ -1496,26 +1497,6 @@ fn registry_with_a_password() {
     assert!(
         d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
             .contains(&target)
-    );
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=berth test",
-            "-c",
-            "user.email=test@berth.test",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -22,6 +22,22 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// (status, body) of `GET /` with `Host: host` through the router that
+    /// host `i` serves on loopback `port`, from inside that host.
+    pub fn router_get(&self, i: usize, port: u16, host: &str) -> (u16, String) {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", self.hosts[i].ns.path().display()))
+            .args(["curl", "-s", "-m", "20", "-H"])
+            .arg(format!("Host: {host}"))
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.trim().to_string())
+    }
+
     pub fn new(n: usize) -> Cluster {
         Cluster::with_daemon_args(n, &[])
     }

@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod debian;
+pub mod git;
 pub mod http;
 pub mod netns;
 pub mod pki;
