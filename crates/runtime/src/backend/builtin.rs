@@ -71,7 +71,10 @@ impl Backend for Builtin {
     fn create(&mut self, bundle: &Path, io: Io) -> Result<Pid, RuntimeError> {
         crate::private::create_dir_all(&self.root)
             .map_err(|e| RuntimeError::io("create runtime root", e))?;
-        if let Ok(spec) = Spec::load(bundle.join("config.json")) {
+        // libcontainer reads the bundle's spec again itself; ours is for
+        // the seccomp program and the OOM setting it leaves unapplied.
+        let spec = Spec::load(bundle.join("config.json")).ok();
+        if let Some(spec) = &spec {
             crate::seccomp_cache::prepare(
                 spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
                 &self.root.join(SECCOMP_CACHE),
@@ -96,7 +99,7 @@ impl Backend for Builtin {
             ));
         };
         // libcontainer 0.7 leaves this part of the spec unapplied (runc applies it).
-        if oom_killer_disabled(bundle)
+        if spec.as_ref().is_some_and(oom_killer_disabled)
             && let Err(e) = crate::cgroup::disable_oom_killer(&self.cgroup_path(), &self.id)
         {
             let _ = self.delete();
@@ -209,11 +212,10 @@ fn join_user_namespace(container: &Container, spec: &Spec, id: &str) -> Result<(
 }
 
 /// `linux.resources.memory.disableOOMKiller` of the bundle's spec.
-fn oom_killer_disabled(bundle: &Path) -> bool {
-    Spec::load(bundle.join("config.json"))
-        .ok()
-        .and_then(|s| s.linux().clone())
-        .and_then(|l| l.resources().clone())
+fn oom_killer_disabled(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
         .and_then(|r| *r.memory())
         .and_then(|m| m.disable_oom_killer())
         .unwrap_or(false)
