@@ -4,8 +4,11 @@
 # busybox httpd containers on berth's bridge (round robin):
 #   - throughput (wrk requests/s) and p99 latency, keep-alive from the client,
 #     for a 1 KiB and a 100 KiB response;
+#   - each proxy's CPU time (user + system, its threads and worker
+#     processes) per request: the steadier figure of its own cost, as wrk
+#     and the backends share the two cores with it;
 #   - ratios berth/nginx and berth/haproxy (throughput: > 1 is better for berth;
-#     p99: < 1 is better for berth).
+#     p99 and CPU: < 1 is better for berth).
 # busybox httpd closes each connection, so every proxy opens one backend
 # connection per request: the same cost for all three, and the backends'
 # fork per connection weighs on the figures. `--backend nginx` serves the
@@ -14,9 +17,14 @@
 # log line per request (its daemon log), nginx too (a file); haproxy logs nothing.
 # Goal (issue 18): berth >= 1.0x nginx.
 #
-# Usage: bench/router.sh [--no-build] [--seconds S] [--connections C] [--backends N]
-#                        [--backend busybox|nginx]
-#   --seconds S      wrk duration per measure (default 20)
+# The machine is noisy (one proxy's figure swings by 10-20% from run to
+# run), so the three proxies are measured in turn, ROUNDS times: the table
+# gives medians, and ratios are the medians of each round's ratios.
+#
+# Usage: bench/router.sh [--no-build] [--seconds S] [--rounds R] [--connections C]
+#                        [--backends N] [--backend busybox|nginx]
+#   --seconds S      wrk duration per measure (default 10)
+#   --rounds R       measures of each proxy, in turn (default 3)
 #   --connections C  wrk connections (default 64; 2 threads)
 #   --backends N     httpd containers behind the route (default 2)
 # Needs wrk, nginx, haproxy, curl (scripts/deps.sh). Everything runs on
@@ -24,7 +32,8 @@
 set -euo pipefail
 
 BUILD=1
-SECS=20
+SECS=10
+ROUNDS=3
 CONNS=64
 BACKENDS=2
 BACKEND=busybox
@@ -32,10 +41,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
         --seconds) SECS="$2"; shift ;;
+        --rounds) ROUNDS="$2"; shift ;;
         --connections) CONNS="$2"; shift ;;
         --backends) BACKENDS="$2"; shift ;;
         --backend) BACKEND="$2"; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -97,6 +107,7 @@ mkdir -p "$dir"
     --default-address-pool base=10.252.0.0/16,size=24 \
     --router-addr "127.0.0.1:$ROUTER_PORT" >"$dir/log" 2>&1 </dev/null &
 PIDS+=("$!")
+BERTH_PID="$!"
 wait_ping "$dir/daemon.sock" "$!" || { log "berth did not start"; tail -n 15 "$dir/log" >&2; exit 1; }
 dk berth import "$TMP/rootfs.tar" bench-httpd:0 >/dev/null
 
@@ -137,6 +148,7 @@ $servers        keepalive 64;
 EOF
 nginx -c "$TMP/nginx.conf" -g 'daemon off;' >"$TMP/nginx.out" 2>&1 &
 PIDS+=("$!")
+NGINX_PID="$!"
 
 hservers=""
 n=0
@@ -161,6 +173,7 @@ $hservers
 EOF
 haproxy -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.out" 2>&1 &
 PIDS+=("$!")
+HAPROXY_PID="$!"
 
 for port in "$ROUTER_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
     for _ in $(seq 100); do
@@ -171,32 +184,69 @@ for port in "$ROUTER_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
         { log "nothing answers on $port"; exit 1; }
 done
 
-declare -A R
-measure() { # name port path
-    local out
-    out="$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -H 'Host: bench.test' "http://127.0.0.1:$2$3")"
-    R[$1,$3,rps]="$(awk '/Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")"
-    # wrk prints p99 as e.g. 12.34ms, 850.00us or 1.20s: in ms.
-    R[$1,$3,p99]="$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-        f = (u == "us") ? 0.001 : (u == "s") ? 1000 : 1; printf "%.2f", v * f }' <<<"$out")"
-    R[$1,$3,err]="$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out" | tr '\n' ' ')"
-    log "$1 $3: ${R[$1,$3,rps]} req/s, p99 ${R[$1,$3,p99]} ms ${R[$1,$3,err]}"
+# CPU time (user + system, clock ticks) of a process and its children
+# (nginx's workers); the proxies' cost per request is the steadier figure on
+# a machine whose two cores wrk and the backends share with the proxy.
+ticks() {
+    local pid t=0
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
 }
-for path in /1k /100k; do
-    measure berth "$ROUTER_PORT" "$path"
-    measure nginx "$NGINX_PORT" "$path"
-    measure haproxy "$HAPROXY_PORT" "$path"
+declare -A R
+declare -A PID=([berth]="$BERTH_PID" [nginx]="$NGINX_PID" [haproxy]="$HAPROXY_PID")
+HZ="$(getconf CLK_TCK)"
+measure() { # name port path: appends this round's figures to R[name,path,*]
+    local out t0 t1 rps n cpu p99 err
+    t0="$(ticks "${PID[$1]}")"
+    out="$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -H 'Host: bench.test' "http://127.0.0.1:$2$3")"
+    t1="$(ticks "${PID[$1]}")"
+    rps="$(awk '/Requests\/sec/ { printf "%.0f", $2 }' <<<"$out")"
+    n="$(awk '/requests in/ { print $1 }' <<<"$out")"
+    # CPU microseconds per request.
+    cpu="$(python3 -c "import sys; t,n,hz=map(float,sys.argv[1:]); print('%.1f' % (t*1e6/hz/n) if n else 'nan')" \
+        "$((t1 - t0))" "$n" "$HZ")"
+    # wrk prints p99 as e.g. 12.34ms, 850.00us or 1.20s: in ms.
+    p99="$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+        f = (u == "us") ? 0.001 : (u == "s") ? 1000 : 1; printf "%.2f", v * f }' <<<"$out")"
+    err="$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out" | tr '\n' ' ')"
+    R[$1,$3,rps]+=" $rps"
+    R[$1,$3,cpu]+=" $cpu"
+    R[$1,$3,p99]+=" $p99"
+    log "$1 $3: $rps req/s, p99 $p99 ms, $cpu CPU us/request $err"
+}
+for round in $(seq "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    for path in /1k /100k; do
+        measure berth "$ROUTER_PORT" "$path"
+        measure nginx "$NGINX_PORT" "$path"
+        measure haproxy "$HAPROXY_PORT" "$path"
+    done
 done
 
-ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'nan')" "$1" "$2"; }
-printf '\nwrk -t2 -c%s -d%ss, keep-alive, Host: bench.test, %s %s backends\n' "$CONNS" "$SECS" "$BACKENDS" "$BACKEND"
+# median VALUES... / ratio "A1 A2 .." "B1 B2 ..": the median of the rounds' A/B.
+median() { python3 -c 'import statistics, sys; v = [float(x) for x in sys.argv[1:]]; print(("%.0f" if statistics.median(v) >= 1000 else "%.2f") % statistics.median(v))' "$@"; }
+ratio() { python3 -c '
+import statistics, sys
+a, b = ([float(x) for x in s.split()] for s in sys.argv[1:])
+r = [x / y for x, y in zip(a, b) if y]
+print("%.2f" % statistics.median(r) if r else "nan")' "$1" "$2"; }
+printf '\nwrk -t2 -c%s -d%ss, keep-alive, Host: bench.test, %s %s backends; medians of %s rounds\n' \
+    "$CONNS" "$SECS" "$BACKENDS" "$BACKEND" "$ROUNDS"
 printf '%-22s %10s %10s %10s %10s %10s\n' "measure" "berth" "nginx" "haproxy" "b/nginx" "b/haproxy"
 for path in /1k /100k; do
     name="${path#/}"
-    printf '%-22s %10s %10s %10s %10s %10s\n' "$name req/s" "${R[berth,$path,rps]}" "${R[nginx,$path,rps]}" \
-        "${R[haproxy,$path,rps]}" "$(ratio "${R[berth,$path,rps]}" "${R[nginx,$path,rps]}")" \
-        "$(ratio "${R[berth,$path,rps]}" "${R[haproxy,$path,rps]}")"
-    printf '%-22s %10s %10s %10s %10s %10s\n' "$name p99 (ms)" "${R[berth,$path,p99]}" "${R[nginx,$path,p99]}" \
-        "${R[haproxy,$path,p99]}" "$(ratio "${R[berth,$path,p99]}" "${R[nginx,$path,p99]}")" \
-        "$(ratio "${R[berth,$path,p99]}" "${R[haproxy,$path,p99]}")"
+    for m in "rps:req/s" "p99:p99 (ms)" "cpu:CPU us/req"; do
+        key="${m%%:*}"
+        # shellcheck disable=SC2086 # the rounds' figures, one argument each
+        printf '%-22s %10s %10s %10s %10s %10s\n' "$name ${m#*:}" "$(median ${R[berth,$path,$key]})" \
+            "$(median ${R[nginx,$path,$key]})" "$(median ${R[haproxy,$path,$key]})" \
+            "$(ratio "${R[berth,$path,$key]}" "${R[nginx,$path,$key]}")" \
+            "$(ratio "${R[berth,$path,$key]}" "${R[haproxy,$path,$key]}")"
+    done
+    printf '%-22s %s\n' "$name berth/nginx" "req/s per round:$(python3 -c '
+import sys
+a, b = ([float(x) for x in s.split()] for s in sys.argv[1:])
+print("".join(" %.2f" % (x / y) for x, y in zip(a, b) if y))' "${R[berth,$path,rps]}" "${R[nginx,$path,rps]}")"
 done

@@ -612,14 +612,43 @@ fn log_filter(level: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
 }
 
 fn init_logging(level: &str) -> anyhow::Result<LogReload> {
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let (filter, handle) = tracing_subscriber::reload::Layer::new(log_filter(level)?);
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                // Colours for a person at a terminal, not escape codes in a log file.
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(|| LogLine),
+        )
         .init();
     Ok(handle)
+}
+
+/// Writes each log event, formatted whole, with one write(2) on stderr.
+/// `std::io::stderr()` serialises writers with a lock, and the router's
+/// threads, each writing an access line per request, met on it often
+/// enough for half their requests to sleep on it. A line written by one
+/// write to a file opened for append, or a pipe (up to PIPE_BUF), lands
+/// whole without a lock, as nginx's workers write theirs.
+struct LogLine;
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match nix::unistd::write(std::io::stderr(), buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => return other.map_err(std::io::Error::from),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// SIGHUP: reads the file again and applies what dockerd applies without a

@@ -18,11 +18,24 @@ pub struct Backend {
     pub container_id: String,
     pub container_name: String,
     pub addr: SocketAddr,
+    /// `addr` as requests to it name it.
+    pub(crate) authority: hyper::http::uri::Authority,
     in_flight: AtomicUsize,
     consecutive_failures: AtomicU32,
     requests: AtomicU64,
     ejected_until: Mutex<Option<Instant>>,
     pub(crate) h2: H2Conn,
+}
+
+/// `addr` as a URI names it, without an IPv6 zone: RFC 3986 has no syntax
+/// for one, and containers' addresses have none.
+fn authority_of(addr: SocketAddr) -> hyper::http::uri::Authority {
+    let text = match addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    };
+    text.parse()
+        .expect("an IP address and a port make an authority")
 }
 
 impl Backend {
@@ -31,6 +44,7 @@ impl Backend {
             container_id: container_id.to_string(),
             container_name: container_name.to_string(),
             addr,
+            authority: authority_of(addr),
             in_flight: AtomicUsize::new(0),
             consecutive_failures: AtomicU32::new(0),
             requests: AtomicU64::new(0),

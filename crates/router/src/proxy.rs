@@ -10,17 +10,18 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper::http::uri::{self, PathAndQuery};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::backend::InFlight;
+use crate::Router;
+use crate::backend::{Backend, InFlight};
 use crate::forwarded;
 use crate::labels::Scheme;
 use crate::replay::Tape;
 use crate::table::{Lookup, Route};
-use crate::{Router, metrics::Outcome};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
@@ -71,12 +72,11 @@ fn host_of(req: &Request<Incoming>) -> String {
     let raw = req
         .uri()
         .authority()
-        .map(|a| a.as_str().to_string())
+        .map(|a| a.as_str())
         .or_else(|| {
             req.headers()
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
         })
         .unwrap_or_default();
     let name = match raw.strip_prefix('[') {
@@ -163,7 +163,7 @@ impl From<hyper_util::client::legacy::Error> for Failure {
 /// it fits the route's retry_body_limit.
 struct Outgoing {
     method: Method,
-    path_and_query: String,
+    path_and_query: PathAndQuery,
     /// What the client named (`Host`, or HTTP/2's `:authority`).
     authority: String,
     headers: hyper::HeaderMap,
@@ -218,8 +218,8 @@ impl Outgoing {
             path_and_query: parts
                 .uri
                 .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_string(),
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
             authority: host_header,
             headers: parts.headers,
             body,
@@ -242,29 +242,29 @@ impl Outgoing {
     }
 
     /// The request for one attempt on `backend`, over HTTP/2 when `h2`.
-    fn to(&mut self, backend: SocketAddr, h2: bool) -> Result<Request<Body>, hyper::http::Error> {
+    fn to(&mut self, backend: &Backend, h2: bool) -> Result<Request<Body>, hyper::http::Error> {
         let mut headers = self.headers.clone();
-        let (uri, version) = if h2 {
+        let mut uri = uri::Parts::default();
+        uri.scheme = Some(uri::Scheme::HTTP);
+        uri.path_and_query = Some(self.path_and_query.clone());
+        let version = if h2 {
             // :authority carries the client's host name (RFC 9113 §8.3.1:
             // no Host beside it); the connection goes to the backend.
             headers.remove(header::HOST);
             if self.te_trailers {
                 headers.insert(header::TE, HeaderValue::from_static("trailers"));
             }
-            let authority = match self.authority.parse::<hyper::http::uri::Authority>() {
-                Ok(a) => a.to_string(),
-                Err(_) => backend.to_string(),
-            };
-            (
-                format!("http://{authority}{}", self.path_and_query),
-                Version::HTTP_2,
-            )
+            uri.authority = Some(
+                self.authority
+                    .parse::<uri::Authority>()
+                    .unwrap_or_else(|_| backend.authority.clone()),
+            );
+            Version::HTTP_2
         } else {
-            (
-                format!("http://{backend}{}", self.path_and_query),
-                Version::HTTP_11,
-            )
+            uri.authority = Some(backend.authority.clone());
+            Version::HTTP_11
         };
+        let uri = Uri::from_parts(uri)?;
         let mut out = Request::builder()
             .method(self.method.clone())
             .uri(uri)
@@ -278,7 +278,8 @@ impl Outgoing {
 
 impl Router {
     pub(crate) async fn handle(
-        self: Arc<Self>,
+        &self,
+        client: &BackendClient,
         req: Request<Incoming>,
         peer: Peer,
     ) -> Response<Body> {
@@ -304,7 +305,7 @@ impl Router {
             return self.finish(&seen, Some(&route), None, too_large(max));
         }
         let out = Outgoing::new(req, &seen, &route);
-        let (backend, answer) = self.forward(&route, &seen, out).await;
+        let (backend, answer) = self.forward(client, &route, &seen, out).await;
         self.finish(&seen, Some(&route), backend, answer)
     }
 
@@ -322,6 +323,7 @@ impl Router {
     /// retries are spent; the backend that answered and the answer.
     async fn forward(
         &self,
+        client: &BackendClient,
         route: &Route,
         seen: &Seen,
         mut out: Outgoing,
@@ -350,7 +352,7 @@ impl Router {
             // not implemented): a WebSocket goes over HTTP/1.1, which h2c
             // servers (Go's h2c handler, hyper's auto) speak too.
             let h2 = route.options.scheme == Scheme::H2c && out.client_side.is_none();
-            let request = match out.to(backend.addr, h2) {
+            let request = match out.to(&backend, h2) {
                 Ok(r) => r,
                 Err(e) => {
                     return (
@@ -364,7 +366,7 @@ impl Router {
                 if h2 {
                     backend.h2.send(backend.addr, request).await
                 } else {
-                    Ok(self.client.request(request).await?)
+                    Ok(client.request(request).await?)
                 }
             };
             let outcome = tokio::time::timeout(route.options.timeout, send).await;
@@ -490,11 +492,10 @@ impl Router {
             elapsed.as_secs_f64() * 1000.0
         );
         if let (Some(m), Some(route)) = (&self.metrics, route) {
-            m.observe(Outcome {
-                route: &format!("{}{}", route.host, route.path),
-                code: status,
-                seconds: elapsed.as_secs_f64(),
-            });
+            let series = route
+                .series
+                .get_or_init(|| m.route(&format!("{}{}", route.host, route.path)));
+            m.observe_in(series, status, elapsed.as_secs_f64());
         }
         answer
     }

@@ -62,6 +62,8 @@ pub struct Route {
     /// Round robin's position, kept across rebuilds (a reset on every
     /// rebuild would favour the first backends).
     next: Arc<AtomicUsize>,
+    /// Its request metrics, found on its first request.
+    pub(crate) series: std::sync::OnceLock<crate::metrics::RouteSeries>,
 }
 
 /// A container (or service) whose labels were refused.
@@ -175,6 +177,7 @@ impl RouteTable {
                     options,
                     backends,
                     next,
+                    series: std::sync::OnceLock::new(),
                 }));
         }
         for list in by_host.values_mut() {
