@@ -29,27 +29,7 @@ pub fn routes() -> Router<AppState> {
 
 /// `X-Registry-Auth`: base64url JSON of {username, password} or {identitytoken}.
 pub(crate) fn credentials(headers: &HeaderMap) -> Option<Credentials> {
-    use base64::Engine as _;
-    let raw = headers.get("X-Registry-Auth")?.to_str().ok()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE
-        .decode(raw.trim())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim()))
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw.trim()))
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let s = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .filter(|x| !x.is_empty())
-            .map(String::from)
-    };
-    if let Some(token) = s("identitytoken").or_else(|| s("registrytoken")) {
-        return Some(Credentials::Token(token));
-    }
-    Some(Credentials::Basic {
-        username: s("username")?,
-        password: s("password").unwrap_or_default(),
-    })
+    Credentials::decode(headers.get("X-Registry-Auth")?.to_str().ok()?)
 }
 
 #[derive(serde::Deserialize)]

@@ -9,7 +9,7 @@ pub(crate) mod networks;
 use std::sync::Arc;
 
 use axum::extract::Path;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
@@ -245,11 +245,15 @@ async fn remove_node(
 
 async fn list_services(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
     let status = Params::parse(uri.query()).bool("status", false);
+    let services = manager(&s)
+        .await?
+        .services(&filters(&uri)?, ServiceView { status })
+        .await?;
     json_value(
-        &manager(&s)
-            .await?
-            .services(&filters(&uri)?, ServiceView { status })
-            .await?,
+        &services
+            .into_iter()
+            .map(|s| s.redacted())
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -266,14 +270,46 @@ async fn inspect_service(
             *prev = cluster::model::defaults::insert_defaults(prev);
         }
     }
-    json_value(&service)
+    json_value(&service.redacted())
+}
+
+/// The `X-Registry-Auth` a client sends with `--with-registry-auth`.
+fn registry_auth(headers: &HeaderMap) -> Option<cluster::model::PullOptions> {
+    let raw = headers.get("X-Registry-Auth")?.to_str().ok()?.trim();
+    (!raw.is_empty()).then(|| cluster::model::PullOptions {
+        registry_auth: raw.to_string(),
+    })
+}
+
+/// Sets the credentials the nodes pull the spec's image with: only the
+/// header gives them, never the body (whose spec the API shows redacted).
+fn set_pull_options(
+    spec: &mut cluster::model::ServiceSpec,
+    pull: Option<cluster::model::PullOptions>,
+) {
+    if let Some(c) = spec.task_template.container_spec.as_mut() {
+        c.pull_options = pull;
+    }
+}
+
+fn pull_options_of(
+    spec: Option<&cluster::model::ServiceSpec>,
+) -> Option<cluster::model::PullOptions> {
+    spec?
+        .task_template
+        .container_spec
+        .as_ref()?
+        .pull_options
+        .clone()
 }
 
 async fn create_service(
     Extension(s): Extension<SwarmState>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let spec = parse_json(&body)?;
+    let mut spec = parse_json(&body)?;
+    set_pull_options(&mut spec, registry_auth(&headers));
     let id = manager(&s).await?.create_service(spec).await?;
     Ok((StatusCode::CREATED, Json(json!({ "ID": id }))))
 }
@@ -282,14 +318,33 @@ async fn update_service(
     Extension(s): Extension<SwarmState>,
     Path(id): Path<String>,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let params = Params::parse(uri.query());
     let rollback = params.get("rollback") == Some("previous");
-    let spec = parse_json(&body)?;
-    manager(&s)
-        .await?
-        .update_service(&id, version(&params)?, spec, rollback)
+    let mut spec = parse_json(&body)?;
+    let m = manager(&s).await?;
+    // Without the header, the credentials stay those of the spec the
+    // client names (`registryAuthFrom`: `spec`, the default, or
+    // `previous-spec`), as dockerd keeps them.
+    let pull = match registry_auth(&headers) {
+        Some(given) => Some(given),
+        None => {
+            let current = m.service(&id).await?;
+            match params.get("registryAuthFrom") {
+                None | Some("" | "spec") => pull_options_of(Some(&current.spec)),
+                Some("previous-spec") => pull_options_of(current.previous_spec.as_ref()),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "unsupported registryAuthFrom '{other}'"
+                    )));
+                }
+            }
+        }
+    };
+    set_pull_options(&mut spec, pull);
+    m.update_service(&id, version(&params)?, spec, rollback)
         .await?;
     Ok(Json(json!({ "Warnings": null })))
 }
@@ -303,14 +358,15 @@ async fn remove_service(
 }
 
 async fn list_tasks(Extension(s): Extension<SwarmState>, uri: Uri) -> ApiResult<Json<Value>> {
-    json_value(&manager(&s).await?.tasks(&filters(&uri)?).await?)
+    let tasks = manager(&s).await?.tasks(&filters(&uri)?).await?;
+    json_value(&tasks.into_iter().map(|t| t.redacted()).collect::<Vec<_>>())
 }
 
 async fn inspect_task(
     Extension(s): Extension<SwarmState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    json_value(&manager(&s).await?.task(&id).await?)
+    json_value(&manager(&s).await?.task(&id).await?.redacted())
 }
 
 /// `?version=N` of a secret or config update, with dockerd's message when

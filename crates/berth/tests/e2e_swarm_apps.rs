@@ -9,7 +9,9 @@
 //! check service); a push whose CHECKS fail is rejected with the services
 //! untouched; `rollback` serves version one again, with its release's
 //! config; `app rm` leaves no
-//! service, task container or route.
+//! service, task container or route. Beside them, services made with
+//! `--with-registry-auth` pull from a registry that wants a password on
+//! every node, and the API never shows those credentials.
 
 #![allow(clippy::unwrap_used)]
 
@@ -85,12 +87,13 @@ fn push(c: &Cluster, src: &Path) -> (bool, String) {
 struct Registry(Child);
 
 impl Registry {
-    fn start(c: &Cluster, root: &Path) -> Registry {
+    fn start(c: &Cluster, root: &Path, extra: &[&str]) -> Registry {
         let child = Command::new("nsenter")
             .arg(format!("--net={}", c.hosts[0].ns.path().display()))
             .arg(env!("CARGO_BIN_EXE_berth"))
             .args(["registry", "serve", "--addr", REGISTRY, "--root"])
             .arg(root)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -102,7 +105,8 @@ impl Registry {
                 .arg(format!("http://{REGISTRY}/v2/"))
                 .output()
                 .ok()?;
-            (String::from_utf8_lossy(&out.stdout) == "200").then_some(())
+            // 401: one that wants a password answers too.
+            matches!(&*String::from_utf8_lossy(&out.stdout), "200" | "401").then_some(())
         });
         assert!(up.is_some(), "the registry did not answer on {REGISTRY}");
         Registry(child)
@@ -199,7 +203,7 @@ fn apps_run_as_swarm_services_across_the_cluster() {
     assert_success(&c.join(1, &token), "swarm join");
     let m = &c.hosts[0].d;
     let registry_root = m.tmp().join("registry");
-    let _registry = Registry::start(&c, &registry_root);
+    let _registry = Registry::start(&c, &registry_root, &[]);
 
     berth_ok(m, &["app", "create", "demo", "--domain", HOST]);
     // Without a registry the worker could not pull the image: refused
@@ -481,4 +485,133 @@ fn apps_run_as_swarm_services_across_the_cluster() {
     }
     let info = berth(m, &["app", "info", "demo"]);
     assert!(!info.status.success());
+}
+
+/// The error and state of each task of `service`, newest first.
+fn task_states(c: &Cluster, service: &str) -> String {
+    c.hosts[0].d.docker_ok(&[
+        "service",
+        "ps",
+        "--no-trunc",
+        "--format",
+        "{{.CurrentState}} {{.Error}}",
+        service,
+    ])
+}
+
+#[test]
+fn services_pull_with_the_registry_credentials_they_were_given() {
+    let c = Cluster::with_daemon_args(2, &["--insecure-registry", REGISTRY]);
+    if !c.hosts[0].d.is_berth() {
+        return;
+    }
+    let token = c.init();
+    assert_success(&c.join(1, &token), "swarm join");
+    let (m, w) = (&c.hosts[0].d, &c.hosts[1].d);
+    let htpasswd = common::registry::write_htpasswd(m.tmp(), "alice", "s3cret");
+    let _registry = Registry::start(
+        &c,
+        &m.tmp().join("registry"),
+        &["--htpasswd", htpasswd.to_str().unwrap()],
+    );
+    let login = m.docker_stdin(
+        &["login", "--username", "alice", "--password-stdin", REGISTRY],
+        b"s3cret",
+    );
+    assert_success(&login, "docker login");
+    let image = format!("{REGISTRY}/private/bb:v1");
+    m.docker_ok(&["tag", "busybox", &image]);
+    m.docker_ok(&["push", &image]);
+
+    // Without --with-registry-auth the worker cannot pull it.
+    let create = |name: &str, auth: bool| {
+        let mut args = vec!["service", "create", "-d", "--name", name];
+        if auth {
+            args.push("--with-registry-auth");
+        }
+        args.extend(["--constraint", "node.role==worker", &image, "sleep", "1000"]);
+        m.docker_ok(&args);
+    };
+    create("anonymous", false);
+    let refused = wait_for(Duration::from_secs(30), || {
+        let states = task_states(&c, "anonymous");
+        states.contains("No such image").then_some(states)
+    });
+    assert!(refused.is_some(), "{}", task_states(&c, "anonymous"));
+    assert!(
+        !task_states(&c, "anonymous").contains("Running"),
+        "{}",
+        task_states(&c, "anonymous")
+    );
+
+    m.docker_ok(&["service", "rm", "anonymous"]);
+
+    create("private", true);
+    let running = wait_for(Duration::from_secs(30), || {
+        task_states(&c, "private")
+            .starts_with("Running")
+            .then_some(())
+    });
+    assert!(
+        running.is_some(),
+        "{}\n{}",
+        task_states(&c, "private"),
+        w.log_tail()
+    );
+    assert!(
+        w.docker_ok(&["ps", "--format", "{{.Image}}"])
+            .contains(&image)
+    );
+    // The credentials are the nodes' alone.
+    for out in [
+        m.docker_ok(&["service", "inspect", "private"]),
+        m.docker_ok(&["service", "ls", "--format", "{{json .}}"]),
+        m.docker_ok(&["inspect", "--type", "task", &task_id(&c, "private")]),
+    ] {
+        assert!(
+            !out.contains("PullOptions") && !out.contains("RegistryAuth"),
+            "{out}"
+        );
+    }
+
+    // An update without the flag keeps them: with the worker's copy of the
+    // image untagged (its tag and the digest the service pins), the new
+    // task pulls again.
+    let pinned = service_image(&c, "private");
+    let digest = pinned.trim().rsplit_once('@').unwrap().1.to_string();
+    w.docker_ok(&[
+        "rmi",
+        "-f",
+        &image,
+        &format!("{REGISTRY}/private/bb@{digest}"),
+    ]);
+    assert!(w.docker(&["image", "inspect", pinned.trim()]).status.code() != Some(0));
+    m.docker_ok(&["service", "update", "-d", "--env-add", "V=2", "private"]);
+    let updated = wait_for(Duration::from_secs(30), || {
+        let states = task_states(&c, "private");
+        (states.starts_with("Running") && states.lines().count() == 2).then_some(())
+    });
+    assert!(updated.is_some(), "{}", task_states(&c, "private"));
+    let env = w.docker_ok(&[
+        "ps",
+        "--filter",
+        "label=com.docker.swarm.service.name=private",
+        "--format",
+        "{{.ID}}",
+    ]);
+    let id = env.lines().next().unwrap_or_default();
+    assert!(
+        w.docker_ok(&["inspect", "-f", "{{.Config.Env}}", id])
+            .contains("V=2"),
+        "{env}"
+    );
+    m.docker_ok(&["service", "rm", "private"]);
+}
+
+/// The id of `service`'s newest task.
+fn task_id(c: &Cluster, service: &str) -> String {
+    let out = c.hosts[0]
+        .d
+        .docker_ok(&["service", "ps", "-q", "--no-trunc", service]);
+    out.lines().next().unwrap_or_default().to_string()
 }

@@ -68,6 +68,20 @@ pub struct ContainerSpec {
     pub ulimits: Vec<Ulimit>,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub oom_score_adj: i64,
+    /// `--with-registry-auth`: the client's credentials for the image's
+    /// registry, which the nodes pull with. Kept in the store with the spec
+    /// (as swarmkit keeps them) and never shown by the API
+    /// ([`ContainerSpec::redacted`]); what a request body says here is
+    /// ignored, the header is the only way in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_options: Option<PullOptions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PullOptions {
+    /// Docker's encoded auth config (base64url JSON), as `X-Registry-Auth` carries it.
+    pub registry_auth: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

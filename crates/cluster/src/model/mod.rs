@@ -19,7 +19,7 @@ mod roundtrip_tests;
 pub use common::{Annotations, Driver, Meta, Timestamp, TlsInfo, Version};
 pub use container::{
     ConfigReference, ContainerSpec, DnsConfig, FileTarget, HealthConfig, Mount, Privileges,
-    SecretReference, Ulimit,
+    PullOptions, SecretReference, Ulimit,
 };
 pub use network::{
     Endpoint, EndpointSpec, EndpointVirtualIp, IpamConfig, IpamOptions, Network, NetworkAttachment,

@@ -26,6 +26,18 @@ pub struct Service {
     pub job_status: Option<JobStatus>,
 }
 
+impl Service {
+    /// The service as the API shows it: without the registry credentials
+    /// its specs keep for the nodes.
+    pub fn redacted(mut self) -> Service {
+        self.spec.task_template.redact();
+        if let Some(prev) = self.previous_spec.as_mut() {
+            prev.task_template.redact();
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceSpec {

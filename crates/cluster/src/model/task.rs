@@ -11,6 +11,24 @@ use super::container::ContainerSpec;
 use super::network::{NetworkAttachment, NetworkAttachmentConfig, PortConfig};
 
 /// What every task of a service is made from.
+impl TaskSpec {
+    /// Drops the registry credentials (`--with-registry-auth`), which only
+    /// the nodes see.
+    pub fn redact(&mut self) {
+        if let Some(c) = self.container_spec.as_mut() {
+            c.pull_options = None;
+        }
+    }
+}
+
+impl Task {
+    /// The task as the API shows it (see [`TaskSpec::redact`]).
+    pub fn redacted(mut self) -> Task {
+        self.spec.redact();
+        self
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct TaskSpec {

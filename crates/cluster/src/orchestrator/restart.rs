@@ -87,6 +87,19 @@ pub(crate) fn restart(w: &mut Work<'_>, ctx: &Ctx<'_>, i: usize, slot: &[usize])
     if w.tasks[i].desired_state > TaskState::Complete {
         return;
     }
+    // A replacement that failed while it waited out its restart delay (a
+    // node prepares a task before it starts: its image could not be
+    // pulled, say) is itself replaced once that delay is over, as
+    // swarmkit's supervisor waits: a bad image is tried once a delay,
+    // not in a tight loop of pulls and tasks.
+    if w.tasks[i].desired_state == TaskState::Ready {
+        let (delay, _) = start_delay(w, ctx, slot, i);
+        let at = w.tasks[i].meta.created_at.add_nanos(delay);
+        if now < at {
+            w.wake(at);
+            return;
+        }
+    }
     w.set_desired(i, TaskState::Shutdown, now);
     let history: Vec<&Task> = slot
         .iter()
@@ -138,6 +151,44 @@ pub(crate) fn updatable_in_slot(w: &Work<'_>, slot: &[usize], rolling_back: bool
     }
 }
 
+/// How long replacement `i` of `slot` waits after its creation before it
+/// starts, and whether the task it replaces has stopped.
+fn start_delay(w: &Work<'_>, ctx: &Ctx<'_>, slot: &[usize], i: usize) -> (i64, bool) {
+    let t = &w.tasks[i];
+    let created = t.meta.created_at;
+    // The task it replaces: the newest of the slot being stopped.
+    let prev = slot
+        .iter()
+        .copied()
+        .filter(|&j| j != i && !w.is_deleted(j))
+        .filter(|&j| {
+            w.tasks[j].desired_state > TaskState::Running && w.tasks[j].meta.created_at <= created
+        })
+        .max_by_key(|&j| w.tasks[j].meta.created_at);
+    match prev {
+        None => (0, true),
+        Some(j) => {
+            let p = &w.tasks[j];
+            let drained = ctx
+                .node(&p.node_id)
+                .is_some_and(|n| n.spec.availability == "drain");
+            let node_down = p.node_id.is_empty() || ctx.node_invalid(&p.node_id) && !drained;
+            // A dead node is not a failing task: its tasks move at
+            // once (swarmkit applies the restart delay here too,
+            // which is most of its failover time).
+            let delay = if p.spec == t.spec && !drained && !node_down {
+                restart_delay(p)
+            } else {
+                0
+            };
+            let stopped = p.status.state > TaskState::Running
+                || p.status.state < TaskState::Assigned
+                || node_down;
+            (delay, stopped)
+        }
+    }
+}
+
 /// Starts the replacements that waited: after their restart delay (none
 /// for update replacements or when the old node is drained or down), once the task
 /// they replace has stopped or a minute has passed.
@@ -152,41 +203,8 @@ pub(crate) fn promote_ready(w: &mut Work<'_>, ctx: &Ctx<'_>, slots: &[Vec<usize>
             if w.is_deleted(i) || w.tasks[i].desired_state != TaskState::Ready {
                 continue;
             }
-            let t = &w.tasks[i];
-            let created = t.meta.created_at;
-            // The task it replaces: the newest of the slot being stopped.
-            let prev = slot
-                .iter()
-                .copied()
-                .filter(|&j| j != i && !w.is_deleted(j))
-                .filter(|&j| {
-                    w.tasks[j].desired_state > TaskState::Running
-                        && w.tasks[j].meta.created_at <= created
-                })
-                .max_by_key(|&j| w.tasks[j].meta.created_at);
-            let (delay, stopped) = match prev {
-                None => (0, true),
-                Some(j) => {
-                    let p = &w.tasks[j];
-                    let drained = ctx
-                        .node(&p.node_id)
-                        .is_some_and(|n| n.spec.availability == "drain");
-                    let node_down =
-                        p.node_id.is_empty() || ctx.node_invalid(&p.node_id) && !drained;
-                    // A dead node is not a failing task: its tasks move at
-                    // once (swarmkit applies the restart delay here too,
-                    // which is most of its failover time).
-                    let delay = if p.spec == t.spec && !drained && !node_down {
-                        restart_delay(p)
-                    } else {
-                        0
-                    };
-                    let stopped = p.status.state > TaskState::Running
-                        || p.status.state < TaskState::Assigned
-                        || node_down;
-                    (delay, stopped)
-                }
-            };
+            let created = w.tasks[i].meta.created_at;
+            let (delay, stopped) = start_delay(w, ctx, slot, i);
             let start_at: Timestamp = created.add_nanos(delay);
             let give_up_at = start_at.add_nanos(OLD_TASK_TIMEOUT);
             if ctx.now >= start_at && (stopped || ctx.now >= give_up_at) {

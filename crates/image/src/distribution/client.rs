@@ -32,6 +32,35 @@ pub enum Credentials {
     Token(String),
 }
 
+impl Credentials {
+    /// Docker's encoded auth config (the `X-Registry-Auth` header, and a
+    /// service's `--with-registry-auth`): base64url JSON of {username,
+    /// password} or {identitytoken}. None when it is not one.
+    pub fn decode(encoded: &str) -> Option<Credentials> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+        let raw = encoded.trim();
+        let bytes = URL_SAFE
+            .decode(raw)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(raw))
+            .or_else(|_| STANDARD.decode(raw))
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+        };
+        if let Some(token) = s("identitytoken").or_else(|| s("registrytoken")) {
+            return Some(Credentials::Token(token));
+        }
+        Some(Credentials::Basic {
+            username: s("username")?,
+            password: s("password").unwrap_or_default(),
+        })
+    }
+}
+
 /// A connection to one repository.
 pub struct RegistryClient {
     http: Client,

@@ -214,6 +214,17 @@ pub(super) fn image_of(st: &State, id: &str) -> Image {
     }
 }
 
+/// The references.json key that `r` names: `name:tag@digest` is the
+/// digest's (the tag only says what it was), as Docker reads it; swarm
+/// services pin their images so (`docker service create` resolves the
+/// tag's digest), and a pull records the digest reference alone.
+fn lookup_key(r: &Reference) -> String {
+    match (r.tag(), r.digest()) {
+        (Some(_), Some(d)) => r.with_digest(d).map_or_else(|_| r.full(), |p| p.full()),
+        _ => r.full(),
+    }
+}
+
 /// Name, `sha256:` id, full hex id or unique id prefix → image id. Names win
 /// over id prefixes, as in Docker.
 pub(super) fn resolve(st: &State, s: &str) -> Result<String, ImageError> {
@@ -225,7 +236,7 @@ pub(super) fn resolve(st: &State, s: &str) -> Result<String, ImageError> {
     }
     let parsed = reference::parse(s);
     if let Ok(r) = &parsed
-        && let Some(e) = st.refs.get(&r.full())
+        && let Some(e) = st.refs.get(&lookup_key(r))
         && st.loaded.contains_key(&e.image)
     {
         return Ok(e.image.clone());
@@ -251,5 +262,21 @@ pub(super) fn by_prefix(st: &State, hex: &str, shown: &str) -> Result<String, Im
         (Some(id), None) => Ok(id.clone()),
         (Some(_), Some(_)) => Err(ImageError::Ambiguous(shown.to_string())),
         (None, _) => Err(ImageError::NotFound(shown.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_beside_a_digest_names_the_digest() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = reference::parse(&format!("reg.test:5000/a/b:v1@{d}")).unwrap();
+        assert_eq!(lookup_key(&r), format!("reg.test:5000/a/b@{d}"));
+        let r = reference::parse(&format!("reg.test:5000/a/b@{d}")).unwrap();
+        assert_eq!(lookup_key(&r), format!("reg.test:5000/a/b@{d}"));
+        let r = reference::parse("busybox").unwrap();
+        assert_eq!(lookup_key(&r), "docker.io/library/busybox:latest");
     }
 }

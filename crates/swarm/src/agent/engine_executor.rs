@@ -63,22 +63,29 @@ impl Executor for EngineExecutor {
             .collect()
     }
 
-    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        registry_auth: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             if self.engine.image(image).is_ok() {
                 return Ok(());
             }
             let engine = self.engine.clone();
             let reference = image.to_string();
+            let auth = registry_auth.and_then(image::distribution::Credentials::decode);
             let pulled = tokio::task::spawn_blocking(move || {
-                engine.pull_image(&reference, None, None, None)
+                engine.pull_image(&reference, None, auth, None)
             })
             .await
             .map_err(err)?;
-            // dockerd's words when the image is neither here nor pullable.
-            pulled
-                .map(|_| ())
-                .map_err(|_| ExecError(format!("No such image: {image}")))
+            // dockerd's words when the image is neither here nor pullable;
+            // why it could not be pulled goes to the log.
+            pulled.map(|_| ()).map_err(|e| {
+                tracing::warn!("swarm: pulling {image}: {e}");
+                ExecError(format!("No such image: {image}"))
+            })
         })
     }
 

@@ -52,8 +52,14 @@ pub struct ContainerState {
 pub trait Executor: Send + Sync {
     /// The containers of swarm tasks on this node: task id → container id.
     fn task_containers(&self) -> HashMap<String, String>;
-    /// Makes `image` available (pulling it when it is missing).
-    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), ExecError>>;
+    /// Makes `image` available (pulling it when it is missing, with
+    /// `registry_auth`: the service's `--with-registry-auth`, encoded as
+    /// `X-Registry-Auth` is).
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        registry_auth: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
     fn create<'a>(
         &'a self,
         name: &'a str,

@@ -14,6 +14,8 @@ use crate::log_broker::WireOptions;
 #[derive(Default)]
 struct FakeState {
     images: Vec<String>,
+    /// The registry auth of every image asked for, in order.
+    pull_auths: Vec<Option<String>>,
     /// container id → (task id, name, running, exit sender)
     containers: HashMap<String, (String, String, bool)>,
     exits: HashMap<String, Vec<oneshot::Sender<i64>>>,
@@ -84,9 +86,14 @@ impl Executor for FakeExecutor {
             .collect()
     }
 
-    fn ensure_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn ensure_image<'a>(
+        &'a self,
+        image: &'a str,
+        registry_auth: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
-            let s = self.0.lock();
+            let mut s = self.0.lock();
+            s.pull_auths.push(registry_auth.map(str::to_string));
             if s.images.iter().any(|i| i == image) {
                 Ok(())
             } else {
@@ -420,6 +427,26 @@ async fn a_missing_image_rejects_the_task_without_a_container() {
     until(|| disp.states("t1").contains(&"rejected".to_string())).await;
     assert_eq!(disp.last("t1").unwrap()["Err"], "No such image: nope:1");
     assert!(exec.calls().is_empty(), "{:?}", exec.calls());
+}
+
+#[tokio::test]
+async fn the_image_is_pulled_with_the_services_registry_auth() {
+    let (exec, disp, _agent) = setup();
+    let mut with_auth = task("t1", "bb", "running");
+    with_auth.task["Spec"]["ContainerSpec"]["PullOptions"] = json!({"RegistryAuth": "e30="});
+    disp.tx.send_replace(Assignments {
+        tasks: vec![with_auth, task("t2", "bb", "running")],
+        ..Default::default()
+    });
+    until(|| {
+        ["t1", "t2"]
+            .iter()
+            .all(|t| disp.states(t).contains(&"running".to_string()))
+    })
+    .await;
+    let mut auths = exec.0.lock().pull_auths.clone();
+    auths.sort();
+    assert_eq!(auths, [None, Some("e30=".to_string())]);
 }
 
 #[tokio::test]

@@ -356,8 +356,11 @@ impl Worker {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        let registry_auth = spec
+            .pointer("/ContainerSpec/PullOptions/RegistryAuth")
+            .and_then(Value::as_str);
         self.executor
-            .ensure_image(&image)
+            .ensure_image(&image, registry_auth)
             .await
             .map_err(|e| (TaskState::Rejected, e))?;
         let slot = a.task.get("Slot").and_then(Value::as_u64).unwrap_or(0);

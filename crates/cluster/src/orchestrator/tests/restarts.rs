@@ -56,6 +56,32 @@ fn failed_task_is_replaced_after_delay() {
 }
 
 #[test]
+fn a_replacement_rejected_while_it_waits_is_replaced_once_its_delay_is_over() {
+    let mut sim = with_policy("any", 3 * SEC, None, None);
+    assert!(fail(&mut sim, TaskState::Rejected));
+    let waiting = sim.last.create[0].clone();
+    assert_eq!(waiting.desired_state, TaskState::Ready);
+    // Its node prepares it at once, and its image cannot be pulled.
+    sim.place();
+    assert!(!sim.task(&waiting.id).node_id.is_empty());
+    sim.advance(SEC / 10);
+    sim.set_state(&waiting.id, TaskState::Rejected);
+    let c = sim.pass().clone();
+    assert!(
+        c.create.is_empty(),
+        "replaced within its delay: {:?}",
+        c.create
+    );
+    assert_eq!(sim.task(&waiting.id).desired_state, TaskState::Ready);
+    assert_eq!(c.wake_at, Some(waiting.meta.created_at.add_nanos(3 * SEC)));
+    sim.advance(3 * SEC);
+    let c = sim.pass().clone();
+    assert_eq!(c.create.len(), 1, "{:?}", c.create);
+    assert_eq!(sim.task(&waiting.id).desired_state, TaskState::Shutdown);
+    assert_eq!(c.create[0].desired_state, TaskState::Ready);
+}
+
+#[test]
 fn default_delay_is_five_seconds() {
     let mut sim = Sim::new(replicated("web", 1), 1);
     sim.settle();
