@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/berth/v1/apps/{name}/domains", post(domains))
         .route("/berth/v1/apps/{name}/scale", post(scale))
         .route("/berth/v1/apps/{name}/registry", post(registry))
+        .route("/berth/v1/apps/{name}/registry-auth", get(registry_auth))
 }
 
 /// The swarm manager this daemon is, if it is one: apps run as its
@@ -289,14 +290,76 @@ async fn domains(
 #[serde(rename_all = "PascalCase")]
 struct RegistryChange {
     registry: String,
+    /// With `password`: the account the app's pushes and its services'
+    /// pulls use, checked against the registry first, as `docker login`.
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
 }
 
 async fn registry(
+    State(engine): State<AppState>,
     Extension(b): Extension<Berth>,
     Path(name): Path<String>,
     Json(req): Json<RegistryChange>,
 ) -> ApiResult<Json<apps::App>> {
-    Ok(Json(b.apps.set_registry(&name, &req.registry)?))
+    let user = req.username.filter(|u| !u.is_empty());
+    let login = match (user, req.password) {
+        (None, None) => None,
+        (Some(user), Some(password)) => {
+            b.apps.get(&name)?;
+            let domain = image::distribution::registry_domain(req.registry.trim());
+            let credentials = image::distribution::Credentials::Basic {
+                username: user.clone(),
+                password: password.clone(),
+            };
+            let insecure = engine.insecure_registry(&domain);
+            let server = domain.clone();
+            let checked = tokio::task::spawn_blocking(move || {
+                image::distribution::login(&server, &credentials, insecure)
+            })
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            match checked {
+                Ok(()) => {}
+                Err(image::ImageError::Unauthorized(message)) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        format!("registry {}: {message}", req.registry.trim()),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let auth = encode_auth(&domain, &user, &password);
+            Some((user, auth))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "a registry login needs both Username and Password",
+            ));
+        }
+    };
+    let login = login.as_ref().map(|(u, a)| (u.as_str(), a.as_str()));
+    Ok(Json(b.apps.set_registry(&name, &req.registry, login)?))
+}
+
+/// Docker's encoded auth config for `username` at `server`, as the CLI
+/// sends it in `X-Registry-Auth`.
+fn encode_auth(server: &str, username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let json = json!({"username": username, "password": password, "serveraddress": server});
+    base64::engine::general_purpose::URL_SAFE.encode(json.to_string())
+}
+
+/// `GET /berth/v1/apps/{name}/registry-auth`: the app's encoded registry
+/// credentials, for its rollouts (`router::rollout::swarm`) alone; `app
+/// info` and the app's record never carry them.
+async fn registry_auth(
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "Auth": b.apps.registry_auth(&name)? })))
 }
 
 async fn scale(

@@ -202,8 +202,14 @@ fn apps_run_as_swarm_services_across_the_cluster() {
     let token = c.init();
     assert_success(&c.join(1, &token), "swarm join");
     let m = &c.hosts[0].d;
+    // A registry that takes pushes and pulls only with a password.
+    let htpasswd = common::registry::write_htpasswd(m.tmp(), "deployer", "s3cret");
     let registry_root = m.tmp().join("registry");
-    let _registry = Registry::start(&c, &registry_root, &[]);
+    let _registry = Registry::start(
+        &c,
+        &registry_root,
+        &["--htpasswd", htpasswd.to_str().unwrap()],
+    );
 
     berth_ok(m, &["app", "create", "demo", "--domain", HOST]);
     // Without a registry the worker could not pull the image: refused
@@ -214,8 +220,49 @@ fn apps_run_as_swarm_services_across_the_cluster() {
     let (ok, out) = push(&c, &src);
     assert!(!ok, "{out}");
     assert!(out.contains("berth app registry:set demo"), "{out}");
-    let set = berth_ok(m, &["app", "registry:set", "demo", REGISTRY]);
-    assert!(set.contains(REGISTRY), "{set}");
+    let login = |password: &[u8]| {
+        common::berth_stdin(
+            m,
+            &[
+                "app",
+                "registry:set",
+                "demo",
+                REGISTRY,
+                "--username",
+                "deployer",
+                "--password-stdin",
+            ],
+            password,
+        )
+    };
+    // Checked against the registry at once, as docker login: nothing set.
+    let refused = login(b"wrong\n");
+    assert!(!refused.status.success());
+    assert!(
+        common::stderr(&refused).contains("401"),
+        "{}",
+        common::stderr(&refused)
+    );
+    assert!(!berth_ok(m, &["app", "info", "demo"]).contains("Registry:"));
+    let set = login(b"s3cret\n");
+    assert_success(&set, "registry:set");
+    let set = common::stdout(&set);
+    assert!(
+        set.contains(REGISTRY) && set.contains("logged in as deployer"),
+        "{set}"
+    );
+    let info = berth_ok(m, &["app", "info", "demo"]);
+    assert!(
+        info.contains(&format!("Registry: {REGISTRY} (as deployer)")),
+        "{info}"
+    );
+    // The password is the nodes' alone: not in the app's record, nor in
+    // what the API shows of its services.
+    let record = std::fs::read_to_string(m.data_root().join("apps/demo/app.json")).unwrap();
+    assert!(
+        !record.contains("s3cret") && !record.contains("RegistryAuth"),
+        "{record}"
+    );
 
     // The first push: built on the manager, pushed, a web service.
     let begun = Instant::now();

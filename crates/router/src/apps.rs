@@ -98,6 +98,9 @@ pub struct NewRelease {
     pub description: Option<String>,
 }
 
+/// The file, beside an app's record, of its registry credentials.
+const REGISTRY_AUTH: &str = "registry-auth";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
     pub name: String,
@@ -119,6 +122,11 @@ pub struct App {
     /// (`registry:set`; `HOST[:PORT][/PATH]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
+    /// Whom the pushes to `registry` log in as (`registry:set --username`);
+    /// the credentials themselves are kept beside the record, never in it
+    /// (see [`AppStore::registry_auth`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_user: Option<String>,
 }
 
 impl App {
@@ -267,6 +275,7 @@ impl AppStore {
             config: BTreeMap::new(),
             scale: BTreeMap::new(),
             registry: None,
+            registry_user: None,
         };
         self.save(&app)?;
         apps.insert(name.to_string(), app.clone());
@@ -445,8 +454,16 @@ impl AppStore {
     }
 
     /// `registry:set`: where the next releases' images are pushed when the
-    /// app runs as swarm services (empty: none).
-    pub fn set_registry(&self, name: &str, registry: &str) -> Result<App, AppError> {
+    /// app runs as swarm services (empty: none), and the credentials its
+    /// pushes and its services' nodes use there (`login`: the user name
+    /// and Docker's encoded auth config, as `X-Registry-Auth` carries it;
+    /// None: the registry takes anonymous pushes).
+    pub fn set_registry(
+        &self,
+        name: &str,
+        registry: &str,
+        login: Option<(&str, &str)>,
+    ) -> Result<App, AppError> {
         let registry = registry.trim().trim_end_matches('/');
         let valid = registry.split('/').all(|part| {
             !part.is_empty()
@@ -459,10 +476,41 @@ impl AppStore {
                 "registry {registry:?}: HOST[:PORT][/PATH]"
             )));
         }
+        if registry.is_empty() && login.is_some() {
+            return Err(AppError::Invalid(
+                "credentials need a registry: registry:set NAME HOST[:PORT] --username USER".into(),
+            ));
+        }
+        let file = self.root.join(name).join(REGISTRY_AUTH);
         self.update(name, |app| {
+            match login {
+                Some((_, auth)) => cas::atomic::write_atomic(&file, auth.as_bytes()),
+                None => match std::fs::remove_file(&file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                },
+            }
+            .map_err(io(format!("writing {}", file.display())))?;
             app.registry = (!registry.is_empty()).then(|| registry.to_ascii_lowercase());
+            app.registry_user = login.map(|(user, _)| user.to_string());
             Ok(app.clone())
         })
+    }
+
+    /// The encoded credentials of the app's registry (`registry:set
+    /// --username`), for its pushes and its services' pulls; kept in a file
+    /// of their own (0600, as every store file), so the app's record, which
+    /// `app info` and the dashboard show, never holds them.
+    pub fn registry_auth(&self, name: &str) -> Result<Option<String>, AppError> {
+        if !self.apps.read().contains_key(name) {
+            return Err(AppError::NotFound(name.to_string()));
+        }
+        let file = self.root.join(name).join(REGISTRY_AUTH);
+        match std::fs::read_to_string(&file) {
+            Ok(auth) => Ok(Some(auth)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(format!("reading {}", file.display()))(e)),
+        }
     }
 
     /// The app whose domain `host` is.
@@ -559,10 +607,24 @@ mod tests {
             s.set_scale("demo", [("web".to_string(), 99)].into())
                 .is_err()
         );
-        let app = s.set_registry("demo", "Reg.test:5000/apps/").unwrap();
+        let app = s.set_registry("demo", "Reg.test:5000/apps/", None).unwrap();
         assert_eq!(app.registry.as_deref(), Some("reg.test:5000/apps"));
-        assert!(s.set_registry("demo", "reg test").is_err());
-        assert_eq!(s.set_registry("demo", "").unwrap().registry, None);
+        assert_eq!(s.registry_auth("demo").unwrap(), None);
+        assert!(s.set_registry("demo", "reg test", None).is_err());
+        // Credentials live beside the record, never in it.
+        let app = s
+            .set_registry("demo", "reg.test:5000", Some(("alice", "e30=")))
+            .unwrap();
+        assert_eq!(app.registry_user.as_deref(), Some("alice"));
+        assert_eq!(s.registry_auth("demo").unwrap().as_deref(), Some("e30="));
+        let record = std::fs::read_to_string(tmp.path().join("demo/app.json")).unwrap();
+        assert!(!record.contains("e30="), "{record}");
+        assert!(s.set_registry("demo", "", Some(("alice", "e30="))).is_err());
+        assert_eq!(s.registry_auth("demo").unwrap().as_deref(), Some("e30="));
+        let app = s.set_registry("demo", "", None).unwrap();
+        assert_eq!((app.registry, app.registry_user), (None, None));
+        assert_eq!(s.registry_auth("demo").unwrap(), None);
+        assert!(s.registry_auth("nope").is_err());
         s.remove("demo").unwrap();
         assert!(!tmp.path().join("demo").exists());
         assert!(matches!(s.get("demo"), Err(AppError::NotFound(_))));

@@ -33,12 +33,25 @@ const STOP_GRACE_SECS: u32 = 3;
 /// One Docker API call: its JSON answer (`Null` for an empty body), or the
 /// error's message.
 pub trait DockerApi: Sync {
+    /// The call with `registry_auth`, Docker's encoded credentials for a
+    /// registry (`X-Registry-Auth`): a push's, or a service's whose nodes
+    /// pull its image (`--with-registry-auth`).
+    fn call_as<'a>(
+        &'a self,
+        method: &'a str,
+        path: &'a str,
+        body: Option<&'a Value>,
+        registry_auth: Option<&'a str>,
+    ) -> impl Future<Output = Result<Value, String>> + Send + 'a;
+
     fn call<'a>(
         &'a self,
         method: &'a str,
         path: &'a str,
         body: Option<&'a Value>,
-    ) -> impl Future<Output = Result<Value, String>> + Send + 'a;
+    ) -> impl Future<Output = Result<Value, String>> + Send + 'a {
+        self.call_as(method, path, body, None)
+    }
 }
 
 /// An API answer's JSON: `Null` for an empty body, an array of the
@@ -740,11 +753,12 @@ mod tests {
     }
 
     impl DockerApi for Host {
-        fn call<'a>(
+        fn call_as<'a>(
             &'a self,
             method: &'a str,
             path: &'a str,
             body: Option<&'a Value>,
+            _registry_auth: Option<&'a str>,
         ) -> impl Future<Output = Result<Value, String>> + Send + 'a {
             let answer = match (method, path) {
                 ("GET", "/info") => Ok(json!({"Swarm": {"LocalNodeState": "inactive"}})),

@@ -16,7 +16,13 @@ const ANSWER_LIMIT: usize = 64 << 20;
 pub struct InProcess<'a>(pub &'a Ui);
 
 impl DockerApi for InProcess<'_> {
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    async fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        registry_auth: Option<&str>,
+    ) -> Result<Value, String> {
         let (payload, json) = match body {
             Some(b) => (Body::from(b.to_string()), true),
             None => (Body::empty(), false),
@@ -24,6 +30,9 @@ impl DockerApi for InProcess<'_> {
         let mut req = Request::builder().method(method).uri(path);
         if json {
             req = req.header("content-type", "application/json");
+        }
+        if let Some(auth) = registry_auth {
+            req = req.header("X-Registry-Auth", auth);
         }
         let req = req.body(payload).map_err(|e| e.to_string())?;
         let resp = api::handle(self.0.docker.clone(), req).await;

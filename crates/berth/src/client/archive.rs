@@ -49,6 +49,7 @@ async fn stat_path(client: &Client, c: &str, path: &str) -> Result<Option<Value>
             &format!("/containers/{}/archive?path={}", q(c), q(path)),
             empty(),
             None,
+            None,
         )
         .await?;
     match resp.status().as_u16() {

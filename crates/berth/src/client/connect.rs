@@ -179,6 +179,20 @@ pub fn reader_body<R: AsyncRead + Unpin + Send + Sync + 'static>(reader: R) -> B
     StreamBody::new(stream).boxed()
 }
 
+/// The response, or its error status as `ClientError::Daemon` with the
+/// daemon's message.
+async fn checked(resp: Response<Incoming>) -> Result<Response<Incoming>> {
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        let status = resp.status().as_u16();
+        let body = read_all(resp).await.unwrap_or_default();
+        return Err(ClientError::Daemon {
+            status,
+            message: error_message(&body),
+        });
+    }
+    Ok(resp)
+}
+
 /// Extracts docker's `{"message": ...}` error text, or the raw body.
 fn error_message(body: &[u8]) -> String {
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
@@ -283,7 +297,7 @@ impl Client {
     /// Like the docker CLI: ask `/_ping` for the daemon's version and speak the
     /// lower of the two, so old daemons keep working.
     pub async fn negotiate(&mut self) -> Result<()> {
-        let resp = self.raw(Method::GET, "/_ping", empty(), None).await?;
+        let resp = self.raw(Method::GET, "/_ping", empty(), None, None).await?;
         if let Some(v) = resp
             .headers()
             .get("api-version")
@@ -296,13 +310,15 @@ impl Client {
     }
 
     /// Sends one request on a fresh connection and returns the response once
-    /// its headers arrived; the body is still streaming.
+    /// its headers arrived; the body is still streaming. `registry_auth`:
+    /// Docker's encoded registry credentials (`X-Registry-Auth`).
     pub async fn raw(
         &self,
         method: Method,
         path: &str,
         body: Body,
         content_type: Option<&str>,
+        registry_auth: Option<&str>,
     ) -> Result<Response<Incoming>> {
         let io = self.dial().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
@@ -324,6 +340,9 @@ impl Client {
         if let Some(ct) = content_type {
             req = req.header("Content-Type", ct);
         }
+        if let Some(auth) = registry_auth {
+            req = req.header("X-Registry-Auth", auth);
+        }
         let req = req
             .body(body)
             .map_err(|e| ClientError::Http(e.to_string()))?;
@@ -341,16 +360,7 @@ impl Client {
         body: Body,
         content_type: Option<&str>,
     ) -> Result<Response<Incoming>> {
-        let resp = self.raw(method, path, body, content_type).await?;
-        if resp.status().is_client_error() || resp.status().is_server_error() {
-            let status = resp.status().as_u16();
-            let body = read_all(resp).await.unwrap_or_default();
-            return Err(ClientError::Daemon {
-                status,
-                message: error_message(&body),
-            });
-        }
-        Ok(resp)
+        checked(self.raw(method, path, body, content_type, None).await?).await
     }
 
     pub async fn call(
@@ -359,11 +369,22 @@ impl Client {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Bytes> {
+        self.call_as(method, path, body, None).await
+    }
+
+    /// [`Client::call`] with `registry_auth` as `X-Registry-Auth`.
+    pub async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        registry_auth: Option<&str>,
+    ) -> Result<Bytes> {
         let (b, ct) = match body {
             Some(v) => (json_body(v), Some("application/json")),
             None => (empty(), None),
         };
-        let resp = self.request(method, path, b, ct).await?;
+        let resp = checked(self.raw(method, path, b, ct, registry_auth).await?).await?;
         read_all(resp).await
     }
 

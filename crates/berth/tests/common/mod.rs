@@ -917,6 +917,27 @@ pub fn berth(d: &Daemon, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("berth {args:?}: {e}"))
 }
 
+/// [`berth`] with `input` on its stdin.
+#[allow(dead_code)]
+pub fn berth_stdin(d: &Daemon, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env("BERTH_HOST", d.host())
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("berth {args:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).unwrap();
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("berth {args:?}: {e}"))
+}
+
 /// [`berth`], which must succeed; its stdout.
 pub fn berth_ok(d: &Daemon, args: &[&str]) -> String {
     let out = berth(d, args);

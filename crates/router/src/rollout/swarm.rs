@@ -103,6 +103,8 @@ struct Want<'a> {
     /// `berth.http.host` and `berth.http.port` (the web service).
     route: Option<(String, u16)>,
     force_update: u64,
+    /// The app's registry credentials, for the nodes' pulls.
+    registry_auth: Option<&'a str>,
 }
 
 impl Want<'_> {
@@ -171,7 +173,9 @@ pub async fn roll_out<D: DockerApi>(
     // The web service first: the others follow a release that serves.
     processes.sort_by_key(|(k, _)| k != "web");
     let nodes = info["Swarm"]["Nodes"].as_u64().unwrap_or(1);
-    let image = publish(api, say, name, app, &plan.image, nodes).await?;
+    let registry_auth = registry_auth(api, name, app).await?;
+    let auth = registry_auth.as_deref();
+    let image = publish(api, say, name, app, &plan.image, nodes, auth).await?;
     let network = ensure_network(api).await?;
     let existing = services_of(api, name).await?;
     let domains: Vec<&str> = app["domains"]
@@ -191,6 +195,7 @@ pub async fn roll_out<D: DockerApi>(
         network: &network,
         route: None,
         force_update: 0,
+        registry_auth: auth,
     };
     if let Some(c) = checks.as_ref().filter(|c| !c.checks.is_empty()) {
         let web_cmd = processes
@@ -307,10 +312,11 @@ async fn apply<D: DockerApi>(
                 "-----> Updating service {sname}: {} replica(s) of {} (start-first)",
                 w.replicas, w.image
             ));
-            api.call(
+            api.call_as(
                 "POST",
                 &format!("/services/{}/update?version={version}", q(&id)),
                 Some(&spec),
+                w.registry_auth,
             )
             .await?;
             Ok(Done::Updated(id))
@@ -320,7 +326,9 @@ async fn apply<D: DockerApi>(
                 "-----> Creating service {sname}: {} replica(s) of {}",
                 w.replicas, w.image
             ));
-            let v = api.call("POST", "/services/create", Some(&spec)).await?;
+            let v = api
+                .call_as("POST", "/services/create", Some(&spec), w.registry_auth)
+                .await?;
             Ok(Done::Created(
                 v["ID"].as_str().unwrap_or_default().to_string(),
             ))
@@ -487,9 +495,29 @@ async fn converge<D: DockerApi>(
     }
 }
 
+/// The app's registry credentials (`registry:set --username`), when it
+/// has a registry and they were given.
+async fn registry_auth<D: DockerApi>(
+    api: &D,
+    name: &str,
+    app: &Value,
+) -> Result<Option<String>, String> {
+    if app["registry_user"].as_str().is_none() {
+        return Ok(None);
+    }
+    let v = api
+        .call(
+            "GET",
+            &format!("/berth/v1/apps/{}/registry-auth", q(name)),
+            None,
+        )
+        .await?;
+    Ok(v["Auth"].as_str().map(str::to_string))
+}
+
 /// The app's image where every node can pull it: pushed to the app's
-/// registry (`registry:set`) as `<registry>/<name>:<tag>`. A one-node
-/// swarm runs the image it built.
+/// registry (`registry:set`) as `<registry>/<name>:<tag>`, with its
+/// credentials when it has some. A one-node swarm runs the image it built.
 async fn publish<D: DockerApi>(
     api: &D,
     say: Say<'_>,
@@ -497,6 +525,7 @@ async fn publish<D: DockerApi>(
     app: &Value,
     image: &str,
     nodes: u64,
+    registry_auth: Option<&str>,
 ) -> Result<String, String> {
     let registry = app["registry"]
         .as_str()
@@ -525,10 +554,11 @@ async fn publish<D: DockerApi>(
     .await?;
     say(&format!("-----> Pushing {target}:{tag}"));
     let out = api
-        .call(
+        .call_as(
             "POST",
             &format!("/images/{target}/push?tag={}", q(tag)),
             None,
+            registry_auth,
         )
         .await?;
     let lines = match out {
@@ -594,7 +624,12 @@ async fn check_service<D: DockerApi>(
         "-----> Starting {sname} to run CHECKS on the new release"
     ));
     let v = api
-        .call("POST", "/services/create", Some(&w.spec(&sname)))
+        .call_as(
+            "POST",
+            "/services/create",
+            Some(&w.spec(&sname)),
+            w.registry_auth,
+        )
         .await?;
     let id = v["ID"].as_str().unwrap_or_default().to_string();
     let result = async {
@@ -708,6 +743,8 @@ mod tests {
     #[derive(Default)]
     struct State {
         calls: Vec<String>,
+        /// The calls that carried registry credentials, with them.
+        with_auth: Vec<(String, String)>,
         network: bool,
         services: Vec<Value>,
         releases: Vec<Value>,
@@ -738,6 +775,7 @@ mod tests {
                     .to_string()
             };
             match (method, path) {
+                ("GET", "/berth/v1/apps/demo/registry-auth") => Ok(json!({"Auth": "c2VjcmV0"})),
                 ("GET", "/info") => Ok(json!({"Swarm": {
                     "LocalNodeState": "active", "ControlAvailable": true, "Nodes": self.nodes}})),
                 ("GET", p) if p.starts_with("/networks/") => {
@@ -832,12 +870,18 @@ mod tests {
     }
 
     impl DockerApi for Fake {
-        fn call<'a>(
+        fn call_as<'a>(
             &'a self,
             method: &'a str,
             path: &'a str,
             body: Option<&'a Value>,
+            registry_auth: Option<&'a str>,
         ) -> impl std::future::Future<Output = Result<Value, String>> + Send + 'a {
+            if let Some(auth) = registry_auth {
+                let mut st = self.state.lock().unwrap();
+                st.with_auth
+                    .push((format!("{method} {path}"), auth.to_string()));
+            }
             let answer = self.answer(method, path, body);
             async move { answer }
         }
@@ -1108,6 +1152,61 @@ mod tests {
             "{calls:?}"
         );
         assert!(!calls.iter().any(|c| c.starts_with("POST /services/svc2")));
+    }
+
+    #[tokio::test]
+    async fn a_registry_login_goes_with_the_push_and_the_services() {
+        let fake = Fake {
+            nodes: 2,
+            ..Fake::default()
+        };
+        let (r, _) = deploy(&fake, &app(0), &plan("demo:abc1234", None)).await;
+        r.unwrap();
+        assert!(fake.state.lock().unwrap().with_auth.is_empty());
+        assert!(
+            !fake.calls().iter().any(|c| c.contains("registry-auth")),
+            "{:?}",
+            fake.calls()
+        );
+
+        let fake = Fake {
+            nodes: 2,
+            ..Fake::default()
+        };
+        let mut a = app(0);
+        a["registry_user"] = json!("alice");
+        let (r, _) = deploy(&fake, &a, &plan("demo:abc1234", None)).await;
+        r.unwrap();
+        let with_auth = fake.state.lock().unwrap().with_auth.clone();
+        let calls: Vec<&str> = with_auth.iter().map(|(c, _)| c.as_str()).collect();
+        assert!(
+            with_auth.iter().all(|(_, a)| a == "c2VjcmV0"),
+            "{with_auth:?}"
+        );
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.starts_with("POST /images/reg.test:5000/demo/push")),
+            "{calls:?}"
+        );
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|c| **c == "POST /services/create")
+                .count(),
+            2,
+            "web and worker: {calls:?}"
+        );
+        // A redeploy updates them with the credentials too.
+        let (r, _) = deploy(&fake, &a, &plan("demo:def5678", None)).await;
+        r.unwrap();
+        let with_auth = fake.state.lock().unwrap().with_auth.clone();
+        assert!(
+            with_auth
+                .iter()
+                .any(|(c, _)| c.starts_with("POST /services/svc1/update?")),
+            "{with_auth:?}"
+        );
     }
 
     #[tokio::test]

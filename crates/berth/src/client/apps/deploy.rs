@@ -127,9 +127,15 @@ pub async fn roll_out(
 }
 
 impl DockerApi for Client {
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    async fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        registry_auth: Option<&str>,
+    ) -> Result<Value, String> {
         let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let b = Client::call(self, method, path, body)
+        let b = Client::call_as(self, method, path, body, registry_auth)
             .await
             .map_err(|e| e.to_string())?;
         router::rollout::parse_answer(&b).map_err(|e| format!("bad JSON from daemon: {e}"))

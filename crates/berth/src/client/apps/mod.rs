@@ -54,6 +54,12 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
             outln!("HTTP:     <api-url>/berth/v1/apps/{name}/git");
             outln!("Branch:   {}", app["branch"].as_str().unwrap_or_default());
             outln!("Domains:  {}", join(&app["domains"]));
+            if let Some(r) = app["registry"].as_str() {
+                match app["registry_user"].as_str() {
+                    Some(u) => outln!("Registry: {r} (as {u})"),
+                    None => outln!("Registry: {r}"),
+                }
+            }
             let current = current_version(app);
             let release = router::rollout::release(app, current).map(|r| {
                 format!(
@@ -145,16 +151,47 @@ pub async fn app(client: &Client, cmd: AppCmd) -> CmdResult {
             change(client, &name, "scale", &Value::Object(counts)).await?;
             redeploy(client, &name, false).await?;
         }
-        AppCmd::RegistrySet { name, registry } => {
-            let v = change(client, &name, "registry", &json!({"Registry": registry})).await?;
+        AppCmd::RegistrySet {
+            name,
+            registry,
+            username,
+            password_stdin,
+        } => {
+            let mut req = json!({"Registry": registry});
+            if let Some(user) = username {
+                req["Username"] = json!(user);
+                req["Password"] = json!(read_password(password_stdin)?);
+            }
+            let v = change(client, &name, "registry", &req).await?;
             match v["registry"].as_str().filter(|r| !r.is_empty()) {
-                Some(r) => outln!("{name}: images go to {r} when it runs as swarm services"),
+                Some(r) => {
+                    let who = v["registry_user"]
+                        .as_str()
+                        .map_or(String::new(), |u| format!(", logged in as {u}"));
+                    outln!("{name}: images go to {r} when it runs as swarm services{who}")
+                }
                 None => outln!("{name}: no registry"),
             }
         }
         AppCmd::Logs { name, follow } => logs(client, &name, follow).await?,
     }
     Ok(0)
+}
+
+/// The password `--password-stdin` reads: stdin up to its end, without the
+/// line end, as docker login reads it.
+fn read_password(from_stdin: bool) -> Result<String, Failure> {
+    if !from_stdin {
+        return Err(Failure::new(1, "a registry login needs --password-stdin"));
+    }
+    let mut password = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)
+        .map_err(|e| Failure::new(1, format!("reading the password from stdin: {e}")))?;
+    let password = password.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Failure::new(1, "the password on stdin is empty"));
+    }
+    Ok(password)
 }
 
 async fn app_json(client: &Client, name: &str) -> Result<Value, Failure> {

@@ -67,9 +67,19 @@ pub enum AppCmd {
         scale: Vec<String>,
     },
     /// Set the registry an app's image is pushed to for the nodes of a
-    /// swarm to pull (HOST[:PORT][/PATH]; "" unsets it)
+    /// swarm to pull (HOST[:PORT][/PATH]; "" unsets it), and the account
+    /// its pushes and pulls use there
     #[command(name = "registry:set")]
-    RegistrySet { name: String, registry: String },
+    RegistrySet {
+        name: String,
+        registry: String,
+        /// Log in to the registry as USER (checked at once, as docker login)
+        #[arg(short = 'u', long, requires = "password_stdin")]
+        username: Option<String>,
+        /// Take the password from stdin
+        #[arg(long, requires = "username")]
+        password_stdin: bool,
+    },
     /// Show the logs of the current release's containers
     Logs {
         name: String,
