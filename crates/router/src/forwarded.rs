@@ -6,33 +6,43 @@ use std::net::IpAddr;
 use hyper::HeaderMap;
 use hyper::header::{self, HeaderName, HeaderValue};
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
+// Names as values: a `&str` name is parsed again on every use, and a proxy
+// uses these on every request.
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
 ];
 
 /// Removes hop-by-hop headers and those `Connection` names. An upgrade keeps
 /// `Connection: upgrade` and `Upgrade`: the backend must see the request.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        if !(upgrade && n == header::UPGRADE) {
-            headers.remove(n);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            if !(upgrade && n == header::UPGRADE) {
+                headers.remove(n);
+            }
         }
     }
-    for n in HOP_BY_HOP {
+    for n in &HOP_BY_HOP {
         headers.remove(n);
     }
     if upgrade {
@@ -44,32 +54,40 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
 /// `X-Forwarded-Proto`/`-Host` to what this hop saw.
-pub fn add(headers: &mut HeaderMap, client: IpAddr, proto: &str, host: &str) {
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {client}"),
-        _ => client.to_string(),
+pub fn add(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: &str) {
+    let ip = client.to_string();
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
+        _ => ip.clone(),
     };
-    let node = match client {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("\"[{ip}]\""),
-    };
-    let mut element = format!("for={node};proto={proto}");
+    let mut element = String::with_capacity(ip.len() + host.len() + 32);
+    element.push_str("for=");
+    match client {
+        IpAddr::V4(_) => element.push_str(&ip),
+        IpAddr::V6(_) => {
+            element.push_str("\"[");
+            element.push_str(&ip);
+            element.push_str("]\"");
+        }
+    }
+    element.push_str(";proto=");
+    element.push_str(proto);
     if !host.is_empty() {
-        element.push_str(&format!(";host={}", quote_if_needed(host)));
+        element.push_str(";host=");
+        element.push_str(&quote_if_needed(host));
     }
     let forwarded = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
         Some(prior) if !prior.trim().is_empty() => format!("{prior}, {element}"),
         _ => element,
     };
-    for (name, value) in [
-        ("x-forwarded-for", xff),
-        ("x-forwarded-proto", proto.to_string()),
-        ("x-forwarded-host", host.to_string()),
-        ("forwarded", forwarded),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+    for (name, value) in [(X_FORWARDED_FOR, xff), (header::FORWARDED, forwarded)] {
+        if let Ok(v) = HeaderValue::try_from(value) {
             headers.insert(name, v);
         }
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Ok(v) = HeaderValue::from_str(host) {
+        headers.insert(X_FORWARDED_HOST, v);
     }
 }
 
