@@ -134,7 +134,10 @@ ONE="$(rps "http://${TASK_IPS[0]}:80/")"
     n=0
     for ip in "${TASK_IPS[@]}"; do n=$((n + 1)); printf '  server t%d %s:80\n' "$n" "$ip"; done
 } >"$TMP/haproxy.cfg"
-in_host 1 haproxy -q -f "$TMP/haproxy.cfg" &
+# Not through in_host: a backgrounded function is a subshell, and killing
+# it left haproxy running after the bench. `ip netns exec` execs haproxy
+# (-db: in the foreground), so $! is haproxy itself.
+ip netns exec "$TAG-h1" haproxy -q -db -f "$TMP/haproxy.cfg" &
 HAPROXY_PID=$!
 sleep 1
 HAPROXY="$(rps http://10.79.0.1:9090/)"
