@@ -4,6 +4,7 @@
 // serde_json::json! of inspect's large documents needs the deeper limit.
 #![recursion_limit = "256"]
 
+pub mod apps_cluster;
 mod apps_git;
 mod archive;
 mod attach;

@@ -10,6 +10,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hyper::StatusCode;
 use router::apps::{self, AppError, AppStore};
+
+use crate::apps_cluster::ClusterApps;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,6 +42,15 @@ pub fn routes() -> Router<AppState> {
 /// services then (`router::rollout::swarm`).
 async fn manager(swarm: &crate::swarm::SwarmState) -> Option<swarm::manager::Manager> {
     swarm.manager().await.ok()
+}
+
+/// The cluster's app records on a manager (see [`crate::apps_cluster`]).
+async fn records(swarm: &crate::swarm::SwarmState) -> ApiResult<Option<ClusterApps>> {
+    crate::apps_cluster::on_manager(swarm).await
+}
+
+fn dyn_records(r: &Option<ClusterApps>) -> Option<&dyn apps::SharedApps> {
+    r.as_ref().map(|r| r as &dyn apps::SharedApps)
 }
 
 /// The app's services (check service aside), as the swarm holds them.
@@ -109,6 +120,7 @@ impl From<AppError> for ApiError {
             }
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Io { .. } | AppError::Git(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Shared(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, err.to_string())
     }
@@ -124,8 +136,37 @@ async fn list_routes(Extension(b): Extension<Berth>) -> ApiResult<Json<router::R
     Ok(Json(r.report()))
 }
 
-async fn list_apps(Extension(b): Extension<Berth>) -> Json<Vec<apps::App>> {
-    Json(b.apps.list())
+/// Every app: on a manager as the cluster holds them at this instant (this
+/// node's files follow a moment later), else this node's.
+async fn all_apps(b: &Berth, swarm: &crate::swarm::SwarmState) -> ApiResult<apps::Apps> {
+    match records(swarm).await? {
+        Some(r) => {
+            let all = apps::SharedApps::load(&r).await?;
+            // Freshest here too (the watch may not have brought it yet).
+            b.apps.adopt(all.clone())?;
+            Ok(all)
+        }
+        None => Ok(b
+            .apps
+            .list()
+            .into_iter()
+            .map(|a| (a.name.clone(), a))
+            .collect()),
+    }
+}
+
+async fn app_of(b: &Berth, swarm: &crate::swarm::SwarmState, name: &str) -> ApiResult<apps::App> {
+    all_apps(b, swarm)
+        .await?
+        .remove(name)
+        .ok_or_else(|| AppError::NotFound(name.to_string()).into())
+}
+
+async fn list_apps(
+    Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
+) -> ApiResult<Json<Vec<apps::App>>> {
+    Ok(Json(all_apps(&b, &swarm).await?.into_values().collect()))
 }
 
 #[derive(Deserialize)]
@@ -138,12 +179,14 @@ struct CreateApp {
 
 async fn create_app(
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Json(req): Json<CreateApp>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let store = b.apps.clone();
-    let app = tokio::task::spawn_blocking(move || store.create(&req.name, req.domains))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let records = records(&swarm).await?;
+    let app = b
+        .apps
+        .create(dyn_records(&records), &req.name, req.domains)
+        .await?;
     let remote = b.apps.repo(&app.name);
     Ok((
         StatusCode::CREATED,
@@ -186,7 +229,7 @@ async fn app_info(
     Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let app = b.apps.get(&name)?;
+    let app = app_of(&b, &swarm, &name).await?;
     let services = match manager(&swarm).await {
         Some(m) => service_rows(&m, &name).await?,
         None => Vec::new(),
@@ -205,7 +248,7 @@ async fn remove_app(
     Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    b.apps.get(&name)?;
+    app_of(&b, &swarm, &name).await?;
     if let Some(m) = manager(&swarm).await {
         // Its check service too: an interrupted deploy may have left one.
         let filters = swarm::manager::Filters(
@@ -222,19 +265,21 @@ async fn remove_app(
         let id = c["Id"].as_str().unwrap_or_default().to_string();
         engine.remove(&id, true, false).await?;
     }
-    let store = b.apps.clone();
-    tokio::task::spawn_blocking(move || store.remove(&name))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let records = records(&swarm).await?;
+    b.apps.remove(dyn_records(&records), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn release(
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
     Json(req): Json<apps::NewRelease>,
 ) -> ApiResult<Json<apps::Release>> {
-    Ok(Json(b.apps.release(&name, req)?))
+    let records = records(&swarm).await?;
+    Ok(Json(
+        b.apps.release(dyn_records(&records), &name, req).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -248,10 +293,16 @@ struct ConfigChange {
 
 async fn config(
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
     Json(req): Json<ConfigChange>,
 ) -> ApiResult<Json<apps::App>> {
-    Ok(Json(b.apps.set_config(&name, req.set, &req.unset)?))
+    let records = records(&swarm).await?;
+    Ok(Json(
+        b.apps
+            .set_config(dyn_records(&records), &name, req.set, &req.unset)
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -269,7 +320,11 @@ async fn domains(
     Path(name): Path<String>,
     Json(req): Json<DomainChange>,
 ) -> ApiResult<Json<apps::App>> {
-    let app = b.apps.set_domains(&name, &req.add, &req.remove)?;
+    let records = records(&swarm).await?;
+    let app = b
+        .apps
+        .set_domains(dyn_records(&records), &name, &req.add, &req.remove)
+        .await?;
     // An app's web service carries its route to every node's router: its
     // host label follows the record (a label change replaces no task).
     if let Some(m) = manager(&swarm).await {
@@ -301,6 +356,7 @@ struct RegistryChange {
 async fn registry(
     State(engine): State<AppState>,
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
     Json(req): Json<RegistryChange>,
 ) -> ApiResult<Json<apps::App>> {
@@ -308,7 +364,7 @@ async fn registry(
     let login = match (user, req.password) {
         (None, None) => None,
         (Some(user), Some(password)) => {
-            b.apps.get(&name)?;
+            app_of(&b, &swarm, &name).await?;
             let domain = image::distribution::registry_domain(req.registry.trim());
             let credentials = image::distribution::Credentials::Basic {
                 username: user.clone(),
@@ -341,7 +397,12 @@ async fn registry(
         }
     };
     let login = login.as_ref().map(|(u, a)| (u.as_str(), a.as_str()));
-    Ok(Json(b.apps.set_registry(&name, &req.registry, login)?))
+    let records = records(&swarm).await?;
+    Ok(Json(
+        b.apps
+            .set_registry(dyn_records(&records), &name, &req.registry, login)
+            .await?,
+    ))
 }
 
 /// Docker's encoded auth config for `username` at `server`, as the CLI
@@ -357,15 +418,22 @@ fn encode_auth(server: &str, username: &str, password: &str) -> String {
 /// info` and the app's record never carry them.
 async fn registry_auth(
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "Auth": b.apps.registry_auth(&name)? })))
+    let records = records(&swarm).await?;
+    let auth = b.apps.registry_auth(dyn_records(&records), &name).await?;
+    Ok(Json(json!({ "Auth": auth })))
 }
 
 async fn scale(
     Extension(b): Extension<Berth>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
     Path(name): Path<String>,
     Json(req): Json<std::collections::BTreeMap<String, u32>>,
 ) -> ApiResult<Json<apps::App>> {
-    Ok(Json(b.apps.set_scale(&name, req)?))
+    let records = records(&swarm).await?;
+    Ok(Json(
+        b.apps.set_scale(dyn_records(&records), &name, req).await?,
+    ))
 }

@@ -897,6 +897,8 @@ fn run(args: DaemonArgs, mut settings: Settings) -> anyhow::Result<()> {
             });
         }
         let apps = router::open_apps(&args.data_root, &apps_host)?;
+        // On a manager the apps are the cluster's: its records, followed here.
+        tokio::spawn(api::apps_cluster::follow(swarm.clone(), apps.clone()));
         let router = match router_listeners {
             Some(l) => Some(l.serve(&engine, &apps, &swarm)?),
             None => None,

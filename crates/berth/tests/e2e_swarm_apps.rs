@@ -662,3 +662,74 @@ fn task_id(c: &Cluster, service: &str) -> String {
         .docker_ok(&["service", "ps", "-q", "--no-trunc", service]);
     out.lines().next().unwrap_or_default().to_string()
 }
+
+/// An app's record is the cluster's: one made before `swarm init` joins the
+/// cluster's records, one made on a manager is seen and changed on the
+/// other (which gets a repository of its own to push to), a domain one
+/// manager's app holds is refused on the other, and a removal anywhere
+/// leaves no record, directory or store key on any manager.
+#[test]
+fn an_apps_record_is_the_clusters_on_every_manager() {
+    let c = Cluster::new(2);
+    if !c.hosts[0].d.is_berth() {
+        return;
+    }
+    let (a, b) = (&c.hosts[0].d, &c.hosts[1].d);
+    berth_ok(a, &["app", "create", "solo", "--domain", "solo.test"]);
+    c.init();
+    let token = a.docker_ok(&["swarm", "join-token", "-q", "manager"]);
+    assert_success(&c.join(1, &token), "swarm join as a manager");
+
+    // Made before the swarm, on A: it joins the records as A's daemon
+    // notices it is a manager (within a second or two), and B lists it.
+    let seen = wait_for(Duration::from_secs(10), || {
+        berth_ok(b, &["app", "ls"]).contains("solo").then_some(())
+    });
+    assert!(seen.is_some(), "{}", berth_ok(b, &["app", "ls"]));
+    // Made on A now: B lists it, and its files follow (a repository whose
+    // hook calls B's own daemon).
+    berth_ok(a, &["app", "create", "shop", "--domain", "shop.test"]);
+    let ls = berth_ok(b, &["app", "ls"]);
+    assert!(ls.contains("shop"), "{ls}");
+    let hook = b.data_root().join("apps/shop/repo.git/hooks/pre-receive");
+    let made = wait_for(Duration::from_secs(10), || hook.exists().then_some(()));
+    assert!(
+        made.is_some(),
+        "no repository for shop on B\n{}",
+        b.log_tail()
+    );
+
+    // Changed on B: A's record is the same.
+    berth_ok(b, &["app", "domains:add", "shop", "www.shop.test"]);
+    let info = berth_ok(a, &["app", "info", "shop"]);
+    assert!(info.contains("www.shop.test"), "{info}");
+    // A domain A's app holds is refused on B, and nothing is made there.
+    let out = berth(b, &["app", "create", "other", "--domain", "www.shop.test"]);
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("domain www.shop.test is already claimed by app shop"),
+        "{err}"
+    );
+    assert!(!b.data_root().join("apps/other").exists());
+    let keys = c.store_keys();
+    let records: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.contains("/apps/records/"))
+        .collect();
+    assert_eq!(records.len(), 2, "{keys:?}");
+
+    // Removed on B: gone from A's list, A's files and the store.
+    berth_ok(b, &["app", "rm", "shop"]);
+    let ls = berth_ok(a, &["app", "ls"]);
+    assert!(!ls.contains("shop") && ls.contains("solo"), "{ls}");
+    let gone = wait_for(Duration::from_secs(10), || {
+        (!a.data_root().join("apps/shop").exists()).then_some(())
+    });
+    assert!(gone.is_some(), "A keeps shop's directory\n{}", a.log_tail());
+    let keys = c.store_keys();
+    assert!(
+        !keys.iter().any(|k| k.ends_with("/apps/records/shop")),
+        "{keys:?}"
+    );
+}

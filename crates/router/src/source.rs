@@ -248,8 +248,8 @@ mod tests {
         assert!(ready(&d), "started again");
     }
 
-    #[test]
-    fn app_domains_belong_to_their_app_and_its_current_release() {
+    #[tokio::test]
+    async fn app_domains_belong_to_their_app_and_its_current_release() {
         let tmp = tempfile::tempdir().unwrap();
         let apps = AppStore::open(
             tmp.path(),
@@ -257,7 +257,9 @@ mod tests {
             std::path::Path::new("/bin/true"),
         )
         .unwrap();
-        apps.create("demo", vec!["demo.test".into()]).unwrap();
+        apps.create(None, "demo", vec!["demo.test".into()])
+            .await
+            .unwrap();
         let with = |labels: &[(&str, &str)]| Entry::with_labels("c", labels);
         let hijack = with_app_route(with(&[("berth.http.host", "other.test,Demo.test")]), &apps);
         let why = hijack.refused.unwrap();
