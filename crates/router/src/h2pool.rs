@@ -13,9 +13,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 
-use crate::proxy::{Body, BoxError, CONNECT_TIMEOUT, Failure};
+use crate::proxy::{Body, BoxError, Failure, connect_tcp};
 
 /// A request in flight pings the backend this often once its connection
 /// is quiet, and gives the connection up when no answer comes in time: a
@@ -99,11 +98,7 @@ impl H2Conn {
 }
 
 async fn connect(addr: SocketAddr) -> Result<SendRequest<Body>, BoxError> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| format!("connect to {addr}: timed out after {CONNECT_TIMEOUT:?}"))?
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    tcp.set_nodelay(true)?;
+    let tcp = connect_tcp(addr).await?;
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(PING_INTERVAL)

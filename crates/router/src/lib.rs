@@ -8,6 +8,7 @@ pub mod apps;
 pub mod backend;
 pub mod checks;
 pub mod forwarded;
+mod h1pool;
 mod h2pool;
 pub mod labels;
 mod metrics;
@@ -58,7 +59,8 @@ pub struct Router {
 /// of backend connections.
 struct Worker {
     router: Arc<Router>,
-    client: proxy::BackendClient,
+    /// This thread's idle HTTP/1.1 connections to backends.
+    pool: Arc<h1pool::H1Pool>,
 }
 
 /// An accepted connection on its way to a worker.
@@ -223,9 +225,18 @@ impl Router {
             .spawn(move || {
                 let worker = Arc::new(Worker {
                     router: self,
-                    client: proxy::client(),
+                    pool: Arc::default(),
                 });
                 runtime.block_on(async move {
+                    let pool = Arc::downgrade(&worker.pool);
+                    tokio::spawn(async move {
+                        let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+                        loop {
+                            every.tick().await;
+                            let Some(pool) = pool.upgrade() else { return };
+                            pool.sweep();
+                        }
+                    });
                     while let Some((stream, addr)) = rx.recv().await {
                         let stream = match stream
                             .set_nonblocking(true)
@@ -278,7 +289,7 @@ impl Worker {
     {
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let worker = self.clone();
-            async move { Ok::<_, Infallible>(worker.router.handle(&worker.client, req, peer).await) }
+            async move { Ok::<_, Infallible>(worker.router.handle(&worker.pool, req, peer).await) }
         });
         let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         if let Err(e) = builder

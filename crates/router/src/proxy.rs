@@ -12,20 +12,18 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderValue};
 use hyper::http::uri::{self, PathAndQuery};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 use crate::Router;
 use crate::backend::{Backend, InFlight};
 use crate::forwarded;
+use crate::h1pool::H1Pool;
 use crate::labels::Scheme;
 use crate::replay::Tape;
 use crate::table::{Lookup, Route};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
-pub type BackendClient = Client<HttpConnector, Body>;
 
 /// Backends are containers on a local bridge, so a connect normally takes
 /// microseconds; but a busy server whose accept queue is full drops the SYN
@@ -35,14 +33,15 @@ pub type BackendClient = Client<HttpConnector, Body>;
 /// address nobody holds any more.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-pub fn client() -> BackendClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(std::time::Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        .build(connector)
+/// A connection to a backend, without Nagle's delay (requests and
+/// responses go out whole).
+pub async fn connect_tcp(addr: SocketAddr) -> Result<tokio::net::TcpStream, BoxError> {
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("connect to {addr}: timed out after {CONNECT_TIMEOUT:?}"))?
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
 }
 
 /// Where a request came in.
@@ -148,16 +147,6 @@ impl Failure {
     }
 }
 
-impl From<hyper_util::client::legacy::Error> for Failure {
-    fn from(e: hyper_util::client::legacy::Error) -> Failure {
-        if e.is_connect() {
-            Failure::Unsent(e.into())
-        } else {
-            Failure::InFlight(e.into())
-        }
-    }
-}
-
 /// The request as it goes to backends: headers rewritten once, the body
 /// (limited) streamed to the first attempt and kept for the next ones while
 /// it fits the route's retry_body_limit.
@@ -245,7 +234,6 @@ impl Outgoing {
     fn to(&mut self, backend: &Backend, h2: bool) -> Result<Request<Body>, hyper::http::Error> {
         let mut headers = self.headers.clone();
         let mut uri = uri::Parts::default();
-        uri.scheme = Some(uri::Scheme::HTTP);
         uri.path_and_query = Some(self.path_and_query.clone());
         let version = if h2 {
             // :authority carries the client's host name (RFC 9113 §8.3.1:
@@ -254,6 +242,7 @@ impl Outgoing {
             if self.te_trailers {
                 headers.insert(header::TE, HeaderValue::from_static("trailers"));
             }
+            uri.scheme = Some(uri::Scheme::HTTP);
             uri.authority = Some(
                 self.authority
                     .parse::<uri::Authority>()
@@ -261,7 +250,7 @@ impl Outgoing {
             );
             Version::HTTP_2
         } else {
-            uri.authority = Some(backend.authority.clone());
+            // Origin form (`/path?q`): the connection is the backend's.
             Version::HTTP_11
         };
         let uri = Uri::from_parts(uri)?;
@@ -279,7 +268,7 @@ impl Outgoing {
 impl Router {
     pub(crate) async fn handle(
         &self,
-        client: &BackendClient,
+        pool: &Arc<H1Pool>,
         req: Request<Incoming>,
         peer: Peer,
     ) -> Response<Body> {
@@ -305,7 +294,7 @@ impl Router {
             return self.finish(&seen, Some(&route), None, too_large(max));
         }
         let out = Outgoing::new(req, &seen, &route);
-        let (backend, answer) = self.forward(client, &route, &seen, out).await;
+        let (backend, answer) = self.forward(pool, &route, &seen, out).await;
         self.finish(&seen, Some(&route), backend, answer)
     }
 
@@ -323,7 +312,7 @@ impl Router {
     /// retries are spent; the backend that answered and the answer.
     async fn forward(
         &self,
-        client: &BackendClient,
+        pool: &Arc<H1Pool>,
         route: &Route,
         seen: &Seen,
         mut out: Outgoing,
@@ -364,9 +353,10 @@ impl Router {
             let guard = backend.begin();
             let send = async {
                 if h2 {
-                    backend.h2.send(backend.addr, request).await
+                    let resp = backend.h2.send(backend.addr, request).await?;
+                    Ok(resp.map(|b| b.map_err(BoxError::from).boxed()))
                 } else {
-                    Ok(client.request(request).await?)
+                    pool.send(backend.addr, request).await
                 }
             };
             let outcome = tokio::time::timeout(route.options.timeout, send).await;
@@ -439,7 +429,7 @@ impl Router {
     /// it ends; a 101 also joins the two upgraded connections.
     fn relay(
         &self,
-        mut resp: Response<Incoming>,
+        mut resp: Response<Body>,
         client_side: Option<hyper::upgrade::OnUpgrade>,
         guard: InFlight,
     ) -> Response<Body> {
@@ -462,9 +452,9 @@ impl Router {
             return Response::from_parts(parts, empty());
         }
         forwarded::strip_hop_by_hop(resp.headers_mut(), false);
-        resp.map(|b| {
+        resp.map(|inner| {
             Tracked {
-                inner: b.map_err(BoxError::from).boxed(),
+                inner,
                 _guard: guard,
             }
             .boxed()
