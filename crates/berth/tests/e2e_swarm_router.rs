@@ -332,9 +332,10 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
     let (answers, failed) = spread(&c, 0, 24);
     assert_eq!((answers.len(), failed), (3, 0), "{answers:?}");
 
-    // A task whose health check fails leaves the route once its task
-    // fails: as dockerd's agent, after its container stopped (its stop
-    // grace period: busybox httpd, pid 1, ignores SIGTERM).
+    // A task whose health check fails leaves the route at once: its agent
+    // reports it unhealthy before the stop, which takes the whole grace
+    // period here (busybox httpd, pid 1, ignores SIGTERM), and fails the
+    // task after it, as dockerd's agent does.
     m.docker_ok(&[
         "service",
         "create",
@@ -358,7 +359,7 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
         "--health-retries",
         "1",
         "--stop-grace-period",
-        "1s",
+        "10s",
         "busybox:latest",
         "sh",
         "-c",
@@ -398,6 +399,21 @@ fn services_are_routed_by_every_nodes_router_across_the_cluster() {
         "unhealthy task left the route {:?} after its check began failing",
         left.unwrap()
     );
+    // Left while its container still runs (its stop's grace period).
+    let running = c.hosts[1]
+        .d
+        .docker_ok(&["inspect", "--format", "{{.State.Running}}", &sick]);
+    assert_eq!(running.trim(), "true", "the route waited for the stop");
+    let (answers, failed) = (0..6).fold((BTreeSet::new(), 0), |(mut a, f), _| {
+        match get(&c, 0, "hc.test") {
+            (200, body) => {
+                a.insert(body);
+                (a, f)
+            }
+            _ => (a, f + 1),
+        }
+    });
+    assert_eq!((answers.len(), failed), (1, 0), "{answers:?}");
 
     // A worker running tasks dies: requests through the manager keep being
     // answered (retries past the dead tasks, then they leave the route

@@ -664,7 +664,7 @@ pub async fn apply_statuses(
         for ((id, status), found) in latest.iter().zip(stored) {
             // Removed meanwhile (service gone): nothing to record.
             let Some(mut t) = found else { continue };
-            if t.value.node_id != node_id || status.state <= t.value.status.state {
+            if t.value.node_id != node_id || !status.advances(&t.value.status) {
                 continue;
             }
             t.value.status = status.clone();
@@ -715,7 +715,7 @@ pub async fn apply_status(
             Err(StoreError::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if stored.value.node_id != node_id || status.state <= stored.value.status.state {
+        if stored.value.node_id != node_id || !status.advances(&stored.value.status) {
             return Ok(());
         }
         stored.value.status = status.clone();
@@ -854,5 +854,42 @@ mod tests {
         for i in [0, 150, 299] {
             assert_eq!(state(&store, &format!("m{i}")).await, TaskState::Running);
         }
+    }
+
+    #[tokio::test]
+    async fn a_running_task_turning_unhealthy_is_recorded_and_then_fails() {
+        let store = ClusterStore::new(Arc::new(MemoryStore::new()), "c1");
+        let t = task("t1", "n1", TaskState::Running);
+        store.create(Kind::Task, "t1", None, &t).await.unwrap();
+        let with = |state: &str, message: &str| StatusUpdate {
+            task_id: "t1".into(),
+            status: serde_json::json!({"State": state, "Message": message}),
+        };
+        let stored = |store: ClusterStore| async move {
+            store
+                .get::<Task>(Kind::Task, "t1")
+                .await
+                .unwrap()
+                .value
+                .status
+        };
+        apply_status(&store, "n1", &with("running", "unhealthy"))
+            .await
+            .unwrap();
+        let s = stored(store.clone()).await;
+        assert_eq!(
+            (s.state, s.message.as_str()),
+            (TaskState::Running, "unhealthy")
+        );
+        assert!(!s.serving());
+        // Another running report (a late "started") is not news.
+        apply_statuses(&store, "n1", &[with("running", "started")])
+            .await
+            .unwrap();
+        assert_eq!(stored(store.clone()).await.message, "unhealthy");
+        apply_statuses(&store, "n1", &[with("failed", "failed")])
+            .await
+            .unwrap();
+        assert_eq!(stored(store.clone()).await.state, TaskState::Failed);
     }
 }

@@ -169,7 +169,7 @@ pub fn views(node_id: &str, mine: &[Task], src: &dyn Source) -> Vec<NetworkView>
                 },
                 addr: addr_of(addr).to_string(),
                 node_addr: src.node_addr(&t.node_id).unwrap_or_default().to_string(),
-                serving: t.status.state == TaskState::Running
+                serving: t.status.serving()
                     && t.desired_state <= TaskState::Running
                     && src.node_ready(&t.node_id),
                 aliases,

@@ -174,7 +174,7 @@ fn route_of(s: &Service, src: &dyn Source) -> RoutedService {
             }
             .container_name(),
             addr: addr.split('/').next().unwrap_or(addr).to_string(),
-            serving: t.status.state == TaskState::Running
+            serving: t.status.serving()
                 && t.desired_state <= TaskState::Running
                 && src.node_ready(&t.node_id),
         });
@@ -320,6 +320,9 @@ mod tests {
     fn tasks_serve_when_running_wanted_and_on_a_node_that_is_up() {
         let mut leaving = task("t3", "a", "n1", "10.0.1.5", TaskState::Running);
         leaving.desired_state = TaskState::Shutdown;
+        // Running still, its stop under way: reported unhealthy.
+        let mut unhealthy = task("t7", "a", "n1", "10.0.1.9", TaskState::Running);
+        unhealthy.status.message = cluster::model::UNHEALTHY.into();
         let fake = Fake {
             services: vec![
                 service(
@@ -348,6 +351,7 @@ mod tests {
                 task("t4", "a", "n1", "10.0.1.6", TaskState::Starting),
                 task("t5", "a", "n1", "10.0.1.7", TaskState::Failed),
                 task("t6", "other", "n1", "10.0.1.8", TaskState::Running),
+                unhealthy,
             ],
             down: vec!["n2"],
         };
@@ -370,6 +374,7 @@ mod tests {
                 ("t2".into(), "10.0.1.4".into(), false),
                 ("t3".into(), "10.0.1.5".into(), false),
                 ("t4".into(), "10.0.1.6".into(), false),
+                ("t7".into(), "10.0.1.9".into(), false),
             ]
         );
         assert_eq!(r[0].tasks[0].name, "svc-a.1.t1");

@@ -38,5 +38,5 @@ pub use swarm::{ClusterInfo, JoinTokens, Swarm, SwarmSpec};
 pub use task::{
     ContainerStatus, DiscreteGenericResource, GenericResource, Limit, NamedGenericResource,
     NetworkAttachmentSpec, Placement, PlacementPreference, Platform, ResourceRequirements,
-    Resources, RestartPolicy, SpreadOver, Task, TaskSpec, TaskState, TaskStatus,
+    Resources, RestartPolicy, SpreadOver, Task, TaskSpec, TaskState, TaskStatus, UNHEALTHY,
 };

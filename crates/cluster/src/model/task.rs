@@ -278,6 +278,30 @@ pub struct TaskStatus {
     pub port_status: PortStatus,
 }
 
+/// The message of a running task whose container's health check failed.
+/// Its agent reports it at once, before it stops the container (which takes
+/// the stop grace period, 10 s by default) and fails the task as dockerd's
+/// does, so that routes, VIPs and DNS stop sending the task work within a
+/// second instead of at its end.
+pub const UNHEALTHY: &str = "unhealthy";
+
+impl TaskStatus {
+    /// Running, and not reported unhealthy: a task to send work to.
+    pub fn serving(&self) -> bool {
+        self.state == TaskState::Running && self.message != UNHEALTHY
+    }
+
+    /// Whether this status, reported for a task whose status is `stored`,
+    /// is news: a later state, or a running task turning unhealthy.
+    pub fn advances(&self, stored: &TaskStatus) -> bool {
+        self.state > stored.state
+            || (self.state == TaskState::Running
+                && stored.state == TaskState::Running
+                && self.message == UNHEALTHY
+                && stored.message != UNHEALTHY)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContainerStatus {

@@ -396,6 +396,25 @@ async fn a_task_with_a_health_check_runs_once_healthy_and_fails_when_unhealthy()
     until(|| disp.states("t1").last().map(String::as_str) == Some("failed")).await;
     let c = exec.container_of("t1").unwrap();
     assert!(exec.calls().contains(&format!("stop {c}")));
+    // Said while still running, before the stop: the task leaves routes,
+    // VIPs and DNS at once rather than after the stop's grace period.
+    let reports: Vec<(String, String)> = disp
+        .reports
+        .lock()
+        .iter()
+        .filter(|u| u.task_id == "t1")
+        .map(|u| {
+            let s = |k: &str| u.status[k].as_str().unwrap_or("").to_string();
+            (s("State"), s("Message"))
+        })
+        .collect();
+    let n = reports.len();
+    assert!(n >= 2, "{reports:?}");
+    assert_eq!(
+        reports[n - 2],
+        ("running".to_string(), "unhealthy".to_string()),
+        "{reports:?}"
+    );
     assert_eq!(
         disp.last("t1").unwrap()["Err"],
         "task: non-zero exit (143): dockerexec: unhealthy container"

@@ -223,6 +223,7 @@ impl Worker {
                 // Containers without a health check are never probed.
                 _ = probe.tick(), if watch_health => {
                     if self.unhealthy(&id).await {
+                        self.report_unhealthy(&task_id, &id).await;
                         self.fail_unhealthy(&task_id, &id, &rx).await;
                         return;
                     }
@@ -300,6 +301,22 @@ impl Worker {
 
     async fn unhealthy(&self, id: &str) -> bool {
         matches!(self.executor.state(id).await, Ok(s) if s.health.as_deref() == Some("unhealthy"))
+    }
+
+    /// Tells the managers at once that the running task turned unhealthy
+    /// (still running: its stop takes the grace period), so that no route,
+    /// VIP or DNS answer sends it work meanwhile.
+    async fn report_unhealthy(&mut self, task_id: &str, id: &str) {
+        let pid = self.executor.state(id).await.map_or(0, |s| s.pid);
+        let _ = self.report.send(StatusUpdate {
+            task_id: task_id.to_string(),
+            status: status(
+                TaskState::Running,
+                cluster::model::UNHEALTHY,
+                None,
+                Some((id, pid, 0)),
+            ),
+        });
     }
 
     /// swarmkit's answer to an unhealthy container: stopped, and its task
