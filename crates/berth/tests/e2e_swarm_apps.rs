@@ -59,9 +59,17 @@ fn served_everywhere(c: &Cluster, want: &str, within: Duration) {
 /// network namespace (as a push on the manager's host: the hook's CHECKS
 /// reach the tasks through the host's leg on the apps' network).
 fn push(c: &Cluster, src: &Path) -> (bool, String) {
-    let remote = c.hosts[0].d.data_root().join("apps/demo/repo.git");
+    push_to(c, 0, "demo", src)
+}
+
+/// `git push` of `src`'s main to `app`'s repository on host `i`.
+fn push_to(c: &Cluster, i: usize, app: &str, src: &Path) -> (bool, String) {
+    let remote = c.hosts[i]
+        .d
+        .data_root()
+        .join(format!("apps/{app}/repo.git"));
     let out = Command::new("nsenter")
-        .arg(format!("--net={}", c.hosts[0].ns.path().display()))
+        .arg(format!("--net={}", c.hosts[i].ns.path().display()))
         .args([
             "git",
             "-c",
@@ -698,6 +706,15 @@ fn an_apps_record_is_the_clusters_on_every_manager() {
         "no repository for shop on B\n{}",
         b.log_tail()
     );
+    // A push to B's repository runs the deploy against B's daemon, which
+    // knows the app: on two nodes without a registry it is refused, naming
+    // the command that sets one (nothing deployed).
+    let src = common::host_dir(b, "shop-src");
+    git_ok(&src, &["init", "-q", "-b", "main"]);
+    commit_version(&src, "shop-one", &[]);
+    let (ok, out) = push_to(&c, 1, "shop", &src);
+    assert!(!ok, "{out}");
+    assert!(out.contains("berth app registry:set shop"), "{out}");
 
     // Changed on B: A's record is the same.
     berth_ok(b, &["app", "domains:add", "shop", "www.shop.test"]);
