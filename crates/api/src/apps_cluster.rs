@@ -196,11 +196,28 @@ pub async fn on_manager(swarm: &SwarmState) -> Result<Option<ClusterApps>, crate
 /// join the records; then every change another manager makes lands here
 /// within the watch's delay.
 pub async fn follow(swarm: SwarmState, apps: Arc<AppStore>) {
+    // Doubled after each failure in a row (a store out of reach is retried
+    // without a warning a second), back to a second once following worked.
+    let mut pause = Duration::from_secs(1);
     loop {
         if let Ok(m) = swarm.manager().await {
             let shared = ClusterApps::new(&m);
-            if let Err(e) = follow_while_manager(&swarm, &apps, &shared).await {
-                tracing::warn!("apps: following the cluster's records: {e}");
+            let began = std::time::Instant::now();
+            let followed = follow_while_manager(&swarm, &apps, &shared).await;
+            if began.elapsed() > Duration::from_secs(30) {
+                // It worked a while: a new failure is a first one.
+                pause = Duration::from_secs(1);
+            }
+            match followed {
+                Ok(()) => pause = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::warn!(
+                        "apps: following the cluster's records: {e}; again in {pause:?}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                    continue;
+                }
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
