@@ -55,8 +55,40 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 /// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
 /// `X-Forwarded-Proto`/`-Host` to what this hop saw.
 pub fn add(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: &str) {
+    let prior = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let (xff, forwarded) = values(
+        prior(&X_FORWARDED_FOR),
+        prior(&header::FORWARDED),
+        client,
+        proto,
+        host,
+    );
+    for (name, value) in [(X_FORWARDED_FOR, xff), (header::FORWARDED, forwarded)] {
+        if let Ok(v) = HeaderValue::try_from(value) {
+            headers.insert(name, v);
+        }
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Ok(v) = HeaderValue::from_str(host) {
+        headers.insert(X_FORWARDED_HOST, v);
+    }
+}
+
+/// `X-Forwarded-For` and `Forwarded` with this hop's client appended to
+/// the first values the request came with (`prior_xff`, `prior_forwarded`).
+pub fn values(
+    prior_xff: Option<&str>,
+    prior_forwarded: Option<&str>,
+    client: IpAddr,
+    proto: &str,
+    host: &str,
+) -> (String, String) {
     let ip = client.to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let xff = match prior_xff {
         Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
         _ => ip.clone(),
     };
@@ -76,19 +108,11 @@ pub fn add(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, host: &
         element.push_str(";host=");
         element.push_str(&quote_if_needed(host));
     }
-    let forwarded = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+    let forwarded = match prior_forwarded {
         Some(prior) if !prior.trim().is_empty() => format!("{prior}, {element}"),
         _ => element,
     };
-    for (name, value) in [(X_FORWARDED_FOR, xff), (header::FORWARDED, forwarded)] {
-        if let Ok(v) = HeaderValue::try_from(value) {
-            headers.insert(name, v);
-        }
-    }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    if let Ok(v) = HeaderValue::from_str(host) {
-        headers.insert(X_FORWARDED_HOST, v);
-    }
+    (xff, forwarded)
 }
 
 /// RFC 7239 values are tokens or quoted strings; `host:port` needs quotes.

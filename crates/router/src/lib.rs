@@ -8,6 +8,7 @@ pub mod apps;
 pub mod backend;
 pub mod checks;
 pub mod forwarded;
+mod h1;
 mod h1pool;
 mod h2pool;
 pub mod labels;
@@ -59,8 +60,10 @@ pub struct Router {
 /// of backend connections.
 struct Worker {
     router: Arc<Router>,
-    /// This thread's idle HTTP/1.1 connections to backends.
+    /// This thread's idle HTTP/1.1 connections to backends: hyper's, and
+    /// the fast path's.
     pool: Arc<h1pool::H1Pool>,
+    conns: h1::Conns,
 }
 
 /// An accepted connection on its way to a worker.
@@ -226,15 +229,17 @@ impl Router {
                 let worker = Arc::new(Worker {
                     router: self,
                     pool: Arc::default(),
+                    conns: h1::Conns::default(),
                 });
                 runtime.block_on(async move {
-                    let pool = Arc::downgrade(&worker.pool);
+                    let weak = Arc::downgrade(&worker);
                     tokio::spawn(async move {
                         let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
                         loop {
                             every.tick().await;
-                            let Some(pool) = pool.upgrade() else { return };
-                            pool.sweep();
+                            let Some(worker) = weak.upgrade() else { return };
+                            worker.pool.sweep();
+                            worker.conns.sweep();
                         }
                     });
                     while let Some((stream, addr)) = rx.recv().await {
@@ -268,14 +273,17 @@ impl Worker {
             tls: tls.is_some(),
         };
         match tls {
-            None => self.connection(stream, peer).await,
+            None => h1::serve(self, stream, peer).await,
             Some(acceptor) => {
                 let handshake = tokio::time::timeout(
                     std::time::Duration::from_secs(10),
                     acceptor.accept(stream),
                 );
                 match handshake.await {
-                    Ok(Ok(s)) => self.connection(s, peer).await,
+                    Ok(Ok(s)) if s.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                        self.connection(s, peer).await
+                    }
+                    Ok(Ok(s)) => h1::serve(self, s, peer).await,
                     Ok(Err(e)) => tracing::debug!("router: TLS from {addr}: {e}"),
                     Err(_) => tracing::debug!("router: TLS from {addr}: handshake timed out"),
                 }

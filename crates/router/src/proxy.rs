@@ -78,6 +78,12 @@ fn host_of(req: &Request<Incoming>) -> String {
                 .and_then(|h| h.to_str().ok())
         })
         .unwrap_or_default();
+    host_name(raw)
+}
+
+/// The host name a `Host` value (`name[:port]`, `[v6][:port]`) routes by:
+/// lowercase, without port or trailing dot.
+pub(crate) fn host_name(raw: &str) -> String {
     let name = match raw.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => raw.split(':').next().unwrap_or_default(),
@@ -97,11 +103,24 @@ fn is_upgrade(req: &Request<Incoming>) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-fn idempotent(m: &Method) -> bool {
+pub(crate) fn idempotent(m: &Method) -> bool {
     matches!(
         *m,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     )
+}
+
+/// Whether a request may go to another backend after `failure`, as nginx's
+/// `proxy_next_upstream error` with `non_idempotent` off: any request that
+/// provably never reached the backend, an idempotent one even if it did;
+/// and only while its body can be sent again whole (`body_whole`).
+pub(crate) fn may_retry(method: &Method, body_whole: bool, failure: &Failure) -> bool {
+    body_whole
+        && match failure {
+            Failure::Unsent(_) | Failure::GoingAway(_) => true,
+            Failure::InFlight(_) => idempotent(method),
+            Failure::Bad(_) => false,
+        }
 }
 
 fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -116,12 +135,12 @@ fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// What the access log and metrics say of a request.
-struct Seen {
-    peer: Peer,
-    host: String,
-    method: Method,
-    path: String,
-    begun: Instant,
+pub(crate) struct Seen {
+    pub peer: Peer,
+    pub host: String,
+    pub method: Method,
+    pub path: String,
+    pub begun: Instant,
 }
 
 /// Why an attempt got no response head.
@@ -137,14 +156,48 @@ pub enum Failure {
     /// connection (a restart, a connection age limit), not failing, and may
     /// take the request on a new connection.
     GoingAway(BoxError),
+    /// The request cannot be made for this backend at all: answered 400,
+    /// neither retried nor counted against the backend.
+    Bad(BoxError),
 }
 
 impl Failure {
     fn error(&self) -> &BoxError {
         match self {
-            Failure::Unsent(e) | Failure::InFlight(e) | Failure::GoingAway(e) => e,
+            Failure::Unsent(e) | Failure::InFlight(e) | Failure::GoingAway(e) | Failure::Bad(e) => {
+                e
+            }
         }
     }
+}
+
+/// One way of taking a request to a backend, up to its response head:
+/// hyper's clients (HTTP/1.1 or h2c, see [`HyperSend`]) or the HTTP/1.1
+/// fast path's own (`crate::h1`). Both share [`Router::forward`]: one
+/// policy of retries, timeouts and ejection whatever the transport.
+pub(crate) trait Transport {
+    type Answer;
+    /// One attempt on `backend`.
+    async fn send(&mut self, backend: &Arc<Backend>) -> Result<Self::Answer, Failure>;
+    /// Whether the request may go to another backend after `failure`.
+    fn may_retry(&self, failure: &Failure) -> bool;
+}
+
+/// How a forwarded request ended.
+pub(crate) enum Forwarded<A> {
+    /// A backend's response head came: `guard` keeps the request in flight
+    /// until its body has been passed on.
+    Answered {
+        backend: Arc<Backend>,
+        guard: InFlight,
+        answer: A,
+    },
+    /// No backend answered; what the client is told.
+    Failed {
+        backend: Option<SocketAddr>,
+        status: StatusCode,
+        message: String,
+    },
 }
 
 /// The request as it goes to backends: headers rewritten once, the body
@@ -217,17 +270,9 @@ impl Outgoing {
         }
     }
 
-    /// Whether the request may go to another backend after `failure`, as
-    /// nginx's `proxy_next_upstream error` with `non_idempotent` off: any
-    /// request that provably never reached the backend, an idempotent one
-    /// even if it did; and only while its body can be sent again whole.
     fn may_retry(&self, failure: &Failure) -> bool {
         let body_whole = self.body.as_ref().is_none_or(Tape::replayable);
-        body_whole
-            && match failure {
-                Failure::Unsent(_) | Failure::GoingAway(_) => true,
-                Failure::InFlight(_) => idempotent(&self.method),
-            }
+        may_retry(&self.method, body_whole, failure)
     }
 
     /// The request for one attempt on `backend`, over HTTP/2 when `h2`.
@@ -293,9 +338,31 @@ impl Router {
         {
             return self.finish(&seen, Some(&route), None, too_large(max));
         }
-        let out = Outgoing::new(req, &seen, &route);
-        let (backend, answer) = self.forward(pool, &route, &seen, out).await;
-        self.finish(&seen, Some(&route), backend, answer)
+        // HTTP/2 has no upgrade here (RFC 8441's extended CONNECT is not
+        // implemented): a WebSocket goes over HTTP/1.1, which h2c servers
+        // (Go's h2c handler, hyper's auto) speak too.
+        let h2 = route.options.scheme == Scheme::H2c && !is_upgrade(&req);
+        let mut out = Outgoing::new(req, &seen, &route);
+        let mut send = HyperSend {
+            pool,
+            out: &mut out,
+            h2,
+        };
+        match self.forward(&route, &seen, &mut send).await {
+            Forwarded::Answered {
+                backend,
+                guard,
+                answer,
+            } => {
+                let answer = self.relay(answer, out.client_side.take(), guard);
+                self.finish(&seen, Some(&route), Some(backend.addr), answer)
+            }
+            Forwarded::Failed {
+                backend,
+                status,
+                message,
+            } => self.finish(&seen, Some(&route), backend, text(status, message)),
+        }
     }
 
     /// The route of the request, or why none (answered 404).
@@ -309,57 +376,40 @@ impl Router {
     }
 
     /// Sends the request to the route's backends until one answers or the
-    /// retries are spent; the backend that answered and the answer.
-    async fn forward(
+    /// retries are spent.
+    pub(crate) async fn forward<T: Transport>(
         &self,
-        pool: &Arc<H1Pool>,
         route: &Route,
         seen: &Seen,
-        mut out: Outgoing,
-    ) -> (Option<SocketAddr>, Response<Body>) {
+        transport: &mut T,
+    ) -> Forwarded<T::Answer> {
         let mut tried = Vec::new();
         let mut attempts = 0u32;
         // The last failure, answered when no other backend is left to try.
-        let mut failed: Option<(SocketAddr, Response<Body>)> = None;
+        let mut failed: Option<(SocketAddr, String)> = None;
         loop {
             let Some(backend) = route.pick(&tried, Instant::now()) else {
-                if let Some((addr, answer)) = failed {
-                    return (Some(addr), answer);
+                if let Some((addr, message)) = failed {
+                    return Forwarded::Failed {
+                        backend: Some(addr),
+                        status: StatusCode::BAD_GATEWAY,
+                        message,
+                    };
                 }
-                let answer = text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
+                return Forwarded::Failed {
+                    backend: None,
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: format!(
                         "berth router: no healthy backend for {}{}\n",
                         seen.host, route.path
                     ),
-                );
-                return (None, answer);
+                };
             };
             tried.push(backend.addr);
             attempts += 1;
-            // HTTP/2 has no upgrade here (RFC 8441's extended CONNECT is
-            // not implemented): a WebSocket goes over HTTP/1.1, which h2c
-            // servers (Go's h2c handler, hyper's auto) speak too.
-            let h2 = route.options.scheme == Scheme::H2c && out.client_side.is_none();
-            let request = match out.to(&backend, h2) {
-                Ok(r) => r,
-                Err(e) => {
-                    return (
-                        None,
-                        text(StatusCode::BAD_REQUEST, format!("berth router: {e}\n")),
-                    );
-                }
-            };
             let guard = backend.begin();
-            let send = async {
-                if h2 {
-                    let resp = backend.h2.send(backend.addr, request).await?;
-                    Ok(resp.map(|b| b.map_err(BoxError::from).boxed()))
-                } else {
-                    pool.send(backend.addr, request).await
-                }
-            };
-            let outcome = tokio::time::timeout(route.options.timeout, send).await;
+            let outcome =
+                tokio::time::timeout(route.options.timeout, transport.send(&backend)).await;
             let fail = |what: &str| {
                 let (max_fails, window) = (route.options.max_fails, route.options.fail_timeout);
                 if backend.failed(Instant::now(), max_fails, window) {
@@ -370,34 +420,40 @@ impl Router {
                     );
                 }
             };
-            let gateway = |status, e: &dyn std::fmt::Display| {
-                text(
-                    status,
-                    format!("berth router: backend {}: {e}\n", backend.addr),
-                )
+            let gateway = |status, e: &dyn std::fmt::Display| Forwarded::Failed {
+                backend: Some(backend.addr),
+                status,
+                message: format!("berth router: backend {}: {e}\n", backend.addr),
             };
-            let answer = match outcome {
-                Ok(Ok(resp)) => {
+            return match outcome {
+                Ok(Ok(answer)) => {
                     backend.succeeded();
-                    // No other attempt: the body's copy can go.
-                    if let Some(tape) = &out.body {
-                        tape.settle();
+                    Forwarded::Answered {
+                        backend,
+                        guard,
+                        answer,
                     }
-                    self.relay(resp, out.client_side.take(), guard)
                 }
-                Ok(Err(f)) if is_length_limit(f.error().as_ref()) => {
-                    too_large(route.options.max_body.unwrap_or(0))
-                }
+                Ok(Err(Failure::Bad(e))) => Forwarded::Failed {
+                    backend: None,
+                    status: StatusCode::BAD_REQUEST,
+                    message: format!("berth router: {e}\n"),
+                },
+                Ok(Err(f)) if is_length_limit(f.error().as_ref()) => Forwarded::Failed {
+                    backend: Some(backend.addr),
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: too_large_message(route.options.max_body.unwrap_or(0)),
+                },
                 // No response head: nothing reached the client, so the
                 // request may go elsewhere if it can be sent again whole.
                 Ok(Err(f)) => {
                     match f {
                         Failure::Unsent(_) => fail("connect"),
                         Failure::InFlight(_) => fail("request"),
-                        Failure::GoingAway(_) => {}
+                        Failure::GoingAway(_) | Failure::Bad(_) => {}
                     }
                     let answer = gateway(StatusCode::BAD_GATEWAY, f.error());
-                    if out.may_retry(&f) && attempts <= route.options.retries {
+                    if transport.may_retry(&f) && attempts <= route.options.retries {
                         tracing::debug!(
                             "router: {}{}: {}: {}; retrying",
                             seen.host,
@@ -409,7 +465,9 @@ impl Router {
                             // The same backend may take it, on a new connection.
                             tried.pop();
                         }
-                        failed = Some((backend.addr, answer));
+                        if let Forwarded::Failed { message, .. } = answer {
+                            failed = Some((backend.addr, message));
+                        }
                         continue;
                     }
                     answer
@@ -421,7 +479,6 @@ impl Router {
                     gateway(StatusCode::GATEWAY_TIMEOUT, &why)
                 }
             };
-            return (Some(backend.addr), answer);
         }
     }
 
@@ -469,7 +526,18 @@ impl Router {
         backend: Option<SocketAddr>,
         answer: Response<Body>,
     ) -> Response<Body> {
-        let status = answer.status().as_u16();
+        self.log(seen, route, backend, answer.status().as_u16());
+        answer
+    }
+
+    /// The access log's line and the route's metrics for an answer.
+    pub(crate) fn log(
+        &self,
+        seen: &Seen,
+        route: Option<&Route>,
+        backend: Option<SocketAddr>,
+        status: u16,
+    ) {
         let elapsed = seen.begun.elapsed();
         tracing::info!(
             target: "router::access",
@@ -487,15 +555,49 @@ impl Router {
                 .get_or_init(|| m.route(&format!("{}{}", route.host, route.path)));
             m.observe_in(series, status, elapsed.as_secs_f64());
         }
-        answer
     }
 }
 
+fn too_large_message(max: u64) -> String {
+    format!("berth router: request body over this route's limit of {max} bytes\n")
+}
+
 fn too_large(max: u64) -> Response<Body> {
-    text(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("berth router: request body over this route's limit of {max} bytes\n"),
-    )
+    text(StatusCode::PAYLOAD_TOO_LARGE, too_large_message(max))
+}
+
+/// hyper's clients as a [`Transport`]: HTTP/1.1 from the thread's pool, or
+/// the backend's h2c connection.
+struct HyperSend<'a> {
+    pool: &'a Arc<H1Pool>,
+    out: &'a mut Outgoing,
+    h2: bool,
+}
+
+impl Transport for HyperSend<'_> {
+    type Answer = Response<Body>;
+
+    async fn send(&mut self, backend: &Arc<Backend>) -> Result<Response<Body>, Failure> {
+        let request = self
+            .out
+            .to(backend, self.h2)
+            .map_err(|e| Failure::Bad(e.into()))?;
+        let resp = if self.h2 {
+            let resp = backend.h2.send(backend.addr, request).await?;
+            resp.map(|b| b.map_err(BoxError::from).boxed())
+        } else {
+            self.pool.send(backend.addr, request).await?
+        };
+        // No other attempt: the body's copy can go.
+        if let Some(tape) = &self.out.body {
+            tape.settle();
+        }
+        Ok(resp)
+    }
+
+    fn may_retry(&self, failure: &Failure) -> bool {
+        self.out.may_retry(failure)
+    }
 }
 
 /// A response body that keeps its backend's request in flight until it ends.

@@ -303,20 +303,14 @@ async fn responses_stream_before_they_end() {
     }
 }
 
-#[tokio::test]
-async fn upgraded_connections_are_tunnelled_both_ways() {
-    // A backend that switches protocols and then echoes every byte.
+/// A backend that takes one WebSocket upgrade, switches protocols and
+/// then echoes every byte.
+async fn upgrade_echo() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo = l.local_addr().unwrap();
+    let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         let (mut s, _) = l.accept().await.unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut b).await.unwrap();
-            head.push(b[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let head = String::from_utf8_lossy(&read_head(&mut s).await).to_ascii_lowercase();
         assert!(
             head.contains("upgrade: websocket") && head.contains("connection: upgrade"),
             "{head}"
@@ -327,17 +321,29 @@ async fn upgraded_connections_are_tunnelled_both_ways() {
         let (mut rd, mut wr) = s.split();
         let _ = tokio::io::copy(&mut rd, &mut wr).await;
     });
-    let (_r, addr) = start(&[entry("ws", echo, &[("berth.http.host", "ws.test")])]).await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        .await
-        .unwrap();
+    addr
+}
+
+/// Reads up to the end of a head, byte by byte (nothing after it).
+async fn read_head(s: &mut TcpStream) -> Vec<u8> {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         s.read_exact(&mut b).await.unwrap();
         head.push(b[0]);
     }
+    head
+}
+
+#[tokio::test]
+async fn upgraded_connections_are_tunnelled_both_ways() {
+    let echo = upgrade_echo().await;
+    let (_r, addr) = start(&[entry("ws", echo, &[("berth.http.host", "ws.test")])]).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut s).await;
     assert!(
         String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"),
         "{}",
@@ -844,4 +850,224 @@ async fn bodies_over_the_retry_limit_are_not_sent_again() {
         "over the limit: not retried: {statuses:?}"
     );
     assert!(statuses.contains(&200), "{statuses:?}");
+}
+
+/// A backend speaking HTTP/1.1 by hand: each request head (bodies are not
+/// read) is answered with `answer(head)`, written in pieces split at `|`
+/// with a pause between them; the connection closes after an HTTP/1.0
+/// answer, and `close_after` any answer when set. Its address and count of accepted connections.
+async fn raw_backend(
+    answer: fn(&str) -> String,
+    close_after: Option<Duration>,
+) -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut have = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&have[..end + 4]).into_owned();
+                        have.drain(..end + 4);
+                        let answer = answer(&head);
+                        for (i, piece) in answer.split('|').enumerate() {
+                            if i > 0 {
+                                tokio::time::sleep(Duration::from_millis(30)).await;
+                            }
+                            if s.write_all(piece.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        if let Some(after) = close_after {
+                            tokio::time::sleep(after).await;
+                            return;
+                        }
+                        if answer.starts_with("HTTP/1.0") {
+                            return;
+                        }
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => have.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// The request line's target.
+fn target(head: &str) -> &str {
+    head.split(' ').nth(1).unwrap_or("")
+}
+
+/// Everything the router sends on one connection after `requests`, until it closes.
+async fn exchange(router: SocketAddr, requests: &str) -> String {
+    let mut s = TcpStream::connect(router).await.unwrap();
+    s.write_all(requests.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .expect("the router closes the connection after `connection: close`")
+        .unwrap();
+    String::from_utf8(got).unwrap()
+}
+
+#[tokio::test]
+async fn pipelined_keep_alive_requests_share_one_backend_connection() {
+    let (b, accepted) = raw_backend(
+        |head| {
+            let t = target(head);
+            let body = if head.starts_with("HEAD") { "" } else { t };
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                t.len()
+            )
+        },
+        None,
+    )
+    .await;
+    let (_r, addr) = start(&[entry("k", b, &[("berth.http.host", "k.test")])]).await;
+    let got = exchange(
+        addr,
+        "GET /1 HTTP/1.1\r\nHost: k.test\r\n\r\nHEAD /2 HTTP/1.1\r\nHost: k.test\r\n\r\n\
+         GET /3 HTTP/1.1\r\nHost: k.test\r\n\r\nGET /4 HTTP/1.1\r\nHost: k.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        got,
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n/1\
+         HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n\
+         HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n/3\
+         HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n/4"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn chunked_and_close_delimited_bodies_pass_through_as_they_come() {
+    let (b, _) = raw_backend(
+        |head| match target(head) {
+            "/chunked" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n\
+                           5\r\nhello\r\n|6;ext=1\r\n world\r\n|0\r\nx-sum: 11\r\n\r\n"
+                .to_string(),
+            _ => "HTTP/1.0 200 OK\r\n\r\nuntil |the end".to_string(),
+        },
+        None,
+    )
+    .await;
+    let (_r, addr) = start(&[entry("c", b, &[("berth.http.host", "c.test")])]).await;
+    let got = exchange(
+        addr,
+        "GET /chunked HTTP/1.1\r\nHost: c.test\r\n\r\nGET /close HTTP/1.1\r\nHost: c.test\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        got,
+        "HTTP/1.1 200 OK\r\nTrailer: x-sum\r\ntransfer-encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-sum: 11\r\n\r\n\
+         HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end"
+    );
+}
+
+#[tokio::test]
+async fn a_kept_connection_its_backend_closed_is_not_used_even_for_a_post() {
+    let (b, accepted) = raw_backend(
+        |_| "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string(),
+        Some(Duration::from_millis(50)),
+    )
+    .await;
+    let (_r, addr) = start(&[entry("p", b, &[("berth.http.host", "p.test")])]).await;
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..3 {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "p.test")
+            .body(Full::new(Bytes::from_static(b"data")))
+            .unwrap();
+        let resp = tx.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.into_body().collect().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "one per POST");
+}
+
+#[tokio::test]
+async fn large_bodies_pass_whole_both_ways() {
+    let big = backend(Arc::new(|_req| {
+        let body: String = (0..(1u32 << 20))
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        Response::new(full(body))
+    }))
+    .await;
+    let echoing = serve(false, false, echo()).await;
+    let (_r, addr) = start(&[
+        entry("big", big, &[("berth.http.host", "big.test")]),
+        entry("echo", echoing.addr, &[("berth.http.host", "echo.test")]),
+    ])
+    .await;
+    let (status, body) = send(addr, "GET", "big.test", "/", b"").await;
+    assert_eq!((status, body.len()), (200, 1 << 20));
+    assert!(
+        body.bytes()
+            .enumerate()
+            .all(|(i, b)| b == b'a' + (i % 26) as u8)
+    );
+    // Up to 64 KiB, read whole before it goes (the fast path); above, streamed.
+    for len in [60_000, 200_000] {
+        let sent: Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
+        let (status, got) = send(addr, "PUT", "echo.test", "/", &sent).await;
+        assert_eq!(status, 200);
+        assert!(got.as_bytes() == sent, "{len} bytes echoed whole");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_goes_on_through_hyper_after_an_upgrade() {
+    let (plain, _) = raw_backend(
+        |_| "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nplain".to_string(),
+        None,
+    )
+    .await;
+    let ws = upgrade_echo().await;
+    let (_r, addr) = start(&[
+        entry("plain", plain, &[("berth.http.host", "plain.test")]),
+        entry("ws", ws, &[("berth.http.host", "ws.test")]),
+    ])
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n")
+        .await
+        .unwrap();
+    let want = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nplain";
+    let mut got = vec![0u8; want.len()];
+    s.read_exact(&mut got).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), want);
+    s.write_all(
+        b"GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut s).await;
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    s.write_all(b"ping").await.unwrap();
+    let mut back = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&back, b"ping");
 }
