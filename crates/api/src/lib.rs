@@ -19,6 +19,7 @@ mod exec;
 mod format;
 mod housekeeping;
 mod images;
+mod inproc;
 pub mod listen;
 mod logs;
 pub mod metrics;
@@ -44,6 +45,7 @@ use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
 pub use error::{ApiError, ApiResult};
+pub use inproc::{InProcess, roll_out};
 
 /// The newest API version served, and the oldest accepted.
 pub const API_VERSION: (u32, u32) = (1, 47);

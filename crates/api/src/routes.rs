@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use router::rollout::DockerApi;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hyper::StatusCode;
@@ -36,6 +37,26 @@ pub fn routes() -> Router<AppState> {
         .route("/berth/v1/apps/{name}/scale", post(scale))
         .route("/berth/v1/apps/{name}/registry", post(registry))
         .route("/berth/v1/apps/{name}/registry-auth", get(registry_auth))
+        .route("/berth/v1/apps/{name}/rollout", post(rollout))
+}
+
+/// `POST /berth/v1/apps/{name}/rollout` with a `router::rollout::Plan`:
+/// the daemon rolls the release out itself (see [`crate::roll_out`]), its
+/// progress streamed back as JSON lines; what `berth app` and the apps' git
+/// hooks ask for once a build is done.
+async fn rollout(
+    State(engine): State<AppState>,
+    Extension(swarm): Extension<crate::swarm::SwarmState>,
+    Extension(b): Extension<Berth>,
+    Path(name): Path<String>,
+    Json(plan): Json<router::rollout::Plan>,
+) -> ApiResult<axum::response::Response> {
+    let api = crate::InProcess(crate::router(engine, swarm, b));
+    let info = api
+        .call("GET", &format!("/berth/v1/apps/{}", router::q(&name)), None)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e))?;
+    Ok(crate::roll_out(api, name, info["App"].clone(), plan))
 }
 
 /// The swarm manager this daemon is, if it is one: apps run as its

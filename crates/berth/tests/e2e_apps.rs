@@ -10,8 +10,9 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -273,6 +274,51 @@ fn a_rollback_runs_the_config_its_release_ran_with() {
     berth_ok(&d, &["app", "rollback", "cfg", "v2"]);
     assert_eq!(env(), Some((200, "A=2".to_string())));
     assert_eq!(berth_ok(&d, &["app", "config", "cfg"]).trim(), "A=2");
+
+    // The rollout is the daemon's: a command killed once the new release's
+    // container started does not leave it unrouted beside the old one.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["app", "config:set", "cfg", "A=5"])
+        .env("BERTH_HOST", d.host())
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let started = line.contains("-----> Started web");
+        said.push(line);
+        if started {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(said.last().is_some_and(|l| l.contains("Started web")), "{said:?}");
+    let served = wait_for(Duration::from_secs(60), || {
+        env().filter(|(_, e)| e == "A=5")
+    });
+    assert!(served.is_some(), "the rollout went on: {said:?}\n{}", d.log_tail());
+    let retired = wait_for(Duration::from_secs(30), || {
+        let v4 = d.docker_ok(&[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=berth.app=cfg",
+            "--filter",
+            "label=berth.app.release=v4",
+        ]);
+        v4.trim().is_empty().then_some(())
+    });
+    assert!(retired.is_some(), "v4's container retired");
+    let releases = berth_ok(&d, &["app", "releases", "cfg"]);
+    assert!(
+        releases.lines().nth(1).is_some_and(|l| l.starts_with("*  v5") && l.ends_with("Set A")),
+        "{releases}"
+    );
     berth_ok(&d, &["app", "rm", "cfg"]);
 }
 

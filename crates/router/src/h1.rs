@@ -684,7 +684,9 @@ where
         } else {
             io.write_all(&conn.buf[..take]).await
         };
-        if sent.is_err() {
+        // Each piece goes out as it came (a TLS stream may hold it until
+        // flushed; for TCP this is nothing).
+        if sent.is_err() || (!done && io.flush().await.is_err()) {
             return Relayed::ClientGone;
         }
         if done {

@@ -71,8 +71,9 @@ pub fn parse_answer(bytes: &[u8]) -> Result<Value, serde_json::Error> {
 /// dashboard's log).
 pub type Say<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
-/// What a release runs.
-#[derive(Debug, Clone)]
+/// What a release runs; as JSON, what `POST /berth/v1/apps/NAME/rollout`
+/// takes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub image: String,
     pub rev: String,

@@ -74,16 +74,16 @@ pub async fn rollback(
 }
 
 /// Rolls out the plan `pick` makes of the app. A missing app or release is an
-/// HTTP error at once; the rollout itself answers as JSON lines
-/// (`{"line": …}` as it goes, then `{"done": true}` or `{"error": …}`), so
-/// the page shows its progress. It runs in a task of its own: a page
-/// closed midway does not leave a rollout half-made.
+/// HTTP error at once; the rollout itself runs in the daemon as the API's
+/// (`api::roll_out`) and answers as JSON lines (`{"line": …}` as it goes,
+/// then `{"done": true}` or `{"error": …}`), so the page shows its progress,
+/// and a page closed midway does not leave a rollout half-made.
 async fn run(
     ui: Arc<Ui>,
     name: String,
     pick: impl FnOnce(&Value) -> Result<Plan, String>,
 ) -> Response {
-    let api = InProcess(&ui);
+    let api = InProcess(ui.docker.clone());
     let path = format!("/berth/v1/apps/{}", q(&name));
     let info = match api.call("GET", &path, None).await {
         Ok(v) => v,
@@ -93,25 +93,5 @@ async fn run(
         Ok(p) => p,
         Err(e) => return UiError::BadInput(e).into_response(),
     };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    tokio::spawn(async move {
-        let api = InProcess(&ui);
-        let lines = tx.clone();
-        let say = move |line: &str| {
-            let _ = lines.send(json!({ "line": line }));
-        };
-        let last = match rollout::roll_out(&api, &say, &name, &info["App"], &plan).await {
-            Ok(()) => json!({ "done": true }),
-            // A failed check leaves the running release serving.
-            Err(e) => json!({ "error": e }),
-        };
-        let _ = tx.send(last);
-    });
-    let lines = UnboundedReceiverStream::new(rx)
-        .map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n")));
-    (
-        [(CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(lines),
-    )
-        .into_response()
+    api::roll_out(api, name, info["App"].clone(), plan).into_response()
 }

@@ -26,7 +26,7 @@ pub async fn deploy(State(ui): State<Arc<Ui>>, Path(name): Path<String>, body: S
         Ok(s) => s,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match apply(&InProcess(&ui), stack).await {
+    match apply(&InProcess(ui.docker.clone()), stack).await {
         Ok(report) => Json(report).into_response(),
         Err((status, msg)) => refuse(status, msg),
     }

@@ -1,16 +1,19 @@
 //! `berth app-receive NAME`: an app's pre-receive hook. For a push to the
 //! deploy branch it builds the pushed tree (`git archive` → `POST /build`),
-//! starts the new release's containers, checks its `web` one (CHECKS, else
-//! its HEALTHCHECK, else its port), records the release (the router then
-//! sends the app's domains to it), and drains and removes the old release.
-//! Its output reaches the pusher as `remote:` lines; a failure exits non-zero
-//! so git rejects the push, with the old release still serving.
+//! then asks the daemon to roll the release out (`POST
+//! /berth/v1/apps/NAME/rollout`): start the new release's containers, check
+//! its `web` one (CHECKS, else its HEALTHCHECK, else its port), record the
+//! release (the router then sends the app's domains to it), and drain and
+//! remove the old release. The daemon runs that to its end even if the push
+//! is cut off. Its output reaches the pusher as `remote:` lines; a failure
+//! exits non-zero so git rejects the push, with the old release still
+//! serving.
 
 use std::io::Read;
 
 use hyper::Method;
 use router::checks::parse_checks;
-use router::rollout::{DockerApi, Plan};
+use router::rollout::Plan;
 use serde_json::Value;
 
 use super::files::parse_procfile;
@@ -46,7 +49,7 @@ pub async fn receive(client: &Client, name: &str) -> CmdResult {
                 "{branch} is the deploy branch: it cannot be deleted"
             )));
         }
-        deploy(client, name, app, new).await?;
+        deploy(client, name, new).await?;
     }
     Ok(0)
 }
@@ -68,7 +71,7 @@ fn git_file(rev: &str, path: &str) -> Result<Option<String>, Failure> {
     Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(), Failure> {
+async fn deploy(client: &Client, name: &str, rev: &str) -> Result<(), Failure> {
     // git hands the hook object names; anything else must not reach git's
     // command line.
     if rev.is_empty() || !rev.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -106,40 +109,54 @@ async fn deploy(client: &Client, name: &str, app: &Value, rev: &str) -> Result<(
     roll_out(
         client,
         name,
-        app,
         &Plan::deploy(image, short.to_string(), processes, checks),
     )
     .await
 }
 
-/// The shared rollout (`router::rollout`) over the daemon's socket, its
-/// progress as the pusher's `remote:` lines.
-pub async fn roll_out(
-    client: &Client,
-    name: &str,
-    app: &Value,
-    plan: &Plan,
-) -> Result<(), Failure> {
-    let say = |line: &str| outln!("{line}");
-    router::rollout::roll_out(client, &say, name, app, plan)
-        .await
-        .map_err(fail)
-}
-
-impl DockerApi for Client {
-    async fn call_as(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-        registry_auth: Option<&str>,
-    ) -> Result<Value, String> {
-        let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let b = Client::call_as(self, method, path, body, registry_auth)
-            .await
-            .map_err(|e| e.to_string())?;
-        router::rollout::parse_answer(&b).map_err(|e| format!("bad JSON from daemon: {e}"))
+/// Asks the daemon to roll `plan` out (`POST /berth/v1/apps/NAME/rollout`:
+/// the shared `router::rollout`, run by the daemon so that an interrupted
+/// push or command cannot leave it half-made) and shows its progress, as
+/// the pusher's `remote:` lines for a push.
+pub async fn roll_out(client: &Client, name: &str, plan: &Plan) -> Result<(), Failure> {
+    let body = serde_json::to_vec(plan).map_err(|e| fail(format!("the plan: {e}")))?;
+    let resp = client
+        .request(
+            Method::POST,
+            &format!("/berth/v1/apps/{}/rollout", q(name)),
+            full(body),
+            Some("application/json"),
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut pending = Vec::new();
+    // Each line: the rollout's progress, then how it ended.
+    let show = |line: &[u8]| -> Result<Option<()>, Failure> {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            return Ok(None);
+        };
+        if let Some(e) = v["error"].as_str() {
+            return Err(fail(e));
+        }
+        if let Some(l) = v["line"].as_str() {
+            outln!("{l}");
+        }
+        Ok(v["done"].as_bool().filter(|d| *d).map(|_| ()))
+    };
+    let mut done = None;
+    while let Some(chunk) = next_chunk(&mut body).await? {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            done = done.or(show(&line)?);
+        }
     }
+    done = done.or(show(&pending)?);
+    done.ok_or_else(|| {
+        fail(format!(
+            "the daemon's answer ended before the rollout did: `berth app info {name}` shows where it is"
+        ))
+    })
 }
 
 /// Streams `POST /build` to the pusher; a build error fails the deploy.

@@ -217,7 +217,7 @@ async fn rollback(client: &Client, name: &str, release: Option<&str>) -> Result<
         target["image"].as_str().unwrap_or_default()
     );
     let plan = Plan::rollback(&target).map_err(|e| Failure::new(1, e))?;
-    roll_out(client, name, &v["App"], &plan).await
+    roll_out(client, name, &plan).await
 }
 
 /// New containers of the current release (with the app's config and
@@ -233,7 +233,7 @@ async fn redeploy(client: &Client, name: &str, restart: bool) -> Result<(), Fail
     };
     let mut plan = Plan::of(&release).map_err(|e| Failure::new(1, e))?;
     plan.restart = restart;
-    roll_out(client, name, &v["App"], &plan).await
+    roll_out(client, name, &plan).await
 }
 
 async fn releases(client: &Client, name: &str) -> Result<(), Failure> {
