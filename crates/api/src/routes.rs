@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use router::rollout::DockerApi;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hyper::StatusCode;
 use router::apps::{self, AppError, AppStore};
+use router::rollout::DockerApi;
 
 use crate::apps_cluster::ClusterApps;
 use serde::Deserialize;

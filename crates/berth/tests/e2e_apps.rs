@@ -297,11 +297,18 @@ fn a_rollback_runs_the_config_its_release_ran_with() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(said.last().is_some_and(|l| l.contains("Started web")), "{said:?}");
+    assert!(
+        said.last().is_some_and(|l| l.contains("Started web")),
+        "{said:?}"
+    );
     let served = wait_for(Duration::from_secs(60), || {
         env().filter(|(_, e)| e == "A=5")
     });
-    assert!(served.is_some(), "the rollout went on: {said:?}\n{}", d.log_tail());
+    assert!(
+        served.is_some(),
+        "the rollout went on: {said:?}\n{}",
+        d.log_tail()
+    );
     let retired = wait_for(Duration::from_secs(30), || {
         let v4 = d.docker_ok(&[
             "ps",
@@ -316,7 +323,10 @@ fn a_rollback_runs_the_config_its_release_ran_with() {
     assert!(retired.is_some(), "v4's container retired");
     let releases = berth_ok(&d, &["app", "releases", "cfg"]);
     assert!(
-        releases.lines().nth(1).is_some_and(|l| l.starts_with("*  v5") && l.ends_with("Set A")),
+        releases
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("*  v5") && l.ends_with("Set A")),
         "{releases}"
     );
     berth_ok(&d, &["app", "rm", "cfg"]);

@@ -8,15 +8,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use router::rollout::{self, DockerApi, Plan};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use serde_json::Value;
 
 use crate::error::UiError;
 use crate::inproc::{InProcess, q};
