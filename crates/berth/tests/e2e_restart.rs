@@ -157,3 +157,75 @@ fn a_new_daemon_applies_each_policy() {
     });
     assert!(back.is_some(), "{:?}", state(&d, &dies_meanwhile));
 }
+
+/// `rm` takes a container's files out of their names at once and frees
+/// them in the background (its log and writable layer can be large, and
+/// unlinking waits for the disk on some filesystems); what a stop left of
+/// that is cleaned by the next daemon.
+#[test]
+fn removed_containers_files_go_and_a_new_daemon_cleans_what_was_left() {
+    let d = Daemon::start();
+    if !d.is_berth() {
+        return;
+    }
+    let containers = d.data_root().join("containers");
+    let rw = d.data_root().join("snapshots/rw");
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "big",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1M count=20 2>/dev/null; yes | head -c 5000000",
+    ]);
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "big"]);
+    assert!(!id.is_empty());
+    d.docker_ok(&["rm", "big"]);
+    assert!(!containers.join(&id).exists(), "the name is gone at once");
+    assert!(!rw.join(&id).exists());
+    // The name is free again at once.
+    d.docker_ok(&["create", "--name", "big", "busybox", "true"]);
+    let leftovers = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect::<Vec<_>>()
+    };
+    let freed = wait_for(Duration::from_secs(30), || {
+        (leftovers(&containers).is_empty() && leftovers(&rw).is_empty()).then_some(())
+    });
+    assert!(
+        freed.is_some(),
+        "{:?} {:?}",
+        leftovers(&containers),
+        leftovers(&rw)
+    );
+
+    // What a daemon killed before its reaper was done leaves behind.
+    std::fs::create_dir_all(containers.join(".removed-0123abcd-1/logs")).unwrap();
+    std::fs::write(containers.join(".removed-0123abcd-1/logs/x.log"), b"x").unwrap();
+    std::fs::create_dir_all(rw.join(".tmp-1-abc-0/fs/bin")).unwrap();
+    d.restart();
+    let cleaned = wait_for(Duration::from_secs(30), || {
+        (leftovers(&containers).is_empty() && leftovers(&rw).is_empty()).then_some(())
+    });
+    assert!(
+        cleaned.is_some(),
+        "{:?} {:?}",
+        leftovers(&containers),
+        leftovers(&rw)
+    );
+    assert_eq!(
+        d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]),
+        "big",
+        "only the new container"
+    );
+    assert!(
+        !d.log_tail().contains("cannot load container"),
+        "{}",
+        d.log_tail()
+    );
+}

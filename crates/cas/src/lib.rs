@@ -15,6 +15,7 @@ pub mod atomic;
 pub mod content;
 pub mod digest;
 mod error;
+pub mod reaper;
 #[cfg(any(test, feature = "suite"))]
 pub mod suite;
 

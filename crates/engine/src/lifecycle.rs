@@ -611,13 +611,7 @@ impl Engine {
         self.images.remove_rw_layer(&c.id)?;
         tracing::debug!(container = %c.id, "rw layer removed");
         crate::injected::remove(&c.state_dir);
-        std::fs::remove_dir_all(&c.dir).or_else(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+        retire_dir(&c.dir)?;
         let _ = std::fs::remove_dir_all(&c.state_dir);
         {
             let mut reg = self.registry_mut();
@@ -744,6 +738,34 @@ fn console_size(hc: &crate::model::HostConfig) -> Option<(u16, u16)> {
 }
 
 pub(crate) use crate::oci::{INIT_PATH, runtime_user};
+
+/// Names a container's directory takes once removed, until the reaper is
+/// done with it (restore cleans any a stop left behind).
+pub(crate) const RETIRED_PREFIX: &str = ".removed-";
+
+/// Takes a removed container's directory out of `containers/` at once (a
+/// rename, made durable) and frees it in the background: its log alone can
+/// be large, and unlinking waits for the disk on some filesystems.
+fn retire_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return cas::reaper::remove_tree(dir);
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let retired = parent.join(format!(
+        "{RETIRED_PREFIX}{}-{nanos:x}",
+        name.to_string_lossy()
+    ));
+    match std::fs::rename(dir, &retired) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    cas::fsync_dir(parent)?;
+    cas::reaper::remove_later(retired);
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,11 @@ impl Engine {
             else {
                 continue;
             };
+            if id.starts_with(crate::lifecycle::RETIRED_PREFIX) {
+                // Removed before the daemon stopped; its files were still going.
+                cas::reaper::remove_later(path);
+                continue;
+            }
             if !Container::config_path(&path).exists() {
                 // A create that crashed before its config landed.
                 tracing::info!(container = %id, "removing unfinished container");

@@ -46,17 +46,12 @@ pub(crate) use cas::fsync_dir;
 pub(crate) use cas::write_atomic;
 
 /// Removes a file or a whole tree; a missing path is not an error.
-pub(crate) fn remove_all(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
+pub(crate) use cas::reaper::remove_tree as remove_all;
 
 /// Removes a directory tree so that a crash midway leaves a temp-named
-/// leftover (cleaned at open) instead of a half-deleted live entry.
+/// leftover (cleaned at open) instead of a half-deleted live entry: the
+/// rename is made durable here, the blocks are freed in the background
+/// (`cas::reaper`).
 pub(crate) fn remove_tree_atomic(path: &Path) -> io::Result<()> {
     let Some(dir) = path.parent() else {
         return remove_all(path);
@@ -68,7 +63,8 @@ pub(crate) fn remove_tree_atomic(path: &Path) -> io::Result<()> {
         Err(e) => return Err(e),
     }
     fsync_dir(dir)?;
-    remove_all(&tmp)
+    cas::reaper::remove_later(tmp);
+    Ok(())
 }
 
 pub(crate) use cas::sha256_digest;

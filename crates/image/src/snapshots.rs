@@ -111,9 +111,9 @@ impl SnapshotStore {
             for e in fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))? {
                 let e = e?;
                 if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                    // Leftover of an unpack or removal cut short by a crash.
-                    fsutil::remove_all(&e.path())
-                        .ctx(|| format!("remove {}", e.path().display()))?;
+                    // Leftover of an unpack or removal cut short by a crash
+                    // (or by a stop before the reaper was done).
+                    cas::reaper::remove_later(e.path());
                 }
             }
         }

@@ -26,6 +26,9 @@ impl DataRoot {
     }
     /// Blob digests, snapshot dirs (not rw) and references currently stored.
     pub fn inventory(&self) -> (Vec<String>, Vec<String>, String) {
+        // Removed trees leave their names at once; their files go in the
+        // background. Whatever is left after that is a leftover.
+        cas::reaper::flush();
         let root = self.path();
         let names = |p: PathBuf| -> Vec<String> {
             let mut v: Vec<String> = fs::read_dir(p)
