@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::git::{commit_version, git, git_ok};
-use common::prometheus::free_port;
+use common::prometheus::free_ports;
 use common::{Daemon, berth, berth_ok, host_dir, wait_for};
 
 fn get(port: u16, host: &str) -> Option<(u16, String)> {
@@ -43,8 +43,8 @@ fn push_to(dir: &Path, remote: &str) -> (bool, String) {
 /// TCP API (git's smart HTTP; the test opts in, as an operator would with
 /// --tls=false): the daemon, the router's port and the API's address.
 fn app_daemon() -> (Daemon, u16, String) {
-    let port = free_port();
-    let api = format!("127.0.0.1:{}", free_port());
+    let [port, api_port] = free_ports();
+    let api = format!("127.0.0.1:{api_port}");
     let d = Daemon::start_networked_with(&[
         "--router-addr",
         &format!("127.0.0.1:{port}"),
@@ -401,8 +401,8 @@ fn bad_pushes_are_refused_clearly_and_a_worker_runs_beside_web() {
 #[test]
 fn https_pushes_need_the_apis_client_certificate() {
     let pki = common::pki::Pki::new();
-    let port = free_port();
-    let api = format!("127.0.0.1:{}", free_port());
+    let [port, api_port] = free_ports();
+    let api = format!("127.0.0.1:{api_port}");
     let mut args = vec!["--router-addr".to_string(), format!("127.0.0.1:{port}")];
     args.extend(pki.daemon_args(&api));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

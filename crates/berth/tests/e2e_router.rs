@@ -20,14 +20,17 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::prometheus::free_port;
+use common::prometheus::{free_port, free_ports};
 use common::{Daemon, SharedSlot, berth_ok, wait_for};
 
 static PORTS: OnceLock<(u16, u16)> = OnceLock::new();
 
 /// The router's and the metrics' ports of the shared daemon.
 fn ports() -> (u16, u16) {
-    *PORTS.get_or_init(|| (free_port(), free_port()))
+    *PORTS.get_or_init(|| {
+        let [a, b] = free_ports();
+        (a, b)
+    })
 }
 
 fn shared() -> Arc<Daemon> {

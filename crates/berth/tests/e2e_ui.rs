@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::git::git_ok as git;
-use common::prometheus::free_port;
+use common::prometheus::{free_port, free_ports};
 use common::registry::RegistryProcess;
 use common::{Daemon, Kind, wait_for};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -1536,8 +1536,7 @@ fn routes_and_apps_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("password");
     std::fs::write(&pw, PASSWORD).unwrap();
-    let ui_port = free_port();
-    let router_port = free_port();
+    let [ui_port, router_port] = free_ports();
     let ui_addr = format!("127.0.0.1:{ui_port}");
     let d = Daemon::start_networked_with(&[
         "--ui-addr",

@@ -16,6 +16,17 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// `N` free loopback ports, all different: each is held until all are
+/// picked (two `free_port` calls in a row can return the same port, and a
+/// daemon given it twice fails to start).
+#[allow(dead_code)]
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("a bound address").port())
+}
+
 /// Plain HTTP GET on loopback; the status and body.
 pub fn get(url: &str) -> Option<(u16, String)> {
     let out = Command::new("curl")
