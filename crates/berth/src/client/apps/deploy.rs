@@ -128,35 +128,47 @@ pub async fn roll_out(client: &Client, name: &str, plan: &Plan) -> Result<(), Fa
             Some("application/json"),
         )
         .await?;
-    let mut body = resp.into_body();
-    let mut pending = Vec::new();
     // Each line: the rollout's progress, then how it ended.
-    let show = |line: &[u8]| -> Result<Option<()>, Failure> {
-        let Ok(v) = serde_json::from_slice::<Value>(line) else {
-            return Ok(None);
-        };
+    let mut done = false;
+    each_json_line(resp.into_body(), |v| {
         if let Some(e) = v["error"].as_str() {
             return Err(fail(e));
         }
         if let Some(l) = v["line"].as_str() {
             outln!("{l}");
         }
-        Ok(v["done"].as_bool().filter(|d| *d).map(|_| ()))
+        done |= v["done"].as_bool() == Some(true);
+        Ok(())
+    })
+    .await?;
+    if done {
+        Ok(())
+    } else {
+        Err(fail(format!(
+            "the daemon's answer ended before the rollout did: `berth app info {name}` shows where it is"
+        )))
+    }
+}
+
+/// Hands each JSON line of a streamed answer to `each`, in order; lines
+/// that are not JSON are skipped.
+async fn each_json_line(
+    mut body: hyper::body::Incoming,
+    mut each: impl FnMut(&Value) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut pending = Vec::new();
+    let mut feed = |line: &[u8]| match serde_json::from_slice::<Value>(line) {
+        Ok(v) => each(&v),
+        Err(_) => Ok(()),
     };
-    let mut done = None;
     while let Some(chunk) = next_chunk(&mut body).await? {
         pending.extend_from_slice(&chunk);
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
-            done = done.or(show(&line)?);
+            feed(&line)?;
         }
     }
-    done = done.or(show(&pending)?);
-    done.ok_or_else(|| {
-        fail(format!(
-            "the daemon's answer ended before the rollout did: `berth app info {name}` shows where it is"
-        ))
-    })
+    feed(&pending)
 }
 
 /// Streams `POST /build` to the pusher; a build error fails the deploy.
@@ -169,12 +181,7 @@ async fn build(client: &Client, image: &str, tar: Vec<u8>) -> Result<(), Failure
             Some("application/x-tar"),
         )
         .await?;
-    let mut body = resp.into_body();
-    let mut pending = Vec::new();
-    let show = |line: &[u8]| -> Result<(), Failure> {
-        let Ok(v) = serde_json::from_slice::<Value>(line) else {
-            return Ok(());
-        };
+    each_json_line(resp.into_body(), |v| {
         if let Some(e) = v.get("error") {
             return Err(fail(format!(
                 "build failed: {}",
@@ -185,13 +192,6 @@ async fn build(client: &Client, image: &str, tar: Vec<u8>) -> Result<(), Failure
             out!("{s}");
         }
         Ok(())
-    };
-    while let Some(chunk) = next_chunk(&mut body).await? {
-        pending.extend_from_slice(&chunk);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            show(&line)?;
-        }
-    }
-    show(&pending)
+    })
+    .await
 }
