@@ -10,12 +10,15 @@
 //!   the registry) and an in-memory one ([`MemStore`]) for unit tests; both
 //!   pass the one conformance suite ([`suite`], feature `suite`), and so
 //!   must any other implementation.
+//! - [`spread`]: the hint that places each container's tree in a block group
+//!   of its own (ext2/3/4).
 
 pub mod atomic;
 pub mod content;
 pub mod digest;
 mod error;
 pub mod reaper;
+pub mod spread;
 #[cfg(any(test, feature = "suite"))]
 pub mod suite;
 

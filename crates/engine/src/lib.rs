@@ -154,6 +154,10 @@ impl Engine {
         ] {
             perms::create_dir_private(&dir)
                 .map_err(|e| EngineError::internal(format!("creating {}", dir.display()), e))?;
+            // Each container's tree in a block group of its own: see cas::spread.
+            if let Err(e) = cas::spread::spread_subdirs(&dir) {
+                tracing::debug!("{}: cannot set the spread hint: {e}", dir.display());
+            }
         }
         let data_root = cfg.data_root.clone();
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&data_root))

@@ -108,6 +108,9 @@ impl SnapshotStore {
         fsutil::create_dir_private(&s.root.join(RW))
             .ctx(|| format!("create {}", root.display()))?;
         for dir in [s.root.clone(), s.root.join(RW)] {
+            // Layers and writable layers come and go as trees of their own
+            // (see cas::spread); a filesystem without the hint is fine.
+            let _ = cas::spread::spread_subdirs(&dir);
             for e in fs::read_dir(&dir).ctx(|| format!("read {}", dir.display()))? {
                 let e = e?;
                 if e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
