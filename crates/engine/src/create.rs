@@ -366,9 +366,10 @@ impl Engine {
                 .mode(crate::perms::PRIVATE_FILE)
                 .open(&record.log_path)?;
         }
-        // State first: a crash between the two writes leaves a dir without config.json,
-        // which start-up treats as an unfinished create and removes.
-        write_json_atomic(&Container::state_path(dir), &State::default())?;
+        // No state.json yet: a container without one has the default state
+        // (Container::load), so the config is the one write a create makes,
+        // and the last: a dir without config.json is an unfinished create,
+        // which start-up removes.
         write_json_atomic(&Container::config_path(dir), record)?;
         Ok(())
     }

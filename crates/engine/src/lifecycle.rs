@@ -340,11 +340,15 @@ impl Engine {
             inner.shim = None;
             inner.stdin = None;
         }
-        let persisted = c.update_state(|s| crate::exit::apply(s, &status));
+        // One write records both the exit and the freed network; a daemon
+        // that stops before it finds the container running and records the
+        // exit again at start.
+        crate::exit::apply(&mut c.lock().state, &status);
+        self.release_network(c).await;
+        let persisted = c.update_state(|_| {});
         if let Err(err) = persisted {
             tracing::error!(container = %c.id, "persisting exit: {err}");
         }
-        self.teardown_network(c).await;
         self.unmount_rootfs(&c.id);
         crate::namespaces::unmount_shm(&c.state_dir);
         self.release_volumes(c).await;

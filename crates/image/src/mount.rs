@@ -10,6 +10,43 @@ use crate::error::{ImageError, IoContext};
 
 /// Whether `target` is a mount point in this mount namespace.
 pub fn is_mounted(target: &Path) -> Result<bool, ImageError> {
+    match is_mount_root(target) {
+        Some(answer) => Ok(answer),
+        None => in_mount_table(target),
+    }
+}
+
+/// statx's STATX_ATTR_MOUNT_ROOT (Linux 5.8): one system call, where
+/// reading the mount table cost about 0.4 ms of CPU per container start and
+/// grows with the mounts. `None` when the kernel does not report it (or the
+/// path cannot be asked about), for the mount table to answer.
+fn is_mount_root(target: &Path) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(target.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statx is a valid value of the plain C struct.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a NUL-terminated string and `stx` a live, writable
+    // statx, both outliving the call.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            0,
+            &mut stx,
+        )
+    };
+    if rc != 0 {
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => Some(false),
+            _ => None,
+        };
+    }
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    (stx.stx_attributes_mask & bit != 0).then_some(stx.stx_attributes & bit != 0)
+}
+
+fn in_mount_table(target: &Path) -> Result<bool, ImageError> {
     let table = fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo".into())?;
     Ok(table.lines().any(|line| {
         line.split(' ')
@@ -210,5 +247,39 @@ mod tests {
     #[test]
     fn root_is_mounted() {
         assert!(is_mounted(Path::new("/")).unwrap());
+        assert!(in_mount_table(Path::new("/")).unwrap());
+    }
+
+    /// The statx answer and the mount table's agree on a mount point, the
+    /// directory holding it and a missing path.
+    #[test]
+    fn statx_and_the_mount_table_agree() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("m");
+        fs::create_dir(&m).unwrap();
+        mount(
+            Some("tmpfs"),
+            &m,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        let answers = [&m, dir.path(), &dir.path().join("missing")]
+            .map(|p| (is_mount_root(p), in_mount_table(p).unwrap()));
+        umount2(&m, MntFlags::MNT_DETACH).unwrap();
+        assert_eq!(
+            answers,
+            [
+                (Some(true), true),
+                (Some(false), false),
+                (Some(false), false)
+            ]
+        );
+        assert!(!is_mounted(&m).unwrap());
     }
 }

@@ -389,9 +389,22 @@ impl Engine {
 
     /// Frees the networking of a container that stopped, and records that.
     pub(crate) async fn teardown_network(&self, c: &Arc<Container>) {
+        if !self.release_network(c).await {
+            return;
+        }
+        if let Err(err) = c.update_state(|_| {}) {
+            tracing::error!(container = %c.id, "persisting network teardown: {err}");
+        }
+    }
+
+    /// [`Self::teardown_network`] for a caller that persists the state
+    /// itself right after: whether there was networking to free. Until that
+    /// write, the state on disk still names what was freed, and a daemon
+    /// that restarts in between frees it again (teardown is idempotent).
+    pub(crate) async fn release_network(&self, c: &Arc<Container>) -> bool {
         let state = std::mem::take(&mut c.lock().state.network);
         if state == NetworkState::default() {
-            return;
+            return false;
         }
         self.networking.teardown(&c.id, &state).await;
         let on_cluster = state
@@ -401,9 +414,7 @@ impl Engine {
         if on_cluster && let Some(a) = self.network_attacher() {
             a.detach(&c.id, None).await;
         }
-        if let Err(err) = c.update_state(|_| {}) {
-            tracing::error!(container = %c.id, "persisting network teardown: {err}");
-        }
+        true
     }
 
     /// After a daemon restart: adopt the networking of a running container.

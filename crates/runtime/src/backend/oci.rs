@@ -250,7 +250,7 @@ impl Backend for OciCli {
         if !self.builtin {
             return self.delete();
         }
-        crate::cgroup::remove(&self.cgroup_path(), &self.id)?;
+        crate::cgroup::remove(&self.cgroup_path())?;
         match std::fs::remove_dir_all(self.root.join(&self.id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(RuntimeError::io("remove the runtime's state", e))
