@@ -7,7 +7,8 @@
 #               on kept-alive connections as an SDK makes them (lifecycle.py);
 #               beside it `runc run` and `crun run` of the bundle berth made
 #               for the same image (the ratio column: berth / bare runc)
-#   8 clients   the same lifecycle from CLIENTS parallel clients, lifecycles/s
+#   8 clients   the same lifecycle from CLIENTS parallel clients, lifecycles/s,
+#               and the latency of a container list another client asks meanwhile
 #   density     COUNT `sleep` containers started from CLIENTS clients: time
 #               until all run, daemon RSS, the monitors' summed RSS and PSS,
 #               `docker ps` (CLI) latency with COUNT running, removal time
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
         -c) CLIENTS="$2"; shift ;;
         -l) RUNS="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -64,7 +65,8 @@ lifecycles() { # name
     python3 "$(dirname "$0")/lifecycle.py" "$TMP/$1/daemon.sock" --runs "$RUNS" --clients "$CLIENTS" |
         python3 -c 'import json,sys; d=json.load(sys.stdin); p=d["phases_ms"]
 if d["errors"]: print("lifecycle errors:", d["errors"], file=sys.stderr)
-print(d["median_ms"], d["rate"] or "n/a", "/".join(str(p[k]) for k in ("create","start","wait","delete")))'
+print(d["median_ms"], d["rate"] or "n/a", "/".join(str(p[k]) for k in ("create","start","wait","delete")),
+      "%s/%s" % (d["list_ms"]["p50"], d["list_ms"]["p90"]))'
 }
 
 # The bare runtime's lifecycle of the bundle berth made for a container of
@@ -116,7 +118,7 @@ sum_kb() { # field pids... -> summed kB of that smaps_rollup/status field
 }
 
 BARE_RUNC=n/a; BARE_CRUN=n/a
-declare -A PHASES LAT RATE UP_S DRSS MON_RSS MON_PSS PS_MS RM_S LOG_RSS
+declare -A PHASES LISTS LAT RATE UP_S DRSS MON_RSS MON_PSS PS_MS RM_S LOG_RSS
 for name in berth dockerd; do
     [ -n "$ONLY" ] && [ "$ONLY" != "$name" ] && continue
     if [ "$name" = dockerd ] && ! command -v dockerd >/dev/null; then
@@ -134,8 +136,8 @@ for name in berth dockerd; do
         dk "$name" rm -f bundle-src >/dev/null
     fi
     log "lifecycles: $RUNS sequential, then $CLIENTS clients ..."
-    read -r lat rate phases < <(lifecycles "$name")
-    LAT[$name]="$lat"; RATE[$name]="$rate"; PHASES[$name]="$phases"
+    read -r lat rate phases lists < <(lifecycles "$name")
+    LAT[$name]="$lat"; RATE[$name]="$rate"; PHASES[$name]="$phases"; LISTS[$name]="$lists"
 
     log "density: $COUNT sleep containers from $CLIENTS clients ..."
     s=$(now_ns)
@@ -201,6 +203,7 @@ printf '%-50s %12s %12s\n' "  create/start/wait/delete, median ms" "${PHASES[ber
 printf '%-50s %12s %12s %10s\n' "  bare runc run / crun run of berth's bundle, ms" "$BARE_RUNC" "$BARE_CRUN" \
     "$(ratio "${LAT[berth]:-}" "$BARE_RUNC")"
 row "lifecycles/s, $CLIENTS clients" RATE
+printf '%-50s %12s %12s\n' "  GET /containers/json meanwhile, p50/p90 ms" "${LISTS[berth]:-}" "${LISTS[dockerd]:-}"
 row "$COUNT containers started ($CLIENTS clients), s" UP_S
 row "daemon RSS with $COUNT running, kB" DRSS
 row "monitors' RSS, all $COUNT, kB" MON_RSS
