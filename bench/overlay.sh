@@ -2,9 +2,11 @@
 # Cluster networking figures on this machine, in one run, on three berth hosts in network
 # namespaces of their own wired to a test switch (10.79.0.0/24):
 #   - throughput (iperf3, 5 s) from a task on host 1 to a task on host 2 over an overlay
-#     network, and host 1 to host 2 straight over the test switch (the underlay), alternated
+#     network, the same between containers on the hosts' own network (`--network host`)
+#     straight over the test switch (the underlay: the issue's "same over the plain test
+#     bridge"), and between the hosts' processes without containers, alternated
 #     OVERLAY_ROUNDS times (default 3; the machine is noisy): medians, and the median of the
-#     rounds' ratios;
+#     rounds' ratios overlay/containers (the target) and overlay/processes;
 #   - requests per second (wrk, 10 s, 16 connections, from host 1) to a 3-task busybox httpd
 #     service through the routing mesh (host 1's published port), straight to one of its
 #     tasks, and through Debian's haproxy (round robin over the same three tasks);
@@ -13,7 +15,10 @@
 # Debian's dockerd cannot be the anchor here: its VIPs and routing mesh need IPVS, which this
 # kernel lacks.
 #
-# Usage: bench/overlay.sh        (BERTH_BIN: default target/release/berth; OVERLAY_ROUNDS)
+# Usage: bench/overlay.sh        (BERTH_BIN: default target/release/berth; OVERLAY_ROUNDS;
+#   OVERLAY_RPS=MASK: receive packet steering on every host's underlay interface, so that
+#   a receiving host's packets are processed on the CPUs MASK names rather than charged to the
+#   sending CPU: separate machines would each have their own; the kernel's default is none)
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;; esac
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -55,6 +60,9 @@ for i in 1 2 3; do
     ip -n "$TAG-sw" link set "p$i" master br0 up
     ip -n "$TAG-h$i" addr add "10.79.0.$i/24" dev eth0
     ip -n "$TAG-h$i" link set eth0 up
+    if [ -n "${OVERLAY_RPS:-}" ]; then
+        ip netns exec "$TAG-h$i" sh -c "echo $OVERLAY_RPS > /sys/class/net/eth0/queues/rx-0/rps_cpus"
+    fi
     DAEMON_NETNS="/run/netns/$TAG-h$i" "$DAEMON" start berth "$TMP/h$i" >/dev/null
     d "$i" import "$TMP/bb.tar" bb:1 >/dev/null
 done
@@ -87,6 +95,9 @@ wait_running srv 1
 wait_running cli 1
 SRV_IP="$(d 2 inspect --format '{{(index .NetworkSettings.Networks "perf").IPAddress}}' "$(container_of 2 srv)")"
 CLI="$(container_of 1 cli)"
+# The same two containers' settings on the hosts' own network: only the path differs.
+d 2 run -d --name hsrv --network host "${HOSTFS[@]}" bb:1 chroot /host iperf3 -s -p 5202 >/dev/null
+d 1 run -d --name hcli --network host "${HOSTFS[@]}" bb:1 sleep 1d >/dev/null
 gbps() {
     python3 -c '
 import json, sys
@@ -98,21 +109,30 @@ print("%.2f" % (r["end"]["sum_received"]["bits_per_second"] / 1e9))'
 median() { python3 -c 'import statistics, sys; print("%.2f" % statistics.median(map(float, sys.argv[1:])))' "$@"; }
 sleep 1
 OVERLAYS=()
+CPLAINS=()
 PLAINS=()
 RATIOS=()
+PRATIOS=()
 for _ in $(seq "${OVERLAY_ROUNDS:-3}"); do
     o="$(d 1 exec "$CLI" chroot /host iperf3 -c "$SRV_IP" -t 5 -J | gbps)"
+    c="$(d 1 exec hcli chroot /host iperf3 -c 10.79.0.2 -p 5202 -t 5 -J | gbps)"
     in_host 2 iperf3 -s -D -1 >/dev/null
     sleep 0.5
     p="$(in_host 1 iperf3 -c 10.79.0.2 -t 5 -J | gbps)"
     OVERLAYS+=("$o")
+    CPLAINS+=("$c")
     PLAINS+=("$p")
-    RATIOS+=("$(python3 -c "print('%.2f' % ($o / $p))")")
+    RATIOS+=("$(python3 -c "print('%.2f' % ($o / $c))")")
+    PRATIOS+=("$(python3 -c "print('%.2f' % ($o / $p))")")
 done
 OVERLAY="$(median "${OVERLAYS[@]}")"
+CPLAIN="$(median "${CPLAINS[@]}")"
 PLAIN="$(median "${PLAINS[@]}")"
 RATIO="$(median "${RATIOS[@]}")"
+PRATIO="$(median "${PRATIOS[@]}")"
 d 1 service rm srv cli >/dev/null
+d 1 rm -f hcli >/dev/null
+d 2 rm -f hsrv >/dev/null
 
 # ---- requests per second: mesh, one task, haproxy ----
 d 1 service create -d --name web --replicas 3 -p 8080:80 bb:1 \
@@ -164,8 +184,9 @@ done
 FAILOVER="$(python3 -c "print('%.1f' % ($ok_since - $t0))")"
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-echo "overlay iperf3 task->task across hosts, median: ${OVERLAY} Gbit/s; switch host->host: ${PLAIN} Gbit/s; overlay/plain per round ${RATIOS[*]}, median ${RATIO}x (target >= 0.9)"
-echo "  rounds: overlay ${OVERLAYS[*]}; switch ${PLAINS[*]}"
+echo "overlay iperf3 task->task across hosts, median: ${OVERLAY} Gbit/s; the same containers' settings on the hosts' network, over the switch: ${CPLAIN} Gbit/s; overlay/plain per round ${RATIOS[*]}, median ${RATIO}x (target >= 0.9)"
+echo "  host processes (no container) over the switch: ${PLAIN} Gbit/s; overlay/that per round ${PRATIOS[*]}, median ${PRATIO}x"
+echo "  rounds: overlay ${OVERLAYS[*]}; containers over the switch ${CPLAINS[*]}; processes over the switch ${PLAINS[*]}"
 echo "wrk req/s: mesh (3 tasks) ${MESH}; one task straight ${ONE}; haproxy (3 tasks) ${HAPROXY}"
 echo "  mesh/one $(ratio "$MESH" "$ONE")x (target >= 0.9); mesh/haproxy $(ratio "$MESH" "$HAPROXY")x (target >= 1.5)"
 echo "failover: requests through the mesh steady again ${FAILOVER} s after a host running a task died (${failed} failed requests; target <= 5 s)"
