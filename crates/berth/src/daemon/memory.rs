@@ -5,7 +5,7 @@
 //! memory back to the kernel only from the top of a heap. A daemon that
 //! streamed a 100 MB log, or started a thousand containers from the
 //! blocking pool, would keep megabytes of free heap resident for good. Two
-//! arenas are enough for two runtime workers (allocation is not the
+//! arenas are enough for the runtime's few workers (allocation is not the
 //! bottleneck here), and `malloc_trim` returns the free pages of every
 //! arena, the middle of heaps included, once enough is free to matter.
 //!
