@@ -194,30 +194,25 @@ fn removed_containers_files_go_and_a_new_daemon_cleans_what_was_left() {
             .filter(|n| n.starts_with('.'))
             .collect::<Vec<_>>()
     };
-    let freed = wait_for(Duration::from_secs(30), || {
-        (leftovers(&containers).is_empty() && leftovers(&rw).is_empty()).then_some(())
-    });
-    assert!(
-        freed.is_some(),
-        "{:?} {:?}",
-        leftovers(&containers),
-        leftovers(&rw)
-    );
+    let assert_all_freed = || {
+        let freed = wait_for(Duration::from_secs(30), || {
+            (leftovers(&containers).is_empty() && leftovers(&rw).is_empty()).then_some(())
+        });
+        assert!(
+            freed.is_some(),
+            "{:?} {:?}",
+            leftovers(&containers),
+            leftovers(&rw)
+        );
+    };
+    assert_all_freed();
 
     // What a daemon killed before its reaper was done leaves behind.
     std::fs::create_dir_all(containers.join(".removed-0123abcd-1/logs")).unwrap();
     std::fs::write(containers.join(".removed-0123abcd-1/logs/x.log"), b"x").unwrap();
     std::fs::create_dir_all(rw.join(".tmp-1-abc-0/fs/bin")).unwrap();
     d.restart();
-    let cleaned = wait_for(Duration::from_secs(30), || {
-        (leftovers(&containers).is_empty() && leftovers(&rw).is_empty()).then_some(())
-    });
-    assert!(
-        cleaned.is_some(),
-        "{:?} {:?}",
-        leftovers(&containers),
-        leftovers(&rw)
-    );
+    assert_all_freed();
     assert_eq!(
         d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]),
         "big",

@@ -58,13 +58,7 @@ pub(crate) fn remove(cgroup_path: &Path) -> Result<(), RuntimeError> {
             cgroup_path.display()
         )));
     }
-    let hierarchies = match crate::cgstats::Layout::detect() {
-        crate::cgstats::Layout::V2(root) => vec![root],
-        crate::cgstats::Layout::V1(_) => {
-            libcgroups::v1::util::list_subsystem_mount_points().map_err(cg_err)?
-        }
-    };
-    for root in hierarchies {
+    for root in hierarchies()? {
         let dir = root.join(rel);
         if dir.is_dir() {
             kill_members(&dir);
@@ -72,6 +66,17 @@ pub(crate) fn remove(cgroup_path: &Path) -> Result<(), RuntimeError> {
         }
     }
     Ok(())
+}
+
+/// The roots a container's cgroup lives under: the unified hierarchy, or
+/// every v1 one (one read of the mount table).
+fn hierarchies() -> Result<Vec<PathBuf>, RuntimeError> {
+    Ok(match crate::cgstats::Layout::detect() {
+        crate::cgstats::Layout::V2(root) => vec![root],
+        crate::cgstats::Layout::V1(_) => {
+            libcgroups::v1::util::list_subsystem_mount_points().map_err(cg_err)?
+        }
+    })
 }
 
 fn kill_members(dir: &Path) {
@@ -203,15 +208,6 @@ fn oom_files(cgroup_path: &Path) -> [PathBuf; 2] {
 mod tests {
     use super::*;
 
-    fn hierarchies() -> Vec<PathBuf> {
-        match crate::cgstats::Layout::detect() {
-            crate::cgstats::Layout::V2(root) => vec![root],
-            crate::cgstats::Layout::V1(_) => {
-                libcgroups::v1::util::list_subsystem_mount_points().unwrap()
-            }
-        }
-    }
-
     /// A cgroup in every hierarchy with a live process in it: remove kills
     /// the process and leaves no directory in any hierarchy.
     #[test]
@@ -221,7 +217,11 @@ mod tests {
             return;
         }
         let rel = PathBuf::from(format!("berth-test-cgroup-remove-{}", std::process::id()));
-        let dirs: Vec<PathBuf> = hierarchies().iter().map(|h| h.join(&rel)).collect();
+        let dirs: Vec<PathBuf> = hierarchies()
+            .unwrap()
+            .iter()
+            .map(|h| h.join(&rel))
+            .collect();
         let mut child = std::process::Command::new("sleep")
             .arg("60")
             .spawn()
