@@ -239,6 +239,14 @@ fn remove_tenant_links(container_root: &Path, socket: &Path) {
     }
 }
 
+/// Starts the created container `id` of the runtime root `root`, as
+/// `berth runtime start` does, in the calling process: the shim calls it
+/// rather than running the runtime for it. The libcontainer code it faults in
+/// is given back with the shim's other start-up pages.
+pub(crate) fn start(root: &Path, id: &str) -> Result<(), RuntimeError> {
+    Builtin::new(id, root, Path::new("")).start()
+}
+
 /// libcontainer's text, with our executor's typed errors recovered from it.
 fn lc_err(e: libcontainer::error::LibcontainerError) -> RuntimeError {
     let text = chain_text(&e);

@@ -178,6 +178,12 @@ impl Backend for OciCli {
     }
 
     fn start(&mut self) -> Result<(), RuntimeError> {
+        if self.builtin {
+            // For berth's own runtime a start is one message to the waiting
+            // init and one state write: done here, it spares each container
+            // a runtime process (~4 ms of its start, a third of them CPU).
+            return super::builtin::start(&self.root, &self.id);
+        }
         self.simple("start")
     }
 
