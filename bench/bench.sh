@@ -161,7 +161,7 @@ timeline() { # berth daemon log -> median ms of each phase of the `run --rm` con
                 p[6, n] = m[id, "recorded"] - m[id, "exited"]
                 p[7, n] = m[id, "removed"] - m[id, "recorded"]
             }
-            split("start request to rootfs mounted and spec written|shim spawned and set up|runtime create (berth runtime: libcontainer)|start (berth runtime start, state)|the process runs (true)|exit recorded, rootfs unmounted|container and layer removed", label, "|")
+            split("start request to rootfs mounted and spec written|shim spawned and set up|runtime create (berth runtime: libcontainer)|start (the shim releases init, state)|the process runs (true)|exit recorded, rootfs unmounted|container and layer removed", label, "|")
             for (j = 1; j <= 7; j++) {
                 for (i = 1; i <= n; i++) {
                     x = p[j, i]
