@@ -15,6 +15,17 @@ pub const PRIVATE_FILE: u32 = 0o600;
 /// of one path never rename each other's half-written file; the last rename
 /// wins whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_atomic(path, bytes)?;
+    fsync_dir(parent(path)?)
+}
+
+/// [`write_atomic`] without the directory's fsync, as Docker's
+/// `AtomicWriteFile` writes: the content is synced before the rename, so
+/// after a power cut the file holds the old or the new content, never a torn
+/// mix, but the replacement itself may be lost. For state that the daemon
+/// recomputes after a power cut anyway (whether a container still runs);
+/// it spares one fsync, ~1 ms on a disk, of each such write.
+pub fn replace_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent(path)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -23,13 +34,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    fsync_dir(dir)
+    Ok(())
 }
 
 /// [`write_atomic`] of `value` as pretty JSON.
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &to_json(value)?)
+}
+
+/// [`replace_atomic`] of `value` as pretty JSON.
+pub fn replace_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    replace_atomic(path, &to_json(value)?)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(io::Error::other)
 }
 
 /// Reads JSON written by [`write_json_atomic`]; a parse error is
@@ -90,6 +109,24 @@ mod tests {
         let err = read_json::<serde_json::Value>(&p).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("state.json"), "{err}");
+    }
+
+    #[test]
+    fn a_replacement_is_whole_private_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        write_json_atomic(&p, &serde_json::json!({"a": 1})).unwrap();
+        replace_json_atomic(&p, &serde_json::json!({"a": 2})).unwrap();
+        let v: serde_json::Value = read_json(&p).unwrap();
+        assert_eq!(v["a"], 2);
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        let err = replace_atomic(&dir.path().join("missing/state.json"), b"{}").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

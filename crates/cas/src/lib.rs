@@ -22,7 +22,10 @@ pub mod spread;
 #[cfg(any(test, feature = "suite"))]
 pub mod suite;
 
-pub use atomic::{fsync_dir, read_json, rename_durable, write_atomic, write_json_atomic};
+pub use atomic::{
+    fsync_dir, read_json, rename_durable, replace_atomic, replace_json_atomic, write_atomic,
+    write_json_atomic,
+};
 pub use content::{BlobWriter, ContentStore, FsStore, FsWriter, MemStore};
 pub use digest::{hex_of, sha256_digest, short_id, validate_digest};
 pub use error::CasError;

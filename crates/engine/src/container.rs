@@ -9,7 +9,7 @@ use bytes::Bytes;
 use runtime::shim::StdStream;
 use tokio::sync::{mpsc, watch};
 
-use crate::fsutil::{read_json, write_json_atomic};
+use crate::fsutil::{read_json, replace_json_atomic, write_json_atomic};
 use crate::model::{ContainerRecord, State, Status};
 use crate::rt::Task;
 
@@ -146,15 +146,35 @@ impl Container {
         write_json_atomic(&Self::config_path(&self.dir), &record)
     }
 
-    /// Mutates the state under the lock, then persists it.
+    /// Mutates the state under the lock, then persists it durably.
     pub(crate) fn update_state(&self, f: impl FnOnce(&mut State)) -> std::io::Result<State> {
+        self.persist_state(f, write_json_atomic)
+    }
+
+    /// [`Container::update_state`] for an exit or a removal's first step:
+    /// whole after a power cut, but possibly the state before it
+    /// ([`cas::replace_atomic`]). No container survives a power cut, and the
+    /// daemon's start-up records the exit of every container it finds
+    /// running without a shim and finishes every removal it finds begun.
+    pub(crate) fn update_state_replaceable(
+        &self,
+        f: impl FnOnce(&mut State),
+    ) -> std::io::Result<State> {
+        self.persist_state(f, replace_json_atomic)
+    }
+
+    fn persist_state(
+        &self,
+        f: impl FnOnce(&mut State),
+        write: fn(&Path, &State) -> std::io::Result<()>,
+    ) -> std::io::Result<State> {
         let _order = self.persist.lock();
         let state = {
             let mut inner = self.lock();
             f(&mut inner.state);
             inner.state.clone()
         };
-        write_json_atomic(&Self::state_path(&self.dir), &state)?;
+        write(&Self::state_path(&self.dir), &state)?;
         Ok(state)
     }
 

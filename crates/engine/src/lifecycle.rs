@@ -345,7 +345,7 @@ impl Engine {
         // exit again at start.
         crate::exit::apply(&mut c.lock().state, &status);
         self.release_network(c).await;
-        let persisted = c.update_state(|_| {});
+        let persisted = c.update_state_replaceable(|_| {});
         if let Err(err) = persisted {
             tracing::error!(container = %c.id, "persisting exit: {err}");
         }
@@ -610,7 +610,8 @@ impl Engine {
         if c.lifecycle.borrow().removed {
             return Ok(());
         }
-        c.update_state(|s| s.status = Status::Removing)?;
+        // The retirement of its directory below is the durable step.
+        c.update_state_replaceable(|s| s.status = Status::Removing)?;
         self.unmount_rootfs(&c.id);
         self.images.remove_rw_layer(&c.id)?;
         tracing::debug!(container = %c.id, "rw layer removed");

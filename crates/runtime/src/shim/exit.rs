@@ -22,7 +22,10 @@ pub fn read_exit_status(state_dir: &Path) -> Option<ExitStatus> {
     serde_json::from_slice(&data).ok()
 }
 
-/// temp + fsync + rename + fsync(dir): readers see the old state or the whole new one.
+/// temp + rename: readers see no file or the whole record. Nothing is
+/// synced: the record is for a daemon that was down while the shim ran on,
+/// and the exec root it lives in does not outlive the host's power (a tmpfs
+/// on most hosts: /run, as dockerd's and containerd's state is).
 pub fn write_exit_status(state_dir: &Path, status: &ExitStatus) -> std::io::Result<()> {
     let tmp = state_dir.join(format!(".{EXIT_FILE}.tmp"));
     let _ = std::fs::remove_file(&tmp);
@@ -32,10 +35,8 @@ pub fn write_exit_status(state_dir: &Path, status: &ExitStatus) -> std::io::Resu
     )
     .open(&tmp)?;
     f.write_all(&serde_json::to_vec(status).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
     drop(f);
-    std::fs::rename(&tmp, state_dir.join(EXIT_FILE))?;
-    std::fs::File::open(state_dir)?.sync_all()
+    std::fs::rename(&tmp, state_dir.join(EXIT_FILE))
 }
 
 pub fn now_rfc3339() -> String {
