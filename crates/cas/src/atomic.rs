@@ -91,6 +91,13 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
+    fn names(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn replaces_whole_files_privately_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
@@ -100,11 +107,7 @@ mod tests {
         let v: serde_json::Value = read_json(&p).unwrap();
         assert_eq!(v["a"], 2);
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        assert_eq!(names(dir.path()), ["state.json"]);
         fs::write(&p, b"{torn").unwrap();
         let err = read_json::<serde_json::Value>(&p).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
@@ -120,11 +123,7 @@ mod tests {
         let v: serde_json::Value = read_json(&p).unwrap();
         assert_eq!(v["a"], 2);
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        assert_eq!(names(dir.path()), ["state.json"]);
         let err = replace_atomic(&dir.path().join("missing/state.json"), b"{}").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
