@@ -547,10 +547,10 @@ async fn handle(shim: Rc<Shim>, mut conn: UnixStream) {
         Request::Pid => Response::Pid(shim.init_pid.as_raw() as u32),
         Request::Start if *shim.reaped.borrow() => Response::NotRunning,
         Request::Start => {
-            let started = shim.backend.borrow_mut().start();
-            // What follows is the container's life: waiting and copying.
-            crate::pages::release_file_pages();
-            answer(started, |()| Response::Ok)
+            // The start-up pages go with the control requests' once the
+            // shim is quiet for a second (`release_pages_when_quiet`): a
+            // container that ends sooner never pays for giving them back.
+            answer(shim.backend.borrow_mut().start(), |()| Response::Ok)
         }
         Request::Resize { .. } if *shim.reaped.borrow() => Response::NotRunning,
         Request::Resize { height, width } => match shim.pty.borrow().as_ref() {
