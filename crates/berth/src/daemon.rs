@@ -101,6 +101,10 @@ struct DaemonArgs {
     /// nftables table of this daemon's rules (one per daemon on a host)
     #[arg(long, default_value = network::firewall::NFT_TABLE)]
     nft_table: String,
+    /// How swarm service VIPs are balanced: nftables (numgen NAT) or ipvs
+    /// (as dockerd; needs the kernel's ip_vs)
+    #[arg(long, default_value = "nftables", value_parser = ["nftables", "ipvs"])]
+    service_lb: String,
     /// An OCI runtime CLI with runc's command line, e.g. crun=/usr/bin/crun (repeatable)
     #[arg(long = "add-runtime", value_name = "NAME=PATH")]
     add_runtimes: Vec<String>,
@@ -321,6 +325,7 @@ fn net_options(args: &DaemonArgs) -> anyhow::Result<engine::networking::NetOptio
     }
     o.bridge_prefix = args.bridge_prefix.clone();
     o.nft_table = args.nft_table.clone();
+    o.service_lb = args.service_lb.clone();
     Ok(o)
 }
 

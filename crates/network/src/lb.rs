@@ -14,6 +14,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use ipnet::Ipv4Net;
+
 use crate::error::{NetError, Result};
 
 /// A service address and where its connections go.
@@ -152,6 +154,233 @@ pub fn apply_in(netns: &Path, table: &str, services: &[VirtualService]) -> Resul
     run_nft(Some(netns), &ruleset(table, services))
 }
 
+/// How the service VIPs of one network are balanced in a client
+/// container's namespace: the daemon's `--service-lb` picks one.
+pub trait VipBalancer: Send + Sync {
+    /// Makes the VIPs of the network with `subnet` in the namespace at
+    /// `netns` exactly `services`; `table` names this network's rules
+    /// there ([`table_name`]).
+    fn apply(
+        &self,
+        netns: &Path,
+        table: &str,
+        subnet: Ipv4Net,
+        services: &[VirtualService],
+    ) -> Result<()>;
+}
+
+/// nftables' NAT with `numgen` (the default: this kernel family's
+/// nftables has it everywhere).
+pub struct NftVips;
+
+impl VipBalancer for NftVips {
+    fn apply(
+        &self,
+        netns: &Path,
+        table: &str,
+        _: Ipv4Net,
+        services: &[VirtualService],
+    ) -> Result<()> {
+        apply_in(netns, table, services)
+    }
+}
+
+/// IPVS, as dockerd balances VIPs: packets to a VIP get a firewall mark
+/// (iptables' mangle table), IPVS schedules each new connection of a mark
+/// round robin over the VIP's backends and NATs it; a VIP without backends
+/// is refused in the filter table. The mark of a VIP is its address, so
+/// marks are stable across changes and the services of one network are the
+/// marks in its subnet ([`crate::ipvs::sync`] leaves other networks' alone).
+pub struct IpvsVips {
+    /// The iptables program (`iptables`, or `iptables-legacy` where the
+    /// kernel has no nftables for IPv4).
+    pub iptables: String,
+}
+
+impl IpvsVips {
+    /// An `iptables-restore --noflush` script that makes the chain `chain`
+    /// of the mangle and filter tables mark and refuse as `services` ask.
+    pub fn rules(chain: &str, services: &[VirtualService]) -> String {
+        let mut s = format!("*mangle\n:{chain} - [0:0]\n");
+        for svc in services.iter().filter(|v| !v.backends.is_empty()) {
+            s.push_str(&format!(
+                "-A {chain} -d {}/32 -j MARK --set-xmark {:#x}/0xffffffff\n",
+                svc.vip,
+                u32::from(svc.vip)
+            ));
+        }
+        s.push_str(&format!("COMMIT\n*filter\n:{chain} - [0:0]\n"));
+        for svc in services.iter().filter(|v| v.backends.is_empty()) {
+            s.push_str(&format!(
+                "-A {chain} -d {}/32 -p tcp -j REJECT --reject-with tcp-reset\n",
+                svc.vip
+            ));
+            s.push_str(&format!(
+                "-A {chain} -d {}/32 -j REJECT --reject-with icmp-port-unreachable\n",
+                svc.vip
+            ));
+        }
+        s.push_str("COMMIT\n");
+        s
+    }
+
+    /// Runs iptables (or, with `stdin`, iptables-restore) in `netns`:
+    /// whether it succeeded, and its error output.
+    fn iptables(&self, netns: &Path, args: &[&str], stdin: Option<&str>) -> Result<(bool, String)> {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", netns.display()));
+        let program = if stdin.is_some() {
+            format!("{}-restore", self.iptables)
+        } else {
+            self.iptables.clone()
+        };
+        cmd.arg(&program).args(args);
+        let command = format!("{program} {}", args.join(" "));
+        let out =
+            run_with_stdin(&mut cmd, stdin.unwrap_or("")).map_err(|e| NetError::Firewall {
+                command: command.clone(),
+                stderr: e.to_string(),
+            })?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+
+    /// Makes `OUTPUT` of `table` jump to `chain` once (`present`), or not at all.
+    fn jump(&self, netns: &Path, table: &str, chain: &str, present: bool) -> Result<()> {
+        let (exists, _) = self.iptables(
+            netns,
+            &["-w", "-t", table, "-C", "OUTPUT", "-j", chain],
+            None,
+        )?;
+        let change = match (exists, present) {
+            (false, true) => "-I",
+            (true, false) => "-D",
+            _ => return Ok(()),
+        };
+        match self.iptables(
+            netns,
+            &["-w", "-t", table, change, "OUTPUT", "-j", chain],
+            None,
+        )? {
+            (true, _) => Ok(()),
+            (false, stderr) => Err(NetError::Firewall {
+                command: format!("{} -t {table} {change} OUTPUT -j {chain}", self.iptables),
+                stderr,
+            }),
+        }
+    }
+}
+
+impl VipBalancer for IpvsVips {
+    fn apply(
+        &self,
+        netns: &Path,
+        table: &str,
+        subnet: Ipv4Net,
+        services: &[VirtualService],
+    ) -> Result<()> {
+        use std::collections::BTreeMap;
+        let chain = table.to_uppercase();
+        let wanted: BTreeMap<u32, Vec<crate::ipvs::Dest>> = services
+            .iter()
+            .filter(|v| !v.backends.is_empty())
+            .map(|v| {
+                let mut dests: Vec<_> = v
+                    .backends
+                    .iter()
+                    .map(|b| crate::ipvs::Dest { addr: *b, port: 0 })
+                    .collect();
+                dests.sort_unstable();
+                dests.dedup();
+                (u32::from(v.vip), dests)
+            })
+            .collect();
+        let range = u32::from(subnet.network())..u32::from(subnet.broadcast()).saturating_add(1);
+        // New marks get their service before a rule sets them, and old
+        // services go only once no rule sets their mark.
+        in_netns(netns, {
+            let (range, wanted) = (range.clone(), wanted.clone());
+            move || {
+                let mut ipvs = crate::ipvs::Ipvs::open()?;
+                // Connections to a backend that went are dropped at once (the
+                // client retries and gets a live one), and conntrack sees
+                // IPVS's connections, as dockerd sets both.
+                crate::sysctl::ensure("net.ipv4.vs.expire_nodest_conn", "1")?;
+                crate::sysctl::ensure("net.ipv4.vs.conntrack", "1")?;
+                crate::ipvs::add_and_update(&mut ipvs, range, &wanted)
+            }
+        })?;
+        if services.is_empty() {
+            for t in ["mangle", "filter"] {
+                self.jump(netns, t, &chain, false)?;
+                for op in ["-F", "-X"] {
+                    self.iptables(netns, &["-w", "-t", t, op, &chain], None)?;
+                }
+            }
+        } else {
+            let script = Self::rules(&chain, services);
+            if let (false, stderr) = self.iptables(netns, &["-w", "--noflush"], Some(&script))? {
+                return Err(NetError::Firewall {
+                    command: format!("{}-restore --noflush", self.iptables),
+                    stderr,
+                });
+            }
+            for t in ["mangle", "filter"] {
+                self.jump(netns, t, &chain, true)?;
+            }
+        }
+        in_netns(netns, move || {
+            let mut ipvs = crate::ipvs::Ipvs::open()?;
+            crate::ipvs::sync(&mut ipvs, range, &wanted)
+        })
+    }
+}
+
+/// Runs `f` on a thread of its own in the network namespace at `netns`:
+/// setns() moves only the calling thread, and that thread ends with `f`.
+fn in_netns<T: Send + 'static>(
+    netns: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let ns = std::fs::File::open(netns).map_err(crate::error::io_err(format!(
+        "open network namespace {}",
+        netns.display()
+    )))?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    NetError::Io {
+                        op: "enter the network namespace".into(),
+                        source: e.into(),
+                    }
+                })?;
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(NetError::Io {
+                    op: "network namespace thread".into(),
+                    source: std::io::Error::other("panicked"),
+                })
+            })
+    })
+}
+
+fn run_with_stdin(cmd: &mut Command, stdin: &str) -> std::io::Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(stdin.as_bytes())?;
+    }
+    child.wait_with_output()
+}
+
 /// Runs `nft -f -` with `script`, inside `netns` if given.
 fn run_nft(netns: Option<&Path>, script: &str) -> Result<()> {
     let mut cmd = match netns {
@@ -252,6 +481,32 @@ mod tests {
         assert_eq!(
             mesh_ruleset("m", "x", &[]),
             "table ip m {}\ndelete table ip m\n"
+        );
+    }
+
+    #[test]
+    fn ipvs_marks_a_served_vip_with_its_address_and_refuses_an_empty_one() {
+        let s = IpvsVips::rules(
+            "BERTH-LB-X",
+            &[
+                VirtualService {
+                    vip: ip("10.0.1.2"),
+                    backends: vec![ip("10.0.1.3")],
+                },
+                VirtualService {
+                    vip: ip("10.0.1.9"),
+                    backends: vec![],
+                },
+            ],
+        );
+        assert_eq!(
+            s,
+            "*mangle\n:BERTH-LB-X - [0:0]\n\
+             -A BERTH-LB-X -d 10.0.1.2/32 -j MARK --set-xmark 0xa000102/0xffffffff\n\
+             COMMIT\n*filter\n:BERTH-LB-X - [0:0]\n\
+             -A BERTH-LB-X -d 10.0.1.9/32 -p tcp -j REJECT --reject-with tcp-reset\n\
+             -A BERTH-LB-X -d 10.0.1.9/32 -j REJECT --reject-with icmp-port-unreachable\n\
+             COMMIT\n"
         );
     }
 

@@ -89,6 +89,7 @@ pub mod dns;
 pub mod endpoint;
 pub mod error;
 pub mod ipam;
+pub mod ipvs;
 pub mod lb;
 pub mod macvlan;
 pub mod macvlan_config;

@@ -54,6 +54,9 @@ pub struct NetOptions {
     pub firewall: String,
     /// nftables table holding this daemon's rules.
     pub nft_table: String,
+    /// `--service-lb`: how service VIPs are balanced in containers'
+    /// namespaces, "nftables" or "ipvs".
+    pub service_lb: String,
 }
 
 impl Default for NetOptions {
@@ -66,7 +69,26 @@ impl Default for NetOptions {
             bridge_prefix: "berth-".into(),
             firewall: "auto".into(),
             nft_table: network::firewall::NFT_TABLE.into(),
+            service_lb: "nftables".into(),
         }
+    }
+}
+
+/// The VIP balancer `--service-lb` names; IPVS only where the kernel has it,
+/// so that a daemon asked for it never runs without.
+fn vip_balancer(name: &str) -> Result<Arc<dyn network::lb::VipBalancer>> {
+    match name {
+        "nftables" => Ok(Arc::new(network::lb::NftVips)),
+        "ipvs" => {
+            network::ipvs::Ipvs::open()
+                .map_err(|e| EngineError::InvalidParameter(format!("--service-lb ipvs: {e}")))?;
+            Ok(Arc::new(network::lb::IpvsVips {
+                iptables: "iptables".into(),
+            }))
+        }
+        other => Err(EngineError::InvalidParameter(format!(
+            "unknown --service-lb {other:?}: expected nftables or ipvs"
+        ))),
     }
 }
 
@@ -175,6 +197,8 @@ pub(crate) struct Networking {
     /// Namespaces of the overlay networks' segments, by network id prefix.
     overlay_dir: PathBuf,
     firewall: Arc<dyn Firewall>,
+    /// Balances service VIPs in the namespaces of containers on overlays.
+    vip_balancer: Arc<dyn network::lb::VipBalancer>,
     nets: RwLock<BTreeMap<String, Arc<LiveNet>>>,
     /// Serialises create / remove / attach decisions that check then act.
     admin: tokio::sync::Mutex<()>,
@@ -207,6 +231,7 @@ impl Networking {
             ),
         };
         tracing::info!(backend = firewall.name(), "firewall");
+        let vip_balancer = vip_balancer(&opts.service_lb)?;
         let n = Networking {
             opts,
             files,
@@ -214,6 +239,7 @@ impl Networking {
             netns_dir,
             overlay_dir,
             firewall,
+            vip_balancer,
             nets: RwLock::new(BTreeMap::new()),
             admin: tokio::sync::Mutex::new(()),
             reservations: Mutex::new(BTreeMap::new()),
@@ -362,6 +388,35 @@ fn release_unheld<A: network::Family>(net: &str, ipam: &mut Ipam<A>, held: &[A])
             && let Err(e) = ipam.release(ip)
         {
             tracing::warn!(network = %net, "releasing {ip}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_lb_names_a_balancer_and_ipvs_is_refused_where_the_kernel_lacks_it() {
+        assert!(vip_balancer("nftables").is_ok());
+        let bogus = vip_balancer("haproxy").err().unwrap().to_string();
+        assert!(
+            bogus.contains("unknown --service-lb \"haproxy\""),
+            "{bogus}"
+        );
+        // Asking for the family loads ip_vs where the kernel has it as a module.
+        let ipvs = vip_balancer("ipvs");
+        let has_ipvs = Path::new("/proc/net/ip_vs").exists();
+        assert_eq!(
+            ipvs.is_ok(),
+            has_ipvs,
+            "{:?}",
+            ipvs.err().map(|e| e.to_string())
+        );
+        if let Err(e) = ipvs {
+            let text = e.to_string();
+            assert!(text.contains("--service-lb ipvs"), "{text}");
+            assert!(text.contains("ip_vs"), "{text}");
         }
     }
 }

@@ -324,11 +324,12 @@ impl Networking {
         let vips = lock(&part.vips).clone();
         let sandbox = self.sandbox_path(container);
         let table = network::lb::table_name(&live.record.id[..12.min(live.record.id.len())]);
+        let (balancer, subnet) = (self.vip_balancer.clone(), part.net.config().subnet);
         let applied = tokio::task::spawn_blocking(move || {
             if !sandbox.exists() {
                 return Ok(());
             }
-            network::lb::apply_in(&sandbox, &table, &vips)
+            balancer.apply(&sandbox, &table, subnet, &vips)
         })
         .await;
         match applied {
