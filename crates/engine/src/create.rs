@@ -335,12 +335,7 @@ impl Engine {
                 }
                 n.to_string()
             }
-            None => loop {
-                let candidate = names::random_name();
-                if !reg.by_name.contains_key(&candidate) {
-                    break candidate;
-                }
-            },
+            None => names::generate_name(id, |n| reg.by_name.contains_key(n)),
         };
         reg.by_name.insert(name.clone(), id.to_string());
         Ok(name)
