@@ -340,6 +340,8 @@ impl VipBalancer for IpvsVips {
 
 /// Runs `f` on a thread of its own in the network namespace at `netns`:
 /// setns() moves only the calling thread, and that thread ends with `f`.
+/// The blocking sibling of `netlink::in_netns`, for callers already on a
+/// blocking thread that need no netlink route handle.
 fn in_netns<T: Send + 'static>(
     netns: &Path,
     f: impl FnOnce() -> Result<T> + Send + 'static,
@@ -369,6 +371,8 @@ fn in_netns<T: Send + 'static>(
     })
 }
 
+/// Runs `cmd` with `stdin` written to it, its output discarded and its
+/// errors kept.
 fn run_with_stdin(cmd: &mut Command, stdin: &str) -> std::io::Result<std::process::Output> {
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -398,19 +402,8 @@ fn run_nft(netns: Option<&Path>, script: &str) -> Result<()> {
         },
         stderr,
     };
-    let mut child = cmd
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    cmd.args(["-f", "-"]);
+    let out = run_with_stdin(&mut cmd, script).map_err(|e| fail(e.to_string()))?;
     if !out.status.success() {
         return Err(fail(
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
