@@ -7,7 +7,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-const HISTORY: usize = 4096;
+/// Events kept for replay: dockerd's number (`eventsLimit` in moby's
+/// `daemon/events`). More would outlive what clients ask for and, at a
+/// thousand containers' churn, keep megabytes of small strings scattered
+/// over the heap, which no trim can give back.
+const HISTORY: usize = 256;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Actor {
@@ -89,5 +93,24 @@ impl EventBus {
     pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let history = self.history.lock();
         (history.iter().cloned().collect(), self.tx.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keeps_the_latest_events_as_dockerd_does() {
+        let bus = EventBus::default();
+        for i in 0..HISTORY + 44 {
+            bus.publish("container", "create", &format!("c{i}"), HashMap::new());
+        }
+        let (past, mut live) = bus.subscribe();
+        assert_eq!(past.len(), 256, "dockerd's eventsLimit");
+        assert_eq!(past[0].actor.id, "c44", "the oldest ones went");
+        assert_eq!(past[255].actor.id, format!("c{}", HISTORY + 43));
+        bus.publish("container", "start", "c-live", HashMap::new());
+        assert_eq!(live.try_recv().unwrap().actor.id, "c-live");
     }
 }

@@ -29,6 +29,9 @@ const IDLE_CPU: Duration = Duration::from_millis(2);
 /// short bursts does not fault its code in again after each one (a release
 /// and the faults after it cost about a millisecond).
 const RELEASE_INTERVAL: Duration = Duration::from_secs(5);
+/// Work after which the next quiet second gives file pages back within the
+/// interval: the millisecond of faults that follows is then at most 2% of it.
+const WORTH_A_RELEASE: Duration = Duration::from_millis(50);
 
 /// Caps the number of malloc arenas. Call before the first thread exists.
 pub fn limit_arenas() {
@@ -59,7 +62,7 @@ fn keep() {
             }
         }
         let now = cpu_time();
-        if idle.observe(now.saturating_sub(cpu) < IDLE_CPU, Instant::now()) {
+        if idle.observe(now.saturating_sub(cpu), Instant::now()) {
             runtime::pages::release_file_pages();
         }
         cpu = now;
@@ -67,28 +70,36 @@ fn keep() {
 }
 
 /// When to give file pages back: in an idle period that follows work done
-/// since the last time (start-up is work), at most every `RELEASE_INTERVAL`.
+/// since the last time (start-up is work), at most every `RELEASE_INTERVAL`
+/// unless that work was `WORTH_A_RELEASE`: a 100 MB log streamed just after
+/// a release is not left holding the code it faulted in for seconds.
 #[derive(Debug, Default)]
 struct IdleRelease {
     last: Option<Instant>,
-    /// Work done since the last release.
+    /// CPU of the busy periods since the last release.
+    work: Duration,
+    /// Whether any period since the last release was busy.
     busy: bool,
 }
 
 impl IdleRelease {
-    fn observe(&mut self, idle: bool, now: Instant) -> bool {
-        if !idle {
+    /// `spent`: the process's CPU time in the period that ended at `now`.
+    fn observe(&mut self, spent: Duration, now: Instant) -> bool {
+        if spent >= IDLE_CPU {
             self.busy = true;
+            self.work += spent;
             return false;
         }
-        let due = self
-            .last
-            .is_none_or(|t| now.duration_since(t) >= RELEASE_INTERVAL);
+        let due = self.work >= WORTH_A_RELEASE
+            || self
+                .last
+                .is_none_or(|t| now.duration_since(t) >= RELEASE_INTERVAL);
         if !(due && (self.busy || self.last.is_none())) {
             return false;
         }
         self.last = Some(now);
         self.busy = false;
+        self.work = Duration::ZERO;
         true
     }
 }
@@ -148,25 +159,39 @@ mod tests {
     fn pages_go_back_once_per_quiet_spell_after_work_and_not_too_often() {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
+        let quiet = Duration::ZERO;
+        let some = Duration::from_millis(10);
+        let much = Duration::from_millis(600);
         let mut r = IdleRelease::default();
-        assert!(!r.observe(false, at(0)), "busy: never");
+        assert!(!r.observe(some, at(0)), "busy: never");
         assert!(
-            r.observe(true, at(1)),
+            r.observe(quiet, at(1)),
             "the first quiet second after start-up"
         );
-        assert!(!r.observe(true, at(2)), "nothing was done since");
-        assert!(!r.observe(false, at(3)));
+        assert!(!r.observe(quiet, at(2)), "nothing was done since");
+        assert!(!r.observe(some, at(3)));
         assert!(
-            !r.observe(true, at(4)),
-            "work again, but within the interval"
+            !r.observe(quiet, at(4)),
+            "a little work again, but within the interval"
         );
         assert!(
-            r.observe(true, at(31)),
+            r.observe(quiet, at(31)),
             "the interval passed, work was done"
         );
         assert!(
-            !r.observe(true, at(62)),
+            !r.observe(quiet, at(62)),
             "idle all along: nothing new to give back"
+        );
+        assert!(!r.observe(much, at(63)));
+        assert!(
+            r.observe(quiet, at(64)),
+            "within the interval, but after enough work to be worth it"
+        );
+        assert!(!r.observe(some, at(65)));
+        assert!(!r.observe(some, at(66)));
+        assert!(
+            !r.observe(quiet, at(67)),
+            "small bursts add up to less than is worth a release"
         );
     }
 }
