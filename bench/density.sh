@@ -7,8 +7,9 @@
 #               on kept-alive connections as an SDK makes them (lifecycle.py);
 #               beside it `runc run` and `crun run` of the bundle berth made
 #               for the same image (the ratio column: berth / bare runc)
-#   8 clients   the same lifecycle from CLIENTS parallel clients, lifecycles/s,
-#               and the latency of a container list another client asks meanwhile
+#   8 clients   the same lifecycle from CLIENTS parallel clients, lifecycles/s;
+#               then again while another client lists the containers every 5 ms:
+#               that rate, and the list's latency
 #   density     COUNT `sleep` containers started from CLIENTS clients: time
 #               until all run, daemon RSS, the monitors' summed RSS and PSS,
 #               `docker ps` (CLI) latency with COUNT running, removal time
@@ -66,7 +67,7 @@ lifecycles() { # name
         python3 -c 'import json,sys; d=json.load(sys.stdin); p=d["phases_ms"]
 if d["errors"]: print("lifecycle errors:", d["errors"], file=sys.stderr)
 print(d["median_ms"], d["rate"] or "n/a", "/".join(str(p[k]) for k in ("create","start","wait","delete")),
-      "%s/%s" % (d["list_ms"]["p50"], d["list_ms"]["p90"]))'
+      "%s/%s" % (d["list_ms"]["p50"], d["list_ms"]["p90"]), d["rate_listed"] or "n/a")'
 }
 
 # The bare runtime's lifecycle of the bundle berth made for a container of
@@ -118,7 +119,7 @@ sum_kb() { # field pids... -> summed kB of that smaps_rollup/status field
 }
 
 BARE_RUNC=n/a; BARE_CRUN=n/a
-declare -A PHASES LISTS LAT RATE UP_S DRSS MON_RSS MON_PSS PS_MS RM_S LOG_RSS
+declare -A PHASES LISTS LAT RATE RATE_LISTED UP_S DRSS MON_RSS MON_PSS PS_MS RM_S LOG_RSS
 for name in berth dockerd; do
     [ -n "$ONLY" ] && [ "$ONLY" != "$name" ] && continue
     if [ "$name" = dockerd ] && ! command -v dockerd >/dev/null; then
@@ -136,8 +137,9 @@ for name in berth dockerd; do
         dk "$name" rm -f bundle-src >/dev/null
     fi
     log "lifecycles: $RUNS sequential, then $CLIENTS clients ..."
-    read -r lat rate phases lists < <(lifecycles "$name")
+    read -r lat rate phases lists listed < <(lifecycles "$name")
     LAT[$name]="$lat"; RATE[$name]="$rate"; PHASES[$name]="$phases"; LISTS[$name]="$lists"
+    RATE_LISTED[$name]="$listed"
 
     log "density: $COUNT sleep containers from $CLIENTS clients ..."
     s=$(now_ns)
@@ -203,6 +205,7 @@ printf '%-50s %12s %12s\n' "  create/start/wait/delete, median ms" "${PHASES[ber
 printf '%-50s %12s %12s %10s\n' "  bare runc run / crun run of berth's bundle, ms" "$BARE_RUNC" "$BARE_CRUN" \
     "$(ratio "${LAT[berth]:-}" "$BARE_RUNC")"
 row "lifecycles/s, $CLIENTS clients" RATE
+row "  the same while a client lists every 5 ms" RATE_LISTED
 printf '%-50s %12s %12s\n' "  GET /containers/json meanwhile, p50/p90 ms" "${LISTS[berth]:-}" "${LISTS[dockerd]:-}"
 row "$COUNT containers started ($CLIENTS clients), s" UP_S
 row "daemon RSS with $COUNT running, kB" DRSS

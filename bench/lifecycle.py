@@ -8,9 +8,11 @@ costs a process per request).
 
 Prints one JSON object: the sequential lifecycles' median and the median of
 each phase (create, start, wait, delete) in ms, the lifecycles per second
-that C clients reach together (each running N*2/C+1 of them), and how long
-`GET /containers/json` takes meanwhile (p50 and p90 in ms, one probe every
-5 ms on a connection of its own): what another client sees of the churn.
+that C clients reach together (each running N*2/C+1 of them), then the same
+again while another client lists the containers (one `GET /containers/json`
+every 5 ms on a connection of its own): that run's rate, and the list's p50
+and p90 in ms, what another client sees of the churn. The first rate is the
+clients' alone: the probe's own requests take the same two cores.
 """
 
 import argparse
@@ -89,32 +91,40 @@ def main():
         except Exception as e:  # reported, and the rate is then not given
             errors.append(str(e))
 
-    done = threading.Event()
+    def churn(lists=None):
+        """C clients' lifecycles/s; with `lists`, a probe's list times meanwhile."""
+        done = threading.Event()
+
+        def prober():
+            c = UnixConnection(a.socket)
+            while not done.is_set():
+                t = time.perf_counter()
+                call(c, "GET", "/containers/json")
+                lists.append(time.perf_counter() - t)
+                time.sleep(0.005)
+
+        threads = [threading.Thread(target=client) for _ in range(a.clients)]
+        probe = threading.Thread(target=prober)
+        if lists is not None:
+            probe.start()
+        s = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - s
+        done.set()
+        if lists is not None:
+            probe.join()
+        return None if errors else round(a.clients * per_client / elapsed, 1)
+
+    rate = churn()
     lists = []
-
-    def prober():
-        c = UnixConnection(a.socket)
-        while not done.is_set():
-            t = time.perf_counter()
-            call(c, "GET", "/containers/json")
-            lists.append(time.perf_counter() - t)
-            time.sleep(0.005)
-
-    threads = [threading.Thread(target=client) for _ in range(a.clients)]
-    probe = threading.Thread(target=prober)
-    probe.start()
-    s = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - s
-    done.set()
-    probe.join()
-    rate = None if errors else round(a.clients * per_client / elapsed, 1)
+    probed = churn(lists)
     lists.sort()
     pct = lambda f: round(lists[int(f * (len(lists) - 1))] * 1000, 1) if lists else None
     print(json.dumps({"median_ms": total, "phases_ms": phases, "rate": rate,
+                      "rate_listed": probed,
                       "list_ms": {"p50": pct(0.5), "p90": pct(0.9)}, "errors": errors[:3]}))
 
 
