@@ -76,17 +76,15 @@ fn keep() {
 #[derive(Debug, Default)]
 struct IdleRelease {
     last: Option<Instant>,
-    /// CPU of the busy periods since the last release.
+    /// CPU of the busy periods since the last release (each adds at least
+    /// `IDLE_CPU`, so zero means none was busy).
     work: Duration,
-    /// Whether any period since the last release was busy.
-    busy: bool,
 }
 
 impl IdleRelease {
     /// `spent`: the process's CPU time in the period that ended at `now`.
     fn observe(&mut self, spent: Duration, now: Instant) -> bool {
         if spent >= IDLE_CPU {
-            self.busy = true;
             self.work += spent;
             return false;
         }
@@ -94,11 +92,10 @@ impl IdleRelease {
             || self
                 .last
                 .is_none_or(|t| now.duration_since(t) >= RELEASE_INTERVAL);
-        if !(due && (self.busy || self.last.is_none())) {
+        if !(due && (!self.work.is_zero() || self.last.is_none())) {
             return false;
         }
         self.last = Some(now);
-        self.busy = false;
         self.work = Duration::ZERO;
         true
     }
