@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 pub type ArgCmp = libseccomp_sys::scmp_arg_cmp;
 
 /// Bumped when what is cached or how it is keyed changes.
-const FORMAT: &str = "berth-seccomp-bpf-1";
+const FORMAT: &str = "berth-seccomp-bpf-2";
 /// The kernel's limit for one classic BPF filter (BPF_MAXINSNS).
 const MAX_INSNS: usize = 4096;
 /// One `struct sock_filter`.
@@ -164,6 +164,14 @@ fn warn(msg: &str) {
 pub unsafe fn load(ctx: *mut c_void) -> c_int {
     let fd = CAPTURE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
+        // SAFETY: ctx is libseccomp's (caller's contract); 2 is libseccomp's
+        // binary-tree layout.
+        let rc = unsafe {
+            libseccomp_sys::seccomp_attr_set(ctx, scmp_filter_attr::SCMP_FLTATR_CTL_OPTIMIZE, 2)
+        };
+        if rc != 0 {
+            return rc;
+        }
         // SAFETY: ctx is libseccomp's (caller's contract); fd is the open
         // temporary file of the capture child.
         let rc = unsafe { libseccomp_sys::seccomp_export_bpf(ctx, fd) };
