@@ -9,17 +9,35 @@ use crate::networking::NetworkState;
 
 /// Written in place (same inode) with mode 0644 whatever the daemon's umask:
 /// every user of the container reads them; their directory (0700) keeps
-/// other host users out.
+/// other host users out. A start rewrites what the create wrote, mostly to
+/// the same bytes: those are left alone, and new bytes overwrite the old
+/// before the file is cut to their length, so the file keeps its block
+/// instead of freeing it (a synchronous discard on a `discard` mount) and
+/// allocating another.
 fn write_visible(path: &std::path::Path, data: impl AsRef<[u8]>) -> std::io::Result<()> {
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
+    let data = data.as_ref();
+    let mut file = fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .mode(crate::perms::CONTAINER_FILE)
-        .open(path)?
-        .write_all(data.as_ref())
+        .open(path)?;
+    let mut old = Vec::with_capacity(data.len() + 1);
+    (&mut file)
+        .take(data.len() as u64 + 1)
+        .read_to_end(&mut old)?;
+    if old == data {
+        return Ok(());
+    }
+    std::io::Seek::rewind(&mut file)?;
+    file.write_all(data)?;
+    if old.len() > data.len() {
+        file.set_len(data.len() as u64)?;
+    }
+    Ok(())
 }
 
 /// At create: the files before any network is attached.
@@ -200,6 +218,41 @@ mod tests {
         );
         let same = with_search_and_options("search lan\n".into(), &[], &[]);
         assert_eq!(same, "search lan\n");
+    }
+
+    /// Rewrites keep the inode (the file is bind-mounted into a running
+    /// container), leave identical bytes untouched, and cut a longer
+    /// old content to the new length.
+    #[test]
+    fn rewrites_stay_in_place() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        write_visible(&path, "127.0.0.1\tlocalhost\n10.0.0.2\tweb\n").unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        let set_mtime = |secs: i64| {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        };
+        set_mtime(1_000_000);
+        write_visible(&path, "127.0.0.1\tlocalhost\n10.0.0.2\tweb\n").unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mtime(), 1_000_000, "rewritten");
+        write_visible(&path, "127.0.0.1\tlocalhost\n").unwrap();
+        let after = fs::metadata(&path).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "127.0.0.1\tlocalhost\n");
+        assert_eq!(after.ino(), meta.ino());
+        assert_ne!(after.mtime(), 1_000_000);
+        write_visible(&path, "127.0.0.1\tlocalhost\n10.0.0.3\tdb\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "127.0.0.1\tlocalhost\n10.0.0.3\tdb\n"
+        );
+        assert_eq!(fs::metadata(&path).unwrap().ino(), meta.ino());
     }
 
     #[test]

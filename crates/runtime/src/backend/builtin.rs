@@ -247,6 +247,15 @@ pub(crate) fn start(root: &Path, id: &str) -> Result<(), RuntimeError> {
     Builtin::new(id, root, Path::new("")).start()
 }
 
+/// The init pid of the container `id` that `berth-runtime create` made in
+/// the runtime root `root`, from the state libcontainer saved.
+pub(crate) fn init_pid(root: &Path, id: &str) -> Result<Pid, RuntimeError> {
+    Container::load(root.join(id))
+        .map_err(lc_err)?
+        .pid()
+        .ok_or_else(|| RuntimeError::Libcontainer("container has no init pid".into()))
+}
+
 /// libcontainer's text, with our executor's typed errors recovered from it.
 fn lc_err(e: libcontainer::error::LibcontainerError) -> RuntimeError {
     let text = chain_text(&e);

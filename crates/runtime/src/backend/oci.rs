@@ -32,6 +32,9 @@ pub(crate) struct OciCli {
     root: PathBuf,
     state_dir: PathBuf,
     paused: bool,
+    /// Read from the bundle's spec once: the shim asks at create and again
+    /// at the exit.
+    cgroup_path: std::cell::OnceCell<PathBuf>,
 }
 
 impl OciCli {
@@ -45,6 +48,7 @@ impl OciCli {
             root: root.to_path_buf(),
             state_dir: state_dir.to_path_buf(),
             paused: false,
+            cgroup_path: std::cell::OnceCell::new(),
         }
     }
 
@@ -118,20 +122,24 @@ impl OciCli {
             .join(format!("{what}-{}.pid", std::process::id()))
     }
 
-    /// Runs a create or exec whose process gets `io`, and returns that process's pid.
+    /// Runs a create or exec whose process gets `io`, and returns that
+    /// process's pid: from `pid_file`, or (None: a create of the built-in
+    /// runtime) from the state libcontainer saved, which names the init.
     fn spawn(
         &self,
         verb: &str,
         mut cmd: Command,
         io: Io,
-        pid_file: &Path,
+        pid_file: Option<&Path>,
     ) -> Result<Pid, RuntimeError> {
         // The process outlives the runtime, which exits once it started it:
         // the kernel then hands it to us, the nearest subreaper.
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| RuntimeError::io("become a subreaper", e.into()))?;
-        let _ = std::fs::remove_file(pid_file);
-        cmd.arg("--pid-file").arg(pid_file);
+        if let Some(pid_file) = pid_file {
+            let _ = std::fs::remove_file(pid_file);
+            cmd.arg("--pid-file").arg(pid_file);
+        }
         // Held until the runtime has exited: it may name the socket's directory.
         let mut _console_address = None;
         match &io.console_socket {
@@ -161,6 +169,9 @@ impl OciCli {
         }
         cmd.arg(&self.id);
         let result = self.run(verb, cmd);
+        let Some(pid_file) = pid_file else {
+            return result.and_then(|_| super::builtin::init_pid(&self.root, &self.id));
+        };
         let pid = result.and_then(|_| read_pid_file(pid_file));
         let _ = std::fs::remove_file(pid_file);
         pid
@@ -173,8 +184,10 @@ impl Backend for OciCli {
             .map_err(|e| RuntimeError::io("create runtime root", e))?;
         let mut cmd = self.command("create");
         cmd.arg("--bundle").arg(bundle);
-        let pid_file = self.pid_file("init");
-        self.spawn("create", cmd, io, &pid_file)
+        // A file made and unlinked per container costs an inode and a
+        // block; berth's runtime records the init's pid in its state anyway.
+        let pid_file = (!self.builtin).then(|| self.pid_file("init"));
+        self.spawn("create", cmd, io, pid_file.as_deref())
     }
 
     fn start(&mut self) -> Result<(), RuntimeError> {
@@ -231,15 +244,19 @@ impl Backend for OciCli {
 
     fn cgroup_path(&self) -> PathBuf {
         // With cgroupfs (no --systemd-cgroup) the runtime uses the spec's path as is.
-        Spec::load(
-            self.state_dir
-                .join(crate::shim::BUNDLE_DIR)
-                .join("config.json"),
-        )
-        .ok()
-        .and_then(|s| s.linux().clone())
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_default()
+        self.cgroup_path
+            .get_or_init(|| {
+                Spec::load(
+                    self.state_dir
+                        .join(crate::shim::BUNDLE_DIR)
+                        .join("config.json"),
+                )
+                .ok()
+                .and_then(|s| s.linux().clone())
+                .and_then(|l| l.cgroups_path().clone())
+                .unwrap_or_default()
+            })
+            .clone()
     }
 
     fn delete(&mut self) -> Result<(), RuntimeError> {
@@ -269,7 +286,7 @@ impl Backend for OciCli {
         let mut cmd = self.command("exec");
         cmd.arg("--process").arg(process).arg("--detach");
         let pid_file = self.pid_file("exec");
-        self.spawn("exec", cmd, io, &pid_file)
+        self.spawn("exec", cmd, io, Some(&pid_file))
     }
 }
 

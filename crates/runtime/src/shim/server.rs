@@ -78,21 +78,28 @@ pub(crate) fn main(args: &[String]) -> i32 {
     }
 }
 
-/// fork, setsid, fork: the shim ends up in its own session, re-parented to
-/// init, so it neither dies with the daemon nor becomes its zombie. Returns
-/// true in the process that goes on as the shim.
+/// setsid, fork: the shim ends up in a session of its own (of which it is
+/// not the leader, so no terminal can become its controlling one),
+/// re-parented to init, so it neither dies with the daemon nor becomes its
+/// zombie. The daemon's child is no process group leader, so it starts the
+/// session itself; one started by hand from a shell is, and forks first.
+/// Returns true in the process that goes on as the shim.
 fn detach() -> nix::Result<bool> {
-    // SAFETY: `berth shim` dispatches before any thread exists, so fork is sound.
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { child } => {
-            let _ = waitpid(child, None);
-            return Ok(false);
+    let leader = nix::unistd::setsid().is_ok();
+    if !leader {
+        // SAFETY: `berth shim` dispatches before any thread exists, so fork is sound.
+        match unsafe { nix::unistd::fork() }? {
+            ForkResult::Parent { child } => {
+                let _ = waitpid(child, None);
+                return Ok(false);
+            }
+            ForkResult::Child => {}
         }
-        ForkResult::Child => {}
+        nix::unistd::setsid()?;
     }
-    nix::unistd::setsid()?;
     // SAFETY: still single-threaded.
     match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { .. } if leader => Ok(false),
         // SAFETY: _exit ends this intermediate child at once, without running
         // the parent's atexit handlers or flushing its buffers a second time.
         ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
