@@ -423,6 +423,8 @@ async fn shim_outlives_its_clients_and_accepts_new_ones() {
         );
         let our_session = stat_fields(std::process::id())[3].clone();
         assert_ne!(fields[3], our_session);
+        // Not the leader of that session: no terminal can become its own.
+        assert_ne!(fields[3], info.shim_pid.to_string(), "shim leads a session");
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(pid_alive(info.shim_pid));
 
@@ -436,6 +438,50 @@ async fn shim_outlives_its_clients_and_accepts_new_ones() {
         {
             assert_eq!(collect(a.output).await, (String::new(), String::new()));
         }
+    })
+    .await;
+}
+
+/// A shim started as a process group leader (as from a shell) cannot start
+/// a session itself; it forks first, and still ends up detached, not its
+/// session's leader, and running the container.
+#[tokio::test]
+async fn shim_started_as_a_group_leader_detaches_too() {
+    let mut c = TestContainer::new("leader");
+    // util-linux's setsid makes the shim a session (and group) leader
+    // before it runs: the daemon's child never is one.
+    let wrapper = c.dir.path().join("shim-as-leader");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec setsid {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_berth-shim")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    with_timeout(async {
+        let mut launch = c.launch();
+        launch.monitor = Some(wrapper.clone());
+        let info = shim::create(&launch, &c.config(&["sh", "-c", "exit 7"]))
+            .await
+            .unwrap();
+        c.info = Some(info);
+        let fields = stat_fields(info.shim_pid);
+        assert_ne!(
+            fields[1],
+            std::process::id().to_string(),
+            "shim is our child"
+        );
+        assert_ne!(fields[3], info.shim_pid.to_string(), "shim leads a session");
+        assert_ne!(fields[3], stat_fields(std::process::id())[3]);
+        let client = c.client().await;
+        client.start().await.unwrap();
+        assert_eq!(client.wait().await.unwrap().exit_code, 7);
     })
     .await;
 }
