@@ -106,10 +106,7 @@ pub fn mount_overlay(
     );
     // mount(2) copies at most one page of options.
     if data.len() >= 4096 {
-        return Err(ImageError::NotImplemented(format!(
-            "overlay mount options for {} layers exceed one page",
-            lowers.len()
-        )));
+        return mount_overlay_layer_by_layer(lowers, upper, work, target);
     }
     mount(
         Some("overlay"),
@@ -119,6 +116,127 @@ pub fn mount_overlay(
         Some(data.as_str()),
     )
     .ctx(|| format!("mount overlay on {}", target.display()))
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// An overlay whose options do not fit mount(2)'s page (an image of more
+/// layers than ~40 at the usual data-root paths; Docker's limit is 128):
+/// built in a filesystem context, one `lowerdir+` per layer (Linux 6.8), top
+/// layer first as in `lowerdir=`, then moved onto `target`.
+fn mount_overlay_layer_by_layer(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), ImageError> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let failed = |what: &str| {
+        ImageError::io(
+            format!(
+                "mount overlay of {} layers on {}: {what}",
+                lowers.len(),
+                target.display()
+            ),
+            std::io::Error::last_os_error(),
+        )
+    };
+    // SAFETY: fsopen with a NUL-terminated name; the descriptor is owned at once.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(failed("fsopen"));
+    }
+    // SAFETY: fsopen returned a new descriptor that nothing else owns.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+    let set = |key: &std::ffi::CStr, value: &std::ffi::CStr| {
+        // SAFETY: key and value are NUL-terminated strings outliving the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        if rc < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    for lower in lowers {
+        if let Err(e) = set(c"lowerdir+", &c_path(lower)?) {
+            if e.raw_os_error() == Some(libc::EINVAL) && lower == &lowers[0] {
+                return Err(ImageError::NotImplemented(format!(
+                    "overlay mount options for {} layers exceed one page, and this kernel \
+                     takes no layers one by one (lowerdir+, Linux 6.8)",
+                    lowers.len()
+                )));
+            }
+            return Err(ImageError::io(
+                format!("overlay layer {}", lower.display()),
+                e,
+            ));
+        }
+    }
+    for (key, dir) in [(c"upperdir", upper), (c"workdir", work)] {
+        set(key, &c_path(dir)?)
+            .map_err(|e| ImageError::io(format!("overlay {}", dir.display()), e))?;
+    }
+    // SAFETY: a command without key or value on our context descriptor.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(failed("create"));
+    }
+    // SAFETY: fsmount of our configured context; the descriptor is owned at once.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if mnt < 0 {
+        return Err(failed("fsmount"));
+    }
+    // SAFETY: fsmount returned a new descriptor that nothing else owns.
+    let mnt = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
+    let to = c_path(target)?;
+    // SAFETY: move_mount of our detached mount (empty path: the descriptor
+    // itself) onto a NUL-terminated target path.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(failed("move_mount"));
+    }
+    Ok(())
+}
+
+/// `p` as the C string a system call takes.
+fn c_path(p: &Path) -> Result<std::ffi::CString, ImageError> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+        ImageError::io(
+            format!("path {} contains NUL", p.display()),
+            std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        )
+    })
 }
 
 /// `struct mount_attr` of mount_setattr(2).
@@ -145,16 +263,7 @@ pub fn bind_idmapped(
     userns: std::os::fd::BorrowedFd<'_>,
 ) -> Result<(), ImageError> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-    let cpath = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| {
-            ImageError::io(
-                format!("path {} contains NUL", p.display()),
-                std::io::Error::from(std::io::ErrorKind::InvalidInput),
-            )
-        })
-    };
-    let (src, dst) = (cpath(source)?, cpath(target)?);
+    let (src, dst) = (c_path(source)?, c_path(target)?);
     let empty = c"";
     // SAFETY: plain syscalls on NUL-terminated strings that outlive them;
     // the returned descriptor is owned at once.

@@ -192,3 +192,42 @@ fn whiteouts_hide_lower_files_through_overlay() {
     mount::unmount(&merged).unwrap();
     assert_eq!(seen, (false, true, false, true));
 }
+
+/// An image of more layers than mount(2)'s page of options can list (60
+/// layers at ~120-byte paths: ~7,300 bytes) still mounts, every layer in
+/// its place: the top one wins, each one's own file shows through.
+#[test]
+fn more_layers_than_one_page_of_options_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("l".repeat(100));
+    let lowers: Vec<std::path::PathBuf> = (0..60).map(|i| long.join(format!("{i:03}"))).collect();
+    for (i, l) in lowers.iter().enumerate() {
+        fs::create_dir_all(l).unwrap();
+        fs::write(l.join(format!("layer-{i}")), "").unwrap();
+        fs::write(l.join("who"), format!("{i}")).unwrap();
+    }
+    let (upper, work, merged) = (
+        dir.path().join("fs"),
+        dir.path().join("work"),
+        dir.path().join("merged"),
+    );
+    for d in [&upper, &work, &merged] {
+        fs::create_dir(d).unwrap();
+    }
+    let options: usize = lowers.iter().map(|l| l.as_os_str().len() + 1).sum();
+    assert!(options > 4096, "{options} bytes fit in a page");
+    match mount::mount_overlay(&lowers, &upper, &work, &merged) {
+        Err(ImageError::NotImplemented(m)) => {
+            eprintln!("skipped: {m}");
+            return;
+        }
+        r => r.unwrap(),
+    }
+    let seen = (
+        fs::read_to_string(merged.join("who")),
+        (0..60).all(|i| merged.join(format!("layer-{i}")).exists()),
+    );
+    mount::unmount(&merged).unwrap();
+    assert_eq!(seen.0.unwrap(), "0");
+    assert!(seen.1, "a layer is missing");
+}
