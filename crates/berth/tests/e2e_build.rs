@@ -211,6 +211,41 @@ fn multi_stage_with_target_and_copy_from() {
     );
 }
 
+/// An image of 71 layers (Docker allows 128) builds and runs: more lower
+/// layers than one page of overlay mount options can name at a data
+/// root's paths.
+#[test]
+fn an_image_of_many_layers_builds_and_runs() {
+    let d = Daemon::shared();
+    let tag = d.name("b-layers");
+    let mut dockerfile = String::from("FROM busybox\n");
+    let names: Vec<String> = (1..=70).map(|i| format!("f{i}")).collect();
+    for n in &names {
+        dockerfile.push_str(&format!("COPY {n} /layers/{n}\n"));
+    }
+    let contents: Vec<String> = names.iter().map(|n| format!("{n}\n")).collect();
+    let mut files: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    files.push(("Dockerfile", &dockerfile));
+    let dir = context(&d, &files);
+    build_ok(&d, &dir, &["-t", &tag]);
+    let layers = inspect(&d, &tag, "{{len .RootFS.Layers}}");
+    assert_eq!(layers, "71");
+    let seen = d.docker_ok(&[
+        "run",
+        "--rm",
+        &tag,
+        "sh",
+        "-c",
+        "cat /layers/f1 /layers/f70; ls /layers | wc -l",
+    ]);
+    assert_eq!(seen, "f1\nf70\n70");
+    d.docker_ok(&["rmi", &tag]);
+}
+
 #[test]
 fn dockerignore_excludes_with_exceptions() {
     let d = Daemon::shared();
