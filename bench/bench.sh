@@ -13,6 +13,8 @@
 #               docker save/load of an MB-sized image
 #   --churn N   containers in the throughput run (default 100)
 #   --tree-mb M size of the cp tree and of the saved image (default 200)
+#   --repeat R  rounds of each cp and save/load measure; the median is shown
+#               (default 3: one round of a second or less moved by 2x here)
 # The docker CLI used is /usr/local/bin/docker (override with DOCKER_CLI).
 # Every daemon runs on private sockets and roots under one temp dir; all of it
 # (processes, mounts, cgroups, files) is removed on exit, even on failure.
@@ -25,6 +27,7 @@ BUILD=1
 EXTENDED=0
 CHURN=100
 TREE_MB=200
+REPEAT=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --install) INSTALL=1 ;;
@@ -34,7 +37,8 @@ while [ $# -gt 0 ]; do
         --extended) EXTENDED=1 ;;
         --churn) CHURN="$2"; shift ;;
         --tree-mb) TREE_MB="$2"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --repeat) REPEAT="$2"; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -232,6 +236,22 @@ churn() { # name -> containers/s for create+start+stop+rm of $CHURN limited cont
     per_sec "$CHURN" "$start" "$end"
 }
 
+median() { # numbers on stdin -> their median
+    sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+medians() { # fn name -> the column-wise medians of $REPEAT rounds of "fn name"
+    local fn="$1" name="$2" i rows=() cols c out=()
+    for i in $(seq "$REPEAT"); do
+        rows+=("$("$fn" "$name")") || return 1
+    done
+    cols=$(awk '{ print NF; exit }' <<<"${rows[0]}")
+    for c in $(seq "$cols"); do
+        out+=("$(printf '%s\n' "${rows[@]}" | awk -v c="$c" '{ print $c }' | median)")
+    done
+    echo "${out[*]}"
+}
+
 cp_rates() { # name -> "in-MB/s out-MB/s put-MB/s" for docker cp of $TMP/tree
     local name="$1" c start mid end put_s put_e mb
     mb="$(tree_mb "$TMP/tree")"
@@ -325,13 +345,13 @@ for name in berth dockerd; do
         log "churn: $CHURN x create/start/stop/rm with limits ..."
         CHURN_RATE[$name]="$(churn "$name")" || { log "$name: churn failed"; CHURN_RATE[$name]="n/a"; }
         log "docker cp in/out of ${TREE_MB} MB ..."
-        if r="$(cp_rates "$name")"; then
+        if r="$(medians cp_rates "$name")"; then
             read -r CP_IN[$name] CP_OUT[$name] CP_PUT[$name] <<<"$r"
         else
             log "$name: cp failed"; CP_IN[$name]="n/a"; CP_OUT[$name]="n/a"; CP_PUT[$name]="n/a"
         fi
         log "docker save/load of a ${TREE_MB} MB image ..."
-        if r="$(save_load_rates "$name")"; then
+        if r="$(medians save_load_rates "$name")"; then
             SAVE_RATE[$name]="${r% *}"; LOAD_RATE[$name]="${r#* }"
         else
             log "$name: save/load failed"; SAVE_RATE[$name]="n/a"; LOAD_RATE[$name]="n/a"
