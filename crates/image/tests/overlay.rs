@@ -230,4 +230,15 @@ fn more_layers_than_one_page_of_options_mount() {
     mount::unmount(&merged).unwrap();
     assert_eq!(seen.0.unwrap(), "0");
     assert!(seen.1, "a layer is missing");
+    // A refusal names the layer.
+    let mut missing = lowers.clone();
+    missing[30] = long.join("gone");
+    let err = mount::mount_overlay(&missing, &upper, &work, &merged).unwrap_err();
+    assert!(!mount::is_mounted(&merged).unwrap());
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("overlay layer {}:", missing[30].display()))
+            && text.contains("No such file"),
+        "{text}"
+    );
 }

@@ -85,8 +85,8 @@ pub(crate) fn main(args: &[String]) -> i32 {
 /// session itself; one started by hand from a shell is, and forks first.
 /// Returns true in the process that goes on as the shim.
 fn detach() -> nix::Result<bool> {
-    let leader = nix::unistd::setsid().is_ok();
-    if !leader {
+    let own_session = nix::unistd::setsid().is_ok();
+    if !own_session {
         // SAFETY: `berth shim` dispatches before any thread exists, so fork is sound.
         match unsafe { nix::unistd::fork() }? {
             ForkResult::Parent { child } => {
@@ -99,7 +99,7 @@ fn detach() -> nix::Result<bool> {
     }
     // SAFETY: still single-threaded.
     match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { .. } if leader => Ok(false),
+        ForkResult::Parent { .. } if own_session => Ok(false),
         // SAFETY: _exit ends this intermediate child at once, without running
         // the parent's atexit handlers or flushing its buffers a second time.
         ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
