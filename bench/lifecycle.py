@@ -104,8 +104,8 @@ def main():
                 time.sleep(0.005)
 
         threads = [threading.Thread(target=client) for _ in range(a.clients)]
-        probe = threading.Thread(target=prober)
-        if lists is not None:
+        probe = threading.Thread(target=prober) if lists is not None else None
+        if probe:
             probe.start()
         s = time.perf_counter()
         for t in threads:
@@ -114,7 +114,7 @@ def main():
             t.join()
         elapsed = time.perf_counter() - s
         done.set()
-        if lists is not None:
+        if probe:
             probe.join()
         return None if errors else round(a.clients * per_client / elapsed, 1)
 

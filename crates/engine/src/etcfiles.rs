@@ -230,16 +230,12 @@ mod tests {
         let path = dir.path().join("hosts");
         write_visible(&path, "127.0.0.1\tlocalhost\n10.0.0.2\tweb\n").unwrap();
         let meta = fs::metadata(&path).unwrap();
-        let set_mtime = |secs: i64| {
-            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
-            fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_modified(t)
-                .unwrap();
-        };
-        set_mtime(1_000_000);
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+            .unwrap();
         write_visible(&path, "127.0.0.1\tlocalhost\n10.0.0.2\tweb\n").unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mtime(), 1_000_000, "rewritten");
         write_visible(&path, "127.0.0.1\tlocalhost\n").unwrap();
