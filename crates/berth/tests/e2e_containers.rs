@@ -1006,10 +1006,9 @@ fn a_running_container_is_watched_by_the_small_shim() {
     let maps_berth = maps
         .lines()
         .any(|l| l.ends_with(&format!(" {}", berth.display())));
-    assert!(
-        !maps_berth && !maps.contains("libseccomp"),
-        "the shim maps the runtime:\n{maps}"
-    );
+    // libcontainer (and libseccomp) are linked in for the shim's forked
+    // create; the whole of berth is not.
+    assert!(!maps_berth, "the shim maps berth:\n{maps}");
     // The runtime the shim runs per operation is the small `berth-runtime`
     // installed beside berth, not `berth runtime`.
     let id = inspect(&d, "{{.Id}}", &name);

@@ -112,6 +112,15 @@ impl TestContainer {
         Ok(info)
     }
 
+    /// An executable shell script `name` in the test's directory.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path
+    }
+
     async fn client(&self) -> ShimClient {
         ShimClient::connect(&self.state_dir()).await.unwrap()
     }
@@ -450,20 +459,10 @@ async fn shim_started_as_a_group_leader_detaches_too() {
     let mut c = TestContainer::new("leader");
     // util-linux's setsid makes the shim a session (and group) leader
     // before it runs: the daemon's child never is one.
-    let wrapper = c.dir.path().join("shim-as-leader");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec setsid {} \"$@\"\n",
-            env!("CARGO_BIN_EXE_berth-shim")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let wrapper = c.script(
+        "shim-as-leader",
+        &format!("exec setsid {} \"$@\"", env!("CARGO_BIN_EXE_berth-shim")),
+    );
     with_timeout(async {
         let mut launch = c.launch();
         launch.monitor = Some(wrapper.clone());
@@ -484,6 +483,57 @@ async fn shim_started_as_a_group_leader_detaches_too() {
         assert_eq!(client.wait().await.unwrap().exit_code, 7);
     })
     .await;
+}
+
+/// The built-in runtime's create runs in a forked child of the shim and its
+/// start in the shim itself: neither runs the runtime's CLI, which pause
+/// still does. The container's stdio and exit code are as always.
+#[tokio::test]
+async fn builtin_create_and_start_run_no_runtime_process() {
+    let mut c = TestContainer::new("noexec");
+    let calls = c.dir.path().join("runtime-calls");
+    let wrapper = c.script(
+        "runtime-wrapper",
+        &format!(
+            "echo \"$*\" >> {}\nexec {} \"$@\"",
+            calls.display(),
+            env!("CARGO_BIN_EXE_berth-runtime")
+        ),
+    );
+    with_timeout(async {
+        let mut launch = c.launch();
+        launch.runtime_cli = Some(wrapper.clone());
+        let mut cfg = c.config(&["sh", "-c", "read x; echo out $x; echo err >&2; exit 5"]);
+        cfg.open_stdin = true;
+        let info = shim::create(&launch, &cfg).await.unwrap();
+        c.info = Some(info);
+        // The init is the shim's child once the forked creator has gone.
+        assert_eq!(
+            stat_fields(info.init_pid)[1],
+            info.shim_pid.to_string(),
+            "the init's parent"
+        );
+        let client = c.client().await;
+        let mut attached = client.attach(true).await.unwrap();
+        client.start().await.unwrap();
+        client.pause().await.unwrap();
+        client.resume().await.unwrap();
+        let stdin = attached.stdin.take().unwrap();
+        stdin.send(Bytes::from_static(b"hi\n")).await.unwrap();
+        let (out, err) = collect(attached.output).await;
+        assert_eq!((out.as_str(), err.as_str()), ("out hi\n", "err\n"));
+        assert_eq!(client.wait().await.unwrap().exit_code, 5);
+    })
+    .await;
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let verbs: Vec<&str> = calls
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| ["create", "start", "pause", "resume"].contains(w))
+        })
+        .collect();
+    assert_eq!(verbs, ["pause", "resume"], "the runtime CLI ran: {calls}");
 }
 
 async fn run_exec(c: &TestContainer, args: &[&str], user: Option<User>) -> (i32, String, String) {

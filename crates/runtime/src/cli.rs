@@ -1,8 +1,9 @@
 //! `berth runtime`: the built-in runtime (libcontainer) behind runc's command
 //! line, for the shim. The shim stays resident for a container's whole life,
-//! so it must not carry libcontainer: it runs this CLI for each operation, as
-//! containerd's shim runs runc, and the berth binary (with libcontainer in
-//! it) only lives for the length of one.
+//! so it must not carry libcontainer's work in its pages: it runs this CLI
+//! for an operation, as containerd's shim runs runc, and the binary (with
+//! libcontainer in it) only lives for the length of one. Create and start
+//! are the exceptions (see [`crate::backend::open_cli`]).
 //!
 //! The subset the shim uses: `--root R --log L --log-format json` then
 //! `create --bundle B --pid-file F [--console-socket S] ID`, `start ID`,
@@ -87,12 +88,7 @@ pub(crate) fn main(args: &[String]) -> i32 {
     match run(&parsed) {
         Ok(()) => 0,
         Err(e) => {
-            // The in-process runtime's own words, which the daemon classifies.
-            let msg = match e {
-                RuntimeError::Libcontainer(m) => m,
-                other => other.to_string(),
-            };
-            log_error(parsed.log.as_deref(), &msg);
+            log_error(parsed.log.as_deref(), &e.into_runtime_words());
             1
         }
     }

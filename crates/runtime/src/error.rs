@@ -49,6 +49,16 @@ impl RuntimeError {
         }
     }
 
+    /// The built-in runtime's words for this error, as its CLI logs them and
+    /// the forked create hands them back: libcontainer's own text bare, the
+    /// daemon classifies it again (see [`crate::exe::classify`]).
+    pub(crate) fn into_runtime_words(self) -> String {
+        match self {
+            Self::Libcontainer(m) => m,
+            other => other.to_string(),
+        }
+    }
+
     /// Exit code Docker uses when this error prevents a process from starting.
     pub fn exit_code(&self) -> Option<i32> {
         match self {

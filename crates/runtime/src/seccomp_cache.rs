@@ -4,8 +4,9 @@
 //! about two thirds of the ~11 ms libseccomp costs per container, the
 //! largest single part of a container's start. libcontainer 0.7 builds and
 //! loads the filter in one call with no hook for a ready program, so
-//! `berth-runtime` interposes libseccomp's `seccomp_load` symbol (its own
-//! definition wins over the shared library's) and lands here:
+//! `berth-runtime` and `berth-shim` (whose forked child creates containers)
+//! interpose libseccomp's `seccomp_load` symbol ([`interpose_seccomp`]: their
+//! own definition wins over the shared library's) and land here:
 //!
 //! - before libcontainer forks the container, [`prepare`] finds the program
 //!   of the container's profile in the cache, or compiles it in a throwaway
@@ -55,6 +56,44 @@ static CAPTURED: AtomicBool = AtomicBool::new(false);
 /// Declares that this binary's `seccomp_load` symbol is [`load`].
 pub fn interposed() {
     INTERPOSED.store(true, Ordering::SeqCst);
+}
+
+/// Defines the binary's `seccomp_load` and `seccomp_rule_add_array`. A
+/// definition in the executable wins over the shared library's, so
+/// libcontainer's calls land in [`load`] and [`rule_add_array`]. Expand it
+/// once at a binary's top level, and call [`interposed`] first in `main`.
+#[macro_export]
+macro_rules! interpose_seccomp {
+    () => {
+        /// libseccomp's `seccomp_load`, interposed: a profile is compiled
+        /// once per profile instead of once per container.
+        ///
+        /// # Safety
+        /// libseccomp's contract: `ctx` is a filter context it made.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn seccomp_load(ctx: *mut ::std::ffi::c_void) -> ::std::ffi::c_int {
+            // SAFETY: the caller's ctx, passed on unchanged.
+            unsafe { $crate::seccomp_cache::load(ctx) }
+        }
+
+        /// libseccomp's `seccomp_rule_add_array`, interposed: with a
+        /// compiled program ready for the container, the rules need not be
+        /// built.
+        ///
+        /// # Safety
+        /// libseccomp's contract for the function.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn seccomp_rule_add_array(
+            ctx: *mut ::std::ffi::c_void,
+            action: u32,
+            syscall: ::std::ffi::c_int,
+            arg_cnt: ::std::ffi::c_uint,
+            args: *const $crate::seccomp_cache::ArgCmp,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: the caller's arguments, passed on unchanged.
+            unsafe { $crate::seccomp_cache::rule_add_array(ctx, action, syscall, arg_cnt, args) }
+        }
+    };
 }
 
 /// Readies the compiled program of `profile` (from `cache_dir`, or compiled

@@ -73,10 +73,11 @@ pub(crate) trait Backend {
 /// The backend a shim drives: always a runtime CLI, the built-in runtime
 /// through `berth-runtime` or `berth runtime` (see [`crate::cli`]), so the
 /// long-lived shim does not carry libcontainer's work in its own memory
-/// (paid once per running container). The one exception is the built-in
-/// runtime's start, a message and a state write that the shim makes itself
-/// just before it gives back its start-up pages. `dedicated`: `cli` is
-/// `berth-runtime`.
+/// (paid once per running container). Two exceptions, both for the
+/// built-in runtime: its create runs in a forked child of the shim, whose
+/// pages go when it exits, so no exec is paid; its start, a message and a
+/// state write, the shim makes itself just before it gives back its
+/// start-up pages. `dedicated`: `cli` is `berth-runtime`.
 pub(crate) fn open_cli(
     kind: &RuntimeKind,
     cli: &Path,

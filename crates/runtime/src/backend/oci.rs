@@ -123,36 +123,25 @@ impl OciCli {
     }
 
     /// Runs a create or exec whose process gets `io`, and returns that
-    /// process's pid: from `pid_file`, or (None: a create of the built-in
-    /// runtime) from the state libcontainer saved, which names the init.
+    /// process's pid, which the runtime writes to `pid_file`.
     fn spawn(
         &self,
         verb: &str,
         mut cmd: Command,
-        io: Io,
-        pid_file: Option<&Path>,
+        mut io: Io,
+        pid_file: &Path,
     ) -> Result<Pid, RuntimeError> {
         // The process outlives the runtime, which exits once it started it:
         // the kernel then hands it to us, the nearest subreaper.
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| RuntimeError::io("become a subreaper", e.into()))?;
-        if let Some(pid_file) = pid_file {
-            let _ = std::fs::remove_file(pid_file);
-            cmd.arg("--pid-file").arg(pid_file);
-        }
+        let _ = std::fs::remove_file(pid_file);
+        cmd.arg("--pid-file").arg(pid_file);
         // Held until the runtime has exited: it may name the socket's directory.
-        let mut _console_address = None;
+        let _console_address = console_address(&mut io)?;
         match &io.console_socket {
-            Some(socket) => {
-                let dir = socket.parent().unwrap_or(Path::new("/"));
-                let name = socket
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
-                let address = crate::shim::socket_path_for_others(dir, name)
-                    .map_err(|e| RuntimeError::io("console socket address", e))?;
-                cmd.arg("--console-socket").arg(&address.path);
-                _console_address = Some(address);
+            Some(address) => {
+                cmd.arg("--console-socket").arg(address);
             }
             None => {
                 // The runtime hands its own stdio to the container's process.
@@ -168,26 +157,44 @@ impl OciCli {
             }
         }
         cmd.arg(&self.id);
-        let result = self.run(verb, cmd);
-        let Some(pid_file) = pid_file else {
-            return result.and_then(|_| super::builtin::init_pid(&self.root, &self.id));
-        };
-        let pid = result.and_then(|_| read_pid_file(pid_file));
+        let pid = self.run(verb, cmd).and_then(|_| read_pid_file(pid_file));
         let _ = std::fs::remove_file(pid_file);
         pid
     }
+}
+
+/// Replaces `io`'s console socket by an address another process can reach
+/// whatever the length of its path; the returned guard keeps it valid.
+fn console_address(io: &mut Io) -> Result<Option<crate::shim::SocketPath>, RuntimeError> {
+    let Some(socket) = &io.console_socket else {
+        return Ok(None);
+    };
+    let dir = socket.parent().unwrap_or(Path::new("/"));
+    let name = socket
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let address = crate::shim::socket_path_for_others(dir, name)
+        .map_err(|e| RuntimeError::io("console socket address", e))?;
+    io.console_socket = Some(address.path.clone());
+    Ok(Some(address))
 }
 
 impl Backend for OciCli {
     fn create(&mut self, bundle: &Path, io: Io) -> Result<Pid, RuntimeError> {
         crate::private::create_dir_all(&self.root)
             .map_err(|e| RuntimeError::io("create runtime root", e))?;
+        if self.builtin {
+            // berth's own runtime is libcontainer, linked into the shim too:
+            // a forked child runs it without an exec (see create_forked).
+            let mut io = io;
+            let _console_address = console_address(&mut io)?;
+            return super::builtin::create_forked(&self.root, &self.id, bundle, io);
+        }
         let mut cmd = self.command("create");
         cmd.arg("--bundle").arg(bundle);
-        // A file made and unlinked per container costs an inode and a
-        // block; berth's runtime records the init's pid in its state anyway.
-        let pid_file = (!self.builtin).then(|| self.pid_file("init"));
-        self.spawn("create", cmd, io, pid_file.as_deref())
+        let pid_file = self.pid_file("init");
+        self.spawn("create", cmd, io, &pid_file)
     }
 
     fn start(&mut self) -> Result<(), RuntimeError> {
@@ -286,7 +293,7 @@ impl Backend for OciCli {
         let mut cmd = self.command("exec");
         cmd.arg("--process").arg(process).arg("--detach");
         let pid_file = self.pid_file("exec");
-        self.spawn("exec", cmd, io, Some(&pid_file))
+        self.spawn("exec", cmd, io, &pid_file)
     }
 }
 

@@ -31,7 +31,7 @@ pub use logdriver::{
 };
 
 pub(crate) use server::main;
-pub(crate) use sockpath::{socket_path, socket_path_for_others};
+pub(crate) use sockpath::{SocketPath, socket_path, socket_path_for_others};
 
 pub const SOCKET_FILE: &str = "shim.sock";
 /// The shim's own binary, installed beside `berth`.
