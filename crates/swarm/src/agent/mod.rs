@@ -360,6 +360,11 @@ async fn run(
                         executor.release_networks(&network_ids(&current)).await;
                         if !networks_ok {
                             networks_ok = executor.apply_networks(&current.networks).await.is_ok();
+                            // Attachments waited for these networks: a
+                            // container's start waits for their report.
+                            if networks_ok {
+                                report_attachments(&current, &report_tx);
+                            }
                         }
                     }
                 }
@@ -400,21 +405,8 @@ async fn reconcile(
     if let Err(e) = &networks {
         tracing::warn!("agent: overlay networks: {e}");
     }
-    // A container's attachment runs once its network is here.
     if networks.is_ok() {
-        for a in current.tasks.iter().filter(|a| a.is_attachment()) {
-            let state = a
-                .task
-                .pointer("/Status/State")
-                .and_then(Value::as_str)
-                .map_or(TaskState::New, worker::parse_state);
-            if state < TaskState::Running && a.desired() <= TaskState::Running {
-                let _ = report.send(StatusUpdate {
-                    task_id: a.task_id().to_string(),
-                    status: worker::status(TaskState::Running, "started", None, None),
-                });
-            }
-        }
+        report_attachments(current, report);
     }
     let existing = executor.task_containers();
     for (task_id, assignment) in &assigned {
@@ -447,6 +439,24 @@ async fn reconcile(
     }
     executor.release_networks(&network_ids(current)).await;
     networks.is_ok()
+}
+
+/// A container's attachment runs once its network is here: reports the
+/// attachments of `current` running that the managers do not yet know so.
+fn report_attachments(current: &Assignments, report: &mpsc::UnboundedSender<StatusUpdate>) {
+    for a in current.tasks.iter().filter(|a| a.is_attachment()) {
+        let state = a
+            .task
+            .pointer("/Status/State")
+            .and_then(Value::as_str)
+            .map_or(TaskState::New, worker::parse_state);
+        if state < TaskState::Running && a.desired() <= TaskState::Running {
+            let _ = report.send(StatusUpdate {
+                task_id: a.task_id().to_string(),
+                status: worker::status(TaskState::Running, "started", None, None),
+            });
+        }
+    }
 }
 
 /// How often an idle agent drops the overlay networks no container uses.

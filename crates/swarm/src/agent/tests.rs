@@ -30,6 +30,8 @@ struct FakeState {
     health: Option<String>,
     /// The exit codes of containers that exited.
     codes: HashMap<String, i64>,
+    /// How many network set-ups fail before they succeed.
+    failing_networks: u32,
 }
 
 #[derive(Default, Clone)]
@@ -67,6 +69,11 @@ impl Executor for FakeExecutor {
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             let mut s = self.0.lock();
+            if s.failing_networks > 0 {
+                s.failing_networks -= 1;
+                s.calls.push("network failed".into());
+                return Err(ExecError("segment id in use".into()));
+            }
             for v in views {
                 s.calls.push(format!("network {}", v.network.id));
             }
@@ -801,4 +808,36 @@ async fn log_subscriptions_are_published_once_and_stopped_when_gone() {
     disp.tx.send_replace(with(vec![subscription("a", false)]));
     until(|| exec.0.lock().log_followers.iter().all(|t| t.is_closed())).await;
     assert!(!disp.ended.lock().contains(&"f".to_string()));
+}
+
+fn attachment(id: &str, container: &str) -> Assignment {
+    Assignment {
+        task: json!({
+            "ID": id,
+            "DesiredState": "running",
+            "Spec": {
+                "NetworkAttachmentSpec": { "ContainerID": container },
+                "Networks": [{ "Target": "ovl" }]
+            },
+            "Status": { "State": "new" }
+        }),
+        service_name: String::new(),
+        ports: vec![],
+        service_labels: Default::default(),
+    }
+}
+
+/// An attachment is reported running once its network is set up, also when
+/// that takes the sweep's retry (the copy of a network that just went may
+/// hold its segment id a moment longer): a container's start waits for it.
+#[tokio::test]
+async fn an_attachment_runs_once_its_network_is_set_up_on_a_retry() {
+    let (exec, disp, _agent) = setup();
+    exec.0.lock().failing_networks = 1;
+    disp.tx.send_replace(Assignments {
+        tasks: vec![attachment("a1", "c9")],
+        ..Default::default()
+    });
+    until(|| disp.states("a1") == ["running"]).await;
+    assert_eq!(exec.calls()[0], "network failed");
 }
