@@ -163,6 +163,15 @@ impl OciCli {
     }
 }
 
+/// Whether this process has one thread (`num_threads` of /proc/self/stat).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/stat").is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(17))
+            == Some("1")
+    })
+}
+
 /// Replaces `io`'s console socket by an address another process can reach
 /// whatever the length of its path; the returned guard keeps it valid.
 fn console_address(io: &mut Io) -> Result<Option<crate::shim::SocketPath>, RuntimeError> {
@@ -184,9 +193,11 @@ impl Backend for OciCli {
     fn create(&mut self, bundle: &Path, io: Io) -> Result<Pid, RuntimeError> {
         crate::private::create_dir_all(&self.root)
             .map_err(|e| RuntimeError::io("create runtime root", e))?;
-        if self.builtin {
-            // berth's own runtime is libcontainer, linked into the shim too:
-            // a forked child runs it without an exec (see create_forked).
+        // berth's own runtime is libcontainer, linked into the shim too: a
+        // forked child runs it without an exec (see create_forked). Forking
+        // is only sound while we are single-threaded, as the shim is until
+        // its container exists; otherwise the CLI does it.
+        if self.builtin && single_threaded() {
             let mut io = io;
             let _console_address = console_address(&mut io)?;
             return super::builtin::create_forked(&self.root, &self.id, bundle, io);
@@ -328,6 +339,17 @@ fn read_pid_file(path: &Path) -> Result<Pid, RuntimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-thread case is the shim's, checked end to end (a shim test
+    /// sees no runtime CLI run for a create).
+    #[test]
+    fn another_thread_is_seen() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        assert!(!single_threaded());
+        drop(tx);
+        let _ = other.join();
+    }
 
     #[test]
     fn the_last_error_after_the_offset_is_the_message() {
