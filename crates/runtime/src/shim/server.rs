@@ -525,6 +525,8 @@ async fn release_pages_when_quiet(shim: Rc<Shim>) {
             .await
             .is_ok()
         {}
+        // The file pages last: what the first call runs is dropped too.
+        crate::pages::release_idle_stack();
         crate::pages::release_file_pages();
         tokio::time::sleep(RELEASE_INTERVAL).await;
     }
