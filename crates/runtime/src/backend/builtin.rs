@@ -268,8 +268,12 @@ pub(crate) fn create_forked(
 
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| RuntimeError::io("become a subreaper", e.into()))?;
-    let (answer_r, answer_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| RuntimeError::io("pipe for the runtime's answer", e.into()))?;
+    // Non-blocking: the answer is read once the child has exited, and the
+    // init holds a copy of the write end until it execs (the container's
+    // start), so no end of file comes. The answer fits in the pipe at once.
+    let (answer_r, answer_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(|e| RuntimeError::io("pipe for the runtime's answer", e.into()))?;
     // SAFETY: the caller is single-threaded (this function's contract), so
     // the child may go on running ordinary code.
     match unsafe { nix::unistd::fork() } {
@@ -282,24 +286,11 @@ pub(crate) fn create_forked(
             drop(answer_w);
             // Our copies of the init's stdio: the child's are the ones it gets.
             drop(io);
-            // The init holds a copy of the pipe's write end until it execs
-            // (the container's start), so no EOF comes: the answer, smaller
-            // than the pipe's buffer, is whatever is in it once the child
-            // has exited.
             let status = waitpid(child, None)
                 .map_err(|e| RuntimeError::io("wait for the runtime", e.into()))?;
             let mut answer = Vec::new();
-            let read = nix::fcntl::fcntl(
-                answer_r.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-            )
-            .map_err(std::io::Error::from)
-            .and_then(|_| {
-                match std::fs::File::from(answer_r).read_to_end(&mut answer) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
-                    other => other,
-                }
-            });
+            // WouldBlock ends what the child wrote.
+            let _ = std::fs::File::from(answer_r).read_to_end(&mut answer);
             let answer = String::from_utf8_lossy(&answer);
             match status {
                 WaitStatus::Exited(_, 0) => answer
@@ -311,9 +302,7 @@ pub(crate) fn create_forked(
                             "the runtime answered {answer:?} instead of a pid"
                         ))
                     }),
-                _ if read.is_ok() && !answer.is_empty() => {
-                    Err(RuntimeError::Libcontainer(answer.into_owned()))
-                }
+                _ if !answer.is_empty() => Err(RuntimeError::Libcontainer(answer.into_owned())),
                 other => Err(RuntimeError::Libcontainer(format!(
                     "berth runtime create: {other:?}"
                 ))),
