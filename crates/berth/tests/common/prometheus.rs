@@ -10,10 +10,7 @@ use serde_json::Value;
 
 /// A free loopback port (bound, then released for the caller to use).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    bound_port().local_addr().expect("a bound address").port()
 }
 
 /// `N` free loopback ports, all different: each is held until all are
@@ -21,10 +18,35 @@ pub fn free_port() -> u16 {
 /// daemon given it twice fails to start).
 #[allow(dead_code)]
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let held: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-        .collect();
+    let held: Vec<std::net::TcpListener> = (0..N).map(|_| bound_port()).collect();
     std::array::from_fn(|i| held[i].local_addr().expect("a bound address").port())
+}
+
+/// A listener on a loopback port below the kernel's ephemeral range. A port
+/// the kernel hands out for `:0` comes from that range, as does the source
+/// port of every outgoing connection, so once released it could be taken
+/// by any connection of the parallel tests before the daemon binds it.
+fn bound_port() -> std::net::TcpListener {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let ephemeral = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(32768);
+    const LOW: u64 = 10_000;
+    let span = ephemeral.saturating_sub(LOW).max(1);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 20);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + seed.wrapping_add(n.wrapping_mul(7919)) % span;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            return l;
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port")
 }
 
 /// Plain HTTP GET on loopback; the status and body.

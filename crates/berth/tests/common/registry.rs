@@ -16,12 +16,7 @@ use sha2::Sha256;
 use super::wait_for;
 
 pub fn free_addr() -> String {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
+    format!("127.0.0.1:{}", super::prometheus::free_port())
 }
 
 /// A registry process on a free loopback port, stopped on drop.
