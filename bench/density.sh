@@ -121,11 +121,7 @@ sum_kb() { # field pids... -> summed kB of that smaps_rollup/status field
 BARE_RUNC=n/a; BARE_CRUN=n/a
 declare -A PHASES LISTS LAT RATE RATE_LISTED UP_S DRSS MON_RSS MON_PSS PS_MS RM_S LOG_RSS
 for name in berth dockerd; do
-    [ -n "$ONLY" ] && [ "$ONLY" != "$name" ] && continue
-    if [ "$name" = dockerd ] && ! command -v dockerd >/dev/null; then
-        log "dockerd not installed; berth only"
-        continue
-    fi
+    measures "$name" || continue
     log "== $name"
     start_bench_daemon "$name" "$name" || continue
     pid="$LAST_PID"

@@ -127,6 +127,15 @@ busybox_rootfs() { # applets... -> $TMP/rootfs.tar: static busybox, root's passw
     tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$TMP/rootfs.tar" .
 }
 
+measures() { # name (berth|dockerd): 0 when this run measures it (--only, dockerd installed)
+    [ -n "${ONLY:-}" ] && [ "$ONLY" != "$1" ] && return 1
+    if [ "$1" = dockerd ] && ! command -v dockerd >/dev/null; then
+        log "dockerd not installed; berth only"
+        return 1
+    fi
+    return 0
+}
+
 start_bench_daemon() { # name kind(berth|dockerd) [daemon args...] -> LAST_PID; no default bridge
     local name="$1" kind="$2" dir="$TMP/$1"
     shift 2

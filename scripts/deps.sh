@@ -10,10 +10,11 @@
 # check berth's version ordering against rpm's own.
 # chromium + chromium-driver: e2e_ui drives the dashboard in a headless browser over WebDriver.
 # iperf3: bench/overlay.sh's throughput figures (wrk and haproxy serve it too).
+# linux-perf: bench/cpu.sh's split of a lifecycle's CPU (perf record of the whole machine).
 # user-mode-linux: network's ipvs_uml test runs a Linux kernel with IPVS as a process (this
 # host's kernel may have no ip_vs) and checks the IPVS balancer against it.
 set -euo pipefail
-packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog rsyslog-gnutls prometheus rpm nginx haproxy chromium chromium-driver iperf3 user-mode-linux)
+packages=(busybox-static tini crun git procps util-linux libseccomp-dev pkg-config iptables nftables iproute2 iputils-ping curl ca-certificates skopeo openssl debootstrap docker-compose podman docker-registry wrk etcd-server etcd-client protobuf-compiler openssh-server rsyslog rsyslog-gnutls prometheus rpm nginx haproxy chromium chromium-driver iperf3 linux-perf user-mode-linux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
