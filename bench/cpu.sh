@@ -41,29 +41,21 @@ FREQ=999
 # C clients, N lifecycles in all: prints the count, the rate and
 # /proc/stat's busy and idle CPU over the run.
 cat >"$TMP/churn.py" <<'PY'
-import os, sys, threading, time
+import os, sys
 sys.path.insert(0, os.environ["BENCH_DIR"])
 import lifecycle as L
 sock, clients, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 per = total // clients
 errors = []
-def client():
-    c = L.UnixConnection(sock)
-    try:
-        for _ in range(per):
-            L.lifecycle(c, "busybox")
-    except Exception as e:
-        errors.append(str(e))
 def stat():
     return list(map(int, open("/proc/stat").readline().split()[1:]))
-s0, t0 = stat(), time.perf_counter()
-ts = [threading.Thread(target=client) for _ in range(clients)]
-[t.start() for t in ts]; [t.join() for t in ts]
-t1, s1 = time.perf_counter(), stat()
+s0 = stat()
+elapsed = L.clients_run(sock, "busybox", clients, per, errors)
+s1 = stat()
 d = [b - a for a, b in zip(s0, s1)]
 if errors:
     sys.exit("lifecycle failed: " + errors[0])
-print(per * clients, round(per * clients / (t1 - t0), 1), sum(d) - d[3] - d[4], d[3] + d[4])
+print(per * clients, round(per * clients / elapsed, 1), sum(d) - d[3] - d[4], d[3] + d[4])
 PY
 export BENCH_DIR="$REPO/bench"
 

@@ -65,6 +65,28 @@ def lifecycle(conn, image):
     return (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
 
 
+def clients_run(socket_path, image, clients, per_client, errors):
+    """`clients` threads, each running `per_client` lifecycles on a
+    connection of its own; returns the seconds they took together. A
+    client's failure ends it and lands in `errors`."""
+
+    def client():
+        c = UnixConnection(socket_path)
+        try:
+            for _ in range(per_client):
+                lifecycle(c, image)
+        except Exception as e:  # reported by the caller
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    s = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - s
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("socket")
@@ -83,14 +105,6 @@ def main():
     per_client = a.runs * 2 // a.clients + 1
     errors = []
 
-    def client():
-        c = UnixConnection(a.socket)
-        try:
-            for _ in range(per_client):
-                lifecycle(c, a.image)
-        except Exception as e:  # reported, and the rate is then not given
-            errors.append(str(e))
-
     def churn(lists=None):
         """C clients' lifecycles/s; with `lists`, a probe's list times meanwhile."""
         done = threading.Event()
@@ -103,16 +117,11 @@ def main():
                 lists.append(time.perf_counter() - t)
                 time.sleep(0.005)
 
-        threads = [threading.Thread(target=client) for _ in range(a.clients)]
         probe = threading.Thread(target=prober) if lists is not None else None
         if probe:
             probe.start()
-        s = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - s
+        # A failed client is reported, and the rate is then not given.
+        elapsed = clients_run(a.socket, a.image, a.clients, per_client, errors)
         done.set()
         if probe:
             probe.join()
